@@ -1,0 +1,28 @@
+/* core/checkpoint.h — training checkpoints: one safetensors file holding
+ *   every parameter by name (F32), the optimizer state ("__optim__.m", "__optim__.v" (n) F32,
+ *   "__optim__.t" (1) I64), the RNG state ("__rng__" (bytes) U8), and metadata strings
+ *   (step, seconds, plus whatever the caller adds: model spec, task spec, run config).
+ * Written atomically, so a crash leaves the previous checkpoint intact. Restoring it gives a
+ * run that continues bit-identically to one that never stopped.
+ */
+#ifndef SL_CORE_CHECKPOINT_H
+#define SL_CORE_CHECKPOINT_H
+
+#include "core/optim.h"
+#include "core/params.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+
+int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng,
+                        long step, double seconds, const char *const *meta_kv, int n_meta);
+
+/* Open a checkpoint (validated by the safetensors reader); read metadata with
+ * sl_safetensors_meta(st, key). */
+int sl_checkpoint_open(const char *path, sl_safetensors **st);
+
+/* Restore into an allocated table of the same model, an optimizer sized for it and an rng.
+ * o and rng may be NULL (weights only). */
+int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng,
+                          long *step, double *seconds);
+
+#endif

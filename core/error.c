@@ -1,0 +1,49 @@
+/* core/error.c — thread-local last-error message (see error.h). */
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char sl_msg[1024];
+
+int sl_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sl_msg, sizeof sl_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int sl_error_wrap(int code, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof sl_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, sl_msg, sizeof old);
+    snprintf(sl_msg, sizeof sl_msg, "%s: %s", prefix, old);
+    return code;
+}
+
+const char *sl_errmsg(void) { return sl_msg; }
+
+void sl_error_clear(void) { sl_msg[0] = '\0'; }
+
+const char *sl_strerror(int code)
+{
+    switch (code) {
+    case SL_OK: return "ok";
+    case SL_EINVAL: return "invalid argument";
+    case SL_ENOMEM: return "out of memory";
+    case SL_EIO: return "i/o error";
+    case SL_EFORMAT: return "malformed input";
+    case SL_ESHAPE: return "shape mismatch";
+    case SL_ENAN: return "non-finite value";
+    case SL_EUNSUPPORTED: return "unsupported";
+    case SL_ENOTFOUND: return "not found";
+    default: return "unknown error";
+    }
+}

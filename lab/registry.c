@@ -1,0 +1,86 @@
+/* lab/registry.c — the model registry: every family's table, spec -> model (see registry.h). */
+#include "lab/registry.h"
+#include "core/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sl_model_entry *const families[] = {
+    sl_models_core, sl_models_recurrent, sl_models_ssm, sl_models_mamba,
+    sl_models_transformer, sl_models_nlp,
+};
+
+const sl_model_entry *sl_registry_entry(int i)
+{
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (const sl_model_entry *e = families[f]; e->name; e++)
+            if (i-- == 0) return e;
+    return NULL;
+}
+
+const sl_model_entry *sl_registry_find(const char *name)
+{
+    const sl_model_entry *e;
+    for (int i = 0; (e = sl_registry_entry(i)); i++)
+        if (strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+static int unknown_model(const char *name)
+{
+    char list[1024];
+    size_t off = 0;
+    const sl_model_entry *e;
+    list[0] = '\0';
+    for (int i = 0; (e = sl_registry_entry(i)) && off < sizeof list - 1; i++)
+        off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", e->name);
+    return sl_error(SL_ENOTFOUND, "unknown model '%s'; models: %s", name, list);
+}
+
+int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    const sl_model_entry *e = sl_registry_find(s->name);
+    if (!e) return unknown_model(s->name);
+    if (!e->own_key_check) {
+        const sl_spec_key *tables[2] = {e->keys, NULL};
+        int rc = sl_spec_check(s, tables);
+        if (rc) return rc;
+    }
+    return e->create(s, P, prefix, out);
+}
+
+int sl_model_create_in(const char *spec, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_spec *s;
+    int rc = sl_spec_parse(spec, &s);
+    if (rc) return rc;
+    rc = sl_model_create_spec(s, P, prefix, out);
+    sl_spec_free(s);
+    return rc;
+}
+
+int sl_model_create(const char *spec, uint64_t seed, sl_model **out)
+{
+    *out = NULL;
+    sl_params *P = sl_params_new();
+    if (!P) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = NULL;
+    int rc = sl_model_create_in(spec, P, "", &m);
+    if (rc) { sl_params_free(P); return rc; }
+    m->P = P;
+    m->owns_params = 1;
+    rc = sl_params_alloc(P);
+    sl_rng *rng = rc ? NULL : sl_rng_alloc(seed);
+    if (!rc && !rng) rc = sl_error(SL_ENOMEM, "out of memory");
+    if (!rc) rc = sl_model_init(m, rng);
+    sl_rng_free(rng);
+    if (!rc) {
+        free(m->spec);
+        m->spec = strdup(spec);
+    }
+    if (rc) { sl_model_free(m); return rc; }
+    *out = m;
+    return SL_OK;
+}

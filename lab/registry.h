@@ -1,0 +1,51 @@
+/* lab/registry.h — spec string -> model, for every family.
+ *
+ * Each family publishes a table of entries (lab/reg_<family>.c, ended by {NULL}); the
+ * registry concatenates them. An entry's create() builds the model described by a parsed spec,
+ * declaring its tensors in P under `prefix`. Mixers (real -> real of equal width) name the
+ * key that sets their width (width_key, e.g. "input_size" for rnn, "d_model" for mamba) and,
+ * optionally, a second key that the LM wrapper also defaults to d_model (out_key, e.g.
+ * "hidden_size" for rnn), so `lm:mixer=NAME,d_model=64,...` can build them.
+ */
+#ifndef SL_LAB_REGISTRY_H
+#define SL_LAB_REGISTRY_H
+
+#include "seq/model.h"
+#include "seq/spec.h"
+
+typedef struct {
+    const char *name;         /* spec name: "rnn", "lstm", "lm", "gpt", "ngram", ... */
+    const char *family;       /* "recurrent", "ssm", "transformer", "ngram", "wrapper", ... */
+    const char *help;         /* one line */
+    const sl_spec_key *keys;  /* key table ({NULL}-terminated) */
+    int is_mixer;             /* usable as lm:mixer=NAME */
+    const char *width_key;    /* mixers: key set to d_model by the LM wrapper */
+    const char *out_key;      /* mixers: key defaulted to d_model by the LM wrapper, or NULL */
+    /* Build from a spec whose keys were already checked against `keys`. */
+    int (*create)(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+    /* 1 if create() checks the spec's keys itself (wrappers that pass keys on to a mixer) */
+    int own_key_check;
+} sl_model_entry;
+
+/* family tables (one per lab/reg_*.c) */
+extern const sl_model_entry sl_models_core[];        /* lm wrapper (lab/reg_core.c) */
+extern const sl_model_entry sl_models_recurrent[];   /* rnn lstm gru */
+extern const sl_model_entry sl_models_ssm[];         /* hippo s4 s4d */
+extern const sl_model_entry sl_models_mamba[];       /* mamba mamba2 */
+extern const sl_model_entry sl_models_transformer[]; /* attention, gpt, llama */
+extern const sl_model_entry sl_models_nlp[];         /* ngram, ... */
+
+/* Iterate all entries: i from 0 while the result is non-NULL. */
+const sl_model_entry *sl_registry_entry(int i);
+const sl_model_entry *sl_registry_find(const char *name);
+
+/* Build a model from a spec string: parse, look up, check keys, declare into `P` under
+ * `prefix`. With P == NULL a new table is made, allocated, and the model initialised from
+ * `seed`, and the model owns it (the usual top-level call). */
+int sl_model_create_in(const char *spec, sl_params *P, const char *prefix, sl_model **out);
+int sl_model_create(const char *spec, uint64_t seed, sl_model **out);
+
+/* Same, from a parsed spec (used by wrappers that build their mixers). */
+int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+
+#endif

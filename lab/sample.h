@@ -1,0 +1,19 @@
+/* lab/sample.h — sampling the next token from logits: temperature, top-k, top-p (nucleus).
+ * temperature <= 0 means greedy (argmax). top_k <= 0 and top_p >= 1 disable those filters.
+ * Order as in common practice (HF / llama2.c): scale by 1/temperature, keep the top_k
+ * largest, softmax, keep the smallest prefix (by descending probability) whose mass reaches
+ * top_p, renormalise, draw. work must hold 2*V floats (or ints). */
+#ifndef SL_LAB_SAMPLE_H
+#define SL_LAB_SAMPLE_H
+
+#include "core/rng.h"
+
+typedef struct {
+    float temperature;
+    int top_k;
+    float top_p;
+} sl_sampler;
+
+int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rng, float *work, int *idx_work);
+
+#endif

@@ -1,0 +1,192 @@
+/* lab/trainer.c — the training loop (see trainer.h). */
+#include "lab/trainer.h"
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char LOG_HEADER[] = "step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s\n";
+
+void sl_train_defaults(sl_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->steps = 1000;
+    c->batch = 16;
+    c->sched.cosine = 1;
+    c->sched.lr = 3e-3f;
+    c->sched.min_lr = 3e-4f;
+    c->sched.warmup = 50;
+    c->sched.decay_steps = c->steps;
+    c->opt = sl_optim_defaults(SL_OPT_ADAMW);
+    c->clip = 1.0;
+    c->eval_every = 100;
+    c->eval_batches = 8;
+    c->ckpt_every = 500;
+    c->log_every = 10;
+    c->seed = 1;
+    c->progress = 1;
+}
+
+/* Keep the log's header and the rows of steps <= upto (a resumed run rewrites what came
+ * after its checkpoint), then open it for appending. */
+static int open_log(const char *path, long upto, FILE **out)
+{
+    void *buf = NULL;
+    size_t n = 0;
+    sl_afile a;
+    int rc;
+    if (upto > 0 && sl_read_file(path, (size_t)1 << 30, &buf, &n) == SL_OK) {
+        if ((rc = sl_afile_open(&a, path))) { free(buf); return rc; }
+        char *line = buf, *end = (char *)buf + n;
+        int first = 1;
+        while (line < end) {
+            char *nl = memchr(line, '\n', (size_t)(end - line));
+            size_t len = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+            long step = strtol(line, NULL, 10);
+            if (first || (step > 0 && step <= upto)) fwrite(line, 1, len, a.f);
+            first = 0;
+            line += len;
+        }
+        free(buf);
+        if ((rc = sl_afile_commit(&a))) return rc;
+        *out = fopen(path, "a");
+    } else {
+        free(buf);
+        if ((rc = sl_afile_open(&a, path))) return rc;
+        fputs(LOG_HEADER, a.f);
+        if ((rc = sl_afile_commit(&a))) return rc;
+        *out = fopen(path, "a");
+    }
+    if (!*out) return sl_error(SL_EIO, "cannot append to %s", path);
+    return SL_OK;
+}
+
+static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, const sl_rng *rng, long step,
+                     double secs, const sl_train_config *cfg)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    int rc = sl_checkpoint_write(path, m->P, o, rng, step, secs, cfg->meta_kv, cfg->n_meta);
+    return rc ? sl_error_wrap(rc, "writing %s", path) : SL_OK;
+}
+
+int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!(m->caps & SL_CAP_GRAD)) return sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind);
+    if (t->token_in != !!(m->caps & SL_CAP_TOKEN_IN) || t->token_out != !!(m->caps & SL_CAP_TOKEN_OUT))
+        return sl_error(SL_EINVAL, "model %s and task %s disagree on token/real input or output", m->vt->kind, t->name);
+    if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
+        return sl_error(SL_ESHAPE, "model input width %d, task needs %d", m->d_in, t->token_in ? t->vocab : t->d_in);
+    if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
+        return sl_error(SL_ESHAPE, "model output width %d, task needs %d", m->d_out, t->token_out ? t->vocab : t->d_out);
+    if (cfg->batch <= 0 || cfg->steps < 0) return sl_error(SL_EINVAL, "bad batch %d / steps %ld", cfg->batch, cfg->steps);
+    int rc = sl_mkdirs(cfg->out_dir);
+    if (rc) return rc;
+    sl_threads_set(cfg->threads);
+
+    sl_optim *o = sl_optim_alloc(&cfg->opt, m->P->total);
+    sl_rng *rng = sl_rng_alloc(cfg->seed);
+    sl_batch b;
+    memset(&b, 0, sizeof b);
+    float *y = NULL, *dy = NULL, *scratch = NULL;
+    FILE *log = NULL;
+    sl_progress prog;
+    long step = 0;
+    double secs0 = 0.0;
+    if (!o || !rng) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (resume) {
+        sl_safetensors *st;
+        if ((rc = sl_checkpoint_open(resume, &st))) goto done;
+        rc = sl_checkpoint_restore(st, m->P, o, rng, &step, &secs0);
+        sl_safetensors_free(st);
+        if (rc) goto done;
+        if (step > cfg->steps) { rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps); goto done; }
+    }
+    if ((rc = sl_batch_alloc(&b, t, cfg->batch))) goto done;
+    size_t ny = (size_t)cfg->batch * t->T * m->d_out;
+    y = malloc(ny * sizeof(float));
+    dy = malloc(ny * sizeof(float));
+    scratch = malloc(ny * sizeof(float));
+    if (!y || !dy || !scratch) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/log.csv", cfg->out_dir);
+    if ((rc = open_log(path, step, &log))) goto done;
+
+    sl_model_set_training(m, 1, rng);
+    sl_progress_begin(&prog, stderr, cfg->steps, "train", cfg->progress == 2);
+    if (!cfg->progress) prog.enabled = 0;
+    double t0 = sl_now(), t_last = t0, loss_acc = 0.0;
+    long n_acc = 0, tokens_acc = 0, last_ckpt = step;
+    while (step < cfg->steps) {
+        float lr = sl_schedule_lr(&cfg->sched, step);
+        if ((rc = t->sample(t, 0, rng, &b))) break;
+        sl_params_zero_grad(m->P);
+        if ((rc = sl_model_forward(m, b.x, b.tok, y, cfg->batch, t->T))) break;
+        double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
+        if (!isfinite(loss)) {
+            rc = sl_error(SL_ENAN, "loss became %g at step %ld; stopped, the last good checkpoint (step %ld) is kept in %s",
+                          loss, step + 1, last_ckpt, cfg->out_dir);
+            break;
+        }
+        if ((rc = sl_model_backward(m, dy, NULL))) break;
+        if (sl_params_check_finite(m->P, 1)) {
+            rc = sl_error(SL_ENAN, "non-finite gradient at step %ld (%s); stopped, the last good checkpoint (step %ld) is kept in %s",
+                          step + 1, sl_errmsg(), last_ckpt, cfg->out_dir);
+            break;
+        }
+        sl_clip_grad_norm(m->P, cfg->clip);
+        if ((rc = sl_optim_step(o, m->P, lr))) break;
+        step++;
+        loss_acc += loss;
+        n_acc++;
+        tokens_acc += (long)cfg->batch * t->T;
+        int last = step == cfg->steps;
+        int do_eval = last || (cfg->eval_every > 0 && step % cfg->eval_every == 0);
+        int do_log = do_eval || (cfg->log_every > 0 && step % cfg->log_every == 0);
+        if (do_eval && (rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, cfg->seed + 7919, &res->eval))) break;
+        sl_model_set_training(m, 1, rng);
+        if (do_log) {
+            double now = sl_now();
+            double secs = secs0 + (now - t0);
+            double tps = now > t_last ? (double)tokens_acc / (now - t_last) : 0.0;
+            res->train_loss = loss_acc / (double)n_acc;
+            fprintf(log, "%ld,%.3f,%.6g,%.6f,", step, secs, lr, res->train_loss);
+            if (do_eval) fprintf(log, "%.6f,%.6f,", res->eval.loss, res->eval.metric);
+            else fputs(",,", log);
+            fprintf(log, "%.1f\n", tps);
+            fflush(log);
+            t_last = now;
+            loss_acc = 0.0;
+            n_acc = tokens_acc = 0;
+        }
+        if (last || (cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0)) {
+            if ((rc = save_ckpt(cfg->out_dir, m, o, rng, step, secs0 + (sl_now() - t0), cfg))) break;
+            last_ckpt = step;
+        }
+        char extra[64];
+        snprintf(extra, sizeof extra, "loss %.4f", loss);
+        sl_progress_update(&prog, step, extra);
+    }
+    sl_progress_end(&prog);
+    sl_model_set_training(m, 0, NULL);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
+        rc = sl_params_save(m->P, path, cfg->meta_kv, cfg->n_meta);
+        if (rc) sl_error_wrap(rc, "writing %s", path);
+    }
+    res->step = step;
+    res->seconds = secs0 + (sl_now() - t0);
+done:
+    if (log) fclose(log);
+    free(y); free(dy); free(scratch);
+    sl_batch_free(&b);
+    sl_optim_free(o);
+    sl_rng_free(rng);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* lab/trainer.h — gradient training of any SL_CAP_GRAD model on any task.
+ *
+ * Per step: lr from the schedule; a batch from the task's train split; forward; task loss;
+ * backward; finiteness check (a non-finite loss or gradient stops the run with a message and
+ * keeps the last good checkpoint); global-norm clipping; AdamW (or SGD) step. Every
+ * eval_every steps and at the end: validation metric. Every ckpt_every steps and at the end:
+ * OUT/checkpoint.safetensors; at the end also OUT/model.safetensors (weights + spec).
+ * OUT/log.csv gets one row per logged step:
+ *   step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s
+ * Resuming from OUT/checkpoint.safetensors continues bit-identically (same seed, threads).
+ */
+#ifndef SL_LAB_TRAINER_H
+#define SL_LAB_TRAINER_H
+
+#include "core/optim.h"
+#include "lab/tasks.h"
+#include "seq/model.h"
+
+#include <stdio.h>
+
+typedef struct {
+    long steps;            /* total steps of the run */
+    int batch;
+    sl_schedule sched;
+    sl_optim_config opt;
+    double clip;           /* global-norm clip, <= 0 off */
+    long eval_every;       /* 0: only at the end */
+    int eval_batches;
+    long ckpt_every;       /* 0: only at the end */
+    long log_every;
+    uint64_t seed;
+    int threads;
+    const char *out_dir;
+    int progress;          /* 1 auto (TTY), 2 force, 0 off */
+    const char *const *meta_kv;   /* extra checkpoint metadata pairs (model, task, ...) */
+    int n_meta;
+} sl_train_config;
+
+typedef struct {
+    long step;
+    double seconds;
+    double train_loss;     /* mean over the last logged interval */
+    sl_eval_result eval;   /* last evaluation */
+} sl_train_result;
+
+void sl_train_defaults(sl_train_config *c);
+
+/* resume: path of a checkpoint to continue from, or NULL for a fresh run (then the model
+ * must already be initialised). */
+int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res);
+
+#endif

@@ -1,0 +1,1 @@
+# mk/experiments.mk

@@ -1,0 +1,1 @@
+# mk/mamba.mk

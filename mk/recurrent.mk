@@ -1,0 +1,1 @@
+# mk/recurrent.mk

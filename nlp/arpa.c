@@ -1,0 +1,445 @@
+/* nlp/arpa.c — ARPA back-off language model files, and KenLM-style query.
+ *
+ * The ARPA layout (Doug Paul's format, as SRILM and KenLM write it):
+ *     \data\
+ *     ngram 1=N1
+ *     ...
+ *     (blank)
+ *     \1-grams:
+ *     log10p<TAB>w<TAB>log10backoff
+ *     ...
+ *     \N-grams:
+ *     log10p<TAB>w1 w2 .. wN
+ *     \end\
+ * The reader accepts tabs or spaces between fields and checks every count, field and number.
+ */
+#include "nlp/ngram.h"
+
+#include "core/error.h"
+#include "core/fileio.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* shortest round-trip decimal                                                                */
+
+void sl_fmt_float(char *buf, float x)
+{
+    if (x == 0.0f) {   /* also -0 -> "0", as KenLM prints backoffs of 1 */
+        strcpy(buf, "0");
+        return;
+    }
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, 32, "%.*g", p, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+void sl_fmt_double(char *buf, double x)
+{
+    if (x == 0.0) {
+        strcpy(buf, "0");
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, 32, "%.*g", p, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* write                                                                                      */
+
+static const sl_ngtab *g_sort_tab;
+
+static int cmp_tuple(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    const sl_ngtab *t = g_sort_tab;
+    const int32_t *p = t->keys + x * t->k, *q = t->keys + y * t->k;
+    for (int i = 0; i < t->k; i++)
+        if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
+    return 0;
+}
+
+int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
+{
+    if (!lm->estimated) return sl_error(SL_EINVAL, "n-gram model has no probabilities to write");
+    sl_afile a = {0};
+    FILE *f;
+    int to_stdout = !path || !strcmp(path, "-");
+    if (to_stdout) {
+        f = stdout;
+    } else {
+        int rc = sl_afile_open(&a, path);
+        if (rc) return rc;
+        f = a.f;
+    }
+    fprintf(f, "\\data\\\n");
+    for (int k = 0; k < lm->order; k++) fprintf(f, "ngram %d=%zu\n", k + 1, lm->tab[k].n);
+    fprintf(f, "\n");
+    int rc = SL_OK;
+    char pb[32], bb[32];
+    for (int k = 0; k < lm->order && !rc; k++) {
+        const sl_ngtab *t = &lm->tab[k];
+        size_t *ord = malloc((t->n ? t->n : 1) * sizeof *ord);
+        if (!ord) {
+            rc = sl_error(SL_ENOMEM, "ARPA write: out of memory");
+            break;
+        }
+        for (size_t e = 0; e < t->n; e++) ord[e] = e;
+        g_sort_tab = t;
+        qsort(ord, t->n, sizeof *ord, cmp_tuple);
+        fprintf(f, "\\%d-grams:\n", k + 1);
+        for (size_t i = 0; i < t->n; i++) {
+            size_t e = ord[i];
+            const int32_t *key = t->keys + e * t->k;
+            sl_fmt_float(pb, lm->prob[k][e]);
+            fputs(pb, f);
+            fputc('\t', f);
+            for (int j = 0; j <= k; j++) {
+                if (j) fputc(' ', f);
+                fputs(lm->vocab->words[key[j]], f);
+            }
+            if (lm->bow[k]) {
+                sl_fmt_float(bb, lm->bow[k][e]);
+                fputc('\t', f);
+                fputs(bb, f);
+            }
+            fputc('\n', f);
+        }
+        fprintf(f, "\n");
+        free(ord);
+    }
+    fprintf(f, "\\end\\\n");
+    if (to_stdout) {
+        if (fflush(f) != 0 || ferror(f)) rc = rc ? rc : sl_error(SL_EIO, "ARPA write to stdout failed");
+        return rc;
+    }
+    if (rc || ferror(f)) {
+        sl_afile_abort(&a);
+        return rc ? rc : sl_error(SL_EIO, "%s: write failed", path);
+    }
+    return sl_afile_commit(&a);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* read                                                                                       */
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;
+    size_t cap;
+    size_t lineno;
+    ssize_t len;
+} reader;
+
+/* next line without its newline (and \r); 0 ok, 1 EOF, < 0 error */
+static int rd_line(reader *r)
+{
+    errno = 0;
+    r->len = getline(&r->line, &r->cap, r->f);
+    if (r->len < 0) {
+        if (ferror(r->f)) return sl_error(SL_EIO, "%s:%zu: read failed", r->path, r->lineno + 1);
+        return 1;
+    }
+    r->lineno++;
+    while (r->len > 0 && (r->line[r->len - 1] == '\n' || r->line[r->len - 1] == '\r'))
+        r->line[--r->len] = '\0';
+    return 0;
+}
+
+static int blank(const char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    return *s == '\0';
+}
+
+/* parse a log10 value: finite number, or -inf (stored as -99, SRILM's zero) */
+static int parse_log(const char *s, float *out)
+{
+    if (!strcmp(s, "-inf") || !strcmp(s, "-Infinity") || !strcmp(s, "-INF")) {
+        *out = -99.0f;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v)) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+int sl_arpa_read(const char *path, sl_ngram_lm **out)
+{
+    *out = NULL;
+    reader r = {0};
+    r.path = path;
+    r.f = fopen(path, "rb");
+    if (!r.f) return sl_error(SL_EIO, "%s: %s", path, strerror(errno));
+    sl_ngram_lm *lm = NULL;
+    int rc, st;
+    size_t counts[SL_NGRAM_MAX_ORDER + 1] = {0};
+    int order = 0;
+
+    /* header: skip anything before \data\ (SRILM allows a preamble) */
+    for (;;) {
+        st = rd_line(&r);
+        if (st < 0) { rc = st; goto fail; }
+        if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: no \\data\\ section", path, r.lineno); goto fail; }
+        if (!strcmp(r.line, "\\data\\")) break;
+    }
+    for (;;) {
+        st = rd_line(&r);
+        if (st < 0) { rc = st; goto fail; }
+        if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: end of file in the \\data\\ header", path, r.lineno); goto fail; }
+        if (blank(r.line)) {
+            if (order) break;
+            continue;
+        }
+        int k;
+        long long n;
+        char tail;
+        if (sscanf(r.line, "ngram %d=%lld%c", &k, &n, &tail) != 2 || k < 1 || n < 0) {
+            if (r.line[0] == '\\' && order) break;   /* section right after the header */
+            rc = sl_error(SL_EFORMAT, "%s:%zu: expected \"ngram K=COUNT\" in the \\data\\ header, got \"%s\"",
+                          path, r.lineno, r.line);
+            goto fail;
+        }
+        if (k != order + 1) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: ngram counts out of order (expected order %d, got %d)",
+                          path, r.lineno, order + 1, k);
+            goto fail;
+        }
+        if (k > SL_NGRAM_MAX_ORDER) {
+            rc = sl_error(SL_EUNSUPPORTED, "%s:%zu: order %d exceeds the maximum %d", path, r.lineno, k,
+                          SL_NGRAM_MAX_ORDER);
+            goto fail;
+        }
+        if ((unsigned long long)n >= UINT32_MAX - 1) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: count %lld too large", path, r.lineno, n);
+            goto fail;
+        }
+        counts[k] = (size_t)n;
+        order = k;
+    }
+    if (order == 0) { rc = sl_error(SL_EFORMAT, "%s:%zu: \\data\\ header has no ngram counts", path, r.lineno); goto fail; }
+
+    if ((rc = sl_ngram_alloc(order, &lm))) goto fail;
+    for (int k = 0; k < order; k++) {
+        free(lm->count[k]);
+        lm->count[k] = NULL;
+        sl_ngtab_destroy(&lm->tab[k]);
+        if ((rc = sl_ngtab_init(&lm->tab[k], k + 1, counts[k + 1]))) goto fail;
+        lm->prob[k] = malloc((counts[k + 1] ? counts[k + 1] : 1) * sizeof(float));
+        lm->bow[k] = k + 1 < order ? calloc(counts[k + 1] ? counts[k + 1] : 1, sizeof(float)) : NULL;
+        if (!lm->prob[k] || (k + 1 < order && !lm->bow[k])) { rc = sl_error(SL_ENOMEM, "ARPA read: out of memory"); goto fail; }
+    }
+    lm->has_unk = 0;
+
+    /* sections; the line that ended the header may already be a section line */
+    int have_line = !blank(r.line);
+    int32_t key[SL_NGRAM_MAX_ORDER];
+    for (int k = 1; k <= order; k++) {
+        /* find "\k-grams:" */
+        for (;;) {
+            if (!have_line) {
+                st = rd_line(&r);
+                if (st < 0) { rc = st; goto fail; }
+                if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\%d-grams: section", path, r.lineno, k); goto fail; }
+            }
+            have_line = 0;
+            if (blank(r.line)) continue;
+            char want[32];
+            snprintf(want, sizeof want, "\\%d-grams:", k);
+            if (!strcmp(r.line, want)) break;
+            rc = sl_error(SL_EFORMAT, "%s:%zu: expected \"%s\", got \"%.60s\"", path, r.lineno, want, r.line);
+            goto fail;
+        }
+        size_t got = 0;
+        for (;;) {
+            st = rd_line(&r);
+            if (st < 0) { rc = st; goto fail; }
+            if (st == 1) break;
+            if (blank(r.line)) {
+                if (got == counts[k]) break;
+                continue;
+            }
+            if (r.line[0] == '\\') {
+                have_line = 1;
+                break;
+            }
+            if (got == counts[k]) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: more %d-grams than the %zu in the header", path, r.lineno, k, counts[k]);
+                goto fail;
+            }
+            /* fields: prob, k words, optional backoff */
+            char *fields[SL_NGRAM_MAX_ORDER + 3];
+            int nf = 0;
+            char *save = NULL;
+            for (char *tok = strtok_r(r.line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+                if (nf == k + 2) { nf++; break; }
+                fields[nf++] = tok;
+            }
+            if (nf < k + 1 || nf > k + 2 || (nf == k + 2 && k == order)) {
+                if (k < order)
+                    rc = sl_error(SL_EFORMAT, "%s:%zu: a %d-gram line has %d or %d fields (log10 prob, %d words, "
+                                  "optional backoff), got %s%d", path, r.lineno, k, k + 1, k + 2, k,
+                                  nf > k + 2 ? "more than " : "", nf > k + 2 ? k + 2 : nf);
+                else
+                    rc = sl_error(SL_EFORMAT, "%s:%zu: a %d-gram line of the highest order has %d fields (log10 prob, "
+                                  "%d words), got %d", path, r.lineno, k, k + 1, k, nf);
+                goto fail;
+            }
+            float lp, bo = 0.0f;
+            if (!parse_log(fields[0], &lp)) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: bad log10 probability \"%s\"", path, r.lineno, fields[0]);
+                goto fail;
+            }
+            if (lp > 0.0f) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: log10 probability %s is positive", path, r.lineno, fields[0]);
+                goto fail;
+            }
+            if (nf == k + 2 && !parse_log(fields[k + 1], &bo)) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: bad log10 backoff \"%s\"", path, r.lineno, fields[k + 1]);
+                goto fail;
+            }
+            for (int j = 0; j < k; j++) {
+                const char *w = fields[1 + j];
+                int id;
+                if (k == 1) {
+                    int before = lm->vocab->n;
+                    int specials = !strcmp(w, SL_UNK) || !strcmp(w, SL_BOS) || !strcmp(w, SL_EOS);
+                    if ((rc = sl_vocab_add(lm->vocab, w, strlen(w), 0, &id))) goto fail;
+                    (void)before;
+                    if (specials && sl_ngtab_find(&lm->tab[0], &id) >= 0) specials = 0;
+                } else {
+                    id = sl_vocab_find(lm->vocab, w, strlen(w));
+                    if (id < 0) {
+                        rc = sl_error(SL_EFORMAT, "%s:%zu: word \"%s\" of this %d-gram is not a unigram", path, r.lineno, w, k);
+                        goto fail;
+                    }
+                }
+                key[j] = id;
+            }
+            int is_new;
+            long e = sl_ngtab_insert(&lm->tab[k - 1], key, &is_new);
+            if (e < 0) { rc = (int)e; goto fail; }
+            if (!is_new) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: duplicate %d-gram", path, r.lineno, k);
+                goto fail;
+            }
+            lm->prob[k - 1][e] = lp;
+            if (lm->bow[k - 1]) lm->bow[k - 1][e] = bo;
+            if (k == 1 && key[0] == SL_NGRAM_UNK) lm->has_unk = 1;
+            got++;
+        }
+        if (got != counts[k]) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: the header says %zu %d-grams, the section has %zu", path, r.lineno,
+                          counts[k], k, got);
+            goto fail;
+        }
+    }
+    /* \end\ */
+    for (;;) {
+        if (!have_line) {
+            st = rd_line(&r);
+            if (st < 0) { rc = st; goto fail; }
+            if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\end\\", path, r.lineno); goto fail; }
+        }
+        have_line = 0;
+        if (blank(r.line)) continue;
+        if (!strcmp(r.line, "\\end\\")) break;
+        rc = sl_error(SL_EFORMAT, "%s:%zu: expected \\end\\, got \"%.60s\"", path, r.lineno, r.line);
+        goto fail;
+    }
+    free(r.line);
+    fclose(r.f);
+    lm->estimated = 1;
+    *out = lm;
+    return SL_OK;
+fail:
+    free(r.line);
+    fclose(r.f);
+    sl_ngram_free(lm);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* query                                                                                      */
+
+int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_ngram_query_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    sl_corpus *c;
+    int rc = sl_corpus_open(path, &c);
+    if (rc) return rc;
+    const int N = lm->order;
+    int32_t ctx[SL_NGRAM_MAX_ORDER];
+    int nctx = 0;
+    float total = 0.0f;   /* per line in float, as query */
+    uint64_t oov = 0;
+    char pb[32];
+    ctx[0] = SL_NGRAM_BOS;
+    nctx = 1;
+    const char *w;
+    size_t len;
+    for (;;) {
+        int r = sl_corpus_next_word(c, &w, &len);
+        if (r < 0) { rc = r; break; }
+        if (r == SL_CORPUS_EOF) break;   /* unterminated last line: not added (query) */
+        int32_t id;
+        int is_oov;
+        if (r == SL_CORPUS_EOL) {
+            id = SL_NGRAM_EOS;
+            is_oov = 0;
+            w = SL_EOS;
+            len = 4;
+        } else {
+            int f = sl_vocab_find(lm->vocab, w, len);
+            is_oov = f < 0 || f == SL_NGRAM_UNK;
+            id = is_oov ? SL_NGRAM_UNK : f;
+        }
+        int glen;
+        float lp = sl_ngram_score(lm, ctx, nctx, id, &glen);
+        if (is_oov) {
+            oov++;
+            st->total_oov_only += lp;
+        }
+        total += lp;
+        st->tokens++;
+        if (out) {
+            sl_fmt_float(pb, lp);
+            fprintf(out, "%.*s=%d %d %s\t", (int)len, w, is_oov ? 0 : (int)id, glen, pb);
+        }
+        if (r == SL_CORPUS_EOL) {
+            if (out) {
+                sl_fmt_float(pb, total);
+                fprintf(out, "Total: %s OOV: %llu\n", pb, (unsigned long long)oov);
+            }
+            st->total += total;
+            st->oov += oov;
+            total = 0.0f;
+            oov = 0;
+            ctx[0] = SL_NGRAM_BOS;
+            nctx = 1;
+            continue;
+        }
+        if (nctx == N - 1 || nctx == SL_NGRAM_MAX_ORDER) {
+            if (nctx > 0) {
+                memmove(ctx, ctx + 1, (size_t)(nctx - 1) * sizeof *ctx);
+                nctx--;
+            }
+        }
+        if (N > 1) ctx[nctx++] = id;
+    }
+    sl_corpus_close(c);
+    if (rc) return rc;
+    st->ppl_incl = pow(10.0, -(st->total / (double)st->tokens));
+    st->ppl_excl = pow(10.0, -((st->total - st->total_oov_only) / (double)(st->tokens - st->oov)));
+    return SL_OK;
+}

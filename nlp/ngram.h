@@ -1,0 +1,144 @@
+/* nlp/ngram.h — n-gram language models: counting, estimation (MLE, add-k, interpolated
+ * Kneser-Ney, interpolated modified Kneser-Ney), backoff scoring, ARPA files.
+ *
+ * Conventions follow KenLM's lmplz so that the same text and order give the same model:
+ *   - every line is a sentence <s> w1 .. wm </s> (a last line without '\n' gets no </s>);
+ *     n-grams may start with <s> only at the sentence start (no <s> <s> padding survives);
+ *   - ids 0, 1, 2 are <unk>, <s>, </s>; other words by first appearance;
+ *   - modified Kneser-Ney (Chen & Goodman 1998, sec. 3 and eq. 26): the highest order uses raw
+ *     counts, lower orders use continuation counts N1+(. g) — except n-grams that begin with
+ *     <s>, which cannot be extended to the left and keep their raw counts. Discounts per order
+ *     from counts-of-counts n1..n4 of those adjusted counts:
+ *         Y = n1 / (n1 + 2 n2),  D_j = j - (j+1) Y n_{j+1} / n_j   (j = 1, 2, 3+);
+ *     p(w|h) = (a(hw) - D(a(hw))) / sum_w' a(hw') + gamma(h) p(w|h'),
+ *     gamma(h) = (D1 N1(h.) + D2 N2(h.) + D3 N3+(h.)) / sum_w' a(hw'),
+ *     unigrams interpolated with the uniform 1/|V| (|V| counts <unk> but not <s>); <unk> is a
+ *     zeroton that gets only the interpolated mass; p(<s>) = 1 (log10 0) so <s> can be scored;
+ *   - ARPA backoff of n-gram g = gamma(g) when g is a context, else 1 (log10 0); n-grams ending
+ *     in <unk> or </s> are never contexts.
+ * Kneser-Ney (kn) is the same with one discount per order, D = n1 / (n1 + 2 n2). add-k and MLE
+ * use raw counts; see docs/nlp.md for how they are laid out as backoff models.
+ *
+ * Storage: one compact open-addressing hash table per order over packed int32 id tuples
+ * (sl_ngtab); probabilities and backoffs are float arrays beside it.
+ */
+#ifndef SL_NLP_NGRAM_H
+#define SL_NLP_NGRAM_H
+
+#include "nlp/vocab.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_NGRAM_MAX_ORDER 12
+
+enum { SL_NGRAM_UNK = 0, SL_NGRAM_BOS = 1, SL_NGRAM_EOS = 2 };
+
+typedef enum { SL_NGRAM_MLE = 0, SL_NGRAM_ADDK, SL_NGRAM_KN, SL_NGRAM_MKN } sl_ngram_method;
+
+int sl_ngram_method_parse(const char *s, sl_ngram_method *m);   /* mle addk kn mkn */
+const char *sl_ngram_method_name(sl_ngram_method m);
+
+typedef struct {
+    int order;                  /* 1..SL_NGRAM_MAX_ORDER */
+    sl_ngram_method method;
+    double k;                   /* add-k pseudo-count (> 0) */
+    double discount;            /* kn: if > 0, this D for every order instead of estimating */
+    int discount_fallback;      /* on failed estimates use `fallback` (lmplz --discount_fallback) */
+    double fallback[3];         /* D1, D2, D3+ fallback: 0.5 1 1.5, as lmplz */
+} sl_ngram_opts;
+
+void sl_ngram_opts_default(sl_ngram_opts *o, int order);
+
+/* ---- compact hash table of fixed-length id tuples ---- */
+typedef struct {
+    int k;              /* tuple length */
+    size_t n, cap;      /* entries */
+    int32_t *keys;      /* (cap, k) entry tuples, insertion order */
+    uint32_t *slots;    /* (nslots,) entry index + 1, 0 = empty */
+    size_t nslots;      /* power of two, load <= 1/2 */
+} sl_ngtab;
+
+int sl_ngtab_init(sl_ngtab *t, int k, size_t cap_hint);
+void sl_ngtab_destroy(sl_ngtab *t);
+/* entry index or -1 */
+long sl_ngtab_find(const sl_ngtab *t, const int32_t *key);
+/* entry index (>= 0, *is_new set) or a negative status */
+long sl_ngtab_insert(sl_ngtab *t, const int32_t *key, int *is_new);
+size_t sl_ngtab_bytes(const sl_ngtab *t);
+
+/* ---- the model ---- */
+typedef struct {
+    int order;
+    sl_vocab *vocab;                    /* id -> word; ids 0,1,2 = <unk>, <s>, </s> */
+    sl_ngtab tab[SL_NGRAM_MAX_ORDER];   /* tab[k-1]: the k-grams */
+    float *prob[SL_NGRAM_MAX_ORDER];    /* (tab[k-1].n,) log10 p */
+    float *bow[SL_NGRAM_MAX_ORDER];     /* (tab[k-1].n,) log10 backoff; NULL for the top order */
+    uint64_t *count[SL_NGRAM_MAX_ORDER];/* (cap,) raw counts while counting; NULL after load */
+    int estimated;                      /* probabilities are valid */
+    float unk_prob;                     /* log10 p(<unk>) when the model has no <unk> (-100) */
+    int has_unk;
+    /* estimation record */
+    sl_ngram_opts opts;
+    double discount[SL_NGRAM_MAX_ORDER][4]; /* D0..D3+ per order (kn/mkn) */
+    uint64_t coc[SL_NGRAM_MAX_ORDER][5];    /* counts-of-counts n0..n4 of adjusted counts */
+    uint64_t tokens;                        /* words counted (not <s>, </s>) */
+} sl_ngram_lm;
+
+/* An empty model for counting, vocabulary with <unk> <s> </s> at 0 1 2. */
+int sl_ngram_alloc(int order, sl_ngram_lm **out);
+void sl_ngram_free(sl_ngram_lm *lm);
+
+/* Count one sentence of word ids (>= 3, or SL_NGRAM_UNK): <s> w.. [</s>]. Ids must be valid
+ * vocabulary ids. with_eos = 0 for a last line without a newline (as lmplz). */
+int sl_ngram_count_sentence(sl_ngram_lm *lm, const int32_t *w, size_t n, int with_eos);
+/* Stream a text file (or "-") line by line into the counts. Words <s> </s> <unk> in the text
+ * are treated as whitespace, as lmplz --skip_symbols does. */
+int sl_ngram_count_file(sl_ngram_lm *lm, const char *path);
+
+/* Estimate probabilities and backoffs from the counts (counts are kept). */
+int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o);
+
+/* Total n-grams over all orders; bytes used by tables and values. */
+size_t sl_ngram_total(const sl_ngram_lm *lm);
+size_t sl_ngram_bytes(const sl_ngram_lm *lm);
+
+/* Vocabulary id of a word; SL_NGRAM_UNK when unknown. */
+int32_t sl_ngram_word(const sl_ngram_lm *lm, const char *w, size_t len);
+
+/* log10 p(w | ctx) by backoff: ctx (nctx ids, oldest first; only the last order-1 are used).
+ * *len (may be NULL) receives the length of the n-gram matched (KenLM's ngram_length). */
+float sl_ngram_score(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w, int *len);
+
+/* Same without backoff logic: the naive reference, the sum of log10 interpolated mass for
+ * the *estimated* model is checked against this in tests. Returns log10 p(w|ctx) by
+ * recursively applying p(w|h) = p_arpa(hw) if present else bow(h) * p(w|h'). */
+float sl_ngram_score_ref(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w);
+
+/* ---- ARPA (nlp/arpa.c) ---- */
+/* Write in KenLM's layout: \data\, "ngram k=n", sections "\k-grams:" with
+ * "logprob<TAB>w1 w2..[<TAB>backoff]" (backoff on every order but the highest), \end\.
+ * path "-" writes stdout (not atomic); otherwise atomic. */
+int sl_arpa_write(const sl_ngram_lm *lm, const char *path);
+/* Read any ARPA file (tabs or spaces); errors name file:line. */
+int sl_arpa_read(const char *path, sl_ngram_lm **out);
+
+/* Shortest decimal text that reads back as the same float (how KenLM prints). buf >= 32. */
+void sl_fmt_float(char *buf, float x);
+void sl_fmt_double(char *buf, double x);
+
+/* ---- query, KenLM conventions ---- */
+typedef struct {
+    double total;          /* sum of log10 probs of counted lines, including </s> */
+    double total_oov_only; /* sum over OOV words */
+    uint64_t oov, tokens;  /* tokens include </s> */
+    double ppl_incl, ppl_excl;
+} sl_ngram_query_stats;
+
+/* Score a text file line by line as KenLM's query does (sentence context: <s> ... </s>, OOVs
+ * scored as <unk>, a last line without '\n' gets no </s> and, like query, its log-probs are not
+ * added to the totals). With out != NULL, prints each word "w=id len logprob\t" and each line
+ * "Total: t OOV: n" like query's default output. */
+int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_ngram_query_stats *st);
+
+#endif

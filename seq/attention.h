@@ -1,0 +1,120 @@
+/* seq/attention.h — scaled dot-product attention: kernels and the attention mixer.
+ *
+ * Kernels work on head-major arrays (the layout llm.c and FlashAttention use):
+ *   q (B, Hq, T, Dk)   k (B, Hkv, T, Dk)   v (B, Hkv, T, Dv)   out (B, Hq, T, Dv)
+ * Query head h reads key/value head h / (Hq / Hkv): Hkv == Hq is multi-head attention (MHA),
+ * Hkv == 1 multi-query (MQA, Shazeer 2019), anything between grouped-query (GQA, Ainslie et
+ * al. 2023). Dk may differ from Dv (MLA's decoupled RoPE part makes keys wider than values).
+ *   S = scale * q k^T  (masked to j <= i when causal),  P = softmax_rows(S),  out = P v
+ *
+ * naive: materialises P (B, Hq, T, T) for backward; memory O(T^2). It is the reference.
+ * flash: FlashAttention (Dao et al. 2022) on the CPU: query tiles against key tiles with an
+ *   online softmax (running row max m and row sum l, the partial output rescaled by
+ *   exp(m_old - m_new) whenever the max grows); it keeps only lse = m + log l (B, Hq, T).
+ *   Backward recomputes P = exp(S - lse) tile by tile, with D_i = rowsum(dout_i * out_i):
+ *   dS = P * (dout v^T - D), dq = scale dS k, dk = scale dS^T q, dv = P^T dout. Memory O(T).
+ *   Two parallel passes (dq over query tiles; dk, dv over key tiles) avoid atomics, so results
+ *   are deterministic for any thread count.
+ * Backward functions ACCUMULATE into dq, dk, dv.
+ *
+ * The attention mixer (a sequence model, real -> real of width d_model) adds the projections,
+ * rotary positions, dropout and a KV cache for step mode. Variants by configuration:
+ *   MHA / MQA / GQA  n_kv_head = n_head / 1 / a divisor of n_head
+ *   MLA (DeepSeek-V2) kv_lora_rank > 0: keys and values come from a shared latent
+ *     c = RMSNorm(W_dkv x) of width kv_lora_rank, expanded per head by kv_b_proj, plus a
+ *     decoupled RoPE key part (qk_rope_head_dim wide) shared by all heads; the KV cache holds
+ *     only c and the RoPE key. Step mode uses the "absorbed" form: scores q_nope^T W_uk c_t
+ *     are computed as (W_uk^T q_nope) . c_t and the output as W_uv (sum_t p_t c_t), so the
+ *     cached latents are never expanded.
+ * RoPE (Su et al.): pairs (x[2i], x[2i+1]) of each head rotate by pos * theta^(-2i/d), the
+ * interleaved convention of Meta's LLaMA and llama2.c.
+ *
+ * Parameter names under the mixer's prefix:
+ *   names=gpt    c_attn.weight ((Hq+2Hkv)*hd, C) [c_attn.bias], c_proj.weight (C, Hq*hd) [c_proj.bias]
+ *   names=llama  wq.weight (Hq*hd, C), wk.weight (Hkv*hd, C), wv.weight (Hkv*hd, C), wo.weight (C, Hq*hd)
+ *                [wq.bias, ..., wo.bias when bias=1]
+ *   MLA (either) q_proj.weight (Hq*(dn+dr), C)  or  q_a_proj.weight (rq, C), q_a_layernorm.weight (rq),
+ *                q_b_proj.weight (Hq*(dn+dr), rq);  kv_a_proj_with_mqa.weight (r+dr, C),
+ *                kv_a_layernorm.weight (r), kv_b_proj.weight (Hq*(dn+dv), r), o_proj.weight (C, Hq*dv)
+ *                (DeepSeek-V2's modeling names).
+ */
+#ifndef SL_SEQ_ATTENTION_H
+#define SL_SEQ_ATTENTION_H
+
+#include "seq/model.h"
+
+#include <stddef.h>
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+typedef struct {
+    int B, Hq, Hkv, T, Dk, Dv;
+    float scale;      /* usually 1/sqrt(Dk) */
+    int causal;
+} sl_attn_shape;
+
+/* Validates the shape (positive sizes, Hq % Hkv == 0); SL_ESHAPE otherwise. */
+int sl_attn_shape_check(const sl_attn_shape *s);
+
+/* att (B, Hq, T, T): softmax probabilities (written). dmask (B, Hq, T, T) or NULL: inverted
+ * dropout mask applied to the probabilities (0 or 1/(1-p)). */
+void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                           const float *dmask, const sl_attn_shape *s);
+void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                            const float *k, const float *v, const float *att, const float *dmask,
+                            const sl_attn_shape *s);
+
+/* lse (B, Hq, T): log-sum-exp of each score row (written). */
+int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                          const sl_attn_shape *s);
+int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                           const float *k, const float *v, const float *out, const float *lse,
+                           const sl_attn_shape *s);
+
+/* Rotary embedding of one row of n_head heads, each `stride` floats apart, rotating the first
+ * `dim` (even) values of each head at position pos; cs holds cos/sin (dim/2 pairs) for that
+ * position. inverse=1 rotates by -angle (the backward pass). */
+void sl_rope_row(float *x, int n_head, int stride, int dim, const float *cos_t, const float *sin_t, int inverse);
+/* Tables (max_len, dim/2): angle = pos * theta^(-2i/dim), computed as llama2.c does in float. */
+int sl_rope_tables(float **cos_out, float **sin_out, int max_len, int dim, float theta);
+
+/* ---- the attention mixer -------------------------------------------------------------------- */
+
+enum { SL_ATTN_NAMES_GPT = 0, SL_ATTN_NAMES_LLAMA = 1 };
+
+typedef struct {
+    int d_model;
+    int n_head;
+    int n_kv_head;         /* 0: = n_head (MHA); 1: MQA; a divisor of n_head: GQA */
+    int bias;              /* projections have biases */
+    int causal;            /* 0: bidirectional (sequence mode only) */
+    int rope;              /* rotary positions on q and k */
+    float rope_theta;
+    int max_seq_len;       /* KV-cache capacity and RoPE table length */
+    int flash;             /* 1 flash kernel, 0 naive */
+    float dropout;         /* on the attention probabilities (naive kernel) and on the output */
+    int names;             /* SL_ATTN_NAMES_GPT or SL_ATTN_NAMES_LLAMA */
+    /* MLA (kv_lora_rank > 0) */
+    int kv_lora_rank, q_lora_rank;
+    int qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+    float norm_eps;        /* MLA's latent RMSNorms */
+} sl_attn_config;
+
+/* Fill defaults: MHA, no bias, causal, flash, theta 10000, max_seq_len 1024, gpt names. */
+void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head);
+int sl_attn_config_check(const sl_attn_config *c);
+
+int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+
+/* Bytes of KV cache one token costs in one layer (float32): MHA/GQA/MQA 2 * n_kv_head * hd * 4,
+ * MLA (kv_lora_rank + qk_rope_head_dim) * 4. */
+size_t sl_attn_kv_bytes_per_token(const sl_attn_config *cfg);
+
+/* The output projection's tensor index (for the scaled init of GPT-2/llama2.c), or -1. */
+int sl_attn_out_proj_index(const sl_model *m);
+/* 1 if m is an attention mixer */
+int sl_attn_is(const sl_model *m);
+/* The position the next step will take (number of tokens in the cache). */
+int sl_attn_state_pos(const void *state);
+
+#endif

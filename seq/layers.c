@@ -1,0 +1,360 @@
+/* seq/layers.c — shared layers (see layers.h). */
+#include "seq/layers.h"
+#include "core/error.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- linear ------------------------------------------------------------------------------ */
+
+void sl_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC)
+{
+    // out (N,OC) = inp (N,C) . w^T (C,OC)
+    if (b) {
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, b ? 1.0f : 0.0f, out, OC);
+}
+
+void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, int N, int C, int OC)
+{
+    if (dinp) // (N,C) += dout (N,OC) . w (OC,C)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    if (dw)   // (OC,C) += dout^T (OC,N) . inp (N,C)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (db)
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * OC;
+            for (int o = 0; o < OC; o++) db[o] += d[o];
+        }
+}
+
+/* ---- embedding --------------------------------------------------------------------------- */
+
+void sl_embedding_forward(float *out, const int32_t *tok, const float *wte, int N, int C)
+{
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tok[n] * C, (size_t)C * sizeof(float));
+}
+
+void sl_embedding_backward(float *dwte, const float *dout, const int32_t *tok, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        float *d = dwte + (size_t)tok[n] * C;
+        const float *g = dout + (size_t)n * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+}
+
+/* ---- layernorm / rmsnorm ----------------------------------------------------------------- */
+
+void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                          const float *b, int N, int C, float eps)
+{
+    #pragma omp parallel for if (N > 256)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double m = 0.0, v = 0.0;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        v /= C;
+        float s = (float)(1.0 / sqrt(v + eps));
+        for (int c = 0; c < C; c++) {
+            float y = ((float)(x[c] - m)) * s;
+            o[c] = y * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+        }
+        mean[n] = (float)m;
+        rstd[n] = s;
+    }
+}
+
+void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const float *w, const float *mean, const float *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        double dnorm_mean = 0.0, dnorm_norm = 0.0;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - m) * s;
+            float dn = g[c] * (w ? w[c] : 1.0f);
+            dnorm_mean += dn;
+            dnorm_norm += dn * xh;
+            if (dw) dw[c] += g[c] * xh;
+            if (db) db[c] += g[c];
+        }
+        dnorm_mean /= C;
+        dnorm_norm /= C;
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s;
+                float dn = g[c] * (w ? w[c] : 1.0f);
+                dx[c] += s * (dn - (float)dnorm_mean - xh * (float)dnorm_norm);
+            }
+        }
+    }
+}
+
+void sl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps)
+{
+    #pragma omp parallel for if (N > 256)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double ss = 0.0;
+        for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+        float s = (float)(1.0 / sqrt(ss / C + eps));
+        for (int c = 0; c < C; c++) o[c] = x[c] * s * (w ? w[c] : 1.0f);
+        rstd[n] = s;
+    }
+}
+
+void sl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                         const float *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+        float s = rstd[n];
+        double dot = 0.0;   // sum_c dn_c * x_c
+        for (int c = 0; c < C; c++) {
+            float dn = g[c] * (w ? w[c] : 1.0f);
+            dot += dn * x[c];
+            if (dw) dw[c] += g[c] * x[c] * s;
+        }
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C;
+            float k = (float)(dot / C) * s * s * s;
+            for (int c = 0; c < C; c++) dx[c] += g[c] * (w ? w[c] : 1.0f) * s - k * x[c];
+        }
+    }
+}
+
+/* ---- activations ------------------------------------------------------------------------- */
+
+#define SQRT_2_OVER_PI 0.7978845608028654f
+
+float sl_act1(sl_act a, float x)
+{
+    switch (a) {
+    case SL_ACT_IDENTITY: return x;
+    case SL_ACT_TANH: return tanhf(x);
+    case SL_ACT_RELU: return x > 0 ? x : 0.0f;
+    case SL_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case SL_ACT_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case SL_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
+    case SL_ACT_SILU: return x / (1.0f + expf(-x));
+    case SL_ACT_SOFTPLUS: return x > 20.0f ? x : log1pf(expf(x));   /* torch's threshold 20 */
+    }
+    return x;
+}
+
+float sl_dact1(sl_act a, float x)
+{
+    switch (a) {
+    case SL_ACT_IDENTITY: return 1.0f;
+    case SL_ACT_TANH: { float t = tanhf(x); return 1.0f - t * t; }
+    case SL_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
+    case SL_ACT_SIGMOID: { float s = 1.0f / (1.0f + expf(-x)); return s * (1.0f - s); }
+    case SL_ACT_GELU: {
+        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
+        return cdf + x * pdf;
+    }
+    case SL_ACT_GELU_TANH: {
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        float t = tanhf(u);
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case SL_ACT_SILU: { float s = 1.0f / (1.0f + expf(-x)); return s * (1.0f + x * (1.0f - s)); }
+    case SL_ACT_SOFTPLUS: return x > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-x));
+    }
+    return 1.0f;
+}
+
+void sl_act_forward(sl_act a, float *out, const float *inp, size_t n)
+{
+    #pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = sl_act1(a, inp[i]);
+}
+
+void sl_act_backward(sl_act a, float *dinp, const float *dout, const float *inp, size_t n)
+{
+    #pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * sl_dact1(a, inp[i]);
+}
+
+int sl_act_from_name(const char *name, sl_act *a)
+{
+    static const struct { const char *n; sl_act a; } tab[] = {
+        {"identity", SL_ACT_IDENTITY}, {"tanh", SL_ACT_TANH}, {"relu", SL_ACT_RELU},
+        {"sigmoid", SL_ACT_SIGMOID}, {"gelu", SL_ACT_GELU}, {"gelu_tanh", SL_ACT_GELU_TANH},
+        {"silu", SL_ACT_SILU}, {"softplus", SL_ACT_SOFTPLUS}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcasecmp(name, tab[i].n)) { *a = tab[i].a; return SL_OK; }
+    return sl_error(SL_EINVAL, "unknown activation '%s' (identity, tanh, relu, sigmoid, gelu, gelu_tanh, silu, softplus)", name);
+}
+
+/* ---- GLU --------------------------------------------------------------------------------- */
+
+void sl_glu_forward(float *out, const float *inp, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *a = inp + (size_t)n * 2 * C, *g = a + C;
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = a[c] / (1.0f + expf(-g[c]));
+    }
+}
+
+void sl_glu_backward(float *dinp, const float *dout, const float *inp, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *a = inp + (size_t)n * 2 * C, *g = a + C;
+        const float *d = dout + (size_t)n * C;
+        float *da = dinp + (size_t)n * 2 * C, *dg = da + C;
+        for (int c = 0; c < C; c++) {
+            float s = 1.0f / (1.0f + expf(-g[c]));
+            da[c] += d[c] * s;
+            dg[c] += d[c] * a[c] * s * (1.0f - s);
+        }
+    }
+}
+
+/* ---- losses ------------------------------------------------------------------------------ */
+
+void sl_softmax_rows(float *x, int N, int V)
+{
+    for (int n = 0; n < N; n++) {
+        float *r = x + (size_t)n * V;
+        float mx = -INFINITY;
+        for (int v = 0; v < V; v++) mx = fmaxf(mx, r[v]);
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) { r[v] = expf(r[v] - mx); sum += r[v]; }
+        float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) r[v] *= inv;
+    }
+}
+
+double sl_xent_forward(float *probs, const float *logits, const int32_t *targets, int N, int V, int *count)
+{
+    double loss = 0.0;
+    int cnt = 0;
+    memcpy(probs, logits, (size_t)N * V * sizeof(float));
+    sl_softmax_rows(probs, N, V);
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0) continue;
+        /* log-softmax from the logits for accuracy at tiny probabilities */
+        const float *r = logits + (size_t)n * V;
+        float mx = -INFINITY;
+        for (int v = 0; v < V; v++) mx = fmaxf(mx, r[v]);
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += exp((double)r[v] - mx);
+        loss += -((double)r[t] - mx - log(s));
+        cnt++;
+    }
+    if (count) *count = cnt;
+    return cnt ? loss / cnt : 0.0;
+}
+
+void sl_xent_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V, float scale)
+{
+    for (int n = 0; n < N; n++) {
+        int t = targets[n];
+        if (t < 0) continue;
+        float *d = dlogits + (size_t)n * V;
+        const float *p = probs + (size_t)n * V;
+        for (int v = 0; v < V; v++) d[v] += scale * (p[v] - (v == t ? 1.0f : 0.0f));
+    }
+}
+
+double sl_mse_forward(const float *y, const float *target, const float *mask, int N, int D, double *weight)
+{
+    double s = 0.0, w = 0.0;
+    for (int n = 0; n < N; n++) {
+        double m = mask ? mask[n] : 1.0;
+        if (m == 0.0) continue;
+        for (int d = 0; d < D; d++) {
+            double e = (double)y[(size_t)n * D + d] - target[(size_t)n * D + d];
+            s += m * e * e;
+        }
+        w += m;
+    }
+    if (weight) *weight = w * D;
+    return w > 0 ? s / (w * D) : 0.0;
+}
+
+void sl_mse_backward(float *dy, const float *y, const float *target, const float *mask, int N, int D, float scale)
+{
+    for (int n = 0; n < N; n++) {
+        float m = mask ? mask[n] : 1.0f;
+        if (m == 0.0f) continue;
+        for (int d = 0; d < D; d++) {
+            size_t i = (size_t)n * D + d;
+            dy[i] += scale * 2.0f * (y[i] - target[i]) * m;
+        }
+    }
+}
+
+/* ---- depthwise causal conv1d ------------------------------------------------------------- */
+
+void sl_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *b, int B, int T, int C, int K)
+{
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * C > 65536)
+    for (int bb = 0; bb < B; bb++)
+        for (int t = 0; t < T; t++) {
+            float *o = out + ((size_t)bb * T + t) * C;
+            for (int c = 0; c < C; c++) o[c] = b ? b[c] : 0.0f;
+            for (int k = 0; k < K; k++) {
+                int s = t - (K - 1) + k;
+                if (s < 0) continue;
+                const float *x = inp + ((size_t)bb * T + s) * C;
+                for (int c = 0; c < C; c++) o[c] += w[(size_t)c * K + k] * x[c];
+            }
+        }
+}
+
+void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                               const float *w, int B, int T, int C, int K)
+{
+    for (int bb = 0; bb < B; bb++)
+        for (int t = 0; t < T; t++) {
+            const float *g = dout + ((size_t)bb * T + t) * C;
+            if (db) for (int c = 0; c < C; c++) db[c] += g[c];
+            for (int k = 0; k < K; k++) {
+                int s = t - (K - 1) + k;
+                if (s < 0) continue;
+                const float *x = inp + ((size_t)bb * T + s) * C;
+                float *dx = dinp ? dinp + ((size_t)bb * T + s) * C : NULL;
+                for (int c = 0; c < C; c++) {
+                    if (dw) dw[(size_t)c * K + k] += g[c] * x[c];
+                    if (dx) dx[c] += g[c] * w[(size_t)c * K + k];
+                }
+            }
+        }
+}
+
+/* ---- dropout ----------------------------------------------------------------------------- */
+
+void sl_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, sl_rng *rng)
+{
+    if (p <= 0.0f || !rng) {
+        for (size_t i = 0; i < n; i++) { out[i] = inp[i]; mask[i] = 1.0f; }
+        return;
+    }
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = sl_rng_uniform(rng) < p ? 0.0f : keep;
+        out[i] = inp[i] * mask[i];
+    }
+}
+
+void sl_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
+}

@@ -1,0 +1,338 @@
+/* seq/lm.c — the LM / sequence wrapper around mixers (see lm.h). */
+#include "seq/lm.h"
+#include "core/error.h"
+#include "seq/layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model base;
+    sl_lm_config cfg;
+    int L, C;
+    int *mix_out;           /* (L) output width of each mixer */
+    int i_wte, i_inw, i_inb, i_head, i_headb;
+    int *i_nw, *i_nb, *i_pw; /* (L) norm weight/bias, projection (-1 if none) */
+    int i_nfw, i_nfb;
+    /* activation cache for the last forward, sized for B*T rows */
+    int B, T;
+    const int32_t *tok;     /* borrowed: caller keeps input alive until backward */
+    const float *x;
+    sl_buf h;               /* (L+1, N, C) residual stream */
+    sl_buf nrm;             /* (L, N, C) normed inputs to each mixer */
+    sl_buf stats;           /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
+    sl_buf mo;              /* (L, N, Dmax) mixer outputs (only if projected) */
+    sl_buf f;               /* (N, C) final normed */
+    sl_buf g1, g2, g3;      /* backward scratch */
+} lm_model;
+
+typedef struct {
+    void **mix;             /* (L) mixer states */
+    int B;
+    float *h, *n, *m, *st;  /* (B, C) (B, C) (B, Dmax) (2B) */
+} lm_state;
+
+static int dmax(const lm_model *lm)
+{
+    int d = lm->C;
+    for (int l = 0; l < lm->L; l++) if (lm->mix_out[l] > d) d = lm->mix_out[l];
+    return d;
+}
+
+static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *stats,
+                     const float *in, int N)
+{
+    const float *w = sl_params_data(P, iw);
+    if (lm->cfg.rmsnorm) sl_rmsnorm_forward(out, stats + N, in, w, N, lm->C, lm->cfg.norm_eps);
+    else sl_layernorm_forward(out, stats, stats + N, in, w, sl_params_data(P, ib), N, lm->C, lm->cfg.norm_eps);
+}
+
+static void norm_bwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *din, const float *dout,
+                     const float *in, const float *stats, int N)
+{
+    const float *w = sl_params_data(P, iw);
+    if (lm->cfg.rmsnorm) sl_rmsnorm_backward(din, sl_params_grad(P, iw), dout, in, w, stats + N, N, lm->C);
+    else sl_layernorm_backward(din, sl_params_grad(P, iw), sl_params_grad(P, ib), dout, in, w, stats, stats + N, N, lm->C);
+}
+
+static const float *head_w(const lm_model *lm, const sl_params *P)
+{
+    return sl_params_data(P, lm->i_head);
+}
+
+static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    lm_model *lm = (lm_model *)m;
+    const sl_params *P = m->P;
+    const int N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
+    int rc;
+    if ((rc = sl_buf_reserve(&lm->h, (size_t)(L + 1) * N * C)) || (rc = sl_buf_reserve(&lm->nrm, (size_t)L * N * C)) ||
+        (rc = sl_buf_reserve(&lm->stats, (size_t)(L + 1) * 2 * N)) || (rc = sl_buf_reserve(&lm->mo, (size_t)L * N * D)) ||
+        (rc = sl_buf_reserve(&lm->f, (size_t)N * C)))
+        return rc;
+    lm->B = B; lm->T = T; lm->tok = tok; lm->x = x;
+    float *h = lm->h.p;
+    if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
+    else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
+    for (int l = 0; l < L; l++) {
+        float *hl = h + (size_t)l * N * C, *hn = hl + (size_t)N * C;
+        float *nl = lm->nrm.p + (size_t)l * N * C, *st = lm->stats.p + (size_t)l * 2 * N;
+        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl, st, hl, N);
+        sl_model *mix = m->children[l];
+        if (lm->i_pw[l] >= 0) {
+            float *mo = lm->mo.p + (size_t)l * N * D;
+            if ((rc = sl_model_forward(mix, nl, NULL, mo, B, T))) return rc;
+            sl_linear_forward(hn, mo, sl_params_data(P, lm->i_pw[l]), NULL, N, lm->mix_out[l], C);
+        } else {
+            if ((rc = sl_model_forward(mix, nl, NULL, hn, B, T))) return rc;
+        }
+        for (size_t i = 0; i < (size_t)N * C; i++) hn[i] += hl[i];
+    }
+    float *st = lm->stats.p + (size_t)L * 2 * N;
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f.p, st, h + (size_t)L * N * C, N);
+    sl_linear_forward(y, lm->f.p, head_w(lm, P), lm->i_headb >= 0 ? sl_params_data(P, lm->i_headb) : NULL, N, C, m->d_out);
+    return SL_OK;
+}
+
+static int lm_backward(sl_model *m, const float *dy, float *dx)
+{
+    lm_model *lm = (lm_model *)m;
+    sl_params *P = m->P;
+    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
+    int rc;
+    if ((rc = sl_buf_reserve(&lm->g1, (size_t)N * C)) || (rc = sl_buf_reserve(&lm->g2, (size_t)N * C)) ||
+        (rc = sl_buf_reserve(&lm->g3, (size_t)N * D)))
+        return rc;
+    float *dh = lm->g1.p, *dn = lm->g2.p, *dm = lm->g3.p;
+    /* head: df = dy . W */
+    memset(dn, 0, (size_t)N * C * sizeof(float));
+    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), lm->i_headb >= 0 ? sl_params_grad(P, lm->i_headb) : NULL,
+                       dy, lm->f.p, head_w(lm, P), N, C, m->d_out);
+    memset(dh, 0, (size_t)N * C * sizeof(float));
+    norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h.p + (size_t)L * N * C, lm->stats.p + (size_t)L * 2 * N, N);
+    for (int l = L - 1; l >= 0; l--) {
+        /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
+        float *hl = lm->h.p + (size_t)l * N * C, *nl = lm->nrm.p + (size_t)l * N * C;
+        memset(dn, 0, (size_t)N * C * sizeof(float));
+        if (lm->i_pw[l] >= 0) {
+            int Dm = lm->mix_out[l];
+            memset(dm, 0, (size_t)N * Dm * sizeof(float));
+            sl_linear_backward(dm, sl_params_grad(P, lm->i_pw[l]), NULL, dh, lm->mo.p + (size_t)l * N * D,
+                               sl_params_data(P, lm->i_pw[l]), N, Dm, C);
+            if ((rc = sl_model_backward(m->children[l], dm, dn))) return rc;
+        } else {
+            if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
+        }
+        norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats.p + (size_t)l * 2 * N, N);
+    }
+    if (lm->tok) sl_embedding_backward(sl_params_grad(P, lm->i_wte), dh, lm->tok, N, C);
+    else sl_linear_backward(dx, sl_params_grad(P, lm->i_inw), sl_params_grad(P, lm->i_inb), dh, lm->x,
+                            sl_params_data(P, lm->i_inw), N, lm->cfg.d_input, C);
+    return SL_OK;
+}
+
+static void lm_state_free(sl_model *m, void *state)
+{
+    lm_state *s = state;
+    if (!s) return;
+    if (s->mix)
+        for (int l = 0; l < m->n_children; l++) sl_model_state_free(m->children[l], s->mix[l]);
+    free(s->mix);
+    free(s->h); free(s->n); free(s->m); free(s->st);
+    free(s);
+}
+
+static void *lm_state_new(sl_model *m, int B)
+{
+    lm_model *lm = (lm_model *)m;
+    lm_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = B;
+    s->mix = calloc((size_t)lm->L, sizeof(void *));
+    s->h = malloc((size_t)B * lm->C * sizeof(float));
+    s->n = malloc((size_t)B * lm->C * sizeof(float));
+    s->m = malloc((size_t)B * dmax(lm) * sizeof(float));
+    s->st = malloc((size_t)2 * B * sizeof(float));
+    if (!s->mix || !s->h || !s->n || !s->m || !s->st) { lm_state_free(m, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    for (int l = 0; l < lm->L; l++) {
+        s->mix[l] = sl_model_state_new(m->children[l], B);
+        if (!s->mix[l]) { lm_state_free(m, s); return NULL; }
+    }
+    return s;
+}
+
+static int lm_state_reset(sl_model *m, void *state)
+{
+    lm_state *s = state;
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_reset(m->children[l], s->mix[l]);
+        if (rc) return rc;
+    }
+    return SL_OK;
+}
+
+static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y)
+{
+    lm_model *lm = (lm_model *)m;
+    lm_state *s = state;
+    const sl_params *P = m->P;
+    const int B = s->B, C = lm->C;
+    int rc;
+    if (tok) {
+        for (int b = 0; b < B; b++)
+            if (tok[b] < 0 || tok[b] >= m->d_in) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], m->d_in);
+        sl_embedding_forward(s->h, tok, sl_params_data(P, lm->i_wte), B, C);
+    } else {
+        sl_linear_forward(s->h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), B, lm->cfg.d_input, C);
+    }
+    for (int l = 0; l < lm->L; l++) {
+        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->h, B);
+        float *out = lm->i_pw[l] >= 0 ? s->m : s->n;
+        /* mixer step may not write in place: use m as output when not projecting, then add */
+        if ((rc = sl_model_step(m->children[l], s->mix[l], s->n, NULL, s->m))) return rc;
+        if (lm->i_pw[l] >= 0) {
+            sl_linear_forward(s->n, s->m, sl_params_data(P, lm->i_pw[l]), NULL, B, lm->mix_out[l], C);
+            out = s->n;
+        } else {
+            out = s->m;
+        }
+        for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += out[i];
+    }
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, s->n, s->st, s->h, B);
+    sl_linear_forward(y, s->n, head_w(lm, P), lm->i_headb >= 0 ? sl_params_data(P, lm->i_headb) : NULL, B, C, m->d_out);
+    return SL_OK;
+}
+
+static int lm_init(sl_model *m, sl_rng *rng)
+{
+    lm_model *lm = (lm_model *)m;
+    sl_params *P = m->P;
+    const int C = lm->C;
+    if (lm->i_wte >= 0) sl_rng_fill_normal(rng, sl_params_data(P, lm->i_wte), (size_t)m->d_in * C, 0.02f);
+    if (lm->i_inw >= 0) {
+        float a = 1.0f / sqrtf((float)lm->cfg.d_input);
+        sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_inw), (size_t)C * lm->cfg.d_input, -a, a);
+        sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_inb), (size_t)C, -a, a);
+    }
+    for (int l = 0; l < lm->L; l++) {
+        float *w = sl_params_data(P, lm->i_nw[l]);
+        for (int c = 0; c < C; c++) w[c] = 1.0f;
+        if (lm->i_pw[l] >= 0) {
+            float a = 1.0f / sqrtf((float)lm->mix_out[l]);
+            sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_pw[l]), (size_t)C * lm->mix_out[l], -a, a);
+        }
+    }
+    float *w = sl_params_data(P, lm->i_nfw);
+    for (int c = 0; c < C; c++) w[c] = 1.0f;
+    if (lm->i_head != lm->i_wte) {
+        if (lm->i_headb >= 0) {
+            float a = 1.0f / sqrtf((float)C);
+            sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_head), (size_t)m->d_out * C, -a, a);
+            sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_headb), (size_t)m->d_out, -a, a);
+        } else {
+            sl_rng_fill_normal(rng, sl_params_data(P, lm->i_head), (size_t)m->d_out * C, 0.02f);
+        }
+    }
+    return SL_OK;
+}
+
+static void lm_destroy(sl_model *m)
+{
+    lm_model *lm = (lm_model *)m;
+    sl_buf_free(&lm->h); sl_buf_free(&lm->nrm); sl_buf_free(&lm->stats); sl_buf_free(&lm->mo);
+    sl_buf_free(&lm->f); sl_buf_free(&lm->g1); sl_buf_free(&lm->g2); sl_buf_free(&lm->g3);
+    free(lm->mix_out); free(lm->i_nw); free(lm->i_nb); free(lm->i_pw);
+    free(lm);
+}
+
+static const sl_model_vt lm_vt = {
+    .kind = "lm", .destroy = lm_destroy, .init = lm_init, .forward = lm_forward, .backward = lm_backward,
+    .state_new = lm_state_new, .state_free = lm_state_free, .state_reset = lm_state_reset, .step = lm_step,
+};
+
+int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    const int L = cfg->n_layer, C = cfg->d_model;
+    if (L < 0 || C <= 0) return sl_error(SL_EINVAL, "lm: bad n_layer=%d d_model=%d", L, C);
+    lm_model *lm = calloc(1, sizeof *lm);
+    if (!lm) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = &lm->base;
+    m->vt = &lm_vt;
+    m->P = P;
+    lm->cfg = *cfg;
+    lm->L = L;
+    lm->C = C;
+    lm->mix_out = calloc((size_t)L + 1, sizeof(int));
+    lm->i_nw = calloc((size_t)L + 1, sizeof(int));
+    lm->i_nb = calloc((size_t)L + 1, sizeof(int));
+    lm->i_pw = calloc((size_t)L + 1, sizeof(int));
+    int rc = (!lm->mix_out || !lm->i_nw || !lm->i_nb || !lm->i_pw) ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
+    int caps = SL_CAP_GRAD | SL_CAP_STEP;
+    for (int l = 0; l < L && !rc; l++) {
+        rc = sl_model_add_child(m, mixers[l]);
+        if (rc) break;
+        if (mixers[l]->d_in != C) rc = sl_error(SL_ESHAPE, "lm: mixer %d takes width %d, d_model is %d", l, mixers[l]->d_in, C);
+        if (!(mixers[l]->caps & SL_CAP_STEP)) caps &= ~SL_CAP_STEP;
+        if (mixers[l]->caps & SL_CAP_BIDIR) caps |= SL_CAP_BIDIR;
+        lm->mix_out[l] = mixers[l]->d_out;
+    }
+    if (rc) { for (int l = m->n_children; l < L; l++) sl_model_free(mixers[l]); sl_model_free(m); return rc; }
+    char pre[SL_NAME_MAX], name[64];
+    snprintf(pre, sizeof pre, "%sbackbone.", prefix ? prefix : "");
+    lm->i_wte = lm->i_inw = lm->i_inb = lm->i_headb = -1;
+    if (cfg->vocab_size > 0) {
+        m->d_in = m->d_out = cfg->vocab_size;
+        caps |= SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
+        lm->i_wte = sl_params_add(P, pre, "embedding.weight", 2, cfg->vocab_size, C, 0, 0);
+    } else {
+        m->d_in = cfg->d_input;
+        m->d_out = cfg->d_output;
+        caps |= SL_CAP_REAL_IN | SL_CAP_REAL_OUT;
+        lm->i_inw = sl_params_add(P, pre, "in_proj.weight", 2, C, cfg->d_input, 0, 0);
+        lm->i_inb = sl_params_add(P, pre, "in_proj.bias", 1, C, 0, 0, 0);
+    }
+    for (int l = 0; l < L; l++) {
+        snprintf(name, sizeof name, "layers.%d.norm.weight", l);
+        lm->i_nw[l] = sl_params_add(P, pre, name, 1, C, 0, 0, 0);
+        lm->i_nb[l] = -1;
+        if (!cfg->rmsnorm) {
+            snprintf(name, sizeof name, "layers.%d.norm.bias", l);
+            lm->i_nb[l] = sl_params_add(P, pre, name, 1, C, 0, 0, 0);
+        }
+        lm->i_pw[l] = -1;
+        if (lm->mix_out[l] != C) {
+            snprintf(name, sizeof name, "layers.%d.proj.weight", l);
+            lm->i_pw[l] = sl_params_add(P, pre, name, 2, C, lm->mix_out[l], 0, 0);
+        }
+    }
+    lm->i_nfw = sl_params_add(P, pre, "norm_f.weight", 1, C, 0, 0, 0);
+    lm->i_nfb = cfg->rmsnorm ? -1 : sl_params_add(P, pre, "norm_f.bias", 1, C, 0, 0, 0);
+    if (cfg->vocab_size > 0) {
+        lm->i_head = cfg->tie_embeddings ? lm->i_wte
+                                         : sl_params_add(P, prefix ? prefix : "", "lm_head.weight", 2, cfg->vocab_size, C, 0, 0);
+    } else {
+        lm->i_head = sl_params_add(P, prefix ? prefix : "", "head.weight", 2, cfg->d_output, C, 0, 0);
+        lm->i_headb = sl_params_add(P, prefix ? prefix : "", "head.bias", 1, cfg->d_output, 0, 0, 0);
+    }
+    /* any failed declaration left a negative index; the table has the message */
+    int bad = lm->i_nfw < 0 || lm->i_head < 0 || (cfg->vocab_size > 0 ? lm->i_wte < 0 : (lm->i_inw < 0 || lm->i_inb < 0 || lm->i_headb < 0));
+    for (int l = 0; l < L; l++) bad |= lm->i_nw[l] < 0 || (!cfg->rmsnorm && lm->i_nb[l] < 0);
+    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    m->caps = caps;
+    *out = m;
+    return SL_OK;
+}
+
+int sl_lm_embedding(sl_model *m, float **wte, int *V, int *C)
+{
+    if (m->vt != &lm_vt) return sl_error(SL_EUNSUPPORTED, "%s is not an LM wrapper", m->vt->kind);
+    lm_model *lm = (lm_model *)m;
+    if (lm->i_wte < 0) return sl_error(SL_EUNSUPPORTED, "this wrapper takes real input: it has no embedding");
+    *wte = sl_params_data(m->P, lm->i_wte);
+    *V = m->d_in;
+    *C = lm->C;
+    return SL_OK;
+}

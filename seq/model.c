@@ -1,0 +1,154 @@
+/* seq/model.c — generic dispatch over the sequence interface (see model.h). */
+#include "seq/model.h"
+#include "core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int sl_model_add_child(sl_model *m, sl_model *child)
+{
+    sl_model **c = realloc(m->children, (size_t)(m->n_children + 1) * sizeof *c);
+    if (!c) return sl_error(SL_ENOMEM, "out of memory");
+    m->children = c;
+    m->children[m->n_children++] = child;
+    return SL_OK;
+}
+
+int sl_model_init(sl_model *m, sl_rng *rng)
+{
+    for (int i = 0; i < m->n_children; i++) {
+        int rc = sl_model_init(m->children[i], rng);
+        if (rc) return rc;
+    }
+    return m->vt->init ? m->vt->init(m, rng) : SL_OK;
+}
+
+void sl_model_free(sl_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_children; i++) sl_model_free(m->children[i]);
+    free(m->children);
+    sl_params *P = m->owns_params ? m->P : NULL;
+    free(m->spec);
+    m->spec = NULL;
+    if (m->vt && m->vt->destroy) m->vt->destroy(m);
+    else free(m);
+    sl_params_free(P);
+}
+
+void sl_model_set_training(sl_model *m, int on, sl_rng *rng)
+{
+    m->training = on;
+    m->rng = rng;
+    for (int i = 0; i < m->n_children; i++) sl_model_set_training(m->children[i], on, rng);
+}
+
+static int check_input(const sl_model *m, const float *x, const int32_t *tok, size_t n)
+{
+    if ((x == NULL) == (tok == NULL))
+        return sl_error(SL_EINVAL, "%s: give exactly one of real input or token input", m->vt->kind);
+    if (tok) {
+        if (!(m->caps & SL_CAP_TOKEN_IN)) return sl_error(SL_EINVAL, "%s takes real input, not tokens", m->vt->kind);
+        for (size_t i = 0; i < n; i++)
+            if (tok[i] < 0 || tok[i] >= m->d_in)
+                return sl_error(SL_EINVAL, "%s: token %d at position %zu is outside the vocabulary [0, %d)",
+                                m->vt->kind, tok[i], i, m->d_in);
+    } else if (!(m->caps & SL_CAP_REAL_IN)) {
+        return sl_error(SL_EINVAL, "%s takes token ids, not real input", m->vt->kind);
+    }
+    return SL_OK;
+}
+
+int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    if (B <= 0 || T <= 0) return sl_error(SL_ESHAPE, "%s: bad batch shape B=%d T=%d", m->vt->kind, B, T);
+    int rc = check_input(m, x, tok, (size_t)B * T);
+    if (rc) return rc;
+    if (!m->vt->forward) return sl_error(SL_EUNSUPPORTED, "%s has no sequence mode", m->vt->kind);
+    return m->vt->forward(m, x, tok, y, B, T);
+}
+
+int sl_model_backward(sl_model *m, const float *dy, float *dx)
+{
+    if (!m->vt->backward) return sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind);
+    return m->vt->backward(m, dy, dx);
+}
+
+void *sl_model_state_new(sl_model *m, int B)
+{
+    if (!m->vt->state_new || !(m->caps & SL_CAP_STEP)) {
+        sl_error(SL_EUNSUPPORTED, "%s has no step mode%s", m->vt->kind,
+                 (m->caps & SL_CAP_BIDIR) ? " (bidirectional models run in sequence mode only)" : "");
+        return NULL;
+    }
+    if (B <= 0) { sl_error(SL_ESHAPE, "bad batch size %d", B); return NULL; }
+    return m->vt->state_new(m, B);
+}
+
+void sl_model_state_free(sl_model *m, void *state)
+{
+    if (state && m->vt->state_free) m->vt->state_free(m, state);
+}
+
+int sl_model_state_reset(sl_model *m, void *state)
+{
+    if (!m->vt->state_reset) return sl_error(SL_EUNSUPPORTED, "%s has no step mode", m->vt->kind);
+    return m->vt->state_reset(m, state);
+}
+
+int sl_model_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y)
+{
+    if (!m->vt->step) return sl_error(SL_EUNSUPPORTED, "%s has no step mode", m->vt->kind);
+    return m->vt->step(m, state, x, tok, y);
+}
+
+int sl_model_fit(sl_model *m, const int32_t *tok, size_t n)
+{
+    if (!m->vt->fit) return sl_error(SL_EUNSUPPORTED, "%s is not fitted from a corpus", m->vt->kind);
+    return m->vt->fit(m, tok, n);
+}
+
+int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    if (B <= 0 || T <= 0) return sl_error(SL_ESHAPE, "bad batch shape B=%d T=%d", B, T);
+    int rc = check_input(m, x, tok, (size_t)B * T);
+    if (rc) return rc;
+    void *st = sl_model_state_new(m, B);
+    if (!st) return SL_EUNSUPPORTED;
+    const int din = m->d_in, dout = m->d_out;
+    float *xt = x ? malloc((size_t)B * din * sizeof(float)) : NULL;
+    int32_t *tt = tok ? malloc((size_t)B * sizeof(int32_t)) : NULL;
+    float *yt = malloc((size_t)B * dout * sizeof(float));
+    if ((x && !xt) || (tok && !tt) || !yt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    for (int t = 0; t < T; t++) {
+        for (int b = 0; b < B; b++) {
+            if (x) memcpy(xt + (size_t)b * din, x + ((size_t)b * T + t) * din, (size_t)din * sizeof(float));
+            else tt[b] = tok[(size_t)b * T + t];
+        }
+        rc = m->vt->step(m, st, xt, tt, yt);
+        if (rc) goto done;
+        for (int b = 0; b < B; b++)
+            memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+    }
+done:
+    free(xt); free(tt); free(yt);
+    sl_model_state_free(m, st);
+    return rc;
+}
+
+int sl_buf_reserve(sl_buf *b, size_t n)
+{
+    if (b->n >= n) return SL_OK;
+    float *p = realloc(b->p, (n ? n : 1) * sizeof(float));
+    if (!p) return sl_error(SL_ENOMEM, "cannot allocate %zu floats", n);
+    b->p = p;
+    b->n = n;
+    return SL_OK;
+}
+
+void sl_buf_free(sl_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->n = 0;
+}

@@ -1,0 +1,115 @@
+/* seq/model.h — the sequence interface every seqlab model implements.
+ *
+ * A model maps a batch of B sequences of length T (batch-first) to B x T outputs:
+ *   input  tokens (B, T) int32 in [0, vocab_in)         or real x (B, T, d_in) float
+ *   output logits (B, T, vocab_out) float               or real y (B, T, d_out) float
+ *
+ * Sequence mode: forward() over the whole (B, T) block; with training on (or always, for
+ * simplicity) it caches what backward() needs. backward(dy) accumulates (+=) parameter
+ * gradients into the shared parameter table's grad block and accumulates (+=) the input
+ * gradient into dx when dx != NULL (real input only) — the llm.c convention, which makes
+ * residual connections free.
+ *
+ * Step mode: an explicit state object (RNN hidden, SSM state, conv window, KV cache, n-gram
+ * context) created for B rows; step() consumes one position (B, d_in) / (B,) tokens and
+ * produces (B, d_out). Running step() T times from a fresh state must equal forward().
+ *
+ * Count/closed-form models (n-gram, word2vec) implement fit(); n-gram language models still
+ * run forward()/step(), producing log-probabilities as their "logits", so they sit in the
+ * same LM comparisons.
+ *
+ * Lifecycle (sl_model_create in lab/registry.h does all of this for you):
+ *   P = sl_params_new();  m = <family>_create(spec, P, prefix);   // declares tensors
+ *   sl_params_alloc(P);   sl_model_init(m, rng);                 // fills them
+ * Nested models (the LM wrapper's mixers) share the parent's sl_params with a longer prefix.
+ */
+#ifndef SL_SEQ_MODEL_H
+#define SL_SEQ_MODEL_H
+
+#include "core/params.h"
+#include "core/rng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* capability flags */
+enum {
+    SL_CAP_GRAD = 1 << 0,       /* forward/backward, trained by gradient */
+    SL_CAP_FIT = 1 << 1,        /* fit() from a corpus (n-gram, word2vec) */
+    SL_CAP_STEP = 1 << 2,       /* step mode */
+    SL_CAP_EMBED = 1 << 3,      /* has an input embedding that can be initialised from vectors */
+    SL_CAP_TOKEN_IN = 1 << 4,   /* consumes token ids */
+    SL_CAP_REAL_IN = 1 << 5,    /* consumes real vectors */
+    SL_CAP_TOKEN_OUT = 1 << 6,  /* produces logits over a vocabulary */
+    SL_CAP_REAL_OUT = 1 << 7,   /* produces real vectors */
+    SL_CAP_MIXER = 1 << 8,      /* real -> real, d_in == d_out: usable inside the LM wrapper */
+    SL_CAP_BIDIR = 1 << 9       /* this instance is bidirectional: sequence mode only */
+};
+
+typedef struct sl_model sl_model;
+
+typedef struct {
+    const char *kind;  /* "rnn", "lstm", "lm", ... */
+
+    /* Free the model's own memory (not the shared sl_params). Children are freed by the
+     * generic sl_model_free, not here. */
+    void (*destroy)(sl_model *m);
+
+    /* Fill this model's own parameters (children are initialised by sl_model_init). */
+    int (*init)(sl_model *m, sl_rng *rng);
+
+    /* Sequence mode. Exactly one of x (B,T,d_in) / tok (B,T) is non-NULL; y is (B,T,d_out). */
+    int (*forward)(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
+
+    /* After forward on the same (B,T): dy (B,T,d_out); dx (B,T,d_in) or NULL. Accumulates. */
+    int (*backward)(sl_model *m, const float *dy, float *dx);
+
+    /* Step mode. state_new returns NULL on failure (message set). */
+    void *(*state_new)(sl_model *m, int B);
+    void (*state_free)(sl_model *m, void *state);
+    int (*state_reset)(sl_model *m, void *state);
+    /* One position: x (B,d_in) or tok (B,); y (B,d_out). */
+    int (*step)(sl_model *m, void *state, const float *x, const int32_t *tok, float *y);
+
+    /* Count/closed-form training on a token stream (n-gram) — optional. */
+    int (*fit)(sl_model *m, const int32_t *tok, size_t n);
+} sl_model_vt;
+
+struct sl_model {
+    const sl_model_vt *vt;
+    int caps;
+    int d_in;          /* real input width, or vocab_in for token input */
+    int d_out;         /* real output width, or vocab_out for logits */
+    sl_params *P;      /* shared parameter table */
+    int owns_params;   /* the top-level model frees P */
+    int training;      /* dropout etc. active */
+    sl_rng *rng;       /* for dropout while training; borrowed */
+    char *spec;        /* canonical spec string (top-level models) */
+    sl_model **children;
+    int n_children;
+};
+
+/* ---- generic helpers (seq/model.c) ---- */
+int sl_model_init(sl_model *m, sl_rng *rng);             /* children first, then m */
+void sl_model_free(sl_model *m);                         /* children, self, P if owned */
+void sl_model_set_training(sl_model *m, int on, sl_rng *rng);  /* recursive */
+int sl_model_add_child(sl_model *m, sl_model *child);
+
+int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
+int sl_model_backward(sl_model *m, const float *dy, float *dx);
+void *sl_model_state_new(sl_model *m, int B);
+void sl_model_state_free(sl_model *m, void *state);
+int sl_model_state_reset(sl_model *m, void *state);
+int sl_model_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y);
+int sl_model_fit(sl_model *m, const int32_t *tok, size_t n);
+
+/* Step through a whole (B,T) input from a fresh state, writing y (B,T,d_out): the reference
+ * that tests compare with forward(). */
+int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
+
+/* A growable scratch buffer, for activation caches that depend on (B,T). */
+typedef struct { float *p; size_t n; } sl_buf;
+int sl_buf_reserve(sl_buf *b, size_t n);   /* ensure >= n floats (contents not kept) */
+void sl_buf_free(sl_buf *b);
+
+#endif

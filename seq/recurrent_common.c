@@ -1,0 +1,696 @@
+/* seq/recurrent_common.c — layers, directions, dropout, initial state, GEMMs, BPTT and step
+ * mode for the Elman RNN, LSTM and GRU (see recurrent_common.h; the cells are in rnn.c,
+ * lstm.c, gru.c). */
+#include "seq/recurrent_common.h"
+#include "core/error.h"
+#include "seq/layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model base;
+    sl_recurrent_config cfg;
+    int G, ndir, L, H, GH;
+    int *i_wih, *i_whh, *i_bih, *i_bhh;   /* (L * ndir) tensor indices; biases -1 if absent */
+    /* initial state (torch layout (L*ndir, B, H)) and its gradient */
+    float *h0, *c0, *dh0, *dc0;
+    int h0_B;
+    /* sequence-mode caches, time-major */
+    int B, T, cached, dropped;
+    sl_buf xin;          /* (T, B, I) the input */
+    sl_buf *out;         /* [L] (T, B, ndir*H) each layer's output */
+    sl_buf *xd, *mask;   /* [L] layer l >= 1: dropped input and its mask */
+    sl_buf *gates;       /* [L*ndir] (T, B, GH) activated gates */
+    sl_buf *cst;         /* [L*ndir] LSTM (T, B, H) cells */
+    sl_buf *hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
+    sl_buf ghs[2];       /* GRU (B, GH) per direction */
+    /* backward scratch */
+    sl_buf dH, dX, ones;
+    sl_buf dg[2], dgh[2], dhr[2], dc[2];
+} rmodel;
+
+typedef struct {
+    int B;
+    float *h, *c;          /* (L, B, H) */
+    float *g, *gh, *hn;    /* (B, GH), (B, GH), (B, H) */
+} rstate;
+
+static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
+
+static const char *cell_name(sl_rcell_kind k)
+{
+    return k == SL_RCELL_LSTM ? "lstm" : k == SL_RCELL_GRU ? "gru" : "rnn";
+}
+
+static void cell_forward(const rmodel *r, const sl_rcell_fwd *a)
+{
+    switch (r->cfg.cell) {
+    case SL_RCELL_LSTM: sl_lstm_cell_forward(a); break;
+    case SL_RCELL_GRU: sl_gru_cell_forward(a); break;
+    default: sl_rnn_cell_forward(a); break;
+    }
+}
+
+static void cell_backward(const rmodel *r, const sl_rcell_bwd *a)
+{
+    switch (r->cfg.cell) {
+    case SL_RCELL_LSTM: sl_lstm_cell_backward(a); break;
+    case SL_RCELL_GRU: sl_gru_cell_backward(a); break;
+    default: sl_rnn_cell_backward(a); break;
+    }
+}
+
+int sl_recurrent_is(const sl_model *m)
+{
+    return m && (m->vt == &rnn_vt || m->vt == &lstm_vt || m->vt == &gru_vt);
+}
+
+const sl_recurrent_config *sl_recurrent_get_config(const sl_model *m)
+{
+    return sl_recurrent_is(m) ? &((const rmodel *)m)->cfg : NULL;
+}
+
+static int layer_in(const rmodel *r, int l) { return l ? r->ndir * r->H : r->cfg.input_size; }
+
+/* rows (n, w) all set to b (w) */
+static void fill_rows(float *dst, const float *b, size_t n, int w)
+{
+    for (size_t i = 0; i < n; i++) memcpy(dst + i * w, b, (size_t)w * sizeof(float));
+}
+
+/* ---- lifecycle ---- */
+
+static void r_destroy(sl_model *m)
+{
+    rmodel *r = (rmodel *)m;
+    int LD = r->L * r->ndir;
+    sl_buf_free(&r->xin);
+    for (int l = 0; l < r->L; l++) {
+        if (r->out) sl_buf_free(&r->out[l]);
+        if (r->xd) sl_buf_free(&r->xd[l]);
+        if (r->mask) sl_buf_free(&r->mask[l]);
+    }
+    for (int i = 0; i < LD; i++) {
+        if (r->gates) sl_buf_free(&r->gates[i]);
+        if (r->cst) sl_buf_free(&r->cst[i]);
+        if (r->hn) sl_buf_free(&r->hn[i]);
+    }
+    for (int d = 0; d < 2; d++) {
+        sl_buf_free(&r->ghs[d]); sl_buf_free(&r->dg[d]); sl_buf_free(&r->dgh[d]);
+        sl_buf_free(&r->dhr[d]); sl_buf_free(&r->dc[d]);
+    }
+    sl_buf_free(&r->dH); sl_buf_free(&r->dX); sl_buf_free(&r->ones);
+    free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
+    free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
+    free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    free(r);
+}
+
+static int r_init(sl_model *m, sl_rng *rng)
+{
+    rmodel *r = (rmodel *)m;
+    sl_params *P = m->P;
+    float k = 1.0f / sqrtf((float)r->H);
+    /* torch's order: every parameter of the module in registration order, U(-k, k) */
+    for (int i = 0; i < r->L * r->ndir; i++) {
+        int idx[4] = {r->i_wih[i], r->i_whh[i], r->i_bih[i], r->i_bhh[i]};
+        for (int j = 0; j < 4; j++)
+            if (idx[j] >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, idx[j]), P->t[idx[j]].numel, -k, k);
+    }
+    return SL_OK;
+}
+
+/* ---- sequence mode ---- */
+
+static int reserve_caches(rmodel *r, int B, int T)
+{
+    size_t TB = (size_t)T * B;
+    int H = r->H, GH = r->GH, rc = 0;
+    rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
+    for (int l = 0; l < r->L; l++) {
+        rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
+        if (l && r->dropped) {
+            rc |= sl_buf_reserve(&r->xd[l], TB * r->ndir * H);
+            rc |= sl_buf_reserve(&r->mask[l], TB * r->ndir * H);
+        }
+    }
+    for (int i = 0; i < r->L * r->ndir; i++) {
+        rc |= sl_buf_reserve(&r->gates[i], TB * GH);
+        if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->cst[i], TB * H);
+        if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->hn[i], TB * H);
+    }
+    if (r->cfg.cell == SL_RCELL_GRU)
+        for (int d = 0; d < r->ndir; d++) rc |= sl_buf_reserve(&r->ghs[d], (size_t)B * GH);
+    return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
+}
+
+/* One direction of one layer over the whole sequence. */
+static void layer_dir_forward(rmodel *r, int l, int d, const float *X, int B, int T)
+{
+    const sl_params *P = r->base.P;
+    const int H = r->H, GH = r->GH, I = layer_in(r, l), ldo = r->ndir * H;
+    const int ld = l * r->ndir + d;
+    const size_t TB = (size_t)T * B;
+    const float *wih = sl_params_data(P, r->i_wih[ld]);    /* (GH, I) */
+    const float *whh = sl_params_data(P, r->i_whh[ld]);    /* (GH, H) */
+    const float *bih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL; /* (GH) */
+    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL; /* (GH) */
+    float *g = r->gates[ld].p;                            /* (T, B, GH) */
+    float *out = r->out[l].p;                             /* (T, B, ndir*H) */
+    const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+
+    /* input projection for every t at once: g = b_ih (+ b_hh) + X W_ih^T */
+    if (bih) {
+        if (gru) fill_rows(g, bih, TB, GH);
+        else {
+            float *b = g;   /* row 0 holds b_ih + b_hh, copied to the other rows */
+            for (int j = 0; j < GH; j++) b[j] = bih[j] + bhh[j];
+            fill_rows(g + GH, b, TB - 1, GH);
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, GH, I, 1.0f, X, I, wih, I,
+                bih ? 1.0f : 0.0f, g, GH);
+
+    const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
+    const float *c0 = r->c0 ? r->c0 + (size_t)ld * B * H : NULL;
+    for (int s = 0; s < T; s++) {
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        sl_rcell_fwd a = {.B = B, .H = H, .g = g + (size_t)t * B * GH, .relu = r->cfg.relu,
+                          .h = out + (size_t)t * B * ldo + d * H, .ldh = ldo};
+        if (s) { a.h_prev = out + (size_t)tp * B * ldo + d * H; a.ldhp = ldo; }
+        else { a.h_prev = h0; a.ldhp = H; }
+        if (lstm) {
+            a.c = r->cst[ld].p + (size_t)t * B * H;
+            a.c_prev = s ? r->cst[ld].p + (size_t)tp * B * H : c0;
+        }
+        if (gru) {
+            float *gh = r->ghs[d].p;
+            if (bhh) fill_rows(gh, bhh, B, GH);
+            if (a.h_prev)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H,
+                            bhh ? 1.0f : 0.0f, gh, GH);
+            else if (!bhh) memset(gh, 0, (size_t)B * GH * sizeof(float));
+            a.gh = gh;
+            a.hn = r->hn[ld].p + (size_t)t * B * H;
+        } else if (a.h_prev) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, GH);
+        }
+        cell_forward(r, &a);
+    }
+}
+
+static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    rmodel *r = (rmodel *)m;
+    const int I = r->cfg.input_size, H = r->H, ldo = r->ndir * H;
+    int rc;
+    (void)tok;
+    if (r->h0 && r->h0_B != B)
+        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, forward has batch %d", m->vt->kind, r->h0_B, B);
+    r->dropped = m->training && r->cfg.dropout > 0 && r->L > 1;
+    if (r->dropped && !m->rng) return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
+    if ((rc = reserve_caches(r, B, T))) return rc;
+    r->cached = 0;
+    r->B = B;
+    r->T = T;
+    /* (B, T, I) -> (T, B, I) */
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(r->xin.p + ((size_t)t * B + b) * I, x + ((size_t)b * T + t) * I, (size_t)I * sizeof(float));
+    for (int l = 0; l < r->L; l++) {
+        const float *X = r->xin.p;
+        if (l) {
+            size_t n = (size_t)T * B * ldo;
+            if (r->dropped) {
+                sl_dropout_forward(r->xd[l].p, r->mask[l].p, r->out[l - 1].p, n, r->cfg.dropout, m->rng);
+                X = r->xd[l].p;
+            } else {
+                X = r->out[l - 1].p;
+            }
+        }
+        if (r->ndir == 2) {
+            #pragma omp parallel for num_threads(2) schedule(static, 1)
+            for (int d = 0; d < 2; d++) layer_dir_forward(r, l, d, X, B, T);
+        } else {
+            layer_dir_forward(r, l, 0, X, B, T);
+        }
+    }
+    /* (T, B, ldo) -> (B, T, ldo) */
+    const float *o = r->out[r->L - 1].p;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(y + ((size_t)b * T + t) * ldo, o + ((size_t)t * B + b) * ldo, (size_t)ldo * sizeof(float));
+    r->cached = 1;
+    return SL_OK;
+}
+
+/* column sums: db (n) += sum over rows of a (rows, n); ones (rows) all 1 */
+static void colsum_acc(const float *ones, float *db, const float *a, size_t rows, int n)
+{
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, n, 1.0f, a, n, ones, 1, 1.0f, db, 1);
+}
+
+/* Backward of one direction of one layer: dH (T, B, ndir*H) is the gradient of the layer's
+ * output; fills dg[d] (and dgh[d]) and accumulates the weight gradients. */
+static void layer_dir_backward(rmodel *r, int l, int d, const float *X, const float *dH, int B, int T)
+{
+    const sl_params *P = r->base.P;
+    const int H = r->H, GH = r->GH, I = layer_in(r, l), ldo = r->ndir * H;
+    const int ld = l * r->ndir + d;
+    const size_t TB = (size_t)T * B;
+    const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+    const float *whh = sl_params_data(P, r->i_whh[ld]);
+    float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
+    float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
+    float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
+    const float *g = r->gates[ld].p, *out = r->out[l].p;
+    float *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
+    float *dhr = r->dhr[d].p, *dc = lstm ? r->dc[d].p : NULL;
+    const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
+    const float *c0 = r->c0 ? r->c0 + (size_t)ld * B * H : NULL;
+
+    memset(dhr, 0, (size_t)B * H * sizeof(float));
+    if (dc) memset(dc, 0, (size_t)B * H * sizeof(float));
+    for (int s = T - 1; s >= 0; s--) {
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        sl_rcell_bwd a = {.B = B, .H = H, .g = g + (size_t)t * B * GH, .relu = r->cfg.relu,
+                          .h = out + (size_t)t * B * ldo + d * H, .ldh = ldo,
+                          .dh_out = dH + (size_t)t * B * ldo + d * H, .lddo = ldo,
+                          .dh_rec = dhr, .dc = dc, .dg = dg + (size_t)t * B * GH,
+                          .dgh = gru ? dgh + (size_t)t * B * GH : NULL};
+        if (s) { a.h_prev = out + (size_t)tp * B * ldo + d * H; a.ldhp = ldo; }
+        else { a.h_prev = h0; a.ldhp = H; }
+        if (lstm) {
+            a.c = r->cst[ld].p + (size_t)t * B * H;
+            a.c_prev = s ? r->cst[ld].p + (size_t)tp * B * H : c0;
+        }
+        if (gru) a.hn = r->hn[ld].p + (size_t)t * B * H;
+        cell_backward(r, &a);
+        /* dh_{prev} += dG_h W_hh */
+        if (s || h0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, GH, 1.0f, dgh + (size_t)t * B * GH, GH,
+                        whh, H, 1.0f, dhr, H);
+    }
+    if (h0) {
+        memcpy(r->dh0 + (size_t)ld * B * H, dhr, (size_t)B * H * sizeof(float));
+        if (lstm) memcpy(r->dc0 + (size_t)ld * B * H, dc, (size_t)B * H * sizeof(float));
+    }
+    /* weight gradients over all steps at once */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, I, (int)TB, 1.0f, dg, GH, X, I, 1.0f, dwih, I);
+    if (T > 1) {
+        /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
+        const float *dgs = d ? dgh : dgh + (size_t)B * GH;
+        const float *hs = d ? out + (size_t)B * ldo + d * H : out + d * H;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, (int)(TB - B), 1.0f, dgs, GH, hs, ldo, 1.0f, dwhh, H);
+    }
+    if (h0) {
+        const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * B * GH;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, GH, h0, H, 1.0f, dwhh, H);
+    }
+    if (dbih) colsum_acc(r->ones.p, dbih, dg, TB, GH);
+    if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
+}
+
+static int r_backward(sl_model *m, const float *dy, float *dx)
+{
+    rmodel *r = (rmodel *)m;
+    if (!r->cached) return sl_error(SL_EINVAL, "%s: backward without a preceding forward", m->vt->kind);
+    const int B = r->B, T = r->T, H = r->H, GH = r->GH, ldo = r->ndir * H, I0 = r->cfg.input_size;
+    const size_t TB = (size_t)T * B;
+    size_t wmax = (size_t)(I0 > ldo ? I0 : ldo);
+    int rc = sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * wmax) | sl_buf_reserve(&r->ones, TB);
+    for (int d = 0; d < r->ndir; d++) {
+        rc |= sl_buf_reserve(&r->dg[d], TB * GH) | sl_buf_reserve(&r->dhr[d], (size_t)B * H);
+        if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->dgh[d], TB * GH);
+        if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->dc[d], (size_t)B * H);
+    }
+    if (rc) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", m->vt->kind, B, T);
+    for (size_t i = 0; i < TB; i++) r->ones.p[i] = 1.0f;
+    /* (B, T, ldo) -> (T, B, ldo) */
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(r->dH.p + ((size_t)t * B + b) * ldo, dy + ((size_t)b * T + t) * ldo, (size_t)ldo * sizeof(float));
+    for (int l = r->L - 1; l >= 0; l--) {
+        const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
+        const int I = layer_in(r, l);
+        if (r->ndir == 2) {
+            #pragma omp parallel for num_threads(2) schedule(static, 1)
+            for (int d = 0; d < 2; d++) layer_dir_backward(r, l, d, X, r->dH.p, B, T);
+        } else {
+            layer_dir_backward(r, l, 0, X, r->dH.p, B, T);
+        }
+        if (l == 0 && !dx) break;
+        /* dX = sum_d dG_d W_ih_d */
+        for (int d = 0; d < r->ndir; d++) {
+            const float *wih = sl_params_data(m->P, r->i_wih[l * r->ndir + d]);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, I, GH, 1.0f, r->dg[d].p, GH, wih, I,
+                        d ? 1.0f : 0.0f, r->dX.p, I);
+        }
+        if (l) {
+            size_t n = TB * ldo;
+            if (r->dropped) {
+                memset(r->dH.p, 0, n * sizeof(float));
+                sl_dropout_backward(r->dH.p, r->dX.p, r->mask[l].p, n);
+            } else {
+                memcpy(r->dH.p, r->dX.p, n * sizeof(float));
+            }
+        } else {
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                    float *dst = dx + ((size_t)b * T + t) * I0;
+                    const float *src = r->dX.p + ((size_t)t * B + b) * I0;
+                    for (int i = 0; i < I0; i++) dst[i] += src[i];
+                }
+        }
+    }
+    return SL_OK;
+}
+
+/* ---- initial / final state ---- */
+
+int sl_recurrent_set_initial_state(sl_model *m, const float *h0, const float *c0, int B)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_initial_state: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    r->h0 = r->c0 = r->dh0 = r->dc0 = NULL;
+    r->h0_B = 0;
+    r->cached = 0;
+    if (!h0) {
+        if (c0) return sl_error(SL_EINVAL, "%s: c0 given without h0", m->vt->kind);
+        return SL_OK;
+    }
+    if (B <= 0) return sl_error(SL_ESHAPE, "%s: bad batch size %d for the initial state", m->vt->kind, B);
+    if (c0 && r->cfg.cell != SL_RCELL_LSTM) return sl_error(SL_EINVAL, "%s has no cell state: c0 is for lstm only", m->vt->kind);
+    size_t n = (size_t)r->L * r->ndir * B * r->H;
+    int lstm = r->cfg.cell == SL_RCELL_LSTM;
+    r->h0 = malloc(n * sizeof(float));
+    r->dh0 = calloc(n, sizeof(float));
+    if (lstm) { r->c0 = calloc(n, sizeof(float)); r->dc0 = calloc(n, sizeof(float)); }
+    if (!r->h0 || !r->dh0 || (lstm && (!r->c0 || !r->dc0))) {
+        free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+        r->h0 = r->c0 = r->dh0 = r->dc0 = NULL;
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
+    memcpy(r->h0, h0, n * sizeof(float));
+    if (lstm && c0) memcpy(r->c0, c0, n * sizeof(float));
+    r->h0_B = B;
+    return SL_OK;
+}
+
+int sl_recurrent_initial_state_grad(sl_model *m, float *dh0, float *dc0)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "initial_state_grad: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    if (!r->h0) return sl_error(SL_EINVAL, "%s: no initial state set, so it has no gradient", m->vt->kind);
+    size_t n = (size_t)r->L * r->ndir * r->h0_B * r->H;
+    if (dh0) memcpy(dh0, r->dh0, n * sizeof(float));
+    if (dc0) {
+        if (!r->dc0) return sl_error(SL_EINVAL, "%s has no cell state", m->vt->kind);
+        memcpy(dc0, r->dc0, n * sizeof(float));
+    }
+    return SL_OK;
+}
+
+int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "final_state: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    if (!r->cached) return sl_error(SL_EINVAL, "%s: final_state needs a preceding forward", m->vt->kind);
+    if (cn && r->cfg.cell != SL_RCELL_LSTM) return sl_error(SL_EINVAL, "%s has no cell state", m->vt->kind);
+    const int B = r->B, T = r->T, H = r->H, ldo = r->ndir * H;
+    for (int l = 0; l < r->L; l++)
+        for (int d = 0; d < r->ndir; d++) {
+            int ld = l * r->ndir + d, t = d ? 0 : T - 1;
+            for (int b = 0; b < B; b++) {
+                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l].p + ((size_t)t * B + b) * ldo + d * H, (size_t)H * sizeof(float));
+                if (cn) memcpy(cn + ((size_t)ld * B + b) * H, r->cst[ld].p + ((size_t)t * B + b) * H, (size_t)H * sizeof(float));
+            }
+        }
+    return SL_OK;
+}
+
+/* ---- step mode ---- */
+
+static void r_state_free(sl_model *m, void *st)
+{
+    rstate *s = st;
+    if (!s) return;
+    free(s->h); free(s->c); free(s->g); free(s->gh); free(s->hn);
+    free(s);
+}
+
+static int r_state_reset(sl_model *m, void *st)
+{
+    rmodel *r = (rmodel *)m;
+    rstate *s = st;
+    size_t n = (size_t)r->L * s->B * r->H;
+    if (r->h0 && r->h0_B != s->B)
+        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind, r->h0_B, s->B);
+    if (r->h0) memcpy(s->h, r->h0, n * sizeof(float));
+    else memset(s->h, 0, n * sizeof(float));
+    if (s->c) {
+        if (r->c0) memcpy(s->c, r->c0, n * sizeof(float));
+        else memset(s->c, 0, n * sizeof(float));
+    }
+    return SL_OK;
+}
+
+static void *r_state_new(sl_model *m, int B)
+{
+    rmodel *r = (rmodel *)m;
+    if (r->ndir != 1) {
+        sl_error(SL_EUNSUPPORTED, "%s: a bidirectional instance has no step mode (the reverse direction needs the whole sequence); use sequence mode", m->vt->kind);
+        return NULL;
+    }
+    rstate *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    size_t n = (size_t)r->L * B * r->H;
+    s->B = B;
+    s->h = malloc(n * sizeof(float));
+    s->g = malloc((size_t)B * r->GH * sizeof(float));
+    if (r->cfg.cell == SL_RCELL_LSTM) s->c = malloc(n * sizeof(float));
+    if (r->cfg.cell == SL_RCELL_GRU) {
+        s->gh = malloc((size_t)B * r->GH * sizeof(float));
+        s->hn = malloc((size_t)B * r->H * sizeof(float));
+    }
+    if (!s->h || !s->g || (r->cfg.cell == SL_RCELL_LSTM && !s->c) || (r->cfg.cell == SL_RCELL_GRU && (!s->gh || !s->hn))) {
+        r_state_free(m, s);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (r_state_reset(m, s)) { r_state_free(m, s); return NULL; }
+    return s;
+}
+
+static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, float *y)
+{
+    rmodel *r = (rmodel *)m;
+    rstate *s = st;
+    const sl_params *P = m->P;
+    const int B = s->B, H = r->H, GH = r->GH;
+    const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+    (void)tok;
+    const float *in = x;
+    for (int l = 0; l < r->L; l++) {
+        const int I = layer_in(r, l);
+        const float *wih = sl_params_data(P, r->i_wih[l]), *whh = sl_params_data(P, r->i_whh[l]);
+        const float *bih = r->i_bih[l] >= 0 ? sl_params_data(P, r->i_bih[l]) : NULL;
+        const float *bhh = r->i_bhh[l] >= 0 ? sl_params_data(P, r->i_bhh[l]) : NULL;
+        float *h = s->h + (size_t)l * B * H;
+        /* same operation order as sequence mode: bias, + x W_ih^T, + h W_hh^T */
+        if (bih) {
+            if (gru) fill_rows(s->g, bih, B, GH);
+            else {
+                for (int j = 0; j < GH; j++) s->g[j] = bih[j] + bhh[j];
+                fill_rows(s->g + GH, s->g, B - 1, GH);
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, I, 1.0f, in, I, wih, I, bih ? 1.0f : 0.0f, s->g, GH);
+        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .h_prev = h, .ldhp = H, .h = h, .ldh = H, .relu = r->cfg.relu};
+        if (gru) {
+            if (bhh) fill_rows(s->gh, bhh, B, GH);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, bhh ? 1.0f : 0.0f, s->gh, GH);
+            a.gh = s->gh;
+            a.hn = s->hn;
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 1.0f, s->g, GH);
+        }
+        if (lstm) { a.c_prev = s->c + (size_t)l * B * H; a.c = s->c + (size_t)l * B * H; }
+        cell_forward(r, &a);
+        in = h;
+    }
+    memcpy(y, in, (size_t)B * H * sizeof(float));
+    return SL_OK;
+}
+
+/* ---- naive reference (double, plain loops) ---- */
+
+static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "forward_ref: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    const sl_params *P = m->P;
+    const int H = r->H, G = r->G, ndir = r->ndir, ldo = ndir * H, I0 = r->cfg.input_size;
+    if (r->h0 && r->h0_B != B) return sl_error(SL_ESHAPE, "%s: initial state batch %d != %d", m->vt->kind, r->h0_B, B);
+    size_t wmax = (size_t)(I0 > ldo ? I0 : ldo);
+    double *cur = malloc((size_t)T * wmax * sizeof(double)), *nxt = malloc((size_t)T * ldo * sizeof(double));
+    double *h = malloc((size_t)H * sizeof(double)), *c = malloc((size_t)H * sizeof(double));
+    double *gx = malloc((size_t)G * H * sizeof(double)), *gh = malloc((size_t)G * H * sizeof(double));
+    if (!cur || !nxt || !h || !c || !gx || !gh) {
+        free(cur); free(nxt); free(h); free(c); free(gx); free(gh);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < I0; i++) cur[(size_t)t * I0 + i] = x[((size_t)b * T + t) * I0 + i];
+        for (int l = 0; l < r->L; l++) {
+            const int I = layer_in(r, l);
+            for (int d = 0; d < ndir; d++) {
+                const int ld = l * ndir + d;
+                const float *wih = sl_params_data(P, r->i_wih[ld]), *whh = sl_params_data(P, r->i_whh[ld]);
+                const float *bih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL;
+                const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;
+                for (int j = 0; j < H; j++) {
+                    h[j] = r->h0 ? r->h0[((size_t)ld * B + b) * H + j] : 0.0;
+                    c[j] = r->c0 ? r->c0[((size_t)ld * B + b) * H + j] : 0.0;
+                }
+                for (int s = 0; s < T; s++) {
+                    int t = d ? T - 1 - s : s;
+                    for (int k = 0; k < G * H; k++) {
+                        double ax = bih ? bih[k] : 0.0, ah = bhh ? bhh[k] : 0.0;
+                        for (int i = 0; i < I; i++) ax += (double)wih[(size_t)k * I + i] * cur[(size_t)t * I + i];
+                        for (int i = 0; i < H; i++) ah += (double)whh[(size_t)k * H + i] * h[i];
+                        gx[k] = ax;
+                        gh[k] = ah;
+                    }
+                    for (int j = 0; j < H; j++) {
+                        if (r->cfg.cell == SL_RCELL_ELMAN) {
+                            double v = gx[j] + gh[j];
+                            h[j] = r->cfg.relu ? (v > 0 ? v : 0) : tanh(v);
+                        } else if (r->cfg.cell == SL_RCELL_LSTM) {
+                            double ig = sigm(gx[j] + gh[j]), fg = sigm(gx[H + j] + gh[H + j]);
+                            double gg = tanh(gx[2 * H + j] + gh[2 * H + j]), og = sigm(gx[3 * H + j] + gh[3 * H + j]);
+                            c[j] = fg * c[j] + ig * gg;
+                            h[j] = og * tanh(c[j]);
+                        } else {
+                            double rg = sigm(gx[j] + gh[j]), zg = sigm(gx[H + j] + gh[H + j]);
+                            double ng = tanh(gx[2 * H + j] + rg * gh[2 * H + j]);
+                            h[j] = (1 - zg) * ng + zg * h[j];
+                        }
+                        nxt[(size_t)t * ldo + d * H + j] = h[j];
+                    }
+                }
+            }
+            memcpy(cur, nxt, (size_t)T * ldo * sizeof(double));
+        }
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < ldo; j++) y[((size_t)b * T + t) * ldo + j] = (float)cur[(size_t)t * ldo + j];
+    }
+    free(cur); free(nxt); free(h); free(c); free(gx); free(gh);
+    return SL_OK;
+}
+
+/* ---- construction ---- */
+
+#define RVT(NAME, KIND) \
+    static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .init = r_init, .forward = r_forward, \
+                                     .backward = r_backward, .state_new = r_state_new, .state_free = r_state_free, \
+                                     .state_reset = r_state_reset, .step = r_step}
+RVT(rnn_vt, "rnn");
+RVT(lstm_vt, "lstm");
+RVT(gru_vt, "gru");
+
+int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    const char *kind = cell_name(cfg->cell);
+    if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1)
+        return sl_error(SL_EINVAL, "%s: input_size, hidden_size and num_layers must be >= 1 (got %d, %d, %d)", kind,
+                        cfg->input_size, cfg->hidden_size, cfg->num_layers);
+    if (!(cfg->dropout >= 0 && cfg->dropout < 1))
+        return sl_error(SL_EINVAL, "%s: dropout must be in [0, 1), got %g", kind, cfg->dropout);
+    if (cfg->relu && cfg->cell != SL_RCELL_ELMAN) return sl_error(SL_EINVAL, "%s: nonlinearity is an rnn key", kind);
+    rmodel *r = calloc(1, sizeof *r);
+    if (!r) return sl_error(SL_ENOMEM, "out of memory");
+    r->base.vt = cfg->cell == SL_RCELL_LSTM ? &lstm_vt : cfg->cell == SL_RCELL_GRU ? &gru_vt : &rnn_vt;
+    r->cfg = *cfg;
+    r->G = cfg->cell == SL_RCELL_LSTM ? 4 : cfg->cell == SL_RCELL_GRU ? 3 : 1;
+    r->ndir = cfg->bidirectional ? 2 : 1;
+    r->L = cfg->num_layers;
+    r->H = cfg->hidden_size;
+    r->GH = r->G * r->H;
+    r->base.P = P;
+    r->base.d_in = cfg->input_size;
+    r->base.d_out = r->ndir * r->H;
+    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP);
+    if (r->base.d_in == r->base.d_out) r->base.caps |= SL_CAP_MIXER;
+    int LD = r->L * r->ndir;
+    r->i_wih = malloc(LD * sizeof(int)); r->i_whh = malloc(LD * sizeof(int));
+    r->i_bih = malloc(LD * sizeof(int)); r->i_bhh = malloc(LD * sizeof(int));
+    r->out = calloc(r->L, sizeof(sl_buf)); r->xd = calloc(r->L, sizeof(sl_buf)); r->mask = calloc(r->L, sizeof(sl_buf));
+    r->gates = calloc(LD, sizeof(sl_buf)); r->cst = calloc(LD, sizeof(sl_buf)); r->hn = calloc(LD, sizeof(sl_buf));
+    if (!r->i_wih || !r->i_whh || !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
+        r_destroy(&r->base);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
+    const char *pre = prefix ? prefix : "";
+    for (int l = 0; l < r->L; l++)
+        for (int d = 0; d < r->ndir; d++) {
+            int ld = l * r->ndir + d;
+            const char *sfx = d ? "_reverse" : "";
+            char nm[64];
+            int rc;
+            snprintf(nm, sizeof nm, "weight_ih_l%d%s", l, sfx);
+            rc = r->i_wih[ld] = sl_params_add(P, pre, nm, 2, r->GH, layer_in(r, l), 0, 0);
+            if (rc >= 0) {
+                snprintf(nm, sizeof nm, "weight_hh_l%d%s", l, sfx);
+                rc = r->i_whh[ld] = sl_params_add(P, pre, nm, 2, r->GH, r->H, 0, 0);
+            }
+            r->i_bih[ld] = r->i_bhh[ld] = -1;
+            if (rc >= 0 && cfg->bias) {
+                snprintf(nm, sizeof nm, "bias_ih_l%d%s", l, sfx);
+                rc = r->i_bih[ld] = sl_params_add(P, pre, nm, 1, r->GH, 0, 0, 0);
+                if (rc >= 0) {
+                    snprintf(nm, sizeof nm, "bias_hh_l%d%s", l, sfx);
+                    rc = r->i_bhh[ld] = sl_params_add(P, pre, nm, 1, r->GH, 0, 0, 0);
+                }
+            }
+            if (rc < 0) { r_destroy(&r->base); return rc; }
+        }
+    *out = &r->base;
+    return SL_OK;
+}
+
+int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, sl_rcell_kind cell, sl_recurrent_config *cfg)
+{
+    int rc, bf;
+    double p;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cell = cell;
+    if ((rc = sl_spec_int(s, table, "input_size", &cfg->input_size)) ||
+        (rc = sl_spec_int(s, table, "hidden_size", &cfg->hidden_size)) ||
+        (rc = sl_spec_int(s, table, "num_layers", &cfg->num_layers)) ||
+        (rc = sl_spec_bool(s, table, "bias", &cfg->bias)) ||
+        (rc = sl_spec_bool(s, table, "batch_first", &bf)) ||
+        (rc = sl_spec_float(s, table, "dropout", &p)) ||
+        (rc = sl_spec_bool(s, table, "bidirectional", &cfg->bidirectional)))
+        return rc;
+    if (!bf) return sl_error(SL_EINVAL, "%s: batch_first=0 is not supported: seqlab arrays are batch-first (B, T, D)", s->name);
+    if (p >= 1) return sl_error(SL_EINVAL, "%s: dropout must be < 1, got %g", s->name, p);
+    cfg->dropout = (float)p;
+    if (cell == SL_RCELL_ELMAN) {
+        const char *nl;
+        if ((rc = sl_spec_str(s, table, "nonlinearity", &nl))) return rc;
+        if (!strcmp(nl, "relu")) cfg->relu = 1;
+        else if (strcmp(nl, "tanh"))
+            return sl_error(SL_EINVAL, "%s: nonlinearity must be tanh or relu, not '%s'", s->name, nl);
+    }
+    return SL_OK;
+}

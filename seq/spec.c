@@ -1,0 +1,250 @@
+/* seq/spec.c — spec strings "name:key=value,..." (see spec.h). */
+#include "seq/spec.h"
+#include "core/error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static char *dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+static int valid_ident(const char *s, size_t n)
+{
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-')) return 0;
+    return 1;
+}
+
+void sl_spec_free(sl_spec *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) { free(s->keys[i]); free(s->vals[i]); }
+    free(s->keys);
+    free(s->vals);
+    free(s->name);
+    free(s);
+}
+
+int sl_spec_set(sl_spec *s, const char *key, const char *val)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i], key) == 0) {
+            char *v = strdup(val);
+            if (!v) return sl_error(SL_ENOMEM, "out of memory");
+            free(s->vals[i]);
+            s->vals[i] = v;
+            return SL_OK;
+        }
+    char **k = realloc(s->keys, (size_t)(s->n + 1) * sizeof *k);
+    if (!k) return sl_error(SL_ENOMEM, "out of memory");
+    s->keys = k;
+    char **v = realloc(s->vals, (size_t)(s->n + 1) * sizeof *v);
+    if (!v) return sl_error(SL_ENOMEM, "out of memory");
+    s->vals = v;
+    s->keys[s->n] = strdup(key);
+    s->vals[s->n] = strdup(val);
+    if (!s->keys[s->n] || !s->vals[s->n]) return sl_error(SL_ENOMEM, "out of memory");
+    s->n++;
+    return SL_OK;
+}
+
+int sl_spec_remove(sl_spec *s, const char *key)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i], key) == 0) {
+            free(s->keys[i]); free(s->vals[i]);
+            memmove(s->keys + i, s->keys + i + 1, (size_t)(s->n - i - 1) * sizeof(char *));
+            memmove(s->vals + i, s->vals + i + 1, (size_t)(s->n - i - 1) * sizeof(char *));
+            s->n--;
+            return SL_OK;
+        }
+    return SL_ENOTFOUND;
+}
+
+int sl_spec_parse(const char *text, sl_spec **out)
+{
+    *out = NULL;
+    if (!text || !*text) return sl_error(SL_EINVAL, "empty model spec");
+    sl_spec *s = calloc(1, sizeof *s);
+    if (!s) return sl_error(SL_ENOMEM, "out of memory");
+    const char *colon = strchr(text, ':');
+    size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
+    if (!valid_ident(text, nlen)) {
+        sl_spec_free(s);
+        return sl_error(SL_EINVAL, "bad model name in spec '%s' (expected NAME or NAME:key=value,...)", text);
+    }
+    s->name = dupn(text, nlen);
+    if (colon) {
+        const char *p = colon + 1;
+        if (!*p) { sl_spec_free(s); return sl_error(SL_EINVAL, "spec '%s': nothing after ':'", text); }
+        while (*p) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *eq = memchr(p, '=', len);
+            if (!eq) {
+                int rc = sl_error(SL_EINVAL, "spec '%s': item '%.*s' is not key=value", text, (int)len, p);
+                sl_spec_free(s);
+                return rc;
+            }
+            size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
+            if (!valid_ident(p, klen) || vlen == 0) {
+                int rc = sl_error(SL_EINVAL, "spec '%s': bad item '%.*s'", text, (int)len, p);
+                sl_spec_free(s);
+                return rc;
+            }
+            char *k = dupn(p, klen), *v = dupn(eq + 1, vlen);
+            int dup = sl_spec_raw(s, k) != NULL;
+            int rc = dup ? sl_error(SL_EINVAL, "spec '%s': key '%s' given twice", text, k) : sl_spec_set(s, k, v);
+            free(k); free(v);
+            if (rc) { sl_spec_free(s); return rc; }
+            if (!end) break;
+            p = end + 1;
+            if (!*p) { sl_spec_free(s); return sl_error(SL_EINVAL, "spec '%s': trailing ','", text); }
+        }
+    }
+    *out = s;
+    return SL_OK;
+}
+
+sl_spec *sl_spec_dup(const sl_spec *s)
+{
+    sl_spec *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->name = strdup(s->name);
+    for (int i = 0; i < s->n; i++)
+        if (sl_spec_set(d, s->keys[i], s->vals[i])) { sl_spec_free(d); return NULL; }
+    return d;
+}
+
+const char *sl_spec_raw(const sl_spec *s, const char *key)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i], key) == 0) return s->vals[i];
+    return NULL;
+}
+
+char *sl_spec_format(const sl_spec *s)
+{
+    size_t len = strlen(s->name) + 2;
+    for (int i = 0; i < s->n; i++) len += strlen(s->keys[i]) + strlen(s->vals[i]) + 2;
+    char *buf = malloc(len);
+    if (!buf) return NULL;
+    char *p = buf;
+    p += sprintf(p, "%s", s->name);
+    for (int i = 0; i < s->n; i++) p += sprintf(p, "%c%s=%s", i ? ',' : ':', s->keys[i], s->vals[i]);
+    return buf;
+}
+
+static const sl_spec_key *find_key(const sl_spec_key *t, const char *key)
+{
+    for (; t && t->name; t++)
+        if (strcmp(t->name, key) == 0) return t;
+    return NULL;
+}
+
+int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables)
+{
+    for (int i = 0; i < s->n; i++) {
+        int found = 0;
+        for (const sl_spec_key *const *t = tables; *t && !found; t++) found = find_key(*t, s->keys[i]) != NULL;
+        if (found) continue;
+        char list[1024];
+        size_t off = 0;
+        list[0] = '\0';
+        for (const sl_spec_key *const *t = tables; *t; t++)
+            for (const sl_spec_key *k = *t; k->name && off < sizeof list - 1; k++)
+                off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", k->name);
+        return sl_error(SL_EINVAL, "unknown key '%s' for model '%s'; valid keys: %s", s->keys[i], s->name,
+                        off ? list : "(none)");
+    }
+    return SL_OK;
+}
+
+int sl_parse_int(const char *text, long lo, long hi, long *out)
+{
+    if (!text || !*text) return sl_error(SL_EINVAL, "empty value where an integer is expected");
+    errno = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || errno) return sl_error(SL_EINVAL, "'%s' is not an integer", text);
+    if (v < lo || v > hi) return sl_error(SL_EINVAL, "%ld is out of range [%ld, %ld]", v, lo, hi);
+    *out = v;
+    return SL_OK;
+}
+
+int sl_parse_double(const char *text, double lo, double hi, double *out)
+{
+    if (!text || !*text) return sl_error(SL_EINVAL, "empty value where a number is expected");
+    errno = 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (*end || errno || !isfinite(v)) return sl_error(SL_EINVAL, "'%s' is not a finite number", text);
+    if (v < lo || v > hi) return sl_error(SL_EINVAL, "%g is out of range [%g, %g]", v, lo, hi);
+    *out = v;
+    return SL_OK;
+}
+
+static int lookup(const sl_spec *s, const sl_spec_key *table, const char *key, char type,
+                  const sl_spec_key **k, const char **val)
+{
+    *k = find_key(table, key);
+    if (!*k) return sl_error(SL_EINVAL, "internal: key '%s' missing from the key table of '%s'", key, s->name);
+    if ((*k)->type != type) return sl_error(SL_EINVAL, "internal: key '%s' read with the wrong type", key);
+    *val = sl_spec_raw(s, key);
+    if (!*val) *val = (*k)->def;
+    return SL_OK;
+}
+
+int sl_spec_int(const sl_spec *s, const sl_spec_key *table, const char *key, int *out)
+{
+    const sl_spec_key *k;
+    const char *v;
+    int rc = lookup(s, table, key, 'i', &k, &v);
+    if (rc) return rc;
+    long x;
+    rc = sl_parse_int(v, (long)k->lo, (long)k->hi, &x);
+    if (rc) return sl_error_wrap(rc, "%s: key '%s'", s->name, key);
+    *out = (int)x;
+    return SL_OK;
+}
+
+int sl_spec_float(const sl_spec *s, const sl_spec_key *table, const char *key, double *out)
+{
+    const sl_spec_key *k;
+    const char *v;
+    int rc = lookup(s, table, key, 'f', &k, &v);
+    if (rc) return rc;
+    rc = sl_parse_double(v, k->lo, k->hi, out);
+    if (rc) return sl_error_wrap(rc, "%s: key '%s'", s->name, key);
+    return SL_OK;
+}
+
+int sl_spec_bool(const sl_spec *s, const sl_spec_key *table, const char *key, int *out)
+{
+    const sl_spec_key *k;
+    const char *v;
+    int rc = lookup(s, table, key, 'b', &k, &v);
+    if (rc) return rc;
+    if (!strcmp(v, "1") || !strcasecmp(v, "true")) *out = 1;
+    else if (!strcmp(v, "0") || !strcasecmp(v, "false")) *out = 0;
+    else return sl_error(SL_EINVAL, "%s: key '%s': '%s' is not a boolean (0, 1, true, false)", s->name, key, v);
+    return SL_OK;
+}
+
+int sl_spec_str(const sl_spec *s, const sl_spec_key *table, const char *key, const char **out)
+{
+    const sl_spec_key *k;
+    return lookup(s, table, key, 's', &k, out);
+}

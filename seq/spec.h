@@ -1,0 +1,50 @@
+/* seq/spec.h — model spec strings: "name" or "name:key=value,key=value,...".
+ *
+ * Each model publishes a key table (sl_spec_key[], ended by {NULL}) giving every key's type,
+ * default and valid range; the table is the single source of truth for defaults and for
+ * `seqlab list`. Keys follow the PyTorch constructor's argument names where one exists.
+ * Getters read a key's value from the spec or, when absent, the table's default, and check
+ * type and range. sl_spec_check rejects any key that none of the given tables knows, with a
+ * message that lists the valid keys.
+ */
+#ifndef SL_SEQ_SPEC_H
+#define SL_SEQ_SPEC_H
+
+typedef struct {
+    const char *name;
+    char type;          /* 'i' integer, 'f' real, 'b' bool (0/1/true/false), 's' string */
+    const char *def;    /* default as text */
+    double lo, hi;      /* valid range for 'i' and 'f' (inclusive) */
+    const char *help;
+} sl_spec_key;
+
+typedef struct {
+    char *name;         /* before ':' */
+    int n;
+    char **keys, **vals;
+} sl_spec;
+
+int sl_spec_parse(const char *text, sl_spec **out);
+void sl_spec_free(sl_spec *s);
+sl_spec *sl_spec_dup(const sl_spec *s);
+const char *sl_spec_raw(const sl_spec *s, const char *key);     /* NULL if absent */
+int sl_spec_set(sl_spec *s, const char *key, const char *val);  /* add or replace */
+int sl_spec_remove(sl_spec *s, const char *key);
+/* "name:k=v,..." in the order given; caller frees */
+char *sl_spec_format(const sl_spec *s);
+
+/* tables: NULL-terminated array of key tables; every key of s must be in one of them. */
+int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables);
+
+int sl_spec_int(const sl_spec *s, const sl_spec_key *table, const char *key, int *out);
+int sl_spec_float(const sl_spec *s, const sl_spec_key *table, const char *key, double *out);
+int sl_spec_bool(const sl_spec *s, const sl_spec_key *table, const char *key, int *out);
+/* returned pointer lives as long as s / table */
+int sl_spec_str(const sl_spec *s, const sl_spec_key *table, const char *key, const char **out);
+
+/* Parse helpers also used by the CLI for flag values: whole string must be a number in
+ * [lo, hi]. */
+int sl_parse_int(const char *text, long lo, long hi, long *out);
+int sl_parse_double(const char *text, double lo, double hi, double *out);
+
+#endif

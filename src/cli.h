@@ -1,0 +1,32 @@
+/* src/cli.h — shared by the `seqlab` subcommands.
+ * Exit codes: 0 success, 1 failure (`seqlab: error: ...`), 2 usage (bad flag or value). */
+#ifndef SL_SRC_CLI_H
+#define SL_SRC_CLI_H
+
+#include <stdio.h>
+
+/* prints "seqlab: error: <msg>\n" to stderr; returns 1 */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* prints "seqlab: error: <msg>\n" then the usage text to stderr; returns 2 */
+int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* prints "seqlab: error: <ctx>: <library message>\n"; returns 1 */
+int cli_lib_fail(const char *ctx);
+
+/* true if argv has -h / --help; prints usage to stdout */
+int cli_wants_help(int argc, char **argv, const char *usage);
+
+/* flag value parsers: print usage error and return 0 on failure, 1 on success */
+int cli_int(const char *usage, const char *flag, const char *text, long lo, long hi, long *out);
+int cli_double(const char *usage, const char *flag, const char *text, double lo, double hi, double *out);
+
+/* subcommands: each returns the process exit code */
+int cmd_list(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_hippo(int argc, char **argv);
+int cmd_ngram(int argc, char **argv);
+int cmd_w2v(int argc, char **argv);
+
+#endif

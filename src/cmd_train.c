@@ -1,0 +1,339 @@
+/* src/cmd_train.c — `seqlab train` and `seqlab eval`. */
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/util.h"
+#include "lab/registry.h"
+#include "lab/trainer.h"
+#include "seq/lm.h"
+#include "src/cli.h"
+#include "src/run.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char TRAIN_USAGE[] =
+    "usage: seqlab train --model SPEC [--task TASK] [options]\n"
+    "       seqlab train --resume DIR --steps N [--threads K]\n"
+    "  --model SPEC        model spec (seqlab list); a bare mixer is wrapped: lm:mixer=.. for token\n"
+    "                      tasks, seq:mixer=.. for real-valued tasks\n"
+    "  --task TASK         task spec (default charlm)\n"
+    "  --corpus FILE       text for corpus tasks (default: /usr/share/common-licenses/*)\n"
+    "  --steps N           total number of steps (default 1000)\n"
+    "  --batch B           batch size (default 16)\n"
+    "  --seq-len T         sequence length, for tasks whose length is free (charlm, adding)\n"
+    "  --lr LR             peak learning rate (default 3e-3)\n"
+    "  --min-lr LR         floor of the cosine decay (default lr/10)\n"
+    "  --warmup N          linear warmup steps (default 50)\n"
+    "  --schedule S        cosine (default) or constant\n"
+    "  --optimizer O       adamw (default) or sgd\n"
+    "  --weight-decay W    default 0.01 (AdamW, decoupled)\n"
+    "  --beta2 B           AdamW beta2 (default 0.999)\n"
+    "  --clip C            global gradient-norm clip (default 1; 0 off)\n"
+    "  --eval-every N      validation every N steps (default 100)\n"
+    "  --eval-batches N    validation batches (default 8)\n"
+    "  --ckpt-every N      checkpoint every N steps (default 500; always at the end)\n"
+    "  --seed S            seed of initialisation, batches and dropout (default 1)\n"
+    "  --threads K         OpenMP/OpenBLAS threads (default: all cores)\n"
+    "  --init-embeddings F initialise the token embedding from word2vec vectors (text or binary)\n"
+    "  --out DIR           run directory (default run): log.csv, model.safetensors, checkpoint.safetensors\n"
+    "  --resume DIR        continue the run in DIR up to --steps\n"
+    "  --progress/--no-progress  force or suppress the progress bar (default: only on a terminal)\n";
+
+static const char EVAL_USAGE[] =
+    "usage: seqlab eval --run DIR [--task TASK] [--batches N] [--json]\n"
+    "  Evaluates the trained model of DIR on the validation split of its task (or TASK) and\n"
+    "  prints the metrics on stdout (key: value lines, or one JSON object with --json).\n";
+
+int sl_w2v_init_embedding(const char *path, const char *const *words, int V, int D, float *wte, int *n_found)
+    __attribute__((weak));
+
+enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
+       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB };
+
+static const struct option train_opts[] = {
+    {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
+    {"batch", 1, 0, O_BATCH}, {"seq-len", 1, 0, O_SEQLEN}, {"lr", 1, 0, O_LR}, {"min-lr", 1, 0, O_MINLR},
+    {"warmup", 1, 0, O_WARMUP}, {"schedule", 1, 0, O_SCHED}, {"optimizer", 1, 0, O_OPT}, {"weight-decay", 1, 0, O_WD},
+    {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
+    {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
+    {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
+    {"init-embeddings", 1, 0, O_INITEMB}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+
+/* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
+#define N_META 19
+typedef struct { char val[N_META][96]; const char *kv[2 * N_META]; char *model, *task; char alpha[520]; } meta_t;
+
+static void meta_fill(meta_t *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
+{
+    static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
+                                       "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
+                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet"};
+    snprintf(mt->val[2], 96, "%d", c->batch);
+    snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
+    snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
+    snprintf(mt->val[5], 96, "%ld", c->sched.warmup);
+    snprintf(mt->val[6], 96, "%ld", c->sched.decay_steps);
+    snprintf(mt->val[7], 96, "%d", c->sched.cosine);
+    snprintf(mt->val[8], 96, "%s", c->opt.kind == SL_OPT_SGD ? "sgd" : "adamw");
+    snprintf(mt->val[9], 96, "%.9g", c->opt.weight_decay);
+    snprintf(mt->val[10], 96, "%.9g", c->opt.beta1);
+    snprintf(mt->val[11], 96, "%.9g", c->opt.beta2);
+    snprintf(mt->val[12], 96, "%.9g", c->clip);
+    snprintf(mt->val[13], 96, "%ld", c->eval_every);
+    snprintf(mt->val[14], 96, "%d", c->eval_batches);
+    snprintf(mt->val[15], 96, "%ld", c->ckpt_every);
+    snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
+    snprintf(mt->val[17], 96, "%ld", c->log_every);
+    int n = 0;
+    for (int i = 0; i < N_META; i++) {
+        if (i == 18 && !t->alphabet) continue;
+        mt->kv[2 * n] = keys[i];
+        mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : mt->val[i];
+        n++;
+    }
+    if (t->alphabet) run_hex(t->alphabet, t->vocab, mt->alpha);
+}
+
+static int meta_count(const sl_task *t) { return t->alphabet ? N_META : N_META - 1; }
+
+/* read the run configuration back from a checkpoint */
+static int config_from_meta(const sl_safetensors *st, sl_train_config *c)
+{
+    const char *v;
+#define GETD(key, dst) do { if (!(v = sl_safetensors_meta(st, key))) return sl_error(SL_EFORMAT, "checkpoint lacks '%s'", key); dst = strtod(v, NULL); } while (0)
+    double d;
+    GETD("batch", d); c->batch = (int)d;
+    GETD("lr", d); c->sched.lr = (float)d;
+    GETD("min_lr", d); c->sched.min_lr = (float)d;
+    GETD("warmup", d); c->sched.warmup = (long)d;
+    GETD("decay_steps", d); c->sched.decay_steps = (long)d;
+    GETD("cosine", d); c->sched.cosine = (int)d;
+    if (!(v = sl_safetensors_meta(st, "optimizer"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'optimizer'");
+    c->opt = sl_optim_defaults(strcmp(v, "sgd") ? SL_OPT_ADAMW : SL_OPT_SGD);
+    GETD("weight_decay", d); c->opt.weight_decay = (float)d;
+    GETD("beta1", d); c->opt.beta1 = (float)d;
+    GETD("beta2", d); c->opt.beta2 = (float)d;
+    GETD("clip", c->clip);
+    GETD("eval_every", d); c->eval_every = (long)d;
+    GETD("eval_batches", d); c->eval_batches = (int)d;
+    GETD("ckpt_every", d); c->ckpt_every = (long)d;
+    GETD("log_every", d); c->log_every = (long)d;
+    if (!(v = sl_safetensors_meta(st, "seed"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'seed'");
+    c->seed = strtoull(v, NULL, 10);
+#undef GETD
+    return SL_OK;
+}
+
+/* task spec from --task plus --seq-len / --corpus */
+static int build_task_spec(const char *task, long seq_len, const char *corpus, char **out)
+{
+    sl_spec *s;
+    int rc = sl_spec_parse(task, &s);
+    if (rc) return sl_error_wrap(rc, "--task");
+    const sl_task_entry *e = sl_task_find(s->name);
+    if (!e) { sl_spec_free(s); sl_task *t; return sl_task_create(task, &t); }
+    char buf[32];
+    if (seq_len > 0) {
+        if (!e->seq_len_key) { sl_spec_free(s); return sl_error(SL_EINVAL, "--seq-len does not apply to task '%s' (its length follows from its keys)", e->name); }
+        snprintf(buf, sizeof buf, "%ld", seq_len);
+        sl_spec_set(s, e->seq_len_key, buf);
+    }
+    if (corpus) {
+        if (!e->corpus_key) { sl_spec_free(s); return sl_error(SL_EINVAL, "--corpus does not apply to task '%s'", e->name); }
+        sl_spec_set(s, e->corpus_key, corpus);
+    }
+    *out = sl_spec_format(s);
+    sl_spec_free(s);
+    return SL_OK;
+}
+
+static int init_embeddings(sl_model *m, const sl_task *t, const char *path)
+{
+    float *wte;
+    int V, C, found = 0;
+    if (sl_lm_embedding(m, &wte, &V, &C)) return cli_lib_fail("--init-embeddings");
+    if (!t->alphabet) return cli_fail("--init-embeddings needs a text task (charlm)");
+    if (!sl_w2v_init_embedding) return cli_fail("--init-embeddings: word2vec support is not built in");
+    char **words = calloc((size_t)V, sizeof *words);
+    char (*store)[2] = calloc((size_t)V, sizeof *store);
+    for (int v = 0; v < V; v++) { store[v][0] = (char)t->alphabet[v]; words[v] = store[v]; }
+    int rc = sl_w2v_init_embedding(path, (const char *const *)words, V, C, wte, &found);
+    free(words); free(store);
+    if (rc) return cli_lib_fail(path);
+    fprintf(stderr, "seqlab: %d of %d embedding rows initialised from %s\n", found, V, path);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    sl_train_config c;
+    sl_train_defaults(&c);
+    const char *model = NULL, *task = "charlm", *corpus = NULL, *out = "run", *resume = NULL, *initemb = NULL;
+    long seq_len = 0, v;
+    double d;
+    int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0;
+    optind = 1;
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
+        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != 'h') other_flags = 1;
+        switch (o) {
+        case 'h': fputs(TRAIN_USAGE, stdout); return 0;
+        case O_MODEL: model = optarg; break;
+        case O_TASK: task = optarg; break;
+        case O_CORPUS: corpus = optarg; break;
+        case O_STEPS: if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2; c.steps = v; have_steps = 1; break;
+        case O_BATCH: if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2; c.batch = (int)v; break;
+        case O_SEQLEN: if (!cli_int(TRAIN_USAGE, "--seq-len", optarg, 1, 1 << 24, &seq_len)) return 2; break;
+        case O_LR: if (!cli_double(TRAIN_USAGE, "--lr", optarg, 0, 100, &d)) return 2; c.sched.lr = (float)d; break;
+        case O_MINLR: if (!cli_double(TRAIN_USAGE, "--min-lr", optarg, 0, 100, &d)) return 2; c.sched.min_lr = (float)d; have_minlr = 1; break;
+        case O_WARMUP: if (!cli_int(TRAIN_USAGE, "--warmup", optarg, 0, 1L << 40, &v)) return 2; c.sched.warmup = v; break;
+        case O_SCHED:
+            if (!strcmp(optarg, "cosine")) c.sched.cosine = 1;
+            else if (!strcmp(optarg, "constant")) c.sched.cosine = 0;
+            else return cli_usage(TRAIN_USAGE, "--schedule: '%s' is not cosine or constant", optarg);
+            break;
+        case O_OPT:
+            if (!strcmp(optarg, "adamw")) { float wd = c.opt.weight_decay; c.opt = sl_optim_defaults(SL_OPT_ADAMW); c.opt.weight_decay = wd; }
+            else if (!strcmp(optarg, "sgd")) { c.opt = sl_optim_defaults(SL_OPT_SGD); }
+            else return cli_usage(TRAIN_USAGE, "--optimizer: '%s' is not adamw or sgd", optarg);
+            break;
+        case O_WD: if (!cli_double(TRAIN_USAGE, "--weight-decay", optarg, 0, 10, &d)) return 2; c.opt.weight_decay = (float)d; break;
+        case O_BETA2: if (!cli_double(TRAIN_USAGE, "--beta2", optarg, 0, 0.999999, &d)) return 2; c.opt.beta2 = (float)d; break;
+        case O_CLIP: if (!cli_double(TRAIN_USAGE, "--clip", optarg, 0, 1e9, &c.clip)) return 2; break;
+        case O_EVALEVERY: if (!cli_int(TRAIN_USAGE, "--eval-every", optarg, 0, 1L << 40, &v)) return 2; c.eval_every = v; break;
+        case O_EVALB: if (!cli_int(TRAIN_USAGE, "--eval-batches", optarg, 1, 1 << 20, &v)) return 2; c.eval_batches = (int)v; break;
+        case O_CKPT: if (!cli_int(TRAIN_USAGE, "--ckpt-every", optarg, 0, 1L << 40, &v)) return 2; c.ckpt_every = v; break;
+        case O_SEED: if (!cli_int(TRAIN_USAGE, "--seed", optarg, 0, 1L << 62, &v)) return 2; c.seed = (uint64_t)v; break;
+        case O_THREADS: if (!cli_int(TRAIN_USAGE, "--threads", optarg, 1, 1024, &v)) return 2; c.threads = (int)v; break;
+        case O_OUT: out = optarg; break;
+        case O_RESUME: resume = optarg; break;
+        case O_PROG: progress = 2; break;
+        case O_NOPROG: progress = 0; break;
+        case O_INITEMB: initemb = optarg; break;
+        case '?':
+        default:
+            if (optopt) return cli_usage(TRAIN_USAGE, "option %s needs a value", argv[optind - 1]);
+            return cli_usage(TRAIN_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    (void)have_decay;
+    if (optind < argc) return cli_usage(TRAIN_USAGE, "unexpected argument '%s'", argv[optind]);
+    c.progress = progress;
+    char *task_spec = NULL, *model_spec = NULL, ckpt_path[4096];
+    sl_safetensors *st = NULL;
+    sl_task *t = NULL;
+    sl_model *m = NULL;
+    int ret = 1;
+    if (resume) {
+        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --threads and --progress; the rest comes from the run");
+        if (!have_steps) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total)");
+        snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
+        if (sl_checkpoint_open(ckpt_path, &st)) return cli_lib_fail(NULL);
+        long steps = c.steps;
+        int threads = c.threads;
+        if (config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
+        c.steps = steps;
+        c.threads = threads;
+        c.progress = progress;
+        const char *ms = sl_safetensors_meta(st, "model"), *ts = sl_safetensors_meta(st, "task");
+        if (!ms || !ts) { cli_fail("%s lacks the model or task spec", ckpt_path); goto done; }
+        model_spec = strdup(ms);
+        task_spec = strdup(ts);
+        out = resume;
+    } else {
+        if (!model) return cli_usage(TRAIN_USAGE, "--model is required");
+        if (build_task_spec(task, seq_len, corpus, &task_spec)) return cli_usage(TRAIN_USAGE, "%s", sl_errmsg());
+        if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
+        c.sched.decay_steps = c.steps;
+    }
+    sl_threads_set(c.threads);
+    if (sl_task_create(task_spec, &t)) { cli_lib_fail("task"); goto done; }
+    if (!model_spec && run_adapt_spec(model, t, &model_spec)) { cli_lib_fail("--model"); goto done; }
+    if (sl_model_create(model_spec, c.seed, &m)) { cli_lib_fail("--model"); goto done; }
+    if (initemb && init_embeddings(m, t, initemb)) goto done;
+    meta_t mt;
+    meta_fill(&mt, model_spec, task_spec, &c, t);
+    c.meta_kv = mt.kv;
+    c.n_meta = meta_count(t);
+    c.out_dir = out;
+    if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD)) {
+        /* count-based models: fit on the training stream, evaluate, save */
+        if (!t->train_stream) { cli_fail("model %s is fitted from a corpus; task %s has none", m->vt->kind, t->name); goto done; }
+        double t0 = sl_now();
+        if (sl_model_fit(m, t->train_stream, t->n_train_stream)) { cli_lib_fail("fit"); goto done; }
+        sl_eval_result er;
+        if (sl_task_eval(t, m, c.eval_batches, c.batch, c.seed + 7919, &er)) { cli_lib_fail("eval"); goto done; }
+        if (sl_mkdirs(out)) { cli_lib_fail(out); goto done; }
+        snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", out);
+        if (sl_checkpoint_write(ckpt_path, m->P, NULL, NULL, 0, sl_now() - t0, c.meta_kv, c.n_meta)) { cli_lib_fail(ckpt_path); goto done; }
+        printf("fitted %s in %.2fs: %s %.6f\n", m->vt->kind, sl_now() - t0, t->metric, er.metric);
+        ret = 0;
+        goto done;
+    }
+    sl_train_result res;
+    if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }
+    printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f  %s %.6f\n", res.step, res.seconds, res.train_loss,
+           res.eval.loss, t->metric, res.eval.metric);
+    ret = 0;
+done:
+    sl_model_free(m);
+    sl_task_free(t);
+    sl_safetensors_free(st);
+    free(task_spec);
+    free(model_spec);
+    return ret;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option opts[] = {{"run", 1, 0, 'r'}, {"task", 1, 0, 't'}, {"batches", 1, 0, 'b'},
+                                         {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dir = NULL, *task = NULL;
+    long batches = -1;
+    int json = 0, o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'h': fputs(EVAL_USAGE, stdout); return 0;
+        case 'r': dir = optarg; break;
+        case 't': task = optarg; break;
+        case 'b': if (!cli_int(EVAL_USAGE, "--batches", optarg, 1, 1 << 20, &batches)) return 2; break;
+        case 'j': json = 1; break;
+        default:
+            if (optopt) return cli_usage(EVAL_USAGE, "option %s needs a value", argv[optind - 1]);
+            return cli_usage(EVAL_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage(EVAL_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (!dir) return cli_usage(EVAL_USAGE, "--run is required");
+    run_t r;
+    if (run_open(dir, task, 1, &r)) { run_close(&r); return cli_lib_fail(dir); }
+    sl_train_config c;
+    sl_train_defaults(&c);
+    config_from_meta(r.ckpt, &c);
+    if (batches > 0) c.eval_batches = (int)batches;
+    long step = 0;
+    const char *sv = sl_safetensors_meta(r.ckpt, "step");
+    if (sv) step = strtol(sv, NULL, 10);
+    sl_eval_result er;
+    int rc = sl_task_eval(r.task, r.model, c.eval_batches, c.batch, c.seed + 7919, &er);
+    if (rc) { run_close(&r); return cli_lib_fail("eval"); }
+    if (json) {
+        printf("{\"run\": \"%s\", \"task\": \"%s\", \"step\": %ld, \"metric\": \"%s\", \"value\": %.9g, \"loss\": %.9g",
+               dir, r.task->name, step, r.task->metric, er.metric, er.loss);
+        if (r.task->token_out) printf(", \"ppl\": %.9g, \"accuracy_counted\": %ld", er.ppl, er.counted);
+        printf(", \"params\": %zu}\n", sl_params_count_trainable(r.model->P));
+    } else {
+        printf("run: %s\ntask: %s\nstep: %ld\n%s: %.6f\nloss: %.6f\n", dir, r.task->name, step, r.task->metric, er.metric, er.loss);
+        if (r.task->token_out) printf("ppl: %.4f\n", er.ppl);
+        printf("params: %zu\n", sl_params_count_trainable(r.model->P));
+    }
+    run_close(&r);
+    return 0;
+}

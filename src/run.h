@@ -1,0 +1,32 @@
+/* src/run.h — a training run directory: OUT/checkpoint.safetensors (+ metadata),
+ * OUT/model.safetensors, OUT/log.csv. Helpers shared by train, eval and generate. */
+#ifndef SL_SRC_RUN_H
+#define SL_SRC_RUN_H
+
+#include "core/safetensors.h"
+#include "lab/tasks.h"
+#include "seq/model.h"
+
+/* Adapt a model spec to a task: a bare mixer becomes lm:mixer=... (token task) or
+ * seq:mixer=... (real task); vocab_size / d_input / d_output / block_size / max_seq_len are
+ * filled from the task when the model has such a key and the spec does not give it.
+ * Returns a malloc'ed spec string. */
+int run_adapt_spec(const char *spec, const sl_task *t, char **out);
+
+/* Load a run: metadata (checkpoint), the model with its trained weights, and optionally the
+ * task (task_override replaces the recorded task spec). */
+typedef struct {
+    sl_safetensors *ckpt;
+    sl_model *model;
+    sl_task *task;
+    unsigned char alphabet[256];
+    int n_alphabet;
+} run_t;
+int run_open(const char *dir, const char *task_override, int want_task, run_t *r);
+void run_close(run_t *r);
+
+/* hex of bytes, and back */
+void run_hex(const unsigned char *b, int n, char *out);
+int run_unhex(const char *s, unsigned char *b, int cap);
+
+#endif

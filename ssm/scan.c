@@ -1,0 +1,462 @@
+/* ssm/scan.c — selective scan: sequential reference, vectorised fast path, chunked parallel
+ * scan over time; forward and backward (see scan.h for the equations). */
+#include "ssm/scan.h"
+#include "core/error.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define W SL_SCAN_W
+#define SEG SL_SCAN_SEG
+
+/* Kernels are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks one. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SCAN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SCAN_CLONES
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- elementwise functions the vectoriser can handle --------------------------------------- */
+
+/* exp by range reduction x = k ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (the
+ * Cephes expf coefficients) and 2^k built in the exponent bits. Clamped to [-87, 88]. */
+INLINE float fexp(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float k = x * 1.44269504088896341f;
+    k = (k + 12582912.0f) - 12582912.0f;          /* round to nearest */
+    float r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
+}
+
+/* log(y) for y in [1, 2]: y = 2^e m with m in [1/sqrt2, sqrt2], log m = 2 atanh(s), s = (m-1)/(m+1) */
+INLINE float flog12(float y)
+{
+    int big = y > 1.41421356f;
+    float m = big ? 0.5f * y : y;
+    float e = big ? 0.69314718056f : 0.0f;
+    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    float p = 2.0f / 9.0f;
+    p = p * s2 + 2.0f / 7.0f;
+    p = p * s2 + 2.0f / 5.0f;
+    p = p * s2 + 2.0f / 3.0f;
+    p = p * s2 + 2.0f;
+    return e + s * p;
+}
+
+/* softplus as torch.nn.functional.softplus (beta 1, threshold 20) */
+INLINE float fsoftplus(float x)
+{
+    float ax = x < 0 ? -x : x;
+    float v = (x > 0 ? x : 0.0f) + flog12(1.0f + fexp(-ax));
+    return x > 20.0f ? x : v;
+}
+
+INLINE float fsigmoid(float x) { return 1.0f / (1.0f + fexp(-x)); }
+
+float sl_scan_expf(float x) { return fexp(x); }
+float sl_scan_softplusf(float x) { return fsoftplus(x); }
+float sl_scan_sigmoidf(float x) { return fsigmoid(x); }
+
+/* ---- argument checks --------------------------------------------------------------------- */
+
+int sl_scan_check(const sl_scan_args *a)
+{
+    if (!a) return sl_error(SL_EINVAL, "scan: NULL arguments");
+    if (a->B <= 0 || a->L <= 0 || a->D <= 0 || a->N <= 0 || a->G <= 0)
+        return sl_error(SL_ESHAPE, "scan: bad sizes B=%d L=%d D=%d N=%d G=%d", a->B, a->L, a->D, a->N, a->G);
+    if (a->D % a->G)
+        return sl_error(SL_ESHAPE, "scan: D=%d channels do not split into G=%d groups", a->D, a->G);
+    if (!a->u || !a->delta || !a->A || !a->Bm || !a->Cm)
+        return sl_error(SL_EINVAL, "scan: u, delta, A, B and C are required");
+    return SL_OK;
+}
+
+/* ---- reference ----------------------------------------------------------------------------- */
+
+static double ref_softplus(double v) { return v > 20.0 ? v : log1p(exp(v)); }
+
+static double ref_dt(const sl_scan_args *a, size_t row, int d, double *dsp)
+{
+    double v = (double)a->delta[row] + (a->delta_bias ? a->delta_bias[d] : 0.0);
+    if (!a->delta_softplus) { if (dsp) *dsp = 1.0; return v; }
+    if (dsp) *dsp = v > 20.0 ? 1.0 : 1.0 / (1.0 + exp(-v));
+    return ref_softplus(v);
+}
+
+int sl_scan_ref_forward(float *y, float *last_state, const sl_scan_args *a)
+{
+    int rc = sl_scan_check(a);
+    if (rc) return rc;
+    const int L = a->L, D = a->D, N = a->N, G = a->G, Dg = D / G;
+    double *x = malloc((size_t)N * sizeof(double));
+    if (!x) return sl_error(SL_ENOMEM, "out of memory");
+    for (int b = 0; b < a->B; b++)
+        for (int d = 0; d < D; d++) {
+            const int g = d / Dg;
+            for (int n = 0; n < N; n++) x[n] = 0.0;
+            for (int t = 0; t < L; t++) {
+                size_t row = ((size_t)b * L + t) * D + d;
+                const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
+                const float *Ct = a->Cm + (((size_t)b * L + t) * G + g) * N;
+                double dt = ref_dt(a, row, d, NULL), u = a->u[row], acc = 0.0;
+                for (int n = 0; n < N; n++) {
+                    x[n] = exp(dt * a->A[(size_t)d * N + n]) * x[n] + dt * Bt[n] * u;
+                    acc += Ct[n] * x[n];
+                }
+                if (a->Dv) acc += a->Dv[d] * u;
+                if (a->z) {
+                    double zz = a->z[row];
+                    acc *= zz / (1.0 + exp(-zz));
+                }
+                y[row] = (float)acc;
+            }
+            if (last_state)
+                for (int n = 0; n < N; n++) last_state[((size_t)b * D + d) * N + n] = (float)x[n];
+        }
+    free(x);
+    return SL_OK;
+}
+
+int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_args *a)
+{
+    int rc = sl_scan_check(a);
+    if (rc) return rc;
+    const int L = a->L, D = a->D, N = a->N, G = a->G, Dg = D / G;
+    double *xs = malloc((size_t)(L + 1) * N * sizeof(double)), *q = malloc((size_t)N * sizeof(double));
+    if (!xs || !q) { free(xs); free(q); return sl_error(SL_ENOMEM, "out of memory"); }
+    for (int b = 0; b < a->B; b++)
+        for (int d = 0; d < D; d++) {
+            const int g = d / Dg;
+            const float *Ad = a->A + (size_t)d * N;
+            for (int n = 0; n < N; n++) xs[n] = 0.0;
+            for (int t = 0; t < L; t++) {    /* states x_t at xs[(t+1)N] */
+                size_t row = ((size_t)b * L + t) * D + d;
+                const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
+                double dt = ref_dt(a, row, d, NULL), u = a->u[row];
+                for (int n = 0; n < N; n++)
+                    xs[(size_t)(t + 1) * N + n] = exp(dt * Ad[n]) * xs[(size_t)t * N + n] + dt * Bt[n] * u;
+            }
+            for (int n = 0; n < N; n++) q[n] = 0.0;   /* q = a_{t+1} * dL/dx_{t+1} */
+            double dD = 0.0, dbias = 0.0;
+            for (int t = L - 1; t >= 0; t--) {
+                size_t row = ((size_t)b * L + t) * D + d;
+                size_t gro = (((size_t)b * L + t) * G + g) * N;
+                const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
+                double dsp, dt = ref_dt(a, row, d, &dsp), u = a->u[row];
+                double g_y = dy[row];
+                if (a->z) {
+                    double yp = 0.0, zz = a->z[row], sg = 1.0 / (1.0 + exp(-zz));
+                    for (int n = 0; n < N; n++) yp += Ct[n] * xs[(size_t)(t + 1) * N + n];
+                    if (a->Dv) yp += a->Dv[d] * u;
+                    if (gr->dz) gr->dz[row] += (float)(g_y * yp * sg * (1.0 + zz * (1.0 - sg)));
+                    g_y *= zz * sg;
+                }
+                double du = a->Dv ? g_y * a->Dv[d] : 0.0, ddt = 0.0;
+                dD += g_y * u;
+                for (int n = 0; n < N; n++) {
+                    double xt = xs[(size_t)(t + 1) * N + n], xp = xs[(size_t)t * N + n];
+                    double gx = q[n] + Ct[n] * g_y;
+                    double e = exp(dt * Ad[n]);
+                    if (gr->dC) gr->dC[gro + n] += (float)(g_y * xt);
+                    if (gr->dB) gr->dB[gro + n] += (float)(gx * dt * u);
+                    if (gr->dA) gr->dA[(size_t)d * N + n] += (float)(gx * xp * e * dt);
+                    ddt += gx * (xp * e * Ad[n] + Bt[n] * u);
+                    du += gx * dt * Bt[n];
+                    q[n] = e * gx;
+                }
+                if (gr->du) gr->du[row] += (float)du;
+                if (gr->ddelta) gr->ddelta[row] += (float)(ddt * dsp);
+                dbias += ddt * dsp;
+            }
+            if (gr->dD && a->Dv) gr->dD[d] += (float)dD;
+            if (gr->ddelta_bias && a->delta_bias) gr->ddelta_bias[d] += (float)dbias;
+        }
+    free(xs); free(q);
+    return SL_OK;
+}
+
+/* ---- fast path ------------------------------------------------------------------------------ */
+
+struct sl_scan_ws {
+    int B, L, D, N, G, K, nblk, bpg, nseg, nth, has_z;
+    float *dt;      /* (B, L, D) step sizes */
+    float *AT;      /* (nblk, N, W) A transposed into lanes */
+    float *ck;      /* (B, nseg, nblk, N, W) state at each segment start */
+    float *P, *E;   /* (B, K, nblk, N, W) chunk products / local end states (and adjoints) */
+    float *thr;     /* (nth, (2 SEG + 1) N W) per-thread recompute buffers */
+    float *dBp, *dCp;   /* (nblk, B, L, N) partial dB, dC per block */
+    float *dAp;     /* (B K, nblk, N, W) */
+    float *dDp, *dbp;   /* (B K, nblk, W) */
+    size_t cap[10];
+};
+
+sl_scan_ws *sl_scan_ws_new(void)
+{
+    sl_scan_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) sl_error(SL_ENOMEM, "out of memory");
+    return ws;
+}
+
+void sl_scan_ws_free(sl_scan_ws *ws)
+{
+    if (!ws) return;
+    free(ws->dt); free(ws->AT); free(ws->ck); free(ws->P); free(ws->E); free(ws->thr);
+    free(ws->dBp); free(ws->dCp); free(ws->dAp); free(ws->dDp); free(ws->dbp);
+    free(ws);
+}
+
+int sl_scan_ws_nchunks(const sl_scan_ws *ws) { return ws ? ws->K : 0; }
+
+static int reserve(float **p, size_t *cap, size_t n)
+{
+    if (n <= *cap && *p) return SL_OK;
+    free(*p);
+    *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) / 64 * 64);
+    *cap = *p ? n : 0;
+    return *p ? SL_OK : sl_error(SL_ENOMEM, "scan: out of memory (%zu floats)", n);
+}
+
+typedef struct {
+    const sl_scan_args *a;
+    sl_scan_ws *ws;
+} scan_ctx;
+
+INLINE void blk_info(const sl_scan_ws *ws, int blk, int *g, int *c0, int *nw)
+{
+    const int Dg = ws->D / ws->G;
+    *g = blk / ws->bpg;
+    int o = (blk % ws->bpg) * W;
+    *c0 = *g * Dg + o;
+    *nw = Dg - o < W ? Dg - o : W;
+}
+
+INLINE float *ck_at(const sl_scan_ws *ws, int b, int s, int blk)
+{
+    return ws->ck + (((size_t)b * ws->nseg + s) * ws->nblk + blk) * ws->N * W;
+}
+
+INLINE float *chunk_at(const sl_scan_ws *ws, float *base, int b, int k, int blk)
+{
+    return base + (((size_t)b * ws->K + k) * ws->nblk + blk) * ws->N * W;
+}
+
+INLINE void load_lanes(float *dst, const float *src, int nw)
+{
+    for (int j = 0; j < W; j++) dst[j] = j < nw ? src[j] : 0.0f;
+}
+
+/* Forward over t in [t0, t1) for one (b, block), state S (N, W) in/out.
+ * mode 0: state only (+ sum of dt into sdt); mode 1: outputs and checkpoints. */
+INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict S, float *restrict y,
+                     float *restrict sdt, const int mode, const int nw)
+{
+    const sl_scan_args *a = c->a;
+    const sl_scan_ws *ws = c->ws;
+    const int L = a->L, D = a->D, N = a->N, G = a->G;
+    int g, c0, nw_;
+    blk_info(ws, blk, &g, &c0, &nw_);
+    const float *AT = ws->AT + (size_t)blk * N * W;
+    float dtv[W], uv[W], acc[W], dv[W];
+    load_lanes(dv, a->Dv ? a->Dv + c0 : NULL, a->Dv ? nw : 0);
+    for (int t = t0; t < t1; t++) {
+        if (mode == 1 && t % SEG == 0) memcpy(ck_at(ws, b, t / SEG, blk), S, (size_t)N * W * sizeof(float));
+        size_t row = ((size_t)b * L + t) * D + c0;
+        load_lanes(dtv, ws->dt + row, nw);
+        load_lanes(uv, a->u + row, nw);
+        const size_t gro = (((size_t)b * L + t) * G + g) * N;
+        const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
+        for (int j = 0; j < W; j++) acc[j] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float bn = Bt[n], cn = Ct[n];
+            float *Sn = S + (size_t)n * W;
+            const float *An = AT + (size_t)n * W;
+            #pragma omp simd
+            for (int j = 0; j < W; j++) {
+                float s = fexp(dtv[j] * An[j]) * Sn[j] + dtv[j] * uv[j] * bn;
+                Sn[j] = s;
+                if (mode == 1) acc[j] += cn * s;
+            }
+        }
+        if (mode == 0) {
+            for (int j = 0; j < W; j++) sdt[j] += dtv[j];
+        } else {
+            #pragma omp simd
+            for (int j = 0; j < W; j++) acc[j] += dv[j] * uv[j];
+            if (a->z) {
+                float zv[W];
+                load_lanes(zv, a->z + row, nw);
+                #pragma omp simd
+                for (int j = 0; j < W; j++) acc[j] *= zv[j] * fsigmoid(zv[j]);
+            }
+            for (int j = 0; j < nw; j++) y[row + j] = acc[j];
+        }
+    }
+}
+
+SCAN_CLONES static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *S, float *y, float *sdt, int mode)
+{
+    int g, c0, nw;
+    blk_info(c->ws, blk, &g, &c0, &nw);
+    if (mode == 0) {
+        if (nw == W) fwd_body(c, b, blk, t0, t1, S, y, sdt, 0, W);
+        else fwd_body(c, b, blk, t0, t1, S, y, sdt, 0, nw);
+    } else {
+        if (nw == W) fwd_body(c, b, blk, t0, t1, S, y, sdt, 1, W);
+        else fwd_body(c, b, blk, t0, t1, S, y, sdt, 1, nw);
+    }
+}
+
+SCAN_CLONES static void dt_kernel(float *dt, const sl_scan_args *a, size_t r0, size_t r1)
+{
+    const int D = a->D;
+    for (size_t r = r0; r < r1; r++) {
+        const float *dl = a->delta + r * D;
+        float *o = dt + r * D;
+        if (a->delta_softplus) {
+            if (a->delta_bias) {
+                #pragma omp simd
+                for (int d = 0; d < D; d++) o[d] = fsoftplus(dl[d] + a->delta_bias[d]);
+            } else {
+                #pragma omp simd
+                for (int d = 0; d < D; d++) o[d] = fsoftplus(dl[d]);
+            }
+        } else {
+            for (int d = 0; d < D; d++) o[d] = dl[d] + (a->delta_bias ? a->delta_bias[d] : 0.0f);
+        }
+    }
+}
+
+static int nthreads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* chunk k covers segments [k nseg / K, (k+1) nseg / K) */
+static void chunk_range(const sl_scan_ws *ws, int k, int *t0, int *t1)
+{
+    int s0 = (int)((long)k * ws->nseg / ws->K), s1 = (int)((long)(k + 1) * ws->nseg / ws->K);
+    *t0 = s0 * SEG;
+    *t1 = s1 * SEG < ws->L ? s1 * SEG : ws->L;
+}
+
+int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchunks, sl_scan_ws *ws)
+{
+    int rc = sl_scan_check(a);
+    if (rc) return rc;
+    if (!ws || !y) return sl_error(SL_EINVAL, "scan: NULL output or workspace");
+    if (nchunks < 0) return sl_error(SL_EINVAL, "scan: nchunks must be >= 0, not %d", nchunks);
+    const int B = a->B, L = a->L, D = a->D, N = a->N, G = a->G, Dg = D / G;
+    ws->B = B; ws->L = L; ws->D = D; ws->N = N; ws->G = G;
+    ws->bpg = (Dg + W - 1) / W;
+    ws->nblk = G * ws->bpg;
+    ws->nseg = (L + SEG - 1) / SEG;
+    ws->nth = nthreads();
+    ws->has_z = a->z != NULL;
+    int K = nchunks;
+    if (K == 0) {
+        long tasks = (long)B * ws->nblk;
+        K = tasks >= 2L * ws->nth ? 1 : (int)((2L * ws->nth + tasks - 1) / tasks);
+    }
+    if (K > ws->nseg) K = ws->nseg;
+    ws->K = K;
+    const size_t NW = (size_t)N * W;
+    if ((rc = reserve(&ws->dt, &ws->cap[0], (size_t)B * L * D)) || (rc = reserve(&ws->AT, &ws->cap[1], ws->nblk * NW)) ||
+        (rc = reserve(&ws->ck, &ws->cap[2], (size_t)B * ws->nseg * ws->nblk * NW)) ||
+        (rc = reserve(&ws->P, &ws->cap[3], (size_t)B * K * ws->nblk * NW)) ||
+        (rc = reserve(&ws->E, &ws->cap[4], (size_t)B * K * ws->nblk * NW)))
+        return rc;
+    /* A transposed into lanes; padding lanes get A = 0 (their dt and u are 0 too) */
+    for (int blk = 0; blk < ws->nblk; blk++) {
+        int g, c0, nw;
+        blk_info(ws, blk, &g, &c0, &nw);
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < W; j++) ws->AT[(size_t)blk * NW + (size_t)n * W + j] = j < nw ? a->A[(size_t)(c0 + j) * N + n] : 0.0f;
+    }
+    const size_t rows = (size_t)B * L;
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)((rows + 63) / 64); i++)
+        dt_kernel(ws->dt, a, (size_t)i * 64, (size_t)(i + 1) * 64 < rows ? (size_t)(i + 1) * 64 : rows);
+
+    scan_ctx c = {a, ws};
+    const long nbb = (long)B * ws->nblk;
+    if (K > 1) {
+        /* phase 1: each chunk from a zero state -> E (end state), P = exp(A sum dt) */
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < nbb * (K - 1); i++) {
+            int k = (int)(i % (K - 1)), blk = (int)(i / (K - 1) % ws->nblk), b = (int)(i / (K - 1) / ws->nblk);
+            int t0, t1;
+            chunk_range(ws, k, &t0, &t1);
+            float *E = chunk_at(ws, ws->E, b, k, blk), *Pk = chunk_at(ws, ws->P, b, k, blk), sdt[W] = {0};
+            memset(E, 0, NW * sizeof(float));
+            fwd_kernel(&c, b, blk, t0, t1, E, NULL, sdt, 0);
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
+        }
+        /* phase 2: chain the chunks: in[0] = 0, in[k] = P[k-1] in[k-1] + E[k-1]; in[k] replaces E[k] */
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < nbb; i++) {
+            int blk = (int)(i % ws->nblk), b = (int)(i / ws->nblk);
+            float run[NW];
+            memset(run, 0, sizeof run);
+            for (int k = 0; k < K; k++) {
+                float *E = chunk_at(ws, ws->E, b, k, blk);
+                const float *Pk = chunk_at(ws, ws->P, b, k, blk);
+                for (size_t e = 0; e < NW; e++) {
+                    float in = run[e];
+                    if (k < K - 1) run[e] = Pk[e] * in + E[e];
+                    E[e] = in;
+                }
+            }
+        }
+    }
+    /* phase 3 (or the whole scan when K == 1) */
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < nbb * K; i++) {
+        int k = (int)(i % K), blk = (int)(i / K % ws->nblk), b = (int)(i / K / ws->nblk);
+        int t0, t1;
+        chunk_range(ws, k, &t0, &t1);
+        float S[NW];
+        if (K > 1) memcpy(S, chunk_at(ws, ws->E, b, k, blk), sizeof S);
+        else memset(S, 0, sizeof S);
+        fwd_kernel(&c, b, blk, t0, t1, S, y, NULL, 1);
+        if (last_state && k == K - 1) {
+            int g, c0, nw;
+            blk_info(ws, blk, &g, &c0, &nw);
+            for (int j = 0; j < nw; j++)
+                for (int n = 0; n < N; n++) last_state[((size_t)b * D + c0 + j) * N + n] = S[(size_t)n * W + j];
+        }
+    }
+    return SL_OK;
+}

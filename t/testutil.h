@@ -1,0 +1,111 @@
+/* t/testutil.h — shared checks for models in the TAP tests (header-only, include after tap.h).
+ *
+ * check_model_grads: loss = sum(y * R) for a fixed random R, so dL/dy = R. Runs forward +
+ * backward, then compares every trainable parameter (strided subset of up to max_per_tensor
+ * coordinates per tensor) and, for real input, the input gradient against central
+ * differences. Emits one TAP line per tensor.
+ * check_step_equals_seq: forward() vs step-by-step from a fresh state, max abs difference.
+ */
+#ifndef SL_T_TESTUTIL_H
+#define SL_T_TESTUTIL_H
+
+#include "core/gradcheck.h"
+#include "core/rng.h"
+#include "seq/model.h"
+#include "t/tap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model *m;
+    const float *x;
+    const int32_t *tok;
+    const float *R;
+    float *y;
+    int B, T;
+} tu_ctx;
+
+static double tu_loss(void *p)
+{
+    tu_ctx *c = p;
+    if (sl_model_forward(c->m, c->x, c->tok, c->y, c->B, c->T)) return NAN;
+    double s = 0.0;
+    size_t n = (size_t)c->B * c->T * c->m->d_out;
+    for (size_t i = 0; i < n; i++) s += (double)c->y[i] * c->R[i];
+    return s;
+}
+
+static inline float *tu_random(size_t n, float sigma, uint64_t seed)
+{
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    sl_rng *r = sl_rng_alloc(seed);
+    sl_rng_fill_normal(r, v, n, sigma);
+    sl_rng_free(r);
+    return v;
+}
+
+/* returns the number of failed TAP lines */
+static inline int check_model_grads(sl_model *m, const char *label, const float *x, const int32_t *tok,
+                                    int B, int T, double h, double tol, size_t max_per_tensor)
+{
+    size_t ny = (size_t)B * T * m->d_out, nx = x ? (size_t)B * T * m->d_in : 0;
+    tu_ctx c = {m, x, tok, NULL, malloc(ny * sizeof(float)), B, T};
+    float *R = tu_random(ny, 1.0f, 1234);
+    c.R = R;
+    float *dx = x ? calloc(nx, sizeof(float)) : NULL;
+    sl_params_zero_grad(m->P);
+    int fails = 0;
+    if (sl_model_forward(m, x, tok, c.y, B, T) || sl_model_backward(m, R, dx)) {
+        ok(0, "%s: forward/backward ran (%s)", label, sl_errmsg());
+        free(c.y); free(R); free(dx);
+        return 1;
+    }
+    float *g = malloc(m->P->total * sizeof(float));
+    memcpy(g, m->P->grad, m->P->total * sizeof(float));
+    for (int i = 0; i < m->P->n; i++) {
+        const sl_tensor *t = &m->P->t[i];
+        if (!t->trainable) continue;
+        sl_gradcheck_result r;
+        int rc = sl_gradcheck(m->P->data + t->offset, g + t->offset, t->numel, tu_loss, &c, h, max_per_tensor, 1e-3, &r);
+        int good = rc == 0 && r.max_rel <= tol;
+        fails += !ok(good, "%s: grad %s (max rel %.2e over %zu)", label, t->name, r.max_rel, r.checked);
+        if (!good) diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
+    }
+    if (x) {
+        sl_gradcheck_result r;
+        int rc = sl_gradcheck((float *)x, dx, nx, tu_loss, &c, h, 4 * max_per_tensor, 1e-3, &r);
+        int good = rc == 0 && r.max_rel <= tol;
+        fails += !ok(good, "%s: grad input (max rel %.2e over %zu)", label, r.max_rel, r.checked);
+        if (!good) diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
+    }
+    free(g); free(c.y); free(R); free(dx);
+    return fails;
+}
+
+static inline double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d;   /* NaN propagates as failure */
+    }
+    return m;
+}
+
+static inline int check_step_equals_seq(sl_model *m, const char *label, const float *x, const int32_t *tok,
+                                        int B, int T, double tol)
+{
+    size_t ny = (size_t)B * T * m->d_out;
+    float *y1 = malloc(ny * sizeof(float)), *y2 = malloc(ny * sizeof(float));
+    int rc1 = sl_model_forward(m, x, tok, y1, B, T);
+    int rc2 = rc1 ? rc1 : sl_model_run_steps(m, x, tok, y2, B, T);
+    double d = (rc1 || rc2) ? INFINITY : max_abs_diff(y1, y2, ny);
+    int good = ok(d <= tol, "%s: step mode == sequence mode (max abs diff %.2e)", label, d);
+    if (rc1 || rc2) diag("  %s", sl_errmsg());
+    free(y1); free(y2);
+    return !good;
+}
+
+#endif
