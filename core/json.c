@@ -330,7 +330,7 @@ static int cmp_key_idx(const void *a, const void *b)
 }
 
 /* Sort-based duplicate check, O(n log n), so a hostile header with a million keys stays fast. */
-static int check_duplicates(parser *p, const sl_json *j, size_t obj_start)
+static int check_duplicates(const sl_json *j, size_t obj_start)
 {
     if (j->n < 2) return 0;
     char **sorted = malloc(j->n * sizeof *sorted);
@@ -384,7 +384,7 @@ static int parse_container(parser *p, sl_json **out, int is_obj)
         rc = fail(p, is_obj ? "',' or '}' expected in object" : "',' or ']' expected in array");
         goto bad;
     }
-    if (is_obj && (rc = check_duplicates(p, j, start))) goto bad;
+    if (is_obj && (rc = check_duplicates(j, start))) goto bad;
 done:
     p->depth--;
     *out = j;

@@ -256,6 +256,7 @@ int sl_npy_write(const char *path, sl_dtype dt, int ndim, const int64_t *shape, 
     const char *descr = descr_of(dt);
     if (!descr) return sl_error(SL_EUNSUPPORTED, "cannot write '%s': dtype %s has no .npy equivalent", path, sl_dtype_name(dt));
     if (ndim < 0 || ndim > SL_NPY_MAX_DIMS) return sl_error(SL_EINVAL, "cannot write '%s': rank %d not in [0, 8]", path, ndim);
+    if (ndim > 0 && !shape) return sl_error(SL_EINVAL, "cannot write '%s': NULL shape", path);
     /* numpy's own spelling: "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" */
     char h[512];
     size_t n = (size_t)snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);

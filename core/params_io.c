@@ -20,6 +20,7 @@ int sl_params_save(const sl_params *P, const char *path, const char *const *meta
 {
     if (!P || !path) return sl_error(SL_EINVAL, "params save: NULL argument");
     if (!P->data) return sl_error(SL_EINVAL, "params save '%s': the parameter table is not allocated", path);
+    if (n_meta < 0 || (n_meta > 0 && !meta_kv)) return sl_error(SL_EINVAL, "params save '%s': bad metadata list", path);
     sl_st_writer *w = sl_st_writer_new();
     if (!w) return sl_error(SL_ENOMEM, "out of memory");
     int rc = SL_OK;

@@ -185,7 +185,7 @@ static int parse_owned(void *buf, size_t len, sl_safetensors **out)
 
     sl_json *root = NULL;
     rc = sl_json_parse((const char *)st->buf + 8, (size_t)hlen, &root);
-    if (rc) { rc = sl_error_wrap(rc, "header is not valid JSON"); goto bad; }
+    if (rc) { rc = sl_error_wrap(rc, "header"); goto bad; }   /* "header: JSON: <what> at byte <k>" */
     if (root->type != SL_JSON_OBJECT) { rc = sl_error(SL_EFORMAT, "header is not a JSON object"); goto bad; }
 
     size_t ntensor = root->n;
@@ -210,7 +210,7 @@ static int parse_owned(void *buf, size_t len, sl_safetensors **out)
             if (!st->meta_key[i] || !st->meta_val[i]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto bad; }
         }
     }
-    /* Duplicate tensor names were already refused by the JSON reader (duplicate key). */
+    /* Duplicate tensor names were already refused by the JSON reader ("duplicate key"). */
     for (size_t i = 0; i < root->n; i++) {
         if (strcmp(root->keys[i], "__metadata__") == 0) continue;
         sl_st_tensor *t = &st->t[st->n];
@@ -323,6 +323,7 @@ static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
     if ((unsigned)dt >= SL_DT_COUNT) return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': bad dtype %d", name, (int)dt);
     if (ndim < 0 || ndim > SL_ST_MAX_DIMS)
         return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': rank %d not in [0, %d]", name, ndim, SL_ST_MAX_DIMS);
+    if (ndim > 0 && !shape) return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': NULL shape", name);
     for (size_t i = 0; i < w->n; i++)
         if (strcmp(w->e[i].name, name) == 0)
             return sl_error(SL_EINVAL, "safetensors writer: duplicate tensor name '%s'", name);

@@ -66,12 +66,24 @@ static int open_log(const char *path, long upto, FILE **out)
     return SL_OK;
 }
 
+/* The checkpoint carries the run's metadata plus the partial train-loss sum of the current
+ * log interval, so a resumed run logs the same numbers as an uninterrupted one. */
 static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, const sl_rng *rng, long step,
-                     double secs, const sl_train_config *cfg)
+                     double secs, const sl_train_config *cfg, double loss_acc, long n_acc)
 {
-    char path[4096];
+    char path[4096], acc[64], nacc[32];
+    const char **kv = malloc(sizeof(char *) * (size_t)(2 * cfg->n_meta + 4));
+    if (!kv) return sl_error(SL_ENOMEM, "out of memory");
+    for (int i = 0; i < 2 * cfg->n_meta; i++) kv[i] = cfg->meta_kv[i];
+    snprintf(acc, sizeof acc, "%a", loss_acc);   /* hex float: exact */
+    snprintf(nacc, sizeof nacc, "%ld", n_acc);
+    kv[2 * cfg->n_meta] = "log_loss_acc";
+    kv[2 * cfg->n_meta + 1] = acc;
+    kv[2 * cfg->n_meta + 2] = "log_n_acc";
+    kv[2 * cfg->n_meta + 3] = nacc;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    int rc = sl_checkpoint_write(path, m->P, o, rng, step, secs, cfg->meta_kv, cfg->n_meta);
+    int rc = sl_checkpoint_write(path, m->P, o, rng, step, secs, kv, cfg->n_meta + 2);
+    free(kv);
     return rc ? sl_error_wrap(rc, "writing %s", path) : SL_OK;
 }
 
@@ -97,13 +109,15 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     float *y = NULL, *dy = NULL, *scratch = NULL;
     FILE *log = NULL;
     sl_progress prog;
-    long step = 0;
-    double secs0 = 0.0;
+    long step = 0, n_acc = 0;
+    double secs0 = 0.0, loss_acc = 0.0;
     if (!o || !rng) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     if (resume) {
         sl_safetensors *st;
         if ((rc = sl_checkpoint_open(resume, &st))) goto done;
         rc = sl_checkpoint_restore(st, m->P, o, rng, &step, &secs0);
+        const char *a = sl_safetensors_meta(st, "log_loss_acc"), *na = sl_safetensors_meta(st, "log_n_acc");
+        if (a && na) { loss_acc = strtod(a, NULL); n_acc = strtol(na, NULL, 10); }
         sl_safetensors_free(st);
         if (rc) goto done;
         if (step > cfg->steps) { rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps); goto done; }
@@ -121,9 +135,10 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_model_set_training(m, 1, rng);
     sl_progress_begin(&prog, stderr, cfg->steps, "train", cfg->progress == 2);
     if (!cfg->progress) prog.enabled = 0;
-    double t0 = sl_now(), t_last = t0, loss_acc = 0.0;
-    long n_acc = 0, tokens_acc = 0, last_ckpt = step;
-    while (step < cfg->steps) {
+    double t0 = sl_now(), t_last = t0;
+    long tokens_acc = 0, last_ckpt = step;
+    long stop = cfg->stop_after > 0 && cfg->stop_after < cfg->steps ? cfg->stop_after : cfg->steps;
+    while (step < stop) {
         float lr = sl_schedule_lr(&cfg->sched, step);
         if ((rc = t->sample(t, 0, rng, &b))) break;
         sl_params_zero_grad(m->P);
@@ -165,8 +180,8 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
             loss_acc = 0.0;
             n_acc = tokens_acc = 0;
         }
-        if (last || (cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0)) {
-            if ((rc = save_ckpt(cfg->out_dir, m, o, rng, step, secs0 + (sl_now() - t0), cfg))) break;
+        if (last || step == stop || (cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0)) {
+            if ((rc = save_ckpt(cfg->out_dir, m, o, rng, step, secs0 + (sl_now() - t0), cfg, loss_acc, n_acc))) break;
             last_ckpt = step;
         }
         char extra[64];

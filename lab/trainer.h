@@ -19,7 +19,8 @@
 #include <stdio.h>
 
 typedef struct {
-    long steps;            /* total steps of the run */
+    long steps;            /* total steps of the run (the schedule decays over sched.decay_steps) */
+    long stop_after;       /* > 0: stop after this step as if interrupted (checkpoint, no final eval) */
     int batch;
     sl_schedule sched;
     sl_optim_config opt;

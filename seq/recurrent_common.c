@@ -152,7 +152,7 @@ static int reserve_caches(rmodel *r, int B, int T)
 static void layer_dir_forward(rmodel *r, int l, int d, const float *X, int B, int T)
 {
     const sl_params *P = r->base.P;
-    const int H = r->H, GH = r->GH, I = layer_in(r, l), ldo = r->ndir * H;
+    const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H;
     const int ld = l * r->ndir + d;
     const size_t TB = (size_t)T * B;
     const float *wih = sl_params_data(P, r->i_wih[ld]);    /* (GH, I) */
@@ -172,7 +172,7 @@ static void layer_dir_forward(rmodel *r, int l, int d, const float *X, int B, in
             fill_rows(g + GH, b, TB - 1, GH);
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, GH, I, 1.0f, X, I, wih, I,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, GH, Iw, 1.0f, X, Iw, wih, Iw,
                 bih ? 1.0f : 0.0f, g, GH);
 
     const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
@@ -206,7 +206,7 @@ static void layer_dir_forward(rmodel *r, int l, int d, const float *X, int B, in
 static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     rmodel *r = (rmodel *)m;
-    const int I = r->cfg.input_size, H = r->H, ldo = r->ndir * H;
+    const int Iw = r->cfg.input_size, H = r->H, ldo = r->ndir * H;
     int rc;
     (void)tok;
     if (r->h0 && r->h0_B != B)
@@ -220,7 +220,7 @@ static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, 
     /* (B, T, I) -> (T, B, I) */
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
-            memcpy(r->xin.p + ((size_t)t * B + b) * I, x + ((size_t)b * T + t) * I, (size_t)I * sizeof(float));
+            memcpy(r->xin.p + ((size_t)t * B + b) * Iw, x + ((size_t)b * T + t) * Iw, (size_t)Iw * sizeof(float));
     for (int l = 0; l < r->L; l++) {
         const float *X = r->xin.p;
         if (l) {
@@ -259,7 +259,7 @@ static void colsum_acc(const float *ones, float *db, const float *a, size_t rows
 static void layer_dir_backward(rmodel *r, int l, int d, const float *X, const float *dH, int B, int T)
 {
     const sl_params *P = r->base.P;
-    const int H = r->H, GH = r->GH, I = layer_in(r, l), ldo = r->ndir * H;
+    const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H;
     const int ld = l * r->ndir + d;
     const size_t TB = (size_t)T * B;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
@@ -300,7 +300,7 @@ static void layer_dir_backward(rmodel *r, int l, int d, const float *X, const fl
         if (lstm) memcpy(r->dc0 + (size_t)ld * B * H, dc, (size_t)B * H * sizeof(float));
     }
     /* weight gradients over all steps at once */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, I, (int)TB, 1.0f, dg, GH, X, I, 1.0f, dwih, I);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
     if (T > 1) {
         /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
         const float *dgs = d ? dgh : dgh + (size_t)B * GH;
@@ -336,7 +336,7 @@ static int r_backward(sl_model *m, const float *dy, float *dx)
             memcpy(r->dH.p + ((size_t)t * B + b) * ldo, dy + ((size_t)b * T + t) * ldo, (size_t)ldo * sizeof(float));
     for (int l = r->L - 1; l >= 0; l--) {
         const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
-        const int I = layer_in(r, l);
+        const int Iw = layer_in(r, l);
         if (r->ndir == 2) {
             #pragma omp parallel for num_threads(2) schedule(static, 1)
             for (int d = 0; d < 2; d++) layer_dir_backward(r, l, d, X, r->dH.p, B, T);
@@ -347,8 +347,8 @@ static int r_backward(sl_model *m, const float *dy, float *dx)
         /* dX = sum_d dG_d W_ih_d */
         for (int d = 0; d < r->ndir; d++) {
             const float *wih = sl_params_data(m->P, r->i_wih[l * r->ndir + d]);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, I, GH, 1.0f, r->dg[d].p, GH, wih, I,
-                        d ? 1.0f : 0.0f, r->dX.p, I);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH, wih, Iw,
+                        d ? 1.0f : 0.0f, r->dX.p, Iw);
         }
         if (l) {
             size_t n = TB * ldo;
@@ -497,7 +497,7 @@ static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, flo
     (void)tok;
     const float *in = x;
     for (int l = 0; l < r->L; l++) {
-        const int I = layer_in(r, l);
+        const int Iw = layer_in(r, l);
         const float *wih = sl_params_data(P, r->i_wih[l]), *whh = sl_params_data(P, r->i_whh[l]);
         const float *bih = r->i_bih[l] >= 0 ? sl_params_data(P, r->i_bih[l]) : NULL;
         const float *bhh = r->i_bhh[l] >= 0 ? sl_params_data(P, r->i_bhh[l]) : NULL;
@@ -510,7 +510,7 @@ static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, flo
                 fill_rows(s->g + GH, s->g, B - 1, GH);
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, I, 1.0f, in, I, wih, I, bih ? 1.0f : 0.0f, s->g, GH);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, bih ? 1.0f : 0.0f, s->g, GH);
         sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .h_prev = h, .ldhp = H, .h = h, .ldh = H, .relu = r->cfg.relu};
         if (gru) {
             if (bhh) fill_rows(s->gh, bhh, B, GH);
@@ -551,7 +551,7 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
         for (int t = 0; t < T; t++)
             for (int i = 0; i < I0; i++) cur[(size_t)t * I0 + i] = x[((size_t)b * T + t) * I0 + i];
         for (int l = 0; l < r->L; l++) {
-            const int I = layer_in(r, l);
+            const int Iw = layer_in(r, l);
             for (int d = 0; d < ndir; d++) {
                 const int ld = l * ndir + d;
                 const float *wih = sl_params_data(P, r->i_wih[ld]), *whh = sl_params_data(P, r->i_whh[ld]);
@@ -565,7 +565,7 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
                     int t = d ? T - 1 - s : s;
                     for (int k = 0; k < G * H; k++) {
                         double ax = bih ? bih[k] : 0.0, ah = bhh ? bhh[k] : 0.0;
-                        for (int i = 0; i < I; i++) ax += (double)wih[(size_t)k * I + i] * cur[(size_t)t * I + i];
+                        for (int i = 0; i < Iw; i++) ax += (double)wih[(size_t)k * Iw + i] * cur[(size_t)t * Iw + i];
                         for (int i = 0; i < H; i++) ah += (double)whh[(size_t)k * H + i] * h[i];
                         gx[k] = ax;
                         gh[k] = ah;

@@ -28,5 +28,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_hippo(int argc, char **argv);
 int cmd_ngram(int argc, char **argv);
 int cmd_w2v(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
 
 #endif

@@ -40,7 +40,9 @@ static const char TRAIN_USAGE[] =
     "  --threads K         OpenMP/OpenBLAS threads (default: all cores)\n"
     "  --init-embeddings F initialise the token embedding from word2vec vectors (text or binary)\n"
     "  --out DIR           run directory (default run): log.csv, model.safetensors, checkpoint.safetensors\n"
-    "  --resume DIR        continue the run in DIR up to --steps\n"
+    "  --resume DIR        continue the run in DIR up to --steps (the LR schedule keeps the run's\n"
+    "                      original decay length)\n"
+    "  --stop-after N      stop after step N as if interrupted (checkpoint written); resume later\n"
     "  --progress/--no-progress  force or suppress the progress bar (default: only on a terminal)\n";
 
 static const char EVAL_USAGE[] =
@@ -52,7 +54,7 @@ int sl_w2v_init_embedding(const char *path, const char *const *words, int V, int
     __attribute__((weak));
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
-       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB };
+       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -61,7 +63,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
 #define N_META 19
@@ -180,7 +182,7 @@ int cmd_train(int argc, char **argv)
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
-        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != 'h') other_flags = 1;
+        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != 'h') other_flags = 1;
         switch (o) {
         case 'h': fputs(TRAIN_USAGE, stdout); return 0;
         case O_MODEL: model = optarg; break;
@@ -215,6 +217,7 @@ int cmd_train(int argc, char **argv)
         case O_PROG: progress = 2; break;
         case O_NOPROG: progress = 0; break;
         case O_INITEMB: initemb = optarg; break;
+        case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
         case '?':
         default:
             if (optopt) return cli_usage(TRAIN_USAGE, "option %s needs a value", argv[optind - 1]);
@@ -230,14 +233,15 @@ int cmd_train(int argc, char **argv)
     sl_model *m = NULL;
     int ret = 1;
     if (resume) {
-        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --threads and --progress; the rest comes from the run");
+        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --stop-after, --threads and --progress; the rest comes from the run");
         if (!have_steps) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total)");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
         if (sl_checkpoint_open(ckpt_path, &st)) return cli_lib_fail(NULL);
-        long steps = c.steps;
+        long steps = c.steps, stop_after = c.stop_after;
         int threads = c.threads;
         if (config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
         c.steps = steps;
+        c.stop_after = stop_after;
         c.threads = threads;
         c.progress = progress;
         const char *ms = sl_safetensors_meta(st, "model"), *ts = sl_safetensors_meta(st, "task");

@@ -460,3 +460,281 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
     }
     return SL_OK;
 }
+
+/* Backward over the segments of one chunk, latest first, for one (b, block).
+ * q (N, W) in/out: the adjoint flowing into the chunk's last step from the future,
+ * q_t = a_{t+1} dL/dx_{t+1}. mode 0: adjoint only over [t0, t1) (+ sum dt); mode 1: all grads. */
+typedef struct {
+    const sl_scan_grads *g;
+    const float *dy;
+    float *X, *Ab;     /* per-thread: (SEG+1, N, W), (SEG, N, W) */
+    float *dA, *dD, *db;   /* task partials (N, W), (W), (W) */
+} bwd_out;
+
+INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict q, const bwd_out *o,
+                     float *restrict sdt, const int mode, const int nw)
+{
+    const sl_scan_args *a = c->a;
+    const sl_scan_ws *ws = c->ws;
+    const int L = a->L, D = a->D, N = a->N, G = a->G, B = a->B;
+    const size_t NW = (size_t)N * W;
+    int g, c0, nw_;
+    blk_info(ws, blk, &g, &c0, &nw_);
+    const float *AT = ws->AT + (size_t)blk * NW;
+    float dtv[W], uv[W], dyv[W], zv[W], dv[W], ddt[W], duv[W], yp[W];
+    load_lanes(dv, a->Dv ? a->Dv + c0 : NULL, a->Dv ? nw : 0);
+    float *restrict X = o->X, *restrict Ab = o->Ab;
+    float *dBp = mode == 1 ? ws->dBp + ((size_t)blk * B + b) * L * N : NULL;
+    float *dCp = mode == 1 ? ws->dCp + ((size_t)blk * B + b) * L * N : NULL;
+    /* segments inside [t0, t1), latest first */
+    for (int s1 = t1; s1 > t0;) {
+        int s0 = ((s1 - 1) / SEG) * SEG;
+        if (s0 < t0) s0 = t0;
+        if (mode == 1) {
+            /* recompute the states of this segment from its checkpoint */
+            memcpy(X, ck_at(ws, b, s0 / SEG, blk), NW * sizeof(float));
+            for (int t = s0; t < s1; t++) {
+                size_t row = ((size_t)b * L + t) * D + c0;
+                load_lanes(dtv, ws->dt + row, nw);
+                load_lanes(uv, a->u + row, nw);
+                const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
+                const float *Xp = X + (size_t)(t - s0) * NW;
+                float *Xn = X + (size_t)(t - s0 + 1) * NW, *At = Ab + (size_t)(t - s0) * NW;
+                for (int n = 0; n < N; n++) {
+                    const float bn = Bt[n];
+                    #pragma omp simd
+                    for (int j = 0; j < W; j++) {
+                        float e = fexp(dtv[j] * AT[n * W + j]);
+                        At[n * W + j] = e;
+                        Xn[n * W + j] = e * Xp[n * W + j] + dtv[j] * uv[j] * bn;
+                    }
+                }
+            }
+        }
+        for (int t = s1 - 1; t >= s0; t--) {
+            size_t row = ((size_t)b * L + t) * D + c0;
+            const size_t gro = (((size_t)b * L + t) * G + g) * N;
+            const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
+            load_lanes(dtv, ws->dt + row, nw);
+            load_lanes(uv, a->u + row, nw);
+            load_lanes(dyv, o->dy + row, nw);
+            const float *Xt = mode == 1 ? X + (size_t)(t - s0 + 1) * NW : NULL;
+            const float *Xp = mode == 1 ? X + (size_t)(t - s0) * NW : NULL;
+            const float *At = mode == 1 ? Ab + (size_t)(t - s0) * NW : NULL;
+            if (a->z) {
+                load_lanes(zv, a->z + row, nw);
+                if (mode == 1) {
+                    for (int j = 0; j < W; j++) yp[j] = dv[j] * uv[j];
+                    for (int n = 0; n < N; n++) {
+                        const float cn = Ct[n];
+                        #pragma omp simd
+                        for (int j = 0; j < W; j++) yp[j] += cn * Xt[n * W + j];
+                    }
+                    float dzv[W];
+                    #pragma omp simd
+                    for (int j = 0; j < W; j++) {
+                        float sg = fsigmoid(zv[j]);
+                        dzv[j] = dyv[j] * yp[j] * sg * (1.0f + zv[j] * (1.0f - sg));
+                        dyv[j] *= zv[j] * sg;
+                    }
+                    if (o->g->dz) for (int j = 0; j < nw; j++) o->g->dz[row + j] += dzv[j];
+                } else {
+                    #pragma omp simd
+                    for (int j = 0; j < W; j++) dyv[j] *= zv[j] * fsigmoid(zv[j]);
+                }
+            }
+            if (mode == 0) {
+                for (int n = 0; n < N; n++) {
+                    const float cn = Ct[n];
+                    #pragma omp simd
+                    for (int j = 0; j < W; j++) q[n * W + j] = fexp(dtv[j] * AT[n * W + j]) * (q[n * W + j] + cn * dyv[j]);
+                }
+                for (int j = 0; j < W; j++) sdt[j] += dtv[j];
+                continue;
+            }
+            #pragma omp simd
+            for (int j = 0; j < W; j++) {
+                ddt[j] = 0.0f;
+                duv[j] = dyv[j] * dv[j];
+                o->dD[j] += dyv[j] * uv[j];
+            }
+            for (int n = 0; n < N; n++) {
+                const float cn = Ct[n], bn = Bt[n];
+                float dcn = 0.0f, dbn = 0.0f;
+                float *qn = q + (size_t)n * W, *dAn = o->dA + (size_t)n * W;
+                const float *An = AT + (size_t)n * W, *Xtn = Xt + (size_t)n * W, *Xpn = Xp + (size_t)n * W, *Atn = At + (size_t)n * W;
+                #pragma omp simd reduction(+ : dcn, dbn)
+                for (int j = 0; j < W; j++) {
+                    float gx = qn[j] + cn * dyv[j];
+                    dcn += dyv[j] * Xtn[j];
+                    float da = gx * Xpn[j] * Atn[j];
+                    ddt[j] += da * An[j] + gx * bn * uv[j];
+                    dAn[j] += da * dtv[j];
+                    dbn += gx * dtv[j] * uv[j];
+                    duv[j] += gx * dtv[j] * bn;
+                    qn[j] = Atn[j] * gx;
+                }
+                dCp[(size_t)t * N + n] = dcn;
+                dBp[(size_t)t * N + n] = dbn;
+            }
+            /* through dt = softplus(delta + bias): d/dv = sigmoid(v) (1 above the threshold) */
+            if (a->delta_softplus) {
+                const float *dl = a->delta + row;
+                for (int j = 0; j < nw; j++) {
+                    float v = dl[j] + (a->delta_bias ? a->delta_bias[c0 + j] : 0.0f);
+                    ddt[j] *= v > 20.0f ? 1.0f : fsigmoid(v);
+                }
+            }
+            for (int j = 0; j < nw; j++) o->db[j] += ddt[j];
+            if (o->g->ddelta) for (int j = 0; j < nw; j++) o->g->ddelta[row + j] += ddt[j];
+            if (o->g->du) for (int j = 0; j < nw; j++) o->g->du[row + j] += duv[j];
+        }
+        s1 = s0;
+    }
+}
+
+SCAN_CLONES static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt, int mode)
+{
+    int g, c0, nw;
+    blk_info(c->ws, blk, &g, &c0, &nw);
+    if (mode == 0) {
+        if (nw == W) bwd_body(c, b, blk, t0, t1, q, o, sdt, 0, W);
+        else bwd_body(c, b, blk, t0, t1, q, o, sdt, 0, nw);
+    } else {
+        if (nw == W) bwd_body(c, b, blk, t0, t1, q, o, sdt, 1, W);
+        else bwd_body(c, b, blk, t0, t1, q, o, sdt, 1, nw);
+    }
+}
+
+int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_args *a, sl_scan_ws *ws)
+{
+    int rc = sl_scan_check(a);
+    if (rc) return rc;
+    if (!ws || !gr || !dy) return sl_error(SL_EINVAL, "scan: NULL gradient, dy or workspace");
+    if (ws->B != a->B || ws->L != a->L || ws->D != a->D || ws->N != a->N || ws->G != a->G || ws->K < 1 || ws->has_z != (a->z != NULL))
+        return sl_error(SL_EINVAL, "scan: backward without a matching forward");
+    const int B = a->B, L = a->L, D = a->D, N = a->N, G = a->G, K = ws->K, nblk = ws->nblk, Dg = D / G;
+    const size_t NW = (size_t)N * W;
+    const int nth = nthreads();
+    if ((rc = reserve(&ws->thr, &ws->cap[5], (size_t)nth * (2 * SEG + 1) * NW)) ||
+        (rc = reserve(&ws->dBp, &ws->cap[6], (size_t)nblk * B * L * N)) || (rc = reserve(&ws->dCp, &ws->cap[7], (size_t)nblk * B * L * N)) ||
+        (rc = reserve(&ws->dAp, &ws->cap[8], (size_t)B * K * nblk * NW)) || (rc = reserve(&ws->dDp, &ws->cap[9], (size_t)2 * B * K * nblk * W)))
+        return rc;
+    ws->dbp = NULL;
+    float *dDp = ws->dDp, *dbp = ws->dDp + (size_t)B * K * nblk * W;
+    scan_ctx c = {a, ws};
+    const long nbb = (long)B * nblk;
+    if (K > 1) {
+        /* phase 1: local adjoint of chunks 1..K-1 from zero (into E) and their P */
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < nbb * (K - 1); i++) {
+            int k = 1 + (int)(i % (K - 1)), blk = (int)(i / (K - 1) % nblk), b = (int)(i / (K - 1) / nblk);
+            int t0, t1;
+            chunk_range(ws, k, &t0, &t1);
+            float *E = chunk_at(ws, ws->E, b, k, blk), *Pk = chunk_at(ws, ws->P, b, k, blk), sdt[W] = {0};
+            memset(E, 0, NW * sizeof(float));
+            bwd_out o = {gr, dy, NULL, NULL, NULL, NULL, NULL};
+            bwd_kernel(&c, b, blk, t0, t1, E, &o, sdt, 0);
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
+        }
+        /* phase 2: q entering chunk k from the future: in[K-1] = 0, in[k-1] = P[k] in[k] + E[k] */
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < nbb; i++) {
+            int blk = (int)(i % nblk), b = (int)(i / nblk);
+            float run[NW];
+            memset(run, 0, sizeof run);
+            for (int k = K - 1; k >= 0; k--) {
+                float *E = chunk_at(ws, ws->E, b, k, blk);
+                const float *Pk = chunk_at(ws, ws->P, b, k, blk);
+                for (size_t e = 0; e < NW; e++) {
+                    float in = run[e];
+                    if (k > 0) run[e] = Pk[e] * in + E[e];
+                    E[e] = in;
+                }
+            }
+        }
+    }
+    /* phase 3: full backward of every chunk from its incoming adjoint */
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < nbb * K; i++) {
+        int k = (int)(i % K), blk = (int)(i / K % nblk), b = (int)(i / K / nblk);
+        int t0, t1;
+        chunk_range(ws, k, &t0, &t1);
+        float q[NW];
+        if (K > 1) memcpy(q, chunk_at(ws, ws->E, b, k, blk), sizeof q);
+        else memset(q, 0, sizeof q);
+        float *thr = ws->thr + (size_t)thread_id() * (2 * SEG + 1) * NW;
+        size_t slot = (size_t)b * K + k;
+        bwd_out o = {gr, dy, thr, thr + (size_t)(SEG + 1) * NW, ws->dAp + (slot * nblk + blk) * NW,
+                     dDp + (slot * nblk + blk) * W, dbp + (slot * nblk + blk) * W};
+        memset(o.dA, 0, NW * sizeof(float));
+        memset(o.dD, 0, W * sizeof(float));
+        memset(o.db, 0, W * sizeof(float));
+        bwd_kernel(&c, b, blk, t0, t1, q, &o, NULL, 1);
+    }
+    /* reductions in a fixed order */
+    #pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int g, c0, nw;
+        blk_info(ws, blk, &g, &c0, &nw);
+        for (int j = 0; j < nw; j++) {
+            int d = c0 + j;
+            double sD = 0.0, sb = 0.0;
+            for (size_t slot = 0; slot < (size_t)B * K; slot++) {
+                sD += dDp[(slot * nblk + blk) * W + j];
+                sb += dbp[(slot * nblk + blk) * W + j];
+                if (gr->dA)
+                    for (int n = 0; n < N; n++) gr->dA[(size_t)d * N + n] += ws->dAp[(slot * nblk + blk) * NW + (size_t)n * W + j];
+            }
+            if (gr->dD && a->Dv) gr->dD[d] += (float)sD;
+            if (gr->ddelta_bias && a->delta_bias) gr->ddelta_bias[d] += (float)sb;
+        }
+    }
+    if (gr->dB || gr->dC) {
+        const size_t LN = (size_t)L * N;
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < (long)B * G; i++) {
+            int b = (int)(i / G), g = (int)(i % G);
+            for (int t = 0; t < L; t++) {
+                size_t gro = (((size_t)b * L + t) * G + g) * N;
+                for (int bl = 0; bl < ws->bpg; bl++) {
+                    int blk = g * ws->bpg + bl;
+                    const float *pB = ws->dBp + ((size_t)blk * B + b) * LN + (size_t)t * N;
+                    const float *pC = ws->dCp + ((size_t)blk * B + b) * LN + (size_t)t * N;
+                    for (int n = 0; n < N; n++) {
+                        if (gr->dB) gr->dB[gro + n] += pB[n];
+                        if (gr->dC) gr->dC[gro + n] += pC[n];
+                    }
+                }
+            }
+        }
+    }
+    (void)Dg;
+    return SL_OK;
+}
+
+int sl_scan_step(float *y, float *state, const sl_scan_args *a)
+{
+    int rc = sl_scan_check(a);
+    if (rc) return rc;
+    if (a->L != 1) return sl_error(SL_ESHAPE, "scan step: L must be 1, not %d", a->L);
+    const int D = a->D, N = a->N, G = a->G, Dg = D / G;
+    for (int b = 0; b < a->B; b++)
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            const int g = d / Dg;
+            const float *Bt = a->Bm + ((size_t)b * G + g) * N, *Ct = a->Cm + ((size_t)b * G + g) * N;
+            float v = a->delta[row] + (a->delta_bias ? a->delta_bias[d] : 0.0f);
+            float dt = a->delta_softplus ? fsoftplus(v) : v, u = a->u[row], acc = 0.0f;
+            float *x = state + row * N;
+            for (int n = 0; n < N; n++) {
+                x[n] = fexp(dt * a->A[(size_t)d * N + n]) * x[n] + dt * u * Bt[n];
+                acc += Ct[n] * x[n];
+            }
+            if (a->Dv) acc += a->Dv[d] * u;
+            if (a->z) acc *= a->z[row] * fsigmoid(a->z[row]);
+            y[row] = acc;
+        }
+    return SL_OK;
+}

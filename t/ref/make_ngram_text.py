@@ -40,16 +40,16 @@ def sentence(extra=()):
     return " ".join(words)
 
 
-NLIC = 60
+NLIC = 30
 
 
 def main():
     with open("/usr/share/common-licenses/GPL-3") as g:
         lic = [l.strip() for l in g.readlines()[:NLIC]]
     with open(os.path.join(out, "ngram-train.txt"), "w") as f:
-        for i in range(260):
+        for i in range(200):
             f.write(sentence() + "\n")
-            if i % 4 == 0 and lic:
+            if i % 6 == 0 and lic:
                 f.write(lic.pop(0) + "\n")
         f.write("\n")  # an empty line: <s> </s>
     with open(os.path.join(out, "ngram-test.txt"), "w") as f:

@@ -1,0 +1,930 @@
+/* seq/attention.c — attention kernels (naive, flash-style) and the attention mixer
+ * (MHA/MQA/GQA/MLA, RoPE, KV cache). See attention.h for the equations. */
+#include "seq/attention.h"
+#include "core/error.h"
+#include "seq/layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BR 64   /* query rows per tile */
+#define BC 64   /* key columns per tile */
+
+int sl_attn_shape_check(const sl_attn_shape *s)
+{
+    if (s->B <= 0 || s->Hq <= 0 || s->Hkv <= 0 || s->T <= 0 || s->Dk <= 0 || s->Dv <= 0)
+        return sl_error(SL_ESHAPE, "attention: bad shape B=%d Hq=%d Hkv=%d T=%d Dk=%d Dv=%d", s->B, s->Hq,
+                        s->Hkv, s->T, s->Dk, s->Dv);
+    if (s->Hq % s->Hkv)
+        return sl_error(SL_ESHAPE, "attention: %d query heads cannot be grouped over %d key/value heads", s->Hq, s->Hkv);
+    return SL_OK;
+}
+
+/* ---- naive kernel ----------------------------------------------------------------------- */
+
+void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                           const float *dmask, const sl_attn_shape *s)
+{
+    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
+    const size_t TT = (size_t)T * T;
+    #pragma omp parallel
+    {
+        float *tmp = dmask ? malloc(TT * sizeof(float)) : NULL;
+        #pragma omp for schedule(static)
+        for (int bh = 0; bh < B * Hq; bh++) {
+            int b = bh / Hq, h = bh % Hq, hk = b * s->Hkv + h / G;
+            const float *Q = q + (size_t)bh * T * Dk;     // (T, Dk)
+            const float *K = k + (size_t)hk * T * Dk;     // (T, Dk)
+            const float *V = v + (size_t)hk * T * Dv;     // (T, Dv)
+            float *A = att + (size_t)bh * TT;             // (T, T)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dk, s->scale, Q, Dk, K, Dk, 0.0f, A, T);
+            for (int i = 0; i < T; i++) {
+                float *a = A + (size_t)i * T;
+                int n = s->causal ? i + 1 : T;
+                float mx = -INFINITY;
+                for (int j = 0; j < n; j++) if (a[j] > mx) mx = a[j];
+                double sum = 0.0;
+                for (int j = 0; j < n; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j < n; j++) a[j] *= inv;
+                for (int j = n; j < T; j++) a[j] = 0.0f;
+            }
+            const float *Ad = A;
+            if (dmask) {
+                const float *M = dmask + (size_t)bh * TT;
+                for (size_t i = 0; i < TT; i++) tmp[i] = A[i] * M[i];
+                Ad = tmp;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dv, T, 1.0f, Ad, T, V, Dv, 0.0f,
+                        out + (size_t)bh * T * Dv, Dv);
+        }
+        free(tmp);
+    }
+}
+
+void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                            const float *k, const float *v, const float *att, const float *dmask,
+                            const sl_attn_shape *s)
+{
+    const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
+    const size_t TT = (size_t)T * T;
+    /* one task per key/value head: its G query heads all accumulate into the same dk, dv */
+    #pragma omp parallel
+    {
+        float *dA = malloc(TT * sizeof(float));
+        float *Ad = dmask ? malloc(TT * sizeof(float)) : NULL;
+        #pragma omp for schedule(static)
+        for (int bk = 0; bk < B * Hkv; bk++) {
+            const int b = bk / Hkv, hk = bk % Hkv;
+            const float *K = k + (size_t)bk * T * Dk, *V = v + (size_t)bk * T * Dv;
+            float *dK = dk + (size_t)bk * T * Dk, *dV = dv + (size_t)bk * T * Dv;
+            for (int g = 0; g < G; g++) {
+                const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                const float *A = att + bh * TT, *Q = q + bh * T * Dk, *dO = dout + bh * T * Dv;
+                const float *M = dmask ? dmask + bh * TT : NULL;
+                const float *P = A;
+                if (M) { for (size_t i = 0; i < TT; i++) Ad[i] = A[i] * M[i]; P = Ad; }
+                // dV (T,Dv) += P^T (T,T) . dO (T,Dv)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dv, T, 1.0f, P, T, dO, Dv, 1.0f, dV, Dv);
+                // dA (T,T) = dO . V^T
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dv, 1.0f, dO, Dv, V, Dv, 0.0f, dA, T);
+                for (int i = 0; i < T; i++) {
+                    const float *a = A + (size_t)i * T;
+                    float *d = dA + (size_t)i * T;
+                    if (M) { const float *mm = M + (size_t)i * T; for (int j = 0; j < T; j++) d[j] *= mm[j]; }
+                    double dot = 0.0;
+                    for (int j = 0; j < T; j++) dot += (double)a[j] * d[j];
+                    for (int j = 0; j < T; j++) d[j] = a[j] * (d[j] - (float)dot);   // dS (0 where masked)
+                }
+                // dQ (T,Dk) += scale dS . K ; dK (T,Dk) += scale dS^T . Q
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dk, T, s->scale, dA, T, K, Dk, 1.0f,
+                            dq + bh * T * Dk, Dk);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dk, T, s->scale, dA, T, Q, Dk, 1.0f, dK, Dk);
+            }
+        }
+        free(dA);
+        free(Ad);
+    }
+}
+
+/* ---- flash kernel ----------------------------------------------------------------------- */
+
+/* S (br, bc) = scale Q K^T for a tile, with causal masking to -inf; returns 1 if any entry
+ * was masked. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i. */
+static void tile_scores(float *S, const float *Q, const float *K, int br, int bc, int Dk, float scale,
+                        int causal, int q0, int k0)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, Dk, K, Dk, 0.0f, S, BC);
+    if (causal && k0 + bc - 1 > q0) {
+        for (int i = 0; i < br; i++) {
+            int jmax = q0 + i - k0;   /* last visible column */
+            for (int j = jmax + 1 < 0 ? 0 : jmax + 1; j < bc; j++) S[(size_t)i * BC + j] = -INFINITY;
+        }
+    }
+}
+
+int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                          const sl_attn_shape *s)
+{
+    int rc = sl_attn_shape_check(s);
+    if (rc) return rc;
+    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
+    const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
+    int fail = 0;
+    #pragma omp parallel
+    {
+        float *S = malloc((size_t)BR * BC * sizeof(float));
+        float *acc = malloc((size_t)BR * Dv * sizeof(float));
+        float mrow[BR], lrow[BR];
+        if (!S || !acc) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (long task = 0; task < (long)B * Hq * nq; task++) {
+            if (!S || !acc) continue;
+            const int bh = (int)(task / nq), qt = (int)(task % nq);
+            const int b = bh / Hq, h = bh % Hq, hk = b * s->Hkv + h / G;
+            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+            const float *Q = q + ((size_t)bh * T + q0) * Dk;
+            const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
+            for (int i = 0; i < br; i++) { mrow[i] = -INFINITY; lrow[i] = 0.0f; }
+            memset(acc, 0, (size_t)br * Dv * sizeof(float));
+            int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
+            for (int kt = 0; kt < kend; kt++) {
+                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+                tile_scores(S, Q, K + (size_t)k0 * Dk, br, bc, Dk, s->scale, s->causal, q0, k0);
+                for (int i = 0; i < br; i++) {
+                    float *srow = S + (size_t)i * BC;
+                    float mx = mrow[i];
+                    for (int j = 0; j < bc; j++) if (srow[j] > mx) mx = srow[j];
+                    /* mx is finite: the first visible key of every row lies in its first tile */
+                    float corr = expf(mrow[i] - mx), sum = 0.0f;
+                    for (int j = 0; j < bc; j++) { float p = expf(srow[j] - mx); srow[j] = p; sum += p; }
+                    lrow[i] = lrow[i] * corr + sum;
+                    mrow[i] = mx;
+                    if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; for (int d = 0; d < Dv; d++) a[d] *= corr; }
+                }
+                // acc (br,Dv) += P (br,bc) . V_tile (bc,Dv)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, BC, V + (size_t)k0 * Dv, Dv,
+                            1.0f, acc, Dv);
+            }
+            float *O = out + ((size_t)bh * T + q0) * Dv;
+            float *L = lse + (size_t)bh * T + q0;
+            for (int i = 0; i < br; i++) {
+                float inv = 1.0f / lrow[i];
+                for (int d = 0; d < Dv; d++) O[(size_t)i * Dv + d] = acc[(size_t)i * Dv + d] * inv;
+                L[i] = mrow[i] + logf(lrow[i]);
+            }
+        }
+        free(S);
+        free(acc);
+    }
+    return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
+}
+
+/* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
+static void tile_grad(float *S, float *dP, const float *Q, const float *K, const float *V, const float *dO,
+                      const float *L, const float *D, int br, int bc, const sl_attn_shape *s, int q0, int k0)
+{
+    tile_scores(S, Q, K, br, bc, s->Dk, s->scale, s->causal, q0, k0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, s->Dv, V, s->Dv, 0.0f, dP, BC);
+    for (int i = 0; i < br; i++) {
+        float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
+        for (int j = 0; j < bc; j++) {
+            float p = expf(srow[j] - L[i]);
+            srow[j] = p;
+            drow[j] = p * (drow[j] - D[i]);
+        }
+    }
+}
+
+int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                           const float *k, const float *v, const float *out, const float *lse,
+                           const sl_attn_shape *s)
+{
+    int rc = sl_attn_shape_check(s);
+    if (rc) return rc;
+    const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
+    const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
+    float *Dd = malloc((size_t)B * Hq * T * sizeof(float));   // (B,Hq,T) rowsum(dO * O)
+    if (!Dd) return sl_error(SL_ENOMEM, "attention: out of memory");
+    #pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)B * Hq * T; r++) {
+        const float *a = dout + (size_t)r * Dv, *o = out + (size_t)r * Dv;
+        float acc = 0.0f;
+        for (int d = 0; d < Dv; d++) acc += a[d] * o[d];
+        Dd[r] = acc;
+    }
+    int fail = 0;
+    #pragma omp parallel
+    {
+        float *S = malloc((size_t)BR * BC * sizeof(float)), *dP = malloc((size_t)BR * BC * sizeof(float));
+        if (!S || !dP) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        /* pass 1: dq, one task per query tile */
+        #pragma omp for schedule(dynamic, 1)
+        for (long task = 0; task < (long)B * Hq * nq; task++) {
+            if (!S || !dP) continue;
+            const int bh = (int)(task / nq), qt = (int)(task % nq);
+            const int b = bh / Hq, h = bh % Hq, hk = b * Hkv + h / G;
+            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+            const size_t qoff = (size_t)bh * T + q0;
+            const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
+            int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
+            for (int kt = 0; kt < kend; kt++) {
+                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+                tile_grad(S, dP, q + qoff * Dk, K + (size_t)k0 * Dk, V + (size_t)k0 * Dv, dout + qoff * Dv,
+                          lse + qoff, Dd + qoff, br, bc, s, q0, k0);
+                // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
+                            K + (size_t)k0 * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+            }
+        }
+        /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
+        #pragma omp for schedule(dynamic, 1)
+        for (long task = 0; task < (long)B * Hkv * nk; task++) {
+            if (!S || !dP) continue;
+            const int bk = (int)(task / nk), kt = (int)(task % nk);
+            const int b = bk / Hkv, hk = bk % Hkv;
+            const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+            const size_t koff = (size_t)bk * T + k0;
+            for (int g = 0; g < G; g++) {
+                const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                int qstart = s->causal ? k0 / BR : 0;
+                for (int qt = qstart; qt < nq; qt++) {
+                    const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                    const size_t qoff = bh * T + q0;
+                    tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
+                              Dd + qoff, br, bc, s, q0, k0);
+                    // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv, Dv,
+                                1.0f, dv + koff * Dv, Dv);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qoff * Dk, Dk,
+                                1.0f, dk + koff * Dk, Dk);
+                }
+            }
+        }
+        free(S);
+        free(dP);
+    }
+    free(Dd);
+    return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
+}
+
+/* ---- RoPE ------------------------------------------------------------------------------- */
+
+int sl_rope_tables(float **cos_out, float **sin_out, int max_len, int dim, float theta)
+{
+    const int h = dim / 2;
+    float *c = malloc((size_t)max_len * (h ? h : 1) * sizeof(float));
+    float *s = malloc((size_t)max_len * (h ? h : 1) * sizeof(float));
+    if (!c || !s) { free(c); free(s); return sl_error(SL_ENOMEM, "out of memory"); }
+    for (int t = 0; t < max_len; t++)
+        for (int i = 0; i < h; i++) {
+            /* llama2.c run.c: freq = 1 / theta^(2i/dim), angle = pos * freq, in float */
+            float freq = 1.0f / powf(theta, (float)(2 * i) / (float)dim);
+            float a = (float)t * freq;
+            c[(size_t)t * h + i] = cosf(a);
+            s[(size_t)t * h + i] = sinf(a);
+        }
+    *cos_out = c;
+    *sin_out = s;
+    return SL_OK;
+}
+
+void sl_rope_row(float *x, int n_head, int stride, int dim, const float *cos_t, const float *sin_t, int inverse)
+{
+    for (int h = 0; h < n_head; h++) {
+        float *p = x + (size_t)h * stride;
+        for (int i = 0; i < dim / 2; i++) {
+            float c = cos_t[i], sn = inverse ? -sin_t[i] : sin_t[i];
+            float a = p[2 * i], b = p[2 * i + 1];
+            p[2 * i] = a * c - b * sn;
+            p[2 * i + 1] = a * sn + b * c;
+        }
+    }
+}
+
+/* ---- the mixer -------------------------------------------------------------------------- */
+
+typedef struct {
+    sl_model base;
+    sl_attn_config c;
+    int mla;
+    int Hq, Hkv, Dk, Dv;       /* per-head widths seen by the kernel */
+    int hd;                    /* standard head dim */
+    int dn, dr, r, rq;         /* MLA dims */
+    int qdim, kdim, vdim;      /* token-major widths of q, k, v: H*D */
+    int rot;                   /* rotated width per head (hd or dr), 0 if no RoPE */
+    float *rcos, *rsin;        /* (max_seq_len, rot/2) */
+    /* tensors (-1 if absent) */
+    int i_qkv, i_qkvb, i_wq, i_bq, i_wk, i_bk, i_wv, i_bv, i_wo, i_bo;
+    int i_qa, i_qan, i_qb, i_kva, i_kvan, i_kvb;
+    /* cache of the last forward */
+    int B, T, naive;
+    const float *x;
+    sl_buf tq, tk, tv;         /* (N, qdim) (N, kdim) (N, vdim) token-major, after RoPE */
+    sl_buf qkv;                /* gpt: (N, qdim+kdim+vdim) fused projection */
+    sl_buf hq, hk, hv, ho;     /* head-major (B,H,T,D) */
+    sl_buf to;                 /* (N, Hq*Dv) token-major attention output */
+    sl_buf att;                /* naive: (B,Hq,T,T) probs; flash: (B,Hq,T) lse */
+    sl_buf dmask, omask;       /* dropout masks: (B,Hq,T,T), (N,C) */
+    sl_buf qa, qan, qar;       /* MLA q: (N,rq) (N,rq) (N) */
+    sl_buf kva, kvn, kvr, kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,Hq*(dn+dv)) */
+    sl_buf g1, g2, g3, g4, g5, g6; /* backward scratch */
+} attn_model;
+
+typedef struct {
+    int B, pos, cap;
+    float *kc, *vc;            /* standard: (B,Hkv,cap,hd) each */
+    float *cc, *pc;            /* MLA: (B,cap,r), (B,cap,dr) */
+    float *tq, *tk, *tv, *to, *sc, *lat, *ctx, *qa, *qan, *st, *kva, *kvn, *qkv;
+} attn_state;
+
+void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head)
+{
+    memset(c, 0, sizeof *c);
+    c->d_model = d_model;
+    c->n_head = n_head;
+    c->causal = 1;
+    c->rope_theta = 10000.0f;
+    c->max_seq_len = 1024;
+    c->flash = 1;
+    c->norm_eps = 1e-6f;
+}
+
+int sl_attn_config_check(const sl_attn_config *c)
+{
+    if (c->d_model <= 0 || c->n_head <= 0)
+        return sl_error(SL_EINVAL, "attention: d_model=%d and n_head=%d must be positive", c->d_model, c->n_head);
+    int hkv = c->n_kv_head ? c->n_kv_head : c->n_head;
+    if (hkv < 0 || c->n_head % hkv)
+        return sl_error(SL_EINVAL, "attention: n_kv_head=%d must divide n_head=%d", c->n_kv_head, c->n_head);
+    if (c->max_seq_len <= 0) return sl_error(SL_EINVAL, "attention: max_seq_len=%d must be positive", c->max_seq_len);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return sl_error(SL_EINVAL, "attention: dropout=%g not in [0, 1)", c->dropout);
+    if (c->rope && !(c->rope_theta > 0.0f)) return sl_error(SL_EINVAL, "attention: rope_theta=%g must be positive", c->rope_theta);
+    if (c->kv_lora_rank > 0) {
+        if (c->qk_nope_head_dim < 0 || c->qk_rope_head_dim < 0 || c->qk_nope_head_dim + c->qk_rope_head_dim <= 0 ||
+            c->v_head_dim <= 0 || c->q_lora_rank < 0)
+            return sl_error(SL_EINVAL, "attention (MLA): need qk_nope_head_dim + qk_rope_head_dim > 0, v_head_dim > 0 "
+                            "(got %d, %d, %d)", c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim);
+        if (c->rope && c->qk_rope_head_dim % 2)
+            return sl_error(SL_EINVAL, "attention (MLA): qk_rope_head_dim=%d must be even for RoPE", c->qk_rope_head_dim);
+        if (c->n_kv_head && c->n_kv_head != c->n_head)
+            return sl_error(SL_EINVAL, "attention (MLA): n_kv_head does not apply (latent keys serve every head)");
+    } else {
+        if (c->d_model % c->n_head)
+            return sl_error(SL_EINVAL, "attention: d_model=%d is not a multiple of n_head=%d", c->d_model, c->n_head);
+        if (c->rope && (c->d_model / c->n_head) % 2)
+            return sl_error(SL_EINVAL, "attention: head dim %d must be even for RoPE", c->d_model / c->n_head);
+    }
+    return SL_OK;
+}
+
+size_t sl_attn_kv_bytes_per_token(const sl_attn_config *c)
+{
+    if (c->kv_lora_rank > 0) return (size_t)(c->kv_lora_rank + c->qk_rope_head_dim) * sizeof(float);
+    int hkv = c->n_kv_head ? c->n_kv_head : c->n_head;
+    return (size_t)2 * hkv * (c->d_model / c->n_head) * sizeof(float);
+}
+
+static const sl_model_vt attn_vt;
+
+int sl_attn_is(const sl_model *m) { return m && m->vt == &attn_vt; }
+int sl_attn_out_proj_index(const sl_model *m) { return sl_attn_is(m) ? ((const attn_model *)m)->i_wo : -1; }
+int sl_attn_state_pos(const void *state) { return ((const attn_state *)state)->pos; }
+
+static const float *PD(const attn_model *a, int i) { return i >= 0 ? sl_params_data(a->base.P, i) : NULL; }
+static float *PG(const attn_model *a, int i) { return i >= 0 ? sl_params_grad(a->base.P, i) : NULL; }
+
+/* (N, stride) token-major slice [off, off+H*D) -> (B,H,T,D) */
+static void to_heads(float *dst, const float *src, int B, int T, int H, int D, int stride, int off)
+{
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * H * D > 65536)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++)
+                memcpy(dst + (((size_t)b * H + h) * T + t) * D, src + ((size_t)b * T + t) * stride + off + (size_t)h * D,
+                       (size_t)D * sizeof(float));
+}
+
+static void from_heads(float *dst, const float *src, int B, int T, int H, int D, int stride, int off)
+{
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * H * D > 65536)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++)
+                memcpy(dst + ((size_t)b * T + t) * stride + off + (size_t)h * D, src + (((size_t)b * H + h) * T + t) * D,
+                       (size_t)D * sizeof(float));
+}
+
+/* RoPE over token-major rows (N = B*T rows, position t = n % T) */
+static void rope_rows(const attn_model *a, float *x, int N, int T, int n_head, int stride, int row, int off, int inverse)
+{
+    const int h2 = a->rot / 2;
+    for (int n = 0; n < N; n++) {
+        int t = n % T;
+        sl_rope_row(x + (size_t)n * row + off, n_head, stride, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2, inverse);
+    }
+}
+
+/* Projections for N rows of x: token-major tq (N,qdim), tk (N,kdim), tv (N,vdim); positions
+ * of row n are pos0 + n % T. MLA caches qa/qan/kva/kvn/kvb along the way. */
+static int project(attn_model *a, const float *x, int N, int T, float *tq, float *tk, float *tv, float *qkv,
+                   float *qa, float *qan, float *qar, float *kva, float *kvn, float *kvr, float *kvb)
+{
+    const int C = a->c.d_model;
+    if (!a->mla) {
+        if (a->i_qkv >= 0) {
+            const int tot = a->qdim + a->kdim + a->vdim;
+            sl_linear_forward(qkv, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), N, C, tot);
+            for (int n = 0; n < N; n++) {
+                const float *r = qkv + (size_t)n * tot;
+                memcpy(tq + (size_t)n * a->qdim, r, (size_t)a->qdim * sizeof(float));
+                memcpy(tk + (size_t)n * a->kdim, r + a->qdim, (size_t)a->kdim * sizeof(float));
+                memcpy(tv + (size_t)n * a->vdim, r + a->qdim + a->kdim, (size_t)a->vdim * sizeof(float));
+            }
+        } else {
+            sl_linear_forward(tq, x, PD(a, a->i_wq), PD(a, a->i_bq), N, C, a->qdim);
+            sl_linear_forward(tk, x, PD(a, a->i_wk), PD(a, a->i_bk), N, C, a->kdim);
+            sl_linear_forward(tv, x, PD(a, a->i_wv), PD(a, a->i_bv), N, C, a->vdim);
+        }
+        return SL_OK;
+    }
+    const int r = a->r, dr = a->dr, dn = a->dn, Dv = a->Dv, H = a->Hq;
+    if (a->rq > 0) {
+        sl_linear_forward(qa, x, PD(a, a->i_qa), NULL, N, C, a->rq);
+        sl_rmsnorm_forward(qan, qar, qa, PD(a, a->i_qan), N, a->rq, a->c.norm_eps);
+        sl_linear_forward(tq, qan, PD(a, a->i_qb), NULL, N, a->rq, a->qdim);
+    } else {
+        sl_linear_forward(tq, x, PD(a, a->i_wq), NULL, N, C, a->qdim);
+    }
+    sl_linear_forward(kva, x, PD(a, a->i_kva), NULL, N, C, r + dr);
+    float *cl = kvb;   /* borrow kvb to hold the raw latent (N, r) before normalising */
+    for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, kva + (size_t)n * (r + dr), (size_t)r * sizeof(float));
+    sl_rmsnorm_forward(kvn, kvr, cl, PD(a, a->i_kvan), N, r, a->c.norm_eps);
+    sl_linear_forward(kvb, kvn, PD(a, a->i_kvb), NULL, N, r, H * (dn + Dv));
+    (void)T;
+    for (int n = 0; n < N; n++) {
+        const float *src = kvb + (size_t)n * H * (dn + Dv);
+        float *k = tk + (size_t)n * a->kdim, *v = tv + (size_t)n * a->vdim;
+        for (int h = 0; h < H; h++) {
+            memcpy(k + (size_t)h * (dn + dr), src + (size_t)h * (dn + Dv), (size_t)dn * sizeof(float));
+            memcpy(v + (size_t)h * Dv, src + (size_t)h * (dn + Dv) + dn, (size_t)Dv * sizeof(float));
+        }
+    }
+    return SL_OK;
+}
+
+/* after project(): RoPE on q and k (positions n % T), and MLA's shared RoPE key copied to heads */
+static void positions(attn_model *a, int N, int T, float *tq, float *tk, float *kva)
+{
+    if (!a->mla) {
+        if (a->rot) {
+            rope_rows(a, tq, N, T, a->Hq, a->hd, a->qdim, 0, 0);
+            rope_rows(a, tk, N, T, a->Hkv, a->hd, a->kdim, 0, 0);
+        }
+        return;
+    }
+    const int r = a->r, dr = a->dr, dn = a->dn;
+    if (a->rot) {
+        rope_rows(a, tq, N, T, a->Hq, dn + dr, a->qdim, dn, 0);
+        rope_rows(a, kva, N, T, 1, dr, r + dr, r, 0);
+    }
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < a->Hq; h++)
+            memcpy(tk + (size_t)n * a->kdim + (size_t)h * (dn + dr) + dn, kva + (size_t)n * (r + dr) + r, (size_t)dr * sizeof(float));
+}
+
+static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    attn_model *a = (attn_model *)m;
+    const int N = B * T, C = a->c.d_model, Hq = a->Hq;
+    int rc;
+    if (a->rot && T > a->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "attention: sequence length %d exceeds max_seq_len %d", T, a->c.max_seq_len);
+    const int drop = m->training && a->c.dropout > 0.0f && m->rng;
+    a->naive = !a->c.flash || drop;
+    sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
+    if ((rc = sl_buf_reserve(&a->tq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->tk, (size_t)N * a->kdim)) ||
+        (rc = sl_buf_reserve(&a->tv, (size_t)N * a->vdim)) ||
+        (rc = sl_buf_reserve(&a->hq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->hk, (size_t)N * a->kdim)) ||
+        (rc = sl_buf_reserve(&a->hv, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ho, (size_t)N * Hq * a->Dv)) ||
+        (rc = sl_buf_reserve(&a->to, (size_t)N * Hq * a->Dv)) || (rc = sl_buf_reserve(&a->att, natt)))
+        return rc;
+    if (a->i_qkv >= 0 && (rc = sl_buf_reserve(&a->qkv, (size_t)N * (a->qdim + a->kdim + a->vdim)))) return rc;
+    if (a->mla) {
+        if ((rc = sl_buf_reserve(&a->kva, (size_t)N * (a->r + a->dr))) || (rc = sl_buf_reserve(&a->kvn, (size_t)N * a->r)) ||
+            (rc = sl_buf_reserve(&a->kvr, (size_t)N)) ||
+            (rc = sl_buf_reserve(&a->kvb, (size_t)N * (Hq * (a->dn + a->Dv) > a->r ? Hq * (a->dn + a->Dv) : a->r))))
+            return rc;
+        if (a->rq > 0 && ((rc = sl_buf_reserve(&a->qa, (size_t)N * a->rq)) || (rc = sl_buf_reserve(&a->qan, (size_t)N * a->rq)) ||
+                          (rc = sl_buf_reserve(&a->qar, (size_t)N))))
+            return rc;
+    }
+    a->B = B; a->T = T; a->x = x;
+    project(a, x, N, T, a->tq.p, a->tk.p, a->tv.p, a->qkv.p, a->qa.p, a->qan.p, a->qar.p, a->kva.p, a->kvn.p, a->kvr.p, a->kvb.p);
+    positions(a, N, T, a->tq.p, a->tk.p, a->kva.p);
+    to_heads(a->hq.p, a->tq.p, B, T, Hq, a->Dk, a->qdim, 0);
+    to_heads(a->hk.p, a->tk.p, B, T, a->Hkv, a->Dk, a->kdim, 0);
+    to_heads(a->hv.p, a->tv.p, B, T, a->Hkv, a->Dv, a->vdim, 0);
+    if (a->naive) {
+        const float *dm = NULL;
+        if (drop) {
+            if ((rc = sl_buf_reserve(&a->dmask, natt))) return rc;
+            float p = a->c.dropout, keep = 1.0f / (1.0f - p);
+            for (size_t i = 0; i < natt; i++) a->dmask.p[i] = sl_rng_uniform(m->rng) < p ? 0.0f : keep;
+            dm = a->dmask.p;
+        }
+        sl_attn_naive_forward(a->ho.p, a->att.p, a->hq.p, a->hk.p, a->hv.p, dm, &s);
+    } else if ((rc = sl_attn_flash_forward(a->ho.p, a->att.p, a->hq.p, a->hk.p, a->hv.p, &s))) {
+        return rc;
+    }
+    from_heads(a->to.p, a->ho.p, B, T, Hq, a->Dv, Hq * a->Dv, 0);
+    sl_linear_forward(y, a->to.p, PD(a, a->i_wo), PD(a, a->i_bo), N, Hq * a->Dv, C);
+    if (drop) {
+        if ((rc = sl_buf_reserve(&a->omask, (size_t)N * C))) return rc;
+        sl_dropout_forward(y, a->omask.p, y, (size_t)N * C, a->c.dropout, m->rng);
+    }
+    a->naive |= drop << 1;   /* bit 1: dropout masks live */
+    return SL_OK;
+}
+
+static int attn_backward(sl_model *m, const float *dy_in, float *dx)
+{
+    attn_model *a = (attn_model *)m;
+    const int B = a->B, T = a->T, N = B * T, C = a->c.d_model, Hq = a->Hq, Dv = a->Dv;
+    const int drop = a->naive >> 1, naive = a->naive & 1;
+    int rc;
+    if ((rc = sl_buf_reserve(&a->g1, (size_t)N * (size_t)(C > Hq * Dv ? C : Hq * Dv))) ||
+        (rc = sl_buf_reserve(&a->g2, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->g3, (size_t)N * a->kdim)) ||
+        (rc = sl_buf_reserve(&a->g4, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->g5, (size_t)N * Hq * Dv)))
+        return rc;
+    const float *dy = dy_in;
+    if (drop) {
+        memset(a->g1.p, 0, (size_t)N * C * sizeof(float));
+        sl_dropout_backward(a->g1.p, dy_in, a->omask.p, (size_t)N * C);
+        dy = a->g1.p;
+    }
+    /* output projection: dto (N, Hq*Dv) */
+    float *dto = a->g5.p;
+    memset(dto, 0, (size_t)N * Hq * Dv * sizeof(float));
+    sl_linear_backward(dto, PG(a, a->i_wo), PG(a, a->i_bo), dy, a->to.p, PD(a, a->i_wo), N, Hq * Dv, C);
+    /* to head-major dO; reuse hq-sized scratch: dho in g1 (dy no longer needed) */
+    float *dho = a->g1.p;
+    to_heads(dho, dto, B, T, Hq, Dv, Hq * Dv, 0);
+    float *dhq = a->g2.p, *dhk = a->g3.p, *dhv = a->g4.p;
+    memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
+    memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
+    memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
+    sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->att.p, drop ? a->dmask.p : NULL, &s);
+    else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->ho.p, a->att.p, &s))) return rc;
+    /* back to token-major: reuse tq/tk/tv (forward values no longer needed past this point) */
+    float *dtq = a->tq.p, *dtk = a->tk.p, *dtv = a->tv.p;
+    from_heads(dtq, dhq, B, T, Hq, a->Dk, a->qdim, 0);
+    from_heads(dtk, dhk, B, T, a->Hkv, a->Dk, a->kdim, 0);
+    from_heads(dtv, dhv, B, T, a->Hkv, Dv, a->vdim, 0);
+    const float *x = a->x;
+    if (!a->mla) {
+        if (a->rot) {
+            rope_rows(a, dtq, N, T, Hq, a->hd, a->qdim, 0, 1);
+            rope_rows(a, dtk, N, T, a->Hkv, a->hd, a->kdim, 0, 1);
+        }
+        if (a->i_qkv >= 0) {
+            const int tot = a->qdim + a->kdim + a->vdim;
+            float *dqkv = a->qkv.p;  /* forward values of the fused projection are not needed */
+            for (int n = 0; n < N; n++) {
+                float *r = dqkv + (size_t)n * tot;
+                memcpy(r, dtq + (size_t)n * a->qdim, (size_t)a->qdim * sizeof(float));
+                memcpy(r + a->qdim, dtk + (size_t)n * a->kdim, (size_t)a->kdim * sizeof(float));
+                memcpy(r + a->qdim + a->kdim, dtv + (size_t)n * a->vdim, (size_t)a->vdim * sizeof(float));
+            }
+            sl_linear_backward(dx, PG(a, a->i_qkv), PG(a, a->i_qkvb), dqkv, x, PD(a, a->i_qkv), N, C, tot);
+        } else {
+            sl_linear_backward(dx, PG(a, a->i_wq), PG(a, a->i_bq), dtq, x, PD(a, a->i_wq), N, C, a->qdim);
+            sl_linear_backward(dx, PG(a, a->i_wk), PG(a, a->i_bk), dtk, x, PD(a, a->i_wk), N, C, a->kdim);
+            sl_linear_backward(dx, PG(a, a->i_wv), PG(a, a->i_bv), dtv, x, PD(a, a->i_wv), N, C, a->vdim);
+        }
+        return SL_OK;
+    }
+    /* MLA */
+    const int r = a->r, dr = a->dr, dn = a->dn;
+    if (a->rot) rope_rows(a, dtq, N, T, Hq, dn + dr, a->qdim, dn, 1);
+    if (a->rq > 0) {
+        if ((rc = sl_buf_reserve(&a->g6, (size_t)N * a->rq))) return rc;
+        float *dqan = a->g6.p;
+        memset(dqan, 0, (size_t)N * a->rq * sizeof(float));
+        sl_linear_backward(dqan, PG(a, a->i_qb), NULL, dtq, a->qan.p, PD(a, a->i_qb), N, a->rq, a->qdim);
+        /* dqa reuses qan (no longer needed) */
+        float *dqa = a->qan.p;
+        memset(dqa, 0, (size_t)N * a->rq * sizeof(float));
+        sl_rmsnorm_backward(dqa, PG(a, a->i_qan), dqan, a->qa.p, PD(a, a->i_qan), a->qar.p, N, a->rq);
+        sl_linear_backward(dx, PG(a, a->i_qa), NULL, dqa, x, PD(a, a->i_qa), N, C, a->rq);
+    } else {
+        sl_linear_backward(dx, PG(a, a->i_wq), NULL, dtq, x, PD(a, a->i_wq), N, C, a->qdim);
+    }
+    /* dkvb (N, Hq*(dn+dv)) gathers dk_nope and dv; dkva (N, r+dr) = [dc, dk_pe] */
+    float *dkvb = a->kvb.p;      /* forward kvb no longer needed */
+    float *dkva = a->g5.p;       /* dto done; size N*Hq*Dv may be < N*(r+dr): reserve */
+    if ((rc = sl_buf_reserve(&a->g5, (size_t)N * (r + dr)))) return rc;
+    dkva = a->g5.p;
+    memset(dkva, 0, (size_t)N * (r + dr) * sizeof(float));
+    for (int n = 0; n < N; n++) {
+        float *d = dkvb + (size_t)n * Hq * (dn + Dv), *dpe = dkva + (size_t)n * (r + dr) + r;
+        const float *k = dtk + (size_t)n * a->kdim, *v = dtv + (size_t)n * a->vdim;
+        for (int h = 0; h < Hq; h++) {
+            memcpy(d + (size_t)h * (dn + Dv), k + (size_t)h * (dn + dr), (size_t)dn * sizeof(float));
+            memcpy(d + (size_t)h * (dn + Dv) + dn, v + (size_t)h * Dv, (size_t)Dv * sizeof(float));
+            for (int i = 0; i < dr; i++) dpe[i] += k[(size_t)h * (dn + dr) + dn + i];
+        }
+    }
+    if (a->rot) rope_rows(a, dkva, N, T, 1, dr, r + dr, r, 1);
+    if ((rc = sl_buf_reserve(&a->g6, (size_t)N * r * 2))) return rc;
+    float *dkvn = a->g6.p, *dc = a->g6.p + (size_t)N * r;
+    memset(dkvn, 0, (size_t)N * r * 2 * sizeof(float));
+    sl_linear_backward(dkvn, PG(a, a->i_kvb), NULL, dkvb, a->kvn.p, PD(a, a->i_kvb), N, r, Hq * (dn + Dv));
+    /* the raw latent c is kva[:, :r]; copy it out contiguous into tv's space (free now) */
+    float *cl = a->tv.p;
+    if ((rc = sl_buf_reserve(&a->tv, (size_t)N * (r > a->vdim ? r : a->vdim)))) return rc;
+    cl = a->tv.p;
+    for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, a->kva.p + (size_t)n * (r + dr), (size_t)r * sizeof(float));
+    sl_rmsnorm_backward(dc, PG(a, a->i_kvan), dkvn, cl, PD(a, a->i_kvan), a->kvr.p, N, r);
+    for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (r + dr), dc + (size_t)n * r, (size_t)r * sizeof(float));
+    sl_linear_backward(dx, PG(a, a->i_kva), NULL, dkva, x, PD(a, a->i_kva), N, C, r + dr);
+    return SL_OK;
+}
+
+/* ---- step mode with a KV cache ---------------------------------------------------------- */
+
+static void attn_state_free(sl_model *m, void *state)
+{
+    attn_state *s = state;
+    if (!s) return;
+    free(s->kc); free(s->vc); free(s->cc); free(s->pc);
+    free(s->tq); free(s->tk); free(s->tv); free(s->to); free(s->sc); free(s->lat); free(s->ctx);
+    free(s->qa); free(s->qan); free(s->st); free(s->kva); free(s->kvn); free(s->qkv);
+    free(s);
+}
+
+static void *attn_state_new(sl_model *m, int B)
+{
+    attn_model *a = (attn_model *)m;
+    attn_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    const size_t cap = (size_t)a->c.max_seq_len;
+    s->B = B;
+    s->cap = (int)cap;
+    int bad = 0;
+#define ALLOC(p, n) do { size_t n_ = (n); (p) = malloc((n_ ? n_ : 1) * sizeof(float)); bad |= !(p); } while (0)
+    if (a->mla) {
+        ALLOC(s->cc, (size_t)B * cap * a->r);
+        ALLOC(s->pc, (size_t)B * cap * a->dr);
+        ALLOC(s->lat, (size_t)a->r);
+        ALLOC(s->ctx, (size_t)a->r);
+        ALLOC(s->kva, (size_t)B * (a->r + a->dr));
+        ALLOC(s->kvn, (size_t)B * a->r * 2);
+        ALLOC(s->qa, (size_t)B * (a->rq ? a->rq : 1));
+        ALLOC(s->qan, (size_t)B * (a->rq ? a->rq : 1));
+        ALLOC(s->st, (size_t)B * 2);
+    } else {
+        ALLOC(s->kc, (size_t)B * a->Hkv * cap * a->hd);
+        ALLOC(s->vc, (size_t)B * a->Hkv * cap * a->hd);
+        ALLOC(s->tk, (size_t)B * a->kdim);
+        ALLOC(s->qkv, (size_t)B * (a->qdim + a->kdim + a->vdim));
+    }
+    ALLOC(s->tq, (size_t)B * a->qdim);
+    ALLOC(s->tv, (size_t)B * (a->vdim + a->r));
+    ALLOC(s->to, (size_t)B * a->Hq * a->Dv);
+    ALLOC(s->sc, cap);
+#undef ALLOC
+    if (bad) { attn_state_free(m, s); sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap); return NULL; }
+    return s;
+}
+
+static int attn_state_reset(sl_model *m, void *state)
+{
+    ((attn_state *)state)->pos = 0;
+    return SL_OK;
+}
+
+static int attn_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y)
+{
+    attn_model *a = (attn_model *)m;
+    attn_state *s = state;
+    const int B = s->B, C = a->c.d_model, Hq = a->Hq, pos = s->pos;
+    if (pos >= s->cap)
+        return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
+    const float scale = 1.0f / sqrtf((float)a->Dk);
+    const int h2 = a->rot / 2;
+    const float *rc = a->rot ? a->rcos + (size_t)pos * h2 : NULL, *rs = a->rot ? a->rsin + (size_t)pos * h2 : NULL;
+    if (!a->mla) {
+        const int hd = a->hd, G = Hq / a->Hkv;
+        float *tk = s->tk, *tv = s->tv;
+        project(a, x, B, 1, s->tq, tk, tv, s->qkv, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        for (int b = 0; b < B; b++) {
+            float *q = s->tq + (size_t)b * a->qdim, *k = tk + (size_t)b * a->kdim, *v = tv + (size_t)b * a->vdim;
+            if (a->rot) { sl_rope_row(q, Hq, hd, hd, rc, rs, 0); sl_rope_row(k, a->Hkv, hd, hd, rc, rs, 0); }
+            for (int h = 0; h < a->Hkv; h++) {
+                size_t off = (((size_t)b * a->Hkv + h) * s->cap + pos) * hd;
+                memcpy(s->kc + off, k + (size_t)h * hd, (size_t)hd * sizeof(float));
+                memcpy(s->vc + off, v + (size_t)h * hd, (size_t)hd * sizeof(float));
+            }
+            for (int h = 0; h < Hq; h++) {
+                const float *qh = q + (size_t)h * hd;
+                const float *K = s->kc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
+                const float *V = s->vc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
+                float mx = -INFINITY;
+                for (int t = 0; t <= pos; t++) {
+                    float d = 0.0f;
+                    for (int i = 0; i < hd; i++) d += qh[i] * K[(size_t)t * hd + i];
+                    s->sc[t] = d * scale;
+                    if (s->sc[t] > mx) mx = s->sc[t];
+                }
+                double sum = 0.0;
+                for (int t = 0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
+                float inv = (float)(1.0 / sum);
+                float *o = s->to + (size_t)b * Hq * hd + (size_t)h * hd;
+                memset(o, 0, (size_t)hd * sizeof(float));
+                for (int t = 0; t <= pos; t++) {
+                    float p = s->sc[t] * inv;
+                    for (int i = 0; i < hd; i++) o[i] += p * V[(size_t)t * hd + i];
+                }
+            }
+        }
+    } else {
+        const int r = a->r, dr = a->dr, dn = a->dn, Dv = a->Dv;
+        float *kvn = s->kvn;
+        /* queries and latents for the B rows (kv_b_proj is not applied: absorbed below) */
+        if (a->rq > 0) {
+            sl_linear_forward(s->qa, x, PD(a, a->i_qa), NULL, B, C, a->rq);
+            sl_rmsnorm_forward(s->qan, s->st, s->qa, PD(a, a->i_qan), B, a->rq, a->c.norm_eps);
+            sl_linear_forward(s->tq, s->qan, PD(a, a->i_qb), NULL, B, a->rq, a->qdim);
+        } else {
+            sl_linear_forward(s->tq, x, PD(a, a->i_wq), NULL, B, C, a->qdim);
+        }
+        sl_linear_forward(s->kva, x, PD(a, a->i_kva), NULL, B, C, r + dr);
+        for (int b = 0; b < B; b++) memcpy(s->tv + (size_t)b * r, s->kva + (size_t)b * (r + dr), (size_t)r * sizeof(float));
+        sl_rmsnorm_forward(kvn, s->st, s->tv, PD(a, a->i_kvan), B, r, a->c.norm_eps);
+        const float *W = PD(a, a->i_kvb);   /* (Hq*(dn+dv), r) */
+        for (int b = 0; b < B; b++) {
+            float *q = s->tq + (size_t)b * a->qdim, *pe = s->kva + (size_t)b * (r + dr) + r;
+            if (a->rot) { sl_rope_row(q + dn, Hq, dn + dr, dr, rc, rs, 0); sl_rope_row(pe, 1, dr, dr, rc, rs, 0); }
+            float *C_ = s->cc + (size_t)b * s->cap * r, *PE = s->pc + (size_t)b * s->cap * dr;
+            memcpy(C_ + (size_t)pos * r, kvn + (size_t)b * r, (size_t)r * sizeof(float));
+            memcpy(PE + (size_t)pos * dr, pe, (size_t)dr * sizeof(float));
+            for (int h = 0; h < Hq; h++) {
+                const float *qn = q + (size_t)h * (dn + dr), *qp = qn + dn;
+                const float *Wk = W + (size_t)h * (dn + Dv) * r, *Wv = Wk + (size_t)dn * r;
+                /* lat (r) = W_uk^T q_nope */
+                for (int j = 0; j < r; j++) s->lat[j] = 0.0f;
+                for (int i = 0; i < dn; i++)
+                    for (int j = 0; j < r; j++) s->lat[j] += qn[i] * Wk[(size_t)i * r + j];
+                float mx = -INFINITY;
+                for (int t = 0; t <= pos; t++) {
+                    float d = 0.0f;
+                    for (int j = 0; j < r; j++) d += s->lat[j] * C_[(size_t)t * r + j];
+                    for (int i = 0; i < dr; i++) d += qp[i] * PE[(size_t)t * dr + i];
+                    s->sc[t] = d * scale;
+                    if (s->sc[t] > mx) mx = s->sc[t];
+                }
+                double sum = 0.0;
+                for (int t = 0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j < r; j++) s->ctx[j] = 0.0f;
+                for (int t = 0; t <= pos; t++) {
+                    float p = s->sc[t] * inv;
+                    for (int j = 0; j < r; j++) s->ctx[j] += p * C_[(size_t)t * r + j];
+                }
+                float *o = s->to + (size_t)b * Hq * Dv + (size_t)h * Dv;
+                for (int i = 0; i < Dv; i++) {
+                    float d = 0.0f;
+                    for (int j = 0; j < r; j++) d += Wv[(size_t)i * r + j] * s->ctx[j];
+                    o[i] = d;
+                }
+            }
+        }
+    }
+    sl_linear_forward(y, s->to, PD(a, a->i_wo), PD(a, a->i_bo), B, Hq * a->Dv, C);
+    s->pos++;
+    return SL_OK;
+}
+
+/* ---- create / init / destroy ------------------------------------------------------------ */
+
+static int attn_init(sl_model *m, sl_rng *rng)
+{
+    attn_model *a = (attn_model *)m;
+    sl_params *P = m->P;
+    int wts[] = {a->i_qkv, a->i_wq, a->i_wk, a->i_wv, a->i_wo, a->i_qa, a->i_qb, a->i_kva, a->i_kvb};
+    int bs[] = {a->i_qkvb, a->i_bq, a->i_bk, a->i_bv, a->i_bo};
+    int ones[] = {a->i_qan, a->i_kvan};
+    for (size_t i = 0; i < sizeof wts / sizeof *wts; i++)
+        if (wts[i] >= 0) sl_rng_fill_normal(rng, sl_params_data(P, wts[i]), P->t[wts[i]].numel, 0.02f);
+    for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
+        if (bs[i] >= 0) memset(sl_params_data(P, bs[i]), 0, P->t[bs[i]].numel * sizeof(float));
+    for (size_t i = 0; i < sizeof ones / sizeof *ones; i++)
+        if (ones[i] >= 0) { float *w = sl_params_data(P, ones[i]); for (size_t j = 0; j < P->t[ones[i]].numel; j++) w[j] = 1.0f; }
+    return SL_OK;
+}
+
+static void attn_destroy(sl_model *m)
+{
+    attn_model *a = (attn_model *)m;
+    sl_buf *bufs[] = {&a->tq, &a->tk, &a->tv, &a->qkv, &a->hq, &a->hk, &a->hv, &a->ho, &a->to, &a->att, &a->dmask,
+                      &a->omask, &a->qa, &a->qan, &a->qar, &a->kva, &a->kvn, &a->kvr, &a->kvb, &a->g1, &a->g2,
+                      &a->g3, &a->g4, &a->g5, &a->g6};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
+    free(a->rcos); free(a->rsin);
+    free(a);
+}
+
+static const sl_model_vt attn_vt = {
+    .kind = "attention", .destroy = attn_destroy, .init = attn_init, .forward = attn_forward,
+    .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
+    .state_reset = attn_state_reset, .step = attn_step,
+};
+
+int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    int rc = sl_attn_config_check(cfg);
+    if (rc) return rc;
+    attn_model *a = calloc(1, sizeof *a);
+    if (!a) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = &a->base;
+    m->vt = &attn_vt;
+    m->P = P;
+    a->c = *cfg;
+    const int C = cfg->d_model;
+    m->d_in = m->d_out = C;
+    m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER |
+              (cfg->causal ? SL_CAP_STEP : SL_CAP_BIDIR);
+    a->mla = cfg->kv_lora_rank > 0;
+    a->Hq = cfg->n_head;
+    int *all[] = {&a->i_qkv, &a->i_qkvb, &a->i_wq, &a->i_bq, &a->i_wk, &a->i_bk, &a->i_wv, &a->i_bv, &a->i_wo,
+                  &a->i_bo, &a->i_qa, &a->i_qan, &a->i_qb, &a->i_kva, &a->i_kvan, &a->i_kvb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = -1;
+    const char *pre = prefix ? prefix : "";
+    int bad = 0;
+#define ADD(idx, name, nd, d0, d1) do { (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); bad |= (idx) < 0; } while (0)
+    if (!a->mla) {
+        a->Hkv = cfg->n_kv_head ? cfg->n_kv_head : cfg->n_head;
+        a->hd = a->Dk = a->Dv = C / a->Hq;
+        a->qdim = a->Hq * a->hd;
+        a->kdim = a->vdim = a->Hkv * a->hd;
+        a->rot = cfg->rope ? a->hd : 0;
+        if (cfg->names == SL_ATTN_NAMES_GPT) {
+            ADD(a->i_qkv, "c_attn.weight", 2, a->qdim + 2 * a->kdim, C);
+            if (cfg->bias) ADD(a->i_qkvb, "c_attn.bias", 1, a->qdim + 2 * a->kdim, 0);
+            ADD(a->i_wo, "c_proj.weight", 2, C, a->qdim);
+            if (cfg->bias) ADD(a->i_bo, "c_proj.bias", 1, C, 0);
+        } else {
+            ADD(a->i_wq, "wq.weight", 2, a->qdim, C);
+            if (cfg->bias) ADD(a->i_bq, "wq.bias", 1, a->qdim, 0);
+            ADD(a->i_wk, "wk.weight", 2, a->kdim, C);
+            if (cfg->bias) ADD(a->i_bk, "wk.bias", 1, a->kdim, 0);
+            ADD(a->i_wv, "wv.weight", 2, a->vdim, C);
+            if (cfg->bias) ADD(a->i_bv, "wv.bias", 1, a->vdim, 0);
+            ADD(a->i_wo, "wo.weight", 2, C, a->qdim);
+            if (cfg->bias) ADD(a->i_bo, "wo.bias", 1, C, 0);
+        }
+    } else {
+        a->Hkv = a->Hq;
+        a->dn = cfg->qk_nope_head_dim;
+        a->dr = cfg->qk_rope_head_dim;
+        a->r = cfg->kv_lora_rank;
+        a->rq = cfg->q_lora_rank;
+        a->Dk = a->dn + a->dr;
+        a->Dv = cfg->v_head_dim;
+        a->qdim = a->kdim = a->Hq * a->Dk;
+        a->vdim = a->Hq * a->Dv;
+        a->rot = cfg->rope ? a->dr : 0;
+        if (a->rq > 0) {
+            ADD(a->i_qa, "q_a_proj.weight", 2, a->rq, C);
+            ADD(a->i_qan, "q_a_layernorm.weight", 1, a->rq, 0);
+            ADD(a->i_qb, "q_b_proj.weight", 2, a->qdim, a->rq);
+        } else {
+            ADD(a->i_wq, "q_proj.weight", 2, a->qdim, C);
+        }
+        ADD(a->i_kva, "kv_a_proj_with_mqa.weight", 2, a->r + a->dr, C);
+        ADD(a->i_kvan, "kv_a_layernorm.weight", 1, a->r, 0);
+        ADD(a->i_kvb, "kv_b_proj.weight", 2, a->Hq * (a->dn + a->Dv), a->r);
+        ADD(a->i_wo, "o_proj.weight", 2, C, a->vdim);
+    }
+#undef ADD
+    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    if (a->rot && (rc = sl_rope_tables(&a->rcos, &a->rsin, cfg->max_seq_len, a->rot, cfg->rope_theta))) {
+        sl_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return SL_OK;
+}

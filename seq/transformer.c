@@ -1,0 +1,563 @@
+/* seq/transformer.c — GPT- and LLaMA-style decoder-only transformers (see transformer.h). */
+#include "seq/transformer.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "seq/layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model base;
+    sl_transformer_config c;
+    int L, C, F, V;
+    char pre[SL_NAME_MAX];
+    /* tensors (-1 if absent) */
+    int i_wte, i_wpe, i_head, i_nfw, i_nfb;
+    int *i_n1w, *i_n1b, *i_n2w, *i_n2b, *i_fc, *i_fcb, *i_fc2, *i_pj, *i_pjb;   /* (L) */
+    float *sinus;               /* (max_seq_len, C) sinusoidal table */
+    /* cache of the last forward (N = B*T rows) */
+    int B, T;
+    const int32_t *tok;
+    sl_buf res;                 /* (L+1, N, C) block inputs; res[L] = final stream */
+    sl_buf mid;                 /* (L, N, C) after attention */
+    sl_buf n1, n2, st1, st2;    /* (L,N,C) (L,N,C) (L,2N) (L,2N) */
+    sl_buf h1, h3, act;         /* (L,N,F): pre-activation, SwiGLU up, activation output */
+    sl_buf mmask, emask;        /* dropout masks (L,N,C), (N,C) */
+    sl_buf nf, stf;             /* (N,C) (2N) */
+    sl_buf tmp, g1, g2, g3, g4; /* scratch */
+    int dropped;
+    char ign_name[SL_NAME_MAX + 64], alias_a[SL_NAME_MAX + 64], alias_b[SL_NAME_MAX + 64];
+    const char *ignore[6], *alias[3];
+} tf_model;
+
+typedef struct {
+    void **att;                 /* (L) attention states */
+    int B, pos;
+    float *h, *n, *a, *f1, *f3, *st;   /* (B,C) (B,C) (B,C) (B,F) (B,F) (2B) */
+} tf_state;
+
+static const sl_model_vt tf_vt, tf_vt_gpt;
+
+int sl_transformer_is(const sl_model *m) { return m && (m->vt == &tf_vt || m->vt == &tf_vt_gpt); }
+const sl_transformer_config *sl_transformer_config_of(const sl_model *m)
+{
+    return sl_transformer_is(m) ? &((const tf_model *)m)->c : NULL;
+}
+
+int sl_llama_hidden_dim(int dim, int multiple_of)
+{
+    long h = 4L * dim;
+    h = 2 * h / 3;
+    if (multiple_of < 1) multiple_of = 1;
+    return (int)(multiple_of * ((h + multiple_of - 1) / multiple_of));
+}
+
+void sl_transformer_attn_config(const sl_transformer_config *c, sl_attn_config *a)
+{
+    sl_attn_config_default(a, c->d_model, c->n_head);
+    a->n_kv_head = c->n_kv_head;
+    a->bias = c->bias;
+    a->causal = 1;
+    a->rope = c->pos == SL_POS_ROPE;
+    a->rope_theta = c->rope_theta;
+    a->max_seq_len = c->max_seq_len;
+    a->flash = c->flash;
+    a->dropout = c->dropout;
+    a->names = c->style == SL_TF_GPT ? SL_ATTN_NAMES_GPT : SL_ATTN_NAMES_LLAMA;
+    a->kv_lora_rank = c->kv_lora_rank;
+    a->q_lora_rank = c->q_lora_rank;
+    a->qk_nope_head_dim = c->qk_nope_head_dim;
+    a->qk_rope_head_dim = c->qk_rope_head_dim;
+    a->v_head_dim = c->v_head_dim;
+    a->norm_eps = c->norm_eps;
+}
+
+size_t sl_transformer_kv_bytes_per_token(const sl_transformer_config *c)
+{
+    sl_attn_config a;
+    sl_transformer_attn_config(c, &a);
+    return (size_t)c->n_layer * sl_attn_kv_bytes_per_token(&a);
+}
+
+static const float *D(const tf_model *t, int i) { return i >= 0 ? sl_params_data(t->base.P, i) : NULL; }
+static float *G(const tf_model *t, int i) { return i >= 0 ? sl_params_grad(t->base.P, i) : NULL; }
+
+static void norm_fwd(const tf_model *t, int iw, int ib, float *out, float *st, const float *in, int N)
+{
+    if (t->c.rmsnorm) sl_rmsnorm_forward(out, st + N, in, D(t, iw), N, t->C, t->c.norm_eps);
+    else sl_layernorm_forward(out, st, st + N, in, D(t, iw), D(t, ib), N, t->C, t->c.norm_eps);
+}
+
+static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float *dout, const float *in,
+                     const float *st, int N)
+{
+    if (t->c.rmsnorm) sl_rmsnorm_backward(din, G(t, iw), dout, in, D(t, iw), st + N, N, t->C);
+    else sl_layernorm_backward(din, G(t, iw), G(t, ib), dout, in, D(t, iw), st, st + N, N, t->C);
+}
+
+/* MLP forward for N rows: in (N,C) -> out (N,C); h1/h3/act (N,F) are kept for backward */
+static void mlp_fwd(const tf_model *t, int l, float *out, float *h1, float *h3, float *act, const float *in, int N)
+{
+    const int C = t->C, F = t->F;
+    sl_linear_forward(h1, in, D(t, t->i_fc[l]), D(t, t->i_fcb[l]), N, C, F);
+    if (t->c.swiglu) {
+        sl_linear_forward(h3, in, D(t, t->i_fc2[l]), NULL, N, C, F);
+        sl_act_forward(SL_ACT_SILU, act, h1, (size_t)N * F);
+        for (size_t i = 0; i < (size_t)N * F; i++) act[i] *= h3[i];
+    } else {
+        sl_act_forward(SL_ACT_GELU, act, h1, (size_t)N * F);
+    }
+    sl_linear_forward(out, act, D(t, t->i_pj[l]), D(t, t->i_pjb[l]), N, F, C);
+}
+
+static const float *head_w(const tf_model *t) { return D(t, t->i_head); }
+
+/* embedding + positions for N = B*T rows starting at position pos0 (row n is at pos0 + n % T) */
+static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T, int pos0)
+{
+    const int C = t->C;
+    sl_embedding_forward(h, tok, D(t, t->i_wte), N, C);
+    if (t->c.pos == SL_POS_LEARNED || t->c.pos == SL_POS_SINUSOIDAL) {
+        const float *pe = t->c.pos == SL_POS_LEARNED ? D(t, t->i_wpe) : t->sinus;
+        for (int n = 0; n < N; n++) {
+            const float *p = pe + (size_t)(pos0 + n % T) * C;
+            float *o = h + (size_t)n * C;
+            for (int c = 0; c < C; c++) o[c] += p[c];
+        }
+    }
+}
+
+static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    tf_model *t = (tf_model *)m;
+    const int N = B * T, C = t->C, L = t->L, F = t->F;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    int rc;
+    if (T > t->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
+    if ((rc = sl_buf_reserve(&t->res, (L + 1) * NC)) || (rc = sl_buf_reserve(&t->mid, L * NC)) ||
+        (rc = sl_buf_reserve(&t->n1, L * NC)) || (rc = sl_buf_reserve(&t->n2, L * NC)) ||
+        (rc = sl_buf_reserve(&t->st1, (size_t)L * 2 * N)) || (rc = sl_buf_reserve(&t->st2, (size_t)L * 2 * N)) ||
+        (rc = sl_buf_reserve(&t->h1, L * NF)) || (rc = sl_buf_reserve(&t->act, L * NF)) ||
+        (rc = sl_buf_reserve(&t->nf, NC)) || (rc = sl_buf_reserve(&t->stf, (size_t)2 * N)) ||
+        (rc = sl_buf_reserve(&t->tmp, NC)))
+        return rc;
+    if (t->c.swiglu && (rc = sl_buf_reserve(&t->h3, L * NF))) return rc;
+    const int drop = m->training && t->c.dropout > 0.0f && m->rng;
+    if (drop && ((rc = sl_buf_reserve(&t->mmask, L * NC)) || (rc = sl_buf_reserve(&t->emask, NC)))) return rc;
+    t->B = B; t->T = T; t->tok = tok; t->dropped = drop;
+    float *h = t->res.p;
+    embed(t, h, tok, N, T, 0);
+    if (drop) sl_dropout_forward(h, t->emask.p, h, NC, t->c.dropout, m->rng);
+    for (int l = 0; l < L; l++) {
+        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid.p + l * NC;
+        float *n1 = t->n1.p + l * NC, *n2 = t->n2.p + l * NC;
+        float *s1 = t->st1.p + (size_t)l * 2 * N, *s2 = t->st2.p + (size_t)l * 2 * N;
+        norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n1, s1, hl, N);
+        if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp.p, B, T))) return rc;
+        for (size_t i = 0; i < NC; i++) md[i] = hl[i] + t->tmp.p[i];
+        norm_fwd(t, t->i_n2w[l], t->i_n2b[l], n2, s2, md, N);
+        mlp_fwd(t, l, t->tmp.p, t->h1.p + l * NF, t->c.swiglu ? t->h3.p + l * NF : NULL, t->act.p + l * NF, n2, N);
+        if (drop) sl_dropout_forward(t->tmp.p, t->mmask.p + l * NC, t->tmp.p, NC, t->c.dropout, m->rng);
+        for (size_t i = 0; i < NC; i++) hn[i] = md[i] + t->tmp.p[i];
+    }
+    norm_fwd(t, t->i_nfw, t->i_nfb, t->nf.p, t->stf.p, h + L * NC, N);
+    sl_linear_forward(y, t->nf.p, head_w(t), NULL, N, C, t->V);
+    return SL_OK;
+}
+
+static int tf_backward(sl_model *m, const float *dy, float *dx)
+{
+    tf_model *t = (tf_model *)m;
+    const int B = t->B, T = t->T, N = B * T, C = t->C, L = t->L, F = t->F;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    int rc;
+    if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
+        (rc = sl_buf_reserve(&t->g4, 2 * NF)))
+        return rc;
+    float *dh = t->g1.p, *dn = t->g2.p, *dact = t->g3.p, *dh1 = t->g4.p, *dh3 = t->g4.p + NF;
+    memset(dn, 0, NC * sizeof(float));
+    sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf.p, head_w(t), N, C, t->V);
+    memset(dh, 0, NC * sizeof(float));
+    norm_bwd(t, t->i_nfw, t->i_nfb, dh, dn, t->res.p + L * NC, t->stf.p, N);
+    for (int l = L - 1; l >= 0; l--) {
+        float *md = t->mid.p + l * NC, *hl = t->res.p + l * NC;
+        /* MLP branch: dh is dL/dh_{l+1} = dL/dmid (residual) + the branch's share */
+        const float *dm = dh;
+        if (t->dropped) {
+            memset(t->tmp.p, 0, NC * sizeof(float));
+            sl_dropout_backward(t->tmp.p, dh, t->mmask.p + l * NC, NC);
+            dm = t->tmp.p;
+        }
+        const float *h1 = t->h1.p + l * NF, *act = t->act.p + l * NF;
+        memset(dact, 0, NF * sizeof(float));
+        sl_linear_backward(dact, G(t, t->i_pj[l]), G(t, t->i_pjb[l]), dm, act, D(t, t->i_pj[l]), N, F, C);
+        memset(dh1, 0, NF * sizeof(float));
+        memset(dn, 0, NC * sizeof(float));
+        const float *n2 = t->n2.p + l * NC;
+        if (t->c.swiglu) {
+            const float *h3 = t->h3.p + l * NF;
+            /* act = silu(h1) * h3 */
+            for (size_t i = 0; i < NF; i++) {
+                float s = sl_act1(SL_ACT_SILU, h1[i]);
+                dh3[i] = dact[i] * s;
+                dact[i] *= h3[i];
+            }
+            sl_act_backward(SL_ACT_SILU, dh1, dact, h1, NF);
+            sl_linear_backward(dn, G(t, t->i_fc2[l]), NULL, dh3, n2, D(t, t->i_fc2[l]), N, C, F);
+        } else {
+            sl_act_backward(SL_ACT_GELU, dh1, dact, h1, NF);
+        }
+        sl_linear_backward(dn, G(t, t->i_fc[l]), G(t, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), N, C, F);
+        norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2.p + (size_t)l * 2 * N, N);
+        /* attention branch: dh is now dL/dmid */
+        memset(dn, 0, NC * sizeof(float));
+        if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
+        norm_bwd(t, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, t->st1.p + (size_t)l * 2 * N, N);
+    }
+    if (t->dropped) {
+        memset(t->tmp.p, 0, NC * sizeof(float));
+        sl_dropout_backward(t->tmp.p, dh, t->emask.p, NC);
+        dh = t->tmp.p;
+    }
+    sl_embedding_backward(G(t, t->i_wte), dh, t->tok, N, C);
+    if (t->i_wpe >= 0) {
+        float *dp = G(t, t->i_wpe);
+        for (int n = 0; n < N; n++) {
+            float *d = dp + (size_t)(n % T) * C;
+            const float *g = dh + (size_t)n * C;
+            for (int c = 0; c < C; c++) d[c] += g[c];
+        }
+    }
+    (void)dx;
+    return SL_OK;
+}
+
+/* ---- step mode -------------------------------------------------------------------------- */
+
+static void tf_state_free(sl_model *m, void *state)
+{
+    tf_state *s = state;
+    if (!s) return;
+    if (s->att)
+        for (int l = 0; l < m->n_children; l++) sl_model_state_free(m->children[l], s->att[l]);
+    free(s->att);
+    free(s->h); free(s->n); free(s->a); free(s->f1); free(s->f3); free(s->st);
+    free(s);
+}
+
+static void *tf_state_new(sl_model *m, int B)
+{
+    tf_model *t = (tf_model *)m;
+    tf_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = B;
+    s->att = calloc((size_t)t->L + 1, sizeof(void *));
+    s->h = malloc((size_t)B * t->C * sizeof(float));
+    s->n = malloc((size_t)B * t->C * sizeof(float));
+    s->a = malloc((size_t)B * t->C * sizeof(float));
+    s->f1 = malloc((size_t)B * t->F * sizeof(float));
+    s->f3 = malloc((size_t)B * t->F * sizeof(float));
+    s->st = malloc((size_t)2 * B * sizeof(float));
+    if (!s->att || !s->h || !s->n || !s->a || !s->f1 || !s->f3 || !s->st) {
+        tf_state_free(m, s);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int l = 0; l < t->L; l++)
+        if (!(s->att[l] = sl_model_state_new(m->children[l], B))) { tf_state_free(m, s); return NULL; }
+    return s;
+}
+
+static int tf_state_reset(sl_model *m, void *state)
+{
+    tf_state *s = state;
+    s->pos = 0;
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_reset(m->children[l], s->att[l]);
+        if (rc) return rc;
+    }
+    return SL_OK;
+}
+
+static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y)
+{
+    tf_model *t = (tf_model *)m;
+    tf_state *s = state;
+    const int B = s->B, C = t->C;
+    int rc;
+    if (!tok) return sl_error(SL_EINVAL, "%s takes token ids", m->vt->kind);
+    for (int b = 0; b < B; b++)
+        if (tok[b] < 0 || tok[b] >= t->V) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], t->V);
+    if (s->pos >= t->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
+    embed(t, s->h, tok, B, 1, s->pos);
+    for (int l = 0; l < t->L; l++) {
+        norm_fwd(t, t->i_n1w[l], t->i_n1b[l], s->n, s->st, s->h, B);
+        if ((rc = sl_model_step(m->children[l], s->att[l], s->n, NULL, s->a))) return rc;
+        for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += s->a[i];
+        norm_fwd(t, t->i_n2w[l], t->i_n2b[l], s->n, s->st, s->h, B);
+        /* the activation is written over f1 after f3 holds the SwiGLU up half */
+        float *act = s->f1;
+        const int F = t->F;
+        sl_linear_forward(s->f1, s->n, D(t, t->i_fc[l]), D(t, t->i_fcb[l]), B, C, F);
+        if (t->c.swiglu) {
+            sl_linear_forward(s->f3, s->n, D(t, t->i_fc2[l]), NULL, B, C, F);
+            for (size_t i = 0; i < (size_t)B * F; i++) act[i] = sl_act1(SL_ACT_SILU, s->f1[i]) * s->f3[i];
+        } else {
+            sl_act_forward(SL_ACT_GELU, act, s->f1, (size_t)B * F);
+        }
+        sl_linear_forward(s->a, act, D(t, t->i_pj[l]), D(t, t->i_pjb[l]), B, F, C);
+        for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += s->a[i];
+    }
+    norm_fwd(t, t->i_nfw, t->i_nfb, s->n, s->st, s->h, B);
+    sl_linear_forward(y, s->n, head_w(t), NULL, B, C, t->V);
+    s->pos++;
+    return SL_OK;
+}
+
+/* ---- init / destroy / create ------------------------------------------------------------ */
+
+static void fill_normal(sl_params *P, int i, sl_rng *rng, float sd)
+{
+    if (i >= 0) sl_rng_fill_normal(rng, sl_params_data(P, i), P->t[i].numel, sd);
+}
+
+static void fill_const(sl_params *P, int i, float v)
+{
+    if (i < 0) return;
+    float *w = sl_params_data(P, i);
+    for (size_t j = 0; j < P->t[i].numel; j++) w[j] = v;
+}
+
+static int tf_init(sl_model *m, sl_rng *rng)
+{
+    tf_model *t = (tf_model *)m;
+    sl_params *P = m->P;
+    const float sd = 0.02f, sdp = 0.02f / sqrtf(2.0f * (float)t->L);
+    /* the attention children already initialised themselves (N(0,0.02), zero biases); the
+     * residual projections get the scaled std here, as nanoGPT / llama2.c do */
+    fill_normal(P, t->i_wte, rng, sd);
+    fill_normal(P, t->i_wpe, rng, sd);
+    if (t->i_head != t->i_wte) fill_normal(P, t->i_head, rng, sd);
+    for (int l = 0; l < t->L; l++) {
+        fill_const(P, t->i_n1w[l], 1.0f); fill_const(P, t->i_n1b[l], 0.0f);
+        fill_const(P, t->i_n2w[l], 1.0f); fill_const(P, t->i_n2b[l], 0.0f);
+        int wo = sl_attn_out_proj_index(m->children[l]);
+        if (t->c.style == SL_TF_GPT) {
+            fill_normal(P, t->i_fc[l], rng, sd);
+            fill_normal(P, t->i_fc2[l], rng, sd);
+            fill_normal(P, t->i_pj[l], rng, sdp);
+            fill_normal(P, wo, rng, sdp);
+        } else {
+            fill_normal(P, t->i_fc[l], rng, sd);
+            fill_normal(P, t->i_fc2[l], rng, t->c.swiglu ? sdp : sd);   /* llama2.c scales w3 */
+            fill_normal(P, t->i_pj[l], rng, t->c.swiglu ? sd : sdp);
+            fill_normal(P, wo, rng, sdp);
+        }
+        fill_const(P, t->i_fcb[l], 0.0f);
+        fill_const(P, t->i_pjb[l], 0.0f);
+    }
+    fill_const(P, t->i_nfw, 1.0f);
+    fill_const(P, t->i_nfb, 0.0f);
+    return SL_OK;
+}
+
+static void tf_destroy(sl_model *m)
+{
+    tf_model *t = (tf_model *)m;
+    sl_buf *bufs[] = {&t->res, &t->mid, &t->n1, &t->n2, &t->st1, &t->st2, &t->h1, &t->h3, &t->act, &t->mmask,
+                      &t->emask, &t->nf, &t->stf, &t->tmp, &t->g1, &t->g2, &t->g3, &t->g4};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
+    free(t->i_n1w); free(t->i_n1b); free(t->i_n2w); free(t->i_n2b); free(t->i_fc); free(t->i_fcb);
+    free(t->i_fc2); free(t->i_pj); free(t->i_pjb); free(t->sinus);
+    free(t);
+}
+
+static const sl_model_vt tf_vt_gpt = {
+    .kind = "gpt", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
+    .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
+};
+static const sl_model_vt tf_vt = {
+    .kind = "llama", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
+    .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
+};
+
+static int check_config(const sl_transformer_config *c)
+{
+    if (c->vocab_size <= 0 || c->d_model <= 0 || c->n_layer < 0 || c->n_head <= 0 || c->max_seq_len <= 0 ||
+        c->hidden_dim <= 0)
+        return sl_error(SL_EINVAL, "transformer: vocab_size=%d d_model=%d n_layer=%d n_head=%d max_seq_len=%d "
+                        "hidden_dim=%d must be positive", c->vocab_size, c->d_model, c->n_layer, c->n_head,
+                        c->max_seq_len, c->hidden_dim);
+    if (c->pos < SL_POS_LEARNED || c->pos > SL_POS_NONE) return sl_error(SL_EINVAL, "transformer: bad position kind %d", c->pos);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return sl_error(SL_EINVAL, "transformer: dropout=%g not in [0, 1)", c->dropout);
+    if (!(c->norm_eps > 0.0f)) return sl_error(SL_EINVAL, "transformer: norm_eps must be positive");
+    sl_attn_config a;
+    sl_transformer_attn_config(c, &a);
+    return sl_attn_config_check(&a);
+}
+
+int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    int rc = check_config(cfg);
+    if (rc) return rc;
+    tf_model *t = calloc(1, sizeof *t);
+    if (!t) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = &t->base;
+    m->vt = cfg->style == SL_TF_GPT ? &tf_vt_gpt : &tf_vt;
+    m->P = P;
+    t->c = *cfg;
+    const int L = cfg->n_layer, C = cfg->d_model, F = cfg->hidden_dim, V = cfg->vocab_size;
+    t->L = L; t->C = C; t->F = F; t->V = V;
+    m->d_in = m->d_out = V;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
+    snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
+    int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};
+    for (size_t i = 0; i < sizeof arrs / sizeof *arrs; i++) {
+        *arrs[i] = malloc(((size_t)L + 1) * sizeof(int));
+        if (!*arrs[i]) { sl_model_free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+        for (int l = 0; l <= L; l++) (*arrs[i])[l] = -1;
+    }
+    t->i_wte = t->i_wpe = t->i_head = t->i_nfw = t->i_nfb = -1;
+    const int gpt = cfg->style == SL_TF_GPT, lnb = !cfg->rmsnorm && cfg->bias;
+    const char *pre = t->pre;
+    char name[SL_NAME_MAX], base[SL_NAME_MAX + 64];
+    int bad = 0;
+#define ADD(idx, nd, d0, d1, ...) do { snprintf(name, sizeof name, __VA_ARGS__); \
+        (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); bad |= (idx) < 0; } while (0)
+    ADD(t->i_wte, 2, V, C, "%s", gpt ? "transformer.wte.weight" : "tok_embeddings.weight");
+    if (cfg->pos == SL_POS_LEARNED) ADD(t->i_wpe, 2, cfg->max_seq_len, C, "%s", gpt ? "transformer.wpe.weight" : "pos_embeddings.weight");
+    sl_attn_config ac;
+    sl_transformer_attn_config(cfg, &ac);
+    for (int l = 0; l < L && !bad; l++) {
+        if (gpt) {
+            ADD(t->i_n1w[l], 1, C, 0, "transformer.h.%d.ln_1.weight", l);
+            if (lnb) ADD(t->i_n1b[l], 1, C, 0, "transformer.h.%d.ln_1.bias", l);
+            snprintf(base, sizeof base, "%stransformer.h.%d.attn.", pre, l);
+        } else {
+            ADD(t->i_n1w[l], 1, C, 0, "layers.%d.attention_norm.weight", l);
+            if (lnb) ADD(t->i_n1b[l], 1, C, 0, "layers.%d.attention_norm.bias", l);
+            snprintf(base, sizeof base, "%slayers.%d.attention.", pre, l);
+        }
+        sl_model *att = NULL;
+        if ((rc = sl_attn_create(&ac, P, base, &att)) || (rc = sl_model_add_child(m, att))) {
+            sl_model_free(att);
+            sl_model_free(m);
+            return rc;
+        }
+        if (gpt) {
+            ADD(t->i_n2w[l], 1, C, 0, "transformer.h.%d.ln_2.weight", l);
+            if (lnb) ADD(t->i_n2b[l], 1, C, 0, "transformer.h.%d.ln_2.bias", l);
+            ADD(t->i_fc[l], 2, F, C, "transformer.h.%d.mlp.c_fc.weight", l);
+            if (cfg->bias) ADD(t->i_fcb[l], 1, F, 0, "transformer.h.%d.mlp.c_fc.bias", l);
+            if (cfg->swiglu) ADD(t->i_fc2[l], 2, F, C, "transformer.h.%d.mlp.c_fc2.weight", l);
+            ADD(t->i_pj[l], 2, C, F, "transformer.h.%d.mlp.c_proj.weight", l);
+            if (cfg->bias) ADD(t->i_pjb[l], 1, C, 0, "transformer.h.%d.mlp.c_proj.bias", l);
+        } else {
+            ADD(t->i_n2w[l], 1, C, 0, "layers.%d.ffn_norm.weight", l);
+            if (lnb) ADD(t->i_n2b[l], 1, C, 0, "layers.%d.ffn_norm.bias", l);
+            ADD(t->i_fc[l], 2, F, C, "layers.%d.feed_forward.w1.weight", l);
+            if (cfg->bias) ADD(t->i_fcb[l], 1, F, 0, "layers.%d.feed_forward.w1.bias", l);
+            ADD(t->i_pj[l], 2, C, F, "layers.%d.feed_forward.w2.weight", l);
+            if (cfg->bias) ADD(t->i_pjb[l], 1, C, 0, "layers.%d.feed_forward.w2.bias", l);
+            if (cfg->swiglu) ADD(t->i_fc2[l], 2, F, C, "layers.%d.feed_forward.w3.weight", l);
+        }
+    }
+    if (!bad) {
+        ADD(t->i_nfw, 1, C, 0, "%s", gpt ? "transformer.ln_f.weight" : "norm.weight");
+        if (lnb) ADD(t->i_nfb, 1, C, 0, "%s", gpt ? "transformer.ln_f.bias" : "norm.bias");
+        if (cfg->tie) t->i_head = t->i_wte;
+        else ADD(t->i_head, 2, V, C, "%s", gpt ? "lm_head.weight" : "output.weight");
+    }
+#undef ADD
+    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    if (cfg->pos == SL_POS_SINUSOIDAL) {
+        t->sinus = malloc((size_t)cfg->max_seq_len * C * sizeof(float));
+        if (!t->sinus) { sl_model_free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+        /* Vaswani et al.: PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...) */
+        for (int p = 0; p < cfg->max_seq_len; p++)
+            for (int c = 0; c < C; c++) {
+                double a = p / pow(10000.0, (double)(c & ~1) / C);
+                t->sinus[(size_t)p * C + c] = (float)((c & 1) ? cos(a) : sin(a));
+            }
+    }
+    *out = m;
+    return SL_OK;
+}
+
+/* ---- loading PyTorch checkpoints -------------------------------------------------------- */
+
+const char *sl_transformer_wte_name(const sl_model *m)
+{
+    return ((const tf_model *)m)->c.style == SL_TF_GPT ? "transformer.wte.weight" : "tok_embeddings.weight";
+}
+
+const char *sl_transformer_head_name(const sl_model *m)
+{
+    return ((const tf_model *)m)->c.style == SL_TF_GPT ? "lm_head.weight" : "output.weight";
+}
+
+static void build_lists(tf_model *t, int ignore_head)
+{
+    int k = 0;
+    t->ignore[k++] = ".attn.bias";
+    t->ignore[k++] = ".attn.masked_bias";
+    t->ignore[k++] = "freqs_cos";
+    t->ignore[k++] = "freqs_sin";
+    if (ignore_head) {
+        snprintf(t->ign_name, sizeof t->ign_name, "%s%s", t->pre, sl_transformer_head_name(&t->base));
+        t->ignore[k++] = t->ign_name;
+    }
+    t->ignore[k] = NULL;
+    t->alias[0] = t->alias[1] = t->alias[2] = NULL;
+    if (!t->c.tie) {
+        snprintf(t->alias_a, sizeof t->alias_a, "%s%s", t->pre, sl_transformer_head_name(&t->base));
+        snprintf(t->alias_b, sizeof t->alias_b, "%s%s", t->pre, sl_transformer_wte_name(&t->base));
+        t->alias[0] = t->alias_a;
+        t->alias[1] = t->alias_b;
+    }
+}
+
+const char *const *sl_transformer_load_ignore(const sl_model *m)
+{
+    if (!sl_transformer_is(m)) return NULL;
+    build_lists((tf_model *)m, ((const tf_model *)m)->c.tie);
+    return ((const tf_model *)m)->ignore;
+}
+
+const char *const *sl_transformer_load_alias(const sl_model *m)
+{
+    if (!sl_transformer_is(m)) return NULL;
+    build_lists((tf_model *)m, ((const tf_model *)m)->c.tie);
+    return ((const tf_model *)m)->alias;
+}
+
+int sl_transformer_load(sl_model *m, const char *path)
+{
+    if (!sl_transformer_is(m)) return sl_error(SL_EINVAL, "transformer load: not a gpt/llama model");
+    tf_model *t = (tf_model *)m;
+    build_lists(t, t->c.tie);
+    int rc = sl_params_load(m->P, path, t->ignore, t->alias);
+    if (rc || !t->c.tie) return rc;
+    /* tied: a head in the file must equal the embedding, or the checkpoint was untied */
+    sl_safetensors *st = NULL;
+    if ((rc = sl_safetensors_read(path, &st))) return rc;
+    const sl_st_tensor *h = sl_safetensors_find(st, t->ign_name);
+    if (h) {
+        const size_t n = (size_t)t->V * t->C;
+        float *buf = malloc(n * sizeof(float));
+        if (!buf) { sl_safetensors_free(st); return sl_error(SL_ENOMEM, "out of memory"); }
+        rc = sl_safetensors_get_f32(st, h, buf, n);
+        if (!rc && memcmp(buf, D(t, t->i_wte), n * sizeof(float)) != 0)
+            rc = sl_error(SL_EFORMAT, "'%s': %s differs from %s: the checkpoint has an untied head (create the model with tie=0)",
+                          path, h->name, sl_transformer_wte_name(m));
+        free(buf);
+    }
+    sl_safetensors_free(st);
+    return rc;
+}

@@ -1,0 +1,335 @@
+/* ssm/hippo_mixer.c — the `hippo` mixer: a fixed (untrained) HiPPO memory per channel with a
+ * learnable linear read-out of its coefficients.
+ *
+ *   c_{b,h,t} = Ad c_{b,h,t-1} + Bd u_{b,t,h}          (time-invariant measures, step dt)
+ *   c_{b,h,t} = LegS GBT step k = t+1 (O(N))           (legs, time-varying A/t, B/t)
+ *   y_{b,t,h} = sum_n C[h,n] c_{b,h,t}[n] + D[h] u_{b,t,h}
+ *
+ * Tensors: A (N,N), B (N) the continuous operator (frozen: trainable = 0; the legs path uses
+ * its O(N) closed form, the others discretize the stored A, B), C (H,N), D (H) learnable.
+ * Sequence and step mode run the same recurrence in double precision.
+ */
+#include "ssm/hippo.h"
+#include "core/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const sl_spec_key sl_hippo_keys[] = {
+    {"d_model", 'i', "64", 1, 1 << 16, "channels (each gets its own HiPPO state)"},
+    {"d_state", 'i', "32", 1, 4096, "N, the number of HiPPO coefficients per channel"},
+    {"measure", 's', "legs", 0, 0, "legs, legt, lmu, lagt, glagt, fout"},
+    {"discretization", 's', "bilinear", 0, 0, "forward, backward, bilinear, gbt, zoh (legs: GBT rules only)"},
+    {"gbt_alpha", 'f', "0.5", 0, 1, "alpha of the generalized bilinear transform (discretization=gbt)"},
+    {"dt", 'f', "0.01", 1e-9, 1e9, "step of the time-invariant measures in units of their time scale (dt/theta)"},
+    {"lag_alpha", 'f', "0", -0.999, 1e3, "glagt: Laguerre alpha"},
+    {"lag_beta", 'f', "0", -1e3, 1e3, "glagt: tilt beta"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+typedef struct {
+    sl_model base;
+    int H, N;
+    sl_hippo_measure meas;
+    sl_disc disc;
+    double ga, dt, lag_a, lag_b;
+    int iA, iB, iC, iD;
+    int cB, cT;          /* cached batch shape */
+    double *S;           /* (B, H, T, N) states after each step */
+    float *x;            /* (B, T, H) input copy */
+    size_t capS, capX;
+} hippo_mixer;
+
+typedef struct {
+    int B;
+    long k;              /* steps taken */
+    double *c;           /* (B, H, N) */
+    double *Ad, *Bd;     /* (N, N), (N) */
+    double *work;        /* (N) */
+} hippo_state;
+
+static int is_legs(const hippo_mixer *m) { return m->meas == SL_HIPPO_LEGS; }
+
+static int make_operator(const hippo_mixer *m, double *Ad, double *Bd)
+{
+    const sl_params *P = m->base.P;
+    int N = m->N;
+    double *A = malloc((size_t)N * N * sizeof *A), *B = malloc((size_t)N * sizeof *B);
+    if (!A || !B) { free(A); free(B); return sl_error(SL_ENOMEM, "out of memory"); }
+    const float *pa = sl_params_data(P, m->iA), *pb = sl_params_data(P, m->iB);
+    for (int i = 0; i < N * N; i++) A[i] = pa[i];
+    for (int i = 0; i < N; i++) B[i] = pb[i];
+    int rc = sl_hippo_discretize(m->disc, m->ga, A, B, N, m->dt, Ad, Bd);
+    free(A); free(B);
+    return rc;
+}
+
+static double legs_a(const hippo_mixer *m) { return m->disc == SL_DISC_GBT ? m->ga : m->disc == SL_DISC_FORWARD ? 0.0 : m->disc == SL_DISC_BACKWARD ? 1.0 : 0.5; }
+
+static void hm_destroy(sl_model *base)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    free(m->S); free(m->x);
+    free(m);
+}
+
+static int hm_init(sl_model *base, sl_rng *rng)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    sl_params *P = base->P;
+    int N = m->N, H = m->H;
+    double *A = malloc((size_t)N * N * sizeof *A), *B = malloc((size_t)N * sizeof *B);
+    if (!A || !B) { free(A); free(B); return sl_error(SL_ENOMEM, "out of memory"); }
+    int rc = sl_hippo_transition(m->meas, N, m->lag_a, m->lag_b, A, B);
+    if (!rc) {
+        float *pa = sl_params_data(P, m->iA), *pb = sl_params_data(P, m->iB);
+        for (int i = 0; i < N * N; i++) pa[i] = (float)A[i];
+        for (int i = 0; i < N; i++) pb[i] = (float)B[i];
+        /* read-out C ~ N(0, 1/N) so y has unit scale for unit-scale coefficients; D = 1 */
+        sl_rng_fill_normal(rng, sl_params_data(P, m->iC), (size_t)H * N, (float)(1.0 / sqrt((double)N)));
+        float *D = sl_params_data(P, m->iD);
+        for (int h = 0; h < H; h++) D[h] = 1.0f;
+    }
+    free(A); free(B);
+    return rc;
+}
+
+static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float *y, int Bn, int T)
+{
+    (void)tok;
+    hippo_mixer *m = (hippo_mixer *)base;
+    const int H = m->H, N = m->N;
+    size_t nS = (size_t)Bn * H * T * N, nX = (size_t)Bn * T * H;
+    if (nS > m->capS) {
+        double *p = realloc(m->S, nS * sizeof *p);
+        if (!p) return sl_error(SL_ENOMEM, "hippo: cannot cache %zu states", nS);
+        m->S = p; m->capS = nS;
+    }
+    if (nX > m->capX) {
+        float *p = realloc(m->x, nX * sizeof *p);
+        if (!p) return sl_error(SL_ENOMEM, "out of memory");
+        m->x = p; m->capX = nX;
+    }
+    memcpy(m->x, x, nX * sizeof *x);
+    m->cB = Bn; m->cT = T;
+    double *Ad = NULL, *Bd = NULL;
+    if (!is_legs(m)) {
+        Ad = malloc((size_t)N * N * sizeof *Ad); Bd = malloc((size_t)N * sizeof *Bd);
+        int rc = (!Ad || !Bd) ? sl_error(SL_ENOMEM, "out of memory") : make_operator(m, Ad, Bd);
+        if (rc) { free(Ad); free(Bd); return rc; }
+    }
+    const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
+    const double a = legs_a(m);
+    int fail = 0;
+    #pragma omp parallel
+    {
+        double *work = malloc((size_t)N * sizeof *work);
+        if (!work) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int r = 0; r < Bn * H; r++) {
+            if (!work) continue;
+            int b = r / H, h = r % H;
+            double *S = m->S + (size_t)r * T * N;
+            for (int t = 0; t < T; t++) {
+                double u = x[((size_t)b * T + t) * H + h];
+                double *c = S + (size_t)t * N;
+                if (t == 0) memset(c, 0, (size_t)N * sizeof *c);
+                else memcpy(c, c - N, (size_t)N * sizeof *c);
+                if (is_legs(m)) {
+                    sl_hippo_legs_step(c, N, t + 1, u, a, work);
+                } else {
+                    const double *cp = c - N;
+                    for (int i = 0; i < N; i++) {
+                        double s = Bd[i] * u;
+                        if (t > 0)
+                            for (int j = 0; j < N; j++) s += Ad[i * N + j] * cp[j];
+                        c[i] = s;
+                    }
+                }
+                double o = D[h] * u;
+                for (int i = 0; i < N; i++) o += C[h * N + i] * c[i];
+                y[((size_t)b * T + t) * H + h] = (float)o;
+            }
+        }
+        free(work);
+    }
+    free(Ad); free(Bd);
+    return fail ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
+}
+
+static int hm_backward(sl_model *base, const float *dy, float *dx)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    const int H = m->H, N = m->N, Bn = m->cB, T = m->cT;
+    if (!m->S || Bn <= 0) return sl_error(SL_EINVAL, "hippo: backward before forward");
+    double *Ad = NULL, *Bd = NULL;
+    if (!is_legs(m)) {
+        Ad = malloc((size_t)N * N * sizeof *Ad); Bd = malloc((size_t)N * sizeof *Bd);
+        int rc = (!Ad || !Bd) ? sl_error(SL_ENOMEM, "out of memory") : make_operator(m, Ad, Bd);
+        if (rc) { free(Ad); free(Bd); return rc; }
+    }
+    const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
+    float *gC = sl_params_grad(base->P, m->iC), *gD = sl_params_grad(base->P, m->iD);
+    const double a = legs_a(m);
+    int fail = 0;
+    /* parallel over channels: every row of channel h is reduced into dC[h], dD[h] by one thread */
+    #pragma omp parallel
+    {
+        double *G = malloc((size_t)N * sizeof *G), *w = malloc((size_t)N * sizeof *w),
+               *v = malloc((size_t)N * sizeof *v), *dC = malloc((size_t)N * sizeof *dC);
+        if (!G || !w || !v || !dC) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            if (!G || !w || !v || !dC) continue;
+            double dD = 0.0;
+            memset(dC, 0, (size_t)N * sizeof *dC);
+            for (int b = 0; b < Bn; b++) {
+                const double *S = m->S + ((size_t)b * H + h) * T * N;
+                memset(G, 0, (size_t)N * sizeof *G);
+                for (int t = T - 1; t >= 0; t--) {
+                    size_t ix = ((size_t)b * T + t) * H + h;
+                    double g = dy[ix];
+                    const double *c = S + (size_t)t * N;
+                    for (int i = 0; i < N; i++) { G[i] += g * C[h * N + i]; dC[i] += g * c[i]; }
+                    dD += g * m->x[ix];
+                    double du = D[h] * g;
+                    if (is_legs(m)) {
+                        double ik = 1.0 / (t + 1.0);
+                        sl_hippo_legs_solve_t(w, G, a * ik, N);
+                        for (int i = 0; i < N; i++) du += ik * sqrt(2.0 * i + 1) * w[i];
+                        sl_hippo_legs_mtv(v, w, N);
+                        for (int i = 0; i < N; i++) G[i] = w[i] + (1.0 - a) * ik * v[i];
+                    } else {
+                        for (int i = 0; i < N; i++) du += Bd[i] * G[i];
+                        for (int j = 0; j < N; j++) v[j] = 0.0;
+                        for (int i = 0; i < N; i++)
+                            for (int j = 0; j < N; j++) v[j] += Ad[i * N + j] * G[i];
+                        memcpy(G, v, (size_t)N * sizeof *G);
+                    }
+                    if (dx) dx[ix] += (float)du;
+                }
+            }
+            for (int i = 0; i < N; i++) gC[h * N + i] += (float)dC[i];
+            gD[h] += (float)dD;
+        }
+        free(G); free(w); free(v); free(dC);
+    }
+    free(Ad); free(Bd);
+    return fail ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
+}
+
+static void hs_free(sl_model *base, void *p)
+{
+    (void)base;
+    hippo_state *s = p;
+    if (!s) return;
+    free(s->c); free(s->Ad); free(s->Bd); free(s->work);
+    free(s);
+}
+
+static int hs_reset(sl_model *base, void *p)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    hippo_state *s = p;
+    s->k = 0;
+    memset(s->c, 0, (size_t)s->B * m->H * m->N * sizeof *s->c);
+    return is_legs(m) ? SL_OK : make_operator(m, s->Ad, s->Bd);
+}
+
+static void *hs_new(sl_model *base, int Bn)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    hippo_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = Bn;
+    s->c = malloc((size_t)Bn * m->H * m->N * sizeof *s->c);
+    s->Ad = malloc((size_t)m->N * m->N * sizeof *s->Ad);
+    s->Bd = malloc((size_t)m->N * sizeof *s->Bd);
+    s->work = malloc((size_t)m->N * sizeof *s->work);
+    if (!s->c || !s->Ad || !s->Bd || !s->work) { hs_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (hs_reset(base, s)) { hs_free(base, s); return NULL; }
+    return s;
+}
+
+static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, float *y)
+{
+    (void)tok;
+    hippo_mixer *m = (hippo_mixer *)base;
+    hippo_state *s = p;
+    const int H = m->H, N = m->N;
+    const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
+    s->k++;
+    double *tmp = malloc((size_t)N * sizeof *tmp);
+    if (!tmp) return sl_error(SL_ENOMEM, "out of memory");
+    for (int r = 0; r < s->B * H; r++) {
+        int h = r % H;
+        double u = x[r], *c = s->c + (size_t)r * N;
+        if (is_legs(m)) {
+            sl_hippo_legs_step(c, N, s->k, u, legs_a(m), s->work);
+        } else {
+            for (int i = 0; i < N; i++) {
+                double v = s->Bd[i] * u;
+                for (int j = 0; j < N; j++) v += s->Ad[i * N + j] * c[j];
+                tmp[i] = v;
+            }
+            memcpy(c, tmp, (size_t)N * sizeof *c);
+        }
+        double o = D[h] * u;
+        for (int i = 0; i < N; i++) o += C[h * N + i] * c[i];
+        y[r] = (float)o;
+    }
+    free(tmp);
+    return SL_OK;
+}
+
+static const sl_model_vt hippo_vt = {
+    .kind = "hippo", .destroy = hm_destroy, .init = hm_init, .forward = hm_forward, .backward = hm_backward,
+    .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .step = hs_step,
+};
+
+int sl_hippo_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    int H, N, rc;
+    const char *meas, *disc;
+    double ga, dt, la, lb;
+    if ((rc = sl_spec_int(s, sl_hippo_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_hippo_keys, "d_state", &N)) ||
+        (rc = sl_spec_str(s, sl_hippo_keys, "measure", &meas)) || (rc = sl_spec_str(s, sl_hippo_keys, "discretization", &disc)) ||
+        (rc = sl_spec_float(s, sl_hippo_keys, "gbt_alpha", &ga)) || (rc = sl_spec_float(s, sl_hippo_keys, "dt", &dt)) ||
+        (rc = sl_spec_float(s, sl_hippo_keys, "lag_alpha", &la)) || (rc = sl_spec_float(s, sl_hippo_keys, "lag_beta", &lb)))
+        return rc;
+    hippo_mixer *m = calloc(1, sizeof *m);
+    if (!m) return sl_error(SL_ENOMEM, "out of memory");
+    m->H = H; m->N = N; m->dt = dt; m->lag_a = la; m->lag_b = lb; m->ga = ga;
+    double dflt = ga;
+    if ((rc = sl_hippo_measure_from_name(meas, &m->meas)) || (rc = sl_disc_from_name(disc, &m->disc, &dflt))) {
+        free(m);
+        return sl_error_wrap(rc, "hippo");
+    }
+    if (m->disc != SL_DISC_GBT) m->ga = dflt;
+    if (is_legs(m) && m->disc == SL_DISC_ZOH) {
+        free(m);
+        return sl_error(SL_EINVAL, "hippo: measure legs is time-varying; use a GBT rule (forward, backward, bilinear, gbt), not zoh");
+    }
+    m->base.vt = &hippo_vt;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->base.d_in = m->base.d_out = H;
+    m->base.P = P;
+    if ((m->iA = sl_params_add(P, prefix, "A", 2, N, N, 0, 0)) < 0 || (m->iB = sl_params_add(P, prefix, "B", 1, N, 0, 0, 0)) < 0 ||
+        (m->iC = sl_params_add(P, prefix, "C", 2, H, N, 0, 0)) < 0 || (m->iD = sl_params_add(P, prefix, "D", 1, H, 0, 0, 0)) < 0) {
+        rc = m->iA < 0 ? m->iA : m->iB < 0 ? m->iB : m->iC < 0 ? m->iC : m->iD;
+        free(m);
+        return rc;
+    }
+    sl_params_set_trainable(P, m->iA, 0);
+    sl_params_set_trainable(P, m->iB, 0);
+    *out = &m->base;
+    return SL_OK;
+}

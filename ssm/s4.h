@@ -1,0 +1,59 @@
+/* ssm/s4.h — S4 (Gu, Goel, Re 2022, "Efficiently Modeling Long Sequences with Structured State
+ * Spaces"): HiPPO-LegS in diagonal-plus-low-rank (DPLR) form, the convolution kernel by a
+ * Cauchy kernel and the Woodbury identity at the roots of unity plus an inverse FFT, and the
+ * S4 block (kernel convolution + D skip -> activation -> Conv1d(H, 2H, 1) -> GLU).
+ *
+ * Continuous system per channel (N = d_state, N/2 modes stored, conjugate pairs implied):
+ *   A = diag(Lambda) - P P^*,  Lambda = -exp(log_A_real) + i A_imag,  dt = exp(log_dt)
+ * bilinear discretization; with Ct = C (I - Ab^L) (the learnt "C~" of the S4 code, L = l_max)
+ *   Khat(w) = sum_{k<L} C Ab^k Bb w^k = 2 [k00 - (1+w) k01 k10 / (1 + (1+w) k11)],
+ *   k_ab(w) = sum_{full spectrum} a_n b_n / ((2/dt)(1-w) - (1+w) lambda_n)
+ * at w = exp(-2 pi i j / L), then K = irfft(Khat). (The factor (1+w) is folded into the Cauchy
+ * denominator so w = -1 needs no special case.)
+ * Step mode: the full N-dim complex system Ab, Bb, C = Ct (I - Ab^L)^-1 built densely.
+ *
+ * Tensors: D (H), kernel.log_dt (H), kernel.C (H, N/2, 2) [= Ct], kernel.B (H, N/2, 2),
+ * kernel.P (1, H, N/2, 2), kernel.log_A_real (H, N/2), kernel.A_imag (H, N/2),
+ * output_linear.0.weight (2H, H, 1), output_linear.0.bias (2H). log_dt, log_A_real, A_imag,
+ * B, P get lr_scale and no weight decay.
+ */
+#ifndef SL_SSM_S4_H
+#define SL_SSM_S4_H
+
+#include "seq/model.h"
+#include "seq/spec.h"
+
+#include <complex.h>
+
+/* DPLR form of HiPPO-LegS: the normal part S = A + P P^T (P_n = sqrt(n + 1/2)) is -I/2 + skew;
+ * its eigen-decomposition (LAPACKE zheev of -i * skew) gives S = V Lambda V^*. Returns the N/2
+ * eigenvalues with positive imaginary part (ascending), P~ = V^* P, B~ = V^* B for them, and
+ * (if V != NULL) those eigenvectors as columns of V (N, N/2). Any output may be NULL. N even. */
+int sl_s4_dplr_legs(int N, double complex *lam, double complex *P, double complex *B, double complex *V);
+
+/* Kernel parameters of one channel (N2 = N/2 complex each) */
+typedef struct {
+    int N2;
+    double dt;
+    const double complex *lam, *P, *B, *Ct;
+} sl_s4_ssm;
+
+/* Khat at the L/2+1 roots of unity (Cauchy + Woodbury) and K (L) = irfft(Khat) (FFTW, double) */
+typedef struct sl_s4_fft sl_s4_fft;
+sl_s4_fft *sl_s4_fft_alloc(int L);
+void sl_s4_fft_free(sl_s4_fft *f);
+int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K);
+/* dK (L) -> gradients (+=) wrt lam, P, B, Ct (complex convention g = dL/dRe + i dL/dIm) and dt */
+int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, double complex *g_lam,
+                          double complex *g_P, double complex *g_B, double complex *g_Ct, double *g_dt);
+
+/* Dense full-system bilinear discretization (N = 2 N2): Ab (N,N), Bb (N), C (N) = Ct_full
+ * (I - Ab^L)^-1 (complex, row-major). The reference for the kernel and the step mode. */
+int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *Bb, double complex *C);
+/* naive kernel K_k = Re(C Ab^k Bb), k < L */
+int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K);
+
+extern const sl_spec_key sl_s4_keys[];
+int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+
+#endif

@@ -1,0 +1,372 @@
+/* ssm/s4d.c — S4D (see s4d.h). Complex gradients use g = dL/dRe + i dL/dIm; for w = f(z)
+ * holomorphic, g_z = conj(f'(z)) g_w; for a real parameter r, dL/dr = Re(conj(dw/dr) g_w). */
+#include "ssm/s4d.h"
+#include "ssm/s4.h"
+#include "ssm/ssmblock.h"
+#include "core/error.h"
+
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const sl_spec_key sl_s4d_keys[] = {
+    {"d_model", 'i', "64", 1, 1 << 16, "H, channels"},
+    {"d_state", 'i', "64", 2, 1 << 14, "N, state size (N/2 complex modes; even)"},
+    {"dt_min", 'f', "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
+    {"dt_max", 'f', "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
+    {"init", 's', "lin", 0, 0, "A initialisation: lin, inv, real, legs"},
+    {"discretization", 's', "zoh", 0, 0, "zoh or bilinear"},
+    {"activation", 's', "gelu", 0, 0, "activation before the output Conv1d+GLU (seq/layers.h names)"},
+    {"dropout", 'f', "0", 0, 0.99, "dropout after the activation (training only)"},
+    {"lr_scale", 'f', "0.1", 0, 1e3, "learning-rate multiplier of log_dt, log_A_real, A_imag (no weight decay)"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+/* discretization of one mode and its partial derivatives */
+typedef struct { double complex z, bb, dz_dA, dz_ddt, dbb_dA, dbb_ddt; } disc1;
+
+static disc1 discretize(double complex A, double dt, int disc, int derivs)
+{
+    disc1 d;
+    if (disc == SL_SSM_ZOH) {
+        d.z = cexp(dt * A);
+        d.bb = (d.z - 1.0) / A;
+        if (derivs) {
+            d.dz_dA = dt * d.z;
+            d.dz_ddt = A * d.z;
+            d.dbb_dA = dt * d.z / A - (d.z - 1.0) / (A * A);
+            d.dbb_ddt = d.z;
+        }
+    } else {
+        double complex q = 1.0 - dt * A / 2.0;
+        d.z = (1.0 + dt * A / 2.0) / q;
+        d.bb = dt / q;
+        if (derivs) {
+            d.dz_dA = dt / (q * q);
+            d.dz_ddt = A / (q * q);
+            d.dbb_dA = dt * dt / (2.0 * q * q);
+            d.dbb_ddt = 1.0 / (q * q);
+        }
+    }
+    return d;
+}
+
+void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *lar, const float *aim,
+                   int H, int N2, int L, int disc)
+{
+    #pragma omp parallel
+    {
+        double *acc = malloc((size_t)L * sizeof *acc);
+        #pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            if (!acc) continue;
+            double dt = exp((double)log_dt[h]);
+            memset(acc, 0, (size_t)L * sizeof *acc);
+            for (int n = 0; n < N2; n++) {
+                size_t i = (size_t)h * N2 + n;
+                double complex A = -exp((double)lar[i]) + I * (double)aim[i];
+                disc1 d = discretize(A, dt, disc, 0);
+                double complex w = (C[2 * i] + I * C[2 * i + 1]) * d.bb;   /* C Bb z^l, l = 0 */
+                for (int l = 0; l < L; l++) {
+                    acc[l] += creal(w);
+                    w *= d.z;
+                }
+            }
+            for (int l = 0; l < L; l++) K[(size_t)h * L + l] = (float)(2.0 * acc[l]);
+        }
+        free(acc);
+    }
+}
+
+void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *lar, const float *aim,
+                         int H, int N2, int L, int disc)
+{
+    for (int h = 0; h < H; h++) {
+        double dt = exp((double)log_dt[h]);
+        for (int l = 0; l < L; l++) {
+            double s = 0.0;
+            for (int n = 0; n < N2; n++) {
+                size_t i = (size_t)h * N2 + n;
+                double complex A = -exp((double)lar[i]) + I * (double)aim[i];
+                disc1 d = discretize(A, dt, disc, 0);
+                double complex p = disc == SL_SSM_ZOH ? cexp(dt * A * (double)l) : cpow(d.z, l);
+                s += creal((C[2 * i] + I * C[2 * i + 1]) * d.bb * p);
+            }
+            K[(size_t)h * L + l] = 2.0 * s;
+        }
+    }
+}
+
+void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_lar, float *g_aim, const float *dK,
+                            const float *log_dt, const float *C, const float *lar, const float *aim,
+                            int H, int N2, int L, int disc)
+{
+    #pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        double dt = exp((double)log_dt[h]), gdt = 0.0;
+        const float *dk = dK + (size_t)h * L;
+        for (int n = 0; n < N2; n++) {
+            size_t i = (size_t)h * N2 + n;
+            double complex A = -exp((double)lar[i]) + I * (double)aim[i];
+            double complex c = C[2 * i] + I * C[2 * i + 1];
+            disc1 d = discretize(A, dt, disc, 1);
+            /* S0 = sum_l dK_l conj(z)^l, S1 = sum_l l dK_l conj(z)^(l-1) */
+            double complex zc = conj(d.z), p = 1.0, S0 = 0.0, S1 = 0.0;
+            for (int l = 0; l < L; l++) {
+                S0 += dk[l] * p;
+                if (l + 1 < L) S1 += (l + 1.0) * dk[l + 1] * p;
+                p *= zc;
+            }
+            double complex W = c * d.bb;
+            double complex gW = 2.0 * S0, gz = 2.0 * conj(W) * S1;
+            double complex gc = conj(d.bb) * gW, gbb = conj(c) * gW;
+            double complex gA = conj(d.dbb_dA) * gbb + conj(d.dz_dA) * gz;
+            gdt += creal(conj(d.dbb_ddt) * gbb + conj(d.dz_ddt) * gz);
+            if (g_C) { g_C[2 * i] += (float)creal(gc); g_C[2 * i + 1] += (float)cimag(gc); }
+            if (g_lar) g_lar[i] += (float)(-exp((double)lar[i]) * creal(gA));
+            if (g_aim) g_aim[i] += (float)cimag(gA);
+        }
+        if (g_log_dt) g_log_dt[h] += (float)(dt * gdt);
+    }
+}
+
+int sl_s4d_init_A(const char *init, int N2, double *re, double *im)
+{
+    const int N = 2 * N2;
+    if (!strcasecmp(init, "lin")) {
+        for (int n = 0; n < N2; n++) { re[n] = -0.5; im[n] = M_PI * n; }
+    } else if (!strcasecmp(init, "inv")) {
+        for (int n = 0; n < N2; n++) { re[n] = -0.5; im[n] = N / M_PI * ((double)N / (2.0 * n + 1.0) - 1.0); }
+    } else if (!strcasecmp(init, "real")) {
+        for (int n = 0; n < N2; n++) { re[n] = -(n + 1.0); im[n] = 0.0; }
+    } else if (!strcasecmp(init, "legs")) {
+        double complex *lam = malloc((size_t)N2 * sizeof *lam);
+        if (!lam) return sl_error(SL_ENOMEM, "out of memory");
+        int rc = sl_s4_dplr_legs(N, lam, NULL, NULL, NULL);
+        for (int n = 0; !rc && n < N2; n++) { re[n] = creal(lam[n]); im[n] = cimag(lam[n]); }
+        free(lam);
+        return rc;
+    } else {
+        return sl_error(SL_EINVAL, "s4d: unknown init '%s' (lin, inv, real, legs)", init);
+    }
+    return SL_OK;
+}
+
+/* ---- the model ---- */
+
+typedef struct {
+    sl_model base;
+    int H, N2, disc;
+    char init[16];
+    double dt_min, dt_max;
+    int iD, ilogdt, iC, ilar, iaim, iW, ib;
+    sl_ssmblock blk;
+    float *K, *dK;        /* (H, T) */
+    size_t capK;
+} s4d_model;
+
+typedef struct {
+    int B;
+    double complex *s;    /* (B, H, N2) */
+    float *z;             /* (B, H) */
+} s4d_state;
+
+#define PD(i) sl_params_data(m->base.P, m->i)
+#define PG(i) sl_params_grad(m->base.P, m->i)
+
+static void s4d_destroy(sl_model *base)
+{
+    s4d_model *m = (s4d_model *)base;
+    sl_ssmblock_clear(&m->blk);
+    free(m->K);
+    free(m);
+}
+
+static int s4d_init(sl_model *base, sl_rng *rng)
+{
+    s4d_model *m = (s4d_model *)base;
+    const int H = m->H, N2 = m->N2;
+    double *re = malloc((size_t)N2 * sizeof *re), *im = malloc((size_t)N2 * sizeof *im);
+    if (!re || !im) { free(re); free(im); return sl_error(SL_ENOMEM, "out of memory"); }
+    int rc = sl_s4d_init_A(m->init, N2, re, im);
+    if (!rc) {
+        /* s4d.py: D = randn(H); log_dt ~ U(log dt_min, log dt_max); C = randn(H, N/2) complex
+         * (real and imaginary parts each N(0, 1/2)); Conv1d default init U(-1/sqrt(H), 1/sqrt(H)) */
+        sl_rng_fill_normal(rng, PD(iD), (size_t)H, 1.0f);
+        float *ld = PD(ilogdt);
+        for (int h = 0; h < H; h++)
+            ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
+        sl_rng_fill_normal(rng, PD(iC), (size_t)H * N2 * 2, (float)M_SQRT1_2);
+        float *lar = PD(ilar), *aim = PD(iaim);
+        for (int h = 0; h < H; h++)
+            for (int n = 0; n < N2; n++) { lar[h * N2 + n] = (float)log(-re[n]); aim[h * N2 + n] = (float)im[n]; }
+        float bound = (float)(1.0 / sqrt((double)H));
+        sl_rng_fill_uniform(rng, PD(iW), (size_t)2 * H * H, -bound, bound);
+        sl_rng_fill_uniform(rng, PD(ib), (size_t)2 * H, -bound, bound);
+    }
+    free(re); free(im);
+    return rc;
+}
+
+static int reserveK(s4d_model *m, int T)
+{
+    size_t n = (size_t)m->H * T;
+    if (n > m->capK) {
+        float *p = realloc(m->K, 2 * n * sizeof *p);
+        if (!p) return sl_error(SL_ENOMEM, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
+        m->K = p;
+        m->capK = n;
+    }
+    m->dK = m->K + n;
+    return SL_OK;
+}
+
+static int s4d_forward(sl_model *base, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    (void)tok;
+    s4d_model *m = (s4d_model *)base;
+    int rc = reserveK(m, T);
+    if (rc) return rc;
+    sl_s4d_kernel(m->K, PD(ilogdt), PD(iC), PD(ilar), PD(iaim), m->H, m->N2, T, m->disc);
+    return sl_ssmblock_forward(&m->blk, y, x, m->K, PD(iD), PD(iW), PD(ib), B, T, base->training, base->rng);
+}
+
+static int s4d_backward(sl_model *base, const float *dy, float *dx)
+{
+    s4d_model *m = (s4d_model *)base;
+    if (!m->blk.cached) return sl_error(SL_EINVAL, "s4d: backward before forward");
+    const int T = m->blk.T;
+    m->dK = m->K + (size_t)m->H * T;
+    memset(m->dK, 0, (size_t)m->H * T * sizeof *m->dK);
+    int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
+    if (rc) return rc;
+    sl_s4d_kernel_backward(PG(ilogdt), PG(iC), PG(ilar), PG(iaim), m->dK, PD(ilogdt), PD(iC), PD(ilar), PD(iaim),
+                           m->H, m->N2, T, m->disc);
+    return SL_OK;
+}
+
+static void s4d_state_free(sl_model *base, void *p)
+{
+    (void)base;
+    s4d_state *s = p;
+    if (!s) return;
+    free(s->s); free(s->z); free(s);
+}
+
+static int s4d_state_reset(sl_model *base, void *p)
+{
+    s4d_model *m = (s4d_model *)base;
+    s4d_state *s = p;
+    memset(s->s, 0, (size_t)s->B * m->H * m->N2 * sizeof *s->s);
+    return SL_OK;
+}
+
+static void *s4d_state_new(sl_model *base, int B)
+{
+    s4d_model *m = (s4d_model *)base;
+    s4d_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = B;
+    s->s = calloc((size_t)B * m->H * m->N2, sizeof *s->s);
+    s->z = malloc((size_t)B * m->H * sizeof *s->z);
+    if (!s->s || !s->z) { s4d_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    return s;
+}
+
+static int s4d_step(sl_model *base, void *p, const float *x, const int32_t *tok, float *y)
+{
+    (void)tok;
+    s4d_model *m = (s4d_model *)base;
+    s4d_state *s = p;
+    const int H = m->H, N2 = m->N2;
+    const float *ld = PD(ilogdt), *C = PD(iC), *lar = PD(ilar), *aim = PD(iaim), *D = PD(iD);
+    for (int h = 0; h < H; h++) {
+        double dt = exp((double)ld[h]);
+        for (int b = 0; b < s->B; b++) s->z[b * H + h] = 0.0f;
+        double *acc = NULL;
+        (void)acc;
+        for (int n = 0; n < N2; n++) {
+            size_t i = (size_t)h * N2 + n;
+            double complex A = -exp((double)lar[i]) + I * (double)aim[i];
+            disc1 d = discretize(A, dt, m->disc, 0);
+            double complex c = C[2 * i] + I * C[2 * i + 1];
+            for (int b = 0; b < s->B; b++) {
+                double complex *st = s->s + ((size_t)b * H + h) * N2 + n;
+                *st = d.z * *st + d.bb * (double)x[b * H + h];
+                s->z[b * H + h] += (float)(2.0 * creal(c * *st));
+            }
+        }
+        for (int b = 0; b < s->B; b++) s->z[b * H + h] += D[h] * x[b * H + h];
+    }
+    return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
+}
+
+static const sl_model_vt s4d_vt = {
+    .kind = "s4d", .destroy = s4d_destroy, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
+    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .step = s4d_step,
+};
+
+int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
+                      double *dt_min, double *dt_max, int *disc)
+{
+    const char *an, *dn;
+    int rc;
+    if ((rc = sl_spec_str(s, keys, "activation", &an)) || (rc = sl_spec_float(s, keys, "dropout", drop)) ||
+        (rc = sl_spec_float(s, keys, "lr_scale", lr_scale)) || (rc = sl_spec_float(s, keys, "dt_min", dt_min)) ||
+        (rc = sl_spec_float(s, keys, "dt_max", dt_max)))
+        return rc;
+    if ((rc = sl_act_from_name(an, act))) return sl_error_wrap(rc, "%s: activation", s->name);
+    if (*dt_min > *dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", s->name, *dt_min, *dt_max);
+    if (disc) {
+        if ((rc = sl_spec_str(s, keys, "discretization", &dn))) return rc;
+        if (!strcasecmp(dn, "zoh")) *disc = SL_SSM_ZOH;
+        else if (!strcasecmp(dn, "bilinear")) *disc = SL_SSM_BILINEAR;
+        else return sl_error(SL_EINVAL, "%s: discretization must be zoh or bilinear, not '%s'", s->name, dn);
+    }
+    return SL_OK;
+}
+
+int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    int H, N, rc;
+    const char *init;
+    sl_act act;
+    double drop, lrs, dtmin, dtmax;
+    int disc;
+    if ((rc = sl_spec_int(s, sl_s4d_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_s4d_keys, "d_state", &N)) ||
+        (rc = sl_spec_str(s, sl_s4d_keys, "init", &init)) ||
+        (rc = sl_ssm_block_keys(s, sl_s4d_keys, &act, &drop, &lrs, &dtmin, &dtmax, &disc)))
+        return rc;
+    if (N % 2) return sl_error(SL_EINVAL, "s4d: d_state must be even (N/2 complex modes), got %d", N);
+    if (strlen(init) >= 16 || (strcasecmp(init, "lin") && strcasecmp(init, "inv") && strcasecmp(init, "real") && strcasecmp(init, "legs")))
+        return sl_error(SL_EINVAL, "s4d: unknown init '%s' (lin, inv, real, legs)", init);
+    s4d_model *m = calloc(1, sizeof *m);
+    if (!m) return sl_error(SL_ENOMEM, "out of memory");
+    m->H = H; m->N2 = N / 2; m->disc = disc; m->dt_min = dtmin; m->dt_max = dtmax;
+    strcpy(m->init, init);
+    sl_ssmblock_init(&m->blk, H, act, (float)drop);
+    m->base.vt = &s4d_vt;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->base.d_in = m->base.d_out = H;
+    m->base.P = P;
+    const int N2 = m->N2;
+    if ((m->iD = sl_params_add(P, prefix, "D", 1, H, 0, 0, 0)) < 0) { rc = m->iD; goto fail; }
+    if ((m->ilogdt = sl_params_add(P, prefix, "kernel.log_dt", 1, H, 0, 0, 0)) < 0) { rc = m->ilogdt; goto fail; }
+    if ((m->iC = sl_params_add(P, prefix, "kernel.C", 3, H, N2, 2, 0)) < 0) { rc = m->iC; goto fail; }
+    if ((m->ilar = sl_params_add(P, prefix, "kernel.log_A_real", 2, H, N2, 0, 0)) < 0) { rc = m->ilar; goto fail; }
+    if ((m->iaim = sl_params_add(P, prefix, "kernel.A_imag", 2, H, N2, 0, 0)) < 0) { rc = m->iaim; goto fail; }
+    if ((m->iW = sl_params_add(P, prefix, "output_linear.0.weight", 3, 2 * H, H, 1, 0)) < 0) { rc = m->iW; goto fail; }
+    if ((m->ib = sl_params_add(P, prefix, "output_linear.0.bias", 1, 2 * H, 0, 0, 0)) < 0) { rc = m->ib; goto fail; }
+    /* s4d.py registers log_dt, log_A_real, A_imag with lr=0.001 and weight_decay=0; C, D and
+     * the output layer use the optimizer's settings */
+    sl_params_set_group(P, m->ilogdt, (float)lrs, 0.0f);
+    sl_params_set_group(P, m->ilar, (float)lrs, 0.0f);
+    sl_params_set_group(P, m->iaim, (float)lrs, 0.0f);
+    *out = &m->base;
+    return SL_OK;
+fail:
+    free(m);
+    return rc;
+}

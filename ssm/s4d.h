@@ -1,0 +1,44 @@
+/* ssm/s4d.h — S4D, the diagonal state-space layer (Gu, Gupta, Goel, Re 2022, "On the
+ * Parameterization and Initialization of Diagonal State Space Models"), in the layout of the
+ * minimal s4d.py of the state-spaces repository.
+ *
+ * Per channel h (H = d_model) and mode n < N/2 (N = d_state):
+ *   A = -exp(log_A_real) + i A_imag,  dt = exp(log_dt)
+ *   ZOH:      Ab = exp(dt A),                    Bb = (exp(dt A) - 1) / A
+ *   bilinear: Ab = (1 + dt A/2) / (1 - dt A/2),  Bb = dt / (1 - dt A/2)
+ *   K[h,l] = 2 Re sum_n C[h,n] Bb[h,n] Ab[h,n]^l            (Vandermonde kernel)
+ *   z = K (*) u + D u -> GELU -> Conv1d(H, 2H, 1) -> GLU(dim = channels)
+ * Step mode: s <- Ab s + Bb u, z = 2 Re(C . s) + D u, then the same output layers.
+ *
+ * Tensors: D (H), kernel.log_dt (H), kernel.C (H, N/2, 2) [real view of complex],
+ * kernel.log_A_real (H, N/2), kernel.A_imag (H, N/2), output_linear.0.weight (2H, H, 1),
+ * output_linear.0.bias (2H). log_dt, log_A_real, A_imag get lr_scale and no weight decay.
+ * Initialisations: lin (A = -1/2 + i pi n), inv (-1/2 + i N/pi (N/(2n+1) - 1)),
+ * real (-(n+1)), legs (eigenvalues of the normal part of HiPPO-LegS).
+ */
+#ifndef SL_SSM_S4D_H
+#define SL_SSM_S4D_H
+
+#include "seq/model.h"
+#include "seq/spec.h"
+
+enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
+
+/* K (H, L) from the parameters (double inside): powers by recurrence */
+void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *log_A_real, const float *A_imag,
+                   int H, int N2, int L, int disc);
+/* reference: every power as exp(l dt A) (ZOH) / cpow (bilinear), as the PyTorch code does */
+void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *log_A_real,
+                         const float *A_imag, int H, int N2, int L, int disc);
+/* backward: dK (H, L) -> gradients accumulated (+=) into g_* (any may be NULL) */
+void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_log_A_real, float *g_A_imag, const float *dK,
+                            const float *log_dt, const float *C, const float *log_A_real, const float *A_imag,
+                            int H, int N2, int L, int disc);
+
+/* initial A (N2 complex as re/im) for init = lin, inv, real, legs; N = 2*N2 */
+int sl_s4d_init_A(const char *init, int N2, double *re, double *im);
+
+extern const sl_spec_key sl_s4d_keys[];
+int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+
+#endif

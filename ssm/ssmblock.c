@@ -1,0 +1,104 @@
+/* ssm/ssmblock.c — see ssmblock.h. */
+#include "ssm/ssmblock.h"
+#include "core/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop)
+{
+    memset(s, 0, sizeof *s);
+    s->H = H;
+    s->act = act;
+    s->p_drop = p_drop;
+}
+
+void sl_ssmblock_clear(sl_ssmblock *s)
+{
+    sl_fftconv_free(s->conv);
+    free(s->x);
+    memset(s, 0, sizeof *s);
+}
+
+static int reserve(sl_ssmblock *s, int B, int T)
+{
+    size_t n = (size_t)B * T * s->H;
+    if (!s->conv || sl_fftconv_len(s->conv) != T) {
+        sl_fftconv_free(s->conv);
+        s->conv = sl_fftconv_alloc(T);
+        if (!s->conv) return SL_ENOMEM;
+    }
+    if (n > s->cap) {
+        float *p = realloc(s->x, 6 * n * sizeof *p);   /* x z a mask g(2n) */
+        if (!p) return sl_error(SL_ENOMEM, "ssm block: cannot allocate activations for B=%d T=%d", B, T);
+        s->x = p;
+        s->cap = n;
+    }
+    s->z = s->x + n;
+    s->a = s->z + n;
+    s->mask = s->a + n;
+    s->g = s->mask + n;
+    return SL_OK;
+}
+
+int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const float *K, const float *D, const float *W,
+                        const float *bW, int B, int T, int training, sl_rng *rng)
+{
+    const int H = s->H;
+    const size_t n = (size_t)B * T * H;
+    int rc = reserve(s, B, T);
+    if (rc) return rc;
+    s->B = B; s->T = T; s->cached = 1;
+    memcpy(s->x, x, n * sizeof *x);
+    if ((rc = sl_fftconv_forward(s->conv, s->z, x, K, B, H))) return rc;
+    for (size_t i = 0; i < n; i++) s->z[i] += D[i % H] * x[i];
+    sl_act_forward(s->act, s->a, s->z, n);
+    float p = training ? s->p_drop : 0.0f;
+    if (p > 0.0f && !rng) return sl_error(SL_EINVAL, "ssm block: dropout while training needs an rng");
+    sl_dropout_forward(s->a, s->mask, s->a, n, p, rng);
+    sl_linear_forward(s->g, s->a, W, bW, B * T, H, 2 * H);
+    sl_glu_forward(y, s->g, B * T, H);
+    return SL_OK;
+}
+
+int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float *dW, float *dbW, const float *dy,
+                         const float *K, const float *D, const float *W)
+{
+    if (!s->cached) return sl_error(SL_EINVAL, "ssm block: backward before forward");
+    const int H = s->H, B = s->B, T = s->T, N = B * T;
+    const size_t n = (size_t)N * H;
+    float *dg = calloc(2 * n, sizeof *dg), *da = calloc(n, sizeof *da), *dz = calloc(n, sizeof *dz);
+    int rc = SL_OK;
+    if (!dg || !da || !dz) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    sl_glu_backward(dg, dy, s->g, N, H);
+    sl_linear_backward(da, dW, dbW, dg, s->a, W, N, H, 2 * H);
+    /* dropout: a = mask * act(z) with a stored after masking -> da * mask, then act' */
+    for (size_t i = 0; i < n; i++) da[i] *= s->mask[i];
+    sl_act_backward(s->act, dz, da, s->z, n);
+    if (dD) {
+        for (int h = 0; h < H; h++) {
+            double acc = 0.0;
+            for (int r = 0; r < N; r++) acc += (double)dz[(size_t)r * H + h] * s->x[(size_t)r * H + h];
+            dD[h] += (float)acc;
+        }
+    }
+    if (dx)
+        for (size_t i = 0; i < n; i++) dx[i] += D[i % H] * dz[i];
+    rc = sl_fftconv_backward(s->conv, dx, dK, dz, s->x, K, B, H);
+done:
+    free(dg); free(da); free(dz);
+    return rc;
+}
+
+int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float *W, const float *bW, int B)
+{
+    const int H = s->H;
+    float *a = malloc((size_t)B * 3 * H * sizeof *a);
+    if (!a) return sl_error(SL_ENOMEM, "out of memory");
+    float *g = a + (size_t)B * H;
+    sl_act_forward(s->act, a, z, (size_t)B * H);
+    sl_linear_forward(g, a, W, bW, B, H, 2 * H);
+    sl_glu_forward(y, g, B, H);
+    free(a);
+    return SL_OK;
+}

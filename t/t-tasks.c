@@ -1,0 +1,101 @@
+/* t/t-tasks.c — task generators: determinism, layouts, metrics, errors. */
+#include "core/error.h"
+#include "core/fileio.h"
+#include "lab/tasks.h"
+#include "t/tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void)
+{
+    sl_task *t;
+    /* copy */
+    ok(sl_task_create("copy:length=4,delay=6,n_symbols=5", &t) == 0, "copy task");
+    ok(t->T == 14 && t->vocab == 7 && t->token_in && t->token_out && !strcmp(t->metric, "accuracy"), "copy shape: T = 2L + delay, vocab = n + 2");
+    sl_batch b1, b2;
+    sl_batch_alloc(&b1, t, 3);
+    sl_batch_alloc(&b2, t, 3);
+    sl_rng *r1 = sl_rng_alloc(11), *r2 = sl_rng_alloc(11);
+    t->sample(t, 0, r1, &b1);
+    t->sample(t, 0, r2, &b2);
+    ok(!memcmp(b1.tok, b2.tok, 3 * 14 * 4) && !memcmp(b1.target, b2.target, 3 * 14 * 4), "same seed, same batch");
+    int layout = 1;
+    for (int i = 0; i < 3; i++) {
+        const int32_t *x = b1.tok + i * 14, *y = b1.target + i * 14;
+        for (int k = 0; k < 4; k++) layout &= x[k] >= 1 && x[k] <= 5 && y[10 + k] == x[k];
+        for (int k = 4; k < 14; k++) layout &= x[k] == (k == 9 ? 6 : 0);
+        for (int k = 0; k < 10; k++) layout &= y[k] == -1;
+    }
+    ok(layout, "copy layout: symbols, blanks, marker at L+delay-1, recall targets at the end");
+    /* a perfect model scores accuracy 1; loss ~0 */
+    float *y = calloc(3 * 14 * 7, sizeof(float)), *scratch = calloc(3 * 14 * 7, sizeof(float));
+    for (int n = 0; n < 3 * 14; n++) if (b1.target[n] >= 0) y[n * 7 + b1.target[n]] = 30.0f;
+    long correct, counted;
+    double loss = sl_task_loss(t, &b1, y, NULL, scratch, &correct, &counted);
+    ok(counted == 12 && correct == 12 && loss < 1e-6, "perfect outputs: accuracy 12/12, loss ~0");
+    free(y); free(scratch);
+    sl_batch_free(&b1); sl_batch_free(&b2);
+    sl_task_free(t);
+
+    /* adding */
+    ok(sl_task_create("adding:length=50", &t) == 0 && t->T == 50 && t->d_in == 2 && t->d_out == 1, "adding task");
+    sl_batch_alloc(&b1, t, 200);
+    t->sample(t, 0, r1, &b1);
+    int marks = 1;
+    double mse1 = 0;
+    for (int i = 0; i < 200; i++) {
+        int m1 = 0, m2 = 0;
+        double s = 0;
+        for (int k = 0; k < 50; k++) {
+            float mk = b1.x[(i * 50 + k) * 2 + 1];
+            if (mk == 1.0f) { if (k < 25) m1++; else m2++; s += b1.x[(i * 50 + k) * 2]; }
+        }
+        marks &= m1 == 1 && m2 == 1 && b1.mask[i * 50 + 49] == 1.0f && (float)s == b1.y[i * 50 + 49];
+        mse1 += (b1.y[i * 50 + 49] - 1.0) * (b1.y[i * 50 + 49] - 1.0);
+    }
+    ok(marks, "one marker per half; target = sum of the marked values");
+    is_close(mse1 / 200, 1.0 / 6.0, 0.04, "always answering 1 scores MSE ~0.167");
+    sl_batch_free(&b1);
+    sl_task_free(t);
+
+    /* charlm on a small file */
+    char path[] = "/tmp/sl-tasks-XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "abcabcabd hello world, this is a small corpus for a test. ";
+    for (int i = 0; i < 40; i++) if (write(fd, text, strlen(text)) < 0) return 1;
+    close(fd);
+    char spec[256];
+    snprintf(spec, sizeof spec, "charlm:corpus=%s,seq_len=16", path);
+    ok(sl_task_create(spec, &t) == 0, "charlm task");
+    ok(t->vocab == 20 && t->alphabet && t->alphabet[0] == ' ', "byte alphabet of the corpus, sorted (%d symbols)", t->vocab);
+    sl_batch_alloc(&b1, t, 4);
+    t->sample(t, 1, r1, &b1);
+    int shifted = 1;
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k + 1 < 16; k++) shifted &= b1.target[i * 16 + k] == b1.tok[i * 16 + k + 1];
+    ok(shifted, "charlm targets are the inputs shifted by one");
+    ok(t->train_stream && t->n_train_stream == (size_t)(0.9 * 40 * strlen(text)), "train stream is the first 90%%");
+    sl_batch_free(&b1);
+    sl_task_free(t);
+    snprintf(spec, sizeof spec, "charlm:corpus=%s,seq_len=100000", path);
+    ok(sl_task_create(spec, &t) == SL_EINVAL && strstr(sl_errmsg(), "too small"), "corpus too small for seq_len");
+    unlink(path);
+    ok(sl_task_create("charlm:corpus=/nonexistent/file", &t) != 0 && strstr(sl_errmsg(), "/nonexistent/file"), "missing corpus names the path");
+    unsigned char *dc;
+    size_t dn;
+    if (access("/usr/share/common-licenses", R_OK) == 0) {
+        ok(sl_default_corpus(&dc, &dn) == 0 && dn > 10000, "default corpus: /usr/share/common-licenses (%zu bytes)", dn);
+        free(dc);
+    } else {
+        skip("no /usr/share/common-licenses here");
+    }
+
+    /* errors */
+    ok(sl_task_create("nosuch", &t) == SL_ENOTFOUND && strstr(sl_errmsg(), "copy, adding, charlm"), "unknown task lists the tasks");
+    ok(sl_task_create("copy:gap=3", &t) == SL_EINVAL && strstr(sl_errmsg(), "valid keys"), "unknown task key");
+    ok(sl_task_create("adding:length=1", &t) == SL_EINVAL, "adding length below 2");
+    sl_rng_free(r1); sl_rng_free(r2);
+    return done_testing();
+}
