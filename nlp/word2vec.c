@@ -503,7 +503,6 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
     tr.t0 = sl_now();
     #pragma omp parallel num_threads(o->threads)
     train_thread(&tr, omp_get_thread_num());
-    if (omp_get_max_threads() < 1) {}
     if (tr.err) { rc = sl_error(tr.err, "%s", tr.errmsg); goto done; }
     double secs = sl_now() - tr.t0;
     progress(&tr, 1);

@@ -233,7 +233,9 @@ static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, 
             }
         }
         if (r->ndir == 2) {
-            #pragma omp parallel for num_threads(2) schedule(static, 1)
+            /* the two directions are independent: one thread each, when there is enough work */
+            const int par = (double)T * B * r->GH * (layer_in(r, l) + H) >= 4e6;
+            #pragma omp parallel for num_threads(2) schedule(static, 1) if (par)
             for (int d = 0; d < 2; d++) layer_dir_forward(r, l, d, X, B, T);
         } else {
             layer_dir_forward(r, l, 0, X, B, T);
@@ -338,7 +340,8 @@ static int r_backward(sl_model *m, const float *dy, float *dx)
         const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
         const int Iw = layer_in(r, l);
         if (r->ndir == 2) {
-            #pragma omp parallel for num_threads(2) schedule(static, 1)
+            const int par = (double)TB * GH * (I + H) >= 4e6;
+            #pragma omp parallel for num_threads(2) schedule(static, 1) if (par)
             for (int d = 0; d < 2; d++) layer_dir_backward(r, l, d, X, r->dH.p, B, T);
         } else {
             layer_dir_backward(r, l, 0, X, r->dH.p, B, T);

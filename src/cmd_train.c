@@ -281,8 +281,10 @@ int cmd_train(int argc, char **argv)
     }
     sl_train_result res;
     if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }
-    printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f  %s %.6f\n", res.step, res.seconds, res.train_loss,
-           res.eval.loss, t->metric, res.eval.metric);
+    printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f", res.step, res.seconds, res.train_loss, res.eval.loss);
+    if (strcmp(t->metric, "val_loss")) printf("  %s %.6f", t->metric, res.eval.metric);
+    if (t->token_out) printf("  val_ppl %.4f", res.eval.ppl);
+    putchar('\n');
     ret = 0;
 done:
     sl_model_free(m);

@@ -363,3 +363,43 @@ done:
     free(M); free(r); free(piv);
     return rc;
 }
+
+int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
+                    double dt_over_theta, const double *f, long L, double *c, double *online)
+{
+    if (N < 1 || L < 1) return sl_error(SL_EINVAL, "hippo: need N >= 1 and L >= 1 (got %d, %ld)", N, L);
+    double a = gbt_alpha;
+    if (d == SL_DISC_FORWARD) a = 0.0;
+    else if (d == SL_DISC_BACKWARD) a = 1.0;
+    else if (d == SL_DISC_BILINEAR) a = 0.5;
+    if (m == SL_HIPPO_LEGS && d == SL_DISC_ZOH)
+        return sl_error(SL_EINVAL, "hippo legs is time-varying: use forward, backward, bilinear or gbt, not zoh");
+    double *A = malloc((size_t)N * N * sizeof *A), *B = malloc((size_t)N * sizeof *B), *Ad = malloc((size_t)N * N * sizeof *Ad),
+           *Bd = malloc((size_t)N * sizeof *Bd), *w = malloc((size_t)N * sizeof *w), *phi = malloc((size_t)N * sizeof *phi);
+    int rc = SL_OK;
+    if (!A || !B || !Ad || !Bd || !w || !phi) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if ((rc = sl_hippo_transition(m, N, alpha, beta, A, B))) goto done;
+    if (m != SL_HIPPO_LEGS && (rc = sl_hippo_discretize(d, a, A, B, N, dt_over_theta, Ad, Bd))) goto done;
+    if ((rc = sl_hippo_basis(m, N, alpha, beta, m == SL_HIPPO_LEGS ? 1.0 : 0.0, phi))) goto done;
+    memset(c, 0, (size_t)N * sizeof *c);
+    for (long k = 0; k < L; k++) {
+        if (m == SL_HIPPO_LEGS) {
+            sl_hippo_legs_step(c, N, k + 1, f[k], a, w);
+        } else {
+            for (int i = 0; i < N; i++) {
+                double s = Bd[i] * f[k];
+                for (int j = 0; j < N; j++) s += Ad[i * N + j] * c[j];
+                w[i] = s;
+            }
+            memcpy(c, w, (size_t)N * sizeof *c);
+        }
+        if (online) {
+            double s = 0.0;
+            for (int i = 0; i < N; i++) s += c[i] * phi[i];
+            online[k] = s;
+        }
+    }
+done:
+    free(A); free(B); free(Ad); free(Bd); free(w); free(phi);
+    return rc;
+}

@@ -73,6 +73,14 @@ void sl_hippo_legs_mtv(double *y, const double *x, int N);
 void sl_hippo_legs_solve(double *x, const double *y, double a, int N);
 void sl_hippo_legs_solve_t(double *x, const double *y, double a, int N);
 
+/* Online approximation of the samples f[0..L) taken at t_k = (k+1) dt, k = 0..L-1.
+ * legs: the GBT step above with alpha = gbt_alpha (dt plays no role: LegS is scale-invariant);
+ * otherwise c_k = Ad c_{k-1} + Bd f_k with (Ad, Bd) = discretize(A, B) at step dt/theta.
+ * c (N) gets the final coefficients; online (L), if non-NULL, the reconstruction of the
+ * present value f(t_k) from c_k (legs x = 1, the others age 0). */
+int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
+                    double dt_over_theta, const double *f, long L, double *c, double *online);
+
 /* ---- the hippo mixer (fixed operator, learnable read-out) ----
  * d_model channels, each with its own N-dim HiPPO state driven by its input channel:
  *   c_t = Ad c_{t-1} + Bd u_t   (LegS: the time-varying step above, t = 1, 2, ...)

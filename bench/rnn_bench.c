@@ -1,0 +1,85 @@
+/* bench/rnn_bench.c — seqlab's rnn / lstm / gru: forward and forward+backward time.
+ *
+ *   bench/rnn_bench [--threads K] [--T 256] [--B 32] [--I 128] [--H 256] [--reps N] [--models rnn,lstm,gru]
+ *
+ * CSV on stdout: impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms (median of N repetitions after a
+ * warm-up). bench/run_rnn_bench.sh runs this and bench/rnn_torch.py in the same run and
+ * writes the ratios. */
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/util.h"
+#include "lab/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 2, T = 256, B = 32, I = 128, H = 256, reps = 5;
+    const char *models = "rnn,lstm,gru";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--B")) B = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--I")) I = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--H")) H = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--models")) models = argv[i + 1];
+        else { fprintf(stderr, "rnn_bench: unknown option %s\n", argv[i]); return 2; }
+    }
+    if (T < 1 || B < 1 || I < 1 || H < 1 || reps < 1) { fprintf(stderr, "rnn_bench: bad sizes\n"); return 2; }
+    sl_threads_set(threads);
+    printf("impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms\n");
+    char *list = strdup(models);
+    for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+        char spec[256];
+        snprintf(spec, sizeof spec, "%s:input_size=%d,hidden_size=%d", name, I, H);
+        sl_model *m;
+        if (sl_model_create(spec, 1, &m)) { fprintf(stderr, "rnn_bench: %s\n", sl_errmsg()); return 1; }
+        size_t nx = (size_t)B * T * I, ny = (size_t)B * T * m->d_out;
+        float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
+        float *dy = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
+        sl_rng *rng = sl_rng_alloc(3);
+        sl_rng_fill_normal(rng, x, nx, 1.0f);
+        sl_rng_fill_normal(rng, dy, ny, 1.0f);
+        double *tf = malloc((size_t)reps * sizeof(double)), *tb = malloc((size_t)reps * sizeof(double));
+        /* warm-up: allocates the caches */
+        if (sl_model_forward(m, x, NULL, y, B, T) || sl_model_backward(m, dy, dx)) {
+            fprintf(stderr, "rnn_bench: %s\n", sl_errmsg());
+            return 1;
+        }
+        for (int r = 0; r < reps; r++) {
+            double t0 = sl_now();
+            sl_model_forward(m, x, NULL, y, B, T);
+            double t1 = sl_now();
+            memset(dx, 0, nx * sizeof(float));
+            sl_params_zero_grad(m->P);
+            double t2 = sl_now();
+            sl_model_forward(m, x, NULL, y, B, T);
+            sl_model_backward(m, dy, dx);
+            double t3 = sl_now();
+            tf[r] = (t1 - t0) * 1e3;
+            tb[r] = (t3 - t2) * 1e3;
+        }
+        printf("seqlab,%s,%d,%d,%d,%d,%d,%.2f,%.2f\n", name, T, B, I, H, threads, median(tf, reps), median(tb, reps));
+        fflush(stdout);
+        free(tf); free(tb); free(x); free(y); free(dy); free(dx);
+        sl_rng_free(rng);
+        sl_model_free(m);
+    }
+    free(list);
+    return 0;
+}

@@ -1,0 +1,540 @@
+/* ssm/s4.c — S4: DPLR HiPPO-LegS, Cauchy/Woodbury kernel, and the S4 block (see s4.h).
+ * Complex gradients use g = dL/dRe + i dL/dIm; for w = f(z) holomorphic g_z = conj(f'(z)) g_w,
+ * for w = f(conj z) holomorphic in conj z g_z = f'(conj z) conj(g_w). */
+#include "ssm/s4.h"
+#include "ssm/s4d.h"
+#include "ssm/ssmblock.h"
+#include "core/error.h"
+
+#include <cblas.h>
+#include <fftw3.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double complex *Bt, double complex *V)
+{
+    if (N < 2 || N % 2) return sl_error(SL_EINVAL, "s4: d_state must be even and >= 2 (got %d)", N);
+    const int N2 = N / 2;
+    double complex *Hm = malloc((size_t)N * N * sizeof *Hm);
+    double *w = malloc((size_t)N * sizeof *w);
+    if (!Hm || !w) { free(Hm); free(w); return sl_error(SL_ENOMEM, "out of memory"); }
+    /* S = A + P P^T = -I/2 + Sk, Sk_nk = -r_n r_k / 2 (n > k), +r_n r_k / 2 (n < k);
+     * Hm = -i Sk is Hermitian, Sk = i Hm, so S = V (-1/2 + i mu) V^* */
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < N; k++) {
+            double rr = 0.5 * sqrt((2.0 * n + 1) * (2.0 * k + 1));
+            double sk = n > k ? -rr : n < k ? rr : 0.0;
+            Hm[n * N + k] = -I * sk;
+        }
+    lapack_int info = LAPACKE_zheev(LAPACK_ROW_MAJOR, 'V', 'U', N, Hm, N, w);
+    if (info) { free(Hm); free(w); return sl_error(SL_EINVAL, "s4: eigendecomposition failed (zheev info %d)", (int)info); }
+    /* ascending: the last N2 have mu > 0 */
+    for (int j = 0; j < N2; j++) {
+        int col = N2 + j;
+        if (lam) lam[j] = -0.5 + I * w[col];
+        double complex p = 0, b = 0;
+        for (int k = 0; k < N; k++) {
+            double complex v = Hm[k * N + col];
+            p += conj(v) * sqrt(k + 0.5);
+            b += conj(v) * sqrt(2.0 * k + 1);
+            if (V) V[k * N2 + j] = v;
+        }
+        if (Pt) Pt[j] = p;
+        if (Bt) Bt[j] = b;
+    }
+    free(Hm); free(w);
+    return SL_OK;
+}
+
+/* ---- FFT helper ---- */
+
+struct sl_s4_fft {
+    int L, nf;
+    fftw_plan c2r, r2c;
+    double complex *buf;   /* scratch for planning only */
+};
+
+sl_s4_fft *sl_s4_fft_alloc(int L)
+{
+    if (L < 2) { sl_error(SL_EINVAL, "s4: kernel length must be >= 2 (got %d)", L); return NULL; }
+    sl_s4_fft *f = calloc(1, sizeof *f);
+    double *r = fftw_malloc(sizeof(double) * L);
+    fftw_complex *c = fftw_malloc(sizeof(fftw_complex) * (L / 2 + 1));
+    if (!f || !r || !c) { free(f); fftw_free(r); fftw_free(c); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    f->L = L; f->nf = L / 2 + 1;
+    f->c2r = fftw_plan_dft_c2r_1d(L, c, r, FFTW_ESTIMATE);
+    f->r2c = fftw_plan_dft_r2c_1d(L, r, c, FFTW_ESTIMATE);
+    fftw_free(r); fftw_free(c);
+    if (!f->c2r || !f->r2c) { sl_s4_fft_free(f); sl_error(SL_ENOMEM, "s4: FFTW could not plan length %d", L); return NULL; }
+    return f;
+}
+
+void sl_s4_fft_free(sl_s4_fft *f)
+{
+    if (!f) return;
+    if (f->c2r) fftw_destroy_plan(f->c2r);
+    if (f->r2c) fftw_destroy_plan(f->r2c);
+    free(f);
+}
+
+/* one Cauchy sum over the full spectrum: sum_n v_n r_n + conj(v_n) rt_n */
+static inline double complex cauchy2(double complex v, double complex r, double complex rt) { return v * r + conj(v) * rt; }
+
+int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K)
+{
+    const int L = f->L, nf = f->nf, N2 = s->N2;
+    fftw_complex *Kh = fftw_malloc(sizeof(fftw_complex) * nf);
+    double *out = fftw_malloc(sizeof(double) * L);
+    if (!Kh || !out) { fftw_free(Kh); fftw_free(out); return sl_error(SL_ENOMEM, "out of memory"); }
+    double complex *kh = (double complex *)Kh;
+    for (int j = 0; j < nf; j++) {
+        double complex w = cexp(-2.0 * M_PI * I * j / L), sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
+        double complex k00 = 0, k01 = 0, k10 = 0, k11 = 0;
+        for (int n = 0; n < N2; n++) {
+            double complex r = 1.0 / (dd - sp * s->lam[n]), rt = 1.0 / (dd - sp * conj(s->lam[n]));
+            k00 += cauchy2(s->Ct[n] * s->B[n], r, rt);
+            k01 += cauchy2(s->Ct[n] * s->P[n], r, rt);
+            k10 += cauchy2(conj(s->P[n]) * s->B[n], r, rt);
+            k11 += cauchy2(conj(s->P[n]) * s->P[n], r, rt);
+        }
+        kh[j] = 2.0 * (k00 - sp * k01 * k10 / (1.0 + sp * k11));
+    }
+    fftw_execute_dft_c2r(f->c2r, Kh, out);
+    for (int k = 0; k < L; k++) K[k] = out[k] / L;
+    fftw_free(Kh); fftw_free(out);
+    return SL_OK;
+}
+
+int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, double complex *g_lam,
+                          double complex *g_P, double complex *g_B, double complex *g_Ct, double *g_dt)
+{
+    const int L = f->L, nf = f->nf, N2 = s->N2;
+    double *in = fftw_malloc(sizeof(double) * L);
+    fftw_complex *G = fftw_malloc(sizeof(fftw_complex) * nf);
+    double complex *acc = calloc((size_t)4 * N2, sizeof *acc);   /* G00 G01 G10 G11 per mode */
+    if (!in || !G || !acc) { fftw_free(in); fftw_free(G); free(acc); return sl_error(SL_ENOMEM, "out of memory"); }
+    memcpy(in, dK, (size_t)L * sizeof *in);
+    fftw_execute_dft_r2c(f->r2c, in, G);
+    double complex *g = (double complex *)G;
+    double gdt = 0.0;
+    for (int j = 0; j < nf; j++) {
+        /* adjoint of K = irfft(Khat)/L: weight 1 at j = 0 and j = L/2, 2 elsewhere */
+        double cj = (j == 0 || 2 * j == L) ? 1.0 : 2.0;
+        double complex gK = g[j] * (cj / L);
+        double complex w = cexp(-2.0 * M_PI * I * j / L), sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
+        double complex ddd = -(2.0 / (s->dt * s->dt)) * (1.0 - w);   /* d dd / d dt */
+        double complex k01 = 0, k10 = 0, k11 = 0;
+        for (int n = 0; n < N2; n++) {
+            double complex r = 1.0 / (dd - sp * s->lam[n]), rt = 1.0 / (dd - sp * conj(s->lam[n]));
+            k01 += cauchy2(s->Ct[n] * s->P[n], r, rt);
+            k10 += cauchy2(conj(s->P[n]) * s->B[n], r, rt);
+            k11 += cauchy2(conj(s->P[n]) * s->P[n], r, rt);
+        }
+        double complex den = 1.0 + sp * k11;
+        double complex gk[4];
+        gk[0] = 2.0 * gK;
+        gk[1] = conj(-2.0 * sp * k10 / den) * gK;
+        gk[2] = conj(-2.0 * sp * k01 / den) * gK;
+        gk[3] = conj(2.0 * sp * sp * k01 * k10 / (den * den)) * gK;
+        for (int n = 0; n < N2; n++) {
+            double complex lam = s->lam[n];
+            double complex r = 1.0 / (dd - sp * lam), rt = 1.0 / (dd - sp * conj(lam));
+            double complex v[4] = {s->Ct[n] * s->B[n], s->Ct[n] * s->P[n], conj(s->P[n]) * s->B[n], conj(s->P[n]) * s->P[n]};
+            double complex gl = 0;
+            for (int a = 0; a < 4; a++) {
+                acc[4 * n + a] += conj(r) * gk[a] + rt * conj(gk[a]);
+                gl += conj(v[a] * sp * r * r) * gk[a] + conj(v[a]) * sp * rt * rt * conj(gk[a]);
+                double complex dk = -(v[a] * r * r + conj(v[a]) * rt * rt) * ddd;
+                gdt += creal(conj(dk) * gk[a]);
+            }
+            if (g_lam) g_lam[n] += gl;
+        }
+    }
+    for (int n = 0; n < N2; n++) {
+        double complex G00 = acc[4 * n], G01 = acc[4 * n + 1], G10 = acc[4 * n + 2], G11 = acc[4 * n + 3];
+        if (g_Ct) g_Ct[n] += conj(s->B[n]) * G00 + conj(s->P[n]) * G01;
+        if (g_B) g_B[n] += conj(s->Ct[n]) * G00 + s->P[n] * G10;
+        if (g_P) g_P[n] += conj(s->Ct[n]) * G01 + s->B[n] * conj(G10) + 2.0 * creal(G11) * s->P[n];
+    }
+    if (g_dt) *g_dt += gdt;
+    fftw_free(in); fftw_free(G); free(acc);
+    return SL_OK;
+}
+
+/* ---- dense reference ---- */
+
+static void zmm(int N, const double complex *X, const double complex *Y, double complex *Z)
+{
+    const double complex one = 1.0, zero = 0.0;
+    cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, &one, X, N, Y, N, &zero, Z, N);
+}
+
+int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *Bb, double complex *C)
+{
+    const int N2 = s->N2, N = 2 * N2;
+    const double dt = s->dt;
+    size_t NN = (size_t)N * N;
+    double complex *M = malloc(NN * sizeof *M), *pw = malloc(NN * sizeof *pw), *acc = malloc(NN * sizeof *acc),
+                   *tmp = malloc(NN * sizeof *tmp), *lf = malloc((size_t)N * sizeof *lf), *pf = malloc((size_t)N * sizeof *pf);
+    lapack_int *piv = malloc((size_t)N * sizeof *piv);
+    int rc = SL_OK;
+    if (!M || !pw || !acc || !tmp || !lf || !pf || !piv) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    for (int n = 0; n < N2; n++) {
+        lf[n] = s->lam[n]; lf[N2 + n] = conj(s->lam[n]);
+        pf[n] = s->P[n]; pf[N2 + n] = conj(s->P[n]);
+        Bb[n] = dt * s->B[n]; Bb[N2 + n] = dt * conj(s->B[n]);
+    }
+    /* A = diag(lf) - pf pf^*; M = I - dt/2 A; Ab = M^-1 (I + dt/2 A); Bb = M^-1 dt B */
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < N; k++) {
+            double complex a = (i == k ? lf[i] : 0.0) - pf[i] * conj(pf[k]);
+            M[i * N + k] = (i == k) - dt / 2 * a;
+            Ab[i * N + k] = (i == k) + dt / 2 * a;
+        }
+    memcpy(tmp, M, NN * sizeof *tmp);
+    if (LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, N, tmp, N, piv, Ab, N) ||
+        LAPACKE_zgetrs(LAPACK_ROW_MAJOR, 'N', N, 1, tmp, N, piv, Bb, 1)) {
+        rc = sl_error(SL_EINVAL, "s4: I - dt/2 A is singular");
+        goto done;
+    }
+    if (C) {
+        /* Ab^L by repeated squaring */
+        memcpy(pw, Ab, NN * sizeof *pw);
+        int first = 1;
+        for (int e = L; e > 0; e >>= 1) {
+            if (e & 1) {
+                if (first) { memcpy(acc, pw, NN * sizeof *acc); first = 0; }
+                else { zmm(N, acc, pw, tmp); memcpy(acc, tmp, NN * sizeof *acc); }
+            }
+            if (e > 1) { zmm(N, pw, pw, tmp); memcpy(pw, tmp, NN * sizeof *pw); }
+        }
+        /* C (I - Ab^L) = Ct  <=>  (I - Ab^L)^T C^T = Ct^T */
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++) M[k * N + i] = (i == k) - acc[i * N + k];
+        for (int n = 0; n < N2; n++) { C[n] = s->Ct[n]; C[N2 + n] = conj(s->Ct[n]); }
+        if (LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, 1, M, N, piv, C, 1)) { rc = sl_error(SL_EINVAL, "s4: I - Ab^L is singular"); goto done; }
+    }
+done:
+    free(M); free(pw); free(acc); free(tmp); free(lf); free(pf); free(piv);
+    return rc;
+}
+
+int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K)
+{
+    const int N = 2 * s->N2;
+    double complex *Ab = malloc((size_t)N * N * sizeof *Ab), *x = malloc((size_t)N * sizeof *x),
+                   *y = malloc((size_t)N * sizeof *y), *C = malloc((size_t)N * sizeof *C);
+    int rc = (!Ab || !x || !y || !C) ? sl_error(SL_ENOMEM, "out of memory") : sl_s4_dense(s, L, Ab, x, C);
+    for (int k = 0; !rc && k < L; k++) {
+        double complex o = 0;
+        for (int i = 0; i < N; i++) o += C[i] * x[i];
+        K[k] = creal(o);
+        for (int i = 0; i < N; i++) {
+            double complex v = 0;
+            for (int j = 0; j < N; j++) v += Ab[i * N + j] * x[j];
+            y[i] = v;
+        }
+        memcpy(x, y, (size_t)N * sizeof *x);
+    }
+    free(Ab); free(x); free(y); free(C);
+    return rc;
+}
+
+/* ---- the model ---- */
+
+const sl_spec_key sl_s4_keys[] = {
+    {"d_model", 'i', "64", 1, 1 << 16, "H, channels"},
+    {"d_state", 'i', "64", 2, 1024, "N, state size (N/2 complex modes; even)"},
+    {"l_max", 'i', "1024", 2, 1 << 22, "kernel length L (sequences must have T <= l_max); C is C~ = C (I - Ab^L)"},
+    {"dt_min", 'f', "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
+    {"dt_max", 'f', "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
+    {"activation", 's', "gelu", 0, 0, "activation before the output Conv1d+GLU (seq/layers.h names)"},
+    {"dropout", 'f', "0", 0, 0.99, "dropout after the activation (training only)"},
+    {"lr_scale", 'f', "0.1", 0, 1e3, "learning-rate multiplier of log_dt, log_A_real, A_imag, B, P (no weight decay)"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+typedef struct {
+    sl_model base;
+    int H, N2, L;
+    double dt_min, dt_max;
+    int iD, ilogdt, iC, iB, iP, ilar, iaim, iW, ib;
+    sl_ssmblock blk;
+    sl_s4_fft **fft;      /* one per thread slot is not needed: plans are shared, execution is new-array */
+    float *K, *dK;        /* (H, T) */
+    size_t capK;
+} s4_model;
+
+typedef struct {
+    int B;
+    double complex *Ab, *Bb, *C;   /* (H, N, N), (H, N), (H, N) */
+    double complex *x, *y;         /* (B, H, N), (N) */
+    float *z;                      /* (B, H) */
+} s4_state;
+
+#define PD(i) sl_params_data(m->base.P, m->i)
+#define PG(i) sl_params_grad(m->base.P, m->i)
+
+/* channel h's parameters as double complex (buf: 4 * N2) */
+static sl_s4_ssm load_ssm(const s4_model *m, int h, double complex *buf)
+{
+    const int N2 = m->N2;
+    const float *C = PD(iC) + (size_t)h * N2 * 2, *B = PD(iB) + (size_t)h * N2 * 2, *P = PD(iP) + (size_t)h * N2 * 2;
+    const float *lar = PD(ilar) + (size_t)h * N2, *aim = PD(iaim) + (size_t)h * N2;
+    double complex *lam = buf, *pp = buf + N2, *bb = buf + 2 * N2, *cc = buf + 3 * N2;
+    for (int n = 0; n < N2; n++) {
+        lam[n] = -exp((double)lar[n]) + I * (double)aim[n];
+        pp[n] = P[2 * n] + I * P[2 * n + 1];
+        bb[n] = B[2 * n] + I * B[2 * n + 1];
+        cc[n] = C[2 * n] + I * C[2 * n + 1];
+    }
+    sl_s4_ssm s = {.N2 = N2, .dt = exp((double)PD(ilogdt)[h]), .lam = lam, .P = pp, .B = bb, .Ct = cc};
+    return s;
+}
+
+static void s4_destroy(sl_model *base)
+{
+    s4_model *m = (s4_model *)base;
+    sl_ssmblock_clear(&m->blk);
+    if (m->fft) sl_s4_fft_free(m->fft[0]);
+    free(m->fft);
+    free(m->K);
+    free(m);
+}
+
+static int s4_init(sl_model *base, sl_rng *rng)
+{
+    s4_model *m = (s4_model *)base;
+    const int H = m->H, N2 = m->N2;
+    double complex *lam = malloc((size_t)3 * N2 * sizeof *lam);
+    if (!lam) return sl_error(SL_ENOMEM, "out of memory");
+    double complex *Pt = lam + N2, *Bt = lam + 2 * N2;
+    int rc = sl_s4_dplr_legs(2 * N2, lam, Pt, Bt, NULL);
+    if (!rc) {
+        sl_rng_fill_normal(rng, PD(iD), (size_t)H, 1.0f);
+        float *ld = PD(ilogdt);
+        for (int h = 0; h < H; h++)
+            ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
+        sl_rng_fill_normal(rng, PD(iC), (size_t)H * N2 * 2, (float)M_SQRT1_2);
+        float *lar = PD(ilar), *aim = PD(iaim), *B = PD(iB), *P = PD(iP);
+        for (int h = 0; h < H; h++)
+            for (int n = 0; n < N2; n++) {
+                size_t i = (size_t)h * N2 + n;
+                lar[i] = (float)log(-creal(lam[n]));
+                aim[i] = (float)cimag(lam[n]);
+                B[2 * i] = (float)creal(Bt[n]); B[2 * i + 1] = (float)cimag(Bt[n]);
+                P[2 * i] = (float)creal(Pt[n]); P[2 * i + 1] = (float)cimag(Pt[n]);
+            }
+        float bound = (float)(1.0 / sqrt((double)H));
+        sl_rng_fill_uniform(rng, PD(iW), (size_t)2 * H * H, -bound, bound);
+        sl_rng_fill_uniform(rng, PD(ib), (size_t)2 * H, -bound, bound);
+    }
+    free(lam);
+    return rc;
+}
+
+static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    (void)tok;
+    s4_model *m = (s4_model *)base;
+    const int H = m->H, L = m->L;
+    if (T > L) return sl_error(SL_ESHAPE, "s4: sequence length %d exceeds l_max=%d (raise l_max in the spec)", T, L);
+    size_t n = (size_t)H * T;
+    if (n > m->capK) {
+        float *p = realloc(m->K, 2 * n * sizeof *p);
+        if (!p) return sl_error(SL_ENOMEM, "s4: cannot allocate the kernel");
+        m->K = p;
+        m->capK = n;
+    }
+    int fail = 0;
+    #pragma omp parallel
+    {
+        double complex *buf = malloc((size_t)4 * m->N2 * sizeof *buf);
+        double *K = malloc((size_t)L * sizeof *K);
+        #pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            sl_s4_ssm s;
+            if (!buf || !K) {
+                #pragma omp atomic write
+                fail = 1;
+                continue;
+            }
+            s = load_ssm(m, h, buf);
+            if (sl_s4_kernel(&s, m->fft[0], K)) {
+                #pragma omp atomic write
+                fail = 1;
+                continue;
+            }
+            for (int t = 0; t < T; t++) m->K[(size_t)h * T + t] = (float)K[t];
+        }
+        free(buf); free(K);
+    }
+    if (fail) return sl_error(SL_ENOMEM, "s4: kernel computation ran out of memory");
+    return sl_ssmblock_forward(&m->blk, y, x, m->K, PD(iD), PD(iW), PD(ib), B, T, base->training, base->rng);
+}
+
+static int s4_backward(sl_model *base, const float *dy, float *dx)
+{
+    s4_model *m = (s4_model *)base;
+    if (!m->blk.cached) return sl_error(SL_EINVAL, "s4: backward before forward");
+    const int H = m->H, T = m->blk.T, L = m->L, N2 = m->N2;
+    m->dK = m->K + (size_t)H * T;
+    memset(m->dK, 0, (size_t)H * T * sizeof *m->dK);
+    int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
+    if (rc) return rc;
+    float *gld = PG(ilogdt), *gC = PG(iC), *gB = PG(iB), *gP = PG(iP), *glar = PG(ilar), *gaim = PG(iaim);
+    const float *lar = PD(ilar);
+    int fail = 0;
+    #pragma omp parallel
+    {
+        double complex *buf = malloc((size_t)8 * N2 * sizeof *buf);
+        double *dK = calloc((size_t)L, sizeof *dK);
+        #pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            if (!buf || !dK) {
+                #pragma omp atomic write
+                fail = 1;
+                continue;
+            }
+            sl_s4_ssm s = load_ssm(m, h, buf);
+            double complex *g = buf + 4 * N2;   /* g_lam, g_P, g_B, g_Ct */
+            memset(g, 0, (size_t)4 * N2 * sizeof *g);
+            for (int t = 0; t < T; t++) dK[t] = m->dK[(size_t)h * T + t];
+            double gdt = 0.0;
+            if (sl_s4_kernel_backward(&s, m->fft[0], dK, g, g + N2, g + 2 * N2, g + 3 * N2, &gdt)) {
+                #pragma omp atomic write
+                fail = 1;
+                continue;
+            }
+            gld[h] += (float)(s.dt * gdt);
+            for (int n = 0; n < N2; n++) {
+                size_t i = (size_t)h * N2 + n;
+                glar[i] += (float)(-exp((double)lar[i]) * creal(g[n]));
+                gaim[i] += (float)cimag(g[n]);
+                gP[2 * i] += (float)creal(g[N2 + n]); gP[2 * i + 1] += (float)cimag(g[N2 + n]);
+                gB[2 * i] += (float)creal(g[2 * N2 + n]); gB[2 * i + 1] += (float)cimag(g[2 * N2 + n]);
+                gC[2 * i] += (float)creal(g[3 * N2 + n]); gC[2 * i + 1] += (float)cimag(g[3 * N2 + n]);
+            }
+        }
+        free(buf); free(dK);
+    }
+    return fail ? sl_error(SL_ENOMEM, "s4: kernel backward ran out of memory") : SL_OK;
+}
+
+static void s4_state_free(sl_model *base, void *p)
+{
+    (void)base;
+    s4_state *s = p;
+    if (!s) return;
+    free(s->Ab); free(s->Bb); free(s->C); free(s->x); free(s->y); free(s->z);
+    free(s);
+}
+
+static int s4_state_reset(sl_model *base, void *p)
+{
+    s4_model *m = (s4_model *)base;
+    s4_state *s = p;
+    const int N = 2 * m->N2, H = m->H;
+    memset(s->x, 0, (size_t)s->B * H * N * sizeof *s->x);
+    double complex *buf = malloc((size_t)4 * m->N2 * sizeof *buf);
+    if (!buf) return sl_error(SL_ENOMEM, "out of memory");
+    int rc = SL_OK;
+    for (int h = 0; h < H && !rc; h++) {
+        sl_s4_ssm ss = load_ssm(m, h, buf);
+        rc = sl_s4_dense(&ss, m->L, s->Ab + (size_t)h * N * N, s->Bb + (size_t)h * N, s->C + (size_t)h * N);
+    }
+    free(buf);
+    return rc;
+}
+
+static void *s4_state_new(sl_model *base, int B)
+{
+    s4_model *m = (s4_model *)base;
+    const int N = 2 * m->N2, H = m->H;
+    s4_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = B;
+    s->Ab = malloc((size_t)H * N * N * sizeof *s->Ab);
+    s->Bb = malloc((size_t)H * N * sizeof *s->Bb);
+    s->C = malloc((size_t)H * N * sizeof *s->C);
+    s->x = malloc((size_t)B * H * N * sizeof *s->x);
+    s->y = malloc((size_t)N * sizeof *s->y);
+    s->z = malloc((size_t)B * H * sizeof *s->z);
+    if (!s->Ab || !s->Bb || !s->C || !s->x || !s->y || !s->z) { s4_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (s4_state_reset(base, s)) { s4_state_free(base, s); return NULL; }
+    return s;
+}
+
+static int s4_step(sl_model *base, void *p, const float *x, const int32_t *tok, float *y)
+{
+    (void)tok;
+    s4_model *m = (s4_model *)base;
+    s4_state *s = p;
+    const int N = 2 * m->N2, H = m->H;
+    const float *D = PD(iD);
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < H; h++) {
+            double u = x[b * H + h];
+            double complex *st = s->x + ((size_t)b * H + h) * N;
+            const double complex *Ab = s->Ab + (size_t)h * N * N, *Bb = s->Bb + (size_t)h * N, *C = s->C + (size_t)h * N;
+            double complex o = 0;
+            for (int i = 0; i < N; i++) {
+                double complex v = Bb[i] * u;
+                for (int j = 0; j < N; j++) v += Ab[i * N + j] * st[j];
+                s->y[i] = v;
+            }
+            memcpy(st, s->y, (size_t)N * sizeof *st);
+            for (int i = 0; i < N; i++) o += C[i] * st[i];
+            s->z[b * H + h] = (float)(creal(o) + D[h] * u);
+        }
+    return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
+}
+
+static const sl_model_vt s4_vt = {
+    .kind = "s4", .destroy = s4_destroy, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
+    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .step = s4_step,
+};
+
+int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    int H, N, L, rc;
+    sl_act act;
+    double drop, lrs, dtmin, dtmax;
+    if ((rc = sl_spec_int(s, sl_s4_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_s4_keys, "d_state", &N)) ||
+        (rc = sl_spec_int(s, sl_s4_keys, "l_max", &L)) ||
+        (rc = sl_ssm_block_keys(s, sl_s4_keys, &act, &drop, &lrs, &dtmin, &dtmax, NULL)))
+        return rc;
+    if (N % 2) return sl_error(SL_EINVAL, "s4: d_state must be even (N/2 complex modes), got %d", N);
+    s4_model *m = calloc(1, sizeof *m);
+    if (!m) return sl_error(SL_ENOMEM, "out of memory");
+    m->H = H; m->N2 = N / 2; m->L = L; m->dt_min = dtmin; m->dt_max = dtmax;
+    m->fft = calloc(1, sizeof *m->fft);
+    if (!m->fft || !(m->fft[0] = sl_s4_fft_alloc(L))) { free(m->fft); free(m); return SL_ENOMEM; }
+    sl_ssmblock_init(&m->blk, H, act, (float)drop);
+    m->base.vt = &s4_vt;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->base.d_in = m->base.d_out = H;
+    m->base.P = P;
+    const int N2 = m->N2;
+    struct { int *idx; const char *name; int nd; int64_t d0, d1, d2, d3; int ssm; } tab[] = {
+        {&m->iD, "D", 1, H, 0, 0, 0, 0},
+        {&m->ilogdt, "kernel.log_dt", 1, H, 0, 0, 0, 1},
+        {&m->iC, "kernel.C", 3, H, N2, 2, 0, 0},
+        {&m->iB, "kernel.B", 3, H, N2, 2, 0, 1},
+        {&m->iP, "kernel.P", 4, 1, H, N2, 2, 1},
+        {&m->ilar, "kernel.log_A_real", 2, H, N2, 0, 0, 1},
+        {&m->iaim, "kernel.A_imag", 2, H, N2, 0, 0, 1},
+        {&m->iW, "output_linear.0.weight", 3, 2 * H, H, 1, 0, 0},
+        {&m->ib, "output_linear.0.bias", 1, 2 * H, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        int k = sl_params_add(P, prefix, tab[i].name, tab[i].nd, tab[i].d0, tab[i].d1, tab[i].d2, tab[i].d3);
+        if (k < 0) { sl_s4_fft_free(m->fft[0]); free(m->fft); free(m); return k; }
+        *tab[i].idx = k;
+        if (tab[i].ssm) sl_params_set_group(P, k, (float)lrs, 0.0f);
+    }
+    *out = &m->base;
+    return SL_OK;
+}

@@ -1,0 +1,368 @@
+/* t/t-transformer.c — GPT and LLaMA-style decoders: nanoGPT logits from PyTorch fixtures
+ * (sequence and step mode), checkpoint-name handling, gradients, KV-cache generation equal to
+ * recomputing the prefix, init statistics, errors, a tiny learning test.
+ * `t-transformer --npy-close A.npy B.npy TOL` compares two float arrays (used by
+ * t/gpt-forward.sh) and exits 0 when max |A - B| <= TOL. */
+#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "t/tap.h"
+#include "t/testutil.h"
+
+#include "core/npy.h"
+#include "core/optim.h"
+#include "core/safetensors.h"
+#include "lab/registry.h"
+#include "seq/layers.h"
+#include "seq/transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char srcdir[1024];
+
+static const char *data_path(const char *name)
+{
+    static char buf[4][1200];
+    static int k = 0;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/t/data/%s", srcdir, name);
+    return buf[k];
+}
+
+static int npy_close(const char *a, const char *b, double tol)
+{
+    sl_npy x = {0}, y = {0};
+    if (sl_npy_read(a, &x) || sl_npy_read(b, &y)) { fprintf(stderr, "%s\n", sl_errmsg()); return 2; }
+    if (x.numel != y.numel || x.dtype != SL_DT_F32 || y.dtype != SL_DT_F32 || x.ndim != y.ndim) {
+        fprintf(stderr, "arrays differ in shape or dtype\n");
+        return 1;
+    }
+    for (int i = 0; i < x.ndim; i++) if (x.shape[i] != y.shape[i]) { fprintf(stderr, "shapes differ\n"); return 1; }
+    double d = max_abs_diff(x.data, y.data, x.numel);
+    printf("max abs diff %.3e\n", d);
+    sl_npy_free(&x); sl_npy_free(&y);
+    return d <= tol ? 0 : 1;
+}
+
+static sl_model *make(const char *spec, uint64_t seed)
+{
+    sl_model *m = NULL;
+    if (sl_model_create(spec, seed, &m)) { diag("create '%s': %s", spec, sl_errmsg()); return NULL; }
+    return m;
+}
+
+/* logits of the fixture model in sequence and step mode vs PyTorch */
+static void fixture_case(const char *spec, const char *weights, const char *logits)
+{
+    sl_model *m = make(spec, 1);
+    sl_npy tok = {0}, ref = {0};
+    if (!ok(m && sl_npy_read(data_path("gpt_tokens.npy"), &tok) == 0 && sl_npy_read(data_path(logits), &ref) == 0,
+            "fixture %s: model and arrays", weights)) {
+        diag("%s", sl_errmsg());
+        sl_model_free(m);
+        return;
+    }
+    int rc = sl_transformer_load(m, data_path(weights));
+    ok(rc == 0, "load %s by nanoGPT names%s%s", weights, rc ? ": " : "", rc ? sl_errmsg() : "");
+    const int B = (int)tok.shape[0], T = (int)tok.shape[1], V = m->d_out;
+    float *y = malloc((size_t)B * T * V * sizeof(float));
+    double d = INFINITY;
+    if (!sl_model_forward(m, NULL, tok.data, y, B, T)) d = max_abs_diff(y, ref.data, ref.numel);
+    ok(d <= 1e-4, "%s: sequence-mode logits == nanoGPT (max abs diff %.2e)", weights, d);
+    d = INFINITY;
+    if (!sl_model_run_steps(m, NULL, tok.data, y, B, T)) d = max_abs_diff(y, ref.data, ref.numel);
+    ok(d <= 1e-4, "%s: step-mode logits == nanoGPT (max abs diff %.2e)", weights, d);
+    /* the naive kernel agrees too */
+    free(y);
+    sl_npy_free(&tok); sl_npy_free(&ref);
+    sl_model_free(m);
+}
+
+/* checkpoint variants written from the fixture: an untied head, a missing head, no buffers */
+static void checkpoint_names(void)
+{
+    const char *spec = "gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=40,bias=1";
+    sl_safetensors *st = NULL;
+    if (!ok(sl_safetensors_read(data_path("gpt_bias1.safetensors"), &st) == 0, "read fixture safetensors")) return;
+    char tmp1[] = "/tmp/sl-tf-XXXXXX", tmp2[] = "/tmp/sl-tf-XXXXXX";
+    int f1 = mkstemp(tmp1), f2 = mkstemp(tmp2);
+    close(f1); close(f2);
+    /* file 1: lm_head.weight perturbed (an untied checkpoint); file 2: no lm_head, no buffers */
+    sl_st_writer *w1 = sl_st_writer_new(), *w2 = sl_st_writer_new();
+    for (size_t i = 0; i < st->n; i++) {
+        const sl_st_tensor *t = &st->t[i];
+        float *v = malloc(t->numel * sizeof(float));
+        sl_safetensors_get_f32(st, t, v, t->numel);
+        int is_head = !strcmp(t->name, "lm_head.weight"), is_buf = strstr(t->name, "attn.bias") != NULL;
+        if (is_head) v[3] += 0.5f;
+        sl_st_writer_add(w1, t->name, SL_DT_F32, t->ndim, t->shape, v);
+        if (!is_head && !is_buf) sl_st_writer_add(w2, t->name, SL_DT_F32, t->ndim, t->shape, v);
+        free(v);
+    }
+    ok(sl_st_writer_write(w1, tmp1) == 0 && sl_st_writer_write(w2, tmp2) == 0, "write variants");
+    sl_st_writer_free(w1); sl_st_writer_free(w2);
+    sl_model *m = make(spec, 1);
+    if (m) {
+        ok(sl_params_load(m->P, data_path("gpt_bias1.safetensors"), NULL, NULL) != 0,
+           "a plain load rejects the mask buffers: %s", sl_errmsg());
+        ok(sl_transformer_load(m, tmp1) == SL_EFORMAT, "tied model + different lm_head.weight: %s", sl_errmsg());
+        int rc = sl_transformer_load(m, tmp2);
+        ok(rc == 0, "no buffers, no head: loads (tied)%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
+        sl_model_free(m);
+    }
+    char untied[256];
+    snprintf(untied, sizeof untied, "%s,tie=0", spec);
+    m = make(untied, 1);
+    if (m) {
+        int rc = sl_transformer_load(m, tmp1);
+        int ih = sl_params_find(m->P, "lm_head.weight"), ie = sl_params_find(m->P, "transformer.wte.weight");
+        ok(rc == 0 && ih >= 0 && sl_params_data(m->P, ih)[3] != sl_params_data(m->P, ie)[3], "untied model reads its own head");
+        rc = sl_transformer_load(m, tmp2);
+        if (rc) diag("%s", sl_errmsg());
+        ok(rc == 0 && memcmp(sl_params_data(m->P, ih), sl_params_data(m->P, ie), m->P->t[ih].numel * sizeof(float)) == 0,
+           "untied model + file without head: head copied from wte");
+        sl_model_free(m);
+    }
+    unlink(tmp1); unlink(tmp2);
+    sl_safetensors_free(st);
+}
+
+static int32_t *rand_tokens(int n, int V, uint64_t seed)
+{
+    int32_t *t = malloc((size_t)n * sizeof(int32_t));
+    sl_rng *r = sl_rng_alloc(seed);
+    for (int i = 0; i < n; i++) t[i] = (int32_t)sl_rng_int(r, (unsigned long)V);
+    sl_rng_free(r);
+    return t;
+}
+
+/* perturb the init so every tensor matters (gains != 1, biases != 0) */
+static void jitter(sl_model *m, uint64_t seed)
+{
+    sl_rng *r = sl_rng_alloc(seed);
+    for (size_t i = 0; i < m->P->total; i++) m->P->data[i] += (float)sl_rng_normal(r, 0.05);
+    sl_rng_free(r);
+}
+
+static void grad_case(const char *spec, double h)
+{
+    sl_model *m = make(spec, 3);
+    if (!ok(m != NULL, "create %s", spec)) return;
+    jitter(m, 4);
+    const int B = 2, T = 7;
+    int32_t *tok = rand_tokens(B * T, m->d_in, 5);
+    check_model_grads(m, spec, NULL, tok, B, T, h, 3e-2, 12);
+    check_step_equals_seq(m, spec, NULL, tok, B, T, 2e-5);
+    free(tok);
+    sl_model_free(m);
+}
+
+/* greedy generation: logits from the KV cache vs a full forward over the growing prefix */
+static void cached_generation(const char *spec)
+{
+    sl_model *m = make(spec, 9);
+    if (!m) { ok(0, "create %s", spec); return; }
+    jitter(m, 10);
+    const int V = m->d_out, steps = 12;
+    int32_t seq[64] = {3};
+    float *y = malloc((size_t)steps * V * sizeof(float)), *yc = malloc((size_t)V * sizeof(float));
+    void *st = sl_model_state_new(m, 1);
+    double worst = 0.0;
+    int rc = st ? 0 : -1;
+    for (int t = 0; t < steps && !rc; t++) {
+        rc = sl_model_step(m, st, NULL, &seq[t], yc);
+        if (!rc) rc = sl_model_forward(m, NULL, seq, y, 1, t + 1);
+        if (rc) break;
+        double d = max_abs_diff(yc, y + (size_t)t * V, V);
+        if (d > worst) worst = d;
+        int best = 0;
+        for (int v = 1; v < V; v++) if (yc[v] > yc[best]) best = v;
+        seq[t + 1] = best;
+    }
+    ok(!rc && worst <= 2e-5, "%s: cached generation == recomputing the prefix (%d tokens, max diff %.2e)", spec, steps, worst);
+    sl_model_state_free(m, st);
+    free(y); free(yc);
+    sl_model_free(m);
+}
+
+static double stddev(const float *x, size_t n)
+{
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) { s += x[i]; s2 += (double)x[i] * x[i]; }
+    return sqrt(s2 / n - (s / n) * (s / n));
+}
+
+static void init_stats(void)
+{
+    sl_model *m = make("gpt:n_layer=3,n_head=4,n_embd=96,block_size=32,vocab_size=100,bias=1", 5);
+    if (!m) return;
+    const sl_params *P = m->P;
+    int a = sl_params_find(P, "transformer.h.1.attn.c_attn.weight"), p = sl_params_find(P, "transformer.h.1.attn.c_proj.weight");
+    int mp = sl_params_find(P, "transformer.h.2.mlp.c_proj.weight"), b = sl_params_find(P, "transformer.h.0.mlp.c_fc.bias");
+    int ln = sl_params_find(P, "transformer.h.0.ln_1.weight"), e = sl_params_find(P, "transformer.wpe.weight");
+    double want = 0.02 / sqrt(6.0);
+    ok(a >= 0 && fabs(stddev(sl_params_data(P, a), P->t[a].numel) - 0.02) < 0.002, "init: c_attn std 0.02");
+    ok(p >= 0 && fabs(stddev(sl_params_data(P, p), P->t[p].numel) - want) < 0.1 * want, "init: attn c_proj std 0.02/sqrt(2L)");
+    ok(mp >= 0 && fabs(stddev(sl_params_data(P, mp), P->t[mp].numel) - want) < 0.1 * want, "init: mlp c_proj std 0.02/sqrt(2L)");
+    ok(e >= 0 && fabs(stddev(sl_params_data(P, e), P->t[e].numel) - 0.02) < 0.003, "init: wpe std 0.02");
+    ok(b >= 0 && sl_params_data(P, b)[0] == 0.0f && ln >= 0 && sl_params_data(P, ln)[5] == 1.0f, "init: biases 0, LayerNorm gains 1");
+    ok(sl_params_find(P, "lm_head.weight") < 0, "tied: no lm_head.weight tensor");
+    sl_model_free(m);
+    m = make("llama:dim=64,n_layers=2,n_heads=4,n_kv_heads=2,vocab_size=50,multiple_of=32,max_seq_len=16", 5);
+    if (m) {
+        int w1 = sl_params_find(m->P, "layers.1.feed_forward.w1.weight"), kk = sl_params_find(m->P, "layers.0.attention.wk.weight");
+        ok(w1 >= 0 && m->P->t[w1].shape[0] == 192 && kk >= 0 && m->P->t[kk].shape[0] == 32,
+           "llama: hidden_dim by llama2.c's rule (192) and GQA wk (32 x 64)");
+        sl_model_free(m);
+    }
+}
+
+static void kv_table(void)
+{
+    sl_transformer_config c = {0};
+    c.style = SL_TF_GPT; c.d_model = 768; c.n_layer = 12; c.n_head = 12; c.max_seq_len = 1024;
+    c.vocab_size = 50304; c.hidden_dim = 3072; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f;
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 768 * 4, "GPT-2 small MHA: %zu KV bytes/token",
+       sl_transformer_kv_bytes_per_token(&c));
+    c.n_kv_head = 4;
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 4 * 64 * 4, "GQA 4 kv heads: %zu", sl_transformer_kv_bytes_per_token(&c));
+    c.n_kv_head = 1;
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 64 * 4, "MQA: %zu", sl_transformer_kv_bytes_per_token(&c));
+    c.n_kv_head = 0; c.kv_lora_rank = 256; c.qk_rope_head_dim = 32; c.qk_nope_head_dim = 64; c.v_head_dim = 64;
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * (256 + 32) * 4, "MLA r=256 dr=32: %zu", sl_transformer_kv_bytes_per_token(&c));
+}
+
+static void errors(void)
+{
+    sl_model *m = NULL;
+    ok(sl_model_create("gpt:n_layer=1,n_head=3,n_embd=16,block_size=8,vocab_size=10", 1, &m) == SL_EINVAL,
+       "n_embd not divisible by n_head: %s", sl_errmsg());
+    ok(sl_model_create("gpt:n_layer=1,n_head=2,n_embd=16,block_size=8,vocab_size=10,pos=absolute", 1, &m) == SL_EINVAL,
+       "bad pos: %s", sl_errmsg());
+    ok(sl_model_create("llama:dim=16,n_layers=1,n_heads=4,n_kv_heads=3,vocab_size=10,max_seq_len=8", 1, &m) == SL_EINVAL,
+       "n_kv_heads not dividing n_heads: %s", sl_errmsg());
+    ok(sl_model_create("gpt:n_layer=1,n_head=2,n_embd=16,block_size=8,vocab_size=10,n_layers=2", 1, &m) != 0,
+       "llama key on gpt: %s", sl_errmsg());
+    m = make("gpt:n_layer=1,n_head=2,n_embd=16,block_size=8,vocab_size=10", 1);
+    if (m) {
+        int32_t tok[9] = {0};
+        float *y = malloc(9 * 10 * sizeof(float));
+        ok(sl_model_forward(m, NULL, tok, y, 1, 9) == SL_ESHAPE, "T > block_size: %s", sl_errmsg());
+        tok[0] = 10;
+        ok(sl_model_forward(m, NULL, tok, y, 1, 2) == SL_EINVAL, "token outside the vocabulary: %s", sl_errmsg());
+        tok[0] = 1;
+        void *st = sl_model_state_new(m, 1);
+        int rc = 0;
+        for (int t = 0; t < 8 && !rc; t++) rc = sl_model_step(m, st, NULL, tok, y);
+        ok(rc == 0 && sl_model_step(m, st, NULL, tok, y) == SL_ESHAPE, "step past block_size: %s", sl_errmsg());
+        tok[0] = -1;
+        sl_model_state_reset(m, st);
+        ok(sl_model_step(m, st, NULL, tok, y) == SL_EINVAL, "step with a bad token: %s", sl_errmsg());
+        sl_model_state_free(m, st);
+        free(y);
+        sl_model_free(m);
+    }
+}
+
+static void wrapper_case(void)
+{
+    const char *spec = "lm:mixer=attention,d_model=16,n_layer=2,vocab_size=11,n_head=4,n_kv_head=2,rope=1,max_seq_len=32";
+    sl_model *m = make(spec, 2);
+    if (!ok(m != NULL, "lm:mixer=attention builds")) return;
+    int32_t *tok = rand_tokens(2 * 10, 11, 3);
+    check_step_equals_seq(m, spec, NULL, tok, 2, 10, 2e-5);
+    free(tok);
+    sl_model_free(m);
+}
+
+static void dropout_case(void)
+{
+    sl_model *m = make("gpt:n_layer=2,n_head=2,n_embd=16,block_size=16,vocab_size=12,dropout=0.2", 1);
+    if (!m) return;
+    const int B = 2, T = 12, n = B * T * 12;
+    int32_t *tok = rand_tokens(B * T, 12, 4);
+    float *y0 = malloc(n * sizeof(float)), *y1 = malloc(n * sizeof(float)), *dy = tu_random(n, 1.0f, 3);
+    sl_rng *rng = sl_rng_alloc(1);
+    sl_model_forward(m, NULL, tok, y0, B, T);
+    sl_model_set_training(m, 1, rng);
+    int rc = sl_model_forward(m, NULL, tok, y1, B, T) || sl_model_backward(m, dy, NULL);
+    ok(!rc && max_abs_diff(y0, y1, n) > 1e-4, "dropout changes training outputs; backward runs");
+    sl_model_set_training(m, 0, NULL);
+    sl_model_forward(m, NULL, tok, y1, B, T);
+    ok(max_abs_diff(y0, y1, n) == 0.0, "eval mode: no dropout");
+    sl_rng_free(rng);
+    free(tok); free(y0); free(y1); free(dy);
+    sl_model_free(m);
+}
+
+/* a tiny GPT learns a periodic sequence (next token = (t*3 + 1) mod 7 pattern) */
+static void learning(void)
+{
+    sl_model *m = make("gpt:n_layer=1,n_head=2,n_embd=32,block_size=16,vocab_size=8,bias=0", 11);
+    if (!m) return;
+    const int B = 4, T = 16, V = 8, N = B * T;
+    int32_t tok[4 * 16], tgt[4 * 16];
+    float *y = malloc((size_t)N * V * sizeof(float)), *probs = malloc((size_t)N * V * sizeof(float)),
+          *dy = malloc((size_t)N * V * sizeof(float));
+    sl_optim_config oc = sl_optim_defaults(SL_OPT_ADAMW);
+    oc.weight_decay = 0.0f;
+    sl_optim *o = sl_optim_alloc(&oc, m->P->total);
+    sl_rng *r = sl_rng_alloc(2);
+    double first = 0, last = 0;
+    for (int it = 0; it < 150; it++) {
+        for (int b = 0; b < B; b++) {
+            int off = (int)sl_rng_int(r, 7);
+            for (int t = 0; t <= T; t++) {
+                int v = ((off + t) * 3 + 1) % 7;
+                if (t < T) tok[b * T + t] = v;
+                if (t > 0) tgt[b * T + t - 1] = v;
+            }
+        }
+        int cnt;
+        sl_params_zero_grad(m->P);
+        sl_model_forward(m, NULL, tok, y, B, T);
+        double loss = sl_xent_forward(probs, y, tgt, N, V, &cnt);
+        memset(dy, 0, (size_t)N * V * sizeof(float));
+        sl_xent_backward(dy, probs, tgt, N, V, 1.0f / cnt);
+        sl_model_backward(m, dy, NULL);
+        sl_optim_step(o, m->P, 3e-3f);
+        if (it == 0) first = loss;
+        last = loss;
+    }
+    ok(last < 0.1 && first > 1.5, "tiny GPT learns a periodic sequence (loss %.3f -> %.4f)", first, last);
+    sl_optim_free(o);
+    sl_rng_free(r);
+    free(y); free(probs); free(dy);
+    sl_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && !strcmp(argv[1], "--npy-close")) return npy_close(argv[2], argv[3], atof(argv[4]));
+    const char *s = getenv("SL_SRCDIR");
+    snprintf(srcdir, sizeof srcdir, "%s", s ? s : ".");
+    fixture_case("gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=40,bias=1", "gpt_bias1.safetensors", "gpt_bias1_logits.npy");
+    fixture_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=16,vocab_size=40,bias=0", "gpt_bias0.safetensors", "gpt_bias0_logits.npy");
+    fixture_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=16,vocab_size=40,bias=0,kernel=naive", "gpt_bias0.safetensors",
+                 "gpt_bias0_logits.npy");
+    checkpoint_names();
+    grad_case("gpt:n_layer=2,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=1", 1e-2);
+    grad_case("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=0,tie=0,norm=rmsnorm,pos=sinusoidal,mlp=swiglu", 1e-2);
+    grad_case("llama:dim=8,n_layers=2,n_heads=2,n_kv_heads=1,vocab_size=6,multiple_of=4,max_seq_len=8", 1e-2);
+    grad_case("llama:dim=8,n_layers=1,n_heads=2,vocab_size=6,multiple_of=4,max_seq_len=8,kv_lora_rank=4,qk_nope_head_dim=2,"
+              "qk_rope_head_dim=2,v_head_dim=3", 2e-3);
+    cached_generation("gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=20");
+    cached_generation("llama:dim=32,n_layers=2,n_heads=4,n_kv_heads=2,vocab_size=20,multiple_of=16,max_seq_len=16");
+    cached_generation("llama:dim=32,n_layers=2,n_heads=4,n_kv_heads=1,vocab_size=20,multiple_of=16,max_seq_len=16,pos=learned");
+    cached_generation("llama:dim=32,n_layers=2,n_heads=4,vocab_size=20,multiple_of=16,max_seq_len=16,kv_lora_rank=8,"
+                      "q_lora_rank=12,qk_nope_head_dim=8,qk_rope_head_dim=4,v_head_dim=8");
+    init_stats();
+    kv_table();
+    errors();
+    wrapper_case();
+    dropout_case();
+    learning();
+    return done_testing();
+}
