@@ -1,2 +1,8 @@
 # mk/experiments.mk — experiments/ scripts, plots/ gnuplot scripts and their test
 EXTRA_DIST += experiments/quickstart.sh plots/learning_curve.gp
+EXTRA_DIST += experiments/README.md experiments/common.sh experiments/run_all.sh \
+	experiments/hippo.sh experiments/memory.sh experiments/synthetic.sh experiments/mqar.sh \
+	experiments/lm.sh experiments/scaling.sh \
+	plots/hippo.gp plots/memory.gp plots/synthetic.gp plots/mqar.gp plots/lm.gp plots/scaling.gp \
+	t/experiment.sh
+TESTS += t/experiment.sh

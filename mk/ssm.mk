@@ -11,5 +11,6 @@ EXTRA_DIST += t/hippo-cli.sh t/ref/make_s4d_fixtures.py t/data/s4d_weights.safet
 bench/ssm_conv_bench$(EXEEXT): $(srcdir)/bench/ssm_conv_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/ssm_conv_bench.c libseqlab.la $(DEPS_LIBS)
+.PHONY: bench
 bench: bench/ssm_conv_bench$(EXEEXT)
 CLEANFILES += bench/ssm_conv_bench$(EXEEXT)

@@ -13,6 +13,7 @@
  *     \end\
  * The reader accepts tabs or spaces between fields and checks every count, field and number.
  */
+#define _GNU_SOURCE   /* qsort_r */
 #include "nlp/ngram.h"
 
 #include "core/error.h"
@@ -53,12 +54,10 @@ void sl_fmt_double(char *buf, double x)
 /* ------------------------------------------------------------------------------------------ */
 /* write                                                                                      */
 
-static const sl_ngtab *g_sort_tab;
-
-static int cmp_tuple(const void *a, const void *b)
+static int cmp_tuple(const void *a, const void *b, void *ctx)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    const sl_ngtab *t = g_sort_tab;
+    const sl_ngtab *t = ctx;
     const int32_t *p = t->keys + x * t->k, *q = t->keys + y * t->k;
     for (int i = 0; i < t->k; i++)
         if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
@@ -91,8 +90,7 @@ int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
             break;
         }
         for (size_t e = 0; e < t->n; e++) ord[e] = e;
-        g_sort_tab = t;
-        qsort(ord, t->n, sizeof *ord, cmp_tuple);
+        qsort_r(ord, t->n, sizeof *ord, cmp_tuple, (void *)t);
         fprintf(f, "\\%d-grams:\n", k + 1);
         for (size_t i = 0; i < t->n; i++) {
             size_t e = ord[i];

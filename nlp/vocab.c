@@ -1,4 +1,5 @@
 /* nlp/vocab.c — vocabulary hash table, UTF-8, streaming corpus reader, tokenizers. */
+#define _GNU_SOURCE   /* qsort_r */
 #include "nlp/vocab.h"
 
 #include "core/error.h"
@@ -151,12 +152,10 @@ int sl_vocab_add_specials(sl_vocab *v)
     return SL_OK;
 }
 
-static const sl_vocab *g_sort_vocab;   /* qsort has no context argument; set just before */
-
-static int cmp_count_desc(const void *a, const void *b)
+static int cmp_count_desc(const void *a, const void *b, void *ctx)
 {
     int x = *(const int *)a, y = *(const int *)b;
-    const sl_vocab *v = g_sort_vocab;
+    const sl_vocab *v = ctx;
     if (v->counts[x] != v->counts[y]) return v->counts[x] > v->counts[y] ? -1 : 1;
     return strcmp(v->words[x], v->words[y]);
 }
@@ -174,10 +173,7 @@ int sl_vocab_prune(const sl_vocab *in, int64_t min_count, int specials, sl_vocab
     int m = 0;
     for (int i = 0; i < in->n; i++)
         if (!(specials && is_special(in->words[i])) && in->counts[i] >= min_count) idx[m++] = i;
-    /* qsort with a file-static pointer: not reentrant across threads, so guard with a
-     * simple copy-sort instead when called concurrently is not needed in this library. */
-    g_sort_vocab = in;
-    qsort(idx, (size_t)m, sizeof *idx, cmp_count_desc);
+    qsort_r(idx, (size_t)m, sizeof *idx, cmp_count_desc, (void *)in);
     sl_vocab *v = sl_vocab_alloc();
     int rc = v ? SL_OK : SL_ENOMEM;
     if (!rc && specials) {

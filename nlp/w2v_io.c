@@ -57,7 +57,8 @@ static int parse_header(const char *path, const char *line, int *V, int *D)
     *D = (int)d;
     return SL_OK;
 bad:
-    return sl_error(SL_EFORMAT, "%s:1: expected the header \"VOCAB_SIZE DIMENSION\", got \"%.60s\"", path, line);
+    return sl_error(SL_EFORMAT, "%s:1: expected the header \"VOCAB_SIZE DIMENSION\", got \"%.*s\"", path,
+                    (int)(strcspn(line, "\r\n") < 60 ? strcspn(line, "\r\n") : 60), line);
 }
 
 /* text: the line after the header has D numbers after the word */

@@ -15,6 +15,7 @@
  * The learning rate decays linearly to alpha * 1e-4 over all epochs. Threads update the shared
  * vectors without locks (Hogwild, Recht et al. 2011): with one thread the run is deterministic.
  */
+#define _GNU_SOURCE   /* qsort_r */
 #include "nlp/word2vec.h"
 
 #include "core/error.h"
@@ -25,6 +26,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define W2V_MAX_SENT 1000
 #define W2V_EXP_N 1000
@@ -45,7 +47,6 @@ void sl_w2v_opts_default(sl_w2v_opts *o)
     o->alpha = -1;
     o->cbow = 1;
     o->seed = 1;
-    o->table_size = 10000000;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -120,8 +121,9 @@ typedef struct {
     float *syn0;            /* (V, D) input vectors */
     float *syn1;            /* (V, D) hierarchical-softmax node vectors (hs) */
     float *syn1neg;         /* (V, D) output vectors (negative sampling) */
-    int32_t *table;         /* (table_size,) unigram^0.75 */
-    int table_size;
+    float *alias_p;         /* (V,) alias method: keep probability of column i */
+    int32_t *alias_i;       /* (V,) alias of column i */
+    float *keep;            /* (V,) subsampling: probability of keeping each word */
     uint8_t *code;          /* (V, W2V_MAX_CODE) Huffman codes */
     int32_t *point;         /* (V, W2V_MAX_CODE) inner nodes on the path */
     uint8_t *codelen;       /* (V,) */
@@ -134,12 +136,10 @@ typedef struct {
     char errmsg[256];
 } w2v_trainer;
 
-static const sl_vocab *g_w2v_sort;
-
-static int cmp_w2v(const void *a, const void *b)
+static int cmp_w2v(const void *a, const void *b, void *ctx)
 {
     int x = *(const int *)a, y = *(const int *)b;
-    const sl_vocab *v = g_w2v_sort;
+    const sl_vocab *v = ctx;
     if (v->counts[x] != v->counts[y]) return v->counts[x] > v->counts[y] ? -1 : 1;
     return strcmp(v->words[x], v->words[y]);
 }
@@ -175,8 +175,7 @@ static int build_vocab(w2v_trainer *tr)
     if (!rc) {
         for (int i = 0; i < all->n; i++)
             if (i != eos && all->counts[i] >= o->min_count) idx[m++] = i;
-        g_w2v_sort = all;
-        qsort(idx, (size_t)m, sizeof *idx, cmp_w2v);
+        qsort_r(idx, (size_t)m, sizeof *idx, cmp_w2v, all);
         tr->vocab = sl_vocab_alloc();
         if (!tr->vocab) rc = SL_ENOMEM;
     }
@@ -251,23 +250,51 @@ static int build_huffman(w2v_trainer *tr)
     return rc;
 }
 
+/* Negative samples from U(w)^0.75 / Z by Walker's alias method: one uniform index and one
+ * uniform fraction per draw, O(1), and only 8 bytes per word, so the tables stay in cache
+ * (the tool's 1e8-entry lookup table costs a cache miss per draw). */
 static int build_table(w2v_trainer *tr)
 {
-    const int V = tr->V, n = tr->table_size;
-    tr->table = malloc((size_t)n * sizeof *tr->table);
-    if (!tr->table) return sl_error(SL_ENOMEM, "word2vec: out of memory (sampling table)");
+    const int V = tr->V;
+    tr->alias_p = malloc((size_t)V * sizeof *tr->alias_p);
+    tr->alias_i = malloc((size_t)V * sizeof *tr->alias_i);
+    double *q = malloc((size_t)V * sizeof *q);
+    int *small = malloc((size_t)V * sizeof *small), *large = malloc((size_t)V * sizeof *large);
+    if (!tr->alias_p || !tr->alias_i || !q || !small || !large) {
+        free(q); free(small); free(large);
+        return sl_error(SL_ENOMEM, "word2vec: out of memory (sampling table)");
+    }
     double z = 0;
     for (int a = 0; a < V; a++) z += pow((double)tr->vocab->counts[a], 0.75);
-    int i = 0;
-    double cum = pow((double)tr->vocab->counts[0], 0.75) / z;
-    for (int a = 0; a < n; a++) {
-        tr->table[a] = i;
-        if ((double)a / n > cum && i < V - 1) {
-            i++;
-            cum += pow((double)tr->vocab->counts[i], 0.75) / z;
-        }
+    int ns = 0, nl = 0;
+    for (int a = 0; a < V; a++) {
+        q[a] = pow((double)tr->vocab->counts[a], 0.75) / z * V;
+        if (q[a] < 1.0) small[ns++] = a;
+        else large[nl++] = a;
     }
+    while (ns && nl) {
+        int s = small[--ns], l = large[--nl];
+        tr->alias_p[s] = (float)q[s];
+        tr->alias_i[s] = l;
+        q[l] -= 1.0 - q[s];
+        if (q[l] < 1.0) small[ns++] = l;
+        else large[nl++] = l;
+    }
+    while (nl) { int l = large[--nl]; tr->alias_p[l] = 1.0f; tr->alias_i[l] = l; }
+    while (ns) { int s = small[--ns]; tr->alias_p[s] = 1.0f; tr->alias_i[s] = s; }
+    free(q);
+    free(small);
+    free(large);
     return SL_OK;
+}
+
+/* one draw from the alias tables with the 48 high bits of an LCG value */
+static inline int alias_draw(const w2v_trainer *tr, uint64_t r)
+{
+    uint64_t x = r >> 16;
+    uint32_t i = (uint32_t)(((x >> 24) * (uint64_t)tr->V) >> 24);
+    float frac = (float)(x & 0xFFFFFF) * (1.0f / 16777216.0f);
+    return frac < tr->alias_p[i] ? (int)i : tr->alias_i[i];
 }
 
 static inline float dotf(const float *a, const float *b, int n)
@@ -316,7 +343,7 @@ static inline void train_pair(w2v_trainer *tr, const float *l1, int word, float 
             label = 1.0f;
         } else {
             uint64_t r = lcg(rnd);
-            target = tr->table[(r >> 16) % (uint64_t)tr->table_size];
+            target = alias_draw(tr, r);
             if (target == 0) target = (int)(r % (uint64_t)(tr->V - 1)) + 1;
             if (target == word) continue;
             label = 0.0f;
@@ -347,11 +374,19 @@ static void progress(w2v_trainer *tr, int final)
     fflush(f);
 }
 
+/* The hot loop is compiled for AVX-512 and AVX2+FMA as well as the baseline, chosen at run
+ * time (GCC function multi-versioning), since the build cannot assume the CPU. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SL_NO_TARGET_CLONES)
+#define W2V_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define W2V_CLONES
+#endif
+
+W2V_CLONES
 static void train_thread(w2v_trainer *tr, int tid)
 {
     const sl_w2v_opts *o = tr->o;
     const int D = tr->D, win = o->window;
-    const double thr = o->sample * (double)tr->train_words;
     uint64_t rnd = o->seed + (uint64_t)tid;
     float *neu1 = calloc((size_t)D, sizeof *neu1), *neu1e = calloc((size_t)D, sizeof *neu1e);
     int32_t sen[W2V_MAX_SENT + 1];
@@ -393,11 +428,7 @@ static void train_thread(w2v_trainer *tr, int tid)
                 if (id < 0) continue;
                 word_count++;
                 if (id == 0) break;
-                if (o->sample > 0) {
-                    double cn = (double)tr->vocab->counts[id];
-                    double keep = (sqrt(cn / thr) + 1) * thr / cn;
-                    if (keep < (lcg(&rnd) & 0xFFFF) / 65536.0) continue;
-                }
+                if (o->sample > 0 && tr->keep[id] < (lcg(&rnd) & 0xFFFF) / 65536.0f) continue;
                 sen[slen++] = id;
                 if (slen >= W2V_MAX_SENT) break;
             }
@@ -460,7 +491,7 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
     *out = NULL;
     if (!o->train) return sl_error(SL_EINVAL, "word2vec: no training file");
     if (o->size < 1 || o->window < 1 || o->iter < 1 || o->threads < 1 || o->negative < 0 || o->sample < 0 ||
-        o->min_count < 1 || o->table_size < 1000)
+        o->min_count < 1)
         return sl_error(SL_EINVAL, "word2vec: bad options (size, window, iter, threads, min-count must be >= 1)");
     if (!o->hs && o->negative == 0) return sl_error(SL_EINVAL, "word2vec: need -hs 1 or -negative > 0");
     w2v_trainer tr;
@@ -468,7 +499,6 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
     tr.o = o;
     tr.D = o->size;
     tr.threads = o->threads;
-    tr.table_size = o->table_size;
     tr.alpha0 = tr.alpha = (float)(o->alpha > 0 ? o->alpha : (o->cbow ? 0.05 : 0.025));
     for (int i = 0; i <= W2V_EXP_N; i++) {
         double e = exp(((double)i / W2V_EXP_N * 2 - 1) * W2V_MAX_EXP);
@@ -499,10 +529,22 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
         if (!tr.syn1neg) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory"); goto done; }
         if ((rc = build_table(&tr))) goto done;
     }
+    if (o->sample > 0) {
+        tr.keep = malloc((size_t)V * sizeof *tr.keep);
+        if (!tr.keep) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory"); goto done; }
+        const double thr = o->sample * (double)tr.train_words;
+        for (int i = 0; i < V; i++) {
+            double cn = (double)tr.vocab->counts[i];
+            tr.keep[i] = cn > 0 ? (float)((sqrt(cn / thr) + 1) * thr / cn) : 1.0f;
+        }
+    }
     double vocab_s = sl_now() - tv;
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     tr.t0 = sl_now();
     #pragma omp parallel num_threads(o->threads)
     train_thread(&tr, omp_get_thread_num());
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     if (tr.err) { rc = sl_error(tr.err, "%s", tr.errmsg); goto done; }
     double secs = sl_now() - tr.t0;
     progress(&tr, 1);
@@ -520,6 +562,7 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
         st->seconds = secs;
         st->vocab_seconds = vocab_s;
         st->words_per_sec = secs > 0 ? tr.words_actual / secs : 0;
+        st->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
     }
     *out = w;
 done:
@@ -527,7 +570,9 @@ done:
     free(tr.syn0);
     free(tr.syn1);
     free(tr.syn1neg);
-    free(tr.table);
+    free(tr.alias_p);
+    free(tr.alias_i);
+    free(tr.keep);
     free(tr.code);
     free(tr.point);
     free(tr.codelen);

@@ -29,7 +29,6 @@ typedef struct {
     double alpha;           /* starting learning rate; < 0: 0.025 (skip-gram) / 0.05 (CBOW) */
     int cbow;               /* 1 CBOW (the tool's default), 0 skip-gram */
     uint64_t seed;          /* default 1; random streams are seed + thread id */
-    int table_size;         /* negative-sampling table entries, default 1e7 */
     FILE *progress;         /* progress line ("Alpha: ..  Progress: ..%  Words/thread/sec: ..k") or NULL */
 } sl_w2v_opts;
 
@@ -50,6 +49,7 @@ typedef struct {
     double seconds;         /* training time (vocabulary excluded) */
     double vocab_seconds;
     double words_per_sec;   /* words_done / seconds */
+    double cpu_seconds;     /* process CPU time (all threads) spent training */
 } sl_w2v_stats;
 
 /* Train on o->train. *out receives the input vectors (syn0). st may be NULL. */

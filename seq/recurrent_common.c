@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef struct {
     sl_buf *cst;         /* [L*ndir] LSTM (T, B, H) cells */
     sl_buf *hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
     sl_buf ghs[2];       /* GRU (B, GH) per direction */
+    sl_buf bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
     /* backward scratch */
     sl_buf dH, dX, ones;
     sl_buf dg[2], dgh[2], dhr[2], dc[2];
@@ -37,6 +39,7 @@ typedef struct {
     int B;
     float *h, *c;          /* (L, B, H) */
     float *g, *gh, *hn;    /* (B, GH), (B, GH), (B, H) */
+    float *bsum;           /* (L, GH) */
 } rstate;
 
 static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
@@ -76,12 +79,6 @@ const sl_recurrent_config *sl_recurrent_get_config(const sl_model *m)
 
 static int layer_in(const rmodel *r, int l) { return l ? r->ndir * r->H : r->cfg.input_size; }
 
-/* rows (n, w) all set to b (w) */
-static void fill_rows(float *dst, const float *b, size_t n, int w)
-{
-    for (size_t i = 0; i < n; i++) memcpy(dst + i * w, b, (size_t)w * sizeof(float));
-}
-
 /* ---- lifecycle ---- */
 
 static void r_destroy(sl_model *m)
@@ -103,7 +100,7 @@ static void r_destroy(sl_model *m)
         sl_buf_free(&r->ghs[d]); sl_buf_free(&r->dg[d]); sl_buf_free(&r->dgh[d]);
         sl_buf_free(&r->dhr[d]); sl_buf_free(&r->dc[d]);
     }
-    sl_buf_free(&r->dH); sl_buf_free(&r->dX); sl_buf_free(&r->ones);
+    sl_buf_free(&r->dH); sl_buf_free(&r->dX); sl_buf_free(&r->ones); sl_buf_free(&r->bsum);
     free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
     free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
     free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
@@ -131,6 +128,7 @@ static int reserve_caches(rmodel *r, int B, int T)
     size_t TB = (size_t)T * B;
     int H = r->H, GH = r->GH, rc = 0;
     rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
+    rc |= sl_buf_reserve(&r->bsum, (size_t)r->L * r->ndir * GH);
     for (int l = 0; l < r->L; l++) {
         rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
         if (l && r->dropped) {
@@ -148,72 +146,115 @@ static int reserve_caches(rmodel *r, int B, int T)
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
 
-/* One direction of one layer over the whole sequence. */
-static void layer_dir_forward(rmodel *r, int l, int d, const float *X, int B, int T)
+/* Input projection of one direction of one layer for every t at once: g (T*B, GH) = X W_ih^T
+ * (the biases are added inside the cells). */
+static void layer_dir_proj(rmodel *r, int l, int d, const float *X, int B, int T)
+{
+    const int GH = r->GH, Iw = layer_in(r, l), ld = l * r->ndir + d;
+    const float *wih = sl_params_data(r->base.P, r->i_wih[ld]);   /* (GH, I) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * B, GH, Iw, 1.0f, X, Iw, wih, Iw, 0.0f,
+                r->gates[ld].p, GH);
+}
+
+/* the bias a cell adds to x W_ih^T (+ h W_hh^T): b_ih + b_hh (Elman, LSTM; from bsum (L*ndir,
+ * GH)), b_ih (GRU), or NULL */
+static const float *cell_bias(const rmodel *r, int ld, const float *bsum)
+{
+    if (r->i_bih[ld] < 0) return NULL;
+    if (r->cfg.cell == SL_RCELL_GRU) return sl_params_data(r->base.P, r->i_bih[ld]);
+    return bsum + (size_t)ld * r->GH;
+}
+
+static void sum_biases(const rmodel *r, float *bsum)
+{
+    if (!r->cfg.bias || r->cfg.cell == SL_RCELL_GRU) return;
+    for (int ld = 0; ld < r->L * r->ndir; ld++) {
+        const float *bi = sl_params_data(r->base.P, r->i_bih[ld]), *bh = sl_params_data(r->base.P, r->i_bhh[ld]);
+        for (int j = 0; j < r->GH; j++) bsum[(size_t)ld * r->GH + j] = bi[j] + bh[j];
+    }
+}
+
+/* The recurrence of one direction of one layer for batch rows [b0, b1): rows are independent,
+ * so threads take disjoint row slices and never synchronise inside the time loop. */
+static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T)
 {
     const sl_params *P = r->base.P;
-    const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H;
-    const int ld = l * r->ndir + d;
-    const size_t TB = (size_t)T * B;
-    const float *wih = sl_params_data(P, r->i_wih[ld]);    /* (GH, I) */
-    const float *whh = sl_params_data(P, r->i_whh[ld]);    /* (GH, H) */
-    const float *bih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL; /* (GH) */
-    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL; /* (GH) */
-    float *g = r->gates[ld].p;                            /* (T, B, GH) */
-    float *out = r->out[l].p;                             /* (T, B, ndir*H) */
+    const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
+    const float *whh = sl_params_data(P, r->i_whh[ld]);                              /* (GH, H) */
+    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;  /* (GH) */
+    float *g = r->gates[ld].p;                                                       /* (T, B, GH) */
+    float *out = r->out[l].p;                                                        /* (T, B, ndir*H) */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-
-    /* input projection for every t at once: g = b_ih (+ b_hh) + X W_ih^T */
-    if (bih) {
-        if (gru) fill_rows(g, bih, TB, GH);
-        else {
-            float *b = g;   /* row 0 holds b_ih + b_hh, copied to the other rows */
-            for (int j = 0; j < GH; j++) b[j] = bih[j] + bhh[j];
-            fill_rows(g + GH, b, TB - 1, GH);
-        }
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, GH, Iw, 1.0f, X, Iw, wih, Iw,
-                bih ? 1.0f : 0.0f, g, GH);
-
-    const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
-    const float *c0 = r->c0 ? r->c0 + (size_t)ld * B * H : NULL;
+    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
+    const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
+    float *gh = gru ? r->ghs[d].p + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
-        sl_rcell_fwd a = {.B = B, .H = H, .g = g + (size_t)t * B * GH, .relu = r->cfg.relu,
-                          .h = out + (size_t)t * B * ldo + d * H, .ldh = ldo};
-        if (s) { a.h_prev = out + (size_t)tp * B * ldo + d * H; a.ldhp = ldo; }
+        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + row * GH, .b = cell_bias(r, ld, r->bsum.p), .relu = r->cfg.relu,
+                          .h = out + row * ldo + d * H, .ldh = ldo};
+        if (s) { a.h_prev = out + prow * ldo + d * H; a.ldhp = ldo; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
-            a.c = r->cst[ld].p + (size_t)t * B * H;
-            a.c_prev = s ? r->cst[ld].p + (size_t)tp * B * H : c0;
+            a.c = r->cst[ld].p + row * H;
+            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
         }
         if (gru) {
-            float *gh = r->ghs[d].p;
-            if (bhh) fill_rows(gh, bhh, B, GH);
             if (a.h_prev)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H,
-                            bhh ? 1.0f : 0.0f, gh, GH);
-            else if (!bhh) memset(gh, 0, (size_t)B * GH * sizeof(float));
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 0.0f, gh, GH);
+            else
+                memset(gh, 0, (size_t)nb * GH * sizeof(float));
             a.gh = gh;
-            a.hn = r->hn[ld].p + (size_t)t * B * H;
+            a.bh = bhh;
+            a.hn = r->hn[ld].p + row * H;
         } else if (a.h_prev) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, GH);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, GH);
         }
         cell_forward(r, &a);
     }
 }
 
-static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+/* Work split of the time loops: ndir directions x ns batch slices, one per thread. The
+ * split depends only on the thread count and the shape, so results are reproducible for a
+ * given thread count. */
+/* Threads for the time loops only when a slice saves well over a millisecond: a parallel
+ * region costs a scheduler round trip, which on a busy machine is far more than the work of a
+ * small model. */
+static int par_ok(const rmodel *r, int B, int T)
+{
+    return omp_get_max_threads() > 1 && (double)T * B * r->GH * r->H >= 5e7;
+}
+
+static int n_slices(const rmodel *r, int B, int T)
+{
+    int nthr = omp_get_max_threads();
+    if (!par_ok(r, B, T)) return 1;
+    int ns = (nthr + r->ndir - 1) / r->ndir;
+    if (ns > B) ns = B;
+    return ns < 1 ? 1 : ns;
+}
+
+static void run_scans(rmodel *r, int l, int B, int T)
+{
+    const int ns = n_slices(r, B, T), items = r->ndir * ns;
+    #pragma omp parallel for schedule(static, 1) if (items > 1 && par_ok(r, B, T))
+    for (int it = 0; it < items; it++) {
+        int d = it / ns, sl = it % ns;
+        layer_dir_scan(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), B, T);
+    }
+}
+
+static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
 {
     rmodel *r = (rmodel *)m;
     const int Iw = r->cfg.input_size, H = r->H, ldo = r->ndir * H;
     int rc;
-    (void)tok;
     if (r->h0 && r->h0_B != B)
         return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, forward has batch %d", m->vt->kind, r->h0_B, B);
     r->dropped = m->training && r->cfg.dropout > 0 && r->L > 1;
     if (r->dropped && !m->rng) return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
     if ((rc = reserve_caches(r, B, T))) return rc;
+    sum_biases(r, r->bsum.p);
     r->cached = 0;
     r->B = B;
     r->T = T;
@@ -232,14 +273,8 @@ static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, 
                 X = r->out[l - 1].p;
             }
         }
-        if (r->ndir == 2) {
-            /* the two directions are independent: one thread each, when there is enough work */
-            const int par = (double)T * B * r->GH * (layer_in(r, l) + H) >= 4e6;
-            #pragma omp parallel for num_threads(2) schedule(static, 1) if (par)
-            for (int d = 0; d < 2; d++) layer_dir_forward(r, l, d, X, B, T);
-        } else {
-            layer_dir_forward(r, l, 0, X, B, T);
-        }
+        for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
+        run_scans(r, l, B, T);
     }
     /* (T, B, ldo) -> (B, T, ldo) */
     const float *o = r->out[r->L - 1].p;
@@ -256,52 +291,63 @@ static void colsum_acc(const float *ones, float *db, const float *a, size_t rows
     cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, n, 1.0f, a, n, ones, 1, 1.0f, db, 1);
 }
 
-/* Backward of one direction of one layer: dH (T, B, ndir*H) is the gradient of the layer's
- * output; fills dg[d] (and dgh[d]) and accumulates the weight gradients. */
-static void layer_dir_backward(rmodel *r, int l, int d, const float *X, const float *dH, int B, int T)
+/* Backpropagation through time of one direction of one layer for batch rows [b0, b1):
+ * dH (T, B, ndir*H) is the gradient of the layer's output; fills the rows of dg[d] (and
+ * dgh[d]) and, with an initial state, of dh0 / dc0. */
+static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, int B, int T)
 {
     const sl_params *P = r->base.P;
-    const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H;
-    const int ld = l * r->ndir + d;
-    const size_t TB = (size_t)T * B;
+    const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    const float *whh = sl_params_data(P, r->i_whh[ld]);
-    float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
-    float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
-    float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
+    const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
     const float *g = r->gates[ld].p, *out = r->out[l].p;
-    float *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
-    float *dhr = r->dhr[d].p, *dc = lstm ? r->dc[d].p : NULL;
-    const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
-    const float *c0 = r->c0 ? r->c0 + (size_t)ld * B * H : NULL;
+    float *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;  /* (T, B, GH) */
+    float *dhr = r->dhr[d].p + (size_t)b0 * H;               /* (nb, H) */
+    float *dc = lstm ? r->dc[d].p + (size_t)b0 * H : NULL;
+    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
+    const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
 
-    memset(dhr, 0, (size_t)B * H * sizeof(float));
-    if (dc) memset(dc, 0, (size_t)B * H * sizeof(float));
+    memset(dhr, 0, (size_t)nb * H * sizeof(float));
+    if (dc) memset(dc, 0, (size_t)nb * H * sizeof(float));
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
-        sl_rcell_bwd a = {.B = B, .H = H, .g = g + (size_t)t * B * GH, .relu = r->cfg.relu,
-                          .h = out + (size_t)t * B * ldo + d * H, .ldh = ldo,
-                          .dh_out = dH + (size_t)t * B * ldo + d * H, .lddo = ldo,
-                          .dh_rec = dhr, .dc = dc, .dg = dg + (size_t)t * B * GH,
-                          .dgh = gru ? dgh + (size_t)t * B * GH : NULL};
-        if (s) { a.h_prev = out + (size_t)tp * B * ldo + d * H; a.ldhp = ldo; }
+        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
+        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + row * GH, .relu = r->cfg.relu,
+                          .h = out + row * ldo + d * H, .ldh = ldo,
+                          .dh_out = dH + row * ldo + d * H, .lddo = ldo,
+                          .dh_rec = dhr, .dc = dc, .dg = dg + row * GH,
+                          .dgh = gru ? dgh + row * GH : NULL};
+        if (s) { a.h_prev = out + prow * ldo + d * H; a.ldhp = ldo; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
-            a.c = r->cst[ld].p + (size_t)t * B * H;
-            a.c_prev = s ? r->cst[ld].p + (size_t)tp * B * H : c0;
+            a.c = r->cst[ld].p + row * H;
+            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
         }
-        if (gru) a.hn = r->hn[ld].p + (size_t)t * B * H;
+        if (gru) a.hn = r->hn[ld].p + row * H;
         cell_backward(r, &a);
         /* dh_{prev} += dG_h W_hh */
         if (s || h0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, GH, 1.0f, dgh + (size_t)t * B * GH, GH,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + row * GH, GH,
                         whh, H, 1.0f, dhr, H);
     }
     if (h0) {
-        memcpy(r->dh0 + (size_t)ld * B * H, dhr, (size_t)B * H * sizeof(float));
-        if (lstm) memcpy(r->dc0 + (size_t)ld * B * H, dc, (size_t)B * H * sizeof(float));
+        memcpy(r->dh0 + ((size_t)ld * B + b0) * H, dhr, (size_t)nb * H * sizeof(float));
+        if (lstm) memcpy(r->dc0 + ((size_t)ld * B + b0) * H, dc, (size_t)nb * H * sizeof(float));
     }
-    /* weight gradients over all steps at once */
+}
+
+/* Weight gradients of one direction of one layer, over all steps at once. */
+static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int T)
+{
+    const sl_params *P = r->base.P;
+    const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H, ld = l * r->ndir + d;
+    const size_t TB = (size_t)T * B;
+    const int gru = r->cfg.cell == SL_RCELL_GRU;
+    float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
+    float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
+    float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
+    const float *out = r->out[l].p, *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
+    const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
     if (T > 1) {
         /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
@@ -317,7 +363,7 @@ static void layer_dir_backward(rmodel *r, int l, int d, const float *X, const fl
     if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
 }
 
-static int r_backward(sl_model *m, const float *dy, float *dx)
+static int backward_body(sl_model *m, const float *dy, float *dx)
 {
     rmodel *r = (rmodel *)m;
     if (!r->cached) return sl_error(SL_EINVAL, "%s: backward without a preceding forward", m->vt->kind);
@@ -339,13 +385,15 @@ static int r_backward(sl_model *m, const float *dy, float *dx)
     for (int l = r->L - 1; l >= 0; l--) {
         const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
         const int Iw = layer_in(r, l);
-        if (r->ndir == 2) {
-            const int par = (double)TB * GH * (I + H) >= 4e6;
-            #pragma omp parallel for num_threads(2) schedule(static, 1) if (par)
-            for (int d = 0; d < 2; d++) layer_dir_backward(r, l, d, X, r->dH.p, B, T);
-        } else {
-            layer_dir_backward(r, l, 0, X, r->dH.p, B, T);
+        {
+            const int ns = n_slices(r, B, T), items = r->ndir * ns;
+            #pragma omp parallel for schedule(static, 1) if (items > 1 && par_ok(r, B, T))
+            for (int it = 0; it < items; it++) {
+                int d = it / ns, sl = it % ns;
+                layer_dir_bptt(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), r->dH.p, B, T);
+            }
         }
+        for (int d = 0; d < r->ndir; d++) layer_dir_wgrad(r, l, d, X, B, T);
         if (l == 0 && !dx) break;
         /* dX = sum_d dG_d W_ih_d */
         for (int d = 0; d < r->ndir; d++) {
@@ -443,7 +491,7 @@ static void r_state_free(sl_model *m, void *st)
 {
     rstate *s = st;
     if (!s) return;
-    free(s->h); free(s->c); free(s->g); free(s->gh); free(s->hn);
+    free(s->h); free(s->c); free(s->g); free(s->gh); free(s->hn); free(s->bsum);
     free(s);
 }
 
@@ -476,12 +524,13 @@ static void *r_state_new(sl_model *m, int B)
     s->B = B;
     s->h = malloc(n * sizeof(float));
     s->g = malloc((size_t)B * r->GH * sizeof(float));
+    s->bsum = malloc((size_t)r->L * r->GH * sizeof(float));
     if (r->cfg.cell == SL_RCELL_LSTM) s->c = malloc(n * sizeof(float));
     if (r->cfg.cell == SL_RCELL_GRU) {
         s->gh = malloc((size_t)B * r->GH * sizeof(float));
         s->hn = malloc((size_t)B * r->H * sizeof(float));
     }
-    if (!s->h || !s->g || (r->cfg.cell == SL_RCELL_LSTM && !s->c) || (r->cfg.cell == SL_RCELL_GRU && (!s->gh || !s->hn))) {
+    if (!s->h || !s->g || !s->bsum || (r->cfg.cell == SL_RCELL_LSTM && !s->c) || (r->cfg.cell == SL_RCELL_GRU && (!s->gh || !s->hn))) {
         r_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -490,35 +539,28 @@ static void *r_state_new(sl_model *m, int B)
     return s;
 }
 
-static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, float *y)
+static int step_body(sl_model *m, void *st, const float *x, float *y)
 {
     rmodel *r = (rmodel *)m;
     rstate *s = st;
     const sl_params *P = m->P;
     const int B = s->B, H = r->H, GH = r->GH;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    (void)tok;
     const float *in = x;
+    sum_biases(r, s->bsum);
     for (int l = 0; l < r->L; l++) {
         const int Iw = layer_in(r, l);
         const float *wih = sl_params_data(P, r->i_wih[l]), *whh = sl_params_data(P, r->i_whh[l]);
-        const float *bih = r->i_bih[l] >= 0 ? sl_params_data(P, r->i_bih[l]) : NULL;
         const float *bhh = r->i_bhh[l] >= 0 ? sl_params_data(P, r->i_bhh[l]) : NULL;
         float *h = s->h + (size_t)l * B * H;
-        /* same operation order as sequence mode: bias, + x W_ih^T, + h W_hh^T */
-        if (bih) {
-            if (gru) fill_rows(s->g, bih, B, GH);
-            else {
-                for (int j = 0; j < GH; j++) s->g[j] = bih[j] + bhh[j];
-                fill_rows(s->g + GH, s->g, B - 1, GH);
-            }
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, bih ? 1.0f : 0.0f, s->g, GH);
-        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .h_prev = h, .ldhp = H, .h = h, .ldh = H, .relu = r->cfg.relu};
+        /* same operation order as sequence mode: x W_ih^T, + h W_hh^T, + bias in the cell */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, s->g, GH);
+        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H, .h = h,
+                          .ldh = H, .relu = r->cfg.relu};
         if (gru) {
-            if (bhh) fill_rows(s->gh, bhh, B, GH);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, bhh ? 1.0f : 0.0f, s->gh, GH);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 0.0f, s->gh, GH);
             a.gh = s->gh;
+            a.bh = bhh;
             a.hn = s->hn;
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 1.0f, s->g, GH);
@@ -529,6 +571,50 @@ static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, flo
     }
     memcpy(y, in, (size_t)B * H * sizeof(float));
     return SL_OK;
+}
+
+/* ---- entry points: small problems run single-threaded ----
+ * Below the par_ok size, threads cost more than they save (the per-step GEMMs are small, and
+ * OpenBLAS would otherwise open a parallel region for each of them). A one-thread parallel
+ * region with its own nthreads-var of 1 keeps OpenBLAS (whose OpenMP build asks
+ * omp_get_max_threads) and the cells' pragmas serial without touching any global setting. */
+#define SERIAL_REGION(call)                             \
+    do {                                                \
+        _Pragma("omp parallel num_threads(1)")          \
+        {                                               \
+            omp_set_num_threads(1);                     \
+            rc = (call);                                \
+        }                                               \
+    } while (0)
+
+static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    rmodel *r = (rmodel *)m;
+    int rc;
+    (void)tok;
+    if (par_ok(r, B, T)) return forward_body(m, x, y, B, T);
+    SERIAL_REGION(forward_body(m, x, y, B, T));
+    return rc;
+}
+
+static int r_backward(sl_model *m, const float *dy, float *dx)
+{
+    rmodel *r = (rmodel *)m;
+    int rc;
+    if (!r->cached) return sl_error(SL_EINVAL, "%s: backward without a preceding forward", m->vt->kind);
+    if (par_ok(r, r->B, r->T)) return backward_body(m, dy, dx);
+    SERIAL_REGION(backward_body(m, dy, dx));
+    return rc;
+}
+
+static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, float *y)
+{
+    rmodel *r = (rmodel *)m;
+    int rc;
+    (void)tok;
+    if (par_ok(r, ((rstate *)st)->B, 1)) return step_body(m, st, x, y);
+    SERIAL_REGION(step_body(m, st, x, y));
+    return rc;
 }
 
 /* ---- naive reference (double, plain loops) ---- */

@@ -25,6 +25,9 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+#include <stdint.h>
+#include <string.h>
+
 typedef enum { SL_RCELL_ELMAN = 0, SL_RCELL_LSTM = 1, SL_RCELL_GRU = 2 } sl_rcell_kind;
 
 typedef struct {
@@ -38,15 +41,18 @@ typedef struct {
 
 /* ---- cells: the pointwise part of one time step over B rows ---- */
 
-/* Forward of one step. g (B, G*H): in, the pre-activations x W_ih^T + b_ih (+ h W_hh^T + b_hh
- * for Elman and LSTM); out, the activated gates (kept as the backward cache).
- * GRU: gh (B, 3H) is h_prev W_hh^T + b_hh; hn (B, H) receives its n part (cached).
+/* Forward of one step. g (B, G*H): in, x W_ih^T (+ h W_hh^T for Elman and LSTM), to which the
+ * cell adds b (G*H: b_ih + b_hh for Elman and LSTM, b_ih for GRU; NULL without bias); out,
+ * the activated gates (kept as the backward cache). GRU: gh (B, 3H) is h_prev W_hh^T, to which
+ * the cell adds bh (b_hh or NULL); hn (B, H) receives W_hn h + b_hn (cached).
  * h_prev (B, H, row stride ldhp) is NULL for a zero state. LSTM: c_prev (B, H) or NULL,
  * c (B, H) receives the new cell. h (B, H, row stride ldh) receives the new hidden state. */
 typedef struct {
     int B, H;
     float *g;
+    const float *b;
     const float *gh;
+    const float *bh;
     float *hn;
     const float *h_prev; int ldhp;
     const float *c_prev;
@@ -75,6 +81,61 @@ typedef struct {
     float *dgh;
     int relu;
 } sl_rcell_bwd;
+
+/* Vectorisable float exp / sigmoid / tanh for the cells (libm's are scalar calls). exp:
+ * Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, and Cephes' degree-5 polynomial
+ * for e^r (relative error about 2 ulp), scaled by 2^k through the exponent bits; the input is
+ * clamped to [-87, 88] so the result stays a normal float. sigmoid = 1 / (1 + e^-x). The
+ * naive reference path (sl_recurrent_forward_ref) uses libm in double. The clamp's compares
+ * only if-convert (and so vectorise) without -ftrapping-math, which the cell files turn off
+ * for themselves with a pragma. */
+#if defined(__GNUC__)
+#define SL_RC_INLINE static inline __attribute__((always_inline))
+#else
+#define SL_RC_INLINE static inline
+#endif
+SL_RC_INLINE float sl_rc_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln2) */
+    float r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return p * scale;
+}
+SL_RC_INLINE float sl_rc_sigmoidf(float x) { return 1.0f / (1.0f + sl_rc_expf(-x)); }
+/* tanh: Cephes' odd polynomial x + x^3 P(x^2) below |x| = 0.625, 1 - 2 / (e^{2|x|} + 1)
+ * with the sign above; both are computed and one selected, so the loop stays branch-free. */
+SL_RC_INLINE float sl_rc_tanhf(float x)
+{
+    float ax = x < 0.0f ? -x : x, z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = x + x * z * p;
+    float big = 1.0f - 2.0f / (sl_rc_expf(2.0f * ax) + 1.0f);
+    big = x < 0.0f ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+/* The cells' row kernels are compiled three times on x86-64 (AVX-512F, AVX2, baseline), picked at load
+ * time by CPU feature, so the pointwise math runs 16 / 8 lanes wide without -march flags. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+#define SL_RC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SL_RC_CLONES
+#endif
 
 void sl_rnn_cell_forward(const sl_rcell_fwd *a);
 void sl_rnn_cell_backward(const sl_rcell_bwd *a);

@@ -1,7 +1,9 @@
 /* seq/rnn.c — the Elman cell (tanh / relu) and the `rnn` spec (see rnn.h). */
+/* the cells' clamps must if-convert for the row loops to vectorise (see recurrent_common.h) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "seq/rnn.h"
-
-#include <math.h>
 
 const sl_spec_key sl_rnn_keys[] = {
     SL_RECURRENT_KEYS,
@@ -16,33 +18,59 @@ int sl_rnn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
     return rc ? rc : sl_recurrent_create(&cfg, P, prefix, out);
 }
 
-/* h = act(pre); the activation doubles as the cache (act' is a function of h) */
-void sl_rnn_cell_forward(const sl_rcell_fwd *a)
+/* one row: h = act(pre + b); the activation doubles as the cache (act' is a function of h) */
+SL_RC_CLONES static void fwd_row(float *g, const float *b, float *h, int H, int relu)
 {
-    const int B = a->B, H = a->H, relu = a->relu;
-    #pragma omp parallel for schedule(static) if ((long)B * H >= 8192)
-    for (int b = 0; b < B; b++) {
-        float *g = a->g + (size_t)b * H, *h = a->h + (size_t)b * a->ldh;
+    if (relu) {
+        #pragma omp simd
         for (int j = 0; j < H; j++) {
-            float v = relu ? (g[j] > 0.0f ? g[j] : 0.0f) : tanhf(g[j]);
+            float p = g[j] + (b ? b[j] : 0.0f);
+            float v = p > 0.0f ? p : 0.0f;
+            g[j] = v;
+            h[j] = v;
+        }
+    } else {
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
+            float v = sl_rc_tanhf(g[j] + (b ? b[j] : 0.0f));
             g[j] = v;
             h[j] = v;
         }
     }
 }
 
-/* dpre = (dh_out + dh_rec) * act'(pre): tanh' = 1 - h^2, relu' = [h > 0] */
-void sl_rnn_cell_backward(const sl_rcell_bwd *a)
+/* one row: dpre = (dh_out + dh_rec) * act'(pre), tanh' = 1 - h^2, relu' = [h > 0] */
+SL_RC_CLONES static void bwd_row(float *dg, float *dr, const float *h, const float *dho, int H, int relu)
 {
-    const int B = a->B, H = a->H, relu = a->relu;
-    #pragma omp parallel for schedule(static) if ((long)B * H >= 8192)
-    for (int b = 0; b < B; b++) {
-        const float *h = a->h + (size_t)b * a->ldh, *dho = a->dh_out + (size_t)b * a->lddo;
-        float *dr = a->dh_rec + (size_t)b * H, *dg = a->dg + (size_t)b * H;
+    if (relu) {
+        #pragma omp simd
         for (int j = 0; j < H; j++) {
             float dh = dho[j] + dr[j];
-            dg[j] = relu ? (h[j] > 0.0f ? dh : 0.0f) : dh * (1.0f - h[j] * h[j]);
+            dg[j] = h[j] > 0.0f ? dh : 0.0f;
+            dr[j] = 0.0f;
+        }
+    } else {
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
+            float dh = dho[j] + dr[j];
+            dg[j] = dh * (1.0f - h[j] * h[j]);
             dr[j] = 0.0f;
         }
     }
+}
+
+void sl_rnn_cell_forward(const sl_rcell_fwd *a)
+{
+    const int B = a->B, H = a->H;
+    #pragma omp parallel for schedule(static) if ((long)B * H >= 16384)
+    for (int b = 0; b < B; b++) fwd_row(a->g + (size_t)b * H, a->b, a->h + (size_t)b * a->ldh, H, a->relu);
+}
+
+void sl_rnn_cell_backward(const sl_rcell_bwd *a)
+{
+    const int B = a->B, H = a->H;
+    #pragma omp parallel for schedule(static) if ((long)B * H >= 16384)
+    for (int b = 0; b < B; b++)
+        bwd_row(a->dg + (size_t)b * H, a->dh_rec + (size_t)b * H, a->h + (size_t)b * a->ldh,
+                a->dh_out + (size_t)b * a->lddo, H, a->relu);
 }

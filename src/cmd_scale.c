@@ -26,6 +26,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char USAGE[] =
@@ -33,7 +34,9 @@ static const char USAGE[] =
     "  Times forward (inference) and forward+backward (training) passes of a model at each\n"
     "  sequence length and measures the peak resident memory, each in a fresh child process.\n"
     "  --model SPEC       a mixer (rnn, lstm, attention:kernel=naive, ...; built directly with its\n"
-    "                     width = --d-model) or any model spec (seq:mixer=..., lm:..., gpt:...)\n"
+    "                     width = --d-model) or any model spec (seq:mixer=..., lm:..., gpt:...);\n"
+    "                     length limits it leaves out (max_seq_len, l_max, block_size) are set to\n"
+    "                     each measured length\n"
     "  --seq-len LIST     comma-separated sequence lengths, e.g. 256,512,1024\n"
     "  --batch B          batch size (default 1)\n"
     "  --d-model D        width of a bare mixer (default 64)\n"
@@ -45,8 +48,10 @@ static const char USAGE[] =
     "  --time-limit S     wall-clock limit of each child in seconds (default 600; 0 = none)\n"
     "  --label NAME       name in the CSV's label column (default: the spec's name)\n"
     "  --out FILE.csv     write the CSV there (atomically); default: stdout\n"
-    "  CSV: label,seq_len,batch,d_model,threads,pass,reps,time_mean_s,time_min_s,tokens_per_s,\n"
-    "       peak_rss_mb,base_rss_mb,params,status,spec\n"
+    "  CSV: label,seq_len,batch,d_model,threads,pass,reps,time_mean_s,time_min_s,cpu_mean_s,\n"
+    "       cpu_min_s,tokens_per_s,peak_rss_mb,base_rss_mb,params,status,reason,spec\n"
+    "  time_*: wall clock per pass (CLOCK_MONOTONIC); cpu_*: CPU time of the process per pass,\n"
+    "  which on a busy machine measures single-threaded work better; status ok or failed.\n"
     "  peak_rss_mb is the child's peak resident set; base_rss_mb its resident set after the\n"
     "  model and inputs were built, so peak - base is the working memory of the pass.\n";
 
@@ -60,7 +65,8 @@ static const struct option opts[] = {
 
 typedef struct {
     int ok;
-    double mean, min;       /* seconds per pass */
+    double mean, min;       /* wall seconds per pass */
+    double cpu_mean, cpu_min;   /* CPU seconds per pass (all threads of the process) */
     double base_mb;         /* VmRSS after building */
     size_t params;
     char msg[240];
@@ -74,7 +80,7 @@ static int entry_has_key(const sl_model_entry *e, const char *k)
 }
 
 /* The spec to build: a bare mixer gets its width key (and out key) = d_model; any model with
- * a max_seq_len / block_size key that the spec leaves out gets the longest length. */
+ * a length limit (max_seq_len, block_size, l_max) that the spec leaves out gets t_max. */
 static int build_spec(const char *model, int d_model, int t_max, char **out, char *label, size_t label_cap)
 {
     sl_spec *s;
@@ -102,8 +108,8 @@ static int build_spec(const char *model, int d_model, int t_max, char **out, cha
         if (!rc && e->out_key && !sl_spec_raw(s, e->out_key)) rc = sl_spec_set(s, e->out_key, buf);
     }
     snprintf(buf, sizeof buf, "%d", t_max);
-    static const char *len_keys[] = {"max_seq_len", "block_size"};
-    for (int i = 0; i < 2 && !rc; i++) {
+    static const char *len_keys[] = {"max_seq_len", "block_size", "l_max"};
+    for (int i = 0; i < 3 && !rc; i++) {
         if (entry_has_key(e, len_keys[i]) && !sl_spec_raw(s, len_keys[i])) rc = sl_spec_set(s, len_keys[i], buf);
         /* wrappers pass the key on to their mixer */
         const char *mx = sl_spec_raw(s, "mixer");
@@ -129,6 +135,13 @@ static double rss_mb(const char *field)
         if (!strncmp(line, field, n) && line[n] == ':') { v = strtod(line + n + 1, NULL) / 1024.0; break; }
     fclose(f);
     return v;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* the child's whole job; fills r (never prints) */
@@ -158,21 +171,24 @@ static void measure(const char *spec, int T, int B, int reps, int backward, int 
     if (backward) sl_rng_fill_normal(rng, dy, N * (size_t)m->d_out, 1.0f / (float)N);
     sl_model_set_training(m, backward, rng);
     r->base_mb = rss_mb("VmRSS");
-    r->min = 1e300;
-    double sum = 0.0;
+    r->min = r->cpu_min = 1e300;
+    double sum = 0.0, cpu_sum = 0.0;
     for (int k = 0; k <= reps; k++) {   /* k = 0: warm-up */
-        double t0 = sl_now();
+        double c0 = cpu_now(), t0 = sl_now();
         if (sl_model_forward(m, x, tok, y, B, T)) { snprintf(r->msg, sizeof r->msg, "forward: %s", sl_errmsg()); goto done; }
         if (backward) {
             sl_params_zero_grad(m->P);
             if (sl_model_backward(m, dy, NULL)) { snprintf(r->msg, sizeof r->msg, "backward: %s", sl_errmsg()); goto done; }
         }
-        double dt = sl_now() - t0;
+        double dt = sl_now() - t0, dc = cpu_now() - c0;
         if (k == 0) continue;
         sum += dt;
+        cpu_sum += dc;
         if (dt < r->min) r->min = dt;
+        if (dc < r->cpu_min) r->cpu_min = dc;
     }
     r->mean = sum / reps;
+    r->cpu_mean = cpu_sum / reps;
     r->ok = 1;
 done:
     free(x); free(y); free(dy); free(tok);
@@ -309,38 +325,48 @@ int cmd_scale(int argc, char **argv)
         if (!n_lens) return cli_usage(USAGE, "--seq-len: no lengths in '%s'", lens_text);
     }
 
+    /* the spec is rebuilt for every length, so length limits (S4's l_max: the kernel length)
+     * equal the measured length. Models are only ever built in the children: the parent
+     * stays free of OpenMP threads, which do not survive fork(). */
     char *spec = NULL, label[128];
     if (build_spec(model, (int)d_model, t_max, &spec, label, sizeof label)) return cli_lib_fail("--model");
     if (label_opt) snprintf(label, sizeof label, "%s", label_opt);
     csv_clean(label);
-    /* fail early on a spec that does not build at all */
-    {
-        sl_model *m;
-        if (sl_model_create(spec, (uint64_t)seed, &m)) { cli_lib_fail("--model"); free(spec); return 1; }
-        sl_model_free(m);
-    }
-    int nthreads = threads > 0 ? (int)threads : sl_threads_get();
+    free(spec);
+    spec = NULL;
+    int nthreads = threads > 0 ? (int)threads : sl_threads_get();   /* a query; starts no threads */
 
     strbuf csv = {0};
-    int err = sb_printf(&csv, "label,seq_len,batch,d_model,threads,pass,reps,time_mean_s,time_min_s,tokens_per_s,"
-                              "peak_rss_mb,base_rss_mb,params,status,spec\n");
+    int err = sb_printf(&csv, "label,seq_len,batch,d_model,threads,pass,reps,time_mean_s,time_min_s,cpu_mean_s,"
+                              "cpu_min_s,tokens_per_s,peak_rss_mb,base_rss_mb,params,status,reason,spec\n");
     int n_failed = 0;
     for (int i = 0; i < n_lens && !err; i++) {
+        free(spec);
+        spec = NULL;
+        if (build_spec(model, (int)d_model, lens[i], &spec, NULL, 0)) { free(csv.p); return cli_lib_fail("--model"); }
         for (int pass = 0; pass <= backward && !err; pass++) {
             child_result r;
             double peak;
             run_child(spec, lens[i], (int)batch, (int)reps, pass, (int)threads, (uint64_t)seed, mem_mb, time_s, &r, &peak);
             const char *pname = pass ? "forward_backward" : "forward";
+            if (i == 0 && pass == 0 && !r.ok && !strncmp(r.msg, "build: ", 7)) {
+                /* a spec that does not build at all is the caller's error, not a measurement */
+                cli_fail("--model: %s", r.msg + 7);
+                free(spec);
+                free(csv.p);
+                return 1;
+            }
             if (r.ok) {
                 double tps = (double)batch * lens[i] / r.mean;
-                err = sb_printf(&csv, "%s,%d,%ld,%ld,%d,%s,%ld,%.6g,%.6g,%.6g,%.2f,%.2f,%zu,ok,\"%s\"\n", label, lens[i], batch,
-                                d_model, nthreads, pname, reps, r.mean, r.min, tps, peak, r.base_mb, r.params, spec);
+                err = sb_printf(&csv, "%s,%d,%ld,%ld,%d,%s,%ld,%.6g,%.6g,%.6g,%.6g,%.6g,%.2f,%.2f,%zu,ok,,\"%s\"\n", label, lens[i],
+                                batch, d_model, nthreads, pname, reps, r.mean, r.min, r.cpu_mean, r.cpu_min, tps, peak,
+                                r.base_mb, r.params, spec);
                 fprintf(stderr, "seqlab scale: %s T=%d %s: %.4g s, peak %.1f MB\n", label, lens[i], pname, r.mean, peak);
             } else {
                 n_failed++;
                 r.msg[sizeof r.msg - 1] = '\0';
                 csv_clean(r.msg);
-                err = sb_printf(&csv, "%s,%d,%ld,%ld,%d,%s,%ld,,,,%.2f,,%zu,failed: %s,\"%s\"\n", label, lens[i], batch, d_model,
+                err = sb_printf(&csv, "%s,%d,%ld,%ld,%d,%s,%ld,,,,,,%.2f,,%zu,failed,%s,\"%s\"\n", label, lens[i], batch, d_model,
                                 nthreads, pname, reps, peak, r.params, r.msg, spec);
                 fprintf(stderr, "seqlab scale: %s T=%d %s: failed: %s\n", label, lens[i], pname, r.msg);
             }

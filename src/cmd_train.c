@@ -5,6 +5,7 @@
 #include "core/util.h"
 #include "lab/registry.h"
 #include "lab/trainer.h"
+#include "nlp/word2vec.h"
 #include "seq/lm.h"
 #include "src/cli.h"
 #include "src/run.h"
@@ -50,8 +51,6 @@ static const char EVAL_USAGE[] =
     "  Evaluates the trained model of DIR on the validation split of its task (or TASK) and\n"
     "  prints the metrics on stdout (key: value lines, or one JSON object with --json).\n";
 
-int sl_w2v_init_embedding(const char *path, const char *const *words, int V, int D, float *wte, int *n_found)
-    __attribute__((weak));
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP };
@@ -159,7 +158,6 @@ static int init_embeddings(sl_model *m, const sl_task *t, const char *path)
     int V, C, found = 0;
     if (sl_lm_embedding(m, &wte, &V, &C)) return cli_lib_fail("--init-embeddings");
     if (!t->alphabet) return cli_fail("--init-embeddings needs a text task (charlm)");
-    if (!sl_w2v_init_embedding) return cli_fail("--init-embeddings: word2vec support is not built in");
     char **words = calloc((size_t)V, sizeof *words);
     char (*store)[2] = calloc((size_t)V, sizeof *store);
     for (int v = 0; v < V; v++) { store[v][0] = (char)t->alphabet[v]; words[v] = store[v]; }

@@ -76,9 +76,9 @@ static int train(int argc, char **argv)
     int rc = sl_w2v_save(w, output, (int)binary);
     fprintf(stderr,
             "seqlab w2v: %s, %s, vocabulary %d, %llu words/epoch, %d epochs, %d threads: %.3f s training "
-            "(%.0f words/s), %.3f s vocabulary\n",
+            "(%.0f words/s, %.3f s CPU), %.3f s vocabulary\n",
             o.cbow ? "cbow" : "skip-gram", o.hs ? (o.negative ? "hs+negative" : "hs") : "negative", w->V,
-            (unsigned long long)st.train_words, o.iter, o.threads, st.seconds, st.words_per_sec, st.vocab_seconds);
+            (unsigned long long)st.train_words, o.iter, o.threads, st.seconds, st.words_per_sec, st.cpu_seconds, st.vocab_seconds);
     sl_w2v_free(w);
     if (rc) return cli_lib_fail("w2v train");
     return 0;

@@ -58,7 +58,8 @@ int sl_fftconv_forward(sl_fftconv *c, float *y, const float *u, const float *K, 
     const int T = c->T, n = c->n, nf = c->nf;
     const float scale = 1.0f / (float)n;
     int fail = 0;
-    #pragma omp parallel
+    /* threads only when there is work enough to pay for waking them */
+    #pragma omp parallel if (H > 1 && (size_t)B * H * n >= 65536)
     {
         float *in = fftwf_malloc(sizeof(float) * n);
         fftwf_complex *kf = fftwf_malloc(sizeof(fftwf_complex) * nf), *uf = fftwf_malloc(sizeof(fftwf_complex) * nf);
@@ -92,7 +93,7 @@ int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, co
     const int T = c->T, n = c->n, nf = c->nf;
     const float scale = 1.0f / (float)n;
     int fail = 0;
-    #pragma omp parallel
+    #pragma omp parallel if (H > 1 && (size_t)B * H * n >= 32768)
     {
         float *in = fftwf_malloc(sizeof(float) * n);
         fftwf_complex *kf = fftwf_malloc(sizeof(fftwf_complex) * nf), *uf = fftwf_malloc(sizeof(fftwf_complex) * nf),

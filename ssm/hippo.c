@@ -14,10 +14,11 @@
  *         B_n = sqrt(h_n)/Gamma(a+1);  f(t-x) ~= x^a e^{-(1-b)x/2} sum c_n L_n^(a)(x)/sqrt(h_n).
  *         LagT is a = b = 0: A = I/2 - tril(1), B = 1 (the public HiPPO code's 'lagt').
  *   FouT  window [t-1, t], basis 1, sqrt2 cos(2 pi k xi), sqrt2 sin(2 pi k xi), xi = s - t + 1:
- *         A = Omega - B B^T, Omega[cos_k, sin_k] = 2 pi k = -Omega[sin_k, cos_k];
- *         B = (1, sqrt2, 0, sqrt2, 0, ...). The -B B^T is the far end f(t-1) of the window.
+ *         A = Omega - 2 b b^T, B = 2 b, Omega[cos_k, sin_k] = 2 pi k = -Omega[sin_k, cos_k],
+ *         b = (1, sqrt2, 0, sqrt2, 0, ...) = phi(window ends). The far end f(t-1) comes from the
+ *         coefficients: the series gives (f(t) + f(t-1))/2 there, so f(t-1) ~= 2 b.c - f(t).
  * Each A + P P^T is normal: legs P_n = sqrt(n + 1/2) (A + PP^T = -I/2 + skew); legt P_even,
- * P_odd = r_n on even / odd n (skew); lagt P = 1/sqrt2 (skew - b/2 I); fout P = B (skew).
+ * P_odd = r_n on even / odd n (skew); lagt P = 1/sqrt2 (skew - b/2 I); fout P = sqrt2 b (skew).
  */
 #include "ssm/hippo.h"
 #include "core/error.h"
@@ -115,8 +116,12 @@ int sl_hippo_transition(sl_hippo_measure m, int N, double alpha, double beta, do
             A[n * N + n + 1] = w;
             A[(n + 1) * N + n] = -w;
         }
+        /* the far end f(t-1) is estimated from the coefficients; the Fourier series converges
+         * to the mean of the two window ends there, so f(t-1) ~= 2 B.c - f(t):
+         * x' = (Omega - 2 B B^T) x + 2 B f */
         for (int n = 0; n < N; n++)
-            for (int k = 0; k < N; k++) A[n * N + k] -= B[n] * B[k];
+            for (int k = 0; k < N; k++) A[n * N + k] -= 2.0 * B[n] * B[k];
+        for (int n = 0; n < N; n++) B[n] *= 2.0;
         return SL_OK;
     }
     return sl_error(SL_EINVAL, "hippo: bad measure %d", (int)m);
@@ -150,6 +155,7 @@ int sl_hippo_lowrank(sl_hippo_measure m, int N, double alpha, double beta, doubl
         double *A = malloc((size_t)N * N * sizeof *A);
         if (!A) return sl_error(SL_ENOMEM, "out of memory");
         int rc = sl_hippo_transition(m, N, alpha, beta, A, P);
+        for (int n = 0; n < N; n++) P[n] *= M_SQRT1_2;   /* A + P P^T = Omega with P = sqrt2 B_0 = B/sqrt2 */
         free(A);
         return rc;
     }
@@ -293,53 +299,56 @@ double sl_hippo_eval(sl_hippo_measure m, int N, double alpha, double beta, const
 
 /* ---- LegS structured operations ---- */
 
-void sl_hippo_legs_mv(double *y, const double *x, int N)
+void sl_hippo_legs_r(int N, double *r)
+{
+    for (int n = 0; n < N; n++) r[n] = sqrt(2.0 * n + 1);
+}
+
+void sl_hippo_legs_mv(double *y, const double *x, const double *r, int N)
 {
     double S = 0.0;   /* sum_{k<n} r_k x_k */
     for (int n = 0; n < N; n++) {
-        double r = sqrt(2.0 * n + 1), xn = x[n];
-        y[n] = -r * S - (n + 1.0) * xn;
-        S += r * xn;
+        double xn = x[n];
+        y[n] = -r[n] * S - (n + 1.0) * xn;
+        S += r[n] * xn;
     }
 }
 
-void sl_hippo_legs_mtv(double *y, const double *x, int N)
+void sl_hippo_legs_mtv(double *y, const double *x, const double *r, int N)
 {
     double S = 0.0;   /* sum_{n>k} r_n x_n */
     for (int k = N - 1; k >= 0; k--) {
-        double r = sqrt(2.0 * k + 1), xk = x[k];
-        y[k] = -(k + 1.0) * xk - r * S;
-        S += r * xk;
+        double xk = x[k];
+        y[k] = -(k + 1.0) * xk - r[k] * S;
+        S += r[k] * xk;
     }
 }
 
-void sl_hippo_legs_solve(double *x, const double *y, double a, int N)
+void sl_hippo_legs_solve(double *x, const double *y, double a, const double *r, int N)
 {
     /* (1 + a(n+1)) x_n + a r_n sum_{k<n} r_k x_k = y_n */
     double S = 0.0;
     for (int n = 0; n < N; n++) {
-        double r = sqrt(2.0 * n + 1);
-        x[n] = (y[n] - a * r * S) / (1.0 + a * (n + 1.0));
-        S += r * x[n];
+        x[n] = (y[n] - a * r[n] * S) / (1.0 + a * (n + 1.0));
+        S += r[n] * x[n];
     }
 }
 
-void sl_hippo_legs_solve_t(double *x, const double *y, double a, int N)
+void sl_hippo_legs_solve_t(double *x, const double *y, double a, const double *r, int N)
 {
     double S = 0.0;
     for (int k = N - 1; k >= 0; k--) {
-        double r = sqrt(2.0 * k + 1);
-        x[k] = (y[k] - a * r * S) / (1.0 + a * (k + 1.0));
-        S += r * x[k];
+        x[k] = (y[k] - a * r[k] * S) / (1.0 + a * (k + 1.0));
+        S += r[k] * x[k];
     }
 }
 
-void sl_hippo_legs_step(double *c, int N, long k, double f, double a, double *work)
+void sl_hippo_legs_step(double *c, int N, long k, double f, double a, const double *r, double *work)
 {
     double ik = 1.0 / (double)k;
-    sl_hippo_legs_mv(work, c, N);
-    for (int n = 0; n < N; n++) work[n] = c[n] + (1.0 - a) * ik * work[n] + ik * sqrt(2.0 * n + 1) * f;
-    sl_hippo_legs_solve(c, work, a * ik, N);
+    sl_hippo_legs_mv(work, c, r, N);
+    for (int n = 0; n < N; n++) work[n] = c[n] + (1.0 - a) * ik * work[n] + ik * r[n] * f;
+    sl_hippo_legs_solve(c, work, a * ik, r, N);
 }
 
 int sl_hippo_legs_step_dense(double *c, const double *A, const double *B, int N, long k, double f, double a)
@@ -375,16 +384,18 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
     if (m == SL_HIPPO_LEGS && d == SL_DISC_ZOH)
         return sl_error(SL_EINVAL, "hippo legs is time-varying: use forward, backward, bilinear or gbt, not zoh");
     double *A = malloc((size_t)N * N * sizeof *A), *B = malloc((size_t)N * sizeof *B), *Ad = malloc((size_t)N * N * sizeof *Ad),
-           *Bd = malloc((size_t)N * sizeof *Bd), *w = malloc((size_t)N * sizeof *w), *phi = malloc((size_t)N * sizeof *phi);
+           *Bd = malloc((size_t)N * sizeof *Bd), *w = malloc((size_t)N * sizeof *w), *phi = malloc((size_t)N * sizeof *phi),
+           *r = malloc((size_t)N * sizeof *r);
     int rc = SL_OK;
-    if (!A || !B || !Ad || !Bd || !w || !phi) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!A || !B || !Ad || !Bd || !w || !phi || !r) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     if ((rc = sl_hippo_transition(m, N, alpha, beta, A, B))) goto done;
     if (m != SL_HIPPO_LEGS && (rc = sl_hippo_discretize(d, a, A, B, N, dt_over_theta, Ad, Bd))) goto done;
     if ((rc = sl_hippo_basis(m, N, alpha, beta, m == SL_HIPPO_LEGS ? 1.0 : 0.0, phi))) goto done;
     memset(c, 0, (size_t)N * sizeof *c);
+    sl_hippo_legs_r(N, r);
     for (long k = 0; k < L; k++) {
         if (m == SL_HIPPO_LEGS) {
-            sl_hippo_legs_step(c, N, k + 1, f[k], a, w);
+            sl_hippo_legs_step(c, N, k + 1, f[k], a, r, w);
         } else {
             for (int i = 0; i < N; i++) {
                 double s = Bd[i] * f[k];
@@ -400,6 +411,6 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
         }
     }
 done:
-    free(A); free(B); free(Ad); free(Bd); free(w); free(phi);
+    free(A); free(B); free(Ad); free(Bd); free(w); free(phi); free(r);
     return rc;
 }

@@ -62,16 +62,18 @@ double sl_hippo_eval(sl_hippo_measure m, int N, double alpha, double beta, const
 /* ---- LegS, time-varying: step k = 1, 2, ... with GBT alpha ----
  *   c_k = (I - a A/k)^-1 [ (I + (1-a) A/k) c_{k-1} + B f_k / k ]
  * O(N) per step: A is lower triangular with A_nk = -r_n r_k (n > k), -(n+1) (n = k), so A x
- * and the triangular solve need one prefix sum. work (N) scratch. */
-void sl_hippo_legs_step(double *c, int N, long k, double f, double a, double *work);
+ * and the triangular solve need one prefix sum. r (N) = sqrt(2n+1) from sl_hippo_legs_r;
+ * work (N) scratch. */
+void sl_hippo_legs_r(int N, double *r);
+void sl_hippo_legs_step(double *c, int N, long k, double f, double a, const double *r, double *work);
 /* the same step through the dense A and a LAPACK solve (the reference); returns status */
 int sl_hippo_legs_step_dense(double *c, const double *A, const double *B, int N, long k, double f, double a);
 /* structured products and solves with the LegS A (used by the mixer's backward):
  * y = A x, y = A^T x, solve (I - a A) x = y, solve (I - a A^T) x = y (x may alias y) */
-void sl_hippo_legs_mv(double *y, const double *x, int N);
-void sl_hippo_legs_mtv(double *y, const double *x, int N);
-void sl_hippo_legs_solve(double *x, const double *y, double a, int N);
-void sl_hippo_legs_solve_t(double *x, const double *y, double a, int N);
+void sl_hippo_legs_mv(double *y, const double *x, const double *r, int N);
+void sl_hippo_legs_mtv(double *y, const double *x, const double *r, int N);
+void sl_hippo_legs_solve(double *x, const double *y, double a, const double *r, int N);
+void sl_hippo_legs_solve_t(double *x, const double *y, double a, const double *r, int N);
 
 /* Online approximation of the samples f[0..L) taken at t_k = (k+1) dt, k = 0..L-1.
  * legs: the GBT step above with alpha = gbt_alpha (dt plays no role: LegS is scale-invariant);

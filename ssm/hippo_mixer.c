@@ -38,6 +38,7 @@ typedef struct {
     int iA, iB, iC, iD;
     int cB, cT;          /* cached batch shape */
     double *S;           /* (B, H, T, N) states after each step */
+    double *r;           /* (N) sqrt(2n+1) for the LegS step */
     float *x;            /* (B, T, H) input copy */
     size_t capS, capX;
 } hippo_mixer;
@@ -71,7 +72,7 @@ static double legs_a(const hippo_mixer *m) { return m->disc == SL_DISC_GBT ? m->
 static void hm_destroy(sl_model *base)
 {
     hippo_mixer *m = (hippo_mixer *)base;
-    free(m->S); free(m->x);
+    free(m->S); free(m->x); free(m->r);
     free(m);
 }
 
@@ -123,7 +124,7 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     const double a = legs_a(m);
     int fail = 0;
-    #pragma omp parallel
+    #pragma omp parallel if (Bn * H > 1 && (size_t)Bn * H * T * N >= 16384)
     {
         double *work = malloc((size_t)N * sizeof *work);
         if (!work) {
@@ -141,7 +142,7 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
                 if (t == 0) memset(c, 0, (size_t)N * sizeof *c);
                 else memcpy(c, c - N, (size_t)N * sizeof *c);
                 if (is_legs(m)) {
-                    sl_hippo_legs_step(c, N, t + 1, u, a, work);
+                    sl_hippo_legs_step(c, N, t + 1, u, a, m->r, work);
                 } else {
                     const double *cp = c - N;
                     for (int i = 0; i < N; i++) {
@@ -178,7 +179,7 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
     const double a = legs_a(m);
     int fail = 0;
     /* parallel over channels: every row of channel h is reduced into dC[h], dD[h] by one thread */
-    #pragma omp parallel
+    #pragma omp parallel if (H > 1 && (size_t)Bn * H * T * N >= 16384)
     {
         double *G = malloc((size_t)N * sizeof *G), *w = malloc((size_t)N * sizeof *w),
                *v = malloc((size_t)N * sizeof *v), *dC = malloc((size_t)N * sizeof *dC);
@@ -203,9 +204,9 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
                     double du = D[h] * g;
                     if (is_legs(m)) {
                         double ik = 1.0 / (t + 1.0);
-                        sl_hippo_legs_solve_t(w, G, a * ik, N);
-                        for (int i = 0; i < N; i++) du += ik * sqrt(2.0 * i + 1) * w[i];
-                        sl_hippo_legs_mtv(v, w, N);
+                        sl_hippo_legs_solve_t(w, G, a * ik, m->r, N);
+                        for (int i = 0; i < N; i++) du += ik * m->r[i] * w[i];
+                        sl_hippo_legs_mtv(v, w, m->r, N);
                         for (int i = 0; i < N; i++) G[i] = w[i] + (1.0 - a) * ik * v[i];
                     } else {
                         for (int i = 0; i < N; i++) du += Bd[i] * G[i];
@@ -273,7 +274,7 @@ static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
         int h = r % H;
         double u = x[r], *c = s->c + (size_t)r * N;
         if (is_legs(m)) {
-            sl_hippo_legs_step(c, N, s->k, u, legs_a(m), s->work);
+            sl_hippo_legs_step(c, N, s->k, u, legs_a(m), m->r, s->work);
         } else {
             for (int i = 0; i < N; i++) {
                 double v = s->Bd[i] * u;
@@ -330,6 +331,8 @@ int sl_hippo_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model
     }
     sl_params_set_trainable(P, m->iA, 0);
     sl_params_set_trainable(P, m->iB, 0);
+    if (!(m->r = malloc((size_t)N * sizeof *m->r))) { free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+    sl_hippo_legs_r(N, m->r);
     *out = &m->base;
     return SL_OK;
 }

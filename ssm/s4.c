@@ -79,6 +79,14 @@ void sl_s4_fft_free(sl_s4_fft *f)
     free(f);
 }
 
+/* 1/z without the overflow-guarded library division (__divdc3): the Cauchy denominators are
+ * far from 0 and from overflow (|z| >= 2 |Re lambda| > 0) */
+static inline double complex cinv(double complex z)
+{
+    double a = creal(z), b = cimag(z), d = a * a + b * b;
+    return CMPLX(a / d, -b / d);
+}
+
 /* one Cauchy sum over the full spectrum: sum_n v_n r_n + conj(v_n) rt_n */
 static inline double complex cauchy2(double complex v, double complex r, double complex rt) { return v * r + conj(v) * rt; }
 
@@ -87,23 +95,30 @@ int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K)
     const int L = f->L, nf = f->nf, N2 = s->N2;
     fftw_complex *Kh = fftw_malloc(sizeof(fftw_complex) * nf);
     double *out = fftw_malloc(sizeof(double) * L);
-    if (!Kh || !out) { fftw_free(Kh); fftw_free(out); return sl_error(SL_ENOMEM, "out of memory"); }
+    double complex *v = malloc((size_t)4 * N2 * sizeof *v);
+    if (!Kh || !out || !v) { fftw_free(Kh); fftw_free(out); free(v); return sl_error(SL_ENOMEM, "out of memory"); }
+    for (int n = 0; n < N2; n++) {
+        v[4 * n] = s->Ct[n] * s->B[n];
+        v[4 * n + 1] = s->Ct[n] * s->P[n];
+        v[4 * n + 2] = conj(s->P[n]) * s->B[n];
+        v[4 * n + 3] = conj(s->P[n]) * s->P[n];
+    }
     double complex *kh = (double complex *)Kh;
     for (int j = 0; j < nf; j++) {
         double complex w = cexp(-2.0 * M_PI * I * j / L), sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
         double complex k00 = 0, k01 = 0, k10 = 0, k11 = 0;
         for (int n = 0; n < N2; n++) {
-            double complex r = 1.0 / (dd - sp * s->lam[n]), rt = 1.0 / (dd - sp * conj(s->lam[n]));
-            k00 += cauchy2(s->Ct[n] * s->B[n], r, rt);
-            k01 += cauchy2(s->Ct[n] * s->P[n], r, rt);
-            k10 += cauchy2(conj(s->P[n]) * s->B[n], r, rt);
-            k11 += cauchy2(conj(s->P[n]) * s->P[n], r, rt);
+            double complex r = cinv(dd - sp * s->lam[n]), rt = cinv(dd - sp * conj(s->lam[n]));
+            k00 += cauchy2(v[4 * n], r, rt);
+            k01 += cauchy2(v[4 * n + 1], r, rt);
+            k10 += cauchy2(v[4 * n + 2], r, rt);
+            k11 += cauchy2(v[4 * n + 3], r, rt);
         }
         kh[j] = 2.0 * (k00 - sp * k01 * k10 / (1.0 + sp * k11));
     }
     fftw_execute_dft_c2r(f->c2r, Kh, out);
     for (int k = 0; k < L; k++) K[k] = out[k] / L;
-    fftw_free(Kh); fftw_free(out);
+    fftw_free(Kh); fftw_free(out); free(v);
     return SL_OK;
 }
 
@@ -114,7 +129,17 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
     double *in = fftw_malloc(sizeof(double) * L);
     fftw_complex *G = fftw_malloc(sizeof(fftw_complex) * nf);
     double complex *acc = calloc((size_t)4 * N2, sizeof *acc);   /* G00 G01 G10 G11 per mode */
-    if (!in || !G || !acc) { fftw_free(in); fftw_free(G); free(acc); return sl_error(SL_ENOMEM, "out of memory"); }
+    double complex *v = malloc((size_t)4 * N2 * sizeof *v), *rr = malloc((size_t)2 * N2 * sizeof *rr);
+    if (!in || !G || !acc || !v || !rr) {
+        fftw_free(in); fftw_free(G); free(acc); free(v); free(rr);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
+    for (int n = 0; n < N2; n++) {
+        v[4 * n] = s->Ct[n] * s->B[n];
+        v[4 * n + 1] = s->Ct[n] * s->P[n];
+        v[4 * n + 2] = conj(s->P[n]) * s->B[n];
+        v[4 * n + 3] = conj(s->P[n]) * s->P[n];
+    }
     memcpy(in, dK, (size_t)L * sizeof *in);
     fftw_execute_dft_r2c(f->r2c, in, G);
     double complex *g = (double complex *)G;
@@ -127,10 +152,12 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         double complex ddd = -(2.0 / (s->dt * s->dt)) * (1.0 - w);   /* d dd / d dt */
         double complex k01 = 0, k10 = 0, k11 = 0;
         for (int n = 0; n < N2; n++) {
-            double complex r = 1.0 / (dd - sp * s->lam[n]), rt = 1.0 / (dd - sp * conj(s->lam[n]));
-            k01 += cauchy2(s->Ct[n] * s->P[n], r, rt);
-            k10 += cauchy2(conj(s->P[n]) * s->B[n], r, rt);
-            k11 += cauchy2(conj(s->P[n]) * s->P[n], r, rt);
+            double complex r = cinv(dd - sp * s->lam[n]), rt = cinv(dd - sp * conj(s->lam[n]));
+            rr[2 * n] = r;
+            rr[2 * n + 1] = rt;
+            k01 += cauchy2(v[4 * n + 1], r, rt);
+            k10 += cauchy2(v[4 * n + 2], r, rt);
+            k11 += cauchy2(v[4 * n + 3], r, rt);
         }
         double complex den = 1.0 + sp * k11;
         double complex gk[4];
@@ -139,17 +166,21 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         gk[2] = conj(-2.0 * sp * k01 / den) * gK;
         gk[3] = conj(2.0 * sp * sp * k01 * k10 / (den * den)) * gK;
         for (int n = 0; n < N2; n++) {
-            double complex lam = s->lam[n];
-            double complex r = 1.0 / (dd - sp * lam), rt = 1.0 / (dd - sp * conj(lam));
-            double complex v[4] = {s->Ct[n] * s->B[n], s->Ct[n] * s->P[n], conj(s->P[n]) * s->B[n], conj(s->P[n]) * s->P[n]};
-            double complex gl = 0;
+            /* k_a = sum v_a r + conj(v_a) rt:  g_{v_a} += conj(r) g_a + rt conj(g_a);
+             * d k_a / d lambda = v_a sp r^2 (and conj(v_a) sp rt^2 through conj(lambda));
+             * d k_a / d dt = -(v_a r^2 + conj(v_a) rt^2) d dd/d dt. With W = sum_a conj(v_a) g_a
+             * and Z = sum_a v_a g_a: g_lambda += conj(sp r^2) W + sp rt^2 conj(Z),
+             * dL/d dt += -Re(conj(ddd) (conj(r^2) W + conj(rt^2) Z)). */
+            const double complex r = rr[2 * n], rt = rr[2 * n + 1], *va = v + 4 * n;
+            double complex W = 0, Z = 0;
             for (int a = 0; a < 4; a++) {
                 acc[4 * n + a] += conj(r) * gk[a] + rt * conj(gk[a]);
-                gl += conj(v[a] * sp * r * r) * gk[a] + conj(v[a]) * sp * rt * rt * conj(gk[a]);
-                double complex dk = -(v[a] * r * r + conj(v[a]) * rt * rt) * ddd;
-                gdt += creal(conj(dk) * gk[a]);
+                W += conj(va[a]) * gk[a];
+                Z += va[a] * gk[a];
             }
-            if (g_lam) g_lam[n] += gl;
+            double complex r2 = r * r, rt2 = rt * rt;
+            if (g_lam) g_lam[n] += conj(sp * r2) * W + sp * rt2 * conj(Z);
+            gdt -= creal(conj(ddd) * (conj(r2) * W + conj(rt2) * Z));
         }
     }
     for (int n = 0; n < N2; n++) {
@@ -159,7 +190,7 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         if (g_P) g_P[n] += conj(s->Ct[n]) * G01 + s->B[n] * conj(G10) + 2.0 * creal(G11) * s->P[n];
     }
     if (g_dt) *g_dt += gdt;
-    fftw_free(in); fftw_free(G); free(acc);
+    fftw_free(in); fftw_free(G); free(acc); free(v); free(rr);
     return SL_OK;
 }
 
@@ -349,7 +380,7 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
         m->capK = n;
     }
     int fail = 0;
-    #pragma omp parallel
+    #pragma omp parallel if (H > 1 && (size_t)H * m->N2 * L >= 16384)
     {
         double complex *buf = malloc((size_t)4 * m->N2 * sizeof *buf);
         double *K = malloc((size_t)L * sizeof *K);
@@ -387,7 +418,7 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
     float *gld = PG(ilogdt), *gC = PG(iC), *gB = PG(iB), *gP = PG(iP), *glar = PG(ilar), *gaim = PG(iaim);
     const float *lar = PD(ilar);
     int fail = 0;
-    #pragma omp parallel
+    #pragma omp parallel if (H > 1 && (size_t)H * N2 * L >= 16384)
     {
         double complex *buf = malloc((size_t)8 * N2 * sizeof *buf);
         double *dK = calloc((size_t)L, sizeof *dK);

@@ -56,7 +56,7 @@ static disc1 discretize(double complex A, double dt, int disc, int derivs)
 void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *lar, const float *aim,
                    int H, int N2, int L, int disc)
 {
-    #pragma omp parallel
+    #pragma omp parallel if (H > 1 && (size_t)H * N2 * L >= 65536)
     {
         double *acc = malloc((size_t)L * sizeof *acc);
         #pragma omp for schedule(static)
@@ -103,7 +103,7 @@ void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_lar, float *g_
                             const float *log_dt, const float *C, const float *lar, const float *aim,
                             int H, int N2, int L, int disc)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (H > 1 && (size_t)H * N2 * L >= 32768)
     for (int h = 0; h < H; h++) {
         double dt = exp((double)log_dt[h]), gdt = 0.0;
         const float *dk = dK + (size_t)h * L;
@@ -170,6 +170,7 @@ typedef struct {
 typedef struct {
     int B;
     double complex *s;    /* (B, H, N2) */
+    double complex *ab, *cb, *c;   /* (H, N2) Ab, Bb and C, from the weights at state_new/reset */
     float *z;             /* (B, H) */
 } s4d_state;
 
@@ -252,14 +253,27 @@ static void s4d_state_free(sl_model *base, void *p)
     (void)base;
     s4d_state *s = p;
     if (!s) return;
-    free(s->s); free(s->z); free(s);
+    free(s->s); free(s->ab); free(s->cb); free(s->c); free(s->z); free(s);
 }
 
 static int s4d_state_reset(sl_model *base, void *p)
 {
     s4d_model *m = (s4d_model *)base;
     s4d_state *s = p;
-    memset(s->s, 0, (size_t)s->B * m->H * m->N2 * sizeof *s->s);
+    const int H = m->H, N2 = m->N2;
+    const float *ld = PD(ilogdt), *C = PD(iC), *lar = PD(ilar), *aim = PD(iaim);
+    memset(s->s, 0, (size_t)s->B * H * N2 * sizeof *s->s);
+    /* the discretized system is taken from the weights now (change weights -> reset) */
+    for (int h = 0; h < H; h++) {
+        double dt = exp((double)ld[h]);
+        for (int n = 0; n < N2; n++) {
+            size_t i = (size_t)h * N2 + n;
+            disc1 d = discretize(-exp((double)lar[i]) + I * (double)aim[i], dt, m->disc, 0);
+            s->ab[i] = d.z;
+            s->cb[i] = d.bb;
+            s->c[i] = C[2 * i] + I * C[2 * i + 1];
+        }
+    }
     return SL_OK;
 }
 
@@ -271,7 +285,11 @@ static void *s4d_state_new(sl_model *base, int B)
     s->B = B;
     s->s = calloc((size_t)B * m->H * m->N2, sizeof *s->s);
     s->z = malloc((size_t)B * m->H * sizeof *s->z);
-    if (!s->s || !s->z) { s4d_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->ab = malloc((size_t)m->H * m->N2 * sizeof *s->ab);
+    s->cb = malloc((size_t)m->H * m->N2 * sizeof *s->cb);
+    s->c = malloc((size_t)m->H * m->N2 * sizeof *s->c);
+    if (!s->s || !s->z || !s->ab || !s->cb || !s->c) { s4d_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s4d_state_reset(base, s);
     return s;
 }
 
@@ -281,25 +299,19 @@ static int s4d_step(sl_model *base, void *p, const float *x, const int32_t *tok,
     s4d_model *m = (s4d_model *)base;
     s4d_state *s = p;
     const int H = m->H, N2 = m->N2;
-    const float *ld = PD(ilogdt), *C = PD(iC), *lar = PD(ilar), *aim = PD(iaim), *D = PD(iD);
-    for (int h = 0; h < H; h++) {
-        double dt = exp((double)ld[h]);
-        for (int b = 0; b < s->B; b++) s->z[b * H + h] = 0.0f;
-        double *acc = NULL;
-        (void)acc;
-        for (int n = 0; n < N2; n++) {
-            size_t i = (size_t)h * N2 + n;
-            double complex A = -exp((double)lar[i]) + I * (double)aim[i];
-            disc1 d = discretize(A, dt, m->disc, 0);
-            double complex c = C[2 * i] + I * C[2 * i + 1];
-            for (int b = 0; b < s->B; b++) {
-                double complex *st = s->s + ((size_t)b * H + h) * N2 + n;
-                *st = d.z * *st + d.bb * (double)x[b * H + h];
-                s->z[b * H + h] += (float)(2.0 * creal(c * *st));
+    const float *D = PD(iD);
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < H; h++) {
+            const double u = x[b * H + h];
+            double complex *st = s->s + ((size_t)b * H + h) * N2;
+            const double complex *ab = s->ab + (size_t)h * N2, *cb = s->cb + (size_t)h * N2, *c = s->c + (size_t)h * N2;
+            double acc = 0.0;
+            for (int n = 0; n < N2; n++) {
+                st[n] = ab[n] * st[n] + cb[n] * u;
+                acc += creal(c[n] * st[n]);
             }
+            s->z[b * H + h] = (float)(2.0 * acc + D[h] * u);
         }
-        for (int b = 0; b < s->B; b++) s->z[b * H + h] += D[h] * x[b * H + h];
-    }
     return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
 }
 

@@ -1,8 +1,8 @@
 /* t/t-hippo.c — HiPPO operators: closed forms, normality of A + PP^T, discretizations as
  * dt -> 0, reconstruction error vs N, the O(N) LegS step vs the dense one, and the mixer. */
+#include "core/error.h"
 #include "t/tap.h"
 #include "t/testutil.h"
-#include "core/error.h"
 #include "lab/registry.h"
 #include "ssm/hippo.h"
 
@@ -94,9 +94,10 @@ int main(void)
         }
         ok(good, "LagT A = I/2 - tril(1), B = 1");
         sl_hippo_transition(SL_HIPPO_FOUT, 5, 0, 0, A, B);
-        ok(fabs(A[1 * 5 + 2] - 2 * M_PI) < 1e-14 && fabs(A[2 * 5 + 1] + 2 * M_PI) < 1e-14 && fabs(A[3 * 5 + 4] - 4 * M_PI + 2) < 1e-13 &&
-               fabs(A[0] + 1) < 1e-14 && fabs(A[1 * 5 + 3] + 2) < 1e-14 && B[2] == 0 && fabs(B[3] - M_SQRT2) < 1e-15,
-           "FouT A = Omega - B B^T entries");
+        ok(fabs(A[1 * 5 + 2] - 2 * M_PI) < 1e-14 && fabs(A[2 * 5 + 1] + 2 * M_PI) < 1e-14 && fabs(A[3 * 5 + 4] - 4 * M_PI) < 1e-13 &&
+               fabs(A[0] + 2) < 1e-14 && fabs(A[1 * 5 + 3] + 4) < 1e-14 && fabs(A[0 * 5 + 1] + 2 * M_SQRT2) < 1e-14 && B[2] == 0 &&
+               fabs(B[3] - 2 * M_SQRT2) < 1e-15 && B[0] == 2,
+           "FouT A = Omega - 2 b b^T, B = 2 b entries");
         double Ag[16], Bg[4];
         sl_hippo_transition(SL_HIPPO_GLAGT, 4, 0.0, 0.0, Ag, Bg);
         double Al[16], Bl[4];
@@ -156,13 +157,14 @@ int main(void)
     /* ---- O(N) LegS ---- */
     {
         const int N = 24;
-        double A[N * N], B[N], c1[N], c2[N], w[N], x[N], y1[N], y2[N];
+        double A[N * N], B[N], c1[N], c2[N], w[N], x[N], y1[N], y2[N], r[N];
         sl_hippo_transition(SL_HIPPO_LEGS, N, 0, 0, A, B);
+        sl_hippo_legs_r(N, r);
         memset(c1, 0, sizeof c1); memset(c2, 0, sizeof c2);
         double d = 0, cmax = 0;
         for (long k = 1; k <= 300; k++) {
             double f = sig_smooth(k / 300.0);
-            sl_hippo_legs_step(c1, N, k, f, 0.5, w);
+            sl_hippo_legs_step(c1, N, k, f, 0.5, r, w);
             sl_hippo_legs_step_dense(c2, A, B, N, k, f, 0.5);
             d = fmax(d, maxabs(c1, c2, N));
         }
@@ -171,23 +173,23 @@ int main(void)
         memset(c1, 0, sizeof c1); memset(c2, 0, sizeof c2);
         d = 0;
         for (long k = 1; k <= 100; k++) {
-            sl_hippo_legs_step(c1, N, k, cos(k * 0.1), 1.0, w);
+            sl_hippo_legs_step(c1, N, k, cos(k * 0.1), 1.0, r, w);
             sl_hippo_legs_step_dense(c2, A, B, N, k, cos(k * 0.1), 1.0);
             d = fmax(d, maxabs(c1, c2, N));
         }
         ok(d < 1e-12, "O(N) LegS backward-Euler step == dense (max diff %.2e)", d);
         for (int i = 0; i < N; i++) x[i] = sin(i + 1.0);
-        sl_hippo_legs_mtv(y1, x, N);
+        sl_hippo_legs_mtv(y1, x, r, N);
         for (int j = 0; j < N; j++) { y2[j] = 0; for (int i = 0; i < N; i++) y2[j] += A[i * N + j] * x[i]; }
         ok(maxabs(y1, y2, N) < 1e-10, "LegS A^T x structured == dense");
-        sl_hippo_legs_solve_t(y1, x, 0.37, N);
+        sl_hippo_legs_solve_t(y1, x, 0.37, r, N);
         for (int j = 0; j < N; j++) { y2[j] = y1[j]; for (int i = 0; i < N; i++) y2[j] -= 0.37 * A[i * N + j] * y1[i]; }
         ok(maxabs(y2, x, N) < 1e-10, "LegS (I - a A^T)^-1 structured solve");
     }
     /* ---- reconstruction error falls as N grows ---- */
     {
         struct { sl_hippo_measure m; long L; double theta; double last; } cs[] = {
-            {SL_HIPPO_LEGS, 4000, 1.0, 2e-3}, {SL_HIPPO_LEGT, 4000, 1.0, 2e-2}, {SL_HIPPO_LMU, 4000, 1.0, 2e-2}, {SL_HIPPO_FOUT, 4000, 1.0, 0.15},
+            {SL_HIPPO_LEGS, 4000, 1.0, 5e-3}, {SL_HIPPO_LEGT, 4000, 1.0, 5e-2}, {SL_HIPPO_LMU, 4000, 1.0, 5e-2}, {SL_HIPPO_FOUT, 4000, 1.0, 0.1},
         };
         const int Ns[4] = {4, 8, 16, 32};
         for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
@@ -218,6 +220,19 @@ int main(void)
             free(f); free(cc);
         }
         ok(e[1] < e[0] && e[2] < e[1], "lagt reconstruction RMSE (age <= 2 theta) falls with N: %.3g (8) %.3g (32) %.3g (128)", e[0], e[1], e[2]);
+    }
+    /* LegT and LMU are one system in two bases: identical reconstructions */
+    {
+        const long L = 1000;
+        const int N = 12;
+        double f[1000], c1[12], c2[12], on1[1000], on2[1000], d = 0;
+        for (long k = 0; k < L; k++) f[k] = sig_smooth((k + 1.0) / L);
+        sl_hippo_online(SL_HIPPO_LEGT, N, 0, 0, SL_DISC_ZOH, 0, 1.0 / L, f, L, c1, on1);
+        sl_hippo_online(SL_HIPPO_LMU, N, 0, 0, SL_DISC_ZOH, 0, 1.0 / L, f, L, c2, on2);
+        for (double x = 0; x <= 1.0; x += 0.01)
+            d = fmax(d, fabs(sl_hippo_eval(SL_HIPPO_LEGT, N, 0, 0, c1, x) - sl_hippo_eval(SL_HIPPO_LMU, N, 0, 0, c2, x)));
+        d = fmax(d, maxabs(on1, on2, L));
+        ok(d < 1e-9, "LegT and LMU (same system, other basis) reconstruct identically (max diff %.2e)", d);
     }
     /* ---- Laguerre basis recurrence vs GSL ---- */
     {

@@ -95,7 +95,7 @@ static void checkpoint_names(void)
         const sl_st_tensor *t = &st->t[i];
         float *v = malloc(t->numel * sizeof(float));
         sl_safetensors_get_f32(st, t, v, t->numel);
-        int is_head = !strcmp(t->name, "lm_head.weight"), is_buf = strstr(t->name, "attn.bias") != NULL;
+        int is_head = !strcmp(t->name, "lm_head.weight"), is_buf = strlen(t->name) > 10 && !strcmp(t->name + strlen(t->name) - 10, ".attn.bias");
         if (is_head) v[3] += 0.5f;
         sl_st_writer_add(w1, t->name, SL_DT_F32, t->ndim, t->shape, v);
         if (!is_head && !is_buf) sl_st_writer_add(w2, t->name, SL_DT_F32, t->ndim, t->shape, v);

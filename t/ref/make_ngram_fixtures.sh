@@ -17,7 +17,7 @@ test="$data/ngram-test.txt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-log="$data/ngram-kenlm-loads-seqlab.log"
+log="$data/ngram-kenlm-loads-seqlab.txt"
 {
     echo "# KenLM's query scoring t/data/ngram-test.txt with ARPA files written by seqlab"
     echo "# (seqlab ngram build --order N --discount-fallback --text t/data/ngram-train.txt)."

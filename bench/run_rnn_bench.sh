@@ -1,0 +1,36 @@
+#!/bin/sh
+# bench/run_rnn_bench.sh — seqlab's rnn/lstm/gru against torch.nn.RNN/LSTM/GRU, same machine,
+# same run, same thread count: T=256 B=32 I=128 H=256 by default, forward and forward+backward.
+#
+#   bench/run_rnn_bench.sh [BUILDDIR] [extra rnn_bench / rnn_torch.py options...]
+#
+# Writes bench/results/rnn.csv (in the build dir) with both implementations' rows and the
+# ratios torch_ms / seqlab_ms (> 1: seqlab faster), and prints it. Needs /usr/bin/python3
+# with python3-torch; run `make bench` first.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-.}
+[ $# -gt 0 ] && shift
+threads=2
+bench="$build/bench/rnn_bench"
+[ -x "$bench" ] || { echo "run_rnn_bench.sh: $bench not built (make bench)" >&2; exit 1; }
+mkdir -p "$build/bench/results"
+out="$build/bench/results/rnn.csv"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+OMP_NUM_THREADS=$threads "$bench" --threads $threads "$@" > "$tmp/seqlab.csv"
+/usr/bin/python3 "$here/rnn_torch.py" --threads $threads "$@" > "$tmp/torch.csv"
+{
+    cat "$tmp/seqlab.csv"
+    tail -n +2 "$tmp/torch.csv"
+    echo
+    echo "model,T,B,I,H,threads,fwd_ratio_vs_torch,fwd_ratio_vs_torch_nograd,fwdbwd_ratio_vs_torch"
+    awk -F, 'FNR == 1 { next }
+        $1 == "seqlab" { key = $2; sf[key] = $8; sb[key] = $9; shape[key] = $3 "," $4 "," $5 "," $6 "," $7; order[++n] = key }
+        $1 == "torch" { tf[$2] = $8; tb[$2] = $9 }
+        $1 == "torch_nograd" { tn[$2] = $8 }
+        END { for (i = 1; i <= n; i++) { k = order[i]
+                  printf "%s,%s,%.2f,%.2f,%.2f\n", k, shape[k], tf[k] / sf[k], tn[k] / sf[k], tb[k] / sb[k] } }' \
+        "$tmp/seqlab.csv" "$tmp/torch.csv"
+} > "$out"
+cat "$out"

@@ -1,0 +1,342 @@
+/* seq/llama2c.c — llama2.c legacy checkpoints and tokenizer.bin (see llama2c.h). */
+#include "seq/llama2c.h"
+#include "core/error.h"
+#include "seq/transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define HEADER_BYTES 28
+
+static int file_size(FILE *f, const char *path, uint64_t *size)
+{
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) return sl_error(SL_EIO, "'%s': not a regular file", path);
+    *size = (uint64_t)sb.st_size;
+    return SL_OK;
+}
+
+/* floats the weights of cfg occupy in the file (cfg validated) */
+static uint64_t expected_floats(const sl_llama2c_config *c)
+{
+    const uint64_t D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, S = c->seq_len;
+    const uint64_t hs = D / c->n_heads, kv = (uint64_t)c->n_kv_heads * hs;
+    uint64_t n = V * D;                 /* tok_embeddings */
+    n += L * D;                         /* attention_norm */
+    n += L * D * D + 2 * L * kv * D;    /* wq, wk, wv */
+    n += L * D * D;                     /* wo */
+    n += L * D;                         /* ffn_norm */
+    n += 3 * L * F * D;                 /* w1, w2, w3 */
+    n += D;                             /* norm */
+    n += 2 * S * (hs / 2);              /* freqs_cos, freqs_sin */
+    if (!c->shared_classifier) n += V * D;
+    return n;
+}
+
+static int check_config(const char *path, const int32_t h[7], sl_llama2c_config *c)
+{
+    static const char *names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
+    static const int32_t hi[7] = {1 << 16, 1 << 20, 1024, 4096, 4096, 1 << 24, 1 << 24};
+    for (int i = 0; i < 7; i++) {
+        int32_t v = i == 5 && h[i] < 0 && h[i] != INT32_MIN ? -h[i] : h[i];
+        if (v <= 0 || v > hi[i])
+            return sl_error(SL_EFORMAT, "'%s': header field %s = %d is outside [1, %d]", path, names[i], h[i], hi[i]);
+    }
+    c->dim = h[0]; c->hidden_dim = h[1]; c->n_layers = h[2]; c->n_heads = h[3]; c->n_kv_heads = h[4];
+    c->shared_classifier = h[5] > 0;
+    c->vocab_size = h[5] > 0 ? h[5] : -h[5];
+    c->seq_len = h[6];
+    if (c->n_heads > c->dim || c->dim % c->n_heads)
+        return sl_error(SL_EFORMAT, "'%s': dim %d is not a multiple of n_heads %d", path, c->dim, c->n_heads);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads)
+        return sl_error(SL_EFORMAT, "'%s': n_kv_heads %d does not divide n_heads %d", path, c->n_kv_heads, c->n_heads);
+    if ((c->dim / c->n_heads) % 2)
+        return sl_error(SL_EFORMAT, "'%s': head size %d is odd (RoPE needs pairs)", path, c->dim / c->n_heads);
+    return SL_OK;
+}
+
+static int read_header(FILE *f, const char *path, sl_llama2c_config *cfg)
+{
+    uint64_t size;
+    int32_t h[7];
+    int rc = file_size(f, path, &size);
+    if (rc) return rc;
+    if (size < HEADER_BYTES || fread(h, sizeof(int32_t), 7, f) != 7)
+        return sl_error(SL_EFORMAT, "'%s': %llu bytes, shorter than the 28-byte llama2.c header", path, (unsigned long long)size);
+    if ((rc = check_config(path, h, cfg))) return rc;
+    uint64_t want = HEADER_BYTES + 4 * expected_floats(cfg);
+    if (size != want)
+        return sl_error(SL_EFORMAT, "'%s': file has %llu bytes, the header (dim=%d hidden_dim=%d n_layers=%d n_heads=%d "
+                        "n_kv_heads=%d vocab_size=%d%s seq_len=%d) implies %llu", path, (unsigned long long)size, cfg->dim,
+                        cfg->hidden_dim, cfg->n_layers, cfg->n_heads, cfg->n_kv_heads, cfg->vocab_size,
+                        cfg->shared_classifier ? "" : " (unshared)", cfg->seq_len, (unsigned long long)want);
+    return SL_OK;
+}
+
+int sl_llama2c_read_config(const char *path, sl_llama2c_config *cfg)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sl_error(SL_EIO, "cannot open '%s'", path);
+    int rc = read_header(f, path, cfg);
+    fclose(f);
+    return rc;
+}
+
+char *sl_llama2c_spec(const sl_llama2c_config *c)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "llama:dim=%d,n_layers=%d,n_heads=%d,n_kv_heads=%d,vocab_size=%d,hidden_dim=%d,max_seq_len=%d,tie=%d",
+             c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->hidden_dim, c->seq_len, c->shared_classifier);
+    return strdup(buf);
+}
+
+static int read_floats(FILE *f, const char *path, float *dst, size_t n, const char *what, int layer)
+{
+    if (fread(dst, sizeof(float), n, f) != n)
+        return sl_error(SL_EFORMAT, "'%s': truncated while reading %s", path, what);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]))
+            return layer >= 0 ? sl_error(SL_ENAN, "'%s': non-finite value in %s of layer %d", path, what, layer)
+                              : sl_error(SL_ENAN, "'%s': non-finite value in %s", path, what);
+    return SL_OK;
+}
+
+/* read one stacked (L, ...) array into the tensors layers.{l}.NAME */
+static int read_stacked(FILE *f, const char *path, sl_params *P, const char *name, int L)
+{
+    char full[SL_NAME_MAX];
+    for (int l = 0; l < L; l++) {
+        snprintf(full, sizeof full, "layers.%d.%s", l, name);
+        int i = sl_params_find(P, full);
+        if (i < 0) return sl_error(SL_ENOTFOUND, "llama2c: model has no tensor %s", full);
+        int rc = read_floats(f, path, sl_params_data(P, i), P->t[i].numel, name, l);
+        if (rc) return rc;
+    }
+    return SL_OK;
+}
+
+int sl_llama2c_load(const char *path, sl_model **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return sl_error(SL_EIO, "cannot open '%s'", path);
+    sl_llama2c_config c;
+    sl_model *m = NULL;
+    sl_params *P = NULL;
+    float *skip = NULL;
+    int rc = read_header(f, path, &c);
+    if (rc) goto done;
+    sl_transformer_config tc = {0};
+    tc.style = SL_TF_LLAMA;
+    tc.vocab_size = c.vocab_size; tc.d_model = c.dim; tc.n_layer = c.n_layers; tc.n_head = c.n_heads;
+    tc.n_kv_head = c.n_kv_heads; tc.max_seq_len = c.seq_len; tc.hidden_dim = c.hidden_dim;
+    tc.pos = SL_POS_ROPE; tc.rmsnorm = 1; tc.swiglu = 1; tc.tie = c.shared_classifier; tc.flash = 1;
+    tc.norm_eps = 1e-5f; tc.rope_theta = 10000.0f;
+    if (!(P = sl_params_new())) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if ((rc = sl_transformer_create(&tc, P, "", &m))) goto done;
+    m->P = P;
+    m->owns_params = 1;
+    P = NULL;
+    if ((rc = sl_params_alloc(m->P))) goto done;
+    sl_params *Q = m->P;
+    int i = sl_params_find(Q, "tok_embeddings.weight");
+    if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "tok_embeddings", -1))) goto done;
+    static const char *order[] = {"attention_norm.weight", "attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
+                                  "attention.wo.weight", "ffn_norm.weight", "feed_forward.w1.weight",
+                                  "feed_forward.w2.weight", "feed_forward.w3.weight"};
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++)
+        if ((rc = read_stacked(f, path, Q, order[k], c.n_layers))) goto done;
+    i = sl_params_find(Q, "norm.weight");
+    if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "norm", -1))) goto done;
+    /* the RoPE tables: read past them (the model computes its own) */
+    size_t nf = (size_t)2 * c.seq_len * (c.dim / c.n_heads / 2);
+    if (!(skip = malloc((nf ? nf : 1) * sizeof(float)))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if ((rc = read_floats(f, path, skip, nf, "freqs_cos/freqs_sin", -1))) goto done;
+    if (!c.shared_classifier) {
+        i = sl_params_find(Q, "output.weight");
+        if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "output (classifier)", -1))) goto done;
+    }
+    char *spec = sl_llama2c_spec(&c);
+    if (!spec) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    free(m->spec);
+    m->spec = spec;
+done:
+    free(skip);
+    fclose(f);
+    sl_params_free(P);
+    if (rc) { sl_model_free(m); return rc; }
+    *out = m;
+    return SL_OK;
+}
+
+/* ---- tokenizer -------------------------------------------------------------------------- */
+
+struct sl_llama2c_tokenizer {
+    int V, max_len;
+    char **vocab;       /* (V) NUL-terminated pieces */
+    float *scores;      /* (V) */
+    int *sorted;        /* (V) ids sorted by piece */
+    char byte_pieces[512];
+};
+
+int sl_llama2c_tokenizer_size(const sl_llama2c_tokenizer *t) { return t->V; }
+
+void sl_llama2c_tokenizer_free(sl_llama2c_tokenizer *t)
+{
+    if (!t) return;
+    if (t->vocab) for (int i = 0; i < t->V; i++) free(t->vocab[i]);
+    free(t->vocab); free(t->scores); free(t->sorted);
+    free(t);
+}
+
+static const sl_llama2c_tokenizer *sort_ctx;
+static int cmp_piece(const void *a, const void *b)
+{
+    return strcmp(sort_ctx->vocab[*(const int *)a], sort_ctx->vocab[*(const int *)b]);
+}
+
+int sl_llama2c_tokenizer_read(const char *path, int vocab_size, sl_llama2c_tokenizer **out)
+{
+    *out = NULL;
+    if (vocab_size <= 0 || vocab_size > (1 << 24)) return sl_error(SL_EINVAL, "tokenizer: bad vocab_size %d", vocab_size);
+    FILE *f = fopen(path, "rb");
+    if (!f) return sl_error(SL_EIO, "cannot open '%s'", path);
+    uint64_t size, off = 4;
+    int rc = file_size(f, path, &size);
+    sl_llama2c_tokenizer *t = calloc(1, sizeof *t);
+    if (!rc && !t) rc = sl_error(SL_ENOMEM, "out of memory");
+    if (rc) goto done;
+    t->vocab = calloc((size_t)vocab_size, sizeof(char *));
+    t->scores = malloc((size_t)vocab_size * sizeof(float));
+    t->sorted = malloc((size_t)vocab_size * sizeof(int));
+    if (!t->vocab || !t->scores || !t->sorted) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    t->V = vocab_size;
+    int32_t maxlen;
+    if (size < 4 || fread(&maxlen, 4, 1, f) != 1) { rc = sl_error(SL_EFORMAT, "'%s': too short for a tokenizer header", path); goto done; }
+    if (maxlen <= 0 || maxlen > (1 << 16)) { rc = sl_error(SL_EFORMAT, "'%s': max_token_length %d is outside [1, 65536]", path, maxlen); goto done; }
+    t->max_len = maxlen;
+    for (int i = 0; i < vocab_size; i++) {
+        float score;
+        int32_t len;
+        if (size - off < 8 || fread(&score, 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1) {
+            rc = sl_error(SL_EFORMAT, "'%s': truncated at token %d of %d (vocab_size from the checkpoint)", path, i, vocab_size);
+            goto done;
+        }
+        off += 8;
+        if (!isfinite(score)) { rc = sl_error(SL_ENAN, "'%s': token %d has a non-finite score", path, i); goto done; }
+        if (len < 0 || len > maxlen) {
+            rc = sl_error(SL_EFORMAT, "'%s': token %d has length %d, outside [0, max_token_length %d]", path, i, len, maxlen);
+            goto done;
+        }
+        if (size - off < (uint64_t)len) { rc = sl_error(SL_EFORMAT, "'%s': token %d (length %d) runs past the end of the file", path, i, len); goto done; }
+        t->vocab[i] = malloc((size_t)len + 1);
+        if (!t->vocab[i]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (len && fread(t->vocab[i], 1, (size_t)len, f) != (size_t)len) { rc = sl_error(SL_EFORMAT, "'%s': truncated in token %d", path, i); goto done; }
+        t->vocab[i][len] = '\0';
+        t->scores[i] = score;
+        off += (uint64_t)len;
+    }
+    if (off != size) {
+        rc = sl_error(SL_EFORMAT, "'%s': %llu bytes follow the last of %d tokens (vocab_size mismatch?)", path,
+                      (unsigned long long)(size - off), vocab_size);
+        goto done;
+    }
+    for (int i = 0; i < 256; i++) { t->byte_pieces[2 * i] = (char)i; t->byte_pieces[2 * i + 1] = '\0'; }
+    for (int i = 0; i < vocab_size; i++) t->sorted[i] = i;
+    sort_ctx = t;   /* qsort has no context argument; the tokenizer is not shared while built */
+    qsort(t->sorted, (size_t)vocab_size, sizeof(int), cmp_piece);
+    sort_ctx = NULL;
+done:
+    fclose(f);
+    if (rc) { sl_llama2c_tokenizer_free(t); return rc; }
+    *out = t;
+    return SL_OK;
+}
+
+const char *sl_llama2c_decode(const sl_llama2c_tokenizer *t, int prev, int token)
+{
+    if (token < 0 || token >= t->V) { sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", token, t->V); return NULL; }
+    const char *p = t->vocab[token];
+    if (prev == 1 && p[0] == ' ') p++;
+    unsigned hi, lo;
+    static const char hex[] = "0123456789ABCDEF";
+    if (strlen(p) == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>') {
+        const char *a = strchr(hex, p[3]), *b = strchr(hex, p[4]);
+        if (a && b && p[3] && p[4]) {
+            hi = (unsigned)(a - hex); lo = (unsigned)(b - hex);
+            return t->byte_pieces + 2 * (hi * 16 + lo);
+        }
+    }
+    return p;
+}
+
+static int lookup(const sl_llama2c_tokenizer *t, const char *s)
+{
+    int lo = 0, hi = t->V - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(s, t->vocab[t->sorted[mid]]);
+        if (!c) return t->sorted[mid];
+        if (c < 0) hi = mid - 1; else lo = mid + 1;
+    }
+    return -1;
+}
+
+int sl_llama2c_encode(const sl_llama2c_tokenizer *t, const char *text, int bos, int eos, int32_t **tokens, int *n_out)
+{
+    *tokens = NULL;
+    *n_out = 0;
+    if (!text) return sl_error(SL_EINVAL, "encode: NULL text");
+    size_t len = strlen(text);
+    int32_t *tok = malloc((len * 4 + 3) * sizeof(int32_t));   /* byte fallback: one token per byte at most */
+    char *buf = malloc((size_t)t->max_len * 2 + 3);
+    if (!tok || !buf) { free(tok); free(buf); return sl_error(SL_ENOMEM, "out of memory"); }
+    int n = 0;
+    if (bos) tok[n++] = 1;
+    if (len) {
+        int sp = lookup(t, " ");
+        if (sp >= 0) tok[n++] = sp;
+    }
+    /* one token per UTF-8 code point, or its bytes (+3: after <unk>, <s>, </s>) */
+    char cp[5];
+    size_t k = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if ((*c & 0xC0) != 0x80) k = 0;
+        cp[k++] = (char)*c;
+        cp[k] = '\0';
+        if ((c[1] & 0xC0) == 0x80 && k < 4) continue;
+        int id = lookup(t, cp);
+        if (id >= 0) {
+            tok[n++] = id;
+        } else {
+            for (size_t i = 0; i < k; i++) {
+                int b = (unsigned char)cp[i] + 3;
+                if (b >= t->V) { free(tok); free(buf); return sl_error(SL_EINVAL, "encode: byte 0x%02X has no token (vocabulary of %d has no byte fallback)", (unsigned char)cp[i], t->V); }
+                tok[n++] = b;
+            }
+        }
+        k = 0;
+    }
+    /* merge the best-scoring adjacent pair until none is in the vocabulary */
+    for (;;) {
+        float best = -1e10f;
+        int best_id = -1, best_i = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            snprintf(buf, (size_t)t->max_len * 2 + 3, "%s%s", t->vocab[tok[i]], t->vocab[tok[i + 1]]);
+            int id = lookup(t, buf);
+            if (id >= 0 && t->scores[id] > best) { best = t->scores[id]; best_id = id; best_i = i; }
+        }
+        if (best_i < 0) break;
+        tok[best_i] = best_id;
+        memmove(tok + best_i + 1, tok + best_i + 2, (size_t)(n - best_i - 2) * sizeof(int32_t));
+        n--;
+    }
+    if (eos) tok[n++] = 2;
+    free(buf);
+    *tokens = tok;
+    *n_out = n;
+    return SL_OK;
+}

@@ -1,0 +1,343 @@
+/* ssm/mamba.c — the Mamba block (see mamba.h): mamba_ssm's Mamba.forward slow path on the
+ * selective scan of ssm/scan.c, with its backward and step mode. */
+#include "ssm/mamba.h"
+#include "core/error.h"
+#include "seq/layers.h"
+#include "ssm/scan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model base;
+    sl_mamba_config cfg;
+    int E, S, R, K, XD;     /* d_inner, d_state, dt_rank, d_conv, x_proj width R + 2S */
+    int i_inw, i_inb, i_cw, i_cb, i_xw, i_dtw, i_dtb, i_alog, i_D, i_ow, i_ob;
+    /* forward cache for (B, T) */
+    int B, T;
+    sl_buf xin;             /* (N, d_model) input copy */
+    sl_buf xz;              /* (N, 2E) in_proj output */
+    sl_buf xi, z;           /* (N, E) x and z halves */
+    sl_buf xc, u;           /* (N, E) conv output before / after SiLU */
+    sl_buf xdbl;            /* (N, R + 2S) */
+    sl_buf dtr, Bm, Cm;     /* (N, R) (N, S) (N, S) */
+    sl_buf delta, y;        /* (N, E) */
+    sl_buf A;               /* (E, S) */
+    sl_scan_ws *ws;
+    /* backward scratch */
+    sl_buf gy, gu, gdelta, gz, gB, gC, gA, gxdbl, gdtr, gxc, gxz;
+} mamba_model;
+
+typedef struct {
+    int B;
+    float *win;     /* (B, K, E) last K conv inputs, oldest first */
+    float *h;       /* (B, E, S) SSM state */
+    float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A;   /* scratch */
+} mamba_state;
+
+sl_mamba_config sl_mamba_defaults(int d_model)
+{
+    sl_mamba_config c = {0};
+    c.d_model = d_model;
+    c.d_state = 16;
+    c.d_conv = 4;
+    c.expand = 2;
+    c.dt_rank = 0;
+    c.conv_bias = 1;
+    c.bias = 0;
+    c.dt_min = 0.001;
+    c.dt_max = 0.1;
+    c.dt_init_floor = 1e-4;
+    c.dt_scale = 1.0;
+    c.scan_chunks = 0;
+    return c;
+}
+
+static void neg_exp(float *A, const float *A_log, size_t n)
+{
+    for (size_t i = 0; i < n; i++) A[i] = -expf(A_log[i]);
+}
+
+/* copy columns [c0, c0 + w) of a (N, ld) matrix into (N, w) */
+static void take_cols(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
+}
+
+static void put_cols(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * ld + c0, src + n * w, (size_t)w * sizeof(float));
+}
+
+static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
+{
+    mamba_model *mb = (mamba_model *)m;
+    const sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD;
+    const size_t N = (size_t)B * T;
+    int rc;
+    if ((rc = sl_buf_reserve(&mb->xin, N * C)) || (rc = sl_buf_reserve(&mb->xz, N * 2 * E)) ||
+        (rc = sl_buf_reserve(&mb->xi, N * E)) || (rc = sl_buf_reserve(&mb->z, N * E)) || (rc = sl_buf_reserve(&mb->xc, N * E)) ||
+        (rc = sl_buf_reserve(&mb->u, N * E)) || (rc = sl_buf_reserve(&mb->xdbl, N * XD)) || (rc = sl_buf_reserve(&mb->dtr, N * R)) ||
+        (rc = sl_buf_reserve(&mb->Bm, N * S)) || (rc = sl_buf_reserve(&mb->Cm, N * S)) || (rc = sl_buf_reserve(&mb->delta, N * E)) ||
+        (rc = sl_buf_reserve(&mb->y, N * E)) || (rc = sl_buf_reserve(&mb->A, (size_t)E * S)))
+        return rc;
+    mb->B = B;
+    mb->T = T;
+    memcpy(mb->xin.p, x, N * C * sizeof(float));
+    sl_linear_forward(mb->xz.p, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, (int)N, C, 2 * E);
+    take_cols(mb->xi.p, mb->xz.p, N, 2 * E, 0, E);
+    take_cols(mb->z.p, mb->xz.p, N, 2 * E, E, E);
+    sl_conv1d_causal_forward(mb->xc.p, mb->xi.p, sl_params_data(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL, B, T, E, K);
+    sl_act_forward(SL_ACT_SILU, mb->u.p, mb->xc.p, N * E);
+    sl_linear_forward(mb->xdbl.p, mb->u.p, sl_params_data(P, mb->i_xw), NULL, (int)N, E, XD);
+    take_cols(mb->dtr.p, mb->xdbl.p, N, XD, 0, R);
+    take_cols(mb->Bm.p, mb->xdbl.p, N, XD, R, S);
+    take_cols(mb->Cm.p, mb->xdbl.p, N, XD, R + S, S);
+    sl_linear_forward(mb->delta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
+    neg_exp(mb->A.p, sl_params_data(P, mb->i_alog), (size_t)E * S);
+    sl_scan_args a = {B, T, E, S, 1, mb->u.p, mb->delta.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D), mb->z.p,
+                      sl_params_data(P, mb->i_dtb), 1};
+    if ((rc = sl_scan_forward(mb->y.p, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
+    sl_linear_forward(out, mb->y.p, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, (int)N, E, C);
+    return SL_OK;
+}
+
+static int mamba_backward(sl_model *m, const float *dout, float *dx)
+{
+    mamba_model *mb = (mamba_model *)m;
+    sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD, B = mb->B, T = mb->T;
+    const size_t N = (size_t)B * T;
+    if (B <= 0) return sl_error(SL_EINVAL, "mamba: backward before forward");
+    int rc;
+    if ((rc = sl_buf_reserve(&mb->gy, N * E)) || (rc = sl_buf_reserve(&mb->gu, N * E)) || (rc = sl_buf_reserve(&mb->gdelta, N * E)) ||
+        (rc = sl_buf_reserve(&mb->gz, N * E)) || (rc = sl_buf_reserve(&mb->gB, N * S)) || (rc = sl_buf_reserve(&mb->gC, N * S)) ||
+        (rc = sl_buf_reserve(&mb->gA, (size_t)E * S)) || (rc = sl_buf_reserve(&mb->gxdbl, N * XD)) ||
+        (rc = sl_buf_reserve(&mb->gdtr, N * R)) || (rc = sl_buf_reserve(&mb->gxc, N * E)) || (rc = sl_buf_reserve(&mb->gxz, N * 2 * E)))
+        return rc;
+    /* out_proj */
+    memset(mb->gy.p, 0, N * E * sizeof(float));
+    sl_linear_backward(mb->gy.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->y.p,
+                       sl_params_data(P, mb->i_ow), (int)N, E, C);
+    /* scan */
+    memset(mb->gu.p, 0, N * E * sizeof(float));
+    memset(mb->gdelta.p, 0, N * E * sizeof(float));
+    memset(mb->gz.p, 0, N * E * sizeof(float));
+    memset(mb->gB.p, 0, N * S * sizeof(float));
+    memset(mb->gC.p, 0, N * S * sizeof(float));
+    memset(mb->gA.p, 0, (size_t)E * S * sizeof(float));
+    sl_scan_args a = {B, T, E, S, 1, mb->u.p, mb->delta.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D), mb->z.p,
+                      sl_params_data(P, mb->i_dtb), 1};
+    sl_scan_grads g = {mb->gu.p, mb->gdelta.p, mb->gA.p, mb->gB.p, mb->gC.p, sl_params_grad(P, mb->i_D), mb->gz.p,
+                       sl_params_grad(P, mb->i_dtb)};
+    if ((rc = sl_scan_backward(&g, mb->gy.p, &a, mb->ws))) return rc;
+    /* A = -exp(A_log): dA_log = dA * A */
+    float *gal = sl_params_grad(P, mb->i_alog);
+    for (size_t i = 0; i < (size_t)E * S; i++) gal[i] += mb->gA.p[i] * mb->A.p[i];
+    /* dt_proj (no bias here: its bias went through the scan) */
+    memset(mb->gdtr.p, 0, N * R * sizeof(float));
+    sl_linear_backward(mb->gdtr.p, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), (int)N, R, E);
+    /* x_proj */
+    put_cols(mb->gxdbl.p, mb->gdtr.p, N, XD, 0, R);
+    put_cols(mb->gxdbl.p, mb->gB.p, N, XD, R, S);
+    put_cols(mb->gxdbl.p, mb->gC.p, N, XD, R + S, S);
+    sl_linear_backward(mb->gu.p, sl_params_grad(P, mb->i_xw), NULL, mb->gxdbl.p, mb->u.p, sl_params_data(P, mb->i_xw), (int)N, E, XD);
+    /* SiLU, conv */
+    memset(mb->gxc.p, 0, N * E * sizeof(float));
+    sl_act_backward(SL_ACT_SILU, mb->gxc.p, mb->gu.p, mb->xc.p, N * E);
+    memset(mb->gxz.p, 0, N * 2 * E * sizeof(float));
+    /* conv input gradient lands in gu (reused as (N, E) scratch), then into the x half */
+    memset(mb->gu.p, 0, N * E * sizeof(float));
+    sl_conv1d_causal_backward(mb->gu.p, sl_params_grad(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_grad(P, mb->i_cb) : NULL, mb->gxc.p,
+                              mb->xi.p, sl_params_data(P, mb->i_cw), B, T, E, K);
+    put_cols(mb->gxz.p, mb->gu.p, N, 2 * E, 0, E);
+    put_cols(mb->gxz.p, mb->gz.p, N, 2 * E, E, E);
+    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL, mb->gxz.p, mb->xin.p,
+                       sl_params_data(P, mb->i_inw), (int)N, C, 2 * E);
+    return SL_OK;
+}
+
+static void mamba_state_free(sl_model *m, void *state)
+{
+    mamba_state *s = state;
+    if (!s) return;
+    free(s->win); free(s->h); free(s->xz); free(s->xc); free(s->xdbl); free(s->dtr); free(s->Bm); free(s->Cm);
+    free(s->delta); free(s->y); free(s->A);
+    free(s);
+}
+
+static int mamba_state_reset(sl_model *m, void *state)
+{
+    mamba_model *mb = (mamba_model *)m;
+    mamba_state *s = state;
+    memset(s->win, 0, (size_t)s->B * mb->K * mb->E * sizeof(float));
+    memset(s->h, 0, (size_t)s->B * mb->E * mb->S * sizeof(float));
+    return SL_OK;
+}
+
+static void *mamba_state_new(sl_model *m, int B)
+{
+    mamba_model *mb = (mamba_model *)m;
+    const int E = mb->E, S = mb->S;
+    if (B <= 0) { sl_error(SL_ESHAPE, "mamba: bad batch size %d", B); return NULL; }
+    mamba_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    s->B = B;
+    s->win = malloc((size_t)B * mb->K * E * sizeof(float));
+    s->h = malloc((size_t)B * E * S * sizeof(float));
+    s->xz = malloc((size_t)B * 2 * E * sizeof(float));
+    s->xc = malloc((size_t)B * 2 * E * sizeof(float));
+    s->xdbl = malloc((size_t)B * mb->XD * sizeof(float));
+    s->dtr = malloc((size_t)B * mb->R * sizeof(float));
+    s->Bm = malloc((size_t)B * S * sizeof(float));
+    s->Cm = malloc((size_t)B * S * sizeof(float));
+    s->delta = malloc((size_t)B * E * sizeof(float));
+    s->y = malloc((size_t)B * 2 * E * sizeof(float));
+    s->A = malloc((size_t)E * S * sizeof(float));
+    if (!s->win || !s->h || !s->xz || !s->xc || !s->xdbl || !s->dtr || !s->Bm || !s->Cm || !s->delta || !s->y || !s->A) {
+        mamba_state_free(m, s);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    mamba_state_reset(m, s);
+    return s;
+}
+
+static int mamba_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *out)
+{
+    mamba_model *mb = (mamba_model *)m;
+    mamba_state *s = state;
+    const sl_params *P = m->P;
+    const int B = s->B, C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD;
+    if (!x) return sl_error(SL_EINVAL, "mamba takes real input");
+    sl_linear_forward(s->xz, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, B, C, 2 * E);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL;
+    float *xc = s->xc, *u = s->xc + (size_t)B * E, *z = s->y + (size_t)B * E;
+    for (int b = 0; b < B; b++) {
+        float *w = s->win + (size_t)b * K * E;
+        memmove(w, w + E, (size_t)(K - 1) * E * sizeof(float));
+        memcpy(w + (size_t)(K - 1) * E, s->xz + (size_t)b * 2 * E, (size_t)E * sizeof(float));
+        memcpy(z + (size_t)b * E, s->xz + (size_t)b * 2 * E + E, (size_t)E * sizeof(float));
+        float *o = xc + (size_t)b * E;
+        for (int c = 0; c < E; c++) o[c] = cb ? cb[c] : 0.0f;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < E; c++) o[c] += cw[(size_t)c * K + k] * w[(size_t)k * E + c];
+    }
+    sl_act_forward(SL_ACT_SILU, u, xc, (size_t)B * E);
+    sl_linear_forward(s->xdbl, u, sl_params_data(P, mb->i_xw), NULL, B, E, XD);
+    take_cols(s->dtr, s->xdbl, B, XD, 0, R);
+    take_cols(s->Bm, s->xdbl, B, XD, R, S);
+    take_cols(s->Cm, s->xdbl, B, XD, R + S, S);
+    sl_linear_forward(s->delta, s->dtr, sl_params_data(P, mb->i_dtw), NULL, B, R, E);
+    neg_exp(s->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
+    sl_scan_args a = {B, 1, E, S, 1, u, s->delta, s->A, s->Bm, s->Cm, sl_params_data(P, mb->i_D), z, sl_params_data(P, mb->i_dtb), 1};
+    int rc = sl_scan_step(s->y, s->h, &a);
+    if (rc) return rc;
+    sl_linear_forward(out, s->y, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, B, E, C);
+    return SL_OK;
+}
+
+static int mamba_init(sl_model *m, sl_rng *rng)
+{
+    mamba_model *mb = (mamba_model *)m;
+    sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K;
+    float a = 1.0f / sqrtf((float)C);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_inw), (size_t)2 * E * C, -a, a);
+    if (mb->i_inb >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_inb), (size_t)2 * E, -a, a);
+    a = 1.0f / sqrtf((float)K);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_cw), (size_t)E * K, -a, a);
+    if (mb->i_cb >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_cb), (size_t)E, -a, a);
+    a = 1.0f / sqrtf((float)E);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_xw), (size_t)mb->XD * E, -a, a);
+    a = (float)(mb->cfg.dt_scale / sqrt((double)R));
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_dtw), (size_t)E * R, -a, a);
+    /* dt log-uniform in [dt_min, dt_max], floored; bias = softplus^-1(dt) = dt + log(-expm1(-dt)) */
+    float *dtb = sl_params_data(P, mb->i_dtb);
+    const double lo = log(mb->cfg.dt_min), hi = log(mb->cfg.dt_max);
+    for (int e = 0; e < E; e++) {
+        double dt = exp(sl_rng_uniform(rng) * (hi - lo) + lo);
+        if (dt < mb->cfg.dt_init_floor) dt = mb->cfg.dt_init_floor;
+        dtb[e] = (float)(dt + log(-expm1(-dt)));
+    }
+    float *al = sl_params_data(P, mb->i_alog), *D = sl_params_data(P, mb->i_D);
+    for (int e = 0; e < E; e++) {
+        for (int n = 0; n < S; n++) al[(size_t)e * S + n] = (float)log((double)(n + 1));
+        D[e] = 1.0f;
+    }
+    a = 1.0f / sqrtf((float)E);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_ow), (size_t)C * E, -a, a);
+    if (mb->i_ob >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_ob), (size_t)C, -a, a);
+    return SL_OK;
+}
+
+static void mamba_destroy(sl_model *m)
+{
+    mamba_model *mb = (mamba_model *)m;
+    sl_buf *bufs[] = {&mb->xin, &mb->xz, &mb->xi, &mb->z, &mb->xc, &mb->u, &mb->xdbl, &mb->dtr, &mb->Bm, &mb->Cm, &mb->delta,
+                      &mb->y, &mb->A, &mb->gy, &mb->gu, &mb->gdelta, &mb->gz, &mb->gB, &mb->gC, &mb->gA, &mb->gxdbl,
+                      &mb->gdtr, &mb->gxc, &mb->gxz};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
+    sl_scan_ws_free(mb->ws);
+    free(mb);
+}
+
+static const sl_model_vt mamba_vt = {
+    .kind = "mamba", .destroy = mamba_destroy, .init = mamba_init, .forward = mamba_forward, .backward = mamba_backward,
+    .state_new = mamba_state_new, .state_free = mamba_state_free, .state_reset = mamba_state_reset, .step = mamba_step,
+};
+
+int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    sl_mamba_config c = *cfg;
+    if (c.d_model <= 0 || c.d_state <= 0 || c.d_conv <= 0 || c.expand <= 0)
+        return sl_error(SL_EINVAL, "mamba: d_model=%d d_state=%d d_conv=%d expand=%d must all be positive", c.d_model, c.d_state,
+                        c.d_conv, c.expand);
+    if (c.dt_rank <= 0) c.dt_rank = (c.d_model + 15) / 16;
+    if (!(c.dt_min > 0 && c.dt_min <= c.dt_max && c.dt_init_floor >= 0 && c.dt_scale > 0))
+        return sl_error(SL_EINVAL, "mamba: need 0 < dt_min <= dt_max, dt_init_floor >= 0, dt_scale > 0 (got %g %g %g %g)", c.dt_min,
+                        c.dt_max, c.dt_init_floor, c.dt_scale);
+    if (c.scan_chunks < 0) return sl_error(SL_EINVAL, "mamba: scan_chunks must be >= 0");
+    if ((long)c.expand * c.d_model > (1L << 24)) return sl_error(SL_EINVAL, "mamba: expand * d_model too large");
+    mamba_model *mb = calloc(1, sizeof *mb);
+    if (!mb) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = &mb->base;
+    m->vt = &mamba_vt;
+    m->P = P;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->d_in = m->d_out = c.d_model;
+    mb->cfg = c;
+    mb->E = c.expand * c.d_model;
+    mb->S = c.d_state;
+    mb->R = c.dt_rank;
+    mb->K = c.d_conv;
+    mb->XD = mb->R + 2 * mb->S;
+    mb->ws = sl_scan_ws_new();
+    if (!mb->ws) { free(mb); return SL_ENOMEM; }
+    const char *pre = prefix ? prefix : "";
+    const int E = mb->E, C = c.d_model;
+    mb->i_inb = mb->i_cb = mb->i_ob = -1;
+    mb->i_inw = sl_params_add(P, pre, "in_proj.weight", 2, 2 * E, C, 0, 0);
+    if (c.bias) mb->i_inb = sl_params_add(P, pre, "in_proj.bias", 1, 2 * E, 0, 0, 0);
+    mb->i_cw = sl_params_add(P, pre, "conv1d.weight", 3, E, 1, c.d_conv, 0);
+    if (c.conv_bias) mb->i_cb = sl_params_add(P, pre, "conv1d.bias", 1, E, 0, 0, 0);
+    mb->i_xw = sl_params_add(P, pre, "x_proj.weight", 2, mb->XD, E, 0, 0);
+    mb->i_dtw = sl_params_add(P, pre, "dt_proj.weight", 2, E, mb->R, 0, 0);
+    mb->i_dtb = sl_params_add(P, pre, "dt_proj.bias", 1, E, 0, 0, 0);
+    mb->i_alog = sl_params_add(P, pre, "A_log", 2, E, mb->S, 0, 0);
+    mb->i_D = sl_params_add(P, pre, "D", 1, E, 0, 0, 0);
+    mb->i_ow = sl_params_add(P, pre, "out_proj.weight", 2, C, E, 0, 0);
+    if (c.bias) mb->i_ob = sl_params_add(P, pre, "out_proj.bias", 1, C, 0, 0, 0);
+    int idx[] = {mb->i_inw, mb->i_cw, mb->i_xw, mb->i_dtw, mb->i_dtb, mb->i_alog, mb->i_D, mb->i_ow,
+                 c.bias ? mb->i_inb : 0, c.bias ? mb->i_ob : 0, c.conv_bias ? mb->i_cb : 0};
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
+        if (idx[i] < 0) { mamba_destroy(m); return idx[i]; }
+    /* mamba_ssm: A_log and D are _no_weight_decay */
+    sl_params_set_group(P, mb->i_alog, 1.0f, 0.0f);
+    sl_params_set_group(P, mb->i_D, 1.0f, 0.0f);
+    *out = m;
+    return SL_OK;
+}

@@ -1,0 +1,85 @@
+#!/bin/sh
+# t/experiment.sh — one tiny experiment end to end (experiments/memory.sh --smoke): its CSVs,
+# meta.txt and PNG are produced, a mixer that fails is recorded as failed and the script goes
+# on; the scripts find ./seqlab; `seqlab scale` writes its CSV; the synthetic tasks train.
+# Environment (from make check): SEQLAB, SL_SRCDIR, GNUPLOT (empty: skip the PNG checks).
+SEQLAB=${SEQLAB:-./seqlab}
+SL_SRCDIR=${SL_SRCDIR:-.}
+case $SEQLAB in /*) ;; *) SEQLAB=$(pwd)/$SEQLAB ;; esac
+case $SL_SRCDIR in /*) ;; *) SL_SRCDIR=$(pwd)/$SL_SRCDIR ;; esac
+if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
+    echo "1..0 # SKIP needs the seqlab program and bash"
+    exit 0
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+echo "1..17"
+n=0
+check() {   # check DESCRIPTION COMMAND...
+    n=$((n + 1))
+    d=$1
+    shift
+    if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; fi
+}
+skip() {
+    n=$((n + 1))
+    echo "ok $n # SKIP $1"
+}
+csv_rows() { [ -f "$1" ] && [ "$(awk 'END { print NR }' "$1")" -ge "$2" ]; }
+is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -c | tr -d ' \n')" = '211PNG\r\n032\n' ]; }
+
+# 1-8: the memory experiment, smoke setting, one real mixer and one that does not exist
+cd "$tmp" || exit 1
+SEQLAB=$SEQLAB GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/memory.sh" --smoke --mixers rnn,no_such_mixer \
+    --out "$tmp/res" >"$tmp/memory.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/memory.log"
+check "memory.sh --smoke exits 0 although a mixer fails" [ $rc -eq 0 ]
+M=$tmp/res/memory
+check "copy.csv: header and 4 rows (2 gaps x 2 mixers)" csv_rows "$M/copy.csv" 5
+check "adding.csv: header and 2 rows" csv_rows "$M/adding.csv" 3
+check "rnn rows are ok with a metric in [0, 1]" \
+    awk -F, '$1 == "rnn" { k++; if ($12 != "ok" || $8 == "" || $8 < 0 || $8 > 1) bad = 1 } END { exit (k == 2 && !bad) ? 0 : 1 }' "$M/copy.csv"
+check "the missing mixer is recorded as failed with a reason" \
+    awk -F, '$1 == "no_such_mixer" { k++; if ($12 != "failed" || $13 == "") bad = 1 } END { exit (k == 2 && !bad) ? 0 : 1 }' "$M/copy.csv"
+check "meta.txt records seed, commit, machine and configuration" \
+    sh -c 'for k in "seed: 1" git_commit: uname: nproc: cpu: copy_task: training: "setting: smoke"; do grep -q "^$k" "$1" || exit 1; done' sh "$M/meta.txt"
+if [ -n "${GNUPLOT-}" ]; then
+    check "memory.png is a PNG" is_png "$M/memory.png"
+else
+    skip "GNUPLOT is empty: no plot"
+fi
+SEQLAB=$SEQLAB bash "$SL_SRCDIR/experiments/memory.sh" --bogus-flag >/dev/null 2>&1
+check "an unknown option is a usage error (exit 2)" [ $? -eq 2 ]
+
+# 9-11: run from a directory holding ./seqlab (no SEQLAB), the scaling experiment
+mkdir -p "$tmp/build" && ln -s "$SEQLAB" "$tmp/build/seqlab" && cd "$tmp/build" || exit 1
+(unset SEQLAB; GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/scaling.sh" --smoke --mixers rnn >"$tmp/scaling.log" 2>&1)
+rc=$?
+[ $rc -eq 0 ] || sed 's/^/# /' "$tmp/scaling.log"
+check "scaling.sh finds ./seqlab and exits 0" [ $rc -eq 0 ]
+check "scaling.csv: forward and forward_backward at 2 lengths, ok" \
+    awk -F, 'NR > 1 && $1 == "rnn" && $16 == "ok" && $9 > 0 && $11 > 0 && $13 > 0 { k++ } END { exit k == 4 ? 0 : 1 }' "$tmp/build/results/scaling/scaling.csv"
+if [ -n "${GNUPLOT-}" ]; then
+    check "scaling.png is a PNG" is_png "$tmp/build/results/scaling/scaling.png"
+else
+    skip "GNUPLOT is empty: no plot"
+fi
+
+# 12-13: seqlab scale itself
+"$SEQLAB" scale --model gru --seq-len 8,16 --d-model 8 --reps 1 --backward --threads 1 --out "$tmp/s.csv" 2>/dev/null
+check "seqlab scale --backward writes 4 ok rows" \
+    awk -F, 'NR > 1 && $16 == "ok" { k++ } END { exit (k == 4 && NR == 5) ? 0 : 1 }' "$tmp/s.csv"
+"$SEQLAB" scale --model gru --seq-len 8,x >/dev/null 2>&1
+check "seqlab scale: a bad --seq-len is a usage error (exit 2)" [ $? -eq 2 ]
+
+# 14-17: the synthetic tasks train and evaluate through the CLI
+for task in "selcopy:seq_len=12,n_tokens=3" "induction:seq_len=12" "mqar:seq_len=16,vocab_size=16,n_kv_pairs=2"; do
+    name=${task%%:*}
+    "$SEQLAB" train --no-progress --threads 1 --model lm:mixer=gru,d_model=8,n_layer=1 --task "$task" --steps 3 --batch 4 \
+        --out "$tmp/run-$name" >/dev/null 2>&1 &&
+        "$SEQLAB" eval --run "$tmp/run-$name" --json >"$tmp/$name.json" 2>/dev/null
+    check "$name trains and evaluates (accuracy)" grep -q '"metric": "accuracy"' "$tmp/$name.json"
+done
+"$SEQLAB" eval --run "$tmp/run-induction" --task induction:seq_len=48 --json >"$tmp/long.json" 2>/dev/null
+check "induction evaluates at a longer seq_len than trained (one scored position per sequence)" grep -q '"accuracy_counted": 32[,}]' "$tmp/long.json"
