@@ -94,6 +94,19 @@ int run_open(const char *dir, const char *task_override, int want_task, run_t *r
         r->n_alphabet = run_unhex(alpha, r->alphabet, 256);
         if (r->n_alphabet < 0) return sl_error(SL_EFORMAT, "%s: bad alphabet metadata", path);
     }
+    /* count-based models (n-gram) are a deterministic function of their training text: the
+     * run records the task, so they are re-fitted from its training split */
+    int refit = (r->model->caps & SL_CAP_FIT) && !(r->model->caps & SL_CAP_GRAD);
+    if (refit) {
+        const char *ts = sl_safetensors_meta(r->ckpt, "task");
+        sl_task *ft;
+        if (!ts) return sl_error(SL_EFORMAT, "%s has no task in its metadata", path);
+        if ((rc = sl_task_create(ts, &ft))) return sl_error_wrap(rc, "re-fitting %s", spec);
+        rc = ft->train_stream ? sl_model_fit(r->model, ft->train_stream, ft->n_train_stream)
+                              : sl_error(SL_EFORMAT, "task '%s' has no training text to fit on", ts);
+        sl_task_free(ft);
+        if (rc) return rc;
+    }
     if (want_task) {
         const char *ts = task_override ? task_override : sl_safetensors_meta(r->ckpt, "task");
         if (!ts) return sl_error(SL_EFORMAT, "%s has no task in its metadata; give --task", path);
