@@ -7,9 +7,11 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-attn_bench.csv}
 py=/usr/bin/python3
 H=${H:-4}; D=${D:-64}; THREADS=${THREADS:-2}; REPS=${REPS:-3}
+bin=${ATTN_BIN:-./bench/attn_bench}
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}; export OMP_WAIT_POLICY   # see nanogpt_bench.sh
 echo "impl,kernel,B,H,T,D,fwd_ms,fwdbwd_ms,peak_rss_mb,workspace_mb" | tee "$out"
 for T in 512 1024 2048 4096 8192; do
-    ./bench/attn_bench --kernel flash --T $T --H $H --D $D --reps $REPS --threads $THREADS | tee -a "$out"
-    ./bench/attn_bench --kernel naive --T $T --H $H --D $D --reps $REPS --threads $THREADS | tee -a "$out"
+    "$bin" --kernel flash --T $T --H $H --D $D --reps $REPS --threads $THREADS | tee -a "$out"
+    "$bin" --kernel naive --T $T --H $H --D $D --reps $REPS --threads $THREADS | tee -a "$out"
     $py "$src/bench/attn_torch.py" --mode sdpa --T $T --H $H --D $D --reps $REPS --threads $THREADS | tee -a "$out"
 done

@@ -22,12 +22,15 @@
 
 enum { BATCH = 12, BLOCK = 64 };
 
-static void batch(const int32_t *d, size_t n, sl_rng *r, int32_t *x, int32_t *y)
+/* d holds the ids as bytes (vocabularies of <= 256 characters) */
+static void batch(const unsigned char *d, size_t n, sl_rng *r, int32_t *x, int32_t *y)
 {
     for (int b = 0; b < BATCH; b++) {
         size_t i = sl_rng_int(r, (unsigned long)(n - BLOCK));
-        memcpy(x + b * BLOCK, d + i, BLOCK * sizeof(int32_t));
-        memcpy(y + b * BLOCK, d + i + 1, BLOCK * sizeof(int32_t));
+        for (int t = 0; t < BLOCK; t++) {
+            x[b * BLOCK + t] = d[i + t];
+            y[b * BLOCK + t] = d[i + t + 1];
+        }
     }
 }
 
@@ -49,13 +52,13 @@ int main(int argc, char **argv)
     void *buf;
     size_t n;
     if (sl_read_file(path, (size_t)1 << 30, &buf, &n)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
-    const unsigned char *text = buf;
+    unsigned char *text = buf;
     int map[256], V = 0;
     int seen[256] = {0};
     for (size_t i = 0; i < n; i++) seen[text[i]] = 1;
     for (int c = 0; c < 256; c++) map[c] = seen[c] ? V++ : -1;
-    int32_t *data = malloc(n * sizeof(int32_t));
-    for (size_t i = 0; i < n; i++) data[i] = map[text[i]];
+    unsigned char *data = text;   /* ids in place of the characters */
+    for (size_t i = 0; i < n; i++) data[i] = (unsigned char)map[text[i]];
     const size_t ntr = (size_t)(0.9 * (double)n), nva = n - ntr;
     char spec[256];
     snprintf(spec, sizeof spec, "gpt:n_layer=4,n_head=4,n_embd=128,block_size=%d,vocab_size=%d,bias=0,dropout=0,kernel=%s",
@@ -100,7 +103,7 @@ int main(int argc, char **argv)
     }
     printf("seqlab,%ld,%.4f,%.4f,%.2f,%.2f,%.1f\n", iters, loss[0], loss[1], wall, 1000.0 * wall / (double)iters,
            (double)sl_peak_rss() / (1024.0 * 1024.0));
-    free(logits); free(probs); free(dlog); free(data); free(buf);
+    free(logits); free(probs); free(dlog); free(buf);
     sl_optim_free(opt);
     sl_rng_free(rng);
     sl_model_free(m);

@@ -9,6 +9,9 @@ data=${1:-$src/../shared/data/tinyshakespeare.txt}
 out=${2:-nanogpt_bench.csv}
 bin=${BENCH_BIN:-./bench/nanogpt_bench}
 ITERS=${ITERS:-2000}; THREADS=${THREADS:-2}
+# Threads sleep at barriers instead of spinning (both runs): on a machine shared with other jobs,
+# spinning OpenMP threads waste most of their time slices (measured: 70 % of cycles in libgomp).
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}; export OMP_WAIT_POLICY
 if [ ! -f "$data" ]; then echo "no data file $data" >&2; exit 1; fi
 echo "impl,iters,train_loss,val_loss,wall_s,ms_per_iter,peak_rss_mb" | tee "$out"
 OMP_NUM_THREADS=$THREADS "$bin" --data "$data" --iters "$ITERS" --threads "$THREADS" | tee -a "$out"

@@ -2,25 +2,30 @@
 # bench/run_rnn_bench.sh — seqlab's rnn/lstm/gru against torch.nn.RNN/LSTM/GRU, same machine,
 # same run, same thread count: T=256 B=32 I=128 H=256 by default, forward and forward+backward.
 #
-#   bench/run_rnn_bench.sh [BUILDDIR] [extra rnn_bench / rnn_torch.py options...]
+#   [THREADS=2] bench/run_rnn_bench.sh [BUILDDIR] [extra rnn_bench / rnn_torch.py options...]
 #
-# Writes bench/results/rnn.csv (in the build dir) with both implementations' rows and the
-# ratios torch_ms / seqlab_ms (> 1: seqlab faster), and prints it. Needs /usr/bin/python3
-# with python3-torch; run `make bench` first.
+# Writes bench/results/rnn.csv (rnn-tK.csv for THREADS=K != 2) in the build dir with both
+# implementations' rows, the machine's load average before and after, and the ratios
+# torch_ms / seqlab_ms (> 1: seqlab faster), and prints it. Needs /usr/bin/python3 with
+# python3-torch; run `make bench` first.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-.}
 [ $# -gt 0 ] && shift
-threads=2
+threads=${THREADS:-2}
 bench="$build/bench/rnn_bench"
 [ -x "$bench" ] || { echo "run_rnn_bench.sh: $bench not built (make bench)" >&2; exit 1; }
 mkdir -p "$build/bench/results"
 out="$build/bench/results/rnn.csv"
+[ "$threads" = 2 ] || out="$build/bench/results/rnn-t$threads.csv"
+load0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 OMP_NUM_THREADS=$threads "$bench" --threads $threads "$@" > "$tmp/seqlab.csv"
 /usr/bin/python3 "$here/rnn_torch.py" --threads $threads "$@" > "$tmp/torch.csv"
+load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 {
+    echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, load average before: $load0, after: $load1"
     cat "$tmp/seqlab.csv"
     tail -n +2 "$tmp/torch.csv"
     echo

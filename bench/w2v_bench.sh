@@ -66,19 +66,20 @@ g_train=$(sed -n '2p' "$work/gensim.csv" | cut -d, -f2)
 g_acc=$(sed -n '2p' "$work/gensim.csv" | cut -d, -f6)
 g_cpu=$(sed -n '2p' "$work/gensim.csv" | cut -d, -f8)
 s_acc_g=$(sed -n '3p' "$work/gensim.csv" | cut -d, -f6)
-n_q=$(sed -n '2p' "$work/gensim.csv" | cut -d, -f7)
 "$SEQLAB" w2v eval --vectors "$sv" --questions "$questions" > "$work/seqlab-eval.csv"
 "$SEQLAB" w2v eval --vectors "$gv" --questions "$questions" > "$work/gensim-eval.csv"
 s_add=$(grep '^total,' "$work/seqlab-eval.csv" | cut -d, -f5)
 s_mul=$(grep '^total,' "$work/seqlab-eval.csv" | cut -d, -f7)
 g_add=$(grep '^total,' "$work/gensim-eval.csv" | cut -d, -f5)
 g_mul=$(grep '^total,' "$work/gensim-eval.csv" | cut -d, -f7)
+s_n=$(grep '^total,' "$work/seqlab-eval.csv" | cut -d, -f2)   # questions with all 4 words in the
+g_n=$(grep '^total,' "$work/gensim-eval.csv" | cut -d, -f2)   # model's 30000 most frequent
 arch=$([ "$cbow" = 1 ] && echo cbow || echo skipgram)
 {
     echo "tool,arch,corpus_words,epochs,threads,train_s,words_per_s,train_cpu_s,words_per_cpu_s,analogy_3cosadd,analogy_3cosmul,analogy_gensim_eval,questions_answered"
-    awk -v t="$s_train" -v c="$s_cpu" -v n="$nw" -v e="$iter" -v th="$threads" -v a="$arch" -v x="$s_add" -v m="$s_mul" -v g="$s_acc_g" -v q="$n_q" \
+    awk -v t="$s_train" -v c="$s_cpu" -v n="$nw" -v e="$iter" -v th="$threads" -v a="$arch" -v x="$s_add" -v m="$s_mul" -v g="$s_acc_g" -v q="$s_n" \
         'BEGIN { printf "seqlab,%s,%d,%d,%d,%.3f,%.0f,%.3f,%.0f,%s,%s,%s,%s\n", a, n, e, th, t, n * e / t, c, n * e / c, x, m, g, q }'
-    awk -v t="$g_train" -v c="$g_cpu" -v n="$nw" -v e="$iter" -v th="$threads" -v a="$arch" -v x="$g_add" -v m="$g_mul" -v g="$g_acc" -v q="$n_q" \
+    awk -v t="$g_train" -v c="$g_cpu" -v n="$nw" -v e="$iter" -v th="$threads" -v a="$arch" -v x="$g_add" -v m="$g_mul" -v g="$g_acc" -v q="$g_n" \
         'BEGIN { printf "gensim,%s,%d,%d,%d,%.3f,%.0f,%.3f,%.0f,%s,%s,%s,%s\n", a, n, e, th, t, n * e / t, c, n * e / c, x, m, g, q }'
     awk -v s="$s_train" -v g="$g_train" -v sc="$s_cpu" -v gc="$g_cpu" \
         'BEGIN { printf "# speed ratio seqlab/gensim: %.2f (wall clock), %.2f (CPU time)\n", g / s, gc / sc }'

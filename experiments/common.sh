@@ -27,6 +27,7 @@ exp_usage() {
 options:
   --full            the full setting (hours); default is the quick setting (minutes on 2 cores)
   --smoke           a tiny setting for tests (seconds)
+  --plot-only       redraw the plot from the rows of an earlier run with the same options
   --out DIR         results root (default: results); this experiment writes DIR/$EXP_NAME/
   --seed S          seed of every run (default 1)
   --threads K       threads per seqlab run (default 1: on a shared machine one thread per
@@ -54,6 +55,7 @@ exp_log() {
 
 exp_init() {
     SETTING=quick
+    PLOT_ONLY=0
     RESROOT=results
     SEED=1
     THREADS=1
@@ -66,6 +68,7 @@ exp_init() {
         --full) SETTING=full ;;
         --quick) SETTING=quick ;;
         --smoke) SETTING=smoke ;;
+        --plot-only) PLOT_ONLY=1 ;;
         --out | --seed | --threads | --jobs | --mixers | --corpus)
             [ $# -ge 2 ] || { echo "$EXP_NAME: error: option $1 needs a value" >&2; exit 2; }
             case "$1" in
@@ -111,11 +114,16 @@ exp_init() {
         GP=$(command -v gnuplot 2>/dev/null || true)
     fi
     OUT=$RESROOT/$EXP_NAME
+    THREAD_ARGS="--threads $THREADS"
+    ROW_INDEX=0
+    if [ "$PLOT_ONLY" = 1 ]; then
+        [ -d "$OUT/rows" ] || exp_die "--plot-only: no earlier run in $OUT (no $OUT/rows)"
+        echo "replotted: $(date -u +%Y-%m-%dT%H:%M:%SZ) with $0 $EXP_ARGS" >>"$OUT/meta.txt"
+        return 0
+    fi
     rm -rf "$OUT/rows"
     mkdir -p "$OUT/logs" "$OUT/runs" "$OUT/rows" || exp_die "cannot create $OUT"
     : >"$OUT/logs/eval.log"
-    THREAD_ARGS="--threads $THREADS"
-    ROW_INDEX=0
     exp_write_meta
 }
 
@@ -150,6 +158,7 @@ exp_write_meta() {
 }
 
 exp_meta() {
+    [ "$PLOT_ONLY" = 1 ] && return 0
     printf '%s: %s\n' "$1" "$2" >>"$OUT/meta.txt"
 }
 
@@ -175,8 +184,9 @@ exp_collect() {
     exp_log "wrote $OUT/$name.csv"
 }
 
-# exp_bg FUNC ARGS... : at most --jobs runs at once
+# exp_bg FUNC ARGS... : at most --jobs runs at once (nothing with --plot-only)
 exp_bg() {
+    [ "$PLOT_ONLY" = 1 ] && return 0
     if [ "$JOBS" -le 1 ]; then
         "$@"
         return 0

@@ -10,7 +10,7 @@ EXP_HELP="usage: experiments/hippo.sh [--full | --smoke] [options]
 . "$(dirname "$0")/common.sh"
 exp_init "$@"
 
-if ! "$SEQLAB" hippo --help >/dev/null 2>&1; then
+if [ "$PLOT_ONLY" = 0 ] && ! "$SEQLAB" hippo --help >/dev/null 2>&1; then
     exp_die "\`seqlab hippo\` is not available in $SEQLAB ($("$SEQLAB" hippo --help 2>&1 | head -n 1)); this experiment needs it"
 fi
 
@@ -40,6 +40,7 @@ for sig in $SIGNALS; do
                 n=$(n_of "$m" "$n0")
                 th=$(theta_of "$m")
                 exp_row_file errors
+                [ "$PLOT_ONLY" = 1 ] && continue
                 log="$OUT/logs/$sig-$disc-$m-$n.log"
                 if "$SEQLAB" hippo --measure "$m" --N "$n" --discretization "$disc" --signal "$sig" --length "$LEN" \
                     --theta "$th" --seed "$SEED" --out "$OUT/runs/$sig-$disc-$m-$n.csv" >"$log" 2>&1; then
@@ -65,12 +66,13 @@ DISC1=${DISCS%% *}
 for m in $MEASURES; do
     n=$(n_of "$m" "$NSEL")
     f="$OUT/runs/$SIG1-$DISC1-$m-$n.csv"
+    exp_row_file time
+    [ "$PLOT_ONLY" = 1 ] && continue
     if [ ! -s "$f" ]; then
         th=$(theta_of "$m")
         "$SEQLAB" hippo --measure "$m" --N "$n" --discretization "$DISC1" --signal "$SIG1" --length "$LEN" \
             --theta "$th" --seed "$SEED" --out "$f" >"$OUT/logs/time-$m.log" 2>&1 || { exp_log "$m at N=$n FAILED"; continue; }
     fi
-    exp_row_file time
     awk -F, -v m="$m" -v n="$n" 'NR > 1 { print m "," n "," $1 "," $2 "," $3 "," $4 "," $5 "," $6 }' "$f" >"$ROW"
 done
 exp_collect time "measure,N,t,signal,online,online_err,final,final_err"

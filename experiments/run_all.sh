@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] || { echo "run_all: error: --out needs a value" >&2; exit 2; }; RESROOT=$2; ARGS+=(--out "$2"); shift ;;
     --seed | --threads | --jobs | --mixers)
         [ $# -ge 2 ] || { echo "run_all: error: $1 needs a value" >&2; exit 2; }; ARGS+=("$1" "$2"); shift ;;
-    --full | --quick | --smoke) ARGS+=("$1") ;;
+    --full | --quick | --smoke | --plot-only) ARGS+=("$1") ;;
     *) echo "run_all: error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift

@@ -3,8 +3,8 @@
 libseqlab_la_SOURCES += seq/recurrent_common.c seq/rnn.c seq/lstm.c seq/gru.c
 nobase_seqlabinc_HEADERS += seq/recurrent_common.h seq/rnn.h seq/lstm.h seq/gru.h
 check_PROGRAMS += t/t-recurrent
-TESTS += t/t-recurrent t/recurrent-forward.sh
-EXTRA_DIST += docs/recurrent.md t/ref/make_recurrent_fixtures.py t/recurrent-forward.sh \
+TESTS += t/t-recurrent t/recurrent-forward.sh t/recurrent-learn.sh
+EXTRA_DIST += docs/recurrent.md t/ref/make_recurrent_fixtures.py t/recurrent-forward.sh t/recurrent-learn.sh \
 	bench/rnn_bench.c bench/rnn_torch.py bench/run_rnn_bench.sh
 EXTRA_DIST += \
 	t/data/recurrent_gru.safetensors \
@@ -16,6 +16,7 @@ EXTRA_DIST += \
 	t/data/recurrent_gru_h0.safetensors \
 	t/data/recurrent_gru_h0_grad.safetensors \
 	t/data/recurrent_gru_h0_h0.npy \
+	t/data/recurrent_gru_h0_hn.npy \
 	t/data/recurrent_gru_h0_x.npy \
 	t/data/recurrent_gru_h0_y.npy \
 	t/data/recurrent_gru_long.safetensors \
@@ -36,8 +37,10 @@ EXTRA_DIST += \
 	t/data/recurrent_lstm_grad.safetensors \
 	t/data/recurrent_lstm_h0.safetensors \
 	t/data/recurrent_lstm_h0_c0.npy \
+	t/data/recurrent_lstm_h0_cn.npy \
 	t/data/recurrent_lstm_h0_grad.safetensors \
 	t/data/recurrent_lstm_h0_h0.npy \
+	t/data/recurrent_lstm_h0_hn.npy \
 	t/data/recurrent_lstm_h0_x.npy \
 	t/data/recurrent_lstm_h0_y.npy \
 	t/data/recurrent_lstm_long.safetensors \
@@ -53,6 +56,7 @@ EXTRA_DIST += \
 	t/data/recurrent_rnn_h0.safetensors \
 	t/data/recurrent_rnn_h0_grad.safetensors \
 	t/data/recurrent_rnn_h0_h0.npy \
+	t/data/recurrent_rnn_h0_hn.npy \
 	t/data/recurrent_rnn_h0_x.npy \
 	t/data/recurrent_rnn_h0_y.npy \
 	t/data/recurrent_rnn_nobias.safetensors \

@@ -110,9 +110,8 @@ int32_t sl_ngram_word(const sl_ngram_lm *lm, const char *w, size_t len);
  * *len (may be NULL) receives the length of the n-gram matched (KenLM's ngram_length). */
 float sl_ngram_score(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w, int *len);
 
-/* Same without backoff logic: the naive reference, the sum of log10 interpolated mass for
- * the *estimated* model is checked against this in tests. Returns log10 p(w|ctx) by
- * recursively applying p(w|h) = p_arpa(hw) if present else bow(h) * p(w|h'). */
+/* The naive reference of sl_ngram_score (tests compare them): the ARPA backoff definition
+ * applied recursively, p(w|h) = p(hw) if hw is in the model, else bow(h) p(w|h'). */
 float sl_ngram_score_ref(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w);
 
 /* ---- ARPA (nlp/arpa.c) ---- */

@@ -313,7 +313,7 @@ void sl_rope_row(float *x, int n_head, int stride, int dim, const float *cos_t, 
 
 /* ---- the mixer -------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct attn_model_ {
     sl_model base;
     sl_attn_config c;
     int mla;
@@ -338,6 +338,9 @@ typedef struct {
     sl_buf qa, qan, qar;       /* MLA q: (N,rq) (N,rq) (N) */
     sl_buf kva, kvn, kvr, kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,Hq*(dn+dv)) */
     sl_buf g1, g2, g3, g4, g5, g6; /* backward scratch */
+    /* owner of the scratch buffers tq tk tv qkv g1..g6 (this model, or the first layer's
+     * attention when a transformer shares them across its layers) */
+    struct attn_model_ *ws;
 } attn_model;
 
 typedef struct {
@@ -399,6 +402,13 @@ static const sl_model_vt attn_vt;
 int sl_attn_is(const sl_model *m) { return m && m->vt == &attn_vt; }
 int sl_attn_out_proj_index(const sl_model *m) { return sl_attn_is(m) ? ((const attn_model *)m)->i_wo : -1; }
 int sl_attn_state_pos(const void *state) { return ((const attn_state *)state)->pos; }
+
+int sl_attn_share_workspace(sl_model *dst, sl_model *src)
+{
+    if (!sl_attn_is(dst) || !sl_attn_is(src)) return sl_error(SL_EINVAL, "share workspace: not attention mixers");
+    ((attn_model *)dst)->ws = ((attn_model *)src)->ws;
+    return SL_OK;
+}
 
 static const float *PD(const attn_model *a, int i) { return i >= 0 ? sl_params_data(a->base.P, i) : NULL; }
 static float *PG(const attn_model *a, int i) { return i >= 0 ? sl_params_grad(a->base.P, i) : NULL; }
@@ -513,13 +523,13 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     a->naive = !a->c.flash || drop;
     sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
     size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
-    if ((rc = sl_buf_reserve(&a->tq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->tk, (size_t)N * a->kdim)) ||
-        (rc = sl_buf_reserve(&a->tv, (size_t)N * a->vdim)) ||
+    if ((rc = sl_buf_reserve(&a->ws->tq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->tk, (size_t)N * a->kdim)) ||
+        (rc = sl_buf_reserve(&a->ws->tv, (size_t)N * a->vdim)) ||
         (rc = sl_buf_reserve(&a->hq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->hk, (size_t)N * a->kdim)) ||
         (rc = sl_buf_reserve(&a->hv, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ho, (size_t)N * Hq * a->Dv)) ||
         (rc = sl_buf_reserve(&a->to, (size_t)N * Hq * a->Dv)) || (rc = sl_buf_reserve(&a->att, natt)))
         return rc;
-    if (a->i_qkv >= 0 && (rc = sl_buf_reserve(&a->qkv, (size_t)N * (a->qdim + a->kdim + a->vdim)))) return rc;
+    if (a->i_qkv >= 0 && (rc = sl_buf_reserve(&a->ws->qkv, (size_t)N * (a->qdim + a->kdim + a->vdim)))) return rc;
     if (a->mla) {
         if ((rc = sl_buf_reserve(&a->kva, (size_t)N * (a->r + a->dr))) || (rc = sl_buf_reserve(&a->kvn, (size_t)N * a->r)) ||
             (rc = sl_buf_reserve(&a->kvr, (size_t)N)) ||
@@ -530,11 +540,11 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
             return rc;
     }
     a->B = B; a->T = T; a->x = x;
-    project(a, x, N, T, a->tq.p, a->tk.p, a->tv.p, a->qkv.p, a->qa.p, a->qan.p, a->qar.p, a->kva.p, a->kvn.p, a->kvr.p, a->kvb.p);
-    positions(a, N, T, a->tq.p, a->tk.p, a->kva.p);
-    to_heads(a->hq.p, a->tq.p, B, T, Hq, a->Dk, a->qdim, 0);
-    to_heads(a->hk.p, a->tk.p, B, T, a->Hkv, a->Dk, a->kdim, 0);
-    to_heads(a->hv.p, a->tv.p, B, T, a->Hkv, a->Dv, a->vdim, 0);
+    project(a, x, N, T, a->ws->tq.p, a->ws->tk.p, a->ws->tv.p, a->ws->qkv.p, a->qa.p, a->qan.p, a->qar.p, a->kva.p, a->kvn.p, a->kvr.p, a->kvb.p);
+    positions(a, N, T, a->ws->tq.p, a->ws->tk.p, a->kva.p);
+    to_heads(a->hq.p, a->ws->tq.p, B, T, Hq, a->Dk, a->qdim, 0);
+    to_heads(a->hk.p, a->ws->tk.p, B, T, a->Hkv, a->Dk, a->kdim, 0);
+    to_heads(a->hv.p, a->ws->tv.p, B, T, a->Hkv, a->Dv, a->vdim, 0);
     if (a->naive) {
         const float *dm = NULL;
         if (drop) {
@@ -563,24 +573,24 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int B = a->B, T = a->T, N = B * T, C = a->c.d_model, Hq = a->Hq, Dv = a->Dv;
     const int drop = a->naive >> 1, naive = a->naive & 1;
     int rc;
-    if ((rc = sl_buf_reserve(&a->g1, (size_t)N * (size_t)(C > Hq * Dv ? C : Hq * Dv))) ||
-        (rc = sl_buf_reserve(&a->g2, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->g3, (size_t)N * a->kdim)) ||
-        (rc = sl_buf_reserve(&a->g4, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->g5, (size_t)N * Hq * Dv)))
+    if ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > Hq * Dv ? C : Hq * Dv))) ||
+        (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->g3, (size_t)N * a->kdim)) ||
+        (rc = sl_buf_reserve(&a->ws->g4, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ws->g5, (size_t)N * Hq * Dv)))
         return rc;
     const float *dy = dy_in;
     if (drop) {
-        memset(a->g1.p, 0, (size_t)N * C * sizeof(float));
-        sl_dropout_backward(a->g1.p, dy_in, a->omask.p, (size_t)N * C);
-        dy = a->g1.p;
+        memset(a->ws->g1.p, 0, (size_t)N * C * sizeof(float));
+        sl_dropout_backward(a->ws->g1.p, dy_in, a->omask.p, (size_t)N * C);
+        dy = a->ws->g1.p;
     }
     /* output projection: dto (N, Hq*Dv) */
-    float *dto = a->g5.p;
+    float *dto = a->ws->g5.p;
     memset(dto, 0, (size_t)N * Hq * Dv * sizeof(float));
     sl_linear_backward(dto, PG(a, a->i_wo), PG(a, a->i_bo), dy, a->to.p, PD(a, a->i_wo), N, Hq * Dv, C);
     /* to head-major dO; reuse hq-sized scratch: dho in g1 (dy no longer needed) */
-    float *dho = a->g1.p;
+    float *dho = a->ws->g1.p;
     to_heads(dho, dto, B, T, Hq, Dv, Hq * Dv, 0);
-    float *dhq = a->g2.p, *dhk = a->g3.p, *dhv = a->g4.p;
+    float *dhq = a->ws->g2.p, *dhk = a->ws->g3.p, *dhv = a->ws->g4.p;
     memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
@@ -588,7 +598,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->att.p, drop ? a->dmask.p : NULL, &s);
     else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->ho.p, a->att.p, &s))) return rc;
     /* back to token-major: reuse tq/tk/tv (forward values no longer needed past this point) */
-    float *dtq = a->tq.p, *dtk = a->tk.p, *dtv = a->tv.p;
+    float *dtq = a->ws->tq.p, *dtk = a->ws->tk.p, *dtv = a->ws->tv.p;
     from_heads(dtq, dhq, B, T, Hq, a->Dk, a->qdim, 0);
     from_heads(dtk, dhk, B, T, a->Hkv, a->Dk, a->kdim, 0);
     from_heads(dtv, dhv, B, T, a->Hkv, Dv, a->vdim, 0);
@@ -600,7 +610,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         }
         if (a->i_qkv >= 0) {
             const int tot = a->qdim + a->kdim + a->vdim;
-            float *dqkv = a->qkv.p;  /* forward values of the fused projection are not needed */
+            float *dqkv = a->ws->qkv.p;  /* forward values of the fused projection are not needed */
             for (int n = 0; n < N; n++) {
                 float *r = dqkv + (size_t)n * tot;
                 memcpy(r, dtq + (size_t)n * a->qdim, (size_t)a->qdim * sizeof(float));
@@ -619,8 +629,8 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int r = a->r, dr = a->dr, dn = a->dn;
     if (a->rot) rope_rows(a, dtq, N, T, Hq, dn + dr, a->qdim, dn, 1);
     if (a->rq > 0) {
-        if ((rc = sl_buf_reserve(&a->g6, (size_t)N * a->rq))) return rc;
-        float *dqan = a->g6.p;
+        if ((rc = sl_buf_reserve(&a->ws->g6, (size_t)N * a->rq))) return rc;
+        float *dqan = a->ws->g6.p;
         memset(dqan, 0, (size_t)N * a->rq * sizeof(float));
         sl_linear_backward(dqan, PG(a, a->i_qb), NULL, dtq, a->qan.p, PD(a, a->i_qb), N, a->rq, a->qdim);
         /* dqa reuses qan (no longer needed) */
@@ -633,9 +643,9 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     }
     /* dkvb (N, Hq*(dn+dv)) gathers dk_nope and dv; dkva (N, r+dr) = [dc, dk_pe] */
     float *dkvb = a->kvb.p;      /* forward kvb no longer needed */
-    float *dkva = a->g5.p;       /* dto done; size N*Hq*Dv may be < N*(r+dr): reserve */
-    if ((rc = sl_buf_reserve(&a->g5, (size_t)N * (r + dr)))) return rc;
-    dkva = a->g5.p;
+    float *dkva = a->ws->g5.p;       /* dto done; size N*Hq*Dv may be < N*(r+dr): reserve */
+    if ((rc = sl_buf_reserve(&a->ws->g5, (size_t)N * (r + dr)))) return rc;
+    dkva = a->ws->g5.p;
     memset(dkva, 0, (size_t)N * (r + dr) * sizeof(float));
     for (int n = 0; n < N; n++) {
         float *d = dkvb + (size_t)n * Hq * (dn + Dv), *dpe = dkva + (size_t)n * (r + dr) + r;
@@ -647,14 +657,14 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         }
     }
     if (a->rot) rope_rows(a, dkva, N, T, 1, dr, r + dr, r, 1);
-    if ((rc = sl_buf_reserve(&a->g6, (size_t)N * r * 2))) return rc;
-    float *dkvn = a->g6.p, *dc = a->g6.p + (size_t)N * r;
+    if ((rc = sl_buf_reserve(&a->ws->g6, (size_t)N * r * 2))) return rc;
+    float *dkvn = a->ws->g6.p, *dc = a->ws->g6.p + (size_t)N * r;
     memset(dkvn, 0, (size_t)N * r * 2 * sizeof(float));
     sl_linear_backward(dkvn, PG(a, a->i_kvb), NULL, dkvb, a->kvn.p, PD(a, a->i_kvb), N, r, Hq * (dn + Dv));
     /* the raw latent c is kva[:, :r]; copy it out contiguous into tv's space (free now) */
-    float *cl = a->tv.p;
-    if ((rc = sl_buf_reserve(&a->tv, (size_t)N * (r > a->vdim ? r : a->vdim)))) return rc;
-    cl = a->tv.p;
+    float *cl = a->ws->tv.p;
+    if ((rc = sl_buf_reserve(&a->ws->tv, (size_t)N * (r > a->vdim ? r : a->vdim)))) return rc;
+    cl = a->ws->tv.p;
     for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, a->kva.p + (size_t)n * (r + dr), (size_t)r * sizeof(float));
     sl_rmsnorm_backward(dc, PG(a, a->i_kvan), dkvn, cl, PD(a, a->i_kvan), a->kvr.p, N, r);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (r + dr), dc + (size_t)n * r, (size_t)r * sizeof(float));
@@ -863,6 +873,7 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
     m->vt = &attn_vt;
     m->P = P;
     a->c = *cfg;
+    a->ws = a;
     const int C = cfg->d_model;
     m->d_in = m->d_out = C;
     m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER |

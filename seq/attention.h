@@ -114,6 +114,10 @@ size_t sl_attn_kv_bytes_per_token(const sl_attn_config *cfg);
 int sl_attn_out_proj_index(const sl_model *m);
 /* 1 if m is an attention mixer */
 int sl_attn_is(const sl_model *m);
+/* dst uses src's scratch buffers (projections before the head split, backward temporaries),
+ * so a stack of layers that run one after another keeps one set instead of one per layer.
+ * src must outlive dst's last forward/backward. */
+int sl_attn_share_workspace(sl_model *dst, sl_model *src);
 /* The position the next step will take (number of tokens in the cache). */
 int sl_attn_state_pos(const void *state);
 

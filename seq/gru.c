@@ -17,9 +17,10 @@ int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
     return rc ? rc : sl_recurrent_create(&cfg, P, prefix, out);
 }
 
-/* one row. With gx = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (b, bh may be NULL):
+/* one row. With gx = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (zeros for an absent bias):
  *   r = s(gx_r + gh_r), z = s(gx_z + gh_z), n = tanh(gx_n + r gh_n), h' = (1 - z) n + z h.
- * hp == NULL is a zero previous state. h may alias hp (step mode). */
+ * Every pointer is valid (zeros for an absent bias or state), so the loops have no branches.
+ * h may alias hp (step mode). */
 SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, const float *bh, float *hn, const float *hp,
                                  float *h, int H)
 {
@@ -27,12 +28,11 @@ SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, con
     const float *hz = hr + H, *hnp = hr + 2 * H;
     #pragma omp simd
     for (int j = 0; j < H; j++) {
-        float xr = gr[j], xz = gz[j], xn = gn[j], hrj = hr[j], hzj = hz[j], hnj = hnp[j];
-        if (b) { xr += b[j]; xz += b[H + j]; xn += b[2 * H + j]; }
-        if (bh) { hrj += bh[j]; hzj += bh[H + j]; hnj += bh[2 * H + j]; }
-        float r = sl_rc_sigmoidf(xr + hrj), z = sl_rc_sigmoidf(xz + hzj);
-        float n = sl_rc_tanhf(xn + r * hnj);
-        float hpj = hp ? hp[j] : 0.0f;
+        float hnj = hnp[j] + bh[2 * H + j];
+        float r = sl_rc_sigmoidf((gr[j] + b[j]) + (hr[j] + bh[j]));
+        float z = sl_rc_sigmoidf((gz[j] + b[H + j]) + (hz[j] + bh[H + j]));
+        float n = sl_rc_tanhf((gn[j] + b[2 * H + j]) + r * hnj);
+        float hpj = hp[j];
         hn[j] = hnj;
         gr[j] = r; gz[j] = z; gn[j] = n;
         h[j] = (1.0f - z) * n + z * hpj;
@@ -50,7 +50,7 @@ SL_RC_CLONES static void bwd_row(float *dgr, float *dhr, float *dr, const float 
     #pragma omp simd
     for (int j = 0; j < H; j++) {
         float dh = dho[j] + dr[j], r = gr[j], z = gz[j], n = gn[j];
-        float hpj = hp ? hp[j] : 0.0f;
+        float hpj = hp[j];
         float dnp = dh * (1.0f - z) * (1.0f - n * n);
         float drp = dnp * hn[j] * r * (1.0f - r);
         float dzp = dh * (hpj - n) * z * (1.0f - z);
@@ -65,8 +65,8 @@ void sl_gru_cell_forward(const sl_rcell_fwd *a)
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
     for (int b = 0; b < B; b++)
-        fwd_row(a->g + (size_t)b * 3 * H, a->b, a->gh + (size_t)b * 3 * H, a->bh, a->hn + (size_t)b * H,
-                a->h_prev ? a->h_prev + (size_t)b * a->ldhp : NULL, a->h + (size_t)b * a->ldh, H);
+        fwd_row(a->g + (size_t)b * a->ldg, a->b ? a->b : a->zeros, a->gh + (size_t)b * 3 * H, a->bh ? a->bh : a->zeros,
+                a->hn + (size_t)b * H, a->h_prev ? a->h_prev + (size_t)b * a->ldhp : a->zeros, a->h + (size_t)b * a->ldh, H);
 }
 
 void sl_gru_cell_backward(const sl_rcell_bwd *a)
@@ -74,6 +74,6 @@ void sl_gru_cell_backward(const sl_rcell_bwd *a)
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
     for (int b = 0; b < B; b++)
-        bwd_row(a->dg + (size_t)b * 3 * H, a->dgh + (size_t)b * 3 * H, a->dh_rec + (size_t)b * H, a->g + (size_t)b * 3 * H,
-                a->hn + (size_t)b * H, a->h_prev ? a->h_prev + (size_t)b * a->ldhp : NULL, a->dh_out + (size_t)b * a->lddo, H);
+        bwd_row(a->dg + (size_t)b * a->lddg, a->dgh + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H, a->g + (size_t)b * a->ldg,
+                a->hn + (size_t)b * H, a->h_prev ? a->h_prev + (size_t)b * a->ldhp : a->zeros, a->dh_out + (size_t)b * a->lddo, H);
 }

@@ -20,16 +20,17 @@ typedef struct {
     /* initial state (torch layout (L*ndir, B, H)) and its gradient */
     float *h0, *c0, *dh0, *dc0;
     int h0_B;
-    /* sequence-mode caches, time-major */
+    /* sequence-mode caches: batch-first (B, T, .) like x and y, except the cells' own (T, B, .) */
     int B, T, cached, dropped;
-    sl_buf xin;          /* (T, B, I) the input */
-    sl_buf *out;         /* [L] (T, B, ndir*H) each layer's output */
-    sl_buf *xd, *mask;   /* [L] layer l >= 1: dropped input and its mask */
-    sl_buf *gates;       /* [L*ndir] (T, B, GH) activated gates */
+    sl_buf xin;          /* (B, T, I) a copy of the input */
+    sl_buf *out;         /* [L] (B, T, ndir*H) each layer's output, batch-first like x and y */
+    sl_buf *xd, *mask;   /* [L] layer l >= 1: dropped input and its mask (B, T, ndir*H) */
+    sl_buf *gates;       /* [L*ndir] (B, T, GH) activated gates */
     sl_buf *cst;         /* [L*ndir] LSTM (T, B, H) cells */
     sl_buf *hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
     sl_buf ghs[2];       /* GRU (B, GH) per direction */
     sl_buf bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
+    float *zeros;        /* (GH) zeros: the cells' stand-in for an absent bias or state */
     /* backward scratch */
     sl_buf dH, dX, ones;
     sl_buf dg[2], dgh[2], dhr[2], dc[2];
@@ -104,6 +105,7 @@ static void r_destroy(sl_model *m)
     free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
     free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
     free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    free(r->zeros);
     free(r);
 }
 
@@ -146,14 +148,31 @@ static int reserve_caches(rmodel *r, int B, int T)
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
 
-/* Input projection of one direction of one layer for every t at once: g (T*B, GH) = X W_ih^T
- * (the biases are added inside the cells). */
+/* dW (GH, I) += sum over b and the n steps t0..t0+n-1 of dG[b,t]^T X[b,t+shift]: dG (B, T, GH),
+ * X rows (b, t) at X + (b*T + t)*ldx. The shift pairs a step with its predecessor, so the
+ * rows do not form one matrix: one GEMM per batch row over its steps when T >= B, else one per
+ * step over the batch (rows T*GH and T*ldx apart). */
+static void gemm_dw(float *dW, const float *dG, int t0, int n, const float *X, int ldx, int shift, int B, int T,
+                    int GH, int Iw)
+{
+    if (n <= 0) return;
+    if (T >= B)
+        for (int b = 0; b < B; b++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, n, 1.0f, dG + ((size_t)b * T + t0) * GH, GH,
+                        X + ((size_t)b * T + t0 + shift) * ldx, ldx, 1.0f, dW, Iw);
+    else
+        for (int t = t0; t < t0 + n; t++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, B, 1.0f, dG + (size_t)t * GH, T * GH,
+                        X + (size_t)(t + shift) * ldx, T * ldx, 1.0f, dW, Iw);
+}
+
+/* Input projection of one direction of one layer for every t at once, one GEMM:
+ * g (B*T, GH) = X (B*T, I) W_ih^T (the biases are added inside the cells). */
 static void layer_dir_proj(rmodel *r, int l, int d, const float *X, int B, int T)
 {
-    const int GH = r->GH, Iw = layer_in(r, l), ld = l * r->ndir + d;
-    const float *wih = sl_params_data(r->base.P, r->i_wih[ld]);   /* (GH, I) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * B, GH, Iw, 1.0f, X, Iw, wih, Iw, 0.0f,
-                r->gates[ld].p, GH);
+    const int ld = l * r->ndir + d, GH = r->GH, Iw = layer_in(r, l);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, GH, Iw, 1.0f, X, Iw,
+                sl_params_data(r->base.P, r->i_wih[ld]), Iw, 0.0f, r->gates[ld].p, GH);
 }
 
 /* the bias a cell adds to x W_ih^T (+ h W_hh^T): b_ih + b_hh (Elman, LSTM; from bsum (L*ndir,
@@ -182,18 +201,19 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const float *whh = sl_params_data(P, r->i_whh[ld]);                              /* (GH, H) */
     const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;  /* (GH) */
-    float *g = r->gates[ld].p;                                                       /* (T, B, GH) */
-    float *out = r->out[l].p;                                                        /* (T, B, ndir*H) */
+    float *g = r->gates[ld].p + (size_t)b0 * T * GH;           /* (B, T, GH): step t of row b0 at t*GH */
+    float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H): step t of row b0 at t*ldo */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
     float *gh = gru ? r->ghs[d].p + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    const int ldh = T * ldo, ldg = T * GH;   /* row strides of one step across the batch */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
-        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + row * GH, .b = cell_bias(r, ld, r->bsum.p), .relu = r->cfg.relu,
-                          .h = out + row * ldo + d * H, .ldh = ldo};
-        if (s) { a.h_prev = out + prow * ldo + d * H; a.ldhp = ldo; }
+        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .b = cell_bias(r, ld, r->bsum.p),
+                          .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = ldh, .zeros = r->zeros};
+        if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
             a.c = r->cst[ld].p + row * H;
@@ -208,7 +228,7 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
             a.bh = bhh;
             a.hn = r->hn[ld].p + row * H;
         } else if (a.h_prev) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, GH);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, ldg);
         }
         cell_forward(r, &a);
     }
@@ -258,10 +278,8 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     r->cached = 0;
     r->B = B;
     r->T = T;
-    /* (B, T, I) -> (T, B, I) */
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            memcpy(r->xin.p + ((size_t)t * B + b) * Iw, x + ((size_t)b * T + t) * Iw, (size_t)Iw * sizeof(float));
+    /* the input is kept for the weight gradient: the caller's x need not outlive forward() */
+    memcpy(r->xin.p, x, (size_t)B * T * Iw * sizeof(float));
     for (int l = 0; l < r->L; l++) {
         const float *X = r->xin.p;
         if (l) {
@@ -276,11 +294,7 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
         for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
         run_scans(r, l, B, T);
     }
-    /* (T, B, ldo) -> (B, T, ldo) */
-    const float *o = r->out[r->L - 1].p;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            memcpy(y + ((size_t)b * T + t) * ldo, o + ((size_t)t * B + b) * ldo, (size_t)ldo * sizeof(float));
+    memcpy(y, r->out[r->L - 1].p, (size_t)B * T * ldo * sizeof(float));
     r->cached = 1;
     return SL_OK;
 }
@@ -292,16 +306,20 @@ static void colsum_acc(const float *ones, float *db, const float *a, size_t rows
 }
 
 /* Backpropagation through time of one direction of one layer for batch rows [b0, b1):
- * dH (T, B, ndir*H) is the gradient of the layer's output; fills the rows of dg[d] (and
+ * dH (B, T, ndir*H) is the gradient of the layer's output; fills the rows of dg[d] (and
  * dgh[d]) and, with an initial state, of dh0 / dc0. */
 static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, int B, int T)
 {
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+    const int ldh = T * ldo, ldg = T * GH;                   /* row strides of one step across the batch */
     const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
-    const float *g = r->gates[ld].p, *out = r->out[l].p;
-    float *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;  /* (T, B, GH) */
+    const float *g = r->gates[ld].p + (size_t)b0 * T * GH;   /* (B, T, GH) from row b0 */
+    const float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
+    const float *dHb = dH + (size_t)b0 * T * ldo + d * H;
+    float *dg = r->dg[d].p + (size_t)b0 * T * GH;            /* (B, T, GH) from row b0 */
+    float *dgh = gru ? r->dgh[d].p + (size_t)b0 * T * GH : dg;
     float *dhr = r->dhr[d].p + (size_t)b0 * H;               /* (nb, H) */
     float *dc = lstm ? r->dc[d].p + (size_t)b0 * H : NULL;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
@@ -312,12 +330,12 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
-        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + row * GH, .relu = r->cfg.relu,
-                          .h = out + row * ldo + d * H, .ldh = ldo,
-                          .dh_out = dH + row * ldo + d * H, .lddo = ldo,
-                          .dh_rec = dhr, .dc = dc, .dg = dg + row * GH,
-                          .dgh = gru ? dgh + row * GH : NULL};
-        if (s) { a.h_prev = out + prow * ldo + d * H; a.ldhp = ldo; }
+        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .relu = r->cfg.relu,
+                          .h = out + (size_t)t * ldo, .ldh = ldh,
+                          .dh_out = dHb + (size_t)t * ldo, .lddo = ldh,
+                          .dh_rec = dhr, .dc = dc, .dg = dg + (size_t)t * GH, .lddg = ldg,
+                          .dgh = gru ? dgh + (size_t)t * GH : NULL, .zeros = r->zeros};
+        if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
             a.c = r->cst[ld].p + row * H;
@@ -327,7 +345,7 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
         cell_backward(r, &a);
         /* dh_{prev} += dG_h W_hh */
         if (s || h0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + row * GH, GH,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * GH, ldg,
                         whh, H, 1.0f, dhr, H);
     }
     if (h0) {
@@ -336,7 +354,8 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     }
 }
 
-/* Weight gradients of one direction of one layer, over all steps at once. */
+/* Weight gradients of one direction of one layer, over all steps at once: X (B, T, I) is the
+ * layer's input. */
 static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int T)
 {
     const sl_params *P = r->base.P;
@@ -346,18 +365,15 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int 
     float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
     float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
     float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
-    const float *out = r->out[l].p, *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
+    const float *out = r->out[l].p + d * H, *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
     const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
-    if (T > 1) {
-        /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
-        const float *dgs = d ? dgh : dgh + (size_t)B * GH;
-        const float *hs = d ? out + (size_t)B * ldo + d * H : out + d * H;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, (int)(TB - B), 1.0f, dgs, GH, hs, ldo, 1.0f, dwhh, H);
-    }
+    /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
+    if (d) gemm_dw(dwhh, dgh, 0, T - 1, out, ldo, +1, B, T, GH, H);
+    else gemm_dw(dwhh, dgh, 1, T - 1, out, ldo, -1, B, T, GH, H);
     if (h0) {
-        const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * B * GH;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, GH, h0, H, 1.0f, dwhh, H);
+        const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * GH;   /* rows (b, first step), T*GH apart */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, T * GH, h0, H, 1.0f, dwhh, H);
     }
     if (dbih) colsum_acc(r->ones.p, dbih, dg, TB, GH);
     if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
@@ -366,11 +382,10 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int 
 static int backward_body(sl_model *m, const float *dy, float *dx)
 {
     rmodel *r = (rmodel *)m;
-    if (!r->cached) return sl_error(SL_EINVAL, "%s: backward without a preceding forward", m->vt->kind);
-    const int B = r->B, T = r->T, H = r->H, GH = r->GH, ldo = r->ndir * H, I0 = r->cfg.input_size;
+    const int B = r->B, T = r->T, H = r->H, GH = r->GH, ldo = r->ndir * H;
     const size_t TB = (size_t)T * B;
-    size_t wmax = (size_t)(I0 > ldo ? I0 : ldo);
-    int rc = sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * wmax) | sl_buf_reserve(&r->ones, TB);
+    int rc = r->L > 1 ? sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo) : 0;
+    rc |= sl_buf_reserve(&r->ones, TB);
     for (int d = 0; d < r->ndir; d++) {
         rc |= sl_buf_reserve(&r->dg[d], TB * GH) | sl_buf_reserve(&r->dhr[d], (size_t)B * H);
         if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->dgh[d], TB * GH);
@@ -378,10 +393,11 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
     }
     if (rc) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", m->vt->kind, B, T);
     for (size_t i = 0; i < TB; i++) r->ones.p[i] = 1.0f;
-    /* (B, T, ldo) -> (T, B, ldo) */
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            memcpy(r->dH.p + ((size_t)t * B + b) * ldo, dy + ((size_t)b * T + t) * ldo, (size_t)ldo * sizeof(float));
+    /* dH: the gradient of the current layer's output (B, T, ldo); the last layer's is dy.
+     * The two scratch buffers alternate between holding dH and receiving the next one. */
+    const float *dH = dy;
+    float *bufs[2] = {r->dH.p, r->dX.p};
+    int wb = 0;
     for (int l = r->L - 1; l >= 0; l--) {
         const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
         const int Iw = layer_in(r, l);
@@ -390,32 +406,30 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
             #pragma omp parallel for schedule(static, 1) if (items > 1 && par_ok(r, B, T))
             for (int it = 0; it < items; it++) {
                 int d = it / ns, sl = it % ns;
-                layer_dir_bptt(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), r->dH.p, B, T);
+                layer_dir_bptt(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), dH, B, T);
             }
         }
         for (int d = 0; d < r->ndir; d++) layer_dir_wgrad(r, l, d, X, B, T);
-        if (l == 0 && !dx) break;
-        /* dX = sum_d dG_d W_ih_d */
-        for (int d = 0; d < r->ndir; d++) {
-            const float *wih = sl_params_data(m->P, r->i_wih[l * r->ndir + d]);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH, wih, Iw,
-                        d ? 1.0f : 0.0f, r->dX.p, Iw);
+        if (l == 0) {
+            /* dx += sum_d dG_d W_ih_d, straight into the caller's (B, T, I) */
+            for (int d = 0; dx && d < r->ndir; d++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                            sl_params_data(m->P, r->i_wih[d]), Iw, 1.0f, dx, Iw);
+            break;
         }
-        if (l) {
-            size_t n = TB * ldo;
-            if (r->dropped) {
-                memset(r->dH.p, 0, n * sizeof(float));
-                sl_dropout_backward(r->dH.p, r->dX.p, r->mask[l].p, n);
-            } else {
-                memcpy(r->dH.p, r->dX.p, n * sizeof(float));
-            }
+        /* the gradient of layer l's input = that of layer l-1's output (through the dropout) */
+        float *dX = bufs[wb];
+        for (int d = 0; d < r->ndir; d++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                        sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
+        if (r->dropped) {
+            float *o = bufs[1 - wb];
+            memset(o, 0, TB * ldo * sizeof(float));
+            sl_dropout_backward(o, dX, r->mask[l].p, TB * ldo);
+            dH = o;   /* the next layer writes into bufs[wb] again */
         } else {
-            for (int b = 0; b < B; b++)
-                for (int t = 0; t < T; t++) {
-                    float *dst = dx + ((size_t)b * T + t) * I0;
-                    const float *src = r->dX.p + ((size_t)t * B + b) * I0;
-                    for (int i = 0; i < I0; i++) dst[i] += src[i];
-                }
+            dH = dX;
+            wb = 1 - wb;
         }
     }
     return SL_OK;
@@ -478,7 +492,7 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
         for (int d = 0; d < r->ndir; d++) {
             int ld = l * r->ndir + d, t = d ? 0 : T - 1;
             for (int b = 0; b < B; b++) {
-                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l].p + ((size_t)t * B + b) * ldo + d * H, (size_t)H * sizeof(float));
+                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l].p + ((size_t)b * T + t) * ldo + d * H, (size_t)H * sizeof(float));
                 if (cn) memcpy(cn + ((size_t)ld * B + b) * H, r->cst[ld].p + ((size_t)t * B + b) * H, (size_t)H * sizeof(float));
             }
         }
@@ -555,8 +569,8 @@ static int step_body(sl_model *m, void *st, const float *x, float *y)
         float *h = s->h + (size_t)l * B * H;
         /* same operation order as sequence mode: x W_ih^T, + h W_hh^T, + bias in the cell */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, s->g, GH);
-        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H, .h = h,
-                          .ldh = H, .relu = r->cfg.relu};
+        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .ldg = GH, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H, .h = h,
+                          .ldh = H, .relu = r->cfg.relu, .zeros = r->zeros};
         if (gru) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 0.0f, s->gh, GH);
             a.gh = s->gh;
@@ -725,7 +739,8 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->i_bih = malloc(LD * sizeof(int)); r->i_bhh = malloc(LD * sizeof(int));
     r->out = calloc(r->L, sizeof(sl_buf)); r->xd = calloc(r->L, sizeof(sl_buf)); r->mask = calloc(r->L, sizeof(sl_buf));
     r->gates = calloc(LD, sizeof(sl_buf)); r->cst = calloc(LD, sizeof(sl_buf)); r->hn = calloc(LD, sizeof(sl_buf));
-    if (!r->i_wih || !r->i_whh || !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
+    r->zeros = calloc((size_t)r->GH, sizeof(float));
+    if (!r->zeros || !r->i_wih || !r->i_whh || !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
         r_destroy(&r->base);
         return sl_error(SL_ENOMEM, "out of memory");
     }

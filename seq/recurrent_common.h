@@ -44,12 +44,13 @@ typedef struct {
 /* Forward of one step. g (B, G*H): in, x W_ih^T (+ h W_hh^T for Elman and LSTM), to which the
  * cell adds b (G*H: b_ih + b_hh for Elman and LSTM, b_ih for GRU; NULL without bias); out,
  * the activated gates (kept as the backward cache). GRU: gh (B, 3H) is h_prev W_hh^T, to which
- * the cell adds bh (b_hh or NULL); hn (B, H) receives W_hn h + b_hn (cached).
+ * the cell adds bh (b_hh or NULL); hn (B, H) receives W_hn h + b_hn (cached). zeros (at least
+ * G*H zeros) stands in for every NULL, so the row loops have no branches and vectorise.
  * h_prev (B, H, row stride ldhp) is NULL for a zero state. LSTM: c_prev (B, H) or NULL,
  * c (B, H) receives the new cell. h (B, H, row stride ldh) receives the new hidden state. */
 typedef struct {
     int B, H;
-    float *g;
+    float *g; int ldg;   /* row stride of g (G*H when contiguous) */
     const float *b;
     const float *gh;
     const float *bh;
@@ -59,16 +60,18 @@ typedef struct {
     float *c;
     float *h; int ldh;
     int relu;
+    const float *zeros;
 } sl_rcell_fwd;
 
 /* Backward of one step. dh_out (B, H, stride lddo) is the gradient arriving from above for h;
  * dh_rec (B, H) holds the gradient arriving from step t+1 (read), and on return the part of
  * dh_prev that does not go through W_hh (GRU: dh * z; else 0). LSTM: dc (B, H) in: from t+1,
  * out: for c_prev. dg (B, G*H) receives the gradients of the x-side pre-activations; GRU:
- * dgh (B, 3H) receives those of the h-side ones (r, z as dg; n as dn_pre * r). */
+ * dgh (B, 3H) receives those of the h-side ones (r, z as dg; n as dn_pre * r). Rows of g are
+ * ldg apart, rows of dg / dgh lddg apart. */
 typedef struct {
     int B, H;
-    const float *g;
+    const float *g; int ldg;
     const float *hn;
     const float *h_prev; int ldhp;
     const float *c_prev;
@@ -78,8 +81,10 @@ typedef struct {
     float *dh_rec;
     float *dc;
     float *dg;
-    float *dgh;
+    float *dgh;           /* both with row stride lddg */
+    int lddg;
     int relu;
+    const float *zeros;   /* as in sl_rcell_fwd */
 } sl_rcell_bwd;
 
 /* Vectorisable float exp / sigmoid / tanh for the cells (libm's are scalar calls). exp:

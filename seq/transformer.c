@@ -445,7 +445,8 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
             snprintf(base, sizeof base, "%slayers.%d.attention.", pre, l);
         }
         sl_model *att = NULL;
-        if ((rc = sl_attn_create(&ac, P, base, &att)) || (rc = sl_model_add_child(m, att))) {
+        if ((rc = sl_attn_create(&ac, P, base, &att)) || (l > 0 && (rc = sl_attn_share_workspace(att, m->children[0]))) ||
+            (rc = sl_model_add_child(m, att))) {
             sl_model_free(att);
             sl_model_free(m);
             return rc;

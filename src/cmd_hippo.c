@@ -78,7 +78,7 @@ int cmd_hippo(int argc, char **argv)
             else if (!strcmp(a, "--signal")) signal = v;
             else if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--N")) { if (!cli_int(USAGE, a, v, 1, 4096, &N)) return 2; }
-            else if (!strcmp(a, "--length")) { if (!cli_int(USAGE, a, v, 1, 100000000, &L)) return 2; }
+            else if (!strcmp(a, "--length")) { if (!cli_int(USAGE, a, v, 1, 10000000, &L)) return 2; }
             else if (!strcmp(a, "--seed")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &seed)) return 2; }
             else if (!strcmp(a, "--alpha")) { if (!cli_double(USAGE, a, v, 0, 1, &ga)) return 2; }
             else if (!strcmp(a, "--theta")) { if (!cli_double(USAGE, a, v, 1e-9, 1e9, &theta)) return 2; }

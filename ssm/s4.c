@@ -53,7 +53,6 @@ int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double compl
 struct sl_s4_fft {
     int L, nf;
     fftw_plan c2r, r2c;
-    double complex *buf;   /* scratch for planning only */
 };
 
 sl_s4_fft *sl_s4_fft_alloc(int L)
@@ -273,6 +272,28 @@ int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K)
     return rc;
 }
 
+double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double complex *C, double complex *x, double u)
+{
+    const int N2 = s->N2;
+    const double h = s->dt / 2;
+    double sx = 0.0, num = 0.0, den = 0.0;
+    for (int n = 0; n < N2; n++) sx += creal(conj(s->P[n]) * x[n]);
+    sx *= 2.0;                                   /* P^* x over the full state */
+    for (int n = 0; n < N2; n++) {
+        /* r = (I + dt/2 A) x + dt B u, kept in x */
+        x[n] = x[n] + h * (s->lam[n] * x[n] - s->P[n] * sx) + s->dt * s->B[n] * u;
+        num += creal(conj(s->P[n]) * d[n] * x[n]);
+        den += creal(conj(s->P[n]) * s->P[n] * d[n]);
+    }
+    /* sigma = P^* x' solves sigma = 2 Re(P^* d r) - dt sigma Re(P^* d P) */
+    double sigma = 2.0 * num / (1.0 + s->dt * den), y = 0.0;
+    for (int n = 0; n < N2; n++) {
+        x[n] = d[n] * (x[n] - h * sigma * s->P[n]);
+        y += creal(C[n] * x[n]);
+    }
+    return 2.0 * y;
+}
+
 /* ---- the model ---- */
 
 const sl_spec_key sl_s4_keys[] = {
@@ -293,15 +314,16 @@ typedef struct {
     double dt_min, dt_max;
     int iD, ilogdt, iC, iB, iP, ilar, iaim, iW, ib;
     sl_ssmblock blk;
-    sl_s4_fft **fft;      /* one per thread slot is not needed: plans are shared, execution is new-array */
+    sl_s4_fft *fft;       /* plans for l_max, shared by the threads (new-array execution) */
     float *K, *dK;        /* (H, T) */
     size_t capK;
 } s4_model;
 
 typedef struct {
     int B;
-    double complex *Ab, *Bb, *C;   /* (H, N, N), (H, N), (H, N) */
-    double complex *x, *y;         /* (B, H, N), (N) */
+    double complex *par;           /* (H, 6, N2): lam, P, B, Ct (unused), d, C per channel */
+    double *dt;                    /* (H) */
+    double complex *x;             /* (B, H, N2) half states */
     float *z;                      /* (B, H) */
 } s4_state;
 
@@ -329,8 +351,7 @@ static void s4_destroy(sl_model *base)
 {
     s4_model *m = (s4_model *)base;
     sl_ssmblock_clear(&m->blk);
-    if (m->fft) sl_s4_fft_free(m->fft[0]);
-    free(m->fft);
+    sl_s4_fft_free(m->fft);
     free(m->K);
     free(m);
 }
@@ -393,7 +414,7 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
                 continue;
             }
             s = load_ssm(m, h, buf);
-            if (sl_s4_kernel(&s, m->fft[0], K)) {
+            if (sl_s4_kernel(&s, m->fft, K)) {
                 #pragma omp atomic write
                 fail = 1;
                 continue;
@@ -434,7 +455,7 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
             memset(g, 0, (size_t)4 * N2 * sizeof *g);
             for (int t = 0; t < T; t++) dK[t] = m->dK[(size_t)h * T + t];
             double gdt = 0.0;
-            if (sl_s4_kernel_backward(&s, m->fft[0], dK, g, g + N2, g + 2 * N2, g + 3 * N2, &gdt)) {
+            if (sl_s4_kernel_backward(&s, m->fft, dK, g, g + N2, g + 2 * N2, g + 3 * N2, &gdt)) {
                 #pragma omp atomic write
                 fail = 1;
                 continue;
@@ -459,41 +480,44 @@ static void s4_state_free(sl_model *base, void *p)
     (void)base;
     s4_state *s = p;
     if (!s) return;
-    free(s->Ab); free(s->Bb); free(s->C); free(s->x); free(s->y); free(s->z);
+    free(s->par); free(s->dt); free(s->x); free(s->z);
     free(s);
 }
 
+/* the discretized system comes from the weights at state_new/reset (change weights -> reset) */
 static int s4_state_reset(sl_model *base, void *p)
 {
     s4_model *m = (s4_model *)base;
     s4_state *s = p;
-    const int N = 2 * m->N2, H = m->H;
-    memset(s->x, 0, (size_t)s->B * H * N * sizeof *s->x);
-    double complex *buf = malloc((size_t)4 * m->N2 * sizeof *buf);
-    if (!buf) return sl_error(SL_ENOMEM, "out of memory");
-    int rc = SL_OK;
+    const int N2 = m->N2, N = 2 * N2, H = m->H;
+    memset(s->x, 0, (size_t)s->B * H * N2 * sizeof *s->x);
+    double complex *Ab = malloc((size_t)N * N * sizeof *Ab), *Bb = malloc((size_t)N * sizeof *Bb),
+                   *C = malloc((size_t)N * sizeof *C);
+    int rc = (!Ab || !Bb || !C) ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
     for (int h = 0; h < H && !rc; h++) {
-        sl_s4_ssm ss = load_ssm(m, h, buf);
-        rc = sl_s4_dense(&ss, m->L, s->Ab + (size_t)h * N * N, s->Bb + (size_t)h * N, s->C + (size_t)h * N);
+        double complex *par = s->par + (size_t)h * 6 * N2;
+        sl_s4_ssm ss = load_ssm(m, h, par);      /* fills lam, P, B, Ct */
+        s->dt[h] = ss.dt;
+        for (int n = 0; n < N2; n++) par[4 * N2 + n] = 1.0 / (1.0 - ss.dt / 2 * ss.lam[n]);
+        rc = sl_s4_dense(&ss, m->L, Ab, Bb, C);
+        for (int n = 0; !rc && n < N2; n++) par[5 * N2 + n] = C[n];
     }
-    free(buf);
+    free(Ab); free(Bb); free(C);
     return rc;
 }
 
 static void *s4_state_new(sl_model *base, int B)
 {
     s4_model *m = (s4_model *)base;
-    const int N = 2 * m->N2, H = m->H;
+    const int N2 = m->N2, H = m->H;
     s4_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     s->B = B;
-    s->Ab = malloc((size_t)H * N * N * sizeof *s->Ab);
-    s->Bb = malloc((size_t)H * N * sizeof *s->Bb);
-    s->C = malloc((size_t)H * N * sizeof *s->C);
-    s->x = malloc((size_t)B * H * N * sizeof *s->x);
-    s->y = malloc((size_t)N * sizeof *s->y);
+    s->par = malloc((size_t)H * 6 * N2 * sizeof *s->par);
+    s->dt = malloc((size_t)H * sizeof *s->dt);
+    s->x = malloc((size_t)B * H * N2 * sizeof *s->x);
     s->z = malloc((size_t)B * H * sizeof *s->z);
-    if (!s->Ab || !s->Bb || !s->C || !s->x || !s->y || !s->z) { s4_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s->par || !s->dt || !s->x || !s->z) { s4_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     if (s4_state_reset(base, s)) { s4_state_free(base, s); return NULL; }
     return s;
 }
@@ -503,23 +527,17 @@ static int s4_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
     (void)tok;
     s4_model *m = (s4_model *)base;
     s4_state *s = p;
-    const int N = 2 * m->N2, H = m->H;
+    const int N2 = m->N2, H = m->H;
     const float *D = PD(iD);
-    for (int b = 0; b < s->B; b++)
-        for (int h = 0; h < H; h++) {
+    for (int h = 0; h < H; h++) {
+        const double complex *par = s->par + (size_t)h * 6 * N2;
+        sl_s4_ssm ss = {.N2 = N2, .dt = s->dt[h], .lam = par, .P = par + N2, .B = par + 2 * N2, .Ct = par + 3 * N2};
+        for (int b = 0; b < s->B; b++) {
             double u = x[b * H + h];
-            double complex *st = s->x + ((size_t)b * H + h) * N;
-            const double complex *Ab = s->Ab + (size_t)h * N * N, *Bb = s->Bb + (size_t)h * N, *C = s->C + (size_t)h * N;
-            double complex o = 0;
-            for (int i = 0; i < N; i++) {
-                double complex v = Bb[i] * u;
-                for (int j = 0; j < N; j++) v += Ab[i * N + j] * st[j];
-                s->y[i] = v;
-            }
-            memcpy(st, s->y, (size_t)N * sizeof *st);
-            for (int i = 0; i < N; i++) o += C[i] * st[i];
-            s->z[b * H + h] = (float)(creal(o) + D[h] * u);
+            double o = sl_s4_step(&ss, par + 4 * N2, par + 5 * N2, s->x + ((size_t)b * H + h) * N2, u);
+            s->z[b * H + h] = (float)(o + D[h] * u);
         }
+    }
     return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
 }
 
@@ -541,8 +559,7 @@ int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **
     s4_model *m = calloc(1, sizeof *m);
     if (!m) return sl_error(SL_ENOMEM, "out of memory");
     m->H = H; m->N2 = N / 2; m->L = L; m->dt_min = dtmin; m->dt_max = dtmax;
-    m->fft = calloc(1, sizeof *m->fft);
-    if (!m->fft || !(m->fft[0] = sl_s4_fft_alloc(L))) { free(m->fft); free(m); return SL_ENOMEM; }
+    if (!(m->fft = sl_s4_fft_alloc(L))) { free(m); return SL_ENOMEM; }
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4_vt;
     m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
@@ -562,7 +579,7 @@ int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         int k = sl_params_add(P, prefix, tab[i].name, tab[i].nd, tab[i].d0, tab[i].d1, tab[i].d2, tab[i].d3);
-        if (k < 0) { sl_s4_fft_free(m->fft[0]); free(m->fft); free(m); return k; }
+        if (k < 0) { sl_s4_fft_free(m->fft); free(m); return k; }
         *tab[i].idx = k;
         if (tab[i].ssm) sl_params_set_group(P, k, (float)lrs, 0.0f);
     }

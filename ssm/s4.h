@@ -10,7 +10,9 @@
  *   k_ab(w) = sum_{full spectrum} a_n b_n / ((2/dt)(1-w) - (1+w) lambda_n)
  * at w = exp(-2 pi i j / L), then K = irfft(Khat). (The factor (1+w) is folded into the Cauchy
  * denominator so w = -1 needs no special case.)
- * Step mode: the full N-dim complex system Ab, Bb, C = Ct (I - Ab^L)^-1 built densely.
+ * Step mode: O(N) per step on the half state (Woodbury, sl_s4_step); C = Ct (I - Ab^L)^-1 is
+ * obtained once per state reset from the full N-dim system built densely (sl_s4_dense, also
+ * the naive reference).
  *
  * Tensors: D (H), kernel.log_dt (H), kernel.C (H, N/2, 2) [= Ct], kernel.B (H, N/2, 2),
  * kernel.P (1, H, N/2, 2), kernel.log_A_real (H, N/2), kernel.A_imag (H, N/2),
@@ -52,6 +54,13 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
 int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *Bb, double complex *C);
 /* naive kernel K_k = Re(C Ab^k Bb), k < L */
 int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K);
+
+/* O(N) bilinear step on the half state x (N2; the conjugate half is implied), with
+ * d_n = 1/(1 - dt/2 lambda_n) precomputed and C (N2) the first half of sl_s4_dense's C:
+ *   (I - dt/2 A) x' = (I + dt/2 A) x + dt B u,  A = Lambda - P P^* over the full state,
+ * where P^* x_full = 2 Re(sum conj(P_n) x_n) is real, so the Woodbury solve is a scalar one.
+ * Returns y = 2 Re(C . x'). */
+double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double complex *C, double complex *x, double u);
 
 extern const sl_spec_key sl_s4_keys[];
 int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);

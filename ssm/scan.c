@@ -205,7 +205,7 @@ struct sl_scan_ws {
     float *thr;     /* (nth, (2 SEG + 1) N W) per-thread recompute buffers */
     float *dBp, *dCp;   /* (nblk, B, L, N) partial dB, dC per block */
     float *dAp;     /* (B K, nblk, N, W) */
-    float *dDp, *dbp;   /* (B K, nblk, W) */
+    float *dDp;     /* (2, B K, nblk, W) partial dD, then partial ddelta_bias */
     size_t cap[10];
 };
 
@@ -220,7 +220,7 @@ void sl_scan_ws_free(sl_scan_ws *ws)
 {
     if (!ws) return;
     free(ws->dt); free(ws->AT); free(ws->ck); free(ws->P); free(ws->E); free(ws->thr);
-    free(ws->dBp); free(ws->dCp); free(ws->dAp); free(ws->dDp); free(ws->dbp);
+    free(ws->dBp); free(ws->dCp); free(ws->dAp); free(ws->dDp);
     free(ws);
 }
 
@@ -257,6 +257,14 @@ INLINE float *ck_at(const sl_scan_ws *ws, int b, int s, int blk)
 INLINE float *chunk_at(const sl_scan_ws *ws, float *base, int b, int k, int blk)
 {
     return base + (((size_t)b * ws->K + k) * ws->nblk + blk) * ws->N * W;
+}
+
+/* sum of the W lanes, pairwise (W is a power of two) */
+INLINE float hsum(float *v)
+{
+    for (int w = W / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++) v[j] += v[j + w];
+    return v[0];
 }
 
 INLINE void load_lanes(float *dst, const float *src, int nw)
@@ -405,7 +413,9 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
             for (int j = 0; j < W; j++) ws->AT[(size_t)blk * NW + (size_t)n * W + j] = j < nw ? a->A[(size_t)(c0 + j) * N + n] : 0.0f;
     }
     const size_t rows = (size_t)B * L;
-    #pragma omp parallel for schedule(static)
+    /* small problems run serially: a parallel region costs more than they do */
+    const int par = (double)B * L * D * N >= 262144.0;
+    #pragma omp parallel for schedule(static) if (par)
     for (long i = 0; i < (long)((rows + 63) / 64); i++)
         dt_kernel(ws->dt, a, (size_t)i * 64, (size_t)(i + 1) * 64 < rows ? (size_t)(i + 1) * 64 : rows);
 
@@ -413,7 +423,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
     const long nbb = (long)B * ws->nblk;
     if (K > 1) {
         /* phase 1: each chunk from a zero state -> E (end state), P = exp(A sum dt) */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long i = 0; i < nbb * (K - 1); i++) {
             int k = (int)(i % (K - 1)), blk = (int)(i / (K - 1) % ws->nblk), b = (int)(i / (K - 1) / ws->nblk);
             int t0, t1;
@@ -425,7 +435,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
                 for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
         }
         /* phase 2: chain the chunks: in[0] = 0, in[k] = P[k-1] in[k-1] + E[k-1]; in[k] replaces E[k] */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long i = 0; i < nbb; i++) {
             int blk = (int)(i % ws->nblk), b = (int)(i / ws->nblk);
             float run[NW];
@@ -442,7 +452,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
         }
     }
     /* phase 3 (or the whole scan when K == 1) */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (par)
     for (long i = 0; i < nbb * K; i++) {
         int k = (int)(i % K), blk = (int)(i / K % ws->nblk), b = (int)(i / K / ws->nblk);
         int t0, t1;
@@ -560,22 +570,23 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
             }
             for (int n = 0; n < N; n++) {
                 const float cn = Ct[n], bn = Bt[n];
-                float dcn = 0.0f, dbn = 0.0f;
+                float pc[W], pb[W];   /* lane partials of dC[t,n], dB[t,n] (no simd reduction: gcc
+                                         does not vectorise this loop with one) */
                 float *qn = q + (size_t)n * W, *dAn = o->dA + (size_t)n * W;
                 const float *An = AT + (size_t)n * W, *Xtn = Xt + (size_t)n * W, *Xpn = Xp + (size_t)n * W, *Atn = At + (size_t)n * W;
-                #pragma omp simd reduction(+ : dcn, dbn)
+                #pragma omp simd
                 for (int j = 0; j < W; j++) {
                     float gx = qn[j] + cn * dyv[j];
-                    dcn += dyv[j] * Xtn[j];
+                    pc[j] = dyv[j] * Xtn[j];
                     float da = gx * Xpn[j] * Atn[j];
                     ddt[j] += da * An[j] + gx * bn * uv[j];
                     dAn[j] += da * dtv[j];
-                    dbn += gx * dtv[j] * uv[j];
+                    pb[j] = gx * dtv[j] * uv[j];
                     duv[j] += gx * dtv[j] * bn;
                     qn[j] = Atn[j] * gx;
                 }
-                dCp[(size_t)t * N + n] = dcn;
-                dBp[(size_t)t * N + n] = dbn;
+                dCp[(size_t)t * N + n] = hsum(pc);
+                dBp[(size_t)t * N + n] = hsum(pb);
             }
             /* through dt = softplus(delta + bias): d/dv = sigmoid(v) (1 above the threshold) */
             if (a->delta_softplus) {
@@ -620,13 +631,13 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
         (rc = reserve(&ws->dBp, &ws->cap[6], (size_t)nblk * B * L * N)) || (rc = reserve(&ws->dCp, &ws->cap[7], (size_t)nblk * B * L * N)) ||
         (rc = reserve(&ws->dAp, &ws->cap[8], (size_t)B * K * nblk * NW)) || (rc = reserve(&ws->dDp, &ws->cap[9], (size_t)2 * B * K * nblk * W)))
         return rc;
-    ws->dbp = NULL;
     float *dDp = ws->dDp, *dbp = ws->dDp + (size_t)B * K * nblk * W;
     scan_ctx c = {a, ws};
     const long nbb = (long)B * nblk;
+    const int par = (double)B * L * D * N >= 262144.0;
     if (K > 1) {
         /* phase 1: local adjoint of chunks 1..K-1 from zero (into E) and their P */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long i = 0; i < nbb * (K - 1); i++) {
             int k = 1 + (int)(i % (K - 1)), blk = (int)(i / (K - 1) % nblk), b = (int)(i / (K - 1) / nblk);
             int t0, t1;
@@ -639,7 +650,7 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
                 for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
         }
         /* phase 2: q entering chunk k from the future: in[K-1] = 0, in[k-1] = P[k] in[k] + E[k] */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long i = 0; i < nbb; i++) {
             int blk = (int)(i % nblk), b = (int)(i / nblk);
             float run[NW];
@@ -656,7 +667,7 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
         }
     }
     /* phase 3: full backward of every chunk from its incoming adjoint */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (par)
     for (long i = 0; i < nbb * K; i++) {
         int k = (int)(i % K), blk = (int)(i / K % nblk), b = (int)(i / K / nblk);
         int t0, t1;
@@ -674,7 +685,7 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
         bwd_kernel(&c, b, blk, t0, t1, q, &o, NULL, 1);
     }
     /* reductions in a fixed order */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (par)
     for (int blk = 0; blk < nblk; blk++) {
         int g, c0, nw;
         blk_info(ws, blk, &g, &c0, &nw);
@@ -693,7 +704,7 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
     }
     if (gr->dB || gr->dC) {
         const size_t LN = (size_t)L * N;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long i = 0; i < (long)B * G; i++) {
             int b = (int)(i / G), g = (int)(i % G);
             for (int t = 0; t < L; t++) {

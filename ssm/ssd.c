@@ -117,7 +117,8 @@ int sl_ssd_chunked_forward(float *y, float *last_state, const sl_ssd_args *a, in
     const size_t per = 2 * (size_t)Q + (size_t)Q * Q + 2 * (size_t)Q * P + 2 * (size_t)Q * N + (size_t)P * N;
     if ((rc = grow(&ws->thr, &ws->thr_cap, per * nth))) return rc;
     const int HP = H * P;
-    #pragma omp parallel for schedule(static)
+    const int par = (double)a->B * L * HP * N >= 262144.0;
+    #pragma omp parallel for schedule(static) if (par)
     for (long i = 0; i < (long)a->B * H; i++) {
         const int b = (int)(i / H), h = (int)(i % H), g = h / hpg;
         int tid = 0;
@@ -177,13 +178,14 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
     if (!ws || !g || !dy) return sl_error(SL_EINVAL, "ssd: NULL gradient, dy or workspace");
     const int B = a->B, L = a->L, H = a->H, P = a->P, N = a->N, HP = H * P;
     const size_t BL = (size_t)B * L;
+    const int par = (double)BL * HP * N >= 262144.0;
     if ((rc = grow(&ws->dtE, &ws->capE[0], BL * HP)) || (rc = grow(&ws->AE, &ws->capE[1], (size_t)HP * N)) ||
         (rc = grow(&ws->DE, &ws->capE[2], HP)) || (rc = grow(&ws->bE, &ws->capE[3], HP)) || (rc = grow(&ws->yE, &ws->capE[4], BL * HP)) ||
         (rc = grow(&ws->gdE, &ws->capE[5], BL * HP)) || (rc = grow(&ws->gAE, &ws->capE[6], (size_t)HP * N)) ||
         (rc = grow(&ws->gDE, &ws->capE[7], HP)) || (rc = grow(&ws->gbE, &ws->capE[8], HP)))
         return rc;
     /* the SSD scan as a selective scan over channels (h, p) */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (par)
     for (long r = 0; r < (long)BL; r++)
         for (int h = 0; h < H; h++)
             for (int p = 0; p < P; p++) ws->dtE[(size_t)r * HP + h * P + p] = a->dt[(size_t)r * H + h];
@@ -203,7 +205,7 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
     sl_scan_grads sg = {g->dx, ws->gdE, ws->gAE, g->dB, g->dC, ws->gDE, NULL, ws->gbE};
     if ((rc = sl_scan_backward(&sg, dy, &sa, ws->sws))) return rc;
     if (g->ddt) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (par)
         for (long r = 0; r < (long)BL; r++)
             for (int h = 0; h < H; h++) {
                 double s = 0.0;

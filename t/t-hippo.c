@@ -1,6 +1,7 @@
 /* t/t-hippo.c — HiPPO operators: closed forms, normality of A + PP^T, discretizations as
  * dt -> 0, reconstruction error vs N, the O(N) LegS step vs the dense one, and the mixer. */
 #include "core/error.h"
+#include "core/util.h"
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "lab/registry.h"
@@ -64,6 +65,9 @@ static double recon_rmse(sl_hippo_measure m, int N, long L, double theta)
 
 int main(void)
 {
+    /* every problem here is tiny: OpenBLAS threads on 24x24 LAPACK solves only wait for each
+     * other (seconds per test on a loaded machine), so run single-threaded */
+    sl_threads_set(1);
     /* ---- closed forms ---- */
     {
         const int N = 6;
@@ -220,6 +224,35 @@ int main(void)
             free(f); free(cc);
         }
         ok(e[1] < e[0] && e[2] < e[1], "lagt reconstruction RMSE (age <= 2 theta) falls with N: %.3g (8) %.3g (32) %.3g (128)", e[0], e[1], e[2]);
+    }
+    /* GLagT's ODE is exact (no window end to estimate): the online coefficients (ZOH, input
+     * held over each step) equal c_n(T) = int_0^inf f(T - theta x) L_n^(a)(x) e^{-(1+b)x/2} /
+     * sqrt(h_n) dx computed by quadrature of the same piecewise-constant input */
+    {
+        const long L = 400;
+        const int N = 8;
+        const double theta = 0.1, dt = 1.0 / L, al[2] = {0.5, 0.0}, be[2] = {0.2, 0.0};
+        for (int v = 0; v < 2; v++) {
+            double f[400], c[8], q[8] = {0}, phi[8], d = 0, mx = 0;
+            for (long k = 0; k < L; k++) f[k] = sig_smooth((k + 1) * dt);
+            sl_hippo_online(v ? SL_HIPPO_LAGT : SL_HIPPO_GLAGT, N, al[v], be[v], SL_DISC_ZOH, 0, dt / theta, f, L, c, NULL);
+            const long M = 200000;
+            const double X = 1.0 / theta, hx = X / M;
+            for (long i = 0; i < M; i++) {
+                double x = (i + 0.5) * hx, s = 1.0 - theta * x;       /* s in (0, 1] */
+                long k = (long)ceil(s / dt) - 1;                       /* s in (t_{k-1}, t_k] -> f[k] */
+                if (k < 0) k = 0;
+                if (k >= L) k = L - 1;
+                /* phi_n = x^a e^{-(1-b)x/2} L_n/sqrt(h_n); kernel_n = L_n e^{-(1+b)x/2}/sqrt(h_n)
+                 * = phi_n e^{-b x} / x^a */
+                sl_hippo_basis(v ? SL_HIPPO_LAGT : SL_HIPPO_GLAGT, N, al[v], be[v], x, phi);
+                double w = exp(-be[v] * x) / ((al[v] == 0.0 ? 1.0 : pow(x, al[v])));
+                for (int n = 0; n < N; n++) q[n] += hx * f[k] * phi[n] * w;
+            }
+            for (int n = 0; n < N; n++) { d = fmax(d, fabs(c[n] - q[n])); mx = fmax(mx, fabs(q[n])); }
+            ok(d < 1e-6 * mx, "%s: online ZOH coefficients == quadrature projection (max diff %.2e, scale %.2e)",
+               v ? "lagt" : "glagt alpha=0.5 beta=0.2", d, mx);
+        }
     }
     /* LegT and LMU are one system in two bases: identical reconstructions */
     {

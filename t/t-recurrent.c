@@ -11,6 +11,7 @@
 #include "lab/registry.h"
 #include "seq/recurrent_common.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,21 @@ static void test_torch(const char *srcdir, const char *name, const char *spec)
         if (c0) e = fmax(e, (rc || !dc0t) ? INFINITY : rel_err(dc0, dc0t, nh));
         ok(e <= 1e-5, "torch %s: initial state grads == torch (max err / max |grad| %.2e)", name, e);
         free(dh0t); free(dh0); free(dc0t); free(dc0);
+        /* torch's h_n (and c_n) */
+        sl_npy ahn = {0}, acn = {0};
+        snprintf(fn, sizeof fn, "recurrent_%s_hn.npy", name);
+        float *hnt = load_npy(srcdir, fn, &ahn), *hn = malloc(nh * sizeof(float)), *cnt = NULL, *cn = NULL;
+        if (c0) {
+            snprintf(fn, sizeof fn, "recurrent_%s_cn.npy", name);
+            cnt = load_npy(srcdir, fn, &acn);
+            cn = malloc(nh * sizeof(float));
+        }
+        rc = sl_recurrent_final_state(m, hn, cn);
+        e = (rc || !hnt || ahn.numel != nh) ? INFINITY : max_abs_diff(hn, hnt, nh);
+        if (c0) e = fmax(e, (rc || !cnt || acn.numel != nh) ? INFINITY : max_abs_diff(cn, cnt, nh));
+        ok(e <= 1e-5, "torch %s: final state h_n%s == torch (max abs err %.2e)", name, c0 ? ", c_n" : "", e);
+        free(hn); free(cn);
+        sl_npy_free(&ahn); sl_npy_free(&acn);
     }
     free(y); free(dx); free(R);
 out:
@@ -434,6 +450,37 @@ static void test_fast_math(void)
     ok(sl_rc_sigmoidf(-1000.0f) >= 0.0f && sl_rc_sigmoidf(-1000.0f) < 1e-37f && sl_rc_sigmoidf(1000.0f) == 1.0f &&
        sl_rc_tanhf(1000.0f) == 1.0f && sl_rc_tanhf(-1000.0f) == -1.0f && isfinite(sl_rc_expf(1e30f)),
        "fast math saturates cleanly");
+}
+
+static double rel_err(const float *a, const float *b, size_t n);
+
+/* the threaded path (batch slices / directions on threads, used above the par_ok size)
+ * against the one-thread path and the reference */
+static void test_threads(const char *spec, int B, int T)
+{
+    sl_model *m = make(spec, 9);
+    if (!ok(m != NULL, "create %s", spec)) return;
+    size_t nx = (size_t)B * T * m->d_in, ny = (size_t)B * T * m->d_out, np = m->P->total;
+    float *x = tu_random(nx, 1.0f, 4), *dy = tu_random(ny, 1.0f, 5);
+    float *y[2], *dx[2], *g[2];
+    int rc = 0;
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k ? 2 : 1);
+        y[k] = malloc(ny * sizeof(float));
+        dx[k] = calloc(nx, sizeof(float));
+        g[k] = malloc(np * sizeof(float));
+        sl_params_zero_grad(m->P);
+        rc |= sl_model_forward(m, x, NULL, y[k], B, T) || sl_model_backward(m, dy, dx[k]);
+        memcpy(g[k], m->P->grad, np * sizeof(float));
+    }
+    omp_set_num_threads(2);
+    check_ref(m, spec, x, B, T, 1e-5);
+    double ey = rc ? INFINITY : max_abs_diff(y[0], y[1], ny);
+    double ex = rc ? INFINITY : rel_err(dx[1], dx[0], nx), eg = rc ? INFINITY : rel_err(g[1], g[0], np);
+    ok(ey <= 1e-6 && ex <= 1e-5 && eg <= 1e-5, "%s: 2 threads == 1 thread (y %.1e, dx %.1e, grads %.1e)", spec, ey, ex, eg);
+    for (int k = 0; k < 2; k++) { free(y[k]); free(dx[k]); free(g[k]); }
+    free(x); free(dy);
+    sl_model_free(m);
 }
 
 int main(void)
@@ -474,6 +521,16 @@ int main(void)
         }
     }
 
+    /* edge shapes: one step, one row, T < B and T > B */
+    test_config("lstm:input_size=2,hidden_size=3,num_layers=2", 1, 1);
+    test_config("gru:input_size=2,hidden_size=3,bidirectional=1", 3, 1);
+    test_config("rnn:input_size=2,hidden_size=3,num_layers=2,bidirectional=1", 5, 2);
+    test_config("gru:input_size=2,hidden_size=3,num_layers=2", 1, 7);
+
+    test_threads("lstm:input_size=8,hidden_size=128,num_layers=2", 16, 64);
+    test_threads("gru:input_size=8,hidden_size=128,bidirectional=1", 17, 64);
+    test_threads("rnn:input_size=8,hidden_size=256", 8, 128);
+
     test_initial_state("rnn:input_size=3,hidden_size=4,num_layers=2", 0);
     test_initial_state("lstm:input_size=3,hidden_size=4,num_layers=2", 1);
     test_initial_state("gru:input_size=3,hidden_size=4,num_layers=2,bidirectional=1", 0);
@@ -489,6 +546,20 @@ int main(void)
     test_lm("rnn");
     test_lm("lstm");
     test_lm("gru");
+    /* a bidirectional mixer inside the wrapper: projected back to d_model, sequence mode only */
+    {
+        const char *spec = "lm:mixer=gru,d_model=8,n_layer=1,vocab_size=7,bidirectional=1";
+        sl_model *m = make(spec, 5);
+        if (ok(m != NULL, "create %s", spec)) {
+            int32_t tok[10] = {1, 2, 3, 4, 5, 6, 0, 1, 2, 3};
+            ok((m->caps & SL_CAP_BIDIR) && sl_model_state_new(m, 2) == NULL, "%s: no step mode (%s)", spec, sl_errmsg());
+            int ie = sl_params_find(m->P, "backbone.embedding.weight");
+            if (ie >= 0)
+                for (size_t k = 0; k < m->P->t[ie].numel; k++) sl_params_data(m->P, ie)[k] *= 5.0f;
+            check_model_grads(m, spec, NULL, tok, 2, 5, GH, 5e-2, 20);
+            sl_model_free(m);
+        }
+    }
 
     for (size_t i = 0; i < sizeof torch_cases / sizeof torch_cases[0]; i++)
         test_torch(srcdir, torch_cases[i][0], torch_cases[i][1]);

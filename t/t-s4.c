@@ -2,6 +2,7 @@
  * C Ab^k Bb kernel (double precision) at L = 1024, the kernel backward vs finite differences
  * (double), the model's gradient check, step == convolution mode, spec errors, LM use. */
 #include "core/error.h"
+#include "core/util.h"
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "lab/registry.h"
@@ -69,6 +70,10 @@ static double learn_delay(const char *spec, int steps, double *first)
 
 int main(void)
 {
+    /* the double-precision references are small dense LAPACK/BLAS problems: single-threaded
+     * OpenBLAS (threads only wait for each other at these sizes); the models below use 2 */
+    const int threads = sl_threads_get();
+    sl_threads_set(1);
     /* ---- DPLR: V (Lambda - P~ P~^*) V^* = A_LegS, V B~ = B over the full (conjugate) basis ---- */
     {
         const int N = 16, N2 = 8;
@@ -130,6 +135,28 @@ int main(void)
         free(K1); free(K2);
         sl_s4_fft_free(f);
     }
+    /* ---- O(N) Woodbury step == dense full-state recurrence ---- */
+    {
+        const int N = 16, N2 = 8, L = 128;
+        chan ch;
+        make_chan(&ch, N, 0.05, 41);
+        for (int n = 0; n < N2; n++) { ch.lam[n] += 0.05 * n - 0.1 * I; ch.P[n] *= 0.9 + 0.1 * I; }
+        double complex Ab[16 * 16], Bb[16], C[16], xf[16] = {0}, yv[16], xh[8] = {0}, d[8];
+        sl_s4_dense(&ch.s, L, Ab, Bb, C);
+        for (int n = 0; n < N2; n++) d[n] = 1.0 / (1.0 - ch.s.dt / 2 * ch.lam[n]);
+        double err = 0, scale = 0;
+        for (int k = 0; k < 300; k++) {
+            double u = sin(0.3 * k) + 0.2 * cos(1.7 * k);
+            for (int i = 0; i < N; i++) { yv[i] = Bb[i] * u; for (int j = 0; j < N; j++) yv[i] += Ab[i * N + j] * xf[j]; }
+            memcpy(xf, yv, sizeof xf);
+            double complex o = 0;
+            for (int i = 0; i < N; i++) o += C[i] * xf[i];
+            double y2 = sl_s4_step(&ch.s, d, C, xh, u);
+            err = fmax(err, fabs(creal(o) - y2));
+            scale = fmax(scale, fabs(creal(o)));
+        }
+        ok(err <= 1e-12 * fmax(1, scale), "O(N) Woodbury step == dense full-state step over 300 steps (max diff %.2e, scale %.2e)", err, scale);
+    }
     /* ---- kernel backward vs central differences (double) ---- */
     {
         const int L = 64, N = 8, N2 = 4;
@@ -173,6 +200,7 @@ int main(void)
         ok(fabs(num - gdt) <= 1e-5 * fmax(1, fabs(num)), "kernel backward d/d dt == finite differences (%.6g vs %.6g)", gdt, num);
         sl_s4_fft_free(f);
     }
+    sl_threads_set(threads);
     /* ---- the model ---- */
     {
         const char *specs[] = {"s4:d_model=3,d_state=4,l_max=16", "s4:d_model=2,d_state=8,l_max=32,activation=tanh,dt_min=0.01,dt_max=0.2"};

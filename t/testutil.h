@@ -9,6 +9,7 @@
 #ifndef SL_T_TESTUTIL_H
 #define SL_T_TESTUTIL_H
 
+#include "core/error.h"
 #include "core/gradcheck.h"
 #include "core/rng.h"
 #include "seq/model.h"

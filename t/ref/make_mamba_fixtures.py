@@ -14,7 +14,8 @@ Weights are random (not the init) so every term is exercised.
 Writes into t/data/ (small):
   mamba_weights.safetensors, mamba_x.npy (B,T,d_model), mamba_y.npy, mamba_dy.npy,
   mamba_grads.safetensors (d sum(y*dy) / d param, plus "input" = d/dx)
-  mamba2_* likewise.
+  mamba2_* likewise; mambalm_weights.safetensors, mambalm_tok.npy (B,T) int64, mambalm_y.npy logits
+  (MambaLMHeadModel layout with a tied head).
 Run: /usr/bin/python3 t/ref/make_mamba_fixtures.py   (from the top of the tree)
 """
 import json
@@ -162,14 +163,56 @@ class Mamba2Ref(nn.Module):
         return self.out_proj(y)
 
 
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class Block(nn.Module):
+    """mamba_ssm Block with fused_add_norm off: residual += mixer(norm(residual))"""
+    def __init__(self, d_model, mixer):
+        super().__init__()
+        self.mixer = mixer
+        self.norm = RMSNorm(d_model)
+
+
+class Backbone(nn.Module):
+    def __init__(self, d_model, n_layer, vocab_size, **mixer_kw):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList([Block(d_model, MambaRef(d_model, **mixer_kw)) for _ in range(n_layer)])
+        self.norm_f = RMSNorm(d_model)
+
+
+class MambaLMRef(nn.Module):
+    """MambaLMHeadModel layout: backbone.{embedding, layers.i.{norm, mixer}, norm_f}, tied lm_head"""
+    def __init__(self, d_model, n_layer, vocab_size, **mixer_kw):
+        super().__init__()
+        self.backbone = Backbone(d_model, n_layer, vocab_size, **mixer_kw)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        self.lm_head.weight = self.backbone.embedding.weight
+
+    def forward(self, tok):
+        h = self.backbone.embedding(tok)
+        for blk in self.backbone.layers:
+            h = h + blk.mixer(blk.norm(h))
+        return self.lm_head(self.backbone.norm_f(h))
+
+
 def randomize(m, g):
     with torch.no_grad():
         for name, p in m.named_parameters():
-            if name == 'A_log':
+            last = name.split('.')[-1]
+            if last == 'A_log':
                 p.copy_(p + 0.3 * torch.rand(p.shape, generator=g))
-            elif name in ('D', 'norm.weight'):
+            elif last == 'D' or name.endswith('norm.weight') or name.endswith('norm_f.weight'):
                 p.copy_(0.5 + torch.rand(p.shape, generator=g))
-            elif name in ('dt_proj.bias', 'dt_bias'):
+            elif name.endswith('dt_proj.bias') or last == 'dt_bias':
                 p.copy_(torch.empty(p.shape).uniform_(-4.5, -1.5, generator=g))
             else:
                 p.copy_(torch.empty(p.shape).uniform_(-0.5, 0.5, generator=g))
@@ -199,6 +242,17 @@ def main():
     make('mamba', MambaRef(16, d_state=8, d_conv=4, expand=2), 2, 13, g)
     # spec: mamba2:d_model=16,d_state=8,d_conv=4,expand=2,headdim=8,ngroups=2,chunk_size=5
     make('mamba2', Mamba2Ref(16, d_state=8, d_conv=4, expand=2, headdim=8, ngroups=2, chunk_size=5), 2, 13, g)
+    # spec: lm:mixer=mamba,d_model=16,n_layer=2,vocab_size=11,d_state=8 (token model, tied head;
+    # the state_dict holds lm_head.weight too, as MambaLMHeadModel's does)
+    lm = MambaLMRef(16, 2, 11, d_state=8)
+    randomize(lm, g)
+    tok = torch.randint(0, 11, (2, 9), generator=g)
+    with torch.no_grad():
+        logits = lm(tok)
+    save_safetensors(os.path.join(OUT, 'mambalm_weights.safetensors'), dict(lm.state_dict()))
+    np.save(os.path.join(OUT, 'mambalm_tok.npy'), tok.numpy().astype('<i8'))
+    np.save(os.path.join(OUT, 'mambalm_y.npy'), logits.numpy().astype('<f4'))
+    print('mambalm', 'logits', tuple(logits.shape), sorted(lm.state_dict().keys())[:3], '...')
 
 
 if __name__ == '__main__':

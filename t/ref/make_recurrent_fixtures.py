@@ -6,7 +6,8 @@ Run with Debian's python3-torch:  /usr/bin/python3 t/ref/make_recurrent_fixtures
 For each case: a torch.nn.RNN / LSTM / GRU (batch_first=True) with seeded default init, its
 state_dict as safetensors (float32, torch's names): recurrent_NAME.safetensors; the input
 x (B, T, I) and the output y (torch's `output`, the last layer's h at every t) as .npy;
-when the case has one, the initial state h0 (and c0 for LSTM) as .npy; and the gradients of
+when the case has one, the initial state h0 (and c0 for LSTM) and the final state h_n (c_n) as
+.npy; and the gradients of
 the scalar loss
     L = sum_k y.flatten()[k] * cos(k)
 in recurrent_NAME_grad.safetensors: every parameter's under its own name, and "x", "h0",
@@ -84,7 +85,7 @@ def main():
                 args = ((h0, c0),)
             else:
                 args = (h0,)
-        y, _ = mod(x, *args)
+        y, state = mod(x, *args)
         w = torch.cos(torch.arange(y.numel(), dtype=torch.float64)).float().reshape(y.shape)
         (y * w).sum().backward()
         pre = "recurrent_" + name
@@ -97,8 +98,10 @@ def main():
         if with_h0:
             npy(pre + "_h0.npy", h0)
             grads["h0"] = h0.grad.numpy()
+            npy(pre + "_hn.npy", state[0] if kind == "LSTM" else state)
             if c0 is not None:
                 npy(pre + "_c0.npy", c0)
+                npy(pre + "_cn.npy", state[1])
                 grads["c0"] = c0.grad.numpy()
         save_safetensors(os.path.join(OUT, pre + "_grad.safetensors"), grads)
         print(name, "B=%d T=%d" % (B, T), "params:", ", ".join(k for k, _ in mod.named_parameters()))
