@@ -10,6 +10,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Vectorised e^x for the score rows. libm's expf is a scalar call; this one is 2^n e^r with
+ * |r| <= ln2/2 and a degree-6 polynomial (relative error < 2e-7), x clamped at -87 (masked
+ * -inf scores give 0). The optimize attribute lets GCC turn the clamps into min/max so the
+ * loops vectorise; the values handled are finite or -inf, for which that is exact. */
+#define SL_FASTMATH __attribute__((optimize("finite-math-only", "no-signed-zeros", "no-trapping-math", "no-math-errno")))
+SL_FASTMATH static inline float exp_neg(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest */
+    const float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    float e = 1.0f / 720.0f;
+    e = e * r + 1.0f / 120.0f;
+    e = e * r + 1.0f / 24.0f;
+    e = e * r + 1.0f / 6.0f;
+    e = e * r + 0.5f;
+    e = e * r + 1.0f;
+    e = e * r + 1.0f;
+    union { int32_t i; float f; } u;
+    u.i = ((int32_t)n + 127) << 23;
+    return x <= -87.0f ? 0.0f : e * u.f;
+}
+
+/* row[j] = e^(row[j] - m), returns the sum */
+SL_FASTMATH static float row_exp(float *row, int n, float m)
+{
+    float sum = 0.0f;
+    #pragma omp simd reduction(+:sum)
+    for (int j = 0; j < n; j++) { float p = exp_neg(row[j] - m); row[j] = p; sum += p; }
+    return sum;
+}
+
+/* p = e^(s - lse); ds = p (dp - D) */
+SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
+{
+    #pragma omp simd
+    for (int j = 0; j < n; j++) { float p = exp_neg(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
+}
+
 #define BR 64   /* query rows per tile */
 #define BC 64   /* key columns per tile */
 
@@ -162,8 +200,7 @@ int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k
                     float mx = mrow[i];
                     for (int j = 0; j < bc; j++) if (srow[j] > mx) mx = srow[j];
                     /* mx is finite: the first visible key of every row lies in its first tile */
-                    float corr = expf(mrow[i] - mx), sum = 0.0f;
-                    for (int j = 0; j < bc; j++) { float p = expf(srow[j] - mx); srow[j] = p; sum += p; }
+                    float corr = expf(mrow[i] - mx), sum = row_exp(srow, bc, mx);
                     lrow[i] = lrow[i] * corr + sum;
                     mrow[i] = mx;
                     if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; for (int d = 0; d < Dv; d++) a[d] *= corr; }
@@ -194,11 +231,7 @@ static void tile_grad(float *S, float *dP, const float *Q, const float *K, const
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, s->Dv, V, s->Dv, 0.0f, dP, BC);
     for (int i = 0; i < br; i++) {
         float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
-        for (int j = 0; j < bc; j++) {
-            float p = expf(srow[j] - L[i]);
-            srow[j] = p;
-            drow[j] = p * (drow[j] - D[i]);
-        }
+        row_grad(srow, drow, bc, L[i], D[i]);
     }
 }
 
@@ -220,6 +253,10 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
         Dd[r] = acc;
     }
     int fail = 0;
+    /* enough key/value heads to keep the threads busy: a single fused pass (scores computed
+     * once); otherwise two passes parallel over tiles (scores computed twice). The choice
+     * depends on the shape only, so results do not depend on the thread count. */
+    const int fused = B * Hkv >= 16;
     #pragma omp parallel
     {
         float *S = malloc((size_t)BR * BC * sizeof(float)), *dP = malloc((size_t)BR * BC * sizeof(float));
@@ -227,46 +264,75 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
             #pragma omp atomic write
             fail = 1;
         }
-        /* pass 1: dq, one task per query tile */
-        #pragma omp for schedule(dynamic, 1)
-        for (long task = 0; task < (long)B * Hq * nq; task++) {
-            if (!S || !dP) continue;
-            const int bh = (int)(task / nq), qt = (int)(task % nq);
-            const int b = bh / Hq, h = bh % Hq, hk = b * Hkv + h / G;
-            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-            const size_t qoff = (size_t)bh * T + q0;
-            const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
-            int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
-            for (int kt = 0; kt < kend; kt++) {
-                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                tile_grad(S, dP, q + qoff * Dk, K + (size_t)k0 * Dk, V + (size_t)k0 * Dv, dout + qoff * Dv,
-                          lse + qoff, Dd + qoff, br, bc, s, q0, k0);
-                // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
-                            K + (size_t)k0 * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+        if (fused) {
+            /* one pass, one task per key/value head: every output it writes (dk, dv of the
+             * head, dq of the query heads of its group) belongs to it alone */
+            #pragma omp for schedule(dynamic, 1)
+            for (long bk = 0; bk < (long)B * Hkv; bk++) {
+                if (!S || !dP) continue;
+                const int b = (int)(bk / Hkv), hk = (int)(bk % Hkv);
+                for (int kt = 0; kt < nk; kt++) {
+                    const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+                    const size_t koff = (size_t)bk * T + k0;
+                    for (int g = 0; g < G; g++) {
+                        const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                        for (int qt = s->causal ? k0 / BR : 0; qt < nq; qt++) {
+                            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                            const size_t qoff = bh * T + q0;
+                            tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
+                                      Dd + qoff, br, bc, s, q0, k0);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv,
+                                        Dv, 1.0f, dv + koff * Dv, Dv);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC,
+                                        q + qoff * Dk, Dk, 1.0f, dk + koff * Dk, Dk);
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
+                                        k + koff * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+                        }
+                    }
+                }
             }
-        }
-        /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
-        #pragma omp for schedule(dynamic, 1)
-        for (long task = 0; task < (long)B * Hkv * nk; task++) {
-            if (!S || !dP) continue;
-            const int bk = (int)(task / nk), kt = (int)(task % nk);
-            const int b = bk / Hkv, hk = bk % Hkv;
-            const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-            const size_t koff = (size_t)bk * T + k0;
-            for (int g = 0; g < G; g++) {
-                const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
-                int qstart = s->causal ? k0 / BR : 0;
-                for (int qt = qstart; qt < nq; qt++) {
-                    const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                    const size_t qoff = bh * T + q0;
-                    tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
-                              Dd + qoff, br, bc, s, q0, k0);
-                    // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv, Dv,
-                                1.0f, dv + koff * Dv, Dv);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qoff * Dk, Dk,
-                                1.0f, dk + koff * Dk, Dk);
+        } else {
+            /* pass 1: dq, one task per query tile */
+            #pragma omp for schedule(dynamic, 1)
+            for (long task = 0; task < (long)B * Hq * nq; task++) {
+                if (!S || !dP) continue;
+                const int bh = (int)(task / nq), qt = (int)(task % nq);
+                const int b = bh / Hq, h = bh % Hq, hk = b * Hkv + h / G;
+                const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                const size_t qoff = (size_t)bh * T + q0;
+                const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
+                int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
+                for (int kt = 0; kt < kend; kt++) {
+                    const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+                    tile_grad(S, dP, q + qoff * Dk, K + (size_t)k0 * Dk, V + (size_t)k0 * Dv, dout + qoff * Dv,
+                              lse + qoff, Dd + qoff, br, bc, s, q0, k0);
+                    // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
+                                K + (size_t)k0 * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+                }
+            }
+            /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
+            #pragma omp for schedule(dynamic, 1)
+            for (long task = 0; task < (long)B * Hkv * nk; task++) {
+                if (!S || !dP) continue;
+                const int bk = (int)(task / nk), kt = (int)(task % nk);
+                const int b = bk / Hkv, hk = bk % Hkv;
+                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
+                const size_t koff = (size_t)bk * T + k0;
+                for (int g = 0; g < G; g++) {
+                    const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                    int qstart = s->causal ? k0 / BR : 0;
+                    for (int qt = qstart; qt < nq; qt++) {
+                        const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                        const size_t qoff = bh * T + q0;
+                        tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
+                                  Dd + qoff, br, bc, s, q0, k0);
+                        // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv, Dv,
+                                    1.0f, dv + koff * Dv, Dv);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qoff * Dk, Dk,
+                                    1.0f, dk + koff * Dk, Dk);
+                    }
                 }
             }
         }

@@ -13,8 +13,10 @@
  *   exp(m_old - m_new) whenever the max grows); it keeps only lse = m + log l (B, Hq, T).
  *   Backward recomputes P = exp(S - lse) tile by tile, with D_i = rowsum(dout_i * out_i):
  *   dS = P * (dout v^T - D), dq = scale dS k, dk = scale dS^T q, dv = P^T dout. Memory O(T).
- *   Two parallel passes (dq over query tiles; dk, dv over key tiles) avoid atomics, so results
- *   are deterministic for any thread count.
+ *   With B*Hkv >= 16 one fused pass runs a task per key/value head (it owns dk, dv and the dq
+ *   of its query heads); otherwise two parallel passes (dq over query tiles; dk, dv over key
+ *   tiles). No atomics, and the path depends on the shape only: results are deterministic for
+ *   any thread count.
  * Backward functions ACCUMULATE into dq, dk, dv.
  *
  * The attention mixer (a sequence model, real -> real of width d_model) adds the projections,

@@ -234,9 +234,6 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     }
 }
 
-/* Work split of the time loops: ndir directions x ns batch slices, one per thread. The
- * split depends only on the thread count and the shape, so results are reproducible for a
- * given thread count. */
 /* Threads for the time loops only when a slice saves well over a millisecond: a parallel
  * region costs a scheduler round trip, which on a busy machine is far more than the work of a
  * small model. */
@@ -245,6 +242,9 @@ static int par_ok(const rmodel *r, int B, int T)
     return omp_get_max_threads() > 1 && (double)T * B * r->GH * r->H >= 5e7;
 }
 
+/* Work split of the time loops: ndir directions x ns batch slices, one per thread. The
+ * split depends only on the thread count and the shape, so results are reproducible for a
+ * given thread count. */
 static int n_slices(const rmodel *r, int B, int T)
 {
     int nthr = omp_get_max_threads();

@@ -12,12 +12,13 @@
  * declared in torch's order (layer, direction, then w_ih, w_hh, b_ih, b_hh), so
  * a torch state_dict saved as safetensors loads unchanged. Init: U(-1/sqrt(H), 1/sqrt(H)).
  *
- * Speed (sequence mode): the caches are time-major (T, B, .) so one step is a contiguous
- * block of B rows. The input projection of a layer is one GEMM over all T*B rows; each step
- * adds h_{t-1} W_hh^T with one sgemm over the B rows and then runs the fused pointwise cell;
- * backward runs the per-step recurrent sgemm (dh_{t-1} = dG_t W_hh) and leaves the weight
- * gradients to three big GEMMs over all T*B rows. The two directions of a bidirectional layer
- * run on two threads.
+ * Speed (sequence mode): layer inputs, outputs and gate caches are batch-first (B, T, .) like
+ * x and y, so nothing is transposed; one step's B rows are a strided block. The input
+ * projection of a layer is one GEMM over all B*T rows; each step adds h_{t-1} W_hh^T with one
+ * sgemm over the B rows and then runs the fused, vectorised pointwise cell (biases included);
+ * backward runs the per-step recurrent sgemm (dh_{t-1} += dG_t W_hh) and leaves dW_ih, dx and
+ * the biases to one GEMM/GEMV each over all B*T rows. Time loops run on threads by batch slice
+ * (and direction) without synchronising inside the loop; small models run single-threaded.
  */
 #ifndef SL_SEQ_RECURRENT_COMMON_H
 #define SL_SEQ_RECURRENT_COMMON_H

@@ -60,6 +60,11 @@ size_t sl_transformer_kv_bytes_per_token(const sl_transformer_config *c);
 /* llama2.c's MLP width rule: hidden = multiple_of * ceil((2 * 4 dim / 3) / multiple_of). */
 int sl_llama_hidden_dim(int dim, int multiple_of);
 
+/* GELU (exact, erf form) vectorised fast path used by the MLP; reference: sl_act_*(SL_ACT_GELU).
+ * backward accumulates: dinp += dout * gelu'(inp). */
+void sl_gelu_fast_forward(float *out, const float *inp, size_t n);
+void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
 /* Load weights saved by PyTorch under nanoGPT / llama2.c state_dict names. The causal-mask
  * buffers (attn.bias, attn.masked_bias) and freqs_cos/freqs_sin are ignored. For a tied model
  * a head in the file (lm_head.weight / output.weight) is accepted only if it equals the

@@ -33,7 +33,7 @@ int run_adapt_spec(const char *spec, const sl_task *t, char **out)
         s->name = strdup(t->token_in ? "lm" : "seq");
         rc = sl_spec_set(s, "mixer", mixer);
         free(mixer);
-        if (!rc && e->width_key && sl_spec_raw(s, e->width_key)) {
+        if (!rc && e->width_key && strcmp(e->width_key, "d_model") && sl_spec_raw(s, e->width_key)) {
             /* `rnn:input_size=..` on a task: the wrapper decides the width from d_model */
             const char *v = sl_spec_raw(s, e->width_key);
             if (!sl_spec_raw(s, "d_model")) rc = sl_spec_set(s, "d_model", v);

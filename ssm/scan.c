@@ -13,6 +13,7 @@
 
 #define W SL_SCAN_W
 #define SEG SL_SCAN_SEG
+#define PF 8   /* software prefetch distance, time steps */
 
 /* Kernels are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks one. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
@@ -259,12 +260,21 @@ INLINE float *chunk_at(const sl_scan_ws *ws, float *base, int b, int k, int blk)
     return base + (((size_t)b * ws->K + k) * ws->nblk + blk) * ws->N * W;
 }
 
-/* sum of the W lanes, pairwise (W is a power of two) */
-INLINE float hsum(float *v)
+/* sum of the 16 lanes, pairwise, in vector registers (plain loops here became scalar code) */
+typedef float v8sf __attribute__((vector_size(32)));
+typedef float v4sf __attribute__((vector_size(16)));
+_Static_assert(W == 16, "hsum assumes 16 lanes");
+INLINE float hsum(const float *v)
 {
-    for (int w = W / 2; w > 0; w /= 2)
-        for (int j = 0; j < w; j++) v[j] += v[j + w];
-    return v[0];
+    v8sf a, b;
+    v4sf c, d;
+    memcpy(&a, v, sizeof a);
+    memcpy(&b, v + 8, sizeof b);
+    a += b;
+    memcpy(&c, &a, sizeof c);
+    memcpy(&d, (const char *)&a + sizeof c, sizeof d);
+    c += d;
+    return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
 INLINE void load_lanes(float *dst, const float *src, int nw)
@@ -288,6 +298,13 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     for (int t = t0; t < t1; t++) {
         if (mode == 1 && t % SEG == 0) memcpy(ck_at(ws, b, t / SEG, blk), S, (size_t)N * W * sizeof(float));
         size_t row = ((size_t)b * L + t) * D + c0;
+        if (t + PF < t1) {
+            /* rows are D floats apart: beyond the hardware prefetchers' reach once D*4 > 4 KB */
+            __builtin_prefetch(ws->dt + row + PF * (size_t)D);
+            __builtin_prefetch(a->u + row + PF * (size_t)D);
+            if (mode == 1 && a->z) __builtin_prefetch(a->z + row + PF * (size_t)D);
+            if (mode == 1) __builtin_prefetch(y + row + PF * (size_t)D, 1);
+        }
         load_lanes(dtv, ws->dt + row, nw);
         load_lanes(uv, a->u + row, nw);
         const size_t gro = (((size_t)b * L + t) * G + g) * N;
@@ -505,6 +522,10 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
             memcpy(X, ck_at(ws, b, s0 / SEG, blk), NW * sizeof(float));
             for (int t = s0; t < s1; t++) {
                 size_t row = ((size_t)b * L + t) * D + c0;
+                if (t + PF < s1) {
+                    __builtin_prefetch(ws->dt + row + PF * (size_t)D);
+                    __builtin_prefetch(a->u + row + PF * (size_t)D);
+                }
                 load_lanes(dtv, ws->dt + row, nw);
                 load_lanes(uv, a->u + row, nw);
                 const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
@@ -523,6 +544,19 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
         }
         for (int t = s1 - 1; t >= s0; t--) {
             size_t row = ((size_t)b * L + t) * D + c0;
+            if (t - PF >= s0) {
+                const size_t back = row - PF * (size_t)D;
+                __builtin_prefetch(ws->dt + back);
+                __builtin_prefetch(a->u + back);
+                __builtin_prefetch(o->dy + back);
+                if (a->z) __builtin_prefetch(a->z + back);
+                if (mode == 1) {
+                    __builtin_prefetch(a->delta + back);
+                    if (o->g->du) __builtin_prefetch(o->g->du + back, 1);
+                    if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + back, 1);
+                    if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + back, 1);
+                }
+            }
             const size_t gro = (((size_t)b * L + t) * G + g) * N;
             const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
             load_lanes(dtv, ws->dt + row, nw);

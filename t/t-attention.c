@@ -230,6 +230,8 @@ int main(void)
     kernel_case(2, 3, 1, 64, 8, 8, 1);      /* MQA, exactly one tile */
     kernel_case(1, 2, 2, 150, 8, 8, 0);     /* bidirectional */
     kernel_case(1, 2, 1, 1, 4, 4, 1);       /* T = 1 */
+    kernel_case(4, 8, 4, 100, 8, 8, 1);     /* B*Hkv = 16: fused single-pass backward */
+    kernel_case(2, 8, 8, 70, 8, 6, 0);      /* fused, bidirectional */
     kernel_gradcheck(1);
     kernel_gradcheck(0);
 

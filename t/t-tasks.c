@@ -92,6 +92,61 @@ int main(void)
         skip("no /usr/share/common-licenses here");
     }
 
+
+    /* selcopy: the data tokens of the noisy region, in order, are the targets at the markers */
+    ok(sl_task_create("selcopy:seq_len=20,n_tokens=4,vocab_size=5,n_noise=2", &t) == 0 && t->T == 24 && t->vocab == 8, "selcopy task: T = seq_len + n_tokens, vocab = noise + data + marker");
+    sl_batch_alloc(&b1, t, 50);
+    t->sample(t, 0, r1, &b1);
+    int sc = 1;
+    for (int i = 0; i < 50; i++) {
+        const int32_t *x = b1.tok + i * 24, *y = b1.target + i * 24;
+        int k = 0;
+        for (int p = 0; p < 20; p++)
+            if (x[p] >= 2 && x[p] < 7) { sc &= k < 4 && y[20 + k] == x[p]; k++; }
+            else sc &= x[p] < 2 && y[p] == -1;
+        sc &= k == 4;
+        for (int p = 20; p < 24; p++) sc &= x[p] == 7;
+    }
+    ok(sc, "selcopy: 4 data tokens among noise, recalled in order at the markers");
+    sl_batch_free(&b1);
+    sl_task_free(t);
+    ok(sl_task_create("selcopy:seq_len=3,n_tokens=4", &t) == SL_EINVAL && strstr(sl_errmsg(), "does not fit"), "selcopy: n_tokens > seq_len refused");
+
+    /* induction: the last token is the trigger; the answer is what followed its first use */
+    ok(sl_task_create("induction:seq_len=30,vocab_size=6", &t) == 0 && t->vocab == 7, "induction task");
+    sl_batch_alloc(&b1, t, 50);
+    t->sample(t, 0, r1, &b1);
+    int ind = 1;
+    for (int i = 0; i < 50; i++) {
+        const int32_t *x = b1.tok + i * 30, *y = b1.target + i * 30;
+        int trig = -1, count = 0;
+        for (int p = 0; p < 29; p++) if (x[p] == 6) { trig = p; count++; }
+        ind &= count == 1 && trig <= 27 && x[29] == 6 && y[29] == x[trig + 1];
+        for (int p = 0; p < 29; p++) ind &= y[p] == -1;
+    }
+    ok(ind, "induction: one earlier trigger, target = the token after it, scored only at the end");
+    sl_batch_free(&b1);
+    sl_task_free(t);
+
+    /* mqar: every queried key's target is the value paired with it in the context */
+    ok(sl_task_create("mqar:seq_len=40,vocab_size=64,n_kv_pairs=6", &t) == 0, "mqar task");
+    sl_batch_alloc(&b1, t, 50);
+    t->sample(t, 0, r1, &b1);
+    int mq = 1, queries = 0;
+    for (int i = 0; i < 50; i++) {
+        const int32_t *x = b1.tok + i * 40, *y = b1.target + i * 40;
+        for (int k = 0; k < 6; k++) mq &= x[2 * k] >= 1 && x[2 * k] < 32 && x[2 * k + 1] >= 32 && x[2 * k + 1] < 64;
+        for (int p = 12; p < 40; p++) {
+            if (y[p] < 0) continue;
+            queries++;
+            int found = 0;
+            for (int k = 0; k < 6; k++) found |= x[2 * k] == x[p] && x[2 * k + 1] == y[p];
+            mq &= found;
+        }
+    }
+    ok(mq && queries == 300, "mqar: keys in [1,V/2), values in [V/2,V); each of the 6 queries asks for its pair's value (%d queries)", queries);
+    sl_batch_free(&b1);
+    sl_task_free(t);
     /* errors */
     ok(sl_task_create("nosuch", &t) == SL_ENOTFOUND && strstr(sl_errmsg(), "copy, adding, charlm"), "unknown task lists the tasks");
     ok(sl_task_create("copy:gap=3", &t) == SL_EINVAL && strstr(sl_errmsg(), "valid keys"), "unknown task key");

@@ -219,6 +219,22 @@ static void init_stats(void)
     }
 }
 
+static void gelu_fast(void)
+{
+    const size_t n = 200001;
+    float *x = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    float *da = calloc(n, sizeof(float)), *db = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) { x[i] = -10.0f + 20.0f * (float)i / (float)(n - 1); g[i] = 1.0f + 0.001f * (float)(i % 7); }
+    sl_act_forward(SL_ACT_GELU, a, x, n);
+    sl_gelu_fast_forward(b, x, n);
+    sl_act_backward(SL_ACT_GELU, da, g, x, n);
+    sl_gelu_fast_backward(db, g, x, n);
+    double e1 = max_abs_diff(a, b, n), e2 = max_abs_diff(da, db, n);
+    ok(e1 < 3e-6, "fast GELU forward == erf reference on [-10, 10] (max abs diff %.2e)", e1);
+    ok(e2 < 3e-6, "fast GELU backward == reference (max abs diff %.2e)", e2);
+    free(x); free(a); free(b); free(da); free(db); free(g);
+}
+
 static void kv_table(void)
 {
     sl_transformer_config c = {0};
@@ -360,6 +376,7 @@ int main(int argc, char **argv)
                       "q_lora_rank=12,qk_nope_head_dim=8,qk_rope_head_dim=4,v_head_dim=8");
     init_stats();
     kv_table();
+    gelu_fast();
     errors();
     wrapper_case();
     dropout_case();
