@@ -114,7 +114,7 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
     norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h.p + (size_t)L * N * C, lm->stats.p + (size_t)L * 2 * N, N);
     for (int l = L - 1; l >= 0; l--) {
         /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
-        float *hl = lm->h.p + (size_t)l * N * C, *nl = lm->nrm.p + (size_t)l * N * C;
+        float *hl = lm->h.p + (size_t)l * N * C;
         memset(dn, 0, (size_t)N * C * sizeof(float));
         if (lm->i_pw[l] >= 0) {
             int Dm = lm->mix_out[l];
@@ -189,14 +189,12 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     }
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->h, B);
-        float *out = lm->i_pw[l] >= 0 ? s->m : s->n;
-        /* mixer step may not write in place: use m as output when not projecting, then add */
+        /* the mixer writes into m (never in place), then m, or its projection, joins the residual */
         if ((rc = sl_model_step(m->children[l], s->mix[l], s->n, NULL, s->m))) return rc;
+        const float *out = s->m;
         if (lm->i_pw[l] >= 0) {
             sl_linear_forward(s->n, s->m, sl_params_data(P, lm->i_pw[l]), NULL, B, lm->mix_out[l], C);
             out = s->n;
-        } else {
-            out = s->m;
         }
         for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += out[i];
     }

@@ -738,11 +738,12 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
     }
     if (gr->dB || gr->dC) {
         const size_t LN = (size_t)L * N;
+        /* one task per (b, t, g) row: with B = G = 1 a loop over (b, g) alone would be serial */
         #pragma omp parallel for schedule(static) if (par)
-        for (long i = 0; i < (long)B * G; i++) {
-            int b = (int)(i / G), g = (int)(i % G);
-            for (int t = 0; t < L; t++) {
-                size_t gro = (((size_t)b * L + t) * G + g) * N;
+        for (long i = 0; i < (long)B * L * G; i++) {
+            int g = (int)(i % G), t = (int)(i / G % L), b = (int)(i / G / L);
+            {
+                size_t gro = (size_t)i * N;
                 for (int bl = 0; bl < ws->bpg; bl++) {
                     int blk = g * ws->bpg + bl;
                     const float *pB = ws->dBp + ((size_t)blk * B + b) * LN + (size_t)t * N;
