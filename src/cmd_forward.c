@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "lab/registry.h"
+#include "seq/transformer.h"
 #include "src/cli.h"
 
 #include <getopt.h>
@@ -61,7 +62,11 @@ int cmd_forward(int argc, char **argv)
     int32_t *tok = NULL;
     int ret = 1;
     if (sl_model_create(spec, (uint64_t)seed, &m)) return cli_lib_fail("--model");
-    if (weights && sl_params_load(m->P, weights, IGNORE, ALIAS)) { cli_lib_fail(weights); goto done; }
+    /* transformers know their own naming styles (nanoGPT, llama2.c) and tie rules */
+    if (weights && (sl_transformer_is(m) ? sl_transformer_load(m, weights) : sl_params_load(m->P, weights, IGNORE, ALIAS))) {
+        cli_lib_fail(weights);
+        goto done;
+    }
     if (sl_npy_read(in, &x)) { cli_lib_fail(in); goto done; }
     int token = (m->caps & SL_CAP_TOKEN_IN) != 0;
     int B, T;

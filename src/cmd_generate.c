@@ -3,6 +3,7 @@
  * model has no step mode. */
 #include "core/error.h"
 #include "lab/sample.h"
+#include "seq/llama2c.h"
 #include "src/cli.h"
 #include "src/run.h"
 
@@ -12,7 +13,10 @@
 
 static const char USAGE[] =
     "usage: seqlab generate --run DIR --prompt TEXT --tokens N [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "       seqlab generate --llama2c MODEL.bin --tokenizer TOKENIZER.bin --prompt TEXT --tokens N [...]\n"
     "  --run DIR         a run made by `seqlab train` on a text task (charlm)\n"
+    "  --llama2c FILE    a llama2.c checkpoint (legacy .bin layout) instead of a run, with\n"
+    "  --tokenizer FILE  its tokenizer.bin; generation stops early at BOS (token 1), as run.c does\n"
     "  --prompt TEXT     the start of the text (every byte must be in the run's alphabet)\n"
     "  --tokens N        how many tokens to generate\n"
     "  --temperature T   default 1; 0 = greedy\n"
@@ -20,12 +24,60 @@ static const char USAGE[] =
     "  --top-p P         nucleus: keep the smallest set with mass >= P (default 1 = all)\n"
     "  --seed S          default 1\n";
 
+/* llama2.c: encode the prompt with BOS, step through it, then sample; print each piece as
+ * run.c decodes it; stop at BOS (1) like run.c. */
+static int generate_llama2c(const char *ckpt, const char *tokpath, const char *prompt, int n,
+                            const sl_sampler *smp, uint64_t seed)
+{
+    sl_model *m = NULL;
+    sl_llama2c_tokenizer *tk = NULL;
+    int32_t *ids = NULL;
+    int nids = 0, ret = 1;
+    void *st = NULL;
+    float *logits = NULL, *work = NULL;
+    int *iw = NULL;
+    sl_rng *rng = sl_rng_alloc(seed);
+    if (sl_llama2c_load(ckpt, &m)) { cli_lib_fail("--llama2c"); goto done; }
+    if (sl_llama2c_tokenizer_read(tokpath, m->d_out, &tk)) { cli_lib_fail("--tokenizer"); goto done; }
+    if (sl_llama2c_encode(tk, prompt, 1, 0, &ids, &nids)) { cli_lib_fail("--prompt"); goto done; }
+    const int V = m->d_out;
+    logits = malloc((size_t)V * sizeof(float));
+    work = malloc(2 * (size_t)V * sizeof(float));
+    iw = malloc((size_t)V * sizeof(int));
+    if (!rng || !logits || !work || !iw) { cli_fail("out of memory"); goto done; }
+    if (!(st = sl_model_state_new(m, 1))) { cli_lib_fail("step mode"); goto done; }
+    int prev = ids[0];
+    for (int i = 0; i < nids; i++) {
+        if (sl_model_step(m, st, NULL, ids + i, logits)) { cli_lib_fail("step"); goto done; }
+        if (i > 0) { fputs(sl_llama2c_decode(tk, prev, ids[i]), stdout); prev = ids[i]; }
+    }
+    for (int k = 0; k < n; k++) {
+        int32_t next = sl_sample_logits(logits, V, smp, rng, work, iw);
+        if (next == 1) break;
+        const char *piece = sl_llama2c_decode(tk, prev, next);
+        if (!piece) { cli_lib_fail("decode"); goto done; }
+        fputs(piece, stdout);
+        prev = next;
+        if (sl_model_step(m, st, NULL, &next, logits)) { cli_lib_fail("step"); goto done; }
+    }
+    fputc('\n', stdout);
+    ret = 0;
+done:
+    if (m) sl_model_state_free(m, st);
+    sl_model_free(m);
+    sl_llama2c_tokenizer_free(tk);
+    free(ids); free(logits); free(work); free(iw);
+    sl_rng_free(rng);
+    return ret;
+}
+
 int cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {{"run", 1, 0, 'r'}, {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'},
                                          {"temperature", 1, 0, 't'}, {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'},
-                                         {"seed", 1, 0, 's'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *dir = NULL, *prompt = NULL;
+                                         {"seed", 1, 0, 's'}, {"llama2c", 1, 0, 'L'}, {"tokenizer", 1, 0, 'K'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL;
     long n = -1, seed = 1, topk = 0;
     double temp = 1.0, topp = 1.0;
     int o;
@@ -41,12 +93,21 @@ int cmd_generate(int argc, char **argv)
         case 'k': if (!cli_int(USAGE, "--top-k", optarg, 0, 1 << 24, &topk)) return 2; break;
         case 'P': if (!cli_double(USAGE, "--top-p", optarg, 0, 1, &topp)) return 2; break;
         case 's': if (!cli_int(USAGE, "--seed", optarg, 0, 1L << 62, &seed)) return 2; break;
+        case 'L': l2c = optarg; break;
+        case 'K': tokpath = optarg; break;
         default:
             if (optopt) return cli_usage(USAGE, "option %s needs a value", argv[optind - 1]);
             return cli_usage(USAGE, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
+    sl_sampler smp0 = {(float)temp, (int)topk, (float)topp};
+    if (l2c || tokpath) {
+        if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
+        if (!l2c || !tokpath) return cli_usage(USAGE, "--llama2c and --tokenizer go together");
+        if (!prompt || n < 0) return cli_usage(USAGE, "--prompt and --tokens are required");
+        return generate_llama2c(l2c, tokpath, prompt, (int)n, &smp0, (uint64_t)seed);
+    }
     if (!dir || !prompt || n < 0) return cli_usage(USAGE, "--run, --prompt and --tokens are required");
     if (!*prompt) return cli_usage(USAGE, "--prompt must not be empty");
     run_t r;
@@ -70,7 +131,7 @@ int cmd_generate(int argc, char **argv)
         if (id < 0) { cli_fail("prompt byte 0x%02x ('%c') at %zu is not in the run's alphabet", (unsigned char)prompt[i], prompt[i], i); goto done; }
         ids[i] = id;
     }
-    sl_sampler smp = {(float)temp, (int)topk, (float)topp};
+    sl_sampler smp = smp0;
     fputs(prompt, stdout);
     int stepmode = (m->caps & SL_CAP_STEP) != 0;
     if (stepmode && !(st = sl_model_state_new(m, 1))) { cli_lib_fail("step mode"); goto done; }

@@ -82,5 +82,14 @@ if "$SEQLAB" list --names | grep -qx ngram; then
     [ -n "$fit" ] && [ "$fit" = "$ev" ]; ok $? "eval of the saved n-gram run equals the fitted one ($fit vs $ev)"
     "$SEQLAB" generate --run "$tmp/ng" --prompt "the " --tokens 10 --seed 1 >/dev/null; ok $? "generate from an n-gram run"
 fi
+# llama2.c checkpoints generate through the same program
+d=${SL_SRCDIR:-.}/t/data
+if [ -f "$d/llama2c_shared.bin" ]; then
+    "$SEQLAB" generate --llama2c "$d/llama2c_shared.bin" --tokenizer "$d/llama2c_tok.bin" --prompt "hello" --tokens 8 --seed 2 >"$tmp/l1"; ok $? "generate from a llama2.c checkpoint"
+    "$SEQLAB" generate --llama2c "$d/llama2c_shared.bin" --tokenizer "$d/llama2c_tok.bin" --prompt "hello" --tokens 8 --seed 2 >"$tmp/l2"
+    cmp -s "$tmp/l1" "$tmp/l2" && [ "$(head -c 5 "$tmp/l1")" = "hello" ]; ok $? "llama2.c generation is seeded and starts with the prompt"
+    expect 1 "--tokenizer" "$SEQLAB" generate --llama2c "$d/llama2c_shared.bin" --tokenizer "$d/llama2c_shared.bin" --prompt hi --tokens 3
+    expect 2 "go together" "$SEQLAB" generate --llama2c "$d/llama2c_shared.bin" --prompt hi --tokens 3
+fi
 echo "1..$n"
 [ $fails -eq 0 ]
