@@ -113,7 +113,9 @@ SL_RC_INLINE float sl_rc_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)k + 127) << 23;
+    /* unsigned shift: a NaN input (k's conversion gives INT_MIN) must not be a signed-shift
+     * UB; the NaN still propagates through p */
+    uint32_t e = (uint32_t)((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &e, sizeof scale);
     return p * scale;

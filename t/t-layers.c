@@ -170,5 +170,6 @@ int main(void)
     sl_softmax_rows(sm, 2, 3);
     is_close(sm[0] + sm[1] + sm[2], 1.0, 1e-6, "softmax row sums to 1 with large logits");
     sl_rng_free(rng);
+    free(c.x); free(c.w); free(c.b); free(c.out); free(c.R); free(c.s1); free(c.s2);
     return done_testing();
 }
