@@ -38,6 +38,27 @@ static int unknown_model(const char *name)
     return sl_error(SL_ENOTFOUND, "unknown model '%s'; models: %s", name, list);
 }
 
+int sl_registry_parse(const char *spec, sl_spec **s, const sl_model_entry **e)
+{
+    int rc = sl_spec_parse(spec, s);
+    if (rc) return rc;
+    *e = sl_registry_find((*s)->name);
+    if (!*e) {
+        rc = unknown_model((*s)->name);
+        sl_spec_free(*s);
+        *s = NULL;
+        return rc;
+    }
+    return SL_OK;
+}
+
+int sl_model_entry_has_key(const sl_model_entry *e, const char *key)
+{
+    for (const sl_spec_key *k = e->keys; k && k->name; k++)
+        if (!strcmp(k->name, key)) return 1;
+    return 0;
+}
+
 int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
     *out = NULL;

@@ -39,6 +39,13 @@ extern const sl_model_entry sl_models_nlp[];         /* ngram, ... */
 const sl_model_entry *sl_registry_entry(int i);
 const sl_model_entry *sl_registry_find(const char *name);
 
+/* Parse a spec string and find its entry; an unknown name is SL_ENOTFOUND with a message
+ * listing the models. On success the caller frees *s. */
+int sl_registry_parse(const char *spec, sl_spec **s, const sl_model_entry **e);
+
+/* 1 if the entry's key table has `key` */
+int sl_model_entry_has_key(const sl_model_entry *e, const char *key);
+
 /* Build a model from a spec string: parse, look up, check keys, declare into `P` under
  * `prefix`. With P == NULL a new table is made, allocated, and the model initialised from
  * `seed`, and the model owns it (the usual top-level call). */

@@ -72,26 +72,14 @@ typedef struct {
     char msg[240];
 } child_result;
 
-static int entry_has_key(const sl_model_entry *e, const char *k)
-{
-    for (const sl_spec_key *x = e->keys; x && x->name; x++)
-        if (!strcmp(x->name, k)) return 1;
-    return 0;
-}
-
 /* The spec to build: a bare mixer gets its width key (and out key) = d_model; any model with
  * a length limit (max_seq_len, block_size, l_max) that the spec leaves out gets t_max. */
 static int build_spec(const char *model, int d_model, int t_max, char **out, char *label, size_t label_cap)
 {
     sl_spec *s;
-    int rc = sl_spec_parse(model, &s);
+    const sl_model_entry *e;
+    int rc = sl_registry_parse(model, &s, &e);
     if (rc) return rc;
-    const sl_model_entry *e = sl_registry_find(s->name);
-    if (!e) {
-        rc = sl_error(SL_ENOTFOUND, "unknown model '%s' (`seqlab list` shows the models)", s->name);
-        sl_spec_free(s);
-        return rc;
-    }
     char buf[32];
     if (label) {
         const char *mx = sl_spec_raw(s, "mixer");
@@ -110,11 +98,11 @@ static int build_spec(const char *model, int d_model, int t_max, char **out, cha
     snprintf(buf, sizeof buf, "%d", t_max);
     static const char *len_keys[] = {"max_seq_len", "block_size", "l_max"};
     for (int i = 0; i < 3 && !rc; i++) {
-        if (entry_has_key(e, len_keys[i]) && !sl_spec_raw(s, len_keys[i])) rc = sl_spec_set(s, len_keys[i], buf);
+        if (sl_model_entry_has_key(e, len_keys[i]) && !sl_spec_raw(s, len_keys[i])) rc = sl_spec_set(s, len_keys[i], buf);
         /* wrappers pass the key on to their mixer */
         const char *mx = sl_spec_raw(s, "mixer");
         const sl_model_entry *me = mx ? sl_registry_find(mx) : NULL;
-        if (!rc && me && entry_has_key(me, len_keys[i]) && !sl_spec_raw(s, len_keys[i])) rc = sl_spec_set(s, len_keys[i], buf);
+        if (!rc && me && sl_model_entry_has_key(me, len_keys[i]) && !sl_spec_raw(s, len_keys[i])) rc = sl_spec_set(s, len_keys[i], buf);
     }
     if (!rc) {
         *out = sl_spec_format(s);

@@ -8,24 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int entry_has_key(const sl_model_entry *e, const char *k)
-{
-    for (const sl_spec_key *x = e->keys; x && x->name; x++)
-        if (!strcmp(x->name, k)) return 1;
-    return 0;
-}
-
 int run_adapt_spec(const char *spec, const sl_task *t, char **out)
 {
     sl_spec *s;
-    int rc = sl_spec_parse(spec, &s);
+    const sl_model_entry *e;
+    int rc = sl_registry_parse(spec, &s, &e);
     if (rc) return rc;
-    const sl_model_entry *e = sl_registry_find(s->name);
-    if (!e) {
-        rc = sl_error(SL_ENOTFOUND, "unknown model '%s' (`seqlab list` shows the models)", s->name);
-        sl_spec_free(s);
-        return rc;
-    }
     if (e->is_mixer) {
         /* wrap: keys go to the wrapper, which passes the mixer's own keys on */
         char *mixer = strdup(s->name);
@@ -49,7 +37,7 @@ int run_adapt_spec(const char *spec, const sl_task *t, char **out)
         {"block_size", t->T, 1}, {"max_seq_len", t->T, 1},
     };
     for (size_t i = 0; i < sizeof fill / sizeof fill[0] && !rc; i++) {
-        if (!fill[i].when || !e || !entry_has_key(e, fill[i].key) || sl_spec_raw(s, fill[i].key)) continue;
+        if (!fill[i].when || !e || !sl_model_entry_has_key(e, fill[i].key) || sl_spec_raw(s, fill[i].key)) continue;
         snprintf(buf, sizeof buf, "%d", fill[i].val);
         rc = sl_spec_set(s, fill[i].key, buf);
     }
