@@ -28,7 +28,7 @@ SL_FASTMATH static inline float exp_neg(float x)
     e = e * r + 1.0f;
     e = e * r + 1.0f;
     union { int32_t i; float f; } u;
-    u.i = ((int32_t)n + 127) << 23;
+    u.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23);   /* unsigned shift: no UB for NaN */
     return x <= -87.0f ? 0.0f : e * u.f;
 }
 

@@ -139,7 +139,7 @@ SL_FASTMATH static inline float fast_exp(float x)   /* x <= 0 here */
     e = e * r + 1.0f;
     e = e * r + 1.0f;
     union { int32_t i; float f; } u;
-    u.i = ((int32_t)n + 127) << 23;
+    u.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23);   /* unsigned shift: no UB for NaN */
     return e * u.f;
 }
 

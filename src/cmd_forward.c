@@ -64,10 +64,10 @@ int cmd_forward(int argc, char **argv)
     if (sl_model_create(spec, (uint64_t)seed, &m)) return cli_lib_fail("--model");
     /* transformers know their own naming styles (nanoGPT, llama2.c) and tie rules */
     if (weights && (sl_transformer_is(m) ? sl_transformer_load(m, weights) : sl_params_load(m->P, weights, IGNORE, ALIAS))) {
-        cli_lib_fail(weights);
+        cli_lib_fail("--weights");
         goto done;
     }
-    if (sl_npy_read(in, &x)) { cli_lib_fail(in); goto done; }
+    if (sl_npy_read(in, &x)) { cli_lib_fail("--input"); goto done; }
     int token = (m->caps & SL_CAP_TOKEN_IN) != 0;
     int B, T;
     if (token) {
@@ -101,7 +101,7 @@ int cmd_forward(int argc, char **argv)
     for (size_t i = 0; i < (size_t)B * T * m->d_out; i++)
         if (!isfinite(y[i])) { cli_fail("the output has a non-finite value at index %zu; nothing written", i); goto done; }
     int64_t shape[3] = {B, T, m->d_out};
-    if (sl_npy_write(outp, SL_DT_F32, 3, shape, y)) { cli_lib_fail(outp); goto done; }
+    if (sl_npy_write(outp, SL_DT_F32, 3, shape, y)) { cli_lib_fail("--output"); goto done; }
     ret = 0;
 done:
     free(xf); free(tok); free(y);

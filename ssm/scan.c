@@ -42,7 +42,7 @@ INLINE float fexp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)k + 127) << 23;
+    int32_t bits = (int32_t)((uint32_t)((int32_t)k + 127) << 23);   /* unsigned shift: no UB for NaN */
     float s;
     memcpy(&s, &bits, sizeof s);
     return p * s;

@@ -187,39 +187,6 @@ static void model_tests(void)
     }
 }
 
-/* learning: a one-block model must learn y_t = x_{t-4} (MSE from ~1 to well below 0.1) */
-#include "core/optim.h"
-#include "seq/layers.h"
-static double learn_delay(const char *spec, int steps, double *first)
-{
-    sl_model *m = NULL;
-    if (sl_model_create(spec, 3, &m)) return INFINITY;
-    const int B = 8, T = 32, delay = 4;
-    sl_optim_config cfg = sl_optim_defaults(SL_OPT_ADAMW);
-    cfg.weight_decay = 0.0f;
-    sl_optim *o = sl_optim_alloc(&cfg, m->P->total);
-    sl_rng *r = sl_rng_alloc(17);
-    float *x = malloc(B * T * sizeof *x), *tg = malloc(B * T * sizeof *tg), *y = malloc(B * T * sizeof *y), *dy = malloc(B * T * sizeof *dy);
-    double loss = INFINITY;
-    for (int it = 0; it < steps; it++) {
-        sl_rng_fill_normal(r, x, B * T, 1.0f);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) tg[b * T + t] = t >= delay ? x[b * T + t - delay] : 0.0f;
-        sl_params_zero_grad(m->P);
-        if (sl_model_forward(m, x, NULL, y, B, T)) { loss = INFINITY; break; }
-        loss = sl_mse_forward(y, tg, NULL, B * T, 1, NULL);
-        if (it == 0) *first = loss;
-        memset(dy, 0, B * T * sizeof *dy);
-        sl_mse_backward(dy, y, tg, NULL, B * T, 1, 1.0f / (B * T));
-        if (sl_model_backward(m, dy, NULL) || sl_optim_step(o, m->P, 1e-2f)) { loss = INFINITY; break; }
-    }
-    free(x); free(tg); free(y); free(dy);
-    sl_rng_free(r);
-    sl_optim_free(o);
-    sl_model_free(m);
-    return loss;
-}
-
 int main(void)
 {
     fixture_tests();

@@ -11,7 +11,10 @@
 
 #include "core/error.h"
 #include "core/gradcheck.h"
+#include "core/optim.h"
 #include "core/rng.h"
+#include "lab/registry.h"
+#include "seq/layers.h"
 #include "seq/model.h"
 #include "t/tap.h"
 
@@ -107,6 +110,40 @@ static inline int check_step_equals_seq(sl_model *m, const char *label, const fl
     if (rc1 || rc2) diag("  %s", sl_errmsg());
     free(y1); free(y2);
     return !good;
+}
+
+/* learn_delay: train a one-block real-valued model (spec) to reproduce its input delayed by 4
+ * steps, y_t = x_{t-4}, with AdamW (lr 1e-2, no decay) on fresh N(0,1) batches (B 8, T 32);
+ * returns the final MSE and stores the first in *first (about 1: learning must bring it far
+ * below). INFINITY if the model cannot be built or a pass fails. */
+static inline double learn_delay(const char *spec, int steps, double *first)
+{
+    sl_model *m = NULL;
+    if (sl_model_create(spec, 3, &m)) return INFINITY;
+    const int B = 8, T = 32, delay = 4;
+    sl_optim_config cfg = sl_optim_defaults(SL_OPT_ADAMW);
+    cfg.weight_decay = 0.0f;
+    sl_optim *o = sl_optim_alloc(&cfg, m->P->total);
+    sl_rng *r = sl_rng_alloc(17);
+    float *x = malloc(B * T * sizeof *x), *tg = malloc(B * T * sizeof *tg), *y = malloc(B * T * sizeof *y), *dy = malloc(B * T * sizeof *dy);
+    double loss = INFINITY;
+    for (int it = 0; it < steps; it++) {
+        sl_rng_fill_normal(r, x, B * T, 1.0f);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) tg[b * T + t] = t >= delay ? x[b * T + t - delay] : 0.0f;
+        sl_params_zero_grad(m->P);
+        if (sl_model_forward(m, x, NULL, y, B, T)) { loss = INFINITY; break; }
+        loss = sl_mse_forward(y, tg, NULL, B * T, 1, NULL);
+        if (it == 0) *first = loss;
+        memset(dy, 0, B * T * sizeof *dy);
+        sl_mse_backward(dy, y, tg, NULL, B * T, 1, 1.0f / (B * T));
+        if (sl_model_backward(m, dy, NULL) || sl_optim_step(o, m->P, 1e-2f)) { loss = INFINITY; break; }
+    }
+    free(x); free(tg); free(y); free(dy);
+    sl_rng_free(r);
+    sl_optim_free(o);
+    sl_model_free(m);
+    return loss;
 }
 
 #endif
