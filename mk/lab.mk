@@ -7,4 +7,4 @@ seqlab_SOURCES += src/main.c src/cli.c src/cmd_list.c src/cmd_train.c src/cmd_fo
 noinst_HEADERS = src/cli.h src/run.h t/testutil.h t/fixture.h
 check_PROGRAMS += t/t-tasks t/t-trainer
 TESTS += t/t-tasks t/t-trainer t/cli.sh t/resume.sh
-EXTRA_DIST += t/cli.sh t/resume.sh
+EXTRA_DIST += t/cli.sh t/resume.sh t/npy.sh

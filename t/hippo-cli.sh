@@ -48,26 +48,22 @@ awk -F, 'NR > 1 { d = $5 - $2 - $6; if (d < 0) d = -d; if (d > 1e-6) bad = 1 } E
 check $? "final_err = final - signal in every row"
 
 ls -a "$tmp" | grep -q "\.tmp\." ; check $(( $? == 0 )) "no temporary files left behind"
-# float32 payload of a little-endian .npy (version 1 header) as one number per line
-npy_floats() {
-    hl=$(od -An -t u2 -j 8 -N 2 "$1" | tr -d ' ')
-    od -An -v -t f4 -j $((10 + hl)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
-}
+. "${SL_SRCDIR:-.}/t/npy.sh"
 D=${SL_SRCDIR:-.}/t/data
 if [ -f "$D/s4d_weights.safetensors" ]; then
     for mode in seq step; do
         flag=; [ $mode = step ] && flag=--step
         "$SEQLAB" forward --model s4d:d_model=8,d_state=16 --weights "$D/s4d_weights.safetensors" --input "$D/s4d_input.npy" \
             --output "$tmp/y_$mode.npy" $flag >/dev/null 2>"$tmp/err"; rc=$?
-        npy_floats "$tmp/y_$mode.npy" >"$tmp/a" 2>/dev/null
-        npy_floats "$D/s4d_output.npy" >"$tmp/b"
+        npy_values "$tmp/y_$mode.npy" >"$tmp/a" 2>/dev/null
+        npy_values "$D/s4d_output.npy" >"$tmp/b"
         d=$(paste "$tmp/a" "$tmp/b" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++ } END { if (n != 1024) m = 1e9; printf "%.3g", m }')
         awk -v d="$d" 'BEGIN { exit !(d <= 1e-4) }'
         check $(( rc != 0 || $? != 0 )) "seqlab forward ($mode mode) == PyTorch S4D fixture (max abs diff $d)"
     done
     # the comparison can fail: other weights (from a seed) must not match
     "$SEQLAB" forward --model s4d:d_model=8,d_state=16 --seed 3 --input "$D/s4d_input.npy" --output "$tmp/y_r.npy" >/dev/null 2>&1
-    npy_floats "$tmp/y_r.npy" >"$tmp/a"
+    npy_values "$tmp/y_r.npy" >"$tmp/a"
     d=$(paste "$tmp/a" "$tmp/b" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g", m }')
     awk -v d="$d" 'BEGIN { exit !(d > 1e-2) }'
     check $? "randomly initialised weights differ from the fixture (max abs diff $d)"

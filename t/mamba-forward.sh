@@ -17,19 +17,7 @@ result() {   # result GOOD DESCRIPTION
     if [ "$1" -eq 1 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
 }
 
-# the float32 payload of an .npy file (v1 header), one value per line
-floats() {
-    hlen=$(od -An -tu2 -j8 -N2 "$1" | tr -d ' ')
-    od -An -v -tf4 -j $((10 + hlen)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
-}
-
-maxdiff() {
-    floats "$1" > "$tmp/p"
-    floats "$2" > "$tmp/q"
-    paste -d' ' "$tmp/p" "$tmp/q" | awk -v np="$(wc -l < "$tmp/p")" -v nq="$(wc -l < "$tmp/q")" '
-        { d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d }
-        END { if (np != nq || np == 0) print "inf"; else printf "%.3g\n", m }'
-}
+. "$SL_SRCDIR/t/npy.sh"
 
 run() {   # run NAME SPEC INPUT [--step]
     name=$1 spec=$2 input=$3
@@ -37,7 +25,7 @@ run() {   # run NAME SPEC INPUT [--step]
     mode=${1:-}
     if "$SEQLAB" forward --model "$spec" --weights "$data/${name}_weights.safetensors" --input "$data/$input" \
         --output "$tmp/y.npy" $mode 2> "$tmp/err"; then
-        d=$(maxdiff "$tmp/y.npy" "$data/${name}_y.npy")
+        d=$(npy_max_diff "$tmp/y.npy" "$data/${name}_y.npy")
         good=$(awk -v d="$d" 'BEGIN { print (d != "inf" && d + 0 <= 1e-4) ? 1 : 0 }')
         result "$good" "$name ${mode:-sequence}: max abs err vs PyTorch $d"
     else

@@ -17,20 +17,7 @@ report() {   # report OK DESCRIPTION
     if [ "$1" -eq 1 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi
 }
 
-# float32 values of an .npy (format 1.0) file, one per line
-npy_values() {
-    hl=$(od -An -tu2 -j8 -N2 "$1" | tr -d ' ')
-    od -An -v -tf4 -j $((10 + hl)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
-}
-
-# max abs difference of two .npy files (prints "inf" on a size mismatch)
-max_diff() {
-    npy_values "$1" > "$tmp/a"
-    npy_values "$2" > "$tmp/b"
-    paste -d' ' "$tmp/a" "$tmp/b" | awk -v na="$(wc -l < "$tmp/a")" -v nb="$(wc -l < "$tmp/b")" '
-        { d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d }
-        END { if (na != nb || na == 0) print "inf"; else printf "%.3g\n", m }'
-}
+. "$SL_SRCDIR/t/npy.sh"
 
 check() {   # check NAME SPEC [--step]
     name=$1 spec=$2
@@ -38,7 +25,7 @@ check() {   # check NAME SPEC [--step]
     mode=${1:-}
     if "$SEQLAB" forward --model "$spec" --weights "$data/recurrent_$name.safetensors" \
         --input "$data/recurrent_${name}_x.npy" --output "$tmp/y.npy" $mode 2> "$tmp/err"; then
-        d=$(max_diff "$tmp/y.npy" "$data/recurrent_${name}_y.npy")
+        d=$(npy_max_diff "$tmp/y.npy" "$data/recurrent_${name}_y.npy")
         good=$(awk -v d="$d" 'BEGIN { print (d != "inf" && d + 0 <= 1e-5) ? 1 : 0 }')
         report "$good" "$name ${mode:-sequence}: max abs err vs torch $d"
     else
