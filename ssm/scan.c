@@ -748,10 +748,157 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     }
 }
 
+/* ---- backward, N = 16: adjoint q in vector values, dB/dC lane sums by a transposing tree ---
+ * Same arithmetic as bwd_body in mode 1. The sixteen per-t sums over the lanes of dC[t, n] and
+ * dB[t, n] are formed together: pairs of vectors are folded by two-source shuffles (16 -> 8 ->
+ * 4 -> 2 -> 1 partials per vector) so that one vector ends up holding the sums for n = 0..15,
+ * 45 vector operations instead of sixteen separate horizontal sums. */
+INLINE v16f vfold(v16f a, v16f b, const v16i lo, const v16i hi)
+{
+    return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
+}
+
+/* the four fold levels: 16 -> 8 -> 4 -> 2 -> 1 partial sums per source vector */
+#define F1L ((v16i){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23})
+#define F1H ((v16i){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31})
+#define F2L ((v16i){0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27})
+#define F2H ((v16i){4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31})
+#define F3L ((v16i){0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29})
+#define F3H ((v16i){2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31})
+#define F4L ((v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define F4H ((v16i){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+
+INLINE void vstore_add(float *dst, v16f v, int nw)
+{
+    if (nw == W) *(v16fu *)dst += v;
+    else for (int j = 0; j < nw; j++) dst[j] += v[j];
+}
+
+INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict qio, const bwd_out *o, const int nw)
+{
+    const sl_scan_args *a = c->a;
+    const sl_scan_ws *ws = c->ws;
+    const int L = a->L, D = a->D, G = a->G, B = a->B;
+    const size_t NW = (size_t)N16 * W;
+    int g, c0, nw_;
+    blk_info(ws, blk, &g, &c0, &nw_);
+    const float *AT = ws->AT + (size_t)blk * NW;
+    const v16f dv = a->Dv ? vload(a->Dv + c0, nw) : (v16f){0};
+    const v16f bias = a->delta_bias ? vload(a->delta_bias + c0, nw) : (v16f){0};
+    float *restrict X = o->X, *restrict Ab = o->Ab;
+    float *dBp = ws->dBp + ((size_t)blk * B + b) * L * N16;
+    float *dCp = ws->dCp + ((size_t)blk * B + b) * L * N16;
+    v16f q[N16], sD = {0}, sb = {0};
+    #pragma GCC unroll 16
+    for (int n = 0; n < N16; n++) q[n] = *(const v16fu *)(qio + n * W);
+    for (int s1 = t1; s1 > t0;) {
+        int s0 = ((s1 - 1) / SEG) * SEG;
+        if (s0 < t0) s0 = t0;
+        {   /* recompute the states of this segment from its checkpoint */
+            v16f x[N16];
+            const float *ck = ck_at(ws, b, s0 / SEG, blk);
+            #pragma GCC unroll 16
+            for (int n = 0; n < N16; n++) {
+                x[n] = *(const v16fu *)(ck + n * W);
+                *(v16fu *)(X + n * W) = x[n];
+            }
+            for (int t = s0; t < s1; t++) {
+                size_t row = ((size_t)b * L + t) * D + c0;
+                if (t + PF < s1) {
+                    __builtin_prefetch(ws->dt + row + PF * (size_t)D);
+                    __builtin_prefetch(a->u + row + PF * (size_t)D);
+                }
+                const v16f dtv = vload(ws->dt + row, nw), du = dtv * vload(a->u + row, nw);
+                const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N16;
+                float *Xn = X + (size_t)(t - s0 + 1) * NW, *At = Ab + (size_t)(t - s0) * NW;
+                #pragma GCC unroll 16
+                for (int n = 0; n < N16; n++) {
+                    const v16f e = vexp(dtv * *(const v16fu *)(AT + n * W));
+                    *(v16fu *)(At + n * W) = e;
+                    x[n] = e * x[n] + du * Bt[n];
+                    *(v16fu *)(Xn + n * W) = x[n];
+                }
+            }
+        }
+        for (int t = s1 - 1; t >= s0; t--) {
+            size_t row = ((size_t)b * L + t) * D + c0;
+            if (t - PF >= s0) {
+                const size_t back = row - PF * (size_t)D;
+                __builtin_prefetch(ws->dt + back);
+                __builtin_prefetch(a->u + back);
+                __builtin_prefetch(o->dy + back);
+                if (a->z) __builtin_prefetch(a->z + back);
+                __builtin_prefetch(a->delta + back);
+                if (o->g->du) __builtin_prefetch(o->g->du + back, 1);
+                if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + back, 1);
+                if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + back, 1);
+            }
+            const size_t gro = (((size_t)b * L + t) * G + g) * N16;
+            const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
+            const v16f dtv = vload(ws->dt + row, nw), uv = vload(a->u + row, nw), du = dtv * uv;
+            v16f dyv = vload(o->dy + row, nw);
+            const float *Xt = X + (size_t)(t - s0 + 1) * NW, *Xp = X + (size_t)(t - s0) * NW, *At = Ab + (size_t)(t - s0) * NW;
+            if (a->z) {
+                const v16f zv = vload(a->z + row, nw);
+                v16f yp[4] = {dv * uv, {0}, {0}, {0}};
+                #pragma GCC unroll 16
+                for (int n = 0; n < N16; n++) yp[n & 3] += Ct[n] * *(const v16fu *)(Xt + n * W);
+                const v16f y0 = (yp[0] + yp[1]) + (yp[2] + yp[3]);
+                const v16f sg = 1.0f / (1.0f + vexp(-zv));
+                if (o->g->dz) vstore_add(o->g->dz + row, dyv * y0 * sg * (1.0f + zv * (1.0f - sg)), nw);
+                dyv *= zv * sg;
+            }
+            v16f ddt = {0}, duv = dyv * dv, pc[2], pb[2], rc[4], rb[4], sc[4], sb4[4];
+            sD += dyv * uv;
+            #pragma GCC unroll 16
+            for (int n = 0; n < N16; n++) {
+                const v16f An = *(const v16fu *)(AT + n * W), Atn = *(const v16fu *)(At + n * W);
+                const v16f gx = q[n] + Ct[n] * dyv;
+                pc[n & 1] = dyv * *(const v16fu *)(Xt + n * W);
+                const v16f da = gx * *(const v16fu *)(Xp + n * W) * Atn;
+                ddt += da * An + gx * Bt[n] * uv;
+                *(v16fu *)(o->dA + n * W) += da * dtv;
+                pb[n & 1] = gx * du;
+                duv += gx * dtv * Bt[n];
+                q[n] = Atn * gx;
+                /* fold the lane sums as soon as their inputs exist (fewer live vectors) */
+                if (n & 1) {
+                    rc[(n >> 1) & 3] = vfold(pc[0], pc[1], F1L, F1H);
+                    rb[(n >> 1) & 3] = vfold(pb[0], pb[1], F1L, F1H);
+                }
+                if ((n & 3) == 3) {
+                    sc[n >> 2] = vfold(rc[((n >> 1) & 3) - 1], rc[(n >> 1) & 3], F2L, F2H);
+                    sb4[n >> 2] = vfold(rb[((n >> 1) & 3) - 1], rb[(n >> 1) & 3], F2L, F2H);
+                }
+            }
+            *(v16fu *)(dCp + (size_t)t * N16) = vfold(vfold(sc[0], sc[1], F3L, F3H), vfold(sc[2], sc[3], F3L, F3H), F4L, F4H);
+            *(v16fu *)(dBp + (size_t)t * N16) = vfold(vfold(sb4[0], sb4[1], F3L, F3H), vfold(sb4[2], sb4[3], F3L, F3H), F4L, F4H);
+            /* through dt = softplus(delta + bias): d/dv = sigmoid(v) (1 above the threshold) */
+            if (a->delta_softplus) {
+                const v16f v = vload(a->delta + row, nw) + bias;
+                ddt *= vsel(v > 20.0f, (v16f){0} + 1.0f, 1.0f / (1.0f + vexp(-v)));
+            }
+            sb += ddt;
+            if (o->g->ddelta) vstore_add(o->g->ddelta + row, ddt, nw);
+            if (o->g->du) vstore_add(o->g->du + row, duv, nw);
+        }
+        s1 = s0;
+    }
+    #pragma GCC unroll 16
+    for (int n = 0; n < N16; n++) *(v16fu *)(qio + n * W) = q[n];
+    *(v16fu *)o->dD += sD;
+    *(v16fu *)o->db += sb;
+}
+
 SCAN_CLONES static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt, int mode)
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
+    if (mode == 1 && c->a->N == N16) {
+        if (nw == W) bwd16_body(c, b, blk, t0, t1, q, o, W);
+        else bwd16_body(c, b, blk, t0, t1, q, o, nw);
+        return;
+    }
     if (mode == 0) {
         if (nw == W) bwd_body(c, b, blk, t0, t1, q, o, sdt, 0, W);
         else bwd_body(c, b, blk, t0, t1, q, o, sdt, 0, nw);

@@ -197,6 +197,8 @@ int main(void)
         {1, 300, 48, 16, 2, 0, 1, 1, "B=1 L=300 D=48 N=16 G=2"},
         {3, 64, 16, 8, 1, 1, 0, 0, "B=3 L=64 D=16 N=8"},
         {1, 1000, 20, 16, 4, 1, 1, 1, "B=1 L=1000 D=20 N=16 G=4"},
+        /* N = 16 takes the register kernels: full 16-lane blocks, two batches, z without D */
+        {2, 130, 32, 16, 1, 1, 0, 0, "B=2 L=130 D=32 N=16 z"},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         prob p = {.B = cs[i].B, .L = cs[i].L, .D = cs[i].D, .N = cs[i].N, .G = cs[i].G, .use_z = cs[i].z,
@@ -216,6 +218,14 @@ int main(void)
         for (int d = 0; d < 5 * 4; d++) p.A[d] *= 0.01f;
         compare_fast(&p, "large delta", 2);
         prob_free(&p);
+        /* the same through the N = 16 kernels (full and partial lane blocks) */
+        prob q = {.B = 1, .L = 80, .D = 21, .N = 16, .G = 1, .use_z = 1, .use_D = 1, .use_bias = 1, .softplus = 1};
+        prob_make(&q, 98);
+        for (size_t i = 0; i < (size_t)80 * 21; i += 3) q.delta[i] = 25.0f;
+        for (int d = 0; d < 21 * 16; d++) q.A[d] *= 0.01f;
+        compare_fast(&q, "large delta N=16", 1);
+        compare_fast(&q, "large delta N=16", 2);
+        prob_free(&q);
     }
     /* errors */
     {
