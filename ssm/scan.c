@@ -784,7 +784,6 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
     blk_info(ws, blk, &g, &c0, &nw_);
     const float *AT = ws->AT + (size_t)blk * NW;
     const v16f dv = a->Dv ? vload(a->Dv + c0, nw) : (v16f){0};
-    const v16f bias = a->delta_bias ? vload(a->delta_bias + c0, nw) : (v16f){0};
     float *restrict X = o->X, *restrict Ab = o->Ab;
     float *dBp = ws->dBp + ((size_t)blk * B + b) * L * N16;
     float *dCp = ws->dCp + ((size_t)blk * B + b) * L * N16;
@@ -828,7 +827,6 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
                 __builtin_prefetch(a->u + back);
                 __builtin_prefetch(o->dy + back);
                 if (a->z) __builtin_prefetch(a->z + back);
-                __builtin_prefetch(a->delta + back);
                 if (o->g->du) __builtin_prefetch(o->g->du + back, 1);
                 if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + back, 1);
                 if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + back, 1);
@@ -873,10 +871,12 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
             }
             *(v16fu *)(dCp + (size_t)t * N16) = vfold(vfold(sc[0], sc[1], F3L, F3H), vfold(sc[2], sc[3], F3L, F3H), F4L, F4H);
             *(v16fu *)(dBp + (size_t)t * N16) = vfold(vfold(sb4[0], sb4[1], F3L, F3H), vfold(sb4[2], sb4[3], F3L, F3H), F4L, F4H);
-            /* through dt = softplus(delta + bias): d/dv = sigmoid(v) (1 above the threshold) */
+            /* through dt = softplus(v), v = delta + bias: d dt/dv = sigmoid(v) = 1 - exp(-dt), from
+             * dt alone, so delta's rows need not be read again (above the threshold, dt = v > 20
+             * and 1 - exp(-dt) rounds to 1). Small dt: the series of 1 - exp(-dt), no cancellation. */
             if (a->delta_softplus) {
-                const v16f v = vload(a->delta + row, nw) + bias;
-                ddt *= vsel(v > 20.0f, (v16f){0} + 1.0f, 1.0f / (1.0f + vexp(-v)));
+                const v16f ser = dtv * (1.0f - dtv * 0.5f * (1.0f - dtv * (1.0f / 3) * (1.0f - dtv * 0.25f * (1.0f - dtv * 0.2f))));
+                ddt *= vsel(dtv < 0.1f, ser, 1.0f - vexp(-dtv));
             }
             sb += ddt;
             if (o->g->ddelta) vstore_add(o->g->ddelta + row, ddt, nw);
