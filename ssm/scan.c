@@ -282,6 +282,16 @@ INLINE void load_lanes(float *dst, const float *src, int nw)
     for (int j = 0; j < W; j++) dst[j] = j < nw ? src[j] : 0.0f;
 }
 
+/* Software prefetch of one row position of the (B, L, D) inputs and outputs: the rows of one
+ * block are D floats apart, beyond the hardware prefetchers' reach once D*4 > 4 KB. */
+INLINE void fwd_prefetch(const sl_scan_args *a, const sl_scan_ws *ws, const float *y, size_t at, int mode)
+{
+    __builtin_prefetch(ws->dt + at);
+    __builtin_prefetch(a->u + at);
+    if (mode == 1 && a->z) __builtin_prefetch(a->z + at);
+    if (mode == 1) __builtin_prefetch(y + at, 1);
+}
+
 /* Forward over t in [t0, t1) for one (b, block), state S (N, W) in/out.
  * mode 0: state only (+ sum of dt into sdt); mode 1: outputs and checkpoints. */
 INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict S, float *restrict y,
@@ -298,13 +308,7 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     for (int t = t0; t < t1; t++) {
         if (mode == 1 && t % SEG == 0) memcpy(ck_at(ws, b, t / SEG, blk), S, (size_t)N * W * sizeof(float));
         size_t row = ((size_t)b * L + t) * D + c0;
-        if (t + PF < t1) {
-            /* rows are D floats apart: beyond the hardware prefetchers' reach once D*4 > 4 KB */
-            __builtin_prefetch(ws->dt + row + PF * (size_t)D);
-            __builtin_prefetch(a->u + row + PF * (size_t)D);
-            if (mode == 1 && a->z) __builtin_prefetch(a->z + row + PF * (size_t)D);
-            if (mode == 1) __builtin_prefetch(y + row + PF * (size_t)D, 1);
-        }
+        if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
         load_lanes(dtv, ws->dt + row, nw);
         load_lanes(uv, a->u + row, nw);
         const size_t gro = (((size_t)b * L + t) * G + g) * N;
@@ -402,12 +406,7 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
             for (int n = 0; n < N16; n++) *(v16fu *)(ck + n * W) = S[n];
         }
         size_t row = ((size_t)b * L + t) * D + c0;
-        if (t + PF < t1) {
-            __builtin_prefetch(ws->dt + row + PF * (size_t)D);
-            __builtin_prefetch(a->u + row + PF * (size_t)D);
-            if (mode == 1 && a->z) __builtin_prefetch(a->z + row + PF * (size_t)D);
-            if (mode == 1) __builtin_prefetch(y + row + PF * (size_t)D, 1);
-        }
+        if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
         const v16f dtv = vload(ws->dt + row, nw), uv = vload(a->u + row, nw), du = dtv * uv;
         const size_t gro = (((size_t)b * L + t) * G + g) * N16;
         const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
@@ -439,23 +438,17 @@ SCAN_CLONES static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, in
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
-    if (c->a->N == N16) {
-        if (mode == 0) {
-            if (nw == W) fwd16_body(c, b, blk, t0, t1, S, y, sdt, 0, W);
-            else fwd16_body(c, b, blk, t0, t1, S, y, sdt, 0, nw);
-        } else {
-            if (nw == W) fwd16_body(c, b, blk, t0, t1, S, y, sdt, 1, W);
-            else fwd16_body(c, b, blk, t0, t1, S, y, sdt, 1, nw);
-        }
-        return;
-    }
-    if (mode == 0) {
-        if (nw == W) fwd_body(c, b, blk, t0, t1, S, y, sdt, 0, W);
-        else fwd_body(c, b, blk, t0, t1, S, y, sdt, 0, nw);
-    } else {
-        if (nw == W) fwd_body(c, b, blk, t0, t1, S, y, sdt, 1, W);
-        else fwd_body(c, b, blk, t0, t1, S, y, sdt, 1, nw);
-    }
+    /* mode and full-block width as compile-time constants in each instantiation */
+#define FWD_SPECIALISE(body)                                                             \
+    do {                                                                                 \
+        if (mode == 0 && nw == W) body(c, b, blk, t0, t1, S, y, sdt, 0, W);              \
+        else if (mode == 0) body(c, b, blk, t0, t1, S, y, sdt, 0, nw);                   \
+        else if (nw == W) body(c, b, blk, t0, t1, S, y, sdt, 1, W);                      \
+        else body(c, b, blk, t0, t1, S, y, sdt, 1, nw);                                  \
+    } while (0)
+    if (c->a->N == N16) FWD_SPECIALISE(fwd16_body);
+    else FWD_SPECIALISE(fwd_body);
+#undef FWD_SPECIALISE
 }
 
 SCAN_CLONES static void dt_kernel(float *dt, const sl_scan_args *a, size_t r0, size_t r1)
@@ -608,6 +601,21 @@ typedef struct {
     float *dA, *dD, *db;   /* task partials (N, W), (W), (W) */
 } bwd_out;
 
+/* backward's prefetch: the inputs, and with grads the gradient rows it adds to (and delta's
+ * row when the derivative of softplus is taken from delta) */
+INLINE void bwd_prefetch(const sl_scan_args *a, const sl_scan_ws *ws, const bwd_out *o, size_t at, int grads, int delta)
+{
+    __builtin_prefetch(ws->dt + at);
+    __builtin_prefetch(a->u + at);
+    __builtin_prefetch(o->dy + at);
+    if (a->z) __builtin_prefetch(a->z + at);
+    if (delta) __builtin_prefetch(a->delta + at);
+    if (!grads) return;
+    if (o->g->du) __builtin_prefetch(o->g->du + at, 1);
+    if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + at, 1);
+    if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + at, 1);
+}
+
 INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict q, const bwd_out *o,
                      float *restrict sdt, const int mode, const int nw)
 {
@@ -654,19 +662,7 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
         }
         for (int t = s1 - 1; t >= s0; t--) {
             size_t row = ((size_t)b * L + t) * D + c0;
-            if (t - PF >= s0) {
-                const size_t back = row - PF * (size_t)D;
-                __builtin_prefetch(ws->dt + back);
-                __builtin_prefetch(a->u + back);
-                __builtin_prefetch(o->dy + back);
-                if (a->z) __builtin_prefetch(a->z + back);
-                if (mode == 1) {
-                    __builtin_prefetch(a->delta + back);
-                    if (o->g->du) __builtin_prefetch(o->g->du + back, 1);
-                    if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + back, 1);
-                    if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + back, 1);
-                }
-            }
+            if (t - PF >= s0) bwd_prefetch(a, ws, o, row - PF * (size_t)D, mode == 1, mode == 1);
             const size_t gro = (((size_t)b * L + t) * G + g) * N;
             const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
             load_lanes(dtv, ws->dt + row, nw);
@@ -821,16 +817,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
         }
         for (int t = s1 - 1; t >= s0; t--) {
             size_t row = ((size_t)b * L + t) * D + c0;
-            if (t - PF >= s0) {
-                const size_t back = row - PF * (size_t)D;
-                __builtin_prefetch(ws->dt + back);
-                __builtin_prefetch(a->u + back);
-                __builtin_prefetch(o->dy + back);
-                if (a->z) __builtin_prefetch(a->z + back);
-                if (o->g->du) __builtin_prefetch(o->g->du + back, 1);
-                if (o->g->ddelta) __builtin_prefetch(o->g->ddelta + back, 1);
-                if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + back, 1);
-            }
+            if (t - PF >= s0) bwd_prefetch(a, ws, o, row - PF * (size_t)D, 1, 0);
             const size_t gro = (((size_t)b * L + t) * G + g) * N16;
             const float *Bt = a->Bm + gro, *Ct = a->Cm + gro;
             const v16f dtv = vload(ws->dt + row, nw), uv = vload(a->u + row, nw), du = dtv * uv;
