@@ -199,6 +199,7 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
 
 struct sl_scan_ws {
     int B, L, D, N, G, K, nblk, bpg, nseg, nth, has_z;
+    int nonpos;     /* dt A <= 0 everywhere: dt = softplus(.) >= 0 and every A <= 0 (Mamba's A = -exp(A_log)) */
     float *dt;      /* (B, L, D) step sizes */
     float *AT;      /* (nblk, N, W) A transposed into lanes */
     float *ck;      /* (B, nseg, nblk, N, W) state at each segment start */
@@ -357,12 +358,13 @@ typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));   /
 
 INLINE v16f vsel(v16i m, v16f a, v16f b) { return (v16f)(((v16i)a & m) | ((v16i)b & ~m)); }
 
-/* fexp on 16 lanes (same constants and steps as fexp) */
-INLINE v16f vexp(v16f x)
+/* fexp on 16 lanes (same constants and steps as fexp); nonpos: the caller knows x <= 0 (or
+ * NaN), so the upper clamp is left out */
+INLINE v16f vexp_c(v16f x, const int nonpos)
 {
     const v16f lo = (v16f){0} - 87.0f, hi = (v16f){0} + 88.0f;
     x = vsel(x < lo, lo, x);
-    x = vsel(x > hi, hi, x);
+    if (!nonpos) x = vsel(x > hi, hi, x);
     v16f k = x * 1.44269504088896341f;
     k = (k + 12582912.0f) - 12582912.0f;
     v16f r = x - k * 0.693359375f;
@@ -377,6 +379,8 @@ INLINE v16f vexp(v16f x)
     return p * (v16f)bits;
 }
 
+INLINE v16f vexp(v16f x) { return vexp_c(x, 0); }
+
 INLINE v16f vload(const float *src, int nw)
 {
     if (nw == W) return *(const v16fu *)src;
@@ -386,7 +390,7 @@ INLINE v16f vload(const float *src, int nw)
 }
 
 INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict Sio, float *restrict y,
-                       float *restrict sdt, const int mode, const int nw)
+                       float *restrict sdt, const int mode, const int nw, const int nonpos)
 {
     const sl_scan_args *a = c->a;
     const sl_scan_ws *ws = c->ws;
@@ -413,7 +417,7 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
         v16f acc[4] = {{0}, {0}, {0}, {0}};
         #pragma GCC unroll 16
         for (int n = 0; n < N16; n++) {
-            S[n] = vexp(dtv * *(const v16fu *)(AT + n * W)) * S[n] + du * Bt[n];
+            S[n] = vexp_c(dtv * *(const v16fu *)(AT + n * W), nonpos) * S[n] + du * Bt[n];
             if (mode == 1) acc[n & 3] += S[n] * Ct[n];
         }
         if (mode == 0) {
@@ -438,15 +442,16 @@ SCAN_CLONES static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, in
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
-    /* mode and full-block width as compile-time constants in each instantiation */
-#define FWD_SPECIALISE(body)                                                             \
+    /* mode and full-block width (and for N = 16 whether dt A <= 0) as compile-time constants */
+#define FWD_SPECIALISE(body, ...)                                                        \
     do {                                                                                 \
-        if (mode == 0 && nw == W) body(c, b, blk, t0, t1, S, y, sdt, 0, W);              \
-        else if (mode == 0) body(c, b, blk, t0, t1, S, y, sdt, 0, nw);                   \
-        else if (nw == W) body(c, b, blk, t0, t1, S, y, sdt, 1, W);                      \
-        else body(c, b, blk, t0, t1, S, y, sdt, 1, nw);                                  \
+        if (mode == 0 && nw == W) body(c, b, blk, t0, t1, S, y, sdt, 0, W __VA_ARGS__);  \
+        else if (mode == 0) body(c, b, blk, t0, t1, S, y, sdt, 0, nw __VA_ARGS__);       \
+        else if (nw == W) body(c, b, blk, t0, t1, S, y, sdt, 1, W __VA_ARGS__);          \
+        else body(c, b, blk, t0, t1, S, y, sdt, 1, nw __VA_ARGS__);                      \
     } while (0)
-    if (c->a->N == N16) FWD_SPECIALISE(fwd16_body);
+    if (c->a->N == N16 && c->ws->nonpos) FWD_SPECIALISE(fwd16_body, , 1);
+    else if (c->a->N == N16) FWD_SPECIALISE(fwd16_body, , 0);
     else FWD_SPECIALISE(fwd_body);
 #undef FWD_SPECIALISE
 }
@@ -510,6 +515,8 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
     ws->nseg = (L + SEG - 1) / SEG;
     ws->nth = nthreads();
     ws->has_z = a->z != NULL;
+    ws->nonpos = a->delta_softplus;
+    for (size_t i = 0; ws->nonpos && i < (size_t)D * N; i++) ws->nonpos = a->A[i] <= 0.0f;
     int K = nchunks;
     if (K == 0) {
         long tasks = (long)B * ws->nblk;
@@ -770,7 +777,8 @@ INLINE void vstore_add(float *dst, v16f v, int nw)
     else for (int j = 0; j < nw; j++) dst[j] += v[j];
 }
 
-INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict qio, const bwd_out *o, const int nw)
+INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict qio, const bwd_out *o, const int nw,
+                       const int nonpos)
 {
     const sl_scan_args *a = c->a;
     const sl_scan_ws *ws = c->ws;
@@ -808,7 +816,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
                 float *Xn = X + (size_t)(t - s0 + 1) * NW, *At = Ab + (size_t)(t - s0) * NW;
                 #pragma GCC unroll 16
                 for (int n = 0; n < N16; n++) {
-                    const v16f e = vexp(dtv * *(const v16fu *)(AT + n * W));
+                    const v16f e = vexp_c(dtv * *(const v16fu *)(AT + n * W), nonpos);
                     *(v16fu *)(At + n * W) = e;
                     x[n] = e * x[n] + du * Bt[n];
                     *(v16fu *)(Xn + n * W) = x[n];
@@ -882,8 +890,10 @@ SCAN_CLONES static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, in
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
     if (mode == 1 && c->a->N == N16) {
-        if (nw == W) bwd16_body(c, b, blk, t0, t1, q, o, W);
-        else bwd16_body(c, b, blk, t0, t1, q, o, nw);
+        const int np = c->ws->nonpos;
+        if (nw == W && np) bwd16_body(c, b, blk, t0, t1, q, o, W, 1);
+        else if (nw == W) bwd16_body(c, b, blk, t0, t1, q, o, W, 0);
+        else bwd16_body(c, b, blk, t0, t1, q, o, nw, np);
         return;
     }
     if (mode == 0) {

@@ -225,6 +225,9 @@ int main(void)
         for (int d = 0; d < 21 * 16; d++) q.A[d] *= 0.01f;
         compare_fast(&q, "large delta N=16", 1);
         compare_fast(&q, "large delta N=16", 2);
+        /* one A > 0: dt A can be positive, so the N = 16 kernels keep exp's upper clamp */
+        q.A[17] = 0.01f;
+        compare_fast(&q, "N=16 with an A > 0", 1);
         prob_free(&q);
     }
     /* errors */
