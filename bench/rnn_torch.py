@@ -4,7 +4,8 @@
 
     /usr/bin/python3 bench/rnn_torch.py [--threads 2] [--T 256] [--B 32] [--I 128] [--H 256] [--reps 5]
 
-CSV on stdout, same columns as rnn_bench: impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms.
+CSV on stdout, same columns as rnn_bench: impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms,fwd_cpu_ms,
+fwdbwd_cpu_ms (median wall time; least process CPU time, time.process_time, over the repetitions).
 `fwd_ms` is a training-mode forward (autograd recording, as seqlab's forward always caches
 for backward); a second row, impl torch_nograd, times the forward under torch.no_grad()."""
 import argparse
@@ -23,7 +24,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    print("impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms")
+    print("impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms,fwd_cpu_ms,fwdbwd_cpu_ms")
     for name in a.models.split(","):
         cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
         mod = cls(a.I, a.H, batch_first=True)
@@ -31,18 +32,20 @@ def main():
         dy = torch.randn(a.B, a.T, a.H)
         y, _ = mod(x)                  # warm-up
         y.backward(dy)
-        tf, tb, tn = [], [], []
+        tf, tb, tn, cf, cb = [], [], [], [], []
         for _ in range(a.reps):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             y, _ = mod(x)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             del y
             mod.zero_grad()
             x.grad = None
-            t2 = time.perf_counter()
+            c2, t2 = time.process_time(), time.perf_counter()
             y, _ = mod(x)
             y.backward(dy)
-            t3 = time.perf_counter()
+            t3, c3 = time.perf_counter(), time.process_time()
+            cf.append((c1 - c0) * 1e3)
+            cb.append((c3 - c2) * 1e3)
             with torch.no_grad():
                 t4 = time.perf_counter()
                 mod(x)
@@ -51,8 +54,9 @@ def main():
             tb.append((t3 - t2) * 1e3)
             tn.append((t5 - t4) * 1e3)
         row = "%s,%s,%d,%d,%d,%d,%d,%.2f,%s"
-        print(row % ("torch", name, a.T, a.B, a.I, a.H, a.threads, statistics.median(tf), "%.2f" % statistics.median(tb)))
-        print(row % ("torch_nograd", name, a.T, a.B, a.I, a.H, a.threads, statistics.median(tn), ""))
+        print(row % ("torch", name, a.T, a.B, a.I, a.H, a.threads, statistics.median(tf),
+                     "%.2f,%.2f,%.2f" % (statistics.median(tb), min(cf), min(cb))))
+        print(row % ("torch_nograd", name, a.T, a.B, a.I, a.H, a.threads, statistics.median(tn), ",,"))
 
 
 if __name__ == "__main__":

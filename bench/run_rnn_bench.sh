@@ -6,8 +6,11 @@
 #
 # Writes bench/results/rnn.csv (rnn-tK.csv for THREADS=K != 2) in the build dir with both
 # implementations' rows, the machine's load average before and after, and the ratios
-# torch_ms / seqlab_ms (> 1: seqlab faster), and prints it. Needs /usr/bin/python3 with
-# python3-torch; run `make bench` first.
+# torch_ms / seqlab_ms (> 1: seqlab faster), and prints it. The last two ratio columns compare
+# the least process CPU time of a repetition instead of the median wall time: with THREADS=1 on
+# a loaded machine they are the steadier figure (descheduled time does not count); with more
+# threads CPU time also counts threads that spin while waiting, so read the wall-time ratios.
+# Needs /usr/bin/python3 with python3-torch; run `make bench` first.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-.}
@@ -29,13 +32,15 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
     cat "$tmp/seqlab.csv"
     tail -n +2 "$tmp/torch.csv"
     echo
-    echo "model,T,B,I,H,threads,fwd_ratio_vs_torch,fwd_ratio_vs_torch_nograd,fwdbwd_ratio_vs_torch"
+    echo "model,T,B,I,H,threads,fwd_ratio_vs_torch,fwd_ratio_vs_torch_nograd,fwdbwd_ratio_vs_torch,fwd_cpu_ratio,fwdbwd_cpu_ratio"
     awk -F, 'FNR == 1 { next }
-        $1 == "seqlab" { key = $2; sf[key] = $8; sb[key] = $9; shape[key] = $3 "," $4 "," $5 "," $6 "," $7; order[++n] = key }
-        $1 == "torch" { tf[$2] = $8; tb[$2] = $9 }
+        $1 == "seqlab" { key = $2; sf[key] = $8; sb[key] = $9; scf[key] = $10; scb[key] = $11
+                         shape[key] = $3 "," $4 "," $5 "," $6 "," $7; order[++n] = key }
+        $1 == "torch" { tf[$2] = $8; tb[$2] = $9; tcf[$2] = $10; tcb[$2] = $11 }
         $1 == "torch_nograd" { tn[$2] = $8 }
         END { for (i = 1; i <= n; i++) { k = order[i]
-                  printf "%s,%s,%.2f,%.2f,%.2f\n", k, shape[k], tf[k] / sf[k], tn[k] / sf[k], tb[k] / sb[k] } }' \
+                  printf "%s,%s,%.2f,%.2f,%.2f,%.2f,%.2f\n", k, shape[k], tf[k] / sf[k], tn[k] / sf[k], tb[k] / sb[k],
+                         tcf[k] / scf[k], tcb[k] / scb[k] } }' \
         "$tmp/seqlab.csv" "$tmp/torch.csv"
 } > "$out"
 cat "$out"

@@ -69,11 +69,36 @@ void sl_gru_cell_forward(const sl_rcell_fwd *a)
                 a->hn + (size_t)b * H, a->h_prev ? a->h_prev + (size_t)b * a->ldhp : a->zeros, a->h + (size_t)b * a->ldh, H);
 }
 
+/* the same, writing of the h side only dn_pre * r (to dhn): its r and z parts equal dgr, dgz */
+SL_RC_CLONES static void bwd_row_n(float *dgr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
+                                   const float *dho, int H)
+{
+    const float *gz = gr + H, *gn = gr + 2 * H;
+    float *dgz = dgr + H, *dgn = dgr + 2 * H;
+    #pragma omp simd
+    for (int j = 0; j < H; j++) {
+        float dh = dho[j] + dr[j], r = gr[j], z = gz[j], n = gn[j];
+        float hpj = hp[j];
+        float dnp = dh * (1.0f - z) * (1.0f - n * n);
+        float drp = dnp * hn[j] * r * (1.0f - r);
+        float dzp = dh * (hpj - n) * z * (1.0f - z);
+        dgr[j] = drp; dgz[j] = dzp; dgn[j] = dnp;
+        dhn[j] = dnp * r;
+        dr[j] = dh * z;
+    }
+}
+
 void sl_gru_cell_backward(const sl_rcell_bwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
-    for (int b = 0; b < B; b++)
-        bwd_row(a->dg + (size_t)b * a->lddg, a->dgh + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H, a->g + (size_t)b * a->ldg,
-                a->hn + (size_t)b * H, a->h_prev ? a->h_prev + (size_t)b * a->ldhp : a->zeros, a->dh_out + (size_t)b * a->lddo, H);
+    for (int b = 0; b < B; b++) {
+        const float *hp = a->h_prev ? a->h_prev + (size_t)b * a->ldhp : a->zeros;
+        if (a->dgh_n_only)
+            bwd_row_n(a->dg + (size_t)b * a->lddg, a->dgh + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H,
+                      a->g + (size_t)b * a->ldg, a->hn + (size_t)b * H, hp, a->dh_out + (size_t)b * a->lddo, H);
+        else
+            bwd_row(a->dg + (size_t)b * a->lddg, a->dgh + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H,
+                    a->g + (size_t)b * a->ldg, a->hn + (size_t)b * H, hp, a->dh_out + (size_t)b * a->lddo, H);
+    }
 }

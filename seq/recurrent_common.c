@@ -3,6 +3,7 @@
  * lstm.c, gru.c). */
 #include "seq/recurrent_common.h"
 #include "core/error.h"
+#include "seq/recurrent_kernel.h"
 #include "seq/layers.h"
 
 #include <cblas.h>
@@ -34,6 +35,16 @@ typedef struct {
     /* backward scratch */
     sl_buf dH, dX, ones;
     sl_buf dg[2], dgh[2], dhr[2], dc[2];
+    /* the packed-panel kernel (seq/recurrent_kernel.h): on when the CPU has it, unless turned
+     * off with sl_recurrent_set_fast; W_hh packed per layer-direction, forward and backward */
+    int fast;
+    sl_rk_panel *pf, *pb;     /* [L*ndir] W_hh: forward (h W_hh^T), backward (dG W_hh) */
+    sl_rk_panel *pif, *pib;   /* [L*ndir] W_ih: forward (x W_ih^T, GRU), backward (dG W_ih) */
+    sl_rk_panel *pxf;         /* [L*ndir] [W_ih W_hh] forward (Elman, LSTM) */
+    sl_buf *xh;               /* [L*ndir] (T, B, I_l + H): step t's [x_t | h_prev] */
+    sl_buf dwcat;             /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
+    double *dbp;              /* kernel path: per work item partial bias gradients (2 * GH each) */
+    size_t dbp_n;
 } rmodel;
 
 typedef struct {
@@ -44,6 +55,8 @@ typedef struct {
 } rstate;
 
 static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
+static int par_ok(const rmodel *r, int B, int T);
+static int dg_width(const rmodel *r);
 
 static const char *cell_name(sl_rcell_kind k)
 {
@@ -105,6 +118,16 @@ static void r_destroy(sl_model *m)
     free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
     free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
     free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    for (int i = 0; i < LD; i++) {
+        if (r->pf) sl_rk_panel_free(&r->pf[i]);
+        if (r->pb) sl_rk_panel_free(&r->pb[i]);
+        if (r->pif) sl_rk_panel_free(&r->pif[i]);
+        if (r->pxf) sl_rk_panel_free(&r->pxf[i]);
+        if (r->xh) sl_buf_free(&r->xh[i]);
+        if (r->pib) sl_rk_panel_free(&r->pib[i]);
+    }
+    free(r->pf); free(r->pb); free(r->pif); free(r->pib); free(r->pxf); free(r->xh); free(r->dbp);
+    sl_buf_free(&r->dwcat);
     free(r->zeros);
     free(r);
 }
@@ -129,7 +152,7 @@ static int reserve_caches(rmodel *r, int B, int T)
 {
     size_t TB = (size_t)T * B;
     int H = r->H, GH = r->GH, rc = 0;
-    rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
+    if (!r->fast) rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
     rc |= sl_buf_reserve(&r->bsum, (size_t)r->L * r->ndir * GH);
     for (int l = 0; l < r->L; l++) {
         rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
@@ -142,28 +165,37 @@ static int reserve_caches(rmodel *r, int B, int T)
         rc |= sl_buf_reserve(&r->gates[i], TB * GH);
         if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->cst[i], TB * H);
         if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->hn[i], TB * H);
+        if (r->fast) rc |= sl_buf_reserve(&r->xh[i], TB * (layer_in(r, i / r->ndir) + H));
     }
     if (r->cfg.cell == SL_RCELL_GRU)
         for (int d = 0; d < r->ndir; d++) rc |= sl_buf_reserve(&r->ghs[d], (size_t)B * GH);
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
 
-/* dW (GH, I) += sum over b and the n steps t0..t0+n-1 of dG[b,t]^T X[b,t+shift]: dG (B, T, GH),
- * X rows (b, t) at X + (b*T + t)*ldx. The shift pairs a step with its predecessor, so the
- * rows do not form one matrix: one GEMM per batch row over its steps when T >= B, else one per
- * step over the batch (rows T*GH and T*ldx apart). */
-static void gemm_dw(float *dW, const float *dG, int t0, int n, const float *X, int ldx, int shift, int B, int T,
-                    int GH, int Iw)
+/* dW_hh (GH, H) += sum over b and the T-1 step pairs of dG[b, t]^T h[b, t - dir], dir = +1 for
+ * the forward direction (each step with its predecessor t-1) and -1 for the reverse one (with
+ * t+1). dG (B, T, GH) and h (rows (b, t) at h + (b*T + t)*ldh) are batch-first, so in the
+ * flattened (B*T) row order the pairs are the rows (i, i - dir): one GEMM over all B*T - 1 such
+ * row pairs, which includes the B - 1 pairs that straddle two batch rows (the first step of row
+ * b with the last of row b-1, or the other way round for the reverse direction), and a second
+ * GEMM over those B - 1 pairs alone, with alpha = -1, that takes them out again. */
+static void gemm_dwhh(float *dW, const float *dG, const float *h, int ldh, int rev, int B, int T, int GH, int H)
 {
-    if (n <= 0) return;
-    if (T >= B)
-        for (int b = 0; b < B; b++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, n, 1.0f, dG + ((size_t)b * T + t0) * GH, GH,
-                        X + ((size_t)b * T + t0 + shift) * ldx, ldx, 1.0f, dW, Iw);
-    else
-        for (int t = t0; t < t0 + n; t++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, B, 1.0f, dG + (size_t)t * GH, T * GH,
-                        X + (size_t)(t + shift) * ldx, T * ldx, 1.0f, dW, Iw);
+    const size_t TB = (size_t)T * B;
+    if (TB < 2) return;
+    if (!rev) {
+        /* rows i = 1 .. TB-1 of dG with rows i-1 of h; then minus the pairs (b*T, b*T - 1), b >= 1 */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, (int)(TB - 1), 1.0f, dG + GH, GH, h, ldh, 1.0f, dW, H);
+        if (B > 1)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B - 1, -1.0f, dG + (size_t)T * GH, T * GH,
+                        h + ((size_t)T - 1) * ldh, T * ldh, 1.0f, dW, H);
+    } else {
+        /* rows i = 0 .. TB-2 of dG with rows i+1 of h; then minus the pairs (b*T + T-1, (b+1)*T), b <= B-2 */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, (int)(TB - 1), 1.0f, dG, GH, h + ldh, ldh, 1.0f, dW, H);
+        if (B > 1)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B - 1, -1.0f, dG + ((size_t)T - 1) * GH, T * GH,
+                        h + (size_t)T * ldh, T * ldh, 1.0f, dW, H);
+    }
 }
 
 /* Input projection of one direction of one layer for every t at once, one GEMM:
@@ -234,6 +266,65 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     }
 }
 
+/* The same on the kernel path, where the gates and xh are time-major (T, B, .): one step's rows
+ * are one contiguous block, which the hardware prefetchers follow (batch-first rows of a step
+ * are T rows apart: one stream per row). X (B, T, Iw) is the layer's input. Each step first
+ * gathers its rows [x_t | h_{t-1}] into xh (T, B, Iw + H) (kept: the weight gradients are one
+ * GEMM over it), then one kernel product with the packed [W_ih W_hh] gives every gate's
+ * pre-activation (GRU: two, x W_ih^T and h W_hh^T, which its n gate keeps apart), and the cell
+ * finishes the step; the new h is copied into the next step's xh rows. */
+static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const float *X, int B, int T)
+{
+    const sl_params *P = r->base.P;
+    const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
+    const int Iw = layer_in(r, l), K = Iw + H;
+    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;  /* (GH) */
+    float *g = r->gates[ld].p + (size_t)b0 * GH;               /* (T, B, GH) from row b0 */
+    float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
+    float *xh = r->xh[ld].p + (size_t)b0 * K;                  /* (T, B, Iw + H) from row b0 */
+    const float *Xb = X + (size_t)b0 * T * Iw;                 /* (B, T, Iw) from row b0 */
+    const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
+    const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
+    float *gh = gru ? r->ghs[d].p + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    const size_t ldh = (size_t)T * ldo;   /* out: row stride of one step across the batch */
+    for (int s = 0; s < T; s++) {
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
+        float *xr = xh + (size_t)t * B * K;
+        for (int b = 0; b < nb; b++) {
+            memcpy(xr + (size_t)b * K, Xb + ((size_t)b * T + t) * Iw, (size_t)Iw * sizeof(float));
+            if (!s) {
+                if (h0) memcpy(xr + (size_t)b * K + Iw, h0 + (size_t)b * H, (size_t)H * sizeof(float));
+                else memset(xr + (size_t)b * K + Iw, 0, (size_t)H * sizeof(float));
+            }
+        }
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum.p),
+                          .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = (int)ldh, .zeros = r->zeros};
+        a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first */
+        a.ldhp = K;
+        if (lstm) {
+            a.c = r->cst[ld].p + row * H;
+            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
+        }
+        if (gru) {
+            sl_rk_gemm(&r->pif[ld], nb, xr, K, a.g, GH, 0);
+            sl_rk_gemm(&r->pf[ld], nb, xr + Iw, K, gh, GH, 0);
+            a.gh = gh;
+            a.bh = bhh;
+            a.hn = r->hn[ld].p + row * H;
+        } else {
+            sl_rk_gemm(&r->pxf[ld], nb, xr, K, a.g, GH, 0);
+        }
+        cell_forward(r, &a);
+        if (s + 1 < T) {
+            float *xn = xh + (size_t)(d ? t - 1 : t + 1) * B * K + Iw;
+            for (int b = 0; b < nb; b++)
+                memcpy(xn + (size_t)b * K, a.h + b * ldh, (size_t)H * sizeof(float));
+        }
+    }
+}
+
 /* Threads for the time loops only when a slice saves well over a millisecond: a parallel
  * region costs a scheduler round trip, which on a busy machine is far more than the work of a
  * small model. */
@@ -254,14 +345,52 @@ static int n_slices(const rmodel *r, int B, int T)
     return ns < 1 ? 1 : ns;
 }
 
-static void run_scans(rmodel *r, int l, int B, int T)
+static void run_scans(rmodel *r, int l, const float *X, int B, int T)
 {
     const int ns = n_slices(r, B, T), items = r->ndir * ns;
     #pragma omp parallel for schedule(static, 1) if (items > 1 && par_ok(r, B, T))
     for (int it = 0; it < items; it++) {
         int d = it / ns, sl = it % ns;
-        layer_dir_scan(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), B, T);
+        int b0 = (int)((long)B * sl / ns), b1 = (int)((long)B * (sl + 1) / ns);
+        if (r->fast) layer_dir_scan_rk(r, l, d, b0, b1, X, B, T);
+        else layer_dir_scan(r, l, d, b0, b1, B, T);
     }
+}
+
+/* Pack every layer-direction's weights for the kernel. Forward: [W_ih W_hh] (Elman, LSTM) or
+ * W_ih and W_hh apart (GRU); backward: W_hh and W_ih. The panels' memory is kept between
+ * calls. */
+static int pack_panels(rmodel *r, int bwd)
+{
+    if (!r->fast) return SL_OK;
+    const int LD = r->L * r->ndir, gru = r->cfg.cell == SL_RCELL_GRU;
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(| : bad) if (par_ok(r, r->B, r->T))
+    for (int it = 0; it < 2 * LD; it++) {
+        const int ld = it >> 1, Iw = layer_in(r, ld / r->ndir);
+        const float *wih = sl_params_data(r->base.P, r->i_wih[ld]);   /* (GH, Iw) */
+        const float *whh = sl_params_data(r->base.P, r->i_whh[ld]);   /* (GH, H) */
+        if (bwd && gru && !(it & 1))   /* rows in the order of the GRU's h-side dG: n, r, z */
+            bad |= sl_rk_pack_bwd2(&r->pb[ld], whh + (size_t)2 * r->H * r->H, r->H, whh, 2 * r->H, r->H);
+        else if (bwd)
+            bad |= it & 1 ? sl_rk_pack_bwd(&r->pib[ld], wih, r->GH, Iw) : sl_rk_pack_bwd(&r->pb[ld], whh, r->GH, r->H);
+        else if (gru)
+            bad |= it & 1 ? sl_rk_pack_fwd(&r->pif[ld], wih, r->G, r->H, Iw) : sl_rk_pack_fwd(&r->pf[ld], whh, r->G, r->H, r->H);
+        else if (!(it & 1))
+            bad |= sl_rk_pack_fwd2(&r->pxf[ld], wih, Iw, whh, r->H, r->G, r->H);
+    }
+    return bad ? sl_error(SL_ENOMEM, "%s: cannot allocate the packed weight panels", r->base.vt->kind) : SL_OK;
+}
+
+/* Kernel path: dx (B, T, Iw) = (beta ? dx : 0) + dG W_ih for every step, dG time-major (T, B,
+ * dg_width) (the backward panel of W_ih; the GRU's x side starts at column H); the steps on the
+ * threads. */
+static void rk_dx(const rmodel *r, const sl_rk_panel *pn, const float *dG, float *dx, int Iw, int beta)
+{
+    const int B = r->B, T = r->T, DW = dg_width(r), off = r->cfg.cell == SL_RCELL_GRU ? r->H : 0;
+    #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
+    for (int t = 0; t < T; t++)
+        sl_rk_gemm(pn, B, dG + (size_t)t * B * DW + off, DW, dx + (size_t)t * Iw, T * Iw, beta);
 }
 
 static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
@@ -278,10 +407,12 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     r->cached = 0;
     r->B = B;
     r->T = T;
-    /* the input is kept for the weight gradient: the caller's x need not outlive forward() */
-    memcpy(r->xin.p, x, (size_t)B * T * Iw * sizeof(float));
+    if ((rc = pack_panels(r, 0))) return rc;
+    /* the input is kept for the weight gradient: the caller's x need not outlive forward()
+     * (the kernel path keeps it inside xh) */
+    if (!r->fast) memcpy(r->xin.p, x, (size_t)B * T * Iw * sizeof(float));
     for (int l = 0; l < r->L; l++) {
-        const float *X = r->xin.p;
+        const float *X = r->fast ? x : r->xin.p;
         if (l) {
             size_t n = (size_t)T * B * ldo;
             if (r->dropped) {
@@ -291,10 +422,17 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
                 X = r->out[l - 1].p;
             }
         }
-        for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
-        run_scans(r, l, B, T);
+        /* the kernel path projects the input inside the scan, step by step */
+        if (!r->fast) for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
+        run_scans(r, l, X, B, T);
     }
-    memcpy(y, r->out[r->L - 1].p, (size_t)B * T * ldo * sizeof(float));
+    {
+        /* by batch row on the threads (a copy of B*T*ldo floats is a few ms on one core) */
+        const float *o = r->out[r->L - 1].p;
+        const size_t rowf = (size_t)T * ldo;
+        #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
+        for (int b = 0; b < B; b++) memcpy(y + b * rowf, o + b * rowf, rowf * sizeof(float));
+    }
     r->cached = 1;
     return SL_OK;
 }
@@ -305,47 +443,90 @@ static void colsum_acc(const float *ones, float *db, const float *a, size_t rows
     cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, n, 1.0f, a, n, ones, 1, 1.0f, db, 1);
 }
 
+/* Width of a row of dG: G*H, but 4H for the GRU on the kernel path, whose rows are
+ * [dn_pre*r | dr | dz | dn]: the h side (n, r, z) is columns [0, 3H) and the x side (r, z, n)
+ * columns [H, 4H), so both are contiguous blocks and the h side's r and z are not stored twice
+ * (the GRU's dG_h on the sgemm path is a separate (B, T, 3H) array). */
+static int dg_width(const rmodel *r)
+{
+    return r->fast && r->cfg.cell == SL_RCELL_GRU ? 4 * r->H : r->GH;
+}
+
 /* Backpropagation through time of one direction of one layer for batch rows [b0, b1):
  * dH (B, T, ndir*H) is the gradient of the layer's output; fills the rows of dg[d] (and
  * dgh[d]) and, with an initial state, of dh0 / dc0. */
-static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, int B, int T)
+static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, float *dxo, int dxbeta,
+                           double *dbacc, int B, int T)
 {
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    const int ldh = T * ldo, ldg = T * GH;                   /* row strides of one step across the batch */
+    const int ldh = T * ldo;                                 /* out, dH: row stride of one step across the batch */
+    /* gates (width GH), dG, dG_h (width DW, see dg_width): batch-first (B, T, .) on the sgemm
+     * path, time-major (T, B, .) on the kernel path; row (b, t) at b * gb + t * gt, resp. b * db +
+     * t * dt */
+    const int DW = dg_width(r), gru4 = gru && r->fast;
+    const size_t gb = r->fast ? (size_t)GH : (size_t)T * GH, gt = r->fast ? (size_t)B * GH : (size_t)GH;
+    const size_t db = r->fast ? (size_t)DW : (size_t)T * DW, dt = r->fast ? (size_t)B * DW : (size_t)DW;
+    const int ldg = (int)gb, lddg = (int)db;
     const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
-    const float *g = r->gates[ld].p + (size_t)b0 * T * GH;   /* (B, T, GH) from row b0 */
+    const float *g = r->gates[ld].p + (size_t)b0 * gb;       /* from row b0 */
     const float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
     const float *dHb = dH + (size_t)b0 * T * ldo + d * H;
-    float *dg = r->dg[d].p + (size_t)b0 * T * GH;            /* (B, T, GH) from row b0 */
-    float *dgh = gru ? r->dgh[d].p + (size_t)b0 * T * GH : dg;
+    /* dgx: the x side of dG (dW_ih, dx, bias_ih); dgh: the h side (dh_prev, dW_hh, bias_hh) */
+    float *dgx = r->dg[d].p + (size_t)b0 * db + (gru4 ? H : 0);
+    float *dgh = gru4 ? r->dg[d].p + (size_t)b0 * db : gru ? r->dgh[d].p + (size_t)b0 * db : dgx;
     float *dhr = r->dhr[d].p + (size_t)b0 * H;               /* (nb, H) */
     float *dc = lstm ? r->dc[d].p + (size_t)b0 * H : NULL;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
 
+    /* kernel path: dxo (B, T, Iw) or NULL receives (beta: += ) dG_t W_ih for each step while dG_t
+     * is in cache, and dbacc (2 * GH, or NULL) the column sums of dG's x side (bias_ih; and
+     * bias_hh but for its n block, for the GRU) and, GRU, of the h side's n block */
+    const sl_rk_panel *pb = r->fast ? &r->pb[ld] : NULL, *pib = r->fast ? &r->pib[ld] : NULL;
+    const int Iw = layer_in(r, l);
+    float *dxb = dxo ? dxo + (size_t)b0 * T * Iw : NULL;
+    if (dbacc) memset(dbacc, 0, 2 * (size_t)GH * sizeof(double));
     memset(dhr, 0, (size_t)nb * H * sizeof(float));
     if (dc) memset(dc, 0, (size_t)nb * H * sizeof(float));
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
-        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .relu = r->cfg.relu,
+        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + (size_t)t * gt, .ldg = ldg, .relu = r->cfg.relu,
                           .h = out + (size_t)t * ldo, .ldh = ldh,
                           .dh_out = dHb + (size_t)t * ldo, .lddo = ldh,
-                          .dh_rec = dhr, .dc = dc, .dg = dg + (size_t)t * GH, .lddg = ldg,
-                          .dgh = gru ? dgh + (size_t)t * GH : NULL, .zeros = r->zeros};
+                          .dh_rec = dhr, .dc = dc, .dg = dgx + (size_t)t * dt, .lddg = lddg,
+                          .dgh = gru ? dgh + (size_t)t * dt : NULL, .dgh_n_only = gru4, .zeros = r->zeros};
         if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
         else { a.h_prev = h0; a.ldhp = H; }
+        if (r->fast) {   /* the same values, in xh's contiguous rows (h0 or zeros first) */
+            a.h_prev = r->xh[ld].p + ((size_t)t * B + b0) * (Iw + H) + Iw;
+            a.ldhp = Iw + H;
+        }
         if (lstm) {
             a.c = r->cst[ld].p + row * H;
             a.c_prev = s ? r->cst[ld].p + prow * H : c0;
         }
         if (gru) a.hn = r->hn[ld].p + row * H;
         cell_backward(r, &a);
+        if (dbacc)   /* column sums in double: of dG's x side, and of the GRU's h-side n block */
+            for (int b = 0; b < nb; b++) {
+                const float *x1 = dgx + (size_t)b * db + (size_t)t * dt, *x2 = dgh + (size_t)b * db + (size_t)t * dt;
+                double *a1 = dbacc, *a2 = dbacc + GH;
+                #pragma omp simd
+                for (int j = 0; j < GH; j++) a1[j] += x1[j];
+                if (gru) {
+                    #pragma omp simd
+                    for (int j = 0; j < H; j++) a2[j] += x2[j];
+                }
+            }
+        if (dxb && pib) sl_rk_gemm(pib, nb, dgx + (size_t)t * dt, lddg, dxb + (size_t)t * Iw, T * Iw, dxbeta);
         /* dh_{prev} += dG_h W_hh */
-        if (s || h0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * GH, ldg,
+        if ((s || h0) && pb)
+            sl_rk_gemm(pb, nb, dgh + (size_t)t * dt, lddg, dhr, H, 1);
+        else if (s || h0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * dt, lddg,
                         whh, H, 1.0f, dhr, H);
     }
     if (h0) {
@@ -356,7 +537,7 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
 
 /* Weight gradients of one direction of one layer, over all steps at once: X (B, T, I) is the
  * layer's input. */
-static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int T)
+static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_done, int B, int T)
 {
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, Iw = layer_in(r, l), ldo = r->ndir * H, ld = l * r->ndir + d;
@@ -365,16 +546,51 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int B, int 
     float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
     float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
     float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
-    const float *out = r->out[l].p + d * H, *dg = r->dg[d].p, *dgh = gru ? r->dgh[d].p : dg;
+    const float *out = r->out[l].p + d * H, *dg = r->dg[d].p, *dgh = gru && !r->fast ? r->dgh[d].p : dg;
     const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
+    if (r->fast) {
+        /* xh (T*B, K) holds every step's [x_t | h_prev] (h0 or zeros first), in the row order of
+         * the time-major dG, so dW_hh needs no shifted pairs: [dW_ih dW_hh]^T (K, GH) = xh^T dG
+         * is one GEMM (this orientation runs faster in OpenBLAS than dG^T xh), two for the GRU,
+         * whose x and h sides are different column blocks of dG; then it is added, transposed in
+         * 16 x 16 blocks, into the two gradients. */
+        const int K = Iw + H;
+        const float *xh = r->xh[ld].p;
+        float *dwt = r->dwcat.p;   /* (K, GH) */
+        if (gru) {
+            /* dG rows [dn_pre*r | dr | dz | dn] (dg_width): the x side is columns H.. in gate
+             * order, the h side columns 0.. in the order n, r, z */
+            const int DW = 4 * H;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Iw, GH, (int)TB, 1.0f, xh, K, dg + H, DW, 0.0f, dwt, GH);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, GH, (int)TB, 1.0f, xh + Iw, K, dg, DW, 0.0f,
+                        dwt + (size_t)Iw * GH, GH);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, GH, (int)TB, 1.0f, xh, K, dg, GH, 0.0f, dwt, GH);
+        }
+        #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
+        for (int c0 = 0; c0 < GH; c0 += 16)
+            for (int i0 = 0; i0 < K; i0 += 16) {
+                const int i1 = i0 + 16 < K ? i0 + 16 : K, c1 = c0 + 16 < GH ? c0 + 16 : GH;
+                for (int c = c0; c < c1; c++) {
+                    /* the gate row of column c of the h-side block (GRU: n, r, z) */
+                    const int ch = gru ? (c < H ? c + 2 * H : c - H) : c;
+                    for (int i = i0; i < i1; i++) {
+                        float v = dwt[(size_t)i * GH + c];
+                        if (i < Iw) dwih[(size_t)c * Iw + i] += v;
+                        else dwhh[(size_t)ch * H + (i - Iw)] += v;
+                    }
+                }
+            }
+        return;   /* the kernel path sums the bias gradients inside its time loops */
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
     /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
-    if (d) gemm_dw(dwhh, dgh, 0, T - 1, out, ldo, +1, B, T, GH, H);
-    else gemm_dw(dwhh, dgh, 1, T - 1, out, ldo, -1, B, T, GH, H);
+    gemm_dwhh(dwhh, dgh, out, ldo, d, B, T, GH, H);
     if (h0) {
         const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * GH;   /* rows (b, first step), T*GH apart */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, T * GH, h0, H, 1.0f, dwhh, H);
     }
+    if (bias_done) return;
     if (dbih) colsum_acc(r->ones.p, dbih, dg, TB, GH);
     if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
 }
@@ -387,41 +603,84 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
     int rc = r->L > 1 ? sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo) : 0;
     rc |= sl_buf_reserve(&r->ones, TB);
     for (int d = 0; d < r->ndir; d++) {
-        rc |= sl_buf_reserve(&r->dg[d], TB * GH) | sl_buf_reserve(&r->dhr[d], (size_t)B * H);
-        if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->dgh[d], TB * GH);
+        rc |= sl_buf_reserve(&r->dg[d], TB * dg_width(r)) | sl_buf_reserve(&r->dhr[d], (size_t)B * H);
+        if (r->cfg.cell == SL_RCELL_GRU && !r->fast) rc |= sl_buf_reserve(&r->dgh[d], TB * GH);
         if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->dc[d], (size_t)B * H);
     }
     if (rc) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", m->vt->kind, B, T);
-    for (size_t i = 0; i < TB; i++) r->ones.p[i] = 1.0f;
+    if ((rc = pack_panels(r, 1))) return rc;
+    if (r->fast) {
+        size_t kmax = 0;
+        for (int l = 0; l < r->L; l++) kmax = kmax > (size_t)(layer_in(r, l) + H) ? kmax : (size_t)(layer_in(r, l) + H);
+        if (sl_buf_reserve(&r->dwcat, (size_t)GH * kmax)) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers", m->vt->kind);
+    }
+    if (!r->fast || !r->cfg.bias)
+        for (size_t i = 0; i < TB; i++) r->ones.p[i] = 1.0f;
     /* dH: the gradient of the current layer's output (B, T, ldo); the last layer's is dy.
      * The two scratch buffers alternate between holding dH and receiving the next one. */
     const float *dH = dy;
     float *bufs[2] = {r->dH.p, r->dX.p};
     int wb = 0;
+    const int ns = n_slices(r, B, T), items = r->ndir * ns;
+    /* kernel path: bias gradients summed inside the time loops, one partial per work item */
+    const int bias_in_loop = r->fast && r->cfg.bias;
+    if (bias_in_loop && r->dbp_n < (size_t)items * 2 * GH) {
+        free(r->dbp);
+        r->dbp_n = 0;
+        if (!(r->dbp = malloc((size_t)items * 2 * GH * sizeof(double))))
+            return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers", m->vt->kind);
+        r->dbp_n = (size_t)items * 2 * GH;
+    }
     for (int l = r->L - 1; l >= 0; l--) {
         const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
         const int Iw = layer_in(r, l);
+        /* kernel path, one direction: the input gradient is made inside the time loop */
+        float *dxo = NULL;
+        if (r->fast && r->ndir == 1) dxo = l == 0 ? dx : bufs[wb];
         {
-            const int ns = n_slices(r, B, T), items = r->ndir * ns;
             #pragma omp parallel for schedule(static, 1) if (items > 1 && par_ok(r, B, T))
             for (int it = 0; it < items; it++) {
                 int d = it / ns, sl = it % ns;
-                layer_dir_bptt(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), dH, B, T);
+                layer_dir_bptt(r, l, d, (int)((long)B * sl / ns), (int)((long)B * (sl + 1) / ns), dH, dxo, l == 0,
+                               bias_in_loop ? r->dbp + (size_t)it * 2 * GH : NULL, B, T);
             }
         }
-        for (int d = 0; d < r->ndir; d++) layer_dir_wgrad(r, l, d, X, B, T);
+        if (bias_in_loop)
+            for (int d = 0; d < r->ndir; d++) {
+                const int ld = l * r->ndir + d;
+                float *dbih = sl_params_grad(m->P, r->i_bih[ld]), *dbhh = sl_params_grad(m->P, r->i_bhh[ld]);
+                for (int j = 0; j < GH; j++) {
+                    double s1 = 0, s2 = 0;
+                    for (int sl = 0; sl < ns; sl++) {
+                        const double *p = r->dbp + (size_t)(d * ns + sl) * 2 * GH;
+                        s1 += p[j];
+                        s2 += r->cfg.cell == SL_RCELL_GRU && j >= 2 * H ? p[GH + j - 2 * H] : p[j];
+                    }
+                    dbih[j] += (float)s1;
+                    dbhh[j] += (float)s2;
+                }
+            }
+        for (int d = 0; d < r->ndir; d++) layer_dir_wgrad(r, l, d, X, bias_in_loop, B, T);
         if (l == 0) {
             /* dx += sum_d dG_d W_ih_d, straight into the caller's (B, T, I) */
-            for (int d = 0; dx && d < r->ndir; d++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
-                            sl_params_data(m->P, r->i_wih[d]), Iw, 1.0f, dx, Iw);
+            for (int d = 0; dx && !dxo && d < r->ndir; d++) {
+                if (r->fast)
+                    rk_dx(r, &r->pib[d], r->dg[d].p, dx, Iw, 1);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                                sl_params_data(m->P, r->i_wih[d]), Iw, 1.0f, dx, Iw);
+            }
             break;
         }
         /* the gradient of layer l's input = that of layer l-1's output (through the dropout) */
         float *dX = bufs[wb];
-        for (int d = 0; d < r->ndir; d++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
-                        sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
+        for (int d = 0; !dxo && d < r->ndir; d++) {
+            if (r->fast)
+                rk_dx(r, &r->pib[l * r->ndir + d], r->dg[d].p, dX, Iw, d);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                            sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
+        }
         if (r->dropped) {
             float *o = bufs[1 - wb];
             memset(o, 0, TB * ldo * sizeof(float));
@@ -497,6 +756,21 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
             }
         }
     return SL_OK;
+}
+
+int sl_recurrent_set_fast(sl_model *m, int on)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_fast: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    int f = on && sl_rk_available();
+    if (f != r->fast) r->cached = 0;   /* the caches of one path do not serve the other's backward */
+    r->fast = f;
+    return SL_OK;
+}
+
+int sl_recurrent_fast(const sl_model *m)
+{
+    return sl_recurrent_is(m) && ((const rmodel *)m)->fast;
 }
 
 /* ---- step mode ---- */
@@ -740,7 +1014,12 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->out = calloc(r->L, sizeof(sl_buf)); r->xd = calloc(r->L, sizeof(sl_buf)); r->mask = calloc(r->L, sizeof(sl_buf));
     r->gates = calloc(LD, sizeof(sl_buf)); r->cst = calloc(LD, sizeof(sl_buf)); r->hn = calloc(LD, sizeof(sl_buf));
     r->zeros = calloc((size_t)r->GH, sizeof(float));
-    if (!r->zeros || !r->i_wih || !r->i_whh || !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
+    r->pf = calloc(LD, sizeof(sl_rk_panel)); r->pb = calloc(LD, sizeof(sl_rk_panel));
+    r->pif = calloc(LD, sizeof(sl_rk_panel)); r->pib = calloc(LD, sizeof(sl_rk_panel));
+    r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(sl_buf));
+    r->fast = sl_rk_available();
+    if (!r->zeros || !r->pf || !r->pb || !r->pif || !r->pib || !r->pxf || !r->xh || !r->i_wih || !r->i_whh ||
+        !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
         r_destroy(&r->base);
         return sl_error(SL_ENOMEM, "out of memory");
     }

@@ -12,13 +12,23 @@
  * declared in torch's order (layer, direction, then w_ih, w_hh, b_ih, b_hh), so
  * a torch state_dict saved as safetensors loads unchanged. Init: U(-1/sqrt(H), 1/sqrt(H)).
  *
- * Speed (sequence mode): layer inputs, outputs and gate caches are batch-first (B, T, .) like
- * x and y, so nothing is transposed; one step's B rows are a strided block. The input
- * projection of a layer is one GEMM over all B*T rows; each step adds h_{t-1} W_hh^T with one
- * sgemm over the B rows and then runs the fused, vectorised pointwise cell (biases included);
- * backward runs the per-step recurrent sgemm (dh_{t-1} += dG_t W_hh) and leaves dW_ih, dx and
- * the biases to one GEMM/GEMV each over all B*T rows. Time loops run on threads by batch slice
- * (and direction) without synchronising inside the loop; small models run single-threaded.
+ * Speed (sequence mode): layer inputs and outputs are batch-first (B, T, .) like x and y, so
+ * nothing is transposed; one step's B rows are a strided block. The engine's own caches are
+ * time-major (T, B, .) on the kernel path (a step's rows are contiguous), batch-first for the
+ * sgemm path's gates. Two paths:
+ *  - kernel path (CPUs with AVX-512F, the default there; seq/recurrent_kernel.h): the weights
+ *    are packed once per forward / backward call into panels; each step gathers [x_t | h_{t-1}]
+ *    into a kept (B, T, I+H) array xh and one register-blocked micro-kernel product with the
+ *    packed [W_ih W_hh] gives the gates (GRU: x and h sides apart), then the cell; backward
+ *    runs, per step, the cell, dh_{t-1} += dG_t W_hh and dx_t = dG_t W_ih with the kernel and
+ *    sums the bias gradients; the weight gradients are one GEMM, xh^T dG, over all B*T rows.
+ *  - sgemm path (elsewhere, or sl_recurrent_set_fast(m, 0)): the input projection is one GEMM
+ *    over all B*T rows; each step adds h_{t-1} W_hh^T with one sgemm over the B rows and runs
+ *    the cell; backward runs the per-step sgemm dh_{t-1} += dG_t W_hh and leaves dW_ih, dW_hh,
+ *    dx and the biases to one GEMM/GEMV each over all B*T rows.
+ * The fused, vectorised pointwise cells (biases included) are shared. Time loops run on threads
+ * by batch slice (and direction) without synchronising inside the loop; small models run
+ * single-threaded.
  */
 #ifndef SL_SEQ_RECURRENT_COMMON_H
 #define SL_SEQ_RECURRENT_COMMON_H
@@ -68,8 +78,10 @@ typedef struct {
  * dh_rec (B, H) holds the gradient arriving from step t+1 (read), and on return the part of
  * dh_prev that does not go through W_hh (GRU: dh * z; else 0). LSTM: dc (B, H) in: from t+1,
  * out: for c_prev. dg (B, G*H) receives the gradients of the x-side pre-activations; GRU:
- * dgh (B, 3H) receives those of the h-side ones (r, z as dg; n as dn_pre * r). Rows of g are
- * ldg apart, rows of dg / dgh lddg apart. */
+ * dgh (B, 3H) receives those of the h-side ones (r, z as dg; n as dn_pre * r), or with
+ * dgh_n_only set only the n one (B, H): the engine's kernel path keeps one (B, 4H) row
+ * [dn_pre*r | dr | dz | dn] holding both sides. Rows of g are ldg apart, rows of dg / dgh lddg
+ * apart. */
 typedef struct {
     int B, H;
     const float *g; int ldg;
@@ -84,6 +96,7 @@ typedef struct {
     float *dg;
     float *dgh;           /* both with row stride lddg */
     int lddg;
+    int dgh_n_only;       /* GRU: dgh receives the n column block only */
     int relu;
     const float *zeros;   /* as in sl_rcell_fwd */
 } sl_rcell_bwd;
@@ -185,6 +198,13 @@ int sl_recurrent_initial_state_grad(sl_model *m, float *dh0, float *dc0);
 
 /* Final state of the last forward(), torch's h_n (and c_n): (num_layers * num_dirs, B, H). */
 int sl_recurrent_final_state(sl_model *m, float *hn, float *cn);
+
+/* The per-step products run on the packed-panel AVX-512 kernel (seq/recurrent_kernel.h) when
+ * the CPU has AVX-512F, else on sgemm. set_fast(m, 0) forces the sgemm path (tests compare
+ * the two); set_fast(m, 1) restores the kernel where available. sl_recurrent_fast says which
+ * path the next forward / backward takes (1: kernel). */
+int sl_recurrent_set_fast(sl_model *m, int on);
+int sl_recurrent_fast(const sl_model *m);
 
 /* Naive reference forward in double precision: plain loops, no BLAS, no dropout, same
  * initial state as the model. x (B, T, I) -> y (B, T, d_out). For tests. */

@@ -1,0 +1,187 @@
+/* t/t-recurrent-fast.c — the packed-panel kernel path of the recurrent engine
+ * (seq/recurrent_kernel.h) against the sgemm path and the double-precision reference.
+ *
+ * The kernel path differs from the sgemm path in its per-step products, in projecting the
+ * input and making the input gradient inside the time loops, in summing the bias gradients
+ * there, in its time-major caches (the GRU's one dG row for both sides) and in the single
+ * weight-gradient GEMM over xh; every one of those is checked here on shapes chosen to hit the
+ * kernel's edges: H not a multiple of 16 (masked vectors) nor of 64 (backward panels), batch
+ * slices that leave 1..7 rows for the last register tile (B = 1, 5, 33), T = 1, I != H, two
+ * and three layers, bidirectional, no bias, an initial state, dropout, and sizes above the
+ * threading threshold so that the time loops run on two threads. Without AVX-512 both paths
+ * are the sgemm path and the tests still run (and compare it with itself and with the
+ * reference).
+ */
+#include "core/rng.h"
+#include "core/util.h"
+#include "lab/registry.h"
+#include "seq/recurrent_common.h"
+#include "seq/recurrent_kernel.h"
+#include "t/tap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double maxabs(const float *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i]));
+    return m;
+}
+
+static double maxdiff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d == d)) return INFINITY;
+        m = fmax(m, d);
+    }
+    return m;
+}
+
+/* one forward + backward on the current path: y, dx, all parameter gradients and (with an
+ * initial state) dh0 / dc0 into out[] */
+typedef struct {
+    float *y, *dx, *grad, *dh0, *dc0;
+} result;
+
+static int run(sl_model *m, const float *x, const float *dy, int B, int T, int with_h0, int lstm, int dropout_seed,
+               result *res)
+{
+    size_t nx = (size_t)B * T * m->d_in;
+    sl_rng *rng = NULL;
+    if (dropout_seed) {
+        rng = sl_rng_alloc((unsigned long)dropout_seed);
+        sl_model_set_training(m, 1, rng);
+    }
+    sl_params_zero_grad(m->P);
+    memset(res->dx, 0, nx * sizeof(float));
+    int rc = sl_model_forward(m, x, NULL, res->y, B, T) || sl_model_backward(m, dy, res->dx);
+    memcpy(res->grad, m->P->grad, m->P->total * sizeof(float));
+    if (!rc && with_h0) rc = sl_recurrent_initial_state_grad(m, res->dh0, lstm ? res->dc0 : NULL);
+    if (rng) {
+        sl_model_set_training(m, 0, NULL);
+        sl_rng_free(rng);
+    }
+    return rc;
+}
+
+static void result_alloc(result *r, const sl_model *m, int B, int T, size_t nstate)
+{
+    r->y = malloc((size_t)B * T * m->d_out * sizeof(float));
+    r->dx = malloc((size_t)B * T * m->d_in * sizeof(float));
+    r->grad = malloc(m->P->total * sizeof(float));
+    r->dh0 = calloc(nstate ? nstate : 1, sizeof(float));
+    r->dc0 = calloc(nstate ? nstate : 1, sizeof(float));
+}
+
+static void result_free(result *r)
+{
+    free(r->y); free(r->dx); free(r->grad); free(r->dh0); free(r->dc0);
+}
+
+/* kernel path == sgemm path (forward, every gradient), kernel path == double reference
+ * (forward, without dropout) */
+static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
+{
+    sl_model *m;
+    if (sl_model_create(spec, 7, &m)) {
+        ok(0, "create %s: %s", spec, sl_errmsg());
+        return;
+    }
+    const sl_recurrent_config *cfg = sl_recurrent_get_config(m);
+    const int lstm = cfg->cell == SL_RCELL_LSTM, ndir = cfg->bidirectional ? 2 : 1;
+    const size_t nx = (size_t)B * T * m->d_in, ny = (size_t)B * T * m->d_out;
+    const size_t nstate = with_h0 ? (size_t)cfg->num_layers * ndir * B * cfg->hidden_size : 0;
+    float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float)), *yref = malloc(ny * sizeof(float));
+    sl_rng *rng = sl_rng_alloc(11);
+    sl_rng_fill_normal(rng, x, nx, 1.0f);
+    sl_rng_fill_normal(rng, dy, ny, 1.0f);
+    if (with_h0) {
+        float *h0 = malloc(nstate * sizeof(float)), *c0 = malloc(nstate * sizeof(float));
+        sl_rng_fill_normal(rng, h0, nstate, 0.5f);
+        sl_rng_fill_normal(rng, c0, nstate, 0.5f);
+        sl_recurrent_set_initial_state(m, h0, lstm ? c0 : NULL, B);
+        free(h0); free(c0);
+    }
+    result fast, slow;
+    result_alloc(&fast, m, B, T, nstate);
+    result_alloc(&slow, m, B, T, nstate);
+    char what[320];
+    snprintf(what, sizeof what, "%s B=%d T=%d%s%s (%d threads)", spec, B, T, with_h0 ? " h0" : "",
+             dropout_seed ? " dropout" : "", sl_threads_get());
+
+    sl_recurrent_set_fast(m, 1);
+    int is_fast = sl_recurrent_fast(m);
+    int rc = run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
+    sl_recurrent_set_fast(m, 0);
+    rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &slow);
+    sl_recurrent_set_fast(m, 1);
+    if (!ok(!rc, "%s: forward and backward on both paths%s", what, is_fast ? "" : " (no AVX-512: both are sgemm)")) {
+        diag("%s", sl_errmsg());
+    } else {
+        /* float rounding only: the two paths sum in different orders */
+        double ys = fmax(1.0, maxabs(slow.y, ny));
+        double dyf = maxdiff(fast.y, slow.y, ny) / ys;
+        ok(dyf <= 1e-5, "%s: output, kernel == sgemm path (max diff %.2e)", what, dyf);
+        double worst = 0;
+        const char *wname = "";
+        for (int i = 0; i < m->P->n; i++) {
+            const sl_tensor *t = &m->P->t[i];
+            double sc = fmax(1e-3, maxabs(slow.grad + t->offset, t->numel));
+            double d = maxdiff(fast.grad + t->offset, slow.grad + t->offset, t->numel) / sc;
+            if (!(d <= worst)) { worst = d; wname = t->name; }
+        }
+        ok(worst <= 2e-5, "%s: parameter grads, kernel == sgemm path (max diff / max |grad| %.2e, %s)", what, worst,
+           wname);
+        double dxd = maxdiff(fast.dx, slow.dx, nx) / fmax(1e-3, maxabs(slow.dx, nx));
+        ok(dxd <= 2e-5, "%s: input grad, kernel == sgemm path (max diff / max |grad| %.2e)", what, dxd);
+        if (with_h0) {
+            double d0 = maxdiff(fast.dh0, slow.dh0, nstate) / fmax(1e-3, maxabs(slow.dh0, nstate));
+            if (lstm) d0 = fmax(d0, maxdiff(fast.dc0, slow.dc0, nstate) / fmax(1e-3, maxabs(slow.dc0, nstate)));
+            ok(d0 <= 2e-5, "%s: initial state grads, kernel == sgemm path (max diff / max |grad| %.2e)", what, d0);
+        }
+        if (!dropout_seed) {
+            rc = sl_recurrent_forward_ref(m, x, yref, B, T);
+            double dr = rc ? INFINITY : maxdiff(fast.y, yref, ny);
+            ok(dr <= 1e-5, "%s: kernel path output == double reference (max abs diff %.2e)", what, dr);
+        }
+    }
+    result_free(&fast);
+    result_free(&slow);
+    free(x); free(dy); free(yref);
+    sl_rng_free(rng);
+    sl_model_free(m);
+}
+
+int main(void)
+{
+    if (!sl_rk_available()) diag("this CPU has no AVX-512F: the kernel path falls back to sgemm");
+    /* serial (small) and threaded (above the threading threshold) shapes */
+    for (int threads = 1; threads <= 2; threads++) {
+        sl_threads_set(threads);
+        check("lstm:input_size=7,hidden_size=17", 5, 9, 0, 0);
+        check("lstm:input_size=7,hidden_size=17", 1, 6, 1, 0);
+        check("gru:input_size=7,hidden_size=17", 5, 9, 0, 0);
+        check("gru:input_size=7,hidden_size=17", 1, 6, 1, 0);
+        check("rnn:input_size=7,hidden_size=17", 5, 9, 1, 0);
+        check("rnn:input_size=5,hidden_size=70,nonlinearity=relu,bidirectional=1", 3, 7, 1, 0);
+        check("lstm:input_size=5,hidden_size=33,num_layers=2,bidirectional=1,bias=0", 4, 7, 1, 0);
+        check("gru:input_size=5,hidden_size=33,num_layers=2,bidirectional=1", 4, 7, 1, 0);
+        check("lstm:input_size=5,hidden_size=20,bidirectional=1", 3, 1, 1, 0);   /* T = 1 */
+        check("gru:input_size=5,hidden_size=20,num_layers=2", 2, 1, 0, 0);
+        check("lstm:input_size=6,hidden_size=20,num_layers=3,dropout=0.3", 3, 8, 0, 5);
+        check("gru:input_size=6,hidden_size=20,num_layers=2,dropout=0.3,bias=0", 3, 8, 1, 5);
+        /* above par_ok (T*B*GH*H >= 5e7): batch slices on two threads, tiles of 1..7 rows */
+        check("lstm:input_size=40,hidden_size=100", 33, 40, 1, 0);
+        check("gru:input_size=130,hidden_size=100", 33, 48, 0, 0);
+        check("rnn:input_size=24,hidden_size=150", 33, 64, 1, 0);
+        check("lstm:input_size=24,hidden_size=72,num_layers=2", 33, 36, 0, 0);
+        check("gru:input_size=24,hidden_size=72,bidirectional=1", 33, 48, 1, 0);
+        check("lstm:input_size=24,hidden_size=72,num_layers=2,bidirectional=1,dropout=0.2", 21, 40, 0, 3);
+    }
+    return done_testing();
+}
