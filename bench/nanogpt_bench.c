@@ -6,7 +6,10 @@
  * with 100 warmup steps and cosine decay to 1e-4 at 2000, gradient clipping at 1.0; after the
  * last step the losses are estimated on eval_iters batches.
  * usage: nanogpt_bench --data FILE [--iters N] [--threads K] [--seed S] [--eval_iters E] [--kernel flash|naive]
+ *                      [--slices K] [--profile 1]
  * prints: seqlab,iters,train_loss,val_loss,wall_s,ms_per_iter,peak_rss_mb
+ * --slices: sl_transformer_set_slices (0 default, -1 the per-operation reference path);
+ * --profile 1: also the mean ms per iteration of each phase, on stderr.
  */
 #include "core/error.h"
 #include "core/fileio.h"
@@ -15,6 +18,7 @@
 #include "core/util.h"
 #include "lab/registry.h"
 #include "seq/layers.h"
+#include "seq/transformer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +41,7 @@ static void batch(const unsigned char *d, size_t n, sl_rng *r, int32_t *x, int32
 int main(int argc, char **argv)
 {
     const char *path = NULL, *kernel = "flash";
-    long iters = 2000, threads = 2, seed = 1337, eval_iters = 20;
+    long iters = 2000, threads = 2, seed = 1337, eval_iters = 20, slices = 0, profile = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--data")) path = argv[i + 1];
         else if (!strcmp(argv[i], "--iters")) iters = atol(argv[i + 1]);
@@ -45,6 +49,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed")) seed = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--eval_iters")) eval_iters = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--kernel")) kernel = argv[i + 1];
+        else if (!strcmp(argv[i], "--slices")) slices = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--profile")) profile = atol(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     if (!path || iters < 1) { fprintf(stderr, "usage: nanogpt_bench --data FILE [--iters N] [--threads K]\n"); return 2; }
@@ -65,6 +71,7 @@ int main(int argc, char **argv)
              BLOCK, V, kernel);
     sl_model *m = NULL;
     if (sl_model_create(spec, (uint64_t)seed, &m)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+    sl_transformer_set_slices(m, (int)slices);
     sl_optim_config oc = sl_optim_defaults(SL_OPT_ADAMW);
     oc.beta1 = 0.9f; oc.beta2 = 0.99f; oc.weight_decay = 0.1f;
     sl_optim *opt = sl_optim_alloc(&oc, m->P->total);
@@ -76,19 +83,35 @@ int main(int argc, char **argv)
     float *dlog = malloc((size_t)N * V * sizeof(float));
     sl_model_set_training(m, 1, rng);
     double t0 = sl_now();
+    double ph[6] = {0};   /* batch+zero, forward, loss, backward, clip, optimizer */
     for (long it = 0; it < iters; it++) {
+        double tp[7];
+        tp[0] = profile ? sl_now() : 0.0;
         batch(data, ntr, rng, x, y);
         int cnt;
         sl_params_zero_grad(m->P);
+        if (profile) tp[1] = sl_now();
         if (sl_model_forward(m, NULL, x, logits, BATCH, BLOCK)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+        if (profile) tp[2] = sl_now();
         sl_xent_forward(probs, logits, y, N, V, &cnt);
         memset(dlog, 0, (size_t)N * V * sizeof(float));
         sl_xent_backward(dlog, probs, y, N, V, 1.0f / (float)cnt);
+        if (profile) tp[3] = sl_now();
         if (sl_model_backward(m, dlog, NULL)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+        if (profile) tp[4] = sl_now();
         sl_clip_grad_norm(m->P, 1.0);
+        if (profile) tp[5] = sl_now();
         sl_optim_step(opt, m->P, sl_schedule_lr(&sch, it));
+        if (profile) {
+            tp[6] = sl_now();
+            for (int k = 0; k < 6; k++) ph[k] += tp[k + 1] - tp[k];
+        }
     }
     double wall = sl_now() - t0;
+    if (profile)
+        fprintf(stderr, "ms/iter: batch+zero %.2f forward %.2f loss %.2f backward %.2f clip %.2f adamw %.2f\n",
+                1e3 * ph[0] / iters, 1e3 * ph[1] / iters, 1e3 * ph[2] / iters, 1e3 * ph[3] / iters, 1e3 * ph[4] / iters,
+                1e3 * ph[5] / iters);
     sl_model_set_training(m, 0, NULL);
     double loss[2] = {0, 0};
     for (int s = 0; s < 2; s++) {

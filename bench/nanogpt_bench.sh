@@ -14,5 +14,9 @@ ITERS=${ITERS:-2000}; THREADS=${THREADS:-2}
 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}; export OMP_WAIT_POLICY
 if [ ! -f "$data" ]; then echo "no data file $data" >&2; exit 1; fi
 echo "impl,iters,train_loss,val_loss,wall_s,ms_per_iter,peak_rss_mb" | tee "$out"
+# the machine's load before and after each run (other jobs change the wall times), on stderr
+echo "load before seqlab: $(cat /proc/loadavg 2>/dev/null) (OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $THREADS threads)" >&2
 OMP_NUM_THREADS=$THREADS "$bin" --data "$data" --iters "$ITERS" --threads "$THREADS" | tee -a "$out"
+echo "load before pytorch: $(cat /proc/loadavg 2>/dev/null)" >&2
 OMP_NUM_THREADS=$THREADS /usr/bin/python3 "$src/bench/nanogpt_torch.py" --data "$data" --iters "$ITERS" --threads "$THREADS" | tee -a "$out"
+echo "load after: $(cat /proc/loadavg 2>/dev/null)" >&2

@@ -15,7 +15,7 @@
  * -inf scores give 0). The optimize attribute lets GCC turn the clamps into min/max so the
  * loops vectorise; the values handled are finite or -inf, for which that is exact. */
 #define SL_FASTMATH __attribute__((optimize("finite-math-only", "no-signed-zeros", "no-trapping-math", "no-math-errno")))
-SL_FASTMATH static inline float exp_neg(float x)
+SL_FASTMATH __attribute__((always_inline)) static inline float exp_neg(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest */
@@ -32,8 +32,16 @@ SL_FASTMATH static inline float exp_neg(float x)
     return x <= -87.0f ? 0.0f : e * u.f;
 }
 
+/* The row kernels are compiled for x86-64-v4 (AVX-512) and the baseline and chosen at load time
+ * (GCC function multiversioning; the build's -O2 has no -march, which gives 4-wide SSE). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define SL_CLONES
+#endif
+
 /* row[j] = e^(row[j] - m), returns the sum */
-SL_FASTMATH static float row_exp(float *row, int n, float m)
+SL_CLONES SL_FASTMATH static float row_exp(float *row, int n, float m)
 {
     float sum = 0.0f;
     #pragma omp simd reduction(+:sum)
@@ -41,8 +49,23 @@ SL_FASTMATH static float row_exp(float *row, int n, float m)
     return sum;
 }
 
+/* max(m, row[0..n)) */
+SL_CLONES static float row_max(const float *row, int n, float m)
+{
+    #pragma omp simd reduction(max:m)
+    for (int j = 0; j < n; j++) m = row[j] > m ? row[j] : m;
+    return m;
+}
+
+/* o[d] = a[d] * s */
+SL_CLONES static void row_scale(float *o, const float *a, int n, float s)
+{
+    #pragma omp simd
+    for (int d = 0; d < n; d++) o[d] = a[d] * s;
+}
+
 /* p = e^(s - lse); ds = p (dp - D) */
-SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
+SL_CLONES SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
 {
     #pragma omp simd
     for (int j = 0; j < n; j++) { float p = exp_neg(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
@@ -150,12 +173,21 @@ void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, 
 
 /* ---- flash kernel ----------------------------------------------------------------------- */
 
-/* S (br, bc) = scale Q K^T for a tile, with causal masking to -inf; returns 1 if any entry
- * was masked. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i. */
-static void tile_scores(float *S, const float *Q, const float *K, int br, int bc, int Dk, float scale,
-                        int causal, int q0, int k0)
+/* Where the rows of an array live: row t of head h of batch b starts at b*bs + h*hs + t*rs
+ * (floats). Head-major (B,H,T,D): {H*T*D, T*D, D}. Token-major rows of width W holding the
+ * heads side by side: {T*W, D, W}, so the kernels can read the projections in place. */
+typedef struct { size_t bs, hs, rs; } attn_lay;
+
+static attn_lay lay_heads(int H, int T, int D) { return (attn_lay){(size_t)H * T * D, (size_t)T * D, (size_t)D}; }
+
+static inline size_t lay_off(attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
+
+/* S (br, bc) = scale Q K^T for a tile (Q rows ldq apart, K rows ldk apart), with causal
+ * masking to -inf. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i. */
+static void tile_scores(float *S, const float *Q, size_t ldq, const float *K, size_t ldk, int br, int bc, int Dk,
+                        float scale, int causal, int q0, int k0)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, Dk, K, Dk, 0.0f, S, BC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, (int)ldq, K, (int)ldk, 0.0f, S, BC);
     if (causal && k0 + bc - 1 > q0) {
         for (int i = 0; i < br; i++) {
             int jmax = q0 + i - k0;   /* last visible column */
@@ -164,8 +196,8 @@ static void tile_scores(float *S, const float *Q, const float *K, int br, int bc
     }
 }
 
-int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const sl_attn_shape *s)
+static int flash_forward_lay(float *out, attn_lay lo, float *lse, const float *q, attn_lay lq, const float *k,
+                             attn_lay lk, const float *v, attn_lay lv, const sl_attn_shape *s)
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
@@ -185,35 +217,33 @@ int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k
         for (long task = 0; task < (long)B * Hq * nq; task++) {
             if (!S || !acc) continue;
             const int bh = (int)(task / nq), qt = (int)(task % nq);
-            const int b = bh / Hq, h = bh % Hq, hk = b * s->Hkv + h / G;
+            const int b = bh / Hq, h = bh % Hq, hk = h / G;
             const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-            const float *Q = q + ((size_t)bh * T + q0) * Dk;
-            const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
+            const float *Q = q + lay_off(lq, b, h, q0);
+            const float *K = k + lay_off(lk, b, hk, 0), *V = v + lay_off(lv, b, hk, 0);
             for (int i = 0; i < br; i++) { mrow[i] = -INFINITY; lrow[i] = 0.0f; }
             memset(acc, 0, (size_t)br * Dv * sizeof(float));
             int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
             for (int kt = 0; kt < kend; kt++) {
                 const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                tile_scores(S, Q, K + (size_t)k0 * Dk, br, bc, Dk, s->scale, s->causal, q0, k0);
+                tile_scores(S, Q, lq.rs, K + (size_t)k0 * lk.rs, lk.rs, br, bc, Dk, s->scale, s->causal, q0, k0);
                 for (int i = 0; i < br; i++) {
                     float *srow = S + (size_t)i * BC;
-                    float mx = mrow[i];
-                    for (int j = 0; j < bc; j++) if (srow[j] > mx) mx = srow[j];
+                    const float mx = row_max(srow, bc, mrow[i]);
                     /* mx is finite: the first visible key of every row lies in its first tile */
                     float corr = expf(mrow[i] - mx), sum = row_exp(srow, bc, mx);
                     lrow[i] = lrow[i] * corr + sum;
                     mrow[i] = mx;
-                    if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; for (int d = 0; d < Dv; d++) a[d] *= corr; }
+                    if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; row_scale(a, a, Dv, corr); }
                 }
                 // acc (br,Dv) += P (br,bc) . V_tile (bc,Dv)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, BC, V + (size_t)k0 * Dv, Dv,
-                            1.0f, acc, Dv);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, BC, V + (size_t)k0 * lv.rs,
+                            (int)lv.rs, 1.0f, acc, Dv);
             }
-            float *O = out + ((size_t)bh * T + q0) * Dv;
+            float *O = out + lay_off(lo, b, h, q0);
             float *L = lse + (size_t)bh * T + q0;
             for (int i = 0; i < br; i++) {
-                float inv = 1.0f / lrow[i];
-                for (int d = 0; d < Dv; d++) O[(size_t)i * Dv + d] = acc[(size_t)i * Dv + d] * inv;
+                row_scale(O + (size_t)i * lo.rs, acc + (size_t)i * Dv, Dv, 1.0f / lrow[i]);
                 L[i] = mrow[i] + logf(lrow[i]);
             }
         }
@@ -223,21 +253,30 @@ int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k
     return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
 }
 
-/* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
-static void tile_grad(float *S, float *dP, const float *Q, const float *K, const float *V, const float *dO,
-                      const float *L, const float *D, int br, int bc, const sl_attn_shape *s, int q0, int k0)
+int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                          const sl_attn_shape *s)
 {
-    tile_scores(S, Q, K, br, bc, s->Dk, s->scale, s->causal, q0, k0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, s->Dv, V, s->Dv, 0.0f, dP, BC);
+    return flash_forward_lay(out, lay_heads(s->Hq, s->T, s->Dv), lse, q, lay_heads(s->Hq, s->T, s->Dk), k,
+                             lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
+}
+
+/* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
+static void tile_grad(float *S, float *dP, const float *Q, size_t ldq, const float *K, size_t ldk, const float *V,
+                      size_t ldv, const float *dO, size_t ldo, const float *L, const float *D, int br, int bc,
+                      const sl_attn_shape *s, int q0, int k0)
+{
+    tile_scores(S, Q, ldq, K, ldk, br, bc, s->Dk, s->scale, s->causal, q0, k0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, (int)ldo, V, (int)ldv, 0.0f, dP, BC);
     for (int i = 0; i < br; i++) {
         float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
         row_grad(srow, drow, bc, L[i], D[i]);
     }
 }
 
-int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const float *out, const float *lse,
-                           const sl_attn_shape *s)
+/* dq, dk, dv have the layouts of q, k, v; dout that of out */
+static int flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, attn_lay lq,
+                              const float *k, attn_lay lk, const float *v, attn_lay lv, const float *out, attn_lay lo,
+                              const float *lse, const sl_attn_shape *s)
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
@@ -247,7 +286,8 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
     if (!Dd) return sl_error(SL_ENOMEM, "attention: out of memory");
     #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)B * Hq * T; r++) {
-        const float *a = dout + (size_t)r * Dv, *o = out + (size_t)r * Dv;
+        const int b = (int)(r / ((long)Hq * T)), h = (int)((r / T) % Hq), t = (int)(r % T);
+        const float *a = dout + lay_off(lo, b, h, t), *o = out + lay_off(lo, b, h, t);
         float acc = 0.0f;
         for (int d = 0; d < Dv; d++) acc += a[d] * o[d];
         Dd[r] = acc;
@@ -257,6 +297,7 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
      * once); otherwise two passes parallel over tiles (scores computed twice). The choice
      * depends on the shape only, so results do not depend on the thread count. */
     const int fused = B * Hkv >= 16;
+    const int ldq = (int)lq.rs, ldk = (int)lk.rs, ldv = (int)lv.rs, ldo = (int)lo.rs;
     #pragma omp parallel
     {
         float *S = malloc((size_t)BR * BC * sizeof(float)), *dP = malloc((size_t)BR * BC * sizeof(float));
@@ -273,20 +314,21 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
                 const int b = (int)(bk / Hkv), hk = (int)(bk % Hkv);
                 for (int kt = 0; kt < nk; kt++) {
                     const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                    const size_t koff = (size_t)bk * T + k0;
+                    const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
                     for (int g = 0; g < G; g++) {
-                        const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                        const int h = hk * G + g;
+                        const size_t bh = (size_t)b * Hq + h;
                         for (int qt = s->causal ? k0 / BR : 0; qt < nq; qt++) {
                             const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                            const size_t qoff = bh * T + q0;
-                            tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
-                                      Dd + qoff, br, bc, s, q0, k0);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv,
-                                        Dv, 1.0f, dv + koff * Dv, Dv);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC,
-                                        q + qoff * Dk, Dk, 1.0f, dk + koff * Dk, Dk);
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
-                                        k + koff * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+                            const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
+                            tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_,
+                                      br, bc, s, q0, k0);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
+                                        1.0f, dv + vo, ldv);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
+                                        1.0f, dk + ko, ldk);
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko,
+                                        ldk, 1.0f, dq + qo, ldq);
                         }
                     }
                 }
@@ -297,18 +339,18 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
             for (long task = 0; task < (long)B * Hq * nq; task++) {
                 if (!S || !dP) continue;
                 const int bh = (int)(task / nq), qt = (int)(task % nq);
-                const int b = bh / Hq, h = bh % Hq, hk = b * Hkv + h / G;
+                const int b = bh / Hq, h = bh % Hq, hk = h / G;
                 const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                const size_t qoff = (size_t)bh * T + q0;
-                const float *K = k + (size_t)hk * T * Dk, *V = v + (size_t)hk * T * Dv;
+                const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = (size_t)bh * T + q0;
                 int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
                 for (int kt = 0; kt < kend; kt++) {
                     const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                    tile_grad(S, dP, q + qoff * Dk, K + (size_t)k0 * Dk, V + (size_t)k0 * Dv, dout + qoff * Dv,
-                              lse + qoff, Dd + qoff, br, bc, s, q0, k0);
+                    const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
+                    tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br, bc,
+                              s, q0, k0);
                     // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC,
-                                K + (size_t)k0 * Dk, Dk, 1.0f, dq + qoff * Dk, Dk);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
+                                1.0f, dq + qo, ldq);
                 }
             }
             /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
@@ -318,20 +360,21 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
                 const int bk = (int)(task / nk), kt = (int)(task % nk);
                 const int b = bk / Hkv, hk = bk % Hkv;
                 const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                const size_t koff = (size_t)bk * T + k0;
+                const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
                 for (int g = 0; g < G; g++) {
-                    const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
+                    const int h = hk * G + g;
+                    const size_t bh = (size_t)b * Hq + h;
                     int qstart = s->causal ? k0 / BR : 0;
                     for (int qt = qstart; qt < nq; qt++) {
                         const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                        const size_t qoff = bh * T + q0;
-                        tile_grad(S, dP, q + qoff * Dk, k + koff * Dk, v + koff * Dv, dout + qoff * Dv, lse + qoff,
-                                  Dd + qoff, br, bc, s, q0, k0);
+                        const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
+                        tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br,
+                                  bc, s, q0, k0);
                         // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + qoff * Dv, Dv,
-                                    1.0f, dv + koff * Dv, Dv);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qoff * Dk, Dk,
-                                    1.0f, dk + koff * Dk, Dk);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
+                                    1.0f, dv + vo, ldv);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
+                                    1.0f, dk + ko, ldk);
                     }
                 }
             }
@@ -341,6 +384,15 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
     }
     free(Dd);
     return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
+}
+
+int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                           const float *k, const float *v, const float *out, const float *lse,
+                           const sl_attn_shape *s)
+{
+    const int T = s->T;
+    return flash_backward_lay(dq, dk, dv, dout, q, lay_heads(s->Hq, T, s->Dk), k, lay_heads(s->Hkv, T, s->Dk), v,
+                              lay_heads(s->Hkv, T, s->Dv), out, lay_heads(s->Hq, T, s->Dv), lse, s);
 }
 
 /* ---- RoPE ------------------------------------------------------------------------------- */
@@ -404,6 +456,7 @@ typedef struct attn_model_ {
     sl_buf qa, qan, qar;       /* MLA q: (N,rq) (N,rq) (N) */
     sl_buf kva, kvn, kvr, kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,Hq*(dn+dv)) */
     sl_buf g1, g2, g3, g4, g5, g6; /* backward scratch */
+    sl_buf qkvl;               /* batch slices, flash: this layer's q, k, v token-major (N, qdim+kdim+vdim) */
     /* owner of the scratch buffers tq tk tv qkv g1..g6 (this model, or the first layer's
      * attention when a transformer shares them across its layers) */
     struct attn_model_ *ws;
@@ -738,6 +791,262 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     return SL_OK;
 }
 
+/* ---- batch slices (the transformer's data-parallel path) -------------------------------------
+ * Standard attention (not MLA) without dropout: every batch row is independent, so the work on
+ * sequences [b0, b1) touches only those rows of every buffer. The transformer runs one slice
+ * per thread; all calls inside a slice are single-threaded (nested OpenMP regions and OpenBLAS
+ * inside a parallel region run on one thread). Compared with attn_forward/attn_backward the
+ * slices also skip the token-major q/k/v copies of the fused projection: the head split reads
+ * the projection directly, and RoPE rotates the head-major rows (the same arithmetic). */
+
+static float *PGb(const attn_model *a, float *grad, int i) { return i >= 0 ? grad + a->base.P->t[i].offset : NULL; }
+
+/* RoPE over head-major rows (rows = sequences x heads, T positions each, hd floats a row) */
+static void rope_heads(const attn_model *a, float *x, int rows, int T, int inverse)
+{
+    const int h2 = a->rot / 2, hd = a->hd;
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < T; t++)
+            sl_rope_row(x + ((size_t)r * T + t) * hd, 1, hd, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2,
+                        inverse);
+}
+
+int sl_attn_slice_ok(const sl_model *m)
+{
+    if (!sl_attn_is(m)) return 0;
+    const attn_model *a = (const attn_model *)m;
+    return !a->mla && !(m->training && a->c.dropout > 0.0f && m->rng);
+}
+
+int sl_attn_slice_begin(sl_model *m, const float *x, int B, int T)
+{
+    if (!sl_attn_slice_ok(m)) return sl_error(SL_EINVAL, "attention: no batch slices for MLA or dropout");
+    attn_model *a = (attn_model *)m;
+    const int N = B * T, Hq = a->Hq;
+    int rc;
+    if (a->rot && T > a->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "attention: sequence length %d exceeds max_seq_len %d", T, a->c.max_seq_len);
+    const int naive = !a->c.flash;
+    const size_t natt = naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
+    const size_t tot = (size_t)a->qdim + a->kdim + a->vdim;
+    if ((rc = sl_buf_reserve(&a->to, (size_t)N * Hq * a->Dv)) || (rc = sl_buf_reserve(&a->att, natt)) ||
+        (rc = sl_buf_reserve(&a->ws->qkv, (size_t)N * tot)))
+        return rc;
+    if (naive) {   /* head-major copies for the naive kernel */
+        if ((rc = sl_buf_reserve(&a->hq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->hk, (size_t)N * a->kdim)) ||
+            (rc = sl_buf_reserve(&a->hv, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ho, (size_t)N * Hq * a->Dv)))
+            return rc;
+        if (a->i_qkv < 0 && ((rc = sl_buf_reserve(&a->ws->tq, (size_t)N * a->qdim)) ||
+                             (rc = sl_buf_reserve(&a->ws->tk, (size_t)N * a->kdim)) ||
+                             (rc = sl_buf_reserve(&a->ws->tv, (size_t)N * a->vdim))))
+            return rc;
+    } else if ((rc = sl_buf_reserve(&a->qkvl, (size_t)N * tot))) {
+        return rc;
+    }
+    a->B = B; a->T = T; a->x = x; a->naive = naive;
+    return SL_OK;
+}
+
+/* Token-major q, k, v of sequences [b0, b0+nb) in a buffer laid out like qkvl (and the backward
+ * dqkv): gpt names, one fused projection, rows [q | k | v] of width qdim+kdim+vdim; llama names,
+ * three blocks (N, qdim), (N, kdim), (N, vdim) one after the other. */
+typedef struct { float *q, *k, *v; attn_lay lq, lk, lv; } qkv_view;
+
+static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r0)
+{
+    qkv_view w;
+    const int hd = a->hd;
+    if (a->i_qkv >= 0) {
+        const size_t tot = (size_t)a->qdim + a->kdim + a->vdim;
+        w.q = buf + r0 * tot;
+        w.k = w.q + a->qdim;
+        w.v = w.k + a->kdim;
+        w.lq = w.lk = w.lv = (attn_lay){(size_t)T * tot, (size_t)hd, tot};
+    } else {
+        w.q = buf + r0 * a->qdim;
+        w.k = buf + (size_t)N * a->qdim + r0 * a->kdim;
+        w.v = buf + (size_t)N * (a->qdim + a->kdim) + r0 * a->vdim;
+        w.lq = (attn_lay){(size_t)T * a->qdim, (size_t)hd, (size_t)a->qdim};
+        w.lk = (attn_lay){(size_t)T * a->kdim, (size_t)hd, (size_t)a->kdim};
+        w.lv = (attn_lay){(size_t)T * a->vdim, (size_t)hd, (size_t)a->vdim};
+    }
+    return w;
+}
+
+/* flash kernel straight on the token-major projections: no head split copies */
+static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
+{
+    const int T = a->T, N = a->B * T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, nb = b1 - b0, n = nb * T;
+    const int HD = Hq * a->Dv;
+    const size_t r0 = (size_t)b0 * T;
+    const float *x = a->x + r0 * C;
+    qkv_view w = qkv_rows(a, a->qkvl.p, N, T, r0);
+    if (a->i_qkv >= 0) {
+        sl_linear_forward(w.q, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), n, C, a->qdim + a->kdim + a->vdim);
+    } else {
+        sl_linear_forward(w.q, x, PD(a, a->i_wq), PD(a, a->i_bq), n, C, a->qdim);
+        sl_linear_forward(w.k, x, PD(a, a->i_wk), PD(a, a->i_bk), n, C, a->kdim);
+        sl_linear_forward(w.v, x, PD(a, a->i_wv), PD(a, a->i_bv), n, C, a->vdim);
+    }
+    if (a->rot) {
+        rope_rows(a, w.q, n, T, Hq, hd, (int)w.lq.rs, 0, 0);
+        rope_rows(a, w.k, n, T, Hkv, hd, (int)w.lk.rs, 0, 0);
+    }
+    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    float *to = a->to.p + r0 * HD;   // (n, HD): the kernel writes the heads side by side
+    int rc = flash_forward_lay(to, (attn_lay){(size_t)T * HD, (size_t)a->Dv, (size_t)HD}, a->att.p + r0 * Hq, w.q,
+                               w.lq, w.k, w.lk, w.v, w.lv, &s);
+    if (rc) return rc;
+    sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
+    return SL_OK;
+}
+
+static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
+{
+    const int T = a->T, N = a->B * T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, nb = b1 - b0, n = nb * T;
+    const int HD = Hq * a->Dv;
+    const size_t r0 = (size_t)b0 * T;
+    const float *x = a->x + r0 * C;
+    dy += r0 * C;
+    dx += r0 * C;
+    const attn_lay lo = {(size_t)T * HD, (size_t)a->Dv, (size_t)HD};
+    /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
+    float *dto = a->ws->g5.p + r0 * HD;
+    const float *to = a->to.p + r0 * HD;
+    sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, to, PD(a, a->i_wo), n, HD, C);
+    qkv_view w = qkv_rows(a, a->qkvl.p, N, T, r0), d = qkv_rows(a, a->ws->qkv.p, N, T, r0);
+    memset(d.q, 0, (size_t)n * d.lq.rs * sizeof(float));   /* the kernel accumulates */
+    if (a->i_qkv < 0) {
+        memset(d.k, 0, (size_t)n * d.lk.rs * sizeof(float));
+        memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
+    }
+    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    int rc = flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att.p + r0 * Hq, &s);
+    if (rc) return rc;
+    if (a->rot) {
+        rope_rows(a, d.q, n, T, Hq, hd, (int)d.lq.rs, 0, 1);
+        rope_rows(a, d.k, n, T, Hkv, hd, (int)d.lk.rs, 0, 1);
+    }
+    if (a->i_qkv >= 0) {
+        const int tot = a->qdim + a->kdim + a->vdim;
+        if (dx_acc) sl_linear_backward(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), d.q, x, PD(a, a->i_qkv), n, C, tot);
+        else sl_linear_backward_set(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), d.q, x, PD(a, a->i_qkv), n, C, tot);
+    } else {
+        if (dx_acc) sl_linear_backward(dx, PGb(a, grad, a->i_wq), PGb(a, grad, a->i_bq), d.q, x, PD(a, a->i_wq), n, C, a->qdim);
+        else sl_linear_backward_set(dx, PGb(a, grad, a->i_wq), PGb(a, grad, a->i_bq), d.q, x, PD(a, a->i_wq), n, C, a->qdim);
+        sl_linear_backward(dx, PGb(a, grad, a->i_wk), PGb(a, grad, a->i_bk), d.k, x, PD(a, a->i_wk), n, C, a->kdim);
+        sl_linear_backward(dx, PGb(a, grad, a->i_wv), PGb(a, grad, a->i_bv), d.v, x, PD(a, a->i_wv), n, C, a->vdim);
+    }
+    return SL_OK;
+}
+
+int sl_attn_slice_forward(sl_model *m, float *y, int b0, int b1)
+{
+    attn_model *a = (attn_model *)m;
+    if (!a->naive) return slice_forward_flash(a, y, b0, b1);
+    const int T = a->T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, nb = b1 - b0, n = nb * T;
+    const size_t r0 = (size_t)b0 * T;
+    const float *x = a->x + r0 * C;                    // (n, C)
+    float *hq = a->hq.p + r0 * a->qdim;                // (nb, Hq, T, hd)
+    float *hk = a->hk.p + r0 * a->kdim;                // (nb, Hkv, T, hd)
+    float *hv = a->hv.p + r0 * a->vdim;                // (nb, Hkv, T, hd)
+    float *ho = a->ho.p + r0 * Hq * a->Dv;             // (nb, Hq, T, hd)
+    float *to = a->to.p + r0 * Hq * a->Dv;             // (n, Hq*hd)
+    if (a->i_qkv >= 0) {
+        const int tot = a->qdim + a->kdim + a->vdim;
+        float *qkv = a->ws->qkv.p + r0 * tot;          // (n, tot)
+        sl_linear_forward(qkv, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), n, C, tot);
+        to_heads(hq, qkv, nb, T, Hq, hd, tot, 0);
+        to_heads(hk, qkv, nb, T, Hkv, hd, tot, a->qdim);
+        to_heads(hv, qkv, nb, T, Hkv, hd, tot, a->qdim + a->kdim);
+    } else {
+        float *tq = a->ws->tq.p + r0 * a->qdim, *tk = a->ws->tk.p + r0 * a->kdim, *tv = a->ws->tv.p + r0 * a->vdim;
+        sl_linear_forward(tq, x, PD(a, a->i_wq), PD(a, a->i_bq), n, C, a->qdim);
+        sl_linear_forward(tk, x, PD(a, a->i_wk), PD(a, a->i_bk), n, C, a->kdim);
+        sl_linear_forward(tv, x, PD(a, a->i_wv), PD(a, a->i_bv), n, C, a->vdim);
+        to_heads(hq, tq, nb, T, Hq, hd, a->qdim, 0);
+        to_heads(hk, tk, nb, T, Hkv, hd, a->kdim, 0);
+        to_heads(hv, tv, nb, T, Hkv, hd, a->vdim, 0);
+    }
+    if (a->rot) {
+        rope_heads(a, hq, nb * Hq, T, 0);
+        rope_heads(a, hk, nb * Hkv, T, 0);
+    }
+    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    if (a->naive) sl_attn_naive_forward(ho, a->att.p + r0 * Hq * T, hq, hk, hv, NULL, &s);
+    else {
+        int rc = sl_attn_flash_forward(ho, a->att.p + r0 * Hq, hq, hk, hv, &s);
+        if (rc) return rc;
+    }
+    from_heads(to, ho, nb, T, Hq, a->Dv, Hq * a->Dv, 0);
+    sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, Hq * a->Dv, C);
+    return SL_OK;
+}
+
+int sl_attn_slice_backward_begin(sl_model *m)
+{
+    attn_model *a = (attn_model *)m;
+    const int N = a->B * a->T, C = a->c.d_model, HD = a->Hq * a->Dv;
+    int rc;
+    if ((rc = sl_buf_reserve(&a->ws->g5, (size_t)N * HD))) return rc;
+    if (a->naive && ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > HD ? C : HD))) ||
+                     (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) ||
+                     (rc = sl_buf_reserve(&a->ws->g3, (size_t)N * a->kdim)) || (rc = sl_buf_reserve(&a->ws->g4, (size_t)N * a->vdim))))
+        return rc;
+    return SL_OK;
+}
+
+int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
+{
+    attn_model *a = (attn_model *)m;
+    if (!a->naive) return slice_backward_flash(a, dy, dx, dx_acc, grad, b0, b1);
+    const int T = a->T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, Dv = a->Dv, nb = b1 - b0, n = nb * T;
+    const int HD = Hq * Dv;
+    const size_t r0 = (size_t)b0 * T;
+    const float *x = a->x + r0 * C;
+    dy += r0 * C;
+    dx += r0 * C;
+    /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
+    float *dto = a->ws->g5.p + r0 * HD;
+    sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, a->to.p + r0 * HD, PD(a, a->i_wo), n, HD, C);
+    float *dho = a->ws->g1.p + r0 * HD;
+    to_heads(dho, dto, nb, T, Hq, Dv, HD, 0);
+    float *dhq = a->ws->g2.p + r0 * a->qdim, *dhk = a->ws->g3.p + r0 * a->kdim, *dhv = a->ws->g4.p + r0 * a->vdim;
+    memset(dhq, 0, (size_t)n * a->qdim * sizeof(float));
+    memset(dhk, 0, (size_t)n * a->kdim * sizeof(float));
+    memset(dhv, 0, (size_t)n * a->vdim * sizeof(float));
+    const float *hq = a->hq.p + r0 * a->qdim, *hk = a->hk.p + r0 * a->kdim, *hv = a->hv.p + r0 * a->vdim;
+    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    if (a->naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->att.p + r0 * Hq * T, NULL, &s);
+    else {
+        int rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->ho.p + r0 * HD, a->att.p + r0 * Hq, &s);
+        if (rc) return rc;
+    }
+    if (a->rot) {
+        rope_heads(a, dhq, nb * Hq, T, 1);
+        rope_heads(a, dhk, nb * Hkv, T, 1);
+    }
+    if (a->i_qkv >= 0) {
+        const int tot = a->qdim + a->kdim + a->vdim;
+        float *dqkv = a->ws->qkv.p + r0 * tot;         // (n, tot): the forward projection is not needed
+        from_heads(dqkv, dhq, nb, T, Hq, hd, tot, 0);
+        from_heads(dqkv, dhk, nb, T, Hkv, hd, tot, a->qdim);
+        from_heads(dqkv, dhv, nb, T, Hkv, hd, tot, a->qdim + a->kdim);
+        if (dx_acc) sl_linear_backward(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), dqkv, x, PD(a, a->i_qkv), n, C, tot);
+        else sl_linear_backward_set(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), dqkv, x, PD(a, a->i_qkv), n, C, tot);
+    } else {
+        float *dtq = a->ws->tq.p + r0 * a->qdim, *dtk = a->ws->tk.p + r0 * a->kdim, *dtv = a->ws->tv.p + r0 * a->vdim;
+        from_heads(dtq, dhq, nb, T, Hq, hd, a->qdim, 0);
+        from_heads(dtk, dhk, nb, T, Hkv, hd, a->kdim, 0);
+        from_heads(dtv, dhv, nb, T, Hkv, hd, a->vdim, 0);
+        if (dx_acc) sl_linear_backward(dx, PGb(a, grad, a->i_wq), PGb(a, grad, a->i_bq), dtq, x, PD(a, a->i_wq), n, C, a->qdim);
+        else sl_linear_backward_set(dx, PGb(a, grad, a->i_wq), PGb(a, grad, a->i_bq), dtq, x, PD(a, a->i_wq), n, C, a->qdim);
+        sl_linear_backward(dx, PGb(a, grad, a->i_wk), PGb(a, grad, a->i_bk), dtk, x, PD(a, a->i_wk), n, C, a->kdim);
+        sl_linear_backward(dx, PGb(a, grad, a->i_wv), PGb(a, grad, a->i_bv), dtv, x, PD(a, a->i_wv), n, C, a->vdim);
+    }
+    return SL_OK;
+}
+
 /* ---- step mode with a KV cache ---------------------------------------------------------- */
 
 static void attn_state_free(sl_model *m, void *state)
@@ -916,7 +1225,7 @@ static void attn_destroy(sl_model *m)
     attn_model *a = (attn_model *)m;
     sl_buf *bufs[] = {&a->tq, &a->tk, &a->tv, &a->qkv, &a->hq, &a->hk, &a->hv, &a->ho, &a->to, &a->att, &a->dmask,
                       &a->omask, &a->qa, &a->qan, &a->qar, &a->kva, &a->kvn, &a->kvr, &a->kvb, &a->g1, &a->g2,
-                      &a->g3, &a->g4, &a->g5, &a->g6};
+                      &a->g3, &a->g4, &a->g5, &a->g6, &a->qkvl};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
     free(a->rcos); free(a->rsin);
     free(a);

@@ -18,11 +18,11 @@ void sl_linear_forward(float *out, const float *inp, const float *w, const float
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, b ? 1.0f : 0.0f, out, OC);
 }
 
-void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, int N, int C, int OC)
+static void linear_backward(float *dinp, float beta, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC)
 {
-    if (dinp) // (N,C) += dout (N,OC) . w (OC,C)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    if (dinp) // (N,C) = beta dinp + dout (N,OC) . w (OC,C)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
     if (dw)   // (OC,C) += dout^T (OC,N) . inp (N,C)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db)
@@ -30,6 +30,18 @@ void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, co
             const float *d = dout + (size_t)n * OC;
             for (int o = 0; o < OC; o++) db[o] += d[o];
         }
+}
+
+void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, int N, int C, int OC)
+{
+    linear_backward(dinp, 1.0f, dw, db, dout, inp, w, N, C, OC);
+}
+
+void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC)
+{
+    linear_backward(dinp, 0.0f, dw, db, dout, inp, w, N, C, OC);
 }
 
 /* ---- embedding --------------------------------------------------------------------------- */
@@ -242,20 +254,23 @@ void sl_softmax_rows(float *x, int N, int V)
 
 double sl_xent_forward(float *probs, const float *logits, const int32_t *targets, int N, int V, int *count)
 {
+    /* one pass per row: the softmax exactly as sl_softmax_rows computes it, and the loss from
+     * the same max and sum, -(z_t - max - log sum) (the log-softmax, accurate at tiny
+     * probabilities, without a second exponential per logit) */
     double loss = 0.0;
     int cnt = 0;
-    memcpy(probs, logits, (size_t)N * V * sizeof(float));
-    sl_softmax_rows(probs, N, V);
     for (int n = 0; n < N; n++) {
-        int t = targets[n];
-        if (t < 0) continue;
-        /* log-softmax from the logits for accuracy at tiny probabilities */
         const float *r = logits + (size_t)n * V;
+        float *p = probs + (size_t)n * V;
         float mx = -INFINITY;
         for (int v = 0; v < V; v++) mx = fmaxf(mx, r[v]);
-        double s = 0.0;
-        for (int v = 0; v < V; v++) s += exp((double)r[v] - mx);
-        loss += -((double)r[t] - mx - log(s));
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) { p[v] = expf(r[v] - mx); sum += p[v]; }
+        float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) p[v] *= inv;
+        int t = targets[n];
+        if (t < 0) continue;
+        loss += -((double)r[t] - mx - log(sum));
         cnt++;
     }
     if (count) *count = cnt;

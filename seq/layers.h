@@ -18,6 +18,9 @@ void sl_linear_forward(float *out, const float *inp, const float *w, const float
 /* dinp (N,C) += dout @ w ; dw (OC,C) += dout^T @ inp ; db (OC) += sum_n dout */
 void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, int N, int C, int OC);
+/* The same, but dinp (N,C) = dout @ w is WRITTEN (no need to zero it first); dw, db accumulate. */
+void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC);
 
 /* out (N,C) = wte[tok[n]] ; tok must be in [0, V) (checked by callers at the boundary) */
 void sl_embedding_forward(float *out, const int32_t *tok, const float *wte, int N, int C);

@@ -5,6 +5,7 @@
 #include "seq/layers.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ typedef struct {
     sl_buf nf, stf;             /* (N,C) (2N) */
     sl_buf tmp, g1, g2, g3, g4; /* scratch */
     int dropped;
+    int slices;                 /* sl_transformer_set_slices */
+    int sliced;                 /* the last forward ran the batch-sliced path */
+    sl_buf gpriv;               /* (k-1, P->total) private gradients of slices 1..k-1 */
     char ign_name[SL_NAME_MAX + 64], alias_a[SL_NAME_MAX + 64], alias_b[SL_NAME_MAX + 64];
     const char *ignore[6], *alias[3];
 } tf_model;
@@ -106,7 +110,7 @@ static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float 
  * reference is sl_act_forward/backward(SL_ACT_GELU) in seq/layers.c; t/t-transformer.c
  * compares the two. */
 #define SL_FASTMATH __attribute__((optimize("finite-math-only", "no-signed-zeros", "no-trapping-math", "no-math-errno")))
-SL_FASTMATH static inline float fast_erf(float x)
+SL_FASTMATH __attribute__((always_inline)) static inline float fast_erf(float x)
 {
     x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
     const float x2 = x * x;
@@ -125,7 +129,7 @@ SL_FASTMATH static inline float fast_erf(float x)
     return x * p / q;
 }
 
-SL_FASTMATH static inline float fast_exp(float x)   /* x <= 0 here */
+SL_FASTMATH __attribute__((always_inline)) static inline float fast_exp(float x)   /* x <= 0 here */
 {
     x = x < -87.0f ? -87.0f : x;
     /* round to nearest by the 1.5 * 2^23 trick (no SSE4.1 floor needed at baseline x86-64) */
@@ -143,23 +147,137 @@ SL_FASTMATH static inline float fast_exp(float x)   /* x <= 0 here */
     return e * u.f;
 }
 
-SL_FASTMATH void sl_gelu_fast_forward(float *out, const float *inp, size_t n)
+/* The kernels below are compiled twice, for x86-64-v4 (AVX-512) and the baseline, and chosen
+ * at load time by the CPU (GCC function multiversioning); the build's -O2 without -march would
+ * otherwise give 4-wide SSE loops. They are serial: callers run them inside their slices or
+ * split them over threads in fixed chunks (element-wise, so any split gives the same values). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define SL_CLONES
+#endif
+
+SL_CLONES SL_FASTMATH static void gelu_fwd_k(float *out, const float *inp, size_t n)
 {
-    #pragma omp parallel for simd if (n > 65536)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         const float x = inp[i];
         out[i] = 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f));
     }
 }
 
-SL_FASTMATH void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n)
+/* dinp = (acc ? dinp : 0) + dout * gelu'(inp) */
+SL_CLONES SL_FASTMATH static void gelu_bwd_k(float *dinp, const float *dout, const float *inp, size_t n, int acc)
 {
-    #pragma omp parallel for simd if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        const float x = inp[i];
-        const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
-        const float pdf = 0.39894228040143268f * fast_exp(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+    if (acc) {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            const float x = inp[i];
+            const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
+            const float pdf = 0.39894228040143268f * fast_exp(-0.5f * x * x);
+            dinp[i] += dout[i] * (cdf + x * pdf);
+        }
+    } else {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            const float x = inp[i];
+            const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
+            const float pdf = 0.39894228040143268f * fast_exp(-0.5f * x * x);
+            dinp[i] = dout[i] * (cdf + x * pdf);
+        }
+    }
+}
+
+/* large arrays outside a parallel region: fixed chunks of 4096 over the threads */
+#define GELU_CHUNK 4096
+void sl_gelu_fast_forward(float *out, const float *inp, size_t n)
+{
+    if (n <= 65536 || omp_in_parallel()) { gelu_fwd_k(out, inp, n); return; }
+    const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
+    #pragma omp parallel for schedule(static)
+    for (long c = 0; c < nc; c++) {
+        size_t i0 = (size_t)c * GELU_CHUNK, m = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        gelu_fwd_k(out + i0, inp + i0, m);
+    }
+}
+
+static void gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n, int acc)
+{
+    if (n <= 65536 || omp_in_parallel()) { gelu_bwd_k(dinp, dout, inp, n, acc); return; }
+    const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
+    #pragma omp parallel for schedule(static)
+    for (long c = 0; c < nc; c++) {
+        size_t i0 = (size_t)c * GELU_CHUNK, m = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        gelu_bwd_k(dinp + i0, dout + i0, inp + i0, m, acc);
+    }
+}
+
+void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n) { gelu_bwd(dinp, dout, inp, n, 1); }
+void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n) { gelu_bwd(dinp, dout, inp, n, 0); }
+
+/* ---- LayerNorm fast path -----------------------------------------------------------------
+ * Same formulas as sl_layernorm_forward/backward (seq/layers.c), with float row sums in vector
+ * lanes instead of a serial double sum (the rows are short: C values of similar size, so the
+ * difference is a few ulp; t/t-transformer.c compares with the reference). */
+SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                         const float *b, int N, int C, float eps)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float sm = 0.0f, sv = 0.0f;
+        #pragma omp simd reduction(+:sm)
+        for (int c = 0; c < C; c++) sm += x[c];
+        const float m = sm / (float)C;
+        #pragma omp simd reduction(+:sv)
+        for (int c = 0; c < C; c++) { float d = x[c] - m; sv += d * d; }
+        const float s = 1.0f / sqrtf(sv / (float)C + eps);
+        if (w && b) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        } else if (w) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c];
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s + (b ? b[c] : 0.0f);
+        }
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+SL_CLONES void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                          const float *w, const float *mean, const float *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+        const float m = mean[n], s = rstd[n];
+        float dm = 0.0f, dd = 0.0f;
+        #pragma omp simd reduction(+:dm, dd)
+        for (int c = 0; c < C; c++) {
+            const float xh = (x[c] - m) * s, dn = g[c] * (w ? w[c] : 1.0f);
+            dm += dn;
+            dd += dn * xh;
+        }
+        if (dw) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) dw[c] += g[c] * ((x[c] - m) * s);
+        }
+        if (db) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) db[c] += g[c];
+        }
+        dm /= (float)C;
+        dd /= (float)C;
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const float xh = (x[c] - m) * s, dn = g[c] * (w ? w[c] : 1.0f);
+                dx[c] += s * (dn - dm - xh * dd);
+            }
+        }
     }
 }
 
@@ -195,6 +313,10 @@ static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T,
     }
 }
 
+static int tf_nslices(const tf_model *t, int B, int for_backward);
+static int tf_forward_sliced(tf_model *t, const int32_t *tok, float *y, int k);
+static int tf_backward_sliced(tf_model *t, const float *dy);
+
 static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     tf_model *t = (tf_model *)m;
@@ -214,6 +336,9 @@ static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
     if (drop && ((rc = sl_buf_reserve(&t->mmask, L * NC)) || (rc = sl_buf_reserve(&t->emask, NC)))) return rc;
     t->B = B; t->T = T; t->tok = tok; t->dropped = drop;
+    const int k = tf_nslices(t, B, 0);
+    t->sliced = k > 0;
+    if (k > 0) return tf_forward_sliced(t, tok, y, k);
     float *h = t->res.p;
     embed(t, h, tok, N, T, 0);
     if (drop) sl_dropout_forward(h, t->emask.p, h, NC, t->c.dropout, m->rng);
@@ -243,6 +368,7 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
         (rc = sl_buf_reserve(&t->g4, 2 * NF)))
         return rc;
+    if (t->sliced) return tf_backward_sliced(t, dy);
     float *dh = t->g1.p, *dn = t->g2.p, *dact = t->g3.p, *dh1 = t->g4.p, *dh3 = t->g4.p + NF;
     memset(dn, 0, NC * sizeof(float));
     sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf.p, head_w(t), N, C, t->V);
@@ -298,6 +424,188 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
         }
     }
     (void)dx;
+    return SL_OK;
+}
+
+/* ---- batch-sliced path (see sl_transformer_set_slices) --------------------------------------- */
+
+void sl_transformer_set_slices(sl_model *m, int slices)
+{
+    if (sl_transformer_is(m)) ((tf_model *)m)->slices = slices;
+}
+
+static float *Gb(const tf_model *t, float *g, int i) { return i >= 0 ? g + t->base.P->t[i].offset : NULL; }
+
+/* slices for a batch of B sequences, 0 for the per-operation path */
+static int tf_nslices(const tf_model *t, int B, int for_backward)
+{
+    const sl_model *m = &t->base;
+    if (!for_backward) {
+        if (t->slices < 0 || (m->training && t->c.dropout > 0.0f && m->rng)) return 0;
+        for (int l = 0; l < m->n_children; l++)
+            if (!sl_attn_slice_ok(m->children[l])) return 0;
+    }
+    if (t->slices > 0) return t->slices < B ? t->slices : B;
+    const int th = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (th <= 1) return 1;
+    if (B >= th) return th;
+    return for_backward ? B : 0;
+}
+
+static void norm_fwd_r(const tf_model *t, int iw, int ib, float *out, float *mean, float *rstd, const float *in, int n)
+{
+    if (t->c.rmsnorm) sl_rmsnorm_forward(out, rstd, in, D(t, iw), n, t->C, t->c.norm_eps);
+    else sl_layernorm_fast_forward(out, mean, rstd, in, D(t, iw), D(t, ib), n, t->C, t->c.norm_eps);
+}
+
+static void norm_bwd_r(const tf_model *t, float *g, int iw, int ib, float *din, const float *dout, const float *in,
+                       const float *mean, const float *rstd, int n)
+{
+    if (t->c.rmsnorm) sl_rmsnorm_backward(din, Gb(t, g, iw), dout, in, D(t, iw), rstd, n, t->C);
+    else sl_layernorm_fast_backward(din, Gb(t, g, iw), Gb(t, g, ib), dout, in, D(t, iw), mean, rstd, n, t->C);
+}
+
+/* sequences [b0, b1): rows r0 = b0*T .. of every cache; same layout as tf_forward's */
+static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, int b1)
+{
+    sl_model *m = &t->base;
+    const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, n = (b1 - b0) * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C;
+    float *h = t->res.p + r0 * C, *tmp = t->tmp.p + r0 * C;   // (n, C) rows of the slice
+    int rc;
+    embed(t, h, tok + r0, n, T, 0);
+    for (int l = 0; l < L; l++) {
+        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid.p + l * NC + r0 * C;
+        float *n1 = t->n1.p + l * NC + r0 * C, *n2 = t->n2.p + l * NC + r0 * C;
+        float *s1 = t->st1.p + (size_t)l * 2 * N + r0, *s2 = t->st2.p + (size_t)l * 2 * N + r0;
+        norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
+        if ((rc = sl_attn_slice_forward(m->children[l], t->tmp.p, b0, b1))) return rc;
+        for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
+        norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
+        mlp_fwd(t, l, tmp, t->h1.p + l * NF + r0 * F, t->c.swiglu ? t->h3.p + l * NF + r0 * F : NULL,
+                t->act.p + l * NF + r0 * F, n2, n);
+        for (size_t i = 0; i < nc; i++) hn[i] = md[i] + tmp[i];
+    }
+    norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf.p + r0 * C, t->stf.p + r0, t->stf.p + N + r0, h + L * NC, n);
+    sl_linear_forward(y + r0 * t->V, t->nf.p + r0 * C, head_w(t), NULL, n, C, t->V);
+    return SL_OK;
+}
+
+static int tf_forward_sliced(tf_model *t, const int32_t *tok, float *y, int k)
+{
+    sl_model *m = &t->base;
+    const int B = t->B, T = t->T;
+    const size_t NC = (size_t)B * T * t->C;
+    int rc, err = 0;
+    for (int l = 0; l < t->L; l++)
+        if ((rc = sl_attn_slice_begin(m->children[l], t->n1.p + l * NC, B, T))) return rc;
+    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
+    for (int sl = 0; sl < k; sl++) {
+        int r = tf_forward_slice(t, tok, y, (int)((long)B * sl / k), (int)((long)B * (sl + 1) / k));
+        if (r) {
+            #pragma omp atomic write
+            err = r;
+        }
+    }
+    return err ? sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind) : SL_OK;
+}
+
+static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int b1)
+{
+    sl_model *m = &t->base;
+    const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, V = t->V, n = (b1 - b0) * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, rc0 = r0 * C, rf0 = r0 * F;
+    const size_t nc = (size_t)n * C, nf = (size_t)n * F;
+    float *dh = t->g1.p + rc0, *dn = t->g2.p + rc0;                        // (n, C)
+    float *dact = t->g3.p + rf0, *dh1 = t->g4.p + rf0, *dh3 = t->g4.p + NF + rf0;   // (n, F)
+    int rc;
+    sl_linear_backward_set(dn, Gb(t, g, t->i_head), NULL, dy + r0 * V, t->nf.p + rc0, head_w(t), n, C, V);
+    memset(dh, 0, nc * sizeof(float));
+    norm_bwd_r(t, g, t->i_nfw, t->i_nfb, dh, dn, t->res.p + L * NC + rc0, t->stf.p + r0, t->stf.p + N + r0, n);
+    for (int l = L - 1; l >= 0; l--) {
+        const float *md = t->mid.p + l * NC + rc0, *hl = t->res.p + l * NC + rc0, *n2 = t->n2.p + l * NC + rc0;
+        const float *h1 = t->h1.p + l * NF + rf0, *act = t->act.p + l * NF + rf0;
+        const float *s1 = t->st1.p + (size_t)l * 2 * N + r0, *s2 = t->st2.p + (size_t)l * 2 * N + r0;
+        /* MLP branch; dh is dL/dh_{l+1} */
+        sl_linear_backward_set(dact, Gb(t, g, t->i_pj[l]), Gb(t, g, t->i_pjb[l]), dh, act, D(t, t->i_pj[l]), n, F, C);
+        if (t->c.swiglu) {
+            const float *h3 = t->h3.p + l * NF + rf0;
+            for (size_t i = 0; i < nf; i++) {
+                float sg = sl_act1(SL_ACT_SILU, h1[i]);
+                dh3[i] = dact[i] * sg;
+                dact[i] *= h3[i];
+            }
+            memset(dh1, 0, nf * sizeof(float));
+            sl_act_backward(SL_ACT_SILU, dh1, dact, h1, nf);
+            sl_linear_backward_set(dn, Gb(t, g, t->i_fc2[l]), NULL, dh3, n2, D(t, t->i_fc2[l]), n, C, F);
+            sl_linear_backward(dn, Gb(t, g, t->i_fc[l]), Gb(t, g, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), n, C, F);
+        } else {
+            gelu_bwd(dh1, dact, h1, nf, 0);
+            sl_linear_backward_set(dn, Gb(t, g, t->i_fc[l]), Gb(t, g, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), n, C, F);
+        }
+        norm_bwd_r(t, g, t->i_n2w[l], t->i_n2b[l], dh, dn, md, s2, s2 + N, n);
+        /* attention branch: dh is now dL/dmid; dn = dL/dn1 (written) */
+        if ((rc = sl_attn_slice_backward(m->children[l], t->g1.p, t->g2.p, 0, g, b0, b1))) return rc;
+        norm_bwd_r(t, g, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, s1, s1 + N, n);
+    }
+    sl_embedding_backward(Gb(t, g, t->i_wte), dh, t->tok + r0, n, C);
+    if (t->i_wpe >= 0) {
+        float *dp = Gb(t, g, t->i_wpe);
+        for (int i = 0; i < n; i++) {
+            float *d = dp + (size_t)(i % T) * C;
+            const float *gg = dh + (size_t)i * C;
+            for (int c = 0; c < C; c++) d[c] += gg[c];
+        }
+    }
+    return SL_OK;
+}
+
+/* g += q; q = 0 */
+SL_CLONES static void add_and_zero(float *restrict g, float *restrict q, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) { g[i] += q[i]; q[i] = 0.0f; }
+}
+
+static int tf_backward_sliced(tf_model *t, const float *dy)
+{
+    sl_model *m = &t->base;
+    sl_params *P = m->P;
+    const int B = t->B, k = tf_nslices(t, B, 1);
+    const size_t tot = P->total;
+    int rc, err = 0;
+    if (k > 1 && (size_t)(k - 1) * tot > t->gpriv.n) {
+        /* the private gradients start at zero; the reduction below zeroes them again after use */
+        if ((rc = sl_buf_reserve(&t->gpriv, (size_t)(k - 1) * tot))) return rc;
+        memset(t->gpriv.p, 0, t->gpriv.n * sizeof(float));
+    }
+    for (int l = 0; l < t->L; l++)
+        if ((rc = sl_attn_slice_backward_begin(m->children[l]))) return rc;
+    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
+    for (int sl = 0; sl < k; sl++) {
+        float *g = P->grad;
+        if (sl > 0) g = t->gpriv.p + (size_t)(sl - 1) * tot;   /* zero (see above and below) */
+        int r = tf_backward_slice(t, dy, g, (int)((long)B * sl / k), (int)((long)B * (sl + 1) / k));
+        if (r) {
+            #pragma omp atomic write
+            err = r;
+        }
+    }
+    if (err) {
+        if (k > 1) memset(t->gpriv.p, 0, t->gpriv.n * sizeof(float));
+        return sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind);
+    }
+    if (k > 1) {
+        /* private gradients into P->grad in slice order (the same sums whatever the threads),
+         * zeroing them for the next backward in the same pass */
+        float *gp = t->gpriv.p;
+        float *G0 = P->grad;
+        #pragma omp parallel for schedule(static) num_threads(k)
+        for (long c = 0; c < (long)((tot + 4095) / 4096); c++) {
+            const size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 < tot ? i0 + 4096 : tot;
+            for (int sl = 1; sl < k; sl++) add_and_zero(G0 + i0, gp + (size_t)(sl - 1) * tot + i0, i1 - i0);
+        }
+    }
     return SL_OK;
 }
 
@@ -435,7 +743,7 @@ static void tf_destroy(sl_model *m)
 {
     tf_model *t = (tf_model *)m;
     sl_buf *bufs[] = {&t->res, &t->mid, &t->n1, &t->n2, &t->st1, &t->st2, &t->h1, &t->h3, &t->act, &t->mmask,
-                      &t->emask, &t->nf, &t->stf, &t->tmp, &t->g1, &t->g2, &t->g3, &t->g4};
+                      &t->emask, &t->nf, &t->stf, &t->tmp, &t->g1, &t->g2, &t->g3, &t->g4, &t->gpriv};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
     free(t->i_n1w); free(t->i_n1b); free(t->i_n2w); free(t->i_n2b); free(t->i_fc); free(t->i_fcb);
     free(t->i_fc2); free(t->i_pj); free(t->i_pjb); free(t->sinus);

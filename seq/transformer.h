@@ -65,6 +65,29 @@ int sl_llama_hidden_dim(int dim, int multiple_of);
 void sl_gelu_fast_forward(float *out, const float *inp, size_t n);
 void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n);
 
+/* Batch slices (the default training/inference path when it applies): forward and backward
+ * split the batch into k contiguous ranges of sequences and run each range on its own thread
+ * from start to end (embedding, every layer, head), all matrix products single-threaded inside
+ * a range; parameter gradients of range s > 0 go to a private copy of the gradient block, added
+ * to P->grad in range order at the end. So there is one parallel region per forward and one per
+ * backward instead of one (or an OpenBLAS fork) per operation. It applies to standard attention
+ * (not MLA) without active dropout; otherwise the per-operation path (the reference) runs.
+ *   slices = 0 (default): k = the OpenMP thread count if the batch has at least that many
+ *                          sequences (1 thread: k = 1), else the reference path;
+ *   slices > 0:           k = min(slices, B) whatever the thread count (tests);
+ *   slices < 0:           always the reference path.
+ * Results depend on k only through float rounding (summation order of the weight gradients):
+ * the same thread count gives bitwise identical runs. */
+void sl_transformer_set_slices(sl_model *m, int slices);
+/* MLP and norm fast paths of the sliced path (AVX-512 clones where the CPU has it), exposed for
+ * the tests; references: sl_layernorm_*, sl_rmsnorm_* in seq/layers.c. The backward functions
+ * accumulate into dinp, dw, db like the references; sl_gelu_fast_backward_set writes dinp. */
+void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
+void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                               const float *b, int N, int C, float eps);
+void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                const float *w, const float *mean, const float *rstd, int N, int C);
+
 /* Load weights saved by PyTorch under nanoGPT / llama2.c state_dict names. The causal-mask
  * buffers (attn.bias, attn.masked_bias) and freqs_cos/freqs_sin are ignored. For a tied model
  * a head in the file (lm_head.weight / output.weight) is accepted only if it equals the

@@ -3,6 +3,7 @@
 #include "t/tap.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static sl_params *one_param(float p, float g, int ndim)
 {
@@ -100,5 +101,70 @@ int main(void)
     nrm = sl_clip_grad_norm(P, 10.0);
     is_close(ga[0], 3.0 / (5.0 + 1e-6), 1e-6, "no scaling below max_norm");
     sl_params_free(P);
+
+    /* AdamW on a long tensor (the vectorised path, 16 at a time, plus a tail) and a short one:
+     * every element against the update computed here in double, over three steps */
+    {
+        const int n = 16 * 11 + 7;
+        P = sl_params_new();
+        sl_params_add(P, "", "big", 2, n, 1, 0, 0);
+        sl_params_add(P, "", "vec", 1, 5, 0, 0, 0);
+        sl_params_alloc(P);
+        const size_t tot = P->total;
+        double *pd = calloc(tot, sizeof(double)), *md = calloc(tot, sizeof(double)), *vd = calloc(tot, sizeof(double));
+        for (size_t i = 0; i < tot; i++) { P->data[i] = (float)(0.3 + 0.01 * (double)(i % 17)); pd[i] = P->data[i]; }
+        c = sl_optim_defaults(SL_OPT_ADAMW);
+        c.beta2 = 0.99f;
+        c.weight_decay = 0.1f;
+        o = sl_optim_alloc(&c, tot);
+        double worst = 0.0;
+        for (int step = 1; step <= 3; step++) {
+            for (size_t i = 0; i < tot; i++) P->grad[i] = (float)(((int)(i * 7 + step * 3) % 11) - 5) * 0.1f;
+            sl_optim_step(o, P, 0.01f);
+            const double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow((double)0.99f, step);
+            for (int t = 0; t < P->n; t++) {
+                const double wd = t == 0 ? 0.1 : 0.0;
+                for (size_t k = 0; k < P->t[t].numel; k++) {
+                    size_t i = P->t[t].offset + k;
+                    double g = P->grad[i];
+                    pd[i] -= 0.01 * wd * pd[i];
+                    md[i] = 0.9 * md[i] + 0.1 * g;
+                    vd[i] = (double)0.99f * vd[i] + (1 - (double)0.99f) * g * g;
+                    pd[i] -= 0.01 * (md[i] / bc1) / (sqrt(vd[i] / bc2) + 1e-8);
+                    double e = fabs(pd[i] - P->data[i]);
+                    if (e > worst) worst = e;
+                }
+            }
+        }
+        ok(worst < 2e-6, "AdamW, %d + 5 elements (vector path and tail), 3 steps == double reference (max %.2e)", n, worst);
+        free(pd); free(md); free(vd);
+        sl_optim_free(o);
+        sl_params_free(P);
+    }
+
+    /* clipping over many chunks: tensors longer than the 16384-float chunks, more than 64 chunks
+     * in all (the heap path for partial sums), and a frozen tensor left out */
+    {
+        P = sl_params_new();
+        sl_params_add(P, "", "x", 2, 1000, 1001, 0, 0);   /* 62 chunks */
+        sl_params_add(P, "", "y", 1, 40000, 0, 0, 0);     /* 3 chunks */
+        sl_params_add(P, "", "z", 1, 33, 0, 0, 0);        /* frozen */
+        sl_params_alloc(P);
+        sl_params_set_trainable(P, 2, 0);
+        double ss = 0.0;
+        for (int t = 0; t < 3; t++)
+            for (size_t k = 0; k < P->t[t].numel; k++) {
+                float g = (float)((double)((k * 2654435761u) % 1000) / 1000.0 - 0.5);
+                P->grad[P->t[t].offset + k] = g;
+                if (t < 2) ss += (double)g * g;
+            }
+        float z0 = sl_params_grad(P, 2)[7], x0 = sl_params_grad(P, 0)[123457], y0 = sl_params_grad(P, 1)[39999];
+        nrm = sl_clip_grad_norm(P, 2.0);
+        is_close(nrm, sqrt(ss), 1e-9 * sqrt(ss), "clip norm over 65 chunks == double sum (%.6f)", nrm);
+        double coef = 2.0 / (sqrt(ss) + 1e-6);
+        ok(sl_params_grad(P, 0)[123457] == (float)(x0 * coef) && sl_params_grad(P, 1)[39999] == (float)(y0 * coef) &&
+           sl_params_grad(P, 2)[7] == z0, "clip scales trainable chunks, leaves the frozen tensor");
+        sl_params_free(P);
+    }
     return done_testing();
 }

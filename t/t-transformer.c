@@ -235,6 +235,101 @@ static void gelu_fast(void)
     free(x); free(a); free(b); free(da); free(db); free(g);
 }
 
+/* The batch-sliced path (sl_transformer_set_slices) against the per-operation reference path
+ * on odd shapes: logits, parameter gradients (with private per-slice gradients summed back),
+ * accumulation over two backward calls, and central differences through the sliced path. */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double mx = 0.0, sc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > mx) mx = d;
+        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
+    }
+    return mx / (sc > 1e-30 ? sc : 1.0);
+}
+
+static void sliced_case(const char *spec, int B, int T, int slices)
+{
+    sl_model *m = make(spec, 21);
+    if (!ok(m != NULL, "create %s", spec)) return;
+    jitter(m, 22);
+    const size_t ny = (size_t)B * T * m->d_out, np = m->P->total;
+    int32_t *tok = rand_tokens(B * T, m->d_in, 23);
+    float *dy = tu_random(ny, 1.0f, 24);
+    float *y0 = malloc(ny * sizeof(float)), *y1 = malloc(ny * sizeof(float));
+    float *g0 = malloc(np * sizeof(float)), *g1 = malloc(np * sizeof(float));
+    sl_transformer_set_slices(m, -1);
+    sl_params_zero_grad(m->P);
+    int rc = sl_model_forward(m, NULL, tok, y0, B, T) || sl_model_backward(m, dy, NULL);
+    memcpy(g0, m->P->grad, np * sizeof(float));
+    sl_transformer_set_slices(m, slices);
+    sl_params_zero_grad(m->P);
+    rc |= sl_model_forward(m, NULL, tok, y1, B, T) || sl_model_backward(m, dy, NULL);
+    memcpy(g1, m->P->grad, np * sizeof(float));
+    double ey = rel_diff(y1, y0, ny), eg = rel_diff(g1, g0, np);
+    ok(!rc && ey < 1e-5, "%s B=%d T=%d: %d slices, logits == reference path (rel %.2e)", spec, B, T, slices, ey);
+    ok(!rc && eg < 1e-5, "%s B=%d T=%d: %d slices, gradients == reference path (rel %.2e)", spec, B, T, slices, eg);
+    /* backward accumulates: a second forward/backward doubles the gradients */
+    rc = sl_model_forward(m, NULL, tok, y1, B, T) || sl_model_backward(m, dy, NULL);
+    for (size_t i = 0; i < np; i++) g1[i] *= 2.0f;
+    double ea = rel_diff(m->P->grad, g1, np);
+    ok(!rc && ea < 1e-6, "%s: sliced backward accumulates into P->grad (rel %.2e)", spec, ea);
+    free(tok); free(dy); free(y0); free(y1); free(g0); free(g1);
+    sl_model_free(m);
+}
+
+static void sliced_grads(const char *spec, int slices)
+{
+    sl_model *m = make(spec, 31);
+    if (!ok(m != NULL, "create %s", spec)) return;
+    jitter(m, 32);
+    sl_transformer_set_slices(m, slices);
+    const int B = 3, T = 5;
+    int32_t *tok = rand_tokens(B * T, m->d_in, 33);
+    char label[300];
+    snprintf(label, sizeof label, "%s (%d slices)", spec, slices);
+    check_model_grads(m, label, NULL, tok, B, T, 1.5e-2, 3e-2, 8);
+    free(tok);
+    sl_model_free(m);
+}
+
+/* LayerNorm fast path vs the double-accumulating reference (seq/layers.c) on odd sizes */
+static void layernorm_fast(void)
+{
+    const int N = 37, C = 45;
+    float *x = tu_random((size_t)N * C, 2.0f, 41), *w = tu_random(C, 1.0f, 42), *b = tu_random(C, 1.0f, 43);
+    float *g = tu_random((size_t)N * C, 1.0f, 44);
+    for (int i = 0; i < N * C; i++) x[i] += 3.0f;   /* a mean far from 0 */
+    float *o0 = malloc((size_t)N * C * sizeof(float)), *o1 = malloc((size_t)N * C * sizeof(float));
+    float st0[2 * 37], st1[2 * 37];
+    float *dx0 = calloc((size_t)N * C, sizeof(float)), *dx1 = calloc((size_t)N * C, sizeof(float));
+    float dw0[45] = {0}, dw1[45] = {0}, db0[45] = {0}, db1[45] = {0};
+    double e = 0.0;
+    for (int variant = 0; variant < 2; variant++) {   /* with and without bias */
+        const float *bb = variant ? NULL : b;
+        sl_layernorm_forward(o0, st0, st0 + N, x, w, bb, N, C, 1e-5f);
+        sl_layernorm_fast_forward(o1, st1, st1 + N, x, w, bb, N, C, 1e-5f);
+        double e1 = max_abs_diff(o0, o1, (size_t)N * C), e2 = max_abs_diff(st0, st1, 2 * N) / 3.0;
+        ok(e1 < 2e-5 && e2 < 2e-6, "fast LayerNorm forward == reference (bias %d; out %.2e, stats %.2e)", !variant, e1, e2);
+        sl_layernorm_backward(dx0, dw0, variant ? NULL : db0, g, x, w, st0, st0 + N, N, C);
+        sl_layernorm_fast_backward(dx1, dw1, variant ? NULL : db1, g, x, w, st0, st0 + N, N, C);
+        e = max_abs_diff(dx0, dx1, (size_t)N * C);
+        double ew = max_abs_diff(dw0, dw1, C) / (1 + fabs(dw0[0])), eb = max_abs_diff(db0, db1, C);
+        ok(e < 2e-5 && ew < 2e-5 && eb < 2e-5, "fast LayerNorm backward == reference (bias %d; dx %.2e, dw %.2e, db %.2e)",
+           !variant, e, ew, eb);
+    }
+    /* GELU backward, written vs accumulated */
+    float *a0 = malloc((size_t)N * C * sizeof(float)), *a1 = malloc((size_t)N * C * sizeof(float));
+    for (int i = 0; i < N * C; i++) a0[i] = a1[i] = 0.5f;
+    sl_gelu_fast_backward(a0, g, x, (size_t)N * C);
+    sl_gelu_fast_backward_set(a1, g, x, (size_t)N * C);
+    for (int i = 0; i < N * C; i++) a1[i] += 0.5f;
+    e = max_abs_diff(a0, a1, (size_t)N * C);
+    ok(e < 1e-6, "GELU backward: written + 0.5 == accumulated onto 0.5 (%.2e)", e);
+    free(x); free(w); free(b); free(g); free(o0); free(o1); free(dx0); free(dx1); free(a0); free(a1);
+}
+
 static void kv_table(void)
 {
     sl_transformer_config c = {0};
@@ -377,6 +472,20 @@ int main(int argc, char **argv)
     init_stats();
     kv_table();
     gelu_fast();
+    layernorm_fast();
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 3);
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=0,kernel=naive", 5, 7, 2);
+    sliced_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=80,vocab_size=9,bias=0", 3, 70, 3);   /* > 1 flash tile */
+    sliced_case("llama:dim=24,n_layers=2,n_heads=4,n_kv_heads=2,vocab_size=13,multiple_of=8,max_seq_len=16", 4, 9, 4);
+    sliced_case("gpt:n_layer=1,n_head=2,n_embd=12,block_size=16,vocab_size=7,bias=1,tie=0,norm=rmsnorm,pos=sinusoidal,"
+                "mlp=swiglu", 3, 6, 2);
+    /* 4 sequences x 4 key/value heads per slice: the fused flash backward, over 2 tiles */
+    sliced_case("gpt:n_layer=1,n_head=4,n_embd=16,block_size=80,vocab_size=9,bias=1", 8, 67, 2);
+    sliced_case("llama:dim=32,n_layers=1,n_heads=8,n_kv_heads=4,vocab_size=13,multiple_of=8,max_seq_len=80", 8, 67, 2);
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 2, 5, 5);   /* slices > B */
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 0);   /* automatic */
+    sliced_grads("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=1", 3);
+    sliced_grads("llama:dim=8,n_layers=1,n_heads=2,n_kv_heads=1,vocab_size=6,multiple_of=4,max_seq_len=8", 2);
     errors();
     wrapper_case();
     dropout_case();
