@@ -21,7 +21,9 @@ echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus, load average: $(cut -d' ' 
 "$bin" scan 1 1536 2048 16 "$THREADS" 5 >> "$tmp"
 "$bin" block 1 768 2048 16 "$THREADS" 3 | tail -n +2 >> "$tmp"
 "$bin" block 1 768 512 16 "$THREADS" 3 | tail -n +2 >> "$tmp"
-"$PY" "$here/scan_torch.py" scan 1 1536 2048 16 "$THREADS" 1 >> "$tmp"
+# the scan forwards are timed 5 times (median, as seqlab's 5): one torch_ref forward took
+# 0.20 s to 0.42 s on the same idle machine, depending on the allocator's state
+SCAN_TORCH_FWD_REPS=5 "$PY" "$here/scan_torch.py" scan 1 1536 2048 16 "$THREADS" 1 >> "$tmp"
 SCAN_TORCH_NO_BACKWARD=1 "$PY" "$here/scan_torch.py" block 1 768 2048 16 "$THREADS" 1 >> "$tmp"
 "$PY" "$here/scan_torch.py" block 1 768 512 16 "$THREADS" 1 >> "$tmp"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$tmp"

@@ -14,6 +14,7 @@ Two peers for the scan:
   torch_steps  the same equations with exp(dt A) and dt B u computed inside the loop, one
                step at a time (backward O(L D N)): the faster plain-PyTorch peer.
 usage: scan_torch.py scan|block [B D|d_model L N threads reps]   (no warm-up run)
+  SCAN_TORCH_FWD_REPS=K times the scan forwards K times (median) whatever reps says;
   SCAN_TORCH_NO_BACKWARD=1 skips the backward passes; torch_ref's backward (O(L^2 D N), tens of
   minutes at L = 2048) runs only with SCAN_TORCH_REF_BACKWARD=1.
 """
@@ -107,8 +108,9 @@ def main():
     Dv = torch.ones(D)
     bias = torch.empty(D).uniform_(-4, -2)
     args = [u, delta, A, Bm, Cm, Dv, z, bias]
+    fwd_reps = int(os.environ.get('SCAN_TORCH_FWD_REPS', reps))
     for name, fn in (('torch_steps', selective_scan_steps), ('torch_ref', selective_scan)):
-        row(name, 'forward', B, D, L, N, th, timed(fn, args, reps, False))
+        row(name, 'forward', B, D, L, N, th, timed(fn, args, fwd_reps, False))
         if not nobwd and (name != 'torch_ref' or os.environ.get('SCAN_TORCH_REF_BACKWARD')):
             row(name, 'backward', B, D, L, N, th, timed(fn, args, reps, True))
 
