@@ -42,11 +42,13 @@ SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, con
 /* one row. dh = dh_out + dh_rec; dn = dh (1 - z); dz = dh (h_prev - n); dn_pre = dn (1 - n^2);
  * dr = dn_pre hn; x side (dr_pre, dz_pre, dn_pre); h side (dr_pre, dz_pre, dn_pre r); the
  * direct part of dh_prev is dh z. */
-SL_RC_CLONES static void bwd_row(float *dgr, float *dhr, float *dr, const float *gr, const float *hn, const float *hp,
-                                 const float *dho, int H)
+/* one row of the cell's backward: the h side's n part dn_pre * r goes to dhn; with full, its
+ * r and z parts (equal to dgr's) go to dhr[0, 2H) too */
+SL_RC_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, const float *gr, const float *hn,
+                               const float *hp, const float *dho, int H, const int full)
 {
     const float *gz = gr + H, *gn = gr + 2 * H;
-    float *dgz = dgr + H, *dgn = dgr + 2 * H, *dhz = dhr + H, *dhn = dhr + 2 * H;
+    float *dgz = dgr + H, *dgn = dgr + 2 * H;
     #pragma omp simd
     for (int j = 0; j < H; j++) {
         float dh = dho[j] + dr[j], r = gr[j], z = gz[j], n = gn[j];
@@ -55,9 +57,16 @@ SL_RC_CLONES static void bwd_row(float *dgr, float *dhr, float *dr, const float 
         float drp = dnp * hn[j] * r * (1.0f - r);
         float dzp = dh * (hpj - n) * z * (1.0f - z);
         dgr[j] = drp; dgz[j] = dzp; dgn[j] = dnp;
-        dhr[j] = drp; dhz[j] = dzp; dhn[j] = dnp * r;
+        if (full) { dhr[j] = drp; dhr[H + j] = dzp; }
+        dhn[j] = dnp * r;
         dr[j] = dh * z;
     }
+}
+
+SL_RC_CLONES static void bwd_row(float *dgr, float *dhr, float *dr, const float *gr, const float *hn, const float *hp,
+                                 const float *dho, int H)
+{
+    bwd_row_body(dgr, dhr, dhr + 2 * H, dr, gr, hn, hp, dho, H, 1);
 }
 
 void sl_gru_cell_forward(const sl_rcell_fwd *a)
@@ -73,19 +82,7 @@ void sl_gru_cell_forward(const sl_rcell_fwd *a)
 SL_RC_CLONES static void bwd_row_n(float *dgr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
                                    const float *dho, int H)
 {
-    const float *gz = gr + H, *gn = gr + 2 * H;
-    float *dgz = dgr + H, *dgn = dgr + 2 * H;
-    #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        float dh = dho[j] + dr[j], r = gr[j], z = gz[j], n = gn[j];
-        float hpj = hp[j];
-        float dnp = dh * (1.0f - z) * (1.0f - n * n);
-        float drp = dnp * hn[j] * r * (1.0f - r);
-        float dzp = dh * (hpj - n) * z * (1.0f - z);
-        dgr[j] = drp; dgz[j] = dzp; dgn[j] = dnp;
-        dhn[j] = dnp * r;
-        dr[j] = dh * z;
-    }
+    bwd_row_body(dgr, NULL, dhn, dr, gr, hn, hp, dho, H, 0);
 }
 
 void sl_gru_cell_backward(const sl_rcell_bwd *a)
