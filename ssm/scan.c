@@ -342,12 +342,14 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     }
 }
 
-/* ---- forward, N = 16 (the Mamba default): the state lives in registers ---------------------
- * The generic body above keeps the (N, W) state in a memory array and reloads it for every
- * step; with N fixed at 16 the state is sixteen 16-lane vector values that the compiler keeps
- * in registers across the time loop where it can (AVX-512 has 32), and the output dot product
- * uses four partial sums instead of one chain of N dependent adds. Same arithmetic as
- * fwd_body. Measured single-threaded at B=1 D=1536 L=2048: 0.035 s -> 0.027 s per forward. */
+/* ---- forward, N = 16 (the Mamba default) ----------------------------------------------------
+ * Two orders: fwd16_lock_body below (the unchunked scan, K = 1) and fwd16_body, one block
+ * through its whole chunk of time (the chunked scan's phases 1 and 3). The generic fwd_body
+ * keeps the (N, W) state in a memory array and reloads it every step; with N fixed at 16 the
+ * state is sixteen 16-lane vector values that the compiler keeps in registers across the time
+ * loop where it can (AVX-512 has 32), and the output dot product uses four partial sums
+ * instead of one chain of N dependent adds. Same arithmetic as fwd_body. Measured when
+ * fwd16_body was also the K = 1 path (one thread, B=1 D=1536 L=2048): 0.035 -> 0.027 s. */
 #define N16 16
 /* the vector helpers are always inlined: no vector crosses a call boundary */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -389,8 +391,7 @@ INLINE v16f vload(const float *src, int nw)
     return v;
 }
 
-/* One step of one 16-channel block, N = 16: S <- exp(dt A) S + dt u B; returns C.S (when out)
- * plus D u, gated by silu(z) when zp is given */
+/* One step of one 16-channel block, N = 16: S <- exp(dt A) S + dt u B; returns C.S (when out) */
 INLINE v16f step16(v16f *restrict S, const float *AT, v16f dtv, v16f uv, const float *Bt, const float *Ct, const int out,
                    const int nonpos)
 {
@@ -404,6 +405,7 @@ INLINE v16f step16(v16f *restrict S, const float *AT, v16f dtv, v16f uv, const f
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+/* y of one block and step from its C.S: plus D u, gated by silu(z) when zp is given */
 INLINE v16f gate16(v16f o, v16f dv, v16f uv, const float *zp, int nw)
 {
     o += dv * uv;

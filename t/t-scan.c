@@ -197,7 +197,8 @@ int main(void)
         {1, 300, 48, 16, 2, 0, 1, 1, "B=1 L=300 D=48 N=16 G=2"},
         {3, 64, 16, 8, 1, 1, 0, 0, "B=3 L=64 D=16 N=8"},
         {1, 1000, 20, 16, 4, 1, 1, 1, "B=1 L=1000 D=20 N=16 G=4"},
-        /* N = 16 takes the register kernels: full 16-lane blocks, two batches, z without D */
+        /* N = 16 takes its own kernels (lockstep forward at K = 1, register forward at K > 1,
+         * register backward): full 16-lane blocks, two batches, z without D */
         {2, 130, 32, 16, 1, 1, 0, 0, "B=2 L=130 D=32 N=16 z"},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
