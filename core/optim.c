@@ -1,6 +1,7 @@
 /* core/optim.c — SGD/AdamW, schedules, clipping (see optim.h). */
 #include "core/optim.h"
 #include "core/error.h"
+#include "core/util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,14 +38,6 @@ void sl_optim_free(sl_optim *o)
     free(o->v);
     free(o);
 }
-
-/* Element-wise kernels compiled for x86-64-v4 (AVX-512) and the baseline, chosen at load time
- * (GCC function multiversioning; the build's -O2 has no -march). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define SL_CLONES
-#endif
 
 /* AdamW on n elements. The scalar loop does not vectorise (sqrtf keeps its errno path at -O2),
  * so on CPUs with AVX-512 the same operations run 16 at a time with intrinsics, in the same

@@ -2,6 +2,7 @@
  * (MHA/MQA/GQA/MLA, RoPE, KV cache). See attention.h for the equations. */
 #include "seq/attention.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "seq/layers.h"
 
 #include <cblas.h>
@@ -32,13 +33,7 @@ SL_FASTMATH __attribute__((always_inline)) static inline float exp_neg(float x)
     return x <= -87.0f ? 0.0f : e * u.f;
 }
 
-/* The row kernels are compiled for x86-64-v4 (AVX-512) and the baseline and chosen at load time
- * (GCC function multiversioning; the build's -O2 has no -march, which gives 4-wide SSE). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define SL_CLONES
-#endif
+/* The row kernels are SL_CLONES (core/util.h): AVX-512 and baseline variants. */
 
 /* row[j] = e^(row[j] - m), returns the sum */
 SL_CLONES SL_FASTMATH static float row_exp(float *row, int n, float m)

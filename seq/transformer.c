@@ -1,6 +1,7 @@
 /* seq/transformer.c — GPT- and LLaMA-style decoder-only transformers (see transformer.h). */
 #include "seq/transformer.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "core/safetensors.h"
 #include "seq/layers.h"
 
@@ -147,16 +148,9 @@ SL_FASTMATH __attribute__((always_inline)) static inline float fast_exp(float x)
     return e * u.f;
 }
 
-/* The kernels below are compiled twice, for x86-64-v4 (AVX-512) and the baseline, and chosen
- * at load time by the CPU (GCC function multiversioning); the build's -O2 without -march would
- * otherwise give 4-wide SSE loops. They are serial: callers run them inside their slices or
- * split them over threads in fixed chunks (element-wise, so any split gives the same values). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define SL_CLONES
-#endif
-
+/* The kernels below are SL_CLONES (core/util.h: AVX-512 and baseline variants). They are
+ * serial: callers run them inside their slices or split them over threads in fixed chunks
+ * (element-wise, so any split gives the same values). */
 SL_CLONES SL_FASTMATH static void gelu_fwd_k(float *out, const float *inp, size_t n)
 {
     #pragma omp simd
