@@ -4,6 +4,7 @@
 #include "seq/recurrent_common.h"
 #include "core/error.h"
 #include "seq/recurrent_kernel.h"
+#include "seq/recurrent_lanes.h"
 #include "seq/layers.h"
 
 #include <cblas.h>
@@ -45,6 +46,10 @@ typedef struct {
     sl_buf dwcat;             /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
     double *dbp;              /* kernel path: per work item partial bias gradients (2 * GH each) */
     size_t dbp_n;
+    /* the lanes path (seq/recurrent_lanes.h; LSTM and GRU, B <= 32): allowed (sl_recurrent_set_lanes),
+     * taken by the last forward, per layer-direction workspaces */
+    int lanes_on, lanes;
+    sl_rl **rl;
 } rmodel;
 
 typedef struct {
@@ -126,6 +131,8 @@ static void r_destroy(sl_model *m)
         if (r->xh) sl_buf_free(&r->xh[i]);
         if (r->pib) sl_rk_panel_free(&r->pib[i]);
     }
+    for (int i = 0; r->rl && i < LD; i++) sl_rl_free(r->rl[i]);
+    free(r->rl);
     free(r->pf); free(r->pb); free(r->pif); free(r->pib); free(r->pxf); free(r->xh); free(r->dbp);
     sl_buf_free(&r->dwcat);
     free(r->zeros);
@@ -161,13 +168,13 @@ static int reserve_caches(rmodel *r, int B, int T)
             rc |= sl_buf_reserve(&r->mask[l], TB * r->ndir * H);
         }
     }
-    for (int i = 0; i < r->L * r->ndir; i++) {
+    for (int i = 0; !r->lanes && i < r->L * r->ndir; i++) {
         rc |= sl_buf_reserve(&r->gates[i], TB * GH);
         if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->cst[i], TB * H);
         if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->hn[i], TB * H);
         if (r->fast) rc |= sl_buf_reserve(&r->xh[i], TB * (layer_in(r, i / r->ndir) + H));
     }
-    if (r->cfg.cell == SL_RCELL_GRU)
+    if (r->cfg.cell == SL_RCELL_GRU && !r->lanes)
         for (int d = 0; d < r->ndir; d++) rc |= sl_buf_reserve(&r->ghs[d], (size_t)B * GH);
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
@@ -393,6 +400,48 @@ static void rk_dx(const rmodel *r, const sl_rk_panel *pn, const float *dG, float
         sl_rk_gemm(pn, B, dG + (size_t)t * B * DW + off, DW, dx + (size_t)t * Iw, T * Iw, beta);
 }
 
+/* The lanes path (seq/recurrent_lanes.h) takes LSTM and GRU batches of at most 32 rows on the
+ * kernel path's CPUs, unless turned off with sl_recurrent_set_lanes. */
+static int lanes_take(const rmodel *r, int B)
+{
+    return r->fast && r->lanes_on && r->cfg.cell != SL_RCELL_ELMAN && sl_rl_fits(B) && sl_rl_available();
+}
+
+static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
+{
+    const sl_params *P = r->base.P;
+    const int ld = l * r->ndir + d;
+    const size_t st = (size_t)ld * r->B * r->H;
+    memset(a, 0, sizeof *a);
+    a->gru = r->cfg.cell == SL_RCELL_GRU;
+    a->B = r->B;
+    a->T = r->T;
+    a->NI = layer_in(r, l);
+    a->H = r->H;
+    a->rev = d;
+    a->w_ih = sl_params_data(P, r->i_wih[ld]);
+    a->w_hh = sl_params_data(P, r->i_whh[ld]);
+    a->b_ih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL;
+    a->b_hh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;
+    a->h0 = r->h0 ? r->h0 + st : NULL;
+    a->c0 = r->c0 ? r->c0 + st : NULL;
+}
+
+/* one layer of the lanes path: each direction in turn, on all threads */
+static int lanes_forward_layer(rmodel *r, int l, const float *X)
+{
+    const int ldo = r->ndir * r->H;
+    for (int d = 0; d < r->ndir; d++) {
+        const int ld = l * r->ndir + d;
+        if (!r->rl[ld] && !(r->rl[ld] = sl_rl_new())) return sl_error(SL_ENOMEM, "out of memory");
+        sl_rl_args a;
+        lanes_args(r, l, d, &a);
+        int rc = sl_rl_forward(r->rl[ld], &a, X, (size_t)a.NI, r->out[l].p + (size_t)d * r->H, (size_t)ldo);
+        if (rc) return rc;
+    }
+    return SL_OK;
+}
+
 static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
 {
     rmodel *r = (rmodel *)m;
@@ -402,12 +451,13 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
         return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, forward has batch %d", m->vt->kind, r->h0_B, B);
     r->dropped = m->training && r->cfg.dropout > 0 && r->L > 1;
     if (r->dropped && !m->rng) return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
+    r->cached = 0;
+    r->lanes = lanes_take(r, B);
     if ((rc = reserve_caches(r, B, T))) return rc;
     sum_biases(r, r->bsum.p);
-    r->cached = 0;
     r->B = B;
     r->T = T;
-    if ((rc = pack_panels(r, 0))) return rc;
+    if (!r->lanes && (rc = pack_panels(r, 0))) return rc;
     /* the input is kept for the weight gradient: the caller's x need not outlive forward()
      * (the kernel path keeps it inside xh) */
     if (!r->fast) memcpy(r->xin.p, x, (size_t)B * T * Iw * sizeof(float));
@@ -421,6 +471,10 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
             } else {
                 X = r->out[l - 1].p;
             }
+        }
+        if (r->lanes) {
+            if ((rc = lanes_forward_layer(r, l, X))) return rc;
+            continue;
         }
         /* the kernel path projects the input inside the scan, step by step */
         if (!r->fast) for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
@@ -595,9 +649,50 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
     if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
 }
 
+/* Backward on the lanes path: per layer from the top, each direction in turn on all threads;
+ * the weight and bias gradients and dx come out of sl_rl_backward. */
+static int lanes_backward(rmodel *r, const float *dy, float *dx)
+{
+    const int B = r->B, T = r->T, H = r->H, ldo = r->ndir * H;
+    const size_t TB = (size_t)T * B;
+    const sl_params *P = r->base.P;
+    if (r->L > 1 && (sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo)))
+        return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", r->base.vt->kind, B, T);
+    const float *dH = dy;
+    float *bufs[2] = {r->dH.p, r->dX.p};
+    int wb = 0;
+    for (int l = r->L - 1; l >= 0; l--) {
+        const int Iw = layer_in(r, l);
+        float *dX = l ? bufs[wb] : dx;
+        for (int d = 0; d < r->ndir; d++) {
+            const int ld = l * r->ndir + d;
+            const size_t st = (size_t)ld * B * H;
+            sl_rl_args a;
+            lanes_args(r, l, d, &a);
+            int rc = sl_rl_backward(r->rl[ld], &a, dH + (size_t)d * H, (size_t)ldo, dX, (size_t)Iw, l ? d : 1,
+                                    sl_params_grad(P, r->i_wih[ld]), sl_params_grad(P, r->i_whh[ld]),
+                                    a.b_ih ? sl_params_grad(P, r->i_bih[ld]) : NULL, a.b_hh ? sl_params_grad(P, r->i_bhh[ld]) : NULL,
+                                    r->dh0 ? r->dh0 + st : NULL, r->dc0 ? r->dc0 + st : NULL);
+            if (rc) return rc;
+        }
+        if (l == 0) break;
+        if (r->dropped) {
+            float *o = bufs[1 - wb];
+            memset(o, 0, TB * ldo * sizeof(float));
+            sl_dropout_backward(o, dX, r->mask[l].p, TB * ldo);
+            dH = o;
+        } else {
+            dH = dX;
+            wb = 1 - wb;
+        }
+    }
+    return SL_OK;
+}
+
 static int backward_body(sl_model *m, const float *dy, float *dx)
 {
     rmodel *r = (rmodel *)m;
+    if (r->lanes) return lanes_backward(r, dy, dx);
     const int B = r->B, T = r->T, H = r->H, GH = r->GH, ldo = r->ndir * H;
     const size_t TB = (size_t)T * B;
     int rc = r->L > 1 ? sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo) : 0;
@@ -747,6 +842,11 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
     if (!r->cached) return sl_error(SL_EINVAL, "%s: final_state needs a preceding forward", m->vt->kind);
     if (cn && r->cfg.cell != SL_RCELL_LSTM) return sl_error(SL_EINVAL, "%s has no cell state", m->vt->kind);
     const int B = r->B, T = r->T, H = r->H, ldo = r->ndir * H;
+    if (r->lanes) {
+        for (int ld = 0; ld < r->L * r->ndir; ld++)
+            sl_rl_final_state(r->rl[ld], hn ? hn + (size_t)ld * B * H : NULL, cn ? cn + (size_t)ld * B * H : NULL);
+        return SL_OK;
+    }
     for (int l = 0; l < r->L; l++)
         for (int d = 0; d < r->ndir; d++) {
             int ld = l * r->ndir + d, t = d ? 0 : T - 1;
@@ -771,6 +871,20 @@ int sl_recurrent_set_fast(sl_model *m, int on)
 int sl_recurrent_fast(const sl_model *m)
 {
     return sl_recurrent_is(m) && ((const rmodel *)m)->fast;
+}
+
+int sl_recurrent_set_lanes(sl_model *m, int on)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_lanes: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    r->lanes_on = on != 0;
+    r->cached = 0;
+    return SL_OK;
+}
+
+int sl_recurrent_lanes(const sl_model *m)
+{
+    return sl_recurrent_is(m) && ((const rmodel *)m)->cached && ((const rmodel *)m)->lanes;
 }
 
 /* ---- step mode ---- */
@@ -1018,7 +1132,9 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->pif = calloc(LD, sizeof(sl_rk_panel)); r->pib = calloc(LD, sizeof(sl_rk_panel));
     r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(sl_buf));
     r->fast = sl_rk_available();
-    if (!r->zeros || !r->pf || !r->pb || !r->pif || !r->pib || !r->pxf || !r->xh || !r->i_wih || !r->i_whh ||
+    r->lanes_on = 1;
+    r->rl = calloc(LD, sizeof(sl_rl *));
+    if (!r->rl || !r->zeros || !r->pf || !r->pb || !r->pif || !r->pib || !r->pxf || !r->xh || !r->i_wih || !r->i_whh ||
         !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
         r_destroy(&r->base);
         return sl_error(SL_ENOMEM, "out of memory");

@@ -206,6 +206,13 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn);
 int sl_recurrent_set_fast(sl_model *m, int on);
 int sl_recurrent_fast(const sl_model *m);
 
+/* On the kernel path, LSTM and GRU batches of at most 32 rows take the lanes path
+ * (seq/recurrent_lanes.h: batch in the vector lanes, hidden units split across threads).
+ * set_lanes(m, 0) keeps them on the per-row kernel (tests compare the two); set_lanes(m, 1)
+ * restores the default. sl_recurrent_lanes says whether the last forward took it. */
+int sl_recurrent_set_lanes(sl_model *m, int on);
+int sl_recurrent_lanes(const sl_model *m);
+
 /* Naive reference forward in double precision: plain loops, no BLAS, no dropout, same
  * initial state as the model. x (B, T, I) -> y (B, T, d_out). For tests. */
 int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T);
