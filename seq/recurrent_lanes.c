@@ -33,7 +33,7 @@ __attribute__((destructor)) static void prof_dump(void) { for (int i = 0; i < 2;
 #endif
 
 enum {
-    RL_Q = 12,     /* units per ownership quantum = rows of a backward tile */
+    RL_Q = 12,     /* rows (outputs) of a backward tile; threads get at least RL_Q units each */
     RL_UF = 3,     /* units per forward tile (LSTM 12 rows, GRU 9 + 9) */
 };
 
@@ -50,15 +50,16 @@ struct sl_rl {
     rl_mem xh;         /* (K = NI + H rows) step t's [x_t | h_prev]^T: the forward kernel's input */
     rl_mem gates;      /* (G*H rows) activated gates */
     rl_mem aux;        /* (H rows) LSTM: c_t; GRU: W_hn h_prev + b_hn */
-    rl_mem dht, dxt;   /* (H rows) dH^T; (NI rows) dx^T */
-    rl_mem dgl;        /* (2, 4H rows) dG of the current step (two, by parity): the products' input */
+    rl_mem dht, dxt;   /* (H rows) dH^T; (NI rows) dx^T, one partial per thread */
+    rl_mem dgl;        /* per thread (dgl_stride floats): its units' dG rows, the products' input */
+    rl_mem xfer;       /* (threads, 2, H, BL) partial dh_prev for other threads' units, by step parity */
     /* the weight-gradient GEMMs' operands: row r holds every step's lanes, step t at t * BL,
      * so the reduction over steps and lanes is contiguous (see at()): */
     rl_mem xhb;        /* (K rows) [x_t | h_prev]^T */
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
-    rl_mem pf, pdh, pdx;   /* packed panels: forward, backward dh, backward dx */
+    rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
+    size_t dgl_stride, pdh_stride, pdx_stride;
     rl_mem dwt;        /* (K, 4H) the weight gradients, transposed */
-    struct { int *p; size_t cap; } claim;   /* (T) per step: the next input-gradient tile to take */
     rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc; then the cells' bias (4H) */
     double *db;        /* (4H) bias-gradient sums */
     size_t dbcap;
@@ -98,10 +99,9 @@ sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
 void sl_rl_free(sl_rl *w)
 {
     if (!w) return;
-    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dht, &w->dxt, &w->dgl, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->dwt, &w->small};
+    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dht, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->dwt, &w->small};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free(ms[i]->p);
     free(w->db);
-    free(w->claim.p);
     free(w);
 }
 
@@ -133,20 +133,6 @@ static void barrier_wait(rl_barrier *b, int *local)
     for (int spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s;)
         if (++spins < 4000) __builtin_ia32_pause();
         else sched_yield();
-}
-
-/* the work of thread id of n: hidden units [u0, u1) (multiples of RL_Q; u1 may pass H) and
- * input-gradient panels [x0, x1) to pack (the tiles themselves are taken dynamically) */
-typedef struct {
-    int u0, u1, x0, x1;
-} rl_part;
-
-static rl_part part_of(const sl_rl *w, int id, int n)
-{
-    const int nq = (w->H + RL_Q - 1) / RL_Q, nx = (w->NI + RL_Q - 1) / RL_Q;
-    rl_part p = {RL_Q * (int)((long)nq * id / n), RL_Q * (int)((long)nq * (id + 1) / n), (int)((long)nx * id / n),
-                 (int)((long)nx * (id + 1) / n)};
-    return p;
 }
 
 static int nthreads_for(const sl_rl *w)
@@ -213,18 +199,6 @@ static void pack_fwd_tile(const sl_rl *w, const sl_rl_args *a, int f, float *p)
             for (int k = 0; k < NI; k++) p[(size_t)k * RF + q] = wi[k];
             for (int k = 0; k < H; k++) p[(size_t)(NI + k) * RF + q] = wh[k];
         }
-}
-
-/* backward tile: RL_Q output rows c0 .. c0+11 of a matrix W (rows, ncol), reduction over kr
- * of its rows in the order rowmap(k): P[k][j] = W[rowmap(k)][c0 + j] */
-static void pack_bwd_tile(const float *W, int ncol, int kr, int c0, int gru_x, int H, float *p)
-{
-    for (int k = 0; k < kr; k++) {
-        /* the GRU's x side of dG is in the order n, r, z */
-        const int row = gru_x ? (k < H ? 2 * H + k : k - H) : k;
-        const float *src = W + (size_t)row * ncol;
-        for (int j = 0; j < RL_Q; j++) p[(size_t)k * RL_Q + j] = c0 + j < ncol ? src[c0 + j] : 0.0f;
-    }
 }
 
 /* ---- transposes between batch-first rows and lanes ---- */
@@ -378,37 +352,31 @@ static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, 
     }
 }
 
-/* the dG rows of units [ua, ub) into the GEMM operand (non-temporal), and their bias sums
- * (in double) */
-static void dg_out(const sl_rl *w, int ua, int ub, const float *dg, float *dgb, double *db)
+/* One row of dG (BL lanes, in the thread's product buffer) out to the GEMM operand
+ * (non-temporally) and into its bias sum (in double). */
+static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const float *src, float *dst, double *db)
 {
-    const int H = w->H, BL = w->BL;
-    for (int g = 0; g < 4; g++)
-        for (int j = ua; j < ub; j++) {
-            const float *row = dg + (size_t)(g * H + j) * BL;
-            float *dst = dgb + (size_t)(g * H + j) * w->ldr;
-            __m512 sum = _mm512_setzero_ps();
-            for (int l = 0; l < BL; l += 16) {
-                const __m512 v = _mm512_load_ps(row + l);
-                _mm512_stream_ps(dst + l, v);
-                sum = _mm512_add_ps(sum, v);
-            }
-            if (db) db[g * H + j] += (double)_mm512_reduce_add_ps(sum);
-        }
+    __m512 sum = _mm512_setzero_ps();
+    for (int l = 0; l < w->BL; l += 16) {
+        const __m512 v = _mm512_load_ps(src + l);
+        _mm512_stream_ps(dst + l, v);
+        sum = _mm512_add_ps(sum, v);
+    }
+    if (db) *db += (double)_mm512_reduce_add_ps(sum);
 }
 
-/* LSTM backward of units [ua, ub) at step t: dh = dH + dhr; writes dG (rows i f g o), the
- * carried dc, dhr = 0 (the recurrent part is added by the dh product). */
+/* LSTM backward of units [ua, ub) at step t: dh = dH + dhr; the carried dc; dhr = 0 (the
+ * recurrent part is added by the dh product). dG goes to the thread's product buffer dl, unit
+ * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the GEMM operand dgb (rows g H + j). */
 static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp,
-                          const float *dht, float *dg, float *dhr, float *dc)
+                          const float *dht, float *dl, float *dgb, double *db, float *dhr, float *dc)
 {
     const int H = w->H, BL = w->BL;
     for (int j = ua; j < ub; j++) {
         const float *gi = gt + (size_t)j * BL, *gf = gt + (size_t)(H + j) * BL, *gg = gt + (size_t)(2 * H + j) * BL,
                     *go = gt + (size_t)(3 * H + j) * BL;
         const float *cj = c + (size_t)j * BL, *cpj = cp + (size_t)j * BL, *dhj = dht + (size_t)j * BL;
-        float *di = dg + (size_t)j * BL, *df = dg + (size_t)(H + j) * BL, *dgg = dg + (size_t)(2 * H + j) * BL,
-              *dgo = dg + (size_t)(3 * H + j) * BL;
+        float *di = dl + (size_t)4 * (j - ua) * BL, *df = di + BL, *dgg = di + 2 * BL, *dgo = di + 3 * BL;
         float *dr = dhr + (size_t)j * BL, *dcj = dc + (size_t)j * BL;
         #pragma omp simd
         for (int l = 0; l < BL; l++) {
@@ -422,31 +390,34 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
             dcj[l] = dcv * f;
             dr[l] = 0.0f;
         }
+        for (int g = 0; g < 4; g++) emit_row(w, di + (size_t)g * BL, dgb + (size_t)(g * H + j) * w->ldr, db ? db + g * H + j : NULL);
     }
 }
 
-/* GRU backward of units [ua, ub): dG rows dn, dr, dz, dn*r (x side: rows 0 .. 3H in the order
- * n r z; h side: rows H .. 4H in the order r z n); dhr = dh z (the direct part of dh_prev). */
+/* GRU backward of units [ua, ub): dn = dh (1 - z)(1 - n^2), dr, dz and dn*r; dhr = dh z (the
+ * direct part of dh_prev). Product buffer: the x side (dn dr dz) of unit u = j - ua at rows
+ * 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu = ub - ua); GEMM operand rows
+ * dn | dr | dz | dn*r, H each. */
 static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp,
-                         const float *dht, float *dg, float *dhr)
+                         const float *dht, float *dl, float *dgb, double *db, float *dhr)
 {
-    const int H = w->H, BL = w->BL;
+    const int H = w->H, BL = w->BL, nu = ub - ua;
     for (int j = ua; j < ub; j++) {
         const float *gr = gt + (size_t)j * BL, *gz = gt + (size_t)(H + j) * BL, *gn = gt + (size_t)(2 * H + j) * BL;
         const float *hnj = hn + (size_t)j * BL, *hpj = hp + (size_t)j * BL, *dhj = dht + (size_t)j * BL;
-        float *dn = dg + (size_t)j * BL, *drr = dg + (size_t)(H + j) * BL, *dz = dg + (size_t)(2 * H + j) * BL,
-              *dnr = dg + (size_t)(3 * H + j) * BL;
+        float *xs = dl + (size_t)3 * (j - ua) * BL, *hs = xs + (size_t)3 * nu * BL;
         float *dr = dhr + (size_t)j * BL;
         #pragma omp simd
         for (int l = 0; l < BL; l++) {
             float dh = dhj[l] + dr[l], r = gr[l], z = gz[l], n = gn[l];
             float dnp = dh * (1.0f - z) * (1.0f - n * n);
-            dn[l] = dnp;
-            drr[l] = dnp * hnj[l] * r * (1.0f - r);
-            dz[l] = dh * (hpj[l] - n) * z * (1.0f - z);
-            dnr[l] = dnp * r;
+            float drp = dnp * hnj[l] * r * (1.0f - r), dzp = dh * (hpj[l] - n) * z * (1.0f - z);
+            xs[l] = dnp; xs[BL + l] = drp; xs[2 * BL + l] = dzp;
+            hs[l] = drp; hs[BL + l] = dzp; hs[2 * BL + l] = dnp * r;
             dr[l] = dh * z;
         }
+        for (int g = 0; g < 3; g++) emit_row(w, xs + (size_t)g * BL, dgb + (size_t)(g * H + j) * w->ldr, db ? db + g * H + j : NULL);
+        emit_row(w, hs + (size_t)2 * BL, dgb + (size_t)(3 * H + j) * w->ldr, db ? db + 3 * H + j : NULL);
     }
 }
 
@@ -583,75 +554,103 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
 
 /* ---- backward ---- */
 
-/* Backward of thread id of n: the thread runs the cell for its units, a barrier publishes dG_t,
- * then it computes dh_prev for its own units (its next cell step needs nothing else) and takes
- * input-gradient tiles as they come. (Splitting the lanes instead, one vector per thread with
- * no barrier, was measured 1.6x slower: each thread then streams all of the panels, 1.7 MB per
- * step for the LSTM, which no longer stay in its L2.) */
+/* The weight row of reduction index k of a thread's product over its units [ua, ua + nu): LSTM
+ * (both products) unit k / 4, gate k % 4; GRU x side (n r z) and h side (r z n), k = 3u + m. */
+static inline int red_row(int gru, int hside, int H, int ua, int k)
+{
+    if (!gru) return (k & 3) * H + ua + (k >> 2);
+    const int u = k / 3, m = k % 3;
+    return (hside ? m : (m + 2) % 3) * H + ua + u;
+}
+
+/* backward tile: RL_Q output columns c0 .. c0+11 of W (rows, ncol) over the thread's kr
+ * reduction rows: P[k][j] = W[red_row(k)][c0 + j] */
+static void pack_bwd_tile(const float *W, int ncol, int kr, int c0, int gru, int hside, int H, int ua, float *p)
+{
+    for (int k = 0; k < kr; k++) {
+        const float *src = W + (size_t)red_row(gru, hside, H, ua, k) * ncol;
+        for (int j = 0; j < RL_Q; j++) p[(size_t)k * RL_Q + j] = c0 + j < ncol ? src[c0 + j] : 0.0f;
+    }
+}
+
+/* Backward of thread id of n, which owns units [ua, ub). Per step it runs the cell for its
+ * units, then both products over its own units' rows of dG only (which it has just written:
+ * they are in its L1/L2), for every output: a partial dh_prev for all H units and a partial
+ * dx_t (kept per thread, summed after the loop). The partials for the other threads' units
+ * go to an exchange buffer; after the barrier each thread adds the others' partials for its
+ * units, in thread order. A step exchanges H x BL floats of partials instead of the 4H x BL of
+ * dG a split of the outputs would share (measured faster: the lines another core wrote are the
+ * expensive ones). */
 static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dh0, float *dc0,
                             int want_dx, rl_barrier *bar, int id, int n)
 {
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
-    const int GH = (gru ? 3 : 4) * H, DW = 4 * H, KR = GH;   /* reduction rows of both products */
-    const size_t hoff = gru ? (size_t)H * BL : 0;           /* the h side's first dG row */
-    const rl_part pt = part_of(w, id, n);
-    const int nx = (NI + RL_Q - 1) / RL_Q, ua = pt.u0, ub = pt.u1 < H ? pt.u1 : H;
+    const int DW = 4 * H, nqh = (H + RL_Q - 1) / RL_Q, nqx = (NI + RL_Q - 1) / RL_Q;
+    const int ua = (int)((long)H * id / n), ub = (int)((long)H * (id + 1) / n), nu = ub - ua;
+    const int kr = (gru ? 3 : 4) * nu;   /* reduction rows of this thread's products */
+    const size_t hoff = gru ? (size_t)kr * BL : 0;   /* the h side in the product buffer */
+    const size_t pstride = (size_t)kr * RL_Q;        /* floats per panel tile */
     float *cfirst = w->small.p + (size_t)H * BL, *dhr = cfirst + (size_t)2 * H * BL, *dc = dhr + (size_t)H * BL;
     double *db = a->b_ih ? w->db + (size_t)id * DW : NULL;   /* this thread's bias sums */
+    float *dl = w->dgl.p + (size_t)id * w->dgl_stride;      /* this thread's dG rows */
+    float *pdh = w->pdh.p + (size_t)id * w->pdh_stride, *pdx = w->pdx.p + (size_t)id * w->pdx_stride;
+    float *dxt0 = want_dx ? w->dxt.p + (size_t)id * T * NI * BL : NULL;
     int sense = 0;
     float buf[12 * 32] __attribute__((aligned(64)));
 
-    /* panels: this thread's dh tiles; a share of the dx tiles, which any thread may run (the
-     * barrier below publishes them) */
-    for (int q = pt.u0; q < pt.u1; q += RL_Q)
-        pack_bwd_tile(a->w_hh, H, KR, q, 0, H, w->pdh.p + (size_t)(q / RL_Q) * KR * RL_Q);
-    for (int q = pt.x0; want_dx && q < pt.x1; q++)
-        pack_bwd_tile(a->w_ih, NI, KR, q * RL_Q, gru, H, w->pdx.p + (size_t)q * KR * RL_Q);
+    for (int q = 0; q < nqh; q++) pack_bwd_tile(a->w_hh, H, kr, q * RL_Q, gru, 1, H, ua, pdh + (size_t)q * pstride);
+    for (int q = 0; want_dx && q < nqx; q++) pack_bwd_tile(a->w_ih, NI, kr, q * RL_Q, gru, 0, H, ua, pdx + (size_t)q * pstride);
     for (int t = (int)((long)T * id / n); t < (int)((long)T * (id + 1) / n); t++)
         to_lanes(w->dht.p + st(w, H, t), (size_t)BL, dH + (size_t)t * lddh, (size_t)T * lddh, H, B, BL);
-    {
-        const int j0 = (int)((long)H * id / n), j1 = (int)((long)H * (id + 1) / n);
-        memset(dhr + (size_t)j0 * BL, 0, (size_t)(j1 - j0) * BL * sizeof(float));
-        memset(dc + (size_t)j0 * BL, 0, (size_t)(j1 - j0) * BL * sizeof(float));
-        if (db) memset(db, 0, (size_t)DW * sizeof(double));
-    }
+    memset(dhr + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
+    memset(dc + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
+    if (db) memset(db, 0, (size_t)DW * sizeof(double));
     barrier_wait(bar, &sense);
 
     for (int s = T - 1; s >= 0; s--) {
         const int t = w->rev ? T - 1 - s : s, tp = w->rev ? t + 1 : t - 1;
         const float *xt = w->xh.p + st(w, K, t);
-        const float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t), *dht = w->dht.p + st(w, H, t);
-        float *dg = w->dgl.p + (size_t)(s & 1) * DW * BL;
+        const float *gt = w->gates.p + st(w, (gru ? 3 : 4) * H, t), *aux = w->aux.p + st(w, H, t), *dht = w->dht.p + st(w, H, t);
+        float *dgb = w->dgb.p + at(w, t);
         if (!gru)
-            lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dg, dhr, dc);
+            lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dl, dgb, db, dhr, dc);
         else
-            gru_cell_bwd(w, ua, ub, gt, aux, xt + (size_t)NI * BL, dht, dg, dhr);
-        dg_out(w, ua, ub, dg, w->dgb.p + at(w, t), db);
-        float *dxt = want_dx ? w->dxt.p + st(w, NI, t) : NULL;
-        barrier_wait(bar, &sense);
-        /* dh_prev += W_hh^T dG (the h side: GRU rows H .. 4H), for this thread's units */
-        for (int q = pt.u0; (s || dh0) && q < pt.u1; q += RL_Q) {
-            tile12(NV, w->pdh.p + (size_t)(q / RL_Q) * KR * RL_Q, dg + hoff, (size_t)BL, KR, buf);
-            const int nu = H - q < RL_Q ? H - q : RL_Q;
-            for (int u = 0; u < nu; u++) {
-                float *d = dhr + (size_t)(q + u) * BL;
+            gru_cell_bwd(w, ua, ub, gt, aux, xt + (size_t)NI * BL, dht, dl, dgb, db, dhr);
+        const int need_dh = s || dh0;
+        float *xf = w->xfer.p + ((size_t)id * 2 + (s & 1)) * H * BL;   /* partials for the others' units */
+        for (int q = 0; need_dh && q < nqh; q++) {
+            tile12(NV, pdh + (size_t)q * pstride, dl + hoff, (size_t)BL, kr, buf);
+            const int c0 = q * RL_Q, nr = H - c0 < RL_Q ? H - c0 : RL_Q;
+            for (int u = 0; u < nr; u++) {
+                const int j = c0 + u;
                 const float *bu = buf + (size_t)u * BL;
+                float *d = j >= ua && j < ub ? dhr + (size_t)j * BL : xf + (size_t)j * BL;
+                const int own = j >= ua && j < ub;
                 #pragma omp simd
-                for (int l = 0; l < BL; l++) d[l] += bu[l];
+                for (int l = 0; l < BL; l++) d[l] = own ? d[l] + bu[l] : bu[l];
             }
         }
-        /* dx_t = W_ih^T dG (the x side: GRU rows 0 .. 3H): its tiles go to whichever thread asks
-         * first, which evens out the threads' step times (nothing waits for dx inside the loop) */
-        for (int q; dxt && (q = __atomic_fetch_add(&w->claim.p[s], 1, __ATOMIC_RELAXED)) < nx;) {
-            tile12(NV, w->pdx.p + (size_t)q * KR * RL_Q, dg, (size_t)BL, KR, buf);
-            const int nr = NI - q * RL_Q < RL_Q ? NI - q * RL_Q : RL_Q;
-            memcpy(dxt + (size_t)q * RL_Q * BL, buf, (size_t)nr * BL * sizeof(float));
+        if (dxt0) {
+            float *dxt = dxt0 + st(w, NI, t);
+            for (int q = 0; q < nqx; q++) {
+                tile12(NV, pdx + (size_t)q * pstride, dl, (size_t)BL, kr, buf);
+                const int c0 = q * RL_Q, nr = NI - c0 < RL_Q ? NI - c0 : RL_Q;
+                memcpy(dxt + (size_t)c0 * BL, buf, (size_t)nr * BL * sizeof(float));
+            }
+        }
+        barrier_wait(bar, &sense);
+        for (int o = 0; need_dh && o < n; o++) {
+            if (o == id) continue;
+            const float *of = w->xfer.p + ((size_t)o * 2 + (s & 1)) * H * BL + (size_t)ua * BL;
+            float *d = dhr + (size_t)ua * BL;
+            #pragma omp simd
+            for (size_t i = 0; i < (size_t)nu * BL; i++) d[i] += of[i];
         }
     }
     /* the initial state's gradients: this thread's units */
-    if (ua < ub) {
-        if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
-        if (dc0 && !gru) from_lanes(dc0 + ua, (size_t)H, dc + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
+    if (nu > 0) {
+        if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, nu, B, 0);
+        if (dc0 && !gru) from_lanes(dc0 + ua, (size_t)H, dc + (size_t)ua * BL, (size_t)BL, nu, B, 0);
     }
     _mm_sfence();
 }
@@ -662,26 +661,24 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     if (!w->valid) return sl_error(SL_EINVAL, "recurrent lanes path: backward without a forward");
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
     const int GH = (gru ? 3 : 4) * H, DW = 4 * H;
-    const size_t ph = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q, px = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q;   /* panel rows */
     const size_t TBL = (size_t)T * BL;
     const int nt = nthreads_for(w);
+    /* per-thread buffers, each sized for a thread that owns every unit (the team may be smaller
+     * than asked for): dG rows 4H (GRU: both sides, 6H), panels (padded outputs) x 4H */
+    w->dgl_stride = (size_t)6 * H * BL;
+    w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
+    w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
     int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)K * DW) | mem_reserve(&w->dht, TBL * H) |
-              mem_reserve(&w->dgl, (size_t)2 * DW * BL) | mem_reserve(&w->pdh, ph * GH) |
-              (dX ? mem_reserve(&w->pdx, px * GH) | mem_reserve(&w->dxt, TBL * NI) : 0);
+              mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
+              mem_reserve(&w->pdh, nt * w->pdh_stride) |
+              (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);
     if (a->b_ih && w->dbcap < (size_t)nt * DW) {
         free(w->db);
         w->dbcap = 0;
         if (!(w->db = malloc((size_t)nt * DW * sizeof(double)))) bad = 1;
         else w->dbcap = (size_t)nt * DW;
     }
-    if (w->claim.cap < (size_t)T) {
-        free(w->claim.p);
-        w->claim.cap = 0;
-        if (!(w->claim.p = malloc((size_t)T * sizeof(int)))) bad = 1;
-        else w->claim.cap = (size_t)T;
-    }
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's backward buffers", gru ? "gru" : "lstm");
-    memset(w->claim.p, 0, (size_t)T * sizeof(int));
     rl_barrier bar = {0, 0, 0};
     int ran = 1;
 #ifdef RL_PROFILE
@@ -700,9 +697,17 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     fprintf(stderr, "bwd loop %.2f ms\n", (omp_get_wtime() - tl0) * 1e3);
 #endif
     if (dX) {
+        /* the threads' partial dx, added in thread order, then out batch-first */
         #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < T; t++)
-            from_lanes(dX + (size_t)t * lddx, (size_t)T * lddx, w->dxt.p + st(w, NI, t), (size_t)BL, NI, B, dxbeta);
+        for (int t = 0; t < T; t++) {
+            float *d0 = w->dxt.p + st(w, NI, t);
+            for (int i = 1; i < ran; i++) {
+                const float *di = d0 + (size_t)i * TBL * NI;
+                #pragma omp simd
+                for (size_t e = 0; e < (size_t)NI * BL; e++) d0[e] += di[e];
+            }
+            from_lanes(dX + (size_t)t * lddx, (size_t)T * lddx, d0, (size_t)BL, NI, B, dxbeta);
+        }
     }
 #ifdef RL_PROFILE
     double tq0 = omp_get_wtime();
