@@ -34,7 +34,7 @@ __attribute__((destructor)) static void prof_dump(void) { for (int i = 0; i < 2;
 
 enum {
     RL_Q = 12,     /* rows (outputs) of a backward tile; threads get at least RL_Q units each */
-    RL_UF = 3,     /* units per forward tile (LSTM 12 rows, GRU 9 + 9) */
+    RL_UF = 3,     /* units per forward tile: LSTM 3 (4 gates: 12 rows), GRU 4 (3 gates: 12 + 12) */
 };
 
 typedef struct {
@@ -135,6 +135,9 @@ static void barrier_wait(rl_barrier *b, int *local)
         else sched_yield();
 }
 
+/* units per forward tile: 12 rows of accumulators either way */
+static inline int uf_of(const sl_rl *w) { return w->gru ? 4 : RL_UF; }
+
 static int nthreads_for(const sl_rl *w)
 {
     int n = omp_get_max_threads(), nq = (w->H + RL_Q - 1) / RL_Q;
@@ -165,7 +168,7 @@ static int nthreads_for(const sl_rl *w)
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) _mm512_store_ps(out + (r * NV + v) * 16, acc[r][v]); \
     }
 
-RL_TILE(12, 1) RL_TILE(12, 2) RL_TILE(9, 1) RL_TILE(9, 2)
+RL_TILE(12, 1) RL_TILE(12, 2)
 
 /* out (R rows of BL lanes, contiguous) for the tile's panel p over kn reduction rows of x */
 static inline __attribute__((always_inline)) void tile12(int NV, const float *p, const float *x, size_t ldx, int kn, float *out)
@@ -174,23 +177,17 @@ static inline __attribute__((always_inline)) void tile12(int NV, const float *p,
     else tile_12_1(p, x, ldx, kn, out);
 }
 
-static inline __attribute__((always_inline)) void tile9(int NV, const float *p, const float *x, size_t ldx, int kn, float *out)
-{
-    if (NV == 2) tile_9_2(p, x, ldx, kn, out);
-    else tile_9_1(p, x, ldx, kn, out);
-}
-
 /* ---- packing ---- */
 
-/* forward tile f (units 3f .. 3f+2): for k < K the RF weights of its rows, row q = g * 3 + u
- * for gate g and unit u (LSTM: RF = 12 over [W_ih W_hh]; GRU: RF = 9, W_ih for k < NI then
- * W_hh: the two phases of the tile) */
+/* forward tile f (units UF f .. UF f + UF-1; UF = 3 for the LSTM, 4 for the GRU): for k < K
+ * the 12 weights of its rows, row q = g * UF + u for gate g and unit u, over [W_ih W_hh] (the
+ * GRU's two phases, W_ih for k < NI, then W_hh, are kept apart by the caller) */
 static void pack_fwd_tile(const sl_rl *w, const sl_rl_args *a, int f, float *p)
 {
-    const int NI = w->NI, H = w->H, K = NI + H, G = w->gru ? 3 : 4, RF = G * RL_UF;
+    const int NI = w->NI, H = w->H, K = NI + H, G = w->gru ? 3 : 4, UF = uf_of(w), RF = G * UF;
     for (int g = 0; g < G; g++)
-        for (int u = 0; u < RL_UF; u++) {
-            const int unit = f * RL_UF + u, q = g * RL_UF + u;
+        for (int u = 0; u < UF; u++) {
+            const int unit = f * UF + u, q = g * UF + u;
             if (unit >= H) {
                 for (int k = 0; k < K; k++) p[(size_t)k * RF + q] = 0.0f;
                 continue;
@@ -322,7 +319,7 @@ static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w,
     }
 }
 
-/* GRU forward: px (9 rows: r z n of W_ih x), ph (9 rows: r z n of W_hh h), row g * 3 + u;
+/* GRU forward: px (12 rows: r z n of W_ih x), ph (12 rows: r z n of W_hh h), row g * 4 + u;
  * bias (4H): r, z (b_ih + b_hh), b_in, b_hn. hp: h_prev rows. Writes the gates and hn =
  * W_hn h + b_hn non-temporally, h to h (and hb). */
 static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, const float *px, const float *ph,
@@ -332,7 +329,7 @@ static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, 
     const int H = w->H, BL = w->BL, NV = w->NV;
     for (int u = 0; u < nu; u++) {
         const int j = unit0 + u;
-        const size_t qr = (size_t)(0 * RL_UF + u) * BL, qz = (size_t)(1 * RL_UF + u) * BL, qn = (size_t)(2 * RL_UF + u) * BL;
+        const size_t qr = (size_t)(0 * 4 + u) * BL, qz = (size_t)(1 * 4 + u) * BL, qn = (size_t)(2 * 4 + u) * BL;
         const __m512 br = V1(bias[j]), bz = V1(bias[H + j]), bin = V1(bias[2 * H + j]), bhn = V1(bias[3 * H + j]);
         for (int v = 0; v < NV; v++) {
             const size_t o = (size_t)v * 16, ol = (size_t)j * BL + o;
@@ -427,11 +424,11 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
                            rl_barrier *bar, int id, int n)
 {
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
-    const int GH = (gru ? 3 : 4) * H, RF = (gru ? 3 : 4) * RL_UF;
+    const int GH = (gru ? 3 : 4) * H, UF = uf_of(w), RF = (gru ? 3 : 4) * UF;
     const size_t ldr = w->ldr;
     /* the forward tiles split evenly (the forward has no ownership to keep: every h_t is read
      * by every thread at the next step) */
-    const int nft = (H + RL_UF - 1) / RL_UF, f0 = (int)((long)nft * id / n), f1 = (int)((long)nft * (id + 1) / n);
+    const int nft = (H + UF - 1) / UF, f0 = (int)((long)nft * id / n), f1 = (int)((long)nft * (id + 1) / n);
     float *hlast = w->small.p, *cfirst = hlast + (size_t)H * BL, *cs = cfirst + (size_t)H * BL;
     const float *bias = w->small.p + (size_t)5 * H * BL;
     int sense = 0;
@@ -444,7 +441,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         to_lanes(w->xhb.p + at(w, t), ldr, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
     }
     {
-        const int ua = f0 * RL_UF, ub = f1 * RL_UF < H ? f1 * RL_UF : H, t0 = w->rev ? T - 1 : 0;
+        const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H, t0 = w->rev ? T - 1 : 0;
         float *h0t = w->xh.p + st(w, K, t0) + (size_t)NI * BL, *h0b = w->xhb.p + at(w, t0) + (size_t)NI * ldr;
         if (ua < ub) {
             if (a->h0) {
@@ -478,7 +475,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         const size_t xlines = (size_t)NI * BL / 16, xper = (xlines + (f1 - f0) - 1) / (f1 > f0 ? f1 - f0 : 1);
         for (int f = f0; f < f1; f++) {
             const float *p = w->pf.p + (size_t)f * K * RF;
-            const int unit0 = f * RL_UF, nu = H - unit0 < RL_UF ? H - unit0 : RL_UF;
+            const int unit0 = f * UF, nu = H - unit0 < UF ? H - unit0 : UF;
             if (xn)
                 for (size_t q = (size_t)(f - f0) * xper, qe = q + xper < xlines ? q + xper : xlines; q < qe; q++)
                     _mm_prefetch(xn + q * 64, _MM_HINT_T1);
@@ -488,8 +485,8 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
                 lstm_cell_tile(w, buf[0], bias, unit0, nu, gt, aux, cs, h, hb);
                 PT(id, 7, t0);
             } else {
-                tile9(NV, p, xt, (size_t)BL, NI, buf[0]);
-                tile9(NV, p + (size_t)NI * RF, xt + (size_t)NI * BL, (size_t)BL, H, buf[1]);
+                tile12(NV, p, xt, (size_t)BL, NI, buf[0]);
+                tile12(NV, p + (size_t)NI * RF, xt + (size_t)NI * BL, (size_t)BL, H, buf[1]);
                 gru_cell_tile(w, buf[0], buf[1], bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
             }
         }
@@ -517,10 +514,10 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     w->BL = 16 * w->NV;
     w->ldr = (size_t)a->T * w->BL + 16;   /* + 16: rows do not start in the same L1 set */
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
-    const int nft = (H + RL_UF - 1) / RL_UF;
+    const int nft = (H + (a->gru ? 4 : RL_UF) - 1) / (a->gru ? 4 : RL_UF);
     const size_t TBL = (size_t)a->T * w->BL;
     int bad = mem_reserve(&w->xh, TBL * K) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
-              mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * G * RL_UF) |
+              mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
               mem_reserve(&w->small, (size_t)5 * H * w->BL + 4 * (size_t)H);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
     /* the biases the cells add: LSTM b_ih + b_hh; GRU r, z: b_ih + b_hh, then b_in, b_hn */
