@@ -200,31 +200,64 @@ static void pack_fwd_tile(const sl_rl *w, const sl_rl_args *a, int f, float *p)
 
 /* ---- transposes between batch-first rows and lanes ---- */
 
-/* dst rows r (stride ldr) lanes b = src[b * lds + r] for r < n, b < B; lanes B .. BL-1 zero */
-static void to_lanes(float *dst, size_t ldr, const float *src, size_t lds, int n, int B, int BL)
+/* 16 x 16 transpose in registers: on return v[c] holds column c of the rows v[0..15] */
+static inline __attribute__((always_inline)) void tr16(__m512 v[16])
 {
-    for (int r0 = 0; r0 < n; r0 += 16) {
-        const int r1 = r0 + 16 < n ? r0 + 16 : n;
-        for (int b = 0; b < B; b++) {
-            const float *s = src + (size_t)b * lds;
-            for (int r = r0; r < r1; r++) dst[(size_t)r * ldr + b] = s[r];
-        }
-        for (int r = r0; r < r1; r++)
-            for (int b = B; b < BL; b++) dst[(size_t)r * ldr + b] = 0.0f;
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    /* u[4i + j], 128-bit lane L: column j + 4L of rows 4i .. 4i+3 */
+    for (int j = 0; j < 4; j++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        v[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        v[j + 8] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        v[j + 4] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        v[j + 12] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
     }
 }
 
-/* dst[b * ldd + r] (+)= src rows r (stride ldr) lane b, for r < n, b < B */
+/* dst rows r (stride ldr, 64-byte aligned) lanes b = src[b * lds + r] for r < n, b < B; lanes
+ * B .. BL-1 zero */
+static void to_lanes(float *dst, size_t ldr, const float *src, size_t lds, int n, int B, int BL)
+{
+    for (int r0 = 0; r0 < n; r0 += 16) {
+        const int nr = n - r0 < 16 ? n - r0 : 16;
+        const __mmask16 m = (__mmask16)((1u << nr) - 1);
+        for (int b0 = 0; b0 < BL; b0 += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = b0 + i < B ? _mm512_maskz_loadu_ps(m, src + (size_t)(b0 + i) * lds + r0) : _mm512_setzero_ps();
+            tr16(v);
+            for (int i = 0; i < nr; i++) _mm512_store_ps(dst + (size_t)(r0 + i) * ldr + b0, v[i]);
+        }
+    }
+}
+
+/* dst[b * ldd + r] (+)= src rows r (stride ldr, 64-byte aligned) lane b, for r < n, b < B */
 static void from_lanes(float *dst, size_t ldd, const float *src, size_t ldr, int n, int B, int beta)
 {
     for (int r0 = 0; r0 < n; r0 += 16) {
-        const int r1 = r0 + 16 < n ? r0 + 16 : n;
-        for (int b = 0; b < B; b++) {
-            float *d = dst + (size_t)b * ldd;
-            if (beta)
-                for (int r = r0; r < r1; r++) d[r] += src[(size_t)r * ldr + b];
-            else
-                for (int r = r0; r < r1; r++) d[r] = src[(size_t)r * ldr + b];
+        const int nr = n - r0 < 16 ? n - r0 : 16;
+        const __mmask16 m = (__mmask16)((1u << nr) - 1);
+        for (int b0 = 0; b0 < B; b0 += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++) v[i] = i < nr ? _mm512_load_ps(src + (size_t)(r0 + i) * ldr + b0) : _mm512_setzero_ps();
+            tr16(v);
+            for (int i = 0; i < 16 && b0 + i < B; i++) {
+                float *d = dst + (size_t)(b0 + i) * ldd + r0;
+                _mm512_mask_storeu_ps(d, m, beta ? _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(m, d)) : v[i]);
+            }
         }
     }
 }
@@ -437,8 +470,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
     for (int f = f0; f < f1; f++) pack_fwd_tile(w, a, f, w->pf.p + (size_t)f * K * RF);
     for (int t = (int)((long)T * id / n); t < (int)((long)T * (id + 1) / n); t++) {
-        to_lanes(w->xh.p + st(w, K, t), (size_t)BL, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
-        to_lanes(w->xhb.p + at(w, t), ldr, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
+        float *xt = w->xh.p + st(w, K, t), *xb = w->xhb.p + at(w, t);
+        to_lanes(xt, (size_t)BL, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
+        for (int r = 0; r < NI; r++) stream_row(xb + (size_t)r * ldr, xt + (size_t)r * BL, NV);
     }
     {
         const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H, t0 = w->rev ? T - 1 : 0;
