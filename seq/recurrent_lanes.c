@@ -699,7 +699,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     w->dgl_stride = (size_t)6 * H * BL;
     w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
     w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
-    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)K * DW) | mem_reserve(&w->dht, TBL * H) |
+    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)nt * K * DW) | mem_reserve(&w->dht, TBL * H) |
               mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
               mem_reserve(&w->pdh, nt * w->pdh_stride) |
               (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);
@@ -743,19 +743,33 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
 #ifdef RL_PROFILE
     double tq0 = omp_get_wtime();
 #endif
-    /* weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane, as one GEMM
-     * (two for the GRU, whose x and h sides use different dG rows);
-     * this orientation runs faster in OpenBLAS than dG xh^T (measured 23.0 against 26.7 ms at
-     * the benchmark's LSTM shape); then added, transposed, into the gradients */
-    const int ld = (int)w->ldr, kn = T * BL;
-    float *ct = w->dwt.p;   /* (K, 4H) */
-    if (!gru) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, GH, kn, 1.0f, w->xhb.p, ld, w->dgb.p, ld, 0.0f, ct, DW);
-    } else {
-        /* x side: dG rows 0..3H (n r z); h side: dG rows H..4H (r z n) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NI, GH, kn, 1.0f, w->xhb.p, ld, w->dgb.p, ld, 0.0f, ct, DW);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, H, GH, kn, 1.0f, w->xhb.p + (size_t)NI * w->ldr, ld,
-                    w->dgb.p + (size_t)H * w->ldr, ld, 0.0f, ct + (size_t)NI * DW, DW);
+    /* Weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane: one GEMM
+     * (two for the GRU, whose x and h sides use different dG rows). This orientation runs faster
+     * in OpenBLAS than dG xh^T (23.0 against 26.7 ms at the benchmark's LSTM shape). The threads
+     * split the reduction (the steps), each a single-threaded GEMM into its own copy: 19.7-20.3
+     * against 20.9-22.2 ms for OpenBLAS's own threading at the benchmark's GRU shapes (the same
+     * within noise for the LSTM). The copies are added in thread order while the sum is added,
+     * transposed, into the gradients. */
+    const int ld = (int)w->ldr;
+    const size_t csz = (size_t)K * DW;   /* one copy, (K, 4H) */
+    int nk = 1;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int id = omp_get_thread_num(), n = omp_get_num_threads();
+        #pragma omp single
+        nk = n;
+        const size_t k0 = (size_t)T * id / n * BL;
+        const int kn = (int)((size_t)T * (id + 1) / n * BL - k0);
+        float *ct = w->dwt.p + (size_t)id * csz;
+        const float *xb = w->xhb.p + k0, *dgb = w->dgb.p + k0;
+        if (!gru) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
+        } else {
+            /* x side: dG rows 0..3H (n r z); h side: dG rows H..4H (r z n) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NI, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, H, GH, kn, 1.0f, xb + (size_t)NI * w->ldr, ld,
+                        dgb + (size_t)H * w->ldr, ld, 0.0f, ct + (size_t)NI * DW, DW);
+        }
     }
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c0 = 0; c0 < GH; c0 += 16)
@@ -765,7 +779,9 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
                 /* the column of gate row c in the x-side (GRU: n r z) and h-side blocks */
                 const int cx = gru ? (c < 2 * H ? c + H : c - 2 * H) : c;
                 for (int i = i0; i < i1; i++) {
-                    const float v = ct[(size_t)i * DW + (i < NI ? cx : c)];
+                    const size_t e = (size_t)i * DW + (i < NI ? cx : c);
+                    float v = w->dwt.p[e];
+                    for (int k = 1; k < nk; k++) v += w->dwt.p[(size_t)k * csz + e];
                     if (i < NI) dw_ih[(size_t)c * NI + i] += v;
                     else dw_hh[(size_t)c * H + (i - NI)] += v;
                 }
