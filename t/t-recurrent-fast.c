@@ -1,5 +1,13 @@
 /* t/t-recurrent-fast.c — the packed-panel kernel path of the recurrent engine
- * (seq/recurrent_kernel.h) against the sgemm path and the double-precision reference.
+ * (seq/recurrent_kernel.h) and the lanes path (seq/recurrent_lanes.h) against the sgemm path
+ * and the double-precision reference.
+ *
+ * The lanes path (LSTM and GRU, B <= 32: batch in the vector lanes, hidden units split across
+ * threads) is checked on the same shapes plus its own edges: B = 1, 16 (one lane vector), 17
+ * (two, the second mostly padding), 32; H not a multiple of its 3- and 4-unit tiles or of the
+ * 12-row backward tiles, and split unevenly between threads; one, two and three threads (the
+ * per-step barrier, the exchange of partial dh between threads, the weight-gradient GEMM split
+ * over the steps). Every LSTM/GRU case with B <= 32 asserts that the lanes path was taken.
  *
  * The kernel path differs from the sgemm path in its per-step products, in projecting the
  * input and making the input gradient inside the time loops, in summing the bias gradients
@@ -12,6 +20,7 @@
  * are the sgemm path and the tests still run (and compare it with itself and with the
  * reference).
  */
+#include "core/error.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "lab/registry.h"
@@ -83,8 +92,37 @@ static void result_free(result *r)
     free(r->y); free(r->dx); free(r->grad); free(r->dh0); free(r->dc0);
 }
 
-/* kernel path == sgemm path (forward, every gradient), kernel path == double reference
+/* path (lanes or kernel) == sgemm path (forward, every gradient), == double reference
  * (forward, without dropout) */
+static void compare(const char *what, const char *path, const sl_model *m, const result *fast, const result *slow,
+                    const float *yref, size_t nx, size_t ny, size_t nstate, int lstm)
+{
+    /* float rounding only: the two paths sum in different orders */
+    double ys = fmax(1.0, maxabs(slow->y, ny));
+    double dyf = maxdiff(fast->y, slow->y, ny) / ys;
+    ok(dyf <= 1e-5, "%s: output, %s == sgemm path (max diff %.2e)", what, path, dyf);
+    double worst = 0;
+    const char *wname = "";
+    for (int i = 0; i < m->P->n; i++) {
+        const sl_tensor *t = &m->P->t[i];
+        double sc = fmax(1e-3, maxabs(slow->grad + t->offset, t->numel));
+        double d = maxdiff(fast->grad + t->offset, slow->grad + t->offset, t->numel) / sc;
+        if (!(d <= worst)) { worst = d; wname = t->name; }
+    }
+    ok(worst <= 2e-5, "%s: parameter grads, %s == sgemm path (max diff / max |grad| %.2e, %s)", what, path, worst, wname);
+    double dxd = maxdiff(fast->dx, slow->dx, nx) / fmax(1e-3, maxabs(slow->dx, nx));
+    ok(dxd <= 2e-5, "%s: input grad, %s == sgemm path (max diff / max |grad| %.2e)", what, path, dxd);
+    if (nstate) {
+        double d0 = maxdiff(fast->dh0, slow->dh0, nstate) / fmax(1e-3, maxabs(slow->dh0, nstate));
+        if (lstm) d0 = fmax(d0, maxdiff(fast->dc0, slow->dc0, nstate) / fmax(1e-3, maxabs(slow->dc0, nstate)));
+        ok(d0 <= 2e-5, "%s: initial state grads, %s == sgemm path (max diff / max |grad| %.2e)", what, path, d0);
+    }
+    if (yref) {
+        double dr = maxdiff(fast->y, yref, ny);
+        ok(dr <= 1e-5, "%s: %s path output == double reference (max abs diff %.2e)", what, path, dr);
+    }
+}
+
 static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
 {
     sl_model *m;
@@ -107,49 +145,43 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
         sl_recurrent_set_initial_state(m, h0, lstm ? c0 : NULL, B);
         free(h0); free(c0);
     }
-    result fast, slow;
+    result lanes, fast, slow;
+    result_alloc(&lanes, m, B, T, nstate);
     result_alloc(&fast, m, B, T, nstate);
     result_alloc(&slow, m, B, T, nstate);
     char what[320];
     snprintf(what, sizeof what, "%s B=%d T=%d%s%s (%d threads)", spec, B, T, with_h0 ? " h0" : "",
              dropout_seed ? " dropout" : "", sl_threads_get());
 
+    /* lanes (the default where it applies), kernel, sgemm */
+    const int lanes_expected = sl_rk_available() && cfg->cell != SL_RCELL_ELMAN && B <= 32;
     sl_recurrent_set_fast(m, 1);
     int is_fast = sl_recurrent_fast(m);
-    int rc = run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
+    int rc = run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &lanes);
+    const int took_lanes = sl_recurrent_lanes(m);
+    /* the same call again gives the same bits (fixed work split, fixed summation order) */
+    rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
+    ok(!rc && !memcmp(lanes.y, fast.y, ny * sizeof(float)) && !memcmp(lanes.dx, fast.dx, nx * sizeof(float)) &&
+           !memcmp(lanes.grad, fast.grad, m->P->total * sizeof(float)),
+       "%s: a second run is bitwise identical", what);
+    sl_recurrent_set_lanes(m, 0);
+    rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
+    rc |= sl_recurrent_lanes(m);   /* set_lanes(0) must keep it off */
+    sl_recurrent_set_lanes(m, 1);
     sl_recurrent_set_fast(m, 0);
     rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &slow);
     sl_recurrent_set_fast(m, 1);
-    if (!ok(!rc, "%s: forward and backward on both paths%s", what, is_fast ? "" : " (no AVX-512: both are sgemm)")) {
+    ok(took_lanes == lanes_expected, "%s: lanes path %s", what, lanes_expected ? "taken" : "not taken");
+    if (!ok(!rc, "%s: forward and backward on every path%s", what, is_fast ? "" : " (no AVX-512: all are sgemm)")) {
         diag("%s", sl_errmsg());
     } else {
-        /* float rounding only: the two paths sum in different orders */
-        double ys = fmax(1.0, maxabs(slow.y, ny));
-        double dyf = maxdiff(fast.y, slow.y, ny) / ys;
-        ok(dyf <= 1e-5, "%s: output, kernel == sgemm path (max diff %.2e)", what, dyf);
-        double worst = 0;
-        const char *wname = "";
-        for (int i = 0; i < m->P->n; i++) {
-            const sl_tensor *t = &m->P->t[i];
-            double sc = fmax(1e-3, maxabs(slow.grad + t->offset, t->numel));
-            double d = maxdiff(fast.grad + t->offset, slow.grad + t->offset, t->numel) / sc;
-            if (!(d <= worst)) { worst = d; wname = t->name; }
-        }
-        ok(worst <= 2e-5, "%s: parameter grads, kernel == sgemm path (max diff / max |grad| %.2e, %s)", what, worst,
-           wname);
-        double dxd = maxdiff(fast.dx, slow.dx, nx) / fmax(1e-3, maxabs(slow.dx, nx));
-        ok(dxd <= 2e-5, "%s: input grad, kernel == sgemm path (max diff / max |grad| %.2e)", what, dxd);
-        if (with_h0) {
-            double d0 = maxdiff(fast.dh0, slow.dh0, nstate) / fmax(1e-3, maxabs(slow.dh0, nstate));
-            if (lstm) d0 = fmax(d0, maxdiff(fast.dc0, slow.dc0, nstate) / fmax(1e-3, maxabs(slow.dc0, nstate)));
-            ok(d0 <= 2e-5, "%s: initial state grads, kernel == sgemm path (max diff / max |grad| %.2e)", what, d0);
-        }
-        if (!dropout_seed) {
-            rc = sl_recurrent_forward_ref(m, x, yref, B, T);
-            double dr = rc ? INFINITY : maxdiff(fast.y, yref, ny);
-            ok(dr <= 1e-5, "%s: kernel path output == double reference (max abs diff %.2e)", what, dr);
-        }
+        if (!dropout_seed) rc = sl_recurrent_forward_ref(m, x, yref, B, T);
+        const float *ref = !dropout_seed && !rc ? yref : NULL;
+        if (!dropout_seed && rc) ok(0, "%s: reference forward: %s", what, sl_errmsg());
+        compare(what, "kernel", m, &fast, &slow, ref, nx, ny, nstate, lstm);
+        if (lanes_expected) compare(what, "lanes", m, &lanes, &slow, ref, nx, ny, nstate, lstm);
     }
+    result_free(&lanes);
     result_free(&fast);
     result_free(&slow);
     free(x); free(dy); free(yref);
@@ -159,9 +191,9 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
 
 int main(void)
 {
-    if (!sl_rk_available()) diag("this CPU has no AVX-512F: the kernel path falls back to sgemm");
+    if (!sl_rk_available()) diag("this CPU has no AVX-512F: the kernel and lanes paths fall back to sgemm");
     /* serial (small) and threaded (above the threading threshold) shapes */
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= 3; threads++) {
         sl_threads_set(threads);
         check("lstm:input_size=7,hidden_size=17", 5, 9, 0, 0);
         check("lstm:input_size=7,hidden_size=17", 1, 6, 1, 0);
@@ -182,6 +214,15 @@ int main(void)
         check("lstm:input_size=24,hidden_size=72,num_layers=2", 33, 36, 0, 0);
         check("gru:input_size=24,hidden_size=72,bidirectional=1", 33, 48, 1, 0);
         check("lstm:input_size=24,hidden_size=72,num_layers=2,bidirectional=1,dropout=0.2", 21, 40, 0, 3);
+        /* the lanes path's edges, above the threading threshold: one lane vector (B <= 16), two
+         * (17: mostly padding; 32: full), H not a multiple of 3, 4 or 12 and split unevenly */
+        check("lstm:input_size=40,hidden_size=100", 32, 40, 1, 0);
+        check("lstm:input_size=33,hidden_size=75", 16, 150, 1, 0);
+        check("gru:input_size=130,hidden_size=100", 17, 100, 1, 0);
+        check("gru:input_size=9,hidden_size=75", 16, 200, 0, 0);
+        check("lstm:input_size=24,hidden_size=71,num_layers=2,bidirectional=1,dropout=0.2", 32, 100, 1, 3);
+        check("gru:input_size=24,hidden_size=71,num_layers=2,bidirectional=1,dropout=0.2", 31, 120, 1, 3);
+        check("lstm:input_size=3,hidden_size=130", 1, 400, 1, 0);
     }
     return done_testing();
 }
