@@ -22,16 +22,6 @@
 #endif
 
 #ifdef RL_X86
-#ifdef RL_PROFILE
-#include <stdio.h>
-#include <x86intrin.h>
-static unsigned long long prof[4][8];
-#define PT(id, slot, t0) (void)0
-__attribute__((destructor)) static void prof_dump(void) { for (int i = 0; i < 2; i++) { fprintf(stderr, "thr%d:", i); for (int j = 0; j < 8; j++) fprintf(stderr, " %.1f", prof[i][j] / 1e6); fprintf(stderr, " Mcycles\n"); } }
-#else
-#define PT(id, slot, t0) (void)0
-#endif
-
 enum {
     RL_Q = 12,     /* rows (outputs) of a backward tile; threads get at least RL_Q units each */
     RL_UF = 3,     /* units per forward tile: LSTM 3 (4 gates: 12 rows), GRU 4 (3 gates: 12 + 12) */
@@ -50,7 +40,7 @@ struct sl_rl {
     rl_mem xh;         /* (K = NI + H rows) step t's [x_t | h_prev]^T: the forward kernel's input */
     rl_mem gates;      /* (G*H rows) activated gates */
     rl_mem aux;        /* (H rows) LSTM: c_t; GRU: W_hn h_prev + b_hn */
-    rl_mem dht, dxt;   /* (H rows) dH^T; (NI rows) dx^T, one partial per thread */
+    rl_mem dxt;        /* (NI rows) dx^T, one partial per thread */
     rl_mem dgl;        /* per thread (dgl_stride floats): its units' dG rows, the products' input */
     rl_mem xfer;       /* (threads, 2, H, BL) partial dh_prev for other threads' units, by step parity */
     /* the weight-gradient GEMMs' operands: row r holds every step's lanes, step t at t * BL,
@@ -60,7 +50,7 @@ struct sl_rl {
     rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
     size_t dgl_stride, pdh_stride, pdx_stride;
     rl_mem dwt;        /* (K, 4H) the weight gradients, transposed */
-    rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc; then the cells' bias (4H) */
+    rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc, dH_t; then the cells' bias (4H) */
     double *db;        /* (4H) bias-gradient sums */
     size_t dbcap;
     int valid;         /* a forward's caches are present */
@@ -99,7 +89,7 @@ sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
 void sl_rl_free(sl_rl *w)
 {
     if (!w) return;
-    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dht, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->dwt, &w->small};
+    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->dwt, &w->small};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free(ms[i]->p);
     free(w->db);
     free(w);
@@ -463,7 +453,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
      * by every thread at the next step) */
     const int nft = (H + UF - 1) / UF, f0 = (int)((long)nft * id / n), f1 = (int)((long)nft * (id + 1) / n);
     float *hlast = w->small.p, *cfirst = hlast + (size_t)H * BL, *cs = cfirst + (size_t)H * BL;
-    const float *bias = w->small.p + (size_t)5 * H * BL;
+    const float *bias = w->small.p + (size_t)6 * H * BL;
     int sense = 0;
     float buf[2][12 * 32] __attribute__((aligned(64)));
 
@@ -474,8 +464,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         to_lanes(xt, (size_t)BL, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
         for (int r = 0; r < NI; r++) stream_row(xb + (size_t)r * ldr, xt + (size_t)r * BL, NV);
     }
+    const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H;   /* this thread's units */
     {
-        const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H, t0 = w->rev ? T - 1 : 0;
+        const int t0 = w->rev ? T - 1 : 0;
         float *h0t = w->xh.p + st(w, K, t0) + (size_t)NI * BL, *h0b = w->xhb.p + at(w, t0) + (size_t)NI * ldr;
         if (ua < ub) {
             if (a->h0) {
@@ -492,11 +483,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
             }
         }
     }
-#ifdef RL_PROFILE
-    unsigned long long t0 = __rdtsc();
-#endif
     barrier_wait(bar, &sense);
-    PT(id, 0, t0);
 
     for (int s = 0; s < T; s++) {
         const int t = w->rev ? T - 1 - s : s, tn = w->rev ? t - 1 : t + 1;
@@ -515,25 +502,16 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
                     _mm_prefetch(xn + q * 64, _MM_HINT_T1);
             if (!gru) {
                 tile12(NV, p, xt, (size_t)BL, K, buf[0]);
-                PT(id, 1, t0);
                 lstm_cell_tile(w, buf[0], bias, unit0, nu, gt, aux, cs, h, hb);
-                PT(id, 7, t0);
             } else {
                 tile12(NV, p, xt, (size_t)BL, NI, buf[0]);
                 tile12(NV, p + (size_t)NI * RF, xt + (size_t)NI * BL, (size_t)BL, H, buf[1]);
                 gru_cell_tile(w, buf[0], buf[1], bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
             }
         }
-        PT(id, 1, t0);
+        /* the output, batch-first: this thread's units of h_t, while they are in cache */
+        if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
         barrier_wait(bar, &sense);
-        PT(id, 2, t0);
-    }
-
-    /* the output, batch-first: this thread's share of the steps */
-    for (int t = (int)((long)T * id / n); t < (int)((long)T * (id + 1) / n); t++) {
-        const int last = w->rev ? t == 0 : t == T - 1, tn = w->rev ? t - 1 : t + 1;
-        const float *h = last ? hlast : w->xh.p + st(w, K, tn) + (size_t)NI * BL;
-        from_lanes(out + (size_t)t * ldo, (size_t)T * ldo, h, (size_t)BL, H, B, 0);
     }
     _mm_sfence();   /* the non-temporal stores, before anyone reads the caches */
 }
@@ -552,10 +530,10 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     const size_t TBL = (size_t)a->T * w->BL;
     int bad = mem_reserve(&w->xh, TBL * K) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
               mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
-              mem_reserve(&w->small, (size_t)5 * H * w->BL + 4 * (size_t)H);
+              mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
     /* the biases the cells add: LSTM b_ih + b_hh; GRU r, z: b_ih + b_hh, then b_in, b_hn */
-    float *bias = w->small.p + (size_t)5 * H * w->BL;
+    float *bias = w->small.p + (size_t)6 * H * w->BL;
     for (int r = 0; r < 4 * H; r++) bias[r] = 0.0f;
     if (a->b_ih && a->b_hh) {
         if (!a->gru) {
@@ -567,18 +545,12 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     }
     rl_barrier bar = {0, 0, 0};
     const int nt = nthreads_for(w);
-#ifdef RL_PROFILE
-    double tf0 = omp_get_wtime();
-#endif
     #pragma omp parallel num_threads(nt)
     {
         #pragma omp single
         bar.n = omp_get_num_threads();
         forward_thread(w, a, X, ldx, out, ldo, &bar, omp_get_thread_num(), omp_get_num_threads());
     }
-#ifdef RL_PROFILE
-    fprintf(stderr, "fwd %.2f ms\n", (omp_get_wtime() - tf0) * 1e3);
-#endif
     w->valid = 1;
     return 0;
 }
@@ -622,6 +594,7 @@ static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size
     const size_t hoff = gru ? (size_t)kr * BL : 0;   /* the h side in the product buffer */
     const size_t pstride = (size_t)kr * RL_Q;        /* floats per panel tile */
     float *cfirst = w->small.p + (size_t)H * BL, *dhr = cfirst + (size_t)2 * H * BL, *dc = dhr + (size_t)H * BL;
+    float *dht = dc + (size_t)H * BL;   /* dH_t of this thread's units, in lanes */
     double *db = a->b_ih ? w->db + (size_t)id * DW : NULL;   /* this thread's bias sums */
     float *dl = w->dgl.p + (size_t)id * w->dgl_stride;      /* this thread's dG rows */
     float *pdh = w->pdh.p + (size_t)id * w->pdh_stride, *pdx = w->pdx.p + (size_t)id * w->pdx_stride;
@@ -631,8 +604,6 @@ static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size
 
     for (int q = 0; q < nqh; q++) pack_bwd_tile(a->w_hh, H, kr, q * RL_Q, gru, 1, H, ua, pdh + (size_t)q * pstride);
     for (int q = 0; want_dx && q < nqx; q++) pack_bwd_tile(a->w_ih, NI, kr, q * RL_Q, gru, 0, H, ua, pdx + (size_t)q * pstride);
-    for (int t = (int)((long)T * id / n); t < (int)((long)T * (id + 1) / n); t++)
-        to_lanes(w->dht.p + st(w, H, t), (size_t)BL, dH + (size_t)t * lddh, (size_t)T * lddh, H, B, BL);
     memset(dhr + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
     memset(dc + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
     if (db) memset(db, 0, (size_t)DW * sizeof(double));
@@ -641,7 +612,12 @@ static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size
     for (int s = T - 1; s >= 0; s--) {
         const int t = w->rev ? T - 1 - s : s, tp = w->rev ? t + 1 : t - 1;
         const float *xt = w->xh.p + st(w, K, t);
-        const float *gt = w->gates.p + st(w, (gru ? 3 : 4) * H, t), *aux = w->aux.p + st(w, H, t), *dht = w->dht.p + st(w, H, t);
+        const float *gt = w->gates.p + st(w, (gru ? 3 : 4) * H, t), *aux = w->aux.p + st(w, H, t);
+        /* dH_t of this thread's units into lanes; the next step's rows into L2 meanwhile */
+        to_lanes(dht + (size_t)ua * BL, (size_t)BL, dH + (size_t)t * lddh + ua, (size_t)T * lddh, nu, B, BL);
+        if (s)
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < nu; j += 16) _mm_prefetch((const char *)(dH + ((size_t)b * T + tp) * lddh + ua + j), _MM_HINT_T1);
         float *dgb = w->dgb.p + at(w, t);
         if (!gru)
             lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dl, dgb, db, dhr, dc);
@@ -699,7 +675,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     w->dgl_stride = (size_t)6 * H * BL;
     w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
     w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
-    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)nt * K * DW) | mem_reserve(&w->dht, TBL * H) |
+    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)nt * K * DW) |
               mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
               mem_reserve(&w->pdh, nt * w->pdh_stride) |
               (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);
@@ -712,9 +688,6 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's backward buffers", gru ? "gru" : "lstm");
     rl_barrier bar = {0, 0, 0};
     int ran = 1;
-#ifdef RL_PROFILE
-    double tl0 = omp_get_wtime();
-#endif
     #pragma omp parallel num_threads(nt)
     {
         #pragma omp single
@@ -724,9 +697,6 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
         }
         backward_thread(w, a, dH, lddh, dh0, dc0, dX != NULL, &bar, omp_get_thread_num(), omp_get_num_threads());
     }
-#ifdef RL_PROFILE
-    fprintf(stderr, "bwd loop %.2f ms\n", (omp_get_wtime() - tl0) * 1e3);
-#endif
     if (dX) {
         /* the threads' partial dx, added in thread order, then out batch-first */
         #pragma omp parallel for schedule(static) num_threads(nt)
@@ -740,9 +710,6 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
             from_lanes(dX + (size_t)t * lddx, (size_t)T * lddx, d0, (size_t)BL, NI, B, dxbeta);
         }
     }
-#ifdef RL_PROFILE
-    double tq0 = omp_get_wtime();
-#endif
     /* Weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane: one GEMM
      * (two for the GRU, whose x and h sides use different dG rows). This orientation runs faster
      * in OpenBLAS than dG xh^T (23.0 against 26.7 ms at the benchmark's LSTM shape). The threads
@@ -787,9 +754,6 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
                 }
             }
         }
-#ifdef RL_PROFILE
-    fprintf(stderr, "gemm %.2f ms\n", (omp_get_wtime() - tq0) * 1e3);
-#endif
     if (a->b_ih && db_ih && db_hh) {
         double *db = w->db;
         for (int i = 1; i < ran; i++)   /* the threads' partial sums, in a fixed order */
