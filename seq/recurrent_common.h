@@ -15,8 +15,11 @@
  * Speed (sequence mode): layer inputs and outputs are batch-first (B, T, .) like x and y, so
  * nothing is transposed; one step's B rows are a strided block. The engine's own caches are
  * time-major (T, B, .) on the kernel path (a step's rows are contiguous), batch-first for the
- * sgemm path's gates. Two paths:
- *  - kernel path (CPUs with AVX-512F, the default there; seq/recurrent_kernel.h): the weights
+ * sgemm path's gates. Three paths:
+ *  - lanes path (LSTM and GRU with B <= 32 on CPUs with AVX-512F, the default there;
+ *    seq/recurrent_lanes.h): the batch in the vector lanes, the hidden units split across the
+ *    threads with one barrier per step; it keeps its own caches.
+ *  - kernel path (CPUs with AVX-512F, the default there otherwise; seq/recurrent_kernel.h): the weights
  *    are packed once per forward / backward call into panels; each step gathers [x_t | h_{t-1}]
  *    into a kept (B, T, I+H) array xh and one register-blocked micro-kernel product with the
  *    packed [W_ih W_hh] gives the gates (GRU: x and h sides apart), then the cell; backward
