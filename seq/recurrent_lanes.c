@@ -49,9 +49,9 @@ struct sl_rl {
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
     rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
     size_t dgl_stride, pdh_stride, pdx_stride;
-    rl_mem dwt;        /* (K, 4H) the weight gradients, transposed */
+    rl_mem dwt;        /* (threads, K, 4H) the weight gradients, transposed: one copy per thread */
     rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc, dH_t; then the cells' bias (4H) */
-    double *db;        /* (4H) bias-gradient sums */
+    double *db;        /* (threads, 4H) bias-gradient sums */
     size_t dbcap;
     int valid;         /* a forward's caches are present */
 };
@@ -68,7 +68,8 @@ static int mem_reserve(rl_mem *m, size_t n)
     void *q = NULL;
     if (posix_memalign(&q, align, bytes)) return -1;
 #ifdef MADV_HUGEPAGE
-    /* the caches are read a few rows per step at a 2 KB stride: huge pages spare the TLB */
+    /* the GEMM operands get one 64 or 128-byte piece of every row per step, rows T * BL floats
+     * apart: huge pages spare the TLB */
     if (align > 64) (void)madvise(q, bytes, MADV_HUGEPAGE);
 #endif
     m->p = q;
@@ -160,7 +161,7 @@ static int nthreads_for(const sl_rl *w)
 
 RL_TILE(12, 1) RL_TILE(12, 2)
 
-/* out (R rows of BL lanes, contiguous) for the tile's panel p over kn reduction rows of x */
+/* out (12 rows of BL lanes, contiguous) for the tile's panel p over kn reduction rows of x */
 static inline __attribute__((always_inline)) void tile12(int NV, const float *p, const float *x, size_t ldx, int kn, float *out)
 {
     if (NV == 2) tile_12_2(p, x, ldx, kn, out);
