@@ -162,7 +162,8 @@ static int reserve_caches(rmodel *r, int B, int T)
     if (!r->fast) rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
     rc |= sl_buf_reserve(&r->bsum, (size_t)r->L * r->ndir * GH);
     for (int l = 0; l < r->L; l++) {
-        rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
+        /* the lanes path writes the last layer's output straight into y */
+        if (!r->lanes || l < r->L - 1) rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
         if (l && r->dropped) {
             rc |= sl_buf_reserve(&r->xd[l], TB * r->ndir * H);
             rc |= sl_buf_reserve(&r->mask[l], TB * r->ndir * H);
@@ -427,8 +428,10 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->c0 = r->c0 ? r->c0 + st : NULL;
 }
 
-/* one layer of the lanes path: each direction in turn, on all threads */
-static int lanes_forward_layer(rmodel *r, int l, const float *X)
+/* one layer of the lanes path: each direction in turn, on all threads; the output (B, T,
+ * ndir*H) goes to out (the last layer's straight into y: the lanes path's backward and final
+ * state use their own caches, not the engine's out[]) */
+static int lanes_forward_layer(rmodel *r, int l, const float *X, float *out)
 {
     const int ldo = r->ndir * r->H;
     for (int d = 0; d < r->ndir; d++) {
@@ -436,7 +439,7 @@ static int lanes_forward_layer(rmodel *r, int l, const float *X)
         if (!r->rl[ld] && !(r->rl[ld] = sl_rl_new())) return sl_error(SL_ENOMEM, "out of memory");
         sl_rl_args a;
         lanes_args(r, l, d, &a);
-        int rc = sl_rl_forward(r->rl[ld], &a, X, (size_t)a.NI, r->out[l].p + (size_t)d * r->H, (size_t)ldo);
+        int rc = sl_rl_forward(r->rl[ld], &a, X, (size_t)a.NI, out + (size_t)d * r->H, (size_t)ldo);
         if (rc) return rc;
     }
     return SL_OK;
@@ -473,14 +476,14 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
             }
         }
         if (r->lanes) {
-            if ((rc = lanes_forward_layer(r, l, X))) return rc;
+            if ((rc = lanes_forward_layer(r, l, X, l == r->L - 1 ? y : r->out[l].p))) return rc;
             continue;
         }
         /* the kernel path projects the input inside the scan, step by step */
         if (!r->fast) for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
         run_scans(r, l, X, B, T);
     }
-    {
+    if (!r->lanes) {
         /* by batch row on the threads (a copy of B*T*ldo floats is a few ms on one core) */
         const float *o = r->out[r->L - 1].p;
         const size_t rowf = (size_t)T * ldo;

@@ -585,9 +585,27 @@ static void pack_bwd_tile(const float *W, int ncol, int kr, int c0, int gru, int
  * units, in thread order. A step exchanges H x BL floats of partials instead of the 4H x BL of
  * dG a split of the outputs would share (measured faster: the lines another core wrote are the
  * expensive ones). */
-static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dh0, float *dc0,
-                            int want_dx, rl_barrier *bar, int id, int n)
+typedef struct {
+    const sl_rl_args *a;
+    const float *dH;
+    size_t lddh;
+    float *dX;
+    size_t lddx;
+    int dxbeta;
+    float *dw_ih, *dw_hh, *dh0, *dc0;
+    rl_barrier *bar;
+} rl_bwd_job;
+
+static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n);
+
+static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
 {
+    const sl_rl_args *a = job->a;
+    const float *dH = job->dH;
+    const size_t lddh = job->lddh;
+    float *dh0 = job->dh0, *dc0 = job->dc0;
+    const int want_dx = job->dX != NULL;
+    rl_barrier *bar = job->bar;
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
     const int DW = 4 * H, nqh = (H + RL_Q - 1) / RL_Q, nqx = (NI + RL_Q - 1) / RL_Q;
     const int ua = (int)((long)H * id / n), ub = (int)((long)H * (id + 1) / n), nu = ub - ua;
@@ -660,15 +678,75 @@ static void backward_thread(sl_rl *w, const sl_rl_args *a, const float *dH, size
         if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, nu, B, 0);
         if (dc0 && !gru) from_lanes(dc0 + ua, (size_t)H, dc + (size_t)ua * BL, (size_t)BL, nu, B, 0);
     }
-    _mm_sfence();
+    _mm_sfence();   /* the non-temporal stores, before the others read them */
+    backward_tail(w, job, &sense, id, n);
+}
+
+/* After the loop, in the same parallel region (a new region may have to wake a sleeping
+ * thread): the input gradient, the weight gradients, the threads' bias partials.
+ *
+ * Weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane: one GEMM (two
+ * for the GRU, whose x and h sides use different dG rows). This orientation runs faster in
+ * OpenBLAS than dG xh^T (23.0 against 26.7 ms at the benchmark's LSTM shape). The threads split
+ * the reduction (the steps), each a single-threaded GEMM into its own copy: 19.7-20.3 against
+ * 20.9-22.2 ms for OpenBLAS's own threading at the benchmark's GRU shapes (the same within noise
+ * for the LSTM). The copies are added in thread order while the sum is added, transposed, into
+ * the gradients. */
+static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n)
+{
+    const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
+    const int GH = (gru ? 3 : 4) * H, DW = 4 * H, ld = (int)w->ldr;
+    const size_t TBL = (size_t)T * BL, csz = (size_t)K * DW;   /* one copy of dW^T, (K, 4H) */
+    barrier_wait(j->bar, sense);
+    {
+        const size_t k0 = (size_t)T * id / n * BL;
+        const int kn = (int)((size_t)T * (id + 1) / n * BL - k0);
+        float *ct = w->dwt.p + (size_t)id * csz;
+        const float *xb = w->xhb.p + k0, *dgb = w->dgb.p + k0;
+        if (!gru) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
+        } else {
+            /* x side: dG rows 0..3H (n r z); h side: dG rows H..4H (r z n) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NI, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, H, GH, kn, 1.0f, xb + (size_t)NI * w->ldr, ld,
+                        dgb + (size_t)H * w->ldr, ld, 0.0f, ct + (size_t)NI * DW, DW);
+        }
+    }
+    /* the threads' partial dx, added in thread order, then out batch-first */
+    for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++) {
+        float *d0 = w->dxt.p + st(w, NI, t);
+        for (int i = 1; i < n; i++) {
+            const float *di = d0 + (size_t)i * TBL * NI;
+            #pragma omp simd
+            for (size_t e = 0; e < (size_t)NI * BL; e++) d0[e] += di[e];
+        }
+        from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, d0, (size_t)BL, NI, B, j->dxbeta);
+    }
+    barrier_wait(j->bar, sense);
+    const int nc = (GH + 15) / 16;
+    for (int cb = (int)((long)nc * id / n); cb < (int)((long)nc * (id + 1) / n); cb++)
+        for (int i0 = 0; i0 < K; i0 += 16) {
+            const int c0 = 16 * cb, i1 = i0 + 16 < K ? i0 + 16 : K, c1 = c0 + 16 < GH ? c0 + 16 : GH;
+            for (int c = c0; c < c1; c++) {
+                /* the column of gate row c in the x-side (GRU: n r z) and h-side blocks */
+                const int cx = gru ? (c < 2 * H ? c + H : c - 2 * H) : c;
+                for (int i = i0; i < i1; i++) {
+                    const size_t e = (size_t)i * DW + (i < NI ? cx : c);
+                    float v = w->dwt.p[e];
+                    for (int k = 1; k < n; k++) v += w->dwt.p[(size_t)k * csz + e];
+                    if (i < NI) j->dw_ih[(size_t)c * NI + i] += v;
+                    else j->dw_hh[(size_t)c * H + (i - NI)] += v;
+                }
+            }
+        }
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
                    float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0)
 {
     if (!w->valid) return sl_error(SL_EINVAL, "recurrent lanes path: backward without a forward");
-    const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
-    const int GH = (gru ? 3 : 4) * H, DW = 4 * H;
+    const int T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
+    const int DW = 4 * H;
     const size_t TBL = (size_t)T * BL;
     const int nt = nthreads_for(w);
     /* per-thread buffers, each sized for a thread that owns every unit (the team may be smaller
@@ -688,6 +766,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     }
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's backward buffers", gru ? "gru" : "lstm");
     rl_barrier bar = {0, 0, 0};
+    rl_bwd_job job = {a, dH, lddh, dX, lddx, dxbeta, dw_ih, dw_hh, dh0, dc0, &bar};
     int ran = 1;
     #pragma omp parallel num_threads(nt)
     {
@@ -696,65 +775,8 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
             bar.n = omp_get_num_threads();
             ran = bar.n;
         }
-        backward_thread(w, a, dH, lddh, dh0, dc0, dX != NULL, &bar, omp_get_thread_num(), omp_get_num_threads());
+        backward_thread(w, &job, omp_get_thread_num(), omp_get_num_threads());
     }
-    if (dX) {
-        /* the threads' partial dx, added in thread order, then out batch-first */
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int t = 0; t < T; t++) {
-            float *d0 = w->dxt.p + st(w, NI, t);
-            for (int i = 1; i < ran; i++) {
-                const float *di = d0 + (size_t)i * TBL * NI;
-                #pragma omp simd
-                for (size_t e = 0; e < (size_t)NI * BL; e++) d0[e] += di[e];
-            }
-            from_lanes(dX + (size_t)t * lddx, (size_t)T * lddx, d0, (size_t)BL, NI, B, dxbeta);
-        }
-    }
-    /* Weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane: one GEMM
-     * (two for the GRU, whose x and h sides use different dG rows). This orientation runs faster
-     * in OpenBLAS than dG xh^T (23.0 against 26.7 ms at the benchmark's LSTM shape). The threads
-     * split the reduction (the steps), each a single-threaded GEMM into its own copy: 19.7-20.3
-     * against 20.9-22.2 ms for OpenBLAS's own threading at the benchmark's GRU shapes (the same
-     * within noise for the LSTM). The copies are added in thread order while the sum is added,
-     * transposed, into the gradients. */
-    const int ld = (int)w->ldr;
-    const size_t csz = (size_t)K * DW;   /* one copy, (K, 4H) */
-    int nk = 1;
-    #pragma omp parallel num_threads(nt)
-    {
-        const int id = omp_get_thread_num(), n = omp_get_num_threads();
-        #pragma omp single
-        nk = n;
-        const size_t k0 = (size_t)T * id / n * BL;
-        const int kn = (int)((size_t)T * (id + 1) / n * BL - k0);
-        float *ct = w->dwt.p + (size_t)id * csz;
-        const float *xb = w->xhb.p + k0, *dgb = w->dgb.p + k0;
-        if (!gru) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
-        } else {
-            /* x side: dG rows 0..3H (n r z); h side: dG rows H..4H (r z n) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NI, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, H, GH, kn, 1.0f, xb + (size_t)NI * w->ldr, ld,
-                        dgb + (size_t)H * w->ldr, ld, 0.0f, ct + (size_t)NI * DW, DW);
-        }
-    }
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int c0 = 0; c0 < GH; c0 += 16)
-        for (int i0 = 0; i0 < K; i0 += 16) {
-            const int i1 = i0 + 16 < K ? i0 + 16 : K, c1 = c0 + 16 < GH ? c0 + 16 : GH;
-            for (int c = c0; c < c1; c++) {
-                /* the column of gate row c in the x-side (GRU: n r z) and h-side blocks */
-                const int cx = gru ? (c < 2 * H ? c + H : c - 2 * H) : c;
-                for (int i = i0; i < i1; i++) {
-                    const size_t e = (size_t)i * DW + (i < NI ? cx : c);
-                    float v = w->dwt.p[e];
-                    for (int k = 1; k < nk; k++) v += w->dwt.p[(size_t)k * csz + e];
-                    if (i < NI) dw_ih[(size_t)c * NI + i] += v;
-                    else dw_hh[(size_t)c * H + (i - NI)] += v;
-                }
-            }
-        }
     if (a->b_ih && db_ih && db_hh) {
         double *db = w->db;
         for (int i = 1; i < ran; i++)   /* the threads' partial sums, in a fixed order */
