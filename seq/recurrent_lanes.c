@@ -492,15 +492,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         float *h = s + 1 < T ? w->xh.p + st(w, K, tn) + (size_t)NI * BL : hlast;
         float *hb = s + 1 < T ? w->xhb.p + at(w, tn) + (size_t)NI * ldr : NULL;
         float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
-        /* the next step's x rows come from memory: fetch them into L2 a slice per tile */
-        const char *xn = s + 1 < T ? (const char *)(w->xh.p + st(w, K, tn)) : NULL;
-        const size_t xlines = (size_t)NI * BL / 16, xper = (xlines + (f1 - f0) - 1) / (f1 > f0 ? f1 - f0 : 1);
         for (int f = f0; f < f1; f++) {
             const float *p = w->pf.p + (size_t)f * K * RF;
             const int unit0 = f * UF, nu = H - unit0 < UF ? H - unit0 : UF;
-            if (xn)
-                for (size_t q = (size_t)(f - f0) * xper, qe = q + xper < xlines ? q + xper : xlines; q < qe; q++)
-                    _mm_prefetch(xn + q * 64, _MM_HINT_T1);
             if (!gru) {
                 tile12(NV, p, xt, (size_t)BL, K, buf[0]);
                 lstm_cell_tile(w, buf[0], bias, unit0, nu, gt, aux, cs, h, hb);
