@@ -263,7 +263,8 @@ static void from_lanes(float *dst, size_t ldd, const float *src, size_t ldr, int
 #define V1(c) _mm512_set1_ps(c)
 static inline __attribute__((always_inline)) __m512 v_exp(__m512 x)
 {
-    x = _mm512_min_ps(_mm512_max_ps(x, V1(-87.0f)), V1(88.0f));
+    /* the clamp keeps NaN (max/min return their second operand when either is NaN) */
+    x = _mm512_min_ps(V1(88.0f), _mm512_max_ps(V1(-87.0f), x));
     const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, V1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(k, V1(0.693359375f), x);
     r = _mm512_fnmadd_ps(k, V1(-2.12194440e-4f), r);
