@@ -652,6 +652,22 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
     if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
 }
 
+/* Between layers of the backward: dX (bufs[*wb]) holds the gradient of layer l's input; returns
+ * that of layer l-1's output, through layer l's dropout mask. The two scratch buffers alternate
+ * between holding dH and receiving the next layer's dX. */
+static const float *next_dH(rmodel *r, int l, float *dX, float *bufs[2], int *wb)
+{
+    const size_t n = (size_t)r->T * r->B * r->ndir * r->H;
+    if (!r->dropped) {
+        *wb = 1 - *wb;
+        return dX;
+    }
+    float *o = bufs[1 - *wb];   /* the next layer writes into bufs[*wb] again */
+    memset(o, 0, n * sizeof(float));
+    sl_dropout_backward(o, dX, r->mask[l].p, n);
+    return o;
+}
+
 /* Backward on the lanes path: per layer from the top, each direction in turn on all threads;
  * the weight and bias gradients and dx come out of sl_rl_backward. */
 static int lanes_backward(rmodel *r, const float *dy, float *dx)
@@ -679,15 +695,7 @@ static int lanes_backward(rmodel *r, const float *dy, float *dx)
             if (rc) return rc;
         }
         if (l == 0) break;
-        if (r->dropped) {
-            float *o = bufs[1 - wb];
-            memset(o, 0, TB * ldo * sizeof(float));
-            sl_dropout_backward(o, dX, r->mask[l].p, TB * ldo);
-            dH = o;
-        } else {
-            dH = dX;
-            wb = 1 - wb;
-        }
+        dH = next_dH(r, l, dX, bufs, &wb);
     }
     return SL_OK;
 }
@@ -779,15 +787,7 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
                             sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
         }
-        if (r->dropped) {
-            float *o = bufs[1 - wb];
-            memset(o, 0, TB * ldo * sizeof(float));
-            sl_dropout_backward(o, dX, r->mask[l].p, TB * ldo);
-            dH = o;   /* the next layer writes into bufs[wb] again */
-        } else {
-            dH = dX;
-            wb = 1 - wb;
-        }
+        dH = next_dH(r, l, dX, bufs, &wb);
     }
     return SL_OK;
 }
