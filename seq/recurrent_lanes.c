@@ -37,7 +37,8 @@ struct sl_rl {
     int BL, NV;        /* lanes (16 or 32), vectors per lane row */
     size_t ldr;        /* row stride of the GEMM operands: T * BL + 16 */
     /* per step (rows, BL), step after step (row stride BL): */
-    rl_mem xh;         /* (K = NI + H rows) step t's [x_t | h_prev]^T: the forward kernel's input */
+    rl_mem xh;         /* (2, K = NI + H rows) [x_t | h_prev]^T of the current and the next step (by
+                        * step parity): the forward kernel's input, in L2 */
     rl_mem gates;      /* (G*H rows) activated gates */
     rl_mem aux;        /* (H rows) LSTM: c_t; GRU: W_hn h_prev + b_hn */
     rl_mem dxt;        /* (NI rows) dx^T, one partial per thread */
@@ -417,16 +418,16 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
 }
 
 /* GRU backward of units [ua, ub): dn = dh (1 - z)(1 - n^2), dr, dz and dn*r; dhr = dh z (the
- * direct part of dh_prev). Product buffer: the x side (dn dr dz) of unit u = j - ua at rows
+ * direct part of dh_prev); h_prev rows ldhp apart. Product buffer: the x side (dn dr dz) of unit u = j - ua at rows
  * 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu = ub - ua); GEMM operand rows
  * dn | dr | dz | dn*r, H each. */
-static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp,
+static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp, size_t ldhp,
                          const float *dht, float *dl, float *dgb, double *db, float *dhr)
 {
     const int H = w->H, BL = w->BL, nu = ub - ua;
     for (int j = ua; j < ub; j++) {
         const float *gr = gt + (size_t)j * BL, *gz = gt + (size_t)(H + j) * BL, *gn = gt + (size_t)(2 * H + j) * BL;
-        const float *hnj = hn + (size_t)j * BL, *hpj = hp + (size_t)j * BL, *dhj = dht + (size_t)j * BL;
+        const float *hnj = hn + (size_t)j * BL, *hpj = hp + (size_t)j * ldhp, *dhj = dht + (size_t)j * BL;
         float *xs = dl + (size_t)3 * (j - ua) * BL, *hs = xs + (size_t)3 * nu * BL;
         float *dr = dhr + (size_t)j * BL;
         #pragma omp simd
@@ -445,6 +446,16 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 
 /* ---- forward ---- */
 
+/* rows [x0, x1) of x_t (X: row (b, t) at X + (b*T + t) * ldx) into ring slot `slot` of xh and,
+ * non-temporally, into the GEMM operand xhb */
+static void x_in(const sl_rl *w, const float *X, size_t ldx, int slot, int t, int x0, int x1)
+{
+    const int K = w->NI + w->H, BL = w->BL;
+    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)x0 * BL, *xb = w->xhb.p + at(w, t) + (size_t)x0 * w->ldr;
+    to_lanes(xr, (size_t)BL, X + (size_t)t * ldx + x0, (size_t)w->T * ldx, x1 - x0, w->B, BL);
+    for (int r = 0; r < x1 - x0; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
+}
+
 static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, float *out, size_t ldo,
                            rl_barrier *bar, int id, int n)
 {
@@ -461,15 +472,14 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
 
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
     for (int f = f0; f < f1; f++) pack_fwd_tile(w, a, f, w->pf.p + (size_t)f * K * RF);
-    for (int t = (int)((long)T * id / n); t < (int)((long)T * (id + 1) / n); t++) {
-        float *xt = w->xh.p + st(w, K, t), *xb = w->xhb.p + at(w, t);
-        to_lanes(xt, (size_t)BL, X + (size_t)t * ldx, (size_t)T * ldx, NI, B, BL);
-        for (int r = 0; r < NI; r++) stream_row(xb + (size_t)r * ldr, xt + (size_t)r * BL, NV);
-    }
+    /* x_t's rows in lanes (this thread's share of them) go into the ring slot of its step and
+     * the GEMM operand: for the first step here, for step s+1 during step s */
+    const int x0 = (int)((long)NI * id / n), x1 = (int)((long)NI * (id + 1) / n);
+    const int t0 = w->rev ? T - 1 : 0;
+    x_in(w, X, ldx, 0, t0, x0, x1);
     const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H;   /* this thread's units */
     {
-        const int t0 = w->rev ? T - 1 : 0;
-        float *h0t = w->xh.p + st(w, K, t0) + (size_t)NI * BL, *h0b = w->xhb.p + at(w, t0) + (size_t)NI * ldr;
+        float *h0t = w->xh.p + (size_t)NI * BL, *h0b = w->xhb.p + at(w, t0) + (size_t)NI * ldr;
         if (ua < ub) {
             if (a->h0) {
                 to_lanes(h0t + (size_t)ua * BL, (size_t)BL, a->h0 + ua, (size_t)H, ub - ua, B, BL);
@@ -489,8 +499,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
 
     for (int s = 0; s < T; s++) {
         const int t = w->rev ? T - 1 - s : s, tn = w->rev ? t - 1 : t + 1;
-        const float *xt = w->xh.p + st(w, K, t);
-        float *h = s + 1 < T ? w->xh.p + st(w, K, tn) + (size_t)NI * BL : hlast;
+        const float *xt = w->xh.p + (size_t)(s & 1) * K * BL;
+        float *xnext = w->xh.p + (size_t)((s + 1) & 1) * K * BL;
+        float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
         float *hb = s + 1 < T ? w->xhb.p + at(w, tn) + (size_t)NI * ldr : NULL;
         float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
         for (int f = f0; f < f1; f++) {
@@ -507,6 +518,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         }
         /* the output, batch-first: this thread's units of h_t, while they are in cache */
         if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
+        if (s + 1 < T) x_in(w, X, ldx, (s + 1) & 1, tn, x0, x1);
         barrier_wait(bar, &sense);
     }
     _mm_sfence();   /* the non-temporal stores, before anyone reads the caches */
@@ -524,7 +536,7 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
     const int nft = (H + (a->gru ? 4 : RL_UF) - 1) / (a->gru ? 4 : RL_UF);
     const size_t TBL = (size_t)a->T * w->BL;
-    int bad = mem_reserve(&w->xh, TBL * K) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
+    int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
               mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
               mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
@@ -601,7 +613,7 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     float *dh0 = job->dh0, *dc0 = job->dc0;
     const int want_dx = job->dX != NULL;
     rl_barrier *bar = job->bar;
-    const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
+    const int B = w->B, T = w->T, NI = w->NI, H = w->H, BL = w->BL, NV = w->NV, gru = w->gru;
     const int DW = 4 * H, nqh = (H + RL_Q - 1) / RL_Q, nqx = (NI + RL_Q - 1) / RL_Q;
     const int ua = (int)((long)H * id / n), ub = (int)((long)H * (id + 1) / n), nu = ub - ua;
     const int kr = (gru ? 3 : 4) * nu;   /* reduction rows of this thread's products */
@@ -625,18 +637,21 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
 
     for (int s = T - 1; s >= 0; s--) {
         const int t = w->rev ? T - 1 - s : s, tp = w->rev ? t + 1 : t - 1;
-        const float *xt = w->xh.p + st(w, K, t);
         const float *gt = w->gates.p + st(w, (gru ? 3 : 4) * H, t), *aux = w->aux.p + st(w, H, t);
         /* dH_t of this thread's units into lanes; the next step's rows into L2 meanwhile */
         to_lanes(dht + (size_t)ua * BL, (size_t)BL, dH + (size_t)t * lddh + ua, (size_t)T * lddh, nu, B, BL);
-        if (s)
+        if (s) {
             for (int b = 0; b < B; b++)
                 for (int j = 0; j < nu; j += 16) _mm_prefetch((const char *)(dH + ((size_t)b * T + tp) * lddh + ua + j), _MM_HINT_T1);
+            /* the GRU's h_prev rows of the next step: one piece every ldr floats */
+            for (int j = ua; gru && j < ub; j++)
+                for (int l = 0; l < BL; l += 16) _mm_prefetch((const char *)(w->xhb.p + at(w, tp) + (size_t)(NI + j) * w->ldr + l), _MM_HINT_T1);
+        }
         float *dgb = w->dgb.p + at(w, t);
         if (!gru)
             lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dl, dgb, db, dhr, dc);
         else
-            gru_cell_bwd(w, ua, ub, gt, aux, xt + (size_t)NI * BL, dht, dl, dgb, db, dhr);
+            gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
         const int need_dh = s || dh0;
         float *xf = w->xfer.p + ((size_t)id * 2 + (s & 1)) * H * BL;   /* partials for the others' units */
         for (int q = 0; need_dh && q < nqh; q++) {
