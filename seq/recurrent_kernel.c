@@ -186,41 +186,18 @@ int sl_rk_available(void)
 RK_TILE(4, 1) RK_TILE(4, 2) RK_TILE(4, 3) RK_TILE(4, 4) RK_TILE(4, 5) RK_TILE(4, 6)
 RK_TILE(3, 1) RK_TILE(3, 2) RK_TILE(3, 3) RK_TILE(3, 4) RK_TILE(3, 5) RK_TILE(3, 6) RK_TILE(3, 7) RK_TILE(3, 8)
 
-/* every row block of one group and one reduction chunk */
-static void group4(const float *p, int kn, int M, const float *a, int lda, float *c, int ldc, const int *cs,
-                   const __mmask16 *mk, int load)
-{
-    int b = 0;
-    for (; b + 6 <= M; b += 6) tile_4_6(p, kn, a + (size_t)b * lda, lda, c + (size_t)b * ldc, ldc, cs, mk, load);
-    const float *ab = a + (size_t)b * lda;
-    float *cb = c + (size_t)b * ldc;
-    switch (M - b) {
-    case 5: tile_4_5(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 4: tile_4_4(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 3: tile_4_3(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 2: tile_4_2(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 1: tile_4_1(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    default: break;
-    }
-}
+/* the register tiles by row count ([0] unused): R rows of 4 (or 3) vectors */
+typedef void (*rk_tile_fn)(const float *, int, const float *, int, float *, int, const int *, const __mmask16 *, int);
+static const rk_tile_fn tiles4[] = {NULL, tile_4_1, tile_4_2, tile_4_3, tile_4_4, tile_4_5, tile_4_6};
+static const rk_tile_fn tiles3[] = {NULL, tile_3_1, tile_3_2, tile_3_3, tile_3_4, tile_3_5, tile_3_6, tile_3_7, tile_3_8};
 
-static void group3(const float *p, int kn, int M, const float *a, int lda, float *c, int ldc, const int *cs,
-                   const __mmask16 *mk, int load)
+/* every row block of one group and one reduction chunk: tiles of rmax rows, the last one
+ * smaller */
+static void group(const rk_tile_fn *tile, int rmax, const float *p, int kn, int M, const float *a, int lda, float *c,
+                  int ldc, const int *cs, const __mmask16 *mk, int load)
 {
-    int b = 0;
-    for (; b + 8 <= M; b += 8) tile_3_8(p, kn, a + (size_t)b * lda, lda, c + (size_t)b * ldc, ldc, cs, mk, load);
-    const float *ab = a + (size_t)b * lda;
-    float *cb = c + (size_t)b * ldc;
-    switch (M - b) {
-    case 7: tile_3_7(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 6: tile_3_6(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 5: tile_3_5(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 4: tile_3_4(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 3: tile_3_3(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 2: tile_3_2(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    case 1: tile_3_1(p, kn, ab, lda, cb, ldc, cs, mk, load); break;
-    default: break;
-    }
+    for (int b = 0; b < M; b += rmax)
+        tile[M - b < rmax ? M - b : rmax](p, kn, a + (size_t)b * lda, lda, c + (size_t)b * ldc, ldc, cs, mk, load);
 }
 
 static void rk_gemm_avx512(const sl_rk_panel *pn, int M, const float *A, int lda, float *C, int ldc, int beta)
@@ -242,8 +219,8 @@ static void rk_gemm_avx512(const sl_rk_panel *pn, int M, const float *A, int lda
             int kn = K - k0 < RK_KC ? K - k0 : RK_KC;
             const float *pk = pu + (size_t)k0 * nv * 16;
             int load = beta || k0 > 0;
-            if (nv == 4) group4(pk, kn, M, A + k0, lda, C, ldc, cs, mk, load);
-            else group3(pk, kn, M, A + k0, lda, C, ldc, cs, mk, load);
+            if (nv == 4) group(tiles4, 6, pk, kn, M, A + k0, lda, C, ldc, cs, mk, load);
+            else group(tiles3, 8, pk, kn, M, A + k0, lda, C, ldc, cs, mk, load);
         }
     }
 }
