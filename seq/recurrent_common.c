@@ -402,10 +402,11 @@ static void rk_dx(const rmodel *r, const sl_rk_panel *pn, const float *dG, float
 }
 
 /* The lanes path (seq/recurrent_lanes.h) takes LSTM and GRU batches of at most 32 rows on the
- * kernel path's CPUs, unless turned off with sl_recurrent_set_lanes. */
+ * kernel path's CPUs (r->fast: AVX-512F, which is all the lanes path needs), unless turned off
+ * with sl_recurrent_set_lanes. */
 static int lanes_take(const rmodel *r, int B)
 {
-    return r->fast && r->lanes_on && r->cfg.cell != SL_RCELL_ELMAN && sl_rl_fits(B) && sl_rl_available();
+    return r->fast && r->lanes_on && r->cfg.cell != SL_RCELL_ELMAN && sl_rl_fits(B);
 }
 
 static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)

@@ -78,12 +78,6 @@ static int mem_reserve(rl_mem *m, size_t n)
     return 0;
 }
 
-int sl_rl_available(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-}
-
 int sl_rl_fits(int B) { return B >= 1 && B <= 32; }
 
 sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
@@ -534,7 +528,7 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     w->BL = 16 * w->NV;
     w->ldr = (size_t)a->T * w->BL + 16;   /* + 16: rows do not start in the same L1 set */
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
-    const int nft = (H + (a->gru ? 4 : RL_UF) - 1) / (a->gru ? 4 : RL_UF);
+    const int nft = (H + uf_of(w) - 1) / uf_of(w);
     const size_t TBL = (size_t)a->T * w->BL;
     int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
               mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
@@ -584,14 +578,7 @@ static void pack_bwd_tile(const float *W, int ncol, int kr, int c0, int gru, int
     }
 }
 
-/* Backward of thread id of n, which owns units [ua, ub). Per step it runs the cell for its
- * units, then both products over its own units' rows of dG only (which it has just written:
- * they are in its L1/L2), for every output: a partial dh_prev for all H units and a partial
- * dx_t (kept per thread, summed after the loop). The partials for the other threads' units
- * go to an exchange buffer; after the barrier each thread adds the others' partials for its
- * units, in thread order. A step exchanges H x BL floats of partials instead of the 4H x BL of
- * dG a split of the outputs would share (measured faster: the lines another core wrote are the
- * expensive ones). */
+/* what every thread of a backward call needs */
 typedef struct {
     const sl_rl_args *a;
     const float *dH;
@@ -605,6 +592,14 @@ typedef struct {
 
 static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n);
 
+/* Backward of thread id of n, which owns units [ua, ub). Per step it runs the cell for its
+ * units, then both products over its own units' rows of dG only (which it has just written:
+ * they are in its L1/L2), for every output: a partial dh_prev for all H units and a partial
+ * dx_t (kept per thread, summed after the loop). The partials for the other threads' units
+ * go to an exchange buffer; after the barrier each thread adds the others' partials for its
+ * units, in thread order. A step exchanges H x BL floats of partials instead of the 4H x BL of
+ * dG a split of the outputs would share (measured faster: the lines another core wrote are the
+ * expensive ones). */
 static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
 {
     const sl_rl_args *a = job->a;
@@ -658,10 +653,9 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
             tile12(NV, pdh + (size_t)q * pstride, dl + hoff, (size_t)BL, kr, buf);
             const int c0 = q * RL_Q, nr = H - c0 < RL_Q ? H - c0 : RL_Q;
             for (int u = 0; u < nr; u++) {
-                const int j = c0 + u;
+                const int j = c0 + u, own = j >= ua && j < ub;
                 const float *bu = buf + (size_t)u * BL;
-                float *d = j >= ua && j < ub ? dhr + (size_t)j * BL : xf + (size_t)j * BL;
-                const int own = j >= ua && j < ub;
+                float *d = (own ? dhr : xf) + (size_t)j * BL;
                 #pragma omp simd
                 for (int l = 0; l < BL; l++) d[l] = own ? d[l] + bu[l] : bu[l];
             }
@@ -777,19 +771,15 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's backward buffers", gru ? "gru" : "lstm");
     rl_barrier bar = {0, 0, 0};
     rl_bwd_job job = {a, dH, lddh, dX, lddx, dxbeta, dw_ih, dw_hh, dh0, dc0, &bar};
-    int ran = 1;
     #pragma omp parallel num_threads(nt)
     {
         #pragma omp single
-        {
-            bar.n = omp_get_num_threads();
-            ran = bar.n;
-        }
+        bar.n = omp_get_num_threads();
         backward_thread(w, &job, omp_get_thread_num(), omp_get_num_threads());
     }
     if (a->b_ih && db_ih && db_hh) {
         double *db = w->db;
-        for (int i = 1; i < ran; i++)   /* the threads' partial sums, in a fixed order */
+        for (int i = 1; i < bar.n; i++)   /* the threads' partial sums, in a fixed order */
             for (int r = 0; r < DW; r++) db[r] += w->db[(size_t)i * DW + r];
         for (int j = 0; j < H; j++) {
             if (!gru) {
@@ -819,7 +809,6 @@ struct sl_rl {
     int unused;
 };
 
-int sl_rl_available(void) { return 0; }
 int sl_rl_fits(int B) { (void)B; return 0; }
 sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
 void sl_rl_free(sl_rl *w) { free(w); }

@@ -21,7 +21,8 @@
  * also written (non-temporally) as rows holding every step's lanes, so that the GEMMs' reduction
  * over steps and lanes is contiguous.
  *
- * x86-64 with GCC and AVX-512F only (sl_rl_available); the engine decides when to use it.
+ * x86-64 with GCC and AVX-512F only: the engine takes it only where its kernel path runs
+ * (sl_rk_available, seq/recurrent_kernel.h), whose CPU check is the same.
  */
 #ifndef SL_SEQ_RECURRENT_LANES_H
 #define SL_SEQ_RECURRENT_LANES_H
@@ -39,9 +40,6 @@ typedef struct {
 } sl_rl_args;
 
 typedef struct sl_rl sl_rl;   /* workspace and caches of one layer-direction */
-
-/* 1 when the CPU can run the lanes path (AVX-512F). */
-int sl_rl_available(void);
 
 /* 1 if the lanes path takes this shape (B <= 32). */
 int sl_rl_fits(int B);
