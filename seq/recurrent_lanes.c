@@ -214,7 +214,7 @@ static inline __attribute__((always_inline)) void tr16(__m512 v[16])
 }
 
 /* dst rows r (stride ldr, 64-byte aligned) lanes b = src[b * lds + r] for r < n, b < B; lanes
- * B .. BL-1 zero */
+ * B .. BL-1 zero (B = 0: all zeros, src is not read) */
 static void to_lanes(float *dst, size_t ldr, const float *src, size_t lds, int n, int B, int BL)
 {
     for (int r0 = 0; r0 < n; r0 += 16) {
@@ -440,14 +440,15 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 
 /* ---- forward ---- */
 
-/* rows [x0, x1) of x_t (X: row (b, t) at X + (b*T + t) * ldx) into ring slot `slot` of xh and,
- * non-temporally, into the GEMM operand xhb */
-static void x_in(const sl_rl *w, const float *X, size_t ldx, int slot, int t, int x0, int x1)
+/* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh and,
+ * non-temporally, into the GEMM operand xhb: row r0 + i, lane b = src[b * lds + i] for the
+ * nb source rows (nb = 0: zeros) */
+static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
     const int K = w->NI + w->H, BL = w->BL;
-    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)x0 * BL, *xb = w->xhb.p + at(w, t) + (size_t)x0 * w->ldr;
-    to_lanes(xr, (size_t)BL, X + (size_t)t * ldx + x0, (size_t)w->T * ldx, x1 - x0, w->B, BL);
-    for (int r = 0; r < x1 - x0; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
+    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL, *xb = w->xhb.p + at(w, t) + (size_t)r0 * w->ldr;
+    to_lanes(xr, (size_t)BL, src, lds, n, nb, BL);
+    for (int r = 0; r < n; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
 }
 
 static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, float *out, size_t ldo,
@@ -470,23 +471,13 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
      * the GEMM operand: for the first step here, for step s+1 during step s */
     const int x0 = (int)((long)NI * id / n), x1 = (int)((long)NI * (id + 1) / n);
     const int t0 = w->rev ? T - 1 : 0;
-    x_in(w, X, ldx, 0, t0, x0, x1);
+    rows_in(w, X + (size_t)t0 * ldx + x0, (size_t)T * ldx, B, 0, t0, x0, x1 - x0);
     const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H;   /* this thread's units */
-    {
-        float *h0t = w->xh.p + (size_t)NI * BL, *h0b = w->xhb.p + at(w, t0) + (size_t)NI * ldr;
-        if (ua < ub) {
-            if (a->h0) {
-                to_lanes(h0t + (size_t)ua * BL, (size_t)BL, a->h0 + ua, (size_t)H, ub - ua, B, BL);
-                to_lanes(h0b + (size_t)ua * ldr, ldr, a->h0 + ua, (size_t)H, ub - ua, B, BL);
-            } else {
-                memset(h0t + (size_t)ua * BL, 0, (size_t)(ub - ua) * BL * sizeof(float));
-                for (int j = ua; j < ub; j++) memset(h0b + (size_t)j * ldr, 0, (size_t)BL * sizeof(float));
-            }
-            if (!gru) {
-                if (a->c0) to_lanes(cfirst + (size_t)ua * BL, (size_t)BL, a->c0 + ua, (size_t)H, ub - ua, B, BL);
-                else memset(cfirst + (size_t)ua * BL, 0, (size_t)(ub - ua) * BL * sizeof(float));
-                memcpy(cs + (size_t)ua * BL, cfirst + (size_t)ua * BL, (size_t)(ub - ua) * BL * sizeof(float));
-            }
+    if (ua < ub) {   /* this thread's units of h0 and c0 (zeros without them) */
+        rows_in(w, a->h0 ? a->h0 + ua : NULL, (size_t)H, a->h0 ? B : 0, 0, t0, NI + ua, ub - ua);
+        if (!gru) {
+            to_lanes(cfirst + (size_t)ua * BL, (size_t)BL, a->c0 ? a->c0 + ua : NULL, (size_t)H, ub - ua, a->c0 ? B : 0, BL);
+            memcpy(cs + (size_t)ua * BL, cfirst + (size_t)ua * BL, (size_t)(ub - ua) * BL * sizeof(float));
         }
     }
     barrier_wait(bar, &sense);
@@ -512,7 +503,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         }
         /* the output, batch-first: this thread's units of h_t, while they are in cache */
         if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
-        if (s + 1 < T) x_in(w, X, ldx, (s + 1) & 1, tn, x0, x1);
+        if (s + 1 < T) rows_in(w, X + (size_t)tn * ldx + x0, (size_t)T * ldx, B, (s + 1) & 1, tn, x0, x1 - x0);
         barrier_wait(bar, &sense);
     }
     _mm_sfence();   /* the non-temporal stores, before anyone reads the caches */
