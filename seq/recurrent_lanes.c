@@ -14,7 +14,6 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define RL_X86 1
-#include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <sched.h>
@@ -50,7 +49,6 @@ struct sl_rl {
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
     rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
     size_t dgl_stride, pdh_stride, pdx_stride;
-    rl_mem dwt;        /* (threads, K, 4H) the weight gradients, transposed: one copy per thread */
     rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc, dH_t; then the cells' bias (4H) */
     double *db;        /* (threads, 4H) bias-gradient sums */
     size_t dbcap;
@@ -85,7 +83,7 @@ sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
 void sl_rl_free(sl_rl *w)
 {
     if (!w) return;
-    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->dwt, &w->small};
+    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->small};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free(ms[i]->p);
     free(w->db);
     free(w);
@@ -677,37 +675,118 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     backward_tail(w, job, &sense, id, n);
 }
 
-/* After the loop, in the same parallel region (a new region may have to wake a sleeping
- * thread): the input gradient, the weight gradients, the threads' bias partials.
+/* ---- weight gradients ----
  *
- * Weight gradients: [dW_ih dW_hh]^T (K, 4H) = xh dG^T over every step and lane: one GEMM (two
- * for the GRU, whose x and h sides use different dG rows). This orientation runs faster in
- * OpenBLAS than dG xh^T (23.0 against 26.7 ms at the benchmark's LSTM shape). The threads split
- * the reduction (the steps), each a single-threaded GEMM into its own copy: 19.7-20.3 against
- * 20.9-22.2 ms for OpenBLAS's own threading at the benchmark's GRU shapes (the same within noise
- * for the LSTM). The copies are added in thread order while the sum is added, transposed, into
- * the gradients. */
-static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n)
+ * dW[c][r] += sum over k of dG[row(c)][k] xh[r][k], k over every step's lanes (T BL): both
+ * operands are rows holding every step (xhb, dgb). Register tiles of DW_R output rows x DW_NV
+ * vectors of 16 columns: the dG rows are broadcast, the xh rows go in as vectors from a panel
+ * (kc x 64, in L1) transposed from xhb per block of DW_KC k. Each thread owns a share of dW's
+ * rows (no copies to add up, and the sums do not depend on the thread count); its dG rows'
+ * block stays in L2 while the panels go by. */
+enum { DW_KC = 128, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
+
+/* panel[kk * DW_W + i] = rows[i * ldr + kk] for i < nr (0 for nr <= i < 16 nv), kk < kc (a
+ * multiple of 16; rows 64-byte aligned) */
+static void pack_dw_panel(const float *rows, size_t ldr, int nr, int kc, float *panel)
 {
-    const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
-    const int GH = (gru ? 3 : 4) * H, DW = 4 * H, ld = (int)w->ldr;
-    const size_t TBL = (size_t)T * BL, csz = (size_t)K * DW;   /* one copy of dW^T, (K, 4H) */
-    barrier_wait(j->bar, sense);
-    {
-        const size_t k0 = (size_t)T * id / n * BL;
-        const int kn = (int)((size_t)T * (id + 1) / n * BL - k0);
-        float *ct = w->dwt.p + (size_t)id * csz;
-        const float *xb = w->xhb.p + k0, *dgb = w->dgb.p + k0;
-        if (!gru) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
-        } else {
-            /* x side: dG rows 0..3H (n r z); h side: dG rows H..4H (r z n) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NI, GH, kn, 1.0f, xb, ld, dgb, ld, 0.0f, ct, DW);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, H, GH, kn, 1.0f, xb + (size_t)NI * w->ldr, ld,
-                        dgb + (size_t)H * w->ldr, ld, 0.0f, ct + (size_t)NI * DW, DW);
+    for (int i0 = 0; i0 < nr; i0 += 16)
+        for (int k = 0; k < kc; k += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = i0 + i < nr ? _mm512_load_ps(rows + (size_t)(i0 + i) * ldr + k) : _mm512_setzero_ps();
+            tr16(v);
+            for (int c = 0; c < 16; c++) _mm512_store_ps(panel + (size_t)(k + c) * DW_W + i0, v[c]);
+        }
+}
+
+/* c[r][16 v ..] += sum over kk < kc of d[r][kk] panel[kk][16 v ..], r < DW_R, v < NV (the last
+ * vector's columns masked by m) */
+static inline __attribute__((always_inline)) void dw_tile(int NV, const float *const *d, const float *panel, int kc,
+                                                          float *const *c, __mmask16 m)
+{
+    __m512 acc[DW_R][DW_NV];
+    _Pragma("GCC unroll 6") for (int r = 0; r < DW_R; r++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int kk = 0; kk < kc; kk++) {
+        __m512 xv[DW_NV];
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) xv[v] = _mm512_load_ps(panel + (size_t)kk * DW_W + 16 * v);
+        _Pragma("GCC unroll 6") for (int r = 0; r < DW_R; r++) {
+            const __m512 s = _mm512_set1_ps(d[r][kk]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(s, xv[v], acc[r][v]);
         }
     }
-    /* the threads' partial dx, added in thread order, then out batch-first */
+    _Pragma("GCC unroll 6") for (int r = 0; r < DW_R; r++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {
+            const __mmask16 mv = v == NV - 1 ? m : (__mmask16)0xffff;
+            float *p = c[r] + 16 * v;
+            _mm512_mask_storeu_ps(p, mv, _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(mv, p)));
+        }
+}
+
+static void dw_tile_nv(int NV, const float *const *d, const float *panel, int kc, float *const *c, __mmask16 m)
+{
+    switch (NV) {
+    case 1: dw_tile(1, d, panel, kc, c, m); break;
+    case 2: dw_tile(2, d, panel, kc, c, m); break;
+    case 3: dw_tile(3, d, panel, kc, c, m); break;
+    default: dw_tile(4, d, panel, kc, c, m); break;
+    }
+}
+
+/* The dG row (of dgb) behind row c of dW_ih (hside 0) or dW_hh (1), torch's gate order: LSTM
+ * the same row; GRU r, z from dr, dz, n from dn (x side) or dn*r (h side). */
+static inline int dw_src_row(int gru, int hside, int H, int c)
+{
+    if (!gru || c < 2 * H) return gru ? c + H : c;
+    return hside ? c + H : c - 2 * H;
+}
+
+/* rows [ca, cb) of dW_ih and dW_hh over every step */
+static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ca, int cb)
+{
+    const int NI = w->NI, H = w->H;
+    const size_t ldr = w->ldr, TBL = (size_t)w->T * w->BL;
+    float panel[DW_KC * DW_W] __attribute__((aligned(64)));
+    float sink[DW_W];   /* the output of a tile's rows past cb */
+    for (size_t k0 = 0; k0 < TBL; k0 += DW_KC) {
+        const int kc = TBL - k0 < DW_KC ? (int)(TBL - k0) : DW_KC;
+        for (int hside = 0; hside < 2; hside++) {
+            const int ncol = hside ? H : NI;
+            float *dw = hside ? dw_hh : dw_ih;
+            for (int r0 = 0; r0 < ncol; r0 += DW_W) {
+                const int nr = ncol - r0 < DW_W ? ncol - r0 : DW_W, NV = (nr + 15) / 16;
+                const __mmask16 m = (__mmask16)(0xffffu >> (16 * NV - nr));
+                const float *xr = w->xhb.p + (size_t)(hside ? NI : 0) * ldr + (size_t)r0 * ldr + k0;
+                pack_dw_panel(xr, ldr, nr, kc, panel);
+                /* the next block's rows into L2 while this one is computed */
+                const int pre = k0 + DW_KC < TBL;
+                for (int i = 0; pre && i < nr; i++)
+                    for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(xr + (size_t)i * ldr + DW_KC + l), _MM_HINT_T1);
+                for (int c0 = ca; c0 < cb; c0 += DW_R) {
+                    const float *d[DW_R];
+                    float *c[DW_R];
+                    for (int r = 0; r < DW_R; r++) {
+                        const int cr = c0 + r < cb ? c0 + r : c0;
+                        d[r] = w->dgb.p + (size_t)dw_src_row(w->gru, hside, H, cr) * ldr + k0;
+                        c[r] = c0 + r < cb ? dw + (size_t)cr * ncol + r0 : sink;
+                    }
+                    for (int r = 0; pre && r0 == 0 && r < DW_R; r++)
+                        for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(d[r] + DW_KC + l), _MM_HINT_T1);
+                    dw_tile_nv(NV, d, panel, kc, c, m);
+                }
+            }
+        }
+    }
+}
+
+/* After the loop, in the same parallel region (a new region may have to wake a sleeping
+ * thread): the input gradient (the threads' partials added in thread order, then out
+ * batch-first) and this thread's rows of the weight gradients. */
+static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n)
+{
+    const int B = w->B, T = w->T, NI = w->NI, GH = (w->gru ? 3 : 4) * w->H, BL = w->BL;
+    const size_t TBL = (size_t)T * BL;
+    barrier_wait(j->bar, sense);
     for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++) {
         float *d0 = w->dxt.p + st(w, NI, t);
         for (int i = 1; i < n; i++) {
@@ -717,30 +796,14 @@ static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int
         }
         from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, d0, (size_t)BL, NI, B, j->dxbeta);
     }
-    barrier_wait(j->bar, sense);
-    const int nc = (GH + 15) / 16;
-    for (int cb = (int)((long)nc * id / n); cb < (int)((long)nc * (id + 1) / n); cb++)
-        for (int i0 = 0; i0 < K; i0 += 16) {
-            const int c0 = 16 * cb, i1 = i0 + 16 < K ? i0 + 16 : K, c1 = c0 + 16 < GH ? c0 + 16 : GH;
-            for (int c = c0; c < c1; c++) {
-                /* the column of gate row c in the x-side (GRU: n r z) and h-side blocks */
-                const int cx = gru ? (c < 2 * H ? c + H : c - 2 * H) : c;
-                for (int i = i0; i < i1; i++) {
-                    const size_t e = (size_t)i * DW + (i < NI ? cx : c);
-                    float v = w->dwt.p[e];
-                    for (int k = 1; k < n; k++) v += w->dwt.p[(size_t)k * csz + e];
-                    if (i < NI) j->dw_ih[(size_t)c * NI + i] += v;
-                    else j->dw_hh[(size_t)c * H + (i - NI)] += v;
-                }
-            }
-        }
+    weight_grads(w, j->dw_ih, j->dw_hh, (int)((long)GH * id / n), (int)((long)GH * (id + 1) / n));
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
                    float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0)
 {
     if (!w->valid) return sl_error(SL_EINVAL, "recurrent lanes path: backward without a forward");
-    const int T = w->T, NI = w->NI, H = w->H, K = NI + H, gru = w->gru, BL = w->BL;
+    const int T = w->T, NI = w->NI, H = w->H, gru = w->gru, BL = w->BL;
     const int DW = 4 * H;
     const size_t TBL = (size_t)T * BL;
     const int nt = nthreads_for(w);
@@ -749,7 +812,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     w->dgl_stride = (size_t)6 * H * BL;
     w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
     w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
-    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) | mem_reserve(&w->dwt, (size_t)nt * K * DW) |
+    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) |
               mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
               mem_reserve(&w->pdh, nt * w->pdh_stride) |
               (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);
