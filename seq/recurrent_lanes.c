@@ -680,9 +680,10 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
  * dW[c][r] += sum over k of dG[row(c)][k] xh[r][k], k over every step's lanes (T BL): both
  * operands are rows holding every step (xhb, dgb). Register tiles of DW_R output rows x DW_NV
  * vectors of 16 columns: the dG rows are broadcast, the xh rows go in as vectors from a panel
- * (kc x 64, in L1) transposed from xhb per block of DW_KC k. Each thread owns a share of dW's
- * rows (no copies to add up, and the sums do not depend on the thread count); its dG rows'
- * block stays in L2 while the panels go by. */
+ * (kc x 64, in L1) transposed from xhb per block of DW_KC k. Each thread takes the rows of
+ * its units (the loop's split; every gate, so every thread reads as many dG rows): no copies to
+ * add up, and the sums do not depend on the thread count. Its dG rows' block stays in L2 while
+ * the panels go by. */
 enum { DW_KC = 128, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
 
 /* panel[kk * DW_W + i] = rows[i * ldr + kk] for i < nr (0 for nr <= i < 16 nv), kk < kc (a
@@ -741,13 +742,14 @@ static inline int dw_src_row(int gru, int hside, int H, int c)
     return hside ? c + H : c - 2 * H;
 }
 
-/* rows [ca, cb) of dW_ih and dW_hh over every step */
-static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ca, int cb)
+/* the rows of units [ua, ub) of dW_ih and dW_hh (every gate) over every step: the same dG
+ * rows for every thread's share (4 per unit), so the same memory traffic */
+static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int ub)
 {
-    const int NI = w->NI, H = w->H;
+    const int NI = w->NI, H = w->H, nu = ub - ua, nq = (w->gru ? 3 : 4) * nu;
     const size_t ldr = w->ldr, TBL = (size_t)w->T * w->BL;
     float panel[DW_KC * DW_W] __attribute__((aligned(64)));
-    float sink[DW_W];   /* the output of a tile's rows past cb */
+    float sink[DW_W];   /* the output of a tile's rows past the last */
     for (size_t k0 = 0; k0 < TBL; k0 += DW_KC) {
         const int kc = TBL - k0 < DW_KC ? (int)(TBL - k0) : DW_KC;
         for (int hside = 0; hside < 2; hside++) {
@@ -762,13 +764,13 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ca, int
                 const int pre = k0 + DW_KC < TBL;
                 for (int i = 0; pre && i < nr; i++)
                     for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(xr + (size_t)i * ldr + DW_KC + l), _MM_HINT_T1);
-                for (int c0 = ca; c0 < cb; c0 += DW_R) {
+                for (int q0 = 0; q0 < nq; q0 += DW_R) {   /* own rows q, gate-major: row (q / nu) H + ua + q % nu */
                     const float *d[DW_R];
                     float *c[DW_R];
                     for (int r = 0; r < DW_R; r++) {
-                        const int cr = c0 + r < cb ? c0 + r : c0;
+                        const int q = q0 + r < nq ? q0 + r : q0, cr = q / nu * H + ua + q % nu;
                         d[r] = w->dgb.p + (size_t)dw_src_row(w->gru, hside, H, cr) * ldr + k0;
-                        c[r] = c0 + r < cb ? dw + (size_t)cr * ncol + r0 : sink;
+                        c[r] = q0 + r < nq ? dw + (size_t)cr * ncol + r0 : sink;
                     }
                     for (int r = 0; pre && r0 == 0 && r < DW_R; r++)
                         for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(d[r] + DW_KC + l), _MM_HINT_T1);
@@ -784,7 +786,7 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ca, int
  * batch-first) and this thread's rows of the weight gradients. */
 static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n)
 {
-    const int B = w->B, T = w->T, NI = w->NI, GH = (w->gru ? 3 : 4) * w->H, BL = w->BL;
+    const int B = w->B, T = w->T, NI = w->NI, BL = w->BL;
     const size_t TBL = (size_t)T * BL;
     barrier_wait(j->bar, sense);
     for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++) {
@@ -796,7 +798,7 @@ static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int
         }
         from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, d0, (size_t)BL, NI, B, j->dxbeta);
     }
-    weight_grads(w, j->dw_ih, j->dw_hh, (int)((long)GH * id / n), (int)((long)GH * (id + 1) / n));
+    weight_grads(w, j->dw_ih, j->dw_hh, (int)((long)w->H * id / n), (int)((long)w->H * (id + 1) / n));
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
