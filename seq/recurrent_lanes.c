@@ -682,8 +682,11 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
  * vectors of 16 columns: the dG rows are broadcast, the xh rows go in as vectors from a panel
  * (kc x 64, in L1) transposed from xhb per block of DW_KC k. Each thread takes the rows of
  * its units (the loop's split; every gate, so every thread reads as many dG rows): no copies to
- * add up, and the sums do not depend on the thread count. Its dG rows' block stays in L2 while
- * the panels go by. */
+ * add up. Its dG rows' block stays in L2 while the panels go by. At the benchmark's shape on
+ * two threads this takes 17.7 ms (GRU) and 23.0 ms (LSTM) per thread; the single-threaded
+ * OpenBLAS GEMMs into per-thread copies it replaced took 20.2-23.3 and 24.6-26.4 ms with the
+ * copies' sum (and the dx sum, ~0.5 ms). With its operands in cache the kernel runs at ~90% of
+ * the FMA peak; the rest is waiting on the operands' rows. */
 enum { DW_KC = 128, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
 
 /* panel[kk * DW_W + i] = rows[i * ldr + kk] for i < nr (0 for nr <= i < 16 nv), kk < kc (a
