@@ -34,7 +34,7 @@ typedef struct {
 struct sl_rl {
     int B, T, NI, H, gru, rev;
     int BL, NV;        /* lanes (16 or 32), vectors per lane row */
-    size_t ldr;        /* row stride of the GEMM operands: T * BL + 16 */
+    size_t ldr;        /* row stride of the weight-gradient operands: T * BL + 16 */
     /* per step (rows, BL), step after step (row stride BL): */
     rl_mem xh;         /* (2, K = NI + H rows) [x_t | h_prev]^T of the current and the next step (by
                         * step parity): the forward kernel's input, in L2 */
@@ -43,7 +43,7 @@ struct sl_rl {
     rl_mem dxt;        /* (NI rows) dx^T, one partial per thread */
     rl_mem dgl;        /* per thread (dgl_stride floats): its units' dG rows, the products' input */
     rl_mem xfer;       /* (threads, 2, H, BL) partial dh_prev for other threads' units, by step parity */
-    /* the weight-gradient GEMMs' operands: row r holds every step's lanes, step t at t * BL,
+    /* the weight-gradient product's operands: row r holds every step's lanes, step t at t * BL,
      * so the reduction over steps and lanes is contiguous (see at()): */
     rl_mem xhb;        /* (K rows) [x_t | h_prev]^T */
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
@@ -67,7 +67,7 @@ static int mem_reserve(rl_mem *m, size_t n)
     void *q = NULL;
     if (posix_memalign(&q, align, bytes)) return -1;
 #ifdef MADV_HUGEPAGE
-    /* the GEMM operands get one 64 or 128-byte piece of every row per step, rows T * BL floats
+    /* the weight-gradient operands get one 64 or 128-byte piece of every row per step, rows T * BL floats
      * apart: huge pages spare the TLB */
     if (align > 64) (void)madvise(q, bytes, MADV_HUGEPAGE);
 #endif
@@ -307,7 +307,7 @@ static inline __attribute__((always_inline)) void stream_row(float *dst, const f
 
 /* LSTM forward of units [unit0, unit0 + nu): pre (12 rows: i f g o of the tile's 3 units, row
  * g * 3 + u), bias (4H), cs the c state (updated in place). Writes the activated gates (gt)
- * and c (cc) non-temporally, h to h (and, non-temporally, to hb: the GEMM operand's copy, or
+ * and c (cc) non-temporally, h to h (and, non-temporally, to hb: the weight-gradient operand's copy, or
  * NULL). */
 static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w, const float *pre, const float *bias,
                                                                  int unit0, int nu, float *gt, float *cc, float *cs,
@@ -367,7 +367,7 @@ static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, 
     }
 }
 
-/* One row of dG (BL lanes, in the thread's product buffer) out to the GEMM operand
+/* One row of dG (BL lanes, in the thread's product buffer) out to the weight-gradient operand
  * (non-temporally) and into its bias sum (in double). */
 static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const float *src, float *dst, double *db)
 {
@@ -382,7 +382,7 @@ static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const
 
 /* LSTM backward of units [ua, ub) at step t: dh = dH + dhr; the carried dc; dhr = 0 (the
  * recurrent part is added by the dh product). dG goes to the thread's product buffer dl, unit
- * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the GEMM operand dgb (rows g H + j). */
+ * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the weight-gradient operand dgb (rows g H + j). */
 static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp,
                           const float *dht, float *dl, float *dgb, double *db, float *dhr, float *dc)
 {
@@ -411,7 +411,7 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
 
 /* GRU backward of units [ua, ub): dn = dh (1 - z)(1 - n^2), dr, dz and dn*r; dhr = dh z (the
  * direct part of dh_prev); h_prev rows ldhp apart. Product buffer: the x side (dn dr dz) of unit u = j - ua at rows
- * 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu = ub - ua); GEMM operand rows
+ * 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu = ub - ua); weight-gradient operand rows
  * dn | dr | dz | dn*r, H each. */
 static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp, size_t ldhp,
                          const float *dht, float *dl, float *dgb, double *db, float *dhr)
@@ -439,7 +439,7 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 /* ---- forward ---- */
 
 /* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh and,
- * non-temporally, into the GEMM operand xhb: row r0 + i, lane b = src[b * lds + i] for the
+ * non-temporally, into the weight-gradient operand xhb: row r0 + i, lane b = src[b * lds + i] for the
  * nb source rows (nb = 0: zeros) */
 static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
@@ -466,7 +466,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
     for (int f = f0; f < f1; f++) pack_fwd_tile(w, a, f, w->pf.p + (size_t)f * K * RF);
     /* x_t's rows in lanes (this thread's share of them) go into the ring slot of its step and
-     * the GEMM operand: for the first step here, for step s+1 during step s */
+     * the weight-gradient operand: for the first step here, for step s+1 during step s */
     const int x0 = (int)((long)NI * id / n), x1 = (int)((long)NI * (id + 1) / n);
     const int t0 = w->rev ? T - 1 : 0;
     rows_in(w, X + (size_t)t0 * ldx + x0, (size_t)T * ldx, B, 0, t0, x0, x1 - x0);

@@ -13,13 +13,14 @@
  * Backward mirrors it: each thread runs the cell backward for its units, a barrier, then the
  * products dh_{t-1} = W_hh^T dG_t (its own units' rows, so its next cell step needs nothing from
  * the other threads) and dx_t = W_ih^T dG_t (a share of the input rows). The weight gradients
- * are GEMMs over all steps and lanes after the loop, the bias gradients column sums in double
+ * are one product over all steps and lanes after the loop (a register-tiled AVX-512 kernel;
+ * each thread computes the rows of its own units), the bias gradients column sums in double
  * inside it.
  *
  * The caches the steps read are stored step after step (a step's rows x lanes contiguous,
- * which the hardware prefetchers follow); the two GEMM operands, [x_t | h_{t-1}]^T and dG^T, are
- * also written (non-temporally) as rows holding every step's lanes, so that the GEMMs' reduction
- * over steps and lanes is contiguous.
+ * which the hardware prefetchers follow); the weight-gradient product's two operands,
+ * [x_t | h_{t-1}]^T and dG^T, are also written (non-temporally) as rows holding every step's
+ * lanes, so that its reduction over steps and lanes is contiguous.
  *
  * x86-64 with GCC and AVX-512F only: the engine takes it only where its kernel path runs
  * (sl_rk_available, seq/recurrent_kernel.h), whose CPU check is the same.

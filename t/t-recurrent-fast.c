@@ -6,8 +6,8 @@
  * threads) is checked on the same shapes plus its own edges: B = 1, 16 (one lane vector), 17
  * (two, the second mostly padding), 32; H not a multiple of its 3- and 4-unit tiles or of the
  * 12-row backward tiles, and split unevenly between threads; one, two and three threads (the
- * per-step barrier, the exchange of partial dh between threads, the weight-gradient GEMM split
- * over the steps). Every LSTM/GRU case with B <= 32 asserts that the lanes path was taken.
+ * per-step barrier, the exchange of partial dh between threads, the weight-gradient rows
+ * split by units). Every LSTM/GRU case with B <= 32 asserts that the lanes path was taken.
  *
  * The kernel path differs from the sgemm path in its per-step products, in projecting the
  * input and making the input gradient inside the time loops, in summing the bias gradients
