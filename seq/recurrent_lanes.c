@@ -228,19 +228,41 @@ static void to_lanes(float *dst, size_t ldr, const float *src, size_t lds, int n
     }
 }
 
-/* dst[b * ldd + r] (+)= src rows r (stride ldr, 64-byte aligned) lane b, for r < n, b < B */
-static void from_lanes(float *dst, size_t ldd, const float *src, size_t ldr, int n, int B, int beta)
+/* how dst is written by from_lanes */
+enum {
+    RL_STORE,    /* dst = value */
+    RL_ADD,      /* dst += value */
+    RL_STREAM,   /* dst = value, non-temporally where a whole aligned line is written: for
+                  * arrays too large to stay in cache until they are read (fetching their lines
+                  * before writing them measured ~1.3 ms per forward+backward at the benchmark's
+                  * LSTM and GRU shapes, for the output and the input gradient) */
+};
+
+/* arrays of at least this many bytes are written with RL_STREAM: more than the cores' L2 */
+#define RL_STREAM_BYTES ((size_t)4 << 20)
+
+/* dst[b * ldd + r] (how: RL_STORE, RL_ADD or RL_STREAM) the sum over s < ns, in order, of the
+ * source rows r (src + s * sst, stride ldr, 64-byte aligned) lane b, for r < n, b < B */
+static void from_lanes(float *dst, size_t ldd, const float *src, size_t ldr, int n, int B, int how, int ns, size_t sst)
 {
-    for (int r0 = 0; r0 < n; r0 += 16) {
-        const int nr = n - r0 < 16 ? n - r0 : 16;
+    /* streaming: a short first block, so that the others start on a line (when the rows do) */
+    const int lead = how == RL_STREAM ? (int)((16 - ((uintptr_t)dst >> 2)) & 15) : 0;
+    for (int r0 = 0, nr; r0 < n; r0 += nr) {
+        nr = r0 == 0 && lead ? lead : 16;
+        if (nr > n - r0) nr = n - r0;
         const __mmask16 m = (__mmask16)((1u << nr) - 1);
         for (int b0 = 0; b0 < B; b0 += 16) {
             __m512 v[16];
-            for (int i = 0; i < 16; i++) v[i] = i < nr ? _mm512_load_ps(src + (size_t)(r0 + i) * ldr + b0) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i++) {
+                const float *p = src + (size_t)(r0 + i) * ldr + b0;
+                v[i] = i < nr ? _mm512_load_ps(p) : _mm512_setzero_ps();
+                for (int k = 1; i < nr && k < ns; k++) v[i] = _mm512_add_ps(v[i], _mm512_load_ps(p + (size_t)k * sst));
+            }
             tr16(v);
             for (int i = 0; i < 16 && b0 + i < B; i++) {
                 float *d = dst + (size_t)(b0 + i) * ldd + r0;
-                _mm512_mask_storeu_ps(d, m, beta ? _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(m, d)) : v[i]);
+                if (how == RL_STREAM && nr == 16 && !((uintptr_t)d & 63)) _mm512_stream_ps(d, v[i]);
+                else _mm512_mask_storeu_ps(d, m, how == RL_ADD ? _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(m, d)) : v[i]);
             }
         }
     }
@@ -453,6 +475,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
                            rl_barrier *bar, int id, int n)
 {
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
+    const int yhow = (size_t)B * T * ldo * sizeof(float) >= RL_STREAM_BYTES ? RL_STREAM : RL_STORE;
     const int GH = (gru ? 3 : 4) * H, UF = uf_of(w), RF = (gru ? 3 : 4) * UF;
     const size_t ldr = w->ldr;
     /* the forward tiles split evenly (the forward has no ownership to keep: every h_t is read
@@ -500,7 +523,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
             }
         }
         /* the output, batch-first: this thread's units of h_t, while they are in cache */
-        if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, 0);
+        if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, yhow, 1, 0);
         if (s + 1 < T) rows_in(w, X + (size_t)tn * ldx + x0, (size_t)T * ldx, B, (s + 1) & 1, tn, x0, x1 - x0);
         barrier_wait(bar, &sense);
     }
@@ -654,7 +677,7 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
             for (int q = 0; q < nqx; q++) {
                 tile12(NV, pdx + (size_t)q * pstride, dl, (size_t)BL, kr, buf);
                 const int c0 = q * RL_Q, nr = NI - c0 < RL_Q ? NI - c0 : RL_Q;
-                memcpy(dxt + (size_t)c0 * BL, buf, (size_t)nr * BL * sizeof(float));
+                for (size_t e = 0; e < (size_t)nr * BL; e += 16) _mm512_stream_ps(dxt + (size_t)c0 * BL + e, _mm512_load_ps(buf + e));
             }
         }
         barrier_wait(bar, &sense);
@@ -668,8 +691,8 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     }
     /* the initial state's gradients: this thread's units */
     if (nu > 0) {
-        if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, nu, B, 0);
-        if (dc0 && !gru) from_lanes(dc0 + ua, (size_t)H, dc + (size_t)ua * BL, (size_t)BL, nu, B, 0);
+        if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, nu, B, RL_STORE, 1, 0);
+        if (dc0 && !gru) from_lanes(dc0 + ua, (size_t)H, dc + (size_t)ua * BL, (size_t)BL, nu, B, RL_STORE, 1, 0);
     }
     _mm_sfence();   /* the non-temporal stores, before the others read them */
     backward_tail(w, job, &sense, id, n);
@@ -785,23 +808,19 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
 }
 
 /* After the loop, in the same parallel region (a new region may have to wake a sleeping
- * thread): the input gradient (the threads' partials added in thread order, then out
+ * thread): the input gradient (the threads' partials added in thread order on the way out
  * batch-first) and this thread's rows of the weight gradients. */
 static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int n)
 {
     const int B = w->B, T = w->T, NI = w->NI, BL = w->BL;
     const size_t TBL = (size_t)T * BL;
+    const int how = j->dxbeta ? RL_ADD : (size_t)B * T * j->lddx * sizeof(float) >= RL_STREAM_BYTES ? RL_STREAM : RL_STORE;
     barrier_wait(j->bar, sense);
-    for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++) {
-        float *d0 = w->dxt.p + st(w, NI, t);
-        for (int i = 1; i < n; i++) {
-            const float *di = d0 + (size_t)i * TBL * NI;
-            #pragma omp simd
-            for (size_t e = 0; e < (size_t)NI * BL; e++) d0[e] += di[e];
-        }
-        from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, d0, (size_t)BL, NI, B, j->dxbeta);
-    }
+    for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++)
+        from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, w->dxt.p + st(w, NI, t), (size_t)BL, NI, B, how, n,
+                   TBL * NI);
     weight_grads(w, j->dw_ih, j->dw_hh, (int)((long)w->H * id / n), (int)((long)w->H * (id + 1) / n));
+    _mm_sfence();   /* dX's non-temporal stores, before the caller reads it */
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
@@ -856,8 +875,8 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn)
 {
     const int B = w->B, H = w->H, BL = w->BL;
-    if (hn) from_lanes(hn, (size_t)H, w->small.p, (size_t)BL, H, B, 0);
-    if (cn && !w->gru) from_lanes(cn, (size_t)H, w->aux.p + st(w, H, w->rev ? 0 : w->T - 1), (size_t)BL, H, B, 0);
+    if (hn) from_lanes(hn, (size_t)H, w->small.p, (size_t)BL, H, B, RL_STORE, 1, 0);
+    if (cn && !w->gru) from_lanes(cn, (size_t)H, w->aux.p + st(w, H, w->rev ? 0 : w->T - 1), (size_t)BL, H, B, RL_STORE, 1, 0);
 }
 
 #pragma GCC pop_options

@@ -261,6 +261,11 @@ int main(void)
         check("gru:input_size=1,hidden_size=1,num_layers=2", 32, 3, 1, 0);
     }
     sl_threads_set(2);
+    /* outputs and input gradients of 4 MB or more: the lanes path writes them non-temporally
+     * (where a whole aligned line is written; the bidirectional output's rows interleave the
+     * directions' halves) */
+    check("lstm:input_size=128,hidden_size=128", 32, 300, 0, 0);
+    check("gru:input_size=170,hidden_size=100,bidirectional=1", 24, 260, 1, 0);
     check_nan("lstm:input_size=6,hidden_size=20", 5, 7);
     check_nan("gru:input_size=6,hidden_size=20", 17, 7);
     check_nan("lstm:input_size=40,hidden_size=100", 32, 40);   /* threaded */
