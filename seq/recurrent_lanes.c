@@ -24,6 +24,7 @@
 enum {
     RL_Q = 12,     /* rows (outputs) of a backward tile; threads get at least RL_Q units each */
     RL_UF = 3,     /* units per forward tile: LSTM 3 (4 gates: 12 rows), GRU 4 (3 gates: 12 + 12) */
+    RL_KB = 128,   /* reduction indices (steps x lanes) per block of the weight-gradient operands */
 };
 
 typedef struct {
@@ -34,7 +35,7 @@ typedef struct {
 struct sl_rl {
     int B, T, NI, H, gru, rev;
     int BL, NV;        /* lanes (16 or 32), vectors per lane row */
-    size_t ldr;        /* row stride of the weight-gradient operands: T * BL + 16 */
+    size_t ldr;        /* row stride of the weight-gradient operands: RL_KB */
     /* per step (rows, BL), step after step (row stride BL): */
     rl_mem xh;         /* (2, K = NI + H rows) [x_t | h_prev]^T of the current and the next step (by
                         * step parity): the forward kernel's input, in L2 */
@@ -43,8 +44,9 @@ struct sl_rl {
     rl_mem dxt;        /* (NI rows) dx^T, one partial per thread */
     rl_mem dgl;        /* per thread (dgl_stride floats): its units' dG rows, the products' input */
     rl_mem xfer;       /* (threads, 2, H, BL) partial dh_prev for other threads' units, by step parity */
-    /* the weight-gradient product's operands: row r holds every step's lanes, step t at t * BL,
-     * so the reduction over steps and lanes is contiguous (see at()): */
+    /* the weight-gradient product's operands, in blocks of RL_KB reduction indices (RL_KB / BL
+     * steps): within a block, row r holds its steps' lanes contiguously (see at()), and a block's
+     * rows follow each other, so that the product streams through memory: */
     rl_mem xhb;        /* (K rows) [x_t | h_prev]^T */
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
     rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
@@ -67,8 +69,7 @@ static int mem_reserve(rl_mem *m, size_t n)
     void *q = NULL;
     if (posix_memalign(&q, align, bytes)) return -1;
 #ifdef MADV_HUGEPAGE
-    /* the weight-gradient operands get one 64 or 128-byte piece of every row per step, rows T * BL floats
-     * apart: huge pages spare the TLB */
+    /* large caches and operands are streamed through: huge pages spare the TLB */
     if (align > 64) (void)madvise(q, bytes, MADV_HUGEPAGE);
 #endif
     m->p = q;
@@ -92,8 +93,19 @@ void sl_rl_free(sl_rl *w)
 /* offset of step t in a per-step array of rows x BL */
 static inline size_t st(const sl_rl *w, int rows, int t) { return (size_t)t * rows * w->BL; }
 
-/* offset of step t in an array of rows that hold every step (row stride ldr) */
-static inline size_t at(const sl_rl *w, int t) { return (size_t)t * w->BL; }
+/* offset of step t's row 0 in a blocked weight-gradient operand of `rows` rows (row r at
+ * + r * ldr): block (t BL) / RL_KB, then (t BL) % RL_KB within its rows */
+static inline size_t at(const sl_rl *w, int rows, int t)
+{
+    const size_t k = (size_t)t * w->BL;
+    return k / RL_KB * rows * RL_KB + k % RL_KB;
+}
+
+/* floats of a blocked weight-gradient operand of `rows` rows */
+static inline size_t blocked_size(const sl_rl *w, int rows)
+{
+    return ((size_t)w->T * w->BL + RL_KB - 1) / RL_KB * rows * RL_KB;
+}
 
 /* ---- a spinning barrier for the per-step synchronisation (a step is tens of microseconds;
  * after a few thousand spins the waiter yields, for oversubscribed machines) ---- */
@@ -466,7 +478,7 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
     const int K = w->NI + w->H, BL = w->BL;
-    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL, *xb = w->xhb.p + at(w, t) + (size_t)r0 * w->ldr;
+    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL, *xb = w->xhb.p + at(w, K, t) + (size_t)r0 * w->ldr;
     to_lanes(xr, (size_t)BL, src, lds, n, nb, BL);
     for (int r = 0; r < n; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
 }
@@ -508,7 +520,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         const float *xt = w->xh.p + (size_t)(s & 1) * K * BL;
         float *xnext = w->xh.p + (size_t)((s + 1) & 1) * K * BL;
         float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
-        float *hb = s + 1 < T ? w->xhb.p + at(w, tn) + (size_t)NI * ldr : NULL;
+        float *hb = s + 1 < T ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
         float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
         for (int f = f0; f < f1; f++) {
             const float *p = w->pf.p + (size_t)f * K * RF;
@@ -538,12 +550,12 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     w->B = B; w->T = a->T; w->NI = NI; w->H = H; w->gru = a->gru; w->rev = a->rev;
     w->NV = B > 16 ? 2 : 1;
     w->BL = 16 * w->NV;
-    w->ldr = (size_t)a->T * w->BL + 16;   /* + 16: rows do not start in the same L1 set */
+    w->ldr = RL_KB;
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
     const int nft = (H + uf_of(w) - 1) / uf_of(w);
     const size_t TBL = (size_t)a->T * w->BL;
     int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
-              mem_reserve(&w->xhb, (size_t)K * w->ldr) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
+              mem_reserve(&w->xhb, blocked_size(w, K)) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
               mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
     /* the biases the cells add: LSTM b_ih + b_hh; GRU r, z: b_ih + b_hh, then b_in, b_hn */
@@ -620,7 +632,7 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     float *dh0 = job->dh0, *dc0 = job->dc0;
     const int want_dx = job->dX != NULL;
     rl_barrier *bar = job->bar;
-    const int B = w->B, T = w->T, NI = w->NI, H = w->H, BL = w->BL, NV = w->NV, gru = w->gru;
+    const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
     const int DW = 4 * H, nqh = (H + RL_Q - 1) / RL_Q, nqx = (NI + RL_Q - 1) / RL_Q;
     const int ua = (int)((long)H * id / n), ub = (int)((long)H * (id + 1) / n), nu = ub - ua;
     const int kr = (gru ? 3 : 4) * nu;   /* reduction rows of this thread's products */
@@ -650,15 +662,15 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
         if (s) {
             for (int b = 0; b < B; b++)
                 for (int j = 0; j < nu; j += 16) _mm_prefetch((const char *)(dH + ((size_t)b * T + tp) * lddh + ua + j), _MM_HINT_T1);
-            /* the GRU's h_prev rows of the next step: one piece every ldr floats */
+            /* the GRU's h_prev rows of the next step */
             for (int j = ua; gru && j < ub; j++)
-                for (int l = 0; l < BL; l += 16) _mm_prefetch((const char *)(w->xhb.p + at(w, tp) + (size_t)(NI + j) * w->ldr + l), _MM_HINT_T1);
+                for (int l = 0; l < BL; l += 16) _mm_prefetch((const char *)(w->xhb.p + at(w, K, tp) + (size_t)(NI + j) * w->ldr + l), _MM_HINT_T1);
         }
-        float *dgb = w->dgb.p + at(w, t);
+        float *dgb = w->dgb.p + at(w, 4 * H, t);
         if (!gru)
             lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dl, dgb, db, dhr, dc);
         else
-            gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
+            gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, K, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
         const int need_dh = s || dh0;
         float *xf = w->xfer.p + ((size_t)id * 2 + (s & 1)) * H * BL;   /* partials for the others' units */
         for (int q = 0; need_dh && q < nqh; q++) {
@@ -700,17 +712,18 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
 
 /* ---- weight gradients ----
  *
- * dW[c][r] += sum over k of dG[row(c)][k] xh[r][k], k over every step's lanes (T BL): both
- * operands are rows holding every step (xhb, dgb). Register tiles of DW_R output rows x DW_NV
- * vectors of 16 columns: the dG rows are broadcast, the xh rows go in as vectors from a panel
- * (kc x 64, in L1) transposed from xhb per block of DW_KC k. Each thread takes the rows of
- * its units (the loop's split; every gate, so every thread reads as many dG rows): no copies to
- * add up. Its dG rows' block stays in L2 while the panels go by. At the benchmark's shape on
- * two threads this takes 17.7 ms (GRU) and 23.0 ms (LSTM) per thread; the single-threaded
- * OpenBLAS GEMMs into per-thread copies it replaced took 20.2-23.3 and 24.6-26.4 ms with the
- * copies' sum (and the dx sum, ~0.5 ms). With its operands in cache the kernel runs at ~90% of
- * the FMA peak; the rest is waiting on the operands' rows. */
-enum { DW_KC = 128, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
+ * dW[c][r] += sum over k of dG[row(c)][k] xh[r][k], k over every step's lanes (T BL), block
+ * by block of the operands' RL_KB reduction indices (xhb, dgb: a block's rows are contiguous).
+ * Register tiles of DW_R output rows x DW_NV vectors of 16 columns: the dG rows are broadcast,
+ * the xh rows go in as vectors from a panel (kc x 64, in L1) transposed from the block's xh
+ * rows. Each thread takes the rows of its units (the loop's split; every gate, so every thread
+ * reads as many dG rows): no copies to add up. Its dG rows' block stays in L2 while the panels
+ * go by; the next block is prefetched meanwhile. At the benchmark's shape on two threads this
+ * takes 17.3 ms (GRU) and 22.3 ms (LSTM) per thread; the single-threaded OpenBLAS GEMMs into
+ * per-thread copies it replaced took 20.2-23.3 and 24.6-26.4 ms with the copies' sum (and the
+ * dx sum, ~0.5 ms). With its operands in cache the kernel runs at ~90% of the FMA peak; the
+ * rest is waiting on the operands' rows. */
+enum { DW_KC = RL_KB, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
 
 /* panel[kk * DW_W + i] = rows[i * ldr + kk] for i < nr (0 for nr <= i < 16 nv), kk < kc (a
  * multiple of 16; rows 64-byte aligned) */
@@ -778,28 +791,30 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
     float sink[DW_W];   /* the output of a tile's rows past the last */
     for (size_t k0 = 0; k0 < TBL; k0 += DW_KC) {
         const int kc = TBL - k0 < DW_KC ? (int)(TBL - k0) : DW_KC;
+        const float *xblk = w->xhb.p + k0 / RL_KB * (NI + H) * RL_KB, *dblk = w->dgb.p + k0 / RL_KB * 4 * H * RL_KB;
         for (int hside = 0; hside < 2; hside++) {
             const int ncol = hside ? H : NI;
             float *dw = hside ? dw_hh : dw_ih;
             for (int r0 = 0; r0 < ncol; r0 += DW_W) {
                 const int nr = ncol - r0 < DW_W ? ncol - r0 : DW_W, NV = (nr + 15) / 16;
                 const __mmask16 m = (__mmask16)(0xffffu >> (16 * NV - nr));
-                const float *xr = w->xhb.p + (size_t)(hside ? NI : 0) * ldr + (size_t)r0 * ldr + k0;
+                const float *xr = xblk + (size_t)((hside ? NI : 0) + r0) * ldr;
                 pack_dw_panel(xr, ldr, nr, kc, panel);
-                /* the next block's rows into L2 while this one is computed */
+                /* the next block's rows into L2 while this one is computed (the hardware
+                 * prefetchers alone: 22.8 / 17.8 ms against 22.3 / 17.3) */
                 const int pre = k0 + DW_KC < TBL;
                 for (int i = 0; pre && i < nr; i++)
-                    for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(xr + (size_t)i * ldr + DW_KC + l), _MM_HINT_T1);
+                    for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(xr + (size_t)(NI + H) * RL_KB + (size_t)i * ldr + l), _MM_HINT_T1);
                 for (int q0 = 0; q0 < nq; q0 += DW_R) {   /* own rows q, gate-major: row (q / nu) H + ua + q % nu */
                     const float *d[DW_R];
                     float *c[DW_R];
                     for (int r = 0; r < DW_R; r++) {
                         const int q = q0 + r < nq ? q0 + r : q0, cr = q / nu * H + ua + q % nu;
-                        d[r] = w->dgb.p + (size_t)dw_src_row(w->gru, hside, H, cr) * ldr + k0;
+                        d[r] = dblk + (size_t)dw_src_row(w->gru, hside, H, cr) * ldr;
                         c[r] = q0 + r < nq ? dw + (size_t)cr * ncol + r0 : sink;
                     }
                     for (int r = 0; pre && r0 == 0 && r < DW_R; r++)
-                        for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(d[r] + DW_KC + l), _MM_HINT_T1);
+                        for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(d[r] + (size_t)4 * H * RL_KB + l), _MM_HINT_T1);
                     dw_tile_nv(NV, d, panel, kc, c, m);
                 }
             }
@@ -836,7 +851,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     w->dgl_stride = (size_t)6 * H * BL;
     w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
     w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
-    int bad = mem_reserve(&w->dgb, (size_t)DW * w->ldr) |
+    int bad = mem_reserve(&w->dgb, blocked_size(w, DW)) |
               mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
               mem_reserve(&w->pdh, nt * w->pdh_stride) |
               (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);

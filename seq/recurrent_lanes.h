@@ -19,8 +19,9 @@
  *
  * The caches the steps read are stored step after step (a step's rows x lanes contiguous,
  * which the hardware prefetchers follow); the weight-gradient product's two operands,
- * [x_t | h_{t-1}]^T and dG^T, are also written (non-temporally) as rows holding every step's
- * lanes, so that its reduction over steps and lanes is contiguous.
+ * [x_t | h_{t-1}]^T and dG^T, are also written (non-temporally) in blocks of a few steps, each
+ * row of a block holding those steps' lanes, so that its reduction over steps and lanes is
+ * contiguous and it streams through memory block by block.
  *
  * x86-64 with GCC and AVX-512F only: the engine takes it only where its kernel path runs
  * (sl_rk_available, seq/recurrent_kernel.h), whose CPU check is the same.
