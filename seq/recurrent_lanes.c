@@ -246,7 +246,7 @@ enum {
     RL_ADD,      /* dst += value */
     RL_STREAM,   /* dst = value, non-temporally where a whole aligned line is written: for
                   * arrays too large to stay in cache until they are read (fetching their lines
-                  * before writing them measured ~1.3 ms per forward+backward at the benchmark's
+                  * before writing them cost ~0.9 ms per forward+backward at the benchmark's
                   * LSTM and GRU shapes, for the output and the input gradient) */
 };
 
@@ -341,8 +341,8 @@ static inline __attribute__((always_inline)) void stream_row(float *dst, const f
 
 /* LSTM forward of units [unit0, unit0 + nu): pre (12 rows: i f g o of the tile's 3 units, row
  * g * 3 + u), bias (4H), cs the c state (updated in place). Writes the activated gates (gt)
- * and c (cc) non-temporally, h to h (and, non-temporally, to hb: the weight-gradient operand's copy, or
- * NULL). */
+ * and c (cc) non-temporally, h to h (and, non-temporally, to hb: the weight-gradient
+ * operand's copy, or NULL). */
 static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w, const float *pre, const float *bias,
                                                                  int unit0, int nu, float *gt, float *cc, float *cs,
                                                                  float *h, float *hb)
@@ -401,8 +401,8 @@ static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, 
     }
 }
 
-/* One row of dG (BL lanes, in the thread's product buffer) out to the weight-gradient operand
- * (non-temporally) and into its bias sum (in double). */
+/* One row of dG (BL lanes, in the thread's product buffer) out to the weight-gradient
+ * operand (non-temporally) and into its bias sum (in double). */
 static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const float *src, float *dst, double *db)
 {
     __m512 sum = _mm512_setzero_ps();
@@ -416,7 +416,8 @@ static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const
 
 /* LSTM backward of units [ua, ub) at step t: dh = dH + dhr; the carried dc; dhr = 0 (the
  * recurrent part is added by the dh product). dG goes to the thread's product buffer dl, unit
- * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the weight-gradient operand dgb (rows g H + j). */
+ * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the weight-gradient operand dgb (rows
+ * g H + j). */
 static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp,
                           const float *dht, float *dl, float *dgb, double *db, float *dhr, float *dc)
 {
@@ -444,9 +445,9 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
 }
 
 /* GRU backward of units [ua, ub): dn = dh (1 - z)(1 - n^2), dr, dz and dn*r; dhr = dh z (the
- * direct part of dh_prev); h_prev rows ldhp apart. Product buffer: the x side (dn dr dz) of unit u = j - ua at rows
- * 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu = ub - ua); weight-gradient operand rows
- * dn | dr | dz | dn*r, H each. */
+ * direct part of dh_prev); h_prev rows ldhp apart. Product buffer: the x side (dn dr dz) of
+ * unit u = j - ua at rows 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu =
+ * ub - ua); weight-gradient operand rows dn | dr | dz | dn*r, H each. */
 static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp, size_t ldhp,
                          const float *dht, float *dl, float *dgb, double *db, float *dhr)
 {
@@ -473,8 +474,8 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 /* ---- forward ---- */
 
 /* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh and,
- * non-temporally, into the weight-gradient operand xhb: row r0 + i, lane b = src[b * lds + i] for the
- * nb source rows (nb = 0: zeros) */
+ * non-temporally, into the weight-gradient operand xhb: row r0 + i, lane b = src[b * lds + i]
+ * for the nb source rows (nb = 0: zeros) */
 static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
     const int K = w->NI + w->H, BL = w->BL;
