@@ -726,20 +726,6 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
  * rest is waiting on the operands' rows. */
 enum { DW_KC = RL_KB, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
 
-/* panel[kk * DW_W + i] = rows[i * ldr + kk] for i < nr (0 for nr <= i < 16 nv), kk < kc (a
- * multiple of 16; rows 64-byte aligned) */
-static void pack_dw_panel(const float *rows, size_t ldr, int nr, int kc, float *panel)
-{
-    for (int i0 = 0; i0 < nr; i0 += 16)
-        for (int k = 0; k < kc; k += 16) {
-            __m512 v[16];
-            for (int i = 0; i < 16; i++)
-                v[i] = i0 + i < nr ? _mm512_load_ps(rows + (size_t)(i0 + i) * ldr + k) : _mm512_setzero_ps();
-            tr16(v);
-            for (int c = 0; c < 16; c++) _mm512_store_ps(panel + (size_t)(k + c) * DW_W + i0, v[c]);
-        }
-}
-
 /* c[r][16 v ..] += sum over kk < kc of d[r][kk] panel[kk][16 v ..], r < DW_R, v < NV (the last
  * vector's columns masked by m) */
 static inline __attribute__((always_inline)) void dw_tile(int NV, const float *const *d, const float *panel, int kc,
@@ -800,7 +786,9 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
                 const int nr = ncol - r0 < DW_W ? ncol - r0 : DW_W, NV = (nr + 15) / 16;
                 const __mmask16 m = (__mmask16)(0xffffu >> (16 * NV - nr));
                 const float *xr = xblk + (size_t)((hside ? NI : 0) + r0) * ldr;
-                pack_dw_panel(xr, ldr, nr, kc, panel);
+                /* the panel: panel[kk * DW_W + i] = xr[i * ldr + kk], zeros past nr in its last vector */
+                for (int kk = 0; nr % 16 && kk < kc; kk++) _mm512_store_ps(panel + (size_t)kk * DW_W + 16 * (NV - 1), _mm512_setzero_ps());
+                from_lanes(panel, DW_W, xr, ldr, nr, kc, RL_STORE, 1, 0);
                 /* the next block's rows into L2 while this one is computed (the hardware
                  * prefetchers alone: 22.8 / 17.8 ms against 22.3 / 17.3) */
                 const int pre = k0 + DW_KC < TBL;
