@@ -93,18 +93,17 @@ void sl_rl_free(sl_rl *w)
 /* offset of step t in a per-step array of rows x BL */
 static inline size_t st(const sl_rl *w, int rows, int t) { return (size_t)t * rows * w->BL; }
 
-/* offset of step t's row 0 in a blocked weight-gradient operand of `rows` rows (row r at
- * + r * ldr): block (t BL) / RL_KB, then (t BL) % RL_KB within its rows */
-static inline size_t at(const sl_rl *w, int rows, int t)
-{
-    const size_t k = (size_t)t * w->BL;
-    return k / RL_KB * rows * RL_KB + k % RL_KB;
-}
+/* offset of reduction index k's row 0 in a blocked weight-gradient operand of `rows` rows
+ * (row r at + r * ldr): block k / RL_KB, then k % RL_KB within its rows */
+static inline size_t blocked_at(int rows, size_t k) { return k / RL_KB * rows * RL_KB + k % RL_KB; }
+
+/* the same for step t (its first lane) */
+static inline size_t at(const sl_rl *w, int rows, int t) { return blocked_at(rows, (size_t)t * w->BL); }
 
 /* floats of a blocked weight-gradient operand of `rows` rows */
 static inline size_t blocked_size(const sl_rl *w, int rows)
 {
-    return ((size_t)w->T * w->BL + RL_KB - 1) / RL_KB * rows * RL_KB;
+    return blocked_at(rows, ((size_t)w->T * w->BL + RL_KB - 1) / RL_KB * RL_KB);
 }
 
 /* ---- a spinning barrier for the per-step synchronisation (a step is tens of microseconds;
@@ -252,6 +251,9 @@ enum {
 
 /* arrays of at least this many bytes are written with RL_STREAM: more than the cores' L2 */
 #define RL_STREAM_BYTES ((size_t)4 << 20)
+
+/* RL_STREAM for an array of n floats of at least RL_STREAM_BYTES, else RL_STORE */
+static inline int store_for(size_t n) { return n * sizeof(float) >= RL_STREAM_BYTES ? RL_STREAM : RL_STORE; }
 
 /* dst[b * ldd + r] (how: RL_STORE, RL_ADD or RL_STREAM) the sum over s < ns, in order, of the
  * source rows r (src + s * sst, stride ldr, 64-byte aligned) lane b, for r < n, b < B */
@@ -488,7 +490,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
                            rl_barrier *bar, int id, int n)
 {
     const int B = w->B, T = w->T, NI = w->NI, H = w->H, K = NI + H, BL = w->BL, NV = w->NV, gru = w->gru;
-    const int yhow = (size_t)B * T * ldo * sizeof(float) >= RL_STREAM_BYTES ? RL_STREAM : RL_STORE;
+    const int yhow = store_for((size_t)B * T * ldo);
     const int GH = (gru ? 3 : 4) * H, UF = uf_of(w), RF = (gru ? 3 : 4) * UF;
     const size_t ldr = w->ldr;
     /* the forward tiles split evenly (the forward has no ownership to keep: every h_t is read
@@ -724,7 +726,7 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
  * per-thread copies it replaced took 20.2-23.3 and 24.6-26.4 ms with the copies' sum (and the
  * dx sum, ~0.5 ms). With its operands in cache the kernel runs at ~90% of the FMA peak; the
  * rest is waiting on the operands' rows. */
-enum { DW_KC = RL_KB, DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
+enum { DW_R = 6, DW_NV = 4, DW_W = 16 * DW_NV };
 
 /* c[r][16 v ..] += sum over kk < kc of d[r][kk] panel[kk][16 v ..], r < DW_R, v < NV (the last
  * vector's columns masked by m) */
@@ -774,11 +776,11 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
 {
     const int NI = w->NI, H = w->H, nu = ub - ua, nq = (w->gru ? 3 : 4) * nu;
     const size_t ldr = w->ldr, TBL = (size_t)w->T * w->BL;
-    float panel[DW_KC * DW_W] __attribute__((aligned(64)));
+    float panel[RL_KB * DW_W] __attribute__((aligned(64)));
     float sink[DW_W];   /* the output of a tile's rows past the last */
-    for (size_t k0 = 0; k0 < TBL; k0 += DW_KC) {
-        const int kc = TBL - k0 < DW_KC ? (int)(TBL - k0) : DW_KC;
-        const float *xblk = w->xhb.p + k0 / RL_KB * (NI + H) * RL_KB, *dblk = w->dgb.p + k0 / RL_KB * 4 * H * RL_KB;
+    for (size_t k0 = 0; k0 < TBL; k0 += RL_KB) {   /* block by block */
+        const int kc = TBL - k0 < RL_KB ? (int)(TBL - k0) : RL_KB;
+        const float *xblk = w->xhb.p + blocked_at(NI + H, k0), *dblk = w->dgb.p + blocked_at(4 * H, k0);
         for (int hside = 0; hside < 2; hside++) {
             const int ncol = hside ? H : NI;
             float *dw = hside ? dw_hh : dw_ih;
@@ -791,9 +793,9 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
                 from_lanes(panel, DW_W, xr, ldr, nr, kc, RL_STORE, 1, 0);
                 /* the next block's rows into L2 while this one is computed (the hardware
                  * prefetchers alone: 22.8 / 17.8 ms against 22.3 / 17.3) */
-                const int pre = k0 + DW_KC < TBL;
+                const int pre = k0 + RL_KB < TBL;
                 for (int i = 0; pre && i < nr; i++)
-                    for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(xr + (size_t)(NI + H) * RL_KB + (size_t)i * ldr + l), _MM_HINT_T1);
+                    for (int l = 0; l < RL_KB; l += 16) _mm_prefetch((const char *)(xr + blocked_at(NI + H, RL_KB) + (size_t)i * ldr + l), _MM_HINT_T1);
                 for (int q0 = 0; q0 < nq; q0 += DW_R) {   /* own rows q, gate-major: row (q / nu) H + ua + q % nu */
                     const float *d[DW_R];
                     float *c[DW_R];
@@ -803,7 +805,7 @@ static void weight_grads(const sl_rl *w, float *dw_ih, float *dw_hh, int ua, int
                         c[r] = q0 + r < nq ? dw + (size_t)cr * ncol + r0 : sink;
                     }
                     for (int r = 0; pre && r0 == 0 && r < DW_R; r++)
-                        for (int l = 0; l < DW_KC; l += 16) _mm_prefetch((const char *)(d[r] + (size_t)4 * H * RL_KB + l), _MM_HINT_T1);
+                        for (int l = 0; l < RL_KB; l += 16) _mm_prefetch((const char *)(d[r] + blocked_at(4 * H, RL_KB) + l), _MM_HINT_T1);
                     dw_tile_nv(NV, d, panel, kc, c, m);
                 }
             }
@@ -818,7 +820,7 @@ static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int
 {
     const int B = w->B, T = w->T, NI = w->NI, BL = w->BL;
     const size_t TBL = (size_t)T * BL;
-    const int how = j->dxbeta ? RL_ADD : (size_t)B * T * j->lddx * sizeof(float) >= RL_STREAM_BYTES ? RL_STREAM : RL_STORE;
+    const int how = j->dxbeta ? RL_ADD : store_for((size_t)B * T * j->lddx);
     barrier_wait(j->bar, sense);
     for (int t = (int)((long)T * id / n); j->dX && t < (int)((long)T * (id + 1) / n); t++)
         from_lanes(j->dX + (size_t)t * j->lddx, (size_t)T * j->lddx, w->dxt.p + st(w, NI, t), (size_t)BL, NI, B, how, n,
