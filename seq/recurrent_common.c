@@ -49,6 +49,7 @@ typedef struct {
     /* the lanes path (seq/recurrent_lanes.h; LSTM and GRU, B <= 32): allowed (sl_recurrent_set_lanes),
      * taken by the last forward, per layer-direction workspaces */
     int lanes_on, lanes;
+    int amx_on;    /* its per-step products may run on AMX tiles (sl_recurrent_set_amx) */
     sl_rl **rl;
 } rmodel;
 
@@ -427,6 +428,7 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->b_hh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;
     a->h0 = r->h0 ? r->h0 + st : NULL;
     a->c0 = r->c0 ? r->c0 + st : NULL;
+    a->amx = r->amx_on;
 }
 
 /* one layer of the lanes path: each direction in turn, on all threads; the output (B, T,
@@ -891,6 +893,24 @@ int sl_recurrent_lanes(const sl_model *m)
     return sl_recurrent_is(m) && ((const rmodel *)m)->cached && ((const rmodel *)m)->lanes;
 }
 
+int sl_recurrent_set_amx(sl_model *m, int on)
+{
+    if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_amx: not an rnn/lstm/gru model");
+    rmodel *r = (rmodel *)m;
+    r->amx_on = on != 0;
+    r->cached = 0;
+    return SL_OK;
+}
+
+int sl_recurrent_amx(const sl_model *m)
+{
+    if (!sl_recurrent_lanes(m)) return 0;
+    const rmodel *r = (const rmodel *)m;
+    for (int i = 0; i < r->L * r->ndir; i++)
+        if (!r->rl[i] || !sl_rl_amx(r->rl[i])) return 0;
+    return 1;
+}
+
 /* ---- step mode ---- */
 
 static void r_state_free(sl_model *m, void *st)
@@ -1137,6 +1157,7 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(sl_buf));
     r->fast = sl_rk_available();
     r->lanes_on = 1;
+    r->amx_on = 1;
     r->rl = calloc(LD, sizeof(sl_rl *));
     if (!r->rl || !r->zeros || !r->pf || !r->pb || !r->pif || !r->pib || !r->pxf || !r->xh || !r->i_wih || !r->i_whh ||
         !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {

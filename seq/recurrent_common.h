@@ -216,6 +216,15 @@ int sl_recurrent_fast(const sl_model *m);
 int sl_recurrent_set_lanes(sl_model *m, int on);
 int sl_recurrent_lanes(const sl_model *m);
 
+/* On the lanes path, the per-step products (the gates' pre-activations, dh_{t-1} and dx_t)
+ * run on AMX tiles where the CPU has AMX-BF16 and the kernel grants it (seq/recurrent_amx.h:
+ * each float split into three bfloat16 parts, exact to float32 rounding), else on AVX-512.
+ * set_amx(m, 0) keeps them on AVX-512 (tests compare the two; benchmarks measure both);
+ * set_amx(m, 1) restores the default. sl_recurrent_amx says whether the last forward used
+ * AMX (in every layer-direction). */
+int sl_recurrent_set_amx(sl_model *m, int on);
+int sl_recurrent_amx(const sl_model *m);
+
 /* Naive reference forward in double precision: plain loops, no BLAS, no dropout, same
  * initial state as the model. x (B, T, I) -> y (B, T, d_out). For tests. */
 int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T);

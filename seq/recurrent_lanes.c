@@ -6,6 +6,7 @@
 #endif
 #include "seq/recurrent_lanes.h"
 #include "core/error.h"
+#include "seq/recurrent_amx.h"
 #include "seq/recurrent_common.h"
 
 #include <stdint.h>
@@ -35,6 +36,8 @@ typedef struct {
 struct sl_rl {
     int B, T, NI, H, gru, rev;
     int BL, NV;        /* lanes (16 or 32), vectors per lane row */
+    int amx;           /* the per-step products on AMX tiles (recurrent_amx.h): set by the forward */
+    int NIP, QX, QH;   /* AMX: x rows padded to whole chunks; chunks of x and of h */
     size_t ldr;        /* row stride of the weight-gradient operands: RL_KB */
     /* per step (rows, BL), step after step (row stride BL): */
     rl_mem xh;         /* (2, K = NI + H rows) [x_t | h_prev]^T of the current and the next step (by
@@ -43,13 +46,18 @@ struct sl_rl {
     rl_mem aux;        /* (H rows) LSTM: c_t; GRU: W_hn h_prev + b_hn */
     rl_mem dxt;        /* (NI rows) dx^T, one partial per thread */
     rl_mem dgl;        /* per thread (dgl_stride floats): its units' dG rows, the products' input */
-    rl_mem xfer;       /* (threads, 2, H, BL) partial dh_prev for other threads' units, by step parity */
+    rl_mem xfer;       /* (threads, 2, H16, BL) partial dh_prev for other threads' units (on AMX for all
+                        * units), by step parity; H16: H rounded up to 16 */
     /* the weight-gradient product's operands, in blocks of RL_KB reduction indices (RL_KB / BL
      * steps): within a block, row r holds its steps' lanes contiguously (see at()), and a block's
      * rows follow each other, so that the product streams through memory: */
     rl_mem xhb;        /* (K rows) [x_t | h_prev]^T */
     rl_mem dgb;        /* (4H rows) dG_t: LSTM di df dg do; GRU dn dr dz dn*r */
-    rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below) */
+    rl_mem pf, pdh, pdx;   /* packed panels: forward; backward dh and dx, per thread (strides below);
+                            * on AMX their bf16 parts */
+    rl_mem xv;         /* AMX: the forward's right operand [x_t | h_prev] in bf16 parts, by step parity */
+    rl_mem dv;         /* AMX: per thread (dv_stride floats) the backward's dG rows in bf16 parts */
+    size_t dv_stride;
     size_t dgl_stride, pdh_stride, pdx_stride;
     rl_mem small;      /* (H, BL) each: hlast, c0 (or zeros), c state, dhr, dc, dH_t; then the cells' bias (4H) */
     double *db;        /* (threads, 4H) bias-gradient sums */
@@ -84,7 +92,8 @@ sl_rl *sl_rl_new(void) { return calloc(1, sizeof(sl_rl)); }
 void sl_rl_free(sl_rl *w)
 {
     if (!w) return;
-    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->small};
+    rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->small,
+                    &w->xv, &w->dv};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free(ms[i]->p);
     free(w->db);
     free(w);
@@ -341,11 +350,17 @@ static inline __attribute__((always_inline)) void stream_row(float *dst, const f
     if (NV > 1) _mm512_stream_ps(dst + 16, _mm512_load_ps(src + 16));
 }
 
-/* LSTM forward of units [unit0, unit0 + nu): pre (12 rows: i f g o of the tile's 3 units, row
- * g * 3 + u), bias (4H), cs the c state (updated in place). Writes the activated gates (gt)
+/* n floats (a multiple of 16) from src to dst (both 64-byte aligned), non-temporally */
+static void stream_rows(float *dst, const float *src, size_t n)
+{
+    for (size_t e = 0; e < n; e += 16) _mm512_stream_ps(dst + e, _mm512_load_ps(src + e));
+}
+
+/* LSTM forward of units [unit0, unit0 + nu): pre (rows i f g o of the units, row g * gs + u),
+ * bias (4H), cs the c state (updated in place). Writes the activated gates (gt)
  * and c (cc) non-temporally, h to h (and, non-temporally, to hb: the weight-gradient
  * operand's copy, or NULL). */
-static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w, const float *pre, const float *bias,
+static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w, const float *pre, int gs, const float *bias,
                                                                  int unit0, int nu, float *gt, float *cc, float *cs,
                                                                  float *h, float *hb)
 {
@@ -355,10 +370,10 @@ static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w,
         const __m512 bi = V1(bias[j]), bf = V1(bias[H + j]), bg = V1(bias[2 * H + j]), bo = V1(bias[3 * H + j]);
         for (int v = 0; v < NV; v++) {
             const size_t o = (size_t)v * 16, ol = (size_t)j * BL + o;
-            const __m512 i = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(0 * RL_UF + u) * BL + o), bi));
-            const __m512 f = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(1 * RL_UF + u) * BL + o), bf));
-            const __m512 g = v_tanh(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(2 * RL_UF + u) * BL + o), bg));
-            const __m512 og = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(3 * RL_UF + u) * BL + o), bo));
+            const __m512 i = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(0 * gs + u) * BL + o), bi));
+            const __m512 f = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(1 * gs + u) * BL + o), bf));
+            const __m512 g = v_tanh(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(2 * gs + u) * BL + o), bg));
+            const __m512 og = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(3 * gs + u) * BL + o), bo));
             const __m512 cn = _mm512_fmadd_ps(f, _mm512_load_ps(cs + ol), _mm512_mul_ps(i, g));
             const __m512 hv = _mm512_mul_ps(og, v_tanh(cn));
             _mm512_stream_ps(gt + (size_t)j * BL + o, i);
@@ -373,23 +388,26 @@ static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w,
     }
 }
 
-/* GRU forward: px (12 rows: r z n of W_ih x), ph (12 rows: r z n of W_hh h), row g * 4 + u;
- * bias (4H): r, z (b_ih + b_hh), b_in, b_hn. hp: h_prev rows. Writes the gates and hn =
- * W_hn h + b_hn non-temporally, h to h (and hb). */
-static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, const float *px, const float *ph,
+/* GRU forward: px (rows r z n of W_ih x), ph (rows r z n of W_hh h), row g * gs + u; rzsum:
+ * px's r and z rows are already the sums of both (ph's are not read); bias (4H): r, z (b_ih +
+ * b_hh), b_in, b_hn. hp: h_prev rows. Writes the gates and hn = W_hn h + b_hn
+ * non-temporally, h to h (and hb). */
+static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, const float *px, const float *ph, int gs,
+                                                                int rzsum,
                                                                 const float *bias, int unit0, int nu, float *gt,
                                                                 const float *hp, float *hn, float *h, float *hb)
 {
     const int H = w->H, BL = w->BL, NV = w->NV;
     for (int u = 0; u < nu; u++) {
         const int j = unit0 + u;
-        const size_t qr = (size_t)(0 * 4 + u) * BL, qz = (size_t)(1 * 4 + u) * BL, qn = (size_t)(2 * 4 + u) * BL;
+        const size_t qr = (size_t)u * BL, qz = (size_t)(gs + u) * BL, qn = (size_t)(2 * gs + u) * BL;
         const __m512 br = V1(bias[j]), bz = V1(bias[H + j]), bin = V1(bias[2 * H + j]), bhn = V1(bias[3 * H + j]);
         for (int v = 0; v < NV; v++) {
             const size_t o = (size_t)v * 16, ol = (size_t)j * BL + o;
             const __m512 hv = _mm512_add_ps(_mm512_load_ps(ph + qn + o), bhn);
-            const __m512 r = v_sigmoid(_mm512_add_ps(_mm512_add_ps(_mm512_load_ps(px + qr + o), _mm512_load_ps(ph + qr + o)), br));
-            const __m512 z = v_sigmoid(_mm512_add_ps(_mm512_add_ps(_mm512_load_ps(px + qz + o), _mm512_load_ps(ph + qz + o)), bz));
+            const __m512 pr = _mm512_load_ps(px + qr + o), pz = _mm512_load_ps(px + qz + o);
+            const __m512 r = v_sigmoid(_mm512_add_ps(rzsum ? pr : _mm512_add_ps(pr, _mm512_load_ps(ph + qr + o)), br));
+            const __m512 z = v_sigmoid(_mm512_add_ps(rzsum ? pz : _mm512_add_ps(pz, _mm512_load_ps(ph + qz + o)), bz));
             const __m512 n = v_tanh(_mm512_fmadd_ps(r, hv, _mm512_add_ps(_mm512_load_ps(px + qn + o), bin)));
             /* h = (1 - z) n + z h_prev = n + z (h_prev - n) */
             const __m512 hnew = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_load_ps(hp + ol), n), n);
@@ -475,15 +493,52 @@ static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const 
 
 /* ---- forward ---- */
 
-/* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh and,
- * non-temporally, into the weight-gradient operand xhb: row r0 + i, lane b = src[b * lds + i]
- * for the nb source rows (nb = 0: zeros) */
+/* ---- AMX (recurrent_amx.h) ---- */
+
+static inline size_t xv_stride(const sl_rl *w) { return (size_t)(w->QX + w->QH) * w->NV * SL_AMX_CHUNK; }
+
+/* the AMX right operand of ring slot `slot` */
+static inline uint16_t *xv_slot(const sl_rl *w, int slot) { return (uint16_t *)w->xv.p + (size_t)slot * xv_stride(w); }
+
+/* AMX rows of a unit group pair ("super-group", 32 units) */
+enum { RL_SG = 32 };
+
+/* bf16 of one super-group's forward weights: per gate, its two 16-unit M-tiles over every chunk */
+static inline size_t amx_fwd_sg(const sl_rl *w) { return (size_t)(w->gru ? 3 : 4) * 2 * (w->QX + w->QH) * SL_AMX_CHUNK; }
+
+/* super-group sg's forward weights: gate g, M-tile m (units 32 sg + 16 m ..), chunk q at
+ * ((g * 2 + m) * Q + q) SL_AMX_CHUNK: x columns (padded to NIP) then h columns */
+static void pack_amx_fwd(const sl_rl *w, const sl_rl_args *a, int sg, uint16_t *dst)
+{
+    const int NI = w->NI, H = w->H, G = w->gru ? 3 : 4, Q = w->QX + w->QH;
+    float blk[16 * 32];
+    for (int g = 0; g < G; g++)
+        for (int m = 0; m < 2; m++)
+            for (int q = 0; q < Q; q++) {
+                for (int i = 0; i < 16; i++) {
+                    const int unit = sg * RL_SG + 16 * m + i;
+                    for (int kk = 0; kk < 32; kk++) {
+                        const int k = 32 * q + kk, kh = k - w->NIP;
+                        float v = 0.0f;
+                        if (unit < H && q < w->QX && k < NI) v = a->w_ih[(size_t)(g * H + unit) * NI + k];
+                        else if (unit < H && q >= w->QX && kh < H) v = a->w_hh[(size_t)(g * H + unit) * H + kh];
+                        blk[i * 32 + kk] = v;
+                    }
+                }
+                sl_amx_pack_a(dst + ((size_t)(g * 2 + m) * Q + q) * SL_AMX_CHUNK, blk);
+            }
+}
+
+/* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh (on AMX also of
+ * xv; r0 even, and x rows or h rows only) and, non-temporally, into the weight-gradient
+ * operand xhb: row r0 + i, lane b = src[b * lds + i] for the nb source rows (nb = 0: zeros) */
 static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
-    const int K = w->NI + w->H, BL = w->BL;
+    const int NI = w->NI, K = NI + w->H, BL = w->BL;
     float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL, *xb = w->xhb.p + at(w, K, t) + (size_t)r0 * w->ldr;
     to_lanes(xr, (size_t)BL, src, lds, n, nb, BL);
     for (int r = 0; r < n; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
+    if (w->amx) sl_amx_rows_to_b(xv_slot(w, slot), w->NV, r0 < NI ? r0 : w->NIP + r0 - NI, xr, (size_t)BL, n);
 }
 
 static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, float *out, size_t ldo,
@@ -494,21 +549,30 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     const int GH = (gru ? 3 : 4) * H, UF = uf_of(w), RF = (gru ? 3 : 4) * UF;
     const size_t ldr = w->ldr;
     /* the forward tiles split evenly (the forward has no ownership to keep: every h_t is read
-     * by every thread at the next step) */
+     * by every thread at the next step); on AMX the super-groups */
     const int nft = (H + UF - 1) / UF, f0 = (int)((long)nft * id / n), f1 = (int)((long)nft * (id + 1) / n);
+    const int nsg = (H + RL_SG - 1) / RL_SG, s0 = (int)((long)nsg * id / n), s1 = (int)((long)nsg * (id + 1) / n);
     float *hlast = w->small.p, *cfirst = hlast + (size_t)H * BL, *cs = cfirst + (size_t)H * BL;
     const float *bias = w->small.p + (size_t)6 * H * BL;
     int sense = 0;
     float buf[2][12 * 32] __attribute__((aligned(64)));
+    float pre[4 * RL_SG * 32] __attribute__((aligned(64)));   /* AMX: a super-group's pre-activations */
+    const uint16_t *apk = (const uint16_t *)w->pf.p;          /* AMX: the packed weights */
 
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
-    for (int f = f0; f < f1; f++) pack_fwd_tile(w, a, f, w->pf.p + (size_t)f * K * RF);
-    /* x_t's rows in lanes (this thread's share of them) go into the ring slot of its step and
-     * the weight-gradient operand: for the first step here, for step s+1 during step s */
-    const int x0 = (int)((long)NI * id / n), x1 = (int)((long)NI * (id + 1) / n);
+    if (w->amx) {
+        sl_amx_tiles_on();
+        for (int g = s0; g < s1; g++) pack_amx_fwd(w, a, g, (uint16_t *)w->pf.p + (size_t)g * amx_fwd_sg(w));
+    } else {
+        for (int f = f0; f < f1; f++) pack_fwd_tile(w, a, f, w->pf.p + (size_t)f * K * RF);
+    }
+    /* x_t's rows in lanes (this thread's share of them, in pairs) go into the ring slot of its
+     * step and the weight-gradient operand: for the first step here, for step s+1 during step s */
+    const int npx = (NI + 1) / 2, x0 = 2 * (int)((long)npx * id / n), x1 = 2 * (int)((long)npx * (id + 1) / n) < NI ? 2 * (int)((long)npx * (id + 1) / n) : NI;
     const int t0 = w->rev ? T - 1 : 0;
     rows_in(w, X + (size_t)t0 * ldx + x0, (size_t)T * ldx, B, 0, t0, x0, x1 - x0);
-    const int ua = f0 * UF, ub = f1 * UF < H ? f1 * UF : H;   /* this thread's units */
+    /* this thread's units */
+    const int ua = w->amx ? s0 * RL_SG : f0 * UF, ub0 = w->amx ? s1 * RL_SG : f1 * UF, ub = ub0 < H ? ub0 : H;
     if (ua < ub) {   /* this thread's units of h0 and c0 (zeros without them) */
         rows_in(w, a->h0 ? a->h0 + ua : NULL, (size_t)H, a->h0 ? B : 0, 0, t0, NI + ua, ub - ua);
         if (!gru) {
@@ -525,16 +589,36 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
         float *hb = s + 1 < T ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
         float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
-        for (int f = f0; f < f1; f++) {
+        for (int g = s0; w->amx && g < s1; g++) {   /* AMX: super-group by super-group */
+            const uint16_t *xv = xv_slot(w, s & 1), *ag = apk + (size_t)g * amx_fwd_sg(w);
+            const int unit0 = g * RL_SG, nu = H - unit0 < RL_SG ? H - unit0 : RL_SG, Q = w->QX + w->QH;
+            const size_t mq = (size_t)Q * SL_AMX_CHUNK, xq = (size_t)w->QX * SL_AMX_CHUNK;
+            for (int gate = 0; gate < (gru ? 3 : 4); gate++) {
+                const uint16_t *a0 = ag + 2 * gate * mq, *a1 = nu > 16 ? a0 + mq : NULL;
+                float *p0 = pre + (size_t)gate * RL_SG * BL, *p1 = p0 + (size_t)16 * BL;
+                if (!gru || gate < 2) {
+                    sl_amx_pair(a0, a1, xv, Q, NV, p0, p1, (size_t)BL);
+                } else {   /* the GRU's n: W_in x (row block 2) and W_hn h (row block 3) apart */
+                    sl_amx_pair(a0, a1, xv, w->QX, NV, p0, p1, (size_t)BL);
+                    sl_amx_pair(a0 + xq, a1 ? a1 + xq : NULL, xv + xq * NV, w->QH, NV, p0 + (size_t)RL_SG * BL, p1 + (size_t)RL_SG * BL, (size_t)BL);
+                }
+            }
+            if (!gru)
+                lstm_cell_tile(w, pre, RL_SG, bias, unit0, nu, gt, aux, cs, h, hb);
+            else
+                gru_cell_tile(w, pre, pre + (size_t)RL_SG * BL, RL_SG, 1, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
+            if (s + 1 < T) sl_amx_rows_to_b(xv_slot(w, (s + 1) & 1), NV, w->NIP + unit0, h + (size_t)unit0 * BL, (size_t)BL, nu);
+        }
+        for (int f = f0; !w->amx && f < f1; f++) {
             const float *p = w->pf.p + (size_t)f * K * RF;
             const int unit0 = f * UF, nu = H - unit0 < UF ? H - unit0 : UF;
             if (!gru) {
                 tile12(NV, p, xt, (size_t)BL, K, buf[0]);
-                lstm_cell_tile(w, buf[0], bias, unit0, nu, gt, aux, cs, h, hb);
+                lstm_cell_tile(w, buf[0], RL_UF, bias, unit0, nu, gt, aux, cs, h, hb);
             } else {
                 tile12(NV, p, xt, (size_t)BL, NI, buf[0]);
                 tile12(NV, p + (size_t)NI * RF, xt + (size_t)NI * BL, (size_t)BL, H, buf[1]);
-                gru_cell_tile(w, buf[0], buf[1], bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
+                gru_cell_tile(w, buf[0], buf[1], 4, 0, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
             }
         }
         /* the output, batch-first: this thread's units of h_t, while they are in cache */
@@ -542,6 +626,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         if (s + 1 < T) rows_in(w, X + (size_t)tn * ldx + x0, (size_t)T * ldx, B, (s + 1) & 1, tn, x0, x1 - x0);
         barrier_wait(bar, &sense);
     }
+    if (w->amx) sl_amx_tiles_off();
     _mm_sfence();   /* the non-temporal stores, before anyone reads the caches */
 }
 
@@ -557,9 +642,15 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
     const int nft = (H + uf_of(w) - 1) / uf_of(w);
     const size_t TBL = (size_t)a->T * w->BL;
+    w->amx = a->amx && sl_amx_available();
+    w->QX = (NI + 31) / 32;
+    w->NIP = 32 * w->QX;
+    w->QH = (H + 31) / 32;
+    const size_t npf = w->amx ? (size_t)(H + RL_SG - 1) / RL_SG * amx_fwd_sg(w) / 2 : (size_t)nft * K * 12;
     int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
-              mem_reserve(&w->xhb, blocked_size(w, K)) | mem_reserve(&w->pf, (size_t)nft * K * 12) |
-              mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H);
+              mem_reserve(&w->xhb, blocked_size(w, K)) | mem_reserve(&w->pf, npf) |
+              mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H) |
+              (w->amx ? mem_reserve(&w->xv, xv_stride(w)) : 0);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
     /* the biases the cells add: LSTM b_ih + b_hh; GRU r, z: b_ih + b_hh, then b_in, b_hn */
     float *bias = w->small.p + (size_t)6 * H * w->BL;
@@ -572,6 +663,8 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
             for (int j = 0; j < H; j++) { bias[2 * H + j] = a->b_ih[2 * H + j]; bias[3 * H + j] = a->b_hh[2 * H + j]; }
         }
     }
+    /* AMX: the right operand's padding rows stay zero */
+    if (w->amx) memset(w->xv.p, 0, 2 * xv_stride(w) * sizeof(uint16_t));
     rl_barrier bar = {0, 0, 0};
     const int nt = nthreads_for(w);
     #pragma omp parallel num_threads(nt)
@@ -603,6 +696,27 @@ static void pack_bwd_tile(const float *W, int ncol, int kr, int c0, int gru, int
         const float *src = W + (size_t)red_row(gru, hside, H, ua, k) * ncol;
         for (int j = 0; j < RL_Q; j++) p[(size_t)k * RL_Q + j] = c0 + j < ncol ? src[c0 + j] : 0.0f;
     }
+}
+
+/* AMX: the backward product's left operand, W^T over the thread's kr reduction rows (red_row):
+ * M-tile m (output columns 16 m ..), chunk q at (m * QR + q) SL_AMX_CHUNK, QR = kr / 32
+ * rounded up */
+static void pack_amx_bwd(const float *W, int ncol, int kr, int gru, int hside, int H, int ua, uint16_t *dst)
+{
+    const int QR = (kr + 31) / 32, MC = (ncol + 15) / 16;
+    float blk[16 * 32];
+    for (int m = 0; m < MC; m++)
+        for (int q = 0; q < QR; q++) {
+            for (int kk = 0; kk < 32; kk++) {
+                const int k = 32 * q + kk;
+                const float *src = k < kr ? W + (size_t)red_row(gru, hside, H, ua, k) * ncol : NULL;
+                for (int i = 0; i < 16; i++) {
+                    const int c = 16 * m + i;
+                    blk[i * 32 + kk] = src && c < ncol ? src[c] : 0.0f;
+                }
+            }
+            sl_amx_pack_a(dst + ((size_t)m * QR + q) * SL_AMX_CHUNK, blk);
+        }
 }
 
 /* what every thread of a backward call needs */
@@ -648,10 +762,24 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     float *pdh = w->pdh.p + (size_t)id * w->pdh_stride, *pdx = w->pdx.p + (size_t)id * w->pdx_stride;
     float *dxt0 = want_dx ? w->dxt.p + (size_t)id * T * NI * BL : NULL;
     int sense = 0;
-    float buf[12 * 32] __attribute__((aligned(64)));
+    float buf[RL_SG * 32] __attribute__((aligned(64)));
+    /* AMX: QR chunks of reduction rows; output M-tiles of dh and dx, in pairs; the dG rows'
+     * bf16 parts, h side and (GRU) x side */
+    const int amx = w->amx, QR = (kr + 31) / 32, MH = (H + 15) / 16, MX = (NI + 15) / 16, H16 = 16 * MH;
+    const size_t mstride = (size_t)QR * SL_AMX_CHUNK;
+    uint16_t *dvh = amx ? (uint16_t *)(w->dv.p + (size_t)id * w->dv_stride) : NULL;
+    uint16_t *dvx = amx && gru ? dvh + (size_t)QR * NV * SL_AMX_CHUNK : dvh;
+    float *dxr = dl + (size_t)6 * H * BL;   /* AMX: dx_t's ring (2, 16 MX, BL) */
 
-    for (int q = 0; q < nqh; q++) pack_bwd_tile(a->w_hh, H, kr, q * RL_Q, gru, 1, H, ua, pdh + (size_t)q * pstride);
-    for (int q = 0; want_dx && q < nqx; q++) pack_bwd_tile(a->w_ih, NI, kr, q * RL_Q, gru, 0, H, ua, pdx + (size_t)q * pstride);
+    if (amx) {
+        sl_amx_tiles_on();
+        pack_amx_bwd(a->w_hh, H, kr, gru, 1, H, ua, (uint16_t *)pdh);
+        if (want_dx) pack_amx_bwd(a->w_ih, NI, kr, gru, 0, H, ua, (uint16_t *)pdx);
+        memset(dvh, 0, (size_t)(gru ? 2 : 1) * QR * NV * SL_AMX_CHUNK * sizeof(uint16_t));   /* padding rows */
+    } else {
+        for (int q = 0; q < nqh; q++) pack_bwd_tile(a->w_hh, H, kr, q * RL_Q, gru, 1, H, ua, pdh + (size_t)q * pstride);
+        for (int q = 0; want_dx && q < nqx; q++) pack_bwd_tile(a->w_ih, NI, kr, q * RL_Q, gru, 0, H, ua, pdx + (size_t)q * pstride);
+    }
     memset(dhr + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
     memset(dc + (size_t)ua * BL, 0, (size_t)nu * BL * sizeof(float));
     if (db) memset(db, 0, (size_t)DW * sizeof(double));
@@ -675,8 +803,19 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
         else
             gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, K, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
         const int need_dh = s || dh0;
-        float *xf = w->xfer.p + ((size_t)id * 2 + (s & 1)) * H * BL;   /* partials for the others' units */
-        for (int q = 0; need_dh && q < nqh; q++) {
+        if (amx) {
+            if (need_dh || (!gru && dxt0)) sl_amx_rows_to_b(dvh, NV, 0, dl + hoff, (size_t)BL, kr);   /* the LSTM's dx reads it too */
+            if (gru && dxt0) sl_amx_rows_to_b(dvx, NV, 0, dl, (size_t)BL, kr);
+        }
+        float *xf = w->xfer.p + ((size_t)id * 2 + (s & 1)) * H16 * BL;   /* partials for the others' units */
+        /* AMX: every unit's partial (output columns 32 q ..) straight to the exchange buffer
+         * (reading the tiles' stores back soon after costs more than the product) */
+        for (int q = 0; need_dh && amx && q < (MH + 1) / 2; q++) {
+            const uint16_t *a0 = (const uint16_t *)pdh + (size_t)2 * q * mstride;
+            float *c = xf + (size_t)32 * q * BL;
+            sl_amx_pair(a0, 2 * q + 1 < MH ? a0 + mstride : NULL, dvh, QR, NV, c, c + (size_t)16 * BL, (size_t)BL);
+        }
+        for (int q = 0; need_dh && !amx && q < nqh; q++) {
             tile12(NV, pdh + (size_t)q * pstride, dl + hoff, (size_t)BL, kr, buf);
             const int c0 = q * RL_Q, nr = H - c0 < RL_Q ? H - c0 : RL_Q;
             for (int u = 0; u < nr; u++) {
@@ -687,23 +826,35 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
                 for (int l = 0; l < BL; l++) d[l] = own ? d[l] + bu[l] : bu[l];
             }
         }
-        if (dxt0) {
+        if (dxt0 && amx) {
+            /* into a ring slot by step parity; the previous step's slot, whose stores are done,
+             * goes out (non-temporally) meanwhile */
+            float *cur = dxr + (size_t)(s & 1) * MX * 16 * BL;
+            for (int q = 0; q < (MX + 1) / 2; q++) {
+                const uint16_t *a0 = (const uint16_t *)pdx + (size_t)2 * q * mstride;
+                float *c = cur + (size_t)32 * q * BL;
+                sl_amx_pair(a0, 2 * q + 1 < MX ? a0 + mstride : NULL, dvx, QR, NV, c, c + (size_t)16 * BL, (size_t)BL);
+            }
+            if (s + 1 < T) stream_rows(dxt0 + st(w, NI, w->rev ? T - 2 - s : s + 1), dxr + (size_t)((s + 1) & 1) * MX * 16 * BL, (size_t)NI * BL);
+            if (s == 0) stream_rows(dxt0 + st(w, NI, t), cur, (size_t)NI * BL);
+        } else if (dxt0) {
             float *dxt = dxt0 + st(w, NI, t);
             for (int q = 0; q < nqx; q++) {
                 tile12(NV, pdx + (size_t)q * pstride, dl, (size_t)BL, kr, buf);
                 const int c0 = q * RL_Q, nr = NI - c0 < RL_Q ? NI - c0 : RL_Q;
-                for (size_t e = 0; e < (size_t)nr * BL; e += 16) _mm512_stream_ps(dxt + (size_t)c0 * BL + e, _mm512_load_ps(buf + e));
+                stream_rows(dxt + (size_t)c0 * BL, buf, (size_t)nr * BL);
             }
         }
         barrier_wait(bar, &sense);
         for (int o = 0; need_dh && o < n; o++) {
-            if (o == id) continue;
-            const float *of = w->xfer.p + ((size_t)o * 2 + (s & 1)) * H * BL + (size_t)ua * BL;
+            if (o == id && !amx) continue;
+            const float *of = w->xfer.p + ((size_t)o * 2 + (s & 1)) * H16 * BL + (size_t)ua * BL;
             float *d = dhr + (size_t)ua * BL;
             #pragma omp simd
             for (size_t i = 0; i < (size_t)nu * BL; i++) d[i] += of[i];
         }
     }
+    if (amx) sl_amx_tiles_off();
     /* the initial state's gradients: this thread's units */
     if (nu > 0) {
         if (dh0) from_lanes(dh0 + ua, (size_t)H, dhr + (size_t)ua * BL, (size_t)BL, nu, B, RL_STORE, 1, 0);
@@ -839,12 +990,19 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     const int nt = nthreads_for(w);
     /* per-thread buffers, each sized for a thread that owns every unit (the team may be smaller
      * than asked for): dG rows 4H (GRU: both sides, 6H), panels (padded outputs) x 4H */
-    w->dgl_stride = (size_t)6 * H * BL;
+    w->dgl_stride = (size_t)6 * H * BL + (w->amx ? (size_t)2 * (NI + 15) / 16 * 16 * BL : 0);
     w->pdh_stride = (size_t)(H + RL_Q - 1) / RL_Q * RL_Q * DW;
     w->pdx_stride = (size_t)(NI + RL_Q - 1) / RL_Q * RL_Q * DW;
+    if (w->amx) {   /* bf16 parts (two per float) of a thread's panels and dG rows, kr <= 4H */
+        const size_t qr = (size_t)(DW + 31) / 32 * SL_AMX_CHUNK / 2;
+        const size_t ph = (size_t)(H + 15) / 16 * qr, px = (size_t)(NI + 15) / 16 * qr;
+        if (w->pdh_stride < ph) w->pdh_stride = ph;
+        if (w->pdx_stride < px) w->pdx_stride = px;
+        w->dv_stride = 2 * qr * w->NV;
+    }
     int bad = mem_reserve(&w->dgb, blocked_size(w, DW)) |
-              mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * H * BL) |
-              mem_reserve(&w->pdh, nt * w->pdh_stride) |
+              mem_reserve(&w->dgl, nt * w->dgl_stride) | mem_reserve(&w->xfer, (size_t)nt * 2 * (H + 15) / 16 * 16 * BL) |
+              mem_reserve(&w->pdh, nt * w->pdh_stride) | (w->amx ? mem_reserve(&w->dv, nt * w->dv_stride) : 0) |
               (dX ? mem_reserve(&w->pdx, nt * w->pdx_stride) | mem_reserve(&w->dxt, nt * TBL * NI) : 0);
     if (a->b_ih && w->dbcap < (size_t)nt * DW) {
         free(w->db);
@@ -877,6 +1035,8 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     }
     return 0;
 }
+
+int sl_rl_amx(const sl_rl *w) { return w->valid && w->amx; }
 
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn)
 {
@@ -911,6 +1071,7 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     return sl_error(SL_EUNSUPPORTED, "recurrent lanes path: not built for this target");
 }
 
+int sl_rl_amx(const sl_rl *w) { (void)w; return 0; }
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn) { (void)w; (void)hn; (void)cn; }
 
 #endif

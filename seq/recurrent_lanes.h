@@ -39,6 +39,7 @@ typedef struct {
     int rev;             /* 1: the reverse direction (t = T-1 down to 0) */
     const float *w_ih, *w_hh, *b_ih, *b_hh;
     const float *h0, *c0;   /* (B, H) each, or NULL for zeros */
+    int amx;             /* 1: the per-step products may run on AMX tiles where the CPU has them */
 } sl_rl_args;
 
 typedef struct sl_rl sl_rl;   /* workspace and caches of one layer-direction */
@@ -60,6 +61,9 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
  * dh0 / dc0 ((B, H), or NULL) receive the initial state's gradients. */
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
                    float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0);
+
+/* 1 if the preceding forward ran its products on AMX tiles (and the backward will). */
+int sl_rl_amx(const sl_rl *w);
 
 /* The last step's state of the preceding forward: h (and c, LSTM) as (B, H); cn may be NULL. */
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn);

@@ -8,6 +8,11 @@
  * 12-row backward tiles, and split unevenly between threads; one, two and three threads (the
  * per-step barrier, the exchange of partial dh between threads, the weight-gradient rows
  * split by units). Every LSTM/GRU case with B <= 32 asserts that the lanes path was taken.
+ * Where the CPU has AMX (seq/recurrent_amx.h) the lanes path's per-step products run on its
+ * tiles by default: every such case then runs twice, on AMX and on AVX-512
+ * (sl_recurrent_set_amx(m, 0)), and checks both (the AMX operands' padding: input and hidden
+ * widths not multiples of the 32-index chunks or of the 16-row tiles, an odd width, threads
+ * with an odd number of 16-unit groups).
  *
  * The kernel path differs from the sgemm path in its per-step products, in projecting the
  * input and making the input gradient inside the time loops, in summing the bias gradients
@@ -24,6 +29,7 @@
 #include "core/rng.h"
 #include "core/util.h"
 #include "lab/registry.h"
+#include "seq/recurrent_amx.h"
 #include "seq/recurrent_common.h"
 #include "seq/recurrent_kernel.h"
 #include "t/tap.h"
@@ -145,8 +151,9 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
         sl_recurrent_set_initial_state(m, h0, lstm ? c0 : NULL, B);
         free(h0); free(c0);
     }
-    result lanes, fast, slow;
+    result lanes, avx, fast, slow;
     result_alloc(&lanes, m, B, T, nstate);
+    result_alloc(&avx, m, B, T, nstate);
     result_alloc(&fast, m, B, T, nstate);
     result_alloc(&slow, m, B, T, nstate);
     char what[320];
@@ -158,7 +165,15 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
     sl_recurrent_set_fast(m, 1);
     int is_fast = sl_recurrent_fast(m);
     int rc = run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &lanes);
-    const int took_lanes = sl_recurrent_lanes(m);
+    const int took_lanes = sl_recurrent_lanes(m), took_amx = sl_recurrent_amx(m);
+    /* the lanes path on AVX-512 alone (where AMX took the first run) */
+    const int amx_expected = lanes_expected && sl_amx_available();
+    if (amx_expected) {
+        sl_recurrent_set_amx(m, 0);
+        rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &avx);
+        rc |= sl_recurrent_amx(m);   /* set_amx(0) must keep it off */
+        sl_recurrent_set_amx(m, 1);
+    }
     /* the same call again gives the same bits (fixed work split, fixed summation order) */
     rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
     ok(!rc && !memcmp(lanes.y, fast.y, ny * sizeof(float)) && !memcmp(lanes.dx, fast.dx, nx * sizeof(float)) &&
@@ -172,6 +187,7 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
     rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &slow);
     sl_recurrent_set_fast(m, 1);
     ok(took_lanes == lanes_expected, "%s: lanes path %s", what, lanes_expected ? "taken" : "not taken");
+    ok(took_amx == amx_expected, "%s: AMX products %s", what, amx_expected ? "used" : "not used");
     if (!ok(!rc, "%s: forward and backward on every path%s", what, is_fast ? "" : " (no AVX-512: all are sgemm)")) {
         diag("%s", sl_errmsg());
     } else {
@@ -179,9 +195,11 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
         const float *ref = !dropout_seed && !rc ? yref : NULL;
         if (!dropout_seed && rc) ok(0, "%s: reference forward: %s", what, sl_errmsg());
         compare(what, "kernel", m, &fast, &slow, ref, nx, ny, nstate, lstm);
-        if (lanes_expected) compare(what, "lanes", m, &lanes, &slow, ref, nx, ny, nstate, lstm);
+        if (lanes_expected) compare(what, amx_expected ? "lanes (AMX)" : "lanes", m, &lanes, &slow, ref, nx, ny, nstate, lstm);
+        if (amx_expected) compare(what, "lanes (AVX-512)", m, &avx, &slow, ref, nx, ny, nstate, lstm);
     }
     result_free(&lanes);
+    result_free(&avx);
     result_free(&fast);
     result_free(&slow);
     free(x); free(dy); free(yref);
@@ -200,26 +218,49 @@ static void check_nan(const char *spec, int B, int T)
         return;
     }
     const size_t nx = (size_t)B * T * m->d_in, ny = (size_t)B * T * m->d_out;
-    float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
+    float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float)), *yinf = malloc(ny * sizeof(float));
     sl_rng *rng = sl_rng_alloc(5);
     sl_rng_fill_normal(rng, x, nx, 1.0f);
     const int bn = B / 2, tn = T / 2;
-    x[((size_t)bn * T + tn) * m->d_in] = NAN;
-    for (int path = 0; path < 3; path++) {
-        sl_recurrent_set_fast(m, path < 2);
-        sl_recurrent_set_lanes(m, path == 0);
+    const size_t at = ((size_t)bn * T + tn) * m->d_in;
+    /* paths: lanes (on AMX where the CPU has it), lanes on AVX-512, kernel, sgemm */
+    for (int path = 0; path < 4; path++) {
+        sl_recurrent_set_fast(m, path < 3);
+        sl_recurrent_set_lanes(m, path < 2);
+        sl_recurrent_set_amx(m, path == 0);
+        x[at] = NAN;
         int rc = sl_model_forward(m, x, NULL, y, B, T), bad = rc != 0;
+        const int amx = sl_recurrent_amx(m);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++)
                 for (int j = 0; j < m->d_out; j++) {
                     const float v = y[((size_t)b * T + t) * m->d_out + j];
                     bad |= (b == bn && t >= tn) ? !isnan(v) : !isfinite(v);
                 }
-        ok(!bad, "%s B=%d T=%d: a NaN at (b %d, t %d) reaches exactly that row from t on (%s path)", spec, B, T, bn, tn,
-           path == 0 ? (sl_recurrent_lanes(m) ? "lanes" : "kernel (no lanes here)") : path == 1 ? "kernel" : "sgemm");
+        const char *name = path == 0 ? (sl_recurrent_lanes(m) ? (amx ? "lanes, AMX" : "lanes") : "kernel (no lanes here)")
+                         : path == 1 ? (sl_recurrent_lanes(m) ? "lanes, AVX-512" : "kernel (no lanes here)")
+                         : path == 2 ? "kernel" : "sgemm";
+        ok(!bad, "%s B=%d T=%d: a NaN at (b %d, t %d) reaches exactly that row from t on (%s path)", spec, B, T, bn, tn, name);
+        /* an infinite input: the same outputs finite or not as on the sgemm path (the AMX
+         * operands clamp it to the largest bfloat16: the cells saturate the same way) */
+        x[at] = INFINITY;
+        rc = sl_model_forward(m, x, NULL, path == 3 ? yinf : y, B, T);
+        if (path == 0) {
+            sl_recurrent_set_fast(m, 0);
+            rc |= sl_model_forward(m, x, NULL, yinf, B, T);
+            size_t differ = 0, nonfinite = 0;
+            for (size_t i = 0; i < ny; i++) {
+                differ += !isfinite(y[i]) != !isfinite(yinf[i]);
+                nonfinite += !isfinite(yinf[i]);
+            }
+            ok(!rc && !differ, "%s B=%d T=%d: an inf at (b %d, t %d): the same outputs non-finite (%zu) as on the sgemm path (%s path; %zu differ)",
+               spec, B, T, bn, tn, nonfinite, name, differ);
+        }
+        x[at] = 0.0f;
     }
+    sl_recurrent_set_amx(m, 1);
     sl_rng_free(rng);
-    free(x); free(y);
+    free(x); free(y); free(yinf);
     sl_model_free(m);
 }
 

@@ -1,0 +1,194 @@
+/* seq/recurrent_amx.c — float32 products on AMX tiles, each float split into three bfloat16
+ * parts (see recurrent_amx.h). */
+#include "seq/recurrent_amx.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int amx_ok;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_probe(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    const int avx512 = (b >> 16 & 1) && (b >> 30 & 1);   /* F, BW */
+    const int tile = d >> 24 & 1, tbf16 = d >> 22 & 1;
+    if (!avx512 || !tile || !tbf16 || a < 1) return;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a >> 5 & 1)) return;   /* AVX512-BF16 */
+    /* the OS must save the tile state (XCR0 bits 17, 18) */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return;
+    /* Linux hands out the tile data state on request only (ARCH_REQ_XCOMP_PERM, XTILEDATA) */
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
+    amx_ok = 1;
+}
+
+int sl_amx_available(void)
+{
+    pthread_once(&amx_once, amx_probe);
+    return amx_ok;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* eight tiles of 16 rows x 64 bytes; in static memory (GCC 12's _tile_loadconfig does not tell
+ * the compiler that it reads all 64 bytes, so a configuration built on the stack may be left
+ * half-written) */
+static const amx_config amx_cfg __attribute__((aligned(64))) = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
+};
+
+void sl_amx_tiles_on(void) { _tile_loadconfig(&amx_cfg); }
+
+void sl_amx_tiles_off(void) { _tile_release(); }
+
+/* |x| at most the largest finite bfloat16, 0x1.fep127 (NaN stays NaN: max and min return
+ * their second operand when either is NaN). An infinite x would make its later parts inf - inf
+ * = NaN, and a zero part times an infinite one is NaN too: clamped, inf times a weight is a
+ * huge number that the cells saturate on as they do on inf. */
+static inline __attribute__((always_inline)) __m512 clamp_bf16(__m512 x)
+{
+    const __m512 big = _mm512_castsi512_ps(_mm512_set1_epi32(0x7f7f0000));
+    return _mm512_min_ps(big, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), big), x));
+}
+
+/* 16 floats (clamped) as three parts of bf16, each in the low half of a 32-bit lane: each part
+ * the rounding (to nearest even) of what the previous ones left. */
+static inline __attribute__((always_inline)) void split16(__m512 x, __m512i out[3])
+{
+    x = clamp_bf16(x);
+    for (int p = 0; p < 3; p++) {
+        const __m512i w = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+        out[p] = w;
+        if (p == 2) break;
+        x = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+}
+
+void sl_amx_pack_a(uint16_t *dst, const float *src)
+{
+    for (int i = 0; i < 16; i++)
+        for (int h = 0; h < 2; h++) {
+            __m512i w[3];
+            split16(_mm512_loadu_ps(src + i * 32 + 16 * h), w);
+            for (int p = 0; p < 3; p++)
+                _mm256_store_si256((__m256i *)(dst + p * SL_AMX_PART + i * 32 + 16 * h), _mm512_cvtepi32_epi16(w[p]));
+        }
+}
+
+/* Rows a (index k) and b (k + 1) of 16 lanes (clamped) as three vectors of 32 bf16 parts in
+ * the pair layout (lane l: a's part, then b's), each part the rounding (to nearest even) of
+ * what the previous ones left. */
+static inline __attribute__((always_inline)) void split_pair(__m512 a, __m512 b, __m512i out[3])
+{
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                         20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    a = clamp_bf16(a);
+    b = clamp_bf16(b);
+    for (int p = 0; p < 3; p++) {
+        out[p] = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        if (p == 2) break;
+        a = _mm512_sub_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(out[p], 16)));
+        b = _mm512_sub_ps(b, _mm512_castsi512_ps(_mm512_and_si512(out[p], hi)));
+    }
+}
+
+void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds, int n)
+{
+    for (int r = 0; r < n; r += 2) {
+        const int k = k0 + r;
+        uint16_t *q = b + (size_t)(k / 32) * NV * SL_AMX_CHUNK + (size_t)(k % 32 / 2) * 32;
+        for (int v = 0; v < NV; v++) {
+            __m512i w[3];
+            split_pair(_mm512_load_ps(src + (size_t)r * lds + 16 * v),
+                       r + 1 < n ? _mm512_load_ps(src + (size_t)(r + 1) * lds + 16 * v) : _mm512_setzero_ps(), w);
+            for (int p = 0; p < 3; p++) _mm512_store_si512(q + (size_t)v * SL_AMX_CHUNK + p * SL_AMX_PART, w[p]);
+        }
+    }
+}
+
+/* The product for constant TWO (a1 present) and NV: accumulators in tiles 0, 1 (c0's halves)
+ * and 2, 3 (c1's), A's part in 4 and 5, B's in 6 and 7; per chunk each A part is loaded once
+ * and each B part once per A part that uses it. */
+static inline __attribute__((always_inline)) void pair_k(const int TWO, const int NV, const uint16_t *a0,
+                                                         const uint16_t *a1, const uint16_t *b, int nq, float *c0,
+                                                         float *c1, size_t ldc)
+{
+    _tile_zero(0);
+    if (NV == 2) _tile_zero(1);
+    if (TWO) {
+        _tile_zero(2);
+        if (NV == 2) _tile_zero(3);
+    }
+    for (int q = 0; q < nq; q++) {
+        const uint16_t *bq = b + (size_t)q * NV * SL_AMX_CHUNK;
+        for (int i = 0; i < 3; i++) {
+            _tile_loadd(4, a0 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
+            if (TWO) _tile_loadd(5, a1 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
+            for (int j = 0; i + j <= 2; j++) {
+                _tile_loadd(6, bq + j * SL_AMX_PART, 64);
+                if (NV == 2) _tile_loadd(7, bq + SL_AMX_CHUNK + j * SL_AMX_PART, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                if (NV == 2) _tile_dpbf16ps(1, 4, 7);
+                if (TWO) {
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (NV == 2) _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+        }
+    }
+    const size_t s = ldc * sizeof(float);
+    _tile_stored(0, c0, s);
+    if (NV == 2) _tile_stored(1, c0 + 16, s);
+    if (TWO) {
+        _tile_stored(2, c1, s);
+        if (NV == 2) _tile_stored(3, c1 + 16, s);
+    }
+}
+
+void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
+                 size_t ldc)
+{
+    if (a1 && NV == 2) pair_k(1, 2, a0, a1, b, nq, c0, c1, ldc);
+    else if (a1) pair_k(1, 1, a0, a1, b, nq, c0, c1, ldc);
+    else if (NV == 2) pair_k(0, 2, a0, a1, b, nq, c0, c1, ldc);
+    else pair_k(0, 1, a0, a1, b, nq, c0, c1, ldc);
+}
+
+#pragma GCC pop_options
+
+#else /* no AMX kernels on this target */
+
+int sl_amx_available(void) { return 0; }
+void sl_amx_tiles_on(void) {}
+void sl_amx_tiles_off(void) {}
+void sl_amx_pack_a(uint16_t *dst, const float *src) { (void)dst; (void)src; }
+void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds, int n)
+{
+    (void)b; (void)NV; (void)k0; (void)src; (void)lds; (void)n;
+}
+void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
+                 size_t ldc)
+{
+    (void)a0; (void)a1; (void)b; (void)nq; (void)NV; (void)c0; (void)c1; (void)ldc;
+}
+
+#endif
