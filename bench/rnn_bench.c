@@ -1,16 +1,20 @@
 /* bench/rnn_bench.c — seqlab's rnn / lstm / gru: forward and forward+backward time.
  *
  *   bench/rnn_bench [--threads K] [--T 256] [--B 32] [--I 128] [--H 256] [--reps N] [--models rnn,lstm,gru]
+ *                   [--amx 0|1]
  *
  * CSV on stdout: impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms,fwd_cpu_ms,fwdbwd_cpu_ms: the median
  * wall time of N repetitions after a warm-up, and the least process CPU time of those
  * repetitions (with one thread, a figure that a loaded machine disturbs much less than the wall
  * time: descheduled time does not count). bench/run_rnn_bench.sh runs this and
- * bench/rnn_torch.py in the same run and writes the ratios. */
+ * bench/rnn_torch.py in the same run and writes the ratios. --amx 0 keeps the LSTM / GRU lanes
+ * path's per-step products on AVX-512 where the CPU has AMX (sl_recurrent_set_amx); its rows
+ * are then "seqlab_avx512". */
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "lab/registry.h"
+#include "seq/recurrent_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +42,10 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    int threads = 2, T = 256, B = 32, I = 128, H = 256, reps = 5;
+    int threads = 2, T = 256, B = 32, I = 128, H = 256, reps = 5, amx = 1;
     const char *models = "rnn,lstm,gru";
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 == argc) { fprintf(stderr, "rnn_bench: option %s needs a value\n", argv[i]); return 2; }
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--B")) B = atoi(argv[i + 1]);
@@ -48,6 +53,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--H")) H = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--models")) models = argv[i + 1];
+        else if (!strcmp(argv[i], "--amx")) {
+            if (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")) { fprintf(stderr, "rnn_bench: --amx takes 0 or 1\n"); return 2; }
+            amx = atoi(argv[i + 1]);
+        }
         else { fprintf(stderr, "rnn_bench: unknown option %s\n", argv[i]); return 2; }
     }
     if (T < 1 || B < 1 || I < 1 || H < 1 || reps < 1) { fprintf(stderr, "rnn_bench: bad sizes\n"); return 2; }
@@ -59,6 +68,7 @@ int main(int argc, char **argv)
         snprintf(spec, sizeof spec, "%s:input_size=%d,hidden_size=%d", name, I, H);
         sl_model *m;
         if (sl_model_create(spec, 1, &m)) { fprintf(stderr, "rnn_bench: %s\n", sl_errmsg()); return 1; }
+        sl_recurrent_set_amx(m, amx);
         size_t nx = (size_t)B * T * I, ny = (size_t)B * T * m->d_out;
         float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
         float *dy = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
@@ -87,7 +97,7 @@ int main(int argc, char **argv)
             if ((c1 - c0) * 1e3 < cf) cf = (c1 - c0) * 1e3;
             if ((c3 - c2) * 1e3 < cb) cb = (c3 - c2) * 1e3;
         }
-        printf("seqlab,%s,%d,%d,%d,%d,%d,%.2f,%.2f,%.2f,%.2f\n", name, T, B, I, H, threads, median(tf, reps),
+        printf("%s,%s,%d,%d,%d,%d,%d,%.2f,%.2f,%.2f,%.2f\n", amx ? "seqlab" : "seqlab_avx512", name, T, B, I, H, threads, median(tf, reps),
                median(tb, reps), cf, cb);
         fflush(stdout);
         free(tf); free(tb); free(x); free(y); free(dy); free(dx);

@@ -126,12 +126,15 @@ void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds,
 }
 
 /* The product for constant TWO (a1 present) and NV: accumulators in tiles 0, 1 (c0's halves)
- * and 2, 3 (c1's), A's part in 4 and 5, B's in 6 and 7; per chunk each A part is loaded once
- * and each B part once per A part that uses it. */
+ * and 2, 3 (c1's), A's part in 4 and 5, B's in 6 and 7. Per chunk the six part products go
+ * in the order (i, j) = 00 01 02 11 10 20, so that each A part is loaded once and B's part 0
+ * serves both 10 and 20: eight loads of each pair of tiles for six products, not nine (5%
+ * faster on its own, with every operand in cache; in place, within the noise). */
 static inline __attribute__((always_inline)) void pair_k(const int TWO, const int NV, const uint16_t *a0,
                                                          const uint16_t *a1, const uint16_t *b, int nq, float *c0,
                                                          float *c1, size_t ldc)
 {
+    static const int pi[6] = {0, 0, 0, 1, 1, 2}, pj[6] = {0, 1, 2, 1, 0, 0};
     _tile_zero(0);
     if (NV == 2) _tile_zero(1);
     if (TWO) {
@@ -140,18 +143,21 @@ static inline __attribute__((always_inline)) void pair_k(const int TWO, const in
     }
     for (int q = 0; q < nq; q++) {
         const uint16_t *bq = b + (size_t)q * NV * SL_AMX_CHUNK;
-        for (int i = 0; i < 3; i++) {
-            _tile_loadd(4, a0 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
-            if (TWO) _tile_loadd(5, a1 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
-            for (int j = 0; i + j <= 2; j++) {
+        for (int e = 0; e < 6; e++) {
+            const int i = pi[e], j = pj[e];
+            if (e == 0 || e == 3 || e == 5) {
+                _tile_loadd(4, a0 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
+                if (TWO) _tile_loadd(5, a1 + (size_t)q * SL_AMX_CHUNK + i * SL_AMX_PART, 64);
+            }
+            if (e != 5) {
                 _tile_loadd(6, bq + j * SL_AMX_PART, 64);
                 if (NV == 2) _tile_loadd(7, bq + SL_AMX_CHUNK + j * SL_AMX_PART, 64);
-                _tile_dpbf16ps(0, 4, 6);
-                if (NV == 2) _tile_dpbf16ps(1, 4, 7);
-                if (TWO) {
-                    _tile_dpbf16ps(2, 5, 6);
-                    if (NV == 2) _tile_dpbf16ps(3, 5, 7);
-                }
+            }
+            _tile_dpbf16ps(0, 4, 6);
+            if (NV == 2) _tile_dpbf16ps(1, 4, 7);
+            if (TWO) {
+                _tile_dpbf16ps(2, 5, 6);
+                if (NV == 2) _tile_dpbf16ps(3, 5, 7);
             }
         }
     }
