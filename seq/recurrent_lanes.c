@@ -529,6 +529,27 @@ static void pack_amx_fwd(const sl_rl *w, const sl_rl_args *a, int sg, uint16_t *
             }
 }
 
+/* AMX: super-group sg's pre-activations (rows g * RL_SG + u, BL lanes: LSTM gates i f g o; GRU
+ * r and z of x and h, W_in x, W_hn h) from the step's right operand xv */
+static void amx_fwd_products(const sl_rl *w, int sg, const uint16_t *xv, float *pre)
+{
+    const int BL = w->BL, NV = w->NV, H = w->H, nu = H - sg * RL_SG < RL_SG ? H - sg * RL_SG : RL_SG;
+    const int Q = w->QX + w->QH;
+    const uint16_t *ag = (const uint16_t *)w->pf.p + (size_t)sg * amx_fwd_sg(w);
+    const size_t mq = (size_t)Q * SL_AMX_CHUNK, xq = (size_t)w->QX * SL_AMX_CHUNK;
+    for (int gate = 0; gate < (w->gru ? 3 : 4); gate++) {
+        const uint16_t *a0 = ag + 2 * gate * mq, *a1 = nu > 16 ? a0 + mq : NULL;
+        float *p0 = pre + (size_t)gate * RL_SG * BL, *p1 = p0 + (size_t)16 * BL;
+        if (!w->gru || gate < 2) {
+            sl_amx_pair(a0, a1, xv, Q, NV, p0, p1, (size_t)BL);
+        } else {   /* the GRU's n: W_in x (row block 2) and W_hn h (row block 3) apart */
+            sl_amx_pair(a0, a1, xv, w->QX, NV, p0, p1, (size_t)BL);
+            sl_amx_pair(a0 + xq, a1 ? a1 + xq : NULL, xv + xq * NV, w->QH, NV, p0 + (size_t)RL_SG * BL,
+                        p1 + (size_t)RL_SG * BL, (size_t)BL);
+        }
+    }
+}
+
 /* rows [r0, r0 + n) of step t's [x_t | h_{t-1}] into ring slot `slot` of xh (on AMX also of
  * xv; r0 even, and x rows or h rows only) and, non-temporally, into the weight-gradient
  * operand xhb: row r0 + i, lane b = src[b * lds + i] for the nb source rows (nb = 0: zeros) */
@@ -557,7 +578,6 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     int sense = 0;
     float buf[2][12 * 32] __attribute__((aligned(64)));
     float pre[4 * RL_SG * 32] __attribute__((aligned(64)));   /* AMX: a super-group's pre-activations */
-    const uint16_t *apk = (const uint16_t *)w->pf.p;          /* AMX: the packed weights */
 
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
     if (w->amx) {
@@ -589,20 +609,11 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
         float *hb = s + 1 < T ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
         float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
-        for (int g = s0; w->amx && g < s1; g++) {   /* AMX: super-group by super-group */
-            const uint16_t *xv = xv_slot(w, s & 1), *ag = apk + (size_t)g * amx_fwd_sg(w);
-            const int unit0 = g * RL_SG, nu = H - unit0 < RL_SG ? H - unit0 : RL_SG, Q = w->QX + w->QH;
-            const size_t mq = (size_t)Q * SL_AMX_CHUNK, xq = (size_t)w->QX * SL_AMX_CHUNK;
-            for (int gate = 0; gate < (gru ? 3 : 4); gate++) {
-                const uint16_t *a0 = ag + 2 * gate * mq, *a1 = nu > 16 ? a0 + mq : NULL;
-                float *p0 = pre + (size_t)gate * RL_SG * BL, *p1 = p0 + (size_t)16 * BL;
-                if (!gru || gate < 2) {
-                    sl_amx_pair(a0, a1, xv, Q, NV, p0, p1, (size_t)BL);
-                } else {   /* the GRU's n: W_in x (row block 2) and W_hn h (row block 3) apart */
-                    sl_amx_pair(a0, a1, xv, w->QX, NV, p0, p1, (size_t)BL);
-                    sl_amx_pair(a0 + xq, a1 ? a1 + xq : NULL, xv + xq * NV, w->QH, NV, p0 + (size_t)RL_SG * BL, p1 + (size_t)RL_SG * BL, (size_t)BL);
-                }
-            }
+        /* AMX: super-group by super-group (computing the next one's products before this one's
+         * cells, so that the tiles' stores are done before the cells read them, was no faster) */
+        for (int g = s0; w->amx && g < s1; g++) {
+            const int unit0 = g * RL_SG, nu = H - unit0 < RL_SG ? H - unit0 : RL_SG;
+            amx_fwd_products(w, g, xv_slot(w, s & 1), pre);
             if (!gru)
                 lstm_cell_tile(w, pre, RL_SG, bias, unit0, nu, gt, aux, cs, h, hb);
             else
