@@ -17,6 +17,16 @@
  * each thread computes the rows of its own units), the bias gradients column sums in double
  * inside it.
  *
+ * Where the CPU has AMX-BF16 (and the kernel grants the tile state), the per-step products
+ * run on AMX tiles instead (seq/recurrent_amx.h; sl_rl_args.amx = 0 keeps them on AVX-512):
+ * every float of an operand split into three bfloat16 parts and six part products kept, exact
+ * to float32 rounding. The forward then works in "super-groups" of 32 units (two 16-row tiles
+ * per gate; the GRU's W_in x and W_hn h as two products over the x and h chunks), its right
+ * operand [x_t | h_{t-1}] converted to bf16 parts in TDPBF16PS's pair layout as the rows come
+ * in and the cells write h; the backward converts each thread's dG rows the same way and
+ * stores dh_prev's partials (every unit's, its own too) straight from the tiles into the
+ * exchange buffer, dx_t's into a two-step ring copied out a step later.
+ *
  * The caches the steps read are stored step after step (a step's rows x lanes contiguous,
  * which the hardware prefetchers follow); the weight-gradient product's two operands,
  * [x_t | h_{t-1}]^T and dG^T, are also written (non-temporally) in blocks of a few steps, each
