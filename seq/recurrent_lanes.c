@@ -562,6 +562,13 @@ static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int sl
     if (w->amx) sl_amx_rows_to_b(xv_slot(w, slot), w->NV, r0 < NI ? r0 : w->NIP + r0 - NI, xr, (size_t)BL, n);
 }
 
+/* where share i of n of [0, rows) begins when the rows are split in pairs (even, or rows) */
+static inline int pair_split(int rows, int i, int n)
+{
+    const int r = 2 * (int)((long)((rows + 1) / 2) * i / n);
+    return r < rows ? r : rows;
+}
+
 static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, float *out, size_t ldo,
                            rl_barrier *bar, int id, int n)
 {
@@ -588,7 +595,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     }
     /* x_t's rows in lanes (this thread's share of them, in pairs) go into the ring slot of its
      * step and the weight-gradient operand: for the first step here, for step s+1 during step s */
-    const int npx = (NI + 1) / 2, x0 = 2 * (int)((long)npx * id / n), x1 = 2 * (int)((long)npx * (id + 1) / n) < NI ? 2 * (int)((long)npx * (id + 1) / n) : NI;
+    const int x0 = pair_split(NI, id, n), x1 = pair_split(NI, id + 1, n);
     const int t0 = w->rev ? T - 1 : 0;
     rows_in(w, X + (size_t)t0 * ldx + x0, (size_t)T * ldx, B, 0, t0, x0, x1 - x0);
     /* this thread's units */
