@@ -264,8 +264,66 @@ static void check_nan(const char *spec, int B, int T)
     sl_model_free(m);
 }
 
+/* The AMX product alone (seq/recurrent_amx.h) against a product in double: two 16-row left
+ * operands and NV lane halves over nq chunks, rows converted with sl_amx_rows_to_b (an odd
+ * row count: the last pair's second row must read as zeros). Kept to float32 rounding: the
+ * error is measured against sum |a b| per output: 7e-8 to 9e-8 here, and 1.2e-6 to 1.9e-6
+ * with one of the six part products (a2 b0) left out, which the model-level comparisons
+ * below do not notice. */
+static void check_amx_product(int NV, int nq, int two)
+{
+    const int K = 32 * nq, rows = K - 3, L = 16 * NV;   /* rows odd; one whole pair after it */
+    sl_rng *rng = sl_rng_alloc(11);
+    float *a = malloc((size_t)2 * 16 * K * sizeof(float)), *bt = aligned_alloc(64, (size_t)K * L * sizeof(float));
+    float *c = aligned_alloc(64, (size_t)2 * 16 * L * sizeof(float)), blk[16 * 32];
+    uint16_t *ap = aligned_alloc(64, (size_t)2 * nq * SL_AMX_CHUNK * sizeof(uint16_t));
+    uint16_t *bp = aligned_alloc(64, (size_t)nq * NV * SL_AMX_CHUNK * sizeof(uint16_t));
+    sl_rng_fill_normal(rng, a, (size_t)2 * 16 * K, 1.0f);
+    sl_rng_fill_normal(rng, bt, (size_t)K * L, 1.0f);
+    for (int k = rows; k < K; k++)
+        for (int l = 0; l < L; l++) bt[(size_t)k * L + l] = k == rows ? 1e30f : 0.0f;   /* must not be read */
+    for (int m = 0; m < 2; m++)
+        for (int q = 0; q < nq; q++) {
+            for (int i = 0; i < 16; i++)
+                for (int kk = 0; kk < 32; kk++) blk[i * 32 + kk] = a[((size_t)m * 16 + i) * K + 32 * q + kk];
+            sl_amx_pack_a(ap + ((size_t)m * nq + q) * SL_AMX_CHUNK, blk);
+        }
+    memset(bp, 0xff, (size_t)nq * NV * SL_AMX_CHUNK * sizeof(uint16_t));   /* NaN where unwritten */
+    sl_amx_rows_to_b(bp, NV, 0, bt, (size_t)L, rows);
+    float z[2 * 32] __attribute__((aligned(64))) = {0};   /* the pair past the rows: zeros */
+    sl_amx_rows_to_b(bp, NV, rows + 1, z, (size_t)L, K - rows - 1);
+    sl_amx_tiles_on();
+    sl_amx_pair(ap, two ? ap + (size_t)nq * SL_AMX_CHUNK : NULL, bp, nq, NV, c, c + (size_t)16 * L, (size_t)L);
+    sl_amx_tiles_off();
+    double worst = 0;
+    for (int m = 0; m < 1 + two; m++)
+        for (int i = 0; i < 16; i++)
+            for (int l = 0; l < L; l++) {
+                double ref = 0, mag = 0;
+                for (int k = 0; k < rows; k++) {
+                    const double p = (double)a[((size_t)m * 16 + i) * K + k] * bt[(size_t)k * L + l];
+                    ref += p;
+                    mag += fabs(p);
+                }
+                const double e = fabs((double)c[((size_t)m * 16 + i) * L + l] - ref) / mag;
+                worst = e == e && e > worst ? e : (e == e ? worst : INFINITY);
+            }
+    ok(worst <= 4e-7, "AMX product, NV=%d, %d chunks, %s: max |error| / sum |a b| = %.2e (float32: a few 6e-8)", NV, nq,
+       two ? "two tiles" : "one tile", worst);
+    free(a); free(bt); free(c); free(ap); free(bp);
+    sl_rng_free(rng);
+}
+
 int main(void)
 {
+    if (sl_amx_available()) {
+        check_amx_product(2, 3, 1);
+        check_amx_product(1, 2, 1);
+        check_amx_product(2, 1, 0);
+        check_amx_product(1, 4, 0);
+    } else {
+        diag("this CPU (or kernel) has no AMX: the lanes path's products run on AVX-512 only");
+    }
     if (!sl_rk_available()) diag("this CPU has no AVX-512F: the kernel and lanes paths fall back to sgemm");
     /* serial (small) and threaded (above the threading threshold) shapes */
     for (int threads = 1; threads <= 3; threads++) {
