@@ -69,30 +69,6 @@ static inline __attribute__((always_inline)) __m512 clamp_bf16(__m512 x)
     return _mm512_min_ps(big, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), big), x));
 }
 
-/* 16 floats (clamped) as three parts of bf16, each in the low half of a 32-bit lane: each part
- * the rounding (to nearest even) of what the previous ones left. */
-static inline __attribute__((always_inline)) void split16(__m512 x, __m512i out[3])
-{
-    x = clamp_bf16(x);
-    for (int p = 0; p < 3; p++) {
-        const __m512i w = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
-        out[p] = w;
-        if (p == 2) break;
-        x = _mm512_sub_ps(x, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-    }
-}
-
-void sl_amx_pack_a(uint16_t *dst, const float *src)
-{
-    for (int i = 0; i < 16; i++)
-        for (int h = 0; h < 2; h++) {
-            __m512i w[3];
-            split16(_mm512_loadu_ps(src + i * 32 + 16 * h), w);
-            for (int p = 0; p < 3; p++)
-                _mm256_store_si256((__m256i *)(dst + p * SL_AMX_PART + i * 32 + 16 * h), _mm512_cvtepi32_epi16(w[p]));
-        }
-}
-
 /* Rows a (index k) and b (k + 1) of 16 lanes (clamped) as three vectors of 32 bf16 parts in
  * the pair layout (lane l: a's part, then b's), each part the rounding (to nearest even) of
  * what the previous ones left. */
@@ -108,6 +84,18 @@ static inline __attribute__((always_inline)) void split_pair(__m512 a, __m512 b,
         if (p == 2) break;
         a = _mm512_sub_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(out[p], 16)));
         b = _mm512_sub_ps(b, _mm512_castsi512_ps(_mm512_and_si512(out[p], hi)));
+    }
+}
+
+void sl_amx_pack_a(uint16_t *dst, const float *src)
+{
+    /* the row's two halves split as a pair, then back from pair order to row order */
+    const __m512i unpair = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22,
+                                            20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int i = 0; i < 16; i++) {
+        __m512i w[3];
+        split_pair(_mm512_loadu_ps(src + i * 32), _mm512_loadu_ps(src + i * 32 + 16), w);
+        for (int p = 0; p < 3; p++) _mm512_store_si512(dst + p * SL_AMX_PART + i * 32, _mm512_permutexvar_epi16(unpair, w[p]));
     }
 }
 
