@@ -121,6 +121,11 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         sl_safetensors_free(st);
         if (rc) goto done;
         if (step > cfg->steps) { rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps); goto done; }
+        if (cfg->time_budget > 0 && secs0 >= cfg->time_budget) {
+            rc = sl_error(SL_EINVAL, "the run has used %.1f s of its %g s time budget; give a larger --time-budget to continue",
+                          secs0, cfg->time_budget);
+            goto done;
+        }
     }
     if ((rc = sl_batch_alloc(&b, t, cfg->batch))) goto done;
     size_t ny = (size_t)cfg->batch * t->T * m->d_out;
@@ -162,6 +167,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         n_acc++;
         tokens_acc += (long)cfg->batch * t->T;
         int last = step == cfg->steps;
+        if (!last && cfg->time_budget > 0 && secs0 + (sl_now() - t0) >= cfg->time_budget) last = res->budget_hit = 1;
         int do_eval = last || (cfg->eval_every > 0 && step % cfg->eval_every == 0);
         int do_log = do_eval || (cfg->log_every > 0 && step % cfg->log_every == 0);
         if (do_eval && (rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, cfg->seed + 7919, &res->eval))) break;
@@ -187,6 +193,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f", loss);
         sl_progress_update(&prog, step, extra);
+        if (last) break;
     }
     sl_progress_end(&prog);
     sl_model_set_training(m, 0, NULL);

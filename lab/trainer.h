@@ -8,6 +8,8 @@
  * OUT/log.csv gets one row per logged step:
  *   step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s
  * Resuming from OUT/checkpoint.safetensors continues bit-identically (same seed, threads).
+ * A time budget (time_budget) ends the run early as if its last step had come; resuming a run
+ * whose seconds already reach its budget is an error (give a larger budget).
  */
 #ifndef SL_LAB_TRAINER_H
 #define SL_LAB_TRAINER_H
@@ -21,6 +23,9 @@
 typedef struct {
     long steps;            /* total steps of the run (the schedule decays over sched.decay_steps) */
     long stop_after;       /* > 0: stop after this step as if interrupted (checkpoint, no final eval) */
+    double time_budget;    /* > 0: end the run at the first step boundary where its seconds (log.csv's
+                            * column, counted over resumes) reach this: final eval, log row,
+                            * checkpoint and model as at the last step */
     int batch;
     sl_schedule sched;
     sl_optim_config opt;
@@ -42,6 +47,7 @@ typedef struct {
     double seconds;
     double train_loss;     /* mean over the last logged interval */
     sl_eval_result eval;   /* last evaluation */
+    int budget_hit;        /* the run ended on its time budget before cfg->steps */
 } sl_train_result;
 
 void sl_train_defaults(sl_train_config *c);

@@ -18,12 +18,17 @@
 
 static const char TRAIN_USAGE[] =
     "usage: seqlab train --model SPEC [--task TASK] [options]\n"
-    "       seqlab train --resume DIR --steps N [--threads K]\n"
+    "       seqlab train --resume DIR --steps N [--time-budget S] [--threads K]\n"
     "  --model SPEC        model spec (seqlab list); a bare mixer is wrapped: lm:mixer=.. for token\n"
     "                      tasks, seq:mixer=.. for real-valued tasks\n"
     "  --task TASK         task spec (default charlm)\n"
     "  --corpus FILE       text for corpus tasks (default: /usr/share/common-licenses/*)\n"
-    "  --steps N           total number of steps (default 1000)\n"
+    "  --steps N           total number of steps (default 1000; with --time-budget and no --steps:\n"
+    "                      no step limit, and the LR stays at --lr after warmup)\n"
+    "  --time-budget S     end the run at the first step whose end finds S seconds used (log.csv's\n"
+    "                      seconds, evaluations included): final eval, log row, checkpoint and\n"
+    "                      model as at a last step. Recorded in the run; --resume keeps it as the\n"
+    "                      run's total unless given again (a larger one continues a budgeted run)\n"
     "  --batch B           batch size (default 16)\n"
     "  --seq-len T         sequence length, for tasks whose length is free (charlm, adding)\n"
     "  --lr LR             peak learning rate (default 3e-3)\n"
@@ -53,7 +58,7 @@ static const char EVAL_USAGE[] =
 
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
-       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP };
+       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -62,17 +67,17 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
-#define N_META 19
+#define N_META 20
 typedef struct { char val[N_META][96]; const char *kv[2 * N_META]; char *model, *task; char alpha[520]; } meta_t;
 
 static void meta_fill(meta_t *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
 {
     static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
                                        "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
-                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet"};
+                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
     snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
@@ -89,6 +94,7 @@ static void meta_fill(meta_t *mt, const char *model, const char *task, const sl_
     snprintf(mt->val[15], 96, "%ld", c->ckpt_every);
     snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
     snprintf(mt->val[17], 96, "%ld", c->log_every);
+    snprintf(mt->val[19], 96, "%.9g", c->time_budget);
     int n = 0;
     for (int i = 0; i < N_META; i++) {
         if (i == 18 && !t->alphabet) continue;
@@ -125,6 +131,7 @@ static int config_from_meta(const sl_safetensors *st, sl_train_config *c)
     GETD("log_every", d); c->log_every = (long)d;
     if (!(v = sl_safetensors_meta(st, "seed"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'seed'");
     c->seed = strtoull(v, NULL, 10);
+    c->time_budget = (v = sl_safetensors_meta(st, "time_budget")) ? strtod(v, NULL) : 0.0;   /* absent before it existed */
 #undef GETD
     return SL_OK;
 }
@@ -175,12 +182,12 @@ int cmd_train(int argc, char **argv)
     const char *model = NULL, *task = "charlm", *corpus = NULL, *out = "run", *resume = NULL, *initemb = NULL;
     long seq_len = 0, v;
     double d;
-    int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0;
+    int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0;
     optind = 1;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
-        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != 'h') other_flags = 1;
+        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != 'h') other_flags = 1;
         switch (o) {
         case 'h': fputs(TRAIN_USAGE, stdout); return 0;
         case O_MODEL: model = optarg; break;
@@ -215,6 +222,10 @@ int cmd_train(int argc, char **argv)
         case O_PROG: progress = 2; break;
         case O_NOPROG: progress = 0; break;
         case O_INITEMB: initemb = optarg; break;
+        case O_BUDGET:
+            if (!cli_double(TRAIN_USAGE, "--time-budget", optarg, 1e-3, 1e9, &c.time_budget)) return 2;
+            have_budget = 1;
+            break;
         case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
         case '?':
         default:
@@ -231,14 +242,17 @@ int cmd_train(int argc, char **argv)
     sl_model *m = NULL;
     int ret = 1;
     if (resume) {
-        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --stop-after, --threads and --progress; the rest comes from the run");
-        if (!have_steps) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total)");
+        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
+        if (!have_steps && !have_budget) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
         if (sl_checkpoint_open(ckpt_path, &st)) return cli_lib_fail(NULL);
         long steps = c.steps, stop_after = c.stop_after;
         int threads = c.threads;
+        double budget = c.time_budget;
         if (config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
-        c.steps = steps;
+        /* without --steps, a budgeted run goes on to its recorded length (its decay length) */
+        c.steps = have_steps ? steps : c.sched.decay_steps;
+        if (have_budget) c.time_budget = budget;
         c.stop_after = stop_after;
         c.threads = threads;
         c.progress = progress;
@@ -251,6 +265,7 @@ int cmd_train(int argc, char **argv)
         if (!model) return cli_usage(TRAIN_USAGE, "--model is required");
         if (build_task_spec(task, seq_len, corpus, &task_spec)) return cli_usage(TRAIN_USAGE, "%s", sl_errmsg());
         if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
+        if (have_budget && !have_steps) { c.steps = 1L << 40; c.sched.cosine = 0; }   /* no step limit: constant after warmup */
         c.sched.decay_steps = c.steps;
     }
     sl_threads_set(c.threads);
@@ -282,6 +297,7 @@ int cmd_train(int argc, char **argv)
     printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f", res.step, res.seconds, res.train_loss, res.eval.loss);
     if (strcmp(t->metric, "val_loss")) printf("  %s %.6f", t->metric, res.eval.metric);
     if (t->token_out) printf("  val_ppl %.4f", res.eval.ppl);
+    if (res.budget_hit) printf("  (time budget %gs reached)", c.time_budget);
     putchar('\n');
     ret = 0;
 done:
