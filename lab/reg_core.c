@@ -64,10 +64,17 @@ static int wrap_create(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
         char list[512];
         size_t off = 0;
         const sl_model_entry *e;
+        sl_nearest near;
+        sl_nearest_init(&near, mixer);
         list[0] = '\0';
-        for (int i = 0; (e = sl_registry_entry(i)) && off < sizeof list - 1; i++)
-            if (e->is_mixer) off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", e->name);
-        return sl_error(SL_EINVAL, "%s: '%s' is not a mixer; mixers: %s", s->name, mixer, off ? list : "(none)");
+        for (int i = 0; (e = sl_registry_entry(i)); i++)
+            if (e->is_mixer) {
+                sl_nearest_add(&near, e->name);
+                if (off < sizeof list - 1) off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", e->name);
+            }
+        const char *guess = sl_nearest_get(&near);
+        return sl_error(SL_EINVAL, "key 'mixer' of model '%s': '%s' is not a mixer;%s%s%s mixers: %s", s->name, mixer,
+                        guess ? " did you mean '" : "", guess ? guess : "", guess ? "'?" : "", off ? list : "(none)");
     }
     /* the mixer's spec: every key that is not the wrapper's own */
     sl_spec ms = {0};

@@ -1,6 +1,7 @@
 /* lab/registry.c — the model registry: every family's table, spec -> model (see registry.h). */
 #include "lab/registry.h"
 #include "core/error.h"
+#include "lab/tasks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,17 @@ static int unknown_model(const char *name)
     char list[1024];
     size_t off = 0;
     const sl_model_entry *e;
+    sl_nearest near;
+    sl_nearest_init(&near, name);
     list[0] = '\0';
-    for (int i = 0; (e = sl_registry_entry(i)) && off < sizeof list - 1; i++)
-        off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", e->name);
+    for (int i = 0; (e = sl_registry_entry(i)); i++) {
+        sl_nearest_add(&near, e->name);
+        if (off < sizeof list - 1) off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", e->name);
+    }
+    const char *guess = sl_nearest_get(&near);
+    if (!guess && sl_task_find(name))
+        return sl_error(SL_ENOTFOUND, "unknown model '%s' ('%s' is a task, not a model); models: %s", name, name, list);
+    if (guess) return sl_error(SL_ENOTFOUND, "unknown model '%s'; did you mean '%s'? models: %s", name, guess, list);
     return sl_error(SL_ENOTFOUND, "unknown model '%s'; models: %s", name, list);
 }
 

@@ -3,6 +3,7 @@
 #include "lab/tasks.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "lab/registry.h"
 #include "seq/layers.h"
 
 #include <dirent.h>
@@ -294,15 +295,22 @@ int sl_task_create(const char *spec, sl_task **out)
         char list[512];
         size_t off = 0;
         const sl_task_entry *x;
+        sl_nearest near;
+        sl_nearest_init(&near, s->name);
         list[0] = '\0';
-        for (int i = 0; (x = sl_task_entry_at(i)) && off < sizeof list - 1; i++)
-            off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", x->name);
-        rc = sl_error(SL_ENOTFOUND, "unknown task '%s'; tasks: %s", s->name, list);
+        for (int i = 0; (x = sl_task_entry_at(i)); i++) {
+            sl_nearest_add(&near, x->name);
+            if (off < sizeof list - 1) off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", x->name);
+        }
+        const char *guess = sl_nearest_get(&near);
+        if (guess) rc = sl_error(SL_ENOTFOUND, "unknown task '%s'; did you mean '%s'? tasks: %s", s->name, guess, list);
+        else if (sl_registry_find(s->name)) rc = sl_error(SL_ENOTFOUND, "unknown task '%s' ('%s' is a model, not a task); tasks: %s", s->name, s->name, list);
+        else rc = sl_error(SL_ENOTFOUND, "unknown task '%s'; tasks: %s", s->name, list);
         sl_spec_free(s);
         return rc;
     }
     const sl_spec_key *tables[2] = {e->keys, NULL};
-    rc = sl_spec_check(s, tables);
+    rc = sl_spec_check_kind(s, tables, "task");
     if (!rc) rc = e->create(s, out);
     if (!rc) (*out)->spec = sl_spec_format(s);
     sl_spec_free(s);

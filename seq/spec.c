@@ -76,14 +76,14 @@ int sl_spec_remove(sl_spec *s, const char *key)
 int sl_spec_parse(const char *text, sl_spec **out)
 {
     *out = NULL;
-    if (!text || !*text) return sl_error(SL_EINVAL, "empty model spec");
+    if (!text || !*text) return sl_error(SL_EINVAL, "empty spec");
     sl_spec *s = calloc(1, sizeof *s);
     if (!s) return sl_error(SL_ENOMEM, "out of memory");
     const char *colon = strchr(text, ':');
     size_t nlen = colon ? (size_t)(colon - text) : strlen(text);
     if (!valid_ident(text, nlen)) {
         sl_spec_free(s);
-        return sl_error(SL_EINVAL, "bad model name in spec '%s' (expected NAME or NAME:key=value,...)", text);
+        return sl_error(SL_EINVAL, "bad name in spec '%s' (expected NAME or NAME:key=value,...)", text);
     }
     s->name = dupn(text, nlen);
     if (colon) {
@@ -154,22 +154,98 @@ static const sl_spec_key *find_key(const sl_spec_key *t, const char *key)
     return NULL;
 }
 
-int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables)
+int sl_edit_distance(const char *a, const char *b)
+{
+    enum { MAXW = 64 };
+    size_t n = strlen(a), m = strlen(b);
+    if (n >= MAXW || m >= MAXW) return MAXW;
+    int d[MAXW][MAXW];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + (ai != bj);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == bj &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+void sl_nearest_init(sl_nearest *n, const char *word)
+{
+    n->word = word;
+    n->best = NULL;
+    n->dist = 1 << 30;
+}
+
+void sl_nearest_add(sl_nearest *n, const char *cand)
+{
+    if (!cand || !n->word) return;
+    int d = sl_edit_distance(n->word, cand);
+    if (d < n->dist) { n->dist = d; n->best = cand; }
+}
+
+const char *sl_nearest_get(const sl_nearest *n)
+{
+    if (!n->best || !n->word) return NULL;
+    size_t len = strlen(n->word);
+    int limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+    return n->dist > 0 && n->dist <= limit && (size_t)n->dist < len ? n->best : NULL;
+}
+
+/* the value of key k given as v: type and range as the getters check them */
+static int check_value(const sl_spec *s, const sl_spec_key *k, const char *v, const char *kind)
+{
+    int rc = SL_OK;
+    long l;
+    double d;
+    if (k->type == 'i') rc = sl_parse_int(v, (long)k->lo, (long)k->hi, &l);
+    else if (k->type == 'f') rc = sl_parse_double(v, k->lo, k->hi, &d);
+    else if (k->type == 'b' && strcmp(v, "0") && strcmp(v, "1") && strcasecmp(v, "true") && strcasecmp(v, "false"))
+        rc = sl_error(SL_EINVAL, "'%s' is not a boolean (0, 1, true, false)", v);
+    if (rc) return sl_error_wrap(rc, "key '%s' of %s '%s'", k->name, kind, s->name);
+    return SL_OK;
+}
+
+int sl_spec_check_kind(const sl_spec *s, const sl_spec_key *const *tables, const char *kind)
 {
     for (int i = 0; i < s->n; i++) {
-        int found = 0;
-        for (const sl_spec_key *const *t = tables; *t && !found; t++) found = find_key(*t, s->keys[i]) != NULL;
-        if (found) continue;
+        const sl_spec_key *found = NULL;
+        for (const sl_spec_key *const *t = tables; *t && !found; t++) found = find_key(*t, s->keys[i]);
+        if (found) {
+            int rc = check_value(s, found, s->vals[i], kind);
+            if (rc) return rc;
+            continue;
+        }
         char list[1024];
         size_t off = 0;
+        sl_nearest near;
+        sl_nearest_init(&near, s->keys[i]);
         list[0] = '\0';
         for (const sl_spec_key *const *t = tables; *t; t++)
-            for (const sl_spec_key *k = *t; k->name && off < sizeof list - 1; k++)
-                off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", k->name);
-        return sl_error(SL_EINVAL, "unknown key '%s' for model '%s'; valid keys: %s", s->keys[i], s->name,
+            for (const sl_spec_key *k = *t; k->name; k++) {
+                sl_nearest_add(&near, k->name);
+                if (off < sizeof list - 1)
+                    off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", k->name);
+            }
+        const char *guess = sl_nearest_get(&near);
+        if (guess)
+            return sl_error(SL_EINVAL, "unknown key '%s' for %s '%s'; did you mean '%s'? valid keys: %s", s->keys[i], kind,
+                            s->name, guess, list);
+        return sl_error(SL_EINVAL, "unknown key '%s' for %s '%s'; valid keys: %s", s->keys[i], kind, s->name,
                         off ? list : "(none)");
     }
     return SL_OK;
+}
+
+int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables)
+{
+    return sl_spec_check_kind(s, tables, "model");
 }
 
 int sl_parse_int(const char *text, long lo, long hi, long *out)

@@ -33,8 +33,30 @@ int sl_spec_remove(sl_spec *s, const char *key);
 /* "name:k=v,..." in the order given; caller frees */
 char *sl_spec_format(const sl_spec *s);
 
-/* tables: NULL-terminated array of key tables; every key of s must be in one of them. */
+/* tables: NULL-terminated array of key tables; every key of s must be in one of them, and
+ * every value given must have its key's type and range (the first table that has the key
+ * decides). Messages name the key, the value and "<kind> '<name>'" ("model 'lstm'",
+ * "task 'copy'"), suggest the nearest valid key for a likely typo and list the valid keys.
+ * sl_spec_check is sl_spec_check_kind(s, tables, "model"). */
 int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables);
+int sl_spec_check_kind(const sl_spec *s, const sl_spec_key *const *tables, const char *kind);
+
+/* "Did you mean": the candidate nearest to a mistyped word. Feed every candidate with
+ * sl_nearest_add; sl_nearest_get returns the nearest if it is close enough to be a likely
+ * typo (edit distance with adjacent transpositions, case-insensitive: at most 1 for words of
+ * up to 4 characters, 2 up to 8, 3 beyond), else NULL. Candidate pointers are kept, not
+ * copied. */
+typedef struct {
+    const char *word;
+    const char *best;
+    int dist;
+} sl_nearest;
+void sl_nearest_init(sl_nearest *n, const char *word);
+void sl_nearest_add(sl_nearest *n, const char *cand);
+const char *sl_nearest_get(const sl_nearest *n);
+/* optimal-string-alignment distance (Levenshtein plus adjacent transpositions), ASCII
+ * case-insensitive; words longer than 63 characters compare as far apart */
+int sl_edit_distance(const char *a, const char *b);
 
 int sl_spec_int(const sl_spec *s, const sl_spec_key *table, const char *key, int *out);
 int sl_spec_float(const sl_spec *s, const sl_spec_key *table, const char *key, double *out);

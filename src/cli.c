@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "seq/spec.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -60,4 +61,43 @@ int cli_double(const char *usage, const char *flag, const char *text, double lo,
         return 0;
     }
     return 1;
+}
+
+int cli_spec_fail(int rc, const char *flag)
+{
+    if (rc == SL_EINVAL || rc == SL_ENOTFOUND) {
+        cli_fail("%s: %s", flag, sl_errmsg());
+        return 2;
+    }
+    return cli_lib_fail(flag);
+}
+
+const char *cli_did_you_mean(const char *word, const char *prefix, const char *const *cands)
+{
+    static char buf[160];
+    size_t pl = prefix ? strlen(prefix) : 0;
+    if (pl && !strncmp(word, prefix, pl)) word += pl;
+    sl_nearest near;
+    sl_nearest_init(&near, word);
+    for (; *cands; cands++) sl_nearest_add(&near, *cands);
+    const char *g = sl_nearest_get(&near);
+    if (!g) return "";
+    snprintf(buf, sizeof buf, " (did you mean '%s%s'?)", pl ? prefix : "", g);
+    return buf;
+}
+
+int cli_bad_option(const char *usage, const struct option *opts, char **argv, int optind_now)
+{
+    const char *arg = argv[optind_now - 1];
+    if (optopt) return cli_usage(usage, "option %s needs a value", arg);
+    /* "--name=value": suggest for the name */
+    char name[128];
+    snprintf(name, sizeof name, "%s", arg);
+    char *eq = strchr(name, '=');
+    if (eq) *eq = '\0';
+    const char *cands[128];
+    int n = 0;
+    for (const struct option *o = opts; o->name && n < 127; o++) cands[n++] = o->name;
+    cands[n] = NULL;
+    return cli_usage(usage, "unknown option '%s'%s", arg, !strncmp(name, "--", 2) ? cli_did_you_mean(name, "--", cands) : "");
 }

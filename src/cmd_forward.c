@@ -47,9 +47,7 @@ int cmd_forward(int argc, char **argv)
         case 'o': outp = optarg; break;
         case 'S': step = 1; break;
         case 't': if (!cli_int(USAGE, "--threads", optarg, 1, 1024, &threads)) return 2; break;
-        default:
-            if (optopt) return cli_usage(USAGE, "option %s needs a value", argv[optind - 1]);
-            return cli_usage(USAGE, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
@@ -61,7 +59,8 @@ int cmd_forward(int argc, char **argv)
     float *xf = NULL, *y = NULL;
     int32_t *tok = NULL;
     int ret = 1;
-    if (sl_model_create(spec, (uint64_t)seed, &m)) return cli_lib_fail("--model");
+    int rc0 = sl_model_create(spec, (uint64_t)seed, &m);
+    if (rc0) return cli_spec_fail(rc0, "--model");
     /* transformers know their own naming styles (nanoGPT, llama2.c) and tie rules */
     if (weights && (sl_transformer_is(m) ? sl_transformer_load(m, weights) : sl_params_load(m->P, weights, IGNORE, ALIAS))) {
         cli_lib_fail("--weights");

@@ -95,9 +95,7 @@ int cmd_generate(int argc, char **argv)
         case 's': if (!cli_int(USAGE, "--seed", optarg, 0, 1L << 62, &seed)) return 2; break;
         case 'L': l2c = optarg; break;
         case 'K': tokpath = optarg; break;
-        default:
-            if (optopt) return cli_usage(USAGE, "option %s needs a value", argv[optind - 1]);
-            return cli_usage(USAGE, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);

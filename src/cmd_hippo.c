@@ -86,7 +86,9 @@ int cmd_hippo(int argc, char **argv)
             else { if (!cli_double(USAGE, a, v, -1e3, 1e3, &lb)) return 2; }
             continue;
         }
-        return cli_usage(USAGE, "hippo: unknown argument '%s'", a);
+        static const char *const flags[] = {"measure", "N", "discretization", "alpha", "signal", "length", "theta",
+                                            "lag-alpha", "lag-beta", "seed", "out", NULL};
+        return cli_usage(USAGE, "hippo: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!out) return cli_usage(USAGE, "hippo: --out is required");
     sl_hippo_measure m;

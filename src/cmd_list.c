@@ -28,7 +28,10 @@ int cmd_list(int argc, char **argv)
         else if (!strcmp(argv[i], "--mixers")) mixers = 1;
         else if (!strcmp(argv[i], "--tasks")) tasks = 1;
         else if (!strcmp(argv[i], "--names")) names = 1;
-        else return cli_usage(USAGE, "unknown argument '%s'", argv[i]);
+        else {
+            static const char *const flags[] = {"models", "mixers", "tasks", "names", NULL};
+            return cli_usage(USAGE, "unknown argument '%s'%s", argv[i], cli_did_you_mean(argv[i], "--", flags));
+        }
     }
     if (!models && !mixers && !tasks) models = tasks = 1;
     const sl_model_entry *e;

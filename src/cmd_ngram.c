@@ -62,7 +62,8 @@ static int build(int argc, char **argv)
             }
             continue;
         }
-        return cli_usage(USAGE, "ngram build: unknown argument '%s'", a);
+        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "discount-fallback", "quiet", NULL};
+        return cli_usage(USAGE, "ngram build: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!order) return cli_usage(USAGE, "ngram build: --order is required");
     if (have_k && o.method != SL_NGRAM_ADDK) return cli_usage(USAGE, "--k applies to --method addk only");
@@ -119,7 +120,8 @@ static int query(int argc, char **argv)
             else return cli_usage(USAGE, "-v: expected summary, sentence or word, got '%s'", v);
             continue;
         }
-        return cli_usage(USAGE, "ngram query: unknown argument '%s'", a);
+        static const char *const flags[] = {"arpa", "text", NULL};
+        return cli_usage(USAGE, "ngram query: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!arpa) return cli_usage(USAGE, "ngram query: --arpa is required");
     if (!pw && !pl && !ps) pw = pl = ps = 1;
@@ -184,5 +186,6 @@ int cmd_ngram(int argc, char **argv)
     if (cli_wants_help(argc, argv, USAGE)) return 0;
     if (!strcmp(argv[1], "build")) return build(argc, argv);
     if (!strcmp(argv[1], "query")) return query(argc, argv);
-    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query)", argv[1]);
+    static const char *const subs[] = {"build", "query", NULL};
+    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query)%s", argv[1], cli_did_you_mean(argv[1], NULL, subs));
 }

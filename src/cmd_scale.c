@@ -292,9 +292,7 @@ int cmd_scale(int argc, char **argv)
         case O_TIME: if (!cli_int(USAGE, "--time-limit", optarg, 0, 1L << 30, &time_s)) return 2; break;
         case O_LABEL: label_opt = optarg; break;
         case O_OUT: out = optarg; break;
-        default:
-            if (optopt) return cli_usage(USAGE, "option %s needs a value", argv[optind - 1]);
-            return cli_usage(USAGE, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
@@ -321,7 +319,8 @@ int cmd_scale(int argc, char **argv)
      * equal the measured length. Models are only ever built in the children: the parent
      * stays free of OpenMP threads, which do not survive fork(). */
     char *spec = NULL, label[128];
-    if (build_spec(model, (int)d_model, t_max, &spec, label, sizeof label)) return cli_lib_fail("--model");
+    int rc0 = build_spec(model, (int)d_model, t_max, &spec, label, sizeof label);
+    if (rc0) return cli_spec_fail(rc0, "--model");
     if (label_opt) snprintf(label, sizeof label, "%s", label_opt);
     csv_clean(label);
     free(spec);

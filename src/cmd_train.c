@@ -141,7 +141,7 @@ static int build_task_spec(const char *task, long seq_len, const char *corpus, c
 {
     sl_spec *s;
     int rc = sl_spec_parse(task, &s);
-    if (rc) return sl_error_wrap(rc, "--task");
+    if (rc) return rc;
     const sl_task_entry *e = sl_task_find(s->name);
     if (!e) { sl_spec_free(s); sl_task *t; return sl_task_create(task, &t); }
     char buf[32];
@@ -228,9 +228,7 @@ int cmd_train(int argc, char **argv)
             break;
         case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
         case '?':
-        default:
-            if (optopt) return cli_usage(TRAIN_USAGE, "option %s needs a value", argv[optind - 1]);
-            return cli_usage(TRAIN_USAGE, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_bad_option(TRAIN_USAGE, train_opts, argv, optind);
         }
     }
     (void)have_decay;
@@ -263,15 +261,20 @@ int cmd_train(int argc, char **argv)
         out = resume;
     } else {
         if (!model) return cli_usage(TRAIN_USAGE, "--model is required");
-        if (build_task_spec(task, seq_len, corpus, &task_spec)) return cli_usage(TRAIN_USAGE, "%s", sl_errmsg());
+        int rc = build_task_spec(task, seq_len, corpus, &task_spec);
+        if (rc) return cli_spec_fail(rc, "--task");
         if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
         if (have_budget && !have_steps) { c.steps = 1L << 40; c.sched.cosine = 0; }   /* no step limit: constant after warmup */
         c.sched.decay_steps = c.steps;
     }
     sl_threads_set(c.threads);
-    if (sl_task_create(task_spec, &t)) { cli_lib_fail("task"); goto done; }
-    if (!model_spec && run_adapt_spec(model, t, &model_spec)) { cli_lib_fail("--model"); goto done; }
-    if (sl_model_create(model_spec, c.seed, &m)) { cli_lib_fail("--model"); goto done; }
+    /* a bad --task or --model spec exits 2 like any bad flag value; from a resumed run's
+     * checkpoint it is the file's fault (1) */
+    int rc;
+    if ((rc = sl_task_create(task_spec, &t))) { ret = resume ? cli_lib_fail("task") : cli_spec_fail(rc, "--task"); goto done; }
+    if (!model_spec && (rc = run_adapt_spec(model, t, &model_spec))) { ret = cli_spec_fail(rc, "--model"); goto done; }
+    if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
+    if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
     meta_t mt;
     meta_fill(&mt, model_spec, task_spec, &c, t);
@@ -325,13 +328,13 @@ int cmd_eval(int argc, char **argv)
         case 't': task = optarg; break;
         case 'b': if (!cli_int(EVAL_USAGE, "--batches", optarg, 1, 1 << 20, &batches)) return 2; break;
         case 'j': json = 1; break;
-        default:
-            if (optopt) return cli_usage(EVAL_USAGE, "option %s needs a value", argv[optind - 1]);
-            return cli_usage(EVAL_USAGE, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_bad_option(EVAL_USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(EVAL_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!dir) return cli_usage(EVAL_USAGE, "--run is required");
+    int rc0 = task ? run_check_task_spec(task) : 0;
+    if (rc0) return cli_spec_fail(rc0, "--task");
     run_t r;
     if (run_open(dir, task, 1, &r)) { run_close(&r); return cli_lib_fail(dir); }
     sl_train_config c;

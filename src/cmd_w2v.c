@@ -64,7 +64,11 @@ static int train(int argc, char **argv)
         else if (!strcmp(a, "-cbow")) { if (!cli_int(USAGE, a, v, 0, 1, &x)) return 2; o.cbow = (int)x; }
         else if (!strcmp(a, "-seed")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &x)) return 2; o.seed = (uint64_t)x; }
         else if (!strcmp(a, "-debug")) { if (!cli_int(USAGE, a, v, 0, 10, &debug)) return 2; }
-        else return cli_usage(USAGE, "w2v train: unknown option '%s'", a);
+        else {
+            static const char *const flags[] = {"train", "output", "size", "window", "sample", "hs", "negative", "threads",
+                                                "iter", "min-count", "alpha", "binary", "cbow", "seed", "debug", NULL};
+            return cli_usage(USAGE, "w2v train: unknown option '%s'%s", a, cli_did_you_mean(a, "-", flags));
+        }
     }
     if (!o.train) return cli_usage(USAGE, "w2v train: -train FILE is required");
     if (!output) return cli_usage(USAGE, "w2v train: -output FILE is required");
@@ -105,7 +109,11 @@ static int parse_q(int argc, char **argv, const char **vec, long *k, long *restr
             else if (!strcmp(a, "--words") && words) *words = v;
             else if (!strcmp(a, "--words-file") && words_file) *words_file = v;
             else if (!strcmp(a, "--out") && out) *out = v;
-            else return cli_usage(USAGE, "w2v %s: unknown option '%s'", argv[1], a);
+            else {
+                static const char *const flags[] = {"--vectors", "-k", "--restrict", "--questions", "--pairs", "--words",
+                                                    "--words-file", "--out", "--case-sensitive", NULL};
+                return cli_usage(USAGE, "w2v %s: unknown option '%s'%s", argv[1], a, cli_did_you_mean(a, NULL, flags));
+            }
             continue;
         }
         (*pos)[(*npos)++] = argv[i];
@@ -251,5 +259,6 @@ int cmd_w2v(int argc, char **argv)
     if (!strcmp(s, "analogy")) return similar_or_analogy(argc, argv, 1);
     if (!strcmp(s, "eval")) return eval(argc, argv);
     if (!strcmp(s, "pca")) return pca(argc, argv);
-    return cli_usage(USAGE, "w2v: unknown subcommand '%s'", s);
+    static const char *const subs[] = {"train", "similar", "analogy", "eval", "pca", NULL};
+    return cli_usage(USAGE, "w2v: unknown subcommand '%s'%s", s, cli_did_you_mean(s, NULL, subs));
 }

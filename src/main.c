@@ -47,7 +47,12 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(c, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "seqlab: error: unknown command '%s'\n", c);
+    const char *names[sizeof commands / sizeof commands[0] + 2];
+    size_t n = 0;
+    for (; n < sizeof commands / sizeof commands[0]; n++) names[n] = commands[n].name;
+    names[n++] = "help";
+    names[n] = NULL;
+    fprintf(stderr, "seqlab: error: unknown command '%s'%s\n", c, cli_did_you_mean(c, NULL, names));
     usage(stderr);
     return 2;
 }

@@ -8,17 +8,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "lm" or "seq": the wrapper a task needs */
+static const char *wrapper_for(const sl_task *t) { return t->token_in ? "lm" : "seq"; }
+
+/* a wrapper given for the wrong kind of task: name the fix (the same keys under the other
+ * wrapper's name) */
+static int wrong_wrapper(const sl_spec *s, const sl_task *t)
+{
+    sl_spec *fix = sl_spec_dup(s);
+    char *fs = NULL;
+    if (fix) {
+        free(fix->name);
+        fix->name = strdup(wrapper_for(t));
+        fs = fix->name ? sl_spec_format(fix) : NULL;
+    }
+    const char *mixer = sl_spec_raw(s, "mixer");
+    int rc = sl_error(SL_EINVAL, "model '%s' is for %s tasks and task '%s' is a %s task: use %s (or the bare mixer '%s', "
+                      "which is wrapped to suit the task)", s->name, t->token_in ? "real-valued" : "token", t->name,
+                      t->token_in ? "token" : "real-valued", fs ? fs : wrapper_for(t), mixer ? mixer : "rnn");
+    free(fs);
+    sl_spec_free(fix);
+    return rc;
+}
+
 int run_adapt_spec(const char *spec, const sl_task *t, char **out)
 {
     sl_spec *s;
     const sl_model_entry *e;
     int rc = sl_registry_parse(spec, &s, &e);
     if (rc) return rc;
+    if ((!strcmp(e->name, "lm") || !strcmp(e->name, "seq")) && strcmp(e->name, wrapper_for(t))) {
+        rc = wrong_wrapper(s, t);
+        sl_spec_free(s);
+        return rc;
+    }
     if (e->is_mixer) {
+        /* the keys and values the user gave, checked under the name the user typed, before
+         * they move into the wrapper: the mixer's own keys and the wrapper's (but 'mixer') */
+        const sl_model_entry *w = sl_registry_find(wrapper_for(t));
+        sl_spec_key wkeys[32];
+        int nw = 0;
+        for (const sl_spec_key *k = w ? w->keys : NULL; k && k->name && nw < 31; k++)
+            if (strcmp(k->name, "mixer")) wkeys[nw++] = *k;
+        memset(&wkeys[nw], 0, sizeof wkeys[nw]);
+        const sl_spec_key *tables[3] = {e->keys, wkeys, NULL};
+        if (sl_spec_raw(s, "mixer")) {
+            rc = sl_error(SL_EINVAL, "model '%s' is a mixer and has no key 'mixer'; to choose the mixer write %s:mixer=NAME",
+                          s->name, wrapper_for(t));
+            sl_spec_free(s);
+            return rc;
+        }
+        if ((rc = sl_spec_check(s, tables))) { sl_spec_free(s); return rc; }
         /* wrap: keys go to the wrapper, which passes the mixer's own keys on */
         char *mixer = strdup(s->name);
         free(s->name);
-        s->name = strdup(t->token_in ? "lm" : "seq");
+        s->name = strdup(wrapper_for(t));
         rc = sl_spec_set(s, "mixer", mixer);
         free(mixer);
         if (!rc && e->width_key && strcmp(e->width_key, "d_model") && sl_spec_raw(s, e->width_key)) {
@@ -47,6 +91,45 @@ int run_adapt_spec(const char *spec, const sl_task *t, char **out)
     }
     sl_spec_free(s);
     return rc;
+}
+
+int run_check_task_spec(const char *spec)
+{
+    sl_spec *s;
+    int rc = sl_spec_parse(spec, &s);
+    if (rc) return rc;
+    const sl_task_entry *e = sl_task_find(s->name);
+    if (!e) {
+        sl_spec_free(s);
+        sl_task *t;
+        return sl_task_create(spec, &t);   /* its message: unknown task, did you mean */
+    }
+    const sl_spec_key *tables[2] = {e->keys, NULL};
+    rc = sl_spec_check_kind(s, tables, "task");
+    sl_spec_free(s);
+    return rc;
+}
+
+int run_check_task(const sl_model *m, const char *user_spec, const sl_task *t)
+{
+    char name[64];
+    size_t n = strcspn(user_spec, ":");
+    snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), user_spec);
+    int tin = !!(m->caps & SL_CAP_TOKEN_IN), tout = !!(m->caps & SL_CAP_TOKEN_OUT);
+    if (tin != t->token_in || tout != t->token_out)
+        return sl_error(SL_EINVAL, "model '%s' takes %s and gives %s; task '%s' gives %s and scores %s%s", name,
+                        tin ? "tokens" : "real vectors", tout ? "logits over tokens" : "real vectors", t->name,
+                        t->token_in ? "tokens" : "real vectors", t->token_out ? "tokens" : "real vectors",
+                        t->token_in ? "" : "; for a real-valued task use a mixer (seqlab list --mixers), wrapped as seq:mixer=NAME");
+    if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
+        return sl_error(SL_EINVAL, "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
+                        "from the task)", name, t->token_in ? "vocabulary" : "input width", m->d_in, t->name,
+                        t->token_in ? t->vocab : t->d_in, t->token_in ? "vocab_size" : "d_input");
+    if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
+        return sl_error(SL_EINVAL, "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
+                        "from the task)", name, t->token_out ? "vocabulary" : "output width", m->d_out, t->name,
+                        t->token_out ? t->vocab : t->d_out, t->token_out ? "vocab_size" : "d_output");
+    return SL_OK;
 }
 
 void run_hex(const unsigned char *b, int n, char *out)

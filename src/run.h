@@ -10,8 +10,18 @@
 /* Adapt a model spec to a task: a bare mixer becomes lm:mixer=... (token task) or
  * seq:mixer=... (real task); vocab_size / d_input / d_output / block_size / max_seq_len are
  * filled from the task when the model has such a key and the spec does not give it.
+ * A bare mixer's keys and values are checked first under the name the user typed; lm: on a
+ * real-valued task or seq: on a token task is an error naming the other wrapper.
  * Returns a malloc'ed spec string. */
 int run_adapt_spec(const char *spec, const sl_task *t, char **out);
+
+/* A task spec's name, keys and values, checked without building the task (which may read a
+ * corpus): SL_ENOTFOUND / SL_EINVAL with sl_task_create's message. */
+int run_check_task_spec(const char *spec);
+
+/* The model built from the user's spec `user_spec` suits task t: token or real input and
+ * output, and the widths. SL_EINVAL with a message naming the model as typed otherwise. */
+int run_check_task(const sl_model *m, const char *user_spec, const sl_task *t);
 
 /* Load a run: metadata (checkpoint), the model with its trained weights, and optionally the
  * task (task_override replaces the recorded task spec). */

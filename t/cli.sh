@@ -26,8 +26,8 @@ expect 2 "--lr" "$SEQLAB" train --model rnn --lr abc
 expect 2 "needs a value" "$SEQLAB" train --model
 expect 2 "--model is required" "$SEQLAB" train --task copy
 expect 2 "--seq-len does not apply" "$SEQLAB" train --model rnn --task copy --seq-len 10
-expect 1 "unknown model 'nosuch'" "$SEQLAB" train --model nosuch --task copy --out "$tmp/x"
-expect 1 "valid keys" "$SEQLAB" train --model rnn:hiden_size=3 --task copy --out "$tmp/x"
+expect 2 "unknown model 'nosuch'" "$SEQLAB" train --model nosuch --task copy --out "$tmp/x"
+expect 2 "valid keys" "$SEQLAB" train --model rnn:hiden_size=3 --task copy --out "$tmp/x"
 expect 2 "unknown task" "$SEQLAB" train --model rnn --task nosuch --out "$tmp/x"
 expect 1 "corpus" "$SEQLAB" train --model rnn --task charlm --corpus /nonexistent --out "$tmp/x"
 expect 2 "--resume needs --steps" "$SEQLAB" train --resume "$tmp/x"
