@@ -16,15 +16,22 @@ int sl_error(int code, const char *fmt, ...)
     return code;
 }
 
+/* "prefix: old", in place; a prefix is cut at 511 bytes and the old message at what then fits
+ * (both on purpose: the buffer is the limit of a message) */
 int sl_error_wrap(int code, const char *fmt, ...)
 {
-    char prefix[512], old[sizeof sl_msg];
+    char prefix[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, sl_msg, sizeof old);
-    snprintf(sl_msg, sizeof sl_msg, "%s: %s", prefix, old);
+    size_t np = strlen(prefix), no = strlen(sl_msg), room = sizeof sl_msg - 1 - np - 2;
+    if (no > room) no = room;
+    memmove(sl_msg + np + 2, sl_msg, no);
+    memcpy(sl_msg, prefix, np);
+    sl_msg[np] = ':';
+    sl_msg[np + 1] = ' ';
+    sl_msg[np + 2 + no] = '\0';
     return code;
 }
 

@@ -23,6 +23,19 @@ int main(void)
     ok(rc == SL_EINVAL && !strcmp(sl_errmsg(), "bad value 42"), "sl_error returns its code and records the message");
     sl_error_wrap(rc, "reading %s", "f.txt");
     ok(!strcmp(sl_errmsg(), "reading f.txt: bad value 42"), "sl_error_wrap prefixes context");
+    {
+        char big[1200];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        sl_error(SL_EINVAL, "%s", big);                          /* cut at 1023 */
+        sl_error_wrap(SL_EINVAL, "%.700s", big + 1);             /* prefix cut at 511 */
+        const char *m = sl_errmsg();
+        ok(strlen(m) == 1023 && m[511] == ':' && m[512] == ' ' && strspn(m, "x") == 511 && strspn(m + 513, "x") == 510,
+           "sl_error_wrap cuts a long prefix and message to the buffer");
+        sl_error(SL_EINVAL, "ab");
+        sl_error_wrap(SL_EINVAL, "%s", "");
+        ok(!strcmp(sl_errmsg(), ": ab"), "sl_error_wrap with an empty prefix");
+    }
     ok(strcmp(sl_strerror(SL_EFORMAT), "malformed input") == 0, "sl_strerror names codes");
 
     /* rng: determinism, state save/restore */

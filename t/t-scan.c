@@ -233,7 +233,7 @@ int main(void)
     }
     /* errors */
     {
-        sl_scan_args bad = {1, 4, 6, 2, 4, NULL};
+        sl_scan_args bad = {.B = 1, .L = 4, .D = 6, .N = 2, .G = 4};   /* every pointer NULL */
         float y[24];
         sl_scan_ws *ws = sl_scan_ws_new();
         ok(sl_scan_forward(y, NULL, &bad, 1, ws) == SL_ESHAPE && strstr(sl_errmsg(), "groups"), "D %% G != 0 rejected: %s", sl_errmsg());
