@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$out"
 set -- --model rnn:hidden_size=128,n_layer=1 --task charlm --steps "$steps" --batch 32 --seq-len 64 \
-       --lr 3e-3 --eval-every 50 --seed 1 --out "$out"
+       --lr 3e-3 --eval-every 50 --seed 1 --out "$out" --force   # the script owns its results dir
 [ -n "$corpus" ] && set -- "$@" --corpus "$corpus"
 {
     echo "experiment: quickstart (Elman RNN char-LM)"

@@ -10,15 +10,17 @@
 #include "src/cli.h"
 #include "src/run.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char TRAIN_USAGE[] =
     "usage: seqlab train --model SPEC [--task TASK] [options]\n"
-    "       seqlab train --resume DIR --steps N [--time-budget S] [--threads K]\n"
+    "       seqlab train --resume DIR --steps N [--extend-schedule] [--time-budget S] [--threads K]\n"
     "  --model SPEC        model spec (seqlab list); a bare mixer is wrapped: lm:mixer=.. for token\n"
     "                      tasks, seq:mixer=.. for real-valued tasks\n"
     "  --task TASK         task spec (default charlm)\n"
@@ -45,9 +47,16 @@ static const char TRAIN_USAGE[] =
     "  --seed S            seed of initialisation, batches and dropout (default 1)\n"
     "  --threads K         OpenMP/OpenBLAS threads (default: all cores)\n"
     "  --init-embeddings F initialise the token embedding from word2vec vectors (text or binary)\n"
-    "  --out DIR           run directory (default run): log.csv, model.safetensors, checkpoint.safetensors\n"
-    "  --resume DIR        continue the run in DIR up to --steps (the LR schedule keeps the run's\n"
-    "                      original decay length)\n"
+    "  --out DIR           run directory (default run): log.csv, model.safetensors, checkpoint.safetensors;\n"
+    "                      a directory that already holds a run is refused (resume it, or --force)\n"
+    "  --force             replace the run already in --out (its three files are deleted first)\n"
+    "  --resume DIR        continue the run in DIR up to --steps N (the new total). The LR schedule\n"
+    "                      keeps the run's recorded decay length: steps past it train at the floor\n"
+    "                      (--min-lr), which is what makes the result bit-identical to a run that\n"
+    "                      was never interrupted\n"
+    "  --extend-schedule   with --resume: the cosine decays over the new --steps instead, as if the\n"
+    "                      run had been planned for N steps (the LR jumps back up from the floor to\n"
+    "                      that schedule's value at the current step); recorded in the run\n"
     "  --stop-after N      stop after step N as if interrupted (checkpoint written); resume later\n"
     "  --progress/--no-progress  force or suppress the progress bar (default: only on a terminal)\n";
 
@@ -58,7 +67,8 @@ static const char EVAL_USAGE[] =
 
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
-       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET };
+       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
+       O_FORCE, O_EXTEND };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -67,7 +77,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
 #define N_META 20
@@ -159,6 +169,44 @@ static int build_task_spec(const char *task, long seq_len, const char *corpus, c
     return SL_OK;
 }
 
+static const char *const RUN_FILES[] = {"checkpoint.safetensors", "model.safetensors", "log.csv", NULL};
+
+/* --out that already holds a run: refuse, and say how to resume or overwrite it. 1 if refused. */
+static int refuse_existing_run(const char *out)
+{
+    char path[4096];
+    const char *found = NULL;
+    for (int i = 0; RUN_FILES[i] && !found; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, RUN_FILES[i]);
+        if (access(path, F_OK) == 0) found = RUN_FILES[i];
+    }
+    if (!found) return 0;
+    char at[64] = "";
+    sl_safetensors *st;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    if (sl_checkpoint_open(path, &st) == SL_OK) {
+        const char *step = sl_safetensors_meta(st, "step"), *decay = sl_safetensors_meta(st, "decay_steps");
+        if (step && decay && strtod(decay, NULL) < (double)(1L << 40)) snprintf(at, sizeof at, " (at step %s of %s)", step, decay);
+        else if (step) snprintf(at, sizeof at, " (at step %s)", step);
+        sl_safetensors_free(st);
+    }
+    cli_fail("run directory '%s' already holds a run%s: continue it with 'seqlab train --resume %s --steps N' "
+             "(add --extend-schedule to stretch the LR schedule), train into another --out, or give --force to replace it",
+             out, at, out);
+    return 1;
+}
+
+/* --force: delete the old run's files (only those) before a new run writes any */
+static int remove_run(const char *out)
+{
+    char path[4096];
+    for (int i = 0; RUN_FILES[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, RUN_FILES[i]);
+        if (unlink(path) && errno != ENOENT) return cli_fail("--force: cannot remove %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
 static int init_embeddings(sl_model *m, const sl_task *t, const char *path)
 {
     float *wte;
@@ -182,12 +230,12 @@ int cmd_train(int argc, char **argv)
     const char *model = NULL, *task = "charlm", *corpus = NULL, *out = "run", *resume = NULL, *initemb = NULL;
     long seq_len = 0, v;
     double d;
-    int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0;
+    int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0, force = 0, extend = 0;
     optind = 1;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
-        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != 'h') other_flags = 1;
+        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != O_EXTEND && o != 'h') other_flags = 1;
         switch (o) {
         case 'h': fputs(TRAIN_USAGE, stdout); return 0;
         case O_MODEL: model = optarg; break;
@@ -227,6 +275,8 @@ int cmd_train(int argc, char **argv)
             have_budget = 1;
             break;
         case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
+        case O_FORCE: force = 1; break;
+        case O_EXTEND: extend = 1; break;
         case '?':
         default: return cli_bad_option(TRAIN_USAGE, train_opts, argv, optind);
         }
@@ -240,7 +290,8 @@ int cmd_train(int argc, char **argv)
     sl_model *m = NULL;
     int ret = 1;
     if (resume) {
-        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
+        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
+        if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
         if (!have_steps && !have_budget) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
         if (sl_checkpoint_open(ckpt_path, &st)) return cli_lib_fail(NULL);
@@ -251,6 +302,15 @@ int cmd_train(int argc, char **argv)
         /* without --steps, a budgeted run goes on to its recorded length (its decay length) */
         c.steps = have_steps ? steps : c.sched.decay_steps;
         if (have_budget) c.time_budget = budget;
+        if (extend) {
+            if (!c.sched.cosine) { cli_fail("--extend-schedule: the run's LR schedule is constant; there is nothing to extend"); goto done; }
+            if (steps < c.sched.decay_steps) {
+                cli_fail("--extend-schedule: the run's schedule already decays over %ld steps, more than --steps %ld",
+                         c.sched.decay_steps, steps);
+                goto done;
+            }
+            c.sched.decay_steps = steps;
+        }
         c.stop_after = stop_after;
         c.threads = threads;
         c.progress = progress;
@@ -261,6 +321,8 @@ int cmd_train(int argc, char **argv)
         out = resume;
     } else {
         if (!model) return cli_usage(TRAIN_USAGE, "--model is required");
+        if (extend) return cli_usage(TRAIN_USAGE, "--extend-schedule applies to --resume only");
+        if (!force && refuse_existing_run(out)) return 1;
         int rc = build_task_spec(task, seq_len, corpus, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
         if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
@@ -276,6 +338,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
     if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
+    if (force && remove_run(out)) goto done;
     meta_t mt;
     meta_fill(&mt, model_spec, task_spec, &c, t);
     c.meta_kv = mt.kv;
