@@ -3,7 +3,8 @@
  * check_model_grads: loss = sum(y * R) for a fixed random R, so dL/dy = R. Runs forward +
  * backward, then compares every trainable parameter (strided subset of up to max_per_tensor
  * coordinates per tensor) and, for real input, the input gradient against central
- * differences. Emits one TAP line per tensor.
+ * differences. Emits one TAP line per tensor (and, with TU_DIAG set in the environment, the
+ * worst coordinate, the measured finite-difference noise and the floor used, for every one).
  * check_step_equals_seq: forward() vs step-by-step from a fresh state, max abs difference.
  */
 #ifndef SL_T_TESTUTIL_H
@@ -75,14 +76,14 @@ static inline int check_model_grads(sl_model *m, const char *label, const float 
         int rc = sl_gradcheck(m->P->data + t->offset, g + t->offset, t->numel, tu_loss, &c, h, max_per_tensor, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad %s (max rel %.2e over %zu)", label, t->name, r.max_rel, r.checked);
-        if (!good) diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
+        if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
     }
     if (x) {
         sl_gradcheck_result r;
         int rc = sl_gradcheck((float *)x, dx, nx, tu_loss, &c, h, 4 * max_per_tensor, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad input (max rel %.2e over %zu)", label, r.max_rel, r.checked);
-        if (!good) diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
+        if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
     }
     free(g); free(c.y); free(R); free(dx);
     return fails;
