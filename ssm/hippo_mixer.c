@@ -97,6 +97,89 @@ static int hm_init(sl_model *base, sl_rng *rng)
     return rc;
 }
 
+/* The LegS rows of sequence mode, HM_R at a time. One LegS step (sl_hippo_legs_step: a
+ * triangular product and a triangular solve, each a serial chain over n through a running sum)
+ * is latency-bound; interleaving HM_R independent rows keeps the core busy with HM_R chains at
+ * once. The arithmetic is sl_hippo_legs_step's, expression by expression (the product and the
+ * solve fused into one pass over n, as both only look at indices below n); step mode, which
+ * runs sl_hippo_legs_step row by row, is the reference the tests compare with. */
+#define HM_R 8
+
+static void legs_rows_forward(const hippo_mixer *m, double *const *Srow, const float *const *xrow, float *const *yrow, const int *hrow,
+                              int nr, int T, int H, double a)
+{
+    const int N = m->N;
+    const double *r = m->r;
+    const float *C = sl_params_data(m->base.P, m->iC), *D = sl_params_data(m->base.P, m->iD);
+    double u[HM_R], Sm[HM_R], Ss[HM_R];
+    for (int t = 0; t < T; t++) {
+        const double ik = 1.0 / (double)(t + 1), al = (1.0 - a) * ik, be = a * ik;
+        for (int j = 0; j < nr; j++) {
+            u[j] = xrow[j][(size_t)t * H];
+            Sm[j] = Ss[j] = 0.0;
+        }
+        for (int n = 0; n < N; n++) {
+            const double rn = r[n], np1 = n + 1.0, den = 1.0 + be * np1, irn = ik * rn, brn = be * rn;
+            for (int j = 0; j < nr; j++) {
+                double *c = Srow[j] + (size_t)t * N;
+                const double xo = t ? c[n - N] : 0.0;
+                double w = -rn * Sm[j] - np1 * xo;           /* (A c)_n, sl_hippo_legs_mv */
+                Sm[j] += rn * xo;
+                w = xo + al * w + irn * u[j];
+                const double xn = (w - brn * Ss[j]) / den;    /* sl_hippo_legs_solve */
+                Ss[j] += rn * xn;
+                c[n] = xn;
+            }
+        }
+        for (int j = 0; j < nr; j++) {
+            const double *c = Srow[j] + (size_t)t * N;
+            const int h = hrow[j];
+            double o = D[h] * u[j];
+            for (int i = 0; i < N; i++) o += C[h * N + i] * c[i];
+            yrow[j][(size_t)t * H] = (float)o;
+        }
+    }
+}
+
+/* backward of HM_R rows of one channel h (rows b0 .. b0+nr-1): the adjoint G of each row through
+ * sl_hippo_legs_solve_t and sl_hippo_legs_mtv fused into one descending pass over n (both
+ * accumulate the same running sum over indices above n). dC, dD partials per row. */
+static void legs_rows_backward(const hippo_mixer *m, int h, int b0, int nr, int T, const float *dy, float *dx, double a,
+                               double (*G)[64], double (*W)[64], double (*dC)[64], double *dD)
+{
+    const int N = m->N, H = m->H;
+    const double *r = m->r;
+    const float *C = sl_params_data(m->base.P, m->iC), *D = sl_params_data(m->base.P, m->iD);
+    for (int j = 0; j < nr; j++) memset(G[j], 0, (size_t)N * sizeof(double));
+    double du[HM_R], S1[HM_R];
+    for (int t = T - 1; t >= 0; t--) {
+        const double ik = 1.0 / (t + 1.0), be = a * ik, al = (1.0 - a) * ik;
+        for (int j = 0; j < nr; j++) {
+            size_t ix = ((size_t)(b0 + j) * T + t) * H + h;
+            const double g = dy[ix];
+            const double *c = m->S + ((size_t)(b0 + j) * H + h) * T * N + (size_t)t * N;
+            for (int i = 0; i < N; i++) { G[j][i] += g * C[h * N + i]; dC[j][i] += g * c[i]; }
+            dD[j] += g * m->x[ix];
+            du[j] = D[h] * g;
+            S1[j] = 0.0;
+        }
+        for (int k = N - 1; k >= 0; k--) {
+            const double rk = r[k], kp1 = k + 1.0, den = 1.0 + be * kp1, brk = be * rk;
+            for (int j = 0; j < nr; j++) {
+                const double w = (G[j][k] - brk * S1[j]) / den;   /* sl_hippo_legs_solve_t */
+                const double v = -kp1 * w - rk * S1[j];           /* sl_hippo_legs_mtv */
+                S1[j] += rk * w;
+                W[j][k] = w;
+                G[j][k] = w + al * v;
+            }
+        }
+        for (int j = 0; j < nr; j++) {
+            for (int i = 0; i < N; i++) du[j] += ik * r[i] * W[j][i];
+            if (dx) dx[((size_t)(b0 + j) * T + t) * H + h] += (float)du[j];
+        }
+    }
+}
+
 static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float *y, int Bn, int T)
 {
     (void)tok;
@@ -124,6 +207,25 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     const double a = legs_a(m);
     int fail = 0;
+    if (is_legs(m)) {
+        #pragma omp parallel for schedule(static) if (Bn * H > HM_R && (size_t)Bn * H * T * N >= 16384)
+        for (int r0 = 0; r0 < Bn * H; r0 += HM_R) {
+            const int nr = Bn * H - r0 < HM_R ? Bn * H - r0 : HM_R;
+            double *Srow[HM_R];
+            const float *xrow[HM_R];
+            float *yrow[HM_R];
+            int hrow[HM_R];
+            for (int j = 0; j < nr; j++) {
+                int r = r0 + j, b = r / H, h = r % H;
+                Srow[j] = m->S + (size_t)r * T * N;
+                xrow[j] = x + (size_t)b * T * H + h;
+                yrow[j] = y + (size_t)b * T * H + h;
+                hrow[j] = h;
+            }
+            legs_rows_forward(m, Srow, xrow, yrow, hrow, nr, T, H, a);
+        }
+        return SL_OK;
+    }
     #pragma omp parallel if (Bn * H > 1 && (size_t)Bn * H * T * N >= 16384)
     {
         double *work = malloc((size_t)N * sizeof *work);
@@ -178,6 +280,27 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
     float *gC = sl_params_grad(base->P, m->iC), *gD = sl_params_grad(base->P, m->iD);
     const double a = legs_a(m);
     int fail = 0;
+    if (is_legs(m) && N <= 64) {
+        /* parallel over channels as below; within one, HM_R batch rows at a time */
+        #pragma omp parallel for schedule(static) if (H > 1 && (size_t)Bn * H * T * N >= 16384)
+        for (int h = 0; h < H; h++) {
+            double G[HM_R][64], Wk[HM_R][64], dC[HM_R][64], dD[HM_R];
+            double sC[64] = {0}, sD = 0.0;
+            for (int b0 = 0; b0 < Bn; b0 += HM_R) {
+                const int nr = Bn - b0 < HM_R ? Bn - b0 : HM_R;
+                memset(dC, 0, sizeof dC);
+                memset(dD, 0, sizeof dD);
+                legs_rows_backward(m, h, b0, nr, T, dy, dx, a, G, Wk, dC, dD);
+                for (int j = 0; j < nr; j++) {
+                    for (int i = 0; i < N; i++) sC[i] += dC[j][i];
+                    sD += dD[j];
+                }
+            }
+            for (int i = 0; i < N; i++) gC[h * N + i] += (float)sC[i];
+            gD[h] += (float)sD;
+        }
+        return SL_OK;
+    }
     /* parallel over channels: every row of channel h is reduced into dC[h], dD[h] by one thread */
     #pragma omp parallel if (H > 1 && (size_t)Bn * H * T * N >= 16384)
     {
@@ -268,8 +391,7 @@ static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
     const int H = m->H, N = m->N;
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     s->k++;
-    double *tmp = malloc((size_t)N * sizeof *tmp);
-    if (!tmp) return sl_error(SL_ENOMEM, "out of memory");
+    double *tmp = s->work;   /* (N): the legs step's workspace, the dense product's result otherwise */
     for (int r = 0; r < s->B * H; r++) {
         int h = r % H;
         double u = x[r], *c = s->c + (size_t)r * N;
@@ -287,7 +409,6 @@ static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
         for (int i = 0; i < N; i++) o += C[h * N + i] * c[i];
         y[r] = (float)o;
     }
-    free(tmp);
     return SL_OK;
 }
 

@@ -283,8 +283,10 @@ int main(void)
     /* ---- the mixer ---- */
     {
         const char *specs[] = {"hippo:d_model=3,d_state=6", "hippo:d_model=3,d_state=5,measure=legt,discretization=zoh,dt=0.05",
-                               "hippo:d_model=2,d_state=4,measure=fout,discretization=backward,dt=0.1"};
-        for (int s = 0; s < 3; s++) {
+                               "hippo:d_model=2,d_state=4,measure=fout,discretization=backward,dt=0.1",
+                               /* 10 rows: a full group of the interleaved LegS rows and a partial one */
+                               "hippo:d_model=5,d_state=7"};
+        for (int s = 0; s < 4; s++) {
             sl_model *m = NULL;
             if (sl_model_create(specs[s], 7, &m)) { ok(0, "create %s: %s", specs[s], sl_errmsg()); continue; }
             const int B = 2, T = 9, H = m->d_in;
