@@ -6,6 +6,9 @@
 # measurement back to back (interleaved, so a change in the machine's load hits both), and the
 # median over rounds of each measurement's own median.
 #   BUILD=/path/to/build ROUNDS=3 sh bench/train_step_bench.sh [MIXER...]
+# BASE=/path/to/other/build adds that build's bench/train_step_bench (an older commit, say) to
+# every round as impl seqlab_base, so a before/after comparison is measured in the same run too.
+# TORCH_MAMBA_REF=0 skips the slow selective_scan_ref peer (seconds per step).
 # Shapes (issue 15's): seq:mixer=M,d_model=32,n_layer=2 on adding:length=100, batch 32, T=100.
 # CSV (every round's rows) in bench/results/train_step.csv; the summary table on stdout:
 # per mixer, seqlab and torch step times (CPU ms: process CPU time, which a loaded machine
@@ -17,13 +20,16 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-.}
+BASE=${BASE:-}
 ROUNDS=${ROUNDS:-3}
 PY=${PY:-/usr/bin/python3}
 B=32 T=100 D=32 L=2
 REPS=${REPS:-20}          # seqlab steps per measurement (after 5 warm-up steps)
 TORCH_REPS=${TORCH_REPS:-10}
+TORCH_MAMBA_REF=${TORCH_MAMBA_REF:-1}
 bin="$BUILD/bench/train_step_bench"
 [ -x "$bin" ] || { echo "build it first: make -C $BUILD bench" >&2; exit 2; }
+[ -z "$BASE" ] || [ -x "$BASE/bench/train_step_bench" ] || { echo "BASE=$BASE has no bench/train_step_bench" >&2; exit 2; }
 "$PY" -c 'import torch' 2>/dev/null || { echo "needs PyTorch: apt-get install python3-torch" >&2; exit 2; }
 MIXERS=${*:-"rnn lstm gru hippo s4 s4d mamba mamba2 attention"}
 mkdir -p "$here/results"
@@ -31,19 +37,27 @@ out="$here/results/train_step.csv"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
-echo "# $(date -u +%FT%TZ) commit $rev $(uname -m) $(nproc) cpus, load average: $(cut -d' ' -f1-3 /proc/loadavg)" >"$tmp"
+echo "# $(date -u +%FT%TZ) commit $rev${BASE:+, base $BASE} $(uname -m) $(nproc) cpus, load average: $(cut -d' ' -f1-3 /proc/loadavg)" >"$tmp"
 echo "# torch peers: mamba_ssm is not installable here; mamba = its selective_scan_ref math in plain PyTorch, mamba_steps = the same with per-step exponentials" >>"$tmp"
 echo "round,impl,mixer,task,B,T,params,threads,step_ms,step_cpu_ms,fwd_ms,bwd_ms,opt_ms" >>"$tmp"
 r=1
 while [ $r -le "$ROUNDS" ]; do
     for m in $MIXERS; do
-        row=$("$bin" --model "seq:mixer=$m,d_model=$D,n_layer=$L,d_input=2,d_output=1" --task "adding:length=$T" \
-              --batch $B --threads 1 --reps "$REPS" --warmup 5) && echo "$r,$row" >>"$tmp"
+        spec="seq:mixer=$m,d_model=$D,n_layer=$L,d_input=2,d_output=1"
+        row=$("$bin" --model "$spec" --task "adding:length=$T" --batch $B --threads 1 --reps "$REPS" --warmup 5) &&
+            echo "$r,$row" >>"$tmp"
+        if [ -n "$BASE" ]; then
+            row=$("$BASE/bench/train_step_bench" --model "$spec" --task "adding:length=$T" --batch $B --threads 1 \
+                  --reps "$REPS" --warmup 5) && echo "$r,seqlab_base,${row#seqlab,}" >>"$tmp"
+        fi
         peers=$m
-        [ "$m" = mamba ] && peers="mamba mamba_steps"
+        if [ "$m" = mamba ]; then
+            peers=mamba_steps
+            [ "$TORCH_MAMBA_REF" = 1 ] && peers="mamba mamba_steps"
+        fi
         for p in $peers; do
             reps=$TORCH_REPS warm=2
-            [ "$p" = mamba ] && reps=3 warm=1      # its backward takes seconds per step
+            [ "$p" = mamba ] && reps=2 warm=1      # its backward takes seconds per step
             row=$("$PY" "$here/train_step_torch.py" "$p" $B $T $D $L 1 $reps $warm) && echo "$r,$row" >>"$tmp"
         done
     done
@@ -51,28 +65,32 @@ while [ $r -le "$ROUNDS" ]; do
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$tmp"
 cp "$tmp" "$out"
-echo "# $out ($ROUNDS rounds; medians over rounds; commit $rev)"
+echo "# $out ($ROUNDS rounds; commit $rev${BASE:+; base = $BASE})"
 awk -F, '
     function med(s,   a, n, i, j, t) {
         n = split(s, a, " ")
         for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
+    function f(k, arr) { return (k in arr) ? sprintf("%.2f", med(arr[k])) : "-" }
     /^#/ || $1 == "round" { next }
     { k = $2 "," $3; cpu[k] = cpu[k] " " $10; wall[k] = wall[k] " " $9; par[k] = $7
       if ($2 == "seqlab" && !($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
     END {
-        printf "%-12s %8s %12s %12s %12s %12s %14s %14s\n", "mixer", "params", "seqlab_cpu", "torch_cpu", "seqlab_wall", "torch_wall", "torch/seqlab_cpu", "torch/seqlab_wall"
+        printf "%-18s %7s %9s %9s %9s %9s %9s %9s %11s %12s\n", "mixer/torch peer", "params", "base_cpu", "cpu", "torch_cpu",
+               "base_wall", "wall", "torch_wall", "base/seqlab", "torch/seqlab"
         for (i = 1; i <= n; i++) {
-            m = order[i]; s = "seqlab," m
+            m = order[i]; s = "seqlab," m; b = "seqlab_base," m
             peers = (m == "mamba") ? "mamba mamba_steps" : m
             np = split(peers, pp, " ")
             for (j = 1; j <= np; j++) {
                 t = "torch," pp[j]
-                if (!(t in cpu)) continue
-                sc = med(cpu[s]); tc = med(cpu[t]); sw = med(wall[s]); tw = med(wall[t])
-                printf "%-12s %8s %12.2f %12.2f %12.2f %12.2f %14.2f %14.2f\n", (j > 1 ? pp[j] : m), par[s], sc, tc, sw, tw, tc / sc, tw / sw
+                if (np > 1 && !(t in cpu)) continue
+                br = (b in cpu) ? sprintf("%.2f", med(cpu[b]) / med(cpu[s])) : "-"
+                tr = (t in cpu) ? sprintf("%.2f", med(cpu[t]) / med(cpu[s])) : "-"
+                printf "%-18s %7s %9s %9s %9s %9s %9s %9s %11s %12s\n", (pp[j] == m ? m : m "/" pp[j]), par[s], f(b, cpu), f(s, cpu),
+                       f(t, cpu), f(b, wall), f(s, wall), f(t, wall), br, tr
             }
         }
-        print "(ms per training step, 1 thread; cpu = process CPU time)"
+        print "(ms per training step, 1 thread, medians over rounds; cpu = process CPU time; the ratios are of CPU times)"
     }' "$out"

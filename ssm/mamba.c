@@ -17,16 +17,14 @@ typedef struct {
     /* forward cache for (B, T) */
     int B, T;
     sl_buf xin;             /* (N, d_model) input copy */
-    sl_buf xz;              /* (N, 2E) in_proj output */
     sl_buf xi, z;           /* (N, E) x and z halves */
     sl_buf xc, u;           /* (N, E) conv output before / after SiLU */
-    sl_buf xdbl;            /* (N, R + 2S) */
     sl_buf dtr, Bm, Cm;     /* (N, R) (N, S) (N, S) */
     sl_buf delta, y;        /* (N, E) */
     sl_buf A;               /* (E, S) */
     sl_scan_ws *ws;
     /* backward scratch */
-    sl_buf gy, gu, gdelta, gz, gB, gC, gA, gxdbl, gdtr, gxc, gxz;
+    sl_buf gy, gu, gdelta, gz, gB, gC, gA, gdtr, gxc;
 } mamba_model;
 
 typedef struct {
@@ -65,36 +63,33 @@ static void take_cols(float *dst, const float *src, size_t N, int ld, int c0, in
     for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
 }
 
-static void put_cols(float *dst, const float *src, size_t N, int ld, int c0, int w)
-{
-    for (size_t n = 0; n < N; n++) memcpy(dst + n * ld + c0, src + n * w, (size_t)w * sizeof(float));
-}
-
 static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
 {
     mamba_model *mb = (mamba_model *)m;
     const sl_params *P = m->P;
-    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K;
     const size_t N = (size_t)B * T;
     int rc;
-    if ((rc = sl_buf_reserve(&mb->xin, N * C)) || (rc = sl_buf_reserve(&mb->xz, N * 2 * E)) ||
+    if ((rc = sl_buf_reserve(&mb->xin, N * C)) ||
         (rc = sl_buf_reserve(&mb->xi, N * E)) || (rc = sl_buf_reserve(&mb->z, N * E)) || (rc = sl_buf_reserve(&mb->xc, N * E)) ||
-        (rc = sl_buf_reserve(&mb->u, N * E)) || (rc = sl_buf_reserve(&mb->xdbl, N * XD)) || (rc = sl_buf_reserve(&mb->dtr, N * R)) ||
+        (rc = sl_buf_reserve(&mb->u, N * E)) || (rc = sl_buf_reserve(&mb->dtr, N * R)) ||
         (rc = sl_buf_reserve(&mb->Bm, N * S)) || (rc = sl_buf_reserve(&mb->Cm, N * S)) || (rc = sl_buf_reserve(&mb->delta, N * E)) ||
         (rc = sl_buf_reserve(&mb->y, N * E)) || (rc = sl_buf_reserve(&mb->A, (size_t)E * S)))
         return rc;
     mb->B = B;
     mb->T = T;
     memcpy(mb->xin.p, x, N * C * sizeof(float));
-    sl_linear_forward(mb->xz.p, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, (int)N, C, 2 * E);
-    take_cols(mb->xi.p, mb->xz.p, N, 2 * E, 0, E);
-    take_cols(mb->z.p, mb->xz.p, N, 2 * E, E, E);
+    /* in_proj and x_proj as one product per output part (row blocks of their weights), each
+     * written where it is used: no (N, 2E) / (N, R + 2S) result to split column by column */
+    const float *win = sl_params_data(P, mb->i_inw), *bin = mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL;
+    sl_linear_forward(mb->xi.p, x, win, bin, (int)N, C, E);
+    sl_linear_forward(mb->z.p, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
     sl_conv1d_causal_forward(mb->xc.p, mb->xi.p, sl_params_data(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL, B, T, E, K);
     sl_act_forward(SL_ACT_SILU, mb->u.p, mb->xc.p, N * E);
-    sl_linear_forward(mb->xdbl.p, mb->u.p, sl_params_data(P, mb->i_xw), NULL, (int)N, E, XD);
-    take_cols(mb->dtr.p, mb->xdbl.p, N, XD, 0, R);
-    take_cols(mb->Bm.p, mb->xdbl.p, N, XD, R, S);
-    take_cols(mb->Cm.p, mb->xdbl.p, N, XD, R + S, S);
+    const float *wx = sl_params_data(P, mb->i_xw);   /* (R + 2S, E): dt rows, B rows, C rows */
+    sl_linear_forward(mb->dtr.p, mb->u.p, wx, NULL, (int)N, E, R);
+    sl_linear_forward(mb->Bm.p, mb->u.p, wx + (size_t)R * E, NULL, (int)N, E, S);
+    sl_linear_forward(mb->Cm.p, mb->u.p, wx + (size_t)(R + S) * E, NULL, (int)N, E, S);
     sl_linear_forward(mb->delta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
     neg_exp(mb->A.p, sl_params_data(P, mb->i_alog), (size_t)E * S);
     sl_scan_args a = {B, T, E, S, 1, mb->u.p, mb->delta.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D), mb->z.p,
@@ -108,18 +103,17 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
 {
     mamba_model *mb = (mamba_model *)m;
     sl_params *P = m->P;
-    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD, B = mb->B, T = mb->T;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, B = mb->B, T = mb->T;
     const size_t N = (size_t)B * T;
     if (B <= 0) return sl_error(SL_EINVAL, "mamba: backward before forward");
     int rc;
     if ((rc = sl_buf_reserve(&mb->gy, N * E)) || (rc = sl_buf_reserve(&mb->gu, N * E)) || (rc = sl_buf_reserve(&mb->gdelta, N * E)) ||
         (rc = sl_buf_reserve(&mb->gz, N * E)) || (rc = sl_buf_reserve(&mb->gB, N * S)) || (rc = sl_buf_reserve(&mb->gC, N * S)) ||
-        (rc = sl_buf_reserve(&mb->gA, (size_t)E * S)) || (rc = sl_buf_reserve(&mb->gxdbl, N * XD)) ||
-        (rc = sl_buf_reserve(&mb->gdtr, N * R)) || (rc = sl_buf_reserve(&mb->gxc, N * E)) || (rc = sl_buf_reserve(&mb->gxz, N * 2 * E)))
+        (rc = sl_buf_reserve(&mb->gA, (size_t)E * S)) ||
+        (rc = sl_buf_reserve(&mb->gdtr, N * R)) || (rc = sl_buf_reserve(&mb->gxc, N * E)))
         return rc;
-    /* out_proj */
-    memset(mb->gy.p, 0, N * E * sizeof(float));
-    sl_linear_backward(mb->gy.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->y.p,
+    /* out_proj (gy set, not accumulated: no memset) */
+    sl_linear_backward_set(mb->gy.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->y.p,
                        sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* scan */
     memset(mb->gu.p, 0, N * E * sizeof(float));
@@ -137,25 +131,25 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     float *gal = sl_params_grad(P, mb->i_alog);
     for (size_t i = 0; i < (size_t)E * S; i++) gal[i] += mb->gA.p[i] * mb->A.p[i];
     /* dt_proj (no bias here: its bias went through the scan) */
-    memset(mb->gdtr.p, 0, N * R * sizeof(float));
-    sl_linear_backward(mb->gdtr.p, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), (int)N, R, E);
-    /* x_proj */
-    put_cols(mb->gxdbl.p, mb->gdtr.p, N, XD, 0, R);
-    put_cols(mb->gxdbl.p, mb->gB.p, N, XD, R, S);
-    put_cols(mb->gxdbl.p, mb->gC.p, N, XD, R + S, S);
-    sl_linear_backward(mb->gu.p, sl_params_grad(P, mb->i_xw), NULL, mb->gxdbl.p, mb->u.p, sl_params_data(P, mb->i_xw), (int)N, E, XD);
+    sl_linear_backward_set(mb->gdtr.p, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), (int)N, R, E);
+    /* x_proj, part by part (its weight's dt, B and C row blocks) */
+    const float *wx = sl_params_data(P, mb->i_xw);
+    float *gwx = sl_params_grad(P, mb->i_xw);
+    sl_linear_backward(mb->gu.p, gwx, NULL, mb->gdtr.p, mb->u.p, wx, (int)N, E, R);
+    sl_linear_backward(mb->gu.p, gwx + (size_t)R * E, NULL, mb->gB.p, mb->u.p, wx + (size_t)R * E, (int)N, E, S);
+    sl_linear_backward(mb->gu.p, gwx + (size_t)(R + S) * E, NULL, mb->gC.p, mb->u.p, wx + (size_t)(R + S) * E, (int)N, E, S);
     /* SiLU, conv */
     memset(mb->gxc.p, 0, N * E * sizeof(float));
     sl_act_backward(SL_ACT_SILU, mb->gxc.p, mb->gu.p, mb->xc.p, N * E);
-    memset(mb->gxz.p, 0, N * 2 * E * sizeof(float));
-    /* conv input gradient lands in gu (reused as (N, E) scratch), then into the x half */
+    /* conv input gradient lands in gu (reused as (N, E) scratch) */
     memset(mb->gu.p, 0, N * E * sizeof(float));
     sl_conv1d_causal_backward(mb->gu.p, sl_params_grad(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_grad(P, mb->i_cb) : NULL, mb->gxc.p,
                               mb->xi.p, sl_params_data(P, mb->i_cw), B, T, E, K);
-    put_cols(mb->gxz.p, mb->gu.p, N, 2 * E, 0, E);
-    put_cols(mb->gxz.p, mb->gz.p, N, 2 * E, E, E);
-    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL, mb->gxz.p, mb->xin.p,
-                       sl_params_data(P, mb->i_inw), (int)N, C, 2 * E);
+    /* in_proj, its x and z halves */
+    const float *win = sl_params_data(P, mb->i_inw);
+    float *gwin = sl_params_grad(P, mb->i_inw), *gbin = mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL;
+    sl_linear_backward(dx, gwin, gbin, mb->gu.p, mb->xin.p, win, (int)N, C, E);
+    sl_linear_backward(dx, gwin + (size_t)E * C, gbin ? gbin + E : NULL, mb->gz.p, mb->xin.p, win + (size_t)E * C, (int)N, C, E);
     return SL_OK;
 }
 
@@ -276,9 +270,9 @@ static int mamba_init(sl_model *m, sl_rng *rng)
 static void mamba_destroy(sl_model *m)
 {
     mamba_model *mb = (mamba_model *)m;
-    sl_buf *bufs[] = {&mb->xin, &mb->xz, &mb->xi, &mb->z, &mb->xc, &mb->u, &mb->xdbl, &mb->dtr, &mb->Bm, &mb->Cm, &mb->delta,
-                      &mb->y, &mb->A, &mb->gy, &mb->gu, &mb->gdelta, &mb->gz, &mb->gB, &mb->gC, &mb->gA, &mb->gxdbl,
-                      &mb->gdtr, &mb->gxc, &mb->gxz};
+    sl_buf *bufs[] = {&mb->xin, &mb->xi, &mb->z, &mb->xc, &mb->u, &mb->dtr, &mb->Bm, &mb->Cm, &mb->delta,
+                      &mb->y, &mb->A, &mb->gy, &mb->gu, &mb->gdelta, &mb->gz, &mb->gB, &mb->gC, &mb->gA,
+                      &mb->gdtr, &mb->gxc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
     sl_scan_ws_free(mb->ws);
     free(mb);
