@@ -33,22 +33,100 @@ static char *dir_of(const char *path, const char **base)
     return strndup(path, (size_t)(slash - path));
 }
 
+/* The file that writing to `path` would reach: a final symlink is followed (relative links
+ * resolve against the link's own directory), so the rename replaces the link's target and the
+ * link survives. Returns a malloc'ed path, or NULL with the message set. Directories along the
+ * way need no resolving: rename(2) works within whichever directory they lead to. */
+static char *resolve_links(const char *path)
+{
+    char *p = strdup(path);
+    for (int depth = 0; p; depth++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;   /* absent or not a link */
+        if (depth == 40) {
+            free(p);
+            sl_error(SL_EIO, "cannot write '%s': too many levels of symbolic links", path);
+            return NULL;
+        }
+        char target[4096];
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n < 0) {
+            int err = errno;
+            free(p);
+            sl_error(SL_EIO, "cannot write '%s': readlink: %s", path, strerror(err));
+            return NULL;
+        }
+        target[n] = '\0';
+        char *next;
+        if (target[0] == '/') {
+            next = strdup(target);
+        } else {
+            const char *base;
+            char *dir = dir_of(p, &base);
+            next = dir ? malloc(strlen(dir) + (size_t)n + 2) : NULL;
+            if (next) sprintf(next, "%s/%s", dir, target);
+            free(dir);
+        }
+        free(p);
+        p = next;
+    }
+    sl_error(SL_ENOMEM, "out of memory opening '%s'", path);
+    return NULL;
+}
+
+/* Write straight into an existing FIFO, device or socket (no temporary, no rename). */
+static int open_direct(sl_afile *a, const char *path, char *final)
+{
+    int fd;
+    do fd = open(final, O_WRONLY | O_NOCTTY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        int err = errno;
+        free(final);
+        return sl_error(SL_EIO, "cannot open '%s' for writing: %s", path, strerror(err));
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        free(final);
+        return sl_error(SL_EIO, "cannot open '%s' for writing: %s", path, strerror(err));
+    }
+    a->f = f;
+    a->path = final;
+    return SL_OK;
+}
+
 int sl_afile_open(sl_afile *a, const char *path)
 {
     memset(a, 0, sizeof *a);
     if (!path || !*path) return sl_error(SL_EINVAL, "atomic write: empty path");
+    if (!strcmp(path, "-")) {   /* standard output: written through, never renamed or closed */
+        a->f = stdout;
+        return SL_OK;
+    }
     const char *base;
-    char *dir = dir_of(path, &base);
-    if (!dir) return sl_error(SL_ENOMEM, "out of memory opening '%s'", path);
+    char *final = resolve_links(path);
+    if (!final) return SL_EIO;
+    /* Only a regular file, or a path that does not exist yet, is replaced by rename. A FIFO
+     * or a device (/dev/null, a terminal) is written into as it is: replacing it with a
+     * regular file would break every other program that uses it. */
+    struct stat st;
+    int exists = stat(final, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        free(final);
+        return sl_error(SL_EINVAL, "cannot write '%s': it is a directory", path);
+    }
+    if (exists && !S_ISREG(st.st_mode)) return open_direct(a, path, final);
+    char *dir = dir_of(final, &base);
+    if (!dir) { free(final); return sl_error(SL_ENOMEM, "out of memory opening '%s'", path); }
     if (!*base) {
-        free(dir);
+        free(dir); free(final);
         return sl_error(SL_EINVAL, "cannot write '%s': path names a directory", path);
     }
     size_t cap = strlen(dir) + strlen(base) + 32;
     char *tmp = malloc(cap);
-    char *final = strdup(path);
-    if (!tmp || !final) {
-        free(dir); free(tmp); free(final);
+    if (!tmp) {
+        free(dir); free(final);
         return sl_error(SL_ENOMEM, "out of memory opening '%s'", path);
     }
     /* Our own O_EXCL loop instead of mkstemp: open(..., 0666) lets the umask decide the
@@ -76,6 +154,8 @@ int sl_afile_open(sl_afile *a, const char *path)
         free(tmp); free(final);
         return sl_error(SL_EIO, "cannot create a temporary file next to '%s': %s", path, strerror(err));
     }
+    /* a replaced file keeps its permission bits (best effort: the owner may differ) */
+    if (exists) (void)fchmod(fd, st.st_mode & 07777);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         err = errno;
@@ -92,7 +172,8 @@ int sl_afile_open(sl_afile *a, const char *path)
 
 void sl_afile_abort(sl_afile *a)
 {
-    if (a->f) fclose(a->f);
+    if (a->f == stdout) fflush(stdout);
+    else if (a->f) fclose(a->f);
     if (a->tmp) unlink(a->tmp);
     free(a->tmp);
     free(a->path);
@@ -114,8 +195,22 @@ static void sync_dir_of(const char *path)
     free(dir);
 }
 
+/* Standard output or a FIFO/device: flush (and close what we opened); nothing to rename. */
+static int commit_direct(sl_afile *a)
+{
+    const char *name = a->path ? a->path : "standard output";
+    int err = 0, bad = fflush(a->f) != 0 || ferror(a->f);
+    if (bad) err = errno;
+    if (a->f != stdout && fclose(a->f) != 0 && !bad) { bad = 1; err = errno; }
+    int rc = bad ? sl_error(SL_EIO, "cannot write '%s': %s", name, err ? strerror(err) : "stream error") : SL_OK;
+    free(a->path);
+    memset(a, 0, sizeof *a);
+    return rc;
+}
+
 int sl_afile_commit(sl_afile *a)
 {
+    if (a->f && !a->tmp) return commit_direct(a);
     if (!a->f || !a->tmp || !a->path) return sl_error(SL_EINVAL, "atomic write: file is not open");
     const char *what = NULL;
     int err = 0;

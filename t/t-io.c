@@ -21,7 +21,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -796,11 +799,26 @@ static void test_fileio(void)
         skip("running as root: a read-only directory does not stop writes");
         skip("running as root");
     }
-    /* the final rename fails (destination is a directory): temporary removed */
-    expect_err(sl_write_file_atomic(dir, "x", 1), SL_EIO, "rename failed", "atomic write whose rename fails");
+    /* a destination that is a directory is refused before anything is created */
+    expect_err(sl_write_file_atomic(dir, "x", 1), SL_EINVAL, "is a directory", "atomic write onto a directory");
     ok(count_hidden(tmpdir) == 0, "  no temporary left next to it");
+    /* the final rename fails (a directory appeared at the path after the open): temporary removed */
+    {
+        char racy[512];   /* a copy: tpath's ring of buffers would soon reuse it (and p) */
+        snprintf(racy, sizeof racy, "%s/racy", tmpdir);
+        sl_afile r;
+        int orc = sl_afile_open(&r, racy);
+        if (orc == 0) fputs("x", r.f);
+        int mrc = mkdir(racy, 0755);
+        if (orc == 0 && mrc == 0)
+            expect_err(sl_afile_commit(&r), SL_EIO, "rename failed", "atomic write whose rename fails");
+        else
+            ok(0, "atomic write whose rename fails: setup failed (%d %d)", orc, mrc);
+        ok(count_hidden(tmpdir) == 0, "  no temporary left next to it");
+        rmdir(racy);
+    }
     /* a path naming a directory */
-    expect_err(sl_write_file_atomic(tpath("atomic/"), "x", 1), SL_EINVAL, "names a directory", "atomic write to 'dir/'");
+    expect_err(sl_write_file_atomic(tpath("atomic/"), "x", 1), SL_EINVAL, "directory", "atomic write to 'dir/'");
 
     /* sl_read_file */
     void *b;
@@ -823,6 +841,131 @@ static void test_fileio(void)
     char deep[600];
     snprintf(deep, sizeof deep, "%s/m1//m2/m3/", tmpdir);
     ok(sl_mkdirs(deep) == 0 && stat(tpath("m1/m2/m3"), &sb) == 0 && S_ISDIR(sb.st_mode), "mkdirs a//b/c/");
+}
+
+
+/* What the atomic writer does with each kind of destination: a symlink is resolved (its target
+ * replaced, the link kept), a FIFO and a character device are written straight into and stay
+ * what they were, "-" is standard output, a replaced file keeps its mode. The device is one
+ * made with mknod in the temporary directory (root only): the test never touches /dev/null. */
+static int read_all_fd(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + got, cap - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == cap - 1) break;
+    }
+    buf[got] = '\0';
+    return (int)got;
+}
+
+static void test_atomic_targets(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/targets", tmpdir);
+    sl_mkdirs(dir);
+    struct stat sb;
+
+    /* a symlink (relative) to a regular file: the target gets the new content, the link stays */
+    const char *target = tpath("targets/target.txt"), *link1 = tpath("targets/link1"), *link2 = tpath("targets/link2");
+    write_raw(target, "old", 3);
+    int l1 = symlink("target.txt", link1), l2 = symlink("link1", link2);   /* link2 -> link1 -> target */
+    ok(l1 == 0 && l2 == 0 && sl_write_file_atomic(link1, "through the link", 16) == 0, "atomic write through a symlink");
+    ok(lstat(link1, &sb) == 0 && S_ISLNK(sb.st_mode), "  the symlink is still a symlink");
+    ok(file_is(target, "through the link"), "  its target has the new content");
+    ok(sl_write_file_atomic(link2, "two links", 9) == 0 && file_is(target, "two links") && lstat(link2, &sb) == 0 &&
+           S_ISLNK(sb.st_mode) && lstat(link1, &sb) == 0 && S_ISLNK(sb.st_mode), "  a chain of two symlinks is followed to the file");
+    ok(count_hidden(dir) == 0, "  no temporary left behind");
+    /* a dangling symlink: the file it names is created, the link stays */
+    const char *dang = tpath("targets/dangling");
+    int l3 = symlink("created.txt", dang);
+    ok(l3 == 0 && sl_write_file_atomic(dang, "made", 4) == 0 && lstat(dang, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+           file_is(tpath("targets/created.txt"), "made"), "a dangling symlink: its target is created, the link kept");
+    /* a symlink loop is an error, not a hang */
+    const char *loop = tpath("targets/loop");
+    int l4 = symlink("loop", loop);
+    expect_err(l4 == 0 ? sl_write_file_atomic(loop, "x", 1) : -99, SL_EIO, "symbolic links", "a symlink loop");
+
+    /* a regular file keeps its permission bits */
+    chmod(target, 0640);
+    ok(sl_write_file_atomic(target, "mode", 4) == 0 && stat(target, &sb) == 0 && (sb.st_mode & 0777) == 0640,
+       "a replaced file keeps its mode (0%o)", (unsigned)(sb.st_mode & 0777));
+
+    /* a FIFO: written into by the writer, read by a child, still a FIFO afterwards */
+    const char *fifo = tpath("targets/fifo");
+    int pfd[2];
+    if (mkfifo(fifo, 0600) == 0 && pipe(pfd) == 0) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {   /* child: read the FIFO to its end, hand the bytes back */
+            close(pfd[0]);
+            char buf[256];
+            int fd = open(fifo, O_RDONLY);
+            int n = fd >= 0 ? read_all_fd(fd, buf, sizeof buf) : 0;
+            if (n > 0 && write(pfd[1], buf, (size_t)n) != n) _exit(2);
+            _exit(fd >= 0 ? 0 : 1);
+        }
+        close(pfd[1]);
+        int rc = sl_write_file_atomic(fifo, "into the fifo", 13);
+        char got[256];
+        read_all_fd(pfd[0], got, sizeof got);
+        close(pfd[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        ok(rc == 0 && !strcmp(got, "into the fifo"), "atomic write to a FIFO writes into it (reader got '%s')", got);
+        ok(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "  the FIFO is still a FIFO");
+        ok(count_hidden(dir) == 0, "  no temporary left behind");
+    } else {
+        skip("mkfifo failed");
+        skip("mkfifo failed");
+        skip("mkfifo failed");
+    }
+
+    /* a character device made here (the null device's numbers, 1:3), never /dev/null itself */
+    const char *dev = tpath("targets/nulldev");
+    if (geteuid() == 0 && mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        int rc = sl_write_file_atomic(dev, "discarded", 9);
+        int fd = open(dev, O_WRONLY);   /* a nodev mount refuses to open devices at all */
+        if (fd >= 0) {
+            close(fd);
+            ok(rc == 0, "atomic write to a character device writes into it: %s", rc ? sl_errmsg() : "ok");
+        } else {
+            ok(rc == SL_EIO, "atomic write to a device on a nodev mount fails cleanly: %s", sl_errmsg());
+        }
+        ok(lstat(dev, &sb) == 0 && S_ISCHR(sb.st_mode) && major(sb.st_rdev) == 1 && minor(sb.st_rdev) == 3,
+           "  the device is still a character device");
+        ok(count_hidden(dir) == 0, "  no temporary left behind");
+        /* through a symlink to the device as well */
+        const char *dlink = tpath("targets/devlink");
+        rc = symlink("nulldev", dlink) == 0 ? sl_write_file_atomic(dlink, "x", 1) : -99;
+        ok(rc != -99 && lstat(dev, &sb) == 0 && S_ISCHR(sb.st_mode) && lstat(dlink, &sb) == 0 && S_ISLNK(sb.st_mode),
+           "  a symlink to the device: device and link unchanged");
+        unlink(dev);
+    } else {
+        for (int i = 0; i < 4; i++) skip("not root, or mknod is not permitted here");
+    }
+
+    /* "-": standard output, flushed, not closed */
+    const char *cap = tpath("targets/stdout.txt");
+    fflush(stdout);
+    int saved = dup(1), fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = -99;
+    if (saved >= 0 && fd >= 0 && dup2(fd, 1) == 1) {
+        rc = sl_write_file_atomic("-", "to standard output\n", 19);
+        fflush(stdout);
+        dup2(saved, 1);
+    }
+    if (fd >= 0) close(fd);
+    if (saved >= 0) close(saved);
+    ok(rc == 0 && file_is(cap, "to standard output\n"), "atomic write to '-' goes to standard output");
+    ok(fcntl(1, F_GETFD) != -1 && count_hidden(dir) == 0, "  standard output is still open, no temporary made");
+    sl_afile a;
+    ok(sl_afile_open(&a, "-") == 0 && a.f == stdout && a.tmp == NULL, "  sl_afile_open(\"-\") hands out stdout");
+    sl_afile_abort(&a);
+    ok(fcntl(1, F_GETFD) != -1, "  and sl_afile_abort leaves it open");
 }
 
 /* ======================================================================================== */
@@ -1068,6 +1211,7 @@ int main(void)
     test_safetensors_malformed();
     test_npy();
     test_fileio();
+    test_atomic_targets();
     test_params();
     test_fixtures();
     rm_rf(tmpdir);
