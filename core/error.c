@@ -9,10 +9,13 @@ static _Thread_local char sl_msg[1024];
 
 int sl_error(int code, const char *fmt, ...)
 {
+    /* format into a copy first: an argument may be sl_errmsg() itself, the buffer written */
+    char msg[sizeof sl_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(sl_msg, sizeof sl_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(sl_msg, msg, sizeof msg);
     return code;
 }
 
