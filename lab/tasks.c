@@ -382,9 +382,24 @@ double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *
     return loss;
 }
 
+int sl_task_check_model(const sl_task *t, const sl_model *m)
+{
+    if (t->token_in != !!(m->caps & SL_CAP_TOKEN_IN) || t->token_out != !!(m->caps & SL_CAP_TOKEN_OUT))
+        return sl_error(SL_EINVAL, "model %s and task %s disagree on token/real input or output", m->vt->kind, t->name);
+    if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
+        return sl_error(SL_ESHAPE, "model input width %d, task %s needs %d%s", m->d_in, t->name,
+                        t->token_in ? t->vocab : t->d_in, t->token_in ? " (its vocabulary)" : "");
+    if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
+        return sl_error(SL_ESHAPE, "model output width %d, task %s needs %d%s", m->d_out, t->name,
+                        t->token_out ? t->vocab : t->d_out, t->token_out ? " (its vocabulary)" : "");
+    return SL_OK;
+}
+
 int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, sl_eval_result *res)
 {
     memset(res, 0, sizeof *res);
+    int rc0 = sl_task_check_model(t, m);
+    if (rc0) return rc0;
     sl_rng *rng = sl_rng_alloc(seed);
     sl_batch b;
     int rc = rng ? sl_batch_alloc(&b, t, B) : sl_error(SL_ENOMEM, "out of memory");

@@ -76,8 +76,14 @@ typedef struct {
     long counted;       /* scored positions */
 } sl_eval_result;
 
+/* SL_OK if model m fits task t: the same token/real input and output, input width = the
+ * task's vocabulary (token input) or d_in, output width = its vocabulary or d_out. Otherwise
+ * SL_EINVAL / SL_ESHAPE with a message naming both widths. Training and evaluation check it. */
+int sl_task_check_model(const sl_task *t, const sl_model *m);
+
 /* Evaluate on n_batches validation batches of size B drawn from a fixed seed, so every
- * evaluation of a run sees the same data. */
+ * evaluation of a run sees the same data. Fails with sl_task_check_model's error when the
+ * model does not fit the task. */
 int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, sl_eval_result *res);
 
 /* The corpus used by charlm when none is given: every file under /usr/share/common-licenses

@@ -259,6 +259,12 @@ double sl_xent_forward(float *probs, const float *logits, const int32_t *targets
      * probabilities, without a second exponential per logit) */
     double loss = 0.0;
     int cnt = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= V) {
+            if (count) *count = 0;
+            sl_error(SL_EINVAL, "cross-entropy: target %d at row %d is outside the %d logits", (int)targets[n], n, V);
+            return NAN;
+        }
     for (int n = 0; n < N; n++) {
         const float *r = logits + (size_t)n * V;
         float *p = probs + (size_t)n * V;
@@ -281,7 +287,7 @@ void sl_xent_backward(float *dlogits, const float *probs, const int32_t *targets
 {
     for (int n = 0; n < N; n++) {
         int t = targets[n];
-        if (t < 0) continue;
+        if (t < 0 || t >= V) continue;
         float *d = dlogits + (size_t)n * V;
         const float *p = probs + (size_t)n * V;
         for (int v = 0; v < V; v++) d[v] += scale * (p[v] - (v == t ? 1.0f : 0.0f));

@@ -52,7 +52,9 @@ void sl_glu_forward(float *out, const float *inp, int N, int C);
 void sl_glu_backward(float *dinp, const float *dout, const float *inp, int N, int C);
 
 /* Softmax cross-entropy with integer targets; target < 0 is ignored. probs (N,V) is written.
- * Returns the mean loss over counted rows (0 if none) and stores the count in *count. */
+ * Returns the mean loss over counted rows (0 if none) and stores the count in *count. A
+ * target >= V (a vocabulary wider than the logits) is never read: the function records an
+ * SL_EINVAL message naming the row and returns NaN, and the backward skips such rows. */
 double sl_xent_forward(float *probs, const float *logits, const int32_t *targets, int N, int V, int *count);
 /* dlogits (N,V) += scale * (probs - onehot) on counted rows; callers pass scale = 1/count */
 void sl_xent_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V, float scale);
