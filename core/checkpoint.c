@@ -2,6 +2,8 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +51,31 @@ int sl_checkpoint_open(const char *path, sl_safetensors **st)
     return SL_OK;
 }
 
-static int meta_long(const sl_safetensors *st, const char *key, long *v)
+int sl_checkpoint_meta_double(const sl_safetensors *st, const char *key, double lo, double hi, double *v)
 {
     const char *s = sl_safetensors_meta(st, key);
-    char *end;
     if (!s) return sl_error(SL_EFORMAT, "checkpoint has no '%s' metadata", key);
-    long x = strtol(s, &end, 10);
-    if (*end || end == s || x < 0) return sl_error(SL_EFORMAT, "checkpoint metadata '%s' = '%s' is not a count", key, s);
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || !isfinite(x))
+        return sl_error(SL_EFORMAT, "checkpoint metadata '%s' = '%.64s' is not a finite number", key, s);
+    if (!(x >= lo && x <= hi))
+        return sl_error(SL_EFORMAT, "checkpoint metadata '%s' = '%.64s' is outside [%g, %g]", key, s, lo, hi);
     *v = x;
+    return SL_OK;
+}
+
+int sl_checkpoint_meta_long(const sl_safetensors *st, const char *key, long lo, long hi, long *v)
+{
+    double x;
+    int rc = sl_checkpoint_meta_double(st, key, (double)lo, (double)hi, &x);
+    if (rc) return rc;
+    /* (double)hi may round up past hi (LONG_MAX): compare again after the conversion bound */
+    if (x != floor(x) || x >= 9223372036854775808.0 || x < -9223372036854775808.0 || (long)x > hi || (long)x < lo)
+        return sl_error(SL_EFORMAT, "checkpoint metadata '%s' = '%.64s' is not a whole number in [%ld, %ld]", key,
+                        sl_safetensors_meta(st, key), lo, hi);
+    *v = (long)x;
     return SL_OK;
 }
 
@@ -90,10 +109,11 @@ int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, s
         if (!r || r->dtype != SL_DT_U8) return sl_error(SL_EFORMAT, "checkpoint has no RNG state");
         if ((rc = sl_rng_state_load(rng, st->data + r->begin, r->numel))) return rc;
     }
-    if (step && (rc = meta_long(st, "step", step))) return rc;
+    if (step && (rc = sl_checkpoint_meta_long(st, "step", 0, 1L << 40, step))) return rc;
     if (seconds) {
-        const char *s = sl_safetensors_meta(st, "seconds");
-        *seconds = s ? strtod(s, NULL) : 0.0;
+        *seconds = 0.0;
+        if (sl_safetensors_meta(st, "seconds") && (rc = sl_checkpoint_meta_double(st, "seconds", 0.0, 1e12, seconds)))
+            return rc;
     }
     return SL_OK;
 }

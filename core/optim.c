@@ -155,10 +155,12 @@ int sl_optim_step(sl_optim *o, sl_params *P, float lr)
 float sl_schedule_lr(const sl_schedule *s, long step)
 {
     if (!s->cosine) return s->lr;
-    if (step < s->warmup) return s->lr * (float)(step + 1) / (float)(s->warmup + 1);
+    /* differences in double: warmup and decay_steps may be any long (they come from files),
+     * and step - warmup or decay_steps - warmup would overflow a long */
+    if (step < s->warmup) return s->lr * (float)((double)step + 1.0) / (float)((double)s->warmup + 1.0);
     if (step > s->decay_steps) return s->min_lr;
-    double span = (double)(s->decay_steps - s->warmup);
-    double ratio = span > 0 ? (double)(step - s->warmup) / span : 1.0;
+    double span = (double)s->decay_steps - (double)s->warmup;
+    double ratio = span > 0 ? ((double)step - (double)s->warmup) / span : 1.0;
     double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
     return (float)(s->min_lr + coeff * (s->lr - s->min_lr));
 }
