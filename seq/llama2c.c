@@ -119,7 +119,9 @@ static int read_stacked(FILE *f, const char *path, sl_params *P, const char *nam
     return SL_OK;
 }
 
-int sl_llama2c_load(const char *path, sl_model **out)
+int sl_llama2c_load(const char *path, sl_model **out) { return sl_llama2c_load_ctx(path, 0, out); }
+
+int sl_llama2c_load_ctx(const char *path, int max_ctx, sl_model **out)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -133,7 +135,10 @@ int sl_llama2c_load(const char *path, sl_model **out)
     sl_transformer_config tc = {0};
     tc.style = SL_TF_LLAMA;
     tc.vocab_size = c.vocab_size; tc.d_model = c.dim; tc.n_layer = c.n_layers; tc.n_head = c.n_heads;
-    tc.n_kv_head = c.n_kv_heads; tc.max_seq_len = c.seq_len; tc.hidden_dim = c.hidden_dim;
+    /* the context the model is built for: the header's seq_len, or less when the caller needs
+     * less (each layer's RoPE tables and KV cache grow with it, the file only holds one table) */
+    tc.n_kv_head = c.n_kv_heads; tc.hidden_dim = c.hidden_dim;
+    tc.max_seq_len = max_ctx > 0 && max_ctx < c.seq_len ? max_ctx : c.seq_len;
     tc.pos = SL_POS_ROPE; tc.rmsnorm = 1; tc.swiglu = 1; tc.tie = c.shared_classifier; tc.flash = 1;
     tc.norm_eps = 1e-5f; tc.rope_theta = 10000.0f;
     if (!(P = sl_params_new())) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
@@ -160,6 +165,7 @@ int sl_llama2c_load(const char *path, sl_model **out)
         i = sl_params_find(Q, "output.weight");
         if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "output (classifier)", -1))) goto done;
     }
+    c.seq_len = tc.max_seq_len;
     char *spec = sl_llama2c_spec(&c);
     if (!spec) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     free(m->spec);
@@ -210,6 +216,13 @@ int sl_llama2c_tokenizer_read(const char *path, int vocab_size, sl_llama2c_token
     sl_llama2c_tokenizer *t = calloc(1, sizeof *t);
     if (!rc && !t) rc = sl_error(SL_ENOMEM, "out of memory");
     if (rc) goto done;
+    /* every entry takes at least 8 bytes (score, length): a vocab_size the file cannot hold is
+     * refused before the tables are allocated */
+    if (size < 4 + 8 * (uint64_t)vocab_size) {
+        rc = sl_error(SL_EFORMAT, "'%s': %llu bytes cannot hold %d tokens (at least %llu bytes)", path,
+                      (unsigned long long)size, vocab_size, (unsigned long long)(4 + 8 * (uint64_t)vocab_size));
+        goto done;
+    }
     t->vocab = calloc((size_t)vocab_size, sizeof(char *));
     t->scores = malloc((size_t)vocab_size * sizeof(float));
     t->sorted = malloc((size_t)vocab_size * sizeof(int));
@@ -285,16 +298,67 @@ static int lookup(const sl_llama2c_tokenizer *t, const char *s)
     return -1;
 }
 
+/* The merge heap's entries: a candidate merge of the adjacent pair (left, right) into id. An
+ * entry goes stale when either token changes (its version moves on) or is merged away. */
+typedef struct {
+    float score;
+    int left, right, id;
+    unsigned vl, vr;
+} merge_cand;
+
+/* a before b: higher score, then the leftmost pair (run.c scans left to right and keeps the
+ * first strict maximum; token positions never reorder, so the left token's index orders pairs) */
+static int cand_before(const merge_cand *a, const merge_cand *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(merge_cand *h, int *nh, merge_cand c)
+{
+    int i = (*nh)++;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!cand_before(&c, &h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static merge_cand heap_pop(merge_cand *h, int *nh)
+{
+    merge_cand top = h[0], last = h[--*nh];
+    int i = 0, n = *nh;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && cand_before(&h[c + 1], &h[c])) c++;
+        if (!cand_before(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n) h[i] = last;
+    return top;
+}
+
 int sl_llama2c_encode(const sl_llama2c_tokenizer *t, const char *text, int bos, int eos, int32_t **tokens, int *n_out)
 {
     *tokens = NULL;
     *n_out = 0;
     if (!text) return sl_error(SL_EINVAL, "encode: NULL text");
+    /* BOS is id 1 and EOS id 2: a vocabulary too small to hold them cannot mark them */
+    if (bos && t->V <= 1) return sl_error(SL_EINVAL, "encode: a vocabulary of %d has no BOS token (id 1)", t->V);
+    if (eos && t->V <= 2) return sl_error(SL_EINVAL, "encode: a vocabulary of %d has no EOS token (id 2)", t->V);
     size_t len = strlen(text);
-    int32_t *tok = malloc((len * 4 + 3) * sizeof(int32_t));   /* byte fallback: one token per byte at most */
+    if (len > (size_t)INT32_MAX / 8) return sl_error(SL_EINVAL, "encode: text of %zu bytes is too long", len);
+    size_t cap = len + 3;   /* one token per byte at most, plus BOS, the prefix space and EOS */
+    int32_t *tok = malloc(cap * sizeof(int32_t));
+    int *next = malloc(cap * sizeof(int)), *prev = malloc(cap * sizeof(int));
+    unsigned *ver = calloc(cap, sizeof(unsigned));
+    merge_cand *heap = malloc(3 * cap * sizeof(merge_cand));   /* n initial pairs + 2 per merge */
     char *buf = malloc((size_t)t->max_len * 2 + 3);
-    if (!tok || !buf) { free(tok); free(buf); return sl_error(SL_ENOMEM, "out of memory"); }
-    int n = 0;
+    int rc = SL_OK, n = 0, nh = 0;
+    if (!tok || !next || !prev || !ver || !heap || !buf) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     if (bos) tok[n++] = 1;
     if (len) {
         int sp = lookup(t, " ");
@@ -314,28 +378,53 @@ int sl_llama2c_encode(const sl_llama2c_tokenizer *t, const char *text, int bos, 
         } else {
             for (size_t i = 0; i < k; i++) {
                 int b = (unsigned char)cp[i] + 3;
-                if (b >= t->V) { free(tok); free(buf); return sl_error(SL_EINVAL, "encode: byte 0x%02X has no token (vocabulary of %d has no byte fallback)", (unsigned char)cp[i], t->V); }
+                if (b >= t->V) {
+                    rc = sl_error(SL_EINVAL, "encode: byte 0x%02X has no token (vocabulary of %d has no byte fallback)",
+                                  (unsigned char)cp[i], t->V);
+                    goto done;
+                }
                 tok[n++] = b;
             }
         }
         k = 0;
     }
-    /* merge the best-scoring adjacent pair until none is in the vocabulary */
-    for (;;) {
-        float best = -1e10f;
-        int best_id = -1, best_i = -1;
-        for (int i = 0; i + 1 < n; i++) {
-            snprintf(buf, (size_t)t->max_len * 2 + 3, "%s%s", t->vocab[tok[i]], t->vocab[tok[i + 1]]);
-            int id = lookup(t, buf);
-            if (id >= 0 && t->scores[id] > best) { best = t->scores[id]; best_id = id; best_i = i; }
-        }
-        if (best_i < 0) break;
-        tok[best_i] = best_id;
-        memmove(tok + best_i + 1, tok + best_i + 2, (size_t)(n - best_i - 2) * sizeof(int32_t));
-        n--;
+    /* Merge the best-scoring adjacent pair until none is in the vocabulary, as run.c does,
+     * but with the tokens in a linked list and the candidate pairs in a heap: each merge
+     * costs O(log n) plus two lookups for the new neighbours, instead of a rescan of every
+     * pair (quadratic in the text's length). */
+    for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
+#define PUSH_PAIR(l, r) do {                                                                  \
+        snprintf(buf, (size_t)t->max_len * 2 + 3, "%s%s", t->vocab[tok[l]], t->vocab[tok[r]]); \
+        int id_ = lookup(t, buf);                                                             \
+        if (id_ >= 0 && t->scores[id_] > -1e10f) {                                            \
+            merge_cand c_ = {t->scores[id_], (l), (r), id_, ver[l], ver[r]};                  \
+            heap_push(heap, &nh, c_);                                                         \
+        }                                                                                     \
+    } while (0)
+    for (int i = 0; i + 1 < n; i++) PUSH_PAIR(i, i + 1);
+    int head = n ? 0 : -1;   /* a merge keeps its left token, so token 0 stays first */
+    while (nh > 0) {
+        merge_cand c = heap_pop(heap, &nh);
+        if (next[c.left] != c.right || ver[c.left] != c.vl || ver[c.right] != c.vr) continue;   /* stale */
+        /* a merged-away token is unlinked and its version moved on, so next[] never names it */
+        tok[c.left] = c.id;
+        ver[c.left]++;
+        ver[c.right]++;
+        next[c.left] = next[c.right];
+        if (next[c.right] >= 0) prev[next[c.right]] = c.left;
+        next[c.right] = -2;
+        if (prev[c.left] >= 0) PUSH_PAIR(prev[c.left], c.left);
+        if (next[c.left] >= 0) PUSH_PAIR(c.left, next[c.left]);
     }
+#undef PUSH_PAIR
+    /* compact the list in order */
+    int m = 0;
+    for (int i = head; i >= 0; i = next[i]) tok[m++] = tok[i];
+    n = m;
     if (eos) tok[n++] = 2;
-    free(buf);
+done:
+    free(buf); free(next); free(prev); free(ver); free(heap);
+    if (rc) { free(tok); return rc; }
     *tokens = tok;
     *n_out = n;
     return SL_OK;

@@ -37,6 +37,12 @@ int sl_llama2c_read_config(const char *path, sl_llama2c_config *cfg);
  * and fill it from the checkpoint. m->spec is the equivalent llama:... spec string. */
 int sl_llama2c_load(const char *path, sl_model **out);
 
+/* The same, built for a context of at most max_ctx tokens (<= 0: the header's seq_len). Every
+ * layer's RoPE tables and step-mode KV cache grow with the context, so a caller that knows how
+ * many tokens it will run (generation: prompt + new tokens) passes that, and a header's huge
+ * seq_len costs nothing. m->spec carries the context actually built. */
+int sl_llama2c_load_ctx(const char *path, int max_ctx, sl_model **out);
+
 /* The llama:... spec string of a config (caller frees). */
 char *sl_llama2c_spec(const sl_llama2c_config *cfg);
 
