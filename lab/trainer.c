@@ -91,14 +91,10 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
 {
     memset(res, 0, sizeof *res);
     if (!(m->caps & SL_CAP_GRAD)) return sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind);
-    if (t->token_in != !!(m->caps & SL_CAP_TOKEN_IN) || t->token_out != !!(m->caps & SL_CAP_TOKEN_OUT))
-        return sl_error(SL_EINVAL, "model %s and task %s disagree on token/real input or output", m->vt->kind, t->name);
-    if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
-        return sl_error(SL_ESHAPE, "model input width %d, task needs %d", m->d_in, t->token_in ? t->vocab : t->d_in);
-    if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
-        return sl_error(SL_ESHAPE, "model output width %d, task needs %d", m->d_out, t->token_out ? t->vocab : t->d_out);
+    int rc = sl_task_check_model(t, m);
+    if (rc) return rc;
     if (cfg->batch <= 0 || cfg->steps < 0) return sl_error(SL_EINVAL, "bad batch %d / steps %ld", cfg->batch, cfg->steps);
-    int rc = sl_mkdirs(cfg->out_dir);
+    rc = sl_mkdirs(cfg->out_dir);
     if (rc) return rc;
     sl_threads_set(cfg->threads);
 
@@ -116,10 +112,12 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         sl_safetensors *st;
         if ((rc = sl_checkpoint_open(resume, &st))) goto done;
         rc = sl_checkpoint_restore(st, m->P, o, rng, &step, &secs0);
-        const char *a = sl_safetensors_meta(st, "log_loss_acc"), *na = sl_safetensors_meta(st, "log_n_acc");
-        if (a && na) { loss_acc = strtod(a, NULL); n_acc = strtol(na, NULL, 10); }
+        /* the partial log interval: n_acc steps since the last log row, so at most `step` */
+        if (!rc && sl_safetensors_meta(st, "log_loss_acc") && sl_safetensors_meta(st, "log_n_acc") &&
+            !(rc = sl_checkpoint_meta_double(st, "log_loss_acc", -1e300, 1e300, &loss_acc)))
+            rc = sl_checkpoint_meta_long(st, "log_n_acc", 0, step, &n_acc);
         sl_safetensors_free(st);
-        if (rc) goto done;
+        if (rc) { sl_error_wrap(rc, "resuming from %s", resume); goto done; }
         if (step > cfg->steps) { rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps); goto done; }
         if (cfg->time_budget > 0 && secs0 >= cfg->time_budget) {
             rc = sl_error(SL_EINVAL, "the run has used %.1f s of its %g s time budget; give a larger --time-budget to continue",

@@ -37,9 +37,14 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
     float *logits = NULL, *work = NULL;
     int *iw = NULL;
     sl_rng *rng = sl_rng_alloc(seed);
-    if (sl_llama2c_load(ckpt, &m)) { cli_lib_fail("--llama2c"); goto done; }
-    if (sl_llama2c_tokenizer_read(tokpath, m->d_out, &tk)) { cli_lib_fail("--tokenizer"); goto done; }
+    /* header, tokenizer and prompt first: the model is then built for the context this
+     * generation uses (prompt + n), not the header's seq_len (whatever it claims) */
+    sl_llama2c_config cfg;
+    if (sl_llama2c_read_config(ckpt, &cfg)) { cli_lib_fail("--llama2c"); goto done; }
+    if (sl_llama2c_tokenizer_read(tokpath, cfg.vocab_size, &tk)) { cli_lib_fail("--tokenizer"); goto done; }
     if (sl_llama2c_encode(tk, prompt, 1, 0, &ids, &nids)) { cli_lib_fail("--prompt"); goto done; }
+    long ctx = (long)nids + n;
+    if (sl_llama2c_load_ctx(ckpt, ctx < cfg.seq_len ? (int)ctx : cfg.seq_len, &m)) { cli_lib_fail("--llama2c"); goto done; }
     const int V = m->d_out;
     logits = malloc((size_t)V * sizeof(float));
     work = malloc(2 * (size_t)V * sizeof(float));
@@ -113,6 +118,12 @@ int cmd_generate(int argc, char **argv)
     int ret = 1;
     sl_model *m = r.model;
     if (!(m->caps & SL_CAP_TOKEN_OUT) || r.n_alphabet == 0) { cli_fail("%s: not a token model trained on text", dir); goto done0; }
+    /* every id the model can emit (or read) must name a character of the run's alphabet */
+    if (m->d_out != r.n_alphabet || ((m->caps & SL_CAP_TOKEN_IN) && m->d_in != r.n_alphabet)) {
+        cli_fail("%s: the model's vocabulary (%d in, %d out) does not match the run's alphabet of %d characters",
+                 dir, m->d_in, m->d_out, r.n_alphabet);
+        goto done0;
+    }
     int inv[256];
     for (int i = 0; i < 256; i++) inv[i] = -1;
     for (int i = 0; i < r.n_alphabet; i++) inv[r.alphabet[i]] = i;

@@ -121,28 +121,35 @@ static int meta_count(const sl_task *t) { return t->alphabet ? N_META : N_META -
 static int config_from_meta(const sl_safetensors *st, sl_train_config *c)
 {
     const char *v;
-#define GETD(key, dst) do { if (!(v = sl_safetensors_meta(st, key))) return sl_error(SL_EFORMAT, "checkpoint lacks '%s'", key); dst = strtod(v, NULL); } while (0)
-    double d;
-    GETD("batch", d); c->batch = (int)d;
-    GETD("lr", d); c->sched.lr = (float)d;
-    GETD("min_lr", d); c->sched.min_lr = (float)d;
-    GETD("warmup", d); c->sched.warmup = (long)d;
-    GETD("decay_steps", d); c->sched.decay_steps = (long)d;
-    GETD("cosine", d); c->sched.cosine = (int)d;
+    /* every value is range-checked before it is converted (a hostile file must not reach a
+     * double-to-integer conversion out of range); the ranges are the command line's */
+#define GETD(key, lo, hi, dst) do { double d_; int rc_ = sl_checkpoint_meta_double(st, key, lo, hi, &d_); if (rc_) return rc_; dst = d_; } while (0)
+#define GETL(key, lo, hi, dst) do { long l_; int rc_ = sl_checkpoint_meta_long(st, key, lo, hi, &l_); if (rc_) return rc_; dst = l_; } while (0)
+    GETL("batch", 1, 1 << 20, c->batch);
+    GETD("lr", 0, 100, c->sched.lr);
+    GETD("min_lr", 0, 100, c->sched.min_lr);
+    GETL("warmup", 0, 1L << 40, c->sched.warmup);
+    GETL("decay_steps", 0, 1L << 40, c->sched.decay_steps);
+    GETL("cosine", 0, 1, c->sched.cosine);
     if (!(v = sl_safetensors_meta(st, "optimizer"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'optimizer'");
     c->opt = sl_optim_defaults(strcmp(v, "sgd") ? SL_OPT_ADAMW : SL_OPT_SGD);
-    GETD("weight_decay", d); c->opt.weight_decay = (float)d;
-    GETD("beta1", d); c->opt.beta1 = (float)d;
-    GETD("beta2", d); c->opt.beta2 = (float)d;
-    GETD("clip", c->clip);
-    GETD("eval_every", d); c->eval_every = (long)d;
-    GETD("eval_batches", d); c->eval_batches = (int)d;
-    GETD("ckpt_every", d); c->ckpt_every = (long)d;
-    GETD("log_every", d); c->log_every = (long)d;
+    GETD("weight_decay", 0, 10, c->opt.weight_decay);
+    GETD("beta1", 0, 1, c->opt.beta1);
+    GETD("beta2", 0, 1, c->opt.beta2);
+    GETD("clip", 0, 1e9, c->clip);
+    GETL("eval_every", 0, 1L << 40, c->eval_every);
+    GETL("eval_batches", 1, 1 << 20, c->eval_batches);
+    GETL("ckpt_every", 0, 1L << 40, c->ckpt_every);
+    GETL("log_every", 0, 1L << 40, c->log_every);
     if (!(v = sl_safetensors_meta(st, "seed"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'seed'");
-    c->seed = strtoull(v, NULL, 10);
-    c->time_budget = (v = sl_safetensors_meta(st, "time_budget")) ? strtod(v, NULL) : 0.0;   /* absent before it existed */
+    char *end;
+    errno = 0;
+    c->seed = strtoull(v, &end, 10);
+    if (end == v || *end || errno || *v == '-') return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
+    c->time_budget = 0.0;   /* absent before it existed */
+    if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
 #undef GETD
+#undef GETL
     return SL_OK;
 }
 
@@ -400,9 +407,17 @@ int cmd_eval(int argc, char **argv)
     if (rc0) return cli_spec_fail(rc0, "--task");
     run_t r;
     if (run_open(dir, task, 1, &r)) { run_close(&r); return cli_lib_fail(dir); }
+    /* the model reads and predicts ids of the run's alphabet: another text must map the same
+     * characters to the same ids (sl_task_eval checks the widths) */
+    if (r.n_alphabet > 0 && r.task->alphabet &&
+        (r.task->vocab != r.n_alphabet || memcmp(r.task->alphabet, r.alphabet, (size_t)r.n_alphabet))) {
+        cli_fail("%s: the task's alphabet (%d characters) is not the run's (%d characters)", dir, r.task->vocab, r.n_alphabet);
+        run_close(&r);
+        return 1;
+    }
     sl_train_config c;
     sl_train_defaults(&c);
-    config_from_meta(r.ckpt, &c);
+    if (config_from_meta(r.ckpt, &c)) { int rcf = cli_lib_fail(dir); run_close(&r); return rcf; }
     if (batches > 0) c.eval_batches = (int)batches;
     long step = 0;
     const char *sv = sl_safetensors_meta(r.ckpt, "step");
