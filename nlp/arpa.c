@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* shortest round-trip decimal                                                                */
@@ -226,6 +227,21 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         order = k;
     }
     if (order == 0) { rc = sl_error(SL_EFORMAT, "%s:%zu: \\data\\ header has no ngram counts", path, r.lineno); goto fail; }
+    /* the counts may claim anything: each k-gram line is at least a 1-character log
+     * probability and k 1-character words, each after a separator, and a newline (2k + 2
+     * bytes), so the file must hold that much before the tables are allocated */
+    {
+        struct stat sb;
+        if (fstat(fileno(r.f), &sb) == 0 && S_ISREG(sb.st_mode)) {
+            unsigned long long need = 0;
+            for (int k = 1; k <= order; k++) need += (unsigned long long)counts[k] * (2ull * (unsigned)k + 2);
+            if (need > (unsigned long long)sb.st_size) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: the \\data\\ counts need at least %llu bytes of n-grams, the file has %llu",
+                              path, r.lineno, need, (unsigned long long)sb.st_size);
+                goto fail;
+            }
+        }
+    }
 
     if ((rc = sl_ngram_alloc(order, &lm))) goto fail;
     for (int k = 0; k < order; k++) {

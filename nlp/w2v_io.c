@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int sl_w2v_save(const sl_w2v *w, const char *path, int binary)
 {
@@ -187,6 +188,19 @@ int sl_w2v_load(const char *path, int binary, sl_w2v **out)
         ssize_t len = getline(&line, &cap, f);
         binary = len >= 0 && !looks_text(line, D);
         fseek(f, body, SEEK_SET);
+    }
+    /* a header may claim any size: check it against what the file can hold before allocating
+     * V x D floats. A binary record is at least a 1-byte word, a space and 4D bytes; a text
+     * record a 1-byte word and D values of at least " x" each. */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && body >= 0) {
+        unsigned long long have = (unsigned long long)sb.st_size - (unsigned long long)body;
+        unsigned long long need = (unsigned long long)V * (binary ? 4ull * (unsigned)D + 2 : 2ull * (unsigned)D + 1);
+        if ((unsigned long long)sb.st_size < (unsigned long long)body || need > have) {
+            rc = sl_error(SL_EFORMAT, "%s:1: the header claims %d vectors of %d values (at least %llu bytes), but only %llu "
+                          "bytes follow it", path, V, D, need, have);
+            goto out;
+        }
     }
     sl_w2v *w;
     if ((rc = sl_w2v_alloc(V, D, &w))) goto out;
