@@ -231,7 +231,7 @@ static void test_bad_files(void)
     bad_vec("empty", "", 0, -1, ":1:");
     bad_vec("bad header", "six 4\n", 6, -1, ":1: expected the header");
     const char *few = "3 2\na 1 2\nb 3 4\n";
-    bad_vec("text: fewer words than the header", few, strlen(few), 0, "after 2 of the 3");
+    bad_vec("text: fewer words than the header", few, strlen(few), 0, "claims 3 vectors of 2 values");
     const char *many = "1 2\na 1 2\nb 3 4\n";
     bad_vec("text: more words than the header", many, strlen(many), 0, ":3: more vectors");
     const char *nn = "2 2\na 1 2\nb 3 x4\n";
