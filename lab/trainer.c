@@ -6,9 +6,12 @@
 #include "core/util.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char LOG_HEADER[] = "step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s\n";
 
@@ -87,6 +90,39 @@ static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, cons
     return rc ? sl_error_wrap(rc, "writing %s", path) : SL_OK;
 }
 
+/* Name the first non-finite tensor after a non-finite loss: a parameter (in table order),
+ * else the model's output y (n floats), else none (the loss itself overflowed). */
+static void first_nonfinite(const sl_model *m, const float *y, size_t n, char *out, size_t cap)
+{
+    if (sl_params_check_finite(m->P, 0)) {
+        snprintf(out, cap, "%s", sl_errmsg());
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(y[i])) {
+            snprintf(out, cap, "the model's output (element %zu is %g; every parameter is finite)", i, y[i]);
+            return;
+        }
+    snprintf(out, cap, "none (parameters and outputs are finite; the loss itself overflowed)");
+}
+
+/* The divergence message: the step, what went non-finite, and what is kept. */
+static int diverged(const sl_train_config *cfg, long step, long last_ckpt, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int diverged(const sl_train_config *cfg, long step, long last_ckpt, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (last_ckpt >= 0)
+        return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped, the last good checkpoint (step %ld) is kept in %s",
+                        step, what, last_ckpt, cfg->out_dir);
+    return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped before any checkpoint was written (nothing to resume)",
+                    step, what);
+}
+
 int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -94,6 +130,8 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     int rc = sl_task_check_model(t, m);
     if (rc) return rc;
     if (cfg->batch <= 0 || cfg->steps < 0) return sl_error(SL_EINVAL, "bad batch %d / steps %ld", cfg->batch, cfg->steps);
+    struct stat dir_st;
+    int made_dir = stat(cfg->out_dir, &dir_st) != 0;   /* removed again if the run fails before a checkpoint */
     rc = sl_mkdirs(cfg->out_dir);
     if (rc) return rc;
     sl_threads_set(cfg->threads);
@@ -105,7 +143,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     float *y = NULL, *dy = NULL, *scratch = NULL;
     FILE *log = NULL;
     sl_progress prog;
-    long step = 0, n_acc = 0;
+    long step = 0, n_acc = 0, last_ckpt = -1;   /* last_ckpt -1: no checkpoint in out_dir */
     double secs0 = 0.0, loss_acc = 0.0;
     if (!o || !rng) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     if (resume) {
@@ -139,7 +177,8 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_progress_begin(&prog, stderr, cfg->steps, "train", cfg->progress == 2);
     if (!cfg->progress) prog.enabled = 0;
     double t0 = sl_now(), t_last = t0;
-    long tokens_acc = 0, last_ckpt = step;
+    long tokens_acc = 0;
+    last_ckpt = resume ? step : -1;
     long stop = cfg->stop_after > 0 && cfg->stop_after < cfg->steps ? cfg->stop_after : cfg->steps;
     while (step < stop) {
         float lr = sl_schedule_lr(&cfg->sched, step);
@@ -148,18 +187,28 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         if ((rc = sl_model_forward(m, b.x, b.tok, y, cfg->batch, t->T))) break;
         double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
         if (!isfinite(loss)) {
-            rc = sl_error(SL_ENAN, "loss became %g at step %ld; stopped, the last good checkpoint (step %ld) is kept in %s",
-                          loss, step + 1, last_ckpt, cfg->out_dir);
+            char what[600];
+            first_nonfinite(m, y, (size_t)cfg->batch * t->T * m->d_out, what, sizeof what);
+            rc = diverged(cfg, step + 1, last_ckpt, "loss is %g; first non-finite tensor: %s", loss, what);
             break;
         }
         if ((rc = sl_model_backward(m, dy, NULL))) break;
         if (sl_params_check_finite(m->P, 1)) {
-            rc = sl_error(SL_ENAN, "non-finite gradient at step %ld (%s); stopped, the last good checkpoint (step %ld) is kept in %s",
-                          step + 1, sl_errmsg(), last_ckpt, cfg->out_dir);
+            char what[600];
+            snprintf(what, sizeof what, "%s", sl_errmsg());   /* a copy: sl_error rewrites the buffer */
+            rc = diverged(cfg, step + 1, last_ckpt, "loss %g but %s", loss, what);
             break;
         }
         sl_clip_grad_norm(m->P, cfg->clip);
         if ((rc = sl_optim_step(o, m->P, lr))) break;
+        /* finite gradients can still step a parameter to inf (a huge learning rate): such a
+         * model must not reach a checkpoint */
+        if (sl_params_check_finite(m->P, 0)) {
+            char what[600];
+            snprintf(what, sizeof what, "%s", sl_errmsg());
+            rc = diverged(cfg, step + 1, last_ckpt, "the optimizer step (lr %g) left a %s", lr, what);
+            break;
+        }
         step++;
         loss_acc += loss;
         n_acc++;
@@ -204,6 +253,14 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     res->seconds = secs0 + (sl_now() - t0);
 done:
     if (log) fclose(log);
+    if (rc && last_ckpt < 0 && log) {
+        /* failed before any checkpoint: nothing in out_dir can be resumed, so take back the
+         * log this run began (and the directory, if the run made it and it is now empty) */
+        char lp[4096];
+        snprintf(lp, sizeof lp, "%s/log.csv", cfg->out_dir);
+        unlink(lp);
+        if (made_dir) rmdir(cfg->out_dir);
+    }
     free(y); free(dy); free(scratch);
     sl_batch_free(&b);
     sl_optim_free(o);
