@@ -13,6 +13,10 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng,
                         long step, double seconds, const char *const *meta_kv, int n_meta);
 
@@ -32,4 +36,7 @@ int sl_checkpoint_meta_long(const sl_safetensors *st, const char *key, long lo, 
 int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng,
                           long *step, double *seconds);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     SL_DT_F32, SL_DT_F64, SL_DT_F16, SL_DT_BF16,
     SL_DT_I8, SL_DT_I16, SL_DT_I32, SL_DT_I64, SL_DT_U8, SL_DT_BOOL,
@@ -33,4 +37,7 @@ float sl_bf16_to_f32(uint16_t b);
 uint16_t sl_f32_to_f16(float f);
 uint16_t sl_f32_to_bf16(float f);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

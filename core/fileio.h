@@ -16,6 +16,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     FILE *f;        /* write here between open and commit */
     char *tmp;      /* temporary path; NULL when writing straight into a FIFO/device/stdout */
@@ -35,4 +39,7 @@ int sl_read_file(const char *path, size_t max_bytes, void **buf, size_t *n);
 /* mkdir -p */
 int sl_mkdirs(const char *dir);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

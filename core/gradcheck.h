@@ -23,6 +23,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef double (*sl_loss_fn)(void *ctx);
 
 typedef struct {
@@ -41,4 +45,7 @@ int sl_gradcheck(float *x, const float *grad, size_t n, sl_loss_fn f, void *ctx,
 /* the rounding noise (standard deviation) of f near x, from 8 points t apart along x[i] */
 double sl_gradcheck_noise(float *x, size_t i, sl_loss_fn f, void *ctx, double t);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

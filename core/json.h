@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SL_JSON_NULL, SL_JSON_BOOL, SL_JSON_NUMBER, SL_JSON_STRING, SL_JSON_ARRAY, SL_JSON_OBJECT } sl_json_type;
 
 typedef struct sl_json {
@@ -32,4 +36,7 @@ int sl_json_int(const sl_json *j, int64_t lo, int64_t hi, int64_t *v);
  * would be written (snprintf semantics). */
 size_t sl_json_quote(char *buf, size_t cap, const char *s);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_NPY_MAX_DIMS 8
 
 typedef struct {
@@ -29,4 +33,7 @@ int sl_npy_parse(const void *buf, size_t len, sl_npy *out);
 void sl_npy_free(sl_npy *a);
 int sl_npy_write(const char *path, sl_dtype dt, int ndim, const int64_t *shape, const void *data);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

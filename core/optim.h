@@ -11,6 +11,10 @@
 
 #include "core/params.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SL_OPT_SGD = 0, SL_OPT_ADAMW = 1 } sl_opt_kind;
 
 typedef struct {
@@ -47,4 +51,7 @@ float sl_schedule_lr(const sl_schedule *s, long step);
  * scales grads by max_norm/(norm+1e-6) when that is < 1. max_norm <= 0 only measures. */
 double sl_clip_grad_norm(sl_params *P, double max_norm);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -17,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_MAX_DIMS 4
 #define SL_NAME_MAX 160
 
@@ -72,4 +76,7 @@ int sl_params_save(const sl_params *P, const char *path, const char *const *meta
 int sl_params_load(sl_params *P, const char *path, const char *const *ignore,
                    const char *const *alias);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct sl_rng sl_rng;
 
 sl_rng *sl_rng_alloc(uint64_t seed);
@@ -30,4 +34,7 @@ size_t sl_rng_state_size(const sl_rng *r);
 void sl_rng_state_save(const sl_rng *r, void *buf);
 int sl_rng_state_load(sl_rng *r, const void *buf, size_t size);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -17,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_ST_MAX_DIMS 8
 
 typedef struct {
@@ -63,4 +67,7 @@ int sl_st_writer_meta(sl_st_writer *w, const char *key, const char *value);
 int sl_st_writer_write(sl_st_writer *w, const char *path);   /* atomic */
 void sl_st_writer_free(sl_st_writer *w);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Element-wise kernels compiled for x86-64-v4 (AVX-512) and the baseline, the variant chosen at
  * load time by the CPU (GCC function multiversioning): the build's -O2 without -march would
  * otherwise give 4-wide SSE loops. */
@@ -39,4 +43,7 @@ void sl_progress_begin(sl_progress *p, FILE *out, long total, const char *label,
 void sl_progress_update(sl_progress *p, long done, const char *extra);
 void sl_progress_end(sl_progress *p);   /* final redraw and newline */
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -13,6 +13,10 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *name;         /* spec name: "rnn", "lstm", "lm", "gpt", "ngram", ... */
     const char *family;       /* "recurrent", "ssm", "transformer", "ngram", "wrapper", ... */
@@ -55,4 +59,7 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out);
 /* Same, from a parsed spec (used by wrappers that build their mixers). */
 int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

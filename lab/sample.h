@@ -8,6 +8,10 @@
 
 #include "core/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     float temperature;
     int top_k;
@@ -16,4 +20,7 @@ typedef struct {
 
 int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rng, float *work, int *idx_work);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -16,6 +16,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int B, T;
     int32_t *tok;      /* (B,T) token input, or NULL */
@@ -90,4 +94,7 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
  * concatenated in name order. Returns a malloc'ed buffer. */
 int sl_default_corpus(unsigned char **buf, size_t *n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

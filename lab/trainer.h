@@ -20,6 +20,10 @@
 
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     long steps;            /* total steps of the run (the schedule decays over sched.decay_steps) */
     long stop_after;       /* > 0: stop after this step as if interrupted (checkpoint, no final eval) */
@@ -56,4 +60,7 @@ void sl_train_defaults(sl_train_config *c);
  * must already be initialised). */
 int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,3 +3,12 @@ TESTS += t/cli-messages.sh
 EXTRA_DIST += t/cli-messages.sh
 TESTS += t/train-runs.sh
 EXTRA_DIST += t/train-runs.sh
+
+# the public C API: <seqlab/seqlab.h> (installed as $(includedir)/seqlab/seqlab.h) and the
+# example program, built and run by make check (t/example.sh)
+seqlabtopdir = $(includedir)/seqlab
+seqlabtop_HEADERS = include/seqlab/seqlab.h
+check_PROGRAMS += examples/train_copy
+examples_train_copy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/include
+TESTS += t/example.sh
+EXTRA_DIST += t/example.sh

@@ -30,6 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_NGRAM_MAX_ORDER 12
 
 enum { SL_NGRAM_UNK = 0, SL_NGRAM_BOS = 1, SL_NGRAM_EOS = 2 };
@@ -140,4 +144,7 @@ typedef struct {
  * "Total: t OOV: n" like query's default output. */
 int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_ngram_query_stats *st);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

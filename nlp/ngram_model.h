@@ -15,6 +15,10 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 extern const sl_spec_key sl_ngram_keys[];
 
 int sl_ngram_model_create(const sl_ngram_opts *o, int vocab_size, sl_params *P, sl_model **out);
@@ -23,4 +27,7 @@ int sl_ngram_model_create_spec(const sl_spec *s, sl_params *P, const char *prefi
 /* the estimated model inside (NULL before fit); token t is word id t + 3 */
 const sl_ngram_lm *sl_ngram_model_lm(const sl_model *m);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

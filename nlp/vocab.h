@@ -20,6 +20,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_WORD_MAX 1024    /* bytes; longer words are truncated (at a character boundary) */
 
 #define SL_UNK "<unk>"
@@ -123,4 +127,7 @@ int sl_tokenizer_encode(const sl_tokenizer *t, const char *text, int32_t **ids, 
  * they are; specials <s> are dropped, <unk> written as "<unk>". Caller frees. */
 char *sl_tokenizer_decode(const sl_tokenizer *t, const int32_t *ids, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

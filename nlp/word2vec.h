@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *train;      /* corpus file */
     int size;               /* vector width, default 100 */
@@ -111,4 +115,7 @@ int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensiti
 /* First two principal components of the vectors of `words` (n >= 3): xy (n, 2). */
 int sl_w2v_pca2(const sl_w2v *w, const char *const *words, int n, double *xy);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

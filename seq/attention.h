@@ -47,6 +47,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- kernels ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -138,4 +142,7 @@ int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, 
 /* The position the next step will take (number of tokens in the cache). */
 int sl_attn_state_pos(const void *state);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

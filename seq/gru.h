@@ -10,6 +10,10 @@
 
 #include "seq/recurrent_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 extern const sl_spec_key sl_gru_keys[];
 
 int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
@@ -20,4 +24,7 @@ static inline int sl_gru_set_initial_state(sl_model *m, const float *h0, int B)
     return sl_recurrent_set_initial_state(m, h0, NULL, B);
 }
 
+#ifdef __cplusplus
+}
+#endif
 #endif

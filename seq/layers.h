@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* out (N,OC) = inp (N,C) @ w (OC,C)^T + b (OC) ; b may be NULL */
 void sl_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
 /* dinp (N,C) += dout @ w ; dw (OC,C) += dout^T @ inp ; db (OC) += sum_n dout */
@@ -77,4 +81,7 @@ void sl_dropout_backward(float *dinp, const float *dout, const float *mask, size
 /* Row-wise softmax in place over (N, V), numerically stable. */
 void sl_softmax_rows(float *x, int N, int V);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

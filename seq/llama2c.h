@@ -25,6 +25,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
     int shared_classifier;   /* 1 if the file's vocab_size was positive */
@@ -59,4 +63,7 @@ const char *sl_llama2c_decode(const sl_llama2c_tokenizer *t, int prev, int token
 /* text -> tokens (malloc'ed, *n of them), with BOS / EOS when asked. */
 int sl_llama2c_encode(const sl_llama2c_tokenizer *t, const char *text, int bos, int eos, int32_t **tokens, int *n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

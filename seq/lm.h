@@ -19,6 +19,10 @@
 
 #include "seq/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int vocab_size;            /* > 0: token model */
     int d_input, d_output;     /* real mode */
@@ -37,4 +41,7 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
  * vectors; SL_EUNSUPPORTED for real-mode wrappers. */
 int sl_lm_embedding(sl_model *m, float **wte, int *V, int *C);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -11,6 +11,10 @@
 
 #include "seq/recurrent_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 extern const sl_spec_key sl_lstm_keys[];
 
 int sl_lstm_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
@@ -21,4 +25,7 @@ static inline int sl_lstm_set_initial_state(sl_model *m, const float *h0, const 
     return sl_recurrent_set_initial_state(m, h0, c0, B);
 }
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -32,6 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* capability flags */
 enum {
     SL_CAP_GRAD = 1 << 0,       /* forward/backward, trained by gradient */
@@ -112,4 +116,7 @@ typedef struct { float *p; size_t n; } sl_buf;
 int sl_buf_reserve(sl_buf *b, size_t n);   /* ensure >= n floats (contents not kept) */
 void sl_buf_free(sl_buf *b);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -29,6 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     SL_AMX_PART = 512,              /* bf16 of a part block (16 x 32) */
     SL_AMX_CHUNK = 3 * SL_AMX_PART, /* bf16 of a chunk's three parts */
@@ -57,4 +61,7 @@ void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds,
 void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
                  size_t ldc);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

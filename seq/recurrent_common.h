@@ -42,6 +42,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SL_RCELL_ELMAN = 0, SL_RCELL_LSTM = 1, SL_RCELL_GRU = 2 } sl_rcell_kind;
 
 typedef struct {
@@ -229,4 +233,7 @@ int sl_recurrent_amx(const sl_model *m);
  * initial state as the model. x (B, T, I) -> y (B, T, d_out). For tests. */
 int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

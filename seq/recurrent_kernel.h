@@ -25,6 +25,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int K;            /* reduction length */
     int ncol;         /* output columns */
@@ -63,4 +67,7 @@ void sl_rk_panel_free(sl_rk_panel *pn);
  * pn->K values) times the packed matrix, for the M rows b. Requires sl_rk_available(). */
 void sl_rk_gemm(const sl_rk_panel *pn, int M, const float *A, int lda, float *C, int ldc, int beta);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

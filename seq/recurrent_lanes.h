@@ -41,6 +41,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One layer-direction's problem. Weights are torch's: w_ih (G*H, NI), w_hh (G*H, H), biases
  * (G*H) or NULL. */
 typedef struct {
@@ -78,4 +82,7 @@ int sl_rl_amx(const sl_rl *w);
 /* The last step's state of the preceding forward: h (and c, LSTM) as (B, H); cn may be NULL. */
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

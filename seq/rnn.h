@@ -13,6 +13,10 @@
 
 #include "seq/recurrent_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 extern const sl_spec_key sl_rnn_keys[];
 
 /* Build from a spec already checked against sl_rnn_keys. */
@@ -24,4 +28,7 @@ static inline int sl_rnn_set_initial_state(sl_model *m, const float *h0, int B)
     return sl_recurrent_set_initial_state(m, h0, NULL, B);
 }
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -10,6 +10,10 @@
 #ifndef SL_SEQ_SPEC_H
 #define SL_SEQ_SPEC_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *name;
     char type;          /* 'i' integer, 'f' real, 'b' bool (0/1/true/false), 's' string */
@@ -69,4 +73,7 @@ int sl_spec_str(const sl_spec *s, const sl_spec_key *table, const char *key, con
 int sl_parse_int(const char *text, long lo, long hi, long *out);
 int sl_parse_double(const char *text, double lo, double hi, double *out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -30,6 +30,10 @@
 #include "seq/attention.h"
 #include "seq/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { SL_TF_GPT = 0, SL_TF_LLAMA = 1 };
 enum { SL_POS_LEARNED = 0, SL_POS_SINUSOIDAL = 1, SL_POS_ROPE = 2, SL_POS_NONE = 3 };
 
@@ -103,4 +107,7 @@ const char *const *sl_transformer_load_alias(const sl_model *m);
 const char *sl_transformer_wte_name(const sl_model *m);
 const char *sl_transformer_head_name(const sl_model *m);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

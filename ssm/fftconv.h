@@ -12,6 +12,10 @@
 #ifndef SL_SSM_FFTCONV_H
 #define SL_SSM_FFTCONV_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct sl_fftconv sl_fftconv;
 
 sl_fftconv *sl_fftconv_alloc(int T);   /* NULL (message set) on failure */
@@ -25,4 +29,7 @@ int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, co
 void sl_conv_naive_forward(float *y, const float *u, const float *K, int B, int T, int H);
 void sl_conv_naive_backward(float *du, float *dK, const float *dy, const float *u, const float *K, int B, int T, int H);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

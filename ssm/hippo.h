@@ -18,6 +18,10 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     SL_HIPPO_LEGS = 0,   /* scaled Legendre, uniform measure on [0, t] */
     SL_HIPPO_LEGT,       /* translated Legendre, window [t - theta, t], orthonormal (paper) scaling */
@@ -91,4 +95,7 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
 extern const sl_spec_key sl_hippo_keys[];
 int sl_hippo_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -26,6 +26,10 @@
 
 #include "seq/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int d_model, d_state, d_conv, expand, dt_rank;   /* dt_rank <= 0: ceil(d_model / 16) */
     int conv_bias, bias;
@@ -38,4 +42,7 @@ sl_mamba_config sl_mamba_defaults(int d_model);
 
 int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -25,19 +25,31 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+/* sl_dcomplex is C99's double complex; C++ sees the layout-compatible std::complex<double>
+ * (the standard guarantees the two share representation), so the header compiles there too */
+#ifdef __cplusplus
+#include <complex>
+typedef std::complex<double> sl_dcomplex;
+#else
 #include <complex.h>
+typedef double complex sl_dcomplex;
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* DPLR form of HiPPO-LegS: the normal part S = A + P P^T (P_n = sqrt(n + 1/2)) is -I/2 + skew;
  * its eigen-decomposition (LAPACKE zheev of -i * skew) gives S = V Lambda V^*. Returns the N/2
  * eigenvalues with positive imaginary part (ascending), P~ = V^* P, B~ = V^* B for them, and
  * (if V != NULL) those eigenvectors as columns of V (N, N/2). Any output may be NULL. N even. */
-int sl_s4_dplr_legs(int N, double complex *lam, double complex *P, double complex *B, double complex *V);
+int sl_s4_dplr_legs(int N, sl_dcomplex *lam, sl_dcomplex *P, sl_dcomplex *B, sl_dcomplex *V);
 
 /* Kernel parameters of one channel (N2 = N/2 complex each) */
 typedef struct {
     int N2;
     double dt;
-    const double complex *lam, *P, *B, *Ct;
+    const sl_dcomplex *lam, *P, *B, *Ct;
 } sl_s4_ssm;
 
 /* Khat at the L/2+1 roots of unity (Cauchy + Woodbury) and K (L) = irfft(Khat) (FFTW, double) */
@@ -46,12 +58,12 @@ sl_s4_fft *sl_s4_fft_alloc(int L);
 void sl_s4_fft_free(sl_s4_fft *f);
 int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K);
 /* dK (L) -> gradients (+=) wrt lam, P, B, Ct (complex convention g = dL/dRe + i dL/dIm) and dt */
-int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, double complex *g_lam,
-                          double complex *g_P, double complex *g_B, double complex *g_Ct, double *g_dt);
+int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, sl_dcomplex *g_lam,
+                          sl_dcomplex *g_P, sl_dcomplex *g_B, sl_dcomplex *g_Ct, double *g_dt);
 
 /* Dense full-system bilinear discretization (N = 2 N2): Ab (N,N), Bb (N), C (N) = Ct_full
  * (I - Ab^L)^-1 (complex, row-major). The reference for the kernel and the step mode. */
-int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *Bb, double complex *C);
+int sl_s4_dense(const sl_s4_ssm *s, int L, sl_dcomplex *Ab, sl_dcomplex *Bb, sl_dcomplex *C);
 /* naive kernel K_k = Re(C Ab^k Bb), k < L */
 int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K);
 
@@ -60,9 +72,12 @@ int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K);
  *   (I - dt/2 A) x' = (I + dt/2 A) x + dt B u,  A = Lambda - P P^* over the full state,
  * where P^* x_full = 2 Re(sum conj(P_n) x_n) is real, so the Woodbury solve is a scalar one.
  * Returns y = 2 Re(C . x'). */
-double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double complex *C, double complex *x, double u);
+double sl_s4_step(const sl_s4_ssm *s, const sl_dcomplex *d, const sl_dcomplex *C, sl_dcomplex *x, double u);
 
 extern const sl_spec_key sl_s4_keys[];
 int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -22,6 +22,10 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
 
 /* K (H, L) from the parameters (double inside): powers by recurrence */
@@ -41,4 +45,7 @@ int sl_s4d_init_A(const char *init, int N2, double *re, double *im);
 extern const sl_spec_key sl_s4d_keys[];
 int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -32,6 +32,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SL_SCAN_W 16     /* channel lanes per block */
 #define SL_SCAN_SEG 64   /* checkpoint interval (time steps) */
 
@@ -83,4 +87,7 @@ float sl_scan_expf(float x);
 float sl_scan_softplusf(float x);
 float sl_scan_sigmoidf(float x);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

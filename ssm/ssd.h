@@ -20,6 +20,10 @@
 
 #include "seq/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int B, L, H, P, G, N;
     const float *x;         /* (B, L, H, P) */
@@ -67,4 +71,7 @@ typedef struct {
 sl_mamba2_config sl_mamba2_defaults(int d_model);
 int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *prefix, sl_model **out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

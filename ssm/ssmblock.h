@@ -16,6 +16,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int H;
     sl_act act;
@@ -43,4 +47,7 @@ int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float
 int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
                       double *dt_min, double *dt_max, int *disc);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
