@@ -17,6 +17,13 @@
 #   exp_row_file CSV              ROW = a new numbered row file for results CSV (so parallel runs
 #                                 keep their order); exp_collect CSV HEADER joins them
 #   exp_bg FUNC ARGS...           run FUNC in the background, at most --jobs at once; exp_wait
+#   $SEEDS $LRS_OPT               the seeds of every configuration (--seeds, default 1 2 3) and the
+#                                 learning rates given with --lrs (empty: the recipe's grid)
+#   exp_job ROW ID FUNC ARGS...   a resumable run: FUNC ARGS... DIR ROW, unless $OUT/runs/ID holds a
+#                                 finished run of the same FUNC ARGS (then its rows are reused)
+#   exp_aggregate RAW OUT ...     per configuration: the best learning rate by the median over
+#                                 seeds, with the median, minimum and maximum over seeds
+# Recipes (learning-rate grids, positions, schedules) come from experiments/recipes.sh.
 # Every script also accepts the common options printed by exp_usage.
 
 set -u
@@ -29,7 +36,14 @@ options:
   --smoke           a tiny setting for tests (seconds)
   --plot-only       redraw the plot from the rows of an earlier run with the same options
   --out DIR         results root (default: results); this experiment writes DIR/$EXP_NAME/
-  --seed S          seed of every run (default 1)
+  --seeds LIST      comma-separated seeds; every configuration runs once per seed and
+                    is reported as the median with the spread (default 1,2,3)
+  --seed S          a single seed (the same as --seeds S)
+  --lrs LIST        comma-separated learning rates to sweep instead of the recipe's grid
+                    (experiments/recipes.sh); each configuration is reported at its best one
+  --fresh           discard the finished runs of an earlier invocation (by default a run
+                    whose directory holds a finished run with the same arguments is reused,
+                    so an interrupted experiment resumes where it stopped)
   --threads K       threads per seqlab run (default 1: on a shared machine one thread per
                     run is much faster than oversubscribed cores; use --jobs for parallelism)
   --jobs N          independent runs at once (default 1)
@@ -58,6 +72,9 @@ exp_init() {
     PLOT_ONLY=0
     RESROOT=results
     SEED=1
+    SEEDS_OPT=
+    LRS_OPT=
+    FRESH=0
     THREADS=1
     JOBS=1
     MIXERS_OPT=
@@ -69,11 +86,14 @@ exp_init() {
         --quick) SETTING=quick ;;
         --smoke) SETTING=smoke ;;
         --plot-only) PLOT_ONLY=1 ;;
-        --out | --seed | --threads | --jobs | --mixers | --corpus)
+        --fresh) FRESH=1 ;;
+        --out | --seed | --seeds | --lrs | --threads | --jobs | --mixers | --corpus)
             [ $# -ge 2 ] || { echo "$EXP_NAME: error: option $1 needs a value" >&2; exit 2; }
             case "$1" in
             --out) RESROOT=$2 ;;
-            --seed) SEED=$2 ;;
+            --seed) SEED=$2; SEEDS_OPT=$2 ;;
+            --seeds) SEEDS_OPT=$2 ;;
+            --lrs) LRS_OPT=$2 ;;
             --threads) THREADS=$2 ;;
             --jobs) JOBS=$2 ;;
             --mixers) MIXERS_OPT=$2 ;;
@@ -88,6 +108,17 @@ exp_init() {
         shift
     done
     case "$SEED" in '' | *[!0-9]*) echo "$EXP_NAME: error: --seed must be a non-negative integer" >&2; exit 2 ;; esac
+    SEEDS=$(echo "${SEEDS_OPT:-1,2,3}" | tr ',' ' ')
+    [ -n "$(echo "$SEEDS" | tr -d ' ')" ] || { echo "$EXP_NAME: error: --seeds needs at least one seed" >&2; exit 2; }
+    for s in $SEEDS; do
+        case "$s" in *[!0-9]*) echo "$EXP_NAME: error: --seeds: '$s' is not a non-negative integer" >&2; exit 2 ;; esac
+    done
+    SEED=${SEEDS%% *}
+    LRS_OPT=$(echo "$LRS_OPT" | tr ',' ' ')
+    for s in $LRS_OPT; do
+        awk -v v="$s" 'BEGIN { exit (v ~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ && v + 0 > 0) ? 0 : 1 }' ||
+            { echo "$EXP_NAME: error: --lrs: '$s' is not a positive number" >&2; exit 2; }
+    done
     case "$THREADS" in '' | 0 | *[!0-9]*) echo "$EXP_NAME: error: --threads must be a positive integer" >&2; exit 2 ;; esac
     case "$JOBS" in '' | 0 | *[!0-9]*) echo "$EXP_NAME: error: --jobs must be a positive integer" >&2; exit 2 ;; esac
 
@@ -122,8 +153,12 @@ exp_init() {
         return 0
     fi
     rm -rf "$OUT/rows"
+    [ "$FRESH" = 1 ] && rm -rf "$OUT/runs"
     mkdir -p "$OUT/logs" "$OUT/runs" "$OUT/rows" || exp_die "cannot create $OUT"
     : >"$OUT/logs/eval.log"
+    : >"$OUT/logs/reused.log"
+    SEQLAB_VERSION=$("$SEQLAB" --version 2>/dev/null || echo unknown)
+    . "$SRCDIR/experiments/recipes.sh"
     exp_write_meta
 }
 
@@ -142,7 +177,8 @@ exp_write_meta() {
         echo "setting: $SETTING"
         echo "command: $0 $EXP_ARGS"
         echo "date_utc: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        echo "seed: $SEED"
+        echo "seeds: $SEEDS"
+        echo "learning_rates: ${LRS_OPT:-per mixer from experiments/recipes.sh}"
         echo "threads_per_run: $THREADS"
         echo "parallel_runs: $JOBS"
         echo "git_commit: $commit"
@@ -245,7 +281,8 @@ exp_len_keys() {
         /^      [^ ]/ { if (cur == m && ($1 == "max_seq_len" || $1 == "l_max" || $1 == "block_size")) printf ",%s=%s", $1, t }'
 }
 
-# exp_train DIR LOG ARGS... : one training run; returns seqlab's status
+# exp_train DIR LOG ARGS... : one training run (seed $SEED unless ARGS give --seed); returns
+# seqlab's status
 exp_train() {
     local dir=$1 log=$2
     shift 2
@@ -306,4 +343,97 @@ exp_plot() {
         return 1
     fi
     exp_log "wrote $png"
+}
+
+# ---- sweeps: resumable runs over learning rates x seeds, and their aggregation ----------------
+
+# exp_job ROW ID FUNC ARGS... : one run of a sweep. FUNC is called as FUNC DIR ROW ARGS... with
+# DIR = $OUT/runs/ID; it trains into DIR, writes the run's CSV row(s) to ROW and returns 0 when
+# the run finished (successfully or with a recorded failure) or non-zero when it was
+# interrupted. A finished run leaves DIR/signature (FUNC ARGS and the seqlab version) and then
+# DIR/done.csv (its rows); an invocation with the same signature reuses them instead of
+# training again, so an interrupted experiment resumes where it stopped (--fresh disables it).
+exp_job() {
+    local row=$1 id=$2
+    shift 2
+    local dir="$OUT/runs/$id" sig
+    sig=$(printf '%s\n' "$SEQLAB_VERSION" "$@")
+    if [ -f "$dir/done.csv" ] && [ -f "$dir/signature" ] && [ "$(cat "$dir/signature")" = "$sig" ]; then
+        cp "$dir/done.csv" "$row"
+        echo "$id" >>"$OUT/logs/reused.log"
+        return 0
+    fi
+    rm -f "$dir/done.csv" "$dir/signature"
+    local fn=$1
+    shift
+    "$fn" "$dir" "$row" "$@" || return 1
+    mkdir -p "$dir" && printf '%s\n' "$sig" >"$dir/signature" && cp "$row" "$dir/.done.csv.tmp" &&
+        mv "$dir/.done.csv.tmp" "$dir/done.csv"
+}
+
+# exp_finished RC : true if a training run that returned RC finished (a failure is a result),
+# false if a signal interrupted it (then the run is not recorded as finished)
+exp_finished() {
+    [ "$1" -le 128 ]
+}
+
+# the number of runs an invocation reused from an earlier one
+exp_reused_count() {
+    awk 'END { print NR }' "$OUT/logs/reused.log" 2>/dev/null
+}
+
+# exp_lrs MIXER TASK_KIND : the learning rates to sweep (--lrs, else the recipe's grid)
+exp_lrs() {
+    if [ -n "$LRS_OPT" ]; then echo "$LRS_OPT"; else recipe_lrs "$1" "$2"; fi
+}
+
+# exp_aggregate RAW.csv OUT.csv BY [SUB [SELECT [METRIC [BETTER]]]] [-- SORT-KEYS...]
+#   RAW has a header and columns lr, seed, status and METRIC (default: value) among others.
+#   BY: the comma-separated columns that identify a configuration (e.g. mixer,d_model).
+#   SUB: columns that vary inside one run and share its learning rate (e.g. eval_len), or "".
+#   SELECT: col=value, the rows whose median chooses the learning rate (e.g. eval_len=32);
+#   "" = the mean over the SUB rows of their medians. BETTER: max (default) or min.
+#   For every configuration, the learning rate whose median over seeds is best is chosen (as
+#   Zoology reports) and OUT gets BY,SUB,lr,seeds,median,min,max,lrs_tried (only rows with
+#   status ok count; a configuration without any is left out). With SORT-KEYS (sort -t,
+#   options) the rows are sorted, so that every plotted series is contiguous.
+exp_aggregate() {
+    local raw=$1 out=$2 pos=()
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do pos+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    local by=${pos[0]:-} sub=${pos[1]:-} sel=${pos[2]:-} metric=${pos[3]:-value} better=${pos[4]:-max}
+    [ -f "$raw" ] || { exp_log "exp_aggregate: no $raw"; return 1; }
+    awk -F, -v by="$by" -v subc="$sub" -v sel="$sel" -v metric="$metric" -v better="$better" \
+        -f "$SRCDIR/experiments/aggregate.awk" "$raw" >"$out.all" || { rm -f "$out.all"; return 1; }
+    {
+        head -n 1 "$out.all"
+        tail -n +2 "$out.all" | if [ $# -gt 0 ]; then LC_ALL=C sort -t, -s "$@"; else cat; fi
+    } >"$out.tmp" && mv "$out.tmp" "$out"
+    rm -f "$out.all"
+    exp_log "wrote $out"
+}
+
+# exp_fit DIR ROW PREFIX LR SEED MODEL TASK STEPS BATCH [TRAIN-ARGS...] : one training run of a
+# sweep (a FUNC for exp_job) with the recipe's schedule and optimizer for STEPS steps; ROW gets
+# "PREFIX,LR,SEED,value,loss,params,train_seconds,status,reason" (value: the task's metric on
+# the validation split; status ok or failed). Returns non-zero only if a signal interrupted it.
+exp_fit() {
+    local dir=$1 row=$2 prefix=$3 lr=$4 seed=$5 model=$6 task=$7 steps=$8 batch=$9 res rc
+    shift 9
+    local log
+    log="$OUT/logs/$(basename "$dir").log"
+    # shellcheck disable=SC2046
+    exp_train "$dir" "$log" --model "$model" --task "$task" --steps "$steps" --batch "$batch" --lr "$lr" \
+        --seed "$seed" --eval-every 0 --ckpt-every 0 $(recipe_schedule "$steps") $(recipe_optim "$task") "$@"
+    rc=$?
+    exp_finished $rc || return 1
+    if [ $rc -eq 0 ] && res=$(exp_eval "$dir"); then
+        set -- $res
+        echo "${prefix:+$prefix,}$lr,$seed,$1,$2,$3,$(exp_last_seconds "$dir"),ok," >"$row"
+    else
+        echo "${prefix:+$prefix,}$lr,$seed,,,,,failed,$(exp_failure_reason "$log")" >"$row"
+        exp_log "$prefix lr=$lr seed=$seed FAILED (see $log)"
+    fi
+    return 0
 }

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # experiments/lm.sh — character-level language modelling: validation loss against training
 # time and against parameter count for every family (every mixer in the LM wrapper, GPT,
-# LLaMA), the n-gram model by order, and a word2vec-initialised embedding beside a random one.
+# LLaMA), the n-gram model by order, and a word2vec-initialised embedding beside a random one;
+# every configuration the median over seeds at its best learning rate.
 EXP_NAME=lm
 EXP_TAKES_CORPUS=1
 EXP_HELP="usage: experiments/lm.sh [--full | --smoke] [--corpus FILE] [options]
   Trains every model on charlm (the built-in corpus or --corpus FILE) at several widths, fits
   n-gram models of each order, trains one mixer with word2vec-initialised embeddings beside a
-  random initialisation, and writes results/lm/{lm,curves,ngram,w2v}.csv and lm.png."
+  random initialisation, and writes results/lm/{lm,curves,ngram,w2v}.csv (lm_runs.csv: every
+  run) and lm.png. --mixers may name gpt and llama beside mixers (default: every mixer, gpt
+  and llama)."
 . "$(dirname "$0")/common.sh"
 exp_init "$@"
 
 case $SETTING in
 smoke) WIDTHS="16"; T=32; STEPS=20; EVAL=10; L=1; BATCH=8; ORDERS="1 2"; W2V_ITER=1 ;;
-quick) WIDTHS="32 64"; T=64; STEPS=300; EVAL=50; L=2; BATCH=16; ORDERS="1 2 3 4 5"; W2V_ITER=5 ;;
+quick) WIDTHS="32 64"; T=64; STEPS=400; EVAL=50; L=2; BATCH=16; ORDERS="1 2 3 4 5"; W2V_ITER=5 ;;
 full) WIDTHS="32 64 128 256"; T=128; STEPS=5000; EVAL=250; L=2; BATCH=32; ORDERS="1 2 3 4 5 6 7 8"; W2V_ITER=15 ;;
 esac
 DMAX=0
@@ -23,10 +26,15 @@ CORPUS_ARGS=()
 exp_meta task "charlm:seq_len=$T (val_frac 0.1)"
 exp_meta widths "$WIDTHS (n_layer $L)"
 exp_meta models "lm:mixer=MIXER,d_model=D,n_layer=$L; gpt:n_layer=$L,n_head=4,n_embd=D; llama:dim=D,n_layers=$L,n_heads=4,multiple_of=16"
-exp_meta training "steps=$STEPS batch=$BATCH eval_every=$EVAL lr=3e-3 (seqlab train defaults otherwise)"
+exp_meta training "steps=$STEPS batch=$BATCH eval_every=$EVAL, $(recipe_schedule "$STEPS"), $(recipe_optim charlm); lr per model: recipe grid or --lrs"
 exp_meta ngram "ngram:order=N (method mkn) for N in {$ORDERS}, fitted on the training split"
-MIXERS=$(exp_mixers | tr '\n' ' ')
-exp_meta mixers "$MIXERS"
+if [ -n "$MIXERS_OPT" ]; then
+    MODELS=$(exp_mixers | tr '\n' ' ')
+else
+    MODELS="$(exp_mixers | tr '\n' ' ')$(exp_models | grep -x -e gpt -e llama | tr '\n' ' ')"
+fi
+MIXERS=$(for m in $MODELS; do case $m in gpt | llama) ;; *) echo "$m" ;; esac; done | tr '\n' ' ')
+exp_meta models_compared "$MODELS"
 
 LIST=$("$SEQLAB" list --models)
 family_of() {   # the family `seqlab list` gives a model
@@ -35,18 +43,14 @@ family_of() {   # the family `seqlab list` gives a model
 
 # "label spec family" for every gradient model at width d
 models_at() {
-    local d=$1 mx m
-    for mx in $MIXERS; do
-        echo "$mx lm:mixer=$mx,d_model=$d,n_layer=$L$(exp_len_keys "$mx" "$T") $(family_of "$mx")"
+    local d=$1 m
+    for m in $MODELS; do
+        case $m in
+        gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$d,block_size=$T transformer" ;;
+        llama) echo "llama llama:dim=$d,n_layers=$L,n_heads=4,multiple_of=16,max_seq_len=$T transformer" ;;
+        *) echo "$m lm:mixer=$m,d_model=$d,n_layer=$L$(recipe_keys "$m" charlm "$T") $(family_of "$m")" ;;
+        esac
     done
-    if [ -z "$MIXERS_OPT" ]; then
-        for m in $(exp_models); do
-            case $m in
-            gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$d transformer" ;;
-            llama) echo "llama llama:dim=$d,n_layers=$L,n_heads=4,multiple_of=16 transformer" ;;
-            esac
-        done
-    fi
 }
 if [ -z "$MIXERS_OPT" ]; then
     for m in $(exp_models); do
@@ -56,28 +60,26 @@ if [ -z "$MIXERS_OPT" ]; then
     done
 fi
 
-LM_HDR="model,family,d_model,n_layer,steps,params,val_loss,train_seconds,status,reason"
-CURVE_HDR="model,d_model,step,seconds,val_loss"
+LM_HDR="model,family,d_model,n_layer,steps,lr,seed,value,loss,params,train_seconds,status,reason"
+CURVE_HDR="model,d_model,lr,seed,step,seconds,val_loss"
 
-# the (step, seconds, val_loss) rows of a run's log with an evaluation
-curve_rows() {   # label d run_dir
-    awk -F, -v m="$1" -v d="$2" 'NR > 1 && $5 != "" { print m "," d "," $1 "," $2 "," $5 }' "$3/log.csv" 2>/dev/null
+# the (lr, seed, step, seconds, val_loss) rows of a run's log with an evaluation
+curve_rows() {   # label d lr seed run_dir
+    awk -F, -v m="$1" -v d="$2" -v lr="$3" -v s="$4" 'NR > 1 && $5 != "" { print m "," d "," lr "," s "," $1 "," $2 "," $5 }' "$5/log.csv" 2>/dev/null
 }
 
-lm_one() {   # row_file curve_file label spec family d
-    local row=$1 crow=$2 label=$3 spec=$4 fam=$5 d=$6 res
-    local dir="$OUT/runs/$label-d$d" log="$OUT/logs/$label-d$d.log"
-    exp_log "charlm $label d=$d"
-    if exp_train "$dir" "$log" --model "$spec" --task "charlm:seq_len=$T" "${CORPUS_ARGS[@]}" --steps "$STEPS" \
-        --batch "$BATCH" --eval-every "$EVAL" --ckpt-every 0 && res=$(exp_eval "$dir"); then
-        set -- $res
-        echo "$label,$fam,$d,$L,$STEPS,$3,$1,$(exp_last_seconds "$dir"),ok," >"$row"
-        curve_rows "$label" "$d" "$dir" >"$crow"
-    else
-        echo "$label,$fam,$d,$L,$STEPS,,,,failed,$(exp_failure_reason "$log")" >"$row"
-        : >"$crow"
-        exp_log "charlm $label d=$d FAILED (see $log)"
-    fi
+# lm_fit DIR ROW LABEL SPEC FAMILY D LR SEED STEPS BATCH EVAL : one run (a FUNC for exp_job); ROW
+# gets the lm.csv row, ROW.curve its learning curve
+lm_fit() {
+    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 d=$6 lr=$7 seed=$8 steps=$9 batch=${10} eval=${11} one
+    one="$row.one"
+    exp_fit "$dir" "$one" "$label,$fam,$d,$L,$steps" "$lr" "$seed" "$spec" "charlm:seq_len=$T" "$steps" "$batch" \
+        "${CORPUS_ARGS[@]}" --eval-every "$eval" || { rm -f "$one"; return 1; }
+    {
+        cat "$one"
+        curve_rows "$label" "$d" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+    } >"$row"
+    rm -f "$one"
 }
 
 ngram_one() {   # row_file order
@@ -96,14 +98,18 @@ ngram_one() {   # row_file order
 for d in $WIDTHS; do
     while read -r label spec fam; do
         [ -n "$label" ] || continue
-        exp_row_file lm
-        r=$ROW
-        exp_row_file curves
-        exp_bg lm_one "$r" "$ROW" "$label" "$spec" "$fam" "$d"
+        for lr in $(exp_lrs "$label" charlm); do
+            for seed in $SEEDS; do
+                exp_row_file lm_all
+                exp_bg exp_job "$ROW" "$label-d$d-lr$lr-s$seed" lm_fit "$label" "$spec" "$fam" "$d" "$lr" "$seed" "$STEPS" \
+                    "$BATCH" "$EVAL"
+            done
+        done
     done <<MODELS
 $(models_at "$d")
 MODELS
 done
+for m in $MODELS; do exp_meta "lrs_$m" "$(exp_lrs "$m" charlm)"; done
 if exp_models | grep -qx ngram; then
     for n in $ORDERS; do
         exp_row_file ngram
@@ -115,16 +121,12 @@ fi
 
 # ---- word2vec-initialised embeddings beside random ones (one mixer, the widest size) ----
 W2V_MIXER=$(echo "$MIXERS" | tr ' ' '\n' | grep -x lstm || echo "$MIXERS" | awk '{ print $1 }')
-w2v_arm() {   # row_file curve_file
-    local row=$1 crow=$2
-    local vec="$OUT/runs/w2v-vectors.txt" chars="$OUT/runs/w2v-chars.txt" log="$OUT/logs/w2v-train.log"
-    local spec="lm:mixer=$W2V_MIXER,d_model=$DMAX,n_layer=$L$(exp_len_keys "$W2V_MIXER" "$T")" init res dir
-    : >"$1"
-    : >"$2"
+W2V_VEC="$OUT/runs/w2v-vectors.txt"
+w2v_vectors() {   # trains the character vectors once (seed: the first of --seeds); 0 if they exist
+    local chars="$OUT/runs/w2v-chars.txt" log="$OUT/logs/w2v-train.log"
     if ! "$SEQLAB" w2v train --help >/dev/null 2>&1; then
         exp_log "word2vec arm skipped: \`seqlab w2v train\` is not available"
-        echo "w2v,$W2V_MIXER,$DMAX,,,skipped,seqlab w2v train is not available" >"$1"
-        return 0
+        return 1
     fi
     # the training split (first 90%) of the same corpus, one character per word; whitespace
     # characters cannot be words for word2vec, so their rows keep the random initialisation
@@ -139,43 +141,89 @@ w2v_arm() {   # row_file curve_file
     head -c $(($(wc -c <"$chars.raw") * 9 / 10)) "$chars.raw" | LC_ALL=C sed 's/./& /g' >"$chars"
     rm -f "$chars.raw"
     exp_log "word2vec on characters (size $DMAX)"
-    if ! "$SEQLAB" w2v train -train "$chars" -output "$vec" -size "$DMAX" -min-count 1 -window 5 -iter "$W2V_ITER" \
+    if ! "$SEQLAB" w2v train -train "$chars" -output "$W2V_VEC.tmp" -size "$DMAX" -min-count 1 -window 5 -iter "$W2V_ITER" \
         -threads 1 -seed "$SEED" >"$log" 2>&1; then
-        echo "w2v,$W2V_MIXER,$DMAX,,,failed,$(exp_failure_reason "$log")" >>"$row"
         exp_log "word2vec training FAILED (see $log)"
-        return 0
+        return 1
     fi
-    for init in random w2v; do
-        dir="$OUT/runs/w2v-$init"
-        local extra=()
-        [ "$init" = w2v ] && extra=(--init-embeddings "$vec")
-        exp_log "charlm $W2V_MIXER d=$DMAX, $init embeddings"
-        if exp_train "$dir" "$OUT/logs/w2v-$init.log" --model "$spec" --task "charlm:seq_len=$T" "${CORPUS_ARGS[@]}" \
-            --steps "$STEPS" --batch "$BATCH" --eval-every "$EVAL" --ckpt-every 0 "${extra[@]}" && res=$(exp_eval "$dir"); then
-            set -- $res
-            echo "$init,$W2V_MIXER,$DMAX,$1,$(exp_last_seconds "$dir"),ok," >>"$row"
-            curve_rows "$W2V_MIXER-$init" "$DMAX" "$dir" >>"$crow"
-        else
-            echo "$init,$W2V_MIXER,$DMAX,,,failed,$(exp_failure_reason "$OUT/logs/w2v-$init.log")" >>"$row"
-            exp_log "charlm $W2V_MIXER with $init embeddings FAILED (see $OUT/logs/w2v-$init.log)"
-        fi
-    done
+    mv "$W2V_VEC.tmp" "$W2V_VEC"
 }
-exp_row_file w2v
-W2V_ROW=$ROW
-exp_row_file w2vcurves
-exp_bg w2v_arm "$W2V_ROW" "$ROW"
+# w2v_fit DIR ROW INIT LR SEED SPEC STEPS BATCH EVAL VECSUM : one run of the arm (a FUNC for exp_job)
+w2v_fit() {
+    local dir=$1 row=$2 init=$3 lr=$4 seed=$5 spec=$6 steps=$7 batch=$8 eval=$9 one extra=()
+    one="$row.one"
+    [ "$init" = w2v ] && extra=(--init-embeddings "$W2V_VEC")
+    exp_fit "$dir" "$one" "$init,$W2V_MIXER,$DMAX" "$lr" "$seed" "$spec" "charlm:seq_len=$T" "$steps" "$batch" \
+        "${CORPUS_ARGS[@]}" --eval-every "$eval" "${extra[@]}" || { rm -f "$one"; return 1; }
+    {
+        cat "$one"
+        curve_rows "$W2V_MIXER-$init" "$DMAX" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+    } >"$row"
+    rm -f "$one"
+}
+if [ "$PLOT_ONLY" = 0 ] && w2v_vectors; then
+    W2V_SPEC="lm:mixer=$W2V_MIXER,d_model=$DMAX,n_layer=$L$(recipe_keys "$W2V_MIXER" charlm "$T")"
+    VECSUM=$(cksum <"$W2V_VEC" | awk '{ print $1 }')
+    for init in random w2v; do
+        for lr in $(exp_lrs "$W2V_MIXER" charlm); do
+            for seed in $SEEDS; do
+                exp_row_file w2v_all
+                exp_bg exp_job "$ROW" "w2v-$init-lr$lr-s$seed" w2v_fit "$init" "$lr" "$seed" "$W2V_SPEC" "$STEPS" "$BATCH" \
+                    "$EVAL" "$VECSUM"
+            done
+        done
+    done
+fi
 exp_wait
 
-exp_collect lm "$LM_HDR" -k1,1 -k3,3n
-exp_collect curves "$CURVE_HDR"
+# split the runs' rows into results and learning curves
+split_rows() {   # NAME HDR CURVE_NAME CURVE_HDR : OUT/NAME_runs.csv and OUT/CURVE_NAME_runs.csv from rows/NAME_all.*
+    local f
+    {
+        echo "$2"
+        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep -v '^curve:' "$f"; done
+    } >"$OUT/$1_runs.csv"
+    {
+        echo "$4"
+        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep '^curve:' "$f" | sed 's/^curve://'; done
+    } >"$OUT/$3_runs.csv"
+}
+# the median learning curve over seeds of each configuration at its chosen learning rate:
+# curve_summary RUNS_CURVES SUMMARY KEYCOLS OUT (SUMMARY: the exp_aggregate output whose first
+# KEYCOLS columns are model,d_model-like keys matching the curves' first two columns)
+curve_summary() {
+    awk -F, -v OFS=, '
+        function med(s,    v, n, i, j, x) { n = split(s, v, " ")
+            for (i = 2; i <= n; i++) { x = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+            MIN = v[1]; MAX = v[n]; return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+        FNR == 1 { file++; next }
+        file == 1 { lr[$1 "," $2] = $3; next }
+        ($1 "," $2) in lr && $3 == lr[$1 "," $2] {
+            k = $1 "," $2 "," $5
+            if (!(k in L)) order[++n] = k
+            L[k] = L[k] " " $7; S[k] = S[k] " " $6 }
+        END { print "model,d_model,step,seconds,val_loss,min,max,seeds"
+            for (i = 1; i <= n; i++) { k = order[i]; sec = med(S[k]); m = med(L[k]); c = split(L[k], tmp, " ")
+                print k, sec, m, MIN, MAX, c } }' "$2" "$1" >"$3.tmp" && mv "$3.tmp" "$3"
+}
+
+split_rows lm "$LM_HDR" curves "$CURVE_HDR"
+split_rows w2v "init,mixer,d_model,lr,seed,value,loss,params,train_seconds,status,reason" w2vcurves "$CURVE_HDR"
 exp_collect ngram "order,val_loss,fit_seconds,status,reason"
-exp_collect w2vcurves "$CURVE_HDR"
-exp_collect w2v "init,mixer,d_model,val_loss,train_seconds,status,reason"
-exp_meta w2v_arm "lm:mixer=$W2V_MIXER,d_model=$DMAX: embeddings random vs from seqlab w2v train (-size $DMAX -min-count 1 -window 5 -iter $W2V_ITER) on the training split split into characters"
+exp_meta reused_runs "$(exp_reused_count) finished runs of an earlier invocation reused"
+exp_meta w2v_arm "lm:mixer=$W2V_MIXER,d_model=$DMAX: embeddings random vs from seqlab w2v train (-size $DMAX -min-count 1 -window 5 -iter $W2V_ITER, seed $SEED) on the training split split into characters"
+exp_aggregate "$OUT/lm_runs.csv" "$OUT/lm.csv" model,family,d_model,n_layer,steps,params "" "" value min -- -k1,1 -k3,3n
+exp_aggregate "$OUT/w2v_runs.csv" "$OUT/w2v.csv" init,mixer,d_model "" "" value min
+# curve keys: (model, d_model) -> the chosen lr (lm.csv columns 1, 3, 7)
+awk -F, -v OFS=, 'NR == 1 { print "model,d_model,lr"; next } { print $1, $3, $7 }' "$OUT/lm.csv" >"$OUT/.lmkeys.csv"
+curve_summary "$OUT/curves_runs.csv" "$OUT/.lmkeys.csv" "$OUT/curves.csv"
+awk -F, -v OFS=, -v mx="$W2V_MIXER" 'NR == 1 { print "model,d_model,lr"; next } { print mx "-" $1, $3, $4 }' "$OUT/w2v.csv" >"$OUT/.w2vkeys.csv"
+curve_summary "$OUT/w2vcurves_runs.csv" "$OUT/.w2vkeys.csv" "$OUT/w2vcurves.csv"
+rm -f "$OUT/.lmkeys.csv" "$OUT/.w2vkeys.csv"
 
 NG_ORDERS=$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $1 }' "$OUT/ngram.csv")
 NG_LOSSES=$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $2 }' "$OUT/ngram.csv")
 exp_plot lm.gp "$OUT/lm.png" lm="$OUT/lm.csv" curves="$OUT/curves.csv" w2vcurves="$OUT/w2vcurves.csv" \
-    models="$(exp_ok_labels model "$OUT/lm.csv")" dmax="$DMAX" ng_orders="$NG_ORDERS" ng_losses="$NG_LOSSES" \
-    w2v_labels="$(awk -F, 'NR > 1 && $6 == "ok" { printf "%s-%s ", $2, $1 }' "$OUT/w2v.csv")"
+    models="$(exp_ok_labels model "$OUT/lm_runs.csv")" dmax="$DMAX" ng_orders="$NG_ORDERS" ng_losses="$NG_LOSSES" \
+    w2v_labels="$(awk -F, -v mx="$W2V_MIXER" 'NR > 1 { printf "%s-%s ", mx, $1 }' "$OUT/w2v.csv" 2>/dev/null)" \
+    seeds="$(echo $SEEDS | wc -w)"

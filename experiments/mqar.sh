@@ -1,49 +1,46 @@
 #!/usr/bin/env bash
-# experiments/mqar.sh — multi-query associative recall (Zoology): accuracy against model
-# width and the number of key-value pairs, for every mixer.
+# experiments/mqar.sh — multi-query associative recall (Zoology, Arora et al. 2023): accuracy
+# against model width and the number of key-value pairs, for every mixer, each configuration
+# the median over seeds at its best learning rate.
 EXP_NAME=mqar
 EXP_HELP="usage: experiments/mqar.sh [--full | --smoke] [options]
-  Trains every mixer (lm:mixer=...) on mqar for each (n_kv_pairs, d_model) and writes
-  results/mqar/mqar.csv and mqar.png."
+  Trains every mixer (lm:mixer=...) on mqar for each (n_kv_pairs, d_model), learning rate and
+  seed, and writes results/mqar/mqar_runs.csv (every run), mqar.csv (per configuration: the
+  best learning rate, the median, minimum and maximum over seeds) and mqar.png."
 . "$(dirname "$0")/common.sh"
 exp_init "$@"
 
 case $SETTING in
 smoke) KVS="2"; WIDTHS="8 16"; T=16; V=16; STEPS=20; L=1; BATCH=8 ;;
-quick) KVS="2 4"; WIDTHS="16 32 64"; T=32; V=32; STEPS=400; L=2; BATCH=32 ;;
-full) KVS="4 8 16 32 64"; WIDTHS="32 64 128 256"; T=256; V=8192; STEPS=8000; L=2; BATCH=64 ;;
+quick) KVS="2 4"; WIDTHS="32 64"; T=32; V=32; STEPS=1000; L=2; BATCH=32 ;;
+full) KVS="4 8 16 32 64"; WIDTHS="64 128 256 512"; T=256; V=8192; STEPS=20000; L=2; BATCH=64 ;;
 esac
 exp_meta task "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=K for K in {$KVS} (power_a=0.01)"
-exp_meta model "lm:mixer=MIXER,d_model=D,n_layer=$L for D in {$WIDTHS}"
-exp_meta training "steps=$STEPS batch=$BATCH lr=3e-3 (seqlab train defaults otherwise)"
+exp_meta model "lm:mixer=MIXER,d_model=D,n_layer=$L for D in {$WIDTHS}, plus the recipe's keys (experiments/recipes.sh)"
+exp_meta training "steps=$STEPS batch=$BATCH, $(recipe_schedule "$STEPS"), $(recipe_optim mqar); lr per mixer: recipe grid or --lrs"
 MIXERS=$(exp_mixers | tr '\n' ' ')
 exp_meta mixers "$MIXERS"
-HDR="mixer,n_kv_pairs,seq_len,vocab_size,d_model,n_layer,steps,accuracy,loss,params,train_seconds,status,reason"
-
-run_one() {   # row_file mixer n_kv d_model
-    local row=$1 mx=$2 kv=$3 d=$4 res
-    local dir="$OUT/runs/$mx-kv$kv-d$d" log="$OUT/logs/$mx-kv$kv-d$d.log" model="lm:mixer=$2,d_model=$4,n_layer=$L"
-    model="$model$(exp_len_keys "$mx" "$T")"
-    exp_log "n_kv_pairs=$kv d_model=$d $mx"
-    if exp_train "$dir" "$log" --model "$model" --task "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=$kv" \
-        --steps "$STEPS" --batch "$BATCH" --eval-every 0 --ckpt-every 0 && res=$(exp_eval "$dir"); then
-        set -- $res
-        echo "$mx,$kv,$T,$V,$d,$L,$STEPS,$1,$2,$3,$(exp_last_seconds "$dir"),ok," >"$row"
-    else
-        echo "$mx,$kv,$T,$V,$d,$L,$STEPS,,,,,failed,$(exp_failure_reason "$log")" >"$row"
-        exp_log "n_kv_pairs=$kv d_model=$d $mx FAILED (see $log)"
-    fi
-}
+RUN_HDR="mixer,n_kv_pairs,seq_len,vocab_size,d_model,n_layer,steps,lr,seed,value,loss,params,train_seconds,status,reason"
 
 for mx in $MIXERS; do
+    exp_meta "lrs_$mx" "$(exp_lrs "$mx" mqar)"
     for kv in $KVS; do
         for d in $WIDTHS; do
-            exp_row_file mqar
-            exp_bg run_one "$ROW" "$mx" "$kv" "$d"
+            model="lm:mixer=$mx,d_model=$d,n_layer=$L$(recipe_keys "$mx" mqar "$T")"
+            for lr in $(exp_lrs "$mx" mqar); do
+                for seed in $SEEDS; do
+                    exp_row_file mqar_runs
+                    exp_bg exp_job "$ROW" "$mx-kv$kv-d$d-lr$lr-s$seed" exp_fit "$mx,$kv,$T,$V,$d,$L,$STEPS" "$lr" "$seed" \
+                        "$model" "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=$kv" "$STEPS" "$BATCH"
+                done
+            done
         done
     done
 done
 exp_wait
-exp_collect mqar "$HDR"
-exp_plot mqar.gp "$OUT/mqar.png" data="$OUT/mqar.csv" mixers="$(exp_ok_labels mixer "$OUT/mqar.csv")" kvs="$KVS" \
-    seq_len="$T" vocab="$V"
+exp_collect mqar_runs "$RUN_HDR"
+exp_meta reused_runs "$(exp_reused_count) finished runs of an earlier invocation reused"
+exp_aggregate "$OUT/mqar_runs.csv" "$OUT/mqar.csv" mixer,n_kv_pairs,seq_len,vocab_size,d_model,n_layer,steps "" "" value max \
+    -- -k1,1 -k2,2n -k5,5n
+exp_plot mqar.gp "$OUT/mqar.png" data="$OUT/mqar.csv" mixers="$(exp_ok_labels mixer "$OUT/mqar_runs.csv")" kvs="$KVS" \
+    seq_len="$T" vocab="$V" seeds="$(echo $SEEDS | wc -w)"

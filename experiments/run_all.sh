@@ -8,7 +8,9 @@ usage() {
 usage: experiments/run_all.sh [--full | --smoke] [--corpus FILE] [options of every experiment]
   Runs hippo, scaling, memory, synthetic, mqar and lm (experiments/NAME.sh) with the same
   options (--out, --seed, --threads, --jobs, --mixers; --corpus goes to lm only) and writes a
-  summary to RESULTS/run_all.txt. --only a,b runs only those experiments.
+  summary to RESULTS/run_all.txt. --only a,b runs only those experiments. At the end the check
+  step (experiments/check.sh) compares the results with the published findings and writes
+  RESULTS/check.txt.
 EOF2
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,9 +24,9 @@ while [ $# -gt 0 ]; do
     --corpus) [ $# -ge 2 ] || { echo "run_all: error: --corpus needs a value" >&2; exit 2; }; CORPUS_ARGS=(--corpus "$2"); shift ;;
     --only) [ $# -ge 2 ] || { echo "run_all: error: --only needs a value" >&2; exit 2; }; EXPS=$(echo "$2" | tr ',' ' '); shift ;;
     --out) [ $# -ge 2 ] || { echo "run_all: error: --out needs a value" >&2; exit 2; }; RESROOT=$2; ARGS+=(--out "$2"); shift ;;
-    --seed | --threads | --jobs | --mixers)
+    --seed | --seeds | --lrs | --threads | --jobs | --mixers)
         [ $# -ge 2 ] || { echo "run_all: error: $1 needs a value" >&2; exit 2; }; ARGS+=("$1" "$2"); shift ;;
-    --full | --quick | --smoke | --plot-only) ARGS+=("$1") ;;
+    --full | --quick | --smoke | --plot-only | --fresh) ARGS+=("$1") ;;
     *) echo "run_all: error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift
@@ -55,4 +57,6 @@ done
 echo "total $(($(date +%s) - t_all))s" >>"$SUMMARY"
 echo >&2
 cat "$SUMMARY" >&2
+echo >&2
+bash "$HERE/check.sh" --out "$RESROOT" | tee "$RESROOT/check.txt" >&2
 exit $failed

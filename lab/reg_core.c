@@ -15,7 +15,8 @@
     {"d_model", 'i', "64", 1, 65536, "residual stream width"}, \
     {"n_layer", 'i', "2", 0, 1024, "number of residual blocks"}, \
     {"norm", 's', "rmsnorm", 0, 0, "rmsnorm or layernorm"}, \
-    {"norm_eps", 'f', "1e-5", 1e-12, 1, "epsilon of the norms"}
+    {"norm_eps", 'f', "1e-5", 1e-12, 1, "epsilon of the norms"}, \
+    {"max_position_embeddings", 'i', "0", 0, 1 << 24, "learned absolute positions added to the input for up to this many steps (0: none)"}
 
 static const sl_spec_key lm_keys[] = {
     WRAP_KEYS,
@@ -47,7 +48,8 @@ static int wrap_create(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
     int rc;
     if ((rc = sl_spec_str(s, own, "mixer", &mixer)) || (rc = sl_spec_int(s, own, "d_model", &cfg.d_model)) ||
         (rc = sl_spec_int(s, own, "n_layer", &cfg.n_layer)) || (rc = sl_spec_str(s, own, "norm", &norm)) ||
-        (rc = sl_spec_float(s, own, "norm_eps", &eps)))
+        (rc = sl_spec_float(s, own, "norm_eps", &eps)) ||
+        (rc = sl_spec_int(s, own, "max_position_embeddings", &cfg.max_position_embeddings)))
         return rc;
     if (!strcmp(norm, "rmsnorm")) cfg.rmsnorm = 1;
     else if (strcmp(norm, "layernorm")) return sl_error(SL_EINVAL, "%s: norm must be rmsnorm or layernorm, not '%s'", s->name, norm);

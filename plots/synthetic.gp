@@ -1,11 +1,13 @@
 # plots/synthetic.gp — experiments/synthetic.sh: selective copying accuracy per mixer and
-# induction-heads accuracy against the evaluation length (trained at train_len).
+# induction-heads accuracy against the evaluation length (trained at train_len): the median
+# over seeds at each configuration's best learning rate, bars from the minimum to the maximum.
 # gnuplot -e "selcopy='selcopy.csv'; induction='induction.csv'; mixers='rnn lstm'; sc_chance='0.25';
 #             ind_chance='0.125'; train_len='32'; outfile='synthetic.png'" plots/synthetic.gp
 if (!exists("outfile")) outfile = 'synthetic.png'
 if (!exists("sc_chance")) sc_chance = '0'
 if (!exists("ind_chance")) ind_chance = '0'
 if (!exists("train_len")) train_len = '0'
+if (!exists("seeds")) seeds = '?'
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1400,560 font ",11" } else { set terminal png size 1400,560 }
 set termoption noenhanced
 set output outfile
@@ -19,15 +21,16 @@ set grid
 set logscale x 2
 set yrange [0:1.05]
 set ylabel "accuracy"
-set multiplot layout 1,2 title "Selective copying and induction heads"
-# selcopy columns: mixer,seq_len,n_tokens,steps,d_model,n_layer,accuracy,loss,params,train_seconds,status,reason
+set offsets graph 0.03, graph 0.03, 0, 0
+set multiplot layout 1,2 title sprintf("Selective copying and induction heads: median over %s seeds at the best lr, bars min-max", seeds)
+# selcopy columns: mixer,seq_len,n_tokens,steps,d_model,n_layer,lr,seeds,median,min,max,lrs_tried
 set title "Selective copying (accuracy on the recalled tokens)"
 set xlabel "length of the noisy region"
 set arrow 2 from graph 0, first real(sc_chance) to graph 1, first real(sc_chance) nohead dt 2 lc rgb "gray"
 set label 2 "chance" at graph 0.02, first real(sc_chance) offset 0,0.6 tc rgb "gray"
-plot for [i=1:words(mixers)] selcopy using 2:(strcol(1) eq word(mixers, i) ? $7 : NaN) \
-         with linespoints title word(mixers, i)
-# induction columns: mixer,train_len,eval_len,steps,d_model,n_layer,accuracy,...
+plot for [i=1:words(mixers)] selcopy using 2:(strcol(1) eq word(mixers, i) ? $9 : NaN):10:11 \
+         with yerrorlines title word(mixers, i)
+# induction columns: mixer,train_len,steps,d_model,n_layer,eval_len,lr,seeds,median,min,max,lrs_tried
 set title sprintf("Induction heads (trained at length %s)", train_len)
 set xlabel "evaluation sequence length"
 unset arrow 2
@@ -36,6 +39,6 @@ set arrow 1 from first real(train_len), graph 0 to first real(train_len), graph 
 set label 1 "train length" at first real(train_len), graph 0.97 offset 0.5,0
 set arrow 3 from graph 0, first real(ind_chance) to graph 1, first real(ind_chance) nohead dt 2 lc rgb "gray"
 set label 3 "chance" at graph 0.02, first real(ind_chance) offset 0,0.6 tc rgb "gray"
-plot for [i=1:words(mixers)] induction using 3:(strcol(1) eq word(mixers, i) ? $7 : NaN) \
-         with linespoints title word(mixers, i)
+plot for [i=1:words(mixers)] induction using 6:(strcol(1) eq word(mixers, i) ? $9 : NaN):10:11 \
+         with yerrorlines title word(mixers, i)
 unset multiplot

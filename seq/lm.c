@@ -14,6 +14,7 @@ typedef struct {
     int L, C;
     int *mix_out;           /* (L) output width of each mixer */
     int i_wte, i_inw, i_inb, i_head, i_headb;
+    int i_wpe;              /* learned positions (P, C), -1 if none */
     int *i_nw, *i_nb, *i_pw; /* (L) norm weight/bias, projection (-1 if none) */
     int i_nfw, i_nfb;
     /* activation cache for the last forward, sized for B*T rows */
@@ -31,8 +32,20 @@ typedef struct {
 typedef struct {
     void **mix;             /* (L) mixer states */
     int B;
+    long pos;               /* steps taken since the reset (the position of the next input) */
     float *h, *n, *m, *st;  /* (B, C) (B, C) (B, Dmax) (2B) */
 } lm_state;
+
+/* h (rows, C) += wpe[t] for the rows' positions t = t0 + (row % T) */
+static void pos_add(const lm_model *lm, const sl_params *P, float *h, int rows, int T, long t0)
+{
+    const float *wpe = sl_params_data(P, lm->i_wpe);
+    for (int n = 0; n < rows; n++) {
+        const float *p = wpe + (size_t)(t0 + n % T) * lm->C;
+        float *r = h + (size_t)n * lm->C;
+        for (int c = 0; c < lm->C; c++) r[c] += p[c];
+    }
+}
 
 static int dmax(const lm_model *lm)
 {
@@ -72,10 +85,14 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
         (rc = sl_buf_reserve(&lm->stats, (size_t)(L + 1) * 2 * N)) || (rc = sl_buf_reserve(&lm->mo, (size_t)L * N * D)) ||
         (rc = sl_buf_reserve(&lm->f, (size_t)N * C)))
         return rc;
+    if (lm->i_wpe >= 0 && T > lm->cfg.max_position_embeddings)
+        return sl_error(SL_EINVAL, "lm: sequence length %d is longer than max_position_embeddings=%d", T,
+                        lm->cfg.max_position_embeddings);
     lm->B = B; lm->T = T; lm->tok = tok; lm->x = x;
     float *h = lm->h.p;
     if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
     else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
+    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, 0);
     for (int l = 0; l < L; l++) {
         float *hl = h + (size_t)l * N * C, *hn = hl + (size_t)N * C;
         float *nl = lm->nrm.p + (size_t)l * N * C, *st = lm->stats.p + (size_t)l * 2 * N;
@@ -127,6 +144,14 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
         }
         norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats.p + (size_t)l * 2 * N, N);
     }
+    if (lm->i_wpe >= 0) {   /* d wpe[t] = sum over the batch of dh at position t */
+        float *gp = sl_params_grad(P, lm->i_wpe);
+        for (int n = 0; n < N; n++) {
+            float *g = gp + (size_t)(n % T) * C;
+            const float *d = dh + (size_t)n * C;
+            for (int c = 0; c < C; c++) g[c] += d[c];
+        }
+    }
     if (lm->tok) sl_embedding_backward(sl_params_grad(P, lm->i_wte), dh, lm->tok, N, C);
     else sl_linear_backward(dx, sl_params_grad(P, lm->i_inw), sl_params_grad(P, lm->i_inb), dh, lm->x,
                             sl_params_data(P, lm->i_inw), N, lm->cfg.d_input, C);
@@ -166,6 +191,7 @@ static void *lm_state_new(sl_model *m, int B)
 static int lm_state_reset(sl_model *m, void *state)
 {
     lm_state *s = state;
+    s->pos = 0;
     for (int l = 0; l < m->n_children; l++) {
         int rc = sl_model_state_reset(m->children[l], s->mix[l]);
         if (rc) return rc;
@@ -180,6 +206,8 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     const sl_params *P = m->P;
     const int B = s->B, C = lm->C;
     int rc;
+    if (lm->i_wpe >= 0 && s->pos >= lm->cfg.max_position_embeddings)
+        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + 1, lm->cfg.max_position_embeddings);
     if (tok) {
         for (int b = 0; b < B; b++)
             if (tok[b] < 0 || tok[b] >= m->d_in) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], m->d_in);
@@ -187,6 +215,8 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     } else {
         sl_linear_forward(s->h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), B, lm->cfg.d_input, C);
     }
+    if (lm->i_wpe >= 0) pos_add(lm, P, s->h, B, 1, s->pos);
+    s->pos++;
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->h, B);
         /* the mixer writes into m (never in place), then m, or its projection, joins the residual */
@@ -209,6 +239,7 @@ static int lm_init(sl_model *m, sl_rng *rng)
     sl_params *P = m->P;
     const int C = lm->C;
     if (lm->i_wte >= 0) sl_rng_fill_normal(rng, sl_params_data(P, lm->i_wte), (size_t)m->d_in * C, 0.02f);
+    if (lm->i_wpe >= 0) sl_rng_fill_normal(rng, sl_params_data(P, lm->i_wpe), (size_t)lm->cfg.max_position_embeddings * C, 0.02f);
     if (lm->i_inw >= 0) {
         float a = 1.0f / sqrtf((float)lm->cfg.d_input);
         sl_rng_fill_uniform(rng, sl_params_data(P, lm->i_inw), (size_t)C * lm->cfg.d_input, -a, a);
@@ -254,7 +285,8 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
 {
     *out = NULL;
     const int L = cfg->n_layer, C = cfg->d_model;
-    if (L < 0 || C <= 0) return sl_error(SL_EINVAL, "lm: bad n_layer=%d d_model=%d", L, C);
+    if (L < 0 || C <= 0 || cfg->max_position_embeddings < 0)
+        return sl_error(SL_EINVAL, "lm: bad n_layer=%d d_model=%d max_position_embeddings=%d", L, C, cfg->max_position_embeddings);
     lm_model *lm = calloc(1, sizeof *lm);
     if (!lm) return sl_error(SL_ENOMEM, "out of memory");
     sl_model *m = &lm->base;
@@ -280,7 +312,7 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
     if (rc) { for (int l = m->n_children; l < L; l++) sl_model_free(mixers[l]); sl_model_free(m); return rc; }
     char pre[SL_NAME_MAX], name[64];
     snprintf(pre, sizeof pre, "%sbackbone.", prefix ? prefix : "");
-    lm->i_wte = lm->i_inw = lm->i_inb = lm->i_headb = -1;
+    lm->i_wte = lm->i_inw = lm->i_inb = lm->i_headb = lm->i_wpe = -1;
     if (cfg->vocab_size > 0) {
         m->d_in = m->d_out = cfg->vocab_size;
         caps |= SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
@@ -292,6 +324,8 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
         lm->i_inw = sl_params_add(P, pre, "in_proj.weight", 2, C, cfg->d_input, 0, 0);
         lm->i_inb = sl_params_add(P, pre, "in_proj.bias", 1, C, 0, 0, 0);
     }
+    if (cfg->max_position_embeddings > 0)
+        lm->i_wpe = sl_params_add(P, pre, "position_embeddings.weight", 2, cfg->max_position_embeddings, C, 0, 0);
     for (int l = 0; l < L; l++) {
         snprintf(name, sizeof name, "layers.%d.norm.weight", l);
         lm->i_nw[l] = sl_params_add(P, pre, name, 1, C, 0, 0, 0);
@@ -316,7 +350,7 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
         lm->i_headb = sl_params_add(P, prefix ? prefix : "", "head.bias", 1, cfg->d_output, 0, 0, 0);
     }
     /* any failed declaration left a negative index; the table has the message */
-    int bad = lm->i_nfw < 0 || lm->i_head < 0 || (cfg->vocab_size > 0 ? lm->i_wte < 0 : (lm->i_inw < 0 || lm->i_inb < 0 || lm->i_headb < 0));
+    int bad = lm->i_nfw < 0 || lm->i_head < 0 || (cfg->max_position_embeddings > 0 && lm->i_wpe < 0) || (cfg->vocab_size > 0 ? lm->i_wte < 0 : (lm->i_inw < 0 || lm->i_inb < 0 || lm->i_headb < 0));
     for (int l = 0; l < L; l++) bad |= lm->i_nw[l] < 0 || (!cfg->rmsnorm && lm->i_nb[l] < 0);
     if (bad) { sl_model_free(m); return SL_EINVAL; }
     m->caps = caps;

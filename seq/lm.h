@@ -10,6 +10,10 @@
  *
  * Parameter names (token mode follows mamba_ssm's MambaLMHeadModel):
  *   backbone.embedding.weight (V, C)          backbone.in_proj.{weight (C, d_input), bias}
+ *   backbone.position_embeddings.weight (P, C) only with max_position_embeddings = P > 0: learned
+ *                                             absolute positions added to the input (Zoology's
+ *                                             name; GPT's wpe), so an attention mixer knows where
+ *                                             a token is; sequences longer than P are refused
  *   backbone.layers.{i}.norm.weight (C) [.bias for LayerNorm]
  *   backbone.layers.{i}.mixer.*               backbone.layers.{i}.proj.weight (C, d_mixer_out)
  *   backbone.norm_f.weight (C) [.bias]        lm_head.weight (V, C) unless tied; head.{weight, bias}
@@ -29,6 +33,7 @@ typedef struct {
     int d_model, n_layer;
     int rmsnorm;               /* 1 RMSNorm, 0 LayerNorm (with bias) */
     int tie_embeddings;        /* token mode: head shares the embedding matrix */
+    int max_position_embeddings; /* > 0: learned absolute positions for up to this many steps */
     float norm_eps;
 } sl_lm_config;
 

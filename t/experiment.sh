@@ -31,19 +31,20 @@ is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -c | tr -d ' \n')" = '211
 # 1-8: the memory experiment, smoke setting, one real mixer and one that does not exist
 cd "$tmp" || exit 1
 SEQLAB=$SEQLAB GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/memory.sh" --smoke --mixers rnn,no_such_mixer \
-    --out "$tmp/res" >"$tmp/memory.log" 2>&1
+    --out "$tmp/res" --jobs 2 >"$tmp/memory.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/memory.log"
 check "memory.sh --smoke exits 0 although a mixer fails" [ $rc -eq 0 ]
 M=$tmp/res/memory
-check "copy.csv: header and 4 rows (2 gaps x 2 mixers)" csv_rows "$M/copy.csv" 5
-check "adding.csv: header and 2 rows" csv_rows "$M/adding.csv" 3
-check "rnn rows are ok with a metric in [0, 1]" \
-    awk -F, '$1 == "rnn" { k++; if ($12 != "ok" || $8 == "" || $8 < 0 || $8 > 1) bad = 1 } END { exit (k == 2 && !bad) ? 0 : 1 }' "$M/copy.csv"
-check "the missing mixer is recorded as failed with a reason" \
-    awk -F, '$1 == "no_such_mixer" { k++; if ($12 != "failed" || $13 == "") bad = 1 } END { exit (k == 2 && !bad) ? 0 : 1 }' "$M/copy.csv"
-check "meta.txt records seed, commit, machine and configuration" \
-    sh -c 'for k in "seed: 1" git_commit: uname: nproc: cpu: copy_task: training: "setting: smoke"; do grep -q "^$k" "$1" || exit 1; done' sh "$M/meta.txt"
+check "copy_runs.csv: header and 12 rows (2 gaps x 2 mixers x 3 seeds)" csv_rows "$M/copy_runs.csv" 13
+check "adding_runs.csv: header and 6 rows" csv_rows "$M/adding_runs.csv" 7
+check "rnn runs are ok with a metric in [0, 1], one per seed" \
+    awk -F, '$1 == "rnn" { k++; s[$9] = 1; if ($14 != "ok" || $10 == "" || $10 < 0 || $10 > 1) bad = 1 } END { exit (k == 6 && !bad && (1 in s) && (2 in s) && (3 in s)) ? 0 : 1 }' "$M/copy_runs.csv"
+check "the missing mixer is recorded as failed with a reason, and left out of copy.csv" \
+    sh -c 'awk -F, '"'"'$1 == "no_such_mixer" { k++; if ($14 != "failed" || $15 == "") bad = 1 } END { exit (k == 6 && !bad) ? 0 : 1 }'"'"' "$1" &&
+           ! grep -q "^no_such_mixer," "$2" && [ "$(grep -c "^rnn,.*,3,[0-9.e-]*,[0-9.e-]*,[0-9.e-]*,1$" "$2")" = 2 ]' sh "$M/copy_runs.csv" "$M/copy.csv"
+check "meta.txt records seeds, commit, machine and configuration" \
+    sh -c 'for k in "seeds: 1 2 3" git_commit: uname: nproc: cpu: copy_task: training: "setting: smoke" lrs_rnn:; do grep -q "^$k" "$1" || exit 1; done' sh "$M/meta.txt"
 if [ -n "${GNUPLOT-}" ]; then
     check "memory.png is a PNG" is_png "$M/memory.png"
 else
@@ -54,7 +55,7 @@ check "an unknown option is a usage error (exit 2)" [ $? -eq 2 ]
 
 # 9-11: run from a directory holding ./seqlab (no SEQLAB), the scaling experiment
 mkdir -p "$tmp/build" && ln -s "$SEQLAB" "$tmp/build/seqlab" && cd "$tmp/build" || exit 1
-(unset SEQLAB; GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/scaling.sh" --smoke --mixers rnn >"$tmp/scaling.log" 2>&1)
+(unset SEQLAB; GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/scaling.sh" --smoke --mixers rnn --seeds 1 >"$tmp/scaling.log" 2>&1)
 rc=$?
 [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/scaling.log"
 check "scaling.sh finds ./seqlab and exits 0" [ $rc -eq 0 ]

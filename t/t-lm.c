@@ -162,6 +162,43 @@ int main(void)
     free(x);
     sl_model_free(m);
 
+    /* learned absolute positions (token and real mode): gradients, step == sequence, limits */
+    cfg.tie_embeddings = 1;
+    cfg.rmsnorm = 1;
+    cfg.max_position_embeddings = T + 2;
+    m = build(&cfg, C);
+    int ip = sl_params_find(m->P, "backbone.position_embeddings.weight");
+    ok(ip >= 0 && m->P->t[ip].numel == (size_t)(T + 2) * C, "position_embeddings.weight is (max_position_embeddings, d_model)");
+    /* unit scale, as for the embedding, so finite differences see it */
+    for (size_t k = 0; k < m->P->t[ip].numel; k++) m->P->data[m->P->t[ip].offset + k] *= 50.0f;
+    check_model_grads(m, "lm learned positions", NULL, tok, B, T, 1e-2, 2e-2, 40);
+    check_step_equals_seq(m, "lm learned positions", NULL, tok, B, T, 1e-5);
+    {
+        /* the positions matter: the same tokens shifted by one position give other outputs */
+        int32_t same[2] = {3, 3};
+        float y2[2 * V];
+        sl_model_forward(m, NULL, same, y2, 1, 2);
+        float d = 0.0f;
+        for (int v = 0; v < V; v++) d += (y2[v] - y2[V + v]) * (y2[v] - y2[V + v]);
+        ok(d > 1e-6f, "the same token at positions 0 and 1 gets different logits (%g)", (double)d);
+        int32_t *longer = calloc((size_t)T + 3, sizeof *longer);
+        float *yl = malloc(sizeof(float) * (T + 3) * V);
+        ok(sl_model_forward(m, NULL, longer, yl, 1, T + 3) == SL_EINVAL && strstr(sl_errmsg(), "max_position_embeddings"),
+           "a sequence longer than max_position_embeddings is refused: %s", sl_errmsg());
+        free(longer);
+        free(yl);
+    }
+    sl_model_free(m);
+    rc.max_position_embeddings = T;
+    m = build(&rc, C);
+    x = tu_random(B * T * 3, 1.0f, 11);
+    int ipr = sl_params_find(m->P, "backbone.position_embeddings.weight");
+    for (size_t k = 0; ipr >= 0 && k < m->P->t[ipr].numel; k++) m->P->data[m->P->t[ipr].offset + k] *= 50.0f;
+    check_model_grads(m, "seq learned positions", x, NULL, B, T, 1e-2, 2e-2, 40);
+    check_step_equals_seq(m, "seq learned positions", x, NULL, B, T, 1e-5);
+    free(x);
+    sl_model_free(m);
+
     /* zero blocks is a valid (bigram-like) model */
     sl_lm_config z = {.vocab_size = V, .d_model = C, .n_layer = 0, .rmsnorm = 1, .tie_embeddings = 0, .norm_eps = 1e-5f};
     m = build(&z, C);
