@@ -437,3 +437,43 @@ exp_fit() {
     fi
     return 0
 }
+
+# ---- learning curves of sweeps (lm.sh, quickstart.sh) ----------------------------------------
+# exp_curve_rows LABEL D LR SEED DIR : the (lr, seed, step, seconds, val_loss) rows of a run's log with an evaluation
+exp_curve_rows() {
+    awk -F, -v m="$1" -v d="$2" -v lr="$3" -v s="$4" 'NR > 1 && $5 != "" { print m "," d "," lr "," s "," $1 "," $2 "," $5 }' "$5/log.csv" 2>/dev/null
+}
+
+# exp_split_rows NAME HDR CURVE_NAME CURVE_HDR : OUT/NAME_runs.csv and OUT/CURVE_NAME_runs.csv
+# from the row files rows/NAME_all.* (result rows, and learning-curve rows prefixed "curve:")
+exp_split_rows() {
+    local f
+    {
+        echo "$2"
+        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep -v '^curve:' "$f"; done
+    } >"$OUT/$1_runs.csv"
+    {
+        echo "$4"
+        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep '^curve:' "$f" | sed 's/^curve://'; done
+    } >"$OUT/$3_runs.csv"
+}
+# exp_curve_summary CURVES_RUNS KEYS OUT : the median learning curve over seeds of each
+# configuration at its chosen learning rate. CURVES_RUNS: model,d_model,lr,seed,step,seconds,
+# val_loss rows; KEYS: a CSV (with a header) of model,d_model,lr, the chosen rates. OUT:
+# model,d_model,step,seconds (median),val_loss (median),min,max,seeds.
+exp_curve_summary() {
+    awk -F, -v OFS=, '
+        function med(s,    v, n, i, j, x) { n = split(s, v, " ")
+            for (i = 2; i <= n; i++) { x = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+            MIN = v[1]; MAX = v[n]; return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+        FNR == 1 { file++; next }
+        file == 1 { lr[$1 "," $2] = $3; next }
+        ($1 "," $2) in lr && $3 == lr[$1 "," $2] {
+            k = $1 "," $2 "," $5
+            if (!(k in L)) order[++n] = k
+            L[k] = L[k] " " $7; S[k] = S[k] " " $6 }
+        END { print "model,d_model,step,seconds,val_loss,min,max,seeds"
+            for (i = 1; i <= n; i++) { k = order[i]; sec = med(S[k]); m = med(L[k]); c = split(L[k], tmp, " ")
+                print k, sec, m, MIN, MAX, c } }' "$2" "$1" >"$3.tmp" && mv "$3.tmp" "$3"
+}
+

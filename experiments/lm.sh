@@ -63,11 +63,6 @@ fi
 LM_HDR="model,family,d_model,n_layer,steps,lr,seed,value,loss,params,train_seconds,status,reason"
 CURVE_HDR="model,d_model,lr,seed,step,seconds,val_loss"
 
-# the (lr, seed, step, seconds, val_loss) rows of a run's log with an evaluation
-curve_rows() {   # label d lr seed run_dir
-    awk -F, -v m="$1" -v d="$2" -v lr="$3" -v s="$4" 'NR > 1 && $5 != "" { print m "," d "," lr "," s "," $1 "," $2 "," $5 }' "$5/log.csv" 2>/dev/null
-}
-
 # lm_fit DIR ROW LABEL SPEC FAMILY D LR SEED STEPS BATCH EVAL : one run (a FUNC for exp_job); ROW
 # gets the lm.csv row, ROW.curve its learning curve
 lm_fit() {
@@ -77,7 +72,7 @@ lm_fit() {
         "${CORPUS_ARGS[@]}" --eval-every "$eval" || { rm -f "$one"; return 1; }
     {
         cat "$one"
-        curve_rows "$label" "$d" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+        exp_curve_rows "$label" "$d" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
     } >"$row"
     rm -f "$one"
 }
@@ -157,7 +152,7 @@ w2v_fit() {
         "${CORPUS_ARGS[@]}" --eval-every "$eval" "${extra[@]}" || { rm -f "$one"; return 1; }
     {
         cat "$one"
-        curve_rows "$W2V_MIXER-$init" "$DMAX" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+        exp_curve_rows "$W2V_MIXER-$init" "$DMAX" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
     } >"$row"
     rm -f "$one"
 }
@@ -176,39 +171,8 @@ if [ "$PLOT_ONLY" = 0 ] && w2v_vectors; then
 fi
 exp_wait
 
-# split the runs' rows into results and learning curves
-split_rows() {   # NAME HDR CURVE_NAME CURVE_HDR : OUT/NAME_runs.csv and OUT/CURVE_NAME_runs.csv from rows/NAME_all.*
-    local f
-    {
-        echo "$2"
-        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep -v '^curve:' "$f"; done
-    } >"$OUT/$1_runs.csv"
-    {
-        echo "$4"
-        for f in "$OUT/rows/$1_all".*; do [ -e "$f" ] && grep '^curve:' "$f" | sed 's/^curve://'; done
-    } >"$OUT/$3_runs.csv"
-}
-# the median learning curve over seeds of each configuration at its chosen learning rate:
-# curve_summary RUNS_CURVES SUMMARY KEYCOLS OUT (SUMMARY: the exp_aggregate output whose first
-# KEYCOLS columns are model,d_model-like keys matching the curves' first two columns)
-curve_summary() {
-    awk -F, -v OFS=, '
-        function med(s,    v, n, i, j, x) { n = split(s, v, " ")
-            for (i = 2; i <= n; i++) { x = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-            MIN = v[1]; MAX = v[n]; return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
-        FNR == 1 { file++; next }
-        file == 1 { lr[$1 "," $2] = $3; next }
-        ($1 "," $2) in lr && $3 == lr[$1 "," $2] {
-            k = $1 "," $2 "," $5
-            if (!(k in L)) order[++n] = k
-            L[k] = L[k] " " $7; S[k] = S[k] " " $6 }
-        END { print "model,d_model,step,seconds,val_loss,min,max,seeds"
-            for (i = 1; i <= n; i++) { k = order[i]; sec = med(S[k]); m = med(L[k]); c = split(L[k], tmp, " ")
-                print k, sec, m, MIN, MAX, c } }' "$2" "$1" >"$3.tmp" && mv "$3.tmp" "$3"
-}
-
-split_rows lm "$LM_HDR" curves "$CURVE_HDR"
-split_rows w2v "init,mixer,d_model,lr,seed,value,loss,params,train_seconds,status,reason" w2vcurves "$CURVE_HDR"
+exp_split_rows lm "$LM_HDR" curves "$CURVE_HDR"
+exp_split_rows w2v "init,mixer,d_model,lr,seed,value,loss,params,train_seconds,status,reason" w2vcurves "$CURVE_HDR"
 exp_collect ngram "order,val_loss,fit_seconds,status,reason"
 exp_meta reused_runs "$(exp_reused_count) finished runs of an earlier invocation reused"
 exp_meta w2v_arm "lm:mixer=$W2V_MIXER,d_model=$DMAX: embeddings random vs from seqlab w2v train (-size $DMAX -min-count 1 -window 5 -iter $W2V_ITER, seed $SEED) on the training split split into characters"
@@ -216,9 +180,9 @@ exp_aggregate "$OUT/lm_runs.csv" "$OUT/lm.csv" model,family,d_model,n_layer,step
 exp_aggregate "$OUT/w2v_runs.csv" "$OUT/w2v.csv" init,mixer,d_model "" "" value min
 # curve keys: (model, d_model) -> the chosen lr (lm.csv columns 1, 3, 7)
 awk -F, -v OFS=, 'NR == 1 { print "model,d_model,lr"; next } { print $1, $3, $7 }' "$OUT/lm.csv" >"$OUT/.lmkeys.csv"
-curve_summary "$OUT/curves_runs.csv" "$OUT/.lmkeys.csv" "$OUT/curves.csv"
+exp_curve_summary "$OUT/curves_runs.csv" "$OUT/.lmkeys.csv" "$OUT/curves.csv"
 awk -F, -v OFS=, -v mx="$W2V_MIXER" 'NR == 1 { print "model,d_model,lr"; next } { print mx "-" $1, $3, $4 }' "$OUT/w2v.csv" >"$OUT/.w2vkeys.csv"
-curve_summary "$OUT/w2vcurves_runs.csv" "$OUT/.w2vkeys.csv" "$OUT/w2vcurves.csv"
+exp_curve_summary "$OUT/w2vcurves_runs.csv" "$OUT/.w2vkeys.csv" "$OUT/w2vcurves.csv"
 rm -f "$OUT/.lmkeys.csv" "$OUT/.w2vkeys.csv"
 
 NG_ORDERS=$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $1 }' "$OUT/ngram.csv")

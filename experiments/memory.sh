@@ -13,7 +13,7 @@ exp_init "$@"
 
 case $SETTING in
 smoke) GAPS="5 10"; LENGTHS="10"; STEPS=20; D=16; L=1; BATCH=8; COPY_LEN=3; SYMS=4 ;;
-quick) GAPS="10 50"; LENGTHS="25 100"; STEPS=800; D=32; L=2; BATCH=16; COPY_LEN=5; SYMS=4 ;;
+quick) GAPS="10 50"; LENGTHS="25 100"; STEPS=1000; D=32; L=2; BATCH=16; COPY_LEN=5; SYMS=4 ;;
 full) GAPS="25 50 100 200 500 1000"; LENGTHS="100 200 500 1000"; STEPS=10000; D=64; L=2; BATCH=32; COPY_LEN=10; SYMS=8 ;;
 esac
 exp_meta copy_task "copy:length=$COPY_LEN,n_symbols=$SYMS,delay=GAP for GAP in {$GAPS}"

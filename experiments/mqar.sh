@@ -12,7 +12,7 @@ exp_init "$@"
 
 case $SETTING in
 smoke) KVS="2"; WIDTHS="8 16"; T=16; V=16; STEPS=20; L=1; BATCH=8 ;;
-quick) KVS="2 4"; WIDTHS="32 64"; T=32; V=32; STEPS=1000; L=2; BATCH=32 ;;
+quick) KVS="2 4"; WIDTHS="64 128"; T=32; V=32; STEPS=1000; L=2; BATCH=32 ;;
 full) KVS="4 8 16 32 64"; WIDTHS="64 128 256 512"; T=256; V=8192; STEPS=20000; L=2; BATCH=64 ;;
 esac
 exp_meta task "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=K for K in {$KVS} (power_a=0.01)"

@@ -20,7 +20,7 @@ expect() {
 no_usage() { ! grep -q '^usage:' "$tmp/err"; ok $? "  ... without the usage text"; }
 T="$SEQLAB train --steps 1 --out $tmp/run"
 M="models: lm, seq, rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, gpt, llama, ngram"
-K="input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, d_model, n_layer, norm, norm_eps, vocab_size, tie_embeddings"
+K="input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, d_model, n_layer, norm, norm_eps, max_position_embeddings, vocab_size, tie_embeddings"
 
 # keys and values are checked under the model name the user typed, before a bare mixer is wrapped
 expect 2 "seqlab: error: --model: key 'hidden_size' of model 'lstm': 'abc' is not an integer" \
