@@ -6,7 +6,7 @@ set -u
 usage() {
     cat <<EOF2
 usage: experiments/run_all.sh [--full | --smoke] [--corpus FILE] [options of every experiment]
-  Runs hippo, scaling, memory, synthetic, mqar and lm (experiments/NAME.sh) with the same
+  Runs hippo, synthetic, memory, mqar, lm and scaling (experiments/NAME.sh) with the same
   options (--out, --seed, --threads, --jobs, --mixers; --corpus goes to lm only) and writes a
   summary to RESULTS/run_all.txt. --only a,b runs only those experiments. At the end the check
   step (experiments/check.sh) compares the results with the published findings and writes
@@ -14,7 +14,7 @@ usage: experiments/run_all.sh [--full | --smoke] [--corpus FILE] [options of eve
 EOF2
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
-EXPS="hippo scaling memory synthetic mqar lm"
+EXPS="hippo synthetic memory mqar lm scaling"
 ARGS=()
 CORPUS_ARGS=()
 RESROOT=results

@@ -13,7 +13,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..17"
+echo "1..18"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -84,3 +84,10 @@ for task in "selcopy:seq_len=12,n_tokens=3" "induction:seq_len=12" "mqar:seq_len
 done
 "$SEQLAB" eval --run "$tmp/run-induction" --task induction:seq_len=48 --json >"$tmp/long.json" 2>/dev/null
 check "induction evaluates at a longer seq_len than trained (one scored position per sequence)" grep -q '"accuracy_counted": 32[,}]' "$tmp/long.json"
+
+# 18: the README's quick start line 2 (smoke setting, one seed): every family on the char LM
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/quickstart.sh" --smoke --seeds 1 --out "$tmp/qs" \
+    >"$tmp/qs.log" 2>&1) || sed 's/^/# /' "$tmp/qs.log"
+check "quickstart.sh --smoke: lstm, s4d, mamba, gpt rows and an n-gram loss" \
+    sh -c '[ "$(awk -F, '"'"'NR > 1 && $8 == 1 && $9 != "" { print $1 }'"'"' "$1" | sort | tr "\n" " ")" = "gpt lstm mamba s4d " ] &&
+           grep -q "^ngram_val_loss: [0-9]" "$2"' sh "$tmp/qs/quickstart/quickstart.csv" "$tmp/qs/quickstart/meta.txt"
