@@ -243,11 +243,11 @@ if [ ! -s "$F" ]; then
     verdict skip "HiPPO: no $F"
 else
     sig=$(awk -F, 'NR == 2 { print $4 }' "$F")
-    NS=$(awk -F, -v s="$sig" 'NR > 1 && $1 == "legs" && $4 == s && $10 == "ok" { print $2 }' "$F" | sort -gu | tr '\n' ' ')
+    NS=$(awk -F, -v s="$sig" 'NR > 1 && $1 == "legs" && $4 == s { print $2 }' "$F" | sort -gu | tr '\n' ' ')
     N1=${NS%% *}; NN=$(echo $NS | awk '{ print $NF }')
-    e1=$(awk -F, -v s="$sig" -v n="$N1" 'NR > 1 && $1 == "legs" && $4 == s && $2 == n && $10 == "ok" { print $8; exit }' "$F")
-    en=$(awk -F, -v s="$sig" -v n="$NN" 'NR > 1 && $1 == "legs" && $4 == s && $2 == n && $10 == "ok" { print $8; exit }' "$F")
-    text="HiPPO: the LegS reconstruction of the whole '$sig' signal improves with N (final RMSE $(fmt "$e1") at N=$N1, $(fmt "$en") at N=$NN; need a 5x drop)"
+    e1=$(awk -F, -v s="$sig" -v n="$N1" 'NR > 1 && $1 == "legs" && $4 == s && $2 == n { print $9; exit }' "$F")
+    en=$(awk -F, -v s="$sig" -v n="$NN" 'NR > 1 && $1 == "legs" && $4 == s && $2 == n { print $9; exit }' "$F")
+    text="HiPPO: the LegS reconstruction of the whole '$sig' signal improves with N (median final RMSE $(fmt "$e1") at N=$N1, $(fmt "$en") at N=$NN; need a 5x drop)"
     if [ -n "$e1" ] && [ -n "$en" ] && [ "$N1" != "$NN" ] && lt "$(awk -v a="$en" 'BEGIN { print 5 * a }')" "$e1"; then verdict yes "$text"
     else verdict no "$text"; fi
 fi

@@ -32,40 +32,47 @@ exp_meta signals "$SIGNALS (length $LEN samples on (0,1], seed $SEED)"
 exp_meta discretizations "$DISCS (zoh is not defined for the time-varying legs)"
 
 # errors.csv: one row per (signal, discretization, measure, N) from seqlab hippo's summary line
-ERR_HDR="measure,N,discretization,signal,length,theta,online_rmse,final_rmse,covered_points,status,reason"
+ERR_HDR="measure,N,discretization,signal,length,theta,lr,seed,online_rmse,final_rmse,covered_points,status,reason"
 for sig in $SIGNALS; do
     for disc in $DISCS; do
         for m in $MEASURES; do
             for n0 in $NS; do
                 n=$(n_of "$m" "$n0")
                 th=$(theta_of "$m")
-                exp_row_file errors
-                [ "$PLOT_ONLY" = 1 ] && continue
-                log="$OUT/logs/$sig-$disc-$m-$n.log"
-                if "$SEQLAB" hippo --measure "$m" --N "$n" --discretization "$disc" --signal "$sig" --length "$LEN" \
-                    --theta "$th" --seed "$SEED" --out "$OUT/runs/$sig-$disc-$m-$n.csv" >"$log" 2>&1; then
-                    awk -v pre="$m,$n,$disc,$sig,$LEN,$th" '/online RMSE/ {
-                        s = $0; sub(/.*online RMSE /, "", s); split(s, a, /[, ]+/); on = a[1]
-                        s = $0; sub(/.*final RMSE /, "", s); split(s, b, /[, ]+/); fi = b[1]
-                        s = $0; sub(/.* over /, "", s); split(s, c, / /); pts = c[1]
-                        print pre "," on "," fi "," pts ",ok," }' "$log" >"$ROW"
-                    [ -s "$ROW" ] || echo "$m,$n,$disc,$sig,$LEN,$th,,,,failed,no summary line in the output" >"$ROW"
-                else
-                    echo "$m,$n,$disc,$sig,$LEN,$th,,,,failed,$(exp_failure_reason "$log")" >"$ROW"
-                    exp_log "$sig $disc $m N=$n FAILED (see $log)"
-                fi
+                for seed in $SEEDS; do
+                    exp_row_file errors_runs
+                    [ "$PLOT_ONLY" = 1 ] && continue
+                    id="$sig-$disc-$m-$n-s$seed"
+                    log="$OUT/logs/$id.log"
+                    pre="$m,$n,$disc,$sig,$LEN,$th,-,$seed"
+                    if "$SEQLAB" hippo --measure "$m" --N "$n" --discretization "$disc" --signal "$sig" --length "$LEN" \
+                        --theta "$th" --seed "$seed" --out "$OUT/runs/$id.csv" >"$log" 2>&1; then
+                        awk -v pre="$pre" '/online RMSE/ {
+                            s = $0; sub(/.*online RMSE /, "", s); split(s, a, /[, ]+/); on = a[1]
+                            s = $0; sub(/.*final RMSE /, "", s); split(s, b, /[, ]+/); fi = b[1]
+                            s = $0; sub(/.* over /, "", s); split(s, c, / /); pts = c[1]
+                            print pre "," on "," fi "," pts ",ok," }' "$log" >"$ROW"
+                        [ -s "$ROW" ] || echo "$pre,,,,failed,no summary line in the output" >"$ROW"
+                    else
+                        echo "$pre,,,,failed,$(exp_failure_reason "$log")" >"$ROW"
+                        exp_log "$sig $disc $m N=$n seed $seed FAILED (see $log)"
+                    fi
+                done
             done
         done
     done
 done
-exp_collect errors "$ERR_HDR"
+exp_collect errors_runs "$ERR_HDR"
+# per (measure, N, discretization, signal): the median, minimum and maximum over the signal
+# seeds of the final reconstruction RMSE (lr is "-": nothing is trained)
+exp_aggregate "$OUT/errors_runs.csv" "$OUT/errors.csv" measure,N,discretization,signal,length,theta "" "" final_rmse min
 
 # time.csv: the first signal and discretization at N=NSEL: error and reconstruction per time
 SIG1=${SIGNALS%% *}
 DISC1=${DISCS%% *}
 for m in $MEASURES; do
     n=$(n_of "$m" "$NSEL")
-    f="$OUT/runs/$SIG1-$DISC1-$m-$n.csv"
+    f="$OUT/runs/$SIG1-$DISC1-$m-$n-s$SEED.csv"
     exp_row_file time
     [ "$PLOT_ONLY" = 1 ] && continue
     if [ ! -s "$f" ]; then
@@ -78,4 +85,5 @@ done
 exp_collect time "measure,N,t,signal,online,online_err,final,final_err"
 
 exp_plot hippo.gp "$OUT/hippo.png" errors="$OUT/errors.csv" timefile="$OUT/time.csv" \
-    measures="$(exp_ok_labels measure "$OUT/errors.csv")" signal="$SIG1" disc="$DISC1" nsel="$NSEL"
+    measures="$(exp_ok_labels measure "$OUT/errors_runs.csv")" signal="$SIG1" disc="$DISC1" nsel="$NSEL" \
+    seeds="$(echo $SEEDS | wc -w)" seed1="$SEED"

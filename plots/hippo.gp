@@ -1,10 +1,14 @@
 # plots/hippo.gp — experiments/hippo.sh: HiPPO online function approximation.
-#   left:   RMSE of the reconstruction from the final coefficients against N (log-log)
+#   left:   RMSE of the reconstruction from the final coefficients against N (log-log): the
+#           median over the signal seeds, bars from the minimum to the maximum
 #   middle: |error| of the online reconstruction of the present value against time, N = nsel
-#   right:  the signal and its reconstruction from the final coefficients, N = nsel
+#   right:  the signal and its reconstruction from the final coefficients, N = nsel (both for
+#           the first seed's signal)
 # gnuplot -e "errors='errors.csv'; timefile='time.csv'; measures='legs legt'; signal='random';
 #             disc='bilinear'; nsel='32'; outfile='hippo.png'" plots/hippo.gp
 if (!exists("outfile")) outfile = 'hippo.png'
+if (!exists("seeds")) seeds = '?'
+if (!exists("seed1")) seed1 = '?'
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1900,600 font ",11" } else { set terminal png size 1900,600 }
 set termoption noenhanced
 set output outfile
@@ -15,23 +19,23 @@ do for [k=1:12] { set linetype k lc rgb SLCOL[k] lw 2 pt (k % 2 ? 7 : 5) }
 set linetype cycle 12
 set grid
 set multiplot layout 1,3 title sprintf("HiPPO online function approximation (signal %s, %s discretization)", signal, disc)
-# errors columns: measure,N,discretization,signal,length,theta,online_rmse,final_rmse,covered_points,status,reason
-set title "reconstruction error against N"
+# errors columns: measure,N,discretization,signal,length,theta,lr,seeds,median,min,max,lrs_tried
+set title sprintf("reconstruction error against N (median over %s signal seeds, bars min-max)", seeds)
 set xlabel "N (coefficients)"
 set ylabel "RMSE of the reconstruction from the final state"
 set logscale xy
 set key top right
-plot for [i=1:words(measures)] errors using 2:((strcol(1) eq word(measures, i) && strcol(3) eq disc && strcol(4) eq signal) ? $8 : NaN) \
-    with linespoints title word(measures, i)
+plot for [i=1:words(measures)] errors using 2:((strcol(1) eq word(measures, i) && strcol(3) eq disc && strcol(4) eq signal) ? $9 : NaN):10:11 \
+    with yerrorlines title word(measures, i)
 # time columns: measure,N,t,signal,online,online_err,final,final_err
-set title sprintf("online error of the present value, N = %s", nsel)
+set title sprintf("online error of the present value, N = %s (seed %s)", nsel, seed1)
 set xlabel "time t"
 set ylabel "|online reconstruction - signal|"
 set format y "%.0e"
 unset logscale x
 plot for [i=1:words(measures)] timefile using 3:(strcol(1) eq word(measures, i) ? abs($6) + 1e-12 : NaN) \
     with lines lw 1.5 title word(measures, i)
-set title sprintf("reconstruction from the final state, N = %s", nsel)
+set title sprintf("reconstruction from the final state, N = %s (seed %s)", nsel, seed1)
 set ylabel "f(t)"
 unset logscale y
 set format y "%g"

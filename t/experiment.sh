@@ -13,7 +13,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..18"
+echo "1..19"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -91,3 +91,9 @@ check "induction evaluates at a longer seq_len than trained (one scored position
 check "quickstart.sh --smoke: lstm, s4d, mamba, gpt rows and an n-gram loss" \
     sh -c '[ "$(awk -F, '"'"'NR > 1 && $8 == 1 && $9 != "" { print $1 }'"'"' "$1" | sort | tr "\n" " ")" = "gpt lstm mamba s4d " ] &&
            grep -q "^ngram_val_loss: [0-9]" "$2"' sh "$tmp/qs/quickstart/quickstart.csv" "$tmp/qs/quickstart/meta.txt"
+
+# 19: lm.sh --mixers takes gpt and llama beside mixers
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1 --mixers rnn,gpt,llama \
+    --out "$tmp/lmres" >"$tmp/lm.log" 2>&1) || sed 's/^/# /' "$tmp/lm.log"
+check "lm.sh --mixers rnn,gpt,llama trains the three (ok rows in lm_runs.csv)" \
+    [ "$(awk -F, 'NR > 1 && $12 == "ok" { print $1 }' "$tmp/lmres/lm/lm_runs.csv" 2>/dev/null | sort -u | tr '\n' ' ')" = "gpt llama rnn " ]
