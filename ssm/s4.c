@@ -53,6 +53,8 @@ int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double compl
 struct sl_s4_fft {
     int L, nf;
     fftw_plan c2r, r2c;
+    double complex *w;   /* (nf) the roots of unity exp(-2 pi i j / L), made once with the plans
+                          * (the kernels used to call cexp for every channel and frequency) */
 };
 
 sl_s4_fft *sl_s4_fft_alloc(int L)
@@ -66,6 +68,9 @@ sl_s4_fft *sl_s4_fft_alloc(int L)
     f->c2r = fftw_plan_dft_c2r_1d(L, c, r, FFTW_ESTIMATE);
     f->r2c = fftw_plan_dft_r2c_1d(L, r, c, FFTW_ESTIMATE);
     fftw_free(r); fftw_free(c);
+    f->w = malloc((size_t)f->nf * sizeof *f->w);
+    if (!f->w) { sl_s4_fft_free(f); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    for (int j = 0; j < f->nf; j++) f->w[j] = cexp(-2.0 * M_PI * I * j / L);
     if (!f->c2r || !f->r2c) { sl_s4_fft_free(f); sl_error(SL_ENOMEM, "s4: FFTW could not plan length %d", L); return NULL; }
     return f;
 }
@@ -75,6 +80,7 @@ void sl_s4_fft_free(sl_s4_fft *f)
     if (!f) return;
     if (f->c2r) fftw_destroy_plan(f->c2r);
     if (f->r2c) fftw_destroy_plan(f->r2c);
+    free(f->w);
     free(f);
 }
 
@@ -82,8 +88,8 @@ void sl_s4_fft_free(sl_s4_fft *f)
  * far from 0 and from overflow (|z| >= 2 |Re lambda| > 0) */
 static inline double complex cinv(double complex z)
 {
-    double a = creal(z), b = cimag(z), d = a * a + b * b;
-    return CMPLX(a / d, -b / d);
+    double a = creal(z), b = cimag(z), id = 1.0 / (a * a + b * b);
+    return CMPLX(a * id, -b * id);
 }
 
 /* one Cauchy sum over the full spectrum: sum_n v_n r_n + conj(v_n) rt_n */
@@ -104,7 +110,7 @@ int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K)
     }
     double complex *kh = (double complex *)Kh;
     for (int j = 0; j < nf; j++) {
-        double complex w = cexp(-2.0 * M_PI * I * j / L), sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
+        double complex w = f->w[j], sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
         double complex k00 = 0, k01 = 0, k10 = 0, k11 = 0;
         for (int n = 0; n < N2; n++) {
             double complex r = cinv(dd - sp * s->lam[n]), rt = cinv(dd - sp * conj(s->lam[n]));
@@ -147,7 +153,7 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         /* adjoint of K = irfft(Khat)/L: weight 1 at j = 0 and j = L/2, 2 elsewhere */
         double cj = (j == 0 || 2 * j == L) ? 1.0 : 2.0;
         double complex gK = g[j] * (cj / L);
-        double complex w = cexp(-2.0 * M_PI * I * j / L), sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
+        double complex w = f->w[j], sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
         double complex ddd = -(2.0 / (s->dt * s->dt)) * (1.0 - w);   /* d dd / d dt */
         double complex k01 = 0, k10 = 0, k11 = 0;
         for (int n = 0; n < N2; n++) {
