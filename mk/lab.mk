@@ -12,7 +12,7 @@ EXTRA_DIST += t/cli.sh t/resume.sh t/npy.sh t/plot.sh t/time-budget.sh
 
 # `make bench`: bench/train_step_bench, one training step of a small model (not part of make
 # check); bench/train_step_bench.sh runs it beside bench/train_step_torch.py in the same run.
-EXTRA_DIST += bench/train_step_bench.c bench/train_step_bench.sh bench/train_step_torch.py docs/training-speed.md
+EXTRA_DIST += bench/train_step_bench.c bench/train_step_bench.sh bench/train_step_torch.py bench/train_step_results.csv docs/training-speed.md
 bench/train_step_bench$(EXEEXT): $(srcdir)/bench/train_step_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/train_step_bench.c libseqlab.la $(DEPS_LIBS)
