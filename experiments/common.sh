@@ -189,7 +189,8 @@ exp_write_meta() {
         echo "nproc: $(nproc 2>/dev/null || echo unknown)"
         echo "cpu: ${cpu:-unknown}"
         echo "omp_num_threads: ${OMP_NUM_THREADS:-unset}"
-        echo "corpus: ${CORPUS:-built-in default}"
+        # only experiments that read a text have a corpus (the synthetic tasks generate theirs)
+        if [ "${EXP_TAKES_CORPUS:-0}" = 1 ]; then echo "corpus: ${CORPUS:-built-in default}"; fi
     } >"$OUT/meta.txt"
 }
 

@@ -12,3 +12,5 @@ check_PROGRAMS += examples/train_copy
 examples_train_copy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/include
 TESTS += t/example.sh
 EXTRA_DIST += t/example.sh
+TESTS += t/eval-fields.sh
+EXTRA_DIST += t/eval-fields.sh

@@ -63,7 +63,23 @@ static const char TRAIN_USAGE[] =
 static const char EVAL_USAGE[] =
     "usage: seqlab eval --run DIR [--task TASK] [--batches N] [--json]\n"
     "  Evaluates the trained model of DIR on the validation split of its task (or TASK) and\n"
-    "  prints the metrics on stdout (key: value lines, or one JSON object with --json).\n";
+    "  prints the metrics on stdout (key: value lines, or one JSON object with --json):\n"
+    "  run, task, step, metric (its name), value, the metric again by name, loss (the\n"
+    "  validation loss), params; language models (metric val_loss) add ppl, accuracy tasks\n"
+    "  add accuracy_counted (positions scored). mse tasks: mse and loss are the same number.\n";
+
+/* s as a JSON string (quotes, backslashes and control characters escaped) */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
 
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
@@ -425,14 +441,26 @@ int cmd_eval(int argc, char **argv)
     sl_eval_result er;
     int rc = sl_task_eval(r.task, r.model, c.eval_batches, c.batch, c.seed + 7919, &er);
     if (rc) { run_close(&r); return cli_lib_fail("eval"); }
+    /* the fields a task has: every task its metric by name (and as "value", for scripts),
+     * the validation loss and the parameter count; a language model its perplexity; an
+     * accuracy task the number of positions scored */
+    const char *metric = r.task->metric;
+    int is_acc = !strcmp(metric, "accuracy"), is_lm = !strcmp(metric, "val_loss");
     if (json) {
-        printf("{\"run\": \"%s\", \"task\": \"%s\", \"step\": %ld, \"metric\": \"%s\", \"value\": %.9g, \"loss\": %.9g",
-               dir, r.task->name, step, r.task->metric, er.metric, er.loss);
-        if (r.task->token_out) printf(", \"ppl\": %.9g, \"accuracy_counted\": %ld", er.ppl, er.counted);
+        printf("{\"run\": ");
+        json_string(stdout, dir);
+        printf(", \"task\": \"%s\", \"step\": %ld, \"metric\": \"%s\", \"value\": %.9g", r.task->name, step, metric,
+               er.metric);
+        if (!is_lm) printf(", \"%s\": %.9g", metric, er.metric);
+        printf(", \"loss\": %.9g", er.loss);
+        if (is_lm) printf(", \"val_loss\": %.9g, \"ppl\": %.9g", er.loss, er.ppl);
+        if (is_acc) printf(", \"accuracy_counted\": %ld", er.counted);
         printf(", \"params\": %zu}\n", sl_params_count_trainable(r.model->P));
     } else {
-        printf("run: %s\ntask: %s\nstep: %ld\n%s: %.6f\nloss: %.6f\n", dir, r.task->name, step, r.task->metric, er.metric, er.loss);
-        if (r.task->token_out) printf("ppl: %.4f\n", er.ppl);
+        printf("run: %s\ntask: %s\nstep: %ld\n%s: %.6f\n", dir, r.task->name, step, metric, er.metric);
+        if (!is_lm) printf("loss: %.6f\n", er.loss);
+        if (is_lm) printf("ppl: %.4f\n", er.ppl);
+        if (is_acc) printf("accuracy_counted: %ld\n", er.counted);
         printf("params: %zu\n", sl_params_count_trainable(r.model->P));
     }
     run_close(&r);

@@ -43,8 +43,8 @@ check "rnn runs are ok with a metric in [0, 1], one per seed" \
 check "the missing mixer is recorded as failed with a reason, and left out of copy.csv" \
     sh -c 'awk -F, '"'"'$1 == "no_such_mixer" { k++; if ($14 != "failed" || $15 == "") bad = 1 } END { exit (k == 6 && !bad) ? 0 : 1 }'"'"' "$1" &&
            ! grep -q "^no_such_mixer," "$2" && [ "$(grep -c "^rnn,.*,3,[0-9.e-]*,[0-9.e-]*,[0-9.e-]*,1$" "$2")" = 2 ]' sh "$M/copy_runs.csv" "$M/copy.csv"
-check "meta.txt records seeds, commit, machine and configuration" \
-    sh -c 'for k in "seeds: 1 2 3" git_commit: uname: nproc: cpu: copy_task: training: "setting: smoke" lrs_rnn:; do grep -q "^$k" "$1" || exit 1; done' sh "$M/meta.txt"
+check "meta.txt records seeds, commit, machine and configuration, and no corpus (synthetic tasks)" \
+    sh -c 'for k in "seeds: 1 2 3" git_commit: uname: nproc: cpu: copy_task: training: "setting: smoke" lrs_rnn:; do grep -q "^$k" "$1" || exit 1; done; ! grep -q "^corpus:" "$1"' sh "$M/meta.txt"
 if [ -n "${GNUPLOT-}" ]; then
     check "memory.png is a PNG" is_png "$M/memory.png"
 else
