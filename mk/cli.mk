@@ -14,3 +14,9 @@ TESTS += t/example.sh
 EXTRA_DIST += t/example.sh
 TESTS += t/eval-fields.sh
 EXTRA_DIST += t/eval-fields.sh
+
+# seqlab export (src/cmd_export.c) and its test
+seqlab_SOURCES += src/cmd_export.c
+TESTS += t/export.sh
+EXTRA_DIST += t/export.sh
+EXTRA_DIST += docs/interop.md contrib/seqlab_torch.py

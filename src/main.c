@@ -18,6 +18,7 @@ static const struct {
     {"hippo", cmd_hippo, "HiPPO online function approximation to CSV"},
     {"ngram", cmd_ngram, "n-gram language models: build, query (ARPA)"},
     {"w2v", cmd_w2v, "word2vec: train, similar, analogy, eval"},
+    {"export", cmd_export, "write a run's weights for PyTorch: state_dict, nanoGPT or mamba_ssm layout"},
     {"plot", cmd_plot, "draw the validation loss of several runs against step and seconds (gnuplot)"},
     {"scale", cmd_scale, "time and peak memory of a model's forward/backward vs sequence length"},
 };

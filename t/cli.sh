@@ -15,7 +15,7 @@ expect() {
 }
 
 "$SEQLAB" --version | grep -q '^seqlab [0-9]'; ok $? "--version"
-for c in list train eval forward generate hippo ngram w2v scale; do
+for c in list train eval forward generate hippo ngram w2v scale export; do
     "$SEQLAB" $c --help >"$tmp/h" 2>&1 && grep -q usage "$tmp/h"; ok $? "$c --help prints usage, exit 0"
 done
 expect 2 "unknown command" "$SEQLAB" frobnicate
