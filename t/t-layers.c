@@ -1,5 +1,8 @@
-/* t/t-layers.c — finite-difference gradient checks for every shared layer, and the losses
- * against direct computation. Loss = sum(out * R) for a fixed random R, so dout = R. */
+/* t/t-layers.c — every shared layer's forward against an independent value computed here in
+ * double from its closed form (the torch definition: nn.Linear, LayerNorm, RMSNorm, the
+ * activations, GLU, a depthwise causal Conv1d, Embedding, softmax, dropout), finite-difference
+ * gradient checks of every backward, and the losses against direct computation.
+ * Loss = sum(out * R) for a fixed random R, so dout = R. */
 #include "core/error.h"
 #include "core/gradcheck.h"
 #include "core/rng.h"
@@ -78,6 +81,155 @@ static void check(ctx_t *c, const char *name, size_t nx, size_t nw, size_t nb)
     free(dx); free(dw); free(db);
 }
 
+static double maxdiff(const float *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+/* closed forms in double (torch's definitions) */
+static double act_ref(sl_act a, double x)
+{
+    switch (a) {
+    case SL_ACT_IDENTITY: return x;
+    case SL_ACT_TANH: return tanh(x);
+    case SL_ACT_RELU: return x > 0 ? x : 0;
+    case SL_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case SL_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case SL_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case SL_ACT_SILU: return x / (1 + exp(-x));
+    case SL_ACT_SOFTPLUS: return x > 20 ? x : log1p(exp(x));
+    }
+    return NAN;
+}
+
+static double dact_ref(sl_act a, double x)
+{
+    double s = 1 / (1 + exp(-x)), u, th;
+    switch (a) {
+    case SL_ACT_IDENTITY: return 1;
+    case SL_ACT_TANH: return 1 - tanh(x) * tanh(x);
+    case SL_ACT_RELU: return x > 0;
+    case SL_ACT_SIGMOID: return s * (1 - s);
+    case SL_ACT_GELU: return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-x * x / 2) / sqrt(2 * M_PI);
+    case SL_ACT_GELU_TANH:
+        u = sqrt(2 / M_PI) * (x + 0.044715 * x * x * x);
+        th = tanh(u);
+        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * sqrt(2 / M_PI) * (1 + 3 * 0.044715 * x * x);
+    case SL_ACT_SILU: return s * (1 + x * (1 - s));
+    case SL_ACT_SOFTPLUS: return x > 20 ? 1 : s;
+    }
+    return NAN;
+}
+
+/* every forward against its closed form in double */
+static void forward_refs(ctx_t *c)
+{
+    double ref[256];
+    float out[256];
+    const float eps = 1e-5f;
+    sl_linear_forward(out, c->x, c->w, c->b, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = c->b[o];
+            for (int k = 0; k < C; k++) s += (double)c->x[n * C + k] * c->w[o * C + k];
+            ref[n * OC + o] = s;
+        }
+    ok(maxdiff(out, ref, N * OC) < 1e-5, "linear forward == x W^T + b (max abs %.2e)", maxdiff(out, ref, N * OC));
+    for (int variant = 0; variant < 3; variant++) {
+        float mean[N], rstd[N];
+        if (variant == 0) sl_layernorm_forward(out, mean, rstd, c->x, c->w, c->b, N, C, eps);
+        if (variant == 1) sl_layernorm_forward(out, mean, rstd, c->x, c->w, NULL, N, C, eps);
+        if (variant == 2) sl_rmsnorm_forward(out, rstd, c->x, c->w, N, C, eps);
+        for (int n = 0; n < N; n++) {
+            double m = 0, v = 0, ms = 0;
+            for (int k = 0; k < C; k++) { m += c->x[n * C + k]; ms += (double)c->x[n * C + k] * c->x[n * C + k]; }
+            m /= C;
+            for (int k = 0; k < C; k++) v += (c->x[n * C + k] - m) * (c->x[n * C + k] - m);
+            v /= C;   /* biased variance, as torch.nn.LayerNorm */
+            for (int k = 0; k < C; k++) {
+                double xv = c->x[n * C + k];
+                ref[n * C + k] = variant == 2 ? xv / sqrt(ms / C + eps) * c->w[k]
+                                              : (xv - m) / sqrt(v + eps) * c->w[k] + (variant == 0 ? c->b[k] : 0);
+            }
+        }
+        const char *nm[] = {"layernorm", "layernorm (no bias)", "rmsnorm"};
+        ok(maxdiff(out, ref, N * C) < 1e-5, "%s forward == closed form (max abs %.2e)", nm[variant], maxdiff(out, ref, N * C));
+    }
+    /* activations on a grid over [-6, 6] plus the softplus threshold region */
+    enum { NA = 131 };
+    float xs[NA], ya[NA];
+    double ra[NA];
+    for (int i = 0; i < NA; i++) xs[i] = i < 121 ? -6.0f + 0.1f * i : 15.0f + i - 121;
+    const sl_act acts[] = {SL_ACT_IDENTITY, SL_ACT_TANH, SL_ACT_RELU, SL_ACT_SIGMOID, SL_ACT_GELU, SL_ACT_GELU_TANH, SL_ACT_SILU, SL_ACT_SOFTPLUS};
+    const char *an[] = {"identity", "tanh", "relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus"};
+    for (int a = 0; a < 8; a++) {
+        sl_act_forward(acts[a], ya, xs, NA);
+        double e = 0, e1 = 0, ed = 0;
+        for (int i = 0; i < NA; i++) {
+            ra[i] = act_ref(acts[a], xs[i]);
+            e = fmax(e, fabs(ya[i] - ra[i]) / fmax(1, fabs(ra[i])));
+            e1 = fmax(e1, fabs(sl_act1(acts[a], xs[i]) - ra[i]) / fmax(1, fabs(ra[i])));
+            if (acts[a] == SL_ACT_RELU && xs[i] == 0) continue;
+            ed = fmax(ed, fabs(sl_dact1(acts[a], xs[i]) - dact_ref(acts[a], xs[i])));
+        }
+        ok(e < 2e-6 && e1 < 2e-6 && ed < 2e-6, "%s: sl_act_forward, sl_act1 and sl_dact1 == closed form in double (%.1e, %.1e, %.1e)",
+           an[a], e, e1, ed);
+    }
+    /* GLU (torch.nn.functional.glu on the last dim): first half * sigmoid(second half) */
+    sl_glu_forward(out, c->x, N, C);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < C; k++) ref[n * C + k] = c->x[n * 2 * C + k] / (1 + exp(-(double)c->x[n * 2 * C + C + k]));
+    ok(maxdiff(out, ref, N * C) < 1e-6, "glu forward == a * sigmoid(b) (max abs %.2e)", maxdiff(out, ref, N * C));
+    /* depthwise causal conv1d: torch Conv1d(C, C, K, groups=C, padding=K-1)[..., :T] */
+    sl_conv1d_causal_forward(out, c->x, c->w, c->b, B, T, C, K);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int ch = 0; ch < C; ch++) {
+                double s = c->b[ch];
+                for (int k = 0; k < K; k++) {
+                    int tt = t - (K - 1) + k;
+                    if (tt >= 0) s += (double)c->w[ch * K + k] * c->x[(b * T + tt) * C + ch];
+                }
+                ref[(b * T + t) * C + ch] = s;
+            }
+    ok(maxdiff(out, ref, B * T * C) < 1e-5, "causal conv1d forward == direct sum (max abs %.2e)", maxdiff(out, ref, B * T * C));
+    int32_t tk[N] = {6, 0, 3, 3, 1, 5};
+    sl_embedding_forward(out, tk, c->w, N, C);
+    for (int n = 0; n < N; n++) for (int k = 0; k < C; k++) ref[n * C + k] = c->w[tk[n] * C + k];
+    ok(maxdiff(out, ref, N * C) == 0, "embedding forward copies row tok of the table");
+    /* softmax rows against exp(x - max) / sum */
+    float sm[12] = {1000, 1001, 1002, -5, 0, 5, 0.3f, -1.2f, 2.5f, 0.0f, 0.0f, 0.0f};
+    for (int r = 0; r < 4; r++) {
+        double mx = -INFINITY, z = 0;
+        for (int k = 0; k < 3; k++) mx = fmax(mx, sm[r * 3 + k]);
+        for (int k = 0; k < 3; k++) z += exp(sm[r * 3 + k] - mx);
+        for (int k = 0; k < 3; k++) ref[r * 3 + k] = exp(sm[r * 3 + k] - mx) / z;
+    }
+    sl_softmax_rows(sm, 4, 3);
+    ok(maxdiff(sm, ref, 12) < 1e-7, "softmax rows == exp(x - max) / sum (max abs %.2e)", maxdiff(sm, ref, 12));
+    /* dropout: out = inp * mask, mask in {0, 1/(1-p)}; backward multiplies by the same mask */
+    float din[64], dout[64], dm[64], dg[64], dd[64];
+    sl_rng *r = sl_rng_alloc(11);
+    sl_rng_fill_normal(r, din, 64, 1.0f);
+    sl_rng_fill_normal(r, dg, 64, 1.0f);
+    sl_dropout_forward(dout, dm, din, 64, 0.25f, r);
+    int good = 1, zeros = 0;
+    for (int i = 0; i < 64; i++) {
+        good &= (dm[i] == 0.0f || fabsf(dm[i] - 1.0f / 0.75f) < 1e-7f) && dout[i] == din[i] * dm[i];
+        zeros += dm[i] == 0.0f;
+        dd[i] = 0.5f;
+    }
+    sl_dropout_backward(dd, dg, dm, 64);
+    for (int i = 0; i < 64; i++) good &= dd[i] == 0.5f + dg[i] * dm[i];
+    ok(good && zeros > 4 && zeros < 32, "dropout: out = inp * mask, mask 0 or 1/(1-p), backward accumulates dout * mask (%d dropped)", zeros);
+    sl_rng_free(r);
+}
+
 int main(void)
 {
     sl_rng *rng = sl_rng_alloc(3);
@@ -89,6 +241,7 @@ int main(void)
     sl_rng_fill_normal(rng, c.b, 64, 0.5f);
     sl_rng_fill_normal(rng, c.R, 256, 1.0f);
 
+    forward_refs(&c);
     c.kind = LINEAR; check(&c, "linear", N * C, OC * C, OC);
     c.kind = LAYERNORM; check(&c, "layernorm", N * C, C, C);
     c.kind = LAYERNORM_NOBIAS; check(&c, "layernorm (no bias)", N * C, C, 0);

@@ -1,5 +1,7 @@
 /* t/t-ngram.c — tokenizers, corpus reader, n-gram estimation vs KenLM's lmplz, ARPA I/O and
- * errors, KenLM-query perplexities, normalisation of every method, the ngram token model. */
+ * errors, KenLM-query perplexities, normalisation of every method, hand-computed MLE, add-k
+ * and plain Kneser-Ney probabilities on a two-sentence corpus (KenLM has none of these three),
+ * the ngram token model. */
 #include "t/tap.h"
 
 #include "core/error.h"
@@ -229,6 +231,79 @@ static void test_hand_values(void)
                  "addk: p(a) = (2 + k) / (N + k V)");
         is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), log10(0.5 / (6 + 0.5 * 5)), 1e-6,
                  "addk: p(<unk>) = k / (N + k V)");
+        sl_ngram_free(lm);
+    }
+    /* add-k, bigrams: p(w|h) = (c(hw) + k|V| p(w)) / (c(h) + k|V|), k = 0.5, |V| = 5 */
+    lm = build(tmpf("hand.txt"), 2, SL_NGRAM_ADDK, 0);
+    ok(lm != NULL, "addk: built order 2");
+    if (lm) {
+        a = sl_ngram_word(lm, "a", 1), b = sl_ngram_word(lm, "b", 1);
+        int32_t c = sl_ngram_word(lm, "c", 1), h[1] = {a};
+        double pb = 1.5 / 8.5, pa = 2.5 / 8.5, pe = 2.5 / 8.5;
+        is_close(sl_ngram_score(lm, h, 1, b, NULL), log10((1 + 2.5 * pb) / (2 + 2.5)), 1e-6, "addk: p(b|a) = (1 + k|V| p(b)) / (2 + k|V|)");
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10((0 + 2.5 * pe) / (2 + 2.5)), 1e-6,
+                 "addk: unseen p(</s>|a) = k|V| p(</s>) / (2 + k|V|)");
+        h[0] = SL_NGRAM_BOS;
+        is_close(sl_ngram_score(lm, h, 1, a, NULL), log10((2 + 2.5 * pa) / (2 + 2.5)), 1e-6, "addk: p(a|<s>) = (2 + k|V| p(a)) / (2 + k|V|)");
+        h[0] = c;
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10((1 + 2.5 * pe) / (1 + 2.5)), 1e-6, "addk: p(</s>|c) = (1 + k|V| p(</s>)) / (1 + k|V|)");
+        sl_ngram_free(lm);
+    }
+    /* mle: p(</s>|b) = 1, an unseen word after a seen context has log10 p = -99 */
+    lm = build(tmpf("hand.txt"), 2, SL_NGRAM_MLE, 0);
+    if (lm) {
+        b = sl_ngram_word(lm, "b", 1);
+        int32_t h[1] = {b};
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), 0.0, 1e-6, "mle: p(</s>|b) = 1");
+        ok(sl_ngram_score(lm, h, 1, b, NULL) < -90, "mle: unseen p(b|b) has log10 p = -99 (%g)", sl_ngram_score(lm, h, 1, b, NULL));
+        sl_ngram_free(lm);
+    }
+    /* plain interpolated Kneser-Ney, order 2, by hand (KenLM has no such method).
+     * Sentences <s> a b </s>, <s> a c </s>. Bigrams (raw counts): <s>a 2, ab 1, ac 1, b</s> 1,
+     * c</s> 1: n1 = 4, n2 = 1, D2 = 4/6. Unigrams (continuation counts N1+(. w)): a 1 (only
+     * <s> a), b 1, c 1, </s> 2; sum 5: n1 = 3, n2 = 1, D1 = 3/5; gamma() = D1 * 4 / 5 = 0.48,
+     * spread uniformly over |V| = 5 (<unk> </s> a b c):
+     *   p(a) = p(b) = p(c) = (1 - 0.6)/5 + 0.48/5 = 0.176, p(</s>) = 1.4/5 + 0.096 = 0.376,
+     *   p(<unk>) = 0.096;
+     *   gamma(a) = D2 * 2 / 2 = 2/3: p(b|a) = (1 - 2/3)/2 + (2/3) 0.176, p(</s>|a) = (2/3) 0.376;
+     *   gamma(<s>) = D2 * 1 / 2 = 1/3: p(a|<s>) = (2 - 2/3)/2 + (1/3) 0.176. */
+    lm = build(tmpf("hand.txt"), 2, SL_NGRAM_KN, 0);
+    ok(lm != NULL, "kn: built order 2");
+    if (lm) {
+        a = sl_ngram_word(lm, "a", 1), b = sl_ngram_word(lm, "b", 1);
+        int32_t c = sl_ngram_word(lm, "c", 1), h[1] = {a};
+        is_close(sl_ngram_score(lm, NULL, 0, a, NULL), log10(0.176), 1e-6, "kn: p(a) from continuation counts = 0.176");
+        is_close(sl_ngram_score(lm, NULL, 0, c, NULL), log10(0.176), 1e-6, "kn: p(c) = 0.176");
+        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_EOS, NULL), log10(0.376), 1e-6, "kn: p(</s>) = 0.376");
+        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), log10(0.096), 1e-6, "kn: p(<unk>) = 0.096 (interpolated mass only)");
+        is_close(sl_ngram_score(lm, h, 1, b, NULL), log10(1.0 / 6 + 2.0 / 3 * 0.176), 1e-6, "kn: p(b|a) = 1/6 + (2/3) 0.176");
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10(2.0 / 3 * 0.376), 1e-6, "kn: unseen p(</s>|a) = (2/3) 0.376");
+        h[0] = SL_NGRAM_BOS;
+        is_close(sl_ngram_score(lm, h, 1, a, NULL), log10(2.0 / 3 + 0.176 / 3), 1e-6, "kn: p(a|<s>) = 2/3 + (1/3) 0.176");
+        sl_ngram_free(lm);
+    }
+    /* kn with a given discount D = 0.5 and a count of 3 (the 3+ class): "a b" three times and
+     * "a c". Unigram continuation counts a 1, b 1, c 1, </s> 2 (sum 5), gamma() = 0.5 * 4 / 5:
+     * p(a) = p(b) = p(c) = 0.5/5 + 0.08 = 0.18, p(</s>) = 1.5/5 + 0.08 = 0.38. Context a:
+     * ab 3, ac 1, gamma(a) = 0.5 * 2 / 4: p(b|a) = 2.5/4 + 0.25 * 0.18 = 0.67,
+     * p(c|a) = 0.5/4 + 0.045 = 0.17; context <s>: p(a|<s>) = 3.5/4 + 0.125 * 0.18 = 0.8975. */
+    write_text(tmpf("hand3.txt"), "a b\na b\na b\na c\n");
+    if (sl_ngram_alloc(2, &lm) == 0) {
+        sl_ngram_opts ko;
+        sl_ngram_opts_default(&ko, 2);
+        ko.method = SL_NGRAM_KN;
+        ko.discount = 0.5;
+        int krc = sl_ngram_count_file(lm, tmpf("hand3.txt"));
+        if (!krc) krc = sl_ngram_estimate(lm, &ko);
+        ok(krc == 0, "kn --discount 0.5: built");
+        a = sl_ngram_word(lm, "a", 1), b = sl_ngram_word(lm, "b", 1);
+        int32_t c = sl_ngram_word(lm, "c", 1), h[1] = {a};
+        is_close(sl_ngram_score(lm, NULL, 0, b, NULL), log10(0.18), 1e-6, "kn D=0.5: p(b) = 0.18");
+        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_EOS, NULL), log10(0.38), 1e-6, "kn D=0.5: p(</s>) = 0.38");
+        is_close(sl_ngram_score(lm, h, 1, b, NULL), log10(0.67), 1e-6, "kn D=0.5: p(b|a) = 0.67 (a count of 3)");
+        is_close(sl_ngram_score(lm, h, 1, c, NULL), log10(0.17), 1e-6, "kn D=0.5: p(c|a) = 0.17");
+        h[0] = SL_NGRAM_BOS;
+        is_close(sl_ngram_score(lm, h, 1, a, NULL), log10(0.8975), 1e-6, "kn D=0.5: p(a|<s>) = 0.8975 (a count of 4)");
         sl_ngram_free(lm);
     }
     /* mkn on tiny data without the fallback: a clear error */
