@@ -461,6 +461,7 @@ typedef struct {
     int B, pos, cap;
     float *kc, *vc;            /* standard: (B,Hkv,cap,hd) each */
     float *cc, *pc;            /* MLA: (B,cap,r), (B,cap,dr) */
+    size_t kv_bytes;           /* bytes allocated for kc+vc or cc+pc */
     float *tq, *tk, *tv, *to, *sc, *lat, *ctx, *qa, *qan, *st, *kva, *kvn, *qkv;
 } attn_state;
 
@@ -516,6 +517,7 @@ static const sl_model_vt attn_vt;
 int sl_attn_is(const sl_model *m) { return m && m->vt == &attn_vt; }
 int sl_attn_out_proj_index(const sl_model *m) { return sl_attn_is(m) ? ((const attn_model *)m)->i_wo : -1; }
 int sl_attn_state_pos(const void *state) { return ((const attn_state *)state)->pos; }
+size_t sl_attn_state_kv_bytes(const void *state) { return ((const attn_state *)state)->kv_bytes; }
 
 int sl_attn_share_workspace(sl_model *dst, sl_model *src)
 {
@@ -1064,9 +1066,10 @@ static void *attn_state_new(sl_model *m, int B)
     s->cap = (int)cap;
     int bad = 0;
 #define ALLOC(p, n) do { size_t n_ = (n); (p) = malloc((n_ ? n_ : 1) * sizeof(float)); bad |= !(p); } while (0)
+#define ALLOC_KV(p, n) do { size_t k_ = (n); ALLOC(p, k_); s->kv_bytes += k_ * sizeof(float); } while (0)
     if (a->mla) {
-        ALLOC(s->cc, (size_t)B * cap * a->r);
-        ALLOC(s->pc, (size_t)B * cap * a->dr);
+        ALLOC_KV(s->cc, (size_t)B * cap * a->r);
+        ALLOC_KV(s->pc, (size_t)B * cap * a->dr);
         ALLOC(s->lat, (size_t)a->r);
         ALLOC(s->ctx, (size_t)a->r);
         ALLOC(s->kva, (size_t)B * (a->r + a->dr));
@@ -1075,8 +1078,8 @@ static void *attn_state_new(sl_model *m, int B)
         ALLOC(s->qan, (size_t)B * (a->rq ? a->rq : 1));
         ALLOC(s->st, (size_t)B * 2);
     } else {
-        ALLOC(s->kc, (size_t)B * a->Hkv * cap * a->hd);
-        ALLOC(s->vc, (size_t)B * a->Hkv * cap * a->hd);
+        ALLOC_KV(s->kc, (size_t)B * a->Hkv * cap * a->hd);
+        ALLOC_KV(s->vc, (size_t)B * a->Hkv * cap * a->hd);
         ALLOC(s->tk, (size_t)B * a->kdim);
         ALLOC(s->qkv, (size_t)B * (a->qdim + a->kdim + a->vdim));
     }
@@ -1084,6 +1087,7 @@ static void *attn_state_new(sl_model *m, int B)
     ALLOC(s->tv, (size_t)B * (a->vdim + a->r));
     ALLOC(s->to, (size_t)B * a->Hq * a->Dv);
     ALLOC(s->sc, cap);
+#undef ALLOC_KV
 #undef ALLOC
     if (bad) { attn_state_free(m, s); sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap); return NULL; }
     return s;

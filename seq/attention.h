@@ -141,6 +141,8 @@ int sl_attn_slice_backward_begin(sl_model *m);
 int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
 /* The position the next step will take (number of tokens in the cache). */
 int sl_attn_state_pos(const void *state);
+/* Bytes allocated for the state's KV cache (K and V, or MLA's latent and RoPE keys). */
+size_t sl_attn_state_kv_bytes(const void *state);
 
 #ifdef __cplusplus
 }

@@ -165,7 +165,20 @@ static void kv_bytes(void)
     c.n_kv_head = 0;
     c.kv_lora_rank = 128; c.qk_nope_head_dim = 64; c.qk_rope_head_dim = 32; c.v_head_dim = 64;
     ok(sl_attn_kv_bytes_per_token(&c) == (128 + 32) * 4, "KV bytes/token MLA r=128 dr=32: %zu", sl_attn_kv_bytes_per_token(&c));
-    /* the state really holds that: cache capacity * bytes */
+    /* the state really holds that: a step state of B sequences allocates max_seq_len * B *
+     * (bytes per token) of KV cache, for MHA, GQA, MQA and MLA */
+    const char *specs[] = {"attention:d_model=32,n_head=4,max_seq_len=24", "attention:d_model=32,n_head=4,n_kv_head=2,max_seq_len=24",
+                           "attention:d_model=32,n_head=4,n_kv_head=1,max_seq_len=24",
+                           "attention:d_model=32,n_head=4,max_seq_len=24,kv_lora_rank=8,qk_nope_head_dim=8,qk_rope_head_dim=4,v_head_dim=8"};
+    const size_t per_token[] = {2 * 4 * 8 * 4, 2 * 2 * 8 * 4, 2 * 1 * 8 * 4, (8 + 4) * 4};
+    for (int i = 0; i < 4; i++) {
+        sl_model *m = make(specs[i]);
+        void *st = m ? sl_model_state_new(m, 3) : NULL;
+        size_t got = st ? sl_attn_state_kv_bytes(st) : 0;
+        ok(got == 3 * 24 * per_token[i], "%s: a 3-sequence state holds 3 x 24 x %zu bytes of KV cache (%zu)", specs[i], per_token[i], got);
+        if (st) sl_model_state_free(m, st);
+        sl_model_free(m);
+    }
 }
 
 static void errors(void)
@@ -199,9 +212,9 @@ static void errors(void)
     ok(sl_attn_shape_check(&s) == SL_ESHAPE, "kernel shape check: %s", sl_errmsg());
 }
 
-static void dropout_case(void)
+static void dropout_case(const char *spec)
 {
-    sl_model *m = make("attention:d_model=16,n_head=4,dropout=0.3");
+    sl_model *m = make(spec);
     if (!m) return;
     const int B = 2, T = 10, N = B * T * 16;
     float *x = tu_random(N, 1.0f, 5), *y0 = malloc(N * sizeof(float)), *y1 = malloc(N * sizeof(float));
@@ -214,6 +227,11 @@ static void dropout_case(void)
     ok(max_abs_diff(y0, y1, N) > 1e-3 && zeros > N / 10, "dropout active in training (%d zeros of %d)", zeros, N);
     float *dy = tu_random(N, 1.0f, 6), *dx = calloc(N, sizeof(float));
     ok(sl_model_backward(m, dy, dx) == 0, "backward through dropout");
+    /* the backward through dropout against finite differences under one fixed mask, on both
+     * places dropout acts (attention probabilities and the output) */
+    char label[200];
+    snprintf(label, sizeof label, "%s (fixed mask)", spec);
+    check_model_grads_rng(m, label, x, NULL, B, T, 1e-2, 3e-2, 24, rng, 99);
     sl_model_set_training(m, 0, NULL);
     sl_model_forward(m, x, NULL, y1, B, T);
     ok(max_abs_diff(y0, y1, N) == 0.0, "eval mode is deterministic again");
@@ -248,6 +266,7 @@ int main(void)
                 "attention:d_model=16,n_head=2,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1,kernel=naive");
     kv_bytes();
     errors();
-    dropout_case();
+    dropout_case("attention:d_model=16,n_head=4,dropout=0.3");
+    dropout_case("attention:d_model=16,n_head=4,dropout=0.3,kernel=naive");   /* dropout on the probabilities too */
     return done_testing();
 }

@@ -121,6 +121,19 @@ static void generate_case(void)
         if (len < 16) rc = sl_model_step(m, st, NULL, &seq[len - 1], y);
     }
     ok(!rc && len == 16, "greedy generation of %d tokens from the llama2.c checkpoint: \"%.40s\"", 16 - n, text);
+    /* the tokens themselves: PyTorch's greedy continuation of the same prompt
+     * (t/ref/make_llama2c_fixtures.py, a full forward of the prefix per token) */
+    sl_npy g = {0};
+    int same = 0;
+    if (sl_npy_read(data_path("llama2c_greedy.npy"), &g) == 0 && g.dtype == SL_DT_I32 && g.numel == 16) {
+        const int32_t *ref = g.data;
+        same = 1;
+        for (int i = 0; i < 16; i++) same &= ref[i] == seq[i];
+    } else {
+        diag("llama2c_greedy.npy: %s", sl_errmsg());
+    }
+    ok(same, "greedy tokens == PyTorch's greedy tokens (16 of 16)");
+    sl_npy_free(&g);
     /* 15 positions are in the cache; seq_len is 16: one more step fits, the next must fail */
     rc = sl_model_step(m, st, NULL, &seq[15], y);
     ok(rc == 0 && sl_model_step(m, st, NULL, &seq[15], y) == SL_ESHAPE, "context full at seq_len: %s", sl_errmsg());

@@ -5,6 +5,8 @@
  * coordinates per tensor) and, for real input, the input gradient against central
  * differences. Emits one TAP line per tensor (and, with TU_DIAG set in the environment, the
  * worst coordinate, the measured finite-difference noise and the floor used, for every one).
+ * check_model_grads_rng: the same in training mode under one fixed dropout mask (the rng is
+ * reseeded before every forward).
  * check_step_equals_seq: forward() vs step-by-step from a fresh state, max abs difference.
  */
 #ifndef SL_T_TESTUTIL_H
@@ -30,11 +32,14 @@ typedef struct {
     const float *R;
     float *y;
     int B, T;
+    sl_rng *rng;        /* training mode: reseeded before every forward, so one dropout mask */
+    uint64_t seed;
 } tu_ctx;
 
 static double tu_loss(void *p)
 {
     tu_ctx *c = p;
+    if (c->rng) sl_rng_seed(c->rng, c->seed);
     if (sl_model_forward(c->m, c->x, c->tok, c->y, c->B, c->T)) return NAN;
     double s = 0.0;
     size_t n = (size_t)c->B * c->T * c->m->d_out;
@@ -51,17 +56,20 @@ static inline float *tu_random(size_t n, float sigma, uint64_t seed)
     return v;
 }
 
-/* returns the number of failed TAP lines */
-static inline int check_model_grads(sl_model *m, const char *label, const float *x, const int32_t *tok,
-                                    int B, int T, double h, double tol, size_t max_per_tensor)
+/* returns the number of failed TAP lines; rng non-NULL: the model is in training mode with
+ * that rng, reseeded with `seed` before every forward, so dropout draws one fixed mask */
+static inline int check_model_grads_rng(sl_model *m, const char *label, const float *x, const int32_t *tok,
+                                        int B, int T, double h, double tol, size_t max_per_tensor,
+                                        sl_rng *rng, uint64_t seed)
 {
     size_t ny = (size_t)B * T * m->d_out, nx = x ? (size_t)B * T * m->d_in : 0;
-    tu_ctx c = {m, x, tok, NULL, malloc(ny * sizeof(float)), B, T};
+    tu_ctx c = {m, x, tok, NULL, malloc(ny * sizeof(float)), B, T, rng, seed};
     float *R = tu_random(ny, 1.0f, 1234);
     c.R = R;
     float *dx = x ? calloc(nx, sizeof(float)) : NULL;
     sl_params_zero_grad(m->P);
     int fails = 0;
+    if (rng) sl_rng_seed(rng, seed);
     if (sl_model_forward(m, x, tok, c.y, B, T) || sl_model_backward(m, R, dx)) {
         ok(0, "%s: forward/backward ran (%s)", label, sl_errmsg());
         free(c.y); free(R); free(dx);
@@ -87,6 +95,12 @@ static inline int check_model_grads(sl_model *m, const char *label, const float 
     }
     free(g); free(c.y); free(R); free(dx);
     return fails;
+}
+
+static inline int check_model_grads(sl_model *m, const char *label, const float *x, const int32_t *tok,
+                                    int B, int T, double h, double tol, size_t max_per_tensor)
+{
+    return check_model_grads_rng(m, label, x, tok, B, T, h, tol, max_per_tensor, NULL, 0);
 }
 
 static inline double max_abs_diff(const float *a, const float *b, size_t n)

@@ -221,6 +221,20 @@ def main():
         with torch.no_grad():
             y = model(torch.from_numpy(tok).long()).numpy().astype(np.float32)
         np.save(os.path.join(DATA, "llama2c_%s_logits.npy" % tag), y)
+        if tag == "shared":
+            # greedy generation from the prompt "hello" (with BOS) to 16 tokens, each step a
+            # full forward of the prefix: the tokens t/t-llama2c.c must reproduce
+            seq = encode(pieces, scores, "hello", True, False)
+            margins = []
+            with torch.no_grad():
+                while len(seq) < 16:
+                    logits = model(torch.tensor([seq]).long())[0, -1]
+                    top = torch.topk(logits, 2).values
+                    margins.append(float(top[0] - top[1]))
+                    seq.append(int(torch.argmax(logits)))
+            print("smallest top-2 logit margin:", min(margins))
+            np.save(os.path.join(DATA, "llama2c_greedy.npy"), np.array(seq, dtype=np.int32))
+            print("greedy:", seq)
 
 
 if __name__ == "__main__":
