@@ -341,33 +341,42 @@ static const char *const torch_cases[][2] = {
     {"gru_long", "gru:input_size=3,hidden_size=8"},
 };
 
-static void test_torch(const char *srcdir, const char *name, const char *spec)
+/* the paths of the per-step products (seq/recurrent_common.h): every torch fixture runs on
+ * each one this CPU has */
+enum { P_SGEMM, P_KERNEL, P_LANES, P_AMX, P_COUNT };
+static const char *const path_names[P_COUNT] = {"sgemm", "kernel", "lanes", "amx"};
+
+static void test_torch(const char *srcdir, const char *name0, const char *spec, int rpath)
 {
-    char path[1024], fn[256];
-    snprintf(path, sizeof path, "%s/t/data/recurrent_%s.safetensors", srcdir, name);
+    char path[1024], fn[256], name[128];
+    snprintf(name, sizeof name, "%s [%s]", name0, path_names[rpath]);
+    snprintf(path, sizeof path, "%s/t/data/recurrent_%s.safetensors", srcdir, name0);
     /* the fixtures are committed: a missing one fails */
     if (!ok(file_exists(path), "torch %s: fixture %s present", name, path)) return;
     sl_model *m = make(spec, 1);
     if (!ok(m != NULL, "torch %s: create", name)) return;
+    sl_recurrent_set_fast(m, rpath != P_SGEMM);
+    sl_recurrent_set_lanes(m, rpath >= P_LANES);
+    sl_recurrent_set_amx(m, rpath == P_AMX);
     int rc = sl_params_load(m->P, path, NULL, NULL);
     if (!ok(rc == 0, "torch %s: torch state_dict loads unchanged %s", name, rc ? sl_errmsg() : "")) { sl_model_free(m); return; }
     sl_npy ax = {0}, ay = {0}, ah = {0}, ac = {0};
     sl_safetensors *gst = NULL;
-    snprintf(fn, sizeof fn, "recurrent_%s_x.npy", name);
+    snprintf(fn, sizeof fn, "recurrent_%s_x.npy", name0);
     float *x = load_npy(srcdir, fn, &ax);
-    snprintf(fn, sizeof fn, "recurrent_%s_y.npy", name);
+    snprintf(fn, sizeof fn, "recurrent_%s_y.npy", name0);
     float *yt = load_npy(srcdir, fn, &ay);
     float *h0 = NULL, *c0 = NULL;
-    snprintf(fn, sizeof fn, "recurrent_%s_h0.npy", name);
+    snprintf(fn, sizeof fn, "recurrent_%s_h0.npy", name0);
     snprintf(path, sizeof path, "%s/t/data/%s", srcdir, fn);
     /* the *_h0 cases start from a given state (h0, and c0 for the LSTM); they must have it */
-    int want_h0 = strstr(name, "_h0") != NULL, want_c0 = want_h0 && !strncmp(spec, "lstm", 4);
+    int want_h0 = strstr(name0, "_h0") != NULL, want_c0 = want_h0 && !strncmp(spec, "lstm", 4);
     if (file_exists(path) || want_h0) h0 = load_npy(srcdir, fn, &ah);
-    snprintf(fn, sizeof fn, "recurrent_%s_c0.npy", name);
+    snprintf(fn, sizeof fn, "recurrent_%s_c0.npy", name0);
     snprintf(path, sizeof path, "%s/t/data/%s", srcdir, fn);
     if (file_exists(path) || want_c0) c0 = load_npy(srcdir, fn, &ac);
     if (!ok((!want_h0 || h0) && (!want_c0 || c0), "torch %s: initial-state fixtures present where the case needs them", name)) goto out;
-    snprintf(path, sizeof path, "%s/t/data/recurrent_%s_grad.safetensors", srcdir, name);
+    snprintf(path, sizeof path, "%s/t/data/recurrent_%s_grad.safetensors", srcdir, name0);
     if (sl_safetensors_read(path, &gst)) diag("%s", sl_errmsg());
     if (!ok(x && yt && gst && ax.ndim == 3 && ay.ndim == 3, "torch %s: fixtures read", name)) goto out;
     const int B = (int)ax.shape[0], T = (int)ax.shape[1], D = m->d_out;
@@ -389,6 +398,11 @@ static void test_torch(const char *srcdir, const char *name, const char *spec)
     rc = sl_model_forward(m, x, NULL, y, B, T);
     double d = rc ? INFINITY : max_abs_diff(y, yt, ny);
     ok(d <= 1e-5, "torch %s: sequence output == torch (max abs err %.2e, T=%d)", name, d, T);
+    /* the forward took the path this case is about */
+    int took = !rc && (rpath == P_SGEMM ? !sl_recurrent_fast(m)
+                       : rpath == P_KERNEL ? sl_recurrent_fast(m) && !sl_recurrent_lanes(m)
+                       : rpath == P_LANES ? sl_recurrent_lanes(m) && !sl_recurrent_amx(m) : sl_recurrent_amx(m));
+    ok(took, "torch %s: the forward ran on the %s path", name, path_names[rpath]);
     rc = rc || sl_model_backward(m, R, dx);
     /* gradients: error relative to the largest torch value of each tensor */
     double worst = rc ? INFINITY : 0;
@@ -415,10 +429,10 @@ static void test_torch(const char *srcdir, const char *name, const char *spec)
         free(dh0t); free(dh0); free(dc0t); free(dc0);
         /* torch's h_n (and c_n) */
         sl_npy ahn = {0}, acn = {0};
-        snprintf(fn, sizeof fn, "recurrent_%s_hn.npy", name);
+        snprintf(fn, sizeof fn, "recurrent_%s_hn.npy", name0);
         float *hnt = load_npy(srcdir, fn, &ahn), *hn = malloc(nh * sizeof(float)), *cnt = NULL, *cn = NULL;
         if (c0) {
-            snprintf(fn, sizeof fn, "recurrent_%s_cn.npy", name);
+            snprintf(fn, sizeof fn, "recurrent_%s_cn.npy", name0);
             cnt = load_npy(srcdir, fn, &acn);
             cn = malloc(nh * sizeof(float));
         }
@@ -565,8 +579,35 @@ int main(void)
         }
     }
 
+    /* which paths this CPU has: the kernel where AVX-512F is, lanes for LSTM and GRU batches of
+     * <= 32 on the kernel path, AMX where AMX-BF16 is (probed with a small GRU) */
+    int have[P_COUNT] = {1, 0, 0, 0};
+    {
+        sl_model *p = make("gru:input_size=3,hidden_size=8", 1);
+        float px[2 * 3 * 3] = {0}, py[2 * 3 * 8];
+        if (p) {
+            have[P_KERNEL] = sl_recurrent_fast(p);
+            if (have[P_KERNEL] && sl_model_forward(p, px, NULL, py, 2, 3) == 0) {
+                have[P_LANES] = sl_recurrent_lanes(p);
+                have[P_AMX] = sl_recurrent_amx(p);
+            }
+            sl_model_free(p);
+        }
+        diag("recurrent paths on this CPU: sgemm%s%s%s", have[P_KERNEL] ? ", kernel" : "", have[P_LANES] ? ", lanes" : "",
+             have[P_AMX] ? ", amx" : "");
+    }
     for (size_t i = 0; i < sizeof torch_cases / sizeof torch_cases[0]; i++)
-        test_torch(srcdir, torch_cases[i][0], torch_cases[i][1]);
+        for (int rp = 0; rp < P_COUNT; rp++) {
+            /* the plain RNN has no lanes or AMX path */
+            if ((rp == P_LANES || rp == P_AMX) && !strncmp(torch_cases[i][1], "rnn", 3)) continue;
+            if (!have[rp]) {
+                char why[160];
+                snprintf(why, sizeof why, "torch %s: no %s path on this CPU", torch_cases[i][0], path_names[rp]);
+                skip(why);
+                continue;
+            }
+            test_torch(srcdir, torch_cases[i][0], torch_cases[i][1], rp);
+        }
 
     return done_testing();
 }
