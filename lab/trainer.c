@@ -5,6 +5,7 @@
 #include "core/fileio.h"
 #include "core/util.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,13 +46,20 @@ static int open_log(const char *path, long upto, FILE **out)
     int rc;
     if (upto > 0 && sl_read_file(path, (size_t)1 << 30, &buf, &n) == SL_OK) {
         if ((rc = sl_afile_open(&a, path))) { free(buf); return rc; }
+        /* only whole lines (a run killed mid-row leaves a part of one), and steps rising */
         char *line = buf, *end = (char *)buf + n;
         int first = 1;
+        long prev = 0;
         while (line < end) {
             char *nl = memchr(line, '\n', (size_t)(end - line));
-            size_t len = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
-            long step = strtol(line, NULL, 10);
-            if (first || (step > 0 && step <= upto)) fwrite(line, 1, len, a.f);
+            if (!nl) break;
+            size_t len = (size_t)(nl - line) + 1;
+            char *e;
+            long step = strtol(line, &e, 10);
+            if (first || (e != line && *e == ',' && step > prev && step <= upto)) {
+                fwrite(line, 1, len, a.f);
+                if (!first) prev = step;
+            }
             first = 0;
             line += len;
         }
@@ -88,6 +96,25 @@ static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, cons
     int rc = sl_checkpoint_write(path, m->P, o, rng, step, secs, kv, cfg->n_meta + 2);
     free(kv);
     return rc ? sl_error_wrap(rc, "writing %s", path) : SL_OK;
+}
+
+/* A run killed while writing one of its files leaves that write's temporary
+ * (".NAME.tmp.XXXXXX", see core/fileio.h) beside the intact file: a run starting or resuming
+ * in the directory removes those of its own three files (one trainer per directory). */
+static void remove_stale_temps(const char *dir)
+{
+    static const char *const own[] = {".log.csv.tmp.", ".checkpoint.safetensors.tmp.", ".model.safetensors.tmp."};
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d)))
+        for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+            if (!strncmp(e->d_name, own[i], strlen(own[i])) && strlen(e->d_name) == strlen(own[i]) + 6) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+    closedir(d);
 }
 
 /* Name the first non-finite tensor after a non-finite loss: a parameter (in table order),
@@ -134,6 +161,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     int made_dir = stat(cfg->out_dir, &dir_st) != 0;   /* removed again if the run fails before a checkpoint */
     rc = sl_mkdirs(cfg->out_dir);
     if (rc) return rc;
+    remove_stale_temps(cfg->out_dir);
     sl_threads_set(cfg->threads);
 
     sl_optim *o = sl_optim_alloc(&cfg->opt, m->P->total);
