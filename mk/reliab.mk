@@ -1,7 +1,7 @@
 # mk/reliab.mk — reliability tests (issue 19): atomic outputs, hostile inputs, divergence,
 # crash-safe training
 TESTS += t/reliab-output.sh t/reliab-bombs.sh t/reliab-diverge.sh t/reliab-killtest.sh
-EXTRA_DIST += t/reliab-output.sh t/reliab-bombs.sh t/reliab-diverge.sh t/reliab-killtest.sh bench/killtest.sh
+EXTRA_DIST += docs/reliability.md t/reliab-output.sh t/reliab-bombs.sh t/reliab-diverge.sh t/reliab-killtest.sh bench/killtest.sh
 
 # `make bench`: bench/llama2c_encode_bench (prompt encoding against run.c's quadratic loop)
 bench/llama2c_encode_bench$(EXEEXT): $(srcdir)/bench/llama2c_encode_bench.c libseqlab.la
