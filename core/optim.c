@@ -1,6 +1,8 @@
 /* core/optim.c — SGD/AdamW, schedules, clipping (see optim.h). */
 #include "core/optim.h"
 #include "core/error.h"
+#include "core/cpu.h"
+#include "core/fastmath.h"
 #include "core/util.h"
 
 #include <math.h>
@@ -86,7 +88,7 @@ static void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n,
                          float b2, float eps, float bc1, float bc2)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx512f")) {
+    if (sl_cpu_has(SL_CPU_AVX512F)) {
         adamw_avx512(p, g, m, v, n, lr, wd, b1, b2, eps, bc1, bc2);
         return;
     }

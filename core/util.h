@@ -9,15 +9,6 @@
 extern "C" {
 #endif
 
-/* Element-wise kernels compiled for x86-64-v4 (AVX-512) and the baseline, the variant chosen at
- * load time by the CPU (GCC function multiversioning): the build's -O2 without -march would
- * otherwise give 4-wide SSE loops. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define SL_CLONES
-#endif
-
 /* Set the OpenMP thread count and OpenBLAS's (k <= 0: leave the defaults). */
 void sl_threads_set(int k);
 int sl_threads_get(void);

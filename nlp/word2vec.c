@@ -19,6 +19,7 @@
 #include "nlp/word2vec.h"
 
 #include "core/error.h"
+#include "core/fastmath.h"
 #include "core/util.h"
 #include "nlp/vocab.h"
 
@@ -374,15 +375,9 @@ static void progress(w2v_trainer *tr, int final)
     fflush(f);
 }
 
-/* The hot loop is compiled for AVX-512 and AVX2+FMA as well as the baseline, chosen at run
- * time (GCC function multi-versioning), since the build cannot assume the CPU. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SL_NO_TARGET_CLONES)
-#define W2V_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define W2V_CLONES
-#endif
-
-W2V_CLONES
+/* The hot loop is SL_CLONES3 (core/fastmath.h): AVX-512, AVX2+FMA and the baseline, chosen at
+ * load time, since the build cannot assume the CPU. */
+SL_CLONES3
 static void train_thread(w2v_trainer *tr, int tid)
 {
     const sl_w2v_opts *o = tr->o;

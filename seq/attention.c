@@ -2,6 +2,7 @@
  * (MHA/MQA/GQA/MLA, RoPE, KV cache). See attention.h for the equations. */
 #include "seq/attention.h"
 #include "core/error.h"
+#include "core/fastmath.h"
 #include "core/util.h"
 #include "seq/layers.h"
 
@@ -11,36 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Vectorised e^x for the score rows. libm's expf is a scalar call; this one is 2^n e^r with
- * |r| <= ln2/2 and a degree-6 polynomial (relative error < 2e-7), x clamped at -87 (masked
- * -inf scores give 0). The optimize attribute lets GCC turn the clamps into min/max so the
- * loops vectorise; the values handled are finite or -inf, for which that is exact. */
-#define SL_FASTMATH __attribute__((optimize("finite-math-only", "no-signed-zeros", "no-trapping-math", "no-math-errno")))
-SL_FASTMATH __attribute__((always_inline)) static inline float exp_neg(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest */
-    const float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float e = 1.0f / 720.0f;
-    e = e * r + 1.0f / 120.0f;
-    e = e * r + 1.0f / 24.0f;
-    e = e * r + 1.0f / 6.0f;
-    e = e * r + 0.5f;
-    e = e * r + 1.0f;
-    e = e * r + 1.0f;
-    union { int32_t i; float f; } u;
-    u.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23);   /* unsigned shift: no UB for NaN */
-    return x <= -87.0f ? 0.0f : e * u.f;
-}
-
-/* The row kernels are SL_CLONES (core/util.h): AVX-512 and baseline variants. */
+/* The row kernels are SL_CLONES (core/fastmath.h): AVX-512 and baseline variants. The score
+ * rows' e^x is sl_fm_expf_flush (core/fastmath.h): vectorisable, exactly 0 for masked -inf
+ * scores. SL_FASTMATH lets GCC turn the clamps into min/max so the loops vectorise; the values
+ * handled are finite or -inf, for which that is exact. */
 
 /* row[j] = e^(row[j] - m), returns the sum */
 SL_CLONES SL_FASTMATH static float row_exp(float *row, int n, float m)
 {
     float sum = 0.0f;
     #pragma omp simd reduction(+:sum)
-    for (int j = 0; j < n; j++) { float p = exp_neg(row[j] - m); row[j] = p; sum += p; }
+    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(row[j] - m); row[j] = p; sum += p; }
     return sum;
 }
 
@@ -63,7 +45,7 @@ SL_CLONES static void row_scale(float *o, const float *a, int n, float s)
 SL_CLONES SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
 {
     #pragma omp simd
-    for (int j = 0; j < n; j++) { float p = exp_neg(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
+    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
 }
 
 #define BR 64   /* query rows per tile */

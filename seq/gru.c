@@ -1,9 +1,8 @@
 /* seq/gru.c — the GRU cell (gates r, z, n) and the `gru` spec (see gru.h). */
-/* the cells' clamps must if-convert for the row loops to vectorise (see recurrent_common.h) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "seq/gru.h"
+
+/* the cells' clamps must if-convert for the row loops to vectorise (core/fastmath.h) */
+SL_NO_TRAPPING_MATH
 
 const sl_spec_key sl_gru_keys[] = {
     SL_RECURRENT_KEYS,
@@ -21,7 +20,7 @@ int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
  *   r = s(gx_r + gh_r), z = s(gx_z + gh_z), n = tanh(gx_n + r gh_n), h' = (1 - z) n + z h.
  * Every pointer is valid (zeros for an absent bias or state), so the loops have no branches.
  * h may alias hp (step mode). */
-SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, const float *bh, float *hn, const float *hp,
+SL_CLONES3 static void fwd_row(float *gr, const float *b, const float *hr, const float *bh, float *hn, const float *hp,
                                  float *h, int H)
 {
     float *gz = gr + H, *gn = gr + 2 * H;
@@ -29,9 +28,9 @@ SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, con
     #pragma omp simd
     for (int j = 0; j < H; j++) {
         float hnj = hnp[j] + bh[2 * H + j];
-        float r = sl_rc_sigmoidf((gr[j] + b[j]) + (hr[j] + bh[j]));
-        float z = sl_rc_sigmoidf((gz[j] + b[H + j]) + (hz[j] + bh[H + j]));
-        float n = sl_rc_tanhf((gn[j] + b[2 * H + j]) + r * hnj);
+        float r = sl_fm_sigmoidf((gr[j] + b[j]) + (hr[j] + bh[j]));
+        float z = sl_fm_sigmoidf((gz[j] + b[H + j]) + (hz[j] + bh[H + j]));
+        float n = sl_fm_tanhf((gn[j] + b[2 * H + j]) + r * hnj);
         float hpj = hp[j];
         hn[j] = hnj;
         gr[j] = r; gz[j] = z; gn[j] = n;
@@ -44,7 +43,7 @@ SL_RC_CLONES static void fwd_row(float *gr, const float *b, const float *hr, con
  * direct part of dh_prev is dh z. */
 /* one row of the cell's backward: the h side's n part dn_pre * r goes to dhn; with full, its
  * r and z parts (equal to dgr's) go to dhr[0, 2H) too */
-SL_RC_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, const float *gr, const float *hn,
+SL_FM_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, const float *gr, const float *hn,
                                const float *hp, const float *dho, int H, const int full)
 {
     const float *gz = gr + H, *gn = gr + 2 * H;
@@ -63,7 +62,7 @@ SL_RC_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, co
     }
 }
 
-SL_RC_CLONES static void bwd_row(float *dgr, float *dhr, float *dr, const float *gr, const float *hn, const float *hp,
+SL_CLONES3 static void bwd_row(float *dgr, float *dhr, float *dr, const float *gr, const float *hn, const float *hp,
                                  const float *dho, int H)
 {
     bwd_row_body(dgr, dhr, dhr + 2 * H, dr, gr, hn, hp, dho, H, 1);
@@ -79,7 +78,7 @@ void sl_gru_cell_forward(const sl_rcell_fwd *a)
 }
 
 /* the same, writing of the h side only dn_pre * r (to dhn): its r and z parts equal dgr, dgz */
-SL_RC_CLONES static void bwd_row_n(float *dgr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
+SL_CLONES3 static void bwd_row_n(float *dgr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
                                    const float *dho, int H)
 {
     bwd_row_body(dgr, NULL, dhn, dr, gr, hn, hp, dho, H, 0);

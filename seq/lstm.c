@@ -1,9 +1,8 @@
 /* seq/lstm.c — the LSTM cell (gates i, f, g, o) and the `lstm` spec (see lstm.h). */
-/* the cells' clamps must if-convert for the row loops to vectorise (see recurrent_common.h) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "seq/lstm.h"
+
+/* the cells' clamps must if-convert for the row loops to vectorise (core/fastmath.h) */
+SL_NO_TRAPPING_MATH
 
 const sl_spec_key sl_lstm_keys[] = {
     SL_RECURRENT_KEYS,
@@ -20,31 +19,31 @@ int sl_lstm_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_m
 /* one row: g (4H) + b (4H) pre-activations -> activations i, f, g, o; c' = f c + i g;
  * h' = o tanh(c'). Every pointer is valid (zeros for an absent bias or previous cell), so the
  * loops have no branches and vectorise. */
-SL_RC_CLONES static void fwd_row(float *gi, const float *b, const float *cp, float *c, float *h, int H)
+SL_CLONES3 static void fwd_row(float *gi, const float *b, const float *cp, float *c, float *h, int H)
 {
     float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     #pragma omp simd
     for (int j = 0; j < H; j++) {
-        float i = sl_rc_sigmoidf(gi[j] + b[j]), f = sl_rc_sigmoidf(gf[j] + b[H + j]);
-        float g = sl_rc_tanhf(gg[j] + b[2 * H + j]), o = sl_rc_sigmoidf(go[j] + b[3 * H + j]);
+        float i = sl_fm_sigmoidf(gi[j] + b[j]), f = sl_fm_sigmoidf(gf[j] + b[H + j]);
+        float g = sl_fm_tanhf(gg[j] + b[2 * H + j]), o = sl_fm_sigmoidf(go[j] + b[3 * H + j]);
         float cn = f * cp[j] + i * g;
         gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
         c[j] = cn;
-        h[j] = o * sl_rc_tanhf(cn);
+        h[j] = o * sl_fm_tanhf(cn);
     }
 }
 
 /* one row. With dh = dh_out + dh_rec and dc = dc_next + dh o (1 - tanh(c)^2):
  *   do = dh tanh(c), di = dc g, dg = dc i, df = dc c_prev, dc_prev = dc f,
  * then through sigmoid' = s (1 - s) and tanh' = 1 - t^2. */
-SL_RC_CLONES static void bwd_row(float *di, float *dr, float *dc, const float *gi, const float *cp, const float *c,
+SL_CLONES3 static void bwd_row(float *di, float *dr, float *dc, const float *gi, const float *cp, const float *c,
                                  const float *dho, int H)
 {
     const float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     float *df = di + H, *dgg = di + 2 * H, *dgo = di + 3 * H;
     #pragma omp simd
     for (int j = 0; j < H; j++) {
-        float dh = dho[j] + dr[j], tc = sl_rc_tanhf(c[j]);
+        float dh = dho[j] + dr[j], tc = sl_fm_tanhf(c[j]);
         float i = gi[j], f = gf[j], g = gg[j], o = go[j];
         float dcj = dc[j] + dh * o * (1.0f - tc * tc);
         float cpj = cp[j];

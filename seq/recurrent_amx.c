@@ -1,41 +1,15 @@
 /* seq/recurrent_amx.c — float32 products on AMX tiles, each float split into three bfloat16
  * parts (see recurrent_amx.h). */
 #include "seq/recurrent_amx.h"
+#include "core/cpu.h"
 
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
-#include <cpuid.h>
 #include <immintrin.h>
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-static int amx_ok;
-static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
-
-static void amx_probe(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
-    const int avx512 = (b >> 16 & 1) && (b >> 30 & 1);   /* F, BW */
-    const int tile = d >> 24 & 1, tbf16 = d >> 22 & 1;
-    if (!avx512 || !tile || !tbf16 || a < 1) return;
-    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a >> 5 & 1)) return;   /* AVX512-BF16 */
-    /* the OS must save the tile state (XCR0 bits 17, 18) */
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & (3u << 17)) != (3u << 17)) return;
-    /* Linux hands out the tile data state on request only (ARCH_REQ_XCOMP_PERM, XTILEDATA) */
-    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
-    amx_ok = 1;
-}
-
-int sl_amx_available(void)
-{
-    pthread_once(&amx_once, amx_probe);
-    return amx_ok;
-}
+/* the probe (cpuid, XCR0, Linux's tile-data permission) is core/cpu.c's, done once */
+int sl_amx_available(void) { return sl_cpu_has(SL_CPU_AMX_BF16); }
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")

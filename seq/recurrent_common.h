@@ -36,6 +36,7 @@
 #ifndef SL_SEQ_RECURRENT_COMMON_H
 #define SL_SEQ_RECURRENT_COMMON_H
 
+#include "core/fastmath.h"
 #include "seq/model.h"
 #include "seq/spec.h"
 
@@ -108,62 +109,13 @@ typedef struct {
     const float *zeros;   /* as in sl_rcell_fwd */
 } sl_rcell_bwd;
 
-/* Vectorisable float exp / sigmoid / tanh for the cells (libm's are scalar calls). exp:
- * Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, and Cephes' degree-5 polynomial
- * for e^r (relative error about 2 ulp), scaled by 2^k through the exponent bits; the input is
- * clamped to [-87, 88] so the result stays a normal float. sigmoid = 1 / (1 + e^-x). The
- * naive reference path (sl_recurrent_forward_ref) uses libm in double. The clamp's compares
- * only if-convert (and so vectorise) without -ftrapping-math, which the cell files turn off
- * for themselves with a pragma. */
-#if defined(__GNUC__)
-#define SL_RC_INLINE static inline __attribute__((always_inline))
-#else
-#define SL_RC_INLINE static inline
-#endif
-SL_RC_INLINE float sl_rc_expf(float x)
-{
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln2) */
-    float r = x - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* unsigned shift: a NaN input (k's conversion gives INT_MIN) must not be a signed-shift
-     * UB; the NaN still propagates through p */
-    uint32_t e = (uint32_t)((int32_t)k + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
-}
-SL_RC_INLINE float sl_rc_sigmoidf(float x) { return 1.0f / (1.0f + sl_rc_expf(-x)); }
-/* tanh: Cephes' odd polynomial x + x^3 P(x^2) below |x| = 0.625, 1 - 2 / (e^{2|x|} + 1)
- * with the sign above; both are computed and one selected, so the loop stays branch-free. */
-SL_RC_INLINE float sl_rc_tanhf(float x)
-{
-    float ax = x < 0.0f ? -x : x, z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = x + x * z * p;
-    float big = 1.0f - 2.0f / (sl_rc_expf(2.0f * ax) + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return ax < 0.625f ? small : big;
-}
-
-/* The cells' row kernels are compiled three times on x86-64 (AVX-512F, AVX2, baseline), picked at load
- * time by CPU feature, so the pointwise math runs 16 / 8 lanes wide without -march flags. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
-#define SL_RC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SL_RC_CLONES
-#endif
+/* The cells' pointwise math is core/fastmath.h's (vectorisable exp / sigmoid / tanh; the naive
+ * reference path sl_recurrent_forward_ref uses libm in double). The sl_rc_ names are kept
+ * for the tests that measure them. Cell row kernels are SL_CLONES3 (AVX-512, AVX2 + FMA,
+ * baseline) and their files set SL_NO_TRAPPING_MATH, so the loops vectorise. */
+static inline float sl_rc_expf(float x) { return sl_fm_expf(x); }
+static inline float sl_rc_sigmoidf(float x) { return sl_fm_sigmoidf(x); }
+static inline float sl_rc_tanhf(float x) { return sl_fm_tanhf(x); }
 
 void sl_rnn_cell_forward(const sl_rcell_fwd *a);
 void sl_rnn_cell_backward(const sl_rcell_bwd *a);

@@ -1,6 +1,7 @@
 /* seq/recurrent_kernel.c — packed-panel AVX-512 micro-kernel for the recurrent per-step
  * products (see recurrent_kernel.h). */
 #include "seq/recurrent_kernel.h"
+#include "core/cpu.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -142,9 +143,7 @@ int sl_rk_pack_bwd2(sl_rk_panel *pn, const float *W1, int R1, const float *W2, i
 
 int sl_rk_available(void)
 {
-    /* libgcc's check includes the OS's support for the AVX-512 register state (XCR0) */
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return sl_cpu_has(SL_CPU_AVX512F);
 }
 
 #pragma GCC push_options

@@ -1,9 +1,5 @@
 /* seq/recurrent_lanes.c — LSTM / GRU with the batch in the vector lanes and the hidden units
  * split across threads (see recurrent_lanes.h). */
-/* the cells' clamps must if-convert for the lane loops to vectorise (see recurrent_common.h) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "seq/recurrent_lanes.h"
 #include "core/error.h"
 #include "seq/recurrent_amx.h"
@@ -20,6 +16,9 @@
 #include <sched.h>
 #include <sys/mman.h>
 #endif
+
+/* the cells' clamps must if-convert for the lane loops to vectorise (core/fastmath.h) */
+SL_NO_TRAPPING_MATH
 
 #ifdef RL_X86
 enum {
@@ -293,54 +292,15 @@ static void from_lanes(float *dst, size_t ldd, const float *src, size_t ldr, int
 
 /* ---- cells on a tile (rows of BL lanes) ---- */
 
-/* Vector exp / sigmoid / tanh for the cells: the same Cody-Waite reduction and Cephes
- * polynomials as sl_rc_expf / sl_rc_tanhf (recurrent_common.h), 2^k applied by scalef. Measured
- * against libm in double: sigmoid 1.4e-7 and tanh 9.8e-8 absolute, exp 1.2e-7 relative. The
- * divisions stay divisions: a reciprocal estimate refined by a Newton step is as accurate but
- * not as smooth, and made the finite-difference gradient checks 2-5x noisier. */
+/* Vector sigmoid / tanh for the cells: core/fastmath.h's 16-lane twins, the same body as the
+ * scalar cells' functions (here compiled for AVX-512 with FMA). Measured against libm in
+ * double: sigmoid 1.4e-7 and tanh 9.8e-8 absolute, exp 1.2e-7 relative. The divisions stay
+ * divisions: a reciprocal estimate refined by a Newton step is as accurate but not as smooth,
+ * and made the finite-difference gradient checks 2-5x noisier. */
 #define V1(c) _mm512_set1_ps(c)
-static inline __attribute__((always_inline)) __m512 v_exp(__m512 x)
-{
-    /* the clamp keeps NaN (max/min return their second operand when either is NaN) */
-    x = _mm512_min_ps(V1(88.0f), _mm512_max_ps(V1(-87.0f), x));
-    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, V1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, V1(0.693359375f), x);
-    r = _mm512_fnmadd_ps(k, V1(-2.12194440e-4f), r);
-    __m512 p = V1(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, V1(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, V1(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, V1(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, V1(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, V1(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, V1(1.0f)));
-    return _mm512_scalef_ps(p, k);
-}
+static inline __attribute__((always_inline)) __m512 v_sigmoid(__m512 x) { return (__m512)sl_fm_sigmoidf_v16((sl_v16f)x); }
 
-static inline __attribute__((always_inline)) __m512 v_rcp(__m512 d)
-{
-    return _mm512_div_ps(V1(1.0f), d);
-}
-
-static inline __attribute__((always_inline)) __m512 v_sigmoid(__m512 x)
-{
-    return v_rcp(_mm512_add_ps(V1(1.0f), v_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-static inline __attribute__((always_inline)) __m512 v_tanh(__m512 x)
-{
-    const __m512 ax = _mm512_abs_ps(x), z = _mm512_mul_ps(x, x);
-    __m512 p = V1(-5.70498872745e-3f);
-    p = _mm512_fmadd_ps(p, z, V1(2.06390887954e-2f));
-    p = _mm512_fmadd_ps(p, z, V1(-5.37397155531e-2f));
-    p = _mm512_fmadd_ps(p, z, V1(1.33314422036e-1f));
-    p = _mm512_fmadd_ps(p, z, V1(-3.33332819422e-1f));
-    const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(x, z), p, x);
-    __m512 big = _mm512_fnmadd_ps(V1(2.0f), v_rcp(_mm512_add_ps(v_exp(_mm512_add_ps(ax, ax)), V1(1.0f))), V1(1.0f));
-    /* the sign of x */
-    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big),
-                                              _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, V1(0.625f), _CMP_LT_OQ), big, small);
-}
+static inline __attribute__((always_inline)) __m512 v_tanh(__m512 x) { return (__m512)sl_fm_tanhf_v16((sl_v16f)x); }
 
 /* non-temporal store of one row of BL lanes (64-byte aligned, whole lines): for the caches read
  * again only much later, so their lines need not be fetched before they are written */
@@ -450,7 +410,7 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
         float *dr = dhr + (size_t)j * BL, *dcj = dc + (size_t)j * BL;
         #pragma omp simd
         for (int l = 0; l < BL; l++) {
-            float dh = dhj[l] + dr[l], tc = sl_rc_tanhf(cj[l]);
+            float dh = dhj[l] + dr[l], tc = sl_fm_tanhf(cj[l]);
             float i = gi[l], f = gf[l], g = gg[l], o = go[l];
             float dcv = dcj[l] + dh * o * (1.0f - tc * tc);
             di[l] = dcv * g * i * (1.0f - i);

@@ -1,9 +1,8 @@
 /* seq/rnn.c — the Elman cell (tanh / relu) and the `rnn` spec (see rnn.h). */
-/* the cells' clamps must if-convert for the row loops to vectorise (see recurrent_common.h) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "seq/rnn.h"
+
+/* the cells' clamps must if-convert for the row loops to vectorise (core/fastmath.h) */
+SL_NO_TRAPPING_MATH
 
 const sl_spec_key sl_rnn_keys[] = {
     SL_RECURRENT_KEYS,
@@ -20,7 +19,7 @@ int sl_rnn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
 
 /* one row: h = act(pre + b); the activation doubles as the cache (act' is a function of h).
  * Every pointer is valid (zeros for an absent bias), so the loops have no branches. */
-SL_RC_CLONES static void fwd_row(float *g, const float *b, float *h, int H, int relu)
+SL_CLONES3 static void fwd_row(float *g, const float *b, float *h, int H, int relu)
 {
     if (relu) {
         #pragma omp simd
@@ -33,7 +32,7 @@ SL_RC_CLONES static void fwd_row(float *g, const float *b, float *h, int H, int 
     } else {
         #pragma omp simd
         for (int j = 0; j < H; j++) {
-            float v = sl_rc_tanhf(g[j] + b[j]);
+            float v = sl_fm_tanhf(g[j] + b[j]);
             g[j] = v;
             h[j] = v;
         }
@@ -41,7 +40,7 @@ SL_RC_CLONES static void fwd_row(float *g, const float *b, float *h, int H, int 
 }
 
 /* one row: dpre = (dh_out + dh_rec) * act'(pre), tanh' = 1 - h^2, relu' = [h > 0] */
-SL_RC_CLONES static void bwd_row(float *dg, float *dr, const float *h, const float *dho, int H, int relu)
+SL_CLONES3 static void bwd_row(float *dg, float *dr, const float *h, const float *dho, int H, int relu)
 {
     if (relu) {
         #pragma omp simd

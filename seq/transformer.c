@@ -1,6 +1,7 @@
 /* seq/transformer.c — GPT- and LLaMA-style decoder-only transformers (see transformer.h). */
 #include "seq/transformer.h"
 #include "core/error.h"
+#include "core/fastmath.h"
 #include "core/util.h"
 #include "core/safetensors.h"
 #include "seq/layers.h"
@@ -107,10 +108,9 @@ static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float 
  * gelu(x) = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),  gelu'(x) = Phi(x) + x phi(x).
  * libm's erff/expf are scalar calls; these branch-free versions vectorise (omp simd). erf is a
  * rational minimax fit on [-4, 4] (|error| < 5e-7; erf is +-1 to float precision beyond), exp
- * is 2^n e^r with |r| <= ln2/2 and a degree-6 polynomial (relative error < 2e-7). The
+ * is sl_fm_expf_nonpos (core/fastmath.h; its argument -x^2/2 is never positive). The
  * reference is sl_act_forward/backward(SL_ACT_GELU) in seq/layers.c; t/t-transformer.c
  * compares the two. */
-#define SL_FASTMATH __attribute__((optimize("finite-math-only", "no-signed-zeros", "no-trapping-math", "no-math-errno")))
 SL_FASTMATH __attribute__((always_inline)) static inline float fast_erf(float x)
 {
     x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
@@ -130,25 +130,7 @@ SL_FASTMATH __attribute__((always_inline)) static inline float fast_erf(float x)
     return x * p / q;
 }
 
-SL_FASTMATH __attribute__((always_inline)) static inline float fast_exp(float x)   /* x <= 0 here */
-{
-    x = x < -87.0f ? -87.0f : x;
-    /* round to nearest by the 1.5 * 2^23 trick (no SSE4.1 floor needed at baseline x86-64) */
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float e = 1.0f / 720.0f;
-    e = e * r + 1.0f / 120.0f;
-    e = e * r + 1.0f / 24.0f;
-    e = e * r + 1.0f / 6.0f;
-    e = e * r + 0.5f;
-    e = e * r + 1.0f;
-    e = e * r + 1.0f;
-    union { int32_t i; float f; } u;
-    u.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23);   /* unsigned shift: no UB for NaN */
-    return e * u.f;
-}
-
-/* The kernels below are SL_CLONES (core/util.h: AVX-512 and baseline variants). They are
+/* The kernels below are SL_CLONES (core/fastmath.h: AVX-512 and baseline variants). They are
  * serial: callers run them inside their slices or split them over threads in fixed chunks
  * (element-wise, so any split gives the same values). */
 SL_CLONES SL_FASTMATH static void gelu_fwd_k(float *out, const float *inp, size_t n)
@@ -168,7 +150,7 @@ SL_CLONES SL_FASTMATH static void gelu_bwd_k(float *dinp, const float *dout, con
         for (size_t i = 0; i < n; i++) {
             const float x = inp[i];
             const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
-            const float pdf = 0.39894228040143268f * fast_exp(-0.5f * x * x);
+            const float pdf = 0.39894228040143268f * sl_fm_expf_nonpos(-0.5f * x * x);
             dinp[i] += dout[i] * (cdf + x * pdf);
         }
     } else {
@@ -176,7 +158,7 @@ SL_CLONES SL_FASTMATH static void gelu_bwd_k(float *dinp, const float *dout, con
         for (size_t i = 0; i < n; i++) {
             const float x = inp[i];
             const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
-            const float pdf = 0.39894228040143268f * fast_exp(-0.5f * x * x);
+            const float pdf = 0.39894228040143268f * sl_fm_expf_nonpos(-0.5f * x * x);
             dinp[i] = dout[i] * (cdf + x * pdf);
         }
     }

@@ -2,6 +2,7 @@
  * scan over time; forward and backward (see scan.h for the equations). */
 #include "ssm/scan.h"
 #include "core/error.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -15,67 +16,14 @@
 #define SEG SL_SCAN_SEG
 #define PF 8   /* software prefetch distance, time steps */
 
-/* Kernels are compiled for AVX-512, AVX2+FMA and baseline x86-64; the loader picks one. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define SCAN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SCAN_CLONES
-#endif
+/* Kernels are SL_CLONES3 (core/fastmath.h): AVX-512, AVX2+FMA and baseline x86-64; the loader
+ * picks one. The elementwise functions (exp, softplus, sigmoid; scalar and 16 lanes) are
+ * core/fastmath.h's. */
 #define INLINE static inline __attribute__((always_inline))
 
-/* ---- elementwise functions the vectoriser can handle --------------------------------------- */
-
-/* exp by range reduction x = k ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (the
- * Cephes expf coefficients) and 2^k built in the exponent bits. Clamped to [-87, 88]. */
-INLINE float fexp(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float k = x * 1.44269504088896341f;
-    k = (k + 12582912.0f) - 12582912.0f;          /* round to nearest */
-    float r = x - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = (int32_t)((uint32_t)((int32_t)k + 127) << 23);   /* unsigned shift: no UB for NaN */
-    float s;
-    memcpy(&s, &bits, sizeof s);
-    return p * s;
-}
-
-/* log(y) for y in [1, 2]: y = 2^e m with m in [1/sqrt2, sqrt2], log m = 2 atanh(s), s = (m-1)/(m+1) */
-INLINE float flog12(float y)
-{
-    int big = y > 1.41421356f;
-    float m = big ? 0.5f * y : y;
-    float e = big ? 0.69314718056f : 0.0f;
-    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
-    float p = 2.0f / 9.0f;
-    p = p * s2 + 2.0f / 7.0f;
-    p = p * s2 + 2.0f / 5.0f;
-    p = p * s2 + 2.0f / 3.0f;
-    p = p * s2 + 2.0f;
-    return e + s * p;
-}
-
-/* softplus as torch.nn.functional.softplus (beta 1, threshold 20) */
-INLINE float fsoftplus(float x)
-{
-    float ax = x < 0 ? -x : x;
-    float v = (x > 0 ? x : 0.0f) + flog12(1.0f + fexp(-ax));
-    return x > 20.0f ? x : v;
-}
-
-INLINE float fsigmoid(float x) { return 1.0f / (1.0f + fexp(-x)); }
-
-float sl_scan_expf(float x) { return fexp(x); }
-float sl_scan_softplusf(float x) { return fsoftplus(x); }
-float sl_scan_sigmoidf(float x) { return fsigmoid(x); }
+float sl_scan_expf(float x) { return sl_fm_expf(x); }
+float sl_scan_softplusf(float x) { return sl_fm_softplusf(x); }
+float sl_scan_sigmoidf(float x) { return sl_fm_sigmoidf(x); }
 
 /* ---- argument checks --------------------------------------------------------------------- */
 
@@ -321,7 +269,7 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
             const float *An = AT + (size_t)n * W;
             #pragma omp simd
             for (int j = 0; j < W; j++) {
-                float s = fexp(dtv[j] * An[j]) * Sn[j] + dtv[j] * uv[j] * bn;
+                float s = sl_fm_expf(dtv[j] * An[j]) * Sn[j] + dtv[j] * uv[j] * bn;
                 Sn[j] = s;
                 if (mode == 1) acc[j] += cn * s;
             }
@@ -335,7 +283,7 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                 float zv[W];
                 load_lanes(zv, a->z + row, nw);
                 #pragma omp simd
-                for (int j = 0; j < W; j++) acc[j] *= zv[j] * fsigmoid(zv[j]);
+                for (int j = 0; j < W; j++) acc[j] *= zv[j] * sl_fm_sigmoidf(zv[j]);
             }
             for (int j = 0; j < nw; j++) y[row + j] = acc[j];
         }
@@ -353,35 +301,17 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
 #define N16 16
 /* the vector helpers are always inlined: no vector crosses a call boundary */
 #pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef sl_v16f v16f;
+typedef sl_v16i v16i;
+typedef sl_v16u v16u;
 typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));   /* unaligned access */
 
-INLINE v16f vsel(v16i m, v16f a, v16f b) { return (v16f)(((v16i)a & m) | ((v16i)b & ~m)); }
-
-/* fexp on 16 lanes (same constants and steps as fexp); nonpos: the caller knows x <= 0 (or
- * NaN), so the upper clamp is left out */
+/* e^x on 16 lanes; nonpos: the caller knows x <= 0 (or NaN), so the upper clamp is left out */
 INLINE v16f vexp_c(v16f x, const int nonpos)
 {
-    const v16f lo = (v16f){0} - 87.0f, hi = (v16f){0} + 88.0f;
-    x = vsel(x < lo, lo, x);
-    if (!nonpos) x = vsel(x > hi, hi, x);
-    v16f k = x * 1.44269504088896341f;
-    k = (k + 12582912.0f) - 12582912.0f;
-    v16f r = x - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    v16f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    v16u bits = ((v16u)__builtin_convertvector(k, v16i) + 127u) << 23;
-    return p * (v16f)bits;
+    if (!nonpos) x = sl_fm_sel_v16(x > 88.0f, (v16f){0} + 88.0f, x);   /* sl_fm_expf_v16's upper clamp */
+    return sl_fm_expf_nonpos_v16(x);
 }
-
-INLINE v16f vexp(v16f x) { return vexp_c(x, 0); }
 
 INLINE v16f vload(const float *src, int nw)
 {
@@ -411,7 +341,7 @@ INLINE v16f gate16(v16f o, v16f dv, v16f uv, const float *zp, int nw)
     o += dv * uv;
     if (zp) {
         const v16f zv = vload(zp, nw);
-        o *= zv / (1.0f + vexp(-zv));
+        o *= zv / (1.0f + sl_fm_expf_v16(-zv));
     }
     return o;
 }
@@ -506,13 +436,13 @@ INLINE void fwd16_lock_body(const scan_ctx *c, int b, int blk0, int blk1, float 
     }
 }
 
-SCAN_CLONES static void fwd16_lock(const scan_ctx *c, int b, int blk0, int blk1, float *Sb, float *y)
+SL_CLONES3 static void fwd16_lock(const scan_ctx *c, int b, int blk0, int blk1, float *Sb, float *y)
 {
     if (c->ws->nonpos) fwd16_lock_body(c, b, blk0, blk1, Sb, y, 1);
     else fwd16_lock_body(c, b, blk0, blk1, Sb, y, 0);
 }
 
-SCAN_CLONES static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *S, float *y, float *sdt, int mode)
+SL_CLONES3 static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *S, float *y, float *sdt, int mode)
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
@@ -530,7 +460,7 @@ SCAN_CLONES static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, in
 #undef FWD_SPECIALISE
 }
 
-SCAN_CLONES static void dt_kernel(float *dt, const sl_scan_args *a, size_t r0, size_t r1)
+SL_CLONES3 static void dt_kernel(float *dt, const sl_scan_args *a, size_t r0, size_t r1)
 {
     const int D = a->D;
     for (size_t r = r0; r < r1; r++) {
@@ -539,10 +469,10 @@ SCAN_CLONES static void dt_kernel(float *dt, const sl_scan_args *a, size_t r0, s
         if (a->delta_softplus) {
             if (a->delta_bias) {
                 #pragma omp simd
-                for (int d = 0; d < D; d++) o[d] = fsoftplus(dl[d] + a->delta_bias[d]);
+                for (int d = 0; d < D; d++) o[d] = sl_fm_softplusf(dl[d] + a->delta_bias[d]);
             } else {
                 #pragma omp simd
-                for (int d = 0; d < D; d++) o[d] = fsoftplus(dl[d]);
+                for (int d = 0; d < D; d++) o[d] = sl_fm_softplusf(dl[d]);
             }
         } else {
             for (int d = 0; d < D; d++) o[d] = dl[d] + (a->delta_bias ? a->delta_bias[d] : 0.0f);
@@ -631,7 +561,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
             memset(E, 0, NW * sizeof(float));
             fwd_kernel(&c, b, blk, t0, t1, E, NULL, sdt, 0);
             for (int n = 0; n < N; n++)
-                for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
+                for (int j = 0; j < W; j++) Pk[n * W + j] = sl_fm_expf(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
         }
         /* phase 2: chain the chunks: in[0] = 0, in[k] = P[k-1] in[k-1] + E[k-1]; in[k] replaces E[k] */
         #pragma omp parallel for schedule(static) if (par)
@@ -760,7 +690,7 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                     const float bn = Bt[n];
                     #pragma omp simd
                     for (int j = 0; j < W; j++) {
-                        float e = fexp(dtv[j] * AT[n * W + j]);
+                        float e = sl_fm_expf(dtv[j] * AT[n * W + j]);
                         At[n * W + j] = e;
                         Xn[n * W + j] = e * Xp[n * W + j] + dtv[j] * uv[j] * bn;
                     }
@@ -790,21 +720,21 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                     float dzv[W];
                     #pragma omp simd
                     for (int j = 0; j < W; j++) {
-                        float sg = fsigmoid(zv[j]);
+                        float sg = sl_fm_sigmoidf(zv[j]);
                         dzv[j] = dyv[j] * yp[j] * sg * (1.0f + zv[j] * (1.0f - sg));
                         dyv[j] *= zv[j] * sg;
                     }
                     if (o->g->dz) for (int j = 0; j < nw; j++) o->g->dz[row + j] += dzv[j];
                 } else {
                     #pragma omp simd
-                    for (int j = 0; j < W; j++) dyv[j] *= zv[j] * fsigmoid(zv[j]);
+                    for (int j = 0; j < W; j++) dyv[j] *= zv[j] * sl_fm_sigmoidf(zv[j]);
                 }
             }
             if (mode == 0) {
                 for (int n = 0; n < N; n++) {
                     const float cn = Ct[n];
                     #pragma omp simd
-                    for (int j = 0; j < W; j++) q[n * W + j] = fexp(dtv[j] * AT[n * W + j]) * (q[n * W + j] + cn * dyv[j]);
+                    for (int j = 0; j < W; j++) q[n * W + j] = sl_fm_expf(dtv[j] * AT[n * W + j]) * (q[n * W + j] + cn * dyv[j]);
                 }
                 for (int j = 0; j < W; j++) sdt[j] += dtv[j];
                 continue;
@@ -840,7 +770,7 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                 const float *dl = a->delta + row;
                 for (int j = 0; j < nw; j++) {
                     float v = dl[j] + (a->delta_bias ? a->delta_bias[c0 + j] : 0.0f);
-                    ddt[j] *= v > 20.0f ? 1.0f : fsigmoid(v);
+                    ddt[j] *= v > 20.0f ? 1.0f : sl_fm_sigmoidf(v);
                 }
             }
             for (int j = 0; j < nw; j++) o->db[j] += ddt[j];
@@ -937,7 +867,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
                 #pragma GCC unroll 16
                 for (int n = 0; n < N16; n++) yp[n & 3] += Ct[n] * *(const v16fu *)(Xt + n * W);
                 const v16f y0 = (yp[0] + yp[1]) + (yp[2] + yp[3]);
-                const v16f sg = 1.0f / (1.0f + vexp(-zv));
+                const v16f sg = 1.0f / (1.0f + sl_fm_expf_v16(-zv));
                 if (o->g->dz) vstore_add(o->g->dz + row, dyv * y0 * sg * (1.0f + zv * (1.0f - sg)), nw);
                 dyv *= zv * sg;
             }
@@ -971,7 +901,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
              * and 1 - exp(-dt) rounds to 1). Small dt: the series of 1 - exp(-dt), no cancellation. */
             if (a->delta_softplus) {
                 const v16f ser = dtv * (1.0f - dtv * 0.5f * (1.0f - dtv * (1.0f / 3) * (1.0f - dtv * 0.25f * (1.0f - dtv * 0.2f))));
-                ddt *= vsel(dtv < 0.1f, ser, 1.0f - vexp(-dtv));
+                ddt *= sl_fm_sel_v16(dtv < 0.1f, ser, 1.0f - sl_fm_expf_v16(-dtv));
             }
             sb += ddt;
             if (o->g->ddelta) vstore_add(o->g->ddelta + row, ddt, nw);
@@ -985,7 +915,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
     *(v16fu *)o->db += sb;
 }
 
-SCAN_CLONES static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt, int mode)
+SL_CLONES3 static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt, int mode)
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
@@ -1035,7 +965,7 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
             bwd_out o = {gr, dy, NULL, NULL, NULL, NULL, NULL};
             bwd_kernel(&c, b, blk, t0, t1, E, &o, sdt, 0);
             for (int n = 0; n < N; n++)
-                for (int j = 0; j < W; j++) Pk[n * W + j] = fexp(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
+                for (int j = 0; j < W; j++) Pk[n * W + j] = sl_fm_expf(ws->AT[(size_t)blk * NW + n * W + j] * sdt[j]);
         }
         /* phase 2: q entering chunk k from the future: in[K-1] = 0, in[k-1] = P[k] in[k] + E[k] */
         #pragma omp parallel for schedule(static) if (par)
@@ -1126,14 +1056,14 @@ int sl_scan_step(float *y, float *state, const sl_scan_args *a)
             const int g = d / Dg;
             const float *Bt = a->Bm + ((size_t)b * G + g) * N, *Ct = a->Cm + ((size_t)b * G + g) * N;
             float v = a->delta[row] + (a->delta_bias ? a->delta_bias[d] : 0.0f);
-            float dt = a->delta_softplus ? fsoftplus(v) : v, u = a->u[row], acc = 0.0f;
+            float dt = a->delta_softplus ? sl_fm_softplusf(v) : v, u = a->u[row], acc = 0.0f;
             float *x = state + row * N;
             for (int n = 0; n < N; n++) {
-                x[n] = fexp(dt * a->A[(size_t)d * N + n]) * x[n] + dt * u * Bt[n];
+                x[n] = sl_fm_expf(dt * a->A[(size_t)d * N + n]) * x[n] + dt * u * Bt[n];
                 acc += Ct[n] * x[n];
             }
             if (a->Dv) acc += a->Dv[d] * u;
-            if (a->z) acc *= a->z[row] * fsigmoid(a->z[row]);
+            if (a->z) acc *= a->z[row] * sl_fm_sigmoidf(a->z[row]);
             y[row] = acc;
         }
     return SL_OK;
