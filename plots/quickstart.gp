@@ -17,18 +17,19 @@ set linetype cycle 6
 set grid
 set key top right
 set ylabel "validation loss (nats/char)"
-if (ngram ne '') {
-    set arrow 1 from graph 0, first real(ngram) to graph 1, first real(ngram) nohead dt 2 lc rgb "gray40" lw 2
-    set label 1 sprintf("%s-gram", ngram_order) at graph 0.99, first real(ngram) right offset 0,0.6 tc rgb "gray40"
-}
+# the n-gram model's loss is drawn as a dashed line (a function, so the y range includes it)
+ng(x) = (ngram ne '') ? real(ngram) : NaN
+ngtitle = (ngram ne '') ? sprintf("%s-gram", ngram_order) : ''
 set multiplot layout 1,2 title sprintf("One model per family, character LM (median over %s seeds, bars min-max)", seeds)
 # curves columns: model,d_model,step,seconds,val_loss,min,max,seeds
 set title "against training step"
 set xlabel "step"
 plot for [i=1:words(models)] curves using 3:(strcol(1) eq word(models, i) ? $5 : NaN):6:7 \
-    with yerrorlines ps 0.5 title word(models, i)
+    with yerrorlines ps 0.5 title word(models, i), \
+    ng(x) with lines dt 2 lw 2 lc rgb "gray40" title ngtitle
 set title "against training time"
 set xlabel "seconds (median over seeds)"
 plot for [i=1:words(models)] curves using 4:(strcol(1) eq word(models, i) ? $5 : NaN):6:7 \
-    with yerrorlines ps 0.5 title word(models, i)
+    with yerrorlines ps 0.5 title word(models, i), \
+    ng(x) with lines dt 2 lw 2 lc rgb "gray40" title ngtitle
 unset multiplot
