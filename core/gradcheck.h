@@ -11,9 +11,10 @@
  * the loss: the loss of a float32 model is computed with relative error ~1e-7, and a central
  * difference divides that error by 2h, so for coordinates with gradients near zero the
  * difference is mostly noise. The noise is measured (not assumed): the loss is evaluated at
- * eight points 2^-12 |x_i| apart along two checked coordinates, and the spread of their third
- * differences, which cancel any smooth variation, gives the rounding error of the loss (the
- * idea of Moré & Wild's ECnoise); the larger of the two estimates is used. With
+ * eight points h/2 apart along two coordinates (0 and the middle checked one), and the spread
+ * of their fifth differences, which cancel any smooth variation up to ~f^(5) (h/2)^5, gives the
+ * rounding error of the loss (the idea of Moré & Wild's ECnoise); the larger of the two
+ * estimates is used (sl_gradcheck_noise). With
  * floor_eff = 200 * noise, a tolerance of 3e-2 on err allows six standard deviations of noise
  * on gradients below floor_eff, and nothing more; a loss computed in double (noise ~1e-16)
  * leaves floor alone. The cost is 16 loss evaluations per call beside 2 per coordinate.
