@@ -3,7 +3,7 @@
 #include "lab/registry.h"
 #include "core/error.h"
 #include "ssm/mamba.h"
-#include "ssm/ssd.h"
+#include "ssm/mamba2.h"
 
 #include <stdlib.h>
 #include <string.h>

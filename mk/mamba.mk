@@ -1,6 +1,7 @@
-# mk/mamba.mk — ssm/scan (selective scan), ssm/mamba (Mamba block), ssm/ssd (Mamba-2 / SSD)
-libseqlab_la_SOURCES += ssm/scan.c ssm/mamba.c ssm/ssd.c
-nobase_seqlabinc_HEADERS += ssm/scan.h ssm/mamba.h ssm/ssd.h
+# mk/mamba.mk — ssm/scan (selective scan), ssm/mamba (Mamba block), ssm/ssd (the SSD algorithm),
+# ssm/mamba2 (the Mamba2 block)
+libseqlab_la_SOURCES += ssm/scan.c ssm/mamba.c ssm/ssd.c ssm/mamba2.c
+nobase_seqlabinc_HEADERS += ssm/scan.h ssm/mamba.h ssm/ssd.h ssm/mamba2.h
 check_PROGRAMS += t/t-scan t/t-mamba t/t-ssd
 TESTS += t/t-scan t/t-mamba t/t-ssd t/mamba-forward.sh
 EXTRA_DIST += t/mamba-forward.sh t/ref/make_mamba_fixtures.py \

@@ -1,7 +1,7 @@
 # mk/transformer.mk — the transformer family: attention kernels and mixer, GPT/LLaMA decoders,
 # llama2.c checkpoint reader, their tests, fixtures and benchmarks.
-libseqlab_la_SOURCES += seq/attention.c seq/transformer.c seq/llama2c.c
-nobase_seqlabinc_HEADERS += seq/attention.h seq/transformer.h seq/llama2c.h
+libseqlab_la_SOURCES += seq/attention_naive.c seq/attention_flash.c seq/attention.c seq/transformer.c seq/llama2c.c
+nobase_seqlabinc_HEADERS += seq/attention_kernels.h seq/attention.h seq/transformer.h seq/llama2c.h
 check_PROGRAMS += t/t-attention t/t-transformer t/t-llama2c
 TESTS += t/t-attention t/t-transformer t/t-llama2c t/gpt-forward.sh
 EXTRA_DIST += docs/transformer.md t/gpt-forward.sh t/ref/make_gpt_fixtures.py t/ref/make_llama2c_fixtures.py \

@@ -1,8 +1,8 @@
-/* seq/attention.c — attention kernels (naive, flash-style) and the attention mixer
- * (MHA/MQA/GQA/MLA, RoPE, KV cache). See attention.h for the equations. */
+/* seq/attention.c — the attention mixer (MHA/MQA/GQA/MLA, RoPE, dropout, KV cache, batch
+ * slices) over the kernels of seq/attention_naive.c and seq/attention_flash.c. See
+ * attention.h for the equations. */
 #include "seq/attention.h"
 #include "core/error.h"
-#include "core/fastmath.h"
 #include "core/util.h"
 #include "seq/layers.h"
 
@@ -11,366 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The row kernels are SL_CLONES (core/fastmath.h): AVX-512 and baseline variants. The score
- * rows' e^x is sl_fm_expf_flush (core/fastmath.h): vectorisable, exactly 0 for masked -inf
- * scores. SL_FASTMATH lets GCC turn the clamps into min/max so the loops vectorise; the values
- * handled are finite or -inf, for which that is exact. */
-
-/* row[j] = e^(row[j] - m), returns the sum */
-SL_CLONES SL_FASTMATH static float row_exp(float *row, int n, float m)
-{
-    float sum = 0.0f;
-    #pragma omp simd reduction(+:sum)
-    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(row[j] - m); row[j] = p; sum += p; }
-    return sum;
-}
-
-/* max(m, row[0..n)) */
-SL_CLONES static float row_max(const float *row, int n, float m)
-{
-    #pragma omp simd reduction(max:m)
-    for (int j = 0; j < n; j++) m = row[j] > m ? row[j] : m;
-    return m;
-}
-
-/* o[d] = a[d] * s */
-SL_CLONES static void row_scale(float *o, const float *a, int n, float s)
-{
-    #pragma omp simd
-    for (int d = 0; d < n; d++) o[d] = a[d] * s;
-}
-
-/* p = e^(s - lse); ds = p (dp - D) */
-SL_CLONES SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
-{
-    #pragma omp simd
-    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
-}
-
-#define BR 64   /* query rows per tile */
-#define BC 64   /* key columns per tile */
-
-int sl_attn_shape_check(const sl_attn_shape *s)
-{
-    if (s->B <= 0 || s->Hq <= 0 || s->Hkv <= 0 || s->T <= 0 || s->Dk <= 0 || s->Dv <= 0)
-        return sl_error(SL_ESHAPE, "attention: bad shape B=%d Hq=%d Hkv=%d T=%d Dk=%d Dv=%d", s->B, s->Hq,
-                        s->Hkv, s->T, s->Dk, s->Dv);
-    if (s->Hq % s->Hkv)
-        return sl_error(SL_ESHAPE, "attention: %d query heads cannot be grouped over %d key/value heads", s->Hq, s->Hkv);
-    return SL_OK;
-}
-
-/* ---- naive kernel ----------------------------------------------------------------------- */
-
-void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const float *dmask, const sl_attn_shape *s)
-{
-    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
-    const size_t TT = (size_t)T * T;
-    #pragma omp parallel
-    {
-        float *tmp = dmask ? malloc(TT * sizeof(float)) : NULL;
-        #pragma omp for schedule(static)
-        for (int bh = 0; bh < B * Hq; bh++) {
-            int b = bh / Hq, h = bh % Hq, hk = b * s->Hkv + h / G;
-            const float *Q = q + (size_t)bh * T * Dk;     // (T, Dk)
-            const float *K = k + (size_t)hk * T * Dk;     // (T, Dk)
-            const float *V = v + (size_t)hk * T * Dv;     // (T, Dv)
-            float *A = att + (size_t)bh * TT;             // (T, T)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dk, s->scale, Q, Dk, K, Dk, 0.0f, A, T);
-            for (int i = 0; i < T; i++) {
-                float *a = A + (size_t)i * T;
-                int n = s->causal ? i + 1 : T;
-                float mx = -INFINITY;
-                for (int j = 0; j < n; j++) if (a[j] > mx) mx = a[j];
-                double sum = 0.0;
-                for (int j = 0; j < n; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < n; j++) a[j] *= inv;
-                for (int j = n; j < T; j++) a[j] = 0.0f;
-            }
-            const float *Ad = A;
-            if (dmask) {
-                const float *M = dmask + (size_t)bh * TT;
-                for (size_t i = 0; i < TT; i++) tmp[i] = A[i] * M[i];
-                Ad = tmp;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dv, T, 1.0f, Ad, T, V, Dv, 0.0f,
-                        out + (size_t)bh * T * Dv, Dv);
-        }
-        free(tmp);
-    }
-}
-
-void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const float *dmask,
-                            const sl_attn_shape *s)
-{
-    const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
-    const size_t TT = (size_t)T * T;
-    /* one task per key/value head: its G query heads all accumulate into the same dk, dv */
-    #pragma omp parallel
-    {
-        float *dA = malloc(TT * sizeof(float));
-        float *Ad = dmask ? malloc(TT * sizeof(float)) : NULL;
-        #pragma omp for schedule(static)
-        for (int bk = 0; bk < B * Hkv; bk++) {
-            const int b = bk / Hkv, hk = bk % Hkv;
-            const float *K = k + (size_t)bk * T * Dk, *V = v + (size_t)bk * T * Dv;
-            float *dK = dk + (size_t)bk * T * Dk, *dV = dv + (size_t)bk * T * Dv;
-            for (int g = 0; g < G; g++) {
-                const size_t bh = (size_t)b * Hq + (size_t)hk * G + g;
-                const float *A = att + bh * TT, *Q = q + bh * T * Dk, *dO = dout + bh * T * Dv;
-                const float *M = dmask ? dmask + bh * TT : NULL;
-                const float *P = A;
-                if (M) { for (size_t i = 0; i < TT; i++) Ad[i] = A[i] * M[i]; P = Ad; }
-                // dV (T,Dv) += P^T (T,T) . dO (T,Dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dv, T, 1.0f, P, T, dO, Dv, 1.0f, dV, Dv);
-                // dA (T,T) = dO . V^T
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dv, 1.0f, dO, Dv, V, Dv, 0.0f, dA, T);
-                for (int i = 0; i < T; i++) {
-                    const float *a = A + (size_t)i * T;
-                    float *d = dA + (size_t)i * T;
-                    if (M) { const float *mm = M + (size_t)i * T; for (int j = 0; j < T; j++) d[j] *= mm[j]; }
-                    double dot = 0.0;
-                    for (int j = 0; j < T; j++) dot += (double)a[j] * d[j];
-                    for (int j = 0; j < T; j++) d[j] = a[j] * (d[j] - (float)dot);   // dS (0 where masked)
-                }
-                // dQ (T,Dk) += scale dS . K ; dK (T,Dk) += scale dS^T . Q
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dk, T, s->scale, dA, T, K, Dk, 1.0f,
-                            dq + bh * T * Dk, Dk);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dk, T, s->scale, dA, T, Q, Dk, 1.0f, dK, Dk);
-            }
-        }
-        free(dA);
-        free(Ad);
-    }
-}
-
-/* ---- flash kernel ----------------------------------------------------------------------- */
-
-/* Where the rows of an array live: row t of head h of batch b starts at b*bs + h*hs + t*rs
- * (floats). Head-major (B,H,T,D): {H*T*D, T*D, D}. Token-major rows of width W holding the
- * heads side by side: {T*W, D, W}, so the kernels can read the projections in place. */
-typedef struct { size_t bs, hs, rs; } attn_lay;
-
-static attn_lay lay_heads(int H, int T, int D) { return (attn_lay){(size_t)H * T * D, (size_t)T * D, (size_t)D}; }
-
-static inline size_t lay_off(attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
-
-/* S (br, bc) = scale Q K^T for a tile (Q rows ldq apart, K rows ldk apart), with causal
- * masking to -inf. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i. */
-static void tile_scores(float *S, const float *Q, size_t ldq, const float *K, size_t ldk, int br, int bc, int Dk,
-                        float scale, int causal, int q0, int k0)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, (int)ldq, K, (int)ldk, 0.0f, S, BC);
-    if (causal && k0 + bc - 1 > q0) {
-        for (int i = 0; i < br; i++) {
-            int jmax = q0 + i - k0;   /* last visible column */
-            for (int j = jmax + 1 < 0 ? 0 : jmax + 1; j < bc; j++) S[(size_t)i * BC + j] = -INFINITY;
-        }
-    }
-}
-
-static int flash_forward_lay(float *out, attn_lay lo, float *lse, const float *q, attn_lay lq, const float *k,
-                             attn_lay lk, const float *v, attn_lay lv, const sl_attn_shape *s)
-{
-    int rc = sl_attn_shape_check(s);
-    if (rc) return rc;
-    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
-    const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
-    int fail = 0;
-    #pragma omp parallel
-    {
-        float *S = malloc((size_t)BR * BC * sizeof(float));
-        float *acc = malloc((size_t)BR * Dv * sizeof(float));
-        float mrow[BR], lrow[BR];
-        if (!S || !acc) {
-            #pragma omp atomic write
-            fail = 1;
-        }
-        #pragma omp for schedule(dynamic, 1)
-        for (long task = 0; task < (long)B * Hq * nq; task++) {
-            if (!S || !acc) continue;
-            const int bh = (int)(task / nq), qt = (int)(task % nq);
-            const int b = bh / Hq, h = bh % Hq, hk = h / G;
-            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-            const float *Q = q + lay_off(lq, b, h, q0);
-            const float *K = k + lay_off(lk, b, hk, 0), *V = v + lay_off(lv, b, hk, 0);
-            for (int i = 0; i < br; i++) { mrow[i] = -INFINITY; lrow[i] = 0.0f; }
-            memset(acc, 0, (size_t)br * Dv * sizeof(float));
-            int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
-            for (int kt = 0; kt < kend; kt++) {
-                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                tile_scores(S, Q, lq.rs, K + (size_t)k0 * lk.rs, lk.rs, br, bc, Dk, s->scale, s->causal, q0, k0);
-                for (int i = 0; i < br; i++) {
-                    float *srow = S + (size_t)i * BC;
-                    const float mx = row_max(srow, bc, mrow[i]);
-                    /* mx is finite: the first visible key of every row lies in its first tile */
-                    float corr = expf(mrow[i] - mx), sum = row_exp(srow, bc, mx);
-                    lrow[i] = lrow[i] * corr + sum;
-                    mrow[i] = mx;
-                    if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; row_scale(a, a, Dv, corr); }
-                }
-                // acc (br,Dv) += P (br,bc) . V_tile (bc,Dv)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, BC, V + (size_t)k0 * lv.rs,
-                            (int)lv.rs, 1.0f, acc, Dv);
-            }
-            float *O = out + lay_off(lo, b, h, q0);
-            float *L = lse + (size_t)bh * T + q0;
-            for (int i = 0; i < br; i++) {
-                row_scale(O + (size_t)i * lo.rs, acc + (size_t)i * Dv, Dv, 1.0f / lrow[i]);
-                L[i] = mrow[i] + logf(lrow[i]);
-            }
-        }
-        free(S);
-        free(acc);
-    }
-    return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
-}
-
-int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const sl_attn_shape *s)
-{
-    return flash_forward_lay(out, lay_heads(s->Hq, s->T, s->Dv), lse, q, lay_heads(s->Hq, s->T, s->Dk), k,
-                             lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
-}
-
-/* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
-static void tile_grad(float *S, float *dP, const float *Q, size_t ldq, const float *K, size_t ldk, const float *V,
-                      size_t ldv, const float *dO, size_t ldo, const float *L, const float *D, int br, int bc,
-                      const sl_attn_shape *s, int q0, int k0)
-{
-    tile_scores(S, Q, ldq, K, ldk, br, bc, s->Dk, s->scale, s->causal, q0, k0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, (int)ldo, V, (int)ldv, 0.0f, dP, BC);
-    for (int i = 0; i < br; i++) {
-        float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
-        row_grad(srow, drow, bc, L[i], D[i]);
-    }
-}
-
-/* dq, dk, dv have the layouts of q, k, v; dout that of out */
-static int flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, attn_lay lq,
-                              const float *k, attn_lay lk, const float *v, attn_lay lv, const float *out, attn_lay lo,
-                              const float *lse, const sl_attn_shape *s)
-{
-    int rc = sl_attn_shape_check(s);
-    if (rc) return rc;
-    const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
-    const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
-    float *Dd = malloc((size_t)B * Hq * T * sizeof(float));   // (B,Hq,T) rowsum(dO * O)
-    if (!Dd) return sl_error(SL_ENOMEM, "attention: out of memory");
-    #pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)B * Hq * T; r++) {
-        const int b = (int)(r / ((long)Hq * T)), h = (int)((r / T) % Hq), t = (int)(r % T);
-        const float *a = dout + lay_off(lo, b, h, t), *o = out + lay_off(lo, b, h, t);
-        float acc = 0.0f;
-        for (int d = 0; d < Dv; d++) acc += a[d] * o[d];
-        Dd[r] = acc;
-    }
-    int fail = 0;
-    /* enough key/value heads to keep the threads busy: a single fused pass (scores computed
-     * once); otherwise two passes parallel over tiles (scores computed twice). The choice
-     * depends on the shape only, so results do not depend on the thread count. */
-    const int fused = B * Hkv >= 16;
-    const int ldq = (int)lq.rs, ldk = (int)lk.rs, ldv = (int)lv.rs, ldo = (int)lo.rs;
-    #pragma omp parallel
-    {
-        float *S = malloc((size_t)BR * BC * sizeof(float)), *dP = malloc((size_t)BR * BC * sizeof(float));
-        if (!S || !dP) {
-            #pragma omp atomic write
-            fail = 1;
-        }
-        if (fused) {
-            /* one pass, one task per key/value head: every output it writes (dk, dv of the
-             * head, dq of the query heads of its group) belongs to it alone */
-            #pragma omp for schedule(dynamic, 1)
-            for (long bk = 0; bk < (long)B * Hkv; bk++) {
-                if (!S || !dP) continue;
-                const int b = (int)(bk / Hkv), hk = (int)(bk % Hkv);
-                for (int kt = 0; kt < nk; kt++) {
-                    const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                    const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
-                    for (int g = 0; g < G; g++) {
-                        const int h = hk * G + g;
-                        const size_t bh = (size_t)b * Hq + h;
-                        for (int qt = s->causal ? k0 / BR : 0; qt < nq; qt++) {
-                            const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                            const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
-                            tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_,
-                                      br, bc, s, q0, k0);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
-                                        1.0f, dv + vo, ldv);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
-                                        1.0f, dk + ko, ldk);
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko,
-                                        ldk, 1.0f, dq + qo, ldq);
-                        }
-                    }
-                }
-            }
-        } else {
-            /* pass 1: dq, one task per query tile */
-            #pragma omp for schedule(dynamic, 1)
-            for (long task = 0; task < (long)B * Hq * nq; task++) {
-                if (!S || !dP) continue;
-                const int bh = (int)(task / nq), qt = (int)(task % nq);
-                const int b = bh / Hq, h = bh % Hq, hk = h / G;
-                const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = (size_t)bh * T + q0;
-                int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
-                for (int kt = 0; kt < kend; kt++) {
-                    const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                    const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
-                    tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br, bc,
-                              s, q0, k0);
-                    // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
-                                1.0f, dq + qo, ldq);
-                }
-            }
-            /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
-            #pragma omp for schedule(dynamic, 1)
-            for (long task = 0; task < (long)B * Hkv * nk; task++) {
-                if (!S || !dP) continue;
-                const int bk = (int)(task / nk), kt = (int)(task % nk);
-                const int b = bk / Hkv, hk = bk % Hkv;
-                const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
-                for (int g = 0; g < G; g++) {
-                    const int h = hk * G + g;
-                    const size_t bh = (size_t)b * Hq + h;
-                    int qstart = s->causal ? k0 / BR : 0;
-                    for (int qt = qstart; qt < nq; qt++) {
-                        const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
-                        const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
-                        tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br,
-                                  bc, s, q0, k0);
-                        // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
-                                    1.0f, dv + vo, ldv);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
-                                    1.0f, dk + ko, ldk);
-                    }
-                }
-            }
-        }
-        free(S);
-        free(dP);
-    }
-    free(Dd);
-    return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
-}
-
-int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const float *out, const float *lse,
-                           const sl_attn_shape *s)
-{
-    const int T = s->T;
-    return flash_backward_lay(dq, dk, dv, dout, q, lay_heads(s->Hq, T, s->Dk), k, lay_heads(s->Hkv, T, s->Dk), v,
-                              lay_heads(s->Hkv, T, s->Dv), out, lay_heads(s->Hq, T, s->Dv), lse, s);
-}
 
 /* ---- RoPE ------------------------------------------------------------------------------- */
 
@@ -829,7 +469,7 @@ int sl_attn_slice_begin(sl_model *m, const float *x, int B, int T)
 /* Token-major q, k, v of sequences [b0, b0+nb) in a buffer laid out like qkvl (and the backward
  * dqkv): gpt names, one fused projection, rows [q | k | v] of width qdim+kdim+vdim; llama names,
  * three blocks (N, qdim), (N, kdim), (N, vdim) one after the other. */
-typedef struct { float *q, *k, *v; attn_lay lq, lk, lv; } qkv_view;
+typedef struct { float *q, *k, *v; sl_attn_lay lq, lk, lv; } qkv_view;
 
 static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r0)
 {
@@ -840,14 +480,14 @@ static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r
         w.q = buf + r0 * tot;
         w.k = w.q + a->qdim;
         w.v = w.k + a->kdim;
-        w.lq = w.lk = w.lv = (attn_lay){(size_t)T * tot, (size_t)hd, tot};
+        w.lq = w.lk = w.lv = (sl_attn_lay){(size_t)T * tot, (size_t)hd, tot};
     } else {
         w.q = buf + r0 * a->qdim;
         w.k = buf + (size_t)N * a->qdim + r0 * a->kdim;
         w.v = buf + (size_t)N * (a->qdim + a->kdim) + r0 * a->vdim;
-        w.lq = (attn_lay){(size_t)T * a->qdim, (size_t)hd, (size_t)a->qdim};
-        w.lk = (attn_lay){(size_t)T * a->kdim, (size_t)hd, (size_t)a->kdim};
-        w.lv = (attn_lay){(size_t)T * a->vdim, (size_t)hd, (size_t)a->vdim};
+        w.lq = (sl_attn_lay){(size_t)T * a->qdim, (size_t)hd, (size_t)a->qdim};
+        w.lk = (sl_attn_lay){(size_t)T * a->kdim, (size_t)hd, (size_t)a->kdim};
+        w.lv = (sl_attn_lay){(size_t)T * a->vdim, (size_t)hd, (size_t)a->vdim};
     }
     return w;
 }
@@ -873,7 +513,7 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
     }
     sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
     float *to = a->to.p + r0 * HD;   // (n, HD): the kernel writes the heads side by side
-    int rc = flash_forward_lay(to, (attn_lay){(size_t)T * HD, (size_t)a->Dv, (size_t)HD}, a->att.p + r0 * Hq, w.q,
+    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){(size_t)T * HD, (size_t)a->Dv, (size_t)HD}, a->att.p + r0 * Hq, w.q,
                                w.lq, w.k, w.lk, w.v, w.lv, &s);
     if (rc) return rc;
     sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
@@ -888,7 +528,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     const float *x = a->x + r0 * C;
     dy += r0 * C;
     dx += r0 * C;
-    const attn_lay lo = {(size_t)T * HD, (size_t)a->Dv, (size_t)HD};
+    const sl_attn_lay lo = {(size_t)T * HD, (size_t)a->Dv, (size_t)HD};
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5.p + r0 * HD;
     const float *to = a->to.p + r0 * HD;
@@ -900,7 +540,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
         memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
     }
     sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
-    int rc = flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att.p + r0 * Hq, &s);
+    int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att.p + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
         rope_rows(a, d.q, n, T, Hq, hd, (int)d.lq.rs, 0, 1);

@@ -1,23 +1,5 @@
-/* seq/attention.h — scaled dot-product attention: kernels and the attention mixer.
- *
- * Kernels work on head-major arrays (the layout llm.c and FlashAttention use):
- *   q (B, Hq, T, Dk)   k (B, Hkv, T, Dk)   v (B, Hkv, T, Dv)   out (B, Hq, T, Dv)
- * Query head h reads key/value head h / (Hq / Hkv): Hkv == Hq is multi-head attention (MHA),
- * Hkv == 1 multi-query (MQA, Shazeer 2019), anything between grouped-query (GQA, Ainslie et
- * al. 2023). Dk may differ from Dv (MLA's decoupled RoPE part makes keys wider than values).
- *   S = scale * q k^T  (masked to j <= i when causal),  P = softmax_rows(S),  out = P v
- *
- * naive: materialises P (B, Hq, T, T) for backward; memory O(T^2). It is the reference.
- * flash: FlashAttention (Dao et al. 2022) on the CPU: query tiles against key tiles with an
- *   online softmax (running row max m and row sum l, the partial output rescaled by
- *   exp(m_old - m_new) whenever the max grows); it keeps only lse = m + log l (B, Hq, T).
- *   Backward recomputes P = exp(S - lse) tile by tile, with D_i = rowsum(dout_i * out_i):
- *   dS = P * (dout v^T - D), dq = scale dS k, dk = scale dS^T q, dv = P^T dout. Memory O(T).
- *   With B*Hkv >= 16 one fused pass runs a task per key/value head (it owns dk, dv and the dq
- *   of its query heads); otherwise two parallel passes (dq over query tiles; dk, dv over key
- *   tiles). No atomics, and the path depends on the shape only: results are deterministic for
- *   any thread count.
- * Backward functions ACCUMULATE into dq, dk, dv.
+/* seq/attention.h — the attention mixer (seq/attention.c) over the kernels of
+ * seq/attention_kernels.h (naive and flash; their equations are there).
  *
  * The attention mixer (a sequence model, real -> real of width d_model) adds the projections,
  * rotary positions, dropout and a KV cache for step mode. Variants by configuration:
@@ -43,6 +25,7 @@
 #ifndef SL_SEQ_ATTENTION_H
 #define SL_SEQ_ATTENTION_H
 
+#include "seq/attention_kernels.h"
 #include "seq/model.h"
 
 #include <stddef.h>
@@ -50,32 +33,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- kernels ------------------------------------------------------------------------------ */
-
-typedef struct {
-    int B, Hq, Hkv, T, Dk, Dv;
-    float scale;      /* usually 1/sqrt(Dk) */
-    int causal;
-} sl_attn_shape;
-
-/* Validates the shape (positive sizes, Hq % Hkv == 0); SL_ESHAPE otherwise. */
-int sl_attn_shape_check(const sl_attn_shape *s);
-
-/* att (B, Hq, T, T): softmax probabilities (written). dmask (B, Hq, T, T) or NULL: inverted
- * dropout mask applied to the probabilities (0 or 1/(1-p)). */
-void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const float *dmask, const sl_attn_shape *s);
-void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const float *dmask,
-                            const sl_attn_shape *s);
-
-/* lse (B, Hq, T): log-sum-exp of each score row (written). */
-int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const sl_attn_shape *s);
-int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const float *out, const float *lse,
-                           const sl_attn_shape *s);
 
 /* Rotary embedding of one row of n_head heads, each `stride` floats apart, rotating the first
  * `dim` (even) values of each head at position pos; cs holds cos/sin (dim/2 pairs) for that

@@ -1,4 +1,5 @@
-/* ssm/ssd.h — Mamba-2's state space duality (Dao & Gu 2024) and the Mamba2 block.
+/* ssm/ssd.h — Mamba-2's state space duality (Dao & Gu 2024): the SSD algorithm. The Mamba2
+ * block is ssm/mamba2.h (included at the end, for code that included this header for it).
  *
  * SSD scan: heads h of headdim P, a scalar A_h < 0 per head, B and C shared by the heads of a
  * group (G groups, head h in group h / (H / G)), state (P, N) per head:
@@ -54,24 +55,9 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
 /* one position: args with L == 1, state (B, H, P, N) updated in place */
 int sl_ssd_step(float *y, float *state, const sl_ssd_args *a);
 
-/* ---- the Mamba2 block (mamba_ssm Mamba2 names) ----
- *   in_proj.weight (2E + 2GN + H, d_model) -> (z (E), xBC (E + 2GN), dt (H))
- *   conv1d.weight (E + 2GN, 1, d_conv), conv1d.bias  -> SiLU -> (x, B, C)
- *   dt_bias (H), A_log (H), D (H)                    -> y = SSD(x, dt, -exp(A_log), B, C, D)
- *   norm.weight (E): RMSNormGated, y = rmsnorm(y * silu(z)) * w per group of E/G channels
- *   out_proj.weight (d_model, E)
- * E = expand * d_model, H = E / headdim. dt_bias, A_log and D have no weight decay. */
-typedef struct {
-    int d_model, d_state, d_conv, expand, headdim, ngroups, chunk_size;
-    int conv_bias, bias;
-    double dt_min, dt_max, dt_init_floor, A_init_min, A_init_max;
-    float norm_eps;
-} sl_mamba2_config;
-
-sl_mamba2_config sl_mamba2_defaults(int d_model);
-int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *prefix, sl_model **out);
-
 #ifdef __cplusplus
 }
 #endif
+
+#include "ssm/mamba2.h"
 #endif

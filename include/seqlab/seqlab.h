@@ -56,6 +56,7 @@
 #include "ssm/scan.h"
 #include "ssm/mamba.h"
 #include "ssm/ssd.h"
+#include "ssm/mamba2.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"

@@ -1,0 +1,350 @@
+/* ssm/mamba2.c — the Mamba2 block (mamba_ssm Mamba2 names; see mamba2.h): in_proj, causal
+ * conv, the SSD scan of ssm/ssd.c, gated RMSNorm, out_proj. */
+#include "ssm/mamba2.h"
+#include "core/error.h"
+#include "seq/layers.h"
+#include "ssm/ssd.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sl_model base;
+    sl_mamba2_config cfg;
+    int E, H, P, G, S, K, CD, DIN;   /* d_inner, heads, headdim, groups, d_state, d_conv, conv dim, in_proj width */
+    int i_inw, i_inb, i_cw, i_cb, i_dtb, i_alog, i_D, i_nw, i_ow, i_ob;
+    int B, T;
+    sl_buf xin, zx, xbc, xbcc, xbca, xs, Bm, Cm, dt, A, y, yg, rstd, nrm, o;
+    sl_buf go, gn, gyg, gy, gz, gxs, gdt, gA, gB, gC, gxbca, gxbcc, gxbc, gzx;
+    sl_ssd_ws *ws;
+} mamba2_model;
+
+typedef struct {
+    int B;
+    float *win;   /* (B, K, CD) */
+    float *S;     /* (B, H, P, N) */
+    float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *A, *y, *rstd, *o;
+} mamba2_state;
+
+sl_mamba2_config sl_mamba2_defaults(int d_model)
+{
+    sl_mamba2_config c = {0};
+    c.d_model = d_model;
+    c.d_state = 64;
+    c.d_conv = 4;
+    c.expand = 2;
+    c.headdim = 64;
+    c.ngroups = 1;
+    c.chunk_size = 256;
+    c.conv_bias = 1;
+    c.bias = 0;
+    c.dt_min = 0.001;
+    c.dt_max = 0.1;
+    c.dt_init_floor = 1e-4;
+    c.A_init_min = 1;
+    c.A_init_max = 16;
+    c.norm_eps = 1e-5f;
+    return c;
+}
+
+static void cols_get(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
+}
+
+static void cols_put(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * ld + c0, src + n * w, (size_t)w * sizeof(float));
+}
+
+/* RMSNormGated (norm_before_gate=False): yg = y * silu(z); o = rmsnorm_groups(yg) * w */
+static void gated_norm_fwd(const mamba2_model *mb, const float *w, float *yg, float *nrm, float *o, float *rstd,
+                           const float *y, const float *z, size_t N)
+{
+    const int E = mb->E, Eg = E / mb->G;
+    for (size_t i = 0; i < N * E; i++) yg[i] = y[i] * sl_act1(SL_ACT_SILU, z[i]);
+    sl_rmsnorm_forward(nrm, rstd, yg, NULL, (int)(N * mb->G), Eg, mb->cfg.norm_eps);
+    for (size_t n = 0; n < N; n++)
+        for (int e = 0; e < E; e++) o[n * E + e] = nrm[n * E + e] * w[e];
+}
+
+static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    const sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN;
+    const size_t N = (size_t)B * T;
+    int rc;
+    if ((rc = sl_buf_reserve(&mb->xin, N * C)) || (rc = sl_buf_reserve(&mb->zx, N * DIN)) || (rc = sl_buf_reserve(&mb->xbc, N * CD)) ||
+        (rc = sl_buf_reserve(&mb->xbcc, N * CD)) || (rc = sl_buf_reserve(&mb->xbca, N * CD)) || (rc = sl_buf_reserve(&mb->xs, N * E)) ||
+        (rc = sl_buf_reserve(&mb->Bm, N * G * S)) || (rc = sl_buf_reserve(&mb->Cm, N * G * S)) || (rc = sl_buf_reserve(&mb->dt, N * H)) ||
+        (rc = sl_buf_reserve(&mb->A, H)) || (rc = sl_buf_reserve(&mb->y, N * E)) || (rc = sl_buf_reserve(&mb->yg, N * E)) ||
+        (rc = sl_buf_reserve(&mb->rstd, N * G)) || (rc = sl_buf_reserve(&mb->nrm, N * E)) || (rc = sl_buf_reserve(&mb->o, N * E)))
+        return rc;
+    mb->B = B;
+    mb->T = T;
+    memcpy(mb->xin.p, x, N * C * sizeof(float));
+    sl_linear_forward(mb->zx.p, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, (int)N, C, DIN);
+    cols_get(mb->xbc.p, mb->zx.p, N, DIN, E, CD);
+    cols_get(mb->dt.p, mb->zx.p, N, DIN, E + CD, H);
+    sl_conv1d_causal_forward(mb->xbcc.p, mb->xbc.p, sl_params_data(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL,
+                             B, T, CD, mb->K);
+    sl_act_forward(SL_ACT_SILU, mb->xbca.p, mb->xbcc.p, N * CD);
+    cols_get(mb->xs.p, mb->xbca.p, N, CD, 0, E);
+    cols_get(mb->Bm.p, mb->xbca.p, N, CD, E, G * S);
+    cols_get(mb->Cm.p, mb->xbca.p, N, CD, E + G * S, G * S);
+    const float *al = sl_params_data(P, mb->i_alog);
+    for (int h = 0; h < H; h++) mb->A.p[h] = -expf(al[h]);
+    sl_ssd_args a = {B, T, H, mb->P, G, S, mb->xs.p, mb->dt.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D),
+                     sl_params_data(P, mb->i_dtb), 1};
+    if ((rc = sl_ssd_chunked_forward(mb->y.p, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
+    /* z is the first E columns of zx; gz doubles as the z cache (backward does not overwrite it) */
+    if ((rc = sl_buf_reserve(&mb->gz, N * E))) return rc;
+    cols_get(mb->gz.p, mb->zx.p, N, DIN, 0, E);
+    gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), mb->yg.p, mb->nrm.p, mb->o.p, mb->rstd.p, mb->y.p, mb->gz.p, N);
+    sl_linear_forward(out, mb->o.p, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, (int)N, E, C);
+    return SL_OK;
+}
+
+static int mamba2_backward(sl_model *m, const float *dout, float *dx)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN, B = mb->B, T = mb->T;
+    const size_t N = (size_t)B * T;
+    if (B <= 0) return sl_error(SL_EINVAL, "mamba2: backward before forward");
+    int rc;
+    if ((rc = sl_buf_reserve(&mb->go, N * E)) || (rc = sl_buf_reserve(&mb->gn, N * E)) || (rc = sl_buf_reserve(&mb->gyg, N * E)) ||
+        (rc = sl_buf_reserve(&mb->gy, N * E)) || (rc = sl_buf_reserve(&mb->gxs, N * E)) || (rc = sl_buf_reserve(&mb->gdt, N * H)) ||
+        (rc = sl_buf_reserve(&mb->gA, H)) || (rc = sl_buf_reserve(&mb->gB, N * G * S)) || (rc = sl_buf_reserve(&mb->gC, N * G * S)) ||
+        (rc = sl_buf_reserve(&mb->gxbca, N * CD)) || (rc = sl_buf_reserve(&mb->gxbcc, N * CD)) || (rc = sl_buf_reserve(&mb->gxbc, N * CD)) ||
+        (rc = sl_buf_reserve(&mb->gzx, N * DIN)))
+        return rc;
+    const float *z = mb->gz.p;   /* z cache (see forward) */
+    memset(mb->go.p, 0, N * E * sizeof(float));
+    sl_linear_backward(mb->go.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->o.p,
+                       sl_params_data(P, mb->i_ow), (int)N, E, C);
+    /* gated norm */
+    const float *w = sl_params_data(P, mb->i_nw);
+    float *gw = sl_params_grad(P, mb->i_nw);
+    for (size_t n = 0; n < N; n++)
+        for (int e = 0; e < E; e++) {
+            gw[e] += mb->go.p[n * E + e] * mb->nrm.p[n * E + e];
+            mb->gn.p[n * E + e] = mb->go.p[n * E + e] * w[e];
+        }
+    memset(mb->gyg.p, 0, N * E * sizeof(float));
+    sl_rmsnorm_backward(mb->gyg.p, NULL, mb->gn.p, mb->yg.p, NULL, mb->rstd.p, (int)(N * G), E / G);
+    float *gz = mb->gn.p;   /* reuse: gz (N, E) */
+    for (size_t i = 0; i < N * E; i++) {
+        float zz = z[i];
+        mb->gy.p[i] = mb->gyg.p[i] * sl_act1(SL_ACT_SILU, zz);
+        gz[i] = mb->gyg.p[i] * mb->y.p[i] * sl_dact1(SL_ACT_SILU, zz);
+    }
+    /* SSD */
+    memset(mb->gxs.p, 0, N * E * sizeof(float));
+    memset(mb->gdt.p, 0, N * H * sizeof(float));
+    memset(mb->gA.p, 0, H * sizeof(float));
+    memset(mb->gB.p, 0, N * G * S * sizeof(float));
+    memset(mb->gC.p, 0, N * G * S * sizeof(float));
+    sl_ssd_args a = {B, T, H, mb->P, G, S, mb->xs.p, mb->dt.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D),
+                     sl_params_data(P, mb->i_dtb), 1};
+    sl_ssd_grads sg = {mb->gxs.p, mb->gdt.p, mb->gA.p, mb->gB.p, mb->gC.p, sl_params_grad(P, mb->i_D), sl_params_grad(P, mb->i_dtb)};
+    if ((rc = sl_ssd_backward(&sg, mb->gy.p, &a, mb->ws))) return rc;
+    float *gal = sl_params_grad(P, mb->i_alog);
+    for (int h = 0; h < H; h++) gal[h] += mb->gA.p[h] * mb->A.p[h];
+    /* SiLU, conv */
+    cols_put(mb->gxbca.p, mb->gxs.p, N, CD, 0, E);
+    cols_put(mb->gxbca.p, mb->gB.p, N, CD, E, G * S);
+    cols_put(mb->gxbca.p, mb->gC.p, N, CD, E + G * S, G * S);
+    memset(mb->gxbcc.p, 0, N * CD * sizeof(float));
+    sl_act_backward(SL_ACT_SILU, mb->gxbcc.p, mb->gxbca.p, mb->xbcc.p, N * CD);
+    memset(mb->gxbc.p, 0, N * CD * sizeof(float));
+    sl_conv1d_causal_backward(mb->gxbc.p, sl_params_grad(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_grad(P, mb->i_cb) : NULL, mb->gxbcc.p,
+                              mb->xbc.p, sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
+    cols_put(mb->gzx.p, gz, N, DIN, 0, E);
+    cols_put(mb->gzx.p, mb->gxbc.p, N, DIN, E, CD);
+    cols_put(mb->gzx.p, mb->gdt.p, N, DIN, E + CD, H);
+    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL, mb->gzx.p, mb->xin.p,
+                       sl_params_data(P, mb->i_inw), (int)N, C, DIN);
+    return SL_OK;
+}
+
+static void mamba2_state_free(sl_model *m, void *state)
+{
+    mamba2_state *s = state;
+    if (!s) return;
+    free(s->win); free(s->S); free(s->zx); free(s->xbc); free(s->xbca); free(s->xs); free(s->Bm); free(s->Cm);
+    free(s->dt); free(s->A); free(s->y); free(s->rstd); free(s->o);
+    free(s);
+}
+
+static int mamba2_state_reset(sl_model *m, void *state)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    mamba2_state *s = state;
+    memset(s->win, 0, (size_t)s->B * mb->K * mb->CD * sizeof(float));
+    memset(s->S, 0, (size_t)s->B * mb->E * mb->S * sizeof(float));
+    return SL_OK;
+}
+
+static void *mamba2_state_new(sl_model *m, int B)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    if (B <= 0) { sl_error(SL_ESHAPE, "mamba2: bad batch size %d", B); return NULL; }
+    mamba2_state *s = calloc(1, sizeof *s);
+    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    const size_t b = (size_t)B;
+    s->B = B;
+    s->win = malloc(b * mb->K * mb->CD * sizeof(float));
+    s->S = malloc(b * mb->E * mb->S * sizeof(float));
+    s->zx = malloc(b * mb->DIN * sizeof(float));
+    s->xbc = malloc(b * mb->CD * sizeof(float));
+    s->xbca = malloc(b * mb->CD * sizeof(float));
+    s->xs = malloc(b * mb->E * sizeof(float));
+    s->Bm = malloc(b * mb->G * mb->S * sizeof(float));
+    s->Cm = malloc(b * mb->G * mb->S * sizeof(float));
+    s->dt = malloc(b * mb->H * sizeof(float));
+    s->A = malloc((size_t)mb->H * sizeof(float));
+    s->y = malloc(b * 4 * mb->E * sizeof(float));
+    s->rstd = malloc(b * mb->G * sizeof(float));
+    s->o = malloc(b * mb->E * sizeof(float));
+    if (!s->win || !s->S || !s->zx || !s->xbc || !s->xbca || !s->xs || !s->Bm || !s->Cm || !s->dt || !s->A || !s->y || !s->rstd || !s->o) {
+        mamba2_state_free(m, s);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    mamba2_state_reset(m, s);
+    return s;
+}
+
+static int mamba2_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *out)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    mamba2_state *s = state;
+    const sl_params *P = m->P;
+    const int B = s->B, C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN, K = mb->K;
+    if (!x) return sl_error(SL_EINVAL, "mamba2 takes real input");
+    sl_linear_forward(s->zx, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, B, C, DIN);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL;
+    for (int b = 0; b < B; b++) {
+        float *w = s->win + (size_t)b * K * CD;
+        memmove(w, w + CD, (size_t)(K - 1) * CD * sizeof(float));
+        memcpy(w + (size_t)(K - 1) * CD, s->zx + (size_t)b * DIN + E, (size_t)CD * sizeof(float));
+        float *o = s->xbc + (size_t)b * CD;
+        for (int c = 0; c < CD; c++) o[c] = cb ? cb[c] : 0.0f;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < CD; c++) o[c] += cw[(size_t)c * K + k] * w[(size_t)k * CD + c];
+    }
+    sl_act_forward(SL_ACT_SILU, s->xbca, s->xbc, (size_t)B * CD);
+    cols_get(s->xs, s->xbca, B, CD, 0, E);
+    cols_get(s->Bm, s->xbca, B, CD, E, G * S);
+    cols_get(s->Cm, s->xbca, B, CD, E + G * S, G * S);
+    cols_get(s->dt, s->zx, B, DIN, E + CD, H);
+    const float *al = sl_params_data(P, mb->i_alog);
+    for (int h = 0; h < H; h++) s->A[h] = -expf(al[h]);
+    sl_ssd_args a = {B, 1, H, mb->P, G, S, s->xs, s->dt, s->A, s->Bm, s->Cm, sl_params_data(P, mb->i_D), sl_params_data(P, mb->i_dtb), 1};
+    float *y = s->y, *z = s->y + (size_t)B * E, *yg = z + (size_t)B * E, *nrm = yg + (size_t)B * E;
+    int rc = sl_ssd_step(y, s->S, &a);
+    if (rc) return rc;
+    cols_get(z, s->zx, B, DIN, 0, E);
+    gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), yg, nrm, s->o, s->rstd, y, z, B);
+    sl_linear_forward(out, s->o, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, B, E, C);
+    return SL_OK;
+}
+
+static int mamba2_init(sl_model *m, sl_rng *rng)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, H = mb->H;
+    float a = 1.0f / sqrtf((float)C);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_inw), (size_t)mb->DIN * C, -a, a);
+    if (mb->i_inb >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_inb), (size_t)mb->DIN, -a, a);
+    a = 1.0f / sqrtf((float)mb->K);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_cw), (size_t)mb->CD * mb->K, -a, a);
+    if (mb->i_cb >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_cb), (size_t)mb->CD, -a, a);
+    float *dtb = sl_params_data(P, mb->i_dtb), *al = sl_params_data(P, mb->i_alog), *D = sl_params_data(P, mb->i_D);
+    const double lo = log(mb->cfg.dt_min), hi = log(mb->cfg.dt_max);
+    for (int h = 0; h < H; h++) {
+        double dt = exp(sl_rng_uniform(rng) * (hi - lo) + lo);
+        if (dt < mb->cfg.dt_init_floor) dt = mb->cfg.dt_init_floor;
+        dtb[h] = (float)(dt + log(-expm1(-dt)));
+    }
+    for (int h = 0; h < H; h++) {
+        al[h] = (float)log(mb->cfg.A_init_min + sl_rng_uniform(rng) * (mb->cfg.A_init_max - mb->cfg.A_init_min));
+        D[h] = 1.0f;
+    }
+    float *nw = sl_params_data(P, mb->i_nw);
+    for (int e = 0; e < E; e++) nw[e] = 1.0f;
+    a = 1.0f / sqrtf((float)E);
+    sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_ow), (size_t)C * E, -a, a);
+    if (mb->i_ob >= 0) sl_rng_fill_uniform(rng, sl_params_data(P, mb->i_ob), (size_t)C, -a, a);
+    return SL_OK;
+}
+
+static void mamba2_destroy(sl_model *m)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    sl_buf *bufs[] = {&mb->xin, &mb->zx, &mb->xbc, &mb->xbcc, &mb->xbca, &mb->xs, &mb->Bm, &mb->Cm, &mb->dt, &mb->A, &mb->y,
+                      &mb->yg, &mb->rstd, &mb->nrm, &mb->o, &mb->go, &mb->gn, &mb->gyg, &mb->gy, &mb->gz, &mb->gxs, &mb->gdt,
+                      &mb->gA, &mb->gB, &mb->gC, &mb->gxbca, &mb->gxbcc, &mb->gxbc, &mb->gzx};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
+    sl_ssd_ws_free(mb->ws);
+    free(mb);
+}
+
+static const sl_model_vt mamba2_vt = {
+    .kind = "mamba2", .destroy = mamba2_destroy, .init = mamba2_init, .forward = mamba2_forward, .backward = mamba2_backward,
+    .state_new = mamba2_state_new, .state_free = mamba2_state_free, .state_reset = mamba2_state_reset, .step = mamba2_step,
+};
+
+int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    *out = NULL;
+    const sl_mamba2_config c = *cfg;
+    if (c.d_model <= 0 || c.d_state <= 0 || c.d_conv <= 0 || c.expand <= 0 || c.headdim <= 0 || c.ngroups <= 0 || c.chunk_size <= 0)
+        return sl_error(SL_EINVAL, "mamba2: d_model, d_state, d_conv, expand, headdim, ngroups, chunk_size must be positive");
+    const int E = c.expand * c.d_model;
+    if (E % c.headdim)
+        return sl_error(SL_EINVAL, "mamba2: d_inner = expand * d_model = %d is not a multiple of headdim=%d", E, c.headdim);
+    const int H = E / c.headdim;
+    if (H % c.ngroups) return sl_error(SL_EINVAL, "mamba2: nheads=%d is not a multiple of ngroups=%d", H, c.ngroups);
+    if (!(c.dt_min > 0 && c.dt_min <= c.dt_max && c.A_init_min > 0 && c.A_init_min <= c.A_init_max))
+        return sl_error(SL_EINVAL, "mamba2: need 0 < dt_min <= dt_max and 0 < A_init_min <= A_init_max");
+    mamba2_model *mb = calloc(1, sizeof *mb);
+    if (!mb) return sl_error(SL_ENOMEM, "out of memory");
+    sl_model *m = &mb->base;
+    m->vt = &mamba2_vt;
+    m->P = P;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->d_in = m->d_out = c.d_model;
+    mb->cfg = c;
+    mb->E = E; mb->H = H; mb->P = c.headdim; mb->G = c.ngroups; mb->S = c.d_state; mb->K = c.d_conv;
+    mb->CD = E + 2 * c.ngroups * c.d_state;
+    mb->DIN = 2 * E + 2 * c.ngroups * c.d_state + H;
+    mb->ws = sl_ssd_ws_new();
+    if (!mb->ws) { free(mb); return SL_ENOMEM; }
+    const char *pre = prefix ? prefix : "";
+    mb->i_inb = mb->i_cb = mb->i_ob = -1;
+    mb->i_inw = sl_params_add(P, pre, "in_proj.weight", 2, mb->DIN, c.d_model, 0, 0);
+    if (c.bias) mb->i_inb = sl_params_add(P, pre, "in_proj.bias", 1, mb->DIN, 0, 0, 0);
+    mb->i_cw = sl_params_add(P, pre, "conv1d.weight", 3, mb->CD, 1, c.d_conv, 0);
+    if (c.conv_bias) mb->i_cb = sl_params_add(P, pre, "conv1d.bias", 1, mb->CD, 0, 0, 0);
+    mb->i_dtb = sl_params_add(P, pre, "dt_bias", 1, H, 0, 0, 0);
+    mb->i_alog = sl_params_add(P, pre, "A_log", 1, H, 0, 0, 0);
+    mb->i_D = sl_params_add(P, pre, "D", 1, H, 0, 0, 0);
+    mb->i_nw = sl_params_add(P, pre, "norm.weight", 1, E, 0, 0, 0);
+    mb->i_ow = sl_params_add(P, pre, "out_proj.weight", 2, c.d_model, E, 0, 0);
+    if (c.bias) mb->i_ob = sl_params_add(P, pre, "out_proj.bias", 1, c.d_model, 0, 0, 0);
+    int idx[] = {mb->i_inw, mb->i_cw, mb->i_dtb, mb->i_alog, mb->i_D, mb->i_nw, mb->i_ow,
+                 c.bias ? mb->i_inb : 0, c.bias ? mb->i_ob : 0, c.conv_bias ? mb->i_cb : 0};
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
+        if (idx[i] < 0) { mamba2_destroy(m); return idx[i]; }
+    /* mamba_ssm Mamba2: dt_bias, A_log and D are _no_weight_decay */
+    sl_params_set_group(P, mb->i_dtb, 1.0f, 0.0f);
+    sl_params_set_group(P, mb->i_alog, 1.0f, 0.0f);
+    sl_params_set_group(P, mb->i_D, 1.0f, 0.0f);
+    *out = m;
+    return SL_OK;
+}
