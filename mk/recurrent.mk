@@ -2,7 +2,7 @@
 # shared engine seq/recurrent_common.c and its per-step kernel seq/recurrent_kernel.c), their
 # tests, PyTorch fixtures and benchmark.
 libseqlab_la_SOURCES += seq/recurrent_common.c seq/recurrent_kernel.c seq/recurrent_lanes.c seq/recurrent_amx.c seq/rnn.c seq/lstm.c seq/gru.c
-nobase_seqlabinc_HEADERS += seq/recurrent_common.h seq/recurrent_kernel.h seq/recurrent_lanes.h seq/recurrent_amx.h seq/rnn.h seq/lstm.h seq/gru.h
+nobase_seqlabinc_HEADERS += seq/recurrent_cell.h seq/recurrent_common.h seq/recurrent_kernel.h seq/recurrent_lanes.h seq/recurrent_amx.h seq/rnn.h seq/lstm.h seq/gru.h
 check_PROGRAMS += t/t-recurrent t/t-recurrent-fast
 TESTS += t/t-recurrent t/t-recurrent-fast t/recurrent-forward.sh t/recurrent-learn.sh
 EXTRA_DIST += docs/recurrent.md t/ref/make_recurrent_fixtures.py t/recurrent-forward.sh t/recurrent-learn.sh \

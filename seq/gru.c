@@ -12,7 +12,7 @@ const sl_spec_key sl_gru_keys[] = {
 int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
     sl_recurrent_config cfg;
-    int rc = sl_recurrent_config_from_spec(s, sl_gru_keys, SL_RCELL_GRU, &cfg);
+    int rc = sl_recurrent_config_from_spec(s, sl_gru_keys, &sl_gru_cell_ops, &cfg);
     return rc ? rc : sl_recurrent_create(&cfg, P, prefix, out);
 }
 
@@ -68,7 +68,7 @@ SL_CLONES3 static void bwd_row(float *dgr, float *dhr, float *dr, const float *g
     bwd_row_body(dgr, dhr, dhr + 2 * H, dr, gr, hn, hp, dho, H, 1);
 }
 
-void sl_gru_cell_forward(const sl_rcell_fwd *a)
+static void cell_forward(const sl_rcell_fwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
@@ -84,7 +84,7 @@ SL_CLONES3 static void bwd_row_n(float *dgr, float *dhn, float *dr, const float 
     bwd_row_body(dgr, NULL, dhn, dr, gr, hn, hp, dho, H, 0);
 }
 
-void sl_gru_cell_backward(const sl_rcell_bwd *a)
+static void cell_backward(const sl_rcell_bwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
@@ -98,3 +98,5 @@ void sl_gru_cell_backward(const sl_rcell_bwd *a)
                     a->g + (size_t)b * a->ldg, a->hn + (size_t)b * H, hp, a->dh_out + (size_t)b * a->lddo, H);
     }
 }
+
+const sl_rcell_ops sl_gru_cell_ops = {SL_RCELL_GRU, "gru", 3, cell_forward, cell_backward};

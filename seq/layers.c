@@ -1,9 +1,11 @@
 /* seq/layers.c — shared layers (see layers.h). */
 #include "seq/layers.h"
 #include "core/error.h"
+#include "core/fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -112,6 +114,72 @@ void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
     }
 }
 
+/* ---- LayerNorm fast path -----------------------------------------------------------------
+ * Same formulas as sl_layernorm_forward/backward above, with float row sums in vector
+ * lanes instead of a serial double sum (the rows are short: C values of similar size, so the
+ * difference is a few ulp; t/t-transformer.c compares with the reference). */
+SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                         const float *b, int N, int C, float eps)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float sm = 0.0f, sv = 0.0f;
+        #pragma omp simd reduction(+:sm)
+        for (int c = 0; c < C; c++) sm += x[c];
+        const float m = sm / (float)C;
+        #pragma omp simd reduction(+:sv)
+        for (int c = 0; c < C; c++) { float d = x[c] - m; sv += d * d; }
+        const float s = 1.0f / sqrtf(sv / (float)C + eps);
+        if (w && b) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        } else if (w) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c];
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s + (b ? b[c] : 0.0f);
+        }
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+SL_CLONES void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                          const float *w, const float *mean, const float *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+        const float m = mean[n], s = rstd[n];
+        float dm = 0.0f, dd = 0.0f;
+        #pragma omp simd reduction(+:dm, dd)
+        for (int c = 0; c < C; c++) {
+            const float xh = (x[c] - m) * s, dn = g[c] * (w ? w[c] : 1.0f);
+            dm += dn;
+            dd += dn * xh;
+        }
+        if (dw) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) dw[c] += g[c] * ((x[c] - m) * s);
+        }
+        if (db) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) db[c] += g[c];
+        }
+        dm /= (float)C;
+        dd /= (float)C;
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const float xh = (x[c] - m) * s, dn = g[c] * (w ? w[c] : 1.0f);
+                dx[c] += s * (dn - dm - xh * dd);
+            }
+        }
+    }
+}
+
 void sl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps)
 {
     #pragma omp parallel for if (N > 256)
@@ -200,6 +268,93 @@ void sl_act_backward(sl_act a, float *dinp, const float *dout, const float *inp,
     #pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * sl_dact1(a, inp[i]);
 }
+
+/* ---- GELU fast path ----------------------------------------------------------------------
+ * gelu(x) = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),  gelu'(x) = Phi(x) + x phi(x).
+ * libm's erff/expf are scalar calls; these branch-free versions vectorise (omp simd). erf is a
+ * rational minimax fit on [-4, 4] (|error| < 5e-7; erf is +-1 to float precision beyond), exp
+ * is sl_fm_expf_nonpos (core/fastmath.h; its argument -x^2/2 is never positive). The
+ * reference is sl_act_forward/backward(SL_ACT_GELU) above; t/t-transformer.c compares the
+ * two. The transformer's MLP uses it. */
+SL_FASTMATH __attribute__((always_inline)) static inline float fast_erf(float x)
+{
+    x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+    const float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return x * p / q;
+}
+
+/* The kernels below are SL_CLONES (core/fastmath.h: AVX-512 and baseline variants). They are
+ * serial: callers run them inside their slices or split them over threads in fixed chunks
+ * (element-wise, so any split gives the same values). */
+SL_CLONES SL_FASTMATH static void gelu_fwd_k(float *out, const float *inp, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f));
+    }
+}
+
+/* dinp = (acc ? dinp : 0) + dout * gelu'(inp) */
+SL_CLONES SL_FASTMATH static void gelu_bwd_k(float *dinp, const float *dout, const float *inp, size_t n, int acc)
+{
+    if (acc) {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            const float x = inp[i];
+            const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
+            const float pdf = 0.39894228040143268f * sl_fm_expf_nonpos(-0.5f * x * x);
+            dinp[i] += dout[i] * (cdf + x * pdf);
+        }
+    } else {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) {
+            const float x = inp[i];
+            const float cdf = 0.5f * (1.0f + fast_erf(x * 0.70710678118654752f));
+            const float pdf = 0.39894228040143268f * sl_fm_expf_nonpos(-0.5f * x * x);
+            dinp[i] = dout[i] * (cdf + x * pdf);
+        }
+    }
+}
+
+/* large arrays outside a parallel region: fixed chunks of 4096 over the threads */
+#define GELU_CHUNK 4096
+void sl_gelu_fast_forward(float *out, const float *inp, size_t n)
+{
+    if (n <= 65536 || omp_in_parallel()) { gelu_fwd_k(out, inp, n); return; }
+    const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
+    #pragma omp parallel for schedule(static)
+    for (long c = 0; c < nc; c++) {
+        size_t i0 = (size_t)c * GELU_CHUNK, m = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        gelu_fwd_k(out + i0, inp + i0, m);
+    }
+}
+
+static void gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n, int acc)
+{
+    if (n <= 65536 || omp_in_parallel()) { gelu_bwd_k(dinp, dout, inp, n, acc); return; }
+    const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
+    #pragma omp parallel for schedule(static)
+    for (long c = 0; c < nc; c++) {
+        size_t i0 = (size_t)c * GELU_CHUNK, m = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        gelu_bwd_k(dinp + i0, dout + i0, inp + i0, m, acc);
+    }
+}
+
+void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n) { gelu_bwd(dinp, dout, inp, n, 1); }
+void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n) { gelu_bwd(dinp, dout, inp, n, 0); }
 
 int sl_act_from_name(const char *name, sl_act *a)
 {

@@ -36,6 +36,13 @@ void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
                           const float *b, int N, int C, float eps);
 void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                            const float *w, const float *mean, const float *rstd, int N, int C);
+/* The fast path (SL_CLONES, float row sums in vector lanes instead of a serial double sum: a
+ * few ulp from the reference; t/t-transformer.c compares them). Serial over rows: callers run
+ * it inside their slices. Backward accumulates like the reference. */
+void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                               const float *b, int N, int C, float eps);
+void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                const float *w, const float *mean, const float *rstd, int N, int C);
 
 /* RMSNorm: out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) */
 void sl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
@@ -47,6 +54,13 @@ typedef enum { SL_ACT_IDENTITY, SL_ACT_TANH, SL_ACT_RELU, SL_ACT_SIGMOID, SL_ACT
                SL_ACT_GELU_TANH, SL_ACT_SILU, SL_ACT_SOFTPLUS } sl_act;
 void sl_act_forward(sl_act a, float *out, const float *inp, size_t n);
 void sl_act_backward(sl_act a, float *dinp, const float *dout, const float *inp, size_t n);
+/* GELU (exact, erf form), the vectorised fast path (SL_CLONES; a rational erf, |error| < 5e-7)
+ * the transformer's MLP uses; reference: sl_act_*(SL_ACT_GELU). Arrays over 65536 values
+ * outside a parallel region are split over the threads in fixed chunks. backward accumulates
+ * (dinp += dout * gelu'(inp)); _set writes dinp. */
+void sl_gelu_fast_forward(float *out, const float *inp, size_t n);
+void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
 float sl_act1(sl_act a, float x);     /* scalar f(x) */
 float sl_dact1(sl_act a, float x);    /* scalar f'(x) */
 int sl_act_from_name(const char *name, sl_act *a);

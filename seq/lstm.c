@@ -12,7 +12,7 @@ const sl_spec_key sl_lstm_keys[] = {
 int sl_lstm_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
     sl_recurrent_config cfg;
-    int rc = sl_recurrent_config_from_spec(s, sl_lstm_keys, SL_RCELL_LSTM, &cfg);
+    int rc = sl_recurrent_config_from_spec(s, sl_lstm_keys, &sl_lstm_cell_ops, &cfg);
     return rc ? rc : sl_recurrent_create(&cfg, P, prefix, out);
 }
 
@@ -56,7 +56,7 @@ SL_CLONES3 static void bwd_row(float *di, float *dr, float *dc, const float *gi,
     }
 }
 
-void sl_lstm_cell_forward(const sl_rcell_fwd *a)
+static void cell_forward(const sl_rcell_fwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
@@ -65,7 +65,7 @@ void sl_lstm_cell_forward(const sl_rcell_fwd *a)
                 a->h + (size_t)b * a->ldh, H);
 }
 
-void sl_lstm_cell_backward(const sl_rcell_bwd *a)
+static void cell_backward(const sl_rcell_bwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
@@ -73,3 +73,5 @@ void sl_lstm_cell_backward(const sl_rcell_bwd *a)
         bwd_row(a->dg + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H, a->dc + (size_t)b * H, a->g + (size_t)b * a->ldg,
                 a->c_prev ? a->c_prev + (size_t)b * H : a->zeros, a->c + (size_t)b * H, a->dh_out + (size_t)b * a->lddo, H);
 }
+
+const sl_rcell_ops sl_lstm_cell_ops = {SL_RCELL_LSTM, "lstm", 4, cell_forward, cell_backward};

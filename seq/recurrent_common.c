@@ -64,28 +64,8 @@ static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
 static int par_ok(const rmodel *r, int B, int T);
 static int dg_width(const rmodel *r);
 
-static const char *cell_name(sl_rcell_kind k)
-{
-    return k == SL_RCELL_LSTM ? "lstm" : k == SL_RCELL_GRU ? "gru" : "rnn";
-}
-
-static void cell_forward(const rmodel *r, const sl_rcell_fwd *a)
-{
-    switch (r->cfg.cell) {
-    case SL_RCELL_LSTM: sl_lstm_cell_forward(a); break;
-    case SL_RCELL_GRU: sl_gru_cell_forward(a); break;
-    default: sl_rnn_cell_forward(a); break;
-    }
-}
-
-static void cell_backward(const rmodel *r, const sl_rcell_bwd *a)
-{
-    switch (r->cfg.cell) {
-    case SL_RCELL_LSTM: sl_lstm_cell_backward(a); break;
-    case SL_RCELL_GRU: sl_gru_cell_backward(a); break;
-    default: sl_rnn_cell_backward(a); break;
-    }
-}
+static void cell_forward(const rmodel *r, const sl_rcell_fwd *a) { r->cfg.ops->forward(a); }
+static void cell_backward(const rmodel *r, const sl_rcell_bwd *a) { r->cfg.ops->backward(a); }
 
 int sl_recurrent_is(const sl_model *m)
 {
@@ -1125,18 +1105,21 @@ RVT(gru_vt, "gru");
 int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
 {
     *out = NULL;
-    const char *kind = cell_name(cfg->cell);
+    if (!cfg->ops || !cfg->ops->forward || !cfg->ops->backward)
+        return sl_error(SL_EINVAL, "recurrent: the configuration names no cell (ops)");
+    const char *kind = cfg->ops->name;
     if (cfg->input_size < 1 || cfg->hidden_size < 1 || cfg->num_layers < 1)
         return sl_error(SL_EINVAL, "%s: input_size, hidden_size and num_layers must be >= 1 (got %d, %d, %d)", kind,
                         cfg->input_size, cfg->hidden_size, cfg->num_layers);
     if (!(cfg->dropout >= 0 && cfg->dropout < 1))
         return sl_error(SL_EINVAL, "%s: dropout must be in [0, 1), got %g", kind, cfg->dropout);
-    if (cfg->relu && cfg->cell != SL_RCELL_ELMAN) return sl_error(SL_EINVAL, "%s: nonlinearity is an rnn key", kind);
+    if (cfg->relu && cfg->ops->kind != SL_RCELL_ELMAN) return sl_error(SL_EINVAL, "%s: nonlinearity is an rnn key", kind);
     rmodel *r = calloc(1, sizeof *r);
     if (!r) return sl_error(SL_ENOMEM, "out of memory");
-    r->base.vt = cfg->cell == SL_RCELL_LSTM ? &lstm_vt : cfg->cell == SL_RCELL_GRU ? &gru_vt : &rnn_vt;
     r->cfg = *cfg;
-    r->G = cfg->cell == SL_RCELL_LSTM ? 4 : cfg->cell == SL_RCELL_GRU ? 3 : 1;
+    r->cfg.cell = cfg->ops->kind;
+    r->base.vt = r->cfg.cell == SL_RCELL_LSTM ? &lstm_vt : r->cfg.cell == SL_RCELL_GRU ? &gru_vt : &rnn_vt;
+    r->G = cfg->ops->gates;
     r->ndir = cfg->bidirectional ? 2 : 1;
     r->L = cfg->num_layers;
     r->H = cfg->hidden_size;
@@ -1192,12 +1175,15 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     return SL_OK;
 }
 
-int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, sl_rcell_kind cell, sl_recurrent_config *cfg)
+int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
+                                  sl_recurrent_config *cfg)
 {
     int rc, bf;
     double p;
     memset(cfg, 0, sizeof *cfg);
-    cfg->cell = cell;
+    cfg->ops = ops;
+    cfg->cell = ops->kind;
+    const sl_rcell_kind cell = ops->kind;
     if ((rc = sl_spec_int(s, table, "input_size", &cfg->input_size)) ||
         (rc = sl_spec_int(s, table, "hidden_size", &cfg->hidden_size)) ||
         (rc = sl_spec_int(s, table, "num_layers", &cfg->num_layers)) ||

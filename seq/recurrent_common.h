@@ -36,8 +36,8 @@
 #ifndef SL_SEQ_RECURRENT_COMMON_H
 #define SL_SEQ_RECURRENT_COMMON_H
 
-#include "core/fastmath.h"
 #include "seq/model.h"
+#include "seq/recurrent_cell.h"
 #include "seq/spec.h"
 
 #include <stdint.h>
@@ -47,82 +47,15 @@
 extern "C" {
 #endif
 
-typedef enum { SL_RCELL_ELMAN = 0, SL_RCELL_LSTM = 1, SL_RCELL_GRU = 2 } sl_rcell_kind;
-
 typedef struct {
-    sl_rcell_kind cell;
+    const sl_rcell_ops *ops;   /* the cell: sl_rnn_cell_ops, sl_lstm_cell_ops or sl_gru_cell_ops */
+    sl_rcell_kind cell;        /* ops->kind (sl_recurrent_create fills it in) */
     int input_size, hidden_size, num_layers;
     int relu;            /* Elman only: nonlinearity=relu (else tanh) */
     int bias;            /* bias_ih / bias_hh present */
     float dropout;       /* on the outputs of every layer but the last, while training */
     int bidirectional;
 } sl_recurrent_config;
-
-/* ---- cells: the pointwise part of one time step over B rows ---- */
-
-/* Forward of one step. g (B, G*H): in, x W_ih^T (+ h W_hh^T for Elman and LSTM), to which the
- * cell adds b (G*H: b_ih + b_hh for Elman and LSTM, b_ih for GRU; NULL without bias); out,
- * the activated gates (kept as the backward cache). GRU: gh (B, 3H) is h_prev W_hh^T, to which
- * the cell adds bh (b_hh or NULL); hn (B, H) receives W_hn h + b_hn (cached). zeros (at least
- * G*H zeros) stands in for every NULL, so the row loops have no branches and vectorise.
- * h_prev (B, H, row stride ldhp) is NULL for a zero state. LSTM: c_prev (B, H) or NULL,
- * c (B, H) receives the new cell. h (B, H, row stride ldh) receives the new hidden state. */
-typedef struct {
-    int B, H;
-    float *g; int ldg;   /* row stride of g (G*H when contiguous) */
-    const float *b;
-    const float *gh;
-    const float *bh;
-    float *hn;
-    const float *h_prev; int ldhp;
-    const float *c_prev;
-    float *c;
-    float *h; int ldh;
-    int relu;
-    const float *zeros;
-} sl_rcell_fwd;
-
-/* Backward of one step. dh_out (B, H, stride lddo) is the gradient arriving from above for h;
- * dh_rec (B, H) holds the gradient arriving from step t+1 (read), and on return the part of
- * dh_prev that does not go through W_hh (GRU: dh * z; else 0). LSTM: dc (B, H) in: from t+1,
- * out: for c_prev. dg (B, G*H) receives the gradients of the x-side pre-activations; GRU:
- * dgh (B, 3H) receives those of the h-side ones (r, z as dg; n as dn_pre * r), or with
- * dgh_n_only set only the n one (B, H): the engine's kernel path keeps one (B, 4H) row
- * [dn_pre*r | dr | dz | dn] holding both sides. Rows of g are ldg apart, rows of dg / dgh lddg
- * apart. */
-typedef struct {
-    int B, H;
-    const float *g; int ldg;
-    const float *hn;
-    const float *h_prev; int ldhp;
-    const float *c_prev;
-    const float *c;
-    const float *h; int ldh;
-    const float *dh_out; int lddo;
-    float *dh_rec;
-    float *dc;
-    float *dg;
-    float *dgh;           /* both with row stride lddg */
-    int lddg;
-    int dgh_n_only;       /* GRU: dgh receives the n column block only */
-    int relu;
-    const float *zeros;   /* as in sl_rcell_fwd */
-} sl_rcell_bwd;
-
-/* The cells' pointwise math is core/fastmath.h's (vectorisable exp / sigmoid / tanh; the naive
- * reference path sl_recurrent_forward_ref uses libm in double). The sl_rc_ names are kept
- * for the tests that measure them. Cell row kernels are SL_CLONES3 (AVX-512, AVX2 + FMA,
- * baseline) and their files set SL_NO_TRAPPING_MATH, so the loops vectorise. */
-static inline float sl_rc_expf(float x) { return sl_fm_expf(x); }
-static inline float sl_rc_sigmoidf(float x) { return sl_fm_sigmoidf(x); }
-static inline float sl_rc_tanhf(float x) { return sl_fm_tanhf(x); }
-
-void sl_rnn_cell_forward(const sl_rcell_fwd *a);
-void sl_rnn_cell_backward(const sl_rcell_bwd *a);
-void sl_lstm_cell_forward(const sl_rcell_fwd *a);
-void sl_lstm_cell_backward(const sl_rcell_bwd *a);
-void sl_gru_cell_forward(const sl_rcell_fwd *a);
-void sl_gru_cell_backward(const sl_rcell_bwd *a);
 
 /* ---- the model ---- */
 
@@ -138,8 +71,9 @@ void sl_gru_cell_backward(const sl_rcell_bwd *a);
 
 int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out);
 
-/* Read the common keys (and nonlinearity for Elman) of a checked spec into cfg. */
-int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, sl_rcell_kind cell,
+/* Read the common keys (and nonlinearity for Elman) of a checked spec into cfg, for the cell
+ * of `ops`. */
+int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
                                   sl_recurrent_config *cfg);
 
 /* 1 if m is an rnn/lstm/gru built by sl_recurrent_create. */

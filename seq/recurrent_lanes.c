@@ -3,7 +3,7 @@
 #include "seq/recurrent_lanes.h"
 #include "core/error.h"
 #include "seq/recurrent_amx.h"
-#include "seq/recurrent_common.h"
+#include "core/fastmath.h"
 
 #include <stdint.h>
 #include <stdlib.h>

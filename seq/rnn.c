@@ -13,7 +13,7 @@ const sl_spec_key sl_rnn_keys[] = {
 int sl_rnn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
     sl_recurrent_config cfg;
-    int rc = sl_recurrent_config_from_spec(s, sl_rnn_keys, SL_RCELL_ELMAN, &cfg);
+    int rc = sl_recurrent_config_from_spec(s, sl_rnn_keys, &sl_rnn_cell_ops, &cfg);
     return rc ? rc : sl_recurrent_create(&cfg, P, prefix, out);
 }
 
@@ -59,14 +59,14 @@ SL_CLONES3 static void bwd_row(float *dg, float *dr, const float *h, const float
     }
 }
 
-void sl_rnn_cell_forward(const sl_rcell_fwd *a)
+static void cell_forward(const sl_rcell_fwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 16384)
     for (int b = 0; b < B; b++) fwd_row(a->g + (size_t)b * a->ldg, a->b ? a->b : a->zeros, a->h + (size_t)b * a->ldh, H, a->relu);
 }
 
-void sl_rnn_cell_backward(const sl_rcell_bwd *a)
+static void cell_backward(const sl_rcell_bwd *a)
 {
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 16384)
@@ -74,3 +74,5 @@ void sl_rnn_cell_backward(const sl_rcell_bwd *a)
         bwd_row(a->dg + (size_t)b * a->lddg, a->dh_rec + (size_t)b * H, a->h + (size_t)b * a->ldh,
                 a->dh_out + (size_t)b * a->lddo, H, a->relu);
 }
+
+const sl_rcell_ops sl_rnn_cell_ops = {SL_RCELL_ELMAN, "rnn", 1, cell_forward, cell_backward};

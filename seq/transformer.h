@@ -28,6 +28,7 @@
 #define SL_SEQ_TRANSFORMER_H
 
 #include "seq/attention.h"
+#include "seq/layers.h"
 #include "seq/model.h"
 
 #ifdef __cplusplus
@@ -64,11 +65,6 @@ size_t sl_transformer_kv_bytes_per_token(const sl_transformer_config *c);
 /* llama2.c's MLP width rule: hidden = multiple_of * ceil((2 * 4 dim / 3) / multiple_of). */
 int sl_llama_hidden_dim(int dim, int multiple_of);
 
-/* GELU (exact, erf form) vectorised fast path used by the MLP; reference: sl_act_*(SL_ACT_GELU).
- * backward accumulates: dinp += dout * gelu'(inp). */
-void sl_gelu_fast_forward(float *out, const float *inp, size_t n);
-void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n);
-
 /* Batch slices (the default training/inference path when it applies): forward and backward
  * split the batch into k contiguous ranges of sequences and run each range on its own thread
  * from start to end (embedding, every layer, head), all matrix products single-threaded inside
@@ -83,14 +79,8 @@ void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, siz
  * Results depend on k only through float rounding (summation order of the weight gradients):
  * the same thread count gives bitwise identical runs. */
 void sl_transformer_set_slices(sl_model *m, int slices);
-/* MLP and norm fast paths of the sliced path (AVX-512 clones where the CPU has it), exposed for
- * the tests; references: sl_layernorm_*, sl_rmsnorm_* in seq/layers.c. The backward functions
- * accumulate into dinp, dw, db like the references; sl_gelu_fast_backward_set writes dinp. */
-void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
-void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                               const float *b, int N, int C, float eps);
-void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                const float *w, const float *mean, const float *rstd, int N, int C);
+/* The MLP's GELU and the LayerNorm fast paths (sl_gelu_fast_*, sl_layernorm_fast_*) are in
+ * seq/layers.h beside their references. */
 
 /* Load weights saved by PyTorch under nanoGPT / llama2.c state_dict names. The causal-mask
  * buffers (attn.bias, attn.masked_bias) and freqs_cos/freqs_sin are ignored. For a tied model

@@ -373,6 +373,42 @@ done:
     return rc;
 }
 
+/* DPLR form of LegS (S4), see hippo.h */
+int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double complex *Bt, double complex *V)
+{
+    if (N < 2 || N % 2) return sl_error(SL_EINVAL, "LegS DPLR: N must be even and >= 2 (got %d)", N);
+    const int N2 = N / 2;
+    double complex *Hm = malloc((size_t)N * N * sizeof *Hm);
+    double *w = malloc((size_t)N * sizeof *w);
+    if (!Hm || !w) { free(Hm); free(w); return sl_error(SL_ENOMEM, "out of memory"); }
+    /* S = A + P P^T = -I/2 + Sk, Sk_nk = -r_n r_k / 2 (n > k), +r_n r_k / 2 (n < k);
+     * Hm = -i Sk is Hermitian, Sk = i Hm, so S = V (-1/2 + i mu) V^* */
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < N; k++) {
+            double rr = 0.5 * sqrt((2.0 * n + 1) * (2.0 * k + 1));
+            double sk = n > k ? -rr : n < k ? rr : 0.0;
+            Hm[n * N + k] = -I * sk;
+        }
+    lapack_int info = LAPACKE_zheev(LAPACK_ROW_MAJOR, 'V', 'U', N, Hm, N, w);
+    if (info) { free(Hm); free(w); return sl_error(SL_EINVAL, "LegS DPLR: eigendecomposition failed (zheev info %d)", (int)info); }
+    /* ascending: the last N2 have mu > 0 */
+    for (int j = 0; j < N2; j++) {
+        int col = N2 + j;
+        if (lam) lam[j] = -0.5 + I * w[col];
+        double complex p = 0, b = 0;
+        for (int k = 0; k < N; k++) {
+            double complex v = Hm[k * N + col];
+            p += conj(v) * sqrt(k + 0.5);
+            b += conj(v) * sqrt(2.0 * k + 1);
+            if (V) V[k * N2 + j] = v;
+        }
+        if (Pt) Pt[j] = p;
+        if (Bt) Bt[j] = b;
+    }
+    free(Hm); free(w);
+    return SL_OK;
+}
+
 int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
                     double dt_over_theta, const double *f, long L, double *c, double *online)
 {

@@ -18,6 +18,16 @@
 #include "seq/model.h"
 #include "seq/spec.h"
 
+/* sl_dcomplex is C99's double complex; C++ sees the layout-compatible std::complex<double>
+ * (the standard guarantees the two share representation), so the header compiles there too */
+#ifdef __cplusplus
+#include <complex>
+typedef std::complex<double> sl_dcomplex;
+#else
+#include <complex.h>
+typedef double complex sl_dcomplex;
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -78,6 +88,12 @@ void sl_hippo_legs_mv(double *y, const double *x, const double *r, int N);
 void sl_hippo_legs_mtv(double *y, const double *x, const double *r, int N);
 void sl_hippo_legs_solve(double *x, const double *y, double a, const double *r, int N);
 void sl_hippo_legs_solve_t(double *x, const double *y, double a, const double *r, int N);
+
+/* DPLR form of HiPPO-LegS: the normal part S = A + P P^T (P_n = sqrt(n + 1/2)) is -I/2 + skew;
+ * its eigen-decomposition (LAPACKE zheev of -i * skew) gives S = V Lambda V^*. Returns the N/2
+ * eigenvalues with positive imaginary part (ascending), P~ = V^* P, B~ = V^* B for them, and
+ * (if V != NULL) those eigenvectors as columns of V (N, N/2). Any output may be NULL. N even. */
+int sl_hippo_legs_dplr(int N, sl_dcomplex *lam, sl_dcomplex *P, sl_dcomplex *B, sl_dcomplex *V);
 
 /* Online approximation of the samples f[0..L) taken at t_k = (k+1) dt, k = 0..L-1.
  * legs: the GBT step above with alpha = gbt_alpha (dt plays no role: LegS is scale-invariant);

@@ -1,8 +1,8 @@
-/* ssm/s4.c — S4: DPLR HiPPO-LegS, Cauchy/Woodbury kernel, and the S4 block (see s4.h).
+/* ssm/s4.c — S4: Cauchy/Woodbury kernel over the DPLR HiPPO-LegS of ssm/hippo.c, and the S4
+ * block (see s4.h).
  * Complex gradients use g = dL/dRe + i dL/dIm; for w = f(z) holomorphic g_z = conj(f'(z)) g_w,
  * for w = f(conj z) holomorphic in conj z g_z = f'(conj z) conj(g_w). */
 #include "ssm/s4.h"
-#include "ssm/s4d.h"
 #include "ssm/ssmblock.h"
 #include "core/error.h"
 
@@ -15,37 +15,7 @@
 
 int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double complex *Bt, double complex *V)
 {
-    if (N < 2 || N % 2) return sl_error(SL_EINVAL, "s4: d_state must be even and >= 2 (got %d)", N);
-    const int N2 = N / 2;
-    double complex *Hm = malloc((size_t)N * N * sizeof *Hm);
-    double *w = malloc((size_t)N * sizeof *w);
-    if (!Hm || !w) { free(Hm); free(w); return sl_error(SL_ENOMEM, "out of memory"); }
-    /* S = A + P P^T = -I/2 + Sk, Sk_nk = -r_n r_k / 2 (n > k), +r_n r_k / 2 (n < k);
-     * Hm = -i Sk is Hermitian, Sk = i Hm, so S = V (-1/2 + i mu) V^* */
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < N; k++) {
-            double rr = 0.5 * sqrt((2.0 * n + 1) * (2.0 * k + 1));
-            double sk = n > k ? -rr : n < k ? rr : 0.0;
-            Hm[n * N + k] = -I * sk;
-        }
-    lapack_int info = LAPACKE_zheev(LAPACK_ROW_MAJOR, 'V', 'U', N, Hm, N, w);
-    if (info) { free(Hm); free(w); return sl_error(SL_EINVAL, "s4: eigendecomposition failed (zheev info %d)", (int)info); }
-    /* ascending: the last N2 have mu > 0 */
-    for (int j = 0; j < N2; j++) {
-        int col = N2 + j;
-        if (lam) lam[j] = -0.5 + I * w[col];
-        double complex p = 0, b = 0;
-        for (int k = 0; k < N; k++) {
-            double complex v = Hm[k * N + col];
-            p += conj(v) * sqrt(k + 0.5);
-            b += conj(v) * sqrt(2.0 * k + 1);
-            if (V) V[k * N2 + j] = v;
-        }
-        if (Pt) Pt[j] = p;
-        if (Bt) Bt[j] = b;
-    }
-    free(Hm); free(w);
-    return SL_OK;
+    return sl_hippo_legs_dplr(N, lam, Pt, Bt, V);
 }
 
 /* ---- FFT helper ---- */

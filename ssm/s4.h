@@ -24,25 +24,14 @@
 
 #include "seq/model.h"
 #include "seq/spec.h"
+#include "ssm/hippo.h"   /* sl_dcomplex, sl_hippo_legs_dplr */
 
-/* sl_dcomplex is C99's double complex; C++ sees the layout-compatible std::complex<double>
- * (the standard guarantees the two share representation), so the header compiles there too */
-#ifdef __cplusplus
-#include <complex>
-typedef std::complex<double> sl_dcomplex;
-#else
-#include <complex.h>
-typedef double complex sl_dcomplex;
-#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* DPLR form of HiPPO-LegS: the normal part S = A + P P^T (P_n = sqrt(n + 1/2)) is -I/2 + skew;
- * its eigen-decomposition (LAPACKE zheev of -i * skew) gives S = V Lambda V^*. Returns the N/2
- * eigenvalues with positive imaginary part (ascending), P~ = V^* P, B~ = V^* B for them, and
- * (if V != NULL) those eigenvectors as columns of V (N, N/2). Any output may be NULL. N even. */
+/* sl_hippo_legs_dplr (ssm/hippo.h), under its S4 name */
 int sl_s4_dplr_legs(int N, sl_dcomplex *lam, sl_dcomplex *P, sl_dcomplex *B, sl_dcomplex *V);
 
 /* Kernel parameters of one channel (N2 = N/2 complex each) */

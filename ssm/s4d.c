@@ -1,7 +1,7 @@
 /* ssm/s4d.c — S4D (see s4d.h). Complex gradients use g = dL/dRe + i dL/dIm; for w = f(z)
  * holomorphic, g_z = conj(f'(z)) g_w; for a real parameter r, dL/dr = Re(conj(dw/dr) g_w). */
 #include "ssm/s4d.h"
-#include "ssm/s4.h"
+#include "ssm/hippo.h"
 #include "ssm/ssmblock.h"
 #include "core/error.h"
 
@@ -144,7 +144,7 @@ int sl_s4d_init_A(const char *init, int N2, double *re, double *im)
     } else if (!strcasecmp(init, "legs")) {
         double complex *lam = malloc((size_t)N2 * sizeof *lam);
         if (!lam) return sl_error(SL_ENOMEM, "out of memory");
-        int rc = sl_s4_dplr_legs(N, lam, NULL, NULL, NULL);
+        int rc = sl_hippo_legs_dplr(N, lam, NULL, NULL, NULL);
         for (int n = 0; !rc && n < N2; n++) { re[n] = creal(lam[n]); im[n] = cimag(lam[n]); }
         free(lam);
         return rc;
@@ -319,26 +319,6 @@ static const sl_model_vt s4d_vt = {
     .kind = "s4d", .destroy = s4d_destroy, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
     .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .step = s4d_step,
 };
-
-int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
-                      double *dt_min, double *dt_max, int *disc)
-{
-    const char *an, *dn;
-    int rc;
-    if ((rc = sl_spec_str(s, keys, "activation", &an)) || (rc = sl_spec_float(s, keys, "dropout", drop)) ||
-        (rc = sl_spec_float(s, keys, "lr_scale", lr_scale)) || (rc = sl_spec_float(s, keys, "dt_min", dt_min)) ||
-        (rc = sl_spec_float(s, keys, "dt_max", dt_max)))
-        return rc;
-    if ((rc = sl_act_from_name(an, act))) return sl_error_wrap(rc, "%s: activation", s->name);
-    if (*dt_min > *dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", s->name, *dt_min, *dt_max);
-    if (disc) {
-        if ((rc = sl_spec_str(s, keys, "discretization", &dn))) return rc;
-        if (!strcasecmp(dn, "zoh")) *disc = SL_SSM_ZOH;
-        else if (!strcasecmp(dn, "bilinear")) *disc = SL_SSM_BILINEAR;
-        else return sl_error(SL_EINVAL, "%s: discretization must be zoh or bilinear, not '%s'", s->name, dn);
-    }
-    return SL_OK;
-}
 
 int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {

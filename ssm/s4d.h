@@ -21,12 +21,11 @@
 
 #include "seq/model.h"
 #include "seq/spec.h"
+#include "ssm/ssmblock.h"   /* SL_SSM_ZOH, SL_SSM_BILINEAR */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
 
 /* K (H, L) from the parameters (double inside): powers by recurrence */
 void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *log_A_real, const float *A_imag,

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop)
 {
@@ -100,5 +101,25 @@ int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float
     sl_linear_forward(g, a, W, bW, B, H, 2 * H);
     sl_glu_forward(y, g, B, H);
     free(a);
+    return SL_OK;
+}
+
+int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
+                      double *dt_min, double *dt_max, int *disc)
+{
+    const char *an, *dn;
+    int rc;
+    if ((rc = sl_spec_str(s, keys, "activation", &an)) || (rc = sl_spec_float(s, keys, "dropout", drop)) ||
+        (rc = sl_spec_float(s, keys, "lr_scale", lr_scale)) || (rc = sl_spec_float(s, keys, "dt_min", dt_min)) ||
+        (rc = sl_spec_float(s, keys, "dt_max", dt_max)))
+        return rc;
+    if ((rc = sl_act_from_name(an, act))) return sl_error_wrap(rc, "%s: activation", s->name);
+    if (*dt_min > *dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", s->name, *dt_min, *dt_max);
+    if (disc) {
+        if ((rc = sl_spec_str(s, keys, "discretization", &dn))) return rc;
+        if (!strcasecmp(dn, "zoh")) *disc = SL_SSM_ZOH;
+        else if (!strcasecmp(dn, "bilinear")) *disc = SL_SSM_BILINEAR;
+        else return sl_error(SL_EINVAL, "%s: discretization must be zoh or bilinear, not '%s'", s->name, dn);
+    }
     return SL_OK;
 }

@@ -42,8 +42,11 @@ int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float 
 /* step mode: z (B,H) already holds the SSM output + D u; y (B,H) = GLU(W act(z) + b) */
 int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float *W, const float *bW, int B);
 
+/* discretizations of S4D's diagonal SSM */
+enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
+
 /* keys shared by s4 and s4d: activation, dropout, lr_scale, dt_min, dt_max and (disc != NULL)
- * discretization (zoh | bilinear -> SL_SSM_ZOH / SL_SSM_BILINEAR of ssm/s4d.h) */
+ * discretization (zoh | bilinear -> SL_SSM_ZOH / SL_SSM_BILINEAR) */
 int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
                       double *dt_min, double *dt_max, int *disc);
 
