@@ -47,7 +47,9 @@ options:
   --threads K       threads per seqlab run (default 1: on a shared machine one thread per
                     run is much faster than oversubscribed cores; use --jobs for parallelism)
   --jobs N          independent runs at once (default 1)
-  --mixers LIST     comma-separated mixers instead of every mixer \`seqlab list\` shows
+  --mixers LIST     comma-separated mixers instead of the default ones: every mixer
+                    \`seqlab list\` shows, or in the quick setting the ones the experiment's
+                    claims are about (its help says which); --mixers all takes every mixer
 EOF
     if [ "${EXP_TAKES_CORPUS:-0}" = 1 ]; then
         echo "  --corpus FILE     text corpus (default: seqlab's built-in, /usr/share/common-licenses/*)"
@@ -239,9 +241,14 @@ exp_wait() {
 }
 
 # the mixers to compare, one per line
+# In the quick setting an experiment may name the mixers its claims are about (QUICK_MIXERS, set
+# by the script; the cost of the default run on 2 cores is what limits it); --mixers all, or any
+# other setting, takes every mixer.
 exp_mixers() {
-    if [ -n "$MIXERS_OPT" ]; then
+    if [ -n "$MIXERS_OPT" ] && [ "$MIXERS_OPT" != all ]; then
         echo "$MIXERS_OPT" | tr ',' '\n' | sed '/^$/d'
+    elif [ -z "$MIXERS_OPT" ] && [ "$SETTING" = quick ] && [ -n "${QUICK_MIXERS:-}" ]; then
+        "$SEQLAB" list --mixers --names | grep -x -F "$(echo "$QUICK_MIXERS" | tr ' ' '\n')"
     else
         "$SEQLAB" list --mixers --names
     fi

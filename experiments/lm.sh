@@ -16,7 +16,7 @@ exp_init "$@"
 
 case $SETTING in
 smoke) WIDTHS="16"; T=32; STEPS=20; EVAL=10; L=1; BATCH=8; ORDERS="1 2"; W2V_ITER=1 ;;
-quick) WIDTHS="32 64"; T=64; STEPS=400; EVAL=50; L=2; BATCH=16; ORDERS="1 2 3 4 5"; W2V_ITER=5 ;;
+quick) WIDTHS="32 64"; T=64; STEPS=1000; EVAL=100; L=2; BATCH=16; ORDERS="1 2 3 4 5"; W2V_ITER=5 ;;
 full) WIDTHS="32 64 128 256"; T=128; STEPS=5000; EVAL=250; L=2; BATCH=32; ORDERS="1 2 3 4 5 6 7 8"; W2V_ITER=15 ;;
 esac
 DMAX=0
@@ -28,7 +28,7 @@ exp_meta widths "$WIDTHS (n_layer $L)"
 exp_meta models "lm:mixer=MIXER,d_model=D,n_layer=$L; gpt:n_layer=$L,n_head=4,n_embd=D; llama:dim=D,n_layers=$L,n_heads=4,multiple_of=16"
 exp_meta training "steps=$STEPS batch=$BATCH eval_every=$EVAL, $(recipe_schedule "$STEPS"), $(recipe_optim charlm); lr per model: recipe grid or --lrs"
 exp_meta ngram "ngram:order=N (method mkn) for N in {$ORDERS}, fitted on the training split"
-if [ -n "$MIXERS_OPT" ]; then
+if [ -n "$MIXERS_OPT" ] && [ "$MIXERS_OPT" != all ]; then
     MODELS=$(exp_mixers | tr '\n' ' ')
 else
     MODELS="$(exp_mixers | tr '\n' ' ')$(exp_models | grep -x -e gpt -e llama | tr '\n' ' ')"

@@ -4,7 +4,8 @@
 # the median over seeds at its best learning rate.
 EXP_NAME=memory
 EXP_HELP="usage: experiments/memory.sh [--full | --smoke] [options]
-  Trains every mixer (lm:/seq: wrapper) on copy:delay=GAP and adding:length=T for a range of
+  Trains every mixer (lm:/seq: wrapper; in the quick setting rnn, lstm, gru, s4, s4d, mamba and
+  attention, the ones the claims name) on copy:delay=GAP and adding:length=T for a range of
   gaps, learning rates and seeds, and writes results/memory/{copy,adding}_runs.csv (every run),
   {copy,adding}.csv (per configuration: best learning rate, median, minimum and maximum over
   seeds) and memory.png."
@@ -12,14 +13,15 @@ EXP_HELP="usage: experiments/memory.sh [--full | --smoke] [options]
 exp_init "$@"
 
 case $SETTING in
-smoke) GAPS="5 10"; LENGTHS="10"; STEPS=20; D=16; L=1; BATCH=8; COPY_LEN=3; SYMS=4 ;;
-quick) GAPS="10 50"; LENGTHS="25 100"; STEPS=1000; D=32; L=2; BATCH=16; COPY_LEN=5; SYMS=4 ;;
-full) GAPS="25 50 100 200 500 1000"; LENGTHS="100 200 500 1000"; STEPS=10000; D=64; L=2; BATCH=32; COPY_LEN=10; SYMS=8 ;;
+smoke) GAPS="5 10"; LENGTHS="10"; STEPS=20; ADD_STEPS=20; D=16; L=1; BATCH=8; COPY_LEN=3; SYMS=4 ;;
+quick) GAPS="10 50"; LENGTHS="100"; STEPS=1000; ADD_STEPS=4000; D=32; L=2; BATCH=16; COPY_LEN=5; SYMS=4
+    QUICK_MIXERS="rnn lstm gru s4 s4d mamba attention" ;;
+full) GAPS="25 50 100 200 500 1000"; LENGTHS="100 200 500 1000"; STEPS=10000; ADD_STEPS=10000; D=64; L=2; BATCH=32; COPY_LEN=10; SYMS=8 ;;
 esac
 exp_meta copy_task "copy:length=$COPY_LEN,n_symbols=$SYMS,delay=GAP for GAP in {$GAPS}"
 exp_meta adding_task "adding:length=T for T in {$LENGTHS}"
 exp_meta model "lm:/seq:mixer=MIXER,d_model=$D,n_layer=$L plus the recipe's keys"
-exp_meta training "steps=$STEPS batch=$BATCH, $(recipe_schedule "$STEPS"), $(recipe_optim copy); lr per mixer: recipe grid or --lrs"
+exp_meta training "copy: steps=$STEPS ($(recipe_schedule "$STEPS")), adding: steps=$ADD_STEPS ($(recipe_schedule "$ADD_STEPS")); batch=$BATCH, $(recipe_optim copy); lr per mixer: recipe grid or --lrs"
 
 HDR="mixer,gap,seq_len,steps,d_model,n_layer,metric,lr,seed,value,loss,params,train_seconds,status,reason"
 MIXERS=$(exp_mixers | tr '\n' ' ')
@@ -41,10 +43,15 @@ for mx in $MIXERS; do
                     "lm:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" copy "$T_MAX")" \
                     "copy:length=$COPY_LEN,n_symbols=$SYMS,delay=$g" "$STEPS" "$BATCH"
             done
+        done
+    done
+    exp_meta "lrs_adding_$mx" "$(exp_lrs "$mx" adding)"
+    for lr in $(exp_lrs "$mx" adding); do
+        for seed in $SEEDS; do
             for T in $LENGTHS; do
                 exp_row_file adding_runs
-                exp_bg exp_job "$ROW" "adding-$mx-$T-lr$lr-s$seed" exp_fit "$mx,$T,$T,$STEPS,$D,$L,mse" "$lr" "$seed" \
-                    "seq:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" adding "$T_MAX")" "adding:length=$T" "$STEPS" "$BATCH"
+                exp_bg exp_job "$ROW" "adding-$mx-$T-lr$lr-s$seed" exp_fit "$mx,$T,$T,$ADD_STEPS,$D,$L,mse" "$lr" "$seed" \
+                    "seq:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" adding "$T_MAX")" "adding:length=$T" "$ADD_STEPS" "$BATCH"
             done
         done
     done

@@ -4,7 +4,8 @@
 # than in training. Every configuration: the median over seeds at its best learning rate.
 EXP_NAME=synthetic
 EXP_HELP="usage: experiments/synthetic.sh [--full | --smoke] [options]
-  Trains every mixer (lm:mixer=...) on selcopy and on induction for each learning rate and
+  Trains every mixer (lm:mixer=...; in the quick setting lstm, s4, s4d, mamba, mamba2 and
+  attention, the models of the Mamba paper's tables and a gated RNN) on selcopy and on induction for each learning rate and
   seed, evaluates induction at longer lengths, and writes results/synthetic/{selcopy,induction}
   _runs.csv (every run), {selcopy,induction}.csv (per configuration: best learning rate, median,
   minimum and maximum over seeds) and synthetic.png."
@@ -13,7 +14,8 @@ exp_init "$@"
 
 case $SETTING in
 smoke) SC_LENS="16"; SC_N=2; SC_V=4; IND_TRAIN=16; IND_EVAL="16 32"; IND_V=4; STEPS=20; IND_STEPS=20; D=16; L=1; BATCH=8 ;;
-quick) SC_LENS="16 64"; SC_N=4; SC_V=4; IND_TRAIN=32; IND_EVAL="32 64 128 256 512"; IND_V=8; STEPS=1000; IND_STEPS=1500; D=32; L=2; BATCH=32 ;;
+quick) SC_LENS="64"; SC_N=4; SC_V=4; IND_TRAIN=64; IND_EVAL="64 128 256 512 1024"; IND_V=8; STEPS=3000; IND_STEPS=3000; D=32; L=2; BATCH=32
+    QUICK_MIXERS="lstm s4 s4d mamba mamba2 attention" ;;
 full) SC_LENS="256 1024 4096"; SC_N=16; SC_V=16; IND_TRAIN=256; IND_EVAL="256 512 1024 2048 4096 8192 16384"; IND_V=16; STEPS=25000; IND_STEPS=25000; D=64; L=2; BATCH=32 ;;
 esac
 IND_MAX=0
