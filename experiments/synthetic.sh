@@ -15,9 +15,14 @@ exp_init "$@"
 case $SETTING in
 smoke) SC_LENS="16"; SC_N=2; SC_V=4; IND_TRAIN=16; IND_EVAL="16 32"; IND_V=4; STEPS=20; IND_STEPS=20; D=16; L=1; BATCH=8 ;;
 quick) SC_LENS="64"; SC_N=4; SC_V=4; IND_TRAIN=64; IND_EVAL="64 128 256 512 1024"; IND_V=8; STEPS=3000; IND_STEPS=3000; D=32; L=2; BATCH=32
-    QUICK_MIXERS="lstm s4 s4d mamba mamba2 attention" ;;
+    QUICK_MIXERS="lstm s4 s4d mamba mamba2 attention"
+    # S4 evaluated at 1024 must be built with l_max 1024 and then trains on a 1024-long kernel,
+    # 16x the cost of the 64-long task; no induction claim names it (the Mamba paper's table 2
+    # has none), so the quick setting trains it on selective copying only
+    IND_SKIP="s4" ;;
 full) SC_LENS="256 1024 4096"; SC_N=16; SC_V=16; IND_TRAIN=256; IND_EVAL="256 512 1024 2048 4096 8192 16384"; IND_V=16; STEPS=25000; IND_STEPS=25000; D=64; L=2; BATCH=32 ;;
 esac
+IND_SKIP=${IND_SKIP:-}
 IND_MAX=0
 for e in $IND_EVAL; do [ "$e" -gt "$IND_MAX" ] && IND_MAX=$e; done
 SC_MAX=0
@@ -69,6 +74,7 @@ for mx in $MIXERS; do
                     "lm:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" selcopy "$SC_MAX")" \
                     "selcopy:seq_len=$T,n_tokens=$SC_N,vocab_size=$SC_V" "$STEPS" "$BATCH"
             done
+            case " $IND_SKIP " in *" $mx "*) continue ;; esac
             exp_row_file induction_runs
             exp_bg exp_job "$ROW" "induction-$mx-lr$lr-s$seed" induction_fit "$mx,$IND_TRAIN,$IND_STEPS,$D,$L" "$lr" "$seed" \
                 "lm:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" induction "$IND_MAX")" "$IND_STEPS" "$BATCH" \
