@@ -226,6 +226,20 @@ else
     bng=$(awk -F, 'NR > 1 && $4 == "ok" { if (b == "" || $2 + 0 < b + 0) { b = $2; w = $1 } } END { print b, w }' "$G")
     text="Char-level LM: the best neural model beats the best n-gram (neural ${best#* } $(fmt "${best%% *}") < ${bng#* }-gram $(fmt "${bng%% *}") nats/char)"
     if [ -n "${best%% *}" ] && [ -n "${bng%% *}" ] && lt "${best%% *}" "${bng%% *}"; then verdict yes "$text"; else verdict no "$text"; fi
+    # generalisation of the best neural configuration: its runs' last training loss against the
+    # validation loss (a model far below on the training text has memorised a corpus too small for it)
+    bcfg=$(awk -F, 'NR > 1 && $9 != "" { if (b == "" || $9 + 0 < b + 0) { b = $9; c = $1 "-d" $3 "-lr" $7 } } END { print c }' "$F")
+    if [ -n "$bcfg" ]; then
+        tl=$(for lg in "$RES"/lm/runs/"$bcfg"-s*/log.csv; do
+            [ -s "$lg" ] && awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "train_loss") c = i; next } c && $c != "" { t = $c } END { if (t != "") print t }' "$lg"
+        done | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+        if [ -n "$tl" ]; then
+            note=
+            ge "$(awk -v v="${best%% *}" -v t="$tl" 'BEGIN { print v - t }')" 0.2 &&
+                note="; validation is >= 0.2 nats above training: the model memorises the training text, so the corpus size, not the model, limits it (experiments/README.md, section 5)"
+            echo "  generalisation: the best neural configuration ($bcfg) ends at training loss $(fmt "$tl") (median over its seeds) against validation $(fmt "${best%% *}")$note"
+        fi
+    fi
     DMAX=$(uniq_col "$F" d_model | awk '{ print $NF }')
     echo "  ranking at d_model $DMAX (validation loss, parameters): $(awk -F, -v d="$DMAX" 'NR > 1 && $3 == d { print $9, $1, $6 }' "$F" | sort -g | awk '{ printf "%s %.3f (%s); ", $2, $1, $3 }')"
     C=$RES/lm/curves.csv

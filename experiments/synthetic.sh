@@ -30,7 +30,7 @@ for e in $SC_LENS; do [ $((e + SC_N)) -gt "$SC_MAX" ] && SC_MAX=$((e + SC_N)); d
 exp_meta selcopy_task "selcopy:seq_len=T,n_tokens=$SC_N,vocab_size=$SC_V for T in {$SC_LENS}"
 exp_meta induction_task "induction:seq_len=$IND_TRAIN,vocab_size=$IND_V; evaluated at seq_len in {$IND_EVAL}"
 exp_meta model "lm:mixer=MIXER,d_model=$D,n_layer=$L plus the recipe's keys (length limits such as max_position_embeddings, l_max: the longest length used)"
-exp_meta training "selcopy steps=$STEPS ($(recipe_schedule "$STEPS")), induction steps=$IND_STEPS ($(recipe_schedule "$IND_STEPS")), batch=$BATCH, $(recipe_optim selcopy); lr per mixer: recipe grid or --lrs"
+exp_meta training "selcopy steps=$STEPS ($(recipe_schedule "$STEPS")), induction steps=$IND_STEPS ($(recipe_schedule "$IND_STEPS")), batch=$BATCH, selcopy $(recipe_optim selcopy), induction $(recipe_optim induction); lr per mixer: recipe grid or --lrs"
 MIXERS=$(exp_mixers | tr '\n' ' ')
 exp_meta mixers "$MIXERS"
 
