@@ -14,7 +14,7 @@ exp_init "$@"
 
 case $SETTING in
 smoke) SC_LENS="16"; SC_N=2; SC_V=4; IND_TRAIN=16; IND_EVAL="16 32"; IND_V=4; STEPS=20; IND_STEPS=20; D=16; L=1; BATCH=8 ;;
-quick) SC_LENS="64"; SC_N=4; SC_V=4; IND_TRAIN=64; IND_EVAL="64 128 256 512 1024"; IND_V=8; STEPS=3000; IND_STEPS=3000; D=32; L=2; BATCH=32
+quick) SC_LENS="64"; SC_N=4; SC_V=4; IND_TRAIN=64; IND_EVAL="64 128 256 512 1024"; IND_V=8; STEPS=3000; IND_STEPS=3000; D=32; IND_D=64; L=2; BATCH=32
     QUICK_MIXERS="lstm s4 s4d mamba mamba2 attention"
     # S4 evaluated at 1024 must be built with l_max 1024 and then trains on a 1024-long kernel,
     # 16x the cost of the 64-long task; no induction claim names it (the Mamba paper's table 2
@@ -23,13 +23,14 @@ quick) SC_LENS="64"; SC_N=4; SC_V=4; IND_TRAIN=64; IND_EVAL="64 128 256 512 1024
 full) SC_LENS="256 1024 4096"; SC_N=16; SC_V=16; IND_TRAIN=256; IND_EVAL="256 512 1024 2048 4096 8192 16384"; IND_V=16; STEPS=25000; IND_STEPS=25000; D=64; L=2; BATCH=32 ;;
 esac
 IND_SKIP=${IND_SKIP:-}
+IND_D=${IND_D:-$D}
 IND_MAX=0
 for e in $IND_EVAL; do [ "$e" -gt "$IND_MAX" ] && IND_MAX=$e; done
 SC_MAX=0
 for e in $SC_LENS; do [ $((e + SC_N)) -gt "$SC_MAX" ] && SC_MAX=$((e + SC_N)); done
 exp_meta selcopy_task "selcopy:seq_len=T,n_tokens=$SC_N,vocab_size=$SC_V for T in {$SC_LENS}"
 exp_meta induction_task "induction:seq_len=$IND_TRAIN,vocab_size=$IND_V; evaluated at seq_len in {$IND_EVAL}"
-exp_meta model "lm:mixer=MIXER,d_model=$D,n_layer=$L plus the recipe's keys (length limits such as max_position_embeddings, l_max: the longest length used)"
+exp_meta model "lm:mixer=MIXER,n_layer=$L, d_model=$D (selcopy) and $IND_D (induction), plus the recipe's keys (length limits such as max_position_embeddings, l_max: the longest length used)"
 exp_meta training "selcopy steps=$STEPS ($(recipe_schedule "$STEPS")), induction steps=$IND_STEPS ($(recipe_schedule "$IND_STEPS")), batch=$BATCH, selcopy $(recipe_optim selcopy), induction $(recipe_optim induction); lr per mixer: recipe grid or --lrs"
 MIXERS=$(exp_mixers | tr '\n' ' ')
 exp_meta mixers "$MIXERS"
@@ -76,8 +77,8 @@ for mx in $MIXERS; do
             done
             case " $IND_SKIP " in *" $mx "*) continue ;; esac
             exp_row_file induction_runs
-            exp_bg exp_job "$ROW" "induction-$mx-lr$lr-s$seed" induction_fit "$mx,$IND_TRAIN,$IND_STEPS,$D,$L" "$lr" "$seed" \
-                "lm:mixer=$mx,d_model=$D,n_layer=$L$(recipe_keys "$mx" induction "$IND_MAX")" "$IND_STEPS" "$BATCH" \
+            exp_bg exp_job "$ROW" "induction-$mx-lr$lr-s$seed" induction_fit "$mx,$IND_TRAIN,$IND_STEPS,$IND_D,$L" "$lr" "$seed" \
+                "lm:mixer=$mx,d_model=$IND_D,n_layer=$L$(recipe_keys "$mx" induction "$IND_MAX")" "$IND_STEPS" "$BATCH" \
                 "$IND_EVAL vocab_size=$IND_V train_len=$IND_TRAIN"
         done
     done
