@@ -178,6 +178,39 @@ static void compare_step(prob *p, const char *label)
     free(y0); free(st); free(u); free(dl); free(z); free(yy); free(Bt); free(Ct);
 }
 
+/* The gradient of a loss on the LAST step only, reaching inputs more than one checkpoint segment
+ * (SL_SCAN_SEG) earlier through a slowly decaying state: the whole-vector comparison above cannot
+ * see a cut adjoint between segments when the state decays fast, this one can (the early inputs'
+ * gradient exists only through the carried adjoint). */
+static void compare_long_range(int L, int N, int K)
+{
+    const int B = 1, D = 32;
+    prob p = {.B = B, .L = L, .D = D, .N = N, .G = 1, .use_z = 1, .use_D = 0, .use_bias = 0, .softplus = 1};
+    prob_make(&p, 500 + L + N);
+    for (int i = 0; i < D * N; i++) p.A[i] = -0.01f * (float)(1 + i % N);
+    for (size_t i = 0; i < (size_t)B * L * D; i++) p.delta[i] -= 4.0f;   /* dt ~ softplus(-8..-3.5) */
+    memset(p.R, 0, (size_t)B * L * D * sizeof(float));
+    for (int d = 0; d < D; d++) p.R[(size_t)(L - 1) * D + d] = 1.0f - 2.0f * (float)(d % 2);
+    gbuf r0, r1;
+    sl_scan_grads g0 = gbuf_new(&r0, &p), g1 = gbuf_new(&r1, &p);
+    sl_scan_ws *ws = sl_scan_ws_new();
+    int rc = sl_scan_ref_forward(p.y, NULL, &p.a) || sl_scan_ref_backward(&g0, p.R, &p.a) ||
+             sl_scan_forward(p.y, NULL, &p.a, K, ws) || sl_scan_backward(&g1, p.R, &p.a, ws);
+    double m = 0, s = 0;   /* inputs of the first segment only */
+    for (int t = 0; t < SL_SCAN_SEG - 4; t++)
+        for (int d = 0; d < D; d++) {
+            size_t i = (size_t)t * D + d;
+            double e = fabs((double)r1.du[i] - r0.du[i]);
+            if (!(e <= m)) m = e;
+            if (fabs(r0.du[i]) > s) s = fabs(r0.du[i]);
+        }
+    ok(rc == 0 && s > 1e-4 && m < 1e-4 * s, "L=%d N=%d K=%d: a last-step loss reaches the first segment's inputs as in the reference (du there: max %.1e, error %.1e)",
+       L, N, K, s, m);
+    sl_scan_ws_free(ws);
+    gbuf_free(&r0); gbuf_free(&r1);
+    prob_free(&p);
+}
+
 int main(void)
 {
     /* small problems for the finite-difference checks of the reference */
@@ -230,6 +263,11 @@ int main(void)
         q.A[17] = 0.01f;
         compare_fast(&q, "N=16 with an A > 0", 1);
         prob_free(&q);
+    }
+    /* long-range gradients across checkpoint segments, every path */
+    for (int K = 0; K <= 3; K++) {
+        compare_long_range(130, 16, K);
+        compare_long_range(300, 8, K);
     }
     /* errors */
     {
