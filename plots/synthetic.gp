@@ -28,7 +28,9 @@ set title "Selective copying (accuracy on the recalled tokens)"
 set xlabel "length of the noisy region"
 set arrow 2 from graph 0, first real(sc_chance) to graph 1, first real(sc_chance) nohead dt 2 lc rgb "gray"
 set label 2 "chance" at graph 0.02, first real(sc_chance) offset 0,0.6 tc rgb "gray"
-plot for [i=1:words(mixers)] selcopy using 2:(strcol(1) eq word(mixers, i) ? $9 : NaN):10:11 \
+# each mixer's points are dodged sideways by a few percent of the length (log axis), so that
+# mixers at the same length (the quick setting has one) stay apart
+plot for [i=1:words(mixers)] selcopy using ($2 * 2**((i - (words(mixers) + 1) / 2.0) * 0.06)):(strcol(1) eq word(mixers, i) ? $9 : NaN):10:11 \
          with yerrorlines title word(mixers, i)
 # induction columns: mixer,train_len,steps,d_model,n_layer,eval_len,lr,seeds,median,min,max,lrs_tried
 set title sprintf("Induction heads (trained at length %s)", train_len)
