@@ -55,6 +55,11 @@ int sl_params_alloc(sl_params *P);
 
 static inline float *sl_params_data(const sl_params *P, int i) { return P->data + P->t[i].offset; }
 static inline float *sl_params_grad(const sl_params *P, int i) { return P->grad + P->t[i].offset; }
+/* Optional tensors (index -1 when absent, e.g. a bias turned off): NULL for them. _at reads
+ * tensor i inside any block laid out as data/grad (a private gradient copy). */
+static inline float *sl_params_data_opt(const sl_params *P, int i) { return i >= 0 ? sl_params_data(P, i) : (float *)0; }
+static inline float *sl_params_grad_opt(const sl_params *P, int i) { return i >= 0 ? sl_params_grad(P, i) : (float *)0; }
+static inline float *sl_params_at_opt(const sl_params *P, float *block, int i) { return i >= 0 ? block + P->t[i].offset : (float *)0; }
 
 int sl_params_find(const sl_params *P, const char *name);   /* index or -1 */
 void sl_params_zero_grad(sl_params *P);

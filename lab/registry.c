@@ -114,3 +114,90 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out)
     *out = m;
     return SL_OK;
 }
+
+/* ---- a model spec adapted to a task (seqlab train) ---- */
+
+/* "lm" or "seq": the wrapper a task needs */
+static const char *wrapper_for(const sl_task *t) { return t->token_in ? "lm" : "seq"; }
+
+/* a wrapper given for the wrong kind of task: name the fix (the same keys under the other
+ * wrapper's name) */
+static int wrong_wrapper(const sl_spec *s, const sl_task *t)
+{
+    sl_spec *fix = sl_spec_dup(s);
+    char *fs = NULL;
+    if (fix) {
+        free(fix->name);
+        fix->name = strdup(wrapper_for(t));
+        fs = fix->name ? sl_spec_format(fix) : NULL;
+    }
+    const char *mixer = sl_spec_raw(s, "mixer");
+    int rc = sl_error(SL_EINVAL, "model '%s' is for %s tasks and task '%s' is a %s task: use %s (or the bare mixer '%s', "
+                      "which is wrapped to suit the task)", s->name, t->token_in ? "real-valued" : "token", t->name,
+                      t->token_in ? "token" : "real-valued", fs ? fs : wrapper_for(t), mixer ? mixer : "rnn");
+    free(fs);
+    sl_spec_free(fix);
+    return rc;
+}
+
+int sl_model_spec_for_task(const char *spec, const sl_task *t, char **out)
+{
+    sl_spec *s;
+    const sl_model_entry *e;
+    int rc = sl_registry_parse(spec, &s, &e);
+    if (rc) return rc;
+    if ((!strcmp(e->name, "lm") || !strcmp(e->name, "seq")) && strcmp(e->name, wrapper_for(t))) {
+        rc = wrong_wrapper(s, t);
+        sl_spec_free(s);
+        return rc;
+    }
+    if (e->is_mixer) {
+        /* the keys and values the user gave, checked under the name the user typed, before
+         * they move into the wrapper: the mixer's own keys and the wrapper's (but 'mixer') */
+        const sl_model_entry *w = sl_registry_find(wrapper_for(t));
+        sl_spec_key wkeys[32];
+        int nw = 0;
+        for (const sl_spec_key *k = w ? w->keys : NULL; k && k->name && nw < 31; k++)
+            if (strcmp(k->name, "mixer")) wkeys[nw++] = *k;
+        memset(&wkeys[nw], 0, sizeof wkeys[nw]);
+        const sl_spec_key *tables[3] = {e->keys, wkeys, NULL};
+        if (sl_spec_raw(s, "mixer")) {
+            rc = sl_error(SL_EINVAL, "model '%s' is a mixer and has no key 'mixer'; to choose the mixer write %s:mixer=NAME",
+                          s->name, wrapper_for(t));
+            sl_spec_free(s);
+            return rc;
+        }
+        if ((rc = sl_spec_check(s, tables))) { sl_spec_free(s); return rc; }
+        /* wrap: keys go to the wrapper, which passes the mixer's own keys on */
+        char *mixer = strdup(s->name);
+        free(s->name);
+        s->name = strdup(wrapper_for(t));
+        rc = sl_spec_set(s, "mixer", mixer);
+        free(mixer);
+        if (!rc && e->width_key && strcmp(e->width_key, "d_model") && sl_spec_raw(s, e->width_key)) {
+            /* `rnn:input_size=..` on a task: the wrapper decides the width from d_model */
+            const char *v = sl_spec_raw(s, e->width_key);
+            if (!sl_spec_raw(s, "d_model")) rc = sl_spec_set(s, "d_model", v);
+            if (!rc) sl_spec_remove(s, e->width_key);
+        }
+        if (!rc && e->out_key && sl_spec_raw(s, e->out_key) && !sl_spec_raw(s, "d_model"))
+            rc = sl_spec_set(s, "d_model", sl_spec_raw(s, e->out_key));
+        e = sl_registry_find(s->name);
+    }
+    char buf[32];
+    struct { const char *key; int val; int when; } fill[] = {
+        {"vocab_size", t->vocab, t->token_in}, {"d_input", t->d_in, !t->token_in}, {"d_output", t->d_out, !t->token_out},
+        {"block_size", t->T, 1}, {"max_seq_len", t->T, 1},
+    };
+    for (size_t i = 0; i < sizeof fill / sizeof fill[0] && !rc; i++) {
+        if (!fill[i].when || !e || !sl_model_entry_has_key(e, fill[i].key) || sl_spec_raw(s, fill[i].key)) continue;
+        snprintf(buf, sizeof buf, "%d", fill[i].val);
+        rc = sl_spec_set(s, fill[i].key, buf);
+    }
+    if (!rc) {
+        *out = sl_spec_format(s);
+        if (!*out) rc = sl_error(SL_ENOMEM, "out of memory");
+    }
+    sl_spec_free(s);
+    return rc;
+}

@@ -10,6 +10,7 @@
 #ifndef SL_LAB_REGISTRY_H
 #define SL_LAB_REGISTRY_H
 
+#include "lab/tasks.h"
 #include "seq/model.h"
 #include "seq/spec.h"
 
@@ -58,6 +59,13 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out);
 
 /* Same, from a parsed spec (used by wrappers that build their mixers). */
 int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+
+/* The mixer-wrapping rule: a model spec adapted to task t (caller frees *out). A bare mixer
+ * becomes lm:mixer=... (token task) or seq:mixer=... (real-valued task), its keys and values
+ * checked under the name the user typed first; a wrapper that does not suit the task is an
+ * error naming the other; vocab_size, d_input, d_output, block_size and max_seq_len the model
+ * has and the spec leaves out are set from the task. */
+int sl_model_spec_for_task(const char *spec, const sl_task *t, char **out);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "core/util.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,87 @@
 #include <unistd.h>
 
 static const char LOG_HEADER[] = "step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s\n";
+
+/* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
+#define N_META SL_TRAIN_META_N
+
+void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
+{
+    static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
+                                       "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
+                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget"};
+    snprintf(mt->val[2], 96, "%d", c->batch);
+    snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
+    snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
+    snprintf(mt->val[5], 96, "%ld", c->sched.warmup);
+    snprintf(mt->val[6], 96, "%ld", c->sched.decay_steps);
+    snprintf(mt->val[7], 96, "%d", c->sched.cosine);
+    snprintf(mt->val[8], 96, "%s", c->opt.kind == SL_OPT_SGD ? "sgd" : "adamw");
+    snprintf(mt->val[9], 96, "%.9g", c->opt.weight_decay);
+    snprintf(mt->val[10], 96, "%.9g", c->opt.beta1);
+    snprintf(mt->val[11], 96, "%.9g", c->opt.beta2);
+    snprintf(mt->val[12], 96, "%.9g", c->clip);
+    snprintf(mt->val[13], 96, "%ld", c->eval_every);
+    snprintf(mt->val[14], 96, "%d", c->eval_batches);
+    snprintf(mt->val[15], 96, "%ld", c->ckpt_every);
+    snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
+    snprintf(mt->val[17], 96, "%ld", c->log_every);
+    snprintf(mt->val[19], 96, "%.9g", c->time_budget);
+    int n = 0;
+    for (int i = 0; i < N_META; i++) {
+        if (i == 18 && !t->alphabet) continue;
+        mt->kv[2 * n] = keys[i];
+        mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : mt->val[i];
+        n++;
+    }
+    mt->n = n;
+    mt->alpha[0] = '\0';
+    if (t->alphabet)   /* hex, as src/run.c's run_unhex reads it back */
+        for (int i = 0; i < t->vocab && i < 256; i++) snprintf(mt->alpha + 2 * i, 3, "%02x", t->alphabet[i]);
+}
+
+/* read the run configuration back from a checkpoint */
+int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c)
+{
+    const char *v;
+    /* every value is range-checked before it is converted (a hostile file must not reach a
+     * double-to-integer conversion out of range); the ranges are the command line's */
+#define GETD(key, lo, hi, dst) do { double d_; int rc_ = sl_checkpoint_meta_double(st, key, lo, hi, &d_); if (rc_) return rc_; dst = d_; } while (0)
+#define GETL(key, lo, hi, dst) do { long l_; int rc_ = sl_checkpoint_meta_long(st, key, lo, hi, &l_); if (rc_) return rc_; dst = l_; } while (0)
+    GETL("batch", 1, 1 << 20, c->batch);
+    GETD("lr", 0, 100, c->sched.lr);
+    GETD("min_lr", 0, 100, c->sched.min_lr);
+    GETL("warmup", 0, 1L << 40, c->sched.warmup);
+    GETL("decay_steps", 0, 1L << 40, c->sched.decay_steps);
+    GETL("cosine", 0, 1, c->sched.cosine);
+    if (!(v = sl_safetensors_meta(st, "optimizer"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'optimizer'");
+    c->opt = sl_optim_defaults(strcmp(v, "sgd") ? SL_OPT_ADAMW : SL_OPT_SGD);
+    GETD("weight_decay", 0, 10, c->opt.weight_decay);
+    GETD("beta1", 0, 1, c->opt.beta1);
+    GETD("beta2", 0, 1, c->opt.beta2);
+    GETD("clip", 0, 1e9, c->clip);
+    GETL("eval_every", 0, 1L << 40, c->eval_every);
+    GETL("eval_batches", 1, 1 << 20, c->eval_batches);
+    GETL("ckpt_every", 0, 1L << 40, c->ckpt_every);
+    GETL("log_every", 0, 1L << 40, c->log_every);
+    if (!(v = sl_safetensors_meta(st, "seed"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'seed'");
+    char *end;
+    errno = 0;
+    c->seed = strtoull(v, &end, 10);
+    if (end == v || *end || errno || *v == '-') return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
+    c->time_budget = 0.0;   /* absent before it existed */
+    if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
+#undef GETD
+#undef GETL
+    return SL_OK;
+}
+
+#undef N_META
+
+/* The evaluation data's seed: one fixed offset from the run's seed, so every evaluation of a run
+ * (during training, at the end, `seqlab eval`) sees the same batches and the training stream is
+ * not disturbed. */
+uint64_t sl_train_eval_seed(uint64_t seed) { return seed + 7919; }
 
 void sl_train_defaults(sl_train_config *c)
 {
@@ -245,7 +327,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         if (!last && cfg->time_budget > 0 && secs0 + (sl_now() - t0) >= cfg->time_budget) last = res->budget_hit = 1;
         int do_eval = last || (cfg->eval_every > 0 && step % cfg->eval_every == 0);
         int do_log = do_eval || (cfg->log_every > 0 && step % cfg->log_every == 0);
-        if (do_eval && (rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, cfg->seed + 7919, &res->eval))) break;
+        if (do_eval && (rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, sl_train_eval_seed(cfg->seed), &res->eval))) break;
         sl_model_set_training(m, 1, rng);
         if (do_log) {
             double now = sl_now();

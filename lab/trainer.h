@@ -15,6 +15,7 @@
 #define SL_LAB_TRAINER_H
 
 #include "core/optim.h"
+#include "core/safetensors.h"
 #include "lab/tasks.h"
 #include "seq/model.h"
 
@@ -55,6 +56,24 @@ typedef struct {
 } sl_train_result;
 
 void sl_train_defaults(sl_train_config *c);
+
+/* The run configuration as checkpoint metadata, so --resume and eval can rebuild it: model and
+ * task specs, schedule, optimizer, intervals, seed, time budget and (character tasks) the
+ * alphabet in hex. sl_train_meta_fill fills mt (kv: mt->n key/value pairs, pointing into mt and
+ * the given strings); sl_train_config_from_meta reads the training fields back, each
+ * range-checked (a hostile file is refused, never converted out of range). */
+#define SL_TRAIN_META_N 20
+typedef struct {
+    char val[SL_TRAIN_META_N][96];
+    const char *kv[2 * SL_TRAIN_META_N];
+    char alpha[520];
+    int n;
+} sl_train_meta;
+void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t);
+int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c);
+
+/* The seed of the evaluation batches for a run with this seed (the one eval-seed policy). */
+uint64_t sl_train_eval_seed(uint64_t seed);
 
 /* resume: path of a checkpoint to continue from, or NULL for a fresh run (then the model
  * must already be initialised). */

@@ -87,16 +87,43 @@ typedef struct {
     float *tq, *tk, *tv, *to, *sc, *lat, *ctx, *qa, *qan, *st, *kva, *kvn, *qkv;
 } attn_state;
 
+static const int flash_vals[] = {1, 0};
+
+const sl_spec_key sl_attn_keys[] = {
+    SL_KEY_INT(sl_attn_config, d_model, "d_model", "64", 1, 1 << 20, "input/output width"),
+    SL_KEY_INT(sl_attn_config, n_head, "n_head", "4", 1, 4096, "query heads"),
+    SL_KEY_INT(sl_attn_config, n_kv_head, "n_kv_head", "0", 0, 4096,
+               "key/value heads: 0 = n_head (MHA), 1 = MQA, a divisor of n_head = GQA"),
+    SL_KEY_BOOL(sl_attn_config, bias, "bias", "0", "biases in the projections"),
+    SL_KEY_BOOL(sl_attn_config, causal, "causal", "1", "causal mask (0: bidirectional, sequence mode only)"),
+    SL_KEY_BOOL(sl_attn_config, rope, "rope", "0", "rotary position embedding on queries and keys"),
+    SL_KEY_FLOAT(sl_attn_config, rope_theta, "rope_theta", "10000", 1, 1e9, "RoPE base"),
+    SL_KEY_INT(sl_attn_config, max_seq_len, "max_seq_len", "1024", 1, 1 << 24,
+               "longest sequence; KV-cache capacity in step mode"),
+    SL_KEY_CHOICE(sl_attn_config, flash, "kernel", "flash", "flash|naive", flash_vals,
+                  "flash (tiled, online softmax, O(T) memory) or naive (O(T^2))"),
+    SL_KEY_FLOAT(sl_attn_config, dropout, "dropout", "0", 0, 0.999, "dropout on attention probabilities (naive kernel) and output"),
+    SL_KEY_CHOICE(sl_attn_config, names, "names", "gpt", "gpt|llama", NULL,
+                  "parameter names: gpt (c_attn, c_proj) or llama (wq, wk, wv, wo)"),
+    SL_ATTN_MLA_KEYS(sl_attn_config),
+    SL_KEY_FLOAT(sl_attn_config, norm_eps, "norm_eps", "1e-6", 1e-12, 1, "epsilon of MLA's latent RMSNorms"),
+    SL_KEY_END,
+};
+
 void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head)
 {
     memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_attn_keys, c);   /* cannot fail: the table's defaults are valid */
     c->d_model = d_model;
     c->n_head = n_head;
-    c->causal = 1;
-    c->rope_theta = 10000.0f;
-    c->max_seq_len = 1024;
-    c->flash = 1;
-    c->norm_eps = 1e-6f;
+}
+
+int sl_attn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_attn_config c;
+    memset(&c, 0, sizeof c);
+    int rc = sl_spec_read(s, sl_attn_keys, &c);
+    return rc ? rc : sl_attn_create(&c, P, prefix, out);
 }
 
 int sl_attn_config_check(const sl_attn_config *c)
@@ -148,8 +175,8 @@ int sl_attn_share_workspace(sl_model *dst, sl_model *src)
     return SL_OK;
 }
 
-static const float *PD(const attn_model *a, int i) { return i >= 0 ? sl_params_data(a->base.P, i) : NULL; }
-static float *PG(const attn_model *a, int i) { return i >= 0 ? sl_params_grad(a->base.P, i) : NULL; }
+static const float *PD(const attn_model *a, int i) { return sl_params_data_opt(a->base.P, i); }
+static float *PG(const attn_model *a, int i) { return sl_params_grad_opt(a->base.P, i); }
 
 /* (N, stride) token-major slice [off, off+H*D) -> (B,H,T,D) */
 static void to_heads(float *dst, const float *src, int B, int T, int H, int D, int stride, int off)
@@ -418,7 +445,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
  * slices also skip the token-major q/k/v copies of the fused projection: the head split reads
  * the projection directly, and RoPE rotates the head-major rows (the same arithmetic). */
 
-static float *PGb(const attn_model *a, float *grad, int i) { return i >= 0 ? grad + a->base.P->t[i].offset : NULL; }
+static float *PGb(const attn_model *a, float *grad, int i) { return sl_params_at_opt(a->base.P, grad, i); }
 
 /* RoPE over head-major rows (rows = sequences x heads, T positions each, hd floats a row) */
 static void rope_heads(const attn_model *a, float *x, int rows, int T, int inverse)

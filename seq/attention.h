@@ -27,6 +27,7 @@
 
 #include "seq/attention_kernels.h"
 #include "seq/model.h"
+#include "seq/spec.h"
 
 #include <stddef.h>
 
@@ -63,11 +64,25 @@ typedef struct {
     float norm_eps;        /* MLA's latent RMSNorms */
 } sl_attn_config;
 
-/* Fill defaults: MHA, no bias, causal, flash, theta 10000, max_seq_len 1024, gpt names. */
+/* The `attention` spec's keys, bound to sl_attn_config's fields (seq/spec.h): the one source
+ * of the defaults (MHA, no bias, causal, flash, theta 10000, max_seq_len 1024, gpt names, MLA
+ * head dims 16/8/16), of parsing, of validation and of `seqlab list`. */
+extern const sl_spec_key sl_attn_keys[];
+/* The MLA keys, bound to the same-named fields of struct T (attention's and the transformer's) */
+#define SL_ATTN_MLA_KEYS(T) \
+    SL_KEY_INT(T, kv_lora_rank, "kv_lora_rank", "0", 0, 1 << 16, "MLA latent width (DeepSeek-V2); 0 = standard attention"), \
+    SL_KEY_INT(T, q_lora_rank, "q_lora_rank", "0", 0, 1 << 16, "MLA low-rank query width; 0 = full-rank query projection"), \
+    SL_KEY_INT(T, qk_nope_head_dim, "qk_nope_head_dim", "16", 0, 1 << 16, "MLA per-head query/key width without RoPE"), \
+    SL_KEY_INT(T, qk_rope_head_dim, "qk_rope_head_dim", "8", 0, 1 << 16, "MLA decoupled RoPE key width (shared by all heads)"), \
+    SL_KEY_INT(T, v_head_dim, "v_head_dim", "16", 1, 1 << 16, "MLA per-head value width")
+
+/* The table's defaults, then d_model and n_head. */
 void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head);
 int sl_attn_config_check(const sl_attn_config *c);
 
 int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+/* From a spec already checked against sl_attn_keys. */
+int sl_attn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 /* Bytes of KV cache one token costs in one layer (float32): MHA/GQA/MQA 2 * n_kv_head * hd * 4,
  * MLA (kv_lora_rank + qk_rope_head_dim) * 4. */

@@ -6,8 +6,20 @@ SL_NO_TRAPPING_MATH
 
 const sl_spec_key sl_gru_keys[] = {
     SL_RECURRENT_KEYS,
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_END,
 };
+
+int sl_gru_config_default(sl_recurrent_config *cfg)
+{
+    return sl_recurrent_config_default(cfg, sl_gru_keys, &sl_gru_cell_ops);
+}
+
+int sl_gru_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_recurrent_config c = *cfg;
+    c.ops = &sl_gru_cell_ops;
+    return sl_recurrent_create(&c, P, prefix, out);
+}
 
 int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {

@@ -16,6 +16,11 @@ extern "C" {
 
 extern const sl_spec_key sl_gru_keys[];
 
+/* The table's defaults (torch's), ops set to this cell. */
+int sl_gru_config_default(sl_recurrent_config *cfg);
+/* From a configuration (its ops and cell are set to this cell). */
+int sl_gru_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+
 int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 /* h0 (num_layers * num_directions, B, H), or NULL to go back to zeros. */

@@ -48,6 +48,16 @@ void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout
 
 /* ---- embedding --------------------------------------------------------------------------- */
 
+void sl_cols_get(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
+}
+
+void sl_cols_put(float *dst, const float *src, size_t N, int ld, int c0, int w)
+{
+    for (size_t n = 0; n < N; n++) memcpy(dst + n * ld + c0, src + n * w, (size_t)w * sizeof(float));
+}
+
 void sl_embedding_forward(float *out, const int32_t *tok, const float *wte, int N, int C)
 {
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tok[n] * C, (size_t)C * sizeof(float));

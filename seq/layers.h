@@ -26,6 +26,12 @@ void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, co
 void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                             const float *w, int N, int C, int OC);
 
+/* Column blocks of row-major arrays: get copies columns [c0, c0+w) of src (N rows, ld floats
+ * apart) into dst (N, w); put copies src (N, w) into those columns of dst (N rows, ld
+ * apart). For splitting a fused projection's output into its parts and back. */
+void sl_cols_get(float *dst, const float *src, size_t N, int ld, int c0, int w);
+void sl_cols_put(float *dst, const float *src, size_t N, int ld, int c0, int w);
+
 /* out (N,C) = wte[tok[n]] ; tok must be in [0, V) (checked by callers at the boundary) */
 void sl_embedding_forward(float *out, const int32_t *tok, const float *wte, int N, int C);
 void sl_embedding_backward(float *dwte, const float *dout, const int32_t *tok, int N, int C);

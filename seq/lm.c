@@ -109,7 +109,7 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     }
     float *st = lm->stats.p + (size_t)L * 2 * N;
     norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f.p, st, h + (size_t)L * N * C, N);
-    sl_linear_forward(y, lm->f.p, head_w(lm, P), lm->i_headb >= 0 ? sl_params_data(P, lm->i_headb) : NULL, N, C, m->d_out);
+    sl_linear_forward(y, lm->f.p, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), N, C, m->d_out);
     return SL_OK;
 }
 
@@ -125,7 +125,7 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
     float *dh = lm->g1.p, *dn = lm->g2.p, *dm = lm->g3.p;
     /* head: df = dy . W */
     memset(dn, 0, (size_t)N * C * sizeof(float));
-    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), lm->i_headb >= 0 ? sl_params_grad(P, lm->i_headb) : NULL,
+    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), sl_params_grad_opt(P, lm->i_headb),
                        dy, lm->f.p, head_w(lm, P), N, C, m->d_out);
     memset(dh, 0, (size_t)N * C * sizeof(float));
     norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h.p + (size_t)L * N * C, lm->stats.p + (size_t)L * 2 * N, N);
@@ -229,7 +229,7 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
         for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += out[i];
     }
     norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, s->n, s->st, s->h, B);
-    sl_linear_forward(y, s->n, head_w(lm, P), lm->i_headb >= 0 ? sl_params_data(P, lm->i_headb) : NULL, B, C, m->d_out);
+    sl_linear_forward(y, s->n, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), B, C, m->d_out);
     return SL_OK;
 }
 

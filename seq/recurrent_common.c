@@ -221,7 +221,7 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const float *whh = sl_params_data(P, r->i_whh[ld]);                              /* (GH, H) */
-    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;  /* (GH) */
+    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
     float *g = r->gates[ld].p + (size_t)b0 * T * GH;           /* (B, T, GH): step t of row b0 at t*GH */
     float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H): step t of row b0 at t*ldo */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
@@ -267,7 +267,7 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int Iw = layer_in(r, l), K = Iw + H;
-    const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;  /* (GH) */
+    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
     float *g = r->gates[ld].p + (size_t)b0 * GH;               /* (T, B, GH) from row b0 */
     float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
     float *xh = r->xh[ld].p + (size_t)b0 * K;                  /* (T, B, Iw + H) from row b0 */
@@ -404,8 +404,8 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->rev = d;
     a->w_ih = sl_params_data(P, r->i_wih[ld]);
     a->w_hh = sl_params_data(P, r->i_whh[ld]);
-    a->b_ih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL;
-    a->b_hh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;
+    a->b_ih = sl_params_data_opt(P, r->i_bih[ld]);
+    a->b_hh = sl_params_data_opt(P, r->i_bhh[ld]);
     a->h0 = r->h0 ? r->h0 + st : NULL;
     a->c0 = r->c0 ? r->c0 + st : NULL;
     a->amx = r->amx_on;
@@ -584,8 +584,8 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
     const size_t TB = (size_t)T * B;
     const int gru = r->cfg.cell == SL_RCELL_GRU;
     float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
-    float *dbih = r->i_bih[ld] >= 0 ? sl_params_grad(P, r->i_bih[ld]) : NULL;
-    float *dbhh = r->i_bhh[ld] >= 0 ? sl_params_grad(P, r->i_bhh[ld]) : NULL;
+    float *dbih = sl_params_grad_opt(P, r->i_bih[ld]);
+    float *dbhh = sl_params_grad_opt(P, r->i_bhh[ld]);
     const float *out = r->out[l].p + d * H, *dg = r->dg[d].p, *dgh = gru && !r->fast ? r->dgh[d].p : dg;
     const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
     if (r->fast) {
@@ -957,7 +957,7 @@ static int step_body(sl_model *m, void *st, const float *x, float *y)
     for (int l = 0; l < r->L; l++) {
         const int Iw = layer_in(r, l);
         const float *wih = sl_params_data(P, r->i_wih[l]), *whh = sl_params_data(P, r->i_whh[l]);
-        const float *bhh = r->i_bhh[l] >= 0 ? sl_params_data(P, r->i_bhh[l]) : NULL;
+        const float *bhh = sl_params_data_opt(P, r->i_bhh[l]);
         float *h = s->h + (size_t)l * B * H;
         /* same operation order as sequence mode: x W_ih^T, + h W_hh^T, + bias in the cell */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, s->g, GH);
@@ -1050,8 +1050,8 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
             for (int d = 0; d < ndir; d++) {
                 const int ld = l * ndir + d;
                 const float *wih = sl_params_data(P, r->i_wih[ld]), *whh = sl_params_data(P, r->i_whh[ld]);
-                const float *bih = r->i_bih[ld] >= 0 ? sl_params_data(P, r->i_bih[ld]) : NULL;
-                const float *bhh = r->i_bhh[ld] >= 0 ? sl_params_data(P, r->i_bhh[ld]) : NULL;
+                const float *bih = sl_params_data_opt(P, r->i_bih[ld]);
+                const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);
                 for (int j = 0; j < H; j++) {
                     h[j] = r->h0 ? r->h0[((size_t)ld * B + b) * H + j] : 0.0;
                     c[j] = r->c0 ? r->c0[((size_t)ld * B + b) * H + j] : 0.0;
@@ -1175,32 +1175,22 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     return SL_OK;
 }
 
+int sl_recurrent_config_default(sl_recurrent_config *cfg, const sl_spec_key *table, const sl_rcell_ops *ops)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->ops = ops;
+    cfg->cell = ops->kind;
+    return sl_spec_defaults(table, cfg);
+}
+
 int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
                                   sl_recurrent_config *cfg)
 {
     int rc, bf;
-    double p;
-    memset(cfg, 0, sizeof *cfg);
-    cfg->ops = ops;
-    cfg->cell = ops->kind;
-    const sl_rcell_kind cell = ops->kind;
-    if ((rc = sl_spec_int(s, table, "input_size", &cfg->input_size)) ||
-        (rc = sl_spec_int(s, table, "hidden_size", &cfg->hidden_size)) ||
-        (rc = sl_spec_int(s, table, "num_layers", &cfg->num_layers)) ||
-        (rc = sl_spec_bool(s, table, "bias", &cfg->bias)) ||
-        (rc = sl_spec_bool(s, table, "batch_first", &bf)) ||
-        (rc = sl_spec_float(s, table, "dropout", &p)) ||
-        (rc = sl_spec_bool(s, table, "bidirectional", &cfg->bidirectional)))
+    if ((rc = sl_recurrent_config_default(cfg, table, ops)) || (rc = sl_spec_read(s, table, cfg)) ||
+        (rc = sl_spec_bool(s, table, "batch_first", &bf)))
         return rc;
     if (!bf) return sl_error(SL_EINVAL, "%s: batch_first=0 is not supported: seqlab arrays are batch-first (B, T, D)", s->name);
-    if (p >= 1) return sl_error(SL_EINVAL, "%s: dropout must be < 1, got %g", s->name, p);
-    cfg->dropout = (float)p;
-    if (cell == SL_RCELL_ELMAN) {
-        const char *nl;
-        if ((rc = sl_spec_str(s, table, "nonlinearity", &nl))) return rc;
-        if (!strcmp(nl, "relu")) cfg->relu = 1;
-        else if (strcmp(nl, "tanh"))
-            return sl_error(SL_EINVAL, "%s: nonlinearity must be tanh or relu, not '%s'", s->name, nl);
-    }
+    if (cfg->dropout >= 1) return sl_error(SL_EINVAL, "%s: dropout must be < 1, got %g", s->name, cfg->dropout);
     return SL_OK;
 }

@@ -59,19 +59,24 @@ typedef struct {
 
 /* ---- the model ---- */
 
-/* Keys every recurrent spec has (torch.nn.RNN/LSTM/GRU argument names). */
+/* Keys every recurrent spec has (torch.nn.RNN/LSTM/GRU argument names), bound to
+ * sl_recurrent_config (seq/spec.h); rnn adds nonlinearity (SL_RNN_NONLINEARITY_KEY). */
 #define SL_RECURRENT_KEYS \
-    {"input_size", 'i', "1", 1, 1 << 20, "input width (set to d_model inside lm/seq wrappers)"}, \
-    {"hidden_size", 'i', "64", 1, 1 << 20, "hidden state width H (output width H, 2H if bidirectional)"}, \
-    {"num_layers", 'i', "1", 1, 1024, "stacked recurrent layers"}, \
-    {"bias", 'b', "1", 0, 1, "bias_ih and bias_hh present"}, \
+    SL_KEY_INT(sl_recurrent_config, input_size, "input_size", "1", 1, 1 << 20, "input width (set to d_model inside lm/seq wrappers)"), \
+    SL_KEY_INT(sl_recurrent_config, hidden_size, "hidden_size", "64", 1, 1 << 20, "hidden state width H (output width H, 2H if bidirectional)"), \
+    SL_KEY_INT(sl_recurrent_config, num_layers, "num_layers", "1", 1, 1024, "stacked recurrent layers"), \
+    SL_KEY_BOOL(sl_recurrent_config, bias, "bias", "1", "bias_ih and bias_hh present"), \
     {"batch_first", 'b', "1", 1, 1, "seqlab is batch-first; only 1 is accepted"}, \
-    {"dropout", 'f', "0", 0, 1, "dropout on the outputs of every layer but the last, while training"}, \
-    {"bidirectional", 'b', "0", 0, 1, "add a reverse direction (sequence mode only)"}
+    SL_KEY_FLOAT(sl_recurrent_config, dropout, "dropout", "0", 0, 1, "dropout on the outputs of every layer but the last, while training"), \
+    SL_KEY_BOOL(sl_recurrent_config, bidirectional, "bidirectional", "0", "add a reverse direction (sequence mode only)")
+#define SL_RNN_NONLINEARITY_KEY \
+    SL_KEY_CHOICE(sl_recurrent_config, relu, "nonlinearity", "tanh", "tanh|relu", NULL, "tanh or relu")
 
 int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out);
 
-/* Read the common keys (and nonlinearity for Elman) of a checked spec into cfg, for the cell
+/* The table's defaults for the cell of `ops` (torch's: one layer of 64 units with biases). */
+int sl_recurrent_config_default(sl_recurrent_config *cfg, const sl_spec_key *table, const sl_rcell_ops *ops);
+/* Read the keys of a checked spec into cfg (the table's defaults for absent keys), for the cell
  * of `ops`. */
 int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
                                   sl_recurrent_config *cfg);

@@ -6,9 +6,21 @@ SL_NO_TRAPPING_MATH
 
 const sl_spec_key sl_rnn_keys[] = {
     SL_RECURRENT_KEYS,
-    {"nonlinearity", 's', "tanh", 0, 0, "tanh or relu"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_RNN_NONLINEARITY_KEY,
+    SL_KEY_END,
 };
+
+int sl_rnn_config_default(sl_recurrent_config *cfg)
+{
+    return sl_recurrent_config_default(cfg, sl_rnn_keys, &sl_rnn_cell_ops);
+}
+
+int sl_rnn_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_recurrent_config c = *cfg;
+    c.ops = &sl_rnn_cell_ops;
+    return sl_recurrent_create(&c, P, prefix, out);
+}
 
 int sl_rnn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {

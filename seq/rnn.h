@@ -19,6 +19,11 @@ extern "C" {
 
 extern const sl_spec_key sl_rnn_keys[];
 
+/* The table's defaults (torch's), ops set to this cell. */
+int sl_rnn_config_default(sl_recurrent_config *cfg);
+/* From a configuration (its ops and cell are set to this cell). */
+int sl_rnn_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+
 /* Build from a spec already checked against sl_rnn_keys. */
 int sl_rnn_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 

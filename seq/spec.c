@@ -30,7 +30,10 @@ static int valid_ident(const char *s, size_t n)
 void sl_spec_free(sl_spec *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n; i++) { free(s->keys[i]); free(s->vals[i]); }
+    for (int i = 0; i < s->n; i++) {
+        free(s->keys[i]);
+        free(s->vals[i]);
+    }
     free(s->keys);
     free(s->vals);
     free(s->name);
@@ -64,7 +67,8 @@ int sl_spec_remove(sl_spec *s, const char *key)
 {
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->keys[i], key) == 0) {
-            free(s->keys[i]); free(s->vals[i]);
+            free(s->keys[i]);
+            free(s->vals[i]);
             memmove(s->keys + i, s->keys + i + 1, (size_t)(s->n - i - 1) * sizeof(char *));
             memmove(s->vals + i, s->vals + i + 1, (size_t)(s->n - i - 1) * sizeof(char *));
             s->n--;
@@ -88,7 +92,10 @@ int sl_spec_parse(const char *text, sl_spec **out)
     s->name = dupn(text, nlen);
     if (colon) {
         const char *p = colon + 1;
-        if (!*p) { sl_spec_free(s); return sl_error(SL_EINVAL, "spec '%s': nothing after ':'", text); }
+        if (!*p) {
+            sl_spec_free(s);
+            return sl_error(SL_EINVAL, "spec '%s': nothing after ':'", text);
+        }
         while (*p) {
             const char *end = strchr(p, ',');
             size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -107,11 +114,18 @@ int sl_spec_parse(const char *text, sl_spec **out)
             char *k = dupn(p, klen), *v = dupn(eq + 1, vlen);
             int dup = sl_spec_raw(s, k) != NULL;
             int rc = dup ? sl_error(SL_EINVAL, "spec '%s': key '%s' given twice", text, k) : sl_spec_set(s, k, v);
-            free(k); free(v);
-            if (rc) { sl_spec_free(s); return rc; }
+            free(k);
+            free(v);
+            if (rc) {
+                sl_spec_free(s);
+                return rc;
+            }
             if (!end) break;
             p = end + 1;
-            if (!*p) { sl_spec_free(s); return sl_error(SL_EINVAL, "spec '%s': trailing ','", text); }
+            if (!*p) {
+                sl_spec_free(s);
+                return sl_error(SL_EINVAL, "spec '%s': trailing ','", text);
+            }
         }
     }
     *out = s;
@@ -124,7 +138,10 @@ sl_spec *sl_spec_dup(const sl_spec *s)
     if (!d) return NULL;
     d->name = strdup(s->name);
     for (int i = 0; i < s->n; i++)
-        if (sl_spec_set(d, s->keys[i], s->vals[i])) { sl_spec_free(d); return NULL; }
+        if (sl_spec_set(d, s->keys[i], s->vals[i])) {
+            sl_spec_free(d);
+            return NULL;
+        }
     return d;
 }
 
@@ -187,7 +204,10 @@ void sl_nearest_add(sl_nearest *n, const char *cand)
 {
     if (!cand || !n->word) return;
     int d = sl_edit_distance(n->word, cand);
-    if (d < n->dist) { n->dist = d; n->best = cand; }
+    if (d < n->dist) {
+        n->dist = d;
+        n->best = cand;
+    }
 }
 
 const char *sl_nearest_get(const sl_nearest *n)
@@ -196,6 +216,34 @@ const char *sl_nearest_get(const sl_nearest *n)
     size_t len = strlen(n->word);
     int limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
     return n->dist > 0 && n->dist <= limit && (size_t)n->dist < len ? n->best : NULL;
+}
+
+/* index of v among the '|'-separated names of choices (case-sensitive), or -1 */
+static int choice_index(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    int i = 0;
+    for (const char *c = choices; *c; i++) {
+        size_t len = strcspn(c, "|");
+        if (len == n && !strncmp(c, v, n)) return i;
+        c += len + (c[len] == '|');
+    }
+    return -1;
+}
+
+/* "KEY must be a, b or c, not 'v'" */
+static int choice_error(const sl_spec_key *k, const char *v)
+{
+    char list[256];
+    size_t off = 0;
+    int n = 0, i = 0;
+    for (const char *c = k->choices; *c; c += strcspn(c, "|") + (c[strcspn(c, "|")] == '|')) n++;
+    for (const char *c = k->choices; *c && off < sizeof list; i++) {
+        size_t len = strcspn(c, "|");
+        off += (size_t)snprintf(list + off, sizeof list - off, "%s%.*s", i == 0 ? "" : i == n - 1 ? " or " : ", ", (int)len, c);
+        c += len + (c[len] == '|');
+    }
+    return sl_error(SL_EINVAL, "%s must be %s, not '%s'", k->name, list, v);
 }
 
 /* the value of key k given as v: type and range as the getters check them */
@@ -208,6 +256,7 @@ static int check_value(const sl_spec *s, const sl_spec_key *k, const char *v, co
     else if (k->type == 'f') rc = sl_parse_double(v, k->lo, k->hi, &d);
     else if (k->type == 'b' && strcmp(v, "0") && strcmp(v, "1") && strcasecmp(v, "true") && strcasecmp(v, "false"))
         rc = sl_error(SL_EINVAL, "'%s' is not a boolean (0, 1, true, false)", v);
+    else if (k->choices && choice_index(k->choices, v) < 0) rc = choice_error(k, v);
     if (rc) return sl_error_wrap(rc, "key '%s' of %s '%s'", k->name, kind, s->name);
     return SL_OK;
 }
@@ -243,10 +292,7 @@ int sl_spec_check_kind(const sl_spec *s, const sl_spec_key *const *tables, const
     return SL_OK;
 }
 
-int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables)
-{
-    return sl_spec_check_kind(s, tables, "model");
-}
+int sl_spec_check(const sl_spec *s, const sl_spec_key *const *tables) { return sl_spec_check_kind(s, tables, "model"); }
 
 int sl_parse_int(const char *text, long lo, long hi, long *out)
 {
@@ -272,8 +318,7 @@ int sl_parse_double(const char *text, double lo, double hi, double *out)
     return SL_OK;
 }
 
-static int lookup(const sl_spec *s, const sl_spec_key *table, const char *key, char type,
-                  const sl_spec_key **k, const char **val)
+static int lookup(const sl_spec *s, const sl_spec_key *table, const char *key, char type, const sl_spec_key **k, const char **val)
 {
     *k = find_key(table, key);
     if (!*k) return sl_error(SL_EINVAL, "internal: key '%s' missing from the key table of '%s'", key, s->name);
@@ -323,4 +368,111 @@ int sl_spec_str(const sl_spec *s, const sl_spec_key *table, const char *key, con
 {
     const sl_spec_key *k;
     return lookup(s, table, key, 's', &k, out);
+}
+
+/* ---- configuration structs bound to key tables ---- */
+
+/* store the text value v of bound key k into cfg */
+static int bind_store(const sl_spec_key *k, const char *v, void *cfg, const char *name)
+{
+    char *f = (char *)cfg + k->off;
+    long l;
+    double d;
+    int rc = SL_OK, i;
+    switch (k->bind) {
+    case SL_BIND_INT:
+        if (!(rc = sl_parse_int(v, (long)k->lo, (long)k->hi, &l))) *(int *)f = (int)l;
+        break;
+    case SL_BIND_FLOAT:
+    case SL_BIND_DOUBLE:
+        if (!(rc = sl_parse_double(v, k->lo, k->hi, &d))) {
+            if (k->bind == SL_BIND_FLOAT) *(float *)f = (float)d;
+            else *(double *)f = d;
+        }
+        break;
+    case SL_BIND_BOOL:
+        if (!strcmp(v, "1") || !strcasecmp(v, "true")) *(int *)f = 1;
+        else if (!strcmp(v, "0") || !strcasecmp(v, "false")) *(int *)f = 0;
+        else rc = sl_error(SL_EINVAL, "'%s' is not a boolean (0, 1, true, false)", v);
+        break;
+    case SL_BIND_CHOICE:
+        if ((i = choice_index(k->choices, v)) < 0) return sl_error_wrap(choice_error(k, v), "%s", name);
+        *(int *)f = k->vals ? k->vals[i] : i;
+        break;
+    case SL_BIND_STR: *(const char **)f = v; break;
+    default: break;
+    }
+    if (rc) return sl_error_wrap(rc, "%s: key '%s'", name, k->name);
+    return SL_OK;
+}
+
+int sl_spec_defaults(const sl_spec_key *table, void *cfg)
+{
+    for (const sl_spec_key *k = table; k && k->name; k++)
+        if (k->bind) {
+            int rc = bind_store(k, k->def, cfg, "defaults");
+            if (rc) return sl_error_wrap(rc, "internal: the key table's default");
+        }
+    return SL_OK;
+}
+
+int sl_spec_read(const sl_spec *s, const sl_spec_key *table, void *cfg)
+{
+    for (const sl_spec_key *k = table; k && k->name; k++)
+        if (k->bind) {
+            const char *v = sl_spec_raw(s, k->name);
+            int rc = bind_store(k, v ? v : k->def, cfg, s->name);
+            if (rc) return rc;
+        }
+    return SL_OK;
+}
+
+char *sl_spec_canonical(const char *name, const sl_spec_key *table, const void *cfg)
+{
+    size_t cap = strlen(name) + 2, len = 0;
+    for (const sl_spec_key *k = table; k && k->name; k++)
+        if (k->bind) cap += strlen(k->name) + 2 + (k->bind == SL_BIND_STR ? 0 : 40);
+    char *buf = malloc(cap), sep = ':';
+    if (!buf) return NULL;
+    len = (size_t)snprintf(buf, cap, "%s", name);
+    for (const sl_spec_key *k = table; k && k->name; k++) {
+        if (!k->bind) continue;
+        const char *f = (const char *)cfg + k->off;
+        char val[64];
+        const char *v = val;
+        switch (k->bind) {
+        case SL_BIND_INT:
+        case SL_BIND_BOOL: snprintf(val, sizeof val, "%d", *(const int *)f); break;
+        case SL_BIND_FLOAT: snprintf(val, sizeof val, "%.9g", (double)*(const float *)f); break;
+        case SL_BIND_DOUBLE: snprintf(val, sizeof val, "%.17g", *(const double *)f); break;
+        case SL_BIND_STR: v = *(const char *const *)f ? *(const char *const *)f : ""; break;
+        case SL_BIND_CHOICE: {
+            const int x = *(const int *)f;
+            int i = 0;
+            val[0] = '\0';
+            for (const char *c = k->choices; *c; i++) {
+                size_t n = strcspn(c, "|");
+                if ((k->vals ? k->vals[i] : i) == x) {
+                    snprintf(val, sizeof val, "%.*s", (int)n, c);
+                    break;
+                }
+                c += n + (c[n] == '|');
+            }
+            break;
+        }
+        }
+        size_t need = len + strlen(k->name) + strlen(v) + 3;
+        if (need > cap) {
+            char *nb = realloc(buf, need * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap = need * 2;
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "%c%s=%s", sep, k->name, v);
+        sep = ',';
+    }
+    return buf;
 }

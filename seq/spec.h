@@ -10,6 +10,8 @@
 #ifndef SL_SEQ_SPEC_H
 #define SL_SEQ_SPEC_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,7 +22,37 @@ typedef struct {
     const char *def;    /* default as text */
     double lo, hi;      /* valid range for 'i' and 'f' (inclusive) */
     const char *help;
+    /* Binding to a field of a configuration struct (bind == 0: not bound; the model reads the
+     * key itself). Written with the SL_KEY_* macros below, which check the field's C type at
+     * compile time. */
+    char bind;          /* SL_BIND_INT, _FLOAT, _DOUBLE, _BOOL, _CHOICE, _STR */
+    size_t off;         /* offsetof(struct, field) */
+    const char *choices;   /* 's' keys with a fixed set of values: "flash|naive"; the field gets
+                            * vals[i] (or i when vals is NULL) for the i-th name */
+    const int *vals;
 } sl_spec_key;
+
+enum { SL_BIND_NONE = 0, SL_BIND_INT = 'i', SL_BIND_FLOAT = 'f', SL_BIND_DOUBLE = 'd', SL_BIND_BOOL = 'b',
+       SL_BIND_CHOICE = 'c', SL_BIND_STR = 's' };
+
+/* Key table rows bound to field F of struct T (type-checked: a wrong field type does not
+ * compile). NAME is the spec key, DEF its default as text, [LO, HI] its range. */
+#define SL_BIND_CHECK_(T, F, CT) (0 * sizeof(int[_Generic(((T *)0)->F, CT: 1, default: -1)]))
+#define SL_KEY_INT(T, F, NAME, DEF, LO, HI, HELP) \
+    {NAME, 'i', DEF, LO, HI, HELP, SL_BIND_INT, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL}
+#define SL_KEY_BOOL(T, F, NAME, DEF, HELP) \
+    {NAME, 'b', DEF, 0, 1, HELP, SL_BIND_BOOL, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL}
+#define SL_KEY_FLOAT(T, F, NAME, DEF, LO, HI, HELP) \
+    {NAME, 'f', DEF, LO, HI, HELP, SL_BIND_FLOAT, offsetof(T, F) + SL_BIND_CHECK_(T, F, float), NULL, NULL}
+#define SL_KEY_DOUBLE(T, F, NAME, DEF, LO, HI, HELP) \
+    {NAME, 'f', DEF, LO, HI, HELP, SL_BIND_DOUBLE, offsetof(T, F) + SL_BIND_CHECK_(T, F, double), NULL, NULL}
+/* CHOICES "a|b|c"; VALS an int array (the value stored for each name) or NULL (the index) */
+#define SL_KEY_CHOICE(T, F, NAME, DEF, CHOICES, VALS, HELP) \
+    {NAME, 's', DEF, 0, 0, HELP, SL_BIND_CHOICE, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), CHOICES, VALS}
+/* the field (const char *) points into the spec or the table: valid while both live */
+#define SL_KEY_STR(T, F, NAME, DEF, HELP) \
+    {NAME, 's', DEF, 0, 0, HELP, SL_BIND_STR, offsetof(T, F) + SL_BIND_CHECK_(T, F, const char *), NULL, NULL}
+#define SL_KEY_END {NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL}
 
 typedef struct {
     char *name;         /* before ':' */
@@ -67,6 +99,18 @@ int sl_spec_float(const sl_spec *s, const sl_spec_key *table, const char *key, d
 int sl_spec_bool(const sl_spec *s, const sl_spec_key *table, const char *key, int *out);
 /* returned pointer lives as long as s / table */
 int sl_spec_str(const sl_spec *s, const sl_spec_key *table, const char *key, const char **out);
+
+/* The bound keys of a table and a configuration struct cfg (the struct the SL_KEY_* rows name):
+ *   sl_spec_defaults   every bound field from the table's defaults (the C defaults of the
+ *                      model: a model's _config_default function is this call, plus nothing);
+ *   sl_spec_read       every bound field from the spec s (its value, or the default when the
+ *                      key is absent), type, range and choice checked; unbound keys untouched;
+ *   sl_spec_canonical  "name:key=value,..." for every bound key, in table order, from the
+ *                      struct's values (%.9g for reals): the spec that rebuilds cfg (caller frees).
+ * A choice key's value outside its choices is an error naming them. */
+int sl_spec_defaults(const sl_spec_key *table, void *cfg);
+int sl_spec_read(const sl_spec *s, const sl_spec_key *table, void *cfg);
+char *sl_spec_canonical(const char *name, const sl_spec_key *table, const void *cfg);
 
 /* Parse helpers also used by the CLI for flag values: whole string must be a number in
  * [lo, hi]. */

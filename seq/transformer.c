@@ -47,6 +47,91 @@ typedef struct {
 
 static const sl_model_vt tf_vt, tf_vt_gpt;
 
+/* ---- the `gpt` and `llama` specs: keys bound to sl_transformer_config ---------------------
+ * gpt has nanoGPT's GPTConfig keys, llama llama2.c's ModelArgs keys; both accept the same
+ * extra keys (positions, norm, MLP, tying, kernel, MLA), with the original models' defaults. */
+static const int pos_vals[] = {SL_POS_LEARNED, SL_POS_SINUSOIDAL, SL_POS_ROPE, SL_POS_NONE};
+static const int tf_flash_vals[] = {1, 0};
+#define EXTRA_KEYS(POS, NORM, MLP) \
+    SL_KEY_CHOICE(sl_transformer_config, pos, "pos", POS, "learned|sinusoidal|rope|none", pos_vals, \
+                  "positions: learned, sinusoidal, rope or none"), \
+    SL_KEY_CHOICE(sl_transformer_config, rmsnorm, "norm", NORM, "layernorm|rmsnorm", NULL, "layernorm or rmsnorm"), \
+    SL_KEY_CHOICE(sl_transformer_config, swiglu, "mlp", MLP, "gelu|swiglu", NULL, \
+                  "gelu (W2 gelu(W1 x)) or swiglu (W2 (silu(W1 x) * W3 x))"), \
+    SL_KEY_BOOL(sl_transformer_config, tie, "tie", "1", "output head shares the token embedding"), \
+    SL_KEY_CHOICE(sl_transformer_config, flash, "kernel", "flash", "flash|naive", tf_flash_vals, \
+                  "attention kernel: flash or naive"), \
+    SL_KEY_FLOAT(sl_transformer_config, rope_theta, "rope_theta", "10000", 1, 1e9, "RoPE base"), \
+    SL_ATTN_MLA_KEYS(sl_transformer_config)
+
+const sl_spec_key sl_gpt_keys[] = {
+    SL_KEY_INT(sl_transformer_config, n_layer, "n_layer", "12", 0, 1024, "transformer blocks"),
+    SL_KEY_INT(sl_transformer_config, n_head, "n_head", "12", 1, 4096, "attention heads"),
+    SL_KEY_INT(sl_transformer_config, d_model, "n_embd", "768", 1, 1 << 16, "residual stream width"),
+    SL_KEY_INT(sl_transformer_config, max_seq_len, "block_size", "1024", 1, 1 << 24, "context length (positions)"),
+    SL_KEY_INT(sl_transformer_config, vocab_size, "vocab_size", "50304", 1, 1 << 24, "vocabulary size"),
+    SL_KEY_FLOAT(sl_transformer_config, dropout, "dropout", "0", 0, 0.999, "dropout (embeddings, attention, residual branches)"),
+    SL_KEY_BOOL(sl_transformer_config, bias, "bias", "1", "biases in linears and LayerNorms"),
+    SL_KEY_INT(sl_transformer_config, n_kv_head, "n_kv_head", "0", 0, 4096, "key/value heads (0 = n_head; 1 = MQA; divisor = GQA)"),
+    SL_KEY_FLOAT(sl_transformer_config, norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the norms"),
+    SL_KEY_INT(sl_transformer_config, hidden_dim, "hidden_dim", "0", 0, 1 << 20, "MLP width (0 = 4 n_embd)"),
+    EXTRA_KEYS("learned", "layernorm", "gelu"),
+    SL_KEY_END,
+};
+
+const sl_spec_key sl_llama_keys[] = {
+    SL_KEY_INT(sl_transformer_config, d_model, "dim", "4096", 1, 1 << 16, "residual stream width"),
+    SL_KEY_INT(sl_transformer_config, n_layer, "n_layers", "32", 0, 1024, "transformer blocks"),
+    SL_KEY_INT(sl_transformer_config, n_head, "n_heads", "32", 1, 4096, "query heads"),
+    SL_KEY_INT(sl_transformer_config, n_kv_head, "n_kv_heads", "0", 0, 4096, "key/value heads (0 = n_heads, as ModelArgs' None)"),
+    SL_KEY_INT(sl_transformer_config, vocab_size, "vocab_size", "32000", 1, 1 << 24, "vocabulary size"),
+    SL_KEY_INT(sl_transformer_config, hidden_dim, "hidden_dim", "0", 0, 1 << 20,
+               "SwiGLU width (0 = llama2.c's rule from dim and multiple_of)"),
+    {"multiple_of", 'i', "256", 1, 1 << 16, "hidden_dim is rounded up to a multiple of this"},
+    SL_KEY_FLOAT(sl_transformer_config, norm_eps, "norm_eps", "1e-5", 1e-12, 1, "RMSNorm epsilon"),
+    SL_KEY_INT(sl_transformer_config, max_seq_len, "max_seq_len", "2048", 1, 1 << 24, "context length"),
+    SL_KEY_FLOAT(sl_transformer_config, dropout, "dropout", "0", 0, 0.999, "dropout"),
+    SL_KEY_BOOL(sl_transformer_config, bias, "bias", "0", "biases in linears (and LayerNorms)"),
+    EXTRA_KEYS("rope", "rmsnorm", "swiglu"),
+    SL_KEY_END,
+};
+
+void sl_gpt_config_default(sl_transformer_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_gpt_keys, c);   /* cannot fail: the table's defaults are valid */
+    c->style = SL_TF_GPT;
+}
+
+void sl_llama_config_default(sl_transformer_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_llama_keys, c);
+    c->style = SL_TF_LLAMA;
+}
+
+int sl_gpt_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_transformer_config c;
+    sl_gpt_config_default(&c);
+    int rc = sl_spec_read(s, sl_gpt_keys, &c);
+    if (rc) return rc;
+    if (!c.hidden_dim) c.hidden_dim = 4 * c.d_model;
+    return sl_transformer_create(&c, P, prefix, out);
+}
+
+int sl_llama_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_transformer_config c;
+    int mult;
+    sl_llama_config_default(&c);
+    int rc = sl_spec_read(s, sl_llama_keys, &c);
+    if (!rc) rc = sl_spec_int(s, sl_llama_keys, "multiple_of", &mult);
+    if (rc) return rc;
+    if (!c.hidden_dim) c.hidden_dim = sl_llama_hidden_dim(c.d_model, mult);
+    return sl_transformer_create(&c, P, prefix, out);
+}
+
 int sl_transformer_is(const sl_model *m) { return m && (m->vt == &tf_vt || m->vt == &tf_vt_gpt); }
 const sl_transformer_config *sl_transformer_config_of(const sl_model *m)
 {
@@ -88,8 +173,8 @@ size_t sl_transformer_kv_bytes_per_token(const sl_transformer_config *c)
     return (size_t)c->n_layer * sl_attn_kv_bytes_per_token(&a);
 }
 
-static const float *D(const tf_model *t, int i) { return i >= 0 ? sl_params_data(t->base.P, i) : NULL; }
-static float *G(const tf_model *t, int i) { return i >= 0 ? sl_params_grad(t->base.P, i) : NULL; }
+static const float *D(const tf_model *t, int i) { return sl_params_data_opt(t->base.P, i); }
+static float *G(const tf_model *t, int i) { return sl_params_grad_opt(t->base.P, i); }
 
 static void norm_fwd(const tf_model *t, int iw, int ib, float *out, float *st, const float *in, int N)
 {
@@ -257,7 +342,7 @@ void sl_transformer_set_slices(sl_model *m, int slices)
     if (sl_transformer_is(m)) ((tf_model *)m)->slices = slices;
 }
 
-static float *Gb(const tf_model *t, float *g, int i) { return i >= 0 ? g + t->base.P->t[i].offset : NULL; }
+static float *Gb(const tf_model *t, float *g, int i) { return sl_params_at_opt(t->base.P, g, i); }
 
 /* slices for a batch of B sequences, 0 for the per-operation path */
 static int tf_nslices(const tf_model *t, int B, int for_backward)

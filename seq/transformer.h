@@ -54,6 +54,15 @@ typedef struct {
 } sl_transformer_config;
 
 int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+/* The `gpt` (nanoGPT GPTConfig) and `llama` (llama2.c ModelArgs) specs: key tables bound to
+ * sl_transformer_config (seq/spec.h), their defaults (the original models') and constructors
+ * from specs already checked against the tables. hidden_dim 0 becomes 4 n_embd (gpt) or
+ * llama2.c's rule from dim and multiple_of (llama). */
+extern const sl_spec_key sl_gpt_keys[], sl_llama_keys[];
+void sl_gpt_config_default(sl_transformer_config *c);
+void sl_llama_config_default(sl_transformer_config *c);
+int sl_gpt_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+int sl_llama_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 int sl_transformer_is(const sl_model *m);
 const sl_transformer_config *sl_transformer_config_of(const sl_model *m);
 

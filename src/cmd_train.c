@@ -95,80 +95,6 @@ static const struct option train_opts[] = {
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
     {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
-/* the run configuration as checkpoint metadata, so --resume and eval can rebuild it */
-#define N_META 20
-typedef struct { char val[N_META][96]; const char *kv[2 * N_META]; char *model, *task; char alpha[520]; } meta_t;
-
-static void meta_fill(meta_t *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
-{
-    static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
-                                       "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
-                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget"};
-    snprintf(mt->val[2], 96, "%d", c->batch);
-    snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
-    snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
-    snprintf(mt->val[5], 96, "%ld", c->sched.warmup);
-    snprintf(mt->val[6], 96, "%ld", c->sched.decay_steps);
-    snprintf(mt->val[7], 96, "%d", c->sched.cosine);
-    snprintf(mt->val[8], 96, "%s", c->opt.kind == SL_OPT_SGD ? "sgd" : "adamw");
-    snprintf(mt->val[9], 96, "%.9g", c->opt.weight_decay);
-    snprintf(mt->val[10], 96, "%.9g", c->opt.beta1);
-    snprintf(mt->val[11], 96, "%.9g", c->opt.beta2);
-    snprintf(mt->val[12], 96, "%.9g", c->clip);
-    snprintf(mt->val[13], 96, "%ld", c->eval_every);
-    snprintf(mt->val[14], 96, "%d", c->eval_batches);
-    snprintf(mt->val[15], 96, "%ld", c->ckpt_every);
-    snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
-    snprintf(mt->val[17], 96, "%ld", c->log_every);
-    snprintf(mt->val[19], 96, "%.9g", c->time_budget);
-    int n = 0;
-    for (int i = 0; i < N_META; i++) {
-        if (i == 18 && !t->alphabet) continue;
-        mt->kv[2 * n] = keys[i];
-        mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : mt->val[i];
-        n++;
-    }
-    if (t->alphabet) run_hex(t->alphabet, t->vocab, mt->alpha);
-}
-
-static int meta_count(const sl_task *t) { return t->alphabet ? N_META : N_META - 1; }
-
-/* read the run configuration back from a checkpoint */
-static int config_from_meta(const sl_safetensors *st, sl_train_config *c)
-{
-    const char *v;
-    /* every value is range-checked before it is converted (a hostile file must not reach a
-     * double-to-integer conversion out of range); the ranges are the command line's */
-#define GETD(key, lo, hi, dst) do { double d_; int rc_ = sl_checkpoint_meta_double(st, key, lo, hi, &d_); if (rc_) return rc_; dst = d_; } while (0)
-#define GETL(key, lo, hi, dst) do { long l_; int rc_ = sl_checkpoint_meta_long(st, key, lo, hi, &l_); if (rc_) return rc_; dst = l_; } while (0)
-    GETL("batch", 1, 1 << 20, c->batch);
-    GETD("lr", 0, 100, c->sched.lr);
-    GETD("min_lr", 0, 100, c->sched.min_lr);
-    GETL("warmup", 0, 1L << 40, c->sched.warmup);
-    GETL("decay_steps", 0, 1L << 40, c->sched.decay_steps);
-    GETL("cosine", 0, 1, c->sched.cosine);
-    if (!(v = sl_safetensors_meta(st, "optimizer"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'optimizer'");
-    c->opt = sl_optim_defaults(strcmp(v, "sgd") ? SL_OPT_ADAMW : SL_OPT_SGD);
-    GETD("weight_decay", 0, 10, c->opt.weight_decay);
-    GETD("beta1", 0, 1, c->opt.beta1);
-    GETD("beta2", 0, 1, c->opt.beta2);
-    GETD("clip", 0, 1e9, c->clip);
-    GETL("eval_every", 0, 1L << 40, c->eval_every);
-    GETL("eval_batches", 1, 1 << 20, c->eval_batches);
-    GETL("ckpt_every", 0, 1L << 40, c->ckpt_every);
-    GETL("log_every", 0, 1L << 40, c->log_every);
-    if (!(v = sl_safetensors_meta(st, "seed"))) return sl_error(SL_EFORMAT, "checkpoint lacks 'seed'");
-    char *end;
-    errno = 0;
-    c->seed = strtoull(v, &end, 10);
-    if (end == v || *end || errno || *v == '-') return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
-    c->time_budget = 0.0;   /* absent before it existed */
-    if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
-#undef GETD
-#undef GETL
-    return SL_OK;
-}
-
 /* task spec from --task plus --seq-len / --corpus */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, char **out)
 {
@@ -321,7 +247,7 @@ int cmd_train(int argc, char **argv)
         long steps = c.steps, stop_after = c.stop_after;
         int threads = c.threads;
         double budget = c.time_budget;
-        if (config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
+        if (sl_train_config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
         /* without --steps, a budgeted run goes on to its recorded length (its decay length) */
         c.steps = have_steps ? steps : c.sched.decay_steps;
         if (have_budget) c.time_budget = budget;
@@ -357,15 +283,15 @@ int cmd_train(int argc, char **argv)
      * checkpoint it is the file's fault (1) */
     int rc;
     if ((rc = sl_task_create(task_spec, &t))) { ret = resume ? cli_lib_fail("task") : cli_spec_fail(rc, "--task"); goto done; }
-    if (!model_spec && (rc = run_adapt_spec(model, t, &model_spec))) { ret = cli_spec_fail(rc, "--model"); goto done; }
+    if (!model_spec && (rc = sl_model_spec_for_task(model, t, &model_spec))) { ret = cli_spec_fail(rc, "--model"); goto done; }
     if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
     if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
     if (force && remove_run(out)) goto done;
-    meta_t mt;
-    meta_fill(&mt, model_spec, task_spec, &c, t);
+    sl_train_meta mt;
+    sl_train_meta_fill(&mt, model_spec, task_spec, &c, t);
     c.meta_kv = mt.kv;
-    c.n_meta = meta_count(t);
+    c.n_meta = mt.n;
     c.out_dir = out;
     if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD)) {
         /* count-based models: fit on the training stream, evaluate, save */
@@ -373,7 +299,7 @@ int cmd_train(int argc, char **argv)
         double t0 = sl_now();
         if (sl_model_fit(m, t->train_stream, t->n_train_stream)) { cli_lib_fail("fit"); goto done; }
         sl_eval_result er;
-        if (sl_task_eval(t, m, c.eval_batches, c.batch, c.seed + 7919, &er)) { cli_lib_fail("eval"); goto done; }
+        if (sl_task_eval(t, m, c.eval_batches, c.batch, sl_train_eval_seed(c.seed), &er)) { cli_lib_fail("eval"); goto done; }
         if (sl_mkdirs(out)) { cli_lib_fail(out); goto done; }
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", out);
         if (sl_checkpoint_write(ckpt_path, m->P, NULL, NULL, 0, sl_now() - t0, c.meta_kv, c.n_meta)) { cli_lib_fail(ckpt_path); goto done; }
@@ -433,13 +359,13 @@ int cmd_eval(int argc, char **argv)
     }
     sl_train_config c;
     sl_train_defaults(&c);
-    if (config_from_meta(r.ckpt, &c)) { int rcf = cli_lib_fail(dir); run_close(&r); return rcf; }
+    if (sl_train_config_from_meta(r.ckpt, &c)) { int rcf = cli_lib_fail(dir); run_close(&r); return rcf; }
     if (batches > 0) c.eval_batches = (int)batches;
     long step = 0;
     const char *sv = sl_safetensors_meta(r.ckpt, "step");
     if (sv) step = strtol(sv, NULL, 10);
     sl_eval_result er;
-    int rc = sl_task_eval(r.task, r.model, c.eval_batches, c.batch, c.seed + 7919, &er);
+    int rc = sl_task_eval(r.task, r.model, c.eval_batches, c.batch, sl_train_eval_seed(c.seed), &er);
     if (rc) { run_close(&r); return cli_lib_fail("eval"); }
     /* the fields a task has: every task its metric by name (and as "value", for scripts),
      * the validation loss and the parameter count; a language model its perplexity; an

@@ -7,14 +7,7 @@
 #include "lab/tasks.h"
 #include "seq/model.h"
 
-/* Adapt a model spec to a task: a bare mixer becomes lm:mixer=... (token task) or
- * seq:mixer=... (real task); vocab_size / d_input / d_output / block_size / max_seq_len are
- * filled from the task when the model has such a key and the spec does not give it.
- * A bare mixer's keys and values are checked first under the name the user typed; lm: on a
- * real-valued task or seq: on a token task is an error naming the other wrapper.
- * Returns a malloc'ed spec string. */
-int run_adapt_spec(const char *spec, const sl_task *t, char **out);
-
+/* (The mixer-wrapping rule is sl_model_spec_for_task, lab/registry.h.) */
 /* A task spec's name, keys and values, checked without building the task (which may read a
  * corpus): SL_ENOTFOUND / SL_EINVAL with sl_task_create's message. */
 int run_check_task_spec(const char *spec);

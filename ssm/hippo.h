@@ -108,8 +108,18 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
  *   c_t = Ad c_{t-1} + Bd u_t   (LegS: the time-varying step above, t = 1, 2, ...)
  *   y_t = C_h . c_t + D_h u_t   C (H, N), D (H) learnable; A (N,N), B (N) frozen (continuous).
  */
+typedef struct {
+    int d_model, d_state;
+    const char *measure;          /* legs, legt, lmu, lagt, glagt, fout */
+    const char *discretization;   /* forward, backward, bilinear, gbt, zoh */
+    double gbt_alpha, dt, lag_alpha, lag_beta;
+} sl_hippo_config;   /* the strings point into the spec or the key table */
+/* The `hippo` spec's keys bound to sl_hippo_config (seq/spec.h), its defaults, and the
+ * constructors from a configuration and from a spec already checked against the table. */
 extern const sl_spec_key sl_hippo_keys[];
-int sl_hippo_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+void sl_hippo_config_default(sl_hippo_config *c);
+int sl_hippo_create(const sl_hippo_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+int sl_hippo_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 #ifdef __cplusplus
 }

@@ -18,16 +18,23 @@
 #include <string.h>
 
 const sl_spec_key sl_hippo_keys[] = {
-    {"d_model", 'i', "64", 1, 1 << 16, "channels (each gets its own HiPPO state)"},
-    {"d_state", 'i', "32", 1, 4096, "N, the number of HiPPO coefficients per channel"},
-    {"measure", 's', "legs", 0, 0, "legs, legt, lmu, lagt, glagt, fout"},
-    {"discretization", 's', "bilinear", 0, 0, "forward, backward, bilinear, gbt, zoh (legs: GBT rules only)"},
-    {"gbt_alpha", 'f', "0.5", 0, 1, "alpha of the generalized bilinear transform (discretization=gbt)"},
-    {"dt", 'f', "0.01", 1e-9, 1e9, "step of the time-invariant measures in units of their time scale (dt/theta)"},
-    {"lag_alpha", 'f', "0", -0.999, 1e3, "glagt: Laguerre alpha"},
-    {"lag_beta", 'f', "0", -1e3, 1e3, "glagt: tilt beta"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(sl_hippo_config, d_model, "d_model", "64", 1, 1 << 16, "channels (each gets its own HiPPO state)"),
+    SL_KEY_INT(sl_hippo_config, d_state, "d_state", "32", 1, 4096, "N, the number of HiPPO coefficients per channel"),
+    SL_KEY_STR(sl_hippo_config, measure, "measure", "legs", "legs, legt, lmu, lagt, glagt, fout"),
+    SL_KEY_STR(sl_hippo_config, discretization, "discretization", "bilinear",
+               "forward, backward, bilinear, gbt, zoh (legs: GBT rules only)"),
+    SL_KEY_DOUBLE(sl_hippo_config, gbt_alpha, "gbt_alpha", "0.5", 0, 1, "alpha of the generalized bilinear transform (discretization=gbt)"),
+    SL_KEY_DOUBLE(sl_hippo_config, dt, "dt", "0.01", 1e-9, 1e9, "step of the time-invariant measures in units of their time scale (dt/theta)"),
+    SL_KEY_DOUBLE(sl_hippo_config, lag_alpha, "lag_alpha", "0", -0.999, 1e3, "glagt: Laguerre alpha"),
+    SL_KEY_DOUBLE(sl_hippo_config, lag_beta, "lag_beta", "0", -1e3, 1e3, "glagt: tilt beta"),
+    SL_KEY_END,
 };
+
+void sl_hippo_config_default(sl_hippo_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_hippo_keys, c);   /* cannot fail: the table's defaults are valid */
+}
 
 typedef struct {
     sl_model base;
@@ -417,16 +424,21 @@ static const sl_model_vt hippo_vt = {
     .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .step = hs_step,
 };
 
-int sl_hippo_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+int sl_hippo_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
-    int H, N, rc;
-    const char *meas, *disc;
-    double ga, dt, la, lb;
-    if ((rc = sl_spec_int(s, sl_hippo_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_hippo_keys, "d_state", &N)) ||
-        (rc = sl_spec_str(s, sl_hippo_keys, "measure", &meas)) || (rc = sl_spec_str(s, sl_hippo_keys, "discretization", &disc)) ||
-        (rc = sl_spec_float(s, sl_hippo_keys, "gbt_alpha", &ga)) || (rc = sl_spec_float(s, sl_hippo_keys, "dt", &dt)) ||
-        (rc = sl_spec_float(s, sl_hippo_keys, "lag_alpha", &la)) || (rc = sl_spec_float(s, sl_hippo_keys, "lag_beta", &lb)))
-        return rc;
+    sl_hippo_config c;
+    sl_hippo_config_default(&c);
+    int rc = sl_spec_read(s, sl_hippo_keys, &c);
+    return rc ? rc : sl_hippo_create(&c, P, prefix, out);
+}
+
+int sl_hippo_create(const sl_hippo_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    const int H = cfg->d_model, N = cfg->d_state;
+    const char *meas = cfg->measure ? cfg->measure : "", *disc = cfg->discretization ? cfg->discretization : "";
+    const double ga = cfg->gbt_alpha, dt = cfg->dt, la = cfg->lag_alpha, lb = cfg->lag_beta;
+    int rc;
+    if (H < 1 || N < 1) return sl_error(SL_EINVAL, "hippo: d_model=%d and d_state=%d must be positive", H, N);
     hippo_mixer *m = calloc(1, sizeof *m);
     if (!m) return sl_error(SL_ENOMEM, "out of memory");
     m->H = H; m->N = N; m->dt = dt; m->lag_a = la; m->lag_b = lb; m->ga = ga;

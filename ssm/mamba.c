@@ -34,22 +34,48 @@ typedef struct {
     float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A;   /* scratch */
 } mamba_state;
 
+const sl_spec_key sl_mamba_keys[] = {
+    SL_KEY_INT(sl_mamba_config, d_model, "d_model", "64", 1, 65536, "model width"),
+    SL_KEY_INT(sl_mamba_config, d_state, "d_state", "16", 1, 1024, "SSM state size N per channel"),
+    SL_KEY_INT(sl_mamba_config, d_conv, "d_conv", "4", 1, 64, "width of the depthwise causal convolution"),
+    SL_KEY_INT(sl_mamba_config, expand, "expand", "2", 1, 64, "d_inner = expand * d_model"),
+    {"dt_rank", 's', "auto", 0, 0, "rank of the dt projection; auto = ceil(d_model / 16)"},
+    SL_KEY_DOUBLE(sl_mamba_config, dt_min, "dt_min", "0.001", 1e-8, 10, "smallest initial step size"),
+    SL_KEY_DOUBLE(sl_mamba_config, dt_max, "dt_max", "0.1", 1e-8, 10, "largest initial step size"),
+    SL_KEY_DOUBLE(sl_mamba_config, dt_init_floor, "dt_init_floor", "1e-4", 0, 10, "lower clamp of the initial step size"),
+    SL_KEY_DOUBLE(sl_mamba_config, dt_scale, "dt_scale", "1", 1e-6, 100, "scale of the dt_proj weight init"),
+    SL_KEY_BOOL(sl_mamba_config, conv_bias, "conv_bias", "1", "conv1d has a bias"),
+    SL_KEY_BOOL(sl_mamba_config, bias, "bias", "0", "in_proj and out_proj have biases"),
+    SL_KEY_INT(sl_mamba_config, scan_chunks, "scan_chunks", "0", 0, 4096,
+               "selective scan: 0 auto, 1 fast path, >1 chunked parallel over time"),
+    SL_KEY_END,
+};
+
 sl_mamba_config sl_mamba_defaults(int d_model)
 {
-    sl_mamba_config c = {0};
+    sl_mamba_config c;
+    memset(&c, 0, sizeof c);
+    sl_spec_defaults(sl_mamba_keys, &c);   /* cannot fail: the table's defaults are valid */
     c.d_model = d_model;
-    c.d_state = 16;
-    c.d_conv = 4;
-    c.expand = 2;
-    c.dt_rank = 0;
-    c.conv_bias = 1;
-    c.bias = 0;
-    c.dt_min = 0.001;
-    c.dt_max = 0.1;
-    c.dt_init_floor = 1e-4;
-    c.dt_scale = 1.0;
-    c.scan_chunks = 0;
+    c.dt_rank = 0;                         /* auto */
     return c;
+}
+
+int sl_mamba_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+{
+    sl_mamba_config c = sl_mamba_defaults(0);
+    const char *dr;
+    int rc;
+    if ((rc = sl_spec_read(s, sl_mamba_keys, &c)) || (rc = sl_spec_str(s, sl_mamba_keys, "dt_rank", &dr))) return rc;
+    if (!strcmp(dr, "auto")) {
+        c.dt_rank = 0;
+    } else {
+        long v;
+        if ((rc = sl_parse_int(dr, 1, 65536, &v))) return sl_error_wrap(rc, "%s: key 'dt_rank' (an integer or auto)", s->name);
+        c.dt_rank = (int)v;
+    }
+    if (c.dt_min > c.dt_max) return sl_error(SL_EINVAL, "%s: dt_min=%g is larger than dt_max=%g", s->name, c.dt_min, c.dt_max);
+    return sl_mamba_create(&c, P, prefix, out);
 }
 
 static void neg_exp(float *A, const float *A_log, size_t n)
@@ -58,11 +84,6 @@ static void neg_exp(float *A, const float *A_log, size_t n)
 }
 
 /* copy columns [c0, c0 + w) of a (N, ld) matrix into (N, w) */
-static void take_cols(float *dst, const float *src, size_t N, int ld, int c0, int w)
-{
-    for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
-}
-
 static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
 {
     mamba_model *mb = (mamba_model *)m;
@@ -81,10 +102,10 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     memcpy(mb->xin.p, x, N * C * sizeof(float));
     /* in_proj and x_proj as one product per output part (row blocks of their weights), each
      * written where it is used: no (N, 2E) / (N, R + 2S) result to split column by column */
-    const float *win = sl_params_data(P, mb->i_inw), *bin = mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL;
+    const float *win = sl_params_data(P, mb->i_inw), *bin = sl_params_data_opt(P, mb->i_inb);
     sl_linear_forward(mb->xi.p, x, win, bin, (int)N, C, E);
     sl_linear_forward(mb->z.p, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
-    sl_conv1d_causal_forward(mb->xc.p, mb->xi.p, sl_params_data(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL, B, T, E, K);
+    sl_conv1d_causal_forward(mb->xc.p, mb->xi.p, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, E, K);
     sl_act_forward(SL_ACT_SILU, mb->u.p, mb->xc.p, N * E);
     const float *wx = sl_params_data(P, mb->i_xw);   /* (R + 2S, E): dt rows, B rows, C rows */
     sl_linear_forward(mb->dtr.p, mb->u.p, wx, NULL, (int)N, E, R);
@@ -92,10 +113,11 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     sl_linear_forward(mb->Cm.p, mb->u.p, wx + (size_t)(R + S) * E, NULL, (int)N, E, S);
     sl_linear_forward(mb->delta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
     neg_exp(mb->A.p, sl_params_data(P, mb->i_alog), (size_t)E * S);
-    sl_scan_args a = {B, T, E, S, 1, mb->u.p, mb->delta.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D), mb->z.p,
-                      sl_params_data(P, mb->i_dtb), 1};
+    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u.p, .delta = mb->delta.p, .A = mb->A.p, .Bm = mb->Bm.p,
+                      .Cm = mb->Cm.p, .Dv = sl_params_data(P, mb->i_D), .z = mb->z.p, .delta_bias = sl_params_data(P, mb->i_dtb),
+                      .delta_softplus = 1};
     if ((rc = sl_scan_forward(mb->y.p, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
-    sl_linear_forward(out, mb->y.p, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, (int)N, E, C);
+    sl_linear_forward(out, mb->y.p, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
     return SL_OK;
 }
 
@@ -113,7 +135,7 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
         (rc = sl_buf_reserve(&mb->gdtr, N * R)) || (rc = sl_buf_reserve(&mb->gxc, N * E)))
         return rc;
     /* out_proj (gy set, not accumulated: no memset) */
-    sl_linear_backward_set(mb->gy.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->y.p,
+    sl_linear_backward_set(mb->gy.p, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->y.p,
                        sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* scan */
     memset(mb->gu.p, 0, N * E * sizeof(float));
@@ -122,10 +144,11 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gB.p, 0, N * S * sizeof(float));
     memset(mb->gC.p, 0, N * S * sizeof(float));
     memset(mb->gA.p, 0, (size_t)E * S * sizeof(float));
-    sl_scan_args a = {B, T, E, S, 1, mb->u.p, mb->delta.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D), mb->z.p,
-                      sl_params_data(P, mb->i_dtb), 1};
-    sl_scan_grads g = {mb->gu.p, mb->gdelta.p, mb->gA.p, mb->gB.p, mb->gC.p, sl_params_grad(P, mb->i_D), mb->gz.p,
-                       sl_params_grad(P, mb->i_dtb)};
+    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u.p, .delta = mb->delta.p, .A = mb->A.p, .Bm = mb->Bm.p,
+                      .Cm = mb->Cm.p, .Dv = sl_params_data(P, mb->i_D), .z = mb->z.p, .delta_bias = sl_params_data(P, mb->i_dtb),
+                      .delta_softplus = 1};
+    sl_scan_grads g = {.du = mb->gu.p, .ddelta = mb->gdelta.p, .dA = mb->gA.p, .dB = mb->gB.p, .dC = mb->gC.p,
+                       .dD = sl_params_grad(P, mb->i_D), .dz = mb->gz.p, .ddelta_bias = sl_params_grad(P, mb->i_dtb)};
     if ((rc = sl_scan_backward(&g, mb->gy.p, &a, mb->ws))) return rc;
     /* A = -exp(A_log): dA_log = dA * A */
     float *gal = sl_params_grad(P, mb->i_alog);
@@ -143,11 +166,11 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     sl_act_backward(SL_ACT_SILU, mb->gxc.p, mb->gu.p, mb->xc.p, N * E);
     /* conv input gradient lands in gu (reused as (N, E) scratch) */
     memset(mb->gu.p, 0, N * E * sizeof(float));
-    sl_conv1d_causal_backward(mb->gu.p, sl_params_grad(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_grad(P, mb->i_cb) : NULL, mb->gxc.p,
+    sl_conv1d_causal_backward(mb->gu.p, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc.p,
                               mb->xi.p, sl_params_data(P, mb->i_cw), B, T, E, K);
     /* in_proj, its x and z halves */
     const float *win = sl_params_data(P, mb->i_inw);
-    float *gwin = sl_params_grad(P, mb->i_inw), *gbin = mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL;
+    float *gwin = sl_params_grad(P, mb->i_inw), *gbin = sl_params_grad_opt(P, mb->i_inb);
     sl_linear_backward(dx, gwin, gbin, mb->gu.p, mb->xin.p, win, (int)N, C, E);
     sl_linear_backward(dx, gwin + (size_t)E * C, gbin ? gbin + E : NULL, mb->gz.p, mb->xin.p, win + (size_t)E * C, (int)N, C, E);
     return SL_OK;
@@ -206,8 +229,8 @@ static int mamba_step(sl_model *m, void *state, const float *x, const int32_t *t
     const sl_params *P = m->P;
     const int B = s->B, C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD;
     if (!x) return sl_error(SL_EINVAL, "mamba takes real input");
-    sl_linear_forward(s->xz, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, B, C, 2 * E);
-    const float *cw = sl_params_data(P, mb->i_cw), *cb = mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL;
+    sl_linear_forward(s->xz, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), B, C, 2 * E);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = sl_params_data_opt(P, mb->i_cb);
     float *xc = s->xc, *u = s->xc + (size_t)B * E, *z = s->y + (size_t)B * E;
     for (int b = 0; b < B; b++) {
         float *w = s->win + (size_t)b * K * E;
@@ -221,15 +244,16 @@ static int mamba_step(sl_model *m, void *state, const float *x, const int32_t *t
     }
     sl_act_forward(SL_ACT_SILU, u, xc, (size_t)B * E);
     sl_linear_forward(s->xdbl, u, sl_params_data(P, mb->i_xw), NULL, B, E, XD);
-    take_cols(s->dtr, s->xdbl, B, XD, 0, R);
-    take_cols(s->Bm, s->xdbl, B, XD, R, S);
-    take_cols(s->Cm, s->xdbl, B, XD, R + S, S);
+    sl_cols_get(s->dtr, s->xdbl, B, XD, 0, R);
+    sl_cols_get(s->Bm, s->xdbl, B, XD, R, S);
+    sl_cols_get(s->Cm, s->xdbl, B, XD, R + S, S);
     sl_linear_forward(s->delta, s->dtr, sl_params_data(P, mb->i_dtw), NULL, B, R, E);
     neg_exp(s->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
-    sl_scan_args a = {B, 1, E, S, 1, u, s->delta, s->A, s->Bm, s->Cm, sl_params_data(P, mb->i_D), z, sl_params_data(P, mb->i_dtb), 1};
+    sl_scan_args a = {.B = B, .L = 1, .D = E, .N = S, .G = 1, .u = u, .delta = s->delta, .A = s->A, .Bm = s->Bm, .Cm = s->Cm,
+                      .Dv = sl_params_data(P, mb->i_D), .z = z, .delta_bias = sl_params_data(P, mb->i_dtb), .delta_softplus = 1};
     int rc = sl_scan_step(s->y, s->h, &a);
     if (rc) return rc;
-    sl_linear_forward(out, s->y, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, B, E, C);
+    sl_linear_forward(out, s->y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), B, E, C);
     return SL_OK;
 }
 

@@ -25,6 +25,7 @@
 #define SL_SSM_MAMBA_H
 
 #include "seq/model.h"
+#include "seq/spec.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,10 +38,15 @@ typedef struct {
     int scan_chunks;                                 /* 0 auto, 1 fast path, > 1 chunked */
 } sl_mamba_config;
 
-/* d_model 0 is an error; every other field of {0} gets mamba_ssm's default here. */
+/* The `mamba` spec's keys (mamba_ssm Mamba's argument names), bound to sl_mamba_config
+ * (seq/spec.h): the one source of the defaults. dt_rank (an integer or auto) is read apart. */
+extern const sl_spec_key sl_mamba_keys[];
+/* The table's defaults (mamba_ssm's), with d_model (0 is an error at create) and dt_rank auto. */
 sl_mamba_config sl_mamba_defaults(int d_model);
 
 int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+/* From a spec already checked against sl_mamba_keys. */
+int sl_mamba_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 #ifdef __cplusplus
 }

@@ -27,35 +27,39 @@ typedef struct {
     float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *A, *y, *rstd, *o;
 } mamba2_state;
 
+const sl_spec_key sl_mamba2_keys[] = {
+    SL_KEY_INT(sl_mamba2_config, d_model, "d_model", "64", 1, 65536, "model width"),
+    SL_KEY_INT(sl_mamba2_config, d_state, "d_state", "64", 1, 1024, "SSM state size N per head"),
+    SL_KEY_INT(sl_mamba2_config, d_conv, "d_conv", "4", 1, 64, "width of the depthwise causal convolution over (x, B, C)"),
+    SL_KEY_INT(sl_mamba2_config, expand, "expand", "2", 1, 64, "d_inner = expand * d_model"),
+    SL_KEY_INT(sl_mamba2_config, headdim, "headdim", "64", 1, 4096, "channels per head; nheads = d_inner / headdim"),
+    SL_KEY_INT(sl_mamba2_config, ngroups, "ngroups", "1", 1, 1024, "groups of B and C (heads share them within a group)"),
+    SL_KEY_INT(sl_mamba2_config, chunk_size, "chunk_size", "256", 1, 65536, "SSD chunk length"),
+    SL_KEY_DOUBLE(sl_mamba2_config, dt_min, "dt_min", "0.001", 1e-8, 10, "smallest initial step size"),
+    SL_KEY_DOUBLE(sl_mamba2_config, dt_max, "dt_max", "0.1", 1e-8, 10, "largest initial step size"),
+    SL_KEY_DOUBLE(sl_mamba2_config, dt_init_floor, "dt_init_floor", "1e-4", 0, 10, "lower clamp of the initial step size"),
+    SL_KEY_DOUBLE(sl_mamba2_config, A_init_min, "A_init_min", "1", 1e-6, 1e6, "A = -U(A_init_min, A_init_max) per head"),
+    SL_KEY_DOUBLE(sl_mamba2_config, A_init_max, "A_init_max", "16", 1e-6, 1e6, "see A_init_min"),
+    SL_KEY_BOOL(sl_mamba2_config, conv_bias, "conv_bias", "1", "conv1d has a bias"),
+    SL_KEY_BOOL(sl_mamba2_config, bias, "bias", "0", "in_proj and out_proj have biases"),
+    SL_KEY_FLOAT(sl_mamba2_config, norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the gated RMSNorm"),
+    SL_KEY_END,
+};
+
 sl_mamba2_config sl_mamba2_defaults(int d_model)
 {
-    sl_mamba2_config c = {0};
+    sl_mamba2_config c;
+    memset(&c, 0, sizeof c);
+    sl_spec_defaults(sl_mamba2_keys, &c);   /* cannot fail: the table's defaults are valid */
     c.d_model = d_model;
-    c.d_state = 64;
-    c.d_conv = 4;
-    c.expand = 2;
-    c.headdim = 64;
-    c.ngroups = 1;
-    c.chunk_size = 256;
-    c.conv_bias = 1;
-    c.bias = 0;
-    c.dt_min = 0.001;
-    c.dt_max = 0.1;
-    c.dt_init_floor = 1e-4;
-    c.A_init_min = 1;
-    c.A_init_max = 16;
-    c.norm_eps = 1e-5f;
     return c;
 }
 
-static void cols_get(float *dst, const float *src, size_t N, int ld, int c0, int w)
+int sl_mamba2_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
-    for (size_t n = 0; n < N; n++) memcpy(dst + n * w, src + n * ld + c0, (size_t)w * sizeof(float));
-}
-
-static void cols_put(float *dst, const float *src, size_t N, int ld, int c0, int w)
-{
-    for (size_t n = 0; n < N; n++) memcpy(dst + n * ld + c0, src + n * w, (size_t)w * sizeof(float));
+    sl_mamba2_config c = sl_mamba2_defaults(0);
+    int rc = sl_spec_read(s, sl_mamba2_keys, &c);
+    return rc ? rc : sl_mamba2_create(&c, P, prefix, out);
 }
 
 /* RMSNormGated (norm_before_gate=False): yg = y * silu(z); o = rmsnorm_groups(yg) * w */
@@ -85,25 +89,26 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     mb->B = B;
     mb->T = T;
     memcpy(mb->xin.p, x, N * C * sizeof(float));
-    sl_linear_forward(mb->zx.p, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, (int)N, C, DIN);
-    cols_get(mb->xbc.p, mb->zx.p, N, DIN, E, CD);
-    cols_get(mb->dt.p, mb->zx.p, N, DIN, E + CD, H);
-    sl_conv1d_causal_forward(mb->xbcc.p, mb->xbc.p, sl_params_data(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL,
+    sl_linear_forward(mb->zx.p, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
+    sl_cols_get(mb->xbc.p, mb->zx.p, N, DIN, E, CD);
+    sl_cols_get(mb->dt.p, mb->zx.p, N, DIN, E + CD, H);
+    sl_conv1d_causal_forward(mb->xbcc.p, mb->xbc.p, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb),
                              B, T, CD, mb->K);
     sl_act_forward(SL_ACT_SILU, mb->xbca.p, mb->xbcc.p, N * CD);
-    cols_get(mb->xs.p, mb->xbca.p, N, CD, 0, E);
-    cols_get(mb->Bm.p, mb->xbca.p, N, CD, E, G * S);
-    cols_get(mb->Cm.p, mb->xbca.p, N, CD, E + G * S, G * S);
+    sl_cols_get(mb->xs.p, mb->xbca.p, N, CD, 0, E);
+    sl_cols_get(mb->Bm.p, mb->xbca.p, N, CD, E, G * S);
+    sl_cols_get(mb->Cm.p, mb->xbca.p, N, CD, E + G * S, G * S);
     const float *al = sl_params_data(P, mb->i_alog);
     for (int h = 0; h < H; h++) mb->A.p[h] = -expf(al[h]);
-    sl_ssd_args a = {B, T, H, mb->P, G, S, mb->xs.p, mb->dt.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D),
-                     sl_params_data(P, mb->i_dtb), 1};
+    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs.p, .dt = mb->dt.p, .A = mb->A.p,
+                     .Bm = mb->Bm.p, .Cm = mb->Cm.p, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+                     .dt_softplus = 1};
     if ((rc = sl_ssd_chunked_forward(mb->y.p, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
     /* z is the first E columns of zx; gz doubles as the z cache (backward does not overwrite it) */
     if ((rc = sl_buf_reserve(&mb->gz, N * E))) return rc;
-    cols_get(mb->gz.p, mb->zx.p, N, DIN, 0, E);
+    sl_cols_get(mb->gz.p, mb->zx.p, N, DIN, 0, E);
     gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), mb->yg.p, mb->nrm.p, mb->o.p, mb->rstd.p, mb->y.p, mb->gz.p, N);
-    sl_linear_forward(out, mb->o.p, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, (int)N, E, C);
+    sl_linear_forward(out, mb->o.p, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
     return SL_OK;
 }
 
@@ -123,7 +128,7 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
         return rc;
     const float *z = mb->gz.p;   /* z cache (see forward) */
     memset(mb->go.p, 0, N * E * sizeof(float));
-    sl_linear_backward(mb->go.p, sl_params_grad(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_grad(P, mb->i_ob) : NULL, dout, mb->o.p,
+    sl_linear_backward(mb->go.p, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->o.p,
                        sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* gated norm */
     const float *w = sl_params_data(P, mb->i_nw);
@@ -147,25 +152,27 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gA.p, 0, H * sizeof(float));
     memset(mb->gB.p, 0, N * G * S * sizeof(float));
     memset(mb->gC.p, 0, N * G * S * sizeof(float));
-    sl_ssd_args a = {B, T, H, mb->P, G, S, mb->xs.p, mb->dt.p, mb->A.p, mb->Bm.p, mb->Cm.p, sl_params_data(P, mb->i_D),
-                     sl_params_data(P, mb->i_dtb), 1};
-    sl_ssd_grads sg = {mb->gxs.p, mb->gdt.p, mb->gA.p, mb->gB.p, mb->gC.p, sl_params_grad(P, mb->i_D), sl_params_grad(P, mb->i_dtb)};
+    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs.p, .dt = mb->dt.p, .A = mb->A.p,
+                     .Bm = mb->Bm.p, .Cm = mb->Cm.p, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+                     .dt_softplus = 1};
+    sl_ssd_grads sg = {.dx = mb->gxs.p, .ddt = mb->gdt.p, .dA = mb->gA.p, .dB = mb->gB.p, .dC = mb->gC.p,
+                       .dD = sl_params_grad(P, mb->i_D), .ddt_bias = sl_params_grad(P, mb->i_dtb)};
     if ((rc = sl_ssd_backward(&sg, mb->gy.p, &a, mb->ws))) return rc;
     float *gal = sl_params_grad(P, mb->i_alog);
     for (int h = 0; h < H; h++) gal[h] += mb->gA.p[h] * mb->A.p[h];
     /* SiLU, conv */
-    cols_put(mb->gxbca.p, mb->gxs.p, N, CD, 0, E);
-    cols_put(mb->gxbca.p, mb->gB.p, N, CD, E, G * S);
-    cols_put(mb->gxbca.p, mb->gC.p, N, CD, E + G * S, G * S);
+    sl_cols_put(mb->gxbca.p, mb->gxs.p, N, CD, 0, E);
+    sl_cols_put(mb->gxbca.p, mb->gB.p, N, CD, E, G * S);
+    sl_cols_put(mb->gxbca.p, mb->gC.p, N, CD, E + G * S, G * S);
     memset(mb->gxbcc.p, 0, N * CD * sizeof(float));
     sl_act_backward(SL_ACT_SILU, mb->gxbcc.p, mb->gxbca.p, mb->xbcc.p, N * CD);
     memset(mb->gxbc.p, 0, N * CD * sizeof(float));
-    sl_conv1d_causal_backward(mb->gxbc.p, sl_params_grad(P, mb->i_cw), mb->i_cb >= 0 ? sl_params_grad(P, mb->i_cb) : NULL, mb->gxbcc.p,
+    sl_conv1d_causal_backward(mb->gxbc.p, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc.p,
                               mb->xbc.p, sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
-    cols_put(mb->gzx.p, gz, N, DIN, 0, E);
-    cols_put(mb->gzx.p, mb->gxbc.p, N, DIN, E, CD);
-    cols_put(mb->gzx.p, mb->gdt.p, N, DIN, E + CD, H);
-    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_grad(P, mb->i_inb) : NULL, mb->gzx.p, mb->xin.p,
+    sl_cols_put(mb->gzx.p, gz, N, DIN, 0, E);
+    sl_cols_put(mb->gzx.p, mb->gxbc.p, N, DIN, E, CD);
+    sl_cols_put(mb->gzx.p, mb->gdt.p, N, DIN, E + CD, H);
+    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), sl_params_grad_opt(P, mb->i_inb), mb->gzx.p, mb->xin.p,
                        sl_params_data(P, mb->i_inw), (int)N, C, DIN);
     return SL_OK;
 }
@@ -225,8 +232,8 @@ static int mamba2_step(sl_model *m, void *state, const float *x, const int32_t *
     const sl_params *P = m->P;
     const int B = s->B, C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN, K = mb->K;
     if (!x) return sl_error(SL_EINVAL, "mamba2 takes real input");
-    sl_linear_forward(s->zx, x, sl_params_data(P, mb->i_inw), mb->i_inb >= 0 ? sl_params_data(P, mb->i_inb) : NULL, B, C, DIN);
-    const float *cw = sl_params_data(P, mb->i_cw), *cb = mb->i_cb >= 0 ? sl_params_data(P, mb->i_cb) : NULL;
+    sl_linear_forward(s->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), B, C, DIN);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = sl_params_data_opt(P, mb->i_cb);
     for (int b = 0; b < B; b++) {
         float *w = s->win + (size_t)b * K * CD;
         memmove(w, w + CD, (size_t)(K - 1) * CD * sizeof(float));
@@ -237,19 +244,20 @@ static int mamba2_step(sl_model *m, void *state, const float *x, const int32_t *
             for (int c = 0; c < CD; c++) o[c] += cw[(size_t)c * K + k] * w[(size_t)k * CD + c];
     }
     sl_act_forward(SL_ACT_SILU, s->xbca, s->xbc, (size_t)B * CD);
-    cols_get(s->xs, s->xbca, B, CD, 0, E);
-    cols_get(s->Bm, s->xbca, B, CD, E, G * S);
-    cols_get(s->Cm, s->xbca, B, CD, E + G * S, G * S);
-    cols_get(s->dt, s->zx, B, DIN, E + CD, H);
+    sl_cols_get(s->xs, s->xbca, B, CD, 0, E);
+    sl_cols_get(s->Bm, s->xbca, B, CD, E, G * S);
+    sl_cols_get(s->Cm, s->xbca, B, CD, E + G * S, G * S);
+    sl_cols_get(s->dt, s->zx, B, DIN, E + CD, H);
     const float *al = sl_params_data(P, mb->i_alog);
     for (int h = 0; h < H; h++) s->A[h] = -expf(al[h]);
-    sl_ssd_args a = {B, 1, H, mb->P, G, S, s->xs, s->dt, s->A, s->Bm, s->Cm, sl_params_data(P, mb->i_D), sl_params_data(P, mb->i_dtb), 1};
+    sl_ssd_args a = {.B = B, .L = 1, .H = H, .P = mb->P, .G = G, .N = S, .x = s->xs, .dt = s->dt, .A = s->A, .Bm = s->Bm,
+                     .Cm = s->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb), .dt_softplus = 1};
     float *y = s->y, *z = s->y + (size_t)B * E, *yg = z + (size_t)B * E, *nrm = yg + (size_t)B * E;
     int rc = sl_ssd_step(y, s->S, &a);
     if (rc) return rc;
-    cols_get(z, s->zx, B, DIN, 0, E);
+    sl_cols_get(z, s->zx, B, DIN, 0, E);
     gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), yg, nrm, s->o, s->rstd, y, z, B);
-    sl_linear_forward(out, s->o, sl_params_data(P, mb->i_ow), mb->i_ob >= 0 ? sl_params_data(P, mb->i_ob) : NULL, B, E, C);
+    sl_linear_forward(out, s->o, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), B, E, C);
     return SL_OK;
 }
 

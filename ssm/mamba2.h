@@ -10,6 +10,7 @@
 #define SL_SSM_MAMBA2_H
 
 #include "seq/model.h"
+#include "seq/spec.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,8 +23,14 @@ typedef struct {
     float norm_eps;
 } sl_mamba2_config;
 
+/* The `mamba2` spec's keys (mamba_ssm Mamba2's argument names), bound to sl_mamba2_config
+ * (seq/spec.h): the one source of the defaults. */
+extern const sl_spec_key sl_mamba2_keys[];
+/* The table's defaults (mamba_ssm's), with d_model. */
 sl_mamba2_config sl_mamba2_defaults(int d_model);
 int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+/* From a spec already checked against sl_mamba2_keys. */
+int sl_mamba2_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 #ifdef __cplusplus
 }

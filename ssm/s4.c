@@ -273,16 +273,18 @@ double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double comp
 /* ---- the model ---- */
 
 const sl_spec_key sl_s4_keys[] = {
-    {"d_model", 'i', "64", 1, 1 << 16, "H, channels"},
-    {"d_state", 'i', "64", 2, 1024, "N, state size (N/2 complex modes; even)"},
-    {"l_max", 'i', "1024", 2, 1 << 22, "kernel length L (sequences must have T <= l_max); C is C~ = C (I - Ab^L)"},
-    {"dt_min", 'f', "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
-    {"dt_max", 'f', "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
-    {"activation", 's', "gelu", 0, 0, "activation before the output Conv1d+GLU (seq/layers.h names)"},
-    {"dropout", 'f', "0", 0, 0.99, "dropout after the activation (training only)"},
-    {"lr_scale", 'f', "0.1", 0, 1e3, "learning-rate multiplier of log_dt, log_A_real, A_imag, B, P (no weight decay)"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(sl_s4_config, d_model, "d_model", "64", 1, 1 << 16, "H, channels"),
+    SL_KEY_INT(sl_s4_config, d_state, "d_state", "64", 2, 1024, "N, state size (N/2 complex modes; even)"),
+    SL_KEY_INT(sl_s4_config, l_max, "l_max", "1024", 2, 1 << 22, "kernel length L (sequences must have T <= l_max); C is C~ = C (I - Ab^L)"),
+    SL_SSM_BLOCK_KEYS(sl_s4_config, "learning-rate multiplier of log_dt, log_A_real, A_imag, B, P (no weight decay)"),
+    SL_KEY_END,
 };
+
+void sl_s4_config_default(sl_s4_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_s4_keys, c);   /* cannot fail: the table's defaults are valid */
+}
 
 typedef struct {
     sl_model base;
@@ -522,15 +524,23 @@ static const sl_model_vt s4_vt = {
     .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .step = s4_step,
 };
 
-int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+int sl_s4_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
-    int H, N, L, rc;
+    sl_s4_config c;
+    sl_s4_config_default(&c);
+    int rc = sl_spec_read(s, sl_s4_keys, &c);
+    return rc ? rc : sl_s4_create(&c, P, prefix, out);
+}
+
+int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    const int H = cfg->d_model, N = cfg->d_state, L = cfg->l_max;
+    const double drop = cfg->dropout, lrs = cfg->lr_scale, dtmin = cfg->dt_min, dtmax = cfg->dt_max;
     sl_act act;
-    double drop, lrs, dtmin, dtmax;
-    if ((rc = sl_spec_int(s, sl_s4_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_s4_keys, "d_state", &N)) ||
-        (rc = sl_spec_int(s, sl_s4_keys, "l_max", &L)) ||
-        (rc = sl_ssm_block_keys(s, sl_s4_keys, &act, &drop, &lrs, &dtmin, &dtmax, NULL)))
-        return rc;
+    int rc;
+    if (H < 1 || L < 2 || N < 2)
+        return sl_error(SL_EINVAL, "s4: need d_model >= 1, d_state >= 2, l_max >= 2 (got %d, %d, %d)", H, N, L);
+    if ((rc = sl_ssm_block_check("s4", cfg->activation, dtmin, dtmax, NULL, &act, NULL))) return rc;
     if (N % 2) return sl_error(SL_EINVAL, "s4: d_state must be even (N/2 complex modes), got %d", N);
     s4_model *m = calloc(1, sizeof *m);
     if (!m) return sl_error(SL_ENOMEM, "out of memory");

@@ -64,7 +64,16 @@ int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K);
 double sl_s4_step(const sl_s4_ssm *s, const sl_dcomplex *d, const sl_dcomplex *C, sl_dcomplex *x, double u);
 
 extern const sl_spec_key sl_s4_keys[];
-int sl_s4_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+typedef struct {
+    int d_model, d_state, l_max;
+    double dt_min, dt_max, dropout, lr_scale;
+    const char *activation;   /* seq/layers.h name; points into the spec or the key table */
+} sl_s4_config;
+/* The `s4` spec's keys bound to sl_s4_config (seq/spec.h), its defaults, and the constructors
+ * from a configuration and from a spec already checked against the table. */
+void sl_s4_config_default(sl_s4_config *c);
+int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+int sl_s4_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 #ifdef __cplusplus
 }

@@ -12,17 +12,19 @@
 #include <strings.h>
 
 const sl_spec_key sl_s4d_keys[] = {
-    {"d_model", 'i', "64", 1, 1 << 16, "H, channels"},
-    {"d_state", 'i', "64", 2, 1 << 14, "N, state size (N/2 complex modes; even)"},
-    {"dt_min", 'f', "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
-    {"dt_max", 'f', "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"},
-    {"init", 's', "lin", 0, 0, "A initialisation: lin, inv, real, legs"},
-    {"discretization", 's', "zoh", 0, 0, "zoh or bilinear"},
-    {"activation", 's', "gelu", 0, 0, "activation before the output Conv1d+GLU (seq/layers.h names)"},
-    {"dropout", 'f', "0", 0, 0.99, "dropout after the activation (training only)"},
-    {"lr_scale", 'f', "0.1", 0, 1e3, "learning-rate multiplier of log_dt, log_A_real, A_imag (no weight decay)"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(sl_s4d_config, d_model, "d_model", "64", 1, 1 << 16, "H, channels"),
+    SL_KEY_INT(sl_s4d_config, d_state, "d_state", "64", 2, 1 << 14, "N, state size (N/2 complex modes; even)"),
+    SL_KEY_STR(sl_s4d_config, init, "init", "lin", "A initialisation: lin, inv, real, legs"),
+    SL_KEY_STR(sl_s4d_config, discretization, "discretization", "zoh", "zoh or bilinear"),
+    SL_SSM_BLOCK_KEYS(sl_s4d_config, "learning-rate multiplier of log_dt, log_A_real, A_imag (no weight decay)"),
+    SL_KEY_END,
 };
+
+void sl_s4d_config_default(sl_s4d_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_s4d_keys, c);   /* cannot fail: the table's defaults are valid */
+}
 
 /* discretization of one mode and its partial derivatives */
 typedef struct { double complex z, bb, dz_dA, dz_ddt, dbb_dA, dbb_ddt; } disc1;
@@ -320,16 +322,24 @@ static const sl_model_vt s4d_vt = {
     .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .step = s4d_step,
 };
 
-int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
+int sl_s4d_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
-    int H, N, rc;
-    const char *init;
+    sl_s4d_config c;
+    sl_s4d_config_default(&c);
+    int rc = sl_spec_read(s, sl_s4d_keys, &c);
+    return rc ? rc : sl_s4d_create(&c, P, prefix, out);
+}
+
+int sl_s4d_create(const sl_s4d_config *cfg, sl_params *P, const char *prefix, sl_model **out)
+{
+    const int H = cfg->d_model, N = cfg->d_state;
+    const char *init = cfg->init ? cfg->init : "";
+    const double drop = cfg->dropout, lrs = cfg->lr_scale, dtmin = cfg->dt_min, dtmax = cfg->dt_max;
     sl_act act;
-    double drop, lrs, dtmin, dtmax;
-    int disc;
-    if ((rc = sl_spec_int(s, sl_s4d_keys, "d_model", &H)) || (rc = sl_spec_int(s, sl_s4d_keys, "d_state", &N)) ||
-        (rc = sl_spec_str(s, sl_s4d_keys, "init", &init)) ||
-        (rc = sl_ssm_block_keys(s, sl_s4d_keys, &act, &drop, &lrs, &dtmin, &dtmax, &disc)))
+    int disc, rc;
+    if (H < 1 || N < 2) return sl_error(SL_EINVAL, "s4d: need d_model >= 1 and d_state >= 2 (got %d, %d)", H, N);
+    if ((rc = sl_ssm_block_check("s4d", cfg->activation, dtmin, dtmax, cfg->discretization,
+                                 &act, &disc)))
         return rc;
     if (N % 2) return sl_error(SL_EINVAL, "s4d: d_state must be even (N/2 complex modes), got %d", N);
     if (strlen(init) >= 16 || (strcasecmp(init, "lin") && strcasecmp(init, "inv") && strcasecmp(init, "real") && strcasecmp(init, "legs")))

@@ -42,7 +42,18 @@ void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_log_A_real, fl
 int sl_s4d_init_A(const char *init, int N2, double *re, double *im);
 
 extern const sl_spec_key sl_s4d_keys[];
-int sl_s4d_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
+typedef struct {
+    int d_model, d_state;
+    const char *init;             /* lin, inv, real, legs */
+    const char *discretization;   /* zoh, bilinear */
+    double dt_min, dt_max, dropout, lr_scale;
+    const char *activation;       /* seq/layers.h name */
+} sl_s4d_config;   /* the strings point into the spec or the key table */
+/* The `s4d` spec's keys bound to sl_s4d_config (seq/spec.h), its defaults, and the
+ * constructors from a configuration and from a spec already checked against the table. */
+void sl_s4d_config_default(sl_s4d_config *c);
+int sl_s4d_create(const sl_s4d_config *cfg, sl_params *P, const char *prefix, sl_model **out);
+int sl_s4d_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
 #ifdef __cplusplus
 }

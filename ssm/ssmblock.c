@@ -104,22 +104,17 @@ int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float
     return SL_OK;
 }
 
-int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
-                      double *dt_min, double *dt_max, int *disc)
+int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max,
+                       const char *discretization, sl_act *act, int *disc)
 {
-    const char *an, *dn;
     int rc;
-    if ((rc = sl_spec_str(s, keys, "activation", &an)) || (rc = sl_spec_float(s, keys, "dropout", drop)) ||
-        (rc = sl_spec_float(s, keys, "lr_scale", lr_scale)) || (rc = sl_spec_float(s, keys, "dt_min", dt_min)) ||
-        (rc = sl_spec_float(s, keys, "dt_max", dt_max)))
-        return rc;
-    if ((rc = sl_act_from_name(an, act))) return sl_error_wrap(rc, "%s: activation", s->name);
-    if (*dt_min > *dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", s->name, *dt_min, *dt_max);
+    if (!activation || (disc && !discretization)) return sl_error(SL_EINVAL, "%s: the configuration names no activation or discretization", name);
+    if ((rc = sl_act_from_name(activation, act))) return sl_error_wrap(rc, "%s: activation", name);
+    if (dt_min > dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", name, dt_min, dt_max);
     if (disc) {
-        if ((rc = sl_spec_str(s, keys, "discretization", &dn))) return rc;
-        if (!strcasecmp(dn, "zoh")) *disc = SL_SSM_ZOH;
-        else if (!strcasecmp(dn, "bilinear")) *disc = SL_SSM_BILINEAR;
-        else return sl_error(SL_EINVAL, "%s: discretization must be zoh or bilinear, not '%s'", s->name, dn);
+        if (!strcasecmp(discretization, "zoh")) *disc = SL_SSM_ZOH;
+        else if (!strcasecmp(discretization, "bilinear")) *disc = SL_SSM_BILINEAR;
+        else return sl_error(SL_EINVAL, "%s: discretization must be zoh or bilinear, not '%s'", name, discretization);
     }
     return SL_OK;
 }

@@ -45,10 +45,20 @@ int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float
 /* discretizations of S4D's diagonal SSM */
 enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
 
-/* keys shared by s4 and s4d: activation, dropout, lr_scale, dt_min, dt_max and (disc != NULL)
- * discretization (zoh | bilinear -> SL_SSM_ZOH / SL_SSM_BILINEAR) */
-int sl_ssm_block_keys(const sl_spec *s, const sl_spec_key *keys, sl_act *act, double *drop, double *lr_scale,
-                      double *dt_min, double *dt_max, int *disc);
+/* Keys shared by s4 and s4d, bound to the same-named fields of their config struct T
+ * (seq/spec.h): dt_min, dt_max, activation, dropout; lr_scale's help differs. */
+#define SL_SSM_BLOCK_KEYS(T, LR_HELP) \
+    SL_KEY_DOUBLE(T, dt_min, "dt_min", "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"), \
+    SL_KEY_DOUBLE(T, dt_max, "dt_max", "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"), \
+    SL_KEY_STR(T, activation, "activation", "gelu", "activation before the output Conv1d+GLU (seq/layers.h names)"), \
+    SL_KEY_DOUBLE(T, dropout, "dropout", "0", 0, 0.99, "dropout after the activation (training only)"), \
+    SL_KEY_DOUBLE(T, lr_scale, "lr_scale", "0.1", 0, 1e3, LR_HELP)
+
+/* The shared keys' checks: the activation's name (-> act), dt_min <= dt_max, and (disc !=
+ * NULL) the discretization's name, zoh | bilinear (-> SL_SSM_ZOH / SL_SSM_BILINEAR).
+ * Messages start with `name`. */
+int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max,
+                       const char *discretization, sl_act *act, int *disc);
 
 #ifdef __cplusplus
 }
