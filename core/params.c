@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 sl_params *sl_params_new(void)
 {
@@ -16,8 +17,11 @@ void sl_params_free(sl_params *P)
 {
     if (!P) return;
     free(P->t);
-    free(P->data);
-    free(P->grad);
+    if (P->map) munmap(P->map, P->bytes);
+    else {
+        if (P->data) munmap(P->data, P->bytes);
+        if (P->grad) munmap(P->grad, P->bytes);
+    }
     free(P);
 }
 
@@ -61,16 +65,28 @@ int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim,
 int sl_params_alloc(sl_params *P)
 {
     if (P->data) return sl_error(SL_EINVAL, "parameter table is already allocated");
-    size_t bytes = ((P->total ? P->total : 1) * sizeof(float) + 63) & ~(size_t)63;
-    P->data = aligned_alloc(64, bytes);
-    P->grad = aligned_alloc(64, bytes);
-    if (!P->data || !P->grad) {
-        free(P->data); free(P->grad);
-        P->data = P->grad = NULL;
+    /* anonymous mappings are zero and page-aligned, and a page is only backed once written */
+    size_t bytes = ((P->total ? P->total : 1) * sizeof(float) + 4095) & ~(size_t)4095;
+    void *d = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *g = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (d == MAP_FAILED || g == MAP_FAILED) {
+        if (d != MAP_FAILED) munmap(d, bytes);
+        if (g != MAP_FAILED) munmap(g, bytes);
         return sl_error(SL_ENOMEM, "cannot allocate %zu parameters", P->total);
     }
-    memset(P->data, 0, bytes);
-    memset(P->grad, 0, bytes);
+    P->data = d;
+    P->grad = g;
+    P->bytes = bytes;
+    return SL_OK;
+}
+
+int sl_params_map(sl_params *P, void *base, size_t bytes)
+{
+    if (P->data) return sl_error(SL_EINVAL, "parameter table is already allocated");
+    P->map = base;
+    P->bytes = bytes;
+    P->data = base;
+    P->grad = NULL;
     return SL_OK;
 }
 

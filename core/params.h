@@ -1,7 +1,9 @@
 /* core/params.h — the parameter table: named tensors in one flat float32 block.
  *
  * A model declares its tensors (name, shape) while it is being built; sl_params_alloc then
- * makes two blocks, `data` and `grad`, each `total` floats, 64-byte aligned and zeroed.
+ * makes two blocks, `data` and `grad`, each `total` floats, page-aligned and zeroed (anonymous
+ * mappings: a page costs memory only once written, so a model that never runs backward never
+ * pays for its gradient block).
  * Models remember the index that sl_params_add returned and resolve pointers with
  * sl_params_data / sl_params_grad. Optimizers, safetensors I/O, checkpoints and the gradient
  * checker work on the table alone, without knowing any model.
@@ -40,7 +42,9 @@ typedef struct sl_params {
     int n, cap;
     size_t total;   /* floats */
     float *data;    /* (total,) NULL until sl_params_alloc */
-    float *grad;    /* (total,) */
+    float *grad;    /* (total,); NULL for a mapped table (sl_params_map) */
+    size_t bytes;   /* size of each mapping (sl_params_alloc), or of the file (sl_params_map) */
+    void *map;      /* sl_params_map: the file mapping that data points into */
 } sl_params;
 
 sl_params *sl_params_new(void);
@@ -52,6 +56,13 @@ int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim,
                   int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 
 int sl_params_alloc(sl_params *P);
+
+/* Inference on a file's weights without copying them: data = base (a read-only mapping of
+ * `bytes` bytes made by the caller with mmap), grad = NULL. The caller then sets every tensor's
+ * offset (in floats from base, any 4-byte alignment) to where the file holds it; the table
+ * owns the mapping from here on (sl_params_free unmaps it). Such a table cannot be trained,
+ * initialised or loaded into: its pages are read-only. */
+int sl_params_map(sl_params *P, void *base, size_t bytes);
 
 static inline float *sl_params_data(const sl_params *P, int i) { return P->data + P->t[i].offset; }
 static inline float *sl_params_grad(const sl_params *P, int i) { return P->grad + P->t[i].offset; }

@@ -3,6 +3,7 @@
  * attention.h for the equations. */
 #include "seq/attention.h"
 #include "core/error.h"
+#include "core/gemv.h"
 #include "core/util.h"
 #include "seq/layers.h"
 
@@ -735,7 +736,7 @@ static void *attn_state_new(sl_model *m, int B)
     ALLOC(s->tq, (size_t)B * a->qdim);
     ALLOC(s->tv, (size_t)B * (a->vdim + a->r));
     ALLOC(s->to, (size_t)B * a->Hq * a->Dv);
-    ALLOC(s->sc, cap);
+    ALLOC(s->sc, (size_t)a->Hq * cap);   /* a score row per head (heads run in parallel) */
 #undef ALLOC_KV
 #undef ALLOC
     if (bad) { attn_state_free(m, s); sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap); return NULL; }
@@ -770,26 +771,20 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
                 memcpy(s->kc + off, k + (size_t)h * hd, (size_t)hd * sizeof(float));
                 memcpy(s->vc + off, v + (size_t)h * hd, (size_t)hd * sizeof(float));
             }
+            /* one head per thread once the cache is long enough (each head has its own score
+             * row); the dot products and the weighted sum of values are core/gemv.h's kernels */
+            const int n = pos + 1;
+#pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
             for (int h = 0; h < Hq; h++) {
                 const float *qh = q + (size_t)h * hd;
                 const float *K = s->kc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
                 const float *V = s->vc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
-                float mx = -INFINITY;
-                for (int t = 0; t <= pos; t++) {
-                    float d = 0.0f;
-                    for (int i = 0; i < hd; i++) d += qh[i] * K[(size_t)t * hd + i];
-                    s->sc[t] = d * scale;
-                    if (s->sc[t] > mx) mx = s->sc[t];
-                }
-                double sum = 0.0;
-                for (int t = 0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
-                float inv = (float)(1.0 / sum);
+                float *sc = s->sc + (size_t)h * s->cap;
+                sl_gemv_rows(sc, qh, K, NULL, 1, hd, n, 0, n);
+                const float inv = (float)(1.0 / sl_softmax_unnorm(sc, n, scale));
                 float *o = s->to + (size_t)b * Hq * hd + (size_t)h * hd;
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int t = 0; t <= pos; t++) {
-                    float p = s->sc[t] * inv;
-                    for (int i = 0; i < hd; i++) o[i] += p * V[(size_t)t * hd + i];
-                }
+                sl_gemv_t(o, sc, V, n, hd);
+                for (int i = 0; i < hd; i++) o[i] *= inv;
             }
         }
     } else {
@@ -901,6 +896,7 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
     m->d_in = m->d_out = C;
     m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER |
               (cfg->causal ? SL_CAP_STEP : SL_CAP_BIDIR);
+    m->max_len = cfg->max_seq_len;   /* the KV cache's capacity */
     a->mla = cfg->kv_lora_rank > 0;
     a->Hq = cfg->n_head;
     int *all[] = {&a->i_qkv, &a->i_qkvb, &a->i_wq, &a->i_bq, &a->i_wk, &a->i_bk, &a->i_wv, &a->i_bv, &a->i_wo,

@@ -2,6 +2,7 @@
 #include "seq/layers.h"
 #include "core/error.h"
 #include "core/fastmath.h"
+#include "core/gemv.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 void sl_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC)
 {
     // out (N,OC) = inp (N,C) . w^T (C,OC)
+    if (N <= SL_GEMV_MAX_N) { sl_gemv(out, inp, w, b, N, C, OC); return; }   /* decoding: core/gemv.h */
     if (b) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
     }

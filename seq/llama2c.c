@@ -1,12 +1,14 @@
 /* seq/llama2c.c — llama2.c legacy checkpoints and tokenizer.bin (see llama2c.h). */
 #include "seq/llama2c.h"
 #include "core/error.h"
+#include "core/gemv.h"
 #include "seq/transformer.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define HEADER_BYTES 28
@@ -94,33 +96,13 @@ char *sl_llama2c_spec(const sl_llama2c_config *c)
     return strdup(buf);
 }
 
-static int read_floats(FILE *f, const char *path, float *dst, size_t n, const char *what, int layer)
-{
-    if (fread(dst, sizeof(float), n, f) != n)
-        return sl_error(SL_EFORMAT, "'%s': truncated while reading %s", path, what);
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(dst[i]))
-            return layer >= 0 ? sl_error(SL_ENAN, "'%s': non-finite value in %s of layer %d", path, what, layer)
-                              : sl_error(SL_ENAN, "'%s': non-finite value in %s", path, what);
-    return SL_OK;
-}
-
-/* read one stacked (L, ...) array into the tensors layers.{l}.NAME */
-static int read_stacked(FILE *f, const char *path, sl_params *P, const char *name, int L)
-{
-    char full[SL_NAME_MAX];
-    for (int l = 0; l < L; l++) {
-        snprintf(full, sizeof full, "layers.%d.%s", l, name);
-        int i = sl_params_find(P, full);
-        if (i < 0) return sl_error(SL_ENOTFOUND, "llama2c: model has no tensor %s", full);
-        int rc = read_floats(f, path, sl_params_data(P, i), P->t[i].numel, name, l);
-        if (rc) return rc;
-    }
-    return SL_OK;
-}
 
 int sl_llama2c_load(const char *path, sl_model **out) { return sl_llama2c_load_ctx(path, 0, out); }
 
+/* The weights are not read into memory: the file is mapped read-only and every tensor of the
+ * model's parameter table points at its place in the file (sl_params_map), as run.c does. The
+ * layout (llama2c.h) fixes each tensor's offset from the header alone; each is checked to be
+ * finite once (which brings the file's pages in, as generation would). */
 int sl_llama2c_load_ctx(const char *path, int max_ctx, sl_model **out)
 {
     *out = NULL;
@@ -129,7 +111,8 @@ int sl_llama2c_load_ctx(const char *path, int max_ctx, sl_model **out)
     sl_llama2c_config c;
     sl_model *m = NULL;
     sl_params *P = NULL;
-    float *skip = NULL;
+    void *map = MAP_FAILED;
+    size_t bytes = 0;
     int rc = read_header(f, path, &c);
     if (rc) goto done;
     sl_transformer_config tc = {0};
@@ -146,32 +129,61 @@ int sl_llama2c_load_ctx(const char *path, int max_ctx, sl_model **out)
     m->P = P;
     m->owns_params = 1;
     P = NULL;
-    if ((rc = sl_params_alloc(m->P))) goto done;
+    bytes = HEADER_BYTES + 4 * expected_floats(&c);   /* read_header checked the file has exactly this */
+    map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    if (map == MAP_FAILED) { rc = sl_error(SL_EIO, "'%s': cannot map the file into memory", path); goto done; }
     sl_params *Q = m->P;
-    int i = sl_params_find(Q, "tok_embeddings.weight");
-    if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "tok_embeddings", -1))) goto done;
-    static const char *order[] = {"attention_norm.weight", "attention.wq.weight", "attention.wk.weight", "attention.wv.weight",
-                                  "attention.wo.weight", "ffn_norm.weight", "feed_forward.w1.weight",
-                                  "feed_forward.w2.weight", "feed_forward.w3.weight"};
-    for (size_t k = 0; k < sizeof order / sizeof *order; k++)
-        if ((rc = read_stacked(f, path, Q, order[k], c.n_layers))) goto done;
-    i = sl_params_find(Q, "norm.weight");
-    if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "norm", -1))) goto done;
-    /* the RoPE tables: read past them (the model computes its own) */
-    size_t nf = (size_t)2 * c.seq_len * (c.dim / c.n_heads / 2);
-    if (!(skip = malloc((nf ? nf : 1) * sizeof(float)))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-    if ((rc = read_floats(f, path, skip, nf, "freqs_cos/freqs_sin", -1))) goto done;
-    if (!c.shared_classifier) {
-        i = sl_params_find(Q, "output.weight");
-        if ((rc = read_floats(f, path, sl_params_data(Q, i), Q->t[i].numel, "output (classifier)", -1))) goto done;
+    if ((rc = sl_params_map(Q, map, bytes))) goto done;
+    map = MAP_FAILED;   /* the table owns it now */
+    const float *base = Q->data;
+    const size_t D = (size_t)c.dim, F = (size_t)c.hidden_dim, L = (size_t)c.n_layers, V = (size_t)c.vocab_size;
+    const size_t hs = D / c.n_heads, kv = (size_t)c.n_kv_heads * hs;
+    /* the file's arrays in order: tensor name (NULL: skipped, the RoPE tables), floats per layer
+     * (stacked arrays) or in all (single arrays), stacked or not */
+    struct { const char *name, *what; size_t per; int stacked; } arr[] = {
+        {"tok_embeddings.weight", "tok_embeddings", V * D, 0},
+        {"attention_norm.weight", "attention_norm.weight", D, 1},
+        {"attention.wq.weight", "attention.wq.weight", D * D, 1},
+        {"attention.wk.weight", "attention.wk.weight", kv * D, 1},
+        {"attention.wv.weight", "attention.wv.weight", kv * D, 1},
+        {"attention.wo.weight", "attention.wo.weight", D * D, 1},
+        {"ffn_norm.weight", "ffn_norm.weight", D, 1},
+        {"feed_forward.w1.weight", "feed_forward.w1.weight", F * D, 1},
+        {"feed_forward.w2.weight", "feed_forward.w2.weight", D * F, 1},
+        {"feed_forward.w3.weight", "feed_forward.w3.weight", F * D, 1},
+        {"norm.weight", "norm", D, 0},
+        {NULL, "freqs_cos/freqs_sin", 2 * (size_t)c.seq_len * (hs / 2), 0},
+        {"output.weight", "output (classifier)", V * D, 0},
+    };
+    const int narr = c.shared_classifier ? 12 : 13;
+    size_t off = HEADER_BYTES / 4;
+    int placed = 0;
+    for (int k = 0; k < narr; k++) {
+        const int nl = arr[k].stacked ? (int)L : 1;
+        for (int l = 0; l < nl; l++, off += arr[k].per) {
+            if (!sl_all_finite(base + off, arr[k].per, NULL)) {
+                rc = arr[k].stacked ? sl_error(SL_ENAN, "'%s': non-finite value in %s of layer %d", path, arr[k].what, l)
+                                    : sl_error(SL_ENAN, "'%s': non-finite value in %s", path, arr[k].what);
+                goto done;
+            }
+            if (!arr[k].name) continue;
+            char full[SL_NAME_MAX];
+            if (arr[k].stacked) snprintf(full, sizeof full, "layers.%d.%s", l, arr[k].name);
+            else snprintf(full, sizeof full, "%s", arr[k].name);
+            int i = sl_params_find(Q, full);
+            if (i < 0 || Q->t[i].numel != arr[k].per) { rc = sl_error(SL_ENOTFOUND, "llama2c: the model has no tensor %s of %zu floats", full, arr[k].per); goto done; }
+            Q->t[i].offset = off;
+            placed++;
+        }
     }
+    if (placed != Q->n) { rc = sl_error(SL_EINVAL, "llama2c: the model has %d tensors, the file %d", Q->n, placed); goto done; }
     c.seq_len = tc.max_seq_len;
     char *spec = sl_llama2c_spec(&c);
     if (!spec) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     free(m->spec);
     m->spec = spec;
 done:
-    free(skip);
+    if (map != MAP_FAILED) munmap(map, bytes);
     fclose(f);
     sl_params_free(P);
     if (rc) { sl_model_free(m); return rc; }

@@ -9,7 +9,9 @@
  *   freqs_cos (seq_len, hs/2); freqs_sin (seq_len, hs/2); [output (V, D) when unshared]
  * with hs = D / n_heads and Dkv = n_kv_heads * hs. The reader checks every field (positive,
  * bounded, divisible), that the file size equals the size those fields imply exactly, and that
- * every weight is finite; the RoPE tables are recomputed, not read.
+ * every weight is finite; the RoPE tables are recomputed, not read. The weights are not
+ * copied: the file is mapped read-only (mmap) and the model's parameter table points into it
+ * (sl_params_map), as run.c does, so a loaded model is for inference only.
  *
  * Tokenizer (run.c build_tokenizer): int32 max_token_length, then for each of vocab_size
  * tokens: float32 score, int32 length, length bytes. The reader checks 0 <= length <=

@@ -354,6 +354,10 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
     for (int l = 0; l < L; l++) bad |= lm->i_nw[l] < 0 || (!cfg->rmsnorm && lm->i_nb[l] < 0);
     if (bad) { sl_model_free(m); return SL_EINVAL; }
     m->caps = caps;
+    /* a state holds as many positions as the position table and every mixer's state allow */
+    m->max_len = cfg->max_position_embeddings;
+    for (int l = 0; l < L; l++)
+        if (mixers[l]->max_len > 0 && (m->max_len == 0 || mixers[l]->max_len < m->max_len)) m->max_len = mixers[l]->max_len;
     *out = m;
     return SL_OK;
 }

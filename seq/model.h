@@ -89,6 +89,7 @@ struct sl_model {
     int training;      /* dropout etc. active */
     sl_rng *rng;       /* for dropout while training; borrowed */
     char *spec;        /* canonical spec string (top-level models) */
+    int max_len;       /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
     sl_model **children;
     int n_children;
 };

@@ -697,6 +697,7 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     t->L = L; t->C = C; t->F = F; t->V = V;
     m->d_in = m->d_out = V;
     m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
+    m->max_len = cfg->max_seq_len;
     snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};
     for (size_t i = 0; i < sizeof arrs / sizeof *arrs; i++) {
