@@ -254,39 +254,45 @@ static int build_huffman(w2v_trainer *tr)
 /* Negative samples from U(w)^0.75 / Z by Walker's alias method: one uniform index and one
  * uniform fraction per draw, O(1), and only 8 bytes per word, so the tables stay in cache
  * (the tool's 1e8-entry lookup table costs a cache miss per draw). */
-static int build_table(w2v_trainer *tr)
+int sl_w2v_alias_table(const int64_t *counts, int V, float *alias_p, int32_t *alias_i)
 {
-    const int V = tr->V;
-    tr->alias_p = malloc((size_t)V * sizeof *tr->alias_p);
-    tr->alias_i = malloc((size_t)V * sizeof *tr->alias_i);
     double *q = malloc((size_t)V * sizeof *q);
     int *small = malloc((size_t)V * sizeof *small), *large = malloc((size_t)V * sizeof *large);
-    if (!tr->alias_p || !tr->alias_i || !q || !small || !large) {
+    if (!q || !small || !large) {
         free(q); free(small); free(large);
         return sl_error(SL_ENOMEM, "word2vec: out of memory (sampling table)");
     }
     double z = 0;
-    for (int a = 0; a < V; a++) z += pow((double)tr->vocab->counts[a], 0.75);
+    for (int a = 0; a < V; a++) z += pow((double)counts[a], 0.75);
     int ns = 0, nl = 0;
     for (int a = 0; a < V; a++) {
-        q[a] = pow((double)tr->vocab->counts[a], 0.75) / z * V;
+        q[a] = pow((double)counts[a], 0.75) / z * V;
         if (q[a] < 1.0) small[ns++] = a;
         else large[nl++] = a;
     }
     while (ns && nl) {
         int s = small[--ns], l = large[--nl];
-        tr->alias_p[s] = (float)q[s];
-        tr->alias_i[s] = l;
+        alias_p[s] = (float)q[s];
+        alias_i[s] = l;
         q[l] -= 1.0 - q[s];
         if (q[l] < 1.0) small[ns++] = l;
         else large[nl++] = l;
     }
-    while (nl) { int l = large[--nl]; tr->alias_p[l] = 1.0f; tr->alias_i[l] = l; }
-    while (ns) { int s = small[--ns]; tr->alias_p[s] = 1.0f; tr->alias_i[s] = s; }
+    while (nl) { int l = large[--nl]; alias_p[l] = 1.0f; alias_i[l] = l; }
+    while (ns) { int s = small[--ns]; alias_p[s] = 1.0f; alias_i[s] = s; }
     free(q);
     free(small);
     free(large);
     return SL_OK;
+}
+
+static int build_table(w2v_trainer *tr)
+{
+    const int V = tr->V;
+    tr->alias_p = malloc((size_t)V * sizeof *tr->alias_p);
+    tr->alias_i = malloc((size_t)V * sizeof *tr->alias_i);
+    if (!tr->alias_p || !tr->alias_i) return sl_error(SL_ENOMEM, "word2vec: out of memory (sampling table)");
+    return sl_w2v_alias_table(tr->vocab->counts, V, tr->alias_p, tr->alias_i);
 }
 
 /* one draw from the alias tables with the 48 high bits of an LCG value */

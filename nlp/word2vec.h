@@ -59,6 +59,11 @@ typedef struct {
 /* Train on o->train. *out receives the input vectors (syn0). st may be NULL. */
 int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st);
 
+/* The negative-sampling distribution U(w)^0.75 / Z as Walker alias tables (V entries each):
+ * a draw picks column i uniformly and keeps it with probability alias_p[i], else takes
+ * alias_i[i]. Used by sl_w2v_train; public so tests can check the distribution. */
+int sl_w2v_alias_table(const int64_t *counts, int V, float *alias_p, int32_t *alias_i);
+
 /* Vectors in memory: alloc V x D zeroed, add words in order. */
 int sl_w2v_alloc(int V, int D, sl_w2v **out);
 int sl_w2v_set_word(sl_w2v *w, int i, const char *word);

@@ -5,6 +5,7 @@
 #include "core/rng.h"
 #include "t/tap.h"
 
+#include <math.h>
 #include <string.h>
 
 static double quad(void *ctx)
@@ -14,6 +15,15 @@ static double quad(void *ctx)
     double s = 0;
     for (int i = 0; i < 5; i++) s += (i + 1) * (double)x[i] * x[i];
     return s + (double)x[0] * x[1];
+}
+
+static double small_quad(void *ctx)
+{
+    /* f(x) = 0.01 sum_i (i+1) x_i^2: gradients 0.02 (i+1) x_i, between 1e-3 and 0.1 */
+    float *x = ctx;
+    double s = 0;
+    for (int i = 0; i < 3; i++) s += 0.01 * (i + 1) * (double)x[i] * x[i];
+    return s;
 }
 
 int main(void)
@@ -98,5 +108,20 @@ int main(void)
     g[3] *= 1.1f;
     sl_gradcheck(x, g, 5, quad, x, 1e-2, 0, 0, &r);
     ok(r.max_rel > 1e-2 && r.worst == 3, "gradcheck flags a 10%% error at the right coordinate");
+
+    /* the floor: the error is |a - n| / max(|a|, |n|, floor), floor 1e-3 by default (a loss in
+     * double has no measurable noise, so 200 x noise stays below it). Gradients above the floor
+     * are judged relatively: a 10% error on a gradient of 0.006 is an error of 0.1. */
+    float xs[3] = {0.3f, -0.7f, 1.1f}, gs[3];
+    for (int i = 0; i < 3; i++) gs[i] = 0.02f * (i + 1) * xs[i];   /* 0.006, -0.028, 0.066 */
+    sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0, &r);
+    ok(r.max_rel < 1e-6 && r.floor == 1e-3 && r.checked == 3, "small gradients: right ones pass, floor 1e-3 (max rel %.2e, floor %g)", r.max_rel, r.floor);
+    gs[0] *= 1.1f;
+    sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0, &r);
+    ok(fabs(r.max_rel - 0.1 / 1.1) < 1e-4 && r.worst == 0,
+       "a 10%% error on a gradient of 0.006 (above the floor) counts relatively: err %.4f = 0.1/1.1", r.max_rel);
+    /* below the floor errors are absolute: floor 0.1 turns that error of 6e-4 into 6e-3 */
+    sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0.1, &r);
+    ok(fabs(r.max_rel - 6e-4 / 0.1) < 1e-5 && r.floor == 0.1, "with floor 0.1 the same error counts absolutely: err %.2e = 6e-4 / 0.1", r.max_rel);
     return done_testing();
 }

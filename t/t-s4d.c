@@ -172,6 +172,21 @@ static void model_tests(void)
         sl_rng_free(r);
         sl_model_free(m);
     } else ok(0, "create with dropout: %s", sl_errmsg());
+    /* S4D-Inv init (Gu et al. 2022, "On the Parameterization and Initialization of Diagonal
+     * State Space Models"): A_n = -1/2 + i N/pi (N/(2n+1) - 1), N = d_state; for N = 8 the
+     * imaginary parts are 56/pi, 40/(3 pi), 24/(5 pi), 8/(7 pi) = 17.825, 4.2441, 1.5279, 0.36378 */
+    if (!sl_model_create("s4d:d_model=2,d_state=8,init=inv", 1, &m)) {
+        int b = sl_params_find(m->P, "kernel.A_imag"), c = sl_params_find(m->P, "kernel.log_A_real");
+        const double want[4] = {56.0 / M_PI, 40.0 / (3.0 * M_PI), 24.0 / (5.0 * M_PI), 8.0 / (7.0 * M_PI)};
+        double err = b >= 0 && c >= 0 ? 0.0 : INFINITY;
+        for (int h = 0; b >= 0 && c >= 0 && h < 2; h++)
+            for (int n = 0; n < 4; n++) {
+                err = fmax(err, fabs(sl_params_data(m->P, b)[h * 4 + n] - want[n]) / want[n]);
+                err = fmax(err, fabs(sl_params_data(m->P, c)[h * 4 + n] - log(0.5)));
+            }
+        ok(err < 1e-6, "S4D-Inv: A = -1/2 + i N/pi (N/(2n+1) - 1) in every channel (max err %.1e)", err);
+        sl_model_free(m);
+    } else ok(0, "create init=inv: %s", sl_errmsg());
     ok(sl_model_create("s4d:d_model=4,d_state=7", 1, &m) == SL_EINVAL, "odd d_state rejected: %s", sl_errmsg());
     ok(sl_model_create("s4d:d_model=4,init=foo", 1, &m) == SL_EINVAL, "unknown init rejected: %s", sl_errmsg());
     ok(sl_model_create("s4d:d_model=4,dt_min=0.5,dt_max=0.1", 1, &m) == SL_EINVAL, "dt_min > dt_max rejected: %s", sl_errmsg());

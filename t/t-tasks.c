@@ -1,15 +1,65 @@
 /* t/t-tasks.c — task generators: determinism, layouts, metrics, errors. */
 #include "core/error.h"
 #include "core/fileio.h"
+#include "lab/sample.h"
 #include "lab/tasks.h"
 #include "t/tap.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* the sampler: draw 40000 tokens and compare each token's frequency with the probability
+ * computed here in double: softmax(logits / temperature), cut to the top_k largest or to the
+ * smallest prefix whose mass reaches top_p, renormalised. Tolerance 5 standard deviations of
+ * a frequency, sqrt(p (1 - p) / n) (seeded: the same draws every run). */
+static int sample_matches(const float *logits, int V, sl_sampler sp, int kept, const char *what)
+{
+    enum { N = 40000 };
+    double q[8], sum = 0;
+    for (int v = 0; v < V; v++) q[v] = v < kept ? exp(logits[v] / sp.temperature) : 0.0;   /* logits sorted */
+    for (int v = 0; v < V; v++) sum += q[v];
+    int cnt[8] = {0};
+    float work[16];
+    int idx[16];
+    sl_rng *r = sl_rng_alloc(42);
+    for (int i = 0; i < N; i++) {
+        int k = sl_sample_logits(logits, V, &sp, r, work, idx);
+        if (k >= 0 && k < V) cnt[k]++;
+    }
+    sl_rng_free(r);
+    double worst = 0;
+    for (int v = 0; v < V; v++) {
+        double p = q[v] / sum, sd = sqrt(fmax(p * (1 - p), 1e-12) / N);
+        worst = fmax(worst, fabs(cnt[v] / (double)N - p) / sd);
+    }
+    return ok(worst < 5.0, "sampler, %s: frequencies match (worst %.1f sd; P(0) %.3f, seen %.3f)", what, worst,
+              q[0] / sum, cnt[0] / (double)N);
+}
+
+static void test_sampler(void)
+{
+    const float lg[5] = {1.0f, 0.5f, 0.0f, -1.0f, -3.0f};
+    sl_sampler sp = {2.0f, 0, 1.0f};
+    sample_matches(lg, 5, sp, 5, "temperature 2 flattens: softmax(logits / 2)");
+    sp.temperature = 0.5f;
+    sample_matches(lg, 5, sp, 5, "temperature 0.5 sharpens: softmax(2 logits)");
+    sp.temperature = 2.0f; sp.top_k = 2;
+    sample_matches(lg, 5, sp, 2, "top_k 2 at temperature 2");
+    /* temperature 2: p = 0.346, 0.270, 0.210, 0.127, 0.047; top_p 0.7 keeps three (0.826) */
+    sp.top_k = 0; sp.top_p = 0.7f;
+    sample_matches(lg, 5, sp, 3, "top_p 0.7 at temperature 2 keeps three");
+    sl_sampler greedy = {0.0f, 0, 1.0f};
+    float work[16];
+    int idx[16];
+    const float lg2[4] = {0.1f, 2.0f, 1.9f, -1.0f};
+    ok(sl_sample_logits(lg2, 4, &greedy, NULL, work, idx) == 1, "temperature 0 is greedy");
+}
+
 int main(void)
 {
+    test_sampler();
     sl_task *t;
     /* copy */
     ok(sl_task_create("copy:length=4,delay=6,n_symbols=5", &t) == 0, "copy task");

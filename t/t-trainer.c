@@ -8,6 +8,8 @@
 #include "lab/trainer.h"
 #include "t/tap.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,6 +124,46 @@ int main(void)
     snprintf(np, sizeof np, "%s/checkpoint.safetensors", nd);
     ok(stat(np, &st) != 0, "no checkpoint written from a poisoned model");
     sl_model_free(m);
+
+    /* the logged training loss is the mean loss over its interval. At learning rate 0 the
+     * model never changes: with one-step intervals each row is that batch's loss, an
+     * untrained model's loss on fresh batches of a synthetic task agrees with its validation
+     * loss (32 batches), and one eight-step interval logs the mean of the eight rows. */
+    char l1[512], l8[512], pl[600];
+    snprintf(l1, sizeof l1, "%s/lr0-1", dir);
+    snprintf(l8, sizeof l8, "%s/lr0-8", dir);
+    sl_train_config z = c;
+    z.steps = 8; z.sched.lr = 0.0f; z.sched.min_lr = 0.0f; z.sched.warmup = 0; z.sched.decay_steps = 8;
+    z.eval_every = 0; z.eval_batches = 32; z.ckpt_every = 0; z.log_every = 1; z.out_dir = l1;
+    m = make(t, 7);
+    rc = sl_train(m, t, &z, NULL, &r);
+    sl_model_free(m);
+    double rows1[8], mean1 = 0, val = r.eval.loss;
+    int nrow = 0;
+    snprintf(pl, sizeof pl, "%s/log.csv", l1);
+    FILE *lf = rc ? NULL : fopen(pl, "r");
+    char line[512];
+    if (lf) {
+        if (!fgets(line, sizeof line, lf)) nrow = -1;   /* header */
+        while (nrow >= 0 && nrow < 8 && fgets(line, sizeof line, lf)) {
+            long st;
+            double secs, lr, tl;
+            if (sscanf(line, "%ld,%lf,%lf,%lf,", &st, &secs, &lr, &tl) != 4 || st != nrow + 1 || lr != 0.0) break;
+            rows1[nrow++] = tl;
+            mean1 += tl / 8;
+        }
+        fclose(lf);
+    }
+    ok(rc == 0 && nrow == 8, "learning rate 0, one log row per step (%d rows)", nrow);
+    double worst = 0;
+    for (int i = 0; i < nrow; i++) worst = fmax(worst, fabs(rows1[i] - val) / val);
+    ok(nrow == 8 && worst < 0.05, "each step's train_loss is that batch's loss: within 5%% of the validation loss %.4f (worst %.3f)", val, worst);
+    z.log_every = 8; z.out_dir = l8;
+    m = make(t, 7);
+    rc = sl_train(m, t, &z, NULL, &r);
+    sl_model_free(m);
+    ok(rc == 0 && nrow == 8 && fabs(r.train_loss - mean1) < 1e-5,
+       "an eight-step interval logs the mean of the eight steps' losses (%.6f vs %.6f)", r.train_loss, mean1);
 
     /* a model that does not fit the task is refused */
     sl_task *t2;

@@ -261,12 +261,39 @@ static void test_bad_files(void)
     bad_vec("binary: non-finite value", more, n, 1, "value 1 of \"the\" is not finite");
 }
 
+/* the negative-sampling distribution: the probability each word gets from the alias tables,
+ * (alias_p[a] + sum over columns i aliased to a of (1 - alias_p[i])) / V, against
+ * count^0.75 / sum count^0.75 computed here in double */
+static void test_alias_table(void)
+{
+    const int64_t counts[8] = {1000, 300, 120, 50, 7, 2, 1, 1};
+    float p[8];
+    int32_t al[8];
+    ok(sl_w2v_alias_table(counts, 8, p, al) == SL_OK, "alias tables built");
+    double z = 0, got[8] = {0}, err = 0, sum = 0;
+    for (int a = 0; a < 8; a++) z += pow((double)counts[a], 0.75);
+    for (int i = 0; i < 8; i++) {
+        got[i] += p[i] / 8.0;
+        if (al[i] >= 0 && al[i] < 8) got[al[i]] += (1.0 - p[i]) / 8.0;
+        else err = INFINITY;
+    }
+    for (int a = 0; a < 8; a++) {
+        err = fmax(err, fabs(got[a] - pow((double)counts[a], 0.75) / z));
+        sum += got[a];
+    }
+    /* 1000^0.75 / Z = 0.5682: the most frequent word's share, much less than its 0.6752 of
+     * the counts (the 0.75 power flattens the distribution) */
+    ok(err < 1e-6 && fabs(sum - 1.0) < 1e-6 && fabs(got[0] - 0.5682) < 1e-4,
+       "negative samples follow count^0.75 / Z (max abs err %.1e; P(most frequent) %.4f)", err, got[0]);
+}
+
 int main(void)
 {
     const char *s = getenv("SL_SRCDIR");
     snprintf(g_src, sizeof g_src, "%s", s ? s : ".");
     snprintf(g_tmp, sizeof g_tmp, "/tmp/t-w2v.XXXXXX");
     if (!mkdtemp(g_tmp)) skip_all("cannot make a temporary directory");
+    test_alias_table();
     test_gensim_files();
     test_bad_files();
     test_learning_and_determinism();
