@@ -7,7 +7,8 @@ TESTS += t/t-scan t/t-mamba t/t-ssd t/mamba-forward.sh
 EXTRA_DIST += t/mamba-forward.sh t/ref/make_mamba_fixtures.py \
 	t/data/mambalm_weights.safetensors t/data/mambalm_tok.npy t/data/mambalm_y.npy \
 	t/data/mamba_weights.safetensors t/data/mamba_grads.safetensors t/data/mamba_x.npy t/data/mamba_y.npy t/data/mamba_dy.npy \
-	t/data/mamba2_weights.safetensors t/data/mamba2_grads.safetensors t/data/mamba2_x.npy t/data/mamba2_y.npy t/data/mamba2_dy.npy
+	t/data/mamba2_weights.safetensors t/data/mamba2_grads.safetensors t/data/mamba2_x.npy t/data/mamba2_y.npy t/data/mamba2_dy.npy \
+	t/data/mamba16_weights.safetensors t/data/mamba16_grads.safetensors t/data/mamba16_x.npy t/data/mamba16_y.npy t/data/mamba16_dy.npy
 EXTRA_DIST += bench/scan_bench.c bench/scan_torch.py bench/run_scan_bench.sh docs/mamba.md
 
 # `make bench`: bench/scan_bench (not part of make check); plain rule as in mk/ssm.mk.

@@ -173,6 +173,8 @@ int main(void)
     sl_threads_set(1);
     test_block();
     check_fixture("mamba:d_model=16,d_state=8,d_conv=4,expand=2", "mamba", 1e-4, 1e-4);
+    /* d_state 16, Mamba's default, takes the scan's N=16 kernels (ssm/scan.c fwd16_body) */
+    check_fixture("mamba:d_model=16,d_state=16,d_conv=4,expand=2", "mamba16", 1e-4, 1e-4);
     test_lm();
     test_errors();
     test_selcopy();

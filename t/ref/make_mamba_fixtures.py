@@ -14,7 +14,7 @@ Weights are random (not the init) so every term is exercised.
 Writes into t/data/ (small):
   mamba_weights.safetensors, mamba_x.npy (B,T,d_model), mamba_y.npy, mamba_dy.npy,
   mamba_grads.safetensors (d sum(y*dy) / d param, plus "input" = d/dx)
-  mamba2_* likewise; mambalm_weights.safetensors, mambalm_tok.npy (B,T) int64, mambalm_y.npy logits
+  mamba2_* and mamba16_* (d_state 16) likewise; mambalm_weights.safetensors, mambalm_tok.npy (B,T) int64, mambalm_y.npy logits
   (MambaLMHeadModel layout with a tied head).
 Run: /usr/bin/python3 t/ref/make_mamba_fixtures.py   (from the top of the tree)
 """
@@ -253,6 +253,10 @@ def main():
     np.save(os.path.join(OUT, 'mambalm_tok.npy'), tok.numpy().astype('<i8'))
     np.save(os.path.join(OUT, 'mambalm_y.npy'), logits.numpy().astype('<f4'))
     print('mambalm', 'logits', tuple(logits.shape), sorted(lm.state_dict().keys())[:3], '...')
+    # spec: mamba:d_model=16,d_state=16,d_conv=4,expand=2 — d_state 16 is Mamba's default and
+    # takes the scan's N=16 kernels (the fixtures above use 8); made last, so the generator's
+    # stream, and with it every file above, is unchanged
+    make('mamba16', MambaRef(16, d_state=16, d_conv=4, expand=2), 2, 13, g)
 
 
 if __name__ == '__main__':
