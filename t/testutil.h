@@ -1,10 +1,11 @@
 /* t/testutil.h — shared checks for models in the TAP tests (header-only, include after tap.h).
  *
  * check_model_grads: loss = sum(y * R) for a fixed random R, so dL/dy = R. Runs forward +
- * backward, then compares every trainable parameter (strided subset of up to max_per_tensor
- * coordinates per tensor) and, for real input, the input gradient against central
- * differences. Emits one TAP line per tensor (and, with TU_DIAG set in the environment, the
- * worst coordinate, the measured finite-difference noise and the floor used, for every one).
+ * backward, then compares every trainable parameter (every coordinate of a tensor of up to
+ * TU_ALL_COORDS elements, else a strided subset of up to max_per_tensor coordinates) and, for
+ * real input, the input gradient against central differences. Emits one TAP line per tensor
+ * (and, with TU_DIAG set in the environment, the worst coordinate, the measured
+ * finite-difference noise and the floor used, for every one).
  * check_model_grads_rng: the same in training mode under one fixed dropout mask (the rng is
  * reseeded before every forward).
  * check_step_equals_seq: forward() vs step-by-step from a fresh state, max abs difference.
@@ -24,6 +25,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* tensors of at most this many elements are gradient-checked at every coordinate */
+#define TU_ALL_COORDS 32
 
 typedef struct {
     sl_model *m;
@@ -81,14 +85,17 @@ static inline int check_model_grads_rng(sl_model *m, const char *label, const fl
         const sl_tensor *t = &m->P->t[i];
         if (!t->trainable) continue;
         sl_gradcheck_result r;
-        int rc = sl_gradcheck(m->P->data + t->offset, g + t->offset, t->numel, tu_loss, &c, h, max_per_tensor, 1e-3, &r);
+        /* small tensors (biases, norms, D, A_log, ... of a test model) are checked at every
+         * coordinate; larger ones at up to max_per_tensor evenly strided ones */
+        size_t lim = t->numel <= TU_ALL_COORDS ? 0 : max_per_tensor;
+        int rc = sl_gradcheck(m->P->data + t->offset, g + t->offset, t->numel, tu_loss, &c, h, lim, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad %s (max rel %.2e over %zu)", label, t->name, r.max_rel, r.checked);
         if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
     }
     if (x) {
         sl_gradcheck_result r;
-        int rc = sl_gradcheck((float *)x, dx, nx, tu_loss, &c, h, 4 * max_per_tensor, 1e-3, &r);
+        int rc = sl_gradcheck((float *)x, dx, nx, tu_loss, &c, h, nx <= TU_ALL_COORDS ? 0 : 4 * max_per_tensor, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad input (max rel %.2e over %zu)", label, r.max_rel, r.checked);
         if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
