@@ -20,6 +20,7 @@
 #include "core/fileio.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,31 @@ static int parse_log(const char *s, float *out)
     return 1;
 }
 
+/* "ngram K=COUNT" of the \data\ header, K and COUNT plain decimal numbers: 0 with *k in
+ * [1, INT_MAX] and *n >= 0, 2 when COUNT does not fit a long long, 1 for anything else.
+ * (sscanf's %d / %lld have undefined behaviour on a number out of range: a long digit string
+ * must be refused, not wrapped or saturated.) */
+static int parse_count(const char *s, int *k, long long *n)
+{
+    if (strncmp(s, "ngram", 5) || (s[5] != ' ' && s[5] != '\t')) return 1;
+    s += 5;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s < '0' || *s > '9') return 1;
+    char *e;
+    errno = 0;
+    long kk = strtol(s, &e, 10);
+    if (errno || *e != '=' || kk < 1 || kk > INT_MAX) return 1;
+    s = e + 1;
+    if (*s < '0' || *s > '9') return 1;
+    errno = 0;
+    long long nn = strtoll(s, &e, 10);
+    if (errno == ERANGE) return 2;
+    if (*e) return 1;
+    *k = (int)kk;
+    *n = nn;
+    return 0;
+}
+
 int sl_arpa_read(const char *path, sl_ngram_lm **out)
 {
     *out = NULL;
@@ -202,8 +228,12 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         }
         int k;
         long long n;
-        char tail;
-        if (sscanf(r.line, "ngram %d=%lld%c", &k, &n, &tail) != 2 || k < 1 || n < 0) {
+        int pc = parse_count(r.line, &k, &n);
+        if (pc == 2) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: count in \"%.64s\" too large", path, r.lineno, r.line);
+            goto fail;
+        }
+        if (pc) {
             if (r.line[0] == '\\' && order) break;   /* section right after the header */
             rc = sl_error(SL_EFORMAT, "%s:%zu: expected \"ngram K=COUNT\" in the \\data\\ header, got \"%s\"",
                           path, r.lineno, r.line);

@@ -332,6 +332,10 @@ static void test_bad_arpa(void)
     bad_arpa("no data", "hello\n", ":1:", "\\data\\");
     bad_arpa("bad header", "\\data\\\nngram one=3\n", ":2:", "ngram K=COUNT");
     bad_arpa("header order", "\\data\\\nngram 2=3\n", ":2:", "out of order");
+    /* long digit strings: refused, never wrapped or saturated by a conversion (issue 19) */
+    bad_arpa("count of 23 digits", "\\data\\\nngram 1=99999999999999999999999\n", ":2:", "too large");
+    bad_arpa("order of 20 digits", "\\data\\\nngram 99999999999999999999=1\n", ":2:", "ngram K=COUNT");
+    bad_arpa("count 2^63", "\\data\\\nngram 1=9223372036854775808\n", ":2:", "too large");
     char b[1024];
     snprintf(b, sizeof b, "%s\\1-grams:\n-1\t<unk>\t0\n-1\ta\t0\n\\2-grams:\n-1\ta a\n\\end\\\n", head);
     bad_arpa("count mismatch", b, ":8:", "header says 3");
