@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef CMPLX   /* glibc defines CMPLX for GCC only; clang (the --enable-fuzzing build) takes a complex literal */
+#define CMPLX(x, y) ((double _Complex){(x), (y)})
+#endif
+
 int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double complex *Bt, double complex *V)
 {
     return sl_hippo_legs_dplr(N, lam, Pt, Bt, V);

@@ -786,10 +786,20 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
  * dB[t, n] are formed together: pairs of vectors are folded by two-source shuffles (16 -> 8 ->
  * 4 -> 2 -> 1 partials per vector) so that one vector ends up holding the sums for n = 0..15,
  * 45 vector operations instead of sixteen separate horizontal sums. */
+#ifdef __clang__
+/* clang (the --enable-fuzzing build) has no __builtin_shuffle: the same sums, element by element */
+INLINE v16f vfold(v16f a, v16f b, const v16i lo, const v16i hi)
+{
+    v16f r;
+    for (int j = 0; j < 16; j++) r[j] = (lo[j] < 16 ? a[lo[j]] : b[lo[j] - 16]) + (hi[j] < 16 ? a[hi[j]] : b[hi[j] - 16]);
+    return r;
+}
+#else
 INLINE v16f vfold(v16f a, v16f b, const v16i lo, const v16i hi)
 {
     return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
 }
+#endif
 
 /* the four fold levels: 16 -> 8 -> 4 -> 2 -> 1 partial sums per source vector */
 #define F1L ((v16i){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23})
