@@ -78,9 +78,15 @@
 #define FM_K(c) (c)
 SL_FM_INLINE float sl_fm__pow2f(float k)   /* 2^k for integral k in [-126, 127] */
 {
-    /* unsigned shift: a NaN input (k's conversion gives INT_MIN) must not be a signed-shift
-     * UB; the NaN still propagates through the polynomial */
-    uint32_t e = (uint32_t)((int32_t)k + 127) << 23;
+    /* k's integer value from the mantissa of k + 1.5 * 2^23 (exact for integral |k| < 2^22),
+     * not by a float-to-int conversion, which is undefined for a NaN k (found by the llama2c
+     * fuzz harness: a forward pass whose finite but huge weights overflow to NaN scores). A
+     * NaN still propagates through the polynomial, whatever this returns. Unsigned
+     * arithmetic: no signed-shift UB either. */
+    float t = k + 12582912.0f;
+    uint32_t u;
+    memcpy(&u, &t, sizeof u);
+    uint32_t e = ((u & 0x007fffffu) - 0x00400000u + 127u) << 23;
     float s;
     memcpy(&s, &e, sizeof s);
     return s;

@@ -5,7 +5,7 @@
 #
 # For each harness NAME (default: all) runs BUILDDIR/fuzz/fuzz-NAME under nice -n 19 on the
 # working corpus OUTDIR/NAME (started from, and merged with, the committed seeds
-# fuzz/corpus/NAME) with its dictionary fuzz/dict/NAME.dict when there is one, until SECONDS
+# fuzz/corpus/NAME and the reproducers of fixed findings, t/data/fuzz/NAME) with its dictionary fuzz/dict/NAME.dict when there is one, until SECONDS
 # (default 60) have passed or RUNS executions (default unlimited) were made; -s fixes
 # libFuzzer's random seed (with -r, the same inputs every run: CI's smoke test). Limits: 2 GB of
 # memory, 25 s per input (generous: on a loaded machine a descheduled process must not look
@@ -47,13 +47,16 @@ for h in $names; do
     dict=
     [ -f "$src/fuzz/dict/$h.dict" ] && dict="-dict=$src/fuzz/dict/$h.dict"
     t0=$(date +%s)
-    # the first corpus directory receives new inputs; the seeds are read only
+    # the first corpus directory receives new inputs; the seeds and the reproducers of fixed
+    # findings (t/data/fuzz/NAME) are read only
+    regs=
+    [ -d "$src/t/data/fuzz/$h" ] && regs="$src/t/data/fuzz/$h"
     # shellcheck disable=SC2086
     (cd "$out/$h-findings" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         nice -n 19 "$prog" $dict -max_total_time="$secs" -runs="$runs" -seed="$seed" \
         -rss_limit_mb=2048 -timeout=25 -report_slow_units=25 -print_final_stats=1 -artifact_prefix="$out/$h-findings/" \
-        "$out/$h" "$src/fuzz/corpus/$h") >"$out/$h.log" 2>&1
+        "$out/$h" "$src/fuzz/corpus/$h" $regs) >"$out/$h.log" 2>&1
     rc=$?
     t1=$(date +%s)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$h.log" | tail -1)
