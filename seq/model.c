@@ -152,3 +152,39 @@ void sl_buf_free(sl_buf *b)
     b->p = NULL;
     b->n = 0;
 }
+
+#define SL_ARENA_ALIGN 64
+
+static size_t arena_round(size_t n) { return (n + SL_ARENA_ALIGN - 1) / SL_ARENA_ALIGN * SL_ARENA_ALIGN; }
+
+int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = arena_round(f[i].bytes);
+        if (r < f[i].bytes || need + r < need) return sl_error(SL_ENOMEM, "arena of %zu fields is too large", n);
+        need += r;
+    }
+    if (need > a->cap || !a->base) {
+        void *p = aligned_alloc(SL_ARENA_ALIGN, need ? need : SL_ARENA_ALIGN);
+        if (!p) return sl_error(SL_ENOMEM, "cannot allocate %zu bytes", need);
+        memset(p, 0, need ? need : SL_ARENA_ALIGN);
+        free(a->base);
+        a->base = p;
+        a->cap = need;
+    }
+    char *q = a->base;
+    for (size_t i = 0; i < n; i++) {
+        void *p = q;
+        memcpy(f[i].slot, &p, sizeof p);   /* the field is some T *; object pointers share one representation */
+        q += arena_round(f[i].bytes);
+    }
+    return SL_OK;
+}
+
+void sl_arena_free(sl_arena *a)
+{
+    free(a->base);
+    a->base = NULL;
+    a->cap = 0;
+}

@@ -117,6 +117,25 @@ typedef struct { float *p; size_t n; } sl_buf;
 int sl_buf_reserve(sl_buf *b, size_t n);   /* ensure >= n floats (contents not kept) */
 void sl_buf_free(sl_buf *b);
 
+/* An arena: one allocation carved into a model's named arrays. A model keeps one arena per
+ * lifetime (the forward cache, backward's scratch, a step state) and plain pointers for the
+ * fields; each call lists its fields with their sizes and gets them carved, every field
+ * 64-byte aligned, in one block that grows when (B, T) grows:
+ *
+ *     if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->z, N * E))))
+ *         return rc;
+ *
+ * A grown block starts zeroed; carving again into a block that is large enough keeps the
+ * bytes but not what field they belonged to, so a field's contents last until the next carve
+ * of its arena. sl_arena_free releases the block (the fields dangle). */
+typedef struct { void *base; size_t cap; } sl_arena;
+typedef struct { void *slot; size_t bytes; } sl_field;   /* slot: the address of a T * */
+#define SL_FIELD(ptr, n) ((sl_field){(void *)&(ptr), (size_t)(n) * sizeof *(ptr)})
+int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n);
+#define SL_ARENA_CARVE(a, ...) \
+    sl_arena_carve((a), (const sl_field[]){__VA_ARGS__}, sizeof((const sl_field[]){__VA_ARGS__}) / sizeof(sl_field))
+void sl_arena_free(sl_arena *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,15 +44,18 @@ typedef struct {
     double ga, dt, lag_a, lag_b;
     int iA, iB, iC, iD;
     int cB, cT;          /* cached batch shape */
-    double *S;           /* (B, H, T, N) states after each step */
     double *r;           /* (N) sqrt(2n+1) for the LegS step */
+    sl_arena fwd, bwd;   /* forward cache and backward scratch, carved per call */
+    double *S;           /* (B, H, T, N) states after each step */
     float *x;            /* (B, T, H) input copy */
-    size_t capS, capX;
+    double *Ad, *Bd;     /* (N, N), (N) the discretized operator (time-invariant measures; empty for legs) */
+    double *gAd, *gBd;   /* backward's copy of the operator */
 } hippo_mixer;
 
 typedef struct {
     int B;
     long k;              /* steps taken */
+    sl_arena mem;        /* one block, carved into the fields below */
     double *c;           /* (B, H, N) */
     double *Ad, *Bd;     /* (N, N), (N) */
     double *work;        /* (N) */
@@ -79,7 +82,9 @@ static double legs_a(const hippo_mixer *m) { return m->disc == SL_DISC_GBT ? m->
 static void hm_destroy(sl_model *base)
 {
     hippo_mixer *m = (hippo_mixer *)base;
-    free(m->S); free(m->x); free(m->r);
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+    free(m->r);
     free(m);
 }
 
@@ -192,25 +197,13 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
     (void)tok;
     hippo_mixer *m = (hippo_mixer *)base;
     const int H = m->H, N = m->N;
-    size_t nS = (size_t)Bn * H * T * N, nX = (size_t)Bn * T * H;
-    if (nS > m->capS) {
-        double *p = realloc(m->S, nS * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "hippo: cannot cache %zu states", nS);
-        m->S = p; m->capS = nS;
-    }
-    if (nX > m->capX) {
-        float *p = realloc(m->x, nX * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "out of memory");
-        m->x = p; m->capX = nX;
-    }
+    const size_t nS = (size_t)Bn * H * T * N, nX = (size_t)Bn * T * H, nA = is_legs(m) ? 0 : (size_t)N;
+    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->S, nS), SL_FIELD(m->x, nX), SL_FIELD(m->Ad, nA * N), SL_FIELD(m->Bd, nA));
+    if (rc) return sl_error_wrap(rc, "hippo: cannot cache %zu states", nS);
     memcpy(m->x, x, nX * sizeof *x);
     m->cB = Bn; m->cT = T;
-    double *Ad = NULL, *Bd = NULL;
-    if (!is_legs(m)) {
-        Ad = malloc((size_t)N * N * sizeof *Ad); Bd = malloc((size_t)N * sizeof *Bd);
-        int rc = (!Ad || !Bd) ? sl_error(SL_ENOMEM, "out of memory") : make_operator(m, Ad, Bd);
-        if (rc) { free(Ad); free(Bd); return rc; }
-    }
+    const double *Ad = m->Ad, *Bd = m->Bd;
+    if (!is_legs(m) && (rc = make_operator(m, m->Ad, m->Bd))) return rc;
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     const double a = legs_a(m);
     int fail = 0;
@@ -268,7 +261,6 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
         }
         free(work);
     }
-    free(Ad); free(Bd);
     return fail ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
 }
 
@@ -277,12 +269,11 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
     hippo_mixer *m = (hippo_mixer *)base;
     const int H = m->H, N = m->N, Bn = m->cB, T = m->cT;
     if (!m->S || Bn <= 0) return sl_error(SL_EINVAL, "hippo: backward before forward");
-    double *Ad = NULL, *Bd = NULL;
-    if (!is_legs(m)) {
-        Ad = malloc((size_t)N * N * sizeof *Ad); Bd = malloc((size_t)N * sizeof *Bd);
-        int rc = (!Ad || !Bd) ? sl_error(SL_ENOMEM, "out of memory") : make_operator(m, Ad, Bd);
-        if (rc) { free(Ad); free(Bd); return rc; }
-    }
+    const size_t nA = is_legs(m) ? 0 : (size_t)N;
+    int rc = SL_ARENA_CARVE(&m->bwd, SL_FIELD(m->gAd, nA * N), SL_FIELD(m->gBd, nA));
+    if (rc) return rc;
+    const double *Ad = m->gAd, *Bd = m->gBd;
+    if (!is_legs(m) && (rc = make_operator(m, m->gAd, m->gBd))) return rc;
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     float *gC = sl_params_grad(base->P, m->iC), *gD = sl_params_grad(base->P, m->iD);
     const double a = legs_a(m);
@@ -353,7 +344,6 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
         }
         free(G); free(w); free(v); free(dC);
     }
-    free(Ad); free(Bd);
     return fail ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
 }
 
@@ -362,7 +352,7 @@ static void hs_free(sl_model *base, void *p)
     (void)base;
     hippo_state *s = p;
     if (!s) return;
-    free(s->c); free(s->Ad); free(s->Bd); free(s->work);
+    sl_arena_free(&s->mem);
     free(s);
 }
 
@@ -381,11 +371,12 @@ static void *hs_new(sl_model *base, int Bn)
     hippo_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     s->B = Bn;
-    s->c = malloc((size_t)Bn * m->H * m->N * sizeof *s->c);
-    s->Ad = malloc((size_t)m->N * m->N * sizeof *s->Ad);
-    s->Bd = malloc((size_t)m->N * sizeof *s->Bd);
-    s->work = malloc((size_t)m->N * sizeof *s->work);
-    if (!s->c || !s->Ad || !s->Bd || !s->work) { hs_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    const size_t N = (size_t)m->N;
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->c, (size_t)Bn * m->H * N), SL_FIELD(s->Ad, N * N), SL_FIELD(s->Bd, N),
+                       SL_FIELD(s->work, N))) {
+        hs_free(base, s);
+        return NULL;
+    }
     if (hs_reset(base, s)) { hs_free(base, s); return NULL; }
     return s;
 }

@@ -14,21 +14,24 @@ typedef struct {
     sl_mamba_config cfg;
     int E, S, R, K, XD;     /* d_inner, d_state, dt_rank, d_conv, x_proj width R + 2S */
     int i_inw, i_inb, i_cw, i_cb, i_xw, i_dtw, i_dtb, i_alog, i_D, i_ow, i_ob;
-    /* forward cache for (B, T) */
+    /* forward cache for (B, T), carved from fwd */
     int B, T;
-    sl_buf xin;             /* (N, d_model) input copy */
-    sl_buf xi, z;           /* (N, E) x and z halves */
-    sl_buf xc, u;           /* (N, E) conv output before / after SiLU */
-    sl_buf dtr, Bm, Cm;     /* (N, R) (N, S) (N, S) */
-    sl_buf delta, y;        /* (N, E) */
-    sl_buf A;               /* (E, S) */
+    sl_arena fwd, bwd;
+    float *xin;             /* (N, d_model) input copy */
+    float *xi, *z;          /* (N, E) x and z halves */
+    float *xc, *u;          /* (N, E) conv output before / after SiLU */
+    float *dtr, *Bm, *Cm;   /* (N, R) (N, S) (N, S) */
+    float *delta, *y;       /* (N, E) */
+    float *A;               /* (E, S) */
     sl_scan_ws *ws;
-    /* backward scratch */
-    sl_buf gy, gu, gdelta, gz, gB, gC, gA, gdtr, gxc;
+    /* backward scratch, carved from bwd */
+    float *gy, *gu, *gdelta, *gz, *gB, *gC; /* (N, E) x4, (N, S) x2 */
+    float *gA, *gdtr, *gxc;                 /* (E, S) (N, R) (N, E) */
 } mamba_model;
 
 typedef struct {
     int B;
+    sl_arena mem;   /* one block, carved into the fields below */
     float *win;     /* (B, K, E) last K conv inputs, oldest first */
     float *h;       /* (B, E, S) SSM state */
     float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A;   /* scratch */
@@ -83,7 +86,6 @@ static void neg_exp(float *A, const float *A_log, size_t n)
     for (size_t i = 0; i < n; i++) A[i] = -expf(A_log[i]);
 }
 
-/* copy columns [c0, c0 + w) of a (N, ld) matrix into (N, w) */
 static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
 {
     mamba_model *mb = (mamba_model *)m;
@@ -91,33 +93,32 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K;
     const size_t N = (size_t)B * T;
     int rc;
-    if ((rc = sl_buf_reserve(&mb->xin, N * C)) ||
-        (rc = sl_buf_reserve(&mb->xi, N * E)) || (rc = sl_buf_reserve(&mb->z, N * E)) || (rc = sl_buf_reserve(&mb->xc, N * E)) ||
-        (rc = sl_buf_reserve(&mb->u, N * E)) || (rc = sl_buf_reserve(&mb->dtr, N * R)) ||
-        (rc = sl_buf_reserve(&mb->Bm, N * S)) || (rc = sl_buf_reserve(&mb->Cm, N * S)) || (rc = sl_buf_reserve(&mb->delta, N * E)) ||
-        (rc = sl_buf_reserve(&mb->y, N * E)) || (rc = sl_buf_reserve(&mb->A, (size_t)E * S)))
+    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->xi, N * E), SL_FIELD(mb->z, N * E),
+                             SL_FIELD(mb->xc, N * E), SL_FIELD(mb->u, N * E), SL_FIELD(mb->dtr, N * R), SL_FIELD(mb->Bm, N * S),
+                             SL_FIELD(mb->Cm, N * S), SL_FIELD(mb->delta, N * E), SL_FIELD(mb->y, N * E),
+                             SL_FIELD(mb->A, (size_t)E * S))))
         return rc;
     mb->B = B;
     mb->T = T;
-    memcpy(mb->xin.p, x, N * C * sizeof(float));
+    memcpy(mb->xin, x, N * C * sizeof(float));
     /* in_proj and x_proj as one product per output part (row blocks of their weights), each
      * written where it is used: no (N, 2E) / (N, R + 2S) result to split column by column */
     const float *win = sl_params_data(P, mb->i_inw), *bin = sl_params_data_opt(P, mb->i_inb);
-    sl_linear_forward(mb->xi.p, x, win, bin, (int)N, C, E);
-    sl_linear_forward(mb->z.p, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
-    sl_conv1d_causal_forward(mb->xc.p, mb->xi.p, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, E, K);
-    sl_act_forward(SL_ACT_SILU, mb->u.p, mb->xc.p, N * E);
+    sl_linear_forward(mb->xi, x, win, bin, (int)N, C, E);
+    sl_linear_forward(mb->z, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
+    sl_conv1d_causal_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, E, K);
+    sl_act_forward(SL_ACT_SILU, mb->u, mb->xc, N * E);
     const float *wx = sl_params_data(P, mb->i_xw);   /* (R + 2S, E): dt rows, B rows, C rows */
-    sl_linear_forward(mb->dtr.p, mb->u.p, wx, NULL, (int)N, E, R);
-    sl_linear_forward(mb->Bm.p, mb->u.p, wx + (size_t)R * E, NULL, (int)N, E, S);
-    sl_linear_forward(mb->Cm.p, mb->u.p, wx + (size_t)(R + S) * E, NULL, (int)N, E, S);
-    sl_linear_forward(mb->delta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
-    neg_exp(mb->A.p, sl_params_data(P, mb->i_alog), (size_t)E * S);
-    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u.p, .delta = mb->delta.p, .A = mb->A.p, .Bm = mb->Bm.p,
-                      .Cm = mb->Cm.p, .Dv = sl_params_data(P, mb->i_D), .z = mb->z.p, .delta_bias = sl_params_data(P, mb->i_dtb),
+    sl_linear_forward(mb->dtr, mb->u, wx, NULL, (int)N, E, R);
+    sl_linear_forward(mb->Bm, mb->u, wx + (size_t)R * E, NULL, (int)N, E, S);
+    sl_linear_forward(mb->Cm, mb->u, wx + (size_t)(R + S) * E, NULL, (int)N, E, S);
+    sl_linear_forward(mb->delta, mb->dtr, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
+    neg_exp(mb->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
+    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u, .delta = mb->delta, .A = mb->A, .Bm = mb->Bm,
+                      .Cm = mb->Cm, .Dv = sl_params_data(P, mb->i_D), .z = mb->z, .delta_bias = sl_params_data(P, mb->i_dtb),
                       .delta_softplus = 1};
-    if ((rc = sl_scan_forward(mb->y.p, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
-    sl_linear_forward(out, mb->y.p, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
+    if ((rc = sl_scan_forward(mb->y, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
+    sl_linear_forward(out, mb->y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
     return SL_OK;
 }
 
@@ -129,50 +130,49 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     const size_t N = (size_t)B * T;
     if (B <= 0) return sl_error(SL_EINVAL, "mamba: backward before forward");
     int rc;
-    if ((rc = sl_buf_reserve(&mb->gy, N * E)) || (rc = sl_buf_reserve(&mb->gu, N * E)) || (rc = sl_buf_reserve(&mb->gdelta, N * E)) ||
-        (rc = sl_buf_reserve(&mb->gz, N * E)) || (rc = sl_buf_reserve(&mb->gB, N * S)) || (rc = sl_buf_reserve(&mb->gC, N * S)) ||
-        (rc = sl_buf_reserve(&mb->gA, (size_t)E * S)) ||
-        (rc = sl_buf_reserve(&mb->gdtr, N * R)) || (rc = sl_buf_reserve(&mb->gxc, N * E)))
+    if ((rc = SL_ARENA_CARVE(&mb->bwd, SL_FIELD(mb->gy, N * E), SL_FIELD(mb->gu, N * E), SL_FIELD(mb->gdelta, N * E),
+                             SL_FIELD(mb->gz, N * E), SL_FIELD(mb->gB, N * S), SL_FIELD(mb->gC, N * S),
+                             SL_FIELD(mb->gA, (size_t)E * S), SL_FIELD(mb->gdtr, N * R), SL_FIELD(mb->gxc, N * E))))
         return rc;
     /* out_proj (gy set, not accumulated: no memset) */
-    sl_linear_backward_set(mb->gy.p, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->y.p,
+    sl_linear_backward_set(mb->gy, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->y,
                        sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* scan */
-    memset(mb->gu.p, 0, N * E * sizeof(float));
-    memset(mb->gdelta.p, 0, N * E * sizeof(float));
-    memset(mb->gz.p, 0, N * E * sizeof(float));
-    memset(mb->gB.p, 0, N * S * sizeof(float));
-    memset(mb->gC.p, 0, N * S * sizeof(float));
-    memset(mb->gA.p, 0, (size_t)E * S * sizeof(float));
-    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u.p, .delta = mb->delta.p, .A = mb->A.p, .Bm = mb->Bm.p,
-                      .Cm = mb->Cm.p, .Dv = sl_params_data(P, mb->i_D), .z = mb->z.p, .delta_bias = sl_params_data(P, mb->i_dtb),
+    memset(mb->gu, 0, N * E * sizeof(float));
+    memset(mb->gdelta, 0, N * E * sizeof(float));
+    memset(mb->gz, 0, N * E * sizeof(float));
+    memset(mb->gB, 0, N * S * sizeof(float));
+    memset(mb->gC, 0, N * S * sizeof(float));
+    memset(mb->gA, 0, (size_t)E * S * sizeof(float));
+    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u, .delta = mb->delta, .A = mb->A, .Bm = mb->Bm,
+                      .Cm = mb->Cm, .Dv = sl_params_data(P, mb->i_D), .z = mb->z, .delta_bias = sl_params_data(P, mb->i_dtb),
                       .delta_softplus = 1};
-    sl_scan_grads g = {.du = mb->gu.p, .ddelta = mb->gdelta.p, .dA = mb->gA.p, .dB = mb->gB.p, .dC = mb->gC.p,
-                       .dD = sl_params_grad(P, mb->i_D), .dz = mb->gz.p, .ddelta_bias = sl_params_grad(P, mb->i_dtb)};
-    if ((rc = sl_scan_backward(&g, mb->gy.p, &a, mb->ws))) return rc;
+    sl_scan_grads g = {.du = mb->gu, .ddelta = mb->gdelta, .dA = mb->gA, .dB = mb->gB, .dC = mb->gC,
+                       .dD = sl_params_grad(P, mb->i_D), .dz = mb->gz, .ddelta_bias = sl_params_grad(P, mb->i_dtb)};
+    if ((rc = sl_scan_backward(&g, mb->gy, &a, mb->ws))) return rc;
     /* A = -exp(A_log): dA_log = dA * A */
     float *gal = sl_params_grad(P, mb->i_alog);
-    for (size_t i = 0; i < (size_t)E * S; i++) gal[i] += mb->gA.p[i] * mb->A.p[i];
+    for (size_t i = 0; i < (size_t)E * S; i++) gal[i] += mb->gA[i] * mb->A[i];
     /* dt_proj (no bias here: its bias went through the scan) */
-    sl_linear_backward_set(mb->gdtr.p, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta.p, mb->dtr.p, sl_params_data(P, mb->i_dtw), (int)N, R, E);
+    sl_linear_backward_set(mb->gdtr, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta, mb->dtr, sl_params_data(P, mb->i_dtw), (int)N, R, E);
     /* x_proj, part by part (its weight's dt, B and C row blocks) */
     const float *wx = sl_params_data(P, mb->i_xw);
     float *gwx = sl_params_grad(P, mb->i_xw);
-    sl_linear_backward(mb->gu.p, gwx, NULL, mb->gdtr.p, mb->u.p, wx, (int)N, E, R);
-    sl_linear_backward(mb->gu.p, gwx + (size_t)R * E, NULL, mb->gB.p, mb->u.p, wx + (size_t)R * E, (int)N, E, S);
-    sl_linear_backward(mb->gu.p, gwx + (size_t)(R + S) * E, NULL, mb->gC.p, mb->u.p, wx + (size_t)(R + S) * E, (int)N, E, S);
+    sl_linear_backward(mb->gu, gwx, NULL, mb->gdtr, mb->u, wx, (int)N, E, R);
+    sl_linear_backward(mb->gu, gwx + (size_t)R * E, NULL, mb->gB, mb->u, wx + (size_t)R * E, (int)N, E, S);
+    sl_linear_backward(mb->gu, gwx + (size_t)(R + S) * E, NULL, mb->gC, mb->u, wx + (size_t)(R + S) * E, (int)N, E, S);
     /* SiLU, conv */
-    memset(mb->gxc.p, 0, N * E * sizeof(float));
-    sl_act_backward(SL_ACT_SILU, mb->gxc.p, mb->gu.p, mb->xc.p, N * E);
+    memset(mb->gxc, 0, N * E * sizeof(float));
+    sl_act_backward(SL_ACT_SILU, mb->gxc, mb->gu, mb->xc, N * E);
     /* conv input gradient lands in gu (reused as (N, E) scratch) */
-    memset(mb->gu.p, 0, N * E * sizeof(float));
-    sl_conv1d_causal_backward(mb->gu.p, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc.p,
-                              mb->xi.p, sl_params_data(P, mb->i_cw), B, T, E, K);
+    memset(mb->gu, 0, N * E * sizeof(float));
+    sl_conv1d_causal_backward(mb->gu, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc,
+                              mb->xi, sl_params_data(P, mb->i_cw), B, T, E, K);
     /* in_proj, its x and z halves */
     const float *win = sl_params_data(P, mb->i_inw);
     float *gwin = sl_params_grad(P, mb->i_inw), *gbin = sl_params_grad_opt(P, mb->i_inb);
-    sl_linear_backward(dx, gwin, gbin, mb->gu.p, mb->xin.p, win, (int)N, C, E);
-    sl_linear_backward(dx, gwin + (size_t)E * C, gbin ? gbin + E : NULL, mb->gz.p, mb->xin.p, win + (size_t)E * C, (int)N, C, E);
+    sl_linear_backward(dx, gwin, gbin, mb->gu, mb->xin, win, (int)N, C, E);
+    sl_linear_backward(dx, gwin + (size_t)E * C, gbin ? gbin + E : NULL, mb->gz, mb->xin, win + (size_t)E * C, (int)N, C, E);
     return SL_OK;
 }
 
@@ -180,8 +180,7 @@ static void mamba_state_free(sl_model *m, void *state)
 {
     mamba_state *s = state;
     if (!s) return;
-    free(s->win); free(s->h); free(s->xz); free(s->xc); free(s->xdbl); free(s->dtr); free(s->Bm); free(s->Cm);
-    free(s->delta); free(s->y); free(s->A);
+    sl_arena_free(&s->mem);
     free(s);
 }
 
@@ -202,20 +201,12 @@ static void *mamba_state_new(sl_model *m, int B)
     mamba_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     s->B = B;
-    s->win = malloc((size_t)B * mb->K * E * sizeof(float));
-    s->h = malloc((size_t)B * E * S * sizeof(float));
-    s->xz = malloc((size_t)B * 2 * E * sizeof(float));
-    s->xc = malloc((size_t)B * 2 * E * sizeof(float));
-    s->xdbl = malloc((size_t)B * mb->XD * sizeof(float));
-    s->dtr = malloc((size_t)B * mb->R * sizeof(float));
-    s->Bm = malloc((size_t)B * S * sizeof(float));
-    s->Cm = malloc((size_t)B * S * sizeof(float));
-    s->delta = malloc((size_t)B * E * sizeof(float));
-    s->y = malloc((size_t)B * 2 * E * sizeof(float));
-    s->A = malloc((size_t)E * S * sizeof(float));
-    if (!s->win || !s->h || !s->xz || !s->xc || !s->xdbl || !s->dtr || !s->Bm || !s->Cm || !s->delta || !s->y || !s->A) {
+    const size_t b = (size_t)B;
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->win, b * mb->K * E), SL_FIELD(s->h, b * E * S), SL_FIELD(s->xz, b * 2 * E),
+                       SL_FIELD(s->xc, b * 2 * E), SL_FIELD(s->xdbl, b * mb->XD), SL_FIELD(s->dtr, b * mb->R),
+                       SL_FIELD(s->Bm, b * S), SL_FIELD(s->Cm, b * S), SL_FIELD(s->delta, b * E), SL_FIELD(s->y, b * 2 * E),
+                       SL_FIELD(s->A, (size_t)E * S))) {
         mamba_state_free(m, s);
-        sl_error(SL_ENOMEM, "out of memory");
         return NULL;
     }
     mamba_state_reset(m, s);
@@ -294,10 +285,8 @@ static int mamba_init(sl_model *m, sl_rng *rng)
 static void mamba_destroy(sl_model *m)
 {
     mamba_model *mb = (mamba_model *)m;
-    sl_buf *bufs[] = {&mb->xin, &mb->xi, &mb->z, &mb->xc, &mb->u, &mb->dtr, &mb->Bm, &mb->Cm, &mb->delta,
-                      &mb->y, &mb->A, &mb->gy, &mb->gu, &mb->gdelta, &mb->gz, &mb->gB, &mb->gC, &mb->gA,
-                      &mb->gdtr, &mb->gxc};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
+    sl_arena_free(&mb->fwd);
+    sl_arena_free(&mb->bwd);
     sl_scan_ws_free(mb->ws);
     free(mb);
 }

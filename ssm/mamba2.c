@@ -15,13 +15,15 @@ typedef struct {
     int E, H, P, G, S, K, CD, DIN;   /* d_inner, heads, headdim, groups, d_state, d_conv, conv dim, in_proj width */
     int i_inw, i_inb, i_cw, i_cb, i_dtb, i_alog, i_D, i_nw, i_ow, i_ob;
     int B, T;
-    sl_buf xin, zx, xbc, xbcc, xbca, xs, Bm, Cm, dt, A, y, yg, rstd, nrm, o;
-    sl_buf go, gn, gyg, gy, gz, gxs, gdt, gA, gB, gC, gxbca, gxbcc, gxbc, gzx;
+    sl_arena fwd, bwd;   /* the forward cache and backward's scratch, carved per call */
+    float *xin, *zx, *xbc, *xbcc, *xbca, *xs, *z, *Bm, *Cm, *dt, *A, *y, *yg, *rstd, *nrm, *o;
+    float *go, *gn, *gyg, *gy, *gxs, *gdt, *gA, *gB, *gC, *gxbca, *gxbcc, *gxbc, *gzx;
     sl_ssd_ws *ws;
 } mamba2_model;
 
 typedef struct {
     int B;
+    sl_arena mem; /* one block, carved into the fields below */
     float *win;   /* (B, K, CD) */
     float *S;     /* (B, H, P, N) */
     float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *A, *y, *rstd, *o;
@@ -80,35 +82,34 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN;
     const size_t N = (size_t)B * T;
     int rc;
-    if ((rc = sl_buf_reserve(&mb->xin, N * C)) || (rc = sl_buf_reserve(&mb->zx, N * DIN)) || (rc = sl_buf_reserve(&mb->xbc, N * CD)) ||
-        (rc = sl_buf_reserve(&mb->xbcc, N * CD)) || (rc = sl_buf_reserve(&mb->xbca, N * CD)) || (rc = sl_buf_reserve(&mb->xs, N * E)) ||
-        (rc = sl_buf_reserve(&mb->Bm, N * G * S)) || (rc = sl_buf_reserve(&mb->Cm, N * G * S)) || (rc = sl_buf_reserve(&mb->dt, N * H)) ||
-        (rc = sl_buf_reserve(&mb->A, H)) || (rc = sl_buf_reserve(&mb->y, N * E)) || (rc = sl_buf_reserve(&mb->yg, N * E)) ||
-        (rc = sl_buf_reserve(&mb->rstd, N * G)) || (rc = sl_buf_reserve(&mb->nrm, N * E)) || (rc = sl_buf_reserve(&mb->o, N * E)))
+    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->zx, N * DIN), SL_FIELD(mb->xbc, N * CD),
+                             SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, N * CD), SL_FIELD(mb->xs, N * E), SL_FIELD(mb->z, N * E),
+                             SL_FIELD(mb->Bm, N * G * S), SL_FIELD(mb->Cm, N * G * S), SL_FIELD(mb->dt, N * H), SL_FIELD(mb->A, H),
+                             SL_FIELD(mb->y, N * E), SL_FIELD(mb->yg, N * E), SL_FIELD(mb->rstd, N * G), SL_FIELD(mb->nrm, N * E),
+                             SL_FIELD(mb->o, N * E))))
         return rc;
     mb->B = B;
     mb->T = T;
-    memcpy(mb->xin.p, x, N * C * sizeof(float));
-    sl_linear_forward(mb->zx.p, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
-    sl_cols_get(mb->xbc.p, mb->zx.p, N, DIN, E, CD);
-    sl_cols_get(mb->dt.p, mb->zx.p, N, DIN, E + CD, H);
-    sl_conv1d_causal_forward(mb->xbcc.p, mb->xbc.p, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb),
+    memcpy(mb->xin, x, N * C * sizeof(float));
+    sl_linear_forward(mb->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
+    sl_cols_get(mb->xbc, mb->zx, N, DIN, E, CD);
+    sl_cols_get(mb->dt, mb->zx, N, DIN, E + CD, H);
+    sl_conv1d_causal_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb),
                              B, T, CD, mb->K);
-    sl_act_forward(SL_ACT_SILU, mb->xbca.p, mb->xbcc.p, N * CD);
-    sl_cols_get(mb->xs.p, mb->xbca.p, N, CD, 0, E);
-    sl_cols_get(mb->Bm.p, mb->xbca.p, N, CD, E, G * S);
-    sl_cols_get(mb->Cm.p, mb->xbca.p, N, CD, E + G * S, G * S);
+    sl_act_forward(SL_ACT_SILU, mb->xbca, mb->xbcc, N * CD);
+    sl_cols_get(mb->xs, mb->xbca, N, CD, 0, E);
+    sl_cols_get(mb->Bm, mb->xbca, N, CD, E, G * S);
+    sl_cols_get(mb->Cm, mb->xbca, N, CD, E + G * S, G * S);
     const float *al = sl_params_data(P, mb->i_alog);
-    for (int h = 0; h < H; h++) mb->A.p[h] = -expf(al[h]);
-    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs.p, .dt = mb->dt.p, .A = mb->A.p,
-                     .Bm = mb->Bm.p, .Cm = mb->Cm.p, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+    for (int h = 0; h < H; h++) mb->A[h] = -expf(al[h]);
+    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs, .dt = mb->dt, .A = mb->A,
+                     .Bm = mb->Bm, .Cm = mb->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
                      .dt_softplus = 1};
-    if ((rc = sl_ssd_chunked_forward(mb->y.p, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
-    /* z is the first E columns of zx; gz doubles as the z cache (backward does not overwrite it) */
-    if ((rc = sl_buf_reserve(&mb->gz, N * E))) return rc;
-    sl_cols_get(mb->gz.p, mb->zx.p, N, DIN, 0, E);
-    gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), mb->yg.p, mb->nrm.p, mb->o.p, mb->rstd.p, mb->y.p, mb->gz.p, N);
-    sl_linear_forward(out, mb->o.p, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
+    if ((rc = sl_ssd_chunked_forward(mb->y, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
+    /* z is the first E columns of zx */
+    sl_cols_get(mb->z, mb->zx, N, DIN, 0, E);
+    gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), mb->yg, mb->nrm, mb->o, mb->rstd, mb->y, mb->z, N);
+    sl_linear_forward(out, mb->o, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
     return SL_OK;
 }
 
@@ -120,59 +121,58 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     const size_t N = (size_t)B * T;
     if (B <= 0) return sl_error(SL_EINVAL, "mamba2: backward before forward");
     int rc;
-    if ((rc = sl_buf_reserve(&mb->go, N * E)) || (rc = sl_buf_reserve(&mb->gn, N * E)) || (rc = sl_buf_reserve(&mb->gyg, N * E)) ||
-        (rc = sl_buf_reserve(&mb->gy, N * E)) || (rc = sl_buf_reserve(&mb->gxs, N * E)) || (rc = sl_buf_reserve(&mb->gdt, N * H)) ||
-        (rc = sl_buf_reserve(&mb->gA, H)) || (rc = sl_buf_reserve(&mb->gB, N * G * S)) || (rc = sl_buf_reserve(&mb->gC, N * G * S)) ||
-        (rc = sl_buf_reserve(&mb->gxbca, N * CD)) || (rc = sl_buf_reserve(&mb->gxbcc, N * CD)) || (rc = sl_buf_reserve(&mb->gxbc, N * CD)) ||
-        (rc = sl_buf_reserve(&mb->gzx, N * DIN)))
+    if ((rc = SL_ARENA_CARVE(&mb->bwd, SL_FIELD(mb->go, N * E), SL_FIELD(mb->gn, N * E), SL_FIELD(mb->gyg, N * E),
+                             SL_FIELD(mb->gy, N * E), SL_FIELD(mb->gxs, N * E), SL_FIELD(mb->gdt, N * H), SL_FIELD(mb->gA, H),
+                             SL_FIELD(mb->gB, N * G * S), SL_FIELD(mb->gC, N * G * S), SL_FIELD(mb->gxbca, N * CD),
+                             SL_FIELD(mb->gxbcc, N * CD), SL_FIELD(mb->gxbc, N * CD), SL_FIELD(mb->gzx, N * DIN))))
         return rc;
-    const float *z = mb->gz.p;   /* z cache (see forward) */
-    memset(mb->go.p, 0, N * E * sizeof(float));
-    sl_linear_backward(mb->go.p, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->o.p,
+    const float *z = mb->z;
+    memset(mb->go, 0, N * E * sizeof(float));
+    sl_linear_backward(mb->go, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->o,
                        sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* gated norm */
     const float *w = sl_params_data(P, mb->i_nw);
     float *gw = sl_params_grad(P, mb->i_nw);
     for (size_t n = 0; n < N; n++)
         for (int e = 0; e < E; e++) {
-            gw[e] += mb->go.p[n * E + e] * mb->nrm.p[n * E + e];
-            mb->gn.p[n * E + e] = mb->go.p[n * E + e] * w[e];
+            gw[e] += mb->go[n * E + e] * mb->nrm[n * E + e];
+            mb->gn[n * E + e] = mb->go[n * E + e] * w[e];
         }
-    memset(mb->gyg.p, 0, N * E * sizeof(float));
-    sl_rmsnorm_backward(mb->gyg.p, NULL, mb->gn.p, mb->yg.p, NULL, mb->rstd.p, (int)(N * G), E / G);
-    float *gz = mb->gn.p;   /* reuse: gz (N, E) */
+    memset(mb->gyg, 0, N * E * sizeof(float));
+    sl_rmsnorm_backward(mb->gyg, NULL, mb->gn, mb->yg, NULL, mb->rstd, (int)(N * G), E / G);
+    float *gz = mb->gn;   /* reuse: gz (N, E) */
     for (size_t i = 0; i < N * E; i++) {
         float zz = z[i];
-        mb->gy.p[i] = mb->gyg.p[i] * sl_act1(SL_ACT_SILU, zz);
-        gz[i] = mb->gyg.p[i] * mb->y.p[i] * sl_dact1(SL_ACT_SILU, zz);
+        mb->gy[i] = mb->gyg[i] * sl_act1(SL_ACT_SILU, zz);
+        gz[i] = mb->gyg[i] * mb->y[i] * sl_dact1(SL_ACT_SILU, zz);
     }
     /* SSD */
-    memset(mb->gxs.p, 0, N * E * sizeof(float));
-    memset(mb->gdt.p, 0, N * H * sizeof(float));
-    memset(mb->gA.p, 0, H * sizeof(float));
-    memset(mb->gB.p, 0, N * G * S * sizeof(float));
-    memset(mb->gC.p, 0, N * G * S * sizeof(float));
-    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs.p, .dt = mb->dt.p, .A = mb->A.p,
-                     .Bm = mb->Bm.p, .Cm = mb->Cm.p, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+    memset(mb->gxs, 0, N * E * sizeof(float));
+    memset(mb->gdt, 0, N * H * sizeof(float));
+    memset(mb->gA, 0, H * sizeof(float));
+    memset(mb->gB, 0, N * G * S * sizeof(float));
+    memset(mb->gC, 0, N * G * S * sizeof(float));
+    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs, .dt = mb->dt, .A = mb->A,
+                     .Bm = mb->Bm, .Cm = mb->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
                      .dt_softplus = 1};
-    sl_ssd_grads sg = {.dx = mb->gxs.p, .ddt = mb->gdt.p, .dA = mb->gA.p, .dB = mb->gB.p, .dC = mb->gC.p,
+    sl_ssd_grads sg = {.dx = mb->gxs, .ddt = mb->gdt, .dA = mb->gA, .dB = mb->gB, .dC = mb->gC,
                        .dD = sl_params_grad(P, mb->i_D), .ddt_bias = sl_params_grad(P, mb->i_dtb)};
-    if ((rc = sl_ssd_backward(&sg, mb->gy.p, &a, mb->ws))) return rc;
+    if ((rc = sl_ssd_backward(&sg, mb->gy, &a, mb->ws))) return rc;
     float *gal = sl_params_grad(P, mb->i_alog);
-    for (int h = 0; h < H; h++) gal[h] += mb->gA.p[h] * mb->A.p[h];
+    for (int h = 0; h < H; h++) gal[h] += mb->gA[h] * mb->A[h];
     /* SiLU, conv */
-    sl_cols_put(mb->gxbca.p, mb->gxs.p, N, CD, 0, E);
-    sl_cols_put(mb->gxbca.p, mb->gB.p, N, CD, E, G * S);
-    sl_cols_put(mb->gxbca.p, mb->gC.p, N, CD, E + G * S, G * S);
-    memset(mb->gxbcc.p, 0, N * CD * sizeof(float));
-    sl_act_backward(SL_ACT_SILU, mb->gxbcc.p, mb->gxbca.p, mb->xbcc.p, N * CD);
-    memset(mb->gxbc.p, 0, N * CD * sizeof(float));
-    sl_conv1d_causal_backward(mb->gxbc.p, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc.p,
-                              mb->xbc.p, sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
-    sl_cols_put(mb->gzx.p, gz, N, DIN, 0, E);
-    sl_cols_put(mb->gzx.p, mb->gxbc.p, N, DIN, E, CD);
-    sl_cols_put(mb->gzx.p, mb->gdt.p, N, DIN, E + CD, H);
-    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), sl_params_grad_opt(P, mb->i_inb), mb->gzx.p, mb->xin.p,
+    sl_cols_put(mb->gxbca, mb->gxs, N, CD, 0, E);
+    sl_cols_put(mb->gxbca, mb->gB, N, CD, E, G * S);
+    sl_cols_put(mb->gxbca, mb->gC, N, CD, E + G * S, G * S);
+    memset(mb->gxbcc, 0, N * CD * sizeof(float));
+    sl_act_backward(SL_ACT_SILU, mb->gxbcc, mb->gxbca, mb->xbcc, N * CD);
+    memset(mb->gxbc, 0, N * CD * sizeof(float));
+    sl_conv1d_causal_backward(mb->gxbc, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc,
+                              mb->xbc, sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
+    sl_cols_put(mb->gzx, gz, N, DIN, 0, E);
+    sl_cols_put(mb->gzx, mb->gxbc, N, DIN, E, CD);
+    sl_cols_put(mb->gzx, mb->gdt, N, DIN, E + CD, H);
+    sl_linear_backward(dx, sl_params_grad(P, mb->i_inw), sl_params_grad_opt(P, mb->i_inb), mb->gzx, mb->xin,
                        sl_params_data(P, mb->i_inw), (int)N, C, DIN);
     return SL_OK;
 }
@@ -181,8 +181,7 @@ static void mamba2_state_free(sl_model *m, void *state)
 {
     mamba2_state *s = state;
     if (!s) return;
-    free(s->win); free(s->S); free(s->zx); free(s->xbc); free(s->xbca); free(s->xs); free(s->Bm); free(s->Cm);
-    free(s->dt); free(s->A); free(s->y); free(s->rstd); free(s->o);
+    sl_arena_free(&s->mem);
     free(s);
 }
 
@@ -203,22 +202,12 @@ static void *mamba2_state_new(sl_model *m, int B)
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     const size_t b = (size_t)B;
     s->B = B;
-    s->win = malloc(b * mb->K * mb->CD * sizeof(float));
-    s->S = malloc(b * mb->E * mb->S * sizeof(float));
-    s->zx = malloc(b * mb->DIN * sizeof(float));
-    s->xbc = malloc(b * mb->CD * sizeof(float));
-    s->xbca = malloc(b * mb->CD * sizeof(float));
-    s->xs = malloc(b * mb->E * sizeof(float));
-    s->Bm = malloc(b * mb->G * mb->S * sizeof(float));
-    s->Cm = malloc(b * mb->G * mb->S * sizeof(float));
-    s->dt = malloc(b * mb->H * sizeof(float));
-    s->A = malloc((size_t)mb->H * sizeof(float));
-    s->y = malloc(b * 4 * mb->E * sizeof(float));
-    s->rstd = malloc(b * mb->G * sizeof(float));
-    s->o = malloc(b * mb->E * sizeof(float));
-    if (!s->win || !s->S || !s->zx || !s->xbc || !s->xbca || !s->xs || !s->Bm || !s->Cm || !s->dt || !s->A || !s->y || !s->rstd || !s->o) {
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->win, b * mb->K * mb->CD), SL_FIELD(s->S, b * mb->E * mb->S),
+                       SL_FIELD(s->zx, b * mb->DIN), SL_FIELD(s->xbc, b * mb->CD), SL_FIELD(s->xbca, b * mb->CD),
+                       SL_FIELD(s->xs, b * mb->E), SL_FIELD(s->Bm, b * mb->G * mb->S), SL_FIELD(s->Cm, b * mb->G * mb->S),
+                       SL_FIELD(s->dt, b * mb->H), SL_FIELD(s->A, mb->H), SL_FIELD(s->y, b * 4 * mb->E),
+                       SL_FIELD(s->rstd, b * mb->G), SL_FIELD(s->o, b * mb->E))) {
         mamba2_state_free(m, s);
-        sl_error(SL_ENOMEM, "out of memory");
         return NULL;
     }
     mamba2_state_reset(m, s);
@@ -294,10 +283,8 @@ static int mamba2_init(sl_model *m, sl_rng *rng)
 static void mamba2_destroy(sl_model *m)
 {
     mamba2_model *mb = (mamba2_model *)m;
-    sl_buf *bufs[] = {&mb->xin, &mb->zx, &mb->xbc, &mb->xbcc, &mb->xbca, &mb->xs, &mb->Bm, &mb->Cm, &mb->dt, &mb->A, &mb->y,
-                      &mb->yg, &mb->rstd, &mb->nrm, &mb->o, &mb->go, &mb->gn, &mb->gyg, &mb->gy, &mb->gz, &mb->gxs, &mb->gdt,
-                      &mb->gA, &mb->gB, &mb->gC, &mb->gxbca, &mb->gxbcc, &mb->gxbc, &mb->gzx};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
+    sl_arena_free(&mb->fwd);
+    sl_arena_free(&mb->bwd);
     sl_ssd_ws_free(mb->ws);
     free(mb);
 }

@@ -297,12 +297,13 @@ typedef struct {
     int iD, ilogdt, iC, iB, iP, ilar, iaim, iW, ib;
     sl_ssmblock blk;
     sl_s4_fft *fft;       /* plans for l_max, shared by the threads (new-array execution) */
-    float *K, *dK;        /* (H, T) */
-    size_t capK;
+    sl_arena fwd;         /* carved per forward into the kernel and its gradient */
+    float *K, *dK;        /* (H, T) each */
 } s4_model;
 
 typedef struct {
     int B;
+    sl_arena mem;                  /* one block, carved into the fields below */
     double complex *par;           /* (H, 6, N2): lam, P, B, Ct (unused), d, C per channel */
     double *dt;                    /* (H) */
     double complex *x;             /* (B, H, N2) half states */
@@ -334,7 +335,7 @@ static void s4_destroy(sl_model *base)
     s4_model *m = (s4_model *)base;
     sl_ssmblock_clear(&m->blk);
     sl_s4_fft_free(m->fft);
-    free(m->K);
+    sl_arena_free(&m->fwd);
     free(m);
 }
 
@@ -375,13 +376,9 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
     s4_model *m = (s4_model *)base;
     const int H = m->H, L = m->L;
     if (T > L) return sl_error(SL_ESHAPE, "s4: sequence length %d exceeds l_max=%d (raise l_max in the spec)", T, L);
-    size_t n = (size_t)H * T;
-    if (n > m->capK) {
-        float *p = realloc(m->K, 2 * n * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "s4: cannot allocate the kernel");
-        m->K = p;
-        m->capK = n;
-    }
+    const size_t n = (size_t)H * T;
+    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, n));
+    if (rc) return sl_error_wrap(rc, "s4: cannot allocate the kernel");
     int fail = 0;
     #pragma omp parallel if (H > 1 && (size_t)H * m->N2 * L >= 16384)
     {
@@ -414,7 +411,6 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
     s4_model *m = (s4_model *)base;
     if (!m->blk.cached) return sl_error(SL_EINVAL, "s4: backward before forward");
     const int H = m->H, T = m->blk.T, L = m->L, N2 = m->N2;
-    m->dK = m->K + (size_t)H * T;
     memset(m->dK, 0, (size_t)H * T * sizeof *m->dK);
     int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
     if (rc) return rc;
@@ -462,7 +458,7 @@ static void s4_state_free(sl_model *base, void *p)
     (void)base;
     s4_state *s = p;
     if (!s) return;
-    free(s->par); free(s->dt); free(s->x); free(s->z);
+    sl_arena_free(&s->mem);
     free(s);
 }
 
@@ -495,11 +491,11 @@ static void *s4_state_new(sl_model *base, int B)
     s4_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     s->B = B;
-    s->par = malloc((size_t)H * 6 * N2 * sizeof *s->par);
-    s->dt = malloc((size_t)H * sizeof *s->dt);
-    s->x = malloc((size_t)B * H * N2 * sizeof *s->x);
-    s->z = malloc((size_t)B * H * sizeof *s->z);
-    if (!s->par || !s->dt || !s->x || !s->z) { s4_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->par, (size_t)H * 6 * N2), SL_FIELD(s->dt, H), SL_FIELD(s->x, (size_t)B * H * N2),
+                       SL_FIELD(s->z, (size_t)B * H))) {
+        s4_state_free(base, s);
+        return NULL;
+    }
     if (s4_state_reset(base, s)) { s4_state_free(base, s); return NULL; }
     return s;
 }

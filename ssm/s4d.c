@@ -165,12 +165,13 @@ typedef struct {
     double dt_min, dt_max;
     int iD, ilogdt, iC, ilar, iaim, iW, ib;
     sl_ssmblock blk;
-    float *K, *dK;        /* (H, T) */
-    size_t capK;
+    sl_arena fwd;         /* carved per forward into the kernel and its gradient */
+    float *K, *dK;        /* (H, T) each */
 } s4d_model;
 
 typedef struct {
     int B;
+    sl_arena mem;         /* one block, carved into the fields below */
     double complex *s;    /* (B, H, N2) */
     double complex *ab, *cb, *c;   /* (H, N2) Ab, Bb and C, from the weights at state_new/reset */
     float *z;             /* (B, H) */
@@ -183,7 +184,7 @@ static void s4d_destroy(sl_model *base)
 {
     s4d_model *m = (s4d_model *)base;
     sl_ssmblock_clear(&m->blk);
-    free(m->K);
+    sl_arena_free(&m->fwd);
     free(m);
 }
 
@@ -213,25 +214,13 @@ static int s4d_init(sl_model *base, sl_rng *rng)
     return rc;
 }
 
-static int reserveK(s4d_model *m, int T)
-{
-    size_t n = (size_t)m->H * T;
-    if (n > m->capK) {
-        float *p = realloc(m->K, 2 * n * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
-        m->K = p;
-        m->capK = n;
-    }
-    m->dK = m->K + n;
-    return SL_OK;
-}
-
 static int s4d_forward(sl_model *base, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     (void)tok;
     s4d_model *m = (s4d_model *)base;
-    int rc = reserveK(m, T);
-    if (rc) return rc;
+    const size_t n = (size_t)m->H * T;
+    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, n));
+    if (rc) return sl_error_wrap(rc, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
     sl_s4d_kernel(m->K, PD(ilogdt), PD(iC), PD(ilar), PD(iaim), m->H, m->N2, T, m->disc);
     return sl_ssmblock_forward(&m->blk, y, x, m->K, PD(iD), PD(iW), PD(ib), B, T, base->training, base->rng);
 }
@@ -241,7 +230,6 @@ static int s4d_backward(sl_model *base, const float *dy, float *dx)
     s4d_model *m = (s4d_model *)base;
     if (!m->blk.cached) return sl_error(SL_EINVAL, "s4d: backward before forward");
     const int T = m->blk.T;
-    m->dK = m->K + (size_t)m->H * T;
     memset(m->dK, 0, (size_t)m->H * T * sizeof *m->dK);
     int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
     if (rc) return rc;
@@ -255,7 +243,8 @@ static void s4d_state_free(sl_model *base, void *p)
     (void)base;
     s4d_state *s = p;
     if (!s) return;
-    free(s->s); free(s->ab); free(s->cb); free(s->c); free(s->z); free(s);
+    sl_arena_free(&s->mem);
+    free(s);
 }
 
 static int s4d_state_reset(sl_model *base, void *p)
@@ -285,12 +274,12 @@ static void *s4d_state_new(sl_model *base, int B)
     s4d_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
     s->B = B;
-    s->s = calloc((size_t)B * m->H * m->N2, sizeof *s->s);
-    s->z = malloc((size_t)B * m->H * sizeof *s->z);
-    s->ab = malloc((size_t)m->H * m->N2 * sizeof *s->ab);
-    s->cb = malloc((size_t)m->H * m->N2 * sizeof *s->cb);
-    s->c = malloc((size_t)m->H * m->N2 * sizeof *s->c);
-    if (!s->s || !s->z || !s->ab || !s->cb || !s->c) { s4d_state_free(base, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    const size_t HN = (size_t)m->H * m->N2;
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->s, (size_t)B * HN), SL_FIELD(s->z, (size_t)B * m->H), SL_FIELD(s->ab, HN),
+                       SL_FIELD(s->cb, HN), SL_FIELD(s->c, HN))) {
+        s4d_state_free(base, s);
+        return NULL;
+    }
     s4d_state_reset(base, s);
     return s;
 }

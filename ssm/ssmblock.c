@@ -17,7 +17,8 @@ void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop)
 void sl_ssmblock_clear(sl_ssmblock *s)
 {
     sl_fftconv_free(s->conv);
-    free(s->x);
+    sl_arena_free(&s->fwd);
+    sl_arena_free(&s->bwd);
     memset(s, 0, sizeof *s);
 }
 
@@ -29,17 +30,9 @@ static int reserve(sl_ssmblock *s, int B, int T)
         s->conv = sl_fftconv_alloc(T);
         if (!s->conv) return SL_ENOMEM;
     }
-    if (n > s->cap) {
-        float *p = realloc(s->x, 6 * n * sizeof *p);   /* x z a mask g(2n) */
-        if (!p) return sl_error(SL_ENOMEM, "ssm block: cannot allocate activations for B=%d T=%d", B, T);
-        s->x = p;
-        s->cap = n;
-    }
-    s->z = s->x + n;
-    s->a = s->z + n;
-    s->mask = s->a + n;
-    s->g = s->mask + n;
-    return SL_OK;
+    int rc = SL_ARENA_CARVE(&s->fwd, SL_FIELD(s->x, n), SL_FIELD(s->z, n), SL_FIELD(s->a, n), SL_FIELD(s->mask, n),
+                            SL_FIELD(s->g, 2 * n));
+    return rc ? sl_error_wrap(rc, "ssm block: cannot allocate activations for B=%d T=%d", B, T) : SL_OK;
 }
 
 int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const float *K, const float *D, const float *W,
@@ -68,9 +61,12 @@ int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float 
     if (!s->cached) return sl_error(SL_EINVAL, "ssm block: backward before forward");
     const int H = s->H, B = s->B, T = s->T, N = B * T;
     const size_t n = (size_t)N * H;
-    float *dg = calloc(2 * n, sizeof *dg), *da = calloc(n, sizeof *da), *dz = calloc(n, sizeof *dz);
-    int rc = SL_OK;
-    if (!dg || !da || !dz) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    int rc = SL_ARENA_CARVE(&s->bwd, SL_FIELD(s->dg, 2 * n), SL_FIELD(s->da, n), SL_FIELD(s->dz, n));
+    if (rc) return rc;
+    float *dg = s->dg, *da = s->da, *dz = s->dz;
+    memset(dg, 0, 2 * n * sizeof *dg);
+    memset(da, 0, n * sizeof *da);
+    memset(dz, 0, n * sizeof *dz);
     sl_glu_backward(dg, dy, s->g, N, H);
     sl_linear_backward(da, dW, dbW, dg, s->a, W, N, H, 2 * H);
     /* dropout: a = mask * act(z) with a stored after masking -> da * mask, then act' */
@@ -85,10 +81,7 @@ int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float 
     }
     if (dx)
         for (size_t i = 0; i < n; i++) dx[i] += D[i % H] * dz[i];
-    rc = sl_fftconv_backward(s->conv, dx, dK, dz, s->x, K, B, H);
-done:
-    free(dg); free(da); free(dz);
-    return rc;
+    return sl_fftconv_backward(s->conv, dx, dK, dz, s->x, K, B, H);
 }
 
 int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float *W, const float *bW, int B)

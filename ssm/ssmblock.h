@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "seq/layers.h"
+#include "seq/model.h"
 #include "seq/spec.h"
 #include "ssm/fftconv.h"
 
@@ -26,8 +27,9 @@ typedef struct {
     float p_drop;
     sl_fftconv *conv;       /* plans for the cached T */
     int B, T, cached;
+    sl_arena fwd, bwd;      /* the forward cache and backward's scratch, carved per call */
     float *x, *z, *a, *mask, *g;   /* (B,T,H) x4 and (B,T,2H) */
-    size_t cap;
+    float *dg, *da, *dz;           /* (B,T,2H), (B,T,H) x2 */
 } sl_ssmblock;
 
 void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop);
