@@ -64,6 +64,7 @@ typedef struct attn_model_ {
     int i_qa, i_qan, i_qb, i_kva, i_kvan, i_kvb;
     /* cache of the last forward */
     int B, T, naive;
+    int sliced;                /* the last forward ran as batch slices (slice_begin) */
     const float *x;
     sl_buf tq, tk, tv;         /* (N, qdim) (N, kdim) (N, vdim) token-major, after RoPE */
     sl_buf qkv;                /* gpt: (N, qdim+kdim+vdim) fused projection */
@@ -286,6 +287,7 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     if (a->rot && T > a->c.max_seq_len)
         return sl_error(SL_ESHAPE, "attention: sequence length %d exceeds max_seq_len %d", T, a->c.max_seq_len);
     const int drop = m->training && a->c.dropout > 0.0f && m->rng;
+    a->sliced = 0;
     a->naive = !a->c.flash || drop;
     sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
     size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
@@ -339,6 +341,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int B = a->B, T = a->T, N = B * T, C = a->c.d_model, Hq = a->Hq, Dv = a->Dv;
     const int drop = a->naive >> 1, naive = a->naive & 1;
     int rc;
+    if (a->sliced) return sl_error(SL_EINVAL, "attention: the last forward ran as batch slices (use sl_model_backward_slices)");
     if ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > Hq * Dv ? C : Hq * Dv))) ||
         (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->g3, (size_t)N * a->kdim)) ||
         (rc = sl_buf_reserve(&a->ws->g4, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ws->g5, (size_t)N * Hq * Dv)))
@@ -438,7 +441,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     return SL_OK;
 }
 
-/* ---- batch slices (the transformer's data-parallel path) -------------------------------------
+/* ---- batch slices (seq/model.h's slice_* entries; the transformer's data-parallel path) -------
  * Standard attention (not MLA) without dropout: every batch row is independent, so the work on
  * sequences [b0, b1) touches only those rows of every buffer. The transformer runs one slice
  * per thread; all calls inside a slice are single-threaded (nested OpenMP regions and OpenBLAS
@@ -458,16 +461,17 @@ static void rope_heads(const attn_model *a, float *x, int rows, int T, int inver
                         inverse);
 }
 
-int sl_attn_slice_ok(const sl_model *m)
+static int attn_slice_ok(const sl_model *m)
 {
     if (!sl_attn_is(m)) return 0;
     const attn_model *a = (const attn_model *)m;
     return !a->mla && !(m->training && a->c.dropout > 0.0f && m->rng);
 }
 
-int sl_attn_slice_begin(sl_model *m, const float *x, int B, int T)
+static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T)
 {
-    if (!sl_attn_slice_ok(m)) return sl_error(SL_EINVAL, "attention: no batch slices for MLA or dropout");
+    (void)tok;
+    if (!attn_slice_ok(m)) return sl_error(SL_EINVAL, "attention: no batch slices for MLA or dropout");
     attn_model *a = (attn_model *)m;
     const int N = B * T, Hq = a->Hq;
     int rc;
@@ -490,7 +494,7 @@ int sl_attn_slice_begin(sl_model *m, const float *x, int B, int T)
     } else if ((rc = sl_buf_reserve(&a->qkvl, (size_t)N * tot))) {
         return rc;
     }
-    a->B = B; a->T = T; a->x = x; a->naive = naive;
+    a->B = B; a->T = T; a->x = x; a->naive = naive; a->sliced = 1;
     return SL_OK;
 }
 
@@ -555,7 +559,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;
     dy += r0 * C;
-    dx += r0 * C;
+    if (dx) dx += r0 * C;   // NULL: no input gradient
     const sl_attn_lay lo = {(size_t)T * HD, (size_t)a->Dv, (size_t)HD};
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5.p + r0 * HD;
@@ -587,7 +591,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     return SL_OK;
 }
 
-int sl_attn_slice_forward(sl_model *m, float *y, int b0, int b1)
+static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
 {
     attn_model *a = (attn_model *)m;
     if (!a->naive) return slice_forward_flash(a, y, b0, b1);
@@ -630,11 +634,12 @@ int sl_attn_slice_forward(sl_model *m, float *y, int b0, int b1)
     return SL_OK;
 }
 
-int sl_attn_slice_backward_begin(sl_model *m)
+static int attn_slice_backward_begin(sl_model *m)
 {
     attn_model *a = (attn_model *)m;
     const int N = a->B * a->T, C = a->c.d_model, HD = a->Hq * a->Dv;
     int rc;
+    if (!a->sliced) return sl_error(SL_EINVAL, "attention: sliced backward without a sliced forward");
     if ((rc = sl_buf_reserve(&a->ws->g5, (size_t)N * HD))) return rc;
     if (a->naive && ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > HD ? C : HD))) ||
                      (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) ||
@@ -643,7 +648,7 @@ int sl_attn_slice_backward_begin(sl_model *m)
     return SL_OK;
 }
 
-int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
+static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
 {
     attn_model *a = (attn_model *)m;
     if (!a->naive) return slice_backward_flash(a, dy, dx, dx_acc, grad, b0, b1);
@@ -652,7 +657,7 @@ int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, 
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;
     dy += r0 * C;
-    dx += r0 * C;
+    if (dx) dx += r0 * C;   // NULL: no input gradient
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5.p + r0 * HD;
     sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, a->to.p + r0 * HD, PD(a, a->i_wo), n, HD, C);
@@ -877,7 +882,9 @@ static void attn_destroy(sl_model *m)
 static const sl_model_vt attn_vt = {
     .kind = "attention", .destroy = attn_destroy, .init = attn_init, .forward = attn_forward,
     .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
-    .state_reset = attn_state_reset, .step = attn_step,
+    .state_reset = attn_state_reset, .step = attn_step, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
+    .slice_forward = attn_slice_forward, .slice_backward_begin = attn_slice_backward_begin,
+    .slice_backward = attn_slice_backward,
 };
 
 int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, sl_model **out)

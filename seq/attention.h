@@ -96,21 +96,9 @@ int sl_attn_is(const sl_model *m);
  * so a stack of layers that run one after another keeps one set instead of one per layer.
  * src must outlive dst's last forward/backward. */
 int sl_attn_share_workspace(sl_model *dst, sl_model *src);
-/* Batch slices, for a caller (the transformer) that runs disjoint ranges of sequences on
- * several threads at once. Only standard attention (not MLA) and no active dropout
- * (sl_attn_slice_ok). sl_attn_slice_begin reserves the buffers for the whole batch and keeps x
- * (B*T, d_model) for backward; sl_attn_slice_forward then computes rows [b0*T, b1*T) of
- * y (B*T, d_model) for sequences [b0, b1), and may be called for disjoint ranges concurrently.
- * Backward likewise, after one sl_attn_slice_backward_begin: dy and dx are whole-batch arrays
- * (rows of the slice are used); dx is written (dx_acc = 0) or accumulated (dx_acc = 1);
- * parameter gradients ACCUMULATE into `grad`, a block laid out as P->grad (P->grad itself or a
- * private copy of the same size). Every call inside a slice runs on one thread. The results
- * equal sequence mode (forward/backward) up to float rounding: the tests compare them. */
-int sl_attn_slice_ok(const sl_model *m);
-int sl_attn_slice_begin(sl_model *m, const float *x, int B, int T);
-int sl_attn_slice_forward(sl_model *m, float *y, int b0, int b1);
-int sl_attn_slice_backward_begin(sl_model *m);
-int sl_attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
+/* Batch slices: the attention mixer implements seq/model.h's slice_* entries (standard
+ * attention, not MLA, and no active dropout: sl_model_slice_ok), which the transformer runs one
+ * per thread through sl_model_forward_slices / sl_model_backward_slices. */
 /* The position the next step will take (number of tokens in the cache). */
 int sl_attn_state_pos(const void *state);
 /* Bytes allocated for the state's KV cache (K and V, or MLA's latent and RoPE keys). */

@@ -1,6 +1,7 @@
 /* seq/model.c — generic dispatch over the sequence interface (see model.h). */
 #include "seq/model.h"
 #include "core/error.h"
+#include "core/fastmath.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,82 @@ done:
     free(xt); free(tt); free(yt);
     sl_model_state_free(m, st);
     return rc;
+}
+
+/* ---- batch slices ---- */
+
+int sl_model_slice_ok(const sl_model *m)
+{
+    const sl_model_vt *v = m->vt;
+    return v->slice_ok && v->slice_begin && v->slice_forward && v->slice_backward_begin && v->slice_backward &&
+           v->slice_ok(m);
+}
+
+int sl_model_forward_slices(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T, int k)
+{
+    if (B <= 0 || T <= 0 || k <= 0) return sl_error(SL_ESHAPE, "%s: bad batch shape B=%d T=%d for %d slices", m->vt->kind, B, T, k);
+    if (!sl_model_slice_ok(m)) return sl_error(SL_EUNSUPPORTED, "%s has no batch slices here", m->vt->kind);
+    int rc = check_input(m, x, tok, (size_t)B * T);
+    if (rc || (rc = m->vt->slice_begin(m, x, tok, B, T))) return rc;
+    if (k > B) k = B;
+    int err = 0;
+    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
+    for (int s = 0; s < k; s++) {
+        int r = m->vt->slice_forward(m, y, (int)((long)B * s / k), (int)((long)B * (s + 1) / k));
+        if (r) {
+            #pragma omp atomic write
+            err = r;
+        }
+    }
+    return err ? sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind) : SL_OK;
+}
+
+/* g += q; q = 0 */
+SL_CLONES static void add_and_zero(float *restrict g, float *restrict q, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) { g[i] += q[i]; q[i] = 0.0f; }
+}
+
+int sl_model_backward_slices(sl_model *m, const float *dy, float *dx, int B, int k, sl_buf *gpriv)
+{
+    if (B <= 0 || k <= 0) return sl_error(SL_ESHAPE, "%s: bad batch size B=%d for %d slices", m->vt->kind, B, k);
+    if (!sl_model_slice_ok(m)) return sl_error(SL_EUNSUPPORTED, "%s has no batch slices here", m->vt->kind);
+    sl_params *P = m->P;
+    const size_t tot = P->total;
+    int rc, err = 0;
+    if (k > B) k = B;
+    if (k > 1 && (size_t)(k - 1) * tot > gpriv->n) {
+        /* the private gradients start at zero; the reduction below zeroes them again after use */
+        if ((rc = sl_buf_reserve(gpriv, (size_t)(k - 1) * tot))) return rc;
+        memset(gpriv->p, 0, gpriv->n * sizeof(float));
+    }
+    if ((rc = m->vt->slice_backward_begin(m))) return rc;
+    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
+    for (int s = 0; s < k; s++) {
+        float *g = P->grad;
+        if (s > 0) g = gpriv->p + (size_t)(s - 1) * tot;   /* zero (see above and below) */
+        int r = m->vt->slice_backward(m, dy, dx, 1, g, (int)((long)B * s / k), (int)((long)B * (s + 1) / k));
+        if (r) {
+            #pragma omp atomic write
+            err = r;
+        }
+    }
+    if (err) {
+        if (k > 1) memset(gpriv->p, 0, gpriv->n * sizeof(float));
+        return sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind);
+    }
+    if (k > 1) {
+        /* private gradients into P->grad in slice order (the same sums whatever the threads),
+         * zeroing them for the next backward in the same pass */
+        float *gp = gpriv->p, *G0 = P->grad;
+        #pragma omp parallel for schedule(static) num_threads(k)
+        for (long c = 0; c < (long)((tot + 4095) / 4096); c++) {
+            const size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 < tot ? i0 + 4096 : tot;
+            for (int s = 1; s < k; s++) add_and_zero(G0 + i0, gp + (size_t)(s - 1) * tot + i0, i1 - i0);
+        }
+    }
+    return SL_OK;
 }
 
 int sl_buf_reserve(sl_buf *b, size_t n)

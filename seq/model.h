@@ -77,6 +77,23 @@ typedef struct {
 
     /* Count/closed-form training on a token stream (n-gram) — optional. */
     int (*fit)(sl_model *m, const int32_t *tok, size_t n);
+
+    /* Batch slices — optional (see sl_model_forward_slices below). A model whose batch rows
+     * are independent runs the sequences [b0, b1) alone, touching only their rows of every
+     * cache, so disjoint slices can run on different threads:
+     *   slice_ok(m)                 1 if slices apply now (0: no dropout while training, ...);
+     *   slice_begin(m, x, tok, B, T) readies the caches for the whole batch, keeps x / tok;
+     *   slice_forward(m, y, b0, b1)  writes rows [b0*T, b1*T) of y (B, T, d_out);
+     *   slice_backward_begin(m)      readies backward's scratch (after the slices' forward);
+     *   slice_backward(m, dy, dx, dx_acc, grad, b0, b1) reads dy's rows, writes (dx_acc = 0)
+     *       or adds (1) dx's rows (dx may be NULL), and accumulates parameter gradients into
+     *       grad: P->grad, or a private block of P->total floats with the same layout.
+     * Every call inside a slice is single-threaded (the driver runs one slice per thread). */
+    int (*slice_ok)(const sl_model *m);
+    int (*slice_begin)(sl_model *m, const float *x, const int32_t *tok, int B, int T);
+    int (*slice_forward)(sl_model *m, float *y, int b0, int b1);
+    int (*slice_backward_begin)(sl_model *m);
+    int (*slice_backward)(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
 } sl_model_vt;
 
 struct sl_model {
@@ -135,6 +152,19 @@ int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n);
 #define SL_ARENA_CARVE(a, ...) \
     sl_arena_carve((a), (const sl_field[]){__VA_ARGS__}, sizeof((const sl_field[]){__VA_ARGS__}) / sizeof(sl_field))
 void sl_arena_free(sl_arena *a);
+
+/* Batch slices (the vtable's slice_* entries). sl_model_slice_ok: the model has them and they
+ * apply now. sl_model_forward_slices runs forward as k slices of the batch, slice s being
+ * sequences [B*s/k, B*(s+1)/k), one OpenMP thread each; sl_model_backward_slices runs backward
+ * likewise after it: slice 0 accumulates into P->grad, slice s > 0 into row s-1 of the private
+ * gradients *gpriv ((k-1) x P->total floats, kept zero between calls), which are then added to
+ * P->grad in slice order (the same sums whatever the thread count) and zeroed. The results
+ * equal sl_model_forward/backward's up to the order of the floating-point sums that the rows
+ * share (parameter gradients); with k = 1 nothing is private. The wrappers' callers (the
+ * transformer over its attention mixers, a trainer over a whole model) pick k. */
+int sl_model_slice_ok(const sl_model *m);
+int sl_model_forward_slices(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T, int k);
+int sl_model_backward_slices(sl_model *m, const float *dy, float *dx, int B, int k, sl_buf *gpriv);
 
 #ifdef __cplusplus
 }

@@ -222,14 +222,13 @@ static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T,
 }
 
 static int tf_nslices(const tf_model *t, int B, int for_backward);
-static int tf_forward_sliced(tf_model *t, const int32_t *tok, float *y, int k);
-static int tf_backward_sliced(tf_model *t, const float *dy);
 
-static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+/* the forward cache for (B, T) tokens, shared by both paths */
+static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
 {
-    tf_model *t = (tf_model *)m;
-    const int N = B * T, C = t->C, L = t->L, F = t->F;
-    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    sl_model *m = &t->base;
+    const int N = B * T, L = t->L;
+    const size_t NC = (size_t)N * t->C, NF = (size_t)N * t->F;
     int rc;
     if (T > t->c.max_seq_len)
         return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
@@ -244,9 +243,20 @@ static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
     if (drop && ((rc = sl_buf_reserve(&t->mmask, L * NC)) || (rc = sl_buf_reserve(&t->emask, NC)))) return rc;
     t->B = B; t->T = T; t->tok = tok; t->dropped = drop;
+    return SL_OK;
+}
+
+static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    tf_model *t = (tf_model *)m;
+    const int N = B * T, C = t->C, L = t->L, F = t->F;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    int rc = tf_reserve(t, tok, B, T);
+    if (rc) return rc;
+    const int drop = t->dropped;
     const int k = tf_nslices(t, B, 0);
     t->sliced = k > 0;
-    if (k > 0) return tf_forward_sliced(t, tok, y, k);
+    if (k > 0) return sl_model_forward_slices(m, x, tok, y, B, T, k);
     float *h = t->res.p;
     embed(t, h, tok, N, T, 0);
     if (drop) sl_dropout_forward(h, t->emask.p, h, NC, t->c.dropout, m->rng);
@@ -273,10 +283,10 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     const int B = t->B, T = t->T, N = B * T, C = t->C, L = t->L, F = t->F;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     int rc;
+    if (t->sliced) return sl_model_backward_slices(m, dy, dx, B, tf_nslices(t, B, 1), &t->gpriv);
     if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
         (rc = sl_buf_reserve(&t->g4, 2 * NF)))
         return rc;
-    if (t->sliced) return tf_backward_sliced(t, dy);
     float *dh = t->g1.p, *dn = t->g2.p, *dact = t->g3.p, *dh1 = t->g4.p, *dh3 = t->g4.p + NF;
     memset(dn, 0, NC * sizeof(float));
     sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf.p, head_w(t), N, C, t->V);
@@ -344,15 +354,21 @@ void sl_transformer_set_slices(sl_model *m, int slices)
 
 static float *Gb(const tf_model *t, float *g, int i) { return sl_params_at_opt(t->base.P, g, i); }
 
+/* seq/model.h's slice_ok: no dropout while training, and every attention layer has slices */
+static int tf_slice_ok(const sl_model *m)
+{
+    const tf_model *t = (const tf_model *)m;
+    if (m->training && t->c.dropout > 0.0f && m->rng) return 0;
+    for (int l = 0; l < m->n_children; l++)
+        if (!sl_model_slice_ok(m->children[l])) return 0;
+    return 1;
+}
+
 /* slices for a batch of B sequences, 0 for the per-operation path */
 static int tf_nslices(const tf_model *t, int B, int for_backward)
 {
     const sl_model *m = &t->base;
-    if (!for_backward) {
-        if (t->slices < 0 || (m->training && t->c.dropout > 0.0f && m->rng)) return 0;
-        for (int l = 0; l < m->n_children; l++)
-            if (!sl_attn_slice_ok(m->children[l])) return 0;
-    }
+    if (!for_backward && (t->slices < 0 || !tf_slice_ok(m))) return 0;
     if (t->slices > 0) return t->slices < B ? t->slices : B;
     const int th = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (th <= 1) return 1;
@@ -387,7 +403,7 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
         float *n1 = t->n1.p + l * NC + r0 * C, *n2 = t->n2.p + l * NC + r0 * C;
         float *s1 = t->st1.p + (size_t)l * 2 * N + r0, *s2 = t->st2.p + (size_t)l * 2 * N + r0;
         norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
-        if ((rc = sl_attn_slice_forward(m->children[l], t->tmp.p, b0, b1))) return rc;
+        if ((rc = m->children[l]->vt->slice_forward(m->children[l], t->tmp.p, b0, b1))) return rc;
         for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
         norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
         mlp_fwd(t, l, tmp, t->h1.p + l * NF + r0 * F, t->c.swiglu ? t->h3.p + l * NF + r0 * F : NULL,
@@ -399,23 +415,26 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
     return SL_OK;
 }
 
-static int tf_forward_sliced(tf_model *t, const int32_t *tok, float *y, int k)
+/* seq/model.h's slice entries: the caches for the whole batch, then sequences [b0, b1) */
+static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T)
 {
-    sl_model *m = &t->base;
-    const int B = t->B, T = t->T;
+    (void)x;
+    tf_model *t = (tf_model *)m;
     const size_t NC = (size_t)B * T * t->C;
-    int rc, err = 0;
-    for (int l = 0; l < t->L; l++)
-        if ((rc = sl_attn_slice_begin(m->children[l], t->n1.p + l * NC, B, T))) return rc;
-    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
-    for (int sl = 0; sl < k; sl++) {
-        int r = tf_forward_slice(t, tok, y, (int)((long)B * sl / k), (int)((long)B * (sl + 1) / k));
-        if (r) {
-            #pragma omp atomic write
-            err = r;
-        }
+    int rc = tf_reserve(t, tok, B, T);
+    if (rc) return rc;
+    t->sliced = 1;
+    for (int l = 0; l < t->L; l++) {
+        sl_model *a = m->children[l];
+        if ((rc = a->vt->slice_begin(a, t->n1.p + l * NC, NULL, B, T))) return rc;
     }
-    return err ? sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind) : SL_OK;
+    return SL_OK;
+}
+
+static int tf_slice_forward(sl_model *m, float *y, int b0, int b1)
+{
+    tf_model *t = (tf_model *)m;
+    return tf_forward_slice(t, t->tok, y, b0, b1);
 }
 
 static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int b1)
@@ -453,7 +472,7 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
         }
         norm_bwd_r(t, g, t->i_n2w[l], t->i_n2b[l], dh, dn, md, s2, s2 + N, n);
         /* attention branch: dh is now dL/dmid; dn = dL/dn1 (written) */
-        if ((rc = sl_attn_slice_backward(m->children[l], t->g1.p, t->g2.p, 0, g, b0, b1))) return rc;
+        if ((rc = m->children[l]->vt->slice_backward(m->children[l], t->g1.p, t->g2.p, 0, g, b0, b1))) return rc;
         norm_bwd_r(t, g, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, s1, s1 + N, n);
     }
     sl_embedding_backward(Gb(t, g, t->i_wte), dh, t->tok + r0, n, C);
@@ -468,53 +487,24 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
     return SL_OK;
 }
 
-/* g += q; q = 0 */
-SL_CLONES static void add_and_zero(float *restrict g, float *restrict q, size_t n)
+static int tf_slice_backward_begin(sl_model *m)
 {
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) { g[i] += q[i]; q[i] = 0.0f; }
+    tf_model *t = (tf_model *)m;
+    const size_t NC = (size_t)t->B * t->T * t->C, NF = (size_t)t->B * t->T * t->F;
+    int rc;
+    if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
+        (rc = sl_buf_reserve(&t->g4, 2 * NF)))
+        return rc;
+    for (int l = 0; l < t->L; l++)
+        if ((rc = m->children[l]->vt->slice_backward_begin(m->children[l]))) return rc;
+    return SL_OK;
 }
 
-static int tf_backward_sliced(tf_model *t, const float *dy)
+/* token input: no dx */
+static int tf_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
 {
-    sl_model *m = &t->base;
-    sl_params *P = m->P;
-    const int B = t->B, k = tf_nslices(t, B, 1);
-    const size_t tot = P->total;
-    int rc, err = 0;
-    if (k > 1 && (size_t)(k - 1) * tot > t->gpriv.n) {
-        /* the private gradients start at zero; the reduction below zeroes them again after use */
-        if ((rc = sl_buf_reserve(&t->gpriv, (size_t)(k - 1) * tot))) return rc;
-        memset(t->gpriv.p, 0, t->gpriv.n * sizeof(float));
-    }
-    for (int l = 0; l < t->L; l++)
-        if ((rc = sl_attn_slice_backward_begin(m->children[l]))) return rc;
-    #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
-    for (int sl = 0; sl < k; sl++) {
-        float *g = P->grad;
-        if (sl > 0) g = t->gpriv.p + (size_t)(sl - 1) * tot;   /* zero (see above and below) */
-        int r = tf_backward_slice(t, dy, g, (int)((long)B * sl / k), (int)((long)B * (sl + 1) / k));
-        if (r) {
-            #pragma omp atomic write
-            err = r;
-        }
-    }
-    if (err) {
-        if (k > 1) memset(t->gpriv.p, 0, t->gpriv.n * sizeof(float));
-        return sl_error(err, "%s: a batch slice failed (out of memory)", m->vt->kind);
-    }
-    if (k > 1) {
-        /* private gradients into P->grad in slice order (the same sums whatever the threads),
-         * zeroing them for the next backward in the same pass */
-        float *gp = t->gpriv.p;
-        float *G0 = P->grad;
-        #pragma omp parallel for schedule(static) num_threads(k)
-        for (long c = 0; c < (long)((tot + 4095) / 4096); c++) {
-            const size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 < tot ? i0 + 4096 : tot;
-            for (int sl = 1; sl < k; sl++) add_and_zero(G0 + i0, gp + (size_t)(sl - 1) * tot + i0, i1 - i0);
-        }
-    }
-    return SL_OK;
+    (void)dx; (void)dx_acc;
+    return tf_backward_slice((tf_model *)m, dy, grad, b0, b1);
 }
 
 /* ---- step mode -------------------------------------------------------------------------- */
@@ -661,10 +651,14 @@ static void tf_destroy(sl_model *m)
 static const sl_model_vt tf_vt_gpt = {
     .kind = "gpt", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
     .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
+    .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward,
+    .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward,
 };
 static const sl_model_vt tf_vt = {
     .kind = "llama", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
     .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
+    .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward,
+    .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward,
 };
 
 static int check_config(const sl_transformer_config *c)

@@ -304,6 +304,49 @@ static void sliced_case(const char *spec, int B, int T, int slices)
     sl_model_free(m);
 }
 
+/* seq/model.h's generic batch slices: sl_model_forward_slices / sl_model_backward_slices with
+ * k slices against sl_model_forward / sl_model_backward on the same model (the attention mixer
+ * on real input, with dx; a transformer on tokens, its per-operation path as the reference):
+ * outputs, input and parameter gradients. */
+static void generic_slices(const char *spec, int B, int T, int k)
+{
+    sl_model *m = make(spec, 51);
+    if (!ok(m != NULL, "create %s", spec)) return;
+    jitter(m, 52);
+    const int tokin = (m->caps & SL_CAP_TOKEN_IN) != 0;
+    if (tokin) sl_transformer_set_slices(m, -1);
+    const size_t nx = (size_t)B * T * m->d_in, ny = (size_t)B * T * m->d_out, np = m->P->total;
+    int32_t *tok = tokin ? rand_tokens(B * T, m->d_in, 53) : NULL;
+    float *x = tokin ? NULL : tu_random(nx, 1.0f, 54), *dy = tu_random(ny, 1.0f, 55);
+    float *y0 = malloc(ny * sizeof(float)), *y1 = malloc(ny * sizeof(float));
+    float *g0 = malloc(np * sizeof(float)), *g1 = malloc(np * sizeof(float));
+    float *dx0 = tokin ? NULL : calloc(nx, sizeof(float)), *dx1 = tokin ? NULL : calloc(nx, sizeof(float));
+    sl_buf gpriv = {0};
+    sl_params_zero_grad(m->P);
+    int rc = sl_model_forward(m, x, tok, y0, B, T) || sl_model_backward(m, dy, dx0);
+    memcpy(g0, m->P->grad, np * sizeof(float));
+    sl_params_zero_grad(m->P);
+    ok(sl_model_slice_ok(m), "%s: has batch slices", spec);
+    rc |= sl_model_forward_slices(m, x, tok, y1, B, T, k) || sl_model_backward_slices(m, dy, dx1, B, k, &gpriv);
+    memcpy(g1, m->P->grad, np * sizeof(float));
+    double ey = rel_diff(y1, y0, ny), eg = rel_diff(g1, g0, np), ex = tokin ? 0.0 : rel_diff(dx1, dx0, nx);
+    ok(!rc && ey < 1e-5 && eg < 1e-5 && ex < 1e-5,
+       "%s B=%d T=%d: sl_model_*_slices with %d slices == the full batch (y rel %.2e, grads %.2e, dx %.2e)", spec, B, T, k,
+       ey, eg, ex);
+    double gz = 0.0;
+    for (size_t i = 0; i < gpriv.n; i++) gz = fmax(gz, fabs(gpriv.p[i]));
+    ok(gz == 0.0, "%s: private gradients are zero again after the reduction", spec);
+    if (!tokin) {   /* the per-operation backward refuses the caches of a sliced forward */
+        rc = sl_model_forward_slices(m, x, tok, y1, B, T, k);
+        int brc = sl_model_backward(m, dy, dx1);
+        ok(!rc && brc == SL_EINVAL && strstr(sl_errmsg(), "sl_model_backward_slices"),
+           "%s: backward after a sliced forward is refused (%s)", spec, sl_errmsg());
+    }
+    free(tok); free(x); free(dy); free(y0); free(y1); free(g0); free(g1); free(dx0); free(dx1);
+    sl_buf_free(&gpriv);
+    sl_model_free(m);
+}
+
 static void sliced_grads(const char *spec, int slices)
 {
     sl_model *m = make(spec, 31);
@@ -572,6 +615,11 @@ int main(int argc, char **argv)
     sliced_case("llama:dim=32,n_layers=1,n_heads=8,n_kv_heads=4,vocab_size=13,multiple_of=8,max_seq_len=80", 8, 67, 2);
     sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 2, 5, 5);   /* slices > B */
     sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 0);   /* automatic */
+    generic_slices("attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=16", 5, 9, 3);
+    generic_slices("attention:d_model=12,n_head=3,bias=1,kernel=naive,names=llama", 4, 7, 4);
+    generic_slices("attention:d_model=12,n_head=2,causal=0", 3, 6, 1);
+    generic_slices("gpt:n_layer=2,n_head=2,n_embd=16,block_size=16,vocab_size=9,bias=1", 5, 8, 2);
+    generic_slices("llama:dim=16,n_layers=1,n_heads=4,n_kv_heads=2,vocab_size=9,multiple_of=8,max_seq_len=16", 6, 5, 6);
     sliced_grads("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=1", 3);
     sliced_grads("llama:dim=8,n_layers=1,n_heads=2,n_kv_heads=1,vocab_size=6,multiple_of=4,max_seq_len=8", 2);
     errors();
