@@ -10,26 +10,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The wrappers' configuration: the mixer's registry name and sl_lm_config (vocab_size for lm,
+ * d_input/d_output for seq); both key tables are bound to it. */
+typedef struct {
+    const char *mixer;
+    sl_lm_config lm;
+} wrap_config;
+
 #define WRAP_KEYS \
-    {"mixer", 's', "rnn", 0, 0, "mixer for every block (any entry listed as a mixer)"}, \
-    {"d_model", 'i', "64", 1, 65536, "residual stream width"}, \
-    {"n_layer", 'i', "2", 0, 1024, "number of residual blocks"}, \
-    {"norm", 's', "rmsnorm", 0, 0, "rmsnorm or layernorm"}, \
-    {"norm_eps", 'f', "1e-5", 1e-12, 1, "epsilon of the norms"}, \
-    {"max_position_embeddings", 'i', "0", 0, 1 << 24, "learned absolute positions added to the input for up to this many steps (0: none)"}
+    SL_KEY_STR(wrap_config, mixer, "mixer", "rnn", "mixer for every block (any entry listed as a mixer)"), \
+    SL_KEY_INT(wrap_config, lm.d_model, "d_model", "64", 1, 65536, "residual stream width"), \
+    SL_KEY_INT(wrap_config, lm.n_layer, "n_layer", "2", 0, 1024, "number of residual blocks"), \
+    SL_KEY_CHOICE(wrap_config, lm.rmsnorm, "norm", "rmsnorm", "layernorm|rmsnorm", NULL, "rmsnorm or layernorm"), \
+    SL_KEY_FLOAT(wrap_config, lm.norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the norms"), \
+    SL_KEY_INT(wrap_config, lm.max_position_embeddings, "max_position_embeddings", "0", 0, 1 << 24, \
+               "learned absolute positions added to the input for up to this many steps (0: none)")
 
 static const sl_spec_key lm_keys[] = {
     WRAP_KEYS,
-    {"vocab_size", 'i', "256", 1, 1 << 24, "vocabulary size (set from the task by `seqlab train`)"},
-    {"tie_embeddings", 'b', "1", 0, 1, "share the embedding matrix with the output head"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(wrap_config, lm.vocab_size, "vocab_size", "256", 1, 1 << 24, "vocabulary size (set from the task by `seqlab train`)"),
+    SL_KEY_BOOL(wrap_config, lm.tie_embeddings, "tie_embeddings", "1", "share the embedding matrix with the output head"),
+    SL_KEY_END,
 };
 
 static const sl_spec_key seq_keys[] = {
     WRAP_KEYS,
-    {"d_input", 'i', "1", 1, 1 << 20, "input width (set from the task by `seqlab train`)"},
-    {"d_output", 'i', "1", 1, 1 << 20, "output width (set from the task by `seqlab train`)"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(wrap_config, lm.d_input, "d_input", "1", 1, 1 << 20, "input width (set from the task by `seqlab train`)"),
+    SL_KEY_INT(wrap_config, lm.d_output, "d_output", "1", 1, 1 << 20, "output width (set from the task by `seqlab train`)"),
+    SL_KEY_END,
 };
 
 static int is_own_key(const sl_spec_key *table, const char *k)
@@ -42,25 +50,11 @@ static int is_own_key(const sl_spec_key *table, const char *k)
 static int wrap_create(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out, int token)
 {
     const sl_spec_key *own = token ? lm_keys : seq_keys;
-    sl_lm_config cfg = {0};
-    const char *mixer, *norm;
-    double eps;
-    int rc;
-    if ((rc = sl_spec_str(s, own, "mixer", &mixer)) || (rc = sl_spec_int(s, own, "d_model", &cfg.d_model)) ||
-        (rc = sl_spec_int(s, own, "n_layer", &cfg.n_layer)) || (rc = sl_spec_str(s, own, "norm", &norm)) ||
-        (rc = sl_spec_float(s, own, "norm_eps", &eps)) ||
-        (rc = sl_spec_int(s, own, "max_position_embeddings", &cfg.max_position_embeddings)))
-        return rc;
-    if (!strcmp(norm, "rmsnorm")) cfg.rmsnorm = 1;
-    else if (strcmp(norm, "layernorm")) return sl_error(SL_EINVAL, "%s: norm must be rmsnorm or layernorm, not '%s'", s->name, norm);
-    cfg.norm_eps = (float)eps;
-    if (token) {
-        if ((rc = sl_spec_int(s, own, "vocab_size", &cfg.vocab_size)) || (rc = sl_spec_bool(s, own, "tie_embeddings", &cfg.tie_embeddings)))
-            return rc;
-    } else {
-        if ((rc = sl_spec_int(s, own, "d_input", &cfg.d_input)) || (rc = sl_spec_int(s, own, "d_output", &cfg.d_output)))
-            return rc;
-    }
+    wrap_config wc = {0};
+    int rc = sl_spec_read(s, own, &wc);
+    if (rc) return rc;
+    const sl_lm_config cfg = wc.lm;
+    const char *mixer = wc.mixer;
     const sl_model_entry *me = sl_registry_find(mixer);
     if (!me || !me->is_mixer) {
         char list[512];

@@ -115,6 +115,101 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out)
     return SL_OK;
 }
 
+/* ---- the canonical spec ---- */
+
+/* one "k=v" (n characters of kv) after ':' (the first) or ',' */
+static void canon_put(char *buf, size_t *len, size_t cap, const char *kv, size_t n)
+{
+    const char sep = memchr(buf, ':', *len) ? ',' : ':';
+    *len += (size_t)snprintf(buf + *len, cap - *len, "%c%.*s", sep, (int)n, kv);
+}
+
+/* append to *buf (with `name`: "name" first): the table's bound keys from s, or their defaults,
+ * but `skip`; then the unbound keys s gives */
+static int canon_append(char **buf, size_t *len, const char *name, const sl_spec_key *table, const sl_spec *s,
+                        const char *skip)
+{
+    union { double d; void *p; long l; unsigned char b[4096]; } cfg;   /* room for any bound struct */
+    for (const sl_spec_key *k = table; k && k->name; k++)
+        if (k->bind && k->off + sizeof(double) > sizeof cfg)
+            return sl_error(SL_EINVAL, "internal: key '%s' of model '%s' lies past the canonical scratch", k->name, s->name);
+    memset(&cfg, 0, sizeof cfg);
+    int rc = sl_spec_read(s, table, &cfg);
+    if (rc) return rc;
+    char *c = sl_spec_canonical("", table, &cfg);
+    if (!c) return sl_error(SL_ENOMEM, "out of memory");
+    size_t cap = *len + (name ? strlen(name) : 0) + strlen(c) + 2;
+    for (const sl_spec_key *k = table; k && k->name; k++) {
+        const char *v = k->bind ? NULL : sl_spec_raw(s, k->name);
+        if (v) cap += strlen(k->name) + strlen(v) + 2;
+    }
+    char *nb = realloc(*buf, cap);
+    if (!nb) { free(c); return sl_error(SL_ENOMEM, "out of memory"); }
+    *buf = nb;
+    if (name) *len += (size_t)snprintf(nb + *len, cap - *len, "%s", name);
+    for (const char *p = *c ? c + 1 : c; *p;) {   /* c is ":k=v,k=v,..." */
+        const size_t n = strcspn(p, ","), kn = strcspn(p, "=");
+        if (!skip || kn != strlen(skip) || strncmp(p, skip, kn)) canon_put(nb, len, cap, p, n);
+        p += n + (p[n] == ',');
+    }
+    free(c);
+    for (const sl_spec_key *k = table; k && k->name; k++) {
+        const char *v = k->bind ? NULL : sl_spec_raw(s, k->name);
+        if (!v) continue;
+        char kv[512];
+        int n = snprintf(kv, sizeof kv, "%s=%s", k->name, v);
+        if (n < 0 || (size_t)n >= sizeof kv) return sl_error(SL_EINVAL, "%s: the value of key '%s' is too long", s->name, k->name);
+        canon_put(nb, len, cap, kv, (size_t)n);
+    }
+    return SL_OK;
+}
+
+int sl_model_spec_canonical(const char *spec, char **out)
+{
+    *out = NULL;
+    sl_spec *s, *ms = NULL;
+    const sl_model_entry *e, *me = NULL;
+    int rc = sl_registry_parse(spec, &s, &e);
+    if (rc) return rc;
+    char *buf = NULL;
+    size_t len = 0;
+    const int wrapper = e->own_key_check && sl_model_entry_has_key(e, "mixer");
+    if (wrapper) {
+        /* the wrapper's rule (lab/reg_core.c): the keys that are not its own go to the mixer,
+         * whose width key is d_model and whose out key defaults to it */
+        const char *mixer;
+        int dm;
+        if ((rc = sl_spec_str(s, e->keys, "mixer", &mixer)) || (rc = sl_spec_int(s, e->keys, "d_model", &dm))) goto done;
+        if (!(me = sl_registry_find(mixer)) || !me->is_mixer) {
+            rc = sl_error(SL_EINVAL, "key 'mixer' of model '%s': '%s' is not a mixer", s->name, mixer);
+            goto done;
+        }
+        const sl_spec_key *tables[3] = {e->keys, me->keys, NULL};
+        if ((rc = sl_spec_check(s, tables))) goto done;
+        sl_spec m0 = {0};
+        m0.name = (char *)me->name;
+        if (!(ms = sl_spec_dup(&m0))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        for (int i = 0; i < s->n; i++)
+            if (!sl_model_entry_has_key(e, s->keys[i]) && (rc = sl_spec_set(ms, s->keys[i], s->vals[i]))) goto done;
+        char dms[32];
+        snprintf(dms, sizeof dms, "%d", dm);
+        if (me->width_key && (rc = sl_spec_set(ms, me->width_key, dms))) goto done;
+        if (me->out_key && !sl_spec_raw(ms, me->out_key) && (rc = sl_spec_set(ms, me->out_key, dms))) goto done;
+    } else {
+        const sl_spec_key *tables[2] = {e->keys, NULL};
+        if ((rc = sl_spec_check(s, tables))) goto done;
+    }
+    if ((rc = canon_append(&buf, &len, e->name, e->keys, s, NULL))) goto done;
+    if (me && (rc = canon_append(&buf, &len, NULL, me->keys, ms, me->width_key))) goto done;
+    *out = buf;
+    buf = NULL;
+done:
+    free(buf);
+    sl_spec_free(ms);
+    sl_spec_free(s);
+    return rc;
+}
+
 /* ---- a model spec adapted to a task (seqlab train) ---- */
 
 /* "lm" or "seq": the wrapper a task needs */

@@ -60,6 +60,14 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out);
 /* Same, from a parsed spec (used by wrappers that build their mixers). */
 int sl_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
 
+/* The canonical form of a model spec (caller frees *out): the entry's name, then every key its
+ * table binds to its configuration struct, given or default, in table order (sl_spec_canonical),
+ * then the unbound keys the spec gives, as given. A wrapper (lm, seq) is followed by its
+ * mixer's keys, the same way, without the width key that d_model sets. The canonical spec
+ * builds the same model as the spec and is its own canonical form (t/t-config); training
+ * writes it into checkpoints as the metadata key model_canonical. */
+int sl_model_spec_canonical(const char *spec, char **out);
+
 /* The mixer-wrapping rule: a model spec adapted to task t (caller frees *out). A bare mixer
  * becomes lm:mixer=... (token task) or seq:mixer=... (real-valued task), its keys and values
  * checked under the name the user typed first; a wrapper that does not suit the task is an

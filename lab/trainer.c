@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/util.h"
+#include "lab/registry.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +25,8 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
 {
     static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
                                        "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
-                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget"};
+                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget",
+                                       "model_canonical"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
     snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
@@ -42,11 +44,15 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
     snprintf(mt->val[17], 96, "%ld", c->log_every);
     snprintf(mt->val[19], 96, "%.9g", c->time_budget);
+    char *canon = NULL;
+    mt->canon[0] = '\0';
+    if (!sl_model_spec_canonical(model, &canon) && strlen(canon) < sizeof mt->canon) snprintf(mt->canon, sizeof mt->canon, "%s", canon);
+    free(canon);
     int n = 0;
     for (int i = 0; i < N_META; i++) {
-        if (i == 18 && !t->alphabet) continue;
+        if ((i == 18 && !t->alphabet) || (i == 20 && !mt->canon[0])) continue;
         mt->kv[2 * n] = keys[i];
-        mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : mt->val[i];
+        mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : i == 20 ? mt->canon : mt->val[i];
         n++;
     }
     mt->n = n;

@@ -59,14 +59,16 @@ void sl_train_defaults(sl_train_config *c);
 
 /* The run configuration as checkpoint metadata, so --resume and eval can rebuild it: model and
  * task specs, schedule, optimizer, intervals, seed, time budget and (character tasks) the
- * alphabet in hex. sl_train_meta_fill fills mt (kv: mt->n key/value pairs, pointing into mt and
+ * alphabet in hex, and the model's canonical spec (model_canonical, lab/registry.h; left out
+ * when the spec has none or it is longer than 4 KiB). sl_train_meta_fill fills mt (kv: mt->n key/value pairs, pointing into mt and
  * the given strings); sl_train_config_from_meta reads the training fields back, each
  * range-checked (a hostile file is refused, never converted out of range). */
-#define SL_TRAIN_META_N 20
+#define SL_TRAIN_META_N 21
 typedef struct {
     char val[SL_TRAIN_META_N][96];
     const char *kv[2 * SL_TRAIN_META_N];
     char alpha[520];
+    char canon[4096];
     int n;
 } sl_train_meta;
 void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t);

@@ -8,15 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const int method_vals[] = {SL_NGRAM_MKN, SL_NGRAM_KN, SL_NGRAM_ADDK, SL_NGRAM_MLE};
 const sl_spec_key sl_ngram_keys[] = {
-    {"order", 'i', "3", 1, SL_NGRAM_MAX_ORDER, "n-gram order N (context of N-1 tokens)"},
-    {"method", 's', "mkn", 0, 0, "mkn (modified Kneser-Ney) | kn | addk | mle"},
-    {"vocab_size", 'i', "256", 1, 16777216, "number of token ids"},
-    {"k", 'f', "1", 1e-12, 1e12, "add-k pseudo-count (method=addk)"},
-    {"discount", 'f', "0", 0, 0.999999, "kn: fixed discount for every order (0 = estimate n1/(n1+2n2))"},
-    {"discount_fallback", 'b', "1", 0, 1, "use D1=0.5 D2=1 D3+=1.5 where a discount cannot be estimated"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    SL_KEY_INT(sl_ngram_model_config, order, "order", "3", 1, SL_NGRAM_MAX_ORDER, "n-gram order N (context of N-1 tokens)"),
+    SL_KEY_CHOICE(sl_ngram_model_config, method, "method", "mkn", "mkn|kn|addk|mle", method_vals,
+                  "mkn (modified Kneser-Ney) | kn | addk | mle"),
+    SL_KEY_INT(sl_ngram_model_config, vocab_size, "vocab_size", "256", 1, 16777216, "number of token ids"),
+    SL_KEY_DOUBLE(sl_ngram_model_config, k, "k", "1", 1e-12, 1e12, "add-k pseudo-count (method=addk)"),
+    SL_KEY_DOUBLE(sl_ngram_model_config, discount, "discount", "0", 0, 0.999999,
+                  "kn: fixed discount for every order (0 = estimate n1/(n1+2n2))"),
+    SL_KEY_BOOL(sl_ngram_model_config, discount_fallback, "discount_fallback", "1",
+                "use D1=0.5 D2=1 D3+=1.5 where a discount cannot be estimated"),
+    SL_KEY_END,
 };
+
+void sl_ngram_model_config_default(sl_ngram_model_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sl_spec_defaults(sl_ngram_keys, c);   /* cannot fail: the table's defaults are valid */
+}
 
 typedef struct {
     sl_model base;
@@ -210,23 +220,18 @@ int sl_ngram_model_create(const sl_ngram_opts *o, int vocab_size, sl_params *P, 
 int sl_ngram_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
 {
     *out = NULL;
-    int order, V, fb;
-    double k, d;
-    const char *method;
-    int rc;
-    if ((rc = sl_spec_int(s, sl_ngram_keys, "order", &order))) return rc;
-    if ((rc = sl_spec_int(s, sl_ngram_keys, "vocab_size", &V))) return rc;
-    if ((rc = sl_spec_float(s, sl_ngram_keys, "k", &k))) return rc;
-    if ((rc = sl_spec_float(s, sl_ngram_keys, "discount", &d))) return rc;
-    if ((rc = sl_spec_bool(s, sl_ngram_keys, "discount_fallback", &fb))) return rc;
-    if ((rc = sl_spec_str(s, sl_ngram_keys, "method", &method))) return rc;
+    (void)prefix;
+    sl_ngram_model_config c;
+    sl_ngram_model_config_default(&c);
+    int rc = sl_spec_read(s, sl_ngram_keys, &c);
+    if (rc) return rc;
     sl_ngram_opts o;
-    sl_ngram_opts_default(&o, order);
-    if ((rc = sl_ngram_method_parse(method, &o.method))) return sl_error_wrap(rc, "ngram: key 'method'");
-    o.k = k;
-    o.discount = d;
-    o.discount_fallback = fb;
-    return sl_ngram_model_create(&o, V, P, out);
+    sl_ngram_opts_default(&o, c.order);
+    o.method = (sl_ngram_method)c.method;
+    o.k = c.k;
+    o.discount = c.discount;
+    o.discount_fallback = c.discount_fallback;
+    return sl_ngram_model_create(&o, c.vocab_size, P, out);
 }
 
 const sl_ngram_lm *sl_ngram_model_lm(const sl_model *m)

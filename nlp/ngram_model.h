@@ -19,7 +19,16 @@
 extern "C" {
 #endif
 
+/* The spec's configuration; sl_ngram_keys is bound to it. */
+typedef struct {
+    int order, vocab_size;
+    int method;                 /* sl_ngram_method */
+    double k, discount;
+    int discount_fallback;
+} sl_ngram_model_config;
+
 extern const sl_spec_key sl_ngram_keys[];
+void sl_ngram_model_config_default(sl_ngram_model_config *c);
 
 int sl_ngram_model_create(const sl_ngram_opts *o, int vocab_size, sl_params *P, sl_model **out);
 int sl_ngram_model_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);

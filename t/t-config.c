@@ -2,6 +2,7 @@
  * reading, choices, the canonical spec, and that every model's C defaults are its table's. */
 #include "core/error.h"
 #include "lab/registry.h"
+#include "nlp/ngram_model.h"
 #include "seq/attention.h"
 #include "seq/lstm.h"
 #include "seq/rnn.h"
@@ -220,11 +221,56 @@ static void models(void)
     sl_params_free(P);
 }
 
+/* lab/registry.h sl_model_spec_canonical over whole specs (wrappers with their mixer's keys,
+ * unbound keys as given): it builds the same model, is its own canonical form, and lists the
+ * defaults the spec leaves out */
+static void spec_canonical(const char *spec, const char *has)
+{
+    char *c = NULL, *c2 = NULL;
+    int rc = sl_model_spec_canonical(spec, &c);
+    if (!ok(!rc && c, "canonical of %s: %s", spec, c ? c : sl_errmsg())) return;
+    ok(sl_model_spec_canonical(c, &c2) == 0 && c2 && !strcmp(c, c2), "%s: the canonical spec is its own canonical form", spec);
+    ok(strstr(c, has) != NULL, "%s: the canonical spec has %s", spec, has);
+    if (strncmp(spec, "ngram", 5)) ok(same_model(c, spec), "%s: the canonical spec builds the same model", spec);
+    free(c);
+    free(c2);
+}
+
+static void wrappers(void)
+{
+    spec_canonical("lm:mixer=mamba,d_model=16,n_layer=2,vocab_size=11,dt_rank=3", "d_state=16");
+    spec_canonical("lm:mixer=lstm,d_model=8,n_layer=1,vocab_size=5,norm=layernorm,tie_embeddings=0", "hidden_size=8");
+    spec_canonical("seq:mixer=s4d,d_model=6,d_input=2,d_output=1", "norm=rmsnorm");
+    spec_canonical("seq:mixer=lstm,d_model=6,d_input=2,d_output=1,bidirectional=1,hidden_size=3", "hidden_size=3");
+    spec_canonical("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6", "kernel=flash");
+    spec_canonical("llama:dim=8,n_layers=1,n_heads=2,vocab_size=6,multiple_of=4,max_seq_len=8", "multiple_of=4");
+    spec_canonical("ngram:order=2,method=kn,vocab_size=7", "method=kn");
+    char *c = NULL;
+    ok(sl_model_spec_canonical("lm:mixer=mamba,d_model=16,bogus=1", &c) != 0 && !c && strstr(sl_errmsg(), "bogus"),
+       "canonical of a spec with an unknown key: %s", sl_errmsg());
+    ok(sl_model_spec_canonical("lm:mixer=mamba,norm=batchnorm", &c) != 0 && !c, "canonical of a bad choice: %s", sl_errmsg());
+    /* the ngram table is bound to sl_ngram_model_config */
+    sl_ngram_model_config nc;
+    sl_ngram_model_config_default(&nc);
+    ok(nc.order == 3 && nc.method == SL_NGRAM_MKN && nc.vocab_size == 256 && nc.k == 1.0 && nc.discount == 0.0 &&
+           nc.discount_fallback == 1,
+       "ngram: defaults from the table");
+    sl_ngram_model_config want;
+    memset(&want, 0, sizeof want);
+    sl_ngram_model_config_default(&want);
+    want.order = 4;
+    want.method = SL_NGRAM_ADDK;
+    want.k = 0.5;
+    ok(read_equals("ngram:order=4,method=addk,k=0.5", sl_ngram_keys, &want, sizeof want), "ngram: the table reads a spec");
+    ok(canonical_round_trip("ngram", sl_ngram_keys, &want, sizeof want), "ngram: canonical spec round-trips");
+}
+
 int main(void)
 {
     demo();
     attention();
     transformer();
     models();
+    wrappers();
     return done_testing();
 }

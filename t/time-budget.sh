@@ -32,6 +32,8 @@ awk -v s="$secs" 'BEGIN { exit !(s >= 0.3) }'; ok $? "its last row's seconds ($s
 [ -s "$tmp/a/model.safetensors" ]; ok $? "model.safetensors written"
 [ "$(ckpt_meta "$tmp/a" step)" = "$step" ]; ok $? "the checkpoint is at the last step"
 [ "$(ckpt_meta "$tmp/a" time_budget)" = "0.3" ]; ok $? "the budget is recorded in the run"
+ckpt_meta "$tmp/a" model_canonical | grep -q '^lm:mixer=lstm,d_model=[0-9]*,.*,hidden_size=8,'
+ok $? "the checkpoint records the model's canonical spec (lab/registry.h)"
 "$SEQLAB" eval --run "$tmp/a" | grep -q "^step: $step\$"; ok $? "eval reads the budgeted run"
 
 # resuming: the recorded budget is spent; a larger one continues
