@@ -213,9 +213,18 @@ static void rope_rows(const attn_model *a, float *x, int N, int T, int n_head, i
 
 /* Projections for N rows of x: token-major tq (N,qdim), tk (N,kdim), tv (N,vdim); positions
  * of row n are pos0 + n % T. MLA caches qa/qan/kva/kvn/kvb along the way. */
-static int project(attn_model *a, const float *x, int N, int T, float *tq, float *tk, float *tv, float *qkv,
-                   float *qa, float *qan, float *qar, float *kva, float *kvn, float *kvr, float *kvb)
+/* project()'s outputs: token-major q, k, v (N, qdim) (N, kdim) (N, vdim); gpt names: the fused
+ * projection (N, qdim+kdim+vdim); MLA: its latents (N, rq) (N, rq) (N) (N, r+dr) (N, r) (N)
+ * (N, Hq*(dn+dv)). Fields a configuration does not use may be NULL. */
+typedef struct {
+    float *tq, *tk, *tv, *qkv;
+    float *qa, *qan, *qar, *kva, *kvn, *kvr, *kvb;
+} proj_out;
+
+static int project(attn_model *a, const float *x, int N, int T, const proj_out *o)
 {
+    float *tq = o->tq, *tk = o->tk, *tv = o->tv, *qkv = o->qkv;
+    float *qa = o->qa, *qan = o->qan, *qar = o->qar, *kva = o->kva, *kvn = o->kvn, *kvr = o->kvr, *kvb = o->kvb;
     const int C = a->c.d_model;
     if (!a->mla) {
         if (a->i_qkv >= 0) {
@@ -289,7 +298,7 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     const int drop = m->training && a->c.dropout > 0.0f && m->rng;
     a->sliced = 0;
     a->naive = !a->c.flash || drop;
-    sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
     if ((rc = sl_buf_reserve(&a->ws->tq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->tk, (size_t)N * a->kdim)) ||
         (rc = sl_buf_reserve(&a->ws->tv, (size_t)N * a->vdim)) ||
@@ -308,7 +317,9 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
             return rc;
     }
     a->B = B; a->T = T; a->x = x;
-    project(a, x, N, T, a->ws->tq.p, a->ws->tk.p, a->ws->tv.p, a->ws->qkv.p, a->qa.p, a->qan.p, a->qar.p, a->kva.p, a->kvn.p, a->kvr.p, a->kvb.p);
+    const proj_out po = {.tq = a->ws->tq.p, .tk = a->ws->tk.p, .tv = a->ws->tv.p, .qkv = a->ws->qkv.p, .qa = a->qa.p,
+                         .qan = a->qan.p, .qar = a->qar.p, .kva = a->kva.p, .kvn = a->kvn.p, .kvr = a->kvr.p, .kvb = a->kvb.p};
+    project(a, x, N, T, &po);
     positions(a, N, T, a->ws->tq.p, a->ws->tk.p, a->kva.p);
     to_heads(a->hq.p, a->ws->tq.p, B, T, Hq, a->Dk, a->qdim, 0);
     to_heads(a->hk.p, a->ws->tk.p, B, T, a->Hkv, a->Dk, a->kdim, 0);
@@ -363,7 +374,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
-    sl_attn_shape s = {B, Hq, a->Hkv, T, a->Dk, Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->att.p, drop ? a->dmask.p : NULL, &s);
     else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->ho.p, a->att.p, &s))) return rc;
     /* back to token-major: reuse tq/tk/tv (forward values no longer needed past this point) */
@@ -512,14 +523,14 @@ static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r
         w.q = buf + r0 * tot;
         w.k = w.q + a->qdim;
         w.v = w.k + a->kdim;
-        w.lq = w.lk = w.lv = (sl_attn_lay){(size_t)T * tot, (size_t)hd, tot};
+        w.lq = w.lk = w.lv = (sl_attn_lay){.bs = (size_t)T * tot, .hs = (size_t)hd, .rs = tot};
     } else {
         w.q = buf + r0 * a->qdim;
         w.k = buf + (size_t)N * a->qdim + r0 * a->kdim;
         w.v = buf + (size_t)N * (a->qdim + a->kdim) + r0 * a->vdim;
-        w.lq = (sl_attn_lay){(size_t)T * a->qdim, (size_t)hd, (size_t)a->qdim};
-        w.lk = (sl_attn_lay){(size_t)T * a->kdim, (size_t)hd, (size_t)a->kdim};
-        w.lv = (sl_attn_lay){(size_t)T * a->vdim, (size_t)hd, (size_t)a->vdim};
+        w.lq = (sl_attn_lay){.bs = (size_t)T * a->qdim, .hs = (size_t)hd, .rs = (size_t)a->qdim};
+        w.lk = (sl_attn_lay){.bs = (size_t)T * a->kdim, .hs = (size_t)hd, .rs = (size_t)a->kdim};
+        w.lv = (sl_attn_lay){.bs = (size_t)T * a->vdim, .hs = (size_t)hd, .rs = (size_t)a->vdim};
     }
     return w;
 }
@@ -543,9 +554,9 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
         rope_rows(a, w.q, n, T, Hq, hd, (int)w.lq.rs, 0, 0);
         rope_rows(a, w.k, n, T, Hkv, hd, (int)w.lk.rs, 0, 0);
     }
-    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     float *to = a->to.p + r0 * HD;   // (n, HD): the kernel writes the heads side by side
-    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){(size_t)T * HD, (size_t)a->Dv, (size_t)HD}, a->att.p + r0 * Hq, w.q,
+    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD}, a->att.p + r0 * Hq, w.q,
                                w.lq, w.k, w.lk, w.v, w.lv, &s);
     if (rc) return rc;
     sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
@@ -560,7 +571,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     const float *x = a->x + r0 * C;
     dy += r0 * C;
     if (dx) dx += r0 * C;   // NULL: no input gradient
-    const sl_attn_lay lo = {(size_t)T * HD, (size_t)a->Dv, (size_t)HD};
+    const sl_attn_lay lo = {.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD};
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5.p + r0 * HD;
     const float *to = a->to.p + r0 * HD;
@@ -571,7 +582,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
         memset(d.k, 0, (size_t)n * d.lk.rs * sizeof(float));
         memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
     }
-    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att.p + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
@@ -623,7 +634,7 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
         rope_heads(a, hq, nb * Hq, T, 0);
         rope_heads(a, hk, nb * Hkv, T, 0);
     }
-    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, a->Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     if (a->naive) sl_attn_naive_forward(ho, a->att.p + r0 * Hq * T, hq, hk, hv, NULL, &s);
     else {
         int rc = sl_attn_flash_forward(ho, a->att.p + r0 * Hq, hq, hk, hv, &s);
@@ -668,7 +679,7 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     memset(dhk, 0, (size_t)n * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)n * a->vdim * sizeof(float));
     const float *hq = a->hq.p + r0 * a->qdim, *hk = a->hk.p + r0 * a->kdim, *hv = a->hv.p + r0 * a->vdim;
-    sl_attn_shape s = {nb, Hq, Hkv, T, a->Dk, Dv, 1.0f / sqrtf((float)a->Dk), a->c.causal};
+    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     if (a->naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->att.p + r0 * Hq * T, NULL, &s);
     else {
         int rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->ho.p + r0 * HD, a->att.p + r0 * Hq, &s);
@@ -767,7 +778,7 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
     if (!a->mla) {
         const int hd = a->hd, G = Hq / a->Hkv;
         float *tk = s->tk, *tv = s->tv;
-        project(a, x, B, 1, s->tq, tk, tv, s->qkv, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        project(a, x, B, 1, &(proj_out){.tq = s->tq, .tk = tk, .tv = tv, .qkv = s->qkv});
         for (int b = 0; b < B; b++) {
             float *q = s->tq + (size_t)b * a->qdim, *k = tk + (size_t)b * a->kdim, *v = tv + (size_t)b * a->vdim;
             if (a->rot) { sl_rope_row(q, Hq, hd, hd, rc, rs, 0); sl_rope_row(k, a->Hkv, hd, hd, rc, rs, 0); }

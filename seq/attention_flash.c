@@ -52,7 +52,7 @@ SL_CLONES SL_FASTMATH static void row_grad(float *srow, float *drow, int n, floa
 /* ---- flash kernel ----------------------------------------------------------------------- */
 
 
-static sl_attn_lay lay_heads(int H, int T, int D) { return (sl_attn_lay){(size_t)H * T * D, (size_t)T * D, (size_t)D}; }
+static sl_attn_lay lay_heads(int H, int T, int D) { return (sl_attn_lay){.bs = (size_t)H * T * D, .hs = (size_t)T * D, .rs = (size_t)D}; }
 
 static inline size_t lay_off(sl_attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
 

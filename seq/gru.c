@@ -111,4 +111,4 @@ static void cell_backward(const sl_rcell_bwd *a)
     }
 }
 
-const sl_rcell_ops sl_gru_cell_ops = {SL_RCELL_GRU, "gru", 3, cell_forward, cell_backward};
+const sl_rcell_ops sl_gru_cell_ops = {.kind = SL_RCELL_GRU, .name = "gru", .gates = 3, .forward = cell_forward, .backward = cell_backward};

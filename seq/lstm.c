@@ -86,4 +86,4 @@ static void cell_backward(const sl_rcell_bwd *a)
                 a->c_prev ? a->c_prev + (size_t)b * H : a->zeros, a->c + (size_t)b * H, a->dh_out + (size_t)b * a->lddo, H);
 }
 
-const sl_rcell_ops sl_lstm_cell_ops = {SL_RCELL_LSTM, "lstm", 4, cell_forward, cell_backward};
+const sl_rcell_ops sl_lstm_cell_ops = {.kind = SL_RCELL_LSTM, .name = "lstm", .gates = 4, .forward = cell_forward, .backward = cell_backward};

@@ -671,10 +671,11 @@ static int lanes_backward(rmodel *r, const float *dy, float *dx)
             const size_t st = (size_t)ld * B * H;
             sl_rl_args a;
             lanes_args(r, l, d, &a);
-            int rc = sl_rl_backward(r->rl[ld], &a, dH + (size_t)d * H, (size_t)ldo, dX, (size_t)Iw, l ? d : 1,
-                                    sl_params_grad(P, r->i_wih[ld]), sl_params_grad(P, r->i_whh[ld]),
-                                    a.b_ih ? sl_params_grad(P, r->i_bih[ld]) : NULL, a.b_hh ? sl_params_grad(P, r->i_bhh[ld]) : NULL,
-                                    r->dh0 ? r->dh0 + st : NULL, r->dc0 ? r->dc0 + st : NULL);
+            const sl_rl_grads g = {.dw_ih = sl_params_grad(P, r->i_wih[ld]), .dw_hh = sl_params_grad(P, r->i_whh[ld]),
+                                   .db_ih = a.b_ih ? sl_params_grad(P, r->i_bih[ld]) : NULL,
+                                   .db_hh = a.b_hh ? sl_params_grad(P, r->i_bhh[ld]) : NULL,
+                                   .dh0 = r->dh0 ? r->dh0 + st : NULL, .dc0 = r->dc0 ? r->dc0 + st : NULL};
+            int rc = sl_rl_backward(r->rl[ld], &a, dH + (size_t)d * H, (size_t)ldo, dX, (size_t)Iw, l ? d : 1, &g);
             if (rc) return rc;
         }
         if (l == 0) break;

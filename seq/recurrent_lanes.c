@@ -959,8 +959,9 @@ static void backward_tail(sl_rl *w, const rl_bwd_job *j, int *sense, int id, int
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
-                   float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0)
+                   const sl_rl_grads *g)
 {
+    float *dw_ih = g->dw_ih, *dw_hh = g->dw_hh, *db_ih = g->db_ih, *db_hh = g->db_hh, *dh0 = g->dh0, *dc0 = g->dc0;
     if (!w->valid) return sl_error(SL_EINVAL, "recurrent lanes path: backward without a forward");
     const int T = w->T, NI = w->NI, H = w->H, gru = w->gru, BL = w->BL;
     const int DW = 4 * H;
@@ -1042,10 +1043,9 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
 }
 
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
-                   float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0)
+                   const sl_rl_grads *g)
 {
-    (void)w; (void)a; (void)dH; (void)lddh; (void)dX; (void)lddx; (void)dxbeta;
-    (void)dw_ih; (void)dw_hh; (void)db_ih; (void)db_hh; (void)dh0; (void)dc0;
+    (void)w; (void)a; (void)dH; (void)lddh; (void)dX; (void)lddx; (void)dxbeta; (void)g;
     return sl_error(SL_EUNSUPPORTED, "recurrent lanes path: not built for this target");
 }
 

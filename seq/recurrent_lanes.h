@@ -73,8 +73,13 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
  * dH + (b*T + t) * lddh). Accumulates into dw_ih, dw_hh (and db_ih, db_hh when the biases
  * exist); dX (row stride lddx, NI values) receives (dxbeta: += ) the input gradient, or is NULL;
  * dh0 / dc0 ((B, H), or NULL) receive the initial state's gradients. */
+typedef struct {
+    float *dw_ih, *dw_hh;   /* (G*H, NI) (G*H, H) */
+    float *db_ih, *db_hh;   /* (G*H) each, or NULL */
+    float *dh0, *dc0;       /* (B, H) each, or NULL */
+} sl_rl_grads;
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
-                   float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0);
+                   const sl_rl_grads *g);
 
 /* 1 if the preceding forward ran its products on AMX tiles (and the backward will). */
 int sl_rl_amx(const sl_rl *w);

@@ -87,4 +87,4 @@ static void cell_backward(const sl_rcell_bwd *a)
                 a->dh_out + (size_t)b * a->lddo, H, a->relu);
 }
 
-const sl_rcell_ops sl_rnn_cell_ops = {SL_RCELL_ELMAN, "rnn", 1, cell_forward, cell_backward};
+const sl_rcell_ops sl_rnn_cell_ops = {.kind = SL_RCELL_ELMAN, .name = "rnn", .gates = 1, .forward = cell_forward, .backward = cell_backward};

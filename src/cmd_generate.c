@@ -142,7 +142,7 @@ int cmd_generate(int argc, char **argv)
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
     sl_threads_set((int)threads);
-    sl_sampler smp = {(float)temp, (int)topk, (float)topp};
+    sl_sampler smp = {.temperature = (float)temp, .top_k = (int)topk, .top_p = (float)topp};
     if (l2c || tokpath) {
         if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
         if (!l2c || !tokpath) return cli_usage(USAGE, "--llama2c and --tokenizer go together");

@@ -403,7 +403,8 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
         free(buf); free(K);
     }
     if (fail) return sl_error(SL_ENOMEM, "s4: kernel computation ran out of memory");
-    return sl_ssmblock_forward(&m->blk, y, x, m->K, PD(iD), PD(iW), PD(ib), B, T, base->training, base->rng);
+    const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
+    return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
 
 static int s4_backward(sl_model *base, const float *dy, float *dx)
@@ -412,7 +413,9 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
     if (!m->blk.cached) return sl_error(SL_EINVAL, "s4: backward before forward");
     const int H = m->H, T = m->blk.T, L = m->L, N2 = m->N2;
     memset(m->dK, 0, (size_t)H * T * sizeof *m->dK);
-    int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
+    const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
+    const sl_ssmblock_grads g = {.dK = m->dK, .dD = PG(iD), .dW = PG(iW), .dbW = PG(ib)};
+    int rc = sl_ssmblock_backward(&m->blk, dx, &g, dy, &w);
     if (rc) return rc;
     float *gld = PG(ilogdt), *gC = PG(iC), *gB = PG(iB), *gP = PG(iP), *glar = PG(ilar), *gaim = PG(iaim);
     const float *lar = PD(ilar);

@@ -222,7 +222,8 @@ static int s4d_forward(sl_model *base, const float *x, const int32_t *tok, float
     int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, n));
     if (rc) return sl_error_wrap(rc, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
     sl_s4d_kernel(m->K, PD(ilogdt), PD(iC), PD(ilar), PD(iaim), m->H, m->N2, T, m->disc);
-    return sl_ssmblock_forward(&m->blk, y, x, m->K, PD(iD), PD(iW), PD(ib), B, T, base->training, base->rng);
+    const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
+    return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
 
 static int s4d_backward(sl_model *base, const float *dy, float *dx)
@@ -231,7 +232,9 @@ static int s4d_backward(sl_model *base, const float *dy, float *dx)
     if (!m->blk.cached) return sl_error(SL_EINVAL, "s4d: backward before forward");
     const int T = m->blk.T;
     memset(m->dK, 0, (size_t)m->H * T * sizeof *m->dK);
-    int rc = sl_ssmblock_backward(&m->blk, dx, m->dK, PG(iD), PG(iW), PG(ib), dy, m->K, PD(iD), PD(iW));
+    const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
+    const sl_ssmblock_grads g = {.dK = m->dK, .dD = PG(iD), .dW = PG(iW), .dbW = PG(ib)};
+    int rc = sl_ssmblock_backward(&m->blk, dx, &g, dy, &w);
     if (rc) return rc;
     sl_s4d_kernel_backward(PG(ilogdt), PG(iC), PG(ilar), PG(iaim), m->dK, PD(ilogdt), PD(iC), PD(ilar), PD(iaim),
                            m->H, m->N2, T, m->disc);

@@ -196,14 +196,16 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
             ws->DE[h * P + p] = a->D ? a->D[h] : 0.0f;
             ws->bE[h * P + p] = a->dt_bias ? a->dt_bias[h] : 0.0f;
         }
-    sl_scan_args sa = {B, L, HP, N, a->G, a->x, ws->dtE, ws->AE, a->Bm, a->Cm, a->D ? ws->DE : NULL, NULL,
-                       a->dt_bias ? ws->bE : NULL, a->dt_softplus};
+    sl_scan_args sa = {.B = B, .L = L, .D = HP, .N = N, .G = a->G, .u = a->x, .delta = ws->dtE, .A = ws->AE, .Bm = a->Bm,
+                       .Cm = a->Cm, .Dv = a->D ? ws->DE : NULL, .z = NULL, .delta_bias = a->dt_bias ? ws->bE : NULL,
+                       .delta_softplus = a->dt_softplus};
     if ((rc = sl_scan_forward(ws->yE, NULL, &sa, 0, ws->sws))) return rc;
     memset(ws->gdE, 0, BL * HP * sizeof(float));
     memset(ws->gAE, 0, (size_t)HP * N * sizeof(float));
     memset(ws->gDE, 0, HP * sizeof(float));
     memset(ws->gbE, 0, HP * sizeof(float));
-    sl_scan_grads sg = {g->dx, ws->gdE, ws->gAE, g->dB, g->dC, ws->gDE, NULL, ws->gbE};
+    sl_scan_grads sg = {.du = g->dx, .ddelta = ws->gdE, .dA = ws->gAE, .dB = g->dB, .dC = g->dC, .dD = ws->gDE, .dz = NULL,
+                        .ddelta_bias = ws->gbE};
     if ((rc = sl_scan_backward(&sg, dy, &sa, ws->sws))) return rc;
     if (g->ddt) {
         #pragma omp parallel for schedule(static) if (par)

@@ -35,9 +35,10 @@ static int reserve(sl_ssmblock *s, int B, int T)
     return rc ? sl_error_wrap(rc, "ssm block: cannot allocate activations for B=%d T=%d", B, T) : SL_OK;
 }
 
-int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const float *K, const float *D, const float *W,
-                        const float *bW, int B, int T, int training, sl_rng *rng)
+int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmblock_weights *w, int B, int T, int training,
+                        sl_rng *rng)
 {
+    const float *K = w->K, *D = w->D, *W = w->W, *bW = w->bW;
     const int H = s->H;
     const size_t n = (size_t)B * T * H;
     int rc = reserve(s, B, T);
@@ -55,9 +56,10 @@ int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const float *K
     return SL_OK;
 }
 
-int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float *dW, float *dbW, const float *dy,
-                         const float *K, const float *D, const float *W)
+int sl_ssmblock_backward(sl_ssmblock *s, float *dx, const sl_ssmblock_grads *g, const float *dy, const sl_ssmblock_weights *w)
 {
+    const float *K = w->K, *D = w->D, *W = w->W;
+    float *dK = g->dK, *dD = g->dD, *dW = g->dW, *dbW = g->dbW;
     if (!s->cached) return sl_error(SL_EINVAL, "ssm block: backward before forward");
     const int H = s->H, B = s->B, T = s->T, N = B * T;
     const size_t n = (size_t)N * H;

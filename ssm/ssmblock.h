@@ -35,11 +35,21 @@ typedef struct {
 void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop);
 void sl_ssmblock_clear(sl_ssmblock *s);
 
-int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const float *K, const float *D, const float *W,
-                        const float *bW, int B, int T, int training, sl_rng *rng);
-/* dx (B,T,H) may be NULL; dK (H,T), dD (H), dW (2H,H), dbW (2H) accumulate */
-int sl_ssmblock_backward(sl_ssmblock *s, float *dx, float *dK, float *dD, float *dW, float *dbW, const float *dy,
-                         const float *K, const float *D, const float *W);
+/* the block's weights and their gradients (the model's tensors) */
+typedef struct {
+    const float *K;     /* (H, T) the SSM kernel */
+    const float *D;     /* (H) skip */
+    const float *W;     /* (2H, H) output Conv1d (kernel 1) */
+    const float *bW;    /* (2H) its bias */
+} sl_ssmblock_weights;
+typedef struct {
+    float *dK, *dD, *dW, *dbW;   /* as above; accumulate (+=) */
+} sl_ssmblock_grads;
+
+int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmblock_weights *w, int B, int T, int training,
+                        sl_rng *rng);
+/* dx (B,T,H) may be NULL, as may g->dD; the gradients accumulate */
+int sl_ssmblock_backward(sl_ssmblock *s, float *dx, const sl_ssmblock_grads *g, const float *dy, const sl_ssmblock_weights *w);
 
 /* step mode: z (B,H) already holds the SSM output + D u; y (B,H) = GLU(W act(z) + b) */
 int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float *W, const float *bW, int B);
