@@ -21,12 +21,13 @@ typedef struct {
     int B, T;
     const int32_t *tok;     /* borrowed: caller keeps input alive until backward */
     const float *x;
-    sl_buf h;               /* (L+1, N, C) residual stream */
-    sl_buf nrm;             /* (L, N, C) normed inputs to each mixer */
-    sl_buf stats;           /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
-    sl_buf mo;              /* (L, N, Dmax) mixer outputs (only if projected) */
-    sl_buf f;               /* (N, C) final normed */
-    sl_buf g1, g2, g3;      /* backward scratch */
+    sl_arena fwd, bwd;      /* the cache below and backward's scratch, carved per call */
+    float *h;               /* (L+1, N, C) residual stream */
+    float *nrm;             /* (L, N, C) normed inputs to each mixer */
+    float *stats;           /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
+    float *mo;              /* (L, N, Dmax) mixer outputs (only if projected) */
+    float *f;               /* (N, C) final normed */
+    float *g1, *g2, *g3;    /* backward scratch (N, C) (N, C) (N, Dmax) */
 } lm_model;
 
 typedef struct {
@@ -81,25 +82,25 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     const sl_params *P = m->P;
     const int N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
     int rc;
-    if ((rc = sl_buf_reserve(&lm->h, (size_t)(L + 1) * N * C)) || (rc = sl_buf_reserve(&lm->nrm, (size_t)L * N * C)) ||
-        (rc = sl_buf_reserve(&lm->stats, (size_t)(L + 1) * 2 * N)) || (rc = sl_buf_reserve(&lm->mo, (size_t)L * N * D)) ||
-        (rc = sl_buf_reserve(&lm->f, (size_t)N * C)))
+    if ((rc = SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, (size_t)(L + 1) * N * C), SL_FIELD(lm->nrm, (size_t)L * N * C),
+                             SL_FIELD(lm->stats, (size_t)(L + 1) * 2 * N), SL_FIELD(lm->mo, (size_t)L * N * D),
+                             SL_FIELD(lm->f, (size_t)N * C))))
         return rc;
     if (lm->i_wpe >= 0 && T > lm->cfg.max_position_embeddings)
         return sl_error(SL_EINVAL, "lm: sequence length %d is longer than max_position_embeddings=%d", T,
                         lm->cfg.max_position_embeddings);
     lm->B = B; lm->T = T; lm->tok = tok; lm->x = x;
-    float *h = lm->h.p;
+    float *h = lm->h;
     if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
     else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
     if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, 0);
     for (int l = 0; l < L; l++) {
         float *hl = h + (size_t)l * N * C, *hn = hl + (size_t)N * C;
-        float *nl = lm->nrm.p + (size_t)l * N * C, *st = lm->stats.p + (size_t)l * 2 * N;
+        float *nl = lm->nrm + (size_t)l * N * C, *st = lm->stats + (size_t)l * 2 * N;
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl, st, hl, N);
         sl_model *mix = m->children[l];
         if (lm->i_pw[l] >= 0) {
-            float *mo = lm->mo.p + (size_t)l * N * D;
+            float *mo = lm->mo + (size_t)l * N * D;
             if ((rc = sl_model_forward(mix, nl, NULL, mo, B, T))) return rc;
             sl_linear_forward(hn, mo, sl_params_data(P, lm->i_pw[l]), NULL, N, lm->mix_out[l], C);
         } else {
@@ -107,9 +108,9 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
         }
         for (size_t i = 0; i < (size_t)N * C; i++) hn[i] += hl[i];
     }
-    float *st = lm->stats.p + (size_t)L * 2 * N;
-    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f.p, st, h + (size_t)L * N * C, N);
-    sl_linear_forward(y, lm->f.p, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), N, C, m->d_out);
+    float *st = lm->stats + (size_t)L * 2 * N;
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f, st, h + (size_t)L * N * C, N);
+    sl_linear_forward(y, lm->f, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), N, C, m->d_out);
     return SL_OK;
 }
 
@@ -119,30 +120,30 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
     sl_params *P = m->P;
     const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
     int rc;
-    if ((rc = sl_buf_reserve(&lm->g1, (size_t)N * C)) || (rc = sl_buf_reserve(&lm->g2, (size_t)N * C)) ||
-        (rc = sl_buf_reserve(&lm->g3, (size_t)N * D)))
+    if ((rc = SL_ARENA_CARVE(&lm->bwd, SL_FIELD(lm->g1, (size_t)N * C), SL_FIELD(lm->g2, (size_t)N * C),
+                             SL_FIELD(lm->g3, (size_t)N * D))))
         return rc;
-    float *dh = lm->g1.p, *dn = lm->g2.p, *dm = lm->g3.p;
+    float *dh = lm->g1, *dn = lm->g2, *dm = lm->g3;
     /* head: df = dy . W */
     memset(dn, 0, (size_t)N * C * sizeof(float));
     sl_linear_backward(dn, sl_params_grad(P, lm->i_head), sl_params_grad_opt(P, lm->i_headb),
-                       dy, lm->f.p, head_w(lm, P), N, C, m->d_out);
+                       dy, lm->f, head_w(lm, P), N, C, m->d_out);
     memset(dh, 0, (size_t)N * C * sizeof(float));
-    norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h.p + (size_t)L * N * C, lm->stats.p + (size_t)L * 2 * N, N);
+    norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + (size_t)L * N * C, lm->stats + (size_t)L * 2 * N, N);
     for (int l = L - 1; l >= 0; l--) {
         /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
-        float *hl = lm->h.p + (size_t)l * N * C;
+        float *hl = lm->h + (size_t)l * N * C;
         memset(dn, 0, (size_t)N * C * sizeof(float));
         if (lm->i_pw[l] >= 0) {
             int Dm = lm->mix_out[l];
             memset(dm, 0, (size_t)N * Dm * sizeof(float));
-            sl_linear_backward(dm, sl_params_grad(P, lm->i_pw[l]), NULL, dh, lm->mo.p + (size_t)l * N * D,
+            sl_linear_backward(dm, sl_params_grad(P, lm->i_pw[l]), NULL, dh, lm->mo + (size_t)l * N * D,
                                sl_params_data(P, lm->i_pw[l]), N, Dm, C);
             if ((rc = sl_model_backward(m->children[l], dm, dn))) return rc;
         } else {
             if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
         }
-        norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats.p + (size_t)l * 2 * N, N);
+        norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats + (size_t)l * 2 * N, N);
     }
     if (lm->i_wpe >= 0) {   /* d wpe[t] = sum over the batch of dh at position t */
         float *gp = sl_params_grad(P, lm->i_wpe);
@@ -270,8 +271,8 @@ static int lm_init(sl_model *m, sl_rng *rng)
 static void lm_destroy(sl_model *m)
 {
     lm_model *lm = (lm_model *)m;
-    sl_buf_free(&lm->h); sl_buf_free(&lm->nrm); sl_buf_free(&lm->stats); sl_buf_free(&lm->mo);
-    sl_buf_free(&lm->f); sl_buf_free(&lm->g1); sl_buf_free(&lm->g2); sl_buf_free(&lm->g3);
+    sl_arena_free(&lm->fwd);
+    sl_arena_free(&lm->bwd);
     free(lm->mix_out); free(lm->i_nw); free(lm->i_nb); free(lm->i_pw);
     free(lm);
 }

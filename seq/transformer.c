@@ -24,13 +24,15 @@ typedef struct {
     /* cache of the last forward (N = B*T rows) */
     int B, T;
     const int32_t *tok;
-    sl_buf res;                 /* (L+1, N, C) block inputs; res[L] = final stream */
-    sl_buf mid;                 /* (L, N, C) after attention */
-    sl_buf n1, n2, st1, st2;    /* (L,N,C) (L,N,C) (L,2N) (L,2N) */
-    sl_buf h1, h3, act;         /* (L,N,F): pre-activation, SwiGLU up, activation output */
-    sl_buf mmask, emask;        /* dropout masks (L,N,C), (N,C) */
-    sl_buf nf, stf;             /* (N,C) (2N) */
-    sl_buf tmp, g1, g2, g3, g4; /* scratch */
+    sl_arena fwd, bwd;          /* the cache below and backward's scratch, carved per call */
+    float *res;                 /* (L+1, N, C) block inputs; res[L] = final stream */
+    float *mid;                 /* (L, N, C) after attention */
+    float *n1, *n2, *st1, *st2; /* (L,N,C) (L,N,C) (L,2N) (L,2N) */
+    float *h1, *h3, *act;       /* (L,N,F): pre-activation, SwiGLU up (swiglu only), activation output */
+    float *mmask, *emask;       /* dropout masks (L,N,C), (N,C) (dropout while training only) */
+    float *nf, *stf;            /* (N,C) (2N) */
+    float *tmp;                 /* (N,C) scratch */
+    float *g1, *g2, *g3, *g4;   /* backward: (N,C) (N,C) (N,F) (2N,F) */
     int dropped;
     int slices;                 /* sl_transformer_set_slices */
     int sliced;                 /* the last forward ran the batch-sliced path */
@@ -232,16 +234,13 @@ static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
     int rc;
     if (T > t->c.max_seq_len)
         return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
-    if ((rc = sl_buf_reserve(&t->res, (L + 1) * NC)) || (rc = sl_buf_reserve(&t->mid, L * NC)) ||
-        (rc = sl_buf_reserve(&t->n1, L * NC)) || (rc = sl_buf_reserve(&t->n2, L * NC)) ||
-        (rc = sl_buf_reserve(&t->st1, (size_t)L * 2 * N)) || (rc = sl_buf_reserve(&t->st2, (size_t)L * 2 * N)) ||
-        (rc = sl_buf_reserve(&t->h1, L * NF)) || (rc = sl_buf_reserve(&t->act, L * NF)) ||
-        (rc = sl_buf_reserve(&t->nf, NC)) || (rc = sl_buf_reserve(&t->stf, (size_t)2 * N)) ||
-        (rc = sl_buf_reserve(&t->tmp, NC)))
-        return rc;
-    if (t->c.swiglu && (rc = sl_buf_reserve(&t->h3, L * NF))) return rc;
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
-    if (drop && ((rc = sl_buf_reserve(&t->mmask, L * NC)) || (rc = sl_buf_reserve(&t->emask, NC)))) return rc;
+    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(t->res, (L + 1) * NC), SL_FIELD(t->mid, L * NC), SL_FIELD(t->n1, L * NC),
+                             SL_FIELD(t->n2, L * NC), SL_FIELD(t->st1, (size_t)L * 2 * N), SL_FIELD(t->st2, (size_t)L * 2 * N),
+                             SL_FIELD(t->h1, L * NF), SL_FIELD(t->h3, t->c.swiglu ? L * NF : 0), SL_FIELD(t->act, L * NF),
+                             SL_FIELD(t->mmask, drop ? L * NC : 0), SL_FIELD(t->emask, drop ? NC : 0), SL_FIELD(t->nf, NC),
+                             SL_FIELD(t->stf, (size_t)2 * N), SL_FIELD(t->tmp, NC))))
+        return rc;
     t->B = B; t->T = T; t->tok = tok; t->dropped = drop;
     return SL_OK;
 }
@@ -257,23 +256,23 @@ static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     const int k = tf_nslices(t, B, 0);
     t->sliced = k > 0;
     if (k > 0) return sl_model_forward_slices(m, x, tok, y, B, T, k);
-    float *h = t->res.p;
+    float *h = t->res;
     embed(t, h, tok, N, T, 0);
-    if (drop) sl_dropout_forward(h, t->emask.p, h, NC, t->c.dropout, m->rng);
+    if (drop) sl_dropout_forward(h, t->emask, h, NC, t->c.dropout, m->rng);
     for (int l = 0; l < L; l++) {
-        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid.p + l * NC;
-        float *n1 = t->n1.p + l * NC, *n2 = t->n2.p + l * NC;
-        float *s1 = t->st1.p + (size_t)l * 2 * N, *s2 = t->st2.p + (size_t)l * 2 * N;
+        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC;
+        float *n1 = t->n1 + l * NC, *n2 = t->n2 + l * NC;
+        float *s1 = t->st1 + (size_t)l * 2 * N, *s2 = t->st2 + (size_t)l * 2 * N;
         norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n1, s1, hl, N);
-        if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp.p, B, T))) return rc;
-        for (size_t i = 0; i < NC; i++) md[i] = hl[i] + t->tmp.p[i];
+        if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp, B, T))) return rc;
+        for (size_t i = 0; i < NC; i++) md[i] = hl[i] + t->tmp[i];
         norm_fwd(t, t->i_n2w[l], t->i_n2b[l], n2, s2, md, N);
-        mlp_fwd(t, l, t->tmp.p, t->h1.p + l * NF, t->c.swiglu ? t->h3.p + l * NF : NULL, t->act.p + l * NF, n2, N);
-        if (drop) sl_dropout_forward(t->tmp.p, t->mmask.p + l * NC, t->tmp.p, NC, t->c.dropout, m->rng);
-        for (size_t i = 0; i < NC; i++) hn[i] = md[i] + t->tmp.p[i];
+        mlp_fwd(t, l, t->tmp, t->h1 + l * NF, t->c.swiglu ? t->h3 + l * NF : NULL, t->act + l * NF, n2, N);
+        if (drop) sl_dropout_forward(t->tmp, t->mmask + l * NC, t->tmp, NC, t->c.dropout, m->rng);
+        for (size_t i = 0; i < NC; i++) hn[i] = md[i] + t->tmp[i];
     }
-    norm_fwd(t, t->i_nfw, t->i_nfb, t->nf.p, t->stf.p, h + L * NC, N);
-    sl_linear_forward(y, t->nf.p, head_w(t), NULL, N, C, t->V);
+    norm_fwd(t, t->i_nfw, t->i_nfb, t->nf, t->stf, h + L * NC, N);
+    sl_linear_forward(y, t->nf, head_w(t), NULL, N, C, t->V);
     return SL_OK;
 }
 
@@ -284,31 +283,30 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     int rc;
     if (t->sliced) return sl_model_backward_slices(m, dy, dx, B, tf_nslices(t, B, 1), &t->gpriv);
-    if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
-        (rc = sl_buf_reserve(&t->g4, 2 * NF)))
+    if ((rc = SL_ARENA_CARVE(&t->bwd, SL_FIELD(t->g1, NC), SL_FIELD(t->g2, NC), SL_FIELD(t->g3, NF), SL_FIELD(t->g4, 2 * NF))))
         return rc;
-    float *dh = t->g1.p, *dn = t->g2.p, *dact = t->g3.p, *dh1 = t->g4.p, *dh3 = t->g4.p + NF;
+    float *dh = t->g1, *dn = t->g2, *dact = t->g3, *dh1 = t->g4, *dh3 = t->g4 + NF;
     memset(dn, 0, NC * sizeof(float));
-    sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf.p, head_w(t), N, C, t->V);
+    sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf, head_w(t), N, C, t->V);
     memset(dh, 0, NC * sizeof(float));
-    norm_bwd(t, t->i_nfw, t->i_nfb, dh, dn, t->res.p + L * NC, t->stf.p, N);
+    norm_bwd(t, t->i_nfw, t->i_nfb, dh, dn, t->res + L * NC, t->stf, N);
     for (int l = L - 1; l >= 0; l--) {
-        float *md = t->mid.p + l * NC, *hl = t->res.p + l * NC;
+        float *md = t->mid + l * NC, *hl = t->res + l * NC;
         /* MLP branch: dh is dL/dh_{l+1} = dL/dmid (residual) + the branch's share */
         const float *dm = dh;
         if (t->dropped) {
-            memset(t->tmp.p, 0, NC * sizeof(float));
-            sl_dropout_backward(t->tmp.p, dh, t->mmask.p + l * NC, NC);
-            dm = t->tmp.p;
+            memset(t->tmp, 0, NC * sizeof(float));
+            sl_dropout_backward(t->tmp, dh, t->mmask + l * NC, NC);
+            dm = t->tmp;
         }
-        const float *h1 = t->h1.p + l * NF, *act = t->act.p + l * NF;
+        const float *h1 = t->h1 + l * NF, *act = t->act + l * NF;
         memset(dact, 0, NF * sizeof(float));
         sl_linear_backward(dact, G(t, t->i_pj[l]), G(t, t->i_pjb[l]), dm, act, D(t, t->i_pj[l]), N, F, C);
         memset(dh1, 0, NF * sizeof(float));
         memset(dn, 0, NC * sizeof(float));
-        const float *n2 = t->n2.p + l * NC;
+        const float *n2 = t->n2 + l * NC;
         if (t->c.swiglu) {
-            const float *h3 = t->h3.p + l * NF;
+            const float *h3 = t->h3 + l * NF;
             /* act = silu(h1) * h3 */
             for (size_t i = 0; i < NF; i++) {
                 float s = sl_act1(SL_ACT_SILU, h1[i]);
@@ -321,16 +319,16 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
             sl_gelu_fast_backward(dh1, dact, h1, NF);
         }
         sl_linear_backward(dn, G(t, t->i_fc[l]), G(t, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), N, C, F);
-        norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2.p + (size_t)l * 2 * N, N);
+        norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2 + (size_t)l * 2 * N, N);
         /* attention branch: dh is now dL/dmid */
         memset(dn, 0, NC * sizeof(float));
         if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
-        norm_bwd(t, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, t->st1.p + (size_t)l * 2 * N, N);
+        norm_bwd(t, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, t->st1 + (size_t)l * 2 * N, N);
     }
     if (t->dropped) {
-        memset(t->tmp.p, 0, NC * sizeof(float));
-        sl_dropout_backward(t->tmp.p, dh, t->emask.p, NC);
-        dh = t->tmp.p;
+        memset(t->tmp, 0, NC * sizeof(float));
+        sl_dropout_backward(t->tmp, dh, t->emask, NC);
+        dh = t->tmp;
     }
     sl_embedding_backward(G(t, t->i_wte), dh, t->tok, N, C);
     if (t->i_wpe >= 0) {
@@ -395,23 +393,23 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
     sl_model *m = &t->base;
     const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, n = (b1 - b0) * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C;
-    float *h = t->res.p + r0 * C, *tmp = t->tmp.p + r0 * C;   // (n, C) rows of the slice
+    float *h = t->res + r0 * C, *tmp = t->tmp + r0 * C;   // (n, C) rows of the slice
     int rc;
     embed(t, h, tok + r0, n, T, 0);
     for (int l = 0; l < L; l++) {
-        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid.p + l * NC + r0 * C;
-        float *n1 = t->n1.p + l * NC + r0 * C, *n2 = t->n2.p + l * NC + r0 * C;
-        float *s1 = t->st1.p + (size_t)l * 2 * N + r0, *s2 = t->st2.p + (size_t)l * 2 * N + r0;
+        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC + r0 * C;
+        float *n1 = t->n1 + l * NC + r0 * C, *n2 = t->n2 + l * NC + r0 * C;
+        float *s1 = t->st1 + (size_t)l * 2 * N + r0, *s2 = t->st2 + (size_t)l * 2 * N + r0;
         norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
-        if ((rc = m->children[l]->vt->slice_forward(m->children[l], t->tmp.p, b0, b1))) return rc;
+        if ((rc = m->children[l]->vt->slice_forward(m->children[l], t->tmp, b0, b1))) return rc;
         for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
         norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
-        mlp_fwd(t, l, tmp, t->h1.p + l * NF + r0 * F, t->c.swiglu ? t->h3.p + l * NF + r0 * F : NULL,
-                t->act.p + l * NF + r0 * F, n2, n);
+        mlp_fwd(t, l, tmp, t->h1 + l * NF + r0 * F, t->c.swiglu ? t->h3 + l * NF + r0 * F : NULL,
+                t->act + l * NF + r0 * F, n2, n);
         for (size_t i = 0; i < nc; i++) hn[i] = md[i] + tmp[i];
     }
-    norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf.p + r0 * C, t->stf.p + r0, t->stf.p + N + r0, h + L * NC, n);
-    sl_linear_forward(y + r0 * t->V, t->nf.p + r0 * C, head_w(t), NULL, n, C, t->V);
+    norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf + r0 * C, t->stf + r0, t->stf + N + r0, h + L * NC, n);
+    sl_linear_forward(y + r0 * t->V, t->nf + r0 * C, head_w(t), NULL, n, C, t->V);
     return SL_OK;
 }
 
@@ -426,7 +424,7 @@ static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B
     t->sliced = 1;
     for (int l = 0; l < t->L; l++) {
         sl_model *a = m->children[l];
-        if ((rc = a->vt->slice_begin(a, t->n1.p + l * NC, NULL, B, T))) return rc;
+        if ((rc = a->vt->slice_begin(a, t->n1 + l * NC, NULL, B, T))) return rc;
     }
     return SL_OK;
 }
@@ -443,20 +441,20 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
     const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, V = t->V, n = (b1 - b0) * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, rc0 = r0 * C, rf0 = r0 * F;
     const size_t nc = (size_t)n * C, nf = (size_t)n * F;
-    float *dh = t->g1.p + rc0, *dn = t->g2.p + rc0;                        // (n, C)
-    float *dact = t->g3.p + rf0, *dh1 = t->g4.p + rf0, *dh3 = t->g4.p + NF + rf0;   // (n, F)
+    float *dh = t->g1 + rc0, *dn = t->g2 + rc0;                        // (n, C)
+    float *dact = t->g3 + rf0, *dh1 = t->g4 + rf0, *dh3 = t->g4 + NF + rf0;   // (n, F)
     int rc;
-    sl_linear_backward_set(dn, Gb(t, g, t->i_head), NULL, dy + r0 * V, t->nf.p + rc0, head_w(t), n, C, V);
+    sl_linear_backward_set(dn, Gb(t, g, t->i_head), NULL, dy + r0 * V, t->nf + rc0, head_w(t), n, C, V);
     memset(dh, 0, nc * sizeof(float));
-    norm_bwd_r(t, g, t->i_nfw, t->i_nfb, dh, dn, t->res.p + L * NC + rc0, t->stf.p + r0, t->stf.p + N + r0, n);
+    norm_bwd_r(t, g, t->i_nfw, t->i_nfb, dh, dn, t->res + L * NC + rc0, t->stf + r0, t->stf + N + r0, n);
     for (int l = L - 1; l >= 0; l--) {
-        const float *md = t->mid.p + l * NC + rc0, *hl = t->res.p + l * NC + rc0, *n2 = t->n2.p + l * NC + rc0;
-        const float *h1 = t->h1.p + l * NF + rf0, *act = t->act.p + l * NF + rf0;
-        const float *s1 = t->st1.p + (size_t)l * 2 * N + r0, *s2 = t->st2.p + (size_t)l * 2 * N + r0;
+        const float *md = t->mid + l * NC + rc0, *hl = t->res + l * NC + rc0, *n2 = t->n2 + l * NC + rc0;
+        const float *h1 = t->h1 + l * NF + rf0, *act = t->act + l * NF + rf0;
+        const float *s1 = t->st1 + (size_t)l * 2 * N + r0, *s2 = t->st2 + (size_t)l * 2 * N + r0;
         /* MLP branch; dh is dL/dh_{l+1} */
         sl_linear_backward_set(dact, Gb(t, g, t->i_pj[l]), Gb(t, g, t->i_pjb[l]), dh, act, D(t, t->i_pj[l]), n, F, C);
         if (t->c.swiglu) {
-            const float *h3 = t->h3.p + l * NF + rf0;
+            const float *h3 = t->h3 + l * NF + rf0;
             for (size_t i = 0; i < nf; i++) {
                 float sg = sl_act1(SL_ACT_SILU, h1[i]);
                 dh3[i] = dact[i] * sg;
@@ -472,7 +470,7 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
         }
         norm_bwd_r(t, g, t->i_n2w[l], t->i_n2b[l], dh, dn, md, s2, s2 + N, n);
         /* attention branch: dh is now dL/dmid; dn = dL/dn1 (written) */
-        if ((rc = m->children[l]->vt->slice_backward(m->children[l], t->g1.p, t->g2.p, 0, g, b0, b1))) return rc;
+        if ((rc = m->children[l]->vt->slice_backward(m->children[l], t->g1, t->g2, 0, g, b0, b1))) return rc;
         norm_bwd_r(t, g, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, s1, s1 + N, n);
     }
     sl_embedding_backward(Gb(t, g, t->i_wte), dh, t->tok + r0, n, C);
@@ -492,8 +490,7 @@ static int tf_slice_backward_begin(sl_model *m)
     tf_model *t = (tf_model *)m;
     const size_t NC = (size_t)t->B * t->T * t->C, NF = (size_t)t->B * t->T * t->F;
     int rc;
-    if ((rc = sl_buf_reserve(&t->g1, NC)) || (rc = sl_buf_reserve(&t->g2, NC)) || (rc = sl_buf_reserve(&t->g3, NF)) ||
-        (rc = sl_buf_reserve(&t->g4, 2 * NF)))
+    if ((rc = SL_ARENA_CARVE(&t->bwd, SL_FIELD(t->g1, NC), SL_FIELD(t->g2, NC), SL_FIELD(t->g3, NF), SL_FIELD(t->g4, 2 * NF))))
         return rc;
     for (int l = 0; l < t->L; l++)
         if ((rc = m->children[l]->vt->slice_backward_begin(m->children[l]))) return rc;
@@ -640,9 +637,9 @@ static int tf_init(sl_model *m, sl_rng *rng)
 static void tf_destroy(sl_model *m)
 {
     tf_model *t = (tf_model *)m;
-    sl_buf *bufs[] = {&t->res, &t->mid, &t->n1, &t->n2, &t->st1, &t->st2, &t->h1, &t->h3, &t->act, &t->mmask,
-                      &t->emask, &t->nf, &t->stf, &t->tmp, &t->g1, &t->g2, &t->g3, &t->g4, &t->gpriv};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
+    sl_arena_free(&t->fwd);
+    sl_arena_free(&t->bwd);
+    sl_buf_free(&t->gpriv);
     free(t->i_n1w); free(t->i_n1b); free(t->i_n2w); free(t->i_n2b); free(t->i_fc); free(t->i_fcb);
     free(t->i_fc2); free(t->i_pj); free(t->i_pjb); free(t->sinus);
     free(t);
