@@ -39,6 +39,7 @@ extern const sl_model_entry sl_models_ssm[];         /* hippo s4 s4d */
 extern const sl_model_entry sl_models_mamba[];       /* mamba mamba2 */
 extern const sl_model_entry sl_models_transformer[]; /* attention, gpt, llama */
 extern const sl_model_entry sl_models_nlp[];         /* ngram, ... */
+extern const sl_model_entry sl_models_linrnn[];      /* lru retnet gla rwkv (lab/reg_linrnn.c) */
 
 /* Iterate all entries: i from 0 while the result is non-NULL. */
 const sl_model_entry *sl_registry_entry(int i);

@@ -57,6 +57,7 @@
 #include "ssm/mamba.h"
 #include "ssm/ssd.h"
 #include "ssm/mamba2.h"
+#include "ssm/lru.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"

@@ -1,0 +1,17 @@
+/* lab/reg_linrnn.c — registry entries of the linear-RNN family (docs/linear-rnn.md): `lru`
+ * (Orvieto et al. 2023). The key tables, bound to the configuration structs, are the models'
+ * own (ssm/lru.c, ...). */
+#include "lab/registry.h"
+#include "ssm/lru.h"
+
+const sl_model_entry sl_models_linrnn[] = {
+    {.name = "lru",
+     .family = "linrnn",
+     .help = "Linear Recurrent Unit (Orvieto et al. 2023): diagonal complex recurrence, exp(nu, theta) parameterisation, "
+             "gamma normalisation, ring init; chunked scan",
+     .keys = sl_lru_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_lru_create_spec},
+    {0},
+};
