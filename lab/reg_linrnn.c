@@ -1,8 +1,9 @@
 /* lab/reg_linrnn.c — registry entries of the linear-RNN family (docs/linear-rnn.md): `lru`
- * (Orvieto et al. 2023). The key tables, bound to the configuration structs, are the models'
- * own (ssm/lru.c, ...). */
+ * (Orvieto et al. 2023), `retnet` (multi-scale retention, Sun et al. 2023). The key tables,
+ * bound to the configuration structs, are the models' own (ssm/lru.c, ssm/retnet.c). */
 #include "lab/registry.h"
 #include "ssm/lru.h"
+#include "ssm/retnet.h"
 
 const sl_model_entry sl_models_linrnn[] = {
     {.name = "lru",
@@ -13,5 +14,13 @@ const sl_model_entry sl_models_linrnn[] = {
      .is_mixer = 1,
      .width_key = "d_model",
      .create = sl_lru_create_spec},
+    {.name = "retnet",
+     .family = "linrnn",
+     .help = "multi-scale retention (torchscale MultiScaleRetention): rotated q k, decay 1 - 2^(-5-h) per head, RMS group "
+             "norm, swish gate; chunkwise (or parallel, recurrent) form",
+     .keys = sl_retnet_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_retnet_create_spec},
     {0},
 };

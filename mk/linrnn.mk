@@ -1,7 +1,9 @@
-# mk/linrnn.mk — the linear-RNN mixers (docs/linear-rnn.md): ssm/lru (Linear Recurrent Unit)
-libseqlab_la_SOURCES += ssm/lru.c lab/reg_linrnn.c
-nobase_seqlabinc_HEADERS += ssm/lru.h
-check_PROGRAMS += t/t-lru
-TESTS += t/t-lru
-EXTRA_DIST += docs/linear-rnn.md t/ref/make_linrnn_fixtures.py \
-	t/data/lru_weights.safetensors t/data/lru_grads.safetensors t/data/lru_x.npy t/data/lru_y.npy t/data/lru_dy.npy
+# mk/linrnn.mk — the linear-RNN mixers (docs/linear-rnn.md): ssm/lru (Linear Recurrent Unit),
+# ssm/linattn (the chunkwise gated linear-attention core), ssm/retnet (multi-scale retention)
+libseqlab_la_SOURCES += ssm/lru.c ssm/linattn.c ssm/retnet.c lab/reg_linrnn.c
+nobase_seqlabinc_HEADERS += ssm/lru.h ssm/linattn.h ssm/retnet.h
+check_PROGRAMS += t/t-lru t/t-retnet
+TESTS += t/t-lru t/t-retnet
+EXTRA_DIST += docs/linear-rnn.md t/ref/make_linrnn_fixtures.py t/linattn_util.h \
+	t/data/lru_weights.safetensors t/data/lru_grads.safetensors t/data/lru_x.npy t/data/lru_y.npy t/data/lru_dy.npy \
+	t/data/retnet_weights.safetensors t/data/retnet_grads.safetensors t/data/retnet_x.npy t/data/retnet_y.npy t/data/retnet_dy.npy

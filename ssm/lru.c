@@ -114,11 +114,17 @@ typedef struct {
     int H, N;
     int i_nu, i_th, i_ga, i_Br, i_Bi, i_Cr, i_Ci, i_D;
     int B, T;
-    sl_buf u, vr, vi, hr, hi, gr, gi, ws, bn, lam, tmp;   /* bn: (2, N, H) gamma (.) B_re, gamma (.) B_im; lam (2N) */
+    sl_arena fwd, bwd;
+    float *bn, *lam;          /* (2, N, H): gamma (.) B_re, gamma (.) B_im; (2, N): Re, Im lambda (own block) */
+    float *u;                 /* (BT, H) the input */
+    float *vr, *vi, *hr, *hi; /* (BT, N): v = gamma B u, and the states */
+    float *ws;                /* the scan's workspace */
+    float *gr, *gi, *tmp;     /* (BT, N) x 2, max(N H, N) */
 } lru_model;
 
 typedef struct {
     int B;
+    sl_arena mem;
     float *hr, *hi;   /* (B, N) */
     float *vr, *vi;   /* (B, N) */
     float *t;         /* (B, H) */
@@ -151,25 +157,24 @@ static int lru_forward(sl_model *base, const float *x, const int32_t *tok, float
     const int H = m->H, N = m->N, L = m->cfg.chunk_size;
     const size_t BT = (size_t)B * T, NC = (size_t)(T + L - 1) / L;
     int rc;
-    if ((rc = sl_buf_reserve(&m->u, BT * H)) || (rc = sl_buf_reserve(&m->vr, BT * N)) || (rc = sl_buf_reserve(&m->vi, BT * N)) ||
-        (rc = sl_buf_reserve(&m->hr, BT * N)) || (rc = sl_buf_reserve(&m->hi, BT * N)) ||
-        (rc = sl_buf_reserve(&m->ws, 2 * (size_t)B * NC * N + 2 * (size_t)L * N)) || (rc = sl_buf_reserve(&m->bn, 2 * (size_t)N * H)) ||
-        (rc = sl_buf_reserve(&m->lam, 2 * (size_t)N)))
+    if ((rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->u, BT * H), SL_FIELD(m->vr, BT * N), SL_FIELD(m->vi, BT * N),
+                             SL_FIELD(m->hr, BT * N), SL_FIELD(m->hi, BT * N),
+                             SL_FIELD(m->ws, 2 * (size_t)B * NC * N + 2 * (size_t)L * N))))
         return rc;
     m->B = B;
     m->T = T;
-    float *lam = m->lam.p, *bn = m->bn.p;
+    float *lam = m->lam, *bn = m->bn;
     lru_prepare(m, base, lam, bn);
-    memcpy(m->u.p, x, BT * H * sizeof(float));
+    memcpy(m->u, x, BT * H * sizeof(float));
     /* v = gamma (.) (B_re + i B_im) u: (BT, N) twice */
-    sl_linear_forward(m->vr.p, x, bn, NULL, (int)BT, H, N);
-    sl_linear_forward(m->vi.p, x, bn + (size_t)N * H, NULL, (int)BT, H, N);
-    memcpy(m->hr.p, m->vr.p, BT * N * sizeof(float));
-    memcpy(m->hi.p, m->vi.p, BT * N * sizeof(float));
-    sl_lru_scan(m->hr.p, m->hi.p, lam, lam + N, B, T, N, L, 0, m->ws.p);
+    sl_linear_forward(m->vr, x, bn, NULL, (int)BT, H, N);
+    sl_linear_forward(m->vi, x, bn + (size_t)N * H, NULL, (int)BT, H, N);
+    memcpy(m->hr, m->vr, BT * N * sizeof(float));
+    memcpy(m->hi, m->vi, BT * N * sizeof(float));
+    sl_lru_scan(m->hr, m->hi, lam, lam + N, B, T, N, L, 0, m->ws);
     /* y = h_re C_re^T - h_im C_im^T + D u */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, 1.0f, m->hr.p, N, PD(i_Cr), N, 0.0f, y, H);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, -1.0f, m->hi.p, N, PD(i_Ci), N, 1.0f, y, H);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, 1.0f, m->hr, N, PD(i_Cr), N, 0.0f, y, H);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, -1.0f, m->hi, N, PD(i_Ci), N, 1.0f, y, H);
     const float *D = PD(i_D);
     for (size_t r = 0; r < BT; r++)
         for (int h = 0; h < H; h++) y[r * H + h] += D[h] * x[r * H + h];
@@ -183,10 +188,10 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
     const size_t BT = (size_t)B * T;
     if (B <= 0) return sl_error(SL_EINVAL, "lru: backward before forward");
     int rc;
-    if ((rc = sl_buf_reserve(&m->gr, BT * N)) || (rc = sl_buf_reserve(&m->gi, BT * N)) ||
-        (rc = sl_buf_reserve(&m->tmp, (size_t)N * H > 4 * (size_t)N ? (size_t)N * H : 4 * (size_t)N)))
+    if ((rc = SL_ARENA_CARVE(&m->bwd, SL_FIELD(m->gr, BT * N), SL_FIELD(m->gi, BT * N),
+                             SL_FIELD(m->tmp, (size_t)N * H > (size_t)N ? (size_t)N * H : (size_t)N))))
         return rc;
-    const float *u = m->u.p, *D = PD(i_D), *lam = m->lam.p, *bn = m->bn.p;
+    const float *u = m->u, *D = PD(i_D), *lam = m->lam, *bn = m->bn;
     float *gD = PG(i_D);
     for (size_t r = 0; r < BT; r++)
         for (int h = 0; h < H; h++) {
@@ -194,19 +199,19 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
             if (dx) dx[r * H + h] += D[h] * dy[r * H + h];
         }
     /* y = h_re C_re^T - h_im C_im^T: g_h = dy C_re - i dy C_im; dC_re += dy^T h_re, dC_im -= dy^T h_im */
-    float *gr = m->gr.p, *gi = m->gi.p;
+    float *gr = m->gr, *gi = m->gi;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, N, H, 1.0f, dy, H, PD(i_Cr), N, 0.0f, gr, N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, N, H, -1.0f, dy, H, PD(i_Ci), N, 0.0f, gi, N);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, 1.0f, dy, H, m->hr.p, N, 1.0f, PG(i_Cr), N);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, -1.0f, dy, H, m->hi.p, N, 1.0f, PG(i_Ci), N);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, 1.0f, dy, H, m->hr, N, 1.0f, PG(i_Cr), N);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, -1.0f, dy, H, m->hi, N, 1.0f, PG(i_Ci), N);
     /* adjoint: G_t = g_t + conj(lam) G_{t+1} — the same scan, backwards, with conj(lam) */
-    float *lci = m->tmp.p;   /* -Im lam */
+    float *lci = m->tmp;   /* -Im lam */
     for (int n = 0; n < N; n++) lci[n] = -lam[N + n];
-    sl_lru_scan(gr, gi, lam, lci, B, T, N, L, 1, m->ws.p);
+    sl_lru_scan(gr, gi, lam, lci, B, T, N, L, 1, m->ws);
     /* g_lam = sum_t G_t conj(h_{t-1}); dgamma_log = sum_t Re(conj(v_t) G_t) (v includes gamma) */
     double *acc = calloc(3 * (size_t)N, sizeof *acc);
     if (!acc) return sl_error(SL_ENOMEM, "out of memory");
-    const float *hr = m->hr.p, *hi = m->hi.p, *vr = m->vr.p, *vi = m->vi.p;
+    const float *hr = m->hr, *hi = m->hi, *vr = m->vr, *vi = m->vi;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t k = ((size_t)b * T + t) * N;
@@ -232,7 +237,7 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
     /* v = gamma (.) (B_re + i B_im) u: dB_re = gamma (.) G_re^T u, dB_im = gamma (.) G_im^T u;
      * du += G_re (gamma B_re) + G_im (gamma B_im) */
     const float *ga = PD(i_ga);
-    float *tmp = m->tmp.p;
+    float *tmp = m->tmp;
     for (int part = 0; part < 2; part++) {
         const float *G = part ? gi : gr;
         float *gB = part ? PG(i_Bi) : PG(i_Br);
@@ -251,7 +256,8 @@ static void lru_state_free(sl_model *base, void *p)
     (void)base;
     lru_state *s = p;
     if (!s) return;
-    free(s->hr); free(s->hi); free(s->vr); free(s->vi); free(s->t); free(s);
+    sl_arena_free(&s->mem);
+    free(s);
 }
 
 static int lru_state_reset(sl_model *base, void *p)
@@ -269,16 +275,11 @@ static void *lru_state_new(sl_model *base, int B)
     if (B <= 0) { sl_error(SL_ESHAPE, "lru: bad batch size %d", B); return NULL; }
     lru_state *s = calloc(1, sizeof *s);
     if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    const size_t b = (size_t)B;
     s->B = B;
-    s->hr = malloc((size_t)B * m->N * sizeof(float));
-    s->hi = malloc((size_t)B * m->N * sizeof(float));
-    s->vr = malloc((size_t)B * m->N * sizeof(float));
-    s->vi = malloc((size_t)B * m->N * sizeof(float));
-    s->t = malloc((size_t)B * m->H * sizeof(float));
-    if (!s->hr || !s->hi || !s->vr || !s->vi || !s->t || sl_buf_reserve(&m->bn, 2 * (size_t)m->N * m->H) ||
-        sl_buf_reserve(&m->lam, 2 * (size_t)m->N)) {
-        lru_state_free(base, s);
-        sl_error(SL_ENOMEM, "out of memory");
+    if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->hr, b * m->N), SL_FIELD(s->hi, b * m->N), SL_FIELD(s->vr, b * m->N),
+                       SL_FIELD(s->vi, b * m->N), SL_FIELD(s->t, b * m->H))) {
+        free(s);
         return NULL;
     }
     lru_state_reset(base, s);
@@ -292,7 +293,7 @@ static int lru_step(sl_model *base, void *p, const float *x, const int32_t *tok,
     lru_model *m = (lru_model *)base;
     lru_state *s = p;
     const int B = s->B, H = m->H, N = m->N;
-    float *lam = m->lam.p, *bn = m->bn.p;
+    float *lam = m->lam, *bn = m->bn;
     lru_prepare(m, base, lam, bn);
     sl_linear_forward(s->vr, x, bn, NULL, B, H, N);
     sl_linear_forward(s->vi, x, bn + (size_t)N * H, NULL, B, H, N);
@@ -340,8 +341,9 @@ static int lru_init(sl_model *base, sl_rng *rng)
 static void lru_destroy(sl_model *base)
 {
     lru_model *m = (lru_model *)base;
-    sl_buf *bufs[] = {&m->u, &m->vr, &m->vi, &m->hr, &m->hi, &m->gr, &m->gi, &m->ws, &m->bn, &m->lam, &m->tmp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+    free(m->bn);
     free(m);
 }
 
@@ -391,6 +393,9 @@ int sl_lru_create(const sl_lru_config *cfg, sl_params *P, const char *prefix, sl
     m->i_D = sl_params_add(P, pre, "D", 1, H, 0, 0, 0);
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
         if (*idx[i] < 0) { int rc = *idx[i]; free(m); return rc; }
+    m->bn = malloc((2 * (size_t)N * H + 2 * (size_t)N) * sizeof(float));
+    if (!m->bn) { free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+    m->lam = m->bn + 2 * (size_t)N * H;
     /* the paper trains nu_log, theta_log, gamma_log at a reduced learning rate without weight decay */
     sl_params_set_group(P, m->i_nu, (float)c.lr_scale, 0.0f);
     sl_params_set_group(P, m->i_th, (float)c.lr_scale, 0.0f);

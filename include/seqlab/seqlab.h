@@ -58,6 +58,8 @@
 #include "ssm/ssd.h"
 #include "ssm/mamba2.h"
 #include "ssm/lru.h"
+#include "ssm/linattn.h"
+#include "ssm/retnet.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"
