@@ -38,7 +38,9 @@ int main()
 CC
     } >"$tmp/api.cc"
     libdir="$SL_BUILDDIR/.libs"
-    if "$CXX" -std=c++17 -Wall -fopenmp -I"$SL_SRCDIR" -I"$SL_SRCDIR/include" -I"$SL_BUILDDIR" "$tmp/api.cc" -o "$tmp/api" \
+    # a sanitizer build's library needs the same -fsanitize flags where it is linked
+    # shellcheck disable=SC2086
+    if "$CXX" -std=c++17 -Wall -fopenmp ${SL_SANITIZE_FLAGS:-} -I"$SL_SRCDIR" -I"$SL_SRCDIR/include" -I"$SL_BUILDDIR" "$tmp/api.cc" -o "$tmp/api" \
         -L"$libdir" -lseqlab -Wl,-rpath,"$libdir" 2>"$tmp/cxx.err" && "$tmp/api"; then r=0; else r=1; head -20 "$tmp/cxx.err" | sed 's/^/# /'; fi
     ok $r "every public header and <seqlab/seqlab.h> compile as C++; the library links and runs from C++"
 else
