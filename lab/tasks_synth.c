@@ -178,7 +178,7 @@ static int induction_create(const sl_spec *s, sl_task **out)
 /* ---- mqar ------------------------------------------------------------------------------- */
 
 typedef struct {
-    int seq_len, vocab_size, n_kv_pairs;
+    int seq_len, vocab_size, n_kv_pairs, random_non_queries;
     double power_a;
     int n_slots;       /* query slots of two positions each after the context */
     double *w;         /* (n_slots) power-law weights of the slots */
@@ -190,6 +190,7 @@ static const sl_spec_key mqar_keys[] = {
     {"vocab_size", 'i', "256", 8, 1 << 24, "vocabulary: keys from [1, V/2), values from [V/2, V), 0 pads"},
     {"n_kv_pairs", 'i', "8", 1, 1 << 20, "key-value pairs in the context, each queried once"},
     {"power_a", 'f', "0.01", 1e-6, 1, "query slot at distance x from the context drawn with weight a x^(a-1) (Zoology): small a favours short gaps"},
+    {"random_non_queries", 'b', "0", 0, 1, "fill the query region's empty positions with random tokens instead of 0 (Zoology's option; its figure 2 uses 0)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -230,9 +231,12 @@ static void distinct_range(sl_rng *rng, int lo, int hi, int k, int *out)
     }
 }
 
-/* The example e (length T+1): k_1 v_1 ... k_n v_n | query region of n_slots slots, slot g
- * at positions 2n+2g (key) and 2n+2g+1 (value), 0 elsewhere. Input tok = e[0..T), target
- * t[i] = e[i+1] where e[i+1] is a queried value, -1 elsewhere. */
+/* The example, as Zoology's multiquery_ar builds it: k_1 v_1 ... k_n v_n, then a query
+ * region of n_slots slots of two positions; the slot g of query k holds key k at position
+ * 2n+2g, and that position's target is v_k (-1 everywhere else). Only the keys are in the
+ * query region: the answers never appear there as inputs, so a model cannot answer the last
+ * queries by elimination from the values it has already been shown. The other positions hold
+ * 0, or a random token of [0, V) with random_non_queries. */
 static int mqar_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
 {
     (void)split;
@@ -248,9 +252,11 @@ static int mqar_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
         for (int k = 0; k < n; k++) {
             int pk = 2 * n + 2 * c->slot[k];   /* query k asks for pair k */
             tok[pk] = c->keys[k];
-            if (pk + 1 < T) tok[pk + 1] = c->vals[k];
             tg[pk] = c->vals[k];
         }
+        if (c->random_non_queries)
+            for (int k = 2 * n; k < T; k++)
+                if (tok[k] == 0) tok[k] = (int32_t)sl_rng_int(rng, (unsigned long)c->vocab_size);
     }
     return SL_OK;
 }
@@ -268,7 +274,8 @@ static int mqar_create(const sl_spec *s, sl_task **out)
     if (!c) return sl_error(SL_ENOMEM, "out of memory");
     int rc;
     if ((rc = sl_spec_int(s, mqar_keys, "seq_len", &c->seq_len)) || (rc = sl_spec_int(s, mqar_keys, "vocab_size", &c->vocab_size)) ||
-        (rc = sl_spec_int(s, mqar_keys, "n_kv_pairs", &c->n_kv_pairs)) || (rc = sl_spec_float(s, mqar_keys, "power_a", &c->power_a))) {
+        (rc = sl_spec_int(s, mqar_keys, "n_kv_pairs", &c->n_kv_pairs)) || (rc = sl_spec_float(s, mqar_keys, "power_a", &c->power_a)) ||
+        (rc = sl_spec_bool(s, mqar_keys, "random_non_queries", &c->random_non_queries))) {
         free(c);
         return rc;
     }

@@ -195,6 +195,38 @@ int main(void)
         }
     }
     ok(mq && queries == 300, "mqar: keys in [1,V/2), values in [V/2,V); each of the 6 queries asks for its pair's value (%d queries)", queries);
+    /* Zoology's layout: the query region holds the queried keys and 0 only, never a value (an
+     * answer shown as the next input lets a model answer the last queries by elimination) */
+    int region = 1;
+    for (int i = 0; i < 50; i++) {
+        const int32_t *x = b1.tok + i * 40, *y = b1.target + i * 40;
+        for (int p = 12; p < 40; p++) region &= y[p] >= 0 ? x[p] >= 1 && x[p] < 32 : x[p] == 0;
+    }
+    ok(region, "mqar: the query region holds only the queried keys (at their targets) and 0");
+    sl_batch_free(&b1);
+    sl_task_free(t);
+    /* random_non_queries=1 (Zoology's option): the empty positions hold random tokens, the
+     * keys and targets stay where they were */
+    ok(sl_task_create("mqar:seq_len=40,vocab_size=64,n_kv_pairs=6,random_non_queries=1", &t) == 0, "mqar task, random_non_queries");
+    sl_batch_alloc(&b1, t, 50);
+    t->sample(t, 0, r1, &b1);
+    int nonzero = 0, nq = 0, qok = 1;
+    for (int i = 0; i < 50; i++) {
+        const int32_t *x = b1.tok + i * 40, *y = b1.target + i * 40;
+        for (int p = 12; p < 40; p++) {
+            if (y[p] >= 0) {
+                nq++;
+                int found = 0;
+                for (int k = 0; k < 6; k++) found |= x[2 * k] == x[p] && x[2 * k + 1] == y[p];
+                qok &= found;
+            } else {
+                nonzero += x[p] != 0;
+                qok &= x[p] >= 0 && x[p] < 64;
+            }
+        }
+    }
+    ok(qok && nq == 300 && nonzero > 50 * 22 * 9 / 10,
+       "mqar random_non_queries: queries intact, %d of %d empty positions hold a random token of [0, V)", nonzero, 50 * 22);
     sl_batch_free(&b1);
     sl_task_free(t);
     /* errors */
