@@ -4,8 +4,8 @@
 # the median over seeds at its best learning rate.
 EXP_NAME=mqar
 EXP_HELP="usage: experiments/mqar.sh [--full | --smoke] [options]
-  Trains every mixer (lm:mixer=...; in the quick setting s4d, mamba, mamba2 and attention: a
-  time-invariant convolution, two selective SSMs and attention) on mqar for each (n_kv_pairs, d_model), learning rate and
+  Trains every mixer (lm:mixer=...; in the quick setting s4d, mamba and attention: a
+  time-invariant convolution, a selective SSM and attention) on mqar for each (n_kv_pairs, d_model), learning rate and
   seed, and writes results/mqar/mqar_runs.csv (every run), mqar.csv (per configuration: the
   best learning rate, the median, minimum and maximum over seeds) and mqar.png."
 . "$(dirname "$0")/common.sh"
@@ -14,7 +14,7 @@ exp_init "$@"
 case $SETTING in
 smoke) KVS="2"; WIDTHS="8 16"; T=16; V=16; STEPS=20; L=1; BATCH=8 ;;
 quick) KVS="2 8"; WIDTHS="64 128"; T=32; V=32; STEPS=3000; L=2; BATCH=32
-    QUICK_MIXERS="s4d mamba mamba2 attention" ;;
+    QUICK_MIXERS="s4d mamba attention" ;;
 full) KVS="4 8 16 32 64"; WIDTHS="64 128 256 512"; T=256; V=8192; STEPS=20000; L=2; BATCH=64 ;;
 esac
 exp_meta task "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=K for K in {$KVS} (power_a=0.01)"
