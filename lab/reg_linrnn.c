@@ -1,7 +1,9 @@
 /* lab/reg_linrnn.c — registry entries of the linear-RNN family (docs/linear-rnn.md): `lru`
- * (Orvieto et al. 2023), `retnet` (multi-scale retention, Sun et al. 2023). The key tables,
- * bound to the configuration structs, are the models' own (ssm/lru.c, ssm/retnet.c). */
+ * (Orvieto et al. 2023), `retnet` (multi-scale retention, Sun et al. 2023), `gla` (gated linear
+ * attention, Yang et al. 2024). The key tables, bound to the configuration structs, are the
+ * models' own (ssm/lru.c, ssm/retnet.c, ssm/gla.c). */
 #include "lab/registry.h"
+#include "ssm/gla.h"
 #include "ssm/lru.h"
 #include "ssm/retnet.h"
 
@@ -22,5 +24,13 @@ const sl_model_entry sl_models_linrnn[] = {
      .is_mixer = 1,
      .width_key = "d_model",
      .create = sl_retnet_create_spec},
+    {.name = "gla",
+     .family = "linrnn",
+     .help = "gated linear attention (fla GatedLinearAttention): data-dependent per-channel forget gates, chunkwise form "
+             "with log-space gates, RMSNorm, swish gate",
+     .keys = sl_gla_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_gla_create_spec},
     {0},
 };

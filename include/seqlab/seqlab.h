@@ -60,6 +60,7 @@
 #include "ssm/lru.h"
 #include "ssm/linattn.h"
 #include "ssm/retnet.h"
+#include "ssm/gla.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"
