@@ -1,11 +1,12 @@
 /* lab/reg_linrnn.c — registry entries of the linear-RNN family (docs/linear-rnn.md): `lru`
  * (Orvieto et al. 2023), `retnet` (multi-scale retention, Sun et al. 2023), `gla` (gated linear
- * attention, Yang et al. 2024). The key tables, bound to the configuration structs, are the
- * models' own (ssm/lru.c, ssm/retnet.c, ssm/gla.c). */
+ * attention, Yang et al. 2024), `rwkv` (RWKV-4, Peng et al. 2023). The key tables, bound to the
+ * configuration structs, are the models' own (ssm/lru.c, ssm/retnet.c, ssm/gla.c, ssm/rwkv.c). */
 #include "lab/registry.h"
 #include "ssm/gla.h"
 #include "ssm/lru.h"
 #include "ssm/retnet.h"
+#include "ssm/rwkv.h"
 
 const sl_model_entry sl_models_linrnn[] = {
     {.name = "lru",
@@ -32,5 +33,13 @@ const sl_model_entry sl_models_linrnn[] = {
      .is_mixer = 1,
      .width_key = "d_model",
      .create = sl_gla_create_spec},
+    {.name = "rwkv",
+     .family = "linrnn",
+     .help = "RWKV-4 block (BlinkDL RWKV-LM names): token-shift time mix with the WKV recurrence in its safe form, "
+             "ln2, channel mix (squared-ReLU key, sigmoid receptance)",
+     .keys = sl_rwkv_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_rwkv_create_spec},
     {0},
 };

@@ -1,11 +1,12 @@
 # mk/linrnn.mk — the linear-RNN mixers (docs/linear-rnn.md): ssm/lru (Linear Recurrent Unit),
 # ssm/linattn (the chunkwise gated linear-attention core), ssm/retnet (multi-scale retention),
-# ssm/gla (gated linear attention)
-libseqlab_la_SOURCES += ssm/lru.c ssm/linattn.c ssm/retnet.c ssm/gla.c lab/reg_linrnn.c
-nobase_seqlabinc_HEADERS += ssm/lru.h ssm/linattn.h ssm/retnet.h ssm/gla.h
-check_PROGRAMS += t/t-lru t/t-retnet t/t-gla
-TESTS += t/t-lru t/t-retnet t/t-gla
+# ssm/gla (gated linear attention), ssm/rwkv (RWKV-4)
+libseqlab_la_SOURCES += ssm/lru.c ssm/linattn.c ssm/retnet.c ssm/gla.c ssm/rwkv.c lab/reg_linrnn.c
+nobase_seqlabinc_HEADERS += ssm/lru.h ssm/linattn.h ssm/retnet.h ssm/gla.h ssm/rwkv.h
+check_PROGRAMS += t/t-lru t/t-retnet t/t-gla t/t-rwkv
+TESTS += t/t-lru t/t-retnet t/t-gla t/t-rwkv
 EXTRA_DIST += docs/linear-rnn.md t/ref/make_linrnn_fixtures.py t/linattn_util.h \
 	t/data/lru_weights.safetensors t/data/lru_grads.safetensors t/data/lru_x.npy t/data/lru_y.npy t/data/lru_dy.npy \
 	t/data/retnet_weights.safetensors t/data/retnet_grads.safetensors t/data/retnet_x.npy t/data/retnet_y.npy t/data/retnet_dy.npy \
-	t/data/gla_weights.safetensors t/data/gla_grads.safetensors t/data/gla_x.npy t/data/gla_y.npy t/data/gla_dy.npy
+	t/data/gla_weights.safetensors t/data/gla_grads.safetensors t/data/gla_x.npy t/data/gla_y.npy t/data/gla_dy.npy \
+	t/data/rwkv_weights.safetensors t/data/rwkv_grads.safetensors t/data/rwkv_x.npy t/data/rwkv_y.npy t/data/rwkv_dy.npy

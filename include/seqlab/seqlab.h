@@ -61,6 +61,7 @@
 #include "ssm/linattn.h"
 #include "ssm/retnet.h"
 #include "ssm/gla.h"
+#include "ssm/rwkv.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"

@@ -12,6 +12,10 @@ code (docs/linear-rnn.md):
   GLARef = fla's GatedLinearAttention (q_proj k_proj v_proj g_proj gk_proj.0/1 o_proj g_norm),
            log alpha = logsigmoid(gk) / gate_logit_normalizer, run as the plain recurrence
            S_t = diag(alpha_t) S_{t-1} + k_t^T v_t, o_t = q_t S_t / sqrt(d_k).
+  RWKVRef = RWKV-4's time mix and channel mix with BlinkDL's RWKV-LM names (att.time_decay,
+           att.time_first, att.time_mix_k/v/r, att.key/value/receptance/output, ln2, ffn.time_mix_k/r,
+           ffn.key/receptance/value), the WKV computed from its definition (sums of exponentials in
+           float64), y = att(x) + ffn(ln2(x + att(x))) as seqlab's rwkv mixer (docs/linear-rnn.md).
 The modules run in float64 (the fixtures are then stored as float32), with random weights (not
 the init) so every term is exercised. Each fixture is PREFIX_weights.safetensors (state_dict),
 PREFIX_x.npy (B, T, d_model), PREFIX_y.npy, PREFIX_dy.npy and PREFIX_grads.safetensors
@@ -151,10 +155,81 @@ class GLARef(nn.Module):
         return self.o_proj(o.reshape(b, T, H * V) * F.silu(self.g_proj(x)))
 
 
+def shift(x):
+    return F.pad(x, (0, 0, 1, -1))
+
+
+class TimeMix(nn.Module):
+    def __init__(self, C):
+        super().__init__()
+        self.time_decay = nn.Parameter(torch.zeros(C))
+        self.time_first = nn.Parameter(torch.zeros(C))
+        self.time_mix_k = nn.Parameter(torch.zeros(1, 1, C))
+        self.time_mix_v = nn.Parameter(torch.zeros(1, 1, C))
+        self.time_mix_r = nn.Parameter(torch.zeros(1, 1, C))
+        self.key = nn.Linear(C, C, bias=False)
+        self.value = nn.Linear(C, C, bias=False)
+        self.receptance = nn.Linear(C, C, bias=False)
+        self.output = nn.Linear(C, C, bias=False)
+
+    def forward(self, x):
+        xx = shift(x)
+        k = self.key(x * self.time_mix_k + xx * (1 - self.time_mix_k))
+        v = self.value(x * self.time_mix_v + xx * (1 - self.time_mix_v))
+        r = self.receptance(x * self.time_mix_r + xx * (1 - self.time_mix_r))
+        w = -torch.exp(self.time_decay)
+        T = x.shape[1]
+        ys = []
+        for t in range(T):                      # the definition: sums over i < t, then the bonus term
+            e = torch.exp(self.time_first + k[:, t])
+            num, den = e * v[:, t], e
+            for i in range(t):
+                ei = torch.exp((t - 1 - i) * w + k[:, i])
+                num, den = num + ei * v[:, i], den + ei
+            ys.append(num / den)
+        return self.output(torch.sigmoid(r) * torch.stack(ys, 1))
+
+
+class ChannelMix(nn.Module):
+    def __init__(self, C, F_):
+        super().__init__()
+        self.time_mix_k = nn.Parameter(torch.zeros(1, 1, C))
+        self.time_mix_r = nn.Parameter(torch.zeros(1, 1, C))
+        self.key = nn.Linear(C, F_, bias=False)
+        self.receptance = nn.Linear(C, C, bias=False)
+        self.value = nn.Linear(F_, C, bias=False)
+
+    def forward(self, x):
+        xx = shift(x)
+        k = torch.square(torch.relu(self.key(x * self.time_mix_k + xx * (1 - self.time_mix_k))))
+        return torch.sigmoid(self.receptance(x * self.time_mix_r + xx * (1 - self.time_mix_r))) * self.value(k)
+
+
+class RWKVRef(nn.Module):
+    def __init__(self, C, F_):
+        super().__init__()
+        self.d_model = C
+        self.att = TimeMix(C)
+        self.ln2 = nn.LayerNorm(C, eps=1e-5)
+        self.ffn = ChannelMix(C, F_)
+
+    def forward(self, x):
+        a = self.att(x)
+        return a + self.ffn(self.ln2(x + a))
+
+
 def randomize(m, g, lo=-0.5, hi=0.5):
     with torch.no_grad():
         for n, p in m.named_parameters():
             if n == 'g_norm.weight':
+                p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(0.5, 1.5, generator=g))
+            elif n.endswith('time_mix_k') or n.endswith('time_mix_v') or n.endswith('time_mix_r'):
+                p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(0.1, 0.9, generator=g))
+            elif n == 'att.time_decay':
+                p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(-3.0, 1.0, generator=g))
+            elif n == 'att.time_first':
+                p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(-1.0, 1.0, generator=g))
+            elif n == 'ln2.weight':
                 p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(0.5, 1.5, generator=g))
             elif n == 'gk_proj.1.bias':
                 p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(-3.0, 3.0, generator=g))
@@ -215,7 +290,14 @@ def fixture_gla():
     make('gla', m, 2, 13, g)
 
 
-FIXTURES = {'lru': fixture_lru, 'retnet': fixture_retnet, 'gla': fixture_gla}
+def fixture_rwkv():
+    g = torch.Generator().manual_seed(2004)
+    m = RWKVRef(6, 10).double()
+    randomize(m, g, -0.8, 0.8)
+    make('rwkv', m, 2, 13, g)
+
+
+FIXTURES = {'lru': fixture_lru, 'retnet': fixture_retnet, 'gla': fixture_gla, 'rwkv': fixture_rwkv}
 
 
 def main():
