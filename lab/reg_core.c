@@ -19,16 +19,17 @@ typedef struct {
 
 #define WRAP_KEYS \
     SL_KEY_STR(wrap_config, mixer, "mixer", "rnn", "mixer for every block (any entry listed as a mixer)"), \
-    SL_KEY_INT(wrap_config, lm.d_model, "d_model", "64", 1, 65536, "residual stream width"), \
-    SL_KEY_INT(wrap_config, lm.n_layer, "n_layer", "2", 0, 1024, "number of residual blocks"), \
-    SL_KEY_CHOICE(wrap_config, lm.rmsnorm, "norm", "rmsnorm", "layernorm|rmsnorm", NULL, "rmsnorm or layernorm"), \
-    SL_KEY_FLOAT(wrap_config, lm.norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the norms"), \
-    SL_KEY_INT(wrap_config, lm.max_position_embeddings, "max_position_embeddings", "0", 0, 1 << 24, \
-               "learned absolute positions added to the input for up to this many steps (0: none)")
+        SL_KEY_INT(wrap_config, lm.d_model, "d_model", "64", 1, 65536, "residual stream width"), \
+        SL_KEY_INT(wrap_config, lm.n_layer, "n_layer", "2", 0, 1024, "number of residual blocks"), \
+        SL_KEY_CHOICE(wrap_config, lm.rmsnorm, "norm", "rmsnorm", "layernorm|rmsnorm", NULL, "rmsnorm or layernorm"), \
+        SL_KEY_FLOAT(wrap_config, lm.norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the norms"), \
+        SL_KEY_INT(wrap_config, lm.max_position_embeddings, "max_position_embeddings", "0", 0, 1 << 24, \
+                   "learned absolute positions added to the input for up to this many steps (0: none)")
 
 static const sl_spec_key lm_keys[] = {
     WRAP_KEYS,
-    SL_KEY_INT(wrap_config, lm.vocab_size, "vocab_size", "256", 1, 1 << 24, "vocabulary size (set from the task by `seqlab train`)"),
+    SL_KEY_INT(wrap_config, lm.vocab_size, "vocab_size", "256", 1, 1 << 24,
+               "vocabulary size (set from the task by `seqlab train`)"),
     SL_KEY_BOOL(wrap_config, lm.tie_embeddings, "tie_embeddings", "1", "share the embedding matrix with the output head"),
     SL_KEY_END,
 };
@@ -66,7 +67,8 @@ static int wrap_create(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
         for (int i = 0; (e = sl_registry_entry(i)); i++)
             if (e->is_mixer) {
                 sl_nearest_add(&near, e->name);
-                if (off < sizeof list - 1) off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", e->name);
+                if (off < sizeof list - 1)
+                    off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", e->name);
             }
         const char *guess = sl_nearest_get(&near);
         return sl_error(SL_EINVAL, "key 'mixer' of model '%s': '%s' is not a mixer;%s%s%s mixers: %s", s->name, mixer,
@@ -90,7 +92,10 @@ static int wrap_create(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
     if (me->width_key && (rc = sl_spec_set(mspec, me->width_key, dm))) goto done;
     if (me->out_key && !sl_spec_raw(mspec, me->out_key) && (rc = sl_spec_set(mspec, me->out_key, dm))) goto done;
     sl_model **mix = calloc((size_t)cfg.n_layer + 1, sizeof *mix);
-    if (!mix) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!mix) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int l = 0; l < cfg.n_layer; l++) {
         char pre[SL_NAME_MAX];
         snprintf(pre, sizeof pre, "%sbackbone.layers.%d.mixer.", prefix ? prefix : "", l);
@@ -119,9 +124,17 @@ static int seq_create(const sl_spec *s, sl_params *P, const char *prefix, sl_mod
 }
 
 const sl_model_entry sl_models_core[] = {
-    {.name = "lm", .family = "wrapper", .help = "token model: embedding -> n_layer x [x + mixer(norm(x))] -> norm -> head (MambaLMHeadModel layout)",
-     .keys = lm_keys, .create = lm_create, .own_key_check = 1},
-    {.name = "seq", .family = "wrapper", .help = "real-vector model: in_proj -> n_layer x [x + mixer(norm(x))] -> norm -> linear head",
-     .keys = seq_keys, .create = seq_create, .own_key_check = 1},
+    {.name = "lm",
+     .family = "wrapper",
+     .help = "token model: embedding -> n_layer x [x + mixer(norm(x))] -> norm -> head (MambaLMHeadModel layout)",
+     .keys = lm_keys,
+     .create = lm_create,
+     .own_key_check = 1},
+    {.name = "seq",
+     .family = "wrapper",
+     .help = "real-vector model: in_proj -> n_layer x [x + mixer(norm(x))] -> norm -> linear head",
+     .keys = seq_keys,
+     .create = seq_create,
+     .own_key_check = 1},
     {0},
 };

@@ -23,10 +23,10 @@ static const char LOG_HEADER[] = "step,seconds,lr,train_loss,val_loss,val_metric
 
 void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
 {
-    static const char *keys[N_META] = {"model", "task", "batch", "lr", "min_lr", "warmup", "decay_steps", "cosine",
-                                       "optimizer", "weight_decay", "beta1", "beta2", "clip", "eval_every",
-                                       "eval_batches", "ckpt_every", "seed", "log_every", "alphabet", "time_budget",
-                                       "model_canonical"};
+    static const char *keys[N_META] = {"model",       "task",        "batch",          "lr",           "min_lr", "warmup",
+                                       "decay_steps", "cosine",      "optimizer",      "weight_decay", "beta1",  "beta2",
+                                       "clip",        "eval_every",  "eval_batches",   "ckpt_every",   "seed",   "log_every",
+                                       "alphabet",    "time_budget", "model_canonical"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
     snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
@@ -46,7 +46,8 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     snprintf(mt->val[19], 96, "%.9g", c->time_budget);
     char *canon = NULL;
     mt->canon[0] = '\0';
-    if (!sl_model_spec_canonical(model, &canon) && strlen(canon) < sizeof mt->canon) snprintf(mt->canon, sizeof mt->canon, "%s", canon);
+    if (!sl_model_spec_canonical(model, &canon) && strlen(canon) < sizeof mt->canon)
+        snprintf(mt->canon, sizeof mt->canon, "%s", canon);
     free(canon);
     int n = 0;
     for (int i = 0; i < N_META; i++) {
@@ -57,7 +58,7 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     }
     mt->n = n;
     mt->alpha[0] = '\0';
-    if (t->alphabet)   /* hex, as src/run.c's run_unhex reads it back */
+    if (t->alphabet) /* hex, as src/run.c's run_unhex reads it back */
         for (int i = 0; i < t->vocab && i < 256; i++) snprintf(mt->alpha + 2 * i, 3, "%02x", t->alphabet[i]);
 }
 
@@ -67,8 +68,20 @@ int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c)
     const char *v;
     /* every value is range-checked before it is converted (a hostile file must not reach a
      * double-to-integer conversion out of range); the ranges are the command line's */
-#define GETD(key, lo, hi, dst) do { double d_; int rc_ = sl_checkpoint_meta_double(st, key, lo, hi, &d_); if (rc_) return rc_; dst = d_; } while (0)
-#define GETL(key, lo, hi, dst) do { long l_; int rc_ = sl_checkpoint_meta_long(st, key, lo, hi, &l_); if (rc_) return rc_; dst = l_; } while (0)
+#define GETD(key, lo, hi, dst) \
+    do { \
+        double d_; \
+        int rc_ = sl_checkpoint_meta_double(st, key, lo, hi, &d_); \
+        if (rc_) return rc_; \
+        dst = d_; \
+    } while (0)
+#define GETL(key, lo, hi, dst) \
+    do { \
+        long l_; \
+        int rc_ = sl_checkpoint_meta_long(st, key, lo, hi, &l_); \
+        if (rc_) return rc_; \
+        dst = l_; \
+    } while (0)
     GETL("batch", 1, 1 << 20, c->batch);
     GETD("lr", 0, 100, c->sched.lr);
     GETD("min_lr", 0, 100, c->sched.min_lr);
@@ -89,8 +102,9 @@ int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c)
     char *end;
     errno = 0;
     c->seed = strtoull(v, &end, 10);
-    if (end == v || *end || errno || *v == '-') return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
-    c->time_budget = 0.0;   /* absent before it existed */
+    if (end == v || *end || errno || *v == '-')
+        return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
+    c->time_budget = 0.0; /* absent before it existed */
     if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
 #undef GETD
 #undef GETL
@@ -133,7 +147,10 @@ static int open_log(const char *path, long upto, FILE **out)
     sl_afile a;
     int rc;
     if (upto > 0 && sl_read_file(path, (size_t)1 << 30, &buf, &n) == SL_OK) {
-        if ((rc = sl_afile_open(&a, path))) { free(buf); return rc; }
+        if ((rc = sl_afile_open(&a, path))) {
+            free(buf);
+            return rc;
+        }
         /* only whole lines (a run killed mid-row leaves a part of one), and steps rising */
         char *line = buf, *end = (char *)buf + n;
         int first = 1;
@@ -167,14 +184,14 @@ static int open_log(const char *path, long upto, FILE **out)
 
 /* The checkpoint carries the run's metadata plus the partial train-loss sum of the current
  * log interval, so a resumed run logs the same numbers as an uninterrupted one. */
-static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, const sl_rng *rng, long step,
-                     double secs, const sl_train_config *cfg, double loss_acc, long n_acc)
+static int save_ckpt(const char *dir, const sl_model *m, const sl_optim *o, const sl_rng *rng, long step, double secs,
+                     const sl_train_config *cfg, double loss_acc, long n_acc)
 {
     char path[4096], acc[64], nacc[32];
     const char **kv = malloc(sizeof(char *) * (size_t)(2 * cfg->n_meta + 4));
     if (!kv) return sl_error(SL_ENOMEM, "out of memory");
     for (int i = 0; i < 2 * cfg->n_meta; i++) kv[i] = cfg->meta_kv[i];
-    snprintf(acc, sizeof acc, "%a", loss_acc);   /* hex float: exact */
+    snprintf(acc, sizeof acc, "%a", loss_acc); /* hex float: exact */
     snprintf(nacc, sizeof nacc, "%ld", n_acc);
     kv[2 * cfg->n_meta] = "log_loss_acc";
     kv[2 * cfg->n_meta + 1] = acc;
@@ -232,10 +249,10 @@ static int diverged(const sl_train_config *cfg, long step, long last_ckpt, const
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     if (last_ckpt >= 0)
-        return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped, the last good checkpoint (step %ld) is kept in %s",
-                        step, what, last_ckpt, cfg->out_dir);
-    return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped before any checkpoint was written (nothing to resume)",
-                    step, what);
+        return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped, the last good checkpoint (step %ld) is kept in %s", step,
+                        what, last_ckpt, cfg->out_dir);
+    return sl_error(SL_ENAN, "diverged at step %ld: %s; stopped before any checkpoint was written (nothing to resume)", step,
+                    what);
 }
 
 int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res)
@@ -246,7 +263,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     if (rc) return rc;
     if (cfg->batch <= 0 || cfg->steps < 0) return sl_error(SL_EINVAL, "bad batch %d / steps %ld", cfg->batch, cfg->steps);
     struct stat dir_st;
-    int made_dir = stat(cfg->out_dir, &dir_st) != 0;   /* removed again if the run fails before a checkpoint */
+    int made_dir = stat(cfg->out_dir, &dir_st) != 0; /* removed again if the run fails before a checkpoint */
     rc = sl_mkdirs(cfg->out_dir);
     if (rc) return rc;
     remove_stale_temps(cfg->out_dir);
@@ -259,9 +276,12 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     float *y = NULL, *dy = NULL, *scratch = NULL;
     FILE *log = NULL;
     sl_progress prog;
-    long step = 0, n_acc = 0, last_ckpt = -1;   /* last_ckpt -1: no checkpoint in out_dir */
+    long step = 0, n_acc = 0, last_ckpt = -1; /* last_ckpt -1: no checkpoint in out_dir */
     double secs0 = 0.0, loss_acc = 0.0;
-    if (!o || !rng) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!o || !rng) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     if (resume) {
         sl_safetensors *st;
         if ((rc = sl_checkpoint_open(resume, &st))) goto done;
@@ -271,8 +291,14 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
             !(rc = sl_checkpoint_meta_double(st, "log_loss_acc", -1e300, 1e300, &loss_acc)))
             rc = sl_checkpoint_meta_long(st, "log_n_acc", 0, step, &n_acc);
         sl_safetensors_free(st);
-        if (rc) { sl_error_wrap(rc, "resuming from %s", resume); goto done; }
-        if (step > cfg->steps) { rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps); goto done; }
+        if (rc) {
+            sl_error_wrap(rc, "resuming from %s", resume);
+            goto done;
+        }
+        if (step > cfg->steps) {
+            rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps);
+            goto done;
+        }
         if (cfg->time_budget > 0 && secs0 >= cfg->time_budget) {
             rc = sl_error(SL_EINVAL, "the run has used %.1f s of its %g s time budget; give a larger --time-budget to continue",
                           secs0, cfg->time_budget);
@@ -284,7 +310,10 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     y = malloc(ny * sizeof(float));
     dy = malloc(ny * sizeof(float));
     scratch = malloc(ny * sizeof(float));
-    if (!y || !dy || !scratch) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!y || !dy || !scratch) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/log.csv", cfg->out_dir);
     if ((rc = open_log(path, step, &log))) goto done;
@@ -311,7 +340,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         if ((rc = sl_model_backward(m, dy, NULL))) break;
         if (sl_params_check_finite(m->P, 1)) {
             char what[600];
-            snprintf(what, sizeof what, "%s", sl_errmsg());   /* a copy: sl_error rewrites the buffer */
+            snprintf(what, sizeof what, "%s", sl_errmsg()); /* a copy: sl_error rewrites the buffer */
             rc = diverged(cfg, step + 1, last_ckpt, "loss %g but %s", loss, what);
             break;
         }
@@ -377,7 +406,9 @@ done:
         unlink(lp);
         if (made_dir) rmdir(cfg->out_dir);
     }
-    free(y); free(dy); free(scratch);
+    free(y);
+    free(dy);
+    free(scratch);
     sl_batch_free(&b);
     sl_optim_free(o);
     sl_rng_free(rng);

@@ -26,33 +26,33 @@ extern "C" {
 #endif
 
 typedef struct {
-    long steps;            /* total steps of the run (the schedule decays over sched.decay_steps) */
-    long stop_after;       /* > 0: stop after this step as if interrupted (checkpoint, no final eval) */
-    double time_budget;    /* > 0: end the run at the first step boundary where its seconds (log.csv's
+    long steps;         /* total steps of the run (the schedule decays over sched.decay_steps) */
+    long stop_after;    /* > 0: stop after this step as if interrupted (checkpoint, no final eval) */
+    double time_budget; /* > 0: end the run at the first step boundary where its seconds (log.csv's
                             * column, counted over resumes) reach this: final eval, log row,
                             * checkpoint and model as at the last step */
     int batch;
     sl_schedule sched;
     sl_optim_config opt;
-    double clip;           /* global-norm clip, <= 0 off */
-    long eval_every;       /* 0: only at the end */
+    double clip;     /* global-norm clip, <= 0 off */
+    long eval_every; /* 0: only at the end */
     int eval_batches;
-    long ckpt_every;       /* 0: only at the end */
+    long ckpt_every; /* 0: only at the end */
     long log_every;
     uint64_t seed;
     int threads;
     const char *out_dir;
-    int progress;          /* 1 auto (TTY), 2 force, 0 off */
-    const char *const *meta_kv;   /* extra checkpoint metadata pairs (model, task, ...) */
+    int progress;               /* 1 auto (TTY), 2 force, 0 off */
+    const char *const *meta_kv; /* extra checkpoint metadata pairs (model, task, ...) */
     int n_meta;
 } sl_train_config;
 
 typedef struct {
     long step;
     double seconds;
-    double train_loss;     /* mean over the last logged interval */
-    sl_eval_result eval;   /* last evaluation */
-    int budget_hit;        /* the run ended on its time budget before cfg->steps */
+    double train_loss;   /* mean over the last logged interval */
+    sl_eval_result eval; /* last evaluation */
+    int budget_hit;      /* the run ended on its time budget before cfg->steps */
 } sl_train_result;
 
 void sl_train_defaults(sl_train_config *c);

@@ -49,19 +49,19 @@ enum { SL_ATTN_NAMES_GPT = 0, SL_ATTN_NAMES_LLAMA = 1 };
 typedef struct {
     int d_model;
     int n_head;
-    int n_kv_head;         /* 0: = n_head (MHA); 1: MQA; a divisor of n_head: GQA */
-    int bias;              /* projections have biases */
-    int causal;            /* 0: bidirectional (sequence mode only) */
-    int rope;              /* rotary positions on q and k */
+    int n_kv_head; /* 0: = n_head (MHA); 1: MQA; a divisor of n_head: GQA */
+    int bias;      /* projections have biases */
+    int causal;    /* 0: bidirectional (sequence mode only) */
+    int rope;      /* rotary positions on q and k */
     float rope_theta;
-    int max_seq_len;       /* KV-cache capacity and RoPE table length */
-    int flash;             /* 1 flash kernel, 0 naive */
-    float dropout;         /* on the attention probabilities (naive kernel) and on the output */
-    int names;             /* SL_ATTN_NAMES_GPT or SL_ATTN_NAMES_LLAMA */
+    int max_seq_len; /* KV-cache capacity and RoPE table length */
+    int flash;       /* 1 flash kernel, 0 naive */
+    float dropout;   /* on the attention probabilities (naive kernel) and on the output */
+    int names;       /* SL_ATTN_NAMES_GPT or SL_ATTN_NAMES_LLAMA */
     /* MLA (kv_lora_rank > 0) */
     int kv_lora_rank, q_lora_rank;
     int qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
-    float norm_eps;        /* MLA's latent RMSNorms */
+    float norm_eps; /* MLA's latent RMSNorms */
 } sl_attn_config;
 
 /* The `attention` spec's keys, bound to sl_attn_config's fields (seq/spec.h): the one source
@@ -71,10 +71,11 @@ extern const sl_spec_key sl_attn_keys[];
 /* The MLA keys, bound to the same-named fields of struct T (attention's and the transformer's) */
 #define SL_ATTN_MLA_KEYS(T) \
     SL_KEY_INT(T, kv_lora_rank, "kv_lora_rank", "0", 0, 1 << 16, "MLA latent width (DeepSeek-V2); 0 = standard attention"), \
-    SL_KEY_INT(T, q_lora_rank, "q_lora_rank", "0", 0, 1 << 16, "MLA low-rank query width; 0 = full-rank query projection"), \
-    SL_KEY_INT(T, qk_nope_head_dim, "qk_nope_head_dim", "16", 0, 1 << 16, "MLA per-head query/key width without RoPE"), \
-    SL_KEY_INT(T, qk_rope_head_dim, "qk_rope_head_dim", "8", 0, 1 << 16, "MLA decoupled RoPE key width (shared by all heads)"), \
-    SL_KEY_INT(T, v_head_dim, "v_head_dim", "16", 1, 1 << 16, "MLA per-head value width")
+        SL_KEY_INT(T, q_lora_rank, "q_lora_rank", "0", 0, 1 << 16, "MLA low-rank query width; 0 = full-rank query projection"), \
+        SL_KEY_INT(T, qk_nope_head_dim, "qk_nope_head_dim", "16", 0, 1 << 16, "MLA per-head query/key width without RoPE"), \
+        SL_KEY_INT(T, qk_rope_head_dim, "qk_rope_head_dim", "8", 0, 1 << 16, \
+                   "MLA decoupled RoPE key width (shared by all heads)"), \
+        SL_KEY_INT(T, v_head_dim, "v_head_dim", "16", 1, 1 << 16, "MLA per-head value width")
 
 /* The table's defaults, then d_model and n_head. */
 void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head);

@@ -12,29 +12,29 @@ typedef struct {
     sl_model base;
     sl_lm_config cfg;
     int L, C;
-    int *mix_out;           /* (L) output width of each mixer */
+    int *mix_out; /* (L) output width of each mixer */
     int i_wte, i_inw, i_inb, i_head, i_headb;
-    int i_wpe;              /* learned positions (P, C), -1 if none */
+    int i_wpe;               /* learned positions (P, C), -1 if none */
     int *i_nw, *i_nb, *i_pw; /* (L) norm weight/bias, projection (-1 if none) */
     int i_nfw, i_nfb;
     /* activation cache for the last forward, sized for B*T rows */
     int B, T;
-    const int32_t *tok;     /* borrowed: caller keeps input alive until backward */
+    const int32_t *tok; /* borrowed: caller keeps input alive until backward */
     const float *x;
-    sl_arena fwd, bwd;      /* the cache below and backward's scratch, carved per call */
-    float *h;               /* (L+1, N, C) residual stream */
-    float *nrm;             /* (L, N, C) normed inputs to each mixer */
-    float *stats;           /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
-    float *mo;              /* (L, N, Dmax) mixer outputs (only if projected) */
-    float *f;               /* (N, C) final normed */
-    float *g1, *g2, *g3;    /* backward scratch (N, C) (N, C) (N, Dmax) */
+    sl_arena fwd, bwd;   /* the cache below and backward's scratch, carved per call */
+    float *h;            /* (L+1, N, C) residual stream */
+    float *nrm;          /* (L, N, C) normed inputs to each mixer */
+    float *stats;        /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
+    float *mo;           /* (L, N, Dmax) mixer outputs (only if projected) */
+    float *f;            /* (N, C) final normed */
+    float *g1, *g2, *g3; /* backward scratch (N, C) (N, C) (N, Dmax) */
 } lm_model;
 
 typedef struct {
-    void **mix;             /* (L) mixer states */
+    void **mix; /* (L) mixer states */
     int B;
-    long pos;               /* steps taken since the reset (the position of the next input) */
-    float *h, *n, *m, *st;  /* (B, C) (B, C) (B, Dmax) (2B) */
+    long pos;              /* steps taken since the reset (the position of the next input) */
+    float *h, *n, *m, *st; /* (B, C) (B, C) (B, Dmax) (2B) */
 } lm_state;
 
 /* h (rows, C) += wpe[t] for the rows' positions t = t0 + (row % T) */
@@ -51,30 +51,27 @@ static void pos_add(const lm_model *lm, const sl_params *P, float *h, int rows, 
 static int dmax(const lm_model *lm)
 {
     int d = lm->C;
-    for (int l = 0; l < lm->L; l++) if (lm->mix_out[l] > d) d = lm->mix_out[l];
+    for (int l = 0; l < lm->L; l++)
+        if (lm->mix_out[l] > d) d = lm->mix_out[l];
     return d;
 }
 
-static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *stats,
-                     const float *in, int N)
+static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *stats, const float *in, int N)
 {
     const float *w = sl_params_data(P, iw);
     if (lm->cfg.rmsnorm) sl_rmsnorm_forward(out, stats + N, in, w, N, lm->C, lm->cfg.norm_eps);
     else sl_layernorm_forward(out, stats, stats + N, in, w, sl_params_data(P, ib), N, lm->C, lm->cfg.norm_eps);
 }
 
-static void norm_bwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *din, const float *dout,
-                     const float *in, const float *stats, int N)
+static void norm_bwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *din, const float *dout, const float *in,
+                     const float *stats, int N)
 {
     const float *w = sl_params_data(P, iw);
     if (lm->cfg.rmsnorm) sl_rmsnorm_backward(din, sl_params_grad(P, iw), dout, in, w, stats + N, N, lm->C);
     else sl_layernorm_backward(din, sl_params_grad(P, iw), sl_params_grad(P, ib), dout, in, w, stats, stats + N, N, lm->C);
 }
 
-static const float *head_w(const lm_model *lm, const sl_params *P)
-{
-    return sl_params_data(P, lm->i_head);
-}
+static const float *head_w(const lm_model *lm, const sl_params *P) { return sl_params_data(P, lm->i_head); }
 
 static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
@@ -89,7 +86,10 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     if (lm->i_wpe >= 0 && T > lm->cfg.max_position_embeddings)
         return sl_error(SL_EINVAL, "lm: sequence length %d is longer than max_position_embeddings=%d", T,
                         lm->cfg.max_position_embeddings);
-    lm->B = B; lm->T = T; lm->tok = tok; lm->x = x;
+    lm->B = B;
+    lm->T = T;
+    lm->tok = tok;
+    lm->x = x;
     float *h = lm->h;
     if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
     else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
@@ -126,8 +126,8 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
     float *dh = lm->g1, *dn = lm->g2, *dm = lm->g3;
     /* head: df = dy . W */
     memset(dn, 0, (size_t)N * C * sizeof(float));
-    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), sl_params_grad_opt(P, lm->i_headb),
-                       dy, lm->f, head_w(lm, P), N, C, m->d_out);
+    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), sl_params_grad_opt(P, lm->i_headb), dy, lm->f, head_w(lm, P), N, C,
+                       m->d_out);
     memset(dh, 0, (size_t)N * C * sizeof(float));
     norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + (size_t)L * N * C, lm->stats + (size_t)L * 2 * N, N);
     for (int l = L - 1; l >= 0; l--) {
@@ -145,7 +145,7 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
         }
         norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats + (size_t)l * 2 * N, N);
     }
-    if (lm->i_wpe >= 0) {   /* d wpe[t] = sum over the batch of dh at position t */
+    if (lm->i_wpe >= 0) { /* d wpe[t] = sum over the batch of dh at position t */
         float *gp = sl_params_grad(P, lm->i_wpe);
         for (int n = 0; n < N; n++) {
             float *g = gp + (size_t)(n % T) * C;
@@ -154,8 +154,9 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
         }
     }
     if (lm->tok) sl_embedding_backward(sl_params_grad(P, lm->i_wte), dh, lm->tok, N, C);
-    else sl_linear_backward(dx, sl_params_grad(P, lm->i_inw), sl_params_grad(P, lm->i_inb), dh, lm->x,
-                            sl_params_data(P, lm->i_inw), N, lm->cfg.d_input, C);
+    else
+        sl_linear_backward(dx, sl_params_grad(P, lm->i_inw), sl_params_grad(P, lm->i_inb), dh, lm->x,
+                           sl_params_data(P, lm->i_inw), N, lm->cfg.d_input, C);
     return SL_OK;
 }
 
@@ -166,7 +167,10 @@ static void lm_state_free(sl_model *m, void *state)
     if (s->mix)
         for (int l = 0; l < m->n_children; l++) sl_model_state_free(m->children[l], s->mix[l]);
     free(s->mix);
-    free(s->h); free(s->n); free(s->m); free(s->st);
+    free(s->h);
+    free(s->n);
+    free(s->m);
+    free(s->st);
     free(s);
 }
 
@@ -174,17 +178,27 @@ static void *lm_state_new(sl_model *m, int B)
 {
     lm_model *lm = (lm_model *)m;
     lm_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->B = B;
     s->mix = calloc((size_t)lm->L, sizeof(void *));
     s->h = malloc((size_t)B * lm->C * sizeof(float));
     s->n = malloc((size_t)B * lm->C * sizeof(float));
     s->m = malloc((size_t)B * dmax(lm) * sizeof(float));
     s->st = malloc((size_t)2 * B * sizeof(float));
-    if (!s->mix || !s->h || !s->n || !s->m || !s->st) { lm_state_free(m, s); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s->mix || !s->h || !s->n || !s->m || !s->st) {
+        lm_state_free(m, s);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     for (int l = 0; l < lm->L; l++) {
         s->mix[l] = sl_model_state_new(m->children[l], B);
-        if (!s->mix[l]) { lm_state_free(m, s); return NULL; }
+        if (!s->mix[l]) {
+            lm_state_free(m, s);
+            return NULL;
+        }
     }
     return s;
 }
@@ -208,10 +222,12 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     const int B = s->B, C = lm->C;
     int rc;
     if (lm->i_wpe >= 0 && s->pos >= lm->cfg.max_position_embeddings)
-        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + 1, lm->cfg.max_position_embeddings);
+        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + 1,
+                        lm->cfg.max_position_embeddings);
     if (tok) {
         for (int b = 0; b < B; b++)
-            if (tok[b] < 0 || tok[b] >= m->d_in) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], m->d_in);
+            if (tok[b] < 0 || tok[b] >= m->d_in)
+                return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], m->d_in);
         sl_embedding_forward(s->h, tok, sl_params_data(P, lm->i_wte), B, C);
     } else {
         sl_linear_forward(s->h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), B, lm->cfg.d_input, C);
@@ -273,13 +289,23 @@ static void lm_destroy(sl_model *m)
     lm_model *lm = (lm_model *)m;
     sl_arena_free(&lm->fwd);
     sl_arena_free(&lm->bwd);
-    free(lm->mix_out); free(lm->i_nw); free(lm->i_nb); free(lm->i_pw);
+    free(lm->mix_out);
+    free(lm->i_nw);
+    free(lm->i_nb);
+    free(lm->i_pw);
     free(lm);
 }
 
 static const sl_model_vt lm_vt = {
-    .kind = "lm", .destroy = lm_destroy, .init = lm_init, .forward = lm_forward, .backward = lm_backward,
-    .state_new = lm_state_new, .state_free = lm_state_free, .state_reset = lm_state_reset, .step = lm_step,
+    .kind = "lm",
+    .destroy = lm_destroy,
+    .init = lm_init,
+    .forward = lm_forward,
+    .backward = lm_backward,
+    .state_new = lm_state_new,
+    .state_free = lm_state_free,
+    .state_reset = lm_state_reset,
+    .step = lm_step,
 };
 
 int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix, sl_model **out)
@@ -287,7 +313,8 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
     *out = NULL;
     const int L = cfg->n_layer, C = cfg->d_model;
     if (L < 0 || C <= 0 || cfg->max_position_embeddings < 0)
-        return sl_error(SL_EINVAL, "lm: bad n_layer=%d d_model=%d max_position_embeddings=%d", L, C, cfg->max_position_embeddings);
+        return sl_error(SL_EINVAL, "lm: bad n_layer=%d d_model=%d max_position_embeddings=%d", L, C,
+                        cfg->max_position_embeddings);
     lm_model *lm = calloc(1, sizeof *lm);
     if (!lm) return sl_error(SL_ENOMEM, "out of memory");
     sl_model *m = &lm->base;
@@ -310,7 +337,11 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
         if (mixers[l]->caps & SL_CAP_BIDIR) caps |= SL_CAP_BIDIR;
         lm->mix_out[l] = mixers[l]->d_out;
     }
-    if (rc) { for (int l = m->n_children; l < L; l++) sl_model_free(mixers[l]); sl_model_free(m); return rc; }
+    if (rc) {
+        for (int l = m->n_children; l < L; l++) sl_model_free(mixers[l]);
+        sl_model_free(m);
+        return rc;
+    }
     char pre[SL_NAME_MAX], name[64];
     snprintf(pre, sizeof pre, "%sbackbone.", prefix ? prefix : "");
     lm->i_wte = lm->i_inw = lm->i_inb = lm->i_headb = lm->i_wpe = -1;
@@ -351,9 +382,13 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
         lm->i_headb = sl_params_add(P, prefix ? prefix : "", "head.bias", 1, cfg->d_output, 0, 0, 0);
     }
     /* any failed declaration left a negative index; the table has the message */
-    int bad = lm->i_nfw < 0 || lm->i_head < 0 || (cfg->max_position_embeddings > 0 && lm->i_wpe < 0) || (cfg->vocab_size > 0 ? lm->i_wte < 0 : (lm->i_inw < 0 || lm->i_inb < 0 || lm->i_headb < 0));
+    int bad = lm->i_nfw < 0 || lm->i_head < 0 || (cfg->max_position_embeddings > 0 && lm->i_wpe < 0) ||
+              (cfg->vocab_size > 0 ? lm->i_wte < 0 : (lm->i_inw < 0 || lm->i_inb < 0 || lm->i_headb < 0));
     for (int l = 0; l < L; l++) bad |= lm->i_nw[l] < 0 || (!cfg->rmsnorm && lm->i_nb[l] < 0);
-    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    if (bad) {
+        sl_model_free(m);
+        return SL_EINVAL;
+    }
     m->caps = caps;
     /* a state holds as many positions as the position table and every mixer's state allow */
     m->max_len = cfg->max_position_embeddings;

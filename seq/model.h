@@ -38,22 +38,22 @@ extern "C" {
 
 /* capability flags */
 enum {
-    SL_CAP_GRAD = 1 << 0,       /* forward/backward, trained by gradient */
-    SL_CAP_FIT = 1 << 1,        /* fit() from a corpus (n-gram, word2vec) */
-    SL_CAP_STEP = 1 << 2,       /* step mode */
-    SL_CAP_EMBED = 1 << 3,      /* has an input embedding that can be initialised from vectors */
-    SL_CAP_TOKEN_IN = 1 << 4,   /* consumes token ids */
-    SL_CAP_REAL_IN = 1 << 5,    /* consumes real vectors */
-    SL_CAP_TOKEN_OUT = 1 << 6,  /* produces logits over a vocabulary */
-    SL_CAP_REAL_OUT = 1 << 7,   /* produces real vectors */
-    SL_CAP_MIXER = 1 << 8,      /* real -> real, d_in == d_out: usable inside the LM wrapper */
-    SL_CAP_BIDIR = 1 << 9       /* this instance is bidirectional: sequence mode only */
+    SL_CAP_GRAD = 1 << 0,      /* forward/backward, trained by gradient */
+    SL_CAP_FIT = 1 << 1,       /* fit() from a corpus (n-gram, word2vec) */
+    SL_CAP_STEP = 1 << 2,      /* step mode */
+    SL_CAP_EMBED = 1 << 3,     /* has an input embedding that can be initialised from vectors */
+    SL_CAP_TOKEN_IN = 1 << 4,  /* consumes token ids */
+    SL_CAP_REAL_IN = 1 << 5,   /* consumes real vectors */
+    SL_CAP_TOKEN_OUT = 1 << 6, /* produces logits over a vocabulary */
+    SL_CAP_REAL_OUT = 1 << 7,  /* produces real vectors */
+    SL_CAP_MIXER = 1 << 8,     /* real -> real, d_in == d_out: usable inside the LM wrapper */
+    SL_CAP_BIDIR = 1 << 9      /* this instance is bidirectional: sequence mode only */
 };
 
 typedef struct sl_model sl_model;
 
 typedef struct {
-    const char *kind;  /* "rnn", "lstm", "lm", ... */
+    const char *kind; /* "rnn", "lstm", "lm", ... */
 
     /* Free the model's own memory (not the shared sl_params). Children are freed by the
      * generic sl_model_free, not here. */
@@ -99,22 +99,22 @@ typedef struct {
 struct sl_model {
     const sl_model_vt *vt;
     int caps;
-    int d_in;          /* real input width, or vocab_in for token input */
-    int d_out;         /* real output width, or vocab_out for logits */
-    sl_params *P;      /* shared parameter table */
-    int owns_params;   /* the top-level model frees P */
-    int training;      /* dropout etc. active */
-    sl_rng *rng;       /* for dropout while training; borrowed */
-    char *spec;        /* canonical spec string (top-level models) */
-    int max_len;       /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
+    int d_in;        /* real input width, or vocab_in for token input */
+    int d_out;       /* real output width, or vocab_out for logits */
+    sl_params *P;    /* shared parameter table */
+    int owns_params; /* the top-level model frees P */
+    int training;    /* dropout etc. active */
+    sl_rng *rng;     /* for dropout while training; borrowed */
+    char *spec;      /* canonical spec string (top-level models) */
+    int max_len;     /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
     sl_model **children;
     int n_children;
 };
 
 /* ---- generic helpers (seq/model.c) ---- */
-int sl_model_init(sl_model *m, sl_rng *rng);             /* children first, then m */
-void sl_model_free(sl_model *m);                         /* children, self, P if owned */
-void sl_model_set_training(sl_model *m, int on, sl_rng *rng);  /* recursive */
+int sl_model_init(sl_model *m, sl_rng *rng);                  /* children first, then m */
+void sl_model_free(sl_model *m);                              /* children, self, P if owned */
+void sl_model_set_training(sl_model *m, int on, sl_rng *rng); /* recursive */
 int sl_model_add_child(sl_model *m, sl_model *child);
 
 int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
@@ -130,8 +130,11 @@ int sl_model_fit(sl_model *m, const int32_t *tok, size_t n);
 int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
 
 /* A growable scratch buffer, for activation caches that depend on (B,T). */
-typedef struct { float *p; size_t n; } sl_buf;
-int sl_buf_reserve(sl_buf *b, size_t n);   /* ensure >= n floats (contents not kept) */
+typedef struct {
+    float *p;
+    size_t n;
+} sl_buf;
+int sl_buf_reserve(sl_buf *b, size_t n); /* ensure >= n floats (contents not kept) */
 void sl_buf_free(sl_buf *b);
 
 /* An arena: one allocation carved into a model's named arrays. A model keeps one arena per
@@ -145,8 +148,14 @@ void sl_buf_free(sl_buf *b);
  * A grown block starts zeroed; carving again into a block that is large enough keeps the
  * bytes but not what field they belonged to, so a field's contents last until the next carve
  * of its arena. sl_arena_free releases the block (the fields dangle). */
-typedef struct { void *base; size_t cap; } sl_arena;
-typedef struct { void *slot; size_t bytes; } sl_field;   /* slot: the address of a T * */
+typedef struct {
+    void *base;
+    size_t cap;
+} sl_arena;
+typedef struct {
+    void *slot;
+    size_t bytes;
+} sl_field; /* slot: the address of a T * */
 #define SL_FIELD(ptr, n) ((sl_field){(void *)&(ptr), (size_t)(n) * sizeof *(ptr)})
 int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n);
 #define SL_ARENA_CARVE(a, ...) \

@@ -48,15 +48,15 @@ extern "C" {
 /* One layer-direction's problem. Weights are torch's: w_ih (G*H, NI), w_hh (G*H, H), biases
  * (G*H) or NULL. */
 typedef struct {
-    int gru;             /* 0: LSTM (G = 4, gates i f g o), 1: GRU (G = 3, gates r z n) */
-    int B, T, NI, H;     /* batch, steps, input width, hidden width */
-    int rev;             /* 1: the reverse direction (t = T-1 down to 0) */
+    int gru;         /* 0: LSTM (G = 4, gates i f g o), 1: GRU (G = 3, gates r z n) */
+    int B, T, NI, H; /* batch, steps, input width, hidden width */
+    int rev;         /* 1: the reverse direction (t = T-1 down to 0) */
     const float *w_ih, *w_hh, *b_ih, *b_hh;
-    const float *h0, *c0;   /* (B, H) each, or NULL for zeros */
-    int amx;             /* 1: the per-step products may run on AMX tiles where the CPU has them */
+    const float *h0, *c0; /* (B, H) each, or NULL for zeros */
+    int amx;              /* 1: the per-step products may run on AMX tiles where the CPU has them */
 } sl_rl_args;
 
-typedef struct sl_rl sl_rl;   /* workspace and caches of one layer-direction */
+typedef struct sl_rl sl_rl; /* workspace and caches of one layer-direction */
 
 /* 1 if the lanes path takes this shape (B <= 32). */
 int sl_rl_fits(int B);
@@ -74,9 +74,9 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
  * exist); dX (row stride lddx, NI values) receives (dxbeta: += ) the input gradient, or is NULL;
  * dh0 / dc0 ((B, H), or NULL) receive the initial state's gradients. */
 typedef struct {
-    float *dw_ih, *dw_hh;   /* (G*H, NI) (G*H, H) */
-    float *db_ih, *db_hh;   /* (G*H) each, or NULL */
-    float *dh0, *dc0;       /* (B, H) each, or NULL */
+    float *dw_ih, *dw_hh; /* (G*H, NI) (G*H, H) */
+    float *db_ih, *db_hh; /* (G*H) each, or NULL */
+    float *dh0, *dc0;     /* (B, H) each, or NULL */
 } sl_rl_grads;
 int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, float *dX, size_t lddx, int dxbeta,
                    const sl_rl_grads *g);

@@ -19,8 +19,8 @@ typedef struct {
     char pre[SL_NAME_MAX];
     /* tensors (-1 if absent) */
     int i_wte, i_wpe, i_head, i_nfw, i_nfb;
-    int *i_n1w, *i_n1b, *i_n2w, *i_n2b, *i_fc, *i_fcb, *i_fc2, *i_pj, *i_pjb;   /* (L) */
-    float *sinus;               /* (max_seq_len, C) sinusoidal table */
+    int *i_n1w, *i_n1b, *i_n2w, *i_n2b, *i_fc, *i_fcb, *i_fc2, *i_pj, *i_pjb; /* (L) */
+    float *sinus;                                                             /* (max_seq_len, C) sinusoidal table */
     /* cache of the last forward (N = B*T rows) */
     int B, T;
     const int32_t *tok;
@@ -34,17 +34,17 @@ typedef struct {
     float *tmp;                 /* (N,C) scratch */
     float *g1, *g2, *g3, *g4;   /* backward: (N,C) (N,C) (N,F) (2N,F) */
     int dropped;
-    int slices;                 /* sl_transformer_set_slices */
-    int sliced;                 /* the last forward ran the batch-sliced path */
-    sl_buf gpriv;               /* (k-1, P->total) private gradients of slices 1..k-1 */
+    int slices;   /* sl_transformer_set_slices */
+    int sliced;   /* the last forward ran the batch-sliced path */
+    sl_buf gpriv; /* (k-1, P->total) private gradients of slices 1..k-1 */
     char ign_name[SL_NAME_MAX + 64], alias_a[SL_NAME_MAX + 64], alias_b[SL_NAME_MAX + 64];
     const char *ignore[6], *alias[3];
 } tf_model;
 
 typedef struct {
-    void **att;                 /* (L) attention states */
+    void **att; /* (L) attention states */
     int B, pos;
-    float *h, *n, *a, *f1, *f3, *st;   /* (B,C) (B,C) (B,C) (B,F) (B,F) (2B) */
+    float *h, *n, *a, *f1, *f3, *st; /* (B,C) (B,C) (B,C) (B,F) (B,F) (2B) */
 } tf_state;
 
 static const sl_model_vt tf_vt, tf_vt_gpt;
@@ -57,14 +57,14 @@ static const int tf_flash_vals[] = {1, 0};
 #define EXTRA_KEYS(POS, NORM, MLP) \
     SL_KEY_CHOICE(sl_transformer_config, pos, "pos", POS, "learned|sinusoidal|rope|none", pos_vals, \
                   "positions: learned, sinusoidal, rope or none"), \
-    SL_KEY_CHOICE(sl_transformer_config, rmsnorm, "norm", NORM, "layernorm|rmsnorm", NULL, "layernorm or rmsnorm"), \
-    SL_KEY_CHOICE(sl_transformer_config, swiglu, "mlp", MLP, "gelu|swiglu", NULL, \
-                  "gelu (W2 gelu(W1 x)) or swiglu (W2 (silu(W1 x) * W3 x))"), \
-    SL_KEY_BOOL(sl_transformer_config, tie, "tie", "1", "output head shares the token embedding"), \
-    SL_KEY_CHOICE(sl_transformer_config, flash, "kernel", "flash", "flash|naive", tf_flash_vals, \
-                  "attention kernel: flash or naive"), \
-    SL_KEY_FLOAT(sl_transformer_config, rope_theta, "rope_theta", "10000", 1, 1e9, "RoPE base"), \
-    SL_ATTN_MLA_KEYS(sl_transformer_config)
+        SL_KEY_CHOICE(sl_transformer_config, rmsnorm, "norm", NORM, "layernorm|rmsnorm", NULL, "layernorm or rmsnorm"), \
+        SL_KEY_CHOICE(sl_transformer_config, swiglu, "mlp", MLP, "gelu|swiglu", NULL, \
+                      "gelu (W2 gelu(W1 x)) or swiglu (W2 (silu(W1 x) * W3 x))"), \
+        SL_KEY_BOOL(sl_transformer_config, tie, "tie", "1", "output head shares the token embedding"), \
+        SL_KEY_CHOICE(sl_transformer_config, flash, "kernel", "flash", "flash|naive", tf_flash_vals, \
+                      "attention kernel: flash or naive"), \
+        SL_KEY_FLOAT(sl_transformer_config, rope_theta, "rope_theta", "10000", 1, 1e9, "RoPE base"), \
+        SL_ATTN_MLA_KEYS(sl_transformer_config)
 
 const sl_spec_key sl_gpt_keys[] = {
     SL_KEY_INT(sl_transformer_config, n_layer, "n_layer", "12", 0, 1024, "transformer blocks"),
@@ -74,7 +74,8 @@ const sl_spec_key sl_gpt_keys[] = {
     SL_KEY_INT(sl_transformer_config, vocab_size, "vocab_size", "50304", 1, 1 << 24, "vocabulary size"),
     SL_KEY_FLOAT(sl_transformer_config, dropout, "dropout", "0", 0, 0.999, "dropout (embeddings, attention, residual branches)"),
     SL_KEY_BOOL(sl_transformer_config, bias, "bias", "1", "biases in linears and LayerNorms"),
-    SL_KEY_INT(sl_transformer_config, n_kv_head, "n_kv_head", "0", 0, 4096, "key/value heads (0 = n_head; 1 = MQA; divisor = GQA)"),
+    SL_KEY_INT(sl_transformer_config, n_kv_head, "n_kv_head", "0", 0, 4096,
+               "key/value heads (0 = n_head; 1 = MQA; divisor = GQA)"),
     SL_KEY_FLOAT(sl_transformer_config, norm_eps, "norm_eps", "1e-5", 1e-12, 1, "epsilon of the norms"),
     SL_KEY_INT(sl_transformer_config, hidden_dim, "hidden_dim", "0", 0, 1 << 20, "MLP width (0 = 4 n_embd)"),
     EXTRA_KEYS("learned", "layernorm", "gelu"),
@@ -101,7 +102,7 @@ const sl_spec_key sl_llama_keys[] = {
 void sl_gpt_config_default(sl_transformer_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_gpt_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_gpt_keys, c); /* cannot fail: the table's defaults are valid */
     c->style = SL_TF_GPT;
 }
 
@@ -184,8 +185,7 @@ static void norm_fwd(const tf_model *t, int iw, int ib, float *out, float *st, c
     else sl_layernorm_forward(out, st, st + N, in, D(t, iw), D(t, ib), N, t->C, t->c.norm_eps);
 }
 
-static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float *dout, const float *in,
-                     const float *st, int N)
+static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float *dout, const float *in, const float *st, int N)
 {
     if (t->c.rmsnorm) sl_rmsnorm_backward(din, G(t, iw), dout, in, D(t, iw), st + N, N, t->C);
     else sl_layernorm_backward(din, G(t, iw), G(t, ib), dout, in, D(t, iw), st, st + N, N, t->C);
@@ -241,7 +241,10 @@ static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
                              SL_FIELD(t->mmask, drop ? L * NC : 0), SL_FIELD(t->emask, drop ? NC : 0), SL_FIELD(t->nf, NC),
                              SL_FIELD(t->stf, (size_t)2 * N), SL_FIELD(t->tmp, NC))))
         return rc;
-    t->B = B; t->T = T; t->tok = tok; t->dropped = drop;
+    t->B = B;
+    t->T = T;
+    t->tok = tok;
+    t->dropped = drop;
     return SL_OK;
 }
 
@@ -393,7 +396,7 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
     sl_model *m = &t->base;
     const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, n = (b1 - b0) * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C;
-    float *h = t->res + r0 * C, *tmp = t->tmp + r0 * C;   // (n, C) rows of the slice
+    float *h = t->res + r0 * C, *tmp = t->tmp + r0 * C; // (n, C) rows of the slice
     int rc;
     embed(t, h, tok + r0, n, T, 0);
     for (int l = 0; l < L; l++) {
@@ -404,8 +407,8 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
         if ((rc = m->children[l]->vt->slice_forward(m->children[l], t->tmp, b0, b1))) return rc;
         for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
         norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
-        mlp_fwd(t, l, tmp, t->h1 + l * NF + r0 * F, t->c.swiglu ? t->h3 + l * NF + r0 * F : NULL,
-                t->act + l * NF + r0 * F, n2, n);
+        mlp_fwd(t, l, tmp, t->h1 + l * NF + r0 * F, t->c.swiglu ? t->h3 + l * NF + r0 * F : NULL, t->act + l * NF + r0 * F, n2,
+                n);
         for (size_t i = 0; i < nc; i++) hn[i] = md[i] + tmp[i];
     }
     norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf + r0 * C, t->stf + r0, t->stf + N + r0, h + L * NC, n);
@@ -441,8 +444,8 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
     const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, V = t->V, n = (b1 - b0) * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, rc0 = r0 * C, rf0 = r0 * F;
     const size_t nc = (size_t)n * C, nf = (size_t)n * F;
-    float *dh = t->g1 + rc0, *dn = t->g2 + rc0;                        // (n, C)
-    float *dact = t->g3 + rf0, *dh1 = t->g4 + rf0, *dh3 = t->g4 + NF + rf0;   // (n, F)
+    float *dh = t->g1 + rc0, *dn = t->g2 + rc0;                             // (n, C)
+    float *dact = t->g3 + rf0, *dh1 = t->g4 + rf0, *dh3 = t->g4 + NF + rf0; // (n, F)
     int rc;
     sl_linear_backward_set(dn, Gb(t, g, t->i_head), NULL, dy + r0 * V, t->nf + rc0, head_w(t), n, C, V);
     memset(dh, 0, nc * sizeof(float));
@@ -500,7 +503,8 @@ static int tf_slice_backward_begin(sl_model *m)
 /* token input: no dx */
 static int tf_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
 {
-    (void)dx; (void)dx_acc;
+    (void)dx;
+    (void)dx_acc;
     return tf_backward_slice((tf_model *)m, dy, grad, b0, b1);
 }
 
@@ -513,7 +517,12 @@ static void tf_state_free(sl_model *m, void *state)
     if (s->att)
         for (int l = 0; l < m->n_children; l++) sl_model_state_free(m->children[l], s->att[l]);
     free(s->att);
-    free(s->h); free(s->n); free(s->a); free(s->f1); free(s->f3); free(s->st);
+    free(s->h);
+    free(s->n);
+    free(s->a);
+    free(s->f1);
+    free(s->f3);
+    free(s->st);
     free(s);
 }
 
@@ -521,7 +530,10 @@ static void *tf_state_new(sl_model *m, int B)
 {
     tf_model *t = (tf_model *)m;
     tf_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->B = B;
     s->att = calloc((size_t)t->L + 1, sizeof(void *));
     s->h = malloc((size_t)B * t->C * sizeof(float));
@@ -536,7 +548,10 @@ static void *tf_state_new(sl_model *m, int B)
         return NULL;
     }
     for (int l = 0; l < t->L; l++)
-        if (!(s->att[l] = sl_model_state_new(m->children[l], B))) { tf_state_free(m, s); return NULL; }
+        if (!(s->att[l] = sl_model_state_new(m->children[l], B))) {
+            tf_state_free(m, s);
+            return NULL;
+        }
     return s;
 }
 
@@ -560,8 +575,7 @@ static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     if (!tok) return sl_error(SL_EINVAL, "%s takes token ids", m->vt->kind);
     for (int b = 0; b < B; b++)
         if (tok[b] < 0 || tok[b] >= t->V) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], t->V);
-    if (s->pos >= t->c.max_seq_len)
-        return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
+    if (s->pos >= t->c.max_seq_len) return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
     embed(t, s->h, tok, B, 1, s->pos);
     for (int l = 0; l < t->L; l++) {
         norm_fwd(t, t->i_n1w[l], t->i_n1b[l], s->n, s->st, s->h, B);
@@ -612,8 +626,10 @@ static int tf_init(sl_model *m, sl_rng *rng)
     fill_normal(P, t->i_wpe, rng, sd);
     if (t->i_head != t->i_wte) fill_normal(P, t->i_head, rng, sd);
     for (int l = 0; l < t->L; l++) {
-        fill_const(P, t->i_n1w[l], 1.0f); fill_const(P, t->i_n1b[l], 0.0f);
-        fill_const(P, t->i_n2w[l], 1.0f); fill_const(P, t->i_n2b[l], 0.0f);
+        fill_const(P, t->i_n1w[l], 1.0f);
+        fill_const(P, t->i_n1b[l], 0.0f);
+        fill_const(P, t->i_n2w[l], 1.0f);
+        fill_const(P, t->i_n2b[l], 0.0f);
         int wo = sl_attn_out_proj_index(m->children[l]);
         if (t->c.style == SL_TF_GPT) {
             fill_normal(P, t->i_fc[l], rng, sd);
@@ -622,7 +638,7 @@ static int tf_init(sl_model *m, sl_rng *rng)
             fill_normal(P, wo, rng, sdp);
         } else {
             fill_normal(P, t->i_fc[l], rng, sd);
-            fill_normal(P, t->i_fc2[l], rng, t->c.swiglu ? sdp : sd);   /* llama2.c scales w3 */
+            fill_normal(P, t->i_fc2[l], rng, t->c.swiglu ? sdp : sd); /* llama2.c scales w3 */
             fill_normal(P, t->i_pj[l], rng, t->c.swiglu ? sd : sdp);
             fill_normal(P, wo, rng, sdp);
         }
@@ -640,33 +656,62 @@ static void tf_destroy(sl_model *m)
     sl_arena_free(&t->fwd);
     sl_arena_free(&t->bwd);
     sl_buf_free(&t->gpriv);
-    free(t->i_n1w); free(t->i_n1b); free(t->i_n2w); free(t->i_n2b); free(t->i_fc); free(t->i_fcb);
-    free(t->i_fc2); free(t->i_pj); free(t->i_pjb); free(t->sinus);
+    free(t->i_n1w);
+    free(t->i_n1b);
+    free(t->i_n2w);
+    free(t->i_n2b);
+    free(t->i_fc);
+    free(t->i_fcb);
+    free(t->i_fc2);
+    free(t->i_pj);
+    free(t->i_pjb);
+    free(t->sinus);
     free(t);
 }
 
 static const sl_model_vt tf_vt_gpt = {
-    .kind = "gpt", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
-    .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
-    .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward,
-    .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward,
+    .kind = "gpt",
+    .destroy = tf_destroy,
+    .init = tf_init,
+    .forward = tf_forward,
+    .backward = tf_backward,
+    .state_new = tf_state_new,
+    .state_free = tf_state_free,
+    .state_reset = tf_state_reset,
+    .step = tf_step,
+    .slice_ok = tf_slice_ok,
+    .slice_begin = tf_slice_begin,
+    .slice_forward = tf_slice_forward,
+    .slice_backward_begin = tf_slice_backward_begin,
+    .slice_backward = tf_slice_backward,
 };
 static const sl_model_vt tf_vt = {
-    .kind = "llama", .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward,
-    .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step,
-    .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward,
-    .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward,
+    .kind = "llama",
+    .destroy = tf_destroy,
+    .init = tf_init,
+    .forward = tf_forward,
+    .backward = tf_backward,
+    .state_new = tf_state_new,
+    .state_free = tf_state_free,
+    .state_reset = tf_state_reset,
+    .step = tf_step,
+    .slice_ok = tf_slice_ok,
+    .slice_begin = tf_slice_begin,
+    .slice_forward = tf_slice_forward,
+    .slice_backward_begin = tf_slice_backward_begin,
+    .slice_backward = tf_slice_backward,
 };
 
 static int check_config(const sl_transformer_config *c)
 {
-    if (c->vocab_size <= 0 || c->d_model <= 0 || c->n_layer < 0 || c->n_head <= 0 || c->max_seq_len <= 0 ||
-        c->hidden_dim <= 0)
-        return sl_error(SL_EINVAL, "transformer: vocab_size=%d d_model=%d n_layer=%d n_head=%d max_seq_len=%d "
-                        "hidden_dim=%d must be positive", c->vocab_size, c->d_model, c->n_layer, c->n_head,
-                        c->max_seq_len, c->hidden_dim);
+    if (c->vocab_size <= 0 || c->d_model <= 0 || c->n_layer < 0 || c->n_head <= 0 || c->max_seq_len <= 0 || c->hidden_dim <= 0)
+        return sl_error(SL_EINVAL,
+                        "transformer: vocab_size=%d d_model=%d n_layer=%d n_head=%d max_seq_len=%d "
+                        "hidden_dim=%d must be positive",
+                        c->vocab_size, c->d_model, c->n_layer, c->n_head, c->max_seq_len, c->hidden_dim);
     if (c->pos < SL_POS_LEARNED || c->pos > SL_POS_NONE) return sl_error(SL_EINVAL, "transformer: bad position kind %d", c->pos);
-    if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return sl_error(SL_EINVAL, "transformer: dropout=%g not in [0, 1)", c->dropout);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return sl_error(SL_EINVAL, "transformer: dropout=%g not in [0, 1)", c->dropout);
     if (!(c->norm_eps > 0.0f)) return sl_error(SL_EINVAL, "transformer: norm_eps must be positive");
     sl_attn_config a;
     sl_transformer_attn_config(c, &a);
@@ -685,7 +730,10 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     m->P = P;
     t->c = *cfg;
     const int L = cfg->n_layer, C = cfg->d_model, F = cfg->hidden_dim, V = cfg->vocab_size;
-    t->L = L; t->C = C; t->F = F; t->V = V;
+    t->L = L;
+    t->C = C;
+    t->F = F;
+    t->V = V;
     m->d_in = m->d_out = V;
     m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
     m->max_len = cfg->max_seq_len;
@@ -693,7 +741,10 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};
     for (size_t i = 0; i < sizeof arrs / sizeof *arrs; i++) {
         *arrs[i] = malloc(((size_t)L + 1) * sizeof(int));
-        if (!*arrs[i]) { sl_model_free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+        if (!*arrs[i]) {
+            sl_model_free(m);
+            return sl_error(SL_ENOMEM, "out of memory");
+        }
         for (int l = 0; l <= L; l++) (*arrs[i])[l] = -1;
     }
     t->i_wte = t->i_wpe = t->i_head = t->i_nfw = t->i_nfb = -1;
@@ -701,10 +752,15 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     const char *pre = t->pre;
     char name[SL_NAME_MAX], base[SL_NAME_MAX + 64];
     int bad = 0;
-#define ADD(idx, nd, d0, d1, ...) do { snprintf(name, sizeof name, __VA_ARGS__); \
-        (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); bad |= (idx) < 0; } while (0)
+#define ADD(idx, nd, d0, d1, ...) \
+    do { \
+        snprintf(name, sizeof name, __VA_ARGS__); \
+        (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); \
+        bad |= (idx) < 0; \
+    } while (0)
     ADD(t->i_wte, 2, V, C, "%s", gpt ? "transformer.wte.weight" : "tok_embeddings.weight");
-    if (cfg->pos == SL_POS_LEARNED) ADD(t->i_wpe, 2, cfg->max_seq_len, C, "%s", gpt ? "transformer.wpe.weight" : "pos_embeddings.weight");
+    if (cfg->pos == SL_POS_LEARNED)
+        ADD(t->i_wpe, 2, cfg->max_seq_len, C, "%s", gpt ? "transformer.wpe.weight" : "pos_embeddings.weight");
     sl_attn_config ac;
     sl_transformer_attn_config(cfg, &ac);
     for (int l = 0; l < L && !bad; l++) {
@@ -749,10 +805,16 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
         else ADD(t->i_head, 2, V, C, "%s", gpt ? "lm_head.weight" : "output.weight");
     }
 #undef ADD
-    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    if (bad) {
+        sl_model_free(m);
+        return SL_EINVAL;
+    }
     if (cfg->pos == SL_POS_SINUSOIDAL) {
         t->sinus = malloc((size_t)cfg->max_seq_len * C * sizeof(float));
-        if (!t->sinus) { sl_model_free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+        if (!t->sinus) {
+            sl_model_free(m);
+            return sl_error(SL_ENOMEM, "out of memory");
+        }
         /* Vaswani et al.: PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...) */
         for (int p = 0; p < cfg->max_seq_len; p++)
             for (int c = 0; c < C; c++) {
@@ -825,7 +887,10 @@ int sl_transformer_load(sl_model *m, const char *path)
     if (h) {
         const size_t n = (size_t)t->V * t->C;
         float *buf = malloc(n * sizeof(float));
-        if (!buf) { sl_safetensors_free(st); return sl_error(SL_ENOMEM, "out of memory"); }
+        if (!buf) {
+            sl_safetensors_free(st);
+            return sl_error(SL_ENOMEM, "out of memory");
+        }
         rc = sl_safetensors_get_f32(st, h, buf, n);
         if (!rc && memcmp(buf, D(t, t->i_wte), n * sizeof(float)) != 0)
             rc = sl_error(SL_EFORMAT, "'%s': %s differs from %s: the checkpoint has an untied head (create the model with tie=0)",

@@ -40,15 +40,17 @@ static void print_stats(const sl_decoder *d, long prompt, long generated, double
     long pos;
     double sec;
     sl_decoder_stats(d, &pos, &sec);
-    fprintf(stderr, "seqlab: stats: prompt %ld tokens, generated %ld, %ld model positions in %.3f s (%.1f tok/s), "
-            "load %.3f s%s\n", prompt, generated, pos, sec, sec > 0 ? (double)pos / sec : 0.0, load_s,
+    fprintf(stderr,
+            "seqlab: stats: prompt %ld tokens, generated %ld, %ld model positions in %.3f s (%.1f tok/s), "
+            "load %.3f s%s\n",
+            prompt, generated, pos, sec, sec > 0 ? (double)pos / sec : 0.0, load_s,
             sl_decoder_sliding(d) ? ", sliding window" : "");
 }
 
 /* llama2.c: encode the prompt with BOS, feed it, then sample; print each piece as run.c
  * decodes it; stop at BOS (1) and at seq_len like run.c. */
-static int generate_llama2c(const char *ckpt, const char *tokpath, const char *prompt, long n,
-                            const sl_sampler *smp, uint64_t seed, int stats)
+static int generate_llama2c(const char *ckpt, const char *tokpath, const char *prompt, long n, const sl_sampler *smp,
+                            uint64_t seed, int stats)
 {
     const double t0 = sl_now();
     sl_model *m = NULL;
@@ -62,41 +64,76 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
     /* header, tokenizer and prompt first: the model is then built for the context this
      * generation uses (prompt + n), not the header's seq_len (whatever it claims) */
     sl_llama2c_config cfg;
-    if (sl_llama2c_read_config(ckpt, &cfg)) { cli_lib_fail("--llama2c"); goto done; }
-    if (sl_llama2c_tokenizer_read(tokpath, cfg.vocab_size, &tk)) { cli_lib_fail("--tokenizer"); goto done; }
-    if (sl_llama2c_encode(tk, prompt, 1, 0, &ids, &nids)) { cli_lib_fail("--prompt"); goto done; }
-    if (nids > cfg.seq_len) {
-        cli_fail("--prompt: %d tokens (with BOS) do not fit the checkpoint's context of %d positions (seq_len)", nids, cfg.seq_len);
+    if (sl_llama2c_read_config(ckpt, &cfg)) {
+        cli_lib_fail("--llama2c");
         goto done;
     }
-    long ctx = (long)nids + (n > 0 ? n - 1 : 0);   /* the last token sampled is never fed */
-    if (sl_llama2c_load_ctx(ckpt, ctx < cfg.seq_len ? (int)ctx : cfg.seq_len, &m)) { cli_lib_fail("--llama2c"); goto done; }
+    if (sl_llama2c_tokenizer_read(tokpath, cfg.vocab_size, &tk)) {
+        cli_lib_fail("--tokenizer");
+        goto done;
+    }
+    if (sl_llama2c_encode(tk, prompt, 1, 0, &ids, &nids)) {
+        cli_lib_fail("--prompt");
+        goto done;
+    }
+    if (nids > cfg.seq_len) {
+        cli_fail("--prompt: %d tokens (with BOS) do not fit the checkpoint's context of %d positions (seq_len)", nids,
+                 cfg.seq_len);
+        goto done;
+    }
+    long ctx = (long)nids + (n > 0 ? n - 1 : 0); /* the last token sampled is never fed */
+    if (sl_llama2c_load_ctx(ckpt, ctx < cfg.seq_len ? (int)ctx : cfg.seq_len, &m)) {
+        cli_lib_fail("--llama2c");
+        goto done;
+    }
     const int V = m->d_out;
     work = malloc(2 * (size_t)V * sizeof(float));
     iw = malloc((size_t)V * sizeof(int));
-    if (!rng || !work || !iw) { cli_fail("out of memory"); goto done; }
-    if (sl_decoder_new(m, 0, &d)) { cli_lib_fail("step mode"); goto done; }
+    if (!rng || !work || !iw) {
+        cli_fail("out of memory");
+        goto done;
+    }
+    if (sl_decoder_new(m, 0, &d)) {
+        cli_lib_fail("step mode");
+        goto done;
+    }
     const double t_load = sl_now() - t0;
-    if (sl_decoder_feed(d, ids, nids)) { cli_lib_fail("prompt"); goto done; }
+    if (sl_decoder_feed(d, ids, nids)) {
+        cli_lib_fail("prompt");
+        goto done;
+    }
     int prev = ids[0];
-    for (int i = 1; i < nids; i++) { fputs(sl_llama2c_decode(tk, prev, ids[i]), stdout); prev = ids[i]; }
+    for (int i = 1; i < nids; i++) {
+        fputs(sl_llama2c_decode(tk, prev, ids[i]), stdout);
+        prev = ids[i];
+    }
     long k = 0;
     for (; k < n; k++) {
         int32_t next = sl_sample_logits(sl_decoder_logits(d), V, smp, rng, work, iw);
         if (next == 1) break;
         const char *piece = sl_llama2c_decode(tk, prev, next);
-        if (!piece) { cli_lib_fail("decode"); goto done; }
+        if (!piece) {
+            cli_lib_fail("decode");
+            goto done;
+        }
         fputs(piece, stdout);
         prev = next;
-        if (k + 1 == n) { k++; break; }
+        if (k + 1 == n) {
+            k++;
+            break;
+        }
         if (sl_decoder_room(d) == 0) {
             k++;
             fflush(stdout);
-            fprintf(stderr, "\nseqlab: note: stopped after %ld tokens: the context is full (seq_len %d positions), as run.c stops\n",
-                    k, cfg.seq_len);
+            fprintf(stderr,
+                    "\nseqlab: note: stopped after %ld tokens: the context is full (seq_len %d positions), as run.c stops\n", k,
+                    cfg.seq_len);
             break;
         }
-        if (sl_decoder_feed(d, &next, 1)) { cli_lib_fail("step"); goto done; }
+        if (sl_decoder_feed(d, &next, 1)) {
+            cli_lib_fail("step");
+            goto done;
+        }
     }
     fputc('\n', stdout);
     if (stats) print_stats(d, nids, k, t_load);
@@ -105,18 +142,28 @@ done:
     sl_decoder_free(d);
     sl_model_free(m);
     sl_llama2c_tokenizer_free(tk);
-    free(ids); free(work); free(iw);
+    free(ids);
+    free(work);
+    free(iw);
     sl_rng_free(rng);
     return ret;
 }
 
 int cmd_generate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"run", 1, 0, 'r'}, {"prompt", 1, 0, 'p'}, {"tokens", 1, 0, 'n'},
-                                         {"temperature", 1, 0, 't'}, {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'},
-                                         {"seed", 1, 0, 's'}, {"llama2c", 1, 0, 'L'}, {"tokenizer", 1, 0, 'K'},
-                                         {"threads", 1, 0, 'T'}, {"stats", 0, 0, 'S'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"run", 1, 0, 'r'},
+                                         {"prompt", 1, 0, 'p'},
+                                         {"tokens", 1, 0, 'n'},
+                                         {"temperature", 1, 0, 't'},
+                                         {"top-k", 1, 0, 'k'},
+                                         {"top-p", 1, 0, 'P'},
+                                         {"seed", 1, 0, 's'},
+                                         {"llama2c", 1, 0, 'L'},
+                                         {"tokenizer", 1, 0, 'K'},
+                                         {"threads", 1, 0, 'T'},
+                                         {"stats", 0, 0, 'S'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL;
     long n = -1, seed = 1, topk = 0, threads = 0;
     double temp = 1.0, topp = 1.0;
@@ -128,12 +175,24 @@ int cmd_generate(int argc, char **argv)
         case 'h': fputs(USAGE, stdout); return 0;
         case 'r': dir = optarg; break;
         case 'p': prompt = optarg; break;
-        case 'n': if (!cli_int(USAGE, "--tokens", optarg, 0, 1 << 24, &n)) return 2; break;
-        case 't': if (!cli_double(USAGE, "--temperature", optarg, 0, 100, &temp)) return 2; break;
-        case 'k': if (!cli_int(USAGE, "--top-k", optarg, 0, 1 << 24, &topk)) return 2; break;
-        case 'P': if (!cli_double(USAGE, "--top-p", optarg, 0, 1, &topp)) return 2; break;
-        case 's': if (!cli_int(USAGE, "--seed", optarg, 0, 1L << 62, &seed)) return 2; break;
-        case 'T': if (!cli_int(USAGE, "--threads", optarg, 1, 1024, &threads)) return 2; break;
+        case 'n':
+            if (!cli_int(USAGE, "--tokens", optarg, 0, 1 << 24, &n)) return 2;
+            break;
+        case 't':
+            if (!cli_double(USAGE, "--temperature", optarg, 0, 100, &temp)) return 2;
+            break;
+        case 'k':
+            if (!cli_int(USAGE, "--top-k", optarg, 0, 1 << 24, &topk)) return 2;
+            break;
+        case 'P':
+            if (!cli_double(USAGE, "--top-p", optarg, 0, 1, &topp)) return 2;
+            break;
+        case 's':
+            if (!cli_int(USAGE, "--seed", optarg, 0, 1L << 62, &seed)) return 2;
+            break;
+        case 'T':
+            if (!cli_int(USAGE, "--threads", optarg, 1, 1024, &threads)) return 2;
+            break;
         case 'S': stats = 1; break;
         case 'L': l2c = optarg; break;
         case 'K': tokpath = optarg; break;
@@ -153,14 +212,20 @@ int cmd_generate(int argc, char **argv)
     if (!*prompt) return cli_usage(USAGE, "--prompt must not be empty");
     const double t0 = sl_now();
     run_t r;
-    if (run_open(dir, NULL, 0, &r)) { run_close(&r); return cli_lib_fail(dir); }
+    if (run_open(dir, NULL, 0, &r)) {
+        run_close(&r);
+        return cli_lib_fail(dir);
+    }
     int ret = 1;
     sl_model *m = r.model;
-    if (!(m->caps & SL_CAP_TOKEN_OUT) || r.n_alphabet == 0) { cli_fail("%s: not a token model trained on text", dir); goto done0; }
+    if (!(m->caps & SL_CAP_TOKEN_OUT) || r.n_alphabet == 0) {
+        cli_fail("%s: not a token model trained on text", dir);
+        goto done0;
+    }
     /* every id the model can emit (or read) must name a character of the run's alphabet */
     if (m->d_out != r.n_alphabet || ((m->caps & SL_CAP_TOKEN_IN) && m->d_in != r.n_alphabet)) {
-        cli_fail("%s: the model's vocabulary (%d in, %d out) does not match the run's alphabet of %d characters",
-                 dir, m->d_in, m->d_out, r.n_alphabet);
+        cli_fail("%s: the model's vocabulary (%d in, %d out) does not match the run's alphabet of %d characters", dir, m->d_in,
+                 m->d_out, r.n_alphabet);
         goto done0;
     }
     int inv[256];
@@ -173,28 +238,48 @@ int cmd_generate(int argc, char **argv)
     int *iw = malloc((size_t)V * sizeof(int));
     sl_rng *rng = sl_rng_alloc((uint64_t)seed);
     sl_decoder *d = NULL;
-    if (!ids || !work || !iw || !rng) { cli_fail("out of memory"); goto done; }
+    if (!ids || !work || !iw || !rng) {
+        cli_fail("out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < plen; i++) {
         int id = inv[(unsigned char)prompt[i]];
-        if (id < 0) { cli_fail("prompt byte 0x%02x ('%c') at %zu is not in the run's alphabet", (unsigned char)prompt[i], prompt[i], i); goto done; }
+        if (id < 0) {
+            cli_fail("prompt byte 0x%02x ('%c') at %zu is not in the run's alphabet", (unsigned char)prompt[i], prompt[i], i);
+            goto done;
+        }
         ids[i] = id;
     }
-    if (plen > (size_t)1 << 30) { cli_fail("--prompt: %zu bytes is too long", plen); goto done; }
-    if (sl_decoder_new(m, 1, &d)) { cli_lib_fail("generate"); goto done; }
+    if (plen > (size_t)1 << 30) {
+        cli_fail("--prompt: %zu bytes is too long", plen);
+        goto done;
+    }
+    if (sl_decoder_new(m, 1, &d)) {
+        cli_lib_fail("generate");
+        goto done;
+    }
     const double t_load = sl_now() - t0;
     fputs(prompt, stdout);
-    if (sl_decoder_feed(d, ids, (int)plen)) { cli_lib_fail("prompt"); goto done; }
+    if (sl_decoder_feed(d, ids, (int)plen)) {
+        cli_lib_fail("prompt");
+        goto done;
+    }
     for (long k = 0; k < n; k++) {
         int32_t next = sl_sample_logits(sl_decoder_logits(d), V, &smp, rng, work, iw);
         fputc(r.alphabet[next], stdout);
-        if (k + 1 < n && sl_decoder_feed(d, &next, 1)) { cli_lib_fail("step"); goto done; }
+        if (k + 1 < n && sl_decoder_feed(d, &next, 1)) {
+            cli_lib_fail("step");
+            goto done;
+        }
     }
     fputc('\n', stdout);
     if (stats) print_stats(d, (long)plen, n, t_load);
     ret = 0;
 done:
     sl_decoder_free(d);
-    free(ids); free(work); free(iw);
+    free(ids);
+    free(work);
+    free(iw);
     sl_rng_free(rng);
 done0:
     run_close(&r);

@@ -12,17 +12,17 @@
 typedef struct {
     sl_model base;
     sl_mamba_config cfg;
-    int E, S, R, K, XD;     /* d_inner, d_state, dt_rank, d_conv, x_proj width R + 2S */
+    int E, S, R, K, XD; /* d_inner, d_state, dt_rank, d_conv, x_proj width R + 2S */
     int i_inw, i_inb, i_cw, i_cb, i_xw, i_dtw, i_dtb, i_alog, i_D, i_ow, i_ob;
     /* forward cache for (B, T), carved from fwd */
     int B, T;
     sl_arena fwd, bwd;
-    float *xin;             /* (N, d_model) input copy */
-    float *xi, *z;          /* (N, E) x and z halves */
-    float *xc, *u;          /* (N, E) conv output before / after SiLU */
-    float *dtr, *Bm, *Cm;   /* (N, R) (N, S) (N, S) */
-    float *delta, *y;       /* (N, E) */
-    float *A;               /* (E, S) */
+    float *xin;           /* (N, d_model) input copy */
+    float *xi, *z;        /* (N, E) x and z halves */
+    float *xc, *u;        /* (N, E) conv output before / after SiLU */
+    float *dtr, *Bm, *Cm; /* (N, R) (N, S) (N, S) */
+    float *delta, *y;     /* (N, E) */
+    float *A;             /* (E, S) */
     sl_scan_ws *ws;
     /* backward scratch, carved from bwd */
     float *gy, *gu, *gdelta, *gz, *gB, *gC; /* (N, E) x4, (N, S) x2 */
@@ -31,10 +31,10 @@ typedef struct {
 
 typedef struct {
     int B;
-    sl_arena mem;   /* one block, carved into the fields below */
-    float *win;     /* (B, K, E) last K conv inputs, oldest first */
-    float *h;       /* (B, E, S) SSM state */
-    float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A;   /* scratch */
+    sl_arena mem;                                          /* one block, carved into the fields below */
+    float *win;                                            /* (B, K, E) last K conv inputs, oldest first */
+    float *h;                                              /* (B, E, S) SSM state */
+    float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A; /* scratch */
 } mamba_state;
 
 const sl_spec_key sl_mamba_keys[] = {
@@ -58,9 +58,9 @@ sl_mamba_config sl_mamba_defaults(int d_model)
 {
     sl_mamba_config c;
     memset(&c, 0, sizeof c);
-    sl_spec_defaults(sl_mamba_keys, &c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_mamba_keys, &c); /* cannot fail: the table's defaults are valid */
     c.d_model = d_model;
-    c.dt_rank = 0;                         /* auto */
+    c.dt_rank = 0; /* auto */
     return c;
 }
 
@@ -108,14 +108,25 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     sl_linear_forward(mb->z, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
     sl_conv1d_causal_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, E, K);
     sl_act_forward(SL_ACT_SILU, mb->u, mb->xc, N * E);
-    const float *wx = sl_params_data(P, mb->i_xw);   /* (R + 2S, E): dt rows, B rows, C rows */
+    const float *wx = sl_params_data(P, mb->i_xw); /* (R + 2S, E): dt rows, B rows, C rows */
     sl_linear_forward(mb->dtr, mb->u, wx, NULL, (int)N, E, R);
     sl_linear_forward(mb->Bm, mb->u, wx + (size_t)R * E, NULL, (int)N, E, S);
     sl_linear_forward(mb->Cm, mb->u, wx + (size_t)(R + S) * E, NULL, (int)N, E, S);
     sl_linear_forward(mb->delta, mb->dtr, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
     neg_exp(mb->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
-    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u, .delta = mb->delta, .A = mb->A, .Bm = mb->Bm,
-                      .Cm = mb->Cm, .Dv = sl_params_data(P, mb->i_D), .z = mb->z, .delta_bias = sl_params_data(P, mb->i_dtb),
+    sl_scan_args a = {.B = B,
+                      .L = T,
+                      .D = E,
+                      .N = S,
+                      .G = 1,
+                      .u = mb->u,
+                      .delta = mb->delta,
+                      .A = mb->A,
+                      .Bm = mb->Bm,
+                      .Cm = mb->Cm,
+                      .Dv = sl_params_data(P, mb->i_D),
+                      .z = mb->z,
+                      .delta_bias = sl_params_data(P, mb->i_dtb),
                       .delta_softplus = 1};
     if ((rc = sl_scan_forward(mb->y, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
     sl_linear_forward(out, mb->y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
@@ -136,7 +147,7 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
         return rc;
     /* out_proj (gy set, not accumulated: no memset) */
     sl_linear_backward_set(mb->gy, sl_params_grad(P, mb->i_ow), sl_params_grad_opt(P, mb->i_ob), dout, mb->y,
-                       sl_params_data(P, mb->i_ow), (int)N, E, C);
+                           sl_params_data(P, mb->i_ow), (int)N, E, C);
     /* scan */
     memset(mb->gu, 0, N * E * sizeof(float));
     memset(mb->gdelta, 0, N * E * sizeof(float));
@@ -144,17 +155,35 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gB, 0, N * S * sizeof(float));
     memset(mb->gC, 0, N * S * sizeof(float));
     memset(mb->gA, 0, (size_t)E * S * sizeof(float));
-    sl_scan_args a = {.B = B, .L = T, .D = E, .N = S, .G = 1, .u = mb->u, .delta = mb->delta, .A = mb->A, .Bm = mb->Bm,
-                      .Cm = mb->Cm, .Dv = sl_params_data(P, mb->i_D), .z = mb->z, .delta_bias = sl_params_data(P, mb->i_dtb),
+    sl_scan_args a = {.B = B,
+                      .L = T,
+                      .D = E,
+                      .N = S,
+                      .G = 1,
+                      .u = mb->u,
+                      .delta = mb->delta,
+                      .A = mb->A,
+                      .Bm = mb->Bm,
+                      .Cm = mb->Cm,
+                      .Dv = sl_params_data(P, mb->i_D),
+                      .z = mb->z,
+                      .delta_bias = sl_params_data(P, mb->i_dtb),
                       .delta_softplus = 1};
-    sl_scan_grads g = {.du = mb->gu, .ddelta = mb->gdelta, .dA = mb->gA, .dB = mb->gB, .dC = mb->gC,
-                       .dD = sl_params_grad(P, mb->i_D), .dz = mb->gz, .ddelta_bias = sl_params_grad(P, mb->i_dtb)};
+    sl_scan_grads g = {.du = mb->gu,
+                       .ddelta = mb->gdelta,
+                       .dA = mb->gA,
+                       .dB = mb->gB,
+                       .dC = mb->gC,
+                       .dD = sl_params_grad(P, mb->i_D),
+                       .dz = mb->gz,
+                       .ddelta_bias = sl_params_grad(P, mb->i_dtb)};
     if ((rc = sl_scan_backward(&g, mb->gy, &a, mb->ws))) return rc;
     /* A = -exp(A_log): dA_log = dA * A */
     float *gal = sl_params_grad(P, mb->i_alog);
     for (size_t i = 0; i < (size_t)E * S; i++) gal[i] += mb->gA[i] * mb->A[i];
     /* dt_proj (no bias here: its bias went through the scan) */
-    sl_linear_backward_set(mb->gdtr, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta, mb->dtr, sl_params_data(P, mb->i_dtw), (int)N, R, E);
+    sl_linear_backward_set(mb->gdtr, sl_params_grad(P, mb->i_dtw), NULL, mb->gdelta, mb->dtr, sl_params_data(P, mb->i_dtw),
+                           (int)N, R, E);
     /* x_proj, part by part (its weight's dt, B and C row blocks) */
     const float *wx = sl_params_data(P, mb->i_xw);
     float *gwx = sl_params_grad(P, mb->i_xw);
@@ -166,8 +195,8 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     sl_act_backward(SL_ACT_SILU, mb->gxc, mb->gu, mb->xc, N * E);
     /* conv input gradient lands in gu (reused as (N, E) scratch) */
     memset(mb->gu, 0, N * E * sizeof(float));
-    sl_conv1d_causal_backward(mb->gu, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc,
-                              mb->xi, sl_params_data(P, mb->i_cw), B, T, E, K);
+    sl_conv1d_causal_backward(mb->gu, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc, mb->xi,
+                              sl_params_data(P, mb->i_cw), B, T, E, K);
     /* in_proj, its x and z halves */
     const float *win = sl_params_data(P, mb->i_inw);
     float *gwin = sl_params_grad(P, mb->i_inw), *gbin = sl_params_grad_opt(P, mb->i_inb);
@@ -197,9 +226,15 @@ static void *mamba_state_new(sl_model *m, int B)
 {
     mamba_model *mb = (mamba_model *)m;
     const int E = mb->E, S = mb->S;
-    if (B <= 0) { sl_error(SL_ESHAPE, "mamba: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "mamba: bad batch size %d", B);
+        return NULL;
+    }
     mamba_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->B = B;
     const size_t b = (size_t)B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->win, b * mb->K * E), SL_FIELD(s->h, b * E * S), SL_FIELD(s->xz, b * 2 * E),
@@ -240,8 +275,20 @@ static int mamba_step(sl_model *m, void *state, const float *x, const int32_t *t
     sl_cols_get(s->Cm, s->xdbl, B, XD, R + S, S);
     sl_linear_forward(s->delta, s->dtr, sl_params_data(P, mb->i_dtw), NULL, B, R, E);
     neg_exp(s->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
-    sl_scan_args a = {.B = B, .L = 1, .D = E, .N = S, .G = 1, .u = u, .delta = s->delta, .A = s->A, .Bm = s->Bm, .Cm = s->Cm,
-                      .Dv = sl_params_data(P, mb->i_D), .z = z, .delta_bias = sl_params_data(P, mb->i_dtb), .delta_softplus = 1};
+    sl_scan_args a = {.B = B,
+                      .L = 1,
+                      .D = E,
+                      .N = S,
+                      .G = 1,
+                      .u = u,
+                      .delta = s->delta,
+                      .A = s->A,
+                      .Bm = s->Bm,
+                      .Cm = s->Cm,
+                      .Dv = sl_params_data(P, mb->i_D),
+                      .z = z,
+                      .delta_bias = sl_params_data(P, mb->i_dtb),
+                      .delta_softplus = 1};
     int rc = sl_scan_step(s->y, s->h, &a);
     if (rc) return rc;
     sl_linear_forward(out, s->y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), B, E, C);
@@ -292,8 +339,15 @@ static void mamba_destroy(sl_model *m)
 }
 
 static const sl_model_vt mamba_vt = {
-    .kind = "mamba", .destroy = mamba_destroy, .init = mamba_init, .forward = mamba_forward, .backward = mamba_backward,
-    .state_new = mamba_state_new, .state_free = mamba_state_free, .state_reset = mamba_state_reset, .step = mamba_step,
+    .kind = "mamba",
+    .destroy = mamba_destroy,
+    .init = mamba_init,
+    .forward = mamba_forward,
+    .backward = mamba_backward,
+    .state_new = mamba_state_new,
+    .state_free = mamba_state_free,
+    .state_reset = mamba_state_reset,
+    .step = mamba_step,
 };
 
 int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix, sl_model **out)
@@ -305,8 +359,8 @@ int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix
                         c.d_conv, c.expand);
     if (c.dt_rank <= 0) c.dt_rank = (c.d_model + 15) / 16;
     if (!(c.dt_min > 0 && c.dt_min <= c.dt_max && c.dt_init_floor >= 0 && c.dt_scale > 0))
-        return sl_error(SL_EINVAL, "mamba: need 0 < dt_min <= dt_max, dt_init_floor >= 0, dt_scale > 0 (got %g %g %g %g)", c.dt_min,
-                        c.dt_max, c.dt_init_floor, c.dt_scale);
+        return sl_error(SL_EINVAL, "mamba: need 0 < dt_min <= dt_max, dt_init_floor >= 0, dt_scale > 0 (got %g %g %g %g)",
+                        c.dt_min, c.dt_max, c.dt_init_floor, c.dt_scale);
     if (c.scan_chunks < 0) return sl_error(SL_EINVAL, "mamba: scan_chunks must be >= 0");
     if ((long)c.expand * c.d_model > (1L << 24)) return sl_error(SL_EINVAL, "mamba: expand * d_model too large");
     mamba_model *mb = calloc(1, sizeof *mb);
@@ -323,7 +377,10 @@ int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix
     mb->K = c.d_conv;
     mb->XD = mb->R + 2 * mb->S;
     mb->ws = sl_scan_ws_new();
-    if (!mb->ws) { free(mb); return SL_ENOMEM; }
+    if (!mb->ws) {
+        free(mb);
+        return SL_ENOMEM;
+    }
     const char *pre = prefix ? prefix : "";
     const int E = mb->E, C = c.d_model;
     mb->i_inb = mb->i_cb = mb->i_ob = -1;
@@ -338,10 +395,22 @@ int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix
     mb->i_D = sl_params_add(P, pre, "D", 1, E, 0, 0, 0);
     mb->i_ow = sl_params_add(P, pre, "out_proj.weight", 2, C, E, 0, 0);
     if (c.bias) mb->i_ob = sl_params_add(P, pre, "out_proj.bias", 1, C, 0, 0, 0);
-    int idx[] = {mb->i_inw, mb->i_cw, mb->i_xw, mb->i_dtw, mb->i_dtb, mb->i_alog, mb->i_D, mb->i_ow,
-                 c.bias ? mb->i_inb : 0, c.bias ? mb->i_ob : 0, c.conv_bias ? mb->i_cb : 0};
+    int idx[] = {mb->i_inw,
+                 mb->i_cw,
+                 mb->i_xw,
+                 mb->i_dtw,
+                 mb->i_dtb,
+                 mb->i_alog,
+                 mb->i_D,
+                 mb->i_ow,
+                 c.bias ? mb->i_inb : 0,
+                 c.bias ? mb->i_ob : 0,
+                 c.conv_bias ? mb->i_cb : 0};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { mamba_destroy(m); return idx[i]; }
+        if (idx[i] < 0) {
+            mamba_destroy(m);
+            return idx[i];
+        }
     /* mamba_ssm: A_log and D are _no_weight_decay */
     sl_params_set_group(P, mb->i_alog, 1.0f, 0.0f);
     sl_params_set_group(P, mb->i_D, 1.0f, 0.0f);

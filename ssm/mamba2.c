@@ -12,10 +12,10 @@
 typedef struct {
     sl_model base;
     sl_mamba2_config cfg;
-    int E, H, P, G, S, K, CD, DIN;   /* d_inner, heads, headdim, groups, d_state, d_conv, conv dim, in_proj width */
+    int E, H, P, G, S, K, CD, DIN; /* d_inner, heads, headdim, groups, d_state, d_conv, conv dim, in_proj width */
     int i_inw, i_inb, i_cw, i_cb, i_dtb, i_alog, i_D, i_nw, i_ow, i_ob;
     int B, T;
-    sl_arena fwd, bwd;   /* the forward cache and backward's scratch, carved per call */
+    sl_arena fwd, bwd; /* the forward cache and backward's scratch, carved per call */
     float *xin, *zx, *xbc, *xbcc, *xbca, *xs, *z, *Bm, *Cm, *dt, *A, *y, *yg, *rstd, *nrm, *o;
     float *go, *gn, *gyg, *gy, *gxs, *gdt, *gA, *gB, *gC, *gxbca, *gxbcc, *gxbc, *gzx;
     sl_ssd_ws *ws;
@@ -52,7 +52,7 @@ sl_mamba2_config sl_mamba2_defaults(int d_model)
 {
     sl_mamba2_config c;
     memset(&c, 0, sizeof c);
-    sl_spec_defaults(sl_mamba2_keys, &c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_mamba2_keys, &c); /* cannot fail: the table's defaults are valid */
     c.d_model = d_model;
     return c;
 }
@@ -65,8 +65,8 @@ int sl_mamba2_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl
 }
 
 /* RMSNormGated (norm_before_gate=False): yg = y * silu(z); o = rmsnorm_groups(yg) * w */
-static void gated_norm_fwd(const mamba2_model *mb, const float *w, float *yg, float *nrm, float *o, float *rstd,
-                           const float *y, const float *z, size_t N)
+static void gated_norm_fwd(const mamba2_model *mb, const float *w, float *yg, float *nrm, float *o, float *rstd, const float *y,
+                           const float *z, size_t N)
 {
     const int E = mb->E, Eg = E / mb->G;
     for (size_t i = 0; i < N * E; i++) yg[i] = y[i] * sl_act1(SL_ACT_SILU, z[i]);
@@ -83,10 +83,10 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     const size_t N = (size_t)B * T;
     int rc;
     if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->zx, N * DIN), SL_FIELD(mb->xbc, N * CD),
-                             SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, N * CD), SL_FIELD(mb->xs, N * E), SL_FIELD(mb->z, N * E),
-                             SL_FIELD(mb->Bm, N * G * S), SL_FIELD(mb->Cm, N * G * S), SL_FIELD(mb->dt, N * H), SL_FIELD(mb->A, H),
-                             SL_FIELD(mb->y, N * E), SL_FIELD(mb->yg, N * E), SL_FIELD(mb->rstd, N * G), SL_FIELD(mb->nrm, N * E),
-                             SL_FIELD(mb->o, N * E))))
+                             SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, N * CD), SL_FIELD(mb->xs, N * E),
+                             SL_FIELD(mb->z, N * E), SL_FIELD(mb->Bm, N * G * S), SL_FIELD(mb->Cm, N * G * S),
+                             SL_FIELD(mb->dt, N * H), SL_FIELD(mb->A, H), SL_FIELD(mb->y, N * E), SL_FIELD(mb->yg, N * E),
+                             SL_FIELD(mb->rstd, N * G), SL_FIELD(mb->nrm, N * E), SL_FIELD(mb->o, N * E))))
         return rc;
     mb->B = B;
     mb->T = T;
@@ -94,16 +94,26 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     sl_linear_forward(mb->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
     sl_cols_get(mb->xbc, mb->zx, N, DIN, E, CD);
     sl_cols_get(mb->dt, mb->zx, N, DIN, E + CD, H);
-    sl_conv1d_causal_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb),
-                             B, T, CD, mb->K);
+    sl_conv1d_causal_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, CD, mb->K);
     sl_act_forward(SL_ACT_SILU, mb->xbca, mb->xbcc, N * CD);
     sl_cols_get(mb->xs, mb->xbca, N, CD, 0, E);
     sl_cols_get(mb->Bm, mb->xbca, N, CD, E, G * S);
     sl_cols_get(mb->Cm, mb->xbca, N, CD, E + G * S, G * S);
     const float *al = sl_params_data(P, mb->i_alog);
     for (int h = 0; h < H; h++) mb->A[h] = -expf(al[h]);
-    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs, .dt = mb->dt, .A = mb->A,
-                     .Bm = mb->Bm, .Cm = mb->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+    sl_ssd_args a = {.B = B,
+                     .L = T,
+                     .H = H,
+                     .P = mb->P,
+                     .G = G,
+                     .N = S,
+                     .x = mb->xs,
+                     .dt = mb->dt,
+                     .A = mb->A,
+                     .Bm = mb->Bm,
+                     .Cm = mb->Cm,
+                     .D = sl_params_data(P, mb->i_D),
+                     .dt_bias = sl_params_data(P, mb->i_dtb),
                      .dt_softplus = 1};
     if ((rc = sl_ssd_chunked_forward(mb->y, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
     /* z is the first E columns of zx */
@@ -140,7 +150,7 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
         }
     memset(mb->gyg, 0, N * E * sizeof(float));
     sl_rmsnorm_backward(mb->gyg, NULL, mb->gn, mb->yg, NULL, mb->rstd, (int)(N * G), E / G);
-    float *gz = mb->gn;   /* reuse: gz (N, E) */
+    float *gz = mb->gn; /* reuse: gz (N, E) */
     for (size_t i = 0; i < N * E; i++) {
         float zz = z[i];
         mb->gy[i] = mb->gyg[i] * sl_act1(SL_ACT_SILU, zz);
@@ -152,11 +162,27 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gA, 0, H * sizeof(float));
     memset(mb->gB, 0, N * G * S * sizeof(float));
     memset(mb->gC, 0, N * G * S * sizeof(float));
-    sl_ssd_args a = {.B = B, .L = T, .H = H, .P = mb->P, .G = G, .N = S, .x = mb->xs, .dt = mb->dt, .A = mb->A,
-                     .Bm = mb->Bm, .Cm = mb->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb),
+    sl_ssd_args a = {.B = B,
+                     .L = T,
+                     .H = H,
+                     .P = mb->P,
+                     .G = G,
+                     .N = S,
+                     .x = mb->xs,
+                     .dt = mb->dt,
+                     .A = mb->A,
+                     .Bm = mb->Bm,
+                     .Cm = mb->Cm,
+                     .D = sl_params_data(P, mb->i_D),
+                     .dt_bias = sl_params_data(P, mb->i_dtb),
                      .dt_softplus = 1};
-    sl_ssd_grads sg = {.dx = mb->gxs, .ddt = mb->gdt, .dA = mb->gA, .dB = mb->gB, .dC = mb->gC,
-                       .dD = sl_params_grad(P, mb->i_D), .ddt_bias = sl_params_grad(P, mb->i_dtb)};
+    sl_ssd_grads sg = {.dx = mb->gxs,
+                       .ddt = mb->gdt,
+                       .dA = mb->gA,
+                       .dB = mb->gB,
+                       .dC = mb->gC,
+                       .dD = sl_params_grad(P, mb->i_D),
+                       .ddt_bias = sl_params_grad(P, mb->i_dtb)};
     if ((rc = sl_ssd_backward(&sg, mb->gy, &a, mb->ws))) return rc;
     float *gal = sl_params_grad(P, mb->i_alog);
     for (int h = 0; h < H; h++) gal[h] += mb->gA[h] * mb->A[h];
@@ -167,8 +193,8 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gxbcc, 0, N * CD * sizeof(float));
     sl_act_backward(SL_ACT_SILU, mb->gxbcc, mb->gxbca, mb->xbcc, N * CD);
     memset(mb->gxbc, 0, N * CD * sizeof(float));
-    sl_conv1d_causal_backward(mb->gxbc, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc,
-                              mb->xbc, sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
+    sl_conv1d_causal_backward(mb->gxbc, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc, mb->xbc,
+                              sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
     sl_cols_put(mb->gzx, gz, N, DIN, 0, E);
     sl_cols_put(mb->gzx, mb->gxbc, N, DIN, E, CD);
     sl_cols_put(mb->gzx, mb->gdt, N, DIN, E + CD, H);
@@ -197,9 +223,15 @@ static int mamba2_state_reset(sl_model *m, void *state)
 static void *mamba2_state_new(sl_model *m, int B)
 {
     mamba2_model *mb = (mamba2_model *)m;
-    if (B <= 0) { sl_error(SL_ESHAPE, "mamba2: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "mamba2: bad batch size %d", B);
+        return NULL;
+    }
     mamba2_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B;
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->win, b * mb->K * mb->CD), SL_FIELD(s->S, b * mb->E * mb->S),
@@ -239,8 +271,20 @@ static int mamba2_step(sl_model *m, void *state, const float *x, const int32_t *
     sl_cols_get(s->dt, s->zx, B, DIN, E + CD, H);
     const float *al = sl_params_data(P, mb->i_alog);
     for (int h = 0; h < H; h++) s->A[h] = -expf(al[h]);
-    sl_ssd_args a = {.B = B, .L = 1, .H = H, .P = mb->P, .G = G, .N = S, .x = s->xs, .dt = s->dt, .A = s->A, .Bm = s->Bm,
-                     .Cm = s->Cm, .D = sl_params_data(P, mb->i_D), .dt_bias = sl_params_data(P, mb->i_dtb), .dt_softplus = 1};
+    sl_ssd_args a = {.B = B,
+                     .L = 1,
+                     .H = H,
+                     .P = mb->P,
+                     .G = G,
+                     .N = S,
+                     .x = s->xs,
+                     .dt = s->dt,
+                     .A = s->A,
+                     .Bm = s->Bm,
+                     .Cm = s->Cm,
+                     .D = sl_params_data(P, mb->i_D),
+                     .dt_bias = sl_params_data(P, mb->i_dtb),
+                     .dt_softplus = 1};
     float *y = s->y, *z = s->y + (size_t)B * E, *yg = z + (size_t)B * E, *nrm = yg + (size_t)B * E;
     int rc = sl_ssd_step(y, s->S, &a);
     if (rc) return rc;
@@ -290,15 +334,23 @@ static void mamba2_destroy(sl_model *m)
 }
 
 static const sl_model_vt mamba2_vt = {
-    .kind = "mamba2", .destroy = mamba2_destroy, .init = mamba2_init, .forward = mamba2_forward, .backward = mamba2_backward,
-    .state_new = mamba2_state_new, .state_free = mamba2_state_free, .state_reset = mamba2_state_reset, .step = mamba2_step,
+    .kind = "mamba2",
+    .destroy = mamba2_destroy,
+    .init = mamba2_init,
+    .forward = mamba2_forward,
+    .backward = mamba2_backward,
+    .state_new = mamba2_state_new,
+    .state_free = mamba2_state_free,
+    .state_reset = mamba2_state_reset,
+    .step = mamba2_step,
 };
 
 int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *prefix, sl_model **out)
 {
     *out = NULL;
     const sl_mamba2_config c = *cfg;
-    if (c.d_model <= 0 || c.d_state <= 0 || c.d_conv <= 0 || c.expand <= 0 || c.headdim <= 0 || c.ngroups <= 0 || c.chunk_size <= 0)
+    if (c.d_model <= 0 || c.d_state <= 0 || c.d_conv <= 0 || c.expand <= 0 || c.headdim <= 0 || c.ngroups <= 0 ||
+        c.chunk_size <= 0)
         return sl_error(SL_EINVAL, "mamba2: d_model, d_state, d_conv, expand, headdim, ngroups, chunk_size must be positive");
     const int E = c.expand * c.d_model;
     if (E % c.headdim)
@@ -315,11 +367,19 @@ int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *pref
     m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
     m->d_in = m->d_out = c.d_model;
     mb->cfg = c;
-    mb->E = E; mb->H = H; mb->P = c.headdim; mb->G = c.ngroups; mb->S = c.d_state; mb->K = c.d_conv;
+    mb->E = E;
+    mb->H = H;
+    mb->P = c.headdim;
+    mb->G = c.ngroups;
+    mb->S = c.d_state;
+    mb->K = c.d_conv;
     mb->CD = E + 2 * c.ngroups * c.d_state;
     mb->DIN = 2 * E + 2 * c.ngroups * c.d_state + H;
     mb->ws = sl_ssd_ws_new();
-    if (!mb->ws) { free(mb); return SL_ENOMEM; }
+    if (!mb->ws) {
+        free(mb);
+        return SL_ENOMEM;
+    }
     const char *pre = prefix ? prefix : "";
     mb->i_inb = mb->i_cb = mb->i_ob = -1;
     mb->i_inw = sl_params_add(P, pre, "in_proj.weight", 2, mb->DIN, c.d_model, 0, 0);
@@ -332,10 +392,21 @@ int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *pref
     mb->i_nw = sl_params_add(P, pre, "norm.weight", 1, E, 0, 0, 0);
     mb->i_ow = sl_params_add(P, pre, "out_proj.weight", 2, c.d_model, E, 0, 0);
     if (c.bias) mb->i_ob = sl_params_add(P, pre, "out_proj.bias", 1, c.d_model, 0, 0, 0);
-    int idx[] = {mb->i_inw, mb->i_cw, mb->i_dtb, mb->i_alog, mb->i_D, mb->i_nw, mb->i_ow,
-                 c.bias ? mb->i_inb : 0, c.bias ? mb->i_ob : 0, c.conv_bias ? mb->i_cb : 0};
+    int idx[] = {mb->i_inw,
+                 mb->i_cw,
+                 mb->i_dtb,
+                 mb->i_alog,
+                 mb->i_D,
+                 mb->i_nw,
+                 mb->i_ow,
+                 c.bias ? mb->i_inb : 0,
+                 c.bias ? mb->i_ob : 0,
+                 c.conv_bias ? mb->i_cb : 0};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { mamba2_destroy(m); return idx[i]; }
+        if (idx[i] < 0) {
+            mamba2_destroy(m);
+            return idx[i];
+        }
     /* mamba_ssm Mamba2: dt_bias, A_log and D are _no_weight_decay */
     sl_params_set_group(P, mb->i_dtb, 1.0f, 0.0f);
     sl_params_set_group(P, mb->i_alog, 1.0f, 0.0f);

@@ -43,7 +43,9 @@ int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmbl
     const size_t n = (size_t)B * T * H;
     int rc = reserve(s, B, T);
     if (rc) return rc;
-    s->B = B; s->T = T; s->cached = 1;
+    s->B = B;
+    s->T = T;
+    s->cached = 1;
     memcpy(s->x, x, n * sizeof *x);
     if ((rc = sl_fftconv_forward(s->conv, s->z, x, K, B, H))) return rc;
     for (size_t i = 0; i < n; i++) s->z[i] += D[i % H] * x[i];
@@ -99,11 +101,12 @@ int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float
     return SL_OK;
 }
 
-int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max,
-                       const char *discretization, sl_act *act, int *disc)
+int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max, const char *discretization,
+                       sl_act *act, int *disc)
 {
     int rc;
-    if (!activation || (disc && !discretization)) return sl_error(SL_EINVAL, "%s: the configuration names no activation or discretization", name);
+    if (!activation || (disc && !discretization))
+        return sl_error(SL_EINVAL, "%s: the configuration names no activation or discretization", name);
     if ((rc = sl_act_from_name(activation, act))) return sl_error_wrap(rc, "%s: activation", name);
     if (dt_min > dt_max) return sl_error(SL_EINVAL, "%s: dt_min (%g) must be <= dt_max (%g)", name, dt_min, dt_max);
     if (disc) {

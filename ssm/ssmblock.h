@@ -25,11 +25,11 @@ typedef struct {
     int H;
     sl_act act;
     float p_drop;
-    sl_fftconv *conv;       /* plans for the cached T */
+    sl_fftconv *conv; /* plans for the cached T */
     int B, T, cached;
-    sl_arena fwd, bwd;      /* the forward cache and backward's scratch, carved per call */
-    float *x, *z, *a, *mask, *g;   /* (B,T,H) x4 and (B,T,2H) */
-    float *dg, *da, *dz;           /* (B,T,2H), (B,T,H) x2 */
+    sl_arena fwd, bwd;           /* the forward cache and backward's scratch, carved per call */
+    float *x, *z, *a, *mask, *g; /* (B,T,H) x4 and (B,T,2H) */
+    float *dg, *da, *dz;         /* (B,T,2H), (B,T,H) x2 */
 } sl_ssmblock;
 
 void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop);
@@ -37,13 +37,13 @@ void sl_ssmblock_clear(sl_ssmblock *s);
 
 /* the block's weights and their gradients (the model's tensors) */
 typedef struct {
-    const float *K;     /* (H, T) the SSM kernel */
-    const float *D;     /* (H) skip */
-    const float *W;     /* (2H, H) output Conv1d (kernel 1) */
-    const float *bW;    /* (2H) its bias */
+    const float *K;  /* (H, T) the SSM kernel */
+    const float *D;  /* (H) skip */
+    const float *W;  /* (2H, H) output Conv1d (kernel 1) */
+    const float *bW; /* (2H) its bias */
 } sl_ssmblock_weights;
 typedef struct {
-    float *dK, *dD, *dW, *dbW;   /* as above; accumulate (+=) */
+    float *dK, *dD, *dW, *dbW; /* as above; accumulate (+=) */
 } sl_ssmblock_grads;
 
 int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmblock_weights *w, int B, int T, int training,
@@ -61,16 +61,16 @@ enum { SL_SSM_ZOH = 0, SL_SSM_BILINEAR = 1 };
  * (seq/spec.h): dt_min, dt_max, activation, dropout; lr_scale's help differs. */
 #define SL_SSM_BLOCK_KEYS(T, LR_HELP) \
     SL_KEY_DOUBLE(T, dt_min, "dt_min", "0.001", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"), \
-    SL_KEY_DOUBLE(T, dt_max, "dt_max", "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"), \
-    SL_KEY_STR(T, activation, "activation", "gelu", "activation before the output Conv1d+GLU (seq/layers.h names)"), \
-    SL_KEY_DOUBLE(T, dropout, "dropout", "0", 0, 0.99, "dropout after the activation (training only)"), \
-    SL_KEY_DOUBLE(T, lr_scale, "lr_scale", "0.1", 0, 1e3, LR_HELP)
+        SL_KEY_DOUBLE(T, dt_max, "dt_max", "0.1", 1e-8, 1e3, "log_dt ~ U(log dt_min, log dt_max)"), \
+        SL_KEY_STR(T, activation, "activation", "gelu", "activation before the output Conv1d+GLU (seq/layers.h names)"), \
+        SL_KEY_DOUBLE(T, dropout, "dropout", "0", 0, 0.99, "dropout after the activation (training only)"), \
+        SL_KEY_DOUBLE(T, lr_scale, "lr_scale", "0.1", 0, 1e3, LR_HELP)
 
 /* The shared keys' checks: the activation's name (-> act), dt_min <= dt_max, and (disc !=
  * NULL) the discretization's name, zoh | bilinear (-> SL_SSM_ZOH / SL_SSM_BILINEAR).
  * Messages start with `name`. */
-int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max,
-                       const char *discretization, sl_act *act, int *disc);
+int sl_ssm_block_check(const char *name, const char *activation, double dt_min, double dt_max, const char *discretization,
+                       sl_act *act, int *disc);
 
 #ifdef __cplusplus
 }

@@ -82,7 +82,7 @@ static void demo(void)
     ok(s && sl_spec_read(s, demo_keys, &c) == 0 && c.n == 9 && c.flag == 0 && c.mode == 3 && c.f == 0.5f && c.d == 0.25 &&
            !strcmp(c.name, "xyz"),
        "read takes every given value, in each field's type");
-    char *can = sl_spec_canonical("demo", demo_keys, &c);   /* c.name points into s: canonical before freeing it */
+    char *can = sl_spec_canonical("demo", demo_keys, &c); /* c.name points into s: canonical before freeing it */
     sl_spec_free(s);
     ok(can && !strcmp(can, "demo:n=9,flag=0,mode=slow,f=0.5,d=0.25,name=xyz"),
        "canonical spec: every bound key in table order, the choice by name, unbound keys left out: %s", can ? can : "");

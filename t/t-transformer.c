@@ -3,7 +3,7 @@
  * recomputing the prefix, init statistics, errors, a tiny learning test.
  * `t-transformer --npy-close A.npy B.npy TOL` compares two float arrays (used by
  * t/gpt-forward.sh) and exits 0 when max |A - B| <= TOL. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 
@@ -34,22 +34,33 @@ static const char *data_path(const char *name)
 static int npy_close(const char *a, const char *b, double tol)
 {
     sl_npy x = {0}, y = {0};
-    if (sl_npy_read(a, &x) || sl_npy_read(b, &y)) { fprintf(stderr, "%s\n", sl_errmsg()); return 2; }
+    if (sl_npy_read(a, &x) || sl_npy_read(b, &y)) {
+        fprintf(stderr, "%s\n", sl_errmsg());
+        return 2;
+    }
     if (x.numel != y.numel || x.dtype != SL_DT_F32 || y.dtype != SL_DT_F32 || x.ndim != y.ndim) {
         fprintf(stderr, "arrays differ in shape or dtype\n");
         return 1;
     }
-    for (int i = 0; i < x.ndim; i++) if (x.shape[i] != y.shape[i]) { fprintf(stderr, "shapes differ\n"); return 1; }
+    for (int i = 0; i < x.ndim; i++)
+        if (x.shape[i] != y.shape[i]) {
+            fprintf(stderr, "shapes differ\n");
+            return 1;
+        }
     double d = max_abs_diff(x.data, y.data, x.numel);
     printf("max abs diff %.3e\n", d);
-    sl_npy_free(&x); sl_npy_free(&y);
+    sl_npy_free(&x);
+    sl_npy_free(&y);
     return d <= tol ? 0 : 1;
 }
 
 static sl_model *make(const char *spec, uint64_t seed)
 {
     sl_model *m = NULL;
-    if (sl_model_create(spec, seed, &m)) { diag("create '%s': %s", spec, sl_errmsg()); return NULL; }
+    if (sl_model_create(spec, seed, &m)) {
+        diag("create '%s': %s", spec, sl_errmsg());
+        return NULL;
+    }
     return m;
 }
 
@@ -76,7 +87,8 @@ static void fixture_case(const char *spec, const char *weights, const char *logi
     ok(d <= 1e-4, "%s: step-mode logits == nanoGPT (max abs diff %.2e)", weights, d);
     /* the naive kernel agrees too */
     free(y);
-    sl_npy_free(&tok); sl_npy_free(&ref);
+    sl_npy_free(&tok);
+    sl_npy_free(&ref);
     sl_model_free(m);
 }
 
@@ -88,25 +100,28 @@ static void checkpoint_names(void)
     if (!ok(sl_safetensors_read(data_path("gpt_bias1.safetensors"), &st) == 0, "read fixture safetensors")) return;
     char tmp1[] = "/tmp/sl-tf-XXXXXX", tmp2[] = "/tmp/sl-tf-XXXXXX";
     int f1 = mkstemp(tmp1), f2 = mkstemp(tmp2);
-    close(f1); close(f2);
+    close(f1);
+    close(f2);
     /* file 1: lm_head.weight perturbed (an untied checkpoint); file 2: no lm_head, no buffers */
     sl_st_writer *w1 = sl_st_writer_new(), *w2 = sl_st_writer_new();
     for (size_t i = 0; i < st->n; i++) {
         const sl_st_tensor *t = &st->t[i];
         float *v = malloc(t->numel * sizeof(float));
         sl_safetensors_get_f32(st, t, v, t->numel);
-        int is_head = !strcmp(t->name, "lm_head.weight"), is_buf = strlen(t->name) > 10 && !strcmp(t->name + strlen(t->name) - 10, ".attn.bias");
+        int is_head = !strcmp(t->name, "lm_head.weight"),
+            is_buf = strlen(t->name) > 10 && !strcmp(t->name + strlen(t->name) - 10, ".attn.bias");
         if (is_head) v[3] += 0.5f;
         sl_st_writer_add(w1, t->name, SL_DT_F32, t->ndim, t->shape, v);
         if (!is_head && !is_buf) sl_st_writer_add(w2, t->name, SL_DT_F32, t->ndim, t->shape, v);
         free(v);
     }
     ok(sl_st_writer_write(w1, tmp1) == 0 && sl_st_writer_write(w2, tmp2) == 0, "write variants");
-    sl_st_writer_free(w1); sl_st_writer_free(w2);
+    sl_st_writer_free(w1);
+    sl_st_writer_free(w2);
     sl_model *m = make(spec, 1);
     if (m) {
-        ok(sl_params_load(m->P, data_path("gpt_bias1.safetensors"), NULL, NULL) != 0,
-           "a plain load rejects the mask buffers: %s", sl_errmsg());
+        ok(sl_params_load(m->P, data_path("gpt_bias1.safetensors"), NULL, NULL) != 0, "a plain load rejects the mask buffers: %s",
+           sl_errmsg());
         ok(sl_transformer_load(m, tmp1) == SL_EFORMAT, "tied model + different lm_head.weight: %s", sl_errmsg());
         int rc = sl_transformer_load(m, tmp2);
         ok(rc == 0, "no buffers, no head: loads (tied)%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
@@ -125,7 +140,8 @@ static void checkpoint_names(void)
            "untied model + file without head: head copied from wte");
         sl_model_free(m);
     }
-    unlink(tmp1); unlink(tmp2);
+    unlink(tmp1);
+    unlink(tmp2);
     sl_safetensors_free(st);
 }
 
@@ -179,7 +195,9 @@ static void dropout_grad_case(const char *spec)
     snprintf(label, sizeof label, "%s (training, fixed dropout mask)", spec);
     check_model_grads_rng(m, label, NULL, tok, B, T, 1e-2, 3e-2, 12, rng, 8);
     sl_model_set_training(m, 0, NULL);
-    free(y0); free(y1); free(tok);
+    free(y0);
+    free(y1);
+    free(tok);
     sl_rng_free(rng);
     sl_model_free(m);
 }
@@ -188,7 +206,10 @@ static void dropout_grad_case(const char *spec)
 static void cached_generation(const char *spec)
 {
     sl_model *m = make(spec, 9);
-    if (!m) { ok(0, "create %s", spec); return; }
+    if (!m) {
+        ok(0, "create %s", spec);
+        return;
+    }
     jitter(m, 10);
     const int V = m->d_out, steps = 12;
     int32_t seq[64] = {3};
@@ -203,19 +224,24 @@ static void cached_generation(const char *spec)
         double d = max_abs_diff(yc, y + (size_t)t * V, V);
         if (d > worst) worst = d;
         int best = 0;
-        for (int v = 1; v < V; v++) if (yc[v] > yc[best]) best = v;
+        for (int v = 1; v < V; v++)
+            if (yc[v] > yc[best]) best = v;
         seq[t + 1] = best;
     }
     ok(!rc && worst <= 2e-5, "%s: cached generation == recomputing the prefix (%d tokens, max diff %.2e)", spec, steps, worst);
     sl_model_state_free(m, st);
-    free(y); free(yc);
+    free(y);
+    free(yc);
     sl_model_free(m);
 }
 
 static double stddev(const float *x, size_t n)
 {
     double s = 0, s2 = 0;
-    for (size_t i = 0; i < n; i++) { s += x[i]; s2 += (double)x[i] * x[i]; }
+    for (size_t i = 0; i < n; i++) {
+        s += x[i];
+        s2 += (double)x[i] * x[i];
+    }
     return sqrt(s2 / n - (s / n) * (s / n));
 }
 
@@ -232,12 +258,14 @@ static void init_stats(void)
     ok(p >= 0 && fabs(stddev(sl_params_data(P, p), P->t[p].numel) - want) < 0.1 * want, "init: attn c_proj std 0.02/sqrt(2L)");
     ok(mp >= 0 && fabs(stddev(sl_params_data(P, mp), P->t[mp].numel) - want) < 0.1 * want, "init: mlp c_proj std 0.02/sqrt(2L)");
     ok(e >= 0 && fabs(stddev(sl_params_data(P, e), P->t[e].numel) - 0.02) < 0.003, "init: wpe std 0.02");
-    ok(b >= 0 && sl_params_data(P, b)[0] == 0.0f && ln >= 0 && sl_params_data(P, ln)[5] == 1.0f, "init: biases 0, LayerNorm gains 1");
+    ok(b >= 0 && sl_params_data(P, b)[0] == 0.0f && ln >= 0 && sl_params_data(P, ln)[5] == 1.0f,
+       "init: biases 0, LayerNorm gains 1");
     ok(sl_params_find(P, "lm_head.weight") < 0, "tied: no lm_head.weight tensor");
     sl_model_free(m);
     m = make("llama:dim=64,n_layers=2,n_heads=4,n_kv_heads=2,vocab_size=50,multiple_of=32,max_seq_len=16", 5);
     if (m) {
-        int w1 = sl_params_find(m->P, "layers.1.feed_forward.w1.weight"), kk = sl_params_find(m->P, "layers.0.attention.wk.weight");
+        int w1 = sl_params_find(m->P, "layers.1.feed_forward.w1.weight"),
+            kk = sl_params_find(m->P, "layers.0.attention.wk.weight");
         ok(w1 >= 0 && m->P->t[w1].shape[0] == 192 && kk >= 0 && m->P->t[kk].shape[0] == 32,
            "llama: hidden_dim by llama2.c's rule (192) and GQA wk (32 x 64)");
         sl_model_free(m);
@@ -249,7 +277,10 @@ static void gelu_fast(void)
     const size_t n = 200001;
     float *x = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     float *da = calloc(n, sizeof(float)), *db = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) { x[i] = -10.0f + 20.0f * (float)i / (float)(n - 1); g[i] = 1.0f + 0.001f * (float)(i % 7); }
+    for (size_t i = 0; i < n; i++) {
+        x[i] = -10.0f + 20.0f * (float)i / (float)(n - 1);
+        g[i] = 1.0f + 0.001f * (float)(i % 7);
+    }
     sl_act_forward(SL_ACT_GELU, a, x, n);
     sl_gelu_fast_forward(b, x, n);
     sl_act_backward(SL_ACT_GELU, da, g, x, n);
@@ -257,7 +288,12 @@ static void gelu_fast(void)
     double e1 = max_abs_diff(a, b, n), e2 = max_abs_diff(da, db, n);
     ok(e1 < 3e-6, "fast GELU forward == erf reference on [-10, 10] (max abs diff %.2e)", e1);
     ok(e2 < 3e-6, "fast GELU backward == reference (max abs diff %.2e)", e2);
-    free(x); free(a); free(b); free(da); free(db); free(g);
+    free(x);
+    free(a);
+    free(b);
+    free(da);
+    free(db);
+    free(g);
 }
 
 /* The batch-sliced path (sl_transformer_set_slices) against the per-operation reference path
@@ -300,7 +336,12 @@ static void sliced_case(const char *spec, int B, int T, int slices)
     for (size_t i = 0; i < np; i++) g1[i] *= 2.0f;
     double ea = rel_diff(m->P->grad, g1, np);
     ok(!rc && ea < 1e-6, "%s: sliced backward accumulates into P->grad (rel %.2e)", spec, ea);
-    free(tok); free(dy); free(y0); free(y1); free(g0); free(g1);
+    free(tok);
+    free(dy);
+    free(y0);
+    free(y1);
+    free(g0);
+    free(g1);
     sl_model_free(m);
 }
 
@@ -331,18 +372,26 @@ static void generic_slices(const char *spec, int B, int T, int k)
     memcpy(g1, m->P->grad, np * sizeof(float));
     double ey = rel_diff(y1, y0, ny), eg = rel_diff(g1, g0, np), ex = tokin ? 0.0 : rel_diff(dx1, dx0, nx);
     ok(!rc && ey < 1e-5 && eg < 1e-5 && ex < 1e-5,
-       "%s B=%d T=%d: sl_model_*_slices with %d slices == the full batch (y rel %.2e, grads %.2e, dx %.2e)", spec, B, T, k,
-       ey, eg, ex);
+       "%s B=%d T=%d: sl_model_*_slices with %d slices == the full batch (y rel %.2e, grads %.2e, dx %.2e)", spec, B, T, k, ey,
+       eg, ex);
     double gz = 0.0;
     for (size_t i = 0; i < gpriv.n; i++) gz = fmax(gz, fabs(gpriv.p[i]));
     ok(gz == 0.0, "%s: private gradients are zero again after the reduction", spec);
-    if (!tokin) {   /* the per-operation backward refuses the caches of a sliced forward */
+    if (!tokin) { /* the per-operation backward refuses the caches of a sliced forward */
         rc = sl_model_forward_slices(m, x, tok, y1, B, T, k);
         int brc = sl_model_backward(m, dy, dx1);
         ok(!rc && brc == SL_EINVAL && strstr(sl_errmsg(), "sl_model_backward_slices"),
            "%s: backward after a sliced forward is refused (%s)", spec, sl_errmsg());
     }
-    free(tok); free(x); free(dy); free(y0); free(y1); free(g0); free(g1); free(dx0); free(dx1);
+    free(tok);
+    free(x);
+    free(dy);
+    free(y0);
+    free(y1);
+    free(g0);
+    free(g1);
+    free(dx0);
+    free(dx1);
     sl_buf_free(&gpriv);
     sl_model_free(m);
 }
@@ -368,13 +417,13 @@ static void layernorm_fast(void)
     const int N = 37, C = 45;
     float *x = tu_random((size_t)N * C, 2.0f, 41), *w = tu_random(C, 1.0f, 42), *b = tu_random(C, 1.0f, 43);
     float *g = tu_random((size_t)N * C, 1.0f, 44);
-    for (int i = 0; i < N * C; i++) x[i] += 3.0f;   /* a mean far from 0 */
+    for (int i = 0; i < N * C; i++) x[i] += 3.0f; /* a mean far from 0 */
     float *o0 = malloc((size_t)N * C * sizeof(float)), *o1 = malloc((size_t)N * C * sizeof(float));
     float st0[2 * 37], st1[2 * 37];
     float *dx0 = calloc((size_t)N * C, sizeof(float)), *dx1 = calloc((size_t)N * C, sizeof(float));
     float dw0[45] = {0}, dw1[45] = {0}, db0[45] = {0}, db1[45] = {0};
     double e = 0.0;
-    for (int variant = 0; variant < 2; variant++) {   /* with and without bias */
+    for (int variant = 0; variant < 2; variant++) { /* with and without bias */
         const float *bb = variant ? NULL : b;
         sl_layernorm_forward(o0, st0, st0 + N, x, w, bb, N, C, 1e-5f);
         sl_layernorm_fast_forward(o1, st1, st1 + N, x, w, bb, N, C, 1e-5f);
@@ -395,22 +444,44 @@ static void layernorm_fast(void)
     for (int i = 0; i < N * C; i++) a1[i] += 0.5f;
     e = max_abs_diff(a0, a1, (size_t)N * C);
     ok(e < 1e-6, "GELU backward: written + 0.5 == accumulated onto 0.5 (%.2e)", e);
-    free(x); free(w); free(b); free(g); free(o0); free(o1); free(dx0); free(dx1); free(a0); free(a1);
+    free(x);
+    free(w);
+    free(b);
+    free(g);
+    free(o0);
+    free(o1);
+    free(dx0);
+    free(dx1);
+    free(a0);
+    free(a1);
 }
 
 static void kv_table(void)
 {
     sl_transformer_config c = {0};
-    c.style = SL_TF_GPT; c.d_model = 768; c.n_layer = 12; c.n_head = 12; c.max_seq_len = 1024;
-    c.vocab_size = 50304; c.hidden_dim = 3072; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f;
+    c.style = SL_TF_GPT;
+    c.d_model = 768;
+    c.n_layer = 12;
+    c.n_head = 12;
+    c.max_seq_len = 1024;
+    c.vocab_size = 50304;
+    c.hidden_dim = 3072;
+    c.norm_eps = 1e-5f;
+    c.rope_theta = 10000.0f;
     ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 768 * 4, "GPT-2 small MHA: %zu KV bytes/token",
        sl_transformer_kv_bytes_per_token(&c));
     c.n_kv_head = 4;
-    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 4 * 64 * 4, "GQA 4 kv heads: %zu", sl_transformer_kv_bytes_per_token(&c));
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 4 * 64 * 4, "GQA 4 kv heads: %zu",
+       sl_transformer_kv_bytes_per_token(&c));
     c.n_kv_head = 1;
     ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * 2 * 64 * 4, "MQA: %zu", sl_transformer_kv_bytes_per_token(&c));
-    c.n_kv_head = 0; c.kv_lora_rank = 256; c.qk_rope_head_dim = 32; c.qk_nope_head_dim = 64; c.v_head_dim = 64;
-    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * (256 + 32) * 4, "MLA r=256 dr=32: %zu", sl_transformer_kv_bytes_per_token(&c));
+    c.n_kv_head = 0;
+    c.kv_lora_rank = 256;
+    c.qk_rope_head_dim = 32;
+    c.qk_nope_head_dim = 64;
+    c.v_head_dim = 64;
+    ok(sl_transformer_kv_bytes_per_token(&c) == (size_t)12 * (256 + 32) * 4, "MLA r=256 dr=32: %zu",
+       sl_transformer_kv_bytes_per_token(&c));
 }
 
 static void errors(void)
@@ -472,7 +543,10 @@ static void dropout_case(void)
     sl_model_forward(m, NULL, tok, y1, B, T);
     ok(max_abs_diff(y0, y1, n) == 0.0, "eval mode: no dropout");
     sl_rng_free(rng);
-    free(tok); free(y0); free(y1); free(dy);
+    free(tok);
+    free(y0);
+    free(y1);
+    free(dy);
     sl_model_free(m);
 }
 
@@ -513,7 +587,9 @@ static void learning(void)
     ok(last < 0.1 && first > 1.5, "tiny GPT learns a periodic sequence (loss %.3f -> %.4f)", first, last);
     sl_optim_free(o);
     sl_rng_free(r);
-    free(y); free(probs); free(dy);
+    free(y);
+    free(probs);
+    free(dy);
     sl_model_free(m);
 }
 
@@ -528,8 +604,12 @@ static void learning(void)
 static void learning_induction(void)
 {
     sl_model *m = make(getenv("SL_INDUCTION_SPEC") ? getenv("SL_INDUCTION_SPEC")
-                                                   : "gpt:n_layer=1,n_head=2,n_embd=32,block_size=16,vocab_size=8,bias=0", 11);
-    if (!m) { ok(0, "induction: create"); return; }
+                                                   : "gpt:n_layer=1,n_head=2,n_embd=32,block_size=16,vocab_size=8,bias=0",
+                       11);
+    if (!m) {
+        ok(0, "induction: create");
+        return;
+    }
     const int B = 16, T = 16, V = 8, N = B * T, H = T / 2;
     int32_t tok[16 * 16], tgt[16 * 16];
     float *y = malloc((size_t)N * V * sizeof(float)), *probs = malloc((size_t)N * V * sizeof(float)),
@@ -545,7 +625,7 @@ static void learning_induction(void)
             for (int t = 0; t < H; t++) tok[b * T + t] = tok[b * T + t + H] = (int32_t)sl_rng_int(r, (unsigned long)V);
             for (int t = 0; t < T; t++) tgt[b * T + t] = t < T - 1 ? tok[b * T + t + 1] : -1;
         }
-        if (it == steps) break;   /* the last batch is the held-out one */
+        if (it == steps) break; /* the last batch is the held-out one */
         int cnt;
         sl_params_zero_grad(m->P);
         sl_model_forward(m, NULL, tok, y, B, T);
@@ -560,39 +640,50 @@ static void learning_induction(void)
     int right = 0, total = 0;
     if (sl_model_run_steps(m, NULL, tok, y, B, T) == 0)
         for (int i = 0; i < N; i++) {
-            if (tgt[i] < 0 || i % T < H - 1) continue;   /* the predictable half */
+            if (tgt[i] < 0 || i % T < H - 1) continue; /* the predictable half */
             int best = 0;
-            for (int v = 1; v < V; v++) if (y[(size_t)i * V + v] > y[(size_t)i * V + best]) best = v;
+            for (int v = 1; v < V; v++)
+                if (y[(size_t)i * V + v] > y[(size_t)i * V + best]) best = v;
             right += best == tgt[i];
             total++;
         }
     /* the loss over all positions: 7/15 of them unpredictable, so ~0.97 at best; far below
      * that, the model is reading the future */
     ok(first > 1.8 && last < 1.2 && last > 0.8 && right >= 0.95 * total,
-       "tiny GPT learns a task that needs attention (repeat a random half: loss %.3f -> %.3f; step-mode greedy %d of %d right on new sequences)",
+       "tiny GPT learns a task that needs attention (repeat a random half: loss %.3f -> %.3f; step-mode greedy %d of %d right on "
+       "new sequences)",
        first, last, right, total);
     sl_optim_free(o);
     sl_rng_free(r);
-    free(y); free(probs); free(dy);
+    free(y);
+    free(probs);
+    free(dy);
     sl_model_free(m);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && !strcmp(argv[1], "--induction")) { learning_induction(); return done_testing(); }
+    if (argc == 2 && !strcmp(argv[1], "--induction")) {
+        learning_induction();
+        return done_testing();
+    }
     if (argc == 5 && !strcmp(argv[1], "--npy-close")) return npy_close(argv[2], argv[3], atof(argv[4]));
     const char *s = getenv("SL_SRCDIR");
     snprintf(srcdir, sizeof srcdir, "%s", s ? s : ".");
-    fixture_case("gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=40,bias=1", "gpt_bias1.safetensors", "gpt_bias1_logits.npy");
-    fixture_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=16,vocab_size=40,bias=0", "gpt_bias0.safetensors", "gpt_bias0_logits.npy");
+    fixture_case("gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=40,bias=1", "gpt_bias1.safetensors",
+                 "gpt_bias1_logits.npy");
+    fixture_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=16,vocab_size=40,bias=0", "gpt_bias0.safetensors",
+                 "gpt_bias0_logits.npy");
     fixture_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=16,vocab_size=40,bias=0,kernel=naive", "gpt_bias0.safetensors",
                  "gpt_bias0_logits.npy");
     checkpoint_names();
     grad_case("gpt:n_layer=2,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=1", 1e-2);
-    grad_case("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=0,tie=0,norm=rmsnorm,pos=sinusoidal,mlp=swiglu", 1e-2);
+    grad_case("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=0,tie=0,norm=rmsnorm,pos=sinusoidal,mlp=swiglu",
+              1e-2);
     grad_case("llama:dim=8,n_layers=2,n_heads=2,n_kv_heads=1,vocab_size=6,multiple_of=4,max_seq_len=8", 1e-2);
     grad_case("llama:dim=8,n_layers=1,n_heads=2,vocab_size=6,multiple_of=4,max_seq_len=8,kv_lora_rank=4,qk_nope_head_dim=2,"
-              "qk_rope_head_dim=2,v_head_dim=3", 1e-2);
+              "qk_rope_head_dim=2,v_head_dim=3",
+              1e-2);
     dropout_grad_case("gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,bias=1,dropout=0.2,kernel=naive");
     dropout_grad_case("llama:dim=8,n_layers=1,n_heads=2,n_kv_heads=1,vocab_size=6,multiple_of=4,max_seq_len=8,dropout=0.2");
     cached_generation("gpt:n_layer=2,n_head=4,n_embd=32,block_size=16,vocab_size=20");
@@ -606,15 +697,16 @@ int main(int argc, char **argv)
     layernorm_fast();
     sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 3);
     sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=0,kernel=naive", 5, 7, 2);
-    sliced_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=80,vocab_size=9,bias=0", 3, 70, 3);   /* > 1 flash tile */
+    sliced_case("gpt:n_layer=1,n_head=2,n_embd=16,block_size=80,vocab_size=9,bias=0", 3, 70, 3); /* > 1 flash tile */
     sliced_case("llama:dim=24,n_layers=2,n_heads=4,n_kv_heads=2,vocab_size=13,multiple_of=8,max_seq_len=16", 4, 9, 4);
     sliced_case("gpt:n_layer=1,n_head=2,n_embd=12,block_size=16,vocab_size=7,bias=1,tie=0,norm=rmsnorm,pos=sinusoidal,"
-                "mlp=swiglu", 3, 6, 2);
+                "mlp=swiglu",
+                3, 6, 2);
     /* 4 sequences x 4 key/value heads per slice: the fused flash backward, over 2 tiles */
     sliced_case("gpt:n_layer=1,n_head=4,n_embd=16,block_size=80,vocab_size=9,bias=1", 8, 67, 2);
     sliced_case("llama:dim=32,n_layers=1,n_heads=8,n_kv_heads=4,vocab_size=13,multiple_of=8,max_seq_len=80", 8, 67, 2);
-    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 2, 5, 5);   /* slices > B */
-    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 0);   /* automatic */
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 2, 5, 5); /* slices > B */
+    sliced_case("gpt:n_layer=2,n_head=3,n_embd=24,block_size=16,vocab_size=11,bias=1", 5, 7, 0); /* automatic */
     generic_slices("attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=16", 5, 9, 3);
     generic_slices("attention:d_model=12,n_head=3,bias=1,kernel=naive,names=llama", 4, 7, 4);
     generic_slices("attention:d_model=12,n_head=2,causal=0", 3, 6, 1);
