@@ -101,10 +101,11 @@ void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const f
     }
 }
 
-void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_lar, float *g_aim, const float *dK,
-                            const float *log_dt, const float *C, const float *lar, const float *aim,
-                            int H, int N2, int L, int disc)
+void sl_s4d_kernel_backward(const sl_s4d_kernel_grads *g, const float *dK, const sl_s4d_kernel_params *p)
 {
+    float *g_log_dt = g->g_log_dt, *g_C = g->g_C, *g_lar = g->g_log_A_real, *g_aim = g->g_A_imag;
+    const float *log_dt = p->log_dt, *C = p->C, *lar = p->log_A_real, *aim = p->A_imag;
+    const int H = p->H, N2 = p->N2, L = p->L, disc = p->disc;
     #pragma omp parallel for schedule(static) if (H > 1 && (size_t)H * N2 * L >= 32768)
     for (int h = 0; h < H; h++) {
         double dt = exp((double)log_dt[h]), gdt = 0.0;
@@ -236,8 +237,10 @@ static int s4d_backward(sl_model *base, const float *dy, float *dx)
     const sl_ssmblock_grads g = {.dK = m->dK, .dD = PG(iD), .dW = PG(iW), .dbW = PG(ib)};
     int rc = sl_ssmblock_backward(&m->blk, dx, &g, dy, &w);
     if (rc) return rc;
-    sl_s4d_kernel_backward(PG(ilogdt), PG(iC), PG(ilar), PG(iaim), m->dK, PD(ilogdt), PD(iC), PD(ilar), PD(iaim),
-                           m->H, m->N2, T, m->disc);
+    const sl_s4d_kernel_grads kg = {.g_log_dt = PG(ilogdt), .g_C = PG(iC), .g_log_A_real = PG(ilar), .g_A_imag = PG(iaim)};
+    const sl_s4d_kernel_params kp = {.log_dt = PD(ilogdt), .C = PD(iC), .log_A_real = PD(ilar), .A_imag = PD(iaim),
+                                     .H = m->H, .N2 = m->N2, .L = T, .disc = m->disc};
+    sl_s4d_kernel_backward(&kg, m->dK, &kp);
     return SL_OK;
 }
 

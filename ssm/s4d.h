@@ -33,10 +33,19 @@ void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *l
 /* reference: every power as exp(l dt A) (ZOH) / cpow (bilinear), as the PyTorch code does */
 void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *log_A_real,
                          const float *A_imag, int H, int N2, int L, int disc);
-/* backward: dK (H, L) -> gradients accumulated (+=) into g_* (any may be NULL) */
-void sl_s4d_kernel_backward(float *g_log_dt, float *g_C, float *g_log_A_real, float *g_A_imag, const float *dK,
-                            const float *log_dt, const float *C, const float *log_A_real, const float *A_imag,
-                            int H, int N2, int L, int disc);
+/* backward: dK (H, L) -> gradients accumulated (+=) into g's fields (any may be NULL), for
+ * the kernel of the parameters in p (sl_s4d_kernel's arguments) */
+typedef struct {
+    const float *log_dt;       /* (H) */
+    const float *C;            /* (H, N2, 2) */
+    const float *log_A_real;   /* (H, N2) */
+    const float *A_imag;       /* (H, N2) */
+    int H, N2, L, disc;
+} sl_s4d_kernel_params;
+typedef struct {
+    float *g_log_dt, *g_C, *g_log_A_real, *g_A_imag;   /* shaped as above */
+} sl_s4d_kernel_grads;
+void sl_s4d_kernel_backward(const sl_s4d_kernel_grads *g, const float *dK, const sl_s4d_kernel_params *p);
 
 /* initial A (N2 complex as re/im) for init = lin, inv, real, legs; N = 2*N2 */
 int sl_s4d_init_A(const char *init, int N2, double *re, double *im);

@@ -81,7 +81,10 @@ static void kernel_tests(void)
         float *par[4] = {ld, C, lar, aim};
         const int len[4] = {H, H * N2 * 2, H * N2, H * N2};
         const char *nm[4] = {"log_dt", "C", "log_A_real", "A_imag"};
-        sl_s4d_kernel_backward(g[0], g[1], g[2], g[3], R, ld, C, lar, aim, H, N2, L, disc);
+        const sl_s4d_kernel_grads kg = {.g_log_dt = g[0], .g_C = g[1], .g_log_A_real = g[2], .g_A_imag = g[3]};
+        const sl_s4d_kernel_params kp = {.log_dt = ld, .C = C, .log_A_real = lar, .A_imag = aim, .H = H, .N2 = N2, .L = L,
+                                         .disc = disc};
+        sl_s4d_kernel_backward(&kg, R, &kp);
         for (int p = 0; p < 4; p++) {
             double err = 0, scale = 0;
             for (int i = 0; i < len[p]; i++) {
