@@ -10,3 +10,12 @@ EXTRA_DIST += docs/linear-rnn.md t/ref/make_linrnn_fixtures.py t/linattn_util.h 
 	t/data/retnet_weights.safetensors t/data/retnet_grads.safetensors t/data/retnet_x.npy t/data/retnet_y.npy t/data/retnet_dy.npy \
 	t/data/gla_weights.safetensors t/data/gla_grads.safetensors t/data/gla_x.npy t/data/gla_y.npy t/data/gla_dy.npy \
 	t/data/rwkv_weights.safetensors t/data/rwkv_grads.safetensors t/data/rwkv_x.npy t/data/rwkv_y.npy t/data/rwkv_dy.npy
+EXTRA_DIST += bench/linrnn_bench.c bench/linrnn_torch.py bench/run_linrnn_bench.sh
+
+# `make bench`: bench/linrnn_bench (not part of make check); plain rule as in mk/mamba.mk.
+# bench/run_linrnn_bench.sh runs it against the PyTorch peers (bench/linrnn_torch.py) in the same run.
+bench/linrnn_bench$(EXEEXT): $(srcdir)/bench/linrnn_bench.c libseqlab.la
+	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
+	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/linrnn_bench.c libseqlab.la $(DEPS_LIBS)
+bench: bench/linrnn_bench$(EXEEXT)
+CLEANFILES += bench/linrnn_bench$(EXEEXT)
