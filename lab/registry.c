@@ -11,6 +11,7 @@ static const sl_model_entry *const families[] = {
     sl_models_core, sl_models_recurrent, sl_models_ssm, sl_models_mamba,
     sl_models_transformer, sl_models_nlp,
     sl_models_linrnn,
+    sl_models_conv,
 };
 
 const sl_model_entry *sl_registry_entry(int i)

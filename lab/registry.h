@@ -40,6 +40,7 @@ extern const sl_model_entry sl_models_mamba[];       /* mamba mamba2 */
 extern const sl_model_entry sl_models_transformer[]; /* attention, gpt, llama */
 extern const sl_model_entry sl_models_nlp[];         /* ngram, ... */
 extern const sl_model_entry sl_models_linrnn[];      /* lru retnet gla rwkv (lab/reg_linrnn.c) */
+extern const sl_model_entry sl_models_conv[];        /* based h3 hyena (lab/reg_conv.c) */
 
 /* Iterate all entries: i from 0 while the result is non-NULL. */
 const sl_model_entry *sl_registry_entry(int i);

@@ -62,6 +62,7 @@
 #include "ssm/retnet.h"
 #include "ssm/gla.h"
 #include "ssm/rwkv.h"
+#include "ssm/based.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"

@@ -1,0 +1,18 @@
+/* lab/reg_conv.c — registry entries of the convolution / attention-hybrid mixers of the
+ * efficient-model zoo (issue 20): `based`, `h3`, `hyena` (zoology's names). The key tables,
+ * bound to the configuration structs, are the models' own (ssm/based.c, ssm/h3.c,
+ * ssm/hyena.c). */
+#include "lab/registry.h"
+#include "ssm/based.h"
+
+const sl_model_entry sl_models_conv[] = {
+    {.name = "based",
+     .family = "conv",
+     .help = "Based (zoology Based): causal linear attention with the 2nd-order Taylor feature map (chunked) plus "
+             "sliding-window softmax attention",
+     .keys = sl_based_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_based_create_spec},
+    {0},
+};
