@@ -4,6 +4,7 @@
  * ssm/hyena.c). */
 #include "lab/registry.h"
 #include "ssm/based.h"
+#include "ssm/h3.h"
 
 const sl_model_entry sl_models_conv[] = {
     {.name = "based",
@@ -14,5 +15,12 @@ const sl_model_entry sl_models_conv[] = {
      .is_mixer = 1,
      .width_key = "d_model",
      .create = sl_based_create_spec},
+    {.name = "h3",
+     .family = "conv",
+     .help = "H3 (zoology/safari H3): shift SSM on k, diagonal SSM on k v per head, gated by q; FFT convolutions",
+     .keys = sl_h3_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_h3_create_spec},
     {0},
 };

@@ -63,6 +63,7 @@
 #include "ssm/gla.h"
 #include "ssm/rwkv.h"
 #include "ssm/based.h"
+#include "ssm/h3.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"
