@@ -322,7 +322,9 @@ void sl_based_linattn_naive_backward(float *dq, float *dk, float *dv, const floa
 {
     const int T = s->T, H = s->H, F = s->F, Dv = s->Dv;
     const double rf = 1.0 / sqrt((double)F);
-    /* serial over heads: dk and dv of one position gather from every later query */
+    /* a head's positions in order (dk, dv of one position gather from every later query); heads
+     * write disjoint rows, so they run in parallel */
+    #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < s->B * H; bh++) {
         const int b = bh / H, h = bh % H;
         double *num = malloc((size_t)Dv * sizeof(double));
@@ -359,67 +361,82 @@ void sl_based_linattn_naive_backward(float *dq, float *dk, float *dv, const floa
 
 /* ---- sliding-window softmax attention --------------------------------------------------- */
 
+/* Blocks of W queries (rows t0..t1-1) against their keys k0..t1-1 (k0 = max(0, t0 - W + 1), at most
+ * 2W - 1 of them): the scores and the products are sgemm calls on row-strided views of qkv
+ * (ld 3C); the band mask is applied inside the block. Sequences run in parallel; the blocks of
+ * one sequence in order (neighbouring blocks share keys in backward). */
 void sl_based_window_forward(float *out, float *P, const float *qkv, int B, int T, int C, int W)
 {
     const float scale = 1.0f / sqrtf((float)C);
-    #pragma omp parallel for schedule(static)
-    for (int bt = 0; bt < B * T; bt++) {
-        const int b = bt / T, t = bt % T, j0 = t - W + 1 > 0 ? t - W + 1 : 0;
-        const float *qt = qkv + (size_t)bt * 3 * C;
-        float *p = P + (size_t)bt * W, mx = -INFINITY;   // p[j - t + W - 1] for key j
-        for (int i = 0; i < W; i++) p[i] = 0.0f;
-        for (int j = j0; j <= t; j++) {
-            const float *kj = qkv + ((size_t)b * T + j) * 3 * C + C;
-            float x = 0.0f;
-            for (int e = 0; e < C; e++) x += qt[e] * kj[e];
-            p[j - t + W - 1] = x * scale;
-            if (x * scale > mx) mx = x * scale;
-        }
-        float sum = 0.0f;
-        for (int j = j0; j <= t; j++) sum += p[j - t + W - 1] = expf(p[j - t + W - 1] - mx);
-        float *o = out + (size_t)bt * C;
-        for (int e = 0; e < C; e++) o[e] = 0.0f;
-        for (int j = j0; j <= t; j++) {
-            float a = p[j - t + W - 1] /= sum;
-            const float *vj = qkv + ((size_t)b * T + j) * 3 * C + 2 * C;
-            for (int e = 0; e < C; e++) o[e] += a * vj[e];
-        }
+    const int ld = 3 * C, KB = 2 * W;
+    #pragma omp parallel
+    {
+        float *S = malloc((size_t)W * KB * sizeof(float));   // (nq, nk) scores, then probabilities
+        #pragma omp for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int t0 = 0; t0 < T; t0 += W) {
+                const int t1 = t0 + W < T ? t0 + W : T, k0 = t0 - W + 1 > 0 ? t0 - W + 1 : 0, nq = t1 - t0, nk = t1 - k0;
+                const float *Q = qkv + ((size_t)b * T + t0) * ld, *K = qkv + ((size_t)b * T + k0) * ld + C,
+                            *V = qkv + ((size_t)b * T + k0) * ld + 2 * C;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, C, scale, Q, ld, K, ld, 0.0f, S, nk);
+                for (int i = 0; i < nq; i++) {
+                    const int t = t0 + i, lo = t - W + 1 - k0, hi = t - k0;   // keys lo..hi of the block
+                    float *s = S + (size_t)i * nk, mx = -INFINITY, sum = 0.0f;
+                    for (int j = lo > 0 ? lo : 0; j <= hi; j++) mx = s[j] > mx ? s[j] : mx;
+                    for (int j = 0; j < nk; j++) {
+                        s[j] = j >= lo && j <= hi ? expf(s[j] - mx) : 0.0f;
+                        sum += s[j];
+                    }
+                    float *p = P + ((size_t)b * T + t) * W;   // p[j - t + W - 1] for key j
+                    for (int j = 0; j < W; j++) p[j] = 0.0f;
+                    for (int j = lo > 0 ? lo : 0; j <= hi; j++) p[j + k0 - t + W - 1] = s[j] /= sum;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, C, nk, 1.0f, S, nk, V, ld, 0.0f,
+                            out + ((size_t)b * T + t0) * C, C);
+            }
+        free(S);
     }
 }
 
+/* dS = P (dP - rowsum(P dP)) scale with dP = dO V^T; dQ += dS K, dK += dS^T Q, dV += P^T dO */
 void sl_based_window_backward(float *dqkv, const float *dout, const float *qkv, const float *P, int B, int T, int C,
                               int W)
 {
     const float scale = 1.0f / sqrtf((float)C);
+    const int ld = 3 * C, KB = 2 * W;
     #pragma omp parallel
     {
-        float *ds = malloc((size_t)W * sizeof(float));
-        /* one sequence per thread: dk, dv of a key gather from the W queries after it */
+        float *Pf = malloc((size_t)W * KB * sizeof(float)), *dS = malloc((size_t)W * KB * sizeof(float));
         #pragma omp for schedule(static)
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                const int j0 = t - W + 1 > 0 ? t - W + 1 : 0;
-                const size_t bt = (size_t)b * T + t;
-                const float *p = P + bt * W, *go = dout + bt * C, *qt = qkv + bt * 3 * C;
-                float dot = 0.0f;
-                for (int j = j0; j <= t; j++) {
-                    const float *vj = qkv + ((size_t)b * T + j) * 3 * C + 2 * C;
-                    float x = 0.0f;
-                    for (int e = 0; e < C; e++) x += go[e] * vj[e];
-                    ds[j - j0] = x;
-                    dot += p[j - t + W - 1] * x;
-                }
-                for (int j = j0; j <= t; j++) {
-                    const float a = p[j - t + W - 1], g = a * (ds[j - j0] - dot) * scale;
-                    const size_t rj = ((size_t)b * T + j) * 3 * C;
-                    for (int e = 0; e < C; e++) {
-                        dqkv[bt * 3 * C + e] += g * qkv[rj + C + e];
-                        dqkv[rj + C + e] += g * qt[e];
-                        dqkv[rj + 2 * C + e] += a * go[e];
+            for (int t0 = 0; t0 < T; t0 += W) {
+                const int t1 = t0 + W < T ? t0 + W : T, k0 = t0 - W + 1 > 0 ? t0 - W + 1 : 0, nq = t1 - t0, nk = t1 - k0;
+                const size_t rq = (size_t)b * T + t0, rk = (size_t)b * T + k0;
+                for (int i = 0; i < nq; i++) {
+                    const int t = t0 + i;
+                    const float *p = P + ((size_t)b * T + t) * W;
+                    for (int j = 0; j < nk; j++) {
+                        const int slot = j + k0 - t + W - 1;
+                        Pf[(size_t)i * nk + j] = slot >= 0 && slot < W ? p[slot] : 0.0f;
                     }
                 }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, C, 1.0f, dout + rq * C, C, qkv + rk * ld + 2 * C, ld,
+                            0.0f, dS, nk);
+                for (int i = 0; i < nq; i++) {
+                    float *d = dS + (size_t)i * nk, dot = 0.0f;
+                    const float *pf = Pf + (size_t)i * nk;
+                    for (int j = 0; j < nk; j++) dot += pf[j] * d[j];
+                    for (int j = 0; j < nk; j++) d[j] = pf[j] * (d[j] - dot) * scale;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, C, nk, 1.0f, dS, nk, qkv + rk * ld + C, ld, 1.0f,
+                            dqkv + rq * ld, ld);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, C, nq, 1.0f, dS, nk, qkv + rq * ld, ld, 1.0f,
+                            dqkv + rk * ld + C, ld);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, C, nq, 1.0f, Pf, nk, dout + rq * C, C, 1.0f,
+                            dqkv + rk * ld + 2 * C, ld);
             }
-        free(ds);
+        free(Pf);
+        free(dS);
     }
 }
 
@@ -475,6 +492,8 @@ const sl_spec_key sl_based_keys[] = {
                "sliding-window softmax attention over the last window_size positions (0: linear attention alone)"),
     SL_KEY_INT(sl_based_config, chunk_size, "chunk_size", "64", 1, 1 << 20, "positions per chunk of the linear attention"),
     SL_KEY_FLOAT(sl_based_config, eps, "eps", "1e-12", 0, 1, "added to the linear attention's denominator"),
+    SL_KEY_CHOICE(sl_based_config, quadratic, "train_view", "linear", "linear|quadratic", NULL,
+                  "linear attention in chunked form, or as the naive O(T^2) sums (the reference)"),
     SL_KEY_END,
 };
 
@@ -517,7 +536,8 @@ static int based_forward(sl_model *m, const float *x, const int32_t *tok, float 
     sl_linear_forward(bm->k.p, x, sl_params_data(P, bm->i_k), NULL, (int)N, C, HF);
     sl_linear_forward(bm->v.p, x, sl_params_data(P, bm->i_v), NULL, (int)N, C, C);
     sl_linattn_shape s = la_shape(bm, B, T);
-    if ((rc = sl_based_linattn_forward(bm->y.p, bm->den.p, bm->q.p, bm->k.p, bm->v.p, &s))) return rc;
+    if (bm->cfg.quadratic) sl_based_linattn_naive_forward(bm->y.p, bm->den.p, bm->q.p, bm->k.p, bm->v.p, &s);
+    else if ((rc = sl_based_linattn_forward(bm->y.p, bm->den.p, bm->q.p, bm->k.p, bm->v.p, &s))) return rc;
     sl_linear_forward(out, bm->y.p, sl_params_data(P, bm->i_o), NULL, (int)N, C, C);
     if (W) {
         /* out += out_proj(window attention) */
@@ -549,8 +569,9 @@ static int based_backward(sl_model *m, const float *dout, float *dx)
     memset(bm->gk.p, 0, N * HF * sizeof(float));
     memset(bm->gv.p, 0, N * C * sizeof(float));
     sl_linattn_shape s = la_shape(bm, B, T);
-    if ((rc = sl_based_linattn_backward(bm->gq.p, bm->gk.p, bm->gv.p, bm->gy.p, bm->y.p, bm->den.p, bm->q.p, bm->k.p,
-                                        bm->v.p, &s)))
+    if (bm->cfg.quadratic) sl_based_linattn_naive_backward(bm->gq.p, bm->gk.p, bm->gv.p, bm->gy.p, bm->q.p, bm->k.p, bm->v.p, &s);
+    else if ((rc = sl_based_linattn_backward(bm->gq.p, bm->gk.p, bm->gv.p, bm->gy.p, bm->y.p, bm->den.p, bm->q.p, bm->k.p,
+                                             bm->v.p, &s)))
         return rc;
     sl_linear_backward(dx, sl_params_grad(P, bm->i_q), NULL, bm->gq.p, bm->xin.p, sl_params_data(P, bm->i_q), (int)N, C, HF);
     sl_linear_backward(dx, sl_params_grad(P, bm->i_k), NULL, bm->gk.p, bm->xin.p, sl_params_data(P, bm->i_k), (int)N, C, HF);

@@ -17,8 +17,12 @@
  * 1/sqrt(d_model)), present when window_size W > 0:
  *   (q, k, v) = x window_attn.Wqkv^T + b;  o_t = softmax_{t-W < j <= t}(q_t.k_j / sqrt C) v
  *   swa = o window_attn.out_proj^T + b
- * Sequence mode is banded (O(T W)), step mode keeps the last W keys and values; the naive
- * reference is the full masked (T x T) softmax.
+ * Sequence mode is banded (O(T W): blocks of W queries against their 2W - 1 keys by sgemm),
+ * step mode keeps the last W keys and values; the naive reference is the full masked (T x T)
+ * softmax.
+ *
+ * `train_view=quadratic` (zoology's name for its T x T form) runs the linear attention's naive
+ * reference in sequence mode instead of the chunked form (for tests and benchmarks).
  *
  * The mixer's output is lin + swa: both branches read the same input, in parallel (zoology
  * alternates Based and sliding-window layers across depth instead; window_size=0 gives its
@@ -37,6 +41,7 @@ extern "C" {
 typedef struct {
     int d_model, feature_dim, num_heads, window_size, chunk_size;
     float eps;
+    int quadratic;   /* train_view=quadratic: the naive O(T^2) linear attention (the reference) */
 } sl_based_config;
 
 extern const sl_spec_key sl_based_keys[];

@@ -100,6 +100,30 @@ static void test_model(void)
     check_step_equals_seq(m, "based", x, NULL, B, T, 2e-5);
     free(x);
     sl_model_free(m);
+    /* train_view=quadratic (the naive sums) == the chunked form, inside the model, forward and
+     * every gradient */
+    {
+        sl_model *a = NULL, *q = NULL;
+        if (sl_model_create("based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4", 5, &a) ||
+            sl_model_create("based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4,train_view=quadratic", 5, &q)) {
+            ok(0, "create: %s", sl_errmsg());
+        } else {
+            const int B2 = 2, T2 = 19;
+            const size_t n = (size_t)B2 * T2 * 8;
+            float *x2 = tu_random(n, 1.0f, 12), *dy = tu_random(n, 1.0f, 13), *ya = malloc(n * 4), *yq = malloc(n * 4);
+            float *dxa = calloc(n, 4), *dxq = calloc(n, 4);
+            sl_params_zero_grad(a->P);
+            sl_params_zero_grad(q->P);
+            int r2 = sl_model_forward(a, x2, NULL, ya, B2, T2) || sl_model_forward(q, x2, NULL, yq, B2, T2) ||
+                     sl_model_backward(a, dy, dxa) || sl_model_backward(q, dy, dxq);
+            double e1 = r2 ? INFINITY : rel_diff(ya, yq, n), e2 = r2 ? INFINITY : rel_diff(dxa, dxq, n);
+            double e3 = r2 ? INFINITY : rel_diff(a->P->grad, q->P->grad, a->P->total);
+            ok(e1 < 2e-6 && e2 < 1e-5 && e3 < 1e-5, "train_view=linear == quadratic: output %.2e, dx %.2e, parameter grads %.2e", e1, e2, e3);
+            free(x2); free(dy); free(ya); free(yq); free(dxa); free(dxq);
+        }
+        sl_model_free(a);
+        sl_model_free(q);
+    }
     /* long enough for the window ring buffer to wrap many times, several chunks */
     rc = sl_model_create("based:d_model=16,feature_dim=4,num_heads=2,window_size=7,chunk_size=16", 5, &m);
     if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
