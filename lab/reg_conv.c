@@ -5,6 +5,7 @@
 #include "lab/registry.h"
 #include "ssm/based.h"
 #include "ssm/h3.h"
+#include "ssm/hyena.h"
 
 const sl_model_entry sl_models_conv[] = {
     {.name = "based",
@@ -22,5 +23,13 @@ const sl_model_entry sl_models_conv[] = {
      .is_mixer = 1,
      .width_key = "d_model",
      .create = sl_h3_create_spec},
+    {.name = "hyena",
+     .family = "conv",
+     .help = "Hyena operator of order 2 (zoology Hyena): short conv, implicit long filter (positional MLP with decay), "
+             "FFT long convolution between two gates",
+     .keys = sl_hyena_keys,
+     .is_mixer = 1,
+     .width_key = "d_model",
+     .create = sl_hyena_create_spec},
     {0},
 };

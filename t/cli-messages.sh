@@ -19,7 +19,7 @@ expect() {
 # no_usage: the last command printed its message alone (no usage text)
 no_usage() { ! grep -q '^usage:' "$tmp/err"; ok $? "  ... without the usage text"; }
 T="$SEQLAB train --steps 1 --out $tmp/run"
-M="models: lm, seq, rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, gpt, llama, ngram, lru, retnet, gla, rwkv, based, h3"
+M="models: lm, seq, rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, gpt, llama, ngram, lru, retnet, gla, rwkv, based, h3, hyena"
 K="input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, d_model, n_layer, norm, norm_eps, max_position_embeddings, vocab_size, tie_embeddings"
 
 # keys and values are checked under the model name the user typed, before a bare mixer is wrapped
@@ -49,7 +49,7 @@ expect 2 "seqlab: error: --model: unknown model 'lstmm'; did you mean 'lstm'? $M
 no_usage
 expect 2 "seqlab: error: --model: unknown model 'copy' ('copy' is a task, not a model); $M" $T --model copy --task copy
 expect 2 "seqlab: error: --model: unknown model 'transformer'; $M" $T --model transformer --task copy
-expect 2 "seqlab: error: --model: key 'mixer' of model 'lm': 'lstmm' is not a mixer; did you mean 'lstm'? mixers: rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, lru, retnet, gla, rwkv, based, h3" \
+expect 2 "seqlab: error: --model: key 'mixer' of model 'lm': 'lstmm' is not a mixer; did you mean 'lstm'? mixers: rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, lru, retnet, gla, rwkv, based, h3, hyena" \
     $T --model lm:mixer=lstmm --task copy
 expect 2 "seqlab: error: --model: unknown key 'n_layr' for model 'gpt'; did you mean 'n_layer'? valid keys: n_layer, n_head, n_embd, block_size, vocab_size, dropout, bias, n_kv_head, norm_eps, hidden_dim, pos, norm, mlp, tie, kernel, rope_theta, kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim" \
     $T --model gpt:n_layr=2 --task copy

@@ -64,6 +64,7 @@
 #include "ssm/rwkv.h"
 #include "ssm/based.h"
 #include "ssm/h3.h"
+#include "ssm/hyena.h"
 
 #include "nlp/vocab.h"
 #include "nlp/ngram.h"

@@ -263,6 +263,7 @@ def main():
     g = torch.Generator().manual_seed(20)
     make('based', BasedRef(8, 3, 2, 4), 2, 11, g)
     make('h3', H3Ref(8, 6, 2), 2, 12, g, randomize_h3)
+    make('hyena', HyenaRef(6, 16, 8, emb_dim=5, num_inner_mlps=1), 2, 10, g, randomize_hyena)
 
 
 if __name__ == '__main__':
