@@ -75,6 +75,25 @@ static void gated_norm_fwd(const mamba2_model *mb, const float *w, float *yg, fl
         for (int e = 0; e < E; e++) o[n * E + e] = nrm[n * E + e] * w[e];
 }
 
+/* the SSD scan's arguments over the cached x, dt, A, B, C (forward and backward use the same) */
+static sl_ssd_args ssd_args(const mamba2_model *mb, const sl_params *P, int B, int T)
+{
+    return (sl_ssd_args){.B = B,
+                         .L = T,
+                         .H = mb->H,
+                         .P = mb->P,
+                         .G = mb->G,
+                         .N = mb->S,
+                         .x = mb->xs,
+                         .dt = mb->dt,
+                         .A = mb->A,
+                         .Bm = mb->Bm,
+                         .Cm = mb->Cm,
+                         .D = sl_params_data(P, mb->i_D),
+                         .dt_bias = sl_params_data(P, mb->i_dtb),
+                         .dt_softplus = 1};
+}
+
 static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
 {
     mamba2_model *mb = (mamba2_model *)m;
@@ -101,20 +120,7 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     sl_cols_get(mb->Cm, mb->xbca, N, CD, E + G * S, G * S);
     const float *al = sl_params_data(P, mb->i_alog);
     for (int h = 0; h < H; h++) mb->A[h] = -expf(al[h]);
-    sl_ssd_args a = {.B = B,
-                     .L = T,
-                     .H = H,
-                     .P = mb->P,
-                     .G = G,
-                     .N = S,
-                     .x = mb->xs,
-                     .dt = mb->dt,
-                     .A = mb->A,
-                     .Bm = mb->Bm,
-                     .Cm = mb->Cm,
-                     .D = sl_params_data(P, mb->i_D),
-                     .dt_bias = sl_params_data(P, mb->i_dtb),
-                     .dt_softplus = 1};
+    sl_ssd_args a = ssd_args(mb, P, B, T);
     if ((rc = sl_ssd_chunked_forward(mb->y, NULL, &a, mb->cfg.chunk_size, mb->ws))) return rc;
     /* z is the first E columns of zx */
     sl_cols_get(mb->z, mb->zx, N, DIN, 0, E);
@@ -162,20 +168,7 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gA, 0, H * sizeof(float));
     memset(mb->gB, 0, N * G * S * sizeof(float));
     memset(mb->gC, 0, N * G * S * sizeof(float));
-    sl_ssd_args a = {.B = B,
-                     .L = T,
-                     .H = H,
-                     .P = mb->P,
-                     .G = G,
-                     .N = S,
-                     .x = mb->xs,
-                     .dt = mb->dt,
-                     .A = mb->A,
-                     .Bm = mb->Bm,
-                     .Cm = mb->Cm,
-                     .D = sl_params_data(P, mb->i_D),
-                     .dt_bias = sl_params_data(P, mb->i_dtb),
-                     .dt_softplus = 1};
+    sl_ssd_args a = ssd_args(mb, P, B, T);
     sl_ssd_grads sg = {.dx = mb->gxs,
                        .ddt = mb->gdt,
                        .dA = mb->gA,
