@@ -54,6 +54,11 @@ EOF
     if [ "${EXP_TAKES_CORPUS:-0}" = 1 ]; then
         echo "  --corpus FILE     text corpus (default: seqlab's built-in, /usr/share/common-licenses/*)"
     fi
+    if [ "${EXP_TAKES_TEXT:-0}" = 1 ]; then
+        echo "  --text-corpus F   natural-language text of the n-gram claim's arm (default: tinyshakespeare,"
+        echo "                    \$SEQLAB_DATA/tinyshakespeare.txt or downloaded once into RESULTS/data;"
+        echo "                    'none' skips the arm; the smoke setting runs it only when F is given)"
+    fi
     cat <<EOF
 environment: SEQLAB (the seqlab program), GNUPLOT (gnuplot; empty = skip the plots),
   EXP_GIT_DIR (the git tree whose commit meta.txt records; default: this source tree)
@@ -81,6 +86,7 @@ exp_init() {
     JOBS=1
     MIXERS_OPT=
     CORPUS=
+    TEXT_OPT=
     EXP_ARGS="$*"
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -89,7 +95,7 @@ exp_init() {
         --smoke) SETTING=smoke ;;
         --plot-only) PLOT_ONLY=1 ;;
         --fresh) FRESH=1 ;;
-        --out | --seed | --seeds | --lrs | --threads | --jobs | --mixers | --corpus)
+        --out | --seed | --seeds | --lrs | --threads | --jobs | --mixers | --corpus | --text-corpus)
             [ $# -ge 2 ] || { echo "$EXP_NAME: error: option $1 needs a value" >&2; exit 2; }
             case "$1" in
             --out) RESROOT=$2 ;;
@@ -102,6 +108,9 @@ exp_init() {
             --corpus)
                 [ "${EXP_TAKES_CORPUS:-0}" = 1 ] || { echo "$EXP_NAME: error: --corpus does not apply to this experiment" >&2; exit 2; }
                 CORPUS=$2 ;;
+            --text-corpus)
+                [ "${EXP_TAKES_TEXT:-0}" = 1 ] || { echo "$EXP_NAME: error: --text-corpus does not apply to this experiment" >&2; exit 2; }
+                TEXT_OPT=$2 ;;
             esac
             shift ;;
         -h | --help) exp_usage; exit 0 ;;
@@ -140,6 +149,10 @@ exp_init() {
     if [ -n "$CORPUS" ]; then
         [ -r "$CORPUS" ] || exp_die "cannot read the corpus $CORPUS"
         case "$CORPUS" in /*) ;; *) CORPUS=$(pwd)/$CORPUS ;; esac
+    fi
+    if [ -n "$TEXT_OPT" ] && [ "$TEXT_OPT" != none ]; then
+        [ -r "$TEXT_OPT" ] || exp_die "cannot read the text corpus $TEXT_OPT"
+        case "$TEXT_OPT" in /*) ;; *) TEXT_OPT=$(pwd)/$TEXT_OPT ;; esac
     fi
     if [ "${GNUPLOT+set}" = set ]; then
         GP=$GNUPLOT

@@ -5,12 +5,16 @@
 # every configuration the median over seeds at its best learning rate.
 EXP_NAME=lm
 EXP_TAKES_CORPUS=1
-EXP_HELP="usage: experiments/lm.sh [--full | --smoke] [--corpus FILE] [options]
+EXP_TAKES_TEXT=1
+EXP_HELP="usage: experiments/lm.sh [--full | --smoke] [--corpus FILE] [--text-corpus FILE|none] [options]
   Trains every model on charlm (the built-in corpus or --corpus FILE) at several widths, fits
   n-gram models of each order, trains one mixer with word2vec-initialised embeddings beside a
   random initialisation, and writes results/lm/{lm,curves,ngram,w2v}.csv (lm_runs.csv: every
   run) and lm.png. --mixers may name gpt and llama beside mixers (default: every mixer, gpt
-  and llama)."
+  and llama).
+  The text arm trains wider models on natural text (tinyshakespeare by default) and fits the
+  n-gram orders on it: results/lm/{text,textcurves,text_ngram}.csv and lm_text.png; the check
+  step's neural-against-n-gram claim reads it."
 . "$(dirname "$0")/common.sh"
 exp_init "$@"
 
@@ -169,11 +173,119 @@ if [ "$PLOT_ONLY" = 0 ] && w2v_vectors; then
         done
     done
 fi
+
+# ---- the text arm: the neural-against-n-gram claim on natural text ----
+# The built-in corpus is licence texts that share whole passages between the training and the
+# validation split, where an n-gram model's memory wins (experiments/README.md, section 5); the
+# claim is about language, so it is tested on tinyshakespeare (1.1 MB, char-rnn's and nanoGPT's
+# character benchmark) with models wide enough for it.
+case $SETTING in
+smoke) TX_MODELS="lstm"; TX_D=16; TX_T=32; TX_STEPS=20; TX_EVAL=10; TX_BATCH=8; TX_ORDERS="1 2 3" ;;
+quick) TX_MODELS="lstm mamba"; TX_D=256; TX_T=128; TX_STEPS=1000; TX_EVAL=250; TX_BATCH=32; TX_ORDERS="3 4 5 6 7 8" ;;
+full) TX_MODELS="lstm gru mamba mamba2 gpt llama"; TX_D=256; TX_T=128; TX_STEPS=5000; TX_EVAL=250; TX_BATCH=32; TX_ORDERS="3 4 5 6 7 8 9" ;;
+esac
+[ -n "$MIXERS_OPT" ] && TX_MODELS=$(echo $MODELS)
+TS_URL=https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
+TS_SHA=86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
+ts_ok() { [ "$(sha256sum <"$1" 2>/dev/null | awk '{ print $1 }')" = "$TS_SHA" ]; }
+text_corpus() {   # prints the text arm's corpus; 1 = none (the arm is skipped)
+    local f d="$RESROOT/data"
+    case $TEXT_OPT in none) return 1 ;; ?*) echo "$TEXT_OPT"; return 0 ;; esac
+    [ "$SETTING" = smoke ] && return 1
+    for f in "${SEQLAB_DATA:+$SEQLAB_DATA/tinyshakespeare.txt}" "$d/tinyshakespeare.txt"; do
+        [ -n "$f" ] && [ -r "$f" ] || continue
+        if ts_ok "$f"; then
+            (cd "$(dirname "$f")" && echo "$(pwd)/$(basename "$f")")
+            return 0
+        fi
+        exp_log "$f is not the tinyshakespeare text (sha256 differs): not used" >&2
+    done
+    mkdir -p "$d" || return 1
+    exp_log "downloading tinyshakespeare from $TS_URL" >&2
+    if { command -v curl >/dev/null && curl -fsSL --max-time 120 -o "$d/.ts.part" "$TS_URL"; } ||
+        { command -v wget >/dev/null && wget -q -T 120 -O "$d/.ts.part" "$TS_URL"; }; then
+        if ts_ok "$d/.ts.part"; then
+            mv "$d/.ts.part" "$d/tinyshakespeare.txt"
+            (cd "$d" && echo "$(pwd)/tinyshakespeare.txt")
+            return 0
+        fi
+        exp_log "the download is not the tinyshakespeare text (sha256 differs)" >&2
+    fi
+    rm -f "$d/.ts.part"
+    exp_log "no tinyshakespeare (set SEQLAB_DATA to a folder holding tinyshakespeare.txt, or --text-corpus FILE)" >&2
+    return 1
+}
+# tx_fit DIR ROW LABEL SPEC FAMILY LR SEED CORPUS_SUM : one run of the text arm (a FUNC for exp_job)
+tx_fit() {
+    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 one="$2.one"
+    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "charlm:seq_len=$TX_T" "$TX_STEPS" \
+        "$TX_BATCH" --corpus "$TX_CORPUS" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
+    {
+        cat "$one"
+        exp_curve_rows "$label" "$TX_D" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+    } >"$row"
+    rm -f "$one"
+}
+# tx_ngram DIR ROW ORDER CORPUS_SUM : one n-gram fit of the text arm (a FUNC for exp_job)
+tx_ngram() {
+    local dir=$1 row=$2 n=$3 log="$OUT/logs/text-ngram-$3.log" line rc
+    exp_train "$dir" "$log" --model "ngram:order=$n" --task "charlm:seq_len=$TX_T" --corpus "$TX_CORPUS" --batch "$TX_BATCH"
+    rc=$?
+    exp_finished $rc || return 1
+    # the fit prints "fitted ngram in S s: val_loss V"
+    if [ $rc -eq 0 ] && line=$(grep -m1 '^fitted' "$log"); then
+        echo "$line" | awk -v n="$n" '{ s = $4; sub(/s:$/, "", s); print n "," $NF "," s ",ok," }' >"$row"
+    else
+        echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
+        exp_log "text ngram order=$n FAILED (see $log)"
+    fi
+}
+TX_CORPUS=
+if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
+    TX_SUM=$(cksum <"$TX_CORPUS" | awk '{ print $1 "-" $2 }')
+    exp_meta text_corpus "$TX_CORPUS ($(wc -c <"$TX_CORPUS") bytes, cksum $TX_SUM; last 10% = validation)"
+    exp_meta text_models "$TX_MODELS at d_model $TX_D, n_layer $L, seq_len $TX_T, batch $TX_BATCH, $TX_STEPS steps (eval every $TX_EVAL), $(recipe_schedule "$TX_STEPS"), $(recipe_optim charlm)"
+    exp_meta text_ngram "ngram:order=N (mkn) for N in {$TX_ORDERS} on the same training split"
+    tx_models() {
+        local m
+        for m in $TX_MODELS; do
+            case $m in
+            gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$TX_D,block_size=$TX_T transformer" ;;
+            llama) echo "llama llama:dim=$TX_D,n_layers=$L,n_heads=4,multiple_of=16,max_seq_len=$TX_T transformer" ;;
+            *) echo "$m lm:mixer=$m,d_model=$TX_D,n_layer=$L$(recipe_keys "$m" charlm "$TX_T") $(family_of "$m")" ;;
+            esac
+        done
+    }
+    while read -r label spec fam; do
+        [ -n "$label" ] || continue
+        for lr in $(exp_lrs "$label" charlm); do
+            for seed in $SEEDS; do
+                exp_row_file text_all
+                exp_bg exp_job "$ROW" "text-$label-d$TX_D-lr$lr-s$seed" tx_fit "$label" "$spec" "$fam" "$lr" "$seed" "$TX_SUM"
+            done
+        done
+    done <<TXMODELS
+$(tx_models)
+TXMODELS
+    for n in $TX_ORDERS; do
+        exp_row_file text_ngram
+        exp_bg exp_job "$ROW" "text-ngram-o$n" tx_ngram "$n" "$TX_SUM"
+    done
+elif [ "$PLOT_ONLY" = 0 ]; then
+    exp_log "the text arm is skipped: no natural-text corpus"
+    exp_meta text_corpus "none: the text arm was skipped"
+fi
 exp_wait
 
 exp_split_rows lm "$LM_HDR" curves "$CURVE_HDR"
 exp_split_rows w2v "init,mixer,d_model,lr,seed,value,loss,params,train_seconds,status,reason" w2vcurves "$CURVE_HDR"
 exp_collect ngram "order,val_loss,fit_seconds,status,reason"
+exp_split_rows text "$LM_HDR" textcurves "$CURVE_HDR"
+exp_collect text_ngram "order,val_loss,fit_seconds,status,reason"
+exp_aggregate "$OUT/text_runs.csv" "$OUT/text.csv" model,family,d_model,n_layer,steps,params "" "" value min -- -k1,1
+awk -F, -v OFS=, 'NR == 1 { print "model,d_model,lr"; next } { print $1, $3, $7 }' "$OUT/text.csv" >"$OUT/.txkeys.csv"
+exp_curve_summary "$OUT/textcurves_runs.csv" "$OUT/.txkeys.csv" "$OUT/textcurves.csv"
+rm -f "$OUT/.txkeys.csv"
 exp_meta reused_runs "$(exp_reused_count) finished runs of an earlier invocation reused"
 exp_meta w2v_arm "lm:mixer=$W2V_MIXER,d_model=$DMAX: embeddings random vs from seqlab w2v train (-size $DMAX -min-count 1 -window 5 -iter $W2V_ITER, seed $SEED) on the training split split into characters"
 exp_aggregate "$OUT/lm_runs.csv" "$OUT/lm.csv" model,family,d_model,n_layer,steps,params "" "" value min -- -k1,1 -k3,3n
@@ -191,3 +303,10 @@ exp_plot lm.gp "$OUT/lm.png" lm="$OUT/lm.csv" curves="$OUT/curves.csv" w2vcurves
     models="$(exp_ok_labels model "$OUT/lm_runs.csv")" dmax="$DMAX" ng_orders="$NG_ORDERS" ng_losses="$NG_LOSSES" \
     w2v_labels="$(awk -F, -v mx="$W2V_MIXER" 'NR > 1 { printf "%s-%s ", mx, $1 }' "$OUT/w2v.csv" 2>/dev/null)" \
     seeds="$(echo $SEEDS | wc -w)"
+TX_LABELS=$(exp_ok_labels model "$OUT/text_runs.csv")
+if [ -n "$TX_LABELS" ]; then
+    exp_plot lm_text.gp "$OUT/lm_text.png" curves="$OUT/textcurves.csv" models="$TX_LABELS" seeds="$(echo $SEEDS | wc -w)" \
+        ng_orders="$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $1 }' "$OUT/text_ngram.csv")" \
+        ng_losses="$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $2 }' "$OUT/text_ngram.csv")" \
+        corpus="$(sed -n 's/^text_corpus: \([^ ]*\).*/\1/p' "$OUT/meta.txt" | tail -n 1 | xargs -r basename)"
+fi

@@ -13,7 +13,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..19"
+echo "1..21"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -97,3 +97,20 @@ check "quickstart.sh --smoke: lstm, s4d, mamba, gpt rows and an n-gram loss" \
     --out "$tmp/lmres" >"$tmp/lm.log" 2>&1) || sed 's/^/# /' "$tmp/lm.log"
 check "lm.sh --mixers rnn,gpt,llama trains the three (ok rows in lm_runs.csv)" \
     [ "$(awk -F, 'NR > 1 && $12 == "ok" { print $1 }' "$tmp/lmres/lm/lm_runs.csv" 2>/dev/null | sort -u | tr '\n' ' ')" = "gpt llama rnn " ]
+
+# 20-21: lm.sh's text arm (the neural-against-n-gram claim on natural text) on a small text, and
+# its errors: a text corpus that cannot be read
+cat "$SL_SRCDIR/README.md" "$SL_SRCDIR/experiments/README.md" >"$tmp/text.txt"
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1,2 --mixers rnn \
+    --text-corpus "$tmp/text.txt" --out "$tmp/lmtext" --jobs 2 >"$tmp/lmtext.log" 2>&1) || sed 's/^/# /' "$tmp/lmtext.log"
+T=$tmp/lmtext/lm
+check "lm.sh --text-corpus: text_runs.csv has both seeds' rnn runs, text.csv their median, text_ngram.csv orders 1-3 fitted" \
+    sh -c '[ "$(awk -F, '"'"'NR > 1 && $1 == "rnn" && $3 == 16 && $12 == "ok" { k++ } END { print k + 0 }'"'"' "$1/text_runs.csv")" = 2 ] &&
+           awk -F, '"'"'NR == 2 && $1 == "rnn" && $8 == 2 && $9 > 0 { f = 1 } END { exit f ? 0 : 1 }'"'"' "$1/text.csv" &&
+           [ "$(awk -F, '"'"'NR > 1 && $4 == "ok" && $2 > 0 { printf "%s ", $1 }'"'"' "$1/text_ngram.csv")" = "1 2 3 " ] &&
+           grep -q "^text_corpus: .*text.txt" "$1/meta.txt"' sh "$T"
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1 --mixers rnn \
+    --text-corpus "$tmp/no-such-file.txt" --out "$tmp/lmbad" >"$tmp/lmbad.log" 2>&1)
+rc=$?
+check "lm.sh --text-corpus with an unreadable file: exit 1 and a message naming it" \
+    sh -c '[ "$1" -eq 1 ] && grep -q "cannot read the text corpus .*no-such-file.txt" "$2"' sh $rc "$tmp/lmbad.log"
