@@ -112,6 +112,26 @@ else
         text="MQAR: time-invariant convolutions do worst at $KVN pairs (best of S4/S4D/HiPPO over widths $(fmt "$lti_best") ($lti_who) < the weakest of attention/Mamba/Mamba-2 at its best width $(fmt "$sel_worst") ($sel_who))"
         if lt "$lti_best" "$sel_worst"; then verdict yes "$text"; else verdict no "$text"; fi
     fi
+    # Zoology's figure 2: the gated convolutions and linear recurrences (H3, Hyena, RWKV, RetNet)
+    # fall short of attention on MQAR at a small width; the rest of the zoo is printed beside
+    zw=$(awk -F, -v kv="$KVN" 'NR > 1 && $2 == kv && ($1 == "h3" || $1 == "hyena" || $1 == "rwkv" || $1 == "retnet") { print $5 }' "$F" | sort -g | head -n 1)
+    if [ -n "$zw" ] && has_mixer "$F" attention; then
+        att=$(val "$F" mixer,n_kv_pairs,d_model "attention,$KVN,$zw" median)
+        zworst=; zdetail=; zmiss=
+        for m in h3 hyena rwkv retnet; do
+            v=$(val "$F" mixer,n_kv_pairs,d_model "$m,$KVN,$zw" median)
+            if [ -z "$v" ]; then zmiss="$zmiss $m"; continue; fi
+            zdetail="$zdetail $m $(fmt "$v")"
+            { [ -z "$zworst" ] || lt "$zworst" "$v"; } && zworst=$v
+        done
+        text="MQAR (Zoology fig. 2): H3, Hyena, RWKV and RetNet stay >= 0.1 below attention at $KVN pairs, d_model $zw (attention $(fmt "$att");$zdetail${zmiss:+; missing:$zmiss})"
+        if [ -z "$att" ] || [ -z "$zworst" ]; then verdict skip "$text"
+        elif ge "$(awk -v a="$att" -v b="$zworst" 'BEGIN { print a - b }')" 0.1; then verdict yes "$text"
+        else verdict no "$text"; fi
+        echo "  the zoo at $KVN pairs, d_model $zw, best first: $(awk -F, -v kv="$KVN" -v d="$zw" 'NR > 1 && $2 == kv && $5 == d { print $10, $1, $11, $12 }' "$F" | sort -gr | awk '{ printf "%s %.3f (%.3f-%.3f); ", $2, $1, $3, $4 }')"
+    else
+        verdict skip "MQAR (Zoology fig. 2): no h3/hyena/rwkv/retnet rows beside attention at $KVN pairs in $F"
+    fi
 fi
 
 # ---- Selective copying and induction heads (Mamba, Gu & Dao 2023) -----------------------------

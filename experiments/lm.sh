@@ -184,7 +184,12 @@ smoke) TX_MODELS="lstm"; TX_D=16; TX_T=32; TX_STEPS=20; TX_EVAL=10; TX_BATCH=8; 
 quick) TX_MODELS="lstm mamba"; TX_D=256; TX_T=128; TX_STEPS=1000; TX_EVAL=250; TX_BATCH=32; TX_ORDERS="3 4 5 6 7 8" ;;
 full) TX_MODELS="lstm gru mamba mamba2 gpt llama"; TX_D=256; TX_T=128; TX_STEPS=5000; TX_EVAL=250; TX_BATCH=32; TX_ORDERS="3 4 5 6 7 8 9" ;;
 esac
-[ -n "$MIXERS_OPT" ] && TX_MODELS=$(echo $MODELS)
+# --mixers chooses the models of both arms: the text arm takes those of its default models that
+# --mixers names, or every model --mixers names when it names none of them
+if [ -n "$MIXERS_OPT" ]; then
+    TX_PICK=$(for m in $TX_MODELS; do echo " $MODELS " | grep -q " $m " && echo "$m"; done | tr '\n' ' ')
+    TX_MODELS=$(echo ${TX_PICK:-$MODELS})
+fi
 TS_URL=https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
 TS_SHA=86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
 ts_ok() { [ "$(sha256sum <"$1" 2>/dev/null | awk '{ print $1 }')" = "$TS_SHA" ]; }

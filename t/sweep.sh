@@ -16,7 +16,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-sweep.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..25"
+echo "1..27"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -170,3 +170,21 @@ sed 's/^/# /' "$tmp/check3.out" | grep -i 'char-level'
 check "with the text arm the claim is judged there (reproduced: lstm 1.46 < 7-gram 1.512); the built-in corpus is context" \
     sh -c 'grep -q "^\[reproduced\] *Char-level LM on natural text (tinyshakespeare.txt): .*neural lstm-d256 1.46 < 7-gram 1.51 nats/char" "$1" &&
            grep -q "^  on the built-in corpus (not the claim.s test" "$1" && ! grep -q "Char-level LM (built-in" "$1"' sh "$tmp/check3.out"
+
+# 26-27: Zoology's zoo claim (the smallest width the zoo has at the most pairs: here 4 pairs, d32)
+cat >>"$tmp/ck/mqar/mqar.csv" <<'EOF2'
+h3,4,32,32,32,2,100,3e-3,3,0.5,0.4,0.6,1
+hyena,4,32,32,32,2,100,3e-3,3,0.6,0.5,0.7,1
+rwkv,4,32,32,32,2,100,3e-3,3,0.85,0.8,0.9,1
+retnet,4,32,32,32,2,100,3e-3,3,0.7,0.6,0.8,1
+based,4,32,32,32,2,100,3e-3,3,0.99,0.98,1,1
+EOF2
+bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check4.out" 2>&1
+grep -i zoo "$tmp/check4.out" | sed 's/^/# /'
+check "zoo claim reproduced when H3, Hyena, RWKV and RetNet are all >= 0.1 under attention (0.97 - 0.85); the zoo is listed best first" \
+    sh -c 'grep -q "^\[reproduced\] *MQAR (Zoology fig. 2): .* at 4 pairs, d_model 32 (attention 0.97; h3 0.5 hyena 0.6 rwkv 0.85 retnet 0.7)$" "$1" &&
+           grep -q "^  the zoo at 4 pairs, d_model 32, best first: based 0.990 (0.980-1.000); attention 0.970 (0.900-1.000); rwkv 0.850" "$1"' sh "$tmp/check4.out"
+sed -i 's/^rwkv,4,32,32,32,2,100,3e-3,3,0.85,/rwkv,4,32,32,32,2,100,3e-3,3,0.9,/' "$tmp/ck/mqar/mqar.csv"
+bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check5.out" 2>&1
+check "... and NOT reproduced when one of them (RWKV 0.9) comes within 0.1 of attention" \
+    grep -q "^\[NOT reproduced\] *MQAR (Zoology fig. 2): .*rwkv 0.9 " "$tmp/check5.out"
