@@ -6,21 +6,25 @@ if (!exists("d_model")) d_model = '?'
 if (!exists("batch")) batch = '?'
 if (!exists("timecol")) timecol = 'wall'
 tc = timecol eq 'cpu' ? 11 : 9
-if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1800,560 font ",11" } else { set terminal png size 1800,560 }
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 2000,600 font ",11" } else { set terminal png size 2000,600 }
 set termoption noenhanced
 set output outfile
 set datafile separator ","
 # 12 distinct line colours (gnuplot's default cycle repeats after 8)
 array SLCOL[12] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", "#e51e10", "#000000", "#8b4513", "#ff69b4", "#808000", "#00ced1"]
-do for [k=1:12] { set linetype k lc rgb SLCOL[k] lw 2 pt (k % 2 ? 7 : 5) }
-set linetype cycle 12
+# past 12 lines the colours repeat with dashed lines and open points, so 24 stay distinct
+do for [k=1:24] {
+    dtk = (k > 12 ? 2 : 1)
+    set linetype k lc rgb SLCOL[(k - 1) % 12 + 1] lw 2 dt dtk pt (k > 12 ? (k % 2 ? 6 : 4) : (k % 2 ? 7 : 5))
+}
+set linetype cycle 24
 set grid
 set logscale xy
 set xlabel "sequence length T"
 # columns: label,seq_len,batch,d_model,threads,pass,reps,time_mean_s,time_min_s,cpu_mean_s,cpu_min_s,tokens_per_s,
 #          peak_rss_mb,base_rss_mb,params,status,reason,spec
 set multiplot layout 1,3 title sprintf("Scaling with sequence length (batch %s, d_model %s; %s time, fastest of the timed passes)", batch, d_model, timecol eq 'cpu' ? "CPU" : "wall-clock")
-set key top left
+unset key
 set title "forward (inference)"
 set ylabel "seconds per pass"
 plot for [i=1:words(labels)] data using 2:((strcol(1) eq word(labels, i) && strcol(6) eq "forward") ? column(tc) : NaN) \
@@ -28,6 +32,7 @@ plot for [i=1:words(labels)] data using 2:((strcol(1) eq word(labels, i) && strc
 set title "forward + backward (training)"
 plot for [i=1:words(labels)] data using 2:((strcol(1) eq word(labels, i) && strcol(6) eq "forward_backward") ? column(tc) : NaN) \
     with linespoints title word(labels, i)
+set key outside right top
 set title "peak resident memory, forward + backward"
 set ylabel "MB"
 plot for [i=1:words(labels)] data using 2:((strcol(1) eq word(labels, i) && strcol(6) eq "forward_backward") ? $13 : NaN) \
