@@ -59,8 +59,8 @@ exp_aggregate "$OUT/mqar_runs.csv" "$OUT/mqar.csv" mixer,n_kv_pairs,seq_len,voca
 OKM=$(exp_ok_labels mixer "$OUT/mqar_runs.csv")
 MAIN=; ZP=
 for m in $OKM; do is_zoo "$m" || MAIN="$MAIN$m "; done
-if [ -n "$ZOO" ]; then   # the zoo panel: attention beside the zoo mixers, at the zoo's width
-    echo " $OKM " | grep -q " attention " && ZP="attention "
+if [ -n "$ZOO" ]; then   # the zoo panel: attention, Mamba and S4D beside the zoo mixers, at the zoo's width
+    for m in attention mamba s4d; do echo " $OKM " | grep -q " $m " && ZP="$ZP$m "; done
     for m in $OKM; do is_zoo "$m" && ZP="$ZP$m "; done
 fi
 exp_plot mqar.gp "$OUT/mqar.png" data="$OUT/mqar.csv" mixers="$MAIN" zoo="$ZP" zoo_width="${ZOO_WIDTHS:-}" kvs="$KVS" \

@@ -44,7 +44,7 @@ if (nz) {
     set xtics () rotate by -30
     do for [i=1:words(zoo)] { set xtics add (word(zoo, i) i) }
     set xlabel ""
-    set title sprintf("linear-RNN and long-convolution zoo, d_model %s", zoo_width)
+    set title sprintf("the zoo beside attention, Mamba and S4D, d_model %s", zoo_width)
     set key outside right top box
     set style fill solid 0.6 noborder
     bw = 0.8 / n

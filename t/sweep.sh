@@ -188,8 +188,8 @@ sed -i 's/^rwkv,4,32,32,32,2,100,3e-3,3,0.85,/rwkv,4,32,32,32,2,100,3e-3,3,0.9,/
 bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check5.out" 2>&1
 check "... and NOT reproduced when one of them (RWKV 0.9) comes within 0.1 of attention; Based above them (0.99 > 0.9) reproduced" \
     sh -c 'grep -q "^\[NOT reproduced\] *MQAR (Zoology fig. 2): .*rwkv 0.9 " "$1" &&
-           grep -q "^\[reproduced\] *MQAR (Arora et al. 2024): Based is above each of H3, Hyena, RWKV and RetNet at 4 pairs, d_model 32 (based 0.99; the best of them 0.9)" "$1"' sh "$tmp/check5.out"
-sed -i 's/^based,4,32,32,32,2,100,3e-3,3,0.99,/based,4,32,32,32,2,100,3e-3,3,0.88,/' "$tmp/ck/mqar/mqar.csv"
+           grep -q "^\[reproduced\] *MQAR (Arora et al. 2024): Based is >= 0.05 above each of H3, Hyena, RWKV and RetNet at 4 pairs, d_model 32 (based 0.99; the best of them 0.9)" "$1"' sh "$tmp/check5.out"
+sed -i 's/^based,4,32,32,32,2,100,3e-3,3,0.99,/based,4,32,32,32,2,100,3e-3,3,0.93,/' "$tmp/ck/mqar/mqar.csv"
 bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check6.out" 2>&1
-check "Based below the best of them (0.88 < 0.9): NOT reproduced" \
-    grep -q "^\[NOT reproduced\] *MQAR (Arora et al. 2024): Based is above .*(based 0.88; the best of them 0.9)" "$tmp/check6.out"
+check "Based above the best of them by less than 0.05 (0.93 against 0.9, a tie): NOT reproduced" \
+    grep -q "^\[NOT reproduced\] *MQAR (Arora et al. 2024): Based is >= 0.05 above .*(based 0.93; the best of them 0.9)" "$tmp/check6.out"
