@@ -1,6 +1,7 @@
 /* bench/train_step_bench.c — one training step of a small model, as `seqlab train` runs it:
- * a batch from the task, zeroed gradients, forward, task loss, backward, finiteness check,
- * global-norm clipping and an AdamW step (lab/trainer.c's loop body, without evaluation and
+ * a batch from the task, zeroed gradients, forward, task loss, backward (the trainer's
+ * sl_train_forward / sl_train_backward: batch slices on k > 1 threads where the model has
+ * them), finiteness check, global-norm clipping and an AdamW step (lab/trainer.c's loop body, without evaluation and
  * logging).
  *
  *   bench/train_step_bench --model SPEC --task TASK [--batch 32] [--threads 1] [--reps 30]
@@ -19,6 +20,7 @@
 #include "core/util.h"
 #include "lab/registry.h"
 #include "lab/tasks.h"
+#include "lab/trainer.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -91,16 +93,17 @@ int main(int argc, char **argv)
     double *ts = malloc(sizeof(double) * (size_t)reps * 5);
     if (!y || !dy || !scratch || !opt || !rng || !ts) { fprintf(stderr, "train_step_bench: out of memory\n"); return 1; }
     double *tc = ts + reps, *tf = tc + reps, *tb = tf + reps, *to = tb + reps;
+    sl_train_pass pass = {0};
     sl_model_set_training(m, 1, rng);
     for (int i = -warmup; i < reps; i++) {
         double w0 = sl_now(), c0 = cpu_now();
         if (t->sample(t, 0, rng, &b)) return die("sample");
         sl_params_zero_grad(m->P);
-        if (sl_model_forward(m, b.x, b.tok, y, B, t->T)) return die("forward");
+        if (sl_train_forward(&pass, m, b.x, b.tok, y, B, t->T)) return die("forward");
         double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
         double w1 = sl_now();
         if (!isfinite(loss)) { fprintf(stderr, "train_step_bench: loss %g\n", loss); return 1; }
-        if (sl_model_backward(m, dy, NULL)) return die("backward");
+        if (sl_train_backward(&pass, m, dy, NULL)) return die("backward");
         double w2 = sl_now();
         if (sl_params_check_finite(m->P, 1)) return die("gradient");
         sl_clip_grad_norm(m->P, 1.0);
@@ -119,6 +122,7 @@ int main(int argc, char **argv)
     printf("seqlab,%s,%s,%d,%d,%zu,%d,%.4f,%.4f,%.4f,%.4f,%.4f\n", mixer, tk, B, t->T, sl_params_count_trainable(m->P),
            threads, 1e3 * median(ts, reps), 1e3 * median(tc, reps), 1e3 * median(tf, reps), 1e3 * median(tb, reps),
            1e3 * median(to, reps));
+    sl_train_pass_free(&pass);
     free(ts); free(y); free(dy); free(scratch);
     sl_rng_free(rng);
     sl_optim_free(opt);

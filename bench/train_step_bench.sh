@@ -8,7 +8,9 @@
 #   BUILD=/path/to/build ROUNDS=3 sh bench/train_step_bench.sh [MIXER...]
 # BASE=/path/to/other/build adds that build's bench/train_step_bench (an older commit, say) to
 # every round as impl seqlab_base, so a before/after comparison is measured in the same run too.
-# TORCH_MAMBA_REF=0 skips the slow selective_scan_ref peer (seconds per step).
+# TORCH_MAMBA_REF=0 skips the slow selective_scan_ref peer (seconds per step); TORCH=0 skips
+# every PyTorch peer (seqlab and seqlab_base only; no PyTorch needed). THREADS=k runs every
+# measurement on k threads (default 1; the trainer's batch slices split the batch over them).
 # Shapes (issue 15's): seq:mixer=M,d_model=32,n_layer=2 on adding:length=100, batch 32, T=100.
 # CSV (every round's rows) in bench/results/train_step.csv; the summary table on stdout:
 # per mixer, seqlab and torch step times (CPU ms: process CPU time, which a loaded machine
@@ -27,10 +29,12 @@ B=32 T=100 D=32 L=2
 REPS=${REPS:-20}          # seqlab steps per measurement (after 5 warm-up steps)
 TORCH_REPS=${TORCH_REPS:-10}
 TORCH_MAMBA_REF=${TORCH_MAMBA_REF:-1}
+TORCH=${TORCH:-1}
+THREADS=${THREADS:-1}
 bin="$BUILD/bench/train_step_bench"
 [ -x "$bin" ] || { echo "build it first: make -C $BUILD bench" >&2; exit 2; }
 [ -z "$BASE" ] || [ -x "$BASE/bench/train_step_bench" ] || { echo "BASE=$BASE has no bench/train_step_bench" >&2; exit 2; }
-"$PY" -c 'import torch' 2>/dev/null || { echo "needs PyTorch: apt-get install python3-torch" >&2; exit 2; }
+[ "$TORCH" = 0 ] || "$PY" -c 'import torch' 2>/dev/null || { echo "needs PyTorch: apt-get install python3-torch" >&2; exit 2; }
 MIXERS=${*:-"rnn lstm gru hippo s4 s4d mamba mamba2 attention"}
 mkdir -p "$here/results"
 out="$here/results/train_step.csv"
@@ -44,21 +48,22 @@ r=1
 while [ $r -le "$ROUNDS" ]; do
     for m in $MIXERS; do
         spec="seq:mixer=$m,d_model=$D,n_layer=$L,d_input=2,d_output=1"
-        row=$("$bin" --model "$spec" --task "adding:length=$T" --batch $B --threads 1 --reps "$REPS" --warmup 5) &&
+        row=$("$bin" --model "$spec" --task "adding:length=$T" --batch $B --threads "$THREADS" --reps "$REPS" --warmup 5) &&
             echo "$r,$row" >>"$tmp"
         if [ -n "$BASE" ]; then
-            row=$("$BASE/bench/train_step_bench" --model "$spec" --task "adding:length=$T" --batch $B --threads 1 \
+            row=$("$BASE/bench/train_step_bench" --model "$spec" --task "adding:length=$T" --batch $B --threads "$THREADS" \
                   --reps "$REPS" --warmup 5) && echo "$r,seqlab_base,${row#seqlab,}" >>"$tmp"
         fi
         peers=$m
-        if [ "$m" = mamba ]; then
+        [ "$TORCH" = 0 ] && peers=
+        if [ "$m" = mamba ] && [ "$TORCH" != 0 ]; then
             peers=mamba_steps
             [ "$TORCH_MAMBA_REF" = 1 ] && peers="mamba mamba_steps"
         fi
         for p in $peers; do
             reps=$TORCH_REPS warm=2
             [ "$p" = mamba ] && reps=2 warm=1      # its backward takes seconds per step
-            row=$("$PY" "$here/train_step_torch.py" "$p" $B $T $D $L 1 $reps $warm) && echo "$r,$row" >>"$tmp"
+            row=$("$PY" "$here/train_step_torch.py" "$p" $B $T $D $L "$THREADS" $reps $warm) && echo "$r,$row" >>"$tmp"
         done
     done
     r=$((r + 1))
@@ -92,5 +97,5 @@ awk -F, '
                        f(t, cpu), f(b, wall), f(s, wall), f(t, wall), br, tr
             }
         }
-        print "(ms per training step, 1 thread, medians over rounds; cpu = process CPU time; the ratios are of CPU times)"
-    }' "$out"
+        print "(ms per training step, " th " thread(s), medians over rounds; cpu = process CPU time; the ratios are of CPU times)"
+    }' th="$THREADS" "$out"

@@ -138,6 +138,25 @@ void sl_train_defaults(sl_train_config *c)
     c->progress = 1;
 }
 
+int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    const int th = sl_threads_get();
+    tp->k = th > 1 && B >= th && sl_model_slice_ok(m) ? th : 0;
+    tp->B = B;
+    return tp->k ? sl_model_forward_slices(m, x, tok, y, B, T, tp->k) : sl_model_forward(m, x, tok, y, B, T);
+}
+
+int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx)
+{
+    return tp->k ? sl_model_backward_slices(m, dy, dx, tp->B, tp->k, &tp->gpriv) : sl_model_backward(m, dy, dx);
+}
+
+void sl_train_pass_free(sl_train_pass *tp)
+{
+    sl_buf_free(&tp->gpriv);
+    tp->k = 0;
+}
+
 /* Keep the log's header and the rows of steps <= upto (a resumed run rewrites what came
  * after its checkpoint), then open it for appending. */
 static int open_log(const char *path, long upto, FILE **out)
@@ -273,6 +292,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_rng *rng = sl_rng_alloc(cfg->seed);
     sl_batch b;
     memset(&b, 0, sizeof b);
+    sl_train_pass pass = {0};
     float *y = NULL, *dy = NULL, *scratch = NULL;
     FILE *log = NULL;
     sl_progress prog;
@@ -329,7 +349,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         float lr = sl_schedule_lr(&cfg->sched, step);
         if ((rc = t->sample(t, 0, rng, &b))) break;
         sl_params_zero_grad(m->P);
-        if ((rc = sl_model_forward(m, b.x, b.tok, y, cfg->batch, t->T))) break;
+        if ((rc = sl_train_forward(&pass, m, b.x, b.tok, y, cfg->batch, t->T))) break;
         double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
         if (!isfinite(loss)) {
             char what[600];
@@ -337,7 +357,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
             rc = diverged(cfg, step + 1, last_ckpt, "loss is %g; first non-finite tensor: %s", loss, what);
             break;
         }
-        if ((rc = sl_model_backward(m, dy, NULL))) break;
+        if ((rc = sl_train_backward(&pass, m, dy, NULL))) break;
         if (sl_params_check_finite(m->P, 1)) {
             char what[600];
             snprintf(what, sizeof what, "%s", sl_errmsg()); /* a copy: sl_error rewrites the buffer */
@@ -410,6 +430,7 @@ done:
     free(dy);
     free(scratch);
     sl_batch_free(&b);
+    sl_train_pass_free(&pass);
     sl_optim_free(o);
     sl_rng_free(rng);
     return rc;

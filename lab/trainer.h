@@ -77,6 +77,23 @@ int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c);
 /* The seed of the evaluation batches for a run with this seed (the one eval-seed policy). */
 uint64_t sl_train_eval_seed(uint64_t seed);
 
+/* One batch's forward and backward as the trainer runs them. A model with batch slices
+ * (seq/model.h: the transformer, an lm:/seq: wrapper whose every mixer has them) runs as k
+ * slices of the batch on k threads when the run has k > 1 threads and the batch at least k
+ * sequences (sl_model_forward_slices / sl_model_backward_slices, private gradients summed in
+ * slice order: the same sums whatever the machine); any other model, or one thread, runs
+ * sl_model_forward / sl_model_backward. The gradients equal the unsliced pass's up to the
+ * order of the sums over the batch. sl_train_backward follows sl_train_forward on the same
+ * pass; dx may be NULL. sl_train_pass_free releases the private gradients. */
+typedef struct {
+    int k;        /* slices of the last forward, 0: unsliced */
+    int B;        /* its batch */
+    sl_buf gpriv; /* (k-1, P->total) private gradients, zero between passes */
+} sl_train_pass;
+int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
+int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx);
+void sl_train_pass_free(sl_train_pass *tp);
+
 /* resume: path of a checkpoint to continue from, or NULL for a fresh run (then the model
  * must already be initialised). */
 int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res);

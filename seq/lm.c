@@ -56,27 +56,31 @@ static int dmax(const lm_model *lm)
     return d;
 }
 
-static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *stats, const float *in, int N)
+/* out (n, C) = norm(in); mean, rstd (n) (rmsnorm: rstd only) */
+static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *mean, float *rstd, const float *in,
+                     int n)
 {
     const float *w = sl_params_data(P, iw);
-    if (lm->cfg.rmsnorm) sl_rmsnorm_forward(out, stats + N, in, w, N, lm->C, lm->cfg.norm_eps);
-    else sl_layernorm_forward(out, stats, stats + N, in, w, sl_params_data(P, ib), N, lm->C, lm->cfg.norm_eps);
+    if (lm->cfg.rmsnorm) sl_rmsnorm_forward(out, rstd, in, w, n, lm->C, lm->cfg.norm_eps);
+    else sl_layernorm_forward(out, mean, rstd, in, w, sl_params_data(P, ib), n, lm->C, lm->cfg.norm_eps);
 }
 
-static void norm_bwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *din, const float *dout, const float *in,
-                     const float *stats, int N)
+/* din (n, C) += the norm's input gradient; its weight gradients accumulate into the block g */
+static void norm_bwd(const lm_model *lm, float *g, int iw, int ib, float *din, const float *dout, const float *in, const float *mean,
+                     const float *rstd, int n)
 {
+    const sl_params *P = lm->base.P;
     const float *w = sl_params_data(P, iw);
-    if (lm->cfg.rmsnorm) sl_rmsnorm_backward(din, sl_params_grad(P, iw), dout, in, w, stats + N, N, lm->C);
-    else sl_layernorm_backward(din, sl_params_grad(P, iw), sl_params_grad(P, ib), dout, in, w, stats, stats + N, N, lm->C);
+    if (lm->cfg.rmsnorm) sl_rmsnorm_backward(din, sl_params_at_opt(P, g, iw), dout, in, w, rstd, n, lm->C);
+    else
+        sl_layernorm_backward(din, sl_params_at_opt(P, g, iw), sl_params_at_opt(P, g, ib), dout, in, w, mean, rstd, n, lm->C);
 }
 
 static const float *head_w(const lm_model *lm, const sl_params *P) { return sl_params_data(P, lm->i_head); }
 
-static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+/* The forward cache for (B, T), shared by the whole-batch and the sliced paths. */
+static int lm_reserve(lm_model *lm, const float *x, const int32_t *tok, int B, int T)
 {
-    lm_model *lm = (lm_model *)m;
-    const sl_params *P = m->P;
     const int N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
     int rc;
     if ((rc = SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, (size_t)(L + 1) * N * C), SL_FIELD(lm->nrm, (size_t)L * N * C),
@@ -90,74 +94,154 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     lm->T = T;
     lm->tok = tok;
     lm->x = x;
-    float *h = lm->h;
-    if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
-    else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
-    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, 0);
+    return SL_OK;
+}
+
+/* Sequences [b0, b1) of the cached batch: rows r0 = b0*T .. r0+n of every cache, y (B, T, d_out)
+ * the whole output. sliced = 0 runs the whole batch (b0 = 0, b1 = B) with the mixers' own
+ * forward; sliced = 1 runs the mixers' slice_forward on the same rows (seq/model.h). */
+static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
+{
+    sl_model *m = &lm->base;
+    const sl_params *P = m->P;
+    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm), n = (b1 - b0) * T;
+    const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
+    float *h = lm->h + r0 * C; // (L+1) blocks of (n, C) rows, NC apart
+    int rc;
+    if (lm->tok) sl_embedding_forward(h, lm->tok + r0, sl_params_data(P, lm->i_wte), n, C);
+    else
+        sl_linear_forward(h, lm->x + r0 * lm->cfg.d_input, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), n,
+                          lm->cfg.d_input, C);
+    if (lm->i_wpe >= 0) pos_add(lm, P, h, n, T, 0); /* r0 is a multiple of T */
     for (int l = 0; l < L; l++) {
-        float *hl = h + (size_t)l * N * C, *hn = hl + (size_t)N * C;
-        float *nl = lm->nrm + (size_t)l * N * C, *st = lm->stats + (size_t)l * 2 * N;
-        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl, st, hl, N);
+        float *hl = h + l * NC, *hn = hl + NC, *nl = lm->nrm + l * NC + r0 * C;
+        float *st = lm->stats + (size_t)l * 2 * N + r0;
+        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl, st, st + N, hl, n);
         sl_model *mix = m->children[l];
-        if (lm->i_pw[l] >= 0) {
-            float *mo = lm->mo + (size_t)l * N * D;
-            if ((rc = sl_model_forward(mix, nl, NULL, mo, B, T))) return rc;
-            sl_linear_forward(hn, mo, sl_params_data(P, lm->i_pw[l]), NULL, N, lm->mix_out[l], C);
-        } else {
-            if ((rc = sl_model_forward(mix, nl, NULL, hn, B, T))) return rc;
-        }
-        for (size_t i = 0; i < (size_t)N * C; i++) hn[i] += hl[i];
+        const int Dm = lm->mix_out[l];
+        float *out = lm->i_pw[l] >= 0 ? lm->mo + (size_t)l * N * D : lm->h + (l + 1) * NC; // the whole (N, Dm) output
+        if (sliced) rc = mix->vt->slice_forward(mix, out, b0, b1);
+        else rc = sl_model_forward(mix, nl, NULL, out, B, T);
+        if (rc) return rc;
+        if (lm->i_pw[l] >= 0) sl_linear_forward(hn, out + r0 * Dm, sl_params_data(P, lm->i_pw[l]), NULL, n, Dm, C);
+        for (size_t i = 0; i < nc; i++) hn[i] += hl[i];
     }
-    float *st = lm->stats + (size_t)L * 2 * N;
-    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f, st, h + (size_t)L * N * C, N);
-    sl_linear_forward(y, lm->f, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), N, C, m->d_out);
+    float *st = lm->stats + (size_t)L * 2 * N + r0;
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f + r0 * C, st, st + N, h + L * NC, n);
+    sl_linear_forward(y + r0 * m->d_out, lm->f + r0 * C, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), n, C, m->d_out);
+    return SL_OK;
+}
+
+static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    lm_model *lm = (lm_model *)m;
+    int rc = lm_reserve(lm, x, tok, B, T);
+    return rc ? rc : lm_forward_rows(lm, y, 0, B, 0);
+}
+
+static int lm_reserve_backward(lm_model *lm)
+{
+    const size_t N = (size_t)lm->B * lm->T;
+    return SL_ARENA_CARVE(&lm->bwd, SL_FIELD(lm->g1, N * lm->C), SL_FIELD(lm->g2, N * lm->C), SL_FIELD(lm->g3, N * dmax(lm)));
+}
+
+/* Backward over sequences [b0, b1) (see lm_forward_rows): parameter gradients accumulate into
+ * the block g (P->grad or a slice's private block), dx's rows (real input; may be NULL) are
+ * written (dx_acc 0) or accumulated (1). */
+static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc, float *g, int b0, int b1, int sliced)
+{
+    sl_model *m = &lm->base;
+    const sl_params *P = m->P;
+    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm), n = (b1 - b0) * T;
+    const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
+    float *dh = lm->g1 + r0 * C, *dn = lm->g2 + r0 * C; // (n, C) rows
+    int rc;
+    /* head: df = dy . W */
+    memset(dn, 0, nc * sizeof(float));
+    sl_linear_backward(dn, sl_params_at_opt(P, g, lm->i_head), sl_params_at_opt(P, g, lm->i_headb), dy + r0 * m->d_out,
+                       lm->f + r0 * C, head_w(lm, P), n, C, m->d_out);
+    memset(dh, 0, nc * sizeof(float));
+    const float *st = lm->stats + (size_t)L * 2 * N + r0;
+    norm_bwd(lm, g, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + L * NC + r0 * C, st, st + N, n);
+    for (int l = L - 1; l >= 0; l--) {
+        /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
+        sl_model *mix = m->children[l];
+        const int Dm = lm->mix_out[l];
+        float *dout = lm->g1; // the mixer's output gradient, whole (N, Dm)
+        memset(dn, 0, nc * sizeof(float));
+        if (lm->i_pw[l] >= 0) {
+            dout = lm->g3;
+            memset(dout + r0 * Dm, 0, (size_t)n * Dm * sizeof(float));
+            sl_linear_backward(dout + r0 * Dm, sl_params_at_opt(P, g, lm->i_pw[l]), NULL, dh,
+                               lm->mo + (size_t)l * N * D + r0 * Dm, sl_params_data(P, lm->i_pw[l]), n, Dm, C);
+        }
+        if (sliced) rc = mix->vt->slice_backward(mix, dout, lm->g2, 1, g, b0, b1);
+        else rc = sl_model_backward(mix, dout, lm->g2);
+        if (rc) return rc;
+        st = lm->stats + (size_t)l * 2 * N + r0;
+        norm_bwd(lm, g, lm->i_nw[l], lm->i_nb[l], dh, dn, lm->h + l * NC + r0 * C, st, st + N, n);
+    }
+    if (lm->i_wpe >= 0) { /* d wpe[t] = sum over the rows of dh at position t */
+        float *gp = sl_params_at_opt(P, g, lm->i_wpe);
+        for (int i = 0; i < n; i++) {
+            float *gw = gp + (size_t)(i % T) * C;
+            const float *d = dh + (size_t)i * C;
+            for (int c = 0; c < C; c++) gw[c] += d[c];
+        }
+    }
+    if (lm->tok) {
+        sl_embedding_backward(sl_params_at_opt(P, g, lm->i_wte), dh, lm->tok + r0, n, C);
+    } else {
+        const int Di = lm->cfg.d_input;
+        float *dxr = dx ? dx + r0 * Di : NULL;
+        if (dxr && !dx_acc) memset(dxr, 0, (size_t)n * Di * sizeof(float));
+        sl_linear_backward(dxr, sl_params_at_opt(P, g, lm->i_inw), sl_params_at_opt(P, g, lm->i_inb), dh, lm->x + r0 * Di,
+                           sl_params_data(P, lm->i_inw), n, Di, C);
+    }
     return SL_OK;
 }
 
 static int lm_backward(sl_model *m, const float *dy, float *dx)
 {
     lm_model *lm = (lm_model *)m;
-    sl_params *P = m->P;
-    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
-    int rc;
-    if ((rc = SL_ARENA_CARVE(&lm->bwd, SL_FIELD(lm->g1, (size_t)N * C), SL_FIELD(lm->g2, (size_t)N * C),
-                             SL_FIELD(lm->g3, (size_t)N * D))))
-        return rc;
-    float *dh = lm->g1, *dn = lm->g2, *dm = lm->g3;
-    /* head: df = dy . W */
-    memset(dn, 0, (size_t)N * C * sizeof(float));
-    sl_linear_backward(dn, sl_params_grad(P, lm->i_head), sl_params_grad_opt(P, lm->i_headb), dy, lm->f, head_w(lm, P), N, C,
-                       m->d_out);
-    memset(dh, 0, (size_t)N * C * sizeof(float));
-    norm_bwd(lm, P, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + (size_t)L * N * C, lm->stats + (size_t)L * 2 * N, N);
-    for (int l = L - 1; l >= 0; l--) {
-        /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
-        float *hl = lm->h + (size_t)l * N * C;
-        memset(dn, 0, (size_t)N * C * sizeof(float));
-        if (lm->i_pw[l] >= 0) {
-            int Dm = lm->mix_out[l];
-            memset(dm, 0, (size_t)N * Dm * sizeof(float));
-            sl_linear_backward(dm, sl_params_grad(P, lm->i_pw[l]), NULL, dh, lm->mo + (size_t)l * N * D,
-                               sl_params_data(P, lm->i_pw[l]), N, Dm, C);
-            if ((rc = sl_model_backward(m->children[l], dm, dn))) return rc;
-        } else {
-            if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
-        }
-        norm_bwd(lm, P, lm->i_nw[l], lm->i_nb[l], dh, dn, hl, lm->stats + (size_t)l * 2 * N, N);
+    int rc = lm_reserve_backward(lm);
+    return rc ? rc : lm_backward_rows(lm, dy, dx, 1, m->P->grad, 0, lm->B, 0);
+}
+
+/* ---- batch slices (seq/model.h): the wrapper has them when every mixer has them; each slice
+ * runs its rows of the embedding, norms, residuals and head, and its mixers' slices ---- */
+
+static int lm_slice_ok(const sl_model *m)
+{
+    for (int l = 0; l < m->n_children; l++)
+        if (!sl_model_slice_ok(m->children[l])) return 0;
+    return 1;
+}
+
+static int lm_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T)
+{
+    lm_model *lm = (lm_model *)m;
+    int rc = lm_reserve(lm, x, tok, B, T);
+    for (int l = 0; l < lm->L && !rc; l++) {
+        sl_model *mix = m->children[l];
+        rc = mix->vt->slice_begin(mix, lm->nrm + (size_t)l * B * T * lm->C, NULL, B, T);
     }
-    if (lm->i_wpe >= 0) { /* d wpe[t] = sum over the batch of dh at position t */
-        float *gp = sl_params_grad(P, lm->i_wpe);
-        for (int n = 0; n < N; n++) {
-            float *g = gp + (size_t)(n % T) * C;
-            const float *d = dh + (size_t)n * C;
-            for (int c = 0; c < C; c++) g[c] += d[c];
-        }
-    }
-    if (lm->tok) sl_embedding_backward(sl_params_grad(P, lm->i_wte), dh, lm->tok, N, C);
-    else
-        sl_linear_backward(dx, sl_params_grad(P, lm->i_inw), sl_params_grad(P, lm->i_inb), dh, lm->x,
-                           sl_params_data(P, lm->i_inw), N, lm->cfg.d_input, C);
-    return SL_OK;
+    return rc;
+}
+
+static int lm_slice_forward(sl_model *m, float *y, int b0, int b1) { return lm_forward_rows((lm_model *)m, y, b0, b1, 1); }
+
+static int lm_slice_backward_begin(sl_model *m)
+{
+    lm_model *lm = (lm_model *)m;
+    int rc = lm_reserve_backward(lm);
+    for (int l = 0; l < lm->L && !rc; l++) rc = m->children[l]->vt->slice_backward_begin(m->children[l]);
+    return rc;
+}
+
+static int lm_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
+{
+    return lm_backward_rows((lm_model *)m, dy, dx, dx_acc, grad, b0, b1, 1);
 }
 
 static void lm_state_free(sl_model *m, void *state)
@@ -235,7 +319,7 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     if (lm->i_wpe >= 0) pos_add(lm, P, s->h, B, 1, s->pos);
     s->pos++;
     for (int l = 0; l < lm->L; l++) {
-        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->h, B);
+        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->st + B, s->h, B);
         /* the mixer writes into m (never in place), then m, or its projection, joins the residual */
         if ((rc = sl_model_step(m->children[l], s->mix[l], s->n, NULL, s->m))) return rc;
         const float *out = s->m;
@@ -245,7 +329,7 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
         }
         for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += out[i];
     }
-    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, s->n, s->st, s->h, B);
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, s->n, s->st, s->st + B, s->h, B);
     sl_linear_forward(y, s->n, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), B, C, m->d_out);
     return SL_OK;
 }
@@ -306,6 +390,11 @@ static const sl_model_vt lm_vt = {
     .state_free = lm_state_free,
     .state_reset = lm_state_reset,
     .step = lm_step,
+    .slice_ok = lm_slice_ok,
+    .slice_begin = lm_slice_begin,
+    .slice_forward = lm_slice_forward,
+    .slice_backward_begin = lm_slice_backward_begin,
+    .slice_backward = lm_slice_backward,
 };
 
 int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix, sl_model **out)

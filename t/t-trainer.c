@@ -1,12 +1,15 @@
 /* t/t-trainer.c — the trainer end to end: a learning test (the Elman RNN solves a short
  * copying task), resume is bit-identical to an uninterrupted run, a non-finite loss stops the
- * run with a clear message and keeps the last good checkpoint. */
+ * run with a clear message and keeps the last good checkpoint; the trainer's batch-sliced pass
+ * (sl_train_forward/backward on k threads) against the unsliced one for several models. */
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "lab/registry.h"
 #include "lab/trainer.h"
+#include "seq/transformer.h"
 #include "t/tap.h"
+#include "t/testutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -52,6 +55,74 @@ static int tensors_equal(const char *a, const char *b)
     sl_safetensors_free(x);
     sl_safetensors_free(y);
     return eq;
+}
+
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double mx = 0.0, sc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= mx)) mx = d; /* NaN fails */
+        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
+    }
+    return mx / (sc > 1e-30 ? sc : 1.0);
+}
+
+/* One training pass (forward, backward) of spec as the trainer runs it on `threads` threads
+ * against the unsliced pass on one thread (a transformer's per-operation path): outputs,
+ * parameter gradients and, for real input, the input gradient; `sliced` says whether the
+ * model must take the sliced path (it has batch slices) or the unsliced one. Twice, so a
+ * second pass reuses the private gradients (zeroed by the reduction). */
+static void sliced_pass(const char *spec, int B, int T, int threads, int sliced)
+{
+    sl_model *m;
+    if (!ok(sl_model_create(spec, 5, &m) == 0, "create %s", spec)) {
+        diag("%s", sl_errmsg());
+        return;
+    }
+    const int tokin = (m->caps & SL_CAP_TOKEN_IN) != 0;
+    const size_t nx = (size_t)B * T * m->d_in, ny = (size_t)B * T * m->d_out, np = m->P->total;
+    int32_t *tok = NULL;
+    if (tokin) {
+        tok = malloc((size_t)B * T * sizeof *tok);
+        for (int i = 0; i < B * T; i++) tok[i] = (int32_t)((i * 7 + 3) % m->d_in);
+    }
+    float *x = tokin ? NULL : tu_random(nx, 1.0f, 61), *dy = tu_random(ny, 1.0f, 62);
+    float *y0 = malloc(ny * sizeof(float)), *y1 = malloc(ny * sizeof(float));
+    float *g0 = malloc(np * sizeof(float));
+    float *dx0 = tokin ? NULL : calloc(nx, sizeof(float)), *dx1 = tokin ? NULL : calloc(nx, sizeof(float));
+    sl_train_pass p0 = {0}, p1 = {0};
+    sl_threads_set(1);
+    sl_transformer_set_slices(m, -1);
+    sl_params_zero_grad(m->P);
+    int rc = sl_train_forward(&p0, m, x, tok, y0, B, T) || sl_train_backward(&p0, m, dy, dx0);
+    memcpy(g0, m->P->grad, np * sizeof(float));
+    sl_transformer_set_slices(m, 0);
+    ok(!rc && p0.k == 0, "%s: one thread runs the unsliced pass", spec);
+    sl_threads_set(threads);
+    for (int rep = 0; rep < 2; rep++) {
+        sl_params_zero_grad(m->P);
+        if (dx1) memset(dx1, 0, nx * sizeof(float));
+        rc = sl_train_forward(&p1, m, x, tok, y1, B, T) || sl_train_backward(&p1, m, dy, dx1);
+        double ey = rel_diff(y1, y0, ny), eg = rel_diff(m->P->grad, g0, np), ex = tokin ? 0.0 : rel_diff(dx1, dx0, nx);
+        double dxmax = 0.0; /* real input: the input gradient is there to compare */
+        for (size_t i = 0; !tokin && i < nx; i++) dxmax = fmax(dxmax, fabs(dx0[i]));
+        ok(!rc && p1.k == (sliced ? threads : 0) && ey < 1e-5 && eg < 1e-5 && ex < 1e-5 && (tokin || dxmax > 0.0),
+           "%s B=%d T=%d, %d threads, pass %d: %s == unsliced (y rel %.2e, grads %.2e, dx %.2e)", spec, B, T, threads, rep + 1,
+           p1.k ? "sliced" : "unsliced", ey, eg, ex);
+    }
+    sl_threads_set(1);
+    sl_train_pass_free(&p0);
+    sl_train_pass_free(&p1);
+    free(tok);
+    free(x);
+    free(dy);
+    free(y0);
+    free(y1);
+    free(g0);
+    free(dx0);
+    free(dx1);
+    sl_model_free(m);
 }
 
 int main(void)
@@ -164,6 +235,50 @@ int main(void)
     sl_model_free(m);
     ok(rc == 0 && nrow == 8 && fabs(r.train_loss - mean1) < 1e-5,
        "an eight-step interval logs the mean of the eight steps' losses (%.6f vs %.6f)", r.train_loss, mean1);
+
+    /* the trainer's batch slices: wrappers over attention (tokens; real input with dx; learned
+     * positions, LayerNorm, an untied head; GQA, the naive kernel, bidirectional), the
+     * transformers, and a wrapper whose mixer has no slices (it runs unsliced) */
+    sliced_pass("lm:mixer=attention,d_model=16,n_layer=2,n_head=2,vocab_size=13", 5, 7, 2, 1);
+    sliced_pass("lm:mixer=attention,d_model=16,n_layer=2,n_head=2,vocab_size=13", 5, 7, 3, 1);
+    sliced_pass("lm:mixer=attention,d_model=16,n_layer=1,n_head=4,vocab_size=11,norm=layernorm,max_position_embeddings=9,"
+                "tie_embeddings=0,rope=1",
+                4, 9, 2, 1);
+    sliced_pass("seq:mixer=attention,d_model=12,n_layer=2,n_head=4,n_kv_head=2,kernel=naive,d_input=3,d_output=2", 5, 6, 2, 1);
+    sliced_pass("seq:mixer=attention,d_model=12,n_layer=1,n_head=2,causal=0,d_input=3,d_output=2", 3, 5, 3, 1);
+    sliced_pass("gpt:n_layer=2,n_head=2,n_embd=16,block_size=16,vocab_size=13", 5, 7, 2, 1);
+    sliced_pass("llama:dim=16,n_layers=2,n_heads=2,n_kv_heads=1,vocab_size=13,max_seq_len=16,multiple_of=8", 4, 7, 3, 1);
+    sliced_pass("lm:mixer=mamba,d_model=16,n_layer=1,vocab_size=13", 4, 7, 2, 0);
+    sliced_pass("lm:mixer=attention,d_model=16,n_layer=1,n_head=2,vocab_size=13", 1, 7, 2, 0); /* B < threads */
+
+    /* a run on two threads through the slices: the same seed gives the same weights */
+    {
+        sl_task *tc;
+        sl_task_create("copy:length=3,delay=3,n_symbols=4", &tc);
+        sl_train_config s2;
+        sl_train_defaults(&s2);
+        s2.steps = 12; s2.batch = 8; s2.eval_every = 0; s2.ckpt_every = 0; s2.threads = 2; s2.progress = 0; s2.eval_batches = 2;
+        char d1[600], d2[600], f1[700], f2[700];
+        snprintf(d1, sizeof d1, "%s/s1", dir);
+        snprintf(d2, sizeof d2, "%s/s2", dir);
+        int src = 0;
+        for (int i = 0; i < 2; i++) {
+            sl_model *ms;
+            char spec[200];
+            snprintf(spec, sizeof spec, "lm:mixer=attention,d_model=16,n_layer=2,n_head=2,vocab_size=%d", tc->vocab);
+            src |= sl_model_create(spec, 3, &ms);
+            if (src) break;
+            s2.out_dir = i ? d2 : d1;
+            src |= sl_train(ms, tc, &s2, NULL, &r);
+            sl_model_free(ms);
+        }
+        snprintf(f1, sizeof f1, "%s/model.safetensors", d1);
+        snprintf(f2, sizeof f2, "%s/model.safetensors", d2);
+        ok(src == 0 && tensors_equal(f1, f2), "two sliced runs on 2 threads with one seed give the same weights (%s)",
+           src ? sl_errmsg() : "ok");
+        sl_task_free(tc);
+        sl_threads_set(1);
+    }
 
     /* a model that does not fit the task is refused */
     sl_task *t2;
