@@ -5,7 +5,7 @@ nobase_seqlabinc_HEADERS += lab/registry.h lab/tasks.h lab/trainer.h lab/sample.
 seqlab_SOURCES += src/main.c src/cli.c src/cmd_list.c src/cmd_train.c src/cmd_forward.c \
 	src/cmd_generate.c src/run.c src/cmd_hippo.c src/cmd_ngram.c src/cmd_w2v.c src/cmd_scale.c \
 	src/cmd_plot.c
-noinst_HEADERS = src/cli.h src/run.h t/testutil.h t/fixture.h
+noinst_HEADERS = src/cli.h src/run.h t/testutil.h t/fixture.h t/mixer_check.h
 check_PROGRAMS += t/t-tasks t/t-trainer
 TESTS += t/t-tasks t/t-trainer t/cli.sh t/resume.sh t/plot.sh t/time-budget.sh
 EXTRA_DIST += t/cli.sh t/resume.sh t/npy.sh t/plot.sh t/time-budget.sh

@@ -669,38 +669,16 @@ static void tf_destroy(sl_model *m)
     free(t);
 }
 
-static const sl_model_vt tf_vt_gpt = {
-    .kind = "gpt",
-    .destroy = tf_destroy,
-    .init = tf_init,
-    .forward = tf_forward,
-    .backward = tf_backward,
-    .state_new = tf_state_new,
-    .state_free = tf_state_free,
-    .state_reset = tf_state_reset,
-    .step = tf_step,
-    .slice_ok = tf_slice_ok,
-    .slice_begin = tf_slice_begin,
-    .slice_forward = tf_slice_forward,
-    .slice_backward_begin = tf_slice_backward_begin,
-    .slice_backward = tf_slice_backward,
-};
-static const sl_model_vt tf_vt = {
-    .kind = "llama",
-    .destroy = tf_destroy,
-    .init = tf_init,
-    .forward = tf_forward,
-    .backward = tf_backward,
-    .state_new = tf_state_new,
-    .state_free = tf_state_free,
-    .state_reset = tf_state_reset,
-    .step = tf_step,
-    .slice_ok = tf_slice_ok,
-    .slice_begin = tf_slice_begin,
-    .slice_forward = tf_slice_forward,
-    .slice_backward_begin = tf_slice_backward_begin,
-    .slice_backward = tf_slice_backward,
-};
+/* gpt and llama: one table but for the kind */
+#define TF_VT(KIND) \
+    { \
+        .kind = KIND, .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward, \
+        .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step, \
+        .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward, \
+        .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward, \
+    }
+static const sl_model_vt tf_vt_gpt = TF_VT("gpt"), tf_vt = TF_VT("llama");
+#undef TF_VT
 
 static int check_config(const sl_transformer_config *c)
 {

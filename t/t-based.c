@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "ssm/based.h"
@@ -14,14 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* max |a - b| / max(1, max |b|) */
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double m = 1.0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    return max_abs_diff(a, b, n) / m;
-}
 
 static void test_names(void)
 {
@@ -53,13 +46,13 @@ static void test_linattn(void)
     float *g1[3] = {calloc(nq, 4), calloc(nq, 4), calloc(nv, 4)}, *g2[3] = {calloc(nq, 4), calloc(nq, 4), calloc(nv, 4)};
     int rc = sl_based_linattn_forward(y1, d1, q, k, v, &s);
     sl_based_linattn_naive_forward(y2, d2, q, k, v, &s);
-    double e = rc ? INFINITY : rel_diff(y1, y2, nv), ed = rel_diff(d1, d2, (size_t)s.B * s.H * s.T);
+    double e = rc ? INFINITY : tu_rel_diff(y1, y2, nv), ed = tu_rel_diff(d1, d2, (size_t)s.B * s.H * s.T);
     ok(e < 2e-6 && ed < 2e-6, "chunked linear attention == naive (y rel %.2e, denominators rel %.2e)", e, ed);
     rc = sl_based_linattn_backward(g1[0], g1[1], g1[2], dy, y1, d1, q, k, v, &s);
     sl_based_linattn_naive_backward(g2[0], g2[1], g2[2], dy, q, k, v, &s);
     const char *nm[3] = {"dq", "dk", "dv"};
     for (int i = 0; i < 3; i++) {
-        e = rc ? INFINITY : rel_diff(g1[i], g2[i], i < 2 ? nq : nv);
+        e = rc ? INFINITY : tu_rel_diff(g1[i], g2[i], i < 2 ? nq : nv);
         ok(e < 1e-5, "chunked backward == naive: %s (rel %.2e)", nm[i], e);
     }
     /* one chunk holding everything and chunks of one position give the same output */
@@ -68,7 +61,7 @@ static void test_linattn(void)
     s2.chunk = 1000;
     sl_based_linattn_forward(y1, d1, q, k, v, &s1);
     sl_based_linattn_forward(y2, d2, q, k, v, &s2);
-    e = rel_diff(y1, y2, nv);
+    e = tu_rel_diff(y1, y2, nv);
     ok(e < 2e-6, "chunk_size 1 == one chunk (rel %.2e)", e);
     free(q); free(k); free(v); free(dy); free(y1); free(y2); free(d1); free(d2);
     for (int i = 0; i < 3; i++) { free(g1[i]); free(g2[i]); }
@@ -81,11 +74,11 @@ static void test_window(void)
     float *P = malloc((size_t)B * T * W * 4);
     sl_based_window_forward(o1, P, qkv, B, T, C, W);
     sl_based_window_naive_forward(o2, qkv, B, T, C, W);
-    double e = rel_diff(o1, o2, (size_t)B * T * C);
+    double e = tu_rel_diff(o1, o2, (size_t)B * T * C);
     ok(e < 2e-6, "banded window attention == full masked softmax (rel %.2e)", e);
     /* a window as long as the sequence is full causal attention: differs from W = 5 */
     sl_based_window_naive_forward(o1, qkv, B, T, C, T);
-    ok(rel_diff(o1, o2, (size_t)B * T * C) > 1e-2, "the window mask matters (W=T differs from W=5)");
+    ok(tu_rel_diff(o1, o2, (size_t)B * T * C) > 1e-2, "the window mask matters (W=T differs from W=5)");
     free(qkv); free(o1); free(o2); free(P);
 }
 
@@ -102,28 +95,10 @@ static void test_model(void)
     sl_model_free(m);
     /* train_view=quadratic (the naive sums) == the chunked form, inside the model, forward and
      * every gradient */
-    {
-        sl_model *a = NULL, *q = NULL;
-        if (sl_model_create("based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4", 5, &a) ||
-            sl_model_create("based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4,train_view=quadratic", 5, &q)) {
-            ok(0, "create: %s", sl_errmsg());
-        } else {
-            const int B2 = 2, T2 = 19;
-            const size_t n = (size_t)B2 * T2 * 8;
-            float *x2 = tu_random(n, 1.0f, 12), *dy = tu_random(n, 1.0f, 13), *ya = malloc(n * 4), *yq = malloc(n * 4);
-            float *dxa = calloc(n, 4), *dxq = calloc(n, 4);
-            sl_params_zero_grad(a->P);
-            sl_params_zero_grad(q->P);
-            int r2 = sl_model_forward(a, x2, NULL, ya, B2, T2) || sl_model_forward(q, x2, NULL, yq, B2, T2) ||
-                     sl_model_backward(a, dy, dxa) || sl_model_backward(q, dy, dxq);
-            double e1 = r2 ? INFINITY : rel_diff(ya, yq, n), e2 = r2 ? INFINITY : rel_diff(dxa, dxq, n);
-            double e3 = r2 ? INFINITY : rel_diff(a->P->grad, q->P->grad, a->P->total);
-            ok(e1 < 2e-6 && e2 < 1e-5 && e3 < 1e-5, "train_view=linear == quadratic: output %.2e, dx %.2e, parameter grads %.2e", e1, e2, e3);
-            free(x2); free(dy); free(ya); free(yq); free(dxa); free(dxq);
-        }
-        sl_model_free(a);
-        sl_model_free(q);
-    }
+    tu_check_pair(&(tu_pair){.spec = "based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4",
+                             .ref = "based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4,train_view=quadratic",
+                             .seed = 5, .xseed = 12, .dyseed = 13, .B = 2, .T = 19, .tol_y = 2e-6, .tol_dx = 1e-5, .tol_g = 1e-5,
+                             .what = "train_view=linear == quadratic"});
     /* long enough for the window ring buffer to wrap many times, several chunks */
     rc = sl_model_create("based:d_model=16,feature_dim=4,num_heads=2,window_size=7,chunk_size=16", 5, &m);
     if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
@@ -135,31 +110,17 @@ static void test_model(void)
 
 static void test_lm(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=based,d_model=8,n_layer=2,feature_dim=2,num_heads=2,window_size=3,chunk_size=3,vocab_size=7", 3, &m);
-    ok(rc == 0, "lm:mixer=based (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.proj_q.weight") >= 0 &&
-           sl_params_find(m->P, "backbone.layers.0.mixer.window_attn.Wqkv.bias") >= 0,
-       "names under backbone.layers.{i}.mixer.");
-    int32_t tok[2 * 8];
-    for (int i = 0; i < 16; i++) tok[i] = (i * 5 + 1) % 7;
-    check_step_equals_seq(m, "lm:mixer=based", NULL, tok, 2, 8, 1e-4);
-    check_model_grads(m, "lm:mixer=based", NULL, tok, 2, 8, 2e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=based,d_model=8,n_layer=2,feature_dim=2,num_heads=2,window_size=3,chunk_size=3,vocab_size=7",
+                              .names = {"backbone.layers.1.mixer.proj_q.weight", "backbone.layers.0.mixer.window_attn.Wqkv.bias"},
+                              .B = 2, .T = 8, .mul = 5, .add = 1, .step_tol = 1e-4, .h = 2e-3, .tol = 3e-2});
 }
 
 static void test_errors(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("based:d_model=10,num_heads=3", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "num_heads"), "d_model not a multiple of num_heads: %s", sl_errmsg());
-    rc = sl_model_create("based:d_model=8,window_size=-1", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "window_size"), "negative window_size: %s", sl_errmsg());
-    rc = sl_model_create("based:d_model=8,feature_dm=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "feature_dim"), "unknown key, nearest suggested: %s", sl_errmsg());
-    rc = sl_model_create("based:d_model=8,chunk_size=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "chunk_size"), "chunk_size=0: %s", sl_errmsg());
+    tu_refused("based:d_model=10,num_heads=3", "num_heads", "d_model not a multiple of num_heads");
+    tu_refused("based:d_model=8,window_size=-1", "window_size", "negative window_size");
+    tu_refused("based:d_model=8,feature_dm=4", "feature_dim", "unknown key, nearest suggested");
+    tu_refused("based:d_model=8,chunk_size=0", "chunk_size", "chunk_size=0");
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 #include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "lab/registry.h"
@@ -101,31 +102,18 @@ static void model_tests(void)
 
 static void lm_tests(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=gla,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4,gate_low_rank_dim=4", 3, &m);
-    ok(rc == 0, "create lm:mixer=gla (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.gk_proj.1.bias") >= 0, "lm:mixer=gla parameter names");
-    int32_t tok[2 * 9];
-    for (int i = 0; i < 18; i++) tok[i] = (i * 7 + 3) % 11;
-    check_step_equals_seq(m, "lm:mixer=gla", NULL, tok, 2, 9, 1e-4);
-    check_model_grads(m, "lm:mixer=gla", NULL, tok, 2, 9, 1e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=gla,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4,gate_low_rank_dim=4",
+                              .names = {"backbone.layers.1.mixer.gk_proj.1.bias"},
+                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
 }
 
 static void error_tests(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("gla:d_model=10,num_heads=4,expand_k=1", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "num_heads"), "key_dim not divisible by num_heads rejected: %s", sl_errmsg());
-    rc = sl_model_create("gla:d_model=8,num_heads=4,expand_v=0.75", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "value_dim"), "value_dim not divisible by num_heads rejected: %s", sl_errmsg());
-    rc = sl_model_create("gla:d_model=8,mode=chunked", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "mode"), "unknown mode rejected: %s", sl_errmsg());
-    rc = sl_model_create("gla:d_model=8,hidden_size=8", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "hidden_size"), "unknown key rejected: %s", sl_errmsg());
-    rc = sl_model_create("gla:d_model=8,gate_logit_normalizer=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "gate_logit_normalizer"), "gate_logit_normalizer=0 rejected: %s", sl_errmsg());
+    tu_refused("gla:d_model=10,num_heads=4,expand_k=1", "num_heads", "key_dim not divisible by num_heads");
+    tu_refused("gla:d_model=8,num_heads=4,expand_v=0.75", "value_dim", "value_dim not divisible by num_heads");
+    tu_refused("gla:d_model=8,mode=chunked", "mode", "unknown mode");
+    tu_refused("gla:d_model=8,hidden_size=8", "hidden_size", "unknown key");
+    tu_refused("gla:d_model=8,gate_logit_normalizer=0", "gate_logit_normalizer", "gate_logit_normalizer=0");
 }
 
 int main(void)

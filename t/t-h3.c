@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "ssm/h3.h"
@@ -13,13 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double m = 1.0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    return max_abs_diff(a, b, n) / m;
-}
 
 static void test_names(void)
 {
@@ -58,34 +52,9 @@ static void test_names(void)
 /* conv=fft == conv=naive: output, input gradient and every parameter gradient */
 static void test_fft_vs_naive(void)
 {
-    sl_model *a, *b;
-    if (sl_model_create("h3:d_model=8,d_state=6,head_dim=2", 4, &a) || sl_model_create("h3:d_model=8,d_state=6,head_dim=2,conv=naive", 4, &b)) {
-        ok(0, "create: %s", sl_errmsg());
-        return;
-    }
-    const int B = 2, T = 45;
-    const size_t n = (size_t)B * T * 8;
-    float *x = tu_random(n, 1.0f, 1), *dy = tu_random(n, 1.0f, 2), *ya = malloc(n * 4), *yb = malloc(n * 4);
-    float *dxa = calloc(n, 4), *dxb = calloc(n, 4);
-    sl_params_zero_grad(a->P);
-    sl_params_zero_grad(b->P);
-    int rc = sl_model_forward(a, x, NULL, ya, B, T) || sl_model_forward(b, x, NULL, yb, B, T) ||
-             sl_model_backward(a, dy, dxa) || sl_model_backward(b, dy, dxb);
-    double e = rc ? INFINITY : rel_diff(ya, yb, n);
-    ok(e < 2e-6, "FFT convolutions == direct sums: output (rel %.2e, T=%d)", e, T);
-    e = rc ? INFINITY : rel_diff(dxa, dxb, n);
-    ok(e < 1e-5, "FFT == naive: input gradient (rel %.2e)", e);
-    double worst = 0;
-    const char *wn = "";
-    for (int i = 0; i < a->P->n && !rc; i++) {
-        const sl_tensor *t = &a->P->t[i];
-        double d = rel_diff(a->P->grad + t->offset, b->P->grad + t->offset, t->numel);
-        if (d > worst) { worst = d; wn = t->name; }
-    }
-    ok(!rc && worst < 1e-5, "FFT == naive: all %d parameter gradients (worst rel %.2e at %s)", a->P->n, worst, wn);
-    free(x); free(dy); free(ya); free(yb); free(dxa); free(dxb);
-    sl_model_free(a);
-    sl_model_free(b);
+    tu_check_pair(&(tu_pair){.spec = "h3:d_model=8,d_state=6,head_dim=2", .ref = "h3:d_model=8,d_state=6,head_dim=2,conv=naive",
+                             .seed = 4, .xseed = 1, .dyseed = 2, .B = 2, .T = 45, .tol_y = 2e-6, .tol_dx = 1e-5, .tol_g = 1e-5,
+                             .what = "FFT convolutions == direct sums"});
 }
 
 static void test_model(void)
@@ -113,31 +82,17 @@ static void test_model(void)
 
 static void test_lm(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=h3,d_model=8,n_layer=2,d_state=4,head_dim=2,vocab_size=7", 3, &m);
-    ok(rc == 0, "lm:mixer=h3 (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.kernel.kernel.log_dt") >= 0 &&
-           sl_params_find(m->P, "backbone.layers.0.mixer.ssm_k_kernel.kernel.C") >= 0,
-       "names under backbone.layers.{i}.mixer.");
-    int32_t tok[2 * 8];
-    for (int i = 0; i < 16; i++) tok[i] = (i * 5 + 1) % 7;
-    check_step_equals_seq(m, "lm:mixer=h3", NULL, tok, 2, 8, 1e-4);
-    check_model_grads(m, "lm:mixer=h3", NULL, tok, 2, 8, 5e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=h3,d_model=8,n_layer=2,d_state=4,head_dim=2,vocab_size=7",
+                              .names = {"backbone.layers.1.mixer.kernel.kernel.log_dt", "backbone.layers.0.mixer.ssm_k_kernel.kernel.C"},
+                              .B = 2, .T = 8, .mul = 5, .add = 1, .step_tol = 1e-4, .h = 5e-3, .tol = 3e-2});
 }
 
 static void test_errors(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("h3:d_model=8,d_state=5", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "d_state"), "odd d_state: %s", sl_errmsg());
-    rc = sl_model_create("h3:d_model=8,head_dim=3", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "head_dim"), "d_model not a multiple of head_dim: %s", sl_errmsg());
-    rc = sl_model_create("h3:d_model=8,dt_min=0.5,dt_max=0.1", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "dt_min"), "dt_min > dt_max: %s", sl_errmsg());
-    rc = sl_model_create("h3:d_model=8,conv=fftw", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "conv"), "bad conv choice: %s", sl_errmsg());
+    tu_refused("h3:d_model=8,d_state=5", "d_state", "odd d_state");
+    tu_refused("h3:d_model=8,head_dim=3", "head_dim", "d_model not a multiple of head_dim");
+    tu_refused("h3:d_model=8,dt_min=0.5,dt_max=0.1", "dt_min", "dt_min > dt_max");
+    tu_refused("h3:d_model=8,conv=fftw", "conv", "bad conv choice");
 }
 
 int main(void)

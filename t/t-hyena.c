@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "ssm/hyena.h"
@@ -14,13 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double m = 1.0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    return max_abs_diff(a, b, n) / m;
-}
 
 static void test_names(void)
 {
@@ -62,35 +56,9 @@ static void test_names(void)
 /* conv=fft == conv=naive: output, input gradient and every parameter gradient */
 static void test_fft_vs_naive(void)
 {
-    sl_model *a, *b;
-    if (sl_model_create("hyena:d_model=8,l_max=64,filter_order=8", 4, &a) ||
-        sl_model_create("hyena:d_model=8,l_max=64,filter_order=8,conv=naive", 4, &b)) {
-        ok(0, "create: %s", sl_errmsg());
-        return;
-    }
-    const int B = 2, T = 50;
-    const size_t n = (size_t)B * T * 8;
-    float *x = tu_random(n, 1.0f, 1), *dy = tu_random(n, 1.0f, 2), *ya = malloc(n * 4), *yb = malloc(n * 4);
-    float *dxa = calloc(n, 4), *dxb = calloc(n, 4);
-    sl_params_zero_grad(a->P);
-    sl_params_zero_grad(b->P);
-    int rc = sl_model_forward(a, x, NULL, ya, B, T) || sl_model_forward(b, x, NULL, yb, B, T) ||
-             sl_model_backward(a, dy, dxa) || sl_model_backward(b, dy, dxb);
-    double e = rc ? INFINITY : rel_diff(ya, yb, n);
-    ok(e < 2e-6, "FFT long convolution == direct sums: output (rel %.2e, T=%d)", e, T);
-    e = rc ? INFINITY : rel_diff(dxa, dxb, n);
-    ok(e < 1e-5, "FFT == naive: input gradient (rel %.2e)", e);
-    double worst = 0;
-    const char *wn = "";
-    for (int i = 0; i < a->P->n && !rc; i++) {
-        const sl_tensor *t = &a->P->t[i];
-        double d = rel_diff(a->P->grad + t->offset, b->P->grad + t->offset, t->numel);
-        if (d > worst) { worst = d; wn = t->name; }
-    }
-    ok(!rc && worst < 1e-5, "FFT == naive: all %d parameter gradients (worst rel %.2e at %s)", a->P->n, worst, wn);
-    free(x); free(dy); free(ya); free(yb); free(dxa); free(dxb);
-    sl_model_free(a);
-    sl_model_free(b);
+    tu_check_pair(&(tu_pair){.spec = "hyena:d_model=8,l_max=64,filter_order=8", .ref = "hyena:d_model=8,l_max=64,filter_order=8,conv=naive",
+                             .seed = 4, .xseed = 1, .dyseed = 2, .B = 2, .T = 50, .tol_y = 2e-6, .tol_dx = 1e-5, .tol_g = 1e-5,
+                             .what = "FFT long convolution == direct sums"});
 }
 
 static void test_model(void)
@@ -123,31 +91,17 @@ static void test_model(void)
 
 static void test_lm(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=hyena,d_model=4,n_layer=2,l_max=8,filter_order=4,num_inner_mlps=1,vocab_size=7", 3, &m);
-    ok(rc == 0, "lm:mixer=hyena (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.filter_fn.implicit_filter.1.freq") >= 0 &&
-           sl_params_find(m->P, "backbone.layers.0.mixer.short_filter.weight") >= 0,
-       "names under backbone.layers.{i}.mixer.");
-    int32_t tok[2 * 8];
-    for (int i = 0; i < 16; i++) tok[i] = (i * 5 + 1) % 7;
-    check_step_equals_seq(m, "lm:mixer=hyena", NULL, tok, 2, 8, 1e-4);
-    check_model_grads(m, "lm:mixer=hyena", NULL, tok, 2, 8, 2e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=hyena,d_model=4,n_layer=2,l_max=8,filter_order=4,num_inner_mlps=1,vocab_size=7",
+                              .names = {"backbone.layers.1.mixer.filter_fn.implicit_filter.1.freq", "backbone.layers.0.mixer.short_filter.weight"},
+                              .B = 2, .T = 8, .mul = 5, .add = 1, .step_tol = 1e-4, .h = 2e-3, .tol = 3e-2});
 }
 
 static void test_errors(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("hyena:d_model=8,emb_dim=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "emb_dim"), "even emb_dim: %s", sl_errmsg());
-    rc = sl_model_create("hyena:d_model=8,l_max=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "l_max"), "l_max=0: %s", sl_errmsg());
-    rc = sl_model_create("hyena:d_model=8,target=1.5", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "target"), "target outside (0, 1): %s", sl_errmsg());
-    rc = sl_model_create("hyena:d_model=8,filter_ordr=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "filter_order"), "unknown key, nearest suggested: %s", sl_errmsg());
+    tu_refused("hyena:d_model=8,emb_dim=4", "emb_dim", "even emb_dim");
+    tu_refused("hyena:d_model=8,l_max=0", "l_max", "l_max=0");
+    tu_refused("hyena:d_model=8,target=1.5", "target", "target outside (0, 1)");
+    tu_refused("hyena:d_model=8,filter_ordr=4", "filter_order", "unknown key, nearest suggested");
 }
 
 int main(void)

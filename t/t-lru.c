@@ -6,6 +6,7 @@
 #include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "lab/registry.h"
@@ -154,34 +155,19 @@ static void model_tests(void)
 
 static void lm_tests(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=lru,d_model=8,d_hidden=6,n_layer=2,vocab_size=11,chunk_size=4", 3, &m);
-    ok(rc == 0, "create lm:mixer=lru (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.nu_log") >= 0 && sl_params_find(m->P, "backbone.layers.0.mixer.C_im") >= 0,
-       "lm:mixer=lru parameter names (backbone.layers.{i}.mixer.nu_log, ...)");
-    int32_t tok[2 * 9];
-    for (int i = 0; i < 18; i++) tok[i] = (i * 7 + 3) % 11;
-    check_step_equals_seq(m, "lm:mixer=lru", NULL, tok, 2, 9, 1e-4);
-    check_model_grads(m, "lm:mixer=lru", NULL, tok, 2, 9, 1e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=lru,d_model=8,d_hidden=6,n_layer=2,vocab_size=11,chunk_size=4",
+                              .names = {"backbone.layers.1.mixer.nu_log", "backbone.layers.0.mixer.C_im"},
+                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
 }
 
 static void error_tests(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("lru:d_model=8,r_min=0.9,r_max=0.5", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "r_min"), "r_min > r_max rejected: %s", sl_errmsg());
-    rc = sl_model_create("lru:d_model=8,r_max=1.5", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "r_max"), "r_max > 1 rejected: %s", sl_errmsg());
-    rc = sl_model_create("lru:d_model=8,d_hiden=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "d_hidden"), "unknown key rejected, valid keys listed: %s", sl_errmsg());
-    rc = sl_model_create("lru:d_model=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "d_model"), "d_model=0 rejected: %s", sl_errmsg());
-    rc = sl_model_create("lru:d_model=8,chunk_size=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "chunk_size"), "chunk_size=0 rejected: %s", sl_errmsg());
-    rc = sl_model_create("lru:d_model=8,max_phase=abc", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "max_phase"), "max_phase=abc rejected: %s", sl_errmsg());
+    tu_refused("lru:d_model=8,r_min=0.9,r_max=0.5", "r_min", "r_min > r_max");
+    tu_refused("lru:d_model=8,r_max=1.5", "r_max", "r_max > 1");
+    tu_refused("lru:d_model=8,d_hiden=4", "d_hidden", "unknown key rejected, valid keys listed");
+    tu_refused("lru:d_model=0", "d_model", "d_model=0");
+    tu_refused("lru:d_model=8,chunk_size=0", "chunk_size", "chunk_size=0");
+    tu_refused("lru:d_model=8,max_phase=abc", "max_phase", "max_phase=abc");
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 #include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "lab/registry.h"
@@ -62,33 +63,19 @@ static void model_tests(void)
 
 static void lm_tests(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=retnet,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4", 3, &m);
-    ok(rc == 0, "create lm:mixer=retnet (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.g_proj.weight") >= 0, "lm:mixer=retnet parameter names");
-    int32_t tok[2 * 9];
-    for (int i = 0; i < 18; i++) tok[i] = (i * 7 + 3) % 11;
-    check_step_equals_seq(m, "lm:mixer=retnet", NULL, tok, 2, 9, 1e-4);
-    check_model_grads(m, "lm:mixer=retnet", NULL, tok, 2, 9, 1e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=retnet,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4",
+                              .names = {"backbone.layers.1.mixer.g_proj.weight"},
+                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
 }
 
 static void error_tests(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("retnet:d_model=10,num_heads=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "num_heads"), "d_model not divisible by num_heads rejected: %s", sl_errmsg());
-    rc = sl_model_create("retnet:d_model=12,num_heads=4", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "even"), "odd d_k rejected: %s", sl_errmsg());
-    rc = sl_model_create("retnet:d_model=8,num_heads=2,value_dim=5", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "value_dim"), "value_dim not divisible by num_heads rejected: %s", sl_errmsg());
-    rc = sl_model_create("retnet:d_model=8,mode=fast", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "mode"), "unknown mode rejected: %s", sl_errmsg());
-    rc = sl_model_create("retnet:d_model=8,heads=2", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "num_heads"), "unknown key rejected, valid keys listed: %s", sl_errmsg());
-    rc = sl_model_create("retnet:d_model=8,chunk_size=0", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "chunk_size"), "chunk_size=0 rejected: %s", sl_errmsg());
+    tu_refused("retnet:d_model=10,num_heads=4", "num_heads", "d_model not divisible by num_heads");
+    tu_refused("retnet:d_model=12,num_heads=4", "even", "odd d_k");
+    tu_refused("retnet:d_model=8,num_heads=2,value_dim=5", "value_dim", "value_dim not divisible by num_heads");
+    tu_refused("retnet:d_model=8,mode=fast", "mode", "unknown mode");
+    tu_refused("retnet:d_model=8,heads=2", "num_heads", "unknown key rejected, valid keys listed");
+    tu_refused("retnet:d_model=8,chunk_size=0", "chunk_size", "chunk_size=0");
 }
 
 int main(void)

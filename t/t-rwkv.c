@@ -6,6 +6,7 @@
 #include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
+#include "t/mixer_check.h"
 #include "t/fixture.h"
 #include "core/util.h"
 #include "lab/registry.h"
@@ -98,28 +99,16 @@ static void model_tests(void)
 
 static void lm_tests(void)
 {
-    sl_model *m;
-    int rc = sl_model_create("lm:mixer=rwkv,d_model=8,n_layer=2,vocab_size=11", 3, &m);
-    ok(rc == 0, "create lm:mixer=rwkv (%s)", rc ? sl_errmsg() : "ok");
-    if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.att.time_first") >= 0 && sl_params_find(m->P, "backbone.layers.0.mixer.ffn.value.weight") >= 0,
-       "lm:mixer=rwkv parameter names");
-    int32_t tok[2 * 9];
-    for (int i = 0; i < 18; i++) tok[i] = (i * 7 + 3) % 11;
-    check_step_equals_seq(m, "lm:mixer=rwkv", NULL, tok, 2, 9, 1e-4);
-    check_model_grads(m, "lm:mixer=rwkv", NULL, tok, 2, 9, 1e-3, 3e-2, 12);
-    sl_model_free(m);
+    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=rwkv,d_model=8,n_layer=2,vocab_size=11",
+                              .names = {"backbone.layers.1.mixer.att.time_first", "backbone.layers.0.mixer.ffn.value.weight"},
+                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
 }
 
 static void error_tests(void)
 {
-    sl_model *m = NULL;
-    int rc = sl_model_create("rwkv:d_model=8,layer_id=2,n_layer=2", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "layer_id"), "layer_id >= n_layer rejected: %s", sl_errmsg());
-    rc = sl_model_create("rwkv:d_model=8,n_embd=8", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "n_embd"), "unknown key rejected: %s", sl_errmsg());
-    rc = sl_model_create("rwkv:d_model=8,dim_ffn=-1", 1, &m);
-    ok(rc != 0 && strstr(sl_errmsg(), "dim_ffn"), "dim_ffn=-1 rejected: %s", sl_errmsg());
+    tu_refused("rwkv:d_model=8,layer_id=2,n_layer=2", "layer_id", "layer_id >= n_layer");
+    tu_refused("rwkv:d_model=8,n_embd=8", "n_embd", "unknown key");
+    tu_refused("rwkv:d_model=8,dim_ffn=-1", "dim_ffn", "dim_ffn=-1");
 }
 
 int main(void)
