@@ -175,7 +175,7 @@ if [ "$PLOT_ONLY" = 0 ] && w2v_vectors; then
 fi
 
 # ---- the text arm: the neural-against-n-gram claim on natural text ----
-# The built-in corpus is licence texts that share whole passages between the training and the
+# The built-in corpus is licence texts that share whole phrases between the training and the
 # validation split, where an n-gram model's memory wins (experiments/README.md, section 5); the
 # claim is about language, so it is tested on tinyshakespeare (1.1 MB, char-rnn's and nanoGPT's
 # character benchmark) with models wide enough for it.
