@@ -45,14 +45,15 @@ family_of() {   # the family `seqlab list` gives a model
     echo "$LIST" | awk -v m="$1" '/^  [^ ]/ && $1 == m { f = $2; gsub(/[\[\],]/, "", f); print f; exit }'
 }
 
-# "label spec family" for every gradient model at width d
+# models_at D T MODEL... : "label spec family" for each gradient model at width D and length T
 models_at() {
-    local d=$1 m
-    for m in $MODELS; do
+    local d=$1 t=$2 m
+    shift 2
+    for m in "$@"; do
         case $m in
-        gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$d,block_size=$T transformer" ;;
-        llama) echo "llama llama:dim=$d,n_layers=$L,n_heads=4,multiple_of=16,max_seq_len=$T transformer" ;;
-        *) echo "$m lm:mixer=$m,d_model=$d,n_layer=$L$(recipe_keys "$m" charlm "$T") $(family_of "$m")" ;;
+        gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$d,block_size=$t transformer" ;;
+        llama) echo "llama llama:dim=$d,n_layers=$L,n_heads=4,multiple_of=16,max_seq_len=$t transformer" ;;
+        *) echo "$m lm:mixer=$m,d_model=$d,n_layer=$L$(recipe_keys "$m" charlm "$t") $(family_of "$m")" ;;
         esac
     done
 }
@@ -105,7 +106,7 @@ for d in $WIDTHS; do
             done
         done
     done <<MODELS
-$(models_at "$d")
+$(models_at "$d" "$T" $MODELS)
 MODELS
 done
 for m in $MODELS; do exp_meta "lrs_$m" "$(exp_lrs "$m" charlm)"; done
@@ -251,16 +252,6 @@ if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
     exp_meta text_corpus "$TX_CORPUS ($(wc -c <"$TX_CORPUS") bytes, cksum $TX_SUM; last 10% = validation)"
     exp_meta text_models "$TX_MODELS at d_model $TX_D, n_layer $L, seq_len $TX_T, batch $TX_BATCH, $TX_STEPS steps (eval every $TX_EVAL), $(recipe_schedule "$TX_STEPS"), $(recipe_optim charlm)"
     exp_meta text_ngram "ngram:order=N (mkn) for N in {$TX_ORDERS} on the same training split"
-    tx_models() {
-        local m
-        for m in $TX_MODELS; do
-            case $m in
-            gpt) echo "gpt gpt:n_layer=$L,n_head=4,n_embd=$TX_D,block_size=$TX_T transformer" ;;
-            llama) echo "llama llama:dim=$TX_D,n_layers=$L,n_heads=4,multiple_of=16,max_seq_len=$TX_T transformer" ;;
-            *) echo "$m lm:mixer=$m,d_model=$TX_D,n_layer=$L$(recipe_keys "$m" charlm "$TX_T") $(family_of "$m")" ;;
-            esac
-        done
-    }
     while read -r label spec fam; do
         [ -n "$label" ] || continue
         for lr in $(exp_lrs "$label" charlm); do
@@ -270,7 +261,7 @@ if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
             done
         done
     done <<TXMODELS
-$(tx_models)
+$(models_at "$TX_D" "$TX_T" $TX_MODELS)
 TXMODELS
     for n in $TX_ORDERS; do
         exp_row_file text_ngram
