@@ -86,7 +86,7 @@ awk -F, '
                "base_wall", "wall", "torch_wall", "base/seqlab", "torch/seqlab"
         for (i = 1; i <= n; i++) {
             m = order[i]; s = "seqlab," m; b = "seqlab_base," m
-            peers = (m == "mamba") ? "mamba mamba_steps" : m
+            peers = (m == "mamba" && ("torch,mamba_steps" in cpu)) ? "mamba mamba_steps" : m
             np = split(peers, pp, " ")
             for (j = 1; j <= np; j++) {
                 t = "torch," pp[j]

@@ -66,18 +66,23 @@ typedef struct attn_model_ {
     int B, T, naive;
     int sliced;                /* the last forward ran as batch slices (slice_begin) */
     const float *x;
-    sl_buf tq, tk, tv;         /* (N, qdim) (N, kdim) (N, vdim) token-major, after RoPE */
-    sl_buf qkv;                /* gpt: (N, qdim+kdim+vdim) fused projection */
-    sl_buf hq, hk, hv, ho;     /* head-major (B,H,T,D) */
-    sl_buf to;                 /* (N, Hq*Dv) token-major attention output */
-    sl_buf att;                /* naive: (B,Hq,T,T) probs; flash: (B,Hq,T) lse */
-    sl_buf dmask, omask;       /* dropout masks: (B,Hq,T,T), (N,C) */
-    sl_buf qa, qan, qar;       /* MLA q: (N,rq) (N,rq) (N) */
-    sl_buf kva, kvn, kvr, kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,Hq*(dn+dv)) */
-    sl_buf g1, g2, g3, g4, g5, g6; /* backward scratch */
-    sl_buf qkvl;               /* batch slices, flash: this layer's q, k, v token-major (N, qdim+kdim+vdim) */
-    /* owner of the scratch buffers tq tk tv qkv g1..g6 (this model, or the first layer's
-     * attention when a transformer shares them across its layers) */
+    sl_arena fwd;              /* this layer's forward cache below, carved per forward */
+    float *hq, *hk, *hv, *ho;  /* head-major (B,H,T,D) */
+    float *to;                 /* (N, Hq*Dv) token-major attention output */
+    float *att;                /* naive: (B,Hq,T,T) probs; flash: (B,Hq,T) lse */
+    float *dmask, *omask;      /* dropout masks: (B,Hq,T,T), (N,C) */
+    float *qa, *qan, *qar;     /* MLA q: (N,rq) (N,rq) (N) */
+    float *kva, *kvn, *kvr, *kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,max(Hq*(dn+dv), r)) */
+    float *qkvl;               /* batch slices, flash: this layer's q, k, v token-major (N, qdim+kdim+vdim) */
+    /* scratch that lives for one call (read through ws: a transformer's layers share the first
+     * layer's): scr, the token-major projections, carved by forward / slice_begin; bwd,
+     * backward's gradients, carved by backward / slice_backward_begin */
+    sl_arena scr, bwd;
+    float *tq, *tk, *tv;       /* (N, qdim) (N, kdim) (N, max(vdim, MLA r)) token-major, after RoPE */
+    float *qkv;                /* gpt: (N, qdim+kdim+vdim) fused projection */
+    float *g1, *g2, *g3, *g4, *g5, *g6; /* backward scratch */
+    /* owner of the scratch arenas (this model, or the first layer's attention when a
+     * transformer shares them across its layers) */
     struct attn_model_ *ws;
 } attn_model;
 
@@ -299,48 +304,43 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     a->sliced = 0;
     a->naive = !a->c.flash || drop;
     sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
-    if ((rc = sl_buf_reserve(&a->ws->tq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->tk, (size_t)N * a->kdim)) ||
-        (rc = sl_buf_reserve(&a->ws->tv, (size_t)N * a->vdim)) ||
-        (rc = sl_buf_reserve(&a->hq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->hk, (size_t)N * a->kdim)) ||
-        (rc = sl_buf_reserve(&a->hv, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ho, (size_t)N * Hq * a->Dv)) ||
-        (rc = sl_buf_reserve(&a->to, (size_t)N * Hq * a->Dv)) || (rc = sl_buf_reserve(&a->att, natt)))
+    const size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T, n = (size_t)N;
+    const size_t mla = a->mla, mlq = a->mla && a->rq > 0, HD = (size_t)Hq * a->Dv;
+    const size_t kvbw = Hq * (a->dn + a->Dv) > a->r ? (size_t)Hq * (a->dn + a->Dv) : (size_t)a->r;
+    attn_model *w = a->ws;
+    if ((rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
+                             SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
+                             SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0))) ||
+        (rc = SL_ARENA_CARVE(&a->fwd, SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
+                             SL_FIELD(a->ho, n * HD), SL_FIELD(a->to, n * HD), SL_FIELD(a->att, natt),
+                             SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
+                             SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq), SL_FIELD(a->qar, mlq * n),
+                             SL_FIELD(a->kva, mla * n * (a->r + a->dr)), SL_FIELD(a->kvn, mla * n * a->r),
+                             SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw))))
         return rc;
-    if (a->i_qkv >= 0 && (rc = sl_buf_reserve(&a->ws->qkv, (size_t)N * (a->qdim + a->kdim + a->vdim)))) return rc;
-    if (a->mla) {
-        if ((rc = sl_buf_reserve(&a->kva, (size_t)N * (a->r + a->dr))) || (rc = sl_buf_reserve(&a->kvn, (size_t)N * a->r)) ||
-            (rc = sl_buf_reserve(&a->kvr, (size_t)N)) ||
-            (rc = sl_buf_reserve(&a->kvb, (size_t)N * (Hq * (a->dn + a->Dv) > a->r ? Hq * (a->dn + a->Dv) : a->r))))
-            return rc;
-        if (a->rq > 0 && ((rc = sl_buf_reserve(&a->qa, (size_t)N * a->rq)) || (rc = sl_buf_reserve(&a->qan, (size_t)N * a->rq)) ||
-                          (rc = sl_buf_reserve(&a->qar, (size_t)N))))
-            return rc;
-    }
     a->B = B; a->T = T; a->x = x;
-    const proj_out po = {.tq = a->ws->tq.p, .tk = a->ws->tk.p, .tv = a->ws->tv.p, .qkv = a->ws->qkv.p, .qa = a->qa.p,
-                         .qan = a->qan.p, .qar = a->qar.p, .kva = a->kva.p, .kvn = a->kvn.p, .kvr = a->kvr.p, .kvb = a->kvb.p};
+    const proj_out po = {.tq = a->ws->tq, .tk = a->ws->tk, .tv = a->ws->tv, .qkv = a->ws->qkv, .qa = a->qa,
+                         .qan = a->qan, .qar = a->qar, .kva = a->kva, .kvn = a->kvn, .kvr = a->kvr, .kvb = a->kvb};
     project(a, x, N, T, &po);
-    positions(a, N, T, a->ws->tq.p, a->ws->tk.p, a->kva.p);
-    to_heads(a->hq.p, a->ws->tq.p, B, T, Hq, a->Dk, a->qdim, 0);
-    to_heads(a->hk.p, a->ws->tk.p, B, T, a->Hkv, a->Dk, a->kdim, 0);
-    to_heads(a->hv.p, a->ws->tv.p, B, T, a->Hkv, a->Dv, a->vdim, 0);
+    positions(a, N, T, a->ws->tq, a->ws->tk, a->kva);
+    to_heads(a->hq, a->ws->tq, B, T, Hq, a->Dk, a->qdim, 0);
+    to_heads(a->hk, a->ws->tk, B, T, a->Hkv, a->Dk, a->kdim, 0);
+    to_heads(a->hv, a->ws->tv, B, T, a->Hkv, a->Dv, a->vdim, 0);
     if (a->naive) {
         const float *dm = NULL;
         if (drop) {
-            if ((rc = sl_buf_reserve(&a->dmask, natt))) return rc;
             float p = a->c.dropout, keep = 1.0f / (1.0f - p);
-            for (size_t i = 0; i < natt; i++) a->dmask.p[i] = sl_rng_uniform(m->rng) < p ? 0.0f : keep;
-            dm = a->dmask.p;
+            for (size_t i = 0; i < natt; i++) a->dmask[i] = sl_rng_uniform(m->rng) < p ? 0.0f : keep;
+            dm = a->dmask;
         }
-        sl_attn_naive_forward(a->ho.p, a->att.p, a->hq.p, a->hk.p, a->hv.p, dm, &s);
-    } else if ((rc = sl_attn_flash_forward(a->ho.p, a->att.p, a->hq.p, a->hk.p, a->hv.p, &s))) {
+        sl_attn_naive_forward(a->ho, a->att, a->hq, a->hk, a->hv, dm, &s);
+    } else if ((rc = sl_attn_flash_forward(a->ho, a->att, a->hq, a->hk, a->hv, &s))) {
         return rc;
     }
-    from_heads(a->to.p, a->ho.p, B, T, Hq, a->Dv, Hq * a->Dv, 0);
-    sl_linear_forward(y, a->to.p, PD(a, a->i_wo), PD(a, a->i_bo), N, Hq * a->Dv, C);
+    from_heads(a->to, a->ho, B, T, Hq, a->Dv, Hq * a->Dv, 0);
+    sl_linear_forward(y, a->to, PD(a, a->i_wo), PD(a, a->i_bo), N, Hq * a->Dv, C);
     if (drop) {
-        if ((rc = sl_buf_reserve(&a->omask, (size_t)N * C))) return rc;
-        sl_dropout_forward(y, a->omask.p, y, (size_t)N * C, a->c.dropout, m->rng);
+        sl_dropout_forward(y, a->omask, y, (size_t)N * C, a->c.dropout, m->rng);
     }
     a->naive |= drop << 1;   /* bit 1: dropout masks live */
     return SL_OK;
@@ -353,32 +353,36 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int drop = a->naive >> 1, naive = a->naive & 1;
     int rc;
     if (a->sliced) return sl_error(SL_EINVAL, "attention: the last forward ran as batch slices (use sl_model_backward_slices)");
-    if ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > Hq * Dv ? C : Hq * Dv))) ||
-        (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->ws->g3, (size_t)N * a->kdim)) ||
-        (rc = sl_buf_reserve(&a->ws->g4, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ws->g5, (size_t)N * Hq * Dv)))
+    const size_t n = (size_t)N, HD = (size_t)Hq * Dv, mla = a->mla;
+    const size_t g6w = mla ? (a->rq > 2 * a->r ? (size_t)a->rq : (size_t)2 * a->r) : 0;
+    attn_model *w = a->ws;
+    if ((rc = SL_ARENA_CARVE(&w->bwd, SL_FIELD(w->g1, n * ((size_t)C > HD ? (size_t)C : HD)), SL_FIELD(w->g2, n * a->qdim),
+                             SL_FIELD(w->g3, n * a->kdim), SL_FIELD(w->g4, n * a->vdim),
+                             SL_FIELD(w->g5, n * (mla && (size_t)(a->r + a->dr) > HD ? (size_t)(a->r + a->dr) : HD)),
+                             SL_FIELD(w->g6, n * g6w))))
         return rc;
     const float *dy = dy_in;
     if (drop) {
-        memset(a->ws->g1.p, 0, (size_t)N * C * sizeof(float));
-        sl_dropout_backward(a->ws->g1.p, dy_in, a->omask.p, (size_t)N * C);
-        dy = a->ws->g1.p;
+        memset(a->ws->g1, 0, (size_t)N * C * sizeof(float));
+        sl_dropout_backward(a->ws->g1, dy_in, a->omask, (size_t)N * C);
+        dy = a->ws->g1;
     }
     /* output projection: dto (N, Hq*Dv) */
-    float *dto = a->ws->g5.p;
+    float *dto = a->ws->g5;
     memset(dto, 0, (size_t)N * Hq * Dv * sizeof(float));
-    sl_linear_backward(dto, PG(a, a->i_wo), PG(a, a->i_bo), dy, a->to.p, PD(a, a->i_wo), N, Hq * Dv, C);
+    sl_linear_backward(dto, PG(a, a->i_wo), PG(a, a->i_bo), dy, a->to, PD(a, a->i_wo), N, Hq * Dv, C);
     /* to head-major dO; reuse hq-sized scratch: dho in g1 (dy no longer needed) */
-    float *dho = a->ws->g1.p;
+    float *dho = a->ws->g1;
     to_heads(dho, dto, B, T, Hq, Dv, Hq * Dv, 0);
-    float *dhq = a->ws->g2.p, *dhk = a->ws->g3.p, *dhv = a->ws->g4.p;
+    float *dhq = a->ws->g2, *dhk = a->ws->g3, *dhv = a->ws->g4;
     memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
     sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->att.p, drop ? a->dmask.p : NULL, &s);
-    else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq.p, a->hk.p, a->hv.p, a->ho.p, a->att.p, &s))) return rc;
+    if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->att, drop ? a->dmask : NULL, &s);
+    else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->ho, a->att, &s))) return rc;
     /* back to token-major: reuse tq/tk/tv (forward values no longer needed past this point) */
-    float *dtq = a->ws->tq.p, *dtk = a->ws->tk.p, *dtv = a->ws->tv.p;
+    float *dtq = a->ws->tq, *dtk = a->ws->tk, *dtv = a->ws->tv;
     from_heads(dtq, dhq, B, T, Hq, a->Dk, a->qdim, 0);
     from_heads(dtk, dhk, B, T, a->Hkv, a->Dk, a->kdim, 0);
     from_heads(dtv, dhv, B, T, a->Hkv, Dv, a->vdim, 0);
@@ -390,7 +394,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         }
         if (a->i_qkv >= 0) {
             const int tot = a->qdim + a->kdim + a->vdim;
-            float *dqkv = a->ws->qkv.p;  /* forward values of the fused projection are not needed */
+            float *dqkv = a->ws->qkv;  /* forward values of the fused projection are not needed */
             for (int n = 0; n < N; n++) {
                 float *r = dqkv + (size_t)n * tot;
                 memcpy(r, dtq + (size_t)n * a->qdim, (size_t)a->qdim * sizeof(float));
@@ -409,23 +413,20 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int r = a->r, dr = a->dr, dn = a->dn;
     if (a->rot) rope_rows(a, dtq, N, T, Hq, dn + dr, a->qdim, dn, 1);
     if (a->rq > 0) {
-        if ((rc = sl_buf_reserve(&a->ws->g6, (size_t)N * a->rq))) return rc;
-        float *dqan = a->ws->g6.p;
+        float *dqan = a->ws->g6;
         memset(dqan, 0, (size_t)N * a->rq * sizeof(float));
-        sl_linear_backward(dqan, PG(a, a->i_qb), NULL, dtq, a->qan.p, PD(a, a->i_qb), N, a->rq, a->qdim);
+        sl_linear_backward(dqan, PG(a, a->i_qb), NULL, dtq, a->qan, PD(a, a->i_qb), N, a->rq, a->qdim);
         /* dqa reuses qan (no longer needed) */
-        float *dqa = a->qan.p;
+        float *dqa = a->qan;
         memset(dqa, 0, (size_t)N * a->rq * sizeof(float));
-        sl_rmsnorm_backward(dqa, PG(a, a->i_qan), dqan, a->qa.p, PD(a, a->i_qan), a->qar.p, N, a->rq);
+        sl_rmsnorm_backward(dqa, PG(a, a->i_qan), dqan, a->qa, PD(a, a->i_qan), a->qar, N, a->rq);
         sl_linear_backward(dx, PG(a, a->i_qa), NULL, dqa, x, PD(a, a->i_qa), N, C, a->rq);
     } else {
         sl_linear_backward(dx, PG(a, a->i_wq), NULL, dtq, x, PD(a, a->i_wq), N, C, a->qdim);
     }
     /* dkvb (N, Hq*(dn+dv)) gathers dk_nope and dv; dkva (N, r+dr) = [dc, dk_pe] */
-    float *dkvb = a->kvb.p;      /* forward kvb no longer needed */
-    float *dkva = a->ws->g5.p;       /* dto done; size N*Hq*Dv may be < N*(r+dr): reserve */
-    if ((rc = sl_buf_reserve(&a->ws->g5, (size_t)N * (r + dr)))) return rc;
-    dkva = a->ws->g5.p;
+    float *dkvb = a->kvb;      /* forward kvb no longer needed */
+    float *dkva = a->ws->g5;   /* dto done (g5 holds N*max(Hq*Dv, r+dr)) */
     memset(dkva, 0, (size_t)N * (r + dr) * sizeof(float));
     for (int n = 0; n < N; n++) {
         float *d = dkvb + (size_t)n * Hq * (dn + Dv), *dpe = dkva + (size_t)n * (r + dr) + r;
@@ -437,16 +438,13 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         }
     }
     if (a->rot) rope_rows(a, dkva, N, T, 1, dr, r + dr, r, 1);
-    if ((rc = sl_buf_reserve(&a->ws->g6, (size_t)N * r * 2))) return rc;
-    float *dkvn = a->ws->g6.p, *dc = a->ws->g6.p + (size_t)N * r;
+    float *dkvn = a->ws->g6, *dc = a->ws->g6 + (size_t)N * r;
     memset(dkvn, 0, (size_t)N * r * 2 * sizeof(float));
-    sl_linear_backward(dkvn, PG(a, a->i_kvb), NULL, dkvb, a->kvn.p, PD(a, a->i_kvb), N, r, Hq * (dn + Dv));
+    sl_linear_backward(dkvn, PG(a, a->i_kvb), NULL, dkvb, a->kvn, PD(a, a->i_kvb), N, r, Hq * (dn + Dv));
     /* the raw latent c is kva[:, :r]; copy it out contiguous into tv's space (free now) */
-    float *cl = a->ws->tv.p;
-    if ((rc = sl_buf_reserve(&a->ws->tv, (size_t)N * (r > a->vdim ? r : a->vdim)))) return rc;
-    cl = a->ws->tv.p;
-    for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, a->kva.p + (size_t)n * (r + dr), (size_t)r * sizeof(float));
-    sl_rmsnorm_backward(dc, PG(a, a->i_kvan), dkvn, cl, PD(a, a->i_kvan), a->kvr.p, N, r);
+    float *cl = a->ws->tv;   /* N*max(vdim, r) */
+    for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, a->kva + (size_t)n * (r + dr), (size_t)r * sizeof(float));
+    sl_rmsnorm_backward(dc, PG(a, a->i_kvan), dkvn, cl, PD(a, a->i_kvan), a->kvr, N, r);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (r + dr), dc + (size_t)n * r, (size_t)r * sizeof(float));
     sl_linear_backward(dx, PG(a, a->i_kva), NULL, dkva, x, PD(a, a->i_kva), N, C, r + dr);
     return SL_OK;
@@ -490,21 +488,18 @@ static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int
         return sl_error(SL_ESHAPE, "attention: sequence length %d exceeds max_seq_len %d", T, a->c.max_seq_len);
     const int naive = !a->c.flash;
     const size_t natt = naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T;
-    const size_t tot = (size_t)a->qdim + a->kdim + a->vdim;
-    if ((rc = sl_buf_reserve(&a->to, (size_t)N * Hq * a->Dv)) || (rc = sl_buf_reserve(&a->att, natt)) ||
-        (rc = sl_buf_reserve(&a->ws->qkv, (size_t)N * tot)))
+    const size_t tot = (size_t)a->qdim + a->kdim + a->vdim, n = (size_t)N, HD = (size_t)Hq * a->Dv;
+    /* naive: head-major copies (and, llama names, token-major projections); flash: this layer's
+     * projections, read in place by the kernel. ws->qkv: the fused projection (naive, gpt
+     * names), backward's dqkv */
+    const size_t nv = naive ? n : 0, nt = naive && a->i_qkv < 0 ? n : 0, nf = naive ? 0 : n;
+    attn_model *w = a->ws;
+    if ((rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->qkv, n * tot), SL_FIELD(w->tq, nt * a->qdim), SL_FIELD(w->tk, nt * a->kdim),
+                             SL_FIELD(w->tv, nt * a->vdim))) ||
+        (rc = SL_ARENA_CARVE(&a->fwd, SL_FIELD(a->to, n * HD), SL_FIELD(a->att, natt), SL_FIELD(a->hq, nv * a->qdim),
+                             SL_FIELD(a->hk, nv * a->kdim), SL_FIELD(a->hv, nv * a->vdim), SL_FIELD(a->ho, nv * HD),
+                             SL_FIELD(a->qkvl, nf * tot))))
         return rc;
-    if (naive) {   /* head-major copies for the naive kernel */
-        if ((rc = sl_buf_reserve(&a->hq, (size_t)N * a->qdim)) || (rc = sl_buf_reserve(&a->hk, (size_t)N * a->kdim)) ||
-            (rc = sl_buf_reserve(&a->hv, (size_t)N * a->vdim)) || (rc = sl_buf_reserve(&a->ho, (size_t)N * Hq * a->Dv)))
-            return rc;
-        if (a->i_qkv < 0 && ((rc = sl_buf_reserve(&a->ws->tq, (size_t)N * a->qdim)) ||
-                             (rc = sl_buf_reserve(&a->ws->tk, (size_t)N * a->kdim)) ||
-                             (rc = sl_buf_reserve(&a->ws->tv, (size_t)N * a->vdim))))
-            return rc;
-    } else if ((rc = sl_buf_reserve(&a->qkvl, (size_t)N * tot))) {
-        return rc;
-    }
     a->B = B; a->T = T; a->x = x; a->naive = naive; a->sliced = 1;
     return SL_OK;
 }
@@ -542,7 +537,7 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
     const int HD = Hq * a->Dv;
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;
-    qkv_view w = qkv_rows(a, a->qkvl.p, N, T, r0);
+    qkv_view w = qkv_rows(a, a->qkvl, N, T, r0);
     if (a->i_qkv >= 0) {
         sl_linear_forward(w.q, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), n, C, a->qdim + a->kdim + a->vdim);
     } else {
@@ -555,8 +550,8 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
         rope_rows(a, w.k, n, T, Hkv, hd, (int)w.lk.rs, 0, 0);
     }
     sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    float *to = a->to.p + r0 * HD;   // (n, HD): the kernel writes the heads side by side
-    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD}, a->att.p + r0 * Hq, w.q,
+    float *to = a->to + r0 * HD;   // (n, HD): the kernel writes the heads side by side
+    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD}, a->att + r0 * Hq, w.q,
                                w.lq, w.k, w.lk, w.v, w.lv, &s);
     if (rc) return rc;
     sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
@@ -573,17 +568,17 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     if (dx) dx += r0 * C;   // NULL: no input gradient
     const sl_attn_lay lo = {.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD};
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
-    float *dto = a->ws->g5.p + r0 * HD;
-    const float *to = a->to.p + r0 * HD;
+    float *dto = a->ws->g5 + r0 * HD;
+    const float *to = a->to + r0 * HD;
     sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, to, PD(a, a->i_wo), n, HD, C);
-    qkv_view w = qkv_rows(a, a->qkvl.p, N, T, r0), d = qkv_rows(a, a->ws->qkv.p, N, T, r0);
+    qkv_view w = qkv_rows(a, a->qkvl, N, T, r0), d = qkv_rows(a, a->ws->qkv, N, T, r0);
     memset(d.q, 0, (size_t)n * d.lq.rs * sizeof(float));   /* the kernel accumulates */
     if (a->i_qkv < 0) {
         memset(d.k, 0, (size_t)n * d.lk.rs * sizeof(float));
         memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
     }
     sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att.p + r0 * Hq, &s);
+    int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
         rope_rows(a, d.q, n, T, Hq, hd, (int)d.lq.rs, 0, 1);
@@ -609,20 +604,20 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
     const int T = a->T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, nb = b1 - b0, n = nb * T;
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;                    // (n, C)
-    float *hq = a->hq.p + r0 * a->qdim;                // (nb, Hq, T, hd)
-    float *hk = a->hk.p + r0 * a->kdim;                // (nb, Hkv, T, hd)
-    float *hv = a->hv.p + r0 * a->vdim;                // (nb, Hkv, T, hd)
-    float *ho = a->ho.p + r0 * Hq * a->Dv;             // (nb, Hq, T, hd)
-    float *to = a->to.p + r0 * Hq * a->Dv;             // (n, Hq*hd)
+    float *hq = a->hq + r0 * a->qdim;                // (nb, Hq, T, hd)
+    float *hk = a->hk + r0 * a->kdim;                // (nb, Hkv, T, hd)
+    float *hv = a->hv + r0 * a->vdim;                // (nb, Hkv, T, hd)
+    float *ho = a->ho + r0 * Hq * a->Dv;             // (nb, Hq, T, hd)
+    float *to = a->to + r0 * Hq * a->Dv;             // (n, Hq*hd)
     if (a->i_qkv >= 0) {
         const int tot = a->qdim + a->kdim + a->vdim;
-        float *qkv = a->ws->qkv.p + r0 * tot;          // (n, tot)
+        float *qkv = a->ws->qkv + r0 * tot;          // (n, tot)
         sl_linear_forward(qkv, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), n, C, tot);
         to_heads(hq, qkv, nb, T, Hq, hd, tot, 0);
         to_heads(hk, qkv, nb, T, Hkv, hd, tot, a->qdim);
         to_heads(hv, qkv, nb, T, Hkv, hd, tot, a->qdim + a->kdim);
     } else {
-        float *tq = a->ws->tq.p + r0 * a->qdim, *tk = a->ws->tk.p + r0 * a->kdim, *tv = a->ws->tv.p + r0 * a->vdim;
+        float *tq = a->ws->tq + r0 * a->qdim, *tk = a->ws->tk + r0 * a->kdim, *tv = a->ws->tv + r0 * a->vdim;
         sl_linear_forward(tq, x, PD(a, a->i_wq), PD(a, a->i_bq), n, C, a->qdim);
         sl_linear_forward(tk, x, PD(a, a->i_wk), PD(a, a->i_bk), n, C, a->kdim);
         sl_linear_forward(tv, x, PD(a, a->i_wv), PD(a, a->i_bv), n, C, a->vdim);
@@ -635,9 +630,9 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
         rope_heads(a, hk, nb * Hkv, T, 0);
     }
     sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    if (a->naive) sl_attn_naive_forward(ho, a->att.p + r0 * Hq * T, hq, hk, hv, NULL, &s);
+    if (a->naive) sl_attn_naive_forward(ho, a->att + r0 * Hq * T, hq, hk, hv, NULL, &s);
     else {
-        int rc = sl_attn_flash_forward(ho, a->att.p + r0 * Hq, hq, hk, hv, &s);
+        int rc = sl_attn_flash_forward(ho, a->att + r0 * Hq, hq, hk, hv, &s);
         if (rc) return rc;
     }
     from_heads(to, ho, nb, T, Hq, a->Dv, Hq * a->Dv, 0);
@@ -649,14 +644,11 @@ static int attn_slice_backward_begin(sl_model *m)
 {
     attn_model *a = (attn_model *)m;
     const int N = a->B * a->T, C = a->c.d_model, HD = a->Hq * a->Dv;
-    int rc;
     if (!a->sliced) return sl_error(SL_EINVAL, "attention: sliced backward without a sliced forward");
-    if ((rc = sl_buf_reserve(&a->ws->g5, (size_t)N * HD))) return rc;
-    if (a->naive && ((rc = sl_buf_reserve(&a->ws->g1, (size_t)N * (size_t)(C > HD ? C : HD))) ||
-                     (rc = sl_buf_reserve(&a->ws->g2, (size_t)N * a->qdim)) ||
-                     (rc = sl_buf_reserve(&a->ws->g3, (size_t)N * a->kdim)) || (rc = sl_buf_reserve(&a->ws->g4, (size_t)N * a->vdim))))
-        return rc;
-    return SL_OK;
+    const size_t n = (size_t)N, nv = a->naive ? n : 0; /* g1..g4: the naive kernel's head-major gradients */
+    attn_model *w = a->ws;
+    return SL_ARENA_CARVE(&w->bwd, SL_FIELD(w->g5, n * HD), SL_FIELD(w->g1, nv * (C > HD ? C : HD)), SL_FIELD(w->g2, nv * a->qdim),
+                          SL_FIELD(w->g3, nv * a->kdim), SL_FIELD(w->g4, nv * a->vdim), SL_FIELD(w->g6, 0));
 }
 
 static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
@@ -670,19 +662,19 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     dy += r0 * C;
     if (dx) dx += r0 * C;   // NULL: no input gradient
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
-    float *dto = a->ws->g5.p + r0 * HD;
-    sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, a->to.p + r0 * HD, PD(a, a->i_wo), n, HD, C);
-    float *dho = a->ws->g1.p + r0 * HD;
+    float *dto = a->ws->g5 + r0 * HD;
+    sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, a->to + r0 * HD, PD(a, a->i_wo), n, HD, C);
+    float *dho = a->ws->g1 + r0 * HD;
     to_heads(dho, dto, nb, T, Hq, Dv, HD, 0);
-    float *dhq = a->ws->g2.p + r0 * a->qdim, *dhk = a->ws->g3.p + r0 * a->kdim, *dhv = a->ws->g4.p + r0 * a->vdim;
+    float *dhq = a->ws->g2 + r0 * a->qdim, *dhk = a->ws->g3 + r0 * a->kdim, *dhv = a->ws->g4 + r0 * a->vdim;
     memset(dhq, 0, (size_t)n * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)n * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)n * a->vdim * sizeof(float));
-    const float *hq = a->hq.p + r0 * a->qdim, *hk = a->hk.p + r0 * a->kdim, *hv = a->hv.p + r0 * a->vdim;
+    const float *hq = a->hq + r0 * a->qdim, *hk = a->hk + r0 * a->kdim, *hv = a->hv + r0 * a->vdim;
     sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    if (a->naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->att.p + r0 * Hq * T, NULL, &s);
+    if (a->naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->att + r0 * Hq * T, NULL, &s);
     else {
-        int rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->ho.p + r0 * HD, a->att.p + r0 * Hq, &s);
+        int rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->ho + r0 * HD, a->att + r0 * Hq, &s);
         if (rc) return rc;
     }
     if (a->rot) {
@@ -691,14 +683,14 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     }
     if (a->i_qkv >= 0) {
         const int tot = a->qdim + a->kdim + a->vdim;
-        float *dqkv = a->ws->qkv.p + r0 * tot;         // (n, tot): the forward projection is not needed
+        float *dqkv = a->ws->qkv + r0 * tot;         // (n, tot): the forward projection is not needed
         from_heads(dqkv, dhq, nb, T, Hq, hd, tot, 0);
         from_heads(dqkv, dhk, nb, T, Hkv, hd, tot, a->qdim);
         from_heads(dqkv, dhv, nb, T, Hkv, hd, tot, a->qdim + a->kdim);
         if (dx_acc) sl_linear_backward(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), dqkv, x, PD(a, a->i_qkv), n, C, tot);
         else sl_linear_backward_set(dx, PGb(a, grad, a->i_qkv), PGb(a, grad, a->i_qkvb), dqkv, x, PD(a, a->i_qkv), n, C, tot);
     } else {
-        float *dtq = a->ws->tq.p + r0 * a->qdim, *dtk = a->ws->tk.p + r0 * a->kdim, *dtv = a->ws->tv.p + r0 * a->vdim;
+        float *dtq = a->ws->tq + r0 * a->qdim, *dtk = a->ws->tk + r0 * a->kdim, *dtv = a->ws->tv + r0 * a->vdim;
         from_heads(dtq, dhq, nb, T, Hq, hd, a->qdim, 0);
         from_heads(dtk, dhk, nb, T, Hkv, hd, a->kdim, 0);
         from_heads(dtv, dhv, nb, T, Hkv, hd, a->vdim, 0);
@@ -882,10 +874,9 @@ static int attn_init(sl_model *m, sl_rng *rng)
 static void attn_destroy(sl_model *m)
 {
     attn_model *a = (attn_model *)m;
-    sl_buf *bufs[] = {&a->tq, &a->tk, &a->tv, &a->qkv, &a->hq, &a->hk, &a->hv, &a->ho, &a->to, &a->att, &a->dmask,
-                      &a->omask, &a->qa, &a->qan, &a->qar, &a->kva, &a->kvn, &a->kvr, &a->kvb, &a->g1, &a->g2,
-                      &a->g3, &a->g4, &a->g5, &a->g6, &a->qkvl};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sl_buf_free(bufs[i]);
+    sl_arena_free(&a->fwd);
+    sl_arena_free(&a->scr);
+    sl_arena_free(&a->bwd);
     free(a->rcos); free(a->rsin);
     free(a);
 }

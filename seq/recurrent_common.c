@@ -24,28 +24,29 @@ typedef struct {
     int h0_B;
     /* sequence-mode caches: batch-first (B, T, .) like x and y, except the cells' own (T, B, .) */
     int B, T, cached, dropped;
-    sl_buf xin;          /* (B, T, I) a copy of the input */
-    sl_buf *out;         /* [L] (B, T, ndir*H) each layer's output, batch-first like x and y */
-    sl_buf *xd, *mask;   /* [L] layer l >= 1: dropped input and its mask (B, T, ndir*H) */
-    sl_buf *gates;       /* [L*ndir] (B, T, GH) activated gates */
-    sl_buf *cst;         /* [L*ndir] LSTM (T, B, H) cells */
-    sl_buf *hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
-    sl_buf ghs[2];       /* GRU (B, GH) per direction */
-    sl_buf bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
+    sl_arena fwd, bwd;   /* the caches below and backward's scratch, carved per call */
+    float *xin;          /* (B, T, I) a copy of the input */
+    float **out;         /* [L] (B, T, ndir*H) each layer's output, batch-first like x and y */
+    float **xd, **mask;  /* [L] layer l >= 1: dropped input and its mask (B, T, ndir*H) */
+    float **gates;       /* [L*ndir] (B, T, GH) activated gates */
+    float **cst;         /* [L*ndir] LSTM (T, B, H) cells */
+    float **hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
+    float *ghs[2];       /* GRU (B, GH) per direction */
+    float *bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
     float *zeros;        /* (GH) zeros: the cells' stand-in for an absent bias or state */
+    sl_field *fields;    /* room for the arenas' field lists (fwd has the most) */
     /* backward scratch */
-    sl_buf dH, dX, ones;
-    sl_buf dg[2], dgh[2], dhr[2], dc[2];
+    float *dH, *dX, *ones;
+    float *dg[2], *dgh[2], *dhr[2], *dc[2];
     /* the packed-panel kernel (seq/recurrent_kernel.h): on when the CPU has it, unless turned
      * off with sl_recurrent_set_fast; W_hh packed per layer-direction, forward and backward */
     int fast;
     sl_rk_panel *pf, *pb;     /* [L*ndir] W_hh: forward (h W_hh^T), backward (dG W_hh) */
     sl_rk_panel *pif, *pib;   /* [L*ndir] W_ih: forward (x W_ih^T, GRU), backward (dG W_ih) */
     sl_rk_panel *pxf;         /* [L*ndir] [W_ih W_hh] forward (Elman, LSTM) */
-    sl_buf *xh;               /* [L*ndir] (T, B, I_l + H): step t's [x_t | h_prev] */
-    sl_buf dwcat;             /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
+    float **xh;               /* [L*ndir] (T, B, I_l + H): step t's [x_t | h_prev] */
+    float *dwcat;             /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
     double *dbp;              /* kernel path: per work item partial bias gradients (2 * GH each) */
-    size_t dbp_n;
     /* the lanes path (seq/recurrent_lanes.h; LSTM and GRU, B <= 32): allowed (sl_recurrent_set_lanes),
      * taken by the last forward, per layer-direction workspaces */
     int lanes_on, lanes;
@@ -85,22 +86,9 @@ static void r_destroy(sl_model *m)
 {
     rmodel *r = (rmodel *)m;
     int LD = r->L * r->ndir;
-    sl_buf_free(&r->xin);
-    for (int l = 0; l < r->L; l++) {
-        if (r->out) sl_buf_free(&r->out[l]);
-        if (r->xd) sl_buf_free(&r->xd[l]);
-        if (r->mask) sl_buf_free(&r->mask[l]);
-    }
-    for (int i = 0; i < LD; i++) {
-        if (r->gates) sl_buf_free(&r->gates[i]);
-        if (r->cst) sl_buf_free(&r->cst[i]);
-        if (r->hn) sl_buf_free(&r->hn[i]);
-    }
-    for (int d = 0; d < 2; d++) {
-        sl_buf_free(&r->ghs[d]); sl_buf_free(&r->dg[d]); sl_buf_free(&r->dgh[d]);
-        sl_buf_free(&r->dhr[d]); sl_buf_free(&r->dc[d]);
-    }
-    sl_buf_free(&r->dH); sl_buf_free(&r->dX); sl_buf_free(&r->ones); sl_buf_free(&r->bsum);
+    sl_arena_free(&r->fwd);
+    sl_arena_free(&r->bwd);
+    free(r->fields);
     free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
     free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
     free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
@@ -109,13 +97,11 @@ static void r_destroy(sl_model *m)
         if (r->pb) sl_rk_panel_free(&r->pb[i]);
         if (r->pif) sl_rk_panel_free(&r->pif[i]);
         if (r->pxf) sl_rk_panel_free(&r->pxf[i]);
-        if (r->xh) sl_buf_free(&r->xh[i]);
         if (r->pib) sl_rk_panel_free(&r->pib[i]);
     }
     for (int i = 0; r->rl && i < LD; i++) sl_rl_free(r->rl[i]);
     free(r->rl);
-    free(r->pf); free(r->pb); free(r->pif); free(r->pib); free(r->pxf); free(r->xh); free(r->dbp);
-    sl_buf_free(&r->dwcat);
+    free(r->pf); free(r->pb); free(r->pif); free(r->pib); free(r->pxf); free(r->xh);
     free(r->zeros);
     free(r);
 }
@@ -138,28 +124,32 @@ static int r_init(sl_model *m, sl_rng *rng)
 
 static int reserve_caches(rmodel *r, int B, int T)
 {
-    size_t TB = (size_t)T * B;
-    int H = r->H, GH = r->GH, rc = 0;
-    if (!r->fast) rc |= sl_buf_reserve(&r->xin, TB * r->cfg.input_size);
-    rc |= sl_buf_reserve(&r->bsum, (size_t)r->L * r->ndir * GH);
+    const size_t TB = (size_t)T * B, H = r->H, GH = r->GH, LD = (size_t)r->L * r->ndir;
+    const int lstm = r->cfg.cell == SL_RCELL_LSTM, gru = r->cfg.cell == SL_RCELL_GRU, cells = !r->lanes;
+    sl_field *f = r->fields;
+    size_t n = 0;
+    f[n++] = SL_FIELD(r->xin, r->fast ? 0 : TB * r->cfg.input_size);
+    f[n++] = SL_FIELD(r->bsum, LD * GH);
     for (int l = 0; l < r->L; l++) {
+        const size_t wide = TB * r->ndir * H, drop = l && r->dropped ? wide : 0;
         /* the lanes path writes the last layer's output straight into y */
-        if (!r->lanes || l < r->L - 1) rc |= sl_buf_reserve(&r->out[l], TB * r->ndir * H);
-        if (l && r->dropped) {
-            rc |= sl_buf_reserve(&r->xd[l], TB * r->ndir * H);
-            rc |= sl_buf_reserve(&r->mask[l], TB * r->ndir * H);
-        }
+        f[n++] = SL_FIELD(r->out[l], !r->lanes || l < r->L - 1 ? wide : 0);
+        f[n++] = SL_FIELD(r->xd[l], drop);
+        f[n++] = SL_FIELD(r->mask[l], drop);
     }
-    for (int i = 0; !r->lanes && i < r->L * r->ndir; i++) {
-        rc |= sl_buf_reserve(&r->gates[i], TB * GH);
-        if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->cst[i], TB * H);
-        if (r->cfg.cell == SL_RCELL_GRU) rc |= sl_buf_reserve(&r->hn[i], TB * H);
-        if (r->fast) rc |= sl_buf_reserve(&r->xh[i], TB * (layer_in(r, i / r->ndir) + H));
+    for (size_t i = 0; i < LD; i++) {
+        f[n++] = SL_FIELD(r->gates[i], cells ? TB * GH : 0);
+        f[n++] = SL_FIELD(r->cst[i], cells && lstm ? TB * H : 0);
+        f[n++] = SL_FIELD(r->hn[i], cells && gru ? TB * H : 0);
+        f[n++] = SL_FIELD(r->xh[i], cells && r->fast ? TB * (layer_in(r, (int)i / r->ndir) + H) : 0);
     }
-    if (r->cfg.cell == SL_RCELL_GRU && !r->lanes)
-        for (int d = 0; d < r->ndir; d++) rc |= sl_buf_reserve(&r->ghs[d], (size_t)B * GH);
+    for (int d = 0; d < 2; d++) f[n++] = SL_FIELD(r->ghs[d], cells && gru && d < r->ndir ? (size_t)B * GH : 0);
+    int rc = sl_arena_carve(&r->fwd, f, n);
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
+
+/* the fields of the caches (reserve_caches) */
+static size_t n_fields(int L, int ndir) { return 4 + 3 * (size_t)L + 4 * (size_t)L * ndir; }
 
 /* dW_hh (GH, H) += sum over b and the T-1 step pairs of dG[b, t]^T h[b, t - dir], dir = +1 for
  * the forward direction (each step with its predecessor t-1) and -1 for the reverse one (with
@@ -193,7 +183,7 @@ static void layer_dir_proj(rmodel *r, int l, int d, const float *X, int B, int T
 {
     const int ld = l * r->ndir + d, GH = r->GH, Iw = layer_in(r, l);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, GH, Iw, 1.0f, X, Iw,
-                sl_params_data(r->base.P, r->i_wih[ld]), Iw, 0.0f, r->gates[ld].p, GH);
+                sl_params_data(r->base.P, r->i_wih[ld]), Iw, 0.0f, r->gates[ld], GH);
 }
 
 /* the bias a cell adds to x W_ih^T (+ h W_hh^T): b_ih + b_hh (Elman, LSTM; from bsum (L*ndir,
@@ -222,23 +212,23 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const float *whh = sl_params_data(P, r->i_whh[ld]);                              /* (GH, H) */
     const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
-    float *g = r->gates[ld].p + (size_t)b0 * T * GH;           /* (B, T, GH): step t of row b0 at t*GH */
-    float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H): step t of row b0 at t*ldo */
+    float *g = r->gates[ld] + (size_t)b0 * T * GH;           /* (B, T, GH): step t of row b0 at t*GH */
+    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H): step t of row b0 at t*ldo */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
-    float *gh = gru ? r->ghs[d].p + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
     const int ldh = T * ldo, ldg = T * GH;   /* row strides of one step across the batch */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .b = cell_bias(r, ld, r->bsum.p),
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .b = cell_bias(r, ld, r->bsum),
                           .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = ldh, .zeros = r->zeros};
         if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
-            a.c = r->cst[ld].p + row * H;
-            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
+            a.c = r->cst[ld] + row * H;
+            a.c_prev = s ? r->cst[ld] + prow * H : c0;
         }
         if (gru) {
             if (a.h_prev)
@@ -247,7 +237,7 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
                 memset(gh, 0, (size_t)nb * GH * sizeof(float));
             a.gh = gh;
             a.bh = bhh;
-            a.hn = r->hn[ld].p + row * H;
+            a.hn = r->hn[ld] + row * H;
         } else if (a.h_prev) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 1.0f, a.g, ldg);
         }
@@ -268,14 +258,14 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int Iw = layer_in(r, l), K = Iw + H;
     const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
-    float *g = r->gates[ld].p + (size_t)b0 * GH;               /* (T, B, GH) from row b0 */
-    float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
-    float *xh = r->xh[ld].p + (size_t)b0 * K;                  /* (T, B, Iw + H) from row b0 */
+    float *g = r->gates[ld] + (size_t)b0 * GH;               /* (T, B, GH) from row b0 */
+    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
+    float *xh = r->xh[ld] + (size_t)b0 * K;                  /* (T, B, Iw + H) from row b0 */
     const float *Xb = X + (size_t)b0 * T * Iw;                 /* (B, T, Iw) from row b0 */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
-    float *gh = gru ? r->ghs[d].p + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
     const size_t ldh = (size_t)T * ldo;   /* out: row stride of one step across the batch */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
@@ -288,20 +278,20 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
                 else memset(xr + (size_t)b * K + Iw, 0, (size_t)H * sizeof(float));
             }
         }
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum.p),
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum),
                           .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = (int)ldh, .zeros = r->zeros};
         a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first */
         a.ldhp = K;
         if (lstm) {
-            a.c = r->cst[ld].p + row * H;
-            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
+            a.c = r->cst[ld] + row * H;
+            a.c_prev = s ? r->cst[ld] + prow * H : c0;
         }
         if (gru) {
             sl_rk_gemm(&r->pif[ld], nb, xr, K, a.g, GH, 0);
             sl_rk_gemm(&r->pf[ld], nb, xr + Iw, K, gh, GH, 0);
             a.gh = gh;
             a.bh = bhh;
-            a.hn = r->hn[ld].p + row * H;
+            a.hn = r->hn[ld] + row * H;
         } else {
             sl_rk_gemm(&r->pxf[ld], nb, xr, K, a.g, GH, 0);
         }
@@ -440,26 +430,26 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     r->cached = 0;
     r->lanes = lanes_take(r, B);
     if ((rc = reserve_caches(r, B, T))) return rc;
-    sum_biases(r, r->bsum.p);
+    sum_biases(r, r->bsum);
     r->B = B;
     r->T = T;
     if (!r->lanes && (rc = pack_panels(r, 0))) return rc;
     /* the input is kept for the weight gradient: the caller's x need not outlive forward()
      * (the kernel path keeps it inside xh) */
-    if (!r->fast) memcpy(r->xin.p, x, (size_t)B * T * Iw * sizeof(float));
+    if (!r->fast) memcpy(r->xin, x, (size_t)B * T * Iw * sizeof(float));
     for (int l = 0; l < r->L; l++) {
-        const float *X = r->fast ? x : r->xin.p;
+        const float *X = r->fast ? x : r->xin;
         if (l) {
             size_t n = (size_t)T * B * ldo;
             if (r->dropped) {
-                sl_dropout_forward(r->xd[l].p, r->mask[l].p, r->out[l - 1].p, n, r->cfg.dropout, m->rng);
-                X = r->xd[l].p;
+                sl_dropout_forward(r->xd[l], r->mask[l], r->out[l - 1], n, r->cfg.dropout, m->rng);
+                X = r->xd[l];
             } else {
-                X = r->out[l - 1].p;
+                X = r->out[l - 1];
             }
         }
         if (r->lanes) {
-            if ((rc = lanes_forward_layer(r, l, X, l == r->L - 1 ? y : r->out[l].p))) return rc;
+            if ((rc = lanes_forward_layer(r, l, X, l == r->L - 1 ? y : r->out[l]))) return rc;
             continue;
         }
         /* the kernel path projects the input inside the scan, step by step */
@@ -468,7 +458,7 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     }
     if (!r->lanes) {
         /* by batch row on the threads (a copy of B*T*ldo floats is a few ms on one core) */
-        const float *o = r->out[r->L - 1].p;
+        const float *o = r->out[r->L - 1];
         const size_t rowf = (size_t)T * ldo;
         #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
         for (int b = 0; b < B; b++) memcpy(y + b * rowf, o + b * rowf, rowf * sizeof(float));
@@ -510,14 +500,14 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     const size_t db = r->fast ? (size_t)DW : (size_t)T * DW, dt = r->fast ? (size_t)B * DW : (size_t)DW;
     const int ldg = (int)gb, lddg = (int)db;
     const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
-    const float *g = r->gates[ld].p + (size_t)b0 * gb;       /* from row b0 */
-    const float *out = r->out[l].p + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
+    const float *g = r->gates[ld] + (size_t)b0 * gb;       /* from row b0 */
+    const float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
     const float *dHb = dH + (size_t)b0 * T * ldo + d * H;
     /* dgx: the x side of dG (dW_ih, dx, bias_ih); dgh: the h side (dh_prev, dW_hh, bias_hh) */
-    float *dgx = r->dg[d].p + (size_t)b0 * db + (gru4 ? H : 0);
-    float *dgh = gru4 ? r->dg[d].p + (size_t)b0 * db : gru ? r->dgh[d].p + (size_t)b0 * db : dgx;
-    float *dhr = r->dhr[d].p + (size_t)b0 * H;               /* (nb, H) */
-    float *dc = lstm ? r->dc[d].p + (size_t)b0 * H : NULL;
+    float *dgx = r->dg[d] + (size_t)b0 * db + (gru4 ? H : 0);
+    float *dgh = gru4 ? r->dg[d] + (size_t)b0 * db : gru ? r->dgh[d] + (size_t)b0 * db : dgx;
+    float *dhr = r->dhr[d] + (size_t)b0 * H;               /* (nb, H) */
+    float *dc = lstm ? r->dc[d] + (size_t)b0 * H : NULL;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
 
@@ -541,14 +531,14 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
         if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
         else { a.h_prev = h0; a.ldhp = H; }
         if (r->fast) {   /* the same values, in xh's contiguous rows (h0 or zeros first) */
-            a.h_prev = r->xh[ld].p + ((size_t)t * B + b0) * (Iw + H) + Iw;
+            a.h_prev = r->xh[ld] + ((size_t)t * B + b0) * (Iw + H) + Iw;
             a.ldhp = Iw + H;
         }
         if (lstm) {
-            a.c = r->cst[ld].p + row * H;
-            a.c_prev = s ? r->cst[ld].p + prow * H : c0;
+            a.c = r->cst[ld] + row * H;
+            a.c_prev = s ? r->cst[ld] + prow * H : c0;
         }
-        if (gru) a.hn = r->hn[ld].p + row * H;
+        if (gru) a.hn = r->hn[ld] + row * H;
         cell_backward(r, &a);
         if (dbacc)   /* column sums in double: of dG's x side, and of the GRU's h-side n block */
             for (int b = 0; b < nb; b++) {
@@ -586,7 +576,7 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
     float *dwih = sl_params_grad(P, r->i_wih[ld]), *dwhh = sl_params_grad(P, r->i_whh[ld]);
     float *dbih = sl_params_grad_opt(P, r->i_bih[ld]);
     float *dbhh = sl_params_grad_opt(P, r->i_bhh[ld]);
-    const float *out = r->out[l].p + d * H, *dg = r->dg[d].p, *dgh = gru && !r->fast ? r->dgh[d].p : dg;
+    const float *out = r->out[l] + d * H, *dg = r->dg[d], *dgh = gru && !r->fast ? r->dgh[d] : dg;
     const float *h0 = r->h0 ? r->h0 + (size_t)ld * B * H : NULL;
     if (r->fast) {
         /* xh (T*B, K) holds every step's [x_t | h_prev] (h0 or zeros first), in the row order of
@@ -595,8 +585,8 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
          * whose x and h sides are different column blocks of dG; then it is added, transposed in
          * 16 x 16 blocks, into the two gradients. */
         const int K = Iw + H;
-        const float *xh = r->xh[ld].p;
-        float *dwt = r->dwcat.p;   /* (K, GH) */
+        const float *xh = r->xh[ld];
+        float *dwt = r->dwcat;   /* (K, GH) */
         if (gru) {
             /* dG rows [dn_pre*r | dr | dz | dn] (dg_width): the x side is columns H.. in gate
              * order, the h side columns 0.. in the order n, r, z */
@@ -631,8 +621,8 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, T * GH, h0, H, 1.0f, dwhh, H);
     }
     if (bias_done) return;
-    if (dbih) colsum_acc(r->ones.p, dbih, dg, TB, GH);
-    if (dbhh) colsum_acc(r->ones.p, dbhh, dgh, TB, GH);
+    if (dbih) colsum_acc(r->ones, dbih, dg, TB, GH);
+    if (dbhh) colsum_acc(r->ones, dbhh, dgh, TB, GH);
 }
 
 /* Between layers of the backward: dX (bufs[*wb]) holds the gradient of layer l's input; returns
@@ -647,7 +637,7 @@ static const float *next_dH(rmodel *r, int l, float *dX, float *bufs[2], int *wb
     }
     float *o = bufs[1 - *wb];   /* the next layer writes into bufs[*wb] again */
     memset(o, 0, n * sizeof(float));
-    sl_dropout_backward(o, dX, r->mask[l].p, n);
+    sl_dropout_backward(o, dX, r->mask[l], n);
     return o;
 }
 
@@ -658,10 +648,10 @@ static int lanes_backward(rmodel *r, const float *dy, float *dx)
     const int B = r->B, T = r->T, H = r->H, ldo = r->ndir * H;
     const size_t TB = (size_t)T * B;
     const sl_params *P = r->base.P;
-    if (r->L > 1 && (sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo)))
+    if (SL_ARENA_CARVE(&r->bwd, SL_FIELD(r->dH, r->L > 1 ? TB * ldo : 0), SL_FIELD(r->dX, r->L > 1 ? TB * ldo : 0)))
         return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", r->base.vt->kind, B, T);
     const float *dH = dy;
-    float *bufs[2] = {r->dH.p, r->dX.p};
+    float *bufs[2] = {r->dH, r->dX};
     int wb = 0;
     for (int l = r->L - 1; l >= 0; l--) {
         const int Iw = layer_in(r, l);
@@ -690,39 +680,30 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
     if (r->lanes) return lanes_backward(r, dy, dx);
     const int B = r->B, T = r->T, H = r->H, GH = r->GH, ldo = r->ndir * H;
     const size_t TB = (size_t)T * B;
-    int rc = r->L > 1 ? sl_buf_reserve(&r->dH, TB * ldo) | sl_buf_reserve(&r->dX, TB * ldo) : 0;
-    rc |= sl_buf_reserve(&r->ones, TB);
-    for (int d = 0; d < r->ndir; d++) {
-        rc |= sl_buf_reserve(&r->dg[d], TB * dg_width(r)) | sl_buf_reserve(&r->dhr[d], (size_t)B * H);
-        if (r->cfg.cell == SL_RCELL_GRU && !r->fast) rc |= sl_buf_reserve(&r->dgh[d], TB * GH);
-        if (r->cfg.cell == SL_RCELL_LSTM) rc |= sl_buf_reserve(&r->dc[d], (size_t)B * H);
-    }
-    if (rc) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", m->vt->kind, B, T);
-    if ((rc = pack_panels(r, 1))) return rc;
-    if (r->fast) {
-        size_t kmax = 0;
-        for (int l = 0; l < r->L; l++) kmax = kmax > (size_t)(layer_in(r, l) + H) ? kmax : (size_t)(layer_in(r, l) + H);
-        if (sl_buf_reserve(&r->dwcat, (size_t)GH * kmax)) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers", m->vt->kind);
-    }
-    if (!r->fast || !r->cfg.bias)
-        for (size_t i = 0; i < TB; i++) r->ones.p[i] = 1.0f;
-    /* dH: the gradient of the current layer's output (B, T, ldo); the last layer's is dy.
-     * The two scratch buffers alternate between holding dH and receiving the next one. */
-    const float *dH = dy;
-    float *bufs[2] = {r->dH.p, r->dX.p};
-    int wb = 0;
     const int ns = n_slices(r, B, T), items = r->ndir * ns;
     /* kernel path: bias gradients summed inside the time loops, one partial per work item */
     const int bias_in_loop = r->fast && r->cfg.bias;
-    if (bias_in_loop && r->dbp_n < (size_t)items * 2 * GH) {
-        free(r->dbp);
-        r->dbp_n = 0;
-        if (!(r->dbp = malloc((size_t)items * 2 * GH * sizeof(double))))
-            return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers", m->vt->kind);
-        r->dbp_n = (size_t)items * 2 * GH;
-    }
+    size_t kmax = 0; /* kernel path: the widest [x | h] */
+    for (int l = 0; r->fast && l < r->L; l++) kmax = kmax > (size_t)(layer_in(r, l) + H) ? kmax : (size_t)(layer_in(r, l) + H);
+    const size_t dd = r->L > 1 ? TB * ldo : 0, dgw = TB * dg_width(r), bh = (size_t)B * H;
+    const size_t dgh = r->cfg.cell == SL_RCELL_GRU && !r->fast ? TB * GH : 0, dc = r->cfg.cell == SL_RCELL_LSTM ? bh : 0;
+    const int two = r->ndir > 1;
+    int rc = SL_ARENA_CARVE(&r->bwd, SL_FIELD(r->dH, dd), SL_FIELD(r->dX, dd), SL_FIELD(r->ones, TB), SL_FIELD(r->dg[0], dgw),
+                            SL_FIELD(r->dg[1], two * dgw), SL_FIELD(r->dhr[0], bh), SL_FIELD(r->dhr[1], two * bh),
+                            SL_FIELD(r->dgh[0], dgh), SL_FIELD(r->dgh[1], two * dgh), SL_FIELD(r->dc[0], dc),
+                            SL_FIELD(r->dc[1], two * dc), SL_FIELD(r->dwcat, (size_t)GH * kmax),
+                            SL_FIELD(r->dbp, bias_in_loop ? (size_t)items * 2 * GH : 0));
+    if (rc) return sl_error(SL_ENOMEM, "%s: cannot allocate backward buffers for B=%d T=%d", m->vt->kind, B, T);
+    if ((rc = pack_panels(r, 1))) return rc;
+    if (!r->fast || !r->cfg.bias)
+        for (size_t i = 0; i < TB; i++) r->ones[i] = 1.0f;
+    /* dH: the gradient of the current layer's output (B, T, ldo); the last layer's is dy.
+     * The two scratch buffers alternate between holding dH and receiving the next one. */
+    const float *dH = dy;
+    float *bufs[2] = {r->dH, r->dX};
+    int wb = 0;
     for (int l = r->L - 1; l >= 0; l--) {
-        const float *X = l == 0 ? r->xin.p : r->dropped ? r->xd[l].p : r->out[l - 1].p;
+        const float *X = l == 0 ? r->xin : r->dropped ? r->xd[l] : r->out[l - 1];
         const int Iw = layer_in(r, l);
         /* kernel path, one direction: the input gradient is made inside the time loop */
         float *dxo = NULL;
@@ -755,9 +736,9 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
             /* dx += sum_d dG_d W_ih_d, straight into the caller's (B, T, I) */
             for (int d = 0; dx && !dxo && d < r->ndir; d++) {
                 if (r->fast)
-                    rk_dx(r, &r->pib[d], r->dg[d].p, dx, Iw, 1);
+                    rk_dx(r, &r->pib[d], r->dg[d], dx, Iw, 1);
                 else
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d], GH,
                                 sl_params_data(m->P, r->i_wih[d]), Iw, 1.0f, dx, Iw);
             }
             break;
@@ -766,9 +747,9 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
         float *dX = bufs[wb];
         for (int d = 0; !dxo && d < r->ndir; d++) {
             if (r->fast)
-                rk_dx(r, &r->pib[l * r->ndir + d], r->dg[d].p, dX, Iw, d);
+                rk_dx(r, &r->pib[l * r->ndir + d], r->dg[d], dX, Iw, d);
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d].p, GH,
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d], GH,
                             sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
         }
         dH = next_dH(r, l, dX, bufs, &wb);
@@ -838,8 +819,8 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
         for (int d = 0; d < r->ndir; d++) {
             int ld = l * r->ndir + d, t = d ? 0 : T - 1;
             for (int b = 0; b < B; b++) {
-                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l].p + ((size_t)b * T + t) * ldo + d * H, (size_t)H * sizeof(float));
-                if (cn) memcpy(cn + ((size_t)ld * B + b) * H, r->cst[ld].p + ((size_t)t * B + b) * H, (size_t)H * sizeof(float));
+                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l] + ((size_t)b * T + t) * ldo + d * H, (size_t)H * sizeof(float));
+                if (cn) memcpy(cn + ((size_t)ld * B + b) * H, r->cst[ld] + ((size_t)t * B + b) * H, (size_t)H * sizeof(float));
             }
         }
     return SL_OK;
@@ -1133,18 +1114,19 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     int LD = r->L * r->ndir;
     r->i_wih = malloc(LD * sizeof(int)); r->i_whh = malloc(LD * sizeof(int));
     r->i_bih = malloc(LD * sizeof(int)); r->i_bhh = malloc(LD * sizeof(int));
-    r->out = calloc(r->L, sizeof(sl_buf)); r->xd = calloc(r->L, sizeof(sl_buf)); r->mask = calloc(r->L, sizeof(sl_buf));
-    r->gates = calloc(LD, sizeof(sl_buf)); r->cst = calloc(LD, sizeof(sl_buf)); r->hn = calloc(LD, sizeof(sl_buf));
+    r->out = calloc(r->L, sizeof(float *)); r->xd = calloc(r->L, sizeof(float *)); r->mask = calloc(r->L, sizeof(float *));
+    r->gates = calloc(LD, sizeof(float *)); r->cst = calloc(LD, sizeof(float *)); r->hn = calloc(LD, sizeof(float *));
+    r->fields = calloc(n_fields(r->L, r->ndir), sizeof(sl_field));
     r->zeros = calloc((size_t)r->GH, sizeof(float));
     r->pf = calloc(LD, sizeof(sl_rk_panel)); r->pb = calloc(LD, sizeof(sl_rk_panel));
     r->pif = calloc(LD, sizeof(sl_rk_panel)); r->pib = calloc(LD, sizeof(sl_rk_panel));
-    r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(sl_buf));
+    r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(float *));
     r->fast = sl_rk_available();
     r->lanes_on = 1;
     r->amx_on = 1;
     r->rl = calloc(LD, sizeof(sl_rl *));
     if (!r->rl || !r->zeros || !r->pf || !r->pb || !r->pif || !r->pib || !r->pxf || !r->xh || !r->i_wih || !r->i_whh ||
-        !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn) {
+        !r->i_bih || !r->i_bhh || !r->out || !r->xd || !r->mask || !r->gates || !r->cst || !r->hn || !r->fields) {
         r_destroy(&r->base);
         return sl_error(SL_ENOMEM, "out of memory");
     }
