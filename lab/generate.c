@@ -96,9 +96,16 @@ int sl_decoder_feed(sl_decoder *d, const int32_t *tok, int n)
     double t0 = sl_now();
     int rc = SL_OK;
     if (d->max_len && d->len > d->max_len) d->sliding = 1;   /* the state cannot hold them: a window from now on */
-    if (d->stepmode && !d->sliding) {
-        for (long i = start; i < d->len && !rc; i++) rc = sl_model_step(d->m, d->st, NULL, d->hist + i, d->logits);
-        d->positions += d->len - start;
+    if (d->stepmode && !d->sliding && n == 1) {
+        rc = sl_model_step(d->m, d->st, NULL, d->hist + start, d->logits);
+        d->positions += 1;
+    } else if (d->stepmode && !d->sliding) {
+        /* several tokens (a prompt): one sequence-mode pass from the state, which then holds
+         * the last of them (sl_model_prefill) */
+        if (!(rc = sl_buf_reserve(&d->seq, (size_t)n * d->V)) &&
+            !(rc = sl_model_prefill(d->m, d->st, NULL, d->hist + start, d->seq.p, 1, n)))
+            memcpy(d->logits, d->seq.p + (size_t)(n - 1) * d->V, (size_t)d->V * sizeof(float));
+        d->positions += n;
     } else {
         rc = recompute(d, d->max_len && d->len > d->max_len ? d->max_len : d->len);
     }

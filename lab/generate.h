@@ -6,7 +6,8 @@
  *   loop: next = sl_sample_logits(sl_decoder_logits(d), ...); sl_decoder_feed(d, &next, 1);
  *
  * A model with step mode keeps its state (KV cache, recurrent or SSM state) and takes one
- * step per token. A model whose state holds at most m->max_len positions (a transformer's
+ * step per token; several tokens fed at once (a prompt) run as one sequence-mode pass from the
+ * state (sl_model_prefill, seq/model.h), which leaves the state at the last of them. A model whose state holds at most m->max_len positions (a transformer's
  * block size, learned position tables, an attention mixer's KV cache) is full after max_len
  * tokens; then, with slide = 1, every further token recomputes the logits from the last
  * max_len tokens in one sequence-mode pass (positions 0..max_len-1 again), as nanoGPT's

@@ -8,3 +8,12 @@ TESTS += t/t-decode
 TESTS += t/generate.sh
 EXTRA_DIST += t/generate.sh
 EXTRA_DIST += bench/generate_bench.sh bench/generate_families.sh bench/make_llama2c_random.py
+check_PROGRAMS += t/t-prefill
+TESTS += t/t-prefill
+# `make bench`: bench/prefill_bench (not part of make check)
+EXTRA_DIST += bench/prefill_bench.c
+bench/prefill_bench$(EXEEXT): $(srcdir)/bench/prefill_bench.c libseqlab.la
+	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
+	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/prefill_bench.c libseqlab.la $(DEPS_LIBS)
+bench: bench/prefill_bench$(EXEEXT)
+CLEANFILES += bench/prefill_bench$(EXEEXT)

@@ -186,6 +186,18 @@ static int nm_fit(sl_model *m, const int32_t *tok, size_t n)
     return rc;
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int nm_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    ngram_state *d = dst;
+    const ngram_state *s = src;
+    if (d->B != s->B || d->n != s->n) return sl_error(SL_ESHAPE, "ngram: state copy between different shapes");
+    memcpy(d->ctx, s->ctx, (size_t)s->B * s->n * sizeof *s->ctx);
+    memcpy(d->len, s->len, (size_t)s->B * sizeof *s->len);
+    return SL_OK;
+}
+
 static const sl_model_vt ngram_vt = {
     .kind = "ngram",
     .destroy = nm_destroy,
@@ -193,7 +205,7 @@ static const sl_model_vt ngram_vt = {
     .backward = nm_backward,
     .state_new = nm_state_new,
     .state_free = nm_state_free,
-    .state_reset = nm_state_reset,
+    .state_reset = nm_state_reset, .state_copy = nm_state_copy,
     .step = nm_step,
     .fit = nm_fit,
 };

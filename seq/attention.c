@@ -92,6 +92,7 @@ typedef struct {
     float *cc, *pc;            /* MLA: (B,cap,r), (B,cap,dr) */
     size_t kv_bytes;           /* bytes allocated for kc+vc or cc+pc */
     float *tq, *tk, *tv, *to, *sc, *lat, *ctx, *qa, *qan, *st, *kva, *kvn, *qkv;
+    sl_arena pf;               /* prefill's projections for N = B*T rows */
 } attn_state;
 
 static const int flash_vals[] = {1, 0};
@@ -711,6 +712,7 @@ static void attn_state_free(sl_model *m, void *state)
     free(s->kc); free(s->vc); free(s->cc); free(s->pc);
     free(s->tq); free(s->tk); free(s->tv); free(s->to); free(s->sc); free(s->lat); free(s->ctx);
     free(s->qa); free(s->qan); free(s->st); free(s->kva); free(s->kvn); free(s->qkv);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -853,6 +855,87 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
     return SL_OK;
 }
 
+/* T positions in sequence mode (issue #17 item 3): the projections of all B*T rows at once,
+ * the chunk's keys and values appended to the KV cache, then every query row attends over the
+ * cache up to its own position with the step's kernels (so a chunk of any size gives what
+ * stepping gives, up to the projections' rounding). MLA states step position by position. */
+static int attn_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    attn_model *a = (attn_model *)m;
+    attn_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "attention: prefill of %d rows into a state for %d", B, s->B);
+    if ((long)s->pos + T > s->cap)
+        return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
+    if (a->mla) return sl_model_prefill_steps(m, state, x, tok, y, B, T);
+    const int N = B * T, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, G = Hq / Hkv, pos = s->pos, h2 = a->rot / 2;
+    const float scale = 1.0f / sqrtf((float)a->Dk);
+    float *tq, *tk, *tv, *qkv, *to; // (N,qdim) (N,kdim) (N,vdim) (N,qdim+kdim+vdim) (N,Hq*hd)
+    int rc;
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(tq, (size_t)N * a->qdim), SL_FIELD(tk, (size_t)N * a->kdim),
+                             SL_FIELD(tv, (size_t)N * a->vdim), SL_FIELD(qkv, (size_t)N * (a->qdim + a->kdim + a->vdim)),
+                             SL_FIELD(to, (size_t)N * Hq * hd))))
+        return rc;
+    project(a, x, N, T, &(proj_out){.tq = tq, .tk = tk, .tv = tv, .qkv = qkv});
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            float *q = tq + r * a->qdim, *k = tk + r * a->kdim, *v = tv + r * a->vdim;
+            if (a->rot) {
+                const float *rc_ = a->rcos + (size_t)(pos + t) * h2, *rs = a->rsin + (size_t)(pos + t) * h2;
+                sl_rope_row(q, Hq, hd, hd, rc_, rs, 0);
+                sl_rope_row(k, Hkv, hd, hd, rc_, rs, 0);
+            }
+            for (int h = 0; h < Hkv; h++) {
+                size_t off = (((size_t)b * Hkv + h) * s->cap + pos + t) * hd;
+                memcpy(s->kc + off, k + (size_t)h * hd, (size_t)hd * sizeof(float));
+                memcpy(s->vc + off, v + (size_t)h * hd, (size_t)hd * sizeof(float));
+            }
+        }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            const int n = pos + t + 1;
+#pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
+            for (int h = 0; h < Hq; h++) {
+                const float *qh = tq + r * a->qdim + (size_t)h * hd;
+                const float *K = s->kc + ((size_t)b * Hkv + h / G) * s->cap * hd;
+                const float *V = s->vc + ((size_t)b * Hkv + h / G) * s->cap * hd;
+                float *sc = s->sc + (size_t)h * s->cap;
+                sl_gemv_rows(sc, qh, K, NULL, 1, hd, n, 0, n);
+                const float inv = (float)(1.0 / sl_softmax_unnorm(sc, n, scale));
+                float *o = to + r * Hq * hd + (size_t)h * hd;
+                sl_gemv_t(o, sc, V, n, hd);
+                for (int i = 0; i < hd; i++) o[i] *= inv;
+            }
+        }
+    sl_linear_forward(y, to, PD(a, a->i_wo), PD(a, a->i_bo), N, Hq * hd, a->c.d_model);
+    s->pos += T;
+    return SL_OK;
+}
+
+static int attn_state_copy(sl_model *m, void *dst, const void *src)
+{
+    attn_model *a = (attn_model *)m;
+    attn_state *d = dst;
+    const attn_state *s = src;
+    if (d->B != s->B || d->cap != s->cap) return sl_error(SL_ESHAPE, "attention: copy between states of different sizes");
+    /* the filled positions of every row's cache */
+    for (int b = 0; b < s->B; b++) {
+        if (a->mla) {
+            memcpy(d->cc + (size_t)b * s->cap * a->r, s->cc + (size_t)b * s->cap * a->r, (size_t)s->pos * a->r * sizeof(float));
+            memcpy(d->pc + (size_t)b * s->cap * a->dr, s->pc + (size_t)b * s->cap * a->dr, (size_t)s->pos * a->dr * sizeof(float));
+        } else {
+            for (int h = 0; h < a->Hkv; h++) {
+                size_t off = ((size_t)b * a->Hkv + h) * s->cap * a->hd, n = (size_t)s->pos * a->hd;
+                memcpy(d->kc + off, s->kc + off, n * sizeof(float));
+                memcpy(d->vc + off, s->vc + off, n * sizeof(float));
+            }
+        }
+    }
+    d->pos = s->pos;
+    return SL_OK;
+}
+
 /* ---- create / init / destroy ------------------------------------------------------------ */
 
 static int attn_init(sl_model *m, sl_rng *rng)
@@ -884,7 +967,7 @@ static void attn_destroy(sl_model *m)
 static const sl_model_vt attn_vt = {
     .kind = "attention", .destroy = attn_destroy, .init = attn_init, .forward = attn_forward,
     .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
-    .state_reset = attn_state_reset, .step = attn_step, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
+    .state_reset = attn_state_reset, .step = attn_step, .prefill = attn_prefill, .state_copy = attn_state_copy, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
     .slice_forward = attn_slice_forward, .slice_backward_begin = attn_slice_backward_begin,
     .slice_backward = attn_slice_backward,
 };

@@ -35,6 +35,7 @@ typedef struct {
     int B;
     long pos;              /* steps taken since the reset (the position of the next input) */
     float *h, *n, *m, *st; /* (B, C) (B, C) (B, Dmax) (2B) */
+    sl_arena pf;           /* prefill's scratch: (N, C) (N, C) (N, Dmax) (2N), N = B*T */
 } lm_state;
 
 /* h (rows, C) += wpe[t] for the rows' positions t = t0 + (row % T) */
@@ -255,6 +256,7 @@ static void lm_state_free(sl_model *m, void *state)
     free(s->n);
     free(s->m);
     free(s->st);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -334,6 +336,56 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     return SL_OK;
 }
 
+/* T positions in sequence mode from the state (issue #17 item 3): the embedding, norms,
+ * projections and head run over all B*T rows at once, each mixer continues from its own state
+ * with sl_model_prefill (its sequence-mode prefill, or its steps). */
+static int lm_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    lm_model *lm = (lm_model *)m;
+    lm_state *s = state;
+    const sl_params *P = m->P;
+    const int C = lm->C, D = dmax(lm), N = B * T;
+    float *h, *n, *mo, *st; // (N, C) (N, C) (N, D) (2N)
+    int rc;
+    if (B != s->B) return sl_error(SL_ESHAPE, "lm: prefill of %d rows into a state for %d", B, s->B);
+    if (lm->i_wpe >= 0 && s->pos + T > lm->cfg.max_position_embeddings)
+        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + T,
+                        lm->cfg.max_position_embeddings);
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(h, (size_t)N * C), SL_FIELD(n, (size_t)N * C), SL_FIELD(mo, (size_t)N * D),
+                             SL_FIELD(st, (size_t)2 * N))))
+        return rc;
+    if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
+    else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
+    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, s->pos);
+    for (int l = 0; l < lm->L; l++) {
+        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], n, st, st + N, h, N);
+        if ((rc = sl_model_prefill(m->children[l], s->mix[l], n, NULL, mo, B, T))) return rc;
+        const float *out = mo;
+        if (lm->i_pw[l] >= 0) {
+            sl_linear_forward(n, mo, sl_params_data(P, lm->i_pw[l]), NULL, N, lm->mix_out[l], C);
+            out = n;
+        }
+        for (size_t i = 0; i < (size_t)N * C; i++) h[i] += out[i];
+    }
+    s->pos += T;
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, n, st, st + N, h, N);
+    sl_linear_forward(y, n, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), N, C, m->d_out);
+    return SL_OK;
+}
+
+static int lm_state_copy(sl_model *m, void *dst, const void *src)
+{
+    lm_state *d = dst;
+    const lm_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "lm: copy of a state for %d rows into one for %d", s->B, d->B);
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_copy(m->children[l], d->mix[l], s->mix[l]);
+        if (rc) return rc;
+    }
+    d->pos = s->pos;
+    return SL_OK;
+}
+
 static int lm_init(sl_model *m, sl_rng *rng)
 {
     lm_model *lm = (lm_model *)m;
@@ -395,6 +447,8 @@ static const sl_model_vt lm_vt = {
     .slice_forward = lm_slice_forward,
     .slice_backward_begin = lm_slice_backward_begin,
     .slice_backward = lm_slice_backward,
+    .prefill = lm_prefill,
+    .state_copy = lm_state_copy,
 };
 
 int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix, sl_model **out)

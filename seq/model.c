@@ -109,6 +109,54 @@ int sl_model_fit(sl_model *m, const int32_t *tok, size_t n)
     return m->vt->fit(m, tok, n);
 }
 
+/* step() over T positions from the given state: the prefill fallback */
+int sl_model_prefill_steps(sl_model *m, void *st, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    const int din = m->d_in, dout = m->d_out;
+    int rc = SL_OK;
+    if (B == 1) {   /* rows are contiguous already */
+        for (int t = 0; t < T && !rc; t++)
+            rc = m->vt->step(m, st, x ? x + (size_t)t * din : NULL, tok ? tok + t : NULL, y + (size_t)t * dout);
+        return rc;
+    }
+    float *xt = x ? malloc((size_t)B * din * sizeof(float)) : NULL;
+    int32_t *tt = tok ? malloc((size_t)B * sizeof(int32_t)) : NULL;
+    float *yt = malloc((size_t)B * dout * sizeof(float));
+    if ((x && !xt) || (tok && !tt) || !yt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    for (int t = 0; t < T && !rc; t++) {
+        for (int b = 0; b < B; b++) {
+            if (x) memcpy(xt + (size_t)b * din, x + ((size_t)b * T + t) * din, (size_t)din * sizeof(float));
+            else tt[b] = tok[(size_t)b * T + t];
+        }
+        if ((rc = m->vt->step(m, st, xt, tt, yt))) break;
+        for (int b = 0; b < B; b++)
+            memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+    }
+done:
+    free(xt); free(tt); free(yt);
+    return rc;
+}
+
+int sl_model_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    if (!m->vt->step) return sl_error(SL_EUNSUPPORTED, "%s has no step mode", m->vt->kind);
+    if (B <= 0 || T < 0) return sl_error(SL_ESHAPE, "prefill: bad batch shape B=%d T=%d", B, T);
+    if (T == 0) return SL_OK;
+    int rc = check_input(m, x, tok, (size_t)B * T);
+    if (rc) return rc;
+    if (m->vt->prefill) return m->vt->prefill(m, state, x, tok, y, B, T);
+    return sl_model_prefill_steps(m, state, x, tok, y, B, T);
+}
+
+int sl_model_has_prefill(const sl_model *m) { return m->vt->prefill != NULL; }
+
+int sl_model_state_copy(sl_model *m, void *dst, const void *src)
+{
+    if (!m->vt->state_copy) return sl_error(SL_EUNSUPPORTED, "%s cannot copy its step state (no snapshot)", m->vt->kind);
+    if (dst == src) return SL_OK;
+    return m->vt->state_copy(m, dst, src);
+}
+
 int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     if (B <= 0 || T <= 0) return sl_error(SL_ESHAPE, "bad batch shape B=%d T=%d", B, T);
@@ -256,6 +304,13 @@ int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
         memcpy(f[i].slot, &p, sizeof p);   /* the field is some T *; object pointers share one representation */
         q += arena_round(f[i].bytes);
     }
+    return SL_OK;
+}
+
+int sl_arena_copy(sl_arena *dst, const sl_arena *src)
+{
+    if (dst->cap != src->cap) return sl_error(SL_ESHAPE, "arena copy: %zu bytes into %zu", src->cap, dst->cap);
+    if (src->cap) memcpy(dst->base, src->base, src->cap);
     return SL_OK;
 }
 

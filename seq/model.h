@@ -94,6 +94,14 @@ typedef struct {
     int (*slice_forward)(sl_model *m, float *y, int b0, int b1);
     int (*slice_backward_begin)(sl_model *m);
     int (*slice_backward)(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
+    /* Prefill — optional (sl_model_prefill falls back to step() per position): T positions of
+     * the state's B rows in one sequence-mode pass that starts from the state and leaves it at
+     * the last position, as T calls of step() would: x (B,T,d_in) or tok (B,T); y (B,T,d_out).
+     * Equal to stepping up to float rounding. */
+    int (*prefill)(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T);
+    /* Snapshot — optional: dst = src, two states of this model made for the same B (speculative
+     * decoding restores the state at the accepted position from one). */
+    int (*state_copy)(sl_model *m, void *dst, const void *src);
 } sl_model_vt;
 
 struct sl_model {
@@ -124,6 +132,17 @@ void sl_model_state_free(sl_model *m, void *state);
 int sl_model_state_reset(sl_model *m, void *state);
 int sl_model_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y);
 int sl_model_fit(sl_model *m, const int32_t *tok, size_t n);
+/* Prefill: the vtable's prefill when the model has one, else step() position by position (the
+ * same result). The state is made for B rows; inputs batch-first (B,T,.), y (B,T,d_out). On an
+ * error the state may be partly advanced. */
+int sl_model_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T);
+/* 1 if the model runs prefill in sequence mode itself (not the step fallback) */
+int sl_model_has_prefill(const sl_model *m);
+/* the fallback itself: step() position by position (models whose prefill covers only some
+ * configurations call it for the rest) */
+int sl_model_prefill_steps(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T);
+/* dst = src (states of m for the same B); SL_EUNSUPPORTED when the model cannot copy states. */
+int sl_model_state_copy(sl_model *m, void *dst, const void *src);
 
 /* Step through a whole (B,T) input from a fresh state, writing y (B,T,d_out): the reference
  * that tests compare with forward(). */
@@ -161,6 +180,9 @@ int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n);
 #define SL_ARENA_CARVE(a, ...) \
     sl_arena_carve((a), (const sl_field[]){__VA_ARGS__}, sizeof((const sl_field[]){__VA_ARGS__}) / sizeof(sl_field))
 void sl_arena_free(sl_arena *a);
+/* dst's block = src's, for two arenas carved with the same fields (a state's snapshot); SL_ESHAPE
+ * if their sizes differ */
+int sl_arena_copy(sl_arena *dst, const sl_arena *src);
 
 /* Batch slices (the vtable's slice_* entries). sl_model_slice_ok: the model has them and they
  * apply now. sl_model_forward_slices runs forward as k slices of the batch, slice s being

@@ -59,6 +59,7 @@ typedef struct {
     float *h, *c;          /* (L, B, H) */
     float *g, *gh, *hn;    /* (B, GH), (B, GH), (B, H) */
     float *bsum;           /* (L, GH) */
+    sl_arena pf;           /* prefill's scratch: gates (N, GH), two layer outputs (N, H), N = B*T */
 } rstate;
 
 static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
@@ -880,6 +881,7 @@ static void r_state_free(sl_model *m, void *st)
     rstate *s = st;
     if (!s) return;
     free(s->h); free(s->c); free(s->g); free(s->gh); free(s->hn); free(s->bsum);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -1005,6 +1007,72 @@ static int r_step(sl_model *m, void *st, const float *x, const int32_t *tok, flo
     return rc;
 }
 
+/* T positions in sequence mode from the state (issue #17 item 3): per layer, the input
+ * products x W_ih^T of all B*T rows as one GEMM, then the recurrence from the state's h (and c)
+ * position by position with the step's operation order; the final h / c stay in the state. */
+static int prefill_body(sl_model *m, void *st, const float *x, float *y, int B, int T)
+{
+    rmodel *r = (rmodel *)m;
+    rstate *s = st;
+    const sl_params *P = m->P;
+    const int H = r->H, GH = r->GH, N = B * T;
+    const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
+    float *G, *o1, *o2; // (N, GH) (N, H) (N, H)
+    int rc;
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(G, (size_t)N * GH), SL_FIELD(o1, (size_t)N * H), SL_FIELD(o2, (size_t)N * H))))
+        return rc;
+    sum_biases(r, s->bsum);
+    const float *in = x;
+    for (int l = 0; l < r->L; l++) {
+        const int Iw = layer_in(r, l);
+        const float *wih = sl_params_data(P, r->i_wih[l]), *whh = sl_params_data(P, r->i_whh[l]);
+        const float *bhh = sl_params_data_opt(P, r->i_bhh[l]);
+        float *h = s->h + (size_t)l * B * H, *out = l == r->L - 1 ? y : (l % 2 ? o2 : o1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, G, GH);
+        for (int t = 0; t < T; t++) {
+            float *g = G + (size_t)t * GH; /* row b at b*T + t: stride T*GH */
+            sl_rcell_fwd a = {.B = B, .H = H, .g = g, .ldg = T * GH, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H,
+                              .h = h, .ldh = H, .relu = r->cfg.relu, .zeros = r->zeros};
+            if (gru) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 0.0f, s->gh, GH);
+                a.gh = s->gh;
+                a.bh = bhh;
+                a.hn = s->hn;
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 1.0f, g, T * GH);
+            }
+            if (lstm) { a.c_prev = s->c + (size_t)l * B * H; a.c = s->c + (size_t)l * B * H; }
+            cell_forward(r, &a);
+            for (int b = 0; b < B; b++) memcpy(out + ((size_t)b * T + t) * H, h + (size_t)b * H, (size_t)H * sizeof(float));
+        }
+        in = out;
+    }
+    return SL_OK;
+}
+
+static int r_prefill(sl_model *m, void *st, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    rmodel *r = (rmodel *)m;
+    int rc;
+    (void)tok;
+    if (B != ((rstate *)st)->B) return sl_error(SL_ESHAPE, "%s: prefill of %d rows into a state for %d", m->vt->kind, B, ((rstate *)st)->B);
+    if (par_ok(r, B, 1)) return prefill_body(m, st, x, y, B, T);
+    SERIAL_REGION(prefill_body(m, st, x, y, B, T));
+    return rc;
+}
+
+static int r_state_copy(sl_model *m, void *dst, const void *src)
+{
+    rmodel *r = (rmodel *)m;
+    rstate *d = dst;
+    const rstate *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "%s: copy of a state for %d rows into one for %d", m->vt->kind, s->B, d->B);
+    size_t n = (size_t)r->L * s->B * r->H;
+    memcpy(d->h, s->h, n * sizeof(float));
+    if (s->c) memcpy(d->c, s->c, n * sizeof(float));
+    return SL_OK;
+}
+
 /* ---- naive reference (double, plain loops) ---- */
 
 static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
@@ -1079,7 +1147,8 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
 #define RVT(NAME, KIND) \
     static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .init = r_init, .forward = r_forward, \
                                      .backward = r_backward, .state_new = r_state_new, .state_free = r_state_free, \
-                                     .state_reset = r_state_reset, .step = r_step}
+                                     .state_reset = r_state_reset, .step = r_step, \
+                                     .prefill = r_prefill, .state_copy = r_state_copy}
 RVT(rnn_vt, "rnn");
 RVT(lstm_vt, "lstm");
 RVT(gru_vt, "gru");

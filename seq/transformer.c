@@ -45,6 +45,7 @@ typedef struct {
     void **att; /* (L) attention states */
     int B, pos;
     float *h, *n, *a, *f1, *f3, *st; /* (B,C) (B,C) (B,C) (B,F) (B,F) (2B) */
+    sl_arena pf;                     /* prefill's scratch, the same arrays for N = B*T rows and act (N,F) */
 } tf_state;
 
 static const sl_model_vt tf_vt, tf_vt_gpt;
@@ -523,6 +524,7 @@ static void tf_state_free(sl_model *m, void *state)
     free(s->f1);
     free(s->f3);
     free(s->st);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -601,6 +603,53 @@ static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     return SL_OK;
 }
 
+/* T positions in sequence mode from the state (issue #17 item 3): embedding, norms, MLPs and
+ * head over all B*T rows at once; each attention layer appends the chunk's keys and values to
+ * its KV cache and attends over the cache (sl_model_prefill). */
+static int tf_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T)
+{
+    tf_model *t = (tf_model *)m;
+    tf_state *s = state;
+    const int C = t->C, F = t->F, N = B * T;
+    float *h, *n, *a, *f1, *f3, *act, *st; // (N,C) (N,C) (N,C) (N,F) (N,F) (N,F) (2N)
+    int rc;
+    (void)x;
+    if (!tok) return sl_error(SL_EINVAL, "%s takes token ids", m->vt->kind);
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: prefill of %d rows into a state for %d", m->vt->kind, B, s->B);
+    if ((long)s->pos + T > t->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(h, (size_t)N * C), SL_FIELD(n, (size_t)N * C), SL_FIELD(a, (size_t)N * C),
+                             SL_FIELD(f1, (size_t)N * F), SL_FIELD(f3, (size_t)N * F), SL_FIELD(act, (size_t)N * F),
+                             SL_FIELD(st, (size_t)2 * N))))
+        return rc;
+    embed(t, h, tok, N, T, s->pos);
+    for (int l = 0; l < t->L; l++) {
+        norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n, st, h, N);
+        if ((rc = sl_model_prefill(m->children[l], s->att[l], n, NULL, a, B, T))) return rc;
+        for (size_t i = 0; i < (size_t)N * C; i++) h[i] += a[i];
+        norm_fwd(t, t->i_n2w[l], t->i_n2b[l], n, st, h, N);
+        mlp_fwd(t, l, a, f1, f3, act, n, N);
+        for (size_t i = 0; i < (size_t)N * C; i++) h[i] += a[i];
+    }
+    norm_fwd(t, t->i_nfw, t->i_nfb, n, st, h, N);
+    sl_linear_forward(y, n, head_w(t), NULL, N, C, t->V);
+    s->pos += T;
+    return SL_OK;
+}
+
+static int tf_state_copy(sl_model *m, void *dst, const void *src)
+{
+    tf_state *d = dst;
+    const tf_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "%s: copy of a state for %d rows into one for %d", m->vt->kind, s->B, d->B);
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_copy(m->children[l], d->att[l], s->att[l]);
+        if (rc) return rc;
+    }
+    d->pos = s->pos;
+    return SL_OK;
+}
+
 /* ---- init / destroy / create ------------------------------------------------------------ */
 
 static void fill_normal(sl_params *P, int i, sl_rng *rng, float sd)
@@ -674,6 +723,7 @@ static void tf_destroy(sl_model *m)
     { \
         .kind = KIND, .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward, \
         .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step, \
+        .prefill = tf_prefill, .state_copy = tf_state_copy, \
         .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward, \
         .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward, \
     }

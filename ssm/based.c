@@ -727,9 +727,25 @@ static void based_destroy(sl_model *m)
     free(bm);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int based_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    based_model *bm = (based_model *)base_;
+    based_state *d = dst;
+    const based_state *s = src;
+    const size_t b = (size_t)s->B, C = (size_t)bm->cfg.d_model, W = (size_t)bm->W;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "based: state copy: %d rows into %d", s->B, d->B);
+    memcpy(d->S, s->S, b * bm->H * bm->D * bm->Dv * sizeof(float));
+    memcpy(d->z, s->z, b * bm->H * bm->D * sizeof(float));
+    memcpy(d->kc, s->kc, b * W * C * sizeof(float));
+    memcpy(d->vc, s->vc, b * W * C * sizeof(float));
+    d->pos = s->pos;
+    return SL_OK;
+}
+
 static const sl_model_vt based_vt = {
     .kind = "based", .destroy = based_destroy, .init = based_init, .forward = based_forward, .backward = based_backward,
-    .state_new = based_state_new, .state_free = based_state_free, .state_reset = based_state_reset, .step = based_step,
+    .state_new = based_state_new, .state_free = based_state_free, .state_reset = based_state_reset, .state_copy = based_state_copy, .step = based_step,
 };
 
 int sl_based_create(const sl_based_config *cfg, sl_params *P, const char *prefix, sl_model **out)

@@ -222,9 +222,19 @@ static void gla_destroy(sl_model *base)
     free(m);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int gla_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    gla_state *d = dst;
+    const gla_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt gla_vt = {
     .kind = "gla", .destroy = gla_destroy, .init = gla_init, .forward = gla_forward, .backward = gla_backward,
-    .state_new = gla_state_new, .state_free = gla_state_free, .state_reset = gla_state_reset, .step = gla_step,
+    .state_new = gla_state_new, .state_free = gla_state_free, .state_reset = gla_state_reset, .state_copy = gla_state_copy, .step = gla_step,
 };
 
 int sl_gla_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

@@ -408,9 +408,22 @@ static void h3_destroy(sl_model *m)
     free(hm);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int h3_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    h3_model *hm = (h3_model *)base_;
+    h3_state *d = dst;
+    const h3_state *s = src;
+    const size_t b = (size_t)s->B;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "h3: state copy: %d rows into %d", s->B, d->B);
+    memcpy(d->sh, s->sh, b * hm->C * hm->N * sizeof(float));
+    memcpy(d->st, s->st, b * hm->KV * hm->N2 * sizeof(double complex));
+    return SL_OK;
+}
+
 static const sl_model_vt h3_vt = {
     .kind = "h3", .destroy = h3_destroy, .init = h3_init, .forward = h3_forward, .backward = h3_backward,
-    .state_new = h3_state_new, .state_free = h3_state_free, .state_reset = h3_state_reset, .step = h3_step,
+    .state_new = h3_state_new, .state_free = h3_state_free, .state_reset = h3_state_reset, .state_copy = h3_state_copy, .step = h3_step,
 };
 
 int sl_h3_create(const sl_h3_config *cfg, sl_params *P, const char *prefix, sl_model **out)

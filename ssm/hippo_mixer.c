@@ -410,9 +410,20 @@ static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
     return SL_OK;
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int hs_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    hippo_state *d = dst;
+    const hippo_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    d->k = s->k;
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt hippo_vt = {
     .kind = "hippo", .destroy = hm_destroy, .init = hm_init, .forward = hm_forward, .backward = hm_backward,
-    .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .step = hs_step,
+    .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .state_copy = hs_copy, .step = hs_step,
 };
 
 int sl_hippo_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

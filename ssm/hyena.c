@@ -358,9 +358,24 @@ static void hyena_destroy(sl_model *m)
     free(hm);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int hyena_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    hyena_model *hm = (hyena_model *)base_;
+    hyena_state *d = dst;
+    const hyena_state *s = src;
+    const size_t C = (size_t)hm->C;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "hyena: state copy: %d rows into %d", s->B, d->B);
+    memcpy(d->win, s->win, (size_t)s->B * hm->K * 3 * C * sizeof(float));
+    for (int b = 0; b < s->B; b++) memcpy(d->hist + (size_t)b * hm->L * C, s->hist + (size_t)b * hm->L * C, (size_t)s->pos * C * sizeof(float));
+    memcpy(d->Kf, s->Kf, (size_t)hm->L * C * sizeof(float));
+    d->pos = s->pos;
+    return SL_OK;
+}
+
 static const sl_model_vt hyena_vt = {
     .kind = "hyena", .destroy = hyena_destroy, .init = hyena_init, .forward = hyena_forward, .backward = hyena_backward,
-    .state_new = hyena_state_new, .state_free = hyena_state_free, .state_reset = hyena_state_reset, .step = hyena_step,
+    .state_new = hyena_state_new, .state_free = hyena_state_free, .state_reset = hyena_state_reset, .state_copy = hyena_state_copy, .step = hyena_step,
 };
 
 int sl_hyena_create(const sl_hyena_config *cfg, sl_params *P, const char *prefix, sl_model **out)

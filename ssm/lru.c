@@ -347,9 +347,19 @@ static void lru_destroy(sl_model *base)
     free(m);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int lru_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    lru_state *d = dst;
+    const lru_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt lru_vt = {
     .kind = "lru", .destroy = lru_destroy, .init = lru_init, .forward = lru_forward, .backward = lru_backward,
-    .state_new = lru_state_new, .state_free = lru_state_free, .state_reset = lru_state_reset, .step = lru_step,
+    .state_new = lru_state_new, .state_free = lru_state_free, .state_reset = lru_state_reset, .state_copy = lru_state_copy, .step = lru_step,
 };
 
 int sl_lru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

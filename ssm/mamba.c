@@ -35,6 +35,7 @@ typedef struct {
     float *win;                                            /* (B, K, E) last K conv inputs, oldest first */
     float *h;                                              /* (B, E, S) SSM state */
     float *xz, *xc, *xdbl, *dtr, *Bm, *Cm, *delta, *y, *A; /* scratch */
+    sl_arena pf;                                           /* prefill's scratch for N = B*T rows */
 } mamba_state;
 
 const sl_spec_key sl_mamba_keys[] = {
@@ -210,6 +211,7 @@ static void mamba_state_free(sl_model *m, void *state)
     mamba_state *s = state;
     if (!s) return;
     sl_arena_free(&s->mem);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -295,6 +297,84 @@ static int mamba_step(sl_model *m, void *state, const float *x, const int32_t *t
     return SL_OK;
 }
 
+/* T positions in sequence mode from the state (issue #17 item 3). The projections (in_proj,
+ * x_proj, dt_proj, out_proj: most of the work) run over all B*T rows at once; the convolution
+ * continues the state's window and the selective scan continues from the state's h, position
+ * by position (sl_scan_step: the sequence kernels of ssm/scan.c start from a zero state), and
+ * both leave their final window / state in the state. */
+static int mamba_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *out, int B, int T)
+{
+    mamba_model *mb = (mamba_model *)m;
+    mamba_state *s = state;
+    const sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K, XD = mb->XD;
+    const size_t N = (size_t)B * T;
+    float *xz, *xc, *u, *xdbl, *dtr, *Bm, *Cm, *delta, *z, *y; // (N,2E) (N,E) (N,E) (N,XD) (N,R) (N,S) (N,S) (N,E) (N,E) (N,E)
+    int rc;
+    (void)tok;
+    if (!x) return sl_error(SL_EINVAL, "mamba takes real input");
+    if (B != s->B) return sl_error(SL_ESHAPE, "mamba: prefill of %d rows into a state for %d", B, s->B);
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(xz, N * 2 * E), SL_FIELD(xc, N * E), SL_FIELD(u, N * E), SL_FIELD(xdbl, N * XD),
+                             SL_FIELD(dtr, N * R), SL_FIELD(Bm, N * S), SL_FIELD(Cm, N * S), SL_FIELD(delta, N * E),
+                             SL_FIELD(z, N * E), SL_FIELD(y, N * E))))
+        return rc;
+    sl_linear_forward(xz, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, 2 * E);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = sl_params_data_opt(P, mb->i_cb);
+    for (int b = 0; b < B; b++) {
+        float *w = s->win + (size_t)b * K * E;
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            memmove(w, w + E, (size_t)(K - 1) * E * sizeof(float));
+            memcpy(w + (size_t)(K - 1) * E, xz + r * 2 * E, (size_t)E * sizeof(float));
+            memcpy(z + r * E, xz + r * 2 * E + E, (size_t)E * sizeof(float));
+            float *o = xc + r * E;
+            for (int c = 0; c < E; c++) o[c] = cb ? cb[c] : 0.0f;
+            for (int k = 0; k < K; k++)
+                for (int c = 0; c < E; c++) o[c] += cw[(size_t)c * K + k] * w[(size_t)k * E + c];
+        }
+    }
+    sl_act_forward(SL_ACT_SILU, u, xc, N * E);
+    sl_linear_forward(xdbl, u, sl_params_data(P, mb->i_xw), NULL, (int)N, E, XD);
+    sl_cols_get(dtr, xdbl, (int)N, XD, 0, R);
+    sl_cols_get(Bm, xdbl, (int)N, XD, R, S);
+    sl_cols_get(Cm, xdbl, (int)N, XD, R + S, S);
+    sl_linear_forward(delta, dtr, sl_params_data(P, mb->i_dtw), NULL, (int)N, R, E);
+    neg_exp(s->A, sl_params_data(P, mb->i_alog), (size_t)E * S);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            sl_scan_args a = {.B = 1,
+                              .L = 1,
+                              .D = E,
+                              .N = S,
+                              .G = 1,
+                              .u = u + r * E,
+                              .delta = delta + r * E,
+                              .A = s->A,
+                              .Bm = Bm + r * S,
+                              .Cm = Cm + r * S,
+                              .Dv = sl_params_data(P, mb->i_D),
+                              .z = z + r * E,
+                              .delta_bias = sl_params_data(P, mb->i_dtb),
+                              .delta_softplus = 1};
+            if ((rc = sl_scan_step(y + r * E, s->h + (size_t)b * E * S, &a))) return rc;
+        }
+    sl_linear_forward(out, y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
+    return SL_OK;
+}
+
+/* the window and the SSM state (the rest of the state is scratch) */
+static int mamba_state_copy(sl_model *m, void *dst, const void *src)
+{
+    mamba_model *mb = (mamba_model *)m;
+    mamba_state *d = dst;
+    const mamba_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "mamba: copy of a state for %d rows into one for %d", s->B, d->B);
+    memcpy(d->win, s->win, (size_t)s->B * mb->K * mb->E * sizeof(float));
+    memcpy(d->h, s->h, (size_t)s->B * mb->E * mb->S * sizeof(float));
+    return SL_OK;
+}
+
 static int mamba_init(sl_model *m, sl_rng *rng)
 {
     mamba_model *mb = (mamba_model *)m;
@@ -347,6 +427,8 @@ static const sl_model_vt mamba_vt = {
     .state_new = mamba_state_new,
     .state_free = mamba_state_free,
     .state_reset = mamba_state_reset,
+    .prefill = mamba_prefill,
+    .state_copy = mamba_state_copy,
     .step = mamba_step,
 };
 

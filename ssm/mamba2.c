@@ -27,6 +27,7 @@ typedef struct {
     float *win;   /* (B, K, CD) */
     float *S;     /* (B, H, P, N) */
     float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *A, *y, *rstd, *o;
+    sl_arena pf; /* prefill's scratch for N = B*T rows */
 } mamba2_state;
 
 const sl_spec_key sl_mamba2_keys[] = {
@@ -201,6 +202,7 @@ static void mamba2_state_free(sl_model *m, void *state)
     mamba2_state *s = state;
     if (!s) return;
     sl_arena_free(&s->mem);
+    sl_arena_free(&s->pf);
     free(s);
 }
 
@@ -287,6 +289,84 @@ static int mamba2_step(sl_model *m, void *state, const float *x, const int32_t *
     return SL_OK;
 }
 
+/* T positions in sequence mode from the state (issue #17 item 3): in_proj, the gated norm and
+ * out_proj over all B*T rows at once; the convolution continues the state's window and the SSD
+ * recurrence continues from the state's S position by position (sl_ssd_step; the chunked SSD
+ * of ssm/ssd.c starts from a zero state), leaving the final window and state behind. */
+static int mamba2_prefill(sl_model *m, void *state, const float *x, const int32_t *tok, float *out, int B, int T)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    mamba2_state *s = state;
+    const sl_params *P = m->P;
+    const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN, K = mb->K;
+    const size_t N = (size_t)B * T;
+    float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *y, *z, *yg, *nrm, *rstd, *o; // (N,DIN) (N,CD) x2 (N,E) (N,GS) x2 (N,H) (N,E) x4 (N,G) (N,E)
+    int rc;
+    (void)tok;
+    if (!x) return sl_error(SL_EINVAL, "mamba2 takes real input");
+    if (B != s->B) return sl_error(SL_ESHAPE, "mamba2: prefill of %d rows into a state for %d", B, s->B);
+    if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(zx, N * DIN), SL_FIELD(xbc, N * CD), SL_FIELD(xbca, N * CD), SL_FIELD(xs, N * E),
+                             SL_FIELD(Bm, N * G * S), SL_FIELD(Cm, N * G * S), SL_FIELD(dt, N * H), SL_FIELD(y, N * E),
+                             SL_FIELD(z, N * E), SL_FIELD(yg, N * E), SL_FIELD(nrm, N * E), SL_FIELD(rstd, N * G),
+                             SL_FIELD(o, N * E))))
+        return rc;
+    sl_linear_forward(zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
+    const float *cw = sl_params_data(P, mb->i_cw), *cb = sl_params_data_opt(P, mb->i_cb);
+    for (int b = 0; b < B; b++) {
+        float *w = s->win + (size_t)b * K * CD;
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            memmove(w, w + CD, (size_t)(K - 1) * CD * sizeof(float));
+            memcpy(w + (size_t)(K - 1) * CD, zx + r * DIN + E, (size_t)CD * sizeof(float));
+            float *oc = xbc + r * CD;
+            for (int c = 0; c < CD; c++) oc[c] = cb ? cb[c] : 0.0f;
+            for (int k = 0; k < K; k++)
+                for (int c = 0; c < CD; c++) oc[c] += cw[(size_t)c * K + k] * w[(size_t)k * CD + c];
+        }
+    }
+    sl_act_forward(SL_ACT_SILU, xbca, xbc, N * CD);
+    sl_cols_get(xs, xbca, (int)N, CD, 0, E);
+    sl_cols_get(Bm, xbca, (int)N, CD, E, G * S);
+    sl_cols_get(Cm, xbca, (int)N, CD, E + G * S, G * S);
+    sl_cols_get(dt, zx, (int)N, DIN, E + CD, H);
+    const float *al = sl_params_data(P, mb->i_alog);
+    for (int h = 0; h < H; h++) s->A[h] = -expf(al[h]);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t r = (size_t)b * T + t;
+            sl_ssd_args a = {.B = 1,
+                             .L = 1,
+                             .H = H,
+                             .P = mb->P,
+                             .G = G,
+                             .N = S,
+                             .x = xs + r * E,
+                             .dt = dt + r * H,
+                             .A = s->A,
+                             .Bm = Bm + r * G * S,
+                             .Cm = Cm + r * G * S,
+                             .D = sl_params_data(P, mb->i_D),
+                             .dt_bias = sl_params_data(P, mb->i_dtb),
+                             .dt_softplus = 1};
+            if ((rc = sl_ssd_step(y + r * E, s->S + (size_t)b * E * S, &a))) return rc;
+        }
+    sl_cols_get(z, zx, (int)N, DIN, 0, E);
+    gated_norm_fwd(mb, sl_params_data(P, mb->i_nw), yg, nrm, o, rstd, y, z, (int)N);
+    sl_linear_forward(out, o, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
+    return SL_OK;
+}
+
+static int mamba2_state_copy(sl_model *m, void *dst, const void *src)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    mamba2_state *d = dst;
+    const mamba2_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "mamba2: copy of a state for %d rows into one for %d", s->B, d->B);
+    memcpy(d->win, s->win, (size_t)s->B * mb->K * mb->CD * sizeof(float));
+    memcpy(d->S, s->S, (size_t)s->B * mb->E * mb->S * sizeof(float));
+    return SL_OK;
+}
+
 static int mamba2_init(sl_model *m, sl_rng *rng)
 {
     mamba2_model *mb = (mamba2_model *)m;
@@ -335,6 +415,8 @@ static const sl_model_vt mamba2_vt = {
     .state_new = mamba2_state_new,
     .state_free = mamba2_state_free,
     .state_reset = mamba2_state_reset,
+    .prefill = mamba2_prefill,
+    .state_copy = mamba2_state_copy,
     .step = mamba2_step,
 };
 

@@ -245,9 +245,20 @@ static void retnet_destroy(sl_model *base)
     free(m);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int retnet_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    retnet_state *d = dst;
+    const retnet_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    d->pos = s->pos;
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt retnet_vt = {
     .kind = "retnet", .destroy = retnet_destroy, .init = retnet_init, .forward = retnet_forward, .backward = retnet_backward,
-    .state_new = retnet_state_new, .state_free = retnet_state_free, .state_reset = retnet_state_reset, .step = retnet_step,
+    .state_new = retnet_state_new, .state_free = retnet_state_free, .state_reset = retnet_state_reset, .state_copy = retnet_state_copy, .step = retnet_step,
 };
 
 int sl_retnet_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

@@ -400,9 +400,19 @@ static void rwkv_destroy(sl_model *base)
     free(m);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int rwkv_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    rwkv_state *d = dst;
+    const rwkv_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt rwkv_vt = {
     .kind = "rwkv", .destroy = rwkv_destroy, .init = rwkv_init, .forward = rwkv_forward, .backward = rwkv_backward,
-    .state_new = rwkv_state_new, .state_free = rwkv_state_free, .state_reset = rwkv_state_reset, .step = rwkv_step,
+    .state_new = rwkv_state_new, .state_free = rwkv_state_free, .state_reset = rwkv_state_reset, .state_copy = rwkv_state_copy, .step = rwkv_step,
 };
 
 int sl_rwkv_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

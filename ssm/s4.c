@@ -522,9 +522,19 @@ static int s4_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
     return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int s4_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    s4_state *d = dst;
+    const s4_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt s4_vt = {
     .kind = "s4", .destroy = s4_destroy, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
-    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .step = s4_step,
+    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .state_copy = s4_state_copy, .step = s4_step,
 };
 
 int sl_s4_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

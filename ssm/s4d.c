@@ -312,9 +312,19 @@ static int s4d_step(sl_model *base, void *p, const float *x, const int32_t *tok,
     return sl_ssmblock_post(&m->blk, y, s->z, PD(iW), PD(ib), s->B);
 }
 
+/* snapshot for speculative decoding (issue #17 item 4) */
+static int s4d_state_copy(sl_model *base_, void *dst, const void *src)
+{
+    (void)base_;
+    s4d_state *d = dst;
+    const s4d_state *s = src;
+    if (d->B != s->B) return sl_error(SL_ESHAPE, "state copy: %d rows into %d", s->B, d->B);
+    return sl_arena_copy(&d->mem, &s->mem);
+}
+
 static const sl_model_vt s4d_vt = {
     .kind = "s4d", .destroy = s4d_destroy, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
-    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .step = s4d_step,
+    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .state_copy = s4d_state_copy, .step = s4d_step,
 };
 
 int sl_s4d_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
