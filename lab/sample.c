@@ -46,10 +46,11 @@ static void top_k(int *idx, const float *z, int V, int k)
     qsort(idx, (size_t)k, sizeof(int), by_desc);
 }
 
-int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rng, float *work, int *idx)
+/* the sampler's candidates: idx[0..n) with unnormalised weights p[0..n) summing to *sum
+ * (temperature > 0) */
+static int filter(const float *logits, int V, const sl_sampler *s, float *work, int *idx, double *sum_out)
 {
     const int best = sl_argmax(logits, V);
-    if (s->temperature <= 0.0f) return best;
     float *z = work, *p = work + V;
     for (int v = 0; v < V; v++) z[v] = logits[v] / s->temperature;
     const float mx = z[best];
@@ -85,10 +86,48 @@ int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rn
         sum = 0.0;
         for (int i = 0; i < n; i++) sum += p[i];
     }
+    *sum_out = sum;
+    return n;
+}
+
+int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rng, float *work, int *idx)
+{
+    if (s->temperature <= 0.0f) return sl_argmax(logits, V);
+    double sum;
+    const int n = filter(logits, V, s, work, idx, &sum);
+    const float *p = work + V;
     double r = sl_rng_uniform(rng) * sum, acc = 0.0;
     for (int i = 0; i < n; i++) {
         acc += p[i];
         if (r < acc) return idx[i];
     }
     return idx[n - 1];
+}
+
+void sl_sample_probs(const float *logits, int V, const sl_sampler *s, float *probs, float *work, int *idx)
+{
+    for (int v = 0; v < V; v++) probs[v] = 0.0f;
+    if (s->temperature <= 0.0f) {
+        probs[sl_argmax(logits, V)] = 1.0f;
+        return;
+    }
+    double sum;
+    const int n = filter(logits, V, s, work, idx, &sum);
+    const float *p = work + V;
+    for (int i = 0; i < n; i++) probs[idx[i]] = (float)(p[i] / sum);
+}
+
+int sl_sample_from_probs(const float *probs, int V, sl_rng *rng)
+{
+    double sum = 0.0;
+    int last = -1;
+    for (int v = 0; v < V; v++)
+        if (probs[v] > 0.0f) { sum += probs[v]; last = v; }
+    if (last < 0) return sl_argmax(probs, V);
+    double r = sl_rng_uniform(rng) * sum, acc = 0.0;
+    for (int v = 0; v < V; v++) {
+        acc += probs[v];
+        if (probs[v] > 0.0f && r < acc) return v;
+    }
+    return last;
 }

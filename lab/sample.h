@@ -20,6 +20,14 @@ typedef struct {
 
 int sl_sample_logits(const float *logits, int V, const sl_sampler *s, sl_rng *rng, float *work, int *idx_work);
 
+/* probs (V): the distribution sl_sample_logits draws from (zero outside the top-k / nucleus;
+ * one-hot at the argmax when greedy), for speculative decoding's acceptance test. */
+void sl_sample_probs(const float *logits, int V, const sl_sampler *s, float *probs, float *work, int *idx_work);
+
+/* one draw from probs (V, non-negative, any positive sum), walking the ids in order; the
+ * argmax if every entry is zero */
+int sl_sample_from_probs(const float *probs, int V, sl_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif

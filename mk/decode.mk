@@ -1,7 +1,7 @@
 # mk/decode.mk — inference and decoding (issue #17): the decoding GEMV kernel, generation
 # benchmarks, docs/decoding.md
-libseqlab_la_SOURCES += core/gemv.c lab/generate.c
-nobase_seqlabinc_HEADERS += core/gemv.h lab/generate.h
+libseqlab_la_SOURCES += core/gemv.c lab/generate.c lab/speculative.c
+nobase_seqlabinc_HEADERS += core/gemv.h lab/generate.h lab/speculative.h
 EXTRA_DIST += docs/decoding.md
 check_PROGRAMS += t/t-decode
 TESTS += t/t-decode
@@ -10,8 +10,10 @@ EXTRA_DIST += t/generate.sh
 EXTRA_DIST += bench/generate_bench.sh bench/generate_families.sh bench/make_llama2c_random.py
 check_PROGRAMS += t/t-prefill
 TESTS += t/t-prefill
-# `make bench`: bench/prefill_bench (not part of make check)
-EXTRA_DIST += bench/prefill_bench.c
+check_PROGRAMS += t/t-speculative
+TESTS += t/t-speculative
+# `make bench`: bench/prefill_bench and bench/spec_bench (not part of make check)
+EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh
 bench/prefill_bench$(EXEEXT): $(srcdir)/bench/prefill_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/prefill_bench.c libseqlab.la $(DEPS_LIBS)

@@ -5,6 +5,7 @@
 #include "core/util.h"
 #include "lab/generate.h"
 #include "lab/sample.h"
+#include "lab/speculative.h"
 #include "seq/llama2c.h"
 #include "src/cli.h"
 #include "src/run.h"
@@ -15,7 +16,7 @@
 
 static const char USAGE[] =
     "usage: seqlab generate --run DIR --prompt TEXT --tokens N [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                       [--threads K] [--stats]\n"
+    "                       [--threads K] [--stats] [--draft DIR [--speculate K]]\n"
     "       seqlab generate --llama2c MODEL.bin --tokenizer TOKENIZER.bin --prompt TEXT --tokens N [...]\n"
     "  --run DIR         a run made by `seqlab train` on a text task (charlm)\n"
     "  --llama2c FILE    a llama2.c checkpoint (legacy .bin layout, memory-mapped) instead of a run,\n"
@@ -31,7 +32,13 @@ static const char USAGE[] =
     "  --top-p P         nucleus: keep the smallest set with mass >= P (default 1 = all)\n"
     "  --seed S          default 1\n"
     "  --threads K       threads (default: OMP_NUM_THREADS, else every core)\n"
-    "  --stats           print token counts, model time and tokens per second to stderr\n";
+    "  --stats           print token counts, model time and tokens per second to stderr\n"
+    "  --draft DIR       speculative decoding (runs only): a second run with the same alphabet (any\n"
+    "                    model with step mode: an n-gram run, a smaller network) proposes tokens that\n"
+    "                    the --run model verifies in one sequence-mode pass; the output has exactly\n"
+    "                    the --run model's distribution (its greedy output at temperature 0). It stops\n"
+    "                    with a note at the end of a bounded context (no sliding window)\n"
+    "  --speculate K     tokens the draft proposes per verification (1..64, default 4)\n";
 
 void sl_threads_set(int k);
 
@@ -149,6 +156,79 @@ done:
     return ret;
 }
 
+/* --draft: speculative decoding with two runs of one alphabet (lab/speculative.h) */
+static int generate_speculative(run_t *r, const char *draft_dir, int k, const int32_t *ids, int nids, long n,
+                                const sl_sampler *smp, sl_rng *rng, int stats, double t0)
+{
+    run_t dr;
+    sl_speculative *s = NULL;
+    int ret = 1;
+    if (run_open(draft_dir, NULL, 0, &dr)) {
+        run_close(&dr);
+        return cli_lib_fail(draft_dir);
+    }
+    sl_model *dm = dr.model;
+    if (dr.n_alphabet == 0 || !(dm->caps & SL_CAP_TOKEN_OUT)) {
+        cli_fail("--draft %s: not a token model trained on text", draft_dir);
+        goto done;
+    }
+    if (dr.n_alphabet != r->n_alphabet || memcmp(dr.alphabet, r->alphabet, (size_t)r->n_alphabet)) {
+        cli_fail("--draft %s: its vocabulary (an alphabet of %d characters) differs from the --run model's (%d characters); "
+                 "the draft must be trained on the same alphabet",
+                 draft_dir, dr.n_alphabet, r->n_alphabet);
+        goto done;
+    }
+    if (sl_speculative_new(r->model, dm, k, &s)) {
+        cli_lib_fail("--draft");
+        goto done;
+    }
+    const double t_load = sl_now() - t0;
+    if (sl_speculative_feed(s, ids, nids)) {
+        cli_lib_fail("prompt");
+        goto done;
+    }
+    int32_t *buf = malloc((size_t)(k + 1) * sizeof(int32_t));
+    if (!buf) {
+        cli_fail("out of memory");
+        goto done;
+    }
+    long got = 0;
+    while (got < n) {
+        int m = 0;
+        if (sl_speculative_room(s) == 0) {
+            fflush(stdout);
+            fprintf(stderr, "\nseqlab: note: stopped after %ld tokens: the context is full (speculative decoding does not slide)\n",
+                    got);
+            break;
+        }
+        if (sl_speculative_round(s, smp, rng, buf, &m)) {
+            free(buf);
+            cli_lib_fail("speculative round");
+            goto done;
+        }
+        for (int i = 0; i < m && got < n; i++, got++) fputc(r->alphabet[buf[i]], stdout);
+    }
+    free(buf);
+    fputc('\n', stdout);
+    if (stats) {
+        sl_speculative_stats st;
+        sl_speculative_get_stats(s, &st);
+        fprintf(stderr,
+                "seqlab: stats: prompt %d tokens, generated %ld, speculative k=%d: %ld rounds, %ld of %ld proposals accepted "
+                "(%.3f), %.2f tokens per target pass; target %ld positions in %.3f s, draft %ld positions in %.3f s, "
+                "%.1f tok/s, load %.3f s\n",
+                nids, got, k, st.rounds, st.accepted, st.drafted, st.drafted ? (double)st.accepted / st.drafted : 0.0,
+                st.rounds ? (double)st.emitted / st.rounds : 0.0, st.target_positions, st.target_seconds, st.draft_positions,
+                st.draft_seconds, st.target_seconds + st.draft_seconds > 0 ? got / (st.target_seconds + st.draft_seconds) : 0.0,
+                t_load);
+    }
+    ret = 0;
+done:
+    sl_speculative_free(s);
+    run_close(&dr);
+    return ret;
+}
+
 int cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {{"run", 1, 0, 'r'},
@@ -162,10 +242,12 @@ int cmd_generate(int argc, char **argv)
                                          {"tokenizer", 1, 0, 'K'},
                                          {"threads", 1, 0, 'T'},
                                          {"stats", 0, 0, 'S'},
+                                         {"draft", 1, 0, 'D'},
+                                         {"speculate", 1, 0, 'X'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL;
-    long n = -1, seed = 1, topk = 0, threads = 0;
+    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL;
+    long n = -1, seed = 1, topk = 0, threads = 0, spec_k = -1;
     double temp = 1.0, topp = 1.0;
     int o, stats = 0;
     optind = 1;
@@ -194,6 +276,10 @@ int cmd_generate(int argc, char **argv)
             if (!cli_int(USAGE, "--threads", optarg, 1, 1024, &threads)) return 2;
             break;
         case 'S': stats = 1; break;
+        case 'D': draft = optarg; break;
+        case 'X':
+            if (!cli_int(USAGE, "--speculate", optarg, 1, 64, &spec_k)) return 2;
+            break;
         case 'L': l2c = optarg; break;
         case 'K': tokpath = optarg; break;
         default: return cli_bad_option(USAGE, opts, argv, optind);
@@ -202,8 +288,10 @@ int cmd_generate(int argc, char **argv)
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
     sl_threads_set((int)threads);
     sl_sampler smp = {.temperature = (float)temp, .top_k = (int)topk, .top_p = (float)topp};
+    if (spec_k > 0 && !draft) return cli_usage(USAGE, "--speculate needs a --draft run");
     if (l2c || tokpath) {
         if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
+        if (draft) return cli_usage(USAGE, "--draft works with --run (a run's model and a draft run of the same alphabet)");
         if (!l2c || !tokpath) return cli_usage(USAGE, "--llama2c and --tokenizer go together");
         if (!prompt || n < 0) return cli_usage(USAGE, "--prompt and --tokens are required");
         return generate_llama2c(l2c, tokpath, prompt, n, &smp, (uint64_t)seed, stats);
@@ -252,6 +340,11 @@ int cmd_generate(int argc, char **argv)
     }
     if (plen > (size_t)1 << 30) {
         cli_fail("--prompt: %zu bytes is too long", plen);
+        goto done;
+    }
+    if (draft) {
+        fputs(prompt, stdout);
+        ret = generate_speculative(&r, draft, spec_k > 0 ? (int)spec_k : 4, ids, (int)plen, n, &smp, rng, stats, t0);
         goto done;
     }
     if (sl_decoder_new(m, 1, &d)) {

@@ -1,13 +1,14 @@
 #!/bin/sh
 # t/generate.sh — `seqlab generate` (issue #17): the llama2.c mode stops at seq_len with a note,
 # as run.c does (also from an empty prompt); a GPT run continues past its block size with a
-# sliding window; --threads gives the same greedy text at 1 and 2 threads; --stats; bad input.
+# sliding window; --threads gives the same greedy text at 1 and 2 threads; --stats; speculative
+# decoding with --draft (greedy text equal to plain greedy, the note at a full context); bad input.
 SEQLAB=${SEQLAB:-./seqlab}
 d=${SL_SRCDIR:-.}/t/data
 tmp=$(mktemp -d /tmp/sl-gen-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0
-echo "1..15"
+echo "1..24"
 ok() { n=$((n+1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 # expect CODE PATTERN CMD...: exit code and a message on stderr
 expect() {
@@ -58,3 +59,23 @@ $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 20 --temperature 0 --
 [ -s "$tmp/g4" ] && cmp -s "$tmp/g4" "$tmp/g5"; ok $? "GPT: --threads 1 and 2 give the same greedy text"
 expect 2 "must not be empty" $SEQLAB generate --run "$tmp/gpt" --prompt "" --tokens 3
 expect 1 "alphabet" $SEQLAB generate --run "$tmp/gpt" --prompt "ZZZ" --tokens 3
+
+# speculative decoding: an n-gram run of the same alphabet drafts for the GPT (block 16)
+$SEQLAB train --model ngram:order=3 --task charlm --corpus "$tmp/text.txt" --seq-len 16 --steps 1 --batch 2 \
+    --out "$tmp/ng" >"$tmp/ngt.out" 2>&1; ok $? "fit a 3-gram run on the same text"
+$SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 12 --temperature 0 >"$tmp/p1" 2>"$tmp/p1e"
+$SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --speculate 3 --prompt "the " --tokens 12 --temperature 0 --stats \
+    >"$tmp/s1" 2>"$tmp/s1e"; rc=$?
+[ $rc -eq 0 ] && [ -s "$tmp/s1" ] && cmp -s "$tmp/p1" "$tmp/s1" && grep -q "proposals accepted" "$tmp/s1e"
+ok $? "--draft ngram --speculate 3: greedy text == plain greedy, exit $rc ($(grep -o '[0-9]* of [0-9]* proposals accepted' "$tmp/s1e"))"
+$SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --speculate 4 --prompt "the " --tokens 60 --seed 2 >"$tmp/s2" 2>"$tmp/s2e"; rc=$?
+[ $rc -eq 0 ] && grep -q "note: stopped after 13 tokens: the context is full" "$tmp/s2e" && [ "$(wc -c <"$tmp/s2")" -eq 18 ]
+ok $? "--draft: sampling stops at the 16-position context with a note (4 + 13 characters), exit $rc"
+i=0; while [ $i -lt 40 ]; do echo "abc cab bca $i"; i=$((i+1)); done >"$tmp/other.txt"
+$SEQLAB train --model ngram:order=2 --task charlm --corpus "$tmp/other.txt" --seq-len 16 --steps 1 --batch 2 \
+    --out "$tmp/ng2" >"$tmp/ng2t.out" 2>&1; ok $? "fit a 2-gram run on another alphabet"
+expect 1 "vocabulary" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng2" --prompt "the " --tokens 3
+expect 2 "needs a --draft" $SEQLAB generate --run "$tmp/gpt" --speculate 3 --prompt "the " --tokens 3
+expect 2 "--speculate" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --speculate 0 --prompt "the " --tokens 3
+expect 2 "--draft works with --run" $SEQLAB generate $L2C --draft "$tmp/ng" --prompt hi --tokens 3
+expect 1 "$tmp/nope" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/nope" --prompt "the " --tokens 3
