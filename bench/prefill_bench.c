@@ -81,7 +81,7 @@ int main(int argc, char **argv)
             if (e > diff) diff = e;
             if (fabs(y2[i]) > mag) mag = fabs(y2[i]);
         }
-        char name[64];
+        char name[256];
         snprintf(name, sizeof name, "%s", specs[s]);
         char *c = strchr(name, ',');
         if (c) *c = 0;

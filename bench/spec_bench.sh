@@ -38,7 +38,7 @@ mamba:lm:mixer=mamba,d_model=128,n_layer=4
 ngram:ngram:order=6"
 echo "$MODELS" | while IFS=: read -r name spec; do
     "$SEQLAB" train --model "$spec" --task charlm --corpus "$CORPUS" --seq-len 128 --steps 100000 --batch 16 \
-        --time-budget "$BUDGET" --eval-every 1000000 --eval-batches 2 --threads 1 --out "$tmp/$name" >"$tmp/$name.train" 2>&1 ||
+        --time-budget "$BUDGET" --eval-every 0 --eval-batches 2 --threads 1 --out "$tmp/$name" >"$tmp/$name.train" 2>&1 ||
         { cat "$tmp/$name.train" >&2; exit 1; }
     echo "spec_bench: trained $name: $(tail -1 "$tmp/$name.train")" >&2
 done || exit 1
