@@ -1,7 +1,7 @@
 # mk/decode.mk — inference and decoding (issue #17): the decoding GEMV kernel, generation
 # benchmarks, docs/decoding.md
-libseqlab_la_SOURCES += core/gemv.c lab/generate.c lab/speculative.c
-nobase_seqlabinc_HEADERS += core/gemv.h lab/generate.h lab/speculative.h
+libseqlab_la_SOURCES += core/gemv.c lab/generate.c lab/speculative.c lab/constrain.c
+nobase_seqlabinc_HEADERS += core/gemv.h lab/generate.h lab/speculative.h lab/constrain.h
 EXTRA_DIST += docs/decoding.md
 check_PROGRAMS += t/t-decode
 TESTS += t/t-decode
@@ -10,8 +10,8 @@ EXTRA_DIST += t/generate.sh
 EXTRA_DIST += bench/generate_bench.sh bench/generate_families.sh bench/make_llama2c_random.py
 check_PROGRAMS += t/t-prefill
 TESTS += t/t-prefill
-check_PROGRAMS += t/t-speculative
-TESTS += t/t-speculative
+check_PROGRAMS += t/t-speculative t/t-constrain
+TESTS += t/t-speculative t/t-constrain
 # `make bench`: bench/prefill_bench and bench/spec_bench (not part of make check)
 EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh
 bench/prefill_bench$(EXEEXT): $(srcdir)/bench/prefill_bench.c libseqlab.la

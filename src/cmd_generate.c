@@ -6,6 +6,7 @@
 #include "lab/generate.h"
 #include "lab/sample.h"
 #include "lab/speculative.h"
+#include "lab/constrain.h"
 #include "seq/llama2c.h"
 #include "src/cli.h"
 #include "src/run.h"
@@ -38,7 +39,11 @@ static const char USAGE[] =
     "                    the --run model verifies in one sequence-mode pass; the output has exactly\n"
     "                    the --run model's distribution (its greedy output at temperature 0). It stops\n"
     "                    with a note at the end of a bounded context (no sliding window)\n"
-    "  --speculate K     tokens the draft proposes per verification (1..64, default 4)\n";
+    "  --speculate K     tokens the draft proposes per verification (1..64, default 4)\n"
+    "  --regex PATTERN   constrained generation: the generated text (after the prompt) matches PATTERN\n"
+    "                    as a whole (literals, escapes, ., [...], ( ), |, * + ? {m,n}); tokens that\n"
+    "                    would leave the pattern, or leave too few tokens to complete it, are masked;\n"
+    "                    generation ends early when nothing may follow\n";
 
 void sl_threads_set(int k);
 
@@ -54,11 +59,49 @@ static void print_stats(const sl_decoder *d, long prompt, long generated, double
             sl_decoder_sliding(d) ? ", sliding window" : "");
 }
 
+/* the next token under an optional constraint: the logits masked to the tokens that keep the
+ * text inside the pattern with a completion in at most `remaining` tokens; -1 when none */
+static int32_t pick_next(const float *logits, int V, const sl_sampler *smp, sl_rng *rng, float *work, int *iw,
+                         sl_constraint *c, float *cbuf, long remaining)
+{
+    if (!c) return sl_sample_logits(logits, V, smp, rng, work, iw);
+    memcpy(cbuf, logits, (size_t)V * sizeof(float));
+    if (sl_constraint_mask_budget(c, cbuf, remaining) == 0) return -1;
+    int32_t t = sl_sample_logits(cbuf, V, smp, rng, work, iw);
+    return sl_constraint_advance(c, t) ? -1 : t;
+}
+
+/* compile --regex over a vocabulary (pieces); prints the error; NULL on failure */
+static sl_constraint *make_constraint(const char *regex, int V, const char *const *piece, const int *len, long n)
+{
+    sl_constraint *c = NULL;
+    if (sl_constraint_regex(regex, V, piece, len, &c)) {
+        cli_lib_fail("--regex");
+        return NULL;
+    }
+    if (sl_constraint_min_bytes(c) > n) {
+        cli_fail("--regex: the shortest text that matches needs %d tokens; --tokens is %ld", sl_constraint_min_bytes(c), n);
+        sl_constraint_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void constraint_note(const sl_constraint *c)
+{
+    if (c && !sl_constraint_accepting(c))
+        fprintf(stderr, "seqlab: note: generation stopped before the text completed --regex\n");
+}
+
 /* llama2.c: encode the prompt with BOS, feed it, then sample; print each piece as run.c
  * decodes it; stop at BOS (1) and at seq_len like run.c. */
 static int generate_llama2c(const char *ckpt, const char *tokpath, const char *prompt, long n, const sl_sampler *smp,
-                            uint64_t seed, int stats)
+                            uint64_t seed, int stats, const char *regex)
 {
+    sl_constraint *con = NULL;
+    float *cbuf = NULL;
+    char **pieces = NULL;
+    int *plen = NULL;
     const double t0 = sl_now();
     sl_model *m = NULL;
     sl_llama2c_tokenizer *tk = NULL;
@@ -100,6 +143,24 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
         cli_fail("out of memory");
         goto done;
     }
+    if (regex) { /* every token's text (after a non-BOS token); BOS, EOS and <unk> never */
+        pieces = calloc((size_t)V, sizeof(char *));
+        plen = calloc((size_t)V, sizeof(int));
+        cbuf = malloc((size_t)V * sizeof(float));
+        if (!pieces || !plen || !cbuf) {
+            cli_fail("out of memory");
+            goto done;
+        }
+        for (int v = 0; v < V; v++) {
+            const char *pc = v > 2 ? sl_llama2c_decode(tk, 3, v) : "";
+            if (!(pieces[v] = strdup(pc ? pc : ""))) {
+                cli_fail("out of memory");
+                goto done;
+            }
+            plen[v] = (int)strlen(pieces[v]);
+        }
+        if (!(con = make_constraint(regex, V, (const char *const *)pieces, plen, n))) goto done;
+    }
     if (sl_decoder_new(m, 0, &d)) {
         cli_lib_fail("step mode");
         goto done;
@@ -116,8 +177,9 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
     }
     long k = 0;
     for (; k < n; k++) {
-        int32_t next = sl_sample_logits(sl_decoder_logits(d), V, smp, rng, work, iw);
-        if (next == 1) break;
+        long room = sl_decoder_room(d) + 1; /* tokens that can still be printed */
+        int32_t next = pick_next(sl_decoder_logits(d), V, smp, rng, work, iw, con, cbuf, n - k < room ? n - k : room);
+        if (next < 0 || next == 1) break;
         const char *piece = sl_llama2c_decode(tk, prev, next);
         if (!piece) {
             cli_lib_fail("decode");
@@ -143,9 +205,16 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
         }
     }
     fputc('\n', stdout);
+    constraint_note(con);
     if (stats) print_stats(d, nids, k, t_load);
     ret = 0;
 done:
+    sl_constraint_free(con);
+    free(cbuf);
+    if (pieces)
+        for (int v = 0; v < m->d_out; v++) free(pieces[v]);
+    free(pieces);
+    free(plen);
     sl_decoder_free(d);
     sl_model_free(m);
     sl_llama2c_tokenizer_free(tk);
@@ -244,9 +313,10 @@ int cmd_generate(int argc, char **argv)
                                          {"stats", 0, 0, 'S'},
                                          {"draft", 1, 0, 'D'},
                                          {"speculate", 1, 0, 'X'},
+                                         {"regex", 1, 0, 'R'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL;
+    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL, *regex = NULL;
     long n = -1, seed = 1, topk = 0, threads = 0, spec_k = -1;
     double temp = 1.0, topp = 1.0;
     int o, stats = 0;
@@ -277,6 +347,7 @@ int cmd_generate(int argc, char **argv)
             break;
         case 'S': stats = 1; break;
         case 'D': draft = optarg; break;
+        case 'R': regex = optarg; break;
         case 'X':
             if (!cli_int(USAGE, "--speculate", optarg, 1, 64, &spec_k)) return 2;
             break;
@@ -289,12 +360,13 @@ int cmd_generate(int argc, char **argv)
     sl_threads_set((int)threads);
     sl_sampler smp = {.temperature = (float)temp, .top_k = (int)topk, .top_p = (float)topp};
     if (spec_k > 0 && !draft) return cli_usage(USAGE, "--speculate needs a --draft run");
+    if (regex && draft) return cli_usage(USAGE, "--regex does not combine with --draft (not implemented)");
     if (l2c || tokpath) {
         if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
         if (draft) return cli_usage(USAGE, "--draft works with --run (a run's model and a draft run of the same alphabet)");
         if (!l2c || !tokpath) return cli_usage(USAGE, "--llama2c and --tokenizer go together");
         if (!prompt || n < 0) return cli_usage(USAGE, "--prompt and --tokens are required");
-        return generate_llama2c(l2c, tokpath, prompt, n, &smp, (uint64_t)seed, stats);
+        return generate_llama2c(l2c, tokpath, prompt, n, &smp, (uint64_t)seed, stats, regex);
     }
     if (!dir || !prompt || n < 0) return cli_usage(USAGE, "--run, --prompt and --tokens are required");
     if (!*prompt) return cli_usage(USAGE, "--prompt must not be empty");
@@ -322,6 +394,11 @@ int cmd_generate(int argc, char **argv)
     size_t plen = strlen(prompt);
     const int V = m->d_out;
     int32_t *ids = malloc(plen * sizeof(int32_t));
+    sl_constraint *con = NULL;
+    float *cbuf = NULL;
+    static char cpiece[256][2];
+    const char *cptr[256];
+    int clen[256];
     float *work = malloc(2 * (size_t)V * sizeof(float));
     int *iw = malloc((size_t)V * sizeof(int));
     sl_rng *rng = sl_rng_alloc((uint64_t)seed);
@@ -347,6 +424,19 @@ int cmd_generate(int argc, char **argv)
         ret = generate_speculative(&r, draft, spec_k > 0 ? (int)spec_k : 4, ids, (int)plen, n, &smp, rng, stats, t0);
         goto done;
     }
+    if (regex) { /* the run's characters are the pieces */
+        for (int v = 0; v < V; v++) {
+            cpiece[v][0] = (char)r.alphabet[v];
+            cpiece[v][1] = 0;
+            cptr[v] = cpiece[v];
+            clen[v] = 1;
+        }
+        if (!(cbuf = malloc((size_t)V * sizeof(float)))) {
+            cli_fail("out of memory");
+            goto done;
+        }
+        if (!(con = make_constraint(regex, V, cptr, clen, n))) goto done;
+    }
     if (sl_decoder_new(m, 1, &d)) {
         cli_lib_fail("generate");
         goto done;
@@ -357,8 +447,10 @@ int cmd_generate(int argc, char **argv)
         cli_lib_fail("prompt");
         goto done;
     }
-    for (long k = 0; k < n; k++) {
-        int32_t next = sl_sample_logits(sl_decoder_logits(d), V, &smp, rng, work, iw);
+    long k = 0;
+    for (; k < n; k++) {
+        int32_t next = pick_next(sl_decoder_logits(d), V, &smp, rng, work, iw, con, cbuf, n - k);
+        if (next < 0) break;
         fputc(r.alphabet[next], stdout);
         if (k + 1 < n && sl_decoder_feed(d, &next, 1)) {
             cli_lib_fail("step");
@@ -366,9 +458,12 @@ int cmd_generate(int argc, char **argv)
         }
     }
     fputc('\n', stdout);
-    if (stats) print_stats(d, (long)plen, n, t_load);
+    constraint_note(con);
+    if (stats) print_stats(d, (long)plen, k, t_load);
     ret = 0;
 done:
+    sl_constraint_free(con);
+    free(cbuf);
     sl_decoder_free(d);
     free(ids);
     free(work);

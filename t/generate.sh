@@ -8,7 +8,7 @@ d=${SL_SRCDIR:-.}/t/data
 tmp=$(mktemp -d /tmp/sl-gen-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0
-echo "1..24"
+echo "1..32"
 ok() { n=$((n+1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 # expect CODE PATTERN CMD...: exit code and a message on stderr
 expect() {
@@ -79,3 +79,22 @@ expect 2 "needs a --draft" $SEQLAB generate --run "$tmp/gpt" --speculate 3 --pro
 expect 2 "--speculate" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --speculate 0 --prompt "the " --tokens 3
 expect 2 "--draft works with --run" $SEQLAB generate $L2C --draft "$tmp/ng" --prompt hi --tokens 3
 expect 1 "$tmp/nope" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/nope" --prompt "the " --tokens 3
+
+# --regex: constrained generation
+$SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 12 --regex '(fox|dog)( [a-z]+)?' --seed 3 >"$tmp/r1" 2>"$tmp/r1e"; rc=$?
+out=$(cut -c5- "$tmp/r1")
+echo "$out" | grep -Eqx '(fox|dog)( [a-z]+)?' && [ $rc -eq 0 ]
+ok $? "--regex '(fox|dog)( [a-z]+)?': the generated text '$out' matches, exit $rc"
+good=0; s=1
+while [ $s -le 20 ]; do
+    $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 8 --regex '[0-9]+ [a-z]{2,4}' --seed $s >"$tmp/r2" 2>"$tmp/r2e"
+    cut -c5- "$tmp/r2" | grep -Eqx '[0-9]+ [a-z]{2,4}' && good=$((good + 1)); s=$((s + 1))
+done
+[ $good -eq 20 ]; ok $? "--regex '[0-9]+ [a-z]{2,4}' with 8 tokens: $good of 20 seeds match"
+$SEQLAB generate $L2C --prompt "hello" --tokens 10 --regex '[a-z ]{3,8}' --seed 2 >"$tmp/r3" 2>"$tmp/r3e"; rc=$?
+[ $rc -eq 0 ]; ok $? "--regex with the llama2.c tokenizer: exit $rc ($(head -c 40 "$tmp/r3"))"
+expect 1 "anchor" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex '^fox'
+expect 1 "matches no text" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'a[^\s\S]'
+expect 1 "no token of the vocabulary" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'Z+'
+expect 1 "needs 9 tokens" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'the brown'
+expect 2 "does not combine with --draft" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --prompt "the " --tokens 5 --regex 'a'
