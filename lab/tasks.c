@@ -6,6 +6,7 @@
 #include "lab/registry.h"
 #include "seq/layers.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,8 +137,47 @@ static const sl_spec_key charlm_keys[] = {
     {"corpus", 's', "", 0, 0, "text file (default: /usr/share/common-licenses/* concatenated)"},
     {"seq_len", 'i', "64", 1, 1 << 20, "context length T"},
     {"val_frac", 'f', "0.1", 0.001, 0.9, "last fraction of the corpus held out for validation"},
+    {"alphabet", 's', "", 0, 0, "the token ids' characters as hex bytes, ascending (default: the corpus's own); "
+                                "fine-tuning sets the base run's, so that ids keep their meaning"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* alphabet=HEX: the byte values of ids 0, 1, ... (strictly ascending, as a corpus's own
+ * alphabet is); the corpus must use no byte outside it */
+static int charlm_alphabet(const char *hex, const unsigned char *text, size_t n, int map[256], unsigned char *alphabet,
+                           int *V)
+{
+    size_t len = strlen(hex);
+    if (len % 2 || len / 2 > 256) return sl_error(SL_EINVAL, "charlm: alphabet '%.40s' is not 1-256 hex byte pairs", hex);
+    int prev = -1;
+    *V = 0;
+    for (int k = 0; k < 256; k++) map[k] = -1;
+    for (size_t i = 0; i < len; i += 2) {
+        unsigned v;
+        char pair[3] = {hex[i], hex[i + 1], 0};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) || sscanf(pair, "%2x", &v) != 1)
+            return sl_error(SL_EINVAL, "charlm: alphabet: '%s' at offset %zu is not a hex byte", pair, i);
+        if ((int)v <= prev) return sl_error(SL_EINVAL, "charlm: alphabet: bytes must ascend (0x%02x after 0x%02x)", v, prev);
+        prev = (int)v;
+        map[v] = *V;
+        alphabet[(*V)++] = (unsigned char)v;
+    }
+    int outside[256] = {0}, n_out = 0;
+    for (size_t i = 0; i < n; i++)
+        if (map[text[i]] < 0 && !outside[text[i]]) outside[text[i]] = 1, n_out++;
+    if (!n_out) return SL_OK;
+    char list[512] = "";
+    size_t m = 0;
+    int shown = 0;
+    for (int k = 0; k < 256 && shown < 12; k++)
+        if (outside[k]) {
+            if (isprint(k)) m += (size_t)snprintf(list + m, sizeof list - m, "%s'%c' (0x%02x)", shown ? ", " : "", k, k);
+            else m += (size_t)snprintf(list + m, sizeof list - m, "%s0x%02x", shown ? ", " : "", k);
+            shown++;
+        }
+    return sl_error(SL_EINVAL, "charlm: the corpus has %d character%s outside the given alphabet of %d: %s%s", n_out,
+                    n_out == 1 ? "" : "s", *V, list, n_out > shown ? ", ..." : "");
+}
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -208,12 +248,12 @@ static void charlm_destroy(sl_task *t)
 
 static int charlm_create(const sl_spec *s, sl_task **out)
 {
-    const char *corpus;
+    const char *corpus, *alpha;
     int T;
     double val_frac;
     int rc;
     if ((rc = sl_spec_str(s, charlm_keys, "corpus", &corpus)) || (rc = sl_spec_int(s, charlm_keys, "seq_len", &T)) ||
-        (rc = sl_spec_float(s, charlm_keys, "val_frac", &val_frac)))
+        (rc = sl_spec_float(s, charlm_keys, "val_frac", &val_frac)) || (rc = sl_spec_str(s, charlm_keys, "alphabet", &alpha)))
         return rc;
     unsigned char *text;
     size_t n;
@@ -229,8 +269,12 @@ static int charlm_create(const sl_spec *s, sl_task **out)
     sl_task *t = calloc(1, sizeof *t);
     if (!c || !t) { free(text); free(c); free(t); return sl_error(SL_ENOMEM, "out of memory"); }
     int map[256], used[256] = {0}, V = 0;
-    for (size_t i = 0; i < n; i++) used[text[i]] = 1;
-    for (int k = 0; k < 256; k++) { map[k] = used[k] ? V : -1; if (used[k]) c->alphabet[V++] = (unsigned char)k; }
+    if (*alpha) {
+        if ((rc = charlm_alphabet(alpha, text, n, map, c->alphabet, &V))) { free(text); free(c); free(t); return rc; }
+    } else {
+        for (size_t i = 0; i < n; i++) used[text[i]] = 1;
+        for (int k = 0; k < 256; k++) { map[k] = used[k] ? V : -1; if (used[k]) c->alphabet[V++] = (unsigned char)k; }
+    }
     c->ids = malloc((n ? n : 1) * sizeof(int32_t));
     if (!c->ids) { free(text); free(c); free(t); return sl_error(SL_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < n; i++) c->ids[i] = map[text[i]];

@@ -3,10 +3,12 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/util.h"
+#include "lab/finetune.h"
 #include "lab/registry.h"
 #include "lab/trainer.h"
 #include "nlp/word2vec.h"
 #include "seq/lm.h"
+#include "seq/lora.h"
 #include "src/cli.h"
 #include "src/run.h"
 
@@ -47,6 +49,13 @@ static const char TRAIN_USAGE[] =
     "  --seed S            seed of initialisation, batches and dropout (default 1)\n"
     "  --threads K         OpenMP/OpenBLAS threads (default: all cores)\n"
     "  --init-embeddings F initialise the token embedding from word2vec vectors (text or binary)\n"
+    "  --init-from SRC     start from trained weights (docs/finetune.md): a run directory, a\n"
+    "                      .safetensors file (by state_dict name) or a llama2.c .bin; the model\n"
+    "                      spec comes from SRC unless --model is given, a character task keeps\n"
+    "                      SRC's alphabet, and a vocabulary that differs is an error\n"
+    "  --lora r=R,alpha=A,dropout=0,targets=P1|P2..  with --init-from: freeze the model and train\n"
+    "                      rank-R adapters (scale A/R) on the rank-2 tensors whose names match a\n"
+    "                      pattern (docs/finetune.md); the run's files hold the adapters alone\n"
     "  --out DIR           run directory (default run): log.csv, model.safetensors, checkpoint.safetensors;\n"
     "                      a directory that already holds a run is refused (resume it, or --force)\n"
     "  --force             replace the run already in --out (its three files are deleted first)\n"
@@ -84,7 +93,7 @@ static void json_string(FILE *f, const char *s)
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND };
+       O_FORCE, O_EXTEND, O_INITFROM, O_LORA };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -93,7 +102,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* task spec from --task plus --seq-len / --corpus */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, char **out)
@@ -176,9 +185,12 @@ int cmd_train(int argc, char **argv)
 {
     sl_train_config c;
     sl_train_defaults(&c);
-    const char *model = NULL, *task = "charlm", *corpus = NULL, *out = "run", *resume = NULL, *initemb = NULL;
+    const char *model = NULL, *task = "charlm", *corpus = NULL, *out = "run", *resume = NULL, *initemb = NULL, *initfrom = NULL;
     long seq_len = 0, v;
     double d;
+    sl_lora_config lora;
+    char lora_text[1200], init_abs[4096];
+    int have_lora = 0;
     int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0, force = 0, extend = 0;
     optind = 1;
     opterr = 0;
@@ -226,6 +238,11 @@ int cmd_train(int argc, char **argv)
         case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
         case O_FORCE: force = 1; break;
         case O_EXTEND: extend = 1; break;
+        case O_INITFROM: initfrom = optarg; break;
+        case O_LORA:
+            if (sl_lora_config_parse(optarg, &lora)) return cli_usage(TRAIN_USAGE, "%s", sl_errmsg());
+            have_lora = 1;
+            break;
         case '?':
         default: return cli_bad_option(TRAIN_USAGE, train_opts, argv, optind);
         }
@@ -238,6 +255,8 @@ int cmd_train(int argc, char **argv)
     sl_task *t = NULL;
     sl_model *m = NULL;
     int ret = 1;
+    sl_init_source src;
+    memset(&src, 0, sizeof src);
     if (resume) {
         if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
         if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
@@ -269,11 +288,22 @@ int cmd_train(int argc, char **argv)
         task_spec = strdup(ts);
         out = resume;
     } else {
-        if (!model) return cli_usage(TRAIN_USAGE, "--model is required");
+        if (!model && !initfrom) return cli_usage(TRAIN_USAGE, "--model is required");
         if (extend) return cli_usage(TRAIN_USAGE, "--extend-schedule applies to --resume only");
+        if (initfrom && initemb) return cli_usage(TRAIN_USAGE, "--init-from and --init-embeddings exclude each other");
+        if (have_lora && !initfrom) return cli_usage(TRAIN_USAGE, "--lora adapts a trained model: give it with --init-from SRC");
         if (!force && refuse_existing_run(out)) return 1;
         int rc = build_task_spec(task, seq_len, corpus, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
+        if (initfrom) {
+            char *ts = NULL;
+            if (sl_init_source_open(initfrom, &src)) { cli_lib_fail(NULL); goto done; }
+            if (!model && !src.spec[0]) { cli_fail("--init-from %s: the file names no model spec; give --model", initfrom); goto done; }
+            if (!model) model = src.spec;
+            if ((rc = sl_init_task_spec(&src, task_spec, &ts))) { ret = cli_spec_fail(rc, "--task"); goto done; }
+            free(task_spec);
+            task_spec = ts;
+        }
         if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
         if (have_budget && !have_steps) { c.steps = 1L << 40; c.sched.cosine = 0; }   /* no step limit: constant after warmup */
         c.sched.decay_steps = c.steps;
@@ -282,16 +312,55 @@ int cmd_train(int argc, char **argv)
     /* a bad --task or --model spec exits 2 like any bad flag value; from a resumed run's
      * checkpoint it is the file's fault (1) */
     int rc;
-    if ((rc = sl_task_create(task_spec, &t))) { ret = resume ? cli_lib_fail("task") : cli_spec_fail(rc, "--task"); goto done; }
+    if ((rc = sl_task_create(task_spec, &t))) {
+        if (initfrom && src.n_alphabet > 0 && strstr(sl_errmsg(), "outside the given alphabet")) { cli_fail("--init-from %s: the vocabularies differ: %s", initfrom, sl_errmsg()); goto done; }
+        ret = resume ? cli_lib_fail("task") : cli_spec_fail(rc, "--task");
+        goto done;
+    }
     if (!model_spec && (rc = sl_model_spec_for_task(model, t, &model_spec))) { ret = cli_spec_fail(rc, "--model"); goto done; }
     if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
+    if (initfrom && sl_init_check_vocab(&src, m, t)) { cli_fail("--init-from %s: %s", initfrom, sl_errmsg()); goto done; }
     if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
+    if (initfrom && sl_init_load(&src, m)) { cli_lib_fail(NULL); goto done; }
+    if (resume && sl_finetune_rebuild(st, &m)) { cli_lib_fail(ckpt_path); goto done; }
+    if (have_lora) {
+        sl_rng *lr = sl_rng_alloc(c.seed + 104729); /* the adapters' own stream */
+        sl_model *w = NULL;
+        rc = lr ? sl_lora_create(m, &lora, lr, &w) : sl_error(SL_ENOMEM, "out of memory");
+        sl_rng_free(lr);
+        if (rc) { cli_lib_fail(NULL); goto done; }
+        m = w;
+        sl_lora_config_format(&lora, lora_text, sizeof lora_text);
+        fprintf(stderr, "seqlab: LoRA on %d tensors: %zu trainable parameters (base: %zu, frozen)\n", sl_lora_n_targets(m),
+                sl_params_count_trainable(m->P), sl_lora_base(m)->P->total);
+    }
     if (force && remove_run(out)) goto done;
     sl_train_meta mt;
     sl_train_meta_fill(&mt, model_spec, task_spec, &c, t);
-    c.meta_kv = mt.kv;
+    const char *kv[2 * SL_TRAIN_META_N + 4];
+    memcpy(kv, mt.kv, sizeof(char *) * (size_t)(2 * mt.n));
+    c.meta_kv = kv;
     c.n_meta = mt.n;
+    if (initfrom) { /* provenance (a full fine-tune resumes from its own checkpoint); a LoRA run's base */
+        if (!realpath(initfrom, init_abs)) snprintf(init_abs, sizeof init_abs, "%s", initfrom);
+        kv[2 * c.n_meta] = "init_from";
+        kv[2 * c.n_meta + 1] = init_abs;
+        c.n_meta++;
+    }
+    if (have_lora) {
+        kv[2 * c.n_meta] = "lora";
+        kv[2 * c.n_meta + 1] = lora_text;
+        c.n_meta++;
+    } else if (resume) { /* a resumed run keeps its provenance and adapters' config */
+        for (const char *const *k = (const char *const[]){"init_from", "lora", NULL}; *k; k++) {
+            const char *v = sl_safetensors_meta(st, *k);
+            if (!v) continue;
+            kv[2 * c.n_meta] = *k;
+            kv[2 * c.n_meta + 1] = v;
+            c.n_meta++;
+        }
+    }
     c.out_dir = out;
     if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD)) {
         /* count-based models: fit on the training stream, evaluate, save */
@@ -316,6 +385,7 @@ int cmd_train(int argc, char **argv)
     putchar('\n');
     ret = 0;
 done:
+    sl_init_source_close(&src);
     sl_model_free(m);
     sl_task_free(t);
     sl_safetensors_free(st);

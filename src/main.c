@@ -21,6 +21,7 @@ static const struct {
     {"export", cmd_export, "write a run's weights for PyTorch: state_dict, nanoGPT or mamba_ssm layout"},
     {"plot", cmd_plot, "draw the validation loss of several runs against step and seconds (gnuplot)"},
     {"scale", cmd_scale, "time and peak memory of a model's forward/backward vs sequence length"},
+    {"lora", cmd_lora, "fold LoRA adapters into their base model (merge) or take them out (unmerge)"},
 };
 
 static void usage(FILE *f)

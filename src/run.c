@@ -2,6 +2,7 @@
 #include "src/run.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "lab/finetune.h"
 #include "lab/registry.h"
 
 #include <stdio.h>
@@ -74,6 +75,7 @@ int run_open(const char *dir, const char *task_override, int want_task, run_t *r
     const char *spec = sl_safetensors_meta(r->ckpt, "model");
     if (!spec) return sl_error(SL_EFORMAT, "%s has no model spec in its metadata", path);
     if ((rc = sl_model_create(spec, 1, &r->model))) return sl_error_wrap(rc, "rebuilding model '%s'", spec);
+    if ((rc = sl_finetune_rebuild(r->ckpt, &r->model))) return rc; /* a LoRA run: base + adapters */
     if ((rc = sl_checkpoint_restore(r->ckpt, r->model->P, NULL, NULL, NULL, NULL))) return rc;
     const char *alpha = sl_safetensors_meta(r->ckpt, "alphabet");
     if (alpha) {

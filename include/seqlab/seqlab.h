@@ -47,6 +47,7 @@
 #include "seq/attention.h"
 #include "seq/transformer.h"
 #include "seq/llama2c.h"
+#include "seq/lora.h"
 
 #include "ssm/hippo.h"
 #include "ssm/fftconv.h"
@@ -74,6 +75,7 @@
 #include "lab/registry.h"
 #include "lab/tasks.h"
 #include "lab/trainer.h"
+#include "lab/finetune.h"
 #include "lab/sample.h"
 
 #endif
