@@ -3,6 +3,7 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/params.h"
+#include "lab/dpo.h"
 #include "lab/registry.h"
 #include "seq/llama2c.h"
 #include "seq/lora.h"
@@ -91,7 +92,7 @@ int sl_init_task_spec(const sl_init_source *s, const char *task_spec, char **out
     sl_spec *sp;
     int rc = sl_spec_parse(task_spec, &sp);
     if (rc) return rc;
-    if (s->n_alphabet > 0 && !strcmp(sp->name, "charlm") && !sl_spec_raw(sp, "alphabet")) {
+    if (s->n_alphabet > 0 && (!strcmp(sp->name, "charlm") || !strcmp(sp->name, "dpo")) && !sl_spec_raw(sp, "alphabet")) {
         char hex[513];
         for (int i = 0; i < s->n_alphabet; i++) snprintf(hex + 2 * i, 3, "%02x", s->alphabet[i]);
         if ((rc = sl_spec_set(sp, "alphabet", hex))) {
@@ -205,5 +206,23 @@ int sl_finetune_rebuild(const sl_safetensors *st, sl_model **m)
     sl_model *w;
     if ((rc = sl_lora_create(*m, &c, NULL, &w))) return rc;
     *m = w;
+    return SL_OK;
+}
+
+int sl_finetune_dpo_reference(sl_task *t, const char *model_spec, const char *init_from)
+{
+    if (!sl_dpo_is(t)) return SL_OK;
+    if (!init_from) return sl_error(SL_EINVAL, "the dpo task compares the policy with a frozen reference: train it with --init-from SRC");
+    sl_init_source src;
+    sl_model *ref = NULL;
+    int rc = sl_init_source_open(init_from, &src);
+    if (!rc) rc = sl_model_create(model_spec, 1, &ref);
+    if (!rc) rc = sl_init_load(&src, ref);
+    sl_init_source_close(&src);
+    if (!rc) rc = sl_dpo_set_reference(t, ref);
+    if (rc) {
+        sl_model_free(ref);
+        return sl_error_wrap(rc, "dpo reference model");
+    }
     return SL_OK;
 }

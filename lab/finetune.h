@@ -64,6 +64,10 @@ int sl_init_load(const sl_init_source *s, sl_model *m);
  * until the caller restores them). A file without "lora" leaves *m as it is. */
 int sl_finetune_rebuild(const sl_safetensors *st, sl_model **m);
 
+/* A dpo task (lab/dpo.h) gets its frozen reference: model_spec built and loaded from
+ * init_from (the initial policy). Other tasks: nothing. NULL init_from for dpo is an error. */
+int sl_finetune_dpo_reference(sl_task *t, const char *model_spec, const char *init_from);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 extern const sl_task_entry sl_tasks_synthetic[];
+extern const sl_task_entry sl_tasks_finetune[]; /* lab/dpo.c */
 
 /* ---- copy: Arjovsky et al.'s copying memory, scored only where the answer is due -------- */
 
@@ -317,6 +318,8 @@ const sl_task_entry *sl_task_entry_at(int i)
         if (i-- == 0) return e;
     for (const sl_task_entry *e = sl_tasks_synthetic; e->name; e++)
         if (i-- == 0) return e;
+    for (const sl_task_entry *e = sl_tasks_finetune; e->name; e++)
+        if (i-- == 0) return e;
     return NULL;
 }
 
@@ -393,6 +396,7 @@ double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *
                     long *correct, long *counted)
 {
     const int N = b->B * b->T;
+    if (t->loss) return t->loss(t, b, y, dy, scratch, correct, counted);
     if (t->token_out) {
         const int V = t->vocab;
         int cnt = 0;

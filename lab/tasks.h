@@ -48,6 +48,8 @@ struct sl_task {
      * fitted (n-gram) rather than trained by gradient; NULL otherwise */
     const int32_t *train_stream;
     size_t n_train_stream;
+    /* a task with a loss of its own (lab/dpo.h), used by sl_task_loss; NULL for the usual */
+    double (*loss)(const sl_task *t, const sl_batch *b, const float *y, float *dy, float *scratch, long *correct, long *counted);
 };
 
 typedef struct {

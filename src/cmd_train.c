@@ -324,6 +324,7 @@ int cmd_train(int argc, char **argv)
     if (initemb && init_embeddings(m, t, initemb)) goto done;
     if (initfrom && sl_init_load(&src, m)) { cli_lib_fail(NULL); goto done; }
     if (resume && sl_finetune_rebuild(st, &m)) { cli_lib_fail(ckpt_path); goto done; }
+    if (sl_finetune_dpo_reference(t, model_spec, resume ? sl_safetensors_meta(st, "init_from") : initfrom)) { cli_lib_fail(NULL); goto done; }
     if (have_lora) {
         sl_rng *lr = sl_rng_alloc(c.seed + 104729); /* the adapters' own stream */
         sl_model *w = NULL;

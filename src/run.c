@@ -99,6 +99,7 @@ int run_open(const char *dir, const char *task_override, int want_task, run_t *r
         const char *ts = task_override ? task_override : sl_safetensors_meta(r->ckpt, "task");
         if (!ts) return sl_error(SL_EFORMAT, "%s has no task in its metadata; give --task", path);
         if ((rc = sl_task_create(ts, &r->task))) return rc;
+        if ((rc = sl_finetune_dpo_reference(r->task, spec, sl_safetensors_meta(r->ckpt, "init_from")))) return rc;
     }
     return SL_OK;
 }

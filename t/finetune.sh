@@ -104,5 +104,16 @@ expect 1 "no 'lora' metadata" "$SEQLAB" lora merge --adapters "$tmp/base/model.s
 expect 1 "holds LoRA adapters" "$SEQLAB" train --init-from "$tmp/lora/model.safetensors" --corpus "$tmp/b.txt" --out "$tmp/bad" $common
 expect 2 "(merge, unmerge)" "$SEQLAB" lora fold
 
+# DPO (lab/dpo.h): the reference is the --init-from model loaded a second time
+i=0; while [ $i -lt 12 ]; do echo "{\"prompt\": \"the $i \", \"chosen\": \"quick fox\", \"rejected\": \"lazy dog\"}"; i=$((i+1)); done >"$tmp/pref.jsonl"
+"$SEQLAB" train --init-from "$tmp/base" --task "dpo:data=$tmp/pref.jsonl,beta=0.5" --steps 4 --stop-after 2 $common --out "$tmp/dpo" >/dev/null 2>"$tmp/err"
+ok $? "--task dpo with --init-from (stopped at step 2)"; [ -s "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | head -3
+"$SEQLAB" train --resume "$tmp/dpo" --steps 4 --threads 1 --no-progress >/dev/null 2>&1; ok $? "  ... resumes (reference rebuilt from init_from)"
+"$SEQLAB" eval --run "$tmp/dpo" >"$tmp/out" 2>&1 && grep -q "^accuracy: " "$tmp/out"; ok $? "  ... seqlab eval reports the reward accuracy"
+expect 1 "compares the policy with a frozen reference" "$SEQLAB" train --model lstm --task "dpo:data=$tmp/pref.jsonl,alphabet=$(hdr "$tmp/base/checkpoint.safetensors" | sed -n 's/.*"alphabet":"\([0-9a-f]*\)".*/\1/p')" $common --out "$tmp/bad"
+echo '{"prompt": "the", "chosen": "quick"}' >"$tmp/badpref.jsonl"; cat "$tmp/pref.jsonl" >>"$tmp/badpref.jsonl"
+expect 1 "badpref.jsonl:1: \"rejected\" is missing" "$SEQLAB" train --init-from "$tmp/base" --task "dpo:data=$tmp/badpref.jsonl" $common --out "$tmp/bad"
+[ ! -e "$tmp/bad" ]; ok $? "  ... no run directory left"
+
 echo "1..$n"
 [ $fails -eq 0 ]

@@ -76,6 +76,7 @@
 #include "lab/tasks.h"
 #include "lab/trainer.h"
 #include "lab/finetune.h"
+#include "lab/dpo.h"
 #include "lab/sample.h"
 
 #endif
