@@ -44,6 +44,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_hippo(int argc, char **argv);
 int cmd_ngram(int argc, char **argv);
 int cmd_w2v(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_lora(int argc, char **argv);
 int cmd_plot(int argc, char **argv);

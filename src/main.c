@@ -17,6 +17,7 @@ static const struct {
     {"generate", cmd_generate, "sample text from a trained token model"},
     {"hippo", cmd_hippo, "HiPPO online function approximation to CSV"},
     {"ngram", cmd_ngram, "n-gram language models: build, query (ARPA)"},
+    {"tokenizer", cmd_tokenizer, "subword tokenizers: train (byte-level BPE), encode, decode, info"},
     {"w2v", cmd_w2v, "word2vec: train, similar, analogy, eval"},
     {"export", cmd_export, "write a run's weights for PyTorch: state_dict, nanoGPT or mamba_ssm layout"},
     {"plot", cmd_plot, "draw the validation loss of several runs against step and seconds (gnuplot)"},

@@ -1,0 +1,17 @@
+# mk/tok.mk — subword tokenizers (issue 23): byte-level BPE (GPT-2), SentencePiece models,
+# token shards and the tokens: task; `seqlab tokenizer`. docs/tokenizers.md.
+libseqlab_la_SOURCES += nlp/bpe.c nlp/bpe_pretok.c nlp/bpe_unicode.c nlp/bpe_train.c nlp/bpe_hash.h \
+	nlp/tokenizer.c nlp/spm.c
+nobase_seqlabinc_HEADERS += nlp/bpe.h nlp/tokenizer.h nlp/spm.h
+seqlab_SOURCES += src/cmd_tokenizer.c
+check_PROGRAMS += t/t-tok t/t-spm
+TESTS += t/t-tok t/t-spm t/tokenizer-cli.sh
+EXTRA_DIST += t/tokenizer-cli.sh docs/tokenizers.md \
+	t/ref/make_bpe_unicode.py t/ref/make_bpe_fixtures.py t/ref/make_spm_fixtures.sh \
+	t/data/tok-corpus.txt t/data/tok-text.txt \
+	t/data/tok-gpt2/vocab.json t/data/tok-gpt2/merges.txt t/data/tok-gpt2-text.ids \
+	t/data/spm-text.txt \
+	t/data/spm-uni.model t/data/spm-uni.ids t/data/spm-uni.dec \
+	t/data/spm-bpe.model t/data/spm-bpe.ids t/data/spm-bpe.dec \
+	t/data/spm-uni-cf.model t/data/spm-uni-cf.ids t/data/spm-uni-cf.dec \
+	t/data/spm-bpe-id.model t/data/spm-bpe-id.ids t/data/spm-bpe-id.dec
