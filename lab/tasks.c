@@ -16,6 +16,7 @@
 
 extern const sl_task_entry sl_tasks_synthetic[];
 extern const sl_task_entry sl_tasks_finetune[]; /* lab/dpo.c */
+extern const sl_task_entry sl_tasks_tokens[];   /* lab/tasks_tokens.c */
 
 /* ---- copy: Arjovsky et al.'s copying memory, scored only where the answer is due -------- */
 
@@ -319,6 +320,8 @@ const sl_task_entry *sl_task_entry_at(int i)
     for (const sl_task_entry *e = sl_tasks_synthetic; e->name; e++)
         if (i-- == 0) return e;
     for (const sl_task_entry *e = sl_tasks_finetune; e->name; e++)
+        if (i-- == 0) return e;
+    for (const sl_task_entry *e = sl_tasks_tokens; e->name; e++)
         if (i-- == 0) return e;
     return NULL;
 }

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "nlp/bpe.h"
+#include "nlp/shards.h"
 #include "nlp/tokenizer.h"
 
 #include <errno.h>
@@ -15,6 +16,8 @@ static const char *USAGE =
     "usage: seqlab tokenizer train --vocab-size N --out FILE [--min-frequency F] [--special TOKEN]...\n"
     "                              [--gpt2 DIR] [--naive] [TEXT...]\n"
     "       seqlab tokenizer encode --tokenizer T [--lines] [--out FILE] [TEXT...]\n"
+    "       seqlab tokenizer encode --tokenizer T --shards PREFIX [--val-tokens N] [--shard-tokens N]\n"
+    "                               [--docs file|line] [TEXT...]\n"
     "       seqlab tokenizer decode --tokenizer T [--out FILE] [IDS]\n"
     "       seqlab tokenizer info --tokenizer T [--pieces N]\n"
     "       seqlab tokenizer convert --tokenizer T (--out FILE | --gpt2 DIR)\n"
@@ -30,6 +33,11 @@ static const char *USAGE =
     "         every step (the slow reference).\n"
     "encode   print the token ids of the text, space-separated; --lines encodes each line on\n"
     "         its own and prints one line of ids per line (as spm_encode --output_format=id).\n"
+    "         --shards writes llm.c token shards instead: PREFIX_val_000000.bin with the first\n"
+    "         documents up to at least N tokens (--val-tokens, default 0: none), then\n"
+    "         PREFIX_train_000000.bin, ... of --shard-tokens tokens each (default 100000000).\n"
+    "         Every document (--docs file: each TEXT file, the default; line: each non-empty\n"
+    "         line) starts with the document token (<|endoftext|>, or SentencePiece's <s>).\n"
     "decode   read lines of space-separated ids, print each line's text.\n"
     "info     the tokenizer's kind, sizes and special tokens; --pieces N lists the first N.\n"
     "convert  write the tokenizer (BPE) as a seqlab-bpe file or a GPT-2 vocab.json + merges.txt.\n";
@@ -203,27 +211,39 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, F
 
 static int encode(int argc, char **argv)
 {
-    const char *tokp = NULL, *outp = "-";
-    int lines = 0, nf = 0, rc = 0;
+    const char *tokp = NULL, *outp = "-", *shards = NULL;
+    int lines = 0, nf = 0, rc = 0, have_out = 0, by_line = 0, shard_flags = 0;
+    long val_tokens = 0, shard_tokens = 100000000;
     const char **files = calloc((size_t)argc + 2, sizeof *files);
     if (!files) return cli_fail("out of memory");
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--lines")) { lines = 1; continue; }
-        if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out")) {
+        if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out") || !strcmp(a, "--shards") || !strcmp(a, "--val-tokens") ||
+            !strcmp(a, "--shard-tokens") || !strcmp(a, "--docs")) {
             if (!v) { rc = cli_usage(USAGE, "%s needs a value", a); break; }
             i++;
             if (!strcmp(a, "--tokenizer")) tokp = v;
-            else outp = v;
+            else if (!strcmp(a, "--out")) { outp = v; have_out = 1; }
+            else if (!strcmp(a, "--shards")) shards = v;
+            else if (!strcmp(a, "--val-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 0, 1L << 40, &val_tokens)) rc = 2; }
+            else if (!strcmp(a, "--shard-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 1, 2147483647L, &shard_tokens)) rc = 2; }
+            else {
+                shard_flags = 1;
+                if (!strcmp(v, "line")) by_line = 1;
+                else if (strcmp(v, "file")) rc = cli_usage(USAGE, "--docs: expected file or line, got '%s'", v);
+            }
             continue;
         }
         if (a[0] == '-' && a[1]) {
-            static const char *const flags[] = {"tokenizer", "lines", "out", NULL};
+            static const char *const flags[] = {"tokenizer", "lines", "out", "shards", "val-tokens", "shard-tokens", "docs", NULL};
             rc = cli_usage(USAGE, "tokenizer encode: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
             break;
         }
         files[nf++] = a;
     }
+    if (!rc && shards && (have_out || lines)) rc = cli_usage(USAGE, "--shards writes shards: it takes neither --out nor --lines");
+    if (!rc && !shards && shard_flags) rc = cli_usage(USAGE, "--val-tokens, --shard-tokens and --docs go with --shards");
     sl_subword *t = NULL;
     if (!rc) rc = load_tok(tokp, &t);
     if (rc) {
@@ -231,6 +251,20 @@ static int encode(int argc, char **argv)
         return rc;
     }
     if (!nf) files[nf++] = "-";
+    if (shards) {
+        sl_shards_opts so = {shards, shard_tokens, val_tokens, by_line};
+        sl_shards_stats st;
+        if (sl_shards_encode_files(t, files, &so, &st)) rc = cli_lib_fail("tokenizer encode");
+        else
+            fprintf(stderr, "seqlab tokenizer: %lld documents, %lld tokens (%.3f bytes/token) in %d training shard%s%s",
+                    (long long)st.docs, (long long)st.tokens, st.tokens ? (double)st.bytes / (double)st.tokens : 0.0,
+                    st.train_shards, st.train_shards == 1 ? "" : "s", st.val_tokens ? "" : "\n");
+        if (!rc && st.val_tokens)
+            fprintf(stderr, " and a validation shard of %lld documents, %lld tokens\n", (long long)st.val_docs, (long long)st.val_tokens);
+        free(files);
+        sl_subword_free(t);
+        return rc;
+    }
     sl_afile af;
     if (sl_afile_open(&af, outp)) {
         free(files);

@@ -54,16 +54,16 @@ expect 2 "seqlab: error: --model: key 'mixer' of model 'lm': 'lstmm' is not a mi
 expect 2 "seqlab: error: --model: unknown key 'n_layr' for model 'gpt'; did you mean 'n_layer'? valid keys: n_layer, n_head, n_embd, block_size, vocab_size, dropout, bias, n_kv_head, norm_eps, hidden_dim, pos, norm, mlp, tie, kernel, rope_theta, kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim" \
     $T --model gpt:n_layr=2 --task copy
 # tasks: the same exit code as models, "task" in the message
-expect 2 "seqlab: error: --task: unknown task 'cpoy'; did you mean 'copy'? tasks: copy, adding, charlm, selcopy, induction, mqar, dpo" \
+expect 2 "seqlab: error: --task: unknown task 'cpoy'; did you mean 'copy'? tasks: copy, adding, charlm, selcopy, induction, mqar, dpo, tokens" \
     $T --model lstm --task cpoy
 no_usage
-expect 2 "seqlab: error: --task: unknown task 'lstm' ('lstm' is a model, not a task); tasks: copy, adding, charlm, selcopy, induction, mqar, dpo" \
+expect 2 "seqlab: error: --task: unknown task 'lstm' ('lstm' is a model, not a task); tasks: copy, adding, charlm, selcopy, induction, mqar, dpo, tokens" \
     $T --model lstm --task lstm
 expect 2 "seqlab: error: --task: unknown key 'lenght' for task 'copy'; did you mean 'length'? valid keys: length, delay, n_symbols" \
     $T --model lstm --task copy:lenght=5
 expect 2 "seqlab: error: --task: key 'delay' of task 'copy': 'soon' is not an integer" \
     $T --model lstm --task copy:delay=soon
-expect 2 "seqlab: error: --task: unknown task 'cpoy'; did you mean 'copy'? tasks: copy, adding, charlm, selcopy, induction, mqar, dpo" \
+expect 2 "seqlab: error: --task: unknown task 'cpoy'; did you mean 'copy'? tasks: copy, adding, charlm, selcopy, induction, mqar, dpo, tokens" \
     "$SEQLAB" eval --run "$tmp/none" --task cpoy
 # not the command line's fault: exit 1
 expect 1 "seqlab: error: --task: charlm corpus: cannot open '$tmp/nonexistent': No such file or directory" \

@@ -71,6 +71,10 @@
 #include "nlp/ngram.h"
 #include "nlp/ngram_model.h"
 #include "nlp/word2vec.h"
+#include "nlp/bpe.h"
+#include "nlp/spm.h"
+#include "nlp/tokenizer.h"
+#include "nlp/shards.h"
 
 #include "lab/registry.h"
 #include "lab/tasks.h"
