@@ -13,7 +13,7 @@
  *     \end\
  * The reader accepts tabs or spaces between fields and checks every count, field and number.
  */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE   /* getline */
 #include "nlp/ngram.h"
 
 #include "core/error.h"
@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,121 @@
 /* ------------------------------------------------------------------------------------------ */
 /* shortest round-trip decimal                                                                */
 
-void sl_fmt_float(char *buf, float x)
+/* The shortest decimal that reads back as x, in printf's %.*g form at that precision (what the
+ * loop "for p = 1..9: %.*g, strtof, compare" gives, but without printf): x = m 2^e is written
+ * exactly as the integer N = m 5^k over 10^k (k = -e <= 40, so N < 2^117 fits 128 bits); for
+ * each precision p the correctly rounded p-digit decimal R (round half to even) is accepted when
+ * it lies inside x's rounding interval (x - half the gap below, x + half the gap above;
+ * inclusive when m is even, as strtof rounds ties to even), which is exactly "strtof(R) == x".
+ * Values outside 2^-17 <= |x| < 2^24 in magnitude, subnormals and non-finite values take the
+ * printf loop. t/t-ngram compares both on millions of floats. */
+typedef unsigned __int128 u128;
+static u128 fmt_p5[41], fmt_p10[39];
+static uint64_t fmt_p10s[20];
+
+static void fmt_tables(void)
+{
+    u128 a = 1, b = 1;
+    for (int i = 0; i <= 40; i++, a *= 5) fmt_p5[i] = a;
+    for (int i = 0; i <= 38; i++, b *= 10) fmt_p10[i] = b;
+    for (int i = 0; i < 20; i++) fmt_p10s[i] = (uint64_t)fmt_p10[i];
+}
+
+static int fmt_float_exact(char *buf, float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int neg = (int)(bits >> 31), be = (int)((bits >> 23) & 0xff);
+    uint32_t m = bits & 0x7fffff;
+    if (be == 0 || be == 0xff) return 0;       /* zero, subnormal, inf, nan */
+    m |= 0x800000;
+    int e = be - 150;                          /* x = m 2^e */
+    if (e >= 0 || e < -40) return 0;
+    const int k = -e;
+    const u128 p5 = fmt_p5[k], N = (u128)m * p5;   /* x = N / 10^k */
+    /* in quarter units of 10^-k: gap above 4 p5 (half: 2 p5), below the same unless m is the
+     * smallest mantissa of its binade (then half the size) */
+    const u128 N4 = N * 4, up = 2 * p5, dn = (m == 0x800000 && be > 1) ? p5 : 2 * p5;
+    const int incl = !(m & 1);
+    int L = 1;                                 /* decimal digits of N */
+    while (L < 38 && fmt_p10[L] <= N) L++;
+    uint64_t T;                                /* the first nt <= 9 digits of N */
+    int nt, sticky = 0;                        /* sticky: a nonzero digit follows them */
+    if (L <= 9) {
+        T = (uint64_t)N;
+        nt = L;
+    } else {
+        T = (uint64_t)(N / fmt_p10[L - 9]);
+        sticky = N - (u128)T * fmt_p10[L - 9] != 0;
+        nt = 9;
+    }
+    for (int p = 1; p <= 9; p++) {
+        uint64_t q;
+        u128 R;
+        int X = L - 1 - k;                     /* decimal exponent of the rounded value */
+        if (p >= nt && !sticky) {              /* exact */
+            q = T * fmt_p10s[p - nt];
+            R = N;
+        } else if (p >= nt) {                  /* p == 9 == nt, rounding on the tail */
+            u128 d = fmt_p10[L - 9], r = N - (u128)T * d;
+            q = T;
+            if (2 * r > d || (2 * r == d && (q & 1))) q++;
+            R = (u128)q * d;
+            if (q == fmt_p10s[9]) { q /= 10; X++; }
+        } else {
+            uint64_t d = fmt_p10s[nt - p], r, h = d / 2;
+            q = T / d;
+            r = T % d;
+            if (r > h || (r == h && (sticky || (q & 1)))) q++;
+            R = (u128)q * fmt_p10[L - p];
+            if (q == fmt_p10s[p]) { q /= 10; X++; }
+        }
+        const u128 R4 = R * 4;
+        int ok = R4 >= N4 ? (incl ? R4 - N4 <= up : R4 - N4 < up) : (incl ? N4 - R4 <= dn : N4 - R4 < dn);
+        if (!ok) continue;
+        char dg[16];
+        int nd = p;
+        for (int i = p - 1; i >= 0; i--) {
+            dg[i] = (char)('0' + q % 10);
+            q /= 10;
+        }
+        while (nd > 1 && dg[nd - 1] == '0') nd--;
+        char *o = buf;
+        if (neg) *o++ = '-';
+        if (X < -4 || X >= p) {                /* %g's exponent form */
+            *o++ = dg[0];
+            if (nd > 1) {
+                *o++ = '.';
+                memcpy(o, dg + 1, (size_t)nd - 1);
+                o += nd - 1;
+            }
+            *o++ = 'e';
+            int ax = X < 0 ? -X : X;
+            *o++ = X < 0 ? '-' : '+';
+            if (ax >= 100) { *o++ = (char)('0' + ax / 100); ax %= 100; }
+            *o++ = (char)('0' + ax / 10);
+            *o++ = (char)('0' + ax % 10);
+        } else if (X >= 0) {
+            for (int i = 0; i <= X; i++) *o++ = i < nd ? dg[i] : '0';
+            if (nd > X + 1) {
+                *o++ = '.';
+                memcpy(o, dg + X + 1, (size_t)(nd - X - 1));
+                o += nd - X - 1;
+            }
+        } else {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -X - 1; i++) *o++ = '0';
+            memcpy(o, dg, (size_t)nd);
+            o += nd;
+        }
+        *o = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+void sl_fmt_float_ref(char *buf, float x)
 {
     if (x == 0.0f) {   /* also -0 -> "0", as KenLM prints backoffs of 1 */
         strcpy(buf, "0");
@@ -39,6 +154,17 @@ void sl_fmt_float(char *buf, float x)
         snprintf(buf, 32, "%.*g", p, (double)x);
         if (strtof(buf, NULL) == x) return;
     }
+}
+
+void sl_fmt_float(char *buf, float x)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fmt_tables);
+    if (x == 0.0f) {
+        strcpy(buf, "0");
+        return;
+    }
+    if (!fmt_float_exact(buf, x)) sl_fmt_float_ref(buf, x);
 }
 
 void sl_fmt_double(char *buf, double x)
@@ -56,14 +182,29 @@ void sl_fmt_double(char *buf, double x)
 /* ------------------------------------------------------------------------------------------ */
 /* write                                                                                      */
 
-static int cmp_tuple(const void *a, const void *b, void *ctx)
+/* The table's entries in id-tuple order: an LSD radix sort (one stable counting sort per column,
+ * last column first) of entry indices; O(k (n + V)). */
+static int sort_entries(const sl_ngtab *t, int V, uint32_t *ord)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    const sl_ngtab *t = ctx;
-    const int32_t *p = t->keys + x * t->k, *q = t->keys + y * t->k;
-    for (int i = 0; i < t->k; i++)
-        if (p[i] != q[i]) return p[i] < q[i] ? -1 : 1;
-    return 0;
+    const size_t n = t->n;
+    const int k = t->k;
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp), *cnt = malloc(((size_t)V + 1) * sizeof *cnt);
+    if (!tmp || !cnt) {
+        free(tmp);
+        free(cnt);
+        return sl_error(SL_ENOMEM, "ARPA write: out of memory");
+    }
+    for (size_t e = 0; e < n; e++) ord[e] = (uint32_t)e;
+    for (int c = t->sorted ? -1 : k - 1; c >= 0; c--) {
+        memset(cnt, 0, ((size_t)V + 1) * sizeof *cnt);
+        for (size_t i = 0; i < n; i++) cnt[t->keys[(size_t)ord[i] * k + c] + 1]++;
+        for (int v = 0; v < V; v++) cnt[v + 1] += cnt[v];
+        for (size_t i = 0; i < n; i++) tmp[cnt[t->keys[(size_t)ord[i] * k + c]]++] = ord[i];
+        memcpy(ord, tmp, n * sizeof *ord);
+    }
+    free(tmp);
+    free(cnt);
+    return SL_OK;
 }
 
 int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
@@ -83,37 +224,57 @@ int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
     for (int k = 0; k < lm->order; k++) fprintf(f, "ngram %d=%zu\n", k + 1, lm->tab[k].n);
     fprintf(f, "\n");
     int rc = SL_OK;
-    char pb[32], bb[32];
+    static _Thread_local char wbuf[1 << 16];
+    const int V = lm->vocab->n;
+    uint32_t *wlen = malloc(((size_t)V + 1) * sizeof *wlen);
+    if (!wlen) rc = sl_error(SL_ENOMEM, "ARPA write: out of memory");
+    for (int i = 0; !rc && i < V; i++) wlen[i] = (uint32_t)strlen(lm->vocab->words[i]);
     for (int k = 0; k < lm->order && !rc; k++) {
         const sl_ngtab *t = &lm->tab[k];
-        size_t *ord = malloc((t->n ? t->n : 1) * sizeof *ord);
+        uint32_t *ord = malloc((t->n ? t->n : 1) * sizeof *ord);
         if (!ord) {
             rc = sl_error(SL_ENOMEM, "ARPA write: out of memory");
             break;
         }
-        for (size_t e = 0; e < t->n; e++) ord[e] = e;
-        qsort_r(ord, t->n, sizeof *ord, cmp_tuple, (void *)t);
+        if ((rc = sort_entries(t, V, ord))) {
+            free(ord);
+            break;
+        }
         fprintf(f, "\\%d-grams:\n", k + 1);
+        /* lines are assembled in a buffer (stdio calls per field cost more than the numbers) */
+        size_t bl = 0;
         for (size_t i = 0; i < t->n; i++) {
             size_t e = ord[i];
             const int32_t *key = t->keys + e * t->k;
-            sl_fmt_float(pb, lm->prob[k][e]);
-            fputs(pb, f);
-            fputc('\t', f);
+            if (bl + 96 > sizeof wbuf) {
+                fwrite(wbuf, 1, bl, f);   /* errors: ferror below */
+                bl = 0;
+            }
+            sl_fmt_float(wbuf + bl, lm->prob[k][e]);
+            bl += strlen(wbuf + bl);
             for (int j = 0; j <= k; j++) {
-                if (j) fputc(' ', f);
-                fputs(lm->vocab->words[key[j]], f);
+                const char *w = lm->vocab->words[key[j]];
+                size_t wl = wlen[key[j]];
+                if (bl + wl + 64 > sizeof wbuf) {
+                    fwrite(wbuf, 1, bl, f);   /* errors: ferror below */
+                    bl = 0;
+                }
+                wbuf[bl++] = j ? ' ' : '\t';
+                memcpy(wbuf + bl, w, wl);
+                bl += wl;
             }
             if (lm->bow[k]) {
-                sl_fmt_float(bb, lm->bow[k][e]);
-                fputc('\t', f);
-                fputs(bb, f);
+                wbuf[bl++] = '\t';
+                sl_fmt_float(wbuf + bl, lm->bow[k][e]);
+                bl += strlen(wbuf + bl);
             }
-            fputc('\n', f);
+            wbuf[bl++] = '\n';
         }
+        if (bl) fwrite(wbuf, 1, bl, f);
         fprintf(f, "\n");
         free(ord);
     }
+    free(wlen);
     fprintf(f, "\\end\\\n");
     if (to_stdout) {
         if (fflush(f) != 0 || ferror(f)) rc = rc ? rc : sl_error(SL_EIO, "ARPA write to stdout failed");
@@ -404,6 +565,7 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
     free(r.line);
     fclose(r.f);
     lm->estimated = 1;
+    sl_ngram_check_suffixes(lm);
     *out = lm;
     return SL_OK;
 fail:
@@ -422,14 +584,11 @@ int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_n
     sl_corpus *c;
     int rc = sl_corpus_open(path, &c);
     if (rc) return rc;
-    const int N = lm->order;
-    int32_t ctx[SL_NGRAM_MAX_ORDER];
-    int nctx = 0;
+    sl_ngram_state state;
     float total = 0.0f;   /* per line in float, as query */
     uint64_t oov = 0;
     char pb[32];
-    ctx[0] = SL_NGRAM_BOS;
-    nctx = 1;
+    sl_ngram_state_begin(lm, &state);
     const char *w;
     size_t len;
     for (;;) {
@@ -449,7 +608,7 @@ int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_n
             id = is_oov ? SL_NGRAM_UNK : f;
         }
         int glen;
-        float lp = sl_ngram_score(lm, ctx, nctx, id, &glen);
+        float lp = sl_ngram_score_next(lm, &state, id, &state, &glen);
         if (is_oov) {
             oov++;
             st->total_oov_only += lp;
@@ -469,17 +628,8 @@ int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_n
             st->oov += oov;
             total = 0.0f;
             oov = 0;
-            ctx[0] = SL_NGRAM_BOS;
-            nctx = 1;
-            continue;
+            sl_ngram_state_begin(lm, &state);
         }
-        if (nctx == N - 1 || nctx == SL_NGRAM_MAX_ORDER) {
-            if (nctx > 0) {
-                memmove(ctx, ctx + 1, (size_t)(nctx - 1) * sizeof *ctx);
-                nctx--;
-            }
-        }
-        if (N > 1) ctx[nctx++] = id;
     }
     sl_corpus_close(c);
     if (rc) return rc;

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* options                                                                                    */
@@ -78,20 +79,30 @@ int sl_ngtab_init(sl_ngtab *t, int k, size_t cap_hint)
 
 void sl_ngtab_destroy(sl_ngtab *t)
 {
-    free(t->keys);
-    free(t->slots);
+    if (!t->borrowed) {
+        free(t->keys);
+        free(t->slots);
+    }
     memset(t, 0, sizeof *t);
+}
+
+/* a == b over k ids (inline: a libc memcmp call per probe costs more than the compare) */
+static inline int tuple_eq(const int32_t *a, const int32_t *b, int k)
+{
+    for (int i = 0; i < k; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
 }
 
 long sl_ngtab_find(const sl_ngtab *t, const int32_t *key)
 {
     if (!t->slots) return -1;
-    size_t mask = t->nslots - 1, i = tuple_hash(key, t->k) & mask;
-    const size_t kb = (size_t)t->k * sizeof *key;
+    const int k = t->k;
+    size_t mask = t->nslots - 1, i = tuple_hash(key, k) & mask;
     for (;;) {
         uint32_t e = t->slots[i];
         if (!e) return -1;
-        if (!memcmp(t->keys + (size_t)(e - 1) * t->k, key, kb)) return (long)(e - 1);
+        if (tuple_eq(t->keys + (size_t)(e - 1) * k, key, k)) return (long)(e - 1);
         i = (i + 1) & mask;
     }
 }
@@ -113,12 +124,13 @@ static int ngtab_rehash(sl_ngtab *t, size_t nslots)
 
 long sl_ngtab_insert(sl_ngtab *t, const int32_t *key, int *is_new)
 {
+    if (t->borrowed) return sl_error(SL_EUNSUPPORTED, "n-gram table of a mapped binary model is read-only");
     size_t mask = t->nslots - 1, i = tuple_hash(key, t->k) & mask;
     const size_t kb = (size_t)t->k * sizeof *key;
     for (;;) {
         uint32_t e = t->slots[i];
         if (!e) break;
-        if (!memcmp(t->keys + (size_t)(e - 1) * t->k, key, kb)) {
+        if (tuple_eq(t->keys + (size_t)(e - 1) * t->k, key, t->k)) {
             if (is_new) *is_new = 0;
             return (long)(e - 1);
         }
@@ -141,6 +153,7 @@ long sl_ngtab_insert(sl_ngtab *t, const int32_t *key, int *is_new)
     }
     memcpy(t->keys + t->n * t->k, key, kb);
     t->slots[i] = (uint32_t)(t->n + 1);
+    t->sorted = 0;
     if (is_new) *is_new = 1;
     return (long)t->n++;
 }
@@ -188,11 +201,19 @@ void sl_ngram_free(sl_ngram_lm *lm)
     if (!lm) return;
     for (int k = 0; k < SL_NGRAM_MAX_ORDER; k++) {
         sl_ngtab_destroy(&lm->tab[k]);
-        free(lm->prob[k]);
-        free(lm->bow[k]);
+        if (!lm->map) {
+            free(lm->prob[k]);
+            free(lm->bow[k]);
+        }
         free(lm->count[k]);
     }
-    sl_vocab_free(lm->vocab);
+    if (lm->map) {   /* a mapped binary model: the words and slots live in the mapping */
+        if (lm->vocab) free(lm->vocab->words);
+        free(lm->vocab);
+        munmap(lm->map, lm->map_size);
+    } else {
+        sl_vocab_free(lm->vocab);
+    }
     free(lm);
 }
 
@@ -316,6 +337,72 @@ size_t sl_ngram_bytes(const sl_ngram_lm *lm)
 /* ------------------------------------------------------------------------------------------ */
 /* estimation                                                                                 */
 
+/* Renumber the k-grams (k 1-based) in id-tuple order, counts along: an LSD radix sort of the
+ * records (a stable counting sort per column, last column first), then the slots are rebuilt.
+ * Estimation and the ARPA writer then walk every table in order, and consecutive k-grams
+ * share their context. */
+static int ngram_sort_order(sl_ngram_lm *lm, int k)
+{
+    sl_ngtab *t = &lm->tab[k - 1];
+    const size_t n = t->n;
+    const int V = lm->vocab->n;
+    if (t->sorted) return SL_OK;
+    if (n < 2) {
+        t->sorted = 1;
+        return SL_OK;
+    }
+    int32_t *k2 = malloc(n * (size_t)k * sizeof *k2);
+    uint64_t *c2 = malloc(n * sizeof *c2);
+    uint32_t *cnt = malloc(((size_t)V + 1) * sizeof *cnt);
+    if (!k2 || !c2 || !cnt) {
+        free(k2);
+        free(c2);
+        free(cnt);
+        return sl_error(SL_ENOMEM, "n-gram sort: out of memory");
+    }
+    int32_t *keys = t->keys;
+    uint64_t *cs = lm->count[k - 1];
+    for (int c = k - 1; c >= 0; c--) {
+        memset(cnt, 0, ((size_t)V + 1) * sizeof *cnt);
+        for (size_t i = 0; i < n; i++) cnt[keys[i * k + c] + 1]++;
+        for (int v = 0; v < V; v++) cnt[v + 1] += cnt[v];
+        for (size_t i = 0; i < n; i++) {
+            size_t j = cnt[keys[i * k + c]]++;
+            memcpy(k2 + j * k, keys + i * k, (size_t)k * sizeof *keys);
+            c2[j] = cs[i];
+        }
+        int32_t *tk = keys;
+        keys = k2;
+        k2 = tk;
+        uint64_t *tc = cs;
+        cs = c2;
+        c2 = tc;
+    }
+    free(k2);
+    free(c2);
+    free(cnt);
+    t->keys = keys;
+    lm->count[k - 1] = cs;
+    t->cap = n;
+    memset(t->slots, 0, t->nslots * sizeof *t->slots);
+    const size_t mask = t->nslots - 1;
+    for (size_t e = 0; e < n; e++) {
+        size_t i = tuple_hash(keys + e * k, k) & mask;
+        while (t->slots[i]) i = (i + 1) & mask;
+        t->slots[i] = (uint32_t)(e + 1);
+    }
+    t->sorted = 1;
+    return SL_OK;
+}
+
+/* the first k ids of a and b agree */
+static inline int same_prefix(const int32_t *a, const int32_t *b, int k)
+{
+    for (int i = 0; i < k; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 static double disc_get(const double *D, uint64_t c) { return D[c < 3 ? c : 3]; }
 
 /* Chen & Goodman eq. 26 from counts-of-counts n[1..4]; 0 ok, else the failing j. */
@@ -365,6 +452,8 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
     if ((rc = count_add(lm, 1, sp, 0))) return rc;
     sp[0] = SL_NGRAM_EOS;
     if ((rc = count_add(lm, 1, sp, 0))) return rc;
+    for (int k = 1; k <= N; k++)
+        if ((rc = ngram_sort_order(lm, k))) return rc;
     if ((rc = ensure_values(lm))) return rc;
     lm->opts = *o;
     lm->has_unk = 1;
@@ -374,6 +463,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
     double *den[SL_NGRAM_MAX_ORDER] = {0};   /* per (k)-gram as a context of order k+1 */
     double *gam[SL_NGRAM_MAX_ORDER] = {0};
     double *p[SL_NGRAM_MAX_ORDER] = {0};     /* interpolated probabilities */
+    uint32_t *suf[SL_NGRAM_MAX_ORDER] = {0}; /* k-gram (k >= 2) -> entry of its (k-1)-word suffix */
     rc = SL_OK;
     for (int k = 0; k < N && !rc; k++) {
         size_t n = lm->tab[k].n ? lm->tab[k].n : 1;
@@ -381,7 +471,8 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         den[k] = calloc(n, sizeof(double));
         gam[k] = calloc(n * 4, sizeof(double));   /* 3 class counts + gamma */
         p[k] = calloc(n, sizeof(double));
-        if (!adj[k] || !den[k] || !gam[k] || !p[k]) rc = sl_error(SL_ENOMEM, "n-gram estimate: out of memory");
+        if (k > 0) suf[k] = malloc(n * sizeof(uint32_t));
+        if (!adj[k] || !den[k] || !gam[k] || !p[k] || (k > 0 && !suf[k])) rc = sl_error(SL_ENOMEM, "n-gram estimate: out of memory");
     }
     double uni_den = 0, uni_cls[4] = {0};
     if (rc) goto done;
@@ -398,15 +489,14 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
             adj[0][b] = 0;   /* <s> is never predicted */
         }
     }
-    if (kn) {
-        for (int k = 1; k < N; k++) {   /* (k+1)-grams give their suffix a continuation count */
-            const sl_ngtab *t = &lm->tab[k];
-            for (size_t e = 0; e < t->n; e++) {
-                const int32_t *key = t->keys + e * t->k;
-                long s = sl_ngtab_find(&lm->tab[k - 1], key + 1);
-                if (s < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing suffix"); goto done; }
-                if (key[1] != SL_NGRAM_BOS) adj[k - 1][s]++;
-            }
+    for (int k = 1; k < N; k++) {   /* suffixes; (k+1)-grams give theirs a continuation count */
+        const sl_ngtab *t = &lm->tab[k];
+        for (size_t e = 0; e < t->n; e++) {
+            const int32_t *key = t->keys + e * t->k;
+            long s = sl_ngtab_find(&lm->tab[k - 1], key + 1);
+            if (s < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing suffix"); goto done; }
+            suf[k][e] = (uint32_t)s;
+            if (kn && key[1] != SL_NGRAM_BOS) adj[k - 1][s]++;
         }
     }
     /* counts-of-counts and discounts */
@@ -465,6 +555,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
      * gam[...] = number of those in discount classes 1, 2, 3+ */
     for (int k = 0; k < N; k++) {
         const sl_ngtab *t = &lm->tab[k];
+        long c = -1;   /* the context of the previous k-gram (sorted: runs share it) */
         for (size_t e = 0; e < t->n; e++) {
             const int32_t *key = t->keys + e * t->k;
             if (k == 0 && key[0] == SL_NGRAM_BOS) continue;
@@ -474,7 +565,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                 dd = &uni_den;
                 cls = uni_cls;
             } else {
-                long c = sl_ngtab_find(&lm->tab[k - 1], key);
+                if (c < 0 || !same_prefix(key, key - t->k, k)) c = sl_ngtab_find(&lm->tab[k - 1], key);
                 if (c < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing prefix"); goto done; }
                 dd = &den[k - 1][c];
                 cls = &gam[k - 1][4 * c];
@@ -504,6 +595,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
     for (int k = 0; k < N; k++) {
         const sl_ngtab *t = &lm->tab[k];
         const double *D = lm->discount[k];
+        long c = -1;
         for (size_t e = 0; e < t->n; e++) {
             const int32_t *key = t->keys + e * t->k;
             double a = (double)adj[k][e], pr;
@@ -517,9 +609,8 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                 g = uni_cls[3];
                 lower = 1.0 / V;
             } else {
-                long c = sl_ngtab_find(&lm->tab[k - 1], key);
-                long s = sl_ngtab_find(&lm->tab[k - 1], key + 1);
-                if (s < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing suffix"); goto done; }
+                if (c < 0 || !same_prefix(key, key - t->k, k)) c = sl_ngtab_find(&lm->tab[k - 1], key);
+                long s = suf[k][e];
                 d = den[k - 1][c];
                 g = gam[k - 1][4 * c + 3];
                 lower = p[k - 1][s];
@@ -562,12 +653,14 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         }
     }
     lm->estimated = 1;
+    lm->suffix_closed = 1;   /* counting adds every suffix of every n-gram */
 done:
     for (int k = 0; k < N; k++) {
         free(adj[k]);
         free(den[k]);
         free(gam[k]);
         free(p[k]);
+        free(suf[k]);
     }
     return rc;
 }
@@ -605,6 +698,96 @@ float sl_ngram_score(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_
         long c = sl_ngtab_find(&lm->tab[i - 1], key + m - i);
         if (c >= 0 && lm->bow[i - 1]) lp += lm->bow[i - 1][c];
     }
+    return lp;
+}
+
+void sl_ngram_check_suffixes(sl_ngram_lm *lm)
+{
+    lm->suffix_closed = 1;
+    for (int k = 1; k < lm->order && lm->suffix_closed; k++) {
+        const sl_ngtab *t = &lm->tab[k];
+        for (size_t e = 0; e < t->n; e++)
+            if (sl_ngtab_find(&lm->tab[k - 1], t->keys + e * t->k + 1) < 0) {
+                lm->suffix_closed = 0;
+                break;
+            }
+    }
+}
+
+void sl_ngram_state_begin(const sl_ngram_lm *lm, sl_ngram_state *s)
+{
+    memset(s, 0, sizeof *s);
+    if (lm->order < 2) return;
+    s->n = 1;
+    s->ids[0] = SL_NGRAM_BOS;
+    long e = sl_ngtab_find(&lm->tab[0], s->ids);
+    if (e >= 0 && lm->bow[0]) s->bow[0] = lm->bow[0][e];
+}
+
+float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32_t w, sl_ngram_state *out, int *len)
+{
+    const int N = lm->order;
+    int m = in->n < N - 1 ? in->n : N - 1;
+    int32_t key[SL_NGRAM_MAX_ORDER + 1];
+    memcpy(key, in->ids + in->n - m, (size_t)m * sizeof *key);
+    key[m] = w;
+    float lp = 0.0f;
+    sl_ngram_state next;
+    next.n = m + 1 < N - 1 ? m + 1 : N - 1;
+    if (!lm->suffix_closed) {
+        lp = sl_ngram_score(lm, in->ids, in->n, w, len);
+        memcpy(next.ids, key + m + 1 - next.n, (size_t)next.n * sizeof *key);
+        memset(next.bow, 0, sizeof next.bow);
+        *out = next;
+        return lp;
+    }
+    /* upward: (w), (w-1 w), ... until one is missing */
+    int L = 0;
+    long e = -1;
+    if (lm->probe[0]) {   /* binary model: hashes extended leftwards, values in the slot */
+        uint64_t h = SL_NGRAM_PHASH_SEED;
+        for (int l = 1; l <= m + 1; l++) {
+            h = sl_ngram_phash_step(h, key[m + 1 - l]);
+            const uint64_t want = sl_ngram_phash_final(h), mask = lm->probe_mask[l - 1];
+            const sl_ngram_pent *tb = lm->probe[l - 1];
+            uint64_t i = want & mask;
+            while (tb[i].key && tb[i].key != want) i = (i + 1) & mask;
+            if (!tb[i].key) break;
+            L = l;
+            lp = tb[i].prob;
+            if (l <= next.n) next.bow[l - 1] = tb[i].bow;
+        }
+        for (int l = L + 1; l <= next.n; l++) next.bow[l - 1] = 0.0f;
+        if (L == 0) {
+            long u = lm->has_unk ? sl_ngtab_find(&lm->tab[0], (int32_t[]){SL_NGRAM_UNK}) : -1;
+            lp = u >= 0 ? lm->prob[0][u] : lm->unk_prob;
+            L = 1;
+        }
+        if (len) *len = L;
+        for (int i = L; i <= m; i++) lp += in->bow[i - 1];
+        memcpy(next.ids, key + m + 1 - next.n, (size_t)next.n * sizeof *key);
+        *out = next;
+        return lp;
+    }
+    for (int l = 1; l <= m + 1; l++) {
+        long f = sl_ngtab_find(&lm->tab[l - 1], key + m + 1 - l);
+        if (f < 0) break;
+        e = f;
+        L = l;
+        if (l <= next.n) next.bow[l - 1] = lm->bow[l - 1] ? lm->bow[l - 1][f] : 0.0f;
+    }
+    for (int l = L + 1; l <= next.n; l++) next.bow[l - 1] = 0.0f;
+    if (L == 0) {   /* no unigram: <unk> */
+        long u = lm->has_unk ? sl_ngtab_find(&lm->tab[0], (int32_t[]){SL_NGRAM_UNK}) : -1;
+        lp = u >= 0 ? lm->prob[0][u] : lm->unk_prob;
+        L = 1;
+    } else {
+        lp = lm->prob[L - 1][e];
+    }
+    if (len) *len = L;
+    for (int i = L; i <= m; i++) lp += in->bow[i - 1];   /* contexts longer than the match */
+    memcpy(next.ids, key + m + 1 - next.n, (size_t)next.n * sizeof *key);
+    *out = next;
     return lp;
 }
 

@@ -61,6 +61,8 @@ typedef struct {
     int32_t *keys;      /* (cap, k) entry tuples, insertion order */
     uint32_t *slots;    /* (nslots,) entry index + 1, 0 = empty */
     size_t nslots;      /* power of two, load <= 1/2 */
+    int borrowed;       /* keys and slots point into a mapped binary model: read-only, not freed */
+    int sorted;         /* entries are in id-tuple order (set by estimation, cleared by an insert) */
 } sl_ngtab;
 
 int sl_ngtab_init(sl_ngtab *t, int k, size_t cap_hint);
@@ -70,6 +72,31 @@ long sl_ngtab_find(const sl_ngtab *t, const int32_t *key);
 /* entry index (>= 0, *is_new set) or a negative status */
 long sl_ngtab_insert(sl_ngtab *t, const int32_t *key, int *is_new);
 size_t sl_ngtab_bytes(const sl_ngtab *t);
+
+/* ---- probing tables of binary models (KenLM's layout): the n-gram's 64-bit hash, values inline,
+ * one cache line per probe. Hashes are built right to left (the word, then each older word), so
+ * left-to-right scoring extends them one word at a time. A lookup compares hashes, not ids: a
+ * false match needs two n-grams with equal 64-bit hashes (binarize refuses a model where two of
+ * its own collide; an unseen n-gram matches with probability about n / 2^64). ---- */
+typedef struct {
+    uint64_t key;       /* sl_ngram_phash_final(...), never 0; 0 = empty slot */
+    float prob, bow;    /* log10 p, log10 backoff (0 for the top order) */
+} sl_ngram_pent;
+
+static inline uint64_t sl_ngram_phash_step(uint64_t h, int32_t id)
+{
+    h ^= (uint32_t)id + 0x9e3779b97f4a7c15ULL;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+}
+static inline uint64_t sl_ngram_phash_final(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+#define SL_NGRAM_PHASH_SEED 0x2545f4914f6cdd1dULL
 
 /* ---- the model ---- */
 typedef struct {
@@ -87,6 +114,11 @@ typedef struct {
     double discount[SL_NGRAM_MAX_ORDER][4]; /* D0..D3+ per order (kn/mkn) */
     uint64_t coc[SL_NGRAM_MAX_ORDER][5];    /* counts-of-counts n0..n4 of adjusted counts */
     uint64_t tokens;                        /* words counted (not <s>, </s>) */
+    int suffix_closed;                      /* every k-gram's (k-1)-word suffix is in the model */
+    const sl_ngram_pent *probe[SL_NGRAM_MAX_ORDER];  /* binary models: probing tables, else NULL */
+    uint64_t probe_mask[SL_NGRAM_MAX_ORDER];          /* their slot count - 1 */
+    void *map;                              /* a loaded binary model: its mapping (read-only) */
+    size_t map_size;
 } sl_ngram_lm;
 
 /* An empty model for counting, vocabulary with <unk> <s> </s> at 0 1 2. */
@@ -114,6 +146,22 @@ int32_t sl_ngram_word(const sl_ngram_lm *lm, const char *w, size_t len);
  * *len (may be NULL) receives the length of the n-gram matched (KenLM's ngram_length). */
 float sl_ngram_score(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w, int *len);
 
+/* Left-to-right scoring with a carried state (KenLM's way): the state keeps the last order-1 ids
+ * and the backoffs of the contexts they form, so a word costs only the lookups of the n-grams
+ * ending in it, shortest first, stopping at the first one missing (valid when the model is
+ * suffix-closed, as every Kneser-Ney model is; otherwise this falls back to sl_ngram_score).
+ * Gives exactly sl_ngram_score's value and length. out may equal in. */
+typedef struct {
+    int n;                                /* ids held (<= order - 1) */
+    int32_t ids[SL_NGRAM_MAX_ORDER];      /* oldest first */
+    float bow[SL_NGRAM_MAX_ORDER];        /* bow[i-1]: log10 backoff of the last i ids, 0 if absent */
+} sl_ngram_state;
+
+void sl_ngram_state_begin(const sl_ngram_lm *lm, sl_ngram_state *s);   /* the context <s> */
+float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32_t w, sl_ngram_state *out, int *len);
+/* Set lm->suffix_closed by checking every n-gram's suffix. */
+void sl_ngram_check_suffixes(sl_ngram_lm *lm);
+
 /* The naive reference of sl_ngram_score (tests compare them): the ARPA backoff definition
  * applied recursively, p(w|h) = p(hw) if hw is in the model, else bow(h) p(w|h'). */
 float sl_ngram_score_ref(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_t w);
@@ -128,7 +176,20 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out);
 
 /* Shortest decimal text that reads back as the same float (how KenLM prints). buf >= 32. */
 void sl_fmt_float(char *buf, float x);
+/* The reference sl_fmt_float is checked against: %.*g for p = 1..9 until strtof reads x back. */
+void sl_fmt_float_ref(char *buf, float x);
 void sl_fmt_double(char *buf, double x);
+
+/* ---- binary models (nlp/ngram_bin.c; the layout is described there and in docs/nlp.md) ---- */
+/* Write the model's tables as a binary file (atomic). */
+int sl_ngram_write_binary(const sl_ngram_lm *lm, const char *path);
+/* Map a binary model read-only and validate it; errors name the file and what is wrong. The
+ * model can be scored and queried, not counted or re-estimated. */
+int sl_ngram_load_binary(const char *path, sl_ngram_lm **out);
+/* 1 when the file starts with the binary model's magic. */
+int sl_ngram_is_binary(const char *path);
+/* Binary or ARPA, by the file's first bytes. */
+int sl_ngram_load(const char *path, sl_ngram_lm **out);
 
 /* ---- query, KenLM conventions ---- */
 typedef struct {

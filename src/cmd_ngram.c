@@ -10,8 +10,9 @@
 
 static const char *USAGE =
     "usage: seqlab ngram build --order N [--method mkn|kn|addk|mle] [--k K] [--discount D]\n"
-    "                          [--discount-fallback] [--text FILE] [--arpa OUT] [--quiet]\n"
-    "       seqlab ngram query --arpa FILE [--text FILE] [-v summary|sentence|word]...\n"
+    "                          [--discount-fallback] [--text FILE] [--arpa OUT] [--binary OUT] [--quiet]\n"
+    "       seqlab ngram binarize --arpa FILE --out FILE\n"
+    "       seqlab ngram query --model FILE | --arpa FILE [--text FILE] [-v summary|sentence|word]...\n"
     "\n"
     "build   count n-grams of orders 1..N in FILE (stdin if absent; one sentence per line,\n"
     "        <s> and </s> added) and write an ARPA model to OUT (stdout if absent).\n"
@@ -23,8 +24,12 @@ static const char *USAGE =
     "        --discount D    kn: use D for every order instead of estimating it\n"
     "        --discount-fallback  when a discount cannot be estimated use D1=0.5 D2=1 D3+=1.5\n"
     "                        (lmplz's --discount_fallback)\n"
+    "        --binary OUT    also (or, without --arpa, only) write seqlab's binary model\n"
     "        Statistics (n-grams per order, discounts, memory per n-gram) go to stderr.\n"
-    "query   score FILE (stdin if absent) line by line with <s> .. </s> like KenLM's query:\n"
+    "binarize  read an ARPA model and write seqlab's binary model: a memory-mapped image of the\n"
+    "        probing hash tables, versioned and checked on load (docs/nlp.md)\n"
+    "query   --model (or --arpa) is an ARPA or a binary model, told apart by its first bytes;\n"
+    "        score FILE (stdin if absent) line by line with <s> .. </s> like KenLM's query:\n"
     "        per word \"word=id length log10p\", per line \"Total: .. OOV: ..\", then the summary\n"
     "        Perplexity including OOVs / excluding OOVs / OOVs / Tokens. -v selects what is\n"
     "        printed (repeatable; default: all three).\n";
@@ -32,7 +37,7 @@ static const char *USAGE =
 static int build(int argc, char **argv)
 {
     long order = 0;
-    const char *text = NULL, *arpa = NULL;
+    const char *text = NULL, *arpa = NULL, *binary = NULL;
     sl_ngram_opts o;
     sl_ngram_opts_default(&o, 3);
     int have_k = 0, have_d = 0, quiet = 0;
@@ -42,7 +47,7 @@ static int build(int argc, char **argv)
         if (!strcmp(a, "--discount-fallback")) { o.discount_fallback = 1; continue; }
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--order") || !strcmp(a, "--method") || !strcmp(a, "--k") || !strcmp(a, "--discount") ||
-            !strcmp(a, "--text") || !strcmp(a, "--arpa")) {
+            !strcmp(a, "--text") || !strcmp(a, "--arpa") || !strcmp(a, "--binary")) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
             i++;
             if (!strcmp(a, "--order")) {
@@ -57,12 +62,14 @@ static int build(int argc, char **argv)
                 have_d = 1;
             } else if (!strcmp(a, "--text")) {
                 text = v;
+            } else if (!strcmp(a, "--binary")) {
+                binary = v;
             } else {
                 arpa = v;
             }
             continue;
         }
-        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "discount-fallback", "quiet", NULL};
+        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "binary", "discount-fallback", "quiet", NULL};
         return cli_usage(USAGE, "ngram build: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!order) return cli_usage(USAGE, "ngram build: --order is required");
@@ -96,7 +103,9 @@ static int build(int argc, char **argv)
         fprintf(stderr, "  memory: %zu bytes for %zu n-grams (%.1f bytes/n-gram, counts included)\n", bytes, tot,
                 tot ? (double)bytes / (double)tot : 0.0);
     }
-    int rc = sl_arpa_write(lm, arpa);
+    int rc = SL_OK;
+    if (arpa || !binary) rc = sl_arpa_write(lm, arpa);
+    if (!rc && binary) rc = sl_ngram_write_binary(lm, binary);
     sl_ngram_free(lm);
     if (rc) return cli_lib_fail("ngram build");
     return 0;
@@ -109,10 +118,10 @@ static int query(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--arpa") || !strcmp(a, "--text") || !strcmp(a, "-v")) {
+        if (!strcmp(a, "--arpa") || !strcmp(a, "--model") || !strcmp(a, "--text") || !strcmp(a, "-v")) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
             i++;
-            if (!strcmp(a, "--arpa")) arpa = v;
+            if (!strcmp(a, "--arpa") || !strcmp(a, "--model")) arpa = v;
             else if (!strcmp(a, "--text")) text = v;
             else if (!strcmp(v, "summary")) ps = 1;
             else if (!strcmp(v, "sentence")) pl = 1;
@@ -120,13 +129,13 @@ static int query(int argc, char **argv)
             else return cli_usage(USAGE, "-v: expected summary, sentence or word, got '%s'", v);
             continue;
         }
-        static const char *const flags[] = {"arpa", "text", NULL};
+        static const char *const flags[] = {"model", "arpa", "text", NULL};
         return cli_usage(USAGE, "ngram query: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
-    if (!arpa) return cli_usage(USAGE, "ngram query: --arpa is required");
+    if (!arpa) return cli_usage(USAGE, "ngram query: --model (or --arpa) is required");
     if (!pw && !pl && !ps) pw = pl = ps = 1;
     sl_ngram_lm *lm;
-    if (sl_arpa_read(arpa, &lm)) return cli_lib_fail("ngram query");
+    if (sl_ngram_load(arpa, &lm)) return cli_lib_fail("ngram query");
     sl_ngram_query_stats st;
     /* word and line output share one stream; filter it through a small adapter */
     FILE *out = (pw || pl) ? stdout : NULL;
@@ -176,9 +185,34 @@ static int query(int argc, char **argv)
     return 0;
 }
 
+static int binarize(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--arpa") || !strcmp(a, "--out")) {
+            if (!v) return cli_usage(USAGE, "%s needs a value", a);
+            i++;
+            if (!strcmp(a, "--arpa")) in = v;
+            else out = v;
+            continue;
+        }
+        static const char *const flags[] = {"arpa", "out", NULL};
+        return cli_usage(USAGE, "ngram binarize: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
+    }
+    if (!in || !out) return cli_usage(USAGE, "ngram binarize: --arpa and --out are required");
+    sl_ngram_lm *lm;
+    if (sl_arpa_read(in, &lm)) return cli_lib_fail("ngram binarize");
+    int rc = sl_ngram_write_binary(lm, out);
+    sl_ngram_free(lm);
+    if (rc) return cli_lib_fail("ngram binarize");
+    return 0;
+}
+
 int cmd_ngram(int argc, char **argv)
 {
-    if (argc < 2) return cli_usage(USAGE, "ngram: missing subcommand (build, query)");
+    if (argc < 2) return cli_usage(USAGE, "ngram: missing subcommand (build, query, binarize)");
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(USAGE, stdout);
         return 0;
@@ -186,6 +220,7 @@ int cmd_ngram(int argc, char **argv)
     if (cli_wants_help(argc, argv, USAGE)) return 0;
     if (!strcmp(argv[1], "build")) return build(argc, argv);
     if (!strcmp(argv[1], "query")) return query(argc, argv);
-    static const char *const subs[] = {"build", "query", NULL};
-    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query)%s", argv[1], cli_did_you_mean(argv[1], NULL, subs));
+    if (!strcmp(argv[1], "binarize")) return binarize(argc, argv);
+    static const char *const subs[] = {"build", "query", "binarize", NULL};
+    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query, binarize)%s", argv[1], cli_did_you_mean(argv[1], NULL, subs));
 }

@@ -81,7 +81,7 @@ expect 2 "seqlab: error: unknown option '--temprature' (did you mean '--temperat
 expect 2 "seqlab: error: unknown command 'trian' (did you mean 'train'?)" "$SEQLAB" trian
 expect 2 "seqlab: error: unknown argument '--mixer' (did you mean '--mixers'?)" "$SEQLAB" list --mixer
 expect 2 "seqlab: error: hippo: unknown argument '--lenght' (did you mean '--length'?)" "$SEQLAB" hippo --lenght 3
-expect 2 "seqlab: error: ngram: unknown subcommand 'biuld' (build, query) (did you mean 'build'?)" "$SEQLAB" ngram biuld
+expect 2 "seqlab: error: ngram: unknown subcommand 'biuld' (build, query, binarize) (did you mean 'build'?)" "$SEQLAB" ngram biuld
 expect 2 "seqlab: error: w2v train: unknown option '-sise' (did you mean '-size'?)" "$SEQLAB" w2v train -sise 3
 expect 2 "seqlab: error: --model: unknown model 'mamab'; did you mean 'mamba'? $M" \
     "$SEQLAB" scale --model mamab --seq-len 8 --out "$tmp/s.csv"

@@ -17,7 +17,7 @@ status_is() { # expected status, command...
     "$@" > "$tmp/o2" 2> "$tmp/e2"
     test $? -eq "$want"
 }
-echo "1..12"
+echo "1..19"
 check "ngram --help" "$SEQLAB" ngram --help
 check "ngram build --help" "$SEQLAB" ngram build --help
 check "build order 5 mkn to a file" "$SEQLAB" ngram build --order 5 --discount-fallback --text "$d/ngram-train.txt" --arpa "$tmp/m5.arpa"
@@ -35,4 +35,16 @@ check "bad --method: exit 2" status_is 2 "$SEQLAB" ngram build --order 3 --metho
 check "missing ARPA: exit 1 with seqlab: error" sh -c "'$SEQLAB' ngram query --arpa '$tmp/none.arpa' < /dev/null 2>&1 >/dev/null | grep -q '^seqlab: error:'; test \$? -eq 0"
 printf '\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n-x\tb\n\n\\end\\\n' > "$tmp/bad.arpa"
 check "malformed ARPA: error names the line" sh -c "'$SEQLAB' ngram query --arpa '$tmp/bad.arpa' < /dev/null 2>&1 | grep -q 'bad.arpa:6:'"
+# binary models
+check "build --binary writes ARPA and binary" "$SEQLAB" ngram build --order 5 --discount-fallback --quiet --text "$d/ngram-train.txt" --arpa "$tmp/b5.arpa" --binary "$tmp/b5.bin"
+check "binarize lmplz's ARPA" "$SEQLAB" ngram binarize --arpa "$d/ngram-kenlm-o5.arpa" --out "$tmp/k5.bin"
+"$SEQLAB" ngram query --model "$tmp/k5.bin" --text "$d/ngram-test.txt" > "$tmp/qb" 2> "$tmp/qerr"
+check "query of the binarized lmplz model prints KenLM query's output byte for byte" cmp -s "$tmp/qb" "$d/ngram-kenlm-o5.query"
+"$SEQLAB" ngram query --arpa "$tmp/b5.arpa" --text "$d/ngram-test.txt" > "$tmp/qa" 2> "$tmp/qerr"
+"$SEQLAB" ngram query --model "$tmp/b5.bin" --text "$d/ngram-test.txt" > "$tmp/qb" 2> "$tmp/qerr"
+check "query: binary model == its ARPA, byte for byte" cmp -s "$tmp/qa" "$tmp/qb"
+head -c 5000 "$tmp/b5.bin" > "$tmp/cut.bin"
+check "truncated binary: exit 1" status_is 1 "$SEQLAB" ngram query --model "$tmp/cut.bin" --text "$d/ngram-test.txt"
+check "truncated binary: the error names the file and says truncated" grep -q 'cut.bin: .*truncated' "$tmp/e2"
+check "binarize without --out: usage, exit 2" status_is 2 "$SEQLAB" ngram binarize --arpa "$tmp/b5.arpa"
 exit $fail

@@ -484,12 +484,50 @@ static void test_model(void)
     ok(rc != 0, "registry: bad method rejected (%s)", sl_errmsg());
 }
 
+/* the fast shortest-decimal formatter against the printf loop it replaces */
+static void test_fmt(void)
+{
+    char a[64], b[64];
+    long n = 0, bad = 0;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 400000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        float v;
+        switch (i % 4) {
+        case 0: v = log10f((float)(x % 1000003 + 1) / 1000004.0f); break;           /* log10 p */
+        case 1: v = -(float)(x >> 40) / (float)((x & 0xffff) + 1); break;
+        case 2: { uint32_t bits = (uint32_t)(x >> 17); memcpy(&v, &bits, sizeof v); break; }   /* any float */
+        default: v = ldexpf(1.0f, (int)(x % 60) - 45) * ((x >> 32) & 1 ? -1.0f : 1.0f);     /* binade edges */
+            if ((x >> 33) & 1) v = nextafterf(v, 0.0f);
+            break;
+        }
+        if (!isfinite(v)) continue;
+        sl_fmt_float(a, v);
+        sl_fmt_float_ref(b, v);
+        n++;
+        if (strcmp(a, b)) {
+            if (bad++ < 5) diag("%a: fast \"%s\" printf loop \"%s\"", (double)v, a, b);
+        }
+    }
+    const float edge[] = {-99.0f, -100.0f, -1e-8f, 7.62939453125e-06f, 7.62939453e-06f, -0.5f, -1.0f, -1e-30f,
+                          1.17549435e-38f, 1e-45f, 3.4e38f, 16777216.0f, 16777215.0f, -0.30103f, -0.0f};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++, n++) {
+        sl_fmt_float(a, edge[i]);
+        sl_fmt_float_ref(b, edge[i]);
+        if (strcmp(a, b) && bad++ < 10) diag("%a: fast \"%s\" printf loop \"%s\"", (double)edge[i], a, b);
+    }
+    ok(bad == 0, "shortest float text equals the printf loop's on %ld floats (%ld differ)", n, bad);
+}
+
 int main(void)
 {
     const char *s = getenv("SL_SRCDIR");
     snprintf(g_src, sizeof g_src, "%s", s ? s : ".");
     snprintf(g_tmp, sizeof g_tmp, "/tmp/t-ngram.XXXXXX");
     if (!mkdtemp(g_tmp)) skip_all("cannot make a temporary directory");
+    test_fmt();
     test_tokenizers();
     test_vs_kenlm(3);
     test_vs_kenlm(5);
