@@ -9,6 +9,8 @@ EXTRA_DIST += t/ngram-cli.sh t/w2v-cli.sh \
 	t/data/ngram-train.txt t/data/ngram-test.txt \
 	t/data/ngram-kenlm-o3.arpa t/data/ngram-kenlm-o5.arpa \
 	t/data/ngram-kenlm-o3.query t/data/ngram-kenlm-o5.query t/data/ngram-kenlm-loads-seqlab.txt \
+	t/ref/make_ngram_prune_fixtures.sh t/data/ngram-kenlm-o3-prune01.arpa t/data/ngram-kenlm-o5-prune0112.arpa \
+	t/data/ngram-kenlm-prune.txt \
 	t/data/w2v-gensim.txt t/data/w2v-gensim.bin t/data/w2v-gensim-reads-seqlab.txt \
 	t/data/w2v-questions.txt t/data/w2v-pairs.txt \
 	bench/w2v_bench.sh bench/w2v_gensim.py bench/ngram_bench.sh plots/w2v_pca.gp docs/nlp.md

@@ -459,6 +459,17 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
     lm->has_unk = 1;
 
     const int kn = o->method == SL_NGRAM_KN || o->method == SL_NGRAM_MKN;
+    int pruning = 0;
+    for (int k = 0; k < N; k++) {
+        if (!o->prune[k]) continue;
+        pruning = 1;
+        if (k == 0) return sl_error(SL_EINVAL, "pruning: the unigram threshold must be 0 (unigrams are never pruned)");
+        if (o->prune[k] < o->prune[k - 1])
+            return sl_error(SL_EINVAL, "pruning thresholds must be non-decreasing (order %d: %llu after %llu)", k + 1,
+                            (unsigned long long)o->prune[k], (unsigned long long)o->prune[k - 1]);
+    }
+    if (pruning && !kn) return sl_error(SL_EINVAL, "pruning applies to the Kneser-Ney methods (kn, mkn)");
+    double *pmass[SL_NGRAM_MAX_ORDER] = {0};   /* per context: adjusted counts of its pruned extensions */
     uint64_t *adj[SL_NGRAM_MAX_ORDER] = {0};
     double *den[SL_NGRAM_MAX_ORDER] = {0};   /* per (k)-gram as a context of order k+1 */
     double *gam[SL_NGRAM_MAX_ORDER] = {0};
@@ -472,7 +483,9 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         gam[k] = calloc(n * 4, sizeof(double));   /* 3 class counts + gamma */
         p[k] = calloc(n, sizeof(double));
         if (k > 0) suf[k] = malloc(n * sizeof(uint32_t));
-        if (!adj[k] || !den[k] || !gam[k] || !p[k] || (k > 0 && !suf[k])) rc = sl_error(SL_ENOMEM, "n-gram estimate: out of memory");
+        if (pruning) pmass[k] = calloc(n, sizeof(double));
+        if (!adj[k] || !den[k] || !gam[k] || !p[k] || (k > 0 && !suf[k]) || (pruning && !pmass[k]))
+            rc = sl_error(SL_ENOMEM, "n-gram estimate: out of memory");
     }
     double uni_den = 0, uni_cls[4] = {0};
     if (rc) goto done;
@@ -571,6 +584,10 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                 cls = &gam[k - 1][4 * c];
             }
             *dd += (double)a;
+            if (k > 0 && o->prune[k] && lm->count[k][e] <= o->prune[k]) {
+                pmass[k - 1][c] += (double)a;   /* pruned: all of its mass to the backoff (lmplz) */
+                continue;
+            }
             if (a > 0) cls[a < 3 ? a - 1 : 2] += 1.0;
         }
     }
@@ -586,7 +603,11 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
             switch (o->method) {
             case SL_NGRAM_MLE: g = 0.0; break;
             case SL_NGRAM_ADDK: g = K * V / (d + K * V); break;
-            default: g = (D[1] * cls[0] + D[2] * cls[1] + D[3] * cls[2]) / d; break;
+            default:
+                g = D[1] * cls[0] + D[2] * cls[1] + D[3] * cls[2];
+                if (k > 0 && pmass[k - 1]) g += pmass[k - 1][c];
+                g /= d;
+                break;
             }
             cls[3] = g;
         }
@@ -652,8 +673,34 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
             }
         }
     }
+    /* pruned n-grams leave the tables; raw counts only grow towards lower orders and the
+     * thresholds do not decrease, so every kept n-gram's prefix and suffix are kept */
+    for (int k = 1; pruning && k < N; k++) {
+        if (!o->prune[k]) continue;
+        sl_ngtab *t = &lm->tab[k];
+        size_t m = 0;
+        for (size_t e = 0; e < t->n; e++) {
+            if (lm->count[k][e] <= o->prune[k]) continue;
+            if (m != e) {
+                memcpy(t->keys + m * t->k, t->keys + e * t->k, (size_t)t->k * sizeof *t->keys);
+                lm->count[k][m] = lm->count[k][e];
+                lm->prob[k][m] = lm->prob[k][e];
+                if (lm->bow[k]) lm->bow[k][m] = lm->bow[k][e];
+            }
+            m++;
+        }
+        memset(lm->count[k] + m, 0, (t->cap - m) * sizeof *lm->count[k]);
+        t->n = m;
+        memset(t->slots, 0, t->nslots * sizeof *t->slots);
+        const size_t mask = t->nslots - 1;
+        for (size_t e = 0; e < m; e++) {
+            size_t i = tuple_hash(t->keys + e * t->k, t->k) & mask;
+            while (t->slots[i]) i = (i + 1) & mask;
+            t->slots[i] = (uint32_t)(e + 1);
+        }
+    }
     lm->estimated = 1;
-    lm->suffix_closed = 1;   /* counting adds every suffix of every n-gram */
+    lm->suffix_closed = 1;   /* counting adds every suffix of every n-gram; pruning keeps them */
 done:
     for (int k = 0; k < N; k++) {
         free(adj[k]);
@@ -661,6 +708,7 @@ done:
         free(gam[k]);
         free(p[k]);
         free(suf[k]);
+        free(pmass[k]);
     }
     return rc;
 }

@@ -50,6 +50,9 @@ typedef struct {
     double discount;            /* kn: if > 0, this D for every order instead of estimating */
     int discount_fallback;      /* on failed estimates use `fallback` (lmplz --discount_fallback) */
     double fallback[3];         /* D1, D2, D3+ fallback: 0.5 1 1.5, as lmplz */
+    uint64_t prune[SL_NGRAM_MAX_ORDER]; /* kn/mkn: drop k-grams (k >= 2) whose raw count is <= prune[k-1]
+                                         * (lmplz --prune: non-decreasing, prune[0] = 0); their adjusted
+                                         * counts stay in the discounts and their mass goes to the backoff */
 } sl_ngram_opts;
 
 void sl_ngram_opts_default(sl_ngram_opts *o, int order);

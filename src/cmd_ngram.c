@@ -10,7 +10,8 @@
 
 static const char *USAGE =
     "usage: seqlab ngram build --order N [--method mkn|kn|addk|mle] [--k K] [--discount D]\n"
-    "                          [--discount-fallback] [--text FILE] [--arpa OUT] [--binary OUT] [--quiet]\n"
+    "                          [--discount-fallback] [--prune T1 [T2 ..]] [--text FILE] [--arpa OUT]\n"
+    "                          [--binary OUT] [--quiet]\n"
     "       seqlab ngram binarize --arpa FILE --out FILE\n"
     "       seqlab ngram query --model FILE | --arpa FILE [--text FILE] [-v summary|sentence|word]...\n"
     "\n"
@@ -24,6 +25,9 @@ static const char *USAGE =
     "        --discount D    kn: use D for every order instead of estimating it\n"
     "        --discount-fallback  when a discount cannot be estimated use D1=0.5 D2=1 D3+=1.5\n"
     "                        (lmplz's --discount_fallback)\n"
+    "        --prune T1 T2 ..  kn/mkn: drop n-grams of order k whose count is <= Tk, as lmplz\n"
+    "                        --prune (T1 must be 0, non-decreasing, the last repeats for\n"
+    "                        higher orders); their mass goes to the context's backoff\n"
     "        --binary OUT    also (or, without --arpa, only) write seqlab's binary model\n"
     "        Statistics (n-grams per order, discounts, memory per n-gram) go to stderr.\n"
     "binarize  read an ARPA model and write seqlab's binary model: a memory-mapped image of the\n"
@@ -40,12 +44,25 @@ static int build(int argc, char **argv)
     const char *text = NULL, *arpa = NULL, *binary = NULL;
     sl_ngram_opts o;
     sl_ngram_opts_default(&o, 3);
-    int have_k = 0, have_d = 0, quiet = 0;
+    int have_k = 0, have_d = 0, quiet = 0, nprune = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--discount-fallback")) { o.discount_fallback = 1; continue; }
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!strcmp(a, "--prune")) {
+            int np = 0;
+            while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+                long t;
+                if (np == SL_NGRAM_MAX_ORDER) return cli_usage(USAGE, "--prune: more than %d thresholds", SL_NGRAM_MAX_ORDER);
+                if (!cli_int(USAGE, a, argv[i + 1], 0, 1000000000L, &t)) return 2;
+                o.prune[np++] = (uint64_t)t;
+                i++;
+            }
+            if (!np) return cli_usage(USAGE, "--prune needs at least one threshold");
+            nprune = np;
+            continue;
+        }
         if (!strcmp(a, "--order") || !strcmp(a, "--method") || !strcmp(a, "--k") || !strcmp(a, "--discount") ||
             !strcmp(a, "--text") || !strcmp(a, "--arpa") || !strcmp(a, "--binary")) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
@@ -69,13 +86,15 @@ static int build(int argc, char **argv)
             }
             continue;
         }
-        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "binary", "discount-fallback", "quiet", NULL};
+        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "binary", "discount-fallback", "prune", "quiet", NULL};
         return cli_usage(USAGE, "ngram build: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!order) return cli_usage(USAGE, "ngram build: --order is required");
     if (have_k && o.method != SL_NGRAM_ADDK) return cli_usage(USAGE, "--k applies to --method addk only");
     if (have_d && o.method != SL_NGRAM_KN) return cli_usage(USAGE, "--discount applies to --method kn only");
     o.order = (int)order;
+    if (nprune > order) return cli_usage(USAGE, "--prune: %d thresholds for a model of order %ld", nprune, order);
+    for (int k = nprune; nprune && k < order; k++) o.prune[k] = o.prune[nprune - 1];   /* the last repeats */
     sl_ngram_lm *lm;
     if (sl_ngram_alloc((int)order, &lm)) return cli_lib_fail("ngram build");
     if (sl_ngram_count_file(lm, text)) {

@@ -17,7 +17,7 @@ status_is() { # expected status, command...
     "$@" > "$tmp/o2" 2> "$tmp/e2"
     test $? -eq "$want"
 }
-echo "1..19"
+echo "1..21"
 check "ngram --help" "$SEQLAB" ngram --help
 check "ngram build --help" "$SEQLAB" ngram build --help
 check "build order 5 mkn to a file" "$SEQLAB" ngram build --order 5 --discount-fallback --text "$d/ngram-train.txt" --arpa "$tmp/m5.arpa"
@@ -47,4 +47,8 @@ head -c 5000 "$tmp/b5.bin" > "$tmp/cut.bin"
 check "truncated binary: exit 1" status_is 1 "$SEQLAB" ngram query --model "$tmp/cut.bin" --text "$d/ngram-test.txt"
 check "truncated binary: the error names the file and says truncated" grep -q 'cut.bin: .*truncated' "$tmp/e2"
 check "binarize without --out: usage, exit 2" status_is 2 "$SEQLAB" ngram binarize --arpa "$tmp/b5.arpa"
+# pruning
+head -5 "$d/ngram-kenlm-o3-prune01.arpa" > "$tmp/kp"
+check "build --prune 0 1: lmplz's pruned n-gram counts" sh -c "'$SEQLAB' ngram build --order 3 --prune 0 1 --discount-fallback --quiet --text '$d/ngram-train.txt' | head -5 | cmp -s - '$tmp/kp'"
+check "decreasing --prune thresholds: exit 1" status_is 1 "$SEQLAB" ngram build --order 3 --prune 0 2 1 --text "$d/ngram-train.txt" --arpa "$tmp/p.arpa"
 exit $fail

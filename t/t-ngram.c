@@ -484,6 +484,86 @@ static void test_model(void)
     ok(rc != 0, "registry: bad method rejected (%s)", sl_errmsg());
 }
 
+/* count pruning (lmplz --prune) against lmplz's pruned models and KenLM query's perplexities */
+static double summary_ppl(const char *path, const char *section)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int in = 0;
+    double v = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3)) in = strstr(line, section) != NULL;
+        else if (in && sscanf(line, "Perplexity including OOVs:\t%lf", &v) == 1) break;
+    }
+    if (f) fclose(f);
+    return v;
+}
+
+static void test_prune(void)
+{
+    struct { int order; uint64_t prune[5]; const char *arpa, *section; } cases[] = {
+        {3, {0, 1, 1}, "t/data/ngram-kenlm-o3-prune01.arpa", "order 3 --prune 0 1: lmplz"},
+        {5, {0, 1, 1, 2, 2}, "t/data/ngram-kenlm-o5-prune0112.arpa", "order 5 --prune 0 1 1 2: lmplz"},
+    };
+    for (int i = 0; i < 2; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "pruned order %d vs lmplz --prune", cases[i].order);
+        sl_ngram_lm *lm, *ken = NULL;
+        sl_ngram_opts o;
+        sl_ngram_opts_default(&o, cases[i].order);
+        o.discount_fallback = 1;
+        memcpy(o.prune, cases[i].prune, sizeof cases[i].prune);
+        int rc = sl_ngram_alloc(cases[i].order, &lm);
+        if (!rc) rc = sl_ngram_count_file(lm, src("t/data/ngram-train.txt"));
+        if (!rc) rc = sl_ngram_estimate(lm, &o);
+        int rk = sl_arpa_read(src(cases[i].arpa), &ken);
+        ok(rc == 0 && rk == 0, "%s: built, and lmplz's pruned ARPA loaded%s%s", what, rc || rk ? ": " : "", rc || rk ? sl_errmsg() : "");
+        if (rc || rk) {
+            sl_ngram_free(lm);
+            sl_ngram_free(ken);
+            continue;
+        }
+        compare_models(lm, ken, 1e-5, what);
+        compare_models(ken, lm, 1e-5, what);
+        sl_ngram_query_stats st;
+        sl_ngram_query_file(lm, src("t/data/ngram-test.txt"), NULL, &st);
+        double want = summary_ppl(src("t/data/ngram-kenlm-prune.txt"), cases[i].section);
+        is_close(st.ppl_incl, want, 1e-6 * want, "%s: perplexity %.10g = KenLM query's on lmplz's pruned model", what, st.ppl_incl);
+        char sec[96];
+        snprintf(sec, sizeof sec, "%.*s seqlab", (int)(strstr(cases[i].section, ": lmplz") - cases[i].section + 1), cases[i].section);
+        double kq = summary_ppl(src("t/data/ngram-kenlm-prune.txt"), sec);
+        is_close(kq, want, 1e-6 * want, "%s: KenLM's query reads seqlab's pruned ARPA, same perplexity (%.10g)", what, kq);
+        /* still a distribution in every context */
+        int32_t the = sl_ngram_word(lm, "the", 3), cat = sl_ngram_word(lm, "cat", 3);
+        int32_t ctxs[][2] = {{SL_NGRAM_BOS, the}, {the, cat}, {cat, cat}};
+        double worst = fabs(mass(lm, NULL, 0) - 1);
+        for (int c = 0; c < 3; c++) {
+            double m = fabs(mass(lm, ctxs[c], 2) - 1);
+            if (m > worst) worst = m;
+        }
+        ok(worst < 2e-5, "%s: probabilities sum to 1 (max error %.2g)", what, worst);
+        sl_ngram_free(lm);
+        sl_ngram_free(ken);
+    }
+    /* refusals */
+    sl_ngram_lm *lm;
+    sl_ngram_opts o;
+    sl_ngram_opts_default(&o, 3);
+    o.discount_fallback = 1;
+    int rc = sl_ngram_alloc(3, &lm);
+    if (!rc) rc = sl_ngram_count_file(lm, src("t/data/ngram-train.txt"));
+    o.prune[1] = 2;
+    o.prune[2] = 1;
+    ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "non-decreasing"), "decreasing thresholds refused: %s", sl_errmsg());
+    o.prune[0] = 1;
+    o.prune[1] = o.prune[2] = 1;
+    ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "unigram"), "a unigram threshold refused: %s", sl_errmsg());
+    o.prune[0] = 0;
+    o.method = SL_NGRAM_ADDK;
+    ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "Kneser-Ney"), "pruning add-k refused: %s", sl_errmsg());
+    sl_ngram_free(lm);
+}
+
 /* the fast shortest-decimal formatter against the printf loop it replaces */
 static void test_fmt(void)
 {
@@ -534,6 +614,7 @@ int main(void)
     test_normalised();
     test_hand_values();
     test_bad_arpa();
+    test_prune();
     test_model();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
