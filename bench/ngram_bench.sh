@@ -13,9 +13,12 @@
 # each tool's binary, and the load alone (an empty text). Each (task, tool) runs NGRAM_REPS
 # times (default 3), KenLM and seqlab alternating; medians.
 #
-# Output: bench/results/ngram_runs.csv (every run: wall, user, sys seconds, peak RSS KiB) and
-# bench/results/ngram.csv (medians, seqlab/KenLM ratios of wall time and peak memory, query
-# throughput in words/s, the perplexity each tool reports). OMP_NUM_THREADS defaults to 1.
+# Output: bench/results/ngram_runs.csv (every run: wall, user, sys seconds, peak RSS KiB),
+# bench/results/ngram_ppl.csv (each tool's perplexity on its own model, tokens scored) and
+# bench/results/ngram.csv (medians; seqlab/KenLM ratios of wall time and of CPU time, user +
+# sys, the steadier figure on a loaded machine; peak memory; query throughput in tokens per
+# second of query time minus load time, wall and CPU). OMP_NUM_THREADS defaults to 1.
+# NGRAM_SUMMARY_ONLY=1 recomputes ngram.csv from the two other files without running anything.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
@@ -37,7 +40,55 @@ if [ -n "$KEN" ]; then
         [ -x "$KEN/$b" ] || { echo "ngram_bench: $KEN/$b missing" >&2; exit 1; }
     done
 else
-    echo "ngram_bench: no KenLM bin directory given: timing seqlab only (no ratios)" >&2
+    [ "${NGRAM_SUMMARY_ONLY:-0}" = 1 ] || echo "ngram_bench: no KenLM bin directory given: timing seqlab only (no ratios)" >&2
+fi
+# medians and ratios
+summary() {
+awk -F, -v pplf="$pplf" '
+function median(s,   a, n, i, j, t) {
+    n = split(s, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+BEGIN { while ((getline l < pplf) > 0) { split(l, f, ","); pk[f[1] "," f[2]] = f[3]; ps[f[1] "," f[2]] = f[4]; ntok[f[1]] = f[5] } }
+NR > 1 { k = $1 "," $3 "," $4 "," $5; W[k] = W[k] " " $7; C[k] = C[k] " " ($8 + $9); M[k] = M[k] " " $10
+         words[$1] = $2; if (!(($1 "," $3 "," $4) in seen)) { seen[$1 "," $3 "," $4] = 1; order[++n] = $1 "," $3 "," $4 } }
+END {
+    print "corpus,words,task,order,kenlm_wall_s,seqlab_wall_s,wall_ratio_seqlab_over_kenlm,kenlm_cpu_s,seqlab_cpu_s,cpu_ratio_seqlab_over_kenlm,kenlm_maxrss_mib,seqlab_maxrss_mib,kenlm_tokens_per_s,seqlab_tokens_per_s,kenlm_tokens_per_cpu_s,seqlab_tokens_per_cpu_s,kenlm_ppl,seqlab_ppl"
+    for (i = 1; i <= n; i++) {
+        split(order[i], f, ","); c = f[1]; t = f[2]; o = f[3]
+        kk = order[i] ",kenlm"; sk = order[i] ",seqlab"
+        kw = (kk in W) ? median(W[kk]) : ""; sw = (sk in W) ? median(W[sk]) : ""
+        kc = (kk in C) ? median(C[kk]) : ""; sc = (sk in C) ? median(C[sk]) : ""
+        km = (kk in M) ? sprintf("%.1f", median(M[kk]) / 1024) : ""; sm = (sk in M) ? sprintf("%.1f", median(M[sk]) / 1024) : ""
+        ratio = (kw != "" && sw != "" && kw > 0) ? sprintf("%.2f", sw / kw) : ""
+        cratio = (kc != "" && sc != "" && kc > 0) ? sprintf("%.2f", sc / kc) : ""
+        kwps = ""; swps = ""; kcps = ""; scps = ""
+        if (t ~ /^query/) {   # throughput: tokens scored (words + </s>) over query time minus load time
+            lt = c ",load" substr(t, 6) "," o
+            tok = ntok[c]
+            if (kw != "" && ((lt ",kenlm") in W)) {
+                d = kw - median(W[lt ",kenlm"]); if (d > 0) kwps = sprintf("%.0f", tok / d)
+                d = kc - median(C[lt ",kenlm"]); if (d > 0) kcps = sprintf("%.0f", tok / d)
+            }
+            if (sw != "" && ((lt ",seqlab") in W)) {
+                d = sw - median(W[lt ",seqlab"]); if (d > 0) swps = sprintf("%.0f", tok / d)
+                d = sc - median(C[lt ",seqlab"]); if (d > 0) scps = sprintf("%.0f", tok / d)
+            }
+        }
+        pp = c "," o
+        printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", c, words[c], t, o, kw, sw, ratio, kc, sc, cratio, km, sm,
+               kwps, swps, kcps, scps, (t == "query-arpa" ? pk[pp] : ""), (t == "query-arpa" ? ps[pp] : "")
+    }
+}' "$runs" > "$out/ngram.csv"
+cat "$out/ngram.csv"
+}
+
+runs=$out/ngram_runs.csv
+pplf=$out/ngram_ppl.csv
+if [ "${NGRAM_SUMMARY_ONLY:-0}" = 1 ]; then
+    summary
+    exit
 fi
 work=$(mktemp -d /tmp/ngram-bench.XXXXXX) || exit 1
 trap 'rm -rf "$work"' EXIT
@@ -47,14 +98,14 @@ cp "$TEXT" "$work/shakespeare.txt"
 corpora=shakespeare
 if [ "${NGRAM_BIG:-1}" != 0 ]; then
     find /usr/share/doc \( -name copyright -o -name 'changelog.Debian.gz' \) -type f 2>/dev/null | LC_ALL=C sort |
-        while read -r f; do case $f in *.gz) zcat "$f" ;; *) cat "$f" ;; esac; done 2>/dev/null |
+        while read -r f; do case $f in *.gz) zcat "$f" ;; *) cat "$f" ;; esac || break; done 2>/dev/null |
         awk -v max="$BIGW" '{ n += NF; print; if (n >= max) exit }' > "$work/docs.txt"
     corpora="$corpora docs"
 fi
 : > "$work/empty.txt"
 
-runs=$out/ngram_runs.csv
 echo "corpus,words,task,order,tool,rep,wall_s,user_s,sys_s,maxrss_kib" > "$runs"
+: > "$pplf"
 # timed corpus words task order tool rep -- command...   (stdout to $work/stdout)
 timed() {
     c=$1 w=$2 t=$3 o=$4 tool=$5 r=$6
@@ -105,45 +156,15 @@ for c in $corpora; do
                             opt=--arpa
                             [ "$kind" = bin ] && opt=--model
                             timed "$c" "$words" "$task" "$o" seqlab "$r" -- "$SEQLAB" ngram query $opt "$work/seq-$c-$o.$kind" -v summary --text "$in" || exit 1
-                            [ "$task" = query-arpa ] && grep 'including OOVs' "$work/stdout" | cut -f2 > "$work/ppl-seq-$c-$o"
+                            [ "$task" = query-arpa ] && grep 'including OOVs' "$work/stdout" | cut -f2 > "$work/ppl-seq-$c-$o" &&
+                                grep '^Tokens:' "$work/stdout" | cut -f2 > "$work/tok-$c"
                         fi
                     done
                 done
             done
         done
-        echo "$c,$o,$(cat "$work/ppl-ken-$c-$o" 2>/dev/null),$(cat "$work/ppl-seq-$c-$o" 2>/dev/null),$(grep -c . "$txt")" >> "$work/ppl.csv"
+        echo "$c,$o,$(cat "$work/ppl-ken-$c-$o" 2>/dev/null),$(cat "$work/ppl-seq-$c-$o" 2>/dev/null),$(cat "$work/tok-$c")" >> "$pplf"
     done
 done
 
-# medians and ratios
-awk -F, -v pplf="$work/ppl.csv" '
-function median(s,   a, n, i, j, t) {
-    n = split(s, a, " ")
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-BEGIN { while ((getline l < pplf) > 0) { split(l, f, ","); pk[f[1] "," f[2]] = f[3]; ps[f[1] "," f[2]] = f[4]; nl[f[1]] = f[5] } }
-NR > 1 { k = $1 "," $3 "," $4 "," $5; W[k] = W[k] " " $7; C[k] = C[k] " " ($8 + $9); M[k] = M[k] " " $10
-         words[$1] = $2; if (!(($1 "," $3 "," $4) in seen)) { seen[$1 "," $3 "," $4] = 1; order[++n] = $1 "," $3 "," $4 } }
-END {
-    print "corpus,words,task,order,kenlm_wall_s,seqlab_wall_s,wall_ratio_seqlab_over_kenlm,kenlm_cpu_s,seqlab_cpu_s,kenlm_maxrss_mib,seqlab_maxrss_mib,kenlm_words_per_s,seqlab_words_per_s,kenlm_ppl,seqlab_ppl"
-    for (i = 1; i <= n; i++) {
-        split(order[i], f, ","); c = f[1]; t = f[2]; o = f[3]
-        kk = order[i] ",kenlm"; sk = order[i] ",seqlab"
-        kw = (kk in W) ? median(W[kk]) : ""; sw = (sk in W) ? median(W[sk]) : ""
-        kc = (kk in C) ? median(C[kk]) : ""; sc = (sk in C) ? median(C[sk]) : ""
-        km = (kk in M) ? sprintf("%.1f", median(M[kk]) / 1024) : ""; sm = (sk in M) ? sprintf("%.1f", median(M[sk]) / 1024) : ""
-        ratio = (kw != "" && sw != "" && kw > 0) ? sprintf("%.2f", sw / kw) : ""
-        kwps = ""; swps = ""
-        if (t ~ /^query/) {   # throughput: tokens (words + one </s> per line) over query time minus load time
-            lt = c ",load" substr(t, 6) "," o
-            tok = words[c] + nl[c]
-            if (kw != "" && ((lt ",kenlm") in W)) { d = kw - median(W[lt ",kenlm"]); if (d > 0) kwps = sprintf("%.0f", tok / d) }
-            if (sw != "" && ((lt ",seqlab") in W)) { d = sw - median(W[lt ",seqlab"]); if (d > 0) swps = sprintf("%.0f", tok / d) }
-        }
-        pp = c "," o
-        printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", c, words[c], t, o, kw, sw, ratio, kc, sc, km, sm, kwps, swps,
-               (t == "query-arpa" ? pk[pp] : ""), (t == "query-arpa" ? ps[pp] : "")
-    }
-}' "$runs" > "$out/ngram.csv"
-cat "$out/ngram.csv"
+summary

@@ -13,4 +13,4 @@ EXTRA_DIST += t/ngram-cli.sh t/w2v-cli.sh \
 	t/data/ngram-kenlm-prune.txt \
 	t/data/w2v-gensim.txt t/data/w2v-gensim.bin t/data/w2v-gensim-reads-seqlab.txt \
 	t/data/w2v-questions.txt t/data/w2v-pairs.txt \
-	bench/w2v_bench.sh bench/w2v_gensim.py bench/ngram_bench.sh plots/w2v_pca.gp docs/nlp.md
+	bench/w2v_bench.sh bench/w2v_gensim.py bench/ngram_bench.sh bench/ngram_results.csv bench/ngram_results_runs.csv plots/w2v_pca.gp docs/nlp.md
