@@ -82,17 +82,27 @@ lm_fit() {
     rm -f "$one"
 }
 
-ngram_one() {   # row_file order
-    local row=$1 n=$2 dir="$OUT/runs/ngram-$2" log="$OUT/logs/ngram-$2.log" line
-    exp_log "charlm ngram order=$n"
+# ngram_fit DIR ROW LOG ORDER T BATCH [CORPUS ARGS...] : one n-gram fit on charlm:seq_len=T; ROW gets
+# "order,val_loss,fit_seconds,ok," or a failed row; 1 (and no row) if a signal interrupted it
+ngram_fit() {
+    local dir=$1 row=$2 log=$3 n=$4 t=$5 batch=$6 line rc
+    shift 6
+    exp_train "$dir" "$log" --model "ngram:order=$n" --task "charlm:seq_len=$t" "$@" --batch "$batch"
+    rc=$?
+    exp_finished $rc || return 1
     # the fit prints "fitted ngram in S s: val_loss V" (count models are scored right after the fit)
-    if exp_train "$dir" "$log" --model "ngram:order=$n" --task "charlm:seq_len=$T" "${CORPUS_ARGS[@]}" --batch "$BATCH" &&
-        line=$(grep -m1 '^fitted' "$log"); then
+    if [ $rc -eq 0 ] && line=$(grep -m1 '^fitted' "$log"); then
         echo "$line" | awk -v n="$n" '{ s = $4; sub(/s:$/, "", s); print n "," $NF "," s ",ok," }' >"$row"
     else
         echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
         exp_log "ngram order=$n FAILED (see $log)"
     fi
+}
+ngram_one() {   # row_file order
+    local row=$1 n=$2 log="$OUT/logs/ngram-$2.log"
+    exp_log "charlm ngram order=$n"
+    ngram_fit "$OUT/runs/ngram-$n" "$row" "$log" "$n" "$T" "$BATCH" "${CORPUS_ARGS[@]}" ||
+        echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
 }
 
 for d in $WIDTHS; do
@@ -234,17 +244,7 @@ tx_fit() {
 }
 # tx_ngram DIR ROW ORDER CORPUS_SUM : one n-gram fit of the text arm (a FUNC for exp_job)
 tx_ngram() {
-    local dir=$1 row=$2 n=$3 log="$OUT/logs/text-ngram-$3.log" line rc
-    exp_train "$dir" "$log" --model "ngram:order=$n" --task "charlm:seq_len=$TX_T" --corpus "$TX_CORPUS" --batch "$TX_BATCH"
-    rc=$?
-    exp_finished $rc || return 1
-    # the fit prints "fitted ngram in S s: val_loss V"
-    if [ $rc -eq 0 ] && line=$(grep -m1 '^fitted' "$log"); then
-        echo "$line" | awk -v n="$n" '{ s = $4; sub(/s:$/, "", s); print n "," $NF "," s ",ok," }' >"$row"
-    else
-        echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
-        exp_log "text ngram order=$n FAILED (see $log)"
-    fi
+    ngram_fit "$1" "$2" "$OUT/logs/text-ngram-$3.log" "$3" "$TX_T" "$TX_BATCH" --corpus "$TX_CORPUS"
 }
 TX_CORPUS=
 if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
