@@ -28,6 +28,9 @@
 
 set -u
 
+# the zoo of issue 20 (docs/linear-rnn.md, docs/long-conv.md): in the quick setting only with --zoo
+EXP_ZOO="lru retnet gla rwkv based h3 hyena"
+
 exp_usage() {
     printf '%s\n' "$EXP_HELP"
     cat <<EOF
@@ -47,6 +50,9 @@ options:
   --threads K       threads per seqlab run (default 1: on a shared machine one thread per
                     run is much faster than oversubscribed cores; use --jobs for parallelism)
   --jobs N          independent runs at once (default 1)
+  --zoo             in the quick setting, add the linear-RNN and long-convolution zoo
+                    ($EXP_ZOO) to mqar and lm (off by default: it doubles
+                    their time; --full and --mixers all include it)
   --mixers LIST     comma-separated mixers instead of the default ones: every mixer
                     \`seqlab list\` shows, or in the quick setting the ones the experiment's
                     claims are about (its help says which); --mixers all takes every mixer
@@ -82,6 +88,7 @@ exp_init() {
     SEEDS_OPT=
     LRS_OPT=
     FRESH=0
+    ZOO_OPT=0
     THREADS=1
     JOBS=1
     MIXERS_OPT=
@@ -95,6 +102,7 @@ exp_init() {
         --smoke) SETTING=smoke ;;
         --plot-only) PLOT_ONLY=1 ;;
         --fresh) FRESH=1 ;;
+        --zoo) ZOO_OPT=1 ;;
         --out | --seed | --seeds | --lrs | --threads | --jobs | --mixers | --corpus | --text-corpus)
             [ $# -ge 2 ] || { echo "$EXP_NAME: error: option $1 needs a value" >&2; exit 2; }
             case "$1" in

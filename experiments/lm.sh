@@ -37,6 +37,9 @@ if [ -n "$MIXERS_OPT" ] && [ "$MIXERS_OPT" != all ]; then
 else
     MODELS="$(exp_mixers | tr '\n' ' ')$(exp_models | grep -x -e gpt -e llama | tr '\n' ' ')"
 fi
+if [ -z "$MIXERS_OPT" ] && [ "$SETTING" = quick ] && [ "$ZOO_OPT" = 0 ]; then   # the zoo only with --zoo
+    MODELS=$(for m in $MODELS; do case " $EXP_ZOO " in *" $m "*) ;; *) echo "$m" ;; esac; done | tr '\n' ' ')
+fi
 MIXERS=$(for m in $MODELS; do case $m in gpt | llama) ;; *) echo "$m" ;; esac; done | tr '\n' ' ')
 exp_meta models_compared "$MODELS"
 

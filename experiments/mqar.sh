@@ -15,9 +15,9 @@ case $SETTING in
 smoke) KVS="2"; WIDTHS="8 16"; T=16; V=16; STEPS=20; L=1; BATCH=8 ;;
 quick) KVS="2 8"; WIDTHS="64 128"; T=32; V=32; STEPS=3000; L=2; BATCH=32
     QUICK_MIXERS="s4d mamba attention"
-    # the linear-RNN and long-convolution zoo of Zoology's figure 2 (and Based), at the smallest
-    # width only: the width where Zoology separates them from attention
-    ZOO_MIXERS="lru retnet gla rwkv based h3 hyena"; ZOO_WIDTHS="64" ;;
+    # with --zoo, the linear-RNN and long-convolution zoo of Zoology's figure 2 (and Based), at
+    # the smallest width only: the width where Zoology separates them from attention
+    [ "$ZOO_OPT" = 1 ] && { ZOO_MIXERS=$EXP_ZOO; ZOO_WIDTHS="64"; } ;;
 full) KVS="4 8 16 32 64"; WIDTHS="64 128 256 512"; T=256; V=8192; STEPS=20000; L=2; BATCH=64 ;;
 esac
 exp_meta task "mqar:seq_len=$T,vocab_size=$V,n_kv_pairs=K for K in {$KVS} (power_a=0.01)"

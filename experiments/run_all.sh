@@ -5,7 +5,7 @@
 set -u
 usage() {
     cat <<EOF2
-usage: experiments/run_all.sh [--full | --smoke] [--corpus FILE] [--text-corpus FILE|none] [options of every experiment]
+usage: experiments/run_all.sh [--full | --smoke] [--zoo] [--corpus FILE] [--text-corpus FILE|none] [options of every experiment]
   Runs hippo, synthetic, memory, mqar, lm and scaling (experiments/NAME.sh) with the same
   options (--out, --seed, --threads, --jobs, --mixers; --corpus and --text-corpus go to lm
   only: lm's text arm uses tinyshakespeare, from \$SEQLAB_DATA or downloaded) and writes a
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --out) [ $# -ge 2 ] || { echo "run_all: error: --out needs a value" >&2; exit 2; }; RESROOT=$2; ARGS+=(--out "$2"); shift ;;
     --seed | --seeds | --lrs | --threads | --jobs | --mixers)
         [ $# -ge 2 ] || { echo "run_all: error: $1 needs a value" >&2; exit 2; }; ARGS+=("$1" "$2"); shift ;;
-    --full | --quick | --smoke | --plot-only | --fresh) ARGS+=("$1") ;;
+    --full | --quick | --smoke | --plot-only | --fresh | --zoo) ARGS+=("$1") ;;
     *) echo "run_all: error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift
