@@ -2,8 +2,8 @@
 libseqlab_la_SOURCES += ssm/hippo.c ssm/hippo_mixer.c ssm/fftconv.c ssm/ssmblock.c ssm/s4.c ssm/s4d.c
 nobase_seqlabinc_HEADERS += ssm/hippo.h ssm/fftconv.h ssm/ssmblock.h ssm/s4.h ssm/s4d.h
 check_PROGRAMS += t/t-hippo t/t-s4 t/t-s4d
-TESTS += t/t-hippo t/t-s4 t/t-s4d t/hippo-cli.sh
-EXTRA_DIST += t/hippo-cli.sh t/ref/make_s4d_fixtures.py t/data/s4d_weights.safetensors t/data/s4d_input.npy \
+TESTS += t/t-hippo t/t-s4 t/t-s4d t/hippo-cli.sh t/s4-eval.sh
+EXTRA_DIST += t/hippo-cli.sh t/s4-eval.sh t/ref/make_s4d_fixtures.py t/data/s4d_weights.safetensors t/data/s4d_input.npy \
 	t/data/s4d_output.npy docs/ssm.md bench/ssm_conv_bench.c bench/ssm_conv_bench.sh bench/ssm_conv_torch.py \
 	bench/ssm_conv_results.csv
 

@@ -373,31 +373,49 @@ done:
     return rc;
 }
 
-/* DPLR form of LegS (S4), see hippo.h */
+/* DPLR form of LegS (S4), see hippo.h.
+ *
+ * The eigendecomposition calls LAPACK's zheev in column-major layout on buffers of our own,
+ * each with SL_DPLR_SLACK spare elements after it. OpenBLAS 0.3.21's zgemv_n Haswell kernel
+ * (zheev -> zhetrd -> zlatrd -> zgemv) reads past the end of its operands: valgrind shows
+ * 16-byte reads up to ~900 bytes beyond them, and when the heap ends there the read faults
+ * (seen as `seqlab eval` of an S4 run dying with SIGSEGV, depending on the environment's
+ * size). LAPACKE's row-major path copies into buffers it allocates exactly, so it cannot be
+ * padded; the column-major call gets the same matrix, triangle and workspace size, hence the
+ * same eigenvalues and eigenvectors as before. */
+enum { SL_DPLR_SLACK = 512 };
+
 int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double complex *Bt, double complex *V)
 {
     if (N < 2 || N % 2) return sl_error(SL_EINVAL, "LegS DPLR: N must be even and >= 2 (got %d)", N);
     const int N2 = N / 2;
-    double complex *Hm = malloc((size_t)N * N * sizeof *Hm);
-    double *w = malloc((size_t)N * sizeof *w);
-    if (!Hm || !w) { free(Hm); free(w); return sl_error(SL_ENOMEM, "out of memory"); }
     /* S = A + P P^T = -I/2 + Sk, Sk_nk = -r_n r_k / 2 (n > k), +r_n r_k / 2 (n < k);
-     * Hm = -i Sk is Hermitian, Sk = i Hm, so S = V (-1/2 + i mu) V^* */
+     * Hm = -i Sk is Hermitian, Sk = i Hm, so S = V (-1/2 + i mu) V^*.
+     * Hm is stored column-major: Hm(n, k) at Hm[k * N + n]. */
+    double complex *Hm = calloc((size_t)N * N + SL_DPLR_SLACK, sizeof *Hm);
+    double *w = calloc((size_t)N + SL_DPLR_SLACK, sizeof *w);
+    double *rwork = calloc((size_t)3 * N + SL_DPLR_SLACK, sizeof *rwork);
+    double complex *work = NULL, wq = 0;
+    int rc = SL_OK;
+    if (!Hm || !w || !rwork) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
     for (int n = 0; n < N; n++)
         for (int k = 0; k < N; k++) {
             double rr = 0.5 * sqrt((2.0 * n + 1) * (2.0 * k + 1));
             double sk = n > k ? -rr : n < k ? rr : 0.0;
-            Hm[n * N + k] = -I * sk;
+            Hm[(size_t)k * N + n] = -I * sk;
         }
-    lapack_int info = LAPACKE_zheev(LAPACK_ROW_MAJOR, 'V', 'U', N, Hm, N, w);
-    if (info) { free(Hm); free(w); return sl_error(SL_EINVAL, "LegS DPLR: eigendecomposition failed (zheev info %d)", (int)info); }
-    /* ascending: the last N2 have mu > 0 */
+    lapack_int info = LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'U', N, Hm, N, w, &wq, -1, rwork);
+    lapack_int lwork = info ? 0 : (lapack_int)creal(wq);
+    if (!info && !(work = calloc((size_t)lwork + SL_DPLR_SLACK, sizeof *work))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!info) info = LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'U', N, Hm, N, w, work, lwork, rwork);
+    if (info) { rc = sl_error(SL_EINVAL, "LegS DPLR: eigendecomposition failed (zheev info %d)", (int)info); goto done; }
+    /* ascending: the last N2 have mu > 0; eigenvector col is column col of Hm */
     for (int j = 0; j < N2; j++) {
         int col = N2 + j;
         if (lam) lam[j] = -0.5 + I * w[col];
         double complex p = 0, b = 0;
         for (int k = 0; k < N; k++) {
-            double complex v = Hm[k * N + col];
+            double complex v = Hm[(size_t)col * N + k];
             p += conj(v) * sqrt(k + 0.5);
             b += conj(v) * sqrt(2.0 * k + 1);
             if (V) V[k * N2 + j] = v;
@@ -405,8 +423,9 @@ int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double co
         if (Pt) Pt[j] = p;
         if (Bt) Bt[j] = b;
     }
-    free(Hm); free(w);
-    return SL_OK;
+done:
+    free(Hm); free(w); free(rwork); free(work);
+    return rc;
 }
 
 int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
