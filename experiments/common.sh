@@ -64,6 +64,9 @@ EOF
         echo "  --text-corpus F   natural-language text of the n-gram claim's arm (default: tinyshakespeare,"
         echo "                    \$SEQLAB_DATA/tinyshakespeare.txt or downloaded once into RESULTS/data;"
         echo "                    'none' skips the arm; the smoke setting runs it only when F is given)"
+        echo "  --subword         add the subword arm: a byte-level BPE trained on the text arm's corpus,"
+        echo "                    the text arm's models and the n-gram on its tokens, losses per byte"
+        echo "                    (always in --full)"
     fi
     cat <<EOF
 environment: SEQLAB (the seqlab program), GNUPLOT (gnuplot; empty = skip the plots),
@@ -89,6 +92,7 @@ exp_init() {
     LRS_OPT=
     FRESH=0
     ZOO_OPT=0
+    SUBWORD_OPT=0
     THREADS=1
     JOBS=1
     MIXERS_OPT=
@@ -103,6 +107,9 @@ exp_init() {
         --plot-only) PLOT_ONLY=1 ;;
         --fresh) FRESH=1 ;;
         --zoo) ZOO_OPT=1 ;;
+        --subword)
+            [ "${EXP_TAKES_TEXT:-0}" = 1 ] || { echo "$EXP_NAME: error: --subword does not apply to this experiment" >&2; exit 2; }
+            SUBWORD_OPT=1 ;;
         --out | --seed | --seeds | --lrs | --threads | --jobs | --mixers | --corpus | --text-corpus)
             [ $# -ge 2 ] || { echo "$EXP_NAME: error: option $1 needs a value" >&2; exit 2; }
             case "$1" in

@@ -62,6 +62,7 @@ models_at() {
 }
 if [ -z "$MIXERS_OPT" ]; then
     for m in $(exp_models); do
+        case " $EXP_ZOO " in *" $m "*) [ "$SETTING" = quick ] && [ "$ZOO_OPT" = 0 ] && continue ;; esac   # left out: --zoo
         case $m in lm | seq | gpt | llama | ngram) ;; *)
             echo "$MIXERS" | tr ' ' '\n' | grep -qx "$m" || exp_log "note: model '$m' is neither a mixer nor a known LM; not compared (add a width rule to models_at)" ;;
         esac
@@ -274,6 +275,95 @@ elif [ "$PLOT_ONLY" = 0 ]; then
     exp_log "the text arm is skipped: no natural-text corpus"
     exp_meta text_corpus "none: the text arm was skipped"
 fi
+
+# ---- the subword arm (issue 23): the text arm's models and n-gram on BPE tokens ----
+# With --subword (always in --full) the text arm's corpus is split as charlm splits it (the
+# first 90% of the bytes train, the rest validates), a byte-level BPE is trained on the
+# training part alone, both parts become token shards, and the text arm's models (same width,
+# batch and steps; seq_len half the characters') and the n-gram orders train on the tokens.
+# Losses are reported per token and per byte (x validation tokens / validation bytes), so the
+# two arms compare: subword.csv, subword_ngram.csv, bytes.csv and lm_subword.png.
+case $SETTING in
+smoke) SW_VOCAB=300; SW_ORDERS="1 2 3" ;;
+quick) SW_VOCAB=2048; SW_ORDERS="2 3 4 5" ;;
+full) SW_VOCAB=4096; SW_ORDERS="2 3 4 5 6"; SUBWORD_OPT=1 ;;
+esac
+SW_T=$((TX_T / 2))
+SWD=$OUT/subword
+# sw_fit DIR ROW LABEL SPEC FAMILY LR SEED SIGNATURE : one run of the subword arm (a FUNC for exp_job)
+sw_fit() {
+    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 one="$2.one"
+    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "tokens:data=$SWD/data/c,seq_len=$SW_T" \
+        "$TX_STEPS" "$TX_BATCH" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
+    {
+        cat "$one"
+        exp_curve_rows "$label" "$TX_D" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+    } >"$row"
+    rm -f "$one"
+}
+# sw_ngram DIR ROW ORDER SIGNATURE : one n-gram fit on the training tokens (a FUNC for exp_job)
+sw_ngram() {
+    local dir=$1 row=$2 n=$3 log="$OUT/logs/subword-ngram-$3.log" line rc
+    exp_train "$dir" "$log" --model "ngram:order=$n" --task "tokens:data=$SWD/data/c,seq_len=$SW_T,fit_tokens=$SW_TRAIN_TOKENS" \
+        --batch "$TX_BATCH"
+    rc=$?
+    exp_finished $rc || return 1
+    if [ $rc -eq 0 ] && line=$(grep -m1 '^fitted' "$log"); then
+        echo "$line" | awk -v n="$n" '{ s = $4; sub(/s:$/, "", s); print n "," $NF "," s ",ok," }' >"$row"
+    else
+        echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
+    fi
+}
+# sw_prepare CORPUS : the split, the tokenizer and the shards in $SWD, unless they exist for the
+# same corpus and vocabulary; sets SW_SIG, SW_TRAIN_TOKENS and SW_TPB (validation tokens per byte)
+sw_prepare() {
+    local c=$1 n nt sig info
+    sig="$(cksum <"$c" | awk '{ print $1 "-" $2 }')-v$SW_VOCAB"
+    if [ "$(cat "$SWD/signature" 2>/dev/null)" != "$sig" ]; then
+        rm -rf "$SWD" && mkdir -p "$SWD/data" || return 1
+        n=$(wc -c <"$c")
+        nt=$(awk -v n="$n" 'BEGIN { printf "%d", 0.9 * n }')   # charlm's split (val_frac 0.1)
+        head -c "$nt" "$c" >"$SWD/train.txt" && tail -c +"$((nt + 1))" "$c" >"$SWD/val.txt" || return 1
+        exp_log "subword arm: training a byte-level BPE of $SW_VOCAB tokens on $nt bytes"
+        "$SEQLAB" tokenizer train --vocab-size "$SW_VOCAB" --special '<|endoftext|>' --out "$SWD/tok.bpe" \
+            "$SWD/train.txt" >"$OUT/logs/subword-tokenizer.log" 2>&1 || return 1
+        # the validation text is the first document, so it alone fills the validation shard
+        "$SEQLAB" tokenizer encode --tokenizer "$SWD/tok.bpe" --shards "$SWD/data/c" --val-tokens 1 \
+            "$SWD/val.txt" "$SWD/train.txt" >>"$OUT/logs/subword-tokenizer.log" 2>&1 || return 1
+        echo "$sig" >"$SWD/signature"
+    fi
+    SW_SIG=$sig
+    # token counts from the shards' headers (int32 [2]); each shard's first token is a document token
+    SW_TRAIN_TOKENS=$(od -An -t d4 -j 8 -N 4 "$SWD/data/c_train_000000.bin" | tr -d ' ')
+    info=$(od -An -t d4 -j 8 -N 4 "$SWD/data/c_val_000000.bin" | tr -d ' ')
+    SW_TPB=$(awk -v t="$info" -v b="$(wc -c <"$SWD/val.txt")" 'BEGIN { printf "%.6f", (t - 1) / b }')
+    [ -n "$SW_TRAIN_TOKENS" ] && [ "$SW_TRAIN_TOKENS" -gt 0 ]
+}
+if [ "$PLOT_ONLY" = 0 ] && [ "$SUBWORD_OPT" = 1 ] && [ -n "$TX_CORPUS" ]; then
+    if sw_prepare "$TX_CORPUS"; then
+        exp_meta subword "byte-level BPE of $SW_VOCAB tokens trained on the text arm's training split ($SW_TRAIN_TOKENS training tokens; $SW_TPB validation tokens per byte); $TX_MODELS at d_model $TX_D, seq_len $SW_T tokens, batch $TX_BATCH, $TX_STEPS steps; n-gram orders {$SW_ORDERS} on the training tokens"
+        echo "$SW_TPB" >"$SWD/tokens_per_byte"
+        while read -r label spec fam; do
+            [ -n "$label" ] || continue
+            for lr in $(exp_lrs "$label" charlm); do
+                for seed in $SEEDS; do
+                    exp_row_file subword_all
+                    exp_bg exp_job "$ROW" "subword-$label-d$TX_D-lr$lr-s$seed" sw_fit "$label" "$spec" "$fam" "$lr" "$seed" "$SW_SIG"
+                done
+            done
+        done <<SWMODELS
+$(models_at "$TX_D" "$SW_T" $TX_MODELS)
+SWMODELS
+        for n in $SW_ORDERS; do
+            exp_row_file subword_ngram
+            exp_bg exp_job "$ROW" "subword-ngram-o$n" sw_ngram "$n" "$SW_SIG"
+        done
+    else
+        exp_die "subword arm: could not train the tokenizer or write the shards (see $OUT/logs/subword-tokenizer.log)"
+    fi
+elif [ "$PLOT_ONLY" = 0 ] && [ "$SUBWORD_OPT" = 1 ]; then
+    exp_log "the subword arm is skipped: no natural-text corpus"
+fi
 exp_wait
 
 exp_split_rows lm "$LM_HDR" curves "$CURVE_HDR"
@@ -285,6 +375,30 @@ exp_aggregate "$OUT/text_runs.csv" "$OUT/text.csv" model,family,d_model,n_layer,
 awk -F, -v OFS=, 'NR == 1 { print "model,d_model,lr"; next } { print $1, $3, $7 }' "$OUT/text.csv" >"$OUT/.txkeys.csv"
 exp_curve_summary "$OUT/textcurves_runs.csv" "$OUT/.txkeys.csv" "$OUT/textcurves.csv"
 rm -f "$OUT/.txkeys.csv"
+if ls "$OUT/rows/subword_all".* >/dev/null 2>&1 || ls "$OUT/rows/subword_ngram".* >/dev/null 2>&1; then
+    exp_split_rows subword "$LM_HDR" subwordcurves "$CURVE_HDR"
+    exp_collect subword_ngram "order,val_loss,fit_seconds,status,reason"
+    exp_aggregate "$OUT/subword_runs.csv" "$OUT/subword.csv" model,family,d_model,n_layer,steps,params "" "" value min -- -k1,1
+    awk -F, -v OFS=, 'NR == 1 { print "model,d_model,lr"; next } { print $1, $3, $7 }' "$OUT/subword.csv" >"$OUT/.swkeys.csv"
+    exp_curve_summary "$OUT/subwordcurves_runs.csv" "$OUT/.swkeys.csv" "$OUT/subwordcurves.csv"
+    rm -f "$OUT/.swkeys.csv"
+    # bytes.csv: both arms in nats per byte (charlm's tokens are bytes; the subword arm's loss per
+    # token times the validation text's tokens per byte); bytecurves.csv: the curves so scaled
+    TPB=$(cat "$OUT/subword/tokens_per_byte" 2>/dev/null || echo 0)
+    {
+        echo "arm,model,d_model,params,per_unit,units_per_byte,nats_per_byte,min_per_byte,max_per_byte"
+        awk -F, -v OFS=, 'NR > 1 { print "char", $1, $3, $6, $9, 1, $9, $10, $11 }' "$OUT/text.csv" 2>/dev/null
+        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 { print "bpe", $1, $3, $6, $9, r, $9 * r, $10 * r, $11 * r }' "$OUT/subword.csv"
+        awk -F, -v OFS=, 'NR > 1 && $4 == "ok" { print "char", $1 "-gram", "", "", $2, 1, $2, $2, $2 }' "$OUT/text_ngram.csv" 2>/dev/null
+        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 && $4 == "ok" { print "bpe", $1 "-gram", "", "", $2, r, $2 * r, $2 * r, $2 * r }' "$OUT/subword_ngram.csv"
+    } >"$OUT/bytes.csv"
+    {
+        echo "model,d_model,step,seconds,val_loss,min,max,seeds"
+        awk -F, -v OFS=, 'NR > 1 { $1 = $1 "-char"; print }' "$OUT/textcurves.csv" 2>/dev/null
+        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 { $1 = $1 "-bpe"; $5 *= r; $6 *= r; $7 *= r; print }' "$OUT/subwordcurves.csv"
+    } >"$OUT/bytecurves.csv"
+    exp_log "wrote $OUT/subword.csv, $OUT/subword_ngram.csv, $OUT/bytes.csv"
+fi
 exp_meta reused_runs "$(exp_reused_count) finished runs of an earlier invocation reused"
 exp_meta w2v_arm "lm:mixer=$W2V_MIXER,d_model=$DMAX: embeddings random vs from seqlab w2v train (-size $DMAX -min-count 1 -window 5 -iter $W2V_ITER, seed $SEED) on the training split split into characters"
 exp_aggregate "$OUT/lm_runs.csv" "$OUT/lm.csv" model,family,d_model,n_layer,steps,params "" "" value min -- -k1,1 -k3,3n
@@ -308,4 +422,11 @@ if [ -n "$TX_LABELS" ]; then
         ng_orders="$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $1 }' "$OUT/text_ngram.csv")" \
         ng_losses="$(awk -F, 'NR > 1 && $4 == "ok" { printf "%s ", $2 }' "$OUT/text_ngram.csv")" \
         corpus="$(sed -n 's/^text_corpus: \([^ ]*\).*/\1/p' "$OUT/meta.txt" | tail -n 1 | xargs -r basename)"
+fi
+if [ -s "$OUT/bytes.csv" ]; then
+    exp_plot lm_subword.gp "$OUT/lm_subword.png" curves="$OUT/bytecurves.csv" seeds="$(echo $SEEDS | wc -w)" \
+        models="$(awk -F, 'NR > 1 { sub(/-(char|bpe)$/, "", $1); if (!s[$1]++) printf "%s ", $1 }' "$OUT/bytecurves.csv")" \
+        ng_char="$(awk -F, 'NR > 1 && $1 == "char" && $2 ~ /gram$/ { if (b == "" || $7 < b) b = $7 } END { print b }' "$OUT/bytes.csv")" \
+        ng_bpe="$(awk -F, 'NR > 1 && $1 == "bpe" && $2 ~ /gram$/ { if (b == "" || $7 < b) b = $7 } END { print b }' "$OUT/bytes.csv")" \
+        vocab="$SW_VOCAB"
 fi

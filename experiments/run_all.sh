@@ -5,9 +5,9 @@
 set -u
 usage() {
     cat <<EOF2
-usage: experiments/run_all.sh [--full | --smoke] [--zoo] [--corpus FILE] [--text-corpus FILE|none] [options of every experiment]
+usage: experiments/run_all.sh [--full | --smoke] [--zoo] [--subword] [--corpus FILE] [--text-corpus FILE|none] [options of every experiment]
   Runs hippo, synthetic, memory, mqar, lm and scaling (experiments/NAME.sh) with the same
-  options (--out, --seed, --threads, --jobs, --mixers; --corpus and --text-corpus go to lm
+  options (--out, --seed, --threads, --jobs, --mixers, --zoo; --corpus, --text-corpus and --subword go to lm
   only: lm's text arm uses tinyshakespeare, from \$SEQLAB_DATA or downloaded) and writes a
   summary to RESULTS/run_all.txt. --only a,b runs only those experiments. At the end the check
   step (experiments/check.sh) compares the results with the published findings and writes
@@ -23,6 +23,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     -h | --help) usage; exit 0 ;;
     --corpus) [ $# -ge 2 ] || { echo "run_all: error: --corpus needs a value" >&2; exit 2; }; CORPUS_ARGS=(--corpus "$2"); shift ;;
+    --subword) CORPUS_ARGS+=(--subword) ;;
     --text-corpus) [ $# -ge 2 ] || { echo "run_all: error: --text-corpus needs a value" >&2; exit 2; }; CORPUS_ARGS+=(--text-corpus "$2"); shift ;;
     --only) [ $# -ge 2 ] || { echo "run_all: error: --only needs a value" >&2; exit 2; }; EXPS=$(echo "$2" | tr ',' ' '); shift ;;
     --out) [ $# -ge 2 ] || { echo "run_all: error: --out needs a value" >&2; exit 2; }; RESROOT=$2; ARGS+=(--out "$2"); shift ;;

@@ -13,7 +13,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..21"
+echo "1..24"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -99,10 +99,10 @@ check "lm.sh --mixers rnn,gpt,llama trains the three (ok rows in lm_runs.csv)" \
     [ "$(awk -F, 'NR > 1 && $12 == "ok" { print $1 }' "$tmp/lmres/lm/lm_runs.csv" 2>/dev/null | sort -u | tr '\n' ' ')" = "gpt llama rnn " ]
 
 # 20-21: lm.sh's text arm (the neural-against-n-gram claim on natural text) on a small text, and
-# its errors: a text corpus that cannot be read
+# its errors: a text corpus that cannot be read; 22-24: the subword arm (--subword) of the same run
 cat "$SL_SRCDIR/README.md" "$SL_SRCDIR/experiments/README.md" >"$tmp/text.txt"
 (cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1,2 --mixers rnn \
-    --text-corpus "$tmp/text.txt" --out "$tmp/lmtext" --jobs 2 >"$tmp/lmtext.log" 2>&1) || sed 's/^/# /' "$tmp/lmtext.log"
+    --text-corpus "$tmp/text.txt" --subword --out "$tmp/lmtext" --jobs 2 >"$tmp/lmtext.log" 2>&1) || sed 's/^/# /' "$tmp/lmtext.log"
 T=$tmp/lmtext/lm
 check "lm.sh --text-corpus: text_runs.csv has both seeds' rnn runs, text.csv their median, text_ngram.csv orders 1-3 fitted" \
     sh -c '[ "$(awk -F, '"'"'NR > 1 && $1 == "rnn" && $3 == 16 && $12 == "ok" { k++ } END { print k + 0 }'"'"' "$1/text_runs.csv")" = 2 ] &&
@@ -114,3 +114,26 @@ check "lm.sh --text-corpus: text_runs.csv has both seeds' rnn runs, text.csv the
 rc=$?
 check "lm.sh --text-corpus with an unreadable file: exit 1 and a message naming it" \
     sh -c '[ "$1" -eq 1 ] && grep -q "cannot read the text corpus .*no-such-file.txt" "$2"' sh $rc "$tmp/lmbad.log"
+S=$tmp/lmtext/lm/subword
+# the split is charlm's (the first floor(0.9 n) bytes train), the BPE was trained on the training
+# part only, and the validation shard holds the validation text alone (document token + its tokens)
+nb=$(wc -c <"$tmp/text.txt"); nt=$(awk -v n="$nb" 'BEGIN { printf "%d", 0.9 * n }')
+check "lm.sh --subword: the split is charlm's, the BPE (300 tokens) is trained on the training part, the validation shard encodes the validation text alone" \
+    sh -c '[ "$(wc -c <"$1/train.txt")" = "$2" ] && [ "$(($(wc -c <"$1/val.txt") + $2))" = "$3" ] &&
+           "$4" tokenizer info --tokenizer "$1/tok.bpe" | grep -q "300" &&
+           v=$("$4" tokenizer encode --tokenizer "$1/tok.bpe" "$1/val.txt" | wc -w) &&
+           [ "$(od -An -t d4 -j 8 -N 4 "$1/data/c_val_000000.bin" | tr -d " ")" = "$((v + 1))" ]' sh "$S" "$nt" "$nb" "$SEQLAB"
+# nats per byte = loss per token x (validation tokens / validation bytes), recomputed here
+tpb=$(awk -v t="$(od -An -t d4 -j 8 -N 4 "$S/data/c_val_000000.bin" | tr -d ' ')" -v b="$(wc -c <"$S/val.txt")" 'BEGIN { print (t - 1) / b }')
+check "lm.sh --subword: bytes.csv has both arms' rnn and n-gram rows, the BPE rows scaled by the validation tokens per byte ($tpb)" \
+    sh -c 'awk -F, -v r="$2" '"'"'
+        function near(a, b) { return (a - b < 1e-4 * (1 + b) && b - a < 1e-4 * (1 + b)) }
+        NR > 1 { k[$1 "," $2]++
+                 if ($1 == "char" && ($6 != 1 || !near($7, $5))) bad++
+                 if ($1 == "bpe" && (!near($6, r) || !near($7, $5 * r))) bad++ }
+        END { exit (!bad && k["char,rnn"] && k["bpe,rnn"] && k["bpe,1-gram"] && k["bpe,3-gram"] && k["char,3-gram"]) ? 0 : 1 }'"'"' "$1" &&
+           [ "$(awk -F, '"'"'NR > 1 && $1 == "rnn" && $12 == "ok"'"'"' "$3" | wc -l)" = 2 ]' sh "$tmp/lmtext/lm/bytes.csv" "$tpb" "$tmp/lmtext/lm/subword_runs.csv"
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/mqar.sh" --smoke --subword --out "$tmp/mqbad" >"$tmp/mqbad.log" 2>&1)
+rc=$?
+check "--subword on an experiment without a text arm: exit 2 and a message" \
+    sh -c '[ "$1" -eq 2 ] && grep -q "subword does not apply" "$2"' sh $rc "$tmp/mqbad.log"
