@@ -12,8 +12,10 @@ check_PROGRAMS += t/t-prefill
 TESTS += t/t-prefill
 check_PROGRAMS += t/t-speculative t/t-constrain
 TESTS += t/t-speculative t/t-constrain
+check_PROGRAMS += t/t-infer
+TESTS += t/t-infer
 # `make bench`: bench/prefill_bench and bench/spec_bench (not part of make check)
-EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh
+EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh bench/forward_bench.sh bench/forward_torch.py
 bench/prefill_bench$(EXEEXT): $(srcdir)/bench/prefill_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/prefill_bench.c libseqlab.la $(DEPS_LIBS)

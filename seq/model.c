@@ -44,6 +44,12 @@ void sl_model_set_training(sl_model *m, int on, sl_rng *rng)
     for (int i = 0; i < m->n_children; i++) sl_model_set_training(m->children[i], on, rng);
 }
 
+void sl_model_set_inference(sl_model *m, int on)
+{
+    m->inference = on;
+    for (int i = 0; i < m->n_children; i++) sl_model_set_inference(m->children[i], on);
+}
+
 static int check_input(const sl_model *m, const float *x, const int32_t *tok, size_t n)
 {
     if ((x == NULL) == (tok == NULL))
@@ -72,6 +78,7 @@ int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, 
 int sl_model_backward(sl_model *m, const float *dy, float *dx)
 {
     if (!m->vt->backward) return sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind);
+    if (m->inference) return sl_error(SL_EINVAL, "%s: backward after a forward in inference mode (no caches kept)", m->vt->kind);
     return m->vt->backward(m, dy, dx);
 }
 

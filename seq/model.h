@@ -47,7 +47,8 @@ enum {
     SL_CAP_TOKEN_OUT = 1 << 6, /* produces logits over a vocabulary */
     SL_CAP_REAL_OUT = 1 << 7,  /* produces real vectors */
     SL_CAP_MIXER = 1 << 8,     /* real -> real, d_in == d_out: usable inside the LM wrapper */
-    SL_CAP_BIDIR = 1 << 9      /* this instance is bidirectional: sequence mode only */
+    SL_CAP_BIDIR = 1 << 9,     /* this instance is bidirectional: sequence mode only */
+    SL_CAP_INFER = 1 << 10     /* forward in inference mode keeps no backward caches (below) */
 };
 
 typedef struct sl_model sl_model;
@@ -112,6 +113,7 @@ struct sl_model {
     sl_params *P;    /* shared parameter table */
     int owns_params; /* the top-level model frees P */
     int training;    /* dropout etc. active */
+    int inference;   /* no backward follows forward (sl_model_set_inference) */
     sl_rng *rng;     /* for dropout while training; borrowed */
     char *spec;      /* canonical spec string (top-level models) */
     int max_len;     /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
@@ -123,6 +125,11 @@ struct sl_model {
 int sl_model_init(sl_model *m, sl_rng *rng);                  /* children first, then m */
 void sl_model_free(sl_model *m);                              /* children, self, P if owned */
 void sl_model_set_training(sl_model *m, int on, sl_rng *rng); /* recursive */
+/* Inference mode (recursive): no backward will follow forward, so a model with SL_CAP_INFER
+ * keeps none of backward's caches (memory: weights + output + O(state), or O(T) working space
+ * where its algorithm needs it) and computes the same outputs; backward() is then refused.
+ * A model without SL_CAP_INFER still fills its caches in this mode. Off by default. */
+void sl_model_set_inference(sl_model *m, int on);
 int sl_model_add_child(sl_model *m, sl_model *child);
 
 int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);

@@ -127,22 +127,27 @@ static int reserve_caches(rmodel *r, int B, int T)
 {
     const size_t TB = (size_t)T * B, H = r->H, GH = r->GH, LD = (size_t)r->L * r->ndir;
     const int lstm = r->cfg.cell == SL_RCELL_LSTM, gru = r->cfg.cell == SL_RCELL_GRU, cells = !r->lanes;
+    /* inference mode on the kernel path: the per-step arrays are rings of two steps (ring_rows
+     * rows instead of T*B; the sgemm path's gates hold the input projection of every step, its
+     * O(T) working space), the last layer writes into y, no input copy */
+    const int inf = r->base.inference, ring = inf && r->fast;
+    const size_t SB = ring ? 2 * (size_t)B : TB;
     sl_field *f = r->fields;
     size_t n = 0;
-    f[n++] = SL_FIELD(r->xin, r->fast ? 0 : TB * r->cfg.input_size);
+    f[n++] = SL_FIELD(r->xin, r->fast || inf ? 0 : TB * r->cfg.input_size);
     f[n++] = SL_FIELD(r->bsum, LD * GH);
     for (int l = 0; l < r->L; l++) {
         const size_t wide = TB * r->ndir * H, drop = l && r->dropped ? wide : 0;
         /* the lanes path writes the last layer's output straight into y */
-        f[n++] = SL_FIELD(r->out[l], !r->lanes || l < r->L - 1 ? wide : 0);
+        f[n++] = SL_FIELD(r->out[l], l < r->L - 1 || (!r->lanes && !inf) ? wide : 0);
         f[n++] = SL_FIELD(r->xd[l], drop);
         f[n++] = SL_FIELD(r->mask[l], drop);
     }
     for (size_t i = 0; i < LD; i++) {
-        f[n++] = SL_FIELD(r->gates[i], cells ? TB * GH : 0);
-        f[n++] = SL_FIELD(r->cst[i], cells && lstm ? TB * H : 0);
-        f[n++] = SL_FIELD(r->hn[i], cells && gru ? TB * H : 0);
-        f[n++] = SL_FIELD(r->xh[i], cells && r->fast ? TB * (layer_in(r, (int)i / r->ndir) + H) : 0);
+        f[n++] = SL_FIELD(r->gates[i], cells ? SB * GH : 0);
+        f[n++] = SL_FIELD(r->cst[i], cells && lstm ? SB * H : 0);
+        f[n++] = SL_FIELD(r->hn[i], cells && gru ? SB * H : 0);
+        f[n++] = SL_FIELD(r->xh[i], cells && r->fast ? SB * (layer_in(r, (int)i / r->ndir) + H) : 0);
     }
     for (int d = 0; d < 2; d++) f[n++] = SL_FIELD(r->ghs[d], cells && gru && d < r->ndir ? (size_t)B * GH : 0);
     int rc = sl_arena_carve(&r->fwd, f, n);
@@ -268,10 +273,12 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
     float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
     const size_t ldh = (size_t)T * ldo;   /* out: row stride of one step across the batch */
+    const int ring = r->base.inference;     /* the caches are rings of two steps (reserve_caches) */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
-        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
-        float *xr = xh + (size_t)t * B * K;
+        const int ts = ring ? s & 1 : t, tps = ring ? (s + 1) & 1 : tp;   /* slots of t and t_prev */
+        size_t row = (size_t)ts * B + b0, prow = (size_t)tps * B + b0;   /* in the (T, B, .) caches */
+        float *xr = xh + (size_t)ts * B * K;
         for (int b = 0; b < nb; b++) {
             memcpy(xr + (size_t)b * K, Xb + ((size_t)b * T + t) * Iw, (size_t)Iw * sizeof(float));
             if (!s) {
@@ -279,7 +286,7 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
                 else memset(xr + (size_t)b * K + Iw, 0, (size_t)H * sizeof(float));
             }
         }
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum),
+        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)ts * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum),
                           .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = (int)ldh, .zeros = r->zeros};
         a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first */
         a.ldhp = K;
@@ -298,7 +305,7 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
         }
         cell_forward(r, &a);
         if (s + 1 < T) {
-            float *xn = xh + (size_t)(d ? t - 1 : t + 1) * B * K + Iw;
+            float *xn = xh + (size_t)(ring ? (s + 1) & 1 : d ? t - 1 : t + 1) * B * K + Iw;
             for (int b = 0; b < nb; b++)
                 memcpy(xn + (size_t)b * K, a.h + b * ldh, (size_t)H * sizeof(float));
         }
@@ -400,6 +407,7 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->h0 = r->h0 ? r->h0 + st : NULL;
     a->c0 = r->c0 ? r->c0 + st : NULL;
     a->amx = r->amx_on;
+    a->infer = r->base.inference;
 }
 
 /* one layer of the lanes path: each direction in turn, on all threads; the output (B, T,
@@ -437,9 +445,11 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     if (!r->lanes && (rc = pack_panels(r, 0))) return rc;
     /* the input is kept for the weight gradient: the caller's x need not outlive forward()
      * (the kernel path keeps it inside xh) */
-    if (!r->fast) memcpy(r->xin, x, (size_t)B * T * Iw * sizeof(float));
+    const int inf = m->inference;
+    if (!r->fast && !inf) memcpy(r->xin, x, (size_t)B * T * Iw * sizeof(float));
+    if (inf && !r->lanes) r->out[r->L - 1] = y;   /* inference: the last layer writes into y */
     for (int l = 0; l < r->L; l++) {
-        const float *X = r->fast ? x : r->xin;
+        const float *X = r->fast || inf ? x : r->xin;
         if (l) {
             size_t n = (size_t)T * B * ldo;
             if (r->dropped) {
@@ -457,14 +467,15 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
         if (!r->fast) for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
         run_scans(r, l, X, B, T);
     }
-    if (!r->lanes) {
+    if (!r->lanes && !inf) {
         /* by batch row on the threads (a copy of B*T*ldo floats is a few ms on one core) */
         const float *o = r->out[r->L - 1];
         const size_t rowf = (size_t)T * ldo;
         #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
         for (int b = 0; b < B; b++) memcpy(y + b * rowf, o + b * rowf, rowf * sizeof(float));
     }
-    r->cached = 1;
+    /* inference: final_state only on the lanes path (its carried state); the rest is gone */
+    r->cached = !inf || r->lanes;
     return SL_OK;
 }
 
@@ -1178,7 +1189,7 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->base.P = P;
     r->base.d_in = cfg->input_size;
     r->base.d_out = r->ndir * r->H;
-    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP);
+    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP) | SL_CAP_INFER;
     if (r->base.d_in == r->base.d_out) r->base.caps |= SL_CAP_MIXER;
     int LD = r->L * r->ndir;
     r->i_wih = malloc(LD * sizeof(int)); r->i_whh = malloc(LD * sizeof(int));

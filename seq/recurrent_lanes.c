@@ -13,7 +13,13 @@
 #define RL_X86 1
 #include <immintrin.h>
 #include <omp.h>
+#include <limits.h>
 #include <sched.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <sys/mman.h>
 #endif
 
@@ -62,6 +68,8 @@ struct sl_rl {
     double *db;        /* (threads, 4H) bias-gradient sums */
     size_t dbcap;
     int valid;         /* a forward's caches are present */
+    int infer;         /* the last forward ran in inference mode: gates and aux hold one step, xhb
+                        * nothing, and no backward may follow */
 };
 
 static int mem_reserve(rl_mem *m, size_t n)
@@ -115,13 +123,24 @@ static inline size_t blocked_size(const sl_rl *w, int rows)
 }
 
 /* ---- a spinning barrier for the per-step synchronisation (a step is tens of microseconds;
- * after a few thousand spins the waiter yields, for oversubscribed machines) ---- */
+ * after a few thousand spins the waiter sleeps on a futex until the last thread arrives, so an
+ * oversubscribed machine loses neither user time to spinning nor system time to sched_yield
+ * calls: issue #17 counted 8192 of them in one LSTM forward at T=256) ---- */
 
 typedef struct {
     int count __attribute__((aligned(64)));
     int sense __attribute__((aligned(64)));
+    int waiters;   /* threads asleep (or about to sleep) on sense */
     int n;
 } rl_barrier;
+
+#ifdef __linux__
+static void futex_wait(int *addr, int val) { syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0); }
+static void futex_wake_all(int *addr) { syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0); }
+#else
+static void futex_wait(int *addr, int val) { (void)addr; (void)val; sched_yield(); }
+static void futex_wake_all(int *addr) { (void)addr; }
+#endif
 
 static void barrier_wait(rl_barrier *b, int *local)
 {
@@ -130,12 +149,21 @@ static void barrier_wait(rl_barrier *b, int *local)
     if (b->n == 1) return;
     if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
         __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->sense, s, __ATOMIC_SEQ_CST);
+        /* a sleeper announced itself before it checked sense (both sequentially consistent),
+         * so either it sees the new sense or this sees it waiting */
+        if (__atomic_load_n(&b->waiters, __ATOMIC_SEQ_CST)) futex_wake_all(&b->sense);
         return;
     }
-    for (int spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s;)
-        if (++spins < 4000) __builtin_ia32_pause();
-        else sched_yield();
+    for (int spins = 0; spins < 4000; spins++) {
+        if (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) == s) return;
+        __builtin_ia32_pause();
+    }
+    while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
+        __atomic_add_fetch(&b->waiters, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&b->sense, __ATOMIC_SEQ_CST) != s) futex_wait(&b->sense, !s);   /* returns at once if sense changed */
+        __atomic_sub_fetch(&b->waiters, 1, __ATOMIC_SEQ_CST);
+    }
 }
 
 /* units per forward tile: 12 rows of accumulators either way */
@@ -336,11 +364,13 @@ static inline __attribute__((always_inline)) void lstm_cell_tile(const sl_rl *w,
             const __m512 og = v_sigmoid(_mm512_add_ps(_mm512_load_ps(pre + (size_t)(3 * gs + u) * BL + o), bo));
             const __m512 cn = _mm512_fmadd_ps(f, _mm512_load_ps(cs + ol), _mm512_mul_ps(i, g));
             const __m512 hv = _mm512_mul_ps(og, v_tanh(cn));
-            _mm512_stream_ps(gt + (size_t)j * BL + o, i);
-            _mm512_stream_ps(gt + (size_t)(H + j) * BL + o, f);
-            _mm512_stream_ps(gt + (size_t)(2 * H + j) * BL + o, g);
-            _mm512_stream_ps(gt + (size_t)(3 * H + j) * BL + o, og);
-            _mm512_stream_ps(cc + ol, cn);
+            if (gt) {   /* NULL in inference mode: no caches */
+                _mm512_stream_ps(gt + (size_t)j * BL + o, i);
+                _mm512_stream_ps(gt + (size_t)(H + j) * BL + o, f);
+                _mm512_stream_ps(gt + (size_t)(2 * H + j) * BL + o, g);
+                _mm512_stream_ps(gt + (size_t)(3 * H + j) * BL + o, og);
+                _mm512_stream_ps(cc + ol, cn);
+            }
             _mm512_store_ps(cs + ol, cn);
             _mm512_store_ps(h + ol, hv);
             if (hb) _mm512_stream_ps(hb + (size_t)j * w->ldr + o, hv);
@@ -371,10 +401,12 @@ static inline __attribute__((always_inline)) void gru_cell_tile(const sl_rl *w, 
             const __m512 n = v_tanh(_mm512_fmadd_ps(r, hv, _mm512_add_ps(_mm512_load_ps(px + qn + o), bin)));
             /* h = (1 - z) n + z h_prev = n + z (h_prev - n) */
             const __m512 hnew = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_load_ps(hp + ol), n), n);
-            _mm512_stream_ps(gt + (size_t)j * BL + o, r);
-            _mm512_stream_ps(gt + (size_t)(H + j) * BL + o, z);
-            _mm512_stream_ps(gt + (size_t)(2 * H + j) * BL + o, n);
-            _mm512_stream_ps(hn + ol, hv);
+            if (gt) {   /* NULL in inference mode: no caches */
+                _mm512_stream_ps(gt + (size_t)j * BL + o, r);
+                _mm512_stream_ps(gt + (size_t)(H + j) * BL + o, z);
+                _mm512_stream_ps(gt + (size_t)(2 * H + j) * BL + o, n);
+                _mm512_stream_ps(hn + ol, hv);
+            }
             _mm512_store_ps(h + ol, hnew);
             if (hb) _mm512_stream_ps(hb + (size_t)j * w->ldr + o, hnew);
         }
@@ -516,9 +548,10 @@ static void amx_fwd_products(const sl_rl *w, int sg, const uint16_t *xv, float *
 static void rows_in(const sl_rl *w, const float *src, size_t lds, int nb, int slot, int t, int r0, int n)
 {
     const int NI = w->NI, K = NI + w->H, BL = w->BL;
-    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL, *xb = w->xhb.p + at(w, K, t) + (size_t)r0 * w->ldr;
+    float *xr = w->xh.p + (size_t)slot * K * BL + (size_t)r0 * BL;
     to_lanes(xr, (size_t)BL, src, lds, n, nb, BL);
-    for (int r = 0; r < n; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
+    float *xb = w->infer ? NULL : w->xhb.p + at(w, K, t) + (size_t)r0 * w->ldr;
+    for (int r = 0; xb && r < n; r++) stream_row(xb + (size_t)r * w->ldr, xr + (size_t)r * BL, w->NV);
     if (w->amx) sl_amx_rows_to_b(xv_slot(w, slot), w->NV, r0 < NI ? r0 : w->NIP + r0 - NI, xr, (size_t)BL, n);
 }
 
@@ -574,8 +607,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         const float *xt = w->xh.p + (size_t)(s & 1) * K * BL;
         float *xnext = w->xh.p + (size_t)((s + 1) & 1) * K * BL;
         float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
-        float *hb = s + 1 < T ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
-        float *gt = w->gates.p + st(w, GH, t), *aux = w->aux.p + st(w, H, t);
+        float *hb = s + 1 < T && !w->infer ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
+        /* inference: no gates, no LSTM c / GRU W_hn h cache */
+        float *gt = w->infer ? NULL : w->gates.p + st(w, GH, t), *aux = w->infer ? NULL : w->aux.p + st(w, H, t);
         /* AMX: super-group by super-group (computing the next one's products before this one's
          * cells, so that the tiles' stores are done before the cells read them, was no faster) */
         for (int g = s0; w->amx && g < s1; g++) {
@@ -612,6 +646,7 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
 {
     const int B = a->B, H = a->H, NI = a->NI;
     w->valid = 0;
+    w->infer = a->infer;
     if (!sl_rl_fits(B)) return sl_error(SL_EINVAL, "recurrent lanes path: batch %d is not in 1..32", B);
     w->B = B; w->T = a->T; w->NI = NI; w->H = H; w->gru = a->gru; w->rev = a->rev;
     w->NV = B > 16 ? 2 : 1;
@@ -625,8 +660,9 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     w->NIP = 32 * w->QX;
     w->QH = (H + 31) / 32;
     const size_t npf = w->amx ? (size_t)(H + RL_SG - 1) / RL_SG * amx_fwd_sg(w) / 2 : (size_t)nft * K * 12;
-    int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, TBL * GH) | mem_reserve(&w->aux, TBL * H) |
-              mem_reserve(&w->xhb, blocked_size(w, K)) | mem_reserve(&w->pf, npf) |
+    const int inf = w->infer;   /* no caches: nothing of gates, aux and xhb is read */
+    int bad = mem_reserve(&w->xh, (size_t)2 * K * w->BL) | mem_reserve(&w->gates, inf ? 0 : TBL * GH) |
+              mem_reserve(&w->aux, inf ? 0 : TBL * H) | mem_reserve(&w->xhb, inf ? 0 : blocked_size(w, K)) | mem_reserve(&w->pf, npf) |
               mem_reserve(&w->small, (size_t)6 * H * w->BL + 4 * (size_t)H) |
               (w->amx ? mem_reserve(&w->xv, xv_stride(w)) : 0);
     if (bad) return sl_error(SL_ENOMEM, "%s: cannot allocate the lanes path's caches", a->gru ? "gru" : "lstm");
@@ -651,7 +687,7 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
         bar.n = omp_get_num_threads();
         forward_thread(w, a, X, ldx, out, ldo, &bar, omp_get_thread_num(), omp_get_num_threads());
     }
-    w->valid = 1;
+    w->valid = !w->infer;
     return 0;
 }
 
@@ -1015,13 +1051,15 @@ int sl_rl_backward(sl_rl *w, const sl_rl_args *a, const float *dH, size_t lddh, 
     return 0;
 }
 
-int sl_rl_amx(const sl_rl *w) { return w->valid && w->amx; }
+int sl_rl_amx(const sl_rl *w) { return (w->valid || w->infer) && w->amx; }
 
 void sl_rl_final_state(const sl_rl *w, float *hn, float *cn)
 {
     const int B = w->B, H = w->H, BL = w->BL;
     if (hn) from_lanes(hn, (size_t)H, w->small.p, (size_t)BL, H, B, RL_STORE, 1, 0);
-    if (cn && !w->gru) from_lanes(cn, (size_t)H, w->aux.p + st(w, H, w->rev ? 0 : w->T - 1), (size_t)BL, H, B, RL_STORE, 1, 0);
+    /* inference mode keeps no c cache: the carried cell state (small's third block) is the last c */
+    const float *c = w->infer ? w->small.p + (size_t)2 * H * BL : w->aux.p + st(w, H, w->rev ? 0 : w->T - 1);
+    if (cn && !w->gru) from_lanes(cn, (size_t)H, c, (size_t)BL, H, B, RL_STORE, 1, 0);
 }
 
 #pragma GCC pop_options

@@ -54,6 +54,8 @@ typedef struct {
     const float *w_ih, *w_hh, *b_ih, *b_hh;
     const float *h0, *c0; /* (B, H) each, or NULL for zeros */
     int amx;              /* 1: the per-step products may run on AMX tiles where the CPU has them */
+    int infer;            /* 1: inference: no caches for backward (gates, cells, the weight-gradient
+                           * operand); the step's working rows only, and no backward may follow */
 } sl_rl_args;
 
 typedef struct sl_rl sl_rl; /* workspace and caches of one layer-direction */

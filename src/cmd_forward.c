@@ -1,6 +1,7 @@
 /* src/cmd_forward.c — `seqlab forward`: run a model on an .npy input, write an .npy output.
  * This is how seqlab is compared with PyTorch: weights come by name from safetensors. */
 #include "core/error.h"
+#include "core/gemv.h"
 #include "core/npy.h"
 #include "lab/registry.h"
 #include "seq/transformer.h"
@@ -19,7 +20,9 @@ static const char USAGE[] =
     "  --input X.npy    real input (B,T,D_in) float32/float64, or tokens (B,T) int32/int64\n"
     "  --output Y.npy   written atomically: (B,T,D_out) float32\n"
     "  --step           step mode (one position at a time, explicit state) instead of sequence mode\n"
-    "  --threads K      threads\n";
+    "  --threads K      threads\n"
+    "Sequence mode runs in inference mode (sl_model_set_inference): models that support it keep\n"
+    "no caches for a backward pass (docs/decoding.md lists them); the outputs are the same.\n";
 
 /* state_dict entries that are buffers, not parameters, and tied heads */
 static const char *const IGNORE[] = {".attn.bias", ".attn.masked_bias", "lm_head.weight", NULL};
@@ -57,6 +60,7 @@ int cmd_forward(int argc, char **argv)
     sl_model *m = NULL;
     sl_npy x = {0};
     float *xf = NULL, *y = NULL;
+    const float *xin = NULL;   /* xf, or the .npy's own float32 data (no copy) */
     int32_t *tok = NULL;
     int ret = 1;
     int rc0 = sl_model_create(spec, (uint64_t)seed, &m);
@@ -89,13 +93,25 @@ int cmd_forward(int argc, char **argv)
         }
         B = (int)x.shape[0];
         T = (int)x.shape[1];
-        xf = malloc(x.numel * sizeof(float) + 1);
-        if (sl_dtype_to_f32(x.dtype, x.data, xf, x.numel, 1)) { cli_lib_fail(in); goto done; }
+        if (x.dtype == SL_DT_F32) {
+            size_t bad = 0;   /* the message of sl_dtype_to_f32's check */
+            if (!sl_all_finite(x.data, x.numel, &bad)) {
+                cli_fail("%s: non-finite value (%s) at element %zu", in, isnan(((const float *)x.data)[bad]) ? "nan" : "inf", bad);
+                goto done;
+            }
+            xin = x.data;
+        } else {
+            xf = malloc(x.numel * sizeof(float) + 1);
+            if (!xf) { cli_fail("out of memory"); goto done; }
+            if (sl_dtype_to_f32(x.dtype, x.data, xf, x.numel, 1)) { cli_lib_fail(in); goto done; }
+            xin = xf;
+        }
     }
     if (B <= 0 || T <= 0) { cli_fail("%s: empty batch (B=%d, T=%d)", in, B, T); goto done; }
     y = malloc((size_t)B * T * m->d_out * sizeof(float));
     if (!y) { cli_fail("out of memory"); goto done; }
-    int rc = step ? sl_model_run_steps(m, xf, tok, y, B, T) : sl_model_forward(m, xf, tok, y, B, T);
+    if (!step) sl_model_set_inference(m, 1);   /* no backward follows */
+    int rc = step ? sl_model_run_steps(m, xin, tok, y, B, T) : sl_model_forward(m, xin, tok, y, B, T);
     if (rc) { cli_lib_fail(step ? "step mode" : "forward"); goto done; }
     for (size_t i = 0; i < (size_t)B * T * m->d_out; i++)
         if (!isfinite(y[i])) { cli_fail("the output has a non-finite value at index %zu; nothing written", i); goto done; }

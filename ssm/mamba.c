@@ -93,15 +93,22 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     const sl_params *P = m->P;
     const int C = mb->cfg.d_model, E = mb->E, S = mb->S, R = mb->R, K = mb->K;
     const size_t N = (size_t)B * T;
+    /* inference mode: no input copy; u is computed over xc in place and y written over xi (read
+     * only by the convolution), so the working space is 4 (N, E) arrays instead of 6 + (N, C) */
+    const int inf = m->inference;
     int rc;
-    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->xi, N * E), SL_FIELD(mb->z, N * E),
-                             SL_FIELD(mb->xc, N * E), SL_FIELD(mb->u, N * E), SL_FIELD(mb->dtr, N * R), SL_FIELD(mb->Bm, N * S),
-                             SL_FIELD(mb->Cm, N * S), SL_FIELD(mb->delta, N * E), SL_FIELD(mb->y, N * E),
-                             SL_FIELD(mb->A, (size_t)E * S))))
+    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, inf ? 0 : N * C), SL_FIELD(mb->xi, N * E), SL_FIELD(mb->z, N * E),
+                             SL_FIELD(mb->xc, N * E), SL_FIELD(mb->u, inf ? 0 : N * E), SL_FIELD(mb->dtr, N * R),
+                             SL_FIELD(mb->Bm, N * S), SL_FIELD(mb->Cm, N * S), SL_FIELD(mb->delta, N * E),
+                             SL_FIELD(mb->y, inf ? 0 : N * E), SL_FIELD(mb->A, (size_t)E * S))))
         return rc;
-    mb->B = B;
+    if (inf) {
+        mb->u = mb->xc;
+        mb->y = mb->xi;
+    }
+    mb->B = inf ? 0 : B;   /* backward refuses without a training forward */
     mb->T = T;
-    memcpy(mb->xin, x, N * C * sizeof(float));
+    if (!inf) memcpy(mb->xin, x, N * C * sizeof(float));
     /* in_proj and x_proj as one product per output part (row blocks of their weights), each
      * written where it is used: no (N, 2E) / (N, R + 2S) result to split column by column */
     const float *win = sl_params_data(P, mb->i_inw), *bin = sl_params_data_opt(P, mb->i_inb);
@@ -450,7 +457,7 @@ int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix
     sl_model *m = &mb->base;
     m->vt = &mamba_vt;
     m->P = P;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER;
     m->d_in = m->d_out = c.d_model;
     mb->cfg = c;
     mb->E = c.expand * c.d_model;

@@ -101,16 +101,19 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     const sl_params *P = m->P;
     const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN;
     const size_t N = (size_t)B * T;
+    /* inference mode: no input copy, SiLU over the conv output in place */
+    const int inf = m->inference;
     int rc;
-    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, N * C), SL_FIELD(mb->zx, N * DIN), SL_FIELD(mb->xbc, N * CD),
-                             SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, N * CD), SL_FIELD(mb->xs, N * E),
+    if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, inf ? 0 : N * C), SL_FIELD(mb->zx, N * DIN), SL_FIELD(mb->xbc, N * CD),
+                             SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, inf ? 0 : N * CD), SL_FIELD(mb->xs, N * E),
                              SL_FIELD(mb->z, N * E), SL_FIELD(mb->Bm, N * G * S), SL_FIELD(mb->Cm, N * G * S),
                              SL_FIELD(mb->dt, N * H), SL_FIELD(mb->A, H), SL_FIELD(mb->y, N * E), SL_FIELD(mb->yg, N * E),
                              SL_FIELD(mb->rstd, N * G), SL_FIELD(mb->nrm, N * E), SL_FIELD(mb->o, N * E))))
         return rc;
-    mb->B = B;
+    if (inf) mb->xbca = mb->xbcc;
+    mb->B = inf ? 0 : B;   /* backward refuses without a training forward */
     mb->T = T;
-    memcpy(mb->xin, x, N * C * sizeof(float));
+    if (!inf) memcpy(mb->xin, x, N * C * sizeof(float));
     sl_linear_forward(mb->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
     sl_cols_get(mb->xbc, mb->zx, N, DIN, E, CD);
     sl_cols_get(mb->dt, mb->zx, N, DIN, E + CD, H);
@@ -439,7 +442,7 @@ int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *pref
     sl_model *m = &mb->base;
     m->vt = &mamba2_vt;
     m->P = P;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER;
     m->d_in = m->d_out = c.d_model;
     mb->cfg = c;
     mb->E = E;

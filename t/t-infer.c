@@ -1,0 +1,156 @@
+/* t/t-infer.c — inference mode (issue #17 item 1): sl_model_set_inference(m, 1) makes a
+ * model with SL_CAP_INFER run forward without backward's caches. For each path of the
+ * recurrent engine (the lanes path, the packed-kernel path with its two-step rings, the sgemm
+ * path; LSTM, GRU, Elman; stacked and bidirectional layers), Mamba, Mamba-2 and the LM wrapper
+ * over them:
+ *  - the outputs equal the training-mode forward's bit for bit (the same arithmetic runs);
+ *  - the final state (lanes path: the carried h and c) equals training mode's;
+ *  - backward after an inference forward is refused, and after switching back a forward +
+ *    backward runs;
+ *  - the lanes path at 2 threads (its futex-backed barrier) equals 1 thread bit for bit. */
+#include "core/error.h" /* before t/tap.h's users */
+#include "t/tap.h"
+
+#include "core/rng.h"
+#include "core/util.h"
+#include "lab/registry.h"
+#include "seq/recurrent_common.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *spec;
+    int B, T;
+    int fast, lanes; /* -1: default, 0: off */
+} tcase;
+
+static float *run(sl_model *m, const float *x, const int32_t *tok, int B, int T, int inference, int *rc)
+{
+    float *y = malloc((size_t)B * T * m->d_out * sizeof(float));
+    sl_model_set_inference(m, inference);
+    *rc = sl_model_forward(m, x, tok, y, B, T);
+    return y;
+}
+
+static void check(const tcase *c)
+{
+    sl_model *m = NULL;
+    if (sl_model_create(c->spec, 7, &m)) {
+        ok(0, "%s: create: %s", c->spec, sl_errmsg());
+        return;
+    }
+    const int B = c->B, T = c->T, rec = sl_recurrent_is(m);
+    char label[200];
+    snprintf(label, sizeof label, "%s B=%d T=%d%s%s", c->spec, B, T, c->fast == 0 ? " sgemm path" : "",
+             c->lanes == 0 ? " no lanes" : "");
+    if (rec && c->fast == 0) sl_recurrent_set_fast(m, 0);
+    if (rec && c->lanes == 0) sl_recurrent_set_lanes(m, 0);
+    ok((m->caps & SL_CAP_INFER) != 0, "%s: has SL_CAP_INFER", label);
+    sl_rng *rng = sl_rng_alloc(11);
+    const int tokens = (m->caps & SL_CAP_TOKEN_IN) != 0;
+    float *x = NULL;
+    int32_t *tok = NULL;
+    if (tokens) {
+        tok = malloc((size_t)B * T * sizeof(int32_t));
+        for (int i = 0; i < B * T; i++) tok[i] = (int32_t)(sl_rng_uniform(rng) * m->d_in) % m->d_in;
+    } else {
+        x = malloc((size_t)B * T * m->d_in * sizeof(float));
+        sl_rng_fill_uniform(rng, x, (size_t)B * T * m->d_in, -1, 1);
+    }
+    const size_t ny = (size_t)B * T * m->d_out;
+    int rc0, rc1;
+    float *y0 = run(m, x, tok, B, T, 0, &rc0);
+    const sl_recurrent_config *rc = rec ? sl_recurrent_get_config(m) : NULL;
+    const size_t ns = rc ? (size_t)rc->num_layers * (rc->bidirectional ? 2 : 1) * B * rc->hidden_size : 0;
+    const int lstm = rec && strncmp(c->spec, "lstm", 4) == 0;
+    float *h0 = rec ? calloc(ns, sizeof(float)) : NULL, *cc0 = lstm ? calloc(ns, sizeof(float)) : NULL;
+    float *h1 = rec ? calloc(ns, sizeof(float)) : NULL, *cc1 = lstm ? calloc(ns, sizeof(float)) : NULL;
+    int fs0 = rec ? sl_recurrent_final_state(m, h0, cc0) : -1;
+    const int lanes = rec && sl_recurrent_lanes(m);
+    float *y1 = run(m, x, tok, B, T, 1, &rc1);
+    if (!ok(rc0 == 0 && rc1 == 0, "%s: forward runs in both modes", label)) diag("%s", sl_errmsg());
+    ok(rc0 == 0 && rc1 == 0 && memcmp(y0, y1, ny * sizeof(float)) == 0, "%s: inference output == training-mode output, bitwise",
+       label);
+    if (rec && lanes) {
+        int fs1 = sl_recurrent_final_state(m, h1, cc1);
+        ok(fs0 == 0 && fs1 == 0 && memcmp(h0, h1, ns * sizeof(float)) == 0 &&
+               (!lstm || memcmp(cc0, cc1, ns * sizeof(float)) == 0),
+           "%s: lanes path: final h%s after inference == training mode's", label, lstm ? " and c" : "");
+    }
+    float *dy = malloc(ny * sizeof(float));
+    for (size_t i = 0; i < ny; i++) dy[i] = 0.01f * (float)((i * 7) % 13) - 0.06f;
+    int rb = sl_model_backward(m, dy, NULL);
+    ok(rb != 0, "%s: backward after an inference forward is refused (%s)", label, rb ? sl_errmsg() : "accepted");
+    int rc2;
+    float *y2 = run(m, x, tok, B, T, 0, &rc2);
+    ok(rc2 == 0 && sl_model_backward(m, dy, NULL) == 0 && memcmp(y0, y2, ny * sizeof(float)) == 0,
+       "%s: back in training mode: forward + backward run", label);
+    if (lanes) {
+        /* the lanes path splits the hidden units over threads with a barrier per step */
+        sl_threads_set(2);
+        int rc3;
+        float *y3 = run(m, x, tok, B, T, 1, &rc3);
+        sl_threads_set(1);
+        ok(rc3 == 0 && memcmp(y0, y3, ny * sizeof(float)) == 0, "%s: lanes path, 2 threads, inference == 1 thread", label);
+        free(y3);
+    }
+    free(y0);
+    free(y1);
+    free(y2);
+    free(dy);
+    free(x);
+    free(tok);
+    free(h0);
+    free(h1);
+    free(cc0);
+    free(cc1);
+    sl_rng_free(rng);
+    sl_model_free(m);
+}
+
+int main(void)
+{
+    static const tcase cases[] = {
+        {"lstm:input_size=5,hidden_size=24", 3, 17, -1, -1},
+        {"lstm:input_size=5,hidden_size=24,num_layers=2", 20, 9, -1, -1},
+        {"lstm:input_size=5,hidden_size=24,num_layers=2", 3, 17, -1, 0},
+        {"lstm:input_size=5,hidden_size=24,num_layers=2,bidirectional=1", 2, 11, -1, 0},
+        {"lstm:input_size=5,hidden_size=24", 40, 6, -1, -1},
+        {"lstm:input_size=5,hidden_size=24,num_layers=2", 3, 9, 0, -1},
+        {"gru:input_size=5,hidden_size=20", 4, 13, -1, -1},
+        {"gru:input_size=5,hidden_size=20,num_layers=2", 4, 13, -1, 0},
+        {"gru:input_size=5,hidden_size=20", 3, 7, 0, -1},
+        {"rnn:input_size=5,hidden_size=16,num_layers=2", 3, 12, -1, -1},
+        {"rnn:input_size=5,hidden_size=16,nonlinearity=relu", 3, 12, 0, -1},
+        {"mamba:d_model=16", 2, 21, -1, -1},
+        {"mamba:d_model=16,scan_chunks=3", 2, 30, -1, -1},
+        {"mamba2:d_model=32,headdim=8,d_state=8,chunk_size=8", 2, 21, -1, -1},
+    };
+    sl_threads_set(1);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check(&cases[i]);
+    /* the LM wrapper over them: its own layers keep their caches (no SL_CAP_INFER of its own),
+     * the mixers inside run without theirs */
+    static const char *const lms[] = {"lm:mixer=lstm,d_model=16,n_layer=2,vocab_size=11",
+                                      "lm:mixer=mamba,d_model=16,n_layer=2,vocab_size=11"};
+    for (int i = 0; i < 2; i++) {
+        sl_model *m = NULL;
+        if (sl_model_create(lms[i], 3, &m)) {
+            ok(0, "%s: %s", lms[i], sl_errmsg());
+            continue;
+        }
+        int32_t tok[2 * 15];
+        for (int j = 0; j < 30; j++) tok[j] = (j * 5 + 3) % 11;
+        int rc0, rc1;
+        float *y0 = run(m, NULL, tok, 2, 15, 0, &rc0), *y1 = run(m, NULL, tok, 2, 15, 1, &rc1);
+        ok(rc0 == 0 && rc1 == 0 && memcmp(y0, y1, (size_t)30 * 11 * sizeof(float)) == 0,
+           "%s: inference output == training-mode output, bitwise", lms[i]);
+        float dy[30 * 11] = {0};
+        ok(sl_model_backward(m, dy, NULL) != 0, "%s: backward after an inference forward is refused", lms[i]);
+        free(y0);
+        free(y1);
+        sl_model_free(m);
+    }
+    return done_testing();
+}
