@@ -25,10 +25,8 @@ SEQLAB=${SEQLAB:-./seqlab}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MAMBA_B=${MAMBA_B:-1}
 here=$(cd "$(dirname "$0")" && pwd)
-if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
-    echo "forward_bench: skipped: $PYTHON with torch and numpy is needed for the peer" >&2
-    exit 0
-fi
+"$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
+    { echo "forward_bench: skipped: $PYTHON with torch and numpy is needed for the peer" >&2; exit 0; }
 [ -x /usr/bin/time ] || { echo "forward_bench: /usr/bin/time (GNU time) is needed" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/sl-fwdbench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
