@@ -5,6 +5,7 @@
 #include "core/fileio.h"
 #include "core/util.h"
 #include "lab/registry.h"
+#include "seq/layers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +27,7 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     static const char *keys[N_META] = {"model",       "task",        "batch",          "lr",           "min_lr", "warmup",
                                        "decay_steps", "cosine",      "optimizer",      "weight_decay", "beta1",  "beta2",
                                        "clip",        "eval_every",  "eval_batches",   "ckpt_every",   "seed",   "log_every",
-                                       "alphabet",    "time_budget", "model_canonical"};
+                                       "alphabet",    "time_budget", "model_canonical", "accum"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
     snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
@@ -44,6 +45,7 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     snprintf(mt->val[16], 96, "%llu", (unsigned long long)c->seed);
     snprintf(mt->val[17], 96, "%ld", c->log_every);
     snprintf(mt->val[19], 96, "%.9g", c->time_budget);
+    snprintf(mt->val[21], 96, "%d", c->accum);
     char *canon = NULL;
     mt->canon[0] = '\0';
     if (!sl_model_spec_canonical(model, &canon) && strlen(canon) < sizeof mt->canon)
@@ -51,7 +53,7 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     free(canon);
     int n = 0;
     for (int i = 0; i < N_META; i++) {
-        if ((i == 18 && !t->alphabet) || (i == 20 && !mt->canon[0])) continue;
+        if ((i == 18 && !t->alphabet) || (i == 20 && !mt->canon[0]) || (i == 21 && c->accum <= 1)) continue;
         mt->kv[2 * n] = keys[i];
         mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : i == 20 ? mt->canon : mt->val[i];
         n++;
@@ -106,6 +108,8 @@ int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c)
         return sl_error(SL_EFORMAT, "checkpoint metadata 'seed' = '%.64s' is not a seed", v);
     c->time_budget = 0.0; /* absent before it existed */
     if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
+    c->accum = 1; /* absent: no accumulation */
+    if (sl_safetensors_meta(st, "accum")) GETL("accum", 1, 1 << 20, c->accum);
 #undef GETD
 #undef GETL
     return SL_OK;
@@ -135,6 +139,7 @@ void sl_train_defaults(sl_train_config *c)
     c->ckpt_every = 500;
     c->log_every = 10;
     c->seed = 1;
+    c->accum = 1;
     c->progress = 1;
 }
 
@@ -274,22 +279,202 @@ static int diverged(const sl_train_config *cfg, long step, long last_ckpt, const
                     what);
 }
 
+
+/* ---- a step's batch: sampled whole, run in parts (micro-batches, and ranks' shares) ---- */
+
+/* rows [r0, r1) of b as a batch of its own (pointers into b) */
+static sl_batch batch_rows(const sl_batch *b, const sl_task *t, int r0, int r1)
+{
+    sl_batch v = *b;
+    const size_t o = (size_t)r0 * b->T;
+    v.B = r1 - r0;
+    if (b->tok) v.tok = b->tok + o;
+    if (b->x) v.x = b->x + o * t->d_in;
+    if (b->target) v.target = b->target + o;
+    if (b->y) v.y = b->y + o * t->d_out;
+    if (b->mask) v.mask = b->mask + o;
+    return v;
+}
+
+/* The weight sl_task_loss normalises a batch's loss by: the scored positions (token tasks), or
+ * the mask's sum times d_out (real tasks), summed in the same order. */
+static double batch_weight(const sl_task *t, const sl_batch *b)
+{
+    const size_t N = (size_t)b->B * b->T;
+    if (t->token_out) {
+        long c = 0;
+        for (size_t n = 0; n < N; n++) c += b->target[n] >= 0;
+        return (double)c;
+    }
+    double w = 0.0;
+    for (size_t n = 0; n < N; n++)
+        if (b->mask[n] != 0.0f) w += b->mask[n];
+    return w * t->d_out;
+}
+
+/* One part of a step's batch: returns its loss (the mean over its own weight, *w_part) and
+ * writes dy of the whole step's loss, normalised by the step's weight w_step, so dy holds the
+ * numbers sl_task_loss writes for these rows when it is given the whole batch. */
+static double part_loss(const sl_task *t, const sl_batch *v, const float *y, float *dy, float *scratch, double w_step,
+                        double *w_part)
+{
+    const int N = v->B * v->T;
+    double loss = sl_task_loss(t, v, y, NULL, scratch, NULL, NULL); /* token tasks: probabilities in scratch */
+    *w_part = batch_weight(t, v);
+    memset(dy, 0, (size_t)N * (t->token_out ? t->vocab : t->d_out) * sizeof(float));
+    if (w_step > 0) {
+        if (t->token_out) sl_xent_backward(dy, scratch, v->target, N, t->vocab, 1.0f / (float)w_step);
+        else sl_mse_backward(dy, y, v->y, v->mask, N, t->d_out, (float)(1.0 / w_step));
+    }
+    return loss;
+}
+
+/* a fingerprint of a batch's inputs and targets */
+static uint64_t batch_hash(const sl_task *t, const sl_batch *b)
+{
+    const size_t N = (size_t)b->B * b->T;
+    uint64_t h = SL_DIST_HASH0;
+    if (b->tok) h = sl_dist_hash(h, b->tok, N * sizeof(int32_t));
+    if (b->x) h = sl_dist_hash(h, b->x, N * t->d_in * sizeof(float));
+    if (b->target) h = sl_dist_hash(h, b->target, N * sizeof(int32_t));
+    if (b->y) h = sl_dist_hash(h, b->y, N * t->d_out * sizeof(float));
+    return h;
+}
+
+/* A rank's own dropout stream for a step: derived from the seed, the rank and the step, so a
+ * run resumed with any number of ranks draws defined masks. */
+static void rank_stream(sl_rng *r, uint64_t seed, int rank, long step)
+{
+    const uint64_t v[3] = {seed, (uint64_t)rank, (uint64_t)step};
+    sl_rng_seed(r, sl_dist_hash(SL_DIST_HASH0, v, sizeof v));
+}
+
+/* ---- data-parallel checks: every rank learns the same verdict ---- */
+
+/* The run directory must be the same directory for every rank: rank 0 writes a marker file
+ * named by a token it broadcasts, every rank looks for it. */
+static int dist_check_dir(const sl_dist *d, const char *dir)
+{
+    char path[4096];
+    uint64_t tok[2] = {(uint64_t)getpid(), (uint64_t)(sl_now() * 1e9)};
+    int rc = SL_OK;
+    if (sl_dist_rank(d) == 0) {
+        snprintf(path, sizeof path, "%s/.dist-check-%016llx", dir, (unsigned long long)sl_dist_hash(SL_DIST_HASH0, tok, sizeof tok));
+        FILE *f = fopen(path, "w");
+        if (!f || fclose(f)) rc = sl_error(SL_EIO, "cannot write %s", path);
+    }
+    if ((rc = sl_dist_agree(d, rc))) return rc;
+    if ((rc = sl_dist_bcast(d, tok, sizeof tok, 0))) return rc;
+    snprintf(path, sizeof path, "%s/.dist-check-%016llx", dir, (unsigned long long)sl_dist_hash(SL_DIST_HASH0, tok, sizeof tok));
+    struct stat st;
+    if (sl_dist_rank(d) > 0 && stat(path, &st))
+        rc = sl_error(SL_EIO,
+                      "the run directory %s is not the one rank 0 writes (its marker %s is missing here): rank 0 writes "
+                      "the log and checkpoints and every rank reads them on --resume, so --out must be on a file system "
+                      "that every rank shares, at the same path",
+                      dir, path);
+    rc = sl_dist_agree(d, rc);
+    if (sl_dist_rank(d) == 0) unlink(path);
+    return rc;
+}
+
+/* Every rank must run the same run: the same configuration (the checkpoint metadata: model,
+ * task, batch, schedule, seed ...), steps and accumulation, and the same parameters (after
+ * initialisation or resume). A rank that differs from rank 0 stops every rank, naming what. */
+#define FP_N 40
+static int dist_check_same(const sl_dist *d, const sl_model *m, const sl_train_config *cfg)
+{
+    const int K = sl_dist_size(d);
+    uint64_t mine[FP_N] = {0};
+    const char *what[FP_N] = {0};
+    char val[FP_N][128];
+    int n = 0;
+    for (int i = 0; i < cfg->n_meta && n < FP_N - 5; i++, n++) {
+        mine[n] = sl_dist_hash(sl_dist_hash(SL_DIST_HASH0, cfg->meta_kv[2 * i], strlen(cfg->meta_kv[2 * i]) + 1),
+                               cfg->meta_kv[2 * i + 1], strlen(cfg->meta_kv[2 * i + 1]));
+        what[n] = cfg->meta_kv[2 * i];
+        snprintf(val[n], sizeof val[n], "%s", cfg->meta_kv[2 * i + 1]);
+    }
+    const long nums[3] = {cfg->steps, cfg->stop_after, cfg->accum > 1 ? cfg->accum : 1};
+    static const char *const num_names[3] = {"--steps", "--stop-after", "--accum"};
+    for (int i = 0; i < 3; i++, n++) {
+        mine[n] = sl_dist_hash(SL_DIST_HASH0, &nums[i], sizeof nums[i]);
+        what[n] = num_names[i];
+        snprintf(val[n], sizeof val[n], "%ld", nums[i]);
+    }
+    mine[n] = sl_dist_hash(SL_DIST_HASH0, &m->P->total, sizeof m->P->total);
+    what[n] = "the parameter count";
+    snprintf(val[n++], sizeof val[0], "%zu", m->P->total);
+    mine[n] = sl_dist_hash(SL_DIST_HASH0, m->P->data, m->P->total * sizeof(float));
+    what[n] = "the parameter values (initialisation or checkpoint)";
+    snprintf(val[n], sizeof val[0], "hash %016llx", (unsigned long long)mine[n]);
+    n++;
+    uint64_t *all = malloc(sizeof mine * (size_t)K);
+    if (!all) return sl_dist_agree(d, sl_error(SL_ENOMEM, "out of memory"));
+    int rc = sl_dist_allgather(d, mine, all, sizeof mine);
+    for (int r = 1; r < K && !rc; r++)
+        for (int i = 0; i < FP_N; i++)
+            if (all[(size_t)r * FP_N + i] != all[i]) {
+                if (sl_dist_rank(d) == r || sl_dist_rank(d) == 0)
+                    rc = sl_error(SL_EINVAL, "rank %d of %d and rank 0 disagree on %s (rank %d has '%.100s'): every rank must be started with the same arguments and see the same files",
+                                  r, K, what[i] ? what[i] : "the configuration", sl_dist_rank(d), what[i] ? val[i] : "");
+                else
+                    rc = sl_error(SL_EINVAL, "rank %d of %d and rank 0 disagree on %s: every rank must be started with the same arguments and see the same files",
+                                  r, K, what[i] ? what[i] : "the configuration");
+                break;
+            }
+    free(all);
+    return rc;
+}
+#undef FP_N
+
+/* The replicas must still be bitwise equal (checked at every checkpoint). */
+static int dist_check_replicas(const sl_dist *d, const sl_model *m, long step)
+{
+    const int K = sl_dist_size(d);
+    uint64_t h = sl_dist_hash(SL_DIST_HASH0, m->P->data, m->P->total * sizeof(float)), *all = malloc(sizeof h * (size_t)K);
+    if (!all) sl_dist_abort((sl_dist *)d, 1);
+    int rc = sl_dist_allgather(d, &h, all, sizeof h);
+    for (int r = 1; r < K && !rc; r++)
+        if (all[r] != all[0])
+            rc = sl_error(SL_EINVAL, "after step %ld the parameters of rank %d differ from rank 0's: the replicas have diverged (a rank computed differently)", step, r);
+    free(all);
+    return rc;
+}
+
 int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *resume, sl_train_result *res)
 {
     memset(res, 0, sizeof *res);
-    if (!(m->caps & SL_CAP_GRAD)) return sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind);
-    int rc = sl_task_check_model(t, m);
-    if (rc) return rc;
-    if (cfg->batch <= 0 || cfg->steps < 0) return sl_error(SL_EINVAL, "bad batch %d / steps %ld", cfg->batch, cfg->steps);
+    const sl_dist *d = cfg->dist;
+    const int K = sl_dist_size(d), rank = sl_dist_rank(d), R0 = rank == 0;
+    const int A = cfg->accum > 1 ? cfg->accum : 1;
+    const int whole = A == 1 && K == 1; /* the step's batch in one pass, as before accumulation */
+    /* every rank votes on these (a rank built from other arguments may differ) */
+    int rc = !(m->caps & SL_CAP_GRAD) ? sl_error(SL_EUNSUPPORTED, "%s is not trained by gradient", m->vt->kind)
+                                      : sl_task_check_model(t, m);
+    if (!rc && (cfg->batch <= 0 || cfg->steps < 0 || (long)cfg->batch * A > (1 << 24)))
+        rc = sl_error(SL_EINVAL, "bad batch %d / steps %ld / accum %d", cfg->batch, cfg->steps, A);
+    if (!rc && cfg->batch < K)
+        rc = sl_error(SL_EINVAL, "--batch %d is smaller than the %d ranks: each rank takes a share of every batch", cfg->batch, K);
+    if (!rc && !whole && t->loss)
+        rc = sl_error(SL_EUNSUPPORTED, "task %s has a loss of its own over its whole batch: --accum and data-parallel ranks do not apply to it",
+                      t->name);
     struct stat dir_st;
-    int made_dir = stat(cfg->out_dir, &dir_st) != 0; /* removed again if the run fails before a checkpoint */
-    rc = sl_mkdirs(cfg->out_dir);
-    if (rc) return rc;
-    remove_stale_temps(cfg->out_dir);
+    int made_dir = 0;
+    if (!rc && R0) { /* only rank 0 writes into the run directory */
+        made_dir = stat(cfg->out_dir, &dir_st) != 0; /* removed again if the run fails before a checkpoint */
+        rc = sl_mkdirs(cfg->out_dir);
+        if (!rc) remove_stale_temps(cfg->out_dir);
+    }
+    if ((rc = sl_dist_agree(d, rc))) return rc;
+    if (K > 1 && (rc = dist_check_dir(d, cfg->out_dir))) return rc;
     sl_threads_set(cfg->threads);
 
+    /* this rank's rows of every micro-batch of cfg->batch sequences */
+    const int r0 = (int)((long)cfg->batch * rank / K), r1 = (int)((long)cfg->batch * (rank + 1) / K), mb = r1 - r0;
     sl_optim *o = sl_optim_alloc(&cfg->opt, m->P->total);
-    sl_rng *rng = sl_rng_alloc(cfg->seed);
+    sl_rng *rng = sl_rng_alloc(cfg->seed);          /* batches (and, alone, dropout): the same on every rank */
+    sl_rng *drop = K > 1 ? sl_rng_alloc(cfg->seed) : rng; /* ranks: their own dropout stream */
     sl_batch b;
     memset(&b, 0, sizeof b);
     sl_train_pass pass = {0};
@@ -298,13 +483,13 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_progress prog;
     long step = 0, n_acc = 0, last_ckpt = -1; /* last_ckpt -1: no checkpoint in out_dir */
     double secs0 = 0.0, loss_acc = 0.0;
-    if (!o || !rng) {
+    if (!o || !rng || !drop) {
         rc = sl_error(SL_ENOMEM, "out of memory");
-        goto done;
+        goto setup_done;
     }
     if (resume) {
         sl_safetensors *st;
-        if ((rc = sl_checkpoint_open(resume, &st))) goto done;
+        if ((rc = sl_checkpoint_open(resume, &st))) goto setup_done;
         rc = sl_checkpoint_restore(st, m->P, o, rng, &step, &secs0);
         /* the partial log interval: n_acc steps since the last log row, so at most `step` */
         if (!rc && sl_safetensors_meta(st, "log_loss_acc") && sl_safetensors_meta(st, "log_n_acc") &&
@@ -313,53 +498,97 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         sl_safetensors_free(st);
         if (rc) {
             sl_error_wrap(rc, "resuming from %s", resume);
-            goto done;
+            goto setup_done;
         }
         if (step > cfg->steps) {
             rc = sl_error(SL_EINVAL, "the run is already at step %ld, past --steps %ld", step, cfg->steps);
-            goto done;
+            goto setup_done;
         }
         if (cfg->time_budget > 0 && secs0 >= cfg->time_budget) {
             rc = sl_error(SL_EINVAL, "the run has used %.1f s of its %g s time budget; give a larger --time-budget to continue",
                           secs0, cfg->time_budget);
-            goto done;
+            goto setup_done;
         }
     }
-    if ((rc = sl_batch_alloc(&b, t, cfg->batch))) goto done;
-    size_t ny = (size_t)cfg->batch * t->T * m->d_out;
+    if ((rc = sl_batch_alloc(&b, t, cfg->batch * A))) goto setup_done;
+    size_t ny = (size_t)mb * t->T * m->d_out;
     y = malloc(ny * sizeof(float));
     dy = malloc(ny * sizeof(float));
     scratch = malloc(ny * sizeof(float));
     if (!y || !dy || !scratch) {
         rc = sl_error(SL_ENOMEM, "out of memory");
-        goto done;
+        goto setup_done;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/log.csv", cfg->out_dir);
-    if ((rc = open_log(path, step, &log))) goto done;
+    if (R0) rc = open_log(path, step, &log);
+setup_done:
+    if (!(rc = sl_dist_agree(d, rc)) && K > 1) rc = dist_check_same(d, m, cfg);
+    if (rc) goto done;
 
-    sl_model_set_training(m, 1, rng);
+    sl_model_set_training(m, 1, drop);
     sl_progress_begin(&prog, stderr, cfg->steps, "train", cfg->progress == 2);
-    if (!cfg->progress) prog.enabled = 0;
+    if (!cfg->progress || !R0) prog.enabled = 0;
     double t0 = sl_now(), t_last = t0;
     long tokens_acc = 0;
     last_ckpt = resume ? step : -1;
     long stop = cfg->stop_after > 0 && cfg->stop_after < cfg->steps ? cfg->stop_after : cfg->steps;
     while (step < stop) {
         float lr = sl_schedule_lr(&cfg->sched, step);
-        if ((rc = t->sample(t, 0, rng, &b))) break;
+        double loss = 0.0, w_step = 0.0;
+        char what[600] = "";
+        /* the step's whole batch (accum * batch sequences), the same on every rank */
+        if ((rc = t->sample(t, 0, rng, &b))) goto vote;
+        if (K > 1) rank_stream(drop, cfg->seed, rank, step);
         sl_params_zero_grad(m->P);
-        if ((rc = sl_train_forward(&pass, m, b.x, b.tok, y, cfg->batch, t->T))) break;
-        double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
+        if (!whole) w_step = batch_weight(t, &b);
+        for (int a = 0; a < A && !rc && !what[0]; a++) {
+            sl_batch v = batch_rows(&b, t, a * cfg->batch + r0, a * cfg->batch + r1);
+            if ((rc = sl_train_forward(&pass, m, v.x, v.tok, y, mb, t->T))) break;
+            double w_part = 0.0, l = whole ? sl_task_loss(t, &v, y, dy, scratch, NULL, NULL)
+                                           : part_loss(t, &v, y, dy, scratch, w_step, &w_part);
+            if (!isfinite(l)) { /* named here, where this part's outputs are at hand */
+                first_nonfinite(m, y, (size_t)mb * t->T * m->d_out, what, sizeof what);
+                loss = l;
+                break;
+            }
+            loss += whole ? l : l * w_part;
+            rc = sl_train_backward(&pass, m, dy, NULL);
+        }
+    vote:
+        if (K > 1) { /* every rank's status, and the step's loss summed in rank order */
+            double t_v = sl_now();
+            if ((rc = sl_dist_agree(d, rc))) break;
+            struct {
+                double loss;
+                uint64_t batch; /* the step's batch, which every rank must have drawn alike */
+            } mine = {loss, batch_hash(t, &b)}, *all = malloc(sizeof mine * (size_t)K);
+            if (!all || sl_dist_allgather(d, &mine, all, sizeof mine)) sl_dist_abort((sl_dist *)d, 1);
+            loss = 0.0;
+            for (int r = 0; r < K; r++) {
+                loss += all[r].loss;
+                if (all[r].batch != all[0].batch && !rc)
+                    rc = sl_error(SL_EINVAL, "step %ld: rank %d of %d drew another batch than rank 0 (the task's data differ between the ranks: every rank must read the same files)",
+                                  step + 1, r, K);
+            }
+            free(all);
+            if (rc) break;
+            res->wait_seconds += sl_now() - t_v;
+        }
+        if (rc) break;
+        if (!whole) loss = w_step > 0 ? loss / w_step : 0.0;
         if (!isfinite(loss)) {
-            char what[600];
-            first_nonfinite(m, y, (size_t)cfg->batch * t->T * m->d_out, what, sizeof what);
+            if (!what[0]) snprintf(what, sizeof what, "on another rank");
             rc = diverged(cfg, step + 1, last_ckpt, "loss is %g; first non-finite tensor: %s", loss, what);
             break;
         }
-        if ((rc = sl_train_backward(&pass, m, dy, NULL))) break;
+        if (K > 1) {
+            double t_c = sl_now();
+            if ((rc = sl_dist_allreduce_sum(d, m->P->grad, m->P->total))) sl_dist_abort((sl_dist *)d, 1);
+            res->comm_seconds += sl_now() - t_c;
+        }
+        /* from here on every rank holds the same gradients and takes the same decisions */
         if (sl_params_check_finite(m->P, 1)) {
-            char what[600];
             snprintf(what, sizeof what, "%s", sl_errmsg()); /* a copy: sl_error rewrites the buffer */
             rc = diverged(cfg, step + 1, last_ckpt, "loss %g but %s", loss, what);
             break;
@@ -369,7 +598,6 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         /* finite gradients can still step a parameter to inf (a huge learning rate): such a
          * model must not reach a checkpoint */
         if (sl_params_check_finite(m->P, 0)) {
-            char what[600];
             snprintf(what, sizeof what, "%s", sl_errmsg());
             rc = diverged(cfg, step + 1, last_ckpt, "the optimizer step (lr %g) left a %s", lr, what);
             break;
@@ -377,29 +605,43 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         step++;
         loss_acc += loss;
         n_acc++;
-        tokens_acc += (long)cfg->batch * t->T;
+        tokens_acc += (long)cfg->batch * A * t->T;
         int last = step == cfg->steps;
         if (!last && cfg->time_budget > 0 && secs0 + (sl_now() - t0) >= cfg->time_budget) last = res->budget_hit = 1;
+        if (K > 1 && cfg->time_budget > 0) { /* rank 0's clock decides */
+            int lb[2] = {last, res->budget_hit};
+            if ((rc = sl_dist_bcast(d, lb, sizeof lb, 0))) sl_dist_abort((sl_dist *)d, 1);
+            last = lb[0];
+            res->budget_hit = lb[1];
+        }
         int do_eval = last || (cfg->eval_every > 0 && step % cfg->eval_every == 0);
         int do_log = do_eval || (cfg->log_every > 0 && step % cfg->log_every == 0);
-        if (do_eval && (rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, sl_train_eval_seed(cfg->seed), &res->eval))) break;
-        sl_model_set_training(m, 1, rng);
+        /* rank 0 evaluates, logs and writes; a failure there stops every rank (the votes) */
+        if (do_eval) {
+            if (R0) rc = sl_task_eval(t, m, cfg->eval_batches, cfg->batch, sl_train_eval_seed(cfg->seed), &res->eval);
+            if ((rc = sl_dist_agree(d, rc))) break;
+        }
+        sl_model_set_training(m, 1, drop);
         if (do_log) {
             double now = sl_now();
             double secs = secs0 + (now - t0);
             double tps = now > t_last ? (double)tokens_acc / (now - t_last) : 0.0;
             res->train_loss = loss_acc / (double)n_acc;
-            fprintf(log, "%ld,%.3f,%.6g,%.6f,", step, secs, lr, res->train_loss);
-            if (do_eval) fprintf(log, "%.6f,%.6f,", res->eval.loss, res->eval.metric);
-            else fputs(",,", log);
-            fprintf(log, "%.1f\n", tps);
-            fflush(log);
+            if (R0) {
+                fprintf(log, "%ld,%.3f,%.6g,%.6f,", step, secs, lr, res->train_loss);
+                if (do_eval) fprintf(log, "%.6f,%.6f,", res->eval.loss, res->eval.metric);
+                else fputs(",,", log);
+                fprintf(log, "%.1f\n", tps);
+                fflush(log);
+            }
             t_last = now;
             loss_acc = 0.0;
             n_acc = tokens_acc = 0;
         }
         if (last || step == stop || (cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0)) {
-            if ((rc = save_ckpt(cfg->out_dir, m, o, rng, step, secs0 + (sl_now() - t0), cfg, loss_acc, n_acc))) break;
+            if (K > 1 && (rc = dist_check_replicas(d, m, step))) break;
+            if (R0) rc = save_ckpt(cfg->out_dir, m, o, rng, step, secs0 + (sl_now() - t0), cfg, loss_acc, n_acc);
+            if ((rc = sl_dist_agree(d, rc))) break;
             last_ckpt = step;
         }
         char extra[64];
@@ -411,19 +653,19 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_model_set_training(m, 0, NULL);
     if (!rc) {
         snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
-        rc = sl_params_save(m->P, path, cfg->meta_kv, cfg->n_meta);
-        if (rc) sl_error_wrap(rc, "writing %s", path);
+        if (R0 && (rc = sl_params_save(m->P, path, cfg->meta_kv, cfg->n_meta))) sl_error_wrap(rc, "writing %s", path);
+        rc = sl_dist_agree(d, rc);
     }
     res->step = step;
     res->seconds = secs0 + (sl_now() - t0);
 done:
     if (log) fclose(log);
-    if (rc && last_ckpt < 0 && log) {
+    if (rc && last_ckpt < 0) {
         /* failed before any checkpoint: nothing in out_dir can be resumed, so take back the
          * log this run began (and the directory, if the run made it and it is now empty) */
         char lp[4096];
         snprintf(lp, sizeof lp, "%s/log.csv", cfg->out_dir);
-        unlink(lp);
+        if (log) unlink(lp);
         if (made_dir) rmdir(cfg->out_dir);
     }
     free(y);
@@ -432,6 +674,7 @@ done:
     sl_batch_free(&b);
     sl_train_pass_free(&pass);
     sl_optim_free(o);
+    if (drop != rng) sl_rng_free(drop);
     sl_rng_free(rng);
     return rc;
 }

@@ -8,6 +8,12 @@
  * OUT/log.csv gets one row per logged step:
  *   step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s
  * Resuming from OUT/checkpoint.safetensors continues bit-identically (same seed, threads).
+ * Gradient accumulation (accum > 1): a step samples one batch of accum * batch sequences and
+ * runs it as accum forward/backward passes of `batch` sequences, the loss normalised over the
+ * whole step's batch, so the update is that of the big batch up to the order of the sums.
+ * Data parallel (dist with K > 1 ranks): every rank samples the same step batch from the same
+ * stream and runs its share of each micro-batch's rows; the gradients are summed across ranks
+ * in rank order and every rank takes the same optimizer step (docs/distributed.md).
  * A time budget (time_budget) ends the run early as if its last step had come; resuming a run
  * whose seconds already reach its budget is an error (give a larger budget).
  */
@@ -16,6 +22,7 @@
 
 #include "core/optim.h"
 #include "core/safetensors.h"
+#include "lab/dist.h"
 #include "lab/tasks.h"
 #include "seq/model.h"
 
@@ -31,7 +38,9 @@ typedef struct {
     double time_budget; /* > 0: end the run at the first step boundary where its seconds (log.csv's
                             * column, counted over resumes) reach this: final eval, log row,
                             * checkpoint and model as at the last step */
-    int batch;
+    int batch;          /* sequences per forward pass (per micro-batch) */
+    int accum;          /* micro-batches per optimizer step (0 or 1: none): a step's update is that of
+                         * one batch of accum * batch sequences (gradient accumulation) */
     sl_schedule sched;
     sl_optim_config opt;
     double clip;     /* global-norm clip, <= 0 off */
@@ -45,6 +54,7 @@ typedef struct {
     int progress;               /* 1 auto (TTY), 2 force, 0 off */
     const char *const *meta_kv; /* extra checkpoint metadata pairs (model, task, ...) */
     int n_meta;
+    const sl_dist *dist;         /* data-parallel ranks (lab/dist.h), NULL: this process alone */
 } sl_train_config;
 
 typedef struct {
@@ -53,6 +63,8 @@ typedef struct {
     double train_loss;   /* mean over the last logged interval */
     sl_eval_result eval; /* last evaluation */
     int budget_hit;      /* the run ended on its time budget before cfg->steps */
+    double comm_seconds; /* data-parallel: seconds in the gradient allreduce */
+    double wait_seconds; /* data-parallel: seconds in the per-step vote (waiting for the slowest rank) */
 } sl_train_result;
 
 void sl_train_defaults(sl_train_config *c);
@@ -61,9 +73,10 @@ void sl_train_defaults(sl_train_config *c);
  * task specs, schedule, optimizer, intervals, seed, time budget and (character tasks) the
  * alphabet in hex, and the model's canonical spec (model_canonical, lab/registry.h; left out
  * when the spec has none or it is longer than 4 KiB). sl_train_meta_fill fills mt (kv: mt->n key/value pairs, pointing into mt and
- * the given strings); sl_train_config_from_meta reads the training fields back, each
+ * the given strings; accum only when > 1, so runs without it write what they always did);
+ * sl_train_config_from_meta reads the training fields back, each
  * range-checked (a hostile file is refused, never converted out of range). */
-#define SL_TRAIN_META_N 21
+#define SL_TRAIN_META_N 22
 typedef struct {
     char val[SL_TRAIN_META_N][96];
     const char *kv[2 * SL_TRAIN_META_N];

@@ -1,4 +1,5 @@
 /* src/cmd_train.c — `seqlab train` and `seqlab eval`. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,9 @@ static const char TRAIN_USAGE[] =
     "                      seconds, evaluations included): final eval, log row, checkpoint and\n"
     "                      model as at a last step. Recorded in the run; --resume keeps it as the\n"
     "                      run's total unless given again (a larger one continues a budgeted run)\n"
-    "  --batch B           batch size (default 16)\n"
+    "  --batch B           batch size (default 16): sequences per forward pass\n"
+    "  --accum N           gradient accumulation: each optimizer step runs N batches of B and\n"
+    "                      updates as one batch of N*B would (default 1; docs/training.md)\n"
     "  --seq-len T         sequence length, for tasks whose length is free (charlm, adding)\n"
     "  --lr LR             peak learning rate (default 3e-3)\n"
     "  --min-lr LR         floor of the cosine decay (default lr/10)\n"
@@ -67,7 +71,10 @@ static const char TRAIN_USAGE[] =
     "                      run had been planned for N steps (the LR jumps back up from the floor to\n"
     "                      that schedule's value at the current step); recorded in the run\n"
     "  --stop-after N      stop after step N as if interrupted (checkpoint written); resume later\n"
-    "  --progress/--no-progress  force or suppress the progress bar (default: only on a terminal)\n";
+    "  --progress/--no-progress  force or suppress the progress bar (default: only on a terminal)\n"
+    "Data parallel (docs/distributed.md): mpirun -np K seqlab train ... splits every batch over K\n"
+    "  ranks (each B/K sequences; same result as one process), rank 0 writes the run; --threads\n"
+    "  defaults to this node's cores shared among its ranks. Needs a build with MPI.\n";
 
 static const char EVAL_USAGE[] =
     "usage: seqlab eval --run DIR [--task TASK] [--batches N] [--json]\n"
@@ -93,7 +100,7 @@ static void json_string(FILE *f, const char *s)
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND, O_INITFROM, O_LORA };
+       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -102,7 +109,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* task spec from --task plus --seq-len / --corpus */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, char **out)
@@ -181,7 +188,18 @@ static int init_embeddings(sl_model *m, const sl_task *t, const char *path)
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
+/* threads per rank when --threads is not given: the cores this process may run on, shared
+ * among the ranks of its node (mpirun binds ranks to cores by default; unbound ranks share) */
+static int rank_threads(const sl_dist *d)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int k = (int)(online > 0 ? online : 1) / sl_dist_local_size(d);
+    cpu_set_t cs;
+    if (!sched_getaffinity(0, sizeof cs, &cs) && CPU_COUNT(&cs) < k) k = CPU_COUNT(&cs);
+    return k > 0 ? k : 1;
+}
+
+static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
 {
     sl_train_config c;
     sl_train_defaults(&c);
@@ -204,6 +222,7 @@ int cmd_train(int argc, char **argv)
         case O_CORPUS: corpus = optarg; break;
         case O_STEPS: if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2; c.steps = v; have_steps = 1; break;
         case O_BATCH: if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2; c.batch = (int)v; break;
+        case O_ACCUM: if (!cli_int(TRAIN_USAGE, "--accum", optarg, 1, 1 << 20, &v)) return 2; c.accum = (int)v; break;
         case O_SEQLEN: if (!cli_int(TRAIN_USAGE, "--seq-len", optarg, 1, 1 << 24, &seq_len)) return 2; break;
         case O_LR: if (!cli_double(TRAIN_USAGE, "--lr", optarg, 0, 100, &d)) return 2; c.sched.lr = (float)d; break;
         case O_MINLR: if (!cli_double(TRAIN_USAGE, "--min-lr", optarg, 0, 100, &d)) return 2; c.sched.min_lr = (float)d; have_minlr = 1; break;
@@ -250,6 +269,9 @@ int cmd_train(int argc, char **argv)
     (void)have_decay;
     if (optind < argc) return cli_usage(TRAIN_USAGE, "unexpected argument '%s'", argv[optind]);
     c.progress = progress;
+    c.dist = dist;
+    const int R0 = sl_dist_rank(dist) == 0;
+    if (!c.threads && sl_dist_size(dist) > 1 && !getenv("OMP_NUM_THREADS")) c.threads = rank_threads(dist);
     char *task_spec = NULL, *model_spec = NULL, ckpt_path[4096];
     sl_safetensors *st = NULL;
     sl_task *t = NULL;
@@ -262,7 +284,10 @@ int cmd_train(int argc, char **argv)
         if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
         if (!have_steps && !have_budget) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
-        if (sl_checkpoint_open(ckpt_path, &st)) return cli_lib_fail(NULL);
+        if (sl_checkpoint_open(ckpt_path, &st)) {
+            if (sl_dist_size(dist) > 1) sl_error_wrap(SL_EIO, "rank %d (every rank reads the checkpoint: the run directory must be shared)", sl_dist_rank(dist));
+            return cli_lib_fail(NULL);
+        }
         long steps = c.steps, stop_after = c.stop_after;
         int threads = c.threads;
         double budget = c.time_budget;
@@ -292,7 +317,7 @@ int cmd_train(int argc, char **argv)
         if (extend) return cli_usage(TRAIN_USAGE, "--extend-schedule applies to --resume only");
         if (initfrom && initemb) return cli_usage(TRAIN_USAGE, "--init-from and --init-embeddings exclude each other");
         if (have_lora && !initfrom) return cli_usage(TRAIN_USAGE, "--lora adapts a trained model: give it with --init-from SRC");
-        if (!force && refuse_existing_run(out)) return 1;
+        if (!force && R0 && refuse_existing_run(out)) return 1;
         int rc = build_task_spec(task, seq_len, corpus, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
         if (initfrom) {
@@ -336,7 +361,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "seqlab: LoRA on %d tensors: %zu trainable parameters (base: %zu, frozen)\n", sl_lora_n_targets(m),
                 sl_params_count_trainable(m->P), sl_lora_base(m)->P->total);
     }
-    if (force && remove_run(out)) goto done;
+    if (force && R0 && remove_run(out)) goto done;
     sl_train_meta mt;
     sl_train_meta_fill(&mt, model_spec, task_spec, &c, t);
     const char *kv[2 * SL_TRAIN_META_N + 4];
@@ -363,6 +388,10 @@ int cmd_train(int argc, char **argv)
         }
     }
     c.out_dir = out;
+    if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD) && sl_dist_size(dist) > 1) {
+        cli_fail("model %s is fitted from counts in one process: run it without mpirun", m->vt->kind);
+        goto done;
+    }
     if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD)) {
         /* count-based models: fit on the training stream, evaluate, save */
         if (!t->train_stream) { cli_fail("model %s is fitted from a corpus; task %s has none", m->vt->kind, t->name); goto done; }
@@ -378,13 +407,17 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     sl_train_result res;
+    *entered = 1; /* from here on every failure is voted on by all ranks (lab/trainer.c) */
     if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }
+    ret = 0;
+    if (!R0) goto done; /* rank 0 reports */
     printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f", res.step, res.seconds, res.train_loss, res.eval.loss);
     if (strcmp(t->metric, "val_loss")) printf("  %s %.6f", t->metric, res.eval.metric);
     if (t->token_out) printf("  val_ppl %.4f", res.eval.ppl);
     if (res.budget_hit) printf("  (time budget %gs reached)", c.time_budget);
+    if (sl_dist_size(dist) > 1)
+        printf("  (%d ranks; rank 0: allreduce %.3fs, waiting %.3fs)", sl_dist_size(dist), res.comm_seconds, res.wait_seconds);
     putchar('\n');
-    ret = 0;
 done:
     sl_init_source_close(&src);
     sl_model_free(m);
@@ -392,6 +425,20 @@ done:
     sl_safetensors_free(st);
     free(task_spec);
     free(model_spec);
+    return ret;
+}
+
+/* `seqlab train`, alone or as one rank of `mpirun -np K seqlab train`. Under MPI every rank's
+ * first collective is a vote (lab/trainer.c): a rank that fails before training joins it with
+ * its failure, so the ranks already training stop with its message instead of waiting. */
+int cmd_train(int argc, char **argv)
+{
+    sl_dist *d = NULL;
+    if (sl_dist_init(&d)) return cli_lib_fail(NULL);
+    int entered = 0, ret = train_main(argc, argv, d, &entered);
+    if (d && ret && !entered)
+        sl_dist_agree(d, sl_error(SL_EINVAL, "stopped before training (its own message says why)"));
+    sl_dist_finalize(d);
     return ret;
 }
 
