@@ -17,6 +17,8 @@
 #   exp_row_file CSV              ROW = a new numbered row file for results CSV (so parallel runs
 #                                 keep their order); exp_collect CSV HEADER joins them
 #   exp_bg FUNC ARGS...           run FUNC in the background, at most --jobs at once; exp_wait
+#                                 (under mpirun or a Slurm array, exp_job's runs are spread over
+#                                 the ranks: experiments/dist.sh)
 #   $SEEDS $LRS_OPT               the seeds of every configuration (--seeds, default 1 2 3) and the
 #                                 learning rates given with --lrs (empty: the recipe's grid)
 #   exp_job ROW ID FUNC ARGS...   a resumable run: FUNC ARGS... DIR ROW, unless $OUT/runs/ID holds a
@@ -182,6 +184,7 @@ exp_init() {
         echo "replotted: $(date -u +%Y-%m-%dT%H:%M:%SZ) with $0 $EXP_ARGS" >>"$OUT/meta.txt"
         return 0
     fi
+    . "$SRCDIR/experiments/dist.sh" && exp_dist_init   # a sweep over ranks (mpirun, Slurm arrays)
     rm -rf "$OUT/rows"
     [ "$FRESH" = 1 ] && rm -rf "$OUT/runs"
     mkdir -p "$OUT/logs" "$OUT/runs" "$OUT/rows" || exp_die "cannot create $OUT"
@@ -266,6 +269,7 @@ exp_bg() {
 
 exp_wait() {
     wait
+    exp_dist_gather
 }
 
 # the mixers to compare, one per line
@@ -392,17 +396,18 @@ exp_plot() {
 exp_job() {
     local row=$1 id=$2
     shift 2
-    local dir="$OUT/runs/$id" sig
+    local dir="${EXP_RUNS:-$OUT/runs}/$id" sig
     sig=$(printf '%s\n' "$SEQLAB_VERSION" "$@")
     if [ -f "$dir/done.csv" ] && [ -f "$dir/signature" ] && [ "$(cat "$dir/signature")" = "$sig" ]; then
         cp "$dir/done.csv" "$row"
         echo "$id" >>"$OUT/logs/reused.log"
         return 0
     fi
+    exp_dist_mine "$row" "$dir" "$sig" || return 0   # another rank's run: its row comes at exp_wait
     rm -f "$dir/done.csv" "$dir/signature"
     local fn=$1
     shift
-    "$fn" "$dir" "$row" "$@" || return 1
+    "$fn" "$dir" "$row" "$@" || { exp_dist_interrupted "$dir"; return 1; }
     mkdir -p "$dir" && printf '%s\n' "$sig" >"$dir/signature" && cp "$row" "$dir/.done.csv.tmp" &&
         mv "$dir/.done.csv.tmp" "$dir/done.csv"
 }

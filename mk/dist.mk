@@ -6,5 +6,6 @@ nobase_seqlabinc_HEADERS += lab/dist.h
 check_PROGRAMS += t/t-accum
 TESTS += t/t-accum
 check_PROGRAMS += t/st-cmp
-TESTS += t/dist.sh
-EXTRA_DIST += t/dist.sh docs/distributed.md docs/training.md
+TESTS += t/dist.sh t/sweep-dist.sh
+EXTRA_DIST += t/dist.sh t/sweep-dist.sh experiments/dist.sh docs/distributed.md docs/training.md \
+	bench/dist_bench.sh bench/dist_model.sh bench/allreduce_bench.c

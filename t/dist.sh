@@ -11,7 +11,16 @@ CMP=$BUILD/t/st-cmp
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 if ! grep -q '^#define HAVE_MPI 1' "$BUILD/config.h" 2>/dev/null; then
-    echo "1..0 # SKIP seqlab was built without MPI (configure found no mpicc, or --without-mpi)"
+    # a build without MPI started by a launcher (its environment, as mpirun -np 2 sets it) refuses
+    tmp=$(mktemp -d) || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+    OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "$SEQLAB" train --model lstm:hidden_size=8 --task copy:length=2,delay=2 \
+        --steps 1 --out "$tmp/r" >"$tmp/log" 2>&1
+    rc=$?
+    ok "$([ $rc = 1 ] && grep -q "built without MPI" "$tmp/log" && [ ! -e "$tmp/r" ]; echo $?)" \
+        "a build without MPI under mpirun -np 2 says so and trains nothing (exit $rc: $(head -c 120 "$tmp/log"))"
+    echo "# the MPI runs need a build with MPI (configure found no mpicc, or --without-mpi)"
+    echo "1..$n"
     exit 0
 fi
 MPIRUN=$(command -v mpirun) || { echo "1..0 # SKIP mpirun not found (apt-get install -y openmpi-bin)"; exit 0; }
