@@ -8,4 +8,5 @@ TESTS += t/t-accum
 check_PROGRAMS += t/st-cmp
 TESTS += t/dist.sh t/sweep-dist.sh
 EXTRA_DIST += t/dist.sh t/sweep-dist.sh experiments/dist.sh docs/distributed.md docs/training.md \
-	bench/dist_bench.sh bench/dist_model.sh bench/allreduce_bench.c
+	bench/dist_bench.sh bench/dist_model.sh bench/allreduce_bench.c \
+	bench/dist_results_steps.csv bench/dist_results_allreduce.csv
