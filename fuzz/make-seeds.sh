@@ -123,4 +123,31 @@ printf 'na\xc3\xafve caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n\xe6\x97\xa5\xe6
 printf 'bad \xc3 \xff\xfe \xe2\x82 \xf8\x88\x80\x80\x80 \xed\xa0\x80\n' >"$c/corpus/invalid-utf8"
 printf 'a b\r\nc\td\r\n\r\n  \x0b\x0c e\x00f\n' >"$c/corpus/crlf-controls"
 head -c 3000 t/data/ngram-train.txt >"$c/corpus/ngram-train"
+# --- tokenizers (issue 23): seqlab-bpe, GPT-2 vocab.json + merges.txt (joined by the line
+# "#merges.txt", see fuzz/bpe_gpt2.c), tokenizer.json, SentencePiece .model, token shards;
+# small models trained here, the fixtures' small ones, and headers that lie
+for h in bpe bpe_gpt2 tok_hf spm shards; do mkdir -p "$c/$h"; done
+head -c 4000 t/data/tok-corpus.txt >"$tmp/tc.txt"
+"$SEQLAB" tokenizer train --vocab-size 300 --special '<|endoftext|>' --out "$c/bpe/small" --gpt2 "$tmp/g" "$tmp/tc.txt" 2>/dev/null
+"$SEQLAB" tokenizer convert --tokenizer "$c/bpe/small" --hf "$c/tok_hf/small" 2>/dev/null
+{ cat "$tmp/g/vocab.json"; printf '#merges.txt\n'; cat "$tmp/g/merges.txt"; } >"$c/bpe_gpt2/small"
+{ cat "$tmp/g/vocab.json"; printf '#merges.txt\n'; head -3 "$tmp/g/merges.txt"; echo "Ġzz q"; } >"$c/bpe_gpt2/unknown-token"
+printf 'seqlab-bpe 1\npattern gpt2\ntokens 2000000000\nb 00\n' >"$c/bpe/huge-count"
+sed 's/^merges [0-9]*/merges 99999999/' "$c/bpe/small" >"$c/bpe/huge-merges"
+sed 's/"Ġ Ġ"/["Ġ", "Ġ"]/; s/"byte_fallback": false/"byte_fallback": true/' "$c/tok_hf/small" >"$c/tok_hf/byte-fallback"
+sed 's/"type": "ByteLevel", "add_prefix_space": false/"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}], "x": false/' "$c/tok_hf/small" >"$c/tok_hf/sequence"
+cp t/data/spm-bpe-id.model "$c/spm/bpe-identity"
+cp t/data/spm-uni-cf.model "$c/spm/unigram-nfkc-cf"
+if command -v spm_train >/dev/null; then
+    spm_train --input="$tmp/tc.txt" --model_prefix="$tmp/su" --model_type=unigram --vocab_size=400 --hard_vocab_limit=false \
+        --normalization_rule_name=identity --byte_fallback=true --user_defined_symbols='<sep>' --minloglevel=2 \
+        --num_threads=1 >/dev/null 2>&1 && cp "$tmp/su.model" "$c/spm/unigram-identity-bytes"
+fi
+perl -e 'print "\x0a\x80\x80\x80\x80\x08"' >"$c/spm/huge-piece-length"
+printf 'he cat sat\n' >"$tmp/d.txt"
+"$SEQLAB" tokenizer encode --tokenizer "$c/bpe/small" --shards "$tmp/sh" "$tmp/d.txt" 2>/dev/null
+cp "$tmp/sh_train_000000.bin" "$c/shards/small16"
+perl -e 'my @h = (20240801, 7, 3, 70000, 0, (0) x 251); print pack("l<*", @h), pack("L<*", 1, 69999, 5)' >"$c/shards/small32"
+perl -e 'my @h = (20240520, 1, 1000000000, 300, 0, (0) x 251); print pack("l<*", @h), pack("S<*", 1, 2)' >"$c/shards/lying-count"
+perl -e 'my @h = (20240520, 1, 2, 3, 0, (0) x 251); print pack("l<*", @h), pack("S<*", 1, 7)' >"$c/shards/token-past-vocab"
 ls -R "$c" | wc -l

@@ -17,7 +17,12 @@ FUZZ_PROGS = \
 	fuzz/fuzz-llama2c \
 	fuzz/fuzz-llama2c-tok \
 	fuzz/fuzz-checkpoint \
-	fuzz/fuzz-corpus
+	fuzz/fuzz-corpus \
+	fuzz/fuzz-bpe \
+	fuzz/fuzz-bpe-gpt2 \
+	fuzz/fuzz-tok-hf \
+	fuzz/fuzz-spm \
+	fuzz/fuzz-shards
 
 check_PROGRAMS += $(FUZZ_PROGS)
 FUZZ_LD = -no-install $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
@@ -43,6 +48,16 @@ fuzz_fuzz_checkpoint_SOURCES = fuzz/checkpoint.c fuzz/fuzz.h fuzz/small_model.h
 fuzz_fuzz_checkpoint_LDFLAGS = $(FUZZ_LD)
 fuzz_fuzz_corpus_SOURCES = fuzz/corpus.c fuzz/fuzz.h
 fuzz_fuzz_corpus_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_bpe_SOURCES = fuzz/bpe.c fuzz/fuzz.h fuzz/tok_common.h
+fuzz_fuzz_bpe_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_bpe_gpt2_SOURCES = fuzz/bpe_gpt2.c fuzz/fuzz.h fuzz/tok_common.h
+fuzz_fuzz_bpe_gpt2_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_tok_hf_SOURCES = fuzz/tok_hf.c fuzz/fuzz.h fuzz/tok_common.h
+fuzz_fuzz_tok_hf_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_spm_SOURCES = fuzz/spm.c fuzz/fuzz.h
+fuzz_fuzz_spm_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_shards_SOURCES = fuzz/shards.c fuzz/fuzz.h
+fuzz_fuzz_shards_LDFLAGS = $(FUZZ_LD)
 if !FUZZING
 fuzz_fuzz_safetensors_SOURCES += fuzz/driver.c
 fuzz_fuzz_npy_SOURCES += fuzz/driver.c
@@ -55,6 +70,11 @@ fuzz_fuzz_llama2c_SOURCES += fuzz/driver.c
 fuzz_fuzz_llama2c_tok_SOURCES += fuzz/driver.c
 fuzz_fuzz_checkpoint_SOURCES += fuzz/driver.c
 fuzz_fuzz_corpus_SOURCES += fuzz/driver.c
+fuzz_fuzz_bpe_SOURCES += fuzz/driver.c
+fuzz_fuzz_bpe_gpt2_SOURCES += fuzz/driver.c
+fuzz_fuzz_tok_hf_SOURCES += fuzz/driver.c
+fuzz_fuzz_spm_SOURCES += fuzz/driver.c
+fuzz_fuzz_shards_SOURCES += fuzz/driver.c
 endif
 TESTS += t/fuzz-corpus.sh
 EXTRA_DIST += t/fuzz-corpus.sh fuzz/corpus fuzz/dict fuzz/run.sh fuzz/make-seeds.sh t/data/fuzz

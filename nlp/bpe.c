@@ -219,6 +219,12 @@ static void cache_free(enc_cache *c)
     free(c);
 }
 
+void sl_bpe_cache_free(sl_bpe *b)
+{
+    cache_free(b->cache);
+    b->cache = NULL;
+}
+
 void sl_bpe_free(sl_bpe *b)
 {
     if (!b) return;
@@ -722,8 +728,7 @@ static size_t put_cp(char *o, uint32_t cp)
     return 2;   /* every code point of the map is below U+0800 */
 }
 
-/* token bytes -> GPT-2 string (NUL-terminated) into a buffer of at least 2 n + 1 */
-static void bytes_to_gpt2(const unsigned char *t, size_t n, char *o)
+void sl_bpe_gpt2_string(const unsigned char *t, size_t n, char *o)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) k += put_cp(o + k, sl_bpe_byte_to_cp(t[i]));
@@ -767,7 +772,7 @@ int sl_bpe_save_gpt2(const sl_bpe *b, const char *vocab_json, const char *merges
             memcpy(s, b->tok[i], (size_t)b->len[i]);
             s[b->len[i]] = 0;
         } else {
-            bytes_to_gpt2(b->tok[i], (size_t)b->len[i], s);
+            sl_bpe_gpt2_string(b->tok[i], (size_t)b->len[i], s);
         }
         sl_json_quote(q, 12 * maxl + 8, s);
         fprintf(a.f, "%s%s: %d", i ? ", " : "", q, i);
@@ -792,10 +797,10 @@ int sl_bpe_save_gpt2(const sl_bpe *b, const char *vocab_json, const char *merges
     fputs("#version: 0.2\n", a.f);
     for (int r = 0; r < b->n_merges; r++) {
         int x = b->merge[3 * r], y = b->merge[3 * r + 1];
-        bytes_to_gpt2(b->tok[x], (size_t)b->len[x], s);
+        sl_bpe_gpt2_string(b->tok[x], (size_t)b->len[x], s);
         fputs(s, a.f);
         fputc(' ', a.f);
-        bytes_to_gpt2(b->tok[y], (size_t)b->len[y], s);
+        sl_bpe_gpt2_string(b->tok[y], (size_t)b->len[y], s);
         fputs(s, a.f);
         fputc('\n', a.f);
     }
@@ -808,95 +813,86 @@ int sl_bpe_save_gpt2(const sl_bpe *b, const char *vocab_json, const char *merges
     return sl_afile_commit(&a);
 }
 
-int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **out)
+/* A model from a vocab.json object (token string -> dense id; `extra` more tokens given by
+ * name, special, e.g. tokenizer.json's added_tokens outside the vocabulary) and merges given as
+ * pairs of token strings. vname / mname name the sources in messages (mname's "%ld" is the
+ * pair's where), mfile the merges' source. */
+int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp, size_t nm, const char *mfile,
+                     const char *mname, const sl_bpe_extra *extra, size_t n_extra, sl_bpe **out)
 {
     *out = NULL;
-    void *vdata = NULL, *mdata = NULL;
-    size_t vn, mn;
-    sl_json *j = NULL;
-    int rc;
+    int rc = SL_OK;
     int n_vocab = 0, n_merges = 0;
     unsigned char **tok = NULL;
     int *len = NULL;
     unsigned char *special = NULL;
     int32_t *merge = NULL;
     sl_strtab names = {0};
-    if ((rc = sl_read_file(vocab_json, (size_t)1 << 30, &vdata, &vn))) return rc;
-    if ((rc = sl_read_file(merges_txt, (size_t)1 << 30, &mdata, &mn))) goto done;
-    if ((rc = sl_json_parse(vdata, vn, &j))) { sl_error_wrap(rc, "%s", vocab_json); goto done; }
 #define BAD(...) do { rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto done; } while (0)
-    if (j->type != SL_JSON_OBJECT) BAD("%s: expected a JSON object of token -> id", vocab_json);
-    if (j->n < 256 || j->n > (1 << 24)) BAD("%s: %zu tokens (a byte-level BPE has at least 256)", vocab_json, j->n);
-    n_vocab = (int)j->n;
+    if (j->type != SL_JSON_OBJECT) BAD("%s: expected a JSON object of token -> id", vname);
+    if (j->n < 256 || j->n > (1 << 24) || n_extra > (1 << 20)) BAD("%s: %zu tokens (a byte-level BPE has at least 256)", vname, j->n);
+    size_t n_out = 0;
+    for (size_t e = 0; e < n_extra; e++) n_out += !extra[e].in_vocab;
+    n_vocab = (int)(j->n + n_out);
     tok = calloc((size_t)n_vocab, sizeof *tok);
     len = calloc((size_t)n_vocab, sizeof *len);
     special = calloc((size_t)n_vocab, 1);
-    if (!tok || !len || !special) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-    for (size_t i = 0; i < j->n; i++) {
+    if (!tok || !len || !special || nm > (size_t)INT32_MAX / 3) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < j->n + n_extra; i++) {
         int64_t id;
-        if (sl_json_int(j->items[i], 0, n_vocab - 1, &id))
-            BAD("%s: the id of \"%.100s\" is not an integer in [0, %d) (ids must be dense)", vocab_json, j->keys[i], n_vocab);
-        if (tok[id]) BAD("%s: id %lld is given to two tokens", vocab_json, (long long)id);
-        const char *k = j->keys[i];
+        const char *k;
+        if (i < j->n) {
+            if (sl_json_int(j->items[i], 0, n_vocab - 1, &id))
+                BAD("%s: the id of \"%.100s\" is not an integer in [0, %d) (ids must be dense)", vname, j->keys[i], n_vocab);
+            k = j->keys[i];
+            int named = 0;   /* an extra token names this entry: it defines it */
+            for (size_t e = 0; e < n_extra && !named; e++) named = extra[e].in_vocab && extra[e].id == id;
+            if (named) continue;
+        } else {
+            id = extra[i - j->n].id;
+            k = extra[i - j->n].name;
+            if (id < 0 || id >= n_vocab) BAD("%s: added token \"%.100s\" has id %lld outside [0, %d) (ids must be dense)", vname, k, (long long)id, n_vocab);
+        }
+        if (tok[id]) BAD("%s: id %lld is given to two tokens", vname, (long long)id);
         size_t kl = strlen(k);
-        if (kl == 0) BAD("%s: empty token string", vocab_json);
+        if (kl == 0) BAD("%s: empty token string", vname);
         tok[id] = malloc(kl + 1);
         if (!tok[id]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-        long bl = gpt2_to_bytes((const unsigned char *)k, kl, tok[id]);
-        if (bl < 0) {   /* outside the byte map: a special token, kept by its name */
+        long bl = i < j->n ? gpt2_to_bytes((const unsigned char *)k, kl, tok[id]) : -1;
+        if (bl < 0) {   /* outside the byte map (or added): a special token, kept by its name */
             memcpy(tok[id], k, kl);
             bl = (long)kl;
             special[id] = 1;
         }
         len[id] = (int)bl;
     }
-    /* merges.txt: every token string of a line must map to a vocabulary entry */
+    /* every token string of a merge must map to a vocabulary entry */
     if (sl_strtab_init(&names, (size_t)n_vocab)) { rc = SL_ENOMEM; goto done; }
     for (int i = 0; i < n_vocab; i++) {
         if (special[i]) continue;
         int64_t k = sl_strtab_add(&names, tok[i], (size_t)len[i], NULL);
         if (k < 0) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-        if (names.val[k]) BAD("%s: token %d repeats the bytes of token %lld", vocab_json, i, (long long)names.val[k] - 1);
+        if (names.val[k]) BAD("%s: token %d repeats the bytes of token %lld", vname, i, (long long)names.val[k] - 1);
         names.val[k] = i + 1;
     }
-    {
-        char *cur = mdata, *end = (char *)mdata + mn;
-        size_t ll;
-        char *line;
-        long lineno = 0;
-        size_t cap = 0;
-        while ((line = next_line(&cur, end, &ll))) {
-            lineno++;
-            if (ll && line[ll - 1] == '\r') ll--;
-            if (lineno == 1 && ll >= 8 && !memcmp(line, "#version", 8)) continue;
-            if (ll == 0) continue;
-            char *sp = memchr(line, ' ', ll);
-            if (!sp || sp == line || sp == line + ll - 1 || memchr(sp + 1, ' ', (size_t)(line + ll - sp - 1)))
-                BAD("%s line %ld: expected two token strings separated by one space", merges_txt, lineno);
-            if ((size_t)n_merges == cap) {
-                cap = cap ? 2 * cap : 1024;
-                int32_t *m = realloc(merge, (cap * 3 + 1) * sizeof *m);
-                if (!m) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-                merge = m;
+    merge = malloc((nm * 3 + 1) * sizeof *merge);
+    if (!merge) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    for (size_t r = 0; r < nm; r++) {
+        for (int h = 0; h < 2; h++) {
+            unsigned char tmp[4096];
+            size_t pl = mp[r].n[h];
+            long bl = pl <= sizeof tmp ? gpt2_to_bytes((const unsigned char *)mp[r].p[h], pl, tmp) : -1;
+            int64_t k = bl > 0 ? sl_strtab_find(&names, tmp, (size_t)bl) : -1;
+            if (k < 0) {
+                char where[600];
+                snprintf(where, sizeof where, mname, mp[r].where);
+                BAD("%s: unknown token \"%.*s\" (not in %s)", where, (int)(pl > 100 ? 100 : pl), mp[r].p[h], vname);
             }
-            const char *part[2] = {line, sp + 1};
-            size_t plen[2] = {(size_t)(sp - line), (size_t)(line + ll - sp - 1)};
-            for (int h = 0; h < 2; h++) {
-                unsigned char tmp[4096];
-                long bl = plen[h] <= sizeof tmp ? gpt2_to_bytes((const unsigned char *)part[h], plen[h], tmp) : -1;
-                int64_t k = bl > 0 ? sl_strtab_find(&names, tmp, (size_t)bl) : -1;
-                if (k < 0)
-                    BAD("%s line %ld: unknown token \"%.*s\" (not in %s)", merges_txt, lineno, (int)(plen[h] > 100 ? 100 : plen[h]), part[h], vocab_json);
-                merge[3 * n_merges + h] = (int32_t)(names.val[k] - 1);
-            }
-            n_merges++;
+            merge[3 * n_merges + h] = (int32_t)(names.val[k] - 1);
         }
+        n_merges++;
     }
-    {
-        char what[512];
-        snprintf(what, sizeof what, "%s", merges_txt);
-        if ((rc = resolve_merges(n_vocab, tok, len, special, n_merges, merge, what))) goto done;
-    }
+    if ((rc = resolve_merges(n_vocab, tok, len, special, n_merges, merge, mfile))) goto done;
     /* a multi-byte entry that no merge makes (GPT-2's <|endoftext|>) is a special token */
     {
         unsigned char *made = calloc((size_t)n_vocab, 1);
@@ -916,6 +912,55 @@ done:
     free(special);
     free(merge);
     if (names.slots) sl_strtab_free(&names);
+    return rc;
+}
+
+int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **out)
+{
+    *out = NULL;
+    void *vdata = NULL, *mdata = NULL;
+    size_t vn, mn, nm = 0, cap = 0;
+    sl_json *j = NULL;
+    sl_bpe_mpair *mp = NULL;
+    int rc;
+    if ((rc = sl_read_file(vocab_json, (size_t)1 << 30, &vdata, &vn))) return rc;
+    if ((rc = sl_read_file(merges_txt, (size_t)1 << 30, &mdata, &mn))) goto done;
+    if ((rc = sl_json_parse(vdata, vn, &j))) { sl_error_wrap(rc, "%s", vocab_json); goto done; }
+    char *cur = mdata, *end = (char *)mdata + mn, *line;
+    size_t ll;
+    long lineno = 0;
+    while ((line = next_line(&cur, end, &ll))) {
+        lineno++;
+        if (ll && line[ll - 1] == '\r') ll--;
+        if (lineno == 1 && ll >= 8 && !memcmp(line, "#version", 8)) continue;
+        if (ll == 0) continue;
+        char *sp = memchr(line, ' ', ll);
+        if (!sp || sp == line || sp == line + ll - 1 || memchr(sp + 1, ' ', (size_t)(line + ll - sp - 1))) {
+            rc = sl_error(SL_EFORMAT, "%s line %ld: expected two token strings separated by one space", merges_txt, lineno);
+            goto done;
+        }
+        if (nm == cap) {
+            cap = cap ? 2 * cap : 1024;
+            sl_bpe_mpair *p = realloc(mp, cap * sizeof *p);
+            if (!p) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+            mp = p;
+        }
+        mp[nm++] = (sl_bpe_mpair){{line, sp + 1}, {(size_t)(sp - line), (size_t)(line + ll - sp - 1)}, lineno};
+    }
+    {
+        size_t fl = strlen(merges_txt);
+        char *fmt = malloc(2 * fl + 16), *o = fmt;
+        if (!fmt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        for (size_t i = 0; i < fl; i++) {   /* the file name, '%' escaped, then " line %ld" */
+            if (merges_txt[i] == '%') *o++ = '%';
+            *o++ = merges_txt[i];
+        }
+        strcpy(o, " line %ld");
+        rc = sl_bpe_from_json(j, vocab_json, mp, nm, merges_txt, fmt, NULL, 0, out);
+        free(fmt);
+    }
+done:
+    free(mp);
     sl_json_free(j);
     free(vdata);
     free(mdata);

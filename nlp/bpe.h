@@ -88,6 +88,9 @@ void sl_bpe_free(sl_bpe *b);
 
 /* Encode UTF-8 text, appending ids to *ids (realloc'ed; *n_ids and *cap updated). */
 int sl_bpe_encode(sl_bpe *b, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
+/* Drop the encode cache. Encoding writes only b->cache, so threads encode with shallow copies
+ * of b (cache = NULL), each dropping its copy's cache after. */
+void sl_bpe_cache_free(sl_bpe *b);
 /* Encode one pre-token's bytes (any bytes) into ids. */
 int sl_bpe_encode_word(sl_bpe *b, const unsigned char *p, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
 /* Decode ids into bytes appended to *out (realloc'ed). Special tokens decode to their names.
@@ -102,6 +105,31 @@ int sl_bpe_load(const char *path, sl_bpe **out);
 /* GPT-2's vocab.json + merges.txt */
 int sl_bpe_save_gpt2(const sl_bpe *b, const char *vocab_json, const char *merges_txt);
 int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **out);
+
+/* The readers' common part: a vocab.json object (struct sl_json, core/json.h), `extra` tokens
+ * (special; outside it, or naming one of its entries), merges as pairs of GPT-2 token strings. vname names the
+ * vocabulary, mfile the merges' source, mname a printf format with one %ld (the pair's
+ * `where`) naming a pair. */
+struct sl_json;
+typedef struct {
+    const char *p[2];
+    size_t n[2];
+    long where;
+} sl_bpe_mpair;
+typedef struct {
+    const char *name;
+    int64_t id;
+    int in_vocab;   /* 1: also the vocabulary's entry of that id (which it replaces) */
+} sl_bpe_extra;
+int sl_bpe_from_json(const struct sl_json *j, const char *vname, const sl_bpe_mpair *mp, size_t nm, const char *mfile,
+                     const char *mname, const sl_bpe_extra *extra, size_t n_extra, sl_bpe **out);
+/* token bytes -> GPT-2's string for them (bytes_to_unicode), NUL-terminated, into o of at
+ * least 2 n + 1 bytes */
+void sl_bpe_gpt2_string(const unsigned char *t, size_t n, char *o);
+/* Hugging Face tokenizer.json (nlp/bpe_hf.c): a BPE model with the ByteLevel pre-tokenizer
+ * (GPT-2's layout); added_tokens are special. Saving writes GPT-2's fields, special tokens as added tokens only. */
+int sl_bpe_load_hf(const char *tokenizer_json, sl_bpe **out);
+int sl_bpe_save_hf(const sl_bpe *b, const char *tokenizer_json);
 
 /* Build a model from its token table and merges (used by the readers and training): checks
  * every byte has a one-byte token, no two tokens are equal, and each merge's result is the

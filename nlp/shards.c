@@ -63,7 +63,8 @@ int sl_shard_open(const char *path, sl_shard *s)
             rc = sl_error(SL_EFORMAT, "shard %s: the header says %d tokens (%lld bytes) but the file has %lld bytes", path, ntok,
                           (long long)(SL_SHARD_HEADER_BYTES + (int64_t)ntok * width), (long long)st.st_size);
         else if (vocab < 0 || (width == 2 && vocab > 65536)) rc = sl_error(SL_EFORMAT, "shard %s: bad vocabulary size %d", path, vocab);
-        else if (doc < 0 || (vocab > 0 && doc > vocab)) rc = sl_error(SL_EFORMAT, "shard %s: bad document token %d", path, doc - 1);
+        else if (doc < 0 || (vocab > 0 && doc > vocab))   /* header[4] is 1 + the token: INT32_MIN - 1 would overflow */
+            rc = sl_error(SL_EFORMAT, "shard %s: bad document token %lld", path, (long long)doc - 1);
         else {
             s->width = width;
             s->n_tokens = ntok;

@@ -3,6 +3,7 @@
 #include "nlp/spm.h"
 #include "nlp/bpe.h"
 #include "nlp/bpe_hash.h"
+#include "nlp/spm_trie.h"
 #include "core/error.h"
 #include "core/fileio.h"
 
@@ -13,60 +14,6 @@
 
 enum { P_NORMAL = 1, P_UNKNOWN = 2, P_CONTROL = 3, P_USER = 4, P_UNUSED = 5, P_BYTE = 6 };
 enum { M_UNIGRAM = 1, M_BPE = 2, M_WORD = 3, M_CHAR = 4 };
-
-/* a byte trie: edges (node, byte) -> child in a pair map, a value per node (-1: none) */
-typedef struct {
-    sl_pairmap edges;
-    int32_t *val;
-    size_t n, cap;
-} btrie;
-
-static int btrie_init(btrie *t)
-{
-    memset(t, 0, sizeof *t);
-    if (sl_pairmap_init(&t->edges, 1024)) return SL_ENOMEM;
-    t->cap = 1024;
-    t->val = malloc(t->cap * sizeof *t->val);
-    if (!t->val) return sl_error(SL_ENOMEM, "out of memory");
-    t->n = 1;
-    t->val[0] = -1;
-    return SL_OK;
-}
-
-static void btrie_free(btrie *t)
-{
-    if (t->edges.keys) sl_pairmap_free(&t->edges);
-    free(t->val);
-    memset(t, 0, sizeof *t);
-}
-
-static int btrie_add(btrie *t, const unsigned char *s, size_t n, int32_t v)
-{
-    int32_t node = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t *c = sl_pairmap_put(&t->edges, sl_pair_key(node, s[i]));
-        if (!c) return sl_error(SL_ENOMEM, "out of memory");
-        if (*c == 0) {
-            if (t->n == t->cap) {
-                int32_t *p = realloc(t->val, 2 * t->cap * sizeof *p);
-                if (!p) return sl_error(SL_ENOMEM, "out of memory");
-                t->val = p;
-                t->cap *= 2;
-            }
-            t->val[t->n] = -1;
-            *c = (int64_t)t->n++;
-        }
-        node = (int32_t)*c;
-    }
-    t->val[node] = v;
-    return SL_OK;
-}
-
-static inline int32_t btrie_step(const btrie *t, int32_t node, unsigned char b)
-{
-    int64_t *c = sl_pairmap_get(&t->edges, sl_pair_key(node, b));
-    return c ? (int32_t)*c : -1;
-}
 
 struct sl_spm {
     int n;
@@ -90,10 +37,12 @@ struct sl_spm {
     /* lookups */
     sl_strtab pieces;     /* normal, user-defined, unused -> id */
     sl_strtab reserved;   /* control, unknown, byte -> id */
-    btrie trie;           /* the same pieces as `pieces`, for the Viterbi */
-    btrie user;           /* user-defined symbols */
+    sl_datrie trie;       /* the same pieces as `pieces`, for the Viterbi; an unused piece's value is -1 */
+    sl_datrie user;       /* user-defined symbols */
+    double *vscore;       /* (n) a piece's Viterbi score, in SentencePiece's arithmetic */
     int n_user;
     int byte_piece[256];
+    unsigned char plain[256];   /* 1: the byte is ASCII, starts no charsmap key and no user symbol */
     float min_score, max_score;
 };
 
@@ -111,8 +60,9 @@ void sl_spm_free(sl_spm *m)
     free(m->charsmap);
     if (m->pieces.slots) sl_strtab_free(&m->pieces);
     if (m->reserved.slots) sl_strtab_free(&m->reserved);
-    btrie_free(&m->trie);
-    btrie_free(&m->user);
+    sl_datrie_free(&m->trie);
+    sl_datrie_free(&m->user);
+    free(m->vscore);
     free(m);
 }
 
@@ -347,6 +297,45 @@ static int piece_to_byte(const unsigned char *p, int n)
     return (int)((h - hx) * 16 + (l - hx));
 }
 
+static int charsmap_starts(const sl_spm *m, unsigned char c);
+
+/* the Viterbi's trie (normal, user-defined and unused pieces; an unused piece has no value, as
+ * SentencePiece skips it), the user-defined symbols' trie, and each piece's Viterbi score:
+ * a user-defined symbol's is length x max_score - 0.1, computed as SentencePiece does (float
+ * product, then double); a normal piece's is its score widened to double (the C++ ternary
+ * of the two branches is double) */
+static int build_tries(sl_spm *m)
+{
+    const unsigned char **keys = malloc((size_t)m->n * sizeof *keys);
+    int *lens = malloc((size_t)m->n * sizeof *lens);
+    int32_t *vals = malloc((size_t)m->n * sizeof *vals);
+    m->vscore = malloc((size_t)m->n * sizeof *m->vscore);
+    int rc = SL_OK;
+    if (!keys || !lens || !vals || !m->vscore) rc = sl_error(SL_ENOMEM, "out of memory");
+    size_t nk = 0, nu = 0;
+    for (int i = 0; i < m->n && !rc; i++) {
+        int t = m->type[i];
+        m->vscore[i] = t == P_USER ? (double)((float)m->plen[i] * m->max_score) - 0.1 : (double)m->score[i];
+        if (t == P_NORMAL || t == P_USER || t == P_UNUSED) {
+            keys[nk] = m->piece[i];
+            lens[nk] = m->plen[i];
+            vals[nk++] = t == P_UNUSED ? -1 : i;
+        }
+    }
+    if (!rc) rc = sl_datrie_build(&m->trie, keys, lens, vals, nk);
+    for (int i = 0; i < m->n && !rc; i++)
+        if (m->type[i] == P_USER) {
+            keys[nu] = m->piece[i];
+            lens[nu] = m->plen[i];
+            vals[nu++] = i;
+        }
+    if (!rc) rc = sl_datrie_build(&m->user, keys, lens, vals, nu);
+    free(keys);
+    free(lens);
+    free(vals);
+    return rc;
+}
+
 int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
 {
     *out = NULL;
@@ -384,9 +373,7 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
         m->unk_surface = dup_bytes((const unsigned char *)" \xE2\x81\x87 ", 5);
         if (!m->unk_surface) BAD("out of memory");
     }
-    if (sl_strtab_init(&m->pieces, (size_t)m->n) || sl_strtab_init(&m->reserved, 300) || btrie_init(&m->trie) ||
-        btrie_init(&m->user))
-        BAD("out of memory");
+    if (sl_strtab_init(&m->pieces, (size_t)m->n) || sl_strtab_init(&m->reserved, 300)) BAD("out of memory");
     for (int k = 0; k < 256; k++) m->byte_piece[k] = -1;
     int unk = -1;
     m->min_score = FLT_MAX;
@@ -399,11 +386,7 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
         if (k < 0) BAD("out of memory");
         if (!added) BAD("SentencePiece model: piece %d (\"%.*s\") is already defined", i, m->plen[i] > 60 ? 60 : m->plen[i], m->piece[i]);
         (normal ? &m->pieces : &m->reserved)->val[k] = i;
-        if (normal && btrie_add(&m->trie, m->piece[i], (size_t)m->plen[i], i)) BAD("out of memory");
-        if (t == P_USER) {
-            if (btrie_add(&m->user, m->piece[i], (size_t)m->plen[i], i)) BAD("out of memory");
-            m->n_user++;
-        }
+        if (t == P_USER) m->n_user++;
         if (t == P_UNKNOWN) {
             if (unk >= 0) BAD("SentencePiece model: two unknown pieces (%d and %d)", unk, i);
             unk = i;
@@ -436,6 +419,11 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
         m->n_units = ts / 4;
         m->norm_blob = (const char *)m->charsmap + 4 + ts;
         m->norm_n = m->charsmap_n - 4 - ts;
+    }
+    if (build_tries(m)) BAD("%s", sl_errmsg());
+    for (int c = 0; c < 128; c++) {
+        unsigned char b = (unsigned char)c;
+        m->plain[c] = !charsmap_starts(m, b) && sl_datrie_step(&m->user, 0, b) < 0;
     }
 #undef BAD
 done:
@@ -522,6 +510,14 @@ static size_t charsmap_longest(const sl_spm *m, const unsigned char *s, size_t n
     return best;
 }
 
+/* whether some charsmap key starts with byte c (the first transition of the walk exists) */
+static int charsmap_starts(const sl_spm *m, unsigned char c)
+{
+    if (!m->n_units) return 0;
+    size_t pos = du_offset(unit_at(m, 0)) ^ c;
+    return pos < m->n_units && du_label(unit_at(m, pos)) == c;
+}
+
 static size_t one_char_len(unsigned char c) { return (size_t)"\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4]; }
 
 /* the longest user-defined symbol at s, or 0 */
@@ -531,9 +527,9 @@ static size_t user_match(const sl_spm *m, const unsigned char *s, size_t n)
     int32_t node = 0;
     size_t best = 0;
     for (size_t i = 0; i < n; i++) {
-        node = btrie_step(&m->user, node, s[i]);
+        node = sl_datrie_step(&m->user, node, s[i]);
         if (node < 0) break;
-        if (m->user.val[node] >= 0) best = i + 1;
+        if (m->user.u[node].val >= 0) best = i + 1;
     }
     return best;
 }
@@ -575,14 +571,14 @@ static int norm_prefix(const sl_spm *m, const unsigned char *s, size_t n, const 
 
 static const unsigned char WS[3] = {0xE2, 0x96, 0x81};   /* U+2581 */
 
-int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned char **out, size_t *n_out)
+/* the normalised line into b (emptied first) */
+static int normalize_to(const sl_spm *m, const unsigned char *s, size_t n, sbuf *b)
 {
-    sbuf b = {0};
     const unsigned char *rep;
     size_t rl, used;
     int rc;
-    *out = NULL;
-    *n_out = 0;
+    b->n = 0;
+    b->oom = 0;
     if (m->remove_extra_ws) {
         while (n) {
             if ((rc = norm_prefix(m, s, n, &rep, &rl, &used))) return rc;
@@ -591,28 +587,29 @@ int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned
             n -= used;
         }
     }
-    if (n == 0) {
-        *out = malloc(1);
-        return *out ? SL_OK : sl_error(SL_ENOMEM, "out of memory");
-    }
+    if (n == 0) return SL_OK;
     if (m->add_dummy_prefix) {
-        if (m->escape_ws) sb_put(&b, WS, 3);
-        else sb_put(&b, " ", 1);
+        if (m->escape_ws) sb_put(b, WS, 3);
+        else sb_put(b, " ", 1);
     }
     int prev_space = m->remove_extra_ws;
     while (n) {
-        if ((rc = norm_prefix(m, s, n, &rep, &rl, &used))) {
-            free(b.p);
-            return rc;
-        }
+        if (m->plain[s[0]]) {   /* a byte the charsmap and the user symbols leave alone */
+            rep = s;
+            rl = used = 1;
+        } else if ((rc = norm_prefix(m, s, n, &rep, &rl, &used))) return rc;
         while (prev_space && rl && rep[0] == ' ') {
             rep++;
             rl--;
         }
         if (rl) {
-            for (size_t k = 0; k < rl; k++) {
-                if (m->escape_ws && rep[k] == ' ') sb_put(&b, WS, 3);
-                else sb_put(&b, rep + k, 1);
+            if (!m->escape_ws || (rl == 1 ? rep[0] != ' ' : !memchr(rep, ' ', rl))) {
+                sb_put(b, rep, rl);
+            } else {
+                for (size_t k = 0; k < rl; k++) {
+                    if (rep[k] == ' ') sb_put(b, WS, 3);
+                    else sb_put(b, rep + k, 1);
+                }
             }
             prev_space = rep[rl - 1] == ' ';
         }
@@ -623,14 +620,22 @@ int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned
     if (m->remove_extra_ws) {
         const unsigned char *sp = m->escape_ws ? WS : (const unsigned char *)" ";
         size_t sl = m->escape_ws ? 3 : 1;
-        while (b.n >= sl && !memcmp(b.p + b.n - sl, sp, sl)) b.n -= sl;
+        while (b->n >= sl && !memcmp(b->p + b->n - sl, sp, sl)) b->n -= sl;
     }
-    if (b.oom || !b.p) {
+    return b->oom ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
+}
+
+int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned char **out, size_t *n_out)
+{
+    sbuf b = {0};
+    *out = NULL;
+    *n_out = 0;
+    int rc = normalize_to(m, s, n, &b);
+    if (rc) {
         free(b.p);
-        if (b.oom) return sl_error(SL_ENOMEM, "out of memory");
-        *out = malloc(1);
-        return *out ? SL_OK : sl_error(SL_ENOMEM, "out of memory");
+        return rc;
     }
+    if (!b.p && !(b.p = malloc(1))) return sl_error(SL_ENOMEM, "out of memory");
     *out = b.p;
     *n_out = b.n;
     return SL_OK;
@@ -640,28 +645,52 @@ int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned
 
 typedef struct { int32_t start, len, id; } seg;   /* a piece of the normalised text */
 
-static int push_id(int32_t **ids, size_t *n_ids, size_t *cap, int32_t id)
+/* per-call scratch, so that encoding allocates nothing per line and threads can share a model */
+typedef struct { int32_t id, start; float score; } vnode;   /* the best path ending here */
+
+struct sl_spm_ws {
+    sbuf norm;               /* the normalised line */
+    vnode *bp;               /* (bytes + 1) */
+    size_t bp_cap;
+    seg *sg;                 /* the segmentation */
+    size_t sg_cap;
+};
+
+sl_spm_ws *sl_spm_ws_alloc(void) { return calloc(1, sizeof(sl_spm_ws)); }
+
+void sl_spm_ws_free(sl_spm_ws *w)
 {
-    if (*n_ids == *cap) {
-        size_t c = *cap ? 2 * *cap : 256;
-        int32_t *p = realloc(*ids, c * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "out of memory");
-        *ids = p;
-        *cap = c;
-    }
-    (*ids)[(*n_ids)++] = id;
+    if (!w) return;
+    free(w->norm.p);
+    free(w->bp);
+    free(w->sg);
+    free(w);
+}
+
+static int ws_reserve(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return SL_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q) return sl_error(SL_ENOMEM, "out of memory");
+    *p = q;
+    *cap = c;
     return SL_OK;
 }
 
-/* SentencePiece's optimised unigram Viterbi, with its arithmetic: a normal piece's score
- * goes through the user-defined branch's double type, an unknown character's stays float */
-static int unigram_segment(const sl_spm *m, const unsigned char *s, size_t n, seg **out, size_t *n_out)
+/* SentencePiece's optimised unigram Viterbi (unigram_model.cc, EncodeOptimized): at each
+ * character start, walk the trie over the bytes that follow and relax every piece that ends
+ * there; a character no single piece covers is <unk> at min_score - 10. The arithmetic is
+ * SentencePiece's: piece scores in double (m->vscore), the path score stored as float, the
+ * unknown branch in float; the first best candidate is kept on ties. */
+static int unigram_segment(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, seg **out, size_t *n_out)
 {
-    typedef struct { int32_t id, start; float score; } best;
-    best *bp = malloc((n + 1) * sizeof *bp);
-    if (!bp) return sl_error(SL_ENOMEM, "out of memory");
-    for (size_t i = 0; i <= n; i++) bp[i] = (best){-1, -1, 0.0f};
+    if (ws_reserve((void **)&w->bp, &w->bp_cap, n + 1, sizeof *w->bp)) return SL_ENOMEM;
+    vnode *bp = w->bp;
+    for (size_t i = 0; i <= n; i++) bp[i] = (vnode){-1, -1, 0.0f};
     const float unk_score = m->min_score - 10.0f;
+    const sl_datrie_unit *u = m->trie.u;
     size_t st = 0;
     while (st < n) {
         const float till = bp[st].score;
@@ -670,24 +699,22 @@ static int unigram_segment(const sl_spm *m, const unsigned char *s, size_t n, se
         if (mblen > n - st) mblen = n - st;
         int32_t node = 0;
         for (size_t k = st; k < n; k++) {
-            node = btrie_step(&m->trie, node, s[k]);
-            if (node < 0) break;
-            int32_t id = m->trie.val[node];
+            int32_t x = u[node].base + s[k];
+            if (u[x].check != node) break;
+            node = x;
+            int32_t id = u[x].val;
             if (id < 0) continue;
-            if (m->type[id] == P_UNUSED) continue;
-            size_t length = k + 1 - st;
-            double score = m->type[id] == P_USER ? (double)((float)length * m->max_score) - 0.1 : (double)m->score[id];
-            double cand = score + (double)till;
-            best *t = &bp[k + 1];
+            double cand = m->vscore[id] + (double)till;
+            vnode *t = &bp[k + 1];
             if (t->start == -1 || cand > (double)t->score) {
                 t->score = (float)cand;
                 t->start = (int32_t)st;
                 t->id = id;
             }
-            if (!single && length == mblen) single = 1;
+            if (k + 1 - st == mblen) single = 1;
         }
         if (!single) {
-            best *t = &bp[st + mblen];
+            vnode *t = &bp[st + mblen];
             float cand = unk_score + till;
             if (t->start == -1 || cand > t->score) {
                 t->score = cand;
@@ -699,17 +726,13 @@ static int unigram_segment(const sl_spm *m, const unsigned char *s, size_t n, se
     }
     size_t cnt = 0;
     for (size_t e = n; e > 0; e = (size_t)bp[e].start) cnt++;
-    seg *sg = malloc((cnt + 1) * sizeof *sg);
-    if (!sg) {
-        free(bp);
-        return sl_error(SL_ENOMEM, "out of memory");
-    }
+    if (ws_reserve((void **)&w->sg, &w->sg_cap, cnt + 1, sizeof *w->sg)) return SL_ENOMEM;
+    seg *sg = w->sg;
     size_t k = cnt;
     for (size_t e = n; e > 0; e = (size_t)bp[e].start) {
         k--;
         sg[k] = (seg){bp[e].start, (int32_t)(e - (size_t)bp[e].start), bp[e].id};
     }
-    free(bp);
     *out = sg;
     *n_out = cnt;
     return SL_OK;
@@ -866,31 +889,51 @@ static int bpe_segment(const sl_spm *m, const unsigned char *s, size_t n, seg **
     return SL_OK;
 }
 
-int sl_spm_encode(const sl_spm *m, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap)
+int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids,
+                     size_t *cap)
 {
-    unsigned char *norm;
-    size_t nn;
-    int rc = sl_spm_normalize(m, s, n, &norm, &nn);
-    if (rc) return rc;
-    if (nn == 0) {
-        free(norm);
-        return SL_OK;
-    }
+    int rc = normalize_to(m, s, n, &w->norm);
+    if (rc || w->norm.n == 0) return rc;
+    const unsigned char *norm = w->norm.p;
+    size_t nn = w->norm.n;
     seg *sg = NULL;
     size_t ns = 0;
-    rc = m->model_type == M_BPE ? bpe_segment(m, norm, nn, &sg, &ns) : unigram_segment(m, norm, nn, &sg, &ns);
+    rc = m->model_type == M_BPE ? bpe_segment(m, norm, nn, &sg, &ns) : unigram_segment(m, w, norm, nn, &sg, &ns);
+    if (rc) return rc;
+    /* the ids need at most one slot per byte */
+    if (*cap - *n_ids < nn) {
+        size_t c = *cap ? *cap : 256;
+        while (c - *n_ids < nn) c *= 2;
+        int32_t *p = realloc(*ids, c * sizeof *p);
+        if (!p) rc = sl_error(SL_ENOMEM, "out of memory");
+        else {
+            *ids = p;
+            *cap = c;
+        }
+    }
+    int32_t *o = *ids;
+    size_t no = *n_ids;
     int prev_unk = 0;
     for (size_t i = 0; i < ns && !rc; i++) {
         int unk = sg[i].id == m->unk_id;
         if (unk && m->byte_fallback) {
-            for (int32_t k = 0; k < sg[i].len && !rc; k++) rc = push_id(ids, n_ids, cap, m->byte_piece[norm[sg[i].start + k]]);
+            for (int32_t k = 0; k < sg[i].len; k++) o[no++] = m->byte_piece[norm[sg[i].start + k]];
         } else if (!(unk && prev_unk)) {
-            rc = push_id(ids, n_ids, cap, sg[i].id);
+            o[no++] = sg[i].id;
         }
         prev_unk = unk;
     }
-    free(sg);
-    free(norm);
+    if (!rc) *n_ids = no;
+    if (m->model_type == M_BPE) free(sg);
+    return rc;
+}
+
+int sl_spm_encode(const sl_spm *m, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap)
+{
+    sl_spm_ws *w = sl_spm_ws_alloc();
+    if (!w) return sl_error(SL_ENOMEM, "out of memory");
+    int rc = sl_spm_encode_ws(m, w, s, n, ids, n_ids, cap);
+    sl_spm_ws_free(w);
     return rc;
 }
 

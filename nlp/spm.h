@@ -15,7 +15,8 @@
  *     invalid byte becomes U+FFFD); leading, trailing and repeated spaces are dropped when
  *     remove_extra_whitespaces; "▁" (U+2581) is put in front (add_dummy_prefix) and
  *     replaces every space (escape_whitespaces).
- *  2. unigram: Viterbi over all pieces that match at each position (score = the piece's log
+ *  2. unigram: Viterbi over all pieces that match at each position (found by walking a
+ *     double-array trie of the pieces, nlp/spm_trie.h) (score = the piece's log
  *     probability; a user-defined symbol length x max score - 0.1; a character no piece
  *     covers is <unk> with min score - 10), the first best path kept on ties, as
  *     SentencePiece's optimised encoder. BPE: start from characters (user-defined symbols
@@ -57,6 +58,13 @@ const unsigned char *sl_spm_piece(const sl_spm *m, int id, size_t *len);
 int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned char **out, size_t *n_out);
 /* Encode one line (no '\n' inside), appending ids. */
 int sl_spm_encode(const sl_spm *m, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
+/* The same with caller-owned scratch (a thread encodes with its own): no allocation per line
+ * once the scratch has grown to the longest line. */
+typedef struct sl_spm_ws sl_spm_ws;
+sl_spm_ws *sl_spm_ws_alloc(void);
+void sl_spm_ws_free(sl_spm_ws *w);
+int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids,
+                     size_t *cap);
 int sl_spm_decode(const sl_spm *m, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out, size_t *cap);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/util.h"
 #include "nlp/bpe.h"
 #include "nlp/shards.h"
 #include "nlp/tokenizer.h"
@@ -15,15 +16,16 @@
 static const char *USAGE =
     "usage: seqlab tokenizer train --vocab-size N --out FILE [--min-frequency F] [--special TOKEN]...\n"
     "                              [--gpt2 DIR] [--naive] [TEXT...]\n"
-    "       seqlab tokenizer encode --tokenizer T [--lines] [--out FILE] [TEXT...]\n"
+    "       seqlab tokenizer encode --tokenizer T [--lines] [--out FILE] [--threads K] [TEXT...]\n"
     "       seqlab tokenizer encode --tokenizer T --shards PREFIX [--val-tokens N] [--shard-tokens N]\n"
     "                               [--docs file|line] [TEXT...]\n"
     "       seqlab tokenizer decode --tokenizer T [--out FILE] [IDS]\n"
     "       seqlab tokenizer info --tokenizer T [--pieces N]\n"
-    "       seqlab tokenizer convert --tokenizer T (--out FILE | --gpt2 DIR)\n"
+    "       seqlab tokenizer convert --tokenizer T [--out FILE] [--gpt2 DIR] [--hf FILE]\n"
     "\n"
     "T is a seqlab-bpe file, a GPT-2 vocab.json (its merges.txt beside it) or a directory\n"
-    "holding both, or a SentencePiece .model file. TEXT files are UTF-8 (stdin if none).\n"
+    "holding both, a Hugging Face tokenizer.json (byte-level BPE, or a directory holding one),\n"
+    "or a SentencePiece .model file. TEXT files are UTF-8 (stdin if none).\n"
     "\n"
     "train    learn a byte-level BPE as GPT-2 defines it (pre-tokenisation pattern, merges of\n"
     "         the most frequent pair, ties to the smallest ids) up to N tokens in all, the\n"
@@ -33,6 +35,8 @@ static const char *USAGE =
     "         every step (the slow reference).\n"
     "encode   print the token ids of the text, space-separated; --lines encodes each line on\n"
     "         its own and prints one line of ids per line (as spm_encode --output_format=id).\n"
+    "         --threads K encodes each 4 MB block in K parts at once (default: OMP_NUM_THREADS,\n"
+    "         else every core); the ids do not depend on K.\n"
     "         --shards writes llm.c token shards instead: PREFIX_val_000000.bin with the first\n"
     "         documents up to at least N tokens (--val-tokens, default 0: none), then\n"
     "         PREFIX_train_000000.bin, ... of --shard-tokens tokens each (default 100000000).\n"
@@ -40,7 +44,8 @@ static const char *USAGE =
     "         line) starts with the document token (<|endoftext|>, or SentencePiece's <s>).\n"
     "decode   read lines of space-separated ids, print each line's text.\n"
     "info     the tokenizer's kind, sizes and special tokens; --pieces N lists the first N.\n"
-    "convert  write the tokenizer (BPE) as a seqlab-bpe file or a GPT-2 vocab.json + merges.txt.\n";
+    "convert  write the tokenizer (BPE) as a seqlab-bpe file (--out), a GPT-2 vocab.json +\n"
+    "         merges.txt (--gpt2 DIR) and/or a Hugging Face tokenizer.json (--hf FILE).\n";
 
 static int load_tok(const char *path, sl_subword **t)
 {
@@ -130,51 +135,61 @@ static int train(int argc, char **argv)
     return rc;
 }
 
-static int write_ids(FILE *f, const int32_t *ids, size_t n)
+/* ids as decimal text, ' ' between them, into buf (11 bytes an id at most); returns the end */
+static char *put_ids(char *o, const int32_t *ids, size_t n, int first)
 {
-    for (size_t i = 0; i < n; i++)
-        if (fprintf(f, i ? " %d" : "%d", ids[i]) < 0) return -1;
-    return fputc('\n', f) == EOF ? -1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!first || i) *o++ = ' ';
+        char tmp[12];
+        int k = 0;
+        uint32_t v = (uint32_t)ids[i];   /* ids are >= 0 */
+        do tmp[k++] = (char)('0' + v % 10); while ((v /= 10));
+        while (k) *o++ = tmp[--k];
+    }
+    return o;
 }
 
-/* encode one stream: whole text in chunks cut where pre-tokens cannot span, or line by line */
-static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, FILE *out)
+/* write b's ids: one line each with `lines`, else continuing the one line begun (*first) */
+static int write_batch(FILE *out, const sl_subword_batch *b, int lines, int *first, char **txt, size_t *tcap)
 {
-    int32_t *ids = NULL;
-    size_t n_ids = 0, cap = 0;
-    int rc = 0;
-    if (lines || t->kind != SL_SUBWORD_BPE) {
-        char *line = NULL;
-        size_t lcap = 0;
-        ssize_t got;
-        long lineno = 0;
-        while ((got = getline(&line, &lcap, in)) >= 0) {
-            lineno++;
-            size_t l = (size_t)got;
-            if (l && line[l - 1] == '\n') l--;
-            if (sl_subword_encode(t, (const unsigned char *)line, l, &ids, &n_ids, &cap)) {
-                rc = cli_fail("%s line %ld: %s", name, lineno, sl_errmsg());
-                break;
-            }
-            if (lines) {
-                if (write_ids(out, ids, n_ids)) { rc = cli_fail("write error"); break; }
-                n_ids = 0;
-            }
-        }
-        free(line);
-        if (!rc && ferror(in)) rc = cli_fail("reading %s failed", name);
-        if (!rc && !lines && write_ids(out, ids, n_ids)) rc = cli_fail("write error");
-        free(ids);
-        return rc;
+    size_t need = 12 * b->n_ids + b->n_lines + 1;
+    if (need > *tcap) {
+        char *p = realloc(*txt, need);
+        if (!p) return -1;
+        *txt = p;
+        *tcap = need;
     }
+    char *o = *txt;
+    if (lines) {
+        for (size_t i = 0, s = 0; i < b->n_lines; s = b->ends[i++]) {
+            o = put_ids(o, b->ids + s, b->ends[i] - s, 1);
+            *o++ = '\n';
+        }
+    } else if (b->n_ids) {
+        o = put_ids(o, b->ids, b->n_ids, *first);
+        *first = 0;
+    }
+    size_t len = (size_t)(o - *txt);
+    return fwrite(*txt, 1, len, out) == len ? 0 : -1;
+}
+
+/* Encode one stream in blocks of whole lines (BPE without --lines: blocks cut where no
+ * pre-token spans the cut, sl_bpe_safe_cut), each block on `threads` threads. */
+static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, int threads, FILE *out)
+{
+    int by_line = lines || t->kind != SL_SUBWORD_BPE;
+    sl_subword_batch b = {0};
+    char *txt = NULL;
+    size_t tcap = 0;
+    int rc = 0, first = 1;
+    long lineno = 0;   /* lines before the block */
     /* SEQLAB_TOK_CHUNK (bytes, for the tests) sets the first buffer size: the ids must not
-     * depend on where the chunks are cut */
+     * depend on where the blocks are cut */
     size_t bcap = (size_t)1 << 22, have = 0, base = 0;
     const char *ch = getenv("SEQLAB_TOK_CHUNK");
     if (ch && atol(ch) >= 16) bcap = (size_t)atol(ch);
     unsigned char *buf = malloc(bcap);
     if (!buf) return cli_fail("out of memory");
-    int first = 1;
     for (;;) {
         if (have == bcap) {
             unsigned char *p = bcap < ((size_t)1 << 31) ? realloc(buf, 2 * bcap) : NULL;
@@ -186,26 +201,46 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, F
         have += got;
         int eof = got == 0;
         if (eof && ferror(in)) { rc = cli_fail("reading %s failed", name); break; }
-        size_t cut = eof ? have : sl_bpe_safe_cut(buf, have);
+        size_t cut;
+        if (eof) cut = have;
+        else if (by_line) {
+            cut = have;
+            while (cut && buf[cut - 1] != '\n') cut--;
+        } else cut = sl_bpe_safe_cut(buf, have);
         if (cut) {
-            n_ids = 0;
-            if (sl_subword_encode(t, buf, cut, &ids, &n_ids, &cap)) {
-                size_t bad = sl_utf8_check(buf, cut);
-                if (bad < cut) rc = cli_fail("%s: text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", name, base + bad, buf[bad]);
-                else rc = cli_fail("%s: %s", name, sl_errmsg());
+            size_t bad;
+            if (sl_subword_encode_batch(t, buf, cut, by_line, threads, &b, &bad)) {
+                if (by_line) {   /* the line: count from the failing part on, encoding serially */
+                    long ln = lineno;
+                    for (size_t i = 0; i < bad; i++) ln += buf[i] == '\n';
+                    size_t i = bad;
+                    for (; i < cut; ln++) {
+                        unsigned char *nl = memchr(buf + i, '\n', cut - i);
+                        size_t e = nl ? (size_t)(nl - buf) : cut;
+                        b.n_ids = 0;
+                        if (sl_subword_encode(t, buf + i, e - i, &b.ids, &b.n_ids, &b.cap)) break;
+                        i = e + 1;
+                    }
+                    rc = cli_fail("%s line %ld: %s", name, ln + 1, sl_errmsg());
+                } else {
+                    size_t bad8 = sl_utf8_check(buf, cut);
+                    if (bad8 < cut) rc = cli_fail("%s: text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", name, base + bad8, buf[bad8]);
+                    else rc = cli_fail("%s: %s", name, sl_errmsg());
+                }
                 break;
             }
-            for (size_t i = 0; i < n_ids; i++, first = 0)
-                if (fprintf(out, first ? "%d" : " %d", ids[i]) < 0) { rc = cli_fail("write error"); break; }
+            if (write_batch(out, &b, lines, &first, &txt, &tcap)) { rc = cli_fail("write error"); break; }
+            for (size_t i = 0; i < cut; i++) lineno += buf[i] == '\n';
             memmove(buf, buf + cut, have - cut);
             have -= cut;
             base += cut;
         }
         if (eof || rc) break;
     }
-    if (!rc && fputc('\n', out) == EOF) rc = cli_fail("write error");
+    if (!rc && !lines && fputc('\n', out) == EOF) rc = cli_fail("write error");
     free(buf);
-    free(ids);
+    free(txt);
+    sl_subword_batch_free(&b);
     return rc;
 }
 
@@ -213,19 +248,20 @@ static int encode(int argc, char **argv)
 {
     const char *tokp = NULL, *outp = "-", *shards = NULL;
     int lines = 0, nf = 0, rc = 0, have_out = 0, by_line = 0, shard_flags = 0;
-    long val_tokens = 0, shard_tokens = 100000000;
+    long val_tokens = 0, shard_tokens = 100000000, threads = 0;
     const char **files = calloc((size_t)argc + 2, sizeof *files);
     if (!files) return cli_fail("out of memory");
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--lines")) { lines = 1; continue; }
         if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out") || !strcmp(a, "--shards") || !strcmp(a, "--val-tokens") ||
-            !strcmp(a, "--shard-tokens") || !strcmp(a, "--docs")) {
+            !strcmp(a, "--shard-tokens") || !strcmp(a, "--docs") || !strcmp(a, "--threads")) {
             if (!v) { rc = cli_usage(USAGE, "%s needs a value", a); break; }
             i++;
             if (!strcmp(a, "--tokenizer")) tokp = v;
             else if (!strcmp(a, "--out")) { outp = v; have_out = 1; }
             else if (!strcmp(a, "--shards")) shards = v;
+            else if (!strcmp(a, "--threads")) { if (!cli_int(USAGE, a, v, 1, 1024, &threads)) rc = 2; }
             else if (!strcmp(a, "--val-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 0, 1L << 40, &val_tokens)) rc = 2; }
             else if (!strcmp(a, "--shard-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 1, 2147483647L, &shard_tokens)) rc = 2; }
             else {
@@ -236,7 +272,7 @@ static int encode(int argc, char **argv)
             continue;
         }
         if (a[0] == '-' && a[1]) {
-            static const char *const flags[] = {"tokenizer", "lines", "out", "shards", "val-tokens", "shard-tokens", "docs", NULL};
+            static const char *const flags[] = {"tokenizer", "lines", "out", "shards", "val-tokens", "shard-tokens", "docs", "threads", NULL};
             rc = cli_usage(USAGE, "tokenizer encode: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
             break;
         }
@@ -274,7 +310,7 @@ static int encode(int argc, char **argv)
     for (int k = 0; k < nf && !rc; k++) {
         FILE *in = strcmp(files[k], "-") ? fopen(files[k], "rb") : stdin;
         if (!in) { rc = cli_fail("cannot open %s: %s", files[k], strerror(errno)); break; }
-        rc = encode_stream(t, in, files[k], lines, af.f);
+        rc = encode_stream(t, in, files[k], lines, threads ? (int)threads : sl_threads_get(), af.f);
         if (in != stdin) fclose(in);
     }
     if (!rc && ferror(af.f)) rc = cli_fail("%s: write error", outp);
@@ -416,27 +452,29 @@ static int info(int argc, char **argv)
 
 static int convert(int argc, char **argv)
 {
-    const char *tokp = NULL, *outp = NULL, *gpt2 = NULL;
+    const char *tokp = NULL, *outp = NULL, *gpt2 = NULL, *hf = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out") || !strcmp(a, "--gpt2")) {
+        if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out") || !strcmp(a, "--gpt2") || !strcmp(a, "--hf")) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
             i++;
             if (!strcmp(a, "--tokenizer")) tokp = v;
             else if (!strcmp(a, "--out")) outp = v;
+            else if (!strcmp(a, "--hf")) hf = v;
             else gpt2 = v;
             continue;
         }
-        static const char *const flags[] = {"tokenizer", "out", "gpt2", NULL};
+        static const char *const flags[] = {"tokenizer", "out", "gpt2", "hf", NULL};
         return cli_usage(USAGE, "tokenizer convert: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
-    if (!outp && !gpt2) return cli_usage(USAGE, "tokenizer convert: give --out FILE or --gpt2 DIR");
+    if (!outp && !gpt2 && !hf) return cli_usage(USAGE, "tokenizer convert: give --out FILE, --gpt2 DIR or --hf FILE");
     sl_subword *t;
     int rc = load_tok(tokp, &t);
     if (rc) return rc;
     if (t->kind != SL_SUBWORD_BPE) rc = cli_fail("tokenizer convert: %s is a SentencePiece model; only byte-level BPE converts", tokp);
     if (!rc && outp && sl_bpe_save(t->bpe, outp)) rc = cli_lib_fail(outp);
     if (!rc && gpt2) rc = save_gpt2_dir(t->bpe, gpt2);
+    if (!rc && hf && sl_bpe_save_hf(t->bpe, hf)) rc = cli_lib_fail(hf);
     sl_subword_free(t);
     return rc;
 }

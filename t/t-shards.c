@@ -11,6 +11,7 @@
 #include "nlp/shards.h"
 #include "nlp/tokenizer.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,15 @@ int main(void)
     int32_t lie3[3] = {20240520, 1, -5};
     write_raw(tpath("lie3.bin"), lie3, toks, sizeof toks);
     expect_fail(sl_shard_open(tpath("lie3.bin"), &s), "negative token count", "a negative token count");
+    {   /* fuzz/shards.c's finding: header[4] = INT32_MIN made the message compute INT32_MIN - 1 */
+        int32_t hd[256] = {20240520, 1, 5, 0, INT32_MIN};
+        FILE *f = fopen(tpath("doc-min.bin"), "wb");
+        fwrite(hd, sizeof hd, 1, f);
+        fwrite(toks, 1, sizeof toks, f);
+        fclose(f);
+        expect_fail(sl_shard_open(tpath("doc-min.bin"), &s), "bad document token -2147483649",
+                    "a document-token field of INT32_MIN is refused, its value named without overflow");
+    }
     int32_t bm[3] = {20240521, 1, 5};
     write_raw(tpath("bm.bin"), bm, toks, sizeof toks);
     expect_fail(sl_shard_open(tpath("bm.bin"), &s), "bad magic", "a wrong magic number");

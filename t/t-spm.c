@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "nlp/spm.h"
+#include "nlp/spm_trie.h"
 #include "nlp/tokenizer.h"
 
 #include <stdio.h>
@@ -114,12 +115,118 @@ static void check_model(const char *name, int expect_bpe)
     sl_spm_free(m);
 }
 
+/* the double-array trie against a naive scan of its keys: random keys over a 3-letter
+ * alphabet (many shared prefixes) and a few bytes >= 0x80; every string of up to 5 letters
+ * reaches a node exactly when it is a prefix of a key, and the node's value is the key's */
+static void check_datrie(void)
+{
+    unsigned int seed = 7;
+    enum { NK = 400 };
+    unsigned char kb[NK][8];
+    const unsigned char *keys[NK];
+    int lens[NK];
+    int32_t vals[NK];
+    size_t nk = 0;
+    while (nk < NK) {
+        seed = seed * 1103515245u + 12345u;
+        int l = 1 + (int)((seed >> 16) % 6);
+        for (int i = 0; i < l; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = (seed >> 16) % 4;
+            kb[nk][i] = r == 3 ? 0xFF : (unsigned char)('a' + r);
+        }
+        int dup = 0;
+        for (size_t j = 0; j < nk && !dup; j++) dup = lens[j] == l && !memcmp(kb[j], kb[nk], (size_t)l);
+        if (dup) continue;
+        keys[nk] = kb[nk];
+        lens[nk] = l;
+        vals[nk] = (nk % 5 == 4) ? -1 : (int32_t)nk;
+        nk++;
+    }
+    sl_datrie t;
+    int rc = sl_datrie_build(&t, keys, lens, vals, nk);
+    ok(rc == 0, "datrie: built from %d keys (%zu units)", NK, t.n);
+    if (rc) return;
+    size_t bad = 0, tried = 0;
+    unsigned char q[5];
+    for (int l = 1; l <= 5; l++) {
+        size_t combos = 1;
+        for (int i = 0; i < l; i++) combos *= 4;
+        for (size_t c = 0; c < combos; c++) {
+            size_t x = c;
+            for (int i = 0; i < l; i++, x /= 4) q[i] = x % 4 == 3 ? 0xFF : (unsigned char)('a' + x % 4);
+            int prefix = 0;
+            int32_t want = -1;
+            for (size_t j = 0; j < nk; j++) {
+                if (lens[j] >= l && !memcmp(keys[j], q, (size_t)l)) prefix = 1;
+                if (lens[j] == l && !memcmp(keys[j], q, (size_t)l)) want = vals[j];
+            }
+            int32_t node = sl_datrie_find(&t, q, (size_t)l);
+            if ((node >= 0) != prefix || (node >= 0 && t.u[node].val != want)) bad++;
+            tried++;
+        }
+    }
+    ok(bad == 0, "datrie: %zu strings of 1..5 bytes agree with a scan of the keys (%zu differ)", tried, bad);
+    const unsigned char *dk[2] = {(const unsigned char *)"ab", (const unsigned char *)"ab"};
+    int dl[2] = {2, 2};
+    int32_t dv[2] = {0, 1};
+    sl_datrie d;
+    ok(sl_datrie_build(&d, dk, dl, dv, 2) != 0, "datrie: a repeated key is refused (%s)", sl_errmsg());
+    sl_datrie_free(&t);
+}
+
+/* encoding a text through sl_subword_encode_batch on 1, 2 and 3 threads gives the ids of
+ * encoding its lines one by one with sl_spm_encode (the text is the fixture text 6 times) */
+static void check_batch(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "t/data/spm-%s.model", name);
+    sl_subword *t = NULL;
+    void *one;
+    size_t n1;
+    if (sl_subword_load(srcpath(rel), &t) || sl_read_file(srcpath("t/data/spm-text.txt"), 1 << 24, &one, &n1)) {
+        ok(0, "%s: batch: cannot load", name);
+        return;
+    }
+    size_t n = 6 * n1;
+    unsigned char *text = malloc(n);
+    for (int k = 0; k < 6; k++) memcpy(text + k * n1, one, n1);
+    int32_t *ref = NULL;
+    size_t nref = 0, rcap = 0, lines = 0, *ends = malloc((n + 1) * sizeof *ends);
+    for (size_t i = 0; i < n;) {
+        const unsigned char *nl = memchr(text + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - text) : n;
+        sl_spm_encode(t->spm, text + i, e - i, &ref, &nref, &rcap);
+        ends[lines++] = nref;
+        i = e + 1;
+    }
+    for (int th = 1; th <= 3; th++) {
+        sl_subword_batch b = {0};
+        size_t bad;
+        int rc = sl_subword_encode_batch(t, text, n, 1, th, &b, &bad);
+        int same = rc == 0 && b.n_ids == nref && b.n_lines == lines && !memcmp(b.ids, ref, nref * sizeof *ref) &&
+                   !memcmp(b.ends, ends, lines * sizeof *ends);
+        ok(same, "%s: %zu lines on %d thread%s: the %zu ids and line ends of the serial encoder", name, lines, th,
+           th > 1 ? "s" : "", nref);
+        sl_subword_batch_free(&b);
+    }
+    free(ref);
+    free(ends);
+    free(text);
+    free(one);
+    sl_subword_free(t);
+}
+
 int main(void)
 {
+    check_datrie();
+    check_batch("uni");
+    check_batch("bpe-id");
     check_model("uni", 0);
     check_model("bpe", 1);
     check_model("uni-cf", 0);
     check_model("bpe-id", 1);
+    check_model("llama", 1);   /* Llama's tokenizer settings: t/ref/make_llama_spm_fixture.sh */
 
     /* the tokenizer handle: a .model loads as SentencePiece, <s> is the document token */
     sl_subword *t = NULL;

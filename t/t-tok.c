@@ -361,6 +361,59 @@ int main(void)
         expect_fail(sl_bpe_load_gpt2(path_in("v-bad3.json"), srcpath("t/data/tok-gpt2/merges.txt"), &z), "ids must be dense",
                     "a vocab.json whose ids are not 0..N-1");
     }
+    /* sl_subword_encode_batch on 1-3 threads == the serial encoder: the text 40 times over
+     * (parts cut at sl_bpe_safe_cut points), whole and line by line */
+    {
+        sl_subword *t = NULL;
+        void *one;
+        size_t n1;
+        if (sl_subword_load(srcpath("t/data/tok-gpt2"), &t) || sl_read_file(srcpath("t/data/tok-text.txt"), 1 << 24, &one, &n1)) {
+            ok(0, "batch: cannot load the GPT-2 fixture");
+        } else {
+            size_t n = 40 * (n1 + 2);
+            unsigned char *big = malloc(n), *q = big;
+            for (int k = 0; k < 40; k++, q += n1 + 2) {
+                memcpy(q, one, n1);
+                memcpy(q + n1, "\n\n", 2);
+            }
+            int32_t *ref = NULL, *lref = NULL;
+            size_t nref = 0, rcap = 0, nl = 0, lcap = 0, lines = 0, *ends = malloc((n + 1) * sizeof *ends);
+            sl_bpe_encode(t->bpe, big, n, &ref, &nref, &rcap);
+            for (size_t i = 0; i < n;) {
+                const unsigned char *e = memchr(big + i, '\n', n - i);
+                size_t j = e ? (size_t)(e - big) : n;
+                sl_bpe_encode(t->bpe, big + i, j - i, &lref, &nl, &lcap);
+                ends[lines++] = nl;
+                i = j + 1;
+            }
+            for (int th = 1; th <= 3; th++) {
+                sl_subword_batch b = {0};
+                size_t bad;
+                int rc1 = sl_subword_encode_batch(t, big, n, 0, th, &b, &bad);
+                ok(rc1 == 0 && b.n_ids == nref && !memcmp(b.ids, ref, nref * sizeof *ref),
+                   "batch: %zu bytes whole on %d thread(s) give the serial encoder's %zu ids", n, th, nref);
+                int rc2 = sl_subword_encode_batch(t, big, n, 1, th, &b, &bad);
+                ok(rc2 == 0 && b.n_ids == nl && b.n_lines == lines && !memcmp(b.ids, lref, nl * sizeof *lref) &&
+                       !memcmp(b.ends, ends, lines * sizeof *ends),
+                   "batch: its %zu lines on %d thread(s) give the serial encoder's ids and line ends", lines, th);
+                sl_subword_batch_free(&b);
+            }
+            memcpy(big + n / 2, "\xff", 1);
+            sl_subword_batch b = {0};
+            size_t bad = 0;
+            int rcb = sl_subword_encode_batch(t, big, n, 0, 3, &b, &bad);
+            ok(rcb != 0 && strstr(sl_errmsg(), "UTF-8") && bad > 0 && bad <= n / 2,
+               "batch: invalid UTF-8 in the middle part is refused, the failing part starts at %zu, in (0, %zu] (%s)", bad,
+               n / 2, sl_errmsg());
+            sl_subword_batch_free(&b);
+            free(ref);
+            free(lref);
+            free(ends);
+            free(big);
+            free(one);
+        }
+        sl_subword_free(t);
+    }
     /* training options */
     {
         sl_bpe_train_opts p;
