@@ -84,7 +84,7 @@ done
             name=$(echo "x x x x wall_s user_s sys_s maxrss_kb forward_s" | cut -d' ' -f$col)
             awk -v m=$mdl -v n=$name -v a="$(cat "$tmp/med.torch")" -v b="$(cat "$tmp/med.seqlab")" \
                 'BEGIN { if (b == "") printf "  %-6s %-10s median torch %10.4g\n", m, n, a;
-                         else printf "  %-6s %-10s median torch %10.4g  seqlab %10.4g  torch/seqlab %.2f\n", m, n, a, b, b > 0 ? a / b : 0 }'
+                         else printf "  %-6s %-10s median torch %10.4g  seqlab %10.4g  torch/seqlab %.2f\n", m, n, a, b, (b > 0 ? a / b : 0) }'
         done
     done
 } >&2

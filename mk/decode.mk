@@ -15,7 +15,7 @@ TESTS += t/t-speculative t/t-constrain
 check_PROGRAMS += t/t-infer
 TESTS += t/t-infer
 # `make bench`: bench/prefill_bench and bench/spec_bench (not part of make check)
-EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh bench/forward_bench.sh bench/forward_torch.py
+EXTRA_DIST += bench/prefill_bench.c bench/spec_bench.sh bench/forward_bench.sh bench/forward_torch.py bench/forward_results.csv
 bench/prefill_bench$(EXEEXT): $(srcdir)/bench/prefill_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/prefill_bench.c libseqlab.la $(DEPS_LIBS)
