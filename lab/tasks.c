@@ -3,6 +3,7 @@
 #include "lab/tasks.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "lab/pack.h"
 #include "lab/registry.h"
 #include "seq/layers.h"
 
@@ -133,6 +134,10 @@ typedef struct {
     int32_t *ids;          /* (n) the corpus as token ids */
     size_t n, n_train;
     unsigned char alphabet[256];
+    /* pack=1: the documents (separators dropped), dids[doff[i] .. doff[i+1]); the first
+     * n_train_docs train, the rest validate */
+    int32_t *dids;
+    size_t *doff, n_docs, n_train_docs;
 } charlm_ctx;
 
 static const sl_spec_key charlm_keys[] = {
@@ -141,8 +146,59 @@ static const sl_spec_key charlm_keys[] = {
     {"val_frac", 'f', "0.1", 0.001, 0.9, "last fraction of the corpus held out for validation"},
     {"alphabet", 's', "", 0, 0, "the token ids' characters as hex bytes, ascending (default: the corpus's own); "
                                 "fine-tuning sets the base run's, so that ids keep their meaning"},
+    {"pack", 'i', "0", 0, 1, "1: batches are packed rows of whole documents (a file per document of a directory corpus "
+                             "or of the default one, or doc_sep); the validation split is the last documents"},
+    {"doc_sep", 's', "", 0, 0, "hex bytes that separate documents inside a file, e.g. 0a0a (paragraphs)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* pack=1: the documents of text (n bytes; file starts off[0..nf], off[nf] = n) cut at the
+ * separator sep (ns bytes, may be 0), as ids without the separators; the split at byte n_train */
+static int charlm_docs(charlm_ctx *c, const unsigned char *text, const size_t *off, size_t nf, const unsigned char *sep, size_t ns)
+{
+    c->dids = malloc((c->n ? c->n : 1) * sizeof(int32_t));
+    c->doff = malloc((c->n + 2) * sizeof(size_t));
+    if (!c->dids || !c->doff) return sl_error(SL_ENOMEM, "out of memory");
+    size_t m = 0, nd = 0;
+    c->n_train_docs = 0;
+    for (size_t f = 0; f < nf; f++) {
+        size_t i = off[f], begin = m;
+        while (i <= off[f + 1]) {
+            int cut = i == off[f + 1] || (ns && i + ns <= off[f + 1] && !memcmp(text + i, sep, ns));
+            if (!cut) { c->dids[m++] = c->ids[i++]; continue; }
+            if (m > begin) { /* a document ends: keep it */
+                if (i <= c->n_train) c->n_train_docs = nd + 1;
+                c->doff[nd++] = begin;
+            }
+            begin = m;
+            i += ns ? ns : 1;
+        }
+    }
+    c->doff[nd] = m;
+    c->n_docs = nd;
+    size_t long_tr = 0, long_va = 0;
+    for (size_t d = 0; d < nd; d++) *(d < c->n_train_docs ? &long_tr : &long_va) += c->doff[d + 1] - c->doff[d] >= 2;
+    if (!long_tr || !long_va)
+        return sl_error(SL_EINVAL, "charlm: pack=1 needs documents of at least 2 characters on both sides of the validation "
+                        "split (%zu documents, %zu for training)", nd, c->n_train_docs);
+    return SL_OK;
+}
+
+/* doc_sep's hex string to bytes */
+static int charlm_sep(const char *hex, unsigned char *sep, size_t *ns)
+{
+    size_t len = strlen(hex);
+    if (len % 2 || len / 2 > 16) return sl_error(SL_EINVAL, "charlm: doc_sep '%.40s' is not 1-16 hex byte pairs", hex);
+    for (size_t i = 0; i < len; i += 2) {
+        unsigned v;
+        char pair[3] = {hex[i], hex[i + 1], 0};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) || sscanf(pair, "%2x", &v) != 1)
+            return sl_error(SL_EINVAL, "charlm: doc_sep: '%s' at offset %zu is not a hex byte", pair, i);
+        sep[i / 2] = (unsigned char)v;
+    }
+    *ns = len / 2;
+    return SL_OK;
+}
 
 /* alphabet=HEX: the byte values of ids 0, 1, ... (strictly ascending, as a corpus's own
  * alphabet is); the corpus must use no byte outside it */
@@ -183,9 +239,10 @@ static int charlm_alphabet(const char *hex, const unsigned char *text, size_t n,
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int sl_default_corpus(unsigned char **buf, size_t *n)
+int sl_default_corpus(unsigned char **buf, size_t *n) { return sl_read_dir_docs("/usr/share/common-licenses", buf, n, NULL, NULL); }
+
+int sl_read_dir_docs(const char *dir, unsigned char **buf, size_t *n, size_t **off_out, size_t *n_docs)
 {
-    const char *dir = "/usr/share/common-licenses";
     DIR *d = opendir(dir);
     if (!d) return sl_error(SL_EIO, "cannot open %s (give a corpus with --corpus FILE)", dir);
     char **names = NULL;
@@ -201,8 +258,8 @@ int sl_default_corpus(unsigned char **buf, size_t *n)
     closedir(d);
     qsort(names, nn, sizeof *names, cmp_name);
     unsigned char *out = NULL;
-    size_t total = 0;
-    int rc = SL_OK;
+    size_t total = 0, nd = 0, *off = malloc((nn + 1) * sizeof *off);
+    int rc = off ? SL_OK : sl_error(SL_ENOMEM, "out of memory");
     for (size_t i = 0; i < nn && !rc; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -215,15 +272,19 @@ int sl_default_corpus(unsigned char **buf, size_t *n)
         if (!tmp) { free(fb); rc = sl_error(SL_ENOMEM, "out of memory"); break; }
         out = tmp;
         memcpy(out + total, fb, fn);
+        off[nd++] = total;
         total += fn;
         free(fb);
     }
     for (size_t i = 0; i < nn; i++) free(names[i]);
     free(names);
     if (!rc && total == 0) rc = sl_error(SL_EIO, "no text found under %s (give a corpus with --corpus FILE)", dir);
-    if (rc) { free(out); return rc; }
+    if (rc) { free(out); free(off); return rc; }
+    off[nd] = total;
     *buf = out;
     *n = total;
+    if (off_out) *off_out = off, *n_docs = nd;
+    else free(off);
     return SL_OK;
 }
 
@@ -231,6 +292,11 @@ static int charlm_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
 {
     const charlm_ctx *c = t->ctx;
     const int T = t->T;
+    if (t->packed) {
+        const size_t d0 = split ? c->n_train_docs : 0, d1 = split ? c->n_docs : c->n_train_docs;
+        const sl_doc_set set = {.ids = c->dids, .off = c->doff + d0, .n = d1 - d0};
+        return sl_pack_rows(&set, rng, b->B, T, b->tok, b->target, b->pos, NULL);
+    }
     size_t lo = split ? c->n_train : 0, hi = split ? c->n : c->n_train;   /* [lo, hi) */
     size_t span = hi - lo - (size_t)T;   /* creation guarantees hi - lo > T */
     for (int i = 0; i < b->B; i++) {
@@ -244,47 +310,59 @@ static int charlm_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
 static void charlm_destroy(sl_task *t)
 {
     charlm_ctx *c = t->ctx;
-    if (c) free(c->ids);
+    if (c) free(c->ids), free(c->dids), free(c->doff);
     plain_destroy(t);
 }
 
 static int charlm_create(const sl_spec *s, sl_task **out)
 {
-    const char *corpus, *alpha;
-    int T;
+    const char *corpus, *alpha, *sephex;
+    int T, pack;
     double val_frac;
     int rc;
     if ((rc = sl_spec_str(s, charlm_keys, "corpus", &corpus)) || (rc = sl_spec_int(s, charlm_keys, "seq_len", &T)) ||
-        (rc = sl_spec_float(s, charlm_keys, "val_frac", &val_frac)) || (rc = sl_spec_str(s, charlm_keys, "alphabet", &alpha)))
+        (rc = sl_spec_float(s, charlm_keys, "val_frac", &val_frac)) || (rc = sl_spec_str(s, charlm_keys, "alphabet", &alpha)) ||
+        (rc = sl_spec_int(s, charlm_keys, "pack", &pack)) || (rc = sl_spec_str(s, charlm_keys, "doc_sep", &sephex)))
         return rc;
-    unsigned char *text;
-    size_t n;
-    if (*corpus) {
+    unsigned char *text, sep[16];
+    size_t n, ns = 0, *foff = NULL, nf = 1;
+    struct stat st;
+    if (*sephex && (rc = charlm_sep(sephex, sep, &ns))) return rc;
+    if (!*corpus || (stat(corpus, &st) == 0 && S_ISDIR(st.st_mode))) { /* a file per document */
+        if ((rc = sl_read_dir_docs(*corpus ? corpus : "/usr/share/common-licenses", &text, &n, &foff, &nf)))
+            return *corpus ? sl_error_wrap(rc, "charlm corpus") : rc;
+    } else if (*corpus) {
         void *buf;
         rc = sl_read_file(corpus, (size_t)1 << 31, &buf, &n);
         if (rc) return sl_error_wrap(rc, "charlm corpus");
         text = buf;
-    } else if ((rc = sl_default_corpus(&text, &n))) {
-        return rc;
     }
     charlm_ctx *c = calloc(1, sizeof *c);
     sl_task *t = calloc(1, sizeof *t);
-    if (!c || !t) { free(text); free(c); free(t); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!foff && (foff = malloc(2 * sizeof *foff))) foff[0] = 0, foff[1] = n;
+    if (!c || !t || !foff) { free(text); free(c); free(t); free(foff); return sl_error(SL_ENOMEM, "out of memory"); }
     int map[256], used[256] = {0}, V = 0;
     if (*alpha) {
-        if ((rc = charlm_alphabet(alpha, text, n, map, c->alphabet, &V))) { free(text); free(c); free(t); return rc; }
+        if ((rc = charlm_alphabet(alpha, text, n, map, c->alphabet, &V))) { free(text); free(c); free(t); free(foff); return rc; }
     } else {
         for (size_t i = 0; i < n; i++) used[text[i]] = 1;
         for (int k = 0; k < 256; k++) { map[k] = used[k] ? V : -1; if (used[k]) c->alphabet[V++] = (unsigned char)k; }
     }
     c->ids = malloc((n ? n : 1) * sizeof(int32_t));
-    if (!c->ids) { free(text); free(c); free(t); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c->ids) { free(text); free(c); free(t); free(foff); return sl_error(SL_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < n; i++) c->ids[i] = map[text[i]];
-    free(text);
     c->n = n;
     c->n_train = (size_t)((1.0 - val_frac) * (double)n);
     t->ctx = c;
     t->destroy = charlm_destroy;
+    t->packed = pack;
+    rc = pack ? charlm_docs(c, text, foff, nf, sep, ns) : SL_OK;
+    free(text);
+    free(foff);
+    if (rc) {
+        sl_task_free(t);
+        return rc;
+    }
     if (c->n_train <= (size_t)T + 1 || n - c->n_train <= (size_t)T + 1) {
         rc = sl_error(SL_EINVAL, "charlm: corpus of %zu bytes is too small for seq_len=%d with val_frac=%g", n, T, val_frac);
         sl_task_free(t);
@@ -381,6 +459,10 @@ int sl_batch_alloc(sl_batch *b, const sl_task *t, int B)
     if (t->token_in) b->tok = calloc(N, sizeof(int32_t));
     else b->x = calloc(N * t->d_in, sizeof(float));
     if (t->token_out) b->target = calloc(N, sizeof(int32_t));
+    if (t->packed && !(b->pos = calloc(N, sizeof(int32_t)))) {
+        sl_batch_free(b);
+        return sl_error(SL_ENOMEM, "cannot allocate a batch of %d x %d", B, t->T);
+    }
     else { b->y = calloc(N * t->d_out, sizeof(float)); b->mask = calloc(N, sizeof(float)); }
     if ((t->token_in ? !b->tok : !b->x) || (t->token_out ? !b->target : (!b->y || !b->mask))) {
         sl_batch_free(b);
@@ -391,7 +473,7 @@ int sl_batch_alloc(sl_batch *b, const sl_task *t, int B)
 
 void sl_batch_free(sl_batch *b)
 {
-    free(b->tok); free(b->x); free(b->target); free(b->y); free(b->mask);
+    free(b->tok); free(b->x); free(b->target); free(b->y); free(b->mask); free(b->pos);
     memset(b, 0, sizeof *b);
 }
 
@@ -464,7 +546,7 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
     long correct_sum = 0, counted_sum = 0;
     for (int i = 0; i < n_batches && !rc; i++) {
         if ((rc = t->sample(t, 1, rng, &b))) break;
-        if ((rc = sl_model_forward(m, b.x, b.tok, y, B, t->T))) break;
+        if ((rc = sl_model_set_docs(m, b.pos)) || (rc = sl_model_forward(m, b.x, b.tok, y, B, t->T))) break;
         long c, n;
         double l = sl_task_loss(t, &b, y, NULL, scratch, &c, &n);
         loss_sum += l * (double)n;
@@ -472,6 +554,7 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
         counted_sum += n;
     }
     sl_model_set_training(m, was_training, m->rng);
+    sl_model_set_docs(m, NULL); /* b.pos is freed below */
     if (!rc) {
         res->counted = counted_sum;
         res->loss = counted_sum ? loss_sum / (double)counted_sum : 0.0;

@@ -5,7 +5,11 @@
  * split with a caller-provided rng, and states its metric:
  *   copy     tokens -> tokens; accuracy on the recalled positions (targets elsewhere are -1)
  *   adding   real (value, marker) -> real; MSE on the last position (always answering 1 scores ~0.167)
- *   charlm   tokens -> tokens; validation loss (nats/char) and perplexity; byte vocabulary of the corpus
+ *   charlm   tokens -> tokens; validation loss (nats/char) and perplexity; byte vocabulary of the corpus.
+ *            Documents: a directory corpus has a file per document (the default corpus, the
+ *            licence texts, likewise), `doc_sep=HEX` cuts a file at a byte string; `pack=1` makes
+ *            batches packed rows of whole documents (lab/pack.h), the validation split being the
+ *            last documents.
  */
 #ifndef SL_LAB_TASKS_H
 #define SL_LAB_TASKS_H
@@ -27,6 +31,8 @@ typedef struct {
     int32_t *target;   /* (B,T) token targets, -1 = not scored (token output tasks) */
     float *y;          /* (B,T,d_out) real targets (real output tasks) */
     float *mask;       /* (B,T) 1 where scored (real output tasks) */
+    int32_t *pos;      /* (B,T) packed rows (tasks with `packed`): each token's position in its
+                        * document, for sl_model_set_docs; NULL otherwise */
 } sl_batch;
 
 typedef struct sl_task sl_task;
@@ -37,6 +43,7 @@ struct sl_task {
     int vocab;           /* token tasks: vocabulary size */
     int d_in, d_out;     /* real tasks */
     int T;               /* sequence length of a batch */
+    int packed;          /* batches are packed rows of documents (b->pos is set; lab/pack.h) */
     const char *metric;  /* "accuracy", "mse" or "val_loss" */
     int higher_better;
     void *ctx;
@@ -95,6 +102,9 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
 /* The corpus used by charlm when none is given: every file under /usr/share/common-licenses
  * concatenated in name order. Returns a malloc'ed buffer. */
 int sl_default_corpus(unsigned char **buf, size_t *n);
+/* The regular files of a directory concatenated in name order; *off (malloc'ed, *n_docs + 1
+ * entries, may be NULL) gets where each file starts. */
+int sl_read_dir_docs(const char *dir, unsigned char **buf, size_t *n, size_t **off, size_t *n_docs);
 
 #ifdef __cplusplus
 }

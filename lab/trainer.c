@@ -293,6 +293,7 @@ static sl_batch batch_rows(const sl_batch *b, const sl_task *t, int r0, int r1)
     if (b->target) v.target = b->target + o;
     if (b->y) v.y = b->y + o * t->d_out;
     if (b->mask) v.mask = b->mask + o;
+    if (b->pos) v.pos = b->pos + o;
     return v;
 }
 
@@ -544,6 +545,7 @@ setup_done:
         if (!whole) w_step = batch_weight(t, &b);
         for (int a = 0; a < A && !rc && !what[0]; a++) {
             sl_batch v = batch_rows(&b, t, a * cfg->batch + r0, a * cfg->batch + r1);
+            if ((rc = sl_model_set_docs(m, v.pos))) break; /* packed rows (lab/pack.h), or NULL */
             if ((rc = sl_train_forward(&pass, m, v.x, v.tok, y, mb, t->T))) break;
             double w_part = 0.0, l = whole ? sl_task_loss(t, &v, y, dy, scratch, NULL, NULL)
                                            : part_loss(t, &v, y, dy, scratch, w_step, &w_part);

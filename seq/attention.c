@@ -207,12 +207,14 @@ static void from_heads(float *dst, const float *src, int B, int T, int H, int D,
                        (size_t)D * sizeof(float));
 }
 
-/* RoPE over token-major rows (N = B*T rows, position t = n % T) */
+/* RoPE over token-major rows (N = B*T rows, position t = n % T, or the row's doc_pos when
+ * packed: positions restart at each document) */
 static void rope_rows(const attn_model *a, float *x, int N, int T, int n_head, int stride, int row, int off, int inverse)
 {
     const int h2 = a->rot / 2;
+    const int32_t *dp = a->base.doc_pos;
     for (int n = 0; n < N; n++) {
-        int t = n % T;
+        int t = dp ? dp[n] : n % T;
         sl_rope_row(x + (size_t)n * row + off, n_head, stride, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2, inverse);
     }
 }
@@ -302,9 +304,11 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     if (a->rot && T > a->c.max_seq_len)
         return sl_error(SL_ESHAPE, "attention: sequence length %d exceeds max_seq_len %d", T, a->c.max_seq_len);
     const int drop = m->training && a->c.dropout > 0.0f && m->rng;
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     a->sliced = 0;
-    a->naive = !a->c.flash || drop;
-    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
+    a->naive = !a->c.flash || drop || (m->doc_pos && !a->c.causal); /* flash: causal packed rows only */
+    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal,
+                       .doc_pos = m->doc_pos};
     const size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T, n = (size_t)N;
     const size_t mla = a->mla, mlq = a->mla && a->rq > 0, HD = (size_t)Hq * a->Dv;
     const size_t kvbw = Hq * (a->dn + a->Dv) > a->r ? (size_t)Hq * (a->dn + a->Dv) : (size_t)a->r;
@@ -379,7 +383,8 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
-    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
+    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal,
+                       .doc_pos = m->doc_pos};
     if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->att, drop ? a->dmask : NULL, &s);
     else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->ho, a->att, &s))) return rc;
     /* back to token-major: reuse tq/tk/tv (forward values no longer needed past this point) */
@@ -475,7 +480,7 @@ static int attn_slice_ok(const sl_model *m)
 {
     if (!sl_attn_is(m)) return 0;
     const attn_model *a = (const attn_model *)m;
-    return !a->mla && !(m->training && a->c.dropout > 0.0f && m->rng);
+    return !a->mla && !(m->training && a->c.dropout > 0.0f && m->rng) && !m->doc_pos; /* packed rows: the whole-batch path */
 }
 
 static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T)
@@ -986,7 +991,7 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
     a->ws = a;
     const int C = cfg->d_model;
     m->d_in = m->d_out = C;
-    m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER |
+    m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK |
               (cfg->causal ? SL_CAP_STEP : SL_CAP_BIDIR);
     m->max_len = cfg->max_seq_len;   /* the KV cache's capacity */
     a->mla = cfg->kv_lora_rank > 0;

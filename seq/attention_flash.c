@@ -57,9 +57,10 @@ static sl_attn_lay lay_heads(int H, int T, int D) { return (sl_attn_lay){.bs = (
 static inline size_t lay_off(sl_attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
 
 /* S (br, bc) = scale Q K^T for a tile (Q rows ldq apart, K rows ldk apart), with causal
- * masking to -inf. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i. */
+ * masking to -inf. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i, and with
+ * packed rows (dp: the batch row's doc_pos) only keys j >= q0+i - dp[q0+i]. */
 static void tile_scores(float *S, const float *Q, size_t ldq, const float *K, size_t ldk, int br, int bc, int Dk,
-                        float scale, int causal, int q0, int k0)
+                        float scale, int causal, int q0, int k0, const int32_t *dp)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, (int)ldq, K, (int)ldk, 0.0f, S, BC);
     if (causal && k0 + bc - 1 > q0) {
@@ -68,13 +69,27 @@ static void tile_scores(float *S, const float *Q, size_t ldq, const float *K, si
             for (int j = jmax + 1 < 0 ? 0 : jmax + 1; j < bc; j++) S[(size_t)i * BC + j] = -INFINITY;
         }
     }
+    if (dp && q0 + br - 1 - dp[q0 + br - 1] > k0) { /* some row's document starts inside or after the tile */
+        for (int i = 0; i < br; i++) {
+            int j0 = q0 + i - dp[q0 + i] - k0; /* first visible column */
+            for (int j = 0; j < (j0 < bc ? j0 : bc); j++) S[(size_t)i * BC + j] = -INFINITY;
+        }
+    }
 }
+
+/* packed rows: the first key tile a query tile starting at q0 can see (its first row's
+ * document start; document starts do not decrease along a row) */
+static int doc_ktile(const int32_t *dp, int q0) { return dp ? (q0 - dp[q0]) / BC : 0; }
+/* packed rows: 1 if no row of the query tile [q0, q0+br) sees a key before k1 (exclusive end of
+ * a key tile), so that tile and every later query tile are fully masked for it */
+static int doc_past(const int32_t *dp, int q0, int k1) { return dp && q0 - dp[q0] >= k1; }
 
 int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq, const float *k,
                              sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s)
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
+    if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
     const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
     const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
     int fail = 0;
@@ -95,16 +110,19 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
             const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
             const float *Q = q + lay_off(lq, b, h, q0);
             const float *K = k + lay_off(lk, b, hk, 0), *V = v + lay_off(lv, b, hk, 0);
+            const int32_t *dp = s->doc_pos ? s->doc_pos + (size_t)b * T : NULL;
             for (int i = 0; i < br; i++) { mrow[i] = -INFINITY; lrow[i] = 0.0f; }
             memset(acc, 0, (size_t)br * Dv * sizeof(float));
             int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
-            for (int kt = 0; kt < kend; kt++) {
+            for (int kt = doc_ktile(dp, q0); kt < kend; kt++) {
                 const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                tile_scores(S, Q, lq.rs, K + (size_t)k0 * lk.rs, lk.rs, br, bc, Dk, s->scale, s->causal, q0, k0);
+                tile_scores(S, Q, lq.rs, K + (size_t)k0 * lk.rs, lk.rs, br, bc, Dk, s->scale, s->causal, q0, k0, dp);
                 for (int i = 0; i < br; i++) {
                     float *srow = S + (size_t)i * BC;
                     const float mx = row_max(srow, bc, mrow[i]);
-                    /* mx is finite: the first visible key of every row lies in its first tile */
+                    /* mx is finite: the first visible key of every row lies in its first tile;
+                     * with packed rows a row's document may start in a later tile */
+                    if (dp && mx == -INFINITY) { memset(srow, 0, (size_t)bc * sizeof(float)); continue; }
                     float corr = expf(mrow[i] - mx), sum = row_exp(srow, bc, mx);
                     lrow[i] = lrow[i] * corr + sum;
                     mrow[i] = mx;
@@ -137,9 +155,9 @@ int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k
 /* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
 static void tile_grad(float *S, float *dP, const float *Q, size_t ldq, const float *K, size_t ldk, const float *V,
                       size_t ldv, const float *dO, size_t ldo, const float *L, const float *D, int br, int bc,
-                      const sl_attn_shape *s, int q0, int k0)
+                      const sl_attn_shape *s, int q0, int k0, int b)
 {
-    tile_scores(S, Q, ldq, K, ldk, br, bc, s->Dk, s->scale, s->causal, q0, k0);
+    tile_scores(S, Q, ldq, K, ldk, br, bc, s->Dk, s->scale, s->causal, q0, k0, s->doc_pos ? s->doc_pos + (size_t)b * s->T : NULL);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, (int)ldo, V, (int)ldv, 0.0f, dP, BC);
     for (int i = 0; i < br; i++) {
         float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
@@ -154,6 +172,7 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
+    if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
     const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
     const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
     float *Dd = malloc((size_t)B * Hq * T * sizeof(float));   // (B,Hq,T) rowsum(dO * O)
@@ -186,6 +205,7 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
             for (long bk = 0; bk < (long)B * Hkv; bk++) {
                 if (!S || !dP) continue;
                 const int b = (int)(bk / Hkv), hk = (int)(bk % Hkv);
+                const int32_t *dp = s->doc_pos ? s->doc_pos + (size_t)b * T : NULL;
                 for (int kt = 0; kt < nk; kt++) {
                     const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
                     const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
@@ -194,9 +214,10 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                         const size_t bh = (size_t)b * Hq + h;
                         for (int qt = s->causal ? k0 / BR : 0; qt < nq; qt++) {
                             const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                            if (doc_past(dp, q0, k0 + bc)) break;
                             const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
                             tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_,
-                                      br, bc, s, q0, k0);
+                                      br, bc, s, q0, k0, b);
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
                                         1.0f, dv + vo, ldv);
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
@@ -217,11 +238,11 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                 const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
                 const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = (size_t)bh * T + q0;
                 int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
-                for (int kt = 0; kt < kend; kt++) {
+                for (int kt = doc_ktile(s->doc_pos ? s->doc_pos + (size_t)b * T : NULL, q0); kt < kend; kt++) {
                     const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
                     const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
                     tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br, bc,
-                              s, q0, k0);
+                              s, q0, k0, b);
                     // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
                                 1.0f, dq + qo, ldq);
@@ -235,15 +256,17 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                 const int b = bk / Hkv, hk = bk % Hkv;
                 const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
                 const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
+                const int32_t *dp = s->doc_pos ? s->doc_pos + (size_t)b * T : NULL;
                 for (int g = 0; g < G; g++) {
                     const int h = hk * G + g;
                     const size_t bh = (size_t)b * Hq + h;
                     int qstart = s->causal ? k0 / BR : 0;
                     for (int qt = qstart; qt < nq; qt++) {
                         const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
+                        if (doc_past(dp, q0, k0 + bc)) break;
                         const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
                         tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br,
-                                  bc, s, q0, k0);
+                                  bc, s, q0, k0, b);
                         // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
                         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
                                     1.0f, dv + vo, ldv);

@@ -24,6 +24,7 @@
 #define SL_SEQ_ATTENTION_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +34,12 @@ typedef struct {
     int B, Hq, Hkv, T, Dk, Dv;
     float scale;      /* usually 1/sqrt(Dk) */
     int causal;
+    /* packed rows (seq/model.h, sl_model_set_docs): (B, T) each token's position in its
+     * document, or NULL. Query t of row b then sees only the keys of its own document,
+     * t - doc_pos[b,t] <= j (<= t when causal): a block-diagonal mask. The flash kernel starts
+     * each query tile at its first document's first key tile and skips the tiles in which every
+     * pair is masked; it takes causal packed rows only (the naive kernel takes both). */
+    const int32_t *doc_pos;
 } sl_attn_shape;
 
 /* Validates the shape (positive sizes, Hq % Hkv == 0); SL_ESHAPE otherwise. */

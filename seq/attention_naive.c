@@ -3,6 +3,7 @@
  * against. Equations: seq/attention_kernels.h. */
 #include "seq/attention_kernels.h"
 #include "core/error.h"
+#include "seq/model.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -36,15 +37,18 @@ void sl_attn_naive_forward(float *out, float *att, const float *q, const float *
             const float *V = v + (size_t)hk * T * Dv;     // (T, Dv)
             float *A = att + (size_t)bh * TT;             // (T, T)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dk, s->scale, Q, Dk, K, Dk, 0.0f, A, T);
+            const int32_t *dp = s->doc_pos ? s->doc_pos + (size_t)b * T : NULL;
             for (int i = 0; i < T; i++) {
                 float *a = A + (size_t)i * T;
-                int n = s->causal ? i + 1 : T;
+                /* visible keys [j0, n): causal and/or this row's document */
+                int n = s->causal ? i + 1 : dp ? sl_docs_end(dp, i, T) : T, j0 = dp ? i - dp[i] : 0;
                 float mx = -INFINITY;
-                for (int j = 0; j < n; j++) if (a[j] > mx) mx = a[j];
+                for (int j = j0; j < n; j++) if (a[j] > mx) mx = a[j];
                 double sum = 0.0;
-                for (int j = 0; j < n; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
+                for (int j = j0; j < n; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
                 float inv = (float)(1.0 / sum);
-                for (int j = 0; j < n; j++) a[j] *= inv;
+                for (int j = j0; j < n; j++) a[j] *= inv;
+                for (int j = 0; j < j0; j++) a[j] = 0.0f;
                 for (int j = n; j < T; j++) a[j] = 0.0f;
             }
             const float *Ad = A;

@@ -28,6 +28,13 @@ typedef struct {
     float *mo;           /* (L, N, Dmax) mixer outputs (only if projected) */
     float *f;            /* (N, C) final normed */
     float *g1, *g2, *g3; /* backward scratch (N, C) (N, C) (N, Dmax) */
+    float *rec;          /* packed rows: (N, Dmax) a per-document mixer's recomputed output */
+    /* packed rows, training with an rng: the rng state before each per-document mixer call,
+     * (L, n_docs) states, and after the whole forward (the last), so backward's recomputation
+     * draws the same dropout masks and leaves the stream where forward left it */
+    unsigned char *snap;
+    size_t snap_cap;
+    int n_docs;
 } lm_model;
 
 typedef struct {
@@ -38,12 +45,12 @@ typedef struct {
     sl_arena pf;           /* prefill's scratch: (N, C) (N, C) (N, Dmax) (2N), N = B*T */
 } lm_state;
 
-/* h (rows, C) += wpe[t] for the rows' positions t = t0 + (row % T) */
-static void pos_add(const lm_model *lm, const sl_params *P, float *h, int rows, int T, long t0)
+/* h (rows, C) += wpe[t] for the rows' positions t = t0 + (row % T), or dp[row] (packed rows) */
+static void pos_add(const lm_model *lm, const sl_params *P, float *h, int rows, int T, long t0, const int32_t *dp)
 {
     const float *wpe = sl_params_data(P, lm->i_wpe);
     for (int n = 0; n < rows; n++) {
-        const float *p = wpe + (size_t)(t0 + n % T) * lm->C;
+        const float *p = wpe + (size_t)(dp ? dp[n] : t0 + n % T) * lm->C;
         float *r = h + (size_t)n * lm->C;
         for (int c = 0; c < lm->C; c++) r[c] += p[c];
     }
@@ -88,13 +95,93 @@ static int lm_reserve(lm_model *lm, const float *x, const int32_t *tok, int B, i
                              SL_FIELD(lm->stats, (size_t)(L + 1) * 2 * N), SL_FIELD(lm->mo, (size_t)L * N * D),
                              SL_FIELD(lm->f, (size_t)N * C))))
         return rc;
-    if (lm->i_wpe >= 0 && T > lm->cfg.max_position_embeddings)
+    const int32_t *dp = lm->base.doc_pos;
+    if (dp && (rc = sl_docs_check(dp, B, T))) return rc;
+    if (lm->i_wpe >= 0 && !dp && T > lm->cfg.max_position_embeddings)
         return sl_error(SL_EINVAL, "lm: sequence length %d is longer than max_position_embeddings=%d", T,
                         lm->cfg.max_position_embeddings);
+    for (size_t i = 0; lm->i_wpe >= 0 && dp && i < (size_t)B * T; i++)
+        if (dp[i] >= lm->cfg.max_position_embeddings)
+            return sl_error(SL_EINVAL, "lm: a packed document is longer than max_position_embeddings=%d",
+                            lm->cfg.max_position_embeddings);
     lm->B = B;
     lm->T = T;
     lm->tok = tok;
     lm->x = x;
+    return SL_OK;
+}
+
+/* ---- packed rows (seq/model.h, sl_model_set_docs) for a mixer without SL_CAP_PACK: each
+ * document runs alone (B = 1, T = its length) on its rows, which are contiguous in the (N, C)
+ * layout. A mixer keeps the cache of its last call only, so backward runs the documents in
+ * reverse and recomputes each one's forward first (the last document's cache is still there):
+ * one extra mixer forward per step, the price of the mixers whose states do not reset at a
+ * boundary themselves. Dropout replays: the rng is restored to its state before the call. ---- */
+
+/* snapshot k of layer l (l = L, k = 0: the state after the whole forward) */
+static unsigned char *lm_snap(lm_model *lm, int l, int k)
+{
+    return lm->snap + ((size_t)l * lm->n_docs + k) * sl_rng_state_size(lm->base.rng);
+}
+
+/* counts the batch's documents and, training with an rng, sizes the snapshots */
+static int lm_docs_reserve(lm_model *lm)
+{
+    sl_model *m = &lm->base;
+    int nd = 0;
+    for (size_t i = 0; i < (size_t)lm->B * lm->T; i++) nd += m->doc_pos[i] == 0;
+    lm->n_docs = 0;
+    if (!(m->training && m->rng)) return SL_OK;
+    const size_t need = ((size_t)lm->L * nd + 1) * sl_rng_state_size(m->rng);
+    if (need > lm->snap_cap) {
+        unsigned char *p = realloc(lm->snap, need);
+        if (!p) return sl_error(SL_ENOMEM, "out of memory");
+        lm->snap = p;
+        lm->snap_cap = need;
+    }
+    lm->n_docs = nd;
+    return SL_OK;
+}
+
+/* out (N, Dm) = mixer l of in (N, C), document by document */
+static int lm_docs_forward(lm_model *lm, int l, const float *in, float *out)
+{
+    sl_model *mix = lm->base.children[l];
+    const int T = lm->T, C = lm->C, Dm = lm->mix_out[l];
+    int rc, k = 0;
+    for (int b = 0; b < lm->B; b++)
+        for (int t = 0, e; t < T; t = e, k++) {
+            const size_t r = (size_t)b * T + t;
+            e = sl_docs_end(lm->base.doc_pos + (size_t)b * T, t, T);
+            if (lm->n_docs) sl_rng_state_save(lm->base.rng, lm_snap(lm, l, k));
+            if ((rc = sl_model_forward(mix, in + r * C, NULL, out + r * Dm, 1, e - t))) return rc;
+        }
+    return SL_OK;
+}
+
+/* dx (N, C) += mixer l's input gradient for dout (N, Dm), documents in reverse order */
+static int lm_docs_backward(lm_model *lm, int l, const float *dout, float *dx)
+{
+    sl_model *mix = lm->base.children[l];
+    const int T = lm->T, C = lm->C, Dm = lm->mix_out[l];
+    const float *in = lm->nrm + (size_t)l * lm->B * T * C;
+    int rc, k = 0, last = 1;
+    for (int b = 0; b < lm->B; b++)
+        for (int t = 0; t < T; t++) k += lm->base.doc_pos[(size_t)b * T + t] == 0;
+    for (int b = lm->B - 1; b >= 0; b--) {
+        const int32_t *dp = lm->base.doc_pos + (size_t)b * T;
+        for (int e = T, t; e > 0; e = t, last = 0) {
+            t = e - 1 - dp[e - 1]; /* this document's start */
+            const size_t r = (size_t)b * T + t;
+            k--;
+            if (!last) {
+                if (lm->n_docs) sl_rng_state_load(lm->base.rng, lm_snap(lm, l, k), sl_rng_state_size(lm->base.rng));
+                if ((rc = sl_model_forward(mix, in + r * C, NULL, lm->rec + r * Dm, 1, e - t))) return rc;
+            }
+            if ((rc = sl_model_backward(mix, dout + r * Dm, dx + r * C))) return rc;
+        }
+    }
+    if (lm->n_docs) sl_rng_state_load(lm->base.rng, lm_snap(lm, lm->L, 0), sl_rng_state_size(lm->base.rng));
     return SL_OK;
 }
 
@@ -113,7 +200,7 @@ static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
     else
         sl_linear_forward(h, lm->x + r0 * lm->cfg.d_input, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), n,
                           lm->cfg.d_input, C);
-    if (lm->i_wpe >= 0) pos_add(lm, P, h, n, T, 0); /* r0 is a multiple of T */
+    if (lm->i_wpe >= 0) pos_add(lm, P, h, n, T, 0, m->doc_pos); /* r0 is a multiple of T; no slices when packed */
     for (int l = 0; l < L; l++) {
         float *hl = h + l * NC, *hn = hl + NC, *nl = lm->nrm + l * NC + r0 * C;
         float *st = lm->stats + (size_t)l * 2 * N + r0;
@@ -122,6 +209,7 @@ static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
         const int Dm = lm->mix_out[l];
         float *out = lm->i_pw[l] >= 0 ? lm->mo + (size_t)l * N * D : lm->h + (l + 1) * NC; // the whole (N, Dm) output
         if (sliced) rc = mix->vt->slice_forward(mix, out, b0, b1);
+        else if (m->doc_pos && !(mix->caps & SL_CAP_PACK)) rc = lm_docs_forward(lm, l, nl, out);
         else rc = sl_model_forward(mix, nl, NULL, out, B, T);
         if (rc) return rc;
         if (lm->i_pw[l] >= 0) sl_linear_forward(hn, out + r0 * Dm, sl_params_data(P, lm->i_pw[l]), NULL, n, Dm, C);
@@ -137,13 +225,17 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
 {
     lm_model *lm = (lm_model *)m;
     int rc = lm_reserve(lm, x, tok, B, T);
-    return rc ? rc : lm_forward_rows(lm, y, 0, B, 0);
+    if (!rc && m->doc_pos && (rc = lm_docs_reserve(lm))) return rc;
+    if (!rc) rc = lm_forward_rows(lm, y, 0, B, 0);
+    if (!rc && lm->n_docs) sl_rng_state_save(m->rng, lm_snap(lm, lm->L, 0)); /* the stream after forward */
+    return rc;
 }
 
 static int lm_reserve_backward(lm_model *lm)
 {
     const size_t N = (size_t)lm->B * lm->T;
-    return SL_ARENA_CARVE(&lm->bwd, SL_FIELD(lm->g1, N * lm->C), SL_FIELD(lm->g2, N * lm->C), SL_FIELD(lm->g3, N * dmax(lm)));
+    return SL_ARENA_CARVE(&lm->bwd, SL_FIELD(lm->g1, N * lm->C), SL_FIELD(lm->g2, N * lm->C), SL_FIELD(lm->g3, N * dmax(lm)),
+                          SL_FIELD(lm->rec, lm->base.doc_pos ? N * dmax(lm) : 0));
 }
 
 /* Backward over sequences [b0, b1) (see lm_forward_rows): parameter gradients accumulate into
@@ -177,6 +269,7 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
                                lm->mo + (size_t)l * N * D + r0 * Dm, sl_params_data(P, lm->i_pw[l]), n, Dm, C);
         }
         if (sliced) rc = mix->vt->slice_backward(mix, dout, lm->g2, 1, g, b0, b1);
+        else if (m->doc_pos && !(mix->caps & SL_CAP_PACK)) rc = lm_docs_backward(lm, l, dout, lm->g2);
         else rc = sl_model_backward(mix, dout, lm->g2);
         if (rc) return rc;
         st = lm->stats + (size_t)l * 2 * N + r0;
@@ -185,7 +278,7 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
     if (lm->i_wpe >= 0) { /* d wpe[t] = sum over the rows of dh at position t */
         float *gp = sl_params_at_opt(P, g, lm->i_wpe);
         for (int i = 0; i < n; i++) {
-            float *gw = gp + (size_t)(i % T) * C;
+            float *gw = gp + (size_t)(m->doc_pos ? m->doc_pos[i] : i % T) * C;
             const float *d = dh + (size_t)i * C;
             for (int c = 0; c < C; c++) gw[c] += d[c];
         }
@@ -214,6 +307,7 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
 
 static int lm_slice_ok(const sl_model *m)
 {
+    if (m->doc_pos) return 0; /* packed rows: the whole-batch path */
     for (int l = 0; l < m->n_children; l++)
         if (!sl_model_slice_ok(m->children[l])) return 0;
     return 1;
@@ -318,7 +412,7 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     } else {
         sl_linear_forward(s->h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), B, lm->cfg.d_input, C);
     }
-    if (lm->i_wpe >= 0) pos_add(lm, P, s->h, B, 1, s->pos);
+    if (lm->i_wpe >= 0) pos_add(lm, P, s->h, B, 1, s->pos, NULL);
     s->pos++;
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->st + B, s->h, B);
@@ -356,7 +450,7 @@ static int lm_prefill(sl_model *m, void *state, const float *x, const int32_t *t
         return rc;
     if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
     else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
-    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, s->pos);
+    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, s->pos, NULL);
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], n, st, st + N, h, N);
         if ((rc = sl_model_prefill(m->children[l], s->mix[l], n, NULL, mo, B, T))) return rc;
@@ -425,6 +519,7 @@ static void lm_destroy(sl_model *m)
     lm_model *lm = (lm_model *)m;
     sl_arena_free(&lm->fwd);
     sl_arena_free(&lm->bwd);
+    free(lm->snap);
     free(lm->mix_out);
     free(lm->i_nw);
     free(lm->i_nb);
@@ -471,7 +566,7 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
     lm->i_nb = calloc((size_t)L + 1, sizeof(int));
     lm->i_pw = calloc((size_t)L + 1, sizeof(int));
     int rc = (!lm->mix_out || !lm->i_nw || !lm->i_nb || !lm->i_pw) ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
-    int caps = SL_CAP_GRAD | SL_CAP_STEP;
+    int caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_PACK;
     for (int l = 0; l < L && !rc; l++) {
         rc = sl_model_add_child(m, mixers[l]);
         if (rc) break;

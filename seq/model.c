@@ -66,6 +66,36 @@ static int check_input(const sl_model *m, const float *x, const int32_t *tok, si
     return SL_OK;
 }
 
+int sl_model_set_docs(sl_model *m, const int32_t *pos)
+{
+    if (pos && !(m->caps & SL_CAP_PACK))
+        return sl_error(SL_EUNSUPPORTED, "%s cannot run packed rows (documents with boundaries)", m->vt->kind);
+    m->doc_pos = pos;
+    /* children that take packed rows see the same rows (a transformer's attention layers, the
+     * wrapper's packing mixers); the others keep NULL and their parent runs them per document */
+    for (int i = 0; i < m->n_children; i++)
+        if (m->children[i]->caps & SL_CAP_PACK) sl_model_set_docs(m->children[i], pos);
+    return SL_OK;
+}
+
+int sl_docs_check(const int32_t *pos, int B, int T)
+{
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const int32_t p = pos[(size_t)b * T + t];
+            if (t == 0 ? p != 0 : p != 0 && p != pos[(size_t)b * T + t - 1] + 1)
+                return sl_error(SL_EINVAL, "packed rows: position %d at row %d, column %d (a row starts at 0, then each "
+                                "position is 0 or the previous + 1)", (int)p, b, t);
+        }
+    return SL_OK;
+}
+
+int sl_docs_end(const int32_t *pos, int t, int T)
+{
+    for (t++; t < T && pos[t] != 0; t++) {}
+    return t;
+}
+
 int sl_model_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     if (B <= 0 || T <= 0) return sl_error(SL_ESHAPE, "%s: bad batch shape B=%d T=%d", m->vt->kind, B, T);

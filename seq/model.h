@@ -48,7 +48,8 @@ enum {
     SL_CAP_REAL_OUT = 1 << 7,  /* produces real vectors */
     SL_CAP_MIXER = 1 << 8,     /* real -> real, d_in == d_out: usable inside the LM wrapper */
     SL_CAP_BIDIR = 1 << 9,     /* this instance is bidirectional: sequence mode only */
-    SL_CAP_INFER = 1 << 10     /* forward in inference mode keeps no backward caches (below) */
+    SL_CAP_INFER = 1 << 10,    /* forward in inference mode keeps no backward caches (below) */
+    SL_CAP_PACK = 1 << 11      /* honours doc_pos (packed rows, sl_model_set_docs) itself */
 };
 
 typedef struct sl_model sl_model;
@@ -117,6 +118,7 @@ struct sl_model {
     sl_rng *rng;     /* for dropout while training; borrowed */
     char *spec;      /* canonical spec string (top-level models) */
     int max_len;     /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
+    const int32_t *doc_pos; /* (B, T) packed rows: each token's position in its document, or NULL */
     sl_model **children;
     int n_children;
 };
@@ -150,6 +152,23 @@ int sl_model_has_prefill(const sl_model *m);
 int sl_model_prefill_steps(sl_model *m, void *state, const float *x, const int32_t *tok, float *y, int B, int T);
 /* dst = src (states of m for the same B); SL_EUNSUPPORTED when the model cannot copy states. */
 int sl_model_state_copy(sl_model *m, void *dst, const void *src);
+
+/* Packing (issue #21, docs/training.md). A batch row may hold several documents: doc_pos
+ * (B, T) gives each token's position inside its document, 0 where a document starts (so every
+ * row starts with 0, and elsewhere pos[t] is 0 or pos[t-1] + 1). Nothing crosses a boundary:
+ * the outputs and gradients of a packed row equal those of its documents run alone. A model
+ * with SL_CAP_PACK honours doc_pos in its forward/backward (attention: a block-diagonal causal
+ * mask, positions restart; the LM wrapper and the transformer pass it on, and the wrapper runs a
+ * mixer without SL_CAP_PACK one document at a time, recomputing it in backward). The array is
+ * borrowed until backward; NULL (the default) is the plain one-sequence-per-row batch.
+ * sl_model_set_docs sets m's and (recursively) its SL_CAP_PACK children's doc_pos;
+ * SL_EUNSUPPORTED when pos is non-NULL and m lacks SL_CAP_PACK.
+ * sl_docs_check: SL_EINVAL naming the first bad entry. */
+int sl_model_set_docs(sl_model *m, const int32_t *pos);
+int sl_docs_check(const int32_t *pos, int B, int T);
+/* The end of the document that starts at t of row pos (T positions): the next t' > t with
+ * pos[t'] == 0, or T. */
+int sl_docs_end(const int32_t *pos, int t, int T);
 
 /* Step through a whole (B,T) input from a fresh state, writing y (B,T,d_out): the reference
  * that tests compare with forward(). */

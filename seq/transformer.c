@@ -209,15 +209,16 @@ static void mlp_fwd(const tf_model *t, int l, float *out, float *h1, float *h3, 
 
 static const float *head_w(const tf_model *t) { return D(t, t->i_head); }
 
-/* embedding + positions for N = B*T rows starting at position pos0 (row n is at pos0 + n % T) */
-static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T, int pos0)
+/* embedding + positions for N = B*T rows starting at position pos0 (row n is at pos0 + n % T,
+ * or at dp[n] in packed rows: positions restart at each document) */
+static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T, int pos0, const int32_t *dp)
 {
     const int C = t->C;
     sl_embedding_forward(h, tok, D(t, t->i_wte), N, C);
     if (t->c.pos == SL_POS_LEARNED || t->c.pos == SL_POS_SINUSOIDAL) {
         const float *pe = t->c.pos == SL_POS_LEARNED ? D(t, t->i_wpe) : t->sinus;
         for (int n = 0; n < N; n++) {
-            const float *p = pe + (size_t)(pos0 + n % T) * C;
+            const float *p = pe + (size_t)(dp ? dp[n] : pos0 + n % T) * C;
             float *o = h + (size_t)n * C;
             for (int c = 0; c < C; c++) o[c] += p[c];
         }
@@ -235,6 +236,7 @@ static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
     int rc;
     if (T > t->c.max_seq_len)
         return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
     if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(t->res, (L + 1) * NC), SL_FIELD(t->mid, L * NC), SL_FIELD(t->n1, L * NC),
                              SL_FIELD(t->n2, L * NC), SL_FIELD(t->st1, (size_t)L * 2 * N), SL_FIELD(t->st2, (size_t)L * 2 * N),
@@ -261,7 +263,7 @@ static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     t->sliced = k > 0;
     if (k > 0) return sl_model_forward_slices(m, x, tok, y, B, T, k);
     float *h = t->res;
-    embed(t, h, tok, N, T, 0);
+    embed(t, h, tok, N, T, 0, m->doc_pos);
     if (drop) sl_dropout_forward(h, t->emask, h, NC, t->c.dropout, m->rng);
     for (int l = 0; l < L; l++) {
         float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC;
@@ -338,7 +340,7 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     if (t->i_wpe >= 0) {
         float *dp = G(t, t->i_wpe);
         for (int n = 0; n < N; n++) {
-            float *d = dp + (size_t)(n % T) * C;
+            float *d = dp + (size_t)(m->doc_pos ? m->doc_pos[n] : n % T) * C;
             const float *g = dh + (size_t)n * C;
             for (int c = 0; c < C; c++) d[c] += g[c];
         }
@@ -360,7 +362,7 @@ static float *Gb(const tf_model *t, float *g, int i) { return sl_params_at_opt(t
 static int tf_slice_ok(const sl_model *m)
 {
     const tf_model *t = (const tf_model *)m;
-    if (m->training && t->c.dropout > 0.0f && m->rng) return 0;
+    if ((m->training && t->c.dropout > 0.0f && m->rng) || m->doc_pos) return 0; /* packed rows: the per-operation path */
     for (int l = 0; l < m->n_children; l++)
         if (!sl_model_slice_ok(m->children[l])) return 0;
     return 1;
@@ -399,7 +401,7 @@ static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, i
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C;
     float *h = t->res + r0 * C, *tmp = t->tmp + r0 * C; // (n, C) rows of the slice
     int rc;
-    embed(t, h, tok + r0, n, T, 0);
+    embed(t, h, tok + r0, n, T, 0, NULL); /* slices never run packed rows */
     for (int l = 0; l < L; l++) {
         float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC + r0 * C;
         float *n1 = t->n1 + l * NC + r0 * C, *n2 = t->n2 + l * NC + r0 * C;
@@ -578,7 +580,7 @@ static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     for (int b = 0; b < B; b++)
         if (tok[b] < 0 || tok[b] >= t->V) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], t->V);
     if (s->pos >= t->c.max_seq_len) return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
-    embed(t, s->h, tok, B, 1, s->pos);
+    embed(t, s->h, tok, B, 1, s->pos, NULL);
     for (int l = 0; l < t->L; l++) {
         norm_fwd(t, t->i_n1w[l], t->i_n1b[l], s->n, s->st, s->h, B);
         if ((rc = sl_model_step(m->children[l], s->att[l], s->n, NULL, s->a))) return rc;
@@ -622,7 +624,7 @@ static int tf_prefill(sl_model *m, void *state, const float *x, const int32_t *t
                              SL_FIELD(f1, (size_t)N * F), SL_FIELD(f3, (size_t)N * F), SL_FIELD(act, (size_t)N * F),
                              SL_FIELD(st, (size_t)2 * N))))
         return rc;
-    embed(t, h, tok, N, T, s->pos);
+    embed(t, h, tok, N, T, s->pos, NULL);
     for (int l = 0; l < t->L; l++) {
         norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n, st, h, N);
         if ((rc = sl_model_prefill(m->children[l], s->att[l], n, NULL, a, B, T))) return rc;
@@ -763,7 +765,7 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     t->F = F;
     t->V = V;
     m->d_in = m->d_out = V;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK;
     m->max_len = cfg->max_seq_len;
     snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};

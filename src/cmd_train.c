@@ -39,6 +39,9 @@ static const char TRAIN_USAGE[] =
     "  --accum N           gradient accumulation: each optimizer step runs N batches of B and\n"
     "                      updates as one batch of N*B would (default 1; docs/training.md)\n"
     "  --seq-len T         sequence length, for tasks whose length is free (charlm, adding)\n"
+    "  --pack              corpus tasks with documents (charlm: a file per document of a directory\n"
+    "                      corpus or the default one, or doc_sep=HEX): rows packed with whole\n"
+    "                      documents that never see each other (docs/training.md)\n"
     "  --lr LR             peak learning rate (default 3e-3)\n"
     "  --min-lr LR         floor of the cosine decay (default lr/10)\n"
     "  --warmup N          linear warmup steps (default 50)\n"
@@ -100,7 +103,7 @@ static void json_string(FILE *f, const char *s)
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM };
+       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -109,10 +112,10 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
-/* task spec from --task plus --seq-len / --corpus */
-static int build_task_spec(const char *task, long seq_len, const char *corpus, char **out)
+/* task spec from --task plus --seq-len / --corpus / --pack */
+static int build_task_spec(const char *task, long seq_len, const char *corpus, int pack, char **out)
 {
     sl_spec *s;
     int rc = sl_spec_parse(task, &s);
@@ -128,6 +131,12 @@ static int build_task_spec(const char *task, long seq_len, const char *corpus, c
     if (corpus) {
         if (!e->corpus_key) { sl_spec_free(s); return sl_error(SL_EINVAL, "--corpus does not apply to task '%s'", e->name); }
         sl_spec_set(s, e->corpus_key, corpus);
+    }
+    if (pack) {
+        int has = 0;
+        for (const sl_spec_key *k = e->keys; k && k->name; k++) has |= !strcmp(k->name, "pack");
+        if (!has) { sl_spec_free(s); return sl_error(SL_EINVAL, "--pack does not apply to task '%s' (it has no documents)", e->name); }
+        sl_spec_set(s, "pack", "1");
     }
     *out = sl_spec_format(s);
     sl_spec_free(s);
@@ -209,6 +218,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     sl_lora_config lora;
     char lora_text[1200], init_abs[4096];
     int have_lora = 0;
+    int pack = 0;
     int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0, force = 0, extend = 0;
     optind = 1;
     opterr = 0;
@@ -220,6 +230,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         case O_MODEL: model = optarg; break;
         case O_TASK: task = optarg; break;
         case O_CORPUS: corpus = optarg; break;
+        case O_PACK: pack = 1; break;
         case O_STEPS: if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2; c.steps = v; have_steps = 1; break;
         case O_BATCH: if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2; c.batch = (int)v; break;
         case O_ACCUM: if (!cli_int(TRAIN_USAGE, "--accum", optarg, 1, 1 << 20, &v)) return 2; c.accum = (int)v; break;
@@ -318,7 +329,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         if (initfrom && initemb) return cli_usage(TRAIN_USAGE, "--init-from and --init-embeddings exclude each other");
         if (have_lora && !initfrom) return cli_usage(TRAIN_USAGE, "--lora adapts a trained model: give it with --init-from SRC");
         if (!force && R0 && refuse_existing_run(out)) return 1;
-        int rc = build_task_spec(task, seq_len, corpus, &task_spec);
+        int rc = build_task_spec(task, seq_len, corpus, pack, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
         if (initfrom) {
             char *ts = NULL;

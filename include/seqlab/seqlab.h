@@ -82,5 +82,6 @@
 #include "lab/finetune.h"
 #include "lab/dpo.h"
 #include "lab/sample.h"
+#include "lab/pack.h"
 
 #endif

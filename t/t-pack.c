@@ -1,0 +1,299 @@
+/* t/t-pack.c — packing without padding (issue #21 item 1, docs/training.md).
+ *
+ * A packed batch (rows holding several documents, sl_model_set_docs) must give, for every
+ * document, the outputs, parameter gradients and input gradients of that document run alone
+ * (B = 1, T = its length), within 1e-5 relative to the largest value:
+ *  - every registered mixer inside the seq: wrapper (real input, so input gradients too) and
+ *    the lm: wrapper (tokens, learned positions that restart per document);
+ *  - the bare attention mixer (it packs itself): flash and naive kernels over documents that
+ *    cross 64-row tiles, RoPE, GQA, MLA, bidirectional;
+ *  - gpt and llama;
+ *  - step mode: stepping a packed row with a state reset at each boundary equals the packed
+ *    forward.
+ * And the errors: packed rows for a model that cannot take them, malformed positions. */
+#include "core/error.h"
+#include "t/tap.h"
+#include "t/testutil.h"
+
+#include "lab/pack.h"
+#include "lab/registry.h"
+#include "lab/tasks.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { V = 11, W = 16 };
+
+/* max |a - b| / (1 + max |b|) */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0.0, m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d) d = e;
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    return d / (1.0 + m);
+}
+
+/* doc_pos (B, T) from document lengths: lens[b] lists row b's lengths, 0-terminated, summing to T */
+static void make_pos(int32_t *pos, const int lens[][8], int B, int T)
+{
+    for (int b = 0; b < B; b++) {
+        int t = 0;
+        for (int i = 0; lens[b][i]; i++)
+            for (int j = 0; j < lens[b][i]; j++) pos[(size_t)b * T + t++] = j;
+        if (t != T) { printf("Bail out! bad test layout\n"); exit(1); }
+    }
+}
+
+/* The packed batch against its documents alone: outputs, every parameter gradient, input
+ * gradients (real input); then step mode row by row with resets at the boundaries. */
+static void check_packed(const char *label, sl_model *m, const int lens[][8], int B, int T, double tol)
+{
+    const int tokens = (m->caps & SL_CAP_TOKEN_IN) != 0, din = m->d_in, dout = m->d_out;
+    const size_t N = (size_t)B * T, G = m->P->total;
+    float *x = tokens ? NULL : tu_random(N * din, 1.0f, 7);
+    int32_t *tok = tokens ? malloc(N * sizeof(int32_t)) : NULL, *pos = malloc(N * sizeof(int32_t));
+    float *R = tu_random(N * dout, 1.0f, 9);
+    float *y = calloc(N * dout, sizeof(float)), *ya = calloc(N * dout, sizeof(float));
+    float *dx = x ? calloc(N * din, sizeof(float)) : NULL, *dxa = x ? calloc(N * din, sizeof(float)) : NULL;
+    float *gp = malloc(G * sizeof(float));
+    for (size_t i = 0; tok && i < N; i++) tok[i] = (int32_t)((i * 7 + 3) % V);
+    make_pos(pos, lens, B, T);
+    /* packed */
+    sl_params_zero_grad(m->P);
+    int rc = sl_model_set_docs(m, pos);
+    if (!rc) rc = sl_model_forward(m, x, tok, y, B, T);
+    if (!rc) rc = sl_model_backward(m, R, dx);
+    sl_model_set_docs(m, NULL);
+    if (!ok(rc == 0, "%s: packed forward/backward runs", label)) {
+        diag("%s", sl_errmsg());
+        goto done;
+    }
+    memcpy(gp, m->P->grad, G * sizeof(float));
+    /* each document alone */
+    sl_params_zero_grad(m->P);
+    for (int b = 0; b < B && !rc; b++)
+        for (int t = 0, e; t < T && !rc; t = e) {
+            e = sl_docs_end(pos + (size_t)b * T, t, T);
+            const size_t r = (size_t)b * T + t;
+            float *dxd = dxa ? calloc((size_t)(e - t) * din, sizeof(float)) : NULL;
+            rc = sl_model_forward(m, x ? x + r * din : NULL, tok ? tok + r : NULL, ya + r * dout, 1, e - t);
+            if (!rc) rc = sl_model_backward(m, R + r * dout, dxd);
+            if (dxd) memcpy(dxa + r * din, dxd, (size_t)(e - t) * din * sizeof(float));
+            free(dxd);
+        }
+    if (!ok(rc == 0, "%s: documents alone run", label)) {
+        diag("%s", sl_errmsg());
+        goto done;
+    }
+    double ey = rel_diff(y, ya, N * dout), eg = rel_diff(gp, m->P->grad, G), ex = x ? rel_diff(dx, dxa, N * din) : 0.0;
+    ok(ey <= tol && eg <= tol && ex <= tol, "%s: packed == documents alone: outputs %.1e, parameter grads %.1e%s (tol %.0e)",
+       label, ey, eg, x ? ", input grads" : "", tol);
+    if (x) diag("%s: input grads %.1e", label, ex);
+    /* step mode: one row at a time, the state reset where a document starts */
+    if ((m->caps & SL_CAP_STEP) && !(m->caps & SL_CAP_BIDIR)) {
+        void *st = sl_model_state_new(m, 1);
+        float *ys = calloc(N * dout, sizeof(float));
+        rc = st ? SL_OK : SL_ENOMEM;
+        for (size_t i = 0; i < N && !rc; i++) {
+            if (pos[i] == 0) rc = sl_model_state_reset(m, st);
+            if (!rc) rc = sl_model_step(m, st, x ? x + i * din : NULL, tok ? tok + i : NULL, ys + i * dout);
+        }
+        double es = rel_diff(ys, y, N * dout);
+        ok(!rc && es <= tol, "%s: stepping with a reset at each boundary == packed forward (%.1e)", label, es);
+        if (rc) diag("%s", sl_errmsg());
+        sl_model_state_free(m, st);
+        free(ys);
+    }
+done:
+    free(x);
+    free(tok);
+    free(pos);
+    free(R);
+    free(y);
+    free(ya);
+    free(dx);
+    free(dxa);
+    free(gp);
+}
+
+static void make_and_check(const char *label, const char *spec, const int lens[][8], int B, int T, double tol)
+{
+    sl_model *m = NULL;
+    if (sl_model_create(spec, 3, &m)) {
+        ok(0, "%s: create %s: %s", label, spec, sl_errmsg());
+        return;
+    }
+    check_packed(label, m, lens, B, T, tol);
+    sl_model_free(m);
+}
+
+/* extra keys some mixers need at this size */
+static const char *extra_keys(const char *name)
+{
+    if (!strcmp(name, "attention")) return ",n_head=2,max_seq_len=32";
+    if (!strcmp(name, "hyena")) return ",l_max=32";
+    if (!strcmp(name, "based")) return ",window_size=4";
+    if (!strcmp(name, "mamba2")) return ",headdim=8,d_state=8";
+    return "";
+}
+
+/* two rows of 23: a long document, short ones, a single token */
+static const int small[][8] = {{7, 1, 9, 6, 0}, {3, 20, 0}};
+/* two rows of 150 over the flash kernel's 64-row tiles: documents inside, across and spanning tiles */
+static const int tiles[][8] = {{70, 3, 64, 13, 0}, {1, 130, 19, 0}};
+
+static void test_errors(void)
+{
+    sl_model *m = NULL, *lm = NULL;
+    int32_t pos[6] = {0, 1, 2, 0, 1, 2};
+    float x[6 * 4] = {0}, y[6 * 4];
+    if (sl_model_create("lstm:input_size=4,hidden_size=4", 1, &m) ||
+        sl_model_create("seq:mixer=lstm,d_model=4,n_layer=1,d_input=4,d_output=4", 1, &lm)) {
+        ok(0, "create: %s", sl_errmsg());
+        return;
+    }
+    int rc = sl_model_set_docs(m, pos);
+    ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "packed"), "a bare lstm refuses packed rows: %s", sl_errmsg());
+    ok(sl_model_set_docs(m, NULL) == 0, "clearing is always fine");
+    int32_t bad0[6] = {1, 2, 3, 0, 1, 2}, badj[6] = {0, 1, 3, 0, 1, 2};
+    sl_model_set_docs(lm, bad0);
+    rc = sl_model_forward(lm, x, NULL, y, 2, 3);
+    ok(rc == SL_EINVAL && strstr(sl_errmsg(), "row 0, column 0"), "a row that does not start at 0: %s", sl_errmsg());
+    sl_model_set_docs(lm, badj);
+    rc = sl_model_forward(lm, x, NULL, y, 1, 6);
+    ok(rc == SL_EINVAL && strstr(sl_errmsg(), "column 2"), "a position that jumps: %s", sl_errmsg());
+    sl_model_set_docs(lm, pos);
+    ok(sl_model_forward(lm, x, NULL, y, 2, 3) == 0, "well-formed rows run");
+    sl_model_free(m);
+    sl_model_free(lm);
+}
+
+/* sl_pack_rows: every segment of a row is a whole document (or a row-long window of a longer
+ * one), targets are the next tokens of the same document, the tail alone is masked */
+static void test_pack_rows(void)
+{
+    enum { ND = 6, B = 8, T = 20 };
+    static const int len[ND] = {5, 2, 13, 1, 40, 8}; /* a 1-token document can give no position */
+    size_t off[ND + 1] = {0};
+    int32_t ids[100], tok[B * T], tg[B * T], pos[B * T];
+    for (int i = 0; i < ND; i++) off[i + 1] = off[i] + len[i];
+    for (size_t i = 0; i < off[ND]; i++) ids[i] = (int32_t)(1000 + i); /* every token names its place */
+    const sl_doc_set d = {.ids = ids, .off = off, .n = ND};
+    sl_rng *rng = sl_rng_alloc(5);
+    long scored = 0, masked = 0, bad = 0, docs = 0;
+    int rc = sl_pack_rows(&d, rng, B, T, tok, tg, pos, &scored);
+    for (int b = 0; b < B && !rc; b++)
+        for (int t = 0, e; t < T; t = e) {
+            const int32_t *p = pos + b * T;
+            e = sl_docs_end(p, t, T);
+            if (tg[b * T + t] < 0) { /* the masked tail: to the row's end, nothing scored */
+                masked += T - t;
+                bad += e != T;
+                for (int j = t; j < T; j++) bad += tg[b * T + j] != -1;
+                continue;
+            }
+            docs++;
+            int k = 0; /* the document holding the first token */
+            while (off[k + 1] <= (size_t)(tok[b * T + t] - 1000)) k++;
+            const int whole = tok[b * T + t] - 1000 == (int)off[k] && e - t == len[k] - 1;
+            const int window = len[k] - 1 > T && t == 0 && e == T;
+            bad += !(whole || window);
+            for (int j = t; j < e; j++) bad += tg[b * T + j] != tok[b * T + j] + 1 || (size_t)(tok[b * T + j] + 1 - 1000) >= off[k + 1];
+        }
+    ok(!rc && !bad && scored + masked == B * T && docs > B, "pack_rows: %ld documents in %d rows, each whole (or a row-long "
+       "window of the 40-token one), targets inside them, %ld masked tail positions", docs, B, masked);
+    int Tp = 0;
+    rc = sl_pad_rows(&d, rng, B, T, tok, tg, &Tp, &scored);
+    ok(!rc && Tp <= T && scored < (long)B * Tp, "pad_rows: rows padded to the longest (%d), %ld of %d positions scored", Tp,
+       scored, B * Tp);
+    sl_rng_free(rng);
+}
+
+/* charlm over a directory (a file per document) and with doc_sep, packed; evaluation too */
+static void test_charlm_pack(void)
+{
+    char dir[] = "/tmp/t-pack.XXXXXX", path[64];
+    if (!mkdtemp(dir)) { ok(0, "mkdtemp"); return; }
+    static const char *texts[] = {"the first document, short.", "a second one|and a third after the separator|",
+                                  "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/d%d.txt", dir, i);
+        FILE *f = fopen(path, "w");
+        fputs(texts[i], f);
+        fclose(f);
+    }
+    char spec[160];
+    sl_task *t = NULL;
+    snprintf(spec, sizeof spec, "charlm:corpus=%s,pack=1,seq_len=32,val_frac=0.4,doc_sep=7c", dir);
+    int rc = sl_task_create(spec, &t);
+    ok(!rc && t->packed, "charlm: pack=1 over a directory with doc_sep creates (%s)", rc ? sl_errmsg() : "ok");
+    if (!rc) {
+        sl_batch b;
+        sl_rng *rng = sl_rng_alloc(1);
+        rc = sl_batch_alloc(&b, t, 4);
+        if (!rc) rc = t->sample(t, 0, rng, &b);
+        int bar = -1;
+        for (int i = 0; i < 4 * 32 && !rc; i++) bar = t->alphabet[b.tok[i]] == '|' && b.target[i] >= 0 ? i : bar;
+        ok(!rc && b.pos && bar < 0 && sl_docs_check(b.pos, 4, 32) == 0, "charlm: a packed batch, no separator in it");
+        sl_model *m = NULL;
+        snprintf(spec, sizeof spec, "lm:mixer=lstm,d_model=8,n_layer=1,vocab_size=%d", t->vocab);
+        sl_eval_result res;
+        if (!sl_model_create(spec, 1, &m)) {
+            rc = sl_task_eval(t, m, 2, 4, 7, &res);
+            ok(!rc && res.counted > 0 && isfinite(res.loss) && !m->doc_pos, "charlm: packed evaluation (%ld positions, loss %.3f)",
+               res.counted, res.loss);
+            sl_model_free(m);
+        }
+        sl_batch_free(&b);
+        sl_rng_free(rng);
+        sl_task_free(t);
+    }
+    snprintf(spec, sizeof spec, "charlm:corpus=%s/d0.txt,pack=1,seq_len=8", dir);
+    rc = sl_task_create(spec, &t);
+    ok(rc == SL_EINVAL && strstr(sl_errmsg(), "both sides"), "charlm: one document cannot be split into train and validation: %s",
+       sl_errmsg());
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/d%d.txt", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_pack_rows();
+    test_charlm_pack();
+    char spec[320], label[160];
+    for (int i = 0; sl_registry_entry(i); i++) {
+        const sl_model_entry *e = sl_registry_entry(i);
+        if (!e->is_mixer) continue;
+        snprintf(spec, sizeof spec, "seq:mixer=%s,d_model=%d,n_layer=2,d_input=5,d_output=3%s", e->name, W, extra_keys(e->name));
+        snprintf(label, sizeof label, "seq:mixer=%s", e->name);
+        make_and_check(label, spec, small, 2, 23, 1e-5);
+        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=1,vocab_size=%d,max_position_embeddings=20%s", e->name, W, V,
+                 extra_keys(e->name));
+        snprintf(label, sizeof label, "lm:mixer=%s (learned positions)", e->name);
+        make_and_check(label, spec, small, 2, 23, 1e-5);
+    }
+    /* the attention mixer packs itself: flash and naive, across tiles */
+    make_and_check("attention flash, rope, tiles", "attention:d_model=16,n_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
+    make_and_check("attention naive, rope, tiles", "attention:d_model=16,n_head=2,rope=1,kernel=naive,max_seq_len=256", tiles, 2, 150,
+                   1e-5);
+    make_and_check("attention flash, GQA", "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
+    make_and_check("attention MLA", "attention:d_model=16,n_head=2,kv_lora_rank=8,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
+    make_and_check("attention bidirectional", "attention:d_model=16,n_head=2,causal=0,max_seq_len=256", tiles, 2, 150, 1e-5);
+    make_and_check("gpt", "gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=11", small, 2, 23, 1e-5);
+    make_and_check("llama", "llama:n_layers=2,n_heads=4,n_kv_heads=2,dim=16,max_seq_len=32,vocab_size=11", small, 2, 23, 1e-5);
+    make_and_check("gpt, tiles", "gpt:n_layer=1,n_head=2,n_embd=16,block_size=256,vocab_size=11", tiles, 2, 150, 1e-5);
+    test_errors();
+    return done_testing();
+}
