@@ -225,6 +225,7 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
 {
     lm_model *lm = (lm_model *)m;
     int rc = lm_reserve(lm, x, tok, B, T);
+    lm->n_docs = 0; /* no snapshots unless this batch is packed and trains with an rng */
     if (!rc && m->doc_pos && (rc = lm_docs_reserve(lm))) return rc;
     if (!rc) rc = lm_forward_rows(lm, y, 0, B, 0);
     if (!rc && lm->n_docs) sl_rng_state_save(m->rng, lm_snap(lm, lm->L, 0)); /* the stream after forward */

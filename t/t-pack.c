@@ -136,16 +136,6 @@ static void make_and_check(const char *label, const char *spec, const int lens[]
     sl_model_free(m);
 }
 
-/* extra keys some mixers need at this size */
-static const char *extra_keys(const char *name)
-{
-    if (!strcmp(name, "attention")) return ",n_head=2,max_seq_len=32";
-    if (!strcmp(name, "hyena")) return ",l_max=32";
-    if (!strcmp(name, "based")) return ",window_size=4";
-    if (!strcmp(name, "mamba2")) return ",headdim=8,d_state=8";
-    return "";
-}
-
 /* two rows of 23: a long document, short ones, a single token */
 static const int small[][8] = {{7, 1, 9, 6, 0}, {3, 20, 0}};
 /* two rows of 150 over the flash kernel's 64-row tiles: documents inside, across and spanning tiles */
@@ -276,11 +266,11 @@ int main(void)
     for (int i = 0; sl_registry_entry(i); i++) {
         const sl_model_entry *e = sl_registry_entry(i);
         if (!e->is_mixer) continue;
-        snprintf(spec, sizeof spec, "seq:mixer=%s,d_model=%d,n_layer=2,d_input=5,d_output=3%s", e->name, W, extra_keys(e->name));
+        snprintf(spec, sizeof spec, "seq:mixer=%s,d_model=%d,n_layer=2,d_input=5,d_output=3%s", e->name, W, tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "seq:mixer=%s", e->name);
         make_and_check(label, spec, small, 2, 23, 1e-5);
         snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=1,vocab_size=%d,max_position_embeddings=20%s", e->name, W, V,
-                 extra_keys(e->name));
+                 tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "lm:mixer=%s (learned positions)", e->name);
         make_and_check(label, spec, small, 2, 23, 1e-5);
     }

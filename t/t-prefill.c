@@ -132,16 +132,6 @@ done:
     free(y2);
 }
 
-/* extra keys some models need at this size */
-static const char *extra_keys(const char *name)
-{
-    if (!strcmp(name, "attention")) return ",n_head=2,max_seq_len=32";
-    if (!strcmp(name, "hyena")) return ",l_max=32";
-    if (!strcmp(name, "based")) return ",window_size=4";
-    if (!strcmp(name, "mamba2")) return ",headdim=8,d_state=8";
-    return "";
-}
-
 static void make_and_check(const char *label, const char *spec, int B, double tol)
 {
     sl_model *m = NULL;
@@ -182,11 +172,11 @@ int main(void)
         /* the bare mixer on real input, two rows */
         snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "", e->out_key ? e->out_key : "",
                  e->out_key ? "=16" : "");
-        strncat(spec, extra_keys(e->name), sizeof spec - strlen(spec) - 1);
+        strncat(spec, tu_mixer_small_keys(e->name), sizeof spec - strlen(spec) - 1);
         snprintf(label, sizeof label, "%s (bare, B=2)", e->name);
         make_and_check(label, spec, 2, 1e-5);
         /* inside the LM wrapper, tokens, one row (the decoder's case) */
-        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V, extra_keys(e->name));
+        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V, tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "lm:mixer=%s", e->name);
         make_and_check(label, spec, 1, 1e-5);
     }

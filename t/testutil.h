@@ -168,4 +168,14 @@ static inline double learn_delay(const char *spec, int steps, double *first)
     return loss;
 }
 
+/* extra keys some mixers need at the tests' small sizes (d_model 16, T <= 32) */
+static inline const char *tu_mixer_small_keys(const char *name)
+{
+    if (!strcmp(name, "attention")) return ",n_head=2,max_seq_len=32";
+    if (!strcmp(name, "hyena")) return ",l_max=32";
+    if (!strcmp(name, "based")) return ",window_size=4";
+    if (!strcmp(name, "mamba2")) return ",headdim=8,d_state=8";
+    return "";
+}
+
 #endif
