@@ -19,7 +19,7 @@ bench/train_step_bench$(EXEEXT): $(srcdir)/bench/train_step_bench.c libseqlab.la
 bench: bench/train_step_bench$(EXEEXT)
 CLEANFILES += bench/train_step_bench$(EXEEXT)
 # `make bench`: bench/pack_bench, packing against padding to the longest (docs/training.md)
-EXTRA_DIST += bench/pack_bench.c bench/pack_results.csv docs/training.md
+EXTRA_DIST += bench/pack_bench.c bench/pack_results.csv
 bench/pack_bench$(EXEEXT): $(srcdir)/bench/pack_bench.c libseqlab.la
 	$(AM_V_CCLD)mkdir -p bench && $(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) \
 	  $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@ $(srcdir)/bench/pack_bench.c libseqlab.la $(DEPS_LIBS)
