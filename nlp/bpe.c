@@ -866,6 +866,8 @@ int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp
         }
         len[id] = (int)bl;
     }
+    for (int i = 0; i < n_vocab; i++)   /* two entries of one id (one replaced by an added token) leave a hole */
+        if (!tok[i]) BAD("%s: no token has id %d (ids must be dense)", vname, i);
     /* every token string of a merge must map to a vocabulary entry */
     if (sl_strtab_init(&names, (size_t)n_vocab)) { rc = SL_ENOMEM; goto done; }
     for (int i = 0; i < n_vocab; i++) {
