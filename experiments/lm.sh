@@ -86,12 +86,12 @@ lm_fit() {
     rm -f "$one"
 }
 
-# ngram_fit DIR ROW LOG ORDER T BATCH [CORPUS ARGS...] : one n-gram fit on charlm:seq_len=T; ROW gets
+# ngram_fit DIR ROW LOG ORDER TASK BATCH [CORPUS ARGS...] : one n-gram fit on TASK; ROW gets
 # "order,val_loss,fit_seconds,ok," or a failed row; 1 (and no row) if a signal interrupted it
 ngram_fit() {
-    local dir=$1 row=$2 log=$3 n=$4 t=$5 batch=$6 line rc
+    local dir=$1 row=$2 log=$3 n=$4 task=$5 batch=$6 line rc
     shift 6
-    exp_train "$dir" "$log" --model "ngram:order=$n" --task "charlm:seq_len=$t" "$@" --batch "$batch"
+    exp_train "$dir" "$log" --model "ngram:order=$n" --task "$task" "$@" --batch "$batch"
     rc=$?
     exp_finished $rc || return 1
     # the fit prints "fitted ngram in S s: val_loss V" (count models are scored right after the fit)
@@ -105,7 +105,7 @@ ngram_fit() {
 ngram_one() {   # row_file order
     local row=$1 n=$2 log="$OUT/logs/ngram-$2.log"
     exp_log "charlm ngram order=$n"
-    ngram_fit "$OUT/runs/ngram-$n" "$row" "$log" "$n" "$T" "$BATCH" "${CORPUS_ARGS[@]}" ||
+    ngram_fit "$OUT/runs/ngram-$n" "$row" "$log" "$n" "charlm:seq_len=$T" "$BATCH" "${CORPUS_ARGS[@]}" ||
         echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
 }
 
@@ -235,20 +235,47 @@ text_corpus() {   # prints the text arm's corpus; 1 = none (the arm is skipped)
     exp_log "no tinyshakespeare (set SEQLAB_DATA to a folder holding tinyshakespeare.txt, or --text-corpus FILE)" >&2
     return 1
 }
-# tx_fit DIR ROW LABEL SPEC FAMILY LR SEED CORPUS_SUM : one run of the text arm (a FUNC for exp_job)
-tx_fit() {
-    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 one="$2.one"
-    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "charlm:seq_len=$TX_T" "$TX_STEPS" \
-        "$TX_BATCH" --corpus "$TX_CORPUS" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
+# arm_fit DIR ROW LABEL SPEC FAMILY LR SEED TASK [ARGS...] : one run at the text arm's width, steps
+# and batch on TASK, its row followed by its curve rows (the text and subword arms)
+arm_fit() {
+    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 task=$8 one="$2.one"
+    shift 8
+    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "$task" "$TX_STEPS" \
+        "$TX_BATCH" "$@" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
     {
         cat "$one"
         exp_curve_rows "$label" "$TX_D" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
     } >"$row"
     rm -f "$one"
 }
+# arm_queue NAME FIT NGRAM T ORDERS SIGNATURE : queue an arm's runs (the text arm's models at
+# seq_len T, every learning rate and seed: FIT) and its n-gram fits (NGRAM) as resumable jobs
+# NAME-...; their rows go to NAME_all.* and NAME_ngram.*
+arm_queue() {
+    local name=$1 fit=$2 ng=$3 t=$4 orders=$5 sig=$6 label spec fam lr seed n
+    while read -r label spec fam; do
+        [ -n "$label" ] || continue
+        for lr in $(exp_lrs "$label" charlm); do
+            for seed in $SEEDS; do
+                exp_row_file "${name}_all"
+                exp_bg exp_job "$ROW" "$name-$label-d$TX_D-lr$lr-s$seed" "$fit" "$label" "$spec" "$fam" "$lr" "$seed" "$sig"
+            done
+        done
+    done <<ARMMODELS
+$(models_at "$TX_D" "$t" $TX_MODELS)
+ARMMODELS
+    for n in $orders; do
+        exp_row_file "${name}_ngram"
+        exp_bg exp_job "$ROW" "$name-ngram-o$n" "$ng" "$n" "$sig"
+    done
+}
+# tx_fit DIR ROW LABEL SPEC FAMILY LR SEED CORPUS_SUM : one run of the text arm (a FUNC for exp_job)
+tx_fit() {
+    arm_fit "$1" "$2" "$3" "$4" "$5" "$6" "$7" "charlm:seq_len=$TX_T" --corpus "$TX_CORPUS"
+}
 # tx_ngram DIR ROW ORDER CORPUS_SUM : one n-gram fit of the text arm (a FUNC for exp_job)
 tx_ngram() {
-    ngram_fit "$1" "$2" "$OUT/logs/text-ngram-$3.log" "$3" "$TX_T" "$TX_BATCH" --corpus "$TX_CORPUS"
+    ngram_fit "$1" "$2" "$OUT/logs/text-ngram-$3.log" "$3" "charlm:seq_len=$TX_T" "$TX_BATCH" --corpus "$TX_CORPUS"
 }
 TX_CORPUS=
 if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
@@ -256,21 +283,7 @@ if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
     exp_meta text_corpus "$TX_CORPUS ($(wc -c <"$TX_CORPUS") bytes, cksum $TX_SUM; last 10% = validation)"
     exp_meta text_models "$TX_MODELS at d_model $TX_D, n_layer $L, seq_len $TX_T, batch $TX_BATCH, $TX_STEPS steps (eval every $TX_EVAL), $(recipe_schedule "$TX_STEPS"), $(recipe_optim charlm)"
     exp_meta text_ngram "ngram:order=N (mkn) for N in {$TX_ORDERS} on the same training split"
-    while read -r label spec fam; do
-        [ -n "$label" ] || continue
-        for lr in $(exp_lrs "$label" charlm); do
-            for seed in $SEEDS; do
-                exp_row_file text_all
-                exp_bg exp_job "$ROW" "text-$label-d$TX_D-lr$lr-s$seed" tx_fit "$label" "$spec" "$fam" "$lr" "$seed" "$TX_SUM"
-            done
-        done
-    done <<TXMODELS
-$(models_at "$TX_D" "$TX_T" $TX_MODELS)
-TXMODELS
-    for n in $TX_ORDERS; do
-        exp_row_file text_ngram
-        exp_bg exp_job "$ROW" "text-ngram-o$n" tx_ngram "$n" "$TX_SUM"
-    done
+    arm_queue text tx_fit tx_ngram "$TX_T" "$TX_ORDERS" "$TX_SUM"
 elif [ "$PLOT_ONLY" = 0 ]; then
     exp_log "the text arm is skipped: no natural-text corpus"
     exp_meta text_corpus "none: the text arm was skipped"
@@ -292,27 +305,12 @@ SW_T=$((TX_T / 2))
 SWD=$OUT/subword
 # sw_fit DIR ROW LABEL SPEC FAMILY LR SEED SIGNATURE : one run of the subword arm (a FUNC for exp_job)
 sw_fit() {
-    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 one="$2.one"
-    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "tokens:data=$SWD/data/c,seq_len=$SW_T" \
-        "$TX_STEPS" "$TX_BATCH" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
-    {
-        cat "$one"
-        exp_curve_rows "$label" "$TX_D" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
-    } >"$row"
-    rm -f "$one"
+    arm_fit "$1" "$2" "$3" "$4" "$5" "$6" "$7" "tokens:data=$SWD/data/c,seq_len=$SW_T"
 }
 # sw_ngram DIR ROW ORDER SIGNATURE : one n-gram fit on the training tokens (a FUNC for exp_job)
 sw_ngram() {
-    local dir=$1 row=$2 n=$3 log="$OUT/logs/subword-ngram-$3.log" line rc
-    exp_train "$dir" "$log" --model "ngram:order=$n" --task "tokens:data=$SWD/data/c,seq_len=$SW_T,fit_tokens=$SW_TRAIN_TOKENS" \
-        --batch "$TX_BATCH"
-    rc=$?
-    exp_finished $rc || return 1
-    if [ $rc -eq 0 ] && line=$(grep -m1 '^fitted' "$log"); then
-        echo "$line" | awk -v n="$n" '{ s = $4; sub(/s:$/, "", s); print n "," $NF "," s ",ok," }' >"$row"
-    else
-        echo "$n,,,failed,$(exp_failure_reason "$log")" >"$row"
-    fi
+    ngram_fit "$1" "$2" "$OUT/logs/subword-ngram-$3.log" "$3" "tokens:data=$SWD/data/c,seq_len=$SW_T,fit_tokens=$SW_TRAIN_TOKENS" \
+        "$TX_BATCH"
 }
 # sw_prepare CORPUS : the split, the tokenizer and the shards in $SWD, unless they exist for the
 # same corpus and vocabulary; sets SW_SIG, SW_TRAIN_TOKENS and SW_TPB (validation tokens per byte)
@@ -343,21 +341,7 @@ if [ "$PLOT_ONLY" = 0 ] && [ "$SUBWORD_OPT" = 1 ] && [ -n "$TX_CORPUS" ]; then
     if sw_prepare "$TX_CORPUS"; then
         exp_meta subword "byte-level BPE of $SW_VOCAB tokens trained on the text arm's training split ($SW_TRAIN_TOKENS training tokens; $SW_TPB validation tokens per byte); $TX_MODELS at d_model $TX_D, seq_len $SW_T tokens, batch $TX_BATCH, $TX_STEPS steps; n-gram orders {$SW_ORDERS} on the training tokens"
         echo "$SW_TPB" >"$SWD/tokens_per_byte"
-        while read -r label spec fam; do
-            [ -n "$label" ] || continue
-            for lr in $(exp_lrs "$label" charlm); do
-                for seed in $SEEDS; do
-                    exp_row_file subword_all
-                    exp_bg exp_job "$ROW" "subword-$label-d$TX_D-lr$lr-s$seed" sw_fit "$label" "$spec" "$fam" "$lr" "$seed" "$SW_SIG"
-                done
-            done
-        done <<SWMODELS
-$(models_at "$TX_D" "$SW_T" $TX_MODELS)
-SWMODELS
-        for n in $SW_ORDERS; do
-            exp_row_file subword_ngram
-            exp_bg exp_job "$ROW" "subword-ngram-o$n" sw_ngram "$n" "$SW_SIG"
-        done
+        arm_queue subword sw_fit sw_ngram "$SW_T" "$SW_ORDERS" "$SW_SIG"
     else
         exp_die "subword arm: could not train the tokenizer or write the shards (see $OUT/logs/subword-tokenizer.log)"
     fi
