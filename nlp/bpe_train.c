@@ -16,6 +16,7 @@
 #include "nlp/bpe.h"
 #include "nlp/bpe_hash.h"
 #include "core/error.h"
+#include "core/heap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,50 +46,14 @@ static int count_cb(void *ctx, const unsigned char *p, size_t len)
 typedef struct { int64_t count; int32_t a, b; } hent;
 
 /* max-heap: higher count first, then smaller a, then smaller b */
-static inline int hent_before(hent x, hent y)
+static inline int hent_before(const hent *x, const hent *y)
 {
-    if (x.count != y.count) return x.count > y.count;
-    if (x.a != y.a) return x.a < y.a;
-    return x.b < y.b;
+    if (x->count != y->count) return x->count > y->count;
+    if (x->a != y->a) return x->a < y->a;
+    return x->b < y->b;
 }
 
-typedef struct { hent *h; size_t n, cap; } heap;
-
-static int heap_push(heap *q, hent e)
-{
-    if (q->n == q->cap) {
-        size_t c = q->cap ? 2 * q->cap : 1024;
-        hent *p = realloc(q->h, c * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "out of memory");
-        q->h = p;
-        q->cap = c;
-    }
-    size_t i = q->n++;
-    q->h[i] = e;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!hent_before(q->h[i], q->h[p])) break;
-        hent t = q->h[i]; q->h[i] = q->h[p]; q->h[p] = t;
-        i = p;
-    }
-    return SL_OK;
-}
-
-static hent heap_pop(heap *q)
-{
-    hent top = q->h[0];
-    q->h[0] = q->h[--q->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < q->n && hent_before(q->h[l], q->h[m])) m = l;
-        if (r < q->n && hent_before(q->h[r], q->h[m])) m = r;
-        if (m == i) break;
-        hent t = q->h[i]; q->h[i] = q->h[m]; q->h[m] = t;
-        i = m;
-    }
-    return top;
-}
+SL_HEAP_DEFINE(heap, hent, hent_before, 1024)
 
 typedef struct { int32_t *w; size_t n, cap; } wlist;
 
@@ -186,7 +151,7 @@ static int naive_best(const state *s, hent *best)
     for (size_t k = 0; k < m.nslots; k++) {
         if (m.keys[k] == UINT64_MAX) continue;
         hent e = {m.vals[k], (int32_t)(m.keys[k] >> 32), (int32_t)(m.keys[k] & 0xffffffffu)};
-        if (best->count == 0 || hent_before(e, *best)) *best = e;
+        if (best->count == 0 || hent_before(&e, best)) *best = e;
     }
     sl_pairmap_free(&m);
     return SL_OK;

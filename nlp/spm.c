@@ -5,6 +5,7 @@
 #include "nlp/bpe_hash.h"
 #include "nlp/spm_trie.h"
 #include "core/error.h"
+#include "core/heap.h"
 #include "core/fileio.h"
 
 #include <float.h>
@@ -758,43 +759,7 @@ static inline int spair_before(const spair *a, const spair *b)
 
 typedef struct { int32_t prev, next, start, len; int freeze; } sym;
 
-typedef struct { spair *h; size_t n, cap; } sheap;
-
-static int sheap_push(sheap *q, spair e)
-{
-    if (q->n == q->cap) {
-        size_t c = q->cap ? 2 * q->cap : 64;
-        spair *p = realloc(q->h, c * sizeof *p);
-        if (!p) return sl_error(SL_ENOMEM, "out of memory");
-        q->h = p;
-        q->cap = c;
-    }
-    size_t i = q->n++;
-    q->h[i] = e;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!spair_before(&q->h[i], &q->h[p])) break;
-        spair t = q->h[i]; q->h[i] = q->h[p]; q->h[p] = t;
-        i = p;
-    }
-    return SL_OK;
-}
-
-static spair sheap_pop(sheap *q)
-{
-    spair top = q->h[0];
-    q->h[0] = q->h[--q->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, b = i;
-        if (l < q->n && spair_before(&q->h[l], &q->h[b])) b = l;
-        if (r < q->n && spair_before(&q->h[r], &q->h[b])) b = r;
-        if (b == i) break;
-        spair t = q->h[i]; q->h[i] = q->h[b]; q->h[b] = t;
-        i = b;
-    }
-    return top;
-}
+SL_HEAP_DEFINE(sheap, spair, spair_before, 64)
 
 static int maybe_pair(const sl_spm *m, const unsigned char *s, sym *y, sheap *q, int32_t l, int32_t r)
 {
