@@ -219,7 +219,7 @@ exp_write_meta() {
         echo "seqlab: $SEQLAB"
         echo "seqlab_version: $("$SEQLAB" --version 2>/dev/null || echo unknown)"
         echo "uname: $(uname -a)"
-        echo "nproc: $(nproc 2>/dev/null || echo unknown)"
+        echo "nproc: $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo unknown)"
         echo "cpu: ${cpu:-unknown}"
         echo "omp_num_threads: ${OMP_NUM_THREADS:-unset}"
         # only experiments that read a text have a corpus (the synthetic tasks generate theirs)
