@@ -61,6 +61,8 @@ static const int tf_flash_vals[] = {1, 0};
         SL_KEY_CHOICE(sl_transformer_config, rmsnorm, "norm", NORM, "layernorm|rmsnorm", NULL, "layernorm or rmsnorm"), \
         SL_KEY_CHOICE(sl_transformer_config, swiglu, "mlp", MLP, "gelu|swiglu", NULL, \
                       "gelu (W2 gelu(W1 x)) or swiglu (W2 (silu(W1 x) * W3 x))"), \
+        SL_KEY_CHOICE(sl_transformer_config, gelu_tanh, "gelu", "erf", "erf|tanh", NULL, \
+                      "GELU of the gelu MLP: erf (exact, nn.GELU()) or tanh (GPT-2's gelu_new)"), \
         SL_KEY_BOOL(sl_transformer_config, tie, "tie", "1", "output head shares the token embedding"), \
         SL_KEY_CHOICE(sl_transformer_config, flash, "kernel", "flash", "flash|naive", tf_flash_vals, \
                       "attention kernel: flash or naive"), \
@@ -192,6 +194,27 @@ static void norm_bwd(const tf_model *t, int iw, int ib, float *din, const float 
     else sl_layernorm_backward(din, G(t, iw), G(t, ib), dout, in, D(t, iw), st, st + N, N, t->C);
 }
 
+/* The GELU MLP's activation: the erf form's fast path, or the tanh form (GPT-2's gelu_new,
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))) through the reference activation. backward:
+ * dinp (+)= dout * gelu'(inp), accumulating when acc. */
+static void gelu_fwd(const tf_model *t, float *out, const float *inp, size_t n)
+{
+    if (t->c.gelu_tanh) sl_act_forward(SL_ACT_GELU_TANH, out, inp, n);
+    else sl_gelu_fast_forward(out, inp, n);
+}
+
+static void gelu_bwd(const tf_model *t, float *dinp, const float *dout, const float *inp, size_t n, int acc)
+{
+    if (t->c.gelu_tanh) {
+        if (!acc) memset(dinp, 0, n * sizeof(float));
+        sl_act_backward(SL_ACT_GELU_TANH, dinp, dout, inp, n);
+    } else if (acc) {
+        sl_gelu_fast_backward(dinp, dout, inp, n);
+    } else {
+        sl_gelu_fast_backward_set(dinp, dout, inp, n);
+    }
+}
+
 /* MLP forward for N rows: in (N,C) -> out (N,C); h1/h3/act (N,F) are kept for backward */
 static void mlp_fwd(const tf_model *t, int l, float *out, float *h1, float *h3, float *act, const float *in, int N)
 {
@@ -202,7 +225,7 @@ static void mlp_fwd(const tf_model *t, int l, float *out, float *h1, float *h3, 
         sl_act_forward(SL_ACT_SILU, act, h1, (size_t)N * F);
         for (size_t i = 0; i < (size_t)N * F; i++) act[i] *= h3[i];
     } else {
-        sl_gelu_fast_forward(act, h1, (size_t)N * F);
+        gelu_fwd(t, act, h1, (size_t)N * F);
     }
     sl_linear_forward(out, act, D(t, t->i_pj[l]), D(t, t->i_pjb[l]), N, F, C);
 }
@@ -322,7 +345,7 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
             sl_act_backward(SL_ACT_SILU, dh1, dact, h1, NF);
             sl_linear_backward(dn, G(t, t->i_fc2[l]), NULL, dh3, n2, D(t, t->i_fc2[l]), N, C, F);
         } else {
-            sl_gelu_fast_backward(dh1, dact, h1, NF);
+            gelu_bwd(t, dh1, dact, h1, NF, 1);
         }
         sl_linear_backward(dn, G(t, t->i_fc[l]), G(t, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), N, C, F);
         norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2 + (size_t)l * 2 * N, N);
@@ -471,7 +494,7 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
             sl_linear_backward_set(dn, Gb(t, g, t->i_fc2[l]), NULL, dh3, n2, D(t, t->i_fc2[l]), n, C, F);
             sl_linear_backward(dn, Gb(t, g, t->i_fc[l]), Gb(t, g, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), n, C, F);
         } else {
-            sl_gelu_fast_backward_set(dh1, dact, h1, nf);
+            gelu_bwd(t, dh1, dact, h1, nf, 0);
             sl_linear_backward_set(dn, Gb(t, g, t->i_fc[l]), Gb(t, g, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), n, C, F);
         }
         norm_bwd_r(t, g, t->i_n2w[l], t->i_n2b[l], dh, dn, md, s2, s2 + N, n);
@@ -594,7 +617,7 @@ static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok,
             sl_linear_forward(s->f3, s->n, D(t, t->i_fc2[l]), NULL, B, C, F);
             for (size_t i = 0; i < (size_t)B * F; i++) act[i] = sl_act1(SL_ACT_SILU, s->f1[i]) * s->f3[i];
         } else {
-            sl_gelu_fast_forward(act, s->f1, (size_t)B * F);
+            gelu_fwd(t, act, s->f1, (size_t)B * F);
         }
         sl_linear_forward(s->a, act, D(t, t->i_pj[l]), D(t, t->i_pjb[l]), B, F, C);
         for (size_t i = 0; i < (size_t)B * C; i++) s->h[i] += s->a[i];

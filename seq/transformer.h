@@ -3,7 +3,7 @@
  *   h_0 = drop(wte[tok] + pos)                       pos: learned wpe[t], sinusoidal, or none
  *   for each layer l:                                (RoPE instead rotates q, k inside attention)
  *     m   = h_l + attn(norm_1(h_l))                  attention with its output dropout
- *     h_{l+1} = m + drop(mlp(norm_2(m)))             mlp: W2 gelu(W1 x + b1) + b2, or SwiGLU
+ *     h_{l+1} = m + drop(mlp(norm_2(m)))             mlp: W2 gelu(W1 x + b1) + b2 (gelu: erf or tanh), or SwiGLU
  *   logits = norm_f(h_L) head^T                      head = wte when tied   W2 (silu(W1 x) * (W3 x))
  * norm: LayerNorm (with or without bias) or RMSNorm. Pre-norm blocks as in GPT-2 and LLaMA.
  *
@@ -47,6 +47,7 @@ typedef struct {
     int rmsnorm;               /* 0: LayerNorm */
     int bias;                  /* biases in linears and LayerNorms */
     int swiglu;                /* 0: GELU MLP */
+    int gelu_tanh;             /* the GELU MLP's GELU: 0 erf (exact, nanoGPT), 1 tanh form (GPT-2's gelu_new) */
     int tie;                   /* head shares the token embedding */
     int flash;                 /* attention kernel */
     float dropout, norm_eps, rope_theta;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "lab/registry.h"
+#include "seq/hf.h"
 #include "src/cli.h"
 #include "src/run.h"
 
@@ -19,6 +20,8 @@
 
 static const char USAGE[] =
     "usage: seqlab export --run DIR --out FILE.safetensors [--format state_dict|nanogpt|mamba_ssm]\n"
+    "       seqlab export --run DIR --format hf --out OUTDIR\n"
+    "       seqlab export --hf DIR --format hf|state_dict --out OUTDIR|FILE.safetensors\n"
     "  Writes the run's weights by their PyTorch state_dict names (docs/interop.md), with a tied\n"
     "  head also written under the head's name, so load_state_dict(strict=True) takes the file.\n"
     "  --format state_dict  any run (default): the module seqlab's layout corresponds to\n"
@@ -27,6 +30,13 @@ static const char USAGE[] =
     "  --format mamba_ssm   lm:mixer=mamba|mamba2 runs: MambaLMHeadModel (lm_head.weight =\n"
     "                       backbone.embedding.weight); metadata 'config' holds MambaConfig's\n"
     "                       fields (pad_vocab_size_multiple 1: the vocabulary is not padded)\n"
+    "  --format hf          gpt and llama runs: a Hugging Face checkpoint directory OUTDIR\n"
+    "                       (config.json + model.safetensors) of GPT2LMHeadModel (gpt: learned\n"
+    "                       positions, LayerNorm, GELU; zero biases when bias=0) or\n"
+    "                       LlamaForCausalLM (llama: RoPE rows permuted as HF's conversion does)\n"
+    "  --hf DIR             instead of --run: a GPT-2 / Llama checkpoint in the Hugging Face layout,\n"
+    "                       written again (--format hf) or by seqlab's names (--format state_dict,\n"
+    "                       metadata 'model' holds the spec for seqlab forward --model)\n"
     "  Metadata: format, model (the spec), alphabet (charlm: token id -> byte, hex), config.\n";
 
 /* an int key of the spec, with the entry's default */
@@ -35,11 +45,40 @@ static int spec_int(const sl_spec *s, const sl_model_entry *e, const char *key, 
     return sl_spec_int(s, e->keys, key, out);
 }
 
+/* --hf DIR: a Hugging Face checkpoint written again (hf) or by seqlab's names (state_dict) */
+static int export_hf_source(const char *src, int fmt, const char *out)
+{
+    sl_model *m = NULL;
+    sl_st_writer *w = NULL;
+    int ret = 1, rc;
+    if (fmt == 1 || fmt == 2) return cli_usage(USAGE, "--hf exports --format hf or state_dict (nanogpt and mamba_ssm take --run)");
+    if (sl_hf_load(src, 0, &m)) return cli_lib_fail("--hf");
+    if (fmt == 3) {
+        if (sl_hf_save(m, out)) { cli_lib_fail(out); goto done; }
+    } else {
+        const sl_params *P = m->P;
+        if (!(w = sl_st_writer_new())) { cli_fail("out of memory"); goto done; }
+        rc = sl_st_writer_meta(w, "format", "state_dict");
+        if (!rc) rc = sl_st_writer_meta(w, "model", m->spec);
+        for (int i = 0; i < P->n && !rc; i++)
+            rc = sl_st_writer_add_ref(w, P->t[i].name, SL_DT_F32, P->t[i].ndim, P->t[i].shape, sl_params_data(P, i));
+        if (!rc) rc = sl_st_writer_write(w, out);
+        if (rc) { cli_lib_fail(out); goto done; }
+    }
+    fprintf(stderr, "seqlab export: %s: %s from %s (%s)\n", out, fmt == 3 ? "Hugging Face layout" : "seqlab's names", src,
+            m->spec);
+    ret = 0;
+done:
+    sl_st_writer_free(w);
+    sl_model_free(m);
+    return ret;
+}
+
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {{"run", 1, 0, 'r'}, {"out", 1, 0, 'o'}, {"format", 1, 0, 'f'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *dir = NULL, *out = NULL, *format = "state_dict";
+                                         {"hf", 1, 0, 'H'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dir = NULL, *out = NULL, *format = "state_dict", *hf = NULL;
     int o;
     optind = 1;
     opterr = 0;
@@ -49,18 +88,21 @@ int cmd_export(int argc, char **argv)
         case 'r': dir = optarg; break;
         case 'o': out = optarg; break;
         case 'f': format = optarg; break;
+        case 'H': hf = optarg; break;
         default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!dir || !out) return cli_usage(USAGE, "--run and --out are required");
-    static const char *const formats[] = {"state_dict", "nanogpt", "mamba_ssm", NULL};
+    if (dir && hf) return cli_usage(USAGE, "give --run or --hf, not both");
+    if ((!dir && !hf) || !out) return cli_usage(USAGE, "--run (or --hf) and --out are required");
+    static const char *const formats[] = {"state_dict", "nanogpt", "mamba_ssm", "hf", NULL};
     int fmt = -1;
     for (int i = 0; formats[i]; i++)
         if (!strcmp(format, formats[i])) fmt = i;
     if (fmt < 0)
-        return cli_usage(USAGE, "--format: '%s' is not state_dict, nanogpt or mamba_ssm%s", format,
+        return cli_usage(USAGE, "--format: '%s' is not state_dict, nanogpt, mamba_ssm or hf%s", format,
                          cli_did_you_mean(format, NULL, formats));
+    if (hf) return export_hf_source(hf, fmt, out);
 
     run_t r;
     if (run_open(dir, NULL, 0, &r)) { run_close(&r); return cli_lib_fail(dir); }
@@ -71,6 +113,13 @@ int cmd_export(int argc, char **argv)
     int ret = 1;
     char config[512] = "";
     if (sl_registry_parse(spec, &s, &e)) { cli_lib_fail(dir); goto done; }
+    if (fmt == 3) {
+        if (sl_hf_save(r.model, out)) { cli_lib_fail(out); goto done; }
+        fprintf(stderr, "seqlab export: %s: config.json and model.safetensors, Hugging Face %s layout\n", out,
+                sl_hf_arch_of(r.model) == SL_HF_GPT2 ? "GPT2LMHeadModel" : "LlamaForCausalLM");
+        ret = 0;
+        goto done;
+    }
     const sl_params *P = r.model->P;
     /* the tied head: (head name, embedding name) when the run has the embedding but no head */
     const char *head = NULL, *emb = NULL;

@@ -4,6 +4,7 @@
 #include "core/gemv.h"
 #include "core/npy.h"
 #include "lab/registry.h"
+#include "seq/hf.h"
 #include "seq/transformer.h"
 #include "src/cli.h"
 
@@ -14,9 +15,12 @@
 
 static const char USAGE[] =
     "usage: seqlab forward --model SPEC [--weights W.safetensors | --seed S] --input X.npy --output Y.npy [--step]\n"
+    "       seqlab forward --hf DIR --input X.npy --output Y.npy [--step]\n"
     "  --model SPEC     model spec (seqlab list)\n"
     "  --weights FILE   safetensors with the model's tensors by name (PyTorch state_dict names);\n"
     "                   without it the model is initialised from --seed (default 1)\n"
+    "  --hf DIR         a GPT-2 or Llama checkpoint in the Hugging Face layout (config.json and\n"
+    "                   model.safetensors or its shards; docs/checkpoints.md) instead of --model\n"
     "  --input X.npy    real input (B,T,D_in) float32/float64, or tokens (B,T) int32/int64\n"
     "  --output Y.npy   written atomically: (B,T,D_out) float32\n"
     "  --step           step mode (one position at a time, explicit state) instead of sequence mode\n"
@@ -34,8 +38,8 @@ int cmd_forward(int argc, char **argv)
 {
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"weights", 1, 0, 'w'}, {"seed", 1, 0, 's'},
                                          {"input", 1, 0, 'i'}, {"output", 1, 0, 'o'}, {"step", 0, 0, 'S'},
-                                         {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *spec = NULL, *weights = NULL, *in = NULL, *outp = NULL;
+                                         {"hf", 1, 0, 'H'}, {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *spec = NULL, *weights = NULL, *in = NULL, *outp = NULL, *hf = NULL;
     long seed = 1, threads = 0;
     int step = 0, o, have_seed = 0;
     optind = 1;
@@ -49,12 +53,14 @@ int cmd_forward(int argc, char **argv)
         case 'i': in = optarg; break;
         case 'o': outp = optarg; break;
         case 'S': step = 1; break;
+        case 'H': hf = optarg; break;
         case 't': if (!cli_int(USAGE, "--threads", optarg, 1, 1024, &threads)) return 2; break;
         default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
     if (optind < argc) return cli_usage(USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!spec || !in || !outp) return cli_usage(USAGE, "--model, --input and --output are required");
+    if (hf && (spec || weights || have_seed)) return cli_usage(USAGE, "--hf gives the model and its weights: no --model, --weights or --seed");
+    if ((!spec && !hf) || !in || !outp) return cli_usage(USAGE, "--model (or --hf), --input and --output are required");
     if (weights && have_seed) return cli_usage(USAGE, "give --weights or --seed, not both");
     sl_threads_set((int)threads);
     sl_model *m = NULL;
@@ -63,14 +69,24 @@ int cmd_forward(int argc, char **argv)
     const float *xin = NULL;   /* xf, or the .npy's own float32 data (no copy) */
     int32_t *tok = NULL;
     int ret = 1;
-    int rc0 = sl_model_create(spec, (uint64_t)seed, &m);
-    if (rc0) return cli_spec_fail(rc0, "--model");
+    if (hf) {
+        /* the input first: a RoPE model is built for its length (a Llama's
+         * max_position_embeddings may be far more than the input needs) */
+        if (sl_npy_read(in, &x)) { cli_lib_fail("--input"); goto done; }
+        if (sl_hf_load(hf, x.ndim == 2 && x.shape[1] > 0 && x.shape[1] < (1 << 24) ? (int)x.shape[1] : 0, &m)) {
+            cli_lib_fail("--hf");
+            goto done;
+        }
+    } else {
+        int rc0 = sl_model_create(spec, (uint64_t)seed, &m);
+        if (rc0) return cli_spec_fail(rc0, "--model");
+    }
     /* transformers know their own naming styles (nanoGPT, llama2.c) and tie rules */
     if (weights && (sl_transformer_is(m) ? sl_transformer_load(m, weights) : sl_params_load(m->P, weights, IGNORE, ALIAS))) {
         cli_lib_fail("--weights");
         goto done;
     }
-    if (sl_npy_read(in, &x)) { cli_lib_fail("--input"); goto done; }
+    if (!x.data && sl_npy_read(in, &x)) { cli_lib_fail("--input"); goto done; }
     int token = (m->caps & SL_CAP_TOKEN_IN) != 0;
     int B, T;
     if (token) {

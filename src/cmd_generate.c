@@ -7,11 +7,15 @@
 #include "lab/sample.h"
 #include "lab/speculative.h"
 #include "lab/constrain.h"
+#include "nlp/tokenizer.h"
+#include "seq/hf.h"
 #include "seq/llama2c.h"
 #include "src/cli.h"
 #include "src/run.h"
 
 #include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +23,17 @@ static const char USAGE[] =
     "usage: seqlab generate --run DIR --prompt TEXT --tokens N [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
     "                       [--threads K] [--stats] [--draft DIR [--speculate K]]\n"
     "       seqlab generate --llama2c MODEL.bin --tokenizer TOKENIZER.bin --prompt TEXT --tokens N [...]\n"
+    "       seqlab generate --hf DIR (--prompt TEXT [--tokenizer TOK] | --prompt-ids I,J,...) --tokens N [...]\n"
     "  --run DIR         a run made by `seqlab train` on a text task (charlm)\n"
     "  --llama2c FILE    a llama2.c checkpoint (legacy .bin layout, memory-mapped) instead of a run,\n"
     "  --tokenizer FILE  with its tokenizer.bin; generation stops early at BOS (token 1), and at the\n"
     "                    checkpoint's seq_len positions (with a note), as run.c does\n"
+    "  --hf DIR          a GPT-2 or Llama checkpoint in the Hugging Face layout (docs/checkpoints.md);\n"
+    "                    --prompt is encoded with --tokenizer (default DIR: its vocab.json + merges.txt\n"
+    "                    or tokenizer.json) and the prompt and continuation are printed decoded;\n"
+    "  --prompt-ids LIST or the prompt is token ids (comma-separated) and the generated ids are printed.\n"
+    "                    Generation stops at the context (n_positions / max_position_embeddings), not\n"
+    "                    at an end-of-text token\n"
     "  --prompt TEXT     the start of the text (for a run every byte must be in its alphabet;\n"
     "                    may be empty for llama2.c, which starts from BOS)\n"
     "  --tokens N        how many tokens to generate; a run's model with a bounded context (a\n"
@@ -225,6 +236,146 @@ done:
     return ret;
 }
 
+/* "1,2,3" -> ids (malloc'ed); 0 on success, else the CLI's exit status */
+static int parse_ids(const char *list, int32_t **out, int *n)
+{
+    int cap = 16, k = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    const char *p = list;
+    if (!ids) return cli_fail("out of memory");
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(ids);
+            return cli_usage(USAGE, "--prompt-ids: '%s' is not a comma-separated list of token ids", list);
+        }
+        if (k == cap) {
+            int32_t *more = realloc(ids, (size_t)(cap *= 2) * sizeof *ids);
+            if (!more) {
+                free(ids);
+                return cli_fail("out of memory");
+            }
+            ids = more;
+        }
+        ids[k++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!k) {
+        free(ids);
+        return cli_usage(USAGE, "--prompt-ids: no token ids");
+    }
+    *out = ids;
+    *n = k;
+    return 0;
+}
+
+/* --hf: a Hugging Face GPT-2 / Llama checkpoint; the prompt as text (with a tokenizer) or ids */
+static int generate_hf(const char *dir, const char *tokpath, const char *prompt, const char *prompt_ids, long n,
+                       const sl_sampler *smp, uint64_t seed, int stats)
+{
+    const double t0 = sl_now();
+    sl_subword *tk = NULL;
+    sl_model *m = NULL;
+    sl_decoder *d = NULL;
+    int32_t *ids = NULL;
+    size_t nids = 0, cap = 0;
+    float *work = NULL;
+    int *iw = NULL, ret = 1, k32 = 0;
+    unsigned char *text = NULL;
+    size_t ntext = 0, tcap = 0;
+    sl_rng *rng = sl_rng_alloc(seed);
+    if (prompt_ids) {
+        if ((ret = parse_ids(prompt_ids, &ids, &k32))) goto done0;
+        nids = (size_t)k32;
+        ret = 1;
+    }
+    if (prompt || tokpath) {
+        if (sl_subword_load(tokpath ? tokpath : dir, &tk)) {
+            cli_lib_fail(tokpath ? "--tokenizer" : "--hf (its tokenizer; or give --tokenizer, or --prompt-ids)");
+            goto done;
+        }
+    }
+    if (prompt && sl_subword_encode(tk, (const unsigned char *)prompt, strlen(prompt), &ids, &nids, &cap)) {
+        cli_lib_fail("--prompt");
+        goto done;
+    }
+    if (nids == 0) {
+        cli_fail("--prompt: no tokens");
+        goto done;
+    }
+    if (sl_hf_load(dir, (int)(nids + (n > 0 ? n - 1 : 0)), &m)) {
+        cli_lib_fail("--hf");
+        goto done;
+    }
+    const int V = m->d_out;
+    for (size_t i = 0; i < nids; i++)
+        if (ids[i] < 0 || ids[i] >= V) {
+            cli_fail("prompt token %d is outside the model's vocabulary [0, %d)", ids[i], V);
+            goto done;
+        }
+    if ((long)nids > m->max_len) {
+        cli_fail("--prompt: %zu tokens do not fit the checkpoint's context of %ld positions", nids, (long)m->max_len);
+        goto done;
+    }
+    work = malloc(2 * (size_t)V * sizeof(float));
+    iw = malloc((size_t)V * sizeof(int));
+    if (!rng || !work || !iw || !(ids = realloc(ids, (nids + (size_t)n + 1) * sizeof *ids))) {
+        cli_fail("out of memory");
+        goto done;
+    }
+    if (sl_decoder_new(m, 0, &d)) {
+        cli_lib_fail("step mode");
+        goto done;
+    }
+    const double t_load = sl_now() - t0;
+    if (sl_decoder_feed(d, ids, (int)nids)) {
+        cli_lib_fail("prompt");
+        goto done;
+    }
+    long k = 0;
+    for (; k < n; k++) {
+        int32_t next = sl_sample_logits(sl_decoder_logits(d), V, smp, rng, work, iw);
+        ids[nids + k] = next;
+        if (k + 1 == n) {
+            k++;
+            break;
+        }
+        if (sl_decoder_room(d) == 0) {
+            k++;
+            fprintf(stderr, "seqlab: note: stopped after %ld tokens: the context is full (%ld positions)\n", k, (long)m->max_len);
+            break;
+        }
+        if (sl_decoder_feed(d, &next, 1)) {
+            cli_lib_fail("step");
+            goto done;
+        }
+    }
+    if (tk) {
+        if (sl_subword_decode(tk, ids, nids + (size_t)k, &text, &ntext, &tcap)) {
+            cli_lib_fail("decode");
+            goto done;
+        }
+        fwrite(text, 1, ntext, stdout);
+    } else {
+        for (long i = 0; i < k; i++) printf("%s%d", i ? " " : "", ids[nids + i]);
+    }
+    fputc('\n', stdout);
+    if (stats) print_stats(d, (long)nids, k, t_load);
+    ret = 0;
+done:
+    sl_decoder_free(d);
+    sl_model_free(m);
+    free(work);
+    free(iw);
+    free(text);
+done0:
+    sl_subword_free(tk);
+    free(ids);
+    sl_rng_free(rng);
+    return ret;
+}
+
 /* --draft: speculative decoding with two runs of one alphabet (lab/speculative.h) */
 static int generate_speculative(run_t *r, const char *draft_dir, int k, const int32_t *ids, int nids, long n,
                                 const sl_sampler *smp, sl_rng *rng, int stats, double t0)
@@ -314,9 +465,12 @@ int cmd_generate(int argc, char **argv)
                                          {"draft", 1, 0, 'D'},
                                          {"speculate", 1, 0, 'X'},
                                          {"regex", 1, 0, 'R'},
+                                         {"hf", 1, 0, 'F'},
+                                         {"prompt-ids", 1, 0, 'I'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL, *regex = NULL;
+    const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL, *regex = NULL, *hf = NULL,
+               *prompt_ids = NULL;
     long n = -1, seed = 1, topk = 0, threads = 0, spec_k = -1;
     double temp = 1.0, topp = 1.0;
     int o, stats = 0;
@@ -353,6 +507,8 @@ int cmd_generate(int argc, char **argv)
             break;
         case 'L': l2c = optarg; break;
         case 'K': tokpath = optarg; break;
+        case 'F': hf = optarg; break;
+        case 'I': prompt_ids = optarg; break;
         default: return cli_bad_option(USAGE, opts, argv, optind);
         }
     }
@@ -361,6 +517,13 @@ int cmd_generate(int argc, char **argv)
     sl_sampler smp = {.temperature = (float)temp, .top_k = (int)topk, .top_p = (float)topp};
     if (spec_k > 0 && !draft) return cli_usage(USAGE, "--speculate needs a --draft run");
     if (regex && draft) return cli_usage(USAGE, "--regex does not combine with --draft (not implemented)");
+    if (hf) {
+        if (dir || l2c) return cli_usage(USAGE, "give one of --run, --llama2c and --hf");
+        if (draft || regex) return cli_usage(USAGE, "--draft and --regex work with --run (and --regex with --llama2c), not --hf");
+        if (!prompt == !prompt_ids || n < 0) return cli_usage(USAGE, "--hf needs --prompt or --prompt-ids (one of them) and --tokens");
+        return generate_hf(hf, tokpath, prompt, prompt_ids, n, &smp, (uint64_t)seed, stats);
+    }
+    if (prompt_ids) return cli_usage(USAGE, "--prompt-ids works with --hf");
     if (l2c || tokpath) {
         if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
         if (draft) return cli_usage(USAGE, "--draft works with --run (a run's model and a draft run of the same alphabet)");

@@ -51,7 +51,7 @@ expect 2 "seqlab: error: --model: unknown model 'copy' ('copy' is a task, not a 
 expect 2 "seqlab: error: --model: unknown model 'transformer'; $M" $T --model transformer --task copy
 expect 2 "seqlab: error: --model: key 'mixer' of model 'lm': 'lstmm' is not a mixer; did you mean 'lstm'? mixers: rnn, lstm, gru, hippo, s4, s4d, mamba, mamba2, attention, lru, retnet, gla, rwkv, based, h3, hyena" \
     $T --model lm:mixer=lstmm --task copy
-expect 2 "seqlab: error: --model: unknown key 'n_layr' for model 'gpt'; did you mean 'n_layer'? valid keys: n_layer, n_head, n_embd, block_size, vocab_size, dropout, bias, n_kv_head, norm_eps, hidden_dim, pos, norm, mlp, tie, kernel, rope_theta, kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim" \
+expect 2 "seqlab: error: --model: unknown key 'n_layr' for model 'gpt'; did you mean 'n_layer'? valid keys: n_layer, n_head, n_embd, block_size, vocab_size, dropout, bias, n_kv_head, norm_eps, hidden_dim, pos, norm, mlp, gelu, tie, kernel, rope_theta, kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim" \
     $T --model gpt:n_layr=2 --task copy
 # tasks: the same exit code as models, "task" in the message
 expect 2 "seqlab: error: --task: unknown task 'cpoy'; did you mean 'copy'? tasks: copy, adding, charlm, selcopy, induction, mqar, dpo, tokens" \

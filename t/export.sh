@@ -38,7 +38,7 @@ for v in 1 2 3 4 5 6 7 8 9 10 11 0; do printf "\\$(printf %03o $v)\\000\\000\\00
 ! hdr "$tmp/seq.st" | grep -q 'lm_head'; ok $? "  ... no head is invented for an untied model"
 expect 1 "nanoGPT's layout is that of gpt: runs" "$SEQLAB" export --run "$tmp/lm" --format nanogpt --out "$tmp/x.st"
 expect 1 "MambaLMHeadModel's layout is that of lm:mixer=mamba" "$SEQLAB" export --run "$tmp/lm" --format mamba_ssm --out "$tmp/x.st"
-expect 2 "--format: 'pytorch' is not state_dict, nanogpt or mamba_ssm" "$SEQLAB" export --run "$tmp/lm" --format pytorch --out "$tmp/x.st"
+expect 2 "--format: 'pytorch' is not state_dict, nanogpt, mamba_ssm or hf" "$SEQLAB" export --run "$tmp/lm" --format pytorch --out "$tmp/x.st"
 expect 1 "seqlab: error:" "$SEQLAB" export --run "$tmp/none" --out "$tmp/x.st"
 [ ! -e "$tmp/x.st" ]; ok $? "no file after a refusal"
 "$SEQLAB" train --model gpt:n_layer=1,n_head=2,n_embd=8 --task charlm --corpus "$tmp/text.txt" --seq-len 16 $common --out "$tmp/gpt" >/dev/null 2>&1

@@ -47,6 +47,7 @@
 #include "seq/attention.h"
 #include "seq/transformer.h"
 #include "seq/llama2c.h"
+#include "seq/hf.h"
 #include "seq/lora.h"
 
 #include "ssm/hippo.h"
