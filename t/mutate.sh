@@ -41,7 +41,9 @@ if [ ! -f "$work/.mutate-rev" ] || [ "$(cat "$work/.mutate-rev")" != "$key" ]; t
     rm -rf "$work" && mkdir -p "$work" || exit 2
     echo "# copying $rev to $work and building it (once)"
     git -C "$here" archive HEAD | tar -x -C "$work" || exit 2
-    (cd "$work" && ./bootstrap && ./configure && make -j2) >"$work/.build.log" 2>&1 ||
+    # every check program too: the shell tests use helpers such as t/st-cmp (they link the
+    # shared library, so a mutant's library reaches them without a relink)
+    (cd "$work" && ./bootstrap && ./configure && make -j2 && make -j2 check TESTS=) >"$work/.build.log" 2>&1 ||
         { echo "mutate.sh: the unmutated tree does not build, see $work/.build.log" >&2; exit 2; }
     echo "$key" >"$work/.mutate-rev"
 fi
@@ -67,8 +69,8 @@ while IFS= read -r line; do
     else
         cp -p "$f" "$work/.orig" &&
             OLD="$old" NEW="$new" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$f"
-        # build only the test programs the mutant runs (the shell tests use seqlab and
-        # t/t-transformer --npy-close)
+        # relink only the test programs the mutant runs (the shell tests use seqlab and the
+        # check programs built with the copy)
         progs=$(for t in $tests; do case $t in *.sh) echo t/t-transformer ;; *) echo "$t" ;; esac; done | sort -u | tr '\n' ' ')
         if ! (cd "$work" && make -j2) >"$work/.mutant.log" 2>&1; then
             status=invalid; why="does not build"
