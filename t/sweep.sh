@@ -16,7 +16,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-sweep.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..28"
+echo "1..29"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -171,7 +171,17 @@ check "with the text arm the claim is judged there (reproduced: lstm 1.46 < 7-gr
     sh -c 'grep -q "^\[reproduced\] *Char-level LM on natural text (tinyshakespeare.txt): .*neural lstm-d256 1.46 < 7-gram 1.51 nats/char" "$1" &&
            grep -q "^  on the built-in corpus (not the claim.s test" "$1" && ! grep -q "Char-level LM (built-in" "$1"' sh "$tmp/check3.out"
 
-# 26-27: Zoology's zoo claim (the smallest width the zoo has at the most pairs: here 4 pairs, d32)
+# 26: a text arm of one model (the quick setting trains the LSTM alone) is the claim's test too
+mk lm text.csv <<'EOF2'
+model,family,d_model,n_layer,steps,params,lr,seeds,median,min,max,lrs_tried
+lstm,recurrent,256,2,1000,800000,3e-3,3,1.46,1.45,1.47,1
+EOF2
+bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check3b.out" 2>&1
+check "a text arm with one model is judged there (reproduced: lstm 1.46 < 7-gram 1.512), not on the built-in corpus" \
+    sh -c 'grep -q "^\[reproduced\] *Char-level LM on natural text (tinyshakespeare.txt): .*neural lstm-d256 1.46 < 7-gram 1.51 nats/char" "$1" &&
+           ! grep -q "Char-level LM (built-in" "$1"' sh "$tmp/check3b.out"
+
+# 27-28: Zoology's zoo claim (the smallest width the zoo has at the most pairs: here 4 pairs, d32)
 cat >>"$tmp/ck/mqar/mqar.csv" <<'EOF2'
 h3,4,32,32,32,2,100,3e-3,3,0.5,0.4,0.6,1
 hyena,4,32,32,32,2,100,3e-3,3,0.6,0.5,0.7,1

@@ -140,6 +140,9 @@ static void make_and_check(const char *label, const char *spec, const int lens[]
 static const int small[][8] = {{7, 1, 9, 6, 0}, {3, 20, 0}};
 /* two rows of 150 over the flash kernel's 64-row tiles: documents inside, across and spanning tiles */
 static const int tiles[][8] = {{70, 3, 64, 13, 0}, {1, 130, 19, 0}};
+/* documents starting on the last key of a 64-column tile (63, 127) and running into the next
+ * query tile: that tile's queries still need the key tile before */
+static const int edges[][8] = {{63, 70, 17, 0}, {127, 23, 0}};
 
 static void test_errors(void)
 {
@@ -278,6 +281,8 @@ int main(void)
     make_and_check("attention flash, rope, tiles", "attention:d_model=16,n_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
     make_and_check("attention naive, rope, tiles", "attention:d_model=16,n_head=2,rope=1,kernel=naive,max_seq_len=256", tiles, 2, 150,
                    1e-5);
+    make_and_check("attention flash, documents from a tile's last key", "attention:d_model=16,n_head=2,rope=1,max_seq_len=256",
+                   edges, 2, 150, 1e-5);
     make_and_check("attention flash, GQA", "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
     make_and_check("attention MLA", "attention:d_model=16,n_head=2,kv_lora_rank=8,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
     make_and_check("attention bidirectional", "attention:d_model=16,n_head=2,causal=0,max_seq_len=256", tiles, 2, 150, 1e-5);
