@@ -27,7 +27,8 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     static const char *keys[N_META] = {"model",       "task",        "batch",          "lr",           "min_lr", "warmup",
                                        "decay_steps", "cosine",      "optimizer",      "weight_decay", "beta1",  "beta2",
                                        "clip",        "eval_every",  "eval_batches",   "ckpt_every",   "seed",   "log_every",
-                                       "alphabet",    "time_budget", "model_canonical", "accum"};
+                                       "alphabet",    "time_budget", "model_canonical", "accum",
+                                       "checkpoint_blocks"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
     snprintf(mt->val[4], 96, "%.9g", c->sched.min_lr);
@@ -46,6 +47,7 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     snprintf(mt->val[17], 96, "%ld", c->log_every);
     snprintf(mt->val[19], 96, "%.9g", c->time_budget);
     snprintf(mt->val[21], 96, "%d", c->accum);
+    snprintf(mt->val[22], 96, "%d", c->ckpt_blocks);
     char *canon = NULL;
     mt->canon[0] = '\0';
     if (!sl_model_spec_canonical(model, &canon) && strlen(canon) < sizeof mt->canon)
@@ -53,7 +55,9 @@ void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, 
     free(canon);
     int n = 0;
     for (int i = 0; i < N_META; i++) {
-        if ((i == 18 && !t->alphabet) || (i == 20 && !mt->canon[0]) || (i == 21 && c->accum <= 1)) continue;
+        if ((i == 18 && !t->alphabet) || (i == 20 && !mt->canon[0]) || (i == 21 && c->accum <= 1) ||
+            (i == 22 && c->ckpt_blocks <= 0))
+            continue;
         mt->kv[2 * n] = keys[i];
         mt->kv[2 * n + 1] = i == 0 ? model : i == 1 ? task : i == 18 ? mt->alpha : i == 20 ? mt->canon : mt->val[i];
         n++;
@@ -110,6 +114,8 @@ int sl_train_config_from_meta(const sl_safetensors *st, sl_train_config *c)
     if (sl_safetensors_meta(st, "time_budget")) GETD("time_budget", 0, 1e12, c->time_budget);
     c->accum = 1; /* absent: no accumulation */
     if (sl_safetensors_meta(st, "accum")) GETL("accum", 1, 1 << 20, c->accum);
+    c->ckpt_blocks = 0; /* absent: no checkpointing */
+    if (sl_safetensors_meta(st, "checkpoint_blocks")) GETL("checkpoint_blocks", 1, 1 << 20, c->ckpt_blocks);
 #undef GETD
 #undef GETL
     return SL_OK;
@@ -457,6 +463,8 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
         rc = sl_error(SL_EINVAL, "bad batch %d / steps %ld / accum %d", cfg->batch, cfg->steps, A);
     if (!rc && cfg->batch < K)
         rc = sl_error(SL_EINVAL, "--batch %d is smaller than the %d ranks: each rank takes a share of every batch", cfg->batch, K);
+    if (!rc && (rc = sl_model_set_checkpoint(m, cfg->ckpt_blocks))) /* 0: off */
+        sl_error_wrap(rc, "--checkpoint-blocks %d", cfg->ckpt_blocks);
     if (!rc && !whole && t->loss)
         rc = sl_error(SL_EUNSUPPORTED, "task %s has a loss of its own over its whole batch: --accum and data-parallel ranks do not apply to it",
                       t->name);
@@ -679,4 +687,86 @@ done:
     if (drop != rng) sl_rng_free(drop);
     sl_rng_free(rng);
     return rc;
+}
+
+/* ---- memory accounting (trainer.h, sl_train_memory) ---- */
+
+/* activation bytes of one forward and backward of a fresh model on B sampled sequences */
+static int probe_act(const char *spec, sl_task *t, const sl_train_config *cfg, int K, int B, size_t *act)
+{
+    sl_model *m = NULL;
+    sl_rng *rng = sl_rng_alloc(cfg->seed);
+    sl_batch b;
+    sl_train_pass pass = {0};
+    memset(&b, 0, sizeof b);
+    float *y = NULL, *dy = NULL, *scratch = NULL;
+    int rc = rng ? sl_model_create(spec, cfg->seed, &m) : sl_error(SL_ENOMEM, "out of memory");
+    if (!rc) rc = sl_model_set_checkpoint(m, K);
+    if (!rc) rc = sl_batch_alloc(&b, t, B);
+    const size_t ny = (size_t)B * t->T * (m ? m->d_out : 0);
+    if (!rc && (!(y = malloc(ny * sizeof(float))) || !(dy = malloc(ny * sizeof(float))) || !(scratch = malloc(ny * sizeof(float)))))
+        rc = sl_error(SL_ENOMEM, "out of memory");
+    if (!rc) rc = t->sample(t, 0, rng, &b);
+    size_t now0, now1, peak;
+    sl_arena_stats(&now0, &peak);
+    sl_arena_stats_reset();
+    if (!rc) {
+        sl_model_set_training(m, 1, rng);
+        rc = sl_model_set_docs(m, b.pos);
+    }
+    if (!rc) rc = sl_train_forward(&pass, m, b.x, b.tok, y, B, t->T);
+    if (!rc) {
+        sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
+        rc = sl_train_backward(&pass, m, dy, NULL);
+    }
+    sl_arena_stats(&now1, &peak);
+    *act = peak > now0 ? peak - now0 : 0;
+    sl_train_pass_free(&pass);
+    free(y);
+    free(dy);
+    free(scratch);
+    sl_batch_free(&b);
+    sl_model_free(m);
+    sl_rng_free(rng);
+    return rc;
+}
+
+int sl_train_memory_act(const char *spec, sl_task *t, const sl_train_config *cfg, int K, size_t *act)
+{
+    size_t a1 = 0, a2 = 0;
+    sl_threads_set(cfg->threads);
+    int rc = probe_act(spec, t, cfg, K, 1, &a1);
+    if (!rc && cfg->batch > 1) rc = probe_act(spec, t, cfg, K, 2, &a2);
+    if (rc) return rc;
+    /* a2 < a1 would be a model whose caches shrink with the batch: count no growth then */
+    *act = cfg->batch > 1 && a2 > a1 ? a1 + (size_t)(cfg->batch - 1) * (a2 - a1) : a1;
+    return SL_OK;
+}
+
+int sl_train_memory(const char *spec, sl_task *t, const sl_train_config *cfg, sl_train_mem *out)
+{
+    memset(out, 0, sizeof *out);
+    sl_model *m = NULL;
+    int rc = sl_model_create(spec, cfg->seed, &m);
+    if (!rc) rc = sl_model_set_checkpoint(m, cfg->ckpt_blocks);
+    if (rc) {
+        sl_model_free(m);
+        return rc;
+    }
+    const int A = cfg->accum > 1 ? cfg->accum : 1, B = cfg->batch, T = t->T;
+    const int K = sl_dist_size(cfg->dist), mb = (int)((long)B * (sl_dist_rank(cfg->dist) + 1) / K - (long)B * sl_dist_rank(cfg->dist) / K);
+    out->params_n = m->P->total;
+    out->params = out->grads = m->P->total * sizeof(float);
+    out->optim = 2 * m->P->total * sizeof(float);
+    /* sl_batch_alloc's arrays for n rows: input, target or real target and mask, positions */
+    const size_t row = (size_t)T * ((t->token_in ? 4 : 4 * (size_t)t->d_in) + (t->token_out ? 4 : 0) + 4 * (size_t)t->d_out + 4 +
+                                    (t->packed ? 4 : 0));
+    const size_t out_row = (size_t)T * m->d_out * sizeof(float);
+    out->buffers = row * (size_t)B * A + 3 * out_row * mb   /* the step's batch; y, dy, scratch */
+                   + row * (size_t)B + 2 * out_row * B;     /* the evaluation's batch; y, scratch */
+    const int th = cfg->threads > 0 ? cfg->threads : sl_threads_get();
+    sl_threads_set(cfg->threads);
+    if (th > 1 && mb >= th && sl_model_slice_ok(m)) out->buffers += (size_t)(th - 1) * m->P->total * sizeof(float);
+    sl_model_free(m);
+    return sl_train_memory_act(spec, t, cfg, cfg->ckpt_blocks, &out->act);
 }

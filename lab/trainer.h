@@ -55,6 +55,7 @@ typedef struct {
     const char *const *meta_kv; /* extra checkpoint metadata pairs (model, task, ...) */
     int n_meta;
     const sl_dist *dist;         /* data-parallel ranks (lab/dist.h), NULL: this process alone */
+    int ckpt_blocks;             /* gradient checkpointing every K blocks (sl_model_set_checkpoint), 0 off */
 } sl_train_config;
 
 typedef struct {
@@ -73,10 +74,11 @@ void sl_train_defaults(sl_train_config *c);
  * task specs, schedule, optimizer, intervals, seed, time budget and (character tasks) the
  * alphabet in hex, and the model's canonical spec (model_canonical, lab/registry.h; left out
  * when the spec has none or it is longer than 4 KiB). sl_train_meta_fill fills mt (kv: mt->n key/value pairs, pointing into mt and
- * the given strings; accum only when > 1, so runs without it write what they always did);
+ * the given strings; accum only when > 1 and checkpoint_blocks only when > 0, so runs without
+ * them write what they always did);
  * sl_train_config_from_meta reads the training fields back, each
  * range-checked (a hostile file is refused, never converted out of range). */
-#define SL_TRAIN_META_N 22
+#define SL_TRAIN_META_N 23
 typedef struct {
     char val[SL_TRAIN_META_N][96];
     const char *kv[2 * SL_TRAIN_META_N];
@@ -106,6 +108,28 @@ typedef struct {
 int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
 int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx);
 void sl_train_pass_free(sl_train_pass *tp);
+
+/* Memory accounting (issue #21 item 6, seqlab train --dry-run): what a run of the model made
+ * from spec on task t with cfg (batch, accum, threads) holds at its peak, in bytes:
+ *   params, grads       P->total floats each (the model's count: params_n);
+ *   optim               the optimizer's two moment buffers (AdamW; SGD allocates them too);
+ *   buffers             the trainer's: the step's batch (accum * batch rows), outputs, output
+ *                       gradients and probabilities of a micro-batch, the evaluation's batch
+ *                       and outputs, and the batch slices' private gradients (threads > 1);
+ *   act                 activations at (batch, T) with checkpointing every K blocks (0: off):
+ *                       the peak of the bytes the models' arenas hold (seq/model.h,
+ *                       sl_arena_stats) over one forward and backward of a fresh model on 1
+ *                       and on 2 sampled sequences, extrapolated linearly in the batch
+ *                       (act(B) = a1 + (B - 1) (a2 - a1): every cache is some rows times a
+ *                       per-row size, plus parts that do not depend on B, such as an SSM
+ *                       kernel). Caches outside arenas and transient mallocs are not counted.
+ * sl_train_memory_act probes one K; sl_train_memory fills the rest (act for cfg->ckpt_blocks). */
+typedef struct {
+    size_t params_n;
+    size_t params, grads, optim, buffers, act;
+} sl_train_mem;
+int sl_train_memory_act(const char *spec, sl_task *t, const sl_train_config *cfg, int K, size_t *act);
+int sl_train_memory(const char *spec, sl_task *t, const sl_train_config *cfg, sl_train_mem *out);
 
 /* resume: path of a checkpoint to continue from, or NULL for a fresh run (then the model
  * must already be initialised). */

@@ -959,6 +959,18 @@ static int attn_init(sl_model *m, sl_rng *rng)
     return SL_OK;
 }
 
+/* seq/model.h's release: this layer's cache, and the scratch when it owns it (a transformer's
+ * layers share the first one's; every call carves it again) */
+static void attn_release(sl_model *m)
+{
+    attn_model *a = (attn_model *)m;
+    sl_arena_free(&a->fwd);
+    if (a->ws == a) {
+        sl_arena_free(&a->scr);
+        sl_arena_free(&a->bwd);
+    }
+}
+
 static void attn_destroy(sl_model *m)
 {
     attn_model *a = (attn_model *)m;
@@ -970,7 +982,7 @@ static void attn_destroy(sl_model *m)
 }
 
 static const sl_model_vt attn_vt = {
-    .kind = "attention", .destroy = attn_destroy, .init = attn_init, .forward = attn_forward,
+    .kind = "attention", .destroy = attn_destroy, .release = attn_release, .init = attn_init, .forward = attn_forward,
     .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
     .state_reset = attn_state_reset, .step = attn_step, .prefill = attn_prefill, .state_copy = attn_state_copy, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
     .slice_forward = attn_slice_forward, .slice_backward_begin = attn_slice_backward_begin,

@@ -17,15 +17,17 @@ typedef struct {
     int i_wpe;               /* learned positions (P, C), -1 if none */
     int *i_nw, *i_nb, *i_pw; /* (L) norm weight/bias, projection (-1 if none) */
     int i_nfw, i_nfb;
-    /* activation cache for the last forward, sized for B*T rows */
+    /* activation cache for the last forward, sized for B*T rows; with checkpointing (K < L) the
+     * slots of lm_h / lm_blk below */
     int B, T;
+    int K, kb, nseg; /* blocks per segment (L when off), block slots min(K, L), segments */
     const int32_t *tok; /* borrowed: caller keeps input alive until backward */
     const float *x;
     sl_arena fwd, bwd;   /* the cache below and backward's scratch, carved per call */
-    float *h;            /* (L+1, N, C) residual stream */
-    float *nrm;          /* (L, N, C) normed inputs to each mixer */
-    float *stats;        /* (L+1, 2, N) mean/rstd of each norm (last = norm_f) */
-    float *mo;           /* (L, N, Dmax) mixer outputs (only if projected) */
+    float *h;            /* (K+nseg, N, C) residual stream: h_i in slot lm_h(i); (L+1, N, C) when off */
+    float *nrm;          /* (kb, N, C) normed inputs to each mixer, block l in slot l % K */
+    float *stats;        /* (kb+1, 2, N) mean/rstd of each norm, slot l % K (last = norm_f) */
+    float *mo;           /* (kb, N, Dmax) mixer outputs (only if projected), slot l % K */
     float *f;            /* (N, C) final normed */
     float *g1, *g2, *g3; /* backward scratch (N, C) (N, C) (N, Dmax) */
     float *rec;          /* packed rows: (N, Dmax) a per-document mixer's recomputed output */
@@ -35,6 +37,11 @@ typedef struct {
     unsigned char *snap;
     size_t snap_cap;
     int n_docs;
+    /* checkpointing, training with an rng: the rng state at the start of every segment but the
+     * last, and after the whole forward (slot nseg) */
+    unsigned char *ck_snap;
+    size_t ck_cap;
+    int ck_rng;
 } lm_model;
 
 typedef struct {
@@ -55,6 +62,23 @@ static void pos_add(const lm_model *lm, const sl_params *P, float *h, int rows, 
         for (int c = 0; c < lm->C; c++) r[c] += p[c];
     }
 }
+
+/* ---- gradient checkpointing (seq/model.h, sl_model_set_checkpoint): the caches' slots ----
+ * Segments of K blocks. The residual stream h_i (i = 0..L, h_l the input of block l) is kept at
+ * every segment's input (i % K == 0) and at i = L, in slots 0 and K .. K+nseg-1; the inner h_i
+ * of the segment being run live in slots 1 .. K-1. A block's caches have K slots, block l in
+ * slot l % K. With K = L (checkpointing off) this is the plain layout: h_i in slot i. */
+static size_t lm_h(const lm_model *lm, int i)
+{
+    const int K = lm->K;
+    if (i % K) return i == lm->L ? (size_t)K - 1 + lm->nseg : (size_t)(i % K);
+    return i ? (size_t)K - 1 + i / K : 0;
+}
+
+static size_t lm_blk(const lm_model *lm, int l) { return (size_t)(l % lm->K); }
+
+/* checkpointing is on for the cached batch: more than one segment */
+static int lm_ck(const lm_model *lm) { return lm->nseg > 1; }
 
 static int dmax(const lm_model *lm)
 {
@@ -91,10 +115,24 @@ static int lm_reserve(lm_model *lm, const float *x, const int32_t *tok, int B, i
 {
     const int N = B * T, C = lm->C, L = lm->L, D = dmax(lm);
     int rc;
-    if ((rc = SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, (size_t)(L + 1) * N * C), SL_FIELD(lm->nrm, (size_t)L * N * C),
-                             SL_FIELD(lm->stats, (size_t)(L + 1) * 2 * N), SL_FIELD(lm->mo, (size_t)L * N * D),
-                             SL_FIELD(lm->f, (size_t)N * C))))
+    lm->K = lm->base.ckpt > 0 && lm->base.ckpt < L ? lm->base.ckpt : L > 0 ? L : 1;
+    lm->kb = L < lm->K ? L : lm->K;
+    lm->nseg = (L + lm->K - 1) / lm->K;
+    const size_t nh = (size_t)lm->K + lm->nseg, kb = (size_t)lm->kb;
+    if ((rc = SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, nh * N * C), SL_FIELD(lm->nrm, kb * N * C),
+                             SL_FIELD(lm->stats, (kb + 1) * 2 * N), SL_FIELD(lm->mo, kb * N * D), SL_FIELD(lm->f, (size_t)N * C))))
         return rc;
+    lm->ck_rng = 0;
+    if (lm_ck(lm) && lm->base.training && lm->base.rng) { /* rng snapshots for the recomputation */
+        const size_t need = ((size_t)lm->nseg + 1) * sl_rng_state_size(lm->base.rng);
+        if (need > lm->ck_cap) {
+            unsigned char *p = realloc(lm->ck_snap, need);
+            if (!p) return sl_error(SL_ENOMEM, "out of memory");
+            lm->ck_snap = p;
+            lm->ck_cap = need;
+        }
+        lm->ck_rng = 1;
+    }
     const int32_t *dp = lm->base.doc_pos;
     if (dp && (rc = sl_docs_check(dp, B, T))) return rc;
     if (lm->i_wpe >= 0 && !dp && T > lm->cfg.max_position_embeddings)
@@ -164,7 +202,7 @@ static int lm_docs_backward(lm_model *lm, int l, const float *dout, float *dx)
 {
     sl_model *mix = lm->base.children[l];
     const int T = lm->T, C = lm->C, Dm = lm->mix_out[l];
-    const float *in = lm->nrm + (size_t)l * lm->B * T * C;
+    const float *in = lm->nrm + lm_blk(lm, l) * lm->B * T * C;
     int rc, k = 0, last = 1;
     for (int b = 0; b < lm->B; b++)
         for (int t = 0; t < T; t++) k += lm->base.doc_pos[(size_t)b * T + t] == 0;
@@ -185,16 +223,42 @@ static int lm_docs_backward(lm_model *lm, int l, const float *dout, float *dx)
     return SL_OK;
 }
 
-/* Sequences [b0, b1) of the cached batch: rows r0 = b0*T .. r0+n of every cache, y (B, T, d_out)
- * the whole output. sliced = 0 runs the whole batch (b0 = 0, b1 = B) with the mixers' own
- * forward; sliced = 1 runs the mixers' slice_forward on the same rows (seq/model.h). */
+/* Block l on sequences [b0, b1) of the cached batch: h_{l+1} = h_l + mixer(norm(h_l)) (projected
+ * to C when the mixer's width differs), rows r0 = b0*T .. r0+n of every cache. sliced = 0 runs
+ * the whole batch (b0 = 0, b1 = B) with the mixer's own forward; sliced = 1 runs its
+ * slice_forward on the same rows (seq/model.h). */
+static int lm_block_forward(lm_model *lm, int l, int b0, int b1, int sliced)
+{
+    sl_model *m = &lm->base;
+    const sl_params *P = m->P;
+    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, D = dmax(lm), n = (b1 - b0) * T;
+    const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
+    float *hl = lm->h + lm_h(lm, l) * NC + r0 * C, *hn = lm->h + lm_h(lm, l + 1) * NC + r0 * C; // (n, C)
+    float *nl = lm->nrm + lm_blk(lm, l) * NC, *st = lm->stats + lm_blk(lm, l) * 2 * N + r0;   // (N, C), (2, N)
+    int rc;
+    norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl + r0 * C, st, st + N, hl, n);
+    sl_model *mix = m->children[l];
+    const int Dm = lm->mix_out[l];
+    float *out = lm->i_pw[l] >= 0 ? lm->mo + lm_blk(lm, l) * N * D : lm->h + lm_h(lm, l + 1) * NC; // the whole (N, Dm) output
+    if (sliced) rc = mix->vt->slice_forward(mix, out, b0, b1);
+    else if (m->doc_pos && !(mix->caps & SL_CAP_PACK)) rc = lm_docs_forward(lm, l, nl, out);
+    else rc = sl_model_forward(mix, nl, NULL, out, B, T);
+    if (rc) return rc;
+    if (lm->i_pw[l] >= 0) sl_linear_forward(hn, out + r0 * Dm, sl_params_data(P, lm->i_pw[l]), NULL, n, Dm, C);
+    for (size_t i = 0; i < nc; i++) hn[i] += hl[i];
+    return SL_OK;
+}
+
+/* Sequences [b0, b1) of the cached batch (see lm_block_forward); y (B, T, d_out) the whole
+ * output. With checkpointing (whole batch only) the mixers of every segment but the last are
+ * released after their block, the rng state kept at each such segment's start. */
 static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
 {
     sl_model *m = &lm->base;
     const sl_params *P = m->P;
-    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm), n = (b1 - b0) * T;
-    const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
-    float *h = lm->h + r0 * C; // (L+1) blocks of (n, C) rows, NC apart
+    const int T = lm->T, N = lm->B * T, C = lm->C, L = lm->L, K = lm->K, n = (b1 - b0) * T;
+    const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C;
+    float *h = lm->h + r0 * C; // h_0's rows
     int rc;
     if (lm->tok) sl_embedding_forward(h, lm->tok + r0, sl_params_data(P, lm->i_wte), n, C);
     else
@@ -202,21 +266,13 @@ static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
                           lm->cfg.d_input, C);
     if (lm->i_wpe >= 0) pos_add(lm, P, h, n, T, 0, m->doc_pos); /* r0 is a multiple of T; no slices when packed */
     for (int l = 0; l < L; l++) {
-        float *hl = h + l * NC, *hn = hl + NC, *nl = lm->nrm + l * NC + r0 * C;
-        float *st = lm->stats + (size_t)l * 2 * N + r0;
-        norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl, st, st + N, hl, n);
-        sl_model *mix = m->children[l];
-        const int Dm = lm->mix_out[l];
-        float *out = lm->i_pw[l] >= 0 ? lm->mo + (size_t)l * N * D : lm->h + (l + 1) * NC; // the whole (N, Dm) output
-        if (sliced) rc = mix->vt->slice_forward(mix, out, b0, b1);
-        else if (m->doc_pos && !(mix->caps & SL_CAP_PACK)) rc = lm_docs_forward(lm, l, nl, out);
-        else rc = sl_model_forward(mix, nl, NULL, out, B, T);
-        if (rc) return rc;
-        if (lm->i_pw[l] >= 0) sl_linear_forward(hn, out + r0 * Dm, sl_params_data(P, lm->i_pw[l]), NULL, n, Dm, C);
-        for (size_t i = 0; i < nc; i++) hn[i] += hl[i];
+        const int kept = l / K == lm->nseg - 1; /* the last segment's caches stay for backward */
+        if (lm->ck_rng && !kept && l % K == 0) sl_rng_state_save(m->rng, lm->ck_snap + (size_t)(l / K) * sl_rng_state_size(m->rng));
+        if ((rc = lm_block_forward(lm, l, b0, b1, sliced))) return rc;
+        if (!kept) sl_model_release(m->children[l]);
     }
-    float *st = lm->stats + (size_t)L * 2 * N + r0;
-    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f + r0 * C, st, st + N, h + L * NC, n);
+    float *st = lm->stats + (size_t)lm->kb * 2 * N + r0;
+    norm_fwd(lm, P, lm->i_nfw, lm->i_nfb, lm->f + r0 * C, st, st + N, lm->h + lm_h(lm, L) * NC + r0 * C, n);
     sl_linear_forward(y + r0 * m->d_out, lm->f + r0 * C, head_w(lm, P), sl_params_data_opt(P, lm->i_headb), n, C, m->d_out);
     return SL_OK;
 }
@@ -229,6 +285,7 @@ static int lm_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     if (!rc && m->doc_pos && (rc = lm_docs_reserve(lm))) return rc;
     if (!rc) rc = lm_forward_rows(lm, y, 0, B, 0);
     if (!rc && lm->n_docs) sl_rng_state_save(m->rng, lm_snap(lm, lm->L, 0)); /* the stream after forward */
+    if (!rc && lm->ck_rng) sl_rng_state_save(m->rng, lm->ck_snap + (size_t)lm->nseg * sl_rng_state_size(m->rng));
     return rc;
 }
 
@@ -246,7 +303,7 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
 {
     sl_model *m = &lm->base;
     const sl_params *P = m->P;
-    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm), n = (b1 - b0) * T;
+    const int B = lm->B, T = lm->T, N = B * T, C = lm->C, L = lm->L, D = dmax(lm), K = lm->K, n = (b1 - b0) * T;
     const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
     float *dh = lm->g1 + r0 * C, *dn = lm->g2 + r0 * C; // (n, C) rows
     int rc;
@@ -255,9 +312,17 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
     sl_linear_backward(dn, sl_params_at_opt(P, g, lm->i_head), sl_params_at_opt(P, g, lm->i_headb), dy + r0 * m->d_out,
                        lm->f + r0 * C, head_w(lm, P), n, C, m->d_out);
     memset(dh, 0, nc * sizeof(float));
-    const float *st = lm->stats + (size_t)L * 2 * N + r0;
-    norm_bwd(lm, g, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + L * NC + r0 * C, st, st + N, n);
+    const float *st = lm->stats + (size_t)lm->kb * 2 * N + r0;
+    norm_bwd(lm, g, lm->i_nfw, lm->i_nfb, dh, dn, lm->h + lm_h(lm, L) * NC + r0 * C, st, st + N, n);
     for (int l = L - 1; l >= 0; l--) {
+        /* checkpointing: the last block of a segment whose caches forward released; run the
+         * segment's forward again from its kept input, with the rng as it was then */
+        if (l / K < lm->nseg - 1 && l % K == K - 1) {
+            const int j = l / K;
+            if (lm->ck_rng) sl_rng_state_load(m->rng, lm->ck_snap + (size_t)j * sl_rng_state_size(m->rng), sl_rng_state_size(m->rng));
+            for (int li = j * K; li <= l; li++)
+                if ((rc = lm_block_forward(lm, li, b0, b1, sliced))) return rc;
+        }
         /* dh holds dL/dh_{l+1}; the residual passes it on unchanged, the block adds its part */
         sl_model *mix = m->children[l];
         const int Dm = lm->mix_out[l];
@@ -267,15 +332,18 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
             dout = lm->g3;
             memset(dout + r0 * Dm, 0, (size_t)n * Dm * sizeof(float));
             sl_linear_backward(dout + r0 * Dm, sl_params_at_opt(P, g, lm->i_pw[l]), NULL, dh,
-                               lm->mo + (size_t)l * N * D + r0 * Dm, sl_params_data(P, lm->i_pw[l]), n, Dm, C);
+                               lm->mo + lm_blk(lm, l) * N * D + r0 * Dm, sl_params_data(P, lm->i_pw[l]), n, Dm, C);
         }
         if (sliced) rc = mix->vt->slice_backward(mix, dout, lm->g2, 1, g, b0, b1);
         else if (m->doc_pos && !(mix->caps & SL_CAP_PACK)) rc = lm_docs_backward(lm, l, dout, lm->g2);
         else rc = sl_model_backward(mix, dout, lm->g2);
         if (rc) return rc;
-        st = lm->stats + (size_t)l * 2 * N + r0;
-        norm_bwd(lm, g, lm->i_nw[l], lm->i_nb[l], dh, dn, lm->h + l * NC + r0 * C, st, st + N, n);
+        if (lm_ck(lm)) sl_model_release(mix); /* recomputed, or (last segment) refilled by the next forward */
+        st = lm->stats + lm_blk(lm, l) * 2 * N + r0;
+        norm_bwd(lm, g, lm->i_nw[l], lm->i_nb[l], dh, dn, lm->h + lm_h(lm, l) * NC + r0 * C, st, st + N, n);
     }
+    if (lm->ck_rng) /* the stream where forward left it */
+        sl_rng_state_load(m->rng, lm->ck_snap + (size_t)lm->nseg * sl_rng_state_size(m->rng), sl_rng_state_size(m->rng));
     if (lm->i_wpe >= 0) { /* d wpe[t] = sum over the rows of dh at position t */
         float *gp = sl_params_at_opt(P, g, lm->i_wpe);
         for (int i = 0; i < n; i++) {
@@ -308,7 +376,7 @@ static int lm_backward(sl_model *m, const float *dy, float *dx)
 
 static int lm_slice_ok(const sl_model *m)
 {
-    if (m->doc_pos) return 0; /* packed rows: the whole-batch path */
+    if (m->doc_pos || (m->ckpt > 0 && m->ckpt < m->n_children)) return 0; /* packed rows, checkpointing: the whole-batch path */
     for (int l = 0; l < m->n_children; l++)
         if (!sl_model_slice_ok(m->children[l])) return 0;
     return 1;
@@ -320,7 +388,7 @@ static int lm_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B
     int rc = lm_reserve(lm, x, tok, B, T);
     for (int l = 0; l < lm->L && !rc; l++) {
         sl_model *mix = m->children[l];
-        rc = mix->vt->slice_begin(mix, lm->nrm + (size_t)l * B * T * lm->C, NULL, B, T);
+        rc = mix->vt->slice_begin(mix, lm->nrm + lm_blk(lm, l) * B * T * lm->C, NULL, B, T);
     }
     return rc;
 }
@@ -521,6 +589,7 @@ static void lm_destroy(sl_model *m)
     sl_arena_free(&lm->fwd);
     sl_arena_free(&lm->bwd);
     free(lm->snap);
+    free(lm->ck_snap);
     free(lm->mix_out);
     free(lm->i_nw);
     free(lm->i_nb);
@@ -567,7 +636,7 @@ int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P,
     lm->i_nb = calloc((size_t)L + 1, sizeof(int));
     lm->i_pw = calloc((size_t)L + 1, sizeof(int));
     int rc = (!lm->mix_out || !lm->i_nw || !lm->i_nb || !lm->i_pw) ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
-    int caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_PACK;
+    int caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_PACK | SL_CAP_CKPT;
     for (int l = 0; l < L && !rc; l++) {
         rc = sl_model_add_child(m, mixers[l]);
         if (rc) break;

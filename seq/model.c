@@ -50,6 +50,24 @@ void sl_model_set_inference(sl_model *m, int on)
     for (int i = 0; i < m->n_children; i++) sl_model_set_inference(m->children[i], on);
 }
 
+int sl_model_set_checkpoint(sl_model *m, int K)
+{
+    if (K > 0 && !(m->caps & SL_CAP_CKPT))
+        return sl_error(SL_EUNSUPPORTED, "%s has no gradient checkpointing (the lm:/seq: wrappers and gpt/llama have it)",
+                        m->vt->kind);
+    if (K < 0 || K > m->n_children)
+        return sl_error(SL_EINVAL, "%s: checkpoint every %d blocks: K must be in [1, %d], the model's blocks (0: off)",
+                        m->vt->kind, K, m->n_children);
+    m->ckpt = K;
+    return SL_OK;
+}
+
+void sl_model_release(sl_model *m)
+{
+    if (m->vt->release) m->vt->release(m);
+    for (int i = 0; i < m->n_children; i++) sl_model_release(m->children[i]);
+}
+
 static int check_input(const sl_model *m, const float *x, const int32_t *tok, size_t n)
 {
     if ((x == NULL) == (tok == NULL))
@@ -319,6 +337,28 @@ void sl_buf_free(sl_buf *b)
 
 static size_t arena_round(size_t n) { return (n + SL_ARENA_ALIGN - 1) / SL_ARENA_ALIGN * SL_ARENA_ALIGN; }
 
+/* arena bytes held in the process (sl_arena_stats): counters shared by every thread, updated
+ * atomically; they only count, nothing reads them to compute */
+static size_t arena_now, arena_peak;
+
+/* add bytes newly held (the peak sees them), then sub bytes given back */
+void sl_mem_count(size_t add, size_t sub)
+{
+    size_t now = __atomic_add_fetch(&arena_now, add, __ATOMIC_RELAXED);
+    size_t pk = __atomic_load_n(&arena_peak, __ATOMIC_RELAXED);
+    while (now > pk && !__atomic_compare_exchange_n(&arena_peak, &pk, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    __atomic_sub_fetch(&arena_now, sub, __ATOMIC_RELAXED);
+}
+
+void sl_arena_stats(size_t *now, size_t *peak)
+{
+    *now = __atomic_load_n(&arena_now, __ATOMIC_RELAXED);
+    *peak = __atomic_load_n(&arena_peak, __ATOMIC_RELAXED);
+}
+
+void sl_arena_stats_reset(void) { __atomic_store_n(&arena_peak, __atomic_load_n(&arena_now, __ATOMIC_RELAXED), __ATOMIC_RELAXED); }
+
 int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
 {
     size_t need = 0;
@@ -331,6 +371,7 @@ int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
         void *p = aligned_alloc(SL_ARENA_ALIGN, need ? need : SL_ARENA_ALIGN);
         if (!p) return sl_error(SL_ENOMEM, "cannot allocate %zu bytes", need);
         memset(p, 0, need ? need : SL_ARENA_ALIGN);
+        sl_mem_count(need, a->base ? a->cap : 0); /* the old block is still held while the new one fills */
         free(a->base);
         a->base = p;
         a->cap = need;
@@ -353,6 +394,7 @@ int sl_arena_copy(sl_arena *dst, const sl_arena *src)
 
 void sl_arena_free(sl_arena *a)
 {
+    if (a->base) sl_mem_count(0, a->cap);
     free(a->base);
     a->base = NULL;
     a->cap = 0;

@@ -49,7 +49,8 @@ enum {
     SL_CAP_MIXER = 1 << 8,     /* real -> real, d_in == d_out: usable inside the LM wrapper */
     SL_CAP_BIDIR = 1 << 9,     /* this instance is bidirectional: sequence mode only */
     SL_CAP_INFER = 1 << 10,    /* forward in inference mode keeps no backward caches (below) */
-    SL_CAP_PACK = 1 << 11      /* honours doc_pos (packed rows, sl_model_set_docs) itself */
+    SL_CAP_PACK = 1 << 11,     /* honours doc_pos (packed rows, sl_model_set_docs) itself */
+    SL_CAP_CKPT = 1 << 12      /* gradient checkpointing over its blocks (sl_model_set_checkpoint) */
 };
 
 typedef struct sl_model sl_model;
@@ -104,6 +105,11 @@ typedef struct {
     /* Snapshot — optional: dst = src, two states of this model made for the same B (speculative
      * decoding restores the state at the accepted position from one). */
     int (*state_copy)(sl_model *m, void *dst, const void *src);
+    /* Release — optional: free this model's own forward cache and backward scratch (the arenas
+     * forward and backward carve); the next forward carves them anew, and a backward must follow
+     * a forward made after the release. Gradient checkpointing releases the mixers of the blocks
+     * it will recompute (sl_model_release). */
+    void (*release)(sl_model *m);
 } sl_model_vt;
 
 struct sl_model {
@@ -119,6 +125,7 @@ struct sl_model {
     char *spec;      /* canonical spec string (top-level models) */
     int max_len;     /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
     const int32_t *doc_pos; /* (B, T) packed rows: each token's position in its document, or NULL */
+    int ckpt;               /* gradient checkpointing: block inputs kept every ckpt blocks, 0 off */
     sl_model **children;
     int n_children;
 };
@@ -170,6 +177,21 @@ int sl_docs_check(const int32_t *pos, int B, int T);
  * pos[t'] == 0, or T. */
 int sl_docs_end(const int32_t *pos, int t, int T);
 
+/* Gradient checkpointing (issue #21 item 2, docs/training.md). A model with SL_CAP_CKPT (the
+ * lm:/seq: wrapper, gpt/llama) made of L residual blocks keeps, with K in [1, L], the residual
+ * stream only at the input of every K-th block (segments of K blocks); forward frees the caches
+ * of every segment but the last (its mixers: sl_model_release), and backward recomputes each
+ * segment's forward from its kept input just before its backward, replaying dropout (the rng is
+ * restored to its state at the segment's start, and after backward to its state after forward).
+ * Outputs and gradients are bitwise those without checkpointing on the same path; the cost is
+ * about one more forward of the first L - K blocks per step. K = L keeps everything (one
+ * segment); K = 0 turns it off. SL_EINVAL for K < 0 or K > L (the blocks: m->n_children),
+ * SL_EUNSUPPORTED for K > 0 on a model without SL_CAP_CKPT. */
+int sl_model_set_checkpoint(sl_model *m, int K);
+/* the model's own vtable release, then its children's (recursive); models without one keep
+ * their caches */
+void sl_model_release(sl_model *m);
+
 /* Step through a whole (B,T) input from a fresh state, writing y (B,T,d_out): the reference
  * that tests compare with forward(). */
 int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
@@ -209,6 +231,15 @@ void sl_arena_free(sl_arena *a);
 /* dst's block = src's, for two arenas carved with the same fields (a state's snapshot); SL_ESHAPE
  * if their sizes differ */
 int sl_arena_copy(sl_arena *dst, const sl_arena *src);
+/* Bytes held by every arena of the process now and at most since the last reset (a statistic
+ * for memory accounting, seqlab train --dry-run: arenas hold the activation caches); the reset
+ * sets the peak to the bytes held now. */
+void sl_arena_stats(size_t *now, size_t *peak);
+void sl_arena_stats_reset(void);
+/* A model's caches kept outside arenas (the recurrent lanes path's workspaces) report what they
+ * take and give back here, so sl_arena_stats counts them too: add bytes now held, then sub bytes
+ * freed. */
+void sl_mem_count(size_t add, size_t sub);
 
 /* Batch slices (the vtable's slice_* entries). sl_model_slice_ok: the model has them and they
  * apply now. sl_model_forward_slices runs forward as k slices of the batch, slice s being

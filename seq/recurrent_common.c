@@ -83,6 +83,19 @@ static int layer_in(const rmodel *r, int l) { return l ? r->ndir * r->H : r->cfg
 
 /* ---- lifecycle ---- */
 
+/* seq/model.h's release: the caches and backward's scratch, and the lanes path's workspaces
+ * (made again by the next forward) */
+static void r_release(sl_model *m)
+{
+    rmodel *r = (rmodel *)m;
+    sl_arena_free(&r->fwd);
+    sl_arena_free(&r->bwd);
+    for (int i = 0; r->rl && i < r->L * r->ndir; i++) {
+        sl_rl_free(r->rl[i]);
+        r->rl[i] = NULL;
+    }
+}
+
 static void r_destroy(sl_model *m)
 {
     rmodel *r = (rmodel *)m;
@@ -1156,7 +1169,7 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
 /* ---- construction ---- */
 
 #define RVT(NAME, KIND) \
-    static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .init = r_init, .forward = r_forward, \
+    static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .release = r_release, .init = r_init, .forward = r_forward, \
                                      .backward = r_backward, .state_new = r_state_new, .state_free = r_state_free, \
                                      .state_reset = r_state_reset, .step = r_step, \
                                      .prefill = r_prefill, .state_copy = r_state_copy}

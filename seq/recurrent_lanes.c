@@ -2,6 +2,7 @@
  * split across threads (see recurrent_lanes.h). */
 #include "seq/recurrent_lanes.h"
 #include "core/error.h"
+#include "seq/model.h"
 #include "seq/recurrent_amx.h"
 #include "core/fastmath.h"
 
@@ -72,15 +73,23 @@ struct sl_rl {
                         * nothing, and no backward may follow */
 };
 
+/* the bytes a buffer of n floats takes (rounded to its alignment: huge pages fill whole) */
+static size_t mem_bytes(size_t n)
+{
+    size_t bytes = (n ? n : 16) * sizeof(float);
+    size_t align = bytes >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
+    return (bytes + align - 1) / align * align;
+}
+
 static int mem_reserve(rl_mem *m, size_t n)
 {
     if (m->cap >= n && m->p) return 0;
+    if (m->p) sl_mem_count(0, mem_bytes(m->cap)); /* memory accounting (seq/model.h) */
     free(m->p);
     m->p = NULL;
     m->cap = 0;
-    size_t bytes = (n ? n : 16) * sizeof(float);
+    size_t bytes = mem_bytes(n);
     size_t align = bytes >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
-    bytes = (bytes + align - 1) / align * align;
     void *q = NULL;
     if (posix_memalign(&q, align, bytes)) return -1;
 #ifdef MADV_HUGEPAGE
@@ -89,6 +98,7 @@ static int mem_reserve(rl_mem *m, size_t n)
 #endif
     m->p = q;
     m->cap = n;
+    sl_mem_count(bytes, 0);
     return 0;
 }
 
@@ -101,7 +111,10 @@ void sl_rl_free(sl_rl *w)
     if (!w) return;
     rl_mem *ms[] = {&w->xh, &w->gates, &w->aux, &w->dxt, &w->dgl, &w->xfer, &w->xhb, &w->dgb, &w->pf, &w->pdh, &w->pdx, &w->small,
                     &w->xv, &w->dv};
-    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free(ms[i]->p);
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+        if (ms[i]->p) sl_mem_count(0, mem_bytes(ms[i]->cap));
+        free(ms[i]->p);
+    }
     free(w->db);
     free(w);
 }

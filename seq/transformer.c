@@ -21,15 +21,21 @@ typedef struct {
     int i_wte, i_wpe, i_head, i_nfw, i_nfb;
     int *i_n1w, *i_n1b, *i_n2w, *i_n2b, *i_fc, *i_fcb, *i_fc2, *i_pj, *i_pjb; /* (L) */
     float *sinus;                                                             /* (max_seq_len, C) sinusoidal table */
-    /* cache of the last forward (N = B*T rows) */
+    /* cache of the last forward (N = B*T rows). Checkpointing (seq/model.h) keeps the residual
+     * stream at every segment's input and the caches of K blocks (slots: tf_h, tf_blk); the
+     * shapes below are those without it (K = L) */
     int B, T;
+    int K, kb, nseg;            /* blocks per segment (L when off), block slots min(K, L), segments */
     const int32_t *tok;
     sl_arena fwd, bwd;          /* the cache below and backward's scratch, carved per call */
-    float *res;                 /* (L+1, N, C) block inputs; res[L] = final stream */
+    float *res;                 /* (L+1, N, C) block inputs; res[L] = final stream; (K+nseg, N, C) */
     float *mid;                 /* (L, N, C) after attention */
     float *n1, *n2, *st1, *st2; /* (L,N,C) (L,N,C) (L,2N) (L,2N) */
     float *h1, *h3, *act;       /* (L,N,F): pre-activation, SwiGLU up (swiglu only), activation output */
     float *mmask, *emask;       /* dropout masks (L,N,C), (N,C) (dropout while training only) */
+    unsigned char *ck_snap;     /* checkpointing with dropout: rng states at segment starts, after forward */
+    size_t ck_cap;
+    int ck_rng;
     float *nf, *stf;            /* (N,C) (2N) */
     float *tmp;                 /* (N,C) scratch */
     float *g1, *g2, *g3, *g4;   /* backward: (N,C) (N,C) (N,F) (2N,F) */
@@ -250,23 +256,50 @@ static void embed(const tf_model *t, float *h, const int32_t *tok, int N, int T,
 
 static int tf_nslices(const tf_model *t, int B, int for_backward);
 
+/* ---- gradient checkpointing's slots (as seq/lm.c's): h_i (i = 0..L) kept at every segment's
+ * input and at L, in slots 0 and K .. K+nseg-1, the inner ones of the segment being run in
+ * slots 1 .. K-1; block l's caches in slot l % K. K = L is the plain layout. ---- */
+static size_t tf_h(const tf_model *t, int i)
+{
+    const int K = t->K;
+    if (i % K) return i == t->L ? (size_t)K - 1 + t->nseg : (size_t)(i % K);
+    return i ? (size_t)K - 1 + i / K : 0;
+}
+static size_t tf_blk(const tf_model *t, int l) { return (size_t)(l % t->K); }
+static int tf_ck(const tf_model *t) { return t->nseg > 1; } /* the cached batch was checkpointed */
+static int tf_ckpt_on(const sl_model *m) { return m->ckpt > 0 && m->ckpt < m->n_children; }
+
 /* the forward cache for (B, T) tokens, shared by both paths */
 static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
 {
     sl_model *m = &t->base;
     const int N = B * T, L = t->L;
-    const size_t NC = (size_t)N * t->C, NF = (size_t)N * t->F;
     int rc;
+    t->K = tf_ckpt_on(m) ? m->ckpt : L > 0 ? L : 1;
+    t->kb = L < t->K ? L : t->K;
+    t->nseg = (L + t->K - 1) / t->K;
+    const size_t NC = (size_t)N * t->C, NF = (size_t)N * t->F, kb = (size_t)t->kb, nh = (size_t)t->K + t->nseg;
     if (T > t->c.max_seq_len)
         return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
     if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
-    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(t->res, (L + 1) * NC), SL_FIELD(t->mid, L * NC), SL_FIELD(t->n1, L * NC),
-                             SL_FIELD(t->n2, L * NC), SL_FIELD(t->st1, (size_t)L * 2 * N), SL_FIELD(t->st2, (size_t)L * 2 * N),
-                             SL_FIELD(t->h1, L * NF), SL_FIELD(t->h3, t->c.swiglu ? L * NF : 0), SL_FIELD(t->act, L * NF),
-                             SL_FIELD(t->mmask, drop ? L * NC : 0), SL_FIELD(t->emask, drop ? NC : 0), SL_FIELD(t->nf, NC),
+    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(t->res, nh * NC), SL_FIELD(t->mid, kb * NC), SL_FIELD(t->n1, kb * NC),
+                             SL_FIELD(t->n2, kb * NC), SL_FIELD(t->st1, kb * 2 * N), SL_FIELD(t->st2, kb * 2 * N),
+                             SL_FIELD(t->h1, kb * NF), SL_FIELD(t->h3, t->c.swiglu ? kb * NF : 0), SL_FIELD(t->act, kb * NF),
+                             SL_FIELD(t->mmask, drop ? kb * NC : 0), SL_FIELD(t->emask, drop ? NC : 0), SL_FIELD(t->nf, NC),
                              SL_FIELD(t->stf, (size_t)2 * N), SL_FIELD(t->tmp, NC))))
         return rc;
+    t->ck_rng = 0;
+    if (tf_ck(t) && drop) { /* checkpointing replays dropout: rng snapshots */
+        const size_t need = ((size_t)t->nseg + 1) * sl_rng_state_size(m->rng);
+        if (need > t->ck_cap) {
+            unsigned char *p = realloc(t->ck_snap, need);
+            if (!p) return sl_error(SL_ENOMEM, "out of memory");
+            t->ck_snap = p;
+            t->ck_cap = need;
+        }
+        t->ck_rng = 1;
+    }
     t->B = B;
     t->T = T;
     t->tok = tok;
@@ -274,33 +307,61 @@ static int tf_reserve(tf_model *t, const int32_t *tok, int B, int T)
     return SL_OK;
 }
 
+/* rng snapshot slot j (nseg: after forward) of a checkpointed forward with dropout */
+static unsigned char *tf_snap(const tf_model *t, int j) { return t->ck_snap + (size_t)j * sl_rng_state_size(t->base.rng); }
+
+/* Block l on the whole batch, the per-operation path: mid = h_l + attn(norm1(h_l)),
+ * h_{l+1} = mid + drop(mlp(norm2(mid))); caches in slot l % K */
+static int tf_block_forward(tf_model *t, int l)
+{
+    sl_model *m = &t->base;
+    const int B = t->B, T = t->T, N = B * T;
+    const size_t NC = (size_t)N * t->C, NF = (size_t)N * t->F, k = tf_blk(t, l);
+    float *hl = t->res + tf_h(t, l) * NC, *hn = t->res + tf_h(t, l + 1) * NC, *md = t->mid + k * NC; // (N, C)
+    float *n1 = t->n1 + k * NC, *n2 = t->n2 + k * NC;                                                 // (N, C)
+    float *s1 = t->st1 + k * 2 * N, *s2 = t->st2 + k * 2 * N;                                         // (2N)
+    int rc;
+    norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n1, s1, hl, N);
+    if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp, B, T))) return rc;
+    for (size_t i = 0; i < NC; i++) md[i] = hl[i] + t->tmp[i];
+    norm_fwd(t, t->i_n2w[l], t->i_n2b[l], n2, s2, md, N);
+    mlp_fwd(t, l, t->tmp, t->h1 + k * NF, t->c.swiglu ? t->h3 + k * NF : NULL, t->act + k * NF, n2, N);
+    if (t->dropped) sl_dropout_forward(t->tmp, t->mmask + k * NC, t->tmp, NC, t->c.dropout, m->rng);
+    for (size_t i = 0; i < NC; i++) hn[i] = md[i] + t->tmp[i];
+    return SL_OK;
+}
+
+static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T);
+static int tf_slice_forward(sl_model *m, float *y, int b0, int b1);
+static int tf_slice_backward_begin(sl_model *m);
+static int tf_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
+
 static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     tf_model *t = (tf_model *)m;
-    const int N = B * T, C = t->C, L = t->L, F = t->F;
-    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    const int N = B * T, C = t->C, L = t->L;
+    const size_t NC = (size_t)N * C;
     int rc = tf_reserve(t, tok, B, T);
     if (rc) return rc;
     const int drop = t->dropped;
     const int k = tf_nslices(t, B, 0);
     t->sliced = k > 0;
+    if (k > 0 && tf_ck(t)) { /* checkpointing: the sliced path as one slice, run here (slice_ok is 0) */
+        if ((rc = tf_slice_begin(m, x, tok, B, T))) return rc;
+        return tf_slice_forward(m, y, 0, B);
+    }
     if (k > 0) return sl_model_forward_slices(m, x, tok, y, B, T, k);
     float *h = t->res;
     embed(t, h, tok, N, T, 0, m->doc_pos);
     if (drop) sl_dropout_forward(h, t->emask, h, NC, t->c.dropout, m->rng);
     for (int l = 0; l < L; l++) {
-        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC;
-        float *n1 = t->n1 + l * NC, *n2 = t->n2 + l * NC;
-        float *s1 = t->st1 + (size_t)l * 2 * N, *s2 = t->st2 + (size_t)l * 2 * N;
-        norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n1, s1, hl, N);
-        if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp, B, T))) return rc;
-        for (size_t i = 0; i < NC; i++) md[i] = hl[i] + t->tmp[i];
-        norm_fwd(t, t->i_n2w[l], t->i_n2b[l], n2, s2, md, N);
-        mlp_fwd(t, l, t->tmp, t->h1 + l * NF, t->c.swiglu ? t->h3 + l * NF : NULL, t->act + l * NF, n2, N);
-        if (drop) sl_dropout_forward(t->tmp, t->mmask + l * NC, t->tmp, NC, t->c.dropout, m->rng);
-        for (size_t i = 0; i < NC; i++) hn[i] = md[i] + t->tmp[i];
+        const int kept = l / t->K == t->nseg - 1; /* the last segment's caches stay for backward */
+        if (t->ck_rng && !kept && l % t->K == 0) sl_rng_state_save(m->rng, tf_snap(t, l / t->K));
+        if ((rc = tf_block_forward(t, l))) return rc;
+        if (!kept) sl_model_release(m->children[l]);
     }
-    norm_fwd(t, t->i_nfw, t->i_nfb, t->nf, t->stf, h + L * NC, N);
+    if (t->ck_rng) sl_rng_state_save(m->rng, tf_snap(t, t->nseg));
+    norm_fwd(t, t->i_nfw, t->i_nfb, t->nf, t->stf, t->res + tf_h(t, L) * NC, N);
     sl_linear_forward(y, t->nf, head_w(t), NULL, N, C, t->V);
     return SL_OK;
 }
@@ -311,6 +372,10 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     const int B = t->B, T = t->T, N = B * T, C = t->C, L = t->L, F = t->F;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     int rc;
+    if (t->sliced && tf_ck(t)) { /* one slice (tf_forward) */
+        if ((rc = tf_slice_backward_begin(m))) return rc;
+        return tf_slice_backward(m, dy, dx, 1, m->P->grad, 0, B);
+    }
     if (t->sliced) return sl_model_backward_slices(m, dy, dx, B, tf_nslices(t, B, 1), &t->gpriv);
     if ((rc = SL_ARENA_CARVE(&t->bwd, SL_FIELD(t->g1, NC), SL_FIELD(t->g2, NC), SL_FIELD(t->g3, NF), SL_FIELD(t->g4, 2 * NF))))
         return rc;
@@ -318,24 +383,31 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     memset(dn, 0, NC * sizeof(float));
     sl_linear_backward(dn, G(t, t->i_head), NULL, dy, t->nf, head_w(t), N, C, t->V);
     memset(dh, 0, NC * sizeof(float));
-    norm_bwd(t, t->i_nfw, t->i_nfb, dh, dn, t->res + L * NC, t->stf, N);
+    norm_bwd(t, t->i_nfw, t->i_nfb, dh, dn, t->res + tf_h(t, L) * NC, t->stf, N);
+    const int K = t->K;
     for (int l = L - 1; l >= 0; l--) {
-        float *md = t->mid + l * NC, *hl = t->res + l * NC;
+        if (l / K < t->nseg - 1 && l % K == K - 1) { /* checkpointing: this segment's forward again */
+            if (t->ck_rng) sl_rng_state_load(m->rng, tf_snap(t, l / K), sl_rng_state_size(m->rng));
+            for (int li = l / K * K; li <= l; li++)
+                if ((rc = tf_block_forward(t, li))) return rc;
+        }
+        const size_t k = tf_blk(t, l);
+        float *md = t->mid + k * NC, *hl = t->res + tf_h(t, l) * NC;
         /* MLP branch: dh is dL/dh_{l+1} = dL/dmid (residual) + the branch's share */
         const float *dm = dh;
         if (t->dropped) {
             memset(t->tmp, 0, NC * sizeof(float));
-            sl_dropout_backward(t->tmp, dh, t->mmask + l * NC, NC);
+            sl_dropout_backward(t->tmp, dh, t->mmask + k * NC, NC);
             dm = t->tmp;
         }
-        const float *h1 = t->h1 + l * NF, *act = t->act + l * NF;
+        const float *h1 = t->h1 + k * NF, *act = t->act + k * NF;
         memset(dact, 0, NF * sizeof(float));
         sl_linear_backward(dact, G(t, t->i_pj[l]), G(t, t->i_pjb[l]), dm, act, D(t, t->i_pj[l]), N, F, C);
         memset(dh1, 0, NF * sizeof(float));
         memset(dn, 0, NC * sizeof(float));
-        const float *n2 = t->n2 + l * NC;
+        const float *n2 = t->n2 + k * NC;
         if (t->c.swiglu) {
-            const float *h3 = t->h3 + l * NF;
+            const float *h3 = t->h3 + k * NF;
             /* act = silu(h1) * h3 */
             for (size_t i = 0; i < NF; i++) {
                 float s = sl_act1(SL_ACT_SILU, h1[i]);
@@ -348,12 +420,14 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
             gelu_bwd(t, dh1, dact, h1, NF, 1);
         }
         sl_linear_backward(dn, G(t, t->i_fc[l]), G(t, t->i_fcb[l]), dh1, n2, D(t, t->i_fc[l]), N, C, F);
-        norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2 + (size_t)l * 2 * N, N);
+        norm_bwd(t, t->i_n2w[l], t->i_n2b[l], dh, dn, md, t->st2 + k * 2 * N, N);
         /* attention branch: dh is now dL/dmid */
         memset(dn, 0, NC * sizeof(float));
         if ((rc = sl_model_backward(m->children[l], dh, dn))) return rc;
-        norm_bwd(t, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, t->st1 + (size_t)l * 2 * N, N);
+        if (tf_ck(t)) sl_model_release(m->children[l]);
+        norm_bwd(t, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, t->st1 + k * 2 * N, N);
     }
+    if (t->ck_rng) sl_rng_state_load(m->rng, tf_snap(t, t->nseg), sl_rng_state_size(m->rng)); /* where forward left it */
     if (t->dropped) {
         memset(t->tmp, 0, NC * sizeof(float));
         sl_dropout_backward(t->tmp, dh, t->emask, NC);
@@ -382,7 +456,7 @@ void sl_transformer_set_slices(sl_model *m, int slices)
 static float *Gb(const tf_model *t, float *g, int i) { return sl_params_at_opt(t->base.P, g, i); }
 
 /* seq/model.h's slice_ok: no dropout while training, and every attention layer has slices */
-static int tf_slice_ok(const sl_model *m)
+static int tf_slices_apply(const sl_model *m)
 {
     const tf_model *t = (const tf_model *)m;
     if ((m->training && t->c.dropout > 0.0f && m->rng) || m->doc_pos) return 0; /* packed rows: the per-operation path */
@@ -391,11 +465,16 @@ static int tf_slice_ok(const sl_model *m)
     return 1;
 }
 
+/* checkpointing runs one slice inside the model (its segments recompute on the whole batch), so
+ * a caller does not slice it */
+static int tf_slice_ok(const sl_model *m) { return !tf_ckpt_on(m) && tf_slices_apply(m); }
+
 /* slices for a batch of B sequences, 0 for the per-operation path */
 static int tf_nslices(const tf_model *t, int B, int for_backward)
 {
     const sl_model *m = &t->base;
-    if (!for_backward && (t->slices < 0 || !tf_slice_ok(m))) return 0;
+    if (!for_backward && (t->slices < 0 || !tf_slices_apply(m))) return 0;
+    if (tf_ckpt_on(m)) return 1;
     if (t->slices > 0) return t->slices < B ? t->slices : B;
     const int th = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (th <= 1) return 1;
@@ -416,28 +495,43 @@ static void norm_bwd_r(const tf_model *t, float *g, int iw, int ib, float *din, 
     else sl_layernorm_fast_backward(din, Gb(t, g, iw), Gb(t, g, ib), dout, in, D(t, iw), mean, rstd, n, t->C);
 }
 
+/* Block l on sequences [b0, b1), the sliced path: rows r0 = b0*T .. of every cache, slots as
+ * tf_block_forward's. Checkpointing (one slice, the whole batch) begins the attention layer here,
+ * as its caches may have been released. */
+static int tf_block_forward_rows(tf_model *t, int l, int b0, int b1)
+{
+    sl_model *m = &t->base;
+    const int T = t->T, N = t->B * T, C = t->C, F = t->F, n = (b1 - b0) * T;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C, k = tf_blk(t, l);
+    float *hl = t->res + tf_h(t, l) * NC + r0 * C, *hn = t->res + tf_h(t, l + 1) * NC + r0 * C; // (n, C)
+    float *md = t->mid + k * NC + r0 * C, *tmp = t->tmp + r0 * C;                                // (n, C)
+    float *n1 = t->n1 + k * NC + r0 * C, *n2 = t->n2 + k * NC + r0 * C;                          // (n, C)
+    float *s1 = t->st1 + k * 2 * N + r0, *s2 = t->st2 + k * 2 * N + r0;                          // (2, N) rows
+    sl_model *a = m->children[l];
+    int rc;
+    norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
+    if (tf_ck(t) && (rc = a->vt->slice_begin(a, t->n1 + k * NC, NULL, t->B, T))) return rc;
+    if ((rc = a->vt->slice_forward(a, t->tmp, b0, b1))) return rc;
+    for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
+    norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
+    mlp_fwd(t, l, tmp, t->h1 + k * NF + r0 * F, t->c.swiglu ? t->h3 + k * NF + r0 * F : NULL, t->act + k * NF + r0 * F, n2, n);
+    for (size_t i = 0; i < nc; i++) hn[i] = md[i] + tmp[i];
+    return SL_OK;
+}
+
 /* sequences [b0, b1): rows r0 = b0*T .. of every cache; same layout as tf_forward's */
 static int tf_forward_slice(tf_model *t, const int32_t *tok, float *y, int b0, int b1)
 {
     sl_model *m = &t->base;
-    const int T = t->T, N = t->B * T, C = t->C, L = t->L, F = t->F, n = (b1 - b0) * T;
-    const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C;
-    float *h = t->res + r0 * C, *tmp = t->tmp + r0 * C; // (n, C) rows of the slice
+    const int T = t->T, N = t->B * T, C = t->C, L = t->L, n = (b1 - b0) * T;
+    const size_t NC = (size_t)N * C, r0 = (size_t)b0 * T;
     int rc;
-    embed(t, h, tok + r0, n, T, 0, NULL); /* slices never run packed rows */
+    embed(t, t->res + r0 * C, tok + r0, n, T, 0, NULL); /* slices never run packed rows */
     for (int l = 0; l < L; l++) {
-        float *hl = h + l * NC, *hn = hl + NC, *md = t->mid + l * NC + r0 * C;
-        float *n1 = t->n1 + l * NC + r0 * C, *n2 = t->n2 + l * NC + r0 * C;
-        float *s1 = t->st1 + (size_t)l * 2 * N + r0, *s2 = t->st2 + (size_t)l * 2 * N + r0;
-        norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
-        if ((rc = m->children[l]->vt->slice_forward(m->children[l], t->tmp, b0, b1))) return rc;
-        for (size_t i = 0; i < nc; i++) md[i] = hl[i] + tmp[i];
-        norm_fwd_r(t, t->i_n2w[l], t->i_n2b[l], n2, s2, s2 + N, md, n);
-        mlp_fwd(t, l, tmp, t->h1 + l * NF + r0 * F, t->c.swiglu ? t->h3 + l * NF + r0 * F : NULL, t->act + l * NF + r0 * F, n2,
-                n);
-        for (size_t i = 0; i < nc; i++) hn[i] = md[i] + tmp[i];
+        if ((rc = tf_block_forward_rows(t, l, b0, b1))) return rc;
+        if (l / t->K < t->nseg - 1) sl_model_release(m->children[l]); /* checkpointing: recomputed in backward */
     }
-    norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf + r0 * C, t->stf + r0, t->stf + N + r0, h + L * NC, n);
+    norm_fwd_r(t, t->i_nfw, t->i_nfb, t->nf + r0 * C, t->stf + r0, t->stf + N + r0, t->res + tf_h(t, L) * NC + r0 * C, n);
     sl_linear_forward(y + r0 * t->V, t->nf + r0 * C, head_w(t), NULL, n, C, t->V);
     return SL_OK;
 }
@@ -451,9 +545,9 @@ static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B
     int rc = tf_reserve(t, tok, B, T);
     if (rc) return rc;
     t->sliced = 1;
-    for (int l = 0; l < t->L; l++) {
+    for (int l = 0; l < t->L && !tf_ck(t); l++) { /* checkpointing begins them one by one (tf_block_forward_rows) */
         sl_model *a = m->children[l];
-        if ((rc = a->vt->slice_begin(a, t->n1 + l * NC, NULL, B, T))) return rc;
+        if ((rc = a->vt->slice_begin(a, t->n1 + tf_blk(t, l) * NC, NULL, B, T))) return rc;
     }
     return SL_OK;
 }
@@ -475,15 +569,20 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
     int rc;
     sl_linear_backward_set(dn, Gb(t, g, t->i_head), NULL, dy + r0 * V, t->nf + rc0, head_w(t), n, C, V);
     memset(dh, 0, nc * sizeof(float));
-    norm_bwd_r(t, g, t->i_nfw, t->i_nfb, dh, dn, t->res + L * NC + rc0, t->stf + r0, t->stf + N + r0, n);
+    norm_bwd_r(t, g, t->i_nfw, t->i_nfb, dh, dn, t->res + tf_h(t, L) * NC + rc0, t->stf + r0, t->stf + N + r0, n);
+    const int K = t->K;
     for (int l = L - 1; l >= 0; l--) {
-        const float *md = t->mid + l * NC + rc0, *hl = t->res + l * NC + rc0, *n2 = t->n2 + l * NC + rc0;
-        const float *h1 = t->h1 + l * NF + rf0, *act = t->act + l * NF + rf0;
-        const float *s1 = t->st1 + (size_t)l * 2 * N + r0, *s2 = t->st2 + (size_t)l * 2 * N + r0;
+        if (l / K < t->nseg - 1 && l % K == K - 1) /* checkpointing (one slice): this segment's forward again */
+            for (int li = l / K * K; li <= l; li++)
+                if ((rc = tf_block_forward_rows(t, li, b0, b1))) return rc;
+        const size_t k = tf_blk(t, l);
+        const float *md = t->mid + k * NC + rc0, *hl = t->res + tf_h(t, l) * NC + rc0, *n2 = t->n2 + k * NC + rc0;
+        const float *h1 = t->h1 + k * NF + rf0, *act = t->act + k * NF + rf0;
+        const float *s1 = t->st1 + k * 2 * N + r0, *s2 = t->st2 + k * 2 * N + r0;
         /* MLP branch; dh is dL/dh_{l+1} */
         sl_linear_backward_set(dact, Gb(t, g, t->i_pj[l]), Gb(t, g, t->i_pjb[l]), dh, act, D(t, t->i_pj[l]), n, F, C);
         if (t->c.swiglu) {
-            const float *h3 = t->h3 + l * NF + rf0;
+            const float *h3 = t->h3 + k * NF + rf0;
             for (size_t i = 0; i < nf; i++) {
                 float sg = sl_act1(SL_ACT_SILU, h1[i]);
                 dh3[i] = dact[i] * sg;
@@ -499,7 +598,10 @@ static int tf_backward_slice(tf_model *t, const float *dy, float *g, int b0, int
         }
         norm_bwd_r(t, g, t->i_n2w[l], t->i_n2b[l], dh, dn, md, s2, s2 + N, n);
         /* attention branch: dh is now dL/dmid; dn = dL/dn1 (written) */
-        if ((rc = m->children[l]->vt->slice_backward(m->children[l], t->g1, t->g2, 0, g, b0, b1))) return rc;
+        sl_model *a = m->children[l];
+        if (tf_ck(t) && (rc = a->vt->slice_backward_begin(a))) return rc; /* begun one by one */
+        if ((rc = a->vt->slice_backward(a, t->g1, t->g2, 0, g, b0, b1))) return rc;
+        if (tf_ck(t)) sl_model_release(a);
         norm_bwd_r(t, g, t->i_n1w[l], t->i_n1b[l], dh, dn, hl, s1, s1 + N, n);
     }
     sl_embedding_backward(Gb(t, g, t->i_wte), dh, t->tok + r0, n, C);
@@ -521,7 +623,7 @@ static int tf_slice_backward_begin(sl_model *m)
     int rc;
     if ((rc = SL_ARENA_CARVE(&t->bwd, SL_FIELD(t->g1, NC), SL_FIELD(t->g2, NC), SL_FIELD(t->g3, NF), SL_FIELD(t->g4, 2 * NF))))
         return rc;
-    for (int l = 0; l < t->L; l++)
+    for (int l = 0; l < t->L && !tf_ck(t); l++) /* checkpointing begins them one by one (tf_backward_slice) */
         if ((rc = m->children[l]->vt->slice_backward_begin(m->children[l]))) return rc;
     return SL_OK;
 }
@@ -730,6 +832,7 @@ static void tf_destroy(sl_model *m)
     sl_arena_free(&t->fwd);
     sl_arena_free(&t->bwd);
     sl_buf_free(&t->gpriv);
+    free(t->ck_snap);
     free(t->i_n1w);
     free(t->i_n1b);
     free(t->i_n2w);
@@ -788,7 +891,7 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     t->F = F;
     t->V = V;
     m->d_in = m->d_out = V;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK | SL_CAP_CKPT;
     m->max_len = cfg->max_seq_len;
     snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <sched.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,6 +39,13 @@ static const char TRAIN_USAGE[] =
     "  --batch B           batch size (default 16): sequences per forward pass\n"
     "  --accum N           gradient accumulation: each optimizer step runs N batches of B and\n"
     "                      updates as one batch of N*B would (default 1; docs/training.md)\n"
+    "  --checkpoint-blocks K  gradient checkpointing (lm:/seq: wrappers, gpt, llama): keep the\n"
+    "                      residual stream only at every K-th block (K in 1..n_layer) and\n"
+    "                      recompute the other blocks in backward; the same gradients bit for\n"
+    "                      bit, less activation memory, about one more forward of the first\n"
+    "                      n_layer-K blocks per step. Recorded in the run (--resume keeps it)\n"
+    "  --dry-run           print the memory the run will need (parameters, gradients, optimizer,\n"
+    "                      buffers, activations with and without checkpointing) and exit\n"
     "  --seq-len T         sequence length, for tasks whose length is free (charlm, adding)\n"
     "  --pack              corpus tasks with documents (charlm: a file per document of a directory\n"
     "                      corpus or the default one, or doc_sep=HEX): rows packed with whole\n"
@@ -103,7 +111,7 @@ static void json_string(FILE *f, const char *s)
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK };
+       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK, O_CKPTB, O_DRY };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -112,7 +120,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"checkpoint-blocks", 1, 0, O_CKPTB}, {"dry-run", 0, 0, O_DRY}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* task spec from --task plus --seq-len / --corpus / --pack */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, int pack, char **out)
@@ -208,6 +216,61 @@ static int rank_threads(const sl_dist *d)
     return k > 0 ? k : 1;
 }
 
+/* resident set size of this process now, bytes (0 if /proc is not there) */
+static size_t rss_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = strtoul(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+/* --dry-run (docs/training.md): the run's memory by lab/trainer.h's sl_train_memory, the
+ * activations also at the other checkpointing choices, and the process's own resident size
+ * measured after the probes (program, libraries, task data, OpenBLAS buffers) */
+static int dry_run(const char *spec, const sl_model *m, sl_task *t, const sl_train_config *c)
+{
+    sl_train_mem mem;
+    if (c->dist && sl_dist_size(c->dist) > 1) return cli_fail("--dry-run runs in one process: run it without mpirun");
+    if (!(m->caps & SL_CAP_GRAD)) return cli_fail("--dry-run: model %s is not trained by gradient", m->vt->kind);
+    if (sl_train_memory(spec, t, c, &mem)) return cli_lib_fail("--dry-run");
+    const int L = m->caps & SL_CAP_CKPT ? m->n_children : 0;
+    printf("dry run: %s on %s, batch %d x %d positions, accum %d, threads %d\n", spec, t->name, c->batch, t->T,
+           c->accum > 1 ? c->accum : 1, c->threads > 0 ? c->threads : sl_threads_get());
+    printf("parameters: %zu (%.2f MiB)\n", mem.params_n, mib(mem.params));
+    printf("gradients: %.2f MiB\n", mib(mem.grads));
+    printf("optimizer: %.2f MiB (two moments per parameter)\n", mib(mem.optim));
+    printf("buffers: %.2f MiB (batch, outputs, their gradients and probabilities; evaluation)\n", mib(mem.buffers));
+    /* activations with each checkpointing choice: off, and K = 1 .. L-1 (K = L is off); past 8
+     * blocks the powers of two */
+    size_t act_off = mem.act;
+    if (c->ckpt_blocks > 0 && c->ckpt_blocks < L) {
+        sl_train_config c0 = *c;
+        c0.ckpt_blocks = 0;
+        if (sl_train_memory_act(spec, t, &c0, 0, &act_off)) return cli_lib_fail("--dry-run");
+    }
+    printf("activations: %.2f MiB (no checkpointing)\n", mib(act_off));
+    for (int k = 1; k < L; k = L <= 8 ? k + 1 : 2 * k) {
+        size_t a = mem.act;
+        if (k != c->ckpt_blocks && sl_train_memory_act(spec, t, c, k, &a)) return cli_lib_fail("--dry-run");
+        printf("activations --checkpoint-blocks %d: %.2f MiB\n", k, mib(a));
+    }
+    if (!L) printf("(model %s has no gradient checkpointing)\n", m->vt->kind);
+    malloc_trim(0); /* the probes' freed memory back to the system before measuring */
+    const size_t rss = rss_now(), base = rss > mem.params ? rss - mem.params : 0;
+    printf("process: %.2f MiB (program, libraries, task data; measured now, without the parameters)\n", mib(base));
+    const size_t total = base + mem.params + mem.grads + mem.optim + mem.buffers + mem.act;
+    printf("total: %.2f MiB (estimated peak resident size of this run", mib(total));
+    if (c->ckpt_blocks > 0 && c->ckpt_blocks < L) printf(", --checkpoint-blocks %d)\n", c->ckpt_blocks);
+    else printf(", no checkpointing)\n");
+    return 0;
+}
+
 static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
 {
     sl_train_config c;
@@ -218,7 +281,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     sl_lora_config lora;
     char lora_text[1200], init_abs[4096];
     int have_lora = 0;
-    int pack = 0;
+    int pack = 0, dry = 0;
     int have_minlr = 0, have_steps = 0, progress = 1, other_flags = 0, have_decay = 0, have_budget = 0, force = 0, extend = 0;
     optind = 1;
     opterr = 0;
@@ -231,6 +294,11 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         case O_TASK: task = optarg; break;
         case O_CORPUS: corpus = optarg; break;
         case O_PACK: pack = 1; break;
+        case O_DRY: dry = 1; break;
+        case O_CKPTB:
+            if (!cli_int(TRAIN_USAGE, "--checkpoint-blocks", optarg, 1, 1 << 20, &v)) return 2;
+            c.ckpt_blocks = (int)v;
+            break;
         case O_STEPS: if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2; c.steps = v; have_steps = 1; break;
         case O_BATCH: if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2; c.batch = (int)v; break;
         case O_ACCUM: if (!cli_int(TRAIN_USAGE, "--accum", optarg, 1, 1 << 20, &v)) return 2; c.accum = (int)v; break;
@@ -328,7 +396,8 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         if (extend) return cli_usage(TRAIN_USAGE, "--extend-schedule applies to --resume only");
         if (initfrom && initemb) return cli_usage(TRAIN_USAGE, "--init-from and --init-embeddings exclude each other");
         if (have_lora && !initfrom) return cli_usage(TRAIN_USAGE, "--lora adapts a trained model: give it with --init-from SRC");
-        if (!force && R0 && refuse_existing_run(out)) return 1;
+        if (dry && (have_lora || initemb)) return cli_usage(TRAIN_USAGE, "--dry-run accounts the model of --model alone (no --lora, --init-embeddings)");
+        if (!dry && !force && R0 && refuse_existing_run(out)) return 1;
         int rc = build_task_spec(task, seq_len, corpus, pack, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
         if (initfrom) {
@@ -357,6 +426,11 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
     if (initfrom && sl_init_check_vocab(&src, m, t)) { cli_fail("--init-from %s: %s", initfrom, sl_errmsg()); goto done; }
     if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
+    if (!resume && c.ckpt_blocks && sl_model_set_checkpoint(m, c.ckpt_blocks)) {
+        ret = cli_usage(TRAIN_USAGE, "--checkpoint-blocks %d: %s", c.ckpt_blocks, sl_errmsg());
+        goto done;
+    }
+    if (dry) { ret = dry_run(model_spec, m, t, &c); goto done; }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
     if (initfrom && sl_init_load(&src, m)) { cli_lib_fail(NULL); goto done; }
     if (resume && sl_finetune_rebuild(st, &m)) { cli_lib_fail(ckpt_path); goto done; }
@@ -417,6 +491,10 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         ret = 0;
         goto done;
     }
+    /* checkpointing frees and refills the recomputed blocks' caches every step: blocks of 1 MiB
+     * and more are mapped and unmapped at once (glibc would otherwise keep them in its heap,
+     * whose fragments held up to twice the live memory in bench/dryrun_bench.sh) */
+    if (c.ckpt_blocks > 0) mallopt(M_MMAP_THRESHOLD, 1 << 20);
     sl_train_result res;
     *entered = 1; /* from here on every failure is voted on by all ranks (lab/trainer.c) */
     if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }

@@ -425,9 +425,18 @@ static void mamba_destroy(sl_model *m)
     free(mb);
 }
 
+/* seq/model.h's release: the forward cache and backward's scratch */
+static void mamba_release(sl_model *m)
+{
+    mamba_model *mb = (mamba_model *)m;
+    sl_arena_free(&mb->fwd);
+    sl_arena_free(&mb->bwd);
+}
+
 static const sl_model_vt mamba_vt = {
     .kind = "mamba",
     .destroy = mamba_destroy,
+    .release = mamba_release,
     .init = mamba_init,
     .forward = mamba_forward,
     .backward = mamba_backward,

@@ -339,6 +339,14 @@ static void s4_destroy(sl_model *base)
     free(m);
 }
 
+/* seq/model.h's release: the kernel, its gradient and the block's caches */
+static void s4_release(sl_model *base)
+{
+    s4_model *m = (s4_model *)base;
+    sl_ssmblock_release(&m->blk);
+    sl_arena_free(&m->fwd);
+}
+
 static int s4_init(sl_model *base, sl_rng *rng)
 {
     s4_model *m = (s4_model *)base;
@@ -533,7 +541,7 @@ static int s4_state_copy(sl_model *base_, void *dst, const void *src)
 }
 
 static const sl_model_vt s4_vt = {
-    .kind = "s4", .destroy = s4_destroy, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
+    .kind = "s4", .destroy = s4_destroy, .release = s4_release, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
     .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .state_copy = s4_state_copy, .step = s4_step,
 };
 

@@ -189,6 +189,14 @@ static void s4d_destroy(sl_model *base)
     free(m);
 }
 
+/* seq/model.h's release: the kernel, its gradient and the block's caches */
+static void s4d_release(sl_model *base)
+{
+    s4d_model *m = (s4d_model *)base;
+    sl_ssmblock_release(&m->blk);
+    sl_arena_free(&m->fwd);
+}
+
 static int s4d_init(sl_model *base, sl_rng *rng)
 {
     s4d_model *m = (s4d_model *)base;
@@ -323,7 +331,7 @@ static int s4d_state_copy(sl_model *base_, void *dst, const void *src)
 }
 
 static const sl_model_vt s4d_vt = {
-    .kind = "s4d", .destroy = s4d_destroy, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
+    .kind = "s4d", .destroy = s4d_destroy, .release = s4d_release, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
     .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .state_copy = s4d_state_copy, .step = s4d_step,
 };
 

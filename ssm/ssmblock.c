@@ -22,6 +22,13 @@ void sl_ssmblock_clear(sl_ssmblock *s)
     memset(s, 0, sizeof *s);
 }
 
+void sl_ssmblock_release(sl_ssmblock *s)
+{
+    sl_arena_free(&s->fwd);
+    sl_arena_free(&s->bwd);
+    s->cached = 0;
+}
+
 static int reserve(sl_ssmblock *s, int B, int T)
 {
     size_t n = (size_t)B * T * s->H;

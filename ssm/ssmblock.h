@@ -34,6 +34,8 @@ typedef struct {
 
 void sl_ssmblock_init(sl_ssmblock *s, int H, sl_act act, float p_drop);
 void sl_ssmblock_clear(sl_ssmblock *s);
+/* free the forward cache and backward's scratch (gradient checkpointing); the FFT plans stay */
+void sl_ssmblock_release(sl_ssmblock *s);
 
 /* the block's weights and their gradients (the model's tensors) */
 typedef struct {
