@@ -493,30 +493,48 @@ void sl_mse_backward(float *dy, const float *y, const float *target, const float
 
 void sl_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *b, int B, int T, int C, int K)
 {
+    sl_conv1d_causal_docs_forward(out, inp, w, b, NULL, B, T, C, K);
+}
+
+void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                               const float *w, int B, int T, int C, int K)
+{
+    sl_conv1d_causal_docs_backward(dinp, dw, db, dout, inp, w, NULL, B, T, C, K);
+}
+
+/* the first tap k of position t that reads inside the row and, packed, inside t's document */
+static inline int conv_k0(const int32_t *pos, int bb, int t, int T, int K)
+{
+    const int first = pos ? t - pos[(size_t)bb * T + t] : 0;   /* the document's (or the row's) start */
+    const int k0 = first - t + K - 1;
+    return k0 > 0 ? k0 : 0;
+}
+
+void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B,
+                                   int T, int C, int K)
+{
     #pragma omp parallel for collapse(2) if ((size_t)B * T * C > 65536)
     for (int bb = 0; bb < B; bb++)
         for (int t = 0; t < T; t++) {
             float *o = out + ((size_t)bb * T + t) * C;
             for (int c = 0; c < C; c++) o[c] = b ? b[c] : 0.0f;
-            for (int k = 0; k < K; k++) {
+            for (int k = conv_k0(pos, bb, t, T, K); k < K; k++) {
                 int s = t - (K - 1) + k;
-                if (s < 0) continue;
                 const float *x = inp + ((size_t)bb * T + s) * C;
                 for (int c = 0; c < C; c++) o[c] += w[(size_t)c * K + k] * x[c];
             }
         }
 }
 
-void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                               const float *w, int B, int T, int C, int K)
+void sl_conv1d_causal_docs_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                                    const int32_t *pos, int B, int T, int C, int K)
 {
     for (int bb = 0; bb < B; bb++)
         for (int t = 0; t < T; t++) {
             const float *g = dout + ((size_t)bb * T + t) * C;
             if (db) for (int c = 0; c < C; c++) db[c] += g[c];
-            for (int k = 0; k < K; k++) {
+            for (int k = conv_k0(pos, bb, t, T, K); k < K; k++) {
                 int s = t - (K - 1) + k;
-                if (s < 0) continue;
                 const float *x = inp + ((size_t)bb * T + s) * C;
                 float *dx = dinp ? dinp + ((size_t)bb * T + s) * C : NULL;
                 for (int c = 0; c < C; c++) {

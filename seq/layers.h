@@ -93,6 +93,13 @@ void sl_mse_backward(float *dy, const float *y, const float *target, const float
 void sl_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *b, int B, int T, int C, int K);
 void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                const float *w, int B, int T, int C, int K);
+/* The same over packed rows (seq/model.h): pos (B, T) each position's place in its document, or
+ * NULL; the window of t starts no earlier than its document (t - pos[b,t]), as if every document
+ * were zero-padded on its left alone, and no gradient crosses a document start. */
+void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B,
+                                   int T, int C, int K);
+void sl_conv1d_causal_docs_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                                    const int32_t *pos, int B, int T, int C, int K);
 
 /* Inverted dropout: mask (n) holds 0 or 1/(1-p). p == 0 copies and sets mask to 1. */
 void sl_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, sl_rng *rng);

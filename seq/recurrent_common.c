@@ -34,6 +34,10 @@ typedef struct {
     float *ghs[2];       /* GRU (B, GH) per direction */
     float *bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
     float *zeros;        /* (GH) zeros: the cells' stand-in for an absent bias or state */
+    /* packed rows (seq/model.h): the last forward's doc_pos (B, T), or NULL; hz, cz (ndir, B, H)
+     * a step's h_prev / c_prev with the rows whose document starts there zeroed (state_cut) */
+    const int32_t *dp;
+    float *hz, *cz;
     sl_field *fields;    /* room for the arenas' field lists (fwd has the most) */
     /* backward scratch */
     float *dH, *dX, *ones;
@@ -163,12 +167,14 @@ static int reserve_caches(rmodel *r, int B, int T)
         f[n++] = SL_FIELD(r->xh[i], cells && r->fast ? SB * (layer_in(r, (int)i / r->ndir) + H) : 0);
     }
     for (int d = 0; d < 2; d++) f[n++] = SL_FIELD(r->ghs[d], cells && gru && d < r->ndir ? (size_t)B * GH : 0);
+    f[n++] = SL_FIELD(r->hz, cells && r->base.doc_pos ? (size_t)r->ndir * B * H : 0);
+    f[n++] = SL_FIELD(r->cz, cells && lstm && r->base.doc_pos ? (size_t)r->ndir * B * H : 0);
     int rc = sl_arena_carve(&r->fwd, f, n);
     return rc ? sl_error(SL_ENOMEM, "%s: cannot allocate activation caches for B=%d T=%d", r->base.vt->kind, B, T) : SL_OK;
 }
 
 /* the fields of the caches (reserve_caches) */
-static size_t n_fields(int L, int ndir) { return 4 + 3 * (size_t)L + 4 * (size_t)L * ndir; }
+static size_t n_fields(int L, int ndir) { return 6 + 3 * (size_t)L + 4 * (size_t)L * ndir; }
 
 /* dW_hh (GH, H) += sum over b and the T-1 step pairs of dG[b, t]^T h[b, t - dir], dir = +1 for
  * the forward direction (each step with its predecessor t-1) and -1 for the reverse one (with
@@ -214,6 +220,42 @@ static const float *cell_bias(const rmodel *r, int ld, const float *bsum)
     return bsum + (size_t)ld * r->GH;
 }
 
+/* Packed rows: 1 if row b's state restarts between step t and tn, the step that follows it in
+ * its direction (t + 1, or t - 1 in reverse): the later of the two starts a document, so tn
+ * begins from the zero state (as t = 0 does), and no gradient flows back from tn to t. */
+static inline int cut(const int32_t *dp, int b, int t, int tn, int T)
+{
+    return dp && dp[(size_t)b * T + (t > tn ? t : tn)] == 0;
+}
+
+/* The previous state p (nb rows of H, ldp apart, rows b0 .. of the batch) of step t, whose
+ * predecessor is tp: itself when no row restarts there, else z (nb, H) with p's rows and zeros
+ * for the rows that restart (*ld: the row stride of the result). */
+static const float *state_cut(const rmodel *r, const float *p, int ldp, float *z, int b0, int nb, int t, int tp, int *ld)
+{
+    const int H = r->H;
+    int any = 0;
+    for (int b = 0; b < nb && !any; b++) any = cut(r->dp, b0 + b, tp, t, r->T);
+    *ld = any ? H : ldp;
+    if (!any) return p;
+    for (int b = 0; b < nb; b++) {
+        if (cut(r->dp, b0 + b, tp, t, r->T)) memset(z + (size_t)b * H, 0, (size_t)H * sizeof(float));
+        else memcpy(z + (size_t)b * H, p + (size_t)b * ldp, (size_t)H * sizeof(float));
+    }
+    return z;
+}
+
+/* backward: rows [b0, b0 + nb) of the carried gradients dh (and dc) that restart at step t
+ * (predecessor tp) stop there: nothing flows into the previous document */
+static void grad_cut(const rmodel *r, float *dh, float *dc, int b0, int nb, int t, int tp)
+{
+    for (int b = 0; r->dp && b < nb; b++)
+        if (cut(r->dp, b0 + b, tp, t, r->T)) {
+            memset(dh + (size_t)b * r->H, 0, (size_t)r->H * sizeof(float));
+            if (dc) memset(dc + (size_t)b * r->H, 0, (size_t)r->H * sizeof(float));
+        }
+}
+
 static void sum_biases(const rmodel *r, float *bsum)
 {
     if (!r->cfg.bias || r->cfg.cell == SL_RCELL_GRU) return;
@@ -237,17 +279,18 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
     float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *hz = r->hz ? r->hz + ((size_t)d * B + b0) * H : NULL, *cz = r->cz ? r->cz + ((size_t)d * B + b0) * H : NULL;
     const int ldh = T * ldo, ldg = T * GH;   /* row strides of one step across the batch */
     for (int s = 0; s < T; s++) {
-        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
         sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .b = cell_bias(r, ld, r->bsum),
                           .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = ldh, .zeros = r->zeros};
-        if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
+        if (s) a.h_prev = state_cut(r, out + (size_t)tp * ldo, ldh, hz, b0, nb, t, tp, &a.ldhp);
         else { a.h_prev = h0; a.ldhp = H; }
         if (lstm) {
             a.c = r->cst[ld] + row * H;
-            a.c_prev = s ? r->cst[ld] + prow * H : c0;
+            a.c_prev = s ? state_cut(r, r->cst[ld] + prow * H, H, cz, b0, nb, t, tp, &ldz) : c0;
         }
         if (gru) {
             if (a.h_prev)
@@ -285,10 +328,11 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
     float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *cz = r->cz ? r->cz + ((size_t)d * B + b0) * H : NULL;
     const size_t ldh = (size_t)T * ldo;   /* out: row stride of one step across the batch */
     const int ring = r->base.inference;     /* the caches are rings of two steps (reserve_caches) */
     for (int s = 0; s < T; s++) {
-        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
         const int ts = ring ? s & 1 : t, tps = ring ? (s + 1) & 1 : tp;   /* slots of t and t_prev */
         size_t row = (size_t)ts * B + b0, prow = (size_t)tps * B + b0;   /* in the (T, B, .) caches */
         float *xr = xh + (size_t)ts * B * K;
@@ -301,11 +345,11 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
         }
         sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)ts * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum),
                           .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = (int)ldh, .zeros = r->zeros};
-        a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first */
+        a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first, and where a document starts */
         a.ldhp = K;
         if (lstm) {
             a.c = r->cst[ld] + row * H;
-            a.c_prev = s ? r->cst[ld] + prow * H : c0;
+            a.c_prev = s ? state_cut(r, r->cst[ld] + prow * H, H, cz, b0, nb, t, tp, &ldz) : c0;
         }
         if (gru) {
             sl_rk_gemm(&r->pif[ld], nb, xr, K, a.g, GH, 0);
@@ -318,9 +362,12 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
         }
         cell_forward(r, &a);
         if (s + 1 < T) {
-            float *xn = xh + (size_t)(ring ? (s + 1) & 1 : d ? t - 1 : t + 1) * B * K + Iw;
-            for (int b = 0; b < nb; b++)
-                memcpy(xn + (size_t)b * K, a.h + b * ldh, (size_t)H * sizeof(float));
+            const int tn = d ? t - 1 : t + 1;
+            float *xn = xh + (size_t)(ring ? (s + 1) & 1 : tn) * B * K + Iw;
+            for (int b = 0; b < nb; b++) {
+                if (cut(r->dp, b0 + b, t, tn, T)) memset(xn + (size_t)b * K, 0, (size_t)H * sizeof(float));
+                else memcpy(xn + (size_t)b * K, a.h + b * ldh, (size_t)H * sizeof(float));
+            }
         }
     }
 }
@@ -419,8 +466,9 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->b_hh = sl_params_data_opt(P, r->i_bhh[ld]);
     a->h0 = r->h0 ? r->h0 + st : NULL;
     a->c0 = r->c0 ? r->c0 + st : NULL;
-    a->amx = r->amx_on;
+    a->amx = r->amx_on && !r->dp;   /* packed rows: AVX-512 only (recurrent_lanes.h) */
     a->infer = r->base.inference;
+    a->doc_pos = r->dp;
 }
 
 /* one layer of the lanes path: each direction in turn, on all threads; the output (B, T,
@@ -447,6 +495,11 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     int rc;
     if (r->h0 && r->h0_B != B)
         return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, forward has batch %d", m->vt->kind, r->h0_B, B);
+    if (m->doc_pos && r->h0)
+        return sl_error(SL_EUNSUPPORTED, "%s: packed rows restart from the zero state; an initial state (h0) cannot be used with them",
+                        m->vt->kind);
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
+    r->dp = m->doc_pos;
     r->dropped = m->training && r->cfg.dropout > 0 && r->L > 1;
     if (r->dropped && !m->rng) return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
     r->cached = 0;
@@ -535,6 +588,7 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     float *dc = lstm ? r->dc[d] + (size_t)b0 * H : NULL;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
+    float *hz = r->hz ? r->hz + ((size_t)d * B + b0) * H : NULL, *cz = r->cz ? r->cz + ((size_t)d * B + b0) * H : NULL;
 
     /* kernel path: dxo (B, T, Iw) or NULL receives (beta: += ) dG_t W_ih for each step while dG_t
      * is in cache, and dbacc (2 * GH, or NULL) the column sums of dG's x side (bias_ih; and
@@ -546,22 +600,22 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     memset(dhr, 0, (size_t)nb * H * sizeof(float));
     if (dc) memset(dc, 0, (size_t)nb * H * sizeof(float));
     for (int s = T - 1; s >= 0; s--) {
-        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1;
+        int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
         sl_rcell_bwd a = {.B = nb, .H = H, .g = g + (size_t)t * gt, .ldg = ldg, .relu = r->cfg.relu,
                           .h = out + (size_t)t * ldo, .ldh = ldh,
                           .dh_out = dHb + (size_t)t * ldo, .lddo = ldh,
                           .dh_rec = dhr, .dc = dc, .dg = dgx + (size_t)t * dt, .lddg = lddg,
                           .dgh = gru ? dgh + (size_t)t * dt : NULL, .dgh_n_only = gru4, .zeros = r->zeros};
-        if (s) { a.h_prev = out + (size_t)tp * ldo; a.ldhp = ldh; }
+        if (s) a.h_prev = state_cut(r, out + (size_t)tp * ldo, ldh, hz, b0, nb, t, tp, &a.ldhp);
         else { a.h_prev = h0; a.ldhp = H; }
-        if (r->fast) {   /* the same values, in xh's contiguous rows (h0 or zeros first) */
+        if (r->fast) {   /* the same values, in xh's contiguous rows (h0 or zeros first and at cuts) */
             a.h_prev = r->xh[ld] + ((size_t)t * B + b0) * (Iw + H) + Iw;
             a.ldhp = Iw + H;
         }
         if (lstm) {
             a.c = r->cst[ld] + row * H;
-            a.c_prev = s ? r->cst[ld] + prow * H : c0;
+            a.c_prev = s ? state_cut(r, r->cst[ld] + prow * H, H, cz, b0, nb, t, tp, &ldz) : c0;
         }
         if (gru) a.hn = r->hn[ld] + row * H;
         cell_backward(r, &a);
@@ -583,6 +637,7 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
         else if (s || h0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * dt, lddg,
                         whh, H, 1.0f, dhr, H);
+        if (s) grad_cut(r, dhr, dc, b0, nb, t, tp);
     }
     if (h0) {
         memcpy(r->dh0 + ((size_t)ld * B + b0) * H, dhr, (size_t)nb * H * sizeof(float));
@@ -641,6 +696,15 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
     /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
     gemm_dwhh(dwhh, dgh, out, ldo, d, B, T, GH, H);
+    /* packed rows: the pairs across a document start paired dG_t with the other document's h
+     * (the step itself saw zeros): take them out again */
+    for (int b = 0; r->dp && b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const int tp = d ? t + 1 : t - 1;
+            if (tp >= 0 && tp < T && cut(r->dp, b, tp, t, T))
+                cblas_sger(CblasRowMajor, GH, H, -1.0f, dgh + ((size_t)b * T + t) * GH, 1, out + ((size_t)b * T + tp) * ldo, 1,
+                           dwhh, H);
+        }
     if (h0) {
         const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * GH;   /* rows (b, first step), T*GH apart */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, T * GH, h0, H, 1.0f, dwhh, H);
@@ -1202,7 +1266,8 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->base.P = P;
     r->base.d_in = cfg->input_size;
     r->base.d_out = r->ndir * r->H;
-    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP) | SL_CAP_INFER;
+    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP) | SL_CAP_INFER |
+                   SL_CAP_PACK;
     if (r->base.d_in == r->base.d_out) r->base.caps |= SL_CAP_MIXER;
     int LD = r->L * r->ndir;
     r->i_wih = malloc(LD * sizeof(int)); r->i_whh = malloc(LD * sizeof(int));

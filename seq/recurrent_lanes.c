@@ -440,10 +440,11 @@ static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const
 }
 
 /* LSTM backward of units [ua, ub) at step t: dh = dH + dhr; the carried dc; dhr = 0 (the
- * recurrent part is added by the dh product). dG goes to the thread's product buffer dl, unit
+ * recurrent part is added by the dh product); c_prev = cp * keep (keep, BL lanes: 1, or 0 where
+ * a packed row's document starts at t). dG goes to the thread's product buffer dl, unit
  * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the weight-gradient operand dgb (rows
  * g H + j). */
-static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp,
+static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp, const float *keep,
                           const float *dht, float *dl, float *dgb, double *db, float *dhr, float *dc)
 {
     const int H = w->H, BL = w->BL;
@@ -459,7 +460,7 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
             float i = gi[l], f = gf[l], g = gg[l], o = go[l];
             float dcv = dcj[l] + dh * o * (1.0f - tc * tc);
             di[l] = dcv * g * i * (1.0f - i);
-            df[l] = dcv * cpj[l] * f * (1.0f - f);
+            df[l] = dcv * (cpj[l] * keep[l]) * f * (1.0f - f);
             dgg[l] = dcv * i * (1.0f - g * g);
             dgo[l] = dh * tc * o * (1.0f - o);
             dcj[l] = dcv * f;
@@ -575,6 +576,20 @@ static inline int pair_split(int rows, int i, int n)
     return r < rows ? r : rows;
 }
 
+/* Packed rows: the lanes whose state restarts between step t and tn, the step after it in the
+ * direction's order (the later of the two starts a document): keep[b] = 0 for them, 1
+ * elsewhere; returns how many. */
+static int lanes_cut(const sl_rl *w, const int32_t *dp, int t, int tn, float *keep)
+{
+    int n = 0;
+    for (int b = 0; b < w->BL; b++) {
+        const int c = dp && b < w->B && dp[(size_t)b * w->T + (t > tn ? t : tn)] == 0;
+        keep[b] = c ? 0.0f : 1.0f;
+        n += c;
+    }
+    return n;
+}
+
 static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, float *out, size_t ldo,
                            rl_barrier *bar, int id, int n)
 {
@@ -591,6 +606,7 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
     int sense = 0;
     float buf[2][12 * 32] __attribute__((aligned(64)));
     float pre[4 * RL_SG * 32] __attribute__((aligned(64)));   /* AMX: a super-group's pre-activations */
+    float keep[32] __attribute__((aligned(64)));               /* packed rows: lanes_cut */
 
     /* this thread's panels, the x rows of its share of the steps, its units' initial state */
     if (w->amx) {
@@ -621,6 +637,10 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
         float *xnext = w->xh.p + (size_t)((s + 1) & 1) * K * BL;
         float *h = s + 1 < T ? xnext + (size_t)NI * BL : hlast;
         float *hb = s + 1 < T && !w->infer ? w->xhb.p + at(w, K, tn) + (size_t)NI * ldr : NULL;
+        /* packed rows: lanes restarting at tn get h = 0 (and c = 0) once this step's output is
+         * out; their weight-gradient operand rows are then written here, not by the cells */
+        const int ncut = s + 1 < T && a->doc_pos ? lanes_cut(w, a->doc_pos, t, tn, keep) : 0;
+        float *hbc = ncut ? NULL : hb;
         /* inference: no gates, no LSTM c / GRU W_hn h cache */
         float *gt = w->infer ? NULL : w->gates.p + st(w, GH, t), *aux = w->infer ? NULL : w->aux.p + st(w, H, t);
         /* AMX: super-group by super-group (computing the next one's products before this one's
@@ -629,9 +649,9 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
             const int unit0 = g * RL_SG, nu = H - unit0 < RL_SG ? H - unit0 : RL_SG;
             amx_fwd_products(w, g, xv_slot(w, s & 1), pre);
             if (!gru)
-                lstm_cell_tile(w, pre, RL_SG, bias, unit0, nu, gt, aux, cs, h, hb);
+                lstm_cell_tile(w, pre, RL_SG, bias, unit0, nu, gt, aux, cs, h, hbc);
             else
-                gru_cell_tile(w, pre, pre + (size_t)RL_SG * BL, RL_SG, 1, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
+                gru_cell_tile(w, pre, pre + (size_t)RL_SG * BL, RL_SG, 1, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hbc);
             if (s + 1 < T) sl_amx_rows_to_b(xv_slot(w, (s + 1) & 1), NV, w->NIP + unit0, h + (size_t)unit0 * BL, (size_t)BL, nu);
         }
         for (int f = f0; !w->amx && f < f1; f++) {
@@ -639,15 +659,23 @@ static void forward_thread(sl_rl *w, const sl_rl_args *a, const float *X, size_t
             const int unit0 = f * UF, nu = H - unit0 < UF ? H - unit0 : UF;
             if (!gru) {
                 tile12(NV, p, xt, (size_t)BL, K, buf[0]);
-                lstm_cell_tile(w, buf[0], RL_UF, bias, unit0, nu, gt, aux, cs, h, hb);
+                lstm_cell_tile(w, buf[0], RL_UF, bias, unit0, nu, gt, aux, cs, h, hbc);
             } else {
                 tile12(NV, p, xt, (size_t)BL, NI, buf[0]);
                 tile12(NV, p + (size_t)NI * RF, xt + (size_t)NI * BL, (size_t)BL, H, buf[1]);
-                gru_cell_tile(w, buf[0], buf[1], 4, 0, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hb);
+                gru_cell_tile(w, buf[0], buf[1], 4, 0, bias, unit0, nu, gt, xt + (size_t)NI * BL, aux, h, hbc);
             }
         }
         /* the output, batch-first: this thread's units of h_t, while they are in cache */
         if (ua < ub) from_lanes(out + (size_t)t * ldo + ua, (size_t)T * ldo, h + (size_t)ua * BL, (size_t)BL, ub - ua, B, yhow, 1, 0);
+        for (int j = ua; ncut && j < ub; j++) {   /* this thread's units: the only rows it wrote */
+            for (int b = 0; b < B; b++)
+                if (keep[b] == 0.0f) {
+                    h[(size_t)j * BL + b] = 0.0f;
+                    if (!gru) cs[(size_t)j * BL + b] = 0.0f;
+                }
+            if (hb) stream_row(hb + (size_t)j * ldr, h + (size_t)j * BL, NV);
+        }
         if (s + 1 < T) rows_in(w, X + (size_t)tn * ldx + x0, (size_t)T * ldx, B, (s + 1) & 1, tn, x0, x1 - x0);
         barrier_wait(bar, &sense);
     }
@@ -668,7 +696,7 @@ int sl_rl_forward(sl_rl *w, const sl_rl_args *a, const float *X, size_t ldx, flo
     const int K = NI + H, G = a->gru ? 3 : 4, GH = G * H;
     const int nft = (H + uf_of(w) - 1) / uf_of(w);
     const size_t TBL = (size_t)a->T * w->BL;
-    w->amx = a->amx && sl_amx_available();
+    w->amx = a->amx && !a->doc_pos && sl_amx_available();
     w->QX = (NI + 31) / 32;
     w->NIP = 32 * w->QX;
     w->QH = (H + 31) / 32;
@@ -797,6 +825,7 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
     uint16_t *dvh = amx ? (uint16_t *)(w->dv.p + (size_t)id * w->dv_stride) : NULL;
     uint16_t *dvx = amx && gru ? dvh + (size_t)QR * NV * SL_AMX_CHUNK : dvh;
     float *dxr = dl + (size_t)6 * H * BL;   /* AMX: dx_t's ring (2, 16 MX, BL) */
+    float keep[32] __attribute__((aligned(64)));   /* packed rows: lanes_cut of this step and its predecessor */
 
     if (amx) {
         sl_amx_tiles_on();
@@ -825,8 +854,9 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
                 for (int l = 0; l < BL; l += 16) _mm_prefetch((const char *)(w->xhb.p + at(w, K, tp) + (size_t)(NI + j) * w->ldr + l), _MM_HINT_T1);
         }
         float *dgb = w->dgb.p + at(w, 4 * H, t);
+        const int ncut = lanes_cut(w, s ? a->doc_pos : NULL, t, tp, keep);
         if (!gru)
-            lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, dht, dl, dgb, db, dhr, dc);
+            lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, keep, dht, dl, dgb, db, dhr, dc);
         else
             gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, K, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
         const int need_dh = s || dh0;
@@ -880,6 +910,10 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
             #pragma omp simd
             for (size_t i = 0; i < (size_t)nu * BL; i++) d[i] += of[i];
         }
+        /* packed rows: nothing flows back into the previous document */
+        for (int j = ua; ncut && j < ub; j++)
+            for (int b = 0; b < B; b++)
+                if (keep[b] == 0.0f) dhr[(size_t)j * BL + b] = dc[(size_t)j * BL + b] = 0.0f;
     }
     if (amx) sl_amx_tiles_off();
     /* the initial state's gradients: this thread's units */

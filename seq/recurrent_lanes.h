@@ -40,6 +40,7 @@
 #define SL_SEQ_RECURRENT_LANES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,9 @@ typedef struct {
     int amx;              /* 1: the per-step products may run on AMX tiles where the CPU has them */
     int infer;            /* 1: inference: no caches for backward (gates, cells, the weight-gradient
                            * operand); the step's working rows only, and no backward may follow */
+    const int32_t *doc_pos; /* (B, T) packed rows (seq/model.h) or NULL: a lane whose document starts
+                           * at a step begins it from the zero state, and backward stops its
+                           * gradient there (AVX-512 products only: amx must be 0) */
 } sl_rl_args;
 
 typedef struct sl_rl sl_rl; /* workspace and caches of one layer-direction */

@@ -117,15 +117,18 @@ static int hm_init(sl_model *base, sl_rng *rng)
  * runs sl_hippo_legs_step row by row, is the reference the tests compare with. */
 #define HM_R 8
 
+/* dp: the rows' positions in their documents ((T), packed rows: every row of the group in the
+ * same batch row), or NULL: the step index k restarts at 1 where a document starts */
 static void legs_rows_forward(const hippo_mixer *m, double *const *Srow, const float *const *xrow, float *const *yrow, const int *hrow,
-                              int nr, int T, int H, double a)
+                              int nr, int T, int H, double a, const int32_t *dp)
 {
     const int N = m->N;
     const double *r = m->r;
     const float *C = sl_params_data(m->base.P, m->iC), *D = sl_params_data(m->base.P, m->iD);
     double u[HM_R], Sm[HM_R], Ss[HM_R];
     for (int t = 0; t < T; t++) {
-        const double ik = 1.0 / (double)(t + 1), al = (1.0 - a) * ik, be = a * ik;
+        const int k = dp ? dp[t] : t;   /* steps taken in this document */
+        const double ik = 1.0 / (double)(k + 1), al = (1.0 - a) * ik, be = a * ik;
         for (int j = 0; j < nr; j++) {
             u[j] = xrow[j][(size_t)t * H];
             Sm[j] = Ss[j] = 0.0;
@@ -134,7 +137,7 @@ static void legs_rows_forward(const hippo_mixer *m, double *const *Srow, const f
             const double rn = r[n], np1 = n + 1.0, den = 1.0 + be * np1, irn = ik * rn, brn = be * rn;
             for (int j = 0; j < nr; j++) {
                 double *c = Srow[j] + (size_t)t * N;
-                const double xo = t ? c[n - N] : 0.0;
+                const double xo = k ? c[n - N] : 0.0;
                 double w = -rn * Sm[j] - np1 * xo;           /* (A c)_n, sl_hippo_legs_mv */
                 Sm[j] += rn * xo;
                 w = xo + al * w + irn * u[j];
@@ -157,7 +160,7 @@ static void legs_rows_forward(const hippo_mixer *m, double *const *Srow, const f
  * sl_hippo_legs_solve_t and sl_hippo_legs_mtv fused into one descending pass over n (both
  * accumulate the same running sum over indices above n). dC, dD partials per row. */
 static void legs_rows_backward(const hippo_mixer *m, int h, int b0, int nr, int T, const float *dy, float *dx, double a,
-                               double (*G)[64], double (*W)[64], double (*dC)[64], double *dD)
+                               double (*G)[64], double (*W)[64], double (*dC)[64], double *dD, const int32_t *dp)
 {
     const int N = m->N, H = m->H;
     const double *r = m->r;
@@ -165,7 +168,8 @@ static void legs_rows_backward(const hippo_mixer *m, int h, int b0, int nr, int 
     for (int j = 0; j < nr; j++) memset(G[j], 0, (size_t)N * sizeof(double));
     double du[HM_R], S1[HM_R];
     for (int t = T - 1; t >= 0; t--) {
-        const double ik = 1.0 / (t + 1.0), be = a * ik, al = (1.0 - a) * ik;
+        const int kk = dp ? dp[t] : t;   /* packed rows (nr = 1): the position in the document */
+        const double ik = 1.0 / (kk + 1.0), be = a * ik, al = (1.0 - a) * ik;
         for (int j = 0; j < nr; j++) {
             size_t ix = ((size_t)(b0 + j) * T + t) * H + h;
             const double g = dy[ix];
@@ -188,6 +192,7 @@ static void legs_rows_backward(const hippo_mixer *m, int h, int b0, int nr, int 
         for (int j = 0; j < nr; j++) {
             for (int i = 0; i < N; i++) du[j] += ik * r[i] * W[j][i];
             if (dx) dx[((size_t)(b0 + j) * T + t) * H + h] += (float)du[j];
+            if (dp && kk == 0) memset(G[j], 0, (size_t)N * sizeof(double));   /* a document starts: nothing flows back */
         }
     }
 }
@@ -207,10 +212,16 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     const double a = legs_a(m);
     int fail = 0;
+    const int32_t *dp = base->doc_pos;   /* packed rows: states restart, k counts inside the document */
+    if (dp && (rc = sl_docs_check(dp, Bn, T))) return rc;
     if (is_legs(m)) {
-        #pragma omp parallel for schedule(static) if (Bn * H > HM_R && (size_t)Bn * H * T * N >= 16384)
-        for (int r0 = 0; r0 < Bn * H; r0 += HM_R) {
-            const int nr = Bn * H - r0 < HM_R ? Bn * H - r0 : HM_R;
+        /* groups of HM_R rows r = b H + h; packed, a group stays inside one batch row */
+        const int gpb = (H + HM_R - 1) / HM_R, ng = dp ? Bn * gpb : (Bn * H + HM_R - 1) / HM_R;
+        #pragma omp parallel for schedule(static) if (ng > 1 && (size_t)Bn * H * T * N >= 16384)
+        for (int gi = 0; gi < ng; gi++) {
+            const int r0 = dp ? gi / gpb * H + gi % gpb * HM_R : gi * HM_R;
+            const int rend = dp ? (gi / gpb + 1) * H : Bn * H;
+            const int nr = rend - r0 < HM_R ? rend - r0 : HM_R;
             double *Srow[HM_R];
             const float *xrow[HM_R];
             float *yrow[HM_R];
@@ -222,7 +233,7 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
                 yrow[j] = y + (size_t)b * T * H + h;
                 hrow[j] = h;
             }
-            legs_rows_forward(m, Srow, xrow, yrow, hrow, nr, T, H, a);
+            legs_rows_forward(m, Srow, xrow, yrow, hrow, nr, T, H, a, dp ? dp + (size_t)(r0 / H) * T : NULL);
         }
         return SL_OK;
     }
@@ -241,15 +252,16 @@ static int hm_forward(sl_model *base, const float *x, const int32_t *tok, float 
             for (int t = 0; t < T; t++) {
                 double u = x[((size_t)b * T + t) * H + h];
                 double *c = S + (size_t)t * N;
-                if (t == 0) memset(c, 0, (size_t)N * sizeof *c);
+                const int k = dp ? dp[(size_t)b * T + t] : t;   /* steps taken in this document */
+                if (k == 0) memset(c, 0, (size_t)N * sizeof *c);
                 else memcpy(c, c - N, (size_t)N * sizeof *c);
                 if (is_legs(m)) {
-                    sl_hippo_legs_step(c, N, t + 1, u, a, m->r, work);
+                    sl_hippo_legs_step(c, N, k + 1, u, a, m->r, work);
                 } else {
                     const double *cp = c - N;
                     for (int i = 0; i < N; i++) {
                         double s = Bd[i] * u;
-                        if (t > 0)
+                        if (k > 0)
                             for (int j = 0; j < N; j++) s += Ad[i * N + j] * cp[j];
                         c[i] = s;
                     }
@@ -277,6 +289,7 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
     const float *C = sl_params_data(base->P, m->iC), *D = sl_params_data(base->P, m->iD);
     float *gC = sl_params_grad(base->P, m->iC), *gD = sl_params_grad(base->P, m->iD);
     const double a = legs_a(m);
+    const int32_t *dp = base->doc_pos;   /* packed rows (forward's): the adjoint stops at document starts */
     int fail = 0;
     if (is_legs(m) && N <= 64) {
         /* parallel over channels as below; within one, HM_R batch rows at a time */
@@ -284,11 +297,12 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
         for (int h = 0; h < H; h++) {
             double G[HM_R][64], Wk[HM_R][64], dC[HM_R][64], dD[HM_R];
             double sC[64] = {0}, sD = 0.0;
-            for (int b0 = 0; b0 < Bn; b0 += HM_R) {
-                const int nr = Bn - b0 < HM_R ? Bn - b0 : HM_R;
+            const int step = dp ? 1 : HM_R;   /* packed: one row at a time (its own positions) */
+            for (int b0 = 0; b0 < Bn; b0 += step) {
+                const int nr = Bn - b0 < step ? Bn - b0 : step;
                 memset(dC, 0, sizeof dC);
                 memset(dD, 0, sizeof dD);
-                legs_rows_backward(m, h, b0, nr, T, dy, dx, a, G, Wk, dC, dD);
+                legs_rows_backward(m, h, b0, nr, T, dy, dx, a, G, Wk, dC, dD, dp ? dp + (size_t)b0 * T : NULL);
                 for (int j = 0; j < nr; j++) {
                     for (int i = 0; i < N; i++) sC[i] += dC[j][i];
                     sD += dD[j];
@@ -323,8 +337,9 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
                     for (int i = 0; i < N; i++) { G[i] += g * C[h * N + i]; dC[i] += g * c[i]; }
                     dD += g * m->x[ix];
                     double du = D[h] * g;
+                    const int k = dp ? dp[(size_t)b * T + t] : t;
                     if (is_legs(m)) {
-                        double ik = 1.0 / (t + 1.0);
+                        double ik = 1.0 / (k + 1.0);
                         sl_hippo_legs_solve_t(w, G, a * ik, m->r, N);
                         for (int i = 0; i < N; i++) du += ik * m->r[i] * w[i];
                         sl_hippo_legs_mtv(v, w, m->r, N);
@@ -337,6 +352,7 @@ static int hm_backward(sl_model *base, const float *dy, float *dx)
                         memcpy(G, v, (size_t)N * sizeof *G);
                     }
                     if (dx) dx[ix] += (float)du;
+                    if (dp && k == 0) memset(G, 0, (size_t)N * sizeof *G);   /* a document starts */
                 }
             }
             for (int i = 0; i < N; i++) gC[h * N + i] += (float)dC[i];
@@ -455,7 +471,7 @@ int sl_hippo_create(const sl_hippo_config *cfg, sl_params *P, const char *prefix
         return sl_error(SL_EINVAL, "hippo: measure legs is time-varying; use a GBT rule (forward, backward, bilinear, gbt), not zoh");
     }
     m->base.vt = &hippo_vt;
-    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK;
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     if ((m->iA = sl_params_add(P, prefix, "A", 2, N, N, 0, 0)) < 0 || (m->iB = sl_params_add(P, prefix, "B", 1, N, 0, 0, 0)) < 0 ||

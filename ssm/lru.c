@@ -91,6 +91,27 @@ void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, 
 #undef ROW
 }
 
+/* Packed rows (seq/model.h): the same scan, sequential in time per row (rows and modes in
+ * parallel), cut where a document starts: forward h_t = v_t there; reverse (the adjoint)
+ * G_t = g_t where t + 1 starts a document. pos (B, T). */
+static void lru_scan_docs(float *xr, float *xi, const float *lr, const float *li, const int32_t *pos, int B, int T, int N,
+                          int reverse)
+{
+    #pragma omp parallel for schedule(static) if ((size_t)B * T * N >= 65536)
+    for (int b = 0; b < B; b++)
+        for (int s = 1; s < T; s++) {
+            const int t = reverse ? T - 1 - s : s, tp = reverse ? t + 1 : t - 1;
+            if (pos[(size_t)b * T + (t > tp ? t : tp)] == 0) continue;   /* a document starts between them */
+            float *r = xr + ((size_t)b * T + t) * N, *i = xi + ((size_t)b * T + t) * N;
+            const float *r0 = xr + ((size_t)b * T + tp) * N, *i0 = xi + ((size_t)b * T + tp) * N;
+            for (int n = 0; n < N; n++) {
+                float a = r0[n], bb = i0[n];
+                r[n] += lr[n] * a - li[n] * bb;
+                i[n] += lr[n] * bb + li[n] * a;
+            }
+        }
+}
+
 void sl_lru_scan_naive(double *hr, double *hi, const float *vr, const float *vi, const float *lr, const float *li,
                        int B, int T, int N, int reverse)
 {
@@ -157,6 +178,7 @@ static int lru_forward(sl_model *base, const float *x, const int32_t *tok, float
     const int H = m->H, N = m->N, L = m->cfg.chunk_size;
     const size_t BT = (size_t)B * T, NC = (size_t)(T + L - 1) / L;
     int rc;
+    if (base->doc_pos && (rc = sl_docs_check(base->doc_pos, B, T))) return rc;
     if ((rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->u, BT * H), SL_FIELD(m->vr, BT * N), SL_FIELD(m->vi, BT * N),
                              SL_FIELD(m->hr, BT * N), SL_FIELD(m->hi, BT * N),
                              SL_FIELD(m->ws, 2 * (size_t)B * NC * N + 2 * (size_t)L * N))))
@@ -171,7 +193,8 @@ static int lru_forward(sl_model *base, const float *x, const int32_t *tok, float
     sl_linear_forward(m->vi, x, bn + (size_t)N * H, NULL, (int)BT, H, N);
     memcpy(m->hr, m->vr, BT * N * sizeof(float));
     memcpy(m->hi, m->vi, BT * N * sizeof(float));
-    sl_lru_scan(m->hr, m->hi, lam, lam + N, B, T, N, L, 0, m->ws);
+    if (base->doc_pos) lru_scan_docs(m->hr, m->hi, lam, lam + N, base->doc_pos, B, T, N, 0);   /* packed rows */
+    else sl_lru_scan(m->hr, m->hi, lam, lam + N, B, T, N, L, 0, m->ws);
     /* y = h_re C_re^T - h_im C_im^T + D u */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, 1.0f, m->hr, N, PD(i_Cr), N, 0.0f, y, H);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, -1.0f, m->hi, N, PD(i_Ci), N, 1.0f, y, H);
@@ -207,7 +230,8 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
     /* adjoint: G_t = g_t + conj(lam) G_{t+1} — the same scan, backwards, with conj(lam) */
     float *lci = m->tmp;   /* -Im lam */
     for (int n = 0; n < N; n++) lci[n] = -lam[N + n];
-    sl_lru_scan(gr, gi, lam, lci, B, T, N, L, 1, m->ws);
+    if (base->doc_pos) lru_scan_docs(gr, gi, lam, lci, base->doc_pos, B, T, N, 1);
+    else sl_lru_scan(gr, gi, lam, lci, B, T, N, L, 1, m->ws);
     /* g_lam = sum_t G_t conj(h_{t-1}); dgamma_log = sum_t Re(conj(v_t) G_t) (v includes gamma) */
     double *acc = calloc(3 * (size_t)N, sizeof *acc);
     if (!acc) return sl_error(SL_ENOMEM, "out of memory");
@@ -216,7 +240,7 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
         for (int t = 0; t < T; t++) {
             size_t k = ((size_t)b * T + t) * N;
             for (int n = 0; n < N; n++) acc[2 * N + n] += (double)vr[k + n] * gr[k + n] + (double)vi[k + n] * gi[k + n];
-            if (t == 0) continue;
+            if (t == 0 || (base->doc_pos && base->doc_pos[(size_t)b * T + t] == 0)) continue;   /* no h_{t-1} */
             size_t k0 = k - N;
             for (int n = 0; n < N; n++) {
                 acc[n] += (double)gr[k + n] * hr[k0 + n] + (double)gi[k + n] * hi[k0 + n];
@@ -385,7 +409,7 @@ int sl_lru_create(const sl_lru_config *cfg, sl_params *P, const char *prefix, sl
     sl_model *base = &m->base;
     base->vt = &lru_vt;
     base->P = P;
-    base->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    base->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK;
     base->d_in = base->d_out = c.d_model;
     m->cfg = c;
     m->H = c.d_model;

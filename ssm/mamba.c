@@ -97,6 +97,7 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
      * only by the convolution), so the working space is 4 (N, E) arrays instead of 6 + (N, C) */
     const int inf = m->inference;
     int rc;
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, inf ? 0 : N * C), SL_FIELD(mb->xi, N * E), SL_FIELD(mb->z, N * E),
                              SL_FIELD(mb->xc, N * E), SL_FIELD(mb->u, inf ? 0 : N * E), SL_FIELD(mb->dtr, N * R),
                              SL_FIELD(mb->Bm, N * S), SL_FIELD(mb->Cm, N * S), SL_FIELD(mb->delta, N * E),
@@ -114,7 +115,10 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     const float *win = sl_params_data(P, mb->i_inw), *bin = sl_params_data_opt(P, mb->i_inb);
     sl_linear_forward(mb->xi, x, win, bin, (int)N, C, E);
     sl_linear_forward(mb->z, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
-    sl_conv1d_causal_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, E, K);
+    /* packed rows (m->doc_pos): the convolution's window and the scan's state restart at each
+     * document (seq/layers.h, ssm/scan.h) */
+    sl_conv1d_causal_docs_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B, T, E,
+                                  K);
     sl_act_forward(SL_ACT_SILU, mb->u, mb->xc, N * E);
     const float *wx = sl_params_data(P, mb->i_xw); /* (R + 2S, E): dt rows, B rows, C rows */
     sl_linear_forward(mb->dtr, mb->u, wx, NULL, (int)N, E, R);
@@ -135,7 +139,8 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
                       .Dv = sl_params_data(P, mb->i_D),
                       .z = mb->z,
                       .delta_bias = sl_params_data(P, mb->i_dtb),
-                      .delta_softplus = 1};
+                      .delta_softplus = 1,
+                      .doc_pos = m->doc_pos};
     if ((rc = sl_scan_forward(mb->y, NULL, &a, mb->cfg.scan_chunks, mb->ws))) return rc;
     sl_linear_forward(out, mb->y, sl_params_data(P, mb->i_ow), sl_params_data_opt(P, mb->i_ob), (int)N, E, C);
     return SL_OK;
@@ -176,7 +181,8 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
                       .Dv = sl_params_data(P, mb->i_D),
                       .z = mb->z,
                       .delta_bias = sl_params_data(P, mb->i_dtb),
-                      .delta_softplus = 1};
+                      .delta_softplus = 1,
+                      .doc_pos = m->doc_pos};
     sl_scan_grads g = {.du = mb->gu,
                        .ddelta = mb->gdelta,
                        .dA = mb->gA,
@@ -203,8 +209,8 @@ static int mamba_backward(sl_model *m, const float *dout, float *dx)
     sl_act_backward(SL_ACT_SILU, mb->gxc, mb->gu, mb->xc, N * E);
     /* conv input gradient lands in gu (reused as (N, E) scratch) */
     memset(mb->gu, 0, N * E * sizeof(float));
-    sl_conv1d_causal_backward(mb->gu, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc, mb->xi,
-                              sl_params_data(P, mb->i_cw), B, T, E, K);
+    sl_conv1d_causal_docs_backward(mb->gu, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxc, mb->xi,
+                                   sl_params_data(P, mb->i_cw), m->doc_pos, B, T, E, K);
     /* in_proj, its x and z halves */
     const float *win = sl_params_data(P, mb->i_inw);
     float *gwin = sl_params_grad(P, mb->i_inw), *gbin = sl_params_grad_opt(P, mb->i_inb);
@@ -466,7 +472,7 @@ int sl_mamba_create(const sl_mamba_config *cfg, sl_params *P, const char *prefix
     sl_model *m = &mb->base;
     m->vt = &mamba_vt;
     m->P = P;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER | SL_CAP_PACK;
     m->d_in = m->d_out = c.d_model;
     mb->cfg = c;
     mb->E = c.expand * c.d_model;

@@ -92,7 +92,8 @@ static sl_ssd_args ssd_args(const mamba2_model *mb, const sl_params *P, int B, i
                          .Cm = mb->Cm,
                          .D = sl_params_data(P, mb->i_D),
                          .dt_bias = sl_params_data(P, mb->i_dtb),
-                         .dt_softplus = 1};
+                         .dt_softplus = 1,
+                         .doc_pos = mb->base.doc_pos};   /* packed rows: the state restarts (ssd.h) */
 }
 
 static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
@@ -104,6 +105,7 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     /* inference mode: no input copy, SiLU over the conv output in place */
     const int inf = m->inference;
     int rc;
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     if ((rc = SL_ARENA_CARVE(&mb->fwd, SL_FIELD(mb->xin, inf ? 0 : N * C), SL_FIELD(mb->zx, N * DIN), SL_FIELD(mb->xbc, N * CD),
                              SL_FIELD(mb->xbcc, N * CD), SL_FIELD(mb->xbca, inf ? 0 : N * CD), SL_FIELD(mb->xs, N * E),
                              SL_FIELD(mb->z, N * E), SL_FIELD(mb->Bm, N * G * S), SL_FIELD(mb->Cm, N * G * S),
@@ -117,7 +119,9 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
     sl_linear_forward(mb->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
     sl_cols_get(mb->xbc, mb->zx, N, DIN, E, CD);
     sl_cols_get(mb->dt, mb->zx, N, DIN, E + CD, H);
-    sl_conv1d_causal_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), B, T, CD, mb->K);
+    /* packed rows: the convolution's window restarts at each document (seq/layers.h) */
+    sl_conv1d_causal_docs_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B, T,
+                                  CD, mb->K);
     sl_act_forward(SL_ACT_SILU, mb->xbca, mb->xbcc, N * CD);
     sl_cols_get(mb->xs, mb->xbca, N, CD, 0, E);
     sl_cols_get(mb->Bm, mb->xbca, N, CD, E, G * S);
@@ -190,8 +194,8 @@ static int mamba2_backward(sl_model *m, const float *dout, float *dx)
     memset(mb->gxbcc, 0, N * CD * sizeof(float));
     sl_act_backward(SL_ACT_SILU, mb->gxbcc, mb->gxbca, mb->xbcc, N * CD);
     memset(mb->gxbc, 0, N * CD * sizeof(float));
-    sl_conv1d_causal_backward(mb->gxbc, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc, mb->xbc,
-                              sl_params_data(P, mb->i_cw), B, T, CD, mb->K);
+    sl_conv1d_causal_docs_backward(mb->gxbc, sl_params_grad(P, mb->i_cw), sl_params_grad_opt(P, mb->i_cb), mb->gxbcc, mb->xbc,
+                                   sl_params_data(P, mb->i_cw), m->doc_pos, B, T, CD, mb->K);
     sl_cols_put(mb->gzx, gz, N, DIN, 0, E);
     sl_cols_put(mb->gzx, mb->gxbc, N, DIN, E, CD);
     sl_cols_put(mb->gzx, mb->gdt, N, DIN, E + CD, H);
@@ -442,7 +446,7 @@ int sl_mamba2_create(const sl_mamba2_config *cfg, sl_params *P, const char *pref
     sl_model *m = &mb->base;
     m->vt = &mamba2_vt;
     m->P = P;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_INFER | SL_CAP_PACK;
     m->d_in = m->d_out = c.d_model;
     mb->cfg = c;
     mb->E = E;

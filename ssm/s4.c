@@ -412,6 +412,7 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
     }
     if (fail) return sl_error(SL_ENOMEM, "s4: kernel computation ran out of memory");
     const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
+    m->blk.pos = base->doc_pos;   /* packed rows: the long convolution runs per document */
     return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
 
@@ -569,7 +570,7 @@ int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_m
     if (!(m->fft = sl_s4_fft_alloc(L))) { free(m); return SL_ENOMEM; }
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4_vt;
-    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK;
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     const int N2 = m->N2;

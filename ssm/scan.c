@@ -41,6 +41,12 @@ int sl_scan_check(const sl_scan_args *a)
 
 /* ---- reference ----------------------------------------------------------------------------- */
 
+/* packed rows: 1 if a document starts at (b, t > 0), where the state restarts */
+static inline int cut_at(const sl_scan_args *a, int b, int t)
+{
+    return a->doc_pos && t > 0 && a->doc_pos[(size_t)b * a->L + t] == 0;
+}
+
 static double ref_softplus(double v) { return v > 20.0 ? v : log1p(exp(v)); }
 
 static double ref_dt(const sl_scan_args *a, size_t row, int d, double *dsp)
@@ -66,9 +72,9 @@ int sl_scan_ref_forward(float *y, float *last_state, const sl_scan_args *a)
                 size_t row = ((size_t)b * L + t) * D + d;
                 const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
                 const float *Ct = a->Cm + (((size_t)b * L + t) * G + g) * N;
-                double dt = ref_dt(a, row, d, NULL), u = a->u[row], acc = 0.0;
+                double dt = ref_dt(a, row, d, NULL), u = a->u[row], acc = 0.0, keep = cut_at(a, b, t) ? 0.0 : 1.0;
                 for (int n = 0; n < N; n++) {
-                    x[n] = exp(dt * a->A[(size_t)d * N + n]) * x[n] + dt * Bt[n] * u;
+                    x[n] = keep * exp(dt * a->A[(size_t)d * N + n]) * x[n] + dt * Bt[n] * u;
                     acc += Ct[n] * x[n];
                 }
                 if (a->Dv) acc += a->Dv[d] * u;
@@ -100,9 +106,9 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
             for (int t = 0; t < L; t++) {    /* states x_t at xs[(t+1)N] */
                 size_t row = ((size_t)b * L + t) * D + d;
                 const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
-                double dt = ref_dt(a, row, d, NULL), u = a->u[row];
+                double dt = ref_dt(a, row, d, NULL), u = a->u[row], keep = cut_at(a, b, t) ? 0.0 : 1.0;
                 for (int n = 0; n < N; n++)
-                    xs[(size_t)(t + 1) * N + n] = exp(dt * Ad[n]) * xs[(size_t)t * N + n] + dt * Bt[n] * u;
+                    xs[(size_t)(t + 1) * N + n] = keep * exp(dt * Ad[n]) * xs[(size_t)t * N + n] + dt * Bt[n] * u;
             }
             for (int n = 0; n < N; n++) q[n] = 0.0;   /* q = a_{t+1} * dL/dx_{t+1} */
             double dD = 0.0, dbias = 0.0;
@@ -124,7 +130,7 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
                 for (int n = 0; n < N; n++) {
                     double xt = xs[(size_t)(t + 1) * N + n], xp = xs[(size_t)t * N + n];
                     double gx = q[n] + Ct[n] * g_y;
-                    double e = exp(dt * Ad[n]);
+                    double e = cut_at(a, b, t) ? 0.0 : exp(dt * Ad[n]);   /* a_t: 0 where a document starts */
                     if (gr->dC) gr->dC[gro + n] += (float)(g_y * xt);
                     if (gr->dB) gr->dB[gro + n] += (float)(gx * dt * u);
                     if (gr->dA) gr->dA[(size_t)d * N + n] += (float)(gx * xp * e * dt);
@@ -256,6 +262,7 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     load_lanes(dv, a->Dv ? a->Dv + c0 : NULL, a->Dv ? nw : 0);
     for (int t = t0; t < t1; t++) {
         if (mode == 1 && t % SEG == 0) memcpy(ck_at(ws, b, t / SEG, blk), S, (size_t)N * W * sizeof(float));
+        if (cut_at(a, b, t)) memset(S, 0, (size_t)N * W * sizeof(float));   /* a document starts */
         size_t row = ((size_t)b * L + t) * D + c0;
         if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
         load_lanes(dtv, ws->dt + row, nw);
@@ -366,6 +373,8 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
             #pragma GCC unroll 16
             for (int n = 0; n < N16; n++) *(v16fu *)(ck + n * W) = S[n];
         }
+        if (cut_at(a, b, t))   /* a document starts */
+            for (int n = 0; n < N16; n++) S[n] = (v16f){0};
         size_t row = ((size_t)b * L + t) * D + c0;
         if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
         const v16f dtv = vload(ws->dt + row, nw), uv = vload(a->u + row, nw);
@@ -422,6 +431,8 @@ INLINE void fwd16_lock_body(const scan_ctx *c, int b, int blk0, int blk1, float 
                 #pragma GCC unroll 16
                 for (int n = 0; n < N16; n++) *(v16fu *)(ck + n * W) = S[n];
             }
+            if (cut_at(a, b, t))   /* a document starts */
+                for (int n = 0; n < N16; n++) S[n] = (v16f){0};
             const float *AT = ws->AT + (size_t)blk * N16 * W;
             const size_t row = ((size_t)b * L + t) * D + c0;
             const v16f dtv = vload(ws->dt + row, nw), uv = vload(a->u + row, nw);
@@ -527,6 +538,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
         K = tasks >= 2L * ws->nth ? 1 : (int)((2L * ws->nth + tasks - 1) / tasks);
     }
     if (K > ws->nseg) K = ws->nseg;
+    if (a->doc_pos) K = 1;   /* packed rows: the unchunked scan (scan.h) */
     ws->K = K;
     const size_t NW = (size_t)N * W;
     if ((rc = reserve(&ws->dt, &ws->cap[0], (size_t)B * L * D)) || (rc = reserve(&ws->AT, &ws->cap[1], ws->nblk * NW)) ||
@@ -695,6 +707,12 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                         Xn[n * W + j] = e * Xp[n * W + j] + dtv[j] * uv[j] * bn;
                     }
                 }
+                if (cut_at(a, b, t))   /* a document starts: a_t = 0 */
+                    for (int n = 0; n < N; n++)
+                        for (int j = 0; j < W; j++) {
+                            At[n * W + j] = 0.0f;
+                            Xn[n * W + j] = dtv[j] * uv[j] * Bt[n];
+                        }
             }
         }
         for (int t = s1 - 1; t >= s0; t--) {
@@ -861,6 +879,12 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
                     x[n] = e * x[n] + du * Bt[n];
                     *(v16fu *)(Xn + n * W) = x[n];
                 }
+                if (cut_at(a, b, t))   /* a document starts: a_t = 0 */
+                    for (int n = 0; n < N16; n++) {
+                        *(v16fu *)(At + n * W) = (v16f){0};
+                        x[n] = du * Bt[n];
+                        *(v16fu *)(Xn + n * W) = x[n];
+                    }
             }
         }
         for (int t = s1 - 1; t >= s0; t--) {

@@ -23,6 +23,11 @@
  *    reruns every chunk in parallel from its true initial state. Backward does the same for
  *    the adjoint q_t = a_t * dL/dx_t, which runs backwards in time with the same P.
  *    One long sequence thus uses every core even when B * D is small.
+ * Packed rows (doc_pos): a document start t cuts the recurrence, x_t = dt_t B_t u_t, as if the
+ * decay a_t = exp(dt_t A) were 0 there; so the adjoint q_{t-1} = a_t dL/dx_t is 0 too, and
+ * neither A nor dt_t gets the decay's gradient at t. Every path honours it (the reference, the
+ * N = 16 and generic kernels, forward and backward); the chunked scan is not used then (a
+ * chunk's map s -> P s + E would need P = 0 past a start): nchunks is taken as 1.
  * nchunks = 0 picks 1 when (batch x channel blocks) already fills the threads, else enough
  * chunks to do so. Results depend on nchunks and the thread count only through rounding;
  * with the same nchunks and threads they are bitwise reproducible.
@@ -31,6 +36,7 @@
 #define SL_SSM_SCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +56,8 @@ typedef struct {
     const float *z;             /* (B, L, D) gate, or NULL */
     const float *delta_bias;    /* (D) or NULL */
     int delta_softplus;         /* 1: dt = softplus(delta + bias) */
+    const int32_t *doc_pos;     /* (B, L) packed rows (seq/model.h), or NULL: where doc_pos is 0
+                                 * (t > 0) a document starts and the state restarts from zero */
 } sl_scan_args;
 
 /* Gradients, accumulated (+=), shapes as the matching inputs; any may be NULL. */

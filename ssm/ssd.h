@@ -13,6 +13,12 @@
  *   between chunks   S_k  = exp(c_last) S_{k-1} + R_k                        (state passing)
  *   state output     y_t += exp(c_t) S_{k-1} C_t
  * which equals the sequential recurrence (sl_ssd_ref_forward) up to rounding.
+ * Packed rows (doc_pos): a document start t cuts the recurrence (exp(dt_t A_h) taken as 0 there).
+ * In the chunked algorithm, with st_t the start of t's document: the quadratic term keeps only
+ * the pairs s, t of one document (st_t <= s, a segment mask on L), the entering state reaches
+ * only the positions whose document began before the chunk (st_t < t0), and the state passed
+ * on is the last document's alone (its decay from the chunk's start cut when that document
+ * starts inside the chunk). Same matmuls; the masks cost O(Q^2) compares per chunk.
  * Backward: the SSD scan is a selective scan with channels (h, p), A[(h,p), n] = A_h and
  * delta[(h,p)] = dt[h]; it runs on ssm/scan.c's vectorised backward and sums over p and n.
  */
@@ -34,6 +40,8 @@ typedef struct {
     const float *D;         /* (H) or NULL */
     const float *dt_bias;   /* (H) or NULL */
     int dt_softplus;
+    const int32_t *doc_pos; /* (B, L) packed rows (seq/model.h) or NULL: S restarts from zero where
+                             * a document starts (doc_pos 0, t > 0) */
 } sl_ssd_args;
 
 typedef struct {

@@ -54,7 +54,8 @@ int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmbl
     s->T = T;
     s->cached = 1;
     memcpy(s->x, x, n * sizeof *x);
-    if ((rc = sl_fftconv_forward(s->conv, s->z, x, K, B, H))) return rc;
+    if (s->pos && (rc = sl_docs_check(s->pos, B, T))) return rc;
+    if ((rc = sl_fftconv_docs_forward(s->conv, s->z, x, K, s->pos, B, H))) return rc;
     for (size_t i = 0; i < n; i++) s->z[i] += D[i % H] * x[i];
     sl_act_forward(s->act, s->a, s->z, n);
     float p = training ? s->p_drop : 0.0f;
@@ -92,7 +93,7 @@ int sl_ssmblock_backward(sl_ssmblock *s, float *dx, const sl_ssmblock_grads *g, 
     }
     if (dx)
         for (size_t i = 0; i < n; i++) dx[i] += D[i % H] * dz[i];
-    return sl_fftconv_backward(s->conv, dx, dK, dz, s->x, K, B, H);
+    return sl_fftconv_docs_backward(s->conv, dx, dK, dz, s->x, K, s->pos, B, H);
 }
 
 int sl_ssmblock_post(const sl_ssmblock *s, float *y, const float *z, const float *W, const float *bW, int B)

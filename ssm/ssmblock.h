@@ -27,6 +27,8 @@ typedef struct {
     float p_drop;
     sl_fftconv *conv; /* plans for the cached T */
     int B, T, cached;
+    const int32_t *pos;          /* packed rows (B,T) (seq/model.h) or NULL: set by the owner before
+                                  * forward; the convolution then runs per document (fftconv.h) */
     sl_arena fwd, bwd;           /* the forward cache and backward's scratch, carved per call */
     float *x, *z, *a, *mask, *g; /* (B,T,H) x4 and (B,T,2H) */
     float *dg, *da, *dz;         /* (B,T,2H), (B,T,H) x2 */

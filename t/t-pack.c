@@ -9,7 +9,16 @@
  *    cross 64-row tiles, RoPE, GQA, MLA, bidirectional;
  *  - gpt and llama;
  *  - step mode: stepping a packed row with a state reset at each boundary equals the packed
- *    forward.
+ *    forward;
+ *  - native resets (issue #21): the bare rnn / lstm / gru on each of the engine's paths (lanes,
+ *    kernel, sgemm; bidirectional too), mamba (the N = 16 and generic scan kernels, rows past
+ *    the scan's 64-step checkpoints) and mamba2 (SSD chunks holding several documents and
+ *    documents spanning chunks) advertise SL_CAP_PACK and equal their documents alone; the
+ *    s4d and s4 (the long convolution per document, fftconv.h), hippo (LegS, whose step index
+ *    restarts, and a time-invariant measure; the N > 64 backward too); the
+ *    selective scan and the chunked SSD against their double-precision references with
+ *    document starts; finite differences of packed batches; a mixer still on the wrapper's
+ *    per-document path (hyena) lacks SL_CAP_PACK and its wrappers still pass (the registry loop).
  * And the errors: packed rows for a model that cannot take them, malformed positions. */
 #include "core/error.h"
 #include "t/tap.h"
@@ -18,6 +27,9 @@
 #include "lab/pack.h"
 #include "lab/registry.h"
 #include "lab/tasks.h"
+#include "seq/recurrent_common.h"
+#include "ssm/scan.h"
+#include "ssm/ssd.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,18 +156,179 @@ static const int tiles[][8] = {{70, 3, 64, 13, 0}, {1, 130, 19, 0}};
  * query tile: that tile's queries still need the key tile before */
 static const int edges[][8] = {{63, 70, 17, 0}, {127, 23, 0}};
 
+/* ---- native resets ---- */
+
+enum { PATH_DEFAULT, PATH_KERNEL, PATH_SGEMM };
+static const char *path_name[] = {"default", "kernel", "sgemm"};
+
+/* a bare mixer that resets natively: it advertises SL_CAP_PACK, and packed == its documents
+ * alone. Recurrent models run on the path asked for (default: lanes for LSTM/GRU with B <= 32
+ * on AVX-512 CPUs, else the kernel; kernel: lanes off; sgemm: the portable path). With fd, a
+ * finite-difference check of the packed batch's gradients follows. */
+static void check_native(const char *spec, int path, const int lens[][8], int B, int T, int fd)
+{
+    char label[200];
+    sl_model *m = NULL;
+    snprintf(label, sizeof label, "native %s%s%s (B=%d T=%d)", spec, path ? ", " : "", path ? path_name[path] : "", B, T);
+    if (sl_model_create(spec, 3, &m)) {
+        ok(0, "%s: create: %s", label, sl_errmsg());
+        return;
+    }
+    ok(m->caps & SL_CAP_PACK, "%s: advertises SL_CAP_PACK (resets in its kernels)", label);
+    if (sl_recurrent_is(m)) {
+        if (path == PATH_KERNEL) sl_recurrent_set_lanes(m, 0);
+        if (path == PATH_SGEMM) sl_recurrent_set_fast(m, 0);
+    }
+    check_packed(label, m, lens, B, T, 1e-5);
+    if (sl_recurrent_is(m)) {   /* which path the packed batch took */
+        const size_t N = (size_t)B * T;
+        int32_t *pos = malloc(N * sizeof(int32_t));
+        float *x = tu_random(N * m->d_in, 1.0f, 3), *y = malloc(N * m->d_out * sizeof(float));
+        make_pos(pos, lens, B, T);
+        sl_model_set_docs(m, pos);
+        int rc = sl_model_forward(m, x, NULL, y, B, T);
+        const int lanes = sl_recurrent_lanes(m), fast = sl_recurrent_fast(m);
+        const int want = path == PATH_SGEMM ? !fast : path == PATH_KERNEL ? fast && !lanes
+                                                                         : lanes || !fast || sl_recurrent_get_config(m)->cell == SL_RCELL_ELMAN;
+        ok(!rc && want, "%s: took the %s path (lanes %d, kernel %d)", label, path_name[path], lanes, fast);
+        sl_model_set_docs(m, NULL);
+        free(pos); free(x); free(y);
+    }
+    if (fd) {
+        const size_t N = (size_t)B * T;
+        int32_t *pos = malloc(N * sizeof(int32_t));
+        float *x = tu_random(N * m->d_in, 1.0f, 5);
+        make_pos(pos, lens, B, T);
+        sl_model_set_docs(m, pos);
+        snprintf(label + strlen(label), sizeof label - strlen(label), ", packed, finite differences");
+        check_model_grads(m, label, x, NULL, B, T, 1e-2, 2e-2, 6);
+        sl_model_set_docs(m, NULL);
+        free(pos); free(x);
+    }
+    sl_model_free(m);
+}
+
+/* three rows of 150 for the scans: a document in each 64-step checkpoint segment, one across
+ * two, single tokens, a row of one document */
+static const int segs[][8] = {{1, 63, 2, 70, 14, 0}, {150, 0}, {5, 1, 1, 140, 3, 0}};
+
+/* the fast selective scan (N = 16 and generic kernels) against the double-precision reference,
+ * both with document starts: outputs and every gradient */
+static void test_scan_ref(int N, int Dch)
+{
+    enum { B = 3, L = 150 };
+    const size_t BL = (size_t)B * L, nd = BL * Dch, nb = BL * N;
+    int32_t pos[B * L];
+    make_pos(pos, segs, B, L);
+    float *u = tu_random(nd, 1.0f, 11), *delta = tu_random(nd, 0.5f, 12), *Bm = tu_random(nb, 1.0f, 13), *Cm = tu_random(nb, 1.0f, 14);
+    float *z = tu_random(nd, 1.0f, 15), *Dv = tu_random(Dch, 1.0f, 16), *bias = tu_random(Dch, 0.3f, 17), *A = malloc((size_t)Dch * N * sizeof(float));
+    for (int i = 0; i < Dch * N; i++) A[i] = -(float)(1 + i % N) * 0.3f;
+    float *dy = tu_random(nd, 1.0f, 18), *y1 = calloc(nd, sizeof(float)), *y2 = calloc(nd, sizeof(float));
+    sl_scan_args a = {.B = B, .L = L, .D = Dch, .N = N, .G = 1, .u = u, .delta = delta, .A = A, .Bm = Bm, .Cm = Cm, .Dv = Dv,
+                      .z = z, .delta_bias = bias, .delta_softplus = 1, .doc_pos = pos};
+    /* gradients: [0] reference, [1] fast */
+    float *g[2][8];
+    const size_t sz[8] = {nd, nd, (size_t)Dch * N, nb, nb, Dch, nd, Dch};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 8; i++) g[k][i] = calloc(sz[i], sizeof(float));
+    sl_scan_grads gr[2];
+    for (int k = 0; k < 2; k++)
+        gr[k] = (sl_scan_grads){g[k][0], g[k][1], g[k][2], g[k][3], g[k][4], g[k][5], g[k][6], g[k][7]};
+    sl_scan_ws *ws = sl_scan_ws_new();
+    int rc = sl_scan_ref_forward(y1, NULL, &a) || sl_scan_ref_backward(&gr[0], dy, &a) || sl_scan_forward(y2, NULL, &a, 4, ws) ||
+             sl_scan_backward(&gr[1], dy, &a, ws);
+    double e = rc ? INFINITY : rel_diff(y2, y1, nd);
+    for (int i = 0; i < 8 && !rc; i++) {
+        double ei = rel_diff(g[1][i], g[0][i], sz[i]);
+        if (ei > e) e = ei;
+    }
+    ok(!rc && e <= 1e-5, "selective scan N=%d D=%d with document starts (3 rows of 150, checkpoints every 64): fast == reference, "
+       "outputs and 8 gradients (%.1e), chunks asked 4, used %d", N, Dch, e, sl_scan_ws_nchunks(ws));
+    /* and the reset matters: without doc_pos the outputs differ */
+    a.doc_pos = NULL;
+    sl_scan_ref_forward(y2, NULL, &a);
+    ok(rel_diff(y2, y1, nd) > 1e-3, "selective scan: the document starts change the outputs (%.1e)", rel_diff(y2, y1, nd));
+    sl_scan_ws_free(ws);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 8; i++) free(g[k][i]);
+    free(u); free(delta); free(Bm); free(Cm); free(z); free(Dv); free(bias); free(A); free(dy); free(y1); free(y2);
+}
+
+/* the chunked SSD against its sequential reference with document starts, for chunks that hold
+ * several documents, one, or part of one */
+static void test_ssd_ref(int Q)
+{
+    enum { B = 3, L = 150, H = 4, P = 4, G = 2, N = 8 };
+    const size_t BL = (size_t)B * L;
+    int32_t pos[B * L];
+    make_pos(pos, segs, B, L);
+    float *x = tu_random(BL * H * P, 1.0f, 21), *dt = tu_random(BL * H, 0.5f, 22), *Bm = tu_random(BL * G * N, 1.0f, 23);
+    float *Cm = tu_random(BL * G * N, 1.0f, 24), *D = tu_random(H, 1.0f, 25), *bias = tu_random(H, 0.3f, 26);
+    float A[H] = {-0.5f, -1.0f, -0.2f, -2.0f};
+    float *y1 = calloc(BL * H * P, sizeof(float)), *y2 = calloc(BL * H * P, sizeof(float));
+    sl_ssd_args a = {.B = B, .L = L, .H = H, .P = P, .G = G, .N = N, .x = x, .dt = dt, .A = A, .Bm = Bm, .Cm = Cm, .D = D,
+                     .dt_bias = bias, .dt_softplus = 1, .doc_pos = pos};
+    sl_ssd_ws *ws = sl_ssd_ws_new();
+    int rc = sl_ssd_ref_forward(y1, NULL, &a) || sl_ssd_chunked_forward(y2, NULL, &a, Q, ws);
+    double e = rc ? INFINITY : rel_diff(y2, y1, BL * H * P);
+    ok(!rc && e <= 1e-5, "SSD chunk_size=%d with document starts: chunked == sequential reference (%.1e)", Q, e);
+    sl_ssd_ws_free(ws);
+    free(x); free(dt); free(Bm); free(Cm); free(D); free(bias); free(y1); free(y2);
+}
+
+static void test_native(void)
+{
+    static const char *rec[] = {"lstm:input_size=5,hidden_size=16,num_layers=2", "gru:input_size=5,hidden_size=16,num_layers=2",
+                                "rnn:input_size=5,hidden_size=16,num_layers=2"};
+    for (int i = 0; i < 3; i++)
+        for (int path = 0; path < 3; path++) {
+            check_native(rec[i], path, small, 2, 23, path == PATH_DEFAULT);
+            check_native(rec[i], path, segs, 3, 150, 0);
+        }
+    check_native("lstm:input_size=5,hidden_size=8,bidirectional=1", PATH_DEFAULT, small, 2, 23, 0);
+    check_native("lstm:input_size=5,hidden_size=8,bidirectional=1", PATH_SGEMM, small, 2, 23, 1);
+    check_native("gru:input_size=5,hidden_size=8,bidirectional=1,num_layers=2", PATH_KERNEL, small, 2, 23, 0);
+    check_native("mamba:d_model=16", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("mamba:d_model=16", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("mamba:d_model=16,d_state=8,scan_chunks=4", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("mamba2:d_model=16,headdim=8,d_state=8,chunk_size=4", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("mamba2:d_model=16,headdim=8,d_state=8,chunk_size=64", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("mamba2:d_model=16,headdim=8,d_state=8,chunk_size=7,ngroups=2", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("s4d:d_model=16,d_state=8", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("s4d:d_model=16,d_state=8", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("s4:d_model=8,d_state=8,l_max=256", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("s4:d_model=8,d_state=8,l_max=256", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("hippo:d_model=8,d_state=8", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("hippo:d_model=12,d_state=8", PATH_DEFAULT, segs, 3, 150, 0);
+    check_native("hippo:d_model=4,d_state=70", PATH_DEFAULT, small, 2, 23, 0);
+    check_native("hippo:d_model=8,d_state=8,measure=legt", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("lru:d_model=16,d_hidden=8", PATH_DEFAULT, small, 2, 23, 1);
+    check_native("lru:d_model=16,d_hidden=8,chunk_size=16", PATH_DEFAULT, segs, 3, 150, 0);
+    test_scan_ref(16, 20);
+    test_scan_ref(8, 16);
+    test_ssd_ref(1);
+    test_ssd_ref(16);
+    test_ssd_ref(64);
+    /* a mixer still on the wrapper's per-document path */
+    sl_model *h = NULL;
+    if (!sl_model_create("hyena:d_model=16,l_max=32", 3, &h)) {
+        ok(!(h->caps & SL_CAP_PACK), "hyena has no native resets: the wrapper runs it one document at a time");
+        sl_model_free(h);
+    }
+}
+
 static void test_errors(void)
 {
     sl_model *m = NULL, *lm = NULL;
     int32_t pos[6] = {0, 1, 2, 0, 1, 2};
     float x[6 * 4] = {0}, y[6 * 4];
-    if (sl_model_create("lstm:input_size=4,hidden_size=4", 1, &m) ||
+    if (sl_model_create("hyena:d_model=4,l_max=8", 1, &m) ||
         sl_model_create("seq:mixer=lstm,d_model=4,n_layer=1,d_input=4,d_output=4", 1, &lm)) {
         ok(0, "create: %s", sl_errmsg());
         return;
     }
     int rc = sl_model_set_docs(m, pos);
-    ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "packed"), "a bare lstm refuses packed rows: %s", sl_errmsg());
+    ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "packed"), "a bare hyena refuses packed rows: %s", sl_errmsg());
     ok(sl_model_set_docs(m, NULL) == 0, "clearing is always fine");
     int32_t bad0[6] = {1, 2, 3, 0, 1, 2}, badj[6] = {0, 1, 3, 0, 1, 2};
     sl_model_set_docs(lm, bad0);
@@ -166,6 +339,17 @@ static void test_errors(void)
     ok(rc == SL_EINVAL && strstr(sl_errmsg(), "column 2"), "a position that jumps: %s", sl_errmsg());
     sl_model_set_docs(lm, pos);
     ok(sl_model_forward(lm, x, NULL, y, 2, 3) == 0, "well-formed rows run");
+    /* a recurrent initial state cannot be used with packed rows (they restart from zeros) */
+    sl_model *r = NULL;
+    float h0[2 * 4] = {0};
+    if (!sl_model_create("lstm:input_size=4,hidden_size=4", 1, &r)) {
+        sl_recurrent_set_initial_state(r, h0, NULL, 2);
+        sl_model_set_docs(r, pos);
+        rc = sl_model_forward(r, x, NULL, y, 2, 3);
+        ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "initial state"), "lstm with an initial state refuses packed rows: %s",
+           sl_errmsg());
+        sl_model_free(r);
+    }
     sl_model_free(m);
     sl_model_free(lm);
 }
@@ -289,6 +473,7 @@ int main(void)
     make_and_check("gpt", "gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=11", small, 2, 23, 1e-5);
     make_and_check("llama", "llama:n_layers=2,n_heads=4,n_kv_heads=2,dim=16,max_seq_len=32,vocab_size=11", small, 2, 23, 1e-5);
     make_and_check("gpt, tiles", "gpt:n_layer=1,n_head=2,n_embd=16,block_size=256,vocab_size=11", tiles, 2, 150, 1e-5);
+    test_native();
     test_errors();
     return done_testing();
 }
