@@ -89,6 +89,14 @@ static void test_kernels(void)
     big[77777] = 0.0f; big[65536] = NAN;
     fin = sl_all_finite(big, 100000, &bad);
     ok(!fin && bad == 65536, "sl_all_finite: NaN at a block start found at %zu", bad);
+    /* the vector loop's tail and an unaligned start (mapped weights sit at any 4-byte offset) */
+    big[65536] = 0.0f; big[99999] = -INFINITY;
+    fin = sl_all_finite(big + 1, 99999, &bad);
+    ok(!fin && bad == 99998, "sl_all_finite: -inf in the tail of an unaligned range found at %zu", bad);
+    ok(sl_all_finite(big + 1, 99998, &bad), "sl_all_finite: the range before it passes");
+    big[99999] = 0.0f; big[17] = NAN;
+    fin = sl_all_finite(big + 3, 20, &bad);
+    ok(!fin && bad == 14, "sl_all_finite: NaN in a 20-value range found at %zu", bad);
     free(big);
 }
 
