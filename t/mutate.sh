@@ -72,9 +72,9 @@ while IFS= read -r line; do
         # relink only the test programs the mutant runs (the shell tests use seqlab and the
         # check programs built with the copy)
         progs=$(for t in $tests; do case $t in *.sh) echo t/t-transformer ;; *) echo "$t" ;; esac; done | sort -u | tr '\n' ' ')
-        if ! (cd "$work" && make -j2) >"$work/.mutant.log" 2>&1; then
+        if ! (cd "$work" && make -j2) </dev/null >"$work/.mutant.log" 2>&1; then
             status=invalid; why="does not build"
-        elif (cd "$work" && make check TESTS="$tests" check_PROGRAMS="$progs") >>"$work/.mutant.log" 2>&1; then
+        elif (cd "$work" && make check TESTS="$tests" check_PROGRAMS="$progs") </dev/null >>"$work/.mutant.log" 2>&1; then
             status=MISSED; why="$tests all pass"
         elif ! grep -q '^FAIL:\|^ERROR:' "$work/.mutant.log"; then
             status=invalid; why="tests did not build or run"
