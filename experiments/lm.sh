@@ -203,7 +203,7 @@ esac
 # --mixers chooses the models of both arms: the text arm takes those of the full setting's text
 # models (lstm gru mamba mamba2 gpt llama) that --mixers names, or every model --mixers names
 # when it names none of them; the quick default is the LSTM alone (the claim needs one neural
-# model; Mamba at d_model 256 costs 2.5x its time per step: `--mixers lstm,mamba` adds it)
+# model; Mamba at d_model 256 costs 2.4x its time per step: `--mixers lstm,mamba` adds it)
 if [ -n "$MIXERS_OPT" ]; then
     TX_PICK=$(for m in $TX_ALL; do echo " $MODELS " | grep -q " $m " && echo "$m"; done | tr '\n' ' ')
     TX_MODELS=$(echo ${TX_PICK:-$MODELS})
