@@ -9,6 +9,8 @@ noinst_HEADERS = src/cli.h src/run.h t/testutil.h t/fixture.h t/mixer_check.h
 check_PROGRAMS += t/t-tasks t/t-trainer
 TESTS += t/t-tasks t/t-trainer t/cli.sh t/resume.sh t/plot.sh t/time-budget.sh
 EXTRA_DIST += t/cli.sh t/resume.sh t/npy.sh t/plot.sh t/time-budget.sh
+TESTS += t/resume-complete.sh
+EXTRA_DIST += t/resume-complete.sh
 
 # `make bench`: bench/train_step_bench, one training step of a small model (not part of make
 # check); bench/train_step_bench.sh runs it beside bench/train_step_torch.py in the same run.

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char TRAIN_USAGE[] =
@@ -77,7 +78,8 @@ static const char TRAIN_USAGE[] =
     "  --resume DIR        continue the run in DIR up to --steps N (the new total). The LR schedule\n"
     "                      keeps the run's recorded decay length: steps past it train at the floor\n"
     "                      (--min-lr), which is what makes the result bit-identical to a run that\n"
-    "                      was never interrupted\n"
+    "                      was never interrupted. A run already at step N (or at --stop-after)\n"
+    "                      has nothing to train: that is said, and nothing is written (exit 0)\n"
     "  --extend-schedule   with --resume: the cosine decays over the new --steps instead, as if the\n"
     "                      run had been planned for N steps (the LR jumps back up from the floor to\n"
     "                      that schedule's value at the current step); recorded in the run\n"
@@ -152,6 +154,21 @@ static int build_task_spec(const char *task, long seq_len, const char *corpus, i
 }
 
 static const char *const RUN_FILES[] = {"checkpoint.safetensors", "model.safetensors", "log.csv", NULL};
+
+/* 1 if DIR's model.safetensors is at least as new as its checkpoint. The trainer writes the model
+ * after the last checkpoint, so a run killed between the two has none, or an older one (of an
+ * earlier end): resuming it then writes the model from the checkpoint instead of doing nothing. */
+static int model_current(const char *dir)
+{
+    char p[4096];
+    struct stat ms, cs;
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    if (stat(p, &ms)) return 0;
+    snprintf(p, sizeof p, "%s/checkpoint.safetensors", dir);
+    if (stat(p, &cs)) return 0;
+    return ms.st_mtim.tv_sec > cs.st_mtim.tv_sec ||
+           (ms.st_mtim.tv_sec == cs.st_mtim.tv_sec && ms.st_mtim.tv_nsec >= cs.st_mtim.tv_nsec);
+}
 
 /* --out that already holds a run: refuse, and say how to resume or overwrite it. 1 if refused. */
 static int refuse_existing_run(const char *out)
@@ -358,6 +375,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     int ret = 1;
     sl_init_source src;
     memset(&src, 0, sizeof src);
+    long resume_at = -1; /* the step of the run resumed */
     if (resume) {
         if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
         if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
@@ -386,6 +404,23 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         c.stop_after = stop_after;
         c.threads = threads;
         c.progress = progress;
+        /* a run already at its last step (or at --stop-after) has nothing to train: say so and
+         * touch nothing (the trainer would rewrite the model and the log for zero steps) */
+        long at;
+        if (sl_checkpoint_meta_long(st, "step", 0, 1L << 40, &at)) { cli_lib_fail(ckpt_path); goto done; }
+        resume_at = at;
+        if ((at == c.steps || (at < c.steps && c.stop_after > 0 && c.stop_after <= at)) && model_current(resume)) {
+            if (R0) {
+                if (at == c.steps)
+                    printf("run %s is already complete: at step %ld of %ld (nothing to train; a larger --steps continues it)\n",
+                           resume, at, c.steps);
+                else
+                    printf("run %s is already at step %ld of %ld, at or past --stop-after %ld: nothing to train\n",
+                           resume, at, c.steps, c.stop_after);
+            }
+            ret = 0;
+            goto done;
+        }
         const char *ms = sl_safetensors_meta(st, "model"), *ts = sl_safetensors_meta(st, "task");
         if (!ms || !ts) { cli_fail("%s lacks the model or task spec", ckpt_path); goto done; }
         model_spec = strdup(ms);
@@ -500,6 +535,11 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }
     ret = 0;
     if (!R0) goto done; /* rank 0 reports */
+    if (res.step == resume_at) { /* nothing trained: the model was missing or older than the checkpoint */
+        printf("run %s: at step %ld of %ld; model.safetensors written from the checkpoint (the run had stopped before writing it)\n",
+               out, res.step, c.steps);
+        goto done;
+    }
     printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f", res.step, res.seconds, res.train_loss, res.eval.loss);
     if (strcmp(t->metric, "val_loss")) printf("  %s %.6f", t->metric, res.eval.metric);
     if (t->token_out) printf("  val_ppl %.4f", res.eval.ppl);
