@@ -100,6 +100,19 @@ static int escape(parser *ps, byteset *s)
     case 'n': bs_add(s, '\n'); break;
     case 't': bs_add(s, '\t'); break;
     case 'r': bs_add(s, '\r'); break;
+    case 'x': { /* \xHH: one byte by its two hex digits */
+        int v = 0;
+        for (int i = 1; i <= 2; i++) {
+            int h = (unsigned char)ps->p[i];
+            if (h >= '0' && h <= '9') v = 16 * v + h - '0';
+            else if (h >= 'a' && h <= 'f') v = 16 * v + h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F') v = 16 * v + h - 'A' + 10;
+            else return perr(ps, "a \\x escape without two hex digits");
+        }
+        bs_add(s, v);
+        ps->p += 2;
+        break;
+    }
     default:
         if (strchr("\\.*+?()[]{}|^$-/\"' ", c)) bs_add(s, c);
         else if (c >= '1' && c <= '9') return perr(ps, "a backreference");
@@ -418,6 +431,8 @@ static uint64_t hash_list(const int *l, int n)
     return h ^ (uint64_t)n;
 }
 
+static int walk(const sl_constraint *c, int d, const char *s, int n);
+
 int sl_constraint_regex(const char *pattern, int V, const char *const *piece, const int *len, sl_constraint **out)
 {
     *out = NULL;
@@ -523,7 +538,8 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
         }
         /* the next unexplored (state, class) */
         int found = 0;
-        for (int d = 0; d < nd && !found; d++)
+        /* every (state, class) before from_d is explored: states are explored in order */
+        for (int d = from_d; d < nd && !found; d++)
             for (int k = 0; k < ncls && !found; k++) {
                 if (trans[(size_t)d * 256 + rep[k]] != -2) continue;
                 int b = rep[k];
@@ -595,6 +611,39 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
         int any = 0;
         for (int v = 0; v < V && !any; v++) any = sl_constraint_allows(c, v);
         if (!any && !c->accept[0]) { rc = sl_error(SL_EINVAL, "regex: no token of the vocabulary can start a match: the pattern matches no text that can be generated"); goto fail; }
+        /* and some sequence of tokens must reach an accepting state: a search over the states
+         * the tokens reach (skipped above 50M token walks, where only the start is checked) */
+        if (!c->accept[0] && (double)nd * V <= 5e7) {
+            int *queue = malloc((size_t)nd * sizeof(int));
+            uint8_t *seen = calloc((size_t)nd, 1);
+            if (!queue || !seen) {
+                free(queue);
+                free(seen);
+                rc = sl_error(SL_ENOMEM, "out of memory");
+                goto fail;
+            }
+            int head = 0, tail = 0, reach = 0;
+            queue[tail++] = 0;
+            seen[0] = 1;
+            while (head < tail && !reach) {
+                int d = queue[head++];
+                for (int v = 0; v < V && !reach; v++) {
+                    if (len[v] <= 0) continue;
+                    int e = walk(c, d, piece[v], len[v]);
+                    if (e < 0 || seen[e]) continue;
+                    seen[e] = 1;
+                    reach = c->accept[e];
+                    queue[tail++] = e;
+                }
+            }
+            free(queue);
+            free(seen);
+            if (!reach) {
+                rc = sl_error(SL_EINVAL, "regex: no token of the vocabulary can complete a match: the pattern matches no text that can be "
+                                         "generated with these tokens");
+                goto fail;
+            }
+        }
     }
     *out = c;
     c = NULL;
@@ -629,6 +678,8 @@ void sl_constraint_free(sl_constraint *c)
 
 void sl_constraint_reset(sl_constraint *c) { c->cur = c->start; }
 int sl_constraint_states(const sl_constraint *c) { return c->nd; }
+int sl_constraint_get_state(const sl_constraint *c) { return c->cur; }
+void sl_constraint_set_state(sl_constraint *c, int state) { c->cur = state >= 0 && state < c->nd ? state : c->start; }
 int sl_constraint_accepting(const sl_constraint *c) { return c->accept[c->cur]; }
 
 static int walk(const sl_constraint *c, int d, const char *s, int n)

@@ -7,13 +7,15 @@
  * accepting state.
  *
  * The pattern must match the whole generated text (implicitly anchored). Supported syntax:
- * literals; escapes \\ \. \* \+ \? \( \) \[ \] \{ \} \| \^ \$ \- \/ and \n \t \r, classes \d \w \s
+ * literals; escapes \\ \. \* \+ \? \( \) \[ \] \{ \} \| \^ \$ \- \/ and \n \t \r \xHH, classes \d \w \s
  * (and \D \W \S); `.` (any byte but newline); bracket classes [abc] [a-z] [^...] (escapes
  * inside); groups ( ); alternation |; the repeats * + ? {m} {m,} {m,n} (n <= 100). Anything
  * else (anchors ^ $, lazy or possessive repeats, backreferences, lookaround, named groups) is
  * refused with a message naming it and its offset. */
 #ifndef SL_LAB_CONSTRAIN_H
 #define SL_LAB_CONSTRAIN_H
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +29,23 @@ typedef struct sl_constraint sl_constraint;
  * the language can be written with the vocabulary's tokens from the start. */
 int sl_constraint_regex(const char *pattern, int V, const char *const *piece, const int *len, sl_constraint **out);
 void sl_constraint_free(sl_constraint *c);
+
+/* A JSON-schema subset (lab/constrain_json.c: type, properties, required, items, enum, const,
+ * additionalProperties true/false; annotations ignored) as a regular expression of this
+ * module's syntax (malloc'ed into *regex). Every string of the language is a JSON text that
+ * satisfies the schema; see constrain_json.c for which forms are written (whitespace, property
+ * order, strings, numbers). SL_EFORMAT: not JSON; SL_EUNSUPPORTED: a keyword or form outside the
+ * subset (the message names it and its JSON-pointer path); SL_EINVAL: malformed, or unsatisfiable
+ * (no value satisfies the schema; the message says where). */
+int sl_json_schema_regex(const char *schema, size_t len, char **regex);
+
+/* sl_json_schema_regex, then sl_constraint_regex over the vocabulary */
+int sl_constraint_json_schema(const char *schema, size_t len, int V, const char *const *piece, const int *plen,
+                              sl_constraint **out);
+
+/* the DFA state (to save and restore around speculative proposals) */
+int sl_constraint_get_state(const sl_constraint *c);
+void sl_constraint_set_state(sl_constraint *c, int state);
 
 /* back to the start state */
 void sl_constraint_reset(sl_constraint *c);

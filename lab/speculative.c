@@ -21,6 +21,10 @@ struct sl_speculative {
     int *iw;            /* (V) */
     float *dlog;        /* (V) draft logits */
     sl_buf tlog;        /* (T, V) target logits of a prefill */
+    sl_constraint *con; /* optional constraint (borrowed) and the round's token budget */
+    long budget;
+    int *cst;           /* (k+1) the constraint's state before each proposal, after the last */
+    int done;           /* the constraint allows nothing more */
     sl_speculative_stats st;
 };
 
@@ -61,8 +65,9 @@ int sl_speculative_new(sl_model *target, sl_model *draft, int k, sl_speculative 
     s->work = malloc(2 * V * sizeof(float));
     s->iw = malloc(V * sizeof(int));
     s->dlog = malloc(V * sizeof(float));
+    s->cst = malloc((size_t)(k + 1) * sizeof(int));
     int rc = SL_OK;
-    if (!s->in || !s->q || !s->p || !s->res || !s->work || !s->iw || !s->dlog) rc = sl_error(SL_ENOMEM, "out of memory");
+    if (!s->cst || !s->in || !s->q || !s->p || !s->res || !s->work || !s->iw || !s->dlog) rc = sl_error(SL_ENOMEM, "out of memory");
     if (!rc && (!(s->ts = sl_model_state_new(target, 1)) || !(s->tsnap = sl_model_state_new(target, 1)) ||
                 !(s->ds = sl_model_state_new(draft, 1)) || !(s->dsnap = sl_model_state_new(draft, 1))))
         rc = sl_error_wrap(SL_ENOMEM, "speculative decoding: step states");
@@ -93,11 +98,28 @@ void sl_speculative_free(sl_speculative *s)
     free(s->work);
     free(s->iw);
     free(s->dlog);
+    free(s->cst);
     sl_buf_free(&s->tlog);
     free(s);
 }
 
 void sl_speculative_get_stats(const sl_speculative *s, sl_speculative_stats *st) { *st = s->st; }
+
+void sl_speculative_constrain(sl_speculative *s, sl_constraint *c, long remaining)
+{
+    s->con = c;
+    s->budget = remaining;
+    if (!c) s->done = 0;
+}
+
+/* logits (V) masked by the constraint in state st with budget b (the number of allowed tokens);
+ * without a constraint V */
+static int cmask(sl_speculative *s, float *logits, int st, long b)
+{
+    if (!s->con) return s->V;
+    sl_constraint_set_state(s->con, st);
+    return sl_constraint_mask_budget(s->con, logits, b);
+}
 
 /* run n tokens through a model's state as one prefill; the logits land in s->tlog */
 static int push(sl_speculative *s, sl_model *m, void *state, const int32_t *tok, int n, int is_target)
@@ -170,8 +192,22 @@ int sl_speculative_round(sl_speculative *s, const sl_sampler *smp, sl_rng *rng, 
     if (s->tmax && s->tmax - s->len < k) k = s->tmax - s->len;
     if (s->dmax && s->dmax - s->len < k) k = s->dmax - s->len;
     if (k < 0) return sl_error(SL_ESHAPE, "context full after %ld tokens", s->len);
+    /* under a constraint: position i of the round has budget - i tokens left, so at most
+     * budget - 1 proposals; nothing at all when no token may follow now */
+    const long b = s->budget;
+    if (s->con) {
+        s->cst[0] = sl_constraint_get_state(s->con);
+        if (s->done || b == 0) return SL_OK;
+        memset(s->res, 0, (size_t)V * sizeof(float));
+        if (cmask(s, s->res, s->cst[0], b) == 0) {
+            sl_constraint_set_state(s->con, s->cst[0]);
+            s->done = 1;
+            return SL_OK;
+        }
+        if (b >= 0 && k > b - 1) k = b - 1;
+    }
     double t0;
-    /* draft: k proposals from its own distribution */
+    /* draft: k proposals from its own distribution (masked like the target's) */
     s->in[0] = s->pending;
     if (k > 0) {
         if ((rc = sl_model_state_copy(s->d, s->dsnap, s->ds))) return rc;
@@ -181,9 +217,17 @@ int sl_speculative_round(sl_speculative *s, const sl_sampler *smp, sl_rng *rng, 
             s->st.draft_seconds += sl_now() - t0;
             s->st.draft_positions++;
             if (rc) return rc;
+            if (cmask(s, s->dlog, s->cst[i], b - i) == 0) { /* the language ends here: fewer proposals */
+                k = i;
+                break;
+            }
             float *q = s->q + (size_t)i * V;
             sl_sample_probs(s->dlog, V, smp, q, s->work, s->iw);
             s->in[i + 1] = sl_sample_from_probs(q, V, rng);
+            if (s->con) {
+                if ((rc = sl_constraint_advance(s->con, s->in[i + 1]))) return rc;
+                s->cst[i + 1] = sl_constraint_get_state(s->con);
+            }
         }
         s->st.drafted += k;
         if ((rc = sl_model_state_copy(s->t, s->tsnap, s->ts))) return rc;
@@ -195,6 +239,7 @@ int sl_speculative_round(sl_speculative *s, const sl_sampler *smp, sl_rng *rng, 
     for (; j < k; j++) {
         const int32_t x = s->in[j + 1];
         const float *q = s->q + (size_t)j * V;
+        cmask(s, s->tlog.p + (size_t)j * V, s->cst[j], b - j); /* x is allowed here: q(x) > 0 */
         sl_sample_probs(s->tlog.p + (size_t)j * V, V, smp, s->p, s->work, s->iw);
         /* accept with probability min(1, p(x) / q(x)); q(x) > 0 since x was drawn from q */
         if (s->p[x] >= q[x] || sl_rng_uniform(rng) * q[x] < s->p[x]) continue;
@@ -204,11 +249,23 @@ int sl_speculative_round(sl_speculative *s, const sl_sampler *smp, sl_rng *rng, 
         break;
     }
     if (j == k) { /* every proposal accepted: one more token from the target's last position */
-        sl_sample_probs(s->tlog.p + (size_t)k * V, V, smp, s->p, s->work, s->iw);
-        last = sl_sample_from_probs(s->p, V, rng);
+        if (cmask(s, s->tlog.p + (size_t)k * V, s->cst[k], b - k) > 0) {
+            sl_sample_probs(s->tlog.p + (size_t)k * V, V, smp, s->p, s->work, s->iw);
+            last = sl_sample_from_probs(s->p, V, rng);
+        }
     }
     s->st.accepted += j;
     for (int i = 0; i < j; i++) out[i] = s->in[i + 1];
+    if (s->con) { /* the constraint's state after the emitted tokens */
+        sl_constraint_set_state(s->con, s->cst[j]);
+        if (last >= 0 && (rc = sl_constraint_advance(s->con, last))) return rc;
+    }
+    if (last < 0) { /* the language allows nothing after the k accepted proposals: the end */
+        *n_out = j;
+        s->st.emitted += j;
+        s->done = 1;
+        return SL_OK;
+    }
     out[j] = last;
     *n_out = j + 1;
     s->st.emitted += j + 1;

@@ -25,6 +25,7 @@
 #define SL_LAB_SPECULATIVE_H
 
 #include "core/rng.h"
+#include "lab/constrain.h"
 #include "lab/sample.h"
 #include "seq/model.h"
 
@@ -51,6 +52,15 @@ int sl_speculative_round(sl_speculative *s, const sl_sampler *smp, sl_rng *rng, 
 
 /* how many more tokens fit before the context is full (0: no round is possible; -1: unbounded) */
 long sl_speculative_room(const sl_speculative *s);
+
+/* Constrained speculative decoding (lab/constrain.h): before each round, the constraint (in the
+ * state after every committed token) and the number of tokens still to generate (remaining; < 0:
+ * no budget). The draft's and the target's distributions are both masked at each position by
+ * sl_constraint_mask_budget with the budget left there, so the tokens stay in the language and
+ * are distributed as constrained sampling of the target alone (greedy: its constrained greedy
+ * text). A round then writes 0 tokens when nothing may follow; the constraint is left in the
+ * state after the round's tokens. c NULL: unconstrained. */
+void sl_speculative_constrain(sl_speculative *s, sl_constraint *c, long remaining);
 
 typedef struct {
     long rounds;           /* verification passes */

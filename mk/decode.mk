@@ -1,12 +1,12 @@
 # mk/decode.mk — inference and decoding (issue #17): the decoding GEMV kernel, generation
 # benchmarks, docs/decoding.md
-libseqlab_la_SOURCES += core/gemv.c lab/generate.c lab/speculative.c lab/constrain.c
+libseqlab_la_SOURCES += core/gemv.c lab/generate.c lab/speculative.c lab/constrain.c lab/constrain_json.c
 nobase_seqlabinc_HEADERS += core/gemv.h lab/generate.h lab/speculative.h lab/constrain.h
 EXTRA_DIST += docs/decoding.md
 check_PROGRAMS += t/t-decode
 TESTS += t/t-decode
-TESTS += t/generate.sh
-EXTRA_DIST += t/generate.sh
+TESTS += t/generate.sh t/constrain-cli.sh
+EXTRA_DIST += t/generate.sh t/constrain-cli.sh
 EXTRA_DIST += bench/generate_bench.sh bench/generate_families.sh bench/make_llama2c_random.py
 check_PROGRAMS += t/t-prefill
 TESTS += t/t-prefill

@@ -7,6 +7,7 @@
 #include "lab/sample.h"
 #include "lab/speculative.h"
 #include "lab/constrain.h"
+#include "core/fileio.h"
 #include "nlp/tokenizer.h"
 #include "seq/hf.h"
 #include "seq/llama2c.h"
@@ -21,7 +22,7 @@
 
 static const char USAGE[] =
     "usage: seqlab generate --run DIR --prompt TEXT --tokens N [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                       [--threads K] [--stats] [--draft DIR [--speculate K]]\n"
+    "                       [--threads K] [--stats] [--draft DIR [--speculate K]] [--regex P | --json-schema F]\n"
     "       seqlab generate --llama2c MODEL.bin --tokenizer TOKENIZER.bin --prompt TEXT --tokens N [...]\n"
     "       seqlab generate --hf DIR (--prompt TEXT [--tokenizer TOK] | --prompt-ids I,J,...) --tokens N [...]\n"
     "  --run DIR         a run made by `seqlab train` on a text task (charlm)\n"
@@ -54,7 +55,11 @@ static const char USAGE[] =
     "  --regex PATTERN   constrained generation: the generated text (after the prompt) matches PATTERN\n"
     "                    as a whole (literals, escapes, ., [...], ( ), |, * + ? {m,n}); tokens that\n"
     "                    would leave the pattern, or leave too few tokens to complete it, are masked;\n"
-    "                    generation ends early when nothing may follow\n";
+    "                    generation ends early when nothing may follow; works with --draft\n"
+    "  --json-schema F   constrained generation: the generated text is a JSON value that satisfies the\n"
+    "                    schema in file F (a subset: type, properties, required, items, enum, const;\n"
+    "                    properties in declaration order, one optional space after ',' and ':';\n"
+    "                    docs/decoding.md); unsupported keywords and unsatisfiable schemas are errors\n";
 
 void sl_threads_set(int k);
 
@@ -82,32 +87,46 @@ static int32_t pick_next(const float *logits, int V, const sl_sampler *smp, sl_r
     return sl_constraint_advance(c, t) ? -1 : t;
 }
 
-/* compile --regex over a vocabulary (pieces); prints the error; NULL on failure */
-static sl_constraint *make_constraint(const char *regex, int V, const char *const *piece, const int *len, long n)
+/* the constraint asked for: --regex PATTERN or --json-schema FILE (read at option time) */
+typedef struct {
+    const char *regex;
+    const char *schema_path;
+    char *schema;
+    size_t schema_len;
+} cspec_t;
+
+static const char *cspec_flag(const cspec_t *cs) { return cs->schema_path ? "--json-schema" : "--regex"; }
+
+/* compile the constraint over a vocabulary (pieces); prints the error; NULL on failure */
+static sl_constraint *make_constraint(const cspec_t *cs, int V, const char *const *piece, const int *len, long n)
 {
     sl_constraint *c = NULL;
-    if (sl_constraint_regex(regex, V, piece, len, &c)) {
-        cli_lib_fail("--regex");
+    int rc = cs->schema_path ? sl_constraint_json_schema(cs->schema, cs->schema_len, V, piece, len, &c)
+                             : sl_constraint_regex(cs->regex, V, piece, len, &c);
+    if (rc) {
+        if (cs->schema_path) cli_lib_fail(cs->schema_path);
+        else cli_lib_fail("--regex");
         return NULL;
     }
     if (sl_constraint_min_bytes(c) > n) {
-        cli_fail("--regex: the shortest text that matches needs %d tokens; --tokens is %ld", sl_constraint_min_bytes(c), n);
+        cli_fail("%s: the shortest text that matches needs %d tokens; --tokens is %ld", cspec_flag(cs), sl_constraint_min_bytes(c),
+                 n);
         sl_constraint_free(c);
         return NULL;
     }
     return c;
 }
 
-static void constraint_note(const sl_constraint *c)
+static void constraint_note(const sl_constraint *c, const cspec_t *cs)
 {
     if (c && !sl_constraint_accepting(c))
-        fprintf(stderr, "seqlab: note: generation stopped before the text completed --regex\n");
+        fprintf(stderr, "seqlab: note: generation stopped before the text completed %s\n", cspec_flag(cs));
 }
 
 /* llama2.c: encode the prompt with BOS, feed it, then sample; print each piece as run.c
  * decodes it; stop at BOS (1) and at seq_len like run.c. */
 static int generate_llama2c(const char *ckpt, const char *tokpath, const char *prompt, long n, const sl_sampler *smp,
-                            uint64_t seed, int stats, const char *regex)
+                            uint64_t seed, int stats, const cspec_t *cs)
 {
     sl_constraint *con = NULL;
     float *cbuf = NULL;
@@ -154,7 +173,7 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
         cli_fail("out of memory");
         goto done;
     }
-    if (regex) { /* every token's text (after a non-BOS token); BOS, EOS and <unk> never */
+    if (cs) { /* every token's text (after a non-BOS token); BOS, EOS and <unk> never */
         pieces = calloc((size_t)V, sizeof(char *));
         plen = calloc((size_t)V, sizeof(int));
         cbuf = malloc((size_t)V * sizeof(float));
@@ -170,7 +189,7 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
             }
             plen[v] = (int)strlen(pieces[v]);
         }
-        if (!(con = make_constraint(regex, V, (const char *const *)pieces, plen, n))) goto done;
+        if (!(con = make_constraint(cs, V, (const char *const *)pieces, plen, n))) goto done;
     }
     if (sl_decoder_new(m, 0, &d)) {
         cli_lib_fail("step mode");
@@ -191,7 +210,9 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
         long room = sl_decoder_room(d) + 1; /* tokens that can still be printed */
         int32_t next = pick_next(sl_decoder_logits(d), V, smp, rng, work, iw, con, cbuf, n - k < room ? n - k : room);
         if (next < 0 || next == 1) break;
-        const char *piece = sl_llama2c_decode(tk, prev, next);
+        /* under a constraint the text the automaton read (after BOS, run.c's decoding would
+         * drop a piece's leading space) */
+        const char *piece = con ? pieces[next] : sl_llama2c_decode(tk, prev, next);
         if (!piece) {
             cli_lib_fail("decode");
             goto done;
@@ -216,7 +237,7 @@ static int generate_llama2c(const char *ckpt, const char *tokpath, const char *p
         }
     }
     fputc('\n', stdout);
-    constraint_note(con);
+    constraint_note(con, cs);
     if (stats) print_stats(d, nids, k, t_load);
     ret = 0;
 done:
@@ -378,7 +399,8 @@ done0:
 
 /* --draft: speculative decoding with two runs of one alphabet (lab/speculative.h) */
 static int generate_speculative(run_t *r, const char *draft_dir, int k, const int32_t *ids, int nids, long n,
-                                const sl_sampler *smp, sl_rng *rng, int stats, double t0)
+                                const sl_sampler *smp, sl_rng *rng, int stats, double t0, sl_constraint *con,
+                                const cspec_t *cs)
 {
     run_t dr;
     sl_speculative *s = NULL;
@@ -415,7 +437,11 @@ static int generate_speculative(run_t *r, const char *draft_dir, int k, const in
     long got = 0;
     while (got < n) {
         int m = 0;
-        if (sl_speculative_room(s) == 0) {
+        const long room = sl_speculative_room(s);
+        if (con) { /* the budget: what is left of --tokens, or of the context when that is less */
+            sl_speculative_constrain(s, con, room >= 0 && room < n - got ? room : n - got);
+        }
+        if (room == 0) {
             fflush(stdout);
             fprintf(stderr, "\nseqlab: note: stopped after %ld tokens: the context is full (speculative decoding does not slide)\n",
                     got);
@@ -427,9 +453,11 @@ static int generate_speculative(run_t *r, const char *draft_dir, int k, const in
             goto done;
         }
         for (int i = 0; i < m && got < n; i++, got++) fputc(r->alphabet[buf[i]], stdout);
+        if (m == 0) break; /* the constraint allows nothing more */
     }
     free(buf);
     fputc('\n', stdout);
+    constraint_note(con, cs);
     if (stats) {
         sl_speculative_stats st;
         sl_speculative_get_stats(s, &st);
@@ -449,6 +477,9 @@ done:
     return ret;
 }
 
+static int generate_main(const char *dir, const char *l2c, const char *tokpath, const char *draft, const char *prompt, long n,
+                         long spec_k, const sl_sampler *smpp, uint64_t seed, int stats, const cspec_t *cs);
+
 int cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {{"run", 1, 0, 'r'},
@@ -465,12 +496,13 @@ int cmd_generate(int argc, char **argv)
                                          {"draft", 1, 0, 'D'},
                                          {"speculate", 1, 0, 'X'},
                                          {"regex", 1, 0, 'R'},
+                                         {"json-schema", 1, 0, 'J'},
                                          {"hf", 1, 0, 'F'},
                                          {"prompt-ids", 1, 0, 'I'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL, *prompt = NULL, *l2c = NULL, *tokpath = NULL, *draft = NULL, *regex = NULL, *hf = NULL,
-               *prompt_ids = NULL;
+               *prompt_ids = NULL, *schema = NULL;
     long n = -1, seed = 1, topk = 0, threads = 0, spec_k = -1;
     double temp = 1.0, topp = 1.0;
     int o, stats = 0;
@@ -502,6 +534,7 @@ int cmd_generate(int argc, char **argv)
         case 'S': stats = 1; break;
         case 'D': draft = optarg; break;
         case 'R': regex = optarg; break;
+        case 'J': schema = optarg; break;
         case 'X':
             if (!cli_int(USAGE, "--speculate", optarg, 1, 64, &spec_k)) return 2;
             break;
@@ -516,20 +549,37 @@ int cmd_generate(int argc, char **argv)
     sl_threads_set((int)threads);
     sl_sampler smp = {.temperature = (float)temp, .top_k = (int)topk, .top_p = (float)topp};
     if (spec_k > 0 && !draft) return cli_usage(USAGE, "--speculate needs a --draft run");
-    if (regex && draft) return cli_usage(USAGE, "--regex does not combine with --draft (not implemented)");
+    if (regex && schema) return cli_usage(USAGE, "give --regex or --json-schema, not both");
     if (hf) {
         if (dir || l2c) return cli_usage(USAGE, "give one of --run, --llama2c and --hf");
-        if (draft || regex) return cli_usage(USAGE, "--draft and --regex work with --run (and --regex with --llama2c), not --hf");
+        if (draft || regex || schema)
+            return cli_usage(USAGE, "--draft, --regex and --json-schema work with --run (and the constraints with --llama2c), not --hf");
         if (!prompt == !prompt_ids || n < 0) return cli_usage(USAGE, "--hf needs --prompt or --prompt-ids (one of them) and --tokens");
         return generate_hf(hf, tokpath, prompt, prompt_ids, n, &smp, (uint64_t)seed, stats);
     }
     if (prompt_ids) return cli_usage(USAGE, "--prompt-ids works with --hf");
+    cspec_t cs = {.regex = regex, .schema_path = schema};
+    if (schema) {
+        void *buf = NULL;
+        if (sl_read_file(schema, (size_t)1 << 20, &buf, &cs.schema_len)) return cli_lib_fail(schema);
+        cs.schema = buf;
+    }
+    int ret = generate_main(dir, l2c, tokpath, draft, prompt, n, spec_k, &smp, (uint64_t)seed, stats,
+                            regex || schema ? &cs : NULL);
+    free(cs.schema);
+    return ret;
+}
+
+static int generate_main(const char *dir, const char *l2c, const char *tokpath, const char *draft, const char *prompt, long n,
+                         long spec_k, const sl_sampler *smpp, uint64_t seed, int stats, const cspec_t *cs)
+{
+    const sl_sampler smp = *smpp;
     if (l2c || tokpath) {
         if (dir) return cli_usage(USAGE, "give --run or --llama2c, not both");
         if (draft) return cli_usage(USAGE, "--draft works with --run (a run's model and a draft run of the same alphabet)");
         if (!l2c || !tokpath) return cli_usage(USAGE, "--llama2c and --tokenizer go together");
         if (!prompt || n < 0) return cli_usage(USAGE, "--prompt and --tokens are required");
-        return generate_llama2c(l2c, tokpath, prompt, n, &smp, (uint64_t)seed, stats, regex);
+        return generate_llama2c(l2c, tokpath, prompt, n, &smp, seed, stats, cs);
     }
     if (!dir || !prompt || n < 0) return cli_usage(USAGE, "--run, --prompt and --tokens are required");
     if (!*prompt) return cli_usage(USAGE, "--prompt must not be empty");
@@ -582,12 +632,7 @@ int cmd_generate(int argc, char **argv)
         cli_fail("--prompt: %zu bytes is too long", plen);
         goto done;
     }
-    if (draft) {
-        fputs(prompt, stdout);
-        ret = generate_speculative(&r, draft, spec_k > 0 ? (int)spec_k : 4, ids, (int)plen, n, &smp, rng, stats, t0);
-        goto done;
-    }
-    if (regex) { /* the run's characters are the pieces */
+    if (cs) { /* the run's characters are the pieces */
         for (int v = 0; v < V; v++) {
             cpiece[v][0] = (char)r.alphabet[v];
             cpiece[v][1] = 0;
@@ -598,7 +643,12 @@ int cmd_generate(int argc, char **argv)
             cli_fail("out of memory");
             goto done;
         }
-        if (!(con = make_constraint(regex, V, cptr, clen, n))) goto done;
+        if (!(con = make_constraint(cs, V, cptr, clen, n))) goto done;
+    }
+    if (draft) {
+        fputs(prompt, stdout);
+        ret = generate_speculative(&r, draft, spec_k > 0 ? (int)spec_k : 4, ids, (int)plen, n, &smp, rng, stats, t0, con, cs);
+        goto done;
     }
     if (sl_decoder_new(m, 1, &d)) {
         cli_lib_fail("generate");
@@ -621,7 +671,7 @@ int cmd_generate(int argc, char **argv)
         }
     }
     fputc('\n', stdout);
-    constraint_note(con);
+    constraint_note(con, cs);
     if (stats) print_stats(d, (long)plen, k, t_load);
     ret = 0;
 done:

@@ -98,4 +98,4 @@ expect 1 "anchor" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 -
 expect 1 "matches no text" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'a[^\s\S]'
 expect 1 "no token of the vocabulary" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'Z+'
 expect 1 "needs 9 tokens" $SEQLAB generate --run "$tmp/gpt" --prompt "the " --tokens 5 --regex 'the brown'
-expect 2 "does not combine with --draft" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --prompt "the " --tokens 5 --regex 'a'
+expect 2 "not both" $SEQLAB generate --run "$tmp/gpt" --draft "$tmp/ng" --prompt "the " --tokens 5 --regex "a" --json-schema "$tmp/nope.json"
