@@ -34,7 +34,7 @@ while getopts b:o:t:r:s: opt; do
     esac
 done
 shift $((OPTIND - 1))
-names=${*:-safetensors npy json spec arpa w2v_text w2v_bin llama2c llama2c_tok checkpoint corpus bpe bpe_gpt2 tok_hf spm shards}
+names=${*:-safetensors npy json spec arpa w2v_text w2v_bin llama2c llama2c_tok checkpoint corpus bpe bpe_gpt2 tok_hf spm shards regex json_schema}
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd)
 echo "harness,seconds,execs,execs_per_s,edges,features,corpus,findings,slow"

@@ -22,7 +22,9 @@ FUZZ_PROGS = \
 	fuzz/fuzz-bpe-gpt2 \
 	fuzz/fuzz-tok-hf \
 	fuzz/fuzz-spm \
-	fuzz/fuzz-shards
+	fuzz/fuzz-shards \
+	fuzz/fuzz-regex \
+	fuzz/fuzz-json-schema
 
 check_PROGRAMS += $(FUZZ_PROGS)
 FUZZ_LD = -no-install $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
@@ -58,6 +60,10 @@ fuzz_fuzz_spm_SOURCES = fuzz/spm.c fuzz/fuzz.h
 fuzz_fuzz_spm_LDFLAGS = $(FUZZ_LD)
 fuzz_fuzz_shards_SOURCES = fuzz/shards.c fuzz/fuzz.h
 fuzz_fuzz_shards_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_regex_SOURCES = fuzz/regex.c fuzz/fuzz.h fuzz/constrain_common.h
+fuzz_fuzz_regex_LDFLAGS = $(FUZZ_LD)
+fuzz_fuzz_json_schema_SOURCES = fuzz/json_schema.c fuzz/fuzz.h fuzz/constrain_common.h
+fuzz_fuzz_json_schema_LDFLAGS = $(FUZZ_LD)
 if !FUZZING
 fuzz_fuzz_safetensors_SOURCES += fuzz/driver.c
 fuzz_fuzz_npy_SOURCES += fuzz/driver.c
@@ -75,6 +81,8 @@ fuzz_fuzz_bpe_gpt2_SOURCES += fuzz/driver.c
 fuzz_fuzz_tok_hf_SOURCES += fuzz/driver.c
 fuzz_fuzz_spm_SOURCES += fuzz/driver.c
 fuzz_fuzz_shards_SOURCES += fuzz/driver.c
+fuzz_fuzz_regex_SOURCES += fuzz/driver.c
+fuzz_fuzz_json_schema_SOURCES += fuzz/driver.c
 endif
 TESTS += t/fuzz-corpus.sh
 EXTRA_DIST += t/fuzz-corpus.sh fuzz/corpus fuzz/dict fuzz/run.sh fuzz/make-seeds.sh t/data/fuzz

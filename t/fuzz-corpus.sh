@@ -7,7 +7,7 @@
 # given to them once each. A corpus directory committed to the tree must be present and
 # non-empty: a missing one fails.
 : "${SL_SRCDIR:=.}" "${SL_BUILDDIR:=.}"
-harnesses="safetensors npy json spec arpa w2v_text w2v_bin llama2c llama2c_tok checkpoint corpus bpe bpe_gpt2 tok_hf spm shards"
+harnesses="safetensors npy json spec arpa w2v_text w2v_bin llama2c llama2c_tok checkpoint corpus bpe bpe_gpt2 tok_hf spm shards regex json_schema"
 n=0
 for h in $harnesses; do n=$((n + 1)); done
 echo "1..$n"
