@@ -19,7 +19,7 @@ void sl_params_free(sl_params *P)
     free(P->t);
     if (P->map) munmap(P->map, P->bytes);
     else {
-        if (P->data) munmap(P->data, P->bytes);
+        if (P->data && !P->borrowed) munmap(P->data, P->bytes);
         if (P->grad) munmap(P->grad, P->bytes);
     }
     free(P);
@@ -77,6 +77,27 @@ int sl_params_alloc(sl_params *P)
     P->data = d;
     P->grad = g;
     P->bytes = bytes;
+    return SL_OK;
+}
+
+int sl_params_alloc_shared(sl_params *P, const sl_params *src)
+{
+    if (P->data) return sl_error(SL_EINVAL, "parameter table is already allocated");
+    if (!src->data || !src->grad) return sl_error(SL_EINVAL, "the table to share is not allocated for training");
+    if (P->n != src->n || P->total != src->total)
+        return sl_error(SL_ESHAPE, "shared parameter table: %d tensors (%zu floats) against %d (%zu)", P->n, P->total, src->n, src->total);
+    for (int i = 0; i < P->n; i++) {
+        const sl_tensor *a = &P->t[i], *b = &src->t[i];
+        if (strcmp(a->name, b->name) || a->numel != b->numel || a->offset != b->offset)
+            return sl_error(SL_ESHAPE, "shared parameter table: tensor %d is '%s' (%zu floats) against '%s' (%zu)", i, a->name,
+                            a->numel, b->name, b->numel);
+    }
+    void *g = mmap(NULL, src->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g == MAP_FAILED) return sl_error(SL_ENOMEM, "cannot allocate %zu gradients", P->total);
+    P->data = src->data;
+    P->grad = g;
+    P->bytes = src->bytes;
+    P->borrowed = 1;
     return SL_OK;
 }
 

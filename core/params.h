@@ -45,6 +45,7 @@ typedef struct sl_params {
     float *grad;    /* (total,); NULL for a mapped table (sl_params_map) */
     size_t bytes;   /* size of each mapping (sl_params_alloc), or of the file (sl_params_map) */
     void *map;      /* sl_params_map: the file mapping that data points into */
+    int borrowed;   /* sl_params_alloc_shared: data is another table's block (not freed here) */
 } sl_params;
 
 sl_params *sl_params_new(void);
@@ -63,6 +64,10 @@ int sl_params_alloc(sl_params *P);
  * owns the mapping from here on (sl_params_free unmaps it). Such a table cannot be trained,
  * initialised or loaded into: its pages are read-only. */
 int sl_params_map(sl_params *P, void *base, size_t bytes);
+/* A replica's table (lab/replicas.h): P, declared exactly as src (same names, shapes and
+ * offsets), borrows src's data block (src must outlive it and stay allocated) and gets a private
+ * zeroed grad block. SL_ESHAPE naming the first tensor where the two layouts differ. */
+int sl_params_alloc_shared(sl_params *P, const sl_params *src);
 
 static inline float *sl_params_data(const sl_params *P, int i) { return P->data + P->t[i].offset; }
 static inline float *sl_params_grad(const sl_params *P, int i) { return P->grad + P->t[i].offset; }

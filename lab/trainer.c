@@ -1,5 +1,6 @@
 /* lab/trainer.c — the training loop (see trainer.h). */
 #include "lab/trainer.h"
+#include "lab/replicas.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -154,18 +155,34 @@ int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32
     const int th = sl_threads_get();
     tp->k = th > 1 && B >= th && sl_model_slice_ok(m) ? th : 0;
     tp->B = B;
-    return tp->k ? sl_model_forward_slices(m, x, tok, y, B, T, tp->k) : sl_model_forward(m, x, tok, y, B, T);
+    tp->on_rep = 0;
+    if (tp->k) return sl_model_forward_slices(m, x, tok, y, B, T, tp->k);
+    if (tp->replicas && th > 1 && B >= th && sl_replicas_ok(m)) {
+        if (tp->rep && (tp->rep_model != m || sl_replicas_k(tp->rep) != th)) {
+            sl_replicas_free(tp->rep);
+            tp->rep = NULL;
+        }
+        int rc;
+        if (!tp->rep && (rc = sl_replicas_alloc(m, th, &tp->rep))) return rc;
+        tp->rep_model = m;
+        tp->on_rep = 1;
+        return sl_replicas_forward(tp->rep, x, tok, y, B, T);
+    }
+    return sl_model_forward(m, x, tok, y, B, T);
 }
 
 int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx)
 {
+    if (tp->on_rep) return sl_replicas_backward(tp->rep, dy, dx);
     return tp->k ? sl_model_backward_slices(m, dy, dx, tp->B, tp->k, &tp->gpriv) : sl_model_backward(m, dy, dx);
 }
 
 void sl_train_pass_free(sl_train_pass *tp)
 {
     sl_buf_free(&tp->gpriv);
-    tp->k = 0;
+    sl_replicas_free(tp->rep);
+    tp->rep = NULL;
+    tp->k = tp->on_rep = 0;
 }
 
 /* Keep the log's header and the rows of steps <= upto (a resumed run rewrites what came
@@ -486,7 +503,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     sl_rng *drop = K > 1 ? sl_rng_alloc(cfg->seed) : rng; /* ranks: their own dropout stream */
     sl_batch b;
     memset(&b, 0, sizeof b);
-    sl_train_pass pass = {0};
+    sl_train_pass pass = {.replicas = !cfg->no_replicas};
     float *y = NULL, *dy = NULL, *scratch = NULL;
     FILE *log = NULL;
     sl_progress prog;
@@ -697,7 +714,7 @@ static int probe_act(const char *spec, sl_task *t, const sl_train_config *cfg, i
     sl_model *m = NULL;
     sl_rng *rng = sl_rng_alloc(cfg->seed);
     sl_batch b;
-    sl_train_pass pass = {0};
+    sl_train_pass pass = {.replicas = !cfg->no_replicas};
     memset(&b, 0, sizeof b);
     float *y = NULL, *dy = NULL, *scratch = NULL;
     int rc = rng ? sl_model_create(spec, cfg->seed, &m) : sl_error(SL_ENOMEM, "out of memory");
@@ -766,7 +783,10 @@ int sl_train_memory(const char *spec, sl_task *t, const sl_train_config *cfg, sl
                    + row * (size_t)B + 2 * out_row * B;     /* the evaluation's batch; y, scratch */
     const int th = cfg->threads > 0 ? cfg->threads : sl_threads_get();
     sl_threads_set(cfg->threads);
-    if (th > 1 && mb >= th && sl_model_slice_ok(m)) out->buffers += (size_t)(th - 1) * m->P->total * sizeof(float);
+    /* batch slices: the private gradients, or the replicas' gradient blocks (their caches are
+     * the activations of their rows, counted by the probes) */
+    if (th > 1 && mb >= th && (sl_model_slice_ok(m) || (!cfg->no_replicas && sl_replicas_ok(m))))
+        out->buffers += (size_t)(th - 1) * m->P->total * sizeof(float);
     sl_model_free(m);
     return sl_train_memory_act(spec, t, cfg, cfg->ckpt_blocks, &out->act);
 }

@@ -56,6 +56,9 @@ typedef struct {
     int n_meta;
     const sl_dist *dist;         /* data-parallel ranks (lab/dist.h), NULL: this process alone */
     int ckpt_blocks;             /* gradient checkpointing every K blocks (sl_model_set_checkpoint), 0 off */
+    int no_replicas;             /* 1: only models with their own batch slices split the batch over threads
+                                  * (seqlab train --batch-slices native); 0 (default): any model, on replicas
+                                  * (lab/replicas.h) */
 } sl_train_config;
 
 typedef struct {
@@ -96,14 +99,21 @@ uint64_t sl_train_eval_seed(uint64_t seed);
  * (seq/model.h: the transformer, an lm:/seq: wrapper whose every mixer has them) runs as k
  * slices of the batch on k threads when the run has k > 1 threads and the batch at least k
  * sequences (sl_model_forward_slices / sl_model_backward_slices, private gradients summed in
- * slice order: the same sums whatever the machine); any other model, or one thread, runs
- * sl_model_forward / sl_model_backward. The gradients equal the unsliced pass's up to the
- * order of the sums over the batch. sl_train_backward follows sl_train_forward on the same
- * pass; dx may be NULL. sl_train_pass_free releases the private gradients. */
+ * slice order: the same sums whatever the machine). Any other model does the same on replicas
+ * (lab/replicas.h) when the pass's `replicas` is set (seqlab train --batch-slices any) and
+ * sl_replicas_ok holds; otherwise, or with one thread, it runs sl_model_forward /
+ * sl_model_backward, threaded inside its kernels. The gradients equal the unsliced pass's up to
+ * the order of the sums over the batch. sl_train_backward follows sl_train_forward on the same
+ * pass; dx may be NULL. sl_train_pass_free releases the private gradients and the replicas. */
+struct sl_replicas;
 typedef struct {
-    int k;        /* slices of the last forward, 0: unsliced */
-    int B;        /* its batch */
-    sl_buf gpriv; /* (k-1, P->total) private gradients, zero between passes */
+    int k;                   /* slices of the last forward, 0: unsliced */
+    int B;                   /* its batch */
+    sl_buf gpriv;            /* (k-1, P->total) private gradients, zero between passes */
+    int replicas;            /* 1: models without slice entries slice on replicas */
+    struct sl_replicas *rep; /* made on the first sliced forward, for rep_model */
+    const sl_model *rep_model;
+    int on_rep;              /* the last forward ran on the replicas */
 } sl_train_pass;
 int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
 int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx);

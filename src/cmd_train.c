@@ -64,6 +64,10 @@ static const char TRAIN_USAGE[] =
     "  --ckpt-every N      checkpoint every N steps (default 500; always at the end)\n"
     "  --seed S            seed of initialisation, batches and dropout (default 1)\n"
     "  --threads K         OpenMP/OpenBLAS threads (default: all cores)\n"
+    "  --batch-slices any|native  with K > 1 threads, split each batch into K slices of whole\n"
+    "                      sequences, one per thread: any model (default; a model without slices\n"
+    "                      of its own runs them on replicas that share its weights), or only models\n"
+    "                      with their own (native; the others thread inside their kernels)\n"
     "  --init-embeddings F initialise the token embedding from word2vec vectors (text or binary)\n"
     "  --init-from SRC     start from trained weights (docs/finetune.md): a run directory, a\n"
     "                      .safetensors file (by state_dict name) or a llama2.c .bin; the model\n"
@@ -113,7 +117,7 @@ static void json_string(FILE *f, const char *s)
 
 enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
        O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK, O_CKPTB, O_DRY };
+       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK, O_CKPTB, O_DRY, O_SLICES };
 
 static const struct option train_opts[] = {
     {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
@@ -122,7 +126,7 @@ static const struct option train_opts[] = {
     {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
     {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
     {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"checkpoint-blocks", 1, 0, O_CKPTB}, {"dry-run", 0, 0, O_DRY}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"checkpoint-blocks", 1, 0, O_CKPTB}, {"dry-run", 0, 0, O_DRY}, {"batch-slices", 1, 0, O_SLICES}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 /* task spec from --task plus --seq-len / --corpus / --pack */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, int pack, char **out)
@@ -304,7 +308,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
-        if (o != O_STEPS && o != O_THREADS && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != O_EXTEND && o != 'h') other_flags = 1;
+        if (o != O_STEPS && o != O_THREADS && o != O_SLICES && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != O_EXTEND && o != 'h') other_flags = 1;
         switch (o) {
         case 'h': fputs(TRAIN_USAGE, stdout); return 0;
         case O_MODEL: model = optarg; break;
@@ -341,6 +345,11 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         case O_CKPT: if (!cli_int(TRAIN_USAGE, "--ckpt-every", optarg, 0, 1L << 40, &v)) return 2; c.ckpt_every = v; break;
         case O_SEED: if (!cli_int(TRAIN_USAGE, "--seed", optarg, 0, 1L << 62, &v)) return 2; c.seed = (uint64_t)v; break;
         case O_THREADS: if (!cli_int(TRAIN_USAGE, "--threads", optarg, 1, 1024, &v)) return 2; c.threads = (int)v; break;
+        case O_SLICES:
+            if (!strcmp(optarg, "any")) c.no_replicas = 0;
+            else if (!strcmp(optarg, "native")) c.no_replicas = 1;
+            else return cli_usage(TRAIN_USAGE, "--batch-slices: '%s' is not any or native", optarg);
+            break;
         case O_OUT: out = optarg; break;
         case O_RESUME: resume = optarg; break;
         case O_PROG: progress = 2; break;
@@ -377,7 +386,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     memset(&src, 0, sizeof src);
     long resume_at = -1; /* the step of the run resumed */
     if (resume) {
-        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads and --progress; the rest comes from the run");
+        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads, --batch-slices and --progress; the rest comes from the run");
         if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
         if (!have_steps && !have_budget) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
@@ -386,7 +395,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
             return cli_lib_fail(NULL);
         }
         long steps = c.steps, stop_after = c.stop_after;
-        int threads = c.threads;
+        int threads = c.threads, no_replicas = c.no_replicas;
         double budget = c.time_budget;
         if (sl_train_config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
         /* without --steps, a budgeted run goes on to its recorded length (its decay length) */
@@ -403,6 +412,7 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         }
         c.stop_after = stop_after;
         c.threads = threads;
+        c.no_replicas = no_replicas;
         c.progress = progress;
         /* a run already at its last step (or at --stop-after) has nothing to train: say so and
          * touch nothing (the trainer would rewrite the model and the log for zero steps) */

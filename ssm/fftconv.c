@@ -29,8 +29,13 @@ sl_fftconv *sl_fftconv_alloc(int T)
     buf = fftwf_malloc(sizeof(float) * c->n);
     fb = fftwf_malloc(sizeof(fftwf_complex) * c->nf);
     if (!buf || !fb) goto oom;
-    c->r2c = fftwf_plan_dft_r2c_1d(c->n, buf, fb, FFTW_ESTIMATE);
-    c->c2r = fftwf_plan_dft_c2r_1d(c->n, fb, buf, FFTW_ESTIMATE);
+    /* FFTW's planner is not thread-safe: models planning in concurrent batch slices
+     * (lab/replicas.h) take turns; executing distinct plans needs no lock */
+#pragma omp critical(sl_fftw_planner)
+    {
+        c->r2c = fftwf_plan_dft_r2c_1d(c->n, buf, fb, FFTW_ESTIMATE);
+        c->c2r = fftwf_plan_dft_c2r_1d(c->n, fb, buf, FFTW_ESTIMATE);
+    }
     fftwf_free(buf); fftwf_free(fb);
     if (!c->r2c || !c->c2r) { sl_fftconv_free(c); sl_error(SL_ENOMEM, "fftconv: FFTW could not plan length %d", 2 * T); return NULL; }
     return c;
@@ -43,11 +48,14 @@ oom:
 void sl_fftconv_free(sl_fftconv *c)
 {
     if (!c) return;
-    if (c->r2c) fftwf_destroy_plan(c->r2c);
-    if (c->c2r) fftwf_destroy_plan(c->c2r);
-    for (int k = 0; k < SUBS; k++) {
-        if (c->sr2c[k]) fftwf_destroy_plan(c->sr2c[k]);
-        if (c->sc2r[k]) fftwf_destroy_plan(c->sc2r[k]);
+#pragma omp critical(sl_fftw_planner)
+    {
+        if (c->r2c) fftwf_destroy_plan(c->r2c);
+        if (c->c2r) fftwf_destroy_plan(c->c2r);
+        for (int k = 0; k < SUBS; k++) {
+            if (c->sr2c[k]) fftwf_destroy_plan(c->sr2c[k]);
+            if (c->sc2r[k]) fftwf_destroy_plan(c->sc2r[k]);
+        }
     }
     free(c);
 }
@@ -201,8 +209,11 @@ static int sub_plans(sl_fftconv *c, const int32_t *pos, int B, int *kmax, unsign
         float *buf = fftwf_malloc(sizeof(float) * n);
         fftwf_complex *fb = fftwf_malloc(sizeof(fftwf_complex) * (n / 2 + 1));
         if (buf && fb) {
-            c->sr2c[k] = fftwf_plan_dft_r2c_1d(n, buf, fb, FFTW_ESTIMATE);
-            c->sc2r[k] = fftwf_plan_dft_c2r_1d(n, fb, buf, FFTW_ESTIMATE);
+#pragma omp critical(sl_fftw_planner)
+            {
+                c->sr2c[k] = fftwf_plan_dft_r2c_1d(n, buf, fb, FFTW_ESTIMATE);
+                c->sc2r[k] = fftwf_plan_dft_c2r_1d(n, fb, buf, FFTW_ESTIMATE);
+            }
         }
         fftwf_free(buf);
         fftwf_free(fb);
