@@ -56,14 +56,22 @@ static sl_attn_lay lay_heads(int H, int T, int D) { return (sl_attn_lay){.bs = (
 
 static inline size_t lay_off(sl_attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
 
-/* S (br, bc) = scale Q K^T for a tile (Q rows ldq apart, K rows ldk apart), with causal
+/* A tile: query rows [q0, q0 + br) against key rows [k0, k0 + bc) of one batch row, whose
+ * packed-row positions are dp (its doc_pos row, or NULL). */
+typedef struct {
+    int q0, br, k0, bc;
+    const int32_t *dp;
+} flash_tile;
+
+/* S (br, bc) = scale Q K^T for tile t (Q rows ldq apart, K rows ldk apart), with causal
  * masking to -inf. Rows i (absolute q0+i) may see keys j (absolute k0+j) <= q0+i, and with
- * packed rows (dp: the batch row's doc_pos) only keys j >= q0+i - dp[q0+i]. */
-static void tile_scores(float *S, const float *Q, size_t ldq, const float *K, size_t ldk, int br, int bc, int Dk,
-                        float scale, int causal, int q0, int k0, const int32_t *dp)
+ * packed rows only keys j >= q0+i - dp[q0+i]. */
+static void tile_scores(float *S, const float *Q, int ldq, const float *K, int ldk, flash_tile t, const sl_attn_shape *s)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, Dk, scale, Q, (int)ldq, K, (int)ldk, 0.0f, S, BC);
-    if (causal && k0 + bc - 1 > q0) {
+    const int br = t.br, bc = t.bc, q0 = t.q0, k0 = t.k0;
+    const int32_t *dp = t.dp;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dk, s->scale, Q, ldq, K, ldk, 0.0f, S, BC);
+    if (s->causal && k0 + bc - 1 > q0) {
         for (int i = 0; i < br; i++) {
             int jmax = q0 + i - k0;   /* last visible column */
             for (int j = jmax + 1 < 0 ? 0 : jmax + 1; j < bc; j++) S[(size_t)i * BC + j] = -INFINITY;
@@ -90,7 +98,7 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
     if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
-    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
+    const int B = s->B, Hq = s->Hq, G = s->Hq / s->Hkv, T = s->T, Dv = s->Dv;
     const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
     int fail = 0;
     #pragma omp parallel
@@ -116,7 +124,7 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
             int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
             for (int kt = doc_ktile(dp, q0); kt < kend; kt++) {
                 const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
-                tile_scores(S, Q, lq.rs, K + (size_t)k0 * lk.rs, lk.rs, br, bc, Dk, s->scale, s->causal, q0, k0, dp);
+                tile_scores(S, Q, (int)lq.rs, K + (size_t)k0 * lk.rs, (int)lk.rs, (flash_tile){q0, br, k0, bc, dp}, s);
                 for (int i = 0; i < br; i++) {
                     float *srow = S + (size_t)i * BC;
                     const float mx = row_max(srow, bc, mrow[i]);
@@ -152,16 +160,21 @@ int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k
                              lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
 }
 
-/* P = exp(S - lse) and dS = P * (dO V^T - D) for one tile; S and dP are (br, BC) buffers. */
-static void tile_grad(float *S, float *dP, const float *Q, size_t ldq, const float *K, size_t ldk, const float *V,
-                      size_t ldv, const float *dO, size_t ldo, const float *L, const float *D, int br, int bc,
-                      const sl_attn_shape *s, int q0, int k0, int b)
+/* Backward's operands for one tile: its query rows of q and dout, its key rows of k and v
+ * (each with its row stride), and its query rows' lse and D = rowsum(dO * O) entries. */
+typedef struct {
+    const float *q, *k, *v, *dout, *lse, *D;
+    int ldq, ldk, ldv, ldo;
+} flash_rows;
+
+/* P = exp(S - lse) and dS = P * (dO V^T - D) for tile t; S and dP are (br, BC) buffers. */
+static void tile_grad(float *S, float *dP, const flash_rows *r, flash_tile t, const sl_attn_shape *s)
 {
-    tile_scores(S, Q, ldq, K, ldk, br, bc, s->Dk, s->scale, s->causal, q0, k0, s->doc_pos ? s->doc_pos + (size_t)b * s->T : NULL);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dv, 1.0f, dO, (int)ldo, V, (int)ldv, 0.0f, dP, BC);
-    for (int i = 0; i < br; i++) {
+    tile_scores(S, r->q, r->ldq, r->k, r->ldk, t, s);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t.br, t.bc, s->Dv, 1.0f, r->dout, r->ldo, r->v, r->ldv, 0.0f, dP, BC);
+    for (int i = 0; i < t.br; i++) {
         float *srow = S + (size_t)i * BC, *drow = dP + (size_t)i * BC;
-        row_grad(srow, drow, bc, L[i], D[i]);
+        row_grad(srow, drow, t.bc, r->lse[i], r->D[i]);
     }
 }
 
@@ -216,8 +229,8 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                             const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
                             if (doc_past(dp, q0, k0 + bc)) break;
                             const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
-                            tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_,
-                                      br, bc, s, q0, k0, b);
+                            const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
+                            tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, dp}, s);
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
                                         1.0f, dv + vo, ldv);
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
@@ -241,8 +254,8 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                 for (int kt = doc_ktile(s->doc_pos ? s->doc_pos + (size_t)b * T : NULL, q0); kt < kend; kt++) {
                     const int k0 = kt * BC, bc = T - k0 < BC ? T - k0 : BC;
                     const size_t ko = lay_off(lk, b, hk, k0), vo = lay_off(lv, b, hk, k0);
-                    tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br, bc,
-                              s, q0, k0, b);
+                    const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
+                    tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, s->doc_pos ? s->doc_pos + (size_t)b * T : NULL}, s);
                     // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
                                 1.0f, dq + qo, ldq);
@@ -265,8 +278,8 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                         const int q0 = qt * BR, br = T - q0 < BR ? T - q0 : BR;
                         if (doc_past(dp, q0, k0 + bc)) break;
                         const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
-                        tile_grad(S, dP, q + qo, ldq, k + ko, ldk, v + vo, ldv, dout + oo, ldo, lse + lo_, Dd + lo_, br,
-                                  bc, s, q0, k0, b);
+                        const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
+                        tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, dp}, s);
                         // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
                         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
                                     1.0f, dv + vo, ldv);

@@ -88,27 +88,37 @@ static int train(int argc, char **argv)
     return 0;
 }
 
-/* shared flags of the query commands; positional words collected in pos */
-static int parse_q(int argc, char **argv, const char **vec, long *k, long *restrict_n, int *cs, const char **questions,
-                   const char **pairs, const char **words, const char **words_file, const char **out, char ***pos,
-                   int *npos)
+/* The query commands' flags (similar, analogy, eval, pca). The caller sets the defaults (k,
+ * restrict_n) and which of the command-specific flags it takes; parse_q fills the rest and
+ * collects the positional words in pos (npos of them; the caller frees pos). */
+enum { Q_QUESTIONS = 1, Q_PAIRS = 2, Q_WORDS = 4, Q_OUT = 8 }; /* --words covers --words-file */
+typedef struct {
+    unsigned takes; /* Q_* bits: the command-specific flags this command accepts */
+    const char *vec, *questions, *pairs, *words, *words_file, *out;
+    long k, restrict_n;
+    int cs; /* --case-sensitive */
+    char **pos;
+    int npos;
+} w2v_query;
+
+static int parse_q(int argc, char **argv, w2v_query *q)
 {
-    *npos = 0;
-    *pos = calloc((size_t)argc, sizeof **pos);
+    q->npos = 0;
+    if (!(q->pos = calloc((size_t)argc, sizeof *q->pos))) return cli_fail("w2v: out of memory");
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--case-sensitive")) { *cs = 1; continue; }
+        if (!strcmp(a, "--case-sensitive")) { q->cs = 1; continue; }
         if (a[0] == '-' && a[1]) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
             i++;
-            if (!strcmp(a, "--vectors")) *vec = v;
-            else if (!strcmp(a, "-k")) { if (!cli_int(USAGE, a, v, 1, 100000, k)) return 2; }
-            else if (!strcmp(a, "--restrict")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, restrict_n)) return 2; }
-            else if (!strcmp(a, "--questions") && questions) *questions = v;
-            else if (!strcmp(a, "--pairs") && pairs) *pairs = v;
-            else if (!strcmp(a, "--words") && words) *words = v;
-            else if (!strcmp(a, "--words-file") && words_file) *words_file = v;
-            else if (!strcmp(a, "--out") && out) *out = v;
+            if (!strcmp(a, "--vectors")) q->vec = v;
+            else if (!strcmp(a, "-k")) { if (!cli_int(USAGE, a, v, 1, 100000, &q->k)) return 2; }
+            else if (!strcmp(a, "--restrict")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &q->restrict_n)) return 2; }
+            else if (!strcmp(a, "--questions") && (q->takes & Q_QUESTIONS)) q->questions = v;
+            else if (!strcmp(a, "--pairs") && (q->takes & Q_PAIRS)) q->pairs = v;
+            else if (!strcmp(a, "--words") && (q->takes & Q_WORDS)) q->words = v;
+            else if (!strcmp(a, "--words-file") && (q->takes & Q_WORDS)) q->words_file = v;
+            else if (!strcmp(a, "--out") && (q->takes & Q_OUT)) q->out = v;
             else {
                 static const char *const flags[] = {"--vectors", "-k", "--restrict", "--questions", "--pairs", "--words",
                                                     "--words-file", "--out", "--case-sensitive", NULL};
@@ -116,18 +126,19 @@ static int parse_q(int argc, char **argv, const char **vec, long *k, long *restr
             }
             continue;
         }
-        (*pos)[(*npos)++] = argv[i];
+        q->pos[q->npos++] = argv[i];
     }
     return 0;
 }
 
 static int similar_or_analogy(int argc, char **argv, int analogy)
 {
-    const char *vec = NULL;
-    long k = analogy ? 5 : 10, R = 0;
-    int cs = 0, npos;
-    char **pos;
-    int rc = parse_q(argc, argv, &vec, &k, &R, &cs, NULL, NULL, NULL, NULL, NULL, &pos, &npos);
+    w2v_query o = {.k = analogy ? 5 : 10};
+    int rc = parse_q(argc, argv, &o);
+    const char *vec = o.vec;
+    const long k = o.k, R = o.restrict_n;
+    const int npos = o.npos;
+    char **pos = o.pos;
     if (rc) { free(pos); return rc; }
     if (analogy && npos != 3) { free(pos); return cli_usage(USAGE, "w2v analogy: give three words A B C"); }
     if (!analogy && npos < 1) { free(pos); return cli_usage(USAGE, "w2v similar: give at least one word"); }
@@ -165,13 +176,12 @@ static int similar_or_analogy(int argc, char **argv, int analogy)
 
 static int eval(int argc, char **argv)
 {
-    const char *vec = NULL, *questions = NULL, *pairs = NULL;
-    long k = 1, R = 30000;
-    int cs = 0, npos;
-    char **pos;
-    int rc = parse_q(argc, argv, &vec, &k, &R, &cs, &questions, &pairs, NULL, NULL, NULL, &pos, &npos);
-    int extra = npos;
-    free(pos);
+    w2v_query o = {.takes = Q_QUESTIONS | Q_PAIRS, .k = 1, .restrict_n = 30000};
+    int rc = parse_q(argc, argv, &o);
+    const char *vec = o.vec, *questions = o.questions, *pairs = o.pairs;
+    const long R = o.restrict_n;
+    const int cs = o.cs, extra = o.npos;
+    free(o.pos);
     if (rc) return rc;
     if (extra) return cli_usage(USAGE, "w2v eval: unexpected argument");
     if (!questions && !pairs) return cli_usage(USAGE, "w2v eval: give --questions FILE and/or --pairs FILE");
@@ -206,13 +216,11 @@ static int eval(int argc, char **argv)
 
 static int pca(int argc, char **argv)
 {
-    const char *vec = NULL, *words = NULL, *words_file = NULL, *out = NULL;
-    long k = 1, R = 0;
-    int cs = 0, npos;
-    char **pos;
-    int rc = parse_q(argc, argv, &vec, &k, &R, &cs, NULL, NULL, &words, &words_file, &out, &pos, &npos);
-    int extra = npos;
-    free(pos);
+    w2v_query o = {.takes = Q_WORDS | Q_OUT, .k = 1};
+    int rc = parse_q(argc, argv, &o);
+    const char *vec = o.vec, *words = o.words, *words_file = o.words_file, *out = o.out;
+    const int extra = o.npos;
+    free(o.pos);
     if (rc) return rc;
     if (extra) return cli_usage(USAGE, "w2v pca: unexpected argument");
     if (!out) return cli_usage(USAGE, "w2v pca: --out CSV is required");
