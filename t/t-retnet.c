@@ -88,9 +88,12 @@ int main(void)
     error_tests();
     {
         /* induction heads (a trigger, then recall the token that followed it earlier): needs the
-         * retention state; chance 1/8 */
+         * retention state; chance 1/8. At lr 3e-3 the run sat on its transition at step 600:
+         * accuracy 1.0 with OpenBLAS's Haswell kernels, 0.504 with its SkylakeX (AVX-512) ones,
+         * whose rounding differs; at 1e-3 it has learnt by step 400 on both (loss 0.020, 0.008
+         * at 600), so the test does not depend on the machine's BLAS kernels. */
         double first = 0, last = 0;
-        double acc = learn_task("lm:mixer=retnet,d_model=32,n_layer=2,num_heads=2", "induction:seq_len=16,vocab_size=8", 600, 16, 3e-3f,
+        double acc = learn_task("lm:mixer=retnet,d_model=32,n_layer=2,num_heads=2", "induction:seq_len=16,vocab_size=8", 600, 16, 1e-3f,
                                 &first, &last);
         ok(acc >= 0.9, "lm:mixer=retnet learns induction heads: accuracy %.3f (loss %.3f -> %.3f in 600 AdamW steps, chance 0.125)", acc,
            first, last);
