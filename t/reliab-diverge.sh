@@ -1,5 +1,5 @@
 #!/bin/sh
-# t/reliab-diverge.sh — divergence in every family: plain SGD at learning rate 100 without
+# t/reliab-diverge.sh — divergence in every family (the linear-RNN zoo included): plain SGD at learning rate 100 without
 # clipping drives each model to a non-finite loss, gradient or parameter within a few dozen
 # steps (no test hook: the run really diverges). The run must stop with exit 1 and a message
 # naming the step and the first non-finite tensor; the checkpoint of the step before must be
@@ -16,7 +16,10 @@ COMMON="--optimizer sgd --lr 100 --clip 0 --steps 60 --batch 4 --eval-every 1000
 set -- "lm:mixer=rnn,d_model=16,n_layer=1" "lm:mixer=lstm,d_model=16,n_layer=1" "lm:mixer=gru,d_model=16,n_layer=1" \
     "lm:mixer=hippo,d_model=16,n_layer=1" "lm:mixer=s4,d_model=16,n_layer=1" "lm:mixer=s4d,d_model=16,n_layer=1" \
     "lm:mixer=mamba,d_model=16,n_layer=1" "lm:mixer=mamba2,d_model=16,n_layer=1,headdim=8" \
-    "lm:mixer=attention,d_model=16,n_layer=1" "gpt:n_layer=1,n_embd=16,n_head=2" "llama:dim=16,n_layers=1,n_heads=2"
+    "lm:mixer=attention,d_model=16,n_layer=1" "gpt:n_layer=1,n_embd=16,n_head=2" "llama:dim=16,n_layers=1,n_heads=2" \
+    "lm:mixer=lru,d_model=16,n_layer=1" "lm:mixer=retnet,d_model=16,n_layer=1" "lm:mixer=gla,d_model=16,n_layer=1" \
+    "lm:mixer=rwkv,d_model=16,n_layer=1" "lm:mixer=based,d_model=16,n_layer=1" "lm:mixer=h3,d_model=16,n_layer=1" \
+    "lm:mixer=hyena,d_model=16,n_layer=1"
 echo "1..$(($# + 2))"
 for spec in "$@"; do
     run="$tmp/run"
