@@ -433,6 +433,46 @@ static uint64_t hash_list(const int *l, int n)
 
 static int walk(const sl_constraint *c, int d, const char *s, int n);
 
+enum { DIST_NONE = 1 << 29 }; /* dist of a state from which no accepting state is reachable */
+
+/* dist[d] (nd): the fewest bytes from state d to an accepting state, DIST_NONE where there is
+ * none: a breadth-first search backwards from the accepting states over the reversed
+ * transitions (trans: nd x 256, -1 where none), O(nd * 256). Nonzero: out of memory. */
+static int dfa_dist(const int32_t *trans, const uint8_t *accept, int nd, int *dist)
+{
+    size_t ne = 0;
+    int *off = calloc((size_t)nd + 1, sizeof *off), *queue = malloc((size_t)nd * sizeof *queue);
+    for (size_t i = 0; off && i < (size_t)nd * 256; i++)
+        if (trans[i] >= 0) off[trans[i] + 1]++, ne++;
+    int *src = malloc((ne ? ne : 1) * sizeof *src), *fill = malloc(((size_t)nd + 1) * sizeof *fill);
+    if (!off || !queue || !src || !fill) {
+        free(off), free(queue), free(src), free(fill);
+        return 1;
+    }
+    for (int d = 0; d < nd; d++) off[d + 1] += off[d];
+    memcpy(fill, off, ((size_t)nd + 1) * sizeof *fill);
+    for (int d = 0; d < nd; d++)
+        for (int b = 0; b < 256; b++) {
+            const int t = trans[(size_t)d * 256 + b];
+            if (t >= 0) src[fill[t]++] = d; /* d -> t, listed under t */
+        }
+    int head = 0, tail = 0;
+    for (int d = 0; d < nd; d++) {
+        dist[d] = accept[d] ? 0 : DIST_NONE;
+        if (accept[d]) queue[tail++] = d;
+    }
+    while (head < tail) {
+        const int t = queue[head++];
+        for (int i = off[t]; i < off[t + 1]; i++)
+            if (dist[src[i]] == DIST_NONE) {
+                dist[src[i]] = dist[t] + 1;
+                queue[tail++] = src[i];
+            }
+    }
+    free(off), free(queue), free(src), free(fill);
+    return 0;
+}
+
 int sl_constraint_regex(const char *pattern, int V, const char *const *piece, const int *len, sl_constraint **out)
 {
     *out = NULL;
@@ -456,6 +496,7 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     uint8_t *mark = NULL;
     int32_t *trans = NULL;
     uint8_t *accept = NULL;
+    int *dist = NULL;
     int nd = 0, capd = 0;
     if (rc) goto fail;
     /* byte classes: bytes alike in every set share a class */
@@ -563,27 +604,15 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
             }
         if (!found) break;
     }
-    /* live states: those from which an accepting state is reachable */
-    {
-        uint8_t *live = calloc((size_t)nd, 1);
-        if (!live) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
-        for (int d = 0; d < nd; d++) live[d] = accept[d];
-        for (int changed = 1; changed;) {
-            changed = 0;
-            for (int d = 0; d < nd; d++) {
-                if (live[d]) continue;
-                for (int b = 0; b < 256; b++) {
-                    int t = trans[(size_t)d * 256 + b];
-                    if (t >= 0 && live[t]) { live[d] = 1; changed = 1; break; }
-                }
-            }
-        }
-        for (size_t i = 0; i < (size_t)nd * 256; i++)
-            if (trans[i] >= 0 && !live[trans[i]]) trans[i] = -1;
-        int start_live = live[0];
-        free(live);
-        if (!start_live) { rc = sl_error(SL_EINVAL, "regex: the pattern matches no text"); goto fail; }
+    /* fewest bytes from each state to an accepting one (dead states: none), then the
+     * transitions into dead states removed */
+    if (!(dist = malloc((size_t)nd * sizeof *dist)) || dfa_dist(trans, accept, nd, dist)) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto fail;
     }
+    for (size_t i = 0; i < (size_t)nd * 256; i++)
+        if (trans[i] >= 0 && dist[trans[i]] >= DIST_NONE) trans[i] = -1;
+    if (dist[0] >= DIST_NONE) { rc = sl_error(SL_EINVAL, "regex: the pattern matches no text"); goto fail; }
     c = calloc(1, sizeof *c);
     if (!c || !(c->mask = calloc((size_t)nd, sizeof *c->mask))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
     c->nd = nd;
@@ -595,17 +624,8 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     c->len = len;
     trans = NULL;
     accept = NULL;
-    /* fewest bytes to an accepting state: Bellman-Ford style relaxation (small DFAs) */
-    if (!(c->dist = malloc((size_t)nd * sizeof(int)))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
-    for (int d = 0; d < nd; d++) c->dist[d] = c->accept[d] ? 0 : 1 << 29;
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (int d = 0; d < nd; d++)
-            for (int b = 0; b < 256; b++) {
-                int t = c->trans[(size_t)d * 256 + b];
-                if (t >= 0 && c->dist[t] + 1 < c->dist[d]) { c->dist[d] = c->dist[t] + 1; changed = 1; }
-            }
-    }
+    c->dist = dist;
+    dist = NULL;
     /* the vocabulary must be able to start a match (or the empty text matches) */
     if (V > 0 && piece) {
         int any = 0;
@@ -661,6 +681,7 @@ fail:
     free(rep);
     free(trans);
     free(accept);
+    free(dist);
     return rc;
 }
 

@@ -13,7 +13,10 @@
  *   - array: zero or more items of the `items` schema;
  *   - string: printable ASCII except '"' and '\', valid UTF-8 sequences of 2-4 bytes (no
  *     surrogates, no overlongs), and the escapes \" \\ \/ \b \f \n \r \t (no \uXXXX);
- *   - number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; integer: -?(0|[1-9][0-9]*);
+ *   - number: -?(0|[1-9][0-9]{0,19})(.[0-9]{1,20})?([eE][+-]?[0-9]{1,2})?; integer:
+ *     -?(0|[1-9][0-9]{0,19}): at most 20 integer digits, 20 fraction digits and a 2-digit exponent,
+ *     so every number written is finite as a double (below 1e120; unbounded digits let a walk
+ *     write 63e+1277...7, which core/json.c and most readers take for infinity: fuzz finding);
  *   - boolean: true|false; null: null;
  *   - enum / const: each allowed value written compactly (numbers as in the schema, strings with
  *     core/json.c's escapes), keeping only the values the rest of the schema accepts. */
@@ -69,8 +72,8 @@ static void sb_lit(sbuf *b, const char *s, size_t n)
 }
 
 #define RX_WS " ?"
-#define RX_INT "-?(0|[1-9][0-9]*)"
-#define RX_NUM RX_INT "(\\.[0-9]+)?([eE][+-]?[0-9]+)?"
+#define RX_INT "-?(0|[1-9][0-9]{0,19})"
+#define RX_NUM RX_INT "(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,2})?"
 #define RX_STR                                                                                                          \
     "\"([\\x20-\\x21\\x23-\\x5b\\x5d-\\x7f]|\\\\[\"\\\\/bfnrt]|[\\xc2-\\xdf][\\x80-\\xbf]|\\xe0[\\xa0-\\xbf][\\x80-\\xbf]|" \
     "[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{2}|\\xed[\\x80-\\x9f][\\x80-\\xbf]|\\xf0[\\x90-\\xbf][\\x80-\\xbf]{2}|"          \

@@ -557,17 +557,20 @@ static void json_schema_tests(void)
         sl_constraint *c = NULL;
         if (!sl_json_schema_regex(sch, strlen(sch), &rx) && !sl_constraint_regex(rx, 0, NULL, NULL, &c)) {
             const char *yes[] = {"{\"b\":\"\"}", "{\"a\":-12,\"b\":\"x\\\"\xc3\xa9\"}", "{\"a\": 0, \"b\": \"\", \"c\": 1.5e+3}",
-                                 "{\"b\":\"\\n\",\"c\":-0.0}", NULL};
+                                 "{\"b\":\"\\n\",\"c\":-0.0}", "{\"a\":99999999999999999999,\"b\":\"\",\"c\":-1.5e-99}", NULL};
             const char *no[] = {"{}", "{\"a\":1}", "{\"b\":\"x\",\"a\":1}", "{\"a\":1.5,\"b\":\"\"}", "{\"b\":\"\"} ",
                                 "{ \"b\":\"\"}", "{\"b\":\"\x01\"}", "{\"b\":\"\xc3\"}", "{\"b\":\"\xed\xa0\x80\"}",
-                                "{\"b\":\"\\u0041\"}", "{\"b\":\"\",\"c\":01}", "{\"b\":\"\",\"c\":1.}", "{\"b\":\"\",}", NULL};
+                                "{\"b\":\"\\u0041\"}", "{\"b\":\"\",\"c\":01}", "{\"b\":\"\",\"c\":1.}", "{\"b\":\"\",}",
+                                /* numbers that would not be finite doubles: exponent or digits bounded */
+                                "{\"b\":\"\",\"c\":63e+1277}", "{\"a\":100000000000000000000,\"b\":\"\"}", NULL};
             int good = 1;
             for (int i = 0; yes[i]; i++)
                 if (!sl_constraint_matches(c, yes[i], (int)strlen(yes[i]))) good = 0, diag("should match: %s", yes[i]);
             for (int i = 0; no[i]; i++)
                 if (sl_constraint_matches(c, no[i], (int)strlen(no[i]))) good = 0, diag("should not match: %s", no[i]);
-            ok(good, "schema {a: integer, b: string (required), c: number}: 4 texts in the language, 13 out (order, "
-                     "required, whitespace, control bytes, bad UTF-8, surrogates, \\u, number forms, trailing comma)");
+            ok(good, "schema {a: integer, b: string (required), c: number}: 5 texts in the language, 15 out (order, "
+                     "required, whitespace, control bytes, bad UTF-8, surrogates, \\u, number forms, trailing comma, "
+                     "numbers past 20 digits or a 2-digit exponent)");
         } else {
             ok(0, "compile: %s", sl_errmsg());
         }
