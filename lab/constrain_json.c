@@ -256,9 +256,11 @@ static int valid(const sl_json *s, const sl_json *v)
     }
     if (v->type == SL_JSON_OBJECT) {
         const sl_json *pr = sl_json_get(s, "properties"), *rq = sl_json_get(s, "required");
+        const sl_json *ap = sl_json_get(s, "additionalProperties");
+        const int others = !(ap && ap->type == SL_JSON_BOOL && !ap->boolean); /* JSON Schema's default: allowed */
         for (size_t i = 0; i < v->n; i++) {
             const sl_json *ps = pr ? sl_json_get(pr, v->keys[i]) : NULL;
-            if (!ps || !valid(ps, v->items[i])) return 0;
+            if (ps ? !valid(ps, v->items[i]) : !others) return 0;
         }
         for (size_t i = 0; rq && i < rq->n; i++)
             if (!sl_json_get(v, rq->items[i]->str)) return 0;

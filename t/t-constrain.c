@@ -577,6 +577,32 @@ static void json_schema_tests(void)
         free(rx);
         sl_constraint_free(c);
     }
+    /* const and enum object values: properties not declared are allowed unless
+     * additionalProperties is false (JSON Schema's default), so {"const": {"a": [1, 2]}} is
+     * satisfiable and writes exactly that object */
+    {
+        const char *sch = "{\"const\":{\"a\":[1,2]}}", *no = "{\"const\":{\"a\":[1,2]},\"additionalProperties\":false}";
+        const char *en = "{\"enum\":[{\"a\":1},{\"b\":2}],\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+                         "\"additionalProperties\":false}";
+        char *rx = NULL, *rx2 = NULL, *rx3 = NULL;
+        sl_constraint *c = NULL, *c3 = NULL;
+        int rc = sl_json_schema_regex(sch, strlen(sch), &rx);
+        if (!rc) rc = sl_constraint_regex(rx, 0, NULL, NULL, &c);
+        ok(!rc && sl_constraint_matches(c, "{\"a\":[1,2]}", 11) && !sl_constraint_matches(c, "{}", 2),
+           "const {\"a\": [1, 2]} without properties: satisfiable, writes that object (%s)", rc ? sl_errmsg() : "ok");
+        rc = sl_json_schema_regex(no, strlen(no), &rx2);
+        ok(rc == SL_EINVAL && strstr(sl_errmsg(), "unsatisfiable"), "the same const with additionalProperties false: unsatisfiable (%s)",
+           sl_errmsg());
+        rc = sl_json_schema_regex(en, strlen(en), &rx3);
+        if (!rc) rc = sl_constraint_regex(rx3, 0, NULL, NULL, &c3);
+        ok(!rc && sl_constraint_matches(c3, "{\"a\":1}", 7) && !sl_constraint_matches(c3, "{\"b\":2}", 7),
+           "enum of objects with additionalProperties false keeps only the declared one (%s)", rc ? sl_errmsg() : "ok");
+        free(rx);
+        free(rx2);
+        free(rx3);
+        sl_constraint_free(c);
+        sl_constraint_free(c3);
+    }
     /* a random GPT over the 95 printable ASCII characters */
     {
         char store[95][2];
