@@ -238,43 +238,47 @@ text_corpus() {   # prints the text arm's corpus; 1 = none (the arm is skipped)
     exp_log "no tinyshakespeare (set SEQLAB_DATA to a folder holding tinyshakespeare.txt, or --text-corpus FILE)" >&2
     return 1
 }
-# arm_fit DIR ROW LABEL SPEC FAMILY LR SEED TASK [ARGS...] : one run at the text arm's width, steps
-# and batch on TASK, its row followed by its curve rows (the text and subword arms)
+# arm_fit DIR ROW LABEL SPEC FAMILY LR SEED D STEPS BATCH EVAL TASK [ARGS...] : one run of an arm
+# (width D, STEPS steps of BATCH sequences, an evaluation every EVAL) on TASK, its row followed by
+# its curve rows (the text and subword arms)
 arm_fit() {
-    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 task=$8 one="$2.one"
-    shift 8
-    exp_fit "$dir" "$one" "$label,$fam,$TX_D,$L,$TX_STEPS" "$lr" "$seed" "$spec" "$task" "$TX_STEPS" \
-        "$TX_BATCH" "$@" --eval-every "$TX_EVAL" || { rm -f "$one"; return 1; }
+    local dir=$1 row=$2 label=$3 spec=$4 fam=$5 lr=$6 seed=$7 d=$8 steps=$9 batch=${10} eval=${11} task=${12} one="$2.one"
+    shift 12
+    exp_fit "$dir" "$one" "$label,$fam,$d,$L,$steps" "$lr" "$seed" "$spec" "$task" "$steps" \
+        "$batch" "$@" --eval-every "$eval" || { rm -f "$one"; return 1; }
     {
         cat "$one"
-        exp_curve_rows "$label" "$TX_D" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
+        exp_curve_rows "$label" "$d" "$lr" "$seed" "$dir" | sed 's/^/curve:/'
     } >"$row"
     rm -f "$one"
 }
-# arm_queue NAME FIT NGRAM T ORDERS SIGNATURE : queue an arm's runs (the text arm's models at
-# seq_len T, every learning rate and seed: FIT) and its n-gram fits (NGRAM) as resumable jobs
+# arm_queue NAME FIT NGRAM T ORDERS SIGNATURE D STEPS BATCH EVAL MODELS : queue an arm's runs (MODELS
+# at width D and seq_len T, every learning rate and seed: FIT with D STEPS BATCH EVAL SIGNATURE,
+# which are part of each run's resume signature) and its n-gram fits (NGRAM) as resumable jobs
 # NAME-...; their rows go to NAME_all.* and NAME_ngram.*
 arm_queue() {
-    local name=$1 fit=$2 ng=$3 t=$4 orders=$5 sig=$6 label spec fam lr seed n
+    local name=$1 fit=$2 ng=$3 t=$4 orders=$5 sig=$6 d=$7 steps=$8 batch=$9 eval=${10} models=${11} label spec fam lr seed n
     while read -r label spec fam; do
         [ -n "$label" ] || continue
         for lr in $(exp_lrs "$label" charlm); do
             for seed in $SEEDS; do
                 exp_row_file "${name}_all"
-                exp_bg exp_job "$ROW" "$name-$label-d$TX_D-lr$lr-s$seed" "$fit" "$label" "$spec" "$fam" "$lr" "$seed" "$sig"
+                exp_bg exp_job "$ROW" "$name-$label-d$d-lr$lr-s$seed" "$fit" "$label" "$spec" "$fam" "$lr" "$seed" \
+                    "$d" "$steps" "$batch" "$eval" "$sig"
             done
         done
     done <<ARMMODELS
-$(models_at "$TX_D" "$t" $TX_MODELS)
+$(models_at "$d" "$t" $models)
 ARMMODELS
     for n in $orders; do
         exp_row_file "${name}_ngram"
         exp_bg exp_job "$ROW" "$name-ngram-o$n" "$ng" "$n" "$sig"
     done
 }
-# tx_fit DIR ROW LABEL SPEC FAMILY LR SEED CORPUS_SUM : one run of the text arm (a FUNC for exp_job)
+# tx_fit DIR ROW LABEL SPEC FAMILY LR SEED D STEPS BATCH EVAL CORPUS_SUM : one run of the text arm
+# (a FUNC for exp_job)
 tx_fit() {
-    arm_fit "$1" "$2" "$3" "$4" "$5" "$6" "$7" "charlm:seq_len=$TX_T" --corpus "$TX_CORPUS"
+    arm_fit "${@:1:11}" "charlm:seq_len=$TX_T" --corpus "$TX_CORPUS"
 }
 # tx_ngram DIR ROW ORDER CORPUS_SUM : one n-gram fit of the text arm (a FUNC for exp_job)
 tx_ngram() {
@@ -286,29 +290,39 @@ if [ "$PLOT_ONLY" = 0 ] && TX_CORPUS=$(text_corpus); then
     exp_meta text_corpus "$TX_CORPUS ($(wc -c <"$TX_CORPUS") bytes, cksum $TX_SUM; last 10% = validation)"
     exp_meta text_models "$TX_MODELS at d_model $TX_D, n_layer $L, seq_len $TX_T, batch $TX_BATCH, $TX_STEPS steps (eval every $TX_EVAL), $(recipe_schedule "$TX_STEPS"), $(recipe_optim charlm)"
     exp_meta text_ngram "ngram:order=N (mkn) for N in {$TX_ORDERS} on the same training split"
-    arm_queue text tx_fit tx_ngram "$TX_T" "$TX_ORDERS" "$TX_SUM"
+    arm_queue text tx_fit tx_ngram "$TX_T" "$TX_ORDERS" "$TX_SUM" "$TX_D" "$TX_STEPS" "$TX_BATCH" "$TX_EVAL" "$TX_MODELS"
 elif [ "$PLOT_ONLY" = 0 ]; then
     exp_log "the text arm is skipped: no natural-text corpus"
     exp_meta text_corpus "none: the text arm was skipped"
 fi
 
-# ---- the subword arm (issue 23): the text arm's models and n-gram on BPE tokens ----
+# ---- the subword arm (issue 23): every family and the n-gram on BPE tokens ----
 # With --subword (always in --full) the text arm's corpus is split as charlm splits it (the
 # first 90% of the bytes train, the rest validates), a byte-level BPE is trained on the
-# training part alone, both parts become token shards, and the text arm's models (same width,
-# batch and steps; seq_len half the characters') and the n-gram orders train on the tokens.
-# Losses are reported per token and per byte (x validation tokens / validation bytes), so the
-# two arms compare: subword.csv, subword_ngram.csv, bytes.csv and lm_subword.png.
+# training part alone, both parts become token shards, and one model of every family (seq_len
+# half the characters') and the n-gram orders train on the tokens. Losses are reported per
+# token and per byte (x validation tokens / validation bytes), so the two arms compare:
+# subword.csv, subword_ngram.csv, bytes.csv and lm_subword.png.
+# The quick setting compares the families at a small shape that fits ~10 minutes of 2 cores
+# (d_model 128, batch 16 x 64 tokens, 500 steps: 6 models x 3 seeds took ~1 100 CPU-s under
+# load; experiments/README.md, section 5); the full one at the text arm's width, batch and steps.
+# --mixers picks from SW_ALL as it picks the text arm's models from TX_ALL.
+SW_ALL="lstm gru s4d mamba mamba2 gpt llama"
 case $SETTING in
-smoke) SW_VOCAB=300; SW_ORDERS="1 2 3" ;;
-quick) SW_VOCAB=2048; SW_ORDERS="2 3 4 5" ;;
-full) SW_VOCAB=4096; SW_ORDERS="2 3 4 5 6"; SUBWORD_OPT=1 ;;
+smoke) SW_VOCAB=300; SW_ORDERS="1 2 3"; SW_MODELS="lstm"; SW_D=$TX_D; SW_STEPS=$TX_STEPS; SW_EVAL=$TX_EVAL; SW_BATCH=$TX_BATCH ;;
+quick) SW_VOCAB=2048; SW_ORDERS="2 3 4 5"; SW_MODELS="lstm gru s4d mamba mamba2 gpt"; SW_D=128; SW_STEPS=500; SW_EVAL=100; SW_BATCH=16 ;;
+full) SW_VOCAB=4096; SW_ORDERS="2 3 4 5 6"; SW_MODELS="$SW_ALL"; SW_D=$TX_D; SW_STEPS=$TX_STEPS; SW_EVAL=$TX_EVAL; SW_BATCH=$TX_BATCH; SUBWORD_OPT=1 ;;
 esac
+if [ -n "$MIXERS_OPT" ]; then
+    SW_PICK=$(for m in $SW_ALL; do echo " $MODELS " | grep -q " $m " && echo "$m"; done | tr '\n' ' ')
+    SW_MODELS=$(echo ${SW_PICK:-$MODELS})
+fi
 SW_T=$((TX_T / 2))
 SWD=$OUT/subword
-# sw_fit DIR ROW LABEL SPEC FAMILY LR SEED SIGNATURE : one run of the subword arm (a FUNC for exp_job)
+# sw_fit DIR ROW LABEL SPEC FAMILY LR SEED D STEPS BATCH EVAL SIGNATURE : one run of the subword
+# arm (a FUNC for exp_job)
 sw_fit() {
-    arm_fit "$1" "$2" "$3" "$4" "$5" "$6" "$7" "tokens:data=$SWD/data/c,seq_len=$SW_T"
+    arm_fit "${@:1:11}" "tokens:data=$SWD/data/c,seq_len=$SW_T"
 }
 # sw_ngram DIR ROW ORDER SIGNATURE : one n-gram fit on the training tokens (a FUNC for exp_job)
 sw_ngram() {
@@ -342,9 +356,9 @@ sw_prepare() {
 }
 if [ "$PLOT_ONLY" = 0 ] && [ "$SUBWORD_OPT" = 1 ] && [ -n "$TX_CORPUS" ]; then
     if sw_prepare "$TX_CORPUS"; then
-        exp_meta subword "byte-level BPE of $SW_VOCAB tokens trained on the text arm's training split ($SW_TRAIN_TOKENS training tokens; $SW_TPB validation tokens per byte); $TX_MODELS at d_model $TX_D, seq_len $SW_T tokens, batch $TX_BATCH, $TX_STEPS steps; n-gram orders {$SW_ORDERS} on the training tokens"
+        exp_meta subword "byte-level BPE of $SW_VOCAB tokens trained on the text arm's training split ($SW_TRAIN_TOKENS training tokens; $SW_TPB validation tokens per byte); $SW_MODELS at d_model $SW_D, n_layer $L, seq_len $SW_T tokens, batch $SW_BATCH, $SW_STEPS steps (eval every $SW_EVAL), $(recipe_schedule "$SW_STEPS"), $(recipe_optim charlm); n-gram orders {$SW_ORDERS} on the training tokens"
         echo "$SW_TPB" >"$SWD/tokens_per_byte"
-        arm_queue subword sw_fit sw_ngram "$SW_T" "$SW_ORDERS" "$SW_SIG"
+        arm_queue subword sw_fit sw_ngram "$SW_T" "$SW_ORDERS" "$SW_SIG" "$SW_D" "$SW_STEPS" "$SW_BATCH" "$SW_EVAL" "$SW_MODELS"
     else
         exp_die "subword arm: could not train the tokenizer or write the shards (see $OUT/logs/subword-tokenizer.log)"
     fi
@@ -373,11 +387,11 @@ if ls "$OUT/rows/subword_all".* >/dev/null 2>&1 || ls "$OUT/rows/subword_ngram".
     # token times the validation text's tokens per byte); bytecurves.csv: the curves so scaled
     TPB=$(cat "$OUT/subword/tokens_per_byte" 2>/dev/null || echo 0)
     {
-        echo "arm,model,d_model,params,per_unit,units_per_byte,nats_per_byte,min_per_byte,max_per_byte"
-        awk -F, -v OFS=, 'NR > 1 { print "char", $1, $3, $6, $9, 1, $9, $10, $11 }' "$OUT/text.csv" 2>/dev/null
-        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 { print "bpe", $1, $3, $6, $9, r, $9 * r, $10 * r, $11 * r }' "$OUT/subword.csv"
-        awk -F, -v OFS=, 'NR > 1 && $4 == "ok" { print "char", $1 "-gram", "", "", $2, 1, $2, $2, $2 }' "$OUT/text_ngram.csv" 2>/dev/null
-        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 && $4 == "ok" { print "bpe", $1 "-gram", "", "", $2, r, $2 * r, $2 * r, $2 * r }' "$OUT/subword_ngram.csv"
+        echo "arm,model,d_model,params,per_unit,units_per_byte,nats_per_byte,min_per_byte,max_per_byte,steps,seeds"
+        awk -F, -v OFS=, 'NR > 1 { print "char", $1, $3, $6, $9, 1, $9, $10, $11, $5, $8 }' "$OUT/text.csv" 2>/dev/null
+        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 { print "bpe", $1, $3, $6, $9, r, $9 * r, $10 * r, $11 * r, $5, $8 }' "$OUT/subword.csv"
+        awk -F, -v OFS=, 'NR > 1 && $4 == "ok" { print "char", $1 "-gram", "", "", $2, 1, $2, $2, $2, "", "" }' "$OUT/text_ngram.csv" 2>/dev/null
+        awk -F, -v OFS=, -v r="$TPB" 'NR > 1 && $4 == "ok" { print "bpe", $1 "-gram", "", "", $2, r, $2 * r, $2 * r, $2 * r, "", "" }' "$OUT/subword_ngram.csv"
     } >"$OUT/bytes.csv"
     {
         echo "model,d_model,step,seconds,val_loss,min,max,seeds"
@@ -411,8 +425,12 @@ if [ -n "$TX_LABELS" ]; then
         corpus="$(sed -n 's/^text_corpus: \([^ ]*\).*/\1/p' "$OUT/meta.txt" | tail -n 1 | xargs -r basename)"
 fi
 if [ -s "$OUT/bytes.csv" ]; then
+    # series: the curves' labels (MODEL-char, MODEL-bpe); colors: one per base model; titles: with the width
     exp_plot lm_subword.gp "$OUT/lm_subword.png" curves="$OUT/bytecurves.csv" seeds="$(echo $SEEDS | wc -w)" \
-        models="$(awk -F, 'NR > 1 { sub(/-(char|bpe)$/, "", $1); if (!s[$1]++) printf "%s ", $1 }' "$OUT/bytecurves.csv")" \
+        series="$(awk -F, 'NR > 1 && !s[$1]++ { printf "%s ", $1 }' "$OUT/bytecurves.csv")" \
+        colors="$(awk -F, 'NR > 1 && !s[$1]++ { b = $1; sub(/-(char|bpe)$/, "", b); if (!c[b]) c[b] = ++n; printf "%d ", c[b] }' "$OUT/bytecurves.csv")" \
+        titles="$(awk -F, 'NR > 1 && !s[$1]++ { b = $1; a = b; sub(/-(char|bpe)$/, "", b); sub(/.*-/, "", a)
+            printf "%s-d%s-%s ", b, $2, (a == "char" ? "chars" : "BPE") }' "$OUT/bytecurves.csv")" \
         ng_char="$(awk -F, 'NR > 1 && $1 == "char" && $2 ~ /gram$/ { if (b == "" || $7 < b) b = $7 } END { print b }' "$OUT/bytes.csv")" \
         ng_bpe="$(awk -F, 'NR > 1 && $1 == "bpe" && $2 ~ /gram$/ { if (b == "" || $7 < b) b = $7 } END { print b }' "$OUT/bytes.csv")" \
         vocab="$SW_VOCAB"
