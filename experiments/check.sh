@@ -266,6 +266,14 @@ if [ "$ntext" -gt 0 ] && [ -s "$TG" ]; then
 elif [ ! -s "$F" ] || [ ! -s "$G" ]; then
     verdict skip "Char-level LM: no text arm ($TF) and no $F or $G"
 fi
+# the subword arm (lm.sh --subword), printed and not judged: whether the neural models beat the
+# n-gram on BPE tokens at the quick budget is not an established result (experiments/README.md, section 5)
+BY=$RES/lm/bytes.csv
+if [ -s "$BY" ] && awk -F, 'NR > 1 && $1 == "bpe" { f = 1 } END { exit !f }' "$BY"; then
+    echo "  subword arm, not a claim (validation nats/byte, nats/token; median over seeds, best first): $(awk -F, 'NR > 1 && $1 == "bpe" && $2 !~ /gram$/ { print $7, $2 "-d" $3, $5, $8, $9 }' "$BY" | sort -g |
+        awk '{ printf "%s %.3f (%.3f/token; seeds %.3f-%.3f); ", $2, $1, $3, $4, $5 }')best n-gram: $(awk -F, 'NR > 1 && $1 == "bpe" && $2 ~ /gram$/ { print $7, $2, $5 }' "$BY" | sort -g |
+        awk 'NR == 1 { printf "%s %.3f (%.3f/token)", $2, $1, $3 }')"
+fi
 if [ -s "$F" ] && [ -s "$G" ]; then
     set -- $(best_of "$F" "$G")
     if [ "$ntext" -gt 0 ] && [ -s "$TG" ]; then

@@ -13,7 +13,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-experiment.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..24"
+echo "1..30"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -137,3 +137,45 @@ check "lm.sh --subword: bytes.csv has both arms' rnn and n-gram rows, the BPE ro
 rc=$?
 check "--subword on an experiment without a text arm: exit 2 and a message" \
     sh -c '[ "$1" -eq 2 ] && grep -q "subword does not apply" "$2"' sh $rc "$tmp/mqbad.log"
+
+# 25-30: the subword arm comparing every family (issue 23 item 3): one model of each family
+# (recurrent lstm and gru, ssm s4d, mamba and mamba2, transformer gpt) and the n-gram on the
+# same BPE tokens, two seeds, in the smoke setting; then the same command again resumes
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT=${GNUPLOT-} bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1,2 \
+    --mixers lstm,gru,s4d,mamba,mamba2,gpt --text-corpus "$tmp/text.txt" --subword --out "$tmp/lmsw" --jobs 2 \
+    >"$tmp/lmsw.log" 2>&1) || sed 's/^/# /' "$tmp/lmsw.log"
+W=$tmp/lmsw/lm
+check "lm.sh --subword: subword_runs.csv has both seeds of lstm, gru, s4d, mamba, mamba2, gpt ok (families recurrent, ssm, mamba, transformer), subword.csv their medians" \
+    sh -c '[ "$(awk -F, '"'"'NR > 1 && $12 == "ok" && $9 > 0 && $5 == 20 { print $1 ":" $2 }'"'"' "$1/subword_runs.csv" | sort | uniq -c |
+              awk '"'"'$1 == 2 { printf "%s ", $2 }'"'"')" = "gpt:transformer gru:recurrent lstm:recurrent mamba2:mamba mamba:mamba s4d:ssm " ] &&
+           [ "$(awk -F, '"'"'NR > 1 && $8 == 2 && $10 <= $9 && $9 <= $11 { printf "%s ", $1 }'"'"' "$1/subword.csv")" = "gpt gru lstm mamba mamba2 s4d " ]' sh "$W"
+tpb=$(awk -v t="$(od -An -t d4 -j 8 -N 4 "$W/subword/data/c_val_000000.bin" | tr -d ' ')" -v b="$(wc -c <"$W/subword/val.txt")" 'BEGIN { print (t - 1) / b }')
+check "lm.sh --subword: bytes.csv gives each family's nats/token (subword.csv's median) and nats/byte (x $tpb), steps and seeds, and the n-gram orders 1-3" \
+    sh -c 'awk -F, -v r="$2" '"'"'
+        function near(a, b) { return (a - b < 1e-4 * (1 + b) && b - a < 1e-4 * (1 + b)) }
+        FNR == 1 { f++; next }
+        f == 1 { med[$1] = $9; next }
+        $1 == "bpe" && $2 !~ /gram$/ { k++; if (!near($5, med[$2]) || !near($7, $5 * r) || $8 > $7 || $7 > $9 || $10 != 20 || $11 != 2 || $3 != 16) bad++ }
+        $1 == "bpe" && $2 ~ /gram$/ { g++; if (!near($7, $5 * r)) bad++ }
+        END { exit (!bad && k == 6 && g == 3) ? 0 : 1 }'"'"' "$1/subword.csv" "$1/bytes.csv"' sh "$W" "$tpb"
+check "lm.sh --subword: bytecurves.csv has each family's BPE curve at steps 10 and 20 over 2 seeds, per byte (subwordcurves.csv x $tpb)" \
+    sh -c 'awk -F, -v r="$2" '"'"'
+        function near(a, b) { return (a - b < 1e-4 * (1 + b) && b - a < 1e-4 * (1 + b)) }
+        FNR == 1 { f++; next }
+        f == 1 { v[$1 "-bpe," $3] = $5; next }
+        $1 ~ /-bpe$/ { k++; if (!($1 "," $3 in v) || !near($5, v[$1 "," $3] * r) || $8 != 2 || ($3 != 10 && $3 != 20)) bad++ }
+        END { exit (!bad && k == 12) ? 0 : 1 }'"'"' "$1/subwordcurves.csv" "$1/bytecurves.csv"' sh "$W" "$tpb"
+check "lm.sh --subword: each run's resume signature holds its width, steps, batch and evaluation interval (16 20 8 10)" \
+    sh -c 'for f in "$1"/runs/subword-*-d16-*/signature; do
+               [ "$(sed -n "8,11p" "$f" | tr "\n" " ")" = "16 20 8 10 " ] || exit 1; k=$((k + 1)); done; [ "$k" = 12 ]' sh "$W"
+cp "$W/bytes.csv" "$tmp/bytes1.csv"
+(cd "$tmp" && SEQLAB=$SEQLAB GNUPLOT= bash "$SL_SRCDIR/experiments/lm.sh" --smoke --seeds 1,2 \
+    --mixers lstm,gru,s4d,mamba,mamba2,gpt --text-corpus "$tmp/text.txt" --subword --out "$tmp/lmsw" --jobs 2 \
+    >"$tmp/lmsw2.log" 2>&1) || sed 's/^/# /' "$tmp/lmsw2.log"
+check "lm.sh --subword again: the 12 subword runs and 3 n-gram fits are reused and bytes.csv is the same" \
+    sh -c '[ "$(grep -c "^subword-" "$1/logs/reused.log")" = 15 ] && cmp -s "$1/bytes.csv" "$2"' sh "$W" "$tmp/bytes1.csv"
+if [ -n "${GNUPLOT-}" ]; then
+    check "lm.sh --subword: lm_subword.png is a PNG" is_png "$W/lm_subword.png"
+else
+    skip "GNUPLOT is empty: no plot"
+fi

@@ -16,7 +16,7 @@ if [ ! -x "$SEQLAB" ] || ! command -v bash >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sl-sweep.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-echo "1..29"
+echo "1..30"
 n=0
 check() {   # check DESCRIPTION COMMAND...
     n=$((n + 1))
@@ -203,3 +203,20 @@ sed -i 's/^based,4,32,32,32,2,100,3e-3,3,0.99,/based,4,32,32,32,2,100,3e-3,3,0.9
 bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check6.out" 2>&1
 check "Based above the best of them by less than 0.05 (0.93 against 0.9, a tie): NOT reproduced" \
     grep -q "^\[NOT reproduced\] *MQAR (Arora et al. 2024): Based is >= 0.05 above .*(based 0.93; the best of them 0.9)" "$tmp/check6.out"
+
+# 30: the subword arm's bytes.csv is printed best first in nats/byte with nats/token beside, and
+# judged by no claim (the verdict counts are those without it)
+grep '^summary:' "$tmp/check6.out" >"$tmp/summary6"
+mk lm bytes.csv <<'EOF2'
+arm,model,d_model,params,per_unit,units_per_byte,nats_per_byte,min_per_byte,max_per_byte,steps,seeds
+char,lstm,256,800000,1.46,1,1.46,1.45,1.47,1000,3
+bpe,lstm,128,600000,4.1,0.39,1.599,1.56,1.6,500,3
+bpe,gpt,128,700000,4.0,0.39,1.56,1.55,1.58,500,3
+char,7-gram,,,1.512,1,1.512,1.512,1.512,,
+bpe,4-gram,,,3.9,0.39,1.521,1.521,1.521,,
+bpe,5-gram,,,3.88,0.39,1.5132,1.5132,1.5132,,
+EOF2
+bash "$SL_SRCDIR/experiments/check.sh" --out "$tmp/ck" >"$tmp/check7.out" 2>&1
+check "the subword arm is printed best first per byte (gpt-d128 1.560, lstm-d128 1.599, 5-gram 1.513) as no claim" \
+    sh -c 'grep -q "^  subword arm, not a claim (.*): gpt-d128 1.560 (4.000/token; seeds 1.550-1.580); lstm-d128 1.599 (4.100/token; seeds 1.560-1.600); best n-gram: 5-gram 1.513 (3.880/token)$" "$1" &&
+           grep "^summary:" "$1" | cmp -s - "$2"' sh "$tmp/check7.out" "$tmp/summary6"
