@@ -67,7 +67,7 @@ EOF
         echo "                    \$SEQLAB_DATA/tinyshakespeare.txt or downloaded once into RESULTS/data;"
         echo "                    'none' skips the arm; the smoke setting runs it only when F is given)"
         echo "  --subword         add the subword arm: a byte-level BPE trained on the text arm's corpus,"
-        echo "                    the text arm's models and the n-gram on its tokens, losses per byte"
+        echo "                    one model of every family and the n-gram on its tokens, losses per byte"
         echo "                    (always in --full)"
     fi
     cat <<EOF

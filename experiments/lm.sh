@@ -304,8 +304,8 @@ fi
 # token and per byte (x validation tokens / validation bytes), so the two arms compare:
 # subword.csv, subword_ngram.csv, bytes.csv and lm_subword.png.
 # The quick setting compares the families at a small shape that fits ~10 minutes of 2 cores
-# (d_model 128, batch 16 x 64 tokens, 500 steps: 6 models x 3 seeds took ~1 100 CPU-s under
-# load; experiments/README.md, section 5); the full one at the text arm's width, batch and steps.
+# (d_model 128, batch 16 x 64 tokens, 500 steps: 6 models x 3 seeds took 1 285 s of training in
+# session 12; experiments/README.md, section 5); the full one at the text arm's width, batch and steps.
 # --mixers picks from SW_ALL as it picks the text arm's models from TX_ALL.
 SW_ALL="lstm gru s4d mamba mamba2 gpt llama"
 case $SETTING in
