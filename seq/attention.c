@@ -88,6 +88,8 @@ typedef struct attn_model_ {
 
 typedef struct {
     int B, pos, cap;
+    int *st0;                  /* (B) each row's first visible cache position (its last per-row reset) */
+    int apart;                 /* some st0 is not 0 */
     float *kc, *vc;            /* standard: (B,Hkv,cap,hd) each */
     float *cc, *pc;            /* MLA: (B,cap,r), (B,cap,dr) */
     size_t kv_bytes;           /* bytes allocated for kc+vc or cc+pc */
@@ -717,6 +719,7 @@ static void attn_state_free(sl_model *m, void *state)
     free(s->kc); free(s->vc); free(s->cc); free(s->pc);
     free(s->tq); free(s->tk); free(s->tv); free(s->to); free(s->sc); free(s->lat); free(s->ctx);
     free(s->qa); free(s->qan); free(s->st); free(s->kva); free(s->kvn); free(s->qkv);
+    free(s->st0);
     sl_arena_free(&s->pf);
     free(s);
 }
@@ -754,13 +757,33 @@ static void *attn_state_new(sl_model *m, int B)
     ALLOC(s->sc, (size_t)a->Hq * cap);   /* a score row per head (heads run in parallel) */
 #undef ALLOC_KV
 #undef ALLOC
+    s->st0 = calloc((size_t)B, sizeof *s->st0);
+    bad |= !s->st0;
     if (bad) { attn_state_free(m, s); sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap); return NULL; }
     return s;
 }
 
 static int attn_state_reset(sl_model *m, void *state)
 {
-    ((attn_state *)state)->pos = 0;
+    attn_state *s = state;
+    s->pos = 0;
+    s->apart = 0;
+    memset(s->st0, 0, (size_t)s->B * sizeof *s->st0);
+    return SL_OK;
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows see the cache only from the next position on
+ * (the block-diagonal mask of packed rows, step by step). The cache's positions stay shared;
+ * RoPE's scores depend on the difference of positions alone, so the restarted row scores as its
+ * document alone from 0. */
+static int attn_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    attn_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    for (int b = 0; b < B; b++)
+        if (rows[b]) s->st0[b] = s->pos;
+    s->apart = 0;
+    for (int b = 0; b < B; b++) s->apart |= s->st0[b] != 0;
     return SL_OK;
 }
 
@@ -787,13 +810,15 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
                 memcpy(s->vc + off, v + (size_t)h * hd, (size_t)hd * sizeof(float));
             }
             /* one head per thread once the cache is long enough (each head has its own score
-             * row); the dot products and the weighted sum of values are core/gemv.h's kernels */
-            const int n = pos + 1;
+             * row); the dot products and the weighted sum of values are core/gemv.h's kernels.
+             * The row sees positions st0[b] .. pos. */
+            const int n = pos + 1 - s->st0[b];
+            const size_t k0 = (size_t)s->st0[b] * hd;
 #pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
             for (int h = 0; h < Hq; h++) {
                 const float *qh = q + (size_t)h * hd;
-                const float *K = s->kc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
-                const float *V = s->vc + ((size_t)b * a->Hkv + h / G) * s->cap * hd;
+                const float *K = s->kc + ((size_t)b * a->Hkv + h / G) * s->cap * hd + k0;
+                const float *V = s->vc + ((size_t)b * a->Hkv + h / G) * s->cap * hd + k0;
                 float *sc = s->sc + (size_t)h * s->cap;
                 sl_gemv_rows(sc, qh, K, NULL, 1, hd, n, 0, n);
                 const float inv = (float)(1.0 / sl_softmax_unnorm(sc, n, scale));
@@ -831,7 +856,8 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
                 for (int i = 0; i < dn; i++)
                     for (int j = 0; j < r; j++) s->lat[j] += qn[i] * Wk[(size_t)i * r + j];
                 float mx = -INFINITY;
-                for (int t = 0; t <= pos; t++) {
+                const int t0 = s->st0[b];
+                for (int t = t0; t <= pos; t++) {
                     float d = 0.0f;
                     for (int j = 0; j < r; j++) d += s->lat[j] * C_[(size_t)t * r + j];
                     for (int i = 0; i < dr; i++) d += qp[i] * PE[(size_t)t * dr + i];
@@ -839,10 +865,10 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
                     if (s->sc[t] > mx) mx = s->sc[t];
                 }
                 double sum = 0.0;
-                for (int t = 0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
+                for (int t = t0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
                 float inv = (float)(1.0 / sum);
                 for (int j = 0; j < r; j++) s->ctx[j] = 0.0f;
-                for (int t = 0; t <= pos; t++) {
+                for (int t = t0; t <= pos; t++) {
                     float p = s->sc[t] * inv;
                     for (int j = 0; j < r; j++) s->ctx[j] += p * C_[(size_t)t * r + j];
                 }
@@ -871,7 +897,7 @@ static int attn_prefill(sl_model *m, void *state, const float *x, const int32_t 
     if (B != s->B) return sl_error(SL_ESHAPE, "attention: prefill of %d rows into a state for %d", B, s->B);
     if ((long)s->pos + T > s->cap)
         return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
-    if (a->mla) return sl_model_prefill_steps(m, state, x, tok, y, B, T);
+    if (a->mla || s->apart) return sl_model_prefill_steps(m, state, x, tok, y, B, T); /* rows restarted apart: step */
     const int N = B * T, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, G = Hq / Hkv, pos = s->pos, h2 = a->rot / 2;
     const float scale = 1.0f / sqrtf((float)a->Dk);
     float *tq, *tk, *tv, *qkv, *to; // (N,qdim) (N,kdim) (N,vdim) (N,qdim+kdim+vdim) (N,Hq*hd)
@@ -938,6 +964,8 @@ static int attn_state_copy(sl_model *m, void *dst, const void *src)
         }
     }
     d->pos = s->pos;
+    d->apart = s->apart;
+    memcpy(d->st0, s->st0, (size_t)s->B * sizeof *s->st0);
     return SL_OK;
 }
 
@@ -984,7 +1012,7 @@ static void attn_destroy(sl_model *m)
 static const sl_model_vt attn_vt = {
     .kind = "attention", .destroy = attn_destroy, .release = attn_release, .init = attn_init, .forward = attn_forward,
     .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
-    .state_reset = attn_state_reset, .step = attn_step, .prefill = attn_prefill, .state_copy = attn_state_copy, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
+    .state_reset = attn_state_reset, .state_reset_rows = attn_state_reset_rows, .step = attn_step, .prefill = attn_prefill, .state_copy = attn_state_copy, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
     .slice_forward = attn_slice_forward, .slice_backward_begin = attn_slice_backward_begin,
     .slice_backward = attn_slice_backward,
 };

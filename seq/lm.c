@@ -48,6 +48,9 @@ typedef struct {
     void **mix; /* (L) mixer states */
     int B;
     long pos;              /* steps taken since the reset (the position of the next input) */
+    long *p0;              /* (B) pos at each row's last per-row reset: row b is at position pos - p0[b] */
+    int apart;             /* some p0 is not 0 (rows restarted at different steps) */
+    int32_t *dp;           /* (B) the rows' positions of one step, when apart */
     float *h, *n, *m, *st; /* (B, C) (B, C) (B, Dmax) (2B) */
     sl_arena pf;           /* prefill's scratch: (N, C) (N, C) (N, Dmax) (2N), N = B*T */
 } lm_state;
@@ -419,6 +422,8 @@ static void lm_state_free(sl_model *m, void *state)
     free(s->n);
     free(s->m);
     free(s->st);
+    free(s->p0);
+    free(s->dp);
     sl_arena_free(&s->pf);
     free(s);
 }
@@ -437,7 +442,9 @@ static void *lm_state_new(sl_model *m, int B)
     s->n = malloc((size_t)B * lm->C * sizeof(float));
     s->m = malloc((size_t)B * dmax(lm) * sizeof(float));
     s->st = malloc((size_t)2 * B * sizeof(float));
-    if (!s->mix || !s->h || !s->n || !s->m || !s->st) {
+    s->p0 = calloc((size_t)B, sizeof(long));
+    s->dp = malloc((size_t)B * sizeof(int32_t));
+    if (!s->mix || !s->h || !s->n || !s->m || !s->st || !s->p0 || !s->dp) {
         lm_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -456,10 +463,42 @@ static int lm_state_reset(sl_model *m, void *state)
 {
     lm_state *s = state;
     s->pos = 0;
+    s->apart = 0;
+    memset(s->p0, 0, (size_t)s->B * sizeof(long));
     for (int l = 0; l < m->n_children; l++) {
         int rc = sl_model_state_reset(m->children[l], s->mix[l]);
         if (rc) return rc;
     }
+    return SL_OK;
+}
+
+/* seq/model.h's state_reset_rows: every mixer's chosen rows, and their positions back to 0 */
+static int lm_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    lm_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "lm: per-row reset of %d rows in a state for %d", B, s->B);
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_reset_rows(m->children[l], s->mix[l], rows, B);
+        if (rc) return rc;
+    }
+    for (int b = 0; b < B; b++)
+        if (rows[b]) s->p0[b] = s->pos;
+    s->apart = 0;
+    for (int b = 0; b < B; b++) s->apart |= s->p0[b] != 0;
+    return SL_OK;
+}
+
+/* T more positions must fit the position table in every row (a row's position: pos - p0[b]) */
+static int lm_pos_check(const lm_model *lm, const lm_state *s, int T)
+{
+    if (lm->i_wpe < 0) return SL_OK;
+    long last = s->pos;
+    if (s->apart) {
+        last = 0;
+        for (int b = 0; b < s->B; b++) last = s->pos - s->p0[b] > last ? s->pos - s->p0[b] : last;
+    }
+    if (last + T > lm->cfg.max_position_embeddings)
+        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", last + T, lm->cfg.max_position_embeddings);
     return SL_OK;
 }
 
@@ -470,9 +509,7 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     const sl_params *P = m->P;
     const int B = s->B, C = lm->C;
     int rc;
-    if (lm->i_wpe >= 0 && s->pos >= lm->cfg.max_position_embeddings)
-        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + 1,
-                        lm->cfg.max_position_embeddings);
+    if ((rc = lm_pos_check(lm, s, 1))) return rc;
     if (tok) {
         for (int b = 0; b < B; b++)
             if (tok[b] < 0 || tok[b] >= m->d_in)
@@ -481,7 +518,12 @@ static int lm_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     } else {
         sl_linear_forward(s->h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), B, lm->cfg.d_input, C);
     }
-    if (lm->i_wpe >= 0) pos_add(lm, P, s->h, B, 1, s->pos, NULL);
+    if (lm->i_wpe >= 0 && s->apart) {
+        for (int b = 0; b < B; b++) s->dp[b] = (int32_t)(s->pos - s->p0[b]);
+        pos_add(lm, P, s->h, B, 1, 0, s->dp);
+    } else if (lm->i_wpe >= 0) {
+        pos_add(lm, P, s->h, B, 1, s->pos, NULL);
+    }
     s->pos++;
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], s->n, s->st, s->st + B, s->h, B);
@@ -511,15 +553,21 @@ static int lm_prefill(sl_model *m, void *state, const float *x, const int32_t *t
     float *h, *n, *mo, *st; // (N, C) (N, C) (N, D) (2N)
     int rc;
     if (B != s->B) return sl_error(SL_ESHAPE, "lm: prefill of %d rows into a state for %d", B, s->B);
-    if (lm->i_wpe >= 0 && s->pos + T > lm->cfg.max_position_embeddings)
-        return sl_error(SL_EINVAL, "lm: step %ld is past max_position_embeddings=%d", s->pos + T,
-                        lm->cfg.max_position_embeddings);
+    if ((rc = lm_pos_check(lm, s, T))) return rc;
     if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(h, (size_t)N * C), SL_FIELD(n, (size_t)N * C), SL_FIELD(mo, (size_t)N * D),
                              SL_FIELD(st, (size_t)2 * N))))
         return rc;
     if (tok) sl_embedding_forward(h, tok, sl_params_data(P, lm->i_wte), N, C);
     else sl_linear_forward(h, x, sl_params_data(P, lm->i_inw), sl_params_data(P, lm->i_inb), N, lm->cfg.d_input, C);
-    if (lm->i_wpe >= 0) pos_add(lm, P, h, N, T, s->pos, NULL);
+    if (lm->i_wpe >= 0 && s->apart) { /* rows restarted apart: per-row positions */
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int32_t q = (int32_t)(s->pos - s->p0[b] + t);
+                pos_add(lm, P, h + ((size_t)b * T + t) * C, 1, 1, 0, &q);
+            }
+    } else if (lm->i_wpe >= 0) {
+        pos_add(lm, P, h, N, T, s->pos, NULL);
+    }
     for (int l = 0; l < lm->L; l++) {
         norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], n, st, st + N, h, N);
         if ((rc = sl_model_prefill(m->children[l], s->mix[l], n, NULL, mo, B, T))) return rc;
@@ -546,6 +594,8 @@ static int lm_state_copy(sl_model *m, void *dst, const void *src)
         if (rc) return rc;
     }
     d->pos = s->pos;
+    d->apart = s->apart;
+    memcpy(d->p0, s->p0, (size_t)s->B * sizeof(long));
     return SL_OK;
 }
 
@@ -606,6 +656,7 @@ static const sl_model_vt lm_vt = {
     .state_new = lm_state_new,
     .state_free = lm_state_free,
     .state_reset = lm_state_reset,
+    .state_reset_rows = lm_state_reset_rows,
     .step = lm_step,
     .slice_ok = lm_slice_ok,
     .slice_begin = lm_slice_begin,

@@ -225,6 +225,12 @@ static int lora_state_reset(sl_model *m, void *s)
     return sl_model_state_reset(((lora_model *)m)->inner, s);
 }
 
+static int lora_state_reset_rows(sl_model *m, void *s, const uint8_t *rows, int B)
+{
+    sl_lora_materialize(m);
+    return sl_model_state_reset_rows(((lora_model *)m)->inner, s, rows, B);
+}
+
 static int lora_step(sl_model *m, void *s, const float *x, const int32_t *tok, float *y)
 {
     return sl_model_step(((lora_model *)m)->inner, s, x, tok, y);
@@ -267,6 +273,7 @@ static const sl_model_vt lora_vt = {
     .state_new = lora_state_new,
     .state_free = lora_state_free,
     .state_reset = lora_state_reset,
+    .state_reset_rows = lora_state_reset_rows,
     .step = lora_step,
 };
 

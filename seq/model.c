@@ -152,6 +152,17 @@ int sl_model_state_reset(sl_model *m, void *state)
     return m->vt->state_reset(m, state);
 }
 
+int sl_model_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    int n = 0;
+    for (int b = 0; b < B; b++) n += rows[b] != 0;
+    if (n == 0) return SL_OK;
+    if (n == B || B <= 0) return sl_model_state_reset(m, state);
+    if (!m->vt->state_reset_rows)
+        return sl_error(SL_EUNSUPPORTED, "%s has no per-row state reset (step its rows one at a time)", m->vt->kind);
+    return m->vt->state_reset_rows(m, state, rows, B);
+}
+
 int sl_model_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y)
 {
     if (!m->vt->step) return sl_error(SL_EUNSUPPORTED, "%s has no step mode", m->vt->kind);

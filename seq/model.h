@@ -110,6 +110,10 @@ typedef struct {
      * a forward made after the release. Gradient checkpointing releases the mixers of the blocks
      * it will recompute (sl_model_release). */
     void (*release)(sl_model *m);
+    /* Per-row reset — optional: the rows b with rows[b] != 0 of a state made for B rows return
+     * to what state_reset gives them (a packed batch stepped token by token restarts a row at
+     * its document boundary, docs/training.md); the other rows are untouched. */
+    int (*state_reset_rows)(sl_model *m, void *state, const uint8_t *rows, int B);
 } sl_model_vt;
 
 struct sl_model {
@@ -146,6 +150,10 @@ int sl_model_backward(sl_model *m, const float *dy, float *dx);
 void *sl_model_state_new(sl_model *m, int B);
 void sl_model_state_free(sl_model *m, void *state);
 int sl_model_state_reset(sl_model *m, void *state);
+/* Reset the rows b of a B-row state with rows[b] != 0 (the vtable's state_reset_rows; all rows:
+ * state_reset; none: nothing). SL_EUNSUPPORTED when some but not all rows are asked of a model
+ * without the entry; SL_ESHAPE when B is not the state's. */
+int sl_model_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B);
 int sl_model_step(sl_model *m, void *state, const float *x, const int32_t *tok, float *y);
 int sl_model_fit(sl_model *m, const int32_t *tok, size_t n);
 /* Prefill: the vtable's prefill when the model has one, else step() position by position (the

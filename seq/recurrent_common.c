@@ -1230,12 +1230,36 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
     return SL_OK;
 }
 
+/* seq/model.h's state_reset_rows: the chosen rows of every layer's h (and c) as r_state_reset
+ * sets them (the initial state's rows, or zero) */
+static int r_state_reset_rows(sl_model *m, void *st, const uint8_t *rows, int B)
+{
+    rmodel *r = (rmodel *)m;
+    rstate *s = st;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    if (r->h0 && r->h0_B != s->B)
+        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind, r->h0_B, s->B);
+    const size_t H = (size_t)r->H;
+    for (int l = 0; l < r->L; l++)
+        for (int b = 0; b < B; b++) {
+            if (!rows[b]) continue;
+            const size_t o = ((size_t)l * B + b) * H;
+            if (r->h0) memcpy(s->h + o, r->h0 + o, H * sizeof(float));
+            else memset(s->h + o, 0, H * sizeof(float));
+            if (s->c) {
+                if (r->c0) memcpy(s->c + o, r->c0 + o, H * sizeof(float));
+                else memset(s->c + o, 0, H * sizeof(float));
+            }
+        }
+    return SL_OK;
+}
+
 /* ---- construction ---- */
 
 #define RVT(NAME, KIND) \
     static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .release = r_release, .init = r_init, .forward = r_forward, \
                                      .backward = r_backward, .state_new = r_state_new, .state_free = r_state_free, \
-                                     .state_reset = r_state_reset, .step = r_step, \
+                                     .state_reset = r_state_reset, .state_reset_rows = r_state_reset_rows, .step = r_step, \
                                      .prefill = r_prefill, .state_copy = r_state_copy}
 RVT(rnn_vt, "rnn");
 RVT(lstm_vt, "lstm");

@@ -50,6 +50,9 @@ typedef struct {
 typedef struct {
     void **att; /* (L) attention states */
     int B, pos;
+    int *p0;                         /* (B) pos at each row's last per-row reset: row b is at position pos - p0[b] */
+    int apart;                       /* some p0 is not 0 */
+    int32_t *dp;                     /* (B) one step's per-row positions, when apart */
     float *h, *n, *a, *f1, *f3, *st; /* (B,C) (B,C) (B,C) (B,F) (B,F) (2B) */
     sl_arena pf;                     /* prefill's scratch, the same arrays for N = B*T rows and act (N,F) */
 } tf_state;
@@ -651,6 +654,8 @@ static void tf_state_free(sl_model *m, void *state)
     free(s->f1);
     free(s->f3);
     free(s->st);
+    free(s->p0);
+    free(s->dp);
     sl_arena_free(&s->pf);
     free(s);
 }
@@ -671,7 +676,9 @@ static void *tf_state_new(sl_model *m, int B)
     s->f1 = malloc((size_t)B * t->F * sizeof(float));
     s->f3 = malloc((size_t)B * t->F * sizeof(float));
     s->st = malloc((size_t)2 * B * sizeof(float));
-    if (!s->att || !s->h || !s->n || !s->a || !s->f1 || !s->f3 || !s->st) {
+    s->p0 = calloc((size_t)B, sizeof *s->p0);
+    s->dp = malloc((size_t)B * sizeof *s->dp);
+    if (!s->att || !s->h || !s->n || !s->a || !s->f1 || !s->f3 || !s->st || !s->p0 || !s->dp) {
         tf_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -688,10 +695,29 @@ static int tf_state_reset(sl_model *m, void *state)
 {
     tf_state *s = state;
     s->pos = 0;
+    s->apart = 0;
+    memset(s->p0, 0, (size_t)s->B * sizeof *s->p0);
     for (int l = 0; l < m->n_children; l++) {
         int rc = sl_model_state_reset(m->children[l], s->att[l]);
         if (rc) return rc;
     }
+    return SL_OK;
+}
+
+/* seq/model.h's state_reset_rows: every attention layer's chosen rows, and their positions
+ * (learned or sinusoidal tables) back to 0 */
+static int tf_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    tf_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    for (int l = 0; l < m->n_children; l++) {
+        int rc = sl_model_state_reset_rows(m->children[l], s->att[l], rows, B);
+        if (rc) return rc;
+    }
+    for (int b = 0; b < B; b++)
+        if (rows[b]) s->p0[b] = s->pos;
+    s->apart = 0;
+    for (int b = 0; b < B; b++) s->apart |= s->p0[b] != 0;
     return SL_OK;
 }
 
@@ -705,7 +731,9 @@ static int tf_step(sl_model *m, void *state, const float *x, const int32_t *tok,
     for (int b = 0; b < B; b++)
         if (tok[b] < 0 || tok[b] >= t->V) return sl_error(SL_EINVAL, "token %d outside the vocabulary [0, %d)", tok[b], t->V);
     if (s->pos >= t->c.max_seq_len) return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
-    embed(t, s->h, tok, B, 1, s->pos, NULL);
+    if (s->apart)
+        for (int b = 0; b < B; b++) s->dp[b] = s->pos - s->p0[b];
+    embed(t, s->h, tok, B, 1, s->pos, s->apart ? s->dp : NULL);
     for (int l = 0; l < t->L; l++) {
         norm_fwd(t, t->i_n1w[l], t->i_n1b[l], s->n, s->st, s->h, B);
         if ((rc = sl_model_step(m->children[l], s->att[l], s->n, NULL, s->a))) return rc;
@@ -745,6 +773,7 @@ static int tf_prefill(sl_model *m, void *state, const float *x, const int32_t *t
     if (B != s->B) return sl_error(SL_ESHAPE, "%s: prefill of %d rows into a state for %d", m->vt->kind, B, s->B);
     if ((long)s->pos + T > t->c.max_seq_len)
         return sl_error(SL_ESHAPE, "%s: context full (block size %d)", m->vt->kind, t->c.max_seq_len);
+    if (s->apart) return sl_model_prefill_steps(m, state, x, tok, y, B, T); /* rows restarted apart: step */
     if ((rc = SL_ARENA_CARVE(&s->pf, SL_FIELD(h, (size_t)N * C), SL_FIELD(n, (size_t)N * C), SL_FIELD(a, (size_t)N * C),
                              SL_FIELD(f1, (size_t)N * F), SL_FIELD(f3, (size_t)N * F), SL_FIELD(act, (size_t)N * F),
                              SL_FIELD(st, (size_t)2 * N))))
@@ -774,6 +803,8 @@ static int tf_state_copy(sl_model *m, void *dst, const void *src)
         if (rc) return rc;
     }
     d->pos = s->pos;
+    d->apart = s->apart;
+    memcpy(d->p0, s->p0, (size_t)s->B * sizeof *s->p0);
     return SL_OK;
 }
 
@@ -850,7 +881,7 @@ static void tf_destroy(sl_model *m)
 #define TF_VT(KIND) \
     { \
         .kind = KIND, .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward, \
-        .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .step = tf_step, \
+        .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .state_reset_rows = tf_state_reset_rows, .step = tf_step, \
         .prefill = tf_prefill, .state_copy = tf_state_copy, \
         .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward, \
         .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward, \

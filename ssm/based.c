@@ -481,6 +481,8 @@ typedef struct {
     float *S, *z;          /* (B, H, D, Dv), (B, H, D) */
     float *kc, *vc;        /* (B, W, C): keys and values of the window, ring by position % W */
     float *q, *k, *v, *y, *qkv, *o, *tmp, *p;
+    int *p0;               /* (B) pos at each row's last per-row reset: its window holds positions from p0 on */
+    int apart;             /* some p0 is not 0 */
 } based_state;
 
 const sl_spec_key sl_based_keys[] = {
@@ -596,6 +598,7 @@ static void based_state_free(sl_model *m, void *state)
     if (!s) return;
     float *p[] = {s->S, s->z, s->kc, s->vc, s->q, s->k, s->v, s->y, s->qkv, s->o, s->tmp, s->p};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
+    free(s->p0);
     free(s);
 }
 
@@ -610,7 +613,28 @@ static int based_state_reset(sl_model *m, void *state)
         memset(s->kc, 0, b * bm->W * C * sizeof(float));
         memset(s->vc, 0, b * bm->W * C * sizeof(float));
     }
+    memset(s->p0, 0, b * sizeof *s->p0);
+    s->apart = 0;
     s->pos = 0;
+    return SL_OK;
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' linear-attention state to zero and their
+ * sliding window emptied (it holds their positions from the next one on) */
+static int based_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    based_model *bm = (based_model *)m;
+    based_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    const size_t nS = (size_t)bm->H * bm->D * bm->Dv, nz = (size_t)bm->H * bm->D;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->S + b * nS, 0, nS * sizeof(float));
+            memset(s->z + b * nz, 0, nz * sizeof(float));
+            s->p0[b] = s->pos;
+        }
+    s->apart = 0;
+    for (int b = 0; b < B; b++) s->apart |= s->p0[b] != 0;
     return SL_OK;
 }
 
@@ -634,7 +658,8 @@ static void *based_state_new(sl_model *m, int B)
     s->o = malloc(b * C * sizeof(float));
     s->tmp = malloc(2 * (size_t)bm->D * sizeof(float));
     s->p = malloc(W * sizeof(float));
-    if (!s->S || !s->z || !s->kc || !s->vc || !s->q || !s->k || !s->v || !s->y || !s->qkv || !s->o || !s->tmp || !s->p) {
+    s->p0 = calloc(b, sizeof *s->p0);
+    if (!s->S || !s->z || !s->kc || !s->vc || !s->q || !s->k || !s->v || !s->y || !s->qkv || !s->o || !s->tmp || !s->p || !s->p0) {
         based_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -676,16 +701,21 @@ static int based_step(sl_model *m, void *state, const float *x, const int32_t *t
     sl_linear_forward(out, s->y, sl_params_data(P, bm->i_o), NULL, B, C, C);
     if (W) {
         sl_linear_forward(s->qkv, x, sl_params_data(P, bm->i_wqkv), sl_params_data(P, bm->i_wqkvb), B, C, 3 * C);
-        const int slot = s->pos % W, n = s->pos + 1 < W ? s->pos + 1 : W;
+        const int slot = s->pos % W;
         const float scale = 1.0f / sqrtf((float)C);
         for (int b = 0; b < B; b++) {
+            /* the row's window: its last n positions (since its start p0); slot i of the ring
+             * holds a position of the window for i < n, or, restarted apart, the n slots that
+             * end at this position */
+            const int since = s->pos - s->p0[b] + 1, n = since < W ? since : W;
+#define WSLOT(i) (s->apart ? ((s->pos - n + 1 + (i)) % W) : (i))
             float *kc = s->kc + (size_t)b * W * C, *vc = s->vc + (size_t)b * W * C, *qkv = s->qkv + (size_t)b * 3 * C;
             memcpy(kc + (size_t)slot * C, qkv + C, C * sizeof(float));
             memcpy(vc + (size_t)slot * C, qkv + 2 * C, C * sizeof(float));
             float mx = -INFINITY, sum = 0.0f;
             for (int i = 0; i < n; i++) {
                 float d = 0.0f;
-                for (int e = 0; e < C; e++) d += qkv[e] * kc[(size_t)i * C + e];
+                for (int e = 0; e < C; e++) d += qkv[e] * kc[(size_t)WSLOT(i) * C + e];
                 s->p[i] = d * scale;
                 if (s->p[i] > mx) mx = s->p[i];
             }
@@ -693,7 +723,8 @@ static int based_step(sl_model *m, void *state, const float *x, const int32_t *t
             float *o = s->o + (size_t)b * C;
             for (int e = 0; e < C; e++) o[e] = 0.0f;
             for (int i = 0; i < n; i++)
-                for (int e = 0; e < C; e++) o[e] += s->p[i] / sum * vc[(size_t)i * C + e];
+                for (int e = 0; e < C; e++) o[e] += s->p[i] / sum * vc[(size_t)WSLOT(i) * C + e];
+#undef WSLOT
         }
         const float *ob = sl_params_data(P, bm->i_wob);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, C, 1.0f, s->o, C, sl_params_data(P, bm->i_wo), C, 1.0f,
@@ -739,13 +770,15 @@ static int based_state_copy(sl_model *base_, void *dst, const void *src)
     memcpy(d->z, s->z, b * bm->H * bm->D * sizeof(float));
     memcpy(d->kc, s->kc, b * W * C * sizeof(float));
     memcpy(d->vc, s->vc, b * W * C * sizeof(float));
+    memcpy(d->p0, s->p0, b * sizeof *s->p0);
+    d->apart = s->apart;
     d->pos = s->pos;
     return SL_OK;
 }
 
 static const sl_model_vt based_vt = {
     .kind = "based", .destroy = based_destroy, .init = based_init, .forward = based_forward, .backward = based_backward,
-    .state_new = based_state_new, .state_free = based_state_free, .state_reset = based_state_reset, .state_copy = based_state_copy, .step = based_step,
+    .state_new = based_state_new, .state_free = based_state_free, .state_reset = based_state_reset, .state_reset_rows = based_state_reset_rows, .state_copy = based_state_copy, .step = based_step,
 };
 
 int sl_based_create(const sl_based_config *cfg, sl_params *P, const char *prefix, sl_model **out)

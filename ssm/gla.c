@@ -232,9 +232,29 @@ static int gla_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's release: the forward cache and backward's scratch */
+static void gla_release(sl_model *base)
+{
+    gla_model *m = (gla_model *)base;
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' state to zero */
+static int gla_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    gla_model *m = (gla_model *)base;
+    gla_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->H * m->K * m->V;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) memset(s->S + b * n, 0, n * sizeof(float));
+    return SL_OK;
+}
+
 static const sl_model_vt gla_vt = {
-    .kind = "gla", .destroy = gla_destroy, .init = gla_init, .forward = gla_forward, .backward = gla_backward,
-    .state_new = gla_state_new, .state_free = gla_state_free, .state_reset = gla_state_reset, .state_copy = gla_state_copy, .step = gla_step,
+    .kind = "gla", .destroy = gla_destroy, .release = gla_release, .init = gla_init, .forward = gla_forward, .backward = gla_backward,
+    .state_new = gla_state_new, .state_free = gla_state_free, .state_reset = gla_state_reset, .state_reset_rows = gla_state_reset_rows, .state_copy = gla_state_copy, .step = gla_step,
 };
 
 int sl_gla_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

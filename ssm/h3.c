@@ -421,9 +421,24 @@ static int h3_state_copy(sl_model *base_, void *dst, const void *src)
     return SL_OK;
 }
 
+/* seq/model.h's state_reset_rows: the chosen rows' shift registers and SSM states to zero */
+static int h3_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    h3_model *hm = (h3_model *)base;
+    h3_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t nsh = (size_t)hm->C * hm->N, nst = (size_t)hm->KV * hm->N2;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->sh + b * nsh, 0, nsh * sizeof(float));
+            for (size_t i = 0; i < nst; i++) s->st[b * nst + i] = 0;
+        }
+    return SL_OK;
+}
+
 static const sl_model_vt h3_vt = {
     .kind = "h3", .destroy = h3_destroy, .init = h3_init, .forward = h3_forward, .backward = h3_backward,
-    .state_new = h3_state_new, .state_free = h3_state_free, .state_reset = h3_state_reset, .state_copy = h3_state_copy, .step = h3_step,
+    .state_new = h3_state_new, .state_free = h3_state_free, .state_reset = h3_state_reset, .state_reset_rows = h3_state_reset_rows, .state_copy = h3_state_copy, .step = h3_step,
 };
 
 int sl_h3_create(const sl_h3_config *cfg, sl_params *P, const char *prefix, sl_model **out)

@@ -59,6 +59,7 @@ typedef struct {
     double *c;           /* (B, H, N) */
     double *Ad, *Bd;     /* (N, N), (N) */
     double *work;        /* (N) */
+    long *k0;            /* (B) the step count at each row's last per-row reset: row b is at step k - k0[b] */
 } hippo_state;
 
 static int is_legs(const hippo_mixer *m) { return m->meas == SL_HIPPO_LEGS; }
@@ -377,6 +378,7 @@ static int hs_reset(sl_model *base, void *p)
     hippo_mixer *m = (hippo_mixer *)base;
     hippo_state *s = p;
     s->k = 0;
+    memset(s->k0, 0, (size_t)s->B * sizeof *s->k0);
     memset(s->c, 0, (size_t)s->B * m->H * m->N * sizeof *s->c);
     return is_legs(m) ? SL_OK : make_operator(m, s->Ad, s->Bd);
 }
@@ -389,7 +391,7 @@ static void *hs_new(sl_model *base, int Bn)
     s->B = Bn;
     const size_t N = (size_t)m->N;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->c, (size_t)Bn * m->H * N), SL_FIELD(s->Ad, N * N), SL_FIELD(s->Bd, N),
-                       SL_FIELD(s->work, N))) {
+                       SL_FIELD(s->work, N), SL_FIELD(s->k0, Bn))) {
         hs_free(base, s);
         return NULL;
     }
@@ -410,7 +412,7 @@ static int hs_step(sl_model *base, void *p, const float *x, const int32_t *tok, 
         int h = r % H;
         double u = x[r], *c = s->c + (size_t)r * N;
         if (is_legs(m)) {
-            sl_hippo_legs_step(c, N, s->k, u, legs_a(m), m->r, s->work);
+            sl_hippo_legs_step(c, N, s->k - s->k0[r / H], u, legs_a(m), m->r, s->work);
         } else {
             for (int i = 0; i < N; i++) {
                 double v = s->Bd[i] * u;
@@ -437,9 +439,33 @@ static int hs_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's state_reset_rows: the chosen rows' states to zero and their LegS step index
+ * back to the start (the operator of the other measures is shared and unchanged) */
+static int hs_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    hippo_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->H * m->N;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->c + b * n, 0, n * sizeof *s->c);
+            s->k0[b] = s->k;
+        }
+    return SL_OK;
+}
+
+/* seq/model.h's release: the forward cache (states, input copy, operator) and backward's scratch */
+static void hm_release(sl_model *base)
+{
+    hippo_mixer *m = (hippo_mixer *)base;
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+}
+
 static const sl_model_vt hippo_vt = {
-    .kind = "hippo", .destroy = hm_destroy, .init = hm_init, .forward = hm_forward, .backward = hm_backward,
-    .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .state_copy = hs_copy, .step = hs_step,
+    .kind = "hippo", .destroy = hm_destroy, .release = hm_release, .init = hm_init, .forward = hm_forward, .backward = hm_backward,
+    .state_new = hs_new, .state_free = hs_free, .state_reset = hs_reset, .state_reset_rows = hs_reset_rows, .state_copy = hs_copy, .step = hs_step,
 };
 
 int sl_hippo_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

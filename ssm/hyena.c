@@ -31,6 +31,7 @@ typedef struct {
     float *hist;   /* (B, L, C) every v1 so far */
     float *Kf;     /* (C, L) the filter, computed at the first step */
     float *u, *uc, *y2;
+    int *t0;       /* (B) each row's start (its last per-row reset): its long convolution reads hist from t0 on */
 } hyena_state;
 
 static const int naive_vals[] = {0, 1};
@@ -227,7 +228,7 @@ static void hyena_state_free(sl_model *m, void *state)
     (void)m;
     hyena_state *s = state;
     if (!s) return;
-    free(s->win); free(s->hist); free(s->Kf); free(s->u); free(s->uc); free(s->y2);
+    free(s->win); free(s->hist); free(s->Kf); free(s->u); free(s->uc); free(s->y2); free(s->t0);
     free(s);
 }
 
@@ -236,7 +237,25 @@ static int hyena_state_reset(sl_model *m, void *state)
     hyena_model *hm = (hyena_model *)m;
     hyena_state *s = state;
     memset(s->win, 0, (size_t)s->B * hm->K * 3 * hm->C * sizeof(float));
+    memset(s->t0, 0, (size_t)s->B * sizeof *s->t0);
     s->pos = 0;
+    return SL_OK;
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' short-filter window to zero and their long
+ * convolution restarted at the next position (it reads the row's history from there on; the
+ * filter, computed at the first step, and the position count stay shared) */
+static int hyena_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    hyena_model *hm = (hyena_model *)m;
+    hyena_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    const size_t nw = (size_t)hm->K * 3 * hm->C;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->win + b * nw, 0, nw * sizeof(float));
+            s->t0[b] = s->pos;
+        }
     return SL_OK;
 }
 
@@ -254,7 +273,8 @@ static void *hyena_state_new(sl_model *m, int B)
     s->u = malloc(b * 3 * C * sizeof(float));
     s->uc = malloc(b * 3 * C * sizeof(float));
     s->y2 = malloc(b * C * sizeof(float));
-    if (!s->win || !s->hist || !s->Kf || !s->u || !s->uc || !s->y2) {
+    s->t0 = calloc(b, sizeof *s->t0);
+    if (!s->win || !s->hist || !s->Kf || !s->u || !s->uc || !s->y2 || !s->t0) {
         hyena_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -289,7 +309,7 @@ static int hyena_step(sl_model *m, void *state, const float *x, const int32_t *t
         for (int c = 0; c < C; c++) {
             const float *kf = s->Kf + (size_t)c * L;
             double acc = 0.0;
-            for (int j = 0; j <= t; j++) acc += kf[j] * hist[(size_t)(t - j) * C + c];
+            for (int j = 0; j <= t - s->t0[b]; j++) acc += kf[j] * hist[(size_t)(t - j) * C + c];
             s->y2[(size_t)b * C + c] = ((float)acc + fb[c] * v1[c]) * o[C + c];
         }
     }
@@ -370,12 +390,13 @@ static int hyena_state_copy(sl_model *base_, void *dst, const void *src)
     for (int b = 0; b < s->B; b++) memcpy(d->hist + (size_t)b * hm->L * C, s->hist + (size_t)b * hm->L * C, (size_t)s->pos * C * sizeof(float));
     memcpy(d->Kf, s->Kf, (size_t)hm->L * C * sizeof(float));
     d->pos = s->pos;
+    memcpy(d->t0, s->t0, (size_t)s->B * sizeof *s->t0);
     return SL_OK;
 }
 
 static const sl_model_vt hyena_vt = {
     .kind = "hyena", .destroy = hyena_destroy, .init = hyena_init, .forward = hyena_forward, .backward = hyena_backward,
-    .state_new = hyena_state_new, .state_free = hyena_state_free, .state_reset = hyena_state_reset, .state_copy = hyena_state_copy, .step = hyena_step,
+    .state_new = hyena_state_new, .state_free = hyena_state_free, .state_reset = hyena_state_reset, .state_reset_rows = hyena_state_reset_rows, .state_copy = hyena_state_copy, .step = hyena_step,
 };
 
 int sl_hyena_create(const sl_hyena_config *cfg, sl_params *P, const char *prefix, sl_model **out)

@@ -381,9 +381,32 @@ static int lru_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's release: the forward cache and backward's scratch */
+static void lru_release(sl_model *base)
+{
+    lru_model *m = (lru_model *)base;
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' hidden state to zero */
+static int lru_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    lru_model *m = (lru_model *)base;
+    lru_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->N;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->hr + b * n, 0, n * sizeof(float));
+            memset(s->hi + b * n, 0, n * sizeof(float));
+        }
+    return SL_OK;
+}
+
 static const sl_model_vt lru_vt = {
-    .kind = "lru", .destroy = lru_destroy, .init = lru_init, .forward = lru_forward, .backward = lru_backward,
-    .state_new = lru_state_new, .state_free = lru_state_free, .state_reset = lru_state_reset, .state_copy = lru_state_copy, .step = lru_step,
+    .kind = "lru", .destroy = lru_destroy, .release = lru_release, .init = lru_init, .forward = lru_forward, .backward = lru_backward,
+    .state_new = lru_state_new, .state_free = lru_state_free, .state_reset = lru_state_reset, .state_reset_rows = lru_state_reset_rows, .state_copy = lru_state_copy, .step = lru_step,
 };
 
 int sl_lru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

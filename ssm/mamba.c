@@ -431,12 +431,29 @@ static void mamba_destroy(sl_model *m)
     free(mb);
 }
 
-/* seq/model.h's release: the forward cache and backward's scratch */
+/* seq/model.h's release: the forward cache, backward's scratch and the scan's workspace (its
+ * step sizes, state checkpoints and backward's partial dB, dC: about three (B, T, E) arrays) */
 static void mamba_release(sl_model *m)
 {
     mamba_model *mb = (mamba_model *)m;
     sl_arena_free(&mb->fwd);
     sl_arena_free(&mb->bwd);
+    sl_scan_ws_release(mb->ws);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' conv window and SSM state to zero */
+static int mamba_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    mamba_model *mb = (mamba_model *)m;
+    mamba_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    const size_t nw = (size_t)mb->K * mb->E, nh = (size_t)mb->E * mb->S;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->win + b * nw, 0, nw * sizeof(float));
+            memset(s->h + b * nh, 0, nh * sizeof(float));
+        }
+    return SL_OK;
 }
 
 static const sl_model_vt mamba_vt = {
@@ -449,6 +466,7 @@ static const sl_model_vt mamba_vt = {
     .state_new = mamba_state_new,
     .state_free = mamba_state_free,
     .state_reset = mamba_state_reset,
+    .state_reset_rows = mamba_state_reset_rows,
     .prefill = mamba_prefill,
     .state_copy = mamba_state_copy,
     .step = mamba_step,

@@ -413,15 +413,41 @@ static void mamba2_destroy(sl_model *m)
     free(mb);
 }
 
+/* seq/model.h's release: the forward cache, backward's scratch and the SSD's workspace */
+static void mamba2_release(sl_model *m)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    sl_arena_free(&mb->fwd);
+    sl_arena_free(&mb->bwd);
+    sl_ssd_ws_release(mb->ws);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' conv window and SSD state to zero */
+static int mamba2_state_reset_rows(sl_model *m, void *state, const uint8_t *rows, int B)
+{
+    mamba2_model *mb = (mamba2_model *)m;
+    mamba2_state *s = state;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
+    const size_t nw = (size_t)mb->K * mb->CD, ns = (size_t)mb->E * mb->S;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->win + b * nw, 0, nw * sizeof(float));
+            memset(s->S + b * ns, 0, ns * sizeof(float));
+        }
+    return SL_OK;
+}
+
 static const sl_model_vt mamba2_vt = {
     .kind = "mamba2",
     .destroy = mamba2_destroy,
+    .release = mamba2_release,
     .init = mamba2_init,
     .forward = mamba2_forward,
     .backward = mamba2_backward,
     .state_new = mamba2_state_new,
     .state_free = mamba2_state_free,
     .state_reset = mamba2_state_reset,
+    .state_reset_rows = mamba2_state_reset_rows,
     .prefill = mamba2_prefill,
     .state_copy = mamba2_state_copy,
     .step = mamba2_step,

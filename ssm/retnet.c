@@ -256,9 +256,31 @@ static int retnet_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's release: the forward cache and backward's scratch */
+static void retnet_release(sl_model *base)
+{
+    retnet_model *m = (retnet_model *)base;
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' state to zero. The position counter stays
+ * shared: the rotation of q and k enters the scores only through the difference of their
+ * positions, so a row restarted at position p scores as its document alone from 0. */
+static int retnet_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    retnet_model *m = (retnet_model *)base;
+    retnet_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->H * m->K * m->V;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) memset(s->S + b * n, 0, n * sizeof(float));
+    return SL_OK;
+}
+
 static const sl_model_vt retnet_vt = {
-    .kind = "retnet", .destroy = retnet_destroy, .init = retnet_init, .forward = retnet_forward, .backward = retnet_backward,
-    .state_new = retnet_state_new, .state_free = retnet_state_free, .state_reset = retnet_state_reset, .state_copy = retnet_state_copy, .step = retnet_step,
+    .kind = "retnet", .destroy = retnet_destroy, .release = retnet_release, .init = retnet_init, .forward = retnet_forward, .backward = retnet_backward,
+    .state_new = retnet_state_new, .state_free = retnet_state_free, .state_reset = retnet_state_reset, .state_reset_rows = retnet_state_reset_rows, .state_copy = retnet_state_copy, .step = retnet_step,
 };
 
 int sl_retnet_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

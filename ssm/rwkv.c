@@ -410,9 +410,35 @@ static int rwkv_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's release: the forward cache and backward's scratch */
+static void rwkv_release(sl_model *base)
+{
+    rwkv_model *m = (rwkv_model *)base;
+    sl_arena_free(&m->fwd);
+    sl_arena_free(&m->bwd);
+}
+
+/* seq/model.h's state_reset_rows: the chosen rows' token shifts and WKV state as state_reset */
+static int rwkv_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    rwkv_model *m = (rwkv_model *)base;
+    rwkv_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t C = (size_t)m->C;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) {
+            memset(s->zprev + b * C, 0, C * sizeof(float));
+            memset(s->nprev + b * C, 0, C * sizeof(float));
+            memset(s->aa + b * C, 0, C * sizeof(float));
+            memset(s->bb + b * C, 0, C * sizeof(float));
+            for (size_t i = 0; i < C; i++) s->pp[b * C + i] = -1e38f;
+        }
+    return SL_OK;
+}
+
 static const sl_model_vt rwkv_vt = {
-    .kind = "rwkv", .destroy = rwkv_destroy, .init = rwkv_init, .forward = rwkv_forward, .backward = rwkv_backward,
-    .state_new = rwkv_state_new, .state_free = rwkv_state_free, .state_reset = rwkv_state_reset, .state_copy = rwkv_state_copy, .step = rwkv_step,
+    .kind = "rwkv", .destroy = rwkv_destroy, .release = rwkv_release, .init = rwkv_init, .forward = rwkv_forward, .backward = rwkv_backward,
+    .state_new = rwkv_state_new, .state_free = rwkv_state_free, .state_reset = rwkv_state_reset, .state_reset_rows = rwkv_state_reset_rows, .state_copy = rwkv_state_copy, .step = rwkv_step,
 };
 
 int sl_rwkv_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

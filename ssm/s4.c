@@ -541,9 +541,22 @@ static int s4_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's state_reset_rows: the chosen rows' state to zero (the discretized system,
+ * shared by the rows, stays as the last full reset made it) */
+static int s4_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    s4_model *m = (s4_model *)base;
+    s4_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->H * m->N2;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) memset(s->x + b * n, 0, n * sizeof *s->x);
+    return SL_OK;
+}
+
 static const sl_model_vt s4_vt = {
     .kind = "s4", .destroy = s4_destroy, .release = s4_release, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
-    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .state_copy = s4_state_copy, .step = s4_step,
+    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .state_reset_rows = s4_state_reset_rows, .state_copy = s4_state_copy, .step = s4_step,
 };
 
 int sl_s4_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

@@ -331,9 +331,22 @@ static int s4d_state_copy(sl_model *base_, void *dst, const void *src)
     return sl_arena_copy(&d->mem, &s->mem);
 }
 
+/* seq/model.h's state_reset_rows: the chosen rows' state to zero (the discretized system,
+ * shared by the rows, stays as the last full reset made it) */
+static int s4d_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int B)
+{
+    s4d_model *m = (s4d_model *)base;
+    s4d_state *s = p;
+    if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", base->vt->kind, B, s->B);
+    const size_t n = (size_t)m->H * m->N2;
+    for (int b = 0; b < B; b++)
+        if (rows[b]) memset(s->s + b * n, 0, n * sizeof *s->s);
+    return SL_OK;
+}
+
 static const sl_model_vt s4d_vt = {
     .kind = "s4d", .destroy = s4d_destroy, .release = s4d_release, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
-    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .state_copy = s4d_state_copy, .step = s4d_step,
+    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .state_reset_rows = s4d_state_reset_rows, .state_copy = s4d_state_copy, .step = s4d_step,
 };
 
 int sl_s4d_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)

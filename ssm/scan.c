@@ -3,6 +3,7 @@
 #include "ssm/scan.h"
 #include "core/error.h"
 #include "core/fastmath.h"
+#include "seq/model.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -172,11 +173,28 @@ sl_scan_ws *sl_scan_ws_new(void)
     return ws;
 }
 
-void sl_scan_ws_free(sl_scan_ws *ws)
+/* the buffers, whose bytes memory accounting counts (seq/model.h, sl_mem_count) */
+static float **ws_bufs(sl_scan_ws *ws, int i)
+{
+    float **b[10] = {&ws->dt, &ws->AT, &ws->ck, &ws->P, &ws->E, &ws->thr, &ws->dBp, &ws->dCp, &ws->dAp, &ws->dDp};
+    return b[i];
+}
+
+void sl_scan_ws_release(sl_scan_ws *ws)
 {
     if (!ws) return;
-    free(ws->dt); free(ws->AT); free(ws->ck); free(ws->P); free(ws->E); free(ws->thr);
-    free(ws->dBp); free(ws->dCp); free(ws->dAp); free(ws->dDp);
+    for (int i = 0; i < 10; i++) {
+        float **p = ws_bufs(ws, i);
+        if (*p) sl_mem_count(0, ws->cap[i] * sizeof(float));
+        free(*p);
+        *p = NULL;
+        ws->cap[i] = 0;
+    }
+}
+
+void sl_scan_ws_free(sl_scan_ws *ws)
+{
+    sl_scan_ws_release(ws);
     free(ws);
 }
 
@@ -185,9 +203,11 @@ int sl_scan_ws_nchunks(const sl_scan_ws *ws) { return ws ? ws->K : 0; }
 static int reserve(float **p, size_t *cap, size_t n)
 {
     if (n <= *cap && *p) return SL_OK;
+    if (*p) sl_mem_count(0, *cap * sizeof(float));
     free(*p);
     *p = aligned_alloc(64, ((n ? n : 1) * sizeof(float) + 63) / 64 * 64);
     *cap = *p ? n : 0;
+    if (*p) sl_mem_count(n * sizeof(float), 0);
     return *p ? SL_OK : sl_error(SL_ENOMEM, "scan: out of memory (%zu floats)", n);
 }
 

@@ -77,6 +77,10 @@ int sl_scan_ref_backward(const sl_scan_grads *g, const float *dy, const sl_scan_
 typedef struct sl_scan_ws sl_scan_ws;   /* caches of the last forward, reused buffers */
 sl_scan_ws *sl_scan_ws_new(void);
 void sl_scan_ws_free(sl_scan_ws *ws);
+/* Frees the buffers and keeps ws usable: the next sl_scan_forward allocates them again (a
+ * backward needs that forward first). Gradient checkpointing's release (seq/model.h). The
+ * buffers' bytes are counted by memory accounting (sl_mem_count). */
+void sl_scan_ws_release(sl_scan_ws *ws);
 
 /* nchunks: 1 fast path, > 1 chunked over time, 0 auto. y (B,L,D); last_state (B,D,N) or NULL.
  * ws keeps what backward needs (step sizes, checkpointed states). */

@@ -4,6 +4,7 @@
 #include "ssm/ssd.h"
 #include "core/error.h"
 #include "seq/layers.h"
+#include "seq/model.h"
 #include "ssm/scan.h"
 
 #include <cblas.h>
@@ -83,11 +84,28 @@ sl_ssd_ws *sl_ssd_ws_new(void)
     return w;
 }
 
+/* one buffer: freed, its bytes given back to memory accounting (seq/model.h, sl_mem_count) */
+static void drop(float **p, size_t *cap)
+{
+    if (*p) sl_mem_count(0, *cap * sizeof(float));
+    free(*p);
+    *p = NULL;
+    *cap = 0;
+}
+
+void sl_ssd_ws_release(sl_ssd_ws *w)
+{
+    if (!w) return;
+    drop(&w->thr, &w->thr_cap);
+    float **e[9] = {&w->dtE, &w->AE, &w->DE, &w->bE, &w->yE, &w->gdE, &w->gAE, &w->gDE, &w->gbE};
+    for (int i = 0; i < 9; i++) drop(e[i], &w->capE[i]);
+    sl_scan_ws_release(w->sws);
+}
+
 void sl_ssd_ws_free(sl_ssd_ws *w)
 {
     if (!w) return;
-    free(w->thr); free(w->dtE); free(w->AE); free(w->DE); free(w->bE); free(w->yE); free(w->gdE); free(w->gAE);
-    free(w->gDE); free(w->gbE);
+    sl_ssd_ws_release(w);
     sl_scan_ws_free(w->sws);
     free(w);
 }
@@ -95,9 +113,10 @@ void sl_ssd_ws_free(sl_ssd_ws *w)
 static int grow(float **p, size_t *cap, size_t n)
 {
     if (*p && n <= *cap) return SL_OK;
-    free(*p);
+    drop(p, cap);
     *p = malloc((n ? n : 1) * sizeof(float));
     *cap = *p ? n : 0;
+    if (*p) sl_mem_count(n * sizeof(float), 0);
     return *p ? SL_OK : sl_error(SL_ENOMEM, "ssd: out of memory (%zu floats)", n);
 }
 

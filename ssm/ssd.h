@@ -55,6 +55,10 @@ int sl_ssd_ref_forward(float *y, float *last_state, const sl_ssd_args *a);
 typedef struct sl_ssd_ws sl_ssd_ws;
 sl_ssd_ws *sl_ssd_ws_new(void);
 void sl_ssd_ws_free(sl_ssd_ws *ws);
+/* Frees the buffers (its selective-scan workspace's too) and keeps ws usable: the next forward
+ * allocates them again. Gradient checkpointing's release (seq/model.h); the bytes are counted
+ * by memory accounting (sl_mem_count). */
+void sl_ssd_ws_release(sl_ssd_ws *ws);
 
 /* chunked SSD (chunk_size >= 1), OpenMP over (batch, head), CBLAS for the matmuls */
 int sl_ssd_chunked_forward(float *y, float *last_state, const sl_ssd_args *a, int chunk_size, sl_ssd_ws *ws);

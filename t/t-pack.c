@@ -124,6 +124,41 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
         if (rc) diag("%s", sl_errmsg());
         sl_model_state_free(m, st);
         free(ys);
+        /* step mode, all B rows at once: before each position, the rows whose document starts
+         * there are reset alone (sl_model_state_reset_rows); each row's outputs are its
+         * documents' run alone in sequence mode */
+        st = sl_model_state_new(m, B);
+        ys = calloc(N * dout, sizeof(float));
+        float *xs = x ? malloc((size_t)B * din * sizeof(float)) : NULL, *yt = malloc((size_t)B * dout * sizeof(float));
+        int32_t *ts = tok ? malloc((size_t)B * sizeof(int32_t)) : NULL;
+        uint8_t *rows = malloc((size_t)B);
+        int partial = 0;
+        rc = st ? SL_OK : SL_ENOMEM;
+        for (int t = 0; t < T && !rc; t++) {
+            int n = 0;
+            for (int b = 0; b < B; b++) {
+                const size_t i = (size_t)b * T + t;
+                rows[b] = t > 0 && pos[i] == 0;
+                n += rows[b];
+                if (x) memcpy(xs + (size_t)b * din, x + i * din, (size_t)din * sizeof(float));
+                if (tok) ts[b] = tok[i];
+            }
+            partial += n > 0 && n < B;
+            rc = sl_model_state_reset_rows(m, st, rows, B);
+            if (!rc) rc = sl_model_step(m, st, xs, ts, yt);
+            for (int b = 0; b < B && !rc; b++) memcpy(ys + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+        }
+        es = rel_diff(ys, ya, N * dout);
+        ok(!rc && es <= tol && partial > 0,
+           "%s: %d rows stepped together with per-row resets (%d positions reset some rows only) == each document alone (%.1e)",
+           label, B, partial, es);
+        if (rc) diag("%s", sl_errmsg());
+        sl_model_state_free(m, st);
+        free(ys);
+        free(xs);
+        free(yt);
+        free(ts);
+        free(rows);
     }
 done:
     free(x);
