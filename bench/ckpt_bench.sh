@@ -43,14 +43,19 @@ for m in $MODELS; do
     for c in $confs; do
         d=${c%:*}; t=${c#*:}
         for k in 0 1 2; do
-            row=$("$BENCH" "$(spec "$m" "$d" "$t")" "$B" "$t" "$k" "$STEPS" "$THREADS") || exit 1
-            echo "$row,$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$out"
+            sp=$(spec "$m" "$d" "$t")
+            row=$("$BENCH" "$sp" "$B" "$t" "$k" "$STEPS" "$THREADS") || exit 1
+            # the spec has commas: quoted, as a CSV field
+            echo "\"$sp\",${row#"$sp,"},$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$out"
         done
     done
 done
 # the summary: rows come in threes (K = 0, 1, 2) per configuration
+# (fields counted from the end: the quoted spec holds commas)
 awk -F, '
-{ key = $1 "|" $4; if ($5 == 0) { rss0 = $9; act0 = $10; cpu0 = $8 }
-  else printf "%s T=%s K=%s: activations %.2fx smaller (%.1f -> %.1f MiB), resident %.2fx smaller (%.0f -> %.0f MiB, base %.0f MiB), recompute cost %+.0f%% CPU time per step (%.0f -> %.0f ms), load %s\n",
-       $1, $4, $5, act0 / $10, act0 / 1048576, $10 / 1048576, (rss0 - act0 / 1024) / ($9 - act0 / 1024),
-       rss0 / 1024, $9 / 1024, (rss0 - act0 / 1024) / 1024, 100 * ($8 / cpu0 - 1), cpu0, $8, $11 }' "$out" >&2
+{ L = $(NF-9); T = $(NF-7); K = $(NF-6); cpu = $(NF-3); rss = $(NF-2); act = $(NF-1); ld = $NF
+  name = $1; gsub(/"/, "", name)
+  if (K == 0) { rss0 = rss; act0 = act; cpu0 = cpu; base = rss0 - act0 / 1024 }
+  else printf "%s n_layer=%s T=%s K=%s: activations %.2fx smaller (%.1f -> %.1f MiB), resident %.2fx smaller (%.0f -> %.0f MiB, base %.0f MiB), recompute cost %+.0f%% CPU time per step (%.0f -> %.0f ms), load %s\n",
+       name, L, T, K, act0 / act, act0 / 1048576, act / 1048576, (rss0 - base) / (rss - base),
+       rss0 / 1024, rss / 1024, base / 1024, 100 * (cpu / cpu0 - 1), cpu0, cpu, ld }' "$out" >&2

@@ -36,12 +36,21 @@ while IFS='|' read -r model b t k; do
 done <<'CONFS'
 lm:mixer=lstm,d_model=128,n_layer=4|8|512|0
 lm:mixer=lstm,d_model=128,n_layer=4|8|512|1
-lm:mixer=mamba,d_model=128,n_layer=4|8|512|0
-lm:mixer=mamba,d_model=128,n_layer=4|8|512|2
+lm:mixer=lstm,d_model=128,n_layer=4|8|512|2
 lm:mixer=s4d,d_model=128,n_layer=4|8|1024|0
+lm:mixer=s4d,d_model=128,n_layer=4|8|1024|1
+lm:mixer=s4d,d_model=128,n_layer=4|8|1024|2
 lm:mixer=attention,d_model=128,n_layer=4,n_head=4,max_seq_len=512|8|512|0
+lm:mixer=attention,d_model=128,n_layer=4,n_head=4,max_seq_len=512|8|512|1
+lm:mixer=attention,d_model=128,n_layer=4,n_head=4,max_seq_len=512|8|512|2
+lm:mixer=mamba,d_model=128,n_layer=4|8|512|0
+lm:mixer=mamba,d_model=128,n_layer=4|8|512|1
+lm:mixer=mamba,d_model=128,n_layer=4|8|512|2
+lm:mixer=mamba2,d_model=128,n_layer=4|8|512|0
+lm:mixer=mamba2,d_model=128,n_layer=4|8|512|1
+lm:mixer=mamba2,d_model=128,n_layer=4|8|512|2
 gpt:n_layer=6,n_head=4,n_embd=128,block_size=1024|8|1024|0
+gpt:n_layer=6,n_head=4,n_embd=128,block_size=1024|8|1024|1
 gpt:n_layer=6,n_head=4,n_embd=128,block_size=1024|8|1024|2
 llama:n_layers=4,dim=128,n_heads=4,n_kv_heads=2,max_seq_len=512,multiple_of=32|16|512|0
-gpt:n_layer=4,n_head=4,n_embd=64,block_size=128|4|128|0
 CONFS
