@@ -315,16 +315,41 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     const size_t mla = a->mla, mlq = a->mla && a->rq > 0, HD = (size_t)Hq * a->Dv;
     const size_t kvbw = Hq * (a->dn + a->Dv) > a->r ? (size_t)Hq * (a->dn + a->Dv) : (size_t)a->r;
     attn_model *w = a->ws;
-    if ((rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
-                             SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
-                             SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0))) ||
+    /* inference mode (seq/model.h): no backward follows, so the arrays of the forward cache are
+     * working space of this call only and are carved, with the projections, from the scratch
+     * arena that the layers of a transformer share (w->scr): one layer's worth for the whole
+     * stack instead of one per layer. Without MLA (qdim = Hq*Dv) two arrays are reused as well:
+     * the kernel's output ho goes over tq (copied to hq before the kernel) and the token-major
+     * output over hq (read by the kernel only). The arithmetic is the same. */
+    const int inf = m->inference;
+    const size_t alias = inf && !mla ? 0 : 1;
+    if (inf && a->fwd.base) sl_arena_free(&a->fwd);
+    if (inf && (rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
+                                    SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
+                                    SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0),
+                                    SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
+                                    SL_FIELD(a->ho, alias * n * HD), SL_FIELD(a->to, alias * n * HD), SL_FIELD(a->att, natt),
+                                    SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
+                                    SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq),
+                                    SL_FIELD(a->qar, mlq * n), SL_FIELD(a->kva, mla * n * (a->r + a->dr)),
+                                    SL_FIELD(a->kvn, mla * n * a->r), SL_FIELD(a->kvr, mla * n),
+                                    SL_FIELD(a->kvb, mla * n * kvbw))))
+        return rc;
+    if (!inf &&
+        ((rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
+                              SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
+                              SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0))) ||
         (rc = SL_ARENA_CARVE(&a->fwd, SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
                              SL_FIELD(a->ho, n * HD), SL_FIELD(a->to, n * HD), SL_FIELD(a->att, natt),
                              SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
                              SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq), SL_FIELD(a->qar, mlq * n),
                              SL_FIELD(a->kva, mla * n * (a->r + a->dr)), SL_FIELD(a->kvn, mla * n * a->r),
-                             SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw))))
+                             SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw)))))
         return rc;
+    if (!alias) {
+        a->ho = w->tq;
+        a->to = a->hq;
+    }
     a->B = B; a->T = T; a->x = x;
     const proj_out po = {.tq = a->ws->tq, .tk = a->ws->tk, .tv = a->ws->tv, .qkv = a->ws->qkv, .qa = a->qa,
                          .qan = a->qan, .qar = a->qar, .kva = a->kva, .kvn = a->kvn, .kvr = a->kvr, .kvb = a->kvb};
@@ -1031,7 +1056,7 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
     a->ws = a;
     const int C = cfg->d_model;
     m->d_in = m->d_out = C;
-    m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK |
+    m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK | SL_CAP_INFER |
               (cfg->causal ? SL_CAP_STEP : SL_CAP_BIDIR);
     m->max_len = cfg->max_seq_len;   /* the KV cache's capacity */
     a->mla = cfg->kv_lora_rank > 0;

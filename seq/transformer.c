@@ -336,14 +336,72 @@ static int tf_block_forward(tf_model *t, int l)
 
 static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B, int T);
 static int tf_slice_forward(sl_model *m, float *y, int b0, int b1);
+static void norm_fwd_r(const tf_model *t, int iw, int ib, float *out, float *mean, float *rstd, const float *in, int n);
 static int tf_slice_backward_begin(sl_model *m);
 static int tf_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1);
+
+/* Inference mode (seq/model.h: no backward follows): the per-operation path with one layer's
+ * working space instead of every layer's cache. The residual stream alternates between two
+ * (N, C) slots, the block's output slot holds the stream after attention until the MLP's output
+ * is added to it in place (the same sums: mid + mlp), one (N, C) array takes norm1, norm2 and the
+ * final norm in turn, and one set of MLP arrays serves every block; the attention layers (in
+ * inference mode too) share one scratch arena. No batch slices, no checkpointing. Memory besides
+ * weights, tokens and logits: 4 (N, C) + 2-3 (N, F) floats (+ the dropout masks while training)
+ * and one attention layer's arrays, whatever the depth. The norms are those of the path a
+ * training-mode forward would take for this batch (the sliced path's fast layer norm when it
+ * applies), so the logits are those of training mode. */
+static void tf_norm_inf(const tf_model *t, int fast, int iw, int ib, float *out, float *st, const float *in, int N)
+{
+    if (fast) norm_fwd_r(t, iw, ib, out, st, st + N, in, N);
+    else norm_fwd(t, iw, ib, out, st, in, N);
+}
+
+static int tf_forward_infer(tf_model *t, const int32_t *tok, float *y, int B, int T)
+{
+    sl_model *m = &t->base;
+    const int N = B * T, C = t->C, L = t->L;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * t->F;
+    int rc;
+    if (T > t->c.max_seq_len)
+        return sl_error(SL_ESHAPE, "%s: sequence length %d exceeds the block size %d", m->vt->kind, T, t->c.max_seq_len);
+    if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
+    const int drop = m->training && t->c.dropout > 0.0f && m->rng;
+    float *res, *nrm, *st, *h1, *h3, *act, *tmp, *mmask, *emask;
+    if (t->fwd.base) sl_arena_free(&t->fwd); /* an earlier training forward's caches */
+    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(res, 2 * NC), SL_FIELD(nrm, NC), SL_FIELD(st, (size_t)2 * N),
+                             SL_FIELD(h1, NF), SL_FIELD(h3, t->c.swiglu ? NF : 0), SL_FIELD(act, NF), SL_FIELD(tmp, NC),
+                             SL_FIELD(mmask, drop ? NC : 0), SL_FIELD(emask, drop ? NC : 0))))
+        return rc;
+    t->B = B;
+    t->T = T;
+    t->tok = tok;
+    t->dropped = drop;
+    t->sliced = 0;
+    const int fast = tf_nslices(t, B, 0) > 0;
+    embed(t, res, tok, N, T, 0, m->doc_pos);
+    if (drop) sl_dropout_forward(res, emask, res, NC, t->c.dropout, m->rng);
+    for (int l = 0; l < L; l++) {
+        const float *hl = res + (size_t)(l & 1) * NC; // (N, C) block input
+        float *hn = res + (size_t)((l + 1) & 1) * NC; // (N, C) after attention, then the block output
+        tf_norm_inf(t, fast, t->i_n1w[l], t->i_n1b[l], nrm, st, hl, N);
+        if ((rc = sl_model_forward(m->children[l], nrm, NULL, tmp, B, T))) return rc;
+        for (size_t i = 0; i < NC; i++) hn[i] = hl[i] + tmp[i];
+        tf_norm_inf(t, fast, t->i_n2w[l], t->i_n2b[l], nrm, st, hn, N);
+        mlp_fwd(t, l, tmp, h1, t->c.swiglu ? h3 : NULL, act, nrm, N);
+        if (drop) sl_dropout_forward(tmp, mmask, tmp, NC, t->c.dropout, m->rng);
+        for (size_t i = 0; i < NC; i++) hn[i] += tmp[i];
+    }
+    tf_norm_inf(t, fast, t->i_nfw, t->i_nfb, nrm, st, res + (size_t)(L & 1) * NC, N);
+    sl_linear_forward(y, nrm, head_w(t), NULL, N, C, t->V);
+    return SL_OK;
+}
 
 static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     tf_model *t = (tf_model *)m;
     const int N = B * T, C = t->C, L = t->L;
     const size_t NC = (size_t)N * C;
+    if (m->inference) return tf_forward_infer(t, tok, y, B, T);
     int rc = tf_reserve(t, tok, B, T);
     if (rc) return rc;
     const int drop = t->dropped;
@@ -922,7 +980,7 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     t->F = F;
     t->V = V;
     m->d_in = m->d_out = V;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK | SL_CAP_CKPT;
+    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK | SL_CAP_CKPT | SL_CAP_INFER;
     m->max_len = cfg->max_seq_len;
     snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};

@@ -385,7 +385,8 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
     const int H = m->H, L = m->L;
     if (T > L) return sl_error(SL_ESHAPE, "s4: sequence length %d exceeds l_max=%d (raise l_max in the spec)", T, L);
     const size_t n = (size_t)H * T;
-    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, n));
+    /* inference mode: no kernel gradient, and the block keeps no cache (ssm/ssmblock.h) */
+    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, base->inference ? 0 : n));
     if (rc) return sl_error_wrap(rc, "s4: cannot allocate the kernel");
     int fail = 0;
     #pragma omp parallel if (H > 1 && (size_t)H * m->N2 * L >= 16384)
@@ -413,6 +414,7 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
     if (fail) return sl_error(SL_ENOMEM, "s4: kernel computation ran out of memory");
     const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
     m->blk.pos = base->doc_pos;   /* packed rows: the long convolution runs per document */
+    m->blk.infer = base->inference;
     return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
 
@@ -583,7 +585,7 @@ int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_m
     if (!(m->fft = sl_s4_fft_alloc(L))) { free(m); return SL_ENOMEM; }
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4_vt;
-    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK | SL_CAP_INFER;
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     const int N2 = m->N2;

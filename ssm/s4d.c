@@ -228,11 +228,13 @@ static int s4d_forward(sl_model *base, const float *x, const int32_t *tok, float
     (void)tok;
     s4d_model *m = (s4d_model *)base;
     const size_t n = (size_t)m->H * T;
-    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, n));
+    /* inference mode: no kernel gradient, and the block keeps no cache (ssm/ssmblock.h) */
+    int rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->K, n), SL_FIELD(m->dK, base->inference ? 0 : n));
     if (rc) return sl_error_wrap(rc, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
     sl_s4d_kernel(m->K, PD(ilogdt), PD(iC), PD(ilar), PD(iaim), m->H, m->N2, T, m->disc);
     const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
     m->blk.pos = base->doc_pos;   /* packed rows: the long convolution runs per document */
+    m->blk.infer = base->inference;
     return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
 
@@ -377,7 +379,7 @@ int sl_s4d_create(const sl_s4d_config *cfg, sl_params *P, const char *prefix, sl
     strcpy(m->init, init);
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4d_vt;
-    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK;
+    m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK | SL_CAP_INFER;
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     const int N2 = m->N2;

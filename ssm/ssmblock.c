@@ -42,12 +42,49 @@ static int reserve(sl_ssmblock *s, int B, int T)
     return rc ? sl_error_wrap(rc, "ssm block: cannot allocate activations for B=%d T=%d", B, T) : SL_OK;
 }
 
+/* Inference mode: z = K (*) u + D u is written into y, the activation applied there in place,
+ * and the output Conv1d + GLU run over chunks of ROWS_INF rows (a multiple of the GEMM kernels'
+ * row blocking, so every row is computed as in one product over all rows; a tail of <= 4 rows,
+ * which sl_linear_forward would send to the GEMV kernel, joins the last chunk), each chunk's
+ * (rows, 2H) pre-GLU values in one buffer, GLU writing over the chunk's rows of y once they are
+ * read. No dropout (not training). */
+enum { ROWS_INF = 2048 };
+static int forward_infer(sl_ssmblock *s, float *y, const float *x, const sl_ssmblock_weights *w, int B, int T)
+{
+    const int H = s->H, N = B * T;
+    const size_t n = (size_t)N * H;
+    int rc;
+    if (!s->conv || sl_fftconv_len(s->conv) != T) {
+        sl_fftconv_free(s->conv);
+        s->conv = sl_fftconv_alloc(T);
+        if (!s->conv) return SL_ENOMEM;
+    }
+    const int rows = N < ROWS_INF + 4 ? N : ROWS_INF + 4;
+    sl_arena_free(&s->bwd);
+    if ((rc = SL_ARENA_CARVE(&s->fwd, SL_FIELD(s->g, (size_t)rows * 2 * H))))
+        return sl_error_wrap(rc, "ssm block: cannot allocate activations for B=%d T=%d", B, T);
+    s->B = B;
+    s->T = T;
+    s->cached = 0; /* nothing for backward */
+    if (s->pos && (rc = sl_docs_check(s->pos, B, T))) return rc;
+    if ((rc = sl_fftconv_docs_forward(s->conv, y, x, w->K, s->pos, B, H))) return rc;
+    for (size_t i = 0; i < n; i++) y[i] += w->D[i % H] * x[i];
+    sl_act_forward(s->act, y, y, n);
+    for (int r0 = 0, m; r0 < N; r0 += m) {
+        m = N - r0 <= ROWS_INF + 4 ? N - r0 : ROWS_INF; /* a tail of <= 4 rows joins the last chunk */
+        sl_linear_forward(s->g, y + (size_t)r0 * H, w->W, w->bW, m, H, 2 * H);
+        sl_glu_forward(y + (size_t)r0 * H, s->g, m, H);
+    }
+    return SL_OK;
+}
+
 int sl_ssmblock_forward(sl_ssmblock *s, float *y, const float *x, const sl_ssmblock_weights *w, int B, int T, int training,
                         sl_rng *rng)
 {
     const float *K = w->K, *D = w->D, *W = w->W, *bW = w->bW;
     const int H = s->H;
     const size_t n = (size_t)B * T * H;
+    if (s->infer && !(training && s->p_drop > 0.0f)) return forward_infer(s, y, x, w, B, T);
     int rc = reserve(s, B, T);
     if (rc) return rc;
     s->B = B;

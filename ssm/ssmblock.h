@@ -29,6 +29,9 @@ typedef struct {
     int B, T, cached;
     const int32_t *pos;          /* packed rows (B,T) (seq/model.h) or NULL: set by the owner before
                                   * forward; the convolution then runs per document (fftconv.h) */
+    int infer;                   /* inference mode, set by the owner before forward: no cache is
+                                  * kept (working space: one chunk of <= 2048 rows of 2H floats);
+                                  * backward is then refused until a forward without it */
     sl_arena fwd, bwd;           /* the forward cache and backward's scratch, carved per call */
     float *x, *z, *a, *mask, *g; /* (B,T,H) x4 and (B,T,2H) */
     float *dg, *da, *dz;         /* (B,T,2H), (B,T,H) x2 */
