@@ -1,4 +1,4 @@
-/* lab/constrain.h — constrained generation (issue #17 item 6, the regular-expression part): a
+/* lab/constrain.h — constrained generation (issue #17 item 6; JSON schemas: lab/constrain_json.c): a
  * pattern compiles to a DFA over bytes (Thompson's construction, then the subset construction;
  * states from which no accepting state can be reached are removed), and the DFA is run over the
  * model's vocabulary: a token is allowed in a state when every byte of its text keeps the DFA in
