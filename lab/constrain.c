@@ -11,6 +11,11 @@
 #include <string.h>
 
 enum { MAX_DFA = 20000, MAX_NFA = 200000, MAX_REP = 100 };
+/* the subset construction's work: NFA states summed over every set it builds (one per DFA edge
+ * explored), each sorted; bounds the time a pattern may take to compile (~0.3 s here at the cap)
+ * where nested repeats make sets of thousands of NFA states (fuzz finding: }T***.{100}***{100}
+ * ... took 56 s) */
+#define MAX_WORK 20000000
 
 typedef struct {
     uint64_t b[4];
@@ -527,7 +532,13 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     mark[s0] = 1;
     n = closure(&f, list, n, mark, stack);
     int from_d = 0, from_k = 0; /* the edge whose target is being interned */
+    size_t work = 0;
     for (int pass = 0;; pass++) {
+        if ((work += (size_t)n) > MAX_WORK) {
+            rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern's automaton is too large to build (its subset construction "
+                                           "visits more than %d NFA states)", MAX_WORK);
+            goto fail;
+        }
         /* intern the list (sorted) as a DFA state: find or add; the state index in `got` */
         qsort(list, (size_t)n, sizeof(int), cmp_int);
         for (int i = 0; i < n; i++) mark[list[i]] = 0;
