@@ -17,9 +17,15 @@
 static float *alloc_touch(size_t n, unsigned seed)
 {
     float *p = malloc(n * sizeof(float));
-    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
     unsigned s = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) { s = s * 1664525u + 1013904223u; p[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * 2.0f; }
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * 2.0f;
+    }
     return p;
 }
 
@@ -35,23 +41,32 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--D")) D = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
     const int naive = !strcmp(kernel, "naive");
-    if (!naive && strcmp(kernel, "flash")) { fprintf(stderr, "kernel must be naive or flash\n"); return 2; }
+    if (!naive && strcmp(kernel, "flash")) {
+        fprintf(stderr, "kernel must be naive or flash\n");
+        return 2;
+    }
     sl_threads_set(threads);
     sl_attn_shape s = {B, H, H, T, D, D, 1.0f / sqrtf((float)D), 1};
     const size_t n = (size_t)B * H * T * D;
     float *q = alloc_touch(n, 1), *k = alloc_touch(n, 2), *v = alloc_touch(n, 3), *dout = alloc_touch(n, 4);
     float *out = alloc_touch(n, 5), *dq = alloc_touch(n, 6), *dk = alloc_touch(n, 7), *dv = alloc_touch(n, 8);
     const size_t base = sl_peak_rss();
-    float *aux = NULL;   /* naive: probabilities (B,H,T,T); flash: lse (B,H,T) */
+    float *aux = NULL; /* naive: probabilities (B,H,T,T); flash: lse (B,H,T) */
     double best_f = 1e30, best_fb = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = sl_now();
         if (naive) {
             if (!aux) aux = malloc((size_t)B * H * T * T * sizeof(float));
-            if (!aux) { fprintf(stderr, "out of memory for the score matrix\n"); return 1; }
+            if (!aux) {
+                fprintf(stderr, "out of memory for the score matrix\n");
+                return 1;
+            }
             sl_attn_naive_forward(out, aux, q, k, v, NULL, &s);
         } else {
             if (!aux) aux = malloc((size_t)B * H * T * sizeof(float));
@@ -65,8 +80,16 @@ int main(int argc, char **argv)
         if (t2 - t0 < best_fb) best_fb = t2 - t0;
     }
     const size_t peak = sl_peak_rss();
-    printf("seqlab,%s,%d,%d,%d,%d,%.2f,%.2f,%.1f,%.1f\n", kernel, B, H, T, D, 1e3 * best_f, 1e3 * best_fb,
-           peak / 1048576.0, (peak - base) / 1048576.0);
-    free(q); free(k); free(v); free(dout); free(out); free(dq); free(dk); free(dv); free(aux);
+    printf("seqlab,%s,%d,%d,%d,%d,%.2f,%.2f,%.1f,%.1f\n", kernel, B, H, T, D, 1e3 * best_f, 1e3 * best_fb, peak / 1048576.0,
+           (peak - base) / 1048576.0);
+    free(q);
+    free(k);
+    free(v);
+    free(dout);
+    free(out);
+    free(dq);
+    free(dk);
+    free(dv);
+    free(aux);
     return 0;
 }

@@ -22,7 +22,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define CHECK(x) do { if ((x)) { fprintf(stderr, "ckpt_bench: %s\n", sl_errmsg()); return 1; } } while (0)
+#define CHECK(x) \
+    do { \
+        if ((x)) { \
+            fprintf(stderr, "ckpt_bench: %s\n", sl_errmsg()); \
+            return 1; \
+        } \
+    } while (0)
 
 static double cpu_now(void)
 {

@@ -36,7 +36,10 @@ static double run(ctx *c, int step)
             rc = sl_model_backward(c->m, c->dy, c->dx);
         }
     }
-    if (rc) { fprintf(stderr, "conv_bench: %s\n", sl_errmsg()); exit(1); }
+    if (rc) {
+        fprintf(stderr, "conv_bench: %s\n", sl_errmsg());
+        exit(1);
+    }
     return sl_now() - t;
 }
 
@@ -54,8 +57,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
-            fprintf(stderr, "usage: conv_bench [--B 8] [--T 2048] [--d_model 256] [--reps 3] [--slow-reps 1] [--recurrent 1|0] [--naive 0|1] "
-                            "[--mixer based|h3|hyena] [--out FILE]\n");
+            fprintf(
+                stderr,
+                "usage: conv_bench [--B 8] [--T 2048] [--d_model 256] [--reps 3] [--slow-reps 1] [--recurrent 1|0] [--naive 0|1] "
+                "[--mixer based|h3|hyena] [--out FILE]\n");
             return 2;
         }
         i++;
@@ -68,18 +73,28 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--naive")) naive_on = atoi(v);
         else if (!strcmp(a, "--mixer")) only = v;
         else if (!strcmp(a, "--out")) out = v;
-        else { fprintf(stderr, "conv_bench: unknown flag %s\n", a); return 2; }
+        else {
+            fprintf(stderr, "conv_bench: unknown flag %s\n", a);
+            return 2;
+        }
     }
-    if (B < 1 || T < 1 || C < 1 || reps < 1 || slow_reps < 1) { fprintf(stderr, "conv_bench: bad sizes\n"); return 2; }
+    if (B < 1 || T < 1 || C < 1 || reps < 1 || slow_reps < 1) {
+        fprintf(stderr, "conv_bench: bad sizes\n");
+        return 2;
+    }
     sl_afile af;
     FILE *f = stdout;
     if (out) {
-        if (sl_afile_open(&af, out)) { fprintf(stderr, "conv_bench: %s\n", sl_errmsg()); return 1; }
+        if (sl_afile_open(&af, out)) {
+            fprintf(stderr, "conv_bench: %s\n", sl_errmsg());
+            return 1;
+        }
         f = af.f;
     }
     /* mixer, efficient spec, naive spec; d_model is appended */
     const char *rows[][3] = {
-        {"based", "based:feature_dim=16,num_heads=1,window_size=64", "based:feature_dim=16,num_heads=1,window_size=64,train_view=quadratic"},
+        {"based", "based:feature_dim=16,num_heads=1,window_size=64",
+         "based:feature_dim=16,num_heads=1,window_size=64,train_view=quadratic"},
         {"h3", "h3:d_state=64,head_dim=1", "h3:d_state=64,head_dim=1,conv=naive"},
         {"hyena", "hyena:filter_order=64,l_max=%d", "hyena:filter_order=64,l_max=%d,conv=naive"},
     };
@@ -96,11 +111,14 @@ int main(int argc, char **argv)
             char base[200], spec[256];
             snprintf(base, sizeof base, rows[k][1 + naive], T);
             snprintf(spec, sizeof spec, "%s,d_model=%d", base, C);
-            if (sl_model_create(spec, 1, &c.m)) { fprintf(stderr, "conv_bench: %s: %s\n", spec, sl_errmsg()); return 1; }
+            if (sl_model_create(spec, 1, &c.m)) {
+                fprintf(stderr, "conv_bench: %s: %s\n", spec, sl_errmsg());
+                return 1;
+            }
             const char *form = naive ? "naive" : "efficient";
             const int rp = naive ? slow_reps : reps;
             for (c.bwd = 0; c.bwd <= 1; c.bwd++) {
-                run(&c, 0);   /* warm-up: buffers, FFT plans */
+                run(&c, 0); /* warm-up: buffers, FFT plans */
                 fprintf(f, "seqlab,%s,%s,%s,%d,%d,%d,%d,%d,%.6g\n", rows[k][0], form, c.bwd ? "fwd+bwd" : "fwd", B, T, C,
                         sl_threads_get(), rp, best(&c, 0, rp));
                 fflush(f);
@@ -115,8 +133,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "conv_bench: %s done\n", spec);
         }
     }
-    if (out && sl_afile_commit(&af)) { fprintf(stderr, "conv_bench: %s\n", sl_errmsg()); return 1; }
-    free(c.x); free(c.y); free(c.dy); free(c.dx);
+    if (out && sl_afile_commit(&af)) {
+        fprintf(stderr, "conv_bench: %s\n", sl_errmsg());
+        return 1;
+    }
+    free(c.x);
+    free(c.y);
+    free(c.dy);
+    free(c.dx);
     sl_rng_free(r);
     return 0;
 }

@@ -43,14 +43,18 @@ static int run(const char *mixer, const char *form, const char *spec, int B, int
                int step)
 {
     sl_model *m;
-    if (sl_model_create(spec, 1, &m)) { fprintf(stderr, "linrnn_bench: %s: %s\n", spec, sl_errmsg()); return 1; }
+    if (sl_model_create(spec, 1, &m)) {
+        fprintf(stderr, "linrnn_bench: %s: %s\n", spec, sl_errmsg());
+        return 1;
+    }
     size_t n = (size_t)B * T * D;
-    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)),
+          *dx = malloc(n * sizeof(float));
     sl_rng *rng = sl_rng_alloc(3);
     sl_rng_fill_normal(rng, x, n, 1.0f);
     sl_rng_fill_normal(rng, dy, n, 1.0f);
     double *tf = malloc((size_t)reps * sizeof(double)), *tb = malloc((size_t)reps * sizeof(double));
-    int rc = step ? sl_model_run_steps(m, x, NULL, y, B, T) : sl_model_forward(m, x, NULL, y, B, T);   /* warm-up */
+    int rc = step ? sl_model_run_steps(m, x, NULL, y, B, T) : sl_model_forward(m, x, NULL, y, B, T); /* warm-up */
     if (!rc && bwd) rc = sl_model_backward(m, dy, dx);
     for (int r = 0; r < reps && !rc; r++) {
         double t0 = sl_now();
@@ -67,10 +71,16 @@ static int run(const char *mixer, const char *form, const char *spec, int B, int
         }
     }
     if (rc) fprintf(stderr, "linrnn_bench: %s: %s\n", spec, sl_errmsg());
-    else if (bwd) printf("seqlab,%s,%s,%d,%d,%d,%d,%.2f,%.2f\n", mixer, form, T, B, D, threads, median(tf, reps), median(tb, reps));
+    else if (bwd)
+        printf("seqlab,%s,%s,%d,%d,%d,%d,%.2f,%.2f\n", mixer, form, T, B, D, threads, median(tf, reps), median(tb, reps));
     else printf("seqlab,%s,%s,%d,%d,%d,%d,%.2f,\n", mixer, form, T, B, D, threads, median(tf, reps));
     fflush(stdout);
-    free(tf); free(tb); free(x); free(y); free(dy); free(dx);
+    free(tf);
+    free(tb);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
     sl_rng_free(rng);
     sl_model_free(m);
     return rc ? 1 : 0;
@@ -81,16 +91,25 @@ int main(int argc, char **argv)
     int threads = 2, T = 2048, B = 8, D = 256, reps = 3;
     const char *mixers = "lru,retnet,gla,rwkv";
     for (int i = 1; i < argc; i += 2) {
-        if (i + 1 == argc) { fprintf(stderr, "linrnn_bench: option %s needs a value\n", argv[i]); return 2; }
+        if (i + 1 == argc) {
+            fprintf(stderr, "linrnn_bench: option %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--B")) B = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--d")) D = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mixers")) mixers = argv[i + 1];
-        else { fprintf(stderr, "linrnn_bench: unknown option %s\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "linrnn_bench: unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
-    if (T < 1 || B < 1 || D < 4 || reps < 1 || threads < 1) { fprintf(stderr, "linrnn_bench: bad sizes\n"); return 2; }
+    if (T < 1 || B < 1 || D < 4 || reps < 1 || threads < 1) {
+        fprintf(stderr, "linrnn_bench: bad sizes\n");
+        return 2;
+    }
     sl_threads_set(threads);
     printf("impl,mixer,form,T,B,d_model,threads,fwd_ms,fwdbwd_ms\n");
     char *list = strdup(mixers);
@@ -101,7 +120,11 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "retnet")) snprintf(base, sizeof base, "retnet:d_model=%d,num_heads=4", D);
         else if (!strcmp(name, "gla")) snprintf(base, sizeof base, "gla:d_model=%d,num_heads=4", D);
         else if (!strcmp(name, "rwkv")) snprintf(base, sizeof base, "rwkv:d_model=%d", D);
-        else { fprintf(stderr, "linrnn_bench: unknown mixer %s (lru, retnet, gla, rwkv)\n", name); rc = 2; break; }
+        else {
+            fprintf(stderr, "linrnn_bench: unknown mixer %s (lru, retnet, gla, rwkv)\n", name);
+            rc = 2;
+            break;
+        }
         rc |= run(name, "efficient", base, B, T, D, threads, reps, 1, 0);
         if (strcmp(name, "rwkv")) {
             snprintf(spec, sizeof spec, "%s,chunk_size=%d", base, !strcmp(name, "lru") ? T : 1);

@@ -51,29 +51,43 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--kernel")) kernel = argv[i + 1];
         else if (!strcmp(argv[i], "--slices")) slices = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--profile")) profile = atol(argv[i + 1]);
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+        else {
+            fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
-    if (!path || iters < 1) { fprintf(stderr, "usage: nanogpt_bench --data FILE [--iters N] [--threads K]\n"); return 2; }
+    if (!path || iters < 1) {
+        fprintf(stderr, "usage: nanogpt_bench --data FILE [--iters N] [--threads K]\n");
+        return 2;
+    }
     sl_threads_set((int)threads);
     void *buf;
     size_t n;
-    if (sl_read_file(path, (size_t)1 << 30, &buf, &n)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+    if (sl_read_file(path, (size_t)1 << 30, &buf, &n)) {
+        fprintf(stderr, "%s\n", sl_errmsg());
+        return 1;
+    }
     unsigned char *text = buf;
     int map[256], V = 0;
     int seen[256] = {0};
     for (size_t i = 0; i < n; i++) seen[text[i]] = 1;
     for (int c = 0; c < 256; c++) map[c] = seen[c] ? V++ : -1;
-    unsigned char *data = text;   /* ids in place of the characters */
+    unsigned char *data = text; /* ids in place of the characters */
     for (size_t i = 0; i < n; i++) data[i] = (unsigned char)map[text[i]];
     const size_t ntr = (size_t)(0.9 * (double)n), nva = n - ntr;
     char spec[256];
-    snprintf(spec, sizeof spec, "gpt:n_layer=4,n_head=4,n_embd=128,block_size=%d,vocab_size=%d,bias=0,dropout=0,kernel=%s",
-             BLOCK, V, kernel);
+    snprintf(spec, sizeof spec, "gpt:n_layer=4,n_head=4,n_embd=128,block_size=%d,vocab_size=%d,bias=0,dropout=0,kernel=%s", BLOCK,
+             V, kernel);
     sl_model *m = NULL;
-    if (sl_model_create(spec, (uint64_t)seed, &m)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+    if (sl_model_create(spec, (uint64_t)seed, &m)) {
+        fprintf(stderr, "%s\n", sl_errmsg());
+        return 1;
+    }
     sl_transformer_set_slices(m, (int)slices);
     sl_optim_config oc = sl_optim_defaults(SL_OPT_ADAMW);
-    oc.beta1 = 0.9f; oc.beta2 = 0.99f; oc.weight_decay = 0.1f;
+    oc.beta1 = 0.9f;
+    oc.beta2 = 0.99f;
+    oc.weight_decay = 0.1f;
     sl_optim *opt = sl_optim_alloc(&oc, m->P->total);
     sl_schedule sch = {.cosine = 1, .lr = 1e-3f, .min_lr = 1e-4f, .warmup = 100, .decay_steps = 2000};
     sl_rng *rng = sl_rng_alloc((uint64_t)seed + 1);
@@ -83,7 +97,7 @@ int main(int argc, char **argv)
     float *dlog = malloc((size_t)N * V * sizeof(float));
     sl_model_set_training(m, 1, rng);
     double t0 = sl_now();
-    double ph[6] = {0};   /* batch+zero, forward, loss, backward, clip, optimizer */
+    double ph[6] = {0}; /* batch+zero, forward, loss, backward, clip, optimizer */
     for (long it = 0; it < iters; it++) {
         double tp[7];
         tp[0] = profile ? sl_now() : 0.0;
@@ -91,13 +105,19 @@ int main(int argc, char **argv)
         int cnt;
         sl_params_zero_grad(m->P);
         if (profile) tp[1] = sl_now();
-        if (sl_model_forward(m, NULL, x, logits, BATCH, BLOCK)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+        if (sl_model_forward(m, NULL, x, logits, BATCH, BLOCK)) {
+            fprintf(stderr, "%s\n", sl_errmsg());
+            return 1;
+        }
         if (profile) tp[2] = sl_now();
         sl_xent_forward(probs, logits, y, N, V, &cnt);
         memset(dlog, 0, (size_t)N * V * sizeof(float));
         sl_xent_backward(dlog, probs, y, N, V, 1.0f / (float)cnt);
         if (profile) tp[3] = sl_now();
-        if (sl_model_backward(m, dlog, NULL)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+        if (sl_model_backward(m, dlog, NULL)) {
+            fprintf(stderr, "%s\n", sl_errmsg());
+            return 1;
+        }
         if (profile) tp[4] = sl_now();
         sl_clip_grad_norm(m->P, 1.0);
         if (profile) tp[5] = sl_now();
@@ -126,7 +146,10 @@ int main(int argc, char **argv)
     }
     printf("seqlab,%ld,%.4f,%.4f,%.2f,%.2f,%.1f\n", iters, loss[0], loss[1], wall, 1000.0 * wall / (double)iters,
            (double)sl_peak_rss() / (1024.0 * 1024.0));
-    free(logits); free(probs); free(dlog); free(buf);
+    free(logits);
+    free(probs);
+    free(dlog);
+    free(buf);
     sl_optim_free(opt);
     sl_rng_free(rng);
     sl_model_free(m);

@@ -33,7 +33,13 @@
 
 void sl_threads_set(int k);
 
-#define CHECK(x) do { if ((x)) { fprintf(stderr, "pack_bench: %s\n", sl_errmsg()); exit(1); } } while (0)
+#define CHECK(x) \
+    do { \
+        if ((x)) { \
+            fprintf(stderr, "pack_bench: %s\n", sl_errmsg()); \
+            exit(1); \
+        } \
+    } while (0)
 
 /* the paragraphs of text (cut at "\n\n"; empty ones dropped) as byte ids */
 static void paragraphs(const unsigned char *text, size_t n, int32_t *ids, size_t *off, size_t *nd)
@@ -41,7 +47,10 @@ static void paragraphs(const unsigned char *text, size_t n, int32_t *ids, size_t
     size_t m = 0, k = 0, begin = 0;
     for (size_t i = 0; i <= n; i++) {
         int cut = i == n || (i + 1 < n && text[i] == '\n' && text[i + 1] == '\n');
-        if (!cut) { ids[m++] = text[i]; continue; }
+        if (!cut) {
+            ids[m++] = text[i];
+            continue;
+        }
         if (m > begin) off[k++] = begin;
         begin = m;
         i++;
@@ -133,7 +142,8 @@ int main(int argc, char **argv)
             if (L < mn) mn = L;
             if (L > mx) mx = L;
         }
-        fprintf(stderr, "# %zu paragraphs of %s, %zu bytes: lengths %zu..%zu, mean %.0f\n", nd, dir, tot, mn, mx, (double)tot / nd);
+        fprintf(stderr, "# %zu paragraphs of %s, %zu bytes: lengths %zu..%zu, mean %.0f\n", nd, dir, tot, mn, mx,
+                (double)tot / nd);
     }
     const int V = 256;
     const size_t N = (size_t)B * T;
@@ -144,7 +154,8 @@ int main(int argc, char **argv)
     snprintf(list, sizeof list, "%s", models);
     for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
         char spec[256];
-        if (!strcmp(name, "gpt")) snprintf(spec, sizeof spec, "gpt:n_layer=2,n_head=4,n_embd=64,block_size=%d,vocab_size=%d", T, V);
+        if (!strcmp(name, "gpt"))
+            snprintf(spec, sizeof spec, "gpt:n_layer=2,n_head=4,n_embd=64,block_size=%d,vocab_size=%d", T, V);
         else snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=64,n_layer=2,vocab_size=%d", name, V);
         for (int arm = 0; arm < 2; arm++) { /* 0 pad, 1 pack: the same initial weights and data stream seed */
             sl_model *m = NULL;
@@ -176,6 +187,13 @@ int main(int argc, char **argv)
             sl_model_free(m);
         }
     }
-    free(ids); free(off); free(tok); free(tg); free(pos); free(y); free(dy); free(pr);
+    free(ids);
+    free(off);
+    free(tok);
+    free(tg);
+    free(pos);
+    free(y);
+    free(dy);
+    free(pr);
     return 0;
 }

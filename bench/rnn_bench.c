@@ -45,7 +45,10 @@ int main(int argc, char **argv)
     int threads = 2, T = 256, B = 32, I = 128, H = 256, reps = 5, amx = 1;
     const char *models = "rnn,lstm,gru";
     for (int i = 1; i < argc; i += 2) {
-        if (i + 1 == argc) { fprintf(stderr, "rnn_bench: option %s needs a value\n", argv[i]); return 2; }
+        if (i + 1 == argc) {
+            fprintf(stderr, "rnn_bench: option %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--B")) B = atoi(argv[i + 1]);
@@ -54,12 +57,20 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--models")) models = argv[i + 1];
         else if (!strcmp(argv[i], "--amx")) {
-            if (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")) { fprintf(stderr, "rnn_bench: --amx takes 0 or 1\n"); return 2; }
+            if (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")) {
+                fprintf(stderr, "rnn_bench: --amx takes 0 or 1\n");
+                return 2;
+            }
             amx = atoi(argv[i + 1]);
+        } else {
+            fprintf(stderr, "rnn_bench: unknown option %s\n", argv[i]);
+            return 2;
         }
-        else { fprintf(stderr, "rnn_bench: unknown option %s\n", argv[i]); return 2; }
     }
-    if (T < 1 || B < 1 || I < 1 || H < 1 || reps < 1) { fprintf(stderr, "rnn_bench: bad sizes\n"); return 2; }
+    if (T < 1 || B < 1 || I < 1 || H < 1 || reps < 1) {
+        fprintf(stderr, "rnn_bench: bad sizes\n");
+        return 2;
+    }
     sl_threads_set(threads);
     printf("impl,model,T,B,I,H,threads,fwd_ms,fwdbwd_ms,fwd_cpu_ms,fwdbwd_cpu_ms\n");
     char *list = strdup(models);
@@ -67,7 +78,10 @@ int main(int argc, char **argv)
         char spec[256];
         snprintf(spec, sizeof spec, "%s:input_size=%d,hidden_size=%d", name, I, H);
         sl_model *m;
-        if (sl_model_create(spec, 1, &m)) { fprintf(stderr, "rnn_bench: %s\n", sl_errmsg()); return 1; }
+        if (sl_model_create(spec, 1, &m)) {
+            fprintf(stderr, "rnn_bench: %s\n", sl_errmsg());
+            return 1;
+        }
         sl_recurrent_set_amx(m, amx);
         size_t nx = (size_t)B * T * I, ny = (size_t)B * T * m->d_out;
         float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
@@ -97,10 +111,15 @@ int main(int argc, char **argv)
             if ((c1 - c0) * 1e3 < cf) cf = (c1 - c0) * 1e3;
             if ((c3 - c2) * 1e3 < cb) cb = (c3 - c2) * 1e3;
         }
-        printf("%s,%s,%d,%d,%d,%d,%d,%.2f,%.2f,%.2f,%.2f\n", amx ? "seqlab" : "seqlab_avx512", name, T, B, I, H, threads, median(tf, reps),
-               median(tb, reps), cf, cb);
+        printf("%s,%s,%d,%d,%d,%d,%d,%.2f,%.2f,%.2f,%.2f\n", amx ? "seqlab" : "seqlab_avx512", name, T, B, I, H, threads,
+               median(tf, reps), median(tb, reps), cf, cb);
         fflush(stdout);
-        free(tf); free(tb); free(x); free(y); free(dy); free(dx);
+        free(tf);
+        free(tb);
+        free(x);
+        free(y);
+        free(dy);
+        free(dx);
         sl_rng_free(rng);
         sl_model_free(m);
     }

@@ -54,7 +54,10 @@ static int block(int B, int dm, int L, int N, int th, int reps)
     char spec[128];
     snprintf(spec, sizeof spec, "mamba:d_model=%d,d_state=%d", dm, N);
     sl_model *m;
-    if (sl_model_create(spec, 1, &m)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+    if (sl_model_create(spec, 1, &m)) {
+        fprintf(stderr, "%s\n", sl_errmsg());
+        return 1;
+    }
     size_t n = (size_t)B * L * dm;
     float *x = malloc(n * 4), *y = malloc(n * 4), *dy = malloc(n * 4), *dx = calloc(n, 4);
     sl_rng *r = sl_rng_alloc(2);
@@ -63,18 +66,29 @@ static int block(int B, int dm, int L, int N, int th, int reps)
     double tf[64], tb[64], cf[64], cb[64];
     for (int i = 0; i < reps + 1; i++) {
         double t0 = now(), c0 = cpu();
-        if (sl_model_forward(m, x, NULL, y, B, L)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+        if (sl_model_forward(m, x, NULL, y, B, L)) {
+            fprintf(stderr, "%s\n", sl_errmsg());
+            return 1;
+        }
         double t1 = now(), c1 = cpu();
         sl_model_backward(m, dy, dx);
         double t2 = now(), c2 = cpu();
-        if (i) { tf[i - 1] = t1 - t0; tb[i - 1] = t2 - t1; cf[i - 1] = c1 - c0; cb[i - 1] = c2 - c1; }
+        if (i) {
+            tf[i - 1] = t1 - t0;
+            tb[i - 1] = t2 - t1;
+            cf[i - 1] = c1 - c0;
+            cb[i - 1] = c2 - c1;
+        }
     }
     double upd = (double)B * 2 * dm * L * N, mf = median(tf, reps), mb = median(tb, reps);
     printf("seqlab_block,forward,%d,%d,%d,%d,%d,%.6f,%.4g,%.6f\n", B, 2 * dm, L, N, th, mf, upd / mf, median(cf, reps));
     printf("seqlab_block,backward,%d,%d,%d,%d,%d,%.6f,%.4g,%.6f\n", B, 2 * dm, L, N, th, mb, upd / mb, median(cb, reps));
     sl_model_free(m);
     sl_rng_free(r);
-    free(x); free(y); free(dy); free(dx);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
     return 0;
 }
 
@@ -96,12 +110,20 @@ int main(int argc, char **argv)
     }
     size_t BLD = (size_t)B * L * D, BLN = (size_t)B * L * N;
     float *u = malloc(BLD * 4), *dl = malloc(BLD * 4), *z = malloc(BLD * 4), *y = malloc(BLD * 4), *dy = malloc(BLD * 4);
-    float *A = malloc((size_t)D * N * 4), *Bm = malloc(BLN * 4), *Cm = malloc(BLN * 4), *Dv = malloc(D * 4), *bias = malloc(D * 4);
+    float *A = malloc((size_t)D * N * 4), *Bm = malloc(BLN * 4), *Cm = malloc(BLN * 4), *Dv = malloc(D * 4),
+          *bias = malloc(D * 4);
     sl_rng *r = sl_rng_alloc(1);
-    sl_rng_fill_normal(r, u, BLD, 1); sl_rng_fill_normal(r, dl, BLD, 1); sl_rng_fill_normal(r, z, BLD, 1);
-    sl_rng_fill_normal(r, dy, BLD, 1); sl_rng_fill_normal(r, Bm, BLN, 1); sl_rng_fill_normal(r, Cm, BLN, 1);
+    sl_rng_fill_normal(r, u, BLD, 1);
+    sl_rng_fill_normal(r, dl, BLD, 1);
+    sl_rng_fill_normal(r, z, BLD, 1);
+    sl_rng_fill_normal(r, dy, BLD, 1);
+    sl_rng_fill_normal(r, Bm, BLN, 1);
+    sl_rng_fill_normal(r, Cm, BLN, 1);
     sl_rng_fill_uniform(r, bias, D, -4, -2);
-    for (int d = 0; d < D; d++) { Dv[d] = 1; for (int n = 0; n < N; n++) A[(size_t)d * N + n] = -(float)(n + 1); }
+    for (int d = 0; d < D; d++) {
+        Dv[d] = 1;
+        for (int n = 0; n < N; n++) A[(size_t)d * N + n] = -(float)(n + 1);
+    }
     sl_scan_args a = {B, L, D, N, 1, u, dl, A, Bm, Cm, Dv, z, bias, 1};
     float *du = calloc(BLD, 4), *ddl = calloc(BLD, 4), *dz = calloc(BLD, 4), *dA = calloc((size_t)D * N, 4);
     float *dB = calloc(BLN, 4), *dC = calloc(BLN, 4), *dD = calloc(D, 4), *db = calloc(D, 4);
@@ -115,11 +137,19 @@ int main(int argc, char **argv)
         double tf[64], tb[64], cf[64], cb[64];
         for (int i = 0; i < reps + 1; i++) {
             double t0 = now(), c0 = cpu();
-            if (sl_scan_forward(y, NULL, &a, K, ws)) { fprintf(stderr, "%s\n", sl_errmsg()); return 1; }
+            if (sl_scan_forward(y, NULL, &a, K, ws)) {
+                fprintf(stderr, "%s\n", sl_errmsg());
+                return 1;
+            }
             double t1 = now(), c1 = cpu();
             sl_scan_backward(&g, dy, &a, ws);
             double t2 = now(), c2 = cpu();
-            if (i) { tf[i - 1] = t1 - t0; tb[i - 1] = t2 - t1; cf[i - 1] = c1 - c0; cb[i - 1] = c2 - c1; }
+            if (i) {
+                tf[i - 1] = t1 - t0;
+                tb[i - 1] = t2 - t1;
+                cf[i - 1] = c1 - c0;
+                cb[i - 1] = c2 - c1;
+            }
         }
         double mf = median(tf, reps), mb = median(tb, reps);
         printf("%s,forward,%d,%d,%d,%d,%d,%.6f,%.4g,%.6f\n", names[v], B, D, L, N, th, mf, upd / mf, median(cf, reps));

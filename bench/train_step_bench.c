@@ -56,9 +56,9 @@ static int die(const char *what)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"task", 1, 0, 't'}, {"batch", 1, 0, 'b'},
+    static const struct option opts[] = {{"model", 1, 0, 'm'},   {"task", 1, 0, 't'}, {"batch", 1, 0, 'b'},
                                          {"threads", 1, 0, 'k'}, {"reps", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
-                                         {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+                                         {"label", 1, 0, 'l'},   {0, 0, 0, 0}};
     const char *spec = NULL, *task = "adding:length=100", *label = NULL;
     int B = 32, threads = 1, reps = 30, warmup = 5, o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -70,7 +70,10 @@ int main(int argc, char **argv)
         case 'r': reps = atoi(optarg); break;
         case 'w': warmup = atoi(optarg); break;
         case 'l': label = optarg; break;
-        default: fprintf(stderr, "usage: train_step_bench --model SPEC [--task T] [--batch B] [--threads K] [--reps N] [--warmup W] [--label L]\n"); return 2;
+        default:
+            fprintf(stderr, "usage: train_step_bench --model SPEC [--task T] [--batch B] [--threads K] [--reps N] [--warmup W] "
+                            "[--label L]\n");
+            return 2;
         }
     }
     if (!spec || B < 1 || threads < 1 || reps < 1 || warmup < 0) {
@@ -91,7 +94,10 @@ int main(int argc, char **argv)
     sl_optim *opt = sl_optim_alloc(&oc, m->P->total);
     sl_rng *rng = sl_rng_alloc(1);
     double *ts = malloc(sizeof(double) * (size_t)reps * 5);
-    if (!y || !dy || !scratch || !opt || !rng || !ts) { fprintf(stderr, "train_step_bench: out of memory\n"); return 1; }
+    if (!y || !dy || !scratch || !opt || !rng || !ts) {
+        fprintf(stderr, "train_step_bench: out of memory\n");
+        return 1;
+    }
     double *tc = ts + reps, *tf = tc + reps, *tb = tf + reps, *to = tb + reps;
     sl_train_pass pass = {0};
     sl_model_set_training(m, 1, rng);
@@ -102,14 +108,23 @@ int main(int argc, char **argv)
         if (sl_train_forward(&pass, m, b.x, b.tok, y, B, t->T)) return die("forward");
         double loss = sl_task_loss(t, &b, y, dy, scratch, NULL, NULL);
         double w1 = sl_now();
-        if (!isfinite(loss)) { fprintf(stderr, "train_step_bench: loss %g\n", loss); return 1; }
+        if (!isfinite(loss)) {
+            fprintf(stderr, "train_step_bench: loss %g\n", loss);
+            return 1;
+        }
         if (sl_train_backward(&pass, m, dy, NULL)) return die("backward");
         double w2 = sl_now();
         if (sl_params_check_finite(m->P, 1)) return die("gradient");
         sl_clip_grad_norm(m->P, 1.0);
         if (sl_optim_step(opt, m->P, 1e-3f)) return die("optimizer");
         double w3 = sl_now(), c3 = cpu_now();
-        if (i >= 0) { ts[i] = w3 - w0; tc[i] = c3 - c0; tf[i] = w1 - w0; tb[i] = w2 - w1; to[i] = w3 - w2; }
+        if (i >= 0) {
+            ts[i] = w3 - w0;
+            tc[i] = c3 - c0;
+            tf[i] = w1 - w0;
+            tb[i] = w2 - w1;
+            to[i] = w3 - w2;
+        }
     }
     const char *mx = strstr(spec, "mixer=");
     char mixer[64] = "";
@@ -118,12 +133,16 @@ int main(int argc, char **argv)
     else snprintf(mixer, sizeof mixer, "%.*s", (int)strcspn(spec, ":"), spec);
     char tk[256];
     snprintf(tk, sizeof tk, "%s", task);
-    for (char *c = tk; *c; c++) if (*c == ',') *c = ';';   /* one CSV field */
-    printf("seqlab,%s,%s,%d,%d,%zu,%d,%.4f,%.4f,%.4f,%.4f,%.4f\n", mixer, tk, B, t->T, sl_params_count_trainable(m->P),
-           threads, 1e3 * median(ts, reps), 1e3 * median(tc, reps), 1e3 * median(tf, reps), 1e3 * median(tb, reps),
+    for (char *c = tk; *c; c++)
+        if (*c == ',') *c = ';'; /* one CSV field */
+    printf("seqlab,%s,%s,%d,%d,%zu,%d,%.4f,%.4f,%.4f,%.4f,%.4f\n", mixer, tk, B, t->T, sl_params_count_trainable(m->P), threads,
+           1e3 * median(ts, reps), 1e3 * median(tc, reps), 1e3 * median(tf, reps), 1e3 * median(tb, reps),
            1e3 * median(to, reps));
     sl_train_pass_free(&pass);
-    free(ts); free(y); free(dy); free(scratch);
+    free(ts);
+    free(y);
+    free(dy);
+    free(scratch);
     sl_rng_free(rng);
     sl_optim_free(opt);
     sl_batch_free(&b);

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng,
-                        long step, double seconds, const char *const *meta_kv, int n_meta)
+int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng, long step, double seconds,
+                        const char *const *meta_kv, int n_meta)
 {
     sl_st_writer *w = sl_st_writer_new();
     if (!w) return sl_error(SL_ENOMEM, "out of memory");
@@ -35,8 +35,14 @@ int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o,
         }
     }
     char buf[64];
-    if (!rc) { snprintf(buf, sizeof buf, "%ld", step); rc = sl_st_writer_meta(w, "step", buf); }
-    if (!rc) { snprintf(buf, sizeof buf, "%.17g", seconds); rc = sl_st_writer_meta(w, "seconds", buf); }
+    if (!rc) {
+        snprintf(buf, sizeof buf, "%ld", step);
+        rc = sl_st_writer_meta(w, "step", buf);
+    }
+    if (!rc) {
+        snprintf(buf, sizeof buf, "%.17g", seconds);
+        rc = sl_st_writer_meta(w, "seconds", buf);
+    }
     for (int i = 0; i < n_meta && !rc; i++) rc = sl_st_writer_meta(w, meta_kv[2 * i], meta_kv[2 * i + 1]);
     if (!rc) rc = sl_st_writer_write(w, path);
     free(rs);
@@ -79,8 +85,7 @@ int sl_checkpoint_meta_long(const sl_safetensors *st, const char *key, long lo, 
     return SL_OK;
 }
 
-int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng,
-                          long *step, double *seconds)
+int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng, long *step, double *seconds)
 {
     int rc;
     for (int i = 0; i < P->n; i++) {
@@ -112,8 +117,7 @@ int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, s
     if (step && (rc = sl_checkpoint_meta_long(st, "step", 0, 1L << 40, step))) return rc;
     if (seconds) {
         *seconds = 0.0;
-        if (sl_safetensors_meta(st, "seconds") && (rc = sl_checkpoint_meta_double(st, "seconds", 0.0, 1e12, seconds)))
-            return rc;
+        if (sl_safetensors_meta(st, "seconds") && (rc = sl_checkpoint_meta_double(st, "seconds", 0.0, 1e12, seconds))) return rc;
     }
     return SL_OK;
 }

@@ -17,8 +17,8 @@
 extern "C" {
 #endif
 
-int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng,
-                        long step, double seconds, const char *const *meta_kv, int n_meta);
+int sl_checkpoint_write(const char *path, const sl_params *P, const sl_optim *o, const sl_rng *rng, long step, double seconds,
+                        const char *const *meta_kv, int n_meta);
 
 /* Open a checkpoint (validated by the safetensors reader); read metadata with
  * sl_safetensors_meta(st, key). */
@@ -33,8 +33,7 @@ int sl_checkpoint_meta_long(const sl_safetensors *st, const char *key, long lo, 
 
 /* Restore into an allocated table of the same model, an optimizer sized for it and an rng.
  * o and rng may be NULL (weights only). */
-int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng,
-                          long *step, double *seconds);
+int sl_checkpoint_restore(const sl_safetensors *st, sl_params *P, sl_optim *o, sl_rng *rng, long *step, double *seconds);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,7 @@ static void probe(void)
     if ((f & SL_CPU_AVX512F) && (f & SL_CPU_AVX512BW) && __get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         const int tile = d >> 24 & 1, tbf16 = d >> 22 & 1;
         unsigned a1, b1, c1, d1;
-        if (tile && tbf16 && a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 >> 5 & 1)) {   /* AVX512-BF16 */
+        if (tile && tbf16 && a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 >> 5 & 1)) { /* AVX512-BF16 */
             /* the OS must save the tile state (XCR0 bits 17, 18) */
             unsigned lo, hi;
             __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));

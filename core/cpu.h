@@ -15,9 +15,9 @@ extern "C" {
 enum {
     SL_CPU_AVX2 = 1u << 0,
     SL_CPU_FMA = 1u << 1,
-    SL_CPU_AVX512F = 1u << 2,    /* with the OS saving the AVX-512 state */
+    SL_CPU_AVX512F = 1u << 2, /* with the OS saving the AVX-512 state */
     SL_CPU_AVX512BW = 1u << 3,
-    SL_CPU_AMX_BF16 = 1u << 4,   /* AMX-TILE, AMX-BF16, AVX512-BF16, the OS saving the tile
+    SL_CPU_AMX_BF16 = 1u << 4, /* AMX-TILE, AMX-BF16, AVX512-BF16, the OS saving the tile
                                   * state and (Linux) the tile data permission granted */
 };
 

@@ -13,14 +13,22 @@ extern "C" {
 #endif
 
 typedef enum {
-    SL_DT_F32, SL_DT_F64, SL_DT_F16, SL_DT_BF16,
-    SL_DT_I8, SL_DT_I16, SL_DT_I32, SL_DT_I64, SL_DT_U8, SL_DT_BOOL,
+    SL_DT_F32,
+    SL_DT_F64,
+    SL_DT_F16,
+    SL_DT_BF16,
+    SL_DT_I8,
+    SL_DT_I16,
+    SL_DT_I32,
+    SL_DT_I64,
+    SL_DT_U8,
+    SL_DT_BOOL,
     SL_DT_COUNT
 } sl_dtype;
 
 size_t sl_dtype_size(sl_dtype t);
-const char *sl_dtype_name(sl_dtype t);          /* safetensors spelling: "F32", ... */
-int sl_dtype_from_name(const char *s, sl_dtype *t);  /* SL_EFORMAT if unknown */
+const char *sl_dtype_name(sl_dtype t);              /* safetensors spelling: "F32", ... */
+int sl_dtype_from_name(const char *s, sl_dtype *t); /* SL_EFORMAT if unknown */
 
 /* Convert n elements of a floating or integer type to float; SL_ENAN if check_finite and a
  * value is NaN/Inf. Unaligned source is fine. */

@@ -14,14 +14,14 @@ extern "C" {
 
 enum {
     SL_OK = 0,
-    SL_EINVAL = -1,        /* bad argument, bad spec, bad flag value */
-    SL_ENOMEM = -2,        /* allocation failed */
-    SL_EIO = -3,           /* open/read/write/rename failed */
-    SL_EFORMAT = -4,       /* malformed file contents */
-    SL_ESHAPE = -5,        /* shape or size mismatch */
-    SL_ENAN = -6,          /* non-finite value where a finite one is required */
-    SL_EUNSUPPORTED = -7,  /* the model/mode does not support this operation */
-    SL_ENOTFOUND = -8      /* named thing (model, task, tensor, key) does not exist */
+    SL_EINVAL = -1,       /* bad argument, bad spec, bad flag value */
+    SL_ENOMEM = -2,       /* allocation failed */
+    SL_EIO = -3,          /* open/read/write/rename failed */
+    SL_EFORMAT = -4,      /* malformed file contents */
+    SL_ESHAPE = -5,       /* shape or size mismatch */
+    SL_ENAN = -6,         /* non-finite value where a finite one is required */
+    SL_EUNSUPPORTED = -7, /* the model/mode does not support this operation */
+    SL_ENOTFOUND = -8     /* named thing (model, task, tensor, key) does not exist */
 };
 
 /* Record a printf-style message for the calling thread and return `code` unchanged,

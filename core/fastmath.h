@@ -45,8 +45,8 @@
  * SL_CLONES3 for x86-64-v4, x86-64-v3 (AVX2 + FMA) and the baseline; the loader picks the
  * variant by CPU. Off (plain functions) with clang, off ELF, under AddressSanitizer and with
  * -DSL_NO_TARGET_CLONES. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(SL_NO_TARGET_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(SL_NO_TARGET_CLONES)
 #define SL_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
 #else
 #define SL_TARGET_CLONES(...)
@@ -76,7 +76,7 @@
 #define FM_NAME(f) f
 #define FM_SEL(m, a, b) ((m) ? (a) : (b))
 #define FM_K(c) (c)
-SL_FM_INLINE float sl_fm__pow2f(float k)   /* 2^k for integral k in [-126, 127] */
+SL_FM_INLINE float sl_fm__pow2f(float k) /* 2^k for integral k in [-126, 127] */
 {
     /* k's integer value from the mantissa of k + 1.5 * 2^23 (exact for integral |k| < 2^22),
      * not by a float-to-int conversion, which is undefined for a NaN k (found by the llama2c
@@ -91,7 +91,7 @@ SL_FM_INLINE float sl_fm__pow2f(float k)   /* 2^k for integral k in [-126, 127] 
     memcpy(&s, &e, sizeof s);
     return s;
 }
-SL_FM_INLINE float sl_fm__frexpf(float y, float *e)   /* y = 2^e m, m in [1, 2); y normal, > 0 */
+SL_FM_INLINE float sl_fm__frexpf(float y, float *e) /* y = 2^e m, m in [1, 2); y normal, > 0 */
 {
     uint32_t u;
     memcpy(&u, &y, sizeof u);
@@ -123,13 +123,10 @@ typedef int32_t sl_v16i __attribute__((vector_size(64)));
 typedef uint32_t sl_v16u __attribute__((vector_size(64)));
 
 /* m ? a : b lane by lane (m: all ones or zero per lane, as compares give) */
-SL_FM_INLINE sl_v16f sl_fm_sel_v16(sl_v16i m, sl_v16f a, sl_v16f b)
-{
-    return (sl_v16f)(((sl_v16i)a & m) | ((sl_v16i)b & ~m));
-}
+SL_FM_INLINE sl_v16f sl_fm_sel_v16(sl_v16i m, sl_v16f a, sl_v16f b) { return (sl_v16f)(((sl_v16i)a & m) | ((sl_v16i)b & ~m)); }
 SL_FM_INLINE sl_v16f sl_fm__pow2f_v16(sl_v16f k)
 {
-    sl_v16u bits = ((sl_v16u)__builtin_convertvector(k, sl_v16i) + 127u) << 23;
+    sl_v16u bits = ((sl_v16u) __builtin_convertvector(k, sl_v16i) + 127u) << 23;
     return (sl_v16f)bits;
 }
 SL_FM_INLINE sl_v16f sl_fm__frexpf_v16(sl_v16f y, sl_v16f *e)

@@ -42,7 +42,7 @@ static char *resolve_links(const char *path)
     char *p = strdup(path);
     for (int depth = 0; p; depth++) {
         struct stat st;
-        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;   /* absent or not a link */
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p; /* absent or not a link */
         if (depth == 40) {
             free(p);
             sl_error(SL_EIO, "cannot write '%s': too many levels of symbolic links", path);
@@ -78,7 +78,8 @@ static char *resolve_links(const char *path)
 static int open_direct(sl_afile *a, const char *path, char *final)
 {
     int fd;
-    do fd = open(final, O_WRONLY | O_NOCTTY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+    do fd = open(final, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         int err = errno;
         free(final);
@@ -100,7 +101,7 @@ int sl_afile_open(sl_afile *a, const char *path)
 {
     memset(a, 0, sizeof *a);
     if (!path || !*path) return sl_error(SL_EINVAL, "atomic write: empty path");
-    if (!strcmp(path, "-")) {   /* standard output: written through, never renamed or closed */
+    if (!strcmp(path, "-")) { /* standard output: written through, never renamed or closed */
         a->f = stdout;
         return SL_OK;
     }
@@ -118,15 +119,20 @@ int sl_afile_open(sl_afile *a, const char *path)
     }
     if (exists && !S_ISREG(st.st_mode)) return open_direct(a, path, final);
     char *dir = dir_of(final, &base);
-    if (!dir) { free(final); return sl_error(SL_ENOMEM, "out of memory opening '%s'", path); }
+    if (!dir) {
+        free(final);
+        return sl_error(SL_ENOMEM, "out of memory opening '%s'", path);
+    }
     if (!*base) {
-        free(dir); free(final);
+        free(dir);
+        free(final);
         return sl_error(SL_EINVAL, "cannot write '%s': path names a directory", path);
     }
     size_t cap = strlen(dir) + strlen(base) + 32;
     char *tmp = malloc(cap);
     if (!tmp) {
-        free(dir); free(final);
+        free(dir);
+        free(final);
         return sl_error(SL_ENOMEM, "out of memory opening '%s'", path);
     }
     /* Our own O_EXCL loop instead of mkstemp: open(..., 0666) lets the umask decide the
@@ -135,14 +141,18 @@ int sl_afile_open(sl_afile *a, const char *path)
     int fd = -1, err = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t seed = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20)
-                    ^ (uint64_t)(uintptr_t)a;
+    uint64_t seed = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)a;
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     for (int attempt = 0; attempt < 100; attempt++) {
         char suffix[7];
         uint64_t x = seed + (uint64_t)attempt * 0x9E3779B97F4A7C15ull;
-        x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 29;   /* splitmix-style scramble */
-        for (int k = 0; k < 6; k++) { suffix[k] = alnum[x % 62]; x /= 62; }
+        x ^= x >> 31;
+        x *= 0xBF58476D1CE4E5B9ull;
+        x ^= x >> 29; /* splitmix-style scramble */
+        for (int k = 0; k < 6; k++) {
+            suffix[k] = alnum[x % 62];
+            x /= 62;
+        }
         suffix[6] = '\0';
         snprintf(tmp, cap, "%s/.%s.tmp.%s", dir, base, suffix);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -151,7 +161,8 @@ int sl_afile_open(sl_afile *a, const char *path)
     err = errno;
     free(dir);
     if (fd < 0) {
-        free(tmp); free(final);
+        free(tmp);
+        free(final);
         return sl_error(SL_EIO, "cannot create a temporary file next to '%s': %s", path, strerror(err));
     }
     /* a replaced file keeps its permission bits (best effort: the owner may differ) */
@@ -161,7 +172,8 @@ int sl_afile_open(sl_afile *a, const char *path)
         err = errno;
         close(fd);
         unlink(tmp);
-        free(tmp); free(final);
+        free(tmp);
+        free(final);
         return sl_error(SL_EIO, "cannot open temporary file for '%s': %s", path, strerror(err));
     }
     a->f = f;
@@ -201,7 +213,10 @@ static int commit_direct(sl_afile *a)
     const char *name = a->path ? a->path : "standard output";
     int err = 0, bad = fflush(a->f) != 0 || ferror(a->f);
     if (bad) err = errno;
-    if (a->f != stdout && fclose(a->f) != 0 && !bad) { bad = 1; err = errno; }
+    if (a->f != stdout && fclose(a->f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
     int rc = bad ? sl_error(SL_EIO, "cannot write '%s': %s", name, err ? strerror(err) : "stream error") : SL_OK;
     free(a->path);
     memset(a, 0, sizeof *a);
@@ -215,18 +230,28 @@ int sl_afile_commit(sl_afile *a)
     const char *what = NULL;
     int err = 0;
     /* fflush surfaces write errors (ENOSPC, EFBIG) that buffered fwrite calls deferred. */
-    if (fflush(a->f) != 0 || ferror(a->f)) { what = "write"; err = errno; }
-    else if (fsync(fileno(a->f)) != 0) { what = "fsync"; err = errno; }
+    if (fflush(a->f) != 0 || ferror(a->f)) {
+        what = "write";
+        err = errno;
+    } else if (fsync(fileno(a->f)) != 0) {
+        what = "fsync";
+        err = errno;
+    }
     int cl = fclose(a->f);
     a->f = NULL;
-    if (!what && cl != 0) { what = "close"; err = errno; }
-    if (!what && rename(a->tmp, a->path) != 0) { what = "rename"; err = errno; }
+    if (!what && cl != 0) {
+        what = "close";
+        err = errno;
+    }
+    if (!what && rename(a->tmp, a->path) != 0) {
+        what = "rename";
+        err = errno;
+    }
     if (what) {
         char *path = a->path;
         a->path = NULL;
-        sl_afile_abort(a);   /* unlinks the temporary; the old file is untouched */
-        int rc = sl_error(SL_EIO, "cannot write '%s' (%s failed): %s", path, what,
-                          err ? strerror(err) : "stream error");
+        sl_afile_abort(a); /* unlinks the temporary; the old file is untouched */
+        int rc = sl_error(SL_EIO, "cannot write '%s' (%s failed): %s", path, what, err ? strerror(err) : "stream error");
         free(path);
         return rc;
     }
@@ -256,7 +281,8 @@ int sl_read_file(const char *path, size_t max_bytes, void **buf, size_t *n)
     *n = 0;
     if (!path || !*path) return sl_error(SL_EINVAL, "read: empty path");
     int fd;
-    do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
     if (fd < 0) return sl_error(SL_EIO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -267,13 +293,12 @@ int sl_read_file(const char *path, size_t max_bytes, void **buf, size_t *n)
     /* Only regular files: a FIFO or device has no trustworthy size and could block forever. */
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return sl_error(SL_EIO, "cannot read '%s': %s", path,
-                        S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        return sl_error(SL_EIO, "cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
     if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)max_bytes) {
         close(fd);
-        return sl_error(SL_EFORMAT, "'%s' is %lld bytes, more than the limit of %zu bytes", path,
-                        (long long)st.st_size, max_bytes);
+        return sl_error(SL_EFORMAT, "'%s' is %lld bytes, more than the limit of %zu bytes", path, (long long)st.st_size,
+                        max_bytes);
     }
     size_t size = (size_t)st.st_size;
     unsigned char *p = malloc(size + 1);
@@ -291,7 +316,7 @@ int sl_read_file(const char *path, size_t max_bytes, void **buf, size_t *n)
             free(p);
             return sl_error(SL_EIO, "cannot read '%s': %s", path, strerror(err));
         }
-        if (r == 0) break;   /* file shrank while reading: keep what is there */
+        if (r == 0) break; /* file shrank while reading: keep what is there */
         got += (size_t)r;
     }
     close(fd);
@@ -310,7 +335,7 @@ int sl_mkdirs(const char *dir)
     size_t len = strlen(p);
     for (size_t i = 1; i <= len; i++) {
         if (p[i] != '/' && p[i] != '\0') continue;
-        if (p[i - 1] == '/') continue;   /* "a//b" */
+        if (p[i - 1] == '/') continue; /* "a//b" */
         char save = p[i];
         p[i] = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {

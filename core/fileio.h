@@ -21,14 +21,14 @@ extern "C" {
 #endif
 
 typedef struct {
-    FILE *f;        /* write here between open and commit */
-    char *tmp;      /* temporary path; NULL when writing straight into a FIFO/device/stdout */
-    char *path;     /* final path, symlinks resolved (NULL for stdout) */
+    FILE *f;    /* write here between open and commit */
+    char *tmp;  /* temporary path; NULL when writing straight into a FIFO/device/stdout */
+    char *path; /* final path, symlinks resolved (NULL for stdout) */
 } sl_afile;
 
 int sl_afile_open(sl_afile *a, const char *path);
-int sl_afile_commit(sl_afile *a);   /* fflush + fsync + rename (direct: fflush + close); frees; SL_EIO on failure */
-void sl_afile_abort(sl_afile *a);   /* close + unlink the temporary; frees (direct writes cannot be undone) */
+int sl_afile_commit(sl_afile *a); /* fflush + fsync + rename (direct: fflush + close); frees; SL_EIO on failure */
+void sl_afile_abort(sl_afile *a); /* close + unlink the temporary; frees (direct writes cannot be undone) */
 
 int sl_write_file_atomic(const char *path, const void *buf, size_t n);
 

@@ -43,28 +43,48 @@ SL_FM_INLINE void rows4(float *out, const float *inp, const float *w, const floa
         v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
         int k = 0;
         for (; k + 32 <= C; k += 32) {
-            if (n == 0) {   /* the first input row reads the block from memory: fetch ahead */
+            if (n == 0) { /* the first input row reads the block from memory: fetch ahead */
                 for (int j = 0; j < 512; j += 64) __builtin_prefetch(pf + j, 0, 3);
                 pf += 512;
             }
             const v16 xa = ld(x + k), xb = ld(x + k + 16);
-            a0 += ld(w0 + k) * xa; c0 += ld(w0 + k + 16) * xb;
-            a1 += ld(w1 + k) * xa; c1 += ld(w1 + k + 16) * xb;
-            a2 += ld(w2 + k) * xa; c2 += ld(w2 + k + 16) * xb;
-            a3 += ld(w3 + k) * xa; c3 += ld(w3 + k + 16) * xb;
+            a0 += ld(w0 + k) * xa;
+            c0 += ld(w0 + k + 16) * xb;
+            a1 += ld(w1 + k) * xa;
+            c1 += ld(w1 + k + 16) * xb;
+            a2 += ld(w2 + k) * xa;
+            c2 += ld(w2 + k + 16) * xb;
+            a3 += ld(w3 + k) * xa;
+            c3 += ld(w3 + k + 16) * xb;
         }
         if (k + 16 <= C) {
             const v16 xa = ld(x + k);
-            a0 += ld(w0 + k) * xa; a1 += ld(w1 + k) * xa; a2 += ld(w2 + k) * xa; a3 += ld(w3 + k) * xa;
+            a0 += ld(w0 + k) * xa;
+            a1 += ld(w1 + k) * xa;
+            a2 += ld(w2 + k) * xa;
+            a3 += ld(w3 + k) * xa;
             k += 16;
         }
         if (n == 0)
             for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 3);
         float s0 = hsum(a0 + c0), s1 = hsum(a1 + c1), s2 = hsum(a2 + c2), s3 = hsum(a3 + c3);
-        for (; k < C; k++) { s0 += w0[k] * x[k]; s1 += w1[k] * x[k]; s2 += w2[k] * x[k]; s3 += w3[k] * x[k]; }
+        for (; k < C; k++) {
+            s0 += w0[k] * x[k];
+            s1 += w1[k] * x[k];
+            s2 += w2[k] * x[k];
+            s3 += w3[k] * x[k];
+        }
         float *o = out + (size_t)n * OC + r0;
-        if (b) { s0 += b[r0]; s1 += b[r0 + 1]; s2 += b[r0 + 2]; s3 += b[r0 + 3]; }
-        o[0] = s0; o[1] = s1; o[2] = s2; o[3] = s3;
+        if (b) {
+            s0 += b[r0];
+            s1 += b[r0 + 1];
+            s2 += b[r0 + 2];
+            s3 += b[r0 + 3];
+        }
+        o[0] = s0;
+        o[1] = s1;
+        o[2] = s2;
+        o[3] = s3;
     }
 }
 
@@ -75,8 +95,14 @@ SL_FM_INLINE void row1(float *out, const float *inp, const float *w, const float
         const float *x = inp + (size_t)n * C;
         v16 a0 = {0}, c0 = {0};
         int k = 0;
-        for (; k + 32 <= C; k += 32) { a0 += ld(w0 + k) * ld(x + k); c0 += ld(w0 + k + 16) * ld(x + k + 16); }
-        if (k + 16 <= C) { a0 += ld(w0 + k) * ld(x + k); k += 16; }
+        for (; k + 32 <= C; k += 32) {
+            a0 += ld(w0 + k) * ld(x + k);
+            c0 += ld(w0 + k + 16) * ld(x + k + 16);
+        }
+        if (k + 16 <= C) {
+            a0 += ld(w0 + k) * ld(x + k);
+            k += 16;
+        }
         float s0 = hsum(a0 + c0);
         for (; k < C; k++) s0 += w0[k] * x[k];
         out[(size_t)n * OC + r] = b ? s0 + b[r] : s0;
@@ -95,10 +121,13 @@ void sl_gemv(float *out, const float *inp, const float *w, const float *b, int N
 {
     const double work = (double)N * C * OC;
     const int nth = work >= 65536.0 && !omp_in_parallel() ? omp_get_max_threads() : 1;
-    if (nth <= 1 || OC < 8) { sl_gemv_rows(out, inp, w, b, N, C, OC, 0, OC); return; }
+    if (nth <= 1 || OC < 8) {
+        sl_gemv_rows(out, inp, w, b, N, C, OC, 0, OC);
+        return;
+    }
     /* contiguous ranges of whole 4-row groups, fixed by the thread count */
     const int groups = (OC + 3) / 4;
-#pragma omp parallel num_threads(nth)
+    #pragma omp parallel num_threads(nth)
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
         const int g0 = (int)((long)groups * t / n), g1 = (int)((long)groups * (t + 1) / n);
@@ -157,7 +186,7 @@ SL_CLONES SL_FASTMATH double sl_softmax_unnorm(float *x, int n, float scale)
     for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     mx *= scale;
     float s = 0.0f;
-#pragma omp simd reduction(+ : s)
+    #pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; i++) {
         x[i] = sl_fm_expf(x[i] * scale - mx);
         s += x[i];
@@ -179,7 +208,8 @@ int sl_argmax(const float *x, int n)
     for (int i = 0; i < n; i++)
         if (x[i] == mx) return i;
     int best = 0;
-    for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
     return best;
 }
 
@@ -194,7 +224,7 @@ SL_CLONES static int finite_block(const float *x, size_t n)
     u16v va = {0};
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __builtin_prefetch((const char *)(x + i) + PREFETCH_AHEAD, 0, 0);   /* one line per step */
+        __builtin_prefetch((const char *)(x + i) + PREFETCH_AHEAD, 0, 0); /* one line per step */
         const u16v u = *(const u16v *)(x + i);
         va |= (u16v)((u & e) == e);
     }
@@ -214,7 +244,10 @@ int sl_all_finite(const float *x, size_t n, size_t *bad)
         const size_t m = n - i0 < 65536 ? n - i0 : 65536;
         if (finite_block(x + i0, m)) continue;
         for (size_t i = i0; i < i0 + m; i++)
-            if (!isfinite(x[i])) { if (bad) *bad = i; return 0; }
+            if (!isfinite(x[i])) {
+                if (bad) *bad = i;
+                return 0;
+            }
     }
     return 1;
 }

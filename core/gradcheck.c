@@ -40,8 +40,8 @@ static double central(float *x, size_t i, sl_loss_fn f, void *ctx, double h)
     return (fp - fm) / (2.0 * hh);
 }
 
-int sl_gradcheck(float *x, const float *grad, size_t n, sl_loss_fn f, void *ctx, double h,
-                 size_t max_checks, double floor, sl_gradcheck_result *res)
+int sl_gradcheck(float *x, const float *grad, size_t n, sl_loss_fn f, void *ctx, double h, size_t max_checks, double floor,
+                 sl_gradcheck_result *res)
 {
     memset(res, 0, sizeof *res);
     if (n == 0) return SL_OK;

@@ -31,17 +31,17 @@ extern "C" {
 typedef double (*sl_loss_fn)(void *ctx);
 
 typedef struct {
-    double max_rel;      /* largest err (see above) */
-    double max_abs;      /* largest |a - n| */
-    size_t worst;        /* coordinate of max_rel */
+    double max_rel; /* largest err (see above) */
+    double max_abs; /* largest |a - n| */
+    size_t worst;   /* coordinate of max_rel */
     double worst_analytic, worst_numeric;
-    double noise;        /* estimated standard deviation of n from rounding in f */
-    double floor;        /* floor_eff used */
+    double noise; /* estimated standard deviation of n from rounding in f */
+    double floor; /* floor_eff used */
     size_t checked;
 } sl_gradcheck_result;
 
-int sl_gradcheck(float *x, const float *grad, size_t n, sl_loss_fn f, void *ctx, double h,
-                 size_t max_checks, double floor, sl_gradcheck_result *res);
+int sl_gradcheck(float *x, const float *grad, size_t n, sl_loss_fn f, void *ctx, double h, size_t max_checks, double floor,
+                 sl_gradcheck_result *res);
 
 /* the rounding noise (standard deviation) of f near x, from 8 points t apart along x[i] */
 double sl_gradcheck_noise(float *x, size_t i, sl_loss_fn f, void *ctx, double t);

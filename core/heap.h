@@ -16,41 +16,48 @@
 
 #include <stdlib.h>
 
-#define SL_HEAP_DEFINE(NAME, T, BEFORE, CAP0)                                                   \
-    typedef struct { T *h; size_t n, cap; } NAME;                                                \
-    static int NAME##_push(NAME *q, T e)                                                         \
-    {                                                                                            \
-        if (q->n == q->cap) {                                                                    \
-            size_t c = q->cap ? 2 * q->cap : (CAP0);                                             \
-            T *p = realloc(q->h, c * sizeof *p);                                                 \
-            if (!p) return sl_error(SL_ENOMEM, "out of memory");                                 \
-            q->h = p;                                                                            \
-            q->cap = c;                                                                          \
-        }                                                                                        \
-        size_t i = q->n++;                                                                       \
-        q->h[i] = e;                                                                             \
-        while (i > 0) {                                                                          \
-            size_t p = (i - 1) / 2;                                                              \
-            if (!BEFORE(&q->h[i], &q->h[p])) break;                                              \
-            T t = q->h[i]; q->h[i] = q->h[p]; q->h[p] = t;                                       \
-            i = p;                                                                               \
-        }                                                                                        \
-        return SL_OK;                                                                            \
-    }                                                                                            \
-    static T NAME##_pop(NAME *q)                                                                 \
-    {                                                                                            \
-        T top = q->h[0];                                                                         \
-        q->h[0] = q->h[--q->n];                                                                  \
-        size_t i = 0;                                                                            \
-        for (;;) {                                                                               \
-            size_t l = 2 * i + 1, r = l + 1, b = i;                                              \
-            if (l < q->n && BEFORE(&q->h[l], &q->h[b])) b = l;                                   \
-            if (r < q->n && BEFORE(&q->h[r], &q->h[b])) b = r;                                   \
-            if (b == i) break;                                                                   \
-            T t = q->h[i]; q->h[i] = q->h[b]; q->h[b] = t;                                       \
-            i = b;                                                                               \
-        }                                                                                        \
-        return top;                                                                              \
+#define SL_HEAP_DEFINE(NAME, T, BEFORE, CAP0) \
+    typedef struct { \
+        T *h; \
+        size_t n, cap; \
+    } NAME; \
+    static int NAME##_push(NAME *q, T e) \
+    { \
+        if (q->n == q->cap) { \
+            size_t c = q->cap ? 2 * q->cap : (CAP0); \
+            T *p = realloc(q->h, c * sizeof *p); \
+            if (!p) return sl_error(SL_ENOMEM, "out of memory"); \
+            q->h = p; \
+            q->cap = c; \
+        } \
+        size_t i = q->n++; \
+        q->h[i] = e; \
+        while (i > 0) { \
+            size_t p = (i - 1) / 2; \
+            if (!BEFORE(&q->h[i], &q->h[p])) break; \
+            T t = q->h[i]; \
+            q->h[i] = q->h[p]; \
+            q->h[p] = t; \
+            i = p; \
+        } \
+        return SL_OK; \
+    } \
+    static T NAME##_pop(NAME *q) \
+    { \
+        T top = q->h[0]; \
+        q->h[0] = q->h[--q->n]; \
+        size_t i = 0; \
+        for (;;) { \
+            size_t l = 2 * i + 1, r = l + 1, b = i; \
+            if (l < q->n && BEFORE(&q->h[l], &q->h[b])) b = l; \
+            if (r < q->n && BEFORE(&q->h[r], &q->h[b])) b = r; \
+            if (b == i) break; \
+            T t = q->h[i]; \
+            q->h[i] = q->h[b]; \
+            q->h[b] = t; \
+            i = b; \
+        } \
+        return top; \
     }
 
 #endif

@@ -28,10 +28,7 @@ typedef struct {
     int depth;
 } parser;
 
-static int fail(const parser *p, const char *what)
-{
-    return sl_error(SL_EFORMAT, "JSON: %s at byte %zu", what, p->pos);
-}
+static int fail(const parser *p, const char *what) { return sl_error(SL_EFORMAT, "JSON: %s at byte %zu", what, p->pos); }
 
 static int peek(const parser *p) { return p->pos < p->len ? p->s[p->pos] : -1; }
 
@@ -92,13 +89,24 @@ static int put_utf8(sbuf *s, unsigned cp)
 {
     unsigned char u[4];
     size_t k;
-    if (cp < 0x80) { u[0] = (unsigned char)cp; k = 1; }
-    else if (cp < 0x800) { u[0] = 0xC0 | (cp >> 6); u[1] = 0x80 | (cp & 0x3F); k = 2; }
-    else if (cp < 0x10000) {
-        u[0] = 0xE0 | (cp >> 12); u[1] = 0x80 | ((cp >> 6) & 0x3F); u[2] = 0x80 | (cp & 0x3F); k = 3;
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        k = 1;
+    } else if (cp < 0x800) {
+        u[0] = 0xC0 | (cp >> 6);
+        u[1] = 0x80 | (cp & 0x3F);
+        k = 2;
+    } else if (cp < 0x10000) {
+        u[0] = 0xE0 | (cp >> 12);
+        u[1] = 0x80 | ((cp >> 6) & 0x3F);
+        u[2] = 0x80 | (cp & 0x3F);
+        k = 3;
     } else {
-        u[0] = 0xF0 | (cp >> 18); u[1] = 0x80 | ((cp >> 12) & 0x3F);
-        u[2] = 0x80 | ((cp >> 6) & 0x3F); u[3] = 0x80 | (cp & 0x3F); k = 4;
+        u[0] = 0xF0 | (cp >> 18);
+        u[1] = 0x80 | ((cp >> 12) & 0x3F);
+        u[2] = 0x80 | ((cp >> 6) & 0x3F);
+        u[3] = 0x80 | (cp & 0x3F);
+        k = 4;
     }
     return sbuf_put(s, u, k);
 }
@@ -114,7 +122,10 @@ static int hex4(parser *p, unsigned *out)
         if (c >= '0' && c <= '9') d = c - '0';
         else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
         else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else { p->pos += k; return fail(p, "bad hex digit in \\u escape"); }
+        else {
+            p->pos += k;
+            return fail(p, "bad hex digit in \\u escape");
+        }
         v = v * 16 + d;
     }
     p->pos += 4;
@@ -153,16 +164,28 @@ static size_t utf8_len(const parser *p)
 static int parse_string(parser *p, char **out)
 {
     sbuf s = {0};
-    p->pos++;   /* opening quote */
+    p->pos++; /* opening quote */
     int rc;
     for (;;) {
-        if (p->pos >= p->len) { rc = fail(p, "unterminated string"); goto bad; }
+        if (p->pos >= p->len) {
+            rc = fail(p, "unterminated string");
+            goto bad;
+        }
         unsigned char c = p->s[p->pos];
-        if (c == '"') { p->pos++; break; }
-        if (c < 0x20) { rc = fail(p, "control character in string"); goto bad; }
+        if (c == '"') {
+            p->pos++;
+            break;
+        }
+        if (c < 0x20) {
+            rc = fail(p, "control character in string");
+            goto bad;
+        }
         if (c == '\\') {
             p->pos++;
-            if (p->pos >= p->len) { rc = fail(p, "unterminated escape"); goto bad; }
+            if (p->pos >= p->len) {
+                rc = fail(p, "unterminated escape");
+                goto bad;
+            }
             unsigned char e = p->s[p->pos++];
             char ch;
             switch (e) {
@@ -177,21 +200,32 @@ static int parse_string(parser *p, char **out)
             case 'u': {
                 unsigned cp;
                 if ((rc = hex4(p, &cp))) goto bad;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) { p->pos -= 6; rc = fail(p, "lone low surrogate in \\u escape"); goto bad; }
+                if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    p->pos -= 6;
+                    rc = fail(p, "lone low surrogate in \\u escape");
+                    goto bad;
+                }
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     /* UTF-16 surrogate pair: must be followed by \uDC00..\uDFFF */
                     if (p->len - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u') {
-                        rc = fail(p, "high surrogate not followed by a low surrogate"); goto bad;
+                        rc = fail(p, "high surrogate not followed by a low surrogate");
+                        goto bad;
                     }
                     p->pos += 2;
                     unsigned lo;
                     if ((rc = hex4(p, &lo))) goto bad;
                     if (lo < 0xDC00 || lo > 0xDFFF) {
-                        p->pos -= 6; rc = fail(p, "high surrogate not followed by a low surrogate"); goto bad;
+                        p->pos -= 6;
+                        rc = fail(p, "high surrogate not followed by a low surrogate");
+                        goto bad;
                     }
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
-                if (cp == 0) { p->pos -= 6; rc = fail(p, "\\u0000 is not supported in strings"); goto bad; }
+                if (cp == 0) {
+                    p->pos -= 6;
+                    rc = fail(p, "\\u0000 is not supported in strings");
+                    goto bad;
+                }
                 if (put_utf8(&s, cp)) goto nomem;
                 continue;
             }
@@ -206,18 +240,20 @@ static int parse_string(parser *p, char **out)
         if (c < 0x80) {
             /* copy a run of plain ASCII at once */
             size_t start = p->pos;
-            while (p->pos < p->len && p->s[p->pos] >= 0x20 && p->s[p->pos] < 0x80 &&
-                   p->s[p->pos] != '"' && p->s[p->pos] != '\\')
+            while (p->pos < p->len && p->s[p->pos] >= 0x20 && p->s[p->pos] < 0x80 && p->s[p->pos] != '"' && p->s[p->pos] != '\\')
                 p->pos++;
             if (sbuf_put(&s, p->s + start, p->pos - start)) goto nomem;
             continue;
         }
         size_t k = utf8_len(p);
-        if (!k) { rc = fail(p, "invalid UTF-8 in string"); goto bad; }
+        if (!k) {
+            rc = fail(p, "invalid UTF-8 in string");
+            goto bad;
+        }
         if (sbuf_put(&s, p->s + p->pos, k)) goto nomem;
         p->pos += k;
     }
-    if (!s.b && sbuf_put(&s, "", 0)) goto nomem;   /* "" -> allocated empty string */
+    if (!s.b && sbuf_put(&s, "", 0)) goto nomem; /* "" -> allocated empty string */
     *out = s.b;
     return 0;
 nomem:
@@ -257,7 +293,8 @@ static int parse_number(parser *p, sl_json **out)
     sl_json *j = node(SL_JSON_NUMBER);
     char *txt = malloc(n + 1);
     if (!j || !txt) {
-        free(j); free(txt);
+        free(j);
+        free(txt);
         return sl_error(SL_ENOMEM, "JSON: out of memory at byte %zu", p->pos);
     }
     memcpy(txt, p->s + start, n);
@@ -269,7 +306,11 @@ static int parse_number(parser *p, sl_json **out)
     errno = 0;
     if (dp && strcmp(dp, ".") != 0 && strchr(txt, '.')) {
         char *conv = malloc(n + strlen(dp) + 1);
-        if (!conv) { free(j); free(txt); return sl_error(SL_ENOMEM, "JSON: out of memory"); }
+        if (!conv) {
+            free(j);
+            free(txt);
+            return sl_error(SL_ENOMEM, "JSON: out of memory");
+        }
         const char *dot = strchr(txt, '.');
         size_t pre = (size_t)(dot - txt);
         memcpy(conv, txt, pre);
@@ -281,7 +322,8 @@ static int parse_number(parser *p, sl_json **out)
         v = strtod(txt, NULL);
     }
     if (isinf(v)) {
-        free(j); free(txt);
+        free(j);
+        free(txt);
         p->pos = start;
         return fail(p, "number out of range");
     }
@@ -339,8 +381,7 @@ static int check_duplicates(const sl_json *j, size_t obj_start)
     qsort(sorted, j->n, sizeof *sorted, cmp_key_idx);
     for (size_t i = 1; i < j->n; i++) {
         if (strcmp(sorted[i - 1], sorted[i]) == 0) {
-            int rc = sl_error(SL_EFORMAT, "JSON: duplicate key \"%.200s\" in the object at byte %zu",
-                              sorted[i], obj_start);
+            int rc = sl_error(SL_EFORMAT, "JSON: duplicate key \"%.200s\" in the object at byte %zu", sorted[i], obj_start);
             free(sorted);
             return rc;
         }
@@ -353,7 +394,7 @@ static int parse_container(parser *p, sl_json **out, int is_obj)
 {
     size_t start = p->pos;
     if (++p->depth > JSON_MAX_DEPTH) return fail(p, "nesting deeper than 64 levels");
-    p->pos++;   /* '[' or '{' */
+    p->pos++; /* '[' or '{' */
     sl_json *j = node(is_obj ? SL_JSON_OBJECT : SL_JSON_ARRAY);
     if (!j) return sl_error(SL_ENOMEM, "JSON: out of memory");
     size_t cap = 0;
@@ -368,19 +409,39 @@ static int parse_container(parser *p, sl_json **out, int is_obj)
         char *key = NULL;
         skip_ws(p);
         if (is_obj) {
-            if (peek(p) != '"') { rc = fail(p, "object key (a string) expected"); goto bad; }
+            if (peek(p) != '"') {
+                rc = fail(p, "object key (a string) expected");
+                goto bad;
+            }
             if ((rc = parse_string(p, &key))) goto bad;
             skip_ws(p);
-            if (peek(p) != ':') { free(key); rc = fail(p, "':' expected after object key"); goto bad; }
+            if (peek(p) != ':') {
+                free(key);
+                rc = fail(p, "':' expected after object key");
+                goto bad;
+            }
             p->pos++;
         }
         sl_json *v = NULL;
-        if ((rc = parse_value(p, &v))) { free(key); goto bad; }
-        if ((rc = append(p, j, key, v, &cap))) { free(key); sl_json_free(v); goto bad; }
+        if ((rc = parse_value(p, &v))) {
+            free(key);
+            goto bad;
+        }
+        if ((rc = append(p, j, key, v, &cap))) {
+            free(key);
+            sl_json_free(v);
+            goto bad;
+        }
         skip_ws(p);
         int c = peek(p);
-        if (c == ',') { p->pos++; continue; }
-        if (c == close) { p->pos++; break; }
+        if (c == ',') {
+            p->pos++;
+            continue;
+        }
+        if (c == close) {
+            p->pos++;
+            break;
+        }
         rc = fail(p, is_obj ? "',' or '}' expected in object" : "',' or ']' expected in array");
         goto bad;
     }
@@ -406,11 +467,16 @@ static int parse_value(parser *p, sl_json **out)
     case '"': {
         sl_json *j = node(SL_JSON_STRING);
         if (!j) return sl_error(SL_ENOMEM, "JSON: out of memory");
-        if ((rc = parse_string(p, &j->str))) { free(j); return rc; }
+        if ((rc = parse_string(p, &j->str))) {
+            free(j);
+            return rc;
+        }
         *out = j;
         return 0;
     }
-    case 't': case 'f': case 'n': {
+    case 't':
+    case 'f':
+    case 'n': {
         const char *word = c == 't' ? "true" : c == 'f' ? "false" : "null";
         if ((rc = literal(p, word))) return rc;
         sl_json *j = node(c == 'n' ? SL_JSON_NULL : SL_JSON_BOOL);
@@ -457,23 +523,32 @@ const sl_json *sl_json_get(const sl_json *obj, const char *key)
  * "2.5e1" is 25, "1e2" is 100, while "1.5" and "1e-1" are not integers. */
 int sl_json_int(const sl_json *j, int64_t lo, int64_t hi, int64_t *v)
 {
-    if (!j || j->type != SL_JSON_NUMBER || !j->str)
-        return sl_error(SL_EFORMAT, "expected an integer, got a non-number");
+    if (!j || j->type != SL_JSON_NUMBER || !j->str) return sl_error(SL_EFORMAT, "expected an integer, got a non-number");
     const char *s = j->str;
     int neg = 0;
-    if (*s == '-') { neg = 1; s++; }
-    char digits[32];   /* significant digits, at most 19 needed for int64 */
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    char digits[32]; /* significant digits, at most 19 needed for int64 */
     size_t nd = 0;
     long long exp10 = 0;
     int too_many = 0;
     /* integer part then fraction part, skipping leading zeros */
     for (int frac = 0; *s; s++) {
-        if (*s == '.') { frac = 1; continue; }
+        if (*s == '.') {
+            frac = 1;
+            continue;
+        }
         if (*s == 'e' || *s == 'E') break;
         if (frac) exp10--;
         if (nd == 0 && *s == '0') continue;
         if (nd < sizeof digits - 1) digits[nd++] = *s;
-        else { too_many = 1; exp10++; if (*s != '0') too_many = 2; }
+        else {
+            too_many = 1;
+            exp10++;
+            if (*s != '0') too_many = 2;
+        }
     }
     if (too_many == 2) return sl_error(SL_EFORMAT, "number %s is not an exact 64-bit integer", j->str);
     if (*s == 'e' || *s == 'E') {
@@ -482,12 +557,15 @@ int sl_json_int(const sl_json *j, int64_t lo, int64_t hi, int64_t *v)
         if (*s == '+' || *s == '-') eneg = *s++ == '-';
         long long e = 0;
         for (; *s; s++) {
-            if (e < 100000) e = e * 10 + (*s - '0');   /* saturate: huge exponents are out of range anyway */
+            if (e < 100000) e = e * 10 + (*s - '0'); /* saturate: huge exponents are out of range anyway */
         }
         exp10 += eneg ? -e : e;
     }
-    while (nd > 0 && digits[nd - 1] == '0') { nd--; exp10++; }
-    if (nd == 0) {   /* zero, in any spelling */
+    while (nd > 0 && digits[nd - 1] == '0') {
+        nd--;
+        exp10++;
+    }
+    if (nd == 0) { /* zero, in any spelling */
         if (lo > 0 || hi < 0) return sl_error(SL_EFORMAT, "integer 0 out of range [%lld, %lld]", (long long)lo, (long long)hi);
         *v = 0;
         return SL_OK;
@@ -513,24 +591,54 @@ size_t sl_json_quote(char *buf, size_t cap, const char *s)
 {
     size_t n = 0;
     /* emit one byte if it fits (leaving room for the NUL), always count it */
-#define EMIT(ch) do { if (n + 1 < cap) buf[n] = (char)(ch); n++; } while (0)
+#define EMIT(ch) \
+    do { \
+        if (n + 1 < cap) buf[n] = (char)(ch); \
+        n++; \
+    } while (0)
     static const char hexd[] = "0123456789abcdef";
     EMIT('"');
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
         unsigned char c = *q;
         switch (c) {
-        case '"': EMIT('\\'); EMIT('"'); break;
-        case '\\': EMIT('\\'); EMIT('\\'); break;
-        case '\n': EMIT('\\'); EMIT('n'); break;
-        case '\r': EMIT('\\'); EMIT('r'); break;
-        case '\t': EMIT('\\'); EMIT('t'); break;
-        case '\b': EMIT('\\'); EMIT('b'); break;
-        case '\f': EMIT('\\'); EMIT('f'); break;
+        case '"':
+            EMIT('\\');
+            EMIT('"');
+            break;
+        case '\\':
+            EMIT('\\');
+            EMIT('\\');
+            break;
+        case '\n':
+            EMIT('\\');
+            EMIT('n');
+            break;
+        case '\r':
+            EMIT('\\');
+            EMIT('r');
+            break;
+        case '\t':
+            EMIT('\\');
+            EMIT('t');
+            break;
+        case '\b':
+            EMIT('\\');
+            EMIT('b');
+            break;
+        case '\f':
+            EMIT('\\');
+            EMIT('f');
+            break;
         default:
             if (c < 0x20) {
-                EMIT('\\'); EMIT('u'); EMIT('0'); EMIT('0'); EMIT(hexd[c >> 4]); EMIT(hexd[c & 15]);
+                EMIT('\\');
+                EMIT('u');
+                EMIT('0');
+                EMIT('0');
+                EMIT(hexd[c >> 4]);
+                EMIT(hexd[c & 15]);
             } else {
-                EMIT(c);   /* bytes >= 0x80 pass through: the input is taken to be UTF-8 */
+                EMIT(c); /* bytes >= 0x80 pass through: the input is taken to be UTF-8 */
             }
         }
     }

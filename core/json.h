@@ -29,7 +29,7 @@ typedef struct sl_json {
 /* Parse len bytes. On failure returns SL_EFORMAT with the byte offset in the message. */
 int sl_json_parse(const char *text, size_t len, sl_json **out);
 void sl_json_free(sl_json *j);
-const sl_json *sl_json_get(const sl_json *obj, const char *key);  /* NULL if absent */
+const sl_json *sl_json_get(const sl_json *obj, const char *key); /* NULL if absent */
 /* NUMBER that is an exact integer in [lo, hi] -> *v; else SL_EFORMAT */
 int sl_json_int(const sl_json *j, int64_t lo, int64_t hi, int64_t *v);
 /* Write a JSON string literal (with quotes and escapes) of s into buf; returns length that

@@ -23,18 +23,26 @@ static const struct {
     const char *descr;
     sl_dtype dt;
 } DESCRS[] = {
-    {"<f4", SL_DT_F32}, {"<f8", SL_DT_F64}, {"<f2", SL_DT_F16},
-    {"|i1", SL_DT_I8},  {"<i2", SL_DT_I16}, {"<i4", SL_DT_I32}, {"<i8", SL_DT_I64},
-    {"|u1", SL_DT_U8},  {"|b1", SL_DT_BOOL},
+    {"<f4", SL_DT_F32},
+    {"<f8", SL_DT_F64},
+    {"<f2", SL_DT_F16},
+    {"|i1", SL_DT_I8},
+    {"<i2", SL_DT_I16},
+    {"<i4", SL_DT_I32},
+    {"<i8", SL_DT_I64},
+    {"|u1", SL_DT_U8},
+    {"|b1", SL_DT_BOOL},
     /* also accepted on read: '<' on 1-byte types means the same thing */
-    {"<i1", SL_DT_I8},  {"<u1", SL_DT_U8},  {"<b1", SL_DT_BOOL},
+    {"<i1", SL_DT_I8},
+    {"<u1", SL_DT_U8},
+    {"<b1", SL_DT_BOOL},
 };
 
 static const char *descr_of(sl_dtype dt)
 {
     for (size_t i = 0; i < sizeof DESCRS / sizeof DESCRS[0]; i++)
         if (DESCRS[i].dt == dt) return DESCRS[i].descr;
-    return NULL;   /* BF16 has no numpy dtype */
+    return NULL; /* BF16 has no numpy dtype */
 }
 
 void sl_npy_free(sl_npy *a)
@@ -60,8 +68,7 @@ static int hpeek(const hparser *p) { return p->pos < p->n ? (unsigned char)p->s[
 
 static void hws(hparser *p)
 {
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
-                             p->s[p->pos] == '\r'))
+    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -85,16 +92,17 @@ static int hstring(hparser *p, char *out, size_t cap)
     return 0;
 }
 
-static int is_word_char(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
+static int is_word_char(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
 
 static int hbool(hparser *p, int *v)
 {
-    if (p->n - p->pos >= 4 && memcmp(p->s + p->pos, "True", 4) == 0) { *v = 1; p->pos += 4; }
-    else if (p->n - p->pos >= 5 && memcmp(p->s + p->pos, "False", 5) == 0) { *v = 0; p->pos += 5; }
-    else return hfail(p, "True or False expected for 'fortran_order'");
+    if (p->n - p->pos >= 4 && memcmp(p->s + p->pos, "True", 4) == 0) {
+        *v = 1;
+        p->pos += 4;
+    } else if (p->n - p->pos >= 5 && memcmp(p->s + p->pos, "False", 5) == 0) {
+        *v = 0;
+        p->pos += 5;
+    } else return hfail(p, "True or False expected for 'fortran_order'");
     if (is_word_char(hpeek(p))) return hfail(p, "True or False expected for 'fortran_order'");
     return 0;
 }
@@ -109,7 +117,10 @@ static int hshape(hparser *p, sl_npy *a)
     for (;;) {
         hws(p);
         int c = hpeek(p);
-        if (c == ')') { p->pos++; break; }
+        if (c == ')') {
+            p->pos++;
+            break;
+        }
         if (c == '-') return hfail(p, "negative dimension in 'shape'");
         if (c < '0' || c > '9') return hfail(p, "integer expected in 'shape'");
         if (nd == SL_NPY_MAX_DIMS) return hfail(p, "more than 8 dimensions in 'shape'");
@@ -124,8 +135,15 @@ static int hshape(hparser *p, sl_npy *a)
         hws(p);
         c = hpeek(p);
         trailing_comma = 0;
-        if (c == ',') { p->pos++; trailing_comma = 1; continue; }
-        if (c == ')') { p->pos++; break; }
+        if (c == ',') {
+            p->pos++;
+            trailing_comma = 1;
+            continue;
+        }
+        if (c == ')') {
+            p->pos++;
+            break;
+        }
         return hfail(p, "',' or ')' expected in 'shape'");
     }
     if (nd == 1 && !trailing_comma) return hfail(p, "'shape' (n) is not a tuple, write (n,)");
@@ -143,13 +161,16 @@ static int parse_dict(const char *h, size_t n, sl_npy *a)
     p.pos++;
     for (;;) {
         hws(&p);
-        if (hpeek(&p) == '}') { p.pos++; break; }
+        if (hpeek(&p) == '}') {
+            p.pos++;
+            break;
+        }
         if ((rc = hstring(&p, key, sizeof key))) return rc;
         hws(&p);
         if (hpeek(&p) != ':') return hfail(&p, "':' expected");
         p.pos++;
         hws(&p);
-        int *seen;   /* a repeated key is refused before its value is parsed */
+        int *seen; /* a repeated key is refused before its value is parsed */
         if (strcmp(key, "descr") == 0) {
             seen = &have_descr;
             if (!*seen && (rc = hstring(&p, descr, sizeof descr))) return rc;
@@ -166,8 +187,14 @@ static int parse_dict(const char *h, size_t n, sl_npy *a)
         *seen = 1;
         hws(&p);
         int c = hpeek(&p);
-        if (c == ',') { p.pos++; continue; }
-        if (c == '}') { p.pos++; break; }
+        if (c == ',') {
+            p.pos++;
+            continue;
+        }
+        if (c == '}') {
+            p.pos++;
+            break;
+        }
         return hfail(&p, "',' or '}' expected");
     }
     hws(&p);
@@ -175,17 +202,14 @@ static int parse_dict(const char *h, size_t n, sl_npy *a)
     if (!have_descr) return sl_error(SL_EFORMAT, "bad .npy header dict: missing key 'descr'");
     if (!have_fortran) return sl_error(SL_EFORMAT, "bad .npy header dict: missing key 'fortran_order'");
     if (!have_shape) return sl_error(SL_EFORMAT, "bad .npy header dict: missing key 'shape'");
-    if (fortran)
-        return sl_error(SL_EUNSUPPORTED, ".npy: fortran_order True (column-major data) is not supported");
-    if (descr[0] == '>')
-        return sl_error(SL_EUNSUPPORTED, ".npy: big-endian dtype '%s' is not supported", descr);
+    if (fortran) return sl_error(SL_EUNSUPPORTED, ".npy: fortran_order True (column-major data) is not supported");
+    if (descr[0] == '>') return sl_error(SL_EUNSUPPORTED, ".npy: big-endian dtype '%s' is not supported", descr);
     for (size_t i = 0; i < sizeof DESCRS / sizeof DESCRS[0]; i++)
         if (strcmp(descr, DESCRS[i].descr) == 0) {
             a->dtype = DESCRS[i].dt;
             return SL_OK;
         }
-    return sl_error(SL_EUNSUPPORTED, ".npy: unsupported dtype '%s' (supported: <f4 <f8 <f2 |i1 <i2 <i4 <i8 |u1 |b1)",
-                    descr);
+    return sl_error(SL_EUNSUPPORTED, ".npy: unsupported dtype '%s' (supported: <f4 <f8 <f2 |i1 <i2 <i4 <i8 |u1 |b1)", descr);
 }
 
 /* ---- read ------------------------------------------------------------------------------- */
@@ -285,8 +309,7 @@ int sl_npy_write(const char *path, sl_dtype dt, int ndim, const int64_t *shape, 
     sl_afile a;
     int rc = sl_afile_open(&a, path);
     if (rc) return rc;
-    if (fwrite(pre, 1, 10, a.f) != 10 || fwrite(h, 1, n, a.f) != n ||
-        (bytes && fwrite(data, 1, bytes, a.f) != bytes)) {
+    if (fwrite(pre, 1, 10, a.f) != 10 || fwrite(h, 1, n, a.f) != n || (bytes && fwrite(data, 1, bytes, a.f) != bytes)) {
         int err = errno;
         sl_afile_abort(&a);
         return sl_error(SL_EIO, "cannot write '%s': %s", path, strerror(err));

@@ -25,7 +25,7 @@ typedef struct {
     int ndim;
     int64_t shape[SL_NPY_MAX_DIMS];
     size_t numel;
-    void *data;   /* numel * sl_dtype_size(dtype) bytes, malloc'ed */
+    void *data; /* numel * sl_dtype_size(dtype) bytes, malloc'ed */
 } sl_npy;
 
 int sl_npy_read(const char *path, sl_npy *out);

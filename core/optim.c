@@ -29,7 +29,10 @@ sl_optim *sl_optim_alloc(const sl_optim_config *cfg, size_t n)
     o->n = n;
     o->m = calloc(n ? n : 1, sizeof(float));
     o->v = calloc(n ? n : 1, sizeof(float));
-    if (!o->m || !o->v) { sl_optim_free(o); return NULL; }
+    if (!o->m || !o->v) {
+        sl_optim_free(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -45,8 +48,8 @@ void sl_optim_free(sl_optim *o)
  * so on CPUs with AVX-512 the same operations run 16 at a time with intrinsics, in the same
  * order and without fused multiply-adds: with the default build (x86-64 baseline, where the
  * compiler cannot contract into FMAs) both paths give bitwise the same values. */
-static void adamw_scalar(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
-                         float b2, float eps, float bc1, float bc2)
+static void adamw_scalar(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1, float b2,
+                         float eps, float bc1, float bc2)
 {
     const float lrwd = lr * wd, c1 = 1.0f - b1, c2 = 1.0f - b2;
     for (size_t i = 0; i < n; i++) {
@@ -60,9 +63,8 @@ static void adamw_scalar(float *p, const float *g, float *m, float *v, size_t n,
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-__attribute__((target("avx512f"))) static void adamw_avx512(float *p, const float *g, float *m, float *v, size_t n,
-                                                          float lr, float wd, float b1, float b2, float eps,
-                                                          float bc1, float bc2)
+__attribute__((target("avx512f"))) static void adamw_avx512(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                                                            float wd, float b1, float b2, float eps, float bc1, float bc2)
 {
     const __m512 vlrwd = _mm512_set1_ps(lr * wd), vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2);
     const __m512 vc1 = _mm512_set1_ps(1.0f - b1), vc2 = _mm512_set1_ps(1.0f - b2), vlr = _mm512_set1_ps(lr);
@@ -84,8 +86,8 @@ __attribute__((target("avx512f"))) static void adamw_avx512(float *p, const floa
 }
 #endif
 
-static void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
-                         float b2, float eps, float bc1, float bc2)
+static void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1, float b2,
+                         float eps, float bc1, float bc2)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (sl_cpu_has(SL_CPU_AVX512F)) {
@@ -101,8 +103,8 @@ static void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n,
  * the thread count either) */
 #define OPT_CHUNK 16384
 
-static void adamw_tensor(const sl_optim *o, float *p, const float *g, float *m, float *v, size_t n,
-                         float lr, float wd, float bc1, float bc2)
+static void adamw_tensor(const sl_optim *o, float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float bc1,
+                         float bc2)
 {
     const float b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
     const long nc = (long)((n + OPT_CHUNK - 1) / OPT_CHUNK);
@@ -113,8 +115,7 @@ static void adamw_tensor(const sl_optim *o, float *p, const float *g, float *m, 
     }
 }
 
-static void sgd_tensor(const sl_optim *o, float *p, const float *g, float *buf, size_t n, float lr,
-                       float wd, int first)
+static void sgd_tensor(const sl_optim *o, float *p, const float *g, float *buf, size_t n, float lr, float wd, int first)
 {
     const float mu = o->cfg.momentum;
     for (size_t i = 0; i < n; i++) {
@@ -209,7 +210,7 @@ double sl_clip_grad_norm(sl_params *P, double max_norm)
         }
         for (size_t c = 0; c < nchunk; c++) ss += part[c];
         if (part != part_stack) free(part);
-    } else {   /* no memory for the partial sums: one thread */
+    } else { /* no memory for the partial sums: one thread */
         for (int i = 0; i < P->n; i++)
             if (P->t[i].trainable) ss += sumsq_kernel(P->grad + P->t[i].offset, P->t[i].numel);
     }

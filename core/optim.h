@@ -19,18 +19,18 @@ typedef enum { SL_OPT_SGD = 0, SL_OPT_ADAMW = 1 } sl_opt_kind;
 
 typedef struct {
     sl_opt_kind kind;
-    float beta1, beta2, eps;   /* AdamW (defaults 0.9, 0.999, 1e-8) */
-    float momentum;            /* SGD */
-    int nesterov;              /* SGD */
-    float weight_decay;        /* AdamW: decoupled; SGD: L2 */
+    float beta1, beta2, eps; /* AdamW (defaults 0.9, 0.999, 1e-8) */
+    float momentum;          /* SGD */
+    int nesterov;            /* SGD */
+    float weight_decay;      /* AdamW: decoupled; SGD: L2 */
 } sl_optim_config;
 
 typedef struct {
     sl_optim_config cfg;
-    size_t n;       /* floats, == P->total */
-    float *m;       /* (n) first moment / momentum buffer */
-    float *v;       /* (n) second moment (AdamW) */
-    long t;         /* steps taken */
+    size_t n; /* floats, == P->total */
+    float *m; /* (n) first moment / momentum buffer */
+    float *v; /* (n) second moment (AdamW) */
+    long t;   /* steps taken */
 } sl_optim;
 
 sl_optim_config sl_optim_defaults(sl_opt_kind kind);
@@ -41,7 +41,7 @@ int sl_optim_step(sl_optim *o, sl_params *P, float lr);
 /* LR schedule: constant, or linear warmup then cosine decay to min_lr (nanoGPT's get_lr:
  * lr*(it+1)/(warmup+1) while it < warmup; min_lr after decay_steps; cosine in between). */
 typedef struct {
-    int cosine;        /* 0 constant */
+    int cosine; /* 0 constant */
     float lr, min_lr;
     long warmup, decay_steps;
 } sl_schedule;

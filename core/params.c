@@ -8,10 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-sl_params *sl_params_new(void)
-{
-    return calloc(1, sizeof(sl_params));
-}
+sl_params *sl_params_new(void) { return calloc(1, sizeof(sl_params)); }
 
 void sl_params_free(sl_params *P)
 {
@@ -25,14 +22,14 @@ void sl_params_free(sl_params *P)
     free(P);
 }
 
-int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim,
-                  int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     if (P->data) return sl_error(SL_EINVAL, "parameter table is already allocated");
     if (ndim < 0 || ndim > SL_MAX_DIMS) return sl_error(SL_EINVAL, "bad rank %d", ndim);
     char full[SL_NAME_MAX];
     int len = snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name);
-    if (len < 0 || (size_t)len >= sizeof full) return sl_error(SL_EINVAL, "parameter name too long: %s%s", prefix ? prefix : "", name);
+    if (len < 0 || (size_t)len >= sizeof full)
+        return sl_error(SL_EINVAL, "parameter name too long: %s%s", prefix ? prefix : "", name);
     if (sl_params_find(P, full) >= 0) return sl_error(SL_EINVAL, "duplicate parameter name '%s'", full);
     int64_t dims[4] = {d0, d1, d2, d3};
     size_t numel = 1;
@@ -85,7 +82,8 @@ int sl_params_alloc_shared(sl_params *P, const sl_params *src)
     if (P->data) return sl_error(SL_EINVAL, "parameter table is already allocated");
     if (!src->data || !src->grad) return sl_error(SL_EINVAL, "the table to share is not allocated for training");
     if (P->n != src->n || P->total != src->total)
-        return sl_error(SL_ESHAPE, "shared parameter table: %d tensors (%zu floats) against %d (%zu)", P->n, P->total, src->n, src->total);
+        return sl_error(SL_ESHAPE, "shared parameter table: %d tensors (%zu floats) against %d (%zu)", P->n, P->total, src->n,
+                        src->total);
     for (int i = 0; i < P->n; i++) {
         const sl_tensor *a = &P->t[i], *b = &src->t[i];
         if (strcmp(a->name, b->name) || a->numel != b->numel || a->offset != b->offset)
@@ -146,8 +144,7 @@ int sl_params_check_finite(const sl_params *P, int what)
         const float *x = base + P->t[i].offset;
         for (size_t k = 0; k < P->t[i].numel; k++)
             if (!isfinite(x[k]))
-                return sl_error(SL_ENAN, "non-finite %s in '%s' at element %zu",
-                                what ? "gradient" : "value", P->t[i].name, k);
+                return sl_error(SL_ENAN, "non-finite %s in '%s' at element %zu", what ? "gradient" : "value", P->t[i].name, k);
     }
     return SL_OK;
 }

@@ -31,7 +31,7 @@ typedef struct {
     int ndim;
     int64_t shape[SL_MAX_DIMS];
     size_t numel;
-    size_t offset;   /* in floats, into data/grad */
+    size_t offset; /* in floats, into data/grad */
     float lr_scale;
     float wd_scale;
     int trainable;
@@ -40,12 +40,12 @@ typedef struct {
 typedef struct sl_params {
     sl_tensor *t;
     int n, cap;
-    size_t total;   /* floats */
-    float *data;    /* (total,) NULL until sl_params_alloc */
-    float *grad;    /* (total,); NULL for a mapped table (sl_params_map) */
-    size_t bytes;   /* size of each mapping (sl_params_alloc), or of the file (sl_params_map) */
-    void *map;      /* sl_params_map: the file mapping that data points into */
-    int borrowed;   /* sl_params_alloc_shared: data is another table's block (not freed here) */
+    size_t total; /* floats */
+    float *data;  /* (total,) NULL until sl_params_alloc */
+    float *grad;  /* (total,); NULL for a mapped table (sl_params_map) */
+    size_t bytes; /* size of each mapping (sl_params_alloc), or of the file (sl_params_map) */
+    void *map;    /* sl_params_map: the file mapping that data points into */
+    int borrowed; /* sl_params_alloc_shared: data is another table's block (not freed here) */
 } sl_params;
 
 sl_params *sl_params_new(void);
@@ -53,8 +53,7 @@ void sl_params_free(sl_params *P);
 
 /* Declare prefix+name with shape (d0, d1, d2, d3)[:ndim]. Returns the tensor's index (>= 0)
  * or a negative status (duplicate name, bad shape, already allocated). */
-int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim,
-                  int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+int sl_params_add(sl_params *P, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 
 int sl_params_alloc(sl_params *P);
 
@@ -75,9 +74,12 @@ static inline float *sl_params_grad(const sl_params *P, int i) { return P->grad 
  * tensor i inside any block laid out as data/grad (a private gradient copy). */
 static inline float *sl_params_data_opt(const sl_params *P, int i) { return i >= 0 ? sl_params_data(P, i) : (float *)0; }
 static inline float *sl_params_grad_opt(const sl_params *P, int i) { return i >= 0 ? sl_params_grad(P, i) : (float *)0; }
-static inline float *sl_params_at_opt(const sl_params *P, float *block, int i) { return i >= 0 ? block + P->t[i].offset : (float *)0; }
+static inline float *sl_params_at_opt(const sl_params *P, float *block, int i)
+{
+    return i >= 0 ? block + P->t[i].offset : (float *)0;
+}
 
-int sl_params_find(const sl_params *P, const char *name);   /* index or -1 */
+int sl_params_find(const sl_params *P, const char *name); /* index or -1 */
 void sl_params_zero_grad(sl_params *P);
 void sl_params_set_group(sl_params *P, int i, float lr_scale, float wd_scale);
 void sl_params_set_trainable(sl_params *P, int i, int trainable);
@@ -94,8 +96,7 @@ int sl_params_check_finite(const sl_params *P, int what);
  * list, may be NULL). `alias` (may be NULL) maps a missing P name to another file name:
  * pairs {"lm_head.weight", "transformer.wte.weight", NULL} tie a head to an embedding. */
 int sl_params_save(const sl_params *P, const char *path, const char *const *meta_kv, int n_meta);
-int sl_params_load(sl_params *P, const char *path, const char *const *ignore,
-                   const char *const *alias);
+int sl_params_load(sl_params *P, const char *path, const char *const *ignore, const char *const *alias);
 
 #ifdef __cplusplus
 }

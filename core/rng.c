@@ -7,14 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sl_rng { gsl_rng *g; };
+struct sl_rng {
+    gsl_rng *g;
+};
 
 sl_rng *sl_rng_alloc(uint64_t seed)
 {
     sl_rng *r = malloc(sizeof *r);
     if (!r) return NULL;
     r->g = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!r->g) { free(r); return NULL; }
+    if (!r->g) {
+        free(r);
+        return NULL;
+    }
     sl_rng_seed(r, seed);
     return r;
 }
@@ -51,10 +56,7 @@ void sl_rng_fill_normal(sl_rng *r, float *x, size_t n, float sigma)
 
 size_t sl_rng_state_size(const sl_rng *r) { return gsl_rng_size(r->g); }
 
-void sl_rng_state_save(const sl_rng *r, void *buf)
-{
-    memcpy(buf, gsl_rng_state(r->g), gsl_rng_size(r->g));
-}
+void sl_rng_state_save(const sl_rng *r, void *buf) { memcpy(buf, gsl_rng_state(r->g), gsl_rng_size(r->g)); }
 
 int sl_rng_state_load(sl_rng *r, const void *buf, size_t size)
 {

@@ -20,9 +20,9 @@ sl_rng *sl_rng_alloc(uint64_t seed);
 void sl_rng_free(sl_rng *r);
 void sl_rng_seed(sl_rng *r, uint64_t seed);
 
-double sl_rng_uniform(sl_rng *r);                   /* [0, 1) */
-double sl_rng_uniform_pos(sl_rng *r);               /* (0, 1) */
-double sl_rng_normal(sl_rng *r, double sigma);      /* N(0, sigma^2) */
+double sl_rng_uniform(sl_rng *r);                     /* [0, 1) */
+double sl_rng_uniform_pos(sl_rng *r);                 /* (0, 1) */
+double sl_rng_normal(sl_rng *r, double sigma);        /* N(0, sigma^2) */
 unsigned long sl_rng_int(sl_rng *r, unsigned long n); /* uniform in [0, n) */
 
 /* Fill x[0..n) with U(lo, hi) / N(0, sigma^2) as float. */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)   /* 100 MB, the reference reader's limit */
+#define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000) /* 100 MB, the reference reader's limit */
 
 static uint64_t load_u64le(const unsigned char *p)
 {
@@ -55,8 +55,7 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape)
 /* Validate one tensor entry (name -> {dtype, shape, data_offsets}) into t. */
 static int parse_entry(const char *name, const sl_json *v, size_t data_size, sl_st_tensor *t)
 {
-    if (v->type != SL_JSON_OBJECT)
-        return sl_error(SL_EFORMAT, "tensor '%s': entry is not a JSON object", name);
+    if (v->type != SL_JSON_OBJECT) return sl_error(SL_EFORMAT, "tensor '%s': entry is not a JSON object", name);
     for (size_t i = 0; i < v->n; i++) {
         const char *k = v->keys[i];
         if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets"))
@@ -69,8 +68,7 @@ static int parse_entry(const char *name, const sl_json *v, size_t data_size, sl_
     if (!sh) return sl_error(SL_EFORMAT, "tensor '%s': missing field \"shape\"", name);
     if (!off) return sl_error(SL_EFORMAT, "tensor '%s': missing field \"data_offsets\"", name);
     if (dt->type != SL_JSON_STRING) return sl_error(SL_EFORMAT, "tensor '%s': \"dtype\" is not a string", name);
-    if (sl_dtype_from_name(dt->str, &t->dtype))
-        return sl_error_wrap(SL_EFORMAT, "tensor '%s'", name);
+    if (sl_dtype_from_name(dt->str, &t->dtype)) return sl_error_wrap(SL_EFORMAT, "tensor '%s'", name);
     if (sh->type != SL_JSON_ARRAY) return sl_error(SL_EFORMAT, "tensor '%s': \"shape\" is not an array", name);
     if (sh->n > SL_ST_MAX_DIMS)
         return sl_error(SL_EFORMAT, "tensor '%s': shape has %zu dimensions, more than %d", name, sh->n, SL_ST_MAX_DIMS);
@@ -104,19 +102,17 @@ static int parse_entry(const char *name, const sl_json *v, size_t data_size, sl_
     int64_t b, e;
     if (sl_json_int(off->items[0], 0, INT64_MAX, &b) || sl_json_int(off->items[1], 0, INT64_MAX, &e))
         return sl_error_wrap(SL_EFORMAT, "tensor '%s': data_offsets must be non-negative integers", name);
-    if (b > e)
-        return sl_error(SL_EFORMAT, "tensor '%s': data_offsets begin %lld > end %lld", name,
-                        (long long)b, (long long)e);
+    if (b > e) return sl_error(SL_EFORMAT, "tensor '%s': data_offsets begin %lld > end %lld", name, (long long)b, (long long)e);
     if ((uint64_t)e > data_size)
-        return sl_error(SL_EFORMAT, "tensor '%s': data_offsets end %lld is beyond the data block (%zu bytes)",
-                        name, (long long)e, data_size);
+        return sl_error(SL_EFORMAT, "tensor '%s': data_offsets end %lld is beyond the data block (%zu bytes)", name, (long long)e,
+                        data_size);
     t->begin = (size_t)b;
     t->end = (size_t)e;
     if (t->end - t->begin != numel * es) {
         char s[256];
         shape_str(s, sizeof s, t->ndim, t->shape);
-        return sl_error(SL_EFORMAT, "tensor '%s': data_offsets span %zu bytes but %s %s needs %zu",
-                        name, t->end - t->begin, sl_dtype_name(t->dtype), s, numel * es);
+        return sl_error(SL_EFORMAT, "tensor '%s': data_offsets span %zu bytes but %s %s needs %zu", name, t->end - t->begin,
+                        sl_dtype_name(t->dtype), s, numel * es);
     }
     return SL_OK;
 }
@@ -144,11 +140,11 @@ static int check_tiling(sl_safetensors *st)
     for (size_t i = 0; i < st->n && !rc; i++) {
         const sl_st_tensor *t = order[i];
         if (t->begin < pos)
-            rc = sl_error(SL_EFORMAT, "tensor '%s' (bytes %zu..%zu) overlaps tensor '%s' (bytes %zu..%zu)",
-                          t->name, t->begin, t->end, prev->name, prev->begin, prev->end);
+            rc = sl_error(SL_EFORMAT, "tensor '%s' (bytes %zu..%zu) overlaps tensor '%s' (bytes %zu..%zu)", t->name, t->begin,
+                          t->end, prev->name, prev->begin, prev->end);
         else if (t->begin > pos)
-            rc = sl_error(SL_EFORMAT, "gap of %zu unused bytes in the data block before tensor '%s' (offset %zu)",
-                          t->begin - pos, t->name, t->begin);
+            rc = sl_error(SL_EFORMAT, "gap of %zu unused bytes in the data block before tensor '%s' (offset %zu)", t->begin - pos,
+                          t->name, t->begin);
         pos = t->end;
         prev = t;
     }
@@ -166,39 +162,62 @@ static int parse_owned(void *buf, size_t len, sl_safetensors **out)
     int rc = SL_OK;
     if (len == 0) rc = sl_error(SL_EFORMAT, "empty file (a safetensors file starts with an 8-byte header length)");
     else if (len < 8) rc = sl_error(SL_EFORMAT, "file is %zu bytes, shorter than the 8-byte header length", len);
-    if (rc) { free(buf); return rc; }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
     uint64_t hlen = load_u64le(buf);
     if (hlen > ST_MAX_HEADER)
-        rc = sl_error(SL_EFORMAT, "header length %llu is larger than the 100 MB limit",
-                      (unsigned long long)hlen);
+        rc = sl_error(SL_EFORMAT, "header length %llu is larger than the 100 MB limit", (unsigned long long)hlen);
     else if (hlen > len - 8)
         rc = sl_error(SL_EFORMAT, "header length %llu exceeds the file size (%zu bytes after the length field)",
                       (unsigned long long)hlen, len - 8);
     else if (hlen == 0) rc = sl_error(SL_EFORMAT, "header length is 0 (the header must be a JSON object)");
-    if (rc) { free(buf); return rc; }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
 
     sl_safetensors *st = calloc(1, sizeof *st);
-    if (!st) { free(buf); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!st) {
+        free(buf);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     st->buf = buf;
     st->data = (unsigned char *)st->buf + 8 + hlen;
     st->data_size = len - 8 - (size_t)hlen;
 
     sl_json *root = NULL;
     rc = sl_json_parse((const char *)st->buf + 8, (size_t)hlen, &root);
-    if (rc) { rc = sl_error_wrap(rc, "header"); goto bad; }   /* "header: JSON: <what> at byte <k>" */
-    if (root->type != SL_JSON_OBJECT) { rc = sl_error(SL_EFORMAT, "header is not a JSON object"); goto bad; }
+    if (rc) {
+        rc = sl_error_wrap(rc, "header");
+        goto bad;
+    } /* "header: JSON: <what> at byte <k>" */
+    if (root->type != SL_JSON_OBJECT) {
+        rc = sl_error(SL_EFORMAT, "header is not a JSON object");
+        goto bad;
+    }
 
     size_t ntensor = root->n;
     const sl_json *meta = sl_json_get(root, "__metadata__");
     if (meta) ntensor--;
     st->t = calloc(ntensor ? ntensor : 1, sizeof *st->t);
-    if (!st->t) { rc = sl_error(SL_ENOMEM, "out of memory"); goto bad; }
+    if (!st->t) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto bad;
+    }
 
     if (meta) {
-        if (meta->type != SL_JSON_OBJECT) { rc = sl_error(SL_EFORMAT, "\"__metadata__\" is not a JSON object"); goto bad; }
+        if (meta->type != SL_JSON_OBJECT) {
+            rc = sl_error(SL_EFORMAT, "\"__metadata__\" is not a JSON object");
+            goto bad;
+        }
         st->meta_key = calloc(meta->n ? meta->n : 1, sizeof(char *));
         st->meta_val = calloc(meta->n ? meta->n : 1, sizeof(char *));
-        if (!st->meta_key || !st->meta_val) { rc = sl_error(SL_ENOMEM, "out of memory"); goto bad; }
+        if (!st->meta_key || !st->meta_val) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto bad;
+        }
         for (size_t i = 0; i < meta->n; i++) {
             if (meta->items[i]->type != SL_JSON_STRING) {
                 rc = sl_error(SL_EFORMAT, "\"__metadata__\" value for key '%s' is not a string", meta->keys[i]);
@@ -207,7 +226,10 @@ static int parse_owned(void *buf, size_t len, sl_safetensors **out)
             st->meta_key[i] = strdup(meta->keys[i]);
             st->meta_val[i] = strdup(meta->items[i]->str);
             st->n_meta = i + 1;
-            if (!st->meta_key[i] || !st->meta_val[i]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto bad; }
+            if (!st->meta_key[i] || !st->meta_val[i]) {
+                rc = sl_error(SL_ENOMEM, "out of memory");
+                goto bad;
+            }
         }
     }
     /* Duplicate tensor names were already refused by the JSON reader ("duplicate key"). */
@@ -215,7 +237,10 @@ static int parse_owned(void *buf, size_t len, sl_safetensors **out)
         if (strcmp(root->keys[i], "__metadata__") == 0) continue;
         sl_st_tensor *t = &st->t[st->n];
         if ((rc = parse_entry(root->keys[i], root->items[i], st->data_size, t))) goto bad;
-        if (!(t->name = strdup(root->keys[i]))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto bad; }
+        if (!(t->name = strdup(root->keys[i]))) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto bad;
+        }
         st->n++;
     }
     if ((rc = check_tiling(st))) goto bad;
@@ -245,7 +270,7 @@ int sl_safetensors_read(const char *path, sl_safetensors **out)
     /* The whole file is read at once; the limit only guards against absurd sizes. */
     int rc = sl_read_file(path, (size_t)1 << 40, &buf, &n);
     if (rc) return rc;
-    rc = parse_owned(buf, n, out);   /* adopts buf: no second copy of a big file */
+    rc = parse_owned(buf, n, out); /* adopts buf: no second copy of a big file */
     if (rc) return sl_error_wrap(rc, "%s", path);
     return SL_OK;
 }
@@ -267,10 +292,9 @@ const char *sl_safetensors_meta(const sl_safetensors *st, const char *key)
 int sl_safetensors_get_f32(const sl_safetensors *st, const sl_st_tensor *t, float *dst, size_t dst_n)
 {
     if (!sl_dtype_is_float(t->dtype))
-        return sl_error(SL_EFORMAT, "tensor '%s' has dtype %s, not a float type (F32/F64/F16/BF16)",
-                        t->name, sl_dtype_name(t->dtype));
-    if (dst_n != t->numel)
-        return sl_error(SL_ESHAPE, "tensor '%s' has %zu elements, expected %zu", t->name, t->numel, dst_n);
+        return sl_error(SL_EFORMAT, "tensor '%s' has dtype %s, not a float type (F32/F64/F16/BF16)", t->name,
+                        sl_dtype_name(t->dtype));
+    if (dst_n != t->numel) return sl_error(SL_ESHAPE, "tensor '%s' has %zu elements, expected %zu", t->name, t->numel, dst_n);
     int rc = sl_dtype_to_f32(t->dtype, st->data + t->begin, dst, t->numel, 1);
     if (rc) return sl_error_wrap(rc, "tensor '%s'", t->name);
     return SL_OK;
@@ -284,7 +308,7 @@ typedef struct {
     int ndim;
     int64_t shape[SL_ST_MAX_DIMS];
     size_t bytes;
-    void *copy;          /* owned copy, or NULL when data is borrowed */
+    void *copy; /* owned copy, or NULL when data is borrowed */
     const void *data;
 } st_entry;
 
@@ -314,8 +338,7 @@ void sl_st_writer_free(sl_st_writer *w)
     free(w);
 }
 
-static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
-                      const int64_t *shape, const void *data, int copy)
+static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim, const int64_t *shape, const void *data, int copy)
 {
     if (!w || !name) return sl_error(SL_EINVAL, "safetensors writer: NULL argument");
     if (strcmp(name, "__metadata__") == 0)
@@ -325,8 +348,7 @@ static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
         return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': rank %d not in [0, %d]", name, ndim, SL_ST_MAX_DIMS);
     if (ndim > 0 && !shape) return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': NULL shape", name);
     for (size_t i = 0; i < w->n; i++)
-        if (strcmp(w->e[i].name, name) == 0)
-            return sl_error(SL_EINVAL, "safetensors writer: duplicate tensor name '%s'", name);
+        if (strcmp(w->e[i].name, name) == 0) return sl_error(SL_EINVAL, "safetensors writer: duplicate tensor name '%s'", name);
     size_t numel = 1;
     for (int k = 0; k < ndim; k++) {
         if (shape[k] < 0) return sl_error(SL_EINVAL, "safetensors writer: tensor '%s': negative dimension", name);
@@ -351,7 +373,10 @@ static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
     if (!e->name) return sl_error(SL_ENOMEM, "out of memory");
     if (copy && bytes) {
         e->copy = malloc(bytes);
-        if (!e->copy) { free(e->name); return sl_error(SL_ENOMEM, "out of memory copying tensor '%s'", name); }
+        if (!e->copy) {
+            free(e->name);
+            return sl_error(SL_ENOMEM, "out of memory copying tensor '%s'", name);
+        }
         memcpy(e->copy, data, bytes);
         e->data = e->copy;
     } else {
@@ -365,14 +390,12 @@ static int writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
     return SL_OK;
 }
 
-int sl_st_writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
-                     const int64_t *shape, const void *data)
+int sl_st_writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim, const int64_t *shape, const void *data)
 {
     return writer_add(w, name, dt, ndim, shape, data, 1);
 }
 
-int sl_st_writer_add_ref(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
-                         const int64_t *shape, const void *data)
+int sl_st_writer_add_ref(sl_st_writer *w, const char *name, sl_dtype dt, int ndim, const int64_t *shape, const void *data)
 {
     return writer_add(w, name, dt, ndim, shape, data, 0);
 }
@@ -381,8 +404,7 @@ int sl_st_writer_meta(sl_st_writer *w, const char *key, const char *value)
 {
     if (!w || !key || !value) return sl_error(SL_EINVAL, "safetensors writer: NULL metadata key or value");
     for (size_t i = 0; i < w->n_meta; i++)
-        if (strcmp(w->mk[i], key) == 0)
-            return sl_error(SL_EINVAL, "safetensors writer: duplicate metadata key '%s'", key);
+        if (strcmp(w->mk[i], key) == 0) return sl_error(SL_EINVAL, "safetensors writer: duplicate metadata key '%s'", key);
     if (w->n_meta == w->cap_meta) {
         size_t cap = w->cap_meta ? 2 * w->cap_meta : 8;
         char **mk = realloc(w->mk, cap * sizeof *mk);
@@ -394,7 +416,11 @@ int sl_st_writer_meta(sl_st_writer *w, const char *key, const char *value)
         w->cap_meta = cap;
     }
     char *k = strdup(key), *v = strdup(value);
-    if (!k || !v) { free(k); free(v); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     w->mk[w->n_meta] = k;
     w->mv[w->n_meta] = v;
     w->n_meta++;
@@ -414,7 +440,10 @@ static void tb_reserve(tbuf *t, size_t extra)
     size_t cap = t->cap ? t->cap : 256;
     while (cap < t->n + extra + 1) cap *= 2;
     char *b = realloc(t->b, cap);
-    if (!b) { t->oom = 1; return; }
+    if (!b) {
+        t->oom = 1;
+        return;
+    }
     t->b = b;
     t->cap = cap;
 }
@@ -475,13 +504,19 @@ int sl_st_writer_write(sl_st_writer *w, const char *path)
     tb_puts(&h, "}");
     /* pad with spaces (JSON whitespace) so the data block starts 8-byte aligned */
     while (!h.oom && h.n % 8) tb_puts(&h, " ");
-    if (h.oom) { free(h.b); return sl_error(SL_ENOMEM, "out of memory building the header for '%s'", path); }
+    if (h.oom) {
+        free(h.b);
+        return sl_error(SL_ENOMEM, "out of memory building the header for '%s'", path);
+    }
 
     unsigned char len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.n >> (8 * k));
     sl_afile a;
     int rc = sl_afile_open(&a, path);
-    if (rc) { free(h.b); return rc; }
+    if (rc) {
+        free(h.b);
+        return rc;
+    }
     int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.b, 1, h.n, a.f) == h.n;
     for (size_t i = 0; ok && i < w->n; i++)
         if (w->e[i].bytes) ok = fwrite(w->e[i].data, 1, w->e[i].bytes, a.f) == w->e[i].bytes;

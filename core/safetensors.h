@@ -29,18 +29,18 @@ typedef struct {
     int ndim;
     int64_t shape[SL_ST_MAX_DIMS];
     size_t numel;
-    size_t begin, end;   /* byte offsets into data */
+    size_t begin, end; /* byte offsets into data */
 } sl_st_tensor;
 
 typedef struct {
     size_t n;
-    sl_st_tensor *t;       /* in header order */
+    sl_st_tensor *t; /* in header order */
     size_t n_meta;
     char **meta_key, **meta_val;
-    unsigned char *data;   /* the data block (points into buf; 8-byte aligned only if the
+    unsigned char *data; /* the data block (points into buf; 8-byte aligned only if the
                               writer padded the header, as seqlab's and the reference do) */
     size_t data_size;
-    void *buf;             /* whole file */
+    void *buf; /* whole file */
 } sl_safetensors;
 
 int sl_safetensors_read(const char *path, sl_safetensors **out);
@@ -55,16 +55,14 @@ int sl_safetensors_get_f32(const sl_safetensors *st, const sl_st_tensor *t, floa
 typedef struct sl_st_writer sl_st_writer;
 sl_st_writer *sl_st_writer_new(void);
 /* The data is copied at add time. */
-int sl_st_writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
-                     const int64_t *shape, const void *data);
+int sl_st_writer_add(sl_st_writer *w, const char *name, sl_dtype dt, int ndim, const int64_t *shape, const void *data);
 /* Like sl_st_writer_add but borrows data: it must stay valid until sl_st_writer_write
  * (saves a copy of a whole model when writing a parameter table). */
-int sl_st_writer_add_ref(sl_st_writer *w, const char *name, sl_dtype dt, int ndim,
-                         const int64_t *shape, const void *data);
+int sl_st_writer_add_ref(sl_st_writer *w, const char *name, sl_dtype dt, int ndim, const int64_t *shape, const void *data);
 int sl_st_writer_meta(sl_st_writer *w, const char *key, const char *value);
 /* Tensors are written in insertion order, data contiguous in that order, "__metadata__"
  * first; the header is space-padded so the data block starts at a multiple of 8. */
-int sl_st_writer_write(sl_st_writer *w, const char *path);   /* atomic */
+int sl_st_writer_write(sl_st_writer *w, const char *path); /* atomic */
 void sl_st_writer_free(sl_st_writer *w);
 
 #ifdef __cplusplus

@@ -30,7 +30,7 @@ size_t sl_peak_rss(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-    return (size_t)ru.ru_maxrss * 1024;   /* Linux reports KiB */
+    return (size_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
 }
 
 void sl_progress_begin(sl_progress *p, FILE *out, long total, const char *label, int force)
@@ -54,8 +54,7 @@ static void progress_draw(sl_progress *p, long done, const char *extra)
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
     double rate = t > 0 ? (double)done / t : 0.0;
-    fprintf(p->out, "\r%s [%s] %ld/%ld %.1f/s %.0fs %s\033[K", p->label, bar, done, p->total, rate, t,
-            extra ? extra : "");
+    fprintf(p->out, "\r%s [%s] %ld/%ld %.1f/s %.0fs %s\033[K", p->label, bar, done, p->total, rate, t, extra ? extra : "");
     fflush(p->out);
 }
 

@@ -32,7 +32,7 @@ typedef struct {
 void sl_progress_begin(sl_progress *p, FILE *out, long total, const char *label, int force);
 /* `extra` is a short status text (may be NULL) */
 void sl_progress_update(sl_progress *p, long done, const char *extra);
-void sl_progress_end(sl_progress *p);   /* final redraw and newline */
+void sl_progress_end(sl_progress *p); /* final redraw and newline */
 
 #ifdef __cplusplus
 }

@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                             \
-    do {                                                                        \
-        if ((call) != SL_OK) {                                                  \
-            fprintf(stderr, "train_copy: %s: %s\n", #call, sl_errmsg());       \
-            exit(1);                                                            \
-        }                                                                       \
+#define CHECK(call) \
+    do { \
+        if ((call) != SL_OK) { \
+            fprintf(stderr, "train_copy: %s: %s\n", #call, sl_errmsg()); \
+            exit(1); \
+        } \
     } while (0)
 
 int main(int argc, char **argv)
@@ -35,8 +35,8 @@ int main(int argc, char **argv)
     snprintf(spec, sizeof spec, "lm:mixer=lstm,d_model=32,n_layer=1,vocab_size=%d", task->vocab);
     sl_model *m;
     CHECK(sl_model_create(spec, 42, &m));
-    printf("model %s: %zu parameters, %d tensors; task %s: T=%d, metric %s\n", spec,
-           sl_params_count_trainable(m->P), m->P->n, task->name, task->T, task->metric);
+    printf("model %s: %zu parameters, %d tensors; task %s: T=%d, metric %s\n", spec, sl_params_count_trainable(m->P), m->P->n,
+           task->name, task->T, task->metric);
 
     /* 2. sequence mode: a batch of B sequences of T tokens -> logits (B, T, vocab) */
     int B = 8, T = task->T, V = m->d_out;
@@ -46,12 +46,18 @@ int main(int argc, char **argv)
     CHECK(task->sample(task, 0, rng, &batch));
     float *y = malloc((size_t)B * T * V * sizeof *y);
     float *dy = malloc((size_t)B * T * V * sizeof *dy), *scratch = malloc((size_t)B * T * V * sizeof *dy);
-    if (!y || !dy || !scratch || !rng) { fprintf(stderr, "train_copy: out of memory\n"); return 1; }
+    if (!y || !dy || !scratch || !rng) {
+        fprintf(stderr, "train_copy: out of memory\n");
+        return 1;
+    }
     CHECK(sl_model_forward(m, NULL, batch.tok, y, B, T));
 
     /* 3. step mode: one position at a time with an explicit state; same logits */
     void *state = sl_model_state_new(m, B);
-    if (!state) { fprintf(stderr, "train_copy: %s\n", sl_errmsg()); return 1; }
+    if (!state) {
+        fprintf(stderr, "train_copy: %s\n", sl_errmsg());
+        return 1;
+    }
     int32_t *tok_t = malloc((size_t)B * sizeof *tok_t);
     float *y_t = malloc((size_t)B * V * sizeof *y_t);
     double max_diff = 0;
@@ -98,7 +104,11 @@ int main(int argc, char **argv)
     }
 
     int ok = max_diff < 1e-4 && after.loss < before.loss;
-    free(y); free(dy); free(scratch); free(tok_t); free(y_t);
+    free(y);
+    free(dy);
+    free(scratch);
+    free(tok_t);
+    free(y_t);
     sl_optim_free(opt);
     sl_rng_free(rng);
     sl_batch_free(&batch);

@@ -40,9 +40,9 @@ static void bs_or(byteset *s, const byteset *t)
 enum { N_SET, N_CAT, N_ALT, N_REP, N_EMPTY };
 typedef struct {
     int kind;
-    int a, b;     /* children (CAT, ALT), a (REP) */
-    int lo, hi;   /* REP: hi = -1 unbounded */
-    int set;      /* SET: index into sets */
+    int a, b;   /* children (CAT, ALT), a (REP) */
+    int lo, hi; /* REP: hi = -1 unbounded */
+    int set;    /* SET: index into sets */
 } node;
 
 typedef struct {
@@ -57,8 +57,9 @@ typedef struct {
 static int perr(parser *ps, const char *what)
 {
     if (!ps->err)
-        ps->err = sl_error(SL_EINVAL, "regex: %s at offset %d (supported: literals, escapes, ., [...] classes, ( ), |, * + ? {m,n})",
-                           what, (int)(ps->p - ps->p0));
+        ps->err =
+            sl_error(SL_EINVAL, "regex: %s at offset %d (supported: literals, escapes, ., [...] classes, ( ), |, * + ? {m,n})",
+                     what, (int)(ps->p - ps->p0));
     return -1;
 }
 
@@ -99,9 +100,24 @@ static int escape(parser *ps, byteset *s)
     if (!c) return perr(ps, "a trailing backslash");
     memset(s, 0, sizeof *s);
     switch (c) {
-    case 'd': case 'D': bs_range(s, '0', '9'); break;
-    case 'w': case 'W': bs_range(s, 'a', 'z'); bs_range(s, 'A', 'Z'); bs_range(s, '0', '9'); bs_add(s, '_'); break;
-    case 's': case 'S': bs_add(s, ' '); bs_add(s, '\t'); bs_add(s, '\n'); bs_add(s, '\r'); bs_add(s, '\f'); bs_add(s, '\v'); break;
+    case 'd':
+    case 'D': bs_range(s, '0', '9'); break;
+    case 'w':
+    case 'W':
+        bs_range(s, 'a', 'z');
+        bs_range(s, 'A', 'Z');
+        bs_range(s, '0', '9');
+        bs_add(s, '_');
+        break;
+    case 's':
+    case 'S':
+        bs_add(s, ' ');
+        bs_add(s, '\t');
+        bs_add(s, '\n');
+        bs_add(s, '\r');
+        bs_add(s, '\f');
+        bs_add(s, '\v');
+        break;
     case 'n': bs_add(s, '\n'); break;
     case 't': bs_add(s, '\t'); break;
     case 'r': bs_add(s, '\r'); break;
@@ -136,11 +152,17 @@ static int parse_class(parser *ps) /* after '[' */
     byteset s;
     memset(&s, 0, sizeof s);
     int neg = 0, first = 1;
-    if (*ps->p == '^') { neg = 1; ps->p++; }
+    if (*ps->p == '^') {
+        neg = 1;
+        ps->p++;
+    }
     for (;;) {
         int c = (unsigned char)*ps->p;
         if (!c) return perr(ps, "an unterminated [ class");
-        if (c == ']' && !first) { ps->p++; break; }
+        if (c == ']' && !first) {
+            ps->p++;
+            break;
+        }
         first = 0;
         int lo;
         if (c == '\\') {
@@ -149,8 +171,14 @@ static int parse_class(parser *ps) /* after '[' */
             if (escape(ps, &e)) return -1;
             int n = 0, only = -1;
             for (int i = 0; i < 256; i++)
-                if (bs_has(&e, i)) { n++; only = i; }
-            if (n != 1) { bs_or(&s, &e); continue; }   /* \d etc. inside a class */
+                if (bs_has(&e, i)) {
+                    n++;
+                    only = i;
+                }
+            if (n != 1) {
+                bs_or(&s, &e);
+                continue;
+            } /* \d etc. inside a class */
             lo = only;
         } else if (c == '[' && ps->p[1] == ':') {
             return perr(ps, "a POSIX [:class:]");
@@ -167,7 +195,10 @@ static int parse_class(parser *ps) /* after '[' */
                 if (escape(ps, &e)) return -1;
                 hi = -1;
                 for (int i = 0; i < 256; i++)
-                    if (bs_has(&e, i)) { if (hi >= 0) return perr(ps, "a class escape as a range end"); hi = i; }
+                    if (bs_has(&e, i)) {
+                        if (hi >= 0) return perr(ps, "a class escape as a range end");
+                        hi = i;
+                    }
             } else {
                 ps->p++;
             }
@@ -206,8 +237,12 @@ static int parse_atom(parser *ps)
         ps->p++;
         if (escape(ps, &s)) return -1;
         return new_set(ps, &s);
-    case '^': case '$': return perr(ps, "an anchor (the pattern always matches the whole text)");
-    case '*': case '+': case '?': case '{': return perr(ps, "a repeat with nothing to repeat");
+    case '^':
+    case '$': return perr(ps, "an anchor (the pattern always matches the whole text)");
+    case '*':
+    case '+':
+    case '?':
+    case '{': return perr(ps, "a repeat with nothing to repeat");
     case ')': return perr(ps, "an unmatched )");
     default:
         ps->p++;
@@ -233,10 +268,19 @@ static int parse_repeat(parser *ps)
     int a = parse_atom(ps);
     while (a >= 0) {
         int c = *ps->p, lo, hi;
-        if (c == '*') { lo = 0; hi = -1; ps->p++; }
-        else if (c == '+') { lo = 1; hi = -1; ps->p++; }
-        else if (c == '?') { lo = 0; hi = 1; ps->p++; }
-        else if (c == '{') {
+        if (c == '*') {
+            lo = 0;
+            hi = -1;
+            ps->p++;
+        } else if (c == '+') {
+            lo = 1;
+            hi = -1;
+            ps->p++;
+        } else if (c == '?') {
+            lo = 0;
+            hi = 1;
+            ps->p++;
+        } else if (c == '{') {
             ps->p++;
             if (!read_int(ps, &lo)) return perr(ps, "a {m,n} repeat without m");
             hi = lo;
@@ -296,7 +340,8 @@ typedef struct {
 static int nfa_new(nfa *f)
 {
     if (f->err) return -1;
-    if (f->n >= MAX_NFA) return f->err = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d automaton states", MAX_NFA), -1;
+    if (f->n >= MAX_NFA)
+        return f->err = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d automaton states", MAX_NFA), -1;
     if (f->n == f->cap) {
         int cap = f->cap ? 2 * f->cap : 256;
         nstate *s = realloc(f->s, (size_t)cap * sizeof *s);
@@ -389,15 +434,15 @@ static void compile(nfa *f, const parser *ps, int i, int *s, int *e)
 
 /* ---- DFA ---- */
 struct sl_constraint {
-    int nd;              /* DFA states */
-    int32_t *trans;      /* (nd, 256): next state or -1 (dead) */
-    uint8_t *accept;     /* (nd) */
+    int nd;          /* DFA states */
+    int32_t *trans;  /* (nd, 256): next state or -1 (dead) */
+    uint8_t *accept; /* (nd) */
     int start, cur;
     int V;
     const char *const *piece;
     const int *len;
-    uint64_t **mask;     /* (nd) token bitmaps, made on first use */
-    int *dist;           /* (nd) fewest bytes from the state to an accepting one */
+    uint64_t **mask; /* (nd) token bitmaps, made on first use */
+    int *dist;       /* (nd) fewest bytes from the state to an accepting one */
 };
 
 /* epsilon closure of the states in list (n of them) into the marked set; returns new n */
@@ -515,7 +560,10 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
                 for (int si = 0; si < ps.ns && same; si++) same = bs_has(&ps.sets[si], b) == bs_has(&ps.sets[si], r);
                 if (same) found = k;
             }
-            if (found < 0) { rep[ncls] = b; found = ncls++; }
+            if (found < 0) {
+                rep[ncls] = b;
+                found = ncls++;
+            }
             cls[b] = found;
         }
     }
@@ -524,7 +572,10 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     mark = calloc((size_t)f.n, 1);
     ds.hcap = 1 << 16;
     ds.hash = malloc((size_t)ds.hcap * sizeof(int));
-    if (!list || !stack || !mark || !ds.hash || !rep) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
+    if (!list || !stack || !mark || !ds.hash || !rep) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < ds.hcap; i++) ds.hash[i] = -1;
     /* add the closure of {s0} as state 0, then explore */
     int n = 0;
@@ -535,8 +586,10 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     size_t work = 0;
     for (int pass = 0;; pass++) {
         if ((work += (size_t)n) > MAX_WORK) {
-            rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern's automaton is too large to build (its subset construction "
-                                           "visits more than %d NFA states)", MAX_WORK);
+            rc = sl_error(SL_EUNSUPPORTED,
+                          "regex: the pattern's automaton is too large to build (its subset construction "
+                          "visits more than %d NFA states)",
+                          MAX_WORK);
             goto fail;
         }
         /* intern the list (sorted) as a DFA state: find or add; the state index in `got` */
@@ -548,11 +601,17 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
         while (ds.hash[slot] >= 0) {
             int d = ds.hash[slot];
             size_t m = ds.off[d + 1] - ds.off[d];
-            if ((int)m == n && !memcmp(ds.data + ds.off[d], list, (size_t)n * sizeof(int))) { got = d; break; }
+            if ((int)m == n && !memcmp(ds.data + ds.off[d], list, (size_t)n * sizeof(int))) {
+                got = d;
+                break;
+            }
             slot = (slot + 1) & (ds.hcap - 1);
         }
         if (got < 0) {
-            if (nd >= MAX_DFA) { rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d DFA states", MAX_DFA); goto fail; }
+            if (nd >= MAX_DFA) {
+                rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d DFA states", MAX_DFA);
+                goto fail;
+            }
             if (nd + 2 > capd) {
                 capd = capd ? 2 * capd : 256;
                 size_t *o = realloc(ds.off, (size_t)(capd + 1) * sizeof(size_t));
@@ -561,13 +620,19 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
                 if (o) ds.off = o;
                 if (t) trans = t;
                 if (a) accept = a;
-                if (!o || !t || !a) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
+                if (!o || !t || !a) {
+                    rc = sl_error(SL_ENOMEM, "out of memory");
+                    goto fail;
+                }
             }
             if (ds.used + (size_t)n > ds.cap) {
                 size_t cap = ds.cap ? ds.cap : 4096;
                 while (cap < ds.used + (size_t)n) cap *= 2;
                 int *d = realloc(ds.data, cap * sizeof(int));
-                if (!d) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
+                if (!d) {
+                    rc = sl_error(SL_ENOMEM, "out of memory");
+                    goto fail;
+                }
                 ds.data = d;
                 ds.cap = cap;
             }
@@ -581,7 +646,10 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
             for (int b = 0; b < 256; b++) trans[(size_t)nd * 256 + b] = -2; /* unexplored */
             ds.hash[slot] = nd;
             got = nd++;
-            if (nd * 2 > ds.hcap) { rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d DFA states", ds.hcap / 2); goto fail; }
+            if (nd * 2 > ds.hcap) {
+                rc = sl_error(SL_EUNSUPPORTED, "regex: the pattern needs more than %d DFA states", ds.hcap / 2);
+                goto fail;
+            }
         }
         /* pass 0 made the start state; afterwards `got` is the target of the pending edge */
         if (pass > 0) {
@@ -623,9 +691,15 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     }
     for (size_t i = 0; i < (size_t)nd * 256; i++)
         if (trans[i] >= 0 && dist[trans[i]] >= DIST_NONE) trans[i] = -1;
-    if (dist[0] >= DIST_NONE) { rc = sl_error(SL_EINVAL, "regex: the pattern matches no text"); goto fail; }
+    if (dist[0] >= DIST_NONE) {
+        rc = sl_error(SL_EINVAL, "regex: the pattern matches no text");
+        goto fail;
+    }
     c = calloc(1, sizeof *c);
-    if (!c || !(c->mask = calloc((size_t)nd, sizeof *c->mask))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto fail; }
+    if (!c || !(c->mask = calloc((size_t)nd, sizeof *c->mask))) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto fail;
+    }
     c->nd = nd;
     c->trans = trans;
     c->accept = accept;
@@ -641,7 +715,12 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
     if (V > 0 && piece) {
         int any = 0;
         for (int v = 0; v < V && !any; v++) any = sl_constraint_allows(c, v);
-        if (!any && !c->accept[0]) { rc = sl_error(SL_EINVAL, "regex: no token of the vocabulary can start a match: the pattern matches no text that can be generated"); goto fail; }
+        if (!any && !c->accept[0]) {
+            rc = sl_error(
+                SL_EINVAL,
+                "regex: no token of the vocabulary can start a match: the pattern matches no text that can be generated");
+            goto fail;
+        }
         /* and some sequence of tokens must reach an accepting state: a search over the states
          * the tokens reach (skipped above 50M token walks, where only the start is checked) */
         if (!c->accept[0] && (double)nd * V <= 5e7) {
@@ -670,8 +749,9 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
             free(queue);
             free(seen);
             if (!reach) {
-                rc = sl_error(SL_EINVAL, "regex: no token of the vocabulary can complete a match: the pattern matches no text that can be "
-                                         "generated with these tokens");
+                rc = sl_error(SL_EINVAL,
+                              "regex: no token of the vocabulary can complete a match: the pattern matches no text that can be "
+                              "generated with these tokens");
                 goto fail;
             }
         }

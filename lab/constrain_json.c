@@ -74,9 +74,9 @@ static void sb_lit(sbuf *b, const char *s, size_t n)
 #define RX_WS " ?"
 #define RX_INT "-?(0|[1-9][0-9]{0,19})"
 #define RX_NUM RX_INT "(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,2})?"
-#define RX_STR                                                                                                          \
+#define RX_STR \
     "\"([\\x20-\\x21\\x23-\\x5b\\x5d-\\x7f]|\\\\[\"\\\\/bfnrt]|[\\xc2-\\xdf][\\x80-\\xbf]|\\xe0[\\xa0-\\xbf][\\x80-\\xbf]|" \
-    "[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{2}|\\xed[\\x80-\\x9f][\\x80-\\xbf]|\\xf0[\\x90-\\xbf][\\x80-\\xbf]{2}|"          \
+    "[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{2}|\\xed[\\x80-\\x9f][\\x80-\\xbf]|\\xf0[\\x90-\\xbf][\\x80-\\xbf]{2}|" \
     "[\\xf1-\\xf3][\\x80-\\xbf]{3}|\\xf4[\\x80-\\x8f][\\x80-\\xbf]{2})*\""
 
 enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_NUM = 8, T_STR = 16, T_ARR = 32, T_OBJ = 64 };
@@ -94,8 +94,8 @@ static int type_bit(const char *s)
     static const struct {
         const char *n;
         int b;
-    } t[] = {{"null", T_NULL}, {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM},
-             {"string", T_STR}, {"array", T_ARR},   {"object", T_OBJ}};
+    } t[] = {{"null", T_NULL},  {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM},
+             {"string", T_STR}, {"array", T_ARR},    {"object", T_OBJ}};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (!strcmp(s, t[i].n)) return t[i].b;
     return 0;
@@ -115,8 +115,7 @@ static int schema_types(const sl_json *s, const char *path)
     int bits = 0;
     for (size_t i = 0; i < t->n; i++) {
         int b = t->items[i]->type == SL_JSON_STRING ? type_bit(t->items[i]->str) : 0;
-        if (!b)
-            return sl_error(SL_EUNSUPPORTED, "json-schema: %s: \"type\" item %zu is not a known type name", path, i), -1;
+        if (!b) return sl_error(SL_EUNSUPPORTED, "json-schema: %s: \"type\" item %zu is not a known type name", path, i), -1;
         bits |= b;
     }
     return bits;
@@ -174,7 +173,8 @@ static int check_schema(const sl_json *s, const char *path, int depth)
     }
     const sl_json *rq = sl_json_get(s, "required");
     if (rq) {
-        if (rq->type != SL_JSON_ARRAY) return sl_error(SL_EINVAL, "json-schema: %s: \"required\" must be an array of strings", path);
+        if (rq->type != SL_JSON_ARRAY)
+            return sl_error(SL_EINVAL, "json-schema: %s: \"required\" must be an array of strings", path);
         for (size_t i = 0; i < rq->n; i++) {
             if (rq->items[i]->type != SL_JSON_STRING)
                 return sl_error(SL_EINVAL, "json-schema: %s: \"required\" must be an array of strings", path);
@@ -436,10 +436,10 @@ static int lang(ctx *c, const sl_json *s, const char *path, sbuf *out, int *empt
         if (!any) {
             *empty = 1;
             set_why(c, path,
-                    e && k   ? "no value of \"enum\" equals \"const\" and satisfies the rest of the schema"
-                    : e      ? (e->n ? "no value of \"enum\" satisfies the rest of the schema (type, properties, items)"
-                                     : "\"enum\" is empty")
-                             : "the \"const\" value does not satisfy the rest of the schema");
+                    e && k ? "no value of \"enum\" equals \"const\" and satisfies the rest of the schema"
+                    : e    ? (e->n ? "no value of \"enum\" satisfies the rest of the schema (type, properties, items)"
+                                   : "\"enum\" is empty")
+                           : "the \"const\" value does not satisfy the rest of the schema");
         }
         return out->oom ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
     }
@@ -450,10 +450,10 @@ static int lang(ctx *c, const sl_json *s, const char *path, sbuf *out, int *empt
     }
     int alts = 0;
     sb_put(out, "(");
-#define ALT(rx)                                 \
-    do {                                        \
-        if (alts++) sb_put(out, "|");           \
-        sb_put(out, rx);                        \
+#define ALT(rx) \
+    do { \
+        if (alts++) sb_put(out, "|"); \
+        sb_put(out, rx); \
     } while (0)
     if (bits & T_NULL) ALT("null");
     if (bits & T_BOOL) ALT("true|false");

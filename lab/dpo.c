@@ -69,14 +69,14 @@ double sl_dpo_loss(const float *y, const int32_t *target, const double *ref, int
 /* ---- the task ------------------------------------------------------------------------------ */
 
 typedef struct {
-    int32_t *seq;     /* (n_pairs, 2, T) ids, padded with 0 */
-    int32_t *tgt;     /* (n_pairs, 2, T) targets, -1 unscored */
+    int32_t *seq; /* (n_pairs, 2, T) ids, padded with 0 */
+    int32_t *tgt; /* (n_pairs, 2, T) targets, -1 unscored */
     int n_pairs, n_train;
     double beta;
     unsigned char alphabet[256];
     sl_model *ref;
-    double *ref_lp;   /* (B) the last sampled batch's reference log-probs */
-    float *ref_y;     /* (B, T, V) */
+    double *ref_lp; /* (B) the last sampled batch's reference log-probs */
+    float *ref_y;   /* (B, T, V) */
     int ref_B;
 } dpo_ctx;
 
@@ -159,12 +159,14 @@ static int field_ids(const sl_json *o, const char *key, const int map[256], int 
 {
     const sl_json *v = sl_json_get(o, key);
     if (!v || v->type != SL_JSON_STRING)
-        return sl_error(SL_EFORMAT, "%s:%d: \"%s\" is missing or not a string (each line: {\"prompt\", \"chosen\", \"rejected\"})",
-                        path, line, key);
+        return sl_error(SL_EFORMAT,
+                        "%s:%d: \"%s\" is missing or not a string (each line: {\"prompt\", \"chosen\", \"rejected\"})", path,
+                        line, key);
     int n = 0;
     for (const unsigned char *s = (const unsigned char *)v->str; *s; s++) {
         if (map[*s] < 0) {
-            if (isprint(*s)) return sl_error(SL_EINVAL, "%s:%d: \"%s\" has '%c' (0x%02x), outside the alphabet", path, line, key, *s, *s);
+            if (isprint(*s))
+                return sl_error(SL_EINVAL, "%s:%d: \"%s\" has '%c' (0x%02x), outside the alphabet", path, line, key, *s, *s);
             return sl_error(SL_EINVAL, "%s:%d: \"%s\" has byte 0x%02x, outside the alphabet", path, line, key, *s);
         }
         if (n < cap) out[n] = map[*s];
@@ -184,7 +186,9 @@ static int dpo_create(const sl_spec *s, sl_task **out)
         (rc = sl_spec_str(s, dpo_keys, "alphabet", &alpha)))
         return rc;
     if (!*data) return sl_error(SL_EINVAL, "dpo: data=FILE.jsonl is required");
-    if (!*alpha) return sl_error(SL_EINVAL, "dpo: no alphabet: train with --init-from SRC (which gives its alphabet) or give alphabet=HEX");
+    if (!*alpha)
+        return sl_error(SL_EINVAL,
+                        "dpo: no alphabet: train with --init-from SRC (which gives its alphabet) or give alphabet=HEX");
     int map[256], V = 0, prev = -1;
     unsigned char alphabet[256];
     for (int k = 0; k < 256; k++) map[k] = -1;
@@ -193,7 +197,8 @@ static int dpo_create(const sl_spec *s, sl_task **out)
     for (size_t i = 0; i < al; i += 2) {
         unsigned v;
         char pair[3] = {alpha[i], alpha[i + 1], 0};
-        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) || sscanf(pair, "%2x", &v) != 1 || (int)v <= prev)
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) || sscanf(pair, "%2x", &v) != 1 ||
+            (int)v <= prev)
             return sl_error(SL_EINVAL, "dpo: alphabet: '%s' at offset %zu is not an ascending hex byte", pair, i);
         prev = (int)v;
         map[v] = V;
@@ -206,7 +211,13 @@ static int dpo_create(const sl_spec *s, sl_task **out)
     dpo_ctx *c = calloc(1, sizeof *c);
     sl_task *t = calloc(1, sizeof *t);
     int32_t *tmp = malloc(sizeof(int32_t) * 3 * 65536);
-    if (!c || !t || !tmp) { free(buf); free(c); free(t); free(tmp); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c || !t || !tmp) {
+        free(buf);
+        free(c);
+        free(t);
+        free(tmp);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     t->ctx = c;
     t->destroy = dpo_destroy;
     int maxlen = 0;
@@ -220,7 +231,10 @@ static int dpo_create(const sl_spec *s, sl_task **out)
             while (k < len && isspace((unsigned char)p[k])) k++;
             if (k < len) {
                 sl_json *j = NULL;
-                if ((rc = sl_json_parse(p, len, &j))) { sl_error_wrap(rc, "%s:%d", data, line); break; }
+                if ((rc = sl_json_parse(p, len, &j))) {
+                    sl_error_wrap(rc, "%s:%d", data, line);
+                    break;
+                }
                 int lp, lc, lr;
                 if (j->type != SL_JSON_OBJECT) rc = sl_error(SL_EFORMAT, "%s:%d: not a JSON object", data, line);
                 if (!rc) rc = field_ids(j, "prompt", map, line, data, tmp, 65536, &lp);
@@ -228,7 +242,8 @@ static int dpo_create(const sl_spec *s, sl_task **out)
                 if (!rc) rc = field_ids(j, "rejected", map, line, data, tmp + 2 * 65536, 65536, &lr);
                 if (!rc && (lp == 0 || lc == 0 || lr == 0))
                     rc = sl_error(SL_EFORMAT, "%s:%d: prompt, chosen and rejected must not be empty", data, line);
-                if (!rc && (lp + lc > 65536 || lp + lr > 65536)) rc = sl_error(SL_EFORMAT, "%s:%d: longer than 65536 characters", data, line);
+                if (!rc && (lp + lc > 65536 || lp + lr > 65536))
+                    rc = sl_error(SL_EFORMAT, "%s:%d: longer than 65536 characters", data, line);
                 sl_json_free(j);
                 if (rc) break;
                 if (pass == 0) {
@@ -236,7 +251,8 @@ static int dpo_create(const sl_spec *s, sl_task **out)
                     if (lp + lr > maxlen) maxlen = lp + lr;
                 } else {
                     for (int side = 0; side < 2; side++) {
-                        int32_t *sq = c->seq + ((size_t)2 * pairs + side) * t->T, *tg = c->tgt + ((size_t)2 * pairs + side) * t->T;
+                        int32_t *sq = c->seq + ((size_t)2 * pairs + side) * t->T,
+                                *tg = c->tgt + ((size_t)2 * pairs + side) * t->T;
                         const int32_t *resp = tmp + (side ? 2 : 1) * 65536;
                         int lresp = side ? lr : lc, L = lp + lresp;
                         for (int q = 0; q < t->T; q++) {
@@ -253,9 +269,15 @@ static int dpo_create(const sl_spec *s, sl_task **out)
         }
         if (rc) break;
         if (pass == 0) {
-            if (pairs < 2) { rc = sl_error(SL_EFORMAT, "%s: %d preference pairs; at least 2 are needed (train and validation)", data, pairs); break; }
+            if (pairs < 2) {
+                rc = sl_error(SL_EFORMAT, "%s: %d preference pairs; at least 2 are needed (train and validation)", data, pairs);
+                break;
+            }
             t->T = T0 > 0 ? T0 : maxlen - 1;
-            if (maxlen - 1 > t->T) { rc = sl_error(SL_EINVAL, "dpo: seq_len=%d is shorter than the longest pair (%d characters)", T0, maxlen - 1); break; }
+            if (maxlen - 1 > t->T) {
+                rc = sl_error(SL_EINVAL, "dpo: seq_len=%d is shorter than the longest pair (%d characters)", T0, maxlen - 1);
+                break;
+            }
             c->n_pairs = pairs;
             c->seq = malloc(sizeof(int32_t) * 2 * (size_t)pairs * t->T);
             c->tgt = malloc(sizeof(int32_t) * 2 * (size_t)pairs * t->T);
@@ -264,7 +286,10 @@ static int dpo_create(const sl_spec *s, sl_task **out)
     }
     free(buf);
     free(tmp);
-    if (rc) { dpo_destroy(t); return rc; }
+    if (rc) {
+        dpo_destroy(t);
+        return rc;
+    }
     c->n_train = c->n_pairs - (int)(val_frac * c->n_pairs);
     if (c->n_train >= c->n_pairs) c->n_train = c->n_pairs - 1;
     c->beta = beta;
@@ -282,7 +307,9 @@ static int dpo_create(const sl_spec *s, sl_task **out)
 }
 
 const sl_task_entry sl_tasks_finetune[] = {
-    {"dpo", "preference optimisation (DPO) on JSON lines of prompt/chosen/rejected against a frozen reference "
-            "(reward accuracy; needs --init-from)", dpo_keys, "seq_len", "data", dpo_create},
+    {"dpo",
+     "preference optimisation (DPO) on JSON lines of prompt/chosen/rejected against a frozen reference "
+     "(reward accuracy; needs --init-from)",
+     dpo_keys, "seq_len", "data", dpo_create},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -181,8 +181,7 @@ int sl_init_load(const sl_init_source *s, sl_model *m)
     case SL_INIT_RUN:
         rc = sl_checkpoint_restore(s->st, m->P, NULL, NULL, NULL, NULL);
         return rc ? sl_error_wrap(rc, "--init-from '%s'", s->path) : SL_OK;
-    case SL_INIT_LLAMA2C:
-        return load_llama2c(s, m);
+    case SL_INIT_LLAMA2C: return load_llama2c(s, m);
     case SL_INIT_SAFETENSORS:
     default:
         rc = sl_transformer_is(m) ? sl_transformer_load(m, s->path) : sl_params_load(m->P, s->path, IGNORE, ALIAS);
@@ -212,7 +211,8 @@ int sl_finetune_rebuild(const sl_safetensors *st, sl_model **m)
 int sl_finetune_dpo_reference(sl_task *t, const char *model_spec, const char *init_from)
 {
     if (!sl_dpo_is(t)) return SL_OK;
-    if (!init_from) return sl_error(SL_EINVAL, "the dpo task compares the policy with a frozen reference: train it with --init-from SRC");
+    if (!init_from)
+        return sl_error(SL_EINVAL, "the dpo task compares the policy with a frozen reference: train it with --init-from SRC");
     sl_init_source src;
     sl_model *ref = NULL;
     int rc = sl_init_source_open(init_from, &src);

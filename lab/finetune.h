@@ -32,11 +32,11 @@ typedef enum { SL_INIT_RUN = 0, SL_INIT_SAFETENSORS = 1, SL_INIT_LLAMA2C = 2 } s
 
 typedef struct {
     sl_init_kind kind;
-    char path[4096];        /* the file read (RUN/checkpoint.safetensors for a run) */
-    char spec[4096];        /* the model spec the source records ("" when it has none) */
+    char path[4096]; /* the file read (RUN/checkpoint.safetensors for a run) */
+    char spec[4096]; /* the model spec the source records ("" when it has none) */
     unsigned char alphabet[256];
-    int n_alphabet;         /* 0: the source names no alphabet */
-    sl_safetensors *st;     /* run / safetensors: the opened file */
+    int n_alphabet;     /* 0: the source names no alphabet */
+    sl_safetensors *st; /* run / safetensors: the opened file */
 } sl_init_source;
 
 /* Open and validate SRC (kind by what it is: a directory, a .bin, else safetensors). */

@@ -10,12 +10,12 @@ struct sl_decoder {
     sl_model *m;
     int slide, stepmode, sliding, have, broken;
     int V;
-    long max_len;          /* 0: unbounded */
-    int32_t *hist;         /* (cap) every token fed */
+    long max_len;  /* 0: unbounded */
+    int32_t *hist; /* (cap) every token fed */
     long len, cap;
-    void *st;              /* step-mode state */
-    float *logits;         /* (V) after the last token */
-    sl_buf seq;            /* (T, V) sequence-mode logits */
+    void *st;      /* step-mode state */
+    float *logits; /* (V) after the last token */
+    sl_buf seq;    /* (T, V) sequence-mode logits */
     long positions;
     double seconds;
 };
@@ -36,8 +36,14 @@ int sl_decoder_new(sl_model *m, int slide, sl_decoder **out)
     d->cap = 256;
     d->hist = malloc((size_t)d->cap * sizeof(int32_t));
     d->logits = malloc((size_t)d->V * sizeof(float));
-    if (!d->hist || !d->logits) { sl_decoder_free(d); return sl_error(SL_ENOMEM, "out of memory"); }
-    if (d->stepmode && !(d->st = sl_model_state_new(m, 1))) { sl_decoder_free(d); return SL_ENOMEM; }
+    if (!d->hist || !d->logits) {
+        sl_decoder_free(d);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
+    if (d->stepmode && !(d->st = sl_model_state_new(m, 1))) {
+        sl_decoder_free(d);
+        return SL_ENOMEM;
+    }
     *out = d;
     return SL_OK;
 }
@@ -95,7 +101,7 @@ int sl_decoder_feed(sl_decoder *d, const int32_t *tok, int n)
     d->len += n;
     double t0 = sl_now();
     int rc = SL_OK;
-    if (d->max_len && d->len > d->max_len) d->sliding = 1;   /* the state cannot hold them: a window from now on */
+    if (d->max_len && d->len > d->max_len) d->sliding = 1; /* the state cannot hold them: a window from now on */
     if (d->stepmode && !d->sliding && n == 1) {
         rc = sl_model_step(d->m, d->st, NULL, d->hist + start, d->logits);
         d->positions += 1;
@@ -110,7 +116,12 @@ int sl_decoder_feed(sl_decoder *d, const int32_t *tok, int n)
         rc = recompute(d, d->max_len && d->len > d->max_len ? d->max_len : d->len);
     }
     d->seconds += sl_now() - t0;
-    if (rc) { d->len = start; d->have = 0; d->broken = 1; return rc; }   /* the state may be partly advanced */
+    if (rc) {
+        d->len = start;
+        d->have = 0;
+        d->broken = 1;
+        return rc;
+    } /* the state may be partly advanced */
     d->have = 1;
     return SL_OK;
 }

@@ -36,7 +36,10 @@ int sl_pack_rows(const sl_doc_set *d, sl_rng *rng, int B, int T, int32_t *tok, i
             const int32_t *ids = d->ids + d->off[i];
             if (L < 2) continue;
             if (L - 1 > (size_t)T) { /* longer than a row: a window of it fills a row alone */
-                if (t > 0) { miss++; continue; }
+                if (t > 0) {
+                    miss++;
+                    continue;
+                }
                 put(tk, tg, ps, 0, ids + sl_rng_int(rng, (unsigned long)(L - (size_t)T)), T);
                 t = T;
             } else if ((int)(L - 1) <= T - t) {

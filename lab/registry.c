@@ -8,10 +8,8 @@
 #include <string.h>
 
 static const sl_model_entry *const families[] = {
-    sl_models_core, sl_models_recurrent, sl_models_ssm, sl_models_mamba,
-    sl_models_transformer, sl_models_nlp,
-    sl_models_linrnn,
-    sl_models_conv,
+    sl_models_core,        sl_models_recurrent, sl_models_ssm,    sl_models_mamba,
+    sl_models_transformer, sl_models_nlp,       sl_models_linrnn, sl_models_conv,
 };
 
 const sl_model_entry *sl_registry_entry(int i)
@@ -100,7 +98,10 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out)
     if (!P) return sl_error(SL_ENOMEM, "out of memory");
     sl_model *m = NULL;
     int rc = sl_model_create_in(spec, P, "", &m);
-    if (rc) { sl_params_free(P); return rc; }
+    if (rc) {
+        sl_params_free(P);
+        return rc;
+    }
     m->P = P;
     m->owns_params = 1;
     rc = sl_params_alloc(P);
@@ -112,7 +113,10 @@ int sl_model_create(const char *spec, uint64_t seed, sl_model **out)
         free(m->spec);
         m->spec = strdup(spec);
     }
-    if (rc) { sl_model_free(m); return rc; }
+    if (rc) {
+        sl_model_free(m);
+        return rc;
+    }
     *out = m;
     return SL_OK;
 }
@@ -128,10 +132,14 @@ static void canon_put(char *buf, size_t *len, size_t cap, const char *kv, size_t
 
 /* append to *buf (with `name`: "name" first): the table's bound keys from s, or their defaults,
  * but `skip`; then the unbound keys s gives */
-static int canon_append(char **buf, size_t *len, const char *name, const sl_spec_key *table, const sl_spec *s,
-                        const char *skip)
+static int canon_append(char **buf, size_t *len, const char *name, const sl_spec_key *table, const sl_spec *s, const char *skip)
 {
-    union { double d; void *p; long l; unsigned char b[4096]; } cfg;   /* room for any bound struct */
+    union {
+        double d;
+        void *p;
+        long l;
+        unsigned char b[4096];
+    } cfg; /* room for any bound struct */
     for (const sl_spec_key *k = table; k && k->name; k++)
         if (k->bind && k->off + sizeof(double) > sizeof cfg)
             return sl_error(SL_EINVAL, "internal: key '%s' of model '%s' lies past the canonical scratch", k->name, s->name);
@@ -146,10 +154,13 @@ static int canon_append(char **buf, size_t *len, const char *name, const sl_spec
         if (v) cap += strlen(k->name) + strlen(v) + 2;
     }
     char *nb = realloc(*buf, cap);
-    if (!nb) { free(c); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!nb) {
+        free(c);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     *buf = nb;
     if (name) *len += (size_t)snprintf(nb + *len, cap - *len, "%s", name);
-    for (const char *p = *c ? c + 1 : c; *p;) {   /* c is ":k=v,k=v,..." */
+    for (const char *p = *c ? c + 1 : c; *p;) { /* c is ":k=v,k=v,..." */
         const size_t n = strcspn(p, ","), kn = strcspn(p, "=");
         if (!skip || kn != strlen(skip) || strncmp(p, skip, kn)) canon_put(nb, len, cap, p, n);
         p += n + (p[n] == ',');
@@ -160,7 +171,8 @@ static int canon_append(char **buf, size_t *len, const char *name, const sl_spec
         if (!v) continue;
         char kv[512];
         int n = snprintf(kv, sizeof kv, "%s=%s", k->name, v);
-        if (n < 0 || (size_t)n >= sizeof kv) return sl_error(SL_EINVAL, "%s: the value of key '%s' is too long", s->name, k->name);
+        if (n < 0 || (size_t)n >= sizeof kv)
+            return sl_error(SL_EINVAL, "%s: the value of key '%s' is too long", s->name, k->name);
         canon_put(nb, len, cap, kv, (size_t)n);
     }
     return SL_OK;
@@ -190,7 +202,10 @@ int sl_model_spec_canonical(const char *spec, char **out)
         if ((rc = sl_spec_check(s, tables))) goto done;
         sl_spec m0 = {0};
         m0.name = (char *)me->name;
-        if (!(ms = sl_spec_dup(&m0))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!(ms = sl_spec_dup(&m0))) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         for (int i = 0; i < s->n; i++)
             if (!sl_model_entry_has_key(e, s->keys[i]) && (rc = sl_spec_set(ms, s->keys[i], s->vals[i]))) goto done;
         char dms[32];
@@ -229,9 +244,11 @@ static int wrong_wrapper(const sl_spec *s, const sl_task *t)
         fs = fix->name ? sl_spec_format(fix) : NULL;
     }
     const char *mixer = sl_spec_raw(s, "mixer");
-    int rc = sl_error(SL_EINVAL, "model '%s' is for %s tasks and task '%s' is a %s task: use %s (or the bare mixer '%s', "
-                      "which is wrapped to suit the task)", s->name, t->token_in ? "real-valued" : "token", t->name,
-                      t->token_in ? "token" : "real-valued", fs ? fs : wrapper_for(t), mixer ? mixer : "rnn");
+    int rc = sl_error(SL_EINVAL,
+                      "model '%s' is for %s tasks and task '%s' is a %s task: use %s (or the bare mixer '%s', "
+                      "which is wrapped to suit the task)",
+                      s->name, t->token_in ? "real-valued" : "token", t->name, t->token_in ? "token" : "real-valued",
+                      fs ? fs : wrapper_for(t), mixer ? mixer : "rnn");
     free(fs);
     sl_spec_free(fix);
     return rc;
@@ -264,7 +281,10 @@ int sl_model_spec_for_task(const char *spec, const sl_task *t, char **out)
             sl_spec_free(s);
             return rc;
         }
-        if ((rc = sl_spec_check(s, tables))) { sl_spec_free(s); return rc; }
+        if ((rc = sl_spec_check(s, tables))) {
+            sl_spec_free(s);
+            return rc;
+        }
         /* wrap: keys go to the wrapper, which passes the mixer's own keys on */
         char *mixer = strdup(s->name);
         free(s->name);
@@ -282,9 +302,16 @@ int sl_model_spec_for_task(const char *spec, const sl_task *t, char **out)
         e = sl_registry_find(s->name);
     }
     char buf[32];
-    struct { const char *key; int val; int when; } fill[] = {
-        {"vocab_size", t->vocab, t->token_in}, {"d_input", t->d_in, !t->token_in}, {"d_output", t->d_out, !t->token_out},
-        {"block_size", t->T, 1}, {"max_seq_len", t->T, 1},
+    struct {
+        const char *key;
+        int val;
+        int when;
+    } fill[] = {
+        {"vocab_size", t->vocab, t->token_in},
+        {"d_input", t->d_in, !t->token_in},
+        {"d_output", t->d_out, !t->token_out},
+        {"block_size", t->T, 1},
+        {"max_seq_len", t->T, 1},
     };
     for (size_t i = 0; i < sizeof fill / sizeof fill[0] && !rc; i++) {
         if (!fill[i].when || !e || !sl_model_entry_has_key(e, fill[i].key) || sl_spec_raw(s, fill[i].key)) continue;

@@ -19,13 +19,13 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *name;         /* spec name: "rnn", "lstm", "lm", "gpt", "ngram", ... */
-    const char *family;       /* "recurrent", "ssm", "transformer", "ngram", "wrapper", ... */
-    const char *help;         /* one line */
-    const sl_spec_key *keys;  /* key table ({NULL}-terminated) */
-    int is_mixer;             /* usable as lm:mixer=NAME */
-    const char *width_key;    /* mixers: key set to d_model by the LM wrapper */
-    const char *out_key;      /* mixers: key defaulted to d_model by the LM wrapper, or NULL */
+    const char *name;        /* spec name: "rnn", "lstm", "lm", "gpt", "ngram", ... */
+    const char *family;      /* "recurrent", "ssm", "transformer", "ngram", "wrapper", ... */
+    const char *help;        /* one line */
+    const sl_spec_key *keys; /* key table ({NULL}-terminated) */
+    int is_mixer;            /* usable as lm:mixer=NAME */
+    const char *width_key;   /* mixers: key set to d_model by the LM wrapper */
+    const char *out_key;     /* mixers: key defaulted to d_model by the LM wrapper, or NULL */
     /* Build from a spec whose keys were already checked against `keys`. */
     int (*create)(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out);
     /* 1 if create() checks the spec's keys itself (wrappers that pass keys on to a mixer) */

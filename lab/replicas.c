@@ -28,8 +28,8 @@ static int spec_has_dropout(const char *spec)
 
 int sl_replicas_ok(const sl_model *m)
 {
-    return m->spec && (m->caps & SL_CAP_GRAD) && m->P && m->P->data && m->P->grad && !m->P->borrowed && !m->doc_pos &&
-           !m->ckpt && !(m->training && spec_has_dropout(m->spec));
+    return m->spec && (m->caps & SL_CAP_GRAD) && m->P && m->P->data && m->P->grad && !m->P->borrowed && !m->doc_pos && !m->ckpt &&
+           !(m->training && spec_has_dropout(m->spec));
 }
 
 void sl_replicas_free(sl_replicas *r)
@@ -94,10 +94,11 @@ int sl_replicas_forward(sl_replicas *r, const float *x, const int32_t *tok, floa
     }
     int rc[k];
     const size_t din = (size_t)T * m->d_in, dout = (size_t)T * m->d_out;
-#pragma omp parallel for num_threads(k) schedule(static, 1)
+    #pragma omp parallel for num_threads(k) schedule(static, 1)
     for (int s = 0; s < k; s++) {
         const int b0 = (int)((long)B * s / k), b1 = (int)((long)B * (s + 1) / k);
-        rc[s] = sl_model_forward(slice_model(r, s), x ? x + b0 * din : NULL, tok ? tok + (size_t)b0 * T : NULL, y + b0 * dout, b1 - b0, T);
+        rc[s] = sl_model_forward(slice_model(r, s), x ? x + b0 * din : NULL, tok ? tok + (size_t)b0 * T : NULL, y + b0 * dout,
+                                 b1 - b0, T);
     }
     r->B = B;
     r->T = T;
@@ -113,7 +114,7 @@ int sl_replicas_backward(sl_replicas *r, const float *dy, float *dx)
     if (!B) return sl_error(SL_EINVAL, "%s: backward before a sliced forward", m->vt->kind);
     int rc[k];
     const size_t din = (size_t)T * m->d_in, dout = (size_t)T * m->d_out;
-#pragma omp parallel for num_threads(k) schedule(static, 1)
+    #pragma omp parallel for num_threads(k) schedule(static, 1)
     for (int s = 0; s < k; s++) {
         const int b0 = (int)((long)B * s / k);
         rc[s] = sl_model_backward(slice_model(r, s), dy + b0 * dout, dx ? dx + b0 * din : NULL);

@@ -17,7 +17,7 @@ static int by_desc(const void *a, const void *b)
 {
     float x = sort_key[*(const int *)a], y = sort_key[*(const int *)b];
     if (x != y) return x > y ? -1 : 1;
-    return *(const int *)a - *(const int *)b;   /* ties: lower id first, for determinism */
+    return *(const int *)a - *(const int *)b; /* ties: lower id first, for determinism */
 }
 
 /* a ranks below b: smaller value, or equal value and larger id */
@@ -30,7 +30,9 @@ static void sift_down(int *h, int n, int i, const float *z)
         if (l < n && below(z, h[l], h[m])) m = l;
         if (r < n && below(z, h[r], h[m])) m = r;
         if (m == i) return;
-        int t = h[i]; h[i] = h[m]; h[m] = t;
+        int t = h[i];
+        h[i] = h[m];
+        h[m] = t;
         i = m;
     }
 }
@@ -41,8 +43,11 @@ static void top_k(int *idx, const float *z, int V, int k)
     for (int i = 0; i < k; i++) idx[i] = i;
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(idx, k, i, z);
     for (int v = k; v < V; v++)
-        if (below(z, idx[0], v)) { idx[0] = v; sift_down(idx, k, 0, z); }
-    sort_key = z;   /* qsort has no context argument; sampling runs on one thread */
+        if (below(z, idx[0], v)) {
+            idx[0] = v;
+            sift_down(idx, k, 0, z);
+        }
+    sort_key = z; /* qsort has no context argument; sampling runs on one thread */
     qsort(idx, (size_t)k, sizeof(int), by_desc);
 }
 
@@ -63,7 +68,10 @@ static int filter(const float *logits, int V, const sl_sampler *s, float *work, 
         for (int v = 0; v < V; v++) idx[v] = v;
     }
     double sum = 0.0;
-    for (int i = 0; i < n; i++) { p[i] = expf(z[idx[i]] - mx); sum += p[i]; }
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(z[idx[i]] - mx);
+        sum += p[i];
+    }
     if (s->top_p > 0.0f && s->top_p < 1.0f && n > 1) {
         if (!sorted) {
             /* keep the tokens that can be in the nucleus, then order them */
@@ -80,7 +88,10 @@ static int filter(const float *logits, int V, const sl_sampler *s, float *work, 
         int keep = n;
         for (int i = 0; i < n; i++) {
             acc += p[i] / sum;
-            if (acc >= s->top_p) { keep = i + 1; break; }
+            if (acc >= s->top_p) {
+                keep = i + 1;
+                break;
+            }
         }
         n = keep;
         sum = 0.0;
@@ -122,7 +133,10 @@ int sl_sample_from_probs(const float *probs, int V, sl_rng *rng)
     double sum = 0.0;
     int last = -1;
     for (int v = 0; v < V; v++)
-        if (probs[v] > 0.0f) { sum += probs[v]; last = v; }
+        if (probs[v] > 0.0f) {
+            sum += probs[v];
+            last = v;
+        }
     if (last < 0) return sl_argmax(probs, V);
     double r = sl_rng_uniform(rng) * sum, acc = 0.0;
     for (int v = 0; v < V; v++) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 struct sl_speculative {
-    sl_model *t, *d;    /* target, draft (borrowed) */
+    sl_model *t, *d; /* target, draft (borrowed) */
     int k, V;
     long tmax, dmax;    /* positions each state holds (0: unbounded) */
     void *ts, *tsnap;   /* target state and its snapshot */
@@ -23,8 +23,8 @@ struct sl_speculative {
     sl_buf tlog;        /* (T, V) target logits of a prefill */
     sl_constraint *con; /* optional constraint (borrowed) and the round's token budget */
     long budget;
-    int *cst;           /* (k+1) the constraint's state before each proposal, after the last */
-    int done;           /* the constraint allows nothing more */
+    int *cst; /* (k+1) the constraint's state before each proposal, after the last */
+    int done; /* the constraint allows nothing more */
     sl_speculative_stats st;
 };
 
@@ -67,7 +67,8 @@ int sl_speculative_new(sl_model *target, sl_model *draft, int k, sl_speculative 
     s->dlog = malloc(V * sizeof(float));
     s->cst = malloc((size_t)(k + 1) * sizeof(int));
     int rc = SL_OK;
-    if (!s->cst || !s->in || !s->q || !s->p || !s->res || !s->work || !s->iw || !s->dlog) rc = sl_error(SL_ENOMEM, "out of memory");
+    if (!s->cst || !s->in || !s->q || !s->p || !s->res || !s->work || !s->iw || !s->dlog)
+        rc = sl_error(SL_ENOMEM, "out of memory");
     if (!rc && (!(s->ts = sl_model_state_new(target, 1)) || !(s->tsnap = sl_model_state_new(target, 1)) ||
                 !(s->ds = sl_model_state_new(draft, 1)) || !(s->dsnap = sl_model_state_new(draft, 1))))
         rc = sl_error_wrap(SL_ENOMEM, "speculative decoding: step states");

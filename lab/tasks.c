@@ -21,7 +21,9 @@ extern const sl_task_entry sl_tasks_tokens[];   /* lab/tasks_tokens.c */
 
 /* ---- copy: Arjovsky et al.'s copying memory, scored only where the answer is due -------- */
 
-typedef struct { int length, delay, n_symbols; } copy_ctx;
+typedef struct {
+    int length, delay, n_symbols;
+} copy_ctx;
 
 static const sl_spec_key copy_keys[] = {
     {"length", 'i', "10", 1, 4096, "number of symbols to memorise"},
@@ -39,7 +41,10 @@ static int copy_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
     const int L = c->length, T = t->T;
     for (int i = 0; i < b->B; i++) {
         int32_t *tok = b->tok + (size_t)i * T, *tg = b->target + (size_t)i * T;
-        for (int k = 0; k < T; k++) { tok[k] = 0; tg[k] = -1; }
+        for (int k = 0; k < T; k++) {
+            tok[k] = 0;
+            tg[k] = -1;
+        }
         for (int k = 0; k < L; k++) {
             int s = 1 + (int)sl_rng_int(rng, (unsigned long)c->n_symbols);
             tok[k] = s;
@@ -61,11 +66,16 @@ static int copy_create(const sl_spec *s, sl_task **out)
 {
     copy_ctx *c = calloc(1, sizeof *c);
     sl_task *t = calloc(1, sizeof *t);
-    if (!c || !t) { free(c); free(t); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c || !t) {
+        free(c);
+        free(t);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     int rc;
     if ((rc = sl_spec_int(s, copy_keys, "length", &c->length)) || (rc = sl_spec_int(s, copy_keys, "delay", &c->delay)) ||
         (rc = sl_spec_int(s, copy_keys, "n_symbols", &c->n_symbols))) {
-        free(c); free(t);
+        free(c);
+        free(t);
         return rc;
     }
     t->name = "copy";
@@ -116,7 +126,10 @@ static int adding_create(const sl_spec *s, sl_task **out)
     sl_task *t = calloc(1, sizeof *t);
     if (!t) return sl_error(SL_ENOMEM, "out of memory");
     int rc = sl_spec_int(s, adding_keys, "length", &t->T);
-    if (rc) { free(t); return rc; }
+    if (rc) {
+        free(t);
+        return rc;
+    }
     t->name = "adding";
     t->d_in = 2;
     t->d_out = 1;
@@ -131,7 +144,7 @@ static int adding_create(const sl_spec *s, sl_task **out)
 /* ---- charlm: byte-level language modelling of a text file ------------------------------- */
 
 typedef struct {
-    int32_t *ids;          /* (n) the corpus as token ids */
+    int32_t *ids; /* (n) the corpus as token ids */
     size_t n, n_train;
     unsigned char alphabet[256];
     /* pack=1: the documents (separators dropped), dids[doff[i] .. doff[i+1]); the first
@@ -144,17 +157,20 @@ static const sl_spec_key charlm_keys[] = {
     {"corpus", 's', "", 0, 0, "text file (default: /usr/share/common-licenses/* concatenated)"},
     {"seq_len", 'i', "64", 1, 1 << 20, "context length T"},
     {"val_frac", 'f', "0.1", 0.001, 0.9, "last fraction of the corpus held out for validation"},
-    {"alphabet", 's', "", 0, 0, "the token ids' characters as hex bytes, ascending (default: the corpus's own); "
-                                "fine-tuning sets the base run's, so that ids keep their meaning"},
-    {"pack", 'i', "0", 0, 1, "1: batches are packed rows of whole documents (a file per document of a directory corpus "
-                             "or of the default one, or doc_sep); the validation split is the last documents"},
+    {"alphabet", 's', "", 0, 0,
+     "the token ids' characters as hex bytes, ascending (default: the corpus's own); "
+     "fine-tuning sets the base run's, so that ids keep their meaning"},
+    {"pack", 'i', "0", 0, 1,
+     "1: batches are packed rows of whole documents (a file per document of a directory corpus "
+     "or of the default one, or doc_sep); the validation split is the last documents"},
     {"doc_sep", 's', "", 0, 0, "hex bytes that separate documents inside a file, e.g. 0a0a (paragraphs)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
 /* pack=1: the documents of text (n bytes; file starts off[0..nf], off[nf] = n) cut at the
  * separator sep (ns bytes, may be 0), as ids without the separators; the split at byte n_train */
-static int charlm_docs(charlm_ctx *c, const unsigned char *text, const size_t *off, size_t nf, const unsigned char *sep, size_t ns)
+static int charlm_docs(charlm_ctx *c, const unsigned char *text, const size_t *off, size_t nf, const unsigned char *sep,
+                       size_t ns)
 {
     c->dids = malloc((c->n ? c->n : 1) * sizeof(int32_t));
     c->doff = malloc((c->n + 2) * sizeof(size_t));
@@ -165,7 +181,10 @@ static int charlm_docs(charlm_ctx *c, const unsigned char *text, const size_t *o
         size_t i = off[f], begin = m;
         while (i <= off[f + 1]) {
             int cut = i == off[f + 1] || (ns && i + ns <= off[f + 1] && !memcmp(text + i, sep, ns));
-            if (!cut) { c->dids[m++] = c->ids[i++]; continue; }
+            if (!cut) {
+                c->dids[m++] = c->ids[i++];
+                continue;
+            }
             if (m > begin) { /* a document ends: keep it */
                 if (i <= c->n_train) c->n_train_docs = nd + 1;
                 c->doff[nd++] = begin;
@@ -179,8 +198,10 @@ static int charlm_docs(charlm_ctx *c, const unsigned char *text, const size_t *o
     size_t long_tr = 0, long_va = 0;
     for (size_t d = 0; d < nd; d++) *(d < c->n_train_docs ? &long_tr : &long_va) += c->doff[d + 1] - c->doff[d] >= 2;
     if (!long_tr || !long_va)
-        return sl_error(SL_EINVAL, "charlm: pack=1 needs documents of at least 2 characters on both sides of the validation "
-                        "split (%zu documents, %zu for training)", nd, c->n_train_docs);
+        return sl_error(SL_EINVAL,
+                        "charlm: pack=1 needs documents of at least 2 characters on both sides of the validation "
+                        "split (%zu documents, %zu for training)",
+                        nd, c->n_train_docs);
     return SL_OK;
 }
 
@@ -202,8 +223,7 @@ static int charlm_sep(const char *hex, unsigned char *sep, size_t *ns)
 
 /* alphabet=HEX: the byte values of ids 0, 1, ... (strictly ascending, as a corpus's own
  * alphabet is); the corpus must use no byte outside it */
-static int charlm_alphabet(const char *hex, const unsigned char *text, size_t n, int map[256], unsigned char *alphabet,
-                           int *V)
+static int charlm_alphabet(const char *hex, const unsigned char *text, size_t n, int map[256], unsigned char *alphabet, int *V)
 {
     size_t len = strlen(hex);
     if (len % 2 || len / 2 > 256) return sl_error(SL_EINVAL, "charlm: alphabet '%.40s' is not 1-256 hex byte pairs", hex);
@@ -239,7 +259,10 @@ static int charlm_alphabet(const char *hex, const unsigned char *text, size_t n,
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int sl_default_corpus(unsigned char **buf, size_t *n) { return sl_read_dir_docs("/usr/share/common-licenses", buf, n, NULL, NULL); }
+int sl_default_corpus(unsigned char **buf, size_t *n)
+{
+    return sl_read_dir_docs("/usr/share/common-licenses", buf, n, NULL, NULL);
+}
 
 int sl_read_dir_docs(const char *dir, unsigned char **buf, size_t *n, size_t **off_out, size_t *n_docs)
 {
@@ -269,7 +292,11 @@ int sl_read_dir_docs(const char *dir, unsigned char **buf, size_t *n, size_t **o
         size_t fn;
         if (sl_read_file(path, (size_t)1 << 30, &fb, &fn) != 0) continue;
         unsigned char *tmp = realloc(out, total + fn + 1);
-        if (!tmp) { free(fb); rc = sl_error(SL_ENOMEM, "out of memory"); break; }
+        if (!tmp) {
+            free(fb);
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            break;
+        }
         out = tmp;
         memcpy(out + total, fb, fn);
         off[nd++] = total;
@@ -279,7 +306,11 @@ int sl_read_dir_docs(const char *dir, unsigned char **buf, size_t *n, size_t **o
     for (size_t i = 0; i < nn; i++) free(names[i]);
     free(names);
     if (!rc && total == 0) rc = sl_error(SL_EIO, "no text found under %s (give a corpus with --corpus FILE)", dir);
-    if (rc) { free(out); free(off); return rc; }
+    if (rc) {
+        free(out);
+        free(off);
+        return rc;
+    }
     off[nd] = total;
     *buf = out;
     *n = total;
@@ -297,8 +328,8 @@ static int charlm_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
         const sl_doc_set set = {.ids = c->dids, .off = c->doff + d0, .n = d1 - d0};
         return sl_pack_rows(&set, rng, b->B, T, b->tok, b->target, b->pos, NULL);
     }
-    size_t lo = split ? c->n_train : 0, hi = split ? c->n : c->n_train;   /* [lo, hi) */
-    size_t span = hi - lo - (size_t)T;   /* creation guarantees hi - lo > T */
+    size_t lo = split ? c->n_train : 0, hi = split ? c->n : c->n_train; /* [lo, hi) */
+    size_t span = hi - lo - (size_t)T;                                  /* creation guarantees hi - lo > T */
     for (int i = 0; i < b->B; i++) {
         size_t off = lo + (size_t)sl_rng_int(rng, (unsigned long)span);
         memcpy(b->tok + (size_t)i * T, c->ids + off, (size_t)T * sizeof(int32_t));
@@ -340,16 +371,37 @@ static int charlm_create(const sl_spec *s, sl_task **out)
     charlm_ctx *c = calloc(1, sizeof *c);
     sl_task *t = calloc(1, sizeof *t);
     if (!foff && (foff = malloc(2 * sizeof *foff))) foff[0] = 0, foff[1] = n;
-    if (!c || !t || !foff) { free(text); free(c); free(t); free(foff); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c || !t || !foff) {
+        free(text);
+        free(c);
+        free(t);
+        free(foff);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     int map[256], used[256] = {0}, V = 0;
     if (*alpha) {
-        if ((rc = charlm_alphabet(alpha, text, n, map, c->alphabet, &V))) { free(text); free(c); free(t); free(foff); return rc; }
+        if ((rc = charlm_alphabet(alpha, text, n, map, c->alphabet, &V))) {
+            free(text);
+            free(c);
+            free(t);
+            free(foff);
+            return rc;
+        }
     } else {
         for (size_t i = 0; i < n; i++) used[text[i]] = 1;
-        for (int k = 0; k < 256; k++) { map[k] = used[k] ? V : -1; if (used[k]) c->alphabet[V++] = (unsigned char)k; }
+        for (int k = 0; k < 256; k++) {
+            map[k] = used[k] ? V : -1;
+            if (used[k]) c->alphabet[V++] = (unsigned char)k;
+        }
     }
     c->ids = malloc((n ? n : 1) * sizeof(int32_t));
-    if (!c->ids) { free(text); free(c); free(t); free(foff); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c->ids) {
+        free(text);
+        free(c);
+        free(t);
+        free(foff);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; i < n; i++) c->ids[i] = map[text[i]];
     c->n = n;
     c->n_train = (size_t)((1.0 - val_frac) * (double)n);
@@ -385,9 +437,12 @@ static int charlm_create(const sl_spec *s, sl_task **out)
 /* ---- table ------------------------------------------------------------------------------ */
 
 static const sl_task_entry core_tasks[] = {
-    {"copy", "copying memory: reproduce `length` symbols after a gap of `delay` blanks (accuracy)", copy_keys, NULL, NULL, copy_create},
-    {"adding", "adding problem: sum the two marked values of a length-T sequence (MSE; 0.167 = always 1)", adding_keys, "length", NULL, adding_create},
-    {"charlm", "character-level language modelling of a text file (validation loss, perplexity)", charlm_keys, "seq_len", "corpus", charlm_create},
+    {"copy", "copying memory: reproduce `length` symbols after a gap of `delay` blanks (accuracy)", copy_keys, NULL, NULL,
+     copy_create},
+    {"adding", "adding problem: sum the two marked values of a length-T sequence (MSE; 0.167 = always 1)", adding_keys, "length",
+     NULL, adding_create},
+    {"charlm", "character-level language modelling of a text file (validation loss, perplexity)", charlm_keys, "seq_len",
+     "corpus", charlm_create},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -432,7 +487,8 @@ int sl_task_create(const char *spec, sl_task **out)
         }
         const char *guess = sl_nearest_get(&near);
         if (guess) rc = sl_error(SL_ENOTFOUND, "unknown task '%s'; did you mean '%s'? tasks: %s", s->name, guess, list);
-        else if (sl_registry_find(s->name)) rc = sl_error(SL_ENOTFOUND, "unknown task '%s' ('%s' is a model, not a task); tasks: %s", s->name, s->name, list);
+        else if (sl_registry_find(s->name))
+            rc = sl_error(SL_ENOTFOUND, "unknown task '%s' ('%s' is a model, not a task); tasks: %s", s->name, s->name, list);
         else rc = sl_error(SL_ENOTFOUND, "unknown task '%s'; tasks: %s", s->name, list);
         sl_spec_free(s);
         return rc;
@@ -462,8 +518,10 @@ int sl_batch_alloc(sl_batch *b, const sl_task *t, int B)
     if (t->packed && !(b->pos = calloc(N, sizeof(int32_t)))) {
         sl_batch_free(b);
         return sl_error(SL_ENOMEM, "cannot allocate a batch of %d x %d", B, t->T);
+    } else {
+        b->y = calloc(N * t->d_out, sizeof(float));
+        b->mask = calloc(N, sizeof(float));
     }
-    else { b->y = calloc(N * t->d_out, sizeof(float)); b->mask = calloc(N, sizeof(float)); }
     if ((t->token_in ? !b->tok : !b->x) || (t->token_out ? !b->target : (!b->y || !b->mask))) {
         sl_batch_free(b);
         return sl_error(SL_ENOMEM, "cannot allocate a batch of %d x %d", B, t->T);
@@ -473,12 +531,16 @@ int sl_batch_alloc(sl_batch *b, const sl_task *t, int B)
 
 void sl_batch_free(sl_batch *b)
 {
-    free(b->tok); free(b->x); free(b->target); free(b->y); free(b->mask); free(b->pos);
+    free(b->tok);
+    free(b->x);
+    free(b->target);
+    free(b->y);
+    free(b->mask);
+    free(b->pos);
     memset(b, 0, sizeof *b);
 }
 
-double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *dy, float *scratch,
-                    long *correct, long *counted)
+double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *dy, float *scratch, long *correct, long *counted)
 {
     const int N = b->B * b->T;
     if (t->loss) return t->loss(t, b, y, dy, scratch, correct, counted);
@@ -496,7 +558,8 @@ double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *
                 if (b->target[n] < 0) continue;
                 const float *r = y + (size_t)n * V;
                 int am = 0;
-                for (int v = 1; v < V; v++) if (r[v] > r[am]) am = v;
+                for (int v = 1; v < V; v++)
+                    if (r[v] > r[am]) am = v;
                 c += am == b->target[n];
             }
             *correct = c;
@@ -520,8 +583,8 @@ int sl_task_check_model(const sl_task *t, const sl_model *m)
     if (t->token_in != !!(m->caps & SL_CAP_TOKEN_IN) || t->token_out != !!(m->caps & SL_CAP_TOKEN_OUT))
         return sl_error(SL_EINVAL, "model %s and task %s disagree on token/real input or output", m->vt->kind, t->name);
     if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
-        return sl_error(SL_ESHAPE, "model input width %d, task %s needs %d%s", m->d_in, t->name,
-                        t->token_in ? t->vocab : t->d_in, t->token_in ? " (its vocabulary)" : "");
+        return sl_error(SL_ESHAPE, "model input width %d, task %s needs %d%s", m->d_in, t->name, t->token_in ? t->vocab : t->d_in,
+                        t->token_in ? " (its vocabulary)" : "");
     if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
         return sl_error(SL_ESHAPE, "model output width %d, task %s needs %d%s", m->d_out, t->name,
                         t->token_out ? t->vocab : t->d_out, t->token_out ? " (its vocabulary)" : "");
@@ -536,7 +599,10 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
     sl_rng *rng = sl_rng_alloc(seed);
     sl_batch b;
     int rc = rng ? sl_batch_alloc(&b, t, B) : sl_error(SL_ENOMEM, "out of memory");
-    if (rc) { sl_rng_free(rng); return rc; }
+    if (rc) {
+        sl_rng_free(rng);
+        return rc;
+    }
     size_t ny = (size_t)B * t->T * m->d_out;
     float *y = malloc(ny * sizeof(float)), *scratch = malloc(ny * sizeof(float));
     if (!y || !scratch) rc = sl_error(SL_ENOMEM, "out of memory");
@@ -563,7 +629,8 @@ int sl_task_eval(sl_task *t, sl_model *m, int n_batches, int B, uint64_t seed, s
         else res->metric = res->loss;
         if (!isfinite(res->loss)) rc = sl_error(SL_ENAN, "evaluation loss is not finite");
     }
-    free(y); free(scratch);
+    free(y);
+    free(scratch);
     sl_batch_free(&b);
     sl_rng_free(rng);
     return rc;

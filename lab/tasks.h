@@ -26,28 +26,28 @@ extern "C" {
 
 typedef struct {
     int B, T;
-    int32_t *tok;      /* (B,T) token input, or NULL */
-    float *x;          /* (B,T,d_in) real input, or NULL */
-    int32_t *target;   /* (B,T) token targets, -1 = not scored (token output tasks) */
-    float *y;          /* (B,T,d_out) real targets (real output tasks) */
-    float *mask;       /* (B,T) 1 where scored (real output tasks) */
-    int32_t *pos;      /* (B,T) packed rows (tasks with `packed`): each token's position in its
+    int32_t *tok;    /* (B,T) token input, or NULL */
+    float *x;        /* (B,T,d_in) real input, or NULL */
+    int32_t *target; /* (B,T) token targets, -1 = not scored (token output tasks) */
+    float *y;        /* (B,T,d_out) real targets (real output tasks) */
+    float *mask;     /* (B,T) 1 where scored (real output tasks) */
+    int32_t *pos;    /* (B,T) packed rows (tasks with `packed`): each token's position in its
                         * document, for sl_model_set_docs; NULL otherwise */
 } sl_batch;
 
 typedef struct sl_task sl_task;
 struct sl_task {
     const char *name;
-    char *spec;          /* the spec string it was made from */
+    char *spec; /* the spec string it was made from */
     int token_in, token_out;
-    int vocab;           /* token tasks: vocabulary size */
-    int d_in, d_out;     /* real tasks */
-    int T;               /* sequence length of a batch */
-    int packed;          /* batches are packed rows of documents (b->pos is set; lab/pack.h) */
-    const char *metric;  /* "accuracy", "mse" or "val_loss" */
+    int vocab;          /* token tasks: vocabulary size */
+    int d_in, d_out;    /* real tasks */
+    int T;              /* sequence length of a batch */
+    int packed;         /* batches are packed rows of documents (b->pos is set; lab/pack.h) */
+    const char *metric; /* "accuracy", "mse" or "val_loss" */
     int higher_better;
     void *ctx;
-    int (*sample)(sl_task *t, int split, sl_rng *rng, sl_batch *b);   /* split 0 train, 1 validation */
+    int (*sample)(sl_task *t, int split, sl_rng *rng, sl_batch *b); /* split 0 train, 1 validation */
     void (*destroy)(sl_task *t);
     /* token tasks over text: id -> byte (NULL otherwise) */
     const unsigned char *alphabet;
@@ -63,12 +63,12 @@ typedef struct {
     const char *name;
     const char *help;
     const sl_spec_key *keys;
-    const char *seq_len_key;   /* key that `--seq-len` sets, or NULL when T follows from other keys */
-    const char *corpus_key;    /* key that `--corpus` sets, or NULL */
+    const char *seq_len_key; /* key that `--seq-len` sets, or NULL when T follows from other keys */
+    const char *corpus_key;  /* key that `--corpus` sets, or NULL */
     int (*create)(const sl_spec *s, sl_task **out);
 } sl_task_entry;
 
-const sl_task_entry *sl_task_entry_at(int i);   /* NULL past the end */
+const sl_task_entry *sl_task_entry_at(int i); /* NULL past the end */
 const sl_task_entry *sl_task_find(const char *name);
 int sl_task_create(const char *spec, sl_task **out);
 void sl_task_free(sl_task *t);
@@ -79,14 +79,13 @@ void sl_batch_free(sl_batch *b);
 /* Loss of model outputs y (B,T,d_out) on a batch; writes dy = dLoss/dy (zeroed first) when
  * dy != NULL. Token tasks: mean cross-entropy over scored positions; real: masked MSE.
  * `correct`/`counted` (may be NULL) receive the argmax accuracy counts (token tasks). */
-double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *dy, float *scratch,
-                    long *correct, long *counted);
+double sl_task_loss(const sl_task *t, const sl_batch *b, const float *y, float *dy, float *scratch, long *correct, long *counted);
 
 typedef struct {
-    double loss;        /* mean loss over the validation batches */
-    double metric;      /* accuracy, mse or val_loss (as t->metric says) */
-    double ppl;         /* exp(loss) for token tasks */
-    long counted;       /* scored positions */
+    double loss;   /* mean loss over the validation batches */
+    double metric; /* accuracy, mse or val_loss (as t->metric says) */
+    double ppl;    /* exp(loss) for token tasks */
+    long counted;  /* scored positions */
 } sl_eval_result;
 
 /* SL_OK if model m fits task t: the same token/real input and output, input width = the

@@ -36,7 +36,10 @@ static int synth_new(sl_task **out, void *ctx, const char *name, int vocab, int 
                      int (*sample)(sl_task *, int, sl_rng *, sl_batch *))
 {
     sl_task *t = calloc(1, sizeof *t);
-    if (!t) { free(ctx); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!t) {
+        free(ctx);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     t->name = name;
     t->token_in = t->token_out = 1;
     t->vocab = vocab;
@@ -60,15 +63,23 @@ static void distinct_sorted(sl_rng *rng, int n, int k, int *out)
         out[m++] = dup ? j : v;
     }
     for (int i = 1; i < k; i++)
-        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) { int x = out[j]; out[j] = out[j - 1]; out[j - 1] = x; }
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int x = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = x;
+        }
 }
 
 /* ---- selcopy ---------------------------------------------------------------------------- */
 
-typedef struct { int seq_len, n_tokens, vocab_size, n_noise; int *pos; } selcopy_ctx;
+typedef struct {
+    int seq_len, n_tokens, vocab_size, n_noise;
+    int *pos;
+} selcopy_ctx;
 
 static const sl_spec_key selcopy_keys[] = {
-    {"seq_len", 'i', "64", 2, 1 << 22, "length of the noisy region holding the data tokens (the total length is seq_len + n_tokens)"},
+    {"seq_len", 'i', "64", 2, 1 << 22,
+     "length of the noisy region holding the data tokens (the total length is seq_len + n_tokens)"},
     {"n_tokens", 'i', "8", 1, 4096, "data tokens to memorise"},
     {"vocab_size", 'i', "8", 1, 1 << 16, "distinct data tokens"},
     {"n_noise", 'i', "1", 1, 1 << 16, "distinct noise tokens (1: a single blank token)"},
@@ -112,8 +123,10 @@ static int selcopy_create(const sl_spec *s, sl_task **out)
     selcopy_ctx *c = calloc(1, sizeof *c);
     if (!c) return sl_error(SL_ENOMEM, "out of memory");
     int rc;
-    if ((rc = sl_spec_int(s, selcopy_keys, "seq_len", &c->seq_len)) || (rc = sl_spec_int(s, selcopy_keys, "n_tokens", &c->n_tokens)) ||
-        (rc = sl_spec_int(s, selcopy_keys, "vocab_size", &c->vocab_size)) || (rc = sl_spec_int(s, selcopy_keys, "n_noise", &c->n_noise))) {
+    if ((rc = sl_spec_int(s, selcopy_keys, "seq_len", &c->seq_len)) ||
+        (rc = sl_spec_int(s, selcopy_keys, "n_tokens", &c->n_tokens)) ||
+        (rc = sl_spec_int(s, selcopy_keys, "vocab_size", &c->vocab_size)) ||
+        (rc = sl_spec_int(s, selcopy_keys, "n_noise", &c->n_noise))) {
         free(c);
         return rc;
     }
@@ -123,17 +136,25 @@ static int selcopy_create(const sl_spec *s, sl_task **out)
         return rc;
     }
     c->pos = malloc((size_t)c->n_tokens * sizeof *c->pos);
-    if (!c->pos) { free(c); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c->pos) {
+        free(c);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     int V = c->n_noise + c->vocab_size + 1, T = c->seq_len + c->n_tokens;
     int *pos = c->pos;
-    if ((rc = synth_new(out, c, "selcopy", V, T, selcopy_sample))) { free(pos); return rc; }
+    if ((rc = synth_new(out, c, "selcopy", V, T, selcopy_sample))) {
+        free(pos);
+        return rc;
+    }
     (*out)->destroy = selcopy_destroy;
     return SL_OK;
 }
 
 /* ---- induction -------------------------------------------------------------------------- */
 
-typedef struct { int seq_len, vocab_size; } induction_ctx;
+typedef struct {
+    int seq_len, vocab_size;
+} induction_ctx;
 
 static const sl_spec_key induction_keys[] = {
     {"seq_len", 'i', "64", 4, 1 << 24, "sequence length T (may differ between training and evaluation)"},
@@ -168,7 +189,8 @@ static int induction_create(const sl_spec *s, sl_task **out)
     induction_ctx *c = calloc(1, sizeof *c);
     if (!c) return sl_error(SL_ENOMEM, "out of memory");
     int rc;
-    if ((rc = sl_spec_int(s, induction_keys, "seq_len", &c->seq_len)) || (rc = sl_spec_int(s, induction_keys, "vocab_size", &c->vocab_size))) {
+    if ((rc = sl_spec_int(s, induction_keys, "seq_len", &c->seq_len)) ||
+        (rc = sl_spec_int(s, induction_keys, "vocab_size", &c->vocab_size))) {
         free(c);
         return rc;
     }
@@ -180,8 +202,8 @@ static int induction_create(const sl_spec *s, sl_task **out)
 typedef struct {
     int seq_len, vocab_size, n_kv_pairs, random_non_queries;
     double power_a;
-    int n_slots;       /* query slots of two positions each after the context */
-    double *w;         /* (n_slots) power-law weights of the slots */
+    int n_slots; /* query slots of two positions each after the context */
+    double *w;   /* (n_slots) power-law weights of the slots */
     int *keys, *vals, *slot;
 } mqar_ctx;
 
@@ -189,8 +211,10 @@ static const sl_spec_key mqar_keys[] = {
     {"seq_len", 'i', "64", 4, 1 << 22, "sequence length T"},
     {"vocab_size", 'i', "256", 8, 1 << 24, "vocabulary: keys from [1, V/2), values from [V/2, V), 0 pads"},
     {"n_kv_pairs", 'i', "8", 1, 1 << 20, "key-value pairs in the context, each queried once"},
-    {"power_a", 'f', "0.01", 1e-6, 1, "query slot at distance x from the context drawn with weight a x^(a-1) (Zoology): small a favours short gaps"},
-    {"random_non_queries", 'b', "0", 0, 1, "fill the query region's empty positions with random tokens instead of 0 (Zoology's option; its figure 2 uses 0)"},
+    {"power_a", 'f', "0.01", 1e-6, 1,
+     "query slot at distance x from the context drawn with weight a x^(a-1) (Zoology): small a favours short gaps"},
+    {"random_non_queries", 'b', "0", 0, 1,
+     "fill the query region's empty positions with random tokens instead of 0 (Zoology's option; its figure 2 uses 0)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -209,9 +233,12 @@ static void weighted_distinct(sl_rng *rng, const double *w, int n, int k, int *o
             if (used) continue;
             last = j;
             acc += w[j];
-            if (r < acc) { pick = j; break; }
+            if (r < acc) {
+                pick = j;
+                break;
+            }
         }
-        if (pick < 0) pick = last;   /* rounding at the top end */
+        if (pick < 0) pick = last; /* rounding at the top end */
         out[m] = pick;
         total -= w[pick];
     }
@@ -244,13 +271,19 @@ static int mqar_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
     const int T = t->T, n = c->n_kv_pairs, half = c->vocab_size / 2;
     for (int i = 0; i < b->B; i++) {
         int32_t *tok = b->tok + (size_t)i * T, *tg = b->target + (size_t)i * T;
-        for (int k = 0; k < T; k++) { tok[k] = 0; tg[k] = -1; }
+        for (int k = 0; k < T; k++) {
+            tok[k] = 0;
+            tg[k] = -1;
+        }
         distinct_range(rng, 1, half, n, c->keys);
         distinct_range(rng, half, c->vocab_size, n, c->vals);
-        for (int k = 0; k < n; k++) { tok[2 * k] = c->keys[k]; tok[2 * k + 1] = c->vals[k]; }
+        for (int k = 0; k < n; k++) {
+            tok[2 * k] = c->keys[k];
+            tok[2 * k + 1] = c->vals[k];
+        }
         weighted_distinct(rng, c->w, c->n_slots, n, c->slot);
         for (int k = 0; k < n; k++) {
-            int pk = 2 * n + 2 * c->slot[k];   /* query k asks for pair k */
+            int pk = 2 * n + 2 * c->slot[k]; /* query k asks for pair k */
             tok[pk] = c->keys[k];
             tg[pk] = c->vals[k];
         }
@@ -264,7 +297,12 @@ static int mqar_sample(sl_task *t, int split, sl_rng *rng, sl_batch *b)
 static void mqar_destroy(sl_task *t)
 {
     mqar_ctx *c = t->ctx;
-    if (c) { free(c->w); free(c->keys); free(c->vals); free(c->slot); }
+    if (c) {
+        free(c->w);
+        free(c->keys);
+        free(c->vals);
+        free(c->slot);
+    }
     synth_destroy(t);
 }
 
@@ -273,8 +311,10 @@ static int mqar_create(const sl_spec *s, sl_task **out)
     mqar_ctx *c = calloc(1, sizeof *c);
     if (!c) return sl_error(SL_ENOMEM, "out of memory");
     int rc;
-    if ((rc = sl_spec_int(s, mqar_keys, "seq_len", &c->seq_len)) || (rc = sl_spec_int(s, mqar_keys, "vocab_size", &c->vocab_size)) ||
-        (rc = sl_spec_int(s, mqar_keys, "n_kv_pairs", &c->n_kv_pairs)) || (rc = sl_spec_float(s, mqar_keys, "power_a", &c->power_a)) ||
+    if ((rc = sl_spec_int(s, mqar_keys, "seq_len", &c->seq_len)) ||
+        (rc = sl_spec_int(s, mqar_keys, "vocab_size", &c->vocab_size)) ||
+        (rc = sl_spec_int(s, mqar_keys, "n_kv_pairs", &c->n_kv_pairs)) ||
+        (rc = sl_spec_float(s, mqar_keys, "power_a", &c->power_a)) ||
         (rc = sl_spec_bool(s, mqar_keys, "random_non_queries", &c->random_non_queries))) {
         free(c);
         return rc;
@@ -282,12 +322,14 @@ static int mqar_create(const sl_spec *s, sl_task **out)
     const int n = c->n_kv_pairs, half = c->vocab_size / 2;
     c->n_slots = (c->seq_len - 2 * n) / 2;
     if (c->n_slots < n) {
-        rc = sl_error(SL_EINVAL, "mqar: seq_len=%d is too short for n_kv_pairs=%d (needs seq_len >= 4 * n_kv_pairs)", c->seq_len, n);
+        rc = sl_error(SL_EINVAL, "mqar: seq_len=%d is too short for n_kv_pairs=%d (needs seq_len >= 4 * n_kv_pairs)", c->seq_len,
+                      n);
         free(c);
         return rc;
     }
     if (half - 1 < n || c->vocab_size - half < n) {
-        rc = sl_error(SL_EINVAL, "mqar: vocab_size=%d has too few keys/values for n_kv_pairs=%d (needs vocab_size >= 2 * n_kv_pairs + 2)",
+        rc = sl_error(SL_EINVAL,
+                      "mqar: vocab_size=%d has too few keys/values for n_kv_pairs=%d (needs vocab_size >= 2 * n_kv_pairs + 2)",
                       c->vocab_size, n);
         free(c);
         return rc;
@@ -297,7 +339,11 @@ static int mqar_create(const sl_spec *s, sl_task **out)
     c->vals = malloc((size_t)n * sizeof(int));
     c->slot = malloc((size_t)n * sizeof(int));
     if (!c->w || !c->keys || !c->vals || !c->slot) {
-        free(c->w); free(c->keys); free(c->vals); free(c->slot); free(c);
+        free(c->w);
+        free(c->keys);
+        free(c->vals);
+        free(c->slot);
+        free(c);
         return sl_error(SL_ENOMEM, "out of memory");
     }
     /* Zoology: p(x) = a x^(a-1) for slot distance x = 1, 2, ... (normalised by the sampler) */
@@ -310,11 +356,11 @@ static int mqar_create(const sl_spec *s, sl_task **out)
 /* ---- table ------------------------------------------------------------------------------ */
 
 const sl_task_entry sl_tasks_synthetic[] = {
-    {"selcopy", "selective copying (Mamba): recall n_tokens data tokens scattered among noise, in order (accuracy)",
-     selcopy_keys, "seq_len", NULL, selcopy_create},
+    {"selcopy", "selective copying (Mamba): recall n_tokens data tokens scattered among noise, in order (accuracy)", selcopy_keys,
+     "seq_len", NULL, selcopy_create},
     {"induction", "induction heads: output the token that followed the trigger earlier; eval at any seq_len (accuracy)",
      induction_keys, "seq_len", NULL, induction_create},
-    {"mqar", "multi-query associative recall (Zoology): recall the value of each queried key (accuracy)",
-     mqar_keys, "seq_len", NULL, mqar_create},
+    {"mqar", "multi-query associative recall (Zoology): recall the value of each queried key (accuracy)", mqar_keys, "seq_len",
+     NULL, mqar_create},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -51,17 +51,17 @@ static const sl_spec_key tokens_keys[] = {
 typedef struct {
     sl_shard *sh;
     int n;
-    int64_t *cum;        /* (n + 1) prefix sums of the windows per shard */
-    int64_t **docs;      /* start=doc: per shard, the document starts with room for a window */
+    int64_t *cum;   /* (n + 1) prefix sums of the windows per shard */
+    int64_t **docs; /* start=doc: per shard, the document starts with room for a window */
     int64_t *n_docs;
 } split;
 
 typedef struct {
-    split sp[2];         /* 0 train, 1 validation */
+    split sp[2]; /* 0 train, 1 validation */
     int T, order, start, vocab;
-    int cur_shard;       /* sequential cursor */
+    int cur_shard; /* sequential cursor */
     int64_t cur_off;
-    int32_t *stream;     /* fit_tokens */
+    int32_t *stream; /* fit_tokens */
 } tokens_ctx;
 
 static void split_free(split *s)
@@ -162,7 +162,8 @@ static int open_split(split *p, const char *pattern, const char *what, int T, in
         if (s->doc_token >= 0) {
             if (*doc < 0) *doc = s->doc_token;
             else if (*doc != s->doc_token) {
-                rc = sl_error(SL_EINVAL, "tokens: shard %s starts documents with %d, others with %d", s->path, s->doc_token, *doc);
+                rc =
+                    sl_error(SL_EINVAL, "tokens: shard %s starts documents with %d, others with %d", s->path, s->doc_token, *doc);
                 break;
             }
         }
@@ -185,10 +186,7 @@ static int read_window(const tokens_ctx *c, const sl_shard *s, int64_t off, sl_b
 }
 
 /* a uniform draw from [0, n) for n up to 2^62 (sl_rng_int takes an unsigned long) */
-static int64_t draw(sl_rng *rng, int64_t n)
-{
-    return (int64_t)sl_rng_int(rng, (unsigned long)n);
-}
+static int64_t draw(sl_rng *rng, int64_t n) { return (int64_t)sl_rng_int(rng, (unsigned long)n); }
 
 static int tokens_sample(sl_task *t, int split_i, sl_rng *rng, sl_batch *b)
 {
@@ -201,7 +199,7 @@ static int tokens_sample(sl_task *t, int split_i, sl_rng *rng, sl_batch *b)
         int si = 0;
         int64_t off = 0;
         if (split_i || c->order == 0) {
-            if (c->start) {   /* a uniform document start over all shards */
+            if (c->start) { /* a uniform document start over all shards */
                 int64_t tot = 0;
                 for (int i = 0; i < p->n; i++) tot += p->n_docs[i];
                 int64_t k = draw(rng, tot);
@@ -296,7 +294,8 @@ static int tokens_create(const sl_spec *spec, sl_task **out)
                 if (!rc) tot += c->sp[k].n_docs[i];
             }
             if (!rc && tot == 0)
-                rc = sl_error(SL_EINVAL, "tokens: no %s document start has seq_len + 1 = %d tokens after it", k ? "validation" : "training", c->T + 1);
+                rc = sl_error(SL_EINVAL, "tokens: no %s document start has seq_len + 1 = %d tokens after it",
+                              k ? "validation" : "training", c->T + 1);
         }
     }
     if (!rc && cfg.fit_tokens) {

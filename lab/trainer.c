@@ -25,10 +25,28 @@ static const char LOG_HEADER[] = "step,seconds,lr,train_loss,val_loss,val_metric
 
 void sl_train_meta_fill(sl_train_meta *mt, const char *model, const char *task, const sl_train_config *c, const sl_task *t)
 {
-    static const char *keys[N_META] = {"model",       "task",        "batch",          "lr",           "min_lr", "warmup",
-                                       "decay_steps", "cosine",      "optimizer",      "weight_decay", "beta1",  "beta2",
-                                       "clip",        "eval_every",  "eval_batches",   "ckpt_every",   "seed",   "log_every",
-                                       "alphabet",    "time_budget", "model_canonical", "accum",
+    static const char *keys[N_META] = {"model",
+                                       "task",
+                                       "batch",
+                                       "lr",
+                                       "min_lr",
+                                       "warmup",
+                                       "decay_steps",
+                                       "cosine",
+                                       "optimizer",
+                                       "weight_decay",
+                                       "beta1",
+                                       "beta2",
+                                       "clip",
+                                       "eval_every",
+                                       "eval_batches",
+                                       "ckpt_every",
+                                       "seed",
+                                       "log_every",
+                                       "alphabet",
+                                       "time_budget",
+                                       "model_canonical",
+                                       "accum",
                                        "checkpoint_blocks"};
     snprintf(mt->val[2], 96, "%d", c->batch);
     snprintf(mt->val[3], 96, "%.9g", c->sched.lr);
@@ -302,7 +320,6 @@ static int diverged(const sl_train_config *cfg, long step, long last_ckpt, const
                     what);
 }
 
-
 /* ---- a step's batch: sampled whole, run in parts (micro-batches, and ranks' shares) ---- */
 
 /* rows [r0, r1) of b as a batch of its own (pointers into b) */
@@ -383,7 +400,8 @@ static int dist_check_dir(const sl_dist *d, const char *dir)
     uint64_t tok[2] = {(uint64_t)getpid(), (uint64_t)(sl_now() * 1e9)};
     int rc = SL_OK;
     if (sl_dist_rank(d) == 0) {
-        snprintf(path, sizeof path, "%s/.dist-check-%016llx", dir, (unsigned long long)sl_dist_hash(SL_DIST_HASH0, tok, sizeof tok));
+        snprintf(path, sizeof path, "%s/.dist-check-%016llx", dir,
+                 (unsigned long long)sl_dist_hash(SL_DIST_HASH0, tok, sizeof tok));
         FILE *f = fopen(path, "w");
         if (!f || fclose(f)) rc = sl_error(SL_EIO, "cannot write %s", path);
     }
@@ -440,10 +458,14 @@ static int dist_check_same(const sl_dist *d, const sl_model *m, const sl_train_c
         for (int i = 0; i < FP_N; i++)
             if (all[(size_t)r * FP_N + i] != all[i]) {
                 if (sl_dist_rank(d) == r || sl_dist_rank(d) == 0)
-                    rc = sl_error(SL_EINVAL, "rank %d of %d and rank 0 disagree on %s (rank %d has '%.100s'): every rank must be started with the same arguments and see the same files",
+                    rc = sl_error(SL_EINVAL,
+                                  "rank %d of %d and rank 0 disagree on %s (rank %d has '%.100s'): every rank must be started "
+                                  "with the same arguments and see the same files",
                                   r, K, what[i] ? what[i] : "the configuration", sl_dist_rank(d), what[i] ? val[i] : "");
                 else
-                    rc = sl_error(SL_EINVAL, "rank %d of %d and rank 0 disagree on %s: every rank must be started with the same arguments and see the same files",
+                    rc = sl_error(SL_EINVAL,
+                                  "rank %d of %d and rank 0 disagree on %s: every rank must be started with the same arguments "
+                                  "and see the same files",
                                   r, K, what[i] ? what[i] : "the configuration");
                 break;
             }
@@ -461,7 +483,10 @@ static int dist_check_replicas(const sl_dist *d, const sl_model *m, long step)
     int rc = sl_dist_allgather(d, &h, all, sizeof h);
     for (int r = 1; r < K && !rc; r++)
         if (all[r] != all[0])
-            rc = sl_error(SL_EINVAL, "after step %ld the parameters of rank %d differ from rank 0's: the replicas have diverged (a rank computed differently)", step, r);
+            rc = sl_error(SL_EINVAL,
+                          "after step %ld the parameters of rank %d differ from rank 0's: the replicas have diverged (a rank "
+                          "computed differently)",
+                          step, r);
     free(all);
     return rc;
 }
@@ -479,15 +504,17 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     if (!rc && (cfg->batch <= 0 || cfg->steps < 0 || (long)cfg->batch * A > (1 << 24)))
         rc = sl_error(SL_EINVAL, "bad batch %d / steps %ld / accum %d", cfg->batch, cfg->steps, A);
     if (!rc && cfg->batch < K)
-        rc = sl_error(SL_EINVAL, "--batch %d is smaller than the %d ranks: each rank takes a share of every batch", cfg->batch, K);
+        rc =
+            sl_error(SL_EINVAL, "--batch %d is smaller than the %d ranks: each rank takes a share of every batch", cfg->batch, K);
     if (!rc && (rc = sl_model_set_checkpoint(m, cfg->ckpt_blocks))) /* 0: off */
         sl_error_wrap(rc, "--checkpoint-blocks %d", cfg->ckpt_blocks);
     if (!rc && !whole && t->loss)
-        rc = sl_error(SL_EUNSUPPORTED, "task %s has a loss of its own over its whole batch: --accum and data-parallel ranks do not apply to it",
+        rc = sl_error(SL_EUNSUPPORTED,
+                      "task %s has a loss of its own over its whole batch: --accum and data-parallel ranks do not apply to it",
                       t->name);
     struct stat dir_st;
     int made_dir = 0;
-    if (!rc && R0) { /* only rank 0 writes into the run directory */
+    if (!rc && R0) {                                 /* only rank 0 writes into the run directory */
         made_dir = stat(cfg->out_dir, &dir_st) != 0; /* removed again if the run fails before a checkpoint */
         rc = sl_mkdirs(cfg->out_dir);
         if (!rc) remove_stale_temps(cfg->out_dir);
@@ -499,7 +526,7 @@ int sl_train(sl_model *m, sl_task *t, const sl_train_config *cfg, const char *re
     /* this rank's rows of every micro-batch of cfg->batch sequences */
     const int r0 = (int)((long)cfg->batch * rank / K), r1 = (int)((long)cfg->batch * (rank + 1) / K), mb = r1 - r0;
     sl_optim *o = sl_optim_alloc(&cfg->opt, m->P->total);
-    sl_rng *rng = sl_rng_alloc(cfg->seed);          /* batches (and, alone, dropout): the same on every rank */
+    sl_rng *rng = sl_rng_alloc(cfg->seed);                /* batches (and, alone, dropout): the same on every rank */
     sl_rng *drop = K > 1 ? sl_rng_alloc(cfg->seed) : rng; /* ranks: their own dropout stream */
     sl_batch b;
     memset(&b, 0, sizeof b);
@@ -595,7 +622,9 @@ setup_done:
             for (int r = 0; r < K; r++) {
                 loss += all[r].loss;
                 if (all[r].batch != all[0].batch && !rc)
-                    rc = sl_error(SL_EINVAL, "step %ld: rank %d of %d drew another batch than rank 0 (the task's data differ between the ranks: every rank must read the same files)",
+                    rc = sl_error(SL_EINVAL,
+                                  "step %ld: rank %d of %d drew another batch than rank 0 (the task's data differ between the "
+                                  "ranks: every rank must read the same files)",
                                   step + 1, r, K);
             }
             free(all);
@@ -721,7 +750,8 @@ static int probe_act(const char *spec, sl_task *t, const sl_train_config *cfg, i
     if (!rc) rc = sl_model_set_checkpoint(m, K);
     if (!rc) rc = sl_batch_alloc(&b, t, B);
     const size_t ny = (size_t)B * t->T * (m ? m->d_out : 0);
-    if (!rc && (!(y = malloc(ny * sizeof(float))) || !(dy = malloc(ny * sizeof(float))) || !(scratch = malloc(ny * sizeof(float)))))
+    if (!rc &&
+        (!(y = malloc(ny * sizeof(float))) || !(dy = malloc(ny * sizeof(float))) || !(scratch = malloc(ny * sizeof(float)))))
         rc = sl_error(SL_ENOMEM, "out of memory");
     if (!rc) rc = t->sample(t, 0, rng, &b);
     size_t now0, now1, peak;
@@ -771,7 +801,8 @@ int sl_train_memory(const char *spec, sl_task *t, const sl_train_config *cfg, sl
         return rc;
     }
     const int A = cfg->accum > 1 ? cfg->accum : 1, B = cfg->batch, T = t->T;
-    const int K = sl_dist_size(cfg->dist), mb = (int)((long)B * (sl_dist_rank(cfg->dist) + 1) / K - (long)B * sl_dist_rank(cfg->dist) / K);
+    const int K = sl_dist_size(cfg->dist),
+              mb = (int)((long)B * (sl_dist_rank(cfg->dist) + 1) / K - (long)B * sl_dist_rank(cfg->dist) / K);
     out->params_n = m->P->total;
     out->params = out->grads = m->P->total * sizeof(float);
     out->optim = 2 * m->P->total * sizeof(float);
@@ -779,8 +810,8 @@ int sl_train_memory(const char *spec, sl_task *t, const sl_train_config *cfg, sl
     const size_t row = (size_t)T * ((t->token_in ? 4 : 4 * (size_t)t->d_in) + (t->token_out ? 4 : 0) + 4 * (size_t)t->d_out + 4 +
                                     (t->packed ? 4 : 0));
     const size_t out_row = (size_t)T * m->d_out * sizeof(float);
-    out->buffers = row * (size_t)B * A + 3 * out_row * mb   /* the step's batch; y, dy, scratch */
-                   + row * (size_t)B + 2 * out_row * B;     /* the evaluation's batch; y, scratch */
+    out->buffers = row * (size_t)B * A + 3 * out_row * mb /* the step's batch; y, dy, scratch */
+                   + row * (size_t)B + 2 * out_row * B;   /* the evaluation's batch; y, scratch */
     const int th = cfg->threads > 0 ? cfg->threads : sl_threads_get();
     sl_threads_set(cfg->threads);
     /* batch slices: the private gradients, or the replicas' gradient blocks (their caches are

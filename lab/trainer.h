@@ -54,9 +54,9 @@ typedef struct {
     int progress;               /* 1 auto (TTY), 2 force, 0 off */
     const char *const *meta_kv; /* extra checkpoint metadata pairs (model, task, ...) */
     int n_meta;
-    const sl_dist *dist;         /* data-parallel ranks (lab/dist.h), NULL: this process alone */
-    int ckpt_blocks;             /* gradient checkpointing every K blocks (sl_model_set_checkpoint), 0 off */
-    int no_replicas;             /* 1: only models with their own batch slices split the batch over threads
+    const sl_dist *dist; /* data-parallel ranks (lab/dist.h), NULL: this process alone */
+    int ckpt_blocks;     /* gradient checkpointing every K blocks (sl_model_set_checkpoint), 0 off */
+    int no_replicas;     /* 1: only models with their own batch slices split the batch over threads
                                   * (seqlab train --batch-slices native); 0 (default): any model, on replicas
                                   * (lab/replicas.h) */
 } sl_train_config;
@@ -113,7 +113,7 @@ typedef struct {
     int replicas;            /* 1: models without slice entries slice on replicas */
     struct sl_replicas *rep; /* made on the first sliced forward, for rep_model */
     const sl_model *rep_model;
-    int on_rep;              /* the last forward ran on the replicas */
+    int on_rep; /* the last forward ran on the replicas */
 } sl_train_pass;
 int sl_train_forward(sl_train_pass *tp, sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T);
 int sl_train_backward(sl_train_pass *tp, sl_model *m, const float *dy, float *dx);

@@ -13,7 +13,7 @@
  *     \end\
  * The reader accepts tabs or spaces between fields and checks every count, field and number.
  */
-#define _GNU_SOURCE   /* getline */
+#define _GNU_SOURCE /* getline */
 #include "nlp/ngram.h"
 
 #include "core/error.h"
@@ -56,20 +56,20 @@ static int fmt_float_exact(char *buf, float x)
     memcpy(&bits, &x, sizeof bits);
     int neg = (int)(bits >> 31), be = (int)((bits >> 23) & 0xff);
     uint32_t m = bits & 0x7fffff;
-    if (be == 0 || be == 0xff) return 0;       /* zero, subnormal, inf, nan */
+    if (be == 0 || be == 0xff) return 0; /* zero, subnormal, inf, nan */
     m |= 0x800000;
-    int e = be - 150;                          /* x = m 2^e */
+    int e = be - 150; /* x = m 2^e */
     if (e >= 0 || e < -40) return 0;
     const int k = -e;
-    const u128 p5 = fmt_p5[k], N = (u128)m * p5;   /* x = N / 10^k */
+    const u128 p5 = fmt_p5[k], N = (u128)m * p5; /* x = N / 10^k */
     /* in quarter units of 10^-k: gap above 4 p5 (half: 2 p5), below the same unless m is the
      * smallest mantissa of its binade (then half the size) */
     const u128 N4 = N * 4, up = 2 * p5, dn = (m == 0x800000 && be > 1) ? p5 : 2 * p5;
     const int incl = !(m & 1);
-    int L = 1;                                 /* decimal digits of N */
+    int L = 1; /* decimal digits of N */
     while (L < 38 && fmt_p10[L] <= N) L++;
-    uint64_t T;                                /* the first nt <= 9 digits of N */
-    int nt, sticky = 0;                        /* sticky: a nonzero digit follows them */
+    uint64_t T;         /* the first nt <= 9 digits of N */
+    int nt, sticky = 0; /* sticky: a nonzero digit follows them */
     if (L <= 9) {
         T = (uint64_t)N;
         nt = L;
@@ -81,23 +81,29 @@ static int fmt_float_exact(char *buf, float x)
     for (int p = 1; p <= 9; p++) {
         uint64_t q;
         u128 R;
-        int X = L - 1 - k;                     /* decimal exponent of the rounded value */
-        if (p >= nt && !sticky) {              /* exact */
+        int X = L - 1 - k;        /* decimal exponent of the rounded value */
+        if (p >= nt && !sticky) { /* exact */
             q = T * fmt_p10s[p - nt];
             R = N;
-        } else if (p >= nt) {                  /* p == 9 == nt, rounding on the tail */
+        } else if (p >= nt) { /* p == 9 == nt, rounding on the tail */
             u128 d = fmt_p10[L - 9], r = N - (u128)T * d;
             q = T;
             if (2 * r > d || (2 * r == d && (q & 1))) q++;
             R = (u128)q * d;
-            if (q == fmt_p10s[9]) { q /= 10; X++; }
+            if (q == fmt_p10s[9]) {
+                q /= 10;
+                X++;
+            }
         } else {
             uint64_t d = fmt_p10s[nt - p], r, h = d / 2;
             q = T / d;
             r = T % d;
             if (r > h || (r == h && (sticky || (q & 1)))) q++;
             R = (u128)q * fmt_p10[L - p];
-            if (q == fmt_p10s[p]) { q /= 10; X++; }
+            if (q == fmt_p10s[p]) {
+                q /= 10;
+                X++;
+            }
         }
         const u128 R4 = R * 4;
         int ok = R4 >= N4 ? (incl ? R4 - N4 <= up : R4 - N4 < up) : (incl ? N4 - R4 <= dn : N4 - R4 < dn);
@@ -111,7 +117,7 @@ static int fmt_float_exact(char *buf, float x)
         while (nd > 1 && dg[nd - 1] == '0') nd--;
         char *o = buf;
         if (neg) *o++ = '-';
-        if (X < -4 || X >= p) {                /* %g's exponent form */
+        if (X < -4 || X >= p) { /* %g's exponent form */
             *o++ = dg[0];
             if (nd > 1) {
                 *o++ = '.';
@@ -121,7 +127,10 @@ static int fmt_float_exact(char *buf, float x)
             *o++ = 'e';
             int ax = X < 0 ? -X : X;
             *o++ = X < 0 ? '-' : '+';
-            if (ax >= 100) { *o++ = (char)('0' + ax / 100); ax %= 100; }
+            if (ax >= 100) {
+                *o++ = (char)('0' + ax / 100);
+                ax %= 100;
+            }
             *o++ = (char)('0' + ax / 10);
             *o++ = (char)('0' + ax % 10);
         } else if (X >= 0) {
@@ -146,7 +155,7 @@ static int fmt_float_exact(char *buf, float x)
 
 void sl_fmt_float_ref(char *buf, float x)
 {
-    if (x == 0.0f) {   /* also -0 -> "0", as KenLM prints backoffs of 1 */
+    if (x == 0.0f) { /* also -0 -> "0", as KenLM prints backoffs of 1 */
         strcpy(buf, "0");
         return;
     }
@@ -247,7 +256,7 @@ int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
             size_t e = ord[i];
             const int32_t *key = t->keys + e * t->k;
             if (bl + 96 > sizeof wbuf) {
-                fwrite(wbuf, 1, bl, f);   /* errors: ferror below */
+                fwrite(wbuf, 1, bl, f); /* errors: ferror below */
                 bl = 0;
             }
             sl_fmt_float(wbuf + bl, lm->prob[k][e]);
@@ -256,7 +265,7 @@ int sl_arpa_write(const sl_ngram_lm *lm, const char *path)
                 const char *w = lm->vocab->words[key[j]];
                 size_t wl = wlen[key[j]];
                 if (bl + wl + 64 > sizeof wbuf) {
-                    fwrite(wbuf, 1, bl, f);   /* errors: ferror below */
+                    fwrite(wbuf, 1, bl, f); /* errors: ferror below */
                     bl = 0;
                 }
                 wbuf[bl++] = j ? ' ' : '\t';
@@ -309,8 +318,7 @@ static int rd_line(reader *r)
         return 1;
     }
     r->lineno++;
-    while (r->len > 0 && (r->line[r->len - 1] == '\n' || r->line[r->len - 1] == '\r'))
-        r->line[--r->len] = '\0';
+    while (r->len > 0 && (r->line[r->len - 1] == '\n' || r->line[r->len - 1] == '\r')) r->line[--r->len] = '\0';
     return 0;
 }
 
@@ -375,14 +383,26 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
     /* header: skip anything before \data\ (SRILM allows a preamble) */
     for (;;) {
         st = rd_line(&r);
-        if (st < 0) { rc = st; goto fail; }
-        if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: no \\data\\ section", path, r.lineno); goto fail; }
+        if (st < 0) {
+            rc = st;
+            goto fail;
+        }
+        if (st == 1) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: no \\data\\ section", path, r.lineno);
+            goto fail;
+        }
         if (!strcmp(r.line, "\\data\\")) break;
     }
     for (;;) {
         st = rd_line(&r);
-        if (st < 0) { rc = st; goto fail; }
-        if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: end of file in the \\data\\ header", path, r.lineno); goto fail; }
+        if (st < 0) {
+            rc = st;
+            goto fail;
+        }
+        if (st == 1) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: end of file in the \\data\\ header", path, r.lineno);
+            goto fail;
+        }
         if (blank(r.line)) {
             if (order) break;
             continue;
@@ -395,19 +415,18 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
             goto fail;
         }
         if (pc) {
-            if (r.line[0] == '\\' && order) break;   /* section right after the header */
-            rc = sl_error(SL_EFORMAT, "%s:%zu: expected \"ngram K=COUNT\" in the \\data\\ header, got \"%s\"",
-                          path, r.lineno, r.line);
+            if (r.line[0] == '\\' && order) break; /* section right after the header */
+            rc = sl_error(SL_EFORMAT, "%s:%zu: expected \"ngram K=COUNT\" in the \\data\\ header, got \"%s\"", path, r.lineno,
+                          r.line);
             goto fail;
         }
         if (k != order + 1) {
-            rc = sl_error(SL_EFORMAT, "%s:%zu: ngram counts out of order (expected order %d, got %d)",
-                          path, r.lineno, order + 1, k);
+            rc = sl_error(SL_EFORMAT, "%s:%zu: ngram counts out of order (expected order %d, got %d)", path, r.lineno, order + 1,
+                          k);
             goto fail;
         }
         if (k > SL_NGRAM_MAX_ORDER) {
-            rc = sl_error(SL_EUNSUPPORTED, "%s:%zu: order %d exceeds the maximum %d", path, r.lineno, k,
-                          SL_NGRAM_MAX_ORDER);
+            rc = sl_error(SL_EUNSUPPORTED, "%s:%zu: order %d exceeds the maximum %d", path, r.lineno, k, SL_NGRAM_MAX_ORDER);
             goto fail;
         }
         if ((unsigned long long)n >= UINT32_MAX - 1) {
@@ -417,7 +436,10 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         counts[k] = (size_t)n;
         order = k;
     }
-    if (order == 0) { rc = sl_error(SL_EFORMAT, "%s:%zu: \\data\\ header has no ngram counts", path, r.lineno); goto fail; }
+    if (order == 0) {
+        rc = sl_error(SL_EFORMAT, "%s:%zu: \\data\\ header has no ngram counts", path, r.lineno);
+        goto fail;
+    }
     /* the counts may claim anything: each k-gram line is at least a 1-character log
      * probability and k 1-character words, each after a separator, and a newline (2k + 2
      * bytes), so the file must hold that much before the tables are allocated */
@@ -442,7 +464,10 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         if ((rc = sl_ngtab_init(&lm->tab[k], k + 1, counts[k + 1]))) goto fail;
         lm->prob[k] = malloc((counts[k + 1] ? counts[k + 1] : 1) * sizeof(float));
         lm->bow[k] = k + 1 < order ? calloc(counts[k + 1] ? counts[k + 1] : 1, sizeof(float)) : NULL;
-        if (!lm->prob[k] || (k + 1 < order && !lm->bow[k])) { rc = sl_error(SL_ENOMEM, "ARPA read: out of memory"); goto fail; }
+        if (!lm->prob[k] || (k + 1 < order && !lm->bow[k])) {
+            rc = sl_error(SL_ENOMEM, "ARPA read: out of memory");
+            goto fail;
+        }
     }
     lm->has_unk = 0;
 
@@ -454,8 +479,14 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         for (;;) {
             if (!have_line) {
                 st = rd_line(&r);
-                if (st < 0) { rc = st; goto fail; }
-                if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\%d-grams: section", path, r.lineno, k); goto fail; }
+                if (st < 0) {
+                    rc = st;
+                    goto fail;
+                }
+                if (st == 1) {
+                    rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\%d-grams: section", path, r.lineno, k);
+                    goto fail;
+                }
             }
             have_line = 0;
             if (blank(r.line)) continue;
@@ -468,7 +499,10 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
         size_t got = 0;
         for (;;) {
             st = rd_line(&r);
-            if (st < 0) { rc = st; goto fail; }
+            if (st < 0) {
+                rc = st;
+                goto fail;
+            }
             if (st == 1) break;
             if (blank(r.line)) {
                 if (got == counts[k]) break;
@@ -487,17 +521,23 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
             int nf = 0;
             char *save = NULL;
             for (char *tok = strtok_r(r.line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-                if (nf == k + 2) { nf++; break; }
+                if (nf == k + 2) {
+                    nf++;
+                    break;
+                }
                 fields[nf++] = tok;
             }
             if (nf < k + 1 || nf > k + 2 || (nf == k + 2 && k == order)) {
                 if (k < order)
-                    rc = sl_error(SL_EFORMAT, "%s:%zu: a %d-gram line has %d or %d fields (log10 prob, %d words, "
-                                  "optional backoff), got %s%d", path, r.lineno, k, k + 1, k + 2, k,
-                                  nf > k + 2 ? "more than " : "", nf > k + 2 ? k + 2 : nf);
+                    rc = sl_error(SL_EFORMAT,
+                                  "%s:%zu: a %d-gram line has %d or %d fields (log10 prob, %d words, "
+                                  "optional backoff), got %s%d",
+                                  path, r.lineno, k, k + 1, k + 2, k, nf > k + 2 ? "more than " : "", nf > k + 2 ? k + 2 : nf);
                 else
-                    rc = sl_error(SL_EFORMAT, "%s:%zu: a %d-gram line of the highest order has %d fields (log10 prob, "
-                                  "%d words), got %d", path, r.lineno, k, k + 1, k, nf);
+                    rc = sl_error(SL_EFORMAT,
+                                  "%s:%zu: a %d-gram line of the highest order has %d fields (log10 prob, "
+                                  "%d words), got %d",
+                                  path, r.lineno, k, k + 1, k, nf);
                 goto fail;
             }
             float lp, bo = 0.0f;
@@ -533,7 +573,10 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
             }
             int is_new;
             long e = sl_ngtab_insert(&lm->tab[k - 1], key, &is_new);
-            if (e < 0) { rc = (int)e; goto fail; }
+            if (e < 0) {
+                rc = (int)e;
+                goto fail;
+            }
             if (!is_new) {
                 rc = sl_error(SL_EFORMAT, "%s:%zu: duplicate %d-gram", path, r.lineno, k);
                 goto fail;
@@ -544,8 +587,8 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
             got++;
         }
         if (got != counts[k]) {
-            rc = sl_error(SL_EFORMAT, "%s:%zu: the header says %zu %d-grams, the section has %zu", path, r.lineno,
-                          counts[k], k, got);
+            rc = sl_error(SL_EFORMAT, "%s:%zu: the header says %zu %d-grams, the section has %zu", path, r.lineno, counts[k], k,
+                          got);
             goto fail;
         }
     }
@@ -553,8 +596,14 @@ int sl_arpa_read(const char *path, sl_ngram_lm **out)
     for (;;) {
         if (!have_line) {
             st = rd_line(&r);
-            if (st < 0) { rc = st; goto fail; }
-            if (st == 1) { rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\end\\", path, r.lineno); goto fail; }
+            if (st < 0) {
+                rc = st;
+                goto fail;
+            }
+            if (st == 1) {
+                rc = sl_error(SL_EFORMAT, "%s:%zu: missing \\end\\", path, r.lineno);
+                goto fail;
+            }
         }
         have_line = 0;
         if (blank(r.line)) continue;
@@ -585,7 +634,7 @@ int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_n
     int rc = sl_corpus_open(path, &c);
     if (rc) return rc;
     sl_ngram_state state;
-    float total = 0.0f;   /* per line in float, as query */
+    float total = 0.0f; /* per line in float, as query */
     uint64_t oov = 0;
     char pb[32];
     sl_ngram_state_begin(lm, &state);
@@ -593,8 +642,11 @@ int sl_ngram_query_file(const sl_ngram_lm *lm, const char *path, FILE *out, sl_n
     size_t len;
     for (;;) {
         int r = sl_corpus_next_word(c, &w, &len);
-        if (r < 0) { rc = r; break; }
-        if (r == SL_CORPUS_EOF) break;   /* unterminated last line: not added (query) */
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        if (r == SL_CORPUS_EOF) break; /* unterminated last line: not added (query) */
         int32_t id;
         int is_oov;
         if (r == SL_CORPUS_EOL) {

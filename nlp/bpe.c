@@ -14,7 +14,7 @@
 
 static uint64_t hash_bytes(const unsigned char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a, then a final mix */
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
@@ -242,8 +242,8 @@ void sl_bpe_free(sl_bpe *b)
     free(b);
 }
 
-int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, const unsigned char *special,
-                 int n_merges, const int32_t *merge, sl_bpe **out)
+int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, const unsigned char *special, int n_merges,
+                 const int32_t *merge, sl_bpe **out)
 {
     *out = NULL;
     if (n_vocab < 256 || n_merges < 0) return sl_error(SL_EFORMAT, "BPE: %d tokens (at least the 256 bytes are needed)", n_vocab);
@@ -251,7 +251,10 @@ int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, c
     if (!b) return sl_error(SL_ENOMEM, "out of memory");
     int rc = SL_OK;
     sl_strtab names;
-    if (sl_strtab_init(&names, (size_t)n_vocab)) { free(b); return SL_ENOMEM; }
+    if (sl_strtab_init(&names, (size_t)n_vocab)) {
+        free(b);
+        return SL_ENOMEM;
+    }
     b->n_vocab = n_vocab;
     b->tok = calloc((size_t)n_vocab, sizeof *b->tok);
     b->len = calloc((size_t)n_vocab, sizeof *b->len);
@@ -265,9 +268,15 @@ int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, c
     for (int k = 0; k < 256; k++) b->byte_id[k] = -1;
     for (int i = 0; i < n_vocab; i++) {
         int sp = special && special[i];
-        if (len[i] <= 0 || (len[i] > 1 << 20)) { rc = sl_error(SL_EFORMAT, "BPE: token %d has length %d", i, len[i]); goto done; }
+        if (len[i] <= 0 || (len[i] > 1 << 20)) {
+            rc = sl_error(SL_EFORMAT, "BPE: token %d has length %d", i, len[i]);
+            goto done;
+        }
         b->tok[i] = malloc((size_t)len[i] + 1);
-        if (!b->tok[i]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!b->tok[i]) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         memcpy(b->tok[i], tok[i], (size_t)len[i]);
         b->tok[i][len[i]] = 0;
         b->len[i] = len[i];
@@ -280,28 +289,43 @@ int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, c
             memcpy(key + 1, tok[i], (size_t)len[i]);
             kn = (size_t)len[i] + 1;
             int added;
-            if (sl_strtab_add(&names, key, kn, &added) < 0) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-            if (!added) { rc = sl_error(SL_EFORMAT, "BPE: token %d repeats an earlier token", i); goto done; }
+            if (sl_strtab_add(&names, key, kn, &added) < 0) {
+                rc = sl_error(SL_ENOMEM, "out of memory");
+                goto done;
+            }
+            if (!added) {
+                rc = sl_error(SL_EFORMAT, "BPE: token %d repeats an earlier token", i);
+                goto done;
+            }
             names.val[names.n - 1] = i;
         }
         if (!sp && len[i] == 1) b->byte_id[tok[i][0]] = i;
     }
     for (int k = 0; k < 256; k++)
-        if (b->byte_id[k] < 0) { rc = sl_error(SL_EFORMAT, "BPE: byte 0x%02X has no token (a byte-level BPE needs all 256)", k); goto done; }
+        if (b->byte_id[k] < 0) {
+            rc = sl_error(SL_EFORMAT, "BPE: byte 0x%02X has no token (a byte-level BPE needs all 256)", k);
+            goto done;
+        }
     for (int r = 0; r < n_merges; r++) {
         int32_t x = merge[3 * r], y = merge[3 * r + 1], z = merge[3 * r + 2];
         if (x < 0 || x >= n_vocab || y < 0 || y >= n_vocab || z < 0 || z >= n_vocab) {
             rc = sl_error(SL_EFORMAT, "BPE: merge %d refers to a token id outside [0, %d)", r, n_vocab);
             goto done;
         }
-        if (b->special[x] || b->special[y] || b->special[z]) { rc = sl_error(SL_EFORMAT, "BPE: merge %d involves a special token", r); goto done; }
+        if (b->special[x] || b->special[y] || b->special[z]) {
+            rc = sl_error(SL_EFORMAT, "BPE: merge %d involves a special token", r);
+            goto done;
+        }
         if (b->len[z] != b->len[x] + b->len[y] || memcmp(b->tok[z], b->tok[x], (size_t)b->len[x]) ||
             memcmp(b->tok[z] + b->len[x], b->tok[y], (size_t)b->len[y])) {
             rc = sl_error(SL_EFORMAT, "BPE: merge %d: token %d is not the concatenation of tokens %d and %d", r, z, x, y);
             goto done;
         }
         int64_t *v = sl_pairmap_put(b->pairs, sl_pair_key(x, y));
-        if (!v) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!v) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         /* the first (lowest-ranked) occurrence of a pair wins; store rank + 1 (0 = new) */
         if (*v == 0) *v = r + 1;
         b->merge[3 * r] = x;
@@ -311,7 +335,10 @@ int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, c
     b->n_merges = n_merges;
 done:
     sl_strtab_free(&names);
-    if (rc) { sl_bpe_free(b); return rc; }
+    if (rc) {
+        sl_bpe_free(b);
+        return rc;
+    }
     *out = b;
     return SL_OK;
 }
@@ -342,7 +369,9 @@ static int push_ids(int32_t **ids, size_t *n_ids, size_t *cap, const int32_t *sr
 }
 
 /* min-heap of (rank, position) candidate merges */
-typedef struct { int32_t rank, pos; } cand;
+typedef struct {
+    int32_t rank, pos;
+} cand;
 
 static inline int cand_less(cand a, cand b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
 
@@ -353,7 +382,9 @@ static void heap_push(cand *h, size_t *n, cand c)
     while (i > 0) {
         size_t p = (i - 1) / 2;
         if (!cand_less(h[i], h[p])) break;
-        cand t = h[i]; h[i] = h[p]; h[p] = t;
+        cand t = h[i];
+        h[i] = h[p];
+        h[p] = t;
         i = p;
     }
 }
@@ -368,7 +399,9 @@ static cand heap_pop(cand *h, size_t *n)
         if (l < *n && cand_less(h[l], h[m])) m = l;
         if (r < *n && cand_less(h[r], h[m])) m = r;
         if (m == i) break;
-        cand t = h[i]; h[i] = h[m]; h[m] = t;
+        cand t = h[i];
+        h[i] = h[m];
+        h[m] = t;
         i = m;
     }
     return top;
@@ -378,8 +411,8 @@ static cand heap_pop(cand *h, size_t *n)
  * ones (GPT-2 merges every occurrence of the lowest-ranked pair left to right, which for a
  * merge list learned by BPE — every merge's operands made by earlier merges — is the same).
  * sym/nxt/prv: work arrays of n; returns the number of symbols, written to out. */
-static size_t merge_word(const sl_bpe *b, const unsigned char *p, size_t n, int32_t *sym, int32_t *nxt, int32_t *prv,
-                         cand *heap, int32_t *out)
+static size_t merge_word(const sl_bpe *b, const unsigned char *p, size_t n, int32_t *sym, int32_t *nxt, int32_t *prv, cand *heap,
+                         int32_t *out)
 {
     const sl_pairmap *pm = b->pairs;
     size_t hn = 0;
@@ -395,9 +428,9 @@ static size_t merge_word(const sl_bpe *b, const unsigned char *p, size_t n, int3
     while (hn) {
         cand c = heap_pop(heap, &hn);
         int32_t i = c.pos, j = nxt[i];
-        if (sym[i] < 0 || j < 0) continue;   /* i was merged away, or nothing follows now */
+        if (sym[i] < 0 || j < 0) continue; /* i was merged away, or nothing follows now */
         const int32_t *m = b->merge + 3 * (size_t)c.rank;
-        if (sym[i] != m[0] || sym[j] != m[1]) continue;   /* stale candidate */
+        if (sym[i] != m[0] || sym[j] != m[1]) continue; /* stale candidate */
         sym[i] = m[2];
         sym[j] = -1;
         nxt[i] = nxt[j];
@@ -424,7 +457,10 @@ int sl_bpe_encode_word(sl_bpe *b, const unsigned char *p, size_t n, int32_t **id
     if (n <= CACHE_MAX_WORD_BYTES) {
         if (!c) {
             c = calloc(1, sizeof *c);
-            if (!c || sl_strtab_init(&c->words, 4096)) { free(c); return sl_error(SL_ENOMEM, "out of memory"); }
+            if (!c || sl_strtab_init(&c->words, 4096)) {
+                free(c);
+                return sl_error(SL_ENOMEM, "out of memory");
+            }
             b->cache = c;
         }
         int64_t w = sl_strtab_find(&c->words, p, n);
@@ -441,8 +477,12 @@ int sl_bpe_encode_word(sl_bpe *b, const unsigned char *p, size_t n, int32_t **id
     cand *bigh = NULL;
     if (n > 64) {
         big = malloc(4 * n * sizeof *big);
-        bigh = malloc(3 * n * sizeof *bigh);   /* n - 1 pairs, then at most 2 per merge */
-        if (!big || !bigh) { free(big); free(bigh); return sl_error(SL_ENOMEM, "out of memory"); }
+        bigh = malloc(3 * n * sizeof *bigh); /* n - 1 pairs, then at most 2 per merge */
+        if (!big || !bigh) {
+            free(big);
+            free(bigh);
+            return sl_error(SL_ENOMEM, "out of memory");
+        }
         work = big;
         heap = bigh;
     }
@@ -483,7 +523,8 @@ int sl_bpe_decode(const sl_bpe *b, const int32_t *ids, size_t n, unsigned char *
 {
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
-        if (id < 0 || id >= b->n_vocab) return sl_error(SL_EINVAL, "token id %d at position %zu is outside the vocabulary [0, %d)", id, i, b->n_vocab);
+        if (id < 0 || id >= b->n_vocab)
+            return sl_error(SL_EINVAL, "token id %d at position %zu is outside the vocabulary [0, %d)", id, i, b->n_vocab);
         size_t l = (size_t)b->len[id];
         if (*n_out + l > *cap) {
             size_t c = *cap ? *cap : 256;
@@ -573,20 +614,25 @@ static int resolve_merges(int n_vocab, unsigned char **tok, const int *len, cons
     for (int r = 0; r < n_merges && !rc; r++) {
         int32_t x = merge[3 * r], y = merge[3 * r + 1];
         if (x < 0 || x >= n_vocab || y < 0 || y >= n_vocab) {
-            rc = sl_error(SL_EFORMAT, "%s: merge %d refers to token %d, outside the vocabulary [0, %d)", what, r + 1, x < 0 || x >= n_vocab ? x : y, n_vocab);
+            rc = sl_error(SL_EFORMAT, "%s: merge %d refers to token %d, outside the vocabulary [0, %d)", what, r + 1,
+                          x < 0 || x >= n_vocab ? x : y, n_vocab);
             break;
         }
         size_t l = (size_t)len[x] + (size_t)len[y];
         if (l > cap) {
             unsigned char *p = realloc(buf, l);
-            if (!p) { rc = sl_error(SL_ENOMEM, "out of memory"); break; }
+            if (!p) {
+                rc = sl_error(SL_ENOMEM, "out of memory");
+                break;
+            }
             buf = p;
             cap = l;
         }
         memcpy(buf, tok[x], (size_t)len[x]);
         memcpy(buf + len[x], tok[y], (size_t)len[y]);
         int64_t k = sl_strtab_find(&t, buf, l);
-        if (k < 0) rc = sl_error(SL_EFORMAT, "%s: merge %d (%d, %d): their concatenation is not in the vocabulary", what, r + 1, x, y);
+        if (k < 0)
+            rc = sl_error(SL_EFORMAT, "%s: merge %d (%d, %d): their concatenation is not in the vocabulary", what, r + 1, x, y);
         else merge[3 * r + 2] = (int32_t)(t.val[k] - 1);
     }
     free(buf);
@@ -610,11 +656,16 @@ int sl_bpe_load(const char *path, sl_bpe **out)
     unsigned char *special = NULL;
     int32_t *merge = NULL;
     long lineno = 0;
-#define BAD(...) do { rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto done; } while (0)
+#define BAD(...) \
+    do { \
+        rc = sl_error(SL_EFORMAT, __VA_ARGS__); \
+        goto done; \
+    } while (0)
     char hdr[64];
     line = next_line(&cur, end, &ll);
     lineno++;
-    if (!line || ll != 12 || memcmp(line, "seqlab-bpe 1", 12)) BAD("%s: not a seqlab-bpe file (the first line is not \"seqlab-bpe 1\")", path);
+    if (!line || ll != 12 || memcmp(line, "seqlab-bpe 1", 12))
+        BAD("%s: not a seqlab-bpe file (the first line is not \"seqlab-bpe 1\")", path);
     line = next_line(&cur, end, &ll);
     lineno++;
     if (!line || ll != 12 || memcmp(line, "pattern gpt2", 12)) BAD("%s line 2: expected \"pattern gpt2\"", path);
@@ -632,7 +683,10 @@ int sl_bpe_load(const char *path, sl_bpe **out)
     tok = calloc((size_t)n_vocab, sizeof *tok);
     len = calloc((size_t)n_vocab, sizeof *len);
     special = calloc((size_t)n_vocab, 1);
-    if (!tok || !len || !special) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!tok || !len || !special) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int i = 0; i < n_vocab; i++) {
         line = next_line(&cur, end, &ll);
         lineno++;
@@ -642,7 +696,10 @@ int sl_bpe_load(const char *path, sl_bpe **out)
         special[i] = line[0] == 's';
         len[i] = (int)((ll - 2) / 2);
         tok[i] = malloc((size_t)len[i]);
-        if (!tok[i]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!tok[i]) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         for (int k = 0; k < len[i]; k++) {
             int h = hexval(line[2 + 2 * k]), l = hexval(line[3 + 2 * k]);
             if (h < 0 || l < 0) BAD("%s line %ld: bad hex digit (token %d)", path, lineno, i);
@@ -660,11 +717,15 @@ int sl_bpe_load(const char *path, sl_bpe **out)
             BAD("%s line %ld: expected \"merges M\" with 0 <= M <= %d", path, lineno, n_vocab);
     }
     merge = malloc(((size_t)n_merges * 3 + 1) * sizeof *merge);
-    if (!merge) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!merge) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int r = 0; r < n_merges; r++) {
         line = next_line(&cur, end, &ll);
         lineno++;
-        if (!line || ll >= sizeof hdr) BAD("%s line %ld: expected merge %d of %d as \"LEFT RIGHT\"", path, lineno, r + 1, n_merges);
+        if (!line || ll >= sizeof hdr)
+            BAD("%s line %ld: expected merge %d of %d as \"LEFT RIGHT\"", path, lineno, r + 1, n_merges);
         memcpy(hdr, line, ll);
         hdr[ll] = 0;
         char extra;
@@ -672,7 +733,8 @@ int sl_bpe_load(const char *path, sl_bpe **out)
             BAD("%s line %ld: expected merge %d of %d as \"LEFT RIGHT\"", path, lineno, r + 1, n_merges);
         int32_t x = merge[3 * r], y = merge[3 * r + 1];
         if (x < 0 || x >= n_vocab || y < 0 || y >= n_vocab)
-            BAD("%s line %ld: merge refers to token %d, outside the vocabulary [0, %d)", path, lineno, (x < 0 || x >= n_vocab) ? x : y, n_vocab);
+            BAD("%s line %ld: merge refers to token %d, outside the vocabulary [0, %d)", path, lineno,
+                (x < 0 || x >= n_vocab) ? x : y, n_vocab);
     }
     while ((line = next_line(&cur, end, &ll)))
         if (ll) BAD("%s line %ld: unexpected text after the merges", path, lineno + 1);
@@ -712,7 +774,7 @@ static int cp_to_byte(uint32_t cp)
 {
     static int table[324];
     static int ready;
-    if (!ready) {   /* idempotent, so a race only writes the same values */
+    if (!ready) { /* idempotent, so a race only writes the same values */
         for (int i = 0; i < 324; i++) table[i] = -1;
         for (int b = 0; b < 256; b++) table[sl_bpe_byte_to_cp((unsigned char)b)] = b;
         ready = 1;
@@ -722,10 +784,13 @@ static int cp_to_byte(uint32_t cp)
 
 static size_t put_cp(char *o, uint32_t cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
     o[0] = (char)(0xC0 | (cp >> 6));
     o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;   /* every code point of the map is below U+0800 */
+    return 2; /* every code point of the map is below U+0800 */
 }
 
 void sl_bpe_gpt2_string(const unsigned char *t, size_t n, char *o)
@@ -817,8 +882,8 @@ int sl_bpe_save_gpt2(const sl_bpe *b, const char *vocab_json, const char *merges
  * name, special, e.g. tokenizer.json's added_tokens outside the vocabulary) and merges given as
  * pairs of token strings. vname / mname name the sources in messages (mname's "%ld" is the
  * pair's where), mfile the merges' source. */
-int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp, size_t nm, const char *mfile,
-                     const char *mname, const sl_bpe_extra *extra, size_t n_extra, sl_bpe **out)
+int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp, size_t nm, const char *mfile, const char *mname,
+                     const sl_bpe_extra *extra, size_t n_extra, sl_bpe **out)
 {
     *out = NULL;
     int rc = SL_OK;
@@ -828,16 +893,24 @@ int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp
     unsigned char *special = NULL;
     int32_t *merge = NULL;
     sl_strtab names = {0};
-#define BAD(...) do { rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto done; } while (0)
+#define BAD(...) \
+    do { \
+        rc = sl_error(SL_EFORMAT, __VA_ARGS__); \
+        goto done; \
+    } while (0)
     if (j->type != SL_JSON_OBJECT) BAD("%s: expected a JSON object of token -> id", vname);
-    if (j->n < 256 || j->n > (1 << 24) || n_extra > (1 << 20)) BAD("%s: %zu tokens (a byte-level BPE has at least 256)", vname, j->n);
+    if (j->n < 256 || j->n > (1 << 24) || n_extra > (1 << 20))
+        BAD("%s: %zu tokens (a byte-level BPE has at least 256)", vname, j->n);
     size_t n_out = 0;
     for (size_t e = 0; e < n_extra; e++) n_out += !extra[e].in_vocab;
     n_vocab = (int)(j->n + n_out);
     tok = calloc((size_t)n_vocab, sizeof *tok);
     len = calloc((size_t)n_vocab, sizeof *len);
     special = calloc((size_t)n_vocab, 1);
-    if (!tok || !len || !special || nm > (size_t)INT32_MAX / 3) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!tok || !len || !special || nm > (size_t)INT32_MAX / 3) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < j->n + n_extra; i++) {
         int64_t id;
         const char *k;
@@ -845,40 +918,54 @@ int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp
             if (sl_json_int(j->items[i], 0, n_vocab - 1, &id))
                 BAD("%s: the id of \"%.100s\" is not an integer in [0, %d) (ids must be dense)", vname, j->keys[i], n_vocab);
             k = j->keys[i];
-            int named = 0;   /* an extra token names this entry: it defines it */
+            int named = 0; /* an extra token names this entry: it defines it */
             for (size_t e = 0; e < n_extra && !named; e++) named = extra[e].in_vocab && extra[e].id == id;
             if (named) continue;
         } else {
             id = extra[i - j->n].id;
             k = extra[i - j->n].name;
-            if (id < 0 || id >= n_vocab) BAD("%s: added token \"%.100s\" has id %lld outside [0, %d) (ids must be dense)", vname, k, (long long)id, n_vocab);
+            if (id < 0 || id >= n_vocab)
+                BAD("%s: added token \"%.100s\" has id %lld outside [0, %d) (ids must be dense)", vname, k, (long long)id,
+                    n_vocab);
         }
         if (tok[id]) BAD("%s: id %lld is given to two tokens", vname, (long long)id);
         size_t kl = strlen(k);
         if (kl == 0) BAD("%s: empty token string", vname);
         tok[id] = malloc(kl + 1);
-        if (!tok[id]) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!tok[id]) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         long bl = i < j->n ? gpt2_to_bytes((const unsigned char *)k, kl, tok[id]) : -1;
-        if (bl < 0) {   /* outside the byte map (or added): a special token, kept by its name */
+        if (bl < 0) { /* outside the byte map (or added): a special token, kept by its name */
             memcpy(tok[id], k, kl);
             bl = (long)kl;
             special[id] = 1;
         }
         len[id] = (int)bl;
     }
-    for (int i = 0; i < n_vocab; i++)   /* two entries of one id (one replaced by an added token) leave a hole */
+    for (int i = 0; i < n_vocab; i++) /* two entries of one id (one replaced by an added token) leave a hole */
         if (!tok[i]) BAD("%s: no token has id %d (ids must be dense)", vname, i);
     /* every token string of a merge must map to a vocabulary entry */
-    if (sl_strtab_init(&names, (size_t)n_vocab)) { rc = SL_ENOMEM; goto done; }
+    if (sl_strtab_init(&names, (size_t)n_vocab)) {
+        rc = SL_ENOMEM;
+        goto done;
+    }
     for (int i = 0; i < n_vocab; i++) {
         if (special[i]) continue;
         int64_t k = sl_strtab_add(&names, tok[i], (size_t)len[i], NULL);
-        if (k < 0) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (k < 0) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         if (names.val[k]) BAD("%s: token %d repeats the bytes of token %lld", vname, i, (long long)names.val[k] - 1);
         names.val[k] = i + 1;
     }
     merge = malloc((nm * 3 + 1) * sizeof *merge);
-    if (!merge) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!merge) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (size_t r = 0; r < nm; r++) {
         for (int h = 0; h < 2; h++) {
             unsigned char tmp[4096];
@@ -898,7 +985,10 @@ int sl_bpe_from_json(const sl_json *j, const char *vname, const sl_bpe_mpair *mp
     /* a multi-byte entry that no merge makes (GPT-2's <|endoftext|>) is a special token */
     {
         unsigned char *made = calloc((size_t)n_vocab, 1);
-        if (!made) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!made) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         for (int r = 0; r < n_merges; r++) made[merge[3 * r + 2]] = 1;
         for (int i = 0; i < n_vocab; i++)
             if (len[i] > 1 && !made[i]) special[i] = 1;
@@ -927,7 +1017,10 @@ int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **ou
     int rc;
     if ((rc = sl_read_file(vocab_json, (size_t)1 << 30, &vdata, &vn))) return rc;
     if ((rc = sl_read_file(merges_txt, (size_t)1 << 30, &mdata, &mn))) goto done;
-    if ((rc = sl_json_parse(vdata, vn, &j))) { sl_error_wrap(rc, "%s", vocab_json); goto done; }
+    if ((rc = sl_json_parse(vdata, vn, &j))) {
+        sl_error_wrap(rc, "%s", vocab_json);
+        goto done;
+    }
     char *cur = mdata, *end = (char *)mdata + mn, *line;
     size_t ll;
     long lineno = 0;
@@ -944,7 +1037,10 @@ int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **ou
         if (nm == cap) {
             cap = cap ? 2 * cap : 1024;
             sl_bpe_mpair *p = realloc(mp, cap * sizeof *p);
-            if (!p) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+            if (!p) {
+                rc = sl_error(SL_ENOMEM, "out of memory");
+                goto done;
+            }
             mp = p;
         }
         mp[nm++] = (sl_bpe_mpair){{line, sp + 1}, {(size_t)(sp - line), (size_t)(line + ll - sp - 1)}, lineno};
@@ -952,8 +1048,11 @@ int sl_bpe_load_gpt2(const char *vocab_json, const char *merges_txt, sl_bpe **ou
     {
         size_t fl = strlen(merges_txt);
         char *fmt = malloc(2 * fl + 16), *o = fmt;
-        if (!fmt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
-        for (size_t i = 0; i < fl; i++) {   /* the file name, '%' escaped, then " line %ld" */
+        if (!fmt) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < fl; i++) { /* the file name, '%' escaped, then " line %ld" */
             if (merges_txt[i] == '%') *o++ = '%';
             *o++ = merges_txt[i];
         }

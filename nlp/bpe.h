@@ -38,14 +38,14 @@ typedef struct sl_bpe sl_bpe;
 
 struct sl_bpe {
     int n_vocab;
-    unsigned char **tok;   /* (n_vocab) token bytes (a special token: its name) */
-    int *len;              /* (n_vocab) byte lengths */
-    unsigned char *special;/* (n_vocab) 1 for special tokens */
-    int byte_id[256];      /* id of the one-byte token of each byte */
+    unsigned char **tok;    /* (n_vocab) token bytes (a special token: its name) */
+    int *len;               /* (n_vocab) byte lengths */
+    unsigned char *special; /* (n_vocab) 1 for special tokens */
+    int byte_id[256];       /* id of the one-byte token of each byte */
     int n_merges;
-    int32_t *merge;        /* (n_merges, 3) left, right, result; rank = row */
-    void *pairs;           /* pair (left, right) -> rank */
-    void *cache;           /* encode cache: pre-token bytes -> ids */
+    int32_t *merge; /* (n_merges, 3) left, right, result; rank = row */
+    void *pairs;    /* pair (left, right) -> rank */
+    void *cache;    /* encode cache: pre-token bytes -> ids */
 };
 
 /* ---- the pre-tokeniser (nlp/bpe_pretok.c) ---- */
@@ -60,8 +60,7 @@ int sl_bpe_uclass(uint32_t cp);
 /* Split valid UTF-8 text s[0..n) into GPT-2 pre-tokens: calls fn(ctx, start, len) for each, in
  * order; a non-zero return from fn stops and is returned. Invalid UTF-8: SL_EFORMAT naming the
  * byte offset (nothing is emitted past it). */
-int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, const unsigned char *p, size_t len),
-                       void *ctx);
+int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, const unsigned char *p, size_t len), void *ctx);
 
 /* The largest k < n such that s[0..k) can be pre-tokenised apart from what follows it: just
  * after a '\n' that has a non-white-space ASCII character on each side (0 if none). */
@@ -70,10 +69,10 @@ size_t sl_bpe_safe_cut(const unsigned char *s, size_t n);
 /* ---- model ---- */
 
 typedef struct {
-    int vocab_size;        /* total, special tokens included; >= 256 + number of specials */
-    int64_t min_frequency; /* stop when the best pair occurs fewer times (>= 1) */
-    const char *const *special;   /* NULL-terminated names added after the merges, or NULL */
-    int naive;             /* 1: recount every pair at every step (the reference; slow) */
+    int vocab_size;             /* total, special tokens included; >= 256 + number of specials */
+    int64_t min_frequency;      /* stop when the best pair occurs fewer times (>= 1) */
+    const char *const *special; /* NULL-terminated names added after the merges, or NULL */
+    int naive;                  /* 1: recount every pair at every step (the reference; slow) */
 } sl_bpe_train_opts;
 
 void sl_bpe_train_opts_default(sl_bpe_train_opts *o);
@@ -97,7 +96,7 @@ int sl_bpe_encode_word(sl_bpe *b, const unsigned char *p, size_t n, int32_t **id
  * An id outside [0, n_vocab) is SL_EINVAL. */
 int sl_bpe_decode(const sl_bpe *b, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out, size_t *cap);
 
-int sl_bpe_find_special(const sl_bpe *b, const char *name);   /* id or -1 */
+int sl_bpe_find_special(const sl_bpe *b, const char *name); /* id or -1 */
 
 /* the seqlab-bpe text format */
 int sl_bpe_save(const sl_bpe *b, const char *path);
@@ -119,7 +118,7 @@ typedef struct {
 typedef struct {
     const char *name;
     int64_t id;
-    int in_vocab;   /* 1: also the vocabulary's entry of that id (which it replaces) */
+    int in_vocab; /* 1: also the vocabulary's entry of that id (which it replaces) */
 } sl_bpe_extra;
 int sl_bpe_from_json(const struct sl_json *j, const char *vname, const sl_bpe_mpair *mp, size_t nm, const char *mfile,
                      const char *mname, const sl_bpe_extra *extra, size_t n_extra, sl_bpe **out);
@@ -134,8 +133,8 @@ int sl_bpe_save_hf(const sl_bpe *b, const char *tokenizer_json);
 /* Build a model from its token table and merges (used by the readers and training): checks
  * every byte has a one-byte token, no two tokens are equal, and each merge's result is the
  * concatenation of its two tokens. Takes ownership of nothing; copies. */
-int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, const unsigned char *special,
-                 int n_merges, const int32_t *merge, sl_bpe **out);
+int sl_bpe_build(int n_vocab, const unsigned char *const *tok, const int *len, const unsigned char *special, int n_merges,
+                 const int32_t *merge, sl_bpe **out);
 
 /* GPT-2's bytes_to_unicode: the code point byte b is written as in vocab.json/merges.txt */
 uint32_t sl_bpe_byte_to_cp(unsigned char b);

@@ -8,13 +8,13 @@
 
 /* strings -> dense indices 0..n-1, each with a 64-bit value (a count, an offset) */
 typedef struct {
-    size_t n, cap;          /* items */
-    size_t nslots;          /* power of two */
-    int32_t *slots;         /* (nslots) item index or -1 */
-    uint64_t *hash;         /* (cap) */
-    size_t *off;            /* (cap) offset of the bytes in pool */
-    uint32_t *len;          /* (cap) */
-    int64_t *val;           /* (cap) */
+    size_t n, cap;  /* items */
+    size_t nslots;  /* power of two */
+    int32_t *slots; /* (nslots) item index or -1 */
+    uint64_t *hash; /* (cap) */
+    size_t *off;    /* (cap) offset of the bytes in pool */
+    uint32_t *len;  /* (cap) */
+    int64_t *val;   /* (cap) */
     unsigned char *pool;
     size_t pool_n, pool_cap;
 } sl_strtab;
@@ -30,7 +30,7 @@ static inline const unsigned char *sl_strtab_str(const sl_strtab *t, size_t i) {
 /* (a, b) pairs of int32 >= 0 -> int64 */
 typedef struct {
     size_t n, nslots;
-    uint64_t *keys;         /* UINT64_MAX = empty */
+    uint64_t *keys; /* UINT64_MAX = empty */
     int64_t *vals;
 } sl_pairmap;
 

@@ -44,8 +44,10 @@ static int check_pretok(const sl_json *p, const char *path)
         p = list->items[0];
     }
     if (!is_type(p, "ByteLevel"))
-        return sl_error(SL_EFORMAT, "%s: pre_tokenizer: only GPT-2's ByteLevel is supported (a SentencePiece-style "
-                        "model such as Llama's: use its tokenizer.model)", path);
+        return sl_error(SL_EFORMAT,
+                        "%s: pre_tokenizer: only GPT-2's ByteLevel is supported (a SentencePiece-style "
+                        "model such as Llama's: use its tokenizer.model)",
+                        path);
     if (is_true(sl_json_get(p, "add_prefix_space")))
         return sl_error(SL_EFORMAT, "%s: pre_tokenizer: add_prefix_space is not supported", path);
     const sl_json *r = sl_json_get(p, "use_regex");
@@ -64,8 +66,15 @@ int sl_bpe_load_hf(const char *path, sl_bpe **out)
     char *vname = NULL, *fmt = NULL;
     int rc = sl_read_file(path, (size_t)1 << 30, &data, &n);
     if (rc) return rc;
-#define BAD(...) do { rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto done; } while (0)
-    if ((rc = sl_json_parse(data, n, &j))) { sl_error_wrap(rc, "%s", path); goto done; }
+#define BAD(...) \
+    do { \
+        rc = sl_error(SL_EFORMAT, __VA_ARGS__); \
+        goto done; \
+    } while (0)
+    if ((rc = sl_json_parse(data, n, &j))) {
+        sl_error_wrap(rc, "%s", path);
+        goto done;
+    }
     if (j->type != SL_JSON_OBJECT) BAD("%s: expected a JSON object (a tokenizer.json)", path);
     const sl_json *model = sl_json_get(j, "model");
     if (!model || model->type != SL_JSON_OBJECT) BAD("%s: no \"model\" object", path);
@@ -74,7 +83,8 @@ int sl_bpe_load_hf(const char *path, sl_bpe **out)
         BAD("%s: model.byte_fallback is true: a SentencePiece-style BPE (Llama's); use its tokenizer.model", path);
     const sl_json *dr = sl_json_get(model, "dropout");
     if (!is_null(dr) && !(dr->type == SL_JSON_NUMBER && dr->number == 0)) BAD("%s: model.dropout is not supported", path);
-    if (!empty_or_null(sl_json_get(model, "continuing_subword_prefix")) || !empty_or_null(sl_json_get(model, "end_of_word_suffix")))
+    if (!empty_or_null(sl_json_get(model, "continuing_subword_prefix")) ||
+        !empty_or_null(sl_json_get(model, "end_of_word_suffix")))
         BAD("%s: model.continuing_subword_prefix / end_of_word_suffix are not supported", path);
     if (!is_null(sl_json_get(j, "normalizer"))) BAD("%s: a normalizer is not supported (GPT-2 has none)", path);
     if ((rc = check_pretok(sl_json_get(j, "pre_tokenizer"), path))) goto done;
@@ -82,19 +92,22 @@ int sl_bpe_load_hf(const char *path, sl_bpe **out)
     if (!vocab || vocab->type != SL_JSON_OBJECT) BAD("%s: model.vocab is not an object of token -> id", path);
     if (!merges || merges->type != SL_JSON_ARRAY) BAD("%s: model.merges is not an array", path);
     mp = malloc((merges->n + 1) * sizeof *mp);
-    if (!mp) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!mp) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < merges->n; i++) {
         const sl_json *m = merges->items[i];
-        if (m->type == SL_JSON_STRING) {   /* "a b" */
+        if (m->type == SL_JSON_STRING) { /* "a b" */
             size_t l = strlen(m->str);
             const char *sp = memchr(m->str, ' ', l);
             if (!sp || sp == m->str || sp == m->str + l - 1 || memchr(sp + 1, ' ', l - (size_t)(sp - m->str) - 1))
                 BAD("%s: model.merges[%zu]: expected two token strings separated by one space", path, i);
             mp[nm++] = (sl_bpe_mpair){{m->str, sp + 1}, {(size_t)(sp - m->str), l - (size_t)(sp - m->str) - 1}, (long)i};
         } else if (m->type == SL_JSON_ARRAY && m->n == 2 && m->items[0]->type == SL_JSON_STRING &&
-                   m->items[1]->type == SL_JSON_STRING) {   /* ["a", "b"] */
-            mp[nm++] = (sl_bpe_mpair){{m->items[0]->str, m->items[1]->str},
-                                      {strlen(m->items[0]->str), strlen(m->items[1]->str)}, (long)i};
+                   m->items[1]->type == SL_JSON_STRING) { /* ["a", "b"] */
+            mp[nm++] = (sl_bpe_mpair){
+                {m->items[0]->str, m->items[1]->str}, {strlen(m->items[0]->str), strlen(m->items[1]->str)}, (long)i};
         } else {
             BAD("%s: model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i);
         }
@@ -104,7 +117,10 @@ int sl_bpe_load_hf(const char *path, sl_bpe **out)
     if (added && added->type != SL_JSON_ARRAY) BAD("%s: added_tokens is not an array", path);
     if (added) {
         ex = malloc((added->n + 1) * sizeof *ex);
-        if (!ex) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+        if (!ex) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            goto done;
+        }
         for (size_t i = 0; i < added->n; i++) {
             const sl_json *a = added->items[i], *id = a->type == SL_JSON_OBJECT ? sl_json_get(a, "id") : NULL,
                           *c = a->type == SL_JSON_OBJECT ? sl_json_get(a, "content") : NULL;
@@ -124,10 +140,13 @@ int sl_bpe_load_hf(const char *path, sl_bpe **out)
     size_t pl = strlen(path);
     vname = malloc(pl + 16);
     fmt = malloc(2 * pl + 32);
-    if (!vname || !fmt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!vname || !fmt) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     snprintf(vname, pl + 16, "%s model.vocab", path);
     char *o = fmt;
-    for (size_t i = 0; i < pl; i++) {   /* the file name, '%' escaped, then the merge's index */
+    for (size_t i = 0; i < pl; i++) { /* the file name, '%' escaped, then the merge's index */
         if (path[i] == '%') *o++ = '%';
         *o++ = path[i];
     }
@@ -159,7 +178,7 @@ int sl_bpe_save_hf(const sl_bpe *b, const char *path)
     size_t maxl = 1;
     for (int i = 0; i < b->n_vocab; i++)
         if ((size_t)b->len[i] > maxl) maxl = (size_t)b->len[i];
-    size_t qcap = 6 * (4 * maxl + 2) + 3;   /* a merge: two GPT-2 strings and a space */
+    size_t qcap = 6 * (4 * maxl + 2) + 3; /* a merge: two GPT-2 strings and a space */
     char *s = malloc(2 * maxl + 1), *s2 = malloc(2 * maxl + 1), *both = malloc(4 * maxl + 2), *q = malloc(qcap);
     if (!s || !s2 || !both || !q) {
         free(s);
@@ -183,8 +202,10 @@ int sl_bpe_save_hf(const sl_bpe *b, const char *path)
     }
     fputs(first ? "],\n" : "\n  ],\n", f);
     fputs("  \"normalizer\": null,\n"
-          "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},\n"
-          "  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true},\n"
+          "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": "
+          "true},\n"
+          "  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": "
+          "true},\n"
           "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
           "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
           "    \"continuing_subword_prefix\": \"\",\n    \"end_of_word_suffix\": \"\",\n    \"fuse_unk\": false,\n"
@@ -192,7 +213,7 @@ int sl_bpe_save_hf(const sl_bpe *b, const char *path)
           f);
     first = 1;
     for (int i = 0; i < b->n_vocab; i++) {
-        if (b->special[i]) continue;   /* an added token only: its name could spell a token's string */
+        if (b->special[i]) continue; /* an added token only: its name could spell a token's string */
         sl_bpe_gpt2_string(b->tok[i], (size_t)b->len[i], s);
         fputs(first ? "\n      " : ",\n      ", f);
         first = 0;

@@ -25,7 +25,10 @@ size_t sl_utf8_check(const unsigned char *s, size_t n)
     size_t i = 0;
     uint32_t cp;
     while (i < n) {
-        if (s[i] < 0x80) { i++; continue; }
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
         int l = sl_utf8_decode(s + i, n - i, &cp);
         if (!l) return i;
         i += (size_t)l;
@@ -63,13 +66,15 @@ int sl_bpe_uclass(uint32_t cp)
 static inline int cls_at(const unsigned char *s, size_t n, size_t i, int *len)
 {
     uint32_t cp;
-    if (s[i] < 0x80) { *len = 1; return sl_bpe_uclass(s[i]); }
+    if (s[i] < 0x80) {
+        *len = 1;
+        return sl_bpe_uclass(s[i]);
+    }
     *len = sl_utf8_decode(s + i, n - i, &cp);
     return sl_bpe_uclass(cp);
 }
 
-int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, const unsigned char *p, size_t len),
-                       void *ctx)
+int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, const unsigned char *p, size_t len), void *ctx)
 {
     size_t bad = sl_utf8_check(s, n);
     if (bad < n) return sl_error(SL_EFORMAT, "text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", bad, s[bad]);
@@ -82,7 +87,8 @@ int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, co
             unsigned char d = s[i + 1];
             size_t l = 0;
             if (d == 's' || d == 't' || d == 'm' || d == 'd') l = 2;
-            else if (i + 2 < n && ((d == 'r' && s[i + 2] == 'e') || (d == 'v' && s[i + 2] == 'e') || (d == 'l' && s[i + 2] == 'l')))
+            else if (i + 2 < n &&
+                     ((d == 'r' && s[i + 2] == 'e') || (d == 'v' && s[i + 2] == 'e') || (d == 'l' && s[i + 2] == 'l')))
                 l = 3;
             if (l) {
                 if ((rc = fn(ctx, s + i, l))) return rc;
@@ -115,7 +121,7 @@ int sl_bpe_pretokenize(const unsigned char *s, size_t n, int (*fn)(void *ctx, co
             e += (size_t)le;
         }
         size_t end = e;
-        if (e < n) end = last > i ? last : e;   /* leave the last one for the next token */
+        if (e < n) end = last > i ? last : e; /* leave the last one for the next token */
         if ((rc = fn(ctx, s + i, end - i))) return rc;
         i = end;
     }

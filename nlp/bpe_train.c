@@ -30,20 +30,23 @@ void sl_bpe_train_opts_default(sl_bpe_train_opts *o)
 }
 
 typedef struct {
-    sl_strtab words;       /* pre-token bytes -> count (val) */
+    sl_strtab words; /* pre-token bytes -> count (val) */
 } counter;
 
 static int count_cb(void *ctx, const unsigned char *p, size_t len)
 {
     counter *c = ctx;
-    if (len < 2) return 0;   /* a one-byte pre-token holds no pair */
+    if (len < 2) return 0; /* a one-byte pre-token holds no pair */
     int64_t k = sl_strtab_add(&c->words, p, len, NULL);
     if (k < 0) return sl_error(SL_ENOMEM, "out of memory counting pre-tokens");
     c->words.val[k]++;
     return 0;
 }
 
-typedef struct { int64_t count; int32_t a, b; } hent;
+typedef struct {
+    int64_t count;
+    int32_t a, b;
+} hent;
 
 /* max-heap: higher count first, then smaller a, then smaller b */
 static inline int hent_before(const hent *x, const hent *y)
@@ -55,19 +58,22 @@ static inline int hent_before(const hent *x, const hent *y)
 
 SL_HEAP_DEFINE(heap, hent, hent_before, 1024)
 
-typedef struct { int32_t *w; size_t n, cap; } wlist;
+typedef struct {
+    int32_t *w;
+    size_t n, cap;
+} wlist;
 
 typedef struct {
     size_t W;
-    int32_t *sym;          /* all words' symbols, word w at off[w] */
-    size_t *off;           /* (W) */
-    int32_t *len;          /* (W) current lengths */
-    int64_t *cnt;          /* (W) word counts */
-    sl_pairmap counts;     /* pair -> count */
-    sl_pairmap where;      /* pair -> index into lists */
+    int32_t *sym;      /* all words' symbols, word w at off[w] */
+    size_t *off;       /* (W) */
+    int32_t *len;      /* (W) current lengths */
+    int64_t *cnt;      /* (W) word counts */
+    sl_pairmap counts; /* pair -> count */
+    sl_pairmap where;  /* pair -> index into lists */
     wlist *lists;
     size_t n_lists, cap_lists;
-    int32_t *stamp;        /* (W) last merge that rewrote the word */
+    int32_t *stamp; /* (W) last merge that rewrote the word */
 } state;
 
 static int list_add(state *s, int32_t a, int32_t b, int32_t w)
@@ -146,7 +152,10 @@ static int naive_best(const state *s, hent *best)
     for (size_t w = 0; w < s->W; w++) {
         const int32_t *x = s->sym + s->off[w];
         for (int32_t i = 0; i + 1 < s->len[w]; i++)
-            if (add_count(&m, x[i], x[i + 1], s->cnt[w])) { sl_pairmap_free(&m); return SL_ENOMEM; }
+            if (add_count(&m, x[i], x[i + 1], s->cnt[w])) {
+                sl_pairmap_free(&m);
+                return SL_ENOMEM;
+            }
     }
     for (size_t k = 0; k < m.nslots; k++) {
         if (m.keys[k] == UINT64_MAX) continue;
@@ -163,7 +172,8 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
     if (o->special)
         while (o->special[n_special]) n_special++;
     if (o->vocab_size < 256 + n_special || o->vocab_size > (1 << 24))
-        return sl_error(SL_EINVAL, "vocabulary size %d: must be at least 256 + %d special tokens and at most 16777216", o->vocab_size, n_special);
+        return sl_error(SL_EINVAL, "vocabulary size %d: must be at least 256 + %d special tokens and at most 16777216",
+                        o->vocab_size, n_special);
     if (o->min_frequency < 1) return sl_error(SL_EINVAL, "min_frequency must be >= 1");
     int max_merges = o->vocab_size - 256 - n_special;
     state s;
@@ -182,7 +192,10 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
     size_t total = 0;
     for (size_t w = 0; w < s.W; w++) total += words->len[w];
     s.sym = malloc((total + 1) * sizeof *s.sym);
-    if (!merge || !s.off || !s.len || !s.cnt || !s.stamp || !s.sym) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!merge || !s.off || !s.len || !s.cnt || !s.stamp || !s.sym) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     total = 0;
     for (size_t w = 0; w < s.W; w++) {
         const unsigned char *p = sl_strtab_str(words, w);
@@ -202,7 +215,8 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
         }
         for (size_t k = 0; k < s.counts.nslots && !rc; k++)
             if (s.counts.keys[k] != UINT64_MAX)
-                rc = heap_push(&q, (hent){s.counts.vals[k], (int32_t)(s.counts.keys[k] >> 32), (int32_t)(s.counts.keys[k] & 0xffffffffu)});
+                rc = heap_push(
+                    &q, (hent){s.counts.vals[k], (int32_t)(s.counts.keys[k] >> 32), (int32_t)(s.counts.keys[k] & 0xffffffffu)});
         if (rc) goto done;
     }
     while (n_merges < max_merges) {
@@ -215,7 +229,7 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
             best = heap_pop(&q);
             int64_t *cur = sl_pairmap_get(&s.counts, sl_pair_key(best.a, best.b));
             int64_t now = cur ? *cur : 0;
-            if (now != best.count) {   /* stale: put it back with its current count */
+            if (now != best.count) { /* stale: put it back with its current count */
                 if (now > 0 && (rc = heap_push(&q, (hent){now, best.a, best.b}))) goto done;
                 continue;
             }
@@ -230,7 +244,7 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
         } else {
             int64_t *ix = sl_pairmap_get(&s.where, sl_pair_key(best.a, best.b));
             wlist L = ix && *ix ? s.lists[*ix - 1] : (wlist){0};
-            if (ix && *ix) s.lists[*ix - 1] = (wlist){0};   /* this pair's list is spent */
+            if (ix && *ix) s.lists[*ix - 1] = (wlist){0}; /* this pair's list is spent */
             nt = 0;
             for (size_t li = 0; li < L.n && !rc; li++) {
                 int32_t w = L.w[li];
@@ -239,7 +253,10 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
                 int32_t *x = s.sym + s.off[w];
                 int has = 0;
                 for (int32_t i = 0; i + 1 < s.len[w]; i++)
-                    if (x[i] == best.a && x[i + 1] == best.b) { has = 1; break; }
+                    if (x[i] == best.a && x[i + 1] == best.b) {
+                        has = 1;
+                        break;
+                    }
                 if (!has) continue;
                 for (int32_t i = 0; i + 1 < s.len[w] && !rc; i++) rc = add_count(&s.counts, x[i], x[i + 1], -s.cnt[w]);
                 merge_in_word(x, &s.len[w], best.a, best.b, z);
@@ -287,7 +304,9 @@ static int train_from_counts(sl_strtab *words, const sl_bpe_train_opts *o, sl_bp
         unsigned char *pool = NULL;
         size_t pool_n = 0;
         if (!rc) {
-            for (int r = 0; r < n_merges; r++) pool_n += (size_t)len[merge[3 * r]] + (size_t)len[merge[3 * r + 1]], len[256 + r] = len[merge[3 * r]] + len[merge[3 * r + 1]];
+            for (int r = 0; r < n_merges; r++)
+                pool_n += (size_t)len[merge[3 * r]] + (size_t)len[merge[3 * r + 1]],
+                    len[256 + r] = len[merge[3 * r]] + len[merge[3 * r + 1]];
             pool = malloc(pool_n + 1);
             if (!pool) rc = sl_error(SL_ENOMEM, "out of memory");
         }
@@ -344,20 +363,32 @@ int sl_bpe_train_files(const char *const *files, const sl_bpe_train_opts *o, sl_
     for (int fi = 0; !rc && files[fi]; fi++) {
         const char *path = files[fi];
         FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-        if (!f) { rc = sl_error(SL_EIO, "cannot open %s", path); break; }
-        size_t have = 0, base = 0;   /* base: bytes of the file before buf[0] */
+        if (!f) {
+            rc = sl_error(SL_EIO, "cannot open %s", path);
+            break;
+        }
+        size_t have = 0, base = 0; /* base: bytes of the file before buf[0] */
         for (;;) {
-            if (have == cap) {   /* no safe cut in a full buffer: grow it */
-                if (cap >= ((size_t)1 << 31)) { rc = sl_error(SL_EFORMAT, "%s: no line break in 2 GiB of text", path); break; }
+            if (have == cap) { /* no safe cut in a full buffer: grow it */
+                if (cap >= ((size_t)1 << 31)) {
+                    rc = sl_error(SL_EFORMAT, "%s: no line break in 2 GiB of text", path);
+                    break;
+                }
                 unsigned char *p = realloc(buf, 2 * cap);
-                if (!p) { rc = sl_error(SL_ENOMEM, "out of memory"); break; }
+                if (!p) {
+                    rc = sl_error(SL_ENOMEM, "out of memory");
+                    break;
+                }
                 buf = p;
                 cap *= 2;
             }
             size_t got = fread(buf + have, 1, cap - have, f);
             have += got;
             int eof = got == 0;
-            if (eof && ferror(f)) { rc = sl_error(SL_EIO, "reading %s failed", path); break; }
+            if (eof && ferror(f)) {
+                rc = sl_error(SL_EIO, "reading %s failed", path);
+                break;
+            }
             size_t cut = eof ? have : sl_bpe_safe_cut(buf, have);
             if (cut) {
                 rc = sl_bpe_pretokenize(buf, cut, count_cb, &c);

@@ -158,10 +158,7 @@ long sl_ngtab_insert(sl_ngtab *t, const int32_t *key, int *is_new)
     return (long)t->n++;
 }
 
-size_t sl_ngtab_bytes(const sl_ngtab *t)
-{
-    return t->cap * (size_t)t->k * sizeof(int32_t) + t->nslots * sizeof(uint32_t);
-}
+size_t sl_ngtab_bytes(const sl_ngtab *t) { return t->cap * (size_t)t->k * sizeof(int32_t) + t->nslots * sizeof(uint32_t); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* model                                                                                      */
@@ -207,7 +204,7 @@ void sl_ngram_free(sl_ngram_lm *lm)
         }
         free(lm->count[k]);
     }
-    if (lm->map) {   /* a mapped binary model: the words and slots live in the mapping */
+    if (lm->map) { /* a mapped binary model: the words and slots live in the mapping */
         if (lm->vocab) free(lm->vocab->words);
         free(lm->vocab);
         munmap(lm->map, lm->map_size);
@@ -252,8 +249,7 @@ int sl_ngram_count_sentence(sl_ngram_lm *lm, const int32_t *w, size_t n, int wit
     size_t total = n + (with_eos ? 1 : 0);
     for (size_t i = 0; i < total; i++) {
         int32_t x = i < n ? w[i] : SL_NGRAM_EOS;
-        if (x < 0 || x >= lm->vocab->n || x == SL_NGRAM_BOS)
-            return sl_error(SL_EINVAL, "n-gram count: bad word id %d", (int)x);
+        if (x < 0 || x >= lm->vocab->n || x == SL_NGRAM_BOS) return sl_error(SL_EINVAL, "n-gram count: bad word id %d", (int)x);
         if (have == N) {
             memmove(win, win + 1, (size_t)(N - 1) * sizeof *win);
             have--;
@@ -284,7 +280,10 @@ int sl_ngram_count_file(sl_ngram_lm *lm, const char *path)
     size_t len;
     for (;;) {
         int r = sl_corpus_next_word(c, &w, &len);
-        if (r < 0) { rc = r; break; }
+        if (r < 0) {
+            rc = r;
+            break;
+        }
         if (r == SL_CORPUS_EOF) {
             if (n) rc = sl_ngram_count_sentence(lm, sent, n, 0);
             break;
@@ -296,21 +295,22 @@ int sl_ngram_count_file(sl_ngram_lm *lm, const char *path)
             continue;
         }
         int id;
-        if ((len == 3 && !memcmp(w, SL_BOS, 3)) || (len == 4 && !memcmp(w, SL_EOS, 4)) ||
-            (len == 5 && !memcmp(w, SL_UNK, 5)))
-            continue;   /* lmplz: special words in the text are whitespace */
+        if ((len == 3 && !memcmp(w, SL_BOS, 3)) || (len == 4 && !memcmp(w, SL_EOS, 4)) || (len == 5 && !memcmp(w, SL_UNK, 5)))
+            continue; /* lmplz: special words in the text are whitespace */
         if ((rc = sl_vocab_add(lm->vocab, w, len, 1, &id))) break;
         if (n == cap) {
             int32_t *ns = realloc(sent, 2 * cap * sizeof *ns);
-            if (!ns) { rc = sl_error(SL_ENOMEM, "n-gram count: out of memory"); break; }
+            if (!ns) {
+                rc = sl_error(SL_ENOMEM, "n-gram count: out of memory");
+                break;
+            }
             sent = ns;
             cap *= 2;
         }
         sent[n++] = id;
     }
     free(sent);
-    if (rc) rc = sl_error_wrap(rc, "%s:%llu", path ? path : "<stdin>",
-                               (unsigned long long)sl_corpus_line(c));
+    if (rc) rc = sl_error_wrap(rc, "%s:%llu", path ? path : "<stdin>", (unsigned long long)sl_corpus_line(c));
     sl_corpus_close(c);
     return rc;
 }
@@ -441,8 +441,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
     if (!lm->count[0]) return sl_error(SL_EUNSUPPORTED, "n-gram model has no counts to estimate from");
     if (o->order != lm->order)
         return sl_error(SL_EINVAL, "n-gram estimate: options order %d != model order %d", o->order, lm->order);
-    if (o->method == SL_NGRAM_ADDK && !(o->k > 0))
-        return sl_error(SL_EINVAL, "add-k: k must be > 0 (got %g)", o->k);
+    if (o->method == SL_NGRAM_ADDK && !(o->k > 0)) return sl_error(SL_EINVAL, "add-k: k must be > 0 (got %g)", o->k);
     const int N = lm->order;
     int rc;
     /* <unk> and <s> are unigrams with count 0 even if never seen (lmplz does the same) */
@@ -469,9 +468,9 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                             (unsigned long long)o->prune[k], (unsigned long long)o->prune[k - 1]);
     }
     if (pruning && !kn) return sl_error(SL_EINVAL, "pruning applies to the Kneser-Ney methods (kn, mkn)");
-    double *pmass[SL_NGRAM_MAX_ORDER] = {0};   /* per context: adjusted counts of its pruned extensions */
+    double *pmass[SL_NGRAM_MAX_ORDER] = {0}; /* per context: adjusted counts of its pruned extensions */
     uint64_t *adj[SL_NGRAM_MAX_ORDER] = {0};
-    double *den[SL_NGRAM_MAX_ORDER] = {0};   /* per (k)-gram as a context of order k+1 */
+    double *den[SL_NGRAM_MAX_ORDER] = {0}; /* per (k)-gram as a context of order k+1 */
     double *gam[SL_NGRAM_MAX_ORDER] = {0};
     double *p[SL_NGRAM_MAX_ORDER] = {0};     /* interpolated probabilities */
     uint32_t *suf[SL_NGRAM_MAX_ORDER] = {0}; /* k-gram (k >= 2) -> entry of its (k-1)-word suffix */
@@ -480,7 +479,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         size_t n = lm->tab[k].n ? lm->tab[k].n : 1;
         adj[k] = calloc(n, sizeof(uint64_t));
         den[k] = calloc(n, sizeof(double));
-        gam[k] = calloc(n * 4, sizeof(double));   /* 3 class counts + gamma */
+        gam[k] = calloc(n * 4, sizeof(double)); /* 3 class counts + gamma */
         p[k] = calloc(n, sizeof(double));
         if (k > 0) suf[k] = malloc(n * sizeof(uint32_t));
         if (pruning) pmass[k] = calloc(n, sizeof(double));
@@ -499,15 +498,18 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         }
         if (k == 0) {
             long b = sl_ngtab_find(t, (int32_t[]){SL_NGRAM_BOS});
-            adj[0][b] = 0;   /* <s> is never predicted */
+            adj[0][b] = 0; /* <s> is never predicted */
         }
     }
-    for (int k = 1; k < N; k++) {   /* suffixes; (k+1)-grams give theirs a continuation count */
+    for (int k = 1; k < N; k++) { /* suffixes; (k+1)-grams give theirs a continuation count */
         const sl_ngtab *t = &lm->tab[k];
         for (size_t e = 0; e < t->n; e++) {
             const int32_t *key = t->keys + e * t->k;
             long s = sl_ngtab_find(&lm->tab[k - 1], key + 1);
-            if (s < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing suffix"); goto done; }
+            if (s < 0) {
+                rc = sl_error(SL_EFORMAT, "n-gram counts: missing suffix");
+                goto done;
+            }
             suf[k][e] = (uint32_t)s;
             if (kn && key[1] != SL_NGRAM_BOS) adj[k - 1][s]++;
         }
@@ -568,7 +570,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
      * gam[...] = number of those in discount classes 1, 2, 3+ */
     for (int k = 0; k < N; k++) {
         const sl_ngtab *t = &lm->tab[k];
-        long c = -1;   /* the context of the previous k-gram (sorted: runs share it) */
+        long c = -1; /* the context of the previous k-gram (sorted: runs share it) */
         for (size_t e = 0; e < t->n; e++) {
             const int32_t *key = t->keys + e * t->k;
             if (k == 0 && key[0] == SL_NGRAM_BOS) continue;
@@ -579,13 +581,16 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                 cls = uni_cls;
             } else {
                 if (c < 0 || !same_prefix(key, key - t->k, k)) c = sl_ngtab_find(&lm->tab[k - 1], key);
-                if (c < 0) { rc = sl_error(SL_EFORMAT, "n-gram counts: missing prefix"); goto done; }
+                if (c < 0) {
+                    rc = sl_error(SL_EFORMAT, "n-gram counts: missing prefix");
+                    goto done;
+                }
                 dd = &den[k - 1][c];
                 cls = &gam[k - 1][4 * c];
             }
             *dd += (double)a;
             if (k > 0 && o->prune[k] && lm->count[k][e] <= o->prune[k]) {
-                pmass[k - 1][c] += (double)a;   /* pruned: all of its mass to the backoff (lmplz) */
+                pmass[k - 1][c] += (double)a; /* pruned: all of its mass to the backoff (lmplz) */
                 continue;
             }
             if (a > 0) cls[a < 3 ? a - 1 : 2] += 1.0;
@@ -645,9 +650,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
                 if (k == 0) pr = (a + K) / (d + K * V);
                 else pr = (a + K * V * lower) / (d + K * V);
                 break;
-            default:
-                pr = d > 0 ? (a - disc_get(D, adj[k][e])) / d + g * lower : lower;
-                break;
+            default: pr = d > 0 ? (a - disc_get(D, adj[k][e])) / d + g * lower : lower; break;
             }
             p[k][e] = pr;
         }
@@ -659,7 +662,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
             const int32_t *key = t->keys + e * t->k;
             double pr = p[k][e];
             float lp = pr > 0 ? (float)log10(pr) : -99.0f;
-            if (lp > 0) lp = 0;   /* rounding above 1, as lmplz clips */
+            if (lp > 0) lp = 0; /* rounding above 1, as lmplz clips */
             if (lp < -99.0f) lp = -99.0f;
             lm->prob[k][e] = lp;
             if (k + 1 < N) {
@@ -700,7 +703,7 @@ int sl_ngram_estimate(sl_ngram_lm *lm, const sl_ngram_opts *o)
         }
     }
     lm->estimated = 1;
-    lm->suffix_closed = 1;   /* counting adds every suffix of every n-gram; pruning keeps them */
+    lm->suffix_closed = 1; /* counting adds every suffix of every n-gram; pruning keeps them */
 done:
     for (int k = 0; k < N; k++) {
         free(adj[k]);
@@ -792,7 +795,7 @@ float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32
     /* upward: (w), (w-1 w), ... until one is missing */
     int L = 0;
     long e = -1;
-    if (lm->probe[0]) {   /* binary model: hashes extended leftwards, values in the slot */
+    if (lm->probe[0]) { /* binary model: hashes extended leftwards, values in the slot */
         uint64_t h = SL_NGRAM_PHASH_SEED;
         for (int l = 1; l <= m + 1; l++) {
             h = sl_ngram_phash_step(h, key[m + 1 - l]);
@@ -825,7 +828,7 @@ float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32
         if (l <= next.n) next.bow[l - 1] = lm->bow[l - 1] ? lm->bow[l - 1][f] : 0.0f;
     }
     for (int l = L + 1; l <= next.n; l++) next.bow[l - 1] = 0.0f;
-    if (L == 0) {   /* no unigram: <unk> */
+    if (L == 0) { /* no unigram: <unk> */
         long u = lm->has_unk ? sl_ngtab_find(&lm->tab[0], (int32_t[]){SL_NGRAM_UNK}) : -1;
         lp = u >= 0 ? lm->prob[0][u] : lm->unk_prob;
         L = 1;
@@ -833,7 +836,7 @@ float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32
         lp = lm->prob[L - 1][e];
     }
     if (len) *len = L;
-    for (int i = L; i <= m; i++) lp += in->bow[i - 1];   /* contexts longer than the match */
+    for (int i = L; i <= m; i++) lp += in->bow[i - 1]; /* contexts longer than the match */
     memcpy(next.ids, key + m + 1 - next.n, (size_t)next.n * sizeof *key);
     *out = next;
     return lp;

@@ -40,16 +40,16 @@ enum { SL_NGRAM_UNK = 0, SL_NGRAM_BOS = 1, SL_NGRAM_EOS = 2 };
 
 typedef enum { SL_NGRAM_MLE = 0, SL_NGRAM_ADDK, SL_NGRAM_KN, SL_NGRAM_MKN } sl_ngram_method;
 
-int sl_ngram_method_parse(const char *s, sl_ngram_method *m);   /* mle addk kn mkn */
+int sl_ngram_method_parse(const char *s, sl_ngram_method *m); /* mle addk kn mkn */
 const char *sl_ngram_method_name(sl_ngram_method m);
 
 typedef struct {
-    int order;                  /* 1..SL_NGRAM_MAX_ORDER */
+    int order; /* 1..SL_NGRAM_MAX_ORDER */
     sl_ngram_method method;
-    double k;                   /* add-k pseudo-count (> 0) */
-    double discount;            /* kn: if > 0, this D for every order instead of estimating */
-    int discount_fallback;      /* on failed estimates use `fallback` (lmplz --discount_fallback) */
-    double fallback[3];         /* D1, D2, D3+ fallback: 0.5 1 1.5, as lmplz */
+    double k;                           /* add-k pseudo-count (> 0) */
+    double discount;                    /* kn: if > 0, this D for every order instead of estimating */
+    int discount_fallback;              /* on failed estimates use `fallback` (lmplz --discount_fallback) */
+    double fallback[3];                 /* D1, D2, D3+ fallback: 0.5 1 1.5, as lmplz */
     uint64_t prune[SL_NGRAM_MAX_ORDER]; /* kn/mkn: drop k-grams (k >= 2) whose raw count is <= prune[k-1]
                                          * (lmplz --prune: non-decreasing, prune[0] = 0); their adjusted
                                          * counts stay in the discounts and their mass goes to the backoff */
@@ -59,13 +59,13 @@ void sl_ngram_opts_default(sl_ngram_opts *o, int order);
 
 /* ---- compact hash table of fixed-length id tuples ---- */
 typedef struct {
-    int k;              /* tuple length */
-    size_t n, cap;      /* entries */
-    int32_t *keys;      /* (cap, k) entry tuples, insertion order */
-    uint32_t *slots;    /* (nslots,) entry index + 1, 0 = empty */
-    size_t nslots;      /* power of two, load <= 1/2 */
-    int borrowed;       /* keys and slots point into a mapped binary model: read-only, not freed */
-    int sorted;         /* entries are in id-tuple order (set by estimation, cleared by an insert) */
+    int k;           /* tuple length */
+    size_t n, cap;   /* entries */
+    int32_t *keys;   /* (cap, k) entry tuples, insertion order */
+    uint32_t *slots; /* (nslots,) entry index + 1, 0 = empty */
+    size_t nslots;   /* power of two, load <= 1/2 */
+    int borrowed;    /* keys and slots point into a mapped binary model: read-only, not freed */
+    int sorted;      /* entries are in id-tuple order (set by estimation, cleared by an insert) */
 } sl_ngtab;
 
 int sl_ngtab_init(sl_ngtab *t, int k, size_t cap_hint);
@@ -82,8 +82,8 @@ size_t sl_ngtab_bytes(const sl_ngtab *t);
  * false match needs two n-grams with equal 64-bit hashes (binarize refuses a model where two of
  * its own collide; an unseen n-gram matches with probability about n / 2^64). ---- */
 typedef struct {
-    uint64_t key;       /* sl_ngram_phash_final(...), never 0; 0 = empty slot */
-    float prob, bow;    /* log10 p, log10 backoff (0 for the top order) */
+    uint64_t key;    /* sl_ngram_phash_final(...), never 0; 0 = empty slot */
+    float prob, bow; /* log10 p, log10 backoff (0 for the top order) */
 } sl_ngram_pent;
 
 static inline uint64_t sl_ngram_phash_step(uint64_t h, int32_t id)
@@ -104,23 +104,23 @@ static inline uint64_t sl_ngram_phash_final(uint64_t h)
 /* ---- the model ---- */
 typedef struct {
     int order;
-    sl_vocab *vocab;                    /* id -> word; ids 0,1,2 = <unk>, <s>, </s> */
-    sl_ngtab tab[SL_NGRAM_MAX_ORDER];   /* tab[k-1]: the k-grams */
-    float *prob[SL_NGRAM_MAX_ORDER];    /* (tab[k-1].n,) log10 p */
-    float *bow[SL_NGRAM_MAX_ORDER];     /* (tab[k-1].n,) log10 backoff; NULL for the top order */
-    uint64_t *count[SL_NGRAM_MAX_ORDER];/* (cap,) raw counts while counting; NULL after load */
-    int estimated;                      /* probabilities are valid */
-    float unk_prob;                     /* log10 p(<unk>) when the model has no <unk> (-100) */
+    sl_vocab *vocab;                     /* id -> word; ids 0,1,2 = <unk>, <s>, </s> */
+    sl_ngtab tab[SL_NGRAM_MAX_ORDER];    /* tab[k-1]: the k-grams */
+    float *prob[SL_NGRAM_MAX_ORDER];     /* (tab[k-1].n,) log10 p */
+    float *bow[SL_NGRAM_MAX_ORDER];      /* (tab[k-1].n,) log10 backoff; NULL for the top order */
+    uint64_t *count[SL_NGRAM_MAX_ORDER]; /* (cap,) raw counts while counting; NULL after load */
+    int estimated;                       /* probabilities are valid */
+    float unk_prob;                      /* log10 p(<unk>) when the model has no <unk> (-100) */
     int has_unk;
     /* estimation record */
     sl_ngram_opts opts;
-    double discount[SL_NGRAM_MAX_ORDER][4]; /* D0..D3+ per order (kn/mkn) */
-    uint64_t coc[SL_NGRAM_MAX_ORDER][5];    /* counts-of-counts n0..n4 of adjusted counts */
-    uint64_t tokens;                        /* words counted (not <s>, </s>) */
-    int suffix_closed;                      /* every k-gram's (k-1)-word suffix is in the model */
-    const sl_ngram_pent *probe[SL_NGRAM_MAX_ORDER];  /* binary models: probing tables, else NULL */
-    uint64_t probe_mask[SL_NGRAM_MAX_ORDER];          /* their slot count - 1 */
-    void *map;                              /* a loaded binary model: its mapping (read-only) */
+    double discount[SL_NGRAM_MAX_ORDER][4];         /* D0..D3+ per order (kn/mkn) */
+    uint64_t coc[SL_NGRAM_MAX_ORDER][5];            /* counts-of-counts n0..n4 of adjusted counts */
+    uint64_t tokens;                                /* words counted (not <s>, </s>) */
+    int suffix_closed;                              /* every k-gram's (k-1)-word suffix is in the model */
+    const sl_ngram_pent *probe[SL_NGRAM_MAX_ORDER]; /* binary models: probing tables, else NULL */
+    uint64_t probe_mask[SL_NGRAM_MAX_ORDER];        /* their slot count - 1 */
+    void *map;                                      /* a loaded binary model: its mapping (read-only) */
     size_t map_size;
 } sl_ngram_lm;
 
@@ -155,12 +155,12 @@ float sl_ngram_score(const sl_ngram_lm *lm, const int32_t *ctx, int nctx, int32_
  * suffix-closed, as every Kneser-Ney model is; otherwise this falls back to sl_ngram_score).
  * Gives exactly sl_ngram_score's value and length. out may equal in. */
 typedef struct {
-    int n;                                /* ids held (<= order - 1) */
-    int32_t ids[SL_NGRAM_MAX_ORDER];      /* oldest first */
-    float bow[SL_NGRAM_MAX_ORDER];        /* bow[i-1]: log10 backoff of the last i ids, 0 if absent */
+    int n;                           /* ids held (<= order - 1) */
+    int32_t ids[SL_NGRAM_MAX_ORDER]; /* oldest first */
+    float bow[SL_NGRAM_MAX_ORDER];   /* bow[i-1]: log10 backoff of the last i ids, 0 if absent */
 } sl_ngram_state;
 
-void sl_ngram_state_begin(const sl_ngram_lm *lm, sl_ngram_state *s);   /* the context <s> */
+void sl_ngram_state_begin(const sl_ngram_lm *lm, sl_ngram_state *s); /* the context <s> */
 float sl_ngram_score_next(const sl_ngram_lm *lm, const sl_ngram_state *in, int32_t w, sl_ngram_state *out, int *len);
 /* Set lm->suffix_closed by checking every n-gram's suffix. */
 void sl_ngram_check_suffixes(sl_ngram_lm *lm);

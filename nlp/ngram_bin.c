@@ -146,7 +146,7 @@ int sl_ngram_write_binary(const sl_ngram_lm *lm, const char *path)
         }
         o->probe_off = at;
         o->probe_n = 4;
-        while (o->probe_n < t->n + t->n / 2 + 1) o->probe_n *= 2;   /* load <= 2/3 */
+        while (o->probe_n < t->n + t->n / 2 + 1) o->probe_n *= 2; /* load <= 2/3 */
         at = align_up(at + o->probe_n * sizeof(sl_ngram_pent));
     }
     h.file_size = at;
@@ -247,7 +247,11 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
     memcpy(&h, base, sizeof h);
     sl_ngram_lm *lm = NULL;
     int rc = SL_OK;
-#define BAD(...) do { rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto fail; } while (0)
+#define BAD(...) \
+    do { \
+        rc = sl_error(SL_EFORMAT, __VA_ARGS__); \
+        goto fail; \
+    } while (0)
     if (memcmp(h.magic, BIN_MAGIC, 8)) BAD("%s: not a seqlab binary n-gram model (bad magic)", path);
     if (h.endian != BIN_ENDIAN) BAD("%s: written on a machine of the other byte order", path);
     if (h.version != BIN_VERSION)
@@ -261,8 +265,8 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
     if (h.vocab_n < 3 || h.vocab_n > INT32_MAX / 2) BAD("%s: vocabulary size %u out of range", path, h.vocab_n);
     if (!isfinite(h.unk_prob) || h.unk_prob > 0) BAD("%s: bad OOV log10 probability", path);
     if (!section_ok(h.words_off, h.words_len, 1, fsz) || h.words_len < h.vocab_n)
-        BAD("%s: the word section (offset %llu, %llu bytes) lies outside the file", path,
-            (unsigned long long)h.words_off, (unsigned long long)h.words_len);
+        BAD("%s: the word section (offset %llu, %llu bytes) lies outside the file", path, (unsigned long long)h.words_off,
+            (unsigned long long)h.words_len);
     if (!section_ok(h.vslots_off, h.vslots_n, 4, fsz) || !pow2(h.vslots_n) || h.vslots_n <= h.vocab_n)
         BAD("%s: bad vocabulary slot section (%llu slots for %u words)", path, (unsigned long long)h.vslots_n, h.vocab_n);
     for (uint32_t k = 0; k < h.order; k++) {
@@ -275,8 +279,7 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
             BAD("%s: %u-grams: bad probing table (%llu slots for %llu entries, or outside the file)", path, k + 1,
                 (unsigned long long)o->probe_n, (unsigned long long)o->n);
         if (!section_ok(o->keys_off, o->n, 4ull * (k + 1), fsz) || !section_ok(o->slots_off, o->nslots, 4, fsz) ||
-            !section_ok(o->prob_off, o->n, 4, fsz) || (bow && !section_ok(o->bow_off, o->n, 4, fsz)) ||
-            (!bow && o->bow_off))
+            !section_ok(o->prob_off, o->n, 4, fsz) || (bow && !section_ok(o->bow_off, o->n, 4, fsz)) || (!bow && o->bow_off))
             BAD("%s: %u-grams: a section lies outside the file (truncated or corrupted)", path, k + 1);
     }
     for (uint32_t k = h.order; k < SL_NGRAM_MAX_ORDER; k++)
@@ -288,7 +291,8 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
     const int32_t *vslots = (const int32_t *)(base + h.vslots_off);
     uint64_t used = 0;
     for (uint64_t i = 0; i < h.vslots_n; i++) {
-        if (vslots[i] < -1 || vslots[i] >= (int32_t)h.vocab_n) BAD("%s: vocabulary slot %llu out of range", path, (unsigned long long)i);
+        if (vslots[i] < -1 || vslots[i] >= (int32_t)h.vocab_n)
+            BAD("%s: vocabulary slot %llu out of range", path, (unsigned long long)i);
         used += vslots[i] >= 0;
     }
     if (used != h.vocab_n) BAD("%s: %llu vocabulary slots used for %u words", path, (unsigned long long)used, h.vocab_n);
@@ -300,15 +304,17 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
             if (slots[i] > o->n) BAD("%s: %u-gram slot %llu points past the table", path, k + 1, (unsigned long long)i);
             used += slots[i] != 0;
         }
-        if (used != o->n) BAD("%s: %u-grams: %llu slots used for %llu entries", path, k + 1, (unsigned long long)used,
-                              (unsigned long long)o->n);
+        if (used != o->n)
+            BAD("%s: %u-grams: %llu slots used for %llu entries", path, k + 1, (unsigned long long)used,
+                (unsigned long long)o->n);
         const uint32_t *keys = (const uint32_t *)(base + o->keys_off);
         uint32_t any = 0;
         for (uint64_t i = 0; i < o->n * (k + 1); i++) any |= keys[i] >= h.vocab_n;
         if (any) BAD("%s: %u-grams: a word id beyond the vocabulary", path, k + 1);
         const float *pr = (const float *)(base + o->prob_off);
         for (uint64_t i = 0; i < o->n; i++)
-            if (!(pr[i] <= 0.0f) || !isfinite(pr[i])) BAD("%s: %u-gram %llu: bad log10 probability", path, k + 1, (unsigned long long)i);
+            if (!(pr[i] <= 0.0f) || !isfinite(pr[i]))
+                BAD("%s: %u-gram %llu: bad log10 probability", path, k + 1, (unsigned long long)i);
         const sl_ngram_pent *pt = (const sl_ngram_pent *)(base + o->probe_off);
         used = 0;
         for (uint64_t i = 0; i < o->probe_n; i++) {
@@ -317,8 +323,9 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
             if (!(pt[i].prob <= 0.0f) || !isfinite(pt[i].prob) || !isfinite(pt[i].bow))
                 BAD("%s: %u-grams: probing slot %llu: bad log10 value", path, k + 1, (unsigned long long)i);
         }
-        if (used != o->n) BAD("%s: %u-grams: %llu probing slots used for %llu entries", path, k + 1, (unsigned long long)used,
-                              (unsigned long long)o->n);
+        if (used != o->n)
+            BAD("%s: %u-grams: %llu probing slots used for %llu entries", path, k + 1, (unsigned long long)used,
+                (unsigned long long)o->n);
         if (o->bow_off) {
             const float *bo = (const float *)(base + o->bow_off);
             for (uint64_t i = 0; i < o->n; i++)
@@ -379,7 +386,7 @@ int sl_ngram_load_binary(const char *path, sl_ngram_lm **out)
     return SL_OK;
 fail:
     if (lm) {
-        sl_ngram_free(lm);   /* unmaps */
+        sl_ngram_free(lm); /* unmaps */
     } else {
         munmap(map, (size_t)fsz);
     }
@@ -396,8 +403,10 @@ int sl_ngram_load(const char *path, sl_ngram_lm **out)
         fclose(f);
         if (n == sizeof m && !memcmp(m, "mmap lm ", 8)) {
             *out = NULL;
-            return sl_error(SL_EFORMAT, "%s: a KenLM binary model; seqlab reads ARPA files and its own binary models "
-                            "(seqlab ngram binarize)", path);
+            return sl_error(SL_EFORMAT,
+                            "%s: a KenLM binary model; seqlab reads ARPA files and its own binary models "
+                            "(seqlab ngram binarize)",
+                            path);
         }
     }
     return sl_arpa_read(path, out);

@@ -25,20 +25,20 @@ const sl_spec_key sl_ngram_keys[] = {
 void sl_ngram_model_config_default(sl_ngram_model_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_ngram_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_ngram_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 typedef struct {
     sl_model base;
     sl_ngram_opts opts;
     int V;
-    sl_ngram_lm *lm;       /* counts + estimate; NULL before fit */
+    sl_ngram_lm *lm; /* counts + estimate; NULL before fit */
 } ngram_model;
 
 typedef struct {
-    int B, n;              /* rows; context length kept (<= order-1) */
-    int32_t *ctx;          /* (B, order) word ids, oldest first */
-    int *len;              /* (B,) */
+    int B, n;     /* rows; context length kept (<= order-1) */
+    int32_t *ctx; /* (B, order) word ids, oldest first */
+    int *len;     /* (B,) */
 } ngram_state;
 
 static void nm_destroy(sl_model *m)
@@ -117,7 +117,11 @@ static void *nm_state_new(sl_model *m, int B)
         s->len = calloc((size_t)B, sizeof *s->len);
     }
     if (!s || !s->ctx || !s->len) {
-        if (s) { free(s->ctx); free(s->len); free(s); }
+        if (s) {
+            free(s->ctx);
+            free(s->len);
+            free(s);
+        }
         sl_error(SL_ENOMEM, "ngram: out of memory");
         return NULL;
     }
@@ -166,7 +170,7 @@ static int nm_fit(sl_model *m, const int32_t *tok, size_t n)
     if (!g->lm) {
         if ((rc = sl_ngram_alloc(g->opts.order, &g->lm))) return rc;
         char w[16];
-        for (int v = 0; v < g->V; v++) {   /* token v is word "v", id v + 3 */
+        for (int v = 0; v < g->V; v++) { /* token v is word "v", id v + 3 */
             snprintf(w, sizeof w, "%d", v);
             if ((rc = sl_vocab_add(g->lm->vocab, w, strlen(w), 0, NULL))) return rc;
         }
@@ -205,7 +209,8 @@ static const sl_model_vt ngram_vt = {
     .backward = nm_backward,
     .state_new = nm_state_new,
     .state_free = nm_state_free,
-    .state_reset = nm_state_reset, .state_copy = nm_state_copy,
+    .state_reset = nm_state_reset,
+    .state_copy = nm_state_copy,
     .step = nm_step,
     .fit = nm_fit,
 };

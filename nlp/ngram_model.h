@@ -22,7 +22,7 @@ extern "C" {
 /* The spec's configuration; sl_ngram_keys is bound to it. */
 typedef struct {
     int order, vocab_size;
-    int method;                 /* sl_ngram_method */
+    int method; /* sl_ngram_method */
     double k, discount;
     int discount_fallback;
 } sl_ngram_model_config;

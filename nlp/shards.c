@@ -55,15 +55,19 @@ int sl_shard_open(const char *path, sl_shard *s)
     if (!rc) {
         int32_t magic = le32(h), version = le32(h + 4), ntok = le32(h + 8), vocab = le32(h + 12), doc = le32(h + 16);
         int width = magic == SL_SHARD_MAGIC16 ? 2 : magic == SL_SHARD_MAGIC32 ? 4 : 0;
-        if (!width) rc = sl_error(SL_EFORMAT, "shard %s: bad magic %d (expected %d or %d)", path, magic, SL_SHARD_MAGIC16, SL_SHARD_MAGIC32);
+        if (!width)
+            rc = sl_error(SL_EFORMAT, "shard %s: bad magic %d (expected %d or %d)", path, magic, SL_SHARD_MAGIC16,
+                          SL_SHARD_MAGIC32);
         else if (version != (width == 2 ? 1 : 7))
-            rc = sl_error(SL_EFORMAT, "shard %s: version %d, expected %d for %s tokens", path, version, width == 2 ? 1 : 7, width == 2 ? "uint16" : "uint32");
+            rc = sl_error(SL_EFORMAT, "shard %s: version %d, expected %d for %s tokens", path, version, width == 2 ? 1 : 7,
+                          width == 2 ? "uint16" : "uint32");
         else if (ntok < 0) rc = sl_error(SL_EFORMAT, "shard %s: negative token count %d", path, ntok);
         else if ((int64_t)st.st_size != SL_SHARD_HEADER_BYTES + (int64_t)ntok * width)
             rc = sl_error(SL_EFORMAT, "shard %s: the header says %d tokens (%lld bytes) but the file has %lld bytes", path, ntok,
                           (long long)(SL_SHARD_HEADER_BYTES + (int64_t)ntok * width), (long long)st.st_size);
-        else if (vocab < 0 || (width == 2 && vocab > 65536)) rc = sl_error(SL_EFORMAT, "shard %s: bad vocabulary size %d", path, vocab);
-        else if (doc < 0 || (vocab > 0 && doc > vocab))   /* header[4] is 1 + the token: INT32_MIN - 1 would overflow */
+        else if (vocab < 0 || (width == 2 && vocab > 65536))
+            rc = sl_error(SL_EFORMAT, "shard %s: bad vocabulary size %d", path, vocab);
+        else if (doc < 0 || (vocab > 0 && doc > vocab)) /* header[4] is 1 + the token: INT32_MIN - 1 would overflow */
             rc = sl_error(SL_EFORMAT, "shard %s: bad document token %lld", path, (long long)doc - 1);
         else {
             s->width = width;
@@ -124,7 +128,7 @@ int sl_shard_writer_open(sl_shard_writer *w, const char *path, int vocab, int do
         free(a);
         return rc;
     }
-    if (!a->tmp) {   /* a FIFO or device: the header cannot be rewritten at the end */
+    if (!a->tmp) { /* a FIFO or device: the header cannot be rewritten at the end */
         sl_afile_abort(a);
         free(a);
         return sl_error(SL_EINVAL, "shard %s: must be a regular file", path);
@@ -147,12 +151,14 @@ int sl_shard_writer_put(sl_shard_writer *w, const int32_t *ids, size_t n)
 {
     unsigned char buf[8192];
     size_t per = sizeof buf / (size_t)w->width;
-    if (w->n + (int64_t)n > INT32_MAX) return sl_error(SL_EINVAL, "shard %s: more than 2^31-1 tokens (llm.c's int32 count)", w->path);
+    if (w->n + (int64_t)n > INT32_MAX)
+        return sl_error(SL_EINVAL, "shard %s: more than 2^31-1 tokens (llm.c's int32 count)", w->path);
     for (size_t done = 0; done < n;) {
         size_t k = n - done < per ? n - done : per;
         for (size_t i = 0; i < k; i++) {
             int32_t v = ids[done + i];
-            if (v < 0 || v >= w->vocab) return sl_error(SL_EINVAL, "shard %s: token %d is outside the vocabulary of %d", w->path, v, w->vocab);
+            if (v < 0 || v >= w->vocab)
+                return sl_error(SL_EINVAL, "shard %s: token %d is outside the vocabulary of %d", w->path, v, w->vocab);
             if (w->width == 2) {
                 buf[2 * i] = (unsigned char)v;
                 buf[2 * i + 1] = (unsigned char)(v >> 8);
@@ -201,7 +207,7 @@ typedef struct {
     const sl_shards_opts *o;
     sl_shards_stats *st;
     sl_shard_writer w;
-    int open, phase;     /* phase 0: validation, 1: training */
+    int open, phase; /* phase 0: validation, 1: training */
     int vocab, doc;
 } emitter;
 
@@ -266,7 +272,8 @@ int sl_shards_encode_files(void *tokenizer, const char *const *files, const sl_s
     sl_subword *t = tokenizer;
     memset(st, 0, sizeof *st);
     if (t->doc_token < 0)
-        return sl_error(SL_EINVAL, "the tokenizer has no document token (train a BPE with --special '<|endoftext|>'; a SentencePiece model needs bos_id)");
+        return sl_error(SL_EINVAL, "the tokenizer has no document token (train a BPE with --special '<|endoftext|>'; a "
+                                   "SentencePiece model needs bos_id)");
     if (o->shard_tokens < 1 || o->shard_tokens > INT32_MAX) return sl_error(SL_EINVAL, "tokens per shard must be in [1, 2^31-1]");
     emitter e = {o, st, {0}, 0, o->val_tokens > 0 ? 0 : 1, t->n_vocab, t->doc_token};
     int32_t *ids = NULL;
@@ -306,7 +313,7 @@ int sl_shards_encode_files(void *tokenizer, const char *const *files, const sl_s
                 rc = em_put(&e, ids, n_ids);
             }
             free(line);
-            if (!rc && !started && !o->docs_by_line) rc = em_doc(&e);   /* an empty file is an empty document */
+            if (!rc && !started && !o->docs_by_line) rc = em_doc(&e); /* an empty file is an empty document */
         } else {
             size_t have = 0, base = 0;
             if ((rc = em_doc(&e))) break;
@@ -332,7 +339,8 @@ int sl_shards_encode_files(void *tokenizer, const char *const *files, const sl_s
                     n_ids = 0;
                     if ((rc = sl_subword_encode(t, buf, cut, &ids, &n_ids, &cap))) {
                         size_t bad = sl_utf8_check(buf, cut);
-                        if (bad < cut) rc = sl_error(SL_EFORMAT, "%s: text is not valid UTF-8 at byte offset %zu", path, base + bad);
+                        if (bad < cut)
+                            rc = sl_error(SL_EFORMAT, "%s: text is not valid UTF-8 at byte offset %zu", path, base + bad);
                         else sl_error_wrap(rc, "%s", path);
                         break;
                     }

@@ -33,10 +33,10 @@ extern "C" {
 typedef struct {
     int fd;
     char *path;
-    int width;           /* bytes per token: 2 or 4 */
+    int width; /* bytes per token: 2 or 4 */
     int64_t n_tokens;
-    int vocab;           /* header[3], 0 if unknown */
-    int doc_token;       /* header[4] - 1, -1 if none */
+    int vocab;     /* header[3], 0 if unknown */
+    int doc_token; /* header[4] - 1, -1 if none */
 } sl_shard;
 
 /* Open and validate a shard (magic, version, size). */
@@ -47,7 +47,7 @@ int sl_shard_read(const sl_shard *s, int64_t off, size_t n, int32_t *out, int vo
 
 typedef struct {
     FILE *f;
-    void *af;            /* the atomic writer (core/fileio.h) */
+    void *af; /* the atomic writer (core/fileio.h) */
     char *path;
     int width;
     int64_t n;
@@ -63,11 +63,11 @@ void sl_shard_writer_abort(sl_shard_writer *w);
 
 /* ---- text -> shards ---- */
 typedef struct {
-    const char *prefix;      /* writes PREFIX_val_000000.bin, PREFIX_train_000000.bin, ... */
-    int64_t shard_tokens;    /* tokens per training shard (the last may hold fewer); llm.c: 1e8 */
-    int64_t val_tokens;      /* the first documents, until at least this many tokens, go to the
+    const char *prefix;   /* writes PREFIX_val_000000.bin, PREFIX_train_000000.bin, ... */
+    int64_t shard_tokens; /* tokens per training shard (the last may hold fewer); llm.c: 1e8 */
+    int64_t val_tokens;   /* the first documents, until at least this many tokens, go to the
                               * validation shard (whole documents); 0: no validation shard */
-    int docs_by_line;        /* 1: every non-empty line is a document; 0: every file is one */
+    int docs_by_line;     /* 1: every non-empty line is a document; 0: every file is one */
 } sl_shards_opts;
 
 typedef struct {

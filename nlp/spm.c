@@ -29,21 +29,21 @@ struct sl_spm {
     char *norm_name;
     unsigned char *charsmap;
     size_t charsmap_n;
-    const unsigned char *units;   /* darts-clone units, 4 bytes each, little-endian */
+    const unsigned char *units; /* darts-clone units, 4 bytes each, little-endian */
     size_t n_units;
     const char *norm_blob;
     size_t norm_n;
     int add_dummy_prefix, remove_extra_ws, escape_ws;
     int denorm_charsmap;
     /* lookups */
-    sl_strtab pieces;     /* normal, user-defined, unused -> id */
-    sl_strtab reserved;   /* control, unknown, byte -> id */
-    sl_datrie trie;       /* the same pieces as `pieces`, for the Viterbi; an unused piece's value is -1 */
-    sl_datrie user;       /* user-defined symbols */
-    double *vscore;       /* (n) a piece's Viterbi score, in SentencePiece's arithmetic */
+    sl_strtab pieces;   /* normal, user-defined, unused -> id */
+    sl_strtab reserved; /* control, unknown, byte -> id */
+    sl_datrie trie;     /* the same pieces as `pieces`, for the Viterbi; an unused piece's value is -1 */
+    sl_datrie user;     /* user-defined symbols */
+    double *vscore;     /* (n) a piece's Viterbi score, in SentencePiece's arithmetic */
     int n_user;
     int byte_piece[256];
-    unsigned char plain[256];   /* 1: the byte is ASCII, starts no charsmap key and no user symbol */
+    unsigned char plain[256]; /* 1: the byte is ASCII, starts no charsmap key and no user symbol */
     float min_score, max_score;
 };
 
@@ -120,8 +120,7 @@ static int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub, uint32
     *wt = (int)(key & 7);
     if (*field == 0 || key >> 32) return pb_fail(r, "bad field number");
     switch (*wt) {
-    case 0:
-        return pb_varint(r, v);
+    case 0: return pb_varint(r, v);
     case 1:
         if (r->end - r->p < 8) return pb_fail(r, "truncated 64-bit field");
         r->p += 8;
@@ -142,8 +141,7 @@ static int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub, uint32
         *f32 = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
         r->p += 4;
         return SL_OK;
-    default:
-        return pb_fail(r, "unsupported wire type");
+    default: return pb_fail(r, "unsupported wire type");
     }
 }
 
@@ -193,7 +191,8 @@ static int add_piece(sl_spm *m, const pb *msg)
         }
     }
     if (!str || sl == 0) return sl_error(SL_EFORMAT, "SentencePiece model: piece %d is empty", m->n);
-    if (type < 1 || type > 6) return sl_error(SL_EFORMAT, "SentencePiece model: piece %d has unknown type %llu", m->n, (unsigned long long)type);
+    if (type < 1 || type > 6)
+        return sl_error(SL_EFORMAT, "SentencePiece model: piece %d has unknown type %llu", m->n, (unsigned long long)type);
     if (sl > (1 << 16)) return sl_error(SL_EFORMAT, "SentencePiece model: piece %d is %zu bytes long", m->n, sl);
     if (m->n % 1024 == 0) {
         size_t c = (size_t)m->n + 1024;
@@ -233,7 +232,7 @@ static int read_trainer(sl_spm *m, const pb *msg)
             else if (f == 35) m->byte_fallback = v != 0;
             else if (f == 24) m->ws_suffix = v != 0;
             else {
-                int64_t id = (int64_t)v;   /* int32 fields: negatives are sign-extended varints */
+                int64_t id = (int64_t)v; /* int32 fields: negatives are sign-extended varints */
                 if (id < -1 || id > INT32_MAX) return pb_fail(&r, "bad special piece id");
                 if (f == 40) m->unk_id = (int)id;
                 else if (f == 41) m->bos_id = (int)id;
@@ -363,7 +362,11 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
             else rc = read_normalizer(m, &sub, f == 5);
         }
     }
-#define BAD(...) do { if (!rc) rc = sl_error(SL_EFORMAT, __VA_ARGS__); goto done; } while (0)
+#define BAD(...) \
+    do { \
+        if (!rc) rc = sl_error(SL_EFORMAT, __VA_ARGS__); \
+        goto done; \
+    } while (0)
     if (rc) goto done;
     if (m->n == 0) BAD("SentencePiece model: no pieces (not a .model file?)");
     if (m->model_type != M_UNIGRAM && m->model_type != M_BPE)
@@ -378,14 +381,15 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out)
     for (int k = 0; k < 256; k++) m->byte_piece[k] = -1;
     int unk = -1;
     m->min_score = FLT_MAX;
-    m->max_score = FLT_MIN;   /* as SentencePiece: FLT_MIN, the smallest positive float */
+    m->max_score = FLT_MIN; /* as SentencePiece: FLT_MIN, the smallest positive float */
     for (int i = 0; i < m->n; i++) {
         int t = m->type[i];
         int normal = t == P_NORMAL || t == P_USER || t == P_UNUSED;
         int added;
         int64_t k = sl_strtab_add(normal ? &m->pieces : &m->reserved, m->piece[i], (size_t)m->plen[i], &added);
         if (k < 0) BAD("out of memory");
-        if (!added) BAD("SentencePiece model: piece %d (\"%.*s\") is already defined", i, m->plen[i] > 60 ? 60 : m->plen[i], m->piece[i]);
+        if (!added)
+            BAD("SentencePiece model: piece %d (\"%.*s\") is already defined", i, m->plen[i] > 60 ? 60 : m->plen[i], m->piece[i]);
         (normal ? &m->pieces : &m->reserved)->val[k] = i;
         if (t == P_USER) m->n_user++;
         if (t == P_UNKNOWN) {
@@ -519,7 +523,7 @@ static int charsmap_starts(const sl_spm *m, unsigned char c)
     return pos < m->n_units && du_label(unit_at(m, pos)) == c;
 }
 
-static size_t one_char_len(unsigned char c) { return (size_t)"\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4]; }
+static size_t one_char_len(unsigned char c) { return (size_t) "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4]; }
 
 /* the longest user-defined symbol at s, or 0 */
 static size_t user_match(const sl_spm *m, const unsigned char *s, size_t n)
@@ -548,7 +552,8 @@ static int norm_prefix(const sl_spm *m, const unsigned char *s, size_t n, const 
         uint32_t v = 0;
         size_t l = charsmap_longest(m, s, n, &v);
         if (l) {
-            if (v >= m->norm_n) return sl_error(SL_EFORMAT, "SentencePiece model: charsmap value %u outside its %zu bytes", v, m->norm_n);
+            if (v >= m->norm_n)
+                return sl_error(SL_EFORMAT, "SentencePiece model: charsmap value %u outside its %zu bytes", v, m->norm_n);
             const char *z = memchr(m->norm_blob + v, 0, m->norm_n - v);
             if (!z) return sl_error(SL_EFORMAT, "SentencePiece model: charsmap replacement at %u is not terminated", v);
             *rep = (const unsigned char *)m->norm_blob + v;
@@ -559,7 +564,7 @@ static int norm_prefix(const sl_spm *m, const unsigned char *s, size_t n, const 
     }
     uint32_t cp;
     int l = sl_utf8_decode(s, n, &cp);
-    if (!l) {   /* one malformed byte becomes U+FFFD */
+    if (!l) { /* one malformed byte becomes U+FFFD */
         *rep = (const unsigned char *)"\xEF\xBF\xBD";
         *rl = 3;
         *used = 1;
@@ -570,7 +575,7 @@ static int norm_prefix(const sl_spm *m, const unsigned char *s, size_t n, const 
     return SL_OK;
 }
 
-static const unsigned char WS[3] = {0xE2, 0x96, 0x81};   /* U+2581 */
+static const unsigned char WS[3] = {0xE2, 0x96, 0x81}; /* U+2581 */
 
 /* the normalised line into b (emptied first) */
 static int normalize_to(const sl_spm *m, const unsigned char *s, size_t n, sbuf *b)
@@ -595,7 +600,7 @@ static int normalize_to(const sl_spm *m, const unsigned char *s, size_t n, sbuf 
     }
     int prev_space = m->remove_extra_ws;
     while (n) {
-        if (m->plain[s[0]]) {   /* a byte the charsmap and the user symbols leave alone */
+        if (m->plain[s[0]]) { /* a byte the charsmap and the user symbols leave alone */
             rep = s;
             rl = used = 1;
         } else if ((rc = norm_prefix(m, s, n, &rep, &rl, &used))) return rc;
@@ -644,16 +649,21 @@ int sl_spm_normalize(const sl_spm *m, const unsigned char *s, size_t n, unsigned
 
 /* ---- encoding --------------------------------------------------------------------------- */
 
-typedef struct { int32_t start, len, id; } seg;   /* a piece of the normalised text */
+typedef struct {
+    int32_t start, len, id;
+} seg; /* a piece of the normalised text */
 
 /* per-call scratch, so that encoding allocates nothing per line and threads can share a model */
-typedef struct { int32_t id, start; float score; } vnode;   /* the best path ending here */
+typedef struct {
+    int32_t id, start;
+    float score;
+} vnode; /* the best path ending here */
 
 struct sl_spm_ws {
-    sbuf norm;               /* the normalised line */
-    vnode *bp;               /* (bytes + 1) */
+    sbuf norm; /* the normalised line */
+    vnode *bp; /* (bytes + 1) */
     size_t bp_cap;
-    seg *sg;                 /* the segmentation */
+    seg *sg; /* the segmentation */
     size_t sg_cap;
 };
 
@@ -750,14 +760,21 @@ static int32_t piece_to_id(const sl_spm *m, const unsigned char *p, size_t n)
 
 /* SentencePiece's BPE: a heap of adjacent pairs whose concatenation is a piece, highest
  * score first, leftmost on ties; user-defined symbols are frozen */
-typedef struct { float score; int32_t left, right; uint32_t size; } spair;
+typedef struct {
+    float score;
+    int32_t left, right;
+    uint32_t size;
+} spair;
 
 static inline int spair_before(const spair *a, const spair *b)
 {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-typedef struct { int32_t prev, next, start, len; int freeze; } sym;
+typedef struct {
+    int32_t prev, next, start, len;
+    int freeze;
+} sym;
 
 SL_HEAP_DEFINE(sheap, spair, spair_before, 64)
 
@@ -773,15 +790,17 @@ static int maybe_pair(const sl_spm *m, const unsigned char *s, sym *y, sheap *q,
 
 /* an unused piece is split back into the two symbols it was last merged from (SentencePiece's
  * rev_merge, keyed by the piece's string), recursively */
-typedef struct { int32_t start, len, lstart, llen; } revm;
+typedef struct {
+    int32_t start, len, lstart, llen;
+} revm;
 
-static int resegment(const sl_spm *m, const unsigned char *s, int32_t start, int32_t len, const revm *rv, size_t nrv,
-                     seg **out, size_t *n, size_t *cap, int depth)
+static int resegment(const sl_spm *m, const unsigned char *s, int32_t start, int32_t len, const revm *rv, size_t nrv, seg **out,
+                     size_t *n, size_t *cap, int depth)
 {
     int32_t id = piece_to_id(m, s + start, (size_t)len);
     if (id != m->unk_id && m->type[id] == P_UNUSED && depth < 1000) {
-        for (size_t k = nrv; k-- > 0;) {   /* the latest merge of this span */
-            if (rv[k].len == len && !memcmp(s + rv[k].start, s + start, (size_t)len)) {   /* by string, as rev_merge */
+        for (size_t k = nrv; k-- > 0;) {                                                /* the latest merge of this span */
+            if (rv[k].len == len && !memcmp(s + rv[k].start, s + start, (size_t)len)) { /* by string, as rev_merge */
                 int rc = resegment(m, s, start, rv[k].llen, rv, nrv, out, n, cap, depth + 1);
                 if (!rc) rc = resegment(m, s, start + rv[k].llen, len - rv[k].llen, rv, nrv, out, n, cap, depth + 1);
                 return rc;
@@ -828,7 +847,10 @@ static int bpe_segment(const sl_spm *m, const unsigned char *s, size_t n, seg **
             if (nrv == crv) {
                 crv = crv ? 2 * crv : 16;
                 revm *p = realloc(rv, crv * sizeof *p);
-                if (!p) { rc = sl_error(SL_ENOMEM, "out of memory"); break; }
+                if (!p) {
+                    rc = sl_error(SL_ENOMEM, "out of memory");
+                    break;
+                }
                 rv = p;
             }
             rv[nrv++] = (revm){y[t.left].start, nl, y[t.left].start, y[t.left].len};
@@ -854,8 +876,7 @@ static int bpe_segment(const sl_spm *m, const unsigned char *s, size_t n, seg **
     return SL_OK;
 }
 
-int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids,
-                     size_t *cap)
+int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap)
 {
     int rc = normalize_to(m, s, n, &w->norm);
     if (rc || w->norm.n == 0) return rc;

@@ -48,10 +48,10 @@ int sl_spm_parse(const unsigned char *buf, size_t n, sl_spm **out);
 void sl_spm_free(sl_spm *m);
 
 int sl_spm_size(const sl_spm *m);
-int sl_spm_bos(const sl_spm *m);   /* -1 if none */
+int sl_spm_bos(const sl_spm *m); /* -1 if none */
 int sl_spm_eos(const sl_spm *m);
 int sl_spm_unk(const sl_spm *m);
-const char *sl_spm_kind_name(const sl_spm *m);   /* "SentencePiece unigram" / "SentencePiece BPE" */
+const char *sl_spm_kind_name(const sl_spm *m); /* "SentencePiece unigram" / "SentencePiece BPE" */
 const unsigned char *sl_spm_piece(const sl_spm *m, int id, size_t *len);
 
 /* the normalised form of a line (step 1), malloc'ed */
@@ -63,8 +63,7 @@ int sl_spm_encode(const sl_spm *m, const unsigned char *s, size_t n, int32_t **i
 typedef struct sl_spm_ws sl_spm_ws;
 sl_spm_ws *sl_spm_ws_alloc(void);
 void sl_spm_ws_free(sl_spm_ws *w);
-int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids,
-                     size_t *cap);
+int sl_spm_encode_ws(const sl_spm *m, sl_spm_ws *w, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
 int sl_spm_decode(const sl_spm *m, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out, size_t *cap);
 
 #ifdef __cplusplus

@@ -106,7 +106,7 @@ int sl_datrie_build(sl_datrie *t, const unsigned char *const *keys, const int *l
             size_t x = base + lab[i];
             t->u[x].check = j.node;
             if (x + 1 > used) used = x + 1;
-            if (qn == qcap) {   /* every node but the root is queued once: at most the key bytes */
+            if (qn == qcap) { /* every node but the root is queued once: at most the key bytes */
                 qcap *= 2;
                 djob *nq = realloc(q, qcap * sizeof *nq);
                 if (!nq) {

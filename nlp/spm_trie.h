@@ -18,11 +18,11 @@ extern "C" {
 #endif
 
 typedef struct {
-    int32_t base, check, val;   /* check: parent node (-1 free, -2 the root) */
+    int32_t base, check, val; /* check: parent node (-1 free, -2 the root) */
 } sl_datrie_unit;
 
 typedef struct {
-    sl_datrie_unit *u;   /* (n) */
+    sl_datrie_unit *u; /* (n) */
     size_t n;
 } sl_datrie;
 

@@ -81,8 +81,7 @@ int sl_subword_load(const char *path, sl_subword **out)
     if (t->kind == SL_SUBWORD_BPE) {
         t->n_vocab = t->bpe->n_vocab;
         t->doc_token = sl_bpe_find_special(t->bpe, "<|endoftext|>");
-    }
-    else {
+    } else {
         t->n_vocab = sl_spm_size(t->spm);
         t->doc_token = sl_spm_bos(t->spm);
         if (!(t->spm_ws = sl_spm_ws_alloc())) {
@@ -184,19 +183,19 @@ static size_t part_start(const sl_subword *t, const unsigned char *s, size_t n, 
     return n;
 }
 
-int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int per_line, int threads,
-                            sl_subword_batch *b, size_t *bad_part)
+int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int per_line, int threads, sl_subword_batch *b,
+                            size_t *bad_part)
 {
     b->n_ids = b->n_lines = 0;
     *bad_part = 0;
     if (t->kind == SL_SUBWORD_SPM) per_line = 1;
     int nt = threads > 1 ? threads : 1;
-    if (n < (size_t)nt * 4096) nt = 1;   /* not worth a thread */
+    if (n < (size_t)nt * 4096) nt = 1; /* not worth a thread */
     if (nt == 1) return encode_part(t, t->spm_ws, t->bpe, s, n, per_line, b);
     size_t *start = malloc(((size_t)nt + 1) * sizeof *start);
     sl_subword_batch *part = calloc((size_t)nt, sizeof *part);
     int *prc = calloc((size_t)nt, sizeof *prc);
-    char (*msg)[256] = calloc((size_t)nt, sizeof *msg);
+    char(*msg)[256] = calloc((size_t)nt, sizeof *msg);
     if (!start || !part || !prc || !msg) {
         free(start);
         free(part);
@@ -204,11 +203,11 @@ int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int
         free(msg);
         return sl_error(SL_ENOMEM, "out of memory");
     }
-    for (int k = 0; k <= nt; k++) {   /* a safe cut found past the next target keeps the parts in order */
+    for (int k = 0; k <= nt; k++) { /* a safe cut found past the next target keeps the parts in order */
         start[k] = part_start(t, s, n, per_line, k, nt);
         if (k && start[k] < start[k - 1]) start[k] = start[k - 1];
     }
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int k = 0; k < nt; k++) {
         sl_spm_ws *ws = t->kind == SL_SUBWORD_SPM ? sl_spm_ws_alloc() : NULL;
         sl_bpe copy;
@@ -218,7 +217,7 @@ int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int
         }
         if (t->kind == SL_SUBWORD_SPM && !ws) prc[k] = sl_error(SL_ENOMEM, "out of memory");
         else prc[k] = encode_part(t, ws, t->bpe ? &copy : NULL, s + start[k], start[k + 1] - start[k], per_line, &part[k]);
-        if (prc[k]) snprintf(msg[k], sizeof msg[k], "%s", sl_errmsg());   /* the message is per thread */
+        if (prc[k]) snprintf(msg[k], sizeof msg[k], "%s", sl_errmsg()); /* the message is per thread */
         sl_spm_ws_free(ws);
         if (t->bpe) sl_bpe_cache_free(&copy);
     }
@@ -262,8 +261,7 @@ int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int
     return rc;
 }
 
-int sl_subword_decode(const sl_subword *t, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out,
-                        size_t *cap)
+int sl_subword_decode(const sl_subword *t, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out, size_t *cap)
 {
     if (t->kind == SL_SUBWORD_SPM) return sl_spm_decode(t->spm, ids, n, out, n_out, cap);
     return sl_bpe_decode(t->bpe, ids, n, out, n_out, cap);

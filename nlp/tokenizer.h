@@ -31,7 +31,7 @@ typedef struct {
     sl_subword_kind kind;
     sl_bpe *bpe;
     sl_spm *spm;
-    sl_spm_ws *spm_ws;   /* sl_subword_encode's scratch for SentencePiece */
+    sl_spm_ws *spm_ws; /* sl_subword_encode's scratch for SentencePiece */
     int n_vocab;
     /* the token that starts a document in token shards: BPE's <|endoftext|> (llm.c's
      * convention), SentencePiece's bos id; -1 if the model has none */
@@ -48,9 +48,9 @@ const char *sl_subword_kind_name(const sl_subword *t);
 int sl_subword_encode(sl_subword *t, const unsigned char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
 /* The ids of a batch of text: all of them in order, and with per_line where each line's end. */
 typedef struct {
-    int32_t *ids;        /* (n_ids) */
+    int32_t *ids; /* (n_ids) */
     size_t n_ids, cap;
-    size_t *ends;        /* (n_lines) line i's ids are ids[ends[i-1] .. ends[i]) (ends[-1] = 0) */
+    size_t *ends; /* (n_lines) line i's ids are ids[ends[i-1] .. ends[i]) (ends[-1] = 0) */
     size_t n_lines, lcap;
 } sl_subword_batch;
 
@@ -63,12 +63,11 @@ typedef struct {
  * cache), and the parts are joined in order, so the ids are those of a serial run. On failure
  * *bad_part is the byte offset where the failing part starts (the first such part); byte
  * offsets in the message count from there. */
-int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int per_line, int threads,
-                            sl_subword_batch *b, size_t *bad_part);
+int sl_subword_encode_batch(sl_subword *t, const unsigned char *s, size_t n, int per_line, int threads, sl_subword_batch *b,
+                            size_t *bad_part);
 void sl_subword_batch_free(sl_subword_batch *b);
 
-int sl_subword_decode(const sl_subword *t, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out,
-                        size_t *cap);
+int sl_subword_decode(const sl_subword *t, const int32_t *ids, size_t n, unsigned char **out, size_t *n_out, size_t *cap);
 /* the bytes of token id (a piece, a special token's name); NULL outside the vocabulary */
 const unsigned char *sl_subword_piece(const sl_subword *t, int id, size_t *len);
 

@@ -1,5 +1,5 @@
 /* nlp/vocab.c — vocabulary hash table, UTF-8, streaming corpus reader, tokenizers. */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "nlp/vocab.h"
 
 #include "core/error.h"
@@ -160,10 +160,7 @@ static int cmp_count_desc(const void *a, const void *b, void *ctx)
     return strcmp(v->words[x], v->words[y]);
 }
 
-static int is_special(const char *w)
-{
-    return !strcmp(w, SL_UNK) || !strcmp(w, SL_BOS) || !strcmp(w, SL_EOS);
-}
+static int is_special(const char *w) { return !strcmp(w, SL_UNK) || !strcmp(w, SL_BOS) || !strcmp(w, SL_EOS); }
 
 int sl_vocab_prune(const sl_vocab *in, int64_t min_count, int specials, sl_vocab **out)
 {
@@ -240,8 +237,7 @@ int sl_vocab_load(const char *path, sl_vocab **out)
         int before = v->n;
         rc = sl_vocab_add(v, line, (size_t)(tab - line), c, NULL);
         if (!rc && v->n == before)
-            rc = sl_error(SL_EFORMAT, "%s:%zu: duplicate word \"%.*s\"", path, lineno,
-                          (int)(tab - line), line);
+            rc = sl_error(SL_EFORMAT, "%s:%zu: duplicate word \"%.*s\"", path, lineno, (int)(tab - line), line);
     }
     free(line);
     fclose(f);
@@ -269,11 +265,17 @@ int sl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
         if (cp) *cp = c;
         return 1;
     } else if ((c & 0xe0) == 0xc0) {
-        len = 2; v = c & 0x1f; min = 0x80;
+        len = 2;
+        v = c & 0x1f;
+        min = 0x80;
     } else if ((c & 0xf0) == 0xe0) {
-        len = 3; v = c & 0x0f; min = 0x800;
+        len = 3;
+        v = c & 0x0f;
+        min = 0x800;
     } else if ((c & 0xf8) == 0xf0) {
-        len = 4; v = c & 0x07; min = 0x10000;
+        len = 4;
+        v = c & 0x07;
+        min = 0x10000;
     } else {
         return 0;
     }
@@ -322,20 +324,17 @@ struct sl_corpus {
     FILE *f;
     int is_stdin;
     char *path;
-    unsigned char *buf;    /* (CORPUS_BUF,) */
+    unsigned char *buf; /* (CORPUS_BUF,) */
     size_t pos, end;
     int eof;
-    uint64_t base;         /* file offset of buf[0] */
+    uint64_t base; /* file offset of buf[0] */
     uint64_t size;
-    uint64_t line;         /* 1-based line of the current position */
+    uint64_t line; /* 1-based line of the current position */
     uint64_t tok_line;
     char word[SL_WORD_MAX + 1];
 };
 
-static int is_delim(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
-}
+static int is_delim(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\0'; }
 
 int sl_corpus_open(const char *path, sl_corpus **out)
 {
@@ -384,12 +383,11 @@ uint64_t sl_corpus_line(const sl_corpus *c) { return c->tok_line; }
 int sl_corpus_seek(sl_corpus *c, uint64_t off)
 {
     if (c->is_stdin) return sl_error(SL_EUNSUPPORTED, "%s: cannot seek in standard input", c->path);
-    if (fseeko(c->f, (off_t)off, SEEK_SET) != 0)
-        return sl_error(SL_EIO, "%s: seek failed: %s", c->path, strerror(errno));
+    if (fseeko(c->f, (off_t)off, SEEK_SET) != 0) return sl_error(SL_EIO, "%s: seek failed: %s", c->path, strerror(errno));
     c->pos = c->end = 0;
     c->eof = 0;
     c->base = off;
-    c->line = 1;   /* unknown after a seek into the middle; counts from here */
+    c->line = 1; /* unknown after a seek into the middle; counts from here */
     return SL_OK;
 }
 
@@ -472,7 +470,7 @@ int sl_corpus_next_char(sl_corpus *c, const char **w, size_t *len)
     if (c->pos == c->end) return SL_CORPUS_EOF;
     const unsigned char *s = c->buf + c->pos;
     int k = sl_utf8_decode(s, c->end - c->pos, NULL);
-    if (k == 0) k = 1;   /* invalid byte: on its own */
+    if (k == 0) k = 1; /* invalid byte: on its own */
     memcpy(c->word, s, (size_t)k);
     c->word[k] = '\0';
     c->pos += (size_t)k;
@@ -511,10 +509,7 @@ int sl_tok_kind_parse(const char *s, sl_tok_kind *k)
     return SL_OK;
 }
 
-const char *sl_tok_kind_name(sl_tok_kind k)
-{
-    return k == SL_TOK_BYTE ? "byte" : k == SL_TOK_CHAR ? "char" : "word";
-}
+const char *sl_tok_kind_name(sl_tok_kind k) { return k == SL_TOK_BYTE ? "byte" : k == SL_TOK_CHAR ? "char" : "word"; }
 
 int sl_corpus_next(sl_corpus *c, sl_tok_kind k, const char **w, size_t *len)
 {
@@ -548,7 +543,10 @@ int sl_tokenizer_build(const char *path, sl_tok_kind kind, int64_t min_count, sl
     int eos_id = -1;
     for (;;) {
         int r = sl_corpus_next(c, kind, &w, &len);
-        if (r < 0) { rc = r; break; }
+        if (r < 0) {
+            rc = r;
+            break;
+        }
         if (r == SL_CORPUS_EOF) break;
         if (r == SL_CORPUS_EOL) {
             if (eos_id < 0 && (rc = sl_vocab_add(counts, SL_EOS, 4, 0, &eos_id))) break;
@@ -587,7 +585,10 @@ int sl_tokenizer_build(const char *path, sl_tok_kind kind, int64_t min_count, sl
     return SL_OK;
 }
 
-typedef struct { int32_t *p; size_t n, cap; } idbuf;
+typedef struct {
+    int32_t *p;
+    size_t n, cap;
+} idbuf;
 
 static int idbuf_push(idbuf *b, int32_t id)
 {
@@ -614,7 +615,10 @@ int sl_tokenizer_encode_file(const sl_tokenizer *t, const char *path, int32_t **
     size_t len;
     for (;;) {
         int r = sl_corpus_next(c, t->kind, &w, &len);
-        if (r < 0) { rc = r; break; }
+        if (r < 0) {
+            rc = r;
+            break;
+        }
         if (r == SL_CORPUS_EOF) break;
         int id = r == SL_CORPUS_EOL ? t->vocab->eos : sl_vocab_lookup(t->vocab, w, len);
         if ((rc = idbuf_push(&b, id))) break;

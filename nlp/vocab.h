@@ -24,19 +24,19 @@
 extern "C" {
 #endif
 
-#define SL_WORD_MAX 1024    /* bytes; longer words are truncated (at a character boundary) */
+#define SL_WORD_MAX 1024 /* bytes; longer words are truncated (at a character boundary) */
 
 #define SL_UNK "<unk>"
 #define SL_BOS "<s>"
 #define SL_EOS "</s>"
 
 typedef struct {
-    int n, cap;          /* entries */
-    char **words;        /* (n,) NUL-terminated */
-    int64_t *counts;     /* (n,) */
-    int32_t *slots;      /* (nslots,) entry index or -1 */
-    size_t nslots;       /* power of two */
-    int unk, bos, eos;   /* ids of the special tokens, or -1 */
+    int n, cap;        /* entries */
+    char **words;      /* (n,) NUL-terminated */
+    int64_t *counts;   /* (n,) */
+    int32_t *slots;    /* (nslots,) entry index or -1 */
+    size_t nslots;     /* power of two */
+    int unk, bos, eos; /* ids of the special tokens, or -1 */
 } sl_vocab;
 
 sl_vocab *sl_vocab_alloc(void);
@@ -102,7 +102,7 @@ int sl_corpus_next_byte(sl_corpus *c, const char **w, size_t *len);
 /* ---- tokenizers ---- */
 typedef enum { SL_TOK_BYTE = 0, SL_TOK_CHAR = 1, SL_TOK_WORD = 2 } sl_tok_kind;
 
-int sl_tok_kind_parse(const char *s, sl_tok_kind *k);   /* "byte" | "char" | "word" */
+int sl_tok_kind_parse(const char *s, sl_tok_kind *k); /* "byte" | "char" | "word" */
 const char *sl_tok_kind_name(sl_tok_kind k);
 
 /* Next token of the given kind from the corpus (word: SL_CORPUS_EOL also comes back). */
@@ -110,7 +110,7 @@ int sl_corpus_next(sl_corpus *c, sl_tok_kind k, const char **w, size_t *len);
 
 typedef struct {
     sl_tok_kind kind;
-    sl_vocab *vocab;     /* owned */
+    sl_vocab *vocab; /* owned */
 } sl_tokenizer;
 
 /* Build a tokenizer from a corpus: count tokens of `kind`, keep those with count >= min_count,

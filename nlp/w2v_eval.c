@@ -37,8 +37,8 @@ float *sl_w2v_normalized(const sl_w2v *w)
     return u;
 }
 
-int sl_w2v_nearest(const sl_w2v *w, const float *unit, const float *q, int restrict_n, const int *exclude,
-                   int n_ex, int k, int *ids, float *sims)
+int sl_w2v_nearest(const sl_w2v *w, const float *unit, const float *q, int restrict_n, const int *exclude, int n_ex, int k,
+                   int *ids, float *sims)
 {
     int R = restrict_n > 0 && restrict_n < w->V ? restrict_n : w->V;
     float *s = malloc((size_t)(R ? R : 1) * sizeof *s);
@@ -77,9 +77,9 @@ static void upcase(char *s)
 
 /* word -> index among the first R words, optionally case-folded (the most frequent wins) */
 typedef struct {
-    sl_vocab *keys;   /* id -> key */
-    int *idx;         /* key id -> word index */
-    char **key_of;    /* word index -> key (owned by keys) */
+    sl_vocab *keys; /* id -> key */
+    int *idx;       /* key id -> word index */
+    char **key_of;  /* word index -> key (owned by keys) */
     int fold;
 } wordmap;
 
@@ -127,8 +127,7 @@ static int wordmap_get(const wordmap *m, char *word)
 
 #define QBATCH 256
 
-int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int case_insensitive,
-                        sl_w2v_analogy_result *res)
+int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int case_insensitive, sl_w2v_analogy_result *res)
 {
     memset(res, 0, sizeof *res);
     snprintf(res->total.name, sizeof res->total.name, "total");
@@ -143,7 +142,7 @@ int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int c
     /* batched: Q (QBATCH*3, D) query vectors, S (QBATCH*3, R) cosines */
     float *Q = malloc((size_t)QBATCH * 3 * D * sizeof *Q);
     float *S = malloc((size_t)QBATCH * 3 * R * sizeof *S);
-    int (*qa)[5] = malloc(QBATCH * sizeof *qa);   /* a b c d section */
+    int(*qa)[5] = malloc(QBATCH * sizeof *qa); /* a b c d section */
     if (!rc && (!unit || !Q || !S || !qa)) rc = sl_error(SL_ENOMEM, "analogy: out of memory");
     char *line = NULL;
     size_t cap = 0, lineno = 0;
@@ -205,9 +204,15 @@ int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int c
                     float mul = ((1 + cb[x]) * 0.5f) * ((1 + cc[x]) * 0.5f) / ((1 + ca[x]) * 0.5f + 0.001f);
                     if (add > sa || mul > sm) {
                         const char *kx = m.key_of[x];
-                        if (kx == ka || kx == kb || kx == kc) continue;   /* folded duplicates */
-                        if (add > sa) { sa = add; best_add = x; }
-                        if (mul > sm) { sm = mul; best_mul = x; }
+                        if (kx == ka || kx == kb || kx == kc) continue; /* folded duplicates */
+                        if (add > sa) {
+                            sa = add;
+                            best_add = x;
+                        }
+                        if (mul > sm) {
+                            sm = mul;
+                            best_mul = x;
+                        }
                     }
                 }
                 const char *kd = m.key_of[qa[q][3]];
@@ -241,8 +246,8 @@ int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int c
     return SL_OK;
 }
 
-int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensitive, double *rho, double *pearson,
-                           long *used, long *skipped)
+int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensitive, double *rho, double *pearson, long *used,
+                           long *skipped)
 {
     *rho = *pearson = NAN;
     *used = *skipped = 0;
@@ -271,7 +276,7 @@ int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensiti
         char *end;
         double s = strtod(sc, &end);
         if (end == sc || *end || !isfinite(s)) {
-            if (n == 0 && lineno == 1) continue;   /* a header line */
+            if (n == 0 && lineno == 1) continue; /* a header line */
             rc = sl_error(SL_EFORMAT, "%s:%zu: score \"%s\" is not a number", path, lineno, sc);
             break;
         }
@@ -321,8 +326,7 @@ int sl_w2v_pca2(const sl_w2v *w, const char *const *words, int n, double *xy)
     if (n < 3) return sl_error(SL_EINVAL, "PCA: need at least 3 words (got %d)", n);
     const int D = w->D;
     if (D < 2) return sl_error(SL_EINVAL, "PCA: vectors need at least 2 dimensions");
-    double *X = malloc((size_t)n * D * sizeof *X), *C = calloc((size_t)D * D, sizeof *C),
-           *ev = malloc((size_t)D * sizeof *ev);
+    double *X = malloc((size_t)n * D * sizeof *X), *C = calloc((size_t)D * D, sizeof *C), *ev = malloc((size_t)D * sizeof *ev);
     int rc = SL_OK;
     if (!X || !C || !ev) rc = sl_error(SL_ENOMEM, "PCA: out of memory");
     for (int i = 0; i < n && !rc; i++) {
@@ -332,7 +336,7 @@ int sl_w2v_pca2(const sl_w2v *w, const char *const *words, int n, double *xy)
             for (int j = 0; j < D; j++) X[(size_t)i * D + j] = w->vec[(size_t)id * D + j];
     }
     if (!rc) {
-        for (int j = 0; j < D; j++) {   /* centre the columns */
+        for (int j = 0; j < D; j++) { /* centre the columns */
             double mu = 0;
             for (int i = 0; i < n; i++) mu += X[(size_t)i * D + j];
             mu /= n;
@@ -345,7 +349,7 @@ int sl_w2v_pca2(const sl_w2v *w, const char *const *words, int n, double *xy)
     }
     if (!rc) {
         for (int c = 0; c < 2; c++) {
-            int col = D - 1 - c;   /* largest eigenvalues last */
+            int col = D - 1 - c; /* largest eigenvalues last */
             /* sign convention: the largest-magnitude loading positive */
             double big = 0;
             for (int j = 0; j < D; j++)

@@ -29,7 +29,7 @@ int sl_w2v_save(const sl_w2v *w, const char *path, int binary)
         const float *v = w->vec + (size_t)i * w->D;
         fprintf(f, "%s ", w->words[i]);
         if (binary) {
-            fwrite(v, sizeof(float), (size_t)w->D, f);   /* little-endian hosts (x86, arm64) */
+            fwrite(v, sizeof(float), (size_t)w->D, f); /* little-endian hosts (x86, arm64) */
         } else {
             for (int j = 0; j < w->D; j++) fprintf(f, "%f ", (double)v[j]);
         }
@@ -67,7 +67,7 @@ static int looks_text(const char *line, int D)
 {
     int n = 0;
     const char *p = line;
-    while (*p && *p != ' ') p++;   /* the word */
+    while (*p && *p != ' ') p++; /* the word */
     for (;;) {
         while (*p == ' ' || *p == '\t' || *p == '\r') p++;
         if (!*p || *p == '\n') break;
@@ -97,17 +97,23 @@ static int load_text(FILE *f, const char *path, sl_w2v *w)
             break;
         }
         char *save = NULL, *word = strtok_r(line, " \t", &save);
-        if (!word) { rc = sl_error(SL_EFORMAT, "%s:%zu: empty line", path, lineno); break; }
+        if (!word) {
+            rc = sl_error(SL_EFORMAT, "%s:%zu: empty line", path, lineno);
+            break;
+        }
         float *v = w->vec + (size_t)i * w->D;
         int j = 0;
         for (char *t = strtok_r(NULL, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-            if (j == w->D) { j++; break; }
+            if (j == w->D) {
+                j++;
+                break;
+            }
             char *end;
             errno = 0;
             float x = strtof(t, &end);
             if (end == t || *end || !isfinite(x)) {
-                rc = sl_error(SL_EFORMAT, "%s:%zu: value %d of \"%s\" is not a finite number: \"%.40s\"", path,
-                              lineno, j + 1, word, t);
+                rc = sl_error(SL_EFORMAT, "%s:%zu: value %d of \"%s\" is not a finite number: \"%.40s\"", path, lineno, j + 1,
+                              word, t);
                 break;
             }
             v[j++] = x;
@@ -139,14 +145,14 @@ static int load_binary(FILE *f, const char *path, sl_w2v *w)
         while ((ch = fgetc(f)) == '\n' || ch == '\r') {}
         while (ch != EOF && ch != ' ') {
             if (n == SL_WORD_MAX)
-                return sl_error(SL_EFORMAT, "%s: byte %ld: word %d longer than %d bytes (not a binary vector file?)", path,
-                                off, i + 1, SL_WORD_MAX);
+                return sl_error(SL_EFORMAT, "%s: byte %ld: word %d longer than %d bytes (not a binary vector file?)", path, off,
+                                i + 1, SL_WORD_MAX);
             word[n++] = (char)ch;
             ch = fgetc(f);
         }
         if (ch == EOF)
-            return sl_error(SL_EFORMAT, "%s: byte %ld: file truncated in word %d of the %d in the header", path, ftell(f),
-                            i + 1, w->V);
+            return sl_error(SL_EFORMAT, "%s: byte %ld: file truncated in word %d of the %d in the header", path, ftell(f), i + 1,
+                            w->V);
         word[n] = '\0';
         if (n == 0) return sl_error(SL_EFORMAT, "%s: byte %ld: empty word %d", path, off, i + 1);
         float *v = w->vec + (size_t)i * w->D;
@@ -157,8 +163,7 @@ static int load_binary(FILE *f, const char *path, sl_w2v *w)
                             path, voff, word, i + 1, w->V, got, w->D);
         for (int j = 0; j < w->D; j++)
             if (!isfinite(v[j]))
-                return sl_error(SL_EFORMAT, "%s: byte %ld: value %d of \"%s\" is not finite", path,
-                                voff + 4L * j, j + 1, word);
+                return sl_error(SL_EFORMAT, "%s: byte %ld: value %d of \"%s\" is not finite", path, voff + 4L * j, j + 1, word);
         int rc = sl_w2v_set_word(w, i, word);
         if (rc) return sl_error_wrap(rc, "%s: byte %ld", path, off);
     }
@@ -197,8 +202,10 @@ int sl_w2v_load(const char *path, int binary, sl_w2v **out)
         unsigned long long have = (unsigned long long)sb.st_size - (unsigned long long)body;
         unsigned long long need = (unsigned long long)V * (binary ? 4ull * (unsigned)D + 2 : 2ull * (unsigned)D + 1);
         if ((unsigned long long)sb.st_size < (unsigned long long)body || need > have) {
-            rc = sl_error(SL_EFORMAT, "%s:1: the header claims %d vectors of %d values (at least %llu bytes), but only %llu "
-                          "bytes follow it", path, V, D, need, have);
+            rc = sl_error(SL_EFORMAT,
+                          "%s:1: the header claims %d vectors of %d values (at least %llu bytes), but only %llu "
+                          "bytes follow it",
+                          path, V, D, need, have);
             goto out;
         }
     }

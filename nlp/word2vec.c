@@ -15,7 +15,7 @@
  * The learning rate decays linearly to alpha * 1e-4 over all epochs. Threads update the shared
  * vectors without locks (Hogwild, Recht et al. 2011): with one thread the run is deterministic.
  */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "nlp/word2vec.h"
 
 #include "core/error.h"
@@ -118,20 +118,20 @@ int sl_w2v_set_word(sl_w2v *w, int idx, const char *word)
 typedef struct {
     const sl_w2v_opts *o;
     int V, D;
-    sl_vocab *vocab;        /* word -> id, ids by decreasing count, </s> = 0 */
-    float *syn0;            /* (V, D) input vectors */
-    float *syn1;            /* (V, D) hierarchical-softmax node vectors (hs) */
-    float *syn1neg;         /* (V, D) output vectors (negative sampling) */
-    float *alias_p;         /* (V,) alias method: keep probability of column i */
-    int32_t *alias_i;       /* (V,) alias of column i */
-    float *keep;            /* (V,) subsampling: probability of keeping each word */
-    uint8_t *code;          /* (V, W2V_MAX_CODE) Huffman codes */
-    int32_t *point;         /* (V, W2V_MAX_CODE) inner nodes on the path */
-    uint8_t *codelen;       /* (V,) */
+    sl_vocab *vocab;  /* word -> id, ids by decreasing count, </s> = 0 */
+    float *syn0;      /* (V, D) input vectors */
+    float *syn1;      /* (V, D) hierarchical-softmax node vectors (hs) */
+    float *syn1neg;   /* (V, D) output vectors (negative sampling) */
+    float *alias_p;   /* (V,) alias method: keep probability of column i */
+    int32_t *alias_i; /* (V,) alias of column i */
+    float *keep;      /* (V,) subsampling: probability of keeping each word */
+    uint8_t *code;    /* (V, W2V_MAX_CODE) Huffman codes */
+    int32_t *point;   /* (V, W2V_MAX_CODE) inner nodes on the path */
+    uint8_t *codelen; /* (V,) */
     float exptab[W2V_EXP_N + 1];
     uint64_t train_words, file_size;
-    uint64_t words_actual;  /* shared, atomic adds */
-    float alpha, alpha0;    /* shared; races are benign, as in the tool */
+    uint64_t words_actual; /* shared, atomic adds */
+    float alpha, alpha0;   /* shared; races are benign, as in the tool */
     double t0, last_print;
     int threads, err;
     char errmsg[256];
@@ -164,7 +164,10 @@ static int build_vocab(w2v_trainer *tr)
     size_t len;
     while (!rc) {
         int r = sl_corpus_next_word(c, &w, &len);
-        if (r < 0) { rc = r; break; }
+        if (r < 0) {
+            rc = r;
+            break;
+        }
         if (r == SL_CORPUS_EOF) break;
         if (r == SL_CORPUS_EOL) all->counts[eos]++;
         else rc = sl_vocab_add(all, w, len, 1, NULL);
@@ -189,8 +192,7 @@ static int build_vocab(w2v_trainer *tr)
     tr->V = tr->vocab->n;
     tr->train_words = 0;
     for (int i = 0; i < tr->V; i++) tr->train_words += (uint64_t)tr->vocab->counts[i];
-    if (tr->V < 2 || tr->train_words == 0)
-        return sl_error(SL_EINVAL, "%s: no words with count >= %d", o->train, o->min_count);
+    if (tr->V < 2 || tr->train_words == 0) return sl_error(SL_EINVAL, "%s: no words with count >= %d", o->train, o->min_count);
     return SL_OK;
 }
 
@@ -206,7 +208,9 @@ static int build_huffman(w2v_trainer *tr)
     tr->point = calloc((size_t)V * W2V_MAX_CODE, sizeof *tr->point);
     tr->codelen = calloc((size_t)V, 1);
     if (!cnt || !parent || !bin || !tr->code || !tr->point || !tr->codelen) {
-        free(cnt); free(parent); free(bin);
+        free(cnt);
+        free(parent);
+        free(bin);
         return sl_error(SL_ENOMEM, "word2vec: out of memory (Huffman tree)");
     }
     for (int a = 0; a < V; a++) cnt[a] = tr->vocab->counts[a];
@@ -229,7 +233,10 @@ static int build_huffman(w2v_trainer *tr)
         int32_t pt[W2V_MAX_CODE];
         int n = 0;
         for (long b = a; b != 2 * V - 2; b = parent[b]) {
-            if (n == W2V_MAX_CODE) { rc = sl_error(SL_EINVAL, "word2vec: Huffman code longer than %d", W2V_MAX_CODE); break; }
+            if (n == W2V_MAX_CODE) {
+                rc = sl_error(SL_EINVAL, "word2vec: Huffman code longer than %d", W2V_MAX_CODE);
+                break;
+            }
             code[n] = bin[b];
             pt[n] = (int32_t)b;
             n++;
@@ -259,7 +266,9 @@ int sl_w2v_alias_table(const int64_t *counts, int V, float *alias_p, int32_t *al
     double *q = malloc((size_t)V * sizeof *q);
     int *small = malloc((size_t)V * sizeof *small), *large = malloc((size_t)V * sizeof *large);
     if (!q || !small || !large) {
-        free(q); free(small); free(large);
+        free(q);
+        free(small);
+        free(large);
         return sl_error(SL_ENOMEM, "word2vec: out of memory (sampling table)");
     }
     double z = 0;
@@ -278,8 +287,16 @@ int sl_w2v_alias_table(const int64_t *counts, int V, float *alias_p, int32_t *al
         if (q[l] < 1.0) small[ns++] = l;
         else large[nl++] = l;
     }
-    while (nl) { int l = large[--nl]; alias_p[l] = 1.0f; alias_i[l] = l; }
-    while (ns) { int s = small[--ns]; alias_p[s] = 1.0f; alias_i[s] = s; }
+    while (nl) {
+        int l = large[--nl];
+        alias_p[l] = 1.0f;
+        alias_i[l] = l;
+    }
+    while (ns) {
+        int s = small[--ns];
+        alias_p[s] = 1.0f;
+        alias_i[s] = s;
+    }
     free(q);
     free(small);
     free(large);
@@ -375,8 +392,8 @@ static void progress(w2v_trainer *tr, int final)
     uint64_t done = __atomic_load_n(&tr->words_actual, __ATOMIC_RELAXED);
     double total = (double)tr->o->iter * (double)tr->train_words + 1;
     double el = now - tr->t0;
-    fprintf(f, "%cAlpha: %f  Progress: %.2f%%  Words/thread/sec: %.2fk  ", 13, tr->alpha,
-            final ? 100.0 : done / total * 100.0, el > 0 ? done / (el * tr->threads) / 1000.0 : 0.0);
+    fprintf(f, "%cAlpha: %f  Progress: %.2f%%  Words/thread/sec: %.2fk  ", 13, tr->alpha, final ? 100.0 : done / total * 100.0,
+            el > 0 ? done / (el * tr->threads) / 1000.0 : 0.0);
     if (final) fputc('\n', f);
     fflush(f);
 }
@@ -424,7 +441,10 @@ static void train_thread(w2v_trainer *tr, int tid)
                 const char *w;
                 size_t len;
                 int r = sl_corpus_next_word(c, &w, &len);
-                if (r <= 0) { eof = 1; break; }
+                if (r <= 0) {
+                    eof = 1;
+                    break;
+                }
                 int id = r == SL_CORPUS_EOL ? 0 : sl_vocab_find(tr->vocab, w, len);
                 if (id < 0) continue;
                 word_count++;
@@ -491,8 +511,7 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
 {
     *out = NULL;
     if (!o->train) return sl_error(SL_EINVAL, "word2vec: no training file");
-    if (o->size < 1 || o->window < 1 || o->iter < 1 || o->threads < 1 || o->negative < 0 || o->sample < 0 ||
-        o->min_count < 1)
+    if (o->size < 1 || o->window < 1 || o->iter < 1 || o->threads < 1 || o->negative < 0 || o->sample < 0 || o->min_count < 1)
         return sl_error(SL_EINVAL, "word2vec: bad options (size, window, iter, threads, min-count must be >= 1)");
     if (!o->hs && o->negative == 0) return sl_error(SL_EINVAL, "word2vec: need -hs 1 or -negative > 0");
     w2v_trainer tr;
@@ -508,31 +527,44 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
     double tv = sl_now();
     int rc = build_vocab(&tr);
     if (rc) goto done;
-    if (tr.file_size == 0 && o->threads > 1)
-        { rc = sl_error(SL_EINVAL, "%s: more than one thread needs a regular file", o->train); goto done; }
+    if (tr.file_size == 0 && o->threads > 1) {
+        rc = sl_error(SL_EINVAL, "%s: more than one thread needs a regular file", o->train);
+        goto done;
+    }
     const int V = tr.V, D = tr.D;
     if (o->progress) {
-        fprintf(o->progress, "Starting training using file %s\nVocab size: %d\nWords in train file: %llu\n", o->train,
-                V, (unsigned long long)tr.train_words);
+        fprintf(o->progress, "Starting training using file %s\nVocab size: %d\nWords in train file: %llu\n", o->train, V,
+                (unsigned long long)tr.train_words);
     }
     tr.syn0 = malloc((size_t)V * D * sizeof(float));
-    if (!tr.syn0) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory (%d x %d)", V, D); goto done; }
+    if (!tr.syn0) {
+        rc = sl_error(SL_ENOMEM, "word2vec: out of memory (%d x %d)", V, D);
+        goto done;
+    }
     uint64_t r = o->seed;
-    for (size_t i = 0; i < (size_t)V * D; i++)
-        tr.syn0[i] = (((lcg(&r) & 0xFFFF) / 65536.0f) - 0.5f) / (float)D;
+    for (size_t i = 0; i < (size_t)V * D; i++) tr.syn0[i] = (((lcg(&r) & 0xFFFF) / 65536.0f) - 0.5f) / (float)D;
     if (o->hs) {
         tr.syn1 = calloc((size_t)V * D, sizeof(float));
-        if (!tr.syn1) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory"); goto done; }
+        if (!tr.syn1) {
+            rc = sl_error(SL_ENOMEM, "word2vec: out of memory");
+            goto done;
+        }
         if ((rc = build_huffman(&tr))) goto done;
     }
     if (o->negative > 0) {
         tr.syn1neg = calloc((size_t)V * D, sizeof(float));
-        if (!tr.syn1neg) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory"); goto done; }
+        if (!tr.syn1neg) {
+            rc = sl_error(SL_ENOMEM, "word2vec: out of memory");
+            goto done;
+        }
         if ((rc = build_table(&tr))) goto done;
     }
     if (o->sample > 0) {
         tr.keep = malloc((size_t)V * sizeof *tr.keep);
-        if (!tr.keep) { rc = sl_error(SL_ENOMEM, "word2vec: out of memory"); goto done; }
+        if (!tr.keep) {
+            rc = sl_error(SL_ENOMEM, "word2vec: out of memory");
+            goto done;
+        }
         const double thr = o->sample * (double)tr.train_words;
         for (int i = 0; i < V; i++) {
             double cn = (double)tr.vocab->counts[i];
@@ -546,7 +578,10 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
     #pragma omp parallel num_threads(o->threads)
     train_thread(&tr, omp_get_thread_num());
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-    if (tr.err) { rc = sl_error(tr.err, "%s", tr.errmsg); goto done; }
+    if (tr.err) {
+        rc = sl_error(tr.err, "%s", tr.errmsg);
+        goto done;
+    }
     double secs = sl_now() - tr.t0;
     progress(&tr, 1);
     sl_w2v *w;
@@ -555,7 +590,10 @@ int sl_w2v_train(const sl_w2v_opts *o, sl_w2v **out, sl_w2v_stats *st)
         rc = sl_w2v_set_word(w, i, tr.vocab->words[i]);
         w->counts[i] = tr.vocab->counts[i];
     }
-    if (rc) { sl_w2v_free(w); goto done; }
+    if (rc) {
+        sl_w2v_free(w);
+        goto done;
+    }
     memcpy(w->vec, tr.syn0, (size_t)V * D * sizeof(float));
     if (st) {
         st->train_words = tr.train_words;

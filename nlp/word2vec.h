@@ -21,39 +21,39 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *train;      /* corpus file */
-    int size;               /* vector width, default 100 */
-    int window;             /* max skip length, default 5 */
-    double sample;          /* subsampling threshold, default 1e-3 (0 = off) */
-    int hs;                 /* hierarchical softmax, default 0 */
-    int negative;           /* negative samples, default 5 (0 = off) */
-    int threads;            /* default 12, as the original tool */
-    int iter;               /* epochs, default 5 */
-    int min_count;          /* default 5 */
-    double alpha;           /* starting learning rate; < 0: 0.025 (skip-gram) / 0.05 (CBOW) */
-    int cbow;               /* 1 CBOW (the tool's default), 0 skip-gram */
-    uint64_t seed;          /* default 1; random streams are seed + thread id */
-    FILE *progress;         /* progress line ("Alpha: ..  Progress: ..%  Words/thread/sec: ..k") or NULL */
+    const char *train; /* corpus file */
+    int size;          /* vector width, default 100 */
+    int window;        /* max skip length, default 5 */
+    double sample;     /* subsampling threshold, default 1e-3 (0 = off) */
+    int hs;            /* hierarchical softmax, default 0 */
+    int negative;      /* negative samples, default 5 (0 = off) */
+    int threads;       /* default 12, as the original tool */
+    int iter;          /* epochs, default 5 */
+    int min_count;     /* default 5 */
+    double alpha;      /* starting learning rate; < 0: 0.025 (skip-gram) / 0.05 (CBOW) */
+    int cbow;          /* 1 CBOW (the tool's default), 0 skip-gram */
+    uint64_t seed;     /* default 1; random streams are seed + thread id */
+    FILE *progress;    /* progress line ("Alpha: ..  Progress: ..%  Words/thread/sec: ..k") or NULL */
 } sl_w2v_opts;
 
 void sl_w2v_opts_default(sl_w2v_opts *o);
 
 typedef struct {
     int V, D;
-    char **words;           /* (V,) */
-    int64_t *counts;        /* (V,) corpus counts (0 when loaded from a vector file) */
-    float *vec;             /* (V, D) */
-    int32_t *slots;         /* hash index over words */
+    char **words;    /* (V,) */
+    int64_t *counts; /* (V,) corpus counts (0 when loaded from a vector file) */
+    float *vec;      /* (V, D) */
+    int32_t *slots;  /* hash index over words */
     size_t nslots;
 } sl_w2v;
 
 typedef struct {
-    uint64_t train_words;   /* words per epoch (after min-count, with </s>) */
-    uint64_t words_done;    /* words processed in all epochs */
-    double seconds;         /* training time (vocabulary excluded) */
+    uint64_t train_words; /* words per epoch (after min-count, with </s>) */
+    uint64_t words_done;  /* words processed in all epochs */
+    double seconds;       /* training time (vocabulary excluded) */
     double vocab_seconds;
-    double words_per_sec;   /* words_done / seconds */
-    double cpu_seconds;     /* process CPU time (all threads) spent training */
+    double words_per_sec; /* words_done / seconds */
+    double cpu_seconds;   /* process CPU time (all threads) spent training */
 } sl_w2v_stats;
 
 /* Train on o->train. *out receives the input vectors (syn0). st may be NULL. */
@@ -68,7 +68,7 @@ int sl_w2v_alias_table(const int64_t *counts, int V, float *alias_p, int32_t *al
 int sl_w2v_alloc(int V, int D, sl_w2v **out);
 int sl_w2v_set_word(sl_w2v *w, int i, const char *word);
 void sl_w2v_free(sl_w2v *w);
-int sl_w2v_find(const sl_w2v *w, const char *word);   /* index or -1 */
+int sl_w2v_find(const sl_w2v *w, const char *word); /* index or -1 */
 
 /* Files: "V D\n" then per word "word v1 .. vD \n" (text, %f like the tool) or
  * "word " + D little-endian float32 + "\n" (binary). The reader takes both tools' variants
@@ -88,34 +88,33 @@ float *sl_w2v_normalized(const sl_w2v *w);
 
 /* The k nearest words to query vector q (D,) by cosine over the first `restrict_n` words (0 =
  * all), skipping `exclude` (n_ex ids); ids/sims receive up to k results, returns the count. */
-int sl_w2v_nearest(const sl_w2v *w, const float *unit, const float *q, int restrict_n, const int *exclude,
-                   int n_ex, int k, int *ids, float *sims);
+int sl_w2v_nearest(const sl_w2v *w, const float *unit, const float *q, int restrict_n, const int *exclude, int n_ex, int k,
+                   int *ids, float *sims);
 
 #define SL_W2V_MAX_SECTIONS 64
 typedef struct {
     char name[96];
-    long n, correct_add, correct_mul;   /* questions answered (all 4 words known) */
-    long skipped;                       /* questions with a word outside the vocabulary */
+    long n, correct_add, correct_mul; /* questions answered (all 4 words known) */
+    long skipped;                     /* questions with a word outside the vocabulary */
 } sl_w2v_section;
 
 typedef struct {
     int n_sections;
     sl_w2v_section sec[SL_W2V_MAX_SECTIONS];
     sl_w2v_section total;
-    sl_w2v_section semantic, syntactic;  /* sections named "gram*" are syntactic */
+    sl_w2v_section semantic, syntactic; /* sections named "gram*" are syntactic */
 } sl_w2v_analogy_result;
 
 /* questions-words.txt format (": section" lines, then "a b c d": a is to b as c is to d;
  * predict d from b - a + c excluding a, b, c). Words are matched after upper-casing both
  * sides when case_insensitive (as gensim and the original compute-accuracy do); only the
  * first restrict_n words of the vocabulary are candidates and known (0 = all). */
-int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int case_insensitive,
-                        sl_w2v_analogy_result *res);
+int sl_w2v_analogy_eval(const sl_w2v *w, const char *path, int restrict_n, int case_insensitive, sl_w2v_analogy_result *res);
 
 /* Word pairs with a human score per line ("w1 w2 score", tab/space separated, '#' comments):
  * Spearman's rho between the scores and the cosine similarities of the known pairs. */
-int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensitive, double *rho, double *pearson,
-                           long *used, long *skipped);
+int sl_w2v_similarity_eval(const sl_w2v *w, const char *path, int case_insensitive, double *rho, double *pearson, long *used,
+                           long *skipped);
 
 /* First two principal components of the vectors of `words` (n >= 3): xy (n, 2). */
 int sl_w2v_pca2(const sl_w2v *w, const char *const *words, int n, double *xy);

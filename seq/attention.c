@@ -20,7 +20,11 @@ int sl_rope_tables(float **cos_out, float **sin_out, int max_len, int dim, float
     const int h = dim / 2;
     float *c = malloc((size_t)max_len * (h ? h : 1) * sizeof(float));
     float *s = malloc((size_t)max_len * (h ? h : 1) * sizeof(float));
-    if (!c || !s) { free(c); free(s); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!c || !s) {
+        free(c);
+        free(s);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     for (int t = 0; t < max_len; t++)
         for (int i = 0; i < h; i++) {
             /* llama2.c run.c: freq = 1 / theta^(2i/dim), angle = pos * freq, in float */
@@ -53,33 +57,33 @@ typedef struct attn_model_ {
     sl_model base;
     sl_attn_config c;
     int mla;
-    int Hq, Hkv, Dk, Dv;       /* per-head widths seen by the kernel */
-    int hd;                    /* standard head dim */
-    int dn, dr, r, rq;         /* MLA dims */
-    int qdim, kdim, vdim;      /* token-major widths of q, k, v: H*D */
-    int rot;                   /* rotated width per head (hd or dr), 0 if no RoPE */
-    float *rcos, *rsin;        /* (max_seq_len, rot/2) */
+    int Hq, Hkv, Dk, Dv;  /* per-head widths seen by the kernel */
+    int hd;               /* standard head dim */
+    int dn, dr, r, rq;    /* MLA dims */
+    int qdim, kdim, vdim; /* token-major widths of q, k, v: H*D */
+    int rot;              /* rotated width per head (hd or dr), 0 if no RoPE */
+    float *rcos, *rsin;   /* (max_seq_len, rot/2) */
     /* tensors (-1 if absent) */
     int i_qkv, i_qkvb, i_wq, i_bq, i_wk, i_bk, i_wv, i_bv, i_wo, i_bo;
     int i_qa, i_qan, i_qb, i_kva, i_kvan, i_kvb;
     /* cache of the last forward */
     int B, T, naive;
-    int sliced;                /* the last forward ran as batch slices (slice_begin) */
+    int sliced; /* the last forward ran as batch slices (slice_begin) */
     const float *x;
-    sl_arena fwd;              /* this layer's forward cache below, carved per forward */
-    float *hq, *hk, *hv, *ho;  /* head-major (B,H,T,D) */
-    float *to;                 /* (N, Hq*Dv) token-major attention output */
-    float *att;                /* naive: (B,Hq,T,T) probs; flash: (B,Hq,T) lse */
-    float *dmask, *omask;      /* dropout masks: (B,Hq,T,T), (N,C) */
-    float *qa, *qan, *qar;     /* MLA q: (N,rq) (N,rq) (N) */
+    sl_arena fwd;                 /* this layer's forward cache below, carved per forward */
+    float *hq, *hk, *hv, *ho;     /* head-major (B,H,T,D) */
+    float *to;                    /* (N, Hq*Dv) token-major attention output */
+    float *att;                   /* naive: (B,Hq,T,T) probs; flash: (B,Hq,T) lse */
+    float *dmask, *omask;         /* dropout masks: (B,Hq,T,T), (N,C) */
+    float *qa, *qan, *qar;        /* MLA q: (N,rq) (N,rq) (N) */
     float *kva, *kvn, *kvr, *kvb; /* MLA kv: (N,r+dr) (N,r) (N) (N,max(Hq*(dn+dv), r)) */
-    float *qkvl;               /* batch slices, flash: this layer's q, k, v token-major (N, qdim+kdim+vdim) */
+    float *qkvl;                  /* batch slices, flash: this layer's q, k, v token-major (N, qdim+kdim+vdim) */
     /* scratch that lives for one call (read through ws: a transformer's layers share the first
      * layer's): scr, the token-major projections, carved by forward / slice_begin; bwd,
      * backward's gradients, carved by backward / slice_backward_begin */
     sl_arena scr, bwd;
-    float *tq, *tk, *tv;       /* (N, qdim) (N, kdim) (N, max(vdim, MLA r)) token-major, after RoPE */
-    float *qkv;                /* gpt: (N, qdim+kdim+vdim) fused projection */
+    float *tq, *tk, *tv;                /* (N, qdim) (N, kdim) (N, max(vdim, MLA r)) token-major, after RoPE */
+    float *qkv;                         /* gpt: (N, qdim+kdim+vdim) fused projection */
     float *g1, *g2, *g3, *g4, *g5, *g6; /* backward scratch */
     /* owner of the scratch arenas (this model, or the first layer's attention when a
      * transformer shares them across its layers) */
@@ -88,13 +92,13 @@ typedef struct attn_model_ {
 
 typedef struct {
     int B, pos, cap;
-    int *st0;                  /* (B) each row's first visible cache position (its last per-row reset) */
-    int apart;                 /* some st0 is not 0 */
-    float *kc, *vc;            /* standard: (B,Hkv,cap,hd) each */
-    float *cc, *pc;            /* MLA: (B,cap,r), (B,cap,dr) */
-    size_t kv_bytes;           /* bytes allocated for kc+vc or cc+pc */
+    int *st0;        /* (B) each row's first visible cache position (its last per-row reset) */
+    int apart;       /* some st0 is not 0 */
+    float *kc, *vc;  /* standard: (B,Hkv,cap,hd) each */
+    float *cc, *pc;  /* MLA: (B,cap,r), (B,cap,dr) */
+    size_t kv_bytes; /* bytes allocated for kc+vc or cc+pc */
     float *tq, *tk, *tv, *to, *sc, *lat, *ctx, *qa, *qan, *st, *kva, *kvn, *qkv;
-    sl_arena pf;               /* prefill's projections for N = B*T rows */
+    sl_arena pf; /* prefill's projections for N = B*T rows */
 } attn_state;
 
 static const int flash_vals[] = {1, 0};
@@ -112,7 +116,8 @@ const sl_spec_key sl_attn_keys[] = {
                "longest sequence; KV-cache capacity in step mode"),
     SL_KEY_CHOICE(sl_attn_config, flash, "kernel", "flash", "flash|naive", flash_vals,
                   "flash (tiled, online softmax, O(T) memory) or naive (O(T^2))"),
-    SL_KEY_FLOAT(sl_attn_config, dropout, "dropout", "0", 0, 0.999, "dropout on attention probabilities (naive kernel) and output"),
+    SL_KEY_FLOAT(sl_attn_config, dropout, "dropout", "0", 0, 0.999,
+                 "dropout on attention probabilities (naive kernel) and output"),
     SL_KEY_CHOICE(sl_attn_config, names, "names", "gpt", "gpt|llama", NULL,
                   "parameter names: gpt (c_attn, c_proj) or llama (wq, wk, wv, wo)"),
     SL_ATTN_MLA_KEYS(sl_attn_config),
@@ -123,7 +128,7 @@ const sl_spec_key sl_attn_keys[] = {
 void sl_attn_config_default(sl_attn_config *c, int d_model, int n_head)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_attn_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_attn_keys, c); /* cannot fail: the table's defaults are valid */
     c->d_model = d_model;
     c->n_head = n_head;
 }
@@ -145,12 +150,15 @@ int sl_attn_config_check(const sl_attn_config *c)
         return sl_error(SL_EINVAL, "attention: n_kv_head=%d must divide n_head=%d", c->n_kv_head, c->n_head);
     if (c->max_seq_len <= 0) return sl_error(SL_EINVAL, "attention: max_seq_len=%d must be positive", c->max_seq_len);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return sl_error(SL_EINVAL, "attention: dropout=%g not in [0, 1)", c->dropout);
-    if (c->rope && !(c->rope_theta > 0.0f)) return sl_error(SL_EINVAL, "attention: rope_theta=%g must be positive", c->rope_theta);
+    if (c->rope && !(c->rope_theta > 0.0f))
+        return sl_error(SL_EINVAL, "attention: rope_theta=%g must be positive", c->rope_theta);
     if (c->kv_lora_rank > 0) {
         if (c->qk_nope_head_dim < 0 || c->qk_rope_head_dim < 0 || c->qk_nope_head_dim + c->qk_rope_head_dim <= 0 ||
             c->v_head_dim <= 0 || c->q_lora_rank < 0)
-            return sl_error(SL_EINVAL, "attention (MLA): need qk_nope_head_dim + qk_rope_head_dim > 0, v_head_dim > 0 "
-                            "(got %d, %d, %d)", c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim);
+            return sl_error(SL_EINVAL,
+                            "attention (MLA): need qk_nope_head_dim + qk_rope_head_dim > 0, v_head_dim > 0 "
+                            "(got %d, %d, %d)",
+                            c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim);
         if (c->rope && c->qk_rope_head_dim % 2)
             return sl_error(SL_EINVAL, "attention (MLA): qk_rope_head_dim=%d must be even for RoPE", c->qk_rope_head_dim);
         if (c->n_kv_head && c->n_kv_head != c->n_head)
@@ -217,7 +225,8 @@ static void rope_rows(const attn_model *a, float *x, int N, int T, int n_head, i
     const int32_t *dp = a->base.doc_pos;
     for (int n = 0; n < N; n++) {
         int t = dp ? dp[n] : n % T;
-        sl_rope_row(x + (size_t)n * row + off, n_head, stride, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2, inverse);
+        sl_rope_row(x + (size_t)n * row + off, n_head, stride, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2,
+                    inverse);
     }
 }
 
@@ -262,7 +271,7 @@ static int project(attn_model *a, const float *x, int N, int T, const proj_out *
         sl_linear_forward(tq, x, PD(a, a->i_wq), NULL, N, C, a->qdim);
     }
     sl_linear_forward(kva, x, PD(a, a->i_kva), NULL, N, C, r + dr);
-    float *cl = kvb;   /* borrow kvb to hold the raw latent (N, r) before normalising */
+    float *cl = kvb; /* borrow kvb to hold the raw latent (N, r) before normalising */
     for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, kva + (size_t)n * (r + dr), (size_t)r * sizeof(float));
     sl_rmsnorm_forward(kvn, kvr, cl, PD(a, a->i_kvan), N, r, a->c.norm_eps);
     sl_linear_forward(kvb, kvn, PD(a, a->i_kvb), NULL, N, r, H * (dn + Dv));
@@ -295,7 +304,8 @@ static void positions(attn_model *a, int N, int T, float *tq, float *tk, float *
     }
     for (int n = 0; n < N; n++)
         for (int h = 0; h < a->Hq; h++)
-            memcpy(tk + (size_t)n * a->kdim + (size_t)h * (dn + dr) + dn, kva + (size_t)n * (r + dr) + r, (size_t)dr * sizeof(float));
+            memcpy(tk + (size_t)n * a->kdim + (size_t)h * (dn + dr) + dn, kva + (size_t)n * (r + dr) + r,
+                   (size_t)dr * sizeof(float));
 }
 
 static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
@@ -309,7 +319,14 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     a->sliced = 0;
     a->naive = !a->c.flash || drop || (m->doc_pos && !a->c.causal); /* flash: causal packed rows only */
-    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal,
+    sl_attn_shape s = {.B = B,
+                       .Hq = Hq,
+                       .Hkv = a->Hkv,
+                       .T = T,
+                       .Dk = a->Dk,
+                       .Dv = a->Dv,
+                       .scale = 1.0f / sqrtf((float)a->Dk),
+                       .causal = a->c.causal,
                        .doc_pos = m->doc_pos};
     const size_t natt = a->naive ? (size_t)B * Hq * T * T : (size_t)B * Hq * T, n = (size_t)N;
     const size_t mla = a->mla, mlq = a->mla && a->rq > 0, HD = (size_t)Hq * a->Dv;
@@ -324,35 +341,45 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     const int inf = m->inference;
     const size_t alias = inf && !mla ? 0 : 1;
     if (inf && a->fwd.base) sl_arena_free(&a->fwd);
-    if (inf && (rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
-                                    SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
-                                    SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0),
-                                    SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
-                                    SL_FIELD(a->ho, alias * n * HD), SL_FIELD(a->to, alias * n * HD), SL_FIELD(a->att, natt),
-                                    SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
-                                    SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq),
-                                    SL_FIELD(a->qar, mlq * n), SL_FIELD(a->kva, mla * n * (a->r + a->dr)),
-                                    SL_FIELD(a->kvn, mla * n * a->r), SL_FIELD(a->kvr, mla * n),
-                                    SL_FIELD(a->kvb, mla * n * kvbw))))
+    if (inf && (rc = SL_ARENA_CARVE(
+                    &w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
+                    SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
+                    SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0), SL_FIELD(a->hq, n * a->qdim),
+                    SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim), SL_FIELD(a->ho, alias * n * HD),
+                    SL_FIELD(a->to, alias * n * HD), SL_FIELD(a->att, natt), SL_FIELD(a->dmask, drop && a->naive ? natt : 0),
+                    SL_FIELD(a->omask, drop ? n * C : 0), SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq),
+                    SL_FIELD(a->qar, mlq * n), SL_FIELD(a->kva, mla * n * (a->r + a->dr)), SL_FIELD(a->kvn, mla * n * a->r),
+                    SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw))))
         return rc;
     if (!inf &&
         ((rc = SL_ARENA_CARVE(&w->scr, SL_FIELD(w->tq, n * a->qdim), SL_FIELD(w->tk, n * a->kdim),
                               SL_FIELD(w->tv, n * (mla && a->r > a->vdim ? a->r : a->vdim)),
                               SL_FIELD(w->qkv, a->i_qkv >= 0 ? n * (a->qdim + a->kdim + a->vdim) : 0))) ||
-        (rc = SL_ARENA_CARVE(&a->fwd, SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
-                             SL_FIELD(a->ho, n * HD), SL_FIELD(a->to, n * HD), SL_FIELD(a->att, natt),
-                             SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
-                             SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq), SL_FIELD(a->qar, mlq * n),
-                             SL_FIELD(a->kva, mla * n * (a->r + a->dr)), SL_FIELD(a->kvn, mla * n * a->r),
-                             SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw)))))
+         (rc = SL_ARENA_CARVE(&a->fwd, SL_FIELD(a->hq, n * a->qdim), SL_FIELD(a->hk, n * a->kdim), SL_FIELD(a->hv, n * a->vdim),
+                              SL_FIELD(a->ho, n * HD), SL_FIELD(a->to, n * HD), SL_FIELD(a->att, natt),
+                              SL_FIELD(a->dmask, drop && a->naive ? natt : 0), SL_FIELD(a->omask, drop ? n * C : 0),
+                              SL_FIELD(a->qa, mlq * n * a->rq), SL_FIELD(a->qan, mlq * n * a->rq), SL_FIELD(a->qar, mlq * n),
+                              SL_FIELD(a->kva, mla * n * (a->r + a->dr)), SL_FIELD(a->kvn, mla * n * a->r),
+                              SL_FIELD(a->kvr, mla * n), SL_FIELD(a->kvb, mla * n * kvbw)))))
         return rc;
     if (!alias) {
         a->ho = w->tq;
         a->to = a->hq;
     }
-    a->B = B; a->T = T; a->x = x;
-    const proj_out po = {.tq = a->ws->tq, .tk = a->ws->tk, .tv = a->ws->tv, .qkv = a->ws->qkv, .qa = a->qa,
-                         .qan = a->qan, .qar = a->qar, .kva = a->kva, .kvn = a->kvn, .kvr = a->kvr, .kvb = a->kvb};
+    a->B = B;
+    a->T = T;
+    a->x = x;
+    const proj_out po = {.tq = a->ws->tq,
+                         .tk = a->ws->tk,
+                         .tv = a->ws->tv,
+                         .qkv = a->ws->qkv,
+                         .qa = a->qa,
+                         .qan = a->qan,
+                         .qar = a->qar,
+                         .kva = a->kva,
+                         .kvn = a->kvn,
+                         .kvr = a->kvr,
+                         .kvb = a->kvb};
     project(a, x, N, T, &po);
     positions(a, N, T, a->ws->tq, a->ws->tk, a->kva);
     to_heads(a->hq, a->ws->tq, B, T, Hq, a->Dk, a->qdim, 0);
@@ -371,10 +398,8 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
     }
     from_heads(a->to, a->ho, B, T, Hq, a->Dv, Hq * a->Dv, 0);
     sl_linear_forward(y, a->to, PD(a, a->i_wo), PD(a, a->i_bo), N, Hq * a->Dv, C);
-    if (drop) {
-        sl_dropout_forward(y, a->omask, y, (size_t)N * C, a->c.dropout, m->rng);
-    }
-    a->naive |= drop << 1;   /* bit 1: dropout masks live */
+    if (drop) { sl_dropout_forward(y, a->omask, y, (size_t)N * C, a->c.dropout, m->rng); }
+    a->naive |= drop << 1; /* bit 1: dropout masks live */
     return SL_OK;
 }
 
@@ -410,7 +435,14 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     memset(dhq, 0, (size_t)N * a->qdim * sizeof(float));
     memset(dhk, 0, (size_t)N * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)N * a->vdim * sizeof(float));
-    sl_attn_shape s = {.B = B, .Hq = Hq, .Hkv = a->Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal,
+    sl_attn_shape s = {.B = B,
+                       .Hq = Hq,
+                       .Hkv = a->Hkv,
+                       .T = T,
+                       .Dk = a->Dk,
+                       .Dv = Dv,
+                       .scale = 1.0f / sqrtf((float)a->Dk),
+                       .causal = a->c.causal,
                        .doc_pos = m->doc_pos};
     if (naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->att, drop ? a->dmask : NULL, &s);
     else if ((rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, a->hq, a->hk, a->hv, a->ho, a->att, &s))) return rc;
@@ -427,7 +459,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         }
         if (a->i_qkv >= 0) {
             const int tot = a->qdim + a->kdim + a->vdim;
-            float *dqkv = a->ws->qkv;  /* forward values of the fused projection are not needed */
+            float *dqkv = a->ws->qkv; /* forward values of the fused projection are not needed */
             for (int n = 0; n < N; n++) {
                 float *r = dqkv + (size_t)n * tot;
                 memcpy(r, dtq + (size_t)n * a->qdim, (size_t)a->qdim * sizeof(float));
@@ -458,8 +490,8 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
         sl_linear_backward(dx, PG(a, a->i_wq), NULL, dtq, x, PD(a, a->i_wq), N, C, a->qdim);
     }
     /* dkvb (N, Hq*(dn+dv)) gathers dk_nope and dv; dkva (N, r+dr) = [dc, dk_pe] */
-    float *dkvb = a->kvb;      /* forward kvb no longer needed */
-    float *dkva = a->ws->g5;   /* dto done (g5 holds N*max(Hq*Dv, r+dr)) */
+    float *dkvb = a->kvb;    /* forward kvb no longer needed */
+    float *dkva = a->ws->g5; /* dto done (g5 holds N*max(Hq*Dv, r+dr)) */
     memset(dkva, 0, (size_t)N * (r + dr) * sizeof(float));
     for (int n = 0; n < N; n++) {
         float *d = dkvb + (size_t)n * Hq * (dn + Dv), *dpe = dkva + (size_t)n * (r + dr) + r;
@@ -475,7 +507,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     memset(dkvn, 0, (size_t)N * r * 2 * sizeof(float));
     sl_linear_backward(dkvn, PG(a, a->i_kvb), NULL, dkvb, a->kvn, PD(a, a->i_kvb), N, r, Hq * (dn + Dv));
     /* the raw latent c is kva[:, :r]; copy it out contiguous into tv's space (free now) */
-    float *cl = a->ws->tv;   /* N*max(vdim, r) */
+    float *cl = a->ws->tv; /* N*max(vdim, r) */
     for (int n = 0; n < N; n++) memcpy(cl + (size_t)n * r, a->kva + (size_t)n * (r + dr), (size_t)r * sizeof(float));
     sl_rmsnorm_backward(dc, PG(a, a->i_kvan), dkvn, cl, PD(a, a->i_kvan), a->kvr, N, r);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (r + dr), dc + (size_t)n * r, (size_t)r * sizeof(float));
@@ -499,8 +531,7 @@ static void rope_heads(const attn_model *a, float *x, int rows, int T, int inver
     const int h2 = a->rot / 2, hd = a->hd;
     for (int r = 0; r < rows; r++)
         for (int t = 0; t < T; t++)
-            sl_rope_row(x + ((size_t)r * T + t) * hd, 1, hd, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2,
-                        inverse);
+            sl_rope_row(x + ((size_t)r * T + t) * hd, 1, hd, a->rot, a->rcos + (size_t)t * h2, a->rsin + (size_t)t * h2, inverse);
 }
 
 static int attn_slice_ok(const sl_model *m)
@@ -533,14 +564,21 @@ static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int
                              SL_FIELD(a->hk, nv * a->kdim), SL_FIELD(a->hv, nv * a->vdim), SL_FIELD(a->ho, nv * HD),
                              SL_FIELD(a->qkvl, nf * tot))))
         return rc;
-    a->B = B; a->T = T; a->x = x; a->naive = naive; a->sliced = 1;
+    a->B = B;
+    a->T = T;
+    a->x = x;
+    a->naive = naive;
+    a->sliced = 1;
     return SL_OK;
 }
 
 /* Token-major q, k, v of sequences [b0, b0+nb) in a buffer laid out like qkvl (and the backward
  * dqkv): gpt names, one fused projection, rows [q | k | v] of width qdim+kdim+vdim; llama names,
  * three blocks (N, qdim), (N, kdim), (N, vdim) one after the other. */
-typedef struct { float *q, *k, *v; sl_attn_lay lq, lk, lv; } qkv_view;
+typedef struct {
+    float *q, *k, *v;
+    sl_attn_lay lq, lk, lv;
+} qkv_view;
 
 static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r0)
 {
@@ -582,10 +620,17 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
         rope_rows(a, w.q, n, T, Hq, hd, (int)w.lq.rs, 0, 0);
         rope_rows(a, w.k, n, T, Hkv, hd, (int)w.lk.rs, 0, 0);
     }
-    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
-    float *to = a->to + r0 * HD;   // (n, HD): the kernel writes the heads side by side
-    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD}, a->att + r0 * Hq, w.q,
-                               w.lq, w.k, w.lk, w.v, w.lv, &s);
+    sl_attn_shape s = {.B = nb,
+                       .Hq = Hq,
+                       .Hkv = Hkv,
+                       .T = T,
+                       .Dk = a->Dk,
+                       .Dv = a->Dv,
+                       .scale = 1.0f / sqrtf((float)a->Dk),
+                       .causal = a->c.causal};
+    float *to = a->to + r0 * HD; // (n, HD): the kernel writes the heads side by side
+    int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD},
+                                       a->att + r0 * Hq, w.q, w.lq, w.k, w.lk, w.v, w.lv, &s);
     if (rc) return rc;
     sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
     return SL_OK;
@@ -598,19 +643,26 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;
     dy += r0 * C;
-    if (dx) dx += r0 * C;   // NULL: no input gradient
+    if (dx) dx += r0 * C; // NULL: no input gradient
     const sl_attn_lay lo = {.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD};
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5 + r0 * HD;
     const float *to = a->to + r0 * HD;
     sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, to, PD(a, a->i_wo), n, HD, C);
     qkv_view w = qkv_rows(a, a->qkvl, N, T, r0), d = qkv_rows(a, a->ws->qkv, N, T, r0);
-    memset(d.q, 0, (size_t)n * d.lq.rs * sizeof(float));   /* the kernel accumulates */
+    memset(d.q, 0, (size_t)n * d.lq.rs * sizeof(float)); /* the kernel accumulates */
     if (a->i_qkv < 0) {
         memset(d.k, 0, (size_t)n * d.lk.rs * sizeof(float));
         memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
     }
-    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
+    sl_attn_shape s = {.B = nb,
+                       .Hq = Hq,
+                       .Hkv = Hkv,
+                       .T = T,
+                       .Dk = a->Dk,
+                       .Dv = a->Dv,
+                       .scale = 1.0f / sqrtf((float)a->Dk),
+                       .causal = a->c.causal};
     int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
@@ -636,15 +688,15 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
     if (!a->naive) return slice_forward_flash(a, y, b0, b1);
     const int T = a->T, C = a->c.d_model, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, nb = b1 - b0, n = nb * T;
     const size_t r0 = (size_t)b0 * T;
-    const float *x = a->x + r0 * C;                    // (n, C)
-    float *hq = a->hq + r0 * a->qdim;                // (nb, Hq, T, hd)
-    float *hk = a->hk + r0 * a->kdim;                // (nb, Hkv, T, hd)
-    float *hv = a->hv + r0 * a->vdim;                // (nb, Hkv, T, hd)
-    float *ho = a->ho + r0 * Hq * a->Dv;             // (nb, Hq, T, hd)
-    float *to = a->to + r0 * Hq * a->Dv;             // (n, Hq*hd)
+    const float *x = a->x + r0 * C;      // (n, C)
+    float *hq = a->hq + r0 * a->qdim;    // (nb, Hq, T, hd)
+    float *hk = a->hk + r0 * a->kdim;    // (nb, Hkv, T, hd)
+    float *hv = a->hv + r0 * a->vdim;    // (nb, Hkv, T, hd)
+    float *ho = a->ho + r0 * Hq * a->Dv; // (nb, Hq, T, hd)
+    float *to = a->to + r0 * Hq * a->Dv; // (n, Hq*hd)
     if (a->i_qkv >= 0) {
         const int tot = a->qdim + a->kdim + a->vdim;
-        float *qkv = a->ws->qkv + r0 * tot;          // (n, tot)
+        float *qkv = a->ws->qkv + r0 * tot; // (n, tot)
         sl_linear_forward(qkv, x, PD(a, a->i_qkv), PD(a, a->i_qkvb), n, C, tot);
         to_heads(hq, qkv, nb, T, Hq, hd, tot, 0);
         to_heads(hk, qkv, nb, T, Hkv, hd, tot, a->qdim);
@@ -662,7 +714,14 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
         rope_heads(a, hq, nb * Hq, T, 0);
         rope_heads(a, hk, nb * Hkv, T, 0);
     }
-    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = a->Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
+    sl_attn_shape s = {.B = nb,
+                       .Hq = Hq,
+                       .Hkv = Hkv,
+                       .T = T,
+                       .Dk = a->Dk,
+                       .Dv = a->Dv,
+                       .scale = 1.0f / sqrtf((float)a->Dk),
+                       .causal = a->c.causal};
     if (a->naive) sl_attn_naive_forward(ho, a->att + r0 * Hq * T, hq, hk, hv, NULL, &s);
     else {
         int rc = sl_attn_flash_forward(ho, a->att + r0 * Hq, hq, hk, hv, &s);
@@ -680,8 +739,9 @@ static int attn_slice_backward_begin(sl_model *m)
     if (!a->sliced) return sl_error(SL_EINVAL, "attention: sliced backward without a sliced forward");
     const size_t n = (size_t)N, nv = a->naive ? n : 0; /* g1..g4: the naive kernel's head-major gradients */
     attn_model *w = a->ws;
-    return SL_ARENA_CARVE(&w->bwd, SL_FIELD(w->g5, n * HD), SL_FIELD(w->g1, nv * (C > HD ? C : HD)), SL_FIELD(w->g2, nv * a->qdim),
-                          SL_FIELD(w->g3, nv * a->kdim), SL_FIELD(w->g4, nv * a->vdim), SL_FIELD(w->g6, 0));
+    return SL_ARENA_CARVE(&w->bwd, SL_FIELD(w->g5, n * HD), SL_FIELD(w->g1, nv * (C > HD ? C : HD)),
+                          SL_FIELD(w->g2, nv * a->qdim), SL_FIELD(w->g3, nv * a->kdim), SL_FIELD(w->g4, nv * a->vdim),
+                          SL_FIELD(w->g6, 0));
 }
 
 static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_acc, float *grad, int b0, int b1)
@@ -693,7 +753,7 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     const size_t r0 = (size_t)b0 * T;
     const float *x = a->x + r0 * C;
     dy += r0 * C;
-    if (dx) dx += r0 * C;   // NULL: no input gradient
+    if (dx) dx += r0 * C; // NULL: no input gradient
     /* output projection: dto (n, HD) = dy . Wo; dWo += dy^T to */
     float *dto = a->ws->g5 + r0 * HD;
     sl_linear_backward_set(dto, PGb(a, grad, a->i_wo), PGb(a, grad, a->i_bo), dy, a->to + r0 * HD, PD(a, a->i_wo), n, HD, C);
@@ -704,7 +764,8 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     memset(dhk, 0, (size_t)n * a->kdim * sizeof(float));
     memset(dhv, 0, (size_t)n * a->vdim * sizeof(float));
     const float *hq = a->hq + r0 * a->qdim, *hk = a->hk + r0 * a->kdim, *hv = a->hv + r0 * a->vdim;
-    sl_attn_shape s = {.B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
+    sl_attn_shape s = {
+        .B = nb, .Hq = Hq, .Hkv = Hkv, .T = T, .Dk = a->Dk, .Dv = Dv, .scale = 1.0f / sqrtf((float)a->Dk), .causal = a->c.causal};
     if (a->naive) sl_attn_naive_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->att + r0 * Hq * T, NULL, &s);
     else {
         int rc = sl_attn_flash_backward(dhq, dhk, dhv, dho, hq, hk, hv, a->ho + r0 * HD, a->att + r0 * Hq, &s);
@@ -716,7 +777,7 @@ static int attn_slice_backward(sl_model *m, const float *dy, float *dx, int dx_a
     }
     if (a->i_qkv >= 0) {
         const int tot = a->qdim + a->kdim + a->vdim;
-        float *dqkv = a->ws->qkv + r0 * tot;         // (n, tot): the forward projection is not needed
+        float *dqkv = a->ws->qkv + r0 * tot; // (n, tot): the forward projection is not needed
         from_heads(dqkv, dhq, nb, T, Hq, hd, tot, 0);
         from_heads(dqkv, dhk, nb, T, Hkv, hd, tot, a->qdim);
         from_heads(dqkv, dhv, nb, T, Hkv, hd, tot, a->qdim + a->kdim);
@@ -741,9 +802,23 @@ static void attn_state_free(sl_model *m, void *state)
 {
     attn_state *s = state;
     if (!s) return;
-    free(s->kc); free(s->vc); free(s->cc); free(s->pc);
-    free(s->tq); free(s->tk); free(s->tv); free(s->to); free(s->sc); free(s->lat); free(s->ctx);
-    free(s->qa); free(s->qan); free(s->st); free(s->kva); free(s->kvn); free(s->qkv);
+    free(s->kc);
+    free(s->vc);
+    free(s->cc);
+    free(s->pc);
+    free(s->tq);
+    free(s->tk);
+    free(s->tv);
+    free(s->to);
+    free(s->sc);
+    free(s->lat);
+    free(s->ctx);
+    free(s->qa);
+    free(s->qan);
+    free(s->st);
+    free(s->kva);
+    free(s->kvn);
+    free(s->qkv);
     free(s->st0);
     sl_arena_free(&s->pf);
     free(s);
@@ -753,13 +828,26 @@ static void *attn_state_new(sl_model *m, int B)
 {
     attn_model *a = (attn_model *)m;
     attn_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t cap = (size_t)a->c.max_seq_len;
     s->B = B;
     s->cap = (int)cap;
     int bad = 0;
-#define ALLOC(p, n) do { size_t n_ = (n); (p) = malloc((n_ ? n_ : 1) * sizeof(float)); bad |= !(p); } while (0)
-#define ALLOC_KV(p, n) do { size_t k_ = (n); ALLOC(p, k_); s->kv_bytes += k_ * sizeof(float); } while (0)
+#define ALLOC(p, n) \
+    do { \
+        size_t n_ = (n); \
+        (p) = malloc((n_ ? n_ : 1) * sizeof(float)); \
+        bad |= !(p); \
+    } while (0)
+#define ALLOC_KV(p, n) \
+    do { \
+        size_t k_ = (n); \
+        ALLOC(p, k_); \
+        s->kv_bytes += k_ * sizeof(float); \
+    } while (0)
     if (a->mla) {
         ALLOC_KV(s->cc, (size_t)B * cap * a->r);
         ALLOC_KV(s->pc, (size_t)B * cap * a->dr);
@@ -779,12 +867,16 @@ static void *attn_state_new(sl_model *m, int B)
     ALLOC(s->tq, (size_t)B * a->qdim);
     ALLOC(s->tv, (size_t)B * (a->vdim + a->r));
     ALLOC(s->to, (size_t)B * a->Hq * a->Dv);
-    ALLOC(s->sc, (size_t)a->Hq * cap);   /* a score row per head (heads run in parallel) */
+    ALLOC(s->sc, (size_t)a->Hq * cap); /* a score row per head (heads run in parallel) */
 #undef ALLOC_KV
 #undef ALLOC
     s->st0 = calloc((size_t)B, sizeof *s->st0);
     bad |= !s->st0;
-    if (bad) { attn_state_free(m, s); sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap); return NULL; }
+    if (bad) {
+        attn_state_free(m, s);
+        sl_error(SL_ENOMEM, "attention: out of memory for the KV cache (%zu positions)", cap);
+        return NULL;
+    }
     return s;
 }
 
@@ -817,8 +909,7 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
     attn_model *a = (attn_model *)m;
     attn_state *s = state;
     const int B = s->B, C = a->c.d_model, Hq = a->Hq, pos = s->pos;
-    if (pos >= s->cap)
-        return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
+    if (pos >= s->cap) return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
     const float scale = 1.0f / sqrtf((float)a->Dk);
     const int h2 = a->rot / 2;
     const float *rc = a->rot ? a->rcos + (size_t)pos * h2 : NULL, *rs = a->rot ? a->rsin + (size_t)pos * h2 : NULL;
@@ -828,7 +919,10 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
         project(a, x, B, 1, &(proj_out){.tq = s->tq, .tk = tk, .tv = tv, .qkv = s->qkv});
         for (int b = 0; b < B; b++) {
             float *q = s->tq + (size_t)b * a->qdim, *k = tk + (size_t)b * a->kdim, *v = tv + (size_t)b * a->vdim;
-            if (a->rot) { sl_rope_row(q, Hq, hd, hd, rc, rs, 0); sl_rope_row(k, a->Hkv, hd, hd, rc, rs, 0); }
+            if (a->rot) {
+                sl_rope_row(q, Hq, hd, hd, rc, rs, 0);
+                sl_rope_row(k, a->Hkv, hd, hd, rc, rs, 0);
+            }
             for (int h = 0; h < a->Hkv; h++) {
                 size_t off = (((size_t)b * a->Hkv + h) * s->cap + pos) * hd;
                 memcpy(s->kc + off, k + (size_t)h * hd, (size_t)hd * sizeof(float));
@@ -839,7 +933,7 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
              * The row sees positions st0[b] .. pos. */
             const int n = pos + 1 - s->st0[b];
             const size_t k0 = (size_t)s->st0[b] * hd;
-#pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
+            #pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
             for (int h = 0; h < Hq; h++) {
                 const float *qh = q + (size_t)h * hd;
                 const float *K = s->kc + ((size_t)b * a->Hkv + h / G) * s->cap * hd + k0;
@@ -866,10 +960,13 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
         sl_linear_forward(s->kva, x, PD(a, a->i_kva), NULL, B, C, r + dr);
         for (int b = 0; b < B; b++) memcpy(s->tv + (size_t)b * r, s->kva + (size_t)b * (r + dr), (size_t)r * sizeof(float));
         sl_rmsnorm_forward(kvn, s->st, s->tv, PD(a, a->i_kvan), B, r, a->c.norm_eps);
-        const float *W = PD(a, a->i_kvb);   /* (Hq*(dn+dv), r) */
+        const float *W = PD(a, a->i_kvb); /* (Hq*(dn+dv), r) */
         for (int b = 0; b < B; b++) {
             float *q = s->tq + (size_t)b * a->qdim, *pe = s->kva + (size_t)b * (r + dr) + r;
-            if (a->rot) { sl_rope_row(q + dn, Hq, dn + dr, dr, rc, rs, 0); sl_rope_row(pe, 1, dr, dr, rc, rs, 0); }
+            if (a->rot) {
+                sl_rope_row(q + dn, Hq, dn + dr, dr, rc, rs, 0);
+                sl_rope_row(pe, 1, dr, dr, rc, rs, 0);
+            }
             float *C_ = s->cc + (size_t)b * s->cap * r, *PE = s->pc + (size_t)b * s->cap * dr;
             memcpy(C_ + (size_t)pos * r, kvn + (size_t)b * r, (size_t)r * sizeof(float));
             memcpy(PE + (size_t)pos * dr, pe, (size_t)dr * sizeof(float));
@@ -890,7 +987,10 @@ static int attn_step(sl_model *m, void *state, const float *x, const int32_t *to
                     if (s->sc[t] > mx) mx = s->sc[t];
                 }
                 double sum = 0.0;
-                for (int t = t0; t <= pos; t++) { s->sc[t] = expf(s->sc[t] - mx); sum += s->sc[t]; }
+                for (int t = t0; t <= pos; t++) {
+                    s->sc[t] = expf(s->sc[t] - mx);
+                    sum += s->sc[t];
+                }
                 float inv = (float)(1.0 / sum);
                 for (int j = 0; j < r; j++) s->ctx[j] = 0.0f;
                 for (int t = t0; t <= pos; t++) {
@@ -920,8 +1020,7 @@ static int attn_prefill(sl_model *m, void *state, const float *x, const int32_t 
     attn_model *a = (attn_model *)m;
     attn_state *s = state;
     if (B != s->B) return sl_error(SL_ESHAPE, "attention: prefill of %d rows into a state for %d", B, s->B);
-    if ((long)s->pos + T > s->cap)
-        return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
+    if ((long)s->pos + T > s->cap) return sl_error(SL_ESHAPE, "attention: KV cache full (max_seq_len %d positions)", s->cap);
     if (a->mla || s->apart) return sl_model_prefill_steps(m, state, x, tok, y, B, T); /* rows restarted apart: step */
     const int N = B * T, Hq = a->Hq, Hkv = a->Hkv, hd = a->hd, G = Hq / Hkv, pos = s->pos, h2 = a->rot / 2;
     const float scale = 1.0f / sqrtf((float)a->Dk);
@@ -951,7 +1050,7 @@ static int attn_prefill(sl_model *m, void *state, const float *x, const int32_t 
         for (int t = 0; t < T; t++) {
             const size_t r = (size_t)b * T + t;
             const int n = pos + t + 1;
-#pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
+            #pragma omp parallel for schedule(static) if ((long)Hq * n * hd >= 32768)
             for (int h = 0; h < Hq; h++) {
                 const float *qh = tq + r * a->qdim + (size_t)h * hd;
                 const float *K = s->kc + ((size_t)b * Hkv + h / G) * s->cap * hd;
@@ -979,7 +1078,8 @@ static int attn_state_copy(sl_model *m, void *dst, const void *src)
     for (int b = 0; b < s->B; b++) {
         if (a->mla) {
             memcpy(d->cc + (size_t)b * s->cap * a->r, s->cc + (size_t)b * s->cap * a->r, (size_t)s->pos * a->r * sizeof(float));
-            memcpy(d->pc + (size_t)b * s->cap * a->dr, s->pc + (size_t)b * s->cap * a->dr, (size_t)s->pos * a->dr * sizeof(float));
+            memcpy(d->pc + (size_t)b * s->cap * a->dr, s->pc + (size_t)b * s->cap * a->dr,
+                   (size_t)s->pos * a->dr * sizeof(float));
         } else {
             for (int h = 0; h < a->Hkv; h++) {
                 size_t off = ((size_t)b * a->Hkv + h) * s->cap * a->hd, n = (size_t)s->pos * a->hd;
@@ -1008,7 +1108,10 @@ static int attn_init(sl_model *m, sl_rng *rng)
     for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
         if (bs[i] >= 0) memset(sl_params_data(P, bs[i]), 0, P->t[bs[i]].numel * sizeof(float));
     for (size_t i = 0; i < sizeof ones / sizeof *ones; i++)
-        if (ones[i] >= 0) { float *w = sl_params_data(P, ones[i]); for (size_t j = 0; j < P->t[ones[i]].numel; j++) w[j] = 1.0f; }
+        if (ones[i] >= 0) {
+            float *w = sl_params_data(P, ones[i]);
+            for (size_t j = 0; j < P->t[ones[i]].numel; j++) w[j] = 1.0f;
+        }
     return SL_OK;
 }
 
@@ -1030,15 +1133,29 @@ static void attn_destroy(sl_model *m)
     sl_arena_free(&a->fwd);
     sl_arena_free(&a->scr);
     sl_arena_free(&a->bwd);
-    free(a->rcos); free(a->rsin);
+    free(a->rcos);
+    free(a->rsin);
     free(a);
 }
 
 static const sl_model_vt attn_vt = {
-    .kind = "attention", .destroy = attn_destroy, .release = attn_release, .init = attn_init, .forward = attn_forward,
-    .backward = attn_backward, .state_new = attn_state_new, .state_free = attn_state_free,
-    .state_reset = attn_state_reset, .state_reset_rows = attn_state_reset_rows, .step = attn_step, .prefill = attn_prefill, .state_copy = attn_state_copy, .slice_ok = attn_slice_ok, .slice_begin = attn_slice_begin,
-    .slice_forward = attn_slice_forward, .slice_backward_begin = attn_slice_backward_begin,
+    .kind = "attention",
+    .destroy = attn_destroy,
+    .release = attn_release,
+    .init = attn_init,
+    .forward = attn_forward,
+    .backward = attn_backward,
+    .state_new = attn_state_new,
+    .state_free = attn_state_free,
+    .state_reset = attn_state_reset,
+    .state_reset_rows = attn_state_reset_rows,
+    .step = attn_step,
+    .prefill = attn_prefill,
+    .state_copy = attn_state_copy,
+    .slice_ok = attn_slice_ok,
+    .slice_begin = attn_slice_begin,
+    .slice_forward = attn_slice_forward,
+    .slice_backward_begin = attn_slice_backward_begin,
     .slice_backward = attn_slice_backward,
 };
 
@@ -1058,15 +1175,19 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
     m->d_in = m->d_out = C;
     m->caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK | SL_CAP_INFER |
               (cfg->causal ? SL_CAP_STEP : SL_CAP_BIDIR);
-    m->max_len = cfg->max_seq_len;   /* the KV cache's capacity */
+    m->max_len = cfg->max_seq_len; /* the KV cache's capacity */
     a->mla = cfg->kv_lora_rank > 0;
     a->Hq = cfg->n_head;
-    int *all[] = {&a->i_qkv, &a->i_qkvb, &a->i_wq, &a->i_bq, &a->i_wk, &a->i_bk, &a->i_wv, &a->i_bv, &a->i_wo,
-                  &a->i_bo, &a->i_qa, &a->i_qan, &a->i_qb, &a->i_kva, &a->i_kvan, &a->i_kvb};
+    int *all[] = {&a->i_qkv, &a->i_qkvb, &a->i_wq, &a->i_bq,  &a->i_wk, &a->i_bk,  &a->i_wv,   &a->i_bv,
+                  &a->i_wo,  &a->i_bo,   &a->i_qa, &a->i_qan, &a->i_qb, &a->i_kva, &a->i_kvan, &a->i_kvb};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) *all[i] = -1;
     const char *pre = prefix ? prefix : "";
     int bad = 0;
-#define ADD(idx, name, nd, d0, d1) do { (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); bad |= (idx) < 0; } while (0)
+#define ADD(idx, name, nd, d0, d1) \
+    do { \
+        (idx) = sl_params_add(P, pre, name, nd, d0, d1, 0, 0); \
+        bad |= (idx) < 0; \
+    } while (0)
     if (!a->mla) {
         a->Hkv = cfg->n_kv_head ? cfg->n_kv_head : cfg->n_head;
         a->hd = a->Dk = a->Dv = C / a->Hq;
@@ -1112,7 +1233,10 @@ int sl_attn_create(const sl_attn_config *cfg, sl_params *P, const char *prefix, 
         ADD(a->i_wo, "o_proj.weight", 2, C, a->vdim);
     }
 #undef ADD
-    if (bad) { sl_model_free(m); return SL_EINVAL; }
+    if (bad) {
+        sl_model_free(m);
+        return SL_EINVAL;
+    }
     if (a->rot && (rc = sl_rope_tables(&a->rcos, &a->rsin, cfg->max_seq_len, a->rot, cfg->rope_theta))) {
         sl_model_free(m);
         return rc;

@@ -20,7 +20,11 @@ SL_CLONES SL_FASTMATH static float row_exp(float *row, int n, float m)
 {
     float sum = 0.0f;
     #pragma omp simd reduction(+:sum)
-    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(row[j] - m); row[j] = p; sum += p; }
+    for (int j = 0; j < n; j++) {
+        float p = sl_fm_expf_flush(row[j] - m);
+        row[j] = p;
+        sum += p;
+    }
     return sum;
 }
 
@@ -43,18 +47,27 @@ SL_CLONES static void row_scale(float *o, const float *a, int n, float s)
 SL_CLONES SL_FASTMATH static void row_grad(float *srow, float *drow, int n, float lse, float D)
 {
     #pragma omp simd
-    for (int j = 0; j < n; j++) { float p = sl_fm_expf_flush(srow[j] - lse); srow[j] = p; drow[j] = p * (drow[j] - D); }
+    for (int j = 0; j < n; j++) {
+        float p = sl_fm_expf_flush(srow[j] - lse);
+        srow[j] = p;
+        drow[j] = p * (drow[j] - D);
+    }
 }
 
-#define BR 64   /* query rows per tile */
-#define BC 64   /* key columns per tile */
+#define BR 64 /* query rows per tile */
+#define BC 64 /* key columns per tile */
 
 /* ---- flash kernel ----------------------------------------------------------------------- */
 
+static sl_attn_lay lay_heads(int H, int T, int D)
+{
+    return (sl_attn_lay){.bs = (size_t)H * T * D, .hs = (size_t)T * D, .rs = (size_t)D};
+}
 
-static sl_attn_lay lay_heads(int H, int T, int D) { return (sl_attn_lay){.bs = (size_t)H * T * D, .hs = (size_t)T * D, .rs = (size_t)D}; }
-
-static inline size_t lay_off(sl_attn_lay l, int b, int h, int t) { return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs; }
+static inline size_t lay_off(sl_attn_lay l, int b, int h, int t)
+{
+    return (size_t)b * l.bs + (size_t)h * l.hs + (size_t)t * l.rs;
+}
 
 /* A tile: query rows [q0, q0 + br) against key rows [k0, k0 + bc) of one batch row, whose
  * packed-row positions are dp (its doc_pos row, or NULL). */
@@ -73,7 +86,7 @@ static void tile_scores(float *S, const float *Q, int ldq, const float *K, int l
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, s->Dk, s->scale, Q, ldq, K, ldk, 0.0f, S, BC);
     if (s->causal && k0 + bc - 1 > q0) {
         for (int i = 0; i < br; i++) {
-            int jmax = q0 + i - k0;   /* last visible column */
+            int jmax = q0 + i - k0; /* last visible column */
             for (int j = jmax + 1 < 0 ? 0 : jmax + 1; j < bc; j++) S[(size_t)i * BC + j] = -INFINITY;
         }
     }
@@ -93,7 +106,7 @@ static int doc_ktile(const int32_t *dp, int q0) { return dp ? (q0 - dp[q0]) / BC
 static int doc_past(const int32_t *dp, int q0, int k1) { return dp && q0 - dp[q0] >= k1; }
 
 int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq, const float *k,
-                             sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s)
+                              sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s)
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
@@ -119,7 +132,10 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
             const float *Q = q + lay_off(lq, b, h, q0);
             const float *K = k + lay_off(lk, b, hk, 0), *V = v + lay_off(lv, b, hk, 0);
             const int32_t *dp = s->doc_pos ? s->doc_pos + (size_t)b * T : NULL;
-            for (int i = 0; i < br; i++) { mrow[i] = -INFINITY; lrow[i] = 0.0f; }
+            for (int i = 0; i < br; i++) {
+                mrow[i] = -INFINITY;
+                lrow[i] = 0.0f;
+            }
             memset(acc, 0, (size_t)br * Dv * sizeof(float));
             int kend = s->causal ? (q0 + br - 1) / BC + 1 : nk;
             for (int kt = doc_ktile(dp, q0); kt < kend; kt++) {
@@ -130,11 +146,17 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
                     const float mx = row_max(srow, bc, mrow[i]);
                     /* mx is finite: the first visible key of every row lies in its first tile;
                      * with packed rows a row's document may start in a later tile */
-                    if (dp && mx == -INFINITY) { memset(srow, 0, (size_t)bc * sizeof(float)); continue; }
+                    if (dp && mx == -INFINITY) {
+                        memset(srow, 0, (size_t)bc * sizeof(float));
+                        continue;
+                    }
                     float corr = expf(mrow[i] - mx), sum = row_exp(srow, bc, mx);
                     lrow[i] = lrow[i] * corr + sum;
                     mrow[i] = mx;
-                    if (corr != 1.0f) { float *a = acc + (size_t)i * Dv; row_scale(a, a, Dv, corr); }
+                    if (corr != 1.0f) {
+                        float *a = acc + (size_t)i * Dv;
+                        row_scale(a, a, Dv, corr);
+                    }
                 }
                 // acc (br,Dv) += P (br,bc) . V_tile (bc,Dv)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dv, bc, 1.0f, S, BC, V + (size_t)k0 * lv.rs,
@@ -153,11 +175,10 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
     return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
 }
 
-int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const sl_attn_shape *s)
+int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v, const sl_attn_shape *s)
 {
     return sl_attn_flash_forward_lay(out, lay_heads(s->Hq, s->T, s->Dv), lse, q, lay_heads(s->Hq, s->T, s->Dk), k,
-                             lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
+                                     lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
 }
 
 /* Backward's operands for one tile: its query rows of q and dout, its key rows of k and v
@@ -179,16 +200,16 @@ static void tile_grad(float *S, float *dP, const flash_rows *r, flash_tile t, co
 }
 
 /* dq, dk, dv have the layouts of q, k, v; dout that of out */
-int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, sl_attn_lay lq,
-                              const float *k, sl_attn_lay lk, const float *v, sl_attn_lay lv, const float *out, sl_attn_lay lo,
-                              const float *lse, const sl_attn_shape *s)
+int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, sl_attn_lay lq, const float *k,
+                               sl_attn_lay lk, const float *v, sl_attn_lay lv, const float *out, sl_attn_lay lo, const float *lse,
+                               const sl_attn_shape *s)
 {
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
     if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
     const int B = s->B, Hq = s->Hq, Hkv = s->Hkv, G = Hq / Hkv, T = s->T, Dk = s->Dk, Dv = s->Dv;
     const int nq = (T + BR - 1) / BR, nk = (T + BC - 1) / BC;
-    float *Dd = malloc((size_t)B * Hq * T * sizeof(float));   // (B,Hq,T) rowsum(dO * O)
+    float *Dd = malloc((size_t)B * Hq * T * sizeof(float)); // (B,Hq,T) rowsum(dO * O)
     if (!Dd) return sl_error(SL_ENOMEM, "attention: out of memory");
     #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)B * Hq * T; r++) {
@@ -231,12 +252,12 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                             const size_t qo = lay_off(lq, b, h, q0), oo = lay_off(lo, b, h, q0), lo_ = bh * T + q0;
                             const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
                             tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, dp}, s);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
-                                        1.0f, dv + vo, ldv);
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
-                                        1.0f, dk + ko, ldk);
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko,
-                                        ldk, 1.0f, dq + qo, ldq);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo, 1.0f,
+                                        dv + vo, ldv);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq, 1.0f,
+                                        dk + ko, ldk);
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
+                                        1.0f, dq + qo, ldq);
                         }
                     }
                 }
@@ -257,8 +278,8 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                     const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
                     tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, s->doc_pos ? s->doc_pos + (size_t)b * T : NULL}, s);
                     // dQ (br,Dk) += scale dS (br,bc) . K (bc,Dk)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk,
-                                1.0f, dq + qo, ldq);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, Dk, bc, s->scale, dP, BC, k + ko, ldk, 1.0f,
+                                dq + qo, ldq);
                 }
             }
             /* pass 2: dk, dv, one task per key tile of a key/value head (all its query heads) */
@@ -281,10 +302,10 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
                         const flash_rows r = {q + qo, k + ko, v + vo, dout + oo, lse + lo_, Dd + lo_, ldq, ldk, ldv, ldo};
                         tile_grad(S, dP, &r, (flash_tile){q0, br, k0, bc, dp}, s);
                         // dV (bc,Dv) += P^T (bc,br) . dO (br,Dv) ; dK (bc,Dk) += scale dS^T . Q
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo,
-                                    1.0f, dv + vo, ldv);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq,
-                                    1.0f, dk + ko, ldk);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dv, br, 1.0f, S, BC, dout + oo, ldo, 1.0f,
+                                    dv + vo, ldv);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, Dk, br, s->scale, dP, BC, q + qo, ldq, 1.0f,
+                                    dk + ko, ldk);
                     }
                 }
             }
@@ -296,11 +317,10 @@ int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dou
     return fail ? sl_error(SL_ENOMEM, "attention: out of memory for tiles") : SL_OK;
 }
 
-int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const float *out, const float *lse,
-                           const sl_attn_shape *s)
+int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                           const float *out, const float *lse, const sl_attn_shape *s)
 {
     const int T = s->T;
     return sl_attn_flash_backward_lay(dq, dk, dv, dout, q, lay_heads(s->Hq, T, s->Dk), k, lay_heads(s->Hkv, T, s->Dk), v,
-                              lay_heads(s->Hkv, T, s->Dv), out, lay_heads(s->Hq, T, s->Dv), lse, s);
+                                      lay_heads(s->Hkv, T, s->Dv), out, lay_heads(s->Hq, T, s->Dv), lse, s);
 }

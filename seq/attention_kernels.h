@@ -32,7 +32,7 @@ extern "C" {
 
 typedef struct {
     int B, Hq, Hkv, T, Dk, Dv;
-    float scale;      /* usually 1/sqrt(Dk) */
+    float scale; /* usually 1/sqrt(Dk) */
     int causal;
     /* packed rows (seq/model.h, sl_model_set_docs): (B, T) each token's position in its
      * document, or NULL. Query t of row b then sees only the keys of its own document,
@@ -47,31 +47,29 @@ int sl_attn_shape_check(const sl_attn_shape *s);
 
 /* att (B, Hq, T, T): softmax probabilities (written). dmask (B, Hq, T, T) or NULL: inverted
  * dropout mask applied to the probabilities (0 or 1/(1-p)). */
-void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const float *dmask, const sl_attn_shape *s);
-void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const float *dmask,
-                            const sl_attn_shape *s);
+void sl_attn_naive_forward(float *out, float *att, const float *q, const float *k, const float *v, const float *dmask,
+                           const sl_attn_shape *s);
+void sl_attn_naive_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                            const float *att, const float *dmask, const sl_attn_shape *s);
 
 /* lse (B, Hq, T): log-sum-exp of each score row (written). */
-int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const sl_attn_shape *s);
-int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                           const float *k, const float *v, const float *out, const float *lse,
-                           const sl_attn_shape *s);
+int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v, const sl_attn_shape *s);
+int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v,
+                           const float *out, const float *lse, const sl_attn_shape *s);
 
 /* The flash kernels on arrays in any row layout: row t of head h of batch b starts at
  * b*bs + h*hs + t*rs floats. Head-major (B,H,T,D) is {H*T*D, T*D, D}; token-major rows of
  * width W holding the heads side by side are {T*W, D, W}, so the mixer's batch slices read the
  * projections in place. lse stays (B, Hq, T). dq, dk, dv have the layouts of q, k, v; dout
  * that of out. */
-typedef struct { size_t bs, hs, rs; } sl_attn_lay;
-int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq,
-                              const float *k, sl_attn_lay lk, const float *v, sl_attn_lay lv,
-                              const sl_attn_shape *s);
-int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                               sl_attn_lay lq, const float *k, sl_attn_lay lk, const float *v, sl_attn_lay lv,
-                               const float *out, sl_attn_lay lo, const float *lse, const sl_attn_shape *s);
+typedef struct {
+    size_t bs, hs, rs;
+} sl_attn_lay;
+int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq, const float *k,
+                              sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s);
+int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, sl_attn_lay lq, const float *k,
+                               sl_attn_lay lk, const float *v, sl_attn_lay lv, const float *out, sl_attn_lay lo, const float *lse,
+                               const sl_attn_shape *s);
 
 #ifdef __cplusplus
 }

@@ -9,10 +9,7 @@ const sl_spec_key sl_gru_keys[] = {
     SL_KEY_END,
 };
 
-int sl_gru_config_default(sl_recurrent_config *cfg)
-{
-    return sl_recurrent_config_default(cfg, sl_gru_keys, &sl_gru_cell_ops);
-}
+int sl_gru_config_default(sl_recurrent_config *cfg) { return sl_recurrent_config_default(cfg, sl_gru_keys, &sl_gru_cell_ops); }
 
 int sl_gru_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
 {
@@ -32,8 +29,8 @@ int sl_gru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mo
  *   r = s(gx_r + gh_r), z = s(gx_z + gh_z), n = tanh(gx_n + r gh_n), h' = (1 - z) n + z h.
  * Every pointer is valid (zeros for an absent bias or state), so the loops have no branches.
  * h may alias hp (step mode). */
-SL_CLONES3 static void fwd_row(float *gr, const float *b, const float *hr, const float *bh, float *hn, const float *hp,
-                                 float *h, int H)
+SL_CLONES3 static void fwd_row(float *gr, const float *b, const float *hr, const float *bh, float *hn, const float *hp, float *h,
+                               int H)
 {
     float *gz = gr + H, *gn = gr + 2 * H;
     const float *hz = hr + H, *hnp = hr + 2 * H;
@@ -45,7 +42,9 @@ SL_CLONES3 static void fwd_row(float *gr, const float *b, const float *hr, const
         float n = sl_fm_tanhf((gn[j] + b[2 * H + j]) + r * hnj);
         float hpj = hp[j];
         hn[j] = hnj;
-        gr[j] = r; gz[j] = z; gn[j] = n;
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
         h[j] = (1.0f - z) * n + z * hpj;
     }
 }
@@ -55,8 +54,8 @@ SL_CLONES3 static void fwd_row(float *gr, const float *b, const float *hr, const
  * direct part of dh_prev is dh z. */
 /* one row of the cell's backward: the h side's n part dn_pre * r goes to dhn; with full, its
  * r and z parts (equal to dgr's) go to dhr[0, 2H) too */
-SL_FM_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, const float *gr, const float *hn,
-                               const float *hp, const float *dho, int H, const int full)
+SL_FM_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
+                               const float *dho, int H, const int full)
 {
     const float *gz = gr + H, *gn = gr + 2 * H;
     float *dgz = dgr + H, *dgn = dgr + 2 * H;
@@ -67,15 +66,20 @@ SL_FM_INLINE void bwd_row_body(float *dgr, float *dhr, float *dhn, float *dr, co
         float dnp = dh * (1.0f - z) * (1.0f - n * n);
         float drp = dnp * hn[j] * r * (1.0f - r);
         float dzp = dh * (hpj - n) * z * (1.0f - z);
-        dgr[j] = drp; dgz[j] = dzp; dgn[j] = dnp;
-        if (full) { dhr[j] = drp; dhr[H + j] = dzp; }
+        dgr[j] = drp;
+        dgz[j] = dzp;
+        dgn[j] = dnp;
+        if (full) {
+            dhr[j] = drp;
+            dhr[H + j] = dzp;
+        }
         dhn[j] = dnp * r;
         dr[j] = dh * z;
     }
 }
 
 SL_CLONES3 static void bwd_row(float *dgr, float *dhr, float *dr, const float *gr, const float *hn, const float *hp,
-                                 const float *dho, int H)
+                               const float *dho, int H)
 {
     bwd_row_body(dgr, dhr, dhr + 2 * H, dr, gr, hn, hp, dho, H, 1);
 }
@@ -91,7 +95,7 @@ static void cell_forward(const sl_rcell_fwd *a)
 
 /* the same, writing of the h side only dn_pre * r (to dhn): its r and z parts equal dgr, dgz */
 SL_CLONES3 static void bwd_row_n(float *dgr, float *dhn, float *dr, const float *gr, const float *hn, const float *hp,
-                                   const float *dho, int H)
+                                 const float *dho, int H)
 {
     bwd_row_body(dgr, NULL, dhn, dr, gr, hn, hp, dho, H, 0);
 }
@@ -111,4 +115,5 @@ static void cell_backward(const sl_rcell_bwd *a)
     }
 }
 
-const sl_rcell_ops sl_gru_cell_ops = {.kind = SL_RCELL_GRU, .name = "gru", .gates = 3, .forward = cell_forward, .backward = cell_backward};
+const sl_rcell_ops sl_gru_cell_ops = {
+    .kind = SL_RCELL_GRU, .name = "gru", .gates = 3, .forward = cell_forward, .backward = cell_backward};

@@ -78,8 +78,7 @@ static int read_gpt2(const sl_json *o, const char *path, sl_transformer_config *
         (rc = cj_int(o, path, "n_positions", 1, 1 << 24, 1024, &c->max_seq_len)) ||
         (rc = cj_int(o, path, "n_embd", 1, 1 << 16, 768, &c->d_model)) ||
         (rc = cj_int(o, path, "n_layer", 0, 1024, 12, &c->n_layer)) ||
-        (rc = cj_int(o, path, "n_head", 1, 4096, 12, &c->n_head)) ||
-        (rc = cj_int(o, path, "n_inner", 1, 1 << 20, 0, &n_inner)) ||
+        (rc = cj_int(o, path, "n_head", 1, 4096, 12, &c->n_head)) || (rc = cj_int(o, path, "n_inner", 1, 1 << 20, 0, &n_inner)) ||
         (rc = cj_pos(o, path, "layer_norm_epsilon", 1.0, 1e-5, &c->norm_eps)) ||
         (rc = cj_bool(o, path, "tie_word_embeddings", 1, &c->tie)) ||
         (rc = cj_str(o, path, "activation_function", "gelu_new", &act)))
@@ -89,8 +88,10 @@ static int read_gpt2(const sl_json *o, const char *path, sl_transformer_config *
     if (!strcmp(act, "gelu_new") || !strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_fast")) c->gelu_tanh = 1;
     else if (!strcmp(act, "gelu")) c->gelu_tanh = 0;
     else
-        return sl_error(SL_EUNSUPPORTED, "'%s': activation_function '%s' is not supported (gelu_new, gelu_pytorch_tanh, "
-                        "gelu_fast or gelu)", path, act);
+        return sl_error(SL_EUNSUPPORTED,
+                        "'%s': activation_function '%s' is not supported (gelu_new, gelu_pytorch_tanh, "
+                        "gelu_fast or gelu)",
+                        path, act);
     if (c->d_model % c->n_head)
         return sl_error(SL_EFORMAT, "'%s': n_embd=%d is not a multiple of n_head=%d", path, c->d_model, c->n_head);
     if ((rc = cj_refuse_bool(o, path, "scale_attn_weights", 1, 0, "seqlab's attention always scales by 1/sqrt(head_dim)")) ||
@@ -118,8 +119,7 @@ static int read_llama(const sl_json *o, const char *path, sl_transformer_config 
         (rc = cj_int(o, path, "head_dim", 1, 1 << 16, 0, &head_dim)) ||
         (rc = cj_pos(o, path, "rms_norm_eps", 1.0, 1e-6, &c->norm_eps)) ||
         (rc = cj_pos(o, path, "rope_theta", 1e9, 10000.0, &c->rope_theta)) ||
-        (rc = cj_bool(o, path, "tie_word_embeddings", 0, &c->tie)) ||
-        (rc = cj_str(o, path, "hidden_act", "silu", &act)))
+        (rc = cj_bool(o, path, "tie_word_embeddings", 0, &c->tie)) || (rc = cj_str(o, path, "hidden_act", "silu", &act)))
         return rc;
     if (strcmp(act, "silu"))
         return sl_error(SL_EUNSUPPORTED, "'%s': hidden_act '%s' is not supported (silu: seqlab's SwiGLU)", path, act);
@@ -128,20 +128,24 @@ static int read_llama(const sl_json *o, const char *path, sl_transformer_config 
                         c->n_head);
     const int hd = c->d_model / c->n_head;
     if (head_dim && head_dim != hd)
-        return sl_error(SL_EUNSUPPORTED, "'%s': head_dim=%d is not supported (seqlab's llama has head_dim = hidden_size / "
-                        "num_attention_heads = %d)", path, head_dim, hd);
+        return sl_error(SL_EUNSUPPORTED,
+                        "'%s': head_dim=%d is not supported (seqlab's llama has head_dim = hidden_size / "
+                        "num_attention_heads = %d)",
+                        path, head_dim, hd);
     if (hd % 2) return sl_error(SL_EFORMAT, "'%s': RoPE needs an even head dimension, not %d", path, hd);
     c->n_kv_head = n_kv ? n_kv : c->n_head;
     if (c->n_head % c->n_kv_head)
-        return sl_error(SL_EFORMAT, "'%s': num_attention_heads=%d is not a multiple of num_key_value_heads=%d", path,
-                        c->n_head, c->n_kv_head);
+        return sl_error(SL_EFORMAT, "'%s': num_attention_heads=%d is not a multiple of num_key_value_heads=%d", path, c->n_head,
+                        c->n_kv_head);
     const sl_json *rs = sl_json_get(o, "rope_scaling");
     if (rs && rs->type != SL_JSON_NULL) {
         const sl_json *ty = sl_json_get(rs, "rope_type");
         if (!ty) ty = sl_json_get(rs, "type");
-        return sl_error(SL_EUNSUPPORTED, "'%s': rope_scaling%s%s%s is not supported (seqlab's RoPE is unscaled; "
-                        "rope_scaling must be null)", path, ty && ty->type == SL_JSON_STRING ? " (" : "",
-                        ty && ty->type == SL_JSON_STRING ? ty->str : "", ty && ty->type == SL_JSON_STRING ? ")" : "");
+        return sl_error(SL_EUNSUPPORTED,
+                        "'%s': rope_scaling%s%s%s is not supported (seqlab's RoPE is unscaled; "
+                        "rope_scaling must be null)",
+                        path, ty && ty->type == SL_JSON_STRING ? " (" : "", ty && ty->type == SL_JSON_STRING ? ty->str : "",
+                        ty && ty->type == SL_JSON_STRING ? ")" : "");
     }
     if ((rc = cj_refuse_bool(o, path, "attention_bias", 0, 1, "seqlab's llama has no biases in q/k/v/o_proj")) ||
         (rc = cj_refuse_bool(o, path, "mlp_bias", 0, 1, "seqlab's llama has no biases in its MLP")))
@@ -173,8 +177,9 @@ int sl_hf_config_read(const char *dir, sl_hf_config *cfg)
     if (mt && mt->type == SL_JSON_STRING) type = mt->str;
     else if (ar && ar->type == SL_JSON_ARRAY && ar->n > 0 && ar->items[0]->type == SL_JSON_STRING) {
         const char *a = ar->items[0]->str;
-        type = !strcmp(a, "GPT2LMHeadModel") || !strcmp(a, "GPT2Model") ? "gpt2"
-               : !strcmp(a, "LlamaForCausalLM") || !strcmp(a, "LlamaModel") ? "llama" : a;
+        type = !strcmp(a, "GPT2LMHeadModel") || !strcmp(a, "GPT2Model")     ? "gpt2"
+               : !strcmp(a, "LlamaForCausalLM") || !strcmp(a, "LlamaModel") ? "llama"
+                                                                            : a;
     }
     if (!type) {
         rc = sl_error(SL_EFORMAT, "'%s': no model_type (gpt2 or llama)", path);
@@ -207,10 +212,10 @@ enum { XF_COPY, XF_TRANSPOSE, XF_ROPE };
 
 /* Llama: llama2.c's name (after layers.{l}.) -> HF's */
 static const char *const LLAMA_NAMES[][2] = {
-    {"attention_norm.weight", "input_layernorm.weight"},   {"attention.wq.weight", "self_attn.q_proj.weight"},
-    {"attention.wk.weight", "self_attn.k_proj.weight"},    {"attention.wv.weight", "self_attn.v_proj.weight"},
-    {"attention.wo.weight", "self_attn.o_proj.weight"},    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"feed_forward.w1.weight", "mlp.gate_proj.weight"},    {"feed_forward.w2.weight", "mlp.down_proj.weight"},
+    {"attention_norm.weight", "input_layernorm.weight"}, {"attention.wq.weight", "self_attn.q_proj.weight"},
+    {"attention.wk.weight", "self_attn.k_proj.weight"},  {"attention.wv.weight", "self_attn.v_proj.weight"},
+    {"attention.wo.weight", "self_attn.o_proj.weight"},  {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"feed_forward.w1.weight", "mlp.gate_proj.weight"},  {"feed_forward.w2.weight", "mlp.down_proj.weight"},
     {"feed_forward.w3.weight", "mlp.up_proj.weight"},
 };
 
@@ -248,8 +253,7 @@ static int hf_name(const sl_transformer_config *c, int arch, const char *name, i
             *xf = XF_ROPE;
             *heads = i == 1 ? c->n_head : (c->n_kv_head ? c->n_kv_head : c->n_head);
         }
-    } else
-        return sl_error(SL_EUNSUPPORTED, "hf: no Llama name for %s", name);
+    } else return sl_error(SL_EUNSUPPORTED, "hf: no Llama name for %s", name);
     return SL_OK;
 }
 
@@ -336,16 +340,17 @@ static int files_open(const char *dir, hf_files *f)
     if (stat(path, &sb) == 0) return files_add(f, path);
     snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
     if (stat(idx, &sb) != 0)
-        return sl_error(SL_ENOTFOUND, "'%s': no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not "
-                        "read: save with safe_serialization=True)", dir);
+        return sl_error(SL_ENOTFOUND,
+                        "'%s': no model.safetensors or model.safetensors.index.json (pytorch_model.bin is not "
+                        "read: save with safe_serialization=True)",
+                        dir);
     void *buf = NULL;
     size_t n = 0;
     sl_json *j = NULL;
     int rc = sl_read_file(idx, CONFIG_MAX * 16, &buf, &n);
     if (!rc && (rc = sl_json_parse(buf, n, &j))) sl_error_wrap(rc, "'%s'", idx);
     const sl_json *wm = rc ? NULL : sl_json_get(j, "weight_map");
-    if (!rc && (!wm || wm->type != SL_JSON_OBJECT || wm->n == 0))
-        rc = sl_error(SL_EFORMAT, "'%s': no weight_map object", idx);
+    if (!rc && (!wm || wm->type != SL_JSON_OBJECT || wm->n == 0)) rc = sl_error(SL_EFORMAT, "'%s': no weight_map object", idx);
     for (size_t i = 0; !rc && i < wm->n; i++) {
         const sl_json *v = wm->items[i];
         if (v->type != SL_JSON_STRING || !*v->str || strchr(v->str, '/') || v->str[0] == '.') {
@@ -392,8 +397,8 @@ static int ends_with(const char *s, const char *suf)
 }
 
 /* tensor t of file i into dst (n floats) with the layout change; buf holds n floats */
-static int read_tensor(hf_files *f, int i, const sl_st_tensor *t, float *dst, float *buf, int xf, int heads,
-                       const int64_t *shape, size_t n)
+static int read_tensor(hf_files *f, int i, const sl_st_tensor *t, float *dst, float *buf, int xf, int heads, const int64_t *shape,
+                       size_t n)
 {
     int rc = sl_safetensors_get_f32(f->st[i], t, xf == XF_COPY ? dst : buf, n);
     if (rc) return sl_error_wrap(rc, "'%s': %s", f->path[i], t->name);
@@ -432,8 +437,7 @@ static int load_weights(sl_model *m, const sl_hf_config *cfg, const char *dir)
         }
         /* the file's shape: (in, out) for Conv1D weights */
         int ok = t->ndim == pt->ndim;
-        for (int d = 0; ok && d < pt->ndim; d++)
-            ok = t->shape[d] == pt->shape[xf == XF_TRANSPOSE ? pt->ndim - 1 - d : d];
+        for (int d = 0; ok && d < pt->ndim; d++) ok = t->shape[d] == pt->shape[xf == XF_TRANSPOSE ? pt->ndim - 1 - d : d];
         if (!ok) {
             char got[96] = "", want[96] = "";
             for (int d = 0; d < t->ndim && d < 4; d++)
@@ -458,8 +462,10 @@ static int load_weights(sl_model *m, const sl_hf_config *cfg, const char *dir)
             }
             if ((rc = read_tensor(&f, which, t, buf, NULL, XF_COPY, 0, NULL, n))) goto done;
             if (memcmp(buf, sl_params_data(P, ie), n * sizeof(float))) {
-                rc = sl_error(SL_EFORMAT, "'%s': lm_head.weight differs from the embedding, but config.json ties them "
-                              "(tie_word_embeddings is true)", f.path[which]);
+                rc = sl_error(SL_EFORMAT,
+                              "'%s': lm_head.weight differs from the embedding, but config.json ties them "
+                              "(tie_word_embeddings is true)",
+                              f.path[which]);
                 goto done;
             }
         }
@@ -519,7 +525,8 @@ int sl_hf_arch_of(const sl_model *m)
     const char *k = c->style == SL_TF_GPT ? "gpt" : "llama";
     if (c->kv_lora_rank > 0) return sl_error(SL_EUNSUPPORTED, "hf: %s with MLA (kv_lora_rank) has no GPT-2 / Llama layout", k);
     if (c->style == SL_TF_GPT) {
-        if (c->pos != SL_POS_LEARNED) return sl_error(SL_EUNSUPPORTED, "hf: GPT-2 has learned positions (the gpt has another pos=)");
+        if (c->pos != SL_POS_LEARNED)
+            return sl_error(SL_EUNSUPPORTED, "hf: GPT-2 has learned positions (the gpt has another pos=)");
         if (c->rmsnorm) return sl_error(SL_EUNSUPPORTED, "hf: GPT-2 has LayerNorm (the gpt has norm=rmsnorm)");
         if (c->swiglu) return sl_error(SL_EUNSUPPORTED, "hf: GPT-2 has a GELU MLP (the gpt has mlp=swiglu)");
         if (c->n_kv_head && c->n_kv_head != c->n_head)
@@ -578,7 +585,7 @@ static int config_json(const sl_transformer_config *c, int arch, char *buf, size
 /* GPT-2 always has biases: the bias a gpt with bias=0 lacks after tensor `name`, or NULL */
 static const char *missing_bias(const sl_params *P, const char *name, char *buf, size_t cap)
 {
-    static const char *const with_bias[] = {".ln_1.weight", ".ln_2.weight", "ln_f.weight", ".attn.c_attn.weight",
+    static const char *const with_bias[] = {".ln_1.weight",        ".ln_2.weight",     "ln_f.weight",       ".attn.c_attn.weight",
                                             ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"};
     for (size_t i = 0; i < sizeof with_bias / sizeof *with_bias; i++)
         if (ends_with(name, with_bias[i])) {

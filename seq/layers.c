@@ -15,19 +15,22 @@
 void sl_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC)
 {
     // out (N,OC) = inp (N,C) . w^T (C,OC)
-    if (N <= SL_GEMV_MAX_N) { sl_gemv(out, inp, w, b, N, C, OC); return; }   /* decoding: core/gemv.h */
+    if (N <= SL_GEMV_MAX_N) {
+        sl_gemv(out, inp, w, b, N, C, OC);
+        return;
+    } /* decoding: core/gemv.h */
     if (b) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(float));
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, b ? 1.0f : 0.0f, out, OC);
 }
 
-static void linear_backward(float *dinp, float beta, float *dw, float *db, const float *dout, const float *inp,
-                            const float *w, int N, int C, int OC)
+static void linear_backward(float *dinp, float beta, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            int N, int C, int OC)
 {
     if (dinp) // (N,C) = beta dinp + dout (N,OC) . w (OC,C)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C);
-    if (dw)   // (OC,C) += dout^T (OC,N) . inp (N,C)
+    if (dw) // (OC,C) += dout^T (OC,N) . inp (N,C)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db)
         for (int n = 0; n < N; n++) {
@@ -36,14 +39,14 @@ static void linear_backward(float *dinp, float beta, float *dw, float *db, const
         }
 }
 
-void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, int N, int C, int OC)
+void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C,
+                        int OC)
 {
     linear_backward(dinp, 1.0f, dw, db, dout, inp, w, N, C, OC);
 }
 
-void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                            const float *w, int N, int C, int OC)
+void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C,
+                            int OC)
 {
     linear_backward(dinp, 0.0f, dw, db, dout, inp, w, N, C, OC);
 }
@@ -76,8 +79,8 @@ void sl_embedding_backward(float *dwte, const float *dout, const int32_t *tok, i
 
 /* ---- layernorm / rmsnorm ----------------------------------------------------------------- */
 
-void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                          const float *b, int N, int C, float eps)
+void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C,
+                          float eps)
 {
     #pragma omp parallel for if (N > 256)
     for (int n = 0; n < N; n++) {
@@ -98,8 +101,8 @@ void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     }
 }
 
-void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                           const float *w, const float *mean, const float *rstd, int N, int C)
+void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           const float *mean, const float *rstd, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
@@ -130,8 +133,8 @@ void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * Same formulas as sl_layernorm_forward/backward above, with float row sums in vector
  * lanes instead of a serial double sum (the rows are short: C values of similar size, so the
  * difference is a few ulp; t/t-transformer.c compares with the reference). */
-SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                                         const float *b, int N, int C, float eps)
+SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                                         int N, int C, float eps)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -141,7 +144,10 @@ SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, c
         for (int c = 0; c < C; c++) sm += x[c];
         const float m = sm / (float)C;
         #pragma omp simd reduction(+:sv)
-        for (int c = 0; c < C; c++) { float d = x[c] - m; sv += d * d; }
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            sv += d * d;
+        }
         const float s = 1.0f / sqrtf(sv / (float)C + eps);
         if (w && b) {
             #pragma omp simd
@@ -158,8 +164,8 @@ SL_CLONES void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, c
     }
 }
 
-SL_CLONES void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                          const float *w, const float *mean, const float *rstd, int N, int C)
+SL_CLONES void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                                          const float *mean, const float *rstd, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
@@ -206,13 +212,13 @@ void sl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
     }
 }
 
-void sl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                         const float *rstd, int N, int C)
+void sl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, const float *rstd, int N,
+                         int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
         float s = rstd[n];
-        double dot = 0.0;   // sum_c dn_c * x_c
+        double dot = 0.0; // sum_c dn_c * x_c
         for (int c = 0; c < C; c++) {
             float dn = g[c] * (w ? w[c] : 1.0f);
             dot += dn * x[c];
@@ -240,7 +246,7 @@ float sl_act1(sl_act a, float x)
     case SL_ACT_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
     case SL_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
     case SL_ACT_SILU: return x / (1.0f + expf(-x));
-    case SL_ACT_SOFTPLUS: return x > 20.0f ? x : log1pf(expf(x));   /* torch's threshold 20 */
+    case SL_ACT_SOFTPLUS: return x > 20.0f ? x : log1pf(expf(x)); /* torch's threshold 20 */
     }
     return x;
 }
@@ -249,9 +255,15 @@ float sl_dact1(sl_act a, float x)
 {
     switch (a) {
     case SL_ACT_IDENTITY: return 1.0f;
-    case SL_ACT_TANH: { float t = tanhf(x); return 1.0f - t * t; }
+    case SL_ACT_TANH: {
+        float t = tanhf(x);
+        return 1.0f - t * t;
+    }
     case SL_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
-    case SL_ACT_SIGMOID: { float s = 1.0f / (1.0f + expf(-x)); return s * (1.0f - s); }
+    case SL_ACT_SIGMOID: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f - s);
+    }
     case SL_ACT_GELU: {
         float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
         float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
@@ -263,7 +275,10 @@ float sl_dact1(sl_act a, float x)
         float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
         return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
     }
-    case SL_ACT_SILU: { float s = 1.0f / (1.0f + expf(-x)); return s * (1.0f + x * (1.0f - s)); }
+    case SL_ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
     case SL_ACT_SOFTPLUS: return x > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-x));
     }
     return 1.0f;
@@ -345,7 +360,10 @@ SL_CLONES SL_FASTMATH static void gelu_bwd_k(float *dinp, const float *dout, con
 #define GELU_CHUNK 4096
 void sl_gelu_fast_forward(float *out, const float *inp, size_t n)
 {
-    if (n <= 65536 || omp_in_parallel()) { gelu_fwd_k(out, inp, n); return; }
+    if (n <= 65536 || omp_in_parallel()) {
+        gelu_fwd_k(out, inp, n);
+        return;
+    }
     const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
     #pragma omp parallel for schedule(static)
     for (long c = 0; c < nc; c++) {
@@ -356,7 +374,10 @@ void sl_gelu_fast_forward(float *out, const float *inp, size_t n)
 
 static void gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n, int acc)
 {
-    if (n <= 65536 || omp_in_parallel()) { gelu_bwd_k(dinp, dout, inp, n, acc); return; }
+    if (n <= 65536 || omp_in_parallel()) {
+        gelu_bwd_k(dinp, dout, inp, n, acc);
+        return;
+    }
     const long nc = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
     #pragma omp parallel for schedule(static)
     for (long c = 0; c < nc; c++) {
@@ -370,12 +391,17 @@ void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp,
 
 int sl_act_from_name(const char *name, sl_act *a)
 {
-    static const struct { const char *n; sl_act a; } tab[] = {
-        {"identity", SL_ACT_IDENTITY}, {"tanh", SL_ACT_TANH}, {"relu", SL_ACT_RELU},
-        {"sigmoid", SL_ACT_SIGMOID}, {"gelu", SL_ACT_GELU}, {"gelu_tanh", SL_ACT_GELU_TANH},
-        {"silu", SL_ACT_SILU}, {"softplus", SL_ACT_SOFTPLUS}};
+    static const struct {
+        const char *n;
+        sl_act a;
+    } tab[] = {{"identity", SL_ACT_IDENTITY}, {"tanh", SL_ACT_TANH},        {"relu", SL_ACT_RELU},
+               {"sigmoid", SL_ACT_SIGMOID},   {"gelu", SL_ACT_GELU},        {"gelu_tanh", SL_ACT_GELU_TANH},
+               {"silu", SL_ACT_SILU},         {"softplus", SL_ACT_SOFTPLUS}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (!strcasecmp(name, tab[i].n)) { *a = tab[i].a; return SL_OK; }
+        if (!strcasecmp(name, tab[i].n)) {
+            *a = tab[i].a;
+            return SL_OK;
+        }
     return sl_error(SL_EINVAL, "unknown activation '%s' (identity, tanh, relu, sigmoid, gelu, gelu_tanh, silu, softplus)", name);
 }
 
@@ -413,7 +439,10 @@ void sl_softmax_rows(float *x, int N, int V)
         float mx = -INFINITY;
         for (int v = 0; v < V; v++) mx = fmaxf(mx, r[v]);
         double sum = 0.0;
-        for (int v = 0; v < V; v++) { r[v] = expf(r[v] - mx); sum += r[v]; }
+        for (int v = 0; v < V; v++) {
+            r[v] = expf(r[v] - mx);
+            sum += r[v];
+        }
         float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) r[v] *= inv;
     }
@@ -438,7 +467,10 @@ double sl_xent_forward(float *probs, const float *logits, const int32_t *targets
         float mx = -INFINITY;
         for (int v = 0; v < V; v++) mx = fmaxf(mx, r[v]);
         double sum = 0.0;
-        for (int v = 0; v < V; v++) { p[v] = expf(r[v] - mx); sum += p[v]; }
+        for (int v = 0; v < V; v++) {
+            p[v] = expf(r[v] - mx);
+            sum += p[v];
+        }
         float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) p[v] *= inv;
         int t = targets[n];
@@ -496,8 +528,8 @@ void sl_conv1d_causal_forward(float *out, const float *inp, const float *w, cons
     sl_conv1d_causal_docs_forward(out, inp, w, b, NULL, B, T, C, K);
 }
 
-void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                               const float *w, int B, int T, int C, int K)
+void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int B,
+                               int T, int C, int K)
 {
     sl_conv1d_causal_docs_backward(dinp, dw, db, dout, inp, w, NULL, B, T, C, K);
 }
@@ -505,13 +537,13 @@ void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *d
 /* the first tap k of position t that reads inside the row and, packed, inside t's document */
 static inline int conv_k0(const int32_t *pos, int bb, int t, int T, int K)
 {
-    const int first = pos ? t - pos[(size_t)bb * T + t] : 0;   /* the document's (or the row's) start */
+    const int first = pos ? t - pos[(size_t)bb * T + t] : 0; /* the document's (or the row's) start */
     const int k0 = first - t + K - 1;
     return k0 > 0 ? k0 : 0;
 }
 
-void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B,
-                                   int T, int C, int K)
+void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B, int T,
+                                   int C, int K)
 {
     #pragma omp parallel for collapse(2) if ((size_t)B * T * C > 65536)
     for (int bb = 0; bb < B; bb++)
@@ -532,7 +564,8 @@ void sl_conv1d_causal_docs_backward(float *dinp, float *dw, float *db, const flo
     for (int bb = 0; bb < B; bb++)
         for (int t = 0; t < T; t++) {
             const float *g = dout + ((size_t)bb * T + t) * C;
-            if (db) for (int c = 0; c < C; c++) db[c] += g[c];
+            if (db)
+                for (int c = 0; c < C; c++) db[c] += g[c];
             for (int k = conv_k0(pos, bb, t, T, K); k < K; k++) {
                 int s = t - (K - 1) + k;
                 const float *x = inp + ((size_t)bb * T + s) * C;
@@ -550,7 +583,10 @@ void sl_conv1d_causal_docs_backward(float *dinp, float *dw, float *db, const flo
 void sl_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, sl_rng *rng)
 {
     if (p <= 0.0f || !rng) {
-        for (size_t i = 0; i < n; i++) { out[i] = inp[i]; mask[i] = 1.0f; }
+        for (size_t i = 0; i < n; i++) {
+            out[i] = inp[i];
+            mask[i] = 1.0f;
+        }
         return;
     }
     float keep = 1.0f / (1.0f - p);

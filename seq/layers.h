@@ -20,11 +20,11 @@ extern "C" {
 /* out (N,OC) = inp (N,C) @ w (OC,C)^T + b (OC) ; b may be NULL */
 void sl_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
 /* dinp (N,C) += dout @ w ; dw (OC,C) += dout^T @ inp ; db (OC) += sum_n dout */
-void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, int N, int C, int OC);
+void sl_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C,
+                        int OC);
 /* The same, but dinp (N,C) = dout @ w is WRITTEN (no need to zero it first); dw, db accumulate. */
-void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                            const float *w, int N, int C, int OC);
+void sl_linear_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int N, int C,
+                            int OC);
 
 /* Column blocks of row-major arrays: get copies columns [c0, c0+w) of src (N rows, ld floats
  * apart) into dst (N, w); put copies src (N, w) into those columns of dst (N rows, ld
@@ -38,26 +38,34 @@ void sl_embedding_backward(float *dwte, const float *dout, const int32_t *tok, i
 
 /* LayerNorm over the last dim: out = (x - mean) * rstd * w + b ; mean, rstd (N) cached.
  * w, b may be NULL (no affine / no bias). */
-void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                          const float *b, int N, int C, float eps);
-void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                           const float *w, const float *mean, const float *rstd, int N, int C);
+void sl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C,
+                          float eps);
+void sl_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           const float *mean, const float *rstd, int N, int C);
 /* The fast path (SL_CLONES, float row sums in vector lanes instead of a serial double sum: a
  * few ulp from the reference; t/t-transformer.c compares them). Serial over rows: callers run
  * it inside their slices. Backward accumulates like the reference. */
-void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                               const float *b, int N, int C, float eps);
-void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                const float *w, const float *mean, const float *rstd, int N, int C);
+void sl_layernorm_fast_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N,
+                               int C, float eps);
+void sl_layernorm_fast_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                                const float *mean, const float *rstd, int N, int C);
 
 /* RMSNorm: out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) */
 void sl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
-void sl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                         const float *rstd, int N, int C);
+void sl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, const float *rstd, int N,
+                         int C);
 
 /* Elementwise activations over n values. Backward: dinp += dout * f'(inp). */
-typedef enum { SL_ACT_IDENTITY, SL_ACT_TANH, SL_ACT_RELU, SL_ACT_SIGMOID, SL_ACT_GELU,
-               SL_ACT_GELU_TANH, SL_ACT_SILU, SL_ACT_SOFTPLUS } sl_act;
+typedef enum {
+    SL_ACT_IDENTITY,
+    SL_ACT_TANH,
+    SL_ACT_RELU,
+    SL_ACT_SIGMOID,
+    SL_ACT_GELU,
+    SL_ACT_GELU_TANH,
+    SL_ACT_SILU,
+    SL_ACT_SOFTPLUS
+} sl_act;
 void sl_act_forward(sl_act a, float *out, const float *inp, size_t n);
 void sl_act_backward(sl_act a, float *dinp, const float *dout, const float *inp, size_t n);
 /* GELU (exact, erf form), the vectorised fast path (SL_CLONES; a rational erf, |error| < 5e-7)
@@ -67,8 +75,8 @@ void sl_act_backward(sl_act a, float *dinp, const float *dout, const float *inp,
 void sl_gelu_fast_forward(float *out, const float *inp, size_t n);
 void sl_gelu_fast_backward(float *dinp, const float *dout, const float *inp, size_t n);
 void sl_gelu_fast_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
-float sl_act1(sl_act a, float x);     /* scalar f(x) */
-float sl_dact1(sl_act a, float x);    /* scalar f'(x) */
+float sl_act1(sl_act a, float x);  /* scalar f(x) */
+float sl_dact1(sl_act a, float x); /* scalar f'(x) */
 int sl_act_from_name(const char *name, sl_act *a);
 
 /* GLU over the last dim (torch.nn.GLU(dim=-1)): inp (N, 2C) -> out (N, C) = a * sigmoid(b) */
@@ -91,13 +99,13 @@ void sl_mse_backward(float *dy, const float *y, const float *target, const float
 /* Depthwise causal conv1d, batch-first: inp (B,T,C), w (C,K) (torch (C,1,K)), b (C) or NULL.
  * out[b,t,c] = b[c] + sum_k w[c,k] * inp[b, t-(K-1)+k, c]  (zero before t=0). */
 void sl_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *b, int B, int T, int C, int K);
-void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                               const float *w, int B, int T, int C, int K);
+void sl_conv1d_causal_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, int B,
+                               int T, int C, int K);
 /* The same over packed rows (seq/model.h): pos (B, T) each position's place in its document, or
  * NULL; the window of t starts no earlier than its document (t - pos[b,t]), as if every document
  * were zero-padded on its left alone, and no gradient crosses a document start. */
-void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B,
-                                   int T, int C, int K);
+void sl_conv1d_causal_docs_forward(float *out, const float *inp, const float *w, const float *b, const int32_t *pos, int B, int T,
+                                   int C, int K);
 void sl_conv1d_causal_docs_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                     const int32_t *pos, int B, int T, int C, int K);
 

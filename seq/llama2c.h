@@ -33,7 +33,7 @@ extern "C" {
 
 typedef struct {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
-    int shared_classifier;   /* 1 if the file's vocab_size was positive */
+    int shared_classifier; /* 1 if the file's vocab_size was positive */
 } sl_llama2c_config;
 
 /* Read and validate the header against the file size. */

@@ -20,7 +20,7 @@ typedef struct {
     /* activation cache for the last forward, sized for B*T rows; with checkpointing (K < L) the
      * slots of lm_h / lm_blk below */
     int B, T;
-    int K, kb, nseg; /* blocks per segment (L when off), block slots min(K, L), segments */
+    int K, kb, nseg;    /* blocks per segment (L when off), block slots min(K, L), segments */
     const int32_t *tok; /* borrowed: caller keeps input alive until backward */
     const float *x;
     sl_arena fwd, bwd;   /* the cache below and backward's scratch, carved per call */
@@ -92,8 +92,8 @@ static int dmax(const lm_model *lm)
 }
 
 /* out (n, C) = norm(in); mean, rstd (n) (rmsnorm: rstd only) */
-static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *mean, float *rstd, const float *in,
-                     int n)
+static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, float *out, float *mean, float *rstd,
+                     const float *in, int n)
 {
     const float *w = sl_params_data(P, iw);
     if (lm->cfg.rmsnorm) sl_rmsnorm_forward(out, rstd, in, w, n, lm->C, lm->cfg.norm_eps);
@@ -101,14 +101,13 @@ static void norm_fwd(const lm_model *lm, const sl_params *P, int iw, int ib, flo
 }
 
 /* din (n, C) += the norm's input gradient; its weight gradients accumulate into the block g */
-static void norm_bwd(const lm_model *lm, float *g, int iw, int ib, float *din, const float *dout, const float *in, const float *mean,
-                     const float *rstd, int n)
+static void norm_bwd(const lm_model *lm, float *g, int iw, int ib, float *din, const float *dout, const float *in,
+                     const float *mean, const float *rstd, int n)
 {
     const sl_params *P = lm->base.P;
     const float *w = sl_params_data(P, iw);
     if (lm->cfg.rmsnorm) sl_rmsnorm_backward(din, sl_params_at_opt(P, g, iw), dout, in, w, rstd, n, lm->C);
-    else
-        sl_layernorm_backward(din, sl_params_at_opt(P, g, iw), sl_params_at_opt(P, g, ib), dout, in, w, mean, rstd, n, lm->C);
+    else sl_layernorm_backward(din, sl_params_at_opt(P, g, iw), sl_params_at_opt(P, g, ib), dout, in, w, mean, rstd, n, lm->C);
 }
 
 static const float *head_w(const lm_model *lm, const sl_params *P) { return sl_params_data(P, lm->i_head); }
@@ -122,8 +121,9 @@ static int lm_reserve(lm_model *lm, const float *x, const int32_t *tok, int B, i
     lm->kb = L < lm->K ? L : lm->K;
     lm->nseg = (L + lm->K - 1) / lm->K;
     const size_t nh = (size_t)lm->K + lm->nseg, kb = (size_t)lm->kb;
-    if ((rc = SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, nh * N * C), SL_FIELD(lm->nrm, kb * N * C),
-                             SL_FIELD(lm->stats, (kb + 1) * 2 * N), SL_FIELD(lm->mo, kb * N * D), SL_FIELD(lm->f, (size_t)N * C))))
+    if ((rc =
+             SL_ARENA_CARVE(&lm->fwd, SL_FIELD(lm->h, nh * N * C), SL_FIELD(lm->nrm, kb * N * C),
+                            SL_FIELD(lm->stats, (kb + 1) * 2 * N), SL_FIELD(lm->mo, kb * N * D), SL_FIELD(lm->f, (size_t)N * C))))
         return rc;
     lm->ck_rng = 0;
     if (lm_ck(lm) && lm->base.training && lm->base.rng) { /* rng snapshots for the recomputation */
@@ -237,7 +237,7 @@ static int lm_block_forward(lm_model *lm, int l, int b0, int b1, int sliced)
     const int B = lm->B, T = lm->T, N = B * T, C = lm->C, D = dmax(lm), n = (b1 - b0) * T;
     const size_t r0 = (size_t)b0 * T, NC = (size_t)N * C, nc = (size_t)n * C;
     float *hl = lm->h + lm_h(lm, l) * NC + r0 * C, *hn = lm->h + lm_h(lm, l + 1) * NC + r0 * C; // (n, C)
-    float *nl = lm->nrm + lm_blk(lm, l) * NC, *st = lm->stats + lm_blk(lm, l) * 2 * N + r0;   // (N, C), (2, N)
+    float *nl = lm->nrm + lm_blk(lm, l) * NC, *st = lm->stats + lm_blk(lm, l) * 2 * N + r0;     // (N, C), (2, N)
     int rc;
     norm_fwd(lm, P, lm->i_nw[l], lm->i_nb[l], nl + r0 * C, st, st + N, hl, n);
     sl_model *mix = m->children[l];
@@ -270,7 +270,8 @@ static int lm_forward_rows(lm_model *lm, float *y, int b0, int b1, int sliced)
     if (lm->i_wpe >= 0) pos_add(lm, P, h, n, T, 0, m->doc_pos); /* r0 is a multiple of T; no slices when packed */
     for (int l = 0; l < L; l++) {
         const int kept = l / K == lm->nseg - 1; /* the last segment's caches stay for backward */
-        if (lm->ck_rng && !kept && l % K == 0) sl_rng_state_save(m->rng, lm->ck_snap + (size_t)(l / K) * sl_rng_state_size(m->rng));
+        if (lm->ck_rng && !kept && l % K == 0)
+            sl_rng_state_save(m->rng, lm->ck_snap + (size_t)(l / K) * sl_rng_state_size(m->rng));
         if ((rc = lm_block_forward(lm, l, b0, b1, sliced))) return rc;
         if (!kept) sl_model_release(m->children[l]);
     }
@@ -322,7 +323,8 @@ static int lm_backward_rows(lm_model *lm, const float *dy, float *dx, int dx_acc
          * segment's forward again from its kept input, with the rng as it was then */
         if (l / K < lm->nseg - 1 && l % K == K - 1) {
             const int j = l / K;
-            if (lm->ck_rng) sl_rng_state_load(m->rng, lm->ck_snap + (size_t)j * sl_rng_state_size(m->rng), sl_rng_state_size(m->rng));
+            if (lm->ck_rng)
+                sl_rng_state_load(m->rng, lm->ck_snap + (size_t)j * sl_rng_state_size(m->rng), sl_rng_state_size(m->rng));
             for (int li = j * K; li <= l; li++)
                 if ((rc = lm_block_forward(lm, li, b0, b1, sliced))) return rc;
         }

@@ -28,19 +28,18 @@ extern "C" {
 #endif
 
 typedef struct {
-    int vocab_size;            /* > 0: token model */
-    int d_input, d_output;     /* real mode */
+    int vocab_size;        /* > 0: token model */
+    int d_input, d_output; /* real mode */
     int d_model, n_layer;
-    int rmsnorm;               /* 1 RMSNorm, 0 LayerNorm (with bias) */
-    int tie_embeddings;        /* token mode: head shares the embedding matrix */
+    int rmsnorm;                 /* 1 RMSNorm, 0 LayerNorm (with bias) */
+    int tie_embeddings;          /* token mode: head shares the embedding matrix */
     int max_position_embeddings; /* > 0: learned absolute positions for up to this many steps */
     float norm_eps;
 } sl_lm_config;
 
 /* mixers[0..n_layer) must already be declared in P under prefix "backbone.layers.{i}.mixer."
  * (relative to `prefix`); the wrapper takes ownership of them. */
-int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix,
-                 sl_model **out);
+int sl_lm_create(const sl_lm_config *cfg, sl_model *const *mixers, sl_params *P, const char *prefix, sl_model **out);
 
 /* The wrapper's token embedding (V, C) pointer and sizes, for initialisation from word
  * vectors; SL_EUNSUPPORTED for real-mode wrappers. */

@@ -35,22 +35,27 @@ int sl_lora_config_parse(const char *s, sl_lora_config *c)
         errno = 0;
         if (!strcmp(k, "r")) {
             long r = strtol(v, &end, 10);
-            if (end == v || *end || errno || r < 1 || r > 65536) return sl_error(SL_EINVAL, "--lora: r='%s' is not an integer in [1, 65536]", v);
+            if (end == v || *end || errno || r < 1 || r > 65536)
+                return sl_error(SL_EINVAL, "--lora: r='%s' is not an integer in [1, 65536]", v);
             c->r = (int)r;
         } else if (!strcmp(k, "alpha")) {
             double a = strtod(v, &end);
-            if (end == v || *end || !isfinite(a) || a <= 0 || a > 1e6) return sl_error(SL_EINVAL, "--lora: alpha='%s' is not a number in (0, 1e6]", v);
+            if (end == v || *end || !isfinite(a) || a <= 0 || a > 1e6)
+                return sl_error(SL_EINVAL, "--lora: alpha='%s' is not a number in (0, 1e6]", v);
             c->alpha = (float)a;
         } else if (!strcmp(k, "dropout")) {
             double p = strtod(v, &end);
             if (end == v || *end || !(p >= 0 && p < 1)) return sl_error(SL_EINVAL, "--lora: dropout='%s' is not in [0, 1)", v);
             if (p != 0)
-                return sl_error(SL_EUNSUPPORTED, "--lora: dropout=%s: the adapters act on the weights (docs/finetune.md), "
-                                "so dropout on their input alone cannot be applied; only dropout=0 is supported", v);
+                return sl_error(SL_EUNSUPPORTED,
+                                "--lora: dropout=%s: the adapters act on the weights (docs/finetune.md), "
+                                "so dropout on their input alone cannot be applied; only dropout=0 is supported",
+                                v);
             c->dropout = (float)p;
         } else if (!strcmp(k, "targets")) {
             if (!*v) return sl_error(SL_EINVAL, "--lora: targets is empty");
-            if (strlen(v) >= sizeof c->targets) return sl_error(SL_EINVAL, "--lora: targets longer than %zu characters", sizeof c->targets - 1);
+            if (strlen(v) >= sizeof c->targets)
+                return sl_error(SL_EINVAL, "--lora: targets longer than %zu characters", sizeof c->targets - 1);
             for (const char *p = v; *p; p++)
                 if (p[0] == '|' && (p == v || p[1] == '|' || p[1] == '\0'))
                     return sl_error(SL_EINVAL, "--lora: targets='%s' has an empty pattern", v);
@@ -133,14 +138,14 @@ int sl_lora_target_of(const sl_params *P, const char *adapter_name, int *which)
 
 typedef struct {
     sl_model base;
-    sl_model *inner;      /* the frozen base model (owned) */
+    sl_model *inner; /* the frozen base model (owned) */
     sl_lora_config cfg;
-    float scale;          /* alpha / r */
-    int n;                /* targets */
-    int *tgt;             /* (n) base tensor index */
-    int *ia, *ib;         /* (n) adapter indices in base.P */
-    size_t *w0_off;       /* (n) offset into w0 */
-    float *w0;            /* the targets' frozen values, concatenated */
+    float scale;    /* alpha / r */
+    int n;          /* targets */
+    int *tgt;       /* (n) base tensor index */
+    int *ia, *ib;   /* (n) adapter indices in base.P */
+    size_t *w0_off; /* (n) offset into w0 */
+    float *w0;      /* the targets' frozen values, concatenated */
 } lora_model;
 
 static const sl_model_vt lora_vt;
@@ -166,9 +171,9 @@ void sl_lora_materialize(sl_model *m)
     for (int k = 0; k < L->n; k++) {
         const sl_tensor *t = &Q->t[L->tgt[k]];
         const int NO = (int)t->shape[0], NI = (int)t->shape[1], r = L->cfg.r;
-        float *W = sl_params_data(Q, L->tgt[k]);                        // (NO, NI)
-        const float *A = sl_params_data(m->P, L->ia[k]);                // (r, NI)
-        const float *B = sl_params_data(m->P, L->ib[k]);                // (NO, r)
+        float *W = sl_params_data(Q, L->tgt[k]);         // (NO, NI)
+        const float *A = sl_params_data(m->P, L->ia[k]); // (r, NI)
+        const float *B = sl_params_data(m->P, L->ib[k]); // (NO, r)
         memcpy(W, L->w0 + L->w0_off[k], t->numel * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, NO, NI, r, L->scale, B, r, A, NI, 1.0f, W, NI);
     }
@@ -199,11 +204,11 @@ static int lora_backward(sl_model *m, const float *dy, float *dx)
     for (int k = 0; k < L->n; k++) {
         const sl_tensor *t = &Q->t[L->tgt[k]];
         const int NO = (int)t->shape[0], NI = (int)t->shape[1], r = L->cfg.r;
-        const float *dW = sl_params_grad(Q, L->tgt[k]);                  // (NO, NI)
-        const float *A = sl_params_data(m->P, L->ia[k]);                 // (r, NI)
-        const float *Bm = sl_params_data(m->P, L->ib[k]);                // (NO, r)
-        float *dA = sl_params_grad(m->P, L->ia[k]);                      // (r, NI)
-        float *dB = sl_params_grad(m->P, L->ib[k]);                      // (NO, r)
+        const float *dW = sl_params_grad(Q, L->tgt[k]);   // (NO, NI)
+        const float *A = sl_params_data(m->P, L->ia[k]);  // (r, NI)
+        const float *Bm = sl_params_data(m->P, L->ib[k]); // (NO, r)
+        float *dA = sl_params_grad(m->P, L->ia[k]);       // (r, NI)
+        float *dB = sl_params_grad(m->P, L->ib[k]);       // (NO, r)
         /* W = W0 + s B A:  dA += s B^T dW,  dB += s dW A^T */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, NI, NO, L->scale, Bm, r, dW, NI, 1.0f, dA, NI);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NO, r, NI, L->scale, dW, NI, A, NI, 1.0f, dB, r);
@@ -311,8 +316,8 @@ int sl_lora_create(sl_model *base, const sl_lora_config *c, sl_rng *rng, sl_mode
         for (int i = 0; i < Q->n && !hit; i++) hit = Q->t[i].ndim == 2 && match_one(p, len, Q->t[i].name);
         if (!hit) {
             rank2_list(Q, list, sizeof list);
-            return sl_error(SL_ENOTFOUND, "--lora: target pattern '%.*s' matches no rank-2 tensor of %s; they are: %s", (int)len, p,
-                            base->spec ? base->spec : base->vt->kind, list);
+            return sl_error(SL_ENOTFOUND, "--lora: target pattern '%.*s' matches no rank-2 tensor of %s; they are: %s", (int)len,
+                            p, base->spec ? base->spec : base->vt->kind, list);
         }
         p += len;
         if (*p == '|') p++;
@@ -336,10 +341,16 @@ int sl_lora_create(sl_model *base, const sl_lora_config *c, sl_rng *rng, sl_mode
         if (t->ndim != 2 || !sl_lora_match(c->targets, t->name)) continue;
         char a[SL_NAME_MAX + 40], b[SL_NAME_MAX + 40];
         sl_lora_names(t->name, a, b, sizeof a);
-        if (strlen(a) >= SL_NAME_MAX) { rc = sl_error(SL_EINVAL, "lora: adapter name for '%s' is too long", t->name); break; }
+        if (strlen(a) >= SL_NAME_MAX) {
+            rc = sl_error(SL_EINVAL, "lora: adapter name for '%s' is too long", t->name);
+            break;
+        }
         int ia = sl_params_add(P, "", a, 2, c->r, t->shape[1], 0, 0);
         int ib = ia >= 0 ? sl_params_add(P, "", b, 2, t->shape[0], c->r, 0, 0) : ia;
-        if (ib < 0) { rc = ib; break; }
+        if (ib < 0) {
+            rc = ib;
+            break;
+        }
         L->tgt[L->n] = i;
         L->ia[L->n] = ia;
         L->ib[L->n] = ib;
@@ -351,7 +362,12 @@ int sl_lora_create(sl_model *base, const sl_lora_config *c, sl_rng *rng, sl_mode
     if (!rc && !(L->w0 = malloc((w0n ? w0n : 1) * sizeof(float)))) rc = sl_error(SL_ENOMEM, "out of memory (frozen copies)");
     if (rc) {
         sl_params_free(P);
-        free(L->tgt); free(L->ia); free(L->ib); free(L->w0_off); free(L->w0); free(L);
+        free(L->tgt);
+        free(L->ia);
+        free(L->ib);
+        free(L->w0_off);
+        free(L->w0);
+        free(L);
         return rc;
     }
     for (int k = 0; k < L->n; k++)
@@ -400,7 +416,8 @@ int sl_lora_load(sl_model *m, const char *path)
     }
     for (size_t j = 0; j < st->n && !rc; j++)
         if (sl_params_find(m->P, st->t[j].name) < 0)
-            rc = sl_error(SL_EFORMAT, "'%s': tensor '%s' is not an adapter of this model (adapters for another model, or other targets?)",
+            rc = sl_error(SL_EFORMAT,
+                          "'%s': tensor '%s' is not an adapter of this model (adapters for another model, or other targets?)",
                           path, st->t[j].name);
     if (!rc) rc = sl_params_load(m->P, path, NULL, NULL);
 out:
@@ -418,22 +435,40 @@ int sl_lora_fold(sl_params *P, const char *path, int sign)
     float *A = NULL, *Bm = NULL, *W = NULL;
     int *pair = NULL;
     if ((rc = file_scale(st, path, &fc, &have))) goto out;
-    if (!have) { rc = sl_error(SL_EFORMAT, "'%s' has no 'lora' metadata (r, alpha): not a seqlab adapter file", path); goto out; }
-    if (!st->n) { rc = sl_error(SL_EFORMAT, "'%s' holds no adapters", path); goto out; }
+    if (!have) {
+        rc = sl_error(SL_EFORMAT, "'%s' has no 'lora' metadata (r, alpha): not a seqlab adapter file", path);
+        goto out;
+    }
+    if (!st->n) {
+        rc = sl_error(SL_EFORMAT, "'%s' holds no adapters", path);
+        goto out;
+    }
     /* pair[j] = index in st of tensor j's partner; check names, shapes first (P untouched) */
     pair = malloc(sizeof(int) * st->n);
-    if (!pair) { rc = sl_error(SL_ENOMEM, "out of memory"); goto out; }
+    if (!pair) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto out;
+    }
     for (size_t j = 0; j < st->n && !rc; j++) {
         int which, i = sl_lora_target_of(P, st->t[j].name, &which);
-        if (i < 0) { rc = sl_error(SL_EFORMAT, "'%s': '%s' adapts no tensor of the base model (adapters for another model?)", path, st->t[j].name); break; }
+        if (i < 0) {
+            rc = sl_error(SL_EFORMAT, "'%s': '%s' adapts no tensor of the base model (adapters for another model?)", path,
+                          st->t[j].name);
+            break;
+        }
         const sl_tensor *t = &P->t[i];
         char a[SL_NAME_MAX + 40], b[SL_NAME_MAX + 40];
         sl_lora_names(t->name, a, b, sizeof a);
         const sl_st_tensor *ta = sl_safetensors_find(st, a), *tb = sl_safetensors_find(st, b);
-        if (!ta || !tb) { rc = sl_error(SL_EFORMAT, "'%s': '%s' has no %s partner", path, st->t[j].name, which ? "lora_A" : "lora_B"); break; }
+        if (!ta || !tb) {
+            rc = sl_error(SL_EFORMAT, "'%s': '%s' has no %s partner", path, st->t[j].name, which ? "lora_A" : "lora_B");
+            break;
+        }
         if (t->ndim != 2 || ta->ndim != 2 || tb->ndim != 2 || ta->shape[0] != fc.r || tb->shape[1] != fc.r ||
             ta->shape[1] != t->shape[1] || tb->shape[0] != t->shape[0]) {
-            rc = sl_error(SL_ESHAPE, "'%s': adapters [%lld, %lld] x [%lld, %lld] do not fit '%s' [%lld, %lld] at rank %d (adapters for another model?)",
+            rc = sl_error(SL_ESHAPE,
+                          "'%s': adapters [%lld, %lld] x [%lld, %lld] do not fit '%s' [%lld, %lld] at rank %d (adapters for "
+                          "another model?)",
                           path, (long long)tb->shape[0], (long long)(tb->ndim > 1 ? tb->shape[1] : 0), (long long)ta->shape[0],
                           (long long)(ta->ndim > 1 ? ta->shape[1] : 0), t->name, (long long)t->shape[0],
                           (long long)(t->ndim > 1 ? t->shape[1] : 0), fc.r);
@@ -454,10 +489,14 @@ int sl_lora_fold(sl_params *P, const char *path, int sign)
         const int NO = (int)t->shape[0], NI = (int)t->shape[1], r = fc.r;
         char a[SL_NAME_MAX + 40], b[SL_NAME_MAX + 40];
         sl_lora_names(t->name, a, b, sizeof a);
-        free(A); free(Bm);
+        free(A);
+        free(Bm);
         A = malloc(sizeof(float) * (size_t)r * NI);
         Bm = malloc(sizeof(float) * (size_t)NO * r);
-        if (!A || !Bm) { rc = sl_error(SL_ENOMEM, "out of memory"); break; }
+        if (!A || !Bm) {
+            rc = sl_error(SL_ENOMEM, "out of memory");
+            break;
+        }
         if ((rc = sl_safetensors_get_f32(st, sl_safetensors_find(st, a), A, (size_t)r * NI)) ||
             (rc = sl_safetensors_get_f32(st, sl_safetensors_find(st, b), Bm, (size_t)NO * r))) {
             sl_error_wrap(rc, "'%s'", path);
@@ -466,7 +505,10 @@ int sl_lora_fold(sl_params *P, const char *path, int sign)
         float *w = W + t->offset;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, NO, NI, r, s, Bm, r, A, NI, 1.0f, w, NI);
         for (size_t e = 0; e < t->numel; e++)
-            if (!isfinite(w[e])) { rc = sl_error(SL_ENAN, "'%s': folding into '%s' gives a non-finite weight", path, t->name); break; }
+            if (!isfinite(w[e])) {
+                rc = sl_error(SL_ENAN, "'%s': folding into '%s' gives a non-finite weight", path, t->name);
+                break;
+            }
     }
     if (!rc) memcpy(P->data, W, tot * sizeof(float));
 out:

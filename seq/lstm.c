@@ -9,10 +9,7 @@ const sl_spec_key sl_lstm_keys[] = {
     SL_KEY_END,
 };
 
-int sl_lstm_config_default(sl_recurrent_config *cfg)
-{
-    return sl_recurrent_config_default(cfg, sl_lstm_keys, &sl_lstm_cell_ops);
-}
+int sl_lstm_config_default(sl_recurrent_config *cfg) { return sl_recurrent_config_default(cfg, sl_lstm_keys, &sl_lstm_cell_ops); }
 
 int sl_lstm_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
 {
@@ -39,7 +36,10 @@ SL_CLONES3 static void fwd_row(float *gi, const float *b, const float *cp, float
         float i = sl_fm_sigmoidf(gi[j] + b[j]), f = sl_fm_sigmoidf(gf[j] + b[H + j]);
         float g = sl_fm_tanhf(gg[j] + b[2 * H + j]), o = sl_fm_sigmoidf(go[j] + b[3 * H + j]);
         float cn = f * cp[j] + i * g;
-        gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = o;
         c[j] = cn;
         h[j] = o * sl_fm_tanhf(cn);
     }
@@ -49,7 +49,7 @@ SL_CLONES3 static void fwd_row(float *gi, const float *b, const float *cp, float
  *   do = dh tanh(c), di = dc g, dg = dc i, df = dc c_prev, dc_prev = dc f,
  * then through sigmoid' = s (1 - s) and tanh' = 1 - t^2. */
 SL_CLONES3 static void bwd_row(float *di, float *dr, float *dc, const float *gi, const float *cp, const float *c,
-                                 const float *dho, int H)
+                               const float *dho, int H)
 {
     const float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     float *df = di + H, *dgg = di + 2 * H, *dgo = di + 3 * H;
@@ -73,8 +73,8 @@ static void cell_forward(const sl_rcell_fwd *a)
     const int B = a->B, H = a->H;
     #pragma omp parallel for schedule(static) if ((long)B * H >= 4096)
     for (int b = 0; b < B; b++)
-        fwd_row(a->g + (size_t)b * a->ldg, a->b ? a->b : a->zeros, a->c_prev ? a->c_prev + (size_t)b * H : a->zeros, a->c + (size_t)b * H,
-                a->h + (size_t)b * a->ldh, H);
+        fwd_row(a->g + (size_t)b * a->ldg, a->b ? a->b : a->zeros, a->c_prev ? a->c_prev + (size_t)b * H : a->zeros,
+                a->c + (size_t)b * H, a->h + (size_t)b * a->ldh, H);
 }
 
 static void cell_backward(const sl_rcell_bwd *a)
@@ -86,4 +86,5 @@ static void cell_backward(const sl_rcell_bwd *a)
                 a->c_prev ? a->c_prev + (size_t)b * H : a->zeros, a->c + (size_t)b * H, a->dh_out + (size_t)b * a->lddo, H);
 }
 
-const sl_rcell_ops sl_lstm_cell_ops = {.kind = SL_RCELL_LSTM, .name = "lstm", .gates = 4, .forward = cell_forward, .backward = cell_backward};
+const sl_rcell_ops sl_lstm_cell_ops = {
+    .kind = SL_RCELL_LSTM, .name = "lstm", .gates = 4, .forward = cell_forward, .backward = cell_backward};

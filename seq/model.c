@@ -76,8 +76,8 @@ static int check_input(const sl_model *m, const float *x, const int32_t *tok, si
         if (!(m->caps & SL_CAP_TOKEN_IN)) return sl_error(SL_EINVAL, "%s takes real input, not tokens", m->vt->kind);
         for (size_t i = 0; i < n; i++)
             if (tok[i] < 0 || tok[i] >= m->d_in)
-                return sl_error(SL_EINVAL, "%s: token %d at position %zu is outside the vocabulary [0, %d)",
-                                m->vt->kind, tok[i], i, m->d_in);
+                return sl_error(SL_EINVAL, "%s: token %d at position %zu is outside the vocabulary [0, %d)", m->vt->kind, tok[i],
+                                i, m->d_in);
     } else if (!(m->caps & SL_CAP_REAL_IN)) {
         return sl_error(SL_EINVAL, "%s takes token ids, not real input", m->vt->kind);
     }
@@ -102,8 +102,10 @@ int sl_docs_check(const int32_t *pos, int B, int T)
         for (int t = 0; t < T; t++) {
             const int32_t p = pos[(size_t)b * T + t];
             if (t == 0 ? p != 0 : p != 0 && p != pos[(size_t)b * T + t - 1] + 1)
-                return sl_error(SL_EINVAL, "packed rows: position %d at row %d, column %d (a row starts at 0, then each "
-                                "position is 0 or the previous + 1)", (int)p, b, t);
+                return sl_error(SL_EINVAL,
+                                "packed rows: position %d at row %d, column %d (a row starts at 0, then each "
+                                "position is 0 or the previous + 1)",
+                                (int)p, b, t);
         }
     return SL_OK;
 }
@@ -137,7 +139,10 @@ void *sl_model_state_new(sl_model *m, int B)
                  (m->caps & SL_CAP_BIDIR) ? " (bidirectional models run in sequence mode only)" : "");
         return NULL;
     }
-    if (B <= 0) { sl_error(SL_ESHAPE, "bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "bad batch size %d", B);
+        return NULL;
+    }
     return m->vt->state_new(m, B);
 }
 
@@ -180,7 +185,7 @@ int sl_model_prefill_steps(sl_model *m, void *st, const float *x, const int32_t 
 {
     const int din = m->d_in, dout = m->d_out;
     int rc = SL_OK;
-    if (B == 1) {   /* rows are contiguous already */
+    if (B == 1) { /* rows are contiguous already */
         for (int t = 0; t < T && !rc; t++)
             rc = m->vt->step(m, st, x ? x + (size_t)t * din : NULL, tok ? tok + t : NULL, y + (size_t)t * dout);
         return rc;
@@ -188,18 +193,22 @@ int sl_model_prefill_steps(sl_model *m, void *st, const float *x, const int32_t 
     float *xt = x ? malloc((size_t)B * din * sizeof(float)) : NULL;
     int32_t *tt = tok ? malloc((size_t)B * sizeof(int32_t)) : NULL;
     float *yt = malloc((size_t)B * dout * sizeof(float));
-    if ((x && !xt) || (tok && !tt) || !yt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if ((x && !xt) || (tok && !tt) || !yt) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int t = 0; t < T && !rc; t++) {
         for (int b = 0; b < B; b++) {
             if (x) memcpy(xt + (size_t)b * din, x + ((size_t)b * T + t) * din, (size_t)din * sizeof(float));
             else tt[b] = tok[(size_t)b * T + t];
         }
         if ((rc = m->vt->step(m, st, xt, tt, yt))) break;
-        for (int b = 0; b < B; b++)
-            memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+        for (int b = 0; b < B; b++) memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
     }
 done:
-    free(xt); free(tt); free(yt);
+    free(xt);
+    free(tt);
+    free(yt);
     return rc;
 }
 
@@ -234,7 +243,10 @@ int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y
     float *xt = x ? malloc((size_t)B * din * sizeof(float)) : NULL;
     int32_t *tt = tok ? malloc((size_t)B * sizeof(int32_t)) : NULL;
     float *yt = malloc((size_t)B * dout * sizeof(float));
-    if ((x && !xt) || (tok && !tt) || !yt) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if ((x && !xt) || (tok && !tt) || !yt) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int t = 0; t < T; t++) {
         for (int b = 0; b < B; b++) {
             if (x) memcpy(xt + (size_t)b * din, x + ((size_t)b * T + t) * din, (size_t)din * sizeof(float));
@@ -242,11 +254,12 @@ int sl_model_run_steps(sl_model *m, const float *x, const int32_t *tok, float *y
         }
         rc = m->vt->step(m, st, xt, tt, yt);
         if (rc) goto done;
-        for (int b = 0; b < B; b++)
-            memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+        for (int b = 0; b < B; b++) memcpy(y + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
     }
 done:
-    free(xt); free(tt); free(yt);
+    free(xt);
+    free(tt);
+    free(yt);
     sl_model_state_free(m, st);
     return rc;
 }
@@ -256,13 +269,13 @@ done:
 int sl_model_slice_ok(const sl_model *m)
 {
     const sl_model_vt *v = m->vt;
-    return v->slice_ok && v->slice_begin && v->slice_forward && v->slice_backward_begin && v->slice_backward &&
-           v->slice_ok(m);
+    return v->slice_ok && v->slice_begin && v->slice_forward && v->slice_backward_begin && v->slice_backward && v->slice_ok(m);
 }
 
 int sl_model_forward_slices(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T, int k)
 {
-    if (B <= 0 || T <= 0 || k <= 0) return sl_error(SL_ESHAPE, "%s: bad batch shape B=%d T=%d for %d slices", m->vt->kind, B, T, k);
+    if (B <= 0 || T <= 0 || k <= 0)
+        return sl_error(SL_ESHAPE, "%s: bad batch shape B=%d T=%d for %d slices", m->vt->kind, B, T, k);
     if (!sl_model_slice_ok(m)) return sl_error(SL_EUNSUPPORTED, "%s has no batch slices here", m->vt->kind);
     int rc = check_input(m, x, tok, (size_t)B * T);
     if (rc || (rc = m->vt->slice_begin(m, x, tok, B, T))) return rc;
@@ -283,7 +296,10 @@ int sl_model_forward_slices(sl_model *m, const float *x, const int32_t *tok, flo
 SL_CLONES static void add_and_zero(float *restrict g, float *restrict q, size_t n)
 {
     #pragma omp simd
-    for (size_t i = 0; i < n; i++) { g[i] += q[i]; q[i] = 0.0f; }
+    for (size_t i = 0; i < n; i++) {
+        g[i] += q[i];
+        q[i] = 0.0f;
+    }
 }
 
 int sl_model_backward_slices(sl_model *m, const float *dy, float *dx, int B, int k, sl_buf *gpriv)
@@ -303,7 +319,7 @@ int sl_model_backward_slices(sl_model *m, const float *dy, float *dx, int B, int
     #pragma omp parallel for schedule(static, 1) num_threads(k) if (k > 1)
     for (int s = 0; s < k; s++) {
         float *g = P->grad;
-        if (s > 0) g = gpriv->p + (size_t)(s - 1) * tot;   /* zero (see above and below) */
+        if (s > 0) g = gpriv->p + (size_t)(s - 1) * tot; /* zero (see above and below) */
         int r = m->vt->slice_backward(m, dy, dx, 1, g, (int)((long)B * s / k), (int)((long)B * (s + 1) / k));
         if (r) {
             #pragma omp atomic write
@@ -357,8 +373,7 @@ void sl_mem_count(size_t add, size_t sub)
 {
     size_t now = __atomic_add_fetch(&arena_now, add, __ATOMIC_RELAXED);
     size_t pk = __atomic_load_n(&arena_peak, __ATOMIC_RELAXED);
-    while (now > pk && !__atomic_compare_exchange_n(&arena_peak, &pk, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+    while (now > pk && !__atomic_compare_exchange_n(&arena_peak, &pk, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
     __atomic_sub_fetch(&arena_now, sub, __ATOMIC_RELAXED);
 }
 
@@ -368,7 +383,10 @@ void sl_arena_stats(size_t *now, size_t *peak)
     *peak = __atomic_load_n(&arena_peak, __ATOMIC_RELAXED);
 }
 
-void sl_arena_stats_reset(void) { __atomic_store_n(&arena_peak, __atomic_load_n(&arena_now, __ATOMIC_RELAXED), __ATOMIC_RELAXED); }
+void sl_arena_stats_reset(void)
+{
+    __atomic_store_n(&arena_peak, __atomic_load_n(&arena_now, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
 
 int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
 {
@@ -390,7 +408,7 @@ int sl_arena_carve(sl_arena *a, const sl_field *f, size_t n)
     char *q = a->base;
     for (size_t i = 0; i < n; i++) {
         void *p = q;
-        memcpy(f[i].slot, &p, sizeof p);   /* the field is some T *; object pointers share one representation */
+        memcpy(f[i].slot, &p, sizeof p); /* the field is some T *; object pointers share one representation */
         q += arena_round(f[i].bytes);
     }
     return SL_OK;

@@ -119,15 +119,15 @@ typedef struct {
 struct sl_model {
     const sl_model_vt *vt;
     int caps;
-    int d_in;        /* real input width, or vocab_in for token input */
-    int d_out;       /* real output width, or vocab_out for logits */
-    sl_params *P;    /* shared parameter table */
-    int owns_params; /* the top-level model frees P */
-    int training;    /* dropout etc. active */
-    int inference;   /* no backward follows forward (sl_model_set_inference) */
-    sl_rng *rng;     /* for dropout while training; borrowed */
-    char *spec;      /* canonical spec string (top-level models) */
-    int max_len;     /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
+    int d_in;               /* real input width, or vocab_in for token input */
+    int d_out;              /* real output width, or vocab_out for logits */
+    sl_params *P;           /* shared parameter table */
+    int owns_params;        /* the top-level model frees P */
+    int training;           /* dropout etc. active */
+    int inference;          /* no backward follows forward (sl_model_set_inference) */
+    sl_rng *rng;            /* for dropout while training; borrowed */
+    char *spec;             /* canonical spec string (top-level models) */
+    int max_len;            /* step mode: positions a state can take (KV cache, position table); 0 = no limit */
     const int32_t *doc_pos; /* (B, T) packed rows: each token's position in its document, or NULL */
     int ckpt;               /* gradient checkpointing: block inputs kept every ckpt blocks, 0 off */
     sl_model **children;

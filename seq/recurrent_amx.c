@@ -48,8 +48,8 @@ static inline __attribute__((always_inline)) __m512 clamp_bf16(__m512 x)
  * what the previous ones left. */
 static inline __attribute__((always_inline)) void split_pair(__m512 a, __m512 b, __m512i out[3])
 {
-    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
-                                         20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                                         19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     a = clamp_bf16(a);
     b = clamp_bf16(b);
@@ -64,8 +64,8 @@ static inline __attribute__((always_inline)) void split_pair(__m512 a, __m512 b,
 void sl_amx_pack_a(uint16_t *dst, const float *src)
 {
     /* the row's two halves split as a pair, then back from pair order to row order */
-    const __m512i unpair = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22,
-                                            20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i unpair = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22, 20, 18,
+                                            16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int i = 0; i < 16; i++) {
         __m512i w[3];
         split_pair(_mm512_loadu_ps(src + i * 32), _mm512_loadu_ps(src + i * 32 + 16), w);
@@ -92,9 +92,8 @@ void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds,
  * in the order (i, j) = 00 01 02 11 10 20, so that each A part is loaded once and B's part 0
  * serves both 10 and 20: eight loads of each pair of tiles for six products, not nine (5%
  * faster on its own, with every operand in cache; in place, within the noise). */
-static inline __attribute__((always_inline)) void pair_k(const int TWO, const int NV, const uint16_t *a0,
-                                                         const uint16_t *a1, const uint16_t *b, int nq, float *c0,
-                                                         float *c1, size_t ldc)
+static inline __attribute__((always_inline)) void pair_k(const int TWO, const int NV, const uint16_t *a0, const uint16_t *a1,
+                                                         const uint16_t *b, int nq, float *c0, float *c1, size_t ldc)
 {
     static const int pi[6] = {0, 0, 0, 1, 1, 2}, pj[6] = {0, 1, 2, 1, 0, 0};
     _tile_zero(0);
@@ -132,8 +131,7 @@ static inline __attribute__((always_inline)) void pair_k(const int TWO, const in
     }
 }
 
-void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
-                 size_t ldc)
+void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1, size_t ldc)
 {
     if (a1 && NV == 2) pair_k(1, 2, a0, a1, b, nq, c0, c1, ldc);
     else if (a1) pair_k(1, 1, a0, a1, b, nq, c0, c1, ldc);
@@ -148,15 +146,30 @@ void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int 
 int sl_amx_available(void) { return 0; }
 void sl_amx_tiles_on(void) {}
 void sl_amx_tiles_off(void) {}
-void sl_amx_pack_a(uint16_t *dst, const float *src) { (void)dst; (void)src; }
+void sl_amx_pack_a(uint16_t *dst, const float *src)
+{
+    (void)dst;
+    (void)src;
+}
 void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds, int n)
 {
-    (void)b; (void)NV; (void)k0; (void)src; (void)lds; (void)n;
+    (void)b;
+    (void)NV;
+    (void)k0;
+    (void)src;
+    (void)lds;
+    (void)n;
 }
-void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
-                 size_t ldc)
+void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1, size_t ldc)
 {
-    (void)a0; (void)a1; (void)b; (void)nq; (void)NV; (void)c0; (void)c1; (void)ldc;
+    (void)a0;
+    (void)a1;
+    (void)b;
+    (void)nq;
+    (void)NV;
+    (void)c0;
+    (void)c1;
+    (void)ldc;
 }
 
 #endif

@@ -58,8 +58,7 @@ void sl_amx_rows_to_b(uint16_t *b, int NV, int k0, const float *src, size_t lds,
 /* c0 (16 rows, stride ldc floats, 16 NV lanes) = A0 B over nq chunks, and c1 = A1 B when a1 is
  * not NULL: a0, a1 and b at their first chunk (A's chunks SL_AMX_CHUNK apart, B's NV
  * SL_AMX_CHUNK). Needs sl_amx_tiles_on on the calling thread. */
-void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1,
-                 size_t ldc);
+void sl_amx_pair(const uint16_t *a0, const uint16_t *a1, const uint16_t *b, int nq, int NV, float *c0, float *c1, size_t ldc);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,6 @@ extern "C" {
 
 typedef enum { SL_RCELL_ELMAN = 0, SL_RCELL_LSTM = 1, SL_RCELL_GRU = 2 } sl_rcell_kind;
 
-
 /* The pointwise part of one time step over B rows. */
 
 /* Forward of one step. g (B, G*H): in, x W_ih^T (+ h W_hh^T for Elman and LSTM), to which the
@@ -27,15 +26,18 @@ typedef enum { SL_RCELL_ELMAN = 0, SL_RCELL_LSTM = 1, SL_RCELL_GRU = 2 } sl_rcel
  * c (B, H) receives the new cell. h (B, H, row stride ldh) receives the new hidden state. */
 typedef struct {
     int B, H;
-    float *g; int ldg;   /* row stride of g (G*H when contiguous) */
+    float *g;
+    int ldg; /* row stride of g (G*H when contiguous) */
     const float *b;
     const float *gh;
     const float *bh;
     float *hn;
-    const float *h_prev; int ldhp;
+    const float *h_prev;
+    int ldhp;
     const float *c_prev;
     float *c;
-    float *h; int ldh;
+    float *h;
+    int ldh;
     int relu;
     const float *zeros;
 } sl_rcell_fwd;
@@ -50,21 +52,25 @@ typedef struct {
  * apart. */
 typedef struct {
     int B, H;
-    const float *g; int ldg;
+    const float *g;
+    int ldg;
     const float *hn;
-    const float *h_prev; int ldhp;
+    const float *h_prev;
+    int ldhp;
     const float *c_prev;
     const float *c;
-    const float *h; int ldh;
-    const float *dh_out; int lddo;
+    const float *h;
+    int ldh;
+    const float *dh_out;
+    int lddo;
     float *dh_rec;
     float *dc;
     float *dg;
-    float *dgh;           /* both with row stride lddg */
+    float *dgh; /* both with row stride lddg */
     int lddg;
-    int dgh_n_only;       /* GRU: dgh receives the n column block only */
+    int dgh_n_only; /* GRU: dgh receives the n column block only */
     int relu;
-    const float *zeros;   /* as in sl_rcell_fwd */
+    const float *zeros; /* as in sl_rcell_fwd */
 } sl_rcell_bwd;
 
 /* The cells' pointwise math is core/fastmath.h's (vectorisable exp / sigmoid / tanh; the naive
@@ -81,8 +87,8 @@ static inline float sl_rc_tanhf(float x) { return sl_fm_tanhf(x); }
  * structure still depends on the kind (LSTM's cell state, GRU's separate h-side product). */
 typedef struct sl_rcell_ops {
     sl_rcell_kind kind;
-    const char *name;   /* "rnn", "lstm", "gru" */
-    int gates;          /* G: 1, 4, 3 */
+    const char *name; /* "rnn", "lstm", "gru" */
+    int gates;        /* G: 1, 4, 3 */
     void (*forward)(const sl_rcell_fwd *a);
     void (*backward)(const sl_rcell_bwd *a);
 } sl_rcell_ops;

@@ -18,52 +18,52 @@ typedef struct {
     sl_model base;
     sl_recurrent_config cfg;
     int G, ndir, L, H, GH;
-    int *i_wih, *i_whh, *i_bih, *i_bhh;   /* (L * ndir) tensor indices; biases -1 if absent */
+    int *i_wih, *i_whh, *i_bih, *i_bhh; /* (L * ndir) tensor indices; biases -1 if absent */
     /* initial state (torch layout (L*ndir, B, H)) and its gradient */
     float *h0, *c0, *dh0, *dc0;
     int h0_B;
     /* sequence-mode caches: batch-first (B, T, .) like x and y, except the cells' own (T, B, .) */
     int B, T, cached, dropped;
-    sl_arena fwd, bwd;   /* the caches below and backward's scratch, carved per call */
-    float *xin;          /* (B, T, I) a copy of the input */
-    float **out;         /* [L] (B, T, ndir*H) each layer's output, batch-first like x and y */
-    float **xd, **mask;  /* [L] layer l >= 1: dropped input and its mask (B, T, ndir*H) */
-    float **gates;       /* [L*ndir] (B, T, GH) activated gates */
-    float **cst;         /* [L*ndir] LSTM (T, B, H) cells */
-    float **hn;          /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
-    float *ghs[2];       /* GRU (B, GH) per direction */
-    float *bsum;         /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
-    float *zeros;        /* (GH) zeros: the cells' stand-in for an absent bias or state */
+    sl_arena fwd, bwd;  /* the caches below and backward's scratch, carved per call */
+    float *xin;         /* (B, T, I) a copy of the input */
+    float **out;        /* [L] (B, T, ndir*H) each layer's output, batch-first like x and y */
+    float **xd, **mask; /* [L] layer l >= 1: dropped input and its mask (B, T, ndir*H) */
+    float **gates;      /* [L*ndir] (B, T, GH) activated gates */
+    float **cst;        /* [L*ndir] LSTM (T, B, H) cells */
+    float **hn;         /* [L*ndir] GRU (T, B, H) W_hn h + b_hn */
+    float *ghs[2];      /* GRU (B, GH) per direction */
+    float *bsum;        /* (L*ndir, GH) Elman/LSTM: b_ih + b_hh, added inside the cells */
+    float *zeros;       /* (GH) zeros: the cells' stand-in for an absent bias or state */
     /* packed rows (seq/model.h): the last forward's doc_pos (B, T), or NULL; hz, cz (ndir, B, H)
      * a step's h_prev / c_prev with the rows whose document starts there zeroed (state_cut) */
     const int32_t *dp;
     float *hz, *cz;
-    sl_field *fields;    /* room for the arenas' field lists (fwd has the most) */
+    sl_field *fields; /* room for the arenas' field lists (fwd has the most) */
     /* backward scratch */
     float *dH, *dX, *ones;
     float *dg[2], *dgh[2], *dhr[2], *dc[2];
     /* the packed-panel kernel (seq/recurrent_kernel.h): on when the CPU has it, unless turned
      * off with sl_recurrent_set_fast; W_hh packed per layer-direction, forward and backward */
     int fast;
-    sl_rk_panel *pf, *pb;     /* [L*ndir] W_hh: forward (h W_hh^T), backward (dG W_hh) */
-    sl_rk_panel *pif, *pib;   /* [L*ndir] W_ih: forward (x W_ih^T, GRU), backward (dG W_ih) */
-    sl_rk_panel *pxf;         /* [L*ndir] [W_ih W_hh] forward (Elman, LSTM) */
-    float **xh;               /* [L*ndir] (T, B, I_l + H): step t's [x_t | h_prev] */
-    float *dwcat;             /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
-    double *dbp;              /* kernel path: per work item partial bias gradients (2 * GH each) */
+    sl_rk_panel *pf, *pb;   /* [L*ndir] W_hh: forward (h W_hh^T), backward (dG W_hh) */
+    sl_rk_panel *pif, *pib; /* [L*ndir] W_ih: forward (x W_ih^T, GRU), backward (dG W_ih) */
+    sl_rk_panel *pxf;       /* [L*ndir] [W_ih W_hh] forward (Elman, LSTM) */
+    float **xh;             /* [L*ndir] (T, B, I_l + H): step t's [x_t | h_prev] */
+    float *dwcat;           /* (I_l + H, GH) the weight gradient [dW_ih dW_hh]^T */
+    double *dbp;            /* kernel path: per work item partial bias gradients (2 * GH each) */
     /* the lanes path (seq/recurrent_lanes.h; LSTM and GRU, B <= 32): allowed (sl_recurrent_set_lanes),
      * taken by the last forward, per layer-direction workspaces */
     int lanes_on, lanes;
-    int amx_on;    /* its per-step products may run on AMX tiles (sl_recurrent_set_amx) */
+    int amx_on; /* its per-step products may run on AMX tiles (sl_recurrent_set_amx) */
     sl_rl **rl;
 } rmodel;
 
 typedef struct {
     int B;
-    float *h, *c;          /* (L, B, H) */
-    float *g, *gh, *hn;    /* (B, GH), (B, GH), (B, H) */
-    float *bsum;           /* (L, GH) */
-    sl_arena pf;           /* prefill's scratch: gates (N, GH), two layer outputs (N, H), N = B*T */
+    float *h, *c;       /* (L, B, H) */
+    float *g, *gh, *hn; /* (B, GH), (B, GH), (B, H) */
+    float *bsum;        /* (L, GH) */
+    sl_arena pf;        /* prefill's scratch: gates (N, GH), two layer outputs (N, H), N = B*T */
 } rstate;
 
 static const sl_model_vt rnn_vt, lstm_vt, gru_vt;
@@ -73,10 +73,7 @@ static int dg_width(const rmodel *r);
 static void cell_forward(const rmodel *r, const sl_rcell_fwd *a) { r->cfg.ops->forward(a); }
 static void cell_backward(const rmodel *r, const sl_rcell_bwd *a) { r->cfg.ops->backward(a); }
 
-int sl_recurrent_is(const sl_model *m)
-{
-    return m && (m->vt == &rnn_vt || m->vt == &lstm_vt || m->vt == &gru_vt);
-}
+int sl_recurrent_is(const sl_model *m) { return m && (m->vt == &rnn_vt || m->vt == &lstm_vt || m->vt == &gru_vt); }
 
 const sl_recurrent_config *sl_recurrent_get_config(const sl_model *m)
 {
@@ -107,9 +104,20 @@ static void r_destroy(sl_model *m)
     sl_arena_free(&r->fwd);
     sl_arena_free(&r->bwd);
     free(r->fields);
-    free(r->out); free(r->xd); free(r->mask); free(r->gates); free(r->cst); free(r->hn);
-    free(r->i_wih); free(r->i_whh); free(r->i_bih); free(r->i_bhh);
-    free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    free(r->out);
+    free(r->xd);
+    free(r->mask);
+    free(r->gates);
+    free(r->cst);
+    free(r->hn);
+    free(r->i_wih);
+    free(r->i_whh);
+    free(r->i_bih);
+    free(r->i_bhh);
+    free(r->h0);
+    free(r->c0);
+    free(r->dh0);
+    free(r->dc0);
     for (int i = 0; i < LD; i++) {
         if (r->pf) sl_rk_panel_free(&r->pf[i]);
         if (r->pb) sl_rk_panel_free(&r->pb[i]);
@@ -119,7 +127,12 @@ static void r_destroy(sl_model *m)
     }
     for (int i = 0; r->rl && i < LD; i++) sl_rl_free(r->rl[i]);
     free(r->rl);
-    free(r->pf); free(r->pb); free(r->pif); free(r->pib); free(r->pxf); free(r->xh);
+    free(r->pf);
+    free(r->pb);
+    free(r->pif);
+    free(r->pib);
+    free(r->pxf);
+    free(r->xh);
     free(r->zeros);
     free(r);
 }
@@ -207,8 +220,8 @@ static void gemm_dwhh(float *dW, const float *dG, const float *h, int ldh, int r
 static void layer_dir_proj(rmodel *r, int l, int d, const float *X, int B, int T)
 {
     const int ld = l * r->ndir + d, GH = r->GH, Iw = layer_in(r, l);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, GH, Iw, 1.0f, X, Iw,
-                sl_params_data(r->base.P, r->i_wih[ld]), Iw, 0.0f, r->gates[ld], GH);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, GH, Iw, 1.0f, X, Iw, sl_params_data(r->base.P, r->i_wih[ld]), Iw,
+                0.0f, r->gates[ld], GH);
 }
 
 /* the bias a cell adds to x W_ih^T (+ h W_hh^T): b_ih + b_hh (Elman, LSTM; from bsum (L*ndir,
@@ -223,10 +236,7 @@ static const float *cell_bias(const rmodel *r, int ld, const float *bsum)
 /* Packed rows: 1 if row b's state restarts between step t and tn, the step that follows it in
  * its direction (t + 1, or t - 1 in reverse): the later of the two starts a document, so tn
  * begins from the zero state (as t = 0 does), and no gradient flows back from tn to t. */
-static inline int cut(const int32_t *dp, int b, int t, int tn, int T)
-{
-    return dp && dp[(size_t)b * T + (t > tn ? t : tn)] == 0;
-}
+static inline int cut(const int32_t *dp, int b, int t, int tn, int T) { return dp && dp[(size_t)b * T + (t > tn ? t : tn)] == 0; }
 
 /* The previous state p (nb rows of H, ldp apart, rows b0 .. of the batch) of step t, whose
  * predecessor is tp: itself when no row restarts there, else z (nb, H) with p's rows and zeros
@@ -271,23 +281,33 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
 {
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
-    const float *whh = sl_params_data(P, r->i_whh[ld]);                              /* (GH, H) */
-    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
-    float *g = r->gates[ld] + (size_t)b0 * T * GH;           /* (B, T, GH): step t of row b0 at t*GH */
-    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H): step t of row b0 at t*ldo */
+    const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
+    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]); /* (GH) */
+    float *g = r->gates[ld] + (size_t)b0 * T * GH;          /* (B, T, GH): step t of row b0 at t*GH */
+    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;  /* (B, T, ndir*H): step t of row b0 at t*ldo */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
+    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL; /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
-    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL; /* (nb, GH) */
     float *hz = r->hz ? r->hz + ((size_t)d * B + b0) * H : NULL, *cz = r->cz ? r->cz + ((size_t)d * B + b0) * H : NULL;
-    const int ldh = T * ldo, ldg = T * GH;   /* row strides of one step across the batch */
+    const int ldh = T * ldo, ldg = T * GH; /* row strides of one step across the batch */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
-        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;   /* in the (T, B, .) caches */
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)t * GH, .ldg = ldg, .b = cell_bias(r, ld, r->bsum),
-                          .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = ldh, .zeros = r->zeros};
+        size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0; /* in the (T, B, .) caches */
+        sl_rcell_fwd a = {.B = nb,
+                          .H = H,
+                          .g = g + (size_t)t * GH,
+                          .ldg = ldg,
+                          .b = cell_bias(r, ld, r->bsum),
+                          .relu = r->cfg.relu,
+                          .h = out + (size_t)t * ldo,
+                          .ldh = ldh,
+                          .zeros = r->zeros};
         if (s) a.h_prev = state_cut(r, out + (size_t)tp * ldo, ldh, hz, b0, nb, t, tp, &a.ldhp);
-        else { a.h_prev = h0; a.ldhp = H; }
+        else {
+            a.h_prev = h0;
+            a.ldhp = H;
+        }
         if (lstm) {
             a.c = r->cst[ld] + row * H;
             a.c_prev = s ? state_cut(r, r->cst[ld] + prow * H, H, cz, b0, nb, t, tp, &ldz) : c0;
@@ -295,8 +315,7 @@ static void layer_dir_scan(rmodel *r, int l, int d, int b0, int b1, int B, int T
         if (gru) {
             if (a.h_prev)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1.0f, a.h_prev, a.ldhp, whh, H, 0.0f, gh, GH);
-            else
-                memset(gh, 0, (size_t)nb * GH * sizeof(float));
+            else memset(gh, 0, (size_t)nb * GH * sizeof(float));
             a.gh = gh;
             a.bh = bhh;
             a.hn = r->hn[ld] + row * H;
@@ -319,22 +338,22 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int Iw = layer_in(r, l), K = Iw + H;
-    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]);  /* (GH) */
-    float *g = r->gates[ld] + (size_t)b0 * GH;               /* (T, B, GH) from row b0 */
-    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
-    float *xh = r->xh[ld] + (size_t)b0 * K;                  /* (T, B, Iw + H) from row b0 */
-    const float *Xb = X + (size_t)b0 * T * Iw;                 /* (B, T, Iw) from row b0 */
+    const float *bhh = sl_params_data_opt(P, r->i_bhh[ld]); /* (GH) */
+    float *g = r->gates[ld] + (size_t)b0 * GH;              /* (T, B, GH) from row b0 */
+    float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;  /* (B, T, ndir*H) from row b0 */
+    float *xh = r->xh[ld] + (size_t)b0 * K;                 /* (T, B, Iw + H) from row b0 */
+    const float *Xb = X + (size_t)b0 * T * Iw;              /* (B, T, Iw) from row b0 */
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;              /* (nb, H) */
+    const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL; /* (nb, H) */
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
-    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL;                         /* (nb, GH) */
+    float *gh = gru ? r->ghs[d] + (size_t)b0 * GH : NULL; /* (nb, GH) */
     float *cz = r->cz ? r->cz + ((size_t)d * B + b0) * H : NULL;
-    const size_t ldh = (size_t)T * ldo;   /* out: row stride of one step across the batch */
-    const int ring = r->base.inference;     /* the caches are rings of two steps (reserve_caches) */
+    const size_t ldh = (size_t)T * ldo; /* out: row stride of one step across the batch */
+    const int ring = r->base.inference; /* the caches are rings of two steps (reserve_caches) */
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
-        const int ts = ring ? s & 1 : t, tps = ring ? (s + 1) & 1 : tp;   /* slots of t and t_prev */
-        size_t row = (size_t)ts * B + b0, prow = (size_t)tps * B + b0;   /* in the (T, B, .) caches */
+        const int ts = ring ? s & 1 : t, tps = ring ? (s + 1) & 1 : tp; /* slots of t and t_prev */
+        size_t row = (size_t)ts * B + b0, prow = (size_t)tps * B + b0;  /* in the (T, B, .) caches */
         float *xr = xh + (size_t)ts * B * K;
         for (int b = 0; b < nb; b++) {
             memcpy(xr + (size_t)b * K, Xb + ((size_t)b * T + t) * Iw, (size_t)Iw * sizeof(float));
@@ -343,9 +362,16 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
                 else memset(xr + (size_t)b * K + Iw, 0, (size_t)H * sizeof(float));
             }
         }
-        sl_rcell_fwd a = {.B = nb, .H = H, .g = g + (size_t)ts * B * GH, .ldg = GH, .b = cell_bias(r, ld, r->bsum),
-                          .relu = r->cfg.relu, .h = out + (size_t)t * ldo, .ldh = (int)ldh, .zeros = r->zeros};
-        a.h_prev = xr + Iw;   /* [x_t | h_{t-1}]: h0 or zeros first, and where a document starts */
+        sl_rcell_fwd a = {.B = nb,
+                          .H = H,
+                          .g = g + (size_t)ts * B * GH,
+                          .ldg = GH,
+                          .b = cell_bias(r, ld, r->bsum),
+                          .relu = r->cfg.relu,
+                          .h = out + (size_t)t * ldo,
+                          .ldh = (int)ldh,
+                          .zeros = r->zeros};
+        a.h_prev = xr + Iw; /* [x_t | h_{t-1}]: h0 or zeros first, and where a document starts */
         a.ldhp = K;
         if (lstm) {
             a.c = r->cst[ld] + row * H;
@@ -375,10 +401,7 @@ static void layer_dir_scan_rk(rmodel *r, int l, int d, int b0, int b1, const flo
 /* Threads for the time loops only when a slice saves well over a millisecond: a parallel
  * region costs a scheduler round trip, which on a busy machine is far more than the work of a
  * small model. */
-static int par_ok(const rmodel *r, int B, int T)
-{
-    return omp_get_max_threads() > 1 && (double)T * B * r->GH * r->H >= 5e7;
-}
+static int par_ok(const rmodel *r, int B, int T) { return omp_get_max_threads() > 1 && (double)T * B * r->GH * r->H >= 5e7; }
 
 /* Work split of the time loops: ndir directions x ns batch slices, one per thread. The
  * split depends only on the thread count and the shape, so results are reproducible for a
@@ -415,16 +438,14 @@ static int pack_panels(rmodel *r, int bwd)
     #pragma omp parallel for schedule(static) reduction(| : bad) if (par_ok(r, r->B, r->T))
     for (int it = 0; it < 2 * LD; it++) {
         const int ld = it >> 1, Iw = layer_in(r, ld / r->ndir);
-        const float *wih = sl_params_data(r->base.P, r->i_wih[ld]);   /* (GH, Iw) */
-        const float *whh = sl_params_data(r->base.P, r->i_whh[ld]);   /* (GH, H) */
-        if (bwd && gru && !(it & 1))   /* rows in the order of the GRU's h-side dG: n, r, z */
+        const float *wih = sl_params_data(r->base.P, r->i_wih[ld]); /* (GH, Iw) */
+        const float *whh = sl_params_data(r->base.P, r->i_whh[ld]); /* (GH, H) */
+        if (bwd && gru && !(it & 1))                                /* rows in the order of the GRU's h-side dG: n, r, z */
             bad |= sl_rk_pack_bwd2(&r->pb[ld], whh + (size_t)2 * r->H * r->H, r->H, whh, 2 * r->H, r->H);
-        else if (bwd)
-            bad |= it & 1 ? sl_rk_pack_bwd(&r->pib[ld], wih, r->GH, Iw) : sl_rk_pack_bwd(&r->pb[ld], whh, r->GH, r->H);
+        else if (bwd) bad |= it & 1 ? sl_rk_pack_bwd(&r->pib[ld], wih, r->GH, Iw) : sl_rk_pack_bwd(&r->pb[ld], whh, r->GH, r->H);
         else if (gru)
             bad |= it & 1 ? sl_rk_pack_fwd(&r->pif[ld], wih, r->G, r->H, Iw) : sl_rk_pack_fwd(&r->pf[ld], whh, r->G, r->H, r->H);
-        else if (!(it & 1))
-            bad |= sl_rk_pack_fwd2(&r->pxf[ld], wih, Iw, whh, r->H, r->G, r->H);
+        else if (!(it & 1)) bad |= sl_rk_pack_fwd2(&r->pxf[ld], wih, Iw, whh, r->H, r->G, r->H);
     }
     return bad ? sl_error(SL_ENOMEM, "%s: cannot allocate the packed weight panels", r->base.vt->kind) : SL_OK;
 }
@@ -436,17 +457,13 @@ static void rk_dx(const rmodel *r, const sl_rk_panel *pn, const float *dG, float
 {
     const int B = r->B, T = r->T, DW = dg_width(r), off = r->cfg.cell == SL_RCELL_GRU ? r->H : 0;
     #pragma omp parallel for schedule(static) if (par_ok(r, B, T))
-    for (int t = 0; t < T; t++)
-        sl_rk_gemm(pn, B, dG + (size_t)t * B * DW + off, DW, dx + (size_t)t * Iw, T * Iw, beta);
+    for (int t = 0; t < T; t++) sl_rk_gemm(pn, B, dG + (size_t)t * B * DW + off, DW, dx + (size_t)t * Iw, T * Iw, beta);
 }
 
 /* The lanes path (seq/recurrent_lanes.h) takes LSTM and GRU batches of at most 32 rows on the
  * kernel path's CPUs (r->fast: AVX-512F, which is all the lanes path needs), unless turned off
  * with sl_recurrent_set_lanes. */
-static int lanes_take(const rmodel *r, int B)
-{
-    return r->fast && r->lanes_on && r->cfg.cell != SL_RCELL_ELMAN && sl_rl_fits(B);
-}
+static int lanes_take(const rmodel *r, int B) { return r->fast && r->lanes_on && r->cfg.cell != SL_RCELL_ELMAN && sl_rl_fits(B); }
 
 static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
 {
@@ -466,7 +483,7 @@ static void lanes_args(const rmodel *r, int l, int d, sl_rl_args *a)
     a->b_hh = sl_params_data_opt(P, r->i_bhh[ld]);
     a->h0 = r->h0 ? r->h0 + st : NULL;
     a->c0 = r->c0 ? r->c0 + st : NULL;
-    a->amx = r->amx_on && !r->dp;   /* packed rows: AVX-512 only (recurrent_lanes.h) */
+    a->amx = r->amx_on && !r->dp; /* packed rows: AVX-512 only (recurrent_lanes.h) */
     a->infer = r->base.inference;
     a->doc_pos = r->dp;
 }
@@ -496,12 +513,14 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
     if (r->h0 && r->h0_B != B)
         return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, forward has batch %d", m->vt->kind, r->h0_B, B);
     if (m->doc_pos && r->h0)
-        return sl_error(SL_EUNSUPPORTED, "%s: packed rows restart from the zero state; an initial state (h0) cannot be used with them",
+        return sl_error(SL_EUNSUPPORTED,
+                        "%s: packed rows restart from the zero state; an initial state (h0) cannot be used with them",
                         m->vt->kind);
     if (m->doc_pos && (rc = sl_docs_check(m->doc_pos, B, T))) return rc;
     r->dp = m->doc_pos;
     r->dropped = m->training && r->cfg.dropout > 0 && r->L > 1;
-    if (r->dropped && !m->rng) return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
+    if (r->dropped && !m->rng)
+        return sl_error(SL_EINVAL, "%s: dropout while training needs an rng (sl_model_set_training)", m->vt->kind);
     r->cached = 0;
     r->lanes = lanes_take(r, B);
     if ((rc = reserve_caches(r, B, T))) return rc;
@@ -513,7 +532,7 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
      * (the kernel path keeps it inside xh) */
     const int inf = m->inference;
     if (!r->fast && !inf) memcpy(r->xin, x, (size_t)B * T * Iw * sizeof(float));
-    if (inf && !r->lanes) r->out[r->L - 1] = y;   /* inference: the last layer writes into y */
+    if (inf && !r->lanes) r->out[r->L - 1] = y; /* inference: the last layer writes into y */
     for (int l = 0; l < r->L; l++) {
         const float *X = r->fast || inf ? x : r->xin;
         if (l) {
@@ -530,7 +549,8 @@ static int forward_body(sl_model *m, const float *x, float *y, int B, int T)
             continue;
         }
         /* the kernel path projects the input inside the scan, step by step */
-        if (!r->fast) for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
+        if (!r->fast)
+            for (int d = 0; d < r->ndir; d++) layer_dir_proj(r, l, d, X, B, T);
         run_scans(r, l, X, B, T);
     }
     if (!r->lanes && !inf) {
@@ -555,21 +575,18 @@ static void colsum_acc(const float *ones, float *db, const float *a, size_t rows
  * [dn_pre*r | dr | dz | dn]: the h side (n, r, z) is columns [0, 3H) and the x side (r, z, n)
  * columns [H, 4H), so both are contiguous blocks and the h side's r and z are not stored twice
  * (the GRU's dG_h on the sgemm path is a separate (B, T, 3H) array). */
-static int dg_width(const rmodel *r)
-{
-    return r->fast && r->cfg.cell == SL_RCELL_GRU ? 4 * r->H : r->GH;
-}
+static int dg_width(const rmodel *r) { return r->fast && r->cfg.cell == SL_RCELL_GRU ? 4 * r->H : r->GH; }
 
 /* Backpropagation through time of one direction of one layer for batch rows [b0, b1):
  * dH (B, T, ndir*H) is the gradient of the layer's output; fills the rows of dg[d] (and
  * dgh[d]) and, with an initial state, of dh0 / dc0. */
-static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, float *dxo, int dxbeta,
-                           double *dbacc, int B, int T)
+static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float *dH, float *dxo, int dxbeta, double *dbacc, int B,
+                           int T)
 {
     const sl_params *P = r->base.P;
     const int H = r->H, GH = r->GH, ldo = r->ndir * H, ld = l * r->ndir + d, nb = b1 - b0;
     const int gru = r->cfg.cell == SL_RCELL_GRU, lstm = r->cfg.cell == SL_RCELL_LSTM;
-    const int ldh = T * ldo;                                 /* out, dH: row stride of one step across the batch */
+    const int ldh = T * ldo; /* out, dH: row stride of one step across the batch */
     /* gates (width GH), dG, dG_h (width DW, see dg_width): batch-first (B, T, .) on the sgemm
      * path, time-major (T, B, .) on the kernel path; row (b, t) at b * gb + t * gt, resp. b * db +
      * t * dt */
@@ -577,14 +594,14 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     const size_t gb = r->fast ? (size_t)GH : (size_t)T * GH, gt = r->fast ? (size_t)B * GH : (size_t)GH;
     const size_t db = r->fast ? (size_t)DW : (size_t)T * DW, dt = r->fast ? (size_t)B * DW : (size_t)DW;
     const int ldg = (int)gb, lddg = (int)db;
-    const float *whh = sl_params_data(P, r->i_whh[ld]);     /* (GH, H) */
-    const float *g = r->gates[ld] + (size_t)b0 * gb;       /* from row b0 */
-    const float *out = r->out[l] + (size_t)b0 * T * ldo + d * H;   /* (B, T, ndir*H) from row b0 */
+    const float *whh = sl_params_data(P, r->i_whh[ld]);          /* (GH, H) */
+    const float *g = r->gates[ld] + (size_t)b0 * gb;             /* from row b0 */
+    const float *out = r->out[l] + (size_t)b0 * T * ldo + d * H; /* (B, T, ndir*H) from row b0 */
     const float *dHb = dH + (size_t)b0 * T * ldo + d * H;
     /* dgx: the x side of dG (dW_ih, dx, bias_ih); dgh: the h side (dh_prev, dW_hh, bias_hh) */
     float *dgx = r->dg[d] + (size_t)b0 * db + (gru4 ? H : 0);
     float *dgh = gru4 ? r->dg[d] + (size_t)b0 * db : gru ? r->dgh[d] + (size_t)b0 * db : dgx;
-    float *dhr = r->dhr[d] + (size_t)b0 * H;               /* (nb, H) */
+    float *dhr = r->dhr[d] + (size_t)b0 * H; /* (nb, H) */
     float *dc = lstm ? r->dc[d] + (size_t)b0 * H : NULL;
     const float *h0 = r->h0 ? r->h0 + ((size_t)ld * B + b0) * H : NULL;
     const float *c0 = r->c0 ? r->c0 + ((size_t)ld * B + b0) * H : NULL;
@@ -602,14 +619,28 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s, tp = d ? t + 1 : t - 1, ldz;
         size_t row = (size_t)t * B + b0, prow = (size_t)tp * B + b0;
-        sl_rcell_bwd a = {.B = nb, .H = H, .g = g + (size_t)t * gt, .ldg = ldg, .relu = r->cfg.relu,
-                          .h = out + (size_t)t * ldo, .ldh = ldh,
-                          .dh_out = dHb + (size_t)t * ldo, .lddo = ldh,
-                          .dh_rec = dhr, .dc = dc, .dg = dgx + (size_t)t * dt, .lddg = lddg,
-                          .dgh = gru ? dgh + (size_t)t * dt : NULL, .dgh_n_only = gru4, .zeros = r->zeros};
+        sl_rcell_bwd a = {.B = nb,
+                          .H = H,
+                          .g = g + (size_t)t * gt,
+                          .ldg = ldg,
+                          .relu = r->cfg.relu,
+                          .h = out + (size_t)t * ldo,
+                          .ldh = ldh,
+                          .dh_out = dHb + (size_t)t * ldo,
+                          .lddo = ldh,
+                          .dh_rec = dhr,
+                          .dc = dc,
+                          .dg = dgx + (size_t)t * dt,
+                          .lddg = lddg,
+                          .dgh = gru ? dgh + (size_t)t * dt : NULL,
+                          .dgh_n_only = gru4,
+                          .zeros = r->zeros};
         if (s) a.h_prev = state_cut(r, out + (size_t)tp * ldo, ldh, hz, b0, nb, t, tp, &a.ldhp);
-        else { a.h_prev = h0; a.ldhp = H; }
-        if (r->fast) {   /* the same values, in xh's contiguous rows (h0 or zeros first and at cuts) */
+        else {
+            a.h_prev = h0;
+            a.ldhp = H;
+        }
+        if (r->fast) { /* the same values, in xh's contiguous rows (h0 or zeros first and at cuts) */
             a.h_prev = r->xh[ld] + ((size_t)t * B + b0) * (Iw + H) + Iw;
             a.ldhp = Iw + H;
         }
@@ -619,7 +650,7 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
         }
         if (gru) a.hn = r->hn[ld] + row * H;
         cell_backward(r, &a);
-        if (dbacc)   /* column sums in double: of dG's x side, and of the GRU's h-side n block */
+        if (dbacc) /* column sums in double: of dG's x side, and of the GRU's h-side n block */
             for (int b = 0; b < nb; b++) {
                 const float *x1 = dgx + (size_t)b * db + (size_t)t * dt, *x2 = dgh + (size_t)b * db + (size_t)t * dt;
                 double *a1 = dbacc, *a2 = dbacc + GH;
@@ -632,11 +663,10 @@ static void layer_dir_bptt(rmodel *r, int l, int d, int b0, int b1, const float 
             }
         if (dxb && pib) sl_rk_gemm(pib, nb, dgx + (size_t)t * dt, lddg, dxb + (size_t)t * Iw, T * Iw, dxbeta);
         /* dh_{prev} += dG_h W_hh */
-        if ((s || h0) && pb)
-            sl_rk_gemm(pb, nb, dgh + (size_t)t * dt, lddg, dhr, H, 1);
+        if ((s || h0) && pb) sl_rk_gemm(pb, nb, dgh + (size_t)t * dt, lddg, dhr, H, 1);
         else if (s || h0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * dt, lddg,
-                        whh, H, 1.0f, dhr, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, H, GH, 1.0f, dgh + (size_t)t * dt, lddg, whh, H, 1.0f, dhr,
+                        H);
         if (s) grad_cut(r, dhr, dc, b0, nb, t, tp);
     }
     if (h0) {
@@ -666,7 +696,7 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
          * 16 x 16 blocks, into the two gradients. */
         const int K = Iw + H;
         const float *xh = r->xh[ld];
-        float *dwt = r->dwcat;   /* (K, GH) */
+        float *dwt = r->dwcat; /* (K, GH) */
         if (gru) {
             /* dG rows [dn_pre*r | dr | dz | dn] (dg_width): the x side is columns H.. in gate
              * order, the h side columns 0.. in the order n, r, z */
@@ -691,7 +721,7 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
                     }
                 }
             }
-        return;   /* the kernel path sums the bias gradients inside its time loops */
+        return; /* the kernel path sums the bias gradients inside its time loops */
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, Iw, (int)TB, 1.0f, dg, GH, X, Iw, 1.0f, dwih, Iw);
     /* forward direction: dG_h at t = 1..T-1 with h at t-1; reverse: t = 0..T-2 with h at t+1 */
@@ -706,7 +736,7 @@ static void layer_dir_wgrad(rmodel *r, int l, int d, const float *X, int bias_do
                            dwhh, H);
         }
     if (h0) {
-        const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * GH;   /* rows (b, first step), T*GH apart */
+        const float *dg0 = dgh + (size_t)(d ? T - 1 : 0) * GH; /* rows (b, first step), T*GH apart */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, GH, H, B, 1.0f, dg0, T * GH, h0, H, 1.0f, dwhh, H);
     }
     if (bias_done) return;
@@ -724,7 +754,7 @@ static const float *next_dH(rmodel *r, int l, float *dX, float *bufs[2], int *wb
         *wb = 1 - *wb;
         return dX;
     }
-    float *o = bufs[1 - *wb];   /* the next layer writes into bufs[*wb] again */
+    float *o = bufs[1 - *wb]; /* the next layer writes into bufs[*wb] again */
     memset(o, 0, n * sizeof(float));
     sl_dropout_backward(o, dX, r->mask[l], n);
     return o;
@@ -750,10 +780,12 @@ static int lanes_backward(rmodel *r, const float *dy, float *dx)
             const size_t st = (size_t)ld * B * H;
             sl_rl_args a;
             lanes_args(r, l, d, &a);
-            const sl_rl_grads g = {.dw_ih = sl_params_grad(P, r->i_wih[ld]), .dw_hh = sl_params_grad(P, r->i_whh[ld]),
+            const sl_rl_grads g = {.dw_ih = sl_params_grad(P, r->i_wih[ld]),
+                                   .dw_hh = sl_params_grad(P, r->i_whh[ld]),
                                    .db_ih = a.b_ih ? sl_params_grad(P, r->i_bih[ld]) : NULL,
                                    .db_hh = a.b_hh ? sl_params_grad(P, r->i_bhh[ld]) : NULL,
-                                   .dh0 = r->dh0 ? r->dh0 + st : NULL, .dc0 = r->dc0 ? r->dc0 + st : NULL};
+                                   .dh0 = r->dh0 ? r->dh0 + st : NULL,
+                                   .dc0 = r->dc0 ? r->dc0 + st : NULL};
             int rc = sl_rl_backward(r->rl[ld], &a, dH + (size_t)d * H, (size_t)ldo, dX, (size_t)Iw, l ? d : 1, &g);
             if (rc) return rc;
         }
@@ -824,8 +856,7 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
         if (l == 0) {
             /* dx += sum_d dG_d W_ih_d, straight into the caller's (B, T, I) */
             for (int d = 0; dx && !dxo && d < r->ndir; d++) {
-                if (r->fast)
-                    rk_dx(r, &r->pib[d], r->dg[d], dx, Iw, 1);
+                if (r->fast) rk_dx(r, &r->pib[d], r->dg[d], dx, Iw, 1);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d], GH,
                                 sl_params_data(m->P, r->i_wih[d]), Iw, 1.0f, dx, Iw);
@@ -835,8 +866,7 @@ static int backward_body(sl_model *m, const float *dy, float *dx)
         /* the gradient of layer l's input = that of layer l-1's output (through the dropout) */
         float *dX = bufs[wb];
         for (int d = 0; !dxo && d < r->ndir; d++) {
-            if (r->fast)
-                rk_dx(r, &r->pib[l * r->ndir + d], r->dg[d], dX, Iw, d);
+            if (r->fast) rk_dx(r, &r->pib[l * r->ndir + d], r->dg[d], dX, Iw, d);
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, Iw, GH, 1.0f, r->dg[d], GH,
                             sl_params_data(m->P, r->i_wih[l * r->ndir + d]), Iw, d ? 1.0f : 0.0f, dX, Iw);
@@ -852,7 +882,10 @@ int sl_recurrent_set_initial_state(sl_model *m, const float *h0, const float *c0
 {
     if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_initial_state: not an rnn/lstm/gru model");
     rmodel *r = (rmodel *)m;
-    free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+    free(r->h0);
+    free(r->c0);
+    free(r->dh0);
+    free(r->dc0);
     r->h0 = r->c0 = r->dh0 = r->dc0 = NULL;
     r->h0_B = 0;
     r->cached = 0;
@@ -866,9 +899,15 @@ int sl_recurrent_set_initial_state(sl_model *m, const float *h0, const float *c0
     int lstm = r->cfg.cell == SL_RCELL_LSTM;
     r->h0 = malloc(n * sizeof(float));
     r->dh0 = calloc(n, sizeof(float));
-    if (lstm) { r->c0 = calloc(n, sizeof(float)); r->dc0 = calloc(n, sizeof(float)); }
+    if (lstm) {
+        r->c0 = calloc(n, sizeof(float));
+        r->dc0 = calloc(n, sizeof(float));
+    }
     if (!r->h0 || !r->dh0 || (lstm && (!r->c0 || !r->dc0))) {
-        free(r->h0); free(r->c0); free(r->dh0); free(r->dc0);
+        free(r->h0);
+        free(r->c0);
+        free(r->dh0);
+        free(r->dc0);
         r->h0 = r->c0 = r->dh0 = r->dc0 = NULL;
         return sl_error(SL_ENOMEM, "out of memory");
     }
@@ -908,7 +947,9 @@ int sl_recurrent_final_state(sl_model *m, float *hn, float *cn)
         for (int d = 0; d < r->ndir; d++) {
             int ld = l * r->ndir + d, t = d ? 0 : T - 1;
             for (int b = 0; b < B; b++) {
-                if (hn) memcpy(hn + ((size_t)ld * B + b) * H, r->out[l] + ((size_t)b * T + t) * ldo + d * H, (size_t)H * sizeof(float));
+                if (hn)
+                    memcpy(hn + ((size_t)ld * B + b) * H, r->out[l] + ((size_t)b * T + t) * ldo + d * H,
+                           (size_t)H * sizeof(float));
                 if (cn) memcpy(cn + ((size_t)ld * B + b) * H, r->cst[ld] + ((size_t)t * B + b) * H, (size_t)H * sizeof(float));
             }
         }
@@ -920,15 +961,12 @@ int sl_recurrent_set_fast(sl_model *m, int on)
     if (!sl_recurrent_is(m)) return sl_error(SL_EINVAL, "set_fast: not an rnn/lstm/gru model");
     rmodel *r = (rmodel *)m;
     int f = on && sl_rk_available();
-    if (f != r->fast) r->cached = 0;   /* the caches of one path do not serve the other's backward */
+    if (f != r->fast) r->cached = 0; /* the caches of one path do not serve the other's backward */
     r->fast = f;
     return SL_OK;
 }
 
-int sl_recurrent_fast(const sl_model *m)
-{
-    return sl_recurrent_is(m) && ((const rmodel *)m)->fast;
-}
+int sl_recurrent_fast(const sl_model *m) { return sl_recurrent_is(m) && ((const rmodel *)m)->fast; }
 
 int sl_recurrent_set_lanes(sl_model *m, int on)
 {
@@ -968,7 +1006,12 @@ static void r_state_free(sl_model *m, void *st)
 {
     rstate *s = st;
     if (!s) return;
-    free(s->h); free(s->c); free(s->g); free(s->gh); free(s->hn); free(s->bsum);
+    free(s->h);
+    free(s->c);
+    free(s->g);
+    free(s->gh);
+    free(s->hn);
+    free(s->bsum);
     sl_arena_free(&s->pf);
     free(s);
 }
@@ -979,7 +1022,8 @@ static int r_state_reset(sl_model *m, void *st)
     rstate *s = st;
     size_t n = (size_t)r->L * s->B * r->H;
     if (r->h0 && r->h0_B != s->B)
-        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind, r->h0_B, s->B);
+        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind,
+                        r->h0_B, s->B);
     if (r->h0) memcpy(s->h, r->h0, n * sizeof(float));
     else memset(s->h, 0, n * sizeof(float));
     if (s->c) {
@@ -993,11 +1037,17 @@ static void *r_state_new(sl_model *m, int B)
 {
     rmodel *r = (rmodel *)m;
     if (r->ndir != 1) {
-        sl_error(SL_EUNSUPPORTED, "%s: a bidirectional instance has no step mode (the reverse direction needs the whole sequence); use sequence mode", m->vt->kind);
+        sl_error(
+            SL_EUNSUPPORTED,
+            "%s: a bidirectional instance has no step mode (the reverse direction needs the whole sequence); use sequence mode",
+            m->vt->kind);
         return NULL;
     }
     rstate *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     size_t n = (size_t)r->L * B * r->H;
     s->B = B;
     s->h = malloc(n * sizeof(float));
@@ -1008,12 +1058,16 @@ static void *r_state_new(sl_model *m, int B)
         s->gh = malloc((size_t)B * r->GH * sizeof(float));
         s->hn = malloc((size_t)B * r->H * sizeof(float));
     }
-    if (!s->h || !s->g || !s->bsum || (r->cfg.cell == SL_RCELL_LSTM && !s->c) || (r->cfg.cell == SL_RCELL_GRU && (!s->gh || !s->hn))) {
+    if (!s->h || !s->g || !s->bsum || (r->cfg.cell == SL_RCELL_LSTM && !s->c) ||
+        (r->cfg.cell == SL_RCELL_GRU && (!s->gh || !s->hn))) {
         r_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
     }
-    if (r_state_reset(m, s)) { r_state_free(m, s); return NULL; }
+    if (r_state_reset(m, s)) {
+        r_state_free(m, s);
+        return NULL;
+    }
     return s;
 }
 
@@ -1033,8 +1087,17 @@ static int step_body(sl_model *m, void *st, const float *x, float *y)
         float *h = s->h + (size_t)l * B * H;
         /* same operation order as sequence mode: x W_ih^T, + h W_hh^T, + bias in the cell */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, s->g, GH);
-        sl_rcell_fwd a = {.B = B, .H = H, .g = s->g, .ldg = GH, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H, .h = h,
-                          .ldh = H, .relu = r->cfg.relu, .zeros = r->zeros};
+        sl_rcell_fwd a = {.B = B,
+                          .H = H,
+                          .g = s->g,
+                          .ldg = GH,
+                          .b = cell_bias(r, l, s->bsum),
+                          .h_prev = h,
+                          .ldhp = H,
+                          .h = h,
+                          .ldh = H,
+                          .relu = r->cfg.relu,
+                          .zeros = r->zeros};
         if (gru) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 0.0f, s->gh, GH);
             a.gh = s->gh;
@@ -1043,7 +1106,10 @@ static int step_body(sl_model *m, void *st, const float *x, float *y)
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 1.0f, s->g, GH);
         }
-        if (lstm) { a.c_prev = s->c + (size_t)l * B * H; a.c = s->c + (size_t)l * B * H; }
+        if (lstm) {
+            a.c_prev = s->c + (size_t)l * B * H;
+            a.c = s->c + (size_t)l * B * H;
+        }
         cell_forward(r, &a);
         in = h;
     }
@@ -1056,13 +1122,13 @@ static int step_body(sl_model *m, void *st, const float *x, float *y)
  * OpenBLAS would otherwise open a parallel region for each of them). A one-thread parallel
  * region with its own nthreads-var of 1 keeps OpenBLAS (whose OpenMP build asks
  * omp_get_max_threads) and the cells' pragmas serial without touching any global setting. */
-#define SERIAL_REGION(call)                             \
-    do {                                                \
-        _Pragma("omp parallel num_threads(1)")          \
-        {                                               \
-            omp_set_num_threads(1);                     \
-            rc = (call);                                \
-        }                                               \
+#define SERIAL_REGION(call) \
+    do { \
+        _Pragma("omp parallel num_threads(1)") \
+        { \
+            omp_set_num_threads(1); \
+            rc = (call); \
+        } \
     } while (0)
 
 static int r_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
@@ -1119,8 +1185,17 @@ static int prefill_body(sl_model *m, void *st, const float *x, float *y, int B, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, GH, Iw, 1.0f, in, Iw, wih, Iw, 0.0f, G, GH);
         for (int t = 0; t < T; t++) {
             float *g = G + (size_t)t * GH; /* row b at b*T + t: stride T*GH */
-            sl_rcell_fwd a = {.B = B, .H = H, .g = g, .ldg = T * GH, .b = cell_bias(r, l, s->bsum), .h_prev = h, .ldhp = H,
-                              .h = h, .ldh = H, .relu = r->cfg.relu, .zeros = r->zeros};
+            sl_rcell_fwd a = {.B = B,
+                              .H = H,
+                              .g = g,
+                              .ldg = T * GH,
+                              .b = cell_bias(r, l, s->bsum),
+                              .h_prev = h,
+                              .ldhp = H,
+                              .h = h,
+                              .ldh = H,
+                              .relu = r->cfg.relu,
+                              .zeros = r->zeros};
             if (gru) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 0.0f, s->gh, GH);
                 a.gh = s->gh;
@@ -1129,7 +1204,10 @@ static int prefill_body(sl_model *m, void *st, const float *x, float *y, int B, 
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H, 1.0f, h, H, whh, H, 1.0f, g, T * GH);
             }
-            if (lstm) { a.c_prev = s->c + (size_t)l * B * H; a.c = s->c + (size_t)l * B * H; }
+            if (lstm) {
+                a.c_prev = s->c + (size_t)l * B * H;
+                a.c = s->c + (size_t)l * B * H;
+            }
             cell_forward(r, &a);
             for (int b = 0; b < B; b++) memcpy(out + ((size_t)b * T + t) * H, h + (size_t)b * H, (size_t)H * sizeof(float));
         }
@@ -1143,7 +1221,8 @@ static int r_prefill(sl_model *m, void *st, const float *x, const int32_t *tok, 
     rmodel *r = (rmodel *)m;
     int rc;
     (void)tok;
-    if (B != ((rstate *)st)->B) return sl_error(SL_ESHAPE, "%s: prefill of %d rows into a state for %d", m->vt->kind, B, ((rstate *)st)->B);
+    if (B != ((rstate *)st)->B)
+        return sl_error(SL_ESHAPE, "%s: prefill of %d rows into a state for %d", m->vt->kind, B, ((rstate *)st)->B);
     if (par_ok(r, B, 1)) return prefill_body(m, st, x, y, B, T);
     SERIAL_REGION(prefill_body(m, st, x, y, B, T));
     return rc;
@@ -1177,7 +1256,12 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
     double *h = malloc((size_t)H * sizeof(double)), *c = malloc((size_t)H * sizeof(double));
     double *gx = malloc((size_t)G * H * sizeof(double)), *gh = malloc((size_t)G * H * sizeof(double));
     if (!cur || !nxt || !h || !c || !gx || !gh) {
-        free(cur); free(nxt); free(h); free(c); free(gx); free(gh);
+        free(cur);
+        free(nxt);
+        free(h);
+        free(c);
+        free(gx);
+        free(gh);
         return sl_error(SL_ENOMEM, "out of memory");
     }
     for (int b = 0; b < B; b++) {
@@ -1226,7 +1310,12 @@ int sl_recurrent_forward_ref(sl_model *m, const float *x, float *y, int B, int T
         for (int t = 0; t < T; t++)
             for (int j = 0; j < ldo; j++) y[((size_t)b * T + t) * ldo + j] = (float)cur[(size_t)t * ldo + j];
     }
-    free(cur); free(nxt); free(h); free(c); free(gx); free(gh);
+    free(cur);
+    free(nxt);
+    free(h);
+    free(c);
+    free(gx);
+    free(gh);
     return SL_OK;
 }
 
@@ -1238,7 +1327,8 @@ static int r_state_reset_rows(sl_model *m, void *st, const uint8_t *rows, int B)
     rstate *s = st;
     if (B != s->B) return sl_error(SL_ESHAPE, "%s: per-row reset of %d rows in a state for %d", m->vt->kind, B, s->B);
     if (r->h0 && r->h0_B != s->B)
-        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind, r->h0_B, s->B);
+        return sl_error(SL_ESHAPE, "%s: the initial state was set for batch %d, the step state has batch %d", m->vt->kind,
+                        r->h0_B, s->B);
     const size_t H = (size_t)r->H;
     for (int l = 0; l < r->L; l++)
         for (int b = 0; b < B; b++) {
@@ -1257,10 +1347,19 @@ static int r_state_reset_rows(sl_model *m, void *st, const uint8_t *rows, int B)
 /* ---- construction ---- */
 
 #define RVT(NAME, KIND) \
-    static const sl_model_vt NAME = {.kind = KIND, .destroy = r_destroy, .release = r_release, .init = r_init, .forward = r_forward, \
-                                     .backward = r_backward, .state_new = r_state_new, .state_free = r_state_free, \
-                                     .state_reset = r_state_reset, .state_reset_rows = r_state_reset_rows, .step = r_step, \
-                                     .prefill = r_prefill, .state_copy = r_state_copy}
+    static const sl_model_vt NAME = {.kind = KIND, \
+                                     .destroy = r_destroy, \
+                                     .release = r_release, \
+                                     .init = r_init, \
+                                     .forward = r_forward, \
+                                     .backward = r_backward, \
+                                     .state_new = r_state_new, \
+                                     .state_free = r_state_free, \
+                                     .state_reset = r_state_reset, \
+                                     .state_reset_rows = r_state_reset_rows, \
+                                     .step = r_step, \
+                                     .prefill = r_prefill, \
+                                     .state_copy = r_state_copy}
 RVT(rnn_vt, "rnn");
 RVT(lstm_vt, "lstm");
 RVT(gru_vt, "gru");
@@ -1290,19 +1389,28 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
     r->base.P = P;
     r->base.d_in = cfg->input_size;
     r->base.d_out = r->ndir * r->H;
-    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP) | SL_CAP_INFER |
-                   SL_CAP_PACK;
+    r->base.caps = SL_CAP_GRAD | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | (cfg->bidirectional ? SL_CAP_BIDIR : SL_CAP_STEP) |
+                   SL_CAP_INFER | SL_CAP_PACK;
     if (r->base.d_in == r->base.d_out) r->base.caps |= SL_CAP_MIXER;
     int LD = r->L * r->ndir;
-    r->i_wih = malloc(LD * sizeof(int)); r->i_whh = malloc(LD * sizeof(int));
-    r->i_bih = malloc(LD * sizeof(int)); r->i_bhh = malloc(LD * sizeof(int));
-    r->out = calloc(r->L, sizeof(float *)); r->xd = calloc(r->L, sizeof(float *)); r->mask = calloc(r->L, sizeof(float *));
-    r->gates = calloc(LD, sizeof(float *)); r->cst = calloc(LD, sizeof(float *)); r->hn = calloc(LD, sizeof(float *));
+    r->i_wih = malloc(LD * sizeof(int));
+    r->i_whh = malloc(LD * sizeof(int));
+    r->i_bih = malloc(LD * sizeof(int));
+    r->i_bhh = malloc(LD * sizeof(int));
+    r->out = calloc(r->L, sizeof(float *));
+    r->xd = calloc(r->L, sizeof(float *));
+    r->mask = calloc(r->L, sizeof(float *));
+    r->gates = calloc(LD, sizeof(float *));
+    r->cst = calloc(LD, sizeof(float *));
+    r->hn = calloc(LD, sizeof(float *));
     r->fields = calloc(n_fields(r->L, r->ndir), sizeof(sl_field));
     r->zeros = calloc((size_t)r->GH, sizeof(float));
-    r->pf = calloc(LD, sizeof(sl_rk_panel)); r->pb = calloc(LD, sizeof(sl_rk_panel));
-    r->pif = calloc(LD, sizeof(sl_rk_panel)); r->pib = calloc(LD, sizeof(sl_rk_panel));
-    r->pxf = calloc(LD, sizeof(sl_rk_panel)); r->xh = calloc(LD, sizeof(float *));
+    r->pf = calloc(LD, sizeof(sl_rk_panel));
+    r->pb = calloc(LD, sizeof(sl_rk_panel));
+    r->pif = calloc(LD, sizeof(sl_rk_panel));
+    r->pib = calloc(LD, sizeof(sl_rk_panel));
+    r->pxf = calloc(LD, sizeof(sl_rk_panel));
+    r->xh = calloc(LD, sizeof(float *));
     r->fast = sl_rk_available();
     r->lanes_on = 1;
     r->amx_on = 1;
@@ -1334,7 +1442,10 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
                     rc = r->i_bhh[ld] = sl_params_add(P, pre, nm, 1, r->GH, 0, 0, 0);
                 }
             }
-            if (rc < 0) { r_destroy(&r->base); return rc; }
+            if (rc < 0) {
+                r_destroy(&r->base);
+                return rc;
+            }
         }
     *out = &r->base;
     return SL_OK;
@@ -1348,8 +1459,7 @@ int sl_recurrent_config_default(sl_recurrent_config *cfg, const sl_spec_key *tab
     return sl_spec_defaults(table, cfg);
 }
 
-int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
-                                  sl_recurrent_config *cfg)
+int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops, sl_recurrent_config *cfg)
 {
     int rc, bf;
     if ((rc = sl_recurrent_config_default(cfg, table, ops)) || (rc = sl_spec_read(s, table, cfg)) ||

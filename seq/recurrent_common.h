@@ -48,12 +48,12 @@ extern "C" {
 #endif
 
 typedef struct {
-    const sl_rcell_ops *ops;   /* the cell: sl_rnn_cell_ops, sl_lstm_cell_ops or sl_gru_cell_ops */
-    sl_rcell_kind cell;        /* ops->kind (sl_recurrent_create fills it in) */
+    const sl_rcell_ops *ops; /* the cell: sl_rnn_cell_ops, sl_lstm_cell_ops or sl_gru_cell_ops */
+    sl_rcell_kind cell;      /* ops->kind (sl_recurrent_create fills it in) */
     int input_size, hidden_size, num_layers;
-    int relu;            /* Elman only: nonlinearity=relu (else tanh) */
-    int bias;            /* bias_ih / bias_hh present */
-    float dropout;       /* on the outputs of every layer but the last, while training */
+    int relu;      /* Elman only: nonlinearity=relu (else tanh) */
+    int bias;      /* bias_ih / bias_hh present */
+    float dropout; /* on the outputs of every layer but the last, while training */
     int bidirectional;
 } sl_recurrent_config;
 
@@ -62,13 +62,16 @@ typedef struct {
 /* Keys every recurrent spec has (torch.nn.RNN/LSTM/GRU argument names), bound to
  * sl_recurrent_config (seq/spec.h); rnn adds nonlinearity (SL_RNN_NONLINEARITY_KEY). */
 #define SL_RECURRENT_KEYS \
-    SL_KEY_INT(sl_recurrent_config, input_size, "input_size", "1", 1, 1 << 20, "input width (set to d_model inside lm/seq wrappers)"), \
-    SL_KEY_INT(sl_recurrent_config, hidden_size, "hidden_size", "64", 1, 1 << 20, "hidden state width H (output width H, 2H if bidirectional)"), \
-    SL_KEY_INT(sl_recurrent_config, num_layers, "num_layers", "1", 1, 1024, "stacked recurrent layers"), \
-    SL_KEY_BOOL(sl_recurrent_config, bias, "bias", "1", "bias_ih and bias_hh present"), \
-    {"batch_first", 'b', "1", 1, 1, "seqlab is batch-first; only 1 is accepted"}, \
-    SL_KEY_FLOAT(sl_recurrent_config, dropout, "dropout", "0", 0, 1, "dropout on the outputs of every layer but the last, while training"), \
-    SL_KEY_BOOL(sl_recurrent_config, bidirectional, "bidirectional", "0", "add a reverse direction (sequence mode only)")
+    SL_KEY_INT(sl_recurrent_config, input_size, "input_size", "1", 1, 1 << 20, \
+               "input width (set to d_model inside lm/seq wrappers)"), \
+        SL_KEY_INT(sl_recurrent_config, hidden_size, "hidden_size", "64", 1, 1 << 20, \
+                   "hidden state width H (output width H, 2H if bidirectional)"), \
+        SL_KEY_INT(sl_recurrent_config, num_layers, "num_layers", "1", 1, 1024, "stacked recurrent layers"), \
+        SL_KEY_BOOL(sl_recurrent_config, bias, "bias", "1", "bias_ih and bias_hh present"), \
+        {"batch_first", 'b', "1", 1, 1, "seqlab is batch-first; only 1 is accepted"}, \
+        SL_KEY_FLOAT(sl_recurrent_config, dropout, "dropout", "0", 0, 1, \
+                     "dropout on the outputs of every layer but the last, while training"), \
+        SL_KEY_BOOL(sl_recurrent_config, bidirectional, "bidirectional", "0", "add a reverse direction (sequence mode only)")
 #define SL_RNN_NONLINEARITY_KEY \
     SL_KEY_CHOICE(sl_recurrent_config, relu, "nonlinearity", "tanh", "tanh|relu", NULL, "tanh or relu")
 
@@ -78,8 +81,7 @@ int sl_recurrent_create(const sl_recurrent_config *cfg, sl_params *P, const char
 int sl_recurrent_config_default(sl_recurrent_config *cfg, const sl_spec_key *table, const sl_rcell_ops *ops);
 /* Read the keys of a checked spec into cfg (the table's defaults for absent keys), for the cell
  * of `ops`. */
-int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops,
-                                  sl_recurrent_config *cfg);
+int sl_recurrent_config_from_spec(const sl_spec *s, const sl_spec_key *table, const sl_rcell_ops *ops, sl_recurrent_config *cfg);
 
 /* 1 if m is an rnn/lstm/gru built by sl_recurrent_create. */
 int sl_recurrent_is(const sl_model *m);

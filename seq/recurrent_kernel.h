@@ -30,14 +30,14 @@ extern "C" {
 #endif
 
 typedef struct {
-    int K;            /* reduction length */
-    int ncol;         /* output columns */
-    int ngroups, nv;  /* column groups, vectors per group (3 or 4) */
-    int col[4];       /* group 0's vector v starts at column col[v] ... */
-    int gstep;        /* ... and group u's at col[v] + u * gstep; */
-    int lim[4];       /* its columns at and past lim[v] are padding (zero weights, not stored) */
-    float *p;         /* (ngroups, K, nv, 16), 64-byte aligned */
-    size_t cap;       /* floats allocated at p */
+    int K;           /* reduction length */
+    int ncol;        /* output columns */
+    int ngroups, nv; /* column groups, vectors per group (3 or 4) */
+    int col[4];      /* group 0's vector v starts at column col[v] ... */
+    int gstep;       /* ... and group u's at col[v] + u * gstep; */
+    int lim[4];      /* its columns at and past lim[v] are padding (zero weights, not stored) */
+    float *p;        /* (ngroups, K, nv, 16), 64-byte aligned */
+    size_t cap;      /* floats allocated at p */
 } sl_rk_panel;
 
 /* 1 if the micro-kernel can run on this CPU (AVX-512F), else 0. */

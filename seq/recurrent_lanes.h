@@ -53,9 +53,9 @@ typedef struct {
     int B, T, NI, H; /* batch, steps, input width, hidden width */
     int rev;         /* 1: the reverse direction (t = T-1 down to 0) */
     const float *w_ih, *w_hh, *b_ih, *b_hh;
-    const float *h0, *c0; /* (B, H) each, or NULL for zeros */
-    int amx;              /* 1: the per-step products may run on AMX tiles where the CPU has them */
-    int infer;            /* 1: inference: no caches for backward (gates, cells, the weight-gradient
+    const float *h0, *c0;   /* (B, H) each, or NULL for zeros */
+    int amx;                /* 1: the per-step products may run on AMX tiles where the CPU has them */
+    int infer;              /* 1: inference: no caches for backward (gates, cells, the weight-gradient
                            * operand); the step's working rows only, and no backward may follow */
     const int32_t *doc_pos; /* (B, T) packed rows (seq/model.h) or NULL: a lane whose document starts
                            * at a step begins it from the zero state, and backward stops its

@@ -10,10 +10,7 @@ const sl_spec_key sl_rnn_keys[] = {
     SL_KEY_END,
 };
 
-int sl_rnn_config_default(sl_recurrent_config *cfg)
-{
-    return sl_recurrent_config_default(cfg, sl_rnn_keys, &sl_rnn_cell_ops);
-}
+int sl_rnn_config_default(sl_recurrent_config *cfg) { return sl_recurrent_config_default(cfg, sl_rnn_keys, &sl_rnn_cell_ops); }
 
 int sl_rnn_create(const sl_recurrent_config *cfg, sl_params *P, const char *prefix, sl_model **out)
 {
@@ -87,4 +84,5 @@ static void cell_backward(const sl_rcell_bwd *a)
                 a->dh_out + (size_t)b * a->lddo, H, a->relu);
 }
 
-const sl_rcell_ops sl_rnn_cell_ops = {.kind = SL_RCELL_ELMAN, .name = "rnn", .gates = 1, .forward = cell_forward, .backward = cell_backward};
+const sl_rcell_ops sl_rnn_cell_ops = {
+    .kind = SL_RCELL_ELMAN, .name = "rnn", .gates = 1, .forward = cell_forward, .backward = cell_backward};

@@ -18,44 +18,66 @@ extern "C" {
 
 typedef struct {
     const char *name;
-    char type;          /* 'i' integer, 'f' real, 'b' bool (0/1/true/false), 's' string */
-    const char *def;    /* default as text */
-    double lo, hi;      /* valid range for 'i' and 'f' (inclusive) */
+    char type;       /* 'i' integer, 'f' real, 'b' bool (0/1/true/false), 's' string */
+    const char *def; /* default as text */
+    double lo, hi;   /* valid range for 'i' and 'f' (inclusive) */
     const char *help;
     /* Binding to a field of a configuration struct (bind == 0: not bound; the model reads the
      * key itself). Written with the SL_KEY_* macros below, which check the field's C type at
      * compile time. */
-    char bind;          /* SL_BIND_INT, _FLOAT, _DOUBLE, _BOOL, _CHOICE, _STR */
-    size_t off;         /* offsetof(struct, field) */
-    const char *choices;   /* 's' keys with a fixed set of values: "flash|naive"; the field gets
+    char bind;           /* SL_BIND_INT, _FLOAT, _DOUBLE, _BOOL, _CHOICE, _STR */
+    size_t off;          /* offsetof(struct, field) */
+    const char *choices; /* 's' keys with a fixed set of values: "flash|naive"; the field gets
                             * vals[i] (or i when vals is NULL) for the i-th name */
     const int *vals;
 } sl_spec_key;
 
-enum { SL_BIND_NONE = 0, SL_BIND_INT = 'i', SL_BIND_FLOAT = 'f', SL_BIND_DOUBLE = 'd', SL_BIND_BOOL = 'b',
-       SL_BIND_CHOICE = 'c', SL_BIND_STR = 's' };
+enum {
+    SL_BIND_NONE = 0,
+    SL_BIND_INT = 'i',
+    SL_BIND_FLOAT = 'f',
+    SL_BIND_DOUBLE = 'd',
+    SL_BIND_BOOL = 'b',
+    SL_BIND_CHOICE = 'c',
+    SL_BIND_STR = 's'
+};
 
 /* Key table rows bound to field F of struct T (type-checked: a wrong field type does not
  * compile). NAME is the spec key, DEF its default as text, [LO, HI] its range. */
-#define SL_BIND_CHECK_(T, F, CT) (0 * sizeof(int[_Generic(((T *)0)->F, CT: 1, default: -1)]))
+#define SL_BIND_CHECK_(T, F, CT) (0 * sizeof(int[_Generic(((T *)0)->F, CT : 1, default : -1)]))
 #define SL_KEY_INT(T, F, NAME, DEF, LO, HI, HELP) \
-    {NAME, 'i', DEF, LO, HI, HELP, SL_BIND_INT, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL}
+    { \
+        NAME, 'i', DEF, LO, HI, HELP, SL_BIND_INT, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL \
+    }
 #define SL_KEY_BOOL(T, F, NAME, DEF, HELP) \
-    {NAME, 'b', DEF, 0, 1, HELP, SL_BIND_BOOL, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL}
+    { \
+        NAME, 'b', DEF, 0, 1, HELP, SL_BIND_BOOL, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), NULL, NULL \
+    }
 #define SL_KEY_FLOAT(T, F, NAME, DEF, LO, HI, HELP) \
-    {NAME, 'f', DEF, LO, HI, HELP, SL_BIND_FLOAT, offsetof(T, F) + SL_BIND_CHECK_(T, F, float), NULL, NULL}
+    { \
+        NAME, 'f', DEF, LO, HI, HELP, SL_BIND_FLOAT, offsetof(T, F) + SL_BIND_CHECK_(T, F, float), NULL, NULL \
+    }
 #define SL_KEY_DOUBLE(T, F, NAME, DEF, LO, HI, HELP) \
-    {NAME, 'f', DEF, LO, HI, HELP, SL_BIND_DOUBLE, offsetof(T, F) + SL_BIND_CHECK_(T, F, double), NULL, NULL}
+    { \
+        NAME, 'f', DEF, LO, HI, HELP, SL_BIND_DOUBLE, offsetof(T, F) + SL_BIND_CHECK_(T, F, double), NULL, NULL \
+    }
 /* CHOICES "a|b|c"; VALS an int array (the value stored for each name) or NULL (the index) */
 #define SL_KEY_CHOICE(T, F, NAME, DEF, CHOICES, VALS, HELP) \
-    {NAME, 's', DEF, 0, 0, HELP, SL_BIND_CHOICE, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), CHOICES, VALS}
+    { \
+        NAME, 's', DEF, 0, 0, HELP, SL_BIND_CHOICE, offsetof(T, F) + SL_BIND_CHECK_(T, F, int), CHOICES, VALS \
+    }
 /* the field (const char *) points into the spec or the table: valid while both live */
 #define SL_KEY_STR(T, F, NAME, DEF, HELP) \
-    {NAME, 's', DEF, 0, 0, HELP, SL_BIND_STR, offsetof(T, F) + SL_BIND_CHECK_(T, F, const char *), NULL, NULL}
-#define SL_KEY_END {NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL}
+    { \
+        NAME, 's', DEF, 0, 0, HELP, SL_BIND_STR, offsetof(T, F) + SL_BIND_CHECK_(T, F, const char *), NULL, NULL \
+    }
+#define SL_KEY_END \
+    { \
+        NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, NULL \
+    }
 
 typedef struct {
-    char *name;         /* before ':' */
+    char *name; /* before ':' */
     int n;
     char **keys, **vals;
 } sl_spec;
@@ -63,8 +85,8 @@ typedef struct {
 int sl_spec_parse(const char *text, sl_spec **out);
 void sl_spec_free(sl_spec *s);
 sl_spec *sl_spec_dup(const sl_spec *s);
-const char *sl_spec_raw(const sl_spec *s, const char *key);     /* NULL if absent */
-int sl_spec_set(sl_spec *s, const char *key, const char *val);  /* add or replace */
+const char *sl_spec_raw(const sl_spec *s, const char *key);    /* NULL if absent */
+int sl_spec_set(sl_spec *s, const char *key, const char *val); /* add or replace */
 int sl_spec_remove(sl_spec *s, const char *key);
 /* "name:k=v,..." in the order given; caller frees */
 char *sl_spec_format(const sl_spec *s);

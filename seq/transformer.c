@@ -25,7 +25,7 @@ typedef struct {
      * stream at every segment's input and the caches of K blocks (slots: tf_h, tf_blk); the
      * shapes below are those without it (K = L) */
     int B, T;
-    int K, kb, nseg;            /* blocks per segment (L when off), block slots min(K, L), segments */
+    int K, kb, nseg; /* blocks per segment (L when off), block slots min(K, L), segments */
     const int32_t *tok;
     sl_arena fwd, bwd;          /* the cache below and backward's scratch, carved per call */
     float *res;                 /* (L+1, N, C) block inputs; res[L] = final stream; (K+nseg, N, C) */
@@ -36,9 +36,9 @@ typedef struct {
     unsigned char *ck_snap;     /* checkpointing with dropout: rng states at segment starts, after forward */
     size_t ck_cap;
     int ck_rng;
-    float *nf, *stf;            /* (N,C) (2N) */
-    float *tmp;                 /* (N,C) scratch */
-    float *g1, *g2, *g3, *g4;   /* backward: (N,C) (N,C) (N,F) (2N,F) */
+    float *nf, *stf;          /* (N,C) (2N) */
+    float *tmp;               /* (N,C) scratch */
+    float *g1, *g2, *g3, *g4; /* backward: (N,C) (N,C) (N,F) (2N,F) */
     int dropped;
     int slices;   /* sl_transformer_set_slices */
     int sliced;   /* the last forward ran the batch-sliced path */
@@ -321,8 +321,8 @@ static int tf_block_forward(tf_model *t, int l)
     const int B = t->B, T = t->T, N = B * T;
     const size_t NC = (size_t)N * t->C, NF = (size_t)N * t->F, k = tf_blk(t, l);
     float *hl = t->res + tf_h(t, l) * NC, *hn = t->res + tf_h(t, l + 1) * NC, *md = t->mid + k * NC; // (N, C)
-    float *n1 = t->n1 + k * NC, *n2 = t->n2 + k * NC;                                                 // (N, C)
-    float *s1 = t->st1 + k * 2 * N, *s2 = t->st2 + k * 2 * N;                                         // (2N)
+    float *n1 = t->n1 + k * NC, *n2 = t->n2 + k * NC;                                                // (N, C)
+    float *s1 = t->st1 + k * 2 * N, *s2 = t->st2 + k * 2 * N;                                        // (2N)
     int rc;
     norm_fwd(t, t->i_n1w[l], t->i_n1b[l], n1, s1, hl, N);
     if ((rc = sl_model_forward(m->children[l], n1, NULL, t->tmp, B, T))) return rc;
@@ -368,8 +368,8 @@ static int tf_forward_infer(tf_model *t, const int32_t *tok, float *y, int B, in
     const int drop = m->training && t->c.dropout > 0.0f && m->rng;
     float *res, *nrm, *st, *h1, *h3, *act, *tmp, *mmask, *emask;
     if (t->fwd.base) sl_arena_free(&t->fwd); /* an earlier training forward's caches */
-    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(res, 2 * NC), SL_FIELD(nrm, NC), SL_FIELD(st, (size_t)2 * N),
-                             SL_FIELD(h1, NF), SL_FIELD(h3, t->c.swiglu ? NF : 0), SL_FIELD(act, NF), SL_FIELD(tmp, NC),
+    if ((rc = SL_ARENA_CARVE(&t->fwd, SL_FIELD(res, 2 * NC), SL_FIELD(nrm, NC), SL_FIELD(st, (size_t)2 * N), SL_FIELD(h1, NF),
+                             SL_FIELD(h3, t->c.swiglu ? NF : 0), SL_FIELD(act, NF), SL_FIELD(tmp, NC),
                              SL_FIELD(mmask, drop ? NC : 0), SL_FIELD(emask, drop ? NC : 0))))
         return rc;
     t->B = B;
@@ -565,9 +565,9 @@ static int tf_block_forward_rows(tf_model *t, int l, int b0, int b1)
     const int T = t->T, N = t->B * T, C = t->C, F = t->F, n = (b1 - b0) * T;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F, r0 = (size_t)b0 * T, nc = (size_t)n * C, k = tf_blk(t, l);
     float *hl = t->res + tf_h(t, l) * NC + r0 * C, *hn = t->res + tf_h(t, l + 1) * NC + r0 * C; // (n, C)
-    float *md = t->mid + k * NC + r0 * C, *tmp = t->tmp + r0 * C;                                // (n, C)
-    float *n1 = t->n1 + k * NC + r0 * C, *n2 = t->n2 + k * NC + r0 * C;                          // (n, C)
-    float *s1 = t->st1 + k * 2 * N + r0, *s2 = t->st2 + k * 2 * N + r0;                          // (2, N) rows
+    float *md = t->mid + k * NC + r0 * C, *tmp = t->tmp + r0 * C;                               // (n, C)
+    float *n1 = t->n1 + k * NC + r0 * C, *n2 = t->n2 + k * NC + r0 * C;                         // (n, C)
+    float *s1 = t->st1 + k * 2 * N + r0, *s2 = t->st2 + k * 2 * N + r0;                         // (2, N) rows
     sl_model *a = m->children[l];
     int rc;
     norm_fwd_r(t, t->i_n1w[l], t->i_n1b[l], n1, s1, s1 + N, hl, n);
@@ -939,8 +939,8 @@ static void tf_destroy(sl_model *m)
 #define TF_VT(KIND) \
     { \
         .kind = KIND, .destroy = tf_destroy, .init = tf_init, .forward = tf_forward, .backward = tf_backward, \
-        .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, .state_reset_rows = tf_state_reset_rows, .step = tf_step, \
-        .prefill = tf_prefill, .state_copy = tf_state_copy, \
+        .state_new = tf_state_new, .state_free = tf_state_free, .state_reset = tf_state_reset, \
+        .state_reset_rows = tf_state_reset_rows, .step = tf_step, .prefill = tf_prefill, .state_copy = tf_state_copy, \
         .slice_ok = tf_slice_ok, .slice_begin = tf_slice_begin, .slice_forward = tf_slice_forward, \
         .slice_backward_begin = tf_slice_backward_begin, .slice_backward = tf_slice_backward, \
     }
@@ -980,7 +980,8 @@ int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const 
     t->F = F;
     t->V = V;
     m->d_in = m->d_out = V;
-    m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK | SL_CAP_CKPT | SL_CAP_INFER;
+    m->caps =
+        SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT | SL_CAP_EMBED | SL_CAP_PACK | SL_CAP_CKPT | SL_CAP_INFER;
     m->max_len = cfg->max_seq_len;
     snprintf(t->pre, sizeof t->pre, "%s", prefix ? prefix : "");
     int **arrs[] = {&t->i_n1w, &t->i_n1b, &t->i_n2w, &t->i_n2b, &t->i_fc, &t->i_fcb, &t->i_fc2, &t->i_pj, &t->i_pjb};

@@ -39,19 +39,19 @@ enum { SL_TF_GPT = 0, SL_TF_LLAMA = 1 };
 enum { SL_POS_LEARNED = 0, SL_POS_SINUSOIDAL = 1, SL_POS_ROPE = 2, SL_POS_NONE = 3 };
 
 typedef struct {
-    int style;                 /* SL_TF_GPT or SL_TF_LLAMA: parameter names and init */
+    int style; /* SL_TF_GPT or SL_TF_LLAMA: parameter names and init */
     int vocab_size, d_model, n_layer, n_head, n_kv_head;
-    int max_seq_len;           /* block_size */
-    int hidden_dim;            /* MLP width */
-    int pos;                   /* SL_POS_* */
-    int rmsnorm;               /* 0: LayerNorm */
-    int bias;                  /* biases in linears and LayerNorms */
-    int swiglu;                /* 0: GELU MLP */
-    int gelu_tanh;             /* the GELU MLP's GELU: 0 erf (exact, nanoGPT), 1 tanh form (GPT-2's gelu_new) */
-    int tie;                   /* head shares the token embedding */
-    int flash;                 /* attention kernel */
+    int max_seq_len; /* block_size */
+    int hidden_dim;  /* MLP width */
+    int pos;         /* SL_POS_* */
+    int rmsnorm;     /* 0: LayerNorm */
+    int bias;        /* biases in linears and LayerNorms */
+    int swiglu;      /* 0: GELU MLP */
+    int gelu_tanh;   /* the GELU MLP's GELU: 0 erf (exact, nanoGPT), 1 tanh form (GPT-2's gelu_new) */
+    int tie;         /* head shares the token embedding */
+    int flash;       /* attention kernel */
     float dropout, norm_eps, rope_theta;
-    int kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;   /* MLA */
+    int kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim; /* MLA */
 } sl_transformer_config;
 
 int sl_transformer_create(const sl_transformer_config *cfg, sl_params *P, const char *prefix, sl_model **out);

@@ -30,10 +30,7 @@ int cli_usage(const char *usage, const char *fmt, ...)
     return 2;
 }
 
-int cli_lib_fail(const char *ctx)
-{
-    return cli_fail("%s%s%s", ctx ? ctx : "", ctx ? ": " : "", sl_errmsg());
-}
+int cli_lib_fail(const char *ctx) { return cli_fail("%s%s%s", ctx ? ctx : "", ctx ? ": " : "", sl_errmsg()); }
 
 int cli_wants_help(int argc, char **argv, const char *usage)
 {

@@ -18,26 +18,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char USAGE[] =
-    "usage: seqlab export --run DIR --out FILE.safetensors [--format state_dict|nanogpt|mamba_ssm]\n"
-    "       seqlab export --run DIR --format hf --out OUTDIR\n"
-    "       seqlab export --hf DIR --format hf|state_dict --out OUTDIR|FILE.safetensors\n"
-    "  Writes the run's weights by their PyTorch state_dict names (docs/interop.md), with a tied\n"
-    "  head also written under the head's name, so load_state_dict(strict=True) takes the file.\n"
-    "  --format state_dict  any run (default): the module seqlab's layout corresponds to\n"
-    "  --format nanogpt     gpt runs: nanoGPT's GPT (lm_head.weight = transformer.wte.weight);\n"
-    "                       metadata 'config' holds GPTConfig's fields\n"
-    "  --format mamba_ssm   lm:mixer=mamba|mamba2 runs: MambaLMHeadModel (lm_head.weight =\n"
-    "                       backbone.embedding.weight); metadata 'config' holds MambaConfig's\n"
-    "                       fields (pad_vocab_size_multiple 1: the vocabulary is not padded)\n"
-    "  --format hf          gpt and llama runs: a Hugging Face checkpoint directory OUTDIR\n"
-    "                       (config.json + model.safetensors) of GPT2LMHeadModel (gpt: learned\n"
-    "                       positions, LayerNorm, GELU; zero biases when bias=0) or\n"
-    "                       LlamaForCausalLM (llama: RoPE rows permuted as HF's conversion does)\n"
-    "  --hf DIR             instead of --run: a GPT-2 / Llama checkpoint in the Hugging Face layout,\n"
-    "                       written again (--format hf) or by seqlab's names (--format state_dict,\n"
-    "                       metadata 'model' holds the spec for seqlab forward --model)\n"
-    "  Metadata: format, model (the spec), alphabet (charlm: token id -> byte, hex), config.\n";
+static const char USAGE[] = "usage: seqlab export --run DIR --out FILE.safetensors [--format state_dict|nanogpt|mamba_ssm]\n"
+                            "       seqlab export --run DIR --format hf --out OUTDIR\n"
+                            "       seqlab export --hf DIR --format hf|state_dict --out OUTDIR|FILE.safetensors\n"
+                            "  Writes the run's weights by their PyTorch state_dict names (docs/interop.md), with a tied\n"
+                            "  head also written under the head's name, so load_state_dict(strict=True) takes the file.\n"
+                            "  --format state_dict  any run (default): the module seqlab's layout corresponds to\n"
+                            "  --format nanogpt     gpt runs: nanoGPT's GPT (lm_head.weight = transformer.wte.weight);\n"
+                            "                       metadata 'config' holds GPTConfig's fields\n"
+                            "  --format mamba_ssm   lm:mixer=mamba|mamba2 runs: MambaLMHeadModel (lm_head.weight =\n"
+                            "                       backbone.embedding.weight); metadata 'config' holds MambaConfig's\n"
+                            "                       fields (pad_vocab_size_multiple 1: the vocabulary is not padded)\n"
+                            "  --format hf          gpt and llama runs: a Hugging Face checkpoint directory OUTDIR\n"
+                            "                       (config.json + model.safetensors) of GPT2LMHeadModel (gpt: learned\n"
+                            "                       positions, LayerNorm, GELU; zero biases when bias=0) or\n"
+                            "                       LlamaForCausalLM (llama: RoPE rows permuted as HF's conversion does)\n"
+                            "  --hf DIR             instead of --run: a GPT-2 / Llama checkpoint in the Hugging Face layout,\n"
+                            "                       written again (--format hf) or by seqlab's names (--format state_dict,\n"
+                            "                       metadata 'model' holds the spec for seqlab forward --model)\n"
+                            "  Metadata: format, model (the spec), alphabet (charlm: token id -> byte, hex), config.\n";
 
 /* an int key of the spec, with the entry's default */
 static int spec_int(const sl_spec *s, const sl_model_entry *e, const char *key, int *out)
@@ -51,19 +50,29 @@ static int export_hf_source(const char *src, int fmt, const char *out)
     sl_model *m = NULL;
     sl_st_writer *w = NULL;
     int ret = 1, rc;
-    if (fmt == 1 || fmt == 2) return cli_usage(USAGE, "--hf exports --format hf or state_dict (nanogpt and mamba_ssm take --run)");
+    if (fmt == 1 || fmt == 2)
+        return cli_usage(USAGE, "--hf exports --format hf or state_dict (nanogpt and mamba_ssm take --run)");
     if (sl_hf_load(src, 0, &m)) return cli_lib_fail("--hf");
     if (fmt == 3) {
-        if (sl_hf_save(m, out)) { cli_lib_fail(out); goto done; }
+        if (sl_hf_save(m, out)) {
+            cli_lib_fail(out);
+            goto done;
+        }
     } else {
         const sl_params *P = m->P;
-        if (!(w = sl_st_writer_new())) { cli_fail("out of memory"); goto done; }
+        if (!(w = sl_st_writer_new())) {
+            cli_fail("out of memory");
+            goto done;
+        }
         rc = sl_st_writer_meta(w, "format", "state_dict");
         if (!rc) rc = sl_st_writer_meta(w, "model", m->spec);
         for (int i = 0; i < P->n && !rc; i++)
             rc = sl_st_writer_add_ref(w, P->t[i].name, SL_DT_F32, P->t[i].ndim, P->t[i].shape, sl_params_data(P, i));
         if (!rc) rc = sl_st_writer_write(w, out);
-        if (rc) { cli_lib_fail(out); goto done; }
+        if (rc) {
+            cli_lib_fail(out);
+            goto done;
+        }
     }
     fprintf(stderr, "seqlab export: %s: %s from %s (%s)\n", out, fmt == 3 ? "Hugging Face layout" : "seqlab's names", src,
             m->spec);
@@ -76,8 +85,8 @@ done:
 
 int cmd_export(int argc, char **argv)
 {
-    static const struct option opts[] = {{"run", 1, 0, 'r'}, {"out", 1, 0, 'o'}, {"format", 1, 0, 'f'},
-                                         {"hf", 1, 0, 'H'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"run", 1, 0, 'r'}, {"out", 1, 0, 'o'},  {"format", 1, 0, 'f'},
+                                         {"hf", 1, 0, 'H'},  {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = NULL, *out = NULL, *format = "state_dict", *hf = NULL;
     int o;
     optind = 1;
@@ -105,16 +114,25 @@ int cmd_export(int argc, char **argv)
     if (hf) return export_hf_source(hf, fmt, out);
 
     run_t r;
-    if (run_open(dir, NULL, 0, &r)) { run_close(&r); return cli_lib_fail(dir); }
+    if (run_open(dir, NULL, 0, &r)) {
+        run_close(&r);
+        return cli_lib_fail(dir);
+    }
     const char *spec = sl_safetensors_meta(r.ckpt, "model");
     sl_spec *s = NULL;
     const sl_model_entry *e = NULL;
     sl_st_writer *w = NULL;
     int ret = 1;
     char config[512] = "";
-    if (sl_registry_parse(spec, &s, &e)) { cli_lib_fail(dir); goto done; }
+    if (sl_registry_parse(spec, &s, &e)) {
+        cli_lib_fail(dir);
+        goto done;
+    }
     if (fmt == 3) {
-        if (sl_hf_save(r.model, out)) { cli_lib_fail(out); goto done; }
+        if (sl_hf_save(r.model, out)) {
+            cli_lib_fail(out);
+            goto done;
+        }
         fprintf(stderr, "seqlab export: %s: config.json and model.safetensors, Hugging Face %s layout\n", out,
                 sl_hf_arch_of(r.model) == SL_HF_GPT2 ? "GPT2LMHeadModel" : "LlamaForCausalLM");
         ret = 0;
@@ -124,8 +142,13 @@ int cmd_export(int argc, char **argv)
     /* the tied head: (head name, embedding name) when the run has the embedding but no head */
     const char *head = NULL, *emb = NULL;
     if (sl_params_find(P, "lm_head.weight") < 0) {
-        if (sl_params_find(P, "backbone.embedding.weight") >= 0) { head = "lm_head.weight"; emb = "backbone.embedding.weight"; }
-        else if (sl_params_find(P, "transformer.wte.weight") >= 0) { head = "lm_head.weight"; emb = "transformer.wte.weight"; }
+        if (sl_params_find(P, "backbone.embedding.weight") >= 0) {
+            head = "lm_head.weight";
+            emb = "backbone.embedding.weight";
+        } else if (sl_params_find(P, "transformer.wte.weight") >= 0) {
+            head = "lm_head.weight";
+            emb = "transformer.wte.weight";
+        }
     }
     if (fmt == 1) {
         if (strcmp(e->name, "gpt")) {
@@ -140,16 +163,21 @@ int cmd_export(int argc, char **argv)
         }
         snprintf(config, sizeof config,
                  "{\"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, \"block_size\": %d, \"vocab_size\": %d, \"bias\": %s, "
-                 "\"dropout\": 0.0}", nl, nh, ne, bs, vs, bias ? "true" : "false");
+                 "\"dropout\": 0.0}",
+                 nl, nh, ne, bs, vs, bias ? "true" : "false");
     } else if (fmt == 2) {
         const char *mixer = sl_spec_raw(s, "mixer");
         if (strcmp(e->name, "lm") || !mixer || (strcmp(mixer, "mamba") && strcmp(mixer, "mamba2")) || !emb) {
             cli_fail("--format mamba_ssm: the run's model is '%s'; MambaLMHeadModel's layout is that of "
-                     "lm:mixer=mamba or lm:mixer=mamba2 runs", spec);
+                     "lm:mixer=mamba or lm:mixer=mamba2 runs",
+                     spec);
             goto done;
         }
         const char *norm = sl_spec_raw(s, "norm");
-        if (norm && strcmp(norm, "rmsnorm")) { cli_fail("--format mamba_ssm: MambaLMHeadModel with norm=%s is not exported (rms_norm only)", norm); goto done; }
+        if (norm && strcmp(norm, "rmsnorm")) {
+            cli_fail("--format mamba_ssm: MambaLMHeadModel with norm=%s is not exported (rms_norm only)", norm);
+            goto done;
+        }
         int dm, nl, vs;
         if (spec_int(s, e, "d_model", &dm) || spec_int(s, e, "n_layer", &nl) || spec_int(s, e, "vocab_size", &vs)) {
             cli_lib_fail(dir);
@@ -158,9 +186,13 @@ int cmd_export(int argc, char **argv)
         snprintf(config, sizeof config,
                  "{\"d_model\": %d, \"n_layer\": %d, \"vocab_size\": %d, \"ssm_cfg\": {\"layer\": \"%s\"}, \"rms_norm\": true, "
                  "\"residual_in_fp32\": true, \"fused_add_norm\": false, \"pad_vocab_size_multiple\": 1, "
-                 "\"tie_embeddings\": %s}", dm, nl, vs, strcmp(mixer, "mamba") ? "Mamba2" : "Mamba1", head ? "true" : "false");
+                 "\"tie_embeddings\": %s}",
+                 dm, nl, vs, strcmp(mixer, "mamba") ? "Mamba2" : "Mamba1", head ? "true" : "false");
     }
-    if (!(w = sl_st_writer_new())) { cli_fail("out of memory"); goto done; }
+    if (!(w = sl_st_writer_new())) {
+        cli_fail("out of memory");
+        goto done;
+    }
     int rc = sl_st_writer_meta(w, "format", formats[fmt]);
     if (!rc) rc = sl_st_writer_meta(w, "model", spec);
     const char *alpha = sl_safetensors_meta(r.ckpt, "alphabet");
@@ -174,7 +206,10 @@ int cmd_export(int argc, char **argv)
         rc = sl_st_writer_add_ref(w, head, SL_DT_F32, P->t[ie].ndim, P->t[ie].shape, sl_params_data(P, ie));
     }
     if (!rc) rc = sl_st_writer_write(w, out);
-    if (rc) { cli_lib_fail(out); goto done; }
+    if (rc) {
+        cli_lib_fail(out);
+        goto done;
+    }
     fprintf(stderr, "seqlab export: %s: %d tensors%s, %s layout\n", out, P->n + (head ? 1 : 0),
             head ? " (tied head written as lm_head.weight)" : "", formats[fmt]);
     ret = 0;

@@ -77,8 +77,8 @@ static void print_stats(const sl_decoder *d, long prompt, long generated, double
 
 /* the next token under an optional constraint: the logits masked to the tokens that keep the
  * text inside the pattern with a completion in at most `remaining` tokens; -1 when none */
-static int32_t pick_next(const float *logits, int V, const sl_sampler *smp, sl_rng *rng, float *work, int *iw,
-                         sl_constraint *c, float *cbuf, long remaining)
+static int32_t pick_next(const float *logits, int V, const sl_sampler *smp, sl_rng *rng, float *work, int *iw, sl_constraint *c,
+                         float *cbuf, long remaining)
 {
     if (!c) return sl_sample_logits(logits, V, smp, rng, work, iw);
     memcpy(cbuf, logits, (size_t)V * sizeof(float));
@@ -109,8 +109,8 @@ static sl_constraint *make_constraint(const cspec_t *cs, int V, const char *cons
         return NULL;
     }
     if (sl_constraint_min_bytes(c) > n) {
-        cli_fail("%s: the shortest text that matches needs %d tokens; --tokens is %ld", cspec_flag(cs), sl_constraint_min_bytes(c),
-                 n);
+        cli_fail("%s: the shortest text that matches needs %d tokens; --tokens is %ld", cspec_flag(cs),
+                 sl_constraint_min_bytes(c), n);
         sl_constraint_free(c);
         return NULL;
     }
@@ -399,8 +399,7 @@ done0:
 
 /* --draft: speculative decoding with two runs of one alphabet (lab/speculative.h) */
 static int generate_speculative(run_t *r, const char *draft_dir, int k, const int32_t *ids, int nids, long n,
-                                const sl_sampler *smp, sl_rng *rng, int stats, double t0, sl_constraint *con,
-                                const cspec_t *cs)
+                                const sl_sampler *smp, sl_rng *rng, int stats, double t0, sl_constraint *con, const cspec_t *cs)
 {
     run_t dr;
     sl_speculative *s = NULL;
@@ -443,8 +442,8 @@ static int generate_speculative(run_t *r, const char *draft_dir, int k, const in
         }
         if (room == 0) {
             fflush(stdout);
-            fprintf(stderr, "\nseqlab: note: stopped after %ld tokens: the context is full (speculative decoding does not slide)\n",
-                    got);
+            fprintf(stderr,
+                    "\nseqlab: note: stopped after %ld tokens: the context is full (speculative decoding does not slide)\n", got);
             break;
         }
         if (sl_speculative_round(s, smp, rng, buf, &m)) {
@@ -553,8 +552,10 @@ int cmd_generate(int argc, char **argv)
     if (hf) {
         if (dir || l2c) return cli_usage(USAGE, "give one of --run, --llama2c and --hf");
         if (draft || regex || schema)
-            return cli_usage(USAGE, "--draft, --regex and --json-schema work with --run (and the constraints with --llama2c), not --hf");
-        if (!prompt == !prompt_ids || n < 0) return cli_usage(USAGE, "--hf needs --prompt or --prompt-ids (one of them) and --tokens");
+            return cli_usage(USAGE,
+                             "--draft, --regex and --json-schema work with --run (and the constraints with --llama2c), not --hf");
+        if (!prompt == !prompt_ids || n < 0)
+            return cli_usage(USAGE, "--hf needs --prompt or --prompt-ids (one of them) and --tokens");
         return generate_hf(hf, tokpath, prompt, prompt_ids, n, &smp, (uint64_t)seed, stats);
     }
     if (prompt_ids) return cli_usage(USAGE, "--prompt-ids works with --hf");
@@ -564,8 +565,8 @@ int cmd_generate(int argc, char **argv)
         if (sl_read_file(schema, (size_t)1 << 20, &buf, &cs.schema_len)) return cli_lib_fail(schema);
         cs.schema = buf;
     }
-    int ret = generate_main(dir, l2c, tokpath, draft, prompt, n, spec_k, &smp, (uint64_t)seed, stats,
-                            regex || schema ? &cs : NULL);
+    int ret =
+        generate_main(dir, l2c, tokpath, draft, prompt, n, spec_k, &smp, (uint64_t)seed, stats, regex || schema ? &cs : NULL);
     free(cs.schema);
     return ret;
 }

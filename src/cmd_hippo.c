@@ -13,27 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE =
-    "usage: seqlab hippo --out FILE.csv [--measure M] [--N n] [--discretization D] [--alpha A]\n"
-    "                    [--signal KIND] [--length L] [--theta T] [--lag-alpha A] [--lag-beta B]\n"
-    "                    [--seed S]\n"
-    "\n"
-    "Approximate a signal f on (0, 1], sampled at t_k = k/L (k = 1..L), online with a HiPPO\n"
-    "memory of N coefficients and write FILE.csv atomically with the columns\n"
-    "  t, signal, online, online_err, final, final_err\n"
-    "online: f(t_k) reconstructed from the coefficients at t_k; final: f(t_k) reconstructed from\n"
-    "the coefficients at t = 1 (nan where the measure does not cover t_k). A summary (RMSE of\n"
-    "both) goes to stdout.\n"
-    "  --measure M         legs (default), legt, lmu, lagt, glagt, fout (fout: use odd N)\n"
-    "  --N n               number of coefficients (default 32)\n"
-    "  --discretization D  forward, backward, bilinear (default), gbt, zoh (not for legs)\n"
-    "  --alpha A           GBT alpha in [0, 1] for --discretization gbt (default 0.5)\n"
-    "  --signal KIND       sines (default), sine, chirp, bump, step, random\n"
-    "  --length L          samples (default 1000)\n"
-    "  --theta T           window length / time scale of legt, lmu, fout, lagt, glagt as a\n"
-    "                      fraction of the signal (default 1; e.g. 0.05 for lagt)\n"
-    "  --lag-alpha A, --lag-beta B   glagt parameters (default 0, 0)\n"
-    "  --seed S            seed of --signal random (default 1)\n";
+static const char *USAGE = "usage: seqlab hippo --out FILE.csv [--measure M] [--N n] [--discretization D] [--alpha A]\n"
+                           "                    [--signal KIND] [--length L] [--theta T] [--lag-alpha A] [--lag-beta B]\n"
+                           "                    [--seed S]\n"
+                           "\n"
+                           "Approximate a signal f on (0, 1], sampled at t_k = k/L (k = 1..L), online with a HiPPO\n"
+                           "memory of N coefficients and write FILE.csv atomically with the columns\n"
+                           "  t, signal, online, online_err, final, final_err\n"
+                           "online: f(t_k) reconstructed from the coefficients at t_k; final: f(t_k) reconstructed from\n"
+                           "the coefficients at t = 1 (nan where the measure does not cover t_k). A summary (RMSE of\n"
+                           "both) goes to stdout.\n"
+                           "  --measure M         legs (default), legt, lmu, lagt, glagt, fout (fout: use odd N)\n"
+                           "  --N n               number of coefficients (default 32)\n"
+                           "  --discretization D  forward, backward, bilinear (default), gbt, zoh (not for legs)\n"
+                           "  --alpha A           GBT alpha in [0, 1] for --discretization gbt (default 0.5)\n"
+                           "  --signal KIND       sines (default), sine, chirp, bump, step, random\n"
+                           "  --length L          samples (default 1000)\n"
+                           "  --theta T           window length / time scale of legt, lmu, fout, lagt, glagt as a\n"
+                           "                      fraction of the signal (default 1; e.g. 0.05 for lagt)\n"
+                           "  --lag-alpha A, --lag-beta B   glagt parameters (default 0, 0)\n"
+                           "  --seed S            seed of --signal random (default 1)\n";
 
 static int make_signal(const char *kind, double *f, long L, unsigned long seed)
 {
@@ -41,7 +40,10 @@ static int make_signal(const char *kind, double *f, long L, unsigned long seed)
     if (!strcmp(kind, "random")) {
         sl_rng *r = sl_rng_alloc(seed);
         if (!r) return sl_error(SL_ENOMEM, "out of memory");
-        for (int k = 0; k < 8; k++) { a[k] = sl_rng_normal(r, 1.0) / (k + 1); ph[k] = 2 * M_PI * sl_rng_uniform(r); }
+        for (int k = 0; k < 8; k++) {
+            a[k] = sl_rng_normal(r, 1.0) / (k + 1);
+            ph[k] = 2 * M_PI * sl_rng_uniform(r);
+        }
         sl_rng_free(r);
     }
     for (long k = 0; k < L; k++) {
@@ -77,17 +79,25 @@ int cmd_hippo(int argc, char **argv)
             else if (!strcmp(a, "--discretization")) dname = v;
             else if (!strcmp(a, "--signal")) signal = v;
             else if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--N")) { if (!cli_int(USAGE, a, v, 1, 4096, &N)) return 2; }
-            else if (!strcmp(a, "--length")) { if (!cli_int(USAGE, a, v, 1, 10000000, &L)) return 2; }
-            else if (!strcmp(a, "--seed")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &seed)) return 2; }
-            else if (!strcmp(a, "--alpha")) { if (!cli_double(USAGE, a, v, 0, 1, &ga)) return 2; }
-            else if (!strcmp(a, "--theta")) { if (!cli_double(USAGE, a, v, 1e-9, 1e9, &theta)) return 2; }
-            else if (!strcmp(a, "--lag-alpha")) { if (!cli_double(USAGE, a, v, -0.999, 1e3, &la)) return 2; }
-            else { if (!cli_double(USAGE, a, v, -1e3, 1e3, &lb)) return 2; }
+            else if (!strcmp(a, "--N")) {
+                if (!cli_int(USAGE, a, v, 1, 4096, &N)) return 2;
+            } else if (!strcmp(a, "--length")) {
+                if (!cli_int(USAGE, a, v, 1, 10000000, &L)) return 2;
+            } else if (!strcmp(a, "--seed")) {
+                if (!cli_int(USAGE, a, v, 0, 2147483647L, &seed)) return 2;
+            } else if (!strcmp(a, "--alpha")) {
+                if (!cli_double(USAGE, a, v, 0, 1, &ga)) return 2;
+            } else if (!strcmp(a, "--theta")) {
+                if (!cli_double(USAGE, a, v, 1e-9, 1e9, &theta)) return 2;
+            } else if (!strcmp(a, "--lag-alpha")) {
+                if (!cli_double(USAGE, a, v, -0.999, 1e3, &la)) return 2;
+            } else {
+                if (!cli_double(USAGE, a, v, -1e3, 1e3, &lb)) return 2;
+            }
             continue;
         }
-        static const char *const flags[] = {"measure", "N", "discretization", "alpha", "signal", "length", "theta",
-                                            "lag-alpha", "lag-beta", "seed", "out", NULL};
+        static const char *const flags[] = {"measure", "N",         "discretization", "alpha", "signal", "length",
+                                            "theta",   "lag-alpha", "lag-beta",       "seed",  "out",    NULL};
         return cli_usage(USAGE, "hippo: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!out) return cli_usage(USAGE, "hippo: --out is required");
@@ -95,7 +105,8 @@ int cmd_hippo(int argc, char **argv)
     sl_disc d;
     if (sl_hippo_measure_from_name(mname, &m)) return cli_usage(USAGE, "--measure: %s", sl_errmsg());
     if (sl_disc_from_name(dname, &d, &ga)) return cli_usage(USAGE, "--discretization: %s", sl_errmsg());
-    if (m == SL_HIPPO_LEGS && d == SL_DISC_ZOH) return cli_usage(USAGE, "--discretization zoh: legs is time-varying; use a GBT rule");
+    if (m == SL_HIPPO_LEGS && d == SL_DISC_ZOH)
+        return cli_usage(USAGE, "--discretization zoh: legs is time-varying; use a GBT rule");
     {
         const char *kinds[] = {"sines", "sine", "chirp", "bump", "step", "random"};
         int known = 0;
@@ -104,12 +115,27 @@ int cmd_hippo(int argc, char **argv)
     }
     double *f = malloc((size_t)L * sizeof *f), *on = malloc((size_t)L * sizeof *on), *c = malloc((size_t)N * sizeof *c);
     double *phi = malloc((size_t)N * sizeof *phi);
-    if (!f || !on || !c || !phi) { free(f); free(on); free(c); free(phi); return cli_fail("out of memory"); }
+    if (!f || !on || !c || !phi) {
+        free(f);
+        free(on);
+        free(c);
+        free(phi);
+        return cli_fail("out of memory");
+    }
     int rc = 1;
-    if (make_signal(signal, f, L, (unsigned long)seed)) { cli_lib_fail("hippo"); goto done; }
-    if (sl_hippo_online(m, (int)N, la, lb, d, ga, (1.0 / L) / theta, f, L, c, on)) { cli_lib_fail("hippo"); goto done; }
+    if (make_signal(signal, f, L, (unsigned long)seed)) {
+        cli_lib_fail("hippo");
+        goto done;
+    }
+    if (sl_hippo_online(m, (int)N, la, lb, d, ga, (1.0 / L) / theta, f, L, c, on)) {
+        cli_lib_fail("hippo");
+        goto done;
+    }
     sl_afile af;
-    if (sl_afile_open(&af, out)) { cli_lib_fail(out); goto done; }
+    if (sl_afile_open(&af, out)) {
+        cli_lib_fail(out);
+        goto done;
+    }
     fprintf(af.f, "t,signal,online,online_err,final,final_err\n");
     double se_on = 0, se_fin = 0;
     long n_fin = 0;
@@ -128,12 +154,23 @@ int cmd_hippo(int argc, char **argv)
         se_on += (on[k] - f[k]) * (on[k] - f[k]);
         fprintf(af.f, "%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", t, f[k], on[k], on[k] - f[k], fin, fin - f[k]);
     }
-    if (ferror(af.f)) { sl_afile_abort(&af); cli_fail("%s: write error", out); goto done; }
-    if (sl_afile_commit(&af)) { cli_lib_fail(out); goto done; }
-    printf("hippo measure=%s N=%ld discretization=%s signal=%s length=%ld theta=%g: online RMSE %.6g, final RMSE %.6g over %ld points\n",
+    if (ferror(af.f)) {
+        sl_afile_abort(&af);
+        cli_fail("%s: write error", out);
+        goto done;
+    }
+    if (sl_afile_commit(&af)) {
+        cli_lib_fail(out);
+        goto done;
+    }
+    printf("hippo measure=%s N=%ld discretization=%s signal=%s length=%ld theta=%g: online RMSE %.6g, final RMSE %.6g over %ld "
+           "points\n",
            sl_hippo_measure_name(m), N, dname, signal, L, theta, sqrt(se_on / L), n_fin ? sqrt(se_fin / n_fin) : NAN, n_fin);
     rc = 0;
 done:
-    free(f); free(on); free(c); free(phi);
+    free(f);
+    free(on);
+    free(c);
+    free(phi);
     return rc;
 }

@@ -5,17 +5,19 @@
 
 #include <string.h>
 
-static const char USAGE[] =
-    "usage: seqlab list [--models | --mixers | --tasks] [--names]\n"
-    "  Lists every model (family, spec keys with type, default and meaning) and every task.\n"
-    "  --models / --mixers / --tasks   only that part (mixers: models usable as lm:mixer=NAME)\n"
-    "  --names                         names only, one per line (for scripts)\n";
+static const char USAGE[] = "usage: seqlab list [--models | --mixers | --tasks] [--names]\n"
+                            "  Lists every model (family, spec keys with type, default and meaning) and every task.\n"
+                            "  --models / --mixers / --tasks   only that part (mixers: models usable as lm:mixer=NAME)\n"
+                            "  --names                         names only, one per line (for scripts)\n";
 
 static void print_keys(const sl_spec_key *k)
 {
     for (; k && k->name; k++)
         printf("      %-16s %-6s default %-10s %s\n", k->name,
-               k->type == 'i' ? "int" : k->type == 'f' ? "real" : k->type == 'b' ? "bool" : "string",
+               k->type == 'i'   ? "int"
+               : k->type == 'f' ? "real"
+               : k->type == 'b' ? "bool"
+                                : "string",
                *k->def ? k->def : "\"\"", k->help ? k->help : "");
 }
 
@@ -39,7 +41,10 @@ int cmd_list(int argc, char **argv)
         if (!names) printf("models (spec: NAME:key=value,...)\n");
         for (int i = 0; (e = sl_registry_entry(i)); i++) {
             if (mixers && !models && !e->is_mixer) continue;
-            if (names) { printf("%s\n", e->name); continue; }
+            if (names) {
+                printf("%s\n", e->name);
+                continue;
+            }
             printf("  %-10s [%s%s] %s\n", e->name, e->family, e->is_mixer ? ", mixer" : "", e->help);
             print_keys(e->keys);
         }
@@ -48,7 +53,10 @@ int cmd_list(int argc, char **argv)
         if (!names) printf("tasks (spec: NAME:key=value,...)\n");
         const sl_task_entry *t;
         for (int i = 0; (t = sl_task_entry_at(i)); i++) {
-            if (names) { printf("%s\n", t->name); continue; }
+            if (names) {
+                printf("%s\n", t->name);
+                continue;
+            }
             printf("  %-10s %s\n", t->name, t->help);
             print_keys(t->keys);
         }

@@ -34,8 +34,9 @@ int cmd_lora(int argc, char **argv)
             fputs(LORA_USAGE, stdout);
             return 0;
         }
-        return cli_usage(LORA_USAGE, argc < 2 ? "lora needs a subcommand: merge or unmerge" : "lora: unknown subcommand '%s' (merge, unmerge)",
-                         argc < 2 ? "" : argv[1]);
+        return cli_usage(
+            LORA_USAGE, argc < 2 ? "lora needs a subcommand: merge or unmerge" : "lora: unknown subcommand '%s' (merge, unmerge)",
+            argc < 2 ? "" : argv[1]);
     }
     const int sign = strcmp(argv[1], "merge") ? -1 : 1;
     static const struct option opts[] = {{"adapters", 1, 0, 'a'}, {"base", 1, 0, 'b'}, {"model", 1, 0, 'm'},
@@ -70,19 +71,46 @@ int cmd_lora(int argc, char **argv)
     memset(&src, 0, sizeof src);
     sl_model *m = NULL;
     int ret = 1;
-    if (sl_safetensors_read(apath, &ast)) { cli_lib_fail(NULL); goto done; }
-    if (!sl_safetensors_meta(ast, "lora")) { cli_fail("%s has no 'lora' metadata: not LoRA adapters (a LoRA run's model.safetensors)", apath); goto done; }
-    if (!base && !(base = sl_safetensors_meta(ast, "init_from"))) { cli_fail("%s does not record its base model; give --base", apath); goto done; }
-    if (sl_init_source_open(base, &src)) { cli_lib_fail(NULL); goto done; }
+    if (sl_safetensors_read(apath, &ast)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
+    if (!sl_safetensors_meta(ast, "lora")) {
+        cli_fail("%s has no 'lora' metadata: not LoRA adapters (a LoRA run's model.safetensors)", apath);
+        goto done;
+    }
+    if (!base && !(base = sl_safetensors_meta(ast, "init_from"))) {
+        cli_fail("%s does not record its base model; give --base", apath);
+        goto done;
+    }
+    if (sl_init_source_open(base, &src)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
     if (model) snprintf(spec, sizeof spec, "%s", model);
     else if (src.spec[0]) snprintf(spec, sizeof spec, "%s", src.spec);
-    else { cli_fail("%s names no model spec; give --model", base); goto done; }
-    if (sl_model_create(spec, 1, &m)) { cli_spec_fail(SL_EINVAL, "--model"); goto done; }
-    if (sl_init_load(&src, m)) { cli_lib_fail(NULL); goto done; }
-    if (sl_lora_fold(m->P, apath, sign)) { cli_lib_fail(NULL); goto done; }
+    else {
+        cli_fail("%s names no model spec; give --model", base);
+        goto done;
+    }
+    if (sl_model_create(spec, 1, &m)) {
+        cli_spec_fail(SL_EINVAL, "--model");
+        goto done;
+    }
+    if (sl_init_load(&src, m)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
+    if (sl_lora_fold(m->P, apath, sign)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
     for (int i = 0; i < src.n_alphabet; i++) snprintf(alpha + 2 * i, 3, "%02x", src.alphabet[i]);
     const char *kv[8] = {"model", spec, sign > 0 ? "lora_merged" : "lora_unmerged", apath, "alphabet", alpha};
-    if (sl_params_save(m->P, out, kv, src.n_alphabet > 0 ? 3 : 2)) { cli_lib_fail(out); goto done; }
+    if (sl_params_save(m->P, out, kv, src.n_alphabet > 0 ? 3 : 2)) {
+        cli_lib_fail(out);
+        goto done;
+    }
     printf("%s %s: %s\n", sign > 0 ? "merged" : "unmerged", apath, out);
     ret = 0;
 done:

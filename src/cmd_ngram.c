@@ -8,35 +8,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE =
-    "usage: seqlab ngram build --order N [--method mkn|kn|addk|mle] [--k K] [--discount D]\n"
-    "                          [--discount-fallback] [--prune T1 [T2 ..]] [--text FILE] [--arpa OUT]\n"
-    "                          [--binary OUT] [--quiet]\n"
-    "       seqlab ngram binarize --arpa FILE --out FILE\n"
-    "       seqlab ngram query --model FILE | --arpa FILE [--text FILE] [-v summary|sentence|word]...\n"
-    "\n"
-    "build   count n-grams of orders 1..N in FILE (stdin if absent; one sentence per line,\n"
-    "        <s> and </s> added) and write an ARPA model to OUT (stdout if absent).\n"
-    "        --method mkn    interpolated modified Kneser-Ney, discounts D1 D2 D3+ per order\n"
-    "                        from counts-of-counts, as KenLM's lmplz (default)\n"
-    "                 kn     interpolated Kneser-Ney, one discount per order n1/(n1+2 n2)\n"
-    "                 addk   additive smoothing with pseudo-count K (--k, default 1)\n"
-    "                 mle    maximum likelihood (unseen events get log10 p = -99)\n"
-    "        --discount D    kn: use D for every order instead of estimating it\n"
-    "        --discount-fallback  when a discount cannot be estimated use D1=0.5 D2=1 D3+=1.5\n"
-    "                        (lmplz's --discount_fallback)\n"
-    "        --prune T1 T2 ..  kn/mkn: drop n-grams of order k whose count is <= Tk, as lmplz\n"
-    "                        --prune (T1 must be 0, non-decreasing, the last repeats for\n"
-    "                        higher orders); their mass goes to the context's backoff\n"
-    "        --binary OUT    also (or, without --arpa, only) write seqlab's binary model\n"
-    "        Statistics (n-grams per order, discounts, memory per n-gram) go to stderr.\n"
-    "binarize  read an ARPA model and write seqlab's binary model: a memory-mapped image of the\n"
-    "        probing hash tables, versioned and checked on load (docs/nlp.md)\n"
-    "query   --model (or --arpa) is an ARPA or a binary model, told apart by its first bytes;\n"
-    "        score FILE (stdin if absent) line by line with <s> .. </s> like KenLM's query:\n"
-    "        per word \"word=id length log10p\", per line \"Total: .. OOV: ..\", then the summary\n"
-    "        Perplexity including OOVs / excluding OOVs / OOVs / Tokens. -v selects what is\n"
-    "        printed (repeatable; default: all three).\n";
+static const char *USAGE = "usage: seqlab ngram build --order N [--method mkn|kn|addk|mle] [--k K] [--discount D]\n"
+                           "                          [--discount-fallback] [--prune T1 [T2 ..]] [--text FILE] [--arpa OUT]\n"
+                           "                          [--binary OUT] [--quiet]\n"
+                           "       seqlab ngram binarize --arpa FILE --out FILE\n"
+                           "       seqlab ngram query --model FILE | --arpa FILE [--text FILE] [-v summary|sentence|word]...\n"
+                           "\n"
+                           "build   count n-grams of orders 1..N in FILE (stdin if absent; one sentence per line,\n"
+                           "        <s> and </s> added) and write an ARPA model to OUT (stdout if absent).\n"
+                           "        --method mkn    interpolated modified Kneser-Ney, discounts D1 D2 D3+ per order\n"
+                           "                        from counts-of-counts, as KenLM's lmplz (default)\n"
+                           "                 kn     interpolated Kneser-Ney, one discount per order n1/(n1+2 n2)\n"
+                           "                 addk   additive smoothing with pseudo-count K (--k, default 1)\n"
+                           "                 mle    maximum likelihood (unseen events get log10 p = -99)\n"
+                           "        --discount D    kn: use D for every order instead of estimating it\n"
+                           "        --discount-fallback  when a discount cannot be estimated use D1=0.5 D2=1 D3+=1.5\n"
+                           "                        (lmplz's --discount_fallback)\n"
+                           "        --prune T1 T2 ..  kn/mkn: drop n-grams of order k whose count is <= Tk, as lmplz\n"
+                           "                        --prune (T1 must be 0, non-decreasing, the last repeats for\n"
+                           "                        higher orders); their mass goes to the context's backoff\n"
+                           "        --binary OUT    also (or, without --arpa, only) write seqlab's binary model\n"
+                           "        Statistics (n-grams per order, discounts, memory per n-gram) go to stderr.\n"
+                           "binarize  read an ARPA model and write seqlab's binary model: a memory-mapped image of the\n"
+                           "        probing hash tables, versioned and checked on load (docs/nlp.md)\n"
+                           "query   --model (or --arpa) is an ARPA or a binary model, told apart by its first bytes;\n"
+                           "        score FILE (stdin if absent) line by line with <s> .. </s> like KenLM's query:\n"
+                           "        per word \"word=id length log10p\", per line \"Total: .. OOV: ..\", then the summary\n"
+                           "        Perplexity including OOVs / excluding OOVs / OOVs / Tokens. -v selects what is\n"
+                           "        printed (repeatable; default: all three).\n";
 
 static int build(int argc, char **argv)
 {
@@ -48,8 +47,14 @@ static int build(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--discount-fallback")) { o.discount_fallback = 1; continue; }
-        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!strcmp(a, "--discount-fallback")) {
+            o.discount_fallback = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
         if (!strcmp(a, "--prune")) {
             int np = 0;
             while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
@@ -86,7 +91,8 @@ static int build(int argc, char **argv)
             }
             continue;
         }
-        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "binary", "discount-fallback", "prune", "quiet", NULL};
+        static const char *const flags[] = {"order", "method", "k", "discount", "text", "arpa", "binary", "discount-fallback",
+                                            "prune", "quiet",  NULL};
         return cli_usage(USAGE, "ngram build: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
     }
     if (!order) return cli_usage(USAGE, "ngram build: --order is required");
@@ -94,7 +100,7 @@ static int build(int argc, char **argv)
     if (have_d && o.method != SL_NGRAM_KN) return cli_usage(USAGE, "--discount applies to --method kn only");
     o.order = (int)order;
     if (nprune > order) return cli_usage(USAGE, "--prune: %d thresholds for a model of order %ld", nprune, order);
-    for (int k = nprune; nprune && k < order; k++) o.prune[k] = o.prune[nprune - 1];   /* the last repeats */
+    for (int k = nprune; nprune && k < order; k++) o.prune[k] = o.prune[nprune - 1]; /* the last repeats */
     sl_ngram_lm *lm;
     if (sl_ngram_alloc((int)order, &lm)) return cli_lib_fail("ngram build");
     if (sl_ngram_count_file(lm, text)) {
@@ -106,17 +112,15 @@ static int build(int argc, char **argv)
         return cli_lib_fail("ngram build");
     }
     if (!quiet) {
-        fprintf(stderr, "seqlab ngram: order %d, method %s, %llu tokens, %d types\n", lm->order,
-                sl_ngram_method_name(o.method), (unsigned long long)lm->tokens, lm->vocab->n);
+        fprintf(stderr, "seqlab ngram: order %d, method %s, %llu tokens, %d types\n", lm->order, sl_ngram_method_name(o.method),
+                (unsigned long long)lm->tokens, lm->vocab->n);
         for (int k = 0; k < lm->order; k++) {
             fprintf(stderr, "  %d-grams: %zu", k + 1, lm->tab[k].n);
             if (o.method == SL_NGRAM_MKN)
                 fprintf(stderr, "  D1=%.6g D2=%.6g D3+=%.6g", lm->discount[k][1], lm->discount[k][2], lm->discount[k][3]);
-            else if (o.method == SL_NGRAM_KN)
-                fprintf(stderr, "  D=%.6g", lm->discount[k][1]);
+            else if (o.method == SL_NGRAM_KN) fprintf(stderr, "  D=%.6g", lm->discount[k][1]);
             fprintf(stderr, "  (n1..n4 = %llu %llu %llu %llu)\n", (unsigned long long)lm->coc[k][1],
-                    (unsigned long long)lm->coc[k][2], (unsigned long long)lm->coc[k][3],
-                    (unsigned long long)lm->coc[k][4]);
+                    (unsigned long long)lm->coc[k][2], (unsigned long long)lm->coc[k][3], (unsigned long long)lm->coc[k][4]);
         }
         size_t tot = sl_ngram_total(lm), bytes = sl_ngram_bytes(lm);
         fprintf(stderr, "  memory: %zu bytes for %zu n-grams (%.1f bytes/n-gram, counts included)\n", bytes, tot,
@@ -241,5 +245,6 @@ int cmd_ngram(int argc, char **argv)
     if (!strcmp(argv[1], "query")) return query(argc, argv);
     if (!strcmp(argv[1], "binarize")) return binarize(argc, argv);
     static const char *const subs[] = {"build", "query", "binarize", NULL};
-    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query, binarize)%s", argv[1], cli_did_you_mean(argv[1], NULL, subs));
+    return cli_usage(USAGE, "ngram: unknown subcommand '%s' (build, query, binarize)%s", argv[1],
+                     cli_did_you_mean(argv[1], NULL, subs));
 }

@@ -22,31 +22,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char PLOT_USAGE[] =
-    "usage: seqlab plot RUN_DIR... [--out FILE] [--x step|seconds|both] [--log-y] [--title TEXT]\n"
-    "  Draws the validation loss (log.csv's val_loss rows) of every RUN_DIR on one figure,\n"
-    "  each curve labelled with the run's model spec and trainable-parameter count.\n"
-    "  --out FILE     picture to write, .png or .svg (default runs.png); written only if gnuplot\n"
-    "                 succeeds\n"
-    "  --x AXIS       step, seconds (log.csv's wall-clock seconds), or both side by side (default)\n"
-    "  --log-y        logarithmic loss axis (MSE tasks)\n"
-    "  --title TEXT   figure title (default: the task, when every run has the same one)\n"
-    "  Needs gnuplot on PATH (Debian: apt-get install gnuplot-nox), or SEQLAB_GNUPLOT=PROGRAM.\n";
+static const char PLOT_USAGE[] = "usage: seqlab plot RUN_DIR... [--out FILE] [--x step|seconds|both] [--log-y] [--title TEXT]\n"
+                                 "  Draws the validation loss (log.csv's val_loss rows) of every RUN_DIR on one figure,\n"
+                                 "  each curve labelled with the run's model spec and trainable-parameter count.\n"
+                                 "  --out FILE     picture to write, .png or .svg (default runs.png); written only if gnuplot\n"
+                                 "                 succeeds\n"
+                                 "  --x AXIS       step, seconds (log.csv's wall-clock seconds), or both side by side (default)\n"
+                                 "  --log-y        logarithmic loss axis (MSE tasks)\n"
+                                 "  --title TEXT   figure title (default: the task, when every run has the same one)\n"
+                                 "  Needs gnuplot on PATH (Debian: apt-get install gnuplot-nox), or SEQLAB_GNUPLOT=PROGRAM.\n";
 
 typedef struct {
     const char *dir;
     char *spec, *task, *label;
     size_t params;
-    int fitted;            /* count-based model: no trainable tensors */
-    long n;                /* rows with a validation loss */
+    int fitted; /* count-based model: no trainable tensors */
+    long n;     /* rows with a validation loss */
     long *step;
     double *secs, *loss;
 } plot_run;
 
 static void run_free(plot_run *r)
 {
-    free(r->spec); free(r->task); free(r->label);
-    free(r->step); free(r->secs); free(r->loss);
+    free(r->spec);
+    free(r->task);
+    free(r->label);
+    free(r->step);
+    free(r->secs);
+    free(r->loss);
 }
 
 /* index of column NAME in the header line [h, e), or -1 */
@@ -110,14 +113,14 @@ static int read_log(plot_run *r)
         const char *le = nl ? nl : end;
         if (le == p || (le == p + 1 && *p == '\r')) continue;
         field(p, le, cv, f[2], sizeof f[2]);
-        if (!f[2][0]) continue;   /* a logged step without an evaluation */
+        if (!f[2][0]) continue; /* a logged step without an evaluation */
         field(p, le, cs, f[0], sizeof f[0]);
         field(p, le, ct, f[1], sizeof f[1]);
         double s, t, v;
         if (!parse_num(f[0], &s) || !parse_num(f[1], &t) || !parse_num(f[2], &v)) {
             free(buf);
-            return sl_error(SL_EFORMAT, "%s:%ld: step '%s', seconds '%s' or val_loss '%s' is not a number", path, line,
-                            f[0], f[1], f[2]);
+            return sl_error(SL_EFORMAT, "%s:%ld: step '%s', seconds '%s' or val_loss '%s' is not a number", path, line, f[0],
+                            f[1], f[2]);
         }
         if (r->n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -127,7 +130,10 @@ static int read_log(plot_run *r)
             if (nt) r->secs = nt;
             double *nv = realloc(r->loss, (size_t)cap * sizeof *nv);
             if (nv) r->loss = nv;
-            if (!ns || !nt || !nv) { free(buf); return sl_error(SL_ENOMEM, "out of memory"); }
+            if (!ns || !nt || !nv) {
+                free(buf);
+                return sl_error(SL_ENOMEM, "out of memory");
+            }
         }
         r->step[r->n] = (long)s;
         r->secs[r->n] = t;
@@ -154,7 +160,10 @@ static int read_meta(plot_run *r)
             return sl_error(rc ? rc : SL_EIO, "%s (and no readable model.safetensors)", first);
     }
     const char *spec = sl_safetensors_meta(st, "model"), *task = sl_safetensors_meta(st, "task");
-    if (!spec) { sl_safetensors_free(st); return sl_error(SL_EFORMAT, "%s has no model spec in its metadata", path); }
+    if (!spec) {
+        sl_safetensors_free(st);
+        return sl_error(SL_EFORMAT, "%s has no model spec in its metadata", path);
+    }
     r->spec = strdup(spec);
     r->task = task ? strdup(task) : NULL;
     sl_safetensors_free(st);
@@ -221,7 +230,7 @@ static void write_panel(FILE *f, const plot_run *runs, int n, int xcol, const ch
 
 int cmd_plot(int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", 1, 0, 'o'}, {"x", 1, 0, 'x'}, {"log-y", 0, 0, 'l'},
+    static const struct option opts[] = {{"out", 1, 0, 'o'},   {"x", 1, 0, 'x'},    {"log-y", 0, 0, 'l'},
                                          {"title", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = "runs.png", *title = NULL;
     int xs = 1, xt = 1, logy = 0, o;
@@ -263,9 +272,18 @@ int cmd_plot(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         plot_run *r = &runs[i];
         r->dir = argv[optind + i];
-        if (stat(r->dir, &sb)) { cli_fail("%s: no such run directory", r->dir); goto done; }
-        if (!S_ISDIR(sb.st_mode)) { cli_fail("%s is not a run directory", r->dir); goto done; }
-        if (read_log(r) || read_meta(r)) { cli_lib_fail(r->dir); goto done; }
+        if (stat(r->dir, &sb)) {
+            cli_fail("%s: no such run directory", r->dir);
+            goto done;
+        }
+        if (!S_ISDIR(sb.st_mode)) {
+            cli_fail("%s is not a run directory", r->dir);
+            goto done;
+        }
+        if (read_log(r) || read_meta(r)) {
+            cli_lib_fail(r->dir);
+            goto done;
+        }
     }
     for (int i = 0; i < n; i++) {
         char pc[64];
@@ -273,7 +291,10 @@ int cmd_plot(int argc, char **argv)
         int dup = 0;
         for (int j = 0; j < n; j++) dup |= j != i && !strcmp(runs[i].spec, runs[j].spec);
         size_t len = strlen(runs[i].spec) + strlen(pc) + strlen(runs[i].dir) + 16;
-        if (!(runs[i].label = malloc(len))) { cli_fail("out of memory"); goto done; }
+        if (!(runs[i].label = malloc(len))) {
+            cli_fail("out of memory");
+            goto done;
+        }
         if (dup) snprintf(runs[i].label, len, "%s (%s) [%s]", runs[i].spec, pc, runs[i].dir);
         else snprintf(runs[i].label, len, "%s (%s)", runs[i].spec, pc);
     }
@@ -281,19 +302,32 @@ int cmd_plot(int argc, char **argv)
     for (int i = 1; i < n && same_task; i++) same_task = runs[i].task && !strcmp(runs[i].task, runs[0].task);
     char gpbuf[4096];
     const char *gp = find_gnuplot(gpbuf, sizeof gpbuf);
-    if (!gp) { cli_fail("gnuplot not found (not on PATH, or SEQLAB_GNUPLOT names no program); Debian: apt-get install gnuplot-nox"); goto done; }
+    if (!gp) {
+        cli_fail("gnuplot not found (not on PATH, or SEQLAB_GNUPLOT names no program); Debian: apt-get install gnuplot-nox");
+        goto done;
+    }
 
     int fd = mkstemp(script);
-    if (fd < 0) { cli_fail("cannot create a temporary file in /tmp: %s", strerror(errno)); goto done; }
+    if (fd < 0) {
+        cli_fail("cannot create a temporary file in /tmp: %s", strerror(errno));
+        goto done;
+    }
     have_script = 1;
     FILE *f = fdopen(fd, "w");
-    if (!f) { close(fd); cli_fail("cannot write %s", script); goto done; }
+    if (!f) {
+        close(fd);
+        cli_fail("cannot write %s", script);
+        goto done;
+    }
     snprintf(tmp_out, sizeof tmp_out, "%s.tmp%ld%s", out, (long)getpid(), svg ? ".svg" : ".png");
     int panels = xs + xt;
     int W = panels == 2 ? 1500 : 900, keyh = 22 * n + 30, H = 520 + keyh;
     if (svg) fprintf(f, "set terminal svg size %d,%d noenhanced font ',11'\n", W, H);
-    else fprintf(f, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size %d,%d noenhanced font ',11' }"
-                 " else { set terminal png size %d,%d noenhanced }\n", W, H, W, H);
+    else
+        fprintf(f,
+                "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size %d,%d noenhanced font ',11' }"
+                " else { set terminal png size %d,%d noenhanced }\n",
+                W, H, W, H);
     fputs("set output ", f);
     gp_str(f, tmp_out);
     fputc('\n', f);
@@ -318,27 +352,42 @@ int cmd_plot(int argc, char **argv)
     if (xs) write_panel(f, runs, n, 1, "step", 1);
     if (xt) write_panel(f, runs, n, 2, "seconds", !xs);
     fputs("unset multiplot\nset output\n", f);
-    if (fclose(f)) { cli_fail("cannot write %s", script); goto done; }
+    if (fclose(f)) {
+        cli_fail("cannot write %s", script);
+        goto done;
+    }
 
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) { cli_fail("cannot start gnuplot: %s", strerror(errno)); goto done; }
+    if (pid < 0) {
+        cli_fail("cannot start gnuplot: %s", strerror(errno));
+        goto done;
+    }
     if (pid == 0) {
-        dup2(2, 1);   /* gnuplot's messages go to stderr; stdout stays ours */
+        dup2(2, 1); /* gnuplot's messages go to stderr; stdout stays ours */
         execl(gp, gp, script, (char *)NULL);
         fprintf(stderr, "seqlab: error: cannot run %s: %s\n", gp, strerror(errno));
         _exit(127);
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) { cli_fail("waiting for gnuplot: %s", strerror(errno)); goto done; }
+        if (errno != EINTR) {
+            cli_fail("waiting for gnuplot: %s", strerror(errno));
+            goto done;
+        }
     if (!WIFEXITED(status) || WEXITSTATUS(status)) {
         cli_fail("gnuplot failed (%s %d); %s was not written", WIFEXITED(status) ? "exit" : "signal",
                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), out);
         goto done;
     }
-    if (stat(tmp_out, &sb) || sb.st_size == 0) { cli_fail("gnuplot wrote no picture; %s was not written", out); goto done; }
-    if (rename(tmp_out, out)) { cli_fail("cannot rename %s to %s: %s", tmp_out, out, strerror(errno)); goto done; }
+    if (stat(tmp_out, &sb) || sb.st_size == 0) {
+        cli_fail("gnuplot wrote no picture; %s was not written", out);
+        goto done;
+    }
+    if (rename(tmp_out, out)) {
+        cli_fail("cannot rename %s to %s: %s", tmp_out, out, strerror(errno));
+        goto done;
+    }
     tmp_out[0] = '\0';
     printf("wrote %s (%d run%s)\n", out, n, n == 1 ? "" : "s");
     ret = 0;

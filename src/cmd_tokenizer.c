@@ -13,39 +13,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE =
-    "usage: seqlab tokenizer train --vocab-size N --out FILE [--min-frequency F] [--special TOKEN]...\n"
-    "                              [--gpt2 DIR] [--naive] [TEXT...]\n"
-    "       seqlab tokenizer encode --tokenizer T [--lines] [--out FILE] [--threads K] [TEXT...]\n"
-    "       seqlab tokenizer encode --tokenizer T --shards PREFIX [--val-tokens N] [--shard-tokens N]\n"
-    "                               [--docs file|line] [TEXT...]\n"
-    "       seqlab tokenizer decode --tokenizer T [--out FILE] [IDS]\n"
-    "       seqlab tokenizer info --tokenizer T [--pieces N]\n"
-    "       seqlab tokenizer convert --tokenizer T [--out FILE] [--gpt2 DIR] [--hf FILE]\n"
-    "\n"
-    "T is a seqlab-bpe file, a GPT-2 vocab.json (its merges.txt beside it) or a directory\n"
-    "holding both, a Hugging Face tokenizer.json (byte-level BPE, or a directory holding one),\n"
-    "or a SentencePiece .model file. TEXT files are UTF-8 (stdin if none).\n"
-    "\n"
-    "train    learn a byte-level BPE as GPT-2 defines it (pre-tokenisation pattern, merges of\n"
-    "         the most frequent pair, ties to the smallest ids) up to N tokens in all, the\n"
-    "         special tokens (e.g. --special '<|endoftext|>') last; stop early when the best\n"
-    "         pair occurs fewer than F times (default 2). Writes the seqlab-bpe file, and with\n"
-    "         --gpt2 also DIR/vocab.json and DIR/merges.txt. --naive recounts every pair at\n"
-    "         every step (the slow reference).\n"
-    "encode   print the token ids of the text, space-separated; --lines encodes each line on\n"
-    "         its own and prints one line of ids per line (as spm_encode --output_format=id).\n"
-    "         --threads K encodes each 4 MB block in K parts at once (default: OMP_NUM_THREADS,\n"
-    "         else every core); the ids do not depend on K.\n"
-    "         --shards writes llm.c token shards instead: PREFIX_val_000000.bin with the first\n"
-    "         documents up to at least N tokens (--val-tokens, default 0: none), then\n"
-    "         PREFIX_train_000000.bin, ... of --shard-tokens tokens each (default 100000000).\n"
-    "         Every document (--docs file: each TEXT file, the default; line: each non-empty\n"
-    "         line) starts with the document token (<|endoftext|>, or SentencePiece's <s>).\n"
-    "decode   read lines of space-separated ids, print each line's text.\n"
-    "info     the tokenizer's kind, sizes and special tokens; --pieces N lists the first N.\n"
-    "convert  write the tokenizer (BPE) as a seqlab-bpe file (--out), a GPT-2 vocab.json +\n"
-    "         merges.txt (--gpt2 DIR) and/or a Hugging Face tokenizer.json (--hf FILE).\n";
+static const char *USAGE = "usage: seqlab tokenizer train --vocab-size N --out FILE [--min-frequency F] [--special TOKEN]...\n"
+                           "                              [--gpt2 DIR] [--naive] [TEXT...]\n"
+                           "       seqlab tokenizer encode --tokenizer T [--lines] [--out FILE] [--threads K] [TEXT...]\n"
+                           "       seqlab tokenizer encode --tokenizer T --shards PREFIX [--val-tokens N] [--shard-tokens N]\n"
+                           "                               [--docs file|line] [TEXT...]\n"
+                           "       seqlab tokenizer decode --tokenizer T [--out FILE] [IDS]\n"
+                           "       seqlab tokenizer info --tokenizer T [--pieces N]\n"
+                           "       seqlab tokenizer convert --tokenizer T [--out FILE] [--gpt2 DIR] [--hf FILE]\n"
+                           "\n"
+                           "T is a seqlab-bpe file, a GPT-2 vocab.json (its merges.txt beside it) or a directory\n"
+                           "holding both, a Hugging Face tokenizer.json (byte-level BPE, or a directory holding one),\n"
+                           "or a SentencePiece .model file. TEXT files are UTF-8 (stdin if none).\n"
+                           "\n"
+                           "train    learn a byte-level BPE as GPT-2 defines it (pre-tokenisation pattern, merges of\n"
+                           "         the most frequent pair, ties to the smallest ids) up to N tokens in all, the\n"
+                           "         special tokens (e.g. --special '<|endoftext|>') last; stop early when the best\n"
+                           "         pair occurs fewer than F times (default 2). Writes the seqlab-bpe file, and with\n"
+                           "         --gpt2 also DIR/vocab.json and DIR/merges.txt. --naive recounts every pair at\n"
+                           "         every step (the slow reference).\n"
+                           "encode   print the token ids of the text, space-separated; --lines encodes each line on\n"
+                           "         its own and prints one line of ids per line (as spm_encode --output_format=id).\n"
+                           "         --threads K encodes each 4 MB block in K parts at once (default: OMP_NUM_THREADS,\n"
+                           "         else every core); the ids do not depend on K.\n"
+                           "         --shards writes llm.c token shards instead: PREFIX_val_000000.bin with the first\n"
+                           "         documents up to at least N tokens (--val-tokens, default 0: none), then\n"
+                           "         PREFIX_train_000000.bin, ... of --shard-tokens tokens each (default 100000000).\n"
+                           "         Every document (--docs file: each TEXT file, the default; line: each non-empty\n"
+                           "         line) starts with the document token (<|endoftext|>, or SentencePiece's <s>).\n"
+                           "decode   read lines of space-separated ids, print each line's text.\n"
+                           "info     the tokenizer's kind, sizes and special tokens; --pieces N lists the first N.\n"
+                           "convert  write the tokenizer (BPE) as a seqlab-bpe file (--out), a GPT-2 vocab.json +\n"
+                           "         merges.txt (--gpt2 DIR) and/or a Hugging Face tokenizer.json (--hf FILE).\n";
 
 static int load_tok(const char *path, sl_subword **t)
 {
@@ -88,14 +87,22 @@ static int train(int argc, char **argv)
     }
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--naive")) { o.naive = 1; continue; }
-        if (!strcmp(a, "--vocab-size") || !strcmp(a, "--out") || !strcmp(a, "--min-frequency") ||
-            !strcmp(a, "--special") || !strcmp(a, "--gpt2")) {
-            if (!v) { rc = cli_usage(USAGE, "%s needs a value", a); break; }
+        if (!strcmp(a, "--naive")) {
+            o.naive = 1;
+            continue;
+        }
+        if (!strcmp(a, "--vocab-size") || !strcmp(a, "--out") || !strcmp(a, "--min-frequency") || !strcmp(a, "--special") ||
+            !strcmp(a, "--gpt2")) {
+            if (!v) {
+                rc = cli_usage(USAGE, "%s needs a value", a);
+                break;
+            }
             i++;
-            if (!strcmp(a, "--vocab-size")) { if (!cli_int(USAGE, a, v, 257, 1 << 24, &vocab)) rc = 2; }
-            else if (!strcmp(a, "--min-frequency")) { if (!cli_int(USAGE, a, v, 1, 1L << 40, &minf)) rc = 2; }
-            else if (!strcmp(a, "--out")) outp = v;
+            if (!strcmp(a, "--vocab-size")) {
+                if (!cli_int(USAGE, a, v, 257, 1 << 24, &vocab)) rc = 2;
+            } else if (!strcmp(a, "--min-frequency")) {
+                if (!cli_int(USAGE, a, v, 1, 1L << 40, &minf)) rc = 2;
+            } else if (!strcmp(a, "--out")) outp = v;
             else if (!strcmp(a, "--gpt2")) gpt2 = v;
             else {
                 if (!*v) rc = cli_usage(USAGE, "--special: empty token");
@@ -112,7 +119,8 @@ static int train(int argc, char **argv)
     }
     if (!rc && !vocab) rc = cli_usage(USAGE, "tokenizer train: --vocab-size is required");
     if (!rc && !outp) rc = cli_usage(USAGE, "tokenizer train: --out is required");
-    if (!rc && vocab < 256 + ns) rc = cli_usage(USAGE, "--vocab-size %ld leaves no room for the 256 bytes and %d special tokens", vocab, ns);
+    if (!rc && vocab < 256 + ns)
+        rc = cli_usage(USAGE, "--vocab-size %ld leaves no room for the 256 bytes and %d special tokens", vocab, ns);
     if (rc) {
         free(special);
         free(files);
@@ -142,8 +150,9 @@ static char *put_ids(char *o, const int32_t *ids, size_t n, int first)
         if (!first || i) *o++ = ' ';
         char tmp[12];
         int k = 0;
-        uint32_t v = (uint32_t)ids[i];   /* ids are >= 0 */
-        do tmp[k++] = (char)('0' + v % 10); while ((v /= 10));
+        uint32_t v = (uint32_t)ids[i]; /* ids are >= 0 */
+        do tmp[k++] = (char)('0' + v % 10);
+        while ((v /= 10));
         while (k) *o++ = tmp[--k];
     }
     return o;
@@ -182,7 +191,7 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, i
     char *txt = NULL;
     size_t tcap = 0;
     int rc = 0, first = 1;
-    long lineno = 0;   /* lines before the block */
+    long lineno = 0; /* lines before the block */
     /* SEQLAB_TOK_CHUNK (bytes, for the tests) sets the first buffer size: the ids must not
      * depend on where the blocks are cut */
     size_t bcap = (size_t)1 << 22, have = 0, base = 0;
@@ -193,14 +202,20 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, i
     for (;;) {
         if (have == bcap) {
             unsigned char *p = bcap < ((size_t)1 << 31) ? realloc(buf, 2 * bcap) : NULL;
-            if (!p) { rc = cli_fail("%s: no line break in %zu bytes of text", name, bcap); break; }
+            if (!p) {
+                rc = cli_fail("%s: no line break in %zu bytes of text", name, bcap);
+                break;
+            }
             buf = p;
             bcap *= 2;
         }
         size_t got = fread(buf + have, 1, bcap - have, in);
         have += got;
         int eof = got == 0;
-        if (eof && ferror(in)) { rc = cli_fail("reading %s failed", name); break; }
+        if (eof && ferror(in)) {
+            rc = cli_fail("reading %s failed", name);
+            break;
+        }
         size_t cut;
         if (eof) cut = have;
         else if (by_line) {
@@ -210,7 +225,7 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, i
         if (cut) {
             size_t bad;
             if (sl_subword_encode_batch(t, buf, cut, by_line, threads, &b, &bad)) {
-                if (by_line) {   /* the line: count from the failing part on, encoding serially */
+                if (by_line) { /* the line: count from the failing part on, encoding serially */
                     long ln = lineno;
                     for (size_t i = 0; i < bad; i++) ln += buf[i] == '\n';
                     size_t i = bad;
@@ -224,12 +239,17 @@ static int encode_stream(sl_subword *t, FILE *in, const char *name, int lines, i
                     rc = cli_fail("%s line %ld: %s", name, ln + 1, sl_errmsg());
                 } else {
                     size_t bad8 = sl_utf8_check(buf, cut);
-                    if (bad8 < cut) rc = cli_fail("%s: text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", name, base + bad8, buf[bad8]);
+                    if (bad8 < cut)
+                        rc = cli_fail("%s: text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", name, base + bad8,
+                                      buf[bad8]);
                     else rc = cli_fail("%s: %s", name, sl_errmsg());
                 }
                 break;
             }
-            if (write_batch(out, &b, lines, &first, &txt, &tcap)) { rc = cli_fail("write error"); break; }
+            if (write_batch(out, &b, lines, &first, &txt, &tcap)) {
+                rc = cli_fail("write error");
+                break;
+            }
             for (size_t i = 0; i < cut; i++) lineno += buf[i] == '\n';
             memmove(buf, buf + cut, have - cut);
             have -= cut;
@@ -253,18 +273,31 @@ static int encode(int argc, char **argv)
     if (!files) return cli_fail("out of memory");
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--lines")) { lines = 1; continue; }
+        if (!strcmp(a, "--lines")) {
+            lines = 1;
+            continue;
+        }
         if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out") || !strcmp(a, "--shards") || !strcmp(a, "--val-tokens") ||
             !strcmp(a, "--shard-tokens") || !strcmp(a, "--docs") || !strcmp(a, "--threads")) {
-            if (!v) { rc = cli_usage(USAGE, "%s needs a value", a); break; }
+            if (!v) {
+                rc = cli_usage(USAGE, "%s needs a value", a);
+                break;
+            }
             i++;
             if (!strcmp(a, "--tokenizer")) tokp = v;
-            else if (!strcmp(a, "--out")) { outp = v; have_out = 1; }
-            else if (!strcmp(a, "--shards")) shards = v;
-            else if (!strcmp(a, "--threads")) { if (!cli_int(USAGE, a, v, 1, 1024, &threads)) rc = 2; }
-            else if (!strcmp(a, "--val-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 0, 1L << 40, &val_tokens)) rc = 2; }
-            else if (!strcmp(a, "--shard-tokens")) { shard_flags = 1; if (!cli_int(USAGE, a, v, 1, 2147483647L, &shard_tokens)) rc = 2; }
-            else {
+            else if (!strcmp(a, "--out")) {
+                outp = v;
+                have_out = 1;
+            } else if (!strcmp(a, "--shards")) shards = v;
+            else if (!strcmp(a, "--threads")) {
+                if (!cli_int(USAGE, a, v, 1, 1024, &threads)) rc = 2;
+            } else if (!strcmp(a, "--val-tokens")) {
+                shard_flags = 1;
+                if (!cli_int(USAGE, a, v, 0, 1L << 40, &val_tokens)) rc = 2;
+            } else if (!strcmp(a, "--shard-tokens")) {
+                shard_flags = 1;
+                if (!cli_int(USAGE, a, v, 1, 2147483647L, &shard_tokens)) rc = 2;
+            } else {
                 shard_flags = 1;
                 if (!strcmp(v, "line")) by_line = 1;
                 else if (strcmp(v, "file")) rc = cli_usage(USAGE, "--docs: expected file or line, got '%s'", v);
@@ -272,7 +305,8 @@ static int encode(int argc, char **argv)
             continue;
         }
         if (a[0] == '-' && a[1]) {
-            static const char *const flags[] = {"tokenizer", "lines", "out", "shards", "val-tokens", "shard-tokens", "docs", "threads", NULL};
+            static const char *const flags[] = {"tokenizer",    "lines", "out",     "shards", "val-tokens",
+                                                "shard-tokens", "docs",  "threads", NULL};
             rc = cli_usage(USAGE, "tokenizer encode: unknown argument '%s'%s", a, cli_did_you_mean(a, "--", flags));
             break;
         }
@@ -296,7 +330,8 @@ static int encode(int argc, char **argv)
                     (long long)st.docs, (long long)st.tokens, st.tokens ? (double)st.bytes / (double)st.tokens : 0.0,
                     st.train_shards, st.train_shards == 1 ? "" : "s", st.val_tokens ? "" : "\n");
         if (!rc && st.val_tokens)
-            fprintf(stderr, " and a validation shard of %lld documents, %lld tokens\n", (long long)st.val_docs, (long long)st.val_tokens);
+            fprintf(stderr, " and a validation shard of %lld documents, %lld tokens\n", (long long)st.val_docs,
+                    (long long)st.val_tokens);
         free(files);
         sl_subword_free(t);
         return rc;
@@ -309,7 +344,10 @@ static int encode(int argc, char **argv)
     }
     for (int k = 0; k < nf && !rc; k++) {
         FILE *in = strcmp(files[k], "-") ? fopen(files[k], "rb") : stdin;
-        if (!in) { rc = cli_fail("cannot open %s: %s", files[k], strerror(errno)); break; }
+        if (!in) {
+            rc = cli_fail("cannot open %s: %s", files[k], strerror(errno));
+            break;
+        }
         rc = encode_stream(t, in, files[k], lines, threads ? (int)threads : sl_threads_get(), af.f);
         if (in != stdin) fclose(in);
     }
@@ -328,7 +366,10 @@ static int decode(int argc, char **argv)
     for (int i = 2; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--tokenizer") || !strcmp(a, "--out")) {
-            if (!v) { rc = cli_usage(USAGE, "%s needs a value", a); break; }
+            if (!v) {
+                rc = cli_usage(USAGE, "%s needs a value", a);
+                break;
+            }
             i++;
             if (!strcmp(a, "--tokenizer")) tokp = v;
             else outp = v;
@@ -373,13 +414,17 @@ static int decode(int argc, char **argv)
             errno = 0;
             long v = strtol(p, &e, 10);
             if (e == p || errno || v < 0 || v >= t->n_vocab || (*e && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\n')) {
-                rc = cli_fail("%s line %ld column %ld: expected a token id in [0, %d)", name, lineno, (long)(p - line) + 1, t->n_vocab);
+                rc = cli_fail("%s line %ld column %ld: expected a token id in [0, %d)", name, lineno, (long)(p - line) + 1,
+                              t->n_vocab);
                 break;
             }
             if (n_ids == cap) {
                 cap = cap ? 2 * cap : 256;
                 int32_t *q = realloc(ids, cap * sizeof *q);
-                if (!q) { rc = cli_fail("out of memory"); break; }
+                if (!q) {
+                    rc = cli_fail("out of memory");
+                    break;
+                }
                 ids = q;
             }
             ids[n_ids++] = (int32_t)v;
@@ -387,7 +432,10 @@ static int decode(int argc, char **argv)
         }
         if (rc) break;
         n_out = 0;
-        if (sl_subword_decode(t, ids, n_ids, &text, &n_out, &ocap)) { rc = cli_fail("%s line %ld: %s", name, lineno, sl_errmsg()); break; }
+        if (sl_subword_decode(t, ids, n_ids, &text, &n_out, &ocap)) {
+            rc = cli_fail("%s line %ld: %s", name, lineno, sl_errmsg());
+            break;
+        }
         if (fwrite(text, 1, n_out, af.f) != n_out || fputc('\n', af.f) == EOF) rc = cli_fail("write error");
     }
     if (!rc && ferror(in)) rc = cli_fail("reading %s failed", name);
@@ -471,7 +519,8 @@ static int convert(int argc, char **argv)
     sl_subword *t;
     int rc = load_tok(tokp, &t);
     if (rc) return rc;
-    if (t->kind != SL_SUBWORD_BPE) rc = cli_fail("tokenizer convert: %s is a SentencePiece model; only byte-level BPE converts", tokp);
+    if (t->kind != SL_SUBWORD_BPE)
+        rc = cli_fail("tokenizer convert: %s is a SentencePiece model; only byte-level BPE converts", tokp);
     if (!rc && outp && sl_bpe_save(t->bpe, outp)) rc = cli_lib_fail(outp);
     if (!rc && gpt2) rc = save_gpt2_dir(t->bpe, gpt2);
     if (!rc && hf && sl_bpe_save_hf(t->bpe, hf)) rc = cli_lib_fail(hf);

@@ -93,13 +93,12 @@ static const char TRAIN_USAGE[] =
     "  ranks (each B/K sequences; same result as one process), rank 0 writes the run; --threads\n"
     "  defaults to this node's cores shared among its ranks. Needs a build with MPI.\n";
 
-static const char EVAL_USAGE[] =
-    "usage: seqlab eval --run DIR [--task TASK] [--batches N] [--json]\n"
-    "  Evaluates the trained model of DIR on the validation split of its task (or TASK) and\n"
-    "  prints the metrics on stdout (key: value lines, or one JSON object with --json):\n"
-    "  run, task, step, metric (its name), value, the metric again by name, loss (the\n"
-    "  validation loss), params; language models (metric val_loss) add ppl, accuracy tasks\n"
-    "  add accuracy_counted (positions scored). mse tasks: mse and loss are the same number.\n";
+static const char EVAL_USAGE[] = "usage: seqlab eval --run DIR [--task TASK] [--batches N] [--json]\n"
+                                 "  Evaluates the trained model of DIR on the validation split of its task (or TASK) and\n"
+                                 "  prints the metrics on stdout (key: value lines, or one JSON object with --json):\n"
+                                 "  run, task, step, metric (its name), value, the metric again by name, loss (the\n"
+                                 "  validation loss), params; language models (metric val_loss) add ppl, accuracy tasks\n"
+                                 "  add accuracy_counted (positions scored). mse tasks: mse and loss are the same number.\n";
 
 /* s as a JSON string (quotes, backslashes and control characters escaped) */
 static void json_string(FILE *f, const char *s)
@@ -114,19 +113,81 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+enum {
+    O_MODEL = 256,
+    O_TASK,
+    O_CORPUS,
+    O_STEPS,
+    O_BATCH,
+    O_SEQLEN,
+    O_LR,
+    O_MINLR,
+    O_WARMUP,
+    O_SCHED,
+    O_OPT,
+    O_WD,
+    O_BETA2,
+    O_CLIP,
+    O_EVALEVERY,
+    O_EVALB,
+    O_CKPT,
+    O_SEED,
+    O_THREADS,
+    O_OUT,
+    O_RESUME,
+    O_PROG,
+    O_NOPROG,
+    O_INITEMB,
+    O_STOP,
+    O_BUDGET,
+    O_FORCE,
+    O_EXTEND,
+    O_INITFROM,
+    O_LORA,
+    O_ACCUM,
+    O_PACK,
+    O_CKPTB,
+    O_DRY,
+    O_SLICES
+};
 
-enum { O_MODEL = 256, O_TASK, O_CORPUS, O_STEPS, O_BATCH, O_SEQLEN, O_LR, O_MINLR, O_WARMUP, O_SCHED, O_OPT, O_WD,
-       O_BETA2, O_CLIP, O_EVALEVERY, O_EVALB, O_CKPT, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROG, O_NOPROG, O_INITEMB, O_STOP, O_BUDGET,
-       O_FORCE, O_EXTEND, O_INITFROM, O_LORA, O_ACCUM, O_PACK, O_CKPTB, O_DRY, O_SLICES };
-
-static const struct option train_opts[] = {
-    {"model", 1, 0, O_MODEL}, {"task", 1, 0, O_TASK}, {"corpus", 1, 0, O_CORPUS}, {"steps", 1, 0, O_STEPS},
-    {"batch", 1, 0, O_BATCH}, {"seq-len", 1, 0, O_SEQLEN}, {"lr", 1, 0, O_LR}, {"min-lr", 1, 0, O_MINLR},
-    {"warmup", 1, 0, O_WARMUP}, {"schedule", 1, 0, O_SCHED}, {"optimizer", 1, 0, O_OPT}, {"weight-decay", 1, 0, O_WD},
-    {"beta2", 1, 0, O_BETA2}, {"clip", 1, 0, O_CLIP}, {"eval-every", 1, 0, O_EVALEVERY}, {"eval-batches", 1, 0, O_EVALB},
-    {"ckpt-every", 1, 0, O_CKPT}, {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
-    {"resume", 1, 0, O_RESUME}, {"progress", 0, 0, O_PROG}, {"no-progress", 0, 0, O_NOPROG},
-    {"init-embeddings", 1, 0, O_INITEMB}, {"stop-after", 1, 0, O_STOP}, {"time-budget", 1, 0, O_BUDGET}, {"force", 0, 0, O_FORCE}, {"extend-schedule", 0, 0, O_EXTEND}, {"init-from", 1, 0, O_INITFROM}, {"lora", 1, 0, O_LORA}, {"accum", 1, 0, O_ACCUM}, {"pack", 0, 0, O_PACK}, {"checkpoint-blocks", 1, 0, O_CKPTB}, {"dry-run", 0, 0, O_DRY}, {"batch-slices", 1, 0, O_SLICES}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+static const struct option train_opts[] = {{"model", 1, 0, O_MODEL},
+                                           {"task", 1, 0, O_TASK},
+                                           {"corpus", 1, 0, O_CORPUS},
+                                           {"steps", 1, 0, O_STEPS},
+                                           {"batch", 1, 0, O_BATCH},
+                                           {"seq-len", 1, 0, O_SEQLEN},
+                                           {"lr", 1, 0, O_LR},
+                                           {"min-lr", 1, 0, O_MINLR},
+                                           {"warmup", 1, 0, O_WARMUP},
+                                           {"schedule", 1, 0, O_SCHED},
+                                           {"optimizer", 1, 0, O_OPT},
+                                           {"weight-decay", 1, 0, O_WD},
+                                           {"beta2", 1, 0, O_BETA2},
+                                           {"clip", 1, 0, O_CLIP},
+                                           {"eval-every", 1, 0, O_EVALEVERY},
+                                           {"eval-batches", 1, 0, O_EVALB},
+                                           {"ckpt-every", 1, 0, O_CKPT},
+                                           {"seed", 1, 0, O_SEED},
+                                           {"threads", 1, 0, O_THREADS},
+                                           {"out", 1, 0, O_OUT},
+                                           {"resume", 1, 0, O_RESUME},
+                                           {"progress", 0, 0, O_PROG},
+                                           {"no-progress", 0, 0, O_NOPROG},
+                                           {"init-embeddings", 1, 0, O_INITEMB},
+                                           {"stop-after", 1, 0, O_STOP},
+                                           {"time-budget", 1, 0, O_BUDGET},
+                                           {"force", 0, 0, O_FORCE},
+                                           {"extend-schedule", 0, 0, O_EXTEND},
+                                           {"init-from", 1, 0, O_INITFROM},
+                                           {"lora", 1, 0, O_LORA},
+                                           {"accum", 1, 0, O_ACCUM},
+                                           {"pack", 0, 0, O_PACK},
+                                           {"checkpoint-blocks", 1, 0, O_CKPTB},
+                                           {"dry-run", 0, 0, O_DRY},
+                                           {"batch-slices", 1, 0, O_SLICES},
+                                           {"help", 0, 0, 'h'},
+                                           {0, 0, 0, 0}};
 
 /* task spec from --task plus --seq-len / --corpus / --pack */
 static int build_task_spec(const char *task, long seq_len, const char *corpus, int pack, char **out)
@@ -135,21 +196,34 @@ static int build_task_spec(const char *task, long seq_len, const char *corpus, i
     int rc = sl_spec_parse(task, &s);
     if (rc) return rc;
     const sl_task_entry *e = sl_task_find(s->name);
-    if (!e) { sl_spec_free(s); sl_task *t; return sl_task_create(task, &t); }
+    if (!e) {
+        sl_spec_free(s);
+        sl_task *t;
+        return sl_task_create(task, &t);
+    }
     char buf[32];
     if (seq_len > 0) {
-        if (!e->seq_len_key) { sl_spec_free(s); return sl_error(SL_EINVAL, "--seq-len does not apply to task '%s' (its length follows from its keys)", e->name); }
+        if (!e->seq_len_key) {
+            sl_spec_free(s);
+            return sl_error(SL_EINVAL, "--seq-len does not apply to task '%s' (its length follows from its keys)", e->name);
+        }
         snprintf(buf, sizeof buf, "%ld", seq_len);
         sl_spec_set(s, e->seq_len_key, buf);
     }
     if (corpus) {
-        if (!e->corpus_key) { sl_spec_free(s); return sl_error(SL_EINVAL, "--corpus does not apply to task '%s'", e->name); }
+        if (!e->corpus_key) {
+            sl_spec_free(s);
+            return sl_error(SL_EINVAL, "--corpus does not apply to task '%s'", e->name);
+        }
         sl_spec_set(s, e->corpus_key, corpus);
     }
     if (pack) {
         int has = 0;
         for (const sl_spec_key *k = e->keys; k && k->name; k++) has |= !strcmp(k->name, "pack");
-        if (!has) { sl_spec_free(s); return sl_error(SL_EINVAL, "--pack does not apply to task '%s' (it has no documents)", e->name); }
+        if (!has) {
+            sl_spec_free(s);
+            return sl_error(SL_EINVAL, "--pack does not apply to task '%s' (it has no documents)", e->name);
+        }
         sl_spec_set(s, "pack", "1");
     }
     *out = sl_spec_format(s);
@@ -189,7 +263,8 @@ static int refuse_existing_run(const char *out)
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
     if (sl_checkpoint_open(path, &st) == SL_OK) {
         const char *step = sl_safetensors_meta(st, "step"), *decay = sl_safetensors_meta(st, "decay_steps");
-        if (step && decay && strtod(decay, NULL) < (double)(1L << 40)) snprintf(at, sizeof at, " (at step %s of %s)", step, decay);
+        if (step && decay && strtod(decay, NULL) < (double)(1L << 40))
+            snprintf(at, sizeof at, " (at step %s of %s)", step, decay);
         else if (step) snprintf(at, sizeof at, " (at step %s)", step);
         sl_safetensors_free(st);
     }
@@ -217,10 +292,14 @@ static int init_embeddings(sl_model *m, const sl_task *t, const char *path)
     if (sl_lm_embedding(m, &wte, &V, &C)) return cli_lib_fail("--init-embeddings");
     if (!t->alphabet) return cli_fail("--init-embeddings needs a text task (charlm)");
     char **words = calloc((size_t)V, sizeof *words);
-    char (*store)[2] = calloc((size_t)V, sizeof *store);
-    for (int v = 0; v < V; v++) { store[v][0] = (char)t->alphabet[v]; words[v] = store[v]; }
+    char(*store)[2] = calloc((size_t)V, sizeof *store);
+    for (int v = 0; v < V; v++) {
+        store[v][0] = (char)t->alphabet[v];
+        words[v] = store[v];
+    }
     int rc = sl_w2v_init_embedding(path, (const char *const *)words, V, C, wte, &found);
-    free(words); free(store);
+    free(words);
+    free(store);
     if (rc) return cli_lib_fail(path);
     fprintf(stderr, "seqlab: %d of %d embedding rows initialised from %s\n", found, V, path);
     return 0;
@@ -308,7 +387,9 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
-        if (o != O_STEPS && o != O_THREADS && o != O_SLICES && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP && o != O_BUDGET && o != O_EXTEND && o != 'h') other_flags = 1;
+        if (o != O_STEPS && o != O_THREADS && o != O_SLICES && o != O_RESUME && o != O_PROG && o != O_NOPROG && o != O_STOP &&
+            o != O_BUDGET && o != O_EXTEND && o != 'h')
+            other_flags = 1;
         switch (o) {
         case 'h': fputs(TRAIN_USAGE, stdout); return 0;
         case O_MODEL: model = optarg; break;
@@ -320,31 +401,80 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
             if (!cli_int(TRAIN_USAGE, "--checkpoint-blocks", optarg, 1, 1 << 20, &v)) return 2;
             c.ckpt_blocks = (int)v;
             break;
-        case O_STEPS: if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2; c.steps = v; have_steps = 1; break;
-        case O_BATCH: if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2; c.batch = (int)v; break;
-        case O_ACCUM: if (!cli_int(TRAIN_USAGE, "--accum", optarg, 1, 1 << 20, &v)) return 2; c.accum = (int)v; break;
-        case O_SEQLEN: if (!cli_int(TRAIN_USAGE, "--seq-len", optarg, 1, 1 << 24, &seq_len)) return 2; break;
-        case O_LR: if (!cli_double(TRAIN_USAGE, "--lr", optarg, 0, 100, &d)) return 2; c.sched.lr = (float)d; break;
-        case O_MINLR: if (!cli_double(TRAIN_USAGE, "--min-lr", optarg, 0, 100, &d)) return 2; c.sched.min_lr = (float)d; have_minlr = 1; break;
-        case O_WARMUP: if (!cli_int(TRAIN_USAGE, "--warmup", optarg, 0, 1L << 40, &v)) return 2; c.sched.warmup = v; break;
+        case O_STEPS:
+            if (!cli_int(TRAIN_USAGE, "--steps", optarg, 0, 1L << 40, &v)) return 2;
+            c.steps = v;
+            have_steps = 1;
+            break;
+        case O_BATCH:
+            if (!cli_int(TRAIN_USAGE, "--batch", optarg, 1, 1 << 20, &v)) return 2;
+            c.batch = (int)v;
+            break;
+        case O_ACCUM:
+            if (!cli_int(TRAIN_USAGE, "--accum", optarg, 1, 1 << 20, &v)) return 2;
+            c.accum = (int)v;
+            break;
+        case O_SEQLEN:
+            if (!cli_int(TRAIN_USAGE, "--seq-len", optarg, 1, 1 << 24, &seq_len)) return 2;
+            break;
+        case O_LR:
+            if (!cli_double(TRAIN_USAGE, "--lr", optarg, 0, 100, &d)) return 2;
+            c.sched.lr = (float)d;
+            break;
+        case O_MINLR:
+            if (!cli_double(TRAIN_USAGE, "--min-lr", optarg, 0, 100, &d)) return 2;
+            c.sched.min_lr = (float)d;
+            have_minlr = 1;
+            break;
+        case O_WARMUP:
+            if (!cli_int(TRAIN_USAGE, "--warmup", optarg, 0, 1L << 40, &v)) return 2;
+            c.sched.warmup = v;
+            break;
         case O_SCHED:
             if (!strcmp(optarg, "cosine")) c.sched.cosine = 1;
             else if (!strcmp(optarg, "constant")) c.sched.cosine = 0;
             else return cli_usage(TRAIN_USAGE, "--schedule: '%s' is not cosine or constant", optarg);
             break;
         case O_OPT:
-            if (!strcmp(optarg, "adamw")) { float wd = c.opt.weight_decay; c.opt = sl_optim_defaults(SL_OPT_ADAMW); c.opt.weight_decay = wd; }
-            else if (!strcmp(optarg, "sgd")) { c.opt = sl_optim_defaults(SL_OPT_SGD); }
-            else return cli_usage(TRAIN_USAGE, "--optimizer: '%s' is not adamw or sgd", optarg);
+            if (!strcmp(optarg, "adamw")) {
+                float wd = c.opt.weight_decay;
+                c.opt = sl_optim_defaults(SL_OPT_ADAMW);
+                c.opt.weight_decay = wd;
+            } else if (!strcmp(optarg, "sgd")) {
+                c.opt = sl_optim_defaults(SL_OPT_SGD);
+            } else return cli_usage(TRAIN_USAGE, "--optimizer: '%s' is not adamw or sgd", optarg);
             break;
-        case O_WD: if (!cli_double(TRAIN_USAGE, "--weight-decay", optarg, 0, 10, &d)) return 2; c.opt.weight_decay = (float)d; break;
-        case O_BETA2: if (!cli_double(TRAIN_USAGE, "--beta2", optarg, 0, 0.999999, &d)) return 2; c.opt.beta2 = (float)d; break;
-        case O_CLIP: if (!cli_double(TRAIN_USAGE, "--clip", optarg, 0, 1e9, &c.clip)) return 2; break;
-        case O_EVALEVERY: if (!cli_int(TRAIN_USAGE, "--eval-every", optarg, 0, 1L << 40, &v)) return 2; c.eval_every = v; break;
-        case O_EVALB: if (!cli_int(TRAIN_USAGE, "--eval-batches", optarg, 1, 1 << 20, &v)) return 2; c.eval_batches = (int)v; break;
-        case O_CKPT: if (!cli_int(TRAIN_USAGE, "--ckpt-every", optarg, 0, 1L << 40, &v)) return 2; c.ckpt_every = v; break;
-        case O_SEED: if (!cli_int(TRAIN_USAGE, "--seed", optarg, 0, 1L << 62, &v)) return 2; c.seed = (uint64_t)v; break;
-        case O_THREADS: if (!cli_int(TRAIN_USAGE, "--threads", optarg, 1, 1024, &v)) return 2; c.threads = (int)v; break;
+        case O_WD:
+            if (!cli_double(TRAIN_USAGE, "--weight-decay", optarg, 0, 10, &d)) return 2;
+            c.opt.weight_decay = (float)d;
+            break;
+        case O_BETA2:
+            if (!cli_double(TRAIN_USAGE, "--beta2", optarg, 0, 0.999999, &d)) return 2;
+            c.opt.beta2 = (float)d;
+            break;
+        case O_CLIP:
+            if (!cli_double(TRAIN_USAGE, "--clip", optarg, 0, 1e9, &c.clip)) return 2;
+            break;
+        case O_EVALEVERY:
+            if (!cli_int(TRAIN_USAGE, "--eval-every", optarg, 0, 1L << 40, &v)) return 2;
+            c.eval_every = v;
+            break;
+        case O_EVALB:
+            if (!cli_int(TRAIN_USAGE, "--eval-batches", optarg, 1, 1 << 20, &v)) return 2;
+            c.eval_batches = (int)v;
+            break;
+        case O_CKPT:
+            if (!cli_int(TRAIN_USAGE, "--ckpt-every", optarg, 0, 1L << 40, &v)) return 2;
+            c.ckpt_every = v;
+            break;
+        case O_SEED:
+            if (!cli_int(TRAIN_USAGE, "--seed", optarg, 0, 1L << 62, &v)) return 2;
+            c.seed = (uint64_t)v;
+            break;
+        case O_THREADS:
+            if (!cli_int(TRAIN_USAGE, "--threads", optarg, 1, 1024, &v)) return 2;
+            c.threads = (int)v;
+            break;
         case O_SLICES:
             if (!strcmp(optarg, "any")) c.no_replicas = 0;
             else if (!strcmp(optarg, "native")) c.no_replicas = 1;
@@ -359,7 +489,10 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
             if (!cli_double(TRAIN_USAGE, "--time-budget", optarg, 1e-3, 1e9, &c.time_budget)) return 2;
             have_budget = 1;
             break;
-        case O_STOP: if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2; c.stop_after = v; break;
+        case O_STOP:
+            if (!cli_int(TRAIN_USAGE, "--stop-after", optarg, 1, 1L << 40, &v)) return 2;
+            c.stop_after = v;
+            break;
         case O_FORCE: force = 1; break;
         case O_EXTEND: extend = 1; break;
         case O_INITFROM: initfrom = optarg; break;
@@ -386,23 +519,35 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     memset(&src, 0, sizeof src);
     long resume_at = -1; /* the step of the run resumed */
     if (resume) {
-        if (other_flags) return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, --threads, --batch-slices and --progress; the rest comes from the run");
-        if (extend && !have_steps) return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
-        if (!have_steps && !have_budget) return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
+        if (other_flags)
+            return cli_usage(TRAIN_USAGE, "--resume takes only --steps, --extend-schedule, --time-budget, --stop-after, "
+                                          "--threads, --batch-slices and --progress; the rest comes from the run");
+        if (extend && !have_steps)
+            return cli_usage(TRAIN_USAGE, "--extend-schedule needs --steps N (the new total the schedule decays over)");
+        if (!have_steps && !have_budget)
+            return cli_usage(TRAIN_USAGE, "--resume needs --steps N (the new total) or --time-budget S");
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", resume);
         if (sl_checkpoint_open(ckpt_path, &st)) {
-            if (sl_dist_size(dist) > 1) sl_error_wrap(SL_EIO, "rank %d (every rank reads the checkpoint: the run directory must be shared)", sl_dist_rank(dist));
+            if (sl_dist_size(dist) > 1)
+                sl_error_wrap(SL_EIO, "rank %d (every rank reads the checkpoint: the run directory must be shared)",
+                              sl_dist_rank(dist));
             return cli_lib_fail(NULL);
         }
         long steps = c.steps, stop_after = c.stop_after;
         int threads = c.threads, no_replicas = c.no_replicas;
         double budget = c.time_budget;
-        if (sl_train_config_from_meta(st, &c)) { cli_lib_fail(ckpt_path); goto done; }
+        if (sl_train_config_from_meta(st, &c)) {
+            cli_lib_fail(ckpt_path);
+            goto done;
+        }
         /* without --steps, a budgeted run goes on to its recorded length (its decay length) */
         c.steps = have_steps ? steps : c.sched.decay_steps;
         if (have_budget) c.time_budget = budget;
         if (extend) {
-            if (!c.sched.cosine) { cli_fail("--extend-schedule: the run's LR schedule is constant; there is nothing to extend"); goto done; }
+            if (!c.sched.cosine) {
+                cli_fail("--extend-schedule: the run's LR schedule is constant; there is nothing to extend");
+                goto done;
+            }
             if (steps < c.sched.decay_steps) {
                 cli_fail("--extend-schedule: the run's schedule already decays over %ld steps, more than --steps %ld",
                          c.sched.decay_steps, steps);
@@ -417,7 +562,10 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         /* a run already at its last step (or at --stop-after) has nothing to train: say so and
          * touch nothing (the trainer would rewrite the model and the log for zero steps) */
         long at;
-        if (sl_checkpoint_meta_long(st, "step", 0, 1L << 40, &at)) { cli_lib_fail(ckpt_path); goto done; }
+        if (sl_checkpoint_meta_long(st, "step", 0, 1L << 40, &at)) {
+            cli_lib_fail(ckpt_path);
+            goto done;
+        }
         resume_at = at;
         if ((at == c.steps || (at < c.steps && c.stop_after > 0 && c.stop_after <= at)) && model_current(resume)) {
             if (R0) {
@@ -425,14 +573,17 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
                     printf("run %s is already complete: at step %ld of %ld (nothing to train; a larger --steps continues it)\n",
                            resume, at, c.steps);
                 else
-                    printf("run %s is already at step %ld of %ld, at or past --stop-after %ld: nothing to train\n",
-                           resume, at, c.steps, c.stop_after);
+                    printf("run %s is already at step %ld of %ld, at or past --stop-after %ld: nothing to train\n", resume, at,
+                           c.steps, c.stop_after);
             }
             ret = 0;
             goto done;
         }
         const char *ms = sl_safetensors_meta(st, "model"), *ts = sl_safetensors_meta(st, "task");
-        if (!ms || !ts) { cli_fail("%s lacks the model or task spec", ckpt_path); goto done; }
+        if (!ms || !ts) {
+            cli_fail("%s lacks the model or task spec", ckpt_path);
+            goto done;
+        }
         model_spec = strdup(ms);
         task_spec = strdup(ts);
         out = resume;
@@ -441,21 +592,34 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
         if (extend) return cli_usage(TRAIN_USAGE, "--extend-schedule applies to --resume only");
         if (initfrom && initemb) return cli_usage(TRAIN_USAGE, "--init-from and --init-embeddings exclude each other");
         if (have_lora && !initfrom) return cli_usage(TRAIN_USAGE, "--lora adapts a trained model: give it with --init-from SRC");
-        if (dry && (have_lora || initemb)) return cli_usage(TRAIN_USAGE, "--dry-run accounts the model of --model alone (no --lora, --init-embeddings)");
+        if (dry && (have_lora || initemb))
+            return cli_usage(TRAIN_USAGE, "--dry-run accounts the model of --model alone (no --lora, --init-embeddings)");
         if (!dry && !force && R0 && refuse_existing_run(out)) return 1;
         int rc = build_task_spec(task, seq_len, corpus, pack, &task_spec);
         if (rc) return cli_spec_fail(rc, "--task");
         if (initfrom) {
             char *ts = NULL;
-            if (sl_init_source_open(initfrom, &src)) { cli_lib_fail(NULL); goto done; }
-            if (!model && !src.spec[0]) { cli_fail("--init-from %s: the file names no model spec; give --model", initfrom); goto done; }
+            if (sl_init_source_open(initfrom, &src)) {
+                cli_lib_fail(NULL);
+                goto done;
+            }
+            if (!model && !src.spec[0]) {
+                cli_fail("--init-from %s: the file names no model spec; give --model", initfrom);
+                goto done;
+            }
             if (!model) model = src.spec;
-            if ((rc = sl_init_task_spec(&src, task_spec, &ts))) { ret = cli_spec_fail(rc, "--task"); goto done; }
+            if ((rc = sl_init_task_spec(&src, task_spec, &ts))) {
+                ret = cli_spec_fail(rc, "--task");
+                goto done;
+            }
             free(task_spec);
             task_spec = ts;
         }
         if (!have_minlr) c.sched.min_lr = c.sched.lr / 10.0f;
-        if (have_budget && !have_steps) { c.steps = 1L << 40; c.sched.cosine = 0; }   /* no step limit: constant after warmup */
+        if (have_budget && !have_steps) {
+            c.steps = 1L << 40;
+            c.sched.cosine = 0;
+        } /* no step limit: constant after warmup */
         c.sched.decay_steps = c.steps;
     }
     sl_threads_set(c.threads);
@@ -463,29 +627,59 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
      * checkpoint it is the file's fault (1) */
     int rc;
     if ((rc = sl_task_create(task_spec, &t))) {
-        if (initfrom && src.n_alphabet > 0 && strstr(sl_errmsg(), "outside the given alphabet")) { cli_fail("--init-from %s: the vocabularies differ: %s", initfrom, sl_errmsg()); goto done; }
+        if (initfrom && src.n_alphabet > 0 && strstr(sl_errmsg(), "outside the given alphabet")) {
+            cli_fail("--init-from %s: the vocabularies differ: %s", initfrom, sl_errmsg());
+            goto done;
+        }
         ret = resume ? cli_lib_fail("task") : cli_spec_fail(rc, "--task");
         goto done;
     }
-    if (!model_spec && (rc = sl_model_spec_for_task(model, t, &model_spec))) { ret = cli_spec_fail(rc, "--model"); goto done; }
-    if ((rc = sl_model_create(model_spec, c.seed, &m))) { ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model"); goto done; }
-    if (initfrom && sl_init_check_vocab(&src, m, t)) { cli_fail("--init-from %s: %s", initfrom, sl_errmsg()); goto done; }
-    if (!resume && run_check_task(m, model, t)) { ret = cli_spec_fail(SL_EINVAL, "--model"); goto done; }
+    if (!model_spec && (rc = sl_model_spec_for_task(model, t, &model_spec))) {
+        ret = cli_spec_fail(rc, "--model");
+        goto done;
+    }
+    if ((rc = sl_model_create(model_spec, c.seed, &m))) {
+        ret = resume ? cli_lib_fail("model") : cli_spec_fail(rc, "--model");
+        goto done;
+    }
+    if (initfrom && sl_init_check_vocab(&src, m, t)) {
+        cli_fail("--init-from %s: %s", initfrom, sl_errmsg());
+        goto done;
+    }
+    if (!resume && run_check_task(m, model, t)) {
+        ret = cli_spec_fail(SL_EINVAL, "--model");
+        goto done;
+    }
     if (!resume && c.ckpt_blocks && sl_model_set_checkpoint(m, c.ckpt_blocks)) {
         ret = cli_usage(TRAIN_USAGE, "--checkpoint-blocks %d: %s", c.ckpt_blocks, sl_errmsg());
         goto done;
     }
-    if (dry) { ret = dry_run(model_spec, m, t, &c); goto done; }
+    if (dry) {
+        ret = dry_run(model_spec, m, t, &c);
+        goto done;
+    }
     if (initemb && init_embeddings(m, t, initemb)) goto done;
-    if (initfrom && sl_init_load(&src, m)) { cli_lib_fail(NULL); goto done; }
-    if (resume && sl_finetune_rebuild(st, &m)) { cli_lib_fail(ckpt_path); goto done; }
-    if (sl_finetune_dpo_reference(t, model_spec, resume ? sl_safetensors_meta(st, "init_from") : initfrom)) { cli_lib_fail(NULL); goto done; }
+    if (initfrom && sl_init_load(&src, m)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
+    if (resume && sl_finetune_rebuild(st, &m)) {
+        cli_lib_fail(ckpt_path);
+        goto done;
+    }
+    if (sl_finetune_dpo_reference(t, model_spec, resume ? sl_safetensors_meta(st, "init_from") : initfrom)) {
+        cli_lib_fail(NULL);
+        goto done;
+    }
     if (have_lora) {
         sl_rng *lr = sl_rng_alloc(c.seed + 104729); /* the adapters' own stream */
         sl_model *w = NULL;
         rc = lr ? sl_lora_create(m, &lora, lr, &w) : sl_error(SL_ENOMEM, "out of memory");
         sl_rng_free(lr);
-        if (rc) { cli_lib_fail(NULL); goto done; }
+        if (rc) {
+            cli_lib_fail(NULL);
+            goto done;
+        }
         m = w;
         sl_lora_config_format(&lora, lora_text, sizeof lora_text);
         fprintf(stderr, "seqlab: LoRA on %d tensors: %zu trainable parameters (base: %zu, frozen)\n", sl_lora_n_targets(m),
@@ -524,14 +718,29 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     }
     if ((m->caps & SL_CAP_FIT) && !(m->caps & SL_CAP_GRAD)) {
         /* count-based models: fit on the training stream, evaluate, save */
-        if (!t->train_stream) { cli_fail("model %s is fitted from a corpus; task %s has none", m->vt->kind, t->name); goto done; }
+        if (!t->train_stream) {
+            cli_fail("model %s is fitted from a corpus; task %s has none", m->vt->kind, t->name);
+            goto done;
+        }
         double t0 = sl_now();
-        if (sl_model_fit(m, t->train_stream, t->n_train_stream)) { cli_lib_fail("fit"); goto done; }
+        if (sl_model_fit(m, t->train_stream, t->n_train_stream)) {
+            cli_lib_fail("fit");
+            goto done;
+        }
         sl_eval_result er;
-        if (sl_task_eval(t, m, c.eval_batches, c.batch, sl_train_eval_seed(c.seed), &er)) { cli_lib_fail("eval"); goto done; }
-        if (sl_mkdirs(out)) { cli_lib_fail(out); goto done; }
+        if (sl_task_eval(t, m, c.eval_batches, c.batch, sl_train_eval_seed(c.seed), &er)) {
+            cli_lib_fail("eval");
+            goto done;
+        }
+        if (sl_mkdirs(out)) {
+            cli_lib_fail(out);
+            goto done;
+        }
         snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", out);
-        if (sl_checkpoint_write(ckpt_path, m->P, NULL, NULL, 0, sl_now() - t0, c.meta_kv, c.n_meta)) { cli_lib_fail(ckpt_path); goto done; }
+        if (sl_checkpoint_write(ckpt_path, m->P, NULL, NULL, 0, sl_now() - t0, c.meta_kv, c.n_meta)) {
+            cli_lib_fail(ckpt_path);
+            goto done;
+        }
         printf("fitted %s in %.2fs: %s %.6f\n", m->vt->kind, sl_now() - t0, t->metric, er.metric);
         ret = 0;
         goto done;
@@ -542,12 +751,16 @@ static int train_main(int argc, char **argv, sl_dist *dist, int *entered)
     if (c.ckpt_blocks > 0) mallopt(M_MMAP_THRESHOLD, 1 << 20);
     sl_train_result res;
     *entered = 1; /* from here on every failure is voted on by all ranks (lab/trainer.c) */
-    if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) { cli_lib_fail("train"); goto done; }
+    if (sl_train(m, t, &c, resume ? ckpt_path : NULL, &res)) {
+        cli_lib_fail("train");
+        goto done;
+    }
     ret = 0;
-    if (!R0) goto done; /* rank 0 reports */
+    if (!R0) goto done;          /* rank 0 reports */
     if (res.step == resume_at) { /* nothing trained: the model was missing or older than the checkpoint */
-        printf("run %s: at step %ld of %ld; model.safetensors written from the checkpoint (the run had stopped before writing it)\n",
-               out, res.step, c.steps);
+        printf(
+            "run %s: at step %ld of %ld; model.safetensors written from the checkpoint (the run had stopped before writing it)\n",
+            out, res.step, c.steps);
         goto done;
     }
     printf("step %ld  %.1fs  train_loss %.6f  val_loss %.6f", res.step, res.seconds, res.train_loss, res.eval.loss);
@@ -575,15 +788,14 @@ int cmd_train(int argc, char **argv)
     sl_dist *d = NULL;
     if (sl_dist_init(&d)) return cli_lib_fail(NULL);
     int entered = 0, ret = train_main(argc, argv, d, &entered);
-    if (d && ret && !entered)
-        sl_dist_agree(d, sl_error(SL_EINVAL, "stopped before training (its own message says why)"));
+    if (d && ret && !entered) sl_dist_agree(d, sl_error(SL_EINVAL, "stopped before training (its own message says why)"));
     sl_dist_finalize(d);
     return ret;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    static const struct option opts[] = {{"run", 1, 0, 'r'}, {"task", 1, 0, 't'}, {"batches", 1, 0, 'b'},
+    static const struct option opts[] = {{"run", 1, 0, 'r'},  {"task", 1, 0, 't'}, {"batches", 1, 0, 'b'},
                                          {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = NULL, *task = NULL;
     long batches = -1;
@@ -595,7 +807,9 @@ int cmd_eval(int argc, char **argv)
         case 'h': fputs(EVAL_USAGE, stdout); return 0;
         case 'r': dir = optarg; break;
         case 't': task = optarg; break;
-        case 'b': if (!cli_int(EVAL_USAGE, "--batches", optarg, 1, 1 << 20, &batches)) return 2; break;
+        case 'b':
+            if (!cli_int(EVAL_USAGE, "--batches", optarg, 1, 1 << 20, &batches)) return 2;
+            break;
         case 'j': json = 1; break;
         default: return cli_bad_option(EVAL_USAGE, opts, argv, optind);
         }
@@ -605,7 +819,10 @@ int cmd_eval(int argc, char **argv)
     int rc0 = task ? run_check_task_spec(task) : 0;
     if (rc0) return cli_spec_fail(rc0, "--task");
     run_t r;
-    if (run_open(dir, task, 1, &r)) { run_close(&r); return cli_lib_fail(dir); }
+    if (run_open(dir, task, 1, &r)) {
+        run_close(&r);
+        return cli_lib_fail(dir);
+    }
     /* the model reads and predicts ids of the run's alphabet: another text must map the same
      * characters to the same ids (sl_task_eval checks the widths) */
     if (r.n_alphabet > 0 && r.task->alphabet &&
@@ -616,14 +833,21 @@ int cmd_eval(int argc, char **argv)
     }
     sl_train_config c;
     sl_train_defaults(&c);
-    if (sl_train_config_from_meta(r.ckpt, &c)) { int rcf = cli_lib_fail(dir); run_close(&r); return rcf; }
+    if (sl_train_config_from_meta(r.ckpt, &c)) {
+        int rcf = cli_lib_fail(dir);
+        run_close(&r);
+        return rcf;
+    }
     if (batches > 0) c.eval_batches = (int)batches;
     long step = 0;
     const char *sv = sl_safetensors_meta(r.ckpt, "step");
     if (sv) step = strtol(sv, NULL, 10);
     sl_eval_result er;
     int rc = sl_task_eval(r.task, r.model, c.eval_batches, c.batch, sl_train_eval_seed(c.seed), &er);
-    if (rc) { run_close(&r); return cli_lib_fail("eval"); }
+    if (rc) {
+        run_close(&r);
+        return cli_lib_fail("eval");
+    }
     /* the fields a task has: every task its metric by name (and as "value", for scripts),
      * the validation loss and the parameter count; a language model its perplexity; an
      * accuracy task the number of positions scored */
@@ -632,8 +856,7 @@ int cmd_eval(int argc, char **argv)
     if (json) {
         printf("{\"run\": ");
         json_string(stdout, dir);
-        printf(", \"task\": \"%s\", \"step\": %ld, \"metric\": \"%s\", \"value\": %.9g", r.task->name, step, metric,
-               er.metric);
+        printf(", \"task\": \"%s\", \"step\": %ld, \"metric\": \"%s\", \"value\": %.9g", r.task->name, step, metric, er.metric);
         if (!is_lm) printf(", \"%s\": %.9g", metric, er.metric);
         printf(", \"loss\": %.9g", er.loss);
         if (is_lm) printf(", \"val_loss\": %.9g, \"ppl\": %.9g", er.loss, er.ppl);

@@ -10,24 +10,23 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *USAGE =
-    "usage: seqlab w2v train -train FILE -output FILE [options of the original word2vec tool]\n"
-    "       seqlab w2v similar --vectors FILE [-k 10] [--restrict N] WORD...\n"
-    "       seqlab w2v analogy --vectors FILE [-k 5] [--restrict N] A B C   (A is to B as C is to ?)\n"
-    "       seqlab w2v eval --vectors FILE [--questions FILE] [--pairs FILE] [--restrict 30000]\n"
-    "                       [--case-sensitive]\n"
-    "       seqlab w2v pca --vectors FILE (--words W1,W2,.. | --words-file FILE) --out CSV\n"
-    "\n"
-    "train options (defaults as the original tool):\n"
-    "  -size 100  -window 5  -sample 1e-3  -hs 0  -negative 5  -threads 12  -iter 5\n"
-    "  -min-count 5  -alpha 0.025 (skip-gram) / 0.05 (CBOW)  -binary 0  -cbow 1\n"
-    "  -seed 1 (random streams: seed + thread id; one thread => deterministic)\n"
-    "  -debug 2 forces the progress line (otherwise shown only when stderr is a terminal)\n"
-    "  A summary (vocabulary, words, seconds, words/s) is printed to stderr at the end.\n"
-    "eval: analogies (questions-words.txt format) by 3CosAdd and 3CosMul, per section and total,\n"
-    "  questions with a word outside the first --restrict words are skipped; word pairs\n"
-    "  (\"w1 w2 score\" lines): Spearman's rho of the cosine similarities.\n"
-    "Vector files in text or binary word2vec format are detected when read.\n";
+static const char *USAGE = "usage: seqlab w2v train -train FILE -output FILE [options of the original word2vec tool]\n"
+                           "       seqlab w2v similar --vectors FILE [-k 10] [--restrict N] WORD...\n"
+                           "       seqlab w2v analogy --vectors FILE [-k 5] [--restrict N] A B C   (A is to B as C is to ?)\n"
+                           "       seqlab w2v eval --vectors FILE [--questions FILE] [--pairs FILE] [--restrict 30000]\n"
+                           "                       [--case-sensitive]\n"
+                           "       seqlab w2v pca --vectors FILE (--words W1,W2,.. | --words-file FILE) --out CSV\n"
+                           "\n"
+                           "train options (defaults as the original tool):\n"
+                           "  -size 100  -window 5  -sample 1e-3  -hs 0  -negative 5  -threads 12  -iter 5\n"
+                           "  -min-count 5  -alpha 0.025 (skip-gram) / 0.05 (CBOW)  -binary 0  -cbow 1\n"
+                           "  -seed 1 (random streams: seed + thread id; one thread => deterministic)\n"
+                           "  -debug 2 forces the progress line (otherwise shown only when stderr is a terminal)\n"
+                           "  A summary (vocabulary, words, seconds, words/s) is printed to stderr at the end.\n"
+                           "eval: analogies (questions-words.txt format) by 3CosAdd and 3CosMul, per section and total,\n"
+                           "  questions with a word outside the first --restrict words are skipped; word pairs\n"
+                           "  (\"w1 w2 score\" lines): Spearman's rho of the cosine similarities.\n"
+                           "Vector files in text or binary word2vec format are detected when read.\n";
 
 static int load(const char *path, sl_w2v **w)
 {
@@ -51,22 +50,45 @@ static int train(int argc, char **argv)
         double d;
         if (!strcmp(a, "-train")) o.train = v;
         else if (!strcmp(a, "-output")) output = v;
-        else if (!strcmp(a, "-size")) { if (!cli_int(USAGE, a, v, 1, 100000, &x)) return 2; o.size = (int)x; }
-        else if (!strcmp(a, "-window")) { if (!cli_int(USAGE, a, v, 1, 1000, &x)) return 2; o.window = (int)x; }
-        else if (!strcmp(a, "-sample")) { if (!cli_double(USAGE, a, v, 0, 1, &o.sample)) return 2; }
-        else if (!strcmp(a, "-hs")) { if (!cli_int(USAGE, a, v, 0, 1, &x)) return 2; o.hs = (int)x; }
-        else if (!strcmp(a, "-negative")) { if (!cli_int(USAGE, a, v, 0, 1000, &x)) return 2; o.negative = (int)x; }
-        else if (!strcmp(a, "-threads")) { if (!cli_int(USAGE, a, v, 1, 1024, &x)) return 2; o.threads = (int)x; }
-        else if (!strcmp(a, "-iter")) { if (!cli_int(USAGE, a, v, 1, 100000, &x)) return 2; o.iter = (int)x; }
-        else if (!strcmp(a, "-min-count")) { if (!cli_int(USAGE, a, v, 1, 1000000000L, &x)) return 2; o.min_count = (int)x; }
-        else if (!strcmp(a, "-alpha")) { if (!cli_double(USAGE, a, v, 1e-9, 10, &d)) return 2; o.alpha = d; }
-        else if (!strcmp(a, "-binary")) { if (!cli_int(USAGE, a, v, 0, 1, &binary)) return 2; }
-        else if (!strcmp(a, "-cbow")) { if (!cli_int(USAGE, a, v, 0, 1, &x)) return 2; o.cbow = (int)x; }
-        else if (!strcmp(a, "-seed")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &x)) return 2; o.seed = (uint64_t)x; }
-        else if (!strcmp(a, "-debug")) { if (!cli_int(USAGE, a, v, 0, 10, &debug)) return 2; }
-        else {
-            static const char *const flags[] = {"train", "output", "size", "window", "sample", "hs", "negative", "threads",
-                                                "iter", "min-count", "alpha", "binary", "cbow", "seed", "debug", NULL};
+        else if (!strcmp(a, "-size")) {
+            if (!cli_int(USAGE, a, v, 1, 100000, &x)) return 2;
+            o.size = (int)x;
+        } else if (!strcmp(a, "-window")) {
+            if (!cli_int(USAGE, a, v, 1, 1000, &x)) return 2;
+            o.window = (int)x;
+        } else if (!strcmp(a, "-sample")) {
+            if (!cli_double(USAGE, a, v, 0, 1, &o.sample)) return 2;
+        } else if (!strcmp(a, "-hs")) {
+            if (!cli_int(USAGE, a, v, 0, 1, &x)) return 2;
+            o.hs = (int)x;
+        } else if (!strcmp(a, "-negative")) {
+            if (!cli_int(USAGE, a, v, 0, 1000, &x)) return 2;
+            o.negative = (int)x;
+        } else if (!strcmp(a, "-threads")) {
+            if (!cli_int(USAGE, a, v, 1, 1024, &x)) return 2;
+            o.threads = (int)x;
+        } else if (!strcmp(a, "-iter")) {
+            if (!cli_int(USAGE, a, v, 1, 100000, &x)) return 2;
+            o.iter = (int)x;
+        } else if (!strcmp(a, "-min-count")) {
+            if (!cli_int(USAGE, a, v, 1, 1000000000L, &x)) return 2;
+            o.min_count = (int)x;
+        } else if (!strcmp(a, "-alpha")) {
+            if (!cli_double(USAGE, a, v, 1e-9, 10, &d)) return 2;
+            o.alpha = d;
+        } else if (!strcmp(a, "-binary")) {
+            if (!cli_int(USAGE, a, v, 0, 1, &binary)) return 2;
+        } else if (!strcmp(a, "-cbow")) {
+            if (!cli_int(USAGE, a, v, 0, 1, &x)) return 2;
+            o.cbow = (int)x;
+        } else if (!strcmp(a, "-seed")) {
+            if (!cli_int(USAGE, a, v, 0, 2147483647L, &x)) return 2;
+            o.seed = (uint64_t)x;
+        } else if (!strcmp(a, "-debug")) {
+            if (!cli_int(USAGE, a, v, 0, 10, &debug)) return 2;
+        } else {
+            static const char *const flags[] = {"train", "output",    "size",  "window", "sample", "hs",   "negative", "threads",
+                                                "iter",  "min-count", "alpha", "binary", "cbow",   "seed", "debug",    NULL};
             return cli_usage(USAGE, "w2v train: unknown option '%s'%s", a, cli_did_you_mean(a, "-", flags));
         }
     }
@@ -82,7 +104,8 @@ static int train(int argc, char **argv)
             "seqlab w2v: %s, %s, vocabulary %d, %llu words/epoch, %d epochs, %d threads: %.3f s training "
             "(%.0f words/s, %.3f s CPU), %.3f s vocabulary\n",
             o.cbow ? "cbow" : "skip-gram", o.hs ? (o.negative ? "hs+negative" : "hs") : "negative", w->V,
-            (unsigned long long)st.train_words, o.iter, o.threads, st.seconds, st.words_per_sec, st.cpu_seconds, st.vocab_seconds);
+            (unsigned long long)st.train_words, o.iter, o.threads, st.seconds, st.words_per_sec, st.cpu_seconds,
+            st.vocab_seconds);
     sl_w2v_free(w);
     if (rc) return cli_lib_fail("w2v train");
     return 0;
@@ -107,21 +130,26 @@ static int parse_q(int argc, char **argv, w2v_query *q)
     if (!(q->pos = calloc((size_t)argc, sizeof *q->pos))) return cli_fail("w2v: out of memory");
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--case-sensitive")) { q->cs = 1; continue; }
+        if (!strcmp(a, "--case-sensitive")) {
+            q->cs = 1;
+            continue;
+        }
         if (a[0] == '-' && a[1]) {
             if (!v) return cli_usage(USAGE, "%s needs a value", a);
             i++;
             if (!strcmp(a, "--vectors")) q->vec = v;
-            else if (!strcmp(a, "-k")) { if (!cli_int(USAGE, a, v, 1, 100000, &q->k)) return 2; }
-            else if (!strcmp(a, "--restrict")) { if (!cli_int(USAGE, a, v, 0, 2147483647L, &q->restrict_n)) return 2; }
-            else if (!strcmp(a, "--questions") && (q->takes & Q_QUESTIONS)) q->questions = v;
+            else if (!strcmp(a, "-k")) {
+                if (!cli_int(USAGE, a, v, 1, 100000, &q->k)) return 2;
+            } else if (!strcmp(a, "--restrict")) {
+                if (!cli_int(USAGE, a, v, 0, 2147483647L, &q->restrict_n)) return 2;
+            } else if (!strcmp(a, "--questions") && (q->takes & Q_QUESTIONS)) q->questions = v;
             else if (!strcmp(a, "--pairs") && (q->takes & Q_PAIRS)) q->pairs = v;
             else if (!strcmp(a, "--words") && (q->takes & Q_WORDS)) q->words = v;
             else if (!strcmp(a, "--words-file") && (q->takes & Q_WORDS)) q->words_file = v;
             else if (!strcmp(a, "--out") && (q->takes & Q_OUT)) q->out = v;
             else {
-                static const char *const flags[] = {"--vectors", "-k", "--restrict", "--questions", "--pairs", "--words",
-                                                    "--words-file", "--out", "--case-sensitive", NULL};
+                static const char *const flags[] = {"--vectors", "-k",           "--restrict", "--questions",      "--pairs",
+                                                    "--words",   "--words-file", "--out",      "--case-sensitive", NULL};
                 return cli_usage(USAGE, "w2v %s: unknown option '%s'%s", argv[1], a, cli_did_you_mean(a, NULL, flags));
             }
             continue;
@@ -139,11 +167,23 @@ static int similar_or_analogy(int argc, char **argv, int analogy)
     const long k = o.k, R = o.restrict_n;
     const int npos = o.npos;
     char **pos = o.pos;
-    if (rc) { free(pos); return rc; }
-    if (analogy && npos != 3) { free(pos); return cli_usage(USAGE, "w2v analogy: give three words A B C"); }
-    if (!analogy && npos < 1) { free(pos); return cli_usage(USAGE, "w2v similar: give at least one word"); }
+    if (rc) {
+        free(pos);
+        return rc;
+    }
+    if (analogy && npos != 3) {
+        free(pos);
+        return cli_usage(USAGE, "w2v analogy: give three words A B C");
+    }
+    if (!analogy && npos < 1) {
+        free(pos);
+        return cli_usage(USAGE, "w2v similar: give at least one word");
+    }
     sl_w2v *w;
-    if ((rc = load(vec, &w))) { free(pos); return rc; }
+    if ((rc = load(vec, &w))) {
+        free(pos);
+        return rc;
+    }
     float *unit = sl_w2v_normalized(w);
     float *q = calloc((size_t)w->D, sizeof *q);
     int *ids = malloc((size_t)k * sizeof *ids), ex[3];
@@ -158,18 +198,28 @@ static int similar_or_analogy(int argc, char **argv, int analogy)
         for (int j = 0; j < nw; j++) {
             const char *word = pos[analogy ? j : t];
             int id = sl_w2v_find(w, word);
-            if (id < 0) { rc = cli_fail("w2v: \"%s\" is not in the vocabulary of %s", word, vec); break; }
-            float sg = analogy && j == 0 ? -1.0f : 1.0f;   /* b - a + c */
+            if (id < 0) {
+                rc = cli_fail("w2v: \"%s\" is not in the vocabulary of %s", word, vec);
+                break;
+            }
+            float sg = analogy && j == 0 ? -1.0f : 1.0f; /* b - a + c */
             for (int d = 0; d < w->D; d++) q[d] += sg * unit[(size_t)id * w->D + d];
             ex[nex++] = id;
         }
         if (rc) break;
         int n = sl_w2v_nearest(w, unit, q, (int)R, ex, nex, (int)k, ids, sims);
-        if (n < 0) { rc = cli_lib_fail("w2v"); break; }
+        if (n < 0) {
+            rc = cli_lib_fail("w2v");
+            break;
+        }
         if (!analogy) printf("# %s\n", pos[t]);
         for (int i = 0; i < n; i++) printf("%s\t%.6f\n", w->words[ids[i]], sims[i]);
     }
-    free(unit); free(q); free(ids); free(sims); free(pos);
+    free(unit);
+    free(q);
+    free(ids);
+    free(sims);
+    free(pos);
     sl_w2v_free(w);
     return rc;
 }
@@ -195,8 +245,10 @@ static int eval(int argc, char **argv)
         }
         printf("section,questions,skipped,3cosadd_correct,3cosadd_accuracy,3cosmul_correct,3cosmul_accuracy\n");
         for (int i = 0; i < r.n_sections + 3; i++) {
-            const sl_w2v_section *s = i < r.n_sections ? &r.sec[i] : i == r.n_sections ? &r.semantic
-                                      : i == r.n_sections + 1 ? &r.syntactic : &r.total;
+            const sl_w2v_section *s = i < r.n_sections        ? &r.sec[i]
+                                      : i == r.n_sections     ? &r.semantic
+                                      : i == r.n_sections + 1 ? &r.syntactic
+                                                              : &r.total;
             printf("%s,%ld,%ld,%ld,%.4f,%ld,%.4f\n", s->name, s->n, s->skipped, s->correct_add,
                    s->n ? (double)s->correct_add / s->n : 0.0, s->correct_mul, s->n ? (double)s->correct_mul / s->n : 0.0);
         }
@@ -240,7 +292,11 @@ static int pca(int argc, char **argv)
         list[n++] = t;
     }
     sl_w2v *w;
-    if ((rc = load(vec, &w))) { free(text); free(list); return rc; }
+    if ((rc = load(vec, &w))) {
+        free(text);
+        free(list);
+        return rc;
+    }
     double *xy = malloc((size_t)(n ? n : 1) * 2 * sizeof *xy);
     if (sl_w2v_pca2(w, list, n, xy)) rc = cli_lib_fail("w2v pca");
     if (!rc) {
@@ -252,7 +308,9 @@ static int pca(int argc, char **argv)
             if (sl_afile_commit(&a)) rc = cli_lib_fail("w2v pca");
         }
     }
-    free(xy); free(list); free(text);
+    free(xy);
+    free(list);
+    free(text);
     sl_w2v_free(w);
     return rc;
 }

@@ -18,7 +18,7 @@ int run_check_task_spec(const char *spec)
     if (!e) {
         sl_spec_free(s);
         sl_task *t;
-        return sl_task_create(spec, &t);   /* its message: unknown task, did you mean */
+        return sl_task_create(spec, &t); /* its message: unknown task, did you mean */
     }
     const sl_spec_key *tables[2] = {e->keys, NULL};
     rc = sl_spec_check_kind(s, tables, "task");
@@ -36,15 +36,20 @@ int run_check_task(const sl_model *m, const char *user_spec, const sl_task *t)
         return sl_error(SL_EINVAL, "model '%s' takes %s and gives %s; task '%s' gives %s and scores %s%s", name,
                         tin ? "tokens" : "real vectors", tout ? "logits over tokens" : "real vectors", t->name,
                         t->token_in ? "tokens" : "real vectors", t->token_out ? "tokens" : "real vectors",
-                        t->token_in ? "" : "; for a real-valued task use a mixer (seqlab list --mixers), wrapped as seq:mixer=NAME");
+                        t->token_in ? ""
+                                    : "; for a real-valued task use a mixer (seqlab list --mixers), wrapped as seq:mixer=NAME");
     if (t->token_in ? m->d_in != t->vocab : m->d_in != t->d_in)
-        return sl_error(SL_EINVAL, "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
-                        "from the task)", name, t->token_in ? "vocabulary" : "input width", m->d_in, t->name,
-                        t->token_in ? t->vocab : t->d_in, t->token_in ? "vocab_size" : "d_input");
+        return sl_error(SL_EINVAL,
+                        "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
+                        "from the task)",
+                        name, t->token_in ? "vocabulary" : "input width", m->d_in, t->name, t->token_in ? t->vocab : t->d_in,
+                        t->token_in ? "vocab_size" : "d_input");
     if (t->token_out ? m->d_out != t->vocab : m->d_out != t->d_out)
-        return sl_error(SL_EINVAL, "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
-                        "from the task)", name, t->token_out ? "vocabulary" : "output width", m->d_out, t->name,
-                        t->token_out ? t->vocab : t->d_out, t->token_out ? "vocab_size" : "d_output");
+        return sl_error(SL_EINVAL,
+                        "model '%s' has %s %d and task '%s' needs %d (leave %s out of the spec: train sets it "
+                        "from the task)",
+                        name, t->token_out ? "vocabulary" : "output width", m->d_out, t->name, t->token_out ? t->vocab : t->d_out,
+                        t->token_out ? "vocab_size" : "d_output");
     return SL_OK;
 }
 

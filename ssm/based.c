@@ -34,7 +34,7 @@ static void phi_fwd(float *o, const float *x, int F)
 static void phi_bwd(float *dx, const float *dphi, const float *x, int F)
 {
     const float c1 = 1.0f / sqrtf(sqrtf((float)F)), c2 = 1.0f / sqrtf(2.0f * F);
-    const float *d2 = dphi + 1 + F;   // (F, F)
+    const float *d2 = dphi + 1 + F; // (F, F)
     for (int i = 0; i < F; i++) {
         float s = dphi[1 + i] * c1;
         for (int j = 0; j < F; j++) s += (d2[i * F + j] + d2[j * F + i]) * x[j] * c2;
@@ -45,13 +45,13 @@ static void phi_bwd(float *dx, const float *dphi, const float *x, int F)
 /* ---- linear attention: chunked ---------------------------------------------------------- */
 
 typedef struct {
-    float *qc, *kc, *vc;     // (L, F) (L, F) (L, Dv): one chunk, contiguous
-    float *pq, *pk;          // (L, D) features of the chunk's queries and keys
-    float *A, *G;            // (L, L) scores, then kernel values / pair gradients
-    float *num, *dn, *dd;    // (L, Dv) (L, Dv) (L)
-    float *dq, *dk, *dv;     // (L, F) (L, F) (L, Dv) chunk gradients
-    float *dp;               // (L, D)
-    float *S, *z;            // (D, Dv) (D) running state (forward) / R, r (reverse)
+    float *qc, *kc, *vc;  // (L, F) (L, F) (L, Dv): one chunk, contiguous
+    float *pq, *pk;       // (L, D) features of the chunk's queries and keys
+    float *A, *G;         // (L, L) scores, then kernel values / pair gradients
+    float *num, *dn, *dd; // (L, Dv) (L, Dv) (L)
+    float *dq, *dk, *dv;  // (L, F) (L, F) (L, Dv) chunk gradients
+    float *dp;            // (L, D)
+    float *S, *z;         // (D, Dv) (D) running state (forward) / R, r (reverse)
 } la_ws;
 
 static la_ws *la_ws_new(int L, int F, int Dv)
@@ -59,11 +59,11 @@ static la_ws *la_ws_new(int L, int F, int Dv)
     const size_t D = 1 + (size_t)F + (size_t)F * F;
     la_ws *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    float **p[] = {&w->qc, &w->kc, &w->vc, &w->pq, &w->pk, &w->A, &w->G, &w->num, &w->dn, &w->dd,
-                   &w->dq, &w->dk, &w->dv, &w->dp, &w->S, &w->z};
-    size_t n[] = {(size_t)L * F, (size_t)L * F, (size_t)L * Dv, L * D, L * D, (size_t)L * L, (size_t)L * L,
-                  (size_t)L * Dv, (size_t)L * Dv, (size_t)L, (size_t)L * F, (size_t)L * F, (size_t)L * Dv, L * D,
-                  D * Dv, D};
+    float **p[] = {&w->qc, &w->kc, &w->vc, &w->pq, &w->pk, &w->A,  &w->G, &w->num,
+                   &w->dn, &w->dd, &w->dq, &w->dk, &w->dv, &w->dp, &w->S, &w->z};
+    size_t n[] = {(size_t)L * F,  (size_t)L * F,  (size_t)L * Dv, L * D,     L * D,         (size_t)L * L,
+                  (size_t)L * L,  (size_t)L * Dv, (size_t)L * Dv, (size_t)L, (size_t)L * F, (size_t)L * F,
+                  (size_t)L * Dv, L * D,          D * Dv,         D};
     int ok = 1;
     for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) ok &= (*p[i] = malloc(n[i] * sizeof(float))) != NULL;
     if (!ok) {
@@ -77,15 +77,14 @@ static la_ws *la_ws_new(int L, int F, int Dv)
 static void la_ws_free(la_ws *w)
 {
     if (!w) return;
-    float *p[] = {w->qc, w->kc, w->vc, w->pq, w->pk, w->A, w->G, w->num, w->dn, w->dd,
-                  w->dq, w->dk, w->dv, w->dp, w->S, w->z};
+    float *p[] = {w->qc, w->kc, w->vc, w->pq, w->pk, w->A, w->G, w->num, w->dn, w->dd, w->dq, w->dk, w->dv, w->dp, w->S, w->z};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
     free(w);
 }
 
 /* copies rows t0..t0+n of head h of batch b into the chunk buffers (and their features) */
-static void la_load(la_ws *w, const float *q, const float *k, const float *v, const sl_linattn_shape *s, int b,
-                    int h, int t0, int n)
+static void la_load(la_ws *w, const float *q, const float *k, const float *v, const sl_linattn_shape *s, int b, int h, int t0,
+                    int n)
 {
     const int H = s->H, F = s->F, Dv = s->Dv, D = 1 + F + F * F;
     for (int i = 0; i < n; i++) {
@@ -101,20 +100,18 @@ static void la_load(la_ws *w, const float *q, const float *k, const float *v, co
 /* A (n, n): s_ts = q_t.k_s / sqrt F for the chunk's pairs */
 static void la_scores(la_ws *w, int n, int F)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, F, 1.0f / sqrtf((float)F), w->qc, F, w->kc, F, 0.0f,
-                w->A, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, F, 1.0f / sqrtf((float)F), w->qc, F, w->kc, F, 0.0f, w->A, n);
 }
 
 static int la_check(const sl_linattn_shape *s)
 {
     if (s->B <= 0 || s->T <= 0 || s->H <= 0 || s->F <= 0 || s->Dv <= 0 || s->chunk <= 0)
-        return sl_error(SL_ESHAPE, "based: bad linear-attention shape B=%d T=%d H=%d F=%d Dv=%d chunk=%d", s->B, s->T,
-                        s->H, s->F, s->Dv, s->chunk);
+        return sl_error(SL_ESHAPE, "based: bad linear-attention shape B=%d T=%d H=%d F=%d Dv=%d chunk=%d", s->B, s->T, s->H, s->F,
+                        s->Dv, s->chunk);
     return SL_OK;
 }
 
-int sl_based_linattn_forward(float *y, float *den, const float *q, const float *k, const float *v,
-                             const sl_linattn_shape *s)
+int sl_based_linattn_forward(float *y, float *den, const float *q, const float *k, const float *v, const sl_linattn_shape *s)
 {
     int rc = la_check(s);
     if (rc) return rc;
@@ -170,8 +167,8 @@ int sl_based_linattn_forward(float *y, float *den, const float *q, const float *
 }
 
 /* dn (n, Dv) = dy / den, dd (n) = -(dy . y) / den for the chunk */
-static void la_dnum(la_ws *w, const float *dy, const float *y, const float *den, const sl_linattn_shape *s, int b,
-                    int h, int t0, int n)
+static void la_dnum(la_ws *w, const float *dy, const float *y, const float *den, const sl_linattn_shape *s, int b, int h, int t0,
+                    int n)
 {
     const int T = s->T, H = s->H, Dv = s->Dv;
     for (int i = 0; i < n; i++) {
@@ -185,8 +182,8 @@ static void la_dnum(la_ws *w, const float *dy, const float *y, const float *den,
     }
 }
 
-int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, const float *y, const float *den,
-                              const float *q, const float *k, const float *v, const sl_linattn_shape *s)
+int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, const float *y, const float *den, const float *q,
+                              const float *k, const float *v, const sl_linattn_shape *s)
 {
     int rc = la_check(s);
     if (rc) return rc;
@@ -218,7 +215,7 @@ int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, 
                     for (int j = 0; j < n; j++) {
                         float x = w->A[(size_t)i * n + j], *g = &w->G[(size_t)i * n + j];
                         if (j <= i) {
-                            *g = (*g + w->dd[i]) * (1.0f + x) * rf;    /* d kappa / d s, times ds/d(q.k) */
+                            *g = (*g + w->dd[i]) * (1.0f + x) * rf; /* d kappa / d s, times ds/d(q.k) */
                             w->A[(size_t)i * n + j] = 1.0f + x + 0.5f * x * x;
                         } else {
                             *g = 0.0f;
@@ -238,9 +235,12 @@ int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, 
                 }
                 for (int i = 0; i < n; i++) {
                     size_t r = (size_t)b * T + t0 + i;
-                    if (dq) for (int e = 0; e < F; e++) dq[(r * H + h) * F + e] += w->dq[(size_t)i * F + e];
-                    if (dk) for (int e = 0; e < F; e++) dk[(r * H + h) * F + e] += w->dk[(size_t)i * F + e];
-                    if (dv) for (int e = 0; e < Dv; e++) dv[(r * H + h) * Dv + e] += w->dv[(size_t)i * Dv + e];
+                    if (dq)
+                        for (int e = 0; e < F; e++) dq[(r * H + h) * F + e] += w->dq[(size_t)i * F + e];
+                    if (dk)
+                        for (int e = 0; e < F; e++) dk[(r * H + h) * F + e] += w->dk[(size_t)i * F + e];
+                    if (dv)
+                        for (int e = 0; e < Dv; e++) dv[(r * H + h) * Dv + e] += w->dv[(size_t)i * Dv + e];
                 }
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, Dv, n, 1.0f, w->pk, D, w->vc, Dv, 1.0f, w->S, Dv);
                 for (int i = 0; i < n; i++)
@@ -267,8 +267,10 @@ int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, 
                     }
                     for (int i = 0; i < n; i++) {
                         size_t r = (size_t)b * T + t0 + i;
-                        if (dk) for (int e = 0; e < F; e++) dk[(r * H + h) * F + e] += w->dk[(size_t)i * F + e];
-                        if (dv) for (int e = 0; e < Dv; e++) dv[(r * H + h) * Dv + e] += w->dv[(size_t)i * Dv + e];
+                        if (dk)
+                            for (int e = 0; e < F; e++) dk[(r * H + h) * F + e] += w->dk[(size_t)i * F + e];
+                        if (dv)
+                            for (int e = 0; e < Dv; e++) dv[(r * H + h) * Dv + e] += w->dv[(size_t)i * Dv + e];
                     }
                 }
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, Dv, n, 1.0f, w->pq, D, w->dn, Dv, 1.0f, R, Dv);
@@ -371,7 +373,7 @@ void sl_based_window_forward(float *out, float *P, const float *qkv, int B, int 
     const int ld = 3 * C, KB = 2 * W;
     #pragma omp parallel
     {
-        float *S = malloc((size_t)W * KB * sizeof(float));   // (nq, nk) scores, then probabilities
+        float *S = malloc((size_t)W * KB * sizeof(float)); // (nq, nk) scores, then probabilities
         #pragma omp for schedule(static)
         for (int b = 0; b < B; b++)
             for (int t0 = 0; t0 < T; t0 += W) {
@@ -380,14 +382,14 @@ void sl_based_window_forward(float *out, float *P, const float *qkv, int B, int 
                             *V = qkv + ((size_t)b * T + k0) * ld + 2 * C;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, C, scale, Q, ld, K, ld, 0.0f, S, nk);
                 for (int i = 0; i < nq; i++) {
-                    const int t = t0 + i, lo = t - W + 1 - k0, hi = t - k0;   // keys lo..hi of the block
+                    const int t = t0 + i, lo = t - W + 1 - k0, hi = t - k0; // keys lo..hi of the block
                     float *s = S + (size_t)i * nk, mx = -INFINITY, sum = 0.0f;
                     for (int j = lo > 0 ? lo : 0; j <= hi; j++) mx = s[j] > mx ? s[j] : mx;
                     for (int j = 0; j < nk; j++) {
                         s[j] = j >= lo && j <= hi ? expf(s[j] - mx) : 0.0f;
                         sum += s[j];
                     }
-                    float *p = P + ((size_t)b * T + t) * W;   // p[j - t + W - 1] for key j
+                    float *p = P + ((size_t)b * T + t) * W; // p[j - t + W - 1] for key j
                     for (int j = 0; j < W; j++) p[j] = 0.0f;
                     for (int j = lo > 0 ? lo : 0; j <= hi; j++) p[j + k0 - t + W - 1] = s[j] /= sum;
                 }
@@ -399,8 +401,7 @@ void sl_based_window_forward(float *out, float *P, const float *qkv, int B, int 
 }
 
 /* dS = P (dP - rowsum(P dP)) scale with dP = dO V^T; dQ += dS K, dK += dS^T Q, dV += P^T dO */
-void sl_based_window_backward(float *dqkv, const float *dout, const float *qkv, const float *P, int B, int T, int C,
-                              int W)
+void sl_based_window_backward(float *dqkv, const float *dout, const float *qkv, const float *P, int B, int T, int C, int W)
 {
     const float scale = 1.0f / sqrtf((float)C);
     const int ld = 3 * C, KB = 2 * W;
@@ -448,7 +449,10 @@ void sl_based_window_naive_forward(float *out, const float *qkv, int B, int T, i
             const float *qt = qkv + ((size_t)b * T + t) * 3 * C;
             double mx = -INFINITY, sum = 0.0;
             for (int j = 0; j < T; j++) {
-                if (j > t || j <= t - W) { s[j] = -INFINITY; continue; }
+                if (j > t || j <= t - W) {
+                    s[j] = -INFINITY;
+                    continue;
+                }
                 double x = 0.0;
                 for (int e = 0; e < C; e++) x += (double)qt[e] * qkv[((size_t)b * T + j) * 3 * C + C + e];
                 s[j] = x / sqrt((double)C);
@@ -472,24 +476,25 @@ typedef struct {
     int H, F, Dv, D, W;
     int i_q, i_k, i_v, i_o, i_wqkv, i_wqkvb, i_wo, i_wob;
     int B, T;
-    sl_buf xin, q, k, v, y, den, qkv, o, P;       /* caches */
-    sl_buf gq, gk, gv, gy, gqkv, go;              /* backward scratch */
+    sl_buf xin, q, k, v, y, den, qkv, o, P; /* caches */
+    sl_buf gq, gk, gv, gy, gqkv, go;        /* backward scratch */
 } based_model;
 
 typedef struct {
     int B, pos;
-    float *S, *z;          /* (B, H, D, Dv), (B, H, D) */
-    float *kc, *vc;        /* (B, W, C): keys and values of the window, ring by position % W */
+    float *S, *z;   /* (B, H, D, Dv), (B, H, D) */
+    float *kc, *vc; /* (B, W, C): keys and values of the window, ring by position % W */
     float *q, *k, *v, *y, *qkv, *o, *tmp, *p;
-    int *p0;               /* (B) pos at each row's last per-row reset: its window holds positions from p0 on */
-    int apart;             /* some p0 is not 0 */
+    int *p0;   /* (B) pos at each row's last per-row reset: its window holds positions from p0 on */
+    int apart; /* some p0 is not 0 */
 } based_state;
 
 const sl_spec_key sl_based_keys[] = {
     SL_KEY_INT(sl_based_config, d_model, "d_model", "64", 1, 65536, "model width"),
     SL_KEY_INT(sl_based_config, feature_dim, "feature_dim", "16", 1, 64,
                "query/key width per head before the Taylor map (1 + F + F^2 features)"),
-    SL_KEY_INT(sl_based_config, num_heads, "num_heads", "1", 1, 4096, "linear-attention heads; d_model / num_heads per value head"),
+    SL_KEY_INT(sl_based_config, num_heads, "num_heads", "1", 1, 4096,
+               "linear-attention heads; d_model / num_heads per value head"),
     SL_KEY_INT(sl_based_config, window_size, "window_size", "64", 0, 1 << 20,
                "sliding-window softmax attention over the last window_size positions (0: linear attention alone)"),
     SL_KEY_INT(sl_based_config, chunk_size, "chunk_size", "64", 1, 1 << 20, "positions per chunk of the linear attention"),
@@ -515,8 +520,8 @@ int sl_based_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_
 
 static sl_linattn_shape la_shape(const based_model *bm, int B, int T)
 {
-    return (sl_linattn_shape){.B = B, .T = T, .H = bm->H, .F = bm->F, .Dv = bm->Dv, .chunk = bm->cfg.chunk_size,
-                              .eps = bm->cfg.eps};
+    return (sl_linattn_shape){
+        .B = B, .T = T, .H = bm->H, .F = bm->F, .Dv = bm->Dv, .chunk = bm->cfg.chunk_size, .eps = bm->cfg.eps};
 }
 
 static int based_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
@@ -526,10 +531,12 @@ static int based_forward(sl_model *m, const float *x, const int32_t *tok, float 
     const int C = bm->cfg.d_model, HF = bm->H * bm->F, W = bm->W;
     const size_t N = (size_t)B * T;
     int rc;
-    if ((rc = sl_buf_reserve(&bm->xin, N * C)) || (rc = sl_buf_reserve(&bm->q, N * HF)) || (rc = sl_buf_reserve(&bm->k, N * HF)) ||
-        (rc = sl_buf_reserve(&bm->v, N * C)) || (rc = sl_buf_reserve(&bm->y, N * C)) || (rc = sl_buf_reserve(&bm->den, N * bm->H)))
+    if ((rc = sl_buf_reserve(&bm->xin, N * C)) || (rc = sl_buf_reserve(&bm->q, N * HF)) ||
+        (rc = sl_buf_reserve(&bm->k, N * HF)) || (rc = sl_buf_reserve(&bm->v, N * C)) || (rc = sl_buf_reserve(&bm->y, N * C)) ||
+        (rc = sl_buf_reserve(&bm->den, N * bm->H)))
         return rc;
-    if (W && ((rc = sl_buf_reserve(&bm->qkv, N * 3 * C)) || (rc = sl_buf_reserve(&bm->o, N * C)) || (rc = sl_buf_reserve(&bm->P, N * W))))
+    if (W && ((rc = sl_buf_reserve(&bm->qkv, N * 3 * C)) || (rc = sl_buf_reserve(&bm->o, N * C)) ||
+              (rc = sl_buf_reserve(&bm->P, N * W))))
         return rc;
     bm->B = B;
     bm->T = T;
@@ -545,8 +552,8 @@ static int based_forward(sl_model *m, const float *x, const int32_t *tok, float 
         /* out += out_proj(window attention) */
         sl_linear_forward(bm->qkv.p, x, sl_params_data(P, bm->i_wqkv), sl_params_data(P, bm->i_wqkvb), (int)N, C, 3 * C);
         sl_based_window_forward(bm->o.p, bm->P.p, bm->qkv.p, B, T, C, W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C, C, 1.0f, bm->o.p, C, sl_params_data(P, bm->i_wo), C,
-                    1.0f, out, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C, C, 1.0f, bm->o.p, C, sl_params_data(P, bm->i_wo), C, 1.0f,
+                    out, C);
         const float *ob = sl_params_data(P, bm->i_wob);
         for (size_t n = 0; n < N; n++)
             for (int c = 0; c < C; c++) out[n * C + c] += ob[c];
@@ -562,8 +569,8 @@ static int based_backward(sl_model *m, const float *dout, float *dx)
     const size_t N = (size_t)B * T;
     if (B <= 0) return sl_error(SL_EINVAL, "based: backward before forward");
     int rc;
-    if ((rc = sl_buf_reserve(&bm->gq, N * HF)) || (rc = sl_buf_reserve(&bm->gk, N * HF)) || (rc = sl_buf_reserve(&bm->gv, N * C)) ||
-        (rc = sl_buf_reserve(&bm->gy, N * C)))
+    if ((rc = sl_buf_reserve(&bm->gq, N * HF)) || (rc = sl_buf_reserve(&bm->gk, N * HF)) ||
+        (rc = sl_buf_reserve(&bm->gv, N * C)) || (rc = sl_buf_reserve(&bm->gy, N * C)))
         return rc;
     memset(bm->gy.p, 0, N * C * sizeof(float));
     sl_linear_backward(bm->gy.p, sl_params_grad(P, bm->i_o), NULL, dout, bm->y.p, sl_params_data(P, bm->i_o), (int)N, C, C);
@@ -641,9 +648,15 @@ static int based_state_reset_rows(sl_model *m, void *state, const uint8_t *rows,
 static void *based_state_new(sl_model *m, int B)
 {
     based_model *bm = (based_model *)m;
-    if (B <= 0) { sl_error(SL_ESHAPE, "based: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "based: bad batch size %d", B);
+        return NULL;
+    }
     based_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B, C = bm->cfg.d_model, HF = (size_t)bm->H * bm->F, W = bm->W ? bm->W : 1;
     s->B = B;
     s->S = malloc(b * bm->H * bm->D * bm->Dv * sizeof(float));
@@ -659,7 +672,8 @@ static void *based_state_new(sl_model *m, int B)
     s->tmp = malloc(2 * (size_t)bm->D * sizeof(float));
     s->p = malloc(W * sizeof(float));
     s->p0 = calloc(b, sizeof *s->p0);
-    if (!s->S || !s->z || !s->kc || !s->vc || !s->q || !s->k || !s->v || !s->y || !s->qkv || !s->o || !s->tmp || !s->p || !s->p0) {
+    if (!s->S || !s->z || !s->kc || !s->vc || !s->q || !s->k || !s->v || !s->y || !s->qkv || !s->o || !s->tmp || !s->p ||
+        !s->p0) {
         based_state_free(m, s);
         sl_error(SL_ENOMEM, "out of memory");
         return NULL;
@@ -727,8 +741,8 @@ static int based_step(sl_model *m, void *state, const float *x, const int32_t *t
 #undef WSLOT
         }
         const float *ob = sl_params_data(P, bm->i_wob);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, C, 1.0f, s->o, C, sl_params_data(P, bm->i_wo), C, 1.0f,
-                    out, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, C, 1.0f, s->o, C, sl_params_data(P, bm->i_wo), C, 1.0f, out,
+                    C);
         for (int b = 0; b < B; b++)
             for (int c = 0; c < C; c++) out[(size_t)b * C + c] += ob[c];
     }
@@ -752,8 +766,8 @@ static int based_init(sl_model *m, sl_rng *rng)
 static void based_destroy(sl_model *m)
 {
     based_model *bm = (based_model *)m;
-    sl_buf *bufs[] = {&bm->xin, &bm->q, &bm->k, &bm->v, &bm->y, &bm->den, &bm->qkv, &bm->o, &bm->P,
-                      &bm->gq, &bm->gk, &bm->gv, &bm->gy, &bm->gqkv, &bm->go};
+    sl_buf *bufs[] = {&bm->xin, &bm->q,  &bm->k,  &bm->v,  &bm->y,  &bm->den,  &bm->qkv, &bm->o,
+                      &bm->P,   &bm->gq, &bm->gk, &bm->gv, &bm->gy, &bm->gqkv, &bm->go};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
     free(bm);
 }
@@ -777,8 +791,17 @@ static int based_state_copy(sl_model *base_, void *dst, const void *src)
 }
 
 static const sl_model_vt based_vt = {
-    .kind = "based", .destroy = based_destroy, .init = based_init, .forward = based_forward, .backward = based_backward,
-    .state_new = based_state_new, .state_free = based_state_free, .state_reset = based_state_reset, .state_reset_rows = based_state_reset_rows, .state_copy = based_state_copy, .step = based_step,
+    .kind = "based",
+    .destroy = based_destroy,
+    .init = based_init,
+    .forward = based_forward,
+    .backward = based_backward,
+    .state_new = based_state_new,
+    .state_free = based_state_free,
+    .state_reset = based_state_reset,
+    .state_reset_rows = based_state_reset_rows,
+    .state_copy = based_state_copy,
+    .step = based_step,
 };
 
 int sl_based_create(const sl_based_config *cfg, sl_params *P, const char *prefix, sl_model **out)
@@ -798,7 +821,10 @@ int sl_based_create(const sl_based_config *cfg, sl_params *P, const char *prefix
     m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
     m->d_in = m->d_out = c.d_model;
     bm->cfg = c;
-    bm->H = c.num_heads; bm->F = c.feature_dim; bm->Dv = c.d_model / c.num_heads; bm->W = c.window_size;
+    bm->H = c.num_heads;
+    bm->F = c.feature_dim;
+    bm->Dv = c.d_model / c.num_heads;
+    bm->W = c.window_size;
     bm->D = 1 + c.feature_dim + c.feature_dim * c.feature_dim;
     const char *pre = prefix ? prefix : "";
     const int C = c.d_model, HF = c.num_heads * c.feature_dim;
@@ -813,10 +839,19 @@ int sl_based_create(const sl_based_config *cfg, sl_params *P, const char *prefix
         bm->i_wo = sl_params_add(P, pre, "window_attn.out_proj.weight", 2, C, C, 0, 0);
         bm->i_wob = sl_params_add(P, pre, "window_attn.out_proj.bias", 1, C, 0, 0, 0);
     }
-    int idx[] = {bm->i_q, bm->i_k, bm->i_v, bm->i_o, c.window_size ? bm->i_wqkv : 0, c.window_size ? bm->i_wqkvb : 0,
-                 c.window_size ? bm->i_wo : 0, c.window_size ? bm->i_wob : 0};
+    int idx[] = {bm->i_q,
+                 bm->i_k,
+                 bm->i_v,
+                 bm->i_o,
+                 c.window_size ? bm->i_wqkv : 0,
+                 c.window_size ? bm->i_wqkvb : 0,
+                 c.window_size ? bm->i_wo : 0,
+                 c.window_size ? bm->i_wob : 0};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { based_destroy(m); return idx[i]; }
+        if (idx[i] < 0) {
+            based_destroy(m);
+            return idx[i];
+        }
     *out = m;
     return SL_OK;
 }

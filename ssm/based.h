@@ -41,7 +41,7 @@ extern "C" {
 typedef struct {
     int d_model, feature_dim, num_heads, window_size, chunk_size;
     float eps;
-    int quadratic;   /* train_view=quadratic: the naive O(T^2) linear attention (the reference) */
+    int quadratic; /* train_view=quadratic: the naive O(T^2) linear attention (the reference) */
 } sl_based_config;
 
 extern const sl_spec_key sl_based_keys[];
@@ -52,11 +52,13 @@ int sl_based_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_
 /* Causal Taylor linear attention on token-major arrays: q, k (B, T, H*F), v, y (B, T, H*Dv),
  * den (B, H, T) = the denominators (eps included), written by forward and read by backward.
  * Backward accumulates (+=) into dq, dk, dv (any may be NULL). chunk: positions per chunk. */
-typedef struct { int B, T, H, F, Dv, chunk; float eps; } sl_linattn_shape;
-int sl_based_linattn_forward(float *y, float *den, const float *q, const float *k, const float *v,
-                             const sl_linattn_shape *s);
-int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, const float *y, const float *den,
-                              const float *q, const float *k, const float *v, const sl_linattn_shape *s);
+typedef struct {
+    int B, T, H, F, Dv, chunk;
+    float eps;
+} sl_linattn_shape;
+int sl_based_linattn_forward(float *y, float *den, const float *q, const float *k, const float *v, const sl_linattn_shape *s);
+int sl_based_linattn_backward(float *dq, float *dk, float *dv, const float *dy, const float *y, const float *den, const float *q,
+                              const float *k, const float *v, const sl_linattn_shape *s);
 /* the reference: every kappa(q_t, k_s) summed directly in double */
 void sl_based_linattn_naive_forward(float *y, float *den, const float *q, const float *k, const float *v,
                                     const sl_linattn_shape *s);
@@ -66,8 +68,7 @@ void sl_based_linattn_naive_backward(float *dq, float *dk, float *dv, const floa
 /* Causal sliding-window softmax attention, one head: qkv (B, T, 3C) holds q | k | v per row,
  * out (B, T, C), P (B, T, W) the probabilities of keys t-W+1..t (written by forward). */
 void sl_based_window_forward(float *out, float *P, const float *qkv, int B, int T, int C, int W);
-void sl_based_window_backward(float *dqkv, const float *dout, const float *qkv, const float *P, int B, int T, int C,
-                              int W);
+void sl_based_window_backward(float *dqkv, const float *dout, const float *qkv, const float *P, int B, int T, int C, int W);
 /* the reference: full (T x T) scores with the band mask, double */
 void sl_based_window_naive_forward(float *out, const float *qkv, int B, int T, int C, int W);
 

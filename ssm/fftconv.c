@@ -10,37 +10,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SUBS = 31 };   /* packed rows: sub-convolution sizes 2m, m = 2^k */
+enum { SUBS = 31 }; /* packed rows: sub-convolution sizes 2m, m = 2^k */
 
 struct sl_fftconv {
     int T, n, nf;
     fftwf_plan r2c, c2r;
-    fftwf_plan sr2c[SUBS], sc2r[SUBS];   /* [k]: length 2^(k+1), made on first use */
+    fftwf_plan sr2c[SUBS], sc2r[SUBS]; /* [k]: length 2^(k+1), made on first use */
 };
 
 sl_fftconv *sl_fftconv_alloc(int T)
 {
-    if (T < 1) { sl_error(SL_EINVAL, "fftconv: bad length %d", T); return NULL; }
+    if (T < 1) {
+        sl_error(SL_EINVAL, "fftconv: bad length %d", T);
+        return NULL;
+    }
     sl_fftconv *c = calloc(1, sizeof *c);
     float *buf = NULL;
     fftwf_complex *fb = NULL;
     if (!c) goto oom;
-    c->T = T; c->n = 2 * T; c->nf = T + 1;
+    c->T = T;
+    c->n = 2 * T;
+    c->nf = T + 1;
     buf = fftwf_malloc(sizeof(float) * c->n);
     fb = fftwf_malloc(sizeof(fftwf_complex) * c->nf);
     if (!buf || !fb) goto oom;
     /* FFTW's planner is not thread-safe: models planning in concurrent batch slices
      * (lab/replicas.h) take turns; executing distinct plans needs no lock */
-#pragma omp critical(sl_fftw_planner)
+    #pragma omp critical(sl_fftw_planner)
     {
         c->r2c = fftwf_plan_dft_r2c_1d(c->n, buf, fb, FFTW_ESTIMATE);
         c->c2r = fftwf_plan_dft_c2r_1d(c->n, fb, buf, FFTW_ESTIMATE);
     }
-    fftwf_free(buf); fftwf_free(fb);
-    if (!c->r2c || !c->c2r) { sl_fftconv_free(c); sl_error(SL_ENOMEM, "fftconv: FFTW could not plan length %d", 2 * T); return NULL; }
+    fftwf_free(buf);
+    fftwf_free(fb);
+    if (!c->r2c || !c->c2r) {
+        sl_fftconv_free(c);
+        sl_error(SL_ENOMEM, "fftconv: FFTW could not plan length %d", 2 * T);
+        return NULL;
+    }
     return c;
 oom:
-    fftwf_free(buf); fftwf_free(fb); free(c);
+    fftwf_free(buf);
+    fftwf_free(fb);
+    free(c);
     sl_error(SL_ENOMEM, "fftconv: out of memory");
     return NULL;
 }
@@ -48,7 +60,7 @@ oom:
 void sl_fftconv_free(sl_fftconv *c)
 {
     if (!c) return;
-#pragma omp critical(sl_fftw_planner)
+    #pragma omp critical(sl_fftw_planner)
     {
         if (c->r2c) fftwf_destroy_plan(c->r2c);
         if (c->c2r) fftwf_destroy_plan(c->c2r);
@@ -98,13 +110,14 @@ int sl_fftconv_forward(sl_fftconv *c, float *y, const float *u, const float *K, 
                 for (int t = 0; t < T; t++) y[((size_t)b * T + t) * H + h] = in[t];
             }
         }
-        fftwf_free(in); fftwf_free(kf); fftwf_free(uf);
+        fftwf_free(in);
+        fftwf_free(kf);
+        fftwf_free(uf);
     }
     return fail ? sl_error(SL_ENOMEM, "fftconv: out of memory") : SL_OK;
 }
 
-int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, const float *u, const float *K,
-                        int B, int H)
+int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, const float *u, const float *K, int B, int H)
 {
     const int T = c->T, n = c->n, nf = c->nf;
     const float scale = 1.0f / (float)n;
@@ -148,7 +161,11 @@ int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, co
                 for (int t = 0; t < T; t++) dK[(size_t)h * T + t] += in[t];
             }
         }
-        fftwf_free(in); fftwf_free(kf); fftwf_free(uf); fftwf_free(gf); fftwf_free(acc);
+        fftwf_free(in);
+        fftwf_free(kf);
+        fftwf_free(uf);
+        fftwf_free(gf);
+        fftwf_free(acc);
     }
     return fail ? sl_error(SL_ENOMEM, "fftconv: out of memory") : SL_OK;
 }
@@ -209,7 +226,7 @@ static int sub_plans(sl_fftconv *c, const int32_t *pos, int B, int *kmax, unsign
         float *buf = fftwf_malloc(sizeof(float) * n);
         fftwf_complex *fb = fftwf_malloc(sizeof(fftwf_complex) * (n / 2 + 1));
         if (buf && fb) {
-#pragma omp critical(sl_fftw_planner)
+            #pragma omp critical(sl_fftw_planner)
             {
                 c->sr2c[k] = fftwf_plan_dft_r2c_1d(n, buf, fb, FFTW_ESTIMATE);
                 c->sc2r[k] = fftwf_plan_dft_c2r_1d(n, fb, buf, FFTW_ESTIMATE);
@@ -299,7 +316,7 @@ int sl_fftconv_docs_backward(sl_fftconv *c, float *du, float *dK, const float *d
     {
         float *in = fftwf_malloc(sizeof(float) * nmax);
         fftwf_complex *uf = fftwf_malloc(sizeof(fftwf_complex) * nfmax), *gf = fftwf_malloc(sizeof(fftwf_complex) * nfmax);
-        fftwf_complex *kf[SUBS] = {0}, *acc[SUBS] = {0};   /* per size: K's transform, dK's sum */
+        fftwf_complex *kf[SUBS] = {0}, *acc[SUBS] = {0}; /* per size: K's transform, dK's sum */
         int ok = in && uf && gf;
         for (int k = 0; k <= kmax; k++)
             if (used & (1u << k)) {
@@ -334,7 +351,7 @@ int sl_fftconv_docs_backward(sl_fftconv *c, float *du, float *dK, const float *d
                         for (int t = 0; t < L; t++) du[((size_t)b * T + t0 + t) * H + h] += in[t];
                     }
                 }
-            for (int k = 0; dK && k <= kmax; k++) {   /* dK's lags < 2^k from the documents of size k */
+            for (int k = 0; dK && k <= kmax; k++) { /* dK's lags < 2^k from the documents of size k */
                 if (!(used & (1u << k))) continue;
                 const int m = 1 << k, n = 2 * m, taps = m < T ? m : T;
                 const float scale = 1.0f / (float)n;

@@ -20,13 +20,12 @@ extern "C" {
 
 typedef struct sl_fftconv sl_fftconv;
 
-sl_fftconv *sl_fftconv_alloc(int T);   /* NULL (message set) on failure */
+sl_fftconv *sl_fftconv_alloc(int T); /* NULL (message set) on failure */
 void sl_fftconv_free(sl_fftconv *c);
 int sl_fftconv_len(const sl_fftconv *c);
 
 int sl_fftconv_forward(sl_fftconv *c, float *y, const float *u, const float *K, int B, int H);
-int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, const float *u, const float *K,
-                        int B, int H);
+int sl_fftconv_backward(sl_fftconv *c, float *du, float *dK, const float *dy, const float *u, const float *K, int B, int H);
 
 /* Packed rows (seq/model.h): pos (B, T) each position's place in its document. The convolution
  * does not cross a document start: y[b,t,h] = sum_{j=0..pos[b,t]} K[h,j] u[b,t-j,h], each

@@ -15,41 +15,43 @@ const sl_spec_key sl_gla_keys[] = {
     SL_KEY_DOUBLE(sl_gla_config, expand_k, "expand_k", "0.5", 1e-3, 64, "key_dim = expand_k * d_model"),
     SL_KEY_DOUBLE(sl_gla_config, expand_v, "expand_v", "1", 1e-3, 64, "value_dim = expand_v * d_model"),
     SL_KEY_INT(sl_gla_config, num_heads, "num_heads", "4", 1, 1 << 12, "heads (key_dim and value_dim divisible by it)"),
-    SL_KEY_INT(sl_gla_config, gate_low_rank_dim, "gate_low_rank_dim", "16", 1, 1 << 16, "rank of the forget-gate projection gk_proj"),
+    SL_KEY_INT(sl_gla_config, gate_low_rank_dim, "gate_low_rank_dim", "16", 1, 1 << 16,
+               "rank of the forget-gate projection gk_proj"),
     SL_KEY_DOUBLE(sl_gla_config, gate_logit_normalizer, "gate_logit_normalizer", "16", 1e-3, 1e6,
                   "log alpha = logsigmoid(gk) / gate_logit_normalizer"),
     SL_KEY_FLOAT(sl_gla_config, norm_eps, "norm_eps", "1e-5", 1e-12, 1, "eps of g_norm (RMSNorm)"),
     SL_KEY_INT(sl_gla_config, chunk_size, "chunk_size", "16", 1, 1 << 20, "chunk length of the chunkwise form"),
-    SL_KEY_CHOICE(sl_gla_config, mode, "mode", "chunk", "chunk|recurrent", mode_vals, "sequence-mode form (backward is chunkwise)"),
+    SL_KEY_CHOICE(sl_gla_config, mode, "mode", "chunk", "chunk|recurrent", mode_vals,
+                  "sequence-mode form (backward is chunkwise)"),
     SL_KEY_END,
 };
 
 void sl_gla_config_default(sl_gla_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_gla_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_gla_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 typedef struct {
     sl_model base;
     sl_gla_config cfg;
-    int D, KD, VD, H, K, V, R;   /* d_model, key_dim, value_dim, heads, d_k, d_v, gate rank */
+    int D, KD, VD, H, K, V, R; /* d_model, key_dim, value_dim, heads, d_k, d_v, gate rank */
     int i_q, i_k, i_v, i_g, i_g0, i_g1, i_g1b, i_o, i_n;
     int B, T;
-    sl_arena fwd, bwd;           /* forward cache, backward scratch */
-    float *xin;                  /* (N, D) */
-    float *q, *k, *gk, *lg;      /* (N, KD): projections, gate logits, log alpha */
-    float *v, *g, *o, *nrm, *pre;   /* (N, VD) */
-    float *r, *rstd;             /* (N, R), (N, H) */
-    float *dpre, *dn, *dO, *dv, *dg;   /* (N, VD) */
-    float *dq, *dk, *dlg, *dr;   /* (N, KD) x 3, (N, R) */
+    sl_arena fwd, bwd;               /* forward cache, backward scratch */
+    float *xin;                      /* (N, D) */
+    float *q, *k, *gk, *lg;          /* (N, KD): projections, gate logits, log alpha */
+    float *v, *g, *o, *nrm, *pre;    /* (N, VD) */
+    float *r, *rstd;                 /* (N, R), (N, H) */
+    float *dpre, *dn, *dO, *dv, *dg; /* (N, VD) */
+    float *dq, *dk, *dlg, *dr;       /* (N, KD) x 3, (N, R) */
 } gla_model;
 
 typedef struct {
     int B;
     sl_arena mem;
-    float *S;                    /* (B, H, K, V) */
-    float *q, *k, *v, *g, *r, *gk, *lg, *o, *rstd, *nrm, *pre;   /* one position's arrays */
+    float *S;                                                  /* (B, H, K, V) */
+    float *q, *k, *v, *g, *r, *gk, *lg, *o, *rstd, *nrm, *pre; /* one position's arrays */
 } gla_state;
 
 #define PD(i) sl_params_data(base->P, m->i)
@@ -72,8 +74,8 @@ static void project(gla_model *m, sl_model *base, float *q, float *k, float *v, 
 }
 
 /* y = o_proj(swish(g) (.) g_norm(o)) */
-static void output(gla_model *m, sl_model *base, float *y, float *nrm, float *rstd, float *pre, const float *o,
-                   const float *g, int N)
+static void output(gla_model *m, sl_model *base, float *y, float *nrm, float *rstd, float *pre, const float *o, const float *g,
+                   int N)
 {
     sl_rmsnorm_forward(nrm, rstd, o, PD(i_n), N * m->H, m->V, m->cfg.norm_eps);
     for (size_t i = 0; i < (size_t)N * m->VD; i++) pre[i] = sl_act1(SL_ACT_SILU, g[i]) * nrm[i];
@@ -96,9 +98,18 @@ static int gla_forward(sl_model *base, const float *x, const int32_t *tok, float
     m->T = T;
     memcpy(m->xin, x, N * D * sizeof(float));
     project(m, base, m->q, m->k, m->v, m->g, m->r, m->gk, m->lg, x, (int)N);
-    sl_linattn_args a = {.B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .g = m->lg,
+    sl_linattn_args a = {.B = B,
+                         .T = T,
+                         .H = H,
+                         .K = m->K,
+                         .V = m->V,
+                         .q = m->q,
+                         .k = m->k,
+                         .v = m->v,
+                         .g = m->lg,
                          .scale = 1.0f / sqrtf((float)m->K)};
-    rc = m->cfg.mode == SL_GLA_RECURRENT ? sl_linattn_recurrent_forward(m->o, &a) : sl_linattn_chunk_forward(m->o, &a, m->cfg.chunk_size);
+    rc = m->cfg.mode == SL_GLA_RECURRENT ? sl_linattn_recurrent_forward(m->o, &a)
+                                         : sl_linattn_chunk_forward(m->o, &a, m->cfg.chunk_size);
     if (rc) return rc;
     output(m, base, y, m->nrm, m->rstd, m->pre, m->o, m->g, (int)N);
     return SL_OK;
@@ -123,7 +134,15 @@ static int gla_backward(sl_model *base, const float *dy, float *dx)
     }
     memset(m->dO, 0, N * VD * sizeof(float));
     sl_rmsnorm_backward(m->dO, PG(i_n), m->dn, m->o, PD(i_n), m->rstd, (int)N * H, m->V);
-    sl_linattn_args a = {.B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .g = m->lg,
+    sl_linattn_args a = {.B = B,
+                         .T = T,
+                         .H = H,
+                         .K = m->K,
+                         .V = m->V,
+                         .q = m->q,
+                         .k = m->k,
+                         .v = m->v,
+                         .g = m->lg,
                          .scale = 1.0f / sqrtf((float)m->K)};
     if ((rc = sl_linattn_chunk_backward(m->dq, m->dk, m->dv, m->dlg, m->dO, &a, m->cfg.chunk_size))) return rc;
     /* d logsigmoid(z) / dz = sigmoid(-z) */
@@ -160,9 +179,15 @@ static int gla_state_reset(sl_model *base, void *p)
 static void *gla_state_new(sl_model *base, int B)
 {
     gla_model *m = (gla_model *)base;
-    if (B <= 0) { sl_error(SL_ESHAPE, "gla: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "gla: bad batch size %d", B);
+        return NULL;
+    }
     gla_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B;
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->S, b * m->H * m->K * m->V), SL_FIELD(s->q, b * m->KD), SL_FIELD(s->k, b * m->KD),
@@ -182,7 +207,15 @@ static int gla_step(sl_model *base, void *p, const float *x, const int32_t *tok,
     gla_model *m = (gla_model *)base;
     gla_state *s = p;
     project(m, base, s->q, s->k, s->v, s->g, s->r, s->gk, s->lg, x, s->B);
-    sl_linattn_args a = {.B = s->B, .T = 1, .H = m->H, .K = m->K, .V = m->V, .q = s->q, .k = s->k, .v = s->v, .g = s->lg,
+    sl_linattn_args a = {.B = s->B,
+                         .T = 1,
+                         .H = m->H,
+                         .K = m->K,
+                         .V = m->V,
+                         .q = s->q,
+                         .k = s->k,
+                         .v = s->v,
+                         .g = s->lg,
                          .scale = 1.0f / sqrtf((float)m->K)};
     sl_linattn_step(s->o, s->S, &a);
     output(m, base, y, s->nrm, s->rstd, s->pre, s->o, s->g, s->B);
@@ -253,8 +286,18 @@ static int gla_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, in
 }
 
 static const sl_model_vt gla_vt = {
-    .kind = "gla", .destroy = gla_destroy, .release = gla_release, .init = gla_init, .forward = gla_forward, .backward = gla_backward,
-    .state_new = gla_state_new, .state_free = gla_state_free, .state_reset = gla_state_reset, .state_reset_rows = gla_state_reset_rows, .state_copy = gla_state_copy, .step = gla_step,
+    .kind = "gla",
+    .destroy = gla_destroy,
+    .release = gla_release,
+    .init = gla_init,
+    .forward = gla_forward,
+    .backward = gla_backward,
+    .state_new = gla_state_new,
+    .state_free = gla_state_free,
+    .state_reset = gla_state_reset,
+    .state_reset_rows = gla_state_reset_rows,
+    .state_copy = gla_state_copy,
+    .step = gla_step,
 };
 
 int sl_gla_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -276,7 +319,8 @@ int sl_gla_create(const sl_gla_config *cfg, sl_params *P, const char *prefix, sl
     /* fla: key_dim = int(hidden_size * expand_k), value_dim = int(hidden_size * expand_v) */
     const int KD = (int)(c.d_model * c.expand_k), VD = (int)(c.d_model * c.expand_v);
     if (KD < c.num_heads || KD % c.num_heads)
-        return sl_error(SL_EINVAL, "gla: key_dim = expand_k * d_model = %d is not a positive multiple of num_heads=%d", KD, c.num_heads);
+        return sl_error(SL_EINVAL, "gla: key_dim = expand_k * d_model = %d is not a positive multiple of num_heads=%d", KD,
+                        c.num_heads);
     if (VD < c.num_heads || VD % c.num_heads)
         return sl_error(SL_EINVAL, "gla: value_dim = expand_v * d_model = %d is not a positive multiple of num_heads=%d", VD,
                         c.num_heads);
@@ -289,7 +333,12 @@ int sl_gla_create(const sl_gla_config *cfg, sl_params *P, const char *prefix, sl
     base->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
     base->d_in = base->d_out = c.d_model;
     m->cfg = c;
-    m->D = c.d_model; m->KD = KD; m->VD = VD; m->H = c.num_heads; m->K = KD / c.num_heads; m->V = VD / c.num_heads;
+    m->D = c.d_model;
+    m->KD = KD;
+    m->VD = VD;
+    m->H = c.num_heads;
+    m->K = KD / c.num_heads;
+    m->V = VD / c.num_heads;
     m->R = c.gate_low_rank_dim;
     const char *pre = prefix ? prefix : "";
     m->i_q = sl_params_add(P, pre, "q_proj.weight", 2, KD, m->D, 0, 0);
@@ -303,7 +352,10 @@ int sl_gla_create(const sl_gla_config *cfg, sl_params *P, const char *prefix, sl
     m->i_n = sl_params_add(P, pre, "g_norm.weight", 1, m->V, 0, 0, 0);
     int idx[] = {m->i_q, m->i_k, m->i_v, m->i_g, m->i_g0, m->i_g1, m->i_g1b, m->i_o, m->i_n};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { gla_destroy(base); return idx[i]; }
+        if (idx[i] < 0) {
+            gla_destroy(base);
+            return idx[i];
+        }
     *out = base;
     return SL_OK;
 }

@@ -15,7 +15,7 @@
 typedef struct {
     sl_model base;
     sl_h3_config cfg;
-    int C, H, hd, N, N2, KV;   /* channels, heads, head_dim, d_state, modes, kv channels H hd^2 */
+    int C, H, hd, N, N2, KV; /* channels, heads, head_dim, d_state, modes, kv channels H hd^2 */
     int i_qw, i_qb, i_kw, i_kb, i_vw, i_vb, i_ow, i_ob, i_sB, i_sC, i_kD, i_dC, i_dB, i_dt, i_ar, i_ai, i_D;
     int B, T;
     sl_fftconv *fc;
@@ -25,17 +25,19 @@ typedef struct {
 
 typedef struct {
     int B;
-    float *sh;            /* (B, C, N) shift registers */
-    double complex *st;   /* (B, KV, N2) diagonal SSM states */
-    double complex *Ab, *Bb, *Cp;   /* (H, N2) */
+    float *sh;                    /* (B, C, N) shift registers */
+    double complex *st;           /* (B, KV, N2) diagonal SSM states */
+    double complex *Ab, *Bb, *Cp; /* (H, N2) */
     float *q, *k, *v, *kp, *o;
 } h3_state;
 
 static const int naive_vals[] = {0, 1};
 const sl_spec_key sl_h3_keys[] = {
     SL_KEY_INT(sl_h3_config, d_model, "d_model", "64", 1, 65536, "model width"),
-    SL_KEY_INT(sl_h3_config, d_state, "d_state", "64", 2, 4096, "N: shift-SSM taps, and 2x the diagonal SSM's complex modes (even)"),
-    SL_KEY_INT(sl_h3_config, head_dim, "head_dim", "1", 1, 4096, "channels per head; d_model / head_dim heads, kv state head_dim^2 per head"),
+    SL_KEY_INT(sl_h3_config, d_state, "d_state", "64", 2, 4096,
+               "N: shift-SSM taps, and 2x the diagonal SSM's complex modes (even)"),
+    SL_KEY_INT(sl_h3_config, head_dim, "head_dim", "1", 1, 4096,
+               "channels per head; d_model / head_dim heads, kv state head_dim^2 per head"),
     SL_KEY_DOUBLE(sl_h3_config, dt_min, "dt_min", "0.001", 1e-8, 10, "smallest initial step size of the diagonal SSM"),
     SL_KEY_DOUBLE(sl_h3_config, dt_max, "dt_max", "0.1", 1e-8, 10, "largest initial step size"),
     SL_KEY_CHOICE(sl_h3_config, naive, "conv", "fft", "fft|naive", naive_vals,
@@ -69,8 +71,7 @@ void sl_h3_shift_kernel(float *K, const float *Bs, const float *Cs, int C, int N
         }
 }
 
-void sl_h3_shift_kernel_backward(float *dBs, float *dCs, const float *dK, const float *Bs, const float *Cs, int C, int N,
-                                 int L)
+void sl_h3_shift_kernel_backward(float *dBs, float *dCs, const float *dK, const float *Bs, const float *Cs, int C, int N, int L)
 {
     for (int c = 0; c < C; c++)
         for (int j = 0; j < L && j < N; j++) {
@@ -86,13 +87,19 @@ void sl_h3_shift_kernel_backward(float *dBs, float *dCs, const float *dK, const 
 
 static int conv_fwd(h3_model *hm, float *y, const float *u, const float *K, int Cn)
 {
-    if (hm->cfg.naive) { sl_conv_naive_forward(y, u, K, hm->B, hm->T, Cn); return SL_OK; }
+    if (hm->cfg.naive) {
+        sl_conv_naive_forward(y, u, K, hm->B, hm->T, Cn);
+        return SL_OK;
+    }
     return sl_fftconv_forward(hm->fc, y, u, K, hm->B, Cn);
 }
 
 static int conv_bwd(h3_model *hm, float *du, float *dK, const float *dy, const float *u, const float *K, int Cn)
 {
-    if (hm->cfg.naive) { sl_conv_naive_backward(du, dK, dy, u, K, hm->B, hm->T, Cn); return SL_OK; }
+    if (hm->cfg.naive) {
+        sl_conv_naive_backward(du, dK, dy, u, K, hm->B, hm->T, Cn);
+        return SL_OK;
+    }
     return sl_fftconv_backward(hm->fc, du, dK, dy, u, K, hm->B, Cn);
 }
 
@@ -114,9 +121,21 @@ static int h3_forward(sl_model *m, const float *x, const int32_t *tok, float *ou
     const int C = hm->C, H = hm->H, hd = hm->hd, KV = hm->KV, N2 = hm->N2;
     const size_t N = (size_t)B * T;
     int rc;
-    sl_buf *bufs[] = {&hm->xin, &hm->q, &hm->k, &hm->v, &hm->kc, &hm->kp, &hm->kv, &hm->s, &hm->o, &hm->Ks, &hm->Kd, &hm->Kdr, &hm->Cp};
-    size_t need[] = {N * C, N * C, N * C, N * C, N * C, N * C, N * KV, N * KV, N * C, (size_t)C * T, (size_t)H * T,
-                     (size_t)KV * T, (size_t)H * N2 * 2};
+    sl_buf *bufs[] = {&hm->xin, &hm->q, &hm->k,  &hm->v,  &hm->kc,  &hm->kp, &hm->kv,
+                      &hm->s,   &hm->o, &hm->Ks, &hm->Kd, &hm->Kdr, &hm->Cp};
+    size_t need[] = {N * C,
+                     N * C,
+                     N * C,
+                     N * C,
+                     N * C,
+                     N * C,
+                     N * KV,
+                     N * KV,
+                     N * C,
+                     (size_t)C * T,
+                     (size_t)H * T,
+                     (size_t)KV * T,
+                     (size_t)H * N2 * 2};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if ((rc = sl_buf_reserve(bufs[i], need[i]))) return rc;
     if (!hm->cfg.naive && (!hm->fc || sl_fftconv_len(hm->fc) != T)) {
@@ -153,7 +172,8 @@ static int h3_forward(sl_model *m, const float *x, const int32_t *tok, float *ou
     } else {
         sl_s4d_kernel(hm->Kd.p, ldt, hm->Cp.p, ar, ai, H, N2, T, SL_SSM_BILINEAR);
     }
-    for (int ch = 0; ch < KV; ch++) memcpy(hm->Kdr.p + (size_t)ch * T, hm->Kd.p + (size_t)(ch / (hd * hd)) * T, T * sizeof(float));
+    for (int ch = 0; ch < KV; ch++)
+        memcpy(hm->Kdr.p + (size_t)ch * T, hm->Kd.p + (size_t)(ch / (hd * hd)) * T, T * sizeof(float));
     if ((rc = conv_fwd(hm, hm->s.p, hm->kv.p, hm->Kdr.p, KV))) return rc;
     for (size_t n = 0; n < N; n++)
         for (int ch = 0; ch < KV; ch++) hm->s.p[n * KV + ch] += D[ch / (hd * hd)] * hm->kv.p[n * KV + ch];
@@ -178,8 +198,8 @@ static int h3_backward(sl_model *m, const float *dout, float *dx)
     if (B <= 0) return sl_error(SL_EINVAL, "h3: backward before forward");
     int rc;
     sl_buf *bufs[] = {&hm->go, &hm->gs, &hm->gkv, &hm->gkp, &hm->gk, &hm->gq, &hm->gv, &hm->gKs, &hm->gKdr, &hm->gKd, &hm->gCp};
-    size_t need[] = {N * C, N * KV, N * KV, N * C, N * C, N * C, N * C, (size_t)C * T, (size_t)KV * T, (size_t)H * T,
-                     (size_t)H * N2 * 2};
+    size_t need[] = {
+        N * C, N * KV, N * KV, N * C, N * C, N * C, N * C, (size_t)C * T, (size_t)KV * T, (size_t)H * T, (size_t)H * N2 * 2};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if ((rc = sl_buf_reserve(bufs[i], need[i]))) return rc;
         memset(bufs[i]->p, 0, need[i] * sizeof(float));
@@ -208,10 +228,18 @@ static int h3_backward(sl_model *m, const float *dout, float *dx)
     if ((rc = conv_bwd(hm, hm->gkv.p, hm->gKdr.p, hm->gs.p, hm->kv.p, hm->Kdr.p, KV))) return rc;
     for (int ch = 0; ch < KV; ch++)
         for (int l = 0; l < T; l++) hm->gKd.p[(size_t)(ch / (hd * hd)) * T + l] += hm->gKdr.p[(size_t)ch * T + l];
-    const sl_s4d_kernel_params kp = {.log_dt = sl_params_data(P, hm->i_dt), .C = hm->Cp.p, .log_A_real = sl_params_data(P, hm->i_ar),
-                                     .A_imag = sl_params_data(P, hm->i_ai), .H = H, .N2 = N2, .L = T, .disc = SL_SSM_BILINEAR};
-    const sl_s4d_kernel_grads kg = {.g_log_dt = sl_params_grad(P, hm->i_dt), .g_C = hm->gCp.p,
-                                    .g_log_A_real = sl_params_grad(P, hm->i_ar), .g_A_imag = sl_params_grad(P, hm->i_ai)};
+    const sl_s4d_kernel_params kp = {.log_dt = sl_params_data(P, hm->i_dt),
+                                     .C = hm->Cp.p,
+                                     .log_A_real = sl_params_data(P, hm->i_ar),
+                                     .A_imag = sl_params_data(P, hm->i_ai),
+                                     .H = H,
+                                     .N2 = N2,
+                                     .L = T,
+                                     .disc = SL_SSM_BILINEAR};
+    const sl_s4d_kernel_grads kg = {.g_log_dt = sl_params_grad(P, hm->i_dt),
+                                    .g_C = hm->gCp.p,
+                                    .g_log_A_real = sl_params_grad(P, hm->i_ar),
+                                    .g_A_imag = sl_params_grad(P, hm->i_ai)};
     sl_s4d_kernel_backward(&kg, hm->gKd.p, &kp);
     /* C' = B C: gB += gC' conj(C), gC += gC' conj(B) (real-view gradients) */
     {
@@ -243,8 +271,8 @@ static int h3_backward(sl_model *m, const float *dout, float *dx)
             hm->gk.p[n * C + c] = kD[c] * hm->gkp.p[n * C + c];
         }
     if ((rc = conv_bwd(hm, hm->gk.p, hm->gKs.p, hm->gkp.p, hm->k.p, hm->Ks.p, C))) return rc;
-    sl_h3_shift_kernel_backward(sl_params_grad(P, hm->i_sB), sl_params_grad(P, hm->i_sC), hm->gKs.p,
-                                sl_params_data(P, hm->i_sB), sl_params_data(P, hm->i_sC), C, hm->N, T);
+    sl_h3_shift_kernel_backward(sl_params_grad(P, hm->i_sB), sl_params_grad(P, hm->i_sC), hm->gKs.p, sl_params_data(P, hm->i_sB),
+                                sl_params_data(P, hm->i_sC), C, hm->N, T);
     sl_linear_backward(dx, sl_params_grad(P, hm->i_qw), sl_params_grad(P, hm->i_qb), hm->gq.p, hm->xin.p,
                        sl_params_data(P, hm->i_qw), (int)N, C, C);
     sl_linear_backward(dx, sl_params_grad(P, hm->i_kw), sl_params_grad(P, hm->i_kb), hm->gk.p, hm->xin.p,
@@ -261,8 +289,16 @@ static void h3_state_free(sl_model *m, void *state)
     (void)m;
     h3_state *s = state;
     if (!s) return;
-    free(s->sh); free(s->st); free(s->Ab); free(s->Bb); free(s->Cp);
-    free(s->q); free(s->k); free(s->v); free(s->kp); free(s->o);
+    free(s->sh);
+    free(s->st);
+    free(s->Ab);
+    free(s->Bb);
+    free(s->Cp);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->kp);
+    free(s->o);
     free(s);
 }
 
@@ -278,9 +314,15 @@ static int h3_state_reset(sl_model *m, void *state)
 static void *h3_state_new(sl_model *m, int B)
 {
     h3_model *hm = (h3_model *)m;
-    if (B <= 0) { sl_error(SL_ESHAPE, "h3: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "h3: bad batch size %d", B);
+        return NULL;
+    }
     h3_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B, C = hm->C;
     s->B = B;
     s->sh = malloc(b * C * hm->N * sizeof(float));
@@ -374,7 +416,8 @@ static int h3_init(sl_model *m, sl_rng *rng)
     const int C = hm->C, H = hm->H, N = hm->N, N2 = hm->N2;
     const float a = 1.0f / sqrtf((float)C);
     int lin[] = {hm->i_qw, hm->i_qb, hm->i_kw, hm->i_kb, hm->i_vw, hm->i_vb, hm->i_ow, hm->i_ob};
-    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) sl_rng_fill_uniform(rng, sl_params_data(P, lin[i]), P->t[lin[i]].numel, -a, a);
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
+        sl_rng_fill_uniform(rng, sl_params_data(P, lin[i]), P->t[lin[i]].numel, -a, a);
     float *sB = sl_params_data(P, hm->i_sB);
     memset(sB, 0, (size_t)C * N * sizeof(float));
     for (int c = 0; c < C; c++) sB[(size_t)c * N] = 1.0f;
@@ -400,9 +443,9 @@ static int h3_init(sl_model *m, sl_rng *rng)
 static void h3_destroy(sl_model *m)
 {
     h3_model *hm = (h3_model *)m;
-    sl_buf *bufs[] = {&hm->xin, &hm->q, &hm->k, &hm->v, &hm->kc, &hm->kp, &hm->kv, &hm->s, &hm->o, &hm->Ks, &hm->Kd,
-                      &hm->Kdr, &hm->Cp, &hm->go, &hm->gs, &hm->gkv, &hm->gkp, &hm->gk, &hm->gq, &hm->gv, &hm->gKs,
-                      &hm->gKdr, &hm->gKd, &hm->gCp};
+    sl_buf *bufs[] = {&hm->xin, &hm->q,  &hm->k,  &hm->v,   &hm->kc,  &hm->kp,   &hm->kv,  &hm->s,
+                      &hm->o,   &hm->Ks, &hm->Kd, &hm->Kdr, &hm->Cp,  &hm->go,   &hm->gs,  &hm->gkv,
+                      &hm->gkp, &hm->gk, &hm->gq, &hm->gv,  &hm->gKs, &hm->gKdr, &hm->gKd, &hm->gCp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
     sl_fftconv_free(hm->fc);
     free(hm);
@@ -437,8 +480,17 @@ static int h3_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int
 }
 
 static const sl_model_vt h3_vt = {
-    .kind = "h3", .destroy = h3_destroy, .init = h3_init, .forward = h3_forward, .backward = h3_backward,
-    .state_new = h3_state_new, .state_free = h3_state_free, .state_reset = h3_state_reset, .state_reset_rows = h3_state_reset_rows, .state_copy = h3_state_copy, .step = h3_step,
+    .kind = "h3",
+    .destroy = h3_destroy,
+    .init = h3_init,
+    .forward = h3_forward,
+    .backward = h3_backward,
+    .state_new = h3_state_new,
+    .state_free = h3_state_free,
+    .state_reset = h3_state_reset,
+    .state_reset_rows = h3_state_reset_rows,
+    .state_copy = h3_state_copy,
+    .step = h3_step,
 };
 
 int sl_h3_create(const sl_h3_config *cfg, sl_params *P, const char *prefix, sl_model **out)
@@ -459,7 +511,11 @@ int sl_h3_create(const sl_h3_config *cfg, sl_params *P, const char *prefix, sl_m
     m->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
     m->d_in = m->d_out = c.d_model;
     hm->cfg = c;
-    hm->C = c.d_model; hm->hd = c.head_dim; hm->H = c.d_model / c.head_dim; hm->N = c.d_state; hm->N2 = c.d_state / 2;
+    hm->C = c.d_model;
+    hm->hd = c.head_dim;
+    hm->H = c.d_model / c.head_dim;
+    hm->N = c.d_state;
+    hm->N2 = c.d_state / 2;
     hm->KV = hm->H * c.head_dim * c.head_dim;
     const char *pre = prefix ? prefix : "";
     const int C = hm->C, H = hm->H, N = hm->N, N2 = hm->N2;
@@ -481,9 +537,12 @@ int sl_h3_create(const sl_h3_config *cfg, sl_params *P, const char *prefix, sl_m
     hm->i_ow = sl_params_add(P, pre, "output_linear.weight", 2, C, C, 0, 0);
     hm->i_ob = sl_params_add(P, pre, "output_linear.bias", 1, C, 0, 0, 0);
     int idx[] = {hm->i_qw, hm->i_qb, hm->i_kw, hm->i_kb, hm->i_vw, hm->i_vb, hm->i_sB, hm->i_sC, hm->i_kD,
-                 hm->i_dC, hm->i_dt, hm->i_dB, hm->i_ar, hm->i_ai, hm->i_D, hm->i_ow, hm->i_ob};
+                 hm->i_dC, hm->i_dt, hm->i_dB, hm->i_ar, hm->i_ai, hm->i_D,  hm->i_ow, hm->i_ob};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { h3_destroy(m); return idx[i]; }
+        if (idx[i] < 0) {
+            h3_destroy(m);
+            return idx[i];
+        }
     /* zoology's OptimModule.register: no weight decay on the SSM parameters */
     int nowd[] = {hm->i_sB, hm->i_dt, hm->i_dB, hm->i_ar, hm->i_ai};
     for (size_t i = 0; i < sizeof nowd / sizeof nowd[0]; i++) sl_params_set_group(P, nowd[i], 1.0f, 0.0f);

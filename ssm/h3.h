@@ -34,7 +34,7 @@ extern "C" {
 typedef struct {
     int d_model, d_state, head_dim;
     double dt_min, dt_max;
-    int naive;   /* conv=naive: direct convolutions (the reference) */
+    int naive; /* conv=naive: direct convolutions (the reference) */
 } sl_h3_config;
 
 extern const sl_spec_key sl_h3_keys[];
@@ -44,8 +44,7 @@ int sl_h3_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_mod
 
 /* The shift SSM's kernel Ks (C, L) from B_s (C, N), C_s (C, N); backward accumulates. */
 void sl_h3_shift_kernel(float *K, const float *Bs, const float *Cs, int C, int N, int L);
-void sl_h3_shift_kernel_backward(float *dBs, float *dCs, const float *dK, const float *Bs, const float *Cs, int C, int N,
-                                 int L);
+void sl_h3_shift_kernel_backward(float *dBs, float *dCs, const float *dK, const float *Bs, const float *Cs, int C, int N, int L);
 
 #ifdef __cplusplus
 }

@@ -33,15 +33,21 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct { const char *name; sl_hippo_measure m; } measures[] = {
-    {"legs", SL_HIPPO_LEGS}, {"legt", SL_HIPPO_LEGT}, {"lmu", SL_HIPPO_LMU},
+static const struct {
+    const char *name;
+    sl_hippo_measure m;
+} measures[] = {
+    {"legs", SL_HIPPO_LEGS}, {"legt", SL_HIPPO_LEGT},   {"lmu", SL_HIPPO_LMU},
     {"lagt", SL_HIPPO_LAGT}, {"glagt", SL_HIPPO_GLAGT}, {"fout", SL_HIPPO_FOUT},
 };
 
 int sl_hippo_measure_from_name(const char *name, sl_hippo_measure *m)
 {
     for (size_t i = 0; i < sizeof measures / sizeof measures[0]; i++)
-        if (!strcasecmp(name, measures[i].name)) { *m = measures[i].m; return SL_OK; }
+        if (!strcasecmp(name, measures[i].name)) {
+            *m = measures[i].m;
+            return SL_OK;
+        }
     return sl_error(SL_EINVAL, "unknown HiPPO measure '%s' (legs, legt, lmu, lagt, glagt, fout)", name);
 }
 
@@ -54,10 +60,16 @@ const char *sl_hippo_measure_name(sl_hippo_measure m)
 
 int sl_disc_from_name(const char *name, sl_disc *d, double *alpha)
 {
-    if (!strcasecmp(name, "forward") || !strcasecmp(name, "euler")) { *d = SL_DISC_FORWARD; *alpha = 0.0; }
-    else if (!strcasecmp(name, "backward")) { *d = SL_DISC_BACKWARD; *alpha = 1.0; }
-    else if (!strcasecmp(name, "bilinear")) { *d = SL_DISC_BILINEAR; *alpha = 0.5; }
-    else if (!strcasecmp(name, "gbt")) *d = SL_DISC_GBT;
+    if (!strcasecmp(name, "forward") || !strcasecmp(name, "euler")) {
+        *d = SL_DISC_FORWARD;
+        *alpha = 0.0;
+    } else if (!strcasecmp(name, "backward")) {
+        *d = SL_DISC_BACKWARD;
+        *alpha = 1.0;
+    } else if (!strcasecmp(name, "bilinear")) {
+        *d = SL_DISC_BILINEAR;
+        *alpha = 0.5;
+    } else if (!strcasecmp(name, "gbt")) *d = SL_DISC_GBT;
     else if (!strcasecmp(name, "zoh")) *d = SL_DISC_ZOH;
     else return sl_error(SL_EINVAL, "unknown discretization '%s' (forward, backward, bilinear, gbt, zoh)", name);
     return SL_OK;
@@ -111,7 +123,7 @@ int sl_hippo_transition(sl_hippo_measure m, int N, double alpha, double beta, do
         return SL_OK;
     case SL_HIPPO_FOUT:
         for (int n = 0; n < N; n++) B[n] = n == 0 ? 1.0 : (n % 2 ? M_SQRT2 : 0.0);
-        for (int n = 1; n + 1 < N; n += 2) {     /* n = cos_k, n+1 = sin_k, k = (n+1)/2 */
+        for (int n = 1; n + 1 < N; n += 2) { /* n = cos_k, n+1 = sin_k, k = (n+1)/2 */
             double w = 2.0 * M_PI * ((n + 1) / 2);
             A[n * N + n + 1] = w;
             A[(n + 1) * N + n] = -w;
@@ -155,12 +167,11 @@ int sl_hippo_lowrank(sl_hippo_measure m, int N, double alpha, double beta, doubl
         double *A = malloc((size_t)N * N * sizeof *A);
         if (!A) return sl_error(SL_ENOMEM, "out of memory");
         int rc = sl_hippo_transition(m, N, alpha, beta, A, P);
-        for (int n = 0; n < N; n++) P[n] *= M_SQRT1_2;   /* A + P P^T = Omega with P = sqrt2 B_0 = B/sqrt2 */
+        for (int n = 0; n < N; n++) P[n] *= M_SQRT1_2; /* A + P P^T = Omega with P = sqrt2 B_0 = B/sqrt2 */
         free(A);
         return rc;
     }
-    default:
-        break;
+    default: break;
     }
     *rank = 0;
     return sl_error(SL_EUNSUPPORTED, "hippo %s: no low-rank (<= 2) normal correction is known for this measure%s",
@@ -175,7 +186,10 @@ static int gbt(double a, const double *A, const double *B, int N, double dt, dou
     double *M = malloc((size_t)N * N * sizeof *M), *R = malloc((size_t)N * (N + 1) * sizeof *R);
     lapack_int *piv = malloc((size_t)N * sizeof *piv);
     int rc = SL_OK;
-    if (!M || !R || !piv) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!M || !R || !piv) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < N; j++) {
             double e = (i == j);
@@ -192,13 +206,18 @@ static int gbt(double a, const double *A, const double *B, int N, double dt, dou
         goto done;
     }
     lapack_int info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, N, N + 1, M, N, piv, R, N + 1);
-    if (info) { rc = sl_error(SL_EINVAL, "hippo: I - %g*dt*A is singular (dgesv info %d)", a, (int)info); goto done; }
+    if (info) {
+        rc = sl_error(SL_EINVAL, "hippo: I - %g*dt*A is singular (dgesv info %d)", a, (int)info);
+        goto done;
+    }
     for (int i = 0; i < N; i++) {
         memcpy(Ad + (size_t)i * N, R + (size_t)i * (N + 1), (size_t)N * sizeof *Ad);
         Bd[i] = R[i * (N + 1) + N];
     }
 done:
-    free(M); free(R); free(piv);
+    free(M);
+    free(R);
+    free(piv);
     return rc;
 }
 
@@ -207,7 +226,11 @@ static int zoh(const double *A, const double *B, int N, double dt, double *Ad, d
     /* exp(dt [[A, B], [0, 0]]) = [[exp(dt A), int_0^dt exp(sA) ds B], [0, 1]] (Van Loan) */
     int M = N + 1;
     gsl_matrix *X = gsl_matrix_calloc(M, M), *E = gsl_matrix_alloc(M, M);
-    if (!X || !E) { gsl_matrix_free(X); gsl_matrix_free(E); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!X || !E) {
+        gsl_matrix_free(X);
+        gsl_matrix_free(E);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < N; j++) gsl_matrix_set(X, i, j, dt * A[i * N + j]);
         gsl_matrix_set(X, i, N, dt * B[i]);
@@ -217,13 +240,13 @@ static int zoh(const double *A, const double *B, int N, double dt, double *Ad, d
         for (int j = 0; j < N; j++) Ad[i * N + j] = gsl_matrix_get(E, i, j);
         Bd[i] = gsl_matrix_get(E, i, N);
     }
-    gsl_matrix_free(X); gsl_matrix_free(E);
+    gsl_matrix_free(X);
+    gsl_matrix_free(E);
     if (st) return sl_error(SL_EINVAL, "hippo: matrix exponential failed (gsl status %d)", st);
     return SL_OK;
 }
 
-int sl_hippo_discretize(sl_disc d, double gbt_alpha, const double *A, const double *B, int N, double dt,
-                        double *Ad, double *Bd)
+int sl_hippo_discretize(sl_disc d, double gbt_alpha, const double *A, const double *B, int N, double dt, double *Ad, double *Bd)
 {
     if (N < 1) return sl_error(SL_EINVAL, "hippo: N must be >= 1");
     if (!(dt > 0) || !isfinite(dt)) return sl_error(SL_EINVAL, "hippo: step dt must be > 0 (got %g)", dt);
@@ -232,7 +255,8 @@ int sl_hippo_discretize(sl_disc d, double gbt_alpha, const double *A, const doub
     case SL_DISC_BACKWARD: return gbt(1.0, A, B, N, dt, Ad, Bd);
     case SL_DISC_BILINEAR: return gbt(0.5, A, B, N, dt, Ad, Bd);
     case SL_DISC_GBT:
-        if (!(gbt_alpha >= 0 && gbt_alpha <= 1)) return sl_error(SL_EINVAL, "hippo: GBT alpha must be in [0, 1] (got %g)", gbt_alpha);
+        if (!(gbt_alpha >= 0 && gbt_alpha <= 1))
+            return sl_error(SL_EINVAL, "hippo: GBT alpha must be in [0, 1] (got %g)", gbt_alpha);
         return gbt(gbt_alpha, A, B, N, dt, Ad, Bd);
     case SL_DISC_ZOH: return zoh(A, B, N, dt, Ad, Bd);
     }
@@ -290,7 +314,10 @@ double sl_hippo_eval(sl_hippo_measure m, int N, double alpha, double beta, const
 {
     double *phi = malloc((size_t)N * sizeof *phi);
     if (!phi) return NAN;
-    if (sl_hippo_basis(m, N, alpha, beta, x, phi)) { free(phi); return NAN; }
+    if (sl_hippo_basis(m, N, alpha, beta, x, phi)) {
+        free(phi);
+        return NAN;
+    }
     double s = 0.0;
     for (int n = 0; n < N; n++) s += c[n] * phi[n];
     free(phi);
@@ -306,7 +333,7 @@ void sl_hippo_legs_r(int N, double *r)
 
 void sl_hippo_legs_mv(double *y, const double *x, const double *r, int N)
 {
-    double S = 0.0;   /* sum_{k<n} r_k x_k */
+    double S = 0.0; /* sum_{k<n} r_k x_k */
     for (int n = 0; n < N; n++) {
         double xn = x[n];
         y[n] = -r[n] * S - (n + 1.0) * xn;
@@ -316,7 +343,7 @@ void sl_hippo_legs_mv(double *y, const double *x, const double *r, int N)
 
 void sl_hippo_legs_mtv(double *y, const double *x, const double *r, int N)
 {
-    double S = 0.0;   /* sum_{n>k} r_n x_n */
+    double S = 0.0; /* sum_{n>k} r_n x_n */
     for (int k = N - 1; k >= 0; k--) {
         double xk = x[k];
         y[k] = -(k + 1.0) * xk - r[k] * S;
@@ -357,7 +384,10 @@ int sl_hippo_legs_step_dense(double *c, const double *A, const double *B, int N,
     double *M = malloc((size_t)N * N * sizeof *M), *r = malloc((size_t)N * sizeof *r);
     lapack_int *piv = malloc((size_t)N * sizeof *piv);
     int rc = SL_OK;
-    if (!M || !r || !piv) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!M || !r || !piv) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int i = 0; i < N; i++) {
         double s = c[i] + ik * B[i] * f;
         for (int j = 0; j < N; j++) {
@@ -366,10 +396,15 @@ int sl_hippo_legs_step_dense(double *c, const double *A, const double *B, int N,
         }
         r[i] = s;
     }
-    if (LAPACKE_dgesv(LAPACK_ROW_MAJOR, N, 1, M, N, piv, r, 1)) { rc = sl_error(SL_EINVAL, "hippo: singular LegS step"); goto done; }
+    if (LAPACKE_dgesv(LAPACK_ROW_MAJOR, N, 1, M, N, piv, r, 1)) {
+        rc = sl_error(SL_EINVAL, "hippo: singular LegS step");
+        goto done;
+    }
     memcpy(c, r, (size_t)N * sizeof *c);
 done:
-    free(M); free(r); free(piv);
+    free(M);
+    free(r);
+    free(piv);
     return rc;
 }
 
@@ -397,7 +432,10 @@ int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double co
     double *rwork = calloc((size_t)3 * N + SL_DPLR_SLACK, sizeof *rwork);
     double complex *work = NULL, wq = 0;
     int rc = SL_OK;
-    if (!Hm || !w || !rwork) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!Hm || !w || !rwork) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int n = 0; n < N; n++)
         for (int k = 0; k < N; k++) {
             double rr = 0.5 * sqrt((2.0 * n + 1) * (2.0 * k + 1));
@@ -406,9 +444,15 @@ int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double co
         }
     lapack_int info = LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'U', N, Hm, N, w, &wq, -1, rwork);
     lapack_int lwork = info ? 0 : (lapack_int)creal(wq);
-    if (!info && !(work = calloc((size_t)lwork + SL_DPLR_SLACK, sizeof *work))) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!info && !(work = calloc((size_t)lwork + SL_DPLR_SLACK, sizeof *work))) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     if (!info) info = LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'U', N, Hm, N, w, work, lwork, rwork);
-    if (info) { rc = sl_error(SL_EINVAL, "LegS DPLR: eigendecomposition failed (zheev info %d)", (int)info); goto done; }
+    if (info) {
+        rc = sl_error(SL_EINVAL, "LegS DPLR: eigendecomposition failed (zheev info %d)", (int)info);
+        goto done;
+    }
     /* ascending: the last N2 have mu > 0; eigenvector col is column col of Hm */
     for (int j = 0; j < N2; j++) {
         int col = N2 + j;
@@ -424,12 +468,15 @@ int sl_hippo_legs_dplr(int N, double complex *lam, double complex *Pt, double co
         if (Bt) Bt[j] = b;
     }
 done:
-    free(Hm); free(w); free(rwork); free(work);
+    free(Hm);
+    free(w);
+    free(rwork);
+    free(work);
     return rc;
 }
 
-int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
-                    double dt_over_theta, const double *f, long L, double *c, double *online)
+int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha, double dt_over_theta,
+                    const double *f, long L, double *c, double *online)
 {
     if (N < 1 || L < 1) return sl_error(SL_EINVAL, "hippo: need N >= 1 and L >= 1 (got %d, %ld)", N, L);
     double a = gbt_alpha;
@@ -442,7 +489,10 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
            *Bd = malloc((size_t)N * sizeof *Bd), *w = malloc((size_t)N * sizeof *w), *phi = malloc((size_t)N * sizeof *phi),
            *r = malloc((size_t)N * sizeof *r);
     int rc = SL_OK;
-    if (!A || !B || !Ad || !Bd || !w || !phi || !r) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!A || !B || !Ad || !Bd || !w || !phi || !r) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     if ((rc = sl_hippo_transition(m, N, alpha, beta, A, B))) goto done;
     if (m != SL_HIPPO_LEGS && (rc = sl_hippo_discretize(d, a, A, B, N, dt_over_theta, Ad, Bd))) goto done;
     if ((rc = sl_hippo_basis(m, N, alpha, beta, m == SL_HIPPO_LEGS ? 1.0 : 0.0, phi))) goto done;
@@ -466,6 +516,12 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
         }
     }
 done:
-    free(A); free(B); free(Ad); free(Bd); free(w); free(phi); free(r);
+    free(A);
+    free(B);
+    free(Ad);
+    free(Bd);
+    free(w);
+    free(phi);
+    free(r);
     return rc;
 }

@@ -33,12 +33,12 @@ extern "C" {
 #endif
 
 typedef enum {
-    SL_HIPPO_LEGS = 0,   /* scaled Legendre, uniform measure on [0, t] */
-    SL_HIPPO_LEGT,       /* translated Legendre, window [t - theta, t], orthonormal (paper) scaling */
-    SL_HIPPO_LMU,        /* translated Legendre with the LMU scaling (Voelker et al. 2019) */
-    SL_HIPPO_LAGT,       /* translated Laguerre, alpha = 0, beta = 0 (tilted e^{-x/2} basis) */
-    SL_HIPPO_GLAGT,      /* generalized Laguerre L_n^(alpha), tilt beta */
-    SL_HIPPO_FOUT        /* translated Fourier on the window [t - theta, t] */
+    SL_HIPPO_LEGS = 0, /* scaled Legendre, uniform measure on [0, t] */
+    SL_HIPPO_LEGT,     /* translated Legendre, window [t - theta, t], orthonormal (paper) scaling */
+    SL_HIPPO_LMU,      /* translated Legendre with the LMU scaling (Voelker et al. 2019) */
+    SL_HIPPO_LAGT,     /* translated Laguerre, alpha = 0, beta = 0 (tilted e^{-x/2} basis) */
+    SL_HIPPO_GLAGT,    /* generalized Laguerre L_n^(alpha), tilt beta */
+    SL_HIPPO_FOUT      /* translated Fourier on the window [t - theta, t] */
 } sl_hippo_measure;
 
 typedef enum {
@@ -65,8 +65,7 @@ int sl_hippo_lowrank(sl_hippo_measure m, int N, double alpha, double beta, doubl
 
 /* Discretize (A, B) with step dt: Ad (N,N), Bd (N). gbt_alpha is used by SL_DISC_GBT.
  * ZOH uses GSL's matrix exponential on the augmented matrix [[A, B], [0, 0]]. */
-int sl_hippo_discretize(sl_disc d, double gbt_alpha, const double *A, const double *B, int N, double dt,
-                        double *Ad, double *Bd);
+int sl_hippo_discretize(sl_disc d, double gbt_alpha, const double *A, const double *B, int N, double dt, double *Ad, double *Bd);
 
 /* Basis functions phi (N) at coordinate x (see above). */
 int sl_hippo_basis(sl_hippo_measure m, int N, double alpha, double beta, double x, double *phi);
@@ -100,8 +99,8 @@ int sl_hippo_legs_dplr(int N, sl_dcomplex *lam, sl_dcomplex *P, sl_dcomplex *B, 
  * otherwise c_k = Ad c_{k-1} + Bd f_k with (Ad, Bd) = discretize(A, B) at step dt/theta.
  * c (N) gets the final coefficients; online (L), if non-NULL, the reconstruction of the
  * present value f(t_k) from c_k (legs x = 1, the others age 0). */
-int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha,
-                    double dt_over_theta, const double *f, long L, double *c, double *online);
+int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_disc d, double gbt_alpha, double dt_over_theta,
+                    const double *f, long L, double *c, double *online);
 
 /* ---- the hippo mixer (fixed operator, learnable read-out) ----
  * d_model channels, each with its own N-dim HiPPO state driven by its input channel:
@@ -110,10 +109,10 @@ int sl_hippo_online(sl_hippo_measure m, int N, double alpha, double beta, sl_dis
  */
 typedef struct {
     int d_model, d_state;
-    const char *measure;          /* legs, legt, lmu, lagt, glagt, fout */
-    const char *discretization;   /* forward, backward, bilinear, gbt, zoh */
+    const char *measure;        /* legs, legt, lmu, lagt, glagt, fout */
+    const char *discretization; /* forward, backward, bilinear, gbt, zoh */
     double gbt_alpha, dt, lag_alpha, lag_beta;
-} sl_hippo_config;   /* the strings point into the spec or the key table */
+} sl_hippo_config; /* the strings point into the spec or the key table */
 /* The `hippo` spec's keys bound to sl_hippo_config (seq/spec.h), its defaults, and the
  * constructors from a configuration and from a spec already checked against the table. */
 extern const sl_spec_key sl_hippo_keys[];

@@ -16,7 +16,7 @@
 typedef struct {
     sl_model base;
     sl_hyena_config cfg;
-    int C, L, M, E, K, nl;   /* width, l_max, filter width, emb_dim, short taps, sine layers */
+    int C, L, M, E, K, nl; /* width, l_max, filter width, emb_dim, short taps, sine layers */
     int i_inw, i_inb, i_ow, i_ob, i_sw, i_sb, i_fb, i_z, i_t, i_freq, i_out, i_dl;
     int i_W[HY_MAX_MLPS + 1], i_b[HY_MAX_MLPS + 1];
     int B, T;
@@ -27,11 +27,11 @@ typedef struct {
 
 typedef struct {
     int B, pos;
-    float *win;    /* (B, K, 3C) short-filter window */
-    float *hist;   /* (B, L, C) every v1 so far */
-    float *Kf;     /* (C, L) the filter, computed at the first step */
+    float *win;  /* (B, K, 3C) short-filter window */
+    float *hist; /* (B, L, C) every v1 so far */
+    float *Kf;   /* (C, L) the filter, computed at the first step */
     float *u, *uc, *y2;
-    int *t0;       /* (B) each row's start (its last per-row reset): its long convolution reads hist from t0 on */
+    int *t0; /* (B) each row's start (its last per-row reset): its long convolution reads hist from t0 on */
 } hyena_state;
 
 static const int naive_vals[] = {0, 1};
@@ -42,11 +42,14 @@ const sl_spec_key sl_hyena_keys[] = {
     SL_KEY_INT(sl_hyena_config, filter_order, "filter_order", "64", 1, 4096, "width of the implicit filter's MLP"),
     SL_KEY_INT(sl_hyena_config, short_filter_order, "short_filter_order", "3", 1, 64, "taps of the short depthwise conv"),
     SL_KEY_INT(sl_hyena_config, emb_dim, "emb_dim", "3", 3, 255, "positional features (odd: t, then cos/sin bands)"),
-    SL_KEY_INT(sl_hyena_config, num_inner_mlps, "num_inner_mlps", "2", 0, HY_MAX_MLPS, "inner Linear+Sin layers of the filter MLP"),
+    SL_KEY_INT(sl_hyena_config, num_inner_mlps, "num_inner_mlps", "2", 0, HY_MAX_MLPS,
+               "inner Linear+Sin layers of the filter MLP"),
     SL_KEY_BOOL(sl_hyena_config, modulate, "modulate", "1", "multiply the filter by the exponential decay window"),
     SL_KEY_FLOAT(sl_hyena_config, w, "w", "1", -1e4, 1e4, "initial frequency of the sine activations"),
-    SL_KEY_FLOAT(sl_hyena_config, fast_decay_pct, "fast_decay_pct", "0.3", 1e-6, 1e6, "fastest channel decays to target at this fraction of l_max"),
-    SL_KEY_FLOAT(sl_hyena_config, slow_decay_pct, "slow_decay_pct", "1.5", 1e-6, 1e6, "slowest channel decays to target at this fraction"),
+    SL_KEY_FLOAT(sl_hyena_config, fast_decay_pct, "fast_decay_pct", "0.3", 1e-6, 1e6,
+                 "fastest channel decays to target at this fraction of l_max"),
+    SL_KEY_FLOAT(sl_hyena_config, slow_decay_pct, "slow_decay_pct", "1.5", 1e-6, 1e6,
+                 "slowest channel decays to target at this fraction"),
     SL_KEY_FLOAT(sl_hyena_config, target, "target", "1e-2", 1e-30, 0.999999, "decay target of the window"),
     SL_KEY_FLOAT(sl_hyena_config, shift, "shift", "0", -1e6, 1e6, "added to the decay window"),
     SL_KEY_CHOICE(sl_hyena_config, naive, "conv", "fft", "fft|naive", naive_vals,
@@ -87,7 +90,7 @@ static void hy_filter_fwd(const hyena_model *hm, float *Kf, float *fa, float *fs
     const float *freq = sl_params_data(P, hm->i_freq);
     for (int l = 0; l < hm->nl; l++) {
         float *a = fa + (size_t)l * T * M, *s = fs + (size_t)l * T * M;
-        const float *in = l ? fs + (size_t)(l - 1) * T * M : sl_params_data(P, hm->i_z);   // (T, E or M)
+        const float *in = l ? fs + (size_t)(l - 1) * T * M : sl_params_data(P, hm->i_z); // (T, E or M)
         sl_linear_forward(a, in, sl_params_data(P, hm->i_W[l]), sl_params_data(P, hm->i_b[l]), T, l ? M : hm->E, M);
         for (size_t i = 0; i < (size_t)T * M; i++) s[i] = sinf(freq[i % M] * a[i]);
     }
@@ -97,8 +100,8 @@ static void hy_filter_fwd(const hyena_model *hm, float *Kf, float *fa, float *fs
 }
 
 /* gK (C, T) -> gradients of the MLP, its shared frequency and z; gh0 (T, C), gs, ga (T, M) scratch */
-static void hy_filter_bwd(hyena_model *hm, const float *gK, const float *fa, const float *fs, float *gh0, float *gs,
-                          float *ga, int T)
+static void hy_filter_bwd(hyena_model *hm, const float *gK, const float *fa, const float *fs, float *gh0, float *gs, float *ga,
+                          int T)
 {
     sl_params *P = hm->base.P;
     const int M = hm->M, C = hm->C;
@@ -119,8 +122,8 @@ static void hy_filter_bwd(hyena_model *hm, const float *gK, const float *fa, con
         }
         if (l) {
             memset(gs, 0, (size_t)T * M * sizeof(float));
-            sl_linear_backward(gs, sl_params_grad(P, hm->i_W[l]), sl_params_grad(P, hm->i_b[l]), ga,
-                               fs + (size_t)(l - 1) * T * M, sl_params_data(P, hm->i_W[l]), T, M, M);
+            sl_linear_backward(gs, sl_params_grad(P, hm->i_W[l]), sl_params_grad(P, hm->i_b[l]), ga, fs + (size_t)(l - 1) * T * M,
+                               sl_params_data(P, hm->i_W[l]), T, M, M);
         } else {
             sl_linear_backward(sl_params_grad(P, hm->i_z), sl_params_grad(P, hm->i_W[0]), sl_params_grad(P, hm->i_b[0]), ga,
                                sl_params_data(P, hm->i_z), sl_params_data(P, hm->i_W[0]), T, hm->E, M);
@@ -134,9 +137,16 @@ int sl_hyena_filter(sl_model *m, float *h, int T)
     if (T < 1 || T > hm->L) return sl_error(SL_ESHAPE, "hyena: filter length %d outside 1..l_max=%d", T, hm->L);
     float *fa = malloc((size_t)hm->nl * T * hm->M * sizeof(float)), *fs = malloc((size_t)hm->nl * T * hm->M * sizeof(float));
     float *h0 = malloc((size_t)T * hm->C * sizeof(float));
-    if (!fa || !fs || !h0) { free(fa); free(fs); free(h0); return sl_error(SL_ENOMEM, "hyena: out of memory"); }
+    if (!fa || !fs || !h0) {
+        free(fa);
+        free(fs);
+        free(h0);
+        return sl_error(SL_ENOMEM, "hyena: out of memory");
+    }
     hy_filter_fwd(hm, h, fa, fs, h0, T);
-    free(fa); free(fs); free(h0);
+    free(fa);
+    free(fs);
+    free(h0);
     return SL_OK;
 }
 
@@ -151,7 +161,7 @@ static int hyena_forward(sl_model *m, const float *x, const int32_t *tok, float 
     if (T > hm->L) return sl_error(SL_ESHAPE, "hyena: sequence length %d exceeds l_max=%d (set the key l_max)", T, hm->L);
     int rc;
     sl_buf *bufs[] = {&hm->xin, &hm->u, &hm->uc, &hm->v1, &hm->y, &hm->y2, &hm->fa, &hm->fs, &hm->h0, &hm->Kf};
-    size_t need[] = {N * C, N * 3 * C, N * 3 * C, N * C, N * C, N * C, (size_t)hm->nl * T * M, (size_t)hm->nl * T * M,
+    size_t need[] = {N * C,         N * 3 * C,    N * 3 * C, N * C, N * C, N * C, (size_t)hm->nl * T * M, (size_t)hm->nl * T * M,
                      (size_t)T * C, (size_t)C * T};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if ((rc = sl_buf_reserve(bufs[i], need[i]))) return rc;
@@ -166,14 +176,14 @@ static int hyena_forward(sl_model *m, const float *x, const int32_t *tok, float 
     sl_conv1d_causal_forward(hm->uc.p, hm->u.p, sl_params_data(P, hm->i_sw), sl_params_data(P, hm->i_sb), B, T, 3 * C, hm->K);
     const float *uc = hm->uc.p, *fb = sl_params_data(P, hm->i_fb);
     for (size_t n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) hm->v1.p[n * C + c] = uc[n * 3 * C + 2 * C + c] * uc[n * 3 * C + c];   /* v * x1 */
+        for (int c = 0; c < C; c++) hm->v1.p[n * C + c] = uc[n * 3 * C + 2 * C + c] * uc[n * 3 * C + c]; /* v * x1 */
     hy_filter_fwd(hm, hm->Kf.p, hm->fa.p, hm->fs.p, hm->h0.p, T);
     if (hm->cfg.naive) sl_conv_naive_forward(hm->y.p, hm->v1.p, hm->Kf.p, B, T, C);
     else if ((rc = sl_fftconv_forward(hm->fc, hm->y.p, hm->v1.p, hm->Kf.p, B, C))) return rc;
     for (size_t n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             hm->y.p[n * C + c] += fb[c] * hm->v1.p[n * C + c];
-            hm->y2.p[n * C + c] = hm->y.p[n * C + c] * uc[n * 3 * C + C + c];   /* * x2 */
+            hm->y2.p[n * C + c] = hm->y.p[n * C + c] * uc[n * 3 * C + C + c]; /* * x2 */
         }
     sl_linear_forward(out, hm->y2.p, sl_params_data(P, hm->i_ow), sl_params_data(P, hm->i_ob), (int)N, C, C);
     return SL_OK;
@@ -200,7 +210,7 @@ static int hyena_backward(sl_model *m, const float *dout, float *dx)
     for (size_t n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             const float g2 = hm->gy2.p[n * C + c], gy = g2 * uc[n * 3 * C + C + c];
-            guc[n * 3 * C + C + c] = g2 * hm->y.p[n * C + c];   /* x2 */
+            guc[n * 3 * C + C + c] = g2 * hm->y.p[n * C + c]; /* x2 */
             hm->gy.p[n * C + c] = gy;
             gfb[c] += gy * hm->v1.p[n * C + c];
             hm->gv1.p[n * C + c] = fb[c] * gy;
@@ -210,8 +220,8 @@ static int hyena_backward(sl_model *m, const float *dout, float *dx)
     for (size_t n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             const float g = hm->gv1.p[n * C + c];
-            guc[n * 3 * C + c] = g * uc[n * 3 * C + 2 * C + c];       /* x1 */
-            guc[n * 3 * C + 2 * C + c] = g * uc[n * 3 * C + c];       /* v */
+            guc[n * 3 * C + c] = g * uc[n * 3 * C + 2 * C + c]; /* x1 */
+            guc[n * 3 * C + 2 * C + c] = g * uc[n * 3 * C + c]; /* v */
         }
     sl_conv1d_causal_backward(hm->gu.p, sl_params_grad(P, hm->i_sw), sl_params_grad(P, hm->i_sb), guc, hm->u.p,
                               sl_params_data(P, hm->i_sw), B, T, 3 * C, hm->K);
@@ -228,7 +238,13 @@ static void hyena_state_free(sl_model *m, void *state)
     (void)m;
     hyena_state *s = state;
     if (!s) return;
-    free(s->win); free(s->hist); free(s->Kf); free(s->u); free(s->uc); free(s->y2); free(s->t0);
+    free(s->win);
+    free(s->hist);
+    free(s->Kf);
+    free(s->u);
+    free(s->uc);
+    free(s->y2);
+    free(s->t0);
     free(s);
 }
 
@@ -262,9 +278,15 @@ static int hyena_state_reset_rows(sl_model *m, void *state, const uint8_t *rows,
 static void *hyena_state_new(sl_model *m, int B)
 {
     hyena_model *hm = (hyena_model *)m;
-    if (B <= 0) { sl_error(SL_ESHAPE, "hyena: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "hyena: bad batch size %d", B);
+        return NULL;
+    }
     hyena_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B, C = hm->C;
     s->B = B;
     s->win = malloc(b * hm->K * 3 * C * sizeof(float));
@@ -292,7 +314,7 @@ static int hyena_step(sl_model *m, void *state, const float *x, const int32_t *t
     if (!x) return sl_error(SL_EINVAL, "hyena takes real input");
     if (t >= L) return sl_error(SL_ESHAPE, "hyena: step %d past l_max=%d (the state holds l_max positions)", t + 1, L);
     int rc;
-    if (t == 0 && (rc = sl_hyena_filter(m, s->Kf, L))) return rc;   /* (C, L) */
+    if (t == 0 && (rc = sl_hyena_filter(m, s->Kf, L))) return rc; /* (C, L) */
     sl_linear_forward(s->u, x, sl_params_data(P, hm->i_inw), sl_params_data(P, hm->i_inb), B, C, 3 * C);
     const float *sw = sl_params_data(P, hm->i_sw), *sb = sl_params_data(P, hm->i_sb), *fb = sl_params_data(P, hm->i_fb);
     for (int b = 0; b < B; b++) {
@@ -371,7 +393,7 @@ static int hyena_init(sl_model *m, sl_rng *rng)
 static void hyena_destroy(sl_model *m)
 {
     hyena_model *hm = (hyena_model *)m;
-    sl_buf *bufs[] = {&hm->xin, &hm->u, &hm->uc, &hm->v1, &hm->y, &hm->y2, &hm->fa, &hm->fs, &hm->h0, &hm->Kf,
+    sl_buf *bufs[] = {&hm->xin, &hm->u,  &hm->uc,  &hm->v1, &hm->y,   &hm->y2, &hm->fa,  &hm->fs, &hm->h0, &hm->Kf,
                       &hm->gy2, &hm->gy, &hm->guc, &hm->gu, &hm->gv1, &hm->gK, &hm->gh0, &hm->gs, &hm->ga};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) sl_buf_free(bufs[i]);
     sl_fftconv_free(hm->fc);
@@ -387,7 +409,8 @@ static int hyena_state_copy(sl_model *base_, void *dst, const void *src)
     const size_t C = (size_t)hm->C;
     if (d->B != s->B) return sl_error(SL_ESHAPE, "hyena: state copy: %d rows into %d", s->B, d->B);
     memcpy(d->win, s->win, (size_t)s->B * hm->K * 3 * C * sizeof(float));
-    for (int b = 0; b < s->B; b++) memcpy(d->hist + (size_t)b * hm->L * C, s->hist + (size_t)b * hm->L * C, (size_t)s->pos * C * sizeof(float));
+    for (int b = 0; b < s->B; b++)
+        memcpy(d->hist + (size_t)b * hm->L * C, s->hist + (size_t)b * hm->L * C, (size_t)s->pos * C * sizeof(float));
     memcpy(d->Kf, s->Kf, (size_t)hm->L * C * sizeof(float));
     d->pos = s->pos;
     memcpy(d->t0, s->t0, (size_t)s->B * sizeof *s->t0);
@@ -395,8 +418,17 @@ static int hyena_state_copy(sl_model *base_, void *dst, const void *src)
 }
 
 static const sl_model_vt hyena_vt = {
-    .kind = "hyena", .destroy = hyena_destroy, .init = hyena_init, .forward = hyena_forward, .backward = hyena_backward,
-    .state_new = hyena_state_new, .state_free = hyena_state_free, .state_reset = hyena_state_reset, .state_reset_rows = hyena_state_reset_rows, .state_copy = hyena_state_copy, .step = hyena_step,
+    .kind = "hyena",
+    .destroy = hyena_destroy,
+    .init = hyena_init,
+    .forward = hyena_forward,
+    .backward = hyena_backward,
+    .state_new = hyena_state_new,
+    .state_free = hyena_state_free,
+    .state_reset = hyena_state_reset,
+    .state_reset_rows = hyena_state_reset_rows,
+    .state_copy = hyena_state_copy,
+    .step = hyena_step,
 };
 
 int sl_hyena_create(const sl_hyena_config *cfg, sl_params *P, const char *prefix, sl_model **out)
@@ -420,16 +452,20 @@ int sl_hyena_create(const sl_hyena_config *cfg, sl_params *P, const char *prefix
     m->d_in = m->d_out = c.d_model;
     m->max_len = c.l_max;
     hm->cfg = c;
-    hm->C = c.d_model; hm->L = c.l_max; hm->M = c.filter_order; hm->E = c.emb_dim; hm->K = c.short_filter_order;
+    hm->C = c.d_model;
+    hm->L = c.l_max;
+    hm->M = c.filter_order;
+    hm->E = c.emb_dim;
+    hm->K = c.short_filter_order;
     hm->nl = c.num_inner_mlps + 1;
     const char *pre = prefix ? prefix : "";
     const int C = hm->C, M = hm->M;
     char name[96];
     int bad = 0;
-#define ADD(var, nm, nd, a, b, cc)                                   \
-    do {                                                             \
-        var = sl_params_add(P, pre, nm, nd, a, b, cc, 0);            \
-        if (var < 0) bad = var;                                      \
+#define ADD(var, nm, nd, a, b, cc) \
+    do { \
+        var = sl_params_add(P, pre, nm, nd, a, b, cc, 0); \
+        if (var < 0) bad = var; \
     } while (0)
     ADD(hm->i_inw, "in_proj.weight", 2, 3 * C, C, 0);
     ADD(hm->i_inb, "in_proj.bias", 1, 3 * C, 0, 0);
@@ -451,7 +487,10 @@ int sl_hyena_create(const sl_hyena_config *cfg, sl_params *P, const char *prefix
     ADD(hm->i_out, name, 2, C, M, 0);
     ADD(hm->i_dl, "filter_fn.modulation.deltas", 3, 1, 1, C);
 #undef ADD
-    if (bad) { hyena_destroy(m); return bad; }
+    if (bad) {
+        hyena_destroy(m);
+        return bad;
+    }
     /* zoology: the filter MLP has weight decay 0; z trains at lr 1e-5 (here 1/100 of the run's);
      * t and the decay rates are buffers */
     for (int l = 0; l < hm->nl; l++) {

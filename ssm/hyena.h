@@ -37,7 +37,7 @@ extern "C" {
 typedef struct {
     int d_model, l_max, filter_order, short_filter_order, emb_dim, num_inner_mlps, modulate;
     float w, fast_decay_pct, slow_decay_pct, target, shift;
-    int naive;   /* conv=naive: the long convolution as direct sums (the reference) */
+    int naive; /* conv=naive: the long convolution as direct sums (the reference) */
 } sl_hyena_config;
 
 extern const sl_spec_key sl_hyena_keys[];

@@ -19,16 +19,24 @@ static int check(const sl_linattn_args *a, const char *who)
 
 /* one chunk's view of head (b, h): rows t0 .. t0+c-1 */
 typedef struct {
-    const float *q, *k, *v, *g;   /* first row; rows are ldk = H K, ldv = H V floats apart */
+    const float *q, *k, *v, *g; /* first row; rows are ldk = H K, ldv = H V floats apart */
     int ldk, ldv, c, K, V;
-    float gh;                     /* per-head decay (g == NULL) */
+    float gh; /* per-head decay (g == NULL) */
 } chunk_view;
 
 static chunk_view view(const sl_linattn_args *a, int b, int h, int t0, int c)
 {
     const size_t rk = ((size_t)b * a->T + t0) * a->H + h;
-    chunk_view w = {a->q + rk * a->K, a->k + rk * a->K, a->v + rk * a->V, a->g ? a->g + rk * a->K : NULL,
-                    a->H * a->K, a->H * a->V, c, a->K, a->V, a->g ? 0.0f : a->gh[h]};
+    chunk_view w = {a->q + rk * a->K,
+                    a->k + rk * a->K,
+                    a->v + rk * a->V,
+                    a->g ? a->g + rk * a->K : NULL,
+                    a->H * a->K,
+                    a->H * a->V,
+                    c,
+                    a->K,
+                    a->V,
+                    a->g ? 0.0f : a->gh[h]};
     return w;
 }
 
@@ -62,7 +70,8 @@ static void scores(float *A, int C, const chunk_view *w, const float *Gl, float 
     } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, c, K, scale, w->q, w->ldk, w->k, w->ldk, 0.0f, A, C);
         for (int j = 0; j < c; j++)
-            for (int i = 0; i < c; i++) A[(size_t)j * C + i] = i <= j ? A[(size_t)j * C + i] * expf(w->gh * (float)(j - i)) : 0.0f;
+            for (int i = 0; i < c; i++)
+                A[(size_t)j * C + i] = i <= j ? A[(size_t)j * C + i] * expf(w->gh * (float)(j - i)) : 0.0f;
     }
 }
 
@@ -211,7 +220,8 @@ int sl_linattn_chunk_backward(float *dq, float *dk, float *dv, float *dg, const 
                 } else {
                     for (int j = 0; j < c; j++)
                         for (int i = 0; i < c; i++)
-                            dA[(size_t)j * C + i] = i <= j ? a->scale * dA[(size_t)j * C + i] * expf(w.gh * (float)(j - i)) : 0.0f;
+                            dA[(size_t)j * C + i] =
+                                i <= j ? a->scale * dA[(size_t)j * C + i] * expf(w.gh * (float)(j - i)) : 0.0f;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, K, c, 1.0f, dA, C, w.k, w.ldk, 1.0f, dqc, w.ldk);
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c, K, c, 1.0f, dA, C, w.q, w.ldk, 1.0f, dkc, w.ldk);
                 }
@@ -261,7 +271,8 @@ int sl_linattn_parallel_forward(float *o, const sl_linattn_args *a)
             /* D_ts = scale (q_t . k_s) gamma^(t-s), s <= t */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, K, a->scale, w.q, w.ldk, w.k, w.ldk, 0.0f, D, T);
             for (int t = 0; t < T; t++)
-                for (int s = 0; s < T; s++) D[(size_t)t * T + s] = s <= t ? D[(size_t)t * T + s] * expf(w.gh * (float)(t - s)) : 0.0f;
+                for (int s = 0; s < T; s++)
+                    D[(size_t)t * T + s] = s <= t ? D[(size_t)t * T + s] * expf(w.gh * (float)(t - s)) : 0.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, V, T, 1.0f, D, T, w.v, w.ldv, 0.0f,
                         o + (size_t)b * T * H * V + (size_t)h * V, w.ldv);
         }

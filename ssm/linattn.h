@@ -29,20 +29,19 @@ extern "C" {
 #endif
 
 typedef struct {
-    int B, T, H, K, V;        /* batch, length, heads, key and value channels per head */
-    const float *q, *k;       /* (B, T, H, K) */
-    const float *v;           /* (B, T, H, V) */
-    const float *g;           /* (B, T, H, K) log gates <= 0, or NULL: */
-    const float *gh;          /* (H) constant log decay per head (used when g == NULL) */
-    float scale;              /* multiplies every score */
+    int B, T, H, K, V;  /* batch, length, heads, key and value channels per head */
+    const float *q, *k; /* (B, T, H, K) */
+    const float *v;     /* (B, T, H, V) */
+    const float *g;     /* (B, T, H, K) log gates <= 0, or NULL: */
+    const float *gh;    /* (H) constant log decay per head (used when g == NULL) */
+    float scale;        /* multiplies every score */
 } sl_linattn_args;
 
 /* o (B, T, H, V) written. chunk >= 1. */
 int sl_linattn_chunk_forward(float *o, const sl_linattn_args *a, int chunk);
 /* dq, dk (B, T, H, K), dv (B, T, H, V), dg (B, T, H, K; only with per-channel gates, else
  * NULL) are WRITTEN (not accumulated) from dO (B, T, H, V). */
-int sl_linattn_chunk_backward(float *dq, float *dk, float *dv, float *dg, const float *dO, const sl_linattn_args *a,
-                              int chunk);
+int sl_linattn_chunk_backward(float *dq, float *dk, float *dv, float *dg, const float *dO, const sl_linattn_args *a, int chunk);
 /* the parallel form, per-head decay only (a->g == NULL); o written */
 int sl_linattn_parallel_forward(float *o, const sl_linattn_args *a);
 /* the recurrent form over the whole sequence from a zero state; o written */

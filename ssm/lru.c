@@ -26,22 +26,24 @@ const sl_spec_key sl_lru_keys[] = {
 void sl_lru_config_default(sl_lru_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_lru_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_lru_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 /* ---- the scan ---- */
 
-void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, int T, int N, int L, int reverse,
-                 float *ws)
+void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, int T, int N, int L, int reverse, float *ws)
 {
     const int NC = (T + L - 1) / L;
-    float *cr = ws, *ci = ws + (size_t)B * NC * N;        /* (B, NC, N): chunk-end states, then carries in */
-    float *pr = ci + (size_t)B * NC * N, *pi = pr + (size_t)L * N;   /* (L, N): lam^(k+1) */
+    float *cr = ws, *ci = ws + (size_t)B * NC * N;                 /* (B, NC, N): chunk-end states, then carries in */
+    float *pr = ci + (size_t)B * NC * N, *pi = pr + (size_t)L * N; /* (L, N): lam^(k+1) */
     for (int n = 0; n < N; n++) {
         double complex lam = lr[n] + I * li[n], p = lam;
-        for (int k = 0; k < L; k++, p *= lam) { pr[(size_t)k * N + n] = (float)creal(p); pi[(size_t)k * N + n] = (float)cimag(p); }
+        for (int k = 0; k < L; k++, p *= lam) {
+            pr[(size_t)k * N + n] = (float)creal(p);
+            pi[(size_t)k * N + n] = (float)cimag(p);
+        }
     }
-#define ROW(b, t) (((size_t)(b) * T + (size_t)(reverse ? T - 1 - (t) : (t))) * N)
+#define ROW(b, t) (((size_t)(b)*T + (size_t)(reverse ? T - 1 - (t) : (t))) * N)
     /* 1: every chunk from a zero state */
     #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * N >= 65536)
     for (int b = 0; b < B; b++)
@@ -64,13 +66,15 @@ void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, 
     #pragma omp parallel for schedule(static) if ((size_t)B * NC * N >= 65536)
     for (int b = 0; b < B; b++)
         for (int n = 0; n < N; n++) {
-            float er = 0.0f, ei = 0.0f;   /* E_{c-1} */
+            float er = 0.0f, ei = 0.0f; /* E_{c-1} */
             for (int c = 0; c < NC; c++) {
                 size_t k = ((size_t)b * NC + c) * N + n;
                 float endr = cr[k], endi = ci[k];
-                cr[k] = er; ci[k] = ei;
+                cr[k] = er;
+                ci[k] = ei;
                 float nr = endr + pLr[n] * er - pLi[n] * ei, ni = endi + pLr[n] * ei + pLi[n] * er;
-                er = nr; ei = ni;
+                er = nr;
+                ei = ni;
             }
         }
     /* 3: row k of chunk c gets lam^(k+1) E_{c-1} */
@@ -101,7 +105,7 @@ static void lru_scan_docs(float *xr, float *xi, const float *lr, const float *li
     for (int b = 0; b < B; b++)
         for (int s = 1; s < T; s++) {
             const int t = reverse ? T - 1 - s : s, tp = reverse ? t + 1 : t - 1;
-            if (pos[(size_t)b * T + (t > tp ? t : tp)] == 0) continue;   /* a document starts between them */
+            if (pos[(size_t)b * T + (t > tp ? t : tp)] == 0) continue; /* a document starts between them */
             float *r = xr + ((size_t)b * T + t) * N, *i = xi + ((size_t)b * T + t) * N;
             const float *r0 = xr + ((size_t)b * T + tp) * N, *i0 = xi + ((size_t)b * T + tp) * N;
             for (int n = 0; n < N; n++) {
@@ -112,8 +116,8 @@ static void lru_scan_docs(float *xr, float *xi, const float *lr, const float *li
         }
 }
 
-void sl_lru_scan_naive(double *hr, double *hi, const float *vr, const float *vi, const float *lr, const float *li,
-                       int B, int T, int N, int reverse)
+void sl_lru_scan_naive(double *hr, double *hi, const float *vr, const float *vi, const float *lr, const float *li, int B, int T,
+                       int N, int reverse)
 {
     for (int b = 0; b < B; b++)
         for (int n = 0; n < N; n++) {
@@ -146,9 +150,9 @@ typedef struct {
 typedef struct {
     int B;
     sl_arena mem;
-    float *hr, *hi;   /* (B, N) */
-    float *vr, *vi;   /* (B, N) */
-    float *t;         /* (B, H) */
+    float *hr, *hi; /* (B, N) */
+    float *vr, *vi; /* (B, N) */
+    float *t;       /* (B, H) */
 } lru_state;
 
 #define PD(i) sl_params_data(base->P, m->i)
@@ -193,7 +197,7 @@ static int lru_forward(sl_model *base, const float *x, const int32_t *tok, float
     sl_linear_forward(m->vi, x, bn + (size_t)N * H, NULL, (int)BT, H, N);
     memcpy(m->hr, m->vr, BT * N * sizeof(float));
     memcpy(m->hi, m->vi, BT * N * sizeof(float));
-    if (base->doc_pos) lru_scan_docs(m->hr, m->hi, lam, lam + N, base->doc_pos, B, T, N, 0);   /* packed rows */
+    if (base->doc_pos) lru_scan_docs(m->hr, m->hi, lam, lam + N, base->doc_pos, B, T, N, 0); /* packed rows */
     else sl_lru_scan(m->hr, m->hi, lam, lam + N, B, T, N, L, 0, m->ws);
     /* y = h_re C_re^T - h_im C_im^T + D u */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, H, N, 1.0f, m->hr, N, PD(i_Cr), N, 0.0f, y, H);
@@ -228,7 +232,7 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, 1.0f, dy, H, m->hr, N, 1.0f, PG(i_Cr), N);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, N, (int)BT, -1.0f, dy, H, m->hi, N, 1.0f, PG(i_Ci), N);
     /* adjoint: G_t = g_t + conj(lam) G_{t+1} — the same scan, backwards, with conj(lam) */
-    float *lci = m->tmp;   /* -Im lam */
+    float *lci = m->tmp; /* -Im lam */
     for (int n = 0; n < N; n++) lci[n] = -lam[N + n];
     if (base->doc_pos) lru_scan_docs(gr, gi, lam, lci, base->doc_pos, B, T, N, 1);
     else sl_lru_scan(gr, gi, lam, lci, B, T, N, L, 1, m->ws);
@@ -240,7 +244,7 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
         for (int t = 0; t < T; t++) {
             size_t k = ((size_t)b * T + t) * N;
             for (int n = 0; n < N; n++) acc[2 * N + n] += (double)vr[k + n] * gr[k + n] + (double)vi[k + n] * gi[k + n];
-            if (t == 0 || (base->doc_pos && base->doc_pos[(size_t)b * T + t] == 0)) continue;   /* no h_{t-1} */
+            if (t == 0 || (base->doc_pos && base->doc_pos[(size_t)b * T + t] == 0)) continue; /* no h_{t-1} */
             size_t k0 = k - N;
             for (int n = 0; n < N; n++) {
                 acc[n] += (double)gr[k + n] * hr[k0 + n] + (double)gi[k + n] * hi[k0 + n];
@@ -270,7 +274,9 @@ static int lru_backward(sl_model *base, const float *dy, float *dx)
             float g = expf(ga[n]);
             for (int h = 0; h < H; h++) gB[(size_t)n * H + h] += g * tmp[(size_t)n * H + h];
         }
-        if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, H, N, 1.0f, G, N, bn + (size_t)part * N * H, H, 1.0f, dx, H);
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, H, N, 1.0f, G, N, bn + (size_t)part * N * H, H, 1.0f,
+                        dx, H);
     }
     return SL_OK;
 }
@@ -296,9 +302,15 @@ static int lru_state_reset(sl_model *base, void *p)
 static void *lru_state_new(sl_model *base, int B)
 {
     lru_model *m = (lru_model *)base;
-    if (B <= 0) { sl_error(SL_ESHAPE, "lru: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "lru: bad batch size %d", B);
+        return NULL;
+    }
     lru_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B;
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->hr, b * m->N), SL_FIELD(s->hi, b * m->N), SL_FIELD(s->vr, b * m->N),
@@ -405,8 +417,18 @@ static int lru_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, in
 }
 
 static const sl_model_vt lru_vt = {
-    .kind = "lru", .destroy = lru_destroy, .release = lru_release, .init = lru_init, .forward = lru_forward, .backward = lru_backward,
-    .state_new = lru_state_new, .state_free = lru_state_free, .state_reset = lru_state_reset, .state_reset_rows = lru_state_reset_rows, .state_copy = lru_state_copy, .step = lru_step,
+    .kind = "lru",
+    .destroy = lru_destroy,
+    .release = lru_release,
+    .init = lru_init,
+    .forward = lru_forward,
+    .backward = lru_backward,
+    .state_new = lru_state_new,
+    .state_free = lru_state_free,
+    .state_reset = lru_state_reset,
+    .state_reset_rows = lru_state_reset_rows,
+    .state_copy = lru_state_copy,
+    .step = lru_step,
 };
 
 int sl_lru_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -449,9 +471,16 @@ int sl_lru_create(const sl_lru_config *cfg, sl_params *P, const char *prefix, sl
     m->i_Ci = sl_params_add(P, pre, "C_im", 2, H, N, 0, 0);
     m->i_D = sl_params_add(P, pre, "D", 1, H, 0, 0, 0);
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (*idx[i] < 0) { int rc = *idx[i]; free(m); return rc; }
+        if (*idx[i] < 0) {
+            int rc = *idx[i];
+            free(m);
+            return rc;
+        }
     m->bn = malloc((2 * (size_t)N * H + 2 * (size_t)N) * sizeof(float));
-    if (!m->bn) { free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!m->bn) {
+        free(m);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     m->lam = m->bn + 2 * (size_t)N * H;
     /* the paper trains nu_log, theta_log, gamma_log at a reduced learning rate without weight decay */
     sl_params_set_group(P, m->i_nu, (float)c.lr_scale, 0.0f);

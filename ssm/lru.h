@@ -30,11 +30,10 @@ extern "C" {
  * x (B, T, N) as re/im planes xr, xi; on entry the inputs v_t, on return the states
  * h_t = lam (.) h_{t-1} + v_t (h_{-1} = 0), or with reverse = 1 h_t = lam (.) h_{t+1} + v_t
  * (h_T = 0). lam (N) as lr, li. Chunks of L steps; ws holds 2 * B * ceil(T/L) * N floats. */
-void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, int T, int N, int L, int reverse,
-                 float *ws);
+void sl_lru_scan(float *xr, float *xi, const float *lr, const float *li, int B, int T, int N, int L, int reverse, float *ws);
 /* reference: the plain loop in double */
-void sl_lru_scan_naive(double *hr, double *hi, const float *vr, const float *vi, const float *lr, const float *li,
-                       int B, int T, int N, int reverse);
+void sl_lru_scan_naive(double *hr, double *hi, const float *vr, const float *vi, const float *lr, const float *li, int B, int T,
+                       int N, int reverse);
 
 typedef struct {
     int d_model, d_hidden, chunk_size;

@@ -107,7 +107,7 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
         mb->u = mb->xc;
         mb->y = mb->xi;
     }
-    mb->B = inf ? 0 : B;   /* backward refuses without a training forward */
+    mb->B = inf ? 0 : B; /* backward refuses without a training forward */
     mb->T = T;
     if (!inf) memcpy(mb->xin, x, N * C * sizeof(float));
     /* in_proj and x_proj as one product per output part (row blocks of their weights), each
@@ -117,8 +117,8 @@ static int mamba_forward(sl_model *m, const float *x, const int32_t *tok, float 
     sl_linear_forward(mb->z, x, win + (size_t)E * C, bin ? bin + E : NULL, (int)N, C, E);
     /* packed rows (m->doc_pos): the convolution's window and the scan's state restart at each
      * document (seq/layers.h, ssm/scan.h) */
-    sl_conv1d_causal_docs_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B, T, E,
-                                  K);
+    sl_conv1d_causal_docs_forward(mb->xc, mb->xi, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B, T,
+                                  E, K);
     sl_act_forward(SL_ACT_SILU, mb->u, mb->xc, N * E);
     const float *wx = sl_params_data(P, mb->i_xw); /* (R + 2S, E): dt rows, B rows, C rows */
     sl_linear_forward(mb->dtr, mb->u, wx, NULL, (int)N, E, R);

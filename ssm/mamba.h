@@ -32,10 +32,10 @@ extern "C" {
 #endif
 
 typedef struct {
-    int d_model, d_state, d_conv, expand, dt_rank;   /* dt_rank <= 0: ceil(d_model / 16) */
+    int d_model, d_state, d_conv, expand, dt_rank; /* dt_rank <= 0: ceil(d_model / 16) */
     int conv_bias, bias;
     double dt_min, dt_max, dt_init_floor, dt_scale;
-    int scan_chunks;                                 /* 0 auto, 1 fast path, > 1 chunked */
+    int scan_chunks; /* 0 auto, 1 fast path, > 1 chunked */
 } sl_mamba_config;
 
 /* The `mamba` spec's keys (mamba_ssm Mamba's argument names), bound to sl_mamba_config

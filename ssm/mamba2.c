@@ -93,7 +93,7 @@ static sl_ssd_args ssd_args(const mamba2_model *mb, const sl_params *P, int B, i
                          .D = sl_params_data(P, mb->i_D),
                          .dt_bias = sl_params_data(P, mb->i_dtb),
                          .dt_softplus = 1,
-                         .doc_pos = mb->base.doc_pos};   /* packed rows: the state restarts (ssd.h) */
+                         .doc_pos = mb->base.doc_pos}; /* packed rows: the state restarts (ssd.h) */
 }
 
 static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float *out, int B, int T)
@@ -113,15 +113,15 @@ static int mamba2_forward(sl_model *m, const float *x, const int32_t *tok, float
                              SL_FIELD(mb->rstd, N * G), SL_FIELD(mb->nrm, N * E), SL_FIELD(mb->o, N * E))))
         return rc;
     if (inf) mb->xbca = mb->xbcc;
-    mb->B = inf ? 0 : B;   /* backward refuses without a training forward */
+    mb->B = inf ? 0 : B; /* backward refuses without a training forward */
     mb->T = T;
     if (!inf) memcpy(mb->xin, x, N * C * sizeof(float));
     sl_linear_forward(mb->zx, x, sl_params_data(P, mb->i_inw), sl_params_data_opt(P, mb->i_inb), (int)N, C, DIN);
     sl_cols_get(mb->xbc, mb->zx, N, DIN, E, CD);
     sl_cols_get(mb->dt, mb->zx, N, DIN, E + CD, H);
     /* packed rows: the convolution's window restarts at each document (seq/layers.h) */
-    sl_conv1d_causal_docs_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B, T,
-                                  CD, mb->K);
+    sl_conv1d_causal_docs_forward(mb->xbcc, mb->xbc, sl_params_data(P, mb->i_cw), sl_params_data_opt(P, mb->i_cb), m->doc_pos, B,
+                                  T, CD, mb->K);
     sl_act_forward(SL_ACT_SILU, mb->xbca, mb->xbcc, N * CD);
     sl_cols_get(mb->xs, mb->xbca, N, CD, 0, E);
     sl_cols_get(mb->Bm, mb->xbca, N, CD, E, G * S);
@@ -307,7 +307,8 @@ static int mamba2_prefill(sl_model *m, void *state, const float *x, const int32_
     const sl_params *P = m->P;
     const int C = mb->cfg.d_model, E = mb->E, H = mb->H, G = mb->G, S = mb->S, CD = mb->CD, DIN = mb->DIN, K = mb->K;
     const size_t N = (size_t)B * T;
-    float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *y, *z, *yg, *nrm, *rstd, *o; // (N,DIN) (N,CD) x2 (N,E) (N,GS) x2 (N,H) (N,E) x4 (N,G) (N,E)
+    float *zx, *xbc, *xbca, *xs, *Bm, *Cm, *dt, *y, *z, *yg, *nrm, *rstd,
+        *o; // (N,DIN) (N,CD) x2 (N,E) (N,GS) x2 (N,H) (N,E) x4 (N,G) (N,E)
     int rc;
     (void)tok;
     if (!x) return sl_error(SL_EINVAL, "mamba2 takes real input");

@@ -24,28 +24,28 @@ const sl_spec_key sl_retnet_keys[] = {
 void sl_retnet_config_default(sl_retnet_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_retnet_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_retnet_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 typedef struct {
     sl_model base;
     sl_retnet_config cfg;
-    int D, VD, H, K, V;     /* d_model, value_dim, heads, d_k, d_v */
+    int D, VD, H, K, V; /* d_model, value_dim, heads, d_k, d_v */
     int i_q, i_k, i_v, i_g, i_o;
-    float *gh;              /* (H) log gamma_h */
-    float *ang;             /* (K/2) rotation frequencies */
+    float *gh;  /* (H) log gamma_h */
+    float *ang; /* (K/2) rotation frequencies */
     int B, T;
-    sl_arena fwd, bwd;      /* forward cache, backward scratch */
-    float *xin, *q, *k, *v, *g, *o, *nrm, *pre;   /* (N, D) (N, D) (N, D) (N, VD) (N, VD) (N, VD) (N, VD) (N, VD) */
-    float *rstd, *cs;       /* (N, H), (T, K/2, 2) */
-    float *dpre, *dn, *dO, *dq, *dk, *dv, *dg;   /* (N, VD) x 3, (N, D) x 2, (N, VD) x 2 */
+    sl_arena fwd, bwd;                          /* forward cache, backward scratch */
+    float *xin, *q, *k, *v, *g, *o, *nrm, *pre; /* (N, D) (N, D) (N, D) (N, VD) (N, VD) (N, VD) (N, VD) (N, VD) */
+    float *rstd, *cs;                           /* (N, H), (T, K/2, 2) */
+    float *dpre, *dn, *dO, *dq, *dk, *dv, *dg;  /* (N, VD) x 3, (N, D) x 2, (N, VD) x 2 */
 } retnet_model;
 
 typedef struct {
     int B, pos;
     sl_arena mem;
-    float *S;               /* (B, H, K, V) */
-    float *q, *k, *v, *g, *o, *rstd, *nrm, *pre, *cs;   /* one position's arrays; cs (K/2, 2) */
+    float *S;                                         /* (B, H, K, V) */
+    float *q, *k, *v, *g, *o, *rstd, *nrm, *pre, *cs; /* one position's arrays; cs (K/2, 2) */
 } retnet_state;
 
 #define PD(i) sl_params_data(base->P, m->i)
@@ -95,8 +95,8 @@ static void project(retnet_model *m, sl_model *base, float *q, float *k, float *
 }
 
 /* y = out_proj(swish(g) (.) rmsnorm_per_head(o)) */
-static void output(retnet_model *m, sl_model *base, float *y, float *nrm, float *rstd, float *pre, const float *o,
-                   const float *g, int N)
+static void output(retnet_model *m, sl_model *base, float *y, float *nrm, float *rstd, float *pre, const float *o, const float *g,
+                   int N)
 {
     const int VD = m->VD;
     sl_rmsnorm_forward(nrm, rstd, o, NULL, N * m->H, m->V, m->cfg.layernorm_eps);
@@ -120,8 +120,8 @@ static int retnet_forward(sl_model *base, const float *x, const int32_t *tok, fl
     memcpy(m->xin, x, N * D * sizeof(float));
     rot_table(m->cs, m->ang, 0, T, m->K / 2);
     project(m, base, m->q, m->k, m->v, m->g, x, (int)N, T, m->cs);
-    sl_linattn_args a = {.B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .gh = m->gh,
-                         .scale = 1.0f};
+    sl_linattn_args a = {
+        .B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .gh = m->gh, .scale = 1.0f};
     if (m->cfg.mode == SL_RETNET_PARALLEL) rc = sl_linattn_parallel_forward(m->o, &a);
     else if (m->cfg.mode == SL_RETNET_RECURRENT) rc = sl_linattn_recurrent_forward(m->o, &a);
     else rc = sl_linattn_chunk_forward(m->o, &a, m->cfg.chunk_size);
@@ -148,8 +148,8 @@ static int retnet_backward(sl_model *base, const float *dy, float *dx)
     }
     memset(m->dO, 0, N * VD * sizeof(float));
     sl_rmsnorm_backward(m->dO, NULL, m->dn, m->o, NULL, m->rstd, (int)N * H, m->V);
-    sl_linattn_args a = {.B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .gh = m->gh,
-                         .scale = 1.0f};
+    sl_linattn_args a = {
+        .B = B, .T = T, .H = H, .K = m->K, .V = m->V, .q = m->q, .k = m->k, .v = m->v, .gh = m->gh, .scale = 1.0f};
     if ((rc = sl_linattn_chunk_backward(m->dq, m->dk, m->dv, NULL, m->dO, &a, m->cfg.chunk_size))) return rc;
     rotate(m->dq, m->cs, (int)N, T, H, m->K, -1);
     rotate(m->dk, m->cs, (int)N, T, H, m->K, -1);
@@ -185,14 +185,21 @@ static int retnet_state_reset(sl_model *base, void *p)
 static void *retnet_state_new(sl_model *base, int B)
 {
     retnet_model *m = (retnet_model *)base;
-    if (B <= 0) { sl_error(SL_ESHAPE, "retnet: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "retnet: bad batch size %d", B);
+        return NULL;
+    }
     retnet_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t b = (size_t)B;
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->S, b * m->H * m->K * m->V), SL_FIELD(s->q, b * m->D), SL_FIELD(s->k, b * m->D),
-                       SL_FIELD(s->v, b * m->VD), SL_FIELD(s->g, b * m->VD), SL_FIELD(s->o, b * m->VD), SL_FIELD(s->rstd, b * m->H),
-                       SL_FIELD(s->nrm, b * m->VD), SL_FIELD(s->pre, b * m->VD), SL_FIELD(s->cs, (size_t)m->K))) {
+                       SL_FIELD(s->v, b * m->VD), SL_FIELD(s->g, b * m->VD), SL_FIELD(s->o, b * m->VD),
+                       SL_FIELD(s->rstd, b * m->H), SL_FIELD(s->nrm, b * m->VD), SL_FIELD(s->pre, b * m->VD),
+                       SL_FIELD(s->cs, (size_t)m->K))) {
         free(s);
         return NULL;
     }
@@ -208,8 +215,8 @@ static int retnet_step(sl_model *base, void *p, const float *x, const int32_t *t
     retnet_state *s = p;
     rot_table(s->cs, m->ang, s->pos, 1, m->K / 2);
     project(m, base, s->q, s->k, s->v, s->g, x, s->B, 1, s->cs);
-    sl_linattn_args a = {.B = s->B, .T = 1, .H = m->H, .K = m->K, .V = m->V, .q = s->q, .k = s->k, .v = s->v, .gh = m->gh,
-                         .scale = 1.0f};
+    sl_linattn_args a = {
+        .B = s->B, .T = 1, .H = m->H, .K = m->K, .V = m->V, .q = s->q, .k = s->k, .v = s->v, .gh = m->gh, .scale = 1.0f};
     sl_linattn_step(s->o, s->S, &a);
     output(m, base, y, s->nrm, s->rstd, s->pre, s->o, s->g, s->B);
     s->pos++;
@@ -279,8 +286,18 @@ static int retnet_state_reset_rows(sl_model *base, void *p, const uint8_t *rows,
 }
 
 static const sl_model_vt retnet_vt = {
-    .kind = "retnet", .destroy = retnet_destroy, .release = retnet_release, .init = retnet_init, .forward = retnet_forward, .backward = retnet_backward,
-    .state_new = retnet_state_new, .state_free = retnet_state_free, .state_reset = retnet_state_reset, .state_reset_rows = retnet_state_reset_rows, .state_copy = retnet_state_copy, .step = retnet_step,
+    .kind = "retnet",
+    .destroy = retnet_destroy,
+    .release = retnet_release,
+    .init = retnet_init,
+    .forward = retnet_forward,
+    .backward = retnet_backward,
+    .state_new = retnet_state_new,
+    .state_free = retnet_state_free,
+    .state_reset = retnet_state_reset,
+    .state_reset_rows = retnet_state_reset_rows,
+    .state_copy = retnet_state_copy,
+    .step = retnet_step,
 };
 
 int sl_retnet_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -300,8 +317,7 @@ int sl_retnet_create(const sl_retnet_config *cfg, sl_params *P, const char *pref
     const int VD = c.value_dim ? c.value_dim : 2 * c.d_model;
     if (c.d_model % c.num_heads)
         return sl_error(SL_EINVAL, "retnet: d_model=%d is not divisible by num_heads=%d", c.d_model, c.num_heads);
-    if (VD % c.num_heads)
-        return sl_error(SL_EINVAL, "retnet: value_dim=%d is not divisible by num_heads=%d", VD, c.num_heads);
+    if (VD % c.num_heads) return sl_error(SL_EINVAL, "retnet: value_dim=%d is not divisible by num_heads=%d", VD, c.num_heads);
     if ((c.d_model / c.num_heads) % 2)
         return sl_error(SL_EINVAL, "retnet: d_model / num_heads = %d must be even (the rotation turns pairs of channels)",
                         c.d_model / c.num_heads);
@@ -314,10 +330,17 @@ int sl_retnet_create(const sl_retnet_config *cfg, sl_params *P, const char *pref
     base->caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER;
     base->d_in = base->d_out = c.d_model;
     m->cfg = c;
-    m->D = c.d_model; m->VD = VD; m->H = c.num_heads; m->K = c.d_model / c.num_heads; m->V = VD / c.num_heads;
+    m->D = c.d_model;
+    m->VD = VD;
+    m->H = c.num_heads;
+    m->K = c.d_model / c.num_heads;
+    m->V = VD / c.num_heads;
     m->gh = malloc((size_t)m->H * sizeof(float));
     m->ang = malloc((size_t)(m->K / 2) * sizeof(float));
-    if (!m->gh || !m->ang) { retnet_destroy(base); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!m->gh || !m->ang) {
+        retnet_destroy(base);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     /* torchscale RetNetRelPos: decay = log(1 - 2^(-5 - h)), angle = 1 / 10000^linspace(0, 1, d_k / 2) */
     for (int h = 0; h < m->H; h++) m->gh[h] = (float)log1p(-pow(2.0, -5.0 - h));
     const int K2 = m->K / 2;
@@ -330,7 +353,10 @@ int sl_retnet_create(const sl_retnet_config *cfg, sl_params *P, const char *pref
     m->i_o = sl_params_add(P, pre, "out_proj.weight", 2, m->D, VD, 0, 0);
     int idx[] = {m->i_q, m->i_k, m->i_v, m->i_g, m->i_o};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { retnet_destroy(base); return idx[i]; }
+        if (idx[i] < 0) {
+            retnet_destroy(base);
+            return idx[i];
+        }
     *out = base;
     return SL_OK;
 }

@@ -19,15 +19,14 @@ const sl_spec_key sl_rwkv_keys[] = {
 void sl_rwkv_config_default(sl_rwkv_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_rwkv_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_rwkv_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 /* ---- WKV ---- */
 
 #define ST(b, t, c, j) st[((((size_t)(b) * (T + 1) + (t)) * C) + (c)) * 3 + (j)]
 
-void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, const float *w, const float *u, int B, int T,
-                         int C)
+void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, const float *w, const float *u, int B, int T, int C)
 {
     #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * C >= 65536)
     for (int b = 0; b < B; b++)
@@ -36,7 +35,9 @@ void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, co
             const float wc = w[c], uc = u[c];
             for (int t = 0; t < T; t++) {
                 const size_t i = ((size_t)b * T + t) * C + c;
-                ST(b, t, c, 0) = aa; ST(b, t, c, 1) = bb; ST(b, t, c, 2) = pp;
+                ST(b, t, c, 0) = aa;
+                ST(b, t, c, 1) = bb;
+                ST(b, t, c, 2) = pp;
                 const float kt = k[i], vt = v[i];
                 /* output: (a + e^{u+k} v) / (b + e^{u+k}) against p = max(pp, u + k) */
                 float ww = uc + kt, p = pp > ww ? pp : ww, e1 = expf(pp - p), e2 = expf(ww - p);
@@ -50,7 +51,9 @@ void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, co
                 bb = e1 * bb + e2;
                 pp = p;
             }
-            ST(b, T, c, 0) = aa; ST(b, T, c, 1) = bb; ST(b, T, c, 2) = pp;
+            ST(b, T, c, 0) = aa;
+            ST(b, T, c, 1) = bb;
+            ST(b, T, c, 2) = pp;
         }
 }
 
@@ -74,7 +77,7 @@ void sl_rwkv_wkv_backward(float *dk, float *dv, float *dw, float *du, const floa
                 const float ww = uc + kt, p = pp > ww ? pp : ww, e1 = expf(pp - p), e2 = expf(ww - p);
                 const float den = e1 * bb + e2, gy = g / den;
                 const float ek = expf(kt - ppt), dec = expf(wc + pp - ppt);
-                const float dd = gy * e2 * (vt - yt);   /* d/d(u + k) of the output */
+                const float dd = gy * e2 * (vt - yt); /* d/d(u + k) of the output */
                 dv[i] = gy * e2 + ah * ek;
                 dk[i] = dd + ek * (ah * vt + bh);
                 gu += dd;
@@ -115,19 +118,19 @@ typedef struct {
     int C, F;
     int i_td, i_tf, i_amk, i_amv, i_amr, i_ak, i_av, i_ar, i_ao, i_lw, i_lb, i_fmk, i_fmr, i_fk, i_fr, i_fv;
     int B, T;
-    float *w;                 /* (C) -exp(time_decay) */
+    float *w; /* (C) -exp(time_decay) */
     sl_arena fwd, bwd;
-    float *z, *xk, *xv, *xr, *k, *v, *r, *wkv, *sw, *a, *u2, *n, *mean, *rstd;   /* (N, C) each; mean, rstd (N) */
-    float *fxk, *fxr, *hk, *hh, *kv, *fr;   /* (N, C), (N, C), (N, F), (N, F), (N, C), (N, C) */
-    float *st;                /* (B, T+1, C, 3) WKV states */
+    float *z, *xk, *xv, *xr, *k, *v, *r, *wkv, *sw, *a, *u2, *n, *mean, *rstd; /* (N, C) each; mean, rstd (N) */
+    float *fxk, *fxr, *hk, *hh, *kv, *fr; /* (N, C), (N, C), (N, F), (N, F), (N, C), (N, C) */
+    float *st;                            /* (B, T+1, C, 3) WKV states */
     float *dA, *dn, *du2, *dfxk, *dfxr, *dhh, *dsw, *dr, *dwkv, *dk, *dv, *dxk, *dxv, *dxr;
 } rwkv_model;
 
 typedef struct {
     int B;
     sl_arena mem;
-    float *zprev, *nprev;     /* (B, C): the last input of each mix (token shift) */
-    float *aa, *bb, *pp;      /* (B, C) WKV state */
+    float *zprev, *nprev; /* (B, C): the last input of each mix (token shift) */
+    float *aa, *bb, *pp;  /* (B, C) WKV state */
     float *xk, *xv, *xr, *k, *v, *r, *wkv, *a, *u2, *n, *mean, *rstd, *fxk, *fxr, *hh, *kv, *fr;
 } rwkv_state;
 
@@ -197,10 +200,11 @@ static int rwkv_forward(sl_model *base, const float *x, const int32_t *tok, floa
     const size_t N = (size_t)B * T, NC = N * C;
     int rc;
     if ((rc = SL_ARENA_CARVE(&m->fwd, SL_FIELD(m->z, NC), SL_FIELD(m->xk, NC), SL_FIELD(m->xv, NC), SL_FIELD(m->xr, NC),
-                             SL_FIELD(m->k, NC), SL_FIELD(m->v, NC), SL_FIELD(m->r, NC), SL_FIELD(m->wkv, NC), SL_FIELD(m->sw, NC),
-                             SL_FIELD(m->a, NC), SL_FIELD(m->u2, NC), SL_FIELD(m->n, NC), SL_FIELD(m->mean, N), SL_FIELD(m->rstd, N),
-                             SL_FIELD(m->fxk, NC), SL_FIELD(m->fxr, NC), SL_FIELD(m->hk, N * F), SL_FIELD(m->hh, N * F),
-                             SL_FIELD(m->kv, NC), SL_FIELD(m->fr, NC), SL_FIELD(m->st, (size_t)B * (T + 1) * C * 3))))
+                             SL_FIELD(m->k, NC), SL_FIELD(m->v, NC), SL_FIELD(m->r, NC), SL_FIELD(m->wkv, NC),
+                             SL_FIELD(m->sw, NC), SL_FIELD(m->a, NC), SL_FIELD(m->u2, NC), SL_FIELD(m->n, NC),
+                             SL_FIELD(m->mean, N), SL_FIELD(m->rstd, N), SL_FIELD(m->fxk, NC), SL_FIELD(m->fxr, NC),
+                             SL_FIELD(m->hk, N * F), SL_FIELD(m->hh, N * F), SL_FIELD(m->kv, NC), SL_FIELD(m->fr, NC),
+                             SL_FIELD(m->st, (size_t)B * (T + 1) * C * 3))))
         return rc;
     m->B = B;
     m->T = T;
@@ -236,10 +240,10 @@ static int rwkv_backward(sl_model *base, const float *dy, float *dx)
                              SL_FIELD(m->dxv, NC), SL_FIELD(m->dxr, NC))))
         return rc;
     /* y = a + fr kv */
-    float *dfr = m->dr;   /* reused below for dr */
+    float *dfr = m->dr; /* reused below for dr */
     for (size_t i = 0; i < NC; i++) {
-        dfr[i] = dy[i] * m->kv[i] * m->fr[i] * (1.0f - m->fr[i]);   /* d receptance pre-activation */
-        m->dsw[i] = dy[i] * m->fr[i];                               /* d kv */
+        dfr[i] = dy[i] * m->kv[i] * m->fr[i] * (1.0f - m->fr[i]); /* d receptance pre-activation */
+        m->dsw[i] = dy[i] * m->fr[i];                             /* d kv */
     }
     memset(m->dfxr, 0, NC * sizeof(float));
     sl_linear_backward(m->dfxr, PG(i_fr), NULL, dfr, m->fxr, PD(i_fr), (int)N, C, C);
@@ -263,15 +267,15 @@ static int rwkv_backward(sl_model *base, const float *dy, float *dx)
         m->dwkv[i] = m->dsw[i] * s;
         m->dr[i] = m->dsw[i] * m->wkv[i] * s * (1.0f - s);
     }
-    float *gw = m->dxv;   /* scratch (C) before dxv is written */
+    float *gw = m->dxv; /* scratch (C) before dxv is written */
     memset(gw, 0, (size_t)C * sizeof(float));
     sl_rwkv_wkv_backward(m->dk, m->dv, gw, PG(i_tf), m->dwkv, m->wkv, m->st, m->k, m->v, m->w, PD(i_tf), B, T, C);
     float *gtd = PG(i_td);
-    for (int c = 0; c < C; c++) gtd[c] += gw[c] * m->w[c];   /* w = -exp(time_decay) */
+    for (int c = 0; c < C; c++) gtd[c] += gw[c] * m->w[c]; /* w = -exp(time_decay) */
     sl_linear_backward_set(m->dxk, PG(i_ak), NULL, m->dk, m->xk, PD(i_ak), (int)N, C, C);
     sl_linear_backward_set(m->dxv, PG(i_av), NULL, m->dv, m->xv, PD(i_av), (int)N, C, C);
     sl_linear_backward_set(m->dxr, PG(i_ar), NULL, m->dr, m->xr, PD(i_ar), (int)N, C, C);
-    float *dz = m->dn;   /* reuse: dz from the three mixes */
+    float *dz = m->dn; /* reuse: dz from the three mixes */
     memset(dz, 0, NC * sizeof(float));
     shift_mix_backward(dz, PG(i_amk), m->dxk, PD(i_amk), m->z, B, T, C);
     shift_mix_backward(dz, PG(i_amv), m->dxv, PD(i_amv), m->z, B, T, C);
@@ -306,9 +310,15 @@ static int rwkv_state_reset(sl_model *base, void *p)
 static void *rwkv_state_new(sl_model *base, int B)
 {
     rwkv_model *m = (rwkv_model *)base;
-    if (B <= 0) { sl_error(SL_ESHAPE, "rwkv: bad batch size %d", B); return NULL; }
+    if (B <= 0) {
+        sl_error(SL_ESHAPE, "rwkv: bad batch size %d", B);
+        return NULL;
+    }
     rwkv_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     const size_t n = (size_t)B * m->C, nf = (size_t)B * m->F;
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->zprev, n), SL_FIELD(s->nprev, n), SL_FIELD(s->aa, n), SL_FIELD(s->bb, n),
@@ -369,7 +379,8 @@ static int rwkv_init(sl_model *base, sl_rng *rng)
     rwkv_model *m = (rwkv_model *)base;
     const int C = m->C, F = m->F, L = m->cfg.n_layer, id = m->cfg.layer_id;
     const double r01 = L > 1 ? (double)id / (L - 1) : 0.0, r10 = 1.0 - (double)id / L;
-    float *td = PD(i_td), *tf = PD(i_tf), *amk = PD(i_amk), *amv = PD(i_amv), *amr = PD(i_amr), *fmk = PD(i_fmk), *fmr = PD(i_fmr);
+    float *td = PD(i_td), *tf = PD(i_tf), *amk = PD(i_amk), *amv = PD(i_amv), *amr = PD(i_amr), *fmk = PD(i_fmk),
+          *fmr = PD(i_fmr);
     for (int c = 0; c < C; c++) {
         const double ddd = (double)c / C;
         td[c] = (float)(-5.0 + 8.0 * pow(C > 1 ? (double)c / (C - 1) : 0.0, 0.7 + 1.3 * r01));
@@ -380,14 +391,19 @@ static int rwkv_init(sl_model *base, sl_rng *rng)
         fmk[c] = (float)pow(ddd, r10);
         fmr[c] = (float)pow(ddd, r10);
     }
-    struct { int i, out, in; } lin[] = {{m->i_ak, C, C}, {m->i_av, C, C}, {m->i_ar, C, C}, {m->i_ao, C, C},
-                                        {m->i_fk, F, C}, {m->i_fr, C, C}, {m->i_fv, C, F}};
+    struct {
+        int i, out, in;
+    } lin[] = {{m->i_ak, C, C}, {m->i_av, C, C}, {m->i_ar, C, C}, {m->i_ao, C, C},
+               {m->i_fk, F, C}, {m->i_fr, C, C}, {m->i_fv, C, F}};
     for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++) {
         float a = 1.0f / sqrtf((float)lin[j].in);
         sl_rng_fill_uniform(rng, sl_params_data(base->P, lin[j].i), (size_t)lin[j].out * lin[j].in, -a, a);
     }
     float *lw = PD(i_lw), *lb = PD(i_lb);
-    for (int c = 0; c < C; c++) { lw[c] = 1.0f; lb[c] = 0.0f; }
+    for (int c = 0; c < C; c++) {
+        lw[c] = 1.0f;
+        lb[c] = 0.0f;
+    }
     return SL_OK;
 }
 
@@ -437,8 +453,18 @@ static int rwkv_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, i
 }
 
 static const sl_model_vt rwkv_vt = {
-    .kind = "rwkv", .destroy = rwkv_destroy, .release = rwkv_release, .init = rwkv_init, .forward = rwkv_forward, .backward = rwkv_backward,
-    .state_new = rwkv_state_new, .state_free = rwkv_state_free, .state_reset = rwkv_state_reset, .state_reset_rows = rwkv_state_reset_rows, .state_copy = rwkv_state_copy, .step = rwkv_step,
+    .kind = "rwkv",
+    .destroy = rwkv_destroy,
+    .release = rwkv_release,
+    .init = rwkv_init,
+    .forward = rwkv_forward,
+    .backward = rwkv_backward,
+    .state_new = rwkv_state_new,
+    .state_free = rwkv_state_free,
+    .state_reset = rwkv_state_reset,
+    .state_reset_rows = rwkv_state_reset_rows,
+    .state_copy = rwkv_state_copy,
+    .step = rwkv_step,
 };
 
 int sl_rwkv_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -469,7 +495,10 @@ int sl_rwkv_create(const sl_rwkv_config *cfg, sl_params *P, const char *prefix, 
     m->C = C;
     m->F = F;
     m->w = malloc((size_t)C * sizeof(float));
-    if (!m->w) { free(m); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!m->w) {
+        free(m);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     const char *pre = prefix ? prefix : "";
     m->i_td = sl_params_add(P, pre, "att.time_decay", 1, C, 0, 0, 0);
     m->i_tf = sl_params_add(P, pre, "att.time_first", 1, C, 0, 0, 0);
@@ -488,9 +517,12 @@ int sl_rwkv_create(const sl_rwkv_config *cfg, sl_params *P, const char *prefix, 
     m->i_fr = sl_params_add(P, pre, "ffn.receptance.weight", 2, C, C, 0, 0);
     m->i_fv = sl_params_add(P, pre, "ffn.value.weight", 2, C, F, 0, 0);
     int idx[] = {m->i_td, m->i_tf, m->i_amk, m->i_amv, m->i_amr, m->i_ak, m->i_av, m->i_ar,
-                 m->i_ao, m->i_lw, m->i_lb, m->i_fmk, m->i_fmr, m->i_fk, m->i_fr, m->i_fv};
+                 m->i_ao, m->i_lw, m->i_lb,  m->i_fmk, m->i_fmr, m->i_fk, m->i_fr, m->i_fv};
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
-        if (idx[i] < 0) { rwkv_destroy(base); return idx[i]; }
+        if (idx[i] < 0) {
+            rwkv_destroy(base);
+            return idx[i];
+        }
     /* RWKV-LM: time_decay, time_first and the time_mix vectors get no weight decay */
     int nowd[] = {m->i_td, m->i_tf, m->i_amk, m->i_amv, m->i_amr, m->i_fmk, m->i_fmr};
     for (size_t i = 0; i < sizeof nowd / sizeof nowd[0]; i++) sl_params_set_group(P, nowd[i], 1.0f, 0.0f);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef CMPLX   /* glibc defines CMPLX for GCC only; clang (the --enable-fuzzing build) takes a complex literal */
+#ifndef CMPLX /* glibc defines CMPLX for GCC only; clang (the --enable-fuzzing build) takes a complex literal */
 #define CMPLX(x, y) ((double _Complex){(x), (y)})
 #endif
 
@@ -27,25 +27,44 @@ int sl_s4_dplr_legs(int N, double complex *lam, double complex *Pt, double compl
 struct sl_s4_fft {
     int L, nf;
     fftw_plan c2r, r2c;
-    double complex *w;   /* (nf) the roots of unity exp(-2 pi i j / L), made once with the plans
+    double complex *w; /* (nf) the roots of unity exp(-2 pi i j / L), made once with the plans
                           * (the kernels used to call cexp for every channel and frequency) */
 };
 
 sl_s4_fft *sl_s4_fft_alloc(int L)
 {
-    if (L < 2) { sl_error(SL_EINVAL, "s4: kernel length must be >= 2 (got %d)", L); return NULL; }
+    if (L < 2) {
+        sl_error(SL_EINVAL, "s4: kernel length must be >= 2 (got %d)", L);
+        return NULL;
+    }
     sl_s4_fft *f = calloc(1, sizeof *f);
     double *r = fftw_malloc(sizeof(double) * L);
     fftw_complex *c = fftw_malloc(sizeof(fftw_complex) * (L / 2 + 1));
-    if (!f || !r || !c) { free(f); fftw_free(r); fftw_free(c); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
-    f->L = L; f->nf = L / 2 + 1;
+    if (!f || !r || !c) {
+        free(f);
+        fftw_free(r);
+        fftw_free(c);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    f->L = L;
+    f->nf = L / 2 + 1;
     f->c2r = fftw_plan_dft_c2r_1d(L, c, r, FFTW_ESTIMATE);
     f->r2c = fftw_plan_dft_r2c_1d(L, r, c, FFTW_ESTIMATE);
-    fftw_free(r); fftw_free(c);
+    fftw_free(r);
+    fftw_free(c);
     f->w = malloc((size_t)f->nf * sizeof *f->w);
-    if (!f->w) { sl_s4_fft_free(f); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!f->w) {
+        sl_s4_fft_free(f);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     for (int j = 0; j < f->nf; j++) f->w[j] = cexp(-2.0 * M_PI * I * j / L);
-    if (!f->c2r || !f->r2c) { sl_s4_fft_free(f); sl_error(SL_ENOMEM, "s4: FFTW could not plan length %d", L); return NULL; }
+    if (!f->c2r || !f->r2c) {
+        sl_s4_fft_free(f);
+        sl_error(SL_ENOMEM, "s4: FFTW could not plan length %d", L);
+        return NULL;
+    }
     return f;
 }
 
@@ -75,7 +94,12 @@ int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K)
     fftw_complex *Kh = fftw_malloc(sizeof(fftw_complex) * nf);
     double *out = fftw_malloc(sizeof(double) * L);
     double complex *v = malloc((size_t)4 * N2 * sizeof *v);
-    if (!Kh || !out || !v) { fftw_free(Kh); fftw_free(out); free(v); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!Kh || !out || !v) {
+        fftw_free(Kh);
+        fftw_free(out);
+        free(v);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     for (int n = 0; n < N2; n++) {
         v[4 * n] = s->Ct[n] * s->B[n];
         v[4 * n + 1] = s->Ct[n] * s->P[n];
@@ -97,20 +121,26 @@ int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K)
     }
     fftw_execute_dft_c2r(f->c2r, Kh, out);
     for (int k = 0; k < L; k++) K[k] = out[k] / L;
-    fftw_free(Kh); fftw_free(out); free(v);
+    fftw_free(Kh);
+    fftw_free(out);
+    free(v);
     return SL_OK;
 }
 
-int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, double complex *g_lam,
-                          double complex *g_P, double complex *g_B, double complex *g_Ct, double *g_dt)
+int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, double complex *g_lam, double complex *g_P,
+                          double complex *g_B, double complex *g_Ct, double *g_dt)
 {
     const int L = f->L, nf = f->nf, N2 = s->N2;
     double *in = fftw_malloc(sizeof(double) * L);
     fftw_complex *G = fftw_malloc(sizeof(fftw_complex) * nf);
-    double complex *acc = calloc((size_t)4 * N2, sizeof *acc);   /* G00 G01 G10 G11 per mode */
+    double complex *acc = calloc((size_t)4 * N2, sizeof *acc); /* G00 G01 G10 G11 per mode */
     double complex *v = malloc((size_t)4 * N2 * sizeof *v), *rr = malloc((size_t)2 * N2 * sizeof *rr);
     if (!in || !G || !acc || !v || !rr) {
-        fftw_free(in); fftw_free(G); free(acc); free(v); free(rr);
+        fftw_free(in);
+        fftw_free(G);
+        free(acc);
+        free(v);
+        free(rr);
         return sl_error(SL_ENOMEM, "out of memory");
     }
     for (int n = 0; n < N2; n++) {
@@ -128,7 +158,7 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         double cj = (j == 0 || 2 * j == L) ? 1.0 : 2.0;
         double complex gK = g[j] * (cj / L);
         double complex w = f->w[j], sp = 1.0 + w, dd = (2.0 / s->dt) * (1.0 - w);
-        double complex ddd = -(2.0 / (s->dt * s->dt)) * (1.0 - w);   /* d dd / d dt */
+        double complex ddd = -(2.0 / (s->dt * s->dt)) * (1.0 - w); /* d dd / d dt */
         double complex k01 = 0, k10 = 0, k11 = 0;
         for (int n = 0; n < N2; n++) {
             double complex r = cinv(dd - sp * s->lam[n]), rt = cinv(dd - sp * conj(s->lam[n]));
@@ -169,7 +199,11 @@ int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, do
         if (g_P) g_P[n] += conj(s->Ct[n]) * G01 + s->B[n] * conj(G10) + 2.0 * creal(G11) * s->P[n];
     }
     if (g_dt) *g_dt += gdt;
-    fftw_free(in); fftw_free(G); free(acc); free(v); free(rr);
+    fftw_free(in);
+    fftw_free(G);
+    free(acc);
+    free(v);
+    free(rr);
     return SL_OK;
 }
 
@@ -190,11 +224,17 @@ int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *B
                    *tmp = malloc(NN * sizeof *tmp), *lf = malloc((size_t)N * sizeof *lf), *pf = malloc((size_t)N * sizeof *pf);
     lapack_int *piv = malloc((size_t)N * sizeof *piv);
     int rc = SL_OK;
-    if (!M || !pw || !acc || !tmp || !lf || !pf || !piv) { rc = sl_error(SL_ENOMEM, "out of memory"); goto done; }
+    if (!M || !pw || !acc || !tmp || !lf || !pf || !piv) {
+        rc = sl_error(SL_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int n = 0; n < N2; n++) {
-        lf[n] = s->lam[n]; lf[N2 + n] = conj(s->lam[n]);
-        pf[n] = s->P[n]; pf[N2 + n] = conj(s->P[n]);
-        Bb[n] = dt * s->B[n]; Bb[N2 + n] = dt * conj(s->B[n]);
+        lf[n] = s->lam[n];
+        lf[N2 + n] = conj(s->lam[n]);
+        pf[n] = s->P[n];
+        pf[N2 + n] = conj(s->P[n]);
+        Bb[n] = dt * s->B[n];
+        Bb[N2 + n] = dt * conj(s->B[n]);
     }
     /* A = diag(lf) - pf pf^*; M = I - dt/2 A; Ab = M^-1 (I + dt/2 A); Bb = M^-1 dt B */
     for (int i = 0; i < N; i++)
@@ -215,19 +255,39 @@ int sl_s4_dense(const sl_s4_ssm *s, int L, double complex *Ab, double complex *B
         int first = 1;
         for (int e = L; e > 0; e >>= 1) {
             if (e & 1) {
-                if (first) { memcpy(acc, pw, NN * sizeof *acc); first = 0; }
-                else { zmm(N, acc, pw, tmp); memcpy(acc, tmp, NN * sizeof *acc); }
+                if (first) {
+                    memcpy(acc, pw, NN * sizeof *acc);
+                    first = 0;
+                } else {
+                    zmm(N, acc, pw, tmp);
+                    memcpy(acc, tmp, NN * sizeof *acc);
+                }
             }
-            if (e > 1) { zmm(N, pw, pw, tmp); memcpy(pw, tmp, NN * sizeof *pw); }
+            if (e > 1) {
+                zmm(N, pw, pw, tmp);
+                memcpy(pw, tmp, NN * sizeof *pw);
+            }
         }
         /* C (I - Ab^L) = Ct  <=>  (I - Ab^L)^T C^T = Ct^T */
         for (int i = 0; i < N; i++)
             for (int k = 0; k < N; k++) M[k * N + i] = (i == k) - acc[i * N + k];
-        for (int n = 0; n < N2; n++) { C[n] = s->Ct[n]; C[N2 + n] = conj(s->Ct[n]); }
-        if (LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, 1, M, N, piv, C, 1)) { rc = sl_error(SL_EINVAL, "s4: I - Ab^L is singular"); goto done; }
+        for (int n = 0; n < N2; n++) {
+            C[n] = s->Ct[n];
+            C[N2 + n] = conj(s->Ct[n]);
+        }
+        if (LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, 1, M, N, piv, C, 1)) {
+            rc = sl_error(SL_EINVAL, "s4: I - Ab^L is singular");
+            goto done;
+        }
     }
 done:
-    free(M); free(pw); free(acc); free(tmp); free(lf); free(pf); free(piv);
+    free(M);
+    free(pw);
+    free(acc);
+    free(tmp);
+    free(lf);
+    free(pf);
+    free(piv);
     return rc;
 }
 
@@ -248,7 +308,10 @@ int sl_s4_kernel_naive(const sl_s4_ssm *s, int L, double *K)
         }
         memcpy(x, y, (size_t)N * sizeof *x);
     }
-    free(Ab); free(x); free(y); free(C);
+    free(Ab);
+    free(x);
+    free(y);
+    free(C);
     return rc;
 }
 
@@ -258,7 +321,7 @@ double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double comp
     const double h = s->dt / 2;
     double sx = 0.0, num = 0.0, den = 0.0;
     for (int n = 0; n < N2; n++) sx += creal(conj(s->P[n]) * x[n]);
-    sx *= 2.0;                                   /* P^* x over the full state */
+    sx *= 2.0; /* P^* x over the full state */
     for (int n = 0; n < N2; n++) {
         /* r = (I + dt/2 A) x + dt B u, kept in x */
         x[n] = x[n] + h * (s->lam[n] * x[n] - s->P[n] * sx) + s->dt * s->B[n] * u;
@@ -279,7 +342,8 @@ double sl_s4_step(const sl_s4_ssm *s, const double complex *d, const double comp
 const sl_spec_key sl_s4_keys[] = {
     SL_KEY_INT(sl_s4_config, d_model, "d_model", "64", 1, 1 << 16, "H, channels"),
     SL_KEY_INT(sl_s4_config, d_state, "d_state", "64", 2, 1024, "N, state size (N/2 complex modes; even)"),
-    SL_KEY_INT(sl_s4_config, l_max, "l_max", "1024", 2, 1 << 22, "kernel length L (sequences must have T <= l_max); C is C~ = C (I - Ab^L)"),
+    SL_KEY_INT(sl_s4_config, l_max, "l_max", "1024", 2, 1 << 22,
+               "kernel length L (sequences must have T <= l_max); C is C~ = C (I - Ab^L)"),
     SL_SSM_BLOCK_KEYS(sl_s4_config, "learning-rate multiplier of log_dt, log_A_real, A_imag, B, P (no weight decay)"),
     SL_KEY_END,
 };
@@ -287,7 +351,7 @@ const sl_spec_key sl_s4_keys[] = {
 void sl_s4_config_default(sl_s4_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_s4_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_s4_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 typedef struct {
@@ -296,18 +360,18 @@ typedef struct {
     double dt_min, dt_max;
     int iD, ilogdt, iC, iB, iP, ilar, iaim, iW, ib;
     sl_ssmblock blk;
-    sl_s4_fft *fft;       /* plans for l_max, shared by the threads (new-array execution) */
-    sl_arena fwd;         /* carved per forward into the kernel and its gradient */
-    float *K, *dK;        /* (H, T) each */
+    sl_s4_fft *fft; /* plans for l_max, shared by the threads (new-array execution) */
+    sl_arena fwd;   /* carved per forward into the kernel and its gradient */
+    float *K, *dK;  /* (H, T) each */
 } s4_model;
 
 typedef struct {
     int B;
-    sl_arena mem;                  /* one block, carved into the fields below */
-    double complex *par;           /* (H, 6, N2): lam, P, B, Ct (unused), d, C per channel */
-    double *dt;                    /* (H) */
-    double complex *x;             /* (B, H, N2) half states */
-    float *z;                      /* (B, H) */
+    sl_arena mem;        /* one block, carved into the fields below */
+    double complex *par; /* (H, 6, N2): lam, P, B, Ct (unused), d, C per channel */
+    double *dt;          /* (H) */
+    double complex *x;   /* (B, H, N2) half states */
+    float *z;            /* (B, H) */
 } s4_state;
 
 #define PD(i) sl_params_data(m->base.P, m->i)
@@ -358,8 +422,7 @@ static int s4_init(sl_model *base, sl_rng *rng)
     if (!rc) {
         sl_rng_fill_normal(rng, PD(iD), (size_t)H, 1.0f);
         float *ld = PD(ilogdt);
-        for (int h = 0; h < H; h++)
-            ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
+        for (int h = 0; h < H; h++) ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
         sl_rng_fill_normal(rng, PD(iC), (size_t)H * N2 * 2, (float)M_SQRT1_2);
         float *lar = PD(ilar), *aim = PD(iaim), *B = PD(iB), *P = PD(iP);
         for (int h = 0; h < H; h++)
@@ -367,8 +430,10 @@ static int s4_init(sl_model *base, sl_rng *rng)
                 size_t i = (size_t)h * N2 + n;
                 lar[i] = (float)log(-creal(lam[n]));
                 aim[i] = (float)cimag(lam[n]);
-                B[2 * i] = (float)creal(Bt[n]); B[2 * i + 1] = (float)cimag(Bt[n]);
-                P[2 * i] = (float)creal(Pt[n]); P[2 * i + 1] = (float)cimag(Pt[n]);
+                B[2 * i] = (float)creal(Bt[n]);
+                B[2 * i + 1] = (float)cimag(Bt[n]);
+                P[2 * i] = (float)creal(Pt[n]);
+                P[2 * i + 1] = (float)cimag(Pt[n]);
             }
         float bound = (float)(1.0 / sqrt((double)H));
         sl_rng_fill_uniform(rng, PD(iW), (size_t)2 * H * H, -bound, bound);
@@ -409,11 +474,12 @@ static int s4_forward(sl_model *base, const float *x, const int32_t *tok, float 
             }
             for (int t = 0; t < T; t++) m->K[(size_t)h * T + t] = (float)K[t];
         }
-        free(buf); free(K);
+        free(buf);
+        free(K);
     }
     if (fail) return sl_error(SL_ENOMEM, "s4: kernel computation ran out of memory");
     const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
-    m->blk.pos = base->doc_pos;   /* packed rows: the long convolution runs per document */
+    m->blk.pos = base->doc_pos; /* packed rows: the long convolution runs per document */
     m->blk.infer = base->inference;
     return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
@@ -443,7 +509,7 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
                 continue;
             }
             sl_s4_ssm s = load_ssm(m, h, buf);
-            double complex *g = buf + 4 * N2;   /* g_lam, g_P, g_B, g_Ct */
+            double complex *g = buf + 4 * N2; /* g_lam, g_P, g_B, g_Ct */
             memset(g, 0, (size_t)4 * N2 * sizeof *g);
             for (int t = 0; t < T; t++) dK[t] = m->dK[(size_t)h * T + t];
             double gdt = 0.0;
@@ -457,12 +523,16 @@ static int s4_backward(sl_model *base, const float *dy, float *dx)
                 size_t i = (size_t)h * N2 + n;
                 glar[i] += (float)(-exp((double)lar[i]) * creal(g[n]));
                 gaim[i] += (float)cimag(g[n]);
-                gP[2 * i] += (float)creal(g[N2 + n]); gP[2 * i + 1] += (float)cimag(g[N2 + n]);
-                gB[2 * i] += (float)creal(g[2 * N2 + n]); gB[2 * i + 1] += (float)cimag(g[2 * N2 + n]);
-                gC[2 * i] += (float)creal(g[3 * N2 + n]); gC[2 * i + 1] += (float)cimag(g[3 * N2 + n]);
+                gP[2 * i] += (float)creal(g[N2 + n]);
+                gP[2 * i + 1] += (float)cimag(g[N2 + n]);
+                gB[2 * i] += (float)creal(g[2 * N2 + n]);
+                gB[2 * i + 1] += (float)cimag(g[2 * N2 + n]);
+                gC[2 * i] += (float)creal(g[3 * N2 + n]);
+                gC[2 * i + 1] += (float)cimag(g[3 * N2 + n]);
             }
         }
-        free(buf); free(dK);
+        free(buf);
+        free(dK);
     }
     return fail ? sl_error(SL_ENOMEM, "s4: kernel backward ran out of memory") : SL_OK;
 }
@@ -488,13 +558,15 @@ static int s4_state_reset(sl_model *base, void *p)
     int rc = (!Ab || !Bb || !C) ? sl_error(SL_ENOMEM, "out of memory") : SL_OK;
     for (int h = 0; h < H && !rc; h++) {
         double complex *par = s->par + (size_t)h * 6 * N2;
-        sl_s4_ssm ss = load_ssm(m, h, par);      /* fills lam, P, B, Ct */
+        sl_s4_ssm ss = load_ssm(m, h, par); /* fills lam, P, B, Ct */
         s->dt[h] = ss.dt;
         for (int n = 0; n < N2; n++) par[4 * N2 + n] = 1.0 / (1.0 - ss.dt / 2 * ss.lam[n]);
         rc = sl_s4_dense(&ss, m->L, Ab, Bb, C);
         for (int n = 0; !rc && n < N2; n++) par[5 * N2 + n] = C[n];
     }
-    free(Ab); free(Bb); free(C);
+    free(Ab);
+    free(Bb);
+    free(C);
     return rc;
 }
 
@@ -503,14 +575,20 @@ static void *s4_state_new(sl_model *base, int B)
     s4_model *m = (s4_model *)base;
     const int N2 = m->N2, H = m->H;
     s4_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->B = B;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->par, (size_t)H * 6 * N2), SL_FIELD(s->dt, H), SL_FIELD(s->x, (size_t)B * H * N2),
                        SL_FIELD(s->z, (size_t)B * H))) {
         s4_state_free(base, s);
         return NULL;
     }
-    if (s4_state_reset(base, s)) { s4_state_free(base, s); return NULL; }
+    if (s4_state_reset(base, s)) {
+        s4_state_free(base, s);
+        return NULL;
+    }
     return s;
 }
 
@@ -557,8 +635,18 @@ static int s4_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, int
 }
 
 static const sl_model_vt s4_vt = {
-    .kind = "s4", .destroy = s4_destroy, .release = s4_release, .init = s4_init, .forward = s4_forward, .backward = s4_backward,
-    .state_new = s4_state_new, .state_free = s4_state_free, .state_reset = s4_state_reset, .state_reset_rows = s4_state_reset_rows, .state_copy = s4_state_copy, .step = s4_step,
+    .kind = "s4",
+    .destroy = s4_destroy,
+    .release = s4_release,
+    .init = s4_init,
+    .forward = s4_forward,
+    .backward = s4_backward,
+    .state_new = s4_state_new,
+    .state_free = s4_state_free,
+    .state_reset = s4_state_reset,
+    .state_reset_rows = s4_state_reset_rows,
+    .state_copy = s4_state_copy,
+    .step = s4_step,
 };
 
 int sl_s4_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -581,15 +669,28 @@ int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_m
     if (N % 2) return sl_error(SL_EINVAL, "s4: d_state must be even (N/2 complex modes), got %d", N);
     s4_model *m = calloc(1, sizeof *m);
     if (!m) return sl_error(SL_ENOMEM, "out of memory");
-    m->H = H; m->N2 = N / 2; m->L = L; m->dt_min = dtmin; m->dt_max = dtmax;
-    if (!(m->fft = sl_s4_fft_alloc(L))) { free(m); return SL_ENOMEM; }
+    m->H = H;
+    m->N2 = N / 2;
+    m->L = L;
+    m->dt_min = dtmin;
+    m->dt_max = dtmax;
+    if (!(m->fft = sl_s4_fft_alloc(L))) {
+        free(m);
+        return SL_ENOMEM;
+    }
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4_vt;
     m->base.caps = SL_CAP_GRAD | SL_CAP_STEP | SL_CAP_REAL_IN | SL_CAP_REAL_OUT | SL_CAP_MIXER | SL_CAP_PACK | SL_CAP_INFER;
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     const int N2 = m->N2;
-    struct { int *idx; const char *name; int nd; int64_t d0, d1, d2, d3; int ssm; } tab[] = {
+    struct {
+        int *idx;
+        const char *name;
+        int nd;
+        int64_t d0, d1, d2, d3;
+        int ssm;
+    } tab[] = {
         {&m->iD, "D", 1, H, 0, 0, 0, 0},
         {&m->ilogdt, "kernel.log_dt", 1, H, 0, 0, 0, 1},
         {&m->iC, "kernel.C", 3, H, N2, 2, 0, 0},
@@ -602,7 +703,11 @@ int sl_s4_create(const sl_s4_config *cfg, sl_params *P, const char *prefix, sl_m
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         int k = sl_params_add(P, prefix, tab[i].name, tab[i].nd, tab[i].d0, tab[i].d1, tab[i].d2, tab[i].d3);
-        if (k < 0) { sl_s4_fft_free(m->fft); free(m); return k; }
+        if (k < 0) {
+            sl_s4_fft_free(m->fft);
+            free(m);
+            return k;
+        }
         *tab[i].idx = k;
         if (tab[i].ssm) sl_params_set_group(P, k, (float)lrs, 0.0f);
     }

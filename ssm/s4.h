@@ -24,8 +24,7 @@
 
 #include "seq/model.h"
 #include "seq/spec.h"
-#include "ssm/hippo.h"   /* sl_dcomplex, sl_hippo_legs_dplr */
-
+#include "ssm/hippo.h" /* sl_dcomplex, sl_hippo_legs_dplr */
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,8 +46,8 @@ sl_s4_fft *sl_s4_fft_alloc(int L);
 void sl_s4_fft_free(sl_s4_fft *f);
 int sl_s4_kernel(const sl_s4_ssm *s, sl_s4_fft *f, double *K);
 /* dK (L) -> gradients (+=) wrt lam, P, B, Ct (complex convention g = dL/dRe + i dL/dIm) and dt */
-int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, sl_dcomplex *g_lam,
-                          sl_dcomplex *g_P, sl_dcomplex *g_B, sl_dcomplex *g_Ct, double *g_dt);
+int sl_s4_kernel_backward(const sl_s4_ssm *s, sl_s4_fft *f, const double *dK, sl_dcomplex *g_lam, sl_dcomplex *g_P,
+                          sl_dcomplex *g_B, sl_dcomplex *g_Ct, double *g_dt);
 
 /* Dense full-system bilinear discretization (N = 2 N2): Ab (N,N), Bb (N), C (N) = Ct_full
  * (I - Ab^L)^-1 (complex, row-major). The reference for the kernel and the step mode. */
@@ -67,7 +66,7 @@ extern const sl_spec_key sl_s4_keys[];
 typedef struct {
     int d_model, d_state, l_max;
     double dt_min, dt_max, dropout, lr_scale;
-    const char *activation;   /* seq/layers.h name; points into the spec or the key table */
+    const char *activation; /* seq/layers.h name; points into the spec or the key table */
 } sl_s4_config;
 /* The `s4` spec's keys bound to sl_s4_config (seq/spec.h), its defaults, and the constructors
  * from a configuration and from a spec already checked against the table. */

@@ -23,11 +23,13 @@ const sl_spec_key sl_s4d_keys[] = {
 void sl_s4d_config_default(sl_s4d_config *c)
 {
     memset(c, 0, sizeof *c);
-    sl_spec_defaults(sl_s4d_keys, c);   /* cannot fail: the table's defaults are valid */
+    sl_spec_defaults(sl_s4d_keys, c); /* cannot fail: the table's defaults are valid */
 }
 
 /* discretization of one mode and its partial derivatives */
-typedef struct { double complex z, bb, dz_dA, dz_ddt, dbb_dA, dbb_ddt; } disc1;
+typedef struct {
+    double complex z, bb, dz_dA, dz_ddt, dbb_dA, dbb_ddt;
+} disc1;
 
 static disc1 discretize(double complex A, double dt, int disc, int derivs)
 {
@@ -55,8 +57,8 @@ static disc1 discretize(double complex A, double dt, int disc, int derivs)
     return d;
 }
 
-void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *lar, const float *aim,
-                   int H, int N2, int L, int disc)
+void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *lar, const float *aim, int H, int N2, int L,
+                   int disc)
 {
     #pragma omp parallel if (H > 1 && (size_t)H * N2 * L >= 65536)
     {
@@ -70,7 +72,7 @@ void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *l
                 size_t i = (size_t)h * N2 + n;
                 double complex A = -exp((double)lar[i]) + I * (double)aim[i];
                 disc1 d = discretize(A, dt, disc, 0);
-                double complex w = (C[2 * i] + I * C[2 * i + 1]) * d.bb;   /* C Bb z^l, l = 0 */
+                double complex w = (C[2 * i] + I * C[2 * i + 1]) * d.bb; /* C Bb z^l, l = 0 */
                 for (int l = 0; l < L; l++) {
                     acc[l] += creal(w);
                     w *= d.z;
@@ -82,8 +84,8 @@ void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *l
     }
 }
 
-void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *lar, const float *aim,
-                         int H, int N2, int L, int disc)
+void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *lar, const float *aim, int H, int N2, int L,
+                         int disc)
 {
     for (int h = 0; h < H; h++) {
         double dt = exp((double)log_dt[h]);
@@ -127,7 +129,10 @@ void sl_s4d_kernel_backward(const sl_s4d_kernel_grads *g, const float *dK, const
             double complex gc = conj(d.bb) * gW, gbb = conj(c) * gW;
             double complex gA = conj(d.dbb_dA) * gbb + conj(d.dz_dA) * gz;
             gdt += creal(conj(d.dbb_ddt) * gbb + conj(d.dz_ddt) * gz);
-            if (g_C) { g_C[2 * i] += (float)creal(gc); g_C[2 * i + 1] += (float)cimag(gc); }
+            if (g_C) {
+                g_C[2 * i] += (float)creal(gc);
+                g_C[2 * i + 1] += (float)cimag(gc);
+            }
             if (g_lar) g_lar[i] += (float)(-exp((double)lar[i]) * creal(gA));
             if (g_aim) g_aim[i] += (float)cimag(gA);
         }
@@ -139,16 +144,28 @@ int sl_s4d_init_A(const char *init, int N2, double *re, double *im)
 {
     const int N = 2 * N2;
     if (!strcasecmp(init, "lin")) {
-        for (int n = 0; n < N2; n++) { re[n] = -0.5; im[n] = M_PI * n; }
+        for (int n = 0; n < N2; n++) {
+            re[n] = -0.5;
+            im[n] = M_PI * n;
+        }
     } else if (!strcasecmp(init, "inv")) {
-        for (int n = 0; n < N2; n++) { re[n] = -0.5; im[n] = N / M_PI * ((double)N / (2.0 * n + 1.0) - 1.0); }
+        for (int n = 0; n < N2; n++) {
+            re[n] = -0.5;
+            im[n] = N / M_PI * ((double)N / (2.0 * n + 1.0) - 1.0);
+        }
     } else if (!strcasecmp(init, "real")) {
-        for (int n = 0; n < N2; n++) { re[n] = -(n + 1.0); im[n] = 0.0; }
+        for (int n = 0; n < N2; n++) {
+            re[n] = -(n + 1.0);
+            im[n] = 0.0;
+        }
     } else if (!strcasecmp(init, "legs")) {
         double complex *lam = malloc((size_t)N2 * sizeof *lam);
         if (!lam) return sl_error(SL_ENOMEM, "out of memory");
         int rc = sl_hippo_legs_dplr(N, lam, NULL, NULL, NULL);
-        for (int n = 0; !rc && n < N2; n++) { re[n] = creal(lam[n]); im[n] = cimag(lam[n]); }
+        for (int n = 0; !rc && n < N2; n++) {
+            re[n] = creal(lam[n]);
+            im[n] = cimag(lam[n]);
+        }
         free(lam);
         return rc;
     } else {
@@ -166,16 +183,16 @@ typedef struct {
     double dt_min, dt_max;
     int iD, ilogdt, iC, ilar, iaim, iW, ib;
     sl_ssmblock blk;
-    sl_arena fwd;         /* carved per forward into the kernel and its gradient */
-    float *K, *dK;        /* (H, T) each */
+    sl_arena fwd;  /* carved per forward into the kernel and its gradient */
+    float *K, *dK; /* (H, T) each */
 } s4d_model;
 
 typedef struct {
     int B;
-    sl_arena mem;         /* one block, carved into the fields below */
-    double complex *s;    /* (B, H, N2) */
-    double complex *ab, *cb, *c;   /* (H, N2) Ab, Bb and C, from the weights at state_new/reset */
-    float *z;             /* (B, H) */
+    sl_arena mem;                /* one block, carved into the fields below */
+    double complex *s;           /* (B, H, N2) */
+    double complex *ab, *cb, *c; /* (H, N2) Ab, Bb and C, from the weights at state_new/reset */
+    float *z;                    /* (B, H) */
 } s4d_state;
 
 #define PD(i) sl_params_data(m->base.P, m->i)
@@ -202,24 +219,31 @@ static int s4d_init(sl_model *base, sl_rng *rng)
     s4d_model *m = (s4d_model *)base;
     const int H = m->H, N2 = m->N2;
     double *re = malloc((size_t)N2 * sizeof *re), *im = malloc((size_t)N2 * sizeof *im);
-    if (!re || !im) { free(re); free(im); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!re || !im) {
+        free(re);
+        free(im);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     int rc = sl_s4d_init_A(m->init, N2, re, im);
     if (!rc) {
         /* s4d.py: D = randn(H); log_dt ~ U(log dt_min, log dt_max); C = randn(H, N/2) complex
          * (real and imaginary parts each N(0, 1/2)); Conv1d default init U(-1/sqrt(H), 1/sqrt(H)) */
         sl_rng_fill_normal(rng, PD(iD), (size_t)H, 1.0f);
         float *ld = PD(ilogdt);
-        for (int h = 0; h < H; h++)
-            ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
+        for (int h = 0; h < H; h++) ld[h] = (float)(log(m->dt_min) + sl_rng_uniform(rng) * (log(m->dt_max) - log(m->dt_min)));
         sl_rng_fill_normal(rng, PD(iC), (size_t)H * N2 * 2, (float)M_SQRT1_2);
         float *lar = PD(ilar), *aim = PD(iaim);
         for (int h = 0; h < H; h++)
-            for (int n = 0; n < N2; n++) { lar[h * N2 + n] = (float)log(-re[n]); aim[h * N2 + n] = (float)im[n]; }
+            for (int n = 0; n < N2; n++) {
+                lar[h * N2 + n] = (float)log(-re[n]);
+                aim[h * N2 + n] = (float)im[n];
+            }
         float bound = (float)(1.0 / sqrt((double)H));
         sl_rng_fill_uniform(rng, PD(iW), (size_t)2 * H * H, -bound, bound);
         sl_rng_fill_uniform(rng, PD(ib), (size_t)2 * H, -bound, bound);
     }
-    free(re); free(im);
+    free(re);
+    free(im);
     return rc;
 }
 
@@ -233,7 +257,7 @@ static int s4d_forward(sl_model *base, const float *x, const int32_t *tok, float
     if (rc) return sl_error_wrap(rc, "s4d: cannot allocate the kernel (H=%d, T=%d)", m->H, T);
     sl_s4d_kernel(m->K, PD(ilogdt), PD(iC), PD(ilar), PD(iaim), m->H, m->N2, T, m->disc);
     const sl_ssmblock_weights w = {.K = m->K, .D = PD(iD), .W = PD(iW), .bW = PD(ib)};
-    m->blk.pos = base->doc_pos;   /* packed rows: the long convolution runs per document */
+    m->blk.pos = base->doc_pos; /* packed rows: the long convolution runs per document */
     m->blk.infer = base->inference;
     return sl_ssmblock_forward(&m->blk, y, x, &w, B, T, base->training, base->rng);
 }
@@ -249,8 +273,14 @@ static int s4d_backward(sl_model *base, const float *dy, float *dx)
     int rc = sl_ssmblock_backward(&m->blk, dx, &g, dy, &w);
     if (rc) return rc;
     const sl_s4d_kernel_grads kg = {.g_log_dt = PG(ilogdt), .g_C = PG(iC), .g_log_A_real = PG(ilar), .g_A_imag = PG(iaim)};
-    const sl_s4d_kernel_params kp = {.log_dt = PD(ilogdt), .C = PD(iC), .log_A_real = PD(ilar), .A_imag = PD(iaim),
-                                     .H = m->H, .N2 = m->N2, .L = T, .disc = m->disc};
+    const sl_s4d_kernel_params kp = {.log_dt = PD(ilogdt),
+                                     .C = PD(iC),
+                                     .log_A_real = PD(ilar),
+                                     .A_imag = PD(iaim),
+                                     .H = m->H,
+                                     .N2 = m->N2,
+                                     .L = T,
+                                     .disc = m->disc};
     sl_s4d_kernel_backward(&kg, m->dK, &kp);
     return SL_OK;
 }
@@ -289,7 +319,10 @@ static void *s4d_state_new(sl_model *base, int B)
 {
     s4d_model *m = (s4d_model *)base;
     s4d_state *s = calloc(1, sizeof *s);
-    if (!s) { sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->B = B;
     const size_t HN = (size_t)m->H * m->N2;
     if (SL_ARENA_CARVE(&s->mem, SL_FIELD(s->s, (size_t)B * HN), SL_FIELD(s->z, (size_t)B * m->H), SL_FIELD(s->ab, HN),
@@ -347,8 +380,18 @@ static int s4d_state_reset_rows(sl_model *base, void *p, const uint8_t *rows, in
 }
 
 static const sl_model_vt s4d_vt = {
-    .kind = "s4d", .destroy = s4d_destroy, .release = s4d_release, .init = s4d_init, .forward = s4d_forward, .backward = s4d_backward,
-    .state_new = s4d_state_new, .state_free = s4d_state_free, .state_reset = s4d_state_reset, .state_reset_rows = s4d_state_reset_rows, .state_copy = s4d_state_copy, .step = s4d_step,
+    .kind = "s4d",
+    .destroy = s4d_destroy,
+    .release = s4d_release,
+    .init = s4d_init,
+    .forward = s4d_forward,
+    .backward = s4d_backward,
+    .state_new = s4d_state_new,
+    .state_free = s4d_state_free,
+    .state_reset = s4d_state_reset,
+    .state_reset_rows = s4d_state_reset_rows,
+    .state_copy = s4d_state_copy,
+    .step = s4d_step,
 };
 
 int sl_s4d_create_spec(const sl_spec *s, sl_params *P, const char *prefix, sl_model **out)
@@ -367,15 +410,18 @@ int sl_s4d_create(const sl_s4d_config *cfg, sl_params *P, const char *prefix, sl
     sl_act act;
     int disc, rc;
     if (H < 1 || N < 2) return sl_error(SL_EINVAL, "s4d: need d_model >= 1 and d_state >= 2 (got %d, %d)", H, N);
-    if ((rc = sl_ssm_block_check("s4d", cfg->activation, dtmin, dtmax, cfg->discretization,
-                                 &act, &disc)))
-        return rc;
+    if ((rc = sl_ssm_block_check("s4d", cfg->activation, dtmin, dtmax, cfg->discretization, &act, &disc))) return rc;
     if (N % 2) return sl_error(SL_EINVAL, "s4d: d_state must be even (N/2 complex modes), got %d", N);
-    if (strlen(init) >= 16 || (strcasecmp(init, "lin") && strcasecmp(init, "inv") && strcasecmp(init, "real") && strcasecmp(init, "legs")))
+    if (strlen(init) >= 16 ||
+        (strcasecmp(init, "lin") && strcasecmp(init, "inv") && strcasecmp(init, "real") && strcasecmp(init, "legs")))
         return sl_error(SL_EINVAL, "s4d: unknown init '%s' (lin, inv, real, legs)", init);
     s4d_model *m = calloc(1, sizeof *m);
     if (!m) return sl_error(SL_ENOMEM, "out of memory");
-    m->H = H; m->N2 = N / 2; m->disc = disc; m->dt_min = dtmin; m->dt_max = dtmax;
+    m->H = H;
+    m->N2 = N / 2;
+    m->disc = disc;
+    m->dt_min = dtmin;
+    m->dt_max = dtmax;
     strcpy(m->init, init);
     sl_ssmblock_init(&m->blk, H, act, (float)drop);
     m->base.vt = &s4d_vt;
@@ -383,13 +429,34 @@ int sl_s4d_create(const sl_s4d_config *cfg, sl_params *P, const char *prefix, sl
     m->base.d_in = m->base.d_out = H;
     m->base.P = P;
     const int N2 = m->N2;
-    if ((m->iD = sl_params_add(P, prefix, "D", 1, H, 0, 0, 0)) < 0) { rc = m->iD; goto fail; }
-    if ((m->ilogdt = sl_params_add(P, prefix, "kernel.log_dt", 1, H, 0, 0, 0)) < 0) { rc = m->ilogdt; goto fail; }
-    if ((m->iC = sl_params_add(P, prefix, "kernel.C", 3, H, N2, 2, 0)) < 0) { rc = m->iC; goto fail; }
-    if ((m->ilar = sl_params_add(P, prefix, "kernel.log_A_real", 2, H, N2, 0, 0)) < 0) { rc = m->ilar; goto fail; }
-    if ((m->iaim = sl_params_add(P, prefix, "kernel.A_imag", 2, H, N2, 0, 0)) < 0) { rc = m->iaim; goto fail; }
-    if ((m->iW = sl_params_add(P, prefix, "output_linear.0.weight", 3, 2 * H, H, 1, 0)) < 0) { rc = m->iW; goto fail; }
-    if ((m->ib = sl_params_add(P, prefix, "output_linear.0.bias", 1, 2 * H, 0, 0, 0)) < 0) { rc = m->ib; goto fail; }
+    if ((m->iD = sl_params_add(P, prefix, "D", 1, H, 0, 0, 0)) < 0) {
+        rc = m->iD;
+        goto fail;
+    }
+    if ((m->ilogdt = sl_params_add(P, prefix, "kernel.log_dt", 1, H, 0, 0, 0)) < 0) {
+        rc = m->ilogdt;
+        goto fail;
+    }
+    if ((m->iC = sl_params_add(P, prefix, "kernel.C", 3, H, N2, 2, 0)) < 0) {
+        rc = m->iC;
+        goto fail;
+    }
+    if ((m->ilar = sl_params_add(P, prefix, "kernel.log_A_real", 2, H, N2, 0, 0)) < 0) {
+        rc = m->ilar;
+        goto fail;
+    }
+    if ((m->iaim = sl_params_add(P, prefix, "kernel.A_imag", 2, H, N2, 0, 0)) < 0) {
+        rc = m->iaim;
+        goto fail;
+    }
+    if ((m->iW = sl_params_add(P, prefix, "output_linear.0.weight", 3, 2 * H, H, 1, 0)) < 0) {
+        rc = m->iW;
+        goto fail;
+    }
+    if ((m->ib = sl_params_add(P, prefix, "output_linear.0.bias", 1, 2 * H, 0, 0, 0)) < 0) {
+        rc = m->ib;
+        goto fail;
+    }
     /* s4d.py registers log_dt, log_A_real, A_imag with lr=0.001 and weight_decay=0; C, D and
      * the output layer use the optimizer's settings */
     sl_params_set_group(P, m->ilogdt, (float)lrs, 0.0f);

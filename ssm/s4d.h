@@ -21,29 +21,29 @@
 
 #include "seq/model.h"
 #include "seq/spec.h"
-#include "ssm/ssmblock.h"   /* SL_SSM_ZOH, SL_SSM_BILINEAR */
+#include "ssm/ssmblock.h" /* SL_SSM_ZOH, SL_SSM_BILINEAR */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* K (H, L) from the parameters (double inside): powers by recurrence */
-void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *log_A_real, const float *A_imag,
-                   int H, int N2, int L, int disc);
+void sl_s4d_kernel(float *K, const float *log_dt, const float *C, const float *log_A_real, const float *A_imag, int H, int N2,
+                   int L, int disc);
 /* reference: every power as exp(l dt A) (ZOH) / cpow (bilinear), as the PyTorch code does */
-void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *log_A_real,
-                         const float *A_imag, int H, int N2, int L, int disc);
+void sl_s4d_kernel_naive(double *K, const float *log_dt, const float *C, const float *log_A_real, const float *A_imag, int H,
+                         int N2, int L, int disc);
 /* backward: dK (H, L) -> gradients accumulated (+=) into g's fields (any may be NULL), for
  * the kernel of the parameters in p (sl_s4d_kernel's arguments) */
 typedef struct {
-    const float *log_dt;       /* (H) */
-    const float *C;            /* (H, N2, 2) */
-    const float *log_A_real;   /* (H, N2) */
-    const float *A_imag;       /* (H, N2) */
+    const float *log_dt;     /* (H) */
+    const float *C;          /* (H, N2, 2) */
+    const float *log_A_real; /* (H, N2) */
+    const float *A_imag;     /* (H, N2) */
     int H, N2, L, disc;
 } sl_s4d_kernel_params;
 typedef struct {
-    float *g_log_dt, *g_C, *g_log_A_real, *g_A_imag;   /* shaped as above */
+    float *g_log_dt, *g_C, *g_log_A_real, *g_A_imag; /* shaped as above */
 } sl_s4d_kernel_grads;
 void sl_s4d_kernel_backward(const sl_s4d_kernel_grads *g, const float *dK, const sl_s4d_kernel_params *p);
 
@@ -53,11 +53,11 @@ int sl_s4d_init_A(const char *init, int N2, double *re, double *im);
 extern const sl_spec_key sl_s4d_keys[];
 typedef struct {
     int d_model, d_state;
-    const char *init;             /* lin, inv, real, legs */
-    const char *discretization;   /* zoh, bilinear */
+    const char *init;           /* lin, inv, real, legs */
+    const char *discretization; /* zoh, bilinear */
     double dt_min, dt_max, dropout, lr_scale;
-    const char *activation;       /* seq/layers.h name */
-} sl_s4d_config;   /* the strings point into the spec or the key table */
+    const char *activation; /* seq/layers.h name */
+} sl_s4d_config;            /* the strings point into the spec or the key table */
 /* The `s4d` spec's keys bound to sl_s4d_config (seq/spec.h), its defaults, and the
  * constructors from a configuration and from a spec already checked against the table. */
 void sl_s4d_config_default(sl_s4d_config *c);

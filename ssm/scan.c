@@ -15,7 +15,7 @@
 
 #define W SL_SCAN_W
 #define SEG SL_SCAN_SEG
-#define PF 8   /* software prefetch distance, time steps */
+#define PF 8 /* software prefetch distance, time steps */
 
 /* Kernels are SL_CLONES3 (core/fastmath.h): AVX-512, AVX2+FMA and baseline x86-64; the loader
  * picks one. The elementwise functions (exp, softplus, sigmoid; scalar and 16 lanes) are
@@ -33,10 +33,8 @@ int sl_scan_check(const sl_scan_args *a)
     if (!a) return sl_error(SL_EINVAL, "scan: NULL arguments");
     if (a->B <= 0 || a->L <= 0 || a->D <= 0 || a->N <= 0 || a->G <= 0)
         return sl_error(SL_ESHAPE, "scan: bad sizes B=%d L=%d D=%d N=%d G=%d", a->B, a->L, a->D, a->N, a->G);
-    if (a->D % a->G)
-        return sl_error(SL_ESHAPE, "scan: D=%d channels do not split into G=%d groups", a->D, a->G);
-    if (!a->u || !a->delta || !a->A || !a->Bm || !a->Cm)
-        return sl_error(SL_EINVAL, "scan: u, delta, A, B and C are required");
+    if (a->D % a->G) return sl_error(SL_ESHAPE, "scan: D=%d channels do not split into G=%d groups", a->D, a->G);
+    if (!a->u || !a->delta || !a->A || !a->Bm || !a->Cm) return sl_error(SL_EINVAL, "scan: u, delta, A, B and C are required");
     return SL_OK;
 }
 
@@ -53,7 +51,10 @@ static double ref_softplus(double v) { return v > 20.0 ? v : log1p(exp(v)); }
 static double ref_dt(const sl_scan_args *a, size_t row, int d, double *dsp)
 {
     double v = (double)a->delta[row] + (a->delta_bias ? a->delta_bias[d] : 0.0);
-    if (!a->delta_softplus) { if (dsp) *dsp = 1.0; return v; }
+    if (!a->delta_softplus) {
+        if (dsp) *dsp = 1.0;
+        return v;
+    }
     if (dsp) *dsp = v > 20.0 ? 1.0 : 1.0 / (1.0 + exp(-v));
     return ref_softplus(v);
 }
@@ -98,20 +99,24 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
     if (rc) return rc;
     const int L = a->L, D = a->D, N = a->N, G = a->G, Dg = D / G;
     double *xs = malloc((size_t)(L + 1) * N * sizeof(double)), *q = malloc((size_t)N * sizeof(double));
-    if (!xs || !q) { free(xs); free(q); return sl_error(SL_ENOMEM, "out of memory"); }
+    if (!xs || !q) {
+        free(xs);
+        free(q);
+        return sl_error(SL_ENOMEM, "out of memory");
+    }
     for (int b = 0; b < a->B; b++)
         for (int d = 0; d < D; d++) {
             const int g = d / Dg;
             const float *Ad = a->A + (size_t)d * N;
             for (int n = 0; n < N; n++) xs[n] = 0.0;
-            for (int t = 0; t < L; t++) {    /* states x_t at xs[(t+1)N] */
+            for (int t = 0; t < L; t++) { /* states x_t at xs[(t+1)N] */
                 size_t row = ((size_t)b * L + t) * D + d;
                 const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N;
                 double dt = ref_dt(a, row, d, NULL), u = a->u[row], keep = cut_at(a, b, t) ? 0.0 : 1.0;
                 for (int n = 0; n < N; n++)
                     xs[(size_t)(t + 1) * N + n] = keep * exp(dt * Ad[n]) * xs[(size_t)t * N + n] + dt * Bt[n] * u;
             }
-            for (int n = 0; n < N; n++) q[n] = 0.0;   /* q = a_{t+1} * dL/dx_{t+1} */
+            for (int n = 0; n < N; n++) q[n] = 0.0; /* q = a_{t+1} * dL/dx_{t+1} */
             double dD = 0.0, dbias = 0.0;
             for (int t = L - 1; t >= 0; t--) {
                 size_t row = ((size_t)b * L + t) * D + d;
@@ -131,7 +136,7 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
                 for (int n = 0; n < N; n++) {
                     double xt = xs[(size_t)(t + 1) * N + n], xp = xs[(size_t)t * N + n];
                     double gx = q[n] + Ct[n] * g_y;
-                    double e = cut_at(a, b, t) ? 0.0 : exp(dt * Ad[n]);   /* a_t: 0 where a document starts */
+                    double e = cut_at(a, b, t) ? 0.0 : exp(dt * Ad[n]); /* a_t: 0 where a document starts */
                     if (gr->dC) gr->dC[gro + n] += (float)(g_y * xt);
                     if (gr->dB) gr->dB[gro + n] += (float)(gx * dt * u);
                     if (gr->dA) gr->dA[(size_t)d * N + n] += (float)(gx * xp * e * dt);
@@ -146,7 +151,8 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
             if (gr->dD && a->Dv) gr->dD[d] += (float)dD;
             if (gr->ddelta_bias && a->delta_bias) gr->ddelta_bias[d] += (float)dbias;
         }
-    free(xs); free(q);
+    free(xs);
+    free(q);
     return SL_OK;
 }
 
@@ -154,15 +160,15 @@ int sl_scan_ref_backward(const sl_scan_grads *gr, const float *dy, const sl_scan
 
 struct sl_scan_ws {
     int B, L, D, N, G, K, nblk, bpg, nseg, nth, has_z;
-    int nonpos;     /* dt A <= 0 everywhere: dt = softplus(.) >= 0 and every A <= 0 (Mamba's A = -exp(A_log)) */
-    float *dt;      /* (B, L, D) step sizes */
-    float *AT;      /* (nblk, N, W) A transposed into lanes */
-    float *ck;      /* (B, nseg, nblk, N, W) state at each segment start */
-    float *P, *E;   /* (B, K, nblk, N, W) chunk products / local end states (and adjoints) */
-    float *thr;     /* (nth, (2 SEG + 1) N W) per-thread recompute buffers */
-    float *dBp, *dCp;   /* (nblk, B, L, N) partial dB, dC per block */
-    float *dAp;     /* (B K, nblk, N, W) */
-    float *dDp;     /* (2, B K, nblk, W) partial dD, then partial ddelta_bias */
+    int nonpos;       /* dt A <= 0 everywhere: dt = softplus(.) >= 0 and every A <= 0 (Mamba's A = -exp(A_log)) */
+    float *dt;        /* (B, L, D) step sizes */
+    float *AT;        /* (nblk, N, W) A transposed into lanes */
+    float *ck;        /* (B, nseg, nblk, N, W) state at each segment start */
+    float *P, *E;     /* (B, K, nblk, N, W) chunk products / local end states (and adjoints) */
+    float *thr;       /* (nth, (2 SEG + 1) N W) per-thread recompute buffers */
+    float *dBp, *dCp; /* (nblk, B, L, N) partial dB, dC per block */
+    float *dAp;       /* (B K, nblk, N, W) */
+    float *dDp;       /* (2, B K, nblk, W) partial dD, then partial ddelta_bias */
     size_t cap[10];
 };
 
@@ -269,8 +275,8 @@ INLINE void fwd_prefetch(const sl_scan_args *a, const sl_scan_ws *ws, const floa
 
 /* Forward over t in [t0, t1) for one (b, block), state S (N, W) in/out.
  * mode 0: state only (+ sum of dt into sdt); mode 1: outputs and checkpoints. */
-INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict S, float *restrict y,
-                     float *restrict sdt, const int mode, const int nw)
+INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict S, float *restrict y, float *restrict sdt,
+                     const int mode, const int nw)
 {
     const sl_scan_args *a = c->a;
     const sl_scan_ws *ws = c->ws;
@@ -282,7 +288,7 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
     load_lanes(dv, a->Dv ? a->Dv + c0 : NULL, a->Dv ? nw : 0);
     for (int t = t0; t < t1; t++) {
         if (mode == 1 && t % SEG == 0) memcpy(ck_at(ws, b, t / SEG, blk), S, (size_t)N * W * sizeof(float));
-        if (cut_at(a, b, t)) memset(S, 0, (size_t)N * W * sizeof(float));   /* a document starts */
+        if (cut_at(a, b, t)) memset(S, 0, (size_t)N * W * sizeof(float)); /* a document starts */
         size_t row = ((size_t)b * L + t) * D + c0;
         if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
         load_lanes(dtv, ws->dt + row, nw);
@@ -331,12 +337,12 @@ INLINE void fwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
 typedef sl_v16f v16f;
 typedef sl_v16i v16i;
 typedef sl_v16u v16u;
-typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias));   /* unaligned access */
+typedef float v16fu __attribute__((vector_size(64), aligned(4), may_alias)); /* unaligned access */
 
 /* e^x on 16 lanes; nonpos: the caller knows x <= 0 (or NaN), so the upper clamp is left out */
 INLINE v16f vexp_c(v16f x, const int nonpos)
 {
-    if (!nonpos) x = sl_fm_sel_v16(x > 88.0f, (v16f){0} + 88.0f, x);   /* sl_fm_expf_v16's upper clamp */
+    if (!nonpos) x = sl_fm_sel_v16(x > 88.0f, (v16f){0} + 88.0f, x); /* sl_fm_expf_v16's upper clamp */
     return sl_fm_expf_nonpos_v16(x);
 }
 
@@ -382,7 +388,7 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
     int g, c0, nw_;
     blk_info(ws, blk, &g, &c0, &nw_);
     const float *AT = ws->AT + (size_t)blk * N16 * W;
-    v16f S[N16];   /* A is read from memory each step (a load operand): S alone fills 16 registers */
+    v16f S[N16]; /* A is read from memory each step (a load operand): S alone fills 16 registers */
     #pragma GCC unroll 16
     for (int n = 0; n < N16; n++) S[n] = *(const v16fu *)(Sio + n * W);
     const v16f dv = a->Dv ? vload(a->Dv + c0, nw) : (v16f){0};
@@ -393,7 +399,7 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
             #pragma GCC unroll 16
             for (int n = 0; n < N16; n++) *(v16fu *)(ck + n * W) = S[n];
         }
-        if (cut_at(a, b, t))   /* a document starts */
+        if (cut_at(a, b, t)) /* a document starts */
             for (int n = 0; n < N16; n++) S[n] = (v16f){0};
         size_t row = ((size_t)b * L + t) * D + c0;
         if (t + PF < t1) fwd_prefetch(a, ws, y, row + PF * (size_t)D, mode);
@@ -406,7 +412,8 @@ INLINE void fwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
         }
         const v16f o = gate16(sum, dv, uv, a->z ? a->z + row : NULL, nw);
         if (nw == W) *(v16fu *)(y + row) = o;
-        else for (int j = 0; j < nw; j++) y[row + j] = o[j];
+        else
+            for (int j = 0; j < nw; j++) y[row + j] = o[j];
     }
     #pragma GCC unroll 16
     for (int n = 0; n < N16; n++) *(v16fu *)(Sio + n * W) = S[n];
@@ -428,7 +435,7 @@ INLINE void fwd16_lock_body(const scan_ctx *c, int b, int blk0, int blk1, float 
     const int L = a->L, D = a->D, G = a->G;
     for (int t = 0; t < L; t++) {
         if (t + 2 < L) {
-            int g0, c0, nw0, g1, c1, nw1;   /* the channels of these blocks, c0 .. c1 + nw1 */
+            int g0, c0, nw0, g1, c1, nw1; /* the channels of these blocks, c0 .. c1 + nw1 */
             blk_info(ws, blk0, &g0, &c0, &nw0);
             blk_info(ws, blk1 - 1, &g1, &c1, &nw1);
             const size_t r2 = ((size_t)b * L + t + 2) * D + c0;
@@ -451,7 +458,7 @@ INLINE void fwd16_lock_body(const scan_ctx *c, int b, int blk0, int blk1, float 
                 #pragma GCC unroll 16
                 for (int n = 0; n < N16; n++) *(v16fu *)(ck + n * W) = S[n];
             }
-            if (cut_at(a, b, t))   /* a document starts */
+            if (cut_at(a, b, t)) /* a document starts */
                 for (int n = 0; n < N16; n++) S[n] = (v16f){0};
             const float *AT = ws->AT + (size_t)blk * N16 * W;
             const size_t row = ((size_t)b * L + t) * D + c0;
@@ -462,7 +469,8 @@ INLINE void fwd16_lock_body(const scan_ctx *c, int b, int blk0, int blk1, float 
             for (int n = 0; n < N16; n++) *(v16fu *)(Sio + n * W) = S[n];
             const v16f o = gate16(sum, a->Dv ? vload(a->Dv + c0, nw) : (v16f){0}, uv, a->z ? a->z + row : NULL, nw);
             if (nw == W) *(v16fu *)(y + row) = o;
-            else for (int j = 0; j < nw; j++) y[row + j] = o[j];
+            else
+                for (int j = 0; j < nw; j++) y[row + j] = o[j];
         }
     }
 }
@@ -478,12 +486,12 @@ SL_CLONES3 static void fwd_kernel(const scan_ctx *c, int b, int blk, int t0, int
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
     /* mode and full-block width (and for N = 16 whether dt A <= 0) as compile-time constants */
-#define FWD_SPECIALISE(body, ...)                                                        \
-    do {                                                                                 \
-        if (mode == 0 && nw == W) body(c, b, blk, t0, t1, S, y, sdt, 0, W __VA_ARGS__);  \
-        else if (mode == 0) body(c, b, blk, t0, t1, S, y, sdt, 0, nw __VA_ARGS__);       \
-        else if (nw == W) body(c, b, blk, t0, t1, S, y, sdt, 1, W __VA_ARGS__);          \
-        else body(c, b, blk, t0, t1, S, y, sdt, 1, nw __VA_ARGS__);                      \
+#define FWD_SPECIALISE(body, ...) \
+    do { \
+        if (mode == 0 && nw == W) body(c, b, blk, t0, t1, S, y, sdt, 0, W __VA_ARGS__); \
+        else if (mode == 0) body(c, b, blk, t0, t1, S, y, sdt, 0, nw __VA_ARGS__); \
+        else if (nw == W) body(c, b, blk, t0, t1, S, y, sdt, 1, W __VA_ARGS__); \
+        else body(c, b, blk, t0, t1, S, y, sdt, 1, nw __VA_ARGS__); \
     } while (0)
     if (c->a->N == N16 && c->ws->nonpos) FWD_SPECIALISE(fwd16_body, , 1);
     else if (c->a->N == N16) FWD_SPECIALISE(fwd16_body, , 0);
@@ -544,7 +552,11 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
     if (!ws || !y) return sl_error(SL_EINVAL, "scan: NULL output or workspace");
     if (nchunks < 0) return sl_error(SL_EINVAL, "scan: nchunks must be >= 0, not %d", nchunks);
     const int B = a->B, L = a->L, D = a->D, N = a->N, G = a->G, Dg = D / G;
-    ws->B = B; ws->L = L; ws->D = D; ws->N = N; ws->G = G;
+    ws->B = B;
+    ws->L = L;
+    ws->D = D;
+    ws->N = N;
+    ws->G = G;
     ws->bpg = (Dg + W - 1) / W;
     ws->nblk = G * ws->bpg;
     ws->nseg = (L + SEG - 1) / SEG;
@@ -558,7 +570,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
         K = tasks >= 2L * ws->nth ? 1 : (int)((2L * ws->nth + tasks - 1) / tasks);
     }
     if (K > ws->nseg) K = ws->nseg;
-    if (a->doc_pos) K = 1;   /* packed rows: the unchunked scan (scan.h) */
+    if (a->doc_pos) K = 1; /* packed rows: the unchunked scan (scan.h) */
     ws->K = K;
     const size_t NW = (size_t)N * W;
     if ((rc = reserve(&ws->dt, &ws->cap[0], (size_t)B * L * D)) || (rc = reserve(&ws->AT, &ws->cap[1], ws->nblk * NW)) ||
@@ -571,7 +583,8 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
         int g, c0, nw;
         blk_info(ws, blk, &g, &c0, &nw);
         for (int n = 0; n < N; n++)
-            for (int j = 0; j < W; j++) ws->AT[(size_t)blk * NW + (size_t)n * W + j] = j < nw ? a->A[(size_t)(c0 + j) * N + n] : 0.0f;
+            for (int j = 0; j < W; j++)
+                ws->AT[(size_t)blk * NW + (size_t)n * W + j] = j < nw ? a->A[(size_t)(c0 + j) * N + n] : 0.0f;
     }
     const size_t rows = (size_t)B * L;
     /* small problems run serially: a parallel region costs more than they do */
@@ -616,7 +629,7 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
      * thread's blocks walk one tile of 64 rows before the next, was measured slower: 0.036 s
      * against 0.029 s single-threaded at B=1 D=1536 L=2048 N=16; stepping all of a thread's
      * blocks one time step at a time is the lockstep path above, much faster.) */
-    if (K == 1 && N == N16) {   /* lockstep over each thread's blocks (see fwd16_lock_body) */
+    if (K == 1 && N == N16) { /* lockstep over each thread's blocks (see fwd16_lock_body) */
         memset(ws->E, 0, (size_t)nbb * NW * sizeof(float));
         #pragma omp parallel if (par)
         {
@@ -666,8 +679,8 @@ int sl_scan_forward(float *y, float *last_state, const sl_scan_args *a, int nchu
 typedef struct {
     const sl_scan_grads *g;
     const float *dy;
-    float *X, *Ab;     /* per-thread: (SEG+1, N, W), (SEG, N, W) */
-    float *dA, *dD, *db;   /* task partials (N, W), (W), (W) */
+    float *X, *Ab;       /* per-thread: (SEG+1, N, W), (SEG, N, W) */
+    float *dA, *dD, *db; /* task partials (N, W), (W), (W) */
 } bwd_out;
 
 /* backward's prefetch: the inputs, and with grads the gradient rows it adds to (and delta's
@@ -685,8 +698,8 @@ INLINE void bwd_prefetch(const sl_scan_args *a, const sl_scan_ws *ws, const bwd_
     if (a->z && o->g->dz) __builtin_prefetch(o->g->dz + at, 1);
 }
 
-INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict q, const bwd_out *o,
-                     float *restrict sdt, const int mode, const int nw)
+INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict q, const bwd_out *o, float *restrict sdt,
+                     const int mode, const int nw)
 {
     const sl_scan_args *a = c->a;
     const sl_scan_ws *ws = c->ws;
@@ -727,7 +740,7 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                         Xn[n * W + j] = e * Xp[n * W + j] + dtv[j] * uv[j] * bn;
                     }
                 }
-                if (cut_at(a, b, t))   /* a document starts: a_t = 0 */
+                if (cut_at(a, b, t)) /* a document starts: a_t = 0 */
                     for (int n = 0; n < N; n++)
                         for (int j = 0; j < W; j++) {
                             At[n * W + j] = 0.0f;
@@ -762,7 +775,8 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                         dzv[j] = dyv[j] * yp[j] * sg * (1.0f + zv[j] * (1.0f - sg));
                         dyv[j] *= zv[j] * sg;
                     }
-                    if (o->g->dz) for (int j = 0; j < nw; j++) o->g->dz[row + j] += dzv[j];
+                    if (o->g->dz)
+                        for (int j = 0; j < nw; j++) o->g->dz[row + j] += dzv[j];
                 } else {
                     #pragma omp simd
                     for (int j = 0; j < W; j++) dyv[j] *= zv[j] * sl_fm_sigmoidf(zv[j]);
@@ -785,10 +799,11 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
             }
             for (int n = 0; n < N; n++) {
                 const float cn = Ct[n], bn = Bt[n];
-                float pc[W], pb[W];   /* lane partials of dC[t,n], dB[t,n] (no simd reduction: gcc
+                float pc[W], pb[W]; /* lane partials of dC[t,n], dB[t,n] (no simd reduction: gcc
                                          does not vectorise this loop with one) */
                 float *qn = q + (size_t)n * W, *dAn = o->dA + (size_t)n * W;
-                const float *An = AT + (size_t)n * W, *Xtn = Xt + (size_t)n * W, *Xpn = Xp + (size_t)n * W, *Atn = At + (size_t)n * W;
+                const float *An = AT + (size_t)n * W, *Xtn = Xt + (size_t)n * W, *Xpn = Xp + (size_t)n * W,
+                            *Atn = At + (size_t)n * W;
                 #pragma omp simd
                 for (int j = 0; j < W; j++) {
                     float gx = qn[j] + cn * dyv[j];
@@ -812,8 +827,10 @@ INLINE void bwd_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *r
                 }
             }
             for (int j = 0; j < nw; j++) o->db[j] += ddt[j];
-            if (o->g->ddelta) for (int j = 0; j < nw; j++) o->g->ddelta[row + j] += ddt[j];
-            if (o->g->du) for (int j = 0; j < nw; j++) o->g->du[row + j] += duv[j];
+            if (o->g->ddelta)
+                for (int j = 0; j < nw; j++) o->g->ddelta[row + j] += ddt[j];
+            if (o->g->du)
+                for (int j = 0; j < nw; j++) o->g->du[row + j] += duv[j];
         }
         s1 = s0;
     }
@@ -852,7 +869,8 @@ INLINE v16f vfold(v16f a, v16f b, const v16i lo, const v16i hi)
 INLINE void vstore_add(float *dst, v16f v, int nw)
 {
     if (nw == W) *(v16fu *)dst += v;
-    else for (int j = 0; j < nw; j++) dst[j] += v[j];
+    else
+        for (int j = 0; j < nw; j++) dst[j] += v[j];
 }
 
 INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float *restrict qio, const bwd_out *o, const int nw,
@@ -875,7 +893,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
     for (int s1 = t1; s1 > t0;) {
         int s0 = ((s1 - 1) / SEG) * SEG;
         if (s0 < t0) s0 = t0;
-        {   /* recompute the states of this segment from its checkpoint */
+        { /* recompute the states of this segment from its checkpoint */
             v16f x[N16];
             const float *ck = ck_at(ws, b, s0 / SEG, blk);
             #pragma GCC unroll 16
@@ -899,7 +917,7 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
                     x[n] = e * x[n] + du * Bt[n];
                     *(v16fu *)(Xn + n * W) = x[n];
                 }
-                if (cut_at(a, b, t))   /* a document starts: a_t = 0 */
+                if (cut_at(a, b, t)) /* a document starts: a_t = 0 */
                     for (int n = 0; n < N16; n++) {
                         *(v16fu *)(At + n * W) = (v16f){0};
                         x[n] = du * Bt[n];
@@ -954,7 +972,8 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
              * dt alone, so delta's rows need not be read again (above the threshold, dt = v > 20
              * and 1 - exp(-dt) rounds to 1). Small dt: the series of 1 - exp(-dt), no cancellation. */
             if (a->delta_softplus) {
-                const v16f ser = dtv * (1.0f - dtv * 0.5f * (1.0f - dtv * (1.0f / 3) * (1.0f - dtv * 0.25f * (1.0f - dtv * 0.2f))));
+                const v16f ser =
+                    dtv * (1.0f - dtv * 0.5f * (1.0f - dtv * (1.0f / 3) * (1.0f - dtv * 0.25f * (1.0f - dtv * 0.2f))));
                 ddt *= sl_fm_sel_v16(dtv < 0.1f, ser, 1.0f - sl_fm_expf_v16(-dtv));
             }
             sb += ddt;
@@ -969,7 +988,8 @@ INLINE void bwd16_body(const scan_ctx *c, int b, int blk, int t0, int t1, float 
     *(v16fu *)o->db += sb;
 }
 
-SL_CLONES3 static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt, int mode)
+SL_CLONES3 static void bwd_kernel(const scan_ctx *c, int b, int blk, int t0, int t1, float *q, const bwd_out *o, float *sdt,
+                                  int mode)
 {
     int g, c0, nw;
     blk_info(c->ws, blk, &g, &c0, &nw);
@@ -994,14 +1014,17 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
     int rc = sl_scan_check(a);
     if (rc) return rc;
     if (!ws || !gr || !dy) return sl_error(SL_EINVAL, "scan: NULL gradient, dy or workspace");
-    if (ws->B != a->B || ws->L != a->L || ws->D != a->D || ws->N != a->N || ws->G != a->G || ws->K < 1 || ws->has_z != (a->z != NULL))
+    if (ws->B != a->B || ws->L != a->L || ws->D != a->D || ws->N != a->N || ws->G != a->G || ws->K < 1 ||
+        ws->has_z != (a->z != NULL))
         return sl_error(SL_EINVAL, "scan: backward without a matching forward");
     const int B = a->B, L = a->L, D = a->D, N = a->N, G = a->G, K = ws->K, nblk = ws->nblk, Dg = D / G;
     const size_t NW = (size_t)N * W;
     const int nth = nthreads();
     if ((rc = reserve(&ws->thr, &ws->cap[5], (size_t)nth * (2 * SEG + 1) * NW)) ||
-        (rc = reserve(&ws->dBp, &ws->cap[6], (size_t)nblk * B * L * N)) || (rc = reserve(&ws->dCp, &ws->cap[7], (size_t)nblk * B * L * N)) ||
-        (rc = reserve(&ws->dAp, &ws->cap[8], (size_t)B * K * nblk * NW)) || (rc = reserve(&ws->dDp, &ws->cap[9], (size_t)2 * B * K * nblk * W)))
+        (rc = reserve(&ws->dBp, &ws->cap[6], (size_t)nblk * B * L * N)) ||
+        (rc = reserve(&ws->dCp, &ws->cap[7], (size_t)nblk * B * L * N)) ||
+        (rc = reserve(&ws->dAp, &ws->cap[8], (size_t)B * K * nblk * NW)) ||
+        (rc = reserve(&ws->dDp, &ws->cap[9], (size_t)2 * B * K * nblk * W)))
         return rc;
     float *dDp = ws->dDp, *dbp = ws->dDp + (size_t)B * K * nblk * W;
     scan_ctx c = {a, ws};
@@ -1049,8 +1072,13 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
         else memset(q, 0, sizeof q);
         float *thr = ws->thr + (size_t)thread_id() * (2 * SEG + 1) * NW;
         size_t slot = (size_t)b * K + k;
-        bwd_out o = {gr, dy, thr, thr + (size_t)(SEG + 1) * NW, ws->dAp + (slot * nblk + blk) * NW,
-                     dDp + (slot * nblk + blk) * W, dbp + (slot * nblk + blk) * W};
+        bwd_out o = {gr,
+                     dy,
+                     thr,
+                     thr + (size_t)(SEG + 1) * NW,
+                     ws->dAp + (slot * nblk + blk) * NW,
+                     dDp + (slot * nblk + blk) * W,
+                     dbp + (slot * nblk + blk) * W};
         memset(o.dA, 0, NW * sizeof(float));
         memset(o.dD, 0, W * sizeof(float));
         memset(o.db, 0, W * sizeof(float));
@@ -1068,7 +1096,8 @@ int sl_scan_backward(const sl_scan_grads *gr, const float *dy, const sl_scan_arg
                 sD += dDp[(slot * nblk + blk) * W + j];
                 sb += dbp[(slot * nblk + blk) * W + j];
                 if (gr->dA)
-                    for (int n = 0; n < N; n++) gr->dA[(size_t)d * N + n] += ws->dAp[(slot * nblk + blk) * NW + (size_t)n * W + j];
+                    for (int n = 0; n < N; n++)
+                        gr->dA[(size_t)d * N + n] += ws->dAp[(slot * nblk + blk) * NW + (size_t)n * W + j];
             }
             if (gr->dD && a->Dv) gr->dD[d] += (float)sD;
             if (gr->ddelta_bias && a->delta_bias) gr->ddelta_bias[d] += (float)sb;

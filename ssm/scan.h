@@ -42,21 +42,21 @@
 extern "C" {
 #endif
 
-#define SL_SCAN_W 16     /* channel lanes per block */
-#define SL_SCAN_SEG 64   /* checkpoint interval (time steps) */
+#define SL_SCAN_W 16   /* channel lanes per block */
+#define SL_SCAN_SEG 64 /* checkpoint interval (time steps) */
 
 typedef struct {
-    int B, L, D, N, G;          /* batch, length, channels, state size, groups (D % G == 0) */
-    const float *u;             /* (B, L, D) input */
-    const float *delta;         /* (B, L, D) raw step size (before bias / softplus) */
-    const float *A;             /* (D, N) state matrix (diagonal per channel), typically < 0 */
-    const float *Bm;            /* (B, L, G, N) input matrix */
-    const float *Cm;            /* (B, L, G, N) output matrix */
-    const float *Dv;            /* (D) skip connection, or NULL */
-    const float *z;             /* (B, L, D) gate, or NULL */
-    const float *delta_bias;    /* (D) or NULL */
-    int delta_softplus;         /* 1: dt = softplus(delta + bias) */
-    const int32_t *doc_pos;     /* (B, L) packed rows (seq/model.h), or NULL: where doc_pos is 0
+    int B, L, D, N, G;       /* batch, length, channels, state size, groups (D % G == 0) */
+    const float *u;          /* (B, L, D) input */
+    const float *delta;      /* (B, L, D) raw step size (before bias / softplus) */
+    const float *A;          /* (D, N) state matrix (diagonal per channel), typically < 0 */
+    const float *Bm;         /* (B, L, G, N) input matrix */
+    const float *Cm;         /* (B, L, G, N) output matrix */
+    const float *Dv;         /* (D) skip connection, or NULL */
+    const float *z;          /* (B, L, D) gate, or NULL */
+    const float *delta_bias; /* (D) or NULL */
+    int delta_softplus;      /* 1: dt = softplus(delta + bias) */
+    const int32_t *doc_pos;  /* (B, L) packed rows (seq/model.h), or NULL: where doc_pos is 0
                                  * (t > 0) a document starts and the state restarts from zero */
 } sl_scan_args;
 
@@ -74,7 +74,7 @@ int sl_scan_ref_forward(float *y, float *last_state, const sl_scan_args *a);
 int sl_scan_ref_backward(const sl_scan_grads *g, const float *dy, const sl_scan_args *a);
 
 /* ---- fast path and chunked parallel scan ---- */
-typedef struct sl_scan_ws sl_scan_ws;   /* caches of the last forward, reused buffers */
+typedef struct sl_scan_ws sl_scan_ws; /* caches of the last forward, reused buffers */
 sl_scan_ws *sl_scan_ws_new(void);
 void sl_scan_ws_free(sl_scan_ws *ws);
 /* Frees the buffers and keeps ws usable: the next sl_scan_forward allocates them again (a

@@ -46,7 +46,7 @@ int sl_ssd_ref_forward(float *y, float *last_state, const sl_ssd_args *a)
             memset(S, 0, (size_t)P * N * sizeof(double));
             for (int t = 0; t < L; t++) {
                 double dt = ref_dt(a, ((size_t)b * L + t) * H + h, h), dA = exp(dt * a->A[h]);
-                if (a->doc_pos && t > 0 && a->doc_pos[(size_t)b * L + t] == 0) dA = 0.0;   /* a document starts */
+                if (a->doc_pos && t > 0 && a->doc_pos[(size_t)b * L + t] == 0) dA = 0.0; /* a document starts */
                 const float *x = a->x + (((size_t)b * L + t) * H + h) * P;
                 const float *Bt = a->Bm + (((size_t)b * L + t) * G + g) * N, *Ct = a->Cm + (((size_t)b * L + t) * G + g) * N;
                 float *yt = y + (((size_t)b * L + t) * H + h) * P;
@@ -68,7 +68,7 @@ int sl_ssd_ref_forward(float *y, float *last_state, const sl_ssd_args *a)
 }
 
 struct sl_ssd_ws {
-    float *thr;           /* per-thread chunk buffers */
+    float *thr; /* per-thread chunk buffers */
     size_t thr_cap;
     /* expanded selective-scan problem for backward */
     float *dtE, *AE, *DE, *bE, *yE, *gdE, *gAE, *gDE, *gbE;
@@ -80,7 +80,11 @@ sl_ssd_ws *sl_ssd_ws_new(void)
 {
     sl_ssd_ws *w = calloc(1, sizeof *w);
     if (w) w->sws = sl_scan_ws_new();
-    if (!w || !w->sws) { free(w); sl_error(SL_ENOMEM, "out of memory"); return NULL; }
+    if (!w || !w->sws) {
+        free(w);
+        sl_error(SL_ENOMEM, "out of memory");
+        return NULL;
+    }
     return w;
 }
 
@@ -149,12 +153,12 @@ int sl_ssd_chunked_forward(float *y, float *last_state, const sl_ssd_args *a, in
         float *dtv = ws->thr + per * tid, *cs = dtv + Q, *M = cs + Q, *Xc = M + (size_t)Q * Q, *Yc = Xc + (size_t)Q * P;
         float *Bc = Yc + (size_t)Q * P, *Cc = Bc + (size_t)Q * N, *S = Cc + (size_t)Q * N;
         const float Ah = a->A[h], Dh = a->D ? a->D[h] : 0.0f;
-        const int32_t *dp = a->doc_pos ? a->doc_pos + (size_t)b * L : NULL;   /* (L) this row's, or NULL */
+        const int32_t *dp = a->doc_pos ? a->doc_pos + (size_t)b * L : NULL; /* (L) this row's, or NULL */
         memset(S, 0, (size_t)P * N * sizeof(float));
         for (int t0 = 0; t0 < L; t0 += Q) {
             const int q = L - t0 < Q ? L - t0 : Q;
             /* packed rows: st(t) = t0 + t - dp[t0 + t] is where chunk position t's document starts */
-#define SSD_ST(t) (dp ? t0 + (t) - dp[t0 + (t)] : 0)
+#define SSD_ST(t) (dp ? t0 + (t)-dp[t0 + (t)] : 0)
             float c = 0.0f;
             for (int s = 0; s < q; s++) {
                 size_t r = (size_t)b * L + t0 + s;
@@ -169,12 +173,13 @@ int sl_ssd_chunked_forward(float *y, float *last_state, const sl_ssd_args *a, in
             /* inside the chunk: M = (C B^T) o L, L[t,s] = exp(c_t - c_s) dt_s for s <= t */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q, q, N, 1.0f, Cc, N, Bc, N, 0.0f, M, q);
             for (int t = 0; t < q; t++)
-                for (int s = 0; s < q; s++)   /* s and t in one document: st(t) <= t0 + s */
-                    M[(size_t)t * q + s] = s <= t && SSD_ST(t) <= t0 + s ? M[(size_t)t * q + s] * expf(cs[t] - cs[s]) * dtv[s] : 0.0f;
+                for (int s = 0; s < q; s++) /* s and t in one document: st(t) <= t0 + s */
+                    M[(size_t)t * q + s] =
+                        s <= t && SSD_ST(t) <= t0 + s ? M[(size_t)t * q + s] * expf(cs[t] - cs[s]) * dtv[s] : 0.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q, P, q, 1.0f, M, q, Xc, P, 0.0f, Yc, P);
             /* from the state entering the chunk: y_t += exp(c_t) C_t S^T (C rows scaled in place) */
             for (int t = 0; t < q; t++) {
-                float e = SSD_ST(t) < t0 || !dp ? expf(cs[t]) : 0.0f;   /* t's document began before the chunk */
+                float e = SSD_ST(t) < t0 || !dp ? expf(cs[t]) : 0.0f; /* t's document began before the chunk */
                 for (int n = 0; n < N; n++) Cc[(size_t)t * N + n] *= e;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q, P, N, 1.0f, Cc, N, S, N, 1.0f, Yc, P);
@@ -184,12 +189,13 @@ int sl_ssd_chunked_forward(float *y, float *last_state, const sl_ssd_args *a, in
             }
             /* state passing: S = exp(c_last) S + X^T (w o B), w_s = exp(c_last - c_s) dt_s */
             const float cl = cs[q - 1];
-            const int last = SSD_ST(q - 1);   /* the last document's start: only it passes on */
+            const int last = SSD_ST(q - 1); /* the last document's start: only it passes on */
             for (int s = 0; s < q; s++) {
                 float w = t0 + s >= last ? expf(cl - cs[s]) * dtv[s] : 0.0f;
                 for (int n = 0; n < N; n++) Bc[(size_t)s * N + n] *= w;
             }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, N, q, 1.0f, Xc, P, Bc, N, last < t0 || !dp ? expf(cl) : 0.0f, S, N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, N, q, 1.0f, Xc, P, Bc, N, last < t0 || !dp ? expf(cl) : 0.0f,
+                        S, N);
 #undef SSD_ST
         }
         if (last_state) memcpy(last_state + ((size_t)b * H + h) * P * N, S, (size_t)P * N * sizeof(float));
@@ -207,9 +213,10 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
     const size_t BL = (size_t)B * L;
     const int par = (double)BL * HP * N >= 262144.0;
     if ((rc = grow(&ws->dtE, &ws->capE[0], BL * HP)) || (rc = grow(&ws->AE, &ws->capE[1], (size_t)HP * N)) ||
-        (rc = grow(&ws->DE, &ws->capE[2], HP)) || (rc = grow(&ws->bE, &ws->capE[3], HP)) || (rc = grow(&ws->yE, &ws->capE[4], BL * HP)) ||
-        (rc = grow(&ws->gdE, &ws->capE[5], BL * HP)) || (rc = grow(&ws->gAE, &ws->capE[6], (size_t)HP * N)) ||
-        (rc = grow(&ws->gDE, &ws->capE[7], HP)) || (rc = grow(&ws->gbE, &ws->capE[8], HP)))
+        (rc = grow(&ws->DE, &ws->capE[2], HP)) || (rc = grow(&ws->bE, &ws->capE[3], HP)) ||
+        (rc = grow(&ws->yE, &ws->capE[4], BL * HP)) || (rc = grow(&ws->gdE, &ws->capE[5], BL * HP)) ||
+        (rc = grow(&ws->gAE, &ws->capE[6], (size_t)HP * N)) || (rc = grow(&ws->gDE, &ws->capE[7], HP)) ||
+        (rc = grow(&ws->gbE, &ws->capE[8], HP)))
         return rc;
     /* the SSD scan as a selective scan over channels (h, p) */
     #pragma omp parallel for schedule(static) if (par)
@@ -222,15 +229,33 @@ int sl_ssd_backward(const sl_ssd_grads *g, const float *dy, const sl_ssd_args *a
             ws->DE[h * P + p] = a->D ? a->D[h] : 0.0f;
             ws->bE[h * P + p] = a->dt_bias ? a->dt_bias[h] : 0.0f;
         }
-    sl_scan_args sa = {.B = B, .L = L, .D = HP, .N = N, .G = a->G, .u = a->x, .delta = ws->dtE, .A = ws->AE, .Bm = a->Bm,
-                       .Cm = a->Cm, .Dv = a->D ? ws->DE : NULL, .z = NULL, .delta_bias = a->dt_bias ? ws->bE : NULL,
-                       .delta_softplus = a->dt_softplus, .doc_pos = a->doc_pos};
+    sl_scan_args sa = {.B = B,
+                       .L = L,
+                       .D = HP,
+                       .N = N,
+                       .G = a->G,
+                       .u = a->x,
+                       .delta = ws->dtE,
+                       .A = ws->AE,
+                       .Bm = a->Bm,
+                       .Cm = a->Cm,
+                       .Dv = a->D ? ws->DE : NULL,
+                       .z = NULL,
+                       .delta_bias = a->dt_bias ? ws->bE : NULL,
+                       .delta_softplus = a->dt_softplus,
+                       .doc_pos = a->doc_pos};
     if ((rc = sl_scan_forward(ws->yE, NULL, &sa, 0, ws->sws))) return rc;
     memset(ws->gdE, 0, BL * HP * sizeof(float));
     memset(ws->gAE, 0, (size_t)HP * N * sizeof(float));
     memset(ws->gDE, 0, HP * sizeof(float));
     memset(ws->gbE, 0, HP * sizeof(float));
-    sl_scan_grads sg = {.du = g->dx, .ddelta = ws->gdE, .dA = ws->gAE, .dB = g->dB, .dC = g->dC, .dD = ws->gDE, .dz = NULL,
+    sl_scan_grads sg = {.du = g->dx,
+                        .ddelta = ws->gdE,
+                        .dA = ws->gAE,
+                        .dB = g->dB,
+                        .dC = g->dC,
+                        .dD = ws->gDE,
+                        .dz = NULL,
                         .ddelta_bias = ws->gbE};
     if ((rc = sl_scan_backward(&sg, dy, &sa, ws->sws))) return rc;
     if (g->ddt) {

@@ -33,19 +33,19 @@ extern "C" {
 
 typedef struct {
     int B, L, H, P, G, N;
-    const float *x;         /* (B, L, H, P) */
-    const float *dt;        /* (B, L, H) raw */
-    const float *A;         /* (H) */
-    const float *Bm, *Cm;   /* (B, L, G, N) */
-    const float *D;         /* (H) or NULL */
-    const float *dt_bias;   /* (H) or NULL */
+    const float *x;       /* (B, L, H, P) */
+    const float *dt;      /* (B, L, H) raw */
+    const float *A;       /* (H) */
+    const float *Bm, *Cm; /* (B, L, G, N) */
+    const float *D;       /* (H) or NULL */
+    const float *dt_bias; /* (H) or NULL */
     int dt_softplus;
     const int32_t *doc_pos; /* (B, L) packed rows (seq/model.h) or NULL: S restarts from zero where
                              * a document starts (doc_pos 0, t > 0) */
 } sl_ssd_args;
 
 typedef struct {
-    float *dx, *ddt, *dA, *dB, *dC, *dD, *ddt_bias;   /* accumulated (+=); any may be NULL */
+    float *dx, *ddt, *dA, *dB, *dC, *dD, *ddt_bias; /* accumulated (+=); any may be NULL */
 } sl_ssd_grads;
 
 int sl_ssd_check(const sl_ssd_args *a);
