@@ -575,10 +575,7 @@ static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int
 /* Token-major q, k, v of sequences [b0, b0+nb) in a buffer laid out like qkvl (and the backward
  * dqkv): gpt names, one fused projection, rows [q | k | v] of width qdim+kdim+vdim; llama names,
  * three blocks (N, qdim), (N, kdim), (N, vdim) one after the other. */
-typedef struct {
-    float *q, *k, *v;
-    sl_attn_lay lq, lk, lv;
-} qkv_view;
+typedef sl_attn_qkv qkv_view;
 
 static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r0)
 {
@@ -630,7 +627,7 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
                        .causal = a->c.causal};
     float *to = a->to + r0 * HD; // (n, HD): the kernel writes the heads side by side
     int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD},
-                                       a->att + r0 * Hq, w.q, w.lq, w.k, w.lk, w.v, w.lv, &s);
+                                       a->att + r0 * Hq, &w, &s);
     if (rc) return rc;
     sl_linear_forward(y + r0 * C, to, PD(a, a->i_wo), PD(a, a->i_bo), n, HD, C);
     return SL_OK;
@@ -663,7 +660,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
                        .Dv = a->Dv,
                        .scale = 1.0f / sqrtf((float)a->Dk),
                        .causal = a->c.causal};
-    int rc = sl_attn_flash_backward_lay(d.q, d.k, d.v, dto, w.q, w.lq, w.k, w.lk, w.v, w.lv, to, lo, a->att + r0 * Hq, &s);
+    int rc = sl_attn_flash_backward_lay(&d, dto, &w, to, lo, a->att + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
         rope_rows(a, d.q, n, T, Hq, hd, (int)d.lq.rs, 0, 1);

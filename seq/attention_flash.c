@@ -105,9 +105,10 @@ static int doc_ktile(const int32_t *dp, int q0) { return dp ? (q0 - dp[q0]) / BC
  * a key tile), so that tile and every later query tile are fully masked for it */
 static int doc_past(const int32_t *dp, int q0, int k1) { return dp && q0 - dp[q0] >= k1; }
 
-int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq, const float *k,
-                              sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s)
+int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const sl_attn_qkv *in, const sl_attn_shape *s)
 {
+    const float *q = in->q, *k = in->k, *v = in->v;
+    const sl_attn_lay lq = in->lq, lk = in->lk, lv = in->lv;
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
     if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
@@ -177,8 +178,13 @@ int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const floa
 
 int sl_attn_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v, const sl_attn_shape *s)
 {
-    return sl_attn_flash_forward_lay(out, lay_heads(s->Hq, s->T, s->Dv), lse, q, lay_heads(s->Hq, s->T, s->Dk), k,
-                                     lay_heads(s->Hkv, s->T, s->Dk), v, lay_heads(s->Hkv, s->T, s->Dv), s);
+    const sl_attn_qkv in = {(float *)q,
+                            (float *)k,
+                            (float *)v,
+                            lay_heads(s->Hq, s->T, s->Dk),
+                            lay_heads(s->Hkv, s->T, s->Dk),
+                            lay_heads(s->Hkv, s->T, s->Dv)}; /* read only */
+    return sl_attn_flash_forward_lay(out, lay_heads(s->Hq, s->T, s->Dv), lse, &in, s);
 }
 
 /* Backward's operands for one tile: its query rows of q and dout, its key rows of k and v
@@ -200,10 +206,16 @@ static void tile_grad(float *S, float *dP, const flash_rows *r, flash_tile t, co
 }
 
 /* dq, dk, dv have the layouts of q, k, v; dout that of out */
-int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, sl_attn_lay lq, const float *k,
-                               sl_attn_lay lk, const float *v, sl_attn_lay lv, const float *out, sl_attn_lay lo, const float *lse,
-                               const sl_attn_shape *s)
+static int lay_eq(sl_attn_lay a, sl_attn_lay b) { return a.bs == b.bs && a.hs == b.hs && a.rs == b.rs; }
+
+int sl_attn_flash_backward_lay(const sl_attn_qkv *d, const float *dout, const sl_attn_qkv *in, const float *out, sl_attn_lay lo,
+                               const float *lse, const sl_attn_shape *s)
 {
+    if (!lay_eq(d->lq, in->lq) || !lay_eq(d->lk, in->lk) || !lay_eq(d->lv, in->lv))
+        return sl_error(SL_EINVAL, "attention: the gradients' layouts differ from those of q, k, v");
+    float *dq = d->q, *dk = d->k, *dv = d->v;
+    const float *q = in->q, *k = in->k, *v = in->v;
+    const sl_attn_lay lq = in->lq, lk = in->lk, lv = in->lv;
     int rc = sl_attn_shape_check(s);
     if (rc) return rc;
     if (s->doc_pos && !s->causal) return sl_error(SL_EUNSUPPORTED, "attention: the flash kernel takes causal packed rows only");
@@ -321,6 +333,8 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
                            const float *out, const float *lse, const sl_attn_shape *s)
 {
     const int T = s->T;
-    return sl_attn_flash_backward_lay(dq, dk, dv, dout, q, lay_heads(s->Hq, T, s->Dk), k, lay_heads(s->Hkv, T, s->Dk), v,
-                                      lay_heads(s->Hkv, T, s->Dv), out, lay_heads(s->Hq, T, s->Dv), lse, s);
+    const sl_attn_lay lq = lay_heads(s->Hq, T, s->Dk), lk = lay_heads(s->Hkv, T, s->Dk), lv = lay_heads(s->Hkv, T, s->Dv);
+    const sl_attn_qkv in = {(float *)q, (float *)k, (float *)v, lq, lk, lv}; /* read only */
+    const sl_attn_qkv d = {dq, dk, dv, lq, lk, lv};
+    return sl_attn_flash_backward_lay(&d, dout, &in, out, lay_heads(s->Hq, T, s->Dv), lse, s);
 }

@@ -65,11 +65,17 @@ int sl_attn_flash_backward(float *dq, float *dk, float *dv, const float *dout, c
 typedef struct {
     size_t bs, hs, rs;
 } sl_attn_lay;
-int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const float *q, sl_attn_lay lq, const float *k,
-                              sl_attn_lay lk, const float *v, sl_attn_lay lv, const sl_attn_shape *s);
-int sl_attn_flash_backward_lay(float *dq, float *dk, float *dv, const float *dout, const float *q, sl_attn_lay lq, const float *k,
-                               sl_attn_lay lk, const float *v, sl_attn_lay lv, const float *out, sl_attn_lay lo, const float *lse,
-                               const sl_attn_shape *s);
+/* q, k, v (or their gradients) with their layouts */
+typedef struct {
+    float *q, *k, *v;
+    sl_attn_lay lq, lk, lv;
+} sl_attn_qkv;
+/* out (layout lo) and lse from in's q, k, v */
+int sl_attn_flash_forward_lay(float *out, sl_attn_lay lo, float *lse, const sl_attn_qkv *in, const sl_attn_shape *s);
+/* d's q, k, v receive (+=) the gradients, in in's layouts (d's own layouts must equal them:
+ * SL_EINVAL otherwise); dout has out's layout lo */
+int sl_attn_flash_backward_lay(const sl_attn_qkv *d, const float *dout, const sl_attn_qkv *in, const float *out, sl_attn_lay lo,
+                               const float *lse, const sl_attn_shape *s);
 
 #ifdef __cplusplus
 }

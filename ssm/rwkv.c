@@ -26,8 +26,10 @@ void sl_rwkv_config_default(sl_rwkv_config *c)
 
 #define ST(b, t, c, j) st[((((size_t)(b) * (T + 1) + (t)) * C) + (c)) * 3 + (j)]
 
-void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, const float *w, const float *u, int B, int T, int C)
+void sl_rwkv_wkv_forward(float *y, float *st, const sl_rwkv_wkv_in *in)
 {
+    const float *k = in->k, *v = in->v, *w = in->w, *u = in->u;
+    const int B = in->B, T = in->T, C = in->C;
     #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * C >= 65536)
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
@@ -62,8 +64,10 @@ void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, co
  *   ah_{t-1} = g_t e1_t / den_t + e^{w + pp_{t-1} - pp_t} ah_t     (den_t = e1 bb + e2 >= 1)
  * and every exponent is <= 0 (pp_t >= pp_{t-1} + w, pp_t >= k_t, p_t >= pp_{t-1}). */
 void sl_rwkv_wkv_backward(float *dk, float *dv, float *dw, float *du, const float *dy, const float *y, const float *st,
-                          const float *k, const float *v, const float *w, const float *u, int B, int T, int C)
+                          const sl_rwkv_wkv_in *in)
 {
+    const float *k = in->k, *v = in->v, *w = in->w, *u = in->u;
+    const int B = in->B, T = in->T, C = in->C;
     #pragma omp parallel for schedule(static) if ((size_t)B * T * C >= 65536)
     for (int c = 0; c < C; c++) {
         double gw = 0.0, gu = 0.0;
@@ -93,8 +97,10 @@ void sl_rwkv_wkv_backward(float *dk, float *dv, float *dw, float *du, const floa
 
 #undef ST
 
-void sl_rwkv_wkv_naive(double *y, const float *k, const float *v, const float *w, const float *u, int B, int T, int C)
+void sl_rwkv_wkv_naive(double *y, const sl_rwkv_wkv_in *in)
 {
+    const float *k = in->k, *v = in->v, *w = in->w, *u = in->u;
+    const int B = in->B, T = in->T, C = in->C;
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++)
             for (int t = 0; t < T; t++) {
@@ -215,7 +221,8 @@ static int rwkv_forward(sl_model *base, const float *x, const int32_t *tok, floa
     sl_linear_forward(m->k, m->xk, PD(i_ak), NULL, (int)N, C, C);
     sl_linear_forward(m->v, m->xv, PD(i_av), NULL, (int)N, C, C);
     sl_linear_forward(m->r, m->xr, PD(i_ar), NULL, (int)N, C, C);
-    sl_rwkv_wkv_forward(m->wkv, m->st, m->k, m->v, m->w, PD(i_tf), B, T, C);
+    const sl_rwkv_wkv_in in = {m->k, m->v, m->w, PD(i_tf), B, T, C};
+    sl_rwkv_wkv_forward(m->wkv, m->st, &in);
     for (size_t i = 0; i < NC; i++) m->sw[i] = sl_act1(SL_ACT_SIGMOID, m->r[i]) * m->wkv[i];
     sl_linear_forward(m->a, m->sw, PD(i_ao), NULL, (int)N, C, C);
     /* channel mix on ln2(z + a) */
@@ -269,7 +276,8 @@ static int rwkv_backward(sl_model *base, const float *dy, float *dx)
     }
     float *gw = m->dxv; /* scratch (C) before dxv is written */
     memset(gw, 0, (size_t)C * sizeof(float));
-    sl_rwkv_wkv_backward(m->dk, m->dv, gw, PG(i_tf), m->dwkv, m->wkv, m->st, m->k, m->v, m->w, PD(i_tf), B, T, C);
+    const sl_rwkv_wkv_in in = {m->k, m->v, m->w, PD(i_tf), B, T, C};
+    sl_rwkv_wkv_backward(m->dk, m->dv, gw, PG(i_tf), m->dwkv, m->wkv, m->st, &in);
     float *gtd = PG(i_td);
     for (int c = 0; c < C; c++) gtd[c] += gw[c] * m->w[c]; /* w = -exp(time_decay) */
     sl_linear_backward_set(m->dxk, PG(i_ak), NULL, m->dk, m->xk, PD(i_ak), (int)N, C, C);

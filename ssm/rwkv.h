@@ -31,15 +31,19 @@
 extern "C" {
 #endif
 
-/* WKV over (B, T, C): y written; st (B, T+1, C, 3) receives the scaled state (aa, bb, pp)
- * before every step and after the last (for the backward); w = -exp(time_decay), u = time_first */
-void sl_rwkv_wkv_forward(float *y, float *st, const float *k, const float *v, const float *w, const float *u, int B, int T,
-                         int C);
+/* The WKV recurrence's inputs: k, v (B, T, C); w = -exp(time_decay), u = time_first (C). */
+typedef struct {
+    const float *k, *v, *w, *u;
+    int B, T, C;
+} sl_rwkv_wkv_in;
+/* WKV: y (B, T, C) written; st (B, T+1, C, 3) receives the scaled state (aa, bb, pp) before every
+ * step and after the last (for the backward) */
+void sl_rwkv_wkv_forward(float *y, float *st, const sl_rwkv_wkv_in *in);
 /* dk, dv (B, T, C) written; dw, du (C) accumulated (+=), dw for w itself */
 void sl_rwkv_wkv_backward(float *dk, float *dv, float *dw, float *du, const float *dy, const float *y, const float *st,
-                          const float *k, const float *v, const float *w, const float *u, int B, int T, int C);
+                          const sl_rwkv_wkv_in *in);
 /* reference: the definition above summed directly in double (O(T^2)) */
-void sl_rwkv_wkv_naive(double *y, const float *k, const float *v, const float *w, const float *u, int B, int T, int C);
+void sl_rwkv_wkv_naive(double *y, const sl_rwkv_wkv_in *in);
 
 typedef struct {
     int d_model, dim_ffn, layer_id, n_layer;

@@ -26,7 +26,8 @@ typedef struct {
 static double wkv_loss(void *ctx)
 {
     wprob *p = ctx;
-    sl_rwkv_wkv_naive(p->y, p->k, p->v, p->w, p->u, p->B, p->T, p->C);
+    const sl_rwkv_wkv_in in = {p->k, p->v, p->w, p->u, p->B, p->T, p->C};
+    sl_rwkv_wkv_naive(p->y, &in);
     double s = 0;
     for (size_t i = 0; i < (size_t)p->B * p->T * p->C; i++) s += p->y[i] * p->R[i];
     return s;
@@ -46,8 +47,9 @@ static void wkv_tests(float kscale, const char *label)
     memcpy(p.w, w, sizeof w);
     memcpy(p.u, u, sizeof u);
     float *y = malloc(n * sizeof(float)), *st = malloc((size_t)p.B * (p.T + 1) * p.C * 3 * sizeof(float));
-    sl_rwkv_wkv_forward(y, st, p.k, p.v, p.w, p.u, p.B, p.T, p.C);
-    sl_rwkv_wkv_naive(p.y, p.k, p.v, p.w, p.u, p.B, p.T, p.C);
+    const sl_rwkv_wkv_in in = {p.k, p.v, p.w, p.u, p.B, p.T, p.C};
+    sl_rwkv_wkv_forward(y, st, &in);
+    sl_rwkv_wkv_naive(p.y, &in);
     double e = 0;
     int finite = 1;
     for (size_t i = 0; i < n; i++) { e = fmax(e, fabs(y[i] - p.y[i])); finite &= isfinite(y[i]); }
@@ -55,7 +57,7 @@ static void wkv_tests(float kscale, const char *label)
     float *dk = malloc(n * sizeof(float)), *dv = malloc(n * sizeof(float)), dw[3] = {0}, du[3] = {0};
     float *dyf = malloc(n * sizeof(float));
     memcpy(dyf, p.R, n * sizeof(float));
-    sl_rwkv_wkv_backward(dk, dv, dw, du, dyf, y, st, p.k, p.v, p.w, p.u, p.B, p.T, p.C);
+    sl_rwkv_wkv_backward(dk, dv, dw, du, dyf, y, st, &in);
     struct { const char *nm; float *x, *g; size_t len; } ts[] = {{"k", p.k, dk, n}, {"v", p.v, dv, n}, {"w", p.w, dw, 3}, {"u", p.u, du, 3}};
     for (int i = 0; i < 4; i++) {
         sl_gradcheck_result res;
