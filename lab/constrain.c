@@ -11,11 +11,12 @@
 #include <string.h>
 
 enum { MAX_DFA = 20000, MAX_NFA = 200000, MAX_REP = 100 };
-/* the subset construction's work: NFA states summed over every set it builds (one per DFA edge
- * explored), each sorted; bounds the time a pattern may take to compile (~0.3 s here at the cap)
- * where nested repeats make sets of thousands of NFA states (fuzz finding: }T***.{100}***{100}
- * ... took 56 s) */
-#define MAX_WORK 20000000
+/* the subset construction's work: the NFA states it scans (each DFA state's set once per byte
+ * class) plus those of every set it builds (one per DFA edge explored, each sorted); bounds the
+ * time a pattern may take to compile where nested repeats make sets of thousands of NFA states
+ * (fuzz findings: }T***.{100}***{100}... took 56 s; at the cap it takes ~0.3 s here, ~10 s in the
+ * ASan + coverage build) */
+#define MAX_WORK 10000000
 
 typedef struct {
     uint64_t b[4];
@@ -664,6 +665,13 @@ int sl_constraint_regex(const char *pattern, int V, const char *const *piece, co
                 if (trans[(size_t)d * 256 + rep[k]] != -2) continue;
                 int b = rep[k];
                 n = 0;
+                if ((work += ds.off[d + 1] - ds.off[d]) > MAX_WORK) { /* the move scans the state's whole set */
+                    rc = sl_error(SL_EUNSUPPORTED,
+                                  "regex: the pattern's automaton is too large to build (its subset construction "
+                                  "visits more than %d NFA states)",
+                                  MAX_WORK);
+                    goto fail;
+                }
                 for (size_t i = ds.off[d]; i < ds.off[d + 1]; i++) {
                     const nstate *q = &f.s[ds.data[i]];
                     if (q->set >= 0 && bs_has(&ps.sets[q->set], b) && !mark[q->next]) {
