@@ -8,7 +8,7 @@ EXTRA_DIST += docs/transformer.md t/gpt-forward.sh t/ref/make_gpt_fixtures.py t/
 	t/data/gpt_bias1.safetensors t/data/gpt_bias1_logits.npy t/data/gpt_bias0.safetensors \
 	t/data/gpt_bias0_logits.npy t/data/gpt_tokens.npy t/data/llama2c_shared.bin t/data/llama2c_shared_logits.npy \
 	t/data/llama2c_unshared.bin t/data/llama2c_unshared_logits.npy t/data/llama2c_tok.bin \
-	t/data/llama2c_tokens.npy t/data/llama2c_encode.npy t/data/llama2c_greedy.npy \
+	t/data/llama2c_tokens.npy t/data/llama2c_encode.npy t/data/llama2c_greedy.npy t/data/llama2c_gen.bin t/data/llama2c_gen_greedy.npy \
 	bench/attn_torch.py bench/nanogpt_torch.py bench/nanogpt_bench.sh
 
 # `make bench`: bench/nanogpt_bench and bench/attn_bench (not part of make check); plain rules,
