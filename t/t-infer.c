@@ -5,7 +5,8 @@
  * over them:
  *  - the outputs equal the training-mode forward's bit for bit (the same arithmetic runs);
  *  - the final state (lanes path: the carried h and c) equals training mode's;
- *  - backward after an inference forward is refused, and after switching back a forward +
+ *  - backward after an inference forward is refused, also once switched back to training
+ *    mode without a new forward (the model's own guard), and after a training forward +
  *    backward runs;
  *  - the lanes path at 2 threads (its futex-backed barrier) equals 1 thread bit for bit.
  * Attention (flash, naive, GQA with RoPE and biases, MLA, bidirectional), gpt and llama (the
@@ -91,6 +92,11 @@ static void check(const tcase *c)
     for (size_t i = 0; i < ny; i++) dy[i] = 0.01f * (float)((i * 7) % 13) - 0.06f;
     int rb = sl_model_backward(m, dy, NULL);
     ok(rb != 0, "%s: backward after an inference forward is refused (%s)", label, rb ? sl_errmsg() : "accepted");
+    /* and still after switching back to training mode without a new forward: the model's own
+     * guard (sl_model_backward's inference check no longer applies; no caches were kept) */
+    sl_model_set_inference(m, 0);
+    rb = sl_model_backward(m, dy, NULL);
+    ok(rb != 0, "%s: training mode again, no forward since: backward is refused (%s)", label, rb ? sl_errmsg() : "accepted");
     int rc2;
     float *y2 = run(m, x, tok, B, T, 0, &rc2);
     ok(rc2 == 0 && sl_model_backward(m, dy, NULL) == 0 && memcmp(y0, y2, ny * sizeof(float)) == 0,
@@ -295,6 +301,8 @@ int main(void)
            "%s: inference output == training-mode output, bitwise", lms[i]);
         float dy[30 * 11] = {0};
         ok(sl_model_backward(m, dy, NULL) != 0, "%s: backward after an inference forward is refused", lms[i]);
+        sl_model_set_inference(m, 0);
+        ok(sl_model_backward(m, dy, NULL) != 0, "%s: training mode again, no forward since: backward is refused", lms[i]);
         free(y0);
         free(y1);
         sl_model_free(m);
