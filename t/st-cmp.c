@@ -30,7 +30,7 @@ int main(int argc, char **argv)
             memcpy(&x, a->data + u->begin + 4 * k, 4);
             memcpy(&y, b->data + v->begin + 4 * k, 4);
             double d = fabs((double)x - y);
-            if (!(d <= mx)) mx = d; /* NaN is the largest difference */
+            if (!(d <= mx) && !isnan(mx)) mx = d; /* NaN is the largest difference */
             if (fabs((double)y) > sc) sc = fabs((double)y);
         }
     }

@@ -8,6 +8,7 @@
 #include "lab/registry.h"
 #include "lab/trainer.h"
 #include "t/tap.h"
+#include "t/testutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,17 +51,6 @@ static void toy_init(sl_task *t, int tokens)
     t->T = T;
     t->metric = tokens ? "val_loss" : "mse";
     t->sample = toy_sample;
-}
-
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double mx = 0.0, sc = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= mx)) mx = d; /* NaN fails */
-        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
-    }
-    return mx / (sc > 1e-30 ? sc : 1.0);
 }
 
 typedef struct {
@@ -114,13 +104,13 @@ static void check_family(const char *spec, sl_task *t, int B, int accum, int thr
     int rc = run(spec, t, B * accum, 1, 1, threads, dir, &big) || run(spec, t, B, accum, 1, threads, dir, &acc) ||
              run(spec, t, B * accum, 1, 3, threads, dir, &big3) || run(spec, t, B, accum, 3, threads, dir, &acc3);
     if (rc) diag("%s", sl_errmsg());
-    double eg = rc ? 1 : rel_diff(acc.grad, big.grad, big.n), el = rc ? 1 : fabs(acc.loss - big.loss) / fabs(big.loss);
+    double eg = rc ? 1 : tu_rel_diff_max(acc.grad, big.grad, big.n), el = rc ? 1 : fabs(acc.loss - big.loss) / fabs(big.loss);
     double gmax = 0.0;
     for (size_t i = 0; !rc && i < big.n; i++) gmax = fmax(gmax, fabs(big.grad[i]));
     ok(!rc && eg <= 1e-6 && el <= 1e-6 && gmax > 0.0,
        "%s, %d threads: accum %d x batch %d == batch %d: step-1 gradient rel diff %.2e, loss rel diff %.2e", spec, threads,
        accum, B, B * accum, eg, el);
-    double ew = rc ? 1 : rel_diff(acc3.data, big3.data, big3.n);
+    double ew = rc ? 1 : tu_rel_diff_max(acc3.data, big3.data, big3.n);
     ok(!rc && ew <= 1e-5, "%s: weights after 3 AdamW steps rel diff %.2e (<= 1e-5)", spec, ew);
     if (!rc) {
         outcome_free(&big);

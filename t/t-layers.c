@@ -86,7 +86,7 @@ static double maxdiff(const float *a, const double *b, size_t n)
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs(a[i] - b[i]);
-        if (!(d <= m)) m = d;
+        if (!(d <= m) && !isnan(m)) m = d;
     }
     return m;
 }

@@ -41,19 +41,6 @@
 
 enum { V = 11, W = 16 };
 
-/* max |a - b| / (1 + max |b|) */
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double d = 0.0, m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        double e = fabs((double)a[i] - b[i]);
-        if (e > d) d = e;
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-    }
-    return d / (1.0 + m);
-}
-
 /* doc_pos (B, T) from document lengths: lens[b] lists row b's lengths, 0-terminated, summing to T */
 static void make_pos(int32_t *pos, const int lens[][8], int B, int T)
 {
@@ -106,7 +93,7 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
         diag("%s", sl_errmsg());
         goto done;
     }
-    double ey = rel_diff(y, ya, N * dout), eg = rel_diff(gp, m->P->grad, G), ex = x ? rel_diff(dx, dxa, N * din) : 0.0;
+    double ey = tu_rel_diff_1p(y, ya, N * dout), eg = tu_rel_diff_1p(gp, m->P->grad, G), ex = x ? tu_rel_diff_1p(dx, dxa, N * din) : 0.0;
     ok(ey <= tol && eg <= tol && ex <= tol, "%s: packed == documents alone: outputs %.1e, parameter grads %.1e%s (tol %.0e)",
        label, ey, eg, x ? ", input grads" : "", tol);
     if (x) diag("%s: input grads %.1e", label, ex);
@@ -119,7 +106,7 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
             if (pos[i] == 0) rc = sl_model_state_reset(m, st);
             if (!rc) rc = sl_model_step(m, st, x ? x + i * din : NULL, tok ? tok + i : NULL, ys + i * dout);
         }
-        double es = rel_diff(ys, y, N * dout);
+        double es = tu_rel_diff_1p(ys, y, N * dout);
         ok(!rc && es <= tol, "%s: stepping with a reset at each boundary == packed forward (%.1e)", label, es);
         if (rc) diag("%s", sl_errmsg());
         sl_model_state_free(m, st);
@@ -148,7 +135,7 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
             if (!rc) rc = sl_model_step(m, st, xs, ts, yt);
             for (int b = 0; b < B && !rc; b++) memcpy(ys + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
         }
-        es = rel_diff(ys, ya, N * dout);
+        es = tu_rel_diff_1p(ys, ya, N * dout);
         ok(!rc && es <= tol && partial > 0,
            "%s: %d rows stepped together with per-row resets (%d positions reset some rows only) == each document alone (%.1e)",
            label, B, partial, es);
@@ -272,9 +259,9 @@ static void test_scan_ref(int N, int Dch)
     sl_scan_ws *ws = sl_scan_ws_new();
     int rc = sl_scan_ref_forward(y1, NULL, &a) || sl_scan_ref_backward(&gr[0], dy, &a) || sl_scan_forward(y2, NULL, &a, 4, ws) ||
              sl_scan_backward(&gr[1], dy, &a, ws);
-    double e = rc ? INFINITY : rel_diff(y2, y1, nd);
+    double e = rc ? INFINITY : tu_rel_diff_1p(y2, y1, nd);
     for (int i = 0; i < 8 && !rc; i++) {
-        double ei = rel_diff(g[1][i], g[0][i], sz[i]);
+        double ei = tu_rel_diff_1p(g[1][i], g[0][i], sz[i]);
         if (ei > e) e = ei;
     }
     ok(!rc && e <= 1e-5, "selective scan N=%d D=%d with document starts (3 rows of 150, checkpoints every 64): fast == reference, "
@@ -282,7 +269,7 @@ static void test_scan_ref(int N, int Dch)
     /* and the reset matters: without doc_pos the outputs differ */
     a.doc_pos = NULL;
     sl_scan_ref_forward(y2, NULL, &a);
-    ok(rel_diff(y2, y1, nd) > 1e-3, "selective scan: the document starts change the outputs (%.1e)", rel_diff(y2, y1, nd));
+    ok(tu_rel_diff_1p(y2, y1, nd) > 1e-3, "selective scan: the document starts change the outputs (%.1e)", tu_rel_diff_1p(y2, y1, nd));
     sl_scan_ws_free(ws);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 8; i++) free(g[k][i]);
@@ -305,7 +292,7 @@ static void test_ssd_ref(int Q)
                      .dt_bias = bias, .dt_softplus = 1, .doc_pos = pos};
     sl_ssd_ws *ws = sl_ssd_ws_new();
     int rc = sl_ssd_ref_forward(y1, NULL, &a) || sl_ssd_chunked_forward(y2, NULL, &a, Q, ws);
-    double e = rc ? INFINITY : rel_diff(y2, y1, BL * H * P);
+    double e = rc ? INFINITY : tu_rel_diff_1p(y2, y1, BL * H * P);
     ok(!rc && e <= 1e-5, "SSD chunk_size=%d with document starts: chunked == sequential reference (%.1e)", Q, e);
     sl_ssd_ws_free(ws);
     free(x); free(dt); free(Bm); free(Cm); free(D); free(bias); free(y1); free(y2);

@@ -31,19 +31,6 @@ static const int patterns[][8] = {
     {11, 1, 1, 0},
 };
 
-/* max |a - b| / (1 + max |b|) */
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double d = 0.0, m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) return INFINITY;
-        double e = fabs((double)a[i] - b[i]);
-        if (e > d) d = e;
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-    }
-    return d / (1.0 + m);
-}
-
 /* run one chunk of positions [t0, t0+n) of the (B, T, .) input through the state */
 static int run_chunk(sl_model *m, void *st, const float *x, const int32_t *tok, float *y, int B, int t0, int n, int use_step)
 {
@@ -102,7 +89,7 @@ static void check_model(const char *label, sl_model *m, int B, double tol)
             t0 += n;
         }
         sl_model_state_free(m, st);
-        double e = rel_diff(y, ref, (size_t)B * T * dout);
+        double e = tu_rel_diff_1p(y, ref, (size_t)B * T * dout);
         if (e > worst) worst = e;
     }
     ok(!fails && worst <= tol, "%s: chunked prefill (5 chunk patterns) == token-by-token stepping (rel %.1e, tol %.0e)%s", label,
@@ -198,7 +185,7 @@ int main(void)
             sl_decoder_new(m, 0, &b);
             int rc = sl_decoder_feed(a, p, 17);
             for (int i = 0; i < 17 && !rc; i++) rc = sl_decoder_feed(b, p + i, 1);
-            ok(!rc && rel_diff(sl_decoder_logits(a), sl_decoder_logits(b), V) < 1e-5,
+            ok(!rc && tu_rel_diff_1p(sl_decoder_logits(a), sl_decoder_logits(b), V) < 1e-5,
                "decoder: a 17-token prompt fed at once == fed token by token");
             sl_decoder_free(a);
             sl_decoder_free(b);

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
+#include "core/util.h"
 #include "lab/registry.h"
 #include "lab/trainer.h"
 #include "seq/transformer.h"
@@ -57,17 +58,6 @@ static int tensors_equal(const char *a, const char *b)
     return eq;
 }
 
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double mx = 0.0, sc = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= mx)) mx = d; /* NaN fails */
-        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
-    }
-    return mx / (sc > 1e-30 ? sc : 1.0);
-}
-
 /* One training pass (forward, backward) of spec as the trainer runs it on `threads` threads
  * against the unsliced pass on one thread (a transformer's per-operation path): outputs,
  * parameter gradients and, for real input, the input gradient; `sliced` says whether the
@@ -104,7 +94,7 @@ static void sliced_pass(const char *spec, int B, int T, int threads, int sliced)
         sl_params_zero_grad(m->P);
         if (dx1) memset(dx1, 0, nx * sizeof(float));
         rc = sl_train_forward(&p1, m, x, tok, y1, B, T) || sl_train_backward(&p1, m, dy, dx1);
-        double ey = rel_diff(y1, y0, ny), eg = rel_diff(m->P->grad, g0, np), ex = tokin ? 0.0 : rel_diff(dx1, dx0, nx);
+        double ey = tu_rel_diff_max(y1, y0, ny), eg = tu_rel_diff_max(m->P->grad, g0, np), ex = tokin ? 0.0 : tu_rel_diff_max(dx1, dx0, nx);
         double dxmax = 0.0; /* real input: the input gradient is there to compare */
         for (size_t i = 0; !tokin && i < nx; i++) dxmax = fmax(dxmax, fabs(dx0[i]));
         ok(!rc && p1.k == (sliced ? threads : 0) && ey < 1e-5 && eg < 1e-5 && ex < 1e-5 && (tokin || dxmax > 0.0),

@@ -299,17 +299,6 @@ static void gelu_fast(void)
 /* The batch-sliced path (sl_transformer_set_slices) against the per-operation reference path
  * on odd shapes: logits, parameter gradients (with private per-slice gradients summed back),
  * accumulation over two backward calls, and central differences through the sliced path. */
-static double rel_diff(const float *a, const float *b, size_t n)
-{
-    double mx = 0.0, sc = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > mx) mx = d;
-        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
-    }
-    return mx / (sc > 1e-30 ? sc : 1.0);
-}
-
 static void sliced_case(const char *spec, int B, int T, int slices)
 {
     sl_model *m = make(spec, 21);
@@ -328,13 +317,13 @@ static void sliced_case(const char *spec, int B, int T, int slices)
     sl_params_zero_grad(m->P);
     rc |= sl_model_forward(m, NULL, tok, y1, B, T) || sl_model_backward(m, dy, NULL);
     memcpy(g1, m->P->grad, np * sizeof(float));
-    double ey = rel_diff(y1, y0, ny), eg = rel_diff(g1, g0, np);
+    double ey = tu_rel_diff_max(y1, y0, ny), eg = tu_rel_diff_max(g1, g0, np);
     ok(!rc && ey < 1e-5, "%s B=%d T=%d: %d slices, logits == reference path (rel %.2e)", spec, B, T, slices, ey);
     ok(!rc && eg < 1e-5, "%s B=%d T=%d: %d slices, gradients == reference path (rel %.2e)", spec, B, T, slices, eg);
     /* backward accumulates: a second forward/backward doubles the gradients */
     rc = sl_model_forward(m, NULL, tok, y1, B, T) || sl_model_backward(m, dy, NULL);
     for (size_t i = 0; i < np; i++) g1[i] *= 2.0f;
-    double ea = rel_diff(m->P->grad, g1, np);
+    double ea = tu_rel_diff_max(m->P->grad, g1, np);
     ok(!rc && ea < 1e-6, "%s: sliced backward accumulates into P->grad (rel %.2e)", spec, ea);
     free(tok);
     free(dy);
@@ -370,7 +359,7 @@ static void generic_slices(const char *spec, int B, int T, int k)
     ok(sl_model_slice_ok(m), "%s: has batch slices", spec);
     rc |= sl_model_forward_slices(m, x, tok, y1, B, T, k) || sl_model_backward_slices(m, dy, dx1, B, k, &gpriv);
     memcpy(g1, m->P->grad, np * sizeof(float));
-    double ey = rel_diff(y1, y0, ny), eg = rel_diff(g1, g0, np), ex = tokin ? 0.0 : rel_diff(dx1, dx0, nx);
+    double ey = tu_rel_diff_max(y1, y0, ny), eg = tu_rel_diff_max(g1, g0, np), ex = tokin ? 0.0 : tu_rel_diff_max(dx1, dx0, nx);
     ok(!rc && ey < 1e-5 && eg < 1e-5 && ex < 1e-5,
        "%s B=%d T=%d: sl_model_*_slices with %d slices == the full batch (y rel %.2e, grads %.2e, dx %.2e)", spec, B, T, k, ey,
        eg, ex);

@@ -115,9 +115,38 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n)
     double m = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d;   /* NaN propagates as failure */
+        if (!(d <= m) && !isnan(m)) m = d;   /* a NaN difference sticks: every "<= tol" check fails */
     }
     return m;
+}
+
+/* Two relative differences of a from a reference b (n floats each), kept apart because the tests
+ * that use them set their tolerances on them (t/mixer_check.h's tu_rel_diff is a third form):
+ * tu_rel_diff_1p: max |a - b| / (1 + max |b|), absolute for values of order 1 and below;
+ *   INFINITY as soon as some a[i] is not finite (a NaN or inf in b alone goes unnoticed).
+ * tu_rel_diff_max: max |a - b| / max |b| (max |b| <= 1e-30: the absolute difference); a NaN
+ *   difference anywhere gives NaN, which fails every "<= tol" check. */
+static inline double tu_rel_diff_1p(const float *a, const float *b, size_t n)
+{
+    double d = 0.0, m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d) d = e;
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    return d / (1.0 + m);
+}
+
+static inline double tu_rel_diff_max(const float *a, const float *b, size_t n)
+{
+    double mx = 0.0, sc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= mx) && !isnan(mx)) mx = d; /* a NaN difference sticks */
+        if (fabs((double)b[i]) > sc) sc = fabs((double)b[i]);
+    }
+    return mx / (sc > 1e-30 ? sc : 1.0);
 }
 
 static inline int check_step_equals_seq(sl_model *m, const char *label, const float *x, const int32_t *tok,
