@@ -5,9 +5,11 @@
 # crash, a sanitizer report or a hang. In the ordinary build the harnesses run through
 # fuzz/driver.c; in a --enable-fuzzing build they are libFuzzer programs, which run the files
 # given to them once each. A corpus directory committed to the tree must be present and
-# non-empty: a missing one fails.
+# non-empty: a missing one fails, and so does a harness of with_regs whose reproducers
+# (t/data/fuzz/NAME, committed with the fix of each finding) are missing.
 : "${SL_SRCDIR:=.}" "${SL_BUILDDIR:=.}"
 harnesses="safetensors npy json spec arpa w2v_text w2v_bin llama2c llama2c_tok checkpoint corpus bpe bpe_gpt2 tok_hf spm shards regex json_schema"
+with_regs="arpa llama2c shards tok_hf regex json_schema"
 n=0
 for h in $harnesses; do n=$((n + 1)); done
 echo "1..$n"
@@ -30,6 +32,13 @@ for h in $harnesses; do
         echo "not ok $k - $h: no seed corpus in $seeds"
         continue
     fi
+    case " $with_regs " in
+    *" $h "*)
+        if [ "$nreg" -eq 0 ]; then
+            echo "not ok $k - $h: its committed reproducers ($regs) are missing"
+            continue
+        fi ;;
+    esac
     # shellcheck disable=SC2086
     if timeout 300 "$prog" $files >"$tmp/out" 2>&1; then
         echo "ok $k - $h: $nseed seed inputs and $nreg reproducers run clean"
