@@ -68,7 +68,8 @@ typedef struct attn_model_ {
     int i_qa, i_qan, i_qb, i_kva, i_kvan, i_kvb;
     /* cache of the last forward */
     int B, T, naive;
-    int sliced; /* the last forward ran as batch slices (slice_begin) */
+    int sliced;    /* the last forward ran as batch slices (slice_begin) */
+    int infer_fwd; /* the last forward ran in inference mode: nothing kept for backward */
     const float *x;
     sl_arena fwd;                 /* this layer's forward cache below, carved per forward */
     float *hq, *hk, *hv, *ho;     /* head-major (B,H,T,D) */
@@ -339,6 +340,7 @@ static int attn_forward(sl_model *m, const float *x, const int32_t *tok, float *
      * the kernel's output ho goes over tq (copied to hq before the kernel) and the token-major
      * output over hq (read by the kernel only). The arithmetic is the same. */
     const int inf = m->inference;
+    a->infer_fwd = inf;
     const size_t alias = inf && !mla ? 0 : 1;
     if (inf && a->fwd.base) sl_arena_free(&a->fwd);
     if (inf && (rc = SL_ARENA_CARVE(
@@ -410,6 +412,7 @@ static int attn_backward(sl_model *m, const float *dy_in, float *dx)
     const int drop = a->naive >> 1, naive = a->naive & 1;
     int rc;
     if (a->sliced) return sl_error(SL_EINVAL, "attention: the last forward ran as batch slices (use sl_model_backward_slices)");
+    if (a->infer_fwd) return sl_error(SL_EINVAL, "attention: backward after a forward in inference mode (no caches kept)");
     const size_t n = (size_t)N, HD = (size_t)Hq * Dv, mla = a->mla;
     const size_t g6w = mla ? (a->rq > 2 * a->r ? (size_t)a->rq : (size_t)2 * a->r) : 0;
     attn_model *w = a->ws;
@@ -569,6 +572,7 @@ static int attn_slice_begin(sl_model *m, const float *x, const int32_t *tok, int
     a->x = x;
     a->naive = naive;
     a->sliced = 1;
+    a->infer_fwd = 0;
     return SL_OK;
 }
 

@@ -40,9 +40,10 @@ typedef struct {
     float *tmp;               /* (N,C) scratch */
     float *g1, *g2, *g3, *g4; /* backward: (N,C) (N,C) (N,F) (2N,F) */
     int dropped;
-    int slices;   /* sl_transformer_set_slices */
-    int sliced;   /* the last forward ran the batch-sliced path */
-    sl_buf gpriv; /* (k-1, P->total) private gradients of slices 1..k-1 */
+    int slices;    /* sl_transformer_set_slices */
+    int sliced;    /* the last forward ran the batch-sliced path */
+    int infer_fwd; /* the last forward ran in inference mode: nothing kept for backward */
+    sl_buf gpriv;  /* (k-1, P->total) private gradients of slices 1..k-1 */
     char ign_name[SL_NAME_MAX + 64], alias_a[SL_NAME_MAX + 64], alias_b[SL_NAME_MAX + 64];
     const char *ignore[6], *alias[3];
 } tf_model;
@@ -401,6 +402,7 @@ static int tf_forward(sl_model *m, const float *x, const int32_t *tok, float *y,
     tf_model *t = (tf_model *)m;
     const int N = B * T, C = t->C, L = t->L;
     const size_t NC = (size_t)N * C;
+    t->infer_fwd = m->inference;
     if (m->inference) return tf_forward_infer(t, tok, y, B, T);
     int rc = tf_reserve(t, tok, B, T);
     if (rc) return rc;
@@ -433,6 +435,7 @@ static int tf_backward(sl_model *m, const float *dy, float *dx)
     const int B = t->B, T = t->T, N = B * T, C = t->C, L = t->L, F = t->F;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     int rc;
+    if (t->infer_fwd) return sl_error(SL_EINVAL, "%s: backward after a forward in inference mode (no caches kept)", m->vt->kind);
     if (t->sliced && tf_ck(t)) { /* one slice (tf_forward) */
         if ((rc = tf_slice_backward_begin(m))) return rc;
         return tf_slice_backward(m, dy, dx, 1, m->P->grad, 0, B);
@@ -606,6 +609,7 @@ static int tf_slice_begin(sl_model *m, const float *x, const int32_t *tok, int B
     int rc = tf_reserve(t, tok, B, T);
     if (rc) return rc;
     t->sliced = 1;
+    t->infer_fwd = 0;
     for (int l = 0; l < t->L && !tf_ck(t); l++) { /* checkpointing begins them one by one (tf_block_forward_rows) */
         sl_model *a = m->children[l];
         if ((rc = a->vt->slice_begin(a, t->n1 + tf_blk(t, l) * NC, NULL, B, T))) return rc;
