@@ -5,7 +5,10 @@
 #include "fuzz/tok_common.h"
 
 static char merges_path[300];
-static void merges_cleanup(void) { if (merges_path[0]) unlink(merges_path); }
+static void merges_cleanup(void)
+{
+    if (merges_path[0]) unlink(merges_path);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

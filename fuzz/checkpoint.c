@@ -33,21 +33,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sl_safetensors_parse(data, size, &st)) return fuzz_reject();
     /* the keys and ranges of src/cmd_train.c (config_from_meta), lab/trainer.c and
      * core/checkpoint.c */
-    static const struct { const char *key; double lo, hi; int whole; } keys[] = {
-        {"batch", 1, 1 << 20, 1}, {"lr", 0, 100, 0}, {"min_lr", 0, 100, 0}, {"warmup", 0, 1099511627776.0, 1},
-        {"decay_steps", 0, 1099511627776.0, 1}, {"cosine", 0, 1, 1}, {"weight_decay", 0, 10, 0}, {"beta1", 0, 1, 0},
-        {"beta2", 0, 1, 0}, {"clip", 0, 1e9, 0}, {"eval_every", 0, 1099511627776.0, 1}, {"eval_batches", 1, 1 << 20, 1},
-        {"ckpt_every", 0, 1099511627776.0, 1}, {"log_every", 0, 1099511627776.0, 1}, {"time_budget", 0, 1e12, 0},
-        {"step", 0, 1099511627776.0, 1}, {"seconds", 0, 1e12, 0}, {"log_loss_acc", -1e300, 1e300, 0},
-        {"log_n_acc", 0, 1099511627776.0, 1}};
+    static const struct {
+        const char *key;
+        double lo, hi;
+        int whole;
+    } keys[] = {{"batch", 1, 1 << 20, 1},
+                {"lr", 0, 100, 0},
+                {"min_lr", 0, 100, 0},
+                {"warmup", 0, 1099511627776.0, 1},
+                {"decay_steps", 0, 1099511627776.0, 1},
+                {"cosine", 0, 1, 1},
+                {"weight_decay", 0, 10, 0},
+                {"beta1", 0, 1, 0},
+                {"beta2", 0, 1, 0},
+                {"clip", 0, 1e9, 0},
+                {"eval_every", 0, 1099511627776.0, 1},
+                {"eval_batches", 1, 1 << 20, 1},
+                {"ckpt_every", 0, 1099511627776.0, 1},
+                {"log_every", 0, 1099511627776.0, 1},
+                {"time_budget", 0, 1e12, 0},
+                {"step", 0, 1099511627776.0, 1},
+                {"seconds", 0, 1e12, 0},
+                {"log_loss_acc", -1e300, 1e300, 0},
+                {"log_n_acc", 0, 1099511627776.0, 1}};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         long l;
         double d;
         if (keys[i].whole) {
             if (!sl_checkpoint_meta_long(st, keys[i].key, (long)keys[i].lo, (long)keys[i].hi, &l) &&
-                (l < keys[i].lo || l > keys[i].hi)) abort();   /* a value read is in its range */
+                (l < keys[i].lo || l > keys[i].hi))
+                abort(); /* a value read is in its range */
         } else if (!sl_checkpoint_meta_double(st, keys[i].key, keys[i].lo, keys[i].hi, &d) &&
-                   !(d >= keys[i].lo && d <= keys[i].hi)) abort();
+                   !(d >= keys[i].lo && d <= keys[i].hi))
+            abort();
     }
     restore(st, fixed);
     const char *spec = sl_safetensors_meta(st, "model");

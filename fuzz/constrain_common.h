@@ -47,7 +47,7 @@ static char *fc_walk(sl_constraint *c, const uint8_t *steer, size_t nsteer)
         int count = 0;
         for (int v = 0; v < FC_V; v++) {
             int ok = sl_constraint_allows(c, v);
-            if (ok != !isinf(logits[v])) abort();   /* the mask and allows() agree */
+            if (ok != !isinf(logits[v])) abort(); /* the mask and allows() agree */
             count += ok;
         }
         if (count != allowed) abort();
@@ -69,7 +69,7 @@ static char *fc_walk(sl_constraint *c, const uint8_t *steer, size_t nsteer)
                 if (best < 0 || mb < best) best = mb, pick = v;
             }
         }
-        if (pick < 0 || sl_constraint_advance(c, pick)) abort();   /* an allowed token advances */
+        if (pick < 0 || sl_constraint_advance(c, pick)) abort(); /* an allowed token advances */
         memcpy(text + n, fc_piece_[pick], (size_t)fc_len_[pick]);
         n += (size_t)fc_len_[pick];
     }
@@ -78,7 +78,7 @@ static char *fc_walk(sl_constraint *c, const uint8_t *steer, size_t nsteer)
         free(text);
         return NULL;
     }
-    if (!sl_constraint_matches(c, text, (int)n)) abort();   /* the token walk and the byte DFA agree */
+    if (!sl_constraint_matches(c, text, (int)n)) abort(); /* the token walk and the byte DFA agree */
     return text;
 }
 #endif

@@ -19,12 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t total = 0;
             int r;
             while ((r = sl_corpus_next(c, (sl_tok_kind)k, &w, &len)) > 0) {
-                if (r == SL_CORPUS_TOKEN && (len == 0 || len > size)) abort();   /* tokens are non-empty bytes of the file */
+                if (r == SL_CORPUS_TOKEN && (len == 0 || len > size)) abort(); /* tokens are non-empty bytes of the file */
                 total += len;
             }
-            if (k == SL_TOK_BYTE && r == 0 && total != size) abort();   /* bytes: the whole file */
+            if (k == SL_TOK_BYTE && r == 0 && total != size) abort(); /* bytes: the whole file */
         }
-        if (!sl_corpus_seek(c, size / 2)) while (sl_corpus_next_word(c, &w, &len) > 0) {}
+        if (!sl_corpus_seek(c, size / 2))
+            while (sl_corpus_next_word(c, &w, &len) > 0) {}
         sl_corpus_close(c);
     }
     for (int k = 0; k < 3; k++) {

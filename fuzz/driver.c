@@ -23,7 +23,11 @@ static int run_stream(FILE *f, const char *name)
         n += r;
         if (n == cap) buf = realloc(buf, cap *= 2);
     }
-    if (!buf || ferror(f)) { fprintf(stderr, "fuzz driver: cannot read %s\n", name); free(buf); return 1; }
+    if (!buf || ferror(f)) {
+        fprintf(stderr, "fuzz driver: cannot read %s\n", name);
+        free(buf);
+        return 1;
+    }
     /* an exact-size copy, so ASan sees a read past the input's end */
     uint8_t *in = malloc(n ? n : 1);
     memcpy(in, buf, n);
@@ -36,11 +40,17 @@ static int run_stream(FILE *f, const char *name)
 static int run_path(const char *path, long *count)
 {
     struct stat st;
-    if (stat(path, &st)) { fprintf(stderr, "fuzz driver: cannot open %s\n", path); return 1; }
+    if (stat(path, &st)) {
+        fprintf(stderr, "fuzz driver: cannot open %s\n", path);
+        return 1;
+    }
     if (S_ISDIR(st.st_mode)) {
         struct dirent **ents;
         int n = scandir(path, &ents, NULL, alphasort), rc = 0;
-        if (n < 0) { fprintf(stderr, "fuzz driver: cannot list %s\n", path); return 1; }
+        if (n < 0) {
+            fprintf(stderr, "fuzz driver: cannot list %s\n", path);
+            return 1;
+        }
         for (int i = 0; i < n; i++) {
             if (ents[i]->d_name[0] != '.') {
                 char sub[4096];
@@ -53,7 +63,10 @@ static int run_path(const char *path, long *count)
         return rc;
     }
     FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "fuzz driver: cannot open %s\n", path); return 1; }
+    if (!f) {
+        fprintf(stderr, "fuzz driver: cannot open %s\n", path);
+        return 1;
+    }
     int rc = run_stream(f, path);
     fclose(f);
     *count += !rc;

@@ -21,7 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* the path of a per-process temporary file holding exactly data[0..size) (in /dev/shm when
  * it exists, else $TMPDIR or /tmp); removed at exit */
 static char fuzz_path_[256];
-static void fuzz_cleanup_(void) { if (fuzz_path_[0]) unlink(fuzz_path_); }
+static void fuzz_cleanup_(void)
+{
+    if (fuzz_path_[0]) unlink(fuzz_path_);
+}
 
 static inline const char *fuzz_file(const uint8_t *data, size_t size)
 {
@@ -31,7 +34,7 @@ static inline const char *fuzz_file(const uint8_t *data, size_t size)
         atexit(fuzz_cleanup_);
     }
     FILE *f = fopen(fuzz_path_, "wb");
-    if (!f) abort();   /* the harness cannot work without its file: not a finding of the parser */
+    if (!f) abort(); /* the harness cannot work without its file: not a finding of the parser */
     if (size && fwrite(data, 1, size, f) != size) abort();
     if (fclose(f)) abort();
     return fuzz_path_;
@@ -65,7 +68,10 @@ static inline int fuzz_small_numbers(const char *s, long max)
     for (const char *p = s; *p; p++) {
         if (*p >= '0' && *p <= '9') {
             long v = 0;
-            while (*p >= '0' && *p <= '9') { if (v <= max) v = v * 10 + (*p - '0'); p++; }
+            while (*p >= '0' && *p <= '9') {
+                if (v <= max) v = v * 10 + (*p - '0');
+                p++;
+            }
             if (v > max) return 0;
             if (*p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' || *p == 'p' || *p == 'P') return 0;
             if (!*p) break;

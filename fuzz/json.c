@@ -6,11 +6,14 @@
 
 static void walk(const sl_json *j, int depth)
 {
-    if (depth > 70) abort();   /* the reader limits nesting to 64 */
+    if (depth > 70) abort(); /* the reader limits nesting to 64 */
     char buf[64];
     int64_t v;
     switch (j->type) {
-    case SL_JSON_NUMBER: sl_json_int(j, INT64_MIN, INT64_MAX, &v); sl_json_int(j, 0, 100, &v); break;
+    case SL_JSON_NUMBER:
+        sl_json_int(j, INT64_MIN, INT64_MAX, &v);
+        sl_json_int(j, 0, 100, &v);
+        break;
     case SL_JSON_STRING: sl_json_quote(buf, sizeof buf, j->str); break;
     case SL_JSON_OBJECT:
         for (size_t i = 0; i < j->n; i++) {

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = fc_walk(c, data + off, size - off);
     if (text) {
         sl_json *j;
-        if (sl_json_parse(text, strlen(text), &j)) abort();   /* every instance written is JSON */
+        if (sl_json_parse(text, strlen(text), &j)) abort(); /* every instance written is JSON */
         sl_json_free(j);
         free(text);
     }

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc_cfg = sl_llama2c_read_config(path, &cfg);
     sl_model *m;
     if (sl_llama2c_load_ctx(path, 4, &m)) return fuzz_reject();
-    if (rc_cfg) abort();   /* a file that loads has a valid header */
+    if (rc_cfg) abort(); /* a file that loads has a valid header */
     int32_t tok[2] = {0, cfg.vocab_size - 1};
     float *y = malloc((size_t)2 * m->d_out * sizeof(float));
     if (y) {

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!sl_llama2c_encode(t, prompt, 1, 1, &ids, &n)) {
         int prev = 1;
         for (int i = 0; i < n; i++) {
-            if (ids[i] < 0 || ids[i] >= V) abort();   /* encode yields ids of the vocabulary */
+            if (ids[i] < 0 || ids[i] >= V) abort(); /* encode yields ids of the vocabulary */
             if (!sl_llama2c_decode(t, prev, ids[i])) abort();
             prev = ids[i];
         }
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!sl_llama2c_encode(t, "", 0, 0, &ids, &n)) free(ids);
     for (int i = 0; i < V && i < 512; i++) sl_llama2c_decode(t, i ? i - 1 : 1, i);
-    if (sl_llama2c_decode(t, 1, V) || sl_llama2c_decode(t, 1, -1)) abort();   /* out of range: NULL */
+    if (sl_llama2c_decode(t, 1, V) || sl_llama2c_decode(t, 1, -1)) abort(); /* out of range: NULL */
     sl_llama2c_tokenizer_free(t);
     return 0;
 }

@@ -11,10 +11,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sl_safetensors_parse(data, size, &st)) return fuzz_reject();
     for (size_t i = 0; i < st->n; i++) {
         const sl_st_tensor *t = &st->t[i];
-        if (sl_safetensors_find(st, t->name) == NULL) abort();   /* every listed tensor is found */
+        if (sl_safetensors_find(st, t->name) == NULL) abort(); /* every listed tensor is found */
         if (t->numel <= (1u << 20)) {
             float *dst = malloc((t->numel ? t->numel : 1) * sizeof(float));
-            if (dst) { sl_safetensors_get_f32(st, t, dst, t->numel); free(dst); }
+            if (dst) {
+                sl_safetensors_get_f32(st, t, dst, t->numel);
+                free(dst);
+            }
         }
     }
     for (size_t i = 0; i < st->n_meta; i++)

@@ -19,7 +19,9 @@ static inline int fuzz_spec_getters(const sl_spec *s, const sl_spec_key *keys)
         double d;
         const char *str;
         switch (k->type) {
-        case 'i': if (!sl_spec_int(s, keys, k->name, &i) && i > big) big = i; break;
+        case 'i':
+            if (!sl_spec_int(s, keys, k->name, &i) && i > big) big = i;
+            break;
         case 'f': sl_spec_float(s, keys, k->name, &d); break;
         case 'b': sl_spec_bool(s, keys, k->name, &b); break;
         default: sl_spec_str(s, keys, k->name, &str); break;

@@ -17,15 +17,15 @@ static inline void fuzz_bpe_use(sl_bpe *b)
     size_t n = 0, cap = 0;
     if (!sl_bpe_encode(b, (const unsigned char *)text, sizeof text - 1, &ids, &n, &cap)) {
         for (size_t i = 0; i < n; i++)
-            if (ids[i] < 0 || ids[i] >= b->n_vocab || b->special[ids[i]]) abort();   /* ordinary tokens only */
+            if (ids[i] < 0 || ids[i] >= b->n_vocab || b->special[ids[i]]) abort(); /* ordinary tokens only */
         unsigned char *out = NULL;
         size_t no = 0, ocap = 0;
         if (sl_bpe_decode(b, ids, n, &out, &no, &ocap)) abort();
-        if (no != sizeof text - 1 || memcmp(out, text, no)) abort();   /* lossless */
+        if (no != sizeof text - 1 || memcmp(out, text, no)) abort(); /* lossless */
         free(out);
     }
     n = 0;
-    if (!sl_bpe_encode(b, (const unsigned char *)"ab\xff", 3, &ids, &n, &cap)) abort();   /* not UTF-8 */
+    if (!sl_bpe_encode(b, (const unsigned char *)"ab\xff", 3, &ids, &n, &cap)) abort(); /* not UTF-8 */
     int32_t bad[2] = {b->n_vocab, -1};
     unsigned char *out = NULL;
     size_t no = 0, ocap = 0;

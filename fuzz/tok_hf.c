@@ -4,7 +4,10 @@
 #include "fuzz/tok_common.h"
 
 static char out_path[300];
-static void out_cleanup(void) { if (out_path[0]) unlink(out_path); }
+static void out_cleanup(void)
+{
+    if (out_path[0]) unlink(out_path);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -17,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         atexit(out_cleanup);
     }
     sl_bpe *c;
-    if (sl_bpe_save_hf(b, out_path) || sl_bpe_load_hf(out_path, &c)) abort();   /* what seqlab writes, it reads */
+    if (sl_bpe_save_hf(b, out_path) || sl_bpe_load_hf(out_path, &c)) abort(); /* what seqlab writes, it reads */
     if (c->n_vocab != b->n_vocab || c->n_merges != b->n_merges) abort();
     sl_bpe_free(c);
     sl_bpe_free(b);

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_w2v *w;
     if (sl_w2v_load(fuzz_file(data, size), 1, &w)) return fuzz_reject();
     for (int i = 0; i < w->V; i++)
-        if (sl_w2v_find(w, w->words[i]) < 0) abort();   /* every word read is found */
+        if (sl_w2v_find(w, w->words[i]) < 0) abort(); /* every word read is found */
     free(sl_w2v_normalized(w));
     sl_w2v_free(w);
     return 0;

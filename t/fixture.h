@@ -39,7 +39,8 @@ static int shape_is(const sl_params *P, const char *name, int nd, int64_t a, int
     const sl_tensor *t = find(P, name);
     if (!t || t->ndim != nd) return 0;
     int64_t s[3] = {a, b, c};
-    for (int i = 0; i < nd; i++) if (t->shape[i] != s[i]) return 0;
+    for (int i = 0; i < nd; i++)
+        if (t->shape[i] != s[i]) return 0;
     return 1;
 }
 
@@ -55,7 +56,10 @@ static void check_fixture(const char *spec, const char *prefix, double tol_y, do
     sl_model *m;
     sl_npy X, Y, DY;
     sl_safetensors *G = NULL;
-    if (sl_model_create(spec, 1, &m)) { ok(0, "%s: create (%s)", spec, sl_errmsg()); return; }
+    if (sl_model_create(spec, 1, &m)) {
+        ok(0, "%s: create (%s)", spec, sl_errmsg());
+        return;
+    }
     int rc = sl_params_load(m->P, data_path(w), NULL, NULL);
     ok(rc == 0, "%s: PyTorch state_dict loads by name (%s)", prefix, rc ? sl_errmsg() : "ok");
     if (rc || sl_npy_read(data_path(x), &X) || sl_npy_read(data_path(y), &Y) || sl_npy_read(data_path(dy), &DY) ||
@@ -82,19 +86,31 @@ static void check_fixture(const char *spec, const char *prefix, double tol_y, do
         if (!strcmp(t->name, "input")) mine = dx;
         else {
             int k = sl_params_find(m->P, t->name);
-            if (k < 0) { worst = INFINITY; wn = t->name; free(ref); continue; }
+            if (k < 0) {
+                worst = INFINITY;
+                wn = t->name;
+                free(ref);
+                continue;
+            }
             mine = sl_params_grad(m->P, k);
         }
         double s = 0;
-        for (size_t j = 0; j < t->numel; j++) if (fabs(ref[j]) > s) s = fabs(ref[j]);
+        for (size_t j = 0; j < t->numel; j++)
+            if (fabs(ref[j]) > s) s = fabs(ref[j]);
         double d = max_abs_diff(mine, ref, t->numel) / (s > 1 ? s : 1);
-        if (!(d <= worst)) { worst = d; wn = t->name; }
+        if (!(d <= worst)) {
+            worst = d;
+            wn = t->name;
+        }
         nt++;
         free(ref);
     }
     ok(worst <= tol_g && nt == (size_t)m->P->n + 1, "%s: all %zu gradients == PyTorch (worst %.2e at %s)", prefix, nt, worst, wn);
-    free(out); free(dx);
-    sl_npy_free(&X); sl_npy_free(&Y); sl_npy_free(&DY);
+    free(out);
+    free(dx);
+    sl_npy_free(&X);
+    sl_npy_free(&Y);
+    sl_npy_free(&DY);
     sl_safetensors_free(G);
     sl_model_free(m);
 }

@@ -34,27 +34,36 @@ static void prob_make(prob *p, int B, int T, int H, int K, int V, int gates, uin
     sl_rng_fill_normal(r, p->k, nk, 1.0f);
     sl_rng_fill_normal(r, p->v, nv, 1.0f);
     sl_rng_fill_normal(r, p->R, nv, 1.0f);
-    for (int h = 0; h < H; h++) p->gh[h] = (float)log1p(-pow(2.0, -1.0 - 2 * h));   /* gamma 0.5, 0.875, ... */
+    for (int h = 0; h < H; h++) p->gh[h] = (float)log1p(-pow(2.0, -1.0 - 2 * h)); /* gamma 0.5, 0.875, ... */
     if (gates) {
         p->g = malloc(nk * sizeof(float));
         /* log gates from -6 (strong forgetting) to -0.001 */
         for (size_t i = 0; i < nk; i++) p->g[i] = (float)-exp(sl_rng_uniform(r) * 8.5 - 7.0);
     }
-    sl_linattn_args a = {.B = B, .T = T, .H = H, .K = K, .V = V, .q = p->q, .k = p->k, .v = p->v, .g = p->g, .gh = p->gh,
-                         .scale = 0.7f};
+    sl_linattn_args a = {
+        .B = B, .T = T, .H = H, .K = K, .V = V, .q = p->q, .k = p->k, .v = p->v, .g = p->g, .gh = p->gh, .scale = 0.7f};
     p->a = a;
     sl_rng_free(r);
 }
 
 static void prob_free(prob *p)
 {
-    free(p->q); free(p->k); free(p->v); free(p->g); free(p->gh); free(p->R); free(p->o);
+    free(p->q);
+    free(p->k);
+    free(p->v);
+    free(p->g);
+    free(p->gh);
+    free(p->R);
+    free(p->o);
 }
 
 static double rel_err(const float *o, const double *ref, size_t n)
 {
     double e = 0, s = 0;
-    for (size_t i = 0; i < n; i++) { e = fmax(e, fabs(o[i] - ref[i])); s = fmax(s, fabs(ref[i])); }
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(o[i] - ref[i]));
+        s = fmax(s, fabs(ref[i]));
+    }
     return e / (s > 1 ? s : 1);
 }
 
@@ -108,20 +117,34 @@ static void core_tests(int gates, const char *label)
                 if (gates) memcpy(gt + (size_t)b * H * K, p.g + src * K, (size_t)H * K * sizeof(float));
             }
             sl_linattn_args a = p.a;
-            a.T = 1; a.q = qt; a.k = kt; a.v = vt; a.g = gates ? gt : NULL;
+            a.T = 1;
+            a.q = qt;
+            a.k = kt;
+            a.v = vt;
+            a.g = gates ? gt : NULL;
             sl_linattn_step(ot, S, &a);
             for (int b = 0; b < B; b++)
-                for (int i = 0; i < H * V; i++) es = fmax(es, fabs(ot[(size_t)b * H * V + i] - p.o[((size_t)b * T + t) * H * V + i]));
+                for (int i = 0; i < H * V; i++)
+                    es = fmax(es, fabs(ot[(size_t)b * H * V + i] - p.o[((size_t)b * T + t) * H * V + i]));
         }
         ok(es < 1e-5, "%s: step == recurrence in double (max abs %.2e)", label, es);
-        free(S); free(qt); free(kt); free(vt); free(gt); free(ot);
+        free(S);
+        free(qt);
+        free(kt);
+        free(vt);
+        free(gt);
+        free(ot);
     }
     /* backward: chunk 16 (a partial last chunk) against central differences of the double loss */
     float *dq = malloc(nk * sizeof(float)), *dk = malloc(nk * sizeof(float)), *dv = malloc(nv * sizeof(float));
     float *dg = gates ? malloc(nk * sizeof(float)) : NULL;
     rc = sl_linattn_chunk_backward(dq, dk, dv, dg, p.R, &p.a, 16);
     ok(rc == 0, "%s: chunkwise backward ran", label);
-    struct { const char *n; float *x, *g; size_t len; } ts[] = {{"q", p.q, dq, nk}, {"k", p.k, dk, nk}, {"v", p.v, dv, nv}, {"g", p.g, dg, nk}};
+    struct {
+        const char *n;
+        float *x, *g;
+        size_t len;
+    } ts[] = {{"q", p.q, dq, nk}, {"k", p.k, dk, nk}, {"v", p.v, dv, nv}, {"g", p.g, dg, nk}};
     for (int i = 0; i < (gates ? 4 : 3); i++) {
         sl_gradcheck_result r;
         rc = sl_gradcheck(ts[i].x, ts[i].g, ts[i].len, naive_loss, &p, 1e-2, 0, 1e-3, &r);
@@ -130,11 +153,17 @@ static void core_tests(int gates, const char *label)
          * the first gate only decays the zero initial state), leaving float rounding of about
          * 1e-5 absolute, so 1e-2 there */
         const double tol = i == 3 ? 1e-2 : 1e-3;
-        int good = ok(rc == 0 && r.max_rel < tol, "%s: d%s == finite differences of the double recurrence, all %zu coordinates (max rel %.2e)",
-                      label, ts[i].n, r.checked, r.max_rel);
-        if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
+        int good = ok(rc == 0 && r.max_rel < tol,
+                      "%s: d%s == finite differences of the double recurrence, all %zu coordinates (max rel %.2e)", label,
+                      ts[i].n, r.checked, r.max_rel);
+        if (!good || getenv("TU_DIAG"))
+            diag("  worst at %zu: analytic %.6g numeric %.6g", r.worst, r.worst_analytic, r.worst_numeric);
     }
-    free(dq); free(dk); free(dv); free(dg); free(o);
+    free(dq);
+    free(dk);
+    free(dv);
+    free(dg);
+    free(o);
     prob_free(&p);
 }
 
@@ -149,7 +178,10 @@ static double learn_task(const char *spec, const char *task_spec, int steps, int
     char full[256];
     snprintf(full, sizeof full, "%s,vocab_size=%d", spec, task->vocab);
     sl_model *m;
-    if (sl_model_create(full, 11, &m)) { sl_task_free(task); return -1; }
+    if (sl_model_create(full, 11, &m)) {
+        sl_task_free(task);
+        return -1;
+    }
     const int T = task->T, V = task->vocab;
     sl_batch bt;
     sl_batch_alloc(&bt, task, B);
@@ -175,7 +207,9 @@ static double learn_task(const char *spec, const char *task_spec, int steps, int
     sl_model_set_training(m, 0, NULL);
     sl_eval_result ev = {0};
     if (!rc) rc = sl_task_eval(task, m, 8, 32, 99, &ev);
-    free(y); free(dy); free(scratch);
+    free(y);
+    free(dy);
+    free(scratch);
     sl_batch_free(&bt);
     sl_optim_free(o);
     sl_rng_free(rng);

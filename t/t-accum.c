@@ -108,8 +108,8 @@ static void check_family(const char *spec, sl_task *t, int B, int accum, int thr
     double gmax = 0.0;
     for (size_t i = 0; !rc && i < big.n; i++) gmax = fmax(gmax, fabs(big.grad[i]));
     ok(!rc && eg <= 1e-6 && el <= 1e-6 && gmax > 0.0,
-       "%s, %d threads: accum %d x batch %d == batch %d: step-1 gradient rel diff %.2e, loss rel diff %.2e", spec, threads,
-       accum, B, B * accum, eg, el);
+       "%s, %d threads: accum %d x batch %d == batch %d: step-1 gradient rel diff %.2e, loss rel diff %.2e", spec, threads, accum,
+       B, B * accum, eg, el);
     double ew = rc ? 1 : tu_rel_diff_max(acc3.data, big3.data, big3.n);
     ok(!rc && ew <= 1e-5, "%s: weights after 3 AdamW steps rel diff %.2e (<= 1e-5)", spec, ew);
     if (!rc) {
@@ -180,8 +180,16 @@ int main(void)
         sl_model *m = NULL;
         sl_train_config c;
         sl_train_defaults(&c);
-        c.steps = 4; c.sched.decay_steps = 4; c.batch = 2; c.accum = 3; c.eval_every = 2; c.eval_batches = 1;
-        c.ckpt_every = 2; c.threads = 1; c.progress = 0; c.out_dir = d1;
+        c.steps = 4;
+        c.sched.decay_steps = 4;
+        c.batch = 2;
+        c.accum = 3;
+        c.eval_every = 2;
+        c.eval_batches = 1;
+        c.ckpt_every = 2;
+        c.threads = 1;
+        c.progress = 0;
+        c.out_dir = d1;
         sl_train_result r;
         int rc = sl_model_create(spec, 3, &m) || sl_train(m, &tok, &c, NULL, &r);
         sl_model_free(m);
@@ -233,7 +241,8 @@ int main(void)
         dpo.loss = (double (*)(const sl_task *, const sl_batch *, const float *, float *, float *, long *, long *))1;
         outcome o;
         int rc = run(token_models[1], &dpo, 2, 2, 1, 1, d1, &o);
-        ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "--accum"), "a task with its own batch loss refuses --accum: %s", sl_errmsg());
+        ok(rc == SL_EUNSUPPORTED && strstr(sl_errmsg(), "--accum"), "a task with its own batch loss refuses --accum: %s",
+           sl_errmsg());
         outcome_free(&o);
     }
 

@@ -1,6 +1,6 @@
 /* t/t-attention.c — attention kernels (flash vs naive vs a float64 reference, gradients) and
  * the attention mixer (MHA/MQA/GQA/MLA, RoPE, step mode with a KV cache, KV bytes, errors). */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 
@@ -30,7 +30,10 @@ static void ref_attention(double *out, const float *q, const float *k, const flo
                     sc[j] = d * s->scale;
                     if (sc[j] > mx) mx = sc[j];
                 }
-                for (int j = 0; j < n; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+                for (int j = 0; j < n; j++) {
+                    sc[j] = exp(sc[j] - mx);
+                    sum += sc[j];
+                }
                 for (int c = 0; c < s->Dv; c++) {
                     double o = 0.0;
                     for (int j = 0; j < n; j++) o += sc[j] / sum * v[((size_t)hk * s->T + j) * s->Dv + c];
@@ -90,15 +93,28 @@ static void kernel_case(int B, int Hq, int Hkv, int T, int Dk, int Dv, int causa
         ok(e < 2e-5, "%s: flash %s == naive %s (%.2e)", label, nm[i], nm[i], e);
     }
     for (int i = 0; i < 6; i++) free(g[i]);
-    free(q); free(k); free(v); free(dout); free(o1); free(o2); free(att); free(lse); free(oref);
+    free(q);
+    free(k);
+    free(v);
+    free(dout);
+    free(o1);
+    free(o2);
+    free(att);
+    free(lse);
+    free(oref);
 }
 
 static void kernel_gradcheck(int causal)
 {
     sl_attn_shape s = {1, 4, 2, 70, 6, 5, 1.0f / sqrtf(6.0f), causal};
     const size_t nq = 4 * 70 * 6, nk = 2 * 70 * 6, nv = 2 * 70 * 5, no = 4 * 70 * 5;
-    kctx c = {s, tu_random(nq, 1.0f, 11), tu_random(nk, 1.0f, 12), tu_random(nv, 1.0f, 13),
-              malloc(no * sizeof(float)), malloc(4 * 70 * sizeof(float)), tu_random(no, 1.0f, 14)};
+    kctx c = {s,
+              tu_random(nq, 1.0f, 11),
+              tu_random(nk, 1.0f, 12),
+              tu_random(nv, 1.0f, 13),
+              malloc(no * sizeof(float)),
+              malloc(4 * 70 * sizeof(float)),
+              tu_random(no, 1.0f, 14)};
     float *dq = calloc(nq, sizeof(float)), *dk = calloc(nk, sizeof(float)), *dv = calloc(nv, sizeof(float));
     flash_loss(&c);
     sl_attn_flash_backward(dq, dk, dv, c.R, c.q, c.k, c.v, c.out, c.lse, &c.s);
@@ -111,7 +127,15 @@ static void kernel_gradcheck(int causal)
         ok(rc == 0 && r.max_rel < 2e-2, "flash %s: gradient of %s vs central differences (max rel %.2e over %zu)",
            causal ? "causal" : "full", nm[i], r.max_rel, r.checked);
     }
-    free(c.q); free(c.k); free(c.v); free(c.out); free(c.lse); free(c.R); free(dq); free(dk); free(dv);
+    free(c.q);
+    free(c.k);
+    free(c.v);
+    free(c.out);
+    free(c.lse);
+    free(c.R);
+    free(dq);
+    free(dk);
+    free(dv);
 }
 
 static sl_model *make(const char *spec)
@@ -139,43 +163,58 @@ static void mixer_case(const char *spec, int gradcheck)
 static void kernel_swap(const char *flash_spec, const char *naive_spec)
 {
     sl_model *a = make(flash_spec), *b = make(naive_spec);
-    if (!ok(a && b, "create flash/naive pair")) { sl_model_free(a); sl_model_free(b); return; }
+    if (!ok(a && b, "create flash/naive pair")) {
+        sl_model_free(a);
+        sl_model_free(b);
+        return;
+    }
     const int B = 2, T = 77, C = a->d_in;
     float *x = tu_random((size_t)B * T * C, 1.0f, 8), *dy = tu_random((size_t)B * T * C, 1.0f, 9);
     float *y1 = malloc((size_t)B * T * C * sizeof(float)), *y2 = malloc((size_t)B * T * C * sizeof(float));
     float *dx1 = calloc((size_t)B * T * C, sizeof(float)), *dx2 = calloc((size_t)B * T * C, sizeof(float));
-    int rc = sl_model_forward(a, x, NULL, y1, B, T) || sl_model_backward(a, dy, dx1) ||
-             sl_model_forward(b, x, NULL, y2, B, T) || sl_model_backward(b, dy, dx2);
+    int rc = sl_model_forward(a, x, NULL, y1, B, T) || sl_model_backward(a, dy, dx1) || sl_model_forward(b, x, NULL, y2, B, T) ||
+             sl_model_backward(b, dy, dx2);
     ok(!rc && max_abs_diff(y1, y2, (size_t)B * T * C) < 1e-5, "%s: flash output == naive output", flash_spec);
     ok(!rc && max_abs_diff(dx1, dx2, (size_t)B * T * C) < 1e-4, "%s: flash dx == naive dx", flash_spec);
     ok(!rc && max_abs_diff(a->P->grad, b->P->grad, a->P->total) < 1e-4, "%s: flash param grads == naive", flash_spec);
-    free(x); free(dy); free(y1); free(y2); free(dx1); free(dx2);
-    sl_model_free(a); sl_model_free(b);
+    free(x);
+    free(dy);
+    free(y1);
+    free(y2);
+    free(dx1);
+    free(dx2);
+    sl_model_free(a);
+    sl_model_free(b);
 }
 
 static void kv_bytes(void)
 {
     sl_attn_config c;
-    sl_attn_config_default(&c, 512, 8);   /* hd 64 */
+    sl_attn_config_default(&c, 512, 8); /* hd 64 */
     ok(sl_attn_kv_bytes_per_token(&c) == 2 * 8 * 64 * 4, "KV bytes/token MHA 8 heads x 64: %zu", sl_attn_kv_bytes_per_token(&c));
     c.n_kv_head = 2;
     ok(sl_attn_kv_bytes_per_token(&c) == 2 * 2 * 64 * 4, "KV bytes/token GQA 2 kv heads: %zu", sl_attn_kv_bytes_per_token(&c));
     c.n_kv_head = 1;
     ok(sl_attn_kv_bytes_per_token(&c) == 2 * 1 * 64 * 4, "KV bytes/token MQA: %zu", sl_attn_kv_bytes_per_token(&c));
     c.n_kv_head = 0;
-    c.kv_lora_rank = 128; c.qk_nope_head_dim = 64; c.qk_rope_head_dim = 32; c.v_head_dim = 64;
+    c.kv_lora_rank = 128;
+    c.qk_nope_head_dim = 64;
+    c.qk_rope_head_dim = 32;
+    c.v_head_dim = 64;
     ok(sl_attn_kv_bytes_per_token(&c) == (128 + 32) * 4, "KV bytes/token MLA r=128 dr=32: %zu", sl_attn_kv_bytes_per_token(&c));
     /* the state really holds that: a step state of B sequences allocates max_seq_len * B *
      * (bytes per token) of KV cache, for MHA, GQA, MQA and MLA */
-    const char *specs[] = {"attention:d_model=32,n_head=4,max_seq_len=24", "attention:d_model=32,n_head=4,n_kv_head=2,max_seq_len=24",
-                           "attention:d_model=32,n_head=4,n_kv_head=1,max_seq_len=24",
-                           "attention:d_model=32,n_head=4,max_seq_len=24,kv_lora_rank=8,qk_nope_head_dim=8,qk_rope_head_dim=4,v_head_dim=8"};
+    const char *specs[] = {
+        "attention:d_model=32,n_head=4,max_seq_len=24", "attention:d_model=32,n_head=4,n_kv_head=2,max_seq_len=24",
+        "attention:d_model=32,n_head=4,n_kv_head=1,max_seq_len=24",
+        "attention:d_model=32,n_head=4,max_seq_len=24,kv_lora_rank=8,qk_nope_head_dim=8,qk_rope_head_dim=4,v_head_dim=8"};
     const size_t per_token[] = {2 * 4 * 8 * 4, 2 * 2 * 8 * 4, 2 * 1 * 8 * 4, (8 + 4) * 4};
     for (int i = 0; i < 4; i++) {
         sl_model *m = make(specs[i]);
         void *st = m ? sl_model_state_new(m, 3) : NULL;
         size_t got = st ? sl_attn_state_kv_bytes(st) : 0;
-        ok(got == 3 * 24 * per_token[i], "%s: a 3-sequence state holds 3 x 24 x %zu bytes of KV cache (%zu)", specs[i], per_token[i], got);
+        ok(got == 3 * 24 * per_token[i], "%s: a 3-sequence state holds 3 x 24 x %zu bytes of KV cache (%zu)", specs[i],
+           per_token[i], got);
         if (st) sl_model_state_free(m, st);
         sl_model_free(m);
     }
@@ -235,7 +274,11 @@ static void dropout_case(const char *spec)
     sl_model_set_training(m, 0, NULL);
     sl_model_forward(m, x, NULL, y1, B, T);
     ok(max_abs_diff(y0, y1, N) == 0.0, "eval mode is deterministic again");
-    free(x); free(y0); free(y1); free(dy); free(dx);
+    free(x);
+    free(y0);
+    free(y1);
+    free(dy);
+    free(dx);
     sl_rng_free(rng);
     sl_model_free(m);
 }
@@ -244,12 +287,12 @@ int main(void)
 {
     /* kernels: odd sizes cross tile boundaries (tiles are 64) */
     kernel_case(2, 4, 4, 100, 8, 8, 1);
-    kernel_case(1, 4, 2, 130, 16, 12, 1);   /* GQA, Dk != Dv */
-    kernel_case(2, 3, 1, 64, 8, 8, 1);      /* MQA, exactly one tile */
-    kernel_case(1, 2, 2, 150, 8, 8, 0);     /* bidirectional */
-    kernel_case(1, 2, 1, 1, 4, 4, 1);       /* T = 1 */
-    kernel_case(4, 8, 4, 100, 8, 8, 1);     /* B*Hkv = 16: fused single-pass backward */
-    kernel_case(2, 8, 8, 70, 8, 6, 0);      /* fused, bidirectional */
+    kernel_case(1, 4, 2, 130, 16, 12, 1); /* GQA, Dk != Dv */
+    kernel_case(2, 3, 1, 64, 8, 8, 1);    /* MQA, exactly one tile */
+    kernel_case(1, 2, 2, 150, 8, 8, 0);   /* bidirectional */
+    kernel_case(1, 2, 1, 1, 4, 4, 1);     /* T = 1 */
+    kernel_case(4, 8, 4, 100, 8, 8, 1);   /* B*Hkv = 16: fused single-pass backward */
+    kernel_case(2, 8, 8, 70, 8, 6, 0);    /* fused, bidirectional */
     kernel_gradcheck(1);
     kernel_gradcheck(0);
 
@@ -258,15 +301,19 @@ int main(void)
     mixer_case("attention:d_model=16,n_head=4,n_kv_head=2,rope=1,names=llama", 1);
     mixer_case("attention:d_model=16,n_head=4,n_kv_head=1,rope=1,bias=1,names=llama", 1);
     mixer_case("attention:d_model=16,n_head=4,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1", 2);
-    mixer_case("attention:d_model=16,n_head=2,kv_lora_rank=5,q_lora_rank=7,qk_nope_head_dim=3,qk_rope_head_dim=4,v_head_dim=5,rope=1", 2);
+    mixer_case(
+        "attention:d_model=16,n_head=2,kv_lora_rank=5,q_lora_rank=7,qk_nope_head_dim=3,qk_rope_head_dim=4,v_head_dim=5,rope=1",
+        2);
     mixer_case("attention:d_model=16,n_head=2,kv_lora_rank=5,qk_nope_head_dim=3,qk_rope_head_dim=0,v_head_dim=5", 0);
     mixer_case("attention:d_model=16,n_head=4,causal=0", 1);
-    kernel_swap("attention:d_model=16,n_head=4,n_kv_head=2,rope=1", "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,kernel=naive");
-    kernel_swap("attention:d_model=16,n_head=2,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1",
-                "attention:d_model=16,n_head=2,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1,kernel=naive");
+    kernel_swap("attention:d_model=16,n_head=4,n_kv_head=2,rope=1",
+                "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,kernel=naive");
+    kernel_swap(
+        "attention:d_model=16,n_head=2,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1",
+        "attention:d_model=16,n_head=2,kv_lora_rank=6,qk_nope_head_dim=4,qk_rope_head_dim=2,v_head_dim=3,rope=1,kernel=naive");
     kv_bytes();
     errors();
     dropout_case("attention:d_model=16,n_head=4,dropout=0.3");
-    dropout_case("attention:d_model=16,n_head=4,dropout=0.3,kernel=naive");   /* dropout on the probabilities too */
+    dropout_case("attention:d_model=16,n_head=4,dropout=0.3,kernel=naive"); /* dropout on the probabilities too */
     return done_testing();
 }

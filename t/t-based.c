@@ -42,7 +42,8 @@ static void test_linattn(void)
     const sl_linattn_shape s = {.B = 2, .T = 37, .H = 2, .F = 3, .Dv = 5, .chunk = 8, .eps = 1e-12f};
     const size_t nq = (size_t)s.B * s.T * s.H * s.F, nv = (size_t)s.B * s.T * s.H * s.Dv;
     float *q = tu_random(nq, 0.8f, 1), *k = tu_random(nq, 0.8f, 2), *v = tu_random(nv, 1.0f, 3), *dy = tu_random(nv, 1.0f, 4);
-    float *y1 = malloc(nv * 4), *y2 = malloc(nv * 4), *d1 = malloc((size_t)s.B * s.H * s.T * 4), *d2 = malloc((size_t)s.B * s.H * s.T * 4);
+    float *y1 = malloc(nv * 4), *y2 = malloc(nv * 4), *d1 = malloc((size_t)s.B * s.H * s.T * 4),
+          *d2 = malloc((size_t)s.B * s.H * s.T * 4);
     float *g1[3] = {calloc(nq, 4), calloc(nq, 4), calloc(nv, 4)}, *g2[3] = {calloc(nq, 4), calloc(nq, 4), calloc(nv, 4)};
     int rc = sl_based_linattn_forward(y1, d1, q, k, v, &s);
     sl_based_linattn_naive_forward(y2, d2, q, k, v, &s);
@@ -63,14 +64,25 @@ static void test_linattn(void)
     sl_based_linattn_forward(y2, d2, q, k, v, &s2);
     e = tu_rel_diff(y1, y2, nv);
     ok(e < 2e-6, "chunk_size 1 == one chunk (rel %.2e)", e);
-    free(q); free(k); free(v); free(dy); free(y1); free(y2); free(d1); free(d2);
-    for (int i = 0; i < 3; i++) { free(g1[i]); free(g2[i]); }
+    free(q);
+    free(k);
+    free(v);
+    free(dy);
+    free(y1);
+    free(y2);
+    free(d1);
+    free(d2);
+    for (int i = 0; i < 3; i++) {
+        free(g1[i]);
+        free(g2[i]);
+    }
 }
 
 static void test_window(void)
 {
     const int B = 2, T = 20, C = 6, W = 5;
-    float *qkv = tu_random((size_t)B * T * 3 * C, 1.0f, 7), *o1 = malloc((size_t)B * T * C * 4), *o2 = malloc((size_t)B * T * C * 4);
+    float *qkv = tu_random((size_t)B * T * 3 * C, 1.0f, 7), *o1 = malloc((size_t)B * T * C * 4),
+          *o2 = malloc((size_t)B * T * C * 4);
     float *P = malloc((size_t)B * T * W * 4);
     sl_based_window_forward(o1, P, qkv, B, T, C, W);
     sl_based_window_naive_forward(o2, qkv, B, T, C, W);
@@ -79,14 +91,20 @@ static void test_window(void)
     /* a window as long as the sequence is full causal attention: differs from W = 5 */
     sl_based_window_naive_forward(o1, qkv, B, T, C, T);
     ok(tu_rel_diff(o1, o2, (size_t)B * T * C) > 1e-2, "the window mask matters (W=T differs from W=5)");
-    free(qkv); free(o1); free(o2); free(P);
+    free(qkv);
+    free(o1);
+    free(o2);
+    free(P);
 }
 
 static void test_model(void)
 {
     sl_model *m;
     int rc = sl_model_create("based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4", 5, &m);
-    if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
+    if (rc) {
+        ok(0, "create: %s", sl_errmsg());
+        return;
+    }
     const int B = 2, T = 11;
     float *x = tu_random((size_t)B * T * 8, 1.0f, 9);
     check_model_grads(m, "based", x, NULL, B, T, 1e-2, 2e-2, 24);
@@ -97,11 +115,21 @@ static void test_model(void)
      * every gradient */
     tu_check_pair(&(tu_pair){.spec = "based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4",
                              .ref = "based:d_model=8,feature_dim=3,num_heads=2,window_size=3,chunk_size=4,train_view=quadratic",
-                             .seed = 5, .xseed = 12, .dyseed = 13, .B = 2, .T = 19, .tol_y = 2e-6, .tol_dx = 1e-5, .tol_g = 1e-5,
+                             .seed = 5,
+                             .xseed = 12,
+                             .dyseed = 13,
+                             .B = 2,
+                             .T = 19,
+                             .tol_y = 2e-6,
+                             .tol_dx = 1e-5,
+                             .tol_g = 1e-5,
                              .what = "train_view=linear == quadratic"});
     /* long enough for the window ring buffer to wrap many times, several chunks */
     rc = sl_model_create("based:d_model=16,feature_dim=4,num_heads=2,window_size=7,chunk_size=16", 5, &m);
-    if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
+    if (rc) {
+        ok(0, "create: %s", sl_errmsg());
+        return;
+    }
     float *x2 = tu_random((size_t)3 * 70 * 16, 1.0f, 10);
     check_step_equals_seq(m, "based T=70", x2, NULL, 3, 70, 2e-5);
     free(x2);
@@ -110,9 +138,16 @@ static void test_model(void)
 
 static void test_lm(void)
 {
-    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=based,d_model=8,n_layer=2,feature_dim=2,num_heads=2,window_size=3,chunk_size=3,vocab_size=7",
-                              .names = {"backbone.layers.1.mixer.proj_q.weight", "backbone.layers.0.mixer.window_attn.Wqkv.bias"},
-                              .B = 2, .T = 8, .mul = 5, .add = 1, .step_tol = 1e-4, .h = 2e-3, .tol = 3e-2});
+    tu_check_lm(&(tu_lm_case){
+        .spec = "lm:mixer=based,d_model=8,n_layer=2,feature_dim=2,num_heads=2,window_size=3,chunk_size=3,vocab_size=7",
+        .names = {"backbone.layers.1.mixer.proj_q.weight", "backbone.layers.0.mixer.window_attn.Wqkv.bias"},
+        .B = 2,
+        .T = 8,
+        .mul = 5,
+        .add = 1,
+        .step_tol = 1e-4,
+        .h = 2e-3,
+        .tol = 3e-2});
 }
 
 static void test_errors(void)
@@ -137,7 +172,8 @@ int main(void)
         /* delay by 4 (t/testutil.h learn_delay) needs position: the wrapper's learned positions, read
          * by the window attention; the loss must fall far below its start */
         double first = 0, last = learn_delay("seq:mixer=based,d_model=16,n_layer=1,d_input=1,d_output=1,feature_dim=4,"
-                                             "window_size=8,chunk_size=8,max_position_embeddings=32", 300, &first);
+                                             "window_size=8,chunk_size=8,max_position_embeddings=32",
+                                             300, &first);
         ok(last < 0.1 * first, "based learns a delay of 4: MSE %.4f -> %.4f", first, last);
     }
     return done_testing();

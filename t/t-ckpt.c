@@ -109,10 +109,12 @@ static void check_equal(const char *spec, int K, int drop, const int32_t *pos, c
     int eq = !rc && a.ny == b.ny && a.ng == b.ng && !memcmp(a.y, b.y, a.ny * sizeof(float)) &&
              !memcmp(a.g, b.g, a.ng * sizeof(float)) && !memcmp(a.rng_after, b.rng_after, sizeof a.rng_after);
     double gmax = 0.0;
-    for (size_t i = 0; !rc && i < a.ng; i++) gmax = gmax > (a.g[i] < 0 ? -a.g[i] : a.g[i]) ? gmax : (a.g[i] < 0 ? -a.g[i] : a.g[i]);
-    ok(eq && gmax > 0.0, "%s%s, K=%d, %d thread%s: outputs and gradients bitwise equal (memcmp)%s; activation arena peak %zu vs %zu bytes%s%s",
-       spec, what, K, g_threads, g_threads > 1 ? "s" : "", drop ? ", rng after backward equal" : "", rc ? 0 : b.peak, rc ? 0 : a.peak, rc ? ": " : "",
-       rc ? sl_errmsg() : "");
+    for (size_t i = 0; !rc && i < a.ng; i++)
+        gmax = gmax > (a.g[i] < 0 ? -a.g[i] : a.g[i]) ? gmax : (a.g[i] < 0 ? -a.g[i] : a.g[i]);
+    ok(eq && gmax > 0.0,
+       "%s%s, K=%d, %d thread%s: outputs and gradients bitwise equal (memcmp)%s; activation arena peak %zu vs %zu bytes%s%s",
+       spec, what, K, g_threads, g_threads > 1 ? "s" : "", drop ? ", rng after backward equal" : "", rc ? 0 : b.peak,
+       rc ? 0 : a.peak, rc ? ": " : "", rc ? sl_errmsg() : "");
     if (!rc) {
         pass_free(&a);
         pass_free(&b);
@@ -168,8 +170,9 @@ static void check_train(const char *spec, sl_task *t, int K, int accum, const ch
     size_t na = 0, nb = 0;
     int rc = run_train(spec, t, 0, accum, dir, &a, &na);
     if (!rc) rc = run_train(spec, t, K, accum, dir, &b, &nb);
-    ok(!rc && na == nb && !memcmp(a, b, na * sizeof(float)), "%s: 3 AdamW steps%s with K=%d end with the same weights, bit for bit%s%s",
-       spec, accum > 1 ? " of accum 2" : "", K, rc ? ": " : "", rc ? sl_errmsg() : "");
+    ok(!rc && na == nb && !memcmp(a, b, na * sizeof(float)),
+       "%s: 3 AdamW steps%s with K=%d end with the same weights, bit for bit%s%s", spec, accum > 1 ? " of accum 2" : "", K,
+       rc ? ": " : "", rc ? sl_errmsg() : "");
     free(a);
     free(b);
 }
@@ -190,8 +193,8 @@ static void scan_ws_counted(void)
     sl_rng_fill_normal(r, Bm, nb, 1.0f);
     sl_rng_fill_normal(r, Cm, nb, 1.0f);
     for (int i = 0; i < SD * SN; i++) A[i] = -1.0f - (float)(i % SN);
-    sl_scan_args a = {.B = SB, .L = SL, .D = SD, .N = SN, .G = 1, .u = u, .delta = dl, .A = A, .Bm = Bm, .Cm = Cm,
-                      .delta_softplus = 1};
+    sl_scan_args a = {
+        .B = SB, .L = SL, .D = SD, .N = SN, .G = 1, .u = u, .delta = dl, .A = A, .Bm = Bm, .Cm = Cm, .delta_softplus = 1};
     sl_scan_grads g = {.du = du};
     sl_scan_ws *ws = sl_scan_ws_new();
     size_t n0, n1, n2, n3, pk;
@@ -209,11 +212,18 @@ static void scan_ws_counted(void)
     size_t n4;
     sl_arena_stats(&n4, &pk);
     ok(!rc && n1 - n0 >= nu * sizeof(float) && n2 - n1 >= 2 * nu * sizeof(float) && n3 == n0 && n4 == n0,
-       "selective-scan workspace counted: forward +%zu bytes (>= %zu), backward +%zu (>= %zu), released and freed back to +%ld, +%ld%s%s",
+       "selective-scan workspace counted: forward +%zu bytes (>= %zu), backward +%zu (>= %zu), released and freed back to +%ld, "
+       "+%ld%s%s",
        n1 - n0, nu * sizeof(float), n2 - n1, 2 * nu * sizeof(float), (long)(n3 - n0), (long)(n4 - n0), rc ? ": " : "",
        rc ? sl_errmsg() : "");
     sl_rng_free(r);
-    free(u); free(dl); free(A); free(Bm); free(Cm); free(y); free(du);
+    free(u);
+    free(dl);
+    free(A);
+    free(Bm);
+    free(Cm);
+    free(y);
+    free(du);
 }
 
 int main(void)
@@ -309,8 +319,8 @@ int main(void)
         sl_model *m = NULL;
         sl_safetensors *st = NULL;
         sl_train_defaults(&back);
-        int rc = sl_model_create("lm:mixer=rnn,d_model=8,n_layer=2,vocab_size=13", 1, &m) || sl_params_save(m->P, p, mt.kv, mt.n) ||
-                 sl_safetensors_read(p, &st) || sl_train_config_from_meta(st, &back);
+        int rc = sl_model_create("lm:mixer=rnn,d_model=8,n_layer=2,vocab_size=13", 1, &m) ||
+                 sl_params_save(m->P, p, mt.kv, mt.n) || sl_safetensors_read(p, &st) || sl_train_config_from_meta(st, &back);
         ok(!rc && back.ckpt_blocks == 2 && absent, "checkpoint_blocks is recorded (2 read back) and left out when off%s%s",
            rc ? ": " : "", rc ? sl_errmsg() : "");
         sl_safetensors_free(st);
@@ -325,7 +335,8 @@ int main(void)
         ok(!rc && sl_model_set_checkpoint(m, -1) == SL_EINVAL && strstr(sl_errmsg(), "[1, 4]"), "K=-1 refused: %s", sl_errmsg());
         ok(!rc && sl_model_set_checkpoint(m, 5) == SL_EINVAL && strstr(sl_errmsg(), "[1, 4]"), "K=5 > n_layer=4 refused: %s",
            sl_errmsg());
-        ok(!rc && sl_model_set_checkpoint(m, 4) == SL_OK && sl_model_set_checkpoint(m, 0) == SL_OK, "K=4 (= n_layer) and 0 (off) accepted");
+        ok(!rc && sl_model_set_checkpoint(m, 4) == SL_OK && sl_model_set_checkpoint(m, 0) == SL_OK,
+           "K=4 (= n_layer) and 0 (off) accepted");
         rc = sl_model_create("lstm:input_size=4,hidden_size=8", 1, &r);
         ok(!rc && sl_model_set_checkpoint(r, 1) == SL_EUNSUPPORTED && strstr(sl_errmsg(), "no gradient checkpointing"),
            "a model without blocks refuses: %s", sl_errmsg());

@@ -52,7 +52,10 @@ static void against_posix(const char *pat, const char *posix, const char *alpha,
         for (int i = 0; i < L; i++) total *= A;
         for (long k = 0; k < total; k++) {
             long x = k;
-            for (int i = 0; i < L; i++) { s[i] = alpha[x % A]; x /= A; }
+            for (int i = 0; i < L; i++) {
+                s[i] = alpha[x % A];
+                x /= A;
+            }
             s[L] = 0;
             int a = sl_constraint_matches(c, s, L), b = regexec(&re, s, 0, NULL, 0) == 0;
             if (a != b && bad++ < 3) diag("'%s': dfa %d posix %d", s, a, b);
@@ -131,7 +134,6 @@ static void gen_case(const char *label, sl_model *m, const char *pat, const char
     sl_constraint_free(c);
 }
 
-
 /* ---- JSON schema (issue #17 item 6): a JSON reader and a schema validator of the test's own,
  * independent of lab/constrain_json.c and core/json.c ---- */
 typedef struct tj {
@@ -190,8 +192,10 @@ static char *tj_string(tjp *r)
                 cp = 0;
                 for (int i = 0; i < 4; i++) {
                     int h = r->p[i];
-                    cp = cp * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+                    cp = cp * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
+                                              : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                              : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                                     : 99);
                     if (cp > 0xffff) goto bad;
                 }
                 r->p += 4;
@@ -215,8 +219,11 @@ static char *tj_string(tjp *r)
         if (n + 5 > cap) s = realloc(s, cap *= 2);
         if (cp < 0x80) s[n++] = (char)cp;
         else if (cp < 0x800) s[n++] = (char)(0xc0 | cp >> 6), s[n++] = (char)(0x80 | (cp & 63));
-        else if (cp < 0x10000) s[n++] = (char)(0xe0 | cp >> 12), s[n++] = (char)(0x80 | (cp >> 6 & 63)), s[n++] = (char)(0x80 | (cp & 63));
-        else s[n++] = (char)(0xf0 | cp >> 18), s[n++] = (char)(0x80 | (cp >> 12 & 63)), s[n++] = (char)(0x80 | (cp >> 6 & 63)), s[n++] = (char)(0x80 | (cp & 63));
+        else if (cp < 0x10000)
+            s[n++] = (char)(0xe0 | cp >> 12), s[n++] = (char)(0x80 | (cp >> 6 & 63)), s[n++] = (char)(0x80 | (cp & 63));
+        else
+            s[n++] = (char)(0xf0 | cp >> 18), s[n++] = (char)(0x80 | (cp >> 12 & 63)), s[n++] = (char)(0x80 | (cp >> 6 & 63)),
+            s[n++] = (char)(0x80 | (cp & 63));
     }
     s[n] = 0;
     return s;
@@ -287,7 +294,8 @@ static tj *tj_value(tjp *r)
         const unsigned char *q = p;
         if (q < r->e && *q == '-') q++;
         if (q < r->e && *q == '0') q++;
-        else if (q < r->e && *q >= '1' && *q <= '9') while (q < r->e && *q >= '0' && *q <= '9') q++;
+        else if (q < r->e && *q >= '1' && *q <= '9')
+            while (q < r->e && *q >= '0' && *q <= '9') q++;
         else goto bad;
         if (q < r->e && *q == '.') {
             if (++q >= r->e || *q < '0' || *q > '9') goto bad;
@@ -410,11 +418,21 @@ static void validator_self_test(void)
     struct {
         const char *text;
         int want;
-    } cs[] = {{"{\"a\":1}", 1},          {"{\"a\":1.0,\"b\":[1,2.0]}", 1}, {" {\"b\":\"x\" , \"a\" : -0} ", 1},
-              {"{\"a\":1.5}", 0},        {"{\"b\":\"x\"}", 0},             {"{\"a\":1,\"c\":2}", 0},
-              {"{\"a\":01}", 0},         {"{\"a\":1,}", 0},                {"{\"a\":1,\"a\":2}", 0},
-              {"{\"a\":1,\"b\":\"y\"}", 0}, {"{\"a\":1} x", 0},            {"{\"a\":1,\"b\":\"\\x\"}", 0},
-              {"[1]", 0},                {"{\"a\":1e2}", 1},               {"{\"a\":1,\"b\":\"\xc3\"}", 0}};
+    } cs[] = {{"{\"a\":1}", 1},
+              {"{\"a\":1.0,\"b\":[1,2.0]}", 1},
+              {" {\"b\":\"x\" , \"a\" : -0} ", 1},
+              {"{\"a\":1.5}", 0},
+              {"{\"b\":\"x\"}", 0},
+              {"{\"a\":1,\"c\":2}", 0},
+              {"{\"a\":01}", 0},
+              {"{\"a\":1,}", 0},
+              {"{\"a\":1,\"a\":2}", 0},
+              {"{\"a\":1,\"b\":\"y\"}", 0},
+              {"{\"a\":1} x", 0},
+              {"{\"a\":1,\"b\":\"\\x\"}", 0},
+              {"[1]", 0},
+              {"{\"a\":1e2}", 1},
+              {"{\"a\":1,\"b\":\"\xc3\"}", 0}};
     tj *s = tj_parse(sch, strlen(sch));
     int good = s != NULL;
     for (size_t i = 0; s && i < sizeof cs / sizeof *cs; i++) {
@@ -433,8 +451,8 @@ static void validator_self_test(void)
 /* generate with a JSON schema over many seeds: every output parses as JSON and satisfies the
  * schema (the test's own reader and validator); `cover` lists substrings that some output must
  * contain (so the language is not trivially small) */
-static void json_case(const char *label, sl_model *m, const char *schema, const char *const *piece, const int *len,
-                      int32_t start, int n, int seeds, const char *const *cover)
+static void json_case(const char *label, sl_model *m, const char *schema, const char *const *piece, const int *len, int32_t start,
+                      int n, int seeds, const char *const *cover)
 {
     sl_constraint *c = NULL;
     if (sl_constraint_json_schema(schema, strlen(schema), m->d_out, piece, len, &c)) {
@@ -462,8 +480,9 @@ static void json_case(const char *label, sl_model *m, const char *schema, const 
             allc = 0;
             diag("%s: no output contains '%s'", label, cover[k]);
         }
-    ok(good == seeds && distinct > 0 && allc, "%s: %d of %d sampled outputs (%d tokens at most) are JSON satisfying the schema (%d DFA states; e.g. %s)",
-       label, good, seeds, n, sl_constraint_states(c), first);
+    ok(good == seeds && distinct > 0 && allc,
+       "%s: %d of %d sampled outputs (%d tokens at most) are JSON satisfying the schema (%d DFA states; e.g. %s)", label, good,
+       seeds, n, sl_constraint_states(c), first);
     tj_free(sch);
     sl_constraint_free(c);
 }
@@ -513,9 +532,8 @@ static const char *S_PERSON =
     "\"score\":{\"type\":\"number\"},\"ok\":{\"type\":\"boolean\"},"
     "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"red\",\"green\",\"blue\"]}},"
     "\"kind\":{\"enum\":[\"a\",1,null,true,{\"q\":[2]}]}},\"required\":[\"name\",\"age\"],\"additionalProperties\":false}";
-static const char *S_POINTS =
-    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\"},"
-    "\"y\":{\"type\":[\"integer\",\"null\"]}},\"required\":[\"x\",\"y\"]}}";
+static const char *S_POINTS = "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\"},"
+                              "\"y\":{\"type\":[\"integer\",\"null\"]}},\"required\":[\"x\",\"y\"]}}";
 static const char *S_NESTED =
     "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"array\","
     "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"}}},\"s\":{\"type\":\"string\"}}},"
@@ -538,17 +556,19 @@ static void json_schema_tests(void)
     schema_refused("[1]", SL_EINVAL, "must be an object");
     schema_refused("{\"type\":\"object\",\"required\":\"a\"}", SL_EINVAL, "array of strings");
     schema_refused("{\"type\":\"string\",\"minLength\":3}", SL_EUNSUPPORTED, "unsupported keyword \"minLength\"");
-    schema_refused("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}}}", SL_EUNSUPPORTED, "#/properties/a: unsupported keyword \"$ref\"");
+    schema_refused("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"}}}", SL_EUNSUPPORTED,
+                   "#/properties/a: unsupported keyword \"$ref\"");
     schema_refused("{\"type\":\"obj\"}", SL_EINVAL, "unknown type");
     schema_refused("{}", SL_EUNSUPPORTED, "any value");
     schema_refused("true", SL_EUNSUPPORTED, "any value");
     schema_refused("{\"type\":\"array\"}", SL_EUNSUPPORTED, "without \"items\"");
     schema_refused("{\"type\":\"array\",\"items\":[{\"type\":\"null\"}]}", SL_EUNSUPPORTED, "tuple");
     schema_refused("{\"type\":\"object\",\"required\":[\"q\"]}", SL_EUNSUPPORTED, "not declared");
-    schema_refused("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"}},\"additionalProperties\":{\"type\":\"null\"}}",
-                   SL_EUNSUPPORTED, "additionalProperties");
+    schema_refused(
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"}},\"additionalProperties\":{\"type\":\"null\"}}",
+        SL_EUNSUPPORTED, "additionalProperties");
     schema_refused("{\"type\":\"string\",\"enum\":[\"zz\"]}", SL_EINVAL, "can complete"); /* the vocabulary has no z */
-    schema_refused("{\"type\":\"integer\",\"enum\":[12]}", SL_EINVAL, "can complete"); /* no 2 */
+    schema_refused("{\"type\":\"integer\",\"enum\":[12]}", SL_EINVAL, "can complete");    /* no 2 */
     /* the regex of a small schema: which texts it takes */
     {
         const char *sch = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"},"
@@ -556,8 +576,12 @@ static void json_schema_tests(void)
         char *rx = NULL;
         sl_constraint *c = NULL;
         if (!sl_json_schema_regex(sch, strlen(sch), &rx) && !sl_constraint_regex(rx, 0, NULL, NULL, &c)) {
-            const char *yes[] = {"{\"b\":\"\"}", "{\"a\":-12,\"b\":\"x\\\"\xc3\xa9\"}", "{\"a\": 0, \"b\": \"\", \"c\": 1.5e+3}",
-                                 "{\"b\":\"\\n\",\"c\":-0.0}", "{\"a\":99999999999999999999,\"b\":\"\",\"c\":-1.5e-99}", NULL};
+            const char *yes[] = {"{\"b\":\"\"}",
+                                 "{\"a\":-12,\"b\":\"x\\\"\xc3\xa9\"}",
+                                 "{\"a\": 0, \"b\": \"\", \"c\": 1.5e+3}",
+                                 "{\"b\":\"\\n\",\"c\":-0.0}",
+                                 "{\"a\":99999999999999999999,\"b\":\"\",\"c\":-1.5e-99}",
+                                 NULL};
             const char *no[] = {"{}", "{\"a\":1}", "{\"b\":\"x\",\"a\":1}", "{\"a\":1.5,\"b\":\"\"}", "{\"b\":\"\"} ",
                                 "{ \"b\":\"\"}", "{\"b\":\"\x01\"}", "{\"b\":\"\xc3\"}", "{\"b\":\"\xed\xa0\x80\"}",
                                 "{\"b\":\"\\u0041\"}", "{\"b\":\"\",\"c\":01}", "{\"b\":\"\",\"c\":1.}", "{\"b\":\"\",}",
@@ -591,8 +615,8 @@ static void json_schema_tests(void)
         ok(!rc && sl_constraint_matches(c, "{\"a\":[1,2]}", 11) && !sl_constraint_matches(c, "{}", 2),
            "const {\"a\": [1, 2]} without properties: satisfiable, writes that object (%s)", rc ? sl_errmsg() : "ok");
         rc = sl_json_schema_regex(no, strlen(no), &rx2);
-        ok(rc == SL_EINVAL && strstr(sl_errmsg(), "unsatisfiable"), "the same const with additionalProperties false: unsatisfiable (%s)",
-           sl_errmsg());
+        ok(rc == SL_EINVAL && strstr(sl_errmsg(), "unsatisfiable"),
+           "the same const with additionalProperties false: unsatisfiable (%s)", sl_errmsg());
         rc = sl_json_schema_regex(en, strlen(en), &rx3);
         if (!rc) rc = sl_constraint_regex(rx3, 0, NULL, NULL, &c3);
         ok(!rc && sl_constraint_matches(c3, "{\"a\":1}", 7) && !sl_constraint_matches(c3, "{\"b\":2}", 7),
@@ -630,10 +654,49 @@ static void json_schema_tests(void)
     /* a random LLaMA over a llama2.c tokenizer: byte tokens and multi-character pieces, some of
      * which straddle the schema's parts */
     {
-        const char *merges[] = {"{\"", "\"}", "\":", "\": ", "\",", "\", \"", ",\"", "name", "age", "score", "tags", "kind",
-                                "true", "false", "null", "red", "green", "blue", "12", "0.", "e+", "-1", "\":[", "\"],",
-                                "]}", "},{", "{\"x\":", "\"y\":", " the", "hello", "\"red\"", "[]", "{}", "\\\"", "\xc3\xa9",
-                                "\"name\":\"", "\"age\":", "},", "1}", "\"a\":{\"b\":[[", "true]", ",f", "\"c\":\"x\\\"y\""};
+        const char *merges[] = {"{\"",
+                                "\"}",
+                                "\":",
+                                "\": ",
+                                "\",",
+                                "\", \"",
+                                ",\"",
+                                "name",
+                                "age",
+                                "score",
+                                "tags",
+                                "kind",
+                                "true",
+                                "false",
+                                "null",
+                                "red",
+                                "green",
+                                "blue",
+                                "12",
+                                "0.",
+                                "e+",
+                                "-1",
+                                "\":[",
+                                "\"],",
+                                "]}",
+                                "},{",
+                                "{\"x\":",
+                                "\"y\":",
+                                " the",
+                                "hello",
+                                "\"red\"",
+                                "[]",
+                                "{}",
+                                "\\\"",
+                                "\xc3\xa9",
+                                "\"name\":\"",
+                                "\"age\":",
+                                "},",
+                                "1}",
+                                "\"a\":{\"b\":[[",
+                                "true]",
+                                ",f",
+                                "\"c\":\"x\\\"y\""};
         const int nm = (int)(sizeof merges / sizeof *merges);
         int V = 0;
         const char *path = write_l2c_tokenizer(merges, nm, &V);
@@ -651,7 +714,8 @@ static void json_schema_tests(void)
         ok(V == 259 + nm && ln[3 + '{'] == 1 && pc[3 + '{'][0] == '{' && !strcmp(pc[259], "{\""),
            "llama2.c tokenizer: %d tokens (byte tokens decode to their byte, merged pieces to their text)", V);
         char spec[160];
-        snprintf(spec, sizeof spec, "llama:n_layers=1,dim=16,n_heads=2,n_kv_heads=1,vocab_size=%d,max_seq_len=128,multiple_of=8", V);
+        snprintf(spec, sizeof spec, "llama:n_layers=1,dim=16,n_heads=2,n_kv_heads=1,vocab_size=%d,max_seq_len=128,multiple_of=8",
+                 V);
         sl_model *m = NULL;
         if (!sl_model_create(spec, 5, &m)) {
             const char *cov1[] = {"\"score\":", "\"tags\":[", "\"kind\":", NULL};
@@ -726,7 +790,8 @@ int main(void)
             ok(got, "(ab)+c: after 'a': b and ba");
             ok(sl_constraint_advance(c, 4) == SL_EINVAL, "(ab)+c: 'c' after 'a' is refused");
             sl_constraint_advance(c, 3); /* "ba" -> "aba" */
-            ok(!sl_constraint_accepting(c) && sl_constraint_min_bytes(c) == 2, "(ab)+c: after 'aba' not accepting, 2 bytes to go");
+            ok(!sl_constraint_accepting(c) && sl_constraint_min_bytes(c) == 2,
+               "(ab)+c: after 'aba' not accepting, 2 bytes to go");
             sl_constraint_advance(c, 2);
             sl_constraint_advance(c, 4);
             ok(sl_constraint_accepting(c), "(ab)+c: 'ababc' accepts");
@@ -743,7 +808,12 @@ int main(void)
         char store[40][2];
         const char *pc[40];
         int ln[40];
-        for (int v = 0; v < V; v++) { store[v][0] = alpha[v]; store[v][1] = 0; pc[v] = store[v]; ln[v] = 1; }
+        for (int v = 0; v < V; v++) {
+            store[v][0] = alpha[v];
+            store[v][1] = 0;
+            pc[v] = store[v];
+            ln[v] = 1;
+        }
         char spec[128];
         snprintf(spec, sizeof spec, "gpt:n_layer=1,n_head=2,n_embd=16,block_size=64,vocab_size=%d", V);
         sl_model *m = NULL;
@@ -757,8 +827,8 @@ int main(void)
     /* generation: a Mamba LM over multi-character pieces (some pieces straddle the pattern's
      * parts) */
     {
-        const char *pc[] = {"{", "}", "\"", ":", ",", "a", "b", "ab", "\"a", "b\"", "\":", "1", "23", "{\"", "\"}", " ", "ba",
-                            "x"};
+        const char *pc[] = {"{",   "}",   "\"", ":",  ",",   "a",   "b", "ab", "\"a",
+                            "b\"", "\":", "1",  "23", "{\"", "\"}", " ", "ba", "x"};
         const int V = (int)(sizeof pc / sizeof *pc);
         int ln[32];
         for (int v = 0; v < V; v++) ln[v] = (int)strlen(pc[v]);

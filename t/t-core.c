@@ -37,8 +37,8 @@ int main(void)
         char big[1200];
         memset(big, 'x', sizeof big - 1);
         big[sizeof big - 1] = '\0';
-        sl_error(SL_EINVAL, "%s", big);                          /* cut at 1023 */
-        sl_error_wrap(SL_EINVAL, "%.700s", big + 1);             /* prefix cut at 511 */
+        sl_error(SL_EINVAL, "%s", big);              /* cut at 1023 */
+        sl_error_wrap(SL_EINVAL, "%.700s", big + 1); /* prefix cut at 511 */
         const char *m = sl_errmsg();
         ok(strlen(m) == 1023 && m[511] == ':' && m[512] == ' ' && strspn(m, "x") == 511 && strspn(m + 513, "x") == 510,
            "sl_error_wrap cuts a long prefix and message to the buffer");
@@ -70,17 +70,25 @@ int main(void)
     ok(sl_rng_state_load(b, buf, n - 1) == SL_EFORMAT, "state of the wrong size is refused");
     free(buf);
     double mean = 0, var = 0;
-    for (int i = 0; i < 20000; i++) { double x = sl_rng_normal(c, 2.0); mean += x; var += x * x; }
-    mean /= 20000; var = var / 20000 - mean * mean;
+    for (int i = 0; i < 20000; i++) {
+        double x = sl_rng_normal(c, 2.0);
+        mean += x;
+        var += x * x;
+    }
+    mean /= 20000;
+    var = var / 20000 - mean * mean;
     is_close(var, 4.0, 0.2, "normal(sigma=2) has variance ~4");
-    sl_rng_free(a); sl_rng_free(b); sl_rng_free(c);
+    sl_rng_free(a);
+    sl_rng_free(b);
+    sl_rng_free(c);
 
     /* parameter table */
     sl_params *P = sl_params_new();
     int w = sl_params_add(P, "layer.", "weight", 2, 3, 5, 0, 0);
     int bb = sl_params_add(P, "layer.", "bias", 1, 3, 0, 0, 0);
     ok(w == 0 && bb == 1, "indices in declaration order");
-    ok(sl_params_add(P, "layer.", "weight", 1, 2, 0, 0, 0) == SL_EINVAL && strstr(sl_errmsg(), "duplicate"), "duplicate names refused");
+    ok(sl_params_add(P, "layer.", "weight", 1, 2, 0, 0, 0) == SL_EINVAL && strstr(sl_errmsg(), "duplicate"),
+       "duplicate names refused");
     ok(sl_params_add(P, "", "bad", 2, 3, 0, 0, 0) == SL_EINVAL, "zero dimension refused");
     ok(sl_params_add(P, "", "bad", 5, 1, 1, 1, 1) == SL_EINVAL, "rank > 4 refused");
     ok(sl_params_find(P, "layer.bias") == 1 && sl_params_find(P, "nope") == -1, "find by full name");
@@ -113,15 +121,17 @@ int main(void)
      * double has no measurable noise, so 200 x noise stays below it). Gradients above the floor
      * are judged relatively: a 10% error on a gradient of 0.006 is an error of 0.1. */
     float xs[3] = {0.3f, -0.7f, 1.1f}, gs[3];
-    for (int i = 0; i < 3; i++) gs[i] = 0.02f * (i + 1) * xs[i];   /* 0.006, -0.028, 0.066 */
+    for (int i = 0; i < 3; i++) gs[i] = 0.02f * (i + 1) * xs[i]; /* 0.006, -0.028, 0.066 */
     sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0, &r);
-    ok(r.max_rel < 1e-6 && r.floor == 1e-3 && r.checked == 3, "small gradients: right ones pass, floor 1e-3 (max rel %.2e, floor %g)", r.max_rel, r.floor);
+    ok(r.max_rel < 1e-6 && r.floor == 1e-3 && r.checked == 3,
+       "small gradients: right ones pass, floor 1e-3 (max rel %.2e, floor %g)", r.max_rel, r.floor);
     gs[0] *= 1.1f;
     sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0, &r);
     ok(fabs(r.max_rel - 0.1 / 1.1) < 1e-4 && r.worst == 0,
        "a 10%% error on a gradient of 0.006 (above the floor) counts relatively: err %.4f = 0.1/1.1", r.max_rel);
     /* below the floor errors are absolute: floor 0.1 turns that error of 6e-4 into 6e-3 */
     sl_gradcheck(xs, gs, 3, small_quad, xs, 1e-2, 0, 0.1, &r);
-    ok(fabs(r.max_rel - 6e-4 / 0.1) < 1e-5 && r.floor == 0.1, "with floor 0.1 the same error counts absolutely: err %.2e = 6e-4 / 0.1", r.max_rel);
+    ok(fabs(r.max_rel - 6e-4 / 0.1) < 1e-5 && r.floor == 0.1,
+       "with floor 0.1 the same error counts absolutely: err %.2e = 6e-4 / 0.1", r.max_rel);
     return done_testing();
 }

@@ -3,7 +3,7 @@
  * the exact softmax, top-k and top-p sets), and lab/generate.h's decoder: step mode equal to
  * sequence mode, the sliding window equal to a forward pass over the cropped context (as
  * nanoGPT's generate), context limits and bad input. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 
@@ -41,16 +41,21 @@ static void gemv_case(int N, int C, int OC, int bias)
         }
     ok(worst < 1e-6, "sl_gemv N=%d C=%d OC=%d%s == double reference (rel %.1e)", N, C, OC, bias ? " +bias" : "", worst);
     ok(memcmp(y, y2, (size_t)N * OC * sizeof(float)) == 0, "sl_gemv N=%d C=%d OC=%d: 1 and 2 threads bitwise equal", N, C, OC);
-    free(w); free(x); free(b); free(y); free(r); free(y2);
+    free(w);
+    free(x);
+    free(b);
+    free(y);
+    free(r);
+    free(y2);
 }
 
 static void test_kernels(void)
 {
-    gemv_case(1, 288, 288, 0);      /* large enough to split across threads */
-    gemv_case(1, 288, 1001, 1);     /* rows not a multiple of 4 */
-    gemv_case(4, 33, 7, 1);         /* C: one 32-block plus a scalar tail */
-    gemv_case(2, 17, 5, 0);         /* C: a 16-block plus a tail */
-    gemv_case(3, 3, 9, 1);          /* C below one vector */
+    gemv_case(1, 288, 288, 0);  /* large enough to split across threads */
+    gemv_case(1, 288, 1001, 1); /* rows not a multiple of 4 */
+    gemv_case(4, 33, 7, 1);     /* C: one 32-block plus a scalar tail */
+    gemv_case(2, 17, 5, 0);     /* C: a 16-block plus a tail */
+    gemv_case(3, 3, 9, 1);      /* C below one vector */
     gemv_case(1, 768, 300, 0);
     /* an unaligned weight pointer (a mapped file's offset) */
     {
@@ -58,7 +63,8 @@ static void test_kernels(void)
         sl_gemv(y, x, w + 1, NULL, 1, 48, 64);
         sl_gemv_naive(r, x, w + 1, NULL, 1, 48, 64);
         ok(max_abs_diff(y, r, 64) < 1e-5, "sl_gemv on a weight pointer 4 bytes off alignment (max %.1e)", max_abs_diff(y, r, 64));
-        free(w); free(x);
+        free(w);
+        free(x);
     }
     /* the attention step's value sum and softmax */
     {
@@ -69,12 +75,20 @@ static void test_kernels(void)
         ok(max_abs_diff(o, r, n) < 1e-5, "sl_gemv_t (m=%d, n=%d) == double reference (max %.1e)", m, n, max_abs_diff(o, r, n));
         float x[40];
         double want[40], mx = -1e30, sum = 0.0;
-        for (int i = 0; i < 40; i++) { x[i] = (float)(3.0 * sin(i * 1.3)); if (x[i] > mx) mx = x[i]; }
-        for (int i = 0; i < 40; i++) { want[i] = exp(0.7 * (x[i] - mx)); sum += want[i]; }
+        for (int i = 0; i < 40; i++) {
+            x[i] = (float)(3.0 * sin(i * 1.3));
+            if (x[i] > mx) mx = x[i];
+        }
+        for (int i = 0; i < 40; i++) {
+            want[i] = exp(0.7 * (x[i] - mx));
+            sum += want[i];
+        }
         double s = sl_softmax_unnorm(x, 40, 0.7f), worst = 0.0;
         for (int i = 0; i < 40; i++) worst = fmax(worst, fabs(x[i] - want[i]));
-        ok(worst < 1e-6 && fabs(s - sum) < 1e-5 * sum, "sl_softmax_unnorm == exp(scale (x - max)) (max %.1e, sum %g vs %g)", worst, s, sum);
-        free(p); free(V);
+        ok(worst < 1e-6 && fabs(s - sum) < 1e-5 * sum, "sl_softmax_unnorm == exp(scale (x - max)) (max %.1e, sum %g vs %g)",
+           worst, s, sum);
+        free(p);
+        free(V);
     }
     float t[6] = {1, 5, -2, 5, 0, 3};
     ok(sl_argmax(t, 6) == 1, "sl_argmax: the first of equal maxima");
@@ -86,15 +100,18 @@ static void test_kernels(void)
     big[77777] = INFINITY;
     int fin = sl_all_finite(big, 100000, &bad);
     ok(!fin && bad == 77777, "sl_all_finite: inf found at %zu", bad);
-    big[77777] = 0.0f; big[65536] = NAN;
+    big[77777] = 0.0f;
+    big[65536] = NAN;
     fin = sl_all_finite(big, 100000, &bad);
     ok(!fin && bad == 65536, "sl_all_finite: NaN at a block start found at %zu", bad);
     /* the vector loop's tail and an unaligned start (mapped weights sit at any 4-byte offset) */
-    big[65536] = 0.0f; big[99999] = -INFINITY;
+    big[65536] = 0.0f;
+    big[99999] = -INFINITY;
     fin = sl_all_finite(big + 1, 99999, &bad);
     ok(!fin && bad == 99998, "sl_all_finite: -inf in the tail of an unaligned range found at %zu", bad);
     ok(sl_all_finite(big + 1, 99998, &bad), "sl_all_finite: the range before it passes");
-    big[99999] = 0.0f; big[17] = NAN;
+    big[99999] = 0.0f;
+    big[17] = NAN;
     fin = sl_all_finite(big + 3, 20, &bad);
     ok(!fin && bad == 14, "sl_all_finite: NaN in a 20-value range found at %zu", bad);
     free(big);
@@ -122,7 +139,8 @@ static void draw(long *cnt, const float *logits, int V, const sl_sampler *s, lon
     int *iw = malloc((size_t)V * sizeof(int));
     memset(cnt, 0, (size_t)V * sizeof(long));
     for (long i = 0; i < n; i++) cnt[sl_sample_logits(logits, V, s, rng, work, iw)]++;
-    free(work); free(iw);
+    free(work);
+    free(iw);
     sl_rng_free(rng);
 }
 
@@ -165,9 +183,11 @@ static void test_sampler(void)
         for (int v = 0; v < V; v++) p[v] /= z;
         draw(cnt, lg, V, &s, n, 21);
         long out = 0;
-        for (int v = 0; v < V; v++) if (p[v] == 0.0) out += cnt[v];
+        for (int v = 0; v < V; v++)
+            if (p[v] == 0.0) out += cnt[v];
         double pv = chi2_p(cnt, p, V, n, &df);
-        ok(out == 0 && pv > 1e-3, "top-k 3: only the 3 highest (ties to the lower id), renormalised (outside %ld, p = %.3f)", out, pv);
+        ok(out == 0 && pv > 1e-3, "top-k 3: only the 3 highest (ties to the lower id), renormalised (outside %ld, p = %.3f)", out,
+           pv);
     }
     /* top-p: softmax probs sorted 3 (0.447), 0 (0.222), 2 = 5 (0.110 each, the lower id first),
      * ...: p = 0.7 keeps 3, 0, 2 (cumulative 0.669, then 0.779 >= 0.7) */
@@ -183,7 +203,8 @@ static void test_sampler(void)
         for (int v = 0; v < V; v++) p[v] /= zz;
         draw(cnt, lg, V, &s, n, 31);
         long out = 0;
-        for (int v = 0; v < V; v++) if (p[v] == 0.0) out += cnt[v];
+        for (int v = 0; v < V; v++)
+            if (p[v] == 0.0) out += cnt[v];
         double pv = chi2_p(cnt, p, V, n, &df);
         ok(out == 0 && pv > 1e-3, "top-p 0.7: the nucleus {3, 0, 2}, renormalised (outside %ld, p = %.3f)", out, pv);
         sl_sampler s2 = {1.0f, 0, 0.6f};
@@ -207,21 +228,32 @@ static void test_sampler(void)
         sl_sampler s = {1.0f, 0, 0.9f};
         double *q = malloc((size_t)W * sizeof(double)), z = 0.0;
         int *ord = malloc((size_t)W * sizeof(int));
-        for (int v = 0; v < W; v++) { z += q[v] = exp(big[v]); ord[v] = v; }
+        for (int v = 0; v < W; v++) {
+            z += q[v] = exp(big[v]);
+            ord[v] = v;
+        }
         /* the exact nucleus by a full sort (selection sort on the top part is enough) */
         char *in = calloc((size_t)W, 1);
         double acc = 0.0;
         for (int i = 0; i < W && acc < 0.9; i++) {
             int b = i;
-            for (int j = i + 1; j < W; j++) if (q[ord[j]] > q[ord[b]] || (q[ord[j]] == q[ord[b]] && ord[j] < ord[b])) b = j;
-            int t = ord[i]; ord[i] = ord[b]; ord[b] = t;
+            for (int j = i + 1; j < W; j++)
+                if (q[ord[j]] > q[ord[b]] || (q[ord[j]] == q[ord[b]] && ord[j] < ord[b])) b = j;
+            int t = ord[i];
+            ord[i] = ord[b];
+            ord[b] = t;
             acc += q[ord[i]] / z;
             in[ord[i]] = 1;
         }
         int outside = 0;
         for (int i = 0; i < 3000; i++) outside += !in[sl_sample_logits(big, W, &s, rng, work, iw)];
         ok(outside == 0, "top-p 0.9 over 5000 tokens: every draw in the exact nucleus (%d outside)", outside);
-        free(q); free(ord); free(in); free(big); free(work); free(iw);
+        free(q);
+        free(ord);
+        free(in);
+        free(big);
+        free(work);
+        free(iw);
         sl_rng_free(rng);
     }
 }
@@ -230,7 +262,11 @@ static void test_sampler(void)
 static float *last_logits(sl_model *m, const int32_t *tok, int T)
 {
     float *y = malloc((size_t)T * m->d_out * sizeof(float)), *l = malloc((size_t)m->d_out * sizeof(float));
-    if (sl_model_forward(m, NULL, tok, y, 1, T)) { free(y); free(l); return NULL; }
+    if (sl_model_forward(m, NULL, tok, y, 1, T)) {
+        free(y);
+        free(l);
+        return NULL;
+    }
     memcpy(l, y + (size_t)(T - 1) * m->d_out, (size_t)m->d_out * sizeof(float));
     free(y);
     return l;
@@ -247,35 +283,48 @@ static void decoder_case(const char *spec, int max_len, int total)
     for (int i = 0; i < total; i++) tok[i] = (i * 7 + 3) % m->d_in;
     sl_decoder *d = NULL;
     rc = sl_decoder_new(m, 1, &d);
-    if (!ok(rc == 0, "%s: decoder", spec)) { sl_model_free(m); free(tok); return; }
+    if (!ok(rc == 0, "%s: decoder", spec)) {
+        sl_model_free(m);
+        free(tok);
+        return;
+    }
     double worst_in = 0.0, worst_win = 0.0;
     int fed = 0, bad = 0, slid = 0;
     /* the prompt as one feed of 3, then one token at a time */
     for (int i = 0; i < total && !bad; i += (i == 0 ? 3 : 1)) {
         int k = i == 0 ? 3 : 1;
-        if (sl_decoder_feed(d, tok + i, k)) { bad = 1; break; }
+        if (sl_decoder_feed(d, tok + i, k)) {
+            bad = 1;
+            break;
+        }
         fed = i + k;
         int T = max_len && fed > max_len ? max_len : fed;
         float *ref = last_logits(m, tok + fed - T, T);
-        if (!ref) { bad = 1; break; }
+        if (!ref) {
+            bad = 1;
+            break;
+        }
         double e = max_abs_diff(sl_decoder_logits(d), ref, V);
-        if (max_len && fed > max_len) { slid = 1; worst_win = fmax(worst_win, e); }
-        else worst_in = fmax(worst_in, e);
+        if (max_len && fed > max_len) {
+            slid = 1;
+            worst_win = fmax(worst_win, e);
+        } else worst_in = fmax(worst_in, e);
         free(ref);
     }
     ok(!bad && fed == total, "%s: fed %d tokens%s%s", spec, fed, bad ? ": " : "", bad ? sl_errmsg() : "");
     ok(worst_in < 1e-4, "%s: step-mode logits == forward over the context (max %.1e)", spec, worst_in);
     if (max_len) {
         ok(slid && sl_decoder_sliding(d) && worst_win == 0.0,
-           "%s: past %d tokens the logits are a forward pass over the last %d tokens, bitwise (max %.1e)", spec, max_len,
-           max_len, worst_win);
+           "%s: past %d tokens the logits are a forward pass over the last %d tokens, bitwise (max %.1e)", spec, max_len, max_len,
+           worst_win);
     }
     long pos;
     sl_decoder_stats(d, &pos, NULL);
     ok(pos >= total, "%s: %ld model positions counted", spec, pos);
     int32_t badtok = m->d_in;
     rc = sl_decoder_feed(d, &badtok, 1);
-    ok(rc == SL_EINVAL && strstr(sl_errmsg(), "outside the vocabulary"), "%s: a token outside the vocabulary: %s", spec, sl_errmsg());
+    ok(rc == SL_EINVAL && strstr(sl_errmsg(), "outside the vocabulary"), "%s: a token outside the vocabulary: %s", spec,
+       sl_errmsg());
     sl_decoder_free(d);
     /* without sliding: the context is a hard limit */
     if (max_len) {

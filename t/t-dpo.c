@@ -111,13 +111,20 @@ static void test_task(void)
     sl_rng_free(rng);
     sl_task_free(t);
 
-    struct { const char *text, *needle; } bad[] = {
-        {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n", ":2: \"rejected\" is missing"},
+    struct {
+        const char *text, *needle;
+    } bad[] = {
+        {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n",
+         ":2: \"rejected\" is missing"},
         {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\nnot json\n", "bad.jsonl:2"},
-        {"{\"prompt\": \"a\", \"chosen\": \"Z\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n", ":1: \"chosen\" has 'Z'"},
+        {"{\"prompt\": \"a\", \"chosen\": \"Z\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": "
+         "\"c\"}\n",
+         ":1: \"chosen\" has 'Z'"},
         {"{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n", "at least 2"},
         {"[1, 2]\n{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n", ":1: not a JSON object"},
-        {"{\"prompt\": \"\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n", "must not be empty"},
+        {"{\"prompt\": \"\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": "
+         "\"c\"}\n",
+         "must not be empty"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         p = write_file("bad.jsonl", bad[i].text);
@@ -168,8 +175,8 @@ static void test_family(const char *spec)
         sl_optim_step(o, m->P, 1e-2f);
     }
     sl_task_eval(t, m, 2, 8, 11, &e1);
-    ok(e1.loss < 0.5 * log(2.0) && e1.metric == 1.0, "%s: 30 AdamW steps on the DPO loss: validation loss %.4f, reward accuracy %.2f",
-       spec, e1.loss, e1.metric);
+    ok(e1.loss < 0.5 * log(2.0) && e1.metric == 1.0,
+       "%s: 30 AdamW steps on the DPO loss: validation loss %.4f, reward accuracy %.2f", spec, e1.loss, e1.metric);
     free(y);
     free(dy);
     sl_batch_free(&b);

@@ -4,7 +4,7 @@
  * gates that forget almost everything; the gla layer: fla names and shapes, gradient check at
  * every coordinate, chunk == recurrent form, step == sequence, lm:mixer=gla, agreement with
  * the PyTorch reference (t/ref/make_linrnn_fixtures.py), spec errors, a learning test. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "t/mixer_check.h"
@@ -37,13 +37,18 @@ static void stability_test(void)
     double e = rc ? INFINITY : rel_err(o, p.o, nv);
     ok(finite && e < 1e-5, "gates of exp(-30) per step, chunk 64: finite and == recurrence in double (rel %.2e)", e);
     size_t nk = (size_t)B * T * H * K;
-    float *dq = malloc(nk * sizeof(float)), *dk = malloc(nk * sizeof(float)), *dv = malloc(nv * sizeof(float)), *dg = malloc(nk * sizeof(float));
+    float *dq = malloc(nk * sizeof(float)), *dk = malloc(nk * sizeof(float)), *dv = malloc(nv * sizeof(float)),
+          *dg = malloc(nk * sizeof(float));
     rc = sl_linattn_chunk_backward(dq, dk, dv, dg, p.R, &p.a, 64);
     finite = rc == 0;
     for (size_t i = 0; i < nk; i++) finite &= isfinite(dq[i]) && isfinite(dk[i]) && isfinite(dg[i]);
     for (size_t i = 0; i < nv; i++) finite &= isfinite(dv[i]);
     ok(finite, "... and its backward is finite");
-    free(o); free(dq); free(dk); free(dv); free(dg);
+    free(o);
+    free(dq);
+    free(dk);
+    free(dv);
+    free(dg);
     prob_free(&p);
 }
 
@@ -56,10 +61,11 @@ static void model_tests(void)
     ok(rc == 0, "create gla (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
     const sl_params *P = m->P;
-    ok(shape_is(P, "q_proj.weight", 2, 4, 8, 0) && shape_is(P, "k_proj.weight", 2, 4, 8, 0) && shape_is(P, "v_proj.weight", 2, 8, 8, 0) &&
-           shape_is(P, "g_proj.weight", 2, 8, 8, 0) && shape_is(P, "gk_proj.0.weight", 2, 3, 8, 0) &&
-           shape_is(P, "gk_proj.1.weight", 2, 4, 3, 0) && shape_is(P, "gk_proj.1.bias", 1, 4, 0, 0) &&
-           shape_is(P, "o_proj.weight", 2, 8, 8, 0) && shape_is(P, "g_norm.weight", 1, 4, 0, 0) && P->n == 9,
+    ok(shape_is(P, "q_proj.weight", 2, 4, 8, 0) && shape_is(P, "k_proj.weight", 2, 4, 8, 0) &&
+           shape_is(P, "v_proj.weight", 2, 8, 8, 0) && shape_is(P, "g_proj.weight", 2, 8, 8, 0) &&
+           shape_is(P, "gk_proj.0.weight", 2, 3, 8, 0) && shape_is(P, "gk_proj.1.weight", 2, 4, 3, 0) &&
+           shape_is(P, "gk_proj.1.bias", 1, 4, 0, 0) && shape_is(P, "o_proj.weight", 2, 8, 8, 0) &&
+           shape_is(P, "g_norm.weight", 1, 4, 0, 0) && P->n == 9,
        "fla GatedLinearAttention names and shapes, expand_k 0.5 (%d tensors)", P->n);
     const int B = 2, T = 7, D = 8;
     float *x = tu_random((size_t)B * T * D, 1.0f, 3);
@@ -85,7 +91,10 @@ static void model_tests(void)
         y[i] = malloc((size_t)B2 * T2 * 12 * sizeof(float));
         sl_model *mi;
         rc = sl_model_create(specs[i], 5, &mi);
-        if (rc || sl_model_forward(mi, x2, NULL, y[i], B2, T2)) { ok(0, "%s: %s", specs[i], sl_errmsg()); continue; }
+        if (rc || sl_model_forward(mi, x2, NULL, y[i], B2, T2)) {
+            ok(0, "%s: %s", specs[i], sl_errmsg());
+            continue;
+        }
         if (i == 1) {
             check_step_equals_seq(mi, "gla T=57", x2, NULL, B2, T2, 1e-5);
             check_model_grads(mi, "gla T=57, 4 chunks", x2, NULL, B2, T2, 1e-3, 2e-2, 12);
@@ -102,9 +111,16 @@ static void model_tests(void)
 
 static void lm_tests(void)
 {
-    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=gla,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4,gate_low_rank_dim=4",
-                              .names = {"backbone.layers.1.mixer.gk_proj.1.bias"},
-                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
+    tu_check_lm(
+        &(tu_lm_case){.spec = "lm:mixer=gla,d_model=8,num_heads=2,n_layer=2,vocab_size=11,chunk_size=4,gate_low_rank_dim=4",
+                      .names = {"backbone.layers.1.mixer.gk_proj.1.bias"},
+                      .B = 2,
+                      .T = 9,
+                      .mul = 7,
+                      .add = 3,
+                      .step_tol = 1e-4,
+                      .h = 1e-3,
+                      .tol = 3e-2});
 }
 
 static void error_tests(void)
@@ -128,10 +144,10 @@ int main(void)
     {
         /* induction heads: content-based recall through the gated state; chance 1/8 */
         double first = 0, last = 0;
-        double acc = learn_task("lm:mixer=gla,d_model=32,n_layer=2,num_heads=2", "induction:seq_len=16,vocab_size=8", 600, 16, 3e-3f,
-                                &first, &last);
-        ok(acc >= 0.9, "lm:mixer=gla learns induction heads: accuracy %.3f (loss %.3f -> %.3f in 600 AdamW steps, chance 0.125)", acc,
-           first, last);
+        double acc = learn_task("lm:mixer=gla,d_model=32,n_layer=2,num_heads=2", "induction:seq_len=16,vocab_size=8", 600, 16,
+                                3e-3f, &first, &last);
+        ok(acc >= 0.9, "lm:mixer=gla learns induction heads: accuracy %.3f (loss %.3f -> %.3f in 600 AdamW steps, chance 0.125)",
+           acc, first, last);
     }
     sl_threads_set(2);
     {

@@ -43,7 +43,8 @@ static void test_names(void)
     int good = 1;
     for (int c = 0; c < 12; c++)
         for (int j = 0; j < 10; j++) good &= K[c * 10 + j] == (j < 8 ? Cs[c * 8 + j] : 0.0f);
-    const float *ai = sl_params_data(P, sl_params_find(P, "kernel.kernel.A_imag")), *ar = sl_params_data(P, sl_params_find(P, "kernel.kernel.inv_A_real"));
+    const float *ai = sl_params_data(P, sl_params_find(P, "kernel.kernel.A_imag")),
+                *ar = sl_params_data(P, sl_params_find(P, "kernel.kernel.inv_A_real"));
     good &= fabsf(ai[3] - 3.0f * (float)M_PI) < 1e-5f && fabsf(expf(ar[2]) - 0.5f) < 1e-6f;
     ok(good, "init: shift kernel == C for B = e_1 (zero past d_state taps); A = -1/2 + i pi n");
     sl_model_free(m);
@@ -52,8 +53,16 @@ static void test_names(void)
 /* conv=fft == conv=naive: output, input gradient and every parameter gradient */
 static void test_fft_vs_naive(void)
 {
-    tu_check_pair(&(tu_pair){.spec = "h3:d_model=8,d_state=6,head_dim=2", .ref = "h3:d_model=8,d_state=6,head_dim=2,conv=naive",
-                             .seed = 4, .xseed = 1, .dyseed = 2, .B = 2, .T = 45, .tol_y = 2e-6, .tol_dx = 1e-5, .tol_g = 1e-5,
+    tu_check_pair(&(tu_pair){.spec = "h3:d_model=8,d_state=6,head_dim=2",
+                             .ref = "h3:d_model=8,d_state=6,head_dim=2,conv=naive",
+                             .seed = 4,
+                             .xseed = 1,
+                             .dyseed = 2,
+                             .B = 2,
+                             .T = 45,
+                             .tol_y = 2e-6,
+                             .tol_dx = 1e-5,
+                             .tol_g = 1e-5,
                              .what = "FFT convolutions == direct sums"});
 }
 
@@ -61,7 +70,10 @@ static void test_model(void)
 {
     sl_model *m;
     int rc = sl_model_create("h3:d_model=4,d_state=4,head_dim=2", 5, &m);
-    if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
+    if (rc) {
+        ok(0, "create: %s", sl_errmsg());
+        return;
+    }
     /* larger steps than the init, so the diagonal SSM carries far */
     float *ldt = sl_params_data(m->P, sl_params_find(m->P, "kernel.kernel.log_dt"));
     ldt[0] = logf(0.3f);
@@ -73,7 +85,10 @@ static void test_model(void)
     free(x);
     sl_model_free(m);
     rc = sl_model_create("h3:d_model=8,d_state=6,head_dim=2", 6, &m);
-    if (rc) { ok(0, "create: %s", sl_errmsg()); return; }
+    if (rc) {
+        ok(0, "create: %s", sl_errmsg());
+        return;
+    }
     float *x2 = tu_random((size_t)3 * 60 * 8, 1.0f, 10);
     check_step_equals_seq(m, "h3 T=60", x2, NULL, 3, 60, 2e-5);
     free(x2);
@@ -82,9 +97,16 @@ static void test_model(void)
 
 static void test_lm(void)
 {
-    tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=h3,d_model=8,n_layer=2,d_state=4,head_dim=2,vocab_size=7",
-                              .names = {"backbone.layers.1.mixer.kernel.kernel.log_dt", "backbone.layers.0.mixer.ssm_k_kernel.kernel.C"},
-                              .B = 2, .T = 8, .mul = 5, .add = 1, .step_tol = 1e-4, .h = 5e-3, .tol = 3e-2});
+    tu_check_lm(
+        &(tu_lm_case){.spec = "lm:mixer=h3,d_model=8,n_layer=2,d_state=4,head_dim=2,vocab_size=7",
+                      .names = {"backbone.layers.1.mixer.kernel.kernel.log_dt", "backbone.layers.0.mixer.ssm_k_kernel.kernel.C"},
+                      .B = 2,
+                      .T = 8,
+                      .mul = 5,
+                      .add = 1,
+                      .step_tol = 1e-4,
+                      .h = 5e-3,
+                      .tol = 3e-2});
 }
 
 static void test_errors(void)

@@ -114,16 +114,15 @@ static void roundtrip_case(const char *name, const char *const *files)
             snprintf(full, sizeof full, "transformer.%s", t->name);
             const sl_st_tensor *u = sl_safetensors_find(w, t->name);
             if (!u) u = sl_safetensors_find(w, full);
-            match = u && u->dtype == t->dtype && u->end - u->begin == t->end - t->begin &&
-                    u->ndim == t->ndim && !memcmp(u->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim) &&
+            match = u && u->dtype == t->dtype && u->end - u->begin == t->end - t->begin && u->ndim == t->ndim &&
+                    !memcmp(u->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim) &&
                     !memcmp(w->data + u->begin, o->data + t->begin, t->end - t->begin);
             if (!match) diag("tensor %s differs", t->name);
             count++;
         }
         sl_safetensors_free(o);
     }
-    ok(match, "%s: the written model.safetensors holds the fixture's %d tensors bitwise, same names and shapes", name,
-       count);
+    ok(match, "%s: the written model.safetensors holds the fixture's %d tensors bitwise, same names and shapes", name, count);
     sl_safetensors_free(w);
     sl_model_free(a);
     sl_model_free(b);
@@ -216,8 +215,8 @@ static void bad_inputs(void)
     refuse(bad_dir("llama_gqa", "\"mlp_bias\": false", "\"mlp_bias\": true", 1), SL_EUNSUPPORTED, "mlp_bias=true",
            "Llama mlp_bias");
     refuse(bad_dir("llama_gqa", "\"silu\"", "\"gelu\"", 1), SL_EUNSUPPORTED, "hidden_act 'gelu'", "Llama hidden_act gelu");
-    refuse(bad_dir("llama_gqa", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 2, \"head_dim\": 16", 1),
-           SL_EUNSUPPORTED, "head_dim=16", "Llama head_dim other than hidden_size / heads");
+    refuse(bad_dir("llama_gqa", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 2, \"head_dim\": 16", 1), SL_EUNSUPPORTED,
+           "head_dim=16", "Llama head_dim other than hidden_size / heads");
     refuse(bad_dir("llama_gqa", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", 1), SL_EFORMAT,
            "not a multiple of num_key_value_heads=3", "num_key_value_heads not dividing the heads");
     refuse(bad_dir("llama_gqa", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4", 1), SL_ESHAPE,
@@ -275,12 +274,15 @@ static void bad_inputs(void)
 /* models that have no Hugging Face layout are refused by name when written */
 static void save_refusals(void)
 {
-    static const struct { const char *spec, *want; } cases[] = {
+    static const struct {
+        const char *spec, *want;
+    } cases[] = {
         {"gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,pos=rope", "learned positions"},
         {"gpt:n_layer=1,n_head=2,n_embd=8,block_size=8,vocab_size=6,n_kv_head=1", "n_kv_head=1"},
         {"llama:dim=8,n_layers=1,n_heads=2,vocab_size=6,multiple_of=4,max_seq_len=8,bias=1", "bias=1"},
         {"llama:dim=8,n_layers=1,n_heads=2,vocab_size=6,multiple_of=4,max_seq_len=8,kv_lora_rank=4,qk_nope_head_dim=2,"
-         "qk_rope_head_dim=2,v_head_dim=3", "MLA"},
+         "qk_rope_head_dim=2,v_head_dim=3",
+         "MLA"},
         {"lm:mixer=lstm,d_model=8,n_layer=1,vocab_size=6", "only gpt and llama"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -166,8 +166,8 @@ static void grads_after(const char *spec, int B, int T)
     int ba = sl_model_backward(a, dy, NULL), bb = sl_model_backward(b, dy, NULL);
     ok(!r0 && !r1 && !r2 && !ba && !bb && !memcmp(ya, yb, ny * sizeof(float)) &&
            !memcmp(a->P->grad, b->P->grad, a->P->total * sizeof(float)),
-       "%s: forward + backward after an inference forward: outputs and %zu parameter gradients == a fresh model's, bitwise",
-       spec, a->P->total);
+       "%s: forward + backward after an inference forward: outputs and %zu parameter gradients == a fresh model's, bitwise", spec,
+       a->P->total);
     free(ya);
     free(yb);
     free(dy);
@@ -199,8 +199,8 @@ static void two_threads(const char *spec, int B, int T)
         if (d > worst) worst = d;
         if (fabs(y0[i]) > big) big = fabs(y0[i]);
     }
-    ok(!r0 && !r1 && worst <= 1e-5 * (big > 1 ? big : 1), "%s B=%d T=%d, 2 threads: inference == training mode to %.2g (max |y| %.3g)",
-       spec, B, T, worst, big);
+    ok(!r0 && !r1 && worst <= 1e-5 * (big > 1 ? big : 1),
+       "%s B=%d T=%d, 2 threads: inference == training mode to %.2g (max |y| %.3g)", spec, B, T, worst, big);
     free(y0);
     free(y1);
     free(x);
@@ -268,25 +268,24 @@ int main(void)
         {"attention:d_model=32,n_head=4,kernel=naive", 3, 19, -1, -1},
         {"attention:d_model=32,n_head=4,n_kv_head=2,rope=1,bias=1,names=llama", 2, 23, -1, -1},
         {"attention:d_model=32,n_head=4,causal=0", 2, 13, -1, -1},
-        {"attention:d_model=32,n_head=2,kv_lora_rank=8,q_lora_rank=8,qk_rope_head_dim=4,qk_nope_head_dim=8,v_head_dim=8,rope=1", 2,
-         11, -1, -1},
+        {"attention:d_model=32,n_head=2,kv_lora_rank=8,q_lora_rank=8,qk_rope_head_dim=4,qk_nope_head_dim=8,v_head_dim=8,rope=1",
+         2, 11, -1, -1},
         {"gpt:n_layer=3,n_head=2,n_embd=16,block_size=32,vocab_size=13", 3, 17, -1, -1},
         {"gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=13,bias=0", 1, 32, -1, -1},
         {"llama:n_layers=3,dim=16,n_heads=4,n_kv_heads=2,vocab_size=13,max_seq_len=32,multiple_of=8", 2, 21, -1, -1},
         {"s4:d_model=8,d_state=8,l_max=64", 3, 41, -1, -1},
         {"s4:d_model=8,d_state=8,l_max=1024", 3, 999, -1, -1}, /* 2997 rows: GLU chunks of 2048 and 949 */
         {"s4:d_model=8,d_state=8,l_max=1024", 4, 513, -1, -1}, /* 2052 rows: one chunk (a 4-row tail joins it) */
-        {"s4d:d_model=8,d_state=8", 5, 1000, -1, -1},  /* 5000 rows: 2048, 2048, 904 */
+        {"s4d:d_model=8,d_state=8", 5, 1000, -1, -1},          /* 5000 rows: 2048, 2048, 904 */
         {"s4d:d_model=8,d_state=8", 2, 37, -1, -1},
     };
     sl_threads_set(1);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check(&cases[i]);
     /* the LM wrapper over them: its own layers keep their caches (no SL_CAP_INFER of its own),
      * the mixers inside run without theirs */
-    static const char *const lms[] = {"lm:mixer=lstm,d_model=16,n_layer=2,vocab_size=11",
-                                      "lm:mixer=mamba,d_model=16,n_layer=2,vocab_size=11",
-                                      "lm:mixer=attention,d_model=16,n_layer=2,vocab_size=11",
-                                      "lm:mixer=s4,d_model=16,n_layer=2,vocab_size=11"};
+    static const char *const lms[] = {
+        "lm:mixer=lstm,d_model=16,n_layer=2,vocab_size=11", "lm:mixer=mamba,d_model=16,n_layer=2,vocab_size=11",
+        "lm:mixer=attention,d_model=16,n_layer=2,vocab_size=11", "lm:mixer=s4,d_model=16,n_layer=2,vocab_size=11"};
     for (int i = 0; i < 4; i++) {
         sl_model *m = NULL;
         if (sl_model_create(lms[i], 3, &m)) {
@@ -311,7 +310,8 @@ int main(void)
                                      "attention:d_model=32,n_head=4,kernel=naive",
                                      "gpt:n_layer=3,n_head=2,n_embd=16,block_size=32,vocab_size=13",
                                      "llama:n_layers=2,dim=16,n_heads=4,n_kv_heads=2,vocab_size=13,max_seq_len=32,multiple_of=8",
-                                     "s4:d_model=8,d_state=8,l_max=64", "s4d:d_model=8,d_state=8"};
+                                     "s4:d_model=8,d_state=8,l_max=64",
+                                     "s4d:d_model=8,d_state=8"};
     for (int i = 0; i < 6; i++) grads_after(gr[i], 3, 17);
     two_threads("gpt:n_layer=3,n_head=2,n_embd=16,block_size=32,vocab_size=13", 4, 19);
     two_threads("llama:n_layers=3,dim=16,n_heads=4,n_kv_heads=2,vocab_size=13,max_seq_len=32,multiple_of=8", 4, 19);

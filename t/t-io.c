@@ -43,7 +43,7 @@ static int expect_err(int rc, int code, const char *phrase, const char *label)
 {
     int good = rc == code && strstr(sl_errmsg(), phrase) != NULL;
     ok(good, "%s -> %s", label, sl_strerror(code));
-    if (good) diag("  %s", sl_errmsg());   /* the log then documents every message */
+    if (good) diag("  %s", sl_errmsg()); /* the log then documents every message */
     else diag("  rc %d (%s), message: %s  [wanted phrase: %s]", rc, sl_strerror(rc), sl_errmsg(), phrase);
     return good;
 }
@@ -51,7 +51,10 @@ static int expect_err(int rc, int code, const char *phrase, const char *label)
 static void write_raw(const char *path, const void *buf, size_t n)
 {
     FILE *f = fopen(path, "wb");
-    if (!f) { diag("cannot write %s", path); return; }
+    if (!f) {
+        diag("cannot write %s", path);
+        return;
+    }
     if (n) fwrite(buf, 1, n, f);
     fclose(f);
 }
@@ -84,10 +87,18 @@ static int json_exact(const char *s, size_t len, sl_json **out)
 
 static void test_json(void)
 {
-    struct { const char *text; const char *why; } good[] = {
-        {"{}", "empty object"}, {"[]", "empty array"}, {" \t\r\n{\"a\" : 1 }\n", "whitespace"},
-        {"[1,-0,0.5,-1.5e-3,1E+2,2e-400]", "numbers"}, {"true", "true"}, {"null", "null"},
-        {"\"\"", "empty string"}, {"\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "raw UTF-8"},
+    struct {
+        const char *text;
+        const char *why;
+    } good[] = {
+        {"{}", "empty object"},
+        {"[]", "empty array"},
+        {" \t\r\n{\"a\" : 1 }\n", "whitespace"},
+        {"[1,-0,0.5,-1.5e-3,1E+2,2e-400]", "numbers"},
+        {"true", "true"},
+        {"null", "null"},
+        {"\"\"", "empty string"},
+        {"\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "raw UTF-8"},
         {"{\"a\":{\"b\":[1,{\"c\":null}]},\"d\":false}", "nested"},
         {"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"", "all escapes"},
     };
@@ -124,7 +135,12 @@ static void test_json(void)
         sl_json_free(j);
     }
 
-    struct { const char *text; size_t len; const char *phrase; const char *why; } bad[] = {
+    struct {
+        const char *text;
+        size_t len;
+        const char *phrase;
+        const char *why;
+    } bad[] = {
         {"", 0, "end of input", "empty input"},
         {"   ", 3, "end of input", "only whitespace"},
         {"{\"a\":1,}", 0, "object key", "trailing comma in object"},
@@ -182,16 +198,28 @@ static void test_json(void)
     ok(strstr(sl_errmsg(), "byte 4") != NULL, "JSON error names the byte offset (%s)", sl_errmsg());
 
     /* sl_json_int: exact from the text */
-    struct { const char *text; int64_t lo, hi; int ok; int64_t v; } ints[] = {
-        {"9007199254740993", 0, INT64_MAX, 1, 9007199254740993LL},   /* not a double */
+    struct {
+        const char *text;
+        int64_t lo, hi;
+        int ok;
+        int64_t v;
+    } ints[] = {
+        {"9007199254740993", 0, INT64_MAX, 1, 9007199254740993LL}, /* not a double */
         {"9223372036854775807", 0, INT64_MAX, 1, INT64_MAX},
         {"-9223372036854775808", INT64_MIN, 0, 1, INT64_MIN},
         {"9223372036854775808", 0, INT64_MAX, 0, 0},
         {"-9223372036854775809", INT64_MIN, 0, 0, 0},
-        {"1.0", 0, 10, 1, 1}, {"2.5e1", 0, 100, 1, 25}, {"1e2", 0, 1000, 1, 100},
-        {"0.0e5", 0, 0, 1, 0}, {"-0", 0, 0, 1, 0}, {"120e-1", 0, 100, 1, 12},
-        {"1.5", 0, 10, 0, 0}, {"1e-1", 0, 10, 0, 0}, {"1e30", 0, INT64_MAX, 0, 0},
-        {"-1", 0, 10, 0, 0}, {"11", 0, 10, 0, 0},
+        {"1.0", 0, 10, 1, 1},
+        {"2.5e1", 0, 100, 1, 25},
+        {"1e2", 0, 1000, 1, 100},
+        {"0.0e5", 0, 0, 1, 0},
+        {"-0", 0, 0, 1, 0},
+        {"120e-1", 0, 100, 1, 12},
+        {"1.5", 0, 10, 0, 0},
+        {"1e-1", 0, 10, 0, 0},
+        {"1e30", 0, INT64_MAX, 0, 0},
+        {"-1", 0, 10, 0, 0},
+        {"11", 0, 10, 0, 0},
         {"1.00000000000000000000000000000000000000000", 0, 10, 1, 1},
         {"1.00000000000000000000000000000000000000001", 0, 10, 0, 0},
     };
@@ -201,8 +229,9 @@ static void test_json(void)
         int rc = json_exact(ints[i].text, strlen(ints[i].text), &j);
         if (!rc) rc = sl_json_int(j, ints[i].lo, ints[i].hi, &v);
         if (ints[i].ok) ok(rc == 0 && v == ints[i].v, "sl_json_int(%s) = %lld", ints[i].text, (long long)ints[i].v);
-        else ok(rc == SL_EFORMAT, "sl_json_int(%s) in [%lld, %lld] refused (%s)", ints[i].text,
-                (long long)ints[i].lo, (long long)ints[i].hi, sl_errmsg());
+        else
+            ok(rc == SL_EFORMAT, "sl_json_int(%s) in [%lld, %lld] refused (%s)", ints[i].text, (long long)ints[i].lo,
+               (long long)ints[i].hi, sl_errmsg());
         sl_json_free(j);
     }
     j = NULL;
@@ -228,7 +257,12 @@ static void test_json(void)
 /* ======================================================================================== */
 /* dtypes                                                                                   */
 
-static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 static void test_dtype(void)
 {
@@ -247,15 +281,16 @@ static void test_dtype(void)
     /* F16 decode, including subnormals, signed zero, inf, nan */
     ok(sl_f16_to_f32(0x3C00) == 1.0f && sl_f16_to_f32(0xC000) == -2.0f && sl_f16_to_f32(0x7BFF) == 65504.0f,
        "F16 decode 1, -2, 65504");
-    ok(sl_f16_to_f32(0x0400) == 0x1p-14f && sl_f16_to_f32(0x0001) == 0x1p-24f &&
-       sl_f16_to_f32(0x03FF) == 1023 * 0x1p-24f && sl_f16_to_f32(0x8001) == -0x1p-24f,
+    ok(sl_f16_to_f32(0x0400) == 0x1p-14f && sl_f16_to_f32(0x0001) == 0x1p-24f && sl_f16_to_f32(0x03FF) == 1023 * 0x1p-24f &&
+           sl_f16_to_f32(0x8001) == -0x1p-24f,
        "F16 decode subnormals and smallest normal");
-    ok(isinf(sl_f16_to_f32(0x7C00)) && sl_f16_to_f32(0x7C00) > 0 && isinf(sl_f16_to_f32(0xFC00)) &&
-       sl_f16_to_f32(0xFC00) < 0 && isnan(sl_f16_to_f32(0x7E00)) && isnan(sl_f16_to_f32(0x7C01)),
+    ok(isinf(sl_f16_to_f32(0x7C00)) && sl_f16_to_f32(0x7C00) > 0 && isinf(sl_f16_to_f32(0xFC00)) && sl_f16_to_f32(0xFC00) < 0 &&
+           isnan(sl_f16_to_f32(0x7E00)) && isnan(sl_f16_to_f32(0x7C01)),
        "F16 decode inf, -inf, nan");
     ok(sl_f16_to_f32(0x8000) == 0.0f && signbit(sl_f16_to_f32(0x8000)), "F16 decode -0");
     ok(sl_bf16_to_f32(0x3F80) == 1.0f && sl_bf16_to_f32(0xC040) == -3.0f && sl_bf16_to_f32(0x0001) == 0x1p-133f &&
-       isinf(sl_bf16_to_f32(0x7F80)) && isnan(sl_bf16_to_f32(0x7FC0)), "BF16 decode 1, -3, subnormal, inf, nan");
+           isinf(sl_bf16_to_f32(0x7F80)) && isnan(sl_bf16_to_f32(0x7FC0)),
+       "BF16 decode 1, -3, subnormal, inf, nan");
 
     /* encoders: every non-NaN bit pattern survives decode->encode */
     int rt16 = 1, rtb = 1;
@@ -274,11 +309,12 @@ static void test_dtype(void)
     ok(sl_f32_to_f16(65519.0f) == 0x7BFF && sl_f32_to_f16(65520.0f) == 0x7C00 && sl_f32_to_f16(1e10f) == 0x7C00,
        "F16 encode overflow to inf at the rounding boundary");
     ok(sl_f32_to_f16(0x1p-25f) == 0 && sl_f32_to_f16(1.5f * 0x1p-25f) == 1 && sl_f32_to_f16(3 * 0x1p-25f) == 2 &&
-       sl_f32_to_f16(0x1p-30f) == 0 && sl_f32_to_f16(-0x1p-30f) == 0x8000,
+           sl_f32_to_f16(0x1p-30f) == 0 && sl_f32_to_f16(-0x1p-30f) == 0x8000,
        "F16 encode subnormal rounding and underflow to signed zero");
     ok(sl_f32_to_f16(1023.5f * 0x1p-24f) == 0x0400, "F16 encode subnormal carries into smallest normal");
     ok(sl_f32_to_bf16(1.0f + 0x1p-8f) == 0x3F80 && sl_f32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3F82 &&
-       sl_f32_to_bf16(3.4e38f) == 0x7F80, "BF16 encode rounds ties to even and overflows to inf");
+           sl_f32_to_bf16(3.4e38f) == 0x7F80,
+       "BF16 encode rounds ties to even and overflows to inf");
 
     /* conversion of every type, from an unaligned source */
     unsigned char buf[1 + 8 * 4];
@@ -287,11 +323,12 @@ static void test_dtype(void)
         double d[3] = {0.5, -1e-3, 3e38};
         memcpy(buf + 1, d, sizeof d);
         ok(sl_dtype_to_f32(SL_DT_F64, buf + 1, out, 3, 1) == 0 && out[0] == 0.5f && out[1] == (float)-1e-3 &&
-           out[2] == (float)3e38, "F64 -> float from an unaligned source");
+               out[2] == (float)3e38,
+           "F64 -> float from an unaligned source");
         int64_t i[3] = {-5, INT64_MAX, 1 << 24};
         memcpy(buf + 1, i, sizeof i);
-        ok(sl_dtype_to_f32(SL_DT_I64, buf + 1, out, 3, 1) == 0 && out[0] == -5.0f && out[1] == 0x1p63f &&
-           out[2] == 16777216.0f, "I64 -> float");
+        ok(sl_dtype_to_f32(SL_DT_I64, buf + 1, out, 3, 1) == 0 && out[0] == -5.0f && out[1] == 0x1p63f && out[2] == 16777216.0f,
+           "I64 -> float");
         int32_t i32[2] = {-7, 123456};
         memcpy(buf + 1, i32, sizeof i32);
         ok(sl_dtype_to_f32(SL_DT_I32, buf + 1, out, 2, 1) == 0 && out[0] == -7.0f && out[1] == 123456.0f, "I32 -> float");
@@ -304,12 +341,12 @@ static void test_dtype(void)
         ok(sl_dtype_to_f32(SL_DT_BOOL, b + 2, out, 2, 1) == 0 && out[0] == 0.0f && out[1] == 1.0f, "BOOL -> float");
         uint16_t h[2] = {0x3555, 0x0001};
         memcpy(buf + 1, h, sizeof h);
-        ok(sl_dtype_to_f32(SL_DT_F16, buf + 1, out, 2, 1) == 0 && fabsf(out[0] - 0.333251953f) < 1e-9f &&
-           out[1] == 0x1p-24f, "F16 -> float");
+        ok(sl_dtype_to_f32(SL_DT_F16, buf + 1, out, 2, 1) == 0 && fabsf(out[0] - 0.333251953f) < 1e-9f && out[1] == 0x1p-24f,
+           "F16 -> float");
         uint16_t bf[2] = {0x3EAB, 0x8000};
         memcpy(buf + 1, bf, sizeof bf);
-        ok(sl_dtype_to_f32(SL_DT_BF16, buf + 1, out, 2, 1) == 0 && out[0] == 0.333984375f &&
-           fbits(out[1]) == 0x80000000u, "BF16 -> float (and -0)");
+        ok(sl_dtype_to_f32(SL_DT_BF16, buf + 1, out, 2, 1) == 0 && out[0] == 0.333984375f && fbits(out[1]) == 0x80000000u,
+           "BF16 -> float (and -0)");
     }
     float bad[3] = {1.0f, NAN, 2.0f};
     expect_err(sl_dtype_to_f32(SL_DT_F32, bad, out, 3, 1), SL_ENAN, "element 1", "F32 NaN refused with check_finite");
@@ -325,8 +362,7 @@ static void test_dtype(void)
 
 /* A file image: 8-byte length (declared, or the real one when declared == UINT64_MAX), the
  * header text, then data bytes. */
-static size_t st_image(unsigned char *out, size_t cap, uint64_t declared, const char *header,
-                       const void *data, size_t data_n)
+static size_t st_image(unsigned char *out, size_t cap, uint64_t declared, const char *header, const void *data, size_t data_n)
 {
     size_t hn = strlen(header);
     uint64_t L = declared == UINT64_MAX ? hn : declared;
@@ -365,7 +401,7 @@ static void test_safetensors_roundtrip(void)
     int rc = 0;
     rc |= sl_st_writer_meta(w, "format", "pt");
     rc |= sl_st_writer_meta(w, "note", "quote \" backslash \\ newline \n caf\xc3\xa9");
-    rc |= sl_st_writer_add(w, "z.f32", SL_DT_F32, 2, s23, f32);   /* not alphabetical: insertion order */
+    rc |= sl_st_writer_add(w, "z.f32", SL_DT_F32, 2, s23, f32); /* not alphabetical: insertion order */
     rc |= sl_st_writer_add(w, "a.f64", SL_DT_F64, 1, s3, f64);
     rc |= sl_st_writer_add(w, "i32", SL_DT_I32, 1, s4, i32);
     rc |= sl_st_writer_add(w, "i64", SL_DT_I64, 1, s2, i64);
@@ -379,7 +415,7 @@ static void test_safetensors_roundtrip(void)
     rc |= sl_st_writer_add(w, "empty", SL_DT_F32, 2, s03, NULL);
     rc |= sl_st_writer_add(w, "weird \"name\"\n\xc3\xa9", SL_DT_U8, 1, s2, u8);
     ok(rc == 0, "safetensors writer accepts tensors of every dtype (%s)", rc ? sl_errmsg() : "ok");
-    f32[0] = 999.0f;   /* data was copied at add time */
+    f32[0] = 999.0f; /* data was copied at add time */
     expect_err(sl_st_writer_add(w, "i8", SL_DT_I8, 1, s2, i8), SL_EINVAL, "duplicate tensor name 'i8'", "writer: duplicate name");
     expect_err(sl_st_writer_add(w, "__metadata__", SL_DT_I8, 1, s2, i8), SL_EINVAL, "reserved", "writer: reserved name");
     int64_t neg[1] = {-1};
@@ -408,25 +444,41 @@ static void test_safetensors_roundtrip(void)
        "tensors come back in insertion order");
     size_t pos = 0;
     int contiguous = 1;
-    for (size_t i = 0; i < st->n; i++) { contiguous &= st->t[i].begin == pos; pos = st->t[i].end; }
+    for (size_t i = 0; i < st->n; i++) {
+        contiguous &= st->t[i].begin == pos;
+        pos = st->t[i].end;
+    }
     ok(contiguous && pos == st->data_size, "data laid out contiguously in insertion order");
     ok(st->n_meta == 2 && strcmp(sl_safetensors_meta(st, "format"), "pt") == 0 &&
-       strcmp(sl_safetensors_meta(st, "note"), "quote \" backslash \\ newline \n caf\xc3\xa9") == 0 &&
-       sl_safetensors_meta(st, "nope") == NULL, "metadata round trip (with escapes)");
-    struct { const char *name; sl_dtype dt; int ndim; int64_t d0, d1; const void *data; size_t bytes; } want[] = {
-        {"z.f32", SL_DT_F32, 2, 2, 3, f32, sizeof f32}, {"a.f64", SL_DT_F64, 1, 3, 0, f64, sizeof f64},
-        {"i32", SL_DT_I32, 1, 4, 0, i32, sizeof i32}, {"i64", SL_DT_I64, 1, 2, 0, i64, sizeof i64},
-        {"f16", SL_DT_F16, 1, 3, 0, f16, sizeof f16}, {"bf16", SL_DT_BF16, 1, 2, 0, bf16, sizeof bf16},
-        {"u8", SL_DT_U8, 1, 3, 0, u8, sizeof u8}, {"bool", SL_DT_BOOL, 1, 2, 0, bl, sizeof bl},
-        {"i8", SL_DT_I8, 1, 2, 0, i8, sizeof i8}, {"i16", SL_DT_I16, 1, 2, 0, i16, sizeof i16},
-        {"scalar", SL_DT_F32, 0, 0, 0, &scalar, 4}, {"empty", SL_DT_F32, 2, 0, 3, NULL, 0},
+           strcmp(sl_safetensors_meta(st, "note"), "quote \" backslash \\ newline \n caf\xc3\xa9") == 0 &&
+           sl_safetensors_meta(st, "nope") == NULL,
+       "metadata round trip (with escapes)");
+    struct {
+        const char *name;
+        sl_dtype dt;
+        int ndim;
+        int64_t d0, d1;
+        const void *data;
+        size_t bytes;
+    } want[] = {
+        {"z.f32", SL_DT_F32, 2, 2, 3, f32, sizeof f32},
+        {"a.f64", SL_DT_F64, 1, 3, 0, f64, sizeof f64},
+        {"i32", SL_DT_I32, 1, 4, 0, i32, sizeof i32},
+        {"i64", SL_DT_I64, 1, 2, 0, i64, sizeof i64},
+        {"f16", SL_DT_F16, 1, 3, 0, f16, sizeof f16},
+        {"bf16", SL_DT_BF16, 1, 2, 0, bf16, sizeof bf16},
+        {"u8", SL_DT_U8, 1, 3, 0, u8, sizeof u8},
+        {"bool", SL_DT_BOOL, 1, 2, 0, bl, sizeof bl},
+        {"i8", SL_DT_I8, 1, 2, 0, i8, sizeof i8},
+        {"i16", SL_DT_I16, 1, 2, 0, i16, sizeof i16},
+        {"scalar", SL_DT_F32, 0, 0, 0, &scalar, 4},
+        {"empty", SL_DT_F32, 2, 0, 3, NULL, 0},
         {"weird \"name\"\n\xc3\xa9", SL_DT_U8, 1, 2, 0, u8, 2},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const sl_st_tensor *t = sl_safetensors_find(st, want[i].name);
-        int good = t && t->dtype == want[i].dt && t->ndim == want[i].ndim &&
-                   (want[i].ndim < 1 || t->shape[0] == want[i].d0) && (want[i].ndim < 2 || t->shape[1] == want[i].d1) &&
-                   t->end - t->begin == want[i].bytes &&
+        int good = t && t->dtype == want[i].dt && t->ndim == want[i].ndim && (want[i].ndim < 1 || t->shape[0] == want[i].d0) &&
+                   (want[i].ndim < 2 || t->shape[1] == want[i].d1) && t->end - t->begin == want[i].bytes &&
                    (!want[i].bytes || memcmp(st->data + t->begin, want[i].data, want[i].bytes) == 0);
         ok(good, "round trip %s: dtype, shape and bytes exact", sl_dtype_name(want[i].dt));
     }
@@ -436,9 +488,11 @@ static void test_safetensors_roundtrip(void)
     ok(sl_safetensors_get_f32(st, sl_safetensors_find(st, "z.f32"), o, 6) == 0 && memcmp(o, f32, sizeof f32) == 0,
        "get_f32 on F32");
     ok(sl_safetensors_get_f32(st, sl_safetensors_find(st, "f16"), o, 3) == 0 && o[0] == 0.5f && o[1] == -65504.0f &&
-       o[2] == 0x1p-24f, "get_f32 converts F16 (incl. subnormal)");
+           o[2] == 0x1p-24f,
+       "get_f32 converts F16 (incl. subnormal)");
     ok(sl_safetensors_get_f32(st, sl_safetensors_find(st, "bf16"), o, 2) == 0 && o[0] == -3.0f &&
-       fabsf(o[1] - 1e30f) / 1e30f < 4e-3f, "get_f32 converts BF16");
+           fabsf(o[1] - 1e30f) / 1e30f < 4e-3f,
+       "get_f32 converts BF16");
     expect_err(sl_safetensors_get_f32(st, sl_safetensors_find(st, "a.f64"), o, 3), SL_ENAN, "'a.f64'",
                "get_f32 refuses F64 that overflows float (names the tensor)");
     expect_err(sl_safetensors_get_f32(st, sl_safetensors_find(st, "i32"), o, 4), SL_EFORMAT, "not a float type",
@@ -453,7 +507,8 @@ static void test_safetensors_roundtrip(void)
     size_t n = st_image(img, sizeof img, UINT64_MAX, "{\"x\":{\"dtype\":\"I16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}", d8, 8);
     st = NULL;
     ok(sl_safetensors_parse(img, n, &st) == 0 && st->n == 1 && st->n_meta == 0 && st->data_size == 8 &&
-       memcmp(st->data, d8, 8) == 0, "sl_safetensors_parse from memory, unpadded header, no metadata");
+           memcmp(st->data, d8, 8) == 0,
+       "sl_safetensors_parse from memory, unpadded header, no metadata");
     sl_safetensors_free(st);
 }
 
@@ -465,43 +520,69 @@ static void test_safetensors_malformed(void)
     sl_safetensors *st;
     size_t n;
 #define T(name, dt, shape, b, e) "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
-    struct { const char *header; size_t data_n; uint64_t declared; const char *phrase; const char *rule; } cases[] = {
+    struct {
+        const char *header;
+        size_t data_n;
+        uint64_t declared;
+        const char *phrase;
+        const char *rule;
+    } cases[] = {
         {"{" T("w", "F32", "[2]", 0, 8) "}", 8, 1000, "exceeds the file size", "header length > file size"},
         {"{" T("w", "F32", "[2]", 0, 8) "}", 8, 200000000, "100 MB", "header length > 100 MB"},
         {"", 0, 0, "header length is 0", "header length 0"},
         {"{not json}", 0, UINT64_MAX, "header: JSON: object key", "header not JSON"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, UINT64_MAX, "header: JSON:", "header JSON cut short"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, UINT64_MAX,
+         "header: JSON:", "header JSON cut short"},
         {"{\"w\":\"\xff\"}", 0, UINT64_MAX, "UTF-8", "header with invalid UTF-8"},
         {"[1,2]", 0, UINT64_MAX, "not a JSON object", "header is an array"},
         {"{" T("w", "F8", "[2]", 0, 8) "}", 8, UINT64_MAX, "tensor 'w': unknown dtype \"F8\"", "unknown dtype"},
-        {"{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "tensor 'w': missing field \"shape\"", "missing shape"},
+        {"{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "tensor 'w': missing field \"shape\"",
+         "missing shape"},
         {"{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "tensor 'w': missing field \"dtype\"", "missing dtype"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, UINT64_MAX, "tensor 'w': missing field \"data_offsets\"", "missing data_offsets"},
-        {"{\"w\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "\"dtype\" is not a string", "dtype not a string"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "\"shape\" is not an array", "shape not an array"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", 8, UINT64_MAX, "[begin, end]", "data_offsets of 3 entries"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{\"b\":0}}}", 8, UINT64_MAX, "[begin, end]", "data_offsets an object"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",8]}}", 8, UINT64_MAX, "tensor 'w': data_offsets must be non-negative integers", "data_offsets string entry"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,8]}}", 8, UINT64_MAX, "non-negative", "negative data_offsets"},
-        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":1}}", 8, UINT64_MAX, "tensor 'w': unknown field \"extra\"", "unknown field"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, UINT64_MAX, "tensor 'w': missing field \"data_offsets\"",
+         "missing data_offsets"},
+        {"{\"w\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "\"dtype\" is not a string",
+         "dtype not a string"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8, UINT64_MAX, "\"shape\" is not an array",
+         "shape not an array"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,9]}}", 8, UINT64_MAX, "[begin, end]",
+         "data_offsets of 3 entries"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{\"b\":0}}}", 8, UINT64_MAX, "[begin, end]",
+         "data_offsets an object"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",8]}}", 8, UINT64_MAX,
+         "tensor 'w': data_offsets must be non-negative integers", "data_offsets string entry"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,8]}}", 8, UINT64_MAX, "non-negative",
+         "negative data_offsets"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":1}}", 8, UINT64_MAX,
+         "tensor 'w': unknown field \"extra\"", "unknown field"},
         {"{\"w\":[1]}", 0, UINT64_MAX, "tensor 'w': entry is not a JSON object", "entry not an object"},
-        {"{" T("w", "F32", "[-1]", 0, 0) "}", 0, UINT64_MAX, "tensor 'w': shape[0] must be a non-negative integer", "negative shape entry"},
-        {"{" T("w", "F32", "[1.5]", 0, 0) "}", 0, UINT64_MAX, "shape[0] must be a non-negative integer", "non-integer shape entry"},
+        {"{" T("w", "F32", "[-1]", 0, 0) "}", 0, UINT64_MAX, "tensor 'w': shape[0] must be a non-negative integer",
+         "negative shape entry"},
+        {"{" T("w", "F32", "[1.5]", 0, 0) "}", 0, UINT64_MAX, "shape[0] must be a non-negative integer",
+         "non-integer shape entry"},
         {"{" T("w", "F32", "[true]", 0, 0) "}", 0, UINT64_MAX, "shape[0] must be a non-negative integer", "boolean shape entry"},
         {"{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4, UINT64_MAX, "9 dimensions", "more than 8 dimensions"},
-        {"{" T("w", "F32", "[4294967296,4294967296,16]", 0, 0) "}", 0, UINT64_MAX, "tensor 'w': shape [4294967296, 4294967296, 16] overflows", "shape product overflow"},
+        {"{" T("w", "F32", "[4294967296,4294967296,16]", 0, 0) "}", 0, UINT64_MAX,
+         "tensor 'w': shape [4294967296, 4294967296, 16] overflows", "shape product overflow"},
         {"{" T("w", "F64", "[2305843009213693952]", 0, 0) "}", 0, UINT64_MAX, "overflows", "numel * elemsize overflow"},
-        {"{" T("w", "F32", "[3]", 0, 8) "}", 8, UINT64_MAX, "tensor 'w': data_offsets span 8 bytes but F32 [3] needs 12", "size != numel * elemsize"},
+        {"{" T("w", "F32", "[3]", 0, 8) "}", 8, UINT64_MAX, "tensor 'w': data_offsets span 8 bytes but F32 [3] needs 12",
+         "size != numel * elemsize"},
         {"{" T("w", "F32", "[0]", 8, 0) "}", 8, UINT64_MAX, "tensor 'w': data_offsets begin 8 > end 0", "begin > end"},
-        {"{" T("w", "F32", "[4]", 0, 16) "}", 8, UINT64_MAX, "tensor 'w': data_offsets end 16 is beyond the data block (8 bytes)", "end beyond data block"},
-        {"{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 4, 12) "}", 12, UINT64_MAX, "tensor 'b' (bytes 4..12) overlaps tensor 'a'", "overlapping tensors"},
-        {"{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 0, 8) "}", 8, UINT64_MAX, "overlaps", "two tensors on the same bytes"},
-        {"{" T("a", "F32", "[1]", 0, 4) "," T("b", "F32", "[1]", 8, 12) "}", 12, UINT64_MAX, "gap of 4 unused bytes in the data block before tensor 'b'", "gap between tensors"},
+        {"{" T("w", "F32", "[4]", 0, 16) "}", 8, UINT64_MAX, "tensor 'w': data_offsets end 16 is beyond the data block (8 bytes)",
+         "end beyond data block"},
+        {"{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 4, 12) "}", 12, UINT64_MAX,
+         "tensor 'b' (bytes 4..12) overlaps tensor 'a'", "overlapping tensors"},
+        {"{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 0, 8) "}", 8, UINT64_MAX, "overlaps",
+         "two tensors on the same bytes"},
+        {"{" T("a", "F32", "[1]", 0, 4) "," T("b", "F32", "[1]", 8, 12) "}", 12, UINT64_MAX,
+         "gap of 4 unused bytes in the data block before tensor 'b'", "gap between tensors"},
         {"{" T("b", "F32", "[1]", 4, 8) "}", 8, UINT64_MAX, "gap of 4 unused bytes", "gap at the start"},
         {"{" T("a", "F32", "[1]", 0, 4) "}", 8, UINT64_MAX, "4 trailing bytes", "trailing bytes after the last tensor"},
         {"{}", 8, UINT64_MAX, "8 trailing bytes", "no tensors but data"},
-        {"{" T("a", "F32", "[1]", 0, 4) "," T("a", "F32", "[1]", 4, 8) "}", 8, UINT64_MAX, "header: JSON: duplicate key \"a\"", "duplicate tensor names"},
-        {"{\"__metadata__\":{\"k\":1}," T("a", "F32", "[1]", 0, 4) "}", 4, UINT64_MAX, "\"__metadata__\" value for key 'k' is not a string", "non-string metadata value"},
+        {"{" T("a", "F32", "[1]", 0, 4) "," T("a", "F32", "[1]", 4, 8) "}", 8, UINT64_MAX, "header: JSON: duplicate key \"a\"",
+         "duplicate tensor names"},
+        {"{\"__metadata__\":{\"k\":1}," T("a", "F32", "[1]", 0, 4) "}", 4, UINT64_MAX,
+         "\"__metadata__\" value for key 'k' is not a string", "non-string metadata value"},
         {"{\"__metadata__\":{\"k\":null}}", 0, UINT64_MAX, "value for key 'k' is not a string", "null metadata value"},
         {"{\"__metadata__\":[\"k\"]}", 0, UINT64_MAX, "\"__metadata__\" is not a JSON object", "metadata not an object"},
     };
@@ -510,7 +591,8 @@ static void test_safetensors_malformed(void)
     st = NULL;
     expect_err(st_try(img, 0, &st), SL_EFORMAT, "empty file", "safetensors: empty file");
     ok(st == NULL, "  nothing returned");
-    expect_err(st_try((const unsigned char *)"\x08\0\0\0\0", 5, &st), SL_EFORMAT, "shorter than the 8-byte", "safetensors: 5-byte file");
+    expect_err(st_try((const unsigned char *)"\x08\0\0\0\0", 5, &st), SL_EFORMAT, "shorter than the 8-byte",
+               "safetensors: 5-byte file");
     ok(strstr(sl_errmsg(), "bad.safetensors") != NULL, "  the message names the file (%s)", sl_errmsg());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         n = st_image(img, sizeof img, cases[i].declared, cases[i].header, data, cases[i].data_n);
@@ -571,8 +653,8 @@ static void test_safetensors_malformed(void)
 /* .npy                                                                                     */
 
 /* A .npy image with a given version (1..3), header dict text and data. */
-static size_t npy_image(unsigned char *out, size_t cap, int major, const char *dict, size_t declared_extra,
-                        const void *data, size_t data_n)
+static size_t npy_image(unsigned char *out, size_t cap, int major, const char *dict, size_t declared_extra, const void *data,
+                        size_t data_n)
 {
     size_t dn = strlen(dict), pre = major == 1 ? 10 : 12;
     if (pre + dn + data_n > cap) return 0;
@@ -600,9 +682,12 @@ static void test_npy(void)
     unsigned char raw[6 * 8];
     for (int i = 0; i < 48; i++) raw[i] = (unsigned char)(i * 37 + 1);
     uint8_t bools[6] = {1, 0, 1, 1, 0, 0};
-    struct { sl_dtype dt; const char *descr; } types[] = {
-        {SL_DT_F32, "<f4"}, {SL_DT_F64, "<f8"}, {SL_DT_F16, "<f2"}, {SL_DT_I8, "|i1"}, {SL_DT_I16, "<i2"},
-        {SL_DT_I32, "<i4"}, {SL_DT_I64, "<i8"}, {SL_DT_U8, "|u1"}, {SL_DT_BOOL, "|b1"},
+    struct {
+        sl_dtype dt;
+        const char *descr;
+    } types[] = {
+        {SL_DT_F32, "<f4"}, {SL_DT_F64, "<f8"}, {SL_DT_F16, "<f2"}, {SL_DT_I8, "|i1"},   {SL_DT_I16, "<i2"},
+        {SL_DT_I32, "<i4"}, {SL_DT_I64, "<i8"}, {SL_DT_U8, "|u1"},  {SL_DT_BOOL, "|b1"},
     };
     int64_t shape[2] = {2, 3};
     const char *p = tpath("a.npy");
@@ -612,8 +697,9 @@ static void test_npy(void)
         int rc = sl_npy_write(p, types[i].dt, 2, shape, src);
         sl_npy a;
         int rr = sl_npy_read(p, &a);
-        ok(rc == 0 && rr == 0 && a.dtype == types[i].dt && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 &&
-           a.numel == 6 && memcmp(a.data, src, bytes) == 0, ".npy round trip %s", types[i].descr);
+        ok(rc == 0 && rr == 0 && a.dtype == types[i].dt && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.numel == 6 &&
+               memcmp(a.data, src, bytes) == 0,
+           ".npy round trip %s", types[i].descr);
         sl_npy_free(&a);
         /* header as numpy writes it, data at a multiple of 64 */
         void *buf;
@@ -623,7 +709,7 @@ static void test_npy(void)
         snprintf(expect, sizeof expect, "{'descr': '%s', 'fortran_order': False, 'shape': (2, 3), }", types[i].descr);
         size_t hl = n >= 10 ? (size_t)((unsigned char *)buf)[8] | (size_t)((unsigned char *)buf)[9] << 8 : 0;
         ok(n >= 10 && ((unsigned char *)buf)[6] == 1 && (10 + hl) % 64 == 0 && n == 10 + hl + bytes &&
-           memcmp((char *)buf + 10, expect, strlen(expect)) == 0 && ((char *)buf)[10 + hl - 1] == '\n',
+               memcmp((char *)buf + 10, expect, strlen(expect)) == 0 && ((char *)buf)[10 + hl - 1] == '\n',
            "  v1.0 header \"%s\", space-padded, data at a multiple of 64", expect);
         free(buf);
     }
@@ -632,7 +718,8 @@ static void test_npy(void)
     int64_t d5[1] = {5}, d04[2] = {0, 4};
     sl_npy a;
     ok(sl_npy_write(p, SL_DT_F32, 1, d5, f5) == 0 && sl_npy_read(p, &a) == 0 && a.ndim == 1 && a.shape[0] == 5 &&
-       memcmp(a.data, f5, 20) == 0, ".npy 1-d shape (5,)");
+           memcmp(a.data, f5, 20) == 0,
+       ".npy 1-d shape (5,)");
     sl_npy_free(&a);
     void *buf;
     size_t n;
@@ -640,10 +727,12 @@ static void test_npy(void)
     ok(strstr((char *)buf + 10, "'shape': (5,), }") != NULL, "  1-tuple written as (5,)");
     free(buf);
     ok(sl_npy_write(p, SL_DT_F32, 0, NULL, &s0) == 0 && sl_npy_read(p, &a) == 0 && a.ndim == 0 && a.numel == 1 &&
-       *(float *)a.data == 7.5f, ".npy 0-d array, shape ()");
+           *(float *)a.data == 7.5f,
+       ".npy 0-d array, shape ()");
     sl_npy_free(&a);
     ok(sl_npy_write(p, SL_DT_F64, 2, d04, NULL) == 0 && sl_npy_read(p, &a) == 0 && a.ndim == 2 && a.numel == 0 &&
-       a.shape[0] == 0 && a.shape[1] == 4, ".npy empty array (0, 4)");
+           a.shape[0] == 0 && a.shape[1] == 4,
+       ".npy empty array (0, 4)");
     sl_npy_free(&a);
     uint16_t bfd[1] = {0};
     expect_err(sl_npy_write(p, SL_DT_BF16, 1, d5, bfd), SL_EUNSUPPORTED, "BF16", ".npy write refuses BF16");
@@ -651,9 +740,14 @@ static void test_npy(void)
     /* hand-built headers: v2.0 and v3.0 are read, odd but valid spellings accepted */
     unsigned char img[1024];
     float two[2] = {1.25f, -2.5f};
-    struct { int major; const char *dict; const char *why; } okh[] = {
+    struct {
+        int major;
+        const char *dict;
+        const char *why;
+    } okh[] = {
         {2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n", "format 2.0"},
-        {3, "{\"descr\": \"<f4\", \"shape\": (1, 2), \"fortran_order\": False}   \n", "format 3.0, other key order, double quotes"},
+        {3, "{\"descr\": \"<f4\", \"shape\": (1, 2), \"fortran_order\": False}   \n",
+         "format 3.0, other key order, double quotes"},
         {1, "{'descr':'<f4','fortran_order':False,'shape':(2L,)}", "no spaces, Python 2 long suffix, no newline"},
     };
     for (size_t i = 0; i < sizeof okh / sizeof okh[0]; i++) {
@@ -666,31 +760,53 @@ static void test_npy(void)
 
     /* malformed */
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n";
-    struct { int major; const char *dict; size_t extra; size_t data_n; int code; const char *phrase; const char *why; } bad[] = {
+    struct {
+        int major;
+        const char *dict;
+        size_t extra;
+        size_t data_n;
+        int code;
+        const char *phrase;
+        const char *why;
+    } bad[] = {
         {1, good, 100, 8, SL_EFORMAT, "truncated header", "header length beyond the file"},
         {1, "{'descr': '<f4', 'fortran_order': False}", 0, 8, SL_EFORMAT, "missing key 'shape'", "missing key"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 0, 8, SL_EFORMAT, "unexpected key 'x'", "extra key"},
-        {1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "duplicate key 'descr'", "duplicate key"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 0, 8, SL_EFORMAT, "unexpected key 'x'",
+         "extra key"},
+        {1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "duplicate key 'descr'",
+         "duplicate key"},
         {1, "{'descr': '<f4' 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "',' or '}' expected", "missing comma"},
         {1, "['descr', '<f4']", 0, 8, SL_EFORMAT, "'{' expected", "not a dict"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)", 0, 8, SL_EFORMAT, "bad .npy header dict", "dict not closed"},
-        {1, "{'descr': '<f4, 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "bad .npy header dict", "unterminated string"},
-        {1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,)}", 0, 8, SL_EFORMAT, "True or False", "fortran_order not a bool"},
-        {1, "{'descr': '<f4', 'fortran_order': Falsey, 'shape': (2,)}", 0, 8, SL_EFORMAT, "True or False", "fortran_order Falsey"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)", 0, 8, SL_EFORMAT, "bad .npy header dict",
+         "dict not closed"},
+        {1, "{'descr': '<f4, 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "bad .npy header dict",
+         "unterminated string"},
+        {1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,)}", 0, 8, SL_EFORMAT, "True or False",
+         "fortran_order not a bool"},
+        {1, "{'descr': '<f4', 'fortran_order': Falsey, 'shape': (2,)}", 0, 8, SL_EFORMAT, "True or False",
+         "fortran_order Falsey"},
         {1, "{'descr': '<f4', 'fortran_order': False, 'shape': [2]}", 0, 8, SL_EFORMAT, "tuple expected", "shape a list"},
         {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2)}", 0, 8, SL_EFORMAT, "not a tuple", "shape (2) is an int"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}", 0, 8, SL_EFORMAT, "negative dimension", "negative dimension"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}", 0, 8, SL_EFORMAT, "negative dimension",
+         "negative dimension"},
         {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2.0,)}", 0, 8, SL_EFORMAT, "',' or ')'", "float dimension"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", 0, 8, SL_EFORMAT, "too large", "dimension overflows int64"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4)}", 0, 8, SL_EFORMAT, "overflows", "shape product overflows"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}", 0, 4, SL_EFORMAT, "more than 8", "9 dimensions"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", 0, 8, SL_EFORMAT, "too large",
+         "dimension overflows int64"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4)}", 0, 8, SL_EFORMAT, "overflows",
+         "shape product overflows"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}", 0, 4, SL_EFORMAT, "more than 8",
+         "9 dimensions"},
         {1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EUNSUPPORTED, "big-endian", "big-endian dtype"},
-        {1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,)}", 0, 8, SL_EUNSUPPORTED, "fortran_order True", "fortran order"},
-        {1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EUNSUPPORTED, "unsupported dtype '<c8'", "complex dtype"},
-        {1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "string expected", "record dtype"},
+        {1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,)}", 0, 8, SL_EUNSUPPORTED, "fortran_order True",
+         "fortran order"},
+        {1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EUNSUPPORTED, "unsupported dtype '<c8'",
+         "complex dtype"},
+        {1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}", 0, 8, SL_EFORMAT, "string expected",
+         "record dtype"},
         {1, good, 0, 4, SL_ESHAPE, "data is 4 bytes but the shape and dtype need 8 (truncated)", "data too short"},
         {1, good, 0, 12, SL_ESHAPE, "data is 12 bytes but the shape and dtype need 8 (trailing bytes)", "data too long"},
-        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", 0, 8, SL_EFORMAT, "trailing characters", "junk after dict"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", 0, 8, SL_EFORMAT, "trailing characters",
+         "junk after dict"},
         {4, good, 0, 8, SL_EUNSUPPORTED, "version 4.0", "unknown version"},
     };
     float data3[3] = {1, 2, 3};
@@ -751,7 +867,7 @@ static void test_fileio(void)
     mode_t old = umask(022);
     sl_write_file_atomic(p, "x", 1);
     umask(old);
-    int st_rc = stat(p, &sb);   /* before ok(): argument evaluation order is unspecified */
+    int st_rc = stat(p, &sb); /* before ok(): argument evaluation order is unspecified */
     ok(st_rc == 0 && (sb.st_mode & 0777) == 0644, "permissions follow the umask (0%o)", (unsigned)(sb.st_mode & 0777));
     sl_write_file_atomic(p, "second!", 7);
 
@@ -804,16 +920,14 @@ static void test_fileio(void)
     ok(count_hidden(tmpdir) == 0, "  no temporary left next to it");
     /* the final rename fails (a directory appeared at the path after the open): temporary removed */
     {
-        char racy[512];   /* a copy: tpath's ring of buffers would soon reuse it (and p) */
+        char racy[512]; /* a copy: tpath's ring of buffers would soon reuse it (and p) */
         snprintf(racy, sizeof racy, "%s/racy", tmpdir);
         sl_afile r;
         int orc = sl_afile_open(&r, racy);
         if (orc == 0) fputs("x", r.f);
         int mrc = mkdir(racy, 0755);
-        if (orc == 0 && mrc == 0)
-            expect_err(sl_afile_commit(&r), SL_EIO, "rename failed", "atomic write whose rename fails");
-        else
-            ok(0, "atomic write whose rename fails: setup failed (%d %d)", orc, mrc);
+        if (orc == 0 && mrc == 0) expect_err(sl_afile_commit(&r), SL_EIO, "rename failed", "atomic write whose rename fails");
+        else ok(0, "atomic write whose rename fails: setup failed (%d %d)", orc, mrc);
         ok(count_hidden(tmpdir) == 0, "  no temporary left next to it");
         rmdir(racy);
     }
@@ -823,7 +937,8 @@ static void test_fileio(void)
     /* sl_read_file */
     void *b;
     size_t n;
-    expect_err(sl_read_file(tpath("atomic/missing"), 100, &b, &n), SL_EIO, "atomic/missing': No such file", "read a missing file");
+    expect_err(sl_read_file(tpath("atomic/missing"), 100, &b, &n), SL_EIO, "atomic/missing': No such file",
+               "read a missing file");
     expect_err(sl_read_file(dir, 100, &b, &n), SL_EIO, "is a directory", "read a directory");
     expect_err(sl_read_file(p, 6, &b, &n), SL_EFORMAT, "limit of 6 bytes", "read a file over the size limit");
     ok(sl_read_file(p, 7, &b, &n) == 0 && n == 7, "read a file at exactly the limit");
@@ -833,8 +948,7 @@ static void test_fileio(void)
     free(b);
     if (access("/dev/null", R_OK) == 0)
         expect_err(sl_read_file("/dev/null", 100, &b, &n), SL_EIO, "not a regular file", "read a character device");
-    else
-        skip("no /dev/null");
+    else skip("no /dev/null");
 
     /* sl_mkdirs with a file in the way, and deep paths */
     expect_err(sl_mkdirs(tpath("atomic/f.txt/sub")), SL_EIO, "f.txt", "mkdirs through a regular file");
@@ -842,7 +956,6 @@ static void test_fileio(void)
     snprintf(deep, sizeof deep, "%s/m1//m2/m3/", tmpdir);
     ok(sl_mkdirs(deep) == 0 && stat(tpath("m1/m2/m3"), &sb) == 0 && S_ISDIR(sb.st_mode), "mkdirs a//b/c/");
 }
-
 
 /* What the atomic writer does with each kind of destination: a symlink is resolved (its target
  * replaced, the link kept), a FIFO and a character device are written straight into and stay
@@ -872,18 +985,20 @@ static void test_atomic_targets(void)
     /* a symlink (relative) to a regular file: the target gets the new content, the link stays */
     const char *target = tpath("targets/target.txt"), *link1 = tpath("targets/link1"), *link2 = tpath("targets/link2");
     write_raw(target, "old", 3);
-    int l1 = symlink("target.txt", link1), l2 = symlink("link1", link2);   /* link2 -> link1 -> target */
+    int l1 = symlink("target.txt", link1), l2 = symlink("link1", link2); /* link2 -> link1 -> target */
     ok(l1 == 0 && l2 == 0 && sl_write_file_atomic(link1, "through the link", 16) == 0, "atomic write through a symlink");
     ok(lstat(link1, &sb) == 0 && S_ISLNK(sb.st_mode), "  the symlink is still a symlink");
     ok(file_is(target, "through the link"), "  its target has the new content");
     ok(sl_write_file_atomic(link2, "two links", 9) == 0 && file_is(target, "two links") && lstat(link2, &sb) == 0 &&
-           S_ISLNK(sb.st_mode) && lstat(link1, &sb) == 0 && S_ISLNK(sb.st_mode), "  a chain of two symlinks is followed to the file");
+           S_ISLNK(sb.st_mode) && lstat(link1, &sb) == 0 && S_ISLNK(sb.st_mode),
+       "  a chain of two symlinks is followed to the file");
     ok(count_hidden(dir) == 0, "  no temporary left behind");
     /* a dangling symlink: the file it names is created, the link stays */
     const char *dang = tpath("targets/dangling");
     int l3 = symlink("created.txt", dang);
     ok(l3 == 0 && sl_write_file_atomic(dang, "made", 4) == 0 && lstat(dang, &sb) == 0 && S_ISLNK(sb.st_mode) &&
-           file_is(tpath("targets/created.txt"), "made"), "a dangling symlink: its target is created, the link kept");
+           file_is(tpath("targets/created.txt"), "made"),
+       "a dangling symlink: its target is created, the link kept");
     /* a symlink loop is an error, not a hang */
     const char *loop = tpath("targets/loop");
     int l4 = symlink("loop", loop);
@@ -900,7 +1015,7 @@ static void test_atomic_targets(void)
     if (mkfifo(fifo, 0600) == 0 && pipe(pfd) == 0) {
         fflush(stdout);
         pid_t pid = fork();
-        if (pid == 0) {   /* child: read the FIFO to its end, hand the bytes back */
+        if (pid == 0) { /* child: read the FIFO to its end, hand the bytes back */
             close(pfd[0]);
             char buf[256];
             int fd = open(fifo, O_RDONLY);
@@ -928,7 +1043,7 @@ static void test_atomic_targets(void)
     const char *dev = tpath("targets/nulldev");
     if (geteuid() == 0 && mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
         int rc = sl_write_file_atomic(dev, "discarded", 9);
-        int fd = open(dev, O_WRONLY);   /* a nodev mount refuses to open devices at all */
+        int fd = open(dev, O_WRONLY); /* a nodev mount refuses to open devices at all */
         if (fd >= 0) {
             close(fd);
             ok(rc == 0, "atomic write to a character device writes into it: %s", rc ? sl_errmsg() : "ok");
@@ -1002,27 +1117,33 @@ static void test_params(void)
     ok(sl_params_save(A, p, meta, 2) == 0, "params save");
     sl_safetensors *st = NULL;
     ok(sl_safetensors_read(p, &st) == 0 && st->n == 3 && strcmp(st->t[0].name, "w") == 0 &&
-       strcmp(st->t[2].name, "emb.weight") == 0 && st->t[1].dtype == SL_DT_F32 &&
-       strcmp(sl_safetensors_meta(st, "step"), "7") == 0, "saved as F32 in table order, with metadata");
+           strcmp(st->t[2].name, "emb.weight") == 0 && st->t[1].dtype == SL_DT_F32 &&
+           strcmp(sl_safetensors_meta(st, "step"), "7") == 0,
+       "saved as F32 in table order, with metadata");
     sl_safetensors_free(st);
 
     sl_params *B = make_params(0, 2);
-    ok(sl_params_load(B, p, NULL, NULL) == 0 && same_tensor(A, 0, B, 0) && same_tensor(A, 1, B, 1) &&
-       same_tensor(A, 2, B, 2), "params load round trip is exact");
+    ok(sl_params_load(B, p, NULL, NULL) == 0 && same_tensor(A, 0, B, 0) && same_tensor(A, 1, B, 1) && same_tensor(A, 2, B, 2),
+       "params load round trip is exact");
 
     /* missing tensor: named; B unchanged */
     sl_params *C = make_params(1, 2);
     fill(C, 100.0f);
-    expect_err(sl_params_load(C, p, NULL, NULL), SL_ENOTFOUND, "1 tensor is missing from the file: 'extra'", "load: missing tensor");
+    expect_err(sl_params_load(C, p, NULL, NULL), SL_ENOTFOUND, "1 tensor is missing from the file: 'extra'",
+               "load: missing tensor");
     ok(C->data[0] == 100.0f, "  failed load leaves the table untouched");
     sl_params_free(C);
 
     /* many missing: the first few are listed, then a count */
     sl_params *M = sl_params_new();
     char nm[16];
-    for (int i = 0; i < 8; i++) { snprintf(nm, sizeof nm, "m%d", i); sl_params_add(M, "", nm, 1, 2, 0, 0, 0); }
+    for (int i = 0; i < 8; i++) {
+        snprintf(nm, sizeof nm, "m%d", i);
+        sl_params_add(M, "", nm, 1, 2, 0, 0, 0);
+    }
     sl_params_alloc(M);
-    expect_err(sl_params_load(M, p, NULL, NULL), SL_ENOTFOUND, "8 tensors are missing from the file: 'm0', 'm1', 'm2', 'm3', 'm4' and 3 more",
+    expect_err(sl_params_load(M, p, NULL, NULL), SL_ENOTFOUND,
+               "8 tensors are missing from the file: 'm0', 'm1', 'm2', 'm3', 'm4' and 3 more",
                "load: many missing tensors listed");
     sl_params_free(M);
 
@@ -1056,7 +1177,7 @@ static void test_params(void)
     ok(sl_params_load(F, p, NULL, alias) == 0 && same_tensor(A, 2, F, 2) && same_tensor(A, 2, F, 3),
        "load: alias maps lm_head.weight to emb.weight");
     sl_params_free(F);
-    sl_params *G = sl_params_new();   /* alias target with the wrong shape */
+    sl_params *G = sl_params_new(); /* alias target with the wrong shape */
     sl_params_add(G, "", "w", 2, 2, 3, 0, 0);
     sl_params_add(G, "", "b", 1, 3, 0, 0, 0);
     sl_params_add(G, "emb.", "weight", 2, 4, 2, 0, 0);
@@ -1070,9 +1191,16 @@ static void test_params(void)
     float w6[6] = {0.5f, -1.0f, 2.0f, 0.25f, -0.125f, 8.0f}, b3[3] = {1, 2, 3}, e8[8] = {0};
     double w6d[6];
     uint16_t w6h[6], w6b[6];
-    for (int i = 0; i < 6; i++) { w6d[i] = w6[i]; w6h[i] = sl_f32_to_f16(w6[i]); w6b[i] = sl_f32_to_bf16(w6[i]); }
+    for (int i = 0; i < 6; i++) {
+        w6d[i] = w6[i];
+        w6h[i] = sl_f32_to_f16(w6[i]);
+        w6b[i] = sl_f32_to_bf16(w6[i]);
+    }
     int64_t s23[2] = {2, 3}, s3[1] = {3}, s42[2] = {4, 2};
-    struct { sl_dtype dt; const void *w; } kinds[] = {{SL_DT_F64, w6d}, {SL_DT_F16, w6h}, {SL_DT_BF16, w6b}};
+    struct {
+        sl_dtype dt;
+        const void *w;
+    } kinds[] = {{SL_DT_F64, w6d}, {SL_DT_F16, w6h}, {SL_DT_BF16, w6b}};
     for (int k = 0; k < 3; k++) {
         sl_st_writer *wr = sl_st_writer_new();
         sl_st_writer_add(wr, "w", kinds[k].dt, 2, s23, kinds[k].w);
@@ -1080,8 +1208,8 @@ static void test_params(void)
         sl_st_writer_add(wr, "emb.weight", SL_DT_F32, 2, s42, e8);
         sl_st_writer_write(wr, tpath("kinds.safetensors"));
         sl_st_writer_free(wr);
-        ok(sl_params_load(B, tpath("kinds.safetensors"), NULL, NULL) == 0 &&
-           memcmp(sl_params_data(B, 0), w6, sizeof w6) == 0, "load converts %s", sl_dtype_name(kinds[k].dt));
+        ok(sl_params_load(B, tpath("kinds.safetensors"), NULL, NULL) == 0 && memcmp(sl_params_data(B, 0), w6, sizeof w6) == 0,
+           "load converts %s", sl_dtype_name(kinds[k].dt));
     }
     fill(B, 5.0f);
     float before = B->data[0];
@@ -1093,7 +1221,8 @@ static void test_params(void)
     sl_st_writer_add(wr, "emb.weight", SL_DT_F32, 2, s42, e8);
     sl_st_writer_write(wr, tpath("int.safetensors"));
     sl_st_writer_free(wr);
-    expect_err(sl_params_load(B, tpath("int.safetensors"), NULL, NULL), SL_EFORMAT, "tensor 'w' has dtype I32", "load: integer dtype refused");
+    expect_err(sl_params_load(B, tpath("int.safetensors"), NULL, NULL), SL_EFORMAT, "tensor 'w' has dtype I32",
+               "load: integer dtype refused");
     wr = sl_st_writer_new();
     sl_st_writer_add(wr, "b", SL_DT_F32, 1, s3, b3);
     sl_st_writer_add(wr, "emb.weight", SL_DT_F32, 2, s42, e8);
@@ -1126,21 +1255,24 @@ static void test_fixtures(void)
     ok(rc == 0, "read io_ref.safetensors (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
     ok(st->n == 12 && strcmp(sl_safetensors_meta(st, "format"), "pt") == 0 &&
-       strcmp(sl_safetensors_meta(st, "source"), "t/ref/make_io_fixtures.py") == 0, "fixture: 12 tensors and metadata");
+           strcmp(sl_safetensors_meta(st, "source"), "t/ref/make_io_fixtures.py") == 0,
+       "fixture: 12 tensors and metadata");
     float o[8];
     const sl_st_tensor *t = sl_safetensors_find(st, "a.f32");
-    ok(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 && sl_safetensors_get_f32(st, t, o, 6) == 0 &&
-       o[0] == -1.0f && o[1] == -0.5f && o[5] == 1.5f, "fixture a.f32 (2, 3)");
+    ok(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 && sl_safetensors_get_f32(st, t, o, 6) == 0 && o[0] == -1.0f &&
+           o[1] == -0.5f && o[5] == 1.5f,
+       "fixture a.f32 (2, 3)");
     t = sl_safetensors_find(st, "b.f64");
     double d[4];
     if (t) memcpy(d, st->data + t->begin, 32);
     ok(t && t->dtype == SL_DT_F64 && d[0] == M_PI && d[1] == -M_E && d[2] == 1e-3 && d[3] == 12345.678, "fixture b.f64 exact");
     t = sl_safetensors_find(st, "c.f16");
-    ok(t && sl_safetensors_get_f32(st, t, o, 5) == 0 && o[0] == 1.0f && o[1] == -2.5f && o[2] == 0x1p-14f &&
-       o[3] == 0x1p-24f && o[4] == 65504.0f, "fixture c.f16 (numpy float16, incl. subnormal)");
+    ok(t && sl_safetensors_get_f32(st, t, o, 5) == 0 && o[0] == 1.0f && o[1] == -2.5f && o[2] == 0x1p-14f && o[3] == 0x1p-24f &&
+           o[4] == 65504.0f,
+       "fixture c.f16 (numpy float16, incl. subnormal)");
     t = sl_safetensors_find(st, "d.bf16");
-    ok(t && sl_safetensors_get_f32(st, t, o, 4) == 0 && o[0] == 1.0f && o[1] == -3.0f && o[2] == 0.15625f &&
-       o[3] == 0x1p100f, "fixture d.bf16");
+    ok(t && sl_safetensors_get_f32(st, t, o, 4) == 0 && o[0] == 1.0f && o[1] == -3.0f && o[2] == 0.15625f && o[3] == 0x1p100f,
+       "fixture d.bf16");
     t = sl_safetensors_find(st, "e.i32");
     int32_t i32[4];
     if (t) memcpy(i32, st->data + t->begin, 16);
@@ -1150,13 +1282,18 @@ static void test_fixtures(void)
     if (t) memcpy(i64, st->data + t->begin, 24);
     ok(t && t->dtype == SL_DT_I64 && i64[0] == -9007199254740993LL && i64[1] == INT64_MAX && i64[2] == 0, "fixture f.i64 exact");
     t = sl_safetensors_find(st, "g.u8");
-    ok(t && t->dtype == SL_DT_U8 && st->data[t->begin] == 0 && st->data[t->begin + 1] == 128 && st->data[t->begin + 2] == 255, "fixture g.u8");
+    ok(t && t->dtype == SL_DT_U8 && st->data[t->begin] == 0 && st->data[t->begin + 1] == 128 && st->data[t->begin + 2] == 255,
+       "fixture g.u8");
     t = sl_safetensors_find(st, "h.bool");
-    ok(t && t->dtype == SL_DT_BOOL && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == 1 && o[1] == 0 && o[2] == 1, "fixture h.bool");
+    ok(t && t->dtype == SL_DT_BOOL && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == 1 && o[1] == 0 &&
+           o[2] == 1,
+       "fixture h.bool");
     t = sl_safetensors_find(st, "i.i8");
-    ok(t && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == -128 && o[1] == 0 && o[2] == 127, "fixture i.i8");
+    ok(t && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == -128 && o[1] == 0 && o[2] == 127,
+       "fixture i.i8");
     t = sl_safetensors_find(st, "j.i16");
-    ok(t && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == -32768 && o[1] == 1234 && o[2] == 32767, "fixture j.i16");
+    ok(t && sl_dtype_to_f32(t->dtype, st->data + t->begin, o, 3, 1) == 0 && o[0] == -32768 && o[1] == 1234 && o[2] == 32767,
+       "fixture j.i16");
     t = sl_safetensors_find(st, "k.scalar");
     ok(t && t->ndim == 0 && t->numel == 1 && sl_safetensors_get_f32(st, t, o, 1) == 0 && o[0] == 42.0f, "fixture k.scalar (0-d)");
     t = sl_safetensors_find(st, "l.empty");
@@ -1174,7 +1311,8 @@ static void test_fixtures(void)
     rc = sl_npy_read(path, &a);
     int64_t want[6] = {-9007199254740993LL, 1, 2, 3, INT64_MAX, INT64_MIN};
     ok(rc == 0 && a.dtype == SL_DT_I64 && a.ndim == 2 && a.shape[0] == 3 && a.shape[1] == 2 &&
-       memcmp(a.data, want, sizeof want) == 0, "fixture io_ref_v2.npy: format 2.0 int64 (3, 2) (%s)", rc ? sl_errmsg() : "ok");
+           memcmp(a.data, want, sizeof want) == 0,
+       "fixture io_ref_v2.npy: format 2.0 int64 (3, 2) (%s)", rc ? sl_errmsg() : "ok");
     sl_npy_free(&a);
 }
 

@@ -72,13 +72,19 @@ static void check(ctx_t *c, const char *name, size_t nx, size_t nw, size_t nb)
     float *dx = calloc(nx + 1, 4), *dw = calloc(nw + 1, 4), *db = calloc(nb + 1, 4);
     backward(c, nx ? dx : NULL, nw ? dw : NULL, nb ? db : NULL);
     sl_gradcheck_result r;
-    struct { const char *what; float *v, *g; size_t n; } parts[] = {{"input", c->x, dx, nx}, {"weight", c->w, dw, nw}, {"bias", c->b, db, nb}};
+    struct {
+        const char *what;
+        float *v, *g;
+        size_t n;
+    } parts[] = {{"input", c->x, dx, nx}, {"weight", c->w, dw, nw}, {"bias", c->b, db, nb}};
     for (int i = 0; i < 3; i++) {
         if (!parts[i].n) continue;
         int rc = sl_gradcheck(parts[i].v, parts[i].g, parts[i].n, loss, c, 1e-2, 0, 1e-3, &r);
         ok(rc == 0 && r.max_rel < 2e-2, "%s: d/d%s (max rel %.2e over %zu)", name, parts[i].what, r.max_rel, r.checked);
     }
-    free(dx); free(dw); free(db);
+    free(dx);
+    free(dw);
+    free(db);
 }
 
 static double maxdiff(const float *a, const double *b, size_t n)
@@ -147,10 +153,13 @@ static void forward_refs(ctx_t *c)
         if (variant == 2) sl_rmsnorm_forward(out, rstd, c->x, c->w, N, C, eps);
         for (int n = 0; n < N; n++) {
             double m = 0, v = 0, ms = 0;
-            for (int k = 0; k < C; k++) { m += c->x[n * C + k]; ms += (double)c->x[n * C + k] * c->x[n * C + k]; }
+            for (int k = 0; k < C; k++) {
+                m += c->x[n * C + k];
+                ms += (double)c->x[n * C + k] * c->x[n * C + k];
+            }
             m /= C;
             for (int k = 0; k < C; k++) v += (c->x[n * C + k] - m) * (c->x[n * C + k] - m);
-            v /= C;   /* biased variance, as torch.nn.LayerNorm */
+            v /= C; /* biased variance, as torch.nn.LayerNorm */
             for (int k = 0; k < C; k++) {
                 double xv = c->x[n * C + k];
                 ref[n * C + k] = variant == 2 ? xv / sqrt(ms / C + eps) * c->w[k]
@@ -165,7 +174,8 @@ static void forward_refs(ctx_t *c)
     float xs[NA], ya[NA];
     double ra[NA];
     for (int i = 0; i < NA; i++) xs[i] = i < 121 ? -6.0f + 0.1f * i : 15.0f + i - 121;
-    const sl_act acts[] = {SL_ACT_IDENTITY, SL_ACT_TANH, SL_ACT_RELU, SL_ACT_SIGMOID, SL_ACT_GELU, SL_ACT_GELU_TANH, SL_ACT_SILU, SL_ACT_SOFTPLUS};
+    const sl_act acts[] = {SL_ACT_IDENTITY, SL_ACT_TANH,      SL_ACT_RELU, SL_ACT_SIGMOID,
+                           SL_ACT_GELU,     SL_ACT_GELU_TANH, SL_ACT_SILU, SL_ACT_SOFTPLUS};
     const char *an[] = {"identity", "tanh", "relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus"};
     for (int a = 0; a < 8; a++) {
         sl_act_forward(acts[a], ya, xs, NA);
@@ -177,8 +187,8 @@ static void forward_refs(ctx_t *c)
             if (acts[a] == SL_ACT_RELU && xs[i] == 0) continue;
             ed = fmax(ed, fabs(sl_dact1(acts[a], xs[i]) - dact_ref(acts[a], xs[i])));
         }
-        ok(e < 2e-6 && e1 < 2e-6 && ed < 2e-6, "%s: sl_act_forward, sl_act1 and sl_dact1 == closed form in double (%.1e, %.1e, %.1e)",
-           an[a], e, e1, ed);
+        ok(e < 2e-6 && e1 < 2e-6 && ed < 2e-6,
+           "%s: sl_act_forward, sl_act1 and sl_dact1 == closed form in double (%.1e, %.1e, %.1e)", an[a], e, e1, ed);
     }
     /* GLU (torch.nn.functional.glu on the last dim): first half * sigmoid(second half) */
     sl_glu_forward(out, c->x, N, C);
@@ -200,7 +210,8 @@ static void forward_refs(ctx_t *c)
     ok(maxdiff(out, ref, B * T * C) < 1e-5, "causal conv1d forward == direct sum (max abs %.2e)", maxdiff(out, ref, B * T * C));
     int32_t tk[N] = {6, 0, 3, 3, 1, 5};
     sl_embedding_forward(out, tk, c->w, N, C);
-    for (int n = 0; n < N; n++) for (int k = 0; k < C; k++) ref[n * C + k] = c->w[tk[n] * C + k];
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < C; k++) ref[n * C + k] = c->w[tk[n] * C + k];
     ok(maxdiff(out, ref, N * C) == 0, "embedding forward copies row tok of the table");
     /* softmax rows against exp(x - max) / sum */
     float sm[12] = {1000, 1001, 1002, -5, 0, 5, 0.3f, -1.2f, 2.5f, 0.0f, 0.0f, 0.0f};
@@ -226,7 +237,8 @@ static void forward_refs(ctx_t *c)
     }
     sl_dropout_backward(dd, dg, dm, 64);
     for (int i = 0; i < 64; i++) good &= dd[i] == 0.5f + dg[i] * dm[i];
-    ok(good && zeros > 4 && zeros < 32, "dropout: out = inp * mask, mask 0 or 1/(1-p), backward accumulates dout * mask (%d dropped)", zeros);
+    ok(good && zeros > 4 && zeros < 32,
+       "dropout: out = inp * mask, mask 0 or 1/(1-p), backward accumulates dout * mask (%d dropped)", zeros);
     sl_rng_free(r);
 }
 
@@ -234,42 +246,56 @@ int main(void)
 {
     sl_rng *rng = sl_rng_alloc(3);
     ctx_t c = {0};
-    c.x = malloc(4 * 256); c.w = malloc(4 * 256); c.b = malloc(4 * 64); c.out = malloc(4 * 256);
-    c.R = malloc(4 * 256); c.s1 = malloc(4 * 64); c.s2 = malloc(4 * 64);
+    c.x = malloc(4 * 256);
+    c.w = malloc(4 * 256);
+    c.b = malloc(4 * 64);
+    c.out = malloc(4 * 256);
+    c.R = malloc(4 * 256);
+    c.s1 = malloc(4 * 64);
+    c.s2 = malloc(4 * 64);
     sl_rng_fill_normal(rng, c.x, 256, 1.0f);
     sl_rng_fill_normal(rng, c.w, 256, 0.5f);
     sl_rng_fill_normal(rng, c.b, 64, 0.5f);
     sl_rng_fill_normal(rng, c.R, 256, 1.0f);
 
     forward_refs(&c);
-    c.kind = LINEAR; check(&c, "linear", N * C, OC * C, OC);
-    c.kind = LAYERNORM; check(&c, "layernorm", N * C, C, C);
-    c.kind = LAYERNORM_NOBIAS; check(&c, "layernorm (no bias)", N * C, C, 0);
-    c.kind = RMSNORM; check(&c, "rmsnorm", N * C, C, 0);
+    c.kind = LINEAR;
+    check(&c, "linear", N * C, OC * C, OC);
+    c.kind = LAYERNORM;
+    check(&c, "layernorm", N * C, C, C);
+    c.kind = LAYERNORM_NOBIAS;
+    check(&c, "layernorm (no bias)", N * C, C, 0);
+    c.kind = RMSNORM;
+    check(&c, "rmsnorm", N * C, C, 0);
     const char *acts[] = {"tanh", "relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus"};
     for (int i = 0; i < 7; i++) {
         c.kind = ACT;
         sl_act_from_name(acts[i], &c.act);
         if (c.act == SL_ACT_RELU) /* keep inputs away from the kink */
-            for (int k = 0; k < N * C; k++) if (fabsf(c.x[k]) < 0.05f) c.x[k] = 0.3f;
+            for (int k = 0; k < N * C; k++)
+                if (fabsf(c.x[k]) < 0.05f) c.x[k] = 0.3f;
         check(&c, acts[i], N * C, 0, 0);
     }
     sl_act a;
     ok(sl_act_from_name("swish", &a) == SL_EINVAL, "unknown activation name is an error");
-    c.kind = GLU; check(&c, "glu", N * 2 * C, 0, 0);
-    c.kind = CONV; check(&c, "causal conv1d", B * T * C, C * K, C);
+    c.kind = GLU;
+    check(&c, "glu", N * 2 * C, 0, 0);
+    c.kind = CONV;
+    check(&c, "causal conv1d", B * T * C, C * K, C);
     /* causality: changing a later input leaves earlier outputs alone */
     float *o1 = malloc(4 * 256);
     sl_conv1d_causal_forward(o1, c.x, c.w, c.b, B, T, C, K);
     c.x[(0 * T + 3) * C + 1] += 1.0f;
     sl_conv1d_causal_forward(c.out, c.x, c.w, c.b, B, T, C, K);
     int causal = 1;
-    for (int t = 0; t < 3; t++) for (int ch = 0; ch < C; ch++) causal &= o1[t * C + ch] == c.out[t * C + ch];
+    for (int t = 0; t < 3; t++)
+        for (int ch = 0; ch < C; ch++) causal &= o1[t * C + ch] == c.out[t * C + ch];
     ok(causal && o1[3 * C + 1] != c.out[3 * C + 1], "conv1d is causal");
     free(o1);
     int32_t tok[N] = {0, 3, 3, 6, 1, 2};
     c.tok = tok;
-    c.kind = EMBED; check(&c, "embedding", 0, V * C, 0);
+    c.kind = EMBED;
+    check(&c, "embedding", 0, V * C, 0);
 
     /* cross-entropy against direct log-softmax, ignore index, gradient */
     float logits[3 * V], probs[3 * V], dl[3 * V];
@@ -315,7 +341,10 @@ int main(void)
     for (int i = 0; i < 100; i++) din[i] = 1.0f;
     sl_dropout_forward(dout, dmask, din, 100, 0.5f, rng);
     int okd = 1, kept = 0;
-    for (int i = 0; i < 100; i++) { okd &= dout[i] == 0.0f || dout[i] == 2.0f; kept += dout[i] != 0.0f; }
+    for (int i = 0; i < 100; i++) {
+        okd &= dout[i] == 0.0f || dout[i] == 2.0f;
+        kept += dout[i] != 0.0f;
+    }
     ok(okd && kept > 25 && kept < 75, "dropout keeps ~half, scaled by 1/(1-p) (%d kept)", kept);
 
     /* softmax rows sum to one, stable for large logits */
@@ -323,6 +352,12 @@ int main(void)
     sl_softmax_rows(sm, 2, 3);
     is_close(sm[0] + sm[1] + sm[2], 1.0, 1e-6, "softmax row sums to 1 with large logits");
     sl_rng_free(rng);
-    free(c.x); free(c.w); free(c.b); free(c.out); free(c.R); free(c.s1); free(c.s2);
+    free(c.x);
+    free(c.w);
+    free(c.b);
+    free(c.out);
+    free(c.R);
+    free(c.s1);
+    free(c.s2);
     return done_testing();
 }

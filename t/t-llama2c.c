@@ -1,6 +1,6 @@
 /* t/t-llama2c.c — llama2.c checkpoints and tokenizer.bin: loading, logits equal to a PyTorch
  * llama (sequence and step mode), greedy generation, encode/decode, malformed files. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 
@@ -50,7 +50,8 @@ static void logits_case(const char *bin, const char *logits, int shared)
     d = sl_model_run_steps(m, NULL, tok.data, y, B, T) ? INFINITY : max_abs_diff(y, ref.data, ref.numel);
     ok(d <= 1e-4, "%s: step-mode logits == PyTorch llama (max abs diff %.2e)", bin, d);
     free(y);
-    sl_npy_free(&tok); sl_npy_free(&ref);
+    sl_npy_free(&tok);
+    sl_npy_free(&ref);
     sl_model_free(m);
 }
 
@@ -100,8 +101,7 @@ static void generate_case(const char *bin, const char *text_in, const char *fixt
 {
     sl_model *m = NULL;
     sl_llama2c_tokenizer *t = NULL;
-    if (sl_llama2c_load(data_path(bin), &m) ||
-        sl_llama2c_tokenizer_read(data_path("llama2c_tok.bin"), m->d_out, &t)) {
+    if (sl_llama2c_load(data_path(bin), &m) || sl_llama2c_tokenizer_read(data_path("llama2c_tok.bin"), m->d_out, &t)) {
         ok(0, "generate: load (%s)", sl_errmsg());
         sl_model_free(m);
         return;
@@ -114,10 +114,14 @@ static void generate_case(const char *bin, const char *text_in, const char *fixt
     int32_t seq[16];
     int len = 0, rc = st ? 0 : -1, prev = 1;
     char text[512] = "";
-    for (int i = 0; i < n && !rc; i++) { seq[len++] = prompt[i]; rc = sl_model_step(m, st, NULL, &prompt[i], y); }
+    for (int i = 0; i < n && !rc; i++) {
+        seq[len++] = prompt[i];
+        rc = sl_model_step(m, st, NULL, &prompt[i], y);
+    }
     while (!rc && len < 16) {
         int best = 0;
-        for (int v = 1; v < m->d_out; v++) if (y[v] > y[best]) best = v;
+        for (int v = 1; v < m->d_out; v++)
+            if (y[v] > y[best]) best = v;
         seq[len++] = best;
         const char *p = sl_llama2c_decode(t, prev, best);
         if (p) strncat(text, p, sizeof text - strlen(text) - 1);
@@ -141,7 +145,8 @@ static void generate_case(const char *bin, const char *text_in, const char *fixt
     rc = sl_model_step(m, st, NULL, &seq[15], y);
     ok(rc == 0 && sl_model_step(m, st, NULL, &seq[15], y) == SL_ESHAPE, "context full at seq_len: %s", sl_errmsg());
     sl_model_state_free(m, st);
-    free(y); free(prompt);
+    free(y);
+    free(prompt);
     sl_llama2c_tokenizer_free(t);
     sl_model_free(m);
 }
@@ -160,19 +165,25 @@ static const char *write_tmp(const char *name, const void *buf, size_t n)
     static char path[1200];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     FILE *f = fopen(path, "wb");
-    if (f) { if (n) fwrite(buf, 1, n, f); fclose(f); }
+    if (f) {
+        if (n) fwrite(buf, 1, n, f);
+        fclose(f);
+    }
     return path;
 }
 
-static void bad_ckpt(const char *label, const unsigned char *base, size_t n, size_t cut, int field, int32_t value,
-                     long poke, int expect)
+static void bad_ckpt(const char *label, const unsigned char *base, size_t n, size_t cut, int field, int32_t value, long poke,
+                     int expect)
 {
     unsigned char *b = malloc(n + 8);
     memcpy(b, base, n);
     size_t len = cut ? cut : n;
     if (cut > n) { memset(b + n, 0, cut - n); }
     if (field >= 0) memcpy(b + 4 * field, &value, 4);
-    if (poke >= 0) { float nan = NAN; memcpy(b + poke, &nan, 4); }
+    if (poke >= 0) {
+        float nan = NAN;
+        memcpy(b + poke, &nan, 4);
+    }
     const char *p = write_tmp("bad.bin", b, len);
     sl_model *m = NULL;
     int rc = sl_llama2c_load(p, &m);
@@ -186,7 +197,7 @@ static void malformed_ckpt(void)
     size_t n;
     unsigned char *base = slurp(data_path("llama2c_shared.bin"), &n);
     if (!ok(base != NULL, "read the fixture checkpoint")) return;
-    {   /* empty: write zero bytes */
+    { /* empty: write zero bytes */
         const char *p = write_tmp("empty.bin", base, 0);
         sl_model *m = NULL;
         ok(sl_llama2c_load(p, &m) == SL_EFORMAT, "malformed checkpoint, zero bytes: %s", sl_errmsg());
@@ -237,7 +248,7 @@ static void malformed_tok(void)
     bad_tok("max_token_length 0", b, n, 294, SL_EFORMAT);
     memcpy(b, base, n);
     v = 100000;
-    memcpy(b + 8, &v, 4);   /* first token's length */
+    memcpy(b + 8, &v, 4); /* first token's length */
     bad_tok("token length > max_token_length", b, n, 294, SL_EFORMAT);
     v = -5;
     memcpy(b + 8, &v, 4);
@@ -249,7 +260,7 @@ static void malformed_tok(void)
     memcpy(b, base, n);
     int32_t maxlen;
     memcpy(&maxlen, base, 4);
-    v = maxlen;   /* first token claims max length: runs into the next entries, so the end is off */
+    v = maxlen; /* first token claims max length: runs into the next entries, so the end is off */
     memcpy(b + 8, &v, 4);
     bad_tok("a length that desynchronises the entries", b, n, 294, 0);
     sl_llama2c_tokenizer *t = NULL;
@@ -272,7 +283,10 @@ int main(void)
     malformed_tok();
     char p[1200];
     const char *files[] = {"bad.bin", "empty.bin", "short.bin", "bad_tok.bin"};
-    for (int i = 0; i < 4; i++) { snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]); unlink(p); }
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
+        unlink(p);
+    }
     rmdir(tmpdir);
     return done_testing();
 }

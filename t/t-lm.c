@@ -12,13 +12,23 @@
 #include <string.h>
 
 /* y_t = W0 x_t + W1 x_{t-1} : (Dout, Din) each */
-typedef struct { sl_model base; int iw0, iw1; const float *x; int B, T; } mix_t;
-typedef struct { float *prev; int B; } mix_state;
+typedef struct {
+    sl_model base;
+    int iw0, iw1;
+    const float *x;
+    int B, T;
+} mix_t;
+typedef struct {
+    float *prev;
+    int B;
+} mix_state;
 
 static int mix_forward(sl_model *m, const float *x, const int32_t *tok, float *y, int B, int T)
 {
     mix_t *k = (mix_t *)m;
-    k->x = x; k->B = B; k->T = T;
+    k->x = x;
+    k->B = B;
+    k->T = T;
     const int Di = m->d_in, Do = m->d_out;
     const float *w0 = sl_params_data(m->P, k->iw0), *w1 = sl_params_data(m->P, k->iw1);
     sl_linear_forward(y, x, w0, NULL, B * T, Di, Do);
@@ -56,8 +66,18 @@ static void *mix_state_new(sl_model *m, int B)
     s->B = B;
     return s;
 }
-static void mix_state_free(sl_model *m, void *st) { mix_state *s = st; free(s->prev); free(s); }
-static int mix_state_reset(sl_model *m, void *st) { mix_state *s = st; memset(s->prev, 0, (size_t)s->B * m->d_in * 4); return 0; }
+static void mix_state_free(sl_model *m, void *st)
+{
+    mix_state *s = st;
+    free(s->prev);
+    free(s);
+}
+static int mix_state_reset(sl_model *m, void *st)
+{
+    mix_state *s = st;
+    memset(s->prev, 0, (size_t)s->B * m->d_in * 4);
+    return 0;
+}
 static int mix_step(sl_model *m, void *st, const float *x, const int32_t *tok, float *y)
 {
     mix_t *k = (mix_t *)m;
@@ -78,8 +98,8 @@ static int mix_init(sl_model *m, sl_rng *rng)
     return 0;
 }
 static void mix_destroy(sl_model *m) { free(m); }
-static const sl_model_vt mix_vt = {"testmix", mix_destroy, mix_init, mix_forward, mix_backward,
-                                   mix_state_new, mix_state_free, mix_state_reset, mix_step, NULL};
+static const sl_model_vt mix_vt = {"testmix",     mix_destroy,    mix_init,        mix_forward, mix_backward,
+                                   mix_state_new, mix_state_free, mix_state_reset, mix_step,    NULL};
 
 static sl_model *mk_mix(sl_params *P, const char *prefix, int Di, int Do)
 {
@@ -104,18 +124,23 @@ static sl_model *build(sl_lm_config *cfg, int mix_out)
         mix[l] = mk_mix(P, pre, cfg->d_model, l == 0 ? mix_out : cfg->d_model);
     }
     sl_model *m;
-    if (sl_lm_create(cfg, mix, P, "", &m)) { diag("%s", sl_errmsg()); return NULL; }
+    if (sl_lm_create(cfg, mix, P, "", &m)) {
+        diag("%s", sl_errmsg());
+        return NULL;
+    }
     m->owns_params = 1;
     sl_params_alloc(P);
     sl_rng *rng = sl_rng_alloc(5);
     sl_model_init(m, rng);
     /* perturb norm gains so their gradients are not trivially symmetric */
     for (int i = 0; i < P->n; i++)
-        if (strstr(P->t[i].name, "norm")) for (size_t k = 0; k < P->t[i].numel; k++) P->data[P->t[i].offset + k] += 0.1f * (float)sl_rng_normal(rng, 1.0);
+        if (strstr(P->t[i].name, "norm"))
+            for (size_t k = 0; k < P->t[i].numel; k++) P->data[P->t[i].offset + k] += 0.1f * (float)sl_rng_normal(rng, 1.0);
     /* the embedding's N(0, 0.02) init is too small for finite differences through a norm:
      * use unit scale, so the step h = 1e-2 is a small perturbation */
     int ie = sl_params_find(P, "backbone.embedding.weight");
-    if (ie >= 0) for (size_t k = 0; k < P->t[ie].numel; k++) P->data[P->t[ie].offset + k] *= 50.0f;
+    if (ie >= 0)
+        for (size_t k = 0; k < P->t[ie].numel; k++) P->data[P->t[ie].offset + k] *= 50.0f;
     sl_rng_free(rng);
     return m;
 }
@@ -129,15 +154,17 @@ int main(void)
     sl_model *m = build(&cfg, 4);
     ok(m != NULL, "token wrapper built");
     ok(sl_params_find(m->P, "backbone.embedding.weight") >= 0 && sl_params_find(m->P, "backbone.layers.1.norm.weight") >= 0 &&
-       sl_params_find(m->P, "backbone.layers.0.proj.weight") >= 0 && sl_params_find(m->P, "backbone.norm_f.weight") >= 0 &&
-       sl_params_find(m->P, "lm_head.weight") < 0, "MambaLMHeadModel names; tied head has no lm_head.weight");
+           sl_params_find(m->P, "backbone.layers.0.proj.weight") >= 0 && sl_params_find(m->P, "backbone.norm_f.weight") >= 0 &&
+           sl_params_find(m->P, "lm_head.weight") < 0,
+       "MambaLMHeadModel names; tied head has no lm_head.weight");
     ok((m->caps & SL_CAP_TOKEN_IN) && (m->caps & SL_CAP_STEP) && m->d_out == V, "caps and widths");
     check_model_grads(m, "lm tied rmsnorm", NULL, tok, B, T, 1e-2, 2e-2, 40);
     check_step_equals_seq(m, "lm tied rmsnorm", NULL, tok, B, T, 1e-5);
     int32_t bad[B * T] = {0};
     bad[3] = V;
     float *y = malloc(sizeof(float) * B * T * V);
-    ok(sl_model_forward(m, NULL, bad, y, B, T) == SL_EINVAL && strstr(sl_errmsg(), "outside the vocabulary"), "out-of-vocabulary token refused");
+    ok(sl_model_forward(m, NULL, bad, y, B, T) == SL_EINVAL && strstr(sl_errmsg(), "outside the vocabulary"),
+       "out-of-vocabulary token refused");
     float xr[4] = {0};
     ok(sl_model_forward(m, xr, NULL, y, 1, 1) == SL_EINVAL, "real input refused by a token model");
     free(y);
@@ -147,7 +174,8 @@ int main(void)
     cfg.tie_embeddings = 0;
     cfg.rmsnorm = 0;
     m = build(&cfg, C);
-    ok(sl_params_find(m->P, "lm_head.weight") >= 0 && sl_params_find(m->P, "backbone.norm_f.bias") >= 0, "untied head and LayerNorm biases");
+    ok(sl_params_find(m->P, "lm_head.weight") >= 0 && sl_params_find(m->P, "backbone.norm_f.bias") >= 0,
+       "untied head and LayerNorm biases");
     check_model_grads(m, "lm untied layernorm", NULL, tok, B, T, 1e-2, 2e-2, 40);
     check_step_equals_seq(m, "lm untied layernorm", NULL, tok, B, T, 1e-5);
     sl_model_free(m);

@@ -23,10 +23,13 @@ static void test_config(void)
     ok(sl_lora_config_parse("r=4,alpha=16,dropout=0,targets=c_attn|c_proj", &c) == 0 && c.r == 4 && c.alpha == 16.0f &&
            !strcmp(c.targets, "c_attn|c_proj"),
        "config: r, alpha, targets parsed");
-    ok(sl_lora_config_parse("targets=x", &c) == 0 && c.r == 8 && c.alpha == 8.0f && c.dropout == 0.0f, "config: PEFT defaults r=8 alpha=8");
-    ok(sl_lora_config_parse("r=4", &c) == SL_EINVAL && strstr(sl_errmsg(), "targets"), "config: targets required (%s)", sl_errmsg());
+    ok(sl_lora_config_parse("targets=x", &c) == 0 && c.r == 8 && c.alpha == 8.0f && c.dropout == 0.0f,
+       "config: PEFT defaults r=8 alpha=8");
+    ok(sl_lora_config_parse("r=4", &c) == SL_EINVAL && strstr(sl_errmsg(), "targets"), "config: targets required (%s)",
+       sl_errmsg());
     ok(sl_lora_config_parse("r=0,targets=x", &c) == SL_EINVAL && strstr(sl_errmsg(), "r='0'"), "config: r=0 refused");
-    ok(sl_lora_config_parse("rank=4,targets=x", &c) == SL_EINVAL && strstr(sl_errmsg(), "unknown key 'rank'"), "config: unknown key named");
+    ok(sl_lora_config_parse("rank=4,targets=x", &c) == SL_EINVAL && strstr(sl_errmsg(), "unknown key 'rank'"),
+       "config: unknown key named");
     ok(sl_lora_config_parse("dropout=0.1,targets=x", &c) == SL_EUNSUPPORTED && strstr(sl_errmsg(), "dropout"),
        "config: input dropout refused with the reason");
     ok(sl_lora_config_parse("targets=a||b", &c) == SL_EINVAL, "config: empty pattern refused");
@@ -34,7 +37,8 @@ static void test_config(void)
     sl_lora_config_parse("r=2,alpha=3.5,targets=in_proj", &c);
     sl_lora_config_format(&c, buf, sizeof buf);
     sl_lora_config d;
-    ok(sl_lora_config_parse(buf, &d) == 0 && d.r == 2 && d.alpha == 3.5f && !strcmp(d.targets, "in_proj"), "config: format parses back (%s)", buf);
+    ok(sl_lora_config_parse(buf, &d) == 0 && d.r == 2 && d.alpha == 3.5f && !strcmp(d.targets, "in_proj"),
+       "config: format parses back (%s)", buf);
 
     ok(sl_lora_match("c_attn", "transformer.h.0.attn.c_attn.weight"), "match: component");
     ok(!sl_lora_match("c_attn", "transformer.h.0.attn.c_attn2.weight"), "match: not a part of a component");
@@ -48,7 +52,8 @@ static void test_config(void)
            !strcmp(b, "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"),
        "names: PEFT's (%s)", a);
     sl_lora_names("backbone.layers.0.mixer.weight_ih_l0", a, b, sizeof a);
-    ok(!strcmp(a, "base_model.model.backbone.layers.0.mixer.weight_ih_l0.lora_A.weight"), "names: a parameter that is its own module (%s)", a);
+    ok(!strcmp(a, "base_model.model.backbone.layers.0.mixer.weight_ih_l0.lora_A.weight"),
+       "names: a parameter that is its own module (%s)", a);
 }
 
 /* y of the base model with W0 + s B A merged in double, for every target */
@@ -101,7 +106,8 @@ static void test_model(const char *spec, const char *targets, int expect_targets
         sl_rng_free(rng);
         return;
     }
-    ok(sl_lora_n_targets(m) == expect_targets, "%s: %d tensors adapted (expected %d)", spec, sl_lora_n_targets(m), expect_targets);
+    ok(sl_lora_n_targets(m) == expect_targets, "%s: %d tensors adapted (expected %d)", spec, sl_lora_n_targets(m),
+       expect_targets);
     ok(sl_params_count_trainable(m->P) < ntot / 2 && sl_params_count_trainable(base->P) == 0,
        "%s: %zu trainable adapter values, base (%zu) frozen", spec, sl_params_count_trainable(m->P), ntot);
     /* PEFT init: A in +-1/sqrt(in) and not zero, B zero: the adapted model is the base model */
@@ -190,7 +196,9 @@ static void test_model(const char *spec, const char *targets, int expect_targets
     ok(same, "%s: base weights bitwise unchanged after 3 AdamW steps on the adapters", spec);
     free(R);
     sl_optim_free(o);
-    free(y0); free(y1); free(y2);
+    free(y0);
+    free(y1);
+    free(y2);
     free(orig);
     sl_rng_free(rng);
     sl_model_free(m);
@@ -224,7 +232,8 @@ static void test_errors(void)
     sl_model_create("lm:mixer=mamba,d_model=16,n_layer=1,vocab_size=11", 3, &plain);
     memcpy(before, plain->P->data, plain->P->total * sizeof(float));
     rc = sl_lora_fold(plain->P, path, 1);
-    ok(rc == SL_ESHAPE && strstr(sl_errmsg(), "another model") && !memcmp(before, plain->P->data, plain->P->total * sizeof(float)),
+    ok(rc == SL_ESHAPE && strstr(sl_errmsg(), "another model") &&
+           !memcmp(before, plain->P->data, plain->P->total * sizeof(float)),
        "merge of another model's adapters refused, base untouched (%s)", sl_errmsg());
     /* adapters on other targets */
     sl_model *b3 = NULL, *m3 = NULL;
@@ -235,7 +244,8 @@ static void test_errors(void)
     snprintf(path2, sizeof path2, "%s/out.safetensors", dir);
     sl_params_save(m3->P, path2, kv, 1);
     rc = sl_lora_load(m, path2);
-    ok(rc != 0 && strstr(sl_errmsg(), "not an adapter of this model"), "adapters of other targets refused on load (%s)", sl_errmsg());
+    ok(rc != 0 && strstr(sl_errmsg(), "not an adapter of this model"), "adapters of other targets refused on load (%s)",
+       sl_errmsg());
     /* a file without lora metadata is not merged */
     sl_params_save(m3->P, path2, NULL, 0);
     rc = sl_lora_fold(plain->P, path2, 1);

@@ -3,7 +3,7 @@
  * paper's equations, parameter names and init, gradient check at every coordinate, step ==
  * sequence, chunk-size invariance, lm:mixer=lru, agreement with the PyTorch reference
  * (t/ref/make_linrnn_fixtures.py), spec errors, and a learning test. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "t/mixer_check.h"
@@ -53,7 +53,12 @@ static void scan_tests(void)
             free(ws);
         }
     }
-    free(vr); free(vi); free(xr); free(xi); free(hr); free(hi);
+    free(vr);
+    free(vi);
+    free(xr);
+    free(xi);
+    free(hr);
+    free(hi);
     sl_rng_free(r);
 }
 
@@ -121,7 +126,9 @@ static void model_tests(void)
     ok(e < 1e-5, "lru forward == the paper's equations in double (max abs %.2e)", e);
     check_model_grads(m, "lru", x, NULL, B, T, 1e-2, 2e-2, 24);
     check_step_equals_seq(m, "lru", x, NULL, B, T, 1e-5);
-    free(x); free(y); free(yr);
+    free(x);
+    free(y);
+    free(yr);
     sl_model_free(m);
 
     /* a longer sequence: chunked scan (several chunks, a partial last one) == one chunk, and
@@ -130,13 +137,17 @@ static void model_tests(void)
     sl_model_create("lru:d_model=12,d_hidden=10,r_min=0.9,r_max=0.999,chunk_size=16", 5, &m1);
     sl_model_create("lru:d_model=12,d_hidden=10,r_min=0.9,r_max=0.999,chunk_size=1000", 5, &m2);
     const int T2 = 203;
-    float *x2 = tu_random((size_t)2 * T2 * 12, 1.0f, 4), *y1 = malloc((size_t)2 * T2 * 12 * 4), *y2 = malloc((size_t)2 * T2 * 12 * 4);
+    float *x2 = tu_random((size_t)2 * T2 * 12, 1.0f, 4), *y1 = malloc((size_t)2 * T2 * 12 * 4),
+          *y2 = malloc((size_t)2 * T2 * 12 * 4);
     double *yd = malloc((size_t)2 * T2 * 12 * sizeof(double));
     sl_model_forward(m1, x2, NULL, y1, 2, T2);
     sl_model_forward(m2, x2, NULL, y2, 2, T2);
     lru_naive(yd, m1->P, x2, 2, T2, 12, 10);
     double d = max_abs_diff(y1, y2, (size_t)2 * T2 * 12), e2 = 0, s2 = 0;
-    for (int i = 0; i < 2 * T2 * 12; i++) { e2 = fmax(e2, fabs(y1[i] - yd[i])); s2 = fmax(s2, fabs(yd[i])); }
+    for (int i = 0; i < 2 * T2 * 12; i++) {
+        e2 = fmax(e2, fabs(y1[i] - yd[i]));
+        s2 = fmax(s2, fabs(yd[i]));
+    }
     ok(d < 1e-5 * s2, "chunk_size=16 == chunk_size=1000 (max abs %.2e)", d);
     ok(e2 < 2e-6 * s2, "T=203, |lambda| up to 0.999: forward == double loop (max abs %.2e, |y| up to %.1f)", e2, s2);
     check_step_equals_seq(m1, "lru T=203", x2, NULL, 2, T2, 2e-6 * s2);
@@ -148,7 +159,10 @@ static void model_tests(void)
         check_model_grads(m3, "lru T=203, 13 chunks", x2, NULL, 2, T2, 1e-3, 2e-2, 16);
         sl_model_free(m3);
     }
-    free(x2); free(y1); free(y2); free(yd);
+    free(x2);
+    free(y1);
+    free(y2);
+    free(yd);
     sl_model_free(m1);
     sl_model_free(m2);
 }
@@ -157,7 +171,13 @@ static void lm_tests(void)
 {
     tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=lru,d_model=8,d_hidden=6,n_layer=2,vocab_size=11,chunk_size=4",
                               .names = {"backbone.layers.1.mixer.nu_log", "backbone.layers.0.mixer.C_im"},
-                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
+                              .B = 2,
+                              .T = 9,
+                              .mul = 7,
+                              .add = 3,
+                              .step_tol = 1e-4,
+                              .h = 1e-3,
+                              .tol = 3e-2});
 }
 
 static void error_tests(void)
@@ -180,7 +200,9 @@ int main(void)
     error_tests();
     /* the output at t depends on x_{t-4} only through the recurrence (D u sees x_t) */
     {
-        double first = 0, last = learn_delay("seq:mixer=lru,d_model=16,n_layer=1,d_input=1,d_output=1,d_hidden=16,r_min=0.5,r_max=0.99", 150, &first);
+        double first = 0,
+               last = learn_delay("seq:mixer=lru,d_model=16,n_layer=1,d_input=1,d_output=1,d_hidden=16,r_min=0.5,r_max=0.99", 150,
+                                  &first);
         ok(last < 0.1 && last < 0.1 * first, "lru learns y_t = x_{t-4}: MSE %.3g -> %.3g in 150 AdamW steps", first, last);
     }
     /* the chunked scan with its OpenMP loops on (B T N above the threshold) */
@@ -189,15 +211,25 @@ int main(void)
         const int B = 3, T = 400, N = 64, L = 32, NC = (T + L - 1) / L;
         size_t n = (size_t)B * T * N;
         float *vr = tu_random(n, 1, 1), *vi = tu_random(n, 1, 2), lr[64], li[64];
-        for (int k = 0; k < N; k++) { lr[k] = (float)(0.99 * cos(0.1 * k)); li[k] = (float)(0.99 * sin(0.1 * k)); }
+        for (int k = 0; k < N; k++) {
+            lr[k] = (float)(0.99 * cos(0.1 * k));
+            li[k] = (float)(0.99 * sin(0.1 * k));
+        }
         double *hr = malloc(n * sizeof(double)), *hi = malloc(n * sizeof(double)), s = 0;
         float *ws = malloc((2 * (size_t)B * NC * N + 2 * (size_t)L * N) * sizeof(float));
         sl_lru_scan_naive(hr, hi, vr, vi, lr, li, B, T, N, 0);
         sl_lru_scan(vr, vi, lr, li, B, T, N, L, 0, ws);
         double e = 0;
-        for (size_t k = 0; k < n; k++) { e = fmax(e, fmax(fabs(vr[k] - hr[k]), fabs(vi[k] - hi[k]))); s = fmax(s, fabs(hr[k])); }
+        for (size_t k = 0; k < n; k++) {
+            e = fmax(e, fmax(fabs(vr[k] - hr[k]), fabs(vi[k] - hi[k])));
+            s = fmax(s, fabs(hr[k]));
+        }
         ok(e < 2e-6 * s, "chunked scan on 2 threads (B=3, T=400, N=64, L=32) == recurrence in double (max abs %.2e)", e);
-        free(vr); free(vi); free(hr); free(hi); free(ws);
+        free(vr);
+        free(vi);
+        free(hr);
+        free(hi);
+        free(ws);
     }
     return done_testing();
 }

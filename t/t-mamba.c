@@ -2,7 +2,7 @@
  * fast == chunked scan inside the block, agreement with the PyTorch reference (forward and every
  * gradient, t/ref/make_mamba_fixtures.py), the lm:mixer=mamba wrapper (MambaLMHeadModel
  * names, step == sequence, gradients), spec errors, and a learning test on selective copying. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "t/fixture.h"
@@ -25,10 +25,11 @@ static void test_block(void)
     ok(rc == 0, "create mamba (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
     const sl_params *P = m->P;
-    ok(shape_is(P, "in_proj.weight", 2, 64, 16, 0) && shape_is(P, "conv1d.weight", 3, 32, 1, 3) && shape_is(P, "conv1d.bias", 1, 32, 0, 0) &&
-           shape_is(P, "x_proj.weight", 2, 1 + 8, 32, 0) && shape_is(P, "dt_proj.weight", 2, 32, 1, 0) &&
-           shape_is(P, "dt_proj.bias", 1, 32, 0, 0) && shape_is(P, "A_log", 2, 32, 4, 0) && shape_is(P, "D", 1, 32, 0, 0) &&
-           shape_is(P, "out_proj.weight", 2, 16, 32, 0) && P->n == 9,
+    ok(shape_is(P, "in_proj.weight", 2, 64, 16, 0) && shape_is(P, "conv1d.weight", 3, 32, 1, 3) &&
+           shape_is(P, "conv1d.bias", 1, 32, 0, 0) && shape_is(P, "x_proj.weight", 2, 1 + 8, 32, 0) &&
+           shape_is(P, "dt_proj.weight", 2, 32, 1, 0) && shape_is(P, "dt_proj.bias", 1, 32, 0, 0) &&
+           shape_is(P, "A_log", 2, 32, 4, 0) && shape_is(P, "D", 1, 32, 0, 0) && shape_is(P, "out_proj.weight", 2, 16, 32, 0) &&
+           P->n == 9,
        "mamba_ssm parameter names and shapes (%d tensors)", P->n);
     ok(find(P, "A_log")->wd_scale == 0 && find(P, "D")->wd_scale == 0 && find(P, "in_proj.weight")->wd_scale != 0,
        "A_log and D have no weight decay");
@@ -61,7 +62,9 @@ static void test_block(void)
     sl_model_forward(m2, x2, NULL, y2, 1, T2);
     double d = max_abs_diff(y1, y2, (size_t)T2 * 24);
     ok(d < 1e-5, "scan_chunks=4 == scan_chunks=1 in the block (max abs %.2e)", d);
-    free(x2); free(y1); free(y2);
+    free(x2);
+    free(y1);
+    free(y2);
     sl_model_free(m1);
     sl_model_free(m2);
 }
@@ -73,17 +76,27 @@ static void test_lm(void)
     ok(rc == 0, "create lm:mixer=mamba (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
     /* MambaLMHeadModel state_dict names (lm_head.weight is tied to the embedding) */
-    static const char *names[] = {"backbone.embedding.weight", "backbone.norm_f.weight",
-                                  "backbone.layers.0.norm.weight", "backbone.layers.1.norm.weight",
-                                  "backbone.layers.0.mixer.in_proj.weight", "backbone.layers.0.mixer.conv1d.weight",
-                                  "backbone.layers.0.mixer.conv1d.bias", "backbone.layers.0.mixer.x_proj.weight",
-                                  "backbone.layers.0.mixer.dt_proj.weight", "backbone.layers.0.mixer.dt_proj.bias",
-                                  "backbone.layers.0.mixer.A_log", "backbone.layers.0.mixer.D",
-                                  "backbone.layers.0.mixer.out_proj.weight", "backbone.layers.1.mixer.A_log",
+    static const char *names[] = {"backbone.embedding.weight",
+                                  "backbone.norm_f.weight",
+                                  "backbone.layers.0.norm.weight",
+                                  "backbone.layers.1.norm.weight",
+                                  "backbone.layers.0.mixer.in_proj.weight",
+                                  "backbone.layers.0.mixer.conv1d.weight",
+                                  "backbone.layers.0.mixer.conv1d.bias",
+                                  "backbone.layers.0.mixer.x_proj.weight",
+                                  "backbone.layers.0.mixer.dt_proj.weight",
+                                  "backbone.layers.0.mixer.dt_proj.bias",
+                                  "backbone.layers.0.mixer.A_log",
+                                  "backbone.layers.0.mixer.D",
+                                  "backbone.layers.0.mixer.out_proj.weight",
+                                  "backbone.layers.1.mixer.A_log",
                                   "backbone.layers.1.mixer.out_proj.weight"};
     int all = 1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (sl_params_find(m->P, names[i]) < 0) { all = 0; diag("missing %s", names[i]); }
+        if (sl_params_find(m->P, names[i]) < 0) {
+            all = 0;
+            diag("missing %s", names[i]);
+        }
     ok(all && m->P->n == 4 + 2 * 9, "MambaLMHeadModel parameter names (%d tensors, tied head)", m->P->n);
     ok(shape_is(m->P, "backbone.embedding.weight", 2, 11, 16, 0), "embedding (vocab_size, d_model)");
     const int B = 2, T = 7;
@@ -123,11 +136,18 @@ static void test_selcopy(void)
 {
     sl_task *task;
     int rc = sl_task_create("selcopy:seq_len=16,n_tokens=4,vocab_size=4", &task);
-    if (rc) { ok(0, "selcopy task: %s", sl_errmsg()); return; }
+    if (rc) {
+        ok(0, "selcopy task: %s", sl_errmsg());
+        return;
+    }
     char spec[160];
     snprintf(spec, sizeof spec, "lm:mixer=mamba,d_model=32,n_layer=2,d_state=16,vocab_size=%d", task->vocab);
     sl_model *m;
-    if ((rc = sl_model_create(spec, 11, &m))) { ok(0, "%s: %s", spec, sl_errmsg()); sl_task_free(task); return; }
+    if ((rc = sl_model_create(spec, 11, &m))) {
+        ok(0, "%s: %s", spec, sl_errmsg());
+        sl_task_free(task);
+        return;
+    }
     const int B = 16, T = task->T, V = task->vocab;
     sl_batch bt;
     sl_batch_alloc(&bt, task, B);
@@ -155,10 +175,12 @@ static void test_selcopy(void)
     sl_model_set_training(m, 0, NULL);
     sl_eval_result ev = {0};
     if (!rc) rc = sl_task_eval(task, m, 8, 32, 99, &ev);
-    ok(rc == 0 && ev.metric >= 0.8, "selective copying learned: accuracy %.3f (loss %.3f -> %.3f, chance %.3f)", ev.metric, first, loss,
-       1.0 / 4);
+    ok(rc == 0 && ev.metric >= 0.8, "selective copying learned: accuracy %.3f (loss %.3f -> %.3f, chance %.3f)", ev.metric, first,
+       loss, 1.0 / 4);
     if (rc) diag("%s", sl_errmsg());
-    free(y); free(dy); free(scratch);
+    free(y);
+    free(dy);
+    free(scratch);
     sl_batch_free(&bt);
     sl_optim_free(o);
     sl_rng_free(rng);

@@ -57,8 +57,17 @@ static void spit(const char *path, const void *b, size_t n)
 }
 
 /* header field offsets (nlp/ngram_bin.c's layout) */
-enum { H_VERSION = 8, H_ORDER = 16, H_VOCAB = 24, H_FSIZE = 40, H_WORDS_OFF = 48, H_VSLOTS_N = 72, H_ORD = 80,
-       H_OSTRIDE = 64, H_CHECK = 80 + 64 * SL_NGRAM_MAX_ORDER };
+enum {
+    H_VERSION = 8,
+    H_ORDER = 16,
+    H_VOCAB = 24,
+    H_FSIZE = 40,
+    H_WORDS_OFF = 48,
+    H_VSLOTS_N = 72,
+    H_ORD = 80,
+    H_OSTRIDE = 64,
+    H_CHECK = 80 + 64 * SL_NGRAM_MAX_ORDER
+};
 enum { O_N = 0, O_NSLOTS = 8, O_KEYS = 16, O_SLOTS = 24, O_PROB = 32, O_BOW = 40, O_PROBE = 48, O_PROBE_N = 56 };
 
 static uint64_t get64(const unsigned char *b, size_t off)
@@ -70,7 +79,7 @@ static uint64_t get64(const unsigned char *b, size_t off)
 
 static void set64(unsigned char *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
 
-static void reseal(unsigned char *b)   /* recompute the header checksum (FNV-1a) */
+static void reseal(unsigned char *b) /* recompute the header checksum (FNV-1a) */
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < H_CHECK; i++) {
@@ -156,7 +165,8 @@ static void test_state(const sl_ngram_lm *lm, const char *what)
         }
     }
     sl_corpus_close(c);
-    ok(n > 1000 && bad == 0 && badref == 0, "%s: carried-state scores == windowed scores (bitwise, with lengths) and the naive reference on %d words (%d, %d differ)",
+    ok(n > 1000 && bad == 0 && badref == 0,
+       "%s: carried-state scores == windowed scores (bitwise, with lengths) and the naive reference on %d words (%d, %d differ)",
        what, n, bad, badref);
 }
 
@@ -196,7 +206,8 @@ int main(void)
             for (int32_t c = 1; c < bin->vocab->n; c += 7) {
                 int32_t ctx[4] = {SL_NGRAM_BOS, c, (c * 5) % bin->vocab->n, (w + c) % bin->vocab->n};
                 for (int m = 0; m <= 4; m++, n++)
-                    if (fabsf(sl_ngram_score(bin, ctx + 4 - m, m, w, NULL) - sl_ngram_score_ref(bin, ctx + 4 - m, m, w)) > 1e-5f) bad++;
+                    if (fabsf(sl_ngram_score(bin, ctx + 4 - m, m, w, NULL) - sl_ngram_score_ref(bin, ctx + 4 - m, m, w)) > 1e-5f)
+                        bad++;
             }
         ok(bad == 0, "mapped model: backoff scoring == naive reference on %d queries (%d differ)", n, bad);
         ok(bin->suffix_closed, "the mapped model is marked suffix-closed");
@@ -236,11 +247,14 @@ int main(void)
     {
         FILE *f = fopen(tmpf("ns.arpa"), "wb");
         fputs("\\data\\\nngram 1=5\nngram 2=2\nngram 3=1\n\n\\1-grams:\n-1\t<unk>\t0\n-99\t<s>\t-0.3\n-0.5\ta\t-0.2\n"
-              "-0.6\tb\t-0.1\n-0.7\t</s>\n\n\\2-grams:\n-0.2\t<s> a\t-0.4\n-0.3\ta a\t-0.05\n\n\\3-grams:\n-0.1\t<s> a b\n\n\\end\\\n", f);
+              "-0.6\tb\t-0.1\n-0.7\t</s>\n\n\\2-grams:\n-0.2\t<s> a\t-0.4\n-0.3\ta a\t-0.05\n\n\\3-grams:\n-0.1\t<s> a "
+              "b\n\n\\end\\\n",
+              f);
         fclose(f);
         sl_ngram_lm *ns = NULL;
         rc = sl_arpa_read(tmpf("ns.arpa"), &ns);
-        ok(rc == 0 && !ns->suffix_closed, "an ARPA whose 3-gram lacks its 2-gram suffix is not suffix-closed%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
+        ok(rc == 0 && !ns->suffix_closed, "an ARPA whose 3-gram lacks its 2-gram suffix is not suffix-closed%s%s", rc ? ": " : "",
+           rc ? sl_errmsg() : "");
         if (ns) {
             sl_ngram_state st;
             sl_ngram_state_begin(ns, &st);
@@ -279,7 +293,12 @@ int main(void)
     b[H_ORDER] = 4;
     expect_refused("a header byte changed (order), checksum not updated", b, n, "checksum");
     /* lies with a valid checksum */
-    struct { const char *what; size_t off; uint64_t val; const char *want; } lies[] = {
+    struct {
+        const char *what;
+        size_t off;
+        uint64_t val;
+        const char *want;
+    } lies[] = {
         {"order 13", H_ORDER, 13, "order 13"},
         {"order 0", H_ORDER, 0, "order 0"},
         {"file size larger", H_FSIZE, 1ull << 40, "truncated"},
@@ -287,9 +306,11 @@ int main(void)
         {"word section past the end", H_WORDS_OFF, 1ull << 50, "word section"},
         {"vocab slots not a power of two", H_VSLOTS_N, 1000, "vocabulary slot"},
         {"2-grams: 2^40 entries", H_ORD + H_OSTRIDE + O_N, 1ull << 40, "2-grams"},
-        {"3-grams: more entries than slots", H_ORD + 2 * H_OSTRIDE + O_N, get64(good, H_ORD + 2 * H_OSTRIDE + O_NSLOTS), "3-grams"},
+        {"3-grams: more entries than slots", H_ORD + 2 * H_OSTRIDE + O_N, get64(good, H_ORD + 2 * H_OSTRIDE + O_NSLOTS),
+         "3-grams"},
         {"4-grams: keys past the end", H_ORD + 3 * H_OSTRIDE + O_KEYS, get64(good, H_FSIZE) - 64, "4-grams"},
-        {"5-grams: probs at an odd offset", H_ORD + 4 * H_OSTRIDE + O_PROB, get64(good, H_ORD + 4 * H_OSTRIDE + O_PROB) + 4, "5-grams"},
+        {"5-grams: probs at an odd offset", H_ORD + 4 * H_OSTRIDE + O_PROB, get64(good, H_ORD + 4 * H_OSTRIDE + O_PROB) + 4,
+         "5-grams"},
         {"5-grams: a backoff on the top order", H_ORD + 4 * H_OSTRIDE + O_BOW, 1024, "5-grams"},
         {"1-grams: slots offset overflows", H_ORD + O_SLOTS, ~0ull - 63, "1-grams"},
         {"2-grams: probing table not a power of two", H_ORD + H_OSTRIDE + O_PROBE_N, 1000, "probing table"},
@@ -346,7 +367,7 @@ int main(void)
     memcpy(b, good, n);
     {
         uint64_t po = get64(good, H_ORD + O_PROBE), pn = get64(good, H_ORD + O_PROBE_N);
-        for (uint64_t i = 0; i < pn; i++) set64(b, po + 16 * i, 12345 + i);   /* no empty slot */
+        for (uint64_t i = 0; i < pn; i++) set64(b, po + 16 * i, 12345 + i); /* no empty slot */
     }
     expect_refused("a full unigram probing table (a lookup would never end)", b, n, "probing slots used");
 
@@ -372,7 +393,8 @@ int main(void)
         if (sl_ngram_query_file(m, src("t/data/ngram-test.txt"), NULL, &st) != 0) qbad++;
         sl_ngram_free(m);
     }
-    ok(refused + loaded == 300 && qbad == 0, "300 files with 4 random bit flips: %d refused, %d loaded and queried", refused, loaded);
+    ok(refused + loaded == 300 && qbad == 0, "300 files with 4 random bit flips: %d refused, %d loaded and queried", refused,
+       loaded);
     sl_ngram_lm *m = NULL;
     rc = sl_ngram_load_binary(tmpf("none.bin"), &m);
     ok(rc == SL_EIO && strstr(sl_errmsg(), "none.bin"), "missing file: %s", sl_errmsg());

@@ -60,7 +60,10 @@ static void compare_models(const sl_ngram_lm *a, const sl_ngram_lm *b, double to
                 key[j] = sl_vocab_find(b->vocab, w, strlen(w));
             }
             long f = sl_ngtab_find(&b->tab[k], key);
-            if (f < 0) { missing++; continue; }
+            if (f < 0) {
+                missing++;
+                continue;
+            }
             double d = fabs((double)a->prob[k][e] - (double)b->prob[k][f]);
             if (d > dp) dp = d;
             if (a->bow[k]) {
@@ -176,10 +179,10 @@ static void test_normalised(void)
         sl_ngram_lm *lm = build(src("t/data/ngram-train.txt"), 4, (sl_ngram_method)m, 1);
         ok(lm != NULL, "%s: built order 4", names[m]);
         if (!lm) continue;
-        int32_t the = sl_ngram_word(lm, "the", 3), cat = sl_ngram_word(lm, "cat", 3),
-                sat = sl_ngram_word(lm, "sat", 3), river = sl_ngram_word(lm, "river", 5);
+        int32_t the = sl_ngram_word(lm, "the", 3), cat = sl_ngram_word(lm, "cat", 3), sat = sl_ngram_word(lm, "sat", 3),
+                river = sl_ngram_word(lm, "river", 5);
         int32_t ctxs[][3] = {{SL_NGRAM_BOS, 0, 0}, {SL_NGRAM_BOS, the, 0}, {the, cat, sat},
-                             {river, the, cat}, {cat, cat, cat}, {SL_NGRAM_UNK, the, 0}};
+                             {river, the, cat},    {cat, cat, cat},        {SL_NGRAM_UNK, the, 0}};
         int lens[] = {1, 2, 3, 3, 3, 2};
         double worst = 0, worst_ref = 0;
         for (int c = 0; c < 6; c++) {
@@ -240,13 +243,16 @@ static void test_hand_values(void)
         a = sl_ngram_word(lm, "a", 1), b = sl_ngram_word(lm, "b", 1);
         int32_t c = sl_ngram_word(lm, "c", 1), h[1] = {a};
         double pb = 1.5 / 8.5, pa = 2.5 / 8.5, pe = 2.5 / 8.5;
-        is_close(sl_ngram_score(lm, h, 1, b, NULL), log10((1 + 2.5 * pb) / (2 + 2.5)), 1e-6, "addk: p(b|a) = (1 + k|V| p(b)) / (2 + k|V|)");
+        is_close(sl_ngram_score(lm, h, 1, b, NULL), log10((1 + 2.5 * pb) / (2 + 2.5)), 1e-6,
+                 "addk: p(b|a) = (1 + k|V| p(b)) / (2 + k|V|)");
         is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10((0 + 2.5 * pe) / (2 + 2.5)), 1e-6,
                  "addk: unseen p(</s>|a) = k|V| p(</s>) / (2 + k|V|)");
         h[0] = SL_NGRAM_BOS;
-        is_close(sl_ngram_score(lm, h, 1, a, NULL), log10((2 + 2.5 * pa) / (2 + 2.5)), 1e-6, "addk: p(a|<s>) = (2 + k|V| p(a)) / (2 + k|V|)");
+        is_close(sl_ngram_score(lm, h, 1, a, NULL), log10((2 + 2.5 * pa) / (2 + 2.5)), 1e-6,
+                 "addk: p(a|<s>) = (2 + k|V| p(a)) / (2 + k|V|)");
         h[0] = c;
-        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10((1 + 2.5 * pe) / (1 + 2.5)), 1e-6, "addk: p(</s>|c) = (1 + k|V| p(</s>)) / (1 + k|V|)");
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10((1 + 2.5 * pe) / (1 + 2.5)), 1e-6,
+                 "addk: p(</s>|c) = (1 + k|V| p(</s>)) / (1 + k|V|)");
         sl_ngram_free(lm);
     }
     /* mle: p(</s>|b) = 1, an unseen word after a seen context has log10 p = -99 */
@@ -255,7 +261,8 @@ static void test_hand_values(void)
         b = sl_ngram_word(lm, "b", 1);
         int32_t h[1] = {b};
         is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), 0.0, 1e-6, "mle: p(</s>|b) = 1");
-        ok(sl_ngram_score(lm, h, 1, b, NULL) < -90, "mle: unseen p(b|b) has log10 p = -99 (%g)", sl_ngram_score(lm, h, 1, b, NULL));
+        ok(sl_ngram_score(lm, h, 1, b, NULL) < -90, "mle: unseen p(b|b) has log10 p = -99 (%g)",
+           sl_ngram_score(lm, h, 1, b, NULL));
         sl_ngram_free(lm);
     }
     /* plain interpolated Kneser-Ney, order 2, by hand (KenLM has no such method).
@@ -275,9 +282,11 @@ static void test_hand_values(void)
         is_close(sl_ngram_score(lm, NULL, 0, a, NULL), log10(0.176), 1e-6, "kn: p(a) from continuation counts = 0.176");
         is_close(sl_ngram_score(lm, NULL, 0, c, NULL), log10(0.176), 1e-6, "kn: p(c) = 0.176");
         is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_EOS, NULL), log10(0.376), 1e-6, "kn: p(</s>) = 0.376");
-        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), log10(0.096), 1e-6, "kn: p(<unk>) = 0.096 (interpolated mass only)");
+        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), log10(0.096), 1e-6,
+                 "kn: p(<unk>) = 0.096 (interpolated mass only)");
         is_close(sl_ngram_score(lm, h, 1, b, NULL), log10(1.0 / 6 + 2.0 / 3 * 0.176), 1e-6, "kn: p(b|a) = 1/6 + (2/3) 0.176");
-        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10(2.0 / 3 * 0.376), 1e-6, "kn: unseen p(</s>|a) = (2/3) 0.376");
+        is_close(sl_ngram_score(lm, h, 1, SL_NGRAM_EOS, NULL), log10(2.0 / 3 * 0.376), 1e-6,
+                 "kn: unseen p(</s>|a) = (2/3) 0.376");
         h[0] = SL_NGRAM_BOS;
         is_close(sl_ngram_score(lm, h, 1, a, NULL), log10(2.0 / 3 + 0.176 / 3), 1e-6, "kn: p(a|<s>) = 2/3 + (1/3) 0.176");
         sl_ngram_free(lm);
@@ -364,7 +373,8 @@ static void test_bad_arpa(void)
     int rc = sl_arpa_read(tmpf("ok.arpa"), &lm);
     ok(rc == 0, "ARPA with spaces, no <unk>, -99 for <s> loads%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
     if (lm) {
-        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), -100.0, 1e-6, "no <unk> in the model: OOV log10 p = -100 (KenLM)");
+        is_close(sl_ngram_score(lm, NULL, 0, SL_NGRAM_UNK, NULL), -100.0, 1e-6,
+                 "no <unk> in the model: OOV log10 p = -100 (KenLM)");
         sl_ngram_free(lm);
     }
 }
@@ -402,7 +412,8 @@ static void test_tokenizers(void)
     rc = sl_tokenizer_build(tmpf("tok.txt"), SL_TOK_WORD, 2, &t);
     if (t) {
         ok(t->vocab->n == 4 && !strcmp(t->vocab->words[3], "héllo") && t->vocab->unk == 0 && t->vocab->bos == 1 &&
-           t->vocab->eos == 2, "word tokenizer, min count 2: <unk> <s> </s> héllo (n = %d)", t->vocab->n);
+               t->vocab->eos == 2,
+           "word tokenizer, min count 2: <unk> <s> </s> héllo (n = %d)", t->vocab->n);
         int32_t *ids;
         size_t n;
         sl_tokenizer_encode_file(t, tmpf("tok.txt"), &ids, &n);
@@ -421,7 +432,7 @@ static void test_tokenizers(void)
         fprintf(f, "w%d%s", i % 1000, i % 50000 == 49999 ? "\n" : " ");
         words++;
     }
-    for (int i = 0; i < 2000; i++) fputc('x', f);   /* a word longer than SL_WORD_MAX, no newline */
+    for (int i = 0; i < 2000; i++) fputc('x', f); /* a word longer than SL_WORD_MAX, no newline */
     fclose(f);
     sl_corpus *c;
     sl_corpus_open(tmpf("big.txt"), &c);
@@ -431,7 +442,10 @@ static void test_tokenizers(void)
     int r;
     size_t last_len = 0;
     while ((r = sl_corpus_next_word(c, &w, &len)) > 0) {
-        if (r == SL_CORPUS_EOL) { neol++; continue; }
+        if (r == SL_CORPUS_EOL) {
+            neol++;
+            continue;
+        }
         if (nw < words) {
             char want[16];
             snprintf(want, sizeof want, "w%ld", nw % 1000);
@@ -441,8 +455,7 @@ static void test_tokenizers(void)
         nw++;
     }
     sl_corpus_close(c);
-    ok(r == 0 && nw == words + 1 && neol == 8 && bad == 0, "corpus reader: %ld words, %ld lines across 1 MB buffers",
-       nw, neol);
+    ok(r == 0 && nw == words + 1 && neol == 8 && bad == 0, "corpus reader: %ld words, %ld lines across 1 MB buffers", nw, neol);
     ok(last_len == SL_WORD_MAX, "corpus reader: over-long word cut at %d bytes", SL_WORD_MAX);
 }
 
@@ -453,10 +466,11 @@ static void test_model(void)
     ok(rc == 0 && m, "registry: ngram:order=3,vocab_size=6 created%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
     if (!m) return;
     ok((m->caps & (SL_CAP_FIT | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT)) ==
-       (SL_CAP_FIT | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT) && m->P->n == 0,
+               (SL_CAP_FIT | SL_CAP_STEP | SL_CAP_TOKEN_IN | SL_CAP_TOKEN_OUT) &&
+           m->P->n == 0,
        "ngram model: fit/step/token caps, no tensors");
     int32_t stream[400];
-    for (int i = 0; i < 400; i++) stream[i] = (i * 7 + (i / 13)) % 6;   /* a patterned stream */
+    for (int i = 0; i < 400; i++) stream[i] = (i * 7 + (i / 13)) % 6; /* a patterned stream */
     rc = sl_model_fit(m, stream, 400);
     ok(rc == 0, "ngram model: fit%s%s", rc ? ": " : "", rc ? sl_errmsg() : "");
     enum { B = 3, T = 17, V = 6 };
@@ -477,8 +491,8 @@ static void test_model(void)
     /* the pattern is learnt: mean log-prob of the true next token well above uniform */
     double lp = 0;
     for (int t = 0; t + 1 < T; t++) lp += y1[t * V + tok[t + 1]];
-    ok(lp / (T - 1) > -log(6.0) + 0.5, "ngram model: predicts a patterned stream (mean ln p %.3f vs uniform %.3f)",
-       lp / (T - 1), -log(6.0));
+    ok(lp / (T - 1) > -log(6.0) + 0.5, "ngram model: predicts a patterned stream (mean ln p %.3f vs uniform %.3f)", lp / (T - 1),
+       -log(6.0));
     sl_model_free(m);
     rc = sl_model_create("ngram:order=3,method=bogus", 1, &m);
     ok(rc != 0, "registry: bad method rejected (%s)", sl_errmsg());
@@ -501,7 +515,11 @@ static double summary_ppl(const char *path, const char *section)
 
 static void test_prune(void)
 {
-    struct { int order; uint64_t prune[5]; const char *arpa, *section; } cases[] = {
+    struct {
+        int order;
+        uint64_t prune[5];
+        const char *arpa, *section;
+    } cases[] = {
         {3, {0, 1, 1}, "t/data/ngram-kenlm-o3-prune01.arpa", "order 3 --prune 0 1: lmplz"},
         {5, {0, 1, 1, 2, 2}, "t/data/ngram-kenlm-o5-prune0112.arpa", "order 5 --prune 0 1 1 2: lmplz"},
     };
@@ -517,7 +535,8 @@ static void test_prune(void)
         if (!rc) rc = sl_ngram_count_file(lm, src("t/data/ngram-train.txt"));
         if (!rc) rc = sl_ngram_estimate(lm, &o);
         int rk = sl_arpa_read(src(cases[i].arpa), &ken);
-        ok(rc == 0 && rk == 0, "%s: built, and lmplz's pruned ARPA loaded%s%s", what, rc || rk ? ": " : "", rc || rk ? sl_errmsg() : "");
+        ok(rc == 0 && rk == 0, "%s: built, and lmplz's pruned ARPA loaded%s%s", what, rc || rk ? ": " : "",
+           rc || rk ? sl_errmsg() : "");
         if (rc || rk) {
             sl_ngram_free(lm);
             sl_ngram_free(ken);
@@ -528,9 +547,11 @@ static void test_prune(void)
         sl_ngram_query_stats st;
         sl_ngram_query_file(lm, src("t/data/ngram-test.txt"), NULL, &st);
         double want = summary_ppl(src("t/data/ngram-kenlm-prune.txt"), cases[i].section);
-        is_close(st.ppl_incl, want, 1e-6 * want, "%s: perplexity %.10g = KenLM query's on lmplz's pruned model", what, st.ppl_incl);
+        is_close(st.ppl_incl, want, 1e-6 * want, "%s: perplexity %.10g = KenLM query's on lmplz's pruned model", what,
+                 st.ppl_incl);
         char sec[96];
-        snprintf(sec, sizeof sec, "%.*s seqlab", (int)(strstr(cases[i].section, ": lmplz") - cases[i].section + 1), cases[i].section);
+        snprintf(sec, sizeof sec, "%.*s seqlab", (int)(strstr(cases[i].section, ": lmplz") - cases[i].section + 1),
+                 cases[i].section);
         double kq = summary_ppl(src("t/data/ngram-kenlm-prune.txt"), sec);
         is_close(kq, want, 1e-6 * want, "%s: KenLM's query reads seqlab's pruned ARPA, same perplexity (%.10g)", what, kq);
         /* still a distribution in every context */
@@ -554,7 +575,8 @@ static void test_prune(void)
     if (!rc) rc = sl_ngram_count_file(lm, src("t/data/ngram-train.txt"));
     o.prune[1] = 2;
     o.prune[2] = 1;
-    ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "non-decreasing"), "decreasing thresholds refused: %s", sl_errmsg());
+    ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "non-decreasing"), "decreasing thresholds refused: %s",
+       sl_errmsg());
     o.prune[0] = 1;
     o.prune[1] = o.prune[2] = 1;
     ok(sl_ngram_estimate(lm, &o) == SL_EINVAL && strstr(sl_errmsg(), "unigram"), "a unigram threshold refused: %s", sl_errmsg());
@@ -576,10 +598,15 @@ static void test_fmt(void)
         x ^= x << 17;
         float v;
         switch (i % 4) {
-        case 0: v = log10f((float)(x % 1000003 + 1) / 1000004.0f); break;           /* log10 p */
+        case 0: v = log10f((float)(x % 1000003 + 1) / 1000004.0f); break; /* log10 p */
         case 1: v = -(float)(x >> 40) / (float)((x & 0xffff) + 1); break;
-        case 2: { uint32_t bits = (uint32_t)(x >> 17); memcpy(&v, &bits, sizeof v); break; }   /* any float */
-        default: v = ldexpf(1.0f, (int)(x % 60) - 45) * ((x >> 32) & 1 ? -1.0f : 1.0f);     /* binade edges */
+        case 2: {
+            uint32_t bits = (uint32_t)(x >> 17);
+            memcpy(&v, &bits, sizeof v);
+            break;
+        } /* any float */
+        default:
+            v = ldexpf(1.0f, (int)(x % 60) - 45) * ((x >> 32) & 1 ? -1.0f : 1.0f); /* binade edges */
             if ((x >> 33) & 1) v = nextafterf(v, 0.0f);
             break;
         }
@@ -591,8 +618,8 @@ static void test_fmt(void)
             if (bad++ < 5) diag("%a: fast \"%s\" printf loop \"%s\"", (double)v, a, b);
         }
     }
-    const float edge[] = {-99.0f, -100.0f, -1e-8f, 7.62939453125e-06f, 7.62939453e-06f, -0.5f, -1.0f, -1e-30f,
-                          1.17549435e-38f, 1e-45f, 3.4e38f, 16777216.0f, 16777215.0f, -0.30103f, -0.0f};
+    const float edge[] = {-99.0f,          -100.0f, -1e-8f,  7.62939453125e-06f, 7.62939453e-06f, -0.5f,     -1.0f, -1e-30f,
+                          1.17549435e-38f, 1e-45f,  3.4e38f, 16777216.0f,        16777215.0f,     -0.30103f, -0.0f};
     for (size_t i = 0; i < sizeof edge / sizeof *edge; i++, n++) {
         sl_fmt_float(a, edge[i]);
         sl_fmt_float_ref(b, edge[i]);

@@ -25,14 +25,16 @@ int main(void)
     sl_optim_step(o, P, 0.1f);
     double p = 1.0, m = 0, v = 0, gg = 0.5;
     p -= 0.1 * 0.1 * p;
-    m = 0.1 * gg; v = 0.001 * gg * gg;
+    m = 0.1 * gg;
+    v = 0.001 * gg * gg;
     p -= 0.1 * (m / 0.1) / (sqrt(v / 0.001) + 1e-8);
     is_close(P->data[0], p, 1e-6, "AdamW step 1 matches the hand computation");
     P->grad[0] = -0.25f;
     sl_optim_step(o, P, 0.1f);
     gg = -0.25;
     p -= 0.1 * 0.1 * p;
-    m = 0.9 * m + 0.1 * gg; v = 0.999 * v + 0.001 * gg * gg;
+    m = 0.9 * m + 0.1 * gg;
+    v = 0.999 * v + 0.001 * gg * gg;
     p -= 0.1 * (m / (1 - 0.81)) / (sqrt(v / (1 - 0.999 * 0.999)) + 1e-8);
     is_close(P->data[0], p, 1e-6, "AdamW step 2 (bias correction) matches");
     sl_optim_free(o);
@@ -58,7 +60,7 @@ int main(void)
     /* SGD with momentum 0.9 (PyTorch: buf = g on the first step, then mu*buf + g) */
     sl_optim_config s = sl_optim_defaults(SL_OPT_SGD);
     P = one_param(1.0f, 0.5f, 2);
-    sl_params_set_group(P, 0, 0.5f, 1.0f);   /* lr_scale 0.5 */
+    sl_params_set_group(P, 0, 0.5f, 1.0f); /* lr_scale 0.5 */
     o = sl_optim_alloc(&s, P->total);
     sl_optim_step(o, P, 0.2f);
     is_close(P->data[0], 1.0 - 0.1 * 0.5, 1e-7, "SGD step 1 (lr_scale applied)");
@@ -67,7 +69,9 @@ int main(void)
     is_close(P->data[0], 0.95 - 0.1 * (0.9 * 0.5 + 1.0), 1e-6, "SGD momentum step 2");
     sl_optim_free(o);
     sl_params_free(P);
-    s.momentum = 0.9f; s.nesterov = 1; s.weight_decay = 0.1f;
+    s.momentum = 0.9f;
+    s.nesterov = 1;
+    s.weight_decay = 0.1f;
     P = one_param(1.0f, 0.5f, 2);
     o = sl_optim_alloc(&s, P->total);
     sl_optim_step(o, P, 0.1f);
@@ -93,7 +97,9 @@ int main(void)
     sl_params_add(P, "", "b", 1, 1, 0, 0, 0);
     sl_params_alloc(P);
     float *ga = sl_params_grad(P, 0), *gb = sl_params_grad(P, 1);
-    ga[0] = 3; ga[1] = 0; gb[0] = 4;
+    ga[0] = 3;
+    ga[1] = 0;
+    gb[0] = 4;
     double nrm = sl_clip_grad_norm(P, 1.0);
     is_close(nrm, 5.0, 1e-9, "clip returns the norm before clipping");
     is_close(ga[0], 3.0 / (5.0 + 1e-6), 1e-6, "clip scales to max_norm");
@@ -112,7 +118,10 @@ int main(void)
         sl_params_alloc(P);
         const size_t tot = P->total;
         double *pd = calloc(tot, sizeof(double)), *md = calloc(tot, sizeof(double)), *vd = calloc(tot, sizeof(double));
-        for (size_t i = 0; i < tot; i++) { P->data[i] = (float)(0.3 + 0.01 * (double)(i % 17)); pd[i] = P->data[i]; }
+        for (size_t i = 0; i < tot; i++) {
+            P->data[i] = (float)(0.3 + 0.01 * (double)(i % 17));
+            pd[i] = P->data[i];
+        }
         c = sl_optim_defaults(SL_OPT_ADAMW);
         c.beta2 = 0.99f;
         c.weight_decay = 0.1f;
@@ -137,7 +146,9 @@ int main(void)
             }
         }
         ok(worst < 2e-6, "AdamW, %d + 5 elements (vector path and tail), 3 steps == double reference (max %.2e)", n, worst);
-        free(pd); free(md); free(vd);
+        free(pd);
+        free(md);
+        free(vd);
         sl_optim_free(o);
         sl_params_free(P);
     }
@@ -146,9 +157,9 @@ int main(void)
      * in all (the heap path for partial sums), and a frozen tensor left out */
     {
         P = sl_params_new();
-        sl_params_add(P, "", "x", 2, 1000, 1001, 0, 0);   /* 62 chunks */
-        sl_params_add(P, "", "y", 1, 40000, 0, 0, 0);     /* 3 chunks */
-        sl_params_add(P, "", "z", 1, 33, 0, 0, 0);        /* frozen */
+        sl_params_add(P, "", "x", 2, 1000, 1001, 0, 0); /* 62 chunks */
+        sl_params_add(P, "", "y", 1, 40000, 0, 0, 0);   /* 3 chunks */
+        sl_params_add(P, "", "z", 1, 33, 0, 0, 0);      /* frozen */
         sl_params_alloc(P);
         sl_params_set_trainable(P, 2, 0);
         double ss = 0.0;
@@ -163,7 +174,8 @@ int main(void)
         is_close(nrm, sqrt(ss), 1e-9 * sqrt(ss), "clip norm over 65 chunks == double sum (%.6f)", nrm);
         double coef = 2.0 / (sqrt(ss) + 1e-6);
         ok(sl_params_grad(P, 0)[123457] == (float)(x0 * coef) && sl_params_grad(P, 1)[39999] == (float)(y0 * coef) &&
-           sl_params_grad(P, 2)[7] == z0, "clip scales trainable chunks, leaves the frozen tensor");
+               sl_params_grad(P, 2)[7] == z0,
+           "clip scales trainable chunks, leaves the frozen tensor");
         sl_params_free(P);
     }
     return done_testing();

@@ -48,7 +48,10 @@ static void make_pos(int32_t *pos, const int lens[][8], int B, int T)
         int t = 0;
         for (int i = 0; lens[b][i]; i++)
             for (int j = 0; j < lens[b][i]; j++) pos[(size_t)b * T + t++] = j;
-        if (t != T) { printf("Bail out! bad test layout\n"); exit(1); }
+        if (t != T) {
+            printf("Bail out! bad test layout\n");
+            exit(1);
+        }
     }
 }
 
@@ -93,7 +96,8 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
         diag("%s", sl_errmsg());
         goto done;
     }
-    double ey = tu_rel_diff_1p(y, ya, N * dout), eg = tu_rel_diff_1p(gp, m->P->grad, G), ex = x ? tu_rel_diff_1p(dx, dxa, N * din) : 0.0;
+    double ey = tu_rel_diff_1p(y, ya, N * dout), eg = tu_rel_diff_1p(gp, m->P->grad, G),
+           ex = x ? tu_rel_diff_1p(dx, dxa, N * din) : 0.0;
     ok(ey <= tol && eg <= tol && ex <= tol, "%s: packed == documents alone: outputs %.1e, parameter grads %.1e%s (tol %.0e)",
        label, ey, eg, x ? ", input grads" : "", tol);
     if (x) diag("%s: input grads %.1e", label, ex);
@@ -133,7 +137,8 @@ static void check_packed(const char *label, sl_model *m, const int lens[][8], in
             partial += n > 0 && n < B;
             rc = sl_model_state_reset_rows(m, st, rows, B);
             if (!rc) rc = sl_model_step(m, st, xs, ts, yt);
-            for (int b = 0; b < B && !rc; b++) memcpy(ys + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
+            for (int b = 0; b < B && !rc; b++)
+                memcpy(ys + ((size_t)b * T + t) * dout, yt + (size_t)b * dout, (size_t)dout * sizeof(float));
         }
         es = tu_rel_diff_1p(ys, ya, N * dout);
         ok(!rc && es <= tol && partial > 0,
@@ -202,7 +207,7 @@ static void check_native(const char *spec, int path, const int lens[][8], int B,
         if (path == PATH_SGEMM) sl_recurrent_set_fast(m, 0);
     }
     check_packed(label, m, lens, B, T, 1e-5);
-    if (sl_recurrent_is(m)) {   /* which path the packed batch took */
+    if (sl_recurrent_is(m)) { /* which path the packed batch took */
         const size_t N = (size_t)B * T;
         int32_t *pos = malloc(N * sizeof(int32_t));
         float *x = tu_random(N * m->d_in, 1.0f, 3), *y = malloc(N * m->d_out * sizeof(float));
@@ -210,11 +215,14 @@ static void check_native(const char *spec, int path, const int lens[][8], int B,
         sl_model_set_docs(m, pos);
         int rc = sl_model_forward(m, x, NULL, y, B, T);
         const int lanes = sl_recurrent_lanes(m), fast = sl_recurrent_fast(m);
-        const int want = path == PATH_SGEMM ? !fast : path == PATH_KERNEL ? fast && !lanes
-                                                                         : lanes || !fast || sl_recurrent_get_config(m)->cell == SL_RCELL_ELMAN;
+        const int want = path == PATH_SGEMM    ? !fast
+                         : path == PATH_KERNEL ? fast && !lanes
+                                               : lanes || !fast || sl_recurrent_get_config(m)->cell == SL_RCELL_ELMAN;
         ok(!rc && want, "%s: took the %s path (lanes %d, kernel %d)", label, path_name[path], lanes, fast);
         sl_model_set_docs(m, NULL);
-        free(pos); free(x); free(y);
+        free(pos);
+        free(x);
+        free(y);
     }
     if (fd) {
         const size_t N = (size_t)B * T;
@@ -225,7 +233,8 @@ static void check_native(const char *spec, int path, const int lens[][8], int B,
         snprintf(label + strlen(label), sizeof label - strlen(label), ", packed, finite differences");
         check_model_grads(m, label, x, NULL, B, T, 1e-2, 2e-2, 6);
         sl_model_set_docs(m, NULL);
-        free(pos); free(x);
+        free(pos);
+        free(x);
     }
     sl_model_free(m);
 }
@@ -242,20 +251,34 @@ static void test_scan_ref(int N, int Dch)
     const size_t BL = (size_t)B * L, nd = BL * Dch, nb = BL * N;
     int32_t pos[B * L];
     make_pos(pos, segs, B, L);
-    float *u = tu_random(nd, 1.0f, 11), *delta = tu_random(nd, 0.5f, 12), *Bm = tu_random(nb, 1.0f, 13), *Cm = tu_random(nb, 1.0f, 14);
-    float *z = tu_random(nd, 1.0f, 15), *Dv = tu_random(Dch, 1.0f, 16), *bias = tu_random(Dch, 0.3f, 17), *A = malloc((size_t)Dch * N * sizeof(float));
+    float *u = tu_random(nd, 1.0f, 11), *delta = tu_random(nd, 0.5f, 12), *Bm = tu_random(nb, 1.0f, 13),
+          *Cm = tu_random(nb, 1.0f, 14);
+    float *z = tu_random(nd, 1.0f, 15), *Dv = tu_random(Dch, 1.0f, 16), *bias = tu_random(Dch, 0.3f, 17),
+          *A = malloc((size_t)Dch * N * sizeof(float));
     for (int i = 0; i < Dch * N; i++) A[i] = -(float)(1 + i % N) * 0.3f;
     float *dy = tu_random(nd, 1.0f, 18), *y1 = calloc(nd, sizeof(float)), *y2 = calloc(nd, sizeof(float));
-    sl_scan_args a = {.B = B, .L = L, .D = Dch, .N = N, .G = 1, .u = u, .delta = delta, .A = A, .Bm = Bm, .Cm = Cm, .Dv = Dv,
-                      .z = z, .delta_bias = bias, .delta_softplus = 1, .doc_pos = pos};
+    sl_scan_args a = {.B = B,
+                      .L = L,
+                      .D = Dch,
+                      .N = N,
+                      .G = 1,
+                      .u = u,
+                      .delta = delta,
+                      .A = A,
+                      .Bm = Bm,
+                      .Cm = Cm,
+                      .Dv = Dv,
+                      .z = z,
+                      .delta_bias = bias,
+                      .delta_softplus = 1,
+                      .doc_pos = pos};
     /* gradients: [0] reference, [1] fast */
     float *g[2][8];
     const size_t sz[8] = {nd, nd, (size_t)Dch * N, nb, nb, Dch, nd, Dch};
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 8; i++) g[k][i] = calloc(sz[i], sizeof(float));
     sl_scan_grads gr[2];
-    for (int k = 0; k < 2; k++)
-        gr[k] = (sl_scan_grads){g[k][0], g[k][1], g[k][2], g[k][3], g[k][4], g[k][5], g[k][6], g[k][7]};
+    for (int k = 0; k < 2; k++) gr[k] = (sl_scan_grads){g[k][0], g[k][1], g[k][2], g[k][3], g[k][4], g[k][5], g[k][6], g[k][7]};
     sl_scan_ws *ws = sl_scan_ws_new();
     int rc = sl_scan_ref_forward(y1, NULL, &a) || sl_scan_ref_backward(&gr[0], dy, &a) || sl_scan_forward(y2, NULL, &a, 4, ws) ||
              sl_scan_backward(&gr[1], dy, &a, ws);
@@ -264,16 +287,29 @@ static void test_scan_ref(int N, int Dch)
         double ei = tu_rel_diff_1p(g[1][i], g[0][i], sz[i]);
         if (ei > e) e = ei;
     }
-    ok(!rc && e <= 1e-5, "selective scan N=%d D=%d with document starts (3 rows of 150, checkpoints every 64): fast == reference, "
-       "outputs and 8 gradients (%.1e), chunks asked 4, used %d", N, Dch, e, sl_scan_ws_nchunks(ws));
+    ok(!rc && e <= 1e-5,
+       "selective scan N=%d D=%d with document starts (3 rows of 150, checkpoints every 64): fast == reference, "
+       "outputs and 8 gradients (%.1e), chunks asked 4, used %d",
+       N, Dch, e, sl_scan_ws_nchunks(ws));
     /* and the reset matters: without doc_pos the outputs differ */
     a.doc_pos = NULL;
     sl_scan_ref_forward(y2, NULL, &a);
-    ok(tu_rel_diff_1p(y2, y1, nd) > 1e-3, "selective scan: the document starts change the outputs (%.1e)", tu_rel_diff_1p(y2, y1, nd));
+    ok(tu_rel_diff_1p(y2, y1, nd) > 1e-3, "selective scan: the document starts change the outputs (%.1e)",
+       tu_rel_diff_1p(y2, y1, nd));
     sl_scan_ws_free(ws);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 8; i++) free(g[k][i]);
-    free(u); free(delta); free(Bm); free(Cm); free(z); free(Dv); free(bias); free(A); free(dy); free(y1); free(y2);
+    free(u);
+    free(delta);
+    free(Bm);
+    free(Cm);
+    free(z);
+    free(Dv);
+    free(bias);
+    free(A);
+    free(dy);
+    free(y1);
+    free(y2);
 }
 
 /* the chunked SSD against its sequential reference with document starts, for chunks that hold
@@ -288,14 +324,34 @@ static void test_ssd_ref(int Q)
     float *Cm = tu_random(BL * G * N, 1.0f, 24), *D = tu_random(H, 1.0f, 25), *bias = tu_random(H, 0.3f, 26);
     float A[H] = {-0.5f, -1.0f, -0.2f, -2.0f};
     float *y1 = calloc(BL * H * P, sizeof(float)), *y2 = calloc(BL * H * P, sizeof(float));
-    sl_ssd_args a = {.B = B, .L = L, .H = H, .P = P, .G = G, .N = N, .x = x, .dt = dt, .A = A, .Bm = Bm, .Cm = Cm, .D = D,
-                     .dt_bias = bias, .dt_softplus = 1, .doc_pos = pos};
+    sl_ssd_args a = {.B = B,
+                     .L = L,
+                     .H = H,
+                     .P = P,
+                     .G = G,
+                     .N = N,
+                     .x = x,
+                     .dt = dt,
+                     .A = A,
+                     .Bm = Bm,
+                     .Cm = Cm,
+                     .D = D,
+                     .dt_bias = bias,
+                     .dt_softplus = 1,
+                     .doc_pos = pos};
     sl_ssd_ws *ws = sl_ssd_ws_new();
     int rc = sl_ssd_ref_forward(y1, NULL, &a) || sl_ssd_chunked_forward(y2, NULL, &a, Q, ws);
     double e = rc ? INFINITY : tu_rel_diff_1p(y2, y1, BL * H * P);
     ok(!rc && e <= 1e-5, "SSD chunk_size=%d with document starts: chunked == sequential reference (%.1e)", Q, e);
     sl_ssd_ws_free(ws);
-    free(x); free(dt); free(Bm); free(Cm); free(D); free(bias); free(y1); free(y2);
+    free(x);
+    free(dt);
+    free(Bm);
+    free(Cm);
+    free(D);
+    free(bias);
+    free(y1);
+    free(y2);
 }
 
 static void test_native(void)
@@ -406,10 +462,13 @@ static void test_pack_rows(void)
             const int whole = tok[b * T + t] - 1000 == (int)off[k] && e - t == len[k] - 1;
             const int window = len[k] - 1 > T && t == 0 && e == T;
             bad += !(whole || window);
-            for (int j = t; j < e; j++) bad += tg[b * T + j] != tok[b * T + j] + 1 || (size_t)(tok[b * T + j] + 1 - 1000) >= off[k + 1];
+            for (int j = t; j < e; j++)
+                bad += tg[b * T + j] != tok[b * T + j] + 1 || (size_t)(tok[b * T + j] + 1 - 1000) >= off[k + 1];
         }
-    ok(!rc && !bad && scored + masked == B * T && docs > B, "pack_rows: %ld documents in %d rows, each whole (or a row-long "
-       "window of the 40-token one), targets inside them, %ld masked tail positions", docs, B, masked);
+    ok(!rc && !bad && scored + masked == B * T && docs > B,
+       "pack_rows: %ld documents in %d rows, each whole (or a row-long "
+       "window of the 40-token one), targets inside them, %ld masked tail positions",
+       docs, B, masked);
     int Tp = 0;
     rc = sl_pad_rows(&d, rng, B, T, tok, tg, &Tp, &scored);
     ok(!rc && Tp <= T && scored < (long)B * Tp, "pad_rows: rows padded to the longest (%d), %ld of %d positions scored", Tp,
@@ -421,7 +480,10 @@ static void test_pack_rows(void)
 static void test_charlm_pack(void)
 {
     char dir[] = "/tmp/t-pack.XXXXXX", path[64];
-    if (!mkdtemp(dir)) { ok(0, "mkdtemp"); return; }
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
     static const char *texts[] = {"the first document, short.", "a second one|and a third after the separator|",
                                   "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."};
     for (int i = 0; i < 3; i++) {
@@ -448,8 +510,8 @@ static void test_charlm_pack(void)
         sl_eval_result res;
         if (!sl_model_create(spec, 1, &m)) {
             rc = sl_task_eval(t, m, 2, 4, 7, &res);
-            ok(!rc && res.counted > 0 && isfinite(res.loss) && !m->doc_pos, "charlm: packed evaluation (%ld positions, loss %.3f)",
-               res.counted, res.loss);
+            ok(!rc && res.counted > 0 && isfinite(res.loss) && !m->doc_pos,
+               "charlm: packed evaluation (%ld positions, loss %.3f)", res.counted, res.loss);
             sl_model_free(m);
         }
         sl_batch_free(&b);
@@ -475,7 +537,8 @@ int main(void)
     for (int i = 0; sl_registry_entry(i); i++) {
         const sl_model_entry *e = sl_registry_entry(i);
         if (!e->is_mixer) continue;
-        snprintf(spec, sizeof spec, "seq:mixer=%s,d_model=%d,n_layer=2,d_input=5,d_output=3%s", e->name, W, tu_mixer_small_keys(e->name));
+        snprintf(spec, sizeof spec, "seq:mixer=%s,d_model=%d,n_layer=2,d_input=5,d_output=3%s", e->name, W,
+                 tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "seq:mixer=%s", e->name);
         make_and_check(label, spec, small, 2, 23, 1e-5);
         snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=1,vocab_size=%d,max_position_embeddings=20%s", e->name, W, V,
@@ -485,11 +548,12 @@ int main(void)
     }
     /* the attention mixer packs itself: flash and naive, across tiles */
     make_and_check("attention flash, rope, tiles", "attention:d_model=16,n_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
-    make_and_check("attention naive, rope, tiles", "attention:d_model=16,n_head=2,rope=1,kernel=naive,max_seq_len=256", tiles, 2, 150,
-                   1e-5);
+    make_and_check("attention naive, rope, tiles", "attention:d_model=16,n_head=2,rope=1,kernel=naive,max_seq_len=256", tiles, 2,
+                   150, 1e-5);
     make_and_check("attention flash, documents from a tile's last key", "attention:d_model=16,n_head=2,rope=1,max_seq_len=256",
                    edges, 2, 150, 1e-5);
-    make_and_check("attention flash, GQA", "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
+    make_and_check("attention flash, GQA", "attention:d_model=16,n_head=4,n_kv_head=2,rope=1,max_seq_len=256", tiles, 2, 150,
+                   1e-5);
     make_and_check("attention MLA", "attention:d_model=16,n_head=2,kv_lora_rank=8,rope=1,max_seq_len=256", tiles, 2, 150, 1e-5);
     make_and_check("attention bidirectional", "attention:d_model=16,n_head=2,causal=0,max_seq_len=256", tiles, 2, 150, 1e-5);
     make_and_check("gpt", "gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=11", small, 2, 23, 1e-5);

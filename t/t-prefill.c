@@ -24,10 +24,10 @@ enum { T = 23, V = 11, W = 16 };
 
 /* chunk patterns: 1 = one step() call, > 1 a prefill of that many positions */
 static const int patterns[][8] = {
-    {T, 0},              /* the whole sequence at once */
-    {1, 1, 1, 1, 0},     /* steps, then the rest as one chunk (0 ends: the rest) */
-    {5, 1, 7, 2, 3, 0},  /* mixed */
-    {2, 2, 2, 2, 2, 0},  /* pairs */
+    {T, 0},             /* the whole sequence at once */
+    {1, 1, 1, 1, 0},    /* steps, then the rest as one chunk (0 ends: the rest) */
+    {5, 1, 7, 2, 3, 0}, /* mixed */
+    {2, 2, 2, 2, 2, 0}, /* pairs */
     {11, 1, 1, 0},
 };
 
@@ -157,21 +157,22 @@ int main(void)
         const sl_model_entry *e = sl_registry_entry(i);
         if (!e->is_mixer) continue;
         /* the bare mixer on real input, two rows */
-        snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "", e->out_key ? e->out_key : "",
-                 e->out_key ? "=16" : "");
+        snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "",
+                 e->out_key ? e->out_key : "", e->out_key ? "=16" : "");
         strncat(spec, tu_mixer_small_keys(e->name), sizeof spec - strlen(spec) - 1);
         snprintf(label, sizeof label, "%s (bare, B=2)", e->name);
         make_and_check(label, spec, 2, 1e-5);
         /* inside the LM wrapper, tokens, one row (the decoder's case) */
-        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V, tu_mixer_small_keys(e->name));
+        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V,
+                 tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "lm:mixer=%s", e->name);
         make_and_check(label, spec, 1, 1e-5);
     }
     make_and_check("gpt", "gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=11", 1, 1e-4);
     make_and_check("gpt (B=2)", "gpt:n_layer=2,n_head=2,n_embd=16,block_size=32,vocab_size=11", 2, 1e-4);
     make_and_check("llama", "llama:n_layers=2,n_heads=4,n_kv_heads=2,dim=16,max_seq_len=32,vocab_size=11", 1, 1e-4);
-    make_and_check("lm with learned positions",
-                   "lm:mixer=lstm,d_model=16,n_layer=1,vocab_size=11,max_position_embeddings=32", 1, 1e-4);
+    make_and_check("lm with learned positions", "lm:mixer=lstm,d_model=16,n_layer=1,vocab_size=11,max_position_embeddings=32", 1,
+                   1e-4);
     test_ngram();
 
     /* the decoder feeds a prompt with one prefill: same logits as feeding it token by token */

@@ -63,8 +63,7 @@ typedef struct {
     float *y, *dx, *grad, *dh0, *dc0;
 } result;
 
-static int run(sl_model *m, const float *x, const float *dy, int B, int T, int with_h0, int lstm, int dropout_seed,
-               result *res)
+static int run(sl_model *m, const float *x, const float *dy, int B, int T, int with_h0, int lstm, int dropout_seed, result *res)
 {
     size_t nx = (size_t)B * T * m->d_in;
     sl_rng *rng = NULL;
@@ -95,7 +94,11 @@ static void result_alloc(result *r, const sl_model *m, int B, int T, size_t nsta
 
 static void result_free(result *r)
 {
-    free(r->y); free(r->dx); free(r->grad); free(r->dh0); free(r->dc0);
+    free(r->y);
+    free(r->dx);
+    free(r->grad);
+    free(r->dh0);
+    free(r->dc0);
 }
 
 /* path (lanes or kernel) == sgemm path (forward, every gradient), == double reference
@@ -113,7 +116,10 @@ static void compare(const char *what, const char *path, const sl_model *m, const
         const sl_tensor *t = &m->P->t[i];
         double sc = fmax(1e-3, maxabs(slow->grad + t->offset, t->numel));
         double d = maxdiff(fast->grad + t->offset, slow->grad + t->offset, t->numel) / sc;
-        if (!(d <= worst)) { worst = d; wname = t->name; }
+        if (!(d <= worst)) {
+            worst = d;
+            wname = t->name;
+        }
     }
     ok(worst <= 2e-5, "%s: parameter grads, %s == sgemm path (max diff / max |grad| %.2e, %s)", what, path, worst, wname);
     double dxd = maxdiff(fast->dx, slow->dx, nx) / fmax(1e-3, maxabs(slow->dx, nx));
@@ -149,7 +155,8 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
         sl_rng_fill_normal(rng, h0, nstate, 0.5f);
         sl_rng_fill_normal(rng, c0, nstate, 0.5f);
         sl_recurrent_set_initial_state(m, h0, lstm ? c0 : NULL, B);
-        free(h0); free(c0);
+        free(h0);
+        free(c0);
     }
     result lanes, avx, fast, slow;
     result_alloc(&lanes, m, B, T, nstate);
@@ -157,8 +164,8 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
     result_alloc(&fast, m, B, T, nstate);
     result_alloc(&slow, m, B, T, nstate);
     char what[320];
-    snprintf(what, sizeof what, "%s B=%d T=%d%s%s (%d threads)", spec, B, T, with_h0 ? " h0" : "",
-             dropout_seed ? " dropout" : "", sl_threads_get());
+    snprintf(what, sizeof what, "%s B=%d T=%d%s%s (%d threads)", spec, B, T, with_h0 ? " h0" : "", dropout_seed ? " dropout" : "",
+             sl_threads_get());
 
     /* lanes (the default where it applies), kernel, sgemm */
     const int lanes_expected = sl_rk_available() && cfg->cell != SL_RCELL_ELMAN && B <= 32;
@@ -171,7 +178,7 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
     if (amx_expected) {
         sl_recurrent_set_amx(m, 0);
         rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &avx);
-        rc |= sl_recurrent_amx(m);   /* set_amx(0) must keep it off */
+        rc |= sl_recurrent_amx(m); /* set_amx(0) must keep it off */
         sl_recurrent_set_amx(m, 1);
     }
     /* the same call again gives the same bits (fixed work split, fixed summation order) */
@@ -181,7 +188,7 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
        "%s: a second run is bitwise identical", what);
     sl_recurrent_set_lanes(m, 0);
     rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &fast);
-    rc |= sl_recurrent_lanes(m);   /* set_lanes(0) must keep it off */
+    rc |= sl_recurrent_lanes(m); /* set_lanes(0) must keep it off */
     sl_recurrent_set_lanes(m, 1);
     sl_recurrent_set_fast(m, 0);
     rc |= run(m, x, dy, B, T, with_h0, lstm, dropout_seed, &slow);
@@ -202,7 +209,9 @@ static void check(const char *spec, int B, int T, int with_h0, int dropout_seed)
     result_free(&avx);
     result_free(&fast);
     result_free(&slow);
-    free(x); free(dy); free(yref);
+    free(x);
+    free(dy);
+    free(yref);
     sl_rng_free(rng);
     sl_model_free(m);
 }
@@ -237,9 +246,10 @@ static void check_nan(const char *spec, int B, int T)
                     const float v = y[((size_t)b * T + t) * m->d_out + j];
                     bad |= (b == bn && t >= tn) ? !isnan(v) : !isfinite(v);
                 }
-        const char *name = path == 0 ? (sl_recurrent_lanes(m) ? (amx ? "lanes, AMX" : "lanes") : "kernel (no lanes here)")
-                         : path == 1 ? (sl_recurrent_lanes(m) ? "lanes, AVX-512" : "kernel (no lanes here)")
-                         : path == 2 ? "kernel" : "sgemm";
+        const char *name = path == 0   ? (sl_recurrent_lanes(m) ? (amx ? "lanes, AMX" : "lanes") : "kernel (no lanes here)")
+                           : path == 1 ? (sl_recurrent_lanes(m) ? "lanes, AVX-512" : "kernel (no lanes here)")
+                           : path == 2 ? "kernel"
+                                       : "sgemm";
         ok(!bad, "%s B=%d T=%d: a NaN at (b %d, t %d) reaches exactly that row from t on (%s path)", spec, B, T, bn, tn, name);
         /* an infinite input: the same outputs finite or not as on the sgemm path (the AMX
          * operands clamp it to the largest bfloat16: the cells saturate the same way) */
@@ -253,14 +263,18 @@ static void check_nan(const char *spec, int B, int T)
                 differ += !isfinite(y[i]) != !isfinite(yinf[i]);
                 nonfinite += !isfinite(yinf[i]);
             }
-            ok(!rc && !differ, "%s B=%d T=%d: an inf at (b %d, t %d): the same outputs non-finite (%zu) as on the sgemm path (%s path; %zu differ)",
+            ok(!rc && !differ,
+               "%s B=%d T=%d: an inf at (b %d, t %d): the same outputs non-finite (%zu) as on the sgemm path (%s path; %zu "
+               "differ)",
                spec, B, T, bn, tn, nonfinite, name, differ);
         }
         x[at] = 0.0f;
     }
     sl_recurrent_set_amx(m, 1);
     sl_rng_free(rng);
-    free(x); free(y); free(yinf);
+    free(x);
+    free(y);
+    free(yinf);
     sl_model_free(m);
 }
 
@@ -272,7 +286,7 @@ static void check_nan(const char *spec, int B, int T)
  * below do not notice. */
 static void check_amx_product(int NV, int nq, int two)
 {
-    const int K = 32 * nq, rows = K - 3, L = 16 * NV;   /* rows odd; one whole pair after it */
+    const int K = 32 * nq, rows = K - 3, L = 16 * NV; /* rows odd; one whole pair after it */
     sl_rng *rng = sl_rng_alloc(11);
     float *a = malloc((size_t)2 * 16 * K * sizeof(float)), *bt = aligned_alloc(64, (size_t)K * L * sizeof(float));
     float *c = aligned_alloc(64, (size_t)2 * 16 * L * sizeof(float)), blk[16 * 32];
@@ -281,16 +295,16 @@ static void check_amx_product(int NV, int nq, int two)
     sl_rng_fill_normal(rng, a, (size_t)2 * 16 * K, 1.0f);
     sl_rng_fill_normal(rng, bt, (size_t)K * L, 1.0f);
     for (int k = rows; k < K; k++)
-        for (int l = 0; l < L; l++) bt[(size_t)k * L + l] = k == rows ? 1e30f : 0.0f;   /* must not be read */
+        for (int l = 0; l < L; l++) bt[(size_t)k * L + l] = k == rows ? 1e30f : 0.0f; /* must not be read */
     for (int m = 0; m < 2; m++)
         for (int q = 0; q < nq; q++) {
             for (int i = 0; i < 16; i++)
                 for (int kk = 0; kk < 32; kk++) blk[i * 32 + kk] = a[((size_t)m * 16 + i) * K + 32 * q + kk];
             sl_amx_pack_a(ap + ((size_t)m * nq + q) * SL_AMX_CHUNK, blk);
         }
-    memset(bp, 0xff, (size_t)nq * NV * SL_AMX_CHUNK * sizeof(uint16_t));   /* NaN where unwritten */
+    memset(bp, 0xff, (size_t)nq * NV * SL_AMX_CHUNK * sizeof(uint16_t)); /* NaN where unwritten */
     sl_amx_rows_to_b(bp, NV, 0, bt, (size_t)L, rows);
-    float z[2 * 32] __attribute__((aligned(64))) = {0};   /* the pair past the rows: zeros */
+    float z[2 * 32] __attribute__((aligned(64))) = {0}; /* the pair past the rows: zeros */
     sl_amx_rows_to_b(bp, NV, rows + 1, z, (size_t)L, K - rows - 1);
     sl_amx_tiles_on();
     sl_amx_pair(ap, two ? ap + (size_t)nq * SL_AMX_CHUNK : NULL, bp, nq, NV, c, c + (size_t)16 * L, (size_t)L);
@@ -310,7 +324,11 @@ static void check_amx_product(int NV, int nq, int two)
             }
     ok(worst <= 4e-7, "AMX product, NV=%d, %d chunks, %s: max |error| / sum |a b| = %.2e (float32: a few 6e-8)", NV, nq,
        two ? "two tiles" : "one tile", worst);
-    free(a); free(bt); free(c); free(ap); free(bp);
+    free(a);
+    free(bt);
+    free(c);
+    free(ap);
+    free(bp);
     sl_rng_free(rng);
 }
 
@@ -336,7 +354,7 @@ int main(void)
         check("rnn:input_size=5,hidden_size=70,nonlinearity=relu,bidirectional=1", 3, 7, 1, 0);
         check("lstm:input_size=5,hidden_size=33,num_layers=2,bidirectional=1,bias=0", 4, 7, 1, 0);
         check("gru:input_size=5,hidden_size=33,num_layers=2,bidirectional=1", 4, 7, 1, 0);
-        check("lstm:input_size=5,hidden_size=20,bidirectional=1", 3, 1, 1, 0);   /* T = 1 */
+        check("lstm:input_size=5,hidden_size=20,bidirectional=1", 3, 1, 1, 0); /* T = 1 */
         check("gru:input_size=5,hidden_size=20,num_layers=2", 2, 1, 0, 0);
         check("lstm:input_size=6,hidden_size=20,num_layers=3,dropout=0.3", 3, 8, 0, 5);
         check("gru:input_size=6,hidden_size=20,num_layers=2,dropout=0.3,bias=0", 3, 8, 1, 5);
@@ -356,7 +374,7 @@ int main(void)
         check("lstm:input_size=24,hidden_size=71,num_layers=2,bidirectional=1,dropout=0.2", 32, 100, 1, 3);
         check("gru:input_size=24,hidden_size=71,num_layers=2,bidirectional=1,dropout=0.2", 31, 120, 1, 3);
         check("lstm:input_size=3,hidden_size=130", 1, 400, 1, 0);
-        check("lstm:input_size=1,hidden_size=1", 3, 5, 1, 0);   /* one unit: one thread, one tile */
+        check("lstm:input_size=1,hidden_size=1", 3, 5, 1, 0); /* one unit: one thread, one tile */
         check("gru:input_size=1,hidden_size=1,num_layers=2", 32, 3, 1, 0);
     }
     sl_threads_set(2);
@@ -367,6 +385,6 @@ int main(void)
     check("gru:input_size=170,hidden_size=100,bidirectional=1", 24, 260, 1, 0);
     check_nan("lstm:input_size=6,hidden_size=20", 5, 7);
     check_nan("gru:input_size=6,hidden_size=20", 17, 7);
-    check_nan("lstm:input_size=40,hidden_size=100", 32, 40);   /* threaded */
+    check_nan("lstm:input_size=40,hidden_size=100", 32, 40); /* threaded */
     return done_testing();
 }

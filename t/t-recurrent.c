@@ -2,7 +2,7 @@
  * finite-difference gradients (parameters, input, initial state), dropout, bidirectional
  * step refusal, spec errors, parameter names, the LM wrapper around each mixer, and the
  * PyTorch fixtures of t/data/recurrent_*.  */
-#include "core/error.h"   /* before testutil.h, which uses sl_errmsg without including it */
+#include "core/error.h" /* before testutil.h, which uses sl_errmsg without including it */
 #include "t/tap.h"
 #include "t/testutil.h"
 
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GH 1e-2     /* finite-difference step */
+#define GH 1e-2 /* finite-difference step */
 /* relative tolerance of the gradient checks: float32 forward passes make the central
  * differences noisy at about 3e-5 absolute, i.e. a few 1e-2 relative for gradients near the
  * checker's 1e-3 floor; real errors are O(0.1..1). The torch fixtures below check the same
@@ -41,7 +41,8 @@ static void check_ref(sl_model *m, const char *label, const float *x, int B, int
     int rc = sl_model_forward(m, x, NULL, y, B, T) || sl_recurrent_forward_ref(m, x, yr, B, T);
     double d = rc ? INFINITY : max_abs_diff(y, yr, ny);
     ok(d <= tol, "%s: forward == naive reference (max abs diff %.2e)", label, d);
-    free(y); free(yr);
+    free(y);
+    free(yr);
 }
 
 static void test_config(const char *spec, int B, int T)
@@ -121,7 +122,14 @@ static void test_initial_state(const char *spec, int lstm)
     rc = sl_model_forward(m, x, NULL, y, B, T) || sl_model_forward(m2, x, NULL, y2, B, T);
     ok(rc == 0 && max_abs_diff(y, y2, ny) == 0.0, "%s: cleared state is zeros", label);
     sl_model_free(m2);
-    free(y2); free(R); free(y); free(dh0); free(dc0); free(x); free(h0); free(c0);
+    free(y2);
+    free(R);
+    free(y);
+    free(dh0);
+    free(dc0);
+    free(x);
+    free(h0);
+    free(c0);
     sl_model_free(m);
 }
 
@@ -138,7 +146,7 @@ typedef struct {
 static double drop_loss(void *p)
 {
     drop_ctx *c = p;
-    sl_rng_seed(c->rng, 77);   /* the same mask at every evaluation */
+    sl_rng_seed(c->rng, 77); /* the same mask at every evaluation */
     if (sl_model_forward(c->m, c->x, NULL, c->y, c->B, c->T)) return NAN;
     double s = 0;
     for (size_t i = 0; i < (size_t)c->B * c->T * c->m->d_out; i++) s += (double)c->y[i] * c->R[i];
@@ -188,7 +196,13 @@ static void test_dropout(const char *spec)
     sl_model_forward(m, x, NULL, yt, B, T);
     ok(max_abs_diff(yt, ye, ny) == 0.0, "%s: eval after training is deterministic", spec);
     sl_rng_free(rng);
-    free(g); free(dx); free(x); free(R); free(ye); free(yt); free(yt2);
+    free(g);
+    free(dx);
+    free(x);
+    free(R);
+    free(ye);
+    free(yt);
+    free(yt2);
     sl_model_free(m);
 }
 
@@ -198,21 +212,22 @@ static void test_names(void)
 {
     sl_model *m = make("lstm:input_size=7,hidden_size=13,num_layers=2,bidirectional=1", 1);
     if (!ok(m != NULL, "create bidirectional 2-layer lstm")) return;
-    static const char *names[] = {
-        "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
-        "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
-        "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1",
-        "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"};
+    static const char *names[] = {"weight_ih_l0",         "weight_hh_l0",         "bias_ih_l0",         "bias_hh_l0",
+                                  "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+                                  "weight_ih_l1",         "weight_hh_l1",         "bias_ih_l1",         "bias_hh_l1",
+                                  "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"};
     static const int64_t rows[] = {52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52, 52};
     static const int64_t cols[] = {7, 13, 0, 0, 7, 13, 0, 0, 26, 13, 0, 0, 26, 13, 0, 0};
     int good = m->P->n == 16;
     for (int i = 0; good && i < 16; i++) {
         const sl_tensor *t = &m->P->t[i];
-        good = !strcmp(t->name, names[i]) && t->shape[0] == rows[i] && (cols[i] ? t->ndim == 2 && t->shape[1] == cols[i] : t->ndim == 1);
+        good = !strcmp(t->name, names[i]) && t->shape[0] == rows[i] &&
+               (cols[i] ? t->ndim == 2 && t->shape[1] == cols[i] : t->ndim == 1);
         if (!good) diag("tensor %d: %s", i, t->name);
     }
     ok(good, "lstm parameter names, order and shapes are torch's");
-    ok(m->d_out == 26 && (m->caps & SL_CAP_BIDIR) && !(m->caps & SL_CAP_STEP), "bidirectional: d_out = 2H, BIDIR cap, no STEP cap");
+    ok(m->d_out == 26 && (m->caps & SL_CAP_BIDIR) && !(m->caps & SL_CAP_STEP),
+       "bidirectional: d_out = 2H, BIDIR cap, no STEP cap");
     void *st = sl_model_state_new(m, 2);
     ok(st == NULL && strstr(sl_errmsg(), "bidirectional"), "bidirectional step refused: %s", sl_errmsg());
     sl_model_free(m);
@@ -300,8 +315,15 @@ static float *load_npy(const char *dir, const char *name, sl_npy *a)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/t/data/%s", dir, name);
-    if (sl_npy_read(path, a)) { diag("%s", sl_errmsg()); return NULL; }
-    if (a->dtype != SL_DT_F32) { diag("%s: not float32", path); sl_npy_free(a); return NULL; }
+    if (sl_npy_read(path, a)) {
+        diag("%s", sl_errmsg());
+        return NULL;
+    }
+    if (a->dtype != SL_DT_F32) {
+        diag("%s: not float32", path);
+        sl_npy_free(a);
+        return NULL;
+    }
     return a->data;
 }
 
@@ -310,7 +332,10 @@ static float *st_get(const sl_safetensors *st, const char *name, size_t n)
 {
     const sl_st_tensor *t = st ? sl_safetensors_find(st, name) : NULL;
     float *p = t && t->numel == n ? malloc(n * sizeof(float)) : NULL;
-    if (p && sl_safetensors_get_f32(st, t, p, n)) { free(p); p = NULL; }
+    if (p && sl_safetensors_get_f32(st, t, p, n)) {
+        free(p);
+        p = NULL;
+    }
     if (!p) diag("gradient fixture: tensor %s missing or of the wrong size", name);
     return p;
 }
@@ -359,7 +384,10 @@ static void test_torch(const char *srcdir, const char *name0, const char *spec, 
     sl_recurrent_set_lanes(m, rpath >= P_LANES);
     sl_recurrent_set_amx(m, rpath == P_AMX);
     int rc = sl_params_load(m->P, path, NULL, NULL);
-    if (!ok(rc == 0, "torch %s: torch state_dict loads unchanged %s", name, rc ? sl_errmsg() : "")) { sl_model_free(m); return; }
+    if (!ok(rc == 0, "torch %s: torch state_dict loads unchanged %s", name, rc ? sl_errmsg() : "")) {
+        sl_model_free(m);
+        return;
+    }
     sl_npy ax = {0}, ay = {0}, ah = {0}, ac = {0};
     sl_safetensors *gst = NULL;
     snprintf(fn, sizeof fn, "recurrent_%s_x.npy", name0);
@@ -375,7 +403,8 @@ static void test_torch(const char *srcdir, const char *name0, const char *spec, 
     snprintf(fn, sizeof fn, "recurrent_%s_c0.npy", name0);
     snprintf(path, sizeof path, "%s/t/data/%s", srcdir, fn);
     if (file_exists(path) || want_c0) c0 = load_npy(srcdir, fn, &ac);
-    if (!ok((!want_h0 || h0) && (!want_c0 || c0), "torch %s: initial-state fixtures present where the case needs them", name)) goto out;
+    if (!ok((!want_h0 || h0) && (!want_c0 || c0), "torch %s: initial-state fixtures present where the case needs them", name))
+        goto out;
     snprintf(path, sizeof path, "%s/t/data/recurrent_%s_grad.safetensors", srcdir, name0);
     if (sl_safetensors_read(path, &gst)) diag("%s", sl_errmsg());
     if (!ok(x && yt && gst && ax.ndim == 3 && ay.ndim == 3, "torch %s: fixtures read", name)) goto out;
@@ -399,9 +428,10 @@ static void test_torch(const char *srcdir, const char *name0, const char *spec, 
     double d = rc ? INFINITY : max_abs_diff(y, yt, ny);
     ok(d <= 1e-5, "torch %s: sequence output == torch (max abs err %.2e, T=%d)", name, d, T);
     /* the forward took the path this case is about */
-    int took = !rc && (rpath == P_SGEMM ? !sl_recurrent_fast(m)
+    int took = !rc && (rpath == P_SGEMM    ? !sl_recurrent_fast(m)
                        : rpath == P_KERNEL ? sl_recurrent_fast(m) && !sl_recurrent_lanes(m)
-                       : rpath == P_LANES ? sl_recurrent_lanes(m) && !sl_recurrent_amx(m) : sl_recurrent_amx(m));
+                       : rpath == P_LANES  ? sl_recurrent_lanes(m) && !sl_recurrent_amx(m)
+                                           : sl_recurrent_amx(m));
     ok(took, "torch %s: the forward ran on the %s path", name, path_names[rpath]);
     rc = rc || sl_model_backward(m, R, dx);
     /* gradients: error relative to the largest torch value of each tensor */
@@ -426,7 +456,10 @@ static void test_torch(const char *srcdir, const char *name0, const char *spec, 
         double e = (rc || !dh0t) ? INFINITY : rel_err(dh0, dh0t, nh);
         if (c0) e = fmax(e, (rc || !dc0t) ? INFINITY : rel_err(dc0, dc0t, nh));
         ok(e <= 1e-5, "torch %s: initial state grads == torch (max err / max |grad| %.2e)", name, e);
-        free(dh0t); free(dh0); free(dc0t); free(dc0);
+        free(dh0t);
+        free(dh0);
+        free(dc0t);
+        free(dc0);
         /* torch's h_n (and c_n) */
         sl_npy ahn = {0}, acn = {0};
         snprintf(fn, sizeof fn, "recurrent_%s_hn.npy", name0);
@@ -440,12 +473,19 @@ static void test_torch(const char *srcdir, const char *name0, const char *spec, 
         e = (rc || !hnt || ahn.numel != nh) ? INFINITY : max_abs_diff(hn, hnt, nh);
         if (c0) e = fmax(e, (rc || !cnt || acn.numel != nh) ? INFINITY : max_abs_diff(cn, cnt, nh));
         ok(e <= 1e-5, "torch %s: final state h_n%s == torch (max abs err %.2e)", name, c0 ? ", c_n" : "", e);
-        free(hn); free(cn);
-        sl_npy_free(&ahn); sl_npy_free(&acn);
+        free(hn);
+        free(cn);
+        sl_npy_free(&ahn);
+        sl_npy_free(&acn);
     }
-    free(y); free(dx); free(R);
+    free(y);
+    free(dx);
+    free(R);
 out:
-    sl_npy_free(&ax); sl_npy_free(&ay); sl_npy_free(&ah); sl_npy_free(&ac);
+    sl_npy_free(&ax);
+    sl_npy_free(&ay);
+    sl_npy_free(&ah);
+    sl_npy_free(&ac);
     sl_safetensors_free(gst);
     sl_model_free(m);
 }
@@ -455,7 +495,7 @@ static void test_fast_math(void)
 {
     double ee = 0, es = 0, et = 0, etr = 0;
     for (int i = -200000; i <= 200000; i++) {
-        float x = (float)i * 4.3e-4f;   /* [-86, 86] */
+        float x = (float)i * 4.3e-4f; /* [-86, 86] */
         double e = exp((double)x), s = 1.0 / (1.0 + exp(-(double)x)), t = tanh((double)x);
         ee = fmax(ee, fabs(sl_rc_expf(x) - e) / e);
         es = fmax(es, fabs(sl_rc_sigmoidf(x) - s));
@@ -466,7 +506,7 @@ static void test_fast_math(void)
     ok(es <= 2e-7, "fast sigmoid: max absolute error %.2e", es);
     ok(et <= 2e-7 && etr <= 5e-7, "fast tanh: max absolute error %.2e, relative on (-1, 1) %.2e", et, etr);
     ok(sl_rc_sigmoidf(-1000.0f) >= 0.0f && sl_rc_sigmoidf(-1000.0f) < 1e-37f && sl_rc_sigmoidf(1000.0f) == 1.0f &&
-       sl_rc_tanhf(1000.0f) == 1.0f && sl_rc_tanhf(-1000.0f) == -1.0f && isfinite(sl_rc_expf(1e30f)),
+           sl_rc_tanhf(1000.0f) == 1.0f && sl_rc_tanhf(-1000.0f) == -1.0f && isfinite(sl_rc_expf(1e30f)),
        "fast math saturates cleanly");
 }
 
@@ -496,8 +536,13 @@ static void test_threads(const char *spec, int B, int T)
     double ey = rc ? INFINITY : max_abs_diff(y[0], y[1], ny);
     double ex = rc ? INFINITY : rel_err(dx[1], dx[0], nx), eg = rc ? INFINITY : rel_err(g[1], g[0], np);
     ok(ey <= 1e-6 && ex <= 1e-5 && eg <= 1e-5, "%s: 2 threads == 1 thread (y %.1e, dx %.1e, grads %.1e)", spec, ey, ex, eg);
-    for (int k = 0; k < 2; k++) { free(y[k]); free(dx[k]); free(g[k]); }
-    free(x); free(dy);
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(dx[k]);
+        free(g[k]);
+    }
+    free(x);
+    free(dy);
     sl_model_free(m);
 }
 

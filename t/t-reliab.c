@@ -53,11 +53,13 @@ static void test_xent_targets(void)
     ok(isnan(L) && cnt == 0 && strstr(sl_errmsg(), "target 4 at row 1"), "xent: target = V is refused: %s", sl_errmsg());
     L = sl_xent_forward(probs, logits, huge, N, V, &cnt);
     ok(isnan(L) && strstr(sl_errmsg(), "outside the 4 logits"), "xent: target INT32_MAX is refused: %s", sl_errmsg());
-    sl_xent_backward(d, probs, bad, N, V, 1.0f);   /* must not touch row 1 past V (ASan would say) */
+    sl_xent_backward(d, probs, bad, N, V, 1.0f); /* must not touch row 1 past V (ASan would say) */
     float s = 0;
     for (int v = 0; v < V; v++) s += fabsf(d[V + v]);
     ok(s == 0.0f, "xent backward skips a target past the logits");
-    free(logits); free(probs); free(d);
+    free(logits);
+    free(probs);
+    free(d);
 }
 
 static void test_eval_agreement(void)
@@ -74,12 +76,13 @@ static void test_eval_agreement(void)
     }
     sl_eval_result er;
     int rc = sl_task_eval(t, m, 1, 2, 7, &er);
-    ok(rc == SL_ESHAPE && strstr(sl_errmsg(), "needs 17"), "eval of a model narrower than the task's vocabulary is refused: %s", sl_errmsg());
+    ok(rc == SL_ESHAPE && strstr(sl_errmsg(), "needs 17"), "eval of a model narrower than the task's vocabulary is refused: %s",
+       sl_errmsg());
     ok(sl_task_check_model(t, m) == SL_ESHAPE, "sl_task_check_model says the same");
     sl_model_free(m);
     snprintf(spec, sizeof spec, "gpt:n_layer=1,n_embd=8,n_head=2,vocab_size=%d,block_size=16", t->vocab);
-    ok(sl_model_create(spec, 1, &m) == 0 &&
-       sl_task_check_model(t, m) == SL_OK && sl_task_eval(t, m, 1, 2, 7, &er) == 0 && isfinite(er.loss),
+    ok(sl_model_create(spec, 1, &m) == 0 && sl_task_check_model(t, m) == SL_OK && sl_task_eval(t, m, 1, 2, 7, &er) == 0 &&
+           isfinite(er.loss),
        "a matching model evaluates: loss %.4f (%s)", er.loss, sl_errmsg());
     sl_model_free(m);
     sl_task_free(t);
@@ -130,10 +133,27 @@ static sl_safetensors *meta_file(const char *key, const char *val)
 
 static void test_meta_strict(void)
 {
-    static const struct { const char *val; int good; long want; } L[] = {
-        {"42", 1, 42}, {"0", 1, 0}, {"1e3", 1, 1000}, {"-1e300", 0, 0}, {"1e300", 0, 0}, {"18446744073709551616", 0, 0},
-        {"9223372036854775807", 0, 0}, {"nan", 0, 0}, {"inf", 0, 0}, {"-inf", 0, 0}, {"", 0, 0}, {"12abc", 0, 0},
-        {"2.5", 0, 0}, {"-1", 0, 0}, {"0x10", 1, 16}, {" 7", 1, 7},
+    static const struct {
+        const char *val;
+        int good;
+        long want;
+    } L[] = {
+        {"42", 1, 42},
+        {"0", 1, 0},
+        {"1e3", 1, 1000},
+        {"-1e300", 0, 0},
+        {"1e300", 0, 0},
+        {"18446744073709551616", 0, 0},
+        {"9223372036854775807", 0, 0},
+        {"nan", 0, 0},
+        {"inf", 0, 0},
+        {"-inf", 0, 0},
+        {"", 0, 0},
+        {"12abc", 0, 0},
+        {"2.5", 0, 0},
+        {"-1", 0, 0},
+        {"0x10", 1, 16},
+        {" 7", 1, 7},
     };
     int all = 1;
     for (size_t i = 0; i < sizeof L / sizeof *L; i++) {
@@ -150,11 +170,13 @@ static void test_meta_strict(void)
     long v;
     sl_checkpoint_meta_long(st, "warmup", 0, 1L << 40, &v);
     ok(strstr(sl_errmsg(), "'warmup' = '-1e300'") != NULL, "  message: %s", sl_errmsg());
-    ok(sl_checkpoint_meta_long(st, "missing", 0, 1, &v) == SL_EFORMAT && strstr(sl_errmsg(), "no 'missing'"), "  a missing key: %s", sl_errmsg());
+    ok(sl_checkpoint_meta_long(st, "missing", 0, 1, &v) == SL_EFORMAT && strstr(sl_errmsg(), "no 'missing'"),
+       "  a missing key: %s", sl_errmsg());
     sl_safetensors_free(st);
     st = meta_file("lr", "1e400");
     double d;
-    ok(st && sl_checkpoint_meta_double(st, "lr", 0, 100, &d) == SL_EFORMAT, "sl_checkpoint_meta_double refuses 1e400: %s", sl_errmsg());
+    ok(st && sl_checkpoint_meta_double(st, "lr", 0, 100, &d) == SL_EFORMAT, "sl_checkpoint_meta_double refuses 1e400: %s",
+       sl_errmsg());
     sl_safetensors_free(st);
     st = meta_file("lr", "0.003");
     ok(st && sl_checkpoint_meta_double(st, "lr", 0, 100, &d) == 0 && d == 0.003, "  and reads 0.003");
@@ -163,7 +185,11 @@ static void test_meta_strict(void)
 
 /* ---- llama2.c encoding ---- */
 
-typedef struct { int V; const char **piece; const float *score; } tokdef;
+typedef struct {
+    int V;
+    const char **piece;
+    const float *score;
+} tokdef;
 
 static const char *write_tok(const tokdef *td, const char *name)
 {
@@ -171,7 +197,8 @@ static const char *write_tok(const tokdef *td, const char *name)
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     FILE *f = fopen(path, "wb");
     int32_t ml = 1;
-    for (int i = 0; i < td->V; i++) if ((int32_t)strlen(td->piece[i]) > ml) ml = (int32_t)strlen(td->piece[i]);
+    for (int i = 0; i < td->V; i++)
+        if ((int32_t)strlen(td->piece[i]) > ml) ml = (int32_t)strlen(td->piece[i]);
     fwrite(&ml, 4, 1, f);
     for (int i = 0; i < td->V; i++) {
         int32_t len = (int32_t)strlen(td->piece[i]);
@@ -187,7 +214,8 @@ static const char *write_tok(const tokdef *td, const char *name)
 static int ref_lookup(const tokdef *td, const char *s)
 {
     /* the pieces are unique here, so a linear search finds the same id as run.c's bsearch */
-    for (int i = 0; i < td->V; i++) if (!strcmp(td->piece[i], s)) return i;
+    for (int i = 0; i < td->V; i++)
+        if (!strcmp(td->piece[i], s)) return i;
     return -1;
 }
 
@@ -195,7 +223,10 @@ static int ref_encode(const tokdef *td, const char *text, int32_t *tok)
 {
     int n = 0;
     tok[n++] = 1;
-    if (*text) { int sp = ref_lookup(td, " "); if (sp >= 0) tok[n++] = sp; }
+    if (*text) {
+        int sp = ref_lookup(td, " ");
+        if (sp >= 0) tok[n++] = sp;
+    }
     for (const char *c = text; *c; c++) {
         char s[2] = {*c, 0};
         int id = ref_lookup(td, s);
@@ -208,7 +239,11 @@ static int ref_encode(const tokdef *td, const char *text, int32_t *tok)
         for (int i = 0; i + 1 < n; i++) {
             snprintf(buf, sizeof buf, "%s%s", td->piece[tok[i]], td->piece[tok[i + 1]]);
             int id = ref_lookup(td, buf);
-            if (id >= 0 && td->score[id] > best) { best = td->score[id]; bi = i; bid = id; }
+            if (id >= 0 && td->score[id] > best) {
+                best = td->score[id];
+                bi = i;
+                bid = id;
+            }
         }
         if (bi < 0) break;
         tok[bi] = bid;
@@ -229,7 +264,8 @@ static void test_llama2c_encode(void)
     int n = -1;
     ok(sl_llama2c_tokenizer_read(write_tok(&one, "tok1.bin"), 1, &tk) == 0, "a one-token tokenizer reads");
     int rc = tk ? sl_llama2c_encode(tk, "a", 1, 0, &ids, &n) : -99;
-    ok(rc == SL_EINVAL && ids == NULL && strstr(sl_errmsg(), "no BOS"), "encode with BOS in a vocabulary of 1 is refused: %s", sl_errmsg());
+    ok(rc == SL_EINVAL && ids == NULL && strstr(sl_errmsg(), "no BOS"), "encode with BOS in a vocabulary of 1 is refused: %s",
+       sl_errmsg());
     ok(tk && sl_llama2c_encode(tk, "a", 0, 0, &ids, &n) == 0 && n == 1 && ids[0] == 0, "  without BOS it encodes 'a' as [0]");
     free(ids);
     ids = NULL;
@@ -244,7 +280,8 @@ static void test_llama2c_encode(void)
     tk = NULL;
     /* a vocabulary claimed larger than the file can hold */
     rc = sl_llama2c_tokenizer_read(write_tok(&two, "tok2.bin"), 1 << 24, &tk);
-    ok(rc == SL_EFORMAT && strstr(sl_errmsg(), "cannot hold 16777216 tokens"), "a tokenizer file too small for vocab_size: %s", sl_errmsg());
+    ok(rc == SL_EFORMAT && strstr(sl_errmsg(), "cannot hold 16777216 tokens"), "a tokenizer file too small for vocab_size: %s",
+       sl_errmsg());
 
     /* random vocabularies over "abc" with tied scores: the heap loop = the rescan loop */
     int all = 1, cases = 0;
@@ -256,9 +293,12 @@ static void test_llama2c_encode(void)
         const char *piece[MAXV];
         float score[MAXV];
         int V = 0;
-        strcpy(store[V], "<unk>"); V++;
-        strcpy(store[V], "<s>"); V++;
-        strcpy(store[V], "</s>"); V++;
+        strcpy(store[V], "<unk>");
+        V++;
+        strcpy(store[V], "<s>");
+        V++;
+        strcpy(store[V], "</s>");
+        V++;
         for (int b = 0; b < 256; b++) snprintf(store[V++], 16, "<0x%02X>", b);
         const char *base[] = {" ", "a", "b", "c"};
         for (int i = 0; i < 4; i++) strcpy(store[V++], base[i]);
@@ -274,7 +314,7 @@ static void test_llama2c_encode(void)
         }
         for (int i = 0; i < V; i++) {
             piece[i] = store[i];
-            score[i] = i < 259 ? 0.0f : (float)(RND() % 4);   /* few distinct scores: many ties */
+            score[i] = i < 259 ? 0.0f : (float)(RND() % 4); /* few distinct scores: many ties */
         }
         tokdef td = {V, piece, score};
         char text[400];
@@ -282,7 +322,11 @@ static void test_llama2c_encode(void)
         for (int i = 0; i < len; i++) text[i] = " abc"[RND() % 4];
         text[len] = 0;
         tk = NULL;
-        if (sl_llama2c_tokenizer_read(write_tok(&td, "rand.bin"), V, &tk)) { all = 0; diag("%s", sl_errmsg()); break; }
+        if (sl_llama2c_tokenizer_read(write_tok(&td, "rand.bin"), V, &tk)) {
+            all = 0;
+            diag("%s", sl_errmsg());
+            break;
+        }
         int32_t ref[512];
         int nr = ref_encode(&td, text, ref);
         ids = NULL;
@@ -295,7 +339,6 @@ static void test_llama2c_encode(void)
     }
     ok(all, "heap merge loop = run.c's rescan loop on %d random vocabularies and texts (tied scores)", cases);
 }
-
 
 /* ---- through the command line (needs $SEQLAB) ---- */
 
@@ -350,7 +393,7 @@ static void test_cli(void)
 {
     const char *seqlab = getenv("SEQLAB");
     if (!seqlab) {
-        skip_all_n:
+    skip_all_n:
         for (int i = 0; i < 16; i++) skip("SEQLAB is not set (run through make check)");
         return;
     }
@@ -363,21 +406,38 @@ static void test_cli(void)
     int rc = run("'%s' train --model gpt:n_layer=1,n_embd=8,n_head=2 --task charlm:corpus='%s',seq_len=8 --batch 2 "
                  "--steps 4 --stop-after 2 --warmup 1 --ckpt-every 1 --eval-every 2 --eval-batches 1 --no-progress --out '%s'",
                  seqlab, corpus, run0);
-    if (rc) { diag("training the base run failed (%d)", rc); goto skip_all_n; }
+    if (rc) {
+        diag("training the base run failed (%d)", rc);
+        goto skip_all_n;
+    }
     snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run0);
 
     /* hostile metadata on --resume: a clear error naming the key, exit 1, never UB */
-    static const struct { const char *key, *val; } H[] = {
-        {"warmup", "-1e300"}, {"log_n_acc", "18446744073709551616"}, {"batch", "1e300"}, {"decay_steps", "nan"},
-        {"lr", "inf"}, {"step", "-1"}, {"seconds", "1e400"}, {"seed", "-5"}, {"eval_batches", "0"},
-        {"log_loss_acc", "nan"}, {"ckpt_every", "9223372036854775808"}, {"log_n_acc", "3"},
+    static const struct {
+        const char *key, *val;
+    } H[] = {
+        {"warmup", "-1e300"},
+        {"log_n_acc", "18446744073709551616"},
+        {"batch", "1e300"},
+        {"decay_steps", "nan"},
+        {"lr", "inf"},
+        {"step", "-1"},
+        {"seconds", "1e400"},
+        {"seed", "-5"},
+        {"eval_batches", "0"},
+        {"log_loss_acc", "nan"},
+        {"ckpt_every", "9223372036854775808"},
+        {"log_n_acc", "3"},
     };
     for (size_t i = 0; i < sizeof H / sizeof *H; i++) {
         char dir[600], dck[700];
         snprintf(dir, sizeof dir, "%s/h%zu", tmpdir, i);
         snprintf(dck, sizeof dck, "%s/checkpoint.safetensors", dir);
         run("mkdir -p '%s' && cp '%s/log.csv' '%s/'", dir, run0, dir);
-        if (rewrite_meta(ck, dck, H[i].key, H[i].val)) { ok(0, "rewrite %s", H[i].key); continue; }
+        if (rewrite_meta(ck, dck, H[i].key, H[i].val)) {
+            ok(0, "rewrite %s", H[i].key);
+            continue;
+        }
         rc = run("'%s' train --resume '%s' --steps 4 --no-progress", seqlab, dir);
         ok(rc == 1 && err_has(H[i].key), "resume with %s=\"%s\": exit %d, the error names the key", H[i].key, H[i].val, rc);
     }
@@ -413,7 +473,8 @@ static void test_cli(void)
         rc = sl_model_create(spec, 1, &m) || sl_checkpoint_write(dck, m->P, NULL, NULL, 0, 0.0, kv, 2);
         sl_model_free(m);
         rc = rc ? -1 : run("'%s' generate --run '%s' --prompt ab --tokens 50", seqlab, dir);
-        ok(rc == 1 && err_has("alphabet of 6 characters"), "generate with vocab_size 300 over a 6-character alphabet: exit %d", rc);
+        ok(rc == 1 && err_has("alphabet of 6 characters"), "generate with vocab_size 300 over a 6-character alphabet: exit %d",
+           rc);
     }
 }
 

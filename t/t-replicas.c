@@ -28,8 +28,7 @@ static double rel1(const float *a, const float *b, size_t n)
 }
 
 /* one pass, sliced into k (k = 1: the model's own forward/backward); y, dx, g out */
-static int pass(sl_model *m, sl_replicas *r, const float *x, const int32_t *tok, const float *dy, float *y, float *dx,
-                float *g)
+static int pass(sl_model *m, sl_replicas *r, const float *x, const int32_t *tok, const float *dy, float *y, float *dx, float *g)
 {
     const size_t nx = x ? (size_t)B * T * m->d_in : 0;
     if (dx) memset(dx, 0, nx * sizeof *dx);
@@ -154,12 +153,13 @@ int main(void)
     for (int i = 0; sl_registry_entry(i); i++) {
         const sl_model_entry *e = sl_registry_entry(i);
         if (!e->is_mixer) continue;
-        snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "", e->out_key ? e->out_key : "",
-                 e->out_key ? "=16" : "");
+        snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "",
+                 e->out_key ? e->out_key : "", e->out_key ? "=16" : "");
         strncat(spec, tu_mixer_small_keys(e->name), sizeof spec - strlen(spec) - 1);
         snprintf(label, sizeof label, "%s (bare, real input)", e->name);
         check(label, spec, 1);
-        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V, tu_mixer_small_keys(e->name));
+        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V,
+                 tu_mixer_small_keys(e->name));
         snprintf(label, sizeof label, "lm:mixer=%s", e->name);
         check(label, spec, 0);
     }

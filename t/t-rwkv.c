@@ -3,7 +3,7 @@
  * double definition; the rwkv layer: RWKV-LM names and shapes, init, gradient check at every
  * coordinate, step == sequence, lm:mixer=rwkv, agreement with the PyTorch reference
  * (t/ref/make_linrnn_fixtures.py), spec errors, a learning test. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "t/mixer_check.h"
@@ -38,8 +38,12 @@ static void wkv_tests(float kscale, const char *label)
     wprob p = {2, 23, 3};
     const size_t n = (size_t)p.B * p.T * p.C;
     sl_rng *r = sl_rng_alloc(4);
-    p.k = malloc(n * sizeof(float)); p.v = malloc(n * sizeof(float)); p.R = malloc(n * sizeof(float));
-    p.w = malloc(3 * sizeof(float)); p.u = malloc(3 * sizeof(float)); p.y = malloc(n * sizeof(double));
+    p.k = malloc(n * sizeof(float));
+    p.v = malloc(n * sizeof(float));
+    p.R = malloc(n * sizeof(float));
+    p.w = malloc(3 * sizeof(float));
+    p.u = malloc(3 * sizeof(float));
+    p.y = malloc(n * sizeof(double));
     sl_rng_fill_normal(r, p.k, n, kscale);
     sl_rng_fill_normal(r, p.v, n, 1.0f);
     sl_rng_fill_normal(r, p.R, n, 1.0f);
@@ -52,21 +56,37 @@ static void wkv_tests(float kscale, const char *label)
     sl_rwkv_wkv_naive(p.y, &in);
     double e = 0;
     int finite = 1;
-    for (size_t i = 0; i < n; i++) { e = fmax(e, fabs(y[i] - p.y[i])); finite &= isfinite(y[i]); }
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(y[i] - p.y[i]));
+        finite &= isfinite(y[i]);
+    }
     ok(finite && e < 2e-6, "%s: WKV in the safe form == its definition in double (max abs %.2e)", label, e);
     float *dk = malloc(n * sizeof(float)), *dv = malloc(n * sizeof(float)), dw[3] = {0}, du[3] = {0};
     float *dyf = malloc(n * sizeof(float));
     memcpy(dyf, p.R, n * sizeof(float));
     sl_rwkv_wkv_backward(dk, dv, dw, du, dyf, y, st, &in);
-    struct { const char *nm; float *x, *g; size_t len; } ts[] = {{"k", p.k, dk, n}, {"v", p.v, dv, n}, {"w", p.w, dw, 3}, {"u", p.u, du, 3}};
+    struct {
+        const char *nm;
+        float *x, *g;
+        size_t len;
+    } ts[] = {{"k", p.k, dk, n}, {"v", p.v, dv, n}, {"w", p.w, dw, 3}, {"u", p.u, du, 3}};
     for (int i = 0; i < 4; i++) {
         sl_gradcheck_result res;
         int rc = sl_gradcheck(ts[i].x, ts[i].g, ts[i].len, wkv_loss, &p, 1e-2, 0, 1e-3, &res);
-        ok(rc == 0 && res.max_rel < 1e-3, "%s: WKV d%s == finite differences of the double definition, all %zu (max rel %.2e)", label,
-           ts[i].nm, res.checked, res.max_rel);
+        ok(rc == 0 && res.max_rel < 1e-3, "%s: WKV d%s == finite differences of the double definition, all %zu (max rel %.2e)",
+           label, ts[i].nm, res.checked, res.max_rel);
     }
-    free(y); free(st); free(dk); free(dv); free(dyf);
-    free(p.k); free(p.v); free(p.R); free(p.w); free(p.u); free(p.y);
+    free(y);
+    free(st);
+    free(dk);
+    free(dv);
+    free(dyf);
+    free(p.k);
+    free(p.v);
+    free(p.R);
+    free(p.w);
+    free(p.u);
+    free(p.y);
     sl_rng_free(r);
 }
 
@@ -77,15 +97,18 @@ static void model_tests(void)
     ok(rc == 0, "create rwkv (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
     const sl_params *P = m->P;
-    ok(shape_is(P, "att.time_decay", 1, 4, 0, 0) && shape_is(P, "att.time_first", 1, 4, 0, 0) && shape_is(P, "att.time_mix_k", 3, 1, 1, 4) &&
-           shape_is(P, "att.time_mix_v", 3, 1, 1, 4) && shape_is(P, "att.time_mix_r", 3, 1, 1, 4) && shape_is(P, "att.key.weight", 2, 4, 4, 0) &&
+    ok(shape_is(P, "att.time_decay", 1, 4, 0, 0) && shape_is(P, "att.time_first", 1, 4, 0, 0) &&
+           shape_is(P, "att.time_mix_k", 3, 1, 1, 4) && shape_is(P, "att.time_mix_v", 3, 1, 1, 4) &&
+           shape_is(P, "att.time_mix_r", 3, 1, 1, 4) && shape_is(P, "att.key.weight", 2, 4, 4, 0) &&
            shape_is(P, "att.value.weight", 2, 4, 4, 0) && shape_is(P, "att.receptance.weight", 2, 4, 4, 0) &&
-           shape_is(P, "att.output.weight", 2, 4, 4, 0) && shape_is(P, "ln2.weight", 1, 4, 0, 0) && shape_is(P, "ln2.bias", 1, 4, 0, 0) &&
-           shape_is(P, "ffn.time_mix_k", 3, 1, 1, 4) && shape_is(P, "ffn.time_mix_r", 3, 1, 1, 4) && shape_is(P, "ffn.key.weight", 2, 6, 4, 0) &&
+           shape_is(P, "att.output.weight", 2, 4, 4, 0) && shape_is(P, "ln2.weight", 1, 4, 0, 0) &&
+           shape_is(P, "ln2.bias", 1, 4, 0, 0) && shape_is(P, "ffn.time_mix_k", 3, 1, 1, 4) &&
+           shape_is(P, "ffn.time_mix_r", 3, 1, 1, 4) && shape_is(P, "ffn.key.weight", 2, 6, 4, 0) &&
            shape_is(P, "ffn.receptance.weight", 2, 4, 4, 0) && shape_is(P, "ffn.value.weight", 2, 4, 6, 0) && P->n == 16,
        "RWKV-LM (v4) names and shapes (%d tensors)", P->n);
     const float *td = sl_params_data(P, sl_params_find(P, "att.time_decay"));
-    ok(fabsf(td[0] + 5.0f) < 1e-6f && fabsf(td[3] - 3.0f) < 1e-5f, "init: time_decay from -5 to 3 across channels (%g .. %g)", td[0], td[3]);
+    ok(fabsf(td[0] + 5.0f) < 1e-6f && fabsf(td[3] - 3.0f) < 1e-5f, "init: time_decay from -5 to 3 across channels (%g .. %g)",
+       td[0], td[3]);
     const int B = 2, T = 7, C = 4;
     float *x = tu_random((size_t)B * T * C, 1.0f, 3);
     /* mixes away from 0/1 so both the token and its predecessor count */
@@ -103,7 +126,13 @@ static void lm_tests(void)
 {
     tu_check_lm(&(tu_lm_case){.spec = "lm:mixer=rwkv,d_model=8,n_layer=2,vocab_size=11",
                               .names = {"backbone.layers.1.mixer.att.time_first", "backbone.layers.0.mixer.ffn.value.weight"},
-                              .B = 2, .T = 9, .mul = 7, .add = 3, .step_tol = 1e-4, .h = 1e-3, .tol = 3e-2});
+                              .B = 2,
+                              .T = 9,
+                              .mul = 7,
+                              .add = 3,
+                              .step_tol = 1e-4,
+                              .h = 1e-3,
+                              .tol = 3e-2});
 }
 
 static void error_tests(void)

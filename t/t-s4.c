@@ -15,7 +15,10 @@
 #include <string.h>
 
 /* a LegS-initialised channel with a random Ct */
-typedef struct { double complex lam[64], P[64], B[64], Ct[64]; sl_s4_ssm s; } chan;
+typedef struct {
+    double complex lam[64], P[64], B[64], Ct[64];
+    sl_s4_ssm s;
+} chan;
 
 static void make_chan(chan *c, int N, double dt, unsigned seed)
 {
@@ -68,7 +71,8 @@ int main(void)
             }
         }
         for (int n = 0; n < N2; n++) re = fmax(re, fabs(creal(lam[n]) + 0.5));
-        ok(dA < 1e-10 && dB < 1e-10 && re < 1e-12, "DPLR of LegS: V(Lambda - PP*)V* == A (%.1e), V B~ == B (%.1e), Re Lambda = -1/2", dA, dB);
+        ok(dA < 1e-10 && dB < 1e-10 && re < 1e-12,
+           "DPLR of LegS: V(Lambda - PP*)V* == A (%.1e), V B~ == B (%.1e), Re Lambda = -1/2", dA, dB);
         int inc = 1;
         for (int n = 0; n < N2; n++) inc &= cimag(lam[n]) > 0 && (n == 0 || cimag(lam[n]) > cimag(lam[n - 1]));
         ok(inc, "eigenvalues kept: positive imaginary parts, ascending");
@@ -86,9 +90,14 @@ int main(void)
             double *K1 = malloc(L * sizeof *K1), *K2 = malloc(L * sizeof *K2), d = 0, mx = 0;
             sl_s4_kernel(&ch.s, f, K1);
             sl_s4_kernel_naive(&ch.s, L, K2);
-            for (int k = 0; k < L; k++) { d = fmax(d, fabs(K1[k] - K2[k])); mx = fmax(mx, fabs(K2[k])); }
-            ok(d <= 1e-5 * mx, "Cauchy/Woodbury kernel == naive C Ab^k Bb (N=%d, dt=%g, L=%d): rel err %.2e", Ns[c], dts[c], L, d / mx);
-            free(K1); free(K2);
+            for (int k = 0; k < L; k++) {
+                d = fmax(d, fabs(K1[k] - K2[k]));
+                mx = fmax(mx, fabs(K2[k]));
+            }
+            ok(d <= 1e-5 * mx, "Cauchy/Woodbury kernel == naive C Ab^k Bb (N=%d, dt=%g, L=%d): rel err %.2e", Ns[c], dts[c], L,
+               d / mx);
+            free(K1);
+            free(K2);
         }
         /* it can fail: a wrong dt in one of them */
         chan a, b;
@@ -97,9 +106,13 @@ int main(void)
         double *K1 = malloc(L * sizeof *K1), *K2 = malloc(L * sizeof *K2), d = 0, mx = 0;
         sl_s4_kernel(&a.s, f, K1);
         sl_s4_kernel_naive(&b.s, L, K2);
-        for (int k = 0; k < L; k++) { d = fmax(d, fabs(K1[k] - K2[k])); mx = fmax(mx, fabs(K2[k])); }
+        for (int k = 0; k < L; k++) {
+            d = fmax(d, fabs(K1[k] - K2[k]));
+            mx = fmax(mx, fabs(K2[k]));
+        }
         ok(d > 1e-3 * mx, "a 5%% change of dt is detected by the comparison (rel %.2e)", d / mx);
-        free(K1); free(K2);
+        free(K1);
+        free(K2);
         sl_s4_fft_free(f);
     }
     /* ---- O(N) Woodbury step == dense full-state recurrence ---- */
@@ -107,14 +120,20 @@ int main(void)
         const int N = 16, N2 = 8, L = 128;
         chan ch;
         make_chan(&ch, N, 0.05, 41);
-        for (int n = 0; n < N2; n++) { ch.lam[n] += 0.05 * n - 0.1 * I; ch.P[n] *= 0.9 + 0.1 * I; }
+        for (int n = 0; n < N2; n++) {
+            ch.lam[n] += 0.05 * n - 0.1 * I;
+            ch.P[n] *= 0.9 + 0.1 * I;
+        }
         double complex Ab[16 * 16], Bb[16], C[16], xf[16] = {0}, yv[16], xh[8] = {0}, d[8];
         sl_s4_dense(&ch.s, L, Ab, Bb, C);
         for (int n = 0; n < N2; n++) d[n] = 1.0 / (1.0 - ch.s.dt / 2 * ch.lam[n]);
         double err = 0, scale = 0;
         for (int k = 0; k < 300; k++) {
             double u = sin(0.3 * k) + 0.2 * cos(1.7 * k);
-            for (int i = 0; i < N; i++) { yv[i] = Bb[i] * u; for (int j = 0; j < N; j++) yv[i] += Ab[i * N + j] * xf[j]; }
+            for (int i = 0; i < N; i++) {
+                yv[i] = Bb[i] * u;
+                for (int j = 0; j < N; j++) yv[i] += Ab[i * N + j] * xf[j];
+            }
             memcpy(xf, yv, sizeof xf);
             double complex o = 0;
             for (int i = 0; i < N; i++) o += C[i] * xf[i];
@@ -122,7 +141,8 @@ int main(void)
             err = fmax(err, fabs(creal(o) - y2));
             scale = fmax(scale, fabs(creal(o)));
         }
-        ok(err <= 1e-12 * fmax(1, scale), "O(N) Woodbury step == dense full-state step over 300 steps (max diff %.2e, scale %.2e)", err, scale);
+        ok(err <= 1e-12 * fmax(1, scale),
+           "O(N) Woodbury step == dense full-state step over 300 steps (max diff %.2e, scale %.2e)", err, scale);
     }
     /* ---- kernel backward vs central differences (double) ---- */
     {
@@ -130,7 +150,10 @@ int main(void)
         sl_s4_fft *f = sl_s4_fft_alloc(L);
         chan ch;
         make_chan(&ch, N, 0.05, 77);
-        for (int n = 0; n < N2; n++) { ch.lam[n] += 0.1 * (n + 1); ch.P[n] *= 1.1; }   /* off the structured init */
+        for (int n = 0; n < N2; n++) {
+            ch.lam[n] += 0.1 * (n + 1);
+            ch.P[n] *= 1.1;
+        } /* off the structured init */
         double R[64];
         sl_rng *r = sl_rng_alloc(5);
         for (int k = 0; k < L; k++) R[k] = sl_rng_normal(r, 1.0);
@@ -155,7 +178,8 @@ int main(void)
                     err = fmax(err, fabs(num - an));
                     scale = fmax(scale, fabs(num));
                 }
-            ok(err <= 1e-6 * fmax(1, scale), "kernel backward d/d%s == finite differences (abs err %.2e, scale %.2e)", nm[p], err, scale);
+            ok(err <= 1e-6 * fmax(1, scale), "kernel backward d/d%s == finite differences (abs err %.2e, scale %.2e)", nm[p], err,
+               scale);
         }
         double o = ch.s.dt;
         ch.s.dt = o + 1e-7;
@@ -170,11 +194,15 @@ int main(void)
     sl_threads_set(threads);
     /* ---- the model ---- */
     {
-        const char *specs[] = {"s4:d_model=3,d_state=4,l_max=16", "s4:d_model=2,d_state=8,l_max=32,activation=tanh,dt_min=0.01,dt_max=0.2"};
+        const char *specs[] = {"s4:d_model=3,d_state=4,l_max=16",
+                               "s4:d_model=2,d_state=8,l_max=32,activation=tanh,dt_min=0.01,dt_max=0.2"};
         const int Ts[2] = {16, 11};
         for (int s = 0; s < 2; s++) {
             sl_model *m = NULL;
-            if (sl_model_create(specs[s], 9, &m)) { ok(0, "create %s: %s", specs[s], sl_errmsg()); continue; }
+            if (sl_model_create(specs[s], 9, &m)) {
+                ok(0, "create %s: %s", specs[s], sl_errmsg());
+                continue;
+            }
             const int B = 2, T = Ts[s], H = m->d_in;
             float *x = tu_random((size_t)B * T * H, 1.0f, 31);
             check_model_grads(m, specs[s], x, NULL, B, T, 1e-2, 3e-2, 48);
@@ -188,10 +216,11 @@ int main(void)
             ok(sl_model_forward(m, x, NULL, y, 2, 65) == SL_ESHAPE, "T > l_max rejected: %s", sl_errmsg());
             const sl_params *P = m->P;
             int ib = sl_params_find(P, "kernel.B"), ip = sl_params_find(P, "kernel.P"), ic = sl_params_find(P, "kernel.C");
-            ok(ib >= 0 && ip >= 0 && ic >= 0 && P->t[ib].lr_scale == 0.1f && P->t[ip].wd_scale == 0.0f && P->t[ic].lr_scale == 1.0f &&
-                   P->t[ip].ndim == 4 && P->t[ip].shape[0] == 1,
+            ok(ib >= 0 && ip >= 0 && ic >= 0 && P->t[ib].lr_scale == 0.1f && P->t[ip].wd_scale == 0.0f &&
+                   P->t[ic].lr_scale == 1.0f && P->t[ip].ndim == 4 && P->t[ip].shape[0] == 1,
                "S4 groups: B, P, Lambda, log_dt at lr_scale 0.1 / wd 0; C default; kernel.P (1, H, N/2, 2)");
-            free(x); free(y);
+            free(x);
+            free(y);
             sl_model_free(m);
         } else ok(0, "create: %s", sl_errmsg());
         ok(sl_model_create("s4:d_model=4,d_state=5", 1, &m) == SL_EINVAL, "odd d_state rejected: %s", sl_errmsg());
@@ -205,7 +234,8 @@ int main(void)
         }
     }
     {
-        double first = 0, last = learn_delay("seq:mixer=s4,d_model=16,n_layer=1,d_input=1,d_output=1,d_state=16,l_max=32", 150, &first);
+        double first = 0,
+               last = learn_delay("seq:mixer=s4,d_model=16,n_layer=1,d_input=1,d_output=1,d_state=16,l_max=32", 150, &first);
         ok(last < 0.1 && last < 0.1 * first, "s4 learns y_t = x_{t-4}: MSE %.3g -> %.3g in 150 AdamW steps", first, last);
     }
     return done_testing();

@@ -29,17 +29,18 @@ static void fixture_tests(void)
     snprintf(ypath, sizeof ypath, "%s/t/data/s4d_output.npy", srcdir());
     sl_model *m = NULL;
     sl_npy X = {0}, Y = {0};
-    if (sl_model_create("s4d:d_model=8,d_state=16", 1, &m) || sl_params_load(m->P, wpath, NULL, NULL) ||
-        sl_npy_read(xpath, &X) || sl_npy_read(ypath, &Y)) {
+    if (sl_model_create("s4d:d_model=8,d_state=16", 1, &m) || sl_params_load(m->P, wpath, NULL, NULL) || sl_npy_read(xpath, &X) ||
+        sl_npy_read(ypath, &Y)) {
         ok(0, "load the PyTorch S4D fixture: %s", sl_errmsg());
         ok(0, "sequence mode vs PyTorch (not run)");
         ok(0, "step mode vs PyTorch (not run)");
         sl_model_free(m);
-        sl_npy_free(&X); sl_npy_free(&Y);
+        sl_npy_free(&X);
+        sl_npy_free(&Y);
         return;
     }
-    ok(X.ndim == 3 && Y.ndim == 3 && X.shape[2] == 8 && X.dtype == SL_DT_F32 && Y.dtype == SL_DT_F32, "fixture loaded: B=%lld T=%lld H=%lld",
-       (long long)X.shape[0], (long long)X.shape[1], (long long)X.shape[2]);
+    ok(X.ndim == 3 && Y.ndim == 3 && X.shape[2] == 8 && X.dtype == SL_DT_F32 && Y.dtype == SL_DT_F32,
+       "fixture loaded: B=%lld T=%lld H=%lld", (long long)X.shape[0], (long long)X.shape[1], (long long)X.shape[2]);
     int B = (int)X.shape[0], T = (int)X.shape[1];
     size_t n = (size_t)B * T * 8;
     float *y = malloc(n * sizeof *y), *ys = malloc(n * sizeof *ys);
@@ -54,8 +55,10 @@ static void fixture_tests(void)
     sl_params_data(m->P, iD)[3] += 0.01f;
     sl_model_forward(m, X.data, NULL, y, B, T);
     ok(max_abs_diff(y, Y.data, n) > 1e-4, "a perturbed D is detected (%.2e)", max_abs_diff(y, Y.data, n));
-    free(y); free(ys);
-    sl_npy_free(&X); sl_npy_free(&Y);
+    free(y);
+    free(ys);
+    sl_npy_free(&X);
+    sl_npy_free(&Y);
     sl_model_free(m);
 }
 
@@ -71,8 +74,12 @@ static void kernel_tests(void)
         sl_s4d_kernel(K, ld, C, lar, aim, H, N2, L, disc);
         sl_s4d_kernel_naive(Kn, ld, C, lar, aim, H, N2, L, disc);
         double d = 0, mx = 0;
-        for (int i = 0; i < H * L; i++) { d = fmax(d, fabs(K[i] - Kn[i])); mx = fmax(mx, fabs(Kn[i])); }
-        ok(d <= 1e-6 * mx, "%s Vandermonde kernel (power recurrence) == exp(l dt A) kernel (rel %.2e)", disc ? "bilinear" : "ZOH", d / mx);
+        for (int i = 0; i < H * L; i++) {
+            d = fmax(d, fabs(K[i] - Kn[i]));
+            mx = fmax(mx, fabs(Kn[i]));
+        }
+        ok(d <= 1e-6 * mx, "%s Vandermonde kernel (power recurrence) == exp(l dt A) kernel (rel %.2e)", disc ? "bilinear" : "ZOH",
+           d / mx);
     }
     /* kernel backward vs central differences of the double-precision naive kernel */
     float *R = tu_random(H * L, 1.0f, 9);
@@ -82,8 +89,8 @@ static void kernel_tests(void)
         const int len[4] = {H, H * N2 * 2, H * N2, H * N2};
         const char *nm[4] = {"log_dt", "C", "log_A_real", "A_imag"};
         const sl_s4d_kernel_grads kg = {.g_log_dt = g[0], .g_C = g[1], .g_log_A_real = g[2], .g_A_imag = g[3]};
-        const sl_s4d_kernel_params kp = {.log_dt = ld, .C = C, .log_A_real = lar, .A_imag = aim, .H = H, .N2 = N2, .L = L,
-                                         .disc = disc};
+        const sl_s4d_kernel_params kp = {
+            .log_dt = ld, .C = C, .log_A_real = lar, .A_imag = aim, .H = H, .N2 = N2, .L = L, .disc = disc};
         sl_s4d_kernel_backward(&kg, R, &kp);
         for (int p = 0; p < 4; p++) {
             double err = 0, scale = 0;
@@ -101,13 +108,19 @@ static void kernel_tests(void)
                 err = fmax(err, fabs(num - g[p][i]));
                 scale = fmax(scale, fabs(num));
             }
-            ok(err <= 2e-4 * fmax(1, scale), "%s kernel backward d/d%s == central differences in double (abs err %.2e, scale %.2e)",
-               disc ? "bilinear" : "ZOH", nm[p], err, scale);
+            ok(err <= 2e-4 * fmax(1, scale),
+               "%s kernel backward d/d%s == central differences in double (abs err %.2e, scale %.2e)", disc ? "bilinear" : "ZOH",
+               nm[p], err, scale);
         }
         for (int p = 0; p < 4; p++) free(g[p]);
     }
     free(R);
-    free(ld); free(C); free(lar); free(aim); free(K); free(Kn);
+    free(ld);
+    free(C);
+    free(lar);
+    free(aim);
+    free(K);
+    free(Kn);
 
     /* FFT convolution vs naive, forward and backward */
     const int B = 2, T = 77, Hc = 3;
@@ -122,18 +135,31 @@ static void kernel_tests(void)
     sl_fftconv_backward(fc, du1, dk1, g, u, k, B, Hc);
     sl_conv_naive_backward(du2, dk2, g, u, k, B, T, Hc);
     ok(max_abs_diff(du1, du2, B * T * Hc) < 1e-4 && max_abs_diff(dk1, dk2, Hc * T) < 1e-4,
-       "FFT convolution backward == naive (du %.2e, dK %.2e)", max_abs_diff(du1, du2, B * T * Hc), max_abs_diff(dk1, dk2, Hc * T));
+       "FFT convolution backward == naive (du %.2e, dK %.2e)", max_abs_diff(du1, du2, B * T * Hc),
+       max_abs_diff(dk1, dk2, Hc * T));
     sl_fftconv_free(fc);
-    free(u); free(k); free(g); free(y1); free(y2); free(du1); free(du2); free(dk1); free(dk2);
+    free(u);
+    free(k);
+    free(g);
+    free(y1);
+    free(y2);
+    free(du1);
+    free(du2);
+    free(dk1);
+    free(dk2);
 }
 
 static void model_tests(void)
 {
     const char *specs[] = {"s4d:d_model=3,d_state=6", "s4d:d_model=3,d_state=4,discretization=bilinear,init=inv",
-                           "s4d:d_model=2,d_state=4,init=real,dt_min=0.01,dt_max=0.5", "s4d:d_model=2,d_state=8,init=legs,activation=tanh"};
+                           "s4d:d_model=2,d_state=4,init=real,dt_min=0.01,dt_max=0.5",
+                           "s4d:d_model=2,d_state=8,init=legs,activation=tanh"};
     for (int s = 0; s < 4; s++) {
         sl_model *m = NULL;
-        if (sl_model_create(specs[s], 5, &m)) { ok(0, "create %s: %s", specs[s], sl_errmsg()); continue; }
+        if (sl_model_create(specs[s], 5, &m)) {
+            ok(0, "create %s: %s", specs[s], sl_errmsg());
+            continue;
+        }
         const int B = 2, T = 13, H = m->d_in;
         float *x = tu_random((size_t)B * T * H, 1.0f, 21);
         /* float forward: finite differences have an absolute noise of ~3e-5 in this loss, so
@@ -146,8 +172,9 @@ static void model_tests(void)
     sl_model *m = NULL;
     if (!sl_model_create("s4d:d_model=4,d_state=8,lr_scale=0.25", 1, &m)) {
         const sl_params *P = m->P;
-        int a = sl_params_find(P, "kernel.log_dt"), b = sl_params_find(P, "kernel.A_imag"), c = sl_params_find(P, "kernel.log_A_real"),
-            C = sl_params_find(P, "kernel.C"), W = sl_params_find(P, "output_linear.0.weight");
+        int a = sl_params_find(P, "kernel.log_dt"), b = sl_params_find(P, "kernel.A_imag"),
+            c = sl_params_find(P, "kernel.log_A_real"), C = sl_params_find(P, "kernel.C"),
+            W = sl_params_find(P, "output_linear.0.weight");
         ok(a >= 0 && b >= 0 && c >= 0 && C >= 0 && W >= 0 && P->t[a].lr_scale == 0.25f && P->t[a].wd_scale == 0.0f &&
                P->t[b].lr_scale == 0.25f && P->t[c].wd_scale == 0.0f && P->t[C].lr_scale == 1.0f && P->t[W].lr_scale == 1.0f,
            "SSM tensors on their own group (lr_scale 0.25, wd 0); C and output layer default");
@@ -160,7 +187,8 @@ static void model_tests(void)
     } else ok(0, "create: %s", sl_errmsg());
     if (!sl_model_create("s4d:d_model=4,d_state=8,dropout=0.5", 1, &m)) {
         const int B = 2, T = 16;
-        float *x = tu_random(B * T * 4, 1.0f, 3), *y0 = malloc(B * T * 4 * sizeof(float)), *y1 = malloc(B * T * 4 * sizeof(float));
+        float *x = tu_random(B * T * 4, 1.0f, 3), *y0 = malloc(B * T * 4 * sizeof(float)),
+              *y1 = malloc(B * T * 4 * sizeof(float));
         sl_rng *r = sl_rng_alloc(9);
         sl_model_forward(m, x, NULL, y0, B, T);
         sl_model_set_training(m, 1, r);
@@ -170,8 +198,12 @@ static void model_tests(void)
         int rc = sl_model_backward(m, dy, NULL);
         sl_model_set_training(m, 0, NULL);
         sl_model_forward(m, x, NULL, y1, B, T);
-        ok(d > 1e-3 && rc == 0 && max_abs_diff(y0, y1, B * T * 4) == 0.0, "dropout=0.5 acts in training only (train vs eval diff %.2e)", d);
-        free(x); free(y0); free(y1); free(dy);
+        ok(d > 1e-3 && rc == 0 && max_abs_diff(y0, y1, B * T * 4) == 0.0,
+           "dropout=0.5 acts in training only (train vs eval diff %.2e)", d);
+        free(x);
+        free(y0);
+        free(y1);
+        free(dy);
         sl_rng_free(r);
         sl_model_free(m);
     } else ok(0, "create with dropout: %s", sl_errmsg());
@@ -213,7 +245,9 @@ int main(void)
     {
         /* dt range matched to T = 32 (the S4 papers scale dt to the sequence length; with the
          * default [0.001, 0.1] the lin modes are too slow to form a lag-4 spike in 150 steps) */
-        double first = 0, last = learn_delay("seq:mixer=s4d,d_model=16,n_layer=1,d_input=1,d_output=1,d_state=16,dt_min=0.05,dt_max=0.5", 150, &first);
+        double first = 0,
+               last = learn_delay("seq:mixer=s4d,d_model=16,n_layer=1,d_input=1,d_output=1,d_state=16,dt_min=0.05,dt_max=0.5",
+                                  150, &first);
         ok(last < 0.1 && last < 0.1 * first, "s4d learns y_t = x_{t-4}: MSE %.3g -> %.3g in 150 AdamW steps", first, last);
     }
     return done_testing();

@@ -31,7 +31,7 @@ static void prob_make(prob *p, uint64_t seed)
     p->u = rnd(r, BLD, -1, 1);
     p->delta = rnd(r, BLD, -4, 0.5f);
     p->A = malloc((size_t)p->D * p->N * sizeof(float));
-    for (int d = 0; d < p->D; d++)   /* S4D-Real, jittered */
+    for (int d = 0; d < p->D; d++) /* S4D-Real, jittered */
         for (int n = 0; n < p->N; n++) p->A[d * p->N + n] = -(float)(n + 1) * (float)(0.5 + sl_rng_uniform(r));
     p->Bm = rnd(r, BLGN, -1, 1);
     p->Cm = rnd(r, BLGN, -1, 1);
@@ -41,14 +41,34 @@ static void prob_make(prob *p, uint64_t seed)
     p->R = rnd(r, BLD, -1, 1);
     p->y = malloc(BLD * sizeof(float));
     sl_rng_free(r);
-    p->a = (sl_scan_args){p->B, p->L, p->D, p->N, p->G, p->u, p->delta, p->A, p->Bm, p->Cm,
-                          p->use_D ? p->Dv : NULL, p->use_z ? p->z : NULL, p->use_bias ? p->bias : NULL, p->softplus};
+    p->a = (sl_scan_args){p->B,
+                          p->L,
+                          p->D,
+                          p->N,
+                          p->G,
+                          p->u,
+                          p->delta,
+                          p->A,
+                          p->Bm,
+                          p->Cm,
+                          p->use_D ? p->Dv : NULL,
+                          p->use_z ? p->z : NULL,
+                          p->use_bias ? p->bias : NULL,
+                          p->softplus};
 }
 
 static void prob_free(prob *p)
 {
-    free(p->u); free(p->delta); free(p->A); free(p->Bm); free(p->Cm); free(p->Dv); free(p->z);
-    free(p->bias); free(p->R); free(p->y);
+    free(p->u);
+    free(p->delta);
+    free(p->A);
+    free(p->Bm);
+    free(p->Cm);
+    free(p->Dv);
+    free(p->z);
+    free(p->bias);
+    free(p->R);
+    free(p->y);
 }
 
 static double ref_loss(void *ctx)
@@ -60,20 +80,34 @@ static double ref_loss(void *ctx)
     return s;
 }
 
-typedef struct { float *du, *ddelta, *dA, *dB, *dC, *dD, *dz, *db; } gbuf;
+typedef struct {
+    float *du, *ddelta, *dA, *dB, *dC, *dD, *dz, *db;
+} gbuf;
 
 static sl_scan_grads gbuf_new(gbuf *g, const prob *p)
 {
     size_t BLD = (size_t)p->B * p->L * p->D, BLGN = (size_t)p->B * p->L * p->G * p->N;
-    g->du = calloc(BLD, 4); g->ddelta = calloc(BLD, 4); g->dz = calloc(BLD, 4);
-    g->dA = calloc((size_t)p->D * p->N, 4); g->dB = calloc(BLGN, 4); g->dC = calloc(BLGN, 4);
-    g->dD = calloc(p->D, 4); g->db = calloc(p->D, 4);
+    g->du = calloc(BLD, 4);
+    g->ddelta = calloc(BLD, 4);
+    g->dz = calloc(BLD, 4);
+    g->dA = calloc((size_t)p->D * p->N, 4);
+    g->dB = calloc(BLGN, 4);
+    g->dC = calloc(BLGN, 4);
+    g->dD = calloc(p->D, 4);
+    g->db = calloc(p->D, 4);
     return (sl_scan_grads){g->du, g->ddelta, g->dA, g->dB, g->dC, g->dD, g->dz, g->db};
 }
 
 static void gbuf_free(gbuf *g)
 {
-    free(g->du); free(g->ddelta); free(g->dA); free(g->dB); free(g->dC); free(g->dD); free(g->dz); free(g->db);
+    free(g->du);
+    free(g->ddelta);
+    free(g->dA);
+    free(g->dB);
+    free(g->dC);
+    free(g->dD);
+    free(g->dz);
+    free(g->db);
 }
 
 /* max |a - b| / (max |b| + 1e-6): unlike t/testutil.h's tu_rel_diff_max, strict where the
@@ -94,7 +128,12 @@ static void gradcheck_ref(prob *p, const char *label)
     gbuf g;
     sl_scan_grads gr = gbuf_new(&g, p);
     sl_scan_ref_backward(&gr, p->R, &p->a);
-    struct { const char *name; float *x, *gx; size_t n; int on; } ts[] = {
+    struct {
+        const char *name;
+        float *x, *gx;
+        size_t n;
+        int on;
+    } ts[] = {
         {"u", p->u, g.du, (size_t)p->B * p->L * p->D, 1},
         {"delta", p->delta, g.ddelta, (size_t)p->B * p->L * p->D, 1},
         {"A", p->A, g.dA, (size_t)p->D * p->N, 1},
@@ -108,7 +147,8 @@ static void gradcheck_ref(prob *p, const char *label)
         if (!ts[i].on) continue;
         sl_gradcheck_result r;
         int rc = sl_gradcheck(ts[i].x, ts[i].gx, ts[i].n, ref_loss, p, 1e-3, 60, 1e-3, &r);
-        ok(rc == 0 && r.max_rel < 1e-2, "%s: reference grad %s vs finite differences (max rel %.2e over %zu)", label, ts[i].name, r.max_rel, r.checked);
+        ok(rc == 0 && r.max_rel < 1e-2, "%s: reference grad %s vs finite differences (max rel %.2e over %zu)", label, ts[i].name,
+           r.max_rel, r.checked);
     }
     gbuf_free(&g);
 }
@@ -128,12 +168,14 @@ static void compare_fast(prob *p, const char *label, int K)
     sl_scan_ref_backward(&r0, p->R, &p->a);
     rc = sl_scan_backward(&r1, p->R, &p->a, ws);
     size_t BLGN = (size_t)p->B * p->L * p->G * p->N;
-    double e[8] = {rel_diff(g1.du, g0.du, BLD), rel_diff(g1.ddelta, g0.ddelta, BLD), rel_diff(g1.dA, g0.dA, (size_t)p->D * p->N),
-                   rel_diff(g1.dB, g0.dB, BLGN), rel_diff(g1.dC, g0.dC, BLGN), rel_diff(g1.dD, g0.dD, p->D),
-                   rel_diff(g1.dz, g0.dz, BLD), rel_diff(g1.db, g0.db, p->D)};
+    double e[8] = {rel_diff(g1.du, g0.du, BLD),  rel_diff(g1.ddelta, g0.ddelta, BLD), rel_diff(g1.dA, g0.dA, (size_t)p->D * p->N),
+                   rel_diff(g1.dB, g0.dB, BLGN), rel_diff(g1.dC, g0.dC, BLGN),        rel_diff(g1.dD, g0.dD, p->D),
+                   rel_diff(g1.dz, g0.dz, BLD),  rel_diff(g1.db, g0.db, p->D)};
     double m = 0;
-    for (int i = 0; i < 8; i++) if (!(e[i] <= m)) m = e[i];
-    ok(rc == 0 && m < 1e-4, "%s K=%d: backward == reference (max rel %.1e: du %.1e ddelta %.1e dA %.1e dB %.1e dC %.1e dD %.1e dz %.1e dbias %.1e)",
+    for (int i = 0; i < 8; i++)
+        if (!(e[i] <= m)) m = e[i];
+    ok(rc == 0 && m < 1e-4,
+       "%s K=%d: backward == reference (max rel %.1e: du %.1e ddelta %.1e dA %.1e dB %.1e dC %.1e dD %.1e dz %.1e dbias %.1e)",
        label, K, m, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]);
     if (rc) diag("%s", sl_errmsg());
     /* accumulation: a second backward doubles the gradients */
@@ -142,9 +184,13 @@ static void compare_fast(prob *p, const char *label, int K)
         for (int d = 0; d < p->D * p->N; d++) g0.dA[d] *= 2;
         ok(rel_diff(g1.dA, g0.dA, (size_t)p->D * p->N) < 1e-4, "%s: backward accumulates", label);
     }
-    gbuf_free(&g0); gbuf_free(&g1);
+    gbuf_free(&g0);
+    gbuf_free(&g1);
     sl_scan_ws_free(ws);
-    free(y0); free(y1); free(s0); free(s1);
+    free(y0);
+    free(y1);
+    free(s0);
+    free(s1);
 }
 
 static void compare_step(prob *p, const char *label)
@@ -166,7 +212,12 @@ static void compare_step(prob *p, const char *label)
             memcpy(Ct + (size_t)b * G * N, p->Cm + ((size_t)b * L + t) * G * N, (size_t)G * N * 4);
         }
         sl_scan_args a1 = p->a;
-        a1.L = 1; a1.u = u; a1.delta = dl; a1.z = p->use_z ? z : NULL; a1.Bm = Bt; a1.Cm = Ct;
+        a1.L = 1;
+        a1.u = u;
+        a1.delta = dl;
+        a1.z = p->use_z ? z : NULL;
+        a1.Bm = Bt;
+        a1.Cm = Ct;
         sl_scan_step(yy, st, &a1);
         for (int b = 0; b < B; b++)
             for (int d = 0; d < D; d++) {
@@ -176,7 +227,14 @@ static void compare_step(prob *p, const char *label)
     }
     ok(m < 1e-5, "%s: step mode == sequence mode (max abs %.1e)", label, m);
     sl_scan_ws_free(ws);
-    free(y0); free(st); free(u); free(dl); free(z); free(yy); free(Bt); free(Ct);
+    free(y0);
+    free(st);
+    free(u);
+    free(dl);
+    free(z);
+    free(yy);
+    free(Bt);
+    free(Ct);
 }
 
 /* The gradient of a loss on the LAST step only, reaching inputs more than one checkpoint segment
@@ -189,7 +247,7 @@ static void compare_long_range(int L, int N, int K)
     prob p = {.B = B, .L = L, .D = D, .N = N, .G = 1, .use_z = 1, .use_D = 0, .use_bias = 0, .softplus = 1};
     prob_make(&p, 500 + L + N);
     for (int i = 0; i < D * N; i++) p.A[i] = -0.01f * (float)(1 + i % N);
-    for (size_t i = 0; i < (size_t)B * L * D; i++) p.delta[i] -= 4.0f;   /* dt ~ softplus(-8..-3.5) */
+    for (size_t i = 0; i < (size_t)B * L * D; i++) p.delta[i] -= 4.0f; /* dt ~ softplus(-8..-3.5) */
     memset(p.R, 0, (size_t)B * L * D * sizeof(float));
     for (int d = 0; d < D; d++) p.R[(size_t)(L - 1) * D + d] = 1.0f - 2.0f * (float)(d % 2);
     gbuf r0, r1;
@@ -197,7 +255,7 @@ static void compare_long_range(int L, int N, int K)
     sl_scan_ws *ws = sl_scan_ws_new();
     int rc = sl_scan_ref_forward(p.y, NULL, &p.a) || sl_scan_ref_backward(&g0, p.R, &p.a) ||
              sl_scan_forward(p.y, NULL, &p.a, K, ws) || sl_scan_backward(&g1, p.R, &p.a, ws);
-    double m = 0, s = 0;   /* inputs of the first segment only */
+    double m = 0, s = 0; /* inputs of the first segment only */
     for (int t = 0; t < SL_SCAN_SEG - 4; t++)
         for (int d = 0; d < D; d++) {
             size_t i = (size_t)t * D + d;
@@ -205,10 +263,12 @@ static void compare_long_range(int L, int N, int K)
             if (!(e <= m) && !isnan(m)) m = e;
             if (fabs(r0.du[i]) > s) s = fabs(r0.du[i]);
         }
-    ok(rc == 0 && s > 1e-4 && m < 1e-4 * s, "L=%d N=%d K=%d: a last-step loss reaches the first segment's inputs as in the reference (du there: max %.1e, error %.1e)",
+    ok(rc == 0 && s > 1e-4 && m < 1e-4 * s,
+       "L=%d N=%d K=%d: a last-step loss reaches the first segment's inputs as in the reference (du there: max %.1e, error %.1e)",
        L, N, K, s, m);
     sl_scan_ws_free(ws);
-    gbuf_free(&r0); gbuf_free(&r1);
+    gbuf_free(&r0);
+    gbuf_free(&r1);
     prob_free(&p);
 }
 
@@ -221,12 +281,15 @@ int main(void)
     prob_free(&p1);
     prob p2 = {.B = 1, .L = 6, .D = 4, .N = 3, .G = 2, .use_z = 0, .use_D = 0, .use_bias = 0, .softplus = 0};
     prob_make(&p2, 2);
-    for (size_t i = 0; i < 24; i++) p2.delta[i] = 0.05f + 0.1f * (float)(i % 5);   /* dt > 0 without softplus */
+    for (size_t i = 0; i < 24; i++) p2.delta[i] = 0.05f + 0.1f * (float)(i % 5); /* dt > 0 without softplus */
     gradcheck_ref(&p2, "ref plain G=2");
     prob_free(&p2);
 
     /* fast paths vs reference: odd sizes (partial lane blocks, partial segments), groups */
-    struct { int B, L, D, N, G, z, Dv, bias; const char *label; } cs[] = {
+    struct {
+        int B, L, D, N, G, z, Dv, bias;
+        const char *label;
+    } cs[] = {
         {2, 150, 37, 5, 1, 1, 1, 1, "B=2 L=150 D=37 N=5 z"},
         {1, 300, 48, 16, 2, 0, 1, 1, "B=1 L=300 D=48 N=16 G=2"},
         {3, 64, 16, 8, 1, 1, 0, 0, "B=3 L=64 D=16 N=8"},
@@ -236,8 +299,15 @@ int main(void)
         {2, 130, 32, 16, 1, 1, 0, 0, "B=2 L=130 D=32 N=16 z"},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        prob p = {.B = cs[i].B, .L = cs[i].L, .D = cs[i].D, .N = cs[i].N, .G = cs[i].G, .use_z = cs[i].z,
-                  .use_D = cs[i].Dv, .use_bias = cs[i].bias, .softplus = 1};
+        prob p = {.B = cs[i].B,
+                  .L = cs[i].L,
+                  .D = cs[i].D,
+                  .N = cs[i].N,
+                  .G = cs[i].G,
+                  .use_z = cs[i].z,
+                  .use_D = cs[i].Dv,
+                  .use_bias = cs[i].bias,
+                  .softplus = 1};
         prob_make(&p, 10 + i);
         compare_fast(&p, cs[i].label, 1);
         compare_fast(&p, cs[i].label, 3);
@@ -272,10 +342,11 @@ int main(void)
     }
     /* errors */
     {
-        sl_scan_args bad = {.B = 1, .L = 4, .D = 6, .N = 2, .G = 4};   /* every pointer NULL */
+        sl_scan_args bad = {.B = 1, .L = 4, .D = 6, .N = 2, .G = 4}; /* every pointer NULL */
         float y[24];
         sl_scan_ws *ws = sl_scan_ws_new();
-        ok(sl_scan_forward(y, NULL, &bad, 1, ws) == SL_ESHAPE && strstr(sl_errmsg(), "groups"), "D %% G != 0 rejected: %s", sl_errmsg());
+        ok(sl_scan_forward(y, NULL, &bad, 1, ws) == SL_ESHAPE && strstr(sl_errmsg(), "groups"), "D %% G != 0 rejected: %s",
+           sl_errmsg());
         bad.G = 1;
         ok(sl_scan_forward(y, NULL, &bad, 1, ws) == SL_EINVAL, "missing inputs rejected: %s", sl_errmsg());
         sl_scan_grads g = {0};

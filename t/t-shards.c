@@ -98,15 +98,18 @@ int main(void)
         fclose(f);
         int zeros = 1;
         for (int i = 5; i < 256; i++) zeros &= h[i] == 0;
-        ok(got == 256 && h[0] == 20240520 && h[1] == 1 && h[2] == 1000 && h[3] == 600 && h[4] == 600 && zeros && sz == 1024 + 2000,
+        ok(got == 256 && h[0] == 20240520 && h[1] == 1 && h[2] == 1000 && h[3] == 600 && h[4] == 600 && zeros &&
+               sz == 1024 + 2000,
            "its header is llm.c's uint16 header (20240520, 1, 1000) + vocabulary and document token, then 2000 bytes");
     }
     sl_shard s;
     rc = sl_shard_open(tpath("a.bin"), &s);
     int32_t back[1000];
-    ok(rc == 0 && s.width == 2 && s.n_tokens == 1000 && s.vocab == 600 && s.doc_token == 599, "open it: width 2, 1000 tokens, vocab 600, document token 599");
+    ok(rc == 0 && s.width == 2 && s.n_tokens == 1000 && s.vocab == 600 && s.doc_token == 599,
+       "open it: width 2, 1000 tokens, vocab 600, document token 599");
     ok(rc == 0 && sl_shard_read(&s, 0, 1000, back, 600) == 0 && !memcmp(back, ids, sizeof ids), "read all of it back");
-    ok(rc == 0 && sl_shard_read(&s, 990, 10, back, 600) == 0 && !memcmp(back, ids + 990, 10 * sizeof *ids), "read its last 10 tokens");
+    ok(rc == 0 && sl_shard_read(&s, 990, 10, back, 600) == 0 && !memcmp(back, ids + 990, 10 * sizeof *ids),
+       "read its last 10 tokens");
     expect_fail(sl_shard_read(&s, 995, 10, back, 600), "outside its 1000", "a read past the end");
     expect_fail(sl_shard_read(&s, 0, 1000, back, 500), "outside the vocabulary of 500", "a token past a smaller vocabulary");
     sl_shard_close(&s);
@@ -116,11 +119,13 @@ int main(void)
     if (!rc) rc = sl_shard_writer_put(&w, big, 3);
     if (!rc) rc = sl_shard_writer_close(&w);
     rc = rc ? rc : sl_shard_open(tpath("b.bin"), &s);
-    ok(rc == 0 && s.width == 4 && s.n_tokens == 3 && s.doc_token == -1 && sl_shard_read(&s, 0, 3, back, 70000) == 0 && back[1] == 69999 && back[2] == 65536,
+    ok(rc == 0 && s.width == 4 && s.n_tokens == 3 && s.doc_token == -1 && sl_shard_read(&s, 0, 3, back, 70000) == 0 &&
+           back[1] == 69999 && back[2] == 65536,
        "a vocabulary of 70000 writes llm.c's uint32 shard (20240801, version 7) and reads back");
     sl_shard_close(&s);
     rc = sl_shard_writer_open(&w, tpath("c.bin"), 600, -1);
-    expect_fail(rc ? rc : sl_shard_writer_put(&w, big + 1, 1), "outside the vocabulary of 600", "writing token 69999 into a 600-token shard");
+    expect_fail(rc ? rc : sl_shard_writer_put(&w, big + 1, 1), "outside the vocabulary of 600",
+                "writing token 69999 into a 600-token shard");
     sl_shard_writer_abort(&w);
     ok(access(tpath("c.bin"), F_OK) != 0, "an aborted shard leaves no file");
 
@@ -135,14 +140,15 @@ int main(void)
     /* headers that lie */
     int32_t lie[3] = {20240520, 1, 6};
     write_raw(tpath("lie1.bin"), lie, toks, sizeof toks);
-    expect_fail(sl_shard_open(tpath("lie1.bin"), &s), "the header says 6 tokens (1036 bytes) but the file has 1034 bytes", "a header claiming one token more than the file holds");
+    expect_fail(sl_shard_open(tpath("lie1.bin"), &s), "the header says 6 tokens (1036 bytes) but the file has 1034 bytes",
+                "a header claiming one token more than the file holds");
     int32_t lie2[3] = {20240520, 1, 4};
     write_raw(tpath("lie2.bin"), lie2, toks, sizeof toks);
     expect_fail(sl_shard_open(tpath("lie2.bin"), &s), "the header says 4 tokens", "a header claiming one token fewer");
     int32_t lie3[3] = {20240520, 1, -5};
     write_raw(tpath("lie3.bin"), lie3, toks, sizeof toks);
     expect_fail(sl_shard_open(tpath("lie3.bin"), &s), "negative token count", "a negative token count");
-    {   /* fuzz/shards.c's finding: header[4] = INT32_MIN made the message compute INT32_MIN - 1 */
+    { /* fuzz/shards.c's finding: header[4] = INT32_MIN made the message compute INT32_MIN - 1 */
         int32_t hd[256] = {20240520, 1, 5, 0, INT32_MIN};
         FILE *f = fopen(tpath("doc-min.bin"), "wb");
         fwrite(hd, sizeof hd, 1, f);
@@ -175,7 +181,8 @@ int main(void)
     sl_shards_opts so = {prefix, 4000, 1, 0};
     sl_shards_stats st;
     rc = sl_shards_encode_files(tok, (const char *const *)files, &so, &st);
-    ok(rc == 0 && st.docs == 2 && st.val_docs == 1, "encode two files into shards, the first as validation (%s)", rc ? sl_errmsg() : "ok");
+    ok(rc == 0 && st.docs == 2 && st.val_docs == 1, "encode two files into shards, the first as validation (%s)",
+       rc ? sl_errmsg() : "ok");
     /* expected: [599] + encode(text) in val; [599] + encode(corpus) across train shards */
     int32_t *e1 = NULL, *e2 = NULL;
     size_t n1 = 0, c1 = 0, n2 = 0, c2 = 0;
@@ -197,7 +204,11 @@ int main(void)
         snprintf(name, sizeof name, "s_train_%06d.bin", k);
         int64_t nk = 0;
         int32_t *v = read_all(tpath(name), &nk);
-        if (!v || total + nk > (int64_t)n2 + 1) { sizes_ok = 0; free(v); break; }
+        if (!v || total + nk > (int64_t)n2 + 1) {
+            sizes_ok = 0;
+            free(v);
+            break;
+        }
         if (k < st.train_shards - 1 && nk != 4000) sizes_ok = 0;
         memcpy(train + total, v, (size_t)nk * sizeof *v);
         total += nk;
@@ -206,15 +217,16 @@ int main(void)
     }
     ok(sizes_ok && nshards == (int)((n2 + 1 + 3999) / 4000) && total == (int64_t)n2 + 1 && train[0] == 599 &&
            !memcmp(train + 1, e2, n2 * sizeof *e2),
-       "the %d training shards (4000 tokens each, the last fewer) concatenate to <|endoftext|> + the second file's tokens", nshards);
+       "the %d training shards (4000 tokens each, the last fewer) concatenate to <|endoftext|> + the second file's tokens",
+       nshards);
 
     /* the task */
     char spec[1024];
     sl_task *t = NULL;
     snprintf(spec, sizeof spec, "tokens:data=%s,seq_len=16", prefix);
     rc = sl_task_create(spec, &t);
-    ok(rc == 0 && t->vocab == 600 && t->T == 16 && t->token_in && t->token_out, "tokens:data=PREFIX,seq_len=16 (vocabulary 600 from the header) (%s)",
-       rc ? sl_errmsg() : "ok");
+    ok(rc == 0 && t->vocab == 600 && t->T == 16 && t->token_in && t->token_out,
+       "tokens:data=PREFIX,seq_len=16 (vocabulary 600 from the header) (%s)", rc ? sl_errmsg() : "ok");
     if (!rc) {
         sl_batch b;
         sl_batch_alloc(&b, t, 8);
@@ -237,7 +249,8 @@ int main(void)
         t->sample(t, 0, rng, &b);
         t->sample(t, 1, r2, &b);
         memcpy(again, b.tok, sizeof again);
-        ok(inval && !memcmp(first, again, sizeof first), "validation windows come from the validation shard, the same for the same seed");
+        ok(inval && !memcmp(first, again, sizeof first),
+           "validation windows come from the validation shard, the same for the same seed");
         sl_rng_free(r1);
         sl_rng_free(r2);
         sl_rng_free(rng);
@@ -269,8 +282,8 @@ int main(void)
         const char *f2[] = {srcpath("t/data/tok-corpus.txt"), NULL};
         sl_shards_opts lo = {pl, 100000, 200, 1};
         rc = sl_shards_encode_files(tok, f2, &lo, &st);
-        ok(rc == 0 && st.docs > 800 && st.val_tokens >= 200, "documents by line: %lld documents, %lld validation tokens", (long long)st.docs,
-           (long long)st.val_tokens);
+        ok(rc == 0 && st.docs > 800 && st.val_tokens >= 200, "documents by line: %lld documents, %lld validation tokens",
+           (long long)st.docs, (long long)st.val_tokens);
         snprintf(spec, sizeof spec, "tokens:data=%s,seq_len=8,start=doc", pl);
         rc = sl_task_create(spec, &t);
         if (!rc) {
@@ -307,7 +320,8 @@ int main(void)
     expect_fail(sl_task_create(spec, &t), "smaller than the shards' 600", "vocab_size below the shards'");
     snprintf(spec, sizeof spec, "tokens:data=%s,seq_len=16,fit_tokens=100", prefix);
     rc = sl_task_create(spec, &t);
-    ok(rc == 0 && t->n_train_stream == 100 && !memcmp(t->train_stream, train, 100 * sizeof *train), "fit_tokens=100 hands the first 100 training tokens to count models");
+    ok(rc == 0 && t->n_train_stream == 100 && !memcmp(t->train_stream, train, 100 * sizeof *train),
+       "fit_tokens=100 hands the first 100 training tokens to count models");
     if (!rc) sl_task_free(t);
 
     free(val);

@@ -7,18 +7,18 @@
 #include <string.h>
 
 static const sl_spec_key keys[] = {
-    {"hidden_size", 'i', "32", 1, 4096, "h"},
-    {"dropout", 'f', "0", 0, 1, "p"},
-    {"bias", 'b', "1", 0, 1, "b"},
-    {"nonlinearity", 's', "tanh", 0, 0, "act"},
-    {NULL, 0, NULL, 0, 0, NULL},
+    {"hidden_size", 'i', "32", 1, 4096, "h"},   {"dropout", 'f', "0", 0, 1, "p"}, {"bias", 'b', "1", 0, 1, "b"},
+    {"nonlinearity", 's', "tanh", 0, 0, "act"}, {NULL, 0, NULL, 0, 0, NULL},
 };
 
 static int parse_fails(const char *text, const char *needle)
 {
     sl_spec *s;
     int rc = sl_spec_parse(text, &s);
-    if (rc == 0) { sl_spec_free(s); return 0; }
+    if (rc == 0) {
+        sl_spec_free(s);
+        return 0;
+    }
     return rc == SL_EINVAL && strstr(sl_errmsg(), needle) != NULL;
 }
 
@@ -45,7 +45,8 @@ int main(void)
     sl_spec_free(s);
     ok(sl_spec_parse("rnn:hidden=3", &s) == 0, "parse unknown key");
     ok(sl_spec_check(s, tables) == SL_EINVAL && strstr(sl_errmsg(), "unknown key 'hidden'") &&
-       strstr(sl_errmsg(), "hidden_size, dropout, bias, nonlinearity"), "unknown key error lists the valid keys");
+           strstr(sl_errmsg(), "hidden_size, dropout, bias, nonlinearity"),
+       "unknown key error lists the valid keys");
     sl_spec_free(s);
     ok(parse_fails("", "empty"), "empty spec");
     ok(parse_fails(":a=1", "bad name"), "missing name");
@@ -58,7 +59,8 @@ int main(void)
     ok(parse_fails("r n n", "bad name"), "bad characters in name");
 
     sl_spec_parse("x:hidden_size=abc,dropout=1.5,bias=maybe,nonlinearity=relu", &s);
-    ok(sl_spec_int(s, keys, "hidden_size", &h) == SL_EINVAL && strstr(sl_errmsg(), "hidden_size"), "non-integer value names the key");
+    ok(sl_spec_int(s, keys, "hidden_size", &h) == SL_EINVAL && strstr(sl_errmsg(), "hidden_size"),
+       "non-integer value names the key");
     ok(sl_spec_float(s, keys, "dropout", &d) == SL_EINVAL && strstr(sl_errmsg(), "out of range"), "out-of-range real");
     ok(sl_spec_bool(s, keys, "bias", &b) == SL_EINVAL && strstr(sl_errmsg(), "not a boolean"), "bad boolean");
     sl_spec_set(s, "hidden_size", "0");
@@ -72,11 +74,13 @@ int main(void)
     /* sl_spec_check: values of given keys, the kind word, did you mean */
     sl_spec_parse("copy:hidden_size=abc", &s);
     ok(sl_spec_check_kind(s, tables, "task") == SL_EINVAL &&
-       !strcmp(sl_errmsg(), "key 'hidden_size' of task 'copy': 'abc' is not an integer"), "check: bad value, kind and key named");
+           !strcmp(sl_errmsg(), "key 'hidden_size' of task 'copy': 'abc' is not an integer"),
+       "check: bad value, kind and key named");
     sl_spec_set(s, "hidden_size", "5");
     sl_spec_set(s, "bias", "maybe");
     ok(sl_spec_check(s, tables) == SL_EINVAL && strstr(sl_errmsg(), "key 'bias' of model 'copy'") &&
-       strstr(sl_errmsg(), "not a boolean"), "check: bad boolean");
+           strstr(sl_errmsg(), "not a boolean"),
+       "check: bad boolean");
     sl_spec_set(s, "bias", "true");
     sl_spec_set(s, "dropout", "2");
     ok(sl_spec_check(s, tables) == SL_EINVAL && strstr(sl_errmsg(), "key 'dropout'") && strstr(sl_errmsg(), "out of range"),
@@ -85,7 +89,8 @@ int main(void)
     ok(sl_spec_check(s, tables) == 0, "check: good values pass");
     sl_spec_set(s, "hiden_size", "5");
     ok(sl_spec_check_kind(s, tables, "task") == SL_EINVAL &&
-       strstr(sl_errmsg(), "unknown key 'hiden_size' for task 'copy'; did you mean 'hidden_size'?"), "check: did you mean");
+           strstr(sl_errmsg(), "unknown key 'hiden_size' for task 'copy'; did you mean 'hidden_size'?"),
+       "check: did you mean");
     sl_spec_remove(s, "hiden_size");
     sl_spec_set(s, "zzz", "5");
     ok(sl_spec_check(s, tables) == SL_EINVAL && !strstr(sl_errmsg(), "did you mean") && strstr(sl_errmsg(), "valid keys"),

@@ -156,7 +156,12 @@ static void joint3(sl_model *m, const int32_t *prompt, int np, const sl_sampler 
             sl_sample_probs(y + (size_t)(np + 1) * V, V, smp, p3, work, iw);
             for (int c = 0; c < V; c++) out[(a * V + b) * V + c] = (double)p1[a] * p2[b] * p3[c];
         }
-    free(p1); free(p2); free(p3); free(work); free(iw); free(y);
+    free(p1);
+    free(p2);
+    free(p3);
+    free(work);
+    free(iw);
+    free(y);
 }
 
 /* chi-square p-value of counts against probabilities (cells of expectation < 5 pooled) */
@@ -205,8 +210,9 @@ static void dist_case(const char *label, sl_model *t, sl_model *d, int k, const 
     }
     int z1, z2;
     double pv = chi2_p(cnt, pt, n3, N, &z1), pv_d = chi2_p(cnt, pd, n3, N, &z2);
-    ok(!z1 && pv > 1e-3, "%s, k=%d: %ld samples of 3 tokens match the target's distribution (chi-square p = %.3g; acceptance %.2f)",
-       label, k, N, pv, dr ? (double)acc / dr : 0.0);
+    ok(!z1 && pv > 1e-3,
+       "%s, k=%d: %ld samples of 3 tokens match the target's distribution (chi-square p = %.3g; acceptance %.2f)", label, k, N,
+       pv, dr ? (double)acc / dr : 0.0);
     ok(pv_d < 1e-6, "%s: the same counts are rejected against the draft's distribution (p = %.2g): the test has power", label,
        pv_d);
 done:
@@ -236,12 +242,11 @@ static void test_distribution(void)
     sl_model_free(ng);
 }
 
-
 /* ---- constrained speculative decoding (lab/constrain.h): both distributions masked ---- */
 
 /* plain constrained decoding with the decoder: up to n tokens, fewer when nothing may follow */
-static int plain_constrained(sl_model *m, sl_constraint *c, const int32_t *prompt, int np, const sl_sampler *smp,
-                             uint64_t seed, int32_t *out, int n)
+static int plain_constrained(sl_model *m, sl_constraint *c, const int32_t *prompt, int np, const sl_sampler *smp, uint64_t seed,
+                             int32_t *out, int n)
 {
     sl_decoder *d = NULL;
     if (sl_decoder_new(m, 0, &d) || sl_decoder_feed(d, prompt, np)) return -1;
@@ -308,8 +313,8 @@ static int detok(const int32_t *tok, int n, const char *const *piece, char *text
 
 /* greedy: equal to plain constrained greedy, in the language; sampled over many seeds: every
  * output in the language */
-static void cgreedy_case(const char *label, sl_model *t, sl_model *d, int k, sl_constraint *c, const char *const *piece,
-                         int n, int seeds)
+static void cgreedy_case(const char *label, sl_model *t, sl_model *d, int k, sl_constraint *c, const char *const *piece, int n,
+                         int seeds)
 {
     const int32_t prompt[] = {1, 4, 2, 7, 3};
     int32_t a[200], b[200];
@@ -342,8 +347,9 @@ static void cgreedy_case(const char *label, sl_model *t, sl_model *d, int k, sl_
         if (s == 0) strcpy(first, tb);
         else distinct += strcmp(first, tb) != 0;
     }
-    ok(good == seeds && distinct > 0, "%s, k=%d: %d of %d sampled speculative outputs are complete matches (acceptance %.2f; e.g. '%s')",
-       label, k, good, seeds, dr ? (double)acc / dr : 0.0, first);
+    ok(good == seeds && distinct > 0,
+       "%s, k=%d: %d of %d sampled speculative outputs are complete matches (acceptance %.2f; e.g. '%s')", label, k, good, seeds,
+       dr ? (double)acc / dr : 0.0, first);
 }
 
 /* exact joint distribution of the first 3 tokens under constrained sampling of m (budget 3) */
@@ -450,7 +456,8 @@ static void test_constrained(void)
     sl_model_free(ng);
     /* multi-character pieces that straddle the pattern's parts */
     {
-        const char *mp[] = {"{", "}", "\"", ":", ",", "a", "b", "ab", "\"a", "b\"", "\":", "1", "23", "{\"", "\"}", " ", "ba", "x"};
+        const char *mp[] = {"{",   "}",   "\"", ":",  ",",   "a",   "b", "ab", "\"a",
+                            "b\"", "\":", "1",  "23", "{\"", "\"}", " ", "ba", "x"};
         const int V = (int)(sizeof mp / sizeof *mp);
         int ml[32];
         for (int v = 0; v < V; v++) ml[v] = (int)strlen(mp[v]);
@@ -462,8 +469,7 @@ static void test_constrained(void)
         sl_constraint *c = NULL;
         if (t && dd && !sl_constraint_regex("\\{\"[ab]+\":[0-9]+(,\"[ab]+\":[0-9]+)*\\}", V, mp, ml, &c))
             cgreedy_case("--regex, multi-character pieces: mamba target, gpt draft", t, dd, 3, c, mp, 40, 200);
-        else
-            ok(0, "pieces: %s", sl_errmsg());
+        else ok(0, "pieces: %s", sl_errmsg());
         sl_constraint_free(c);
         sl_model_free(t);
         sl_model_free(dd);

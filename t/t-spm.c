@@ -76,7 +76,10 @@ static void check_model(const char *name, int expect_bpe)
     size_t n_out = 0, ocap = 0;
     for (size_t l = 0; l < L && l < Li; l++) {
         n_ids = 0;
-        if (sl_spm_encode(m, (const unsigned char *)tl[l], tn[l], &ids, &n_ids, &cap)) { bad_enc++; continue; }
+        if (sl_spm_encode(m, (const unsigned char *)tl[l], tn[l], &ids, &n_ids, &cap)) {
+            bad_enc++;
+            continue;
+        }
         /* expected ids */
         char *p = il[l], *e = il[l] + in[l];
         size_t k = 0;
@@ -96,10 +99,11 @@ static void check_model(const char *name, int expect_bpe)
             bad_enc++;
         }
         n_out = 0;
-        if (l < Ld && (sl_spm_decode(m, ids, n_ids, &out, &n_out, &ocap) || n_out != dn[l] || memcmp(out, dl[l], n_out))) bad_dec++;
+        if (l < Ld && (sl_spm_decode(m, ids, n_ids, &out, &n_out, &ocap) || n_out != dn[l] || memcmp(out, dl[l], n_out)))
+            bad_dec++;
     }
-    ok(L == Li && bad_enc == 0, "%s: %zu lines encode to spm_encode's %zu ids exactly (%zu lines differ, first %zu)", name, L, total,
-       bad_enc, first_bad);
+    ok(L == Li && bad_enc == 0, "%s: %zu lines encode to spm_encode's %zu ids exactly (%zu lines differ, first %zu)", name, L,
+       total, bad_enc, first_bad);
     ok(L == Ld && bad_dec == 0, "%s: decoding gives spm_decode's text on every line (%zu differ)", name, bad_dec);
     free(ids);
     free(out);
@@ -226,7 +230,7 @@ int main(void)
     check_model("bpe", 1);
     check_model("uni-cf", 0);
     check_model("bpe-id", 1);
-    check_model("llama", 1);   /* Llama's tokenizer settings: t/ref/make_llama_spm_fixture.sh */
+    check_model("llama", 1); /* Llama's tokenizer settings: t/ref/make_llama_spm_fixture.sh */
 
     /* the tokenizer handle: a .model loads as SentencePiece, <s> is the document token */
     sl_subword *t = NULL;
@@ -304,7 +308,8 @@ int main(void)
             }
         }
         free(c);
-        ok(loaded > 0, "60 nmt_nfkc models with 40 bytes of their charsmap flipped: %zu loaded and normalised text, no crash", loaded);
+        ok(loaded > 0, "60 nmt_nfkc models with 40 bytes of their charsmap flipped: %zu loaded and normalised text, no crash",
+           loaded);
     }
     {
         sl_spm *m = NULL;
@@ -314,7 +319,7 @@ int main(void)
     }
     free(buf);
     {
-        const unsigned char wrong[] = {0x0A, 0x05, 0x0D, 0x00, 0x00, 0x00, 0x00};   /* pieces { field 1 as fixed32 } */
+        const unsigned char wrong[] = {0x0A, 0x05, 0x0D, 0x00, 0x00, 0x00, 0x00}; /* pieces { field 1 as fixed32 } */
         sl_spm *m = NULL;
         rc = sl_spm_parse(wrong, sizeof wrong, &m);
         ok(rc != 0 && strstr(sl_errmsg(), "wire type"), "a piece string with the wrong wire type is refused (%s)", sl_errmsg());

@@ -2,7 +2,7 @@
  * groups, final state), SSD gradients vs finite differences, SSD step; the Mamba2 block:
  * mamba_ssm names, gradient check, step == sequence, chunk-size invariance, agreement with the
  * PyTorch reference (t/ref/make_mamba_fixtures.py), lm:mixer=mamba2, spec errors. */
-#include "core/error.h"   /* before t/testutil.h, which uses sl_errmsg */
+#include "core/error.h" /* before t/testutil.h, which uses sl_errmsg */
 #include "t/tap.h"
 #include "t/testutil.h"
 #include "t/fixture.h"
@@ -48,7 +48,15 @@ static void sprob_make(sprob *p, int B, int L, int H, int P, int G, int N, uint6
 
 static void sprob_free(sprob *p)
 {
-    free(p->x); free(p->dt); free(p->A); free(p->Bm); free(p->Cm); free(p->D); free(p->bias); free(p->R); free(p->y);
+    free(p->x);
+    free(p->dt);
+    free(p->A);
+    free(p->Bm);
+    free(p->Cm);
+    free(p->D);
+    free(p->bias);
+    free(p->R);
+    free(p->y);
 }
 
 static double rel(const float *a, const float *b, size_t n)
@@ -73,7 +81,9 @@ static double sloss(void *ctx)
 
 static void test_ssd_scan(void)
 {
-    struct { int B, L, H, P, G, N; } cs[] = {{2, 37, 4, 3, 2, 5}, {1, 64, 2, 16, 1, 16}, {1, 100, 6, 4, 3, 8}};
+    struct {
+        int B, L, H, P, G, N;
+    } cs[] = {{2, 37, 4, 3, 2, 5}, {1, 64, 2, 16, 1, 16}, {1, 100, 6, 4, 3, 8}};
     int Qs[] = {1, 4, 7, 16, 64, 1000};
     for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
         sprob p;
@@ -107,7 +117,11 @@ static void test_ssd_scan(void)
                     memcpy(Ct + (size_t)b * G * N, p.Cm + ((size_t)b * L + t) * G * N, (size_t)G * N * 4);
                 }
                 sl_ssd_args a1 = p.a;
-                a1.L = 1; a1.x = x; a1.dt = dt; a1.Bm = Bt; a1.Cm = Ct;
+                a1.L = 1;
+                a1.x = x;
+                a1.dt = dt;
+                a1.Bm = Bt;
+                a1.Cm = Ct;
                 sl_ssd_step(yy, st, &a1);
                 for (int b = 0; b < B; b++)
                     for (int i = 0; i < H * P; i++) {
@@ -116,32 +130,51 @@ static void test_ssd_scan(void)
                     }
             }
             ok(m < 1e-4, "SSD step == sequential (max abs %.1e)", m);
-            free(st); free(x); free(dt); free(Bt); free(Ct); free(yy);
+            free(st);
+            free(x);
+            free(dt);
+            free(Bt);
+            free(Ct);
+            free(yy);
         }
         sl_ssd_ws_free(ws);
-        free(y0); free(y1); free(s0); free(s1);
+        free(y0);
+        free(y1);
+        free(s0);
+        free(s1);
         sprob_free(&p);
     }
     /* gradients */
     sprob p;
     sprob_make(&p, 2, 9, 4, 3, 2, 4, 7);
     size_t BL = 18;
-    float *gx = calloc(BL * 12, 4), *gdt = calloc(BL * 4, 4), *gA = calloc(4, 4), *gB = calloc(BL * 8, 4), *gC = calloc(BL * 8, 4);
+    float *gx = calloc(BL * 12, 4), *gdt = calloc(BL * 4, 4), *gA = calloc(4, 4), *gB = calloc(BL * 8, 4),
+          *gC = calloc(BL * 8, 4);
     float *gD = calloc(4, 4), *gb = calloc(4, 4);
     sl_ssd_grads g = {gx, gdt, gA, gB, gC, gD, gb};
     sl_ssd_ws *ws = sl_ssd_ws_new();
     int rc = sl_ssd_backward(&g, p.R, &p.a, ws);
     ok(rc == 0, "SSD backward runs (%s)", rc ? sl_errmsg() : "ok");
-    struct { const char *n; float *x, *g; size_t k; } ts[] = {{"x", p.x, gx, BL * 12}, {"dt", p.dt, gdt, BL * 4}, {"A", p.A, gA, 4},
-                                                               {"B", p.Bm, gB, BL * 8}, {"C", p.Cm, gC, BL * 8}, {"D", p.D, gD, 4},
-                                                               {"dt_bias", p.bias, gb, 4}};
+    struct {
+        const char *n;
+        float *x, *g;
+        size_t k;
+    } ts[] = {{"x", p.x, gx, BL * 12}, {"dt", p.dt, gdt, BL * 4}, {"A", p.A, gA, 4},         {"B", p.Bm, gB, BL * 8},
+              {"C", p.Cm, gC, BL * 8}, {"D", p.D, gD, 4},         {"dt_bias", p.bias, gb, 4}};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         sl_gradcheck_result r;
         rc = sl_gradcheck(ts[i].x, ts[i].g, ts[i].k, sloss, &p, 2e-2, 60, 1e-3, &r);
-        ok(rc == 0 && r.max_rel < 1e-2, "SSD grad %s vs finite differences (max rel %.2e over %zu)", ts[i].n, r.max_rel, r.checked);
+        ok(rc == 0 && r.max_rel < 1e-2, "SSD grad %s vs finite differences (max rel %.2e over %zu)", ts[i].n, r.max_rel,
+           r.checked);
     }
     sl_ssd_ws_free(ws);
-    free(gx); free(gdt); free(gA); free(gB); free(gC); free(gD); free(gb);
+    free(gx);
+    free(gdt);
+    free(gA);
+    free(gB);
+    free(gC);
+    free(gD);
+    free(gb);
     sprob_free(&p);
     sl_ssd_args bad = p.a;
     bad.G = 3;
@@ -157,11 +190,13 @@ static void test_block(void)
     if (rc) return;
     const sl_params *P = m->P;
     /* E = 32, H = 4, conv_dim = 32 + 2*2*8 = 64, in_proj rows = 2*32 + 32 + 4 = 100 */
-    ok(shape_is(P, "in_proj.weight", 2, 100, 16, 0) && shape_is(P, "conv1d.weight", 3, 64, 1, 4) && shape_is(P, "conv1d.bias", 1, 64, 0, 0) &&
-           shape_is(P, "dt_bias", 1, 4, 0, 0) && shape_is(P, "A_log", 1, 4, 0, 0) && shape_is(P, "D", 1, 4, 0, 0) &&
-           shape_is(P, "norm.weight", 1, 32, 0, 0) && shape_is(P, "out_proj.weight", 2, 16, 32, 0) && P->n == 8,
+    ok(shape_is(P, "in_proj.weight", 2, 100, 16, 0) && shape_is(P, "conv1d.weight", 3, 64, 1, 4) &&
+           shape_is(P, "conv1d.bias", 1, 64, 0, 0) && shape_is(P, "dt_bias", 1, 4, 0, 0) && shape_is(P, "A_log", 1, 4, 0, 0) &&
+           shape_is(P, "D", 1, 4, 0, 0) && shape_is(P, "norm.weight", 1, 32, 0, 0) &&
+           shape_is(P, "out_proj.weight", 2, 16, 32, 0) && P->n == 8,
        "mamba_ssm Mamba2 parameter names and shapes (%d tensors)", P->n);
-    ok(find(P, "A_log")->wd_scale == 0 && find(P, "D")->wd_scale == 0 && find(P, "dt_bias")->wd_scale == 0, "dt_bias, A_log, D: no weight decay");
+    ok(find(P, "A_log")->wd_scale == 0 && find(P, "D")->wd_scale == 0 && find(P, "dt_bias")->wd_scale == 0,
+       "dt_bias, A_log, D: no weight decay");
     const float *al = sl_params_data(P, sl_params_find(P, "A_log"));
     int good = 1;
     for (int h = 0; h < 4; h++) good &= -expf(al[h]) <= -1.0f && -expf(al[h]) >= -16.0f;
@@ -185,7 +220,9 @@ static void test_block(void)
     sl_model_forward(m2, x2, NULL, y2, 1, 40);
     double d = max_abs_diff(y1, y2, 40 * 16);
     ok(d < 1e-5, "chunk_size=3 == chunk_size=256 (max abs %.2e)", d);
-    free(x2); free(y1); free(y2);
+    free(x2);
+    free(y1);
+    free(y2);
     sl_model_free(m1);
     sl_model_free(m2);
 }
@@ -196,7 +233,8 @@ static void test_lm(void)
     int rc = sl_model_create("lm:mixer=mamba2,d_model=16,n_layer=2,vocab_size=11,d_state=8,headdim=8,chunk_size=4", 3, &m);
     ok(rc == 0, "create lm:mixer=mamba2 (%s)", rc ? sl_errmsg() : "ok");
     if (rc) return;
-    ok(sl_params_find(m->P, "backbone.layers.1.mixer.norm.weight") >= 0 && sl_params_find(m->P, "backbone.layers.0.mixer.dt_bias") >= 0,
+    ok(sl_params_find(m->P, "backbone.layers.1.mixer.norm.weight") >= 0 &&
+           sl_params_find(m->P, "backbone.layers.0.mixer.dt_bias") >= 0,
        "lm:mixer=mamba2 names (backbone.layers.{i}.mixer.*)");
     int32_t tok[2 * 9];
     for (int i = 0; i < 18; i++) tok[i] = (i * 5 + 1) % 11;
@@ -217,7 +255,7 @@ static void test_errors(void)
 
 int main(void)
 {
-    sl_threads_set(1);   /* tiny problems; the parallel scan paths are tested in t/t-scan */
+    sl_threads_set(1); /* tiny problems; the parallel scan paths are tested in t/t-scan */
     test_ssd_scan();
     test_block();
     check_fixture("mamba2:d_model=16,d_state=8,d_conv=4,expand=2,headdim=8,ngroups=2,chunk_size=5", "mamba2", 1e-4, 1e-4);

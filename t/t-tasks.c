@@ -18,7 +18,7 @@ static int sample_matches(const float *logits, int V, sl_sampler sp, int kept, c
 {
     enum { N = 40000 };
     double q[8], sum = 0;
-    for (int v = 0; v < V; v++) q[v] = v < kept ? exp(logits[v] / sp.temperature) : 0.0;   /* logits sorted */
+    for (int v = 0; v < V; v++) q[v] = v < kept ? exp(logits[v] / sp.temperature) : 0.0; /* logits sorted */
     for (int v = 0; v < V; v++) sum += q[v];
     int cnt[8] = {0};
     float work[16];
@@ -34,8 +34,8 @@ static int sample_matches(const float *logits, int V, sl_sampler sp, int kept, c
         double p = q[v] / sum, sd = sqrt(fmax(p * (1 - p), 1e-12) / N);
         worst = fmax(worst, fabs(cnt[v] / (double)N - p) / sd);
     }
-    return ok(worst < 5.0, "sampler, %s: frequencies match (worst %.1f sd; P(0) %.3f, seen %.3f)", what, worst,
-              q[0] / sum, cnt[0] / (double)N);
+    return ok(worst < 5.0, "sampler, %s: frequencies match (worst %.1f sd; P(0) %.3f, seen %.3f)", what, worst, q[0] / sum,
+              cnt[0] / (double)N);
 }
 
 static void test_sampler(void)
@@ -45,10 +45,12 @@ static void test_sampler(void)
     sample_matches(lg, 5, sp, 5, "temperature 2 flattens: softmax(logits / 2)");
     sp.temperature = 0.5f;
     sample_matches(lg, 5, sp, 5, "temperature 0.5 sharpens: softmax(2 logits)");
-    sp.temperature = 2.0f; sp.top_k = 2;
+    sp.temperature = 2.0f;
+    sp.top_k = 2;
     sample_matches(lg, 5, sp, 2, "top_k 2 at temperature 2");
     /* temperature 2: p = 0.346, 0.270, 0.210, 0.127, 0.047; top_p 0.7 keeps three (0.826) */
-    sp.top_k = 0; sp.top_p = 0.7f;
+    sp.top_k = 0;
+    sp.top_p = 0.7f;
     sample_matches(lg, 5, sp, 3, "top_p 0.7 at temperature 2 keeps three");
     sl_sampler greedy = {0.0f, 0, 1.0f};
     float work[16];
@@ -63,7 +65,8 @@ int main(void)
     sl_task *t;
     /* copy */
     ok(sl_task_create("copy:length=4,delay=6,n_symbols=5", &t) == 0, "copy task");
-    ok(t->T == 14 && t->vocab == 7 && t->token_in && t->token_out && !strcmp(t->metric, "accuracy"), "copy shape: T = 2L + delay, vocab = n + 2");
+    ok(t->T == 14 && t->vocab == 7 && t->token_in && t->token_out && !strcmp(t->metric, "accuracy"),
+       "copy shape: T = 2L + delay, vocab = n + 2");
     sl_batch b1, b2;
     sl_batch_alloc(&b1, t, 3);
     sl_batch_alloc(&b2, t, 3);
@@ -81,12 +84,15 @@ int main(void)
     ok(layout, "copy layout: symbols, blanks, marker at L+delay-1, recall targets at the end");
     /* a perfect model scores accuracy 1; loss ~0 */
     float *y = calloc(3 * 14 * 7, sizeof(float)), *scratch = calloc(3 * 14 * 7, sizeof(float));
-    for (int n = 0; n < 3 * 14; n++) if (b1.target[n] >= 0) y[n * 7 + b1.target[n]] = 30.0f;
+    for (int n = 0; n < 3 * 14; n++)
+        if (b1.target[n] >= 0) y[n * 7 + b1.target[n]] = 30.0f;
     long correct, counted;
     double loss = sl_task_loss(t, &b1, y, NULL, scratch, &correct, &counted);
     ok(counted == 12 && correct == 12 && loss < 1e-6, "perfect outputs: accuracy 12/12, loss ~0");
-    free(y); free(scratch);
-    sl_batch_free(&b1); sl_batch_free(&b2);
+    free(y);
+    free(scratch);
+    sl_batch_free(&b1);
+    sl_batch_free(&b2);
     sl_task_free(t);
 
     /* adding */
@@ -100,7 +106,11 @@ int main(void)
         double s = 0;
         for (int k = 0; k < 50; k++) {
             float mk = b1.x[(i * 50 + k) * 2 + 1];
-            if (mk == 1.0f) { if (k < 25) m1++; else m2++; s += b1.x[(i * 50 + k) * 2]; }
+            if (mk == 1.0f) {
+                if (k < 25) m1++;
+                else m2++;
+                s += b1.x[(i * 50 + k) * 2];
+            }
         }
         marks &= m1 == 1 && m2 == 1 && b1.mask[i * 50 + 49] == 1.0f && (float)s == b1.y[i * 50 + 49];
         mse1 += (b1.y[i * 50 + 49] - 1.0) * (b1.y[i * 50 + 49] - 1.0);
@@ -114,7 +124,8 @@ int main(void)
     char path[] = "/tmp/sl-tasks-XXXXXX";
     int fd = mkstemp(path);
     const char *text = "abcabcabd hello world, this is a small corpus for a test. ";
-    for (int i = 0; i < 40; i++) if (write(fd, text, strlen(text)) < 0) return 1;
+    for (int i = 0; i < 40; i++)
+        if (write(fd, text, strlen(text)) < 0) return 1;
     close(fd);
     char spec[256];
     snprintf(spec, sizeof spec, "charlm:corpus=%s,seq_len=16", path);
@@ -132,7 +143,8 @@ int main(void)
     snprintf(spec, sizeof spec, "charlm:corpus=%s,seq_len=100000", path);
     ok(sl_task_create(spec, &t) == SL_EINVAL && strstr(sl_errmsg(), "too small"), "corpus too small for seq_len");
     unlink(path);
-    ok(sl_task_create("charlm:corpus=/nonexistent/file", &t) != 0 && strstr(sl_errmsg(), "/nonexistent/file"), "missing corpus names the path");
+    ok(sl_task_create("charlm:corpus=/nonexistent/file", &t) != 0 && strstr(sl_errmsg(), "/nonexistent/file"),
+       "missing corpus names the path");
     unsigned char *dc;
     size_t dn;
     if (access("/usr/share/common-licenses", R_OK) == 0) {
@@ -142,9 +154,9 @@ int main(void)
         skip("no /usr/share/common-licenses here");
     }
 
-
     /* selcopy: the data tokens of the noisy region, in order, are the targets at the markers */
-    ok(sl_task_create("selcopy:seq_len=20,n_tokens=4,vocab_size=5,n_noise=2", &t) == 0 && t->T == 24 && t->vocab == 8, "selcopy task: T = seq_len + n_tokens, vocab = noise + data + marker");
+    ok(sl_task_create("selcopy:seq_len=20,n_tokens=4,vocab_size=5,n_noise=2", &t) == 0 && t->T == 24 && t->vocab == 8,
+       "selcopy task: T = seq_len + n_tokens, vocab = noise + data + marker");
     sl_batch_alloc(&b1, t, 50);
     t->sample(t, 0, r1, &b1);
     int sc = 1;
@@ -152,15 +164,18 @@ int main(void)
         const int32_t *x = b1.tok + i * 24, *y = b1.target + i * 24;
         int k = 0;
         for (int p = 0; p < 20; p++)
-            if (x[p] >= 2 && x[p] < 7) { sc &= k < 4 && y[20 + k] == x[p]; k++; }
-            else sc &= x[p] < 2 && y[p] == -1;
+            if (x[p] >= 2 && x[p] < 7) {
+                sc &= k < 4 && y[20 + k] == x[p];
+                k++;
+            } else sc &= x[p] < 2 && y[p] == -1;
         sc &= k == 4;
         for (int p = 20; p < 24; p++) sc &= x[p] == 7;
     }
     ok(sc, "selcopy: 4 data tokens among noise, recalled in order at the markers");
     sl_batch_free(&b1);
     sl_task_free(t);
-    ok(sl_task_create("selcopy:seq_len=3,n_tokens=4", &t) == SL_EINVAL && strstr(sl_errmsg(), "does not fit"), "selcopy: n_tokens > seq_len refused");
+    ok(sl_task_create("selcopy:seq_len=3,n_tokens=4", &t) == SL_EINVAL && strstr(sl_errmsg(), "does not fit"),
+       "selcopy: n_tokens > seq_len refused");
 
     /* induction: the last token is the trigger; the answer is what followed its first use */
     ok(sl_task_create("induction:seq_len=30,vocab_size=6", &t) == 0 && t->vocab == 7, "induction task");
@@ -170,7 +185,11 @@ int main(void)
     for (int i = 0; i < 50; i++) {
         const int32_t *x = b1.tok + i * 30, *y = b1.target + i * 30;
         int trig = -1, count = 0;
-        for (int p = 0; p < 29; p++) if (x[p] == 6) { trig = p; count++; }
+        for (int p = 0; p < 29; p++)
+            if (x[p] == 6) {
+                trig = p;
+                count++;
+            }
         ind &= count == 1 && trig <= 27 && x[29] == 6 && y[29] == x[trig + 1];
         for (int p = 0; p < 29; p++) ind &= y[p] == -1;
     }
@@ -194,7 +213,8 @@ int main(void)
             mq &= found;
         }
     }
-    ok(mq && queries == 300, "mqar: keys in [1,V/2), values in [V/2,V); each of the 6 queries asks for its pair's value (%d queries)", queries);
+    ok(mq && queries == 300,
+       "mqar: keys in [1,V/2), values in [V/2,V); each of the 6 queries asks for its pair's value (%d queries)", queries);
     /* Zoology's layout: the query region holds the queried keys and 0 only, never a value (an
      * answer shown as the next input lets a model answer the last queries by elimination) */
     int region = 1;
@@ -207,7 +227,8 @@ int main(void)
     sl_task_free(t);
     /* random_non_queries=1 (Zoology's option): the empty positions hold random tokens, the
      * keys and targets stay where they were */
-    ok(sl_task_create("mqar:seq_len=40,vocab_size=64,n_kv_pairs=6,random_non_queries=1", &t) == 0, "mqar task, random_non_queries");
+    ok(sl_task_create("mqar:seq_len=40,vocab_size=64,n_kv_pairs=6,random_non_queries=1", &t) == 0,
+       "mqar task, random_non_queries");
     sl_batch_alloc(&b1, t, 50);
     t->sample(t, 0, r1, &b1);
     int nonzero = 0, nq = 0, qok = 1;
@@ -230,9 +251,11 @@ int main(void)
     sl_batch_free(&b1);
     sl_task_free(t);
     /* errors */
-    ok(sl_task_create("nosuch", &t) == SL_ENOTFOUND && strstr(sl_errmsg(), "copy, adding, charlm"), "unknown task lists the tasks");
+    ok(sl_task_create("nosuch", &t) == SL_ENOTFOUND && strstr(sl_errmsg(), "copy, adding, charlm"),
+       "unknown task lists the tasks");
     ok(sl_task_create("copy:gap=3", &t) == SL_EINVAL && strstr(sl_errmsg(), "valid keys"), "unknown task key");
     ok(sl_task_create("adding:length=1", &t) == SL_EINVAL, "adding length below 2");
-    sl_rng_free(r1); sl_rng_free(r2);
+    sl_rng_free(r1);
+    sl_rng_free(r2);
     return done_testing();
 }

@@ -43,7 +43,10 @@ static void write_text(const char *path, const char *s)
 }
 
 /* ---- pre-tokeniser ---- */
-typedef struct { char out[1024]; size_t n; } joined;
+typedef struct {
+    char out[1024];
+    size_t n;
+} joined;
 
 static int join_cb(void *ctx, const unsigned char *p, size_t len)
 {
@@ -74,7 +77,10 @@ static size_t naive_encode_word(const sl_bpe *b, const unsigned char *p, size_t 
         int best = -1;
         for (size_t i = 0; i + 1 < k; i++)
             for (int r = 0; r < b->n_merges && (best < 0 || r < best); r++)
-                if (b->merge[3 * r] == out[i] && b->merge[3 * r + 1] == out[i + 1]) { best = r; break; }
+                if (b->merge[3 * r] == out[i] && b->merge[3 * r + 1] == out[i + 1]) {
+                    best = r;
+                    break;
+                }
         if (best < 0) return k;
         size_t w = 0;
         for (size_t i = 0; i < k; i++) {
@@ -130,7 +136,10 @@ int main(void)
     ok(sl_utf8_decode((const unsigned char *)"\xED\xA0\x80", 3, &cp) == 0, "UTF-8: a surrogate is invalid");
     ok(sl_utf8_decode((const unsigned char *)"\xF4\x90\x80\x80", 4, &cp) == 0, "UTF-8: above U+10FFFF is invalid");
     ok(sl_utf8_decode((const unsigned char *)"\xE2\x82", 2, &cp) == 0, "UTF-8: a truncated sequence is invalid");
-    ok(sl_utf8_check((const unsigned char *)"ab\x80" "cd", 5) == 2, "UTF-8: a stray continuation byte is found at its offset");
+    ok(sl_utf8_check((const unsigned char *)"ab\x80"
+                                            "cd",
+                     5) == 2,
+       "UTF-8: a stray continuation byte is found at its offset");
 
     /* the pattern, worked by hand */
     pretok_case("Hello world", "[Hello][ world]");
@@ -141,15 +150,18 @@ int main(void)
     pretok_case("end  ", "[end][  ]");
     pretok_case("\tx", "[\t][x]");
     pretok_case("caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC", "[caf\xC3\xA9][ \xE6\x97\xA5\xE6\x9C\xAC]");
-    pretok_case("x\xC2\xA0y", "[x][\xC2\xA0][y]");   /* NBSP is \s: not the optional ' ' */
+    pretok_case("x\xC2\xA0y", "[x][\xC2\xA0][y]"); /* NBSP is \s: not the optional ' ' */
     {
         joined j = {{0}, 0};
-        int rc = sl_bpe_pretokenize((const unsigned char *)"ab\xFF" "cd", 5, join_cb, &j);
+        int rc = sl_bpe_pretokenize((const unsigned char *)"ab\xFF"
+                                                           "cd",
+                                    5, join_cb, &j);
         expect_fail(rc, "byte offset 2", "invalid UTF-8 in the pre-tokeniser");
     }
     ok(sl_bpe_safe_cut((const unsigned char *)"ab\n  x\ny", 8) == 7, "safe cut: after the last newline between non-spaces");
     ok(sl_bpe_safe_cut((const unsigned char *)"ab\n  x", 6) == 0, "safe cut: none when every newline is followed by white space");
-    ok(sl_bpe_safe_cut((const unsigned char *)"ab\nc \nd", 7) == 3, "safe cut: not after a white-space run longer than the newline");
+    ok(sl_bpe_safe_cut((const unsigned char *)"ab\nc \nd", 7) == 3,
+       "safe cut: not after a white-space run longer than the newline");
 
     /* training: fast == naive on the fixture corpus, and == the Python reference */
     void *corpus;
@@ -170,8 +182,10 @@ int main(void)
     ok(fast && naive && same_model(fast, naive), "fast and naive training learn the same merges");
     rc = sl_bpe_load_gpt2(srcpath("t/data/tok-gpt2/vocab.json"), srcpath("t/data/tok-gpt2/merges.txt"), &ref);
     ok(rc == 0, "read the reference vocab.json + merges.txt (%s)", rc ? sl_errmsg() : "ok");
-    ok(fast && ref && fast->n_merges == 343 && same_merges_bytes(fast, ref), "the trained merges are the Python reference's (343, in order)");
-    ok(ref && ref->special[599] && sl_bpe_find_special(ref, "<|endoftext|>") == 599, "<|endoftext|> is read as the special token 599");
+    ok(fast && ref && fast->n_merges == 343 && same_merges_bytes(fast, ref),
+       "the trained merges are the Python reference's (343, in order)");
+    ok(ref && ref->special[599] && sl_bpe_find_special(ref, "<|endoftext|>") == 599,
+       "<|endoftext|> is read as the special token 599");
 
     /* training with heavy ties and runs of one byte: fast == naive over several seeds */
     {
@@ -320,7 +334,7 @@ int main(void)
         write_text(path_in("bad6"), buf);
         expect_fail(sl_bpe_load(path_in("bad6"), &z), "repeats an earlier token", "a token listed twice");
         sprintf(buf + base, "b 6162\ns 3c3e\nmerges 1\n97 98\n");
-        memcpy(buf + strlen("seqlab-bpe 1\npattern gpt2\ntokens 258\n"), "b 01\n", 5);   /* byte 00 replaced by 01 */
+        memcpy(buf + strlen("seqlab-bpe 1\npattern gpt2\ntokens 258\n"), "b 01\n", 5); /* byte 00 replaced by 01 */
         write_text(path_in("bad7"), buf);
         z = NULL;
         rc = sl_bpe_load(path_in("bad7"), &z);
@@ -335,8 +349,8 @@ int main(void)
         FILE *f = fopen(path_in("merges-bad.txt"), "w");
         fputs("#version: 0.2\nh e\nt h\u0120e\n", f);
         fclose(f);
-        expect_fail(sl_bpe_load_gpt2(srcpath("t/data/tok-gpt2/vocab.json"), path_in("merges-bad.txt"), &z), "line 3: unknown token",
-                    "merges.txt naming a token not in vocab.json");
+        expect_fail(sl_bpe_load_gpt2(srcpath("t/data/tok-gpt2/vocab.json"), path_in("merges-bad.txt"), &z),
+                    "line 3: unknown token", "merges.txt naming a token not in vocab.json");
         f = fopen(path_in("merges-bad2.txt"), "w");
         fputs("#version: 0.2\nh e x\n", f);
         fclose(f);
@@ -403,8 +417,8 @@ int main(void)
             size_t bad = 0;
             int rcb = sl_subword_encode_batch(t, big, n, 0, 3, &b, &bad);
             ok(rcb != 0 && strstr(sl_errmsg(), "UTF-8") && bad > 0 && bad <= n / 2,
-               "batch: invalid UTF-8 in the middle part is refused, the failing part starts at %zu, in (0, %zu] (%s)", bad,
-               n / 2, sl_errmsg());
+               "batch: invalid UTF-8 in the middle part is refused, the failing part starts at %zu, in (0, %zu] (%s)", bad, n / 2,
+               sl_errmsg());
             sl_subword_batch_free(&b);
             free(ref);
             free(lref);
@@ -419,9 +433,11 @@ int main(void)
         sl_bpe_train_opts p;
         sl_bpe_train_opts_default(&p);
         p.vocab_size = 100;
-        expect_fail(sl_bpe_train((const unsigned char *)"abc", 3, &p, &z), "vocabulary size 100", "a vocabulary smaller than 256");
+        expect_fail(sl_bpe_train((const unsigned char *)"abc", 3, &p, &z), "vocabulary size 100",
+                    "a vocabulary smaller than 256");
         p.vocab_size = 300;
-        expect_fail(sl_bpe_train((const unsigned char *)"ab\xC3(", 4, &p, &z), "not valid UTF-8", "training text that is not UTF-8");
+        expect_fail(sl_bpe_train((const unsigned char *)"ab\xC3(", 4, &p, &z), "not valid UTF-8",
+                    "training text that is not UTF-8");
         p.min_frequency = 1000000;
         ok(sl_bpe_train(corpus, nc, &p, &z) == 0 && z->n_merges == 0, "min_frequency above every count learns no merge");
         sl_bpe_free(z);

@@ -26,7 +26,10 @@ static sl_model *make(sl_task *t, uint64_t seed)
     char spec[256];
     snprintf(spec, sizeof spec, "%s,vocab_size=%d", MODEL, t->vocab);
     sl_model *m;
-    if (sl_model_create(spec, seed, &m)) { diag("%s", sl_errmsg()); return NULL; }
+    if (sl_model_create(spec, seed, &m)) {
+        diag("%s", sl_errmsg());
+        return NULL;
+    }
     return m;
 }
 
@@ -36,7 +39,8 @@ static int files_equal(const char *a, const char *b)
     size_t nx, ny;
     if (sl_read_file(a, 1 << 30, &x, &nx) || sl_read_file(b, 1 << 30, &y, &ny)) return 0;
     int eq = nx == ny && !memcmp(x, y, nx);
-    free(x); free(y);
+    free(x);
+    free(y);
     return eq;
 }
 
@@ -46,12 +50,14 @@ static int tensors_equal(const char *a, const char *b)
 {
     sl_safetensors *x, *y;
     if (sl_safetensors_read(a, &x)) return 0;
-    if (sl_safetensors_read(b, &y)) { sl_safetensors_free(x); return 0; }
+    if (sl_safetensors_read(b, &y)) {
+        sl_safetensors_free(x);
+        return 0;
+    }
     int eq = x->n == y->n;
     for (size_t i = 0; eq && i < x->n; i++) {
         const sl_st_tensor *u = &x->t[i], *v = sl_safetensors_find(y, u->name);
-        eq = v && u->end - u->begin == v->end - v->begin &&
-             !memcmp(x->data + u->begin, y->data + v->begin, u->end - u->begin);
+        eq = v && u->end - u->begin == v->end - v->begin && !memcmp(x->data + u->begin, y->data + v->begin, u->end - u->begin);
     }
     sl_safetensors_free(x);
     sl_safetensors_free(y);
@@ -94,7 +100,8 @@ static void sliced_pass(const char *spec, int B, int T, int threads, int sliced)
         sl_params_zero_grad(m->P);
         if (dx1) memset(dx1, 0, nx * sizeof(float));
         rc = sl_train_forward(&p1, m, x, tok, y1, B, T) || sl_train_backward(&p1, m, dy, dx1);
-        double ey = tu_rel_diff_max(y1, y0, ny), eg = tu_rel_diff_max(m->P->grad, g0, np), ex = tokin ? 0.0 : tu_rel_diff_max(dx1, dx0, nx);
+        double ey = tu_rel_diff_max(y1, y0, ny), eg = tu_rel_diff_max(m->P->grad, g0, np),
+               ex = tokin ? 0.0 : tu_rel_diff_max(dx1, dx0, nx);
         double dxmax = 0.0; /* real input: the input gradient is there to compare */
         for (size_t i = 0; !tokin && i < nx; i++) dxmax = fmax(dxmax, fabs(dx0[i]));
         ok(!rc && p1.k == (sliced ? threads : 0) && ey < 1e-5 && eg < 1e-5 && ex < 1e-5 && (tokin || dxmax > 0.0),
@@ -130,8 +137,17 @@ int main(void)
     if (!m) return done_testing();
     sl_train_config c;
     sl_train_defaults(&c);
-    c.steps = 800; c.batch = 32; c.sched.lr = 3e-3f; c.sched.min_lr = 3e-4f; c.sched.warmup = 20;
-    c.sched.decay_steps = 800; c.eval_every = 100; c.ckpt_every = 0; c.out_dir = a; c.threads = 1; c.progress = 0;
+    c.steps = 800;
+    c.batch = 32;
+    c.sched.lr = 3e-3f;
+    c.sched.min_lr = 3e-4f;
+    c.sched.warmup = 20;
+    c.sched.decay_steps = 800;
+    c.eval_every = 100;
+    c.ckpt_every = 0;
+    c.out_dir = a;
+    c.threads = 1;
+    c.progress = 0;
     c.eval_batches = 16;
     sl_train_result r;
     int rc = sl_train(m, t, &c, NULL, &r);
@@ -140,7 +156,8 @@ int main(void)
     snprintf(pa, sizeof pa, "%s/log.csv", a);
     void *log;
     size_t nlog;
-    ok(sl_read_file(pa, 1 << 20, &log, &nlog) == 0 && !strncmp(log, "step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s\n", 60),
+    ok(sl_read_file(pa, 1 << 20, &log, &nlog) == 0 &&
+           !strncmp(log, "step,seconds,lr,train_loss,val_loss,val_metric,tokens_per_s\n", 60),
        "log.csv has the header");
     int rows = 0;
     for (size_t i = 0; i < nlog; i++) rows += ((char *)log)[i] == '\n';
@@ -152,15 +169,19 @@ int main(void)
     sl_model_free(m);
 
     /* resume: 60 steps straight vs 25 + resume to 60, checkpoint every 25 */
-    c.steps = 60; c.sched.decay_steps = 60; c.ckpt_every = 25; c.eval_every = 20;
+    c.steps = 60;
+    c.sched.decay_steps = 60;
+    c.ckpt_every = 25;
+    c.eval_every = 20;
     m = make(t, 3);
     rc = sl_train(m, t, &c, NULL, &r);
     sl_model_free(m);
-    c.out_dir = b; c.steps = 25;
+    c.out_dir = b;
+    c.steps = 25;
     m = make(t, 3);
     rc |= sl_train(m, t, &c, NULL, &r);
     sl_model_free(m);
-    m = make(t, 99);   /* different init: everything must come from the checkpoint */
+    m = make(t, 99); /* different init: everything must come from the checkpoint */
     c.steps = 60;
     snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", b);
     rc |= sl_train(m, t, &c, pb, &r);
@@ -178,10 +199,12 @@ int main(void)
     snprintf(nd, sizeof nd, "%s/nan", dir);
     m = make(t, 5);
     m->P->data[m->P->t[0].offset] = NAN;
-    c.out_dir = nd; c.steps = 10;
+    c.out_dir = nd;
+    c.steps = 10;
     rc = sl_train(m, t, &c, NULL, &r);
     ok(rc == SL_ENAN && strstr(sl_errmsg(), "diverged at step 1") && strstr(sl_errmsg(), m->P->t[0].name) &&
-           strstr(sl_errmsg(), "before any checkpoint"), "non-finite loss stops the run: %s", sl_errmsg());
+           strstr(sl_errmsg(), "before any checkpoint"),
+       "non-finite loss stops the run: %s", sl_errmsg());
     snprintf(np, sizeof np, "%s/checkpoint.safetensors", nd);
     ok(stat(np, &st) != 0, "no checkpoint written from a poisoned model");
     sl_model_free(m);
@@ -194,8 +217,16 @@ int main(void)
     snprintf(l1, sizeof l1, "%s/lr0-1", dir);
     snprintf(l8, sizeof l8, "%s/lr0-8", dir);
     sl_train_config z = c;
-    z.steps = 8; z.sched.lr = 0.0f; z.sched.min_lr = 0.0f; z.sched.warmup = 0; z.sched.decay_steps = 8;
-    z.eval_every = 0; z.eval_batches = 32; z.ckpt_every = 0; z.log_every = 1; z.out_dir = l1;
+    z.steps = 8;
+    z.sched.lr = 0.0f;
+    z.sched.min_lr = 0.0f;
+    z.sched.warmup = 0;
+    z.sched.decay_steps = 8;
+    z.eval_every = 0;
+    z.eval_batches = 32;
+    z.ckpt_every = 0;
+    z.log_every = 1;
+    z.out_dir = l1;
     m = make(t, 7);
     rc = sl_train(m, t, &z, NULL, &r);
     sl_model_free(m);
@@ -205,7 +236,7 @@ int main(void)
     FILE *lf = rc ? NULL : fopen(pl, "r");
     char line[512];
     if (lf) {
-        if (!fgets(line, sizeof line, lf)) nrow = -1;   /* header */
+        if (!fgets(line, sizeof line, lf)) nrow = -1; /* header */
         while (nrow >= 0 && nrow < 8 && fgets(line, sizeof line, lf)) {
             long st;
             double secs, lr, tl;
@@ -218,8 +249,10 @@ int main(void)
     ok(rc == 0 && nrow == 8, "learning rate 0, one log row per step (%d rows)", nrow);
     double worst = 0;
     for (int i = 0; i < nrow; i++) worst = fmax(worst, fabs(rows1[i] - val) / val);
-    ok(nrow == 8 && worst < 0.05, "each step's train_loss is that batch's loss: within 5%% of the validation loss %.4f (worst %.3f)", val, worst);
-    z.log_every = 8; z.out_dir = l8;
+    ok(nrow == 8 && worst < 0.05,
+       "each step's train_loss is that batch's loss: within 5%% of the validation loss %.4f (worst %.3f)", val, worst);
+    z.log_every = 8;
+    z.out_dir = l8;
     m = make(t, 7);
     rc = sl_train(m, t, &z, NULL, &r);
     sl_model_free(m);
@@ -247,7 +280,13 @@ int main(void)
         sl_task_create("copy:length=3,delay=3,n_symbols=4", &tc);
         sl_train_config s2;
         sl_train_defaults(&s2);
-        s2.steps = 12; s2.batch = 8; s2.eval_every = 0; s2.ckpt_every = 0; s2.threads = 2; s2.progress = 0; s2.eval_batches = 2;
+        s2.steps = 12;
+        s2.batch = 8;
+        s2.eval_every = 0;
+        s2.ckpt_every = 0;
+        s2.threads = 2;
+        s2.progress = 0;
+        s2.eval_batches = 2;
         char d1[600], d2[600], f1[700], f2[700];
         snprintf(d1, sizeof d1, "%s/s1", dir);
         snprintf(d2, sizeof d2, "%s/s2", dir);

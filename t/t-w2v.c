@@ -95,7 +95,7 @@ static void test_learning_and_determinism(void)
     fprintf(f, ": gram-planted\n");
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 6; j++)
-            if (i != j) fprintf(f, "F%d M%d f%d m%d\n", i, i, j, j);   /* upper case: folded */
+            if (i != j) fprintf(f, "F%d M%d f%d m%d\n", i, i, j, j); /* upper case: folded */
     fprintf(f, "m0 f0 unknownword f1\n");
     fclose(f);
     sl_w2v_analogy_result r;
@@ -140,7 +140,10 @@ static void test_learning_and_determinism(void)
     double xy[12];
     rc = sl_w2v_pca2(a, words, 6, xy);
     double v1 = 0, v2 = 0;
-    for (int i = 0; i < 6; i++) { v1 += xy[2 * i] * xy[2 * i]; v2 += xy[2 * i + 1] * xy[2 * i + 1]; }
+    for (int i = 0; i < 6; i++) {
+        v1 += xy[2 * i] * xy[2 * i];
+        v2 += xy[2 * i + 1] * xy[2 * i + 1];
+    }
     ok(rc == 0 && isfinite(v1) && v1 >= v2 && v2 > 0, "PCA: 2 components, variance of PC1 %.3g >= PC2 %.3g", v1, v2);
     const char *bad[] = {"m0", "f0", "zzz"};
     ok(sl_w2v_pca2(a, bad, 3, xy) == SL_ENOTFOUND, "PCA: unknown word -> error (%s)", sl_errmsg());
@@ -166,7 +169,8 @@ static void test_learning_and_determinism(void)
     sl_w2v *l = NULL;
     if (!rc) rc = sl_w2v_load(TMP("v.bin"), -1, &l);
     ok(rc == 0 && l && l->V == a->V && !memcmp(l->vec, a->vec, (size_t)a->V * a->D * sizeof(float)) &&
-       !strcmp(l->words[5], a->words[5]), "binary save + load (detected) is exact");
+           !strcmp(l->words[5], a->words[5]),
+       "binary save + load (detected) is exact");
     sl_w2v_free(l);
     l = NULL;
     rc = sl_w2v_save(a, TMP("v.txt"), 0);
@@ -185,7 +189,7 @@ static void test_learning_and_determinism(void)
     rc = sl_w2v_init_embedding(TMP("v.bin"), vocab, 4, 24, wte, &found);
     int f3 = sl_w2v_find(a, "f3");
     ok(rc == 0 && found == 2 && wte[24] == 42.0f && wte[3 * 24] == 42.0f &&
-       !memcmp(wte + 2 * 24, a->vec + (size_t)f3 * 24, 24 * sizeof(float)),
+           !memcmp(wte + 2 * 24, a->vec + (size_t)f3 * 24, 24 * sizeof(float)),
        "init embedding: rows of known words filled, others untouched (%d found)", found);
     rc = sl_w2v_init_embedding(TMP("v.bin"), vocab, 4, 16, wte, &found);
     ok(rc == SL_ESHAPE, "init embedding: dimension mismatch -> error (%s)", sl_errmsg());
@@ -257,7 +261,7 @@ static void test_bad_files(void)
     bad_vec("binary: header count too large", more, n, 1, "word 7");
     float inf = INFINITY;
     memcpy(more, data, n);
-    memcpy(more + 4 + 4, &inf, 4);   /* "6 4\nthe " = 8 bytes, then the first float */
+    memcpy(more + 4 + 4, &inf, 4); /* "6 4\nthe " = 8 bytes, then the first float */
     bad_vec("binary: non-finite value", more, n, 1, "value 1 of \"the\" is not finite");
 }
 

@@ -11,7 +11,11 @@
 
 static int tap_n = 0, tap_failed = 0;
 
-static inline void plan(int n) { printf("1..%d\n", n); fflush(stdout); }
+static inline void plan(int n)
+{
+    printf("1..%d\n", n);
+    fflush(stdout);
+}
 
 static inline void diag(const char *fmt, ...)
 {

@@ -36,7 +36,7 @@ typedef struct {
     const float *R;
     float *y;
     int B, T;
-    sl_rng *rng;        /* training mode: reseeded before every forward, so one dropout mask */
+    sl_rng *rng; /* training mode: reseeded before every forward, so one dropout mask */
     uint64_t seed;
 } tu_ctx;
 
@@ -62,9 +62,8 @@ static inline float *tu_random(size_t n, float sigma, uint64_t seed)
 
 /* returns the number of failed TAP lines; rng non-NULL: the model is in training mode with
  * that rng, reseeded with `seed` before every forward, so dropout draws one fixed mask */
-static inline int check_model_grads_rng(sl_model *m, const char *label, const float *x, const int32_t *tok,
-                                        int B, int T, double h, double tol, size_t max_per_tensor,
-                                        sl_rng *rng, uint64_t seed)
+static inline int check_model_grads_rng(sl_model *m, const char *label, const float *x, const int32_t *tok, int B, int T,
+                                        double h, double tol, size_t max_per_tensor, sl_rng *rng, uint64_t seed)
 {
     size_t ny = (size_t)B * T * m->d_out, nx = x ? (size_t)B * T * m->d_in : 0;
     tu_ctx c = {m, x, tok, NULL, malloc(ny * sizeof(float)), B, T, rng, seed};
@@ -76,7 +75,9 @@ static inline int check_model_grads_rng(sl_model *m, const char *label, const fl
     if (rng) sl_rng_seed(rng, seed);
     if (sl_model_forward(m, x, tok, c.y, B, T) || sl_model_backward(m, R, dx)) {
         ok(0, "%s: forward/backward ran (%s)", label, sl_errmsg());
-        free(c.y); free(R); free(dx);
+        free(c.y);
+        free(R);
+        free(dx);
         return 1;
     }
     float *g = malloc(m->P->total * sizeof(float));
@@ -91,21 +92,28 @@ static inline int check_model_grads_rng(sl_model *m, const char *label, const fl
         int rc = sl_gradcheck(m->P->data + t->offset, g + t->offset, t->numel, tu_loss, &c, h, lim, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad %s (max rel %.2e over %zu)", label, t->name, r.max_rel, r.checked);
-        if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
+        if (!good || getenv("TU_DIAG"))
+            diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic,
+                 r.worst_numeric, r.noise, r.floor);
     }
     if (x) {
         sl_gradcheck_result r;
         int rc = sl_gradcheck((float *)x, dx, nx, tu_loss, &c, h, nx <= TU_ALL_COORDS ? 0 : 4 * max_per_tensor, 1e-3, &r);
         int good = rc == 0 && r.max_rel <= tol;
         fails += !ok(good, "%s: grad input (max rel %.2e over %zu)", label, r.max_rel, r.checked);
-        if (!good || getenv("TU_DIAG")) diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic, r.worst_numeric, r.noise, r.floor);
+        if (!good || getenv("TU_DIAG"))
+            diag("  worst at %zu: analytic %.6g numeric %.6g (fd noise %.2g, floor %.2g)", r.worst, r.worst_analytic,
+                 r.worst_numeric, r.noise, r.floor);
     }
-    free(g); free(c.y); free(R); free(dx);
+    free(g);
+    free(c.y);
+    free(R);
+    free(dx);
     return fails;
 }
 
-static inline int check_model_grads(sl_model *m, const char *label, const float *x, const int32_t *tok,
-                                    int B, int T, double h, double tol, size_t max_per_tensor)
+static inline int check_model_grads(sl_model *m, const char *label, const float *x, const int32_t *tok, int B, int T, double h,
+                                    double tol, size_t max_per_tensor)
 {
     return check_model_grads_rng(m, label, x, tok, B, T, h, tol, max_per_tensor, NULL, 0);
 }
@@ -115,7 +123,7 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n)
     double m = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m) && !isnan(m)) m = d;   /* a NaN difference sticks: every "<= tol" check fails */
+        if (!(d <= m) && !isnan(m)) m = d; /* a NaN difference sticks: every "<= tol" check fails */
     }
     return m;
 }
@@ -149,8 +157,8 @@ static inline double tu_rel_diff_max(const float *a, const float *b, size_t n)
     return mx / (sc > 1e-30 ? sc : 1.0);
 }
 
-static inline int check_step_equals_seq(sl_model *m, const char *label, const float *x, const int32_t *tok,
-                                        int B, int T, double tol)
+static inline int check_step_equals_seq(sl_model *m, const char *label, const float *x, const int32_t *tok, int B, int T,
+                                        double tol)
 {
     size_t ny = (size_t)B * T * m->d_out;
     float *y1 = malloc(ny * sizeof(float)), *y2 = malloc(ny * sizeof(float));
@@ -159,7 +167,8 @@ static inline int check_step_equals_seq(sl_model *m, const char *label, const fl
     double d = (rc1 || rc2) ? INFINITY : max_abs_diff(y1, y2, ny);
     int good = ok(d <= tol, "%s: step mode == sequence mode (max abs diff %.2e)", label, d);
     if (rc1 || rc2) diag("  %s", sl_errmsg());
-    free(y1); free(y2);
+    free(y1);
+    free(y2);
     return !good;
 }
 
@@ -176,21 +185,31 @@ static inline double learn_delay(const char *spec, int steps, double *first)
     cfg.weight_decay = 0.0f;
     sl_optim *o = sl_optim_alloc(&cfg, m->P->total);
     sl_rng *r = sl_rng_alloc(17);
-    float *x = malloc(B * T * sizeof *x), *tg = malloc(B * T * sizeof *tg), *y = malloc(B * T * sizeof *y), *dy = malloc(B * T * sizeof *dy);
+    float *x = malloc(B * T * sizeof *x), *tg = malloc(B * T * sizeof *tg), *y = malloc(B * T * sizeof *y),
+          *dy = malloc(B * T * sizeof *dy);
     double loss = INFINITY;
     for (int it = 0; it < steps; it++) {
         sl_rng_fill_normal(r, x, B * T, 1.0f);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) tg[b * T + t] = t >= delay ? x[b * T + t - delay] : 0.0f;
         sl_params_zero_grad(m->P);
-        if (sl_model_forward(m, x, NULL, y, B, T)) { loss = INFINITY; break; }
+        if (sl_model_forward(m, x, NULL, y, B, T)) {
+            loss = INFINITY;
+            break;
+        }
         loss = sl_mse_forward(y, tg, NULL, B * T, 1, NULL);
         if (it == 0) *first = loss;
         memset(dy, 0, B * T * sizeof *dy);
         sl_mse_backward(dy, y, tg, NULL, B * T, 1, 1.0f / (B * T));
-        if (sl_model_backward(m, dy, NULL) || sl_optim_step(o, m->P, 1e-2f)) { loss = INFINITY; break; }
+        if (sl_model_backward(m, dy, NULL) || sl_optim_step(o, m->P, 1e-2f)) {
+            loss = INFINITY;
+            break;
+        }
     }
-    free(x); free(tg); free(y); free(dy);
+    free(x);
+    free(tg);
+    free(y);
+    free(dy);
     sl_rng_free(r);
     sl_optim_free(o);
     sl_model_free(m);
