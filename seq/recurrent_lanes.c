@@ -444,9 +444,22 @@ static inline __attribute__((always_inline)) void emit_row(const sl_rl *w, const
  * a packed row's document starts at t). dG goes to the thread's product buffer dl, unit
  * u = j - ua at rows 4u .. 4u+3 (i f g o), and to the weight-gradient operand dgb (rows
  * g H + j). */
-static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *c, const float *cp, const float *keep,
-                          const float *dht, float *dl, float *dgb, double *db, float *dhr, float *dc)
+/* A step's backward operands for one thread's units, in lanes (rows of BL): the gates gt, the
+ * step's aux rows (LSTM: c_t; GRU: the candidate's h part hn), the previous state prev (LSTM:
+ * c_{t-1}, with keep; GRU: h_{t-1}, rows ldprev apart) and dH; written: the product buffer dl,
+ * the weight-gradient operand dgb, the bias sums db (or NULL), the carried dhr and (LSTM) dc. */
+typedef struct {
+    const float *gt, *aux, *prev, *keep, *dht;
+    size_t ldprev;
+    float *dl, *dgb, *dhr, *dc;
+    double *db;
+} rl_cell_bwd;
+
+static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const rl_cell_bwd *a)
 {
+    const float *gt = a->gt, *c = a->aux, *cp = a->prev, *keep = a->keep, *dht = a->dht;
+    float *dl = a->dl, *dgb = a->dgb, *dhr = a->dhr, *dc = a->dc;
+    double *db = a->db;
     const int H = w->H, BL = w->BL;
     for (int j = ua; j < ub; j++) {
         const float *gi = gt + (size_t)j * BL, *gf = gt + (size_t)(H + j) * BL, *gg = gt + (size_t)(2 * H + j) * BL,
@@ -474,9 +487,12 @@ static void lstm_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const
  * direct part of dh_prev); h_prev rows ldhp apart. Product buffer: the x side (dn dr dz) of
  * unit u = j - ua at rows 3u .. 3u+2, the h side (dr dz dn*r) at rows 3 nu + 3u .. (nu =
  * ub - ua); weight-gradient operand rows dn | dr | dz | dn*r, H each. */
-static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const float *gt, const float *hn, const float *hp, size_t ldhp,
-                         const float *dht, float *dl, float *dgb, double *db, float *dhr)
+static void gru_cell_bwd(const sl_rl *w, int ua, int ub, const rl_cell_bwd *a)
 {
+    const float *gt = a->gt, *hn = a->aux, *hp = a->prev, *dht = a->dht;
+    const size_t ldhp = a->ldprev;
+    float *dl = a->dl, *dgb = a->dgb, *dhr = a->dhr;
+    double *db = a->db;
     const int H = w->H, BL = w->BL, nu = ub - ua;
     for (int j = ua; j < ub; j++) {
         const float *gr = gt + (size_t)j * BL, *gz = gt + (size_t)(H + j) * BL, *gn = gt + (size_t)(2 * H + j) * BL;
@@ -855,10 +871,21 @@ static void backward_thread(sl_rl *w, const rl_bwd_job *job, int id, int n)
         }
         float *dgb = w->dgb.p + at(w, 4 * H, t);
         const int ncut = lanes_cut(w, s ? a->doc_pos : NULL, t, tp, keep);
+        const rl_cell_bwd cb = {.gt = gt,
+                                .aux = aux,
+                                .prev = gru ? w->xhb.p + at(w, K, t) + (size_t)NI * w->ldr : s ? w->aux.p + st(w, H, tp) : cfirst,
+                                .keep = keep,
+                                .dht = dht,
+                                .ldprev = w->ldr,
+                                .dl = dl,
+                                .dgb = dgb,
+                                .dhr = dhr,
+                                .dc = dc,
+                                .db = db};
         if (!gru)
-            lstm_cell_bwd(w, ua, ub, gt, aux, s ? w->aux.p + st(w, H, tp) : cfirst, keep, dht, dl, dgb, db, dhr, dc);
+            lstm_cell_bwd(w, ua, ub, &cb);
         else
-            gru_cell_bwd(w, ua, ub, gt, aux, w->xhb.p + at(w, K, t) + (size_t)NI * w->ldr, w->ldr, dht, dl, dgb, db, dhr);
+            gru_cell_bwd(w, ua, ub, &cb);
         const int need_dh = s || dh0;
         if (amx) {
             if (need_dh || (!gru && dxt0)) sl_amx_rows_to_b(dvh, NV, 0, dl + hoff, (size_t)BL, kr);   /* the LSTM's dx reads it too */
