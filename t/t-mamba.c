@@ -103,7 +103,11 @@ static void test_lm(void)
     int32_t tok[14];
     for (int i = 0; i < B * T; i++) tok[i] = (i * 7 + 3) % 11;
     check_step_equals_seq(m, "lm:mixer=mamba", NULL, tok, B, T, 1e-4);
-    check_model_grads(m, "lm:mixer=mamba", NULL, tok, B, T, 1e-2, 3e-2, 12);
+    /* step 5e-3, not 1e-2: with 1e-2 the central difference of dt_proj.bias (through softplus and
+     * exp(dt A)) carries a truncation error of ~3e-5 against a 1e-3 floor, so the worst coordinate
+     * sat at 2.98e-2 (normal build) and 3.31e-2 (ASan build) of the 3e-2 tolerance on an Intel
+     * AVX-512 machine; at 5e-3 the worst tensor is 2.3e-2 (normal build) and 2.1e-2 (ASan) */
+    check_model_grads(m, "lm:mixer=mamba", NULL, tok, B, T, 5e-3, 3e-2, 12);
     sl_model_free(m);
 }
 
