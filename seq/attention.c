@@ -602,6 +602,19 @@ static qkv_view qkv_rows(const attn_model *a, float *buf, int N, int T, size_t r
     return w;
 }
 
+/* the kernels' shape for nb sequences of the current batch */
+static sl_attn_shape flash_shape(const attn_model *a, int nb)
+{
+    return (sl_attn_shape){.B = nb,
+                           .Hq = a->Hq,
+                           .Hkv = a->Hkv,
+                           .T = a->T,
+                           .Dk = a->Dk,
+                           .Dv = a->Dv,
+                           .scale = 1.0f / sqrtf((float)a->Dk),
+                           .causal = a->c.causal};
+}
+
 /* flash kernel straight on the token-major projections: no head split copies */
 static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
 {
@@ -621,14 +634,7 @@ static int slice_forward_flash(attn_model *a, float *y, int b0, int b1)
         rope_rows(a, w.q, n, T, Hq, hd, (int)w.lq.rs, 0, 0);
         rope_rows(a, w.k, n, T, Hkv, hd, (int)w.lk.rs, 0, 0);
     }
-    sl_attn_shape s = {.B = nb,
-                       .Hq = Hq,
-                       .Hkv = Hkv,
-                       .T = T,
-                       .Dk = a->Dk,
-                       .Dv = a->Dv,
-                       .scale = 1.0f / sqrtf((float)a->Dk),
-                       .causal = a->c.causal};
+    sl_attn_shape s = flash_shape(a, nb);
     float *to = a->to + r0 * HD; // (n, HD): the kernel writes the heads side by side
     int rc = sl_attn_flash_forward_lay(to, (sl_attn_lay){.bs = (size_t)T * HD, .hs = (size_t)a->Dv, .rs = (size_t)HD},
                                        a->att + r0 * Hq, &w, &s);
@@ -656,14 +662,7 @@ static int slice_backward_flash(attn_model *a, const float *dy, float *dx, int d
         memset(d.k, 0, (size_t)n * d.lk.rs * sizeof(float));
         memset(d.v, 0, (size_t)n * d.lv.rs * sizeof(float));
     }
-    sl_attn_shape s = {.B = nb,
-                       .Hq = Hq,
-                       .Hkv = Hkv,
-                       .T = T,
-                       .Dk = a->Dk,
-                       .Dv = a->Dv,
-                       .scale = 1.0f / sqrtf((float)a->Dk),
-                       .causal = a->c.causal};
+    sl_attn_shape s = flash_shape(a, nb);
     int rc = sl_attn_flash_backward_lay(&d, dto, &w, to, lo, a->att + r0 * Hq, &s);
     if (rc) return rc;
     if (a->rot) {
@@ -715,14 +714,7 @@ static int attn_slice_forward(sl_model *m, float *y, int b0, int b1)
         rope_heads(a, hq, nb * Hq, T, 0);
         rope_heads(a, hk, nb * Hkv, T, 0);
     }
-    sl_attn_shape s = {.B = nb,
-                       .Hq = Hq,
-                       .Hkv = Hkv,
-                       .T = T,
-                       .Dk = a->Dk,
-                       .Dv = a->Dv,
-                       .scale = 1.0f / sqrtf((float)a->Dk),
-                       .causal = a->c.causal};
+    sl_attn_shape s = flash_shape(a, nb);
     if (a->naive) sl_attn_naive_forward(ho, a->att + r0 * Hq * T, hq, hk, hv, NULL, &s);
     else {
         int rc = sl_attn_flash_forward(ho, a->att + r0 * Hq, hq, hk, hv, &s);

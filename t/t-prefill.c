@@ -157,14 +157,11 @@ int main(void)
         const sl_model_entry *e = sl_registry_entry(i);
         if (!e->is_mixer) continue;
         /* the bare mixer on real input, two rows */
-        snprintf(spec, sizeof spec, "%s:%s=%d%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "",
-                 e->out_key ? e->out_key : "", e->out_key ? "=16" : "");
-        strncat(spec, tu_mixer_small_keys(e->name), sizeof spec - strlen(spec) - 1);
+        tu_mixer_spec_bare(spec, sizeof spec, e, W);
         snprintf(label, sizeof label, "%s (bare, B=2)", e->name);
         make_and_check(label, spec, 2, 1e-5);
         /* inside the LM wrapper, tokens, one row (the decoder's case) */
-        snprintf(spec, sizeof spec, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V,
-                 tu_mixer_small_keys(e->name));
+        tu_mixer_spec_lm(spec, sizeof spec, e, W, V);
         snprintf(label, sizeof label, "lm:mixer=%s", e->name);
         make_and_check(label, spec, 1, 1e-5);
     }

@@ -226,4 +226,16 @@ static inline const char *tu_mixer_small_keys(const char *name)
     return "";
 }
 
+/* the spec of registered mixer e bare (width W, its output width 16 where it has one) and inside
+ * the LM wrapper (d_model W, 2 layers, vocabulary V), each with tu_mixer_small_keys */
+static inline void tu_mixer_spec_bare(char *spec, size_t n, const sl_model_entry *e, int W)
+{
+    snprintf(spec, n, "%s:%s=%d%s%s%s%s", e->name, e->width_key, W, e->out_key ? "," : "", e->out_key ? e->out_key : "",
+             e->out_key ? "=16" : "", tu_mixer_small_keys(e->name));
+}
+static inline void tu_mixer_spec_lm(char *spec, size_t n, const sl_model_entry *e, int W, int V)
+{
+    snprintf(spec, n, "lm:mixer=%s,d_model=%d,n_layer=2,vocab_size=%d%s", e->name, W, V, tu_mixer_small_keys(e->name));
+}
+
 #endif
