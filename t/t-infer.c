@@ -3,7 +3,8 @@
  * recurrent engine (the lanes path, the packed-kernel path with its two-step rings, the sgemm
  * path; LSTM, GRU, Elman; stacked and bidirectional layers), Mamba, Mamba-2 and the LM wrapper
  * over them:
- *  - the outputs equal the training-mode forward's bit for bit (the same arithmetic runs);
+ *  - the outputs equal the training-mode forward's bit for bit (the same arithmetic runs; S4/S4D
+ *    over more than 2048 rows: within 1e-6, their chunked output GEMM rounds as BLAS blocks it);
  *  - the final state (lanes path: the carried h and c) equals training mode's;
  *  - backward after an inference forward is refused, also once switched back to training
  *    mode without a new forward (the model's own guard), and after a training forward +
@@ -43,6 +44,26 @@ static float *run(sl_model *m, const float *x, const int32_t *tok, int B, int T,
     return y;
 }
 
+/* y1 (inference) against y0 (training mode), n floats: bitwise, except where S4/S4D run their
+ * output Conv1d+GLU in 2048-row chunks (B*T > 2048): the chunked GEMM is blocked differently
+ * by OpenBLAS, whose Haswell/Zen kernels then round differently from the whole-batch GEMM (its
+ * SkylakeX kernels happened to agree bit for bit), so those cases are held to 1e-6 of max |y|.
+ * *how says which applied. */
+static int same_output(const char *spec, int B, int T, const float *y0, const float *y1, size_t n, char *how, size_t hn)
+{
+    if (!memcmp(y0, y1, n * sizeof(float))) {
+        snprintf(how, hn, "bitwise");
+        return 1;
+    }
+    double worst = 0, big = 1;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)y1[i] - y0[i]));
+        big = fmax(big, fabs((double)y0[i]));
+    }
+    snprintf(how, hn, "to %.2g of max |y| %.3g (chunked GEMM)", worst / big, big);
+    return strncmp(spec, "s4", 2) == 0 && (long)B * T > 2048 && worst <= 1e-6 * big;
+}
+
 static void check(const tcase *c)
 {
     sl_model *m = NULL;
@@ -80,8 +101,9 @@ static void check(const tcase *c)
     const int lanes = rec && sl_recurrent_lanes(m);
     float *y1 = run(m, x, tok, B, T, 1, &rc1);
     if (!ok(rc0 == 0 && rc1 == 0, "%s: forward runs in both modes", label)) diag("%s", sl_errmsg());
-    ok(rc0 == 0 && rc1 == 0 && memcmp(y0, y1, ny * sizeof(float)) == 0, "%s: inference output == training-mode output, bitwise",
-       label);
+    char how[96] = "";
+    ok(rc0 == 0 && rc1 == 0 && same_output(c->spec, B, T, y0, y1, ny, how, sizeof how),
+       "%s: inference output == training-mode output, %s", label, how);
     if (rec && lanes) {
         int fs1 = sl_recurrent_final_state(m, h1, cc1);
         ok(fs0 == 0 && fs1 == 0 && memcmp(h0, h1, ns * sizeof(float)) == 0 &&
@@ -236,9 +258,10 @@ static void peak(const char *spec, int B, int T, double frac)
     float *y1 = run(m2, x, tok, B, T, 1, &r1);
     sl_arena_stats(&now, &p1);
     p1 -= base;
-    ok(!r0 && !r1 && p1 <= frac * p0 && !memcmp(y0, y1, (size_t)B * T * m->d_out * sizeof(float)),
-       "%s B=%d T=%d: arena peak of a forward, inference %.1f MiB <= %.2f x training %.1f MiB (outputs equal)", spec, B, T,
-       p1 / 1048576.0, frac, p0 / 1048576.0);
+    char how[96] = "";
+    ok(!r0 && !r1 && p1 <= frac * p0 && same_output(spec, B, T, y0, y1, (size_t)B * T * m->d_out, how, sizeof how),
+       "%s B=%d T=%d: arena peak of a forward, inference %.1f MiB <= %.2f x training %.1f MiB (outputs equal, %s)", spec, B, T,
+       p1 / 1048576.0, frac, p0 / 1048576.0, how);
     free(y0);
     free(y1);
     free(x);
